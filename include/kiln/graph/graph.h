@@ -1,0 +1,105 @@
+// Copyright 2026 The Kiln Authors.
+// kiln::graph: Graph (a function being traced) and Node (a value in it).
+#pragma once
+
+#include <memory>
+#include <source_location>
+#include <string>
+#include <vector>
+
+#include "kiln/core/shapes.h"
+#include "kiln/core/tensors.h"
+#include "kiln/ir/function.h"
+
+namespace kiln::graph {
+
+class Graph;
+
+/// Default argument capturing the caller's file:line; every op takes one so
+/// shape errors point at the user's code.
+using Loc = std::source_location;
+
+/// A value in a Graph: a cheap handle (graph pointer + instruction id).
+class Node {
+ public:
+  Node() = default;
+  Node(graph::Graph* g, int id) : graph_(g), id_(id) {}
+
+  bool Ok() const { return graph_ != nullptr; }
+  graph::Graph* Graph() const { return graph_; }
+  int Id() const { return id_; }
+  const shapes::Shape& Shape() const;
+  dtypes::DType DType() const { return Shape().DType(); }
+  int Rank() const { return Shape().Rank(); }
+  /// The op that produced this node.
+  ir::OpType Op() const;
+
+ private:
+  graph::Graph* graph_ = nullptr;
+  int id_ = -1;
+};
+
+/// A computation being traced. Ops append instructions to it; Compile hands
+/// the finished function to a backend.
+class Graph {
+ public:
+  explicit Graph(std::string name = "graph");
+  Graph(const Graph&) = delete;
+  Graph& operator=(const Graph&) = delete;
+
+  const std::string& Name() const { return function_.name; }
+  /// The IR built so far.
+  const ir::Function& Function() const { return function_; }
+  /// Parameters in declaration order.
+  std::vector<Node> Parameters() const;
+  /// The readable dump of the IR (see ir::Function::ToString).
+  std::string ToString() const { return function_.ToString(); }
+
+  /// Appends an instruction whose shape was already inferred. Used by op
+  /// builders; users call the ops in ops.h instead.
+  Node AddInstruction(ir::OpType op, const std::vector<Node>& operands, shapes::Shape shape,
+                      ir::Attributes attrs, const Loc& loc);
+  /// Declares the next parameter. Throws kiln::Error for a duplicate name.
+  Node AddParameter(const std::string& name, const shapes::Shape& shape, const Loc& loc);
+  /// Sets the outputs and returns the finished function.
+  std::shared_ptr<const ir::Function> Finish(const std::vector<Node>& outputs, const Loc& loc);
+
+ private:
+  ir::Function function_;
+};
+
+/// A new, empty graph.
+std::unique_ptr<Graph> NewGraph(const std::string& name = "graph");
+
+/// Declares an input of the graph with a fixed shape.
+Node Parameter(Graph* g, const std::string& name, const shapes::Shape& shape, Loc loc = Loc::current());
+
+/// A constant holding a tensor's value.
+Node Const(Graph* g, const tensors::Tensor& value, Loc loc = Loc::current());
+
+/// A constant from a C++ scalar, std::vector or nested vectors:
+/// Const(g, 2.0f), Const(g, std::vector<int32_t>{1, 2, 3}).
+template <typename T>
+  requires(!std::is_same_v<T, tensors::Tensor>)
+Node Const(Graph* g, const T& value, Loc loc = Loc::current()) {
+  return Const(g, tensors::FromValue(value), loc);
+}
+
+/// A scalar constant of `dtype` holding `value` converted to that dtype.
+Node Scalar(Graph* g, dtypes::DType dtype, double value, Loc loc = Loc::current());
+
+/// A value and the location of the expression that produced it: lets binary
+/// operators (which cannot take default arguments) report the caller's line.
+template <typename T>
+struct Located {
+  T value;
+  Loc loc;
+  // NOLINTNEXTLINE(google-explicit-constructor): implicit on purpose.
+  Located(T v, Loc l = Loc::current()) : value(v), loc(l) {}
+  template <typename U>
+    requires(std::is_arithmetic_v<U> && std::is_arithmetic_v<T> && !std::is_same_v<U, T>)
+  // NOLINTNEXTLINE(google-explicit-constructor)
+  Located(U v, Loc l = Loc::current()) : value(static_cast<T>(v)), loc(l) {}
+};
+
+}  // namespace kiln::graph

@@ -1,0 +1,270 @@
+// Copyright 2026 The Kiln Authors.
+// Every op of the op set as a free function over graph::Node, plus the
+// numpy-style helpers built from them.
+//
+// Every function checks its operands when called and throws kiln::Error
+// naming the op, the operand shapes and the caller's file:line.
+// Binary elementwise ops broadcast numpy-style (trailing axes aligned, size-1
+// axes stretched); the IR itself only sees equal shapes.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kiln/graph/graph.h"
+
+namespace kiln::graph {
+
+// ---------------------------------------------------------------- Unary ops.
+// Float ops (Exp, Log, Sin, ...) require a float dtype; Abs, Neg, Sign work on
+// signed numbers too (Abs/Sign also on unsigned); bit ops on integers;
+// LogicalNot on Bool. IsFinite/IsNaN return Bool.
+
+Node Abs(Node x, Loc loc = Loc::current());
+Node Neg(Node x, Loc loc = Loc::current());
+/// -1, 0 or 1 (NaN for NaN; for unsigned 0 or 1).
+Node Sign(Node x, Loc loc = Loc::current());
+Node Ceil(Node x, Loc loc = Loc::current());
+Node Floor(Node x, Loc loc = Loc::current());
+/// Rounds half to even (2.5 -> 2, 3.5 -> 4), as numpy.round and jnp.round.
+Node Round(Node x, Loc loc = Loc::current());
+Node Exp(Node x, Loc loc = Loc::current());
+/// exp(x) - 1, accurate near 0.
+Node Expm1(Node x, Loc loc = Loc::current());
+Node Log(Node x, Loc loc = Loc::current());
+/// log(1 + x), accurate near 0.
+Node Log1p(Node x, Loc loc = Loc::current());
+/// 1 / (1 + exp(-x)).
+Node Logistic(Node x, Loc loc = Loc::current());
+Node Sin(Node x, Loc loc = Loc::current());
+Node Cos(Node x, Loc loc = Loc::current());
+Node Tanh(Node x, Loc loc = Loc::current());
+Node Sqrt(Node x, Loc loc = Loc::current());
+/// 1 / sqrt(x).
+Node Rsqrt(Node x, Loc loc = Loc::current());
+Node Erf(Node x, Loc loc = Loc::current());
+/// Bool: neither Inf nor NaN.
+Node IsFinite(Node x, Loc loc = Loc::current());
+/// Bool: x is NaN.
+Node IsNaN(Node x, Loc loc = Loc::current());
+/// Number of set bits (integers).
+Node BitCount(Node x, Loc loc = Loc::current());
+/// Count of leading zero bits (integers); the bit width for 0.
+Node Clz(Node x, Loc loc = Loc::current());
+Node BitwiseNot(Node x, Loc loc = Loc::current());
+Node LogicalNot(Node x, Loc loc = Loc::current());
+
+// --------------------------------------------------------------- Binary ops.
+// Operands must have the same dtype; shapes broadcast numpy-style.
+
+Node Add(Node a, Node b, Loc loc = Loc::current());
+Node Sub(Node a, Node b, Loc loc = Loc::current());
+Node Mul(Node a, Node b, Loc loc = Loc::current());
+/// Float division; for integers truncates toward zero, x / 0 is -1 (all bits
+/// set) and INT_MIN / -1 is INT_MIN, as XLA specifies.
+Node Div(Node a, Node b, Loc loc = Loc::current());
+/// Remainder with the sign of the dividend (C fmod / C++ %); for integers
+/// x % 0 is x and INT_MIN % -1 is 0.
+Node Rem(Node a, Node b, Loc loc = Loc::current());
+/// a ** b. For integers, a negative exponent gives 0 unless |a| is 1.
+Node Pow(Node a, Node b, Loc loc = Loc::current());
+/// Elementwise maximum; NaN if either operand is NaN.
+Node Max(Node a, Node b, Loc loc = Loc::current());
+/// Elementwise minimum; NaN if either operand is NaN.
+Node Min(Node a, Node b, Loc loc = Loc::current());
+Node Atan2(Node y, Node x, Loc loc = Loc::current());
+Node BitwiseAnd(Node a, Node b, Loc loc = Loc::current());
+Node BitwiseOr(Node a, Node b, Loc loc = Loc::current());
+Node BitwiseXor(Node a, Node b, Loc loc = Loc::current());
+Node LogicalAnd(Node a, Node b, Loc loc = Loc::current());
+Node LogicalOr(Node a, Node b, Loc loc = Loc::current());
+Node LogicalXor(Node a, Node b, Loc loc = Loc::current());
+/// Shifts by b bits; a shift of b >= bit width (or negative b) gives 0.
+Node ShiftLeft(Node a, Node b, Loc loc = Loc::current());
+/// Sign-filling right shift; a shift >= bit width gives 0 or -1.
+Node ShiftRightArithmetic(Node a, Node b, Loc loc = Loc::current());
+/// Zero-filling right shift; a shift >= bit width gives 0.
+Node ShiftRightLogical(Node a, Node b, Loc loc = Loc::current());
+
+// Comparisons return Bool. For floats NaN compares unequal to everything.
+Node Equal(Node a, Node b, Loc loc = Loc::current());
+Node NotEqual(Node a, Node b, Loc loc = Loc::current());
+Node GreaterThan(Node a, Node b, Loc loc = Loc::current());
+Node GreaterOrEqual(Node a, Node b, Loc loc = Loc::current());
+Node LessThan(Node a, Node b, Loc loc = Loc::current());
+Node LessOrEqual(Node a, Node b, Loc loc = Loc::current());
+
+// ------------------------------------------------------------- Other ops.
+
+/// Elementwise select: cond ? on_true : on_false. cond is Bool; all three
+/// broadcast numpy-style.
+Node Where(Node cond, Node on_true, Node on_false, Loc loc = Loc::current());
+/// min(max(x, lo), hi); lo and hi broadcast to x.
+Node Clamp(Node lo, Node x, Node hi, Loc loc = Loc::current());
+/// Converts values to another dtype (floats to integers truncate toward zero
+/// and saturate; NaN converts to 0; anything nonzero converts to true).
+Node ConvertDType(Node x, dtypes::DType dtype, Loc loc = Loc::current());
+/// Reinterprets the bits. Equal widths keep the shape; a narrower target adds
+/// a last axis of width ratio; a wider one removes a last axis of that size.
+Node Bitcast(Node x, dtypes::DType dtype, Loc loc = Loc::current());
+/// Same values, new dimensions; one dimension may be -1 (inferred).
+Node Reshape(Node x, std::vector<int64_t> dims, Loc loc = Loc::current());
+/// Permutes axes: output axis i is input axis permutation[i].
+Node Transpose(Node x, std::vector<int> permutation, Loc loc = Loc::current());
+/// Swaps two axes (the numpy-style 2-axis transpose).
+Node TransposeAxes(Node x, int axis0, int axis1, Loc loc = Loc::current());
+/// Broadcasts x to `shape`: operand axis i maps to output axis axes[i]
+/// (StableHLO broadcast_in_dim); mapped dims must match or be 1.
+Node BroadcastInDim(Node x, std::vector<int64_t> dims, std::vector<int> axes, Loc loc = Loc::current());
+/// numpy broadcast_to.
+Node BroadcastTo(Node x, std::vector<int64_t> dims, Loc loc = Loc::current());
+/// Joins along `axis`; other dims must match.
+Node Concatenate(const std::vector<Node>& xs, int axis, Loc loc = Loc::current());
+/// Static slice [starts, limits) with strides (empty strides: all 1).
+Node Slice(Node x, std::vector<int64_t> starts, std::vector<int64_t> limits, std::vector<int64_t> strides = {},
+           Loc loc = Loc::current());
+/// Pads with `value` (a scalar of x's dtype): low/high per axis (negative
+/// crops), interior between elements (>= 0).
+Node Pad(Node x, Node value, std::vector<int64_t> low, std::vector<int64_t> high, std::vector<int64_t> interior = {},
+         Loc loc = Loc::current());
+/// Reverses the order of elements along `axes`.
+Node Reverse(Node x, std::vector<int> axes, Loc loc = Loc::current());
+/// Counts 0, 1, 2, ... along `axis` of a new value of `shape`.
+Node Iota(Graph* g, const shapes::Shape& shape, int axis, Loc loc = Loc::current());
+/// A slice of `sizes` starting at runtime scalar integer indices (one per
+/// axis), clamped so the slice stays inside x (StableHLO semantics).
+Node DynamicSlice(Node x, const std::vector<Node>& starts, std::vector<int64_t> sizes, Loc loc = Loc::current());
+/// x with `update` written at runtime scalar indices (clamped like DynamicSlice).
+Node DynamicUpdateSlice(Node x, Node update, const std::vector<Node>& starts, Loc loc = Loc::current());
+
+// Reductions over `axes` (negative counts from the end). An empty axes list
+// reduces over all axes, as GoMLX does. Reduced axes are removed.
+Node ReduceSum(Node x, std::vector<int> axes, Loc loc = Loc::current());
+Node ReduceSum(Node x, int axis, Loc loc = Loc::current());
+Node ReduceProduct(Node x, std::vector<int> axes, Loc loc = Loc::current());
+/// Maximum; NaN propagates; -Inf (or the type's lowest) for empty reductions.
+Node ReduceMax(Node x, std::vector<int> axes, Loc loc = Loc::current());
+Node ReduceMax(Node x, int axis, Loc loc = Loc::current());
+/// Minimum; NaN propagates; +Inf (or the type's highest) for empty reductions.
+Node ReduceMin(Node x, std::vector<int> axes, Loc loc = Loc::current());
+Node ReduceMin(Node x, int axis, Loc loc = Loc::current());
+Node ReduceLogicalAnd(Node x, std::vector<int> axes, Loc loc = Loc::current());
+Node ReduceLogicalOr(Node x, std::vector<int> axes, Loc loc = Loc::current());
+Node ReduceLogicalXor(Node x, std::vector<int> axes, Loc loc = Loc::current());
+Node ReduceBitwiseAnd(Node x, std::vector<int> axes, Loc loc = Loc::current());
+Node ReduceBitwiseOr(Node x, std::vector<int> axes, Loc loc = Loc::current());
+Node ReduceBitwiseXor(Node x, std::vector<int> axes, Loc loc = Loc::current());
+
+/// Index of the max (or min) along `axis`, first one on ties; a NaN counts as
+/// the max (and the min), so its first index is returned, as in JAX.
+Node ArgMinMax(Node x, int axis, bool is_min, dtypes::DType index_dtype = dtypes::Int32, Loc loc = Loc::current());
+
+/// General dot product (StableHLO dot_general). Output axes: batch axes, then
+/// lhs free axes, then rhs free axes. Float16/BFloat16 accumulate in Float32.
+Node DotGeneral(Node lhs, std::vector<int> lhs_contracting, std::vector<int> lhs_batch, Node rhs,
+                std::vector<int> rhs_contracting, std::vector<int> rhs_batch, Loc loc = Loc::current());
+
+/// General N-d convolution (StableHLO convolution); see ir::ConvAttrs.
+/// Empty strides/dilations mean 1, empty paddings mean 0.
+Node ConvGeneral(Node input, Node kernel, ir::ConvAttrs attrs, Loc loc = Loc::current());
+
+/// Reduces windows of x (StableHLO reduce_window with sum/product/max/min).
+/// Empty strides/dilations mean 1, empty paddings mean 0. Padding holds the
+/// reduction's identity (0, 1, -Inf, +Inf).
+Node ReduceWindow(Node x, ir::WindowAttrs attrs, Loc loc = Loc::current());
+
+/// Gradient of a max (or min) ReduceWindow: scatters (adds) each `source`
+/// value to the position of its window's selected element of `operand`
+/// (first on ties). Output has operand's shape; attrs.reduction is kMax or kMin.
+Node SelectAndScatter(Node operand, Node source, ir::WindowAttrs attrs, Loc loc = Loc::current());
+
+/// XLA Gather; see ir::GatherAttrs. Out-of-range start indices are clamped.
+Node Gather(Node operand, Node indices, ir::GatherAttrs attrs, Loc loc = Loc::current());
+/// XLA Scatter with add / max / min / overwrite combiners. Updates whose
+/// window falls outside the operand are skipped.
+Node ScatterSum(Node operand, Node indices, Node updates, ir::ScatterAttrs attrs, Loc loc = Loc::current());
+Node ScatterMax(Node operand, Node indices, Node updates, ir::ScatterAttrs attrs, Loc loc = Loc::current());
+Node ScatterMin(Node operand, Node indices, Node updates, ir::ScatterAttrs attrs, Loc loc = Loc::current());
+Node ScatterUpdate(Node operand, Node indices, Node updates, ir::ScatterAttrs attrs, Loc loc = Loc::current());
+
+/// Stateless Philox4x32-10 random bits. `state` is Uint64[3]: {key, counter
+/// low, counter high}. Returns {new state, bits of `shape`} where shape's
+/// dtype is an unsigned integer type. The same state always gives the same
+/// bits; the new state continues the stream.
+std::pair<Node, Node> RNGBitGenerator(Node state, const shapes::Shape& shape, Loc loc = Loc::current());
+
+// ------------------------------------------------------------- Operators.
+
+Node operator+(Node a, Located<Node> b);
+Node operator-(Node a, Located<Node> b);
+Node operator*(Node a, Located<Node> b);
+Node operator/(Node a, Located<Node> b);
+Node operator+(Node a, Located<double> b);
+Node operator-(Node a, Located<double> b);
+Node operator*(Node a, Located<double> b);
+Node operator/(Node a, Located<double> b);
+Node operator+(Located<double> a, Node b);
+Node operator-(Located<double> a, Node b);
+Node operator*(Located<double> a, Node b);
+Node operator/(Located<double> a, Node b);
+Node operator-(Node x);
+
+// ------------------------------------------------- Helpers (numpy-style).
+
+/// A scalar of x's dtype; broadcasts in binary ops.
+Node ScalarLike(Node x, double value, Loc loc = Loc::current());
+Node ZerosLike(Node x, Loc loc = Loc::current());
+Node OnesLike(Node x, Loc loc = Loc::current());
+Node Zeros(Graph* g, const shapes::Shape& shape, Loc loc = Loc::current());
+Node Ones(Graph* g, const shapes::Shape& shape, Loc loc = Loc::current());
+
+Node Square(Node x, Loc loc = Loc::current());
+Node Reciprocal(Node x, Loc loc = Loc::current());
+Node Relu(Node x, Loc loc = Loc::current());
+Node Sigmoid(Node x, Loc loc = Loc::current());
+/// Exact GELU: x * (1 + erf(x / sqrt(2))) / 2.
+Node Gelu(Node x, Loc loc = Loc::current());
+/// Tanh approximation of GELU.
+Node GeluApprox(Node x, Loc loc = Loc::current());
+/// x * sigmoid(x).
+Node Silu(Node x, Loc loc = Loc::current());
+/// log(1 + exp(x)), stable for large |x|.
+Node Softplus(Node x, Loc loc = Loc::current());
+Node LeakyRelu(Node x, double alpha = 0.01, Loc loc = Loc::current());
+
+Node ReduceMean(Node x, std::vector<int> axes, Loc loc = Loc::current());
+Node ReduceMean(Node x, int axis, Loc loc = Loc::current());
+Node ReduceAllSum(Node x, Loc loc = Loc::current());
+Node ReduceAllMean(Node x, Loc loc = Loc::current());
+Node ReduceAllMax(Node x, Loc loc = Loc::current());
+Node ReduceAllMin(Node x, Loc loc = Loc::current());
+/// log(sum(exp(x))) over axes, computed stably (max subtracted).
+Node LogSumExp(Node x, std::vector<int> axes, Loc loc = Loc::current());
+Node Softmax(Node x, int axis = -1, Loc loc = Loc::current());
+Node LogSoftmax(Node x, int axis = -1, Loc loc = Loc::current());
+Node ArgMax(Node x, int axis, dtypes::DType index_dtype = dtypes::Int32, Loc loc = Loc::current());
+Node ArgMin(Node x, int axis, dtypes::DType index_dtype = dtypes::Int32, Loc loc = Loc::current());
+
+/// numpy matmul: 1-D operands are promoted, leading (batch) axes broadcast.
+Node MatMul(Node a, Node b, Loc loc = Loc::current());
+/// Einstein summation, e.g. Einsum("bij,bjk->bik", a, b). Each letter is an
+/// axis; letters in both inputs and the output are batch axes, letters only in
+/// the inputs are contracted.
+Node Einsum(const std::string& equation, Node a, Node b, Loc loc = Loc::current());
+
+/// One-hot encoding: appends an axis of size `depth`; out-of-range indices
+/// give an all-zero row.
+Node OneHot(Node indices, int64_t depth, dtypes::DType dtype, Loc loc = Loc::current());
+/// Removes size-1 axes (all of them when axes is empty).
+Node Squeeze(Node x, std::vector<int> axes = {}, Loc loc = Loc::current());
+/// Inserts size-1 axes at `axes` (positions in the output).
+Node ExpandAxes(Node x, std::vector<int> axes, Loc loc = Loc::current());
+/// Stacks equally shaped values along a new axis.
+Node Stack(const std::vector<Node>& xs, int axis = 0, Loc loc = Loc::current());
+/// Splits into `n` equal parts along `axis`.
+std::vector<Node> Split(Node x, int axis, int n, Loc loc = Loc::current());
+/// x[start:end:stride] along one axis (negative start/end count from the end).
+Node SliceAxis(Node x, int axis, int64_t start, int64_t end, int64_t stride = 1, Loc loc = Loc::current());
+
+}  // namespace kiln::graph

@@ -1,0 +1,171 @@
+// Copyright 2026 The Kiln Authors.
+// The IR handed from the graph layer to a backend: a function of the op set.
+//
+// A Function is a flat list of instructions in topological order (every
+// operand id is smaller than the instruction's own id), its parameters and its
+// outputs. Each instruction produces one value with a fully known shape.
+// Sub-functions (bodies of future While/If ops, Sort comparators, reduction
+// computations) live in Function::subfunctions and are referred to by index
+// from an instruction's attributes, so control flow can be added without
+// changing this structure.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "kiln/core/shapes.h"
+#include "kiln/ir/ops.h"
+
+namespace kiln::ir {
+
+/// Attributes of ops that have none.
+struct NoAttrs {
+  friend bool operator==(const NoAttrs&, const NoAttrs&) = default;
+};
+
+/// Parameter: position in the function's argument list and a debug name.
+struct ParameterAttrs {
+  int index = 0;
+  std::string name;
+  friend bool operator==(const ParameterAttrs&, const ParameterAttrs&) = default;
+};
+
+/// Constant: the literal's bytes (row-major, the instruction's shape), shared
+/// so that copying an instruction is cheap.
+struct ConstantAttrs {
+  std::shared_ptr<const std::vector<std::byte>> data;
+  friend bool operator==(const ConstantAttrs& a, const ConstantAttrs& b) {
+    return a.data == b.data || (a.data && b.data && *a.data == *b.data);
+  }
+};
+
+/// Ops parameterized by a list of axes: Transpose (the permutation: output axis
+/// i is operand axis axes[i]), BroadcastInDim (operand axis i maps to output
+/// axis axes[i]), Reverse, Reduce* (the reduced axes), Iota and Concatenate
+/// (axes[0]).
+struct AxesAttrs {
+  std::vector<int64_t> axes;
+  friend bool operator==(const AxesAttrs&, const AxesAttrs&) = default;
+};
+
+/// Slice: [start, limit) with stride, per axis.
+struct SliceAttrs {
+  std::vector<int64_t> starts, limits, strides;
+  friend bool operator==(const SliceAttrs&, const SliceAttrs&) = default;
+};
+
+/// Pad: per axis padding before, after and between elements. Low and high may
+/// be negative (cropping); interior is >= 0.
+struct PadAttrs {
+  std::vector<int64_t> low, high, interior;
+  friend bool operator==(const PadAttrs&, const PadAttrs&) = default;
+};
+
+/// DynamicSlice: the slice sizes (start indices are operands).
+struct DynamicSliceAttrs {
+  std::vector<int64_t> sizes;
+  friend bool operator==(const DynamicSliceAttrs&, const DynamicSliceAttrs&) = default;
+};
+
+/// ArgMinMax: the reduced axis and whether it looks for the minimum. The
+/// output dtype is the instruction's shape dtype.
+struct ArgMinMaxAttrs {
+  int64_t axis = 0;
+  bool is_min = false;
+  friend bool operator==(const ArgMinMaxAttrs&, const ArgMinMaxAttrs&) = default;
+};
+
+/// DotGeneral: output axes are batch axes, then lhs free axes, then rhs free
+/// axes (each in operand order).
+struct DotGeneralAttrs {
+  std::vector<int64_t> lhs_batch, lhs_contracting, rhs_batch, rhs_contracting;
+  friend bool operator==(const DotGeneralAttrs&, const DotGeneralAttrs&) = default;
+};
+
+/// ConvGeneral (StableHLO convolution). Axes of input, kernel and output are
+/// named explicitly so any layout (NHWC, NCHW, HWIO, ...) is expressible.
+struct ConvAttrs {
+  int64_t input_batch_axis = 0, input_feature_axis = 1;
+  std::vector<int64_t> input_spatial_axes;
+  int64_t kernel_input_feature_axis = 0, kernel_output_feature_axis = 1;
+  std::vector<int64_t> kernel_spatial_axes;
+  int64_t output_batch_axis = 0, output_feature_axis = 1;
+  std::vector<int64_t> output_spatial_axes;
+  std::vector<int64_t> strides;            // per spatial axis
+  std::vector<int64_t> padding_low, padding_high;  // per spatial axis
+  std::vector<int64_t> input_dilation;     // "lhs dilation", per spatial axis
+  std::vector<int64_t> kernel_dilation;    // "rhs dilation", per spatial axis
+  int64_t feature_group_count = 1;
+  int64_t batch_group_count = 1;
+  friend bool operator==(const ConvAttrs&, const ConvAttrs&) = default;
+};
+
+/// The reduction of ReduceWindow.
+enum class WindowReduction : uint8_t { kSum, kProduct, kMax, kMin };
+
+/// ReduceWindow and SelectAndScatter windows, per operand axis.
+struct WindowAttrs {
+  WindowReduction reduction = WindowReduction::kSum;  // SelectAndScatter: kMax or kMin select
+  std::vector<int64_t> window_dimensions, strides, base_dilations, window_dilations;
+  std::vector<int64_t> padding_low, padding_high;
+  friend bool operator==(const WindowAttrs&, const WindowAttrs&) = default;
+};
+
+/// Gather, as in XLA/StableHLO.
+struct GatherAttrs {
+  std::vector<int64_t> offset_dims, collapsed_slice_dims, start_index_map;
+  int64_t index_vector_dim = 0;
+  std::vector<int64_t> slice_sizes;
+  bool indices_are_sorted = false;
+  friend bool operator==(const GatherAttrs&, const GatherAttrs&) = default;
+};
+
+/// Scatter*, as in XLA/StableHLO.
+struct ScatterAttrs {
+  std::vector<int64_t> update_window_dims, inserted_window_dims, scatter_dims_to_operand_dims;
+  int64_t index_vector_dim = 0;
+  bool indices_are_sorted = false, unique_indices = false;
+  friend bool operator==(const ScatterAttrs&, const ScatterAttrs&) = default;
+};
+
+/// Attributes of an instruction; which alternative is used depends on the op.
+using Attributes = std::variant<NoAttrs, ParameterAttrs, ConstantAttrs, AxesAttrs, SliceAttrs, PadAttrs,
+                                DynamicSliceAttrs, ArgMinMaxAttrs, DotGeneralAttrs, ConvAttrs, WindowAttrs,
+                                GatherAttrs, ScatterAttrs>;
+
+/// One operation producing one value.
+struct Instruction {
+  OpType op = OpType::kParameter;
+  std::vector<int> operands;  // ids of earlier instructions
+  shapes::Shape shape;        // the output shape
+  Attributes attrs;
+  std::string location;  // the user's file:line that created it, for messages
+};
+
+/// A function of the op set, the unit a backend compiles.
+struct Function {
+  std::string name;
+  std::vector<Instruction> instructions;  // topological order; id = index
+  std::vector<int> parameters;            // instruction ids, in argument order
+  std::vector<int> outputs;               // instruction ids (may repeat, may be parameters)
+  std::vector<std::shared_ptr<const Function>> subfunctions;
+
+  /// A readable listing, one instruction per line, for debugging:
+  ///   %3 = Add(%1, %2) : Float32[2, 3]        # model.cc:12
+  std::string ToString() const;
+  /// Checks structural invariants (operand ids in range and earlier,
+  /// parameters and outputs valid); throws kiln::Error if broken.
+  void Validate() const;
+};
+
+/// Typed access to attributes: Attr<SliceAttrs>(instr).
+template <typename T>
+const T& Attr(const Instruction& instr) {
+  return std::get<T>(instr.attrs);
+}
+
+}  // namespace kiln::ir

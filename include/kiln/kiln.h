@@ -1,0 +1,13 @@
+// Copyright 2026 The Kiln Authors.
+// Umbrella header: everything a Kiln user needs.
+#pragma once
+
+#include "kiln/backends/backend.h"
+#include "kiln/core/dtypes.h"
+#include "kiln/core/error.h"
+#include "kiln/core/shapes.h"
+#include "kiln/core/tensors.h"
+#include "kiln/graph/exec.h"
+#include "kiln/graph/graph.h"
+#include "kiln/graph/ops.h"
+#include "kiln/ir/function.h"

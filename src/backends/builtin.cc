@@ -1,0 +1,14 @@
+// Copyright 2026 The Kiln Authors.
+// The backends compiled into libkiln. Registering them from one function
+// (instead of static initializers) keeps them alive in static-library links.
+#include "kiln/backends/backend.h"
+
+namespace kiln::backends {
+namespace cpu {
+void RegisterCpuBackend();
+}  // namespace cpu
+
+namespace internal {
+void RegisterBuiltinBackends() { cpu::RegisterCpuBackend(); }
+}  // namespace internal
+}  // namespace kiln::backends

@@ -1,0 +1,49 @@
+// Copyright 2026 The Kiln Authors.
+// The CPU backend's kernel table: one factory per op, filled by the
+// kernels_*.cc files. A factory runs at compile time, when every shape is
+// known, and returns the closure that computes the instruction.
+#pragma once
+
+#include <array>
+#include <functional>
+#include <vector>
+
+#include "kiln/core/error.h"
+#include "kiln/ir/function.h"
+
+namespace kiln::backends::cpu {
+
+/// Computes one instruction: inputs[i] points at operand i's data (row-major,
+/// the operand's shape), output at the instruction's output buffer. Kernels
+/// of elementwise ops must tolerate output == inputs[i] (in-place reuse).
+using Kernel = std::function<void(const void* const* inputs, void* output)>;
+
+/// Builds the kernel for `instr` of `fn`; throws kiln::Error if unsupported.
+using KernelFactory = Kernel (*)(const ir::Function& fn, const ir::Instruction& instr);
+
+/// One factory per op (nullptr: not implemented).
+using KernelTable = std::array<KernelFactory, ir::kNumOpTypes>;
+
+/// The table, filled on first use by the Register*Kernels functions below.
+const KernelTable& Kernels();
+
+// Each kernels_*.cc file registers its group of ops.
+void RegisterElementwiseKernels(KernelTable& table);  // unary, binary, comparisons, Where, Clamp, Convert, Bitcast
+void RegisterLayoutKernels(KernelTable& table);       // Reshape ... DynamicUpdateSlice, Iota
+void RegisterReduceKernels(KernelTable& table);       // Reduce*, ArgMinMax
+void RegisterDotKernels(KernelTable& table);          // DotGeneral
+void RegisterConvKernels(KernelTable& table);         // ConvGeneral
+void RegisterWindowKernels(KernelTable& table);       // ReduceWindow, SelectAndScatter
+void RegisterGatherKernels(KernelTable& table);       // Gather, Scatter*
+void RegisterRandomKernels(KernelTable& table);       // RNGBitGenerator
+
+/// Shape of operand `i` of `instr`.
+inline const shapes::Shape& OperandShape(const ir::Function& fn, const ir::Instruction& instr, size_t i) {
+  return fn.instructions[static_cast<size_t>(instr.operands.at(i))].shape;
+}
+
+/// Elements per OpenMP parallel region below which loops stay serial
+/// (thread start-up costs more than it saves).
+inline constexpr int64_t kParallelThreshold = 1 << 15;
+
+}  // namespace kiln::backends::cpu

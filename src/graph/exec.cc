@@ -1,0 +1,203 @@
+// Copyright 2026 The Kiln Authors.
+// ExecCore: traces, compiles and caches executables per input-shape signature.
+#include "kiln/graph/exec.h"
+
+#include <future>
+#include <mutex>
+#include <unordered_map>
+
+#include "kiln/core/error.h"
+
+namespace kiln::graph::internal {
+
+namespace {
+
+struct Compiled {
+  std::shared_ptr<const ir::Function> function;
+  std::unique_ptr<backends::Executable> executable;
+  std::vector<shapes::Shape> param_shapes;
+  std::vector<std::string> param_names;
+};
+
+struct SignatureHash {
+  size_t operator()(const std::vector<shapes::Shape>& sig) const {
+    size_t h = sig.size();
+    for (const auto& s : sig) h = h * 31 + shapes::Hash(s);
+    return h;
+  }
+};
+
+// Fails with a clear message if the backend lacks an op or dtype the function uses.
+void CheckCapabilities(const backends::Backend& backend, const ir::Function& fn) {
+  const backends::Capabilities& caps = backend.GetCapabilities();
+  for (const ir::Instruction& in : fn.instructions) {
+    if (!caps.SupportsOp(in.op)) {
+      Throw("backend \"" + backend.Name() + "\" does not implement op " + std::string(ir::OpName(in.op)) + " (" +
+            in.location + ")");
+    }
+    if (!caps.SupportsDType(in.shape.DType())) {
+      Throw("backend \"" + backend.Name() + "\" does not support dtype " + dtypes::Name(in.shape.DType()) +
+            " (op " + std::string(ir::OpName(in.op)) + " at " + in.location + ")");
+    }
+  }
+}
+
+}  // namespace
+
+struct ExecCore::State {
+  std::shared_ptr<backends::Backend> backend;
+  std::string name;
+  bool fixed_params;
+  mutable std::mutex mu;
+  struct Entry {
+    std::shared_future<std::shared_ptr<Compiled>> compiled;
+    uint64_t last_used = 0;
+  };
+  std::unordered_map<std::vector<shapes::Shape>, Entry, SignatureHash> cache;
+  uint64_t clock = 0;
+  size_t max_cache_size = 32;
+  std::string last_graph_text;
+
+  std::shared_ptr<Compiled> Build(const std::vector<shapes::Shape>& signature, const Builder& builder,
+                                  const Loc& loc) {
+    Graph g(name);
+    std::vector<Node> params;
+    if (!fixed_params) {
+      for (size_t i = 0; i < signature.size(); ++i) {
+        params.push_back(g.AddParameter("arg" + std::to_string(i), signature[i], loc));
+      }
+    }
+    std::vector<Node> outputs = builder(&g, params);
+    auto compiled = std::make_shared<Compiled>();
+    compiled->function = g.Finish(outputs, loc);
+    for (int id : compiled->function->parameters) {
+      const auto& instr = compiled->function->instructions[id];
+      compiled->param_shapes.push_back(instr.shape);
+      compiled->param_names.push_back(std::get<ir::ParameterAttrs>(instr.attrs).name);
+    }
+    CheckCapabilities(*backend, *compiled->function);
+    compiled->executable = backend->Compile(compiled->function);
+    {
+      std::lock_guard lock(mu);
+      last_graph_text = compiled->function->ToString();
+    }
+    return compiled;
+  }
+
+  // Returns the compiled entry for `signature`, compiling it once; concurrent
+  // callers with the same signature wait for the one compile.
+  std::shared_ptr<Compiled> Get(const std::vector<shapes::Shape>& signature, const Builder& builder,
+                                const Loc& loc) {
+    std::promise<std::shared_ptr<Compiled>> promise;
+    std::shared_future<std::shared_ptr<Compiled>> future;
+    bool owner = false;
+    {
+      std::lock_guard lock(mu);
+      auto it = cache.find(signature);
+      if (it != cache.end()) {
+        it->second.last_used = ++clock;
+        future = it->second.compiled;
+      } else {
+        future = promise.get_future().share();
+        cache[signature] = Entry{future, ++clock};
+        owner = true;
+        Evict();
+      }
+    }
+    if (owner) {
+      try {
+        promise.set_value(Build(signature, builder, loc));
+      } catch (...) {
+        promise.set_exception(std::current_exception());
+        std::lock_guard lock(mu);
+        cache.erase(signature);  // a later call may retry (e.g. after fixing inputs)
+      }
+    }
+    return future.get();
+  }
+
+  // Requires mu held. Drops least recently used entries beyond the limit.
+  void Evict() {
+    while (cache.size() > max_cache_size) {
+      auto oldest = cache.begin();
+      for (auto it = cache.begin(); it != cache.end(); ++it) {
+        if (it->second.last_used < oldest->second.last_used) oldest = it;
+      }
+      cache.erase(oldest);
+    }
+  }
+};
+
+ExecCore::ExecCore(std::shared_ptr<backends::Backend> backend, std::string name, bool fixed_params)
+    : state_(std::make_unique<State>()) {
+  if (!backend) Throw("graph::Compile/NewExec: null backend");
+  state_->backend = std::move(backend);
+  state_->name = std::move(name);
+  state_->fixed_params = fixed_params;
+}
+
+ExecCore::~ExecCore() = default;
+
+void ExecCore::Precompile(const Builder& builder, const Loc& loc) { state_->Get({}, builder, loc); }
+
+std::vector<tensors::Tensor> ExecCore::Call(std::vector<tensors::Tensor> args, const Builder& builder,
+                                            const std::vector<bool>& donate, const Loc& loc) {
+  std::vector<shapes::Shape> signature;
+  signature.reserve(args.size());
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (!args[i].Ok()) Throw(state_->name + ": argument #" + std::to_string(i) + " is an empty Tensor");
+    signature.push_back(args[i].Shape());
+  }
+  if (!donate.empty() && donate.size() != args.size()) {
+    Throw(state_->name + ": " + std::to_string(donate.size()) + " donation flags for " +
+                     std::to_string(args.size()) + " arguments");
+  }
+  std::shared_ptr<Compiled> compiled =
+      state_->fixed_params ? state_->Get({}, builder, loc) : state_->Get(signature, builder, loc);
+
+  if (args.size() != compiled->param_shapes.size()) {
+    Throw(state_->name + ": called with " + std::to_string(args.size()) + " arguments, but the graph has " +
+                     std::to_string(compiled->param_shapes.size()) + " parameters");
+  }
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (signature[i] != compiled->param_shapes[i]) {
+      Throw(state_->name + ": argument #" + std::to_string(i) + " (\"" + compiled->param_names[i] +
+                       "\") has shape " + signature[i].ToString() + ", but the graph expects " +
+                       compiled->param_shapes[i].ToString());
+    }
+  }
+
+  backends::Backend& backend = *state_->backend;
+  std::vector<backends::BufferPtr> buffers;
+  buffers.reserve(args.size());
+  for (size_t i = 0; i < args.size(); ++i) {
+    bool give = !donate.empty() && donate[i];
+    buffers.push_back(give ? args[i].TakeBuffer(backend) : args[i].BufferFor(backend));
+  }
+  args.clear();  // drop our handles so donated buffers are uniquely owned
+  std::vector<backends::BufferPtr> outs = compiled->executable->Execute(std::move(buffers), donate);
+  std::vector<tensors::Tensor> results;
+  results.reserve(outs.size());
+  for (auto& b : outs) results.push_back(tensors::Tensor::FromBuffer(std::move(b)));
+  return results;
+}
+
+void ExecCore::SetMaxCacheSize(size_t n) {
+  std::lock_guard lock(state_->mu);
+  state_->max_cache_size = n == 0 ? 1 : n;
+  state_->Evict();
+}
+
+size_t ExecCore::CacheSize() const {
+  std::lock_guard lock(state_->mu);
+  return state_->cache.size();
+}
+
+std::string ExecCore::LastGraphText() const {
+  std::lock_guard lock(state_->mu);
+  return state_->last_graph_text;
+}
+
+const std::shared_ptr<backends::Backend>& ExecCore::Backend() const { return state_->backend; }
+
+}  // namespace kiln::graph::internal

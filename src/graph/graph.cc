@@ -1,0 +1,104 @@
+// Copyright 2026 The Kiln Authors.
+// Graph and Node: tracing a function into the IR.
+#include "kiln/graph/graph.h"
+
+#include <cstring>
+
+#include "kiln/core/error.h"
+
+namespace kiln::graph {
+
+const shapes::Shape& Node::Shape() const {
+  if (graph_ == nullptr) Throw("use of an empty graph::Node");
+  return graph_->Function().instructions[static_cast<size_t>(id_)].shape;
+}
+
+ir::OpType Node::Op() const {
+  if (graph_ == nullptr) Throw("use of an empty graph::Node");
+  return graph_->Function().instructions[static_cast<size_t>(id_)].op;
+}
+
+Graph::Graph(std::string name) { function_.name = std::move(name); }
+
+std::vector<Node> Graph::Parameters() const {
+  std::vector<Node> nodes;
+  for (int id : function_.parameters) nodes.emplace_back(const_cast<Graph*>(this), id);
+  return nodes;
+}
+
+Node Graph::AddInstruction(ir::OpType op, const std::vector<Node>& operands, shapes::Shape shape,
+                           ir::Attributes attrs, const Loc& loc) {
+  ir::Instruction instr;
+  instr.op = op;
+  instr.operands.reserve(operands.size());
+  for (size_t i = 0; i < operands.size(); ++i) {
+    const Node& n = operands[i];
+    if (!n.Ok()) ThrowAt(loc, std::string(ir::OpName(op)) + ": operand #" + std::to_string(i) + " is an empty Node");
+    if (n.Graph() != this) {
+      ThrowAt(loc, std::string(ir::OpName(op)) + ": operand #" + std::to_string(i) + " belongs to graph \"" +
+                       n.Graph()->Name() + "\", not to graph \"" + Name() + "\"");
+    }
+    instr.operands.push_back(n.Id());
+  }
+  instr.shape = std::move(shape);
+  instr.attrs = std::move(attrs);
+  instr.location = FormatLocation(loc);
+  function_.instructions.push_back(std::move(instr));
+  return Node(this, static_cast<int>(function_.instructions.size()) - 1);
+}
+
+Node Graph::AddParameter(const std::string& name, const shapes::Shape& shape, const Loc& loc) {
+  if (!shape.Ok()) ThrowAt(loc, "Parameter \"" + name + "\": shape has an invalid dtype");
+  for (int id : function_.parameters) {
+    if (std::get<ir::ParameterAttrs>(function_.instructions[id].attrs).name == name) {
+      ThrowAt(loc, "Parameter: a parameter named \"" + name + "\" already exists in graph \"" + Name() + "\"");
+    }
+  }
+  ir::ParameterAttrs attrs{static_cast<int>(function_.parameters.size()), name};
+  Node n = AddInstruction(ir::OpType::kParameter, {}, shape, attrs, loc);
+  function_.parameters.push_back(n.Id());
+  return n;
+}
+
+std::shared_ptr<const ir::Function> Graph::Finish(const std::vector<Node>& outputs, const Loc& loc) {
+  function_.outputs.clear();
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    if (!outputs[i].Ok()) ThrowAt(loc, "graph \"" + Name() + "\": output #" + std::to_string(i) + " is an empty Node");
+    if (outputs[i].Graph() != this) {
+      ThrowAt(loc, "graph \"" + Name() + "\": output #" + std::to_string(i) + " belongs to another graph");
+    }
+    function_.outputs.push_back(outputs[i].Id());
+  }
+  if (outputs.empty()) ThrowAt(loc, "graph \"" + Name() + "\" has no outputs");
+  function_.Validate();
+  return std::make_shared<const ir::Function>(function_);
+}
+
+std::unique_ptr<Graph> NewGraph(const std::string& name) { return std::make_unique<Graph>(name); }
+
+Node Parameter(Graph* g, const std::string& name, const shapes::Shape& shape, Loc loc) {
+  if (g == nullptr) ThrowAt(loc, "Parameter: null graph");
+  return g->AddParameter(name, shape, loc);
+}
+
+Node Const(Graph* g, const tensors::Tensor& value, Loc loc) {
+  if (g == nullptr) ThrowAt(loc, "Const: null graph");
+  if (!value.Ok()) ThrowAt(loc, "Const: empty tensor");
+  const auto* bytes = static_cast<const std::byte*>(value.HostData());
+  auto data = std::make_shared<std::vector<std::byte>>(bytes, bytes + value.Shape().ByteSize());
+  return g->AddInstruction(ir::OpType::kConstant, {}, value.Shape(), ir::ConstantAttrs{std::move(data)}, loc);
+}
+
+Node Scalar(Graph* g, dtypes::DType dtype, double value, Loc loc) {
+  tensors::Tensor t(shapes::Shape(dtype, {}));
+  DispatchDType(dtype, [&](auto zero) {
+    using T = decltype(zero);
+    T v;
+    if constexpr (std::is_same_v<T, float16> || std::is_same_v<T, bfloat16>) v = T(static_cast<float>(value));
+    else v = static_cast<T>(value);
+    std::memcpy(t.MutableHostData(), &v, sizeof(T));
+  });
+  return Const(g, t, loc);
+}
+
+}  // namespace kiln::graph

@@ -1,0 +1,83 @@
+// Copyright 2026 The Kiln Authors.
+#include "src/graph/op_builder.h"
+
+#include <algorithm>
+
+namespace kiln::graph::internal {
+
+void OpError(const Loc& loc, std::string_view op, const std::string& message) {
+  ThrowAt(loc, std::string(op) + ": " + message);
+}
+
+std::string ListToString(const std::vector<int64_t>& v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+  return s + "]";
+}
+
+std::string ListToString(const std::vector<int>& v) { return ListToString(std::vector<int64_t>(v.begin(), v.end())); }
+
+Graph* CheckNode(const Node& n, std::string_view op, const Loc& loc) {
+  if (!n.Ok()) OpError(loc, op, "operand is an empty Node");
+  return n.Graph();
+}
+
+Graph* CheckSameGraph(const std::vector<Node>& nodes, std::string_view op, const Loc& loc) {
+  if (nodes.empty()) OpError(loc, op, "needs at least one operand");
+  Graph* g = nullptr;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (!nodes[i].Ok()) OpError(loc, op, "operand #" + std::to_string(i) + " is an empty Node");
+    if (g == nullptr) g = nodes[i].Graph();
+    else if (nodes[i].Graph() != g) {
+      OpError(loc, op, "operands belong to different graphs (\"" + g->Name() + "\" and \"" +
+                           nodes[i].Graph()->Name() + "\")");
+    }
+  }
+  return g;
+}
+
+int NormalizeAxis(int axis, int rank, std::string_view op, const Loc& loc) {
+  int a = axis < 0 ? axis + rank : axis;
+  if (a < 0 || a >= rank) {
+    OpError(loc, op, "axis " + std::to_string(axis) + " is out of range for rank " + std::to_string(rank));
+  }
+  return a;
+}
+
+std::vector<int64_t> NormalizeAxes(const std::vector<int>& axes, int rank, std::string_view op, const Loc& loc) {
+  std::vector<int64_t> out;
+  std::vector<bool> seen(static_cast<size_t>(rank), false);
+  for (int axis : axes) {
+    int a = NormalizeAxis(axis, rank, op, loc);
+    if (seen[a]) OpError(loc, op, "axis " + std::to_string(axis) + " appears twice in " + ListToString(axes));
+    seen[a] = true;
+    out.push_back(a);
+  }
+  return out;
+}
+
+std::vector<int64_t> BroadcastDims(const shapes::Shape& a, const shapes::Shape& b, std::string_view op,
+                                   const Loc& loc) {
+  const int rank = std::max(a.Rank(), b.Rank());
+  std::vector<int64_t> dims(static_cast<size_t>(rank));
+  for (int i = 0; i < rank; ++i) {
+    int ia = a.Rank() - rank + i, ib = b.Rank() - rank + i;
+    int64_t da = ia >= 0 ? a.Dims()[ia] : 1;
+    int64_t db = ib >= 0 ? b.Dims()[ib] : 1;
+    if (da != db && da != 1 && db != 1) {
+      OpError(loc, op, "shapes " + a.ToString() + " and " + b.ToString() + " cannot be broadcast");
+    }
+    dims[i] = da == 1 ? db : da;
+  }
+  return dims;
+}
+
+Node BroadcastToDims(Node x, const std::vector<int64_t>& dims, const Loc& loc) {
+  if (x.Shape().Dims() == dims) return x;
+  const int rank = static_cast<int>(dims.size());
+  std::vector<int> axes;
+  for (int i = 0; i < x.Rank(); ++i) axes.push_back(rank - x.Rank() + i);
+  return BroadcastInDim(x, dims, axes, loc);
+}
+
+}  // namespace kiln::graph::internal

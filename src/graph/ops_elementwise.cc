@@ -1,0 +1,214 @@
+// Copyright 2026 The Kiln Authors.
+// Definitions (operand checks and shape rules) of the elementwise ops:
+// unary, binary, comparisons, Where, Clamp, ConvertDType, Bitcast, and the
+// arithmetic operators.
+#include <string>
+
+#include "src/graph/op_builder.h"
+
+namespace kiln::graph {
+
+using internal::OpError;
+using ir::OpType;
+
+namespace {
+
+enum class Kinds : uint8_t {
+  kFloat,    // floating point only
+  kNumeric,  // integers and floats
+  kInteger,  // integers only
+  kBool,     // Bool only
+  kAny,      // every dtype
+};
+
+bool Accepts(Kinds kinds, dtypes::DType dt) {
+  switch (kinds) {
+    case Kinds::kFloat: return dtypes::IsFloat(dt);
+    case Kinds::kNumeric: return dtypes::IsFloat(dt) || dtypes::IsInteger(dt);
+    case Kinds::kInteger: return dtypes::IsInteger(dt);
+    case Kinds::kBool: return dt == dtypes::Bool;
+    case Kinds::kAny: return true;
+  }
+  return false;
+}
+
+const char* KindsName(Kinds kinds) {
+  switch (kinds) {
+    case Kinds::kFloat: return "a float dtype";
+    case Kinds::kNumeric: return "a numeric (integer or float) dtype";
+    case Kinds::kInteger: return "an integer dtype";
+    case Kinds::kBool: return "Bool";
+    case Kinds::kAny: return "any dtype";
+  }
+  return "";
+}
+
+Node Unary(OpType op, Kinds kinds, Node x, const Loc& loc, dtypes::DType out_dtype = dtypes::Invalid) {
+  Graph* g = internal::CheckNode(x, ir::OpName(op), loc);
+  if (!Accepts(kinds, x.DType())) {
+    OpError(loc, ir::OpName(op), std::string("requires ") + KindsName(kinds) + ", got " + x.Shape().ToString());
+  }
+  shapes::Shape shape = x.Shape();
+  if (out_dtype != dtypes::Invalid) shape = shape.WithDType(out_dtype);
+  return internal::Emit(g, op, {x}, shape, ir::NoAttrs{}, loc);
+}
+
+// Checks dtypes, broadcasts both operands to a common shape, emits `op`.
+Node Binary(OpType op, Kinds kinds, Node a, Node b, const Loc& loc, bool comparison = false) {
+  Graph* g = internal::CheckSameGraph({a, b}, ir::OpName(op), loc);
+  if (a.DType() != b.DType()) {
+    OpError(loc, ir::OpName(op), "dtypes differ: " + a.Shape().ToString() + " and " + b.Shape().ToString());
+  }
+  if (!Accepts(kinds, a.DType())) {
+    OpError(loc, ir::OpName(op), std::string("requires ") + KindsName(kinds) + ", got " + a.Shape().ToString() +
+                                     " and " + b.Shape().ToString());
+  }
+  std::vector<int64_t> dims = internal::BroadcastDims(a.Shape(), b.Shape(), ir::OpName(op), loc);
+  a = internal::BroadcastToDims(a, dims, loc);
+  b = internal::BroadcastToDims(b, dims, loc);
+  shapes::Shape shape(comparison ? dtypes::Bool : a.DType(), dims);
+  return internal::Emit(g, op, {a, b}, shape, ir::NoAttrs{}, loc);
+}
+
+}  // namespace
+
+// Unary.
+Node Abs(Node x, Loc loc) { return Unary(OpType::kAbs, Kinds::kNumeric, x, loc); }
+Node Neg(Node x, Loc loc) { return Unary(OpType::kNeg, Kinds::kNumeric, x, loc); }
+Node Sign(Node x, Loc loc) { return Unary(OpType::kSign, Kinds::kNumeric, x, loc); }
+Node Ceil(Node x, Loc loc) { return Unary(OpType::kCeil, Kinds::kFloat, x, loc); }
+Node Floor(Node x, Loc loc) { return Unary(OpType::kFloor, Kinds::kFloat, x, loc); }
+Node Round(Node x, Loc loc) { return Unary(OpType::kRound, Kinds::kFloat, x, loc); }
+Node Exp(Node x, Loc loc) { return Unary(OpType::kExp, Kinds::kFloat, x, loc); }
+Node Expm1(Node x, Loc loc) { return Unary(OpType::kExpm1, Kinds::kFloat, x, loc); }
+Node Log(Node x, Loc loc) { return Unary(OpType::kLog, Kinds::kFloat, x, loc); }
+Node Log1p(Node x, Loc loc) { return Unary(OpType::kLog1p, Kinds::kFloat, x, loc); }
+Node Logistic(Node x, Loc loc) { return Unary(OpType::kLogistic, Kinds::kFloat, x, loc); }
+Node Sin(Node x, Loc loc) { return Unary(OpType::kSin, Kinds::kFloat, x, loc); }
+Node Cos(Node x, Loc loc) { return Unary(OpType::kCos, Kinds::kFloat, x, loc); }
+Node Tanh(Node x, Loc loc) { return Unary(OpType::kTanh, Kinds::kFloat, x, loc); }
+Node Sqrt(Node x, Loc loc) { return Unary(OpType::kSqrt, Kinds::kFloat, x, loc); }
+Node Rsqrt(Node x, Loc loc) { return Unary(OpType::kRsqrt, Kinds::kFloat, x, loc); }
+Node Erf(Node x, Loc loc) { return Unary(OpType::kErf, Kinds::kFloat, x, loc); }
+Node IsFinite(Node x, Loc loc) { return Unary(OpType::kIsFinite, Kinds::kFloat, x, loc, dtypes::Bool); }
+Node IsNaN(Node x, Loc loc) { return Unary(OpType::kIsNaN, Kinds::kFloat, x, loc, dtypes::Bool); }
+Node BitCount(Node x, Loc loc) { return Unary(OpType::kBitCount, Kinds::kInteger, x, loc); }
+Node Clz(Node x, Loc loc) { return Unary(OpType::kClz, Kinds::kInteger, x, loc); }
+Node BitwiseNot(Node x, Loc loc) { return Unary(OpType::kBitwiseNot, Kinds::kInteger, x, loc); }
+Node LogicalNot(Node x, Loc loc) { return Unary(OpType::kLogicalNot, Kinds::kBool, x, loc); }
+
+// Binary.
+Node Add(Node a, Node b, Loc loc) { return Binary(OpType::kAdd, Kinds::kNumeric, a, b, loc); }
+Node Sub(Node a, Node b, Loc loc) { return Binary(OpType::kSub, Kinds::kNumeric, a, b, loc); }
+Node Mul(Node a, Node b, Loc loc) { return Binary(OpType::kMul, Kinds::kNumeric, a, b, loc); }
+Node Div(Node a, Node b, Loc loc) { return Binary(OpType::kDiv, Kinds::kNumeric, a, b, loc); }
+Node Rem(Node a, Node b, Loc loc) { return Binary(OpType::kRem, Kinds::kNumeric, a, b, loc); }
+Node Pow(Node a, Node b, Loc loc) { return Binary(OpType::kPow, Kinds::kNumeric, a, b, loc); }
+Node Max(Node a, Node b, Loc loc) { return Binary(OpType::kMax, Kinds::kNumeric, a, b, loc); }
+Node Min(Node a, Node b, Loc loc) { return Binary(OpType::kMin, Kinds::kNumeric, a, b, loc); }
+Node Atan2(Node y, Node x, Loc loc) { return Binary(OpType::kAtan2, Kinds::kFloat, y, x, loc); }
+Node BitwiseAnd(Node a, Node b, Loc loc) { return Binary(OpType::kBitwiseAnd, Kinds::kInteger, a, b, loc); }
+Node BitwiseOr(Node a, Node b, Loc loc) { return Binary(OpType::kBitwiseOr, Kinds::kInteger, a, b, loc); }
+Node BitwiseXor(Node a, Node b, Loc loc) { return Binary(OpType::kBitwiseXor, Kinds::kInteger, a, b, loc); }
+Node LogicalAnd(Node a, Node b, Loc loc) { return Binary(OpType::kLogicalAnd, Kinds::kBool, a, b, loc); }
+Node LogicalOr(Node a, Node b, Loc loc) { return Binary(OpType::kLogicalOr, Kinds::kBool, a, b, loc); }
+Node LogicalXor(Node a, Node b, Loc loc) { return Binary(OpType::kLogicalXor, Kinds::kBool, a, b, loc); }
+Node ShiftLeft(Node a, Node b, Loc loc) { return Binary(OpType::kShiftLeft, Kinds::kInteger, a, b, loc); }
+Node ShiftRightArithmetic(Node a, Node b, Loc loc) {
+  return Binary(OpType::kShiftRightArithmetic, Kinds::kInteger, a, b, loc);
+}
+Node ShiftRightLogical(Node a, Node b, Loc loc) {
+  return Binary(OpType::kShiftRightLogical, Kinds::kInteger, a, b, loc);
+}
+
+// Comparisons.
+Node Equal(Node a, Node b, Loc loc) { return Binary(OpType::kEqual, Kinds::kAny, a, b, loc, true); }
+Node NotEqual(Node a, Node b, Loc loc) { return Binary(OpType::kNotEqual, Kinds::kAny, a, b, loc, true); }
+Node GreaterThan(Node a, Node b, Loc loc) { return Binary(OpType::kGreaterThan, Kinds::kAny, a, b, loc, true); }
+Node GreaterOrEqual(Node a, Node b, Loc loc) { return Binary(OpType::kGreaterOrEqual, Kinds::kAny, a, b, loc, true); }
+Node LessThan(Node a, Node b, Loc loc) { return Binary(OpType::kLessThan, Kinds::kAny, a, b, loc, true); }
+Node LessOrEqual(Node a, Node b, Loc loc) { return Binary(OpType::kLessOrEqual, Kinds::kAny, a, b, loc, true); }
+
+Node Where(Node cond, Node on_true, Node on_false, Loc loc) {
+  Graph* g = internal::CheckSameGraph({cond, on_true, on_false}, "Where", loc);
+  if (cond.DType() != dtypes::Bool) OpError(loc, "Where", "condition must be Bool, got " + cond.Shape().ToString());
+  if (on_true.DType() != on_false.DType()) {
+    OpError(loc, "Where", "branch dtypes differ: " + on_true.Shape().ToString() + " and " + on_false.Shape().ToString());
+  }
+  auto dims = internal::BroadcastDims(on_true.Shape(), on_false.Shape(), "Where", loc);
+  dims = internal::BroadcastDims(cond.Shape(), shapes::Shape(on_true.DType(), dims), "Where", loc);
+  cond = internal::BroadcastToDims(cond, dims, loc);
+  on_true = internal::BroadcastToDims(on_true, dims, loc);
+  on_false = internal::BroadcastToDims(on_false, dims, loc);
+  return internal::Emit(g, OpType::kWhere, {cond, on_true, on_false}, shapes::Shape(on_true.DType(), dims),
+                        ir::NoAttrs{}, loc);
+}
+
+Node Clamp(Node lo, Node x, Node hi, Loc loc) {
+  Graph* g = internal::CheckSameGraph({lo, x, hi}, "Clamp", loc);
+  if (lo.DType() != x.DType() || hi.DType() != x.DType()) {
+    OpError(loc, "Clamp", "dtypes differ: " + lo.Shape().ToString() + ", " + x.Shape().ToString() + ", " +
+                              hi.Shape().ToString());
+  }
+  if (!Accepts(Kinds::kNumeric, x.DType())) {
+    OpError(loc, "Clamp", "requires a numeric dtype, got " + x.Shape().ToString());
+  }
+  // lo and hi broadcast to x; x itself is not broadcast.
+  for (const Node* bound : {&lo, &hi}) {
+    auto dims = internal::BroadcastDims(bound->Shape(), x.Shape(), "Clamp", loc);
+    if (dims != x.Shape().Dims()) {
+      OpError(loc, "Clamp", "bound " + bound->Shape().ToString() + " does not broadcast to operand " +
+                                x.Shape().ToString());
+    }
+  }
+  lo = internal::BroadcastToDims(lo, x.Shape().Dims(), loc);
+  hi = internal::BroadcastToDims(hi, x.Shape().Dims(), loc);
+  return internal::Emit(g, OpType::kClamp, {lo, x, hi}, x.Shape(), ir::NoAttrs{}, loc);
+}
+
+Node ConvertDType(Node x, dtypes::DType dtype, Loc loc) {
+  Graph* g = internal::CheckNode(x, "ConvertDType", loc);
+  if (dtype == dtypes::Invalid) OpError(loc, "ConvertDType", "target dtype is Invalid");
+  if (dtype == x.DType()) return x;
+  return internal::Emit(g, OpType::kConvertDType, {x}, x.Shape().WithDType(dtype), ir::NoAttrs{}, loc);
+}
+
+Node Bitcast(Node x, dtypes::DType dtype, Loc loc) {
+  Graph* g = internal::CheckNode(x, "Bitcast", loc);
+  if (dtype == dtypes::Invalid) OpError(loc, "Bitcast", "target dtype is Invalid");
+  const size_t from = dtypes::SizeOf(x.DType()), to = dtypes::SizeOf(dtype);
+  std::vector<int64_t> dims = x.Shape().Dims();
+  if (to < from) {
+    dims.push_back(static_cast<int64_t>(from / to));
+  } else if (to > from) {
+    if (dims.empty() || dims.back() != static_cast<int64_t>(to / from)) {
+      OpError(loc, "Bitcast", "converting " + x.Shape().ToString() + " to " + dtypes::Name(dtype) +
+                                  " needs a last axis of size " + std::to_string(to / from));
+    }
+    dims.pop_back();
+  }
+  if (dtype == x.DType()) return x;
+  return internal::Emit(g, OpType::kBitcast, {x}, shapes::Shape(dtype, dims), ir::NoAttrs{}, loc);
+}
+
+// Operators.
+Node operator+(Node a, Located<Node> b) { return Add(a, b.value, b.loc); }
+Node operator-(Node a, Located<Node> b) { return Sub(a, b.value, b.loc); }
+Node operator*(Node a, Located<Node> b) { return Mul(a, b.value, b.loc); }
+Node operator/(Node a, Located<Node> b) { return Div(a, b.value, b.loc); }
+Node operator+(Node a, Located<double> b) { return Add(a, ScalarLike(a, b.value, b.loc), b.loc); }
+Node operator-(Node a, Located<double> b) { return Sub(a, ScalarLike(a, b.value, b.loc), b.loc); }
+Node operator*(Node a, Located<double> b) { return Mul(a, ScalarLike(a, b.value, b.loc), b.loc); }
+Node operator/(Node a, Located<double> b) { return Div(a, ScalarLike(a, b.value, b.loc), b.loc); }
+Node operator+(Located<double> a, Node b) { return Add(ScalarLike(b, a.value, a.loc), b, a.loc); }
+Node operator-(Located<double> a, Node b) { return Sub(ScalarLike(b, a.value, a.loc), b, a.loc); }
+Node operator*(Located<double> a, Node b) { return Mul(ScalarLike(b, a.value, a.loc), b, a.loc); }
+Node operator/(Located<double> a, Node b) { return Div(ScalarLike(b, a.value, a.loc), b, a.loc); }
+Node operator-(Node x) { return Neg(x); }
+
+Node ScalarLike(Node x, double value, Loc loc) {
+  Graph* g = internal::CheckNode(x, "ScalarLike", loc);
+  return Scalar(g, x.DType(), value, loc);
+}
+
+}  // namespace kiln::graph

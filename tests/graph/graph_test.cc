@@ -1,0 +1,207 @@
+// Copyright 2026 The Kiln Authors.
+// Graph construction, the IR dump, Compile/NewExec, and error messages.
+#include "kiln/kiln.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+namespace kiln {
+namespace {
+
+using graph::Node;
+using tensors::Tensor;
+
+std::shared_ptr<backends::Backend> Cpu() { return backends::NewWithName("cpu"); }
+
+TEST(Graph, AddTwoVectors) {
+  auto shape = shapes::Make(dtypes::Float32, 4);
+  auto add = graph::Compile(Cpu(), [&](graph::Graph* g) {
+    return graph::Parameter(g, "a", shape) + graph::Parameter(g, "b", shape);
+  });
+  Tensor sum = add.Call(std::vector<float>{1, 2, 3, 4}, std::vector<float>{10, 20, 30, 40});
+  EXPECT_EQ(sum.Value<std::vector<float>>(), (std::vector<float>{11, 22, 33, 44}));
+}
+
+TEST(Graph, ShapeErrorNamesOpShapesAndCallerLine) {
+  auto g = graph::NewGraph();
+  Node a = graph::Parameter(g.get(), "a", shapes::Make(dtypes::Float32, 3));
+  Node b = graph::Parameter(g.get(), "b", shapes::Make(dtypes::Float32, 4));
+  const int line = __LINE__ + 2;
+  try {
+    graph::Add(a, b);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "Add: shapes Float32[3] and Float32[4] cannot be broadcast (graph_test.cc:" +
+                                         std::to_string(line) + ")");
+  }
+}
+
+TEST(Graph, OperatorErrorsPointAtTheExpression) {
+  auto g = graph::NewGraph();
+  Node a = graph::Parameter(g.get(), "a", shapes::Make(dtypes::Float32, 3));
+  Node b = graph::Parameter(g.get(), "b", shapes::Make(dtypes::Float32, 2));
+  const int line = __LINE__ + 2;
+  try {
+    Node c = a * b;
+    (void)c;
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "Mul: shapes Float32[3] and Float32[2] cannot be broadcast (graph_test.cc:" +
+                                         std::to_string(line) + ")");
+  }
+}
+
+TEST(Graph, DTypeMismatchError) {
+  auto g = graph::NewGraph();
+  Node a = graph::Parameter(g.get(), "a", shapes::Make(dtypes::Float32, 3));
+  Node b = graph::Parameter(g.get(), "b", shapes::Make(dtypes::Int32, 3));
+  try {
+    graph::Sub(a, b);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("Sub: dtypes differ: Float32[3] and Int32[3] (graph_test.cc:"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(Graph, NodesOfDifferentGraphs) {
+  auto g1 = graph::NewGraph("one");
+  auto g2 = graph::NewGraph("two");
+  Node a = graph::Parameter(g1.get(), "a", shapes::Make(dtypes::Float32, 3));
+  Node b = graph::Parameter(g2.get(), "b", shapes::Make(dtypes::Float32, 3));
+  try {
+    graph::Add(a, b);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("Add: operands belong to different graphs (\"one\" and \"two\")"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(Graph, DuplicateParameterName) {
+  auto g = graph::NewGraph("g");
+  graph::Parameter(g.get(), "x", shapes::Make(dtypes::Float32));
+  try {
+    graph::Parameter(g.get(), "x", shapes::Make(dtypes::Float32));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("Parameter: a parameter named \"x\" already exists in graph \"g\""),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(Graph, TextDump) {
+  auto g = graph::NewGraph("dump");
+  Node a = graph::Parameter(g.get(), "a", shapes::Make(dtypes::Float32, 2));
+  Node b = a + a;
+  (void)b;
+  std::string text = g->ToString();
+  EXPECT_NE(text.find("function dump(%0: Float32[2])"), std::string::npos) << text;
+  EXPECT_NE(text.find("%0 = Parameter(index=0, name=\"a\") : Float32[2]"), std::string::npos) << text;
+  EXPECT_NE(text.find("%1 = Add(%0, %0) : Float32[2]"), std::string::npos) << text;
+  EXPECT_NE(text.find("# graph_test.cc:"), std::string::npos) << text;
+}
+
+TEST(Exec, WrongArgumentsAreClearErrors) {
+  auto shape = shapes::Make(dtypes::Float32, 4);
+  auto add = graph::Compile(Cpu(), [&](graph::Graph* g) {
+    Node a = graph::Parameter(g, "a", shape);  // declared in order: parameter #0
+    Node b = graph::Parameter(g, "b", shape);
+    return a + b;
+  });
+  try {
+    add.Call(std::vector<float>{1, 2, 3, 4});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("graph: called with 1 arguments, but the graph has 2 parameters"),
+              std::string::npos)
+        << e.what();
+  }
+  try {
+    add.Call(std::vector<float>{1, 2, 3, 4}, std::vector<float>{1, 2, 3});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(
+                  "graph: argument #1 (\"b\") has shape Float32[3], but the graph expects Float32[4]"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(Exec, CachesOneCompilationPerSignature) {
+  std::atomic<int> traces = 0;
+  auto exec = graph::NewExec(Cpu(), [&](Node a, Node b) {
+    ++traces;
+    return a + b;
+  });
+  auto t3 = tensors::FromValue(std::vector<float>{1, 2, 3});
+  auto t2 = tensors::FromValue(std::vector<float>{1, 2});
+  exec.Call(t3, t3);
+  exec.Call(t3, t3);
+  EXPECT_EQ(traces, 1);
+  EXPECT_EQ(exec.Call(t2, t2).Value<std::vector<float>>(), (std::vector<float>{2, 4}));
+  EXPECT_EQ(traces, 2);
+  EXPECT_EQ(exec.CacheSize(), 2u);
+  exec.SetMaxCacheSize(1);
+  EXPECT_EQ(exec.CacheSize(), 1u);
+}
+
+TEST(Exec, ConcurrentCallersShareOneCompile) {
+  std::atomic<int> traces = 0;
+  auto exec = graph::NewExec(Cpu(), [&](Node a) {
+    ++traces;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    return a + a;
+  });
+  auto t = tensors::FromValue(std::vector<int32_t>{1, 2, 3});
+  std::vector<std::thread> threads;
+  std::atomic<int> ok = 0;
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&] {
+      if (exec.Call(t).Value<std::vector<int32_t>>() == std::vector<int32_t>{2, 4, 6}) ++ok;
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(traces, 1);
+  EXPECT_EQ(ok, 4);
+}
+
+TEST(Exec, TupleAndVectorResults) {
+  auto exec = graph::NewExec(Cpu(), [](Node a, Node b) { return std::make_tuple(a + b, a + a); });
+  auto [s, d] = exec.Call(std::vector<float>{1}, std::vector<float>{2});
+  EXPECT_EQ(s.Value<std::vector<float>>()[0], 3.0f);
+  EXPECT_EQ(d.Value<std::vector<float>>()[0], 2.0f);
+  auto vexec = graph::NewExec(Cpu(), [](const std::vector<Node>& xs) { return std::vector<Node>{xs[0] + xs[1]}; });
+  auto outs = vexec.CallVector({tensors::FromValue(1.0f), tensors::FromValue(2.0f)});
+  ASSERT_EQ(outs.size(), 1u);
+  EXPECT_EQ(outs[0].Value<float>(), 3.0f);
+}
+
+TEST(Exec, DonationReusesTheInputBuffer) {
+  auto backend = Cpu();
+  auto exec = graph::NewExec(backend, [](Node a) { return a + a; });
+  Tensor t = tensors::FromValue(std::vector<float>{1, 2, 3});
+  const void* before = t.BufferFor(*backend)->SharedHostStorage()->Data();
+  auto outs = exec.CallVector({t}, {true});
+  EXPECT_EQ(outs[0].Value<std::vector<float>>(), (std::vector<float>{2, 4, 6}));
+  EXPECT_EQ(outs[0].HostData(), before);  // updated in place
+  EXPECT_THROW(t.HostData(), Error);       // the donated tensor holds no value
+}
+
+TEST(Backends, UnknownNameListsAvailable) {
+  try {
+    backends::NewWithName("tpu");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "unknown backend \"tpu\"; available backends: \"cpu\"");
+  }
+  EXPECT_EQ(backends::New()->Name(), "cpu");
+}
+
+}  // namespace
+}  // namespace kiln

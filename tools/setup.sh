@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs every Debian package Kiln needs (build, tests, benchmarks, datasets).
+# Idempotent: packages already installed are skipped. Run as root (or with sudo) on Debian 12.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config ccache
+  libdnnl-dev        # oneDNN: DotGeneral and ConvGeneral kernels
+  libhwy-dev         # Highway: portable SIMD for elementwise kernels
+  nlohmann-json3-dev # JSON: checkpoint metadata
+  zlib1g-dev         # gzip: IDX dataset files
+  libgtest-dev libgmock-dev googletest
+  libbenchmark-dev
+  dataset-fashion-mnist
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#PACKAGES[@]} packages already installed"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
