@@ -1,0 +1,131 @@
+// Copyright 2026 The Kiln Authors.
+#include "tests/testing/testing.h"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <sstream>
+
+namespace kiln::testing {
+
+std::vector<std::string> BackendNames() { return backends::Available(); }
+
+namespace {
+template <typename T>
+double ToDouble(T v) {
+  if constexpr (std::is_same_v<T, float16> || std::is_same_v<T, bfloat16>) return static_cast<double>(static_cast<float>(v));
+  else return static_cast<double>(v);
+}
+template <typename T>
+T FromDouble(double v) {
+  if constexpr (std::is_same_v<T, float16> || std::is_same_v<T, bfloat16>) return T(static_cast<float>(v));
+  else if constexpr (std::is_same_v<T, bool>) return v != 0;
+  else return static_cast<T>(v);
+}
+}  // namespace
+
+tensors::Tensor Random(const shapes::Shape& shape, Rng& rng, double lo, double hi) {
+  std::vector<double> values(static_cast<size_t>(shape.Size()));
+  const dtypes::DType dt = shape.DType();
+  DispatchDType(dt, [&](auto zero) {
+    using T = decltype(zero);
+    if constexpr (std::is_same_v<T, bool>) {
+      std::bernoulli_distribution d(0.5);
+      for (auto& v : values) v = d(rng);
+    } else if constexpr (std::is_integral_v<T>) {
+      double l = std::max(lo, static_cast<double>(std::numeric_limits<T>::lowest()));
+      double h = std::min(hi, static_cast<double>(std::numeric_limits<T>::max()));
+      std::uniform_int_distribution<int64_t> d(static_cast<int64_t>(std::ceil(l)), static_cast<int64_t>(std::floor(h)));
+      for (auto& v : values) v = static_cast<double>(d(rng));
+    } else {
+      std::uniform_real_distribution<double> d(lo, hi);
+      for (auto& v : values) v = d(rng);
+    }
+  });
+  return FromDoubles(shape, values);
+}
+
+std::vector<double> ToDoubles(const tensors::Tensor& t) {
+  std::vector<double> out(static_cast<size_t>(t.Size()));
+  const void* data = t.HostData();
+  DispatchDType(t.DType(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* p = static_cast<const T*>(data);
+    for (size_t i = 0; i < out.size(); ++i) out[i] = ToDouble(p[i]);
+  });
+  return out;
+}
+
+tensors::Tensor FromDoubles(const shapes::Shape& shape, const std::vector<double>& values) {
+  tensors::Tensor t(shape);
+  if (static_cast<int64_t>(values.size()) != shape.Size()) throw Error("FromDoubles: size mismatch");
+  void* data = t.MutableHostData();
+  DispatchDType(shape.DType(), [&](auto zero) {
+    using T = decltype(zero);
+    T* p = static_cast<T*>(data);
+    for (size_t i = 0; i < values.size(); ++i) p[i] = FromDouble<T>(values[i]);
+  });
+  return t;
+}
+
+double Tolerance(dtypes::DType dtype) {
+  switch (dtype) {
+    case dtypes::Float16: return 2e-3;
+    case dtypes::BFloat16: return 1.6e-2;
+    case dtypes::Float32: return 2e-6;
+    case dtypes::Float64: return 1e-13;
+    default: return 0;
+  }
+}
+
+::testing::AssertionResult AllClose(const tensors::Tensor& got, const shapes::Shape& want_shape,
+                                    const std::vector<double>& want, double rtol, double atol) {
+  if (got.Shape() != want_shape) {
+    return ::testing::AssertionFailure() << "shape " << got.Shape() << " != expected " << want_shape;
+  }
+  std::vector<double> g = ToDoubles(got);
+  int bad = 0;
+  std::ostringstream msg;
+  for (size_t i = 0; i < g.size(); ++i) {
+    double a = g[i], b = want[i];
+    bool ok;
+    if (std::isnan(b)) ok = std::isnan(a);
+    else if (std::isinf(b)) ok = a == b;
+    else ok = std::isfinite(a) && std::abs(a - b) <= atol + rtol * std::abs(b);
+    if (!ok && bad++ < 8) msg << "\n  at flat index " << i << ": got " << a << ", want " << b;
+  }
+  if (bad > 0) {
+    return ::testing::AssertionFailure() << bad << " of " << g.size() << " values differ (rtol " << rtol << ", atol "
+                                         << atol << ") for " << got.Shape() << ":" << msg.str();
+  }
+  return ::testing::AssertionSuccess();
+}
+
+::testing::AssertionResult AllClose(const tensors::Tensor& got, const tensors::Tensor& want, double rtol,
+                                    double atol) {
+  if (got.DType() != want.DType()) {
+    return ::testing::AssertionFailure() << "dtype " << got.DType() << " != expected " << want.DType();
+  }
+  return AllClose(got, want.Shape(), ToDoubles(want), rtol, atol);
+}
+
+std::vector<tensors::Tensor> Run(const std::shared_ptr<backends::Backend>& backend,
+                                 const std::function<std::vector<graph::Node>(const std::vector<graph::Node>&)>& fn,
+                                 const std::vector<tensors::Tensor>& args) {
+  auto exec = graph::NewExec(backend, [&](const std::vector<graph::Node>& params) { return fn(params); }, "test");
+  return exec.CallVector(args);
+}
+
+tensors::Tensor Run1(const std::shared_ptr<backends::Backend>& backend,
+                     const std::function<graph::Node(const std::vector<graph::Node>&)>& fn,
+                     const std::vector<tensors::Tensor>& args) {
+  auto outs = Run(backend, [&](const std::vector<graph::Node>& p) { return std::vector<graph::Node>{fn(p)}; }, args);
+  return outs.at(0);
+}
+
+std::vector<shapes::Shape> TestShapes(dtypes::DType dtype) {
+  return {shapes::Make(dtype), shapes::Make(dtype, 0), shapes::Make(dtype, 7), shapes::Make(dtype, 3, 0, 2),
+          shapes::Make(dtype, 2, 3, 5), shapes::Make(dtype, 40000)};
+}
+
+}  // namespace kiln::testing

@@ -1,0 +1,72 @@
+// Copyright 2026 The Kiln Authors.
+// Shared test utilities: random inputs of every dtype, conversions to double
+// for naive references, closeness checks, and running a graph function on
+// every available backend (the op conformance tests run each case on each).
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kiln/kiln.h"
+
+namespace kiln::testing {
+
+/// Every backend available on this machine ("cpu", and "cuda" with a GPU).
+std::vector<std::string> BackendNames();
+
+/// A deterministic random generator for tests (fixed seed per call site is up to the caller).
+using Rng = std::mt19937_64;
+
+/// Random values of `shape`: floats uniform in [lo, hi]; integers uniform in
+/// [lo, hi] clipped to the dtype's range; Bool with p = 0.5.
+tensors::Tensor Random(const shapes::Shape& shape, Rng& rng, double lo = -3, double hi = 3);
+
+/// All values as doubles (any dtype; Bool as 0/1).
+std::vector<double> ToDoubles(const tensors::Tensor& t);
+/// A tensor of `shape` from doubles, converted like a C++ static_cast (half
+/// types round to nearest even).
+tensors::Tensor FromDoubles(const shapes::Shape& shape, const std::vector<double>& values);
+
+/// Relative tolerance suitable for a dtype's elementwise results: 0 for
+/// integers and Bool, ~1e-2 for Float16, ~1e-2 for BFloat16, 1e-5 Float32, 1e-12 Float64.
+double Tolerance(dtypes::DType dtype);
+
+/// Whether `got` matches `want` in shape and values: |got - want| <= atol +
+/// rtol * |want|; NaN matches NaN; infinities must match exactly.
+::testing::AssertionResult AllClose(const tensors::Tensor& got, const tensors::Tensor& want, double rtol,
+                                    double atol);
+/// AllClose with shape check against explicit expected doubles.
+::testing::AssertionResult AllClose(const tensors::Tensor& got, const shapes::Shape& want_shape,
+                                    const std::vector<double>& want, double rtol, double atol);
+
+/// Builds a graph from `fn` with one parameter per argument, compiles it on
+/// `backend` and runs it.
+std::vector<tensors::Tensor> Run(const std::shared_ptr<backends::Backend>& backend,
+                                 const std::function<std::vector<graph::Node>(const std::vector<graph::Node>&)>& fn,
+                                 const std::vector<tensors::Tensor>& args);
+/// Single-output convenience.
+tensors::Tensor Run1(const std::shared_ptr<backends::Backend>& backend,
+                     const std::function<graph::Node(const std::vector<graph::Node>&)>& fn,
+                     const std::vector<tensors::Tensor>& args);
+
+/// Asserts that `fn` throws kiln::Error whose message contains `substring`.
+#define KILN_EXPECT_ERROR(statement, substring)                                                      \
+  do {                                                                                               \
+    try {                                                                                            \
+      statement;                                                                                     \
+      ADD_FAILURE() << "expected kiln::Error containing \"" << (substring) << "\"";                 \
+    } catch (const ::kiln::Error& kiln_error_) {                                                     \
+      EXPECT_NE(std::string(kiln_error_.what()).find(substring), std::string::npos) << kiln_error_.what(); \
+    }                                                                                                \
+  } while (0)
+
+/// Shapes used by conformance cases: scalars, size-0 axes, odd sizes that
+/// exercise vector tails, and a size above the parallel threshold.
+std::vector<shapes::Shape> TestShapes(dtypes::DType dtype);
+
+}  // namespace kiln::testing
