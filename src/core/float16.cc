@@ -6,7 +6,7 @@
 namespace kiln {
 namespace internal {
 
-float HalfBitsToFloat(uint16_t h) {
+float HalfBitsToFloatSoftware(uint16_t h) {
   uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
   uint32_t exp = (h >> 10) & 0x1fu;
   uint32_t mant = h & 0x3ffu;
@@ -30,7 +30,7 @@ float HalfBitsToFloat(uint16_t h) {
   return std::bit_cast<float>(bits);
 }
 
-uint16_t FloatToHalfBits(float f) {
+uint16_t FloatToHalfBitsSoftware(float f) {
   uint32_t x = std::bit_cast<uint32_t>(f);
   uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
   uint32_t abs = x & 0x7fffffffu;

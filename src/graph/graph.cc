@@ -10,7 +10,7 @@ namespace kiln::graph {
 
 const shapes::Shape& Node::Shape() const {
   if (graph_ == nullptr) Throw("use of an empty graph::Node");
-  return graph_->Function().instructions[static_cast<size_t>(id_)].shape;
+  return graph_->ShapeOf(id_);
 }
 
 ir::OpType Node::Op() const {
@@ -43,6 +43,7 @@ Node Graph::AddInstruction(ir::OpType op, const std::vector<Node>& operands, sha
   instr.shape = std::move(shape);
   instr.attrs = std::move(attrs);
   instr.location = FormatLocation(loc);
+  shapes_.push_back(instr.shape);
   function_.instructions.push_back(std::move(instr));
   return Node(this, static_cast<int>(function_.instructions.size()) - 1);
 }

@@ -2,6 +2,7 @@
 // Definitions (operand checks and shape rules) of the data-movement ops:
 // Reshape, Transpose, BroadcastInDim, Concatenate, Slice, Pad, Reverse, Iota,
 // DynamicSlice, DynamicUpdateSlice.
+#include <algorithm>
 #include <numeric>
 #include <string>
 
@@ -105,6 +106,184 @@ Node TransposeAxes(Node x, int axis0, int axis1, Loc loc) {
   int b = internal::NormalizeAxis(axis1, x.Rank(), "TransposeAxes", loc);
   std::swap(perm[a], perm[b]);
   return Transpose(x, perm, loc);
+}
+
+
+namespace {
+
+// Checks that `starts` are scalars of one integer dtype in x's graph (the
+// start operands of DynamicSlice and DynamicUpdateSlice).
+void CheckStartIndices(const Node& x, const std::vector<Node>& starts, std::string_view op, const Loc& loc) {
+  if (static_cast<int>(starts.size()) != x.Rank()) {
+    OpError(loc, op, "got " + std::to_string(starts.size()) + " start indices for " + x.Shape().ToString() +
+                         " (one scalar per axis is needed)");
+  }
+  for (size_t i = 0; i < starts.size(); ++i) {
+    if (!starts[i].Ok()) OpError(loc, op, "start index #" + std::to_string(i) + " is an empty Node");
+    if (starts[i].Graph() != x.Graph()) {
+      OpError(loc, op, "start index #" + std::to_string(i) + " belongs to a different graph");
+    }
+    const shapes::Shape& s = starts[i].Shape();
+    if (!s.IsScalar() || !dtypes::IsInteger(s.DType())) {
+      OpError(loc, op, "start index #" + std::to_string(i) + " must be an integer scalar, got " + s.ToString());
+    }
+    if (s.DType() != starts[0].DType()) {
+      OpError(loc, op, "start indices must share one dtype, got " + starts[0].Shape().ToString() + " and " +
+                           s.ToString());
+    }
+  }
+}
+
+// The output size of a padded axis: low + high + d + max(d - 1, 0) * interior.
+int64_t PaddedDim(int64_t d, int64_t low, int64_t high, int64_t interior) {
+  return low + high + d + std::max<int64_t>(d - 1, 0) * interior;
+}
+
+}  // namespace
+
+Node Concatenate(const std::vector<Node>& xs, int axis, Loc loc) {
+  Graph* g = internal::CheckSameGraph(xs, "Concatenate", loc);
+  const shapes::Shape& first = xs[0].Shape();
+  if (first.IsScalar()) OpError(loc, "Concatenate", "cannot concatenate scalars (" + first.ToString() + ")");
+  const int a = internal::NormalizeAxis(axis, first.Rank(), "Concatenate", loc);
+  std::vector<int64_t> dims = first.Dims();
+  for (size_t i = 1; i < xs.size(); ++i) {
+    const shapes::Shape& s = xs[i].Shape();
+    if (s.DType() != first.DType()) {
+      OpError(loc, "Concatenate", "dtypes differ: operand #0 is " + first.ToString() + ", operand #" +
+                                      std::to_string(i) + " is " + s.ToString());
+    }
+    bool compatible = s.Rank() == first.Rank();
+    for (int k = 0; compatible && k < s.Rank(); ++k) compatible = k == a || s.Dims()[k] == first.Dims()[k];
+    if (!compatible) {
+      OpError(loc, "Concatenate", "operand #" + std::to_string(i) + " " + s.ToString() +
+                                      " does not match operand #0 " + first.ToString() + " outside axis " +
+                                      std::to_string(a));
+    }
+    dims[a] += s.Dims()[a];
+  }
+  if (xs.size() == 1) return xs[0];
+  return internal::Emit(g, OpType::kConcatenate, xs, shapes::Shape(first.DType(), dims), ir::AxesAttrs{{a}}, loc);
+}
+
+Node Slice(Node x, std::vector<int64_t> starts, std::vector<int64_t> limits, std::vector<int64_t> strides, Loc loc) {
+  Graph* g = internal::CheckNode(x, "Slice", loc);
+  const size_t rank = static_cast<size_t>(x.Rank());
+  if (strides.empty()) strides.assign(rank, 1);
+  if (starts.size() != rank || limits.size() != rank || strides.size() != rank) {
+    OpError(loc, "Slice", "starts " + ListToString(starts) + ", limits " + ListToString(limits) + " and strides " +
+                              ListToString(strides) + " must each have one entry per axis of " +
+                              x.Shape().ToString());
+  }
+  std::vector<int64_t> dims(rank);
+  bool identity = true;
+  for (size_t i = 0; i < rank; ++i) {
+    const int64_t d = x.Shape().Dims()[i];
+    if (starts[i] < 0 || starts[i] > limits[i] || limits[i] > d) {
+      OpError(loc, "Slice", "axis " + std::to_string(i) + ": need 0 <= start <= limit <= " + std::to_string(d) +
+                                ", got start " + std::to_string(starts[i]) + " and limit " +
+                                std::to_string(limits[i]) + " for " + x.Shape().ToString());
+    }
+    if (strides[i] < 1) {
+      OpError(loc, "Slice", "axis " + std::to_string(i) + ": stride must be >= 1, got " + std::to_string(strides[i]));
+    }
+    dims[i] = (limits[i] - starts[i] + strides[i] - 1) / strides[i];
+    identity = identity && dims[i] == d;
+  }
+  if (identity) return x;  // only a full, stride-1 slice keeps every element
+  return internal::Emit(g, OpType::kSlice, {x}, shapes::Shape(x.DType(), dims),
+                        ir::SliceAttrs{std::move(starts), std::move(limits), std::move(strides)}, loc);
+}
+
+Node Pad(Node x, Node value, std::vector<int64_t> low, std::vector<int64_t> high, std::vector<int64_t> interior,
+         Loc loc) {
+  Graph* g = internal::CheckSameGraph({x, value}, "Pad", loc);
+  if (!value.Shape().IsScalar() || value.DType() != x.DType()) {
+    OpError(loc, "Pad", "value must be a scalar of x's dtype " + std::string(dtypes::Name(x.DType())) + ", got " +
+                            value.Shape().ToString());
+  }
+  const size_t rank = static_cast<size_t>(x.Rank());
+  if (interior.empty()) interior.assign(rank, 0);
+  if (low.size() != rank || high.size() != rank || interior.size() != rank) {
+    OpError(loc, "Pad", "low " + ListToString(low) + ", high " + ListToString(high) + " and interior " +
+                            ListToString(interior) + " must each have one entry per axis of " + x.Shape().ToString());
+  }
+  std::vector<int64_t> dims(rank);
+  bool identity = true;
+  for (size_t i = 0; i < rank; ++i) {
+    if (interior[i] < 0) {
+      OpError(loc, "Pad", "axis " + std::to_string(i) + ": interior padding must be >= 0, got " +
+                              std::to_string(interior[i]));
+    }
+    dims[i] = PaddedDim(x.Shape().Dims()[i], low[i], high[i], interior[i]);
+    if (dims[i] < 0) {
+      OpError(loc, "Pad", "axis " + std::to_string(i) + ": padding low " + std::to_string(low[i]) + ", high " +
+                              std::to_string(high[i]) + ", interior " + std::to_string(interior[i]) + " of " +
+                              x.Shape().ToString() + " gives a negative dimension " + std::to_string(dims[i]));
+    }
+    identity = identity && low[i] == 0 && high[i] == 0 && (interior[i] == 0 || x.Shape().Dims()[i] <= 1);
+  }
+  if (identity) return x;
+  return internal::Emit(g, OpType::kPad, {x, value}, shapes::Shape(x.DType(), dims),
+                        ir::PadAttrs{std::move(low), std::move(high), std::move(interior)}, loc);
+}
+
+Node Reverse(Node x, std::vector<int> axes, Loc loc) {
+  Graph* g = internal::CheckNode(x, "Reverse", loc);
+  std::vector<int64_t> normalized = internal::NormalizeAxes(axes, x.Rank(), "Reverse", loc);
+  std::sort(normalized.begin(), normalized.end());
+  if (normalized.empty()) return x;
+  return internal::Emit(g, OpType::kReverse, {x}, x.Shape(), ir::AxesAttrs{std::move(normalized)}, loc);
+}
+
+Node Iota(Graph* g, const shapes::Shape& shape, int axis, Loc loc) {
+  if (g == nullptr) OpError(loc, "Iota", "graph is null");
+  if (!dtypes::IsInteger(shape.DType()) && !dtypes::IsFloat(shape.DType())) {
+    OpError(loc, "Iota", "requires a numeric (integer or float) dtype, got " + shape.ToString());
+  }
+  if (shape.IsScalar()) OpError(loc, "Iota", "shape must have at least one axis, got " + shape.ToString());
+  const int a = internal::NormalizeAxis(axis, shape.Rank(), "Iota", loc);
+  return internal::Emit(g, OpType::kIota, {}, shape, ir::AxesAttrs{{a}}, loc);
+}
+
+Node DynamicSlice(Node x, const std::vector<Node>& starts, std::vector<int64_t> sizes, Loc loc) {
+  Graph* g = internal::CheckNode(x, "DynamicSlice", loc);
+  CheckStartIndices(x, starts, "DynamicSlice", loc);
+  if (static_cast<int>(sizes.size()) != x.Rank()) {
+    OpError(loc, "DynamicSlice", "sizes " + ListToString(sizes) + " must have one entry per axis of " +
+                                     x.Shape().ToString());
+  }
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    if (sizes[i] < 0 || sizes[i] > x.Shape().Dims()[i]) {
+      OpError(loc, "DynamicSlice", "sizes " + ListToString(sizes) + " must be within [0, dim] for " +
+                                       x.Shape().ToString() + " (axis " + std::to_string(i) + ")");
+    }
+  }
+  if (sizes == x.Shape().Dims()) return x;  // every start clamps to 0
+  std::vector<Node> operands{x};
+  operands.insert(operands.end(), starts.begin(), starts.end());
+  shapes::Shape out(x.DType(), sizes);
+  return internal::Emit(g, OpType::kDynamicSlice, operands, std::move(out), ir::DynamicSliceAttrs{std::move(sizes)},
+                        loc);
+}
+
+Node DynamicUpdateSlice(Node x, Node update, const std::vector<Node>& starts, Loc loc) {
+  Graph* g = internal::CheckSameGraph({x, update}, "DynamicUpdateSlice", loc);
+  if (update.DType() != x.DType()) {
+    OpError(loc, "DynamicUpdateSlice", "dtypes differ: x is " + x.Shape().ToString() + ", update is " +
+                                           update.Shape().ToString());
+  }
+  bool fits = update.Rank() == x.Rank();
+  for (int i = 0; fits && i < x.Rank(); ++i) fits = update.Shape().Dims()[i] <= x.Shape().Dims()[i];
+  if (!fits) {
+    OpError(loc, "DynamicUpdateSlice", "update " + update.Shape().ToString() + " must have the rank of x " +
+                                           x.Shape().ToString() + " and no larger dimensions");
+  }
+  CheckStartIndices(x, starts, "DynamicUpdateSlice", loc);
+  if (update.Shape() == x.Shape()) return update;  // every start clamps to 0
+  std::vector<Node> operands{x, update};
+  operands.insert(operands.end(), starts.begin(), starts.end());
+  return internal::Emit(g, OpType::kDynamicUpdateSlice, operands, x.Shape(), ir::NoAttrs{}, loc);
 }
 
 }  // namespace kiln::graph

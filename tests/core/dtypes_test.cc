@@ -65,3 +65,30 @@ TEST(BFloat16, RoundsToNearestEven) {
 
 }  // namespace
 }  // namespace kiln
+
+namespace kiln {
+namespace {
+
+// The inline (F16C where available) and portable conversions agree on every
+// half value and on rounding of floats between half values.
+TEST(Float16, HardwareAndSoftwareConversionsAgree) {
+  for (uint32_t bits = 0; bits <= 0xffff; ++bits) {
+    const auto h = static_cast<uint16_t>(bits);
+    float a = internal::HalfBitsToFloat(h), b = internal::HalfBitsToFloatSoftware(h);
+    if (std::isnan(a)) {
+      EXPECT_TRUE(std::isnan(b)) << bits;
+      continue;
+    }
+    ASSERT_EQ(std::bit_cast<uint32_t>(a), std::bit_cast<uint32_t>(b)) << bits;
+    // Halfway between this value and the next: both must round the same way.
+    float next = internal::HalfBitsToFloatSoftware(static_cast<uint16_t>(h + 1));
+    if (!std::isfinite(a) || !std::isfinite(next) || (h & 0x7fff) == 0x7bff) continue;
+    for (float f : {a, (a + next) / 2, std::nextafter((a + next) / 2, next)}) {
+      ASSERT_EQ(internal::FloatToHalfBits(f), internal::FloatToHalfBitsSoftware(f)) << f;
+    }
+  }
+  EXPECT_EQ(internal::FloatToHalfBits(1e6f), internal::FloatToHalfBitsSoftware(1e6f));
+}
+
+}  // namespace
+}  // namespace kiln

@@ -10,11 +10,33 @@
 #include <cstring>
 #include <iosfwd>
 
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
+
 namespace kiln {
 
 namespace internal {
-float HalfBitsToFloat(uint16_t h);
-uint16_t FloatToHalfBits(float f);
+// Portable conversions (src/core/float16.cc).
+float HalfBitsToFloatSoftware(uint16_t h);
+uint16_t FloatToHalfBitsSoftware(float f);
+
+// Inline so kernels converting per element stay fast: one F16C instruction
+// where the target has it (x86-64-v3 and later), else the portable code.
+inline float HalfBitsToFloat(uint16_t h) {
+#if defined(__F16C__)
+  return _cvtsh_ss(h);
+#else
+  return HalfBitsToFloatSoftware(h);
+#endif
+}
+inline uint16_t FloatToHalfBits(float f) {
+#if defined(__F16C__)
+  return static_cast<uint16_t>(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT));
+#else
+  return FloatToHalfBitsSoftware(f);
+#endif
+}
 }  // namespace internal
 
 /// IEEE 754 binary16.

@@ -2,7 +2,10 @@
 // kiln::graph: Graph (a function being traced) and Node (a value in it).
 #pragma once
 
+#include <deque>
+#include <functional>
 #include <memory>
+#include <unordered_map>
 #include <source_location>
 #include <string>
 #include <vector>
@@ -28,6 +31,7 @@ class Node {
   bool Ok() const { return graph_ != nullptr; }
   graph::Graph* Graph() const { return graph_; }
   int Id() const { return id_; }
+  /// The node's shape; the reference stays valid as the graph grows.
   const shapes::Shape& Shape() const;
   dtypes::DType DType() const { return Shape().DType(); }
   int Rank() const { return Shape().Rank(); }
@@ -50,6 +54,8 @@ class Graph {
   const std::string& Name() const { return function_.name; }
   /// The IR built so far.
   const ir::Function& Function() const { return function_; }
+  /// Shape of node `id`. Stable storage: references survive later ops.
+  const shapes::Shape& ShapeOf(int id) const { return shapes_[static_cast<size_t>(id)]; }
   /// Parameters in declaration order.
   std::vector<Node> Parameters() const;
   /// The readable dump of the IR (see ir::Function::ToString).
@@ -64,8 +70,21 @@ class Graph {
   /// Sets the outputs and returns the finished function.
   std::shared_ptr<const ir::Function> Finish(const std::vector<Node>& outputs, const Loc& loc);
 
+  /// Autodiff metadata (see autodiff.h): a custom VJP for node `id`, or a
+  /// null function to block gradients (StopGradient).
+  using CustomGradient = std::function<Node(Node x, Node cotangent)>;
+  void SetCustomGradient(int id, CustomGradient gradient) { custom_gradients_[id] = std::move(gradient); }
+  /// nullptr if node `id` has no custom gradient; a pointer to an empty
+  /// function if its gradient is stopped.
+  const CustomGradient* FindCustomGradient(int id) const {
+    auto it = custom_gradients_.find(id);
+    return it == custom_gradients_.end() ? nullptr : &it->second;
+  }
+
  private:
   ir::Function function_;
+  std::deque<shapes::Shape> shapes_;  // shapes_[id] == function_.instructions[id].shape
+  std::unordered_map<int, CustomGradient> custom_gradients_;
 };
 
 /// A new, empty graph.

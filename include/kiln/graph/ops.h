@@ -8,6 +8,7 @@
 // axes stretched); the IR itself only sees equal shapes.
 #pragma once
 
+#include <concepts>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,8 +19,8 @@ namespace kiln::graph {
 
 // ---------------------------------------------------------------- Unary ops.
 // Float ops (Exp, Log, Sin, ...) require a float dtype; Abs, Neg, Sign work on
-// signed numbers too (Abs/Sign also on unsigned); bit ops on integers;
-// LogicalNot on Bool. IsFinite/IsNaN return Bool.
+// every integer and float dtype (Neg of an unsigned value wraps); bit ops on
+// integers; LogicalNot on Bool. IsFinite/IsNaN return Bool.
 
 Node Abs(Node x, Loc loc = Loc::current());
 Node Neg(Node x, Loc loc = Loc::current());
@@ -82,7 +83,8 @@ Node LogicalOr(Node a, Node b, Loc loc = Loc::current());
 Node LogicalXor(Node a, Node b, Loc loc = Loc::current());
 /// Shifts by b bits; a shift of b >= bit width (or negative b) gives 0.
 Node ShiftLeft(Node a, Node b, Loc loc = Loc::current());
-/// Sign-filling right shift; a shift >= bit width gives 0 or -1.
+/// Sign-filling right shift (for unsigned types the top bit is copied, as
+/// XLA does); a shift >= bit width gives all copies of the top bit.
 Node ShiftRightArithmetic(Node a, Node b, Loc loc = Loc::current());
 /// Zero-filling right shift; a shift >= bit width gives 0.
 Node ShiftRightLogical(Node a, Node b, Loc loc = Loc::current());
@@ -100,7 +102,8 @@ Node LessOrEqual(Node a, Node b, Loc loc = Loc::current());
 /// Elementwise select: cond ? on_true : on_false. cond is Bool; all three
 /// broadcast numpy-style.
 Node Where(Node cond, Node on_true, Node on_false, Loc loc = Loc::current());
-/// min(max(x, lo), hi); lo and hi broadcast to x.
+/// min(max(x, lo), hi); lo and hi broadcast to x. A NaN operand or bound
+/// gives NaN.
 Node Clamp(Node lo, Node x, Node hi, Loc loc = Loc::current());
 /// Converts values to another dtype (floats to integers truncate toward zero
 /// and saturate; NaN converts to 0; anything nonzero converts to true).
@@ -141,14 +144,29 @@ Node DynamicUpdateSlice(Node x, Node update, const std::vector<Node>& starts, Lo
 // Reductions over `axes` (negative counts from the end). An empty axes list
 // reduces over all axes, as GoMLX does. Reduced axes are removed.
 Node ReduceSum(Node x, std::vector<int> axes, Loc loc = Loc::current());
-Node ReduceSum(Node x, int axis, Loc loc = Loc::current());
+/// Single-axis form, ReduceSum(x, 0). A template, so that ReduceSum(x, {})
+/// selects the all-axes form above rather than axis 0.
+template <std::integral I>
+Node ReduceSum(Node x, I axis, Loc loc = Loc::current()) {
+  return ReduceSum(x, std::vector<int>{static_cast<int>(axis)}, loc);
+}
 Node ReduceProduct(Node x, std::vector<int> axes, Loc loc = Loc::current());
 /// Maximum; NaN propagates; -Inf (or the type's lowest) for empty reductions.
 Node ReduceMax(Node x, std::vector<int> axes, Loc loc = Loc::current());
-Node ReduceMax(Node x, int axis, Loc loc = Loc::current());
+/// Single-axis form, ReduceMax(x, 0). A template, so that ReduceMax(x, {})
+/// selects the all-axes form above rather than axis 0.
+template <std::integral I>
+Node ReduceMax(Node x, I axis, Loc loc = Loc::current()) {
+  return ReduceMax(x, std::vector<int>{static_cast<int>(axis)}, loc);
+}
 /// Minimum; NaN propagates; +Inf (or the type's highest) for empty reductions.
 Node ReduceMin(Node x, std::vector<int> axes, Loc loc = Loc::current());
-Node ReduceMin(Node x, int axis, Loc loc = Loc::current());
+/// Single-axis form, ReduceMin(x, 0). A template, so that ReduceMin(x, {})
+/// selects the all-axes form above rather than axis 0.
+template <std::integral I>
+Node ReduceMin(Node x, I axis, Loc loc = Loc::current()) {
+  return ReduceMin(x, std::vector<int>{static_cast<int>(axis)}, loc);
+}
 Node ReduceLogicalAnd(Node x, std::vector<int> axes, Loc loc = Loc::current());
 Node ReduceLogicalOr(Node x, std::vector<int> axes, Loc loc = Loc::current());
 Node ReduceLogicalXor(Node x, std::vector<int> axes, Loc loc = Loc::current());
@@ -166,12 +184,13 @@ Node DotGeneral(Node lhs, std::vector<int> lhs_contracting, std::vector<int> lhs
                 std::vector<int> rhs_contracting, std::vector<int> rhs_batch, Loc loc = Loc::current());
 
 /// General N-d convolution (StableHLO convolution); see ir::ConvAttrs.
-/// Empty strides/dilations mean 1, empty paddings mean 0.
+/// Empty strides/dilations mean 1, empty paddings mean 0; negative padding
+/// crops.
 Node ConvGeneral(Node input, Node kernel, ir::ConvAttrs attrs, Loc loc = Loc::current());
 
 /// Reduces windows of x (StableHLO reduce_window with sum/product/max/min).
-/// Empty strides/dilations mean 1, empty paddings mean 0. Padding holds the
-/// reduction's identity (0, 1, -Inf, +Inf).
+/// Empty strides/dilations mean 1, empty paddings mean 0 (negative crops).
+/// Padding holds the reduction's identity (0, 1, -Inf, +Inf).
 Node ReduceWindow(Node x, ir::WindowAttrs attrs, Loc loc = Loc::current());
 
 /// Gradient of a max (or min) ReduceWindow: scatters (adds) each `source`
@@ -181,8 +200,10 @@ Node SelectAndScatter(Node operand, Node source, ir::WindowAttrs attrs, Loc loc 
 
 /// XLA Gather; see ir::GatherAttrs. Out-of-range start indices are clamped.
 Node Gather(Node operand, Node indices, ir::GatherAttrs attrs, Loc loc = Loc::current());
-/// XLA Scatter with add / max / min / overwrite combiners. Updates whose
-/// window falls outside the operand are skipped.
+/// XLA Scatter with add / max / min / overwrite combiners. Update elements
+/// whose target index falls outside the operand are skipped (the rest of the
+/// window still applies); duplicates combine index vector by index vector,
+/// and for ScatterUpdate the last one wins.
 Node ScatterSum(Node operand, Node indices, Node updates, ir::ScatterAttrs attrs, Loc loc = Loc::current());
 Node ScatterMax(Node operand, Node indices, Node updates, ir::ScatterAttrs attrs, Loc loc = Loc::current());
 Node ScatterMin(Node operand, Node indices, Node updates, ir::ScatterAttrs attrs, Loc loc = Loc::current());
@@ -234,7 +255,12 @@ Node Softplus(Node x, Loc loc = Loc::current());
 Node LeakyRelu(Node x, double alpha = 0.01, Loc loc = Loc::current());
 
 Node ReduceMean(Node x, std::vector<int> axes, Loc loc = Loc::current());
-Node ReduceMean(Node x, int axis, Loc loc = Loc::current());
+/// Single-axis form, ReduceMean(x, 0). A template, so that ReduceMean(x, {})
+/// selects the all-axes form above rather than axis 0.
+template <std::integral I>
+Node ReduceMean(Node x, I axis, Loc loc = Loc::current()) {
+  return ReduceMean(x, std::vector<int>{static_cast<int>(axis)}, loc);
+}
 Node ReduceAllSum(Node x, Loc loc = Loc::current());
 Node ReduceAllMean(Node x, Loc loc = Loc::current());
 Node ReduceAllMax(Node x, Loc loc = Loc::current());

@@ -1,8 +1,320 @@
 // Copyright 2026 The Kiln Authors.
+// CPU kernel of DotGeneral.
+//
+// Every DotGeneral is a batched matmul [B, M, K] x [B, K, N] -> [B, M, N]:
+// the output is already laid out that way (batch axes, lhs free axes, rhs
+// free axes), and each operand is viewed as a batch of matrices by grouping
+// its axes. When each group of axes collapses into a single stride, the
+// operand is read in place through a strided view (this covers transposed
+// matrices and batch axes in any position); otherwise it is first gathered
+// into a contiguous [B, R, C] copy.
+//
+// Float32 and BFloat16 run on oneDNN's matmul (created once, at compile
+// time); Float16 uses oneDNN's f16 matmul where the build has one, else
+// converts to Float32 around the f32 matmul (oneDNN 2.6 has no f16 matmul on
+// CPU). Half types always accumulate in f32. Float64 and the integer types use the loop kernel below, which is
+// also the fallback if oneDNN cannot build a primitive. Integer products wrap
+// around (two's complement), as in XLA.
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <type_traits>
+
+#include "src/backends/cpu/accumulate.h"
+#include "src/backends/cpu/dnnl_util.h"
 #include "src/backends/cpu/kernels.h"
 
 namespace kiln::backends::cpu {
 
-void RegisterDotKernels(KernelTable& table) { (void)table; }
+namespace {
+
+// Copies the strided N-d array (`dims`, `strides` in elements) at `src` into
+// the contiguous row-major array at `dst`, converting elements.
+template <typename Src, typename Dst>
+void GatherCopy(const Src* src, Dst* dst, const std::vector<int64_t>& dims, const std::vector<int64_t>& strides) {
+  int64_t total = 1;
+  for (int64_t d : dims) total *= d;
+  if (total == 0) return;
+  if (dims.empty()) {
+    dst[0] = ConvertElement<Dst>(src[0]);
+    return;
+  }
+  const int rank = static_cast<int>(dims.size());
+  const int64_t inner = dims.back(), inner_stride = strides.back(), outer = total / inner;
+#pragma omp parallel for if (total > kParallelThreshold)
+  for (int64_t o = 0; o < outer; ++o) {
+    int64_t rem = o, offset = 0;
+    for (int a = rank - 2; a >= 0; --a) {
+      offset += (rem % dims[a]) * strides[a];
+      rem /= dims[a];
+    }
+    const Src* s = src + offset;
+    Dst* d = dst + o * inner;
+    for (int64_t i = 0; i < inner; ++i) d[i] = ConvertElement<Dst>(s[i * inner_stride]);
+  }
+}
+
+// An operand seen as a batch of matrices [batch, rows, cols].
+struct MatrixView {
+  int64_t batch = 1, rows = 1, cols = 1;
+  // Whether the operand must be gathered into a contiguous [B, R, C] copy;
+  // if false it is read in place with the strides below.
+  bool packed = false;
+  int64_t batch_stride = 0, row_stride = 0, col_stride = 0;
+  // The operand's axes in [B, R, C] order, for gathering.
+  std::vector<int64_t> gather_dims, gather_strides;
+
+  int64_t Size() const { return batch * rows * cols; }
+  // Switches to reading a contiguous packed copy.
+  void UsePacked() {
+    packed = true;
+    batch_stride = rows * cols;
+    row_stride = cols;
+    col_stride = 1;
+  }
+};
+
+// A group of axes merged into one dimension of a MatrixView.
+struct AxisGroup {
+  int64_t size = 1;
+  std::optional<int64_t> stride;  // unset when size is 1 (any stride works)
+  bool collapsible = true;        // the axes form one strided dimension
+};
+
+AxisGroup CollapseAxes(const std::vector<int64_t>& axes, const std::vector<int64_t>& dims,
+                       const std::vector<int64_t>& strides) {
+  AxisGroup g;
+  int64_t prev = -1;  // the last axis of size > 1
+  for (int64_t a : axes) {
+    g.size *= dims[a];
+    if (dims[a] == 1) continue;
+    if (prev >= 0 && strides[prev] != strides[a] * dims[a]) g.collapsible = false;
+    prev = a;
+  }
+  if (prev >= 0) g.stride = strides[prev];
+  return g;
+}
+
+// Builds the view of an operand of `shape` whose batch, row and column
+// dimensions are the given groups of axes (each in the order they flatten).
+MatrixView MakeView(const shapes::Shape& shape, const std::vector<int64_t>& batch_axes,
+                    const std::vector<int64_t>& row_axes, const std::vector<int64_t>& col_axes) {
+  const std::vector<int64_t>& dims = shape.Dims();
+  const std::vector<int64_t> strides = shapes::Strides(dims);
+  MatrixView v;
+  for (const auto* group : {&batch_axes, &row_axes, &col_axes}) {
+    for (int64_t a : *group) {
+      v.gather_dims.push_back(dims[a]);
+      v.gather_strides.push_back(strides[a]);
+    }
+  }
+  const AxisGroup b = CollapseAxes(batch_axes, dims, strides), r = CollapseAxes(row_axes, dims, strides),
+                  c = CollapseAxes(col_axes, dims, strides);
+  v.batch = b.size;
+  v.rows = r.size;
+  v.cols = c.size;
+  if (!b.collapsible || !r.collapsible || !c.collapsible) {
+    v.UsePacked();
+    return v;
+  }
+  // Size-1 groups may take any stride: pick ones that make the matrix plainly
+  // row- or column-major, the layouts matmul implementations accept.
+  v.col_stride = c.stride.value_or(1);
+  v.row_stride = r.stride.value_or(v.col_stride == 1 ? v.cols : 1);
+  v.batch_stride = b.stride.value_or(std::max(v.rows * v.row_stride, v.cols * v.col_stride));
+  return v;
+}
+
+// The axes of `rank` in neither `a` nor `b`, in order.
+std::vector<int64_t> FreeAxes(int rank, const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
+  std::vector<int64_t> out;
+  for (int64_t i = 0; i < rank; ++i) {
+    if (std::find(a.begin(), a.end(), i) == a.end() && std::find(b.begin(), b.end(), i) == b.end()) out.push_back(i);
+  }
+  return out;
+}
+
+// DotGeneral as lhs [B, M, K] x rhs [B, K, N].
+struct DotPlan {
+  MatrixView lhs, rhs;
+  int64_t b = 1, m = 1, k = 1, n = 1;
+};
+
+DotPlan MakeDotPlan(const ir::Function& fn, const ir::Instruction& instr) {
+  const auto& attrs = ir::Attr<ir::DotGeneralAttrs>(instr);
+  const shapes::Shape &ls = OperandShape(fn, instr, 0), &rs = OperandShape(fn, instr, 1);
+  DotPlan p;
+  p.lhs = MakeView(ls, attrs.lhs_batch, FreeAxes(ls.Rank(), attrs.lhs_batch, attrs.lhs_contracting),
+                   attrs.lhs_contracting);
+  p.rhs = MakeView(rs, attrs.rhs_batch, attrs.rhs_contracting,
+                   FreeAxes(rs.Rank(), attrs.rhs_batch, attrs.rhs_contracting));
+  p.b = p.lhs.batch;
+  p.m = p.lhs.rows;
+  p.k = p.lhs.cols;
+  p.n = p.rhs.cols;
+  return p;
+}
+
+// Returns `data`, or a contiguous copy (converted to C) in `buffer` when the
+// view is packed or the compute type differs.
+template <typename T, typename C>
+const C* ReadOperand(const void* data, const MatrixView& view, std::unique_ptr<C[]>& buffer) {
+  if constexpr (std::is_same_v<T, C>) {
+    if (!view.packed) return static_cast<const C*>(data);
+  }
+  buffer = std::make_unique_for_overwrite<C[]>(static_cast<size_t>(view.Size()));
+  GatherCopy<T, C>(static_cast<const T*>(data), buffer.get(), view.gather_dims, view.gather_strides);
+  return buffer.get();
+}
+
+// --------------------------------------------------------- Loop kernel.
+
+// out[b, i, :] = sum_k lhs[b, i, k] * rhs[b, k, :], with the inner loop over
+// contiguous rhs rows and output columns.
+template <typename T>
+void LoopMatmul(const T* lhs, const MatrixView& lv, const T* rhs, const MatrixView& rv, T* out, const DotPlan& p) {
+  using Acc = AccType<T>;
+  const int64_t rows = p.b * p.m, n = p.n, k_size = p.k;
+#pragma omp parallel if (rows * n * k_size > kParallelThreshold)
+  {
+    std::vector<Acc> acc(static_cast<size_t>(n));
+#pragma omp for
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t b = r / p.m, i = r % p.m;
+      const T* a_row = lhs + b * lv.batch_stride + i * lv.row_stride;
+      const T* b_mat = rhs + b * rv.batch_stride;
+      std::fill(acc.begin(), acc.end(), Acc{0});
+      for (int64_t k = 0; k < k_size; ++k) {
+        const Acc a = ConvertElement<Acc>(a_row[k * lv.col_stride]);
+        const T* b_row = b_mat + k * rv.row_stride;
+        for (int64_t j = 0; j < n; ++j) acc[j] += a * ConvertElement<Acc>(b_row[j]);
+      }
+      T* o_row = out + r * n;
+      for (int64_t j = 0; j < n; ++j) o_row[j] = ConvertElement<T>(acc[j]);
+    }
+  }
+}
+
+template <typename T>
+Kernel MakeLoopDot(DotPlan plan) {
+  // The inner loop walks rhs rows, so they must be contiguous.
+  if (plan.rhs.col_stride != 1) plan.rhs.UsePacked();
+  return [plan](const void* const* in, void* out) {
+    std::unique_ptr<T[]> lhs_buf, rhs_buf;
+    const T* lhs = ReadOperand<T, T>(in[0], plan.lhs, lhs_buf);
+    const T* rhs = ReadOperand<T, T>(in[1], plan.rhs, rhs_buf);
+    LoopMatmul(lhs, plan.lhs, rhs, plan.rhs, static_cast<T*>(out), plan);
+  };
+}
+
+// ------------------------------------------------------- oneDNN kernel.
+
+template <typename C>
+constexpr dnnl::memory::data_type DnnlType() {
+  if constexpr (std::is_same_v<C, float>) return dnnl::memory::data_type::f32;
+  else if constexpr (std::is_same_v<C, bfloat16>) return dnnl::memory::data_type::bf16;
+  else return dnnl::memory::data_type::f16;
+}
+
+dnnl::memory::desc ViewDesc(const MatrixView& v, dnnl::memory::data_type dt) {
+  return dnnl::memory::desc({v.batch, v.rows, v.cols}, dt, {v.batch_stride, v.row_stride, v.col_stride});
+}
+
+struct DnnlMatmul {
+  dnnl::matmul primitive;
+  dnnl::memory::desc lhs, rhs, out, scratchpad;
+};
+
+// The matmul primitive for the views, or nullopt when oneDNN has no
+// implementation other than its slow reference one.
+std::optional<DnnlMatmul> CreateMatmul(const DotPlan& p, dnnl::memory::data_type dt) {
+  try {
+    DnnlMatmul mm;
+    mm.lhs = ViewDesc(p.lhs, dt);
+    mm.rhs = ViewDesc(p.rhs, dt);
+    mm.out = dnnl::memory::desc({p.b, p.m, p.n}, dt, dnnl::memory::format_tag::abc);
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(mm.lhs, mm.rhs, mm.out), dnnl_util::UserScratchpadAttr(),
+                                    dnnl_util::Engine());
+    if (dnnl_util::IsReferenceImpl(pd.impl_info_str())) return std::nullopt;
+    mm.scratchpad = pd.scratchpad_desc();
+    mm.primitive = dnnl::matmul(pd);
+    return mm;
+  } catch (const dnnl::error&) {
+    return std::nullopt;
+  }
+}
+
+// A kernel computing T's DotGeneral with a oneDNN matmul in type C (T itself,
+// or float for a type oneDNN lacks); an empty Kernel if oneDNN cannot.
+template <typename T, typename C>
+Kernel TryDnnlDot(DotPlan plan) {
+  if constexpr (!std::is_same_v<T, C>) {
+    plan.lhs.UsePacked();  // the conversion makes a copy anyway
+    plan.rhs.UsePacked();
+  }
+  std::optional<DnnlMatmul> mm = CreateMatmul(plan, DnnlType<C>());
+  if (!mm && (!plan.lhs.packed || !plan.rhs.packed)) {
+    plan.lhs.UsePacked();  // contiguous layouts always have a fast implementation
+    plan.rhs.UsePacked();
+    mm = CreateMatmul(plan, DnnlType<C>());
+  }
+  if (!mm) return nullptr;
+  return [plan, mm = *mm](const void* const* in, void* out) {
+    std::unique_ptr<C[]> lhs_buf, rhs_buf, out_buf;
+    const C* lhs = ReadOperand<T, C>(in[0], plan.lhs, lhs_buf);
+    const C* rhs = ReadOperand<T, C>(in[1], plan.rhs, rhs_buf);
+    void* dst = out;
+    const int64_t out_size = plan.b * plan.m * plan.n;
+    if constexpr (!std::is_same_v<T, C>) {
+      out_buf = std::make_unique_for_overwrite<C[]>(static_cast<size_t>(out_size));
+      dst = out_buf.get();
+    }
+    dnnl_util::Execute(mm.primitive,
+                       {{DNNL_ARG_SRC, dnnl_util::Wrap(mm.lhs, lhs)},
+                        {DNNL_ARG_WEIGHTS, dnnl_util::Wrap(mm.rhs, rhs)},
+                        {DNNL_ARG_DST, dnnl_util::Wrap(mm.out, dst)}},
+                       mm.scratchpad);
+    if constexpr (!std::is_same_v<T, C>) {
+      T* o = static_cast<T*>(out);
+#pragma omp parallel for simd if (out_size > kParallelThreshold)
+      for (int64_t i = 0; i < out_size; ++i) o[i] = ConvertElement<T>(out_buf[i]);
+    }
+  };
+}
+
+// The fastest available kernel for dtype T.
+template <typename T>
+Kernel MakeTypedDot(const DotPlan& plan) {
+  Kernel k;
+  if constexpr (std::is_same_v<T, float> || kIsHalf<T>) k = TryDnnlDot<T, T>(plan);
+  if constexpr (kIsHalf<T>) {
+    if (!k) k = TryDnnlDot<T, float>(plan);
+  }
+  return k ? k : MakeLoopDot<T>(plan);
+}
+
+Kernel MakeDotGeneral(const ir::Function& fn, const ir::Instruction& instr) {
+  const DotPlan plan = MakeDotPlan(fn, instr);
+  const int64_t out_bytes = instr.shape.ByteSize();
+  if (out_bytes == 0) return [](const void* const*, void*) {};
+  if (plan.k == 0) {  // empty sums
+    return [out_bytes](const void* const*, void* out) { std::memset(out, 0, static_cast<size_t>(out_bytes)); };
+  }
+  return DispatchDType(instr.shape.DType(), [&](auto zero) -> Kernel {
+    using T = decltype(zero);
+    if constexpr (std::is_same_v<T, bool>) {
+      Throw("cpu DotGeneral: Bool is not supported (" + instr.location + ")");
+    } else {
+      return MakeTypedDot<T>(plan);
+    }
+  });
+}
+
+}  // namespace
+
+void RegisterDotKernels(KernelTable& table) {
+  table[static_cast<size_t>(ir::OpType::kDotGeneral)] = MakeDotGeneral;
+}
 
 }  // namespace kiln::backends::cpu

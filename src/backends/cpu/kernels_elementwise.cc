@@ -1,34 +1,603 @@
 // Copyright 2026 The Kiln Authors.
-// CPU kernels of the elementwise ops.
+// CPU kernels of the elementwise ops: unary, binary, comparisons, Where,
+// Clamp and ConvertDType. (Reshape and Bitcast need none: the executor
+// aliases the bytes.)
+//
+// One mechanism serves every op: a functor per op whose templated call
+// operator works in the "compute type" (float for the 16-bit floats, the
+// dtype's own type otherwise), one loop template per arity, and a factory
+// that dispatches on the operand dtype, instantiating only the dtypes the op
+// accepts (the same Kinds as the graph-level checks in
+// src/graph/ops_elementwise.cc). The float functions with a real cost (Exp,
+// Log, Sin, Tanh, ...) go through the Highway kernels of elementwise_math.h.
+//
+// Integer semantics are total, with no undefined behaviour (UBSan runs the
+// tests): signed arithmetic wraps (computed in unsigned), and division by zero
+// and out-of-range shift amounts have the results documented in
+// include/kiln/graph/ops.h. Every kernel reads element i only to write
+// element i, so the output may be one of the inputs (in-place execution).
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <type_traits>
+
+#include "src/backends/cpu/elementwise_math.h"
 #include "src/backends/cpu/kernels.h"
 
 namespace kiln::backends::cpu {
 
 namespace {
 
+using ir::OpType;
+
+// ------------------------------------------------------------------ Types.
+
 template <typename T>
-Kernel AddKernel(int64_t n) {
-  return [n](const void* const* in, void* out) {
-    const T* a = static_cast<const T*>(in[0]);
-    const T* b = static_cast<const T*>(in[1]);
-    T* o = static_cast<T*>(out);
+constexpr bool kIsHalf = std::is_same_v<T, float16> || std::is_same_v<T, bfloat16>;
+
+template <typename T>
+constexpr bool kIsFloat = std::is_floating_point_v<T> || kIsHalf<T>;
+
+template <typename T>
+constexpr bool kIsInt = std::is_integral_v<T> && !std::is_same_v<T, bool>;
+
+// The type elements of T are computed in: float for the 16-bit floats.
+template <typename T>
+using Compute = std::conditional_t<kIsHalf<T>, float, T>;
+
+// An unsigned type at least as wide as int: arithmetic in it wraps, whereas
+// narrower types would be promoted to (signed) int, whose overflow is UB.
+template <typename T>
+using Wrap = std::conditional_t<(sizeof(T) < sizeof(unsigned)), unsigned, std::make_unsigned_t<T>>;
+
+template <typename T>
+Compute<T> Load(T v) {
+  return static_cast<Compute<T>>(v);
+}
+
+template <typename T, typename C>
+T StoreAs(C v) {
+  if constexpr (std::is_same_v<T, C>) return v;
+  else if constexpr (kIsHalf<T>) return T(static_cast<float>(v));
+  else return static_cast<T>(v);
+}
+
+// Which dtypes an op accepts (mirrors Kinds in src/graph/ops_elementwise.cc).
+enum class Kinds : uint8_t { kFloat, kNumeric, kInteger, kBool, kAny };
+
+template <Kinds K, typename T>
+constexpr bool Accepts() {
+  switch (K) {
+    case Kinds::kFloat: return kIsFloat<T>;
+    case Kinds::kNumeric: return kIsFloat<T> || kIsInt<T>;
+    case Kinds::kInteger: return kIsInt<T>;
+    case Kinds::kBool: return std::is_same_v<T, bool>;
+    case Kinds::kAny: return true;
+  }
+  return false;
+}
+
+// Calls make(T{}) for the C++ type T of `dtype` if the op accepts it (other
+// types are never instantiated); throws otherwise. The graph layer rejects
+// such dtypes first, so the throw only guards hand-built IR.
+template <Kinds K, typename Make>
+Kernel DispatchKinds(dtypes::DType dtype, const ir::Instruction& instr, Make&& make) {
+  return DispatchDType(dtype, [&](auto zero) -> Kernel {
+    using T = decltype(zero);
+    if constexpr (Accepts<K, T>()) {
+      return make(zero);
+    } else {
+      Throw("cpu " + std::string(ir::OpName(instr.op)) + ": unsupported dtype " + dtypes::Name(dtype) + " (" +
+            instr.location + ")");
+    }
+  });
+}
+
+// -------------------------------------------------------------- Loops.
+
+// The loops convert each element to its compute type, apply `op` and store
+// the result as Out. `omp simd` is safe in place: iteration i only touches
+// element i of every array.
+
+template <typename Out, typename In, typename Op>
+Kernel UnaryLoop(int64_t n, Op op) {
+  return [n, op](const void* const* in, void* out) {
+    const In* x = static_cast<const In*>(in[0]);
+    Out* y = static_cast<Out*>(out);
 #pragma omp parallel for simd if (n > kParallelThreshold)
-    for (int64_t i = 0; i < n; ++i) o[i] = a[i] + b[i];
+    for (int64_t i = 0; i < n; ++i) y[i] = StoreAs<Out>(op(Load(x[i])));
   };
 }
 
-Kernel MakeAdd(const ir::Function&, const ir::Instruction& instr) {
+template <typename Out, typename In, typename Op>
+Kernel BinaryLoop(int64_t n, Op op) {
+  return [n, op](const void* const* in, void* out) {
+    const In* a = static_cast<const In*>(in[0]);
+    const In* b = static_cast<const In*>(in[1]);
+    Out* y = static_cast<Out*>(out);
+#pragma omp parallel for simd if (n > kParallelThreshold)
+    for (int64_t i = 0; i < n; ++i) y[i] = StoreAs<Out>(op(Load(a[i]), Load(b[i])));
+  };
+}
+
+// The output type of op on T: Bool for predicates, T otherwise.
+template <typename T, typename Op, typename... Args>
+using OutputOf = std::conditional_t<std::is_same_v<std::invoke_result_t<Op, Args...>, bool>, bool, T>;
+
+// Factory of a unary op given by functor Op on the dtypes of K.
+template <typename Op, Kinds K>
+Kernel MakeUnary(const ir::Function& fn, const ir::Instruction& instr) {
   const int64_t n = instr.shape.Size();
-  switch (instr.shape.DType()) {
-    case dtypes::Float32: return AddKernel<float>(n);
-    case dtypes::Float64: return AddKernel<double>(n);
-    case dtypes::Int32: return AddKernel<int32_t>(n);
-    default: Throw("cpu Add: dtype not yet implemented");
+  return DispatchKinds<K>(OperandShape(fn, instr, 0).DType(), instr, [n](auto zero) {
+    using T = decltype(zero);
+    return UnaryLoop<OutputOf<T, Op, Compute<T>>, T>(n, Op{});
+  });
+}
+
+// Factory of a binary op or comparison given by functor Op on the dtypes of K.
+template <typename Op, Kinds K>
+Kernel MakeBinary(const ir::Function& fn, const ir::Instruction& instr) {
+  const int64_t n = instr.shape.Size();
+  return DispatchKinds<K>(OperandShape(fn, instr, 0).DType(), instr, [n](auto zero) {
+    using T = decltype(zero);
+    return BinaryLoop<OutputOf<T, Op, Compute<T>, Compute<T>>, T>(n, Op{});
+  });
+}
+
+// ------------------------------------------------- Float math (Highway).
+
+// The math kernels cost 10-50x a simple loop per element, so threads pay off
+// on smaller arrays.
+constexpr int64_t kMathParallelThreshold = kParallelThreshold / 8;
+// Elements per work item: fits the L1 cache and a stack buffer.
+constexpr int64_t kMathChunk = 2048;
+
+template <typename T>
+void MathChunked(MathOp op, const T* x, T* y, int64_t n) {
+  const int64_t chunks = (n + kMathChunk - 1) / kMathChunk;
+#pragma omp parallel for if (n > kMathParallelThreshold)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t begin = c * kMathChunk;
+    const int64_t size = std::min(kMathChunk, n - begin);
+    if constexpr (std::is_same_v<T, float>) {
+      MathF32(op, x + begin, y + begin, size);
+    } else if constexpr (std::is_same_v<T, double>) {
+      MathF64(op, x + begin, y + begin, size);
+    } else {  // 16-bit floats: computed in float32.
+      float buffer[kMathChunk];
+      for (int64_t k = 0; k < size; ++k) buffer[k] = static_cast<float>(x[begin + k]);
+      MathF32(op, buffer, buffer, size);
+      for (int64_t k = 0; k < size; ++k) y[begin + k] = T(buffer[k]);
+    }
   }
+}
+
+MathOp MathOpOf(OpType op) {
+  switch (op) {
+    case OpType::kCeil: return MathOp::kCeil;
+    case OpType::kFloor: return MathOp::kFloor;
+    case OpType::kRound: return MathOp::kRound;
+    case OpType::kExp: return MathOp::kExp;
+    case OpType::kExpm1: return MathOp::kExpm1;
+    case OpType::kLog: return MathOp::kLog;
+    case OpType::kLog1p: return MathOp::kLog1p;
+    case OpType::kLogistic: return MathOp::kLogistic;
+    case OpType::kSin: return MathOp::kSin;
+    case OpType::kCos: return MathOp::kCos;
+    case OpType::kTanh: return MathOp::kTanh;
+    case OpType::kSqrt: return MathOp::kSqrt;
+    case OpType::kRsqrt: return MathOp::kRsqrt;
+    case OpType::kErf: return MathOp::kErf;
+    default: break;
+  }
+  Throw("cpu: " + std::string(ir::OpName(op)) + " is not a math op");
+}
+
+Kernel MakeMath(const ir::Function& fn, const ir::Instruction& instr) {
+  const int64_t n = instr.shape.Size();
+  const MathOp op = MathOpOf(instr.op);
+  return DispatchKinds<Kinds::kFloat>(OperandShape(fn, instr, 0).DType(), instr, [n, op](auto zero) -> Kernel {
+    using T = decltype(zero);
+    return [n, op](const void* const* in, void* out) {
+      MathChunked(op, static_cast<const T*>(in[0]), static_cast<T*>(out), n);
+    };
+  });
+}
+
+// ------------------------------------------------------- Unary functors.
+
+struct AbsOp {
+  template <typename T>
+  T operator()(T x) const {
+    if constexpr (std::is_unsigned_v<T>) return x;
+    else if constexpr (kIsInt<T>) return x < 0 ? static_cast<T>(Wrap<T>(0) - static_cast<Wrap<T>>(x)) : x;  // INT_MIN stays
+    else return std::abs(x);
+  }
+};
+
+struct NegOp {
+  template <typename T>
+  T operator()(T x) const {
+    if constexpr (kIsInt<T>) return static_cast<T>(Wrap<T>(0) - static_cast<Wrap<T>>(x));  // wraps, unsigned too
+    else return -x;
+  }
+};
+
+struct SignOp {
+  template <typename T>
+  T operator()(T x) const {
+    if constexpr (std::is_unsigned_v<T>) return x != 0;
+    else if constexpr (kIsInt<T>) return static_cast<T>((x > 0) - (x < 0));
+    else return x > 0 ? T(1) : (x < 0 ? T(-1) : x);  // +-0 and NaN unchanged
+  }
+};
+
+struct IsFiniteOp {
+  template <typename T>
+  bool operator()(T x) const { return std::isfinite(x); }
+};
+
+struct IsNaNOp {
+  template <typename T>
+  bool operator()(T x) const { return std::isnan(x); }
+};
+
+struct BitCountOp {
+  template <typename T>
+  T operator()(T x) const { return static_cast<T>(std::popcount(static_cast<std::make_unsigned_t<T>>(x))); }
+};
+
+struct ClzOp {  // std::countl_zero(0) is the bit width.
+  template <typename T>
+  T operator()(T x) const { return static_cast<T>(std::countl_zero(static_cast<std::make_unsigned_t<T>>(x))); }
+};
+
+struct BitwiseNotOp {
+  template <typename T>
+  T operator()(T x) const { return static_cast<T>(~x); }
+};
+
+struct LogicalNotOp {
+  bool operator()(bool x) const { return !x; }
+};
+
+// ------------------------------------------------------ Binary functors.
+
+struct AddOp {
+  template <typename T>
+  T operator()(T a, T b) const {
+    if constexpr (kIsInt<T>) return static_cast<T>(static_cast<Wrap<T>>(a) + static_cast<Wrap<T>>(b));
+    else return a + b;
+  }
+};
+
+struct SubOp {
+  template <typename T>
+  T operator()(T a, T b) const {
+    if constexpr (kIsInt<T>) return static_cast<T>(static_cast<Wrap<T>>(a) - static_cast<Wrap<T>>(b));
+    else return a - b;
+  }
+};
+
+struct MulOp {
+  template <typename T>
+  T operator()(T a, T b) const {
+    if constexpr (kIsInt<T>) return static_cast<T>(static_cast<Wrap<T>>(a) * static_cast<Wrap<T>>(b));
+    else return a * b;
+  }
+};
+
+// Integer division truncates; x / 0 is all bits set (-1, or the unsigned
+// maximum) and INT_MIN / -1 is INT_MIN, as XLA specifies.
+struct DivOp {
+  template <typename T>
+  T operator()(T a, T b) const {
+    if constexpr (kIsInt<T>) {
+      if (b == 0) return static_cast<T>(-1);
+      if constexpr (std::is_signed_v<T>) {
+        if (a == std::numeric_limits<T>::min() && b == -1) return a;
+      }
+      return static_cast<T>(a / b);
+    } else {
+      return a / b;
+    }
+  }
+};
+
+// Remainder with the dividend's sign; for integers x % 0 is x and
+// INT_MIN % -1 is 0.
+struct RemOp {
+  template <typename T>
+  T operator()(T a, T b) const {
+    if constexpr (kIsInt<T>) {
+      if (b == 0) return a;
+      if constexpr (std::is_signed_v<T>) {
+        if (a == std::numeric_limits<T>::min() && b == -1) return 0;
+      }
+      return static_cast<T>(a % b);
+    } else {
+      return std::fmod(a, b);
+    }
+  }
+};
+
+// Integer power by squaring, wrapping on overflow. A negative exponent gives
+// 0 (the truncated reciprocal) unless the base is 1 or -1.
+template <typename T>
+T IntPow(T base, T exponent) {
+  if constexpr (std::is_signed_v<T>) {
+    if (exponent < 0) {
+      if (base == 1) return 1;
+      if (base == -1) return (exponent & 1) ? T(-1) : T(1);
+      return 0;
+    }
+  }
+  Wrap<T> result = 1, square = static_cast<Wrap<T>>(base);
+  for (auto e = static_cast<std::make_unsigned_t<T>>(exponent); e != 0; e >>= 1) {
+    if (e & 1) result *= square;
+    square *= square;
+  }
+  return static_cast<T>(result);
+}
+
+struct PowOp {
+  template <typename T>
+  T operator()(T a, T b) const {
+    if constexpr (kIsInt<T>) return IntPow(a, b);
+    else return std::pow(a, b);
+  }
+};
+
+// Max and Min return NaN if either operand is NaN (std::max does not): the
+// comparison is false when b is NaN, selecting b, and a != a catches a NaN a.
+// (Bitwise | rather than ||: no branch, so GCC vectorizes the select.)
+struct MaxOp {
+  template <typename T>
+  T operator()(T a, T b) const {
+    if constexpr (kIsFloat<T>) return ((a > b) | (a != a)) ? a : b;
+    else return a > b ? a : b;
+  }
+};
+
+struct MinOp {
+  template <typename T>
+  T operator()(T a, T b) const {
+    if constexpr (kIsFloat<T>) return ((a < b) | (a != a)) ? a : b;
+    else return a < b ? a : b;
+  }
+};
+
+struct Atan2Op {
+  template <typename T>
+  T operator()(T y, T x) const { return std::atan2(y, x); }
+};
+
+struct BitwiseAndOp {
+  template <typename T>
+  T operator()(T a, T b) const { return static_cast<T>(a & b); }
+};
+
+struct BitwiseOrOp {
+  template <typename T>
+  T operator()(T a, T b) const { return static_cast<T>(a | b); }
+};
+
+struct BitwiseXorOp {
+  template <typename T>
+  T operator()(T a, T b) const { return static_cast<T>(a ^ b); }
+};
+
+struct LogicalAndOp {
+  bool operator()(bool a, bool b) const { return a && b; }
+};
+
+struct LogicalOrOp {
+  bool operator()(bool a, bool b) const { return a || b; }
+};
+
+struct LogicalXorOp {
+  bool operator()(bool a, bool b) const { return a != b; }
+};
+
+// Whether shifting by `amount` is outside [0, bit width): a negative amount
+// converts to an unsigned value >= the width, so one comparison covers both.
+template <typename T>
+bool ShiftOutOfRange(T amount) {
+  return static_cast<std::make_unsigned_t<T>>(amount) >= sizeof(T) * 8;
+}
+
+struct ShiftLeftOp {  // in unsigned: shifting into the sign bit is then defined.
+  template <typename T>
+  T operator()(T a, T b) const {
+    return ShiftOutOfRange(b) ? T(0) : static_cast<T>(static_cast<Wrap<T>>(a) << b);
+  }
+};
+
+struct ShiftRightLogicalOp {  // the exact-width unsigned type shifts in zeros.
+  template <typename T>
+  T operator()(T a, T b) const {
+    return ShiftOutOfRange(b) ? T(0) : static_cast<T>(static_cast<std::make_unsigned_t<T>>(a) >> b);
+  }
+};
+
+// Shifts in copies of the top bit, for unsigned types too (the bit pattern is
+// shifted as if signed, as XLA does); shifts out of range give 0 or -1.
+struct ShiftRightArithmeticOp {
+  template <typename T>
+  T operator()(T a, T b) const {
+    const auto s = static_cast<std::make_signed_t<T>>(a);
+    if (ShiftOutOfRange(b)) return static_cast<T>(s < 0 ? -1 : 0);
+    return static_cast<T>(s >> b);  // C++20: arithmetic shift
+  }
+};
+
+// Comparisons: IEEE semantics, so NaN compares unequal (and not ordered).
+struct EqualOp {
+  template <typename T>
+  bool operator()(T a, T b) const { return a == b; }
+};
+
+struct NotEqualOp {
+  template <typename T>
+  bool operator()(T a, T b) const { return a != b; }
+};
+
+struct GreaterThanOp {
+  template <typename T>
+  bool operator()(T a, T b) const { return a > b; }
+};
+
+struct GreaterOrEqualOp {
+  template <typename T>
+  bool operator()(T a, T b) const { return a >= b; }
+};
+
+struct LessThanOp {
+  template <typename T>
+  bool operator()(T a, T b) const { return a < b; }
+};
+
+struct LessOrEqualOp {
+  template <typename T>
+  bool operator()(T a, T b) const { return a <= b; }
+};
+
+// ------------------------------------------------------- Where and Clamp.
+
+// Where only moves elements, so it is instantiated per element size (a
+// same-size unsigned type) rather than per dtype.
+template <typename U>
+Kernel WhereLoop(int64_t n) {
+  return [n](const void* const* in, void* out) {
+    const bool* cond = static_cast<const bool*>(in[0]);
+    const U* on_true = static_cast<const U*>(in[1]);
+    const U* on_false = static_cast<const U*>(in[2]);
+    U* y = static_cast<U*>(out);
+#pragma omp parallel for simd if (n > kParallelThreshold)
+    for (int64_t i = 0; i < n; ++i) y[i] = cond[i] ? on_true[i] : on_false[i];
+  };
+}
+
+Kernel MakeWhere(const ir::Function&, const ir::Instruction& instr) {
+  const int64_t n = instr.shape.Size();
+  switch (dtypes::SizeOf(instr.shape.DType())) {
+    case 1: return WhereLoop<uint8_t>(n);
+    case 2: return WhereLoop<uint16_t>(n);
+    case 4: return WhereLoop<uint32_t>(n);
+    case 8: return WhereLoop<uint64_t>(n);
+    default: break;
+  }
+  Throw("cpu Where: unsupported dtype " + instr.shape.ToString() + " (" + instr.location + ")");
+}
+
+// min(max(x, lo), hi) with the NaN-propagating Max and Min.
+template <typename T>
+Kernel ClampLoop(int64_t n) {
+  return [n](const void* const* in, void* out) {
+    const T* lo = static_cast<const T*>(in[0]);
+    const T* x = static_cast<const T*>(in[1]);
+    const T* hi = static_cast<const T*>(in[2]);
+    T* y = static_cast<T*>(out);
+#pragma omp parallel for simd if (n > kParallelThreshold)
+    for (int64_t i = 0; i < n; ++i) y[i] = StoreAs<T>(MinOp{}(MaxOp{}(Load(x[i]), Load(lo[i])), Load(hi[i])));
+  };
+}
+
+Kernel MakeClamp(const ir::Function& fn, const ir::Instruction& instr) {
+  const int64_t n = instr.shape.Size();
+  return DispatchKinds<Kinds::kNumeric>(OperandShape(fn, instr, 1).DType(), instr,
+                                        [n](auto zero) { return ClampLoop<decltype(zero)>(n); });
+}
+
+// ---------------------------------------------------------- ConvertDType.
+
+// Float to integer: truncates toward zero, saturates at the integer's range,
+// NaN gives 0 (C++'s static_cast is UB out of range).
+template <typename To, typename From>
+To SaturatingCast(From v) {
+  if (v != v) return 0;
+  // max() rounds to 2^digits (or is exact), lowest() is exact (0 or -2^digits).
+  constexpr From kHigh = static_cast<From>(std::numeric_limits<To>::max());
+  constexpr From kLow = static_cast<From>(std::numeric_limits<To>::lowest());
+  if (v >= kHigh) return std::numeric_limits<To>::max();
+  if (v <= kLow) return std::numeric_limits<To>::lowest();
+  return static_cast<To>(v);
+}
+
+// Converts a value in compute type (float for the 16-bit floats) to To.
+// Integer to integer wraps (C++20 modular conversion); anything nonzero,
+// NaN included, is true.
+template <typename To>
+struct ConvertOp {
+  template <typename From>
+  To operator()(From v) const {
+    if constexpr (std::is_same_v<To, bool>) return v != From(0);
+    else if constexpr (kIsHalf<To>) return To(static_cast<float>(v));
+    else if constexpr (std::is_floating_point_v<From> && std::is_integral_v<To>) return SaturatingCast<To>(v);
+    else return static_cast<To>(v);
+  }
+};
+
+Kernel MakeConvert(const ir::Function& fn, const ir::Instruction& instr) {
+  const int64_t n = instr.shape.Size();
+  return DispatchDType(OperandShape(fn, instr, 0).DType(), [&](auto from) {
+    return DispatchDType(instr.shape.DType(), [&](auto to) {
+      using To = decltype(to);
+      return UnaryLoop<To, decltype(from)>(n, ConvertOp<To>{});
+    });
+  });
 }
 
 }  // namespace
 
-void RegisterElementwiseKernels(KernelTable& table) { table[static_cast<size_t>(ir::OpType::kAdd)] = MakeAdd; }
+void RegisterElementwiseKernels(KernelTable& table) {
+  auto set = [&table](OpType op, KernelFactory factory) { table[static_cast<size_t>(op)] = factory; };
+  for (OpType op : {OpType::kCeil, OpType::kFloor, OpType::kRound, OpType::kExp, OpType::kExpm1, OpType::kLog,
+                    OpType::kLog1p, OpType::kLogistic, OpType::kSin, OpType::kCos, OpType::kTanh, OpType::kSqrt,
+                    OpType::kRsqrt, OpType::kErf}) {
+    set(op, MakeMath);
+  }
+  set(OpType::kAbs, MakeUnary<AbsOp, Kinds::kNumeric>);
+  set(OpType::kNeg, MakeUnary<NegOp, Kinds::kNumeric>);
+  set(OpType::kSign, MakeUnary<SignOp, Kinds::kNumeric>);
+  set(OpType::kIsFinite, MakeUnary<IsFiniteOp, Kinds::kFloat>);
+  set(OpType::kIsNaN, MakeUnary<IsNaNOp, Kinds::kFloat>);
+  set(OpType::kBitCount, MakeUnary<BitCountOp, Kinds::kInteger>);
+  set(OpType::kClz, MakeUnary<ClzOp, Kinds::kInteger>);
+  set(OpType::kBitwiseNot, MakeUnary<BitwiseNotOp, Kinds::kInteger>);
+  set(OpType::kLogicalNot, MakeUnary<LogicalNotOp, Kinds::kBool>);
+
+  set(OpType::kAdd, MakeBinary<AddOp, Kinds::kNumeric>);
+  set(OpType::kSub, MakeBinary<SubOp, Kinds::kNumeric>);
+  set(OpType::kMul, MakeBinary<MulOp, Kinds::kNumeric>);
+  set(OpType::kDiv, MakeBinary<DivOp, Kinds::kNumeric>);
+  set(OpType::kRem, MakeBinary<RemOp, Kinds::kNumeric>);
+  set(OpType::kPow, MakeBinary<PowOp, Kinds::kNumeric>);
+  set(OpType::kMax, MakeBinary<MaxOp, Kinds::kNumeric>);
+  set(OpType::kMin, MakeBinary<MinOp, Kinds::kNumeric>);
+  set(OpType::kAtan2, MakeBinary<Atan2Op, Kinds::kFloat>);
+  set(OpType::kBitwiseAnd, MakeBinary<BitwiseAndOp, Kinds::kInteger>);
+  set(OpType::kBitwiseOr, MakeBinary<BitwiseOrOp, Kinds::kInteger>);
+  set(OpType::kBitwiseXor, MakeBinary<BitwiseXorOp, Kinds::kInteger>);
+  set(OpType::kLogicalAnd, MakeBinary<LogicalAndOp, Kinds::kBool>);
+  set(OpType::kLogicalOr, MakeBinary<LogicalOrOp, Kinds::kBool>);
+  set(OpType::kLogicalXor, MakeBinary<LogicalXorOp, Kinds::kBool>);
+  set(OpType::kShiftLeft, MakeBinary<ShiftLeftOp, Kinds::kInteger>);
+  set(OpType::kShiftRightArithmetic, MakeBinary<ShiftRightArithmeticOp, Kinds::kInteger>);
+  set(OpType::kShiftRightLogical, MakeBinary<ShiftRightLogicalOp, Kinds::kInteger>);
+
+  set(OpType::kEqual, MakeBinary<EqualOp, Kinds::kAny>);
+  set(OpType::kNotEqual, MakeBinary<NotEqualOp, Kinds::kAny>);
+  set(OpType::kGreaterThan, MakeBinary<GreaterThanOp, Kinds::kAny>);
+  set(OpType::kGreaterOrEqual, MakeBinary<GreaterOrEqualOp, Kinds::kAny>);
+  set(OpType::kLessThan, MakeBinary<LessThanOp, Kinds::kAny>);
+  set(OpType::kLessOrEqual, MakeBinary<LessOrEqualOp, Kinds::kAny>);
+
+  set(OpType::kWhere, MakeWhere);
+  set(OpType::kClamp, MakeClamp);
+  set(OpType::kConvertDType, MakeConvert);
+}
 
 }  // namespace kiln::backends::cpu

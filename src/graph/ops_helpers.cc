@@ -100,7 +100,6 @@ Node ReduceMean(Node x, std::vector<int> axes, Loc loc) {
   // An empty reduction has mean NaN (0 / 0), as numpy.
   return Div(sum, ScalarLike(sum, static_cast<double>(count), loc), loc);
 }
-Node ReduceMean(Node x, int axis, Loc loc) { return ReduceMean(x, std::vector<int>{axis}, loc); }
 Node ReduceAllSum(Node x, Loc loc) { return ReduceSum(x, std::vector<int>{}, loc); }
 Node ReduceAllMean(Node x, Loc loc) { return ReduceMean(x, std::vector<int>{}, loc); }
 Node ReduceAllMax(Node x, Loc loc) { return ReduceMax(x, std::vector<int>{}, loc); }

@@ -1,0 +1,271 @@
+// Copyright 2026 The Kiln Authors.
+// Highway implementations of the float math of the elementwise kernels.
+//
+// Static dispatch: the library is built for the host CPU (-march=native), so
+// HWY_NAMESPACE is the single best target available at compile time.
+//
+// Highway's contrib math is only specified on a "valid range" per function
+// (e.g. Exp up to +104 for float32, Log on (0, FLT_MAX], Sin/Cos within
+// +-39000) and does not promise IEEE results for NaN or Inf. Each op below
+// therefore states the inputs on which its vector code is trusted; a vector
+// with any lane outside that set (rare in practice) is computed lane by lane
+// with the C++ standard library, which gives the IEEE special values.
+#include "src/backends/cpu/elementwise_math.h"
+
+#include <algorithm>
+#include <cmath>
+#include <iterator>
+#include <limits>
+#include <type_traits>
+
+// Static dispatch only: without this, Highway 1.0.3 rejects -march=native on
+// AVX3_DL machines ("best baseline should be included in dynamic targets").
+#define HWY_COMPILE_ONLY_STATIC 1
+#include "hwy/highway.h"
+#include "hwy/contrib/math/math-inl.h"
+
+namespace kiln::backends::cpu {
+
+namespace {
+
+namespace hn = hwy::HWY_NAMESPACE;
+
+template <typename T>
+T ScalarLogistic(T x) {
+  // exp(-|x|) never overflows; the x < 0 branch avoids 1 - tiny cancellation.
+  const T e = std::exp(-std::abs(x));
+  return x >= 0 ? T(1) / (T(1) + e) : e / (T(1) + e);
+}
+
+// Each op: Vec(d, x), the vector function; Scalar(x), the reference used for
+// lanes outside the trusted inputs; kAlwaysValid, or Valid(d, x), the mask of
+// lanes on which Vec is trusted.
+
+struct CeilOp {
+  static constexpr bool kAlwaysValid = true;
+  template <class D, class V>
+  static V Vec(D, V x) { return hn::Ceil(x); }
+  template <typename T>
+  static T Scalar(T x) { return std::ceil(x); }
+};
+
+struct FloorOp {
+  static constexpr bool kAlwaysValid = true;
+  template <class D, class V>
+  static V Vec(D, V x) { return hn::Floor(x); }
+  template <typename T>
+  static T Scalar(T x) { return std::floor(x); }
+};
+
+struct RoundOp {  // hn::Round and std::nearbyint (default mode) round half to even.
+  static constexpr bool kAlwaysValid = true;
+  template <class D, class V>
+  static V Vec(D, V x) { return hn::Round(x); }
+  template <typename T>
+  static T Scalar(T x) { return std::nearbyint(x); }
+};
+
+struct SqrtOp {
+  static constexpr bool kAlwaysValid = true;
+  template <class D, class V>
+  static V Vec(D, V x) { return hn::Sqrt(x); }
+  template <typename T>
+  static T Scalar(T x) { return std::sqrt(x); }
+};
+
+struct RsqrtOp {  // Exact division, not the ~12-bit ApproximateReciprocalSqrt.
+  static constexpr bool kAlwaysValid = true;
+  template <class D, class V>
+  static V Vec(D d, V x) { return hn::Div(hn::Set(d, 1), hn::Sqrt(x)); }
+  template <typename T>
+  static T Scalar(T x) { return T(1) / std::sqrt(x); }
+};
+
+// Largest argument trusted for Exp/Expm1: inside Highway's valid range, and
+// for float32 below the overflow threshold (~88.72), so Inf comes from std::.
+template <typename T>
+constexpr T kExpMaxArg = sizeof(T) == 4 ? T(88) : T(706);
+
+struct ExpOp {
+  static constexpr bool kAlwaysValid = false;
+  template <class D, class V>
+  static V Vec(D d, V x) { return hn::Exp(d, x); }  // 0 below -104 (f32) / -1000 (f64), -Inf included
+  template <class D, class V>
+  static auto Valid(D d, V x) { return hn::Le(x, hn::Set(d, kExpMaxArg<hn::TFromD<D>>)); }  // false for NaN
+  template <typename T>
+  static T Scalar(T x) { return std::exp(x); }
+};
+
+struct Expm1Op {
+  static constexpr bool kAlwaysValid = false;
+  template <class D, class V>
+  static V Vec(D d, V x) { return hn::Expm1(d, x); }
+  template <class D, class V>
+  static auto Valid(D d, V x) { return hn::Le(x, hn::Set(d, kExpMaxArg<hn::TFromD<D>>)); }
+  template <typename T>
+  static T Scalar(T x) { return std::expm1(x); }
+};
+
+struct LogOp {
+  static constexpr bool kAlwaysValid = false;
+  template <class D, class V>
+  static V Vec(D d, V x) { return hn::Log(d, x); }
+  template <class D, class V>
+  static auto Valid(D d, V x) {  // (0, max]: excludes 0, negatives, Inf, NaN
+    using T = hn::TFromD<D>;
+    return hn::And(hn::Gt(x, hn::Zero(d)), hn::Le(x, hn::Set(d, std::numeric_limits<T>::max())));
+  }
+  template <typename T>
+  static T Scalar(T x) { return std::log(x); }
+};
+
+struct Log1pOp {
+  static constexpr bool kAlwaysValid = false;
+  // Highway computes log(1 + x) * x / ((1 + x) - 1), accurate on (-1, 0) too.
+  template <class D, class V>
+  static V Vec(D d, V x) { return hn::Log1p(d, x); }
+  template <class D, class V>
+  static auto Valid(D d, V x) {  // (-1, max]
+    using T = hn::TFromD<D>;
+    return hn::And(hn::Gt(x, hn::Set(d, T(-1))), hn::Le(x, hn::Set(d, std::numeric_limits<T>::max())));
+  }
+  template <typename T>
+  static T Scalar(T x) { return std::log1p(x); }
+};
+
+struct LogisticOp {
+  static constexpr bool kAlwaysValid = false;
+  template <class D, class V>
+  static V Vec(D d, V x) {  // as ScalarLogistic; Exp(-Inf) is 0, so +-Inf give 1 and 0.
+    const V one = hn::Set(d, 1);
+    const V e = hn::Exp(d, hn::Neg(hn::Abs(x)));
+    const V positive = hn::Div(one, hn::Add(one, e));
+    return hn::IfThenElse(hn::Lt(x, hn::Zero(d)), hn::Mul(e, positive), positive);
+  }
+  template <class D, class V>
+  static auto Valid(D, V x) { return hn::Eq(x, x); }  // not NaN
+  template <typename T>
+  static T Scalar(T x) { return ScalarLogistic(x); }
+};
+
+struct SinOp {
+  static constexpr bool kAlwaysValid = false;
+  template <class D, class V>
+  static V Vec(D d, V x) { return hn::Sin(d, x); }
+  template <class D, class V>
+  static auto Valid(D d, V x) { return hn::Le(hn::Abs(x), hn::Set(d, 39000)); }
+  template <typename T>
+  static T Scalar(T x) { return std::sin(x); }
+};
+
+struct CosOp {
+  static constexpr bool kAlwaysValid = false;
+  template <class D, class V>
+  static V Vec(D d, V x) { return hn::Cos(d, x); }
+  template <class D, class V>
+  static auto Valid(D d, V x) { return hn::Le(hn::Abs(x), hn::Set(d, 39000)); }
+  template <typename T>
+  static T Scalar(T x) { return std::cos(x); }
+};
+
+struct TanhOp {
+  static constexpr bool kAlwaysValid = false;
+  template <class D, class V>
+  static V Vec(D d, V x) { return hn::Tanh(d, x); }  // saturates to +-1 beyond |x| > 18.7, Inf included
+  template <class D, class V>
+  static auto Valid(D, V x) { return hn::Eq(x, x); }
+  template <typename T>
+  static T Scalar(T x) { return std::tanh(x); }
+};
+
+// Erf for float32 (Highway has none): x * P(x^2), the Taylor series to x^13
+// (error < 1e-9 relative), for |x| < 0.5; beyond, Abramowitz & Stegun
+// 7.1.26: 1 - t * Q(t) * exp(-x^2) with t = 1 / (1 + p|x|), absolute error
+// <= 1.5e-7, i.e. <= 3e-7 relative as |erf(x)| >= 0.52 there. Float64 keeps
+// std::erf, as this is not accurate enough for it.
+struct ErfF32Op {
+  static constexpr bool kAlwaysValid = false;
+  template <class D, class V>
+  static V Vec(D d, V x) {
+    const V one = hn::Set(d, 1.0f);
+    const V abs_x = hn::Abs(x);
+    const V x2 = hn::Mul(x, x);
+    // 2/sqrt(pi) * (-1)^n / (n! (2n + 1)), n = 6 .. 0.
+    constexpr float kTaylor[] = {1.1283791670955126f / 9360, -1.1283791670955126f / 1320, 1.1283791670955126f / 216,
+                                 -1.1283791670955126f / 42,  1.1283791670955126f / 10,    -1.1283791670955126f / 3,
+                                 1.1283791670955126f};
+    V small = hn::Set(d, kTaylor[0]);
+    for (size_t k = 1; k < std::size(kTaylor); ++k) small = hn::MulAdd(small, x2, hn::Set(d, kTaylor[k]));
+    small = hn::Mul(small, x);
+    constexpr float kAs[] = {1.061405429f, -1.453152027f, 1.421413741f, -0.284496736f, 0.254829592f};
+    const V t = hn::Div(one, hn::MulAdd(hn::Set(d, 0.3275911f), abs_x, one));
+    V q = hn::Set(d, kAs[0]);
+    for (size_t k = 1; k < std::size(kAs); ++k) q = hn::MulAdd(q, t, hn::Set(d, kAs[k]));
+    const V large = hn::NegMulAdd(hn::Mul(q, t), hn::Exp(d, hn::Neg(x2)), one);  // Exp(-Inf) = 0: erf(Inf) = 1
+    return hn::IfThenElse(hn::Lt(abs_x, hn::Set(d, 0.5f)), small, hn::CopySign(large, x));
+  }
+  template <class D, class V>
+  static auto Valid(D, V x) { return hn::Eq(x, x); }
+  template <typename T>
+  static T Scalar(T x) { return std::erf(x); }
+};
+
+// Computes one full vector in[0, Lanes) into out (which may equal in).
+template <class Op, typename T>
+HWY_INLINE void ApplyVector(const T* in, T* out) {
+  const hn::ScalableTag<T> d;
+  const auto x = hn::LoadU(d, in);
+  if constexpr (!Op::kAlwaysValid) {
+    if (HWY_UNLIKELY(!hn::AllTrue(d, Op::Valid(d, x)))) {
+      for (size_t k = 0; k < hn::Lanes(d); ++k) out[k] = Op::Scalar(in[k]);
+      return;
+    }
+  }
+  hn::StoreU(Op::Vec(d, x), d, out);
+}
+
+template <class Op, typename T>
+void Apply(const T* in, T* out, int64_t n) {
+  const hn::ScalableTag<T> d;
+  const auto lanes = static_cast<int64_t>(hn::Lanes(d));
+  int64_t i = 0;
+  for (; i + lanes <= n; i += lanes) ApplyVector<Op>(in + i, out + i);
+  if (i == n) return;
+  // The tail goes through a full vector padded with ones (valid for every
+  // op), so short arrays get the same results as long ones.
+  HWY_ALIGN T buf[HWY_MAX_BYTES / sizeof(T)];
+  const int64_t rest = n - i;
+  for (int64_t k = 0; k < lanes; ++k) buf[k] = k < rest ? in[i + k] : T(1);
+  ApplyVector<Op>(buf, buf);
+  std::copy_n(buf, rest, out + i);
+}
+
+template <typename T>
+void Math(MathOp op, const T* in, T* out, int64_t n) {
+  switch (op) {
+    case MathOp::kCeil: return Apply<CeilOp>(in, out, n);
+    case MathOp::kFloor: return Apply<FloorOp>(in, out, n);
+    case MathOp::kRound: return Apply<RoundOp>(in, out, n);
+    case MathOp::kExp: return Apply<ExpOp>(in, out, n);
+    case MathOp::kExpm1: return Apply<Expm1Op>(in, out, n);
+    case MathOp::kLog: return Apply<LogOp>(in, out, n);
+    case MathOp::kLog1p: return Apply<Log1pOp>(in, out, n);
+    case MathOp::kLogistic: return Apply<LogisticOp>(in, out, n);
+    case MathOp::kSin: return Apply<SinOp>(in, out, n);
+    case MathOp::kCos: return Apply<CosOp>(in, out, n);
+    case MathOp::kTanh: return Apply<TanhOp>(in, out, n);
+    case MathOp::kSqrt: return Apply<SqrtOp>(in, out, n);
+    case MathOp::kRsqrt: return Apply<RsqrtOp>(in, out, n);
+    case MathOp::kErf:
+      if constexpr (std::is_same_v<T, float>) return Apply<ErfF32Op>(in, out, n);
+      for (int64_t i = 0; i < n; ++i) out[i] = std::erf(in[i]);
+      return;
+  }
+}
+
+}  // namespace
+
+void MathF32(MathOp op, const float* in, float* out, int64_t n) { Math(op, in, out, n); }
+void MathF64(MathOp op, const double* in, double* out, int64_t n) { Math(op, in, out, n); }
+
+}  // namespace kiln::backends::cpu

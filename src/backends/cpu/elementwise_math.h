@@ -1,0 +1,36 @@
+// Copyright 2026 The Kiln Authors.
+// Vectorized float32/float64 math of the elementwise CPU kernels (Highway),
+// with IEEE special cases (Inf, NaN, out-of-domain inputs, overflow) matching
+// the C++ standard library functions.
+#pragma once
+
+#include <cstdint>
+
+namespace kiln::backends::cpu {
+
+/// The unary float functions computed by MathF32 / MathF64.
+enum class MathOp : uint8_t {
+  kCeil,
+  kFloor,
+  kRound,  // half to even
+  kExp,
+  kExpm1,
+  kLog,
+  kLog1p,
+  kLogistic,  // 1 / (1 + exp(-x))
+  kSin,
+  kCos,
+  kTanh,
+  kSqrt,
+  kRsqrt,  // 1 / sqrt(x)
+  kErf,
+};
+
+/// Computes out[i] = op(in[i]) for i in [0, n), serially (callers split large
+/// arrays across threads). `out` may equal `in`. Results are within a few
+/// ULP of the correctly rounded value (Ceil, Floor, Round, Sqrt exact).
+void MathF32(MathOp op, const float* in, float* out, int64_t n);
+/// Float64 version of MathF32.
+void MathF64(MathOp op, const double* in, double* out, int64_t n);
+
+}  // namespace kiln::backends::cpu

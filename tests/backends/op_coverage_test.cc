@@ -1,0 +1,46 @@
+// Copyright 2026 The Kiln Authors.
+// Walks the whole op table: every op has a case, and every (op, dtype) pair
+// the graph layer accepts compiles and runs on every backend.
+#include <set>
+
+#include "tests/testing/op_cases.h"
+#include "tests/testing/testing.h"
+
+namespace kiln {
+namespace {
+
+TEST(OpCoverage, EveryOpHasACase) {
+  std::set<ir::OpType> covered;
+  for (const auto& c : testing::OpCases()) covered.insert(c.op);
+  for (int i = 0; i < ir::kNumOpTypes; ++i) {
+    auto op = static_cast<ir::OpType>(i);
+    if (op == ir::OpType::kParameter || op == ir::OpType::kConstant) continue;
+    EXPECT_TRUE(covered.contains(op)) << "no coverage case for op " << ir::OpName(op);
+  }
+}
+
+class OpCoverage : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(OpCoverage, EveryAcceptedDTypeRuns) {
+  auto backend = backends::NewWithName(GetParam());
+  for (const auto& c : testing::OpCases()) {
+    int runs = 0;
+    for (dtypes::DType dt : dtypes::kAll) {
+      std::string detail;
+      switch (testing::TryCase(c, dt, backend, &detail)) {
+        case testing::Coverage::kRuns: ++runs; break;
+        case testing::Coverage::kRejectedByGraph: break;
+        case testing::Coverage::kFails:
+          ADD_FAILURE() << ir::OpName(c.op) << " x " << dtypes::Name(dt) << " is accepted by the graph layer but fails on "
+                        << GetParam() << ": " << detail;
+          break;
+      }
+    }
+    EXPECT_GT(runs, 0) << ir::OpName(c.op) << " runs for no dtype";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, OpCoverage, ::testing::ValuesIn(testing::BackendNames()));
+
+}  // namespace
+}  // namespace kiln
