@@ -2,9 +2,12 @@
 // Definitions (operand checks and shape rules) of the elementwise ops:
 // unary, binary, comparisons, Where, Clamp, ConvertDType, Bitcast, and the
 // arithmetic operators.
+#include <cmath>
+#include <numbers>
 #include <string>
 
 #include "src/graph/op_builder.h"
+#include "src/graph/vjp.h"
 
 namespace kiln::graph {
 
@@ -210,5 +213,151 @@ Node ScalarLike(Node x, double value, Loc loc) {
   Graph* g = internal::CheckNode(x, "ScalarLike", loc);
   return Scalar(g, x.DType(), value, loc);
 }
+
+// ------------------------------------------------------------ VJP rules.
+// Each returns the gradient of every operand given the output's cotangent.
+// Non-float results (comparisons, IsNaN, integer ops) carry no gradient and
+// have no rule; Bitcast is not differentiable.
+
+namespace {
+
+using internal::VJPArgs;
+
+Node Half(const Node& like, const Loc& loc) { return ScalarLike(like, 0.5, loc); }
+
+std::vector<Node> AbsVJP(const VJPArgs& a) { return {Mul(a.cotangent, Sign(a.operands[0], a.loc), a.loc)}; }
+std::vector<Node> NegVJP(const VJPArgs& a) { return {Neg(a.cotangent, a.loc)}; }
+// Piecewise-constant functions: zero gradient (almost everywhere).
+std::vector<Node> ZeroVJP(const VJPArgs& a) { return {ZerosLike(a.operands[0], a.loc)}; }
+std::vector<Node> ExpVJP(const VJPArgs& a) { return {Mul(a.cotangent, a.output, a.loc)}; }
+std::vector<Node> Expm1VJP(const VJPArgs& a) {
+  return {Mul(a.cotangent, Add(a.output, ScalarLike(a.output, 1, a.loc), a.loc), a.loc)};
+}
+std::vector<Node> LogVJP(const VJPArgs& a) { return {Div(a.cotangent, a.operands[0], a.loc)}; }
+std::vector<Node> Log1pVJP(const VJPArgs& a) {
+  return {Div(a.cotangent, Add(a.operands[0], ScalarLike(a.operands[0], 1, a.loc), a.loc), a.loc)};
+}
+std::vector<Node> LogisticVJP(const VJPArgs& a) {
+  Node y = a.output;
+  return {Mul(a.cotangent, Mul(y, Sub(ScalarLike(y, 1, a.loc), y, a.loc), a.loc), a.loc)};
+}
+std::vector<Node> SinVJP(const VJPArgs& a) { return {Mul(a.cotangent, Cos(a.operands[0], a.loc), a.loc)}; }
+std::vector<Node> CosVJP(const VJPArgs& a) { return {Neg(Mul(a.cotangent, Sin(a.operands[0], a.loc), a.loc), a.loc)}; }
+std::vector<Node> TanhVJP(const VJPArgs& a) {
+  Node y = a.output;
+  return {Mul(a.cotangent, Sub(ScalarLike(y, 1, a.loc), Mul(y, y, a.loc), a.loc), a.loc)};
+}
+// d sqrt(x) = 1 / (2 sqrt(x)): +Inf at 0, as in JAX and PyTorch.
+std::vector<Node> SqrtVJP(const VJPArgs& a) { return {Div(Mul(a.cotangent, Half(a.output, a.loc), a.loc), a.output, a.loc)}; }
+// d x^-1/2 = -1/2 x^-3/2 = -0.5 * y^3.
+std::vector<Node> RsqrtVJP(const VJPArgs& a) {
+  Node y = a.output;
+  Node y3 = Mul(y, Mul(y, y, a.loc), a.loc);
+  return {Mul(a.cotangent, Mul(y3, ScalarLike(y, -0.5, a.loc), a.loc), a.loc)};
+}
+std::vector<Node> ErfVJP(const VJPArgs& a) {
+  Node x = a.operands[0];
+  Node d = Mul(Exp(Neg(Mul(x, x, a.loc), a.loc), a.loc), ScalarLike(x, 2 / std::sqrt(std::numbers::pi), a.loc), a.loc);
+  return {Mul(a.cotangent, d, a.loc)};
+}
+
+std::vector<Node> AddVJP(const VJPArgs& a) { return {a.cotangent, a.cotangent}; }
+std::vector<Node> SubVJP(const VJPArgs& a) { return {a.cotangent, Neg(a.cotangent, a.loc)}; }
+std::vector<Node> MulVJP(const VJPArgs& a) {
+  return {Mul(a.cotangent, a.operands[1], a.loc), Mul(a.cotangent, a.operands[0], a.loc)};
+}
+std::vector<Node> DivVJP(const VJPArgs& a) {
+  Node b = a.operands[1];
+  return {Div(a.cotangent, b, a.loc), Neg(Div(Mul(a.cotangent, a.output, a.loc), b, a.loc), a.loc)};
+}
+// rem(a, b) = a - trunc(a / b) * b.
+std::vector<Node> RemVJP(const VJPArgs& a) {
+  Node x = a.operands[0], y = a.operands[1];
+  Node quotient = Round(Div(Sub(x, a.output, a.loc), y, a.loc), a.loc);
+  return {a.cotangent, Neg(Mul(a.cotangent, quotient, a.loc), a.loc)};
+}
+// d a^b / da = b a^(b-1) (0 where b == 0, so 0^0 has gradient 0 like JAX);
+// d a^b / db = a^b log(a) (0 where a == 0).
+std::vector<Node> PowVJP(const VJPArgs& a) {
+  Node x = a.operands[0], y = a.operands[1];
+  Node zero = ZerosLike(x, a.loc);
+  Node dx = Mul(y, Pow(x, Sub(y, ScalarLike(y, 1, a.loc), a.loc), a.loc), a.loc);
+  dx = Where(Equal(y, zero, a.loc), zero, dx, a.loc);
+  Node dy = Where(Equal(x, zero, a.loc), zero, Mul(a.output, Log(x, a.loc), a.loc), a.loc);
+  return {Mul(a.cotangent, dx, a.loc), Mul(a.cotangent, dy, a.loc)};
+}
+// Max/Min: the selected operand gets the gradient; ties split it evenly
+// (as JAX), so the sum over both operands is always the cotangent.
+std::vector<Node> SelectVJP(const VJPArgs& a, bool is_max) {
+  Node x = a.operands[0], y = a.operands[1];
+  Node wins = ConvertDType(is_max ? GreaterThan(x, y, a.loc) : LessThan(x, y, a.loc), x.DType(), a.loc);
+  Node ties = ConvertDType(Equal(x, y, a.loc), x.DType(), a.loc);
+  Node share_x = Add(wins, Mul(ties, Half(x, a.loc), a.loc), a.loc);
+  Node share_y = Sub(ScalarLike(x, 1, a.loc), share_x, a.loc);
+  return {Mul(a.cotangent, share_x, a.loc), Mul(a.cotangent, share_y, a.loc)};
+}
+std::vector<Node> MaxVJP(const VJPArgs& a) { return SelectVJP(a, true); }
+std::vector<Node> MinVJP(const VJPArgs& a) { return SelectVJP(a, false); }
+std::vector<Node> Atan2VJP(const VJPArgs& a) {
+  Node y = a.operands[0], x = a.operands[1];
+  Node denom = Add(Mul(x, x, a.loc), Mul(y, y, a.loc), a.loc);
+  return {Div(Mul(a.cotangent, x, a.loc), denom, a.loc), Neg(Div(Mul(a.cotangent, y, a.loc), denom, a.loc), a.loc)};
+}
+std::vector<Node> WhereVJP(const VJPArgs& a) {
+  Node cond = a.operands[0], zero = ZerosLike(a.cotangent, a.loc);
+  return {Node(), Where(cond, a.cotangent, zero, a.loc), Where(cond, zero, a.cotangent, a.loc)};
+}
+// Clamp(lo, x, hi): x gets the gradient where lo <= x <= hi (ties go to x),
+// the bounds where they clip.
+std::vector<Node> ClampVJP(const VJPArgs& a) {
+  Node lo = a.operands[0], x = a.operands[1], hi = a.operands[2], zero = ZerosLike(a.cotangent, a.loc);
+  Node below = LessThan(x, lo, a.loc), above = GreaterThan(x, hi, a.loc);
+  Node inside = LogicalNot(LogicalOr(below, above, a.loc), a.loc);
+  return {Where(below, a.cotangent, zero, a.loc), Where(inside, a.cotangent, zero, a.loc),
+          Where(above, a.cotangent, zero, a.loc)};
+}
+std::vector<Node> ConvertVJP(const VJPArgs& a) {
+  if (!dtypes::IsFloat(a.operands[0].DType())) return {Node()};
+  return {ConvertDType(a.cotangent, a.operands[0].DType(), a.loc)};
+}
+
+}  // namespace
+
+namespace internal {
+
+void RegisterElementwiseVJPs(VJPTable& t) {
+  auto set = [&](OpType op, VJPRule rule) { t[static_cast<size_t>(op)] = rule; };
+  set(OpType::kAbs, AbsVJP);
+  set(OpType::kNeg, NegVJP);
+  set(OpType::kSign, ZeroVJP);
+  set(OpType::kCeil, ZeroVJP);
+  set(OpType::kFloor, ZeroVJP);
+  set(OpType::kRound, ZeroVJP);
+  set(OpType::kExp, ExpVJP);
+  set(OpType::kExpm1, Expm1VJP);
+  set(OpType::kLog, LogVJP);
+  set(OpType::kLog1p, Log1pVJP);
+  set(OpType::kLogistic, LogisticVJP);
+  set(OpType::kSin, SinVJP);
+  set(OpType::kCos, CosVJP);
+  set(OpType::kTanh, TanhVJP);
+  set(OpType::kSqrt, SqrtVJP);
+  set(OpType::kRsqrt, RsqrtVJP);
+  set(OpType::kErf, ErfVJP);
+  set(OpType::kAdd, AddVJP);
+  set(OpType::kSub, SubVJP);
+  set(OpType::kMul, MulVJP);
+  set(OpType::kDiv, DivVJP);
+  set(OpType::kRem, RemVJP);
+  set(OpType::kPow, PowVJP);
+  set(OpType::kMax, MaxVJP);
+  set(OpType::kMin, MinVJP);
+  set(OpType::kAtan2, Atan2VJP);
+  set(OpType::kWhere, WhereVJP);
+  set(OpType::kClamp, ClampVJP);
+  set(OpType::kConvertDType, ConvertVJP);
+}
+
+}  // namespace internal
 
 }  // namespace kiln::graph

@@ -4,11 +4,17 @@
 //
 // Gather and Scatter follow the StableHLO spec (without batching dims); every
 // constraint of the spec is checked here so that the kernels can rely on it.
+#include <algorithm>
+#include <cmath>
+#include <limits>
 #include <string>
+#include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "src/graph/op_builder.h"
+#include "src/graph/vjp.h"
 
 namespace kiln::graph {
 
@@ -261,5 +267,211 @@ std::pair<Node, Node> RNGBitGenerator(Node state, const shapes::Shape& shape, Lo
   Node new_state = Add(state, Const(g, std::vector<uint64_t>{0, blocks, 0}, loc), loc);
   return {new_state, bits};
 }
+
+// ------------------------------------------------------------ VJP rules.
+//
+// Indices never get a gradient. Every rule is built from graph ops, so
+// gradients of gradients work, and works for every float dtype.
+
+namespace {
+
+using internal::VJPArgs;
+
+// A Const of `dtype` (an integer dtype) holding one value per index vector
+// component, shaped to broadcast against `indices` (component k along
+// index_vector_dim). Values that do not fit the dtype saturate: as bounds of
+// a Clamp of indices of that dtype, a saturated bound is never crossed.
+Node IndexBounds(const Node& indices, int64_t index_vector_dim, dtypes::DType dtype,
+                 const std::vector<int64_t>& values, const Loc& loc) {
+  tensors::Tensor t(shapes::Shape(dtype, {static_cast<int64_t>(values.size())}));
+  DispatchDType(dtype, [&](auto zero) {
+    using T = decltype(zero);
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+      auto out = t.MutableFlat<T>();
+      for (size_t k = 0; k < values.size(); ++k) {
+        const int64_t v = values[k];
+        if (std::cmp_less(v, std::numeric_limits<T>::min())) out[k] = std::numeric_limits<T>::min();
+        else if (std::cmp_greater(v, std::numeric_limits<T>::max())) out[k] = std::numeric_limits<T>::max();
+        else out[k] = static_cast<T>(v);
+      }
+    }
+  });
+  Node c = Const(indices.Graph(), t, loc);
+  if (index_vector_dim == indices.Rank()) return Reshape(c, {}, loc);  // one component, implicit axis
+  return BroadcastInDim(c, indices.Shape().Dims(), {static_cast<int>(index_vector_dim)}, loc);
+}
+
+// Clamps component k of every index vector to [lo[k], hi[k]].
+Node ClampIndices(Node indices, int64_t index_vector_dim, const std::vector<int64_t>& lo,
+                  const std::vector<int64_t>& hi, const Loc& loc) {
+  if (lo.empty()) return indices;  // empty index vectors: nothing to clamp
+  const dtypes::DType dtype = indices.DType();
+  return Clamp(IndexBounds(indices, index_vector_dim, dtype, lo, loc), indices,
+               IndexBounds(indices, index_vector_dim, dtype, hi, loc), loc);
+}
+
+// Gather's gradient scatters the cotangent back into the operand. Gather
+// clamps each start index to [0, dim - slice size] while Scatter skips out of
+// bounds elements, so the indices are clamped here first: every cotangent
+// element goes back to the operand element the forward pass read, including
+// for out-of-range indices. Duplicate indices accumulate.
+std::vector<Node> GatherVJP(const VJPArgs& a) {
+  const auto& attrs = std::get<ir::GatherAttrs>(a.instr.attrs);
+  Node operand = a.operands[0], indices = a.operands[1];
+  const auto& dims = operand.Shape().Dims();
+  std::vector<int64_t> lo, hi;
+  for (int64_t d : attrs.start_index_map) {
+    lo.push_back(0);
+    hi.push_back(dims[d] - attrs.slice_sizes[d]);
+  }
+  Node clamped = ClampIndices(indices, attrs.index_vector_dim, lo, hi, a.loc);
+  ir::ScatterAttrs scatter{.update_window_dims = attrs.offset_dims,
+                           .inserted_window_dims = attrs.collapsed_slice_dims,
+                           .scatter_dims_to_operand_dims = attrs.start_index_map,
+                           .index_vector_dim = attrs.index_vector_dim,
+                           .indices_are_sorted = attrs.indices_are_sorted};
+  Node grad = ScatterSum(Zeros(a.g, operand.Shape(), a.loc), clamped, a.cotangent, std::move(scatter), a.loc);
+  return {grad, Node()};
+}
+
+// The value of `values` (of the scatter operand's shape) at the target of
+// every update element, or `pad_value` where the target lies outside the
+// operand (the elements Scatter skips); the result has `update_dims`.
+//
+// A windowed Gather would clamp whole windows and so shift the in-bounds
+// elements of a partly out-of-bounds window. Instead `values` is padded on
+// each indexed axis by p >= the window size and the start indices are shifted
+// by p (after clamping them to [-p, dim], which changes no outcome: below -p
+// or above dim the whole window is out of bounds). Every start then stays
+// inside Gather's clamp range, and out-of-bounds elements read the padding.
+Node GatherAtUpdates(Node values, Node indices, const ir::ScatterAttrs& attrs,
+                     const std::vector<int64_t>& update_dims, double pad_value, const Loc& loc) {
+  const int rank = values.Rank();
+  const auto& dims = values.Shape().Dims();
+  std::vector<bool> inserted(static_cast<size_t>(rank), false);
+  for (int64_t d : attrs.inserted_window_dims) inserted[d] = true;
+  std::vector<int64_t> slice_sizes(static_cast<size_t>(rank), 1);
+  for (int d = 0, w = 0; d < rank; ++d) {
+    if (!inserted[d]) slice_sizes[d] = update_dims[attrs.update_window_dims[w++]];
+  }
+  std::vector<int64_t> pad(static_cast<size_t>(rank), 0), lo, hi;
+  for (int64_t d : attrs.scatter_dims_to_operand_dims) {
+    pad[d] = std::max<int64_t>(slice_sizes[d], 1);
+    lo.push_back(-pad[d]);
+    hi.push_back(dims[d]);
+  }
+  Node padded = Pad(values, ScalarLike(values, pad_value, loc), pad, pad, {}, loc);
+  Node shifted = ConvertDType(ClampIndices(indices, attrs.index_vector_dim, lo, hi, loc), dtypes::Int64, loc);
+  if (!hi.empty()) {
+    std::vector<int64_t> shift;
+    for (int64_t d : attrs.scatter_dims_to_operand_dims) shift.push_back(pad[d]);
+    shifted = Add(shifted, IndexBounds(shifted, attrs.index_vector_dim, dtypes::Int64, shift, loc), loc);
+  }
+  ir::GatherAttrs gather{.offset_dims = attrs.update_window_dims,
+                         .collapsed_slice_dims = attrs.inserted_window_dims,
+                         .start_index_map = attrs.scatter_dims_to_operand_dims,
+                         .index_vector_dim = attrs.index_vector_dim,
+                         .slice_sizes = std::move(slice_sizes),
+                         .indices_are_sorted = attrs.indices_are_sorted};
+  return Gather(padded, shifted, std::move(gather), loc);
+}
+
+// ScatterSum is linear: the operand's gradient is the cotangent, each update
+// element's is the cotangent at its target (zero for skipped, out of bounds
+// elements).
+std::vector<Node> ScatterSumVJP(const VJPArgs& a) {
+  const auto& attrs = std::get<ir::ScatterAttrs>(a.instr.attrs);
+  const Node& indices = a.operands[1];
+  return {a.cotangent, Node(),
+          GatherAtUpdates(a.cotangent, indices, attrs, a.operands[2].Shape().Dims(), 0, a.loc)};
+}
+
+// The position of every update element in Scatter's application order
+// (row-major over the scatter dims; elements of one window never share a
+// target, so their order among themselves does not matter): Int64 of
+// `update_dims`, constant along the window axes.
+Node UpdateOrder(Graph* g, const std::vector<int64_t>& update_dims, const ir::ScatterAttrs& attrs, const Loc& loc) {
+  std::vector<int64_t> scatter_dims;
+  std::vector<int> scatter_axes;
+  int64_t count = 1;
+  for (int d = 0, w = 0; d < static_cast<int>(update_dims.size()); ++d) {
+    if (w < static_cast<int>(attrs.update_window_dims.size()) && attrs.update_window_dims[w] == d) {
+      ++w;
+      continue;
+    }
+    scatter_dims.push_back(update_dims[d]);
+    scatter_axes.push_back(d);
+    count *= update_dims[d];
+  }
+  Node order = Reshape(Iota(g, shapes::Make(dtypes::Int64, count), 0, loc), scatter_dims, loc);
+  return BroadcastInDim(order, update_dims, scatter_axes, loc);
+}
+
+// ScatterUpdate: the operand's gradient is the cotangent except at the
+// written positions (the in-bounds targets). Each update element gets the
+// cotangent at its target if it is the one that wins there, zero otherwise:
+// with duplicate targets only the last writer (in application order)
+// influences the output, so earlier duplicates get zero. Unless the op
+// promises unique indices, the winners are found by scattering (ScatterMax)
+// each element's application order into the operand's positions.
+std::vector<Node> ScatterUpdateVJP(const VJPArgs& a) {
+  const auto& attrs = std::get<ir::ScatterAttrs>(a.instr.attrs);
+  const Node &indices = a.operands[1], &updates = a.operands[2];
+  const auto& update_dims = updates.Shape().Dims();
+  Node operand_grad = ScatterUpdate(a.cotangent, indices, ZerosLike(updates, a.loc), attrs, a.loc);
+  Node update_grad = GatherAtUpdates(a.cotangent, indices, attrs, update_dims, 0, a.loc);
+  if (!attrs.unique_indices) {
+    Node order = UpdateOrder(a.g, update_dims, attrs, a.loc);
+    Node none = Scalar(a.g, dtypes::Int64, -1, a.loc);
+    Node winner = ScatterMax(BroadcastTo(none, a.output.Shape().Dims(), a.loc), indices, order, attrs, a.loc);
+    Node wins = Equal(GatherAtUpdates(winner, indices, attrs, update_dims, -1, a.loc), order, a.loc);
+    update_grad = Where(wins, update_grad, ZerosLike(update_grad, a.loc), a.loc);
+  }
+  return {operand_grad, Node(), update_grad};
+}
+
+// ScatterMax / ScatterMin: the result at each position is one of the values
+// combined there (the operand's and those of the updates targeting it); the
+// cotangent goes to the values equal to the result. Ties split it evenly
+// among them (as JAX, and as the elementwise Max/Min rules), so the
+// gradients always sum to the cotangent; a two-way tie matches the central
+// difference. Where the result is NaN nothing equals it and no value gets a
+// gradient.
+std::vector<Node> ScatterExtremumVJP(const VJPArgs& a) {
+  const auto& attrs = std::get<ir::ScatterAttrs>(a.instr.attrs);
+  const Node &operand = a.operands[0], &indices = a.operands[1], &updates = a.operands[2];
+  const auto& update_dims = updates.Shape().Dims();
+  const dtypes::DType dtype = operand.DType();
+  Node operand_hits = Equal(operand, a.output, a.loc);
+  // Skipped elements read NaN, which equals nothing.
+  Node result_at_updates = GatherAtUpdates(a.output, indices, attrs, update_dims, std::nan(""), a.loc);
+  Node update_hits = Equal(updates, result_at_updates, a.loc);
+  Node count = Add(ConvertDType(operand_hits, dtype, a.loc),
+                   ScatterSum(ZerosLike(operand, a.loc), indices, ConvertDType(update_hits, dtype, a.loc), attrs,
+                              a.loc),
+                   a.loc);
+  // count >= 1 wherever a share is used; the Max avoids 0/0 elsewhere (and
+  // so NaNs in gradients of this gradient).
+  Node share = Div(a.cotangent, Max(count, OnesLike(count, a.loc), a.loc), a.loc);
+  Node operand_grad = Where(operand_hits, share, ZerosLike(share, a.loc), a.loc);
+  Node update_share = GatherAtUpdates(share, indices, attrs, update_dims, 0, a.loc);
+  Node update_grad = Where(update_hits, update_share, ZerosLike(update_share, a.loc), a.loc);
+  return {operand_grad, Node(), update_grad};
+}
+
+}  // namespace
+
+namespace internal {
+
+void RegisterGatherVJPs(VJPTable& table) {
+  auto set = [&](OpType op, VJPRule rule) { table[static_cast<size_t>(op)] = rule; };
+  set(OpType::kGather, GatherVJP);
+  set(OpType::kScatterSum, ScatterSumVJP);
+  set(OpType::kScatterUpdate, ScatterUpdateVJP);
+  set(OpType::kScatterMax, ScatterExtremumVJP);
+  set(OpType::kScatterMin, ScatterExtremumVJP);
+}
+
+}  // namespace internal
 
 }  // namespace kiln::graph

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "src/graph/op_builder.h"
+#include "src/graph/vjp.h"
 
 namespace kiln::graph {
 
@@ -285,5 +286,157 @@ Node DynamicUpdateSlice(Node x, Node update, const std::vector<Node>& starts, Lo
   operands.insert(operands.end(), starts.begin(), starts.end());
   return internal::Emit(g, OpType::kDynamicUpdateSlice, operands, x.Shape(), ir::NoAttrs{}, loc);
 }
+
+// ------------------------------------------------------------ VJP rules.
+// Data movement is linear: each gradient moves the cotangent back to where
+// the operand's elements came from (summing where one element fed several
+// outputs), with graph ops so that gradients of gradients work. Iota has no
+// operands and no rule; start indices get no gradient.
+
+namespace {
+
+using internal::VJPArgs;
+
+Node ZeroScalarLike(const Node& x, const Loc& loc) { return ScalarLike(x, 0, loc); }
+
+std::vector<Node> ReshapeVJP(const VJPArgs& a) { return {Reshape(a.cotangent, a.operands[0].Shape().Dims(), a.loc)}; }
+
+// Output axis i is operand axis perm[i], so operand axis perm[i] comes back
+// from output axis i: the inverse permutation.
+std::vector<Node> TransposeVJP(const VJPArgs& a) {
+  const auto& perm = ir::Attr<ir::AxesAttrs>(a.instr).axes;
+  std::vector<int> inverse(perm.size());
+  for (size_t i = 0; i < perm.size(); ++i) inverse[perm[i]] = static_cast<int>(i);
+  return {Transpose(a.cotangent, inverse, a.loc)};
+}
+
+// Sums over the output axes the operand does not map to and over the mapped
+// axes where a size-1 operand axis was stretched; the reshape then restores
+// the operand's (size-1) axes.
+std::vector<Node> BroadcastInDimVJP(const VJPArgs& a) {
+  const Node& x = a.operands[0];
+  const auto& mapped = ir::Attr<ir::AxesAttrs>(a.instr).axes;
+  const auto& out_dims = a.output.Shape().Dims();
+  std::vector<bool> keep(out_dims.size(), false);
+  for (size_t i = 0; i < mapped.size(); ++i) {
+    keep[mapped[i]] = x.Shape().Dims()[i] == out_dims[mapped[i]];
+  }
+  std::vector<int> summed;
+  for (size_t k = 0; k < out_dims.size(); ++k) {
+    if (!keep[k]) summed.push_back(static_cast<int>(k));
+  }
+  Node grad = a.cotangent;
+  if (!summed.empty()) grad = ReduceSum(grad, summed, a.loc);  // (empty axes would mean all axes)
+  return {Reshape(grad, x.Shape().Dims(), a.loc)};
+}
+
+// Each operand gets its own window of the cotangent along the axis.
+std::vector<Node> ConcatenateVJP(const VJPArgs& a) {
+  const int64_t axis = ir::Attr<ir::AxesAttrs>(a.instr).axes[0];
+  std::vector<int64_t> starts(static_cast<size_t>(a.output.Rank()), 0);
+  std::vector<int64_t> limits = a.output.Shape().Dims();
+  std::vector<Node> grads;
+  int64_t offset = 0;
+  for (const Node& x : a.operands) {
+    starts[axis] = offset;
+    offset += x.Shape().Dims()[axis];
+    limits[axis] = offset;
+    grads.push_back(Slice(a.cotangent, starts, limits, {}, a.loc));
+  }
+  return grads;
+}
+
+// The cotangent scattered back to the sliced positions: a Pad with low =
+// start, interior = stride - 1 and high filling up to the operand's size
+// (>= 0, since the last taken element is before the limit). An empty slice
+// gives zeros.
+std::vector<Node> SliceVJP(const VJPArgs& a) {
+  const Node& x = a.operands[0];
+  if (a.cotangent.Shape().Size() == 0) return {ZerosLike(x, a.loc)};
+  const auto& attrs = ir::Attr<ir::SliceAttrs>(a.instr);
+  const auto& dims = x.Shape().Dims();
+  const auto& out = a.output.Shape().Dims();
+  std::vector<int64_t> low = attrs.starts, high(dims.size()), interior(dims.size());
+  for (size_t i = 0; i < dims.size(); ++i) {
+    interior[i] = attrs.strides[i] - 1;
+    high[i] = dims[i] - low[i] - out[i] - (out[i] - 1) * interior[i];
+  }
+  return {Pad(a.cotangent, ZeroScalarLike(x, a.loc), low, high, interior, a.loc)};
+}
+
+// Operand: the cotangent at the operand's positions. Negative low/high
+// cropped elements away; padding the cotangent back with zeros (by the
+// cropped amounts) gives those elements a zero gradient and leaves an
+// array where the operand starts at max(low, 0) with stride interior + 1.
+// Padding value: every output position not taken from the operand, i.e. the
+// cotangent's total minus the operand's part.
+std::vector<Node> PadVJP(const VJPArgs& a) {
+  const Node& x = a.operands[0];
+  const Node& value = a.operands[1];
+  if (a.cotangent.Shape().Size() == 0) return {ZerosLike(x, a.loc), ZerosLike(value, a.loc)};
+  const auto& attrs = ir::Attr<ir::PadAttrs>(a.instr);
+  const auto& dims = x.Shape().Dims();
+  const size_t rank = dims.size();
+  std::vector<int64_t> uncrop_low(rank), uncrop_high(rank), starts(rank), limits(rank), strides(rank);
+  for (size_t i = 0; i < rank; ++i) {
+    uncrop_low[i] = std::max<int64_t>(-attrs.low[i], 0);
+    uncrop_high[i] = std::max<int64_t>(-attrs.high[i], 0);
+    starts[i] = std::max<int64_t>(attrs.low[i], 0);
+    limits[i] = starts[i] + PaddedDim(dims[i], 0, 0, attrs.interior[i]);
+    strides[i] = attrs.interior[i] + 1;
+  }
+  Node full = Pad(a.cotangent, ZeroScalarLike(x, a.loc), uncrop_low, uncrop_high, {}, a.loc);
+  Node dx = Slice(full, starts, limits, strides, a.loc);
+  Node dvalue = Sub(ReduceSum(a.cotangent, {}, a.loc), ReduceSum(dx, {}, a.loc), a.loc);
+  return {dx, dvalue};
+}
+
+std::vector<Node> ReverseVJP(const VJPArgs& a) {
+  const auto& axes = ir::Attr<ir::AxesAttrs>(a.instr).axes;
+  return {Reverse(a.cotangent, std::vector<int>(axes.begin(), axes.end()), a.loc)};
+}
+
+std::vector<Node> StartIndices(const VJPArgs& a, size_t first) {
+  return {a.operands.begin() + static_cast<std::ptrdiff_t>(first), a.operands.end()};
+}
+
+// The cotangent written into zeros at the same start indices: the slice and
+// the update have the same sizes, so both clamp the starts alike.
+std::vector<Node> DynamicSliceVJP(const VJPArgs& a) {
+  const Node& x = a.operands[0];
+  std::vector<Node> grads(a.operands.size());
+  grads[0] = DynamicUpdateSlice(ZerosLike(x, a.loc), a.cotangent, StartIndices(a, 1), a.loc);
+  return grads;
+}
+
+// Operand: the cotangent with the (overwritten) update window zeroed.
+// Update: the cotangent's window, at the same clamped starts.
+std::vector<Node> DynamicUpdateSliceVJP(const VJPArgs& a) {
+  const Node& update = a.operands[1];
+  const std::vector<Node> starts = StartIndices(a, 2);
+  std::vector<Node> grads(a.operands.size());
+  grads[0] = DynamicUpdateSlice(a.cotangent, ZerosLike(update, a.loc), starts, a.loc);
+  grads[1] = DynamicSlice(a.cotangent, starts, update.Shape().Dims(), a.loc);
+  return grads;
+}
+
+}  // namespace
+
+namespace internal {
+
+void RegisterLayoutVJPs(VJPTable& table) {
+  auto set = [&](OpType op, VJPRule rule) { table[static_cast<size_t>(op)] = rule; };
+  set(OpType::kReshape, ReshapeVJP);
+  set(OpType::kTranspose, TransposeVJP);
+  set(OpType::kBroadcastInDim, BroadcastInDimVJP);
+  set(OpType::kConcatenate, ConcatenateVJP);
+  set(OpType::kSlice, SliceVJP);
+  set(OpType::kPad, PadVJP);
+  set(OpType::kReverse, ReverseVJP);
+  set(OpType::kDynamicSlice, DynamicSliceVJP);
+  set(OpType::kDynamicUpdateSlice, DynamicUpdateSliceVJP);
+}
+
+}  // namespace internal
 
 }  // namespace kiln::graph

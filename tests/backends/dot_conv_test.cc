@@ -4,7 +4,6 @@
 // every operand check.
 #include <atomic>
 #include <cmath>
-#include <numeric>
 #include <thread>
 
 #include "tests/testing/testing.h"
@@ -17,6 +16,9 @@ using graph::Node;
 using shapes::Shape;
 using tensors::Tensor;
 using testing::AllClose;
+using testing::NextIndex;
+using testing::NumElements;
+using testing::Ravel;
 using testing::Rng;
 
 class DotConvTest : public ::testing::TestWithParam<std::string> {
@@ -27,26 +29,6 @@ class DotConvTest : public ::testing::TestWithParam<std::string> {
 INSTANTIATE_TEST_SUITE_P(Backends, DotConvTest, ::testing::ValuesIn(testing::BackendNames()));
 
 // ----------------------------------------------------------- Helpers.
-
-// Row-major flat offset of `index` in `dims`.
-int64_t FlatIndex(const std::vector<int64_t>& dims, const std::vector<int64_t>& index) {
-  int64_t flat = 0;
-  for (size_t i = 0; i < dims.size(); ++i) flat = flat * dims[i] + index[i];
-  return flat;
-}
-
-// Advances `index` over `dims` in row-major order; false after the last.
-bool NextIndex(const std::vector<int64_t>& dims, std::vector<int64_t>& index) {
-  for (int i = static_cast<int>(dims.size()) - 1; i >= 0; --i) {
-    if (++index[i] < dims[i]) return true;
-    index[i] = 0;
-  }
-  return false;
-}
-
-int64_t Product(const std::vector<int64_t>& dims) {
-  return std::accumulate(dims.begin(), dims.end(), int64_t{1}, std::multiplies<>());
-}
 
 // Tolerances for a sum of `terms` products of values in [-3, 3].
 double DotAtol(DType dtype, int64_t terms) {
@@ -90,7 +72,7 @@ std::vector<double> ReferenceDot(const DotCase& c, const std::vector<double>& lh
   std::vector<int64_t> contracting_dims;
   for (int64_t a : lc) contracting_dims.push_back(c.lhs_dims[a]);
 
-  std::vector<double> out(static_cast<size_t>(Product(out_dims)), 0.0);
+  std::vector<double> out(static_cast<size_t>(NumElements(out_dims)), 0.0);
   if (out.empty()) return out;
   std::vector<int64_t> oi(out_dims.size(), 0), li(c.lhs_dims.size()), ri(c.rhs_dims.size());
   do {
@@ -99,14 +81,14 @@ std::vector<double> ReferenceDot(const DotCase& c, const std::vector<double>& lh
     for (int64_t a : lf) li[a] = oi[pos++];
     for (int64_t a : rf) ri[a] = oi[pos++];
     double sum = 0;
-    if (Product(contracting_dims) > 0) {
+    if (NumElements(contracting_dims) > 0) {
       std::vector<int64_t> ci(contracting_dims.size(), 0);
       do {
         for (size_t i = 0; i < lc.size(); ++i) li[lc[i]] = ri[rc[i]] = ci[i];
-        sum += lhs[FlatIndex(c.lhs_dims, li)] * rhs[FlatIndex(c.rhs_dims, ri)];
+        sum += lhs[Ravel(li, c.lhs_dims)] * rhs[Ravel(ri, c.rhs_dims)];
       } while (NextIndex(contracting_dims, ci));
     }
-    out[FlatIndex(out_dims, oi)] = sum;
+    out[Ravel(oi, out_dims)] = sum;
   } while (NextIndex(out_dims, oi));
   return out;
 }
@@ -357,8 +339,8 @@ std::vector<double> ReferenceConv(const ConvCase& c, const std::vector<double>& 
     out_dims[a.output_spatial_axes[i]] = n;
     kernel_spatial.push_back(k);
   }
-  std::vector<double> out(static_cast<size_t>(Product(out_dims)), 0.0);
-  if (out.empty() || Product(kernel_spatial) == 0) return out;
+  std::vector<double> out(static_cast<size_t>(NumElements(out_dims)), 0.0);
+  if (out.empty() || NumElements(kernel_spatial) == 0) return out;
   std::vector<int64_t> oi(out_dims.size(), 0), ii(c.input_dims.size()), ki(c.kernel_dims.size());
   do {
     const int64_t o = oi[a.output_feature_axis];
@@ -380,10 +362,10 @@ std::vector<double> ReferenceConv(const ConvCase& c, const std::vector<double>& 
       for (int64_t ci = 0; ci < group_in; ++ci) {
         ii[a.input_feature_axis] = fgroup * group_in + ci;
         ki[a.kernel_input_feature_axis] = ci;
-        sum += input[FlatIndex(c.input_dims, ii)] * kernel[FlatIndex(c.kernel_dims, ki)];
+        sum += input[Ravel(ii, c.input_dims)] * kernel[Ravel(ki, c.kernel_dims)];
       }
     } while (NextIndex(kernel_spatial, kw));
-    out[FlatIndex(out_dims, oi)] = sum;
+    out[Ravel(oi, out_dims)] = sum;
   } while (NextIndex(out_dims, oi));
   return out;
 }
@@ -397,7 +379,8 @@ void CheckConv(const std::shared_ptr<backends::Backend>& backend, DType dtype, c
   std::vector<double> want = ReferenceConv(c, testing::ToDoubles(input), testing::ToDoubles(kernel), out_dims);
   Tensor got = testing::Run1(
       backend, [&](const std::vector<Node>& p) { return graph::ConvGeneral(p[0], p[1], c.attrs); }, {input, kernel});
-  const int64_t terms = Product(c.kernel_dims) / std::max<int64_t>(c.kernel_dims[c.attrs.kernel_output_feature_axis], 1);
+  const int64_t terms =
+      NumElements(c.kernel_dims) / std::max<int64_t>(c.kernel_dims[c.attrs.kernel_output_feature_axis], 1);
   EXPECT_TRUE(AllClose(got, Shape(dtype, out_dims), want, DotRtol(dtype), DotAtol(dtype, terms)));
 }
 

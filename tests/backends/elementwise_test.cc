@@ -262,8 +262,7 @@ Tensor WithTies(const Tensor& a, const Tensor& b) {
 // Row-major values of `from` broadcast numpy-style to `to` dims.
 std::vector<double> BroadcastValues(const std::vector<double>& values, const std::vector<int64_t>& from,
                                     const std::vector<int64_t>& to) {
-  int64_t total = 1;
-  for (int64_t d : to) total *= d;
+  const int64_t total = testing::NumElements(to);
   std::vector<double> out(static_cast<size_t>(total));
   const size_t offset = to.size() - from.size();
   for (int64_t flat = 0; flat < total; ++flat) {

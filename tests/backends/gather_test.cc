@@ -18,27 +18,13 @@ using ir::GatherAttrs;
 using ir::ScatterAttrs;
 using shapes::Shape;
 using tensors::Tensor;
+using testing::Ravel;
 using testing::Rng;
+using testing::Unravel;
 
 using Dims = std::vector<int64_t>;
 
 // ------------------------------------------------------ Naive references.
-
-// The multi-index of row-major position `flat` in `dims`.
-Dims Unravel(int64_t flat, const Dims& dims) {
-  Dims index(dims.size());
-  for (size_t i = dims.size(); i-- > 0;) {
-    index[i] = flat % dims[i];
-    flat /= dims[i];
-  }
-  return index;
-}
-
-int64_t Ravel(const Dims& index, const Dims& dims) {
-  int64_t flat = 0;
-  for (size_t i = 0; i < dims.size(); ++i) flat = flat * dims[i] + index[i];
-  return flat;
-}
 
 bool Contains(const Dims& list, int64_t v) { return std::find(list.begin(), list.end(), v) != list.end(); }
 
@@ -61,7 +47,7 @@ Dims StartIndex(const Dims& batch, const std::vector<double>& indices, const Dim
 std::vector<double> NaiveGather(const std::vector<double>& operand, const Dims& operand_dims,
                                 const std::vector<double>& indices, const Dims& index_dims, const GatherAttrs& a,
                                 const Dims& out_dims) {
-  const auto out_size = static_cast<int64_t>(Shape(dtypes::Float64, out_dims).Size());
+  const int64_t out_size = testing::NumElements(out_dims);
   std::vector<double> out(static_cast<size_t>(out_size));
   for (int64_t flat = 0; flat < out_size; ++flat) {
     const Dims out_index = Unravel(flat, out_dims);
@@ -144,6 +130,11 @@ class GatherTest : public ::testing::TestWithParam<std::string> {
   std::shared_ptr<backends::Backend> backend_ = backends::NewWithName(GetParam());
 };
 
+// The operand and index dtypes of the reference comparisons over all cases.
+constexpr dtypes::DType kDTypes[] = {dtypes::Float32, dtypes::Float64, dtypes::Int32, dtypes::Uint8,
+                                     dtypes::BFloat16};
+constexpr dtypes::DType kIndexDTypes[] = {dtypes::Int32, dtypes::Int64, dtypes::Uint8};
+
 struct GatherCase {
   std::string name;
   Dims operand, indices;
@@ -222,12 +213,9 @@ std::vector<GatherCase> GatherCases() {
 
 TEST_P(GatherTest, MatchesReferenceAcrossDTypes) {
   Rng rng(1);
-  const dtypes::DType dtypes_to_test[] = {dtypes::Float32, dtypes::Float64, dtypes::Int32, dtypes::Uint8,
-                                          dtypes::BFloat16};
-  const dtypes::DType index_dtypes[] = {dtypes::Int32, dtypes::Int64, dtypes::Uint8};
   for (const GatherCase& c : GatherCases()) {
-    for (dtypes::DType dtype : dtypes_to_test) {
-      for (dtypes::DType index_dtype : index_dtypes) CheckGather(backend_, c, dtype, index_dtype, rng);
+    for (dtypes::DType dtype : kDTypes) {
+      for (dtypes::DType index_dtype : kIndexDTypes) CheckGather(backend_, c, dtype, index_dtype, rng);
     }
   }
 }
@@ -399,13 +387,10 @@ std::vector<ScatterCase> ScatterCases() {
 
 TEST_P(GatherTest, ScatterMatchesReference) {
   Rng rng(3);
-  const dtypes::DType dtypes_to_test[] = {dtypes::Float32, dtypes::Float64, dtypes::Int32, dtypes::Uint8,
-                                          dtypes::BFloat16};
-  const dtypes::DType index_dtypes[] = {dtypes::Int32, dtypes::Int64, dtypes::Uint8};
   for (Combiner comb : {Combiner::kSum, Combiner::kMax, Combiner::kMin, Combiner::kUpdate}) {
     for (const ScatterCase& c : ScatterCases()) {
-      for (dtypes::DType dtype : dtypes_to_test) {
-        for (dtypes::DType index_dtype : index_dtypes) {
+      for (dtypes::DType dtype : kDTypes) {
+        for (dtypes::DType index_dtype : kIndexDTypes) {
           CheckScatter(backend_, comb, c, dtype, index_dtype, rng, /*with_nan=*/false);
         }
       }
@@ -461,18 +446,12 @@ INSTANTIATE_TEST_SUITE_P(Backends, GatherTest, ::testing::ValuesIn(testing::Back
 
 // ---------------------------------------------------------------- Errors.
 
-class GatherErrors : public ::testing::Test {
- protected:
-  std::unique_ptr<graph::Graph> g_ = graph::NewGraph();
-  Node Param(const std::string& name, dtypes::DType dtype, Dims dims) {
-    return graph::Parameter(g_.get(), name, Shape(dtype, std::move(dims)));
-  }
-};
+using GatherErrors = testing::GraphErrorTest;
 
 TEST_F(GatherErrors, GatherChecksEveryConstraint) {
-  Node x = Param("x", dtypes::Float32, {7, 5});
-  Node idx = Param("i", dtypes::Int32, {6});
-  Node fidx = Param("f", dtypes::Float32, {6});
+  Node x = Param(Shape(dtypes::Float32, {7, 5}));
+  Node idx = Param(Shape(dtypes::Int32, {6}));
+  Node fidx = Param(Shape(dtypes::Float32, {6}));
   EXPECT_EQ(graph::Gather(x, idx, RowsAttrs(5, 1)).Shape(), shapes::Make(dtypes::Float32, 6, 5));
   KILN_EXPECT_ERROR(graph::Gather(x, fidx, RowsAttrs(5, 1)),
                     "Gather: indices must have an integer dtype, got Float32[6] (gather_test.cc:");
@@ -498,7 +477,7 @@ TEST_F(GatherErrors, GatherChecksEveryConstraint) {
                     "start_index_map [0, 1] has 2 entries but the index vectors have 1 components");
   a.start_index_map = {2};
   KILN_EXPECT_ERROR(graph::Gather(x, idx, a), "start_index_map [2]: 2 is out of range for the operand (rank 2)");
-  Node idx2 = Param("j", dtypes::Int64, {6, 2});
+  Node idx2 = Param(Shape(dtypes::Int64, {6, 2}));
   a.start_index_map = {1, 1};
   KILN_EXPECT_ERROR(graph::Gather(x, idx2, a), "start_index_map [1, 1] has duplicate axis 1");
   a = RowsAttrs(5, 1);
@@ -518,17 +497,17 @@ TEST_F(GatherErrors, GatherChecksEveryConstraint) {
 }
 
 TEST_F(GatherErrors, ScatterChecksEveryConstraint) {
-  Node x = Param("x", dtypes::Float32, {5, 4});
-  Node idx = Param("i", dtypes::Int32, {9, 1});
-  Node upd = Param("u", dtypes::Float32, {9, 4});
+  Node x = Param(Shape(dtypes::Float32, {5, 4}));
+  Node idx = Param(Shape(dtypes::Int32, {9, 1}));
+  Node upd = Param(Shape(dtypes::Float32, {9, 4}));
   EXPECT_EQ(graph::ScatterSum(x, idx, upd, RowsScatter()).Shape(), x.Shape());
-  KILN_EXPECT_ERROR(graph::ScatterSum(x, idx, Param("ui", dtypes::Int32, {9, 4}), RowsScatter()),
+  KILN_EXPECT_ERROR(graph::ScatterSum(x, idx, Param(Shape(dtypes::Int32, {9, 4})), RowsScatter()),
                     "ScatterSum: operand Float32[5, 4] and updates Int32[9, 4] must have the same dtype");
-  Node b = Param("b", dtypes::Bool, {5, 4});
-  Node bu = Param("bu", dtypes::Bool, {9, 4});
+  Node b = Param(Shape(dtypes::Bool, {5, 4}));
+  Node bu = Param(Shape(dtypes::Bool, {9, 4}));
   KILN_EXPECT_ERROR(graph::ScatterMax(b, idx, bu, RowsScatter()), "ScatterMax: does not support Bool operands");
   EXPECT_EQ(graph::ScatterUpdate(b, idx, bu, RowsScatter()).DType(), dtypes::Bool);
-  KILN_EXPECT_ERROR(graph::ScatterMin(x, Param("fi", dtypes::Float64, {9, 1}), upd, RowsScatter()),
+  KILN_EXPECT_ERROR(graph::ScatterMin(x, Param(Shape(dtypes::Float64, {9, 1})), upd, RowsScatter()),
                     "ScatterMin: indices must have an integer dtype, got Float64[9, 1]");
   ScatterAttrs a = RowsScatter();
   a.index_vector_dim = 3;
@@ -552,12 +531,12 @@ TEST_F(GatherErrors, ScatterChecksEveryConstraint) {
   a.inserted_window_dims = {};
   KILN_EXPECT_ERROR(graph::ScatterSum(x, idx, upd, a),
                     "update_window_dims [1] and inserted_window_dims [] must have 2 entries in all");
-  KILN_EXPECT_ERROR(graph::ScatterSum(x, idx, Param("u3", dtypes::Float32, {9, 4, 1}), RowsScatter()),
+  KILN_EXPECT_ERROR(graph::ScatterSum(x, idx, Param(Shape(dtypes::Float32, {9, 4, 1})), RowsScatter()),
                     "updates Float32[9, 4, 1] must have rank 2");
-  KILN_EXPECT_ERROR(graph::ScatterSum(x, idx, Param("u8", dtypes::Float32, {8, 4}), RowsScatter()),
+  KILN_EXPECT_ERROR(graph::ScatterSum(x, idx, Param(Shape(dtypes::Float32, {8, 4})), RowsScatter()),
                     "updates Float32[8, 4] scatter axis 0 has size 8 but the matching indices Int32[9, 1] batch dim "
                     "has size 9");
-  KILN_EXPECT_ERROR(graph::ScatterSum(x, idx, Param("u5", dtypes::Float32, {9, 5}), RowsScatter()),
+  KILN_EXPECT_ERROR(graph::ScatterSum(x, idx, Param(Shape(dtypes::Float32, {9, 5})), RowsScatter()),
                     "updates Float32[9, 5] window axis 1 (size 5) is larger than operand Float32[5, 4] axis 1 (size 4)");
 }
 

@@ -20,30 +20,13 @@ namespace {
 using dtypes::DType;
 using graph::Node;
 using tensors::Tensor;
+using testing::Ravel;
 using testing::Rng;
+using testing::Unravel;
 using Index = std::vector<int64_t>;
-
-constexpr DType kAllDTypes[] = {dtypes::Bool,    dtypes::Int8,     dtypes::Int16,   dtypes::Int32,  dtypes::Int64,
-                                dtypes::Uint8,   dtypes::Uint16,   dtypes::Uint32,  dtypes::Uint64, dtypes::Float16,
-                                dtypes::BFloat16, dtypes::Float32, dtypes::Float64};
 
 // A few dtypes covering every element width and kind, for the larger cases.
 constexpr DType kSomeDTypes[] = {dtypes::Bool, dtypes::Uint16, dtypes::Float32, dtypes::Float64};
-
-Index Unravel(int64_t flat, const Index& dims) {
-  Index idx(dims.size());
-  for (int k = static_cast<int>(dims.size()) - 1; k >= 0; --k) {
-    idx[k] = flat % dims[k];
-    flat /= dims[k];
-  }
-  return idx;
-}
-
-int64_t Ravel(const Index& idx, const Index& dims) {
-  int64_t flat = 0;
-  for (size_t k = 0; k < dims.size(); ++k) flat = flat * dims[k] + idx[k];
-  return flat;
-}
 
 // Naive reference: output element at multi-index i is x's element at flat
 // index source(i), or pad's (scalar) element where source returns -1.
@@ -123,7 +106,7 @@ TEST_P(LayoutTest, TransposeAllDTypes) {
       {{2, 3}, {1, 0}},          {{4, 5, 6}, {2, 0, 1}}, {{4, 5, 6}, {1, 0, 2}},   {{9, 17}, {-1, 0}},
       {{3, 1, 4, 2}, {2, 0, 3, 1}}, {{2, 0, 3}, {2, 1, 0}}, {{33, 40}, {1, 0}},
   };
-  for (DType dt : kAllDTypes) {
+  for (DType dt : dtypes::kAll) {
     for (const auto& c : cases) CheckTranspose(dt, c);
   }
 }
@@ -163,7 +146,7 @@ TEST_P(LayoutTest, BroadcastInDim) {
       {{0}, {3, 0}, {1}},        {{1}, {0, 4}, {1}},           {{1, 1}, {7}, {}},
       {{2, 3}, {2, 3}, {0, 1}},  {{5}, {2, 5, 3}, {1}},
   };
-  for (DType dt : kAllDTypes) {
+  for (DType dt : dtypes::kAll) {
     for (const auto& c : cases) {
       if (c.axes.size() != c.in_dims.size()) continue;  // {{1,1}->{7}} is only for BroadcastTo below
       SCOPED_TRACE(::testing::Message() << dtypes::Name(dt) << ::testing::PrintToString(c.in_dims) << " -> "
@@ -211,7 +194,7 @@ TEST_P(LayoutTest, Concatenate) {
       {{{4, 2, 5}, {4, 2, 1}}, -1},
       {{{0, 2}, {0, 2}}, 0},
   };
-  for (DType dt : kAllDTypes) {
+  for (DType dt : dtypes::kAll) {
     for (const auto& c : cases) {
       SCOPED_TRACE(::testing::Message() << dtypes::Name(dt) << " axis " << c.axis);
       std::vector<Tensor> xs;
@@ -268,7 +251,7 @@ TEST_P(LayoutTest, Slice) {
       {{2, 3}, {0, 0}, {2, 3}, {}},      // identity
       {{300, 400}, {3, 5}, {297, 390}, {1, 3}},
   };
-  for (DType dt : kAllDTypes) {
+  for (DType dt : dtypes::kAll) {
     for (const auto& c : cases) {
       SCOPED_TRACE(::testing::Message() << dtypes::Name(dt) << ::testing::PrintToString(c.dims) << " starts "
                                         << ::testing::PrintToString(c.starts) << " strides "
@@ -307,7 +290,7 @@ TEST_P(LayoutTest, Pad) {
       {{}, {}, {}, {}},                      // scalar: no padding
       {{60, 70, 9}, {3, -2, 1}, {2, 5, -1}, {1, 0, 2}},
   };
-  for (DType dt : kAllDTypes) {
+  for (DType dt : dtypes::kAll) {
     for (const auto& c : cases) {
       SCOPED_TRACE(::testing::Message() << dtypes::Name(dt) << ::testing::PrintToString(c.dims) << " low "
                                         << ::testing::PrintToString(c.low) << " high "
@@ -353,7 +336,7 @@ TEST_P(LayoutTest, Reverse) {
       {{2, 3, 4}, {0, 2}}, {{2, 0, 4}, {1}},   {{5}, {}},              {{}, {}},
       {{200, 300}, {1}},   {{40, 30, 50}, {0, 1}},
   };
-  for (DType dt : kAllDTypes) {
+  for (DType dt : dtypes::kAll) {
     for (const auto& c : cases) {
       SCOPED_TRACE(::testing::Message() << dtypes::Name(dt) << ::testing::PrintToString(c.dims) << " axes "
                                         << ::testing::PrintToString(c.axes));
@@ -381,7 +364,7 @@ TEST_P(LayoutTest, Iota) {
     int axis;
   };
   const std::vector<Case> cases = {{{5}, 0}, {{3, 4}, 0}, {{3, 4}, -1}, {{2, 3, 4}, 1}, {{2, 0}, 0}, {{100, 400}, 0}};
-  for (DType dt : kAllDTypes) {
+  for (DType dt : dtypes::kAll) {
     if (dt == dtypes::Bool) continue;
     for (const auto& c : cases) {
       SCOPED_TRACE(::testing::Message() << dtypes::Name(dt) << ::testing::PrintToString(c.dims) << " axis " << c.axis);
@@ -434,7 +417,7 @@ const std::vector<DynamicCase>& DynamicCases() {
 
 TEST_P(LayoutTest, DynamicSlice) {
   const DType index_dtypes[] = {dtypes::Int32, dtypes::Int64, dtypes::Int8, dtypes::Uint8, dtypes::Uint64};
-  for (DType dt : kAllDTypes) {
+  for (DType dt : dtypes::kAll) {
     for (DType it : index_dtypes) {
       for (const auto& c : DynamicCases()) {
         SCOPED_TRACE(::testing::Message() << dtypes::Name(dt) << ::testing::PrintToString(c.dims) << " starts "
@@ -467,7 +450,7 @@ TEST_P(LayoutTest, DynamicSlice) {
 
 TEST_P(LayoutTest, DynamicUpdateSlice) {
   const DType index_dtypes[] = {dtypes::Int32, dtypes::Int16, dtypes::Uint64};
-  for (DType dt : kAllDTypes) {
+  for (DType dt : dtypes::kAll) {
     for (DType it : index_dtypes) {
       for (const auto& c : DynamicCases()) {
         SCOPED_TRACE(::testing::Message() << dtypes::Name(dt) << ::testing::PrintToString(c.dims) << " starts "
@@ -534,16 +517,7 @@ INSTANTIATE_TEST_SUITE_P(Backends, LayoutTest, ::testing::ValuesIn(testing::Back
 
 // ------------------------------------------------------------------- Errors.
 
-class LayoutErrors : public ::testing::Test {
- protected:
-  Node Param(const shapes::Shape& s) {
-    std::string name = "p";
-    name += std::to_string(n_++);  // (not "p" + ...: GCC 12 warns falsely, -Wrestrict)
-    return graph::Parameter(g_.get(), name, s);
-  }
-  std::unique_ptr<graph::Graph> g_ = graph::NewGraph("errors");
-  int n_ = 0;
-};
+using LayoutErrors = testing::GraphErrorTest;
 
 TEST_F(LayoutErrors, Concatenate) {
   Node a = Param(shapes::Make(dtypes::Float32, 2, 3));

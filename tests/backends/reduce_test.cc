@@ -15,6 +15,7 @@ using dtypes::DType;
 using graph::Node;
 using tensors::Tensor;
 using testing::Rng;
+using testing::Unravel;
 using Index = std::vector<int64_t>;
 
 constexpr DType kNumericDTypes[] = {dtypes::Int8,    dtypes::Int16,    dtypes::Int32,   dtypes::Int64,
@@ -28,15 +29,6 @@ constexpr DType kSomeDTypes[] = {dtypes::Int8, dtypes::Uint64, dtypes::BFloat16,
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();
-
-Index Unravel(int64_t flat, const Index& dims) {
-  Index idx(dims.size());
-  for (int k = static_cast<int>(dims.size()) - 1; k >= 0; --k) {
-    idx[k] = flat % dims[k];
-    flat /= dims[k];
-  }
-  return idx;
-}
 
 // The reduced axes, normalized and sorted; empty `axes` means all of them.
 std::vector<int> NormalizedAxes(std::vector<int> axes, int rank) {
@@ -56,9 +48,7 @@ std::vector<double> NaiveReduce(const std::vector<double>& x, const Index& dims,
   for (int i = 0; i < static_cast<int>(dims.size()); ++i) {
     if (!std::binary_search(axes.begin(), axes.end(), i)) out_dims.push_back(dims[i]);
   }
-  int64_t n_out = 1;
-  for (int64_t d : out_dims) n_out *= d;
-  std::vector<double> out(static_cast<size_t>(n_out), init);
+  std::vector<double> out(static_cast<size_t>(testing::NumElements(out_dims)), init);
   for (size_t j = 0; j < x.size(); ++j) {
     const Index idx = Unravel(static_cast<int64_t>(j), dims);
     int64_t o = 0;
@@ -400,16 +390,7 @@ INSTANTIATE_TEST_SUITE_P(Backends, ReduceTest, ::testing::ValuesIn(testing::Back
 
 // ------------------------------------------------------------------- Errors.
 
-class ReduceErrors : public ::testing::Test {
- protected:
-  Node Param(const shapes::Shape& s) {
-    std::string name = "p";
-    name += std::to_string(n_++);  // (not "p" + ...: GCC 12 warns falsely, -Wrestrict)
-    return graph::Parameter(g_.get(), name, s);
-  }
-  std::unique_ptr<graph::Graph> g_ = graph::NewGraph("errors");
-  int n_ = 0;
-};
+using ReduceErrors = testing::GraphErrorTest;
 
 TEST_F(ReduceErrors, DTypes) {
   Node b = Param(shapes::Make(dtypes::Bool, 3));

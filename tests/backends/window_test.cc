@@ -4,7 +4,6 @@
 // messages of every operand check.
 #include <cmath>
 #include <limits>
-#include <numeric>
 
 #include "tests/testing/testing.h"
 
@@ -18,6 +17,8 @@ using ir::WindowReduction;
 using shapes::Shape;
 using tensors::Tensor;
 using testing::AllClose;
+using testing::NextIndex;
+using testing::NumElements;
 using testing::Rng;
 
 class WindowTest : public ::testing::TestWithParam<std::string> {
@@ -52,18 +53,6 @@ struct Win {
 
 // ------------------------------------------------------ The reference.
 
-bool NextIndex(const std::vector<int64_t>& dims, std::vector<int64_t>& index) {
-  for (int i = static_cast<int>(dims.size()) - 1; i >= 0; --i) {
-    if (++index[i] < dims[i]) return true;
-    index[i] = 0;
-  }
-  return false;
-}
-
-int64_t Product(const std::vector<int64_t>& dims) {
-  return std::accumulate(dims.begin(), dims.end(), int64_t{1}, std::multiplies<>());
-}
-
 // attrs with the documented defaults filled in (strides/dilations 1, padding 0).
 WindowAttrs WithDefaults(WindowAttrs a, size_t rank) {
   if (a.strides.empty()) a.strides.assign(rank, 1);
@@ -94,7 +83,7 @@ std::vector<int64_t> ReferenceOutDims(const std::vector<int64_t>& dims, const Wi
 std::vector<std::vector<int64_t>> WindowPositions(const std::vector<int64_t>& dims, const WindowAttrs& a,
                                                   const std::vector<int64_t>& out_dims) {
   std::vector<std::vector<int64_t>> result;
-  if (Product(out_dims) == 0) return result;
+  if (NumElements(out_dims) == 0) return result;
   std::vector<int64_t> oi(dims.size(), 0);
   do {
     std::vector<int64_t> positions;
@@ -246,7 +235,7 @@ TEST_P(WindowTest, ReduceWindowMatchesReference) {
       for (const auto& c : Cases()) {
         // Int8 products of 6+ values may overflow; the reference does not wrap.
         if (r == WindowReduction::kProduct && (dtype == dtypes::Int8 || dtype == dtypes::Uint8) &&
-            Product(c.attrs.window_dimensions) > 3) {
+            NumElements(c.attrs.window_dimensions) > 3) {
           continue;
         }
         CheckReduceWindow(Backend(), dtype, c, r, rng);

@@ -205,3 +205,29 @@ TEST(Backends, UnknownNameListsAvailable) {
 
 }  // namespace
 }  // namespace kiln
+
+namespace kiln {
+namespace {
+
+// Update ops reuse a donated or dying operand in place; the results must be
+// the same as out of place, including when the operand is also the update.
+TEST(Exec, InPlaceUpdatesAreCorrect) {
+  auto backend = backends::NewWithName("cpu");
+  auto exec = graph::NewExec(backend, [](graph::Node x) {
+    graph::Node one = graph::Const(x.Graph(), int32_t{1});
+    graph::Node y = graph::DynamicUpdateSlice(x + 1.0f, graph::SliceAxis(x, 0, 0, 2), {one});
+    ir::ScatterAttrs a;
+    a.update_window_dims = {};
+    a.inserted_window_dims = {0};
+    a.scatter_dims_to_operand_dims = {0};
+    a.index_vector_dim = 1;
+    graph::Node idx = graph::Const(x.Graph(), std::vector<std::vector<int32_t>>{{0}, {1}, {2}, {3}});
+    return graph::ScatterSum(y, idx, y, a);  // operand and updates are the same value
+  });
+  tensors::Tensor x = tensors::FromValue(std::vector<float>{1, 2, 3, 4});
+  // y = [2, 1, 2, 5]; scatter-adding y onto itself doubles it.
+  EXPECT_EQ(exec.CallVector({x}, {true})[0].Value<std::vector<float>>(), (std::vector<float>{4, 2, 4, 10}));
+}
+
+}  // namespace
+}  // namespace kiln

@@ -3,7 +3,9 @@
 
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <limits>
+#include <numeric>
 #include <sstream>
 
 namespace kiln::testing {
@@ -126,6 +128,39 @@ tensors::Tensor Run1(const std::shared_ptr<backends::Backend>& backend,
 std::vector<shapes::Shape> TestShapes(dtypes::DType dtype) {
   return {shapes::Make(dtype), shapes::Make(dtype, 0), shapes::Make(dtype, 7), shapes::Make(dtype, 3, 0, 2),
           shapes::Make(dtype, 2, 3, 5), shapes::Make(dtype, 40000)};
+}
+
+int64_t NumElements(const std::vector<int64_t>& dims) {
+  return std::accumulate(dims.begin(), dims.end(), int64_t{1}, std::multiplies<>());
+}
+
+bool NextIndex(const std::vector<int64_t>& dims, std::vector<int64_t>& index) {
+  for (int i = static_cast<int>(dims.size()) - 1; i >= 0; --i) {
+    if (++index[i] < dims[i]) return true;
+    index[i] = 0;
+  }
+  return false;
+}
+
+std::vector<int64_t> Unravel(int64_t flat, const std::vector<int64_t>& dims) {
+  std::vector<int64_t> index(dims.size());
+  for (size_t i = dims.size(); i-- > 0;) {
+    index[i] = flat % dims[i];
+    flat /= dims[i];
+  }
+  return index;
+}
+
+int64_t Ravel(const std::vector<int64_t>& index, const std::vector<int64_t>& dims) {
+  int64_t flat = 0;
+  for (size_t i = 0; i < dims.size(); ++i) flat = flat * dims[i] + index[i];
+  return flat;
+}
+
+graph::Node GraphErrorTest::Param(const shapes::Shape& shape) {
+  std::string name = "p";
+  name += std::to_string(n_++);  // (not "p" + ...: GCC 12 warns falsely, -Wrestrict)
+  return graph::Parameter(g_.get(), name, shape);
 }
 
 }  // namespace kiln::testing

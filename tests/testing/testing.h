@@ -1,11 +1,14 @@
 // Copyright 2026 The Kiln Authors.
 // Shared test utilities: random inputs of every dtype, conversions to double
-// for naive references, closeness checks, and running a graph function on
-// every available backend (the op conformance tests run each case on each).
+// for naive references, closeness checks, running a graph function on every
+// available backend (the op conformance tests run each case on each),
+// multi-index arithmetic for naive references, and a fixture for tests of
+// graph-level error messages.
 #pragma once
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <random>
@@ -68,5 +71,38 @@ tensors::Tensor Run1(const std::shared_ptr<backends::Backend>& backend,
 /// Shapes used by conformance cases: scalars, size-0 axes, odd sizes that
 /// exercise vector tails, and a size above the parallel threshold.
 std::vector<shapes::Shape> TestShapes(dtypes::DType dtype);
+
+// ------------------------------------------------------ Multi-index arithmetic.
+// Naive row-major index helpers for the reference implementations.
+
+/// The number of elements of an array of `dims` (1 for no dims, 0 if any is 0).
+int64_t NumElements(const std::vector<int64_t>& dims);
+
+/// Advances `index` to the next multi-index of `dims` in row-major order
+/// (last axis fastest); returns false, with `index` back at all zeros, after
+/// the last one. Visits every index of a non-empty `dims` (NumElements > 0):
+///   std::vector<int64_t> index(dims.size(), 0);
+///   do { ... } while (NextIndex(dims, index));
+bool NextIndex(const std::vector<int64_t>& dims, std::vector<int64_t>& index);
+
+/// The multi-index of row-major flat position `flat` in `dims`.
+std::vector<int64_t> Unravel(int64_t flat, const std::vector<int64_t>& dims);
+
+/// The row-major flat position of multi-index `index` in `dims` (the inverse of Unravel).
+int64_t Ravel(const std::vector<int64_t>& index, const std::vector<int64_t>& dims);
+
+// ------------------------------------------------------ Graph-level errors.
+
+/// Fixture for tests of graph-level error messages: a graph `g_` and
+/// Param(shape), which adds a parameter with a fresh name ("p0", "p1", ...).
+class GraphErrorTest : public ::testing::Test {
+ protected:
+  graph::Node Param(const shapes::Shape& shape);
+
+  std::unique_ptr<graph::Graph> g_ = graph::NewGraph("errors");
+
+ private:
+  int n_ = 0;
+};
 
 }  // namespace kiln::testing

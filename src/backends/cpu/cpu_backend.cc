@@ -3,6 +3,7 @@
 // function's instructions in order with kernels prepared at compile time.
 #include <omp.h>
 
+#include <algorithm>
 #include <cstring>
 #include <sstream>
 
@@ -27,16 +28,28 @@ class CpuBuffer final : public Buffer {
   std::shared_ptr<HostStorage> storage_;
 };
 
-// Ops whose kernels read each input element only to write the same output
-// element, so the output may overwrite a dead input of the same byte size.
-bool CanRunInPlace(ir::OpType op) {
-  switch (ir::CategoryOf(op)) {
+// How many leading operands the output may overwrite in place when they die
+// here. Elementwise kernels read each input element only to write the same
+// output element, so any operand of the output's byte size will do; the
+// update ops (DynamicUpdateSlice, Scatter*) copy operand 0 into the output
+// first and skip that copy when they are the same buffer.
+size_t InPlaceOperands(const ir::Instruction& in) {
+  switch (ir::CategoryOf(in.op)) {
     case ir::OpCategory::kUnary:
     case ir::OpCategory::kBinary:
-    case ir::OpCategory::kComparison: return true;
+    case ir::OpCategory::kComparison: return in.operands.size();
     default: break;
   }
-  return op == ir::OpType::kWhere || op == ir::OpType::kClamp;
+  switch (in.op) {
+    case ir::OpType::kWhere:
+    case ir::OpType::kClamp: return in.operands.size();
+    case ir::OpType::kDynamicUpdateSlice:
+    case ir::OpType::kScatterSum:
+    case ir::OpType::kScatterMax:
+    case ir::OpType::kScatterMin:
+    case ir::OpType::kScatterUpdate: return 1;
+    default: return 0;
+  }
 }
 
 // Reshape and a same-width Bitcast leave the bytes as they are.
@@ -119,14 +132,17 @@ class CpuExecutable final : public Executable {
 
       std::shared_ptr<HostStorage> out;
       const auto bytes = static_cast<size_t>(in.shape.ByteSize());
-      if (CanRunInPlace(in.op)) {
-        for (int o : in.operands) {
-          auto& candidate = values[o];
-          if (last_use_[o] == static_cast<int>(id) && writable[o] && candidate.use_count() == 1 &&
-              candidate->Size() == bytes) {
-            out = candidate;
-            break;
-          }
+      const size_t reusable = InPlaceOperands(in);
+      for (size_t k = 0; k < reusable && !out; ++k) {
+        const int o = in.operands[k];
+        auto& candidate = values[o];
+        // Update ops read their other operands while writing: they must not
+        // be the same value.
+        const bool also_read = reusable < in.operands.size() &&
+                               std::count(in.operands.begin(), in.operands.end(), o) > 1;
+        if (last_use_[o] == static_cast<int>(id) && writable[o] && !also_read && candidate.use_count() == 1 &&
+            candidate->Size() == bytes) {
+          out = candidate;
         }
       }
       if (!out) out = HostStorage::Allocate(bytes);

@@ -349,7 +349,8 @@ Kernel MakeDynamicUpdateSlice(const ir::Function& fn, const ir::Instruction& ins
   const RowLoop loop = Simplify(RowLoop{update.Dims(), RowMajorStrides(update.Dims()), offset.strides});
   const auto elem = static_cast<int64_t>(ElemBytes(instr));
   return [whole, loop, offset = std::move(offset), elem](const void* const* in, void* out) {
-    StridedCopy(whole, static_cast<size_t>(elem), in[0], out);
+    // The executor may hand us the operand's own buffer (in-place update).
+    if (out != in[0]) StridedCopy(whole, static_cast<size_t>(elem), in[0], out);
     StridedCopy(loop, static_cast<size_t>(elem), in[1], Bytes(out) + offset(in) * elem);
   };
 }

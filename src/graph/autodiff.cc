@@ -1,0 +1,206 @@
+// Copyright 2026 The Kiln Authors.
+// Reverse-mode autodiff: walks the instructions between the wrt nodes and the
+// outputs in reverse order, applying each op's VJP rule and summing the
+// cotangents of values used more than once.
+#include "kiln/graph/autodiff.h"
+
+#include <algorithm>
+#include <optional>
+
+#include "src/graph/op_builder.h"
+#include "src/graph/vjp.h"
+
+namespace kiln::graph {
+
+using internal::OpError;
+
+namespace internal {
+
+const VJPTable& VJPRules() {
+  static const VJPTable table = [] {
+    VJPTable t{};
+    RegisterElementwiseVJPs(t);
+    RegisterLayoutVJPs(t);
+    RegisterReduceVJPs(t);
+    RegisterDotConvVJPs(t);
+    RegisterGatherVJPs(t);
+    return t;
+  }();
+  return table;
+}
+
+Node SumToDims(Node grad, const std::vector<int64_t>& dims, const Loc& loc) {
+  const auto& gd = grad.Shape().Dims();
+  if (gd == dims) return grad;
+  const int lead = grad.Rank() - static_cast<int>(dims.size());
+  std::vector<int> axes;
+  for (int i = 0; i < grad.Rank(); ++i) {
+    if (i < lead || (dims[i - lead] == 1 && gd[i] != 1)) axes.push_back(i);
+  }
+  if (!axes.empty()) grad = ReduceSum(grad, axes, loc);
+  return Reshape(grad, dims, loc);
+}
+
+}  // namespace internal
+
+namespace {
+
+// Marks every instruction that depends on one of `sources`.
+std::vector<bool> DependsOn(const ir::Function& fn, const std::vector<Node>& sources, int last) {
+  std::vector<bool> depends(static_cast<size_t>(last) + 1, false);
+  for (const Node& n : sources) {
+    if (n.Id() <= last) depends[n.Id()] = true;
+  }
+  for (int id = 0; id <= last; ++id) {
+    if (depends[id]) continue;
+    for (int o : fn.instructions[id].operands) {
+      if (depends[o]) {
+        depends[id] = true;
+        break;
+      }
+    }
+  }
+  return depends;
+}
+
+}  // namespace
+
+std::vector<Node> VJP(const std::vector<Node>& outputs, const std::vector<Node>& cotangents,
+                      const std::vector<Node>& wrt, Loc loc) {
+  if (outputs.size() != cotangents.size()) {
+    OpError(loc, "VJP", std::to_string(outputs.size()) + " outputs but " + std::to_string(cotangents.size()) +
+                            " cotangents");
+  }
+  std::vector<Node> all = outputs;
+  all.insert(all.end(), cotangents.begin(), cotangents.end());
+  all.insert(all.end(), wrt.begin(), wrt.end());
+  Graph* g = internal::CheckSameGraph(all, "VJP", loc);
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    if (cotangents[i].Shape() != outputs[i].Shape()) {
+      OpError(loc, "VJP", "cotangent " + cotangents[i].Shape().ToString() + " does not match output #" +
+                              std::to_string(i) + " " + outputs[i].Shape().ToString());
+    }
+  }
+  for (const Node& w : wrt) {
+    if (!dtypes::IsFloat(w.DType())) {
+      OpError(loc, "Gradient", "cannot differentiate with respect to " + w.Shape().ToString() +
+                                   ": only float values have gradients");
+    }
+  }
+
+  int last = -1;
+  for (const Node& o : outputs) last = std::max(last, o.Id());
+  // Only instructions on a path from a wrt node to an output matter.
+  const std::vector<bool> from_wrt = DependsOn(g->Function(), wrt, last);
+  std::vector<std::optional<Node>> cotangent(static_cast<size_t>(last) + 1);
+  auto accumulate = [&](int id, Node grad) {
+    auto& slot = cotangent[id];
+    slot = slot ? Add(*slot, grad, loc) : grad;
+  };
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    if (from_wrt[outputs[i].Id()] && dtypes::IsFloat(outputs[i].DType())) accumulate(outputs[i].Id(), cotangents[i]);
+  }
+  // Gradients flow through wrt nodes too (a wrt node may depend on another);
+  // their cotangents are kept for the result.
+  std::vector<bool> is_wrt(static_cast<size_t>(last) + 1, false);
+  for (const Node& w : wrt) {
+    if (w.Id() <= last) is_wrt[w.Id()] = true;
+  }
+
+  const internal::VJPTable& rules = internal::VJPRules();
+  for (int id = last; id >= 0; --id) {
+    if (!cotangent[id] || !from_wrt[id]) continue;
+    // Read the instruction by value: rules append to the graph, which may
+    // reallocate the instruction list.
+    const ir::Instruction instr = g->Function().instructions[id];
+    if (!dtypes::IsFloat(instr.shape.DType())) continue;  // integer/bool paths carry no gradient
+    if (instr.operands.empty()) continue;                 // sources: nothing to propagate to
+    Node out(g, id);
+    std::vector<Node> operands;
+    for (int o : instr.operands) operands.emplace_back(g, o);
+    std::vector<Node> grads;
+    if (const auto* custom = g->FindCustomGradient(id)) {
+      if (!*custom) continue;  // StopGradient
+      Node grad = (*custom)(operands.at(0), *cotangent[id]);
+      if (!grad.Ok() || grad.Shape() != operands[0].Shape()) {
+        OpError(loc, "IdentityWithCustomGradient", "the custom gradient must return " +
+                                                       operands[0].Shape().ToString() + ", got " +
+                                                       (grad.Ok() ? grad.Shape().ToString() : "an empty Node"));
+      }
+      grads = {grad};
+    } else {
+      internal::VJPRule rule = rules[static_cast<size_t>(instr.op)];
+      if (rule == nullptr) {
+        OpError(loc, "Gradient", "op " + std::string(ir::OpName(instr.op)) + " (created at " + instr.location +
+                                     ") has no gradient");
+      }
+      grads = rule(internal::VJPArgs{g, instr, out, operands, *cotangent[id], loc});
+    }
+    for (size_t k = 0; k < operands.size() && k < grads.size(); ++k) {
+      const int o = operands[k].Id();
+      if (!grads[k].Ok() || !from_wrt[o] || !dtypes::IsFloat(operands[k].DType())) continue;
+      accumulate(o, grads[k]);
+    }
+    if (!is_wrt[id]) cotangent[id].reset();  // no longer needed
+  }
+
+  std::vector<Node> result;
+  for (const Node& w : wrt) {
+    if (w.Id() <= last && cotangent[w.Id()]) result.push_back(*cotangent[w.Id()]);
+    else result.push_back(ZerosLike(w, loc));
+  }
+  return result;
+}
+
+std::vector<Node> Gradient(Node output, const std::vector<Node>& wrt, Loc loc) {
+  Graph* g = internal::CheckNode(output, "Gradient", loc);
+  if (output.Rank() != 0 || !dtypes::IsFloat(output.DType())) {
+    OpError(loc, "Gradient", "output must be a float scalar, got " + output.Shape().ToString() +
+                                 " (use VJP for non-scalar outputs)");
+  }
+  return VJP({output}, {Scalar(g, output.DType(), 1.0, loc)}, wrt, loc);
+}
+
+Node Jacobian(Node output, Node x, Loc loc) {
+  Graph* g = internal::CheckSameGraph({output, x}, "Jacobian", loc);
+  const int64_t n = output.Shape().Size();
+  std::vector<Node> rows;
+  for (int64_t i = 0; i < n; ++i) {
+    tensors::Tensor basis(output.Shape());
+    DispatchDType(output.DType(), [&](auto zero) {
+      using T = decltype(zero);
+      if constexpr (std::is_same_v<T, float16> || std::is_same_v<T, bfloat16>) basis.MutableFlat<T>()[i] = T(1.0f);
+      else basis.MutableFlat<T>()[i] = T(1);
+    });
+    rows.push_back(VJP({output}, {Const(g, basis, loc)}, {x}, loc)[0]);
+  }
+  std::vector<int64_t> dims = output.Shape().Dims();
+  dims.insert(dims.end(), x.Shape().Dims().begin(), x.Shape().Dims().end());
+  if (rows.empty()) return Zeros(g, shapes::Shape(x.DType(), dims), loc);
+  return Reshape(Stack(rows, 0, loc), dims, loc);
+}
+
+namespace {
+// An identity instruction distinct from x (a same-shape Reshape, which the
+// backends alias), so gradient metadata attaches to this use of x only.
+Node Identity(Node x, const Loc& loc) {
+  return internal::Emit(x.Graph(), ir::OpType::kReshape, {x}, x.Shape(), ir::NoAttrs{}, loc);
+}
+}  // namespace
+
+Node StopGradient(Node x, Loc loc) {
+  Graph* g = internal::CheckNode(x, "StopGradient", loc);
+  Node y = Identity(x, loc);
+  g->SetCustomGradient(y.Id(), nullptr);
+  return y;
+}
+
+Node IdentityWithCustomGradient(Node x, std::function<Node(Node x, Node cotangent)> gradient, Loc loc) {
+  Graph* g = internal::CheckNode(x, "IdentityWithCustomGradient", loc);
+  if (!gradient) OpError(loc, "IdentityWithCustomGradient", "the gradient function is empty");
+  Node y = Identity(x, loc);
+  g->SetCustomGradient(y.Id(), std::move(gradient));
+  return y;
+}
+
+}  // namespace kiln::graph
