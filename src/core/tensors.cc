@@ -99,6 +99,17 @@ backends::BufferPtr Tensor::TakeBuffer(backends::Backend& backend) {
   return b;
 }
 
+Tensor Tensor::ShallowCopy() const {
+  Shape();
+  Tensor t;
+  t.impl_ = std::make_shared<internal::TensorImpl>();
+  std::lock_guard lock(impl_->mu);
+  t.impl_->shape = impl_->shape;
+  t.impl_->host = impl_->host;
+  t.impl_->buffer = impl_->buffer;
+  return t;
+}
+
 bool Tensor::IsOnHost() const {
   Shape();
   std::lock_guard lock(impl_->mu);

@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "kiln/core/error.h"
+#include "src/graph/compile.h"
 
 namespace kiln::graph::internal {
 
@@ -44,6 +45,12 @@ void CheckCapabilities(const backends::Backend& backend, const ir::Function& fn)
 
 }  // namespace
 
+std::unique_ptr<backends::Executable> CompileFunction(backends::Backend& backend,
+                                                      std::shared_ptr<const ir::Function> function) {
+  CheckCapabilities(backend, *function);
+  return backend.Compile(std::move(function));
+}
+
 struct ExecCore::State {
   std::shared_ptr<backends::Backend> backend;
   std::string name;
@@ -75,8 +82,7 @@ struct ExecCore::State {
       compiled->param_shapes.push_back(instr.shape);
       compiled->param_names.push_back(std::get<ir::ParameterAttrs>(instr.attrs).name);
     }
-    CheckCapabilities(*backend, *compiled->function);
-    compiled->executable = backend->Compile(compiled->function);
+    compiled->executable = CompileFunction(*backend, compiled->function);
     {
       std::lock_guard lock(mu);
       last_graph_text = compiled->function->ToString();

@@ -69,6 +69,11 @@ class Tensor {
   /// "Float32[2, 3]{{1, 2, 3}, {4, 5, 6}}" (long tensors are elided).
   std::string ToString() const;
 
+  /// A new, independent handle on the same data (no copy is made):
+  /// donating or writing either handle never empties or changes the other,
+  /// as memory shared by both is copied before a write.
+  Tensor ShallowCopy() const;
+
   /// Whether both handles share one value.
   bool SameAs(const Tensor& other) const { return impl_ == other.impl_; }
 

@@ -1,0 +1,203 @@
+// Copyright 2026 The Kiln Authors.
+// context::Exec: traces with variables as implicit inputs/outputs, caches one
+// executable per input-shape signature, runs with variable write-back.
+#include "kiln/context/exec.h"
+
+#include <functional>
+#include <unordered_map>
+
+#include "kiln/graph/random.h"
+#include "src/context/store.h"
+#include "src/graph/compile.h"
+
+namespace kiln::context {
+
+namespace internal {
+
+namespace {
+
+struct Compiled {
+  std::unique_ptr<backends::Executable> executable;
+  std::vector<Variable*> inputs;   // variables passed after the user arguments
+  std::vector<Variable*> updates;  // variables written back, after the user outputs
+  size_t num_outputs = 0;          // user outputs
+  std::string text;
+};
+
+struct SignatureHash {
+  size_t operator()(const std::vector<shapes::Shape>& sig) const {
+    size_t h = sig.size();
+    for (const auto& s : sig) h = h * 31 + shapes::Hash(s);
+    return h;
+  }
+};
+
+// A stable 64-bit hash (FNV-1a) of a variable's full name, mixed with the
+// seed: each variable gets its own Philox key whatever the creation order.
+uint64_t VariableKey(uint64_t seed, const std::string& name) {
+  uint64_t h = 1469598103934665603ull ^ (seed * 0x9e3779b97f4a7c15ull);
+  for (unsigned char c : name) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+}  // namespace
+
+void Initialize(backends::Backend& backend, const std::shared_ptr<backends::Backend>& owner,
+                const std::vector<Variable*>& vars, uint64_t seed) {
+  (void)backend;
+  if (vars.empty()) return;
+  auto init = graph::Compile(owner, [&](graph::Graph* g) {
+    std::vector<graph::Node> values;
+    for (Variable* v : vars) {
+      graph::Node state = graph::RandomStateFromSeed(g, VariableKey(seed, v->ScopeAndName()));
+      graph::Node value = v->Initializer()(g, v->Shape(), state);
+      if (value.Shape() != v->Shape()) {
+        Throw("initializer of variable " + v->ScopeAndName() + " returned " + value.Shape().ToString() +
+              ", the variable is " + v->Shape().ToString());
+      }
+      values.push_back(value);
+    }
+    return values;
+  }, "initialize");
+  std::vector<tensors::Tensor> outs = init.CallVector({});
+  for (size_t i = 0; i < vars.size(); ++i) vars[i]->SetValueUnchecked(outs[i]);
+}
+
+struct ContextExecCore::State {
+  std::shared_ptr<backends::Backend> backend;
+  Context ctx;
+  std::string name;
+  std::mutex call_mu;  // calls read and write variables: one at a time
+  std::unordered_map<std::vector<shapes::Shape>, std::shared_ptr<Compiled>, SignatureHash> cache;
+  std::string last_text;
+
+  std::shared_ptr<Compiled> Build(const std::vector<shapes::Shape>& signature, const ContextBuilder& builder) {
+    Store& store = ctx.GetStore();
+    std::lock_guard trace_lock(store.trace_mu);
+    graph::Graph g(name);
+    std::vector<graph::Node> params;
+    for (size_t i = 0; i < signature.size(); ++i) {
+      params.push_back(g.AddParameter("arg" + std::to_string(i), signature[i], graph::Loc::current()));
+    }
+    Store::Trace trace;
+    trace.g = &g;
+    size_t vars_before;
+    {
+      std::lock_guard lock(store.mu);
+      vars_before = store.variables.size();
+    }
+    store.trace = &trace;
+    std::vector<graph::Node> outputs;
+    try {
+      outputs = builder(ctx, params);
+    } catch (...) {
+      store.trace = nullptr;
+      throw;
+    }
+    store.trace = nullptr;
+
+    auto compiled = std::make_shared<Compiled>();
+    compiled->num_outputs = outputs.size();
+    compiled->inputs = trace.input_order;
+    compiled->updates = trace.update_order;
+    for (Variable* v : trace.update_order) outputs.push_back(trace.updates[v]);
+    auto function = g.Finish(outputs, graph::Loc::current());
+    compiled->text = function->ToString();
+    compiled->executable = graph::internal::CompileFunction(*backend, std::move(function));
+
+    // Variables created while tracing get their initial values now.
+    std::vector<Variable*> fresh;
+    {
+      std::lock_guard lock(store.mu);
+      for (size_t i = vars_before; i < store.variables.size(); ++i) {
+        if (!store.variables[i]->HasValue()) fresh.push_back(store.variables[i].get());
+      }
+    }
+    Initialize(*backend, backend, fresh, ctx.Seed());
+    return compiled;
+  }
+};
+
+ContextExecCore::ContextExecCore(std::shared_ptr<backends::Backend> backend, Context ctx, std::string name)
+    : state_(std::make_unique<State>()) {
+  if (!backend) Throw("context::NewExec: null backend");
+  state_->backend = std::move(backend);
+  state_->ctx = std::move(ctx);
+  state_->name = std::move(name);
+}
+
+ContextExecCore::~ContextExecCore() = default;
+
+std::vector<tensors::Tensor> ContextExecCore::Call(std::vector<tensors::Tensor> args, const ContextBuilder& builder) {
+  std::lock_guard lock(state_->call_mu);
+  std::vector<shapes::Shape> signature;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (!args[i].Ok()) Throw(state_->name + ": argument #" + std::to_string(i) + " is an empty Tensor");
+    signature.push_back(args[i].Shape());
+  }
+  std::shared_ptr<Compiled>& compiled = state_->cache[signature];
+  if (!compiled) {
+    try {
+      compiled = state_->Build(signature, builder);
+    } catch (...) {
+      state_->cache.erase(signature);
+      throw;
+    }
+    state_->last_text = compiled->text;
+  }
+
+  // Inputs: the user's arguments, then the variables' current values. A
+  // variable the graph updates is donated so the update happens in place.
+  backends::Backend& backend = *state_->backend;
+  const size_t n_args = args.size();
+  std::vector<bool> donate(n_args, false);
+  std::vector<backends::BufferPtr> buffers;
+  for (auto& a : args) buffers.push_back(a.BufferFor(backend));
+  args.clear();
+  for (Variable* v : compiled->inputs) {
+    if (!v->HasValue()) {
+      // Created outside this trace and never initialized: initialize now.
+      Initialize(backend, state_->backend, {v}, state_->ctx.Seed());
+    }
+    const bool updated =
+        std::find(compiled->updates.begin(), compiled->updates.end(), v) != compiled->updates.end();
+    tensors::Tensor value = v->Value();
+    if (updated) {
+      v->SetValueUnchecked(tensors::Tensor());  // drop our handle: the buffer is handed over
+      buffers.push_back(value.TakeBuffer(backend));
+    } else {
+      buffers.push_back(value.BufferFor(backend));
+    }
+    donate.push_back(updated);
+  }
+  std::vector<backends::BufferPtr> outs = compiled->executable->Execute(std::move(buffers), donate);
+  std::vector<tensors::Tensor> results;
+  for (size_t i = 0; i < compiled->num_outputs; ++i) results.push_back(tensors::Tensor::FromBuffer(outs[i]));
+  for (size_t i = 0; i < compiled->updates.size(); ++i) {
+    compiled->updates[i]->SetValueUnchecked(tensors::Tensor::FromBuffer(outs[compiled->num_outputs + i]));
+  }
+  return results;
+}
+
+size_t ContextExecCore::CacheSize() const {
+  std::lock_guard lock(state_->call_mu);
+  return state_->cache.size();
+}
+
+std::string ContextExecCore::LastGraphText() const {
+  std::lock_guard lock(state_->call_mu);
+  return state_->last_text;
+}
+
+}  // namespace internal
+
+void InitializeVariables(const std::shared_ptr<backends::Backend>& backend, const Context& ctx) {
+  if (!backend) Throw("context::InitializeVariables: null backend");
+  std::vector<Variable*> fresh;
+  for (Variable* v : ctx.Variables()) {
+    if (!v->HasValue()) fresh.push_back(v);
+  }
+  internal::Initialize(*backend, backend, fresh, ctx.Seed());
+}
+
+}  // namespace kiln::context

@@ -1,0 +1,18 @@
+// Copyright 2026 The Kiln Authors.
+// Compiling a finished function on a backend, shared by graph::Exec and
+// context::Exec.
+#pragma once
+
+#include <memory>
+
+#include "kiln/backends/backend.h"
+
+namespace kiln::graph::internal {
+
+/// Checks every instruction's op and dtype against the backend's
+/// capabilities (an error names what is missing and where it was created),
+/// then compiles.
+std::unique_ptr<backends::Executable> CompileFunction(backends::Backend& backend,
+                                                      std::shared_ptr<const ir::Function> function);
+
+}  // namespace kiln::graph::internal
