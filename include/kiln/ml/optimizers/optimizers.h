@@ -1,0 +1,63 @@
+// Copyright 2026 The Kiln Authors.
+// Optimizers: build the update of the trainable variables inside the train
+// step graph. Their state (moments, step count) lives in the context, under
+// the scope "/optimizers/<name>", so checkpoints carry it.
+//
+// Hyperparameters (read from the context, with these defaults):
+//   learning_rate (0.001; SGD 0.01), learning_rate_schedule ("constant" |
+//   "cosine" | "exponential"), warmup_steps (0), decay_steps (10000, cosine:
+//   steps to reach min; exponential: steps per decay), decay_rate (0.96),
+//   min_learning_rate (0), clip_global_norm (0 = off), weight_decay (0; AdamW
+//   default 0.01), momentum (0 for SGD, 0.9 RMSProp), nesterov (false),
+//   adam_beta1 (0.9), adam_beta2 (0.999), adam_epsilon (1e-7), rmsprop_rho
+//   (0.9), rmsprop_epsilon (1e-7), adagrad_initial (0.1), adagrad_epsilon (1e-7).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kiln/context/context.h"
+
+namespace kiln::ml::optimizers {
+
+using graph::Node;
+
+/// An optimizer: given the loss, updates every trainable variable of the
+/// context that the loss depends on, and the global step.
+class Optimizer {
+ public:
+  virtual ~Optimizer() = default;
+  /// The name ("adam").
+  virtual std::string Name() const = 0;
+  /// Builds the updates inside the graph of `loss` (being traced by
+  /// context::NewExec): computes gradients, applies clipping, schedules and
+  /// weight decay, and sets the new variable values with SetValueGraph.
+  /// Increments "/global_step" (Int64, created if missing).
+  virtual void UpdateGraph(context::Context ctx, Node loss) = 0;
+};
+
+/// Stochastic gradient descent, with optional momentum and Nesterov.
+std::shared_ptr<Optimizer> SGD();
+std::shared_ptr<Optimizer> Adam();
+/// Adam with decoupled weight decay (Loshchilov & Hutter).
+std::shared_ptr<Optimizer> AdamW();
+std::shared_ptr<Optimizer> RMSProp();
+std::shared_ptr<Optimizer> Adagrad();
+/// The optimizer named by the context hyperparameter "optimizer" ("sgd",
+/// "adam", "adamw", "rmsprop", "adagrad"; default "adam"). An unknown name is
+/// a kiln::Error listing the known ones.
+std::shared_ptr<Optimizer> FromContext(const context::Context& ctx);
+
+/// The learning rate for the current step, as a scalar of `dtype`, from the
+/// context's hyperparameters and schedule (see the header comment).
+Node LearningRate(const context::Context& ctx, graph::Graph* g, dtypes::DType dtype);
+
+/// The global step variable "/global_step" (Int64 scalar, not trainable),
+/// created with value 0 if missing.
+context::Variable* GlobalStep(context::Context ctx);
+
+/// Scales `grads` so their global L2 norm is at most `max_norm`.
+std::vector<Node> ClipByGlobalNorm(const std::vector<Node>& grads, double max_norm);
+
+}  // namespace kiln::ml::optimizers

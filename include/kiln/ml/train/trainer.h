@@ -1,0 +1,73 @@
+// Copyright 2026 The Kiln Authors.
+// Trainer: compiles and runs the train and eval steps of a model.
+//
+//   auto trainer = train::NewTrainer(backend, ctx, ModelFn, losses::SparseCategoricalCrossEntropyLogits,
+//                                    optimizers::Adam());
+//   auto loop = train::NewLoop(trainer);
+//   loop->RunSteps(train_dataset, 10'000);
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kiln/context/context.h"
+#include "kiln/ml/datasets/datasets.h"
+#include "kiln/ml/losses/losses.h"
+#include "kiln/ml/optimizers/optimizers.h"
+#include "kiln/ml/train/metrics.h"
+
+namespace kiln::ml::train {
+
+/// The model: (context, inputs) -> outputs (predictions). It reads
+/// ctx.IsTraining() for training-only behaviour (dropout, batch norm).
+using ModelFn = std::function<std::vector<graph::Node>(context::Context ctx, const std::vector<graph::Node>& inputs)>;
+
+/// Metric values by name ("loss", "accuracy", ...).
+using MetricValues = std::map<std::string, double>;
+
+/// Runs training and evaluation steps; each is compiled once per input-shape
+/// signature. The train step computes the model, the loss (plus losses added
+/// by layers with Context::AddLoss), the gradients and the optimizer's
+/// updates in one graph, with variables updated in place.
+class Trainer {
+ public:
+  Trainer(std::shared_ptr<backends::Backend> backend, context::Context ctx, ModelFn model, losses::LossFn loss,
+          std::shared_ptr<optimizers::Optimizer> optimizer);
+  ~Trainer();
+
+  /// Metrics computed in the train step (the mean loss is always there as "loss").
+  void AddTrainMetric(Metric metric);
+  /// Metrics computed in the eval step ("loss" always there).
+  void AddEvalMetric(Metric metric);
+
+  /// One optimization step on a batch; returns this batch's metric values.
+  /// Throws kiln::Error naming the global step if the loss is NaN or Inf.
+  MetricValues TrainStep(const datasets::Batch& batch);
+  /// The model's loss and eval metrics on a batch (no variable changes,
+  /// ctx.IsTraining() false).
+  MetricValues EvalStep(const datasets::Batch& batch);
+  /// Eval metrics over a whole epoch of `dataset` (Reset first), aggregated.
+  MetricValues Evaluate(datasets::Dataset& dataset);
+  /// The model's outputs for `inputs` in inference mode.
+  std::vector<tensors::Tensor> Predict(const std::vector<tensors::Tensor>& inputs);
+
+  /// The number of train steps run (the "/global_step" variable).
+  int64_t GlobalStep() const;
+  context::Context Context() const;
+  const std::vector<Metric>& TrainMetrics() const;
+  const std::vector<Metric>& EvalMetrics() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Creates a trainer; see Trainer.
+std::shared_ptr<Trainer> NewTrainer(std::shared_ptr<backends::Backend> backend, context::Context ctx, ModelFn model,
+                                    losses::LossFn loss, std::shared_ptr<optimizers::Optimizer> optimizer);
+
+}  // namespace kiln::ml::train

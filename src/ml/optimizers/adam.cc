@@ -1,0 +1,56 @@
+// Copyright 2026 The Kiln Authors.
+// Adam (Kingma & Ba) and AdamW (Loshchilov & Hutter: decoupled weight decay).
+#include "kiln/graph/ops.h"
+#include "kiln/ml/optimizers/optimizers.h"
+#include "src/ml/optimizers/optimizers_internal.h"
+
+namespace kiln::ml::optimizers {
+
+namespace {
+
+namespace initializers = context::initializers;
+
+// Algorithm 1 of the paper, with bias correction from the step count
+// t = global step + 1:
+//   m = b1 m + (1 - b1) g;   v = b2 v + (1 - b2) g^2
+//   w -= lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+// (epsilon outside the square root, as the paper and PyTorch; Keras puts
+// it on the uncorrected sqrt(v), which differs only for tiny v.)
+// Weight decay: L2 on the gradient for Adam, decoupled for AdamW (the base
+// class applies either).
+class AdamOptimizer final : public internal::OptimizerBase {
+ public:
+  explicit AdamOptimizer(bool decoupled) : decoupled_(decoupled) {}
+  std::string Name() const override { return decoupled_ ? "adamw" : "adam"; }
+
+ protected:
+  double DefaultWeightDecay() const override { return decoupled_ ? 0.01 : 0; }
+  bool DecoupledWeightDecay() const override { return decoupled_; }
+
+  internal::UpdateRule MakeRule(const context::Context& ctx) const override {
+    const std::string who = "Optimizer " + Name();
+    const double b1 = internal::FloatParam(ctx, who, "adam_beta1", 0.9, internal::kUnitOpen);
+    const double b2 = internal::FloatParam(ctx, who, "adam_beta2", 0.999, internal::kUnitOpen);
+    const double eps = internal::FloatParam(ctx, who, "adam_epsilon", 1e-7, internal::NonNegative());
+    return [b1, b2, eps](const internal::UpdateArgs& a, internal::Slots& slots) {
+      Node m = slots.Get("m", initializers::Zeros()) * b1 + a.grad * (1 - b1);
+      Node v = slots.Get("v", initializers::Zeros()) * b2 + graph::Square(a.grad) * (1 - b2);
+      slots.Set("m", m);
+      slots.Set("v", v);
+      Node t = a.step + 1.0;
+      Node m_hat = m / (1.0 - graph::Pow(graph::ScalarLike(t, b1), t));
+      Node v_hat = v / (1.0 - graph::Pow(graph::ScalarLike(t, b2), t));
+      return a.w - a.lr * m_hat / (graph::Sqrt(v_hat) + eps);
+    };
+  }
+
+ private:
+  bool decoupled_;
+};
+
+}  // namespace
+
+std::shared_ptr<Optimizer> Adam() { return std::make_shared<AdamOptimizer>(false); }
+std::shared_ptr<Optimizer> AdamW() { return std::make_shared<AdamOptimizer>(true); }
+
+}  // namespace kiln::ml::optimizers

@@ -1,0 +1,321 @@
+// Copyright 2026 The Kiln Authors.
+// The pieces every optimizer shares: variable discovery, gradients, global
+// norm clipping, weight decay, learning-rate schedules, state slots and the
+// global step; and FromContext.
+#include <cmath>
+#include <limits>
+#include <map>
+#include <numbers>
+#include <sstream>
+#include <utility>
+
+#include "kiln/graph/autodiff.h"
+#include "kiln/graph/ops.h"
+#include "kiln/ml/optimizers/optimizers.h"
+#include "src/ml/optimizers/optimizers_internal.h"
+
+namespace kiln::ml::optimizers {
+
+namespace internal {
+
+namespace {
+
+using context::Context;
+using context::Variable;
+
+// Number formatting for messages: shortest round-trip-ish form ("0.9", "inf").
+std::string Num(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+std::string RangeText(const Range& r) {
+  return std::string(r.lo_open ? "(" : "[") + Num(r.lo) + ", " + Num(r.hi) + (r.hi_open ? ")" : "]");
+}
+
+bool InRange(double v, const Range& r) {
+  const bool lo_ok = r.lo_open ? v > r.lo : v >= r.lo;
+  const bool hi_ok = r.hi_open ? v < r.hi : v <= r.hi;
+  return lo_ok && hi_ok;  // false for NaN
+}
+
+Node Cast(Node x, dtypes::DType dtype) { return x.DType() == dtype ? x : graph::ConvertDType(x, dtype); }
+
+// Half variables are updated in Float32 and rounded back once, so small
+// updates are not lost to float16/bfloat16 rounding at every operation.
+dtypes::DType ComputeDType(dtypes::DType dtype) { return dtypes::IsHalf(dtype) ? dtypes::Float32 : dtype; }
+
+// Whether each instruction of `f` up to `root` contributes to `root`
+// (instructions are in topological order, so one backward sweep suffices).
+std::vector<bool> Ancestors(const ir::Function& f, int root) {
+  std::vector<bool> used(f.instructions.size(), false);
+  used[static_cast<size_t>(root)] = true;
+  for (int id = root; id >= 0; --id) {
+    if (!used[static_cast<size_t>(id)]) continue;
+    for (int operand : f.instructions[static_cast<size_t>(id)].operands) used[static_cast<size_t>(operand)] = true;
+  }
+  return used;
+}
+
+struct VariableValue {
+  Variable* var;
+  Node value;
+};
+
+// The trainable float variables whose value `loss` depends on. Each
+// candidate's node comes from ValueGraph: a variable the trace had not read
+// yet gets a new parameter, whose id is past the loss, so it is skipped (it
+// stays an unused input of the graph, which costs nothing but a buffer
+// handle). Dependency is structural: a variable reached only through
+// StopGradient is still updated (with a zero gradient).
+std::vector<VariableValue> DependentVariables(const Context& ctx, Node loss) {
+  graph::Graph* g = loss.Graph();
+  const std::vector<bool> used = Ancestors(g->Function(), loss.Id());
+  std::vector<VariableValue> out;
+  for (Variable* v : ctx.Variables()) {
+    if (!v->Trainable() || !dtypes::IsFloat(v->DType())) continue;
+    Node value = v->ValueGraph(g);
+    if (static_cast<size_t>(value.Id()) < used.size() && used[static_cast<size_t>(value.Id())]) {
+      out.push_back({v, value});
+    }
+  }
+  return out;
+}
+
+void CheckLoss(const std::string& name, Node loss) {
+  if (!loss.Ok()) Throw("Optimizer " + name + ": UpdateGraph with an empty loss Node");
+  if (loss.Rank() != 0 || !dtypes::IsFloat(loss.DType())) {
+    Throw("Optimizer " + name + ": the loss must be a float scalar, got " + loss.Shape().ToString());
+  }
+}
+
+// The learning rate, once per compute dtype (a model mixing Float32 and
+// Float64 variables needs two), so the schedule is built at most twice.
+class LearningRates {
+ public:
+  LearningRates(const Context& ctx, graph::Graph* g, double default_lr) : ctx_(ctx), g_(g), default_lr_(default_lr) {}
+  Node For(dtypes::DType dtype) {
+    auto it = cache_.find(dtype);
+    if (it == cache_.end()) it = cache_.emplace(dtype, ScheduledLearningRate(ctx_, g_, dtype, default_lr_)).first;
+    return it->second;
+  }
+
+ private:
+  const Context& ctx_;
+  graph::Graph* g_;
+  double default_lr_;
+  std::map<dtypes::DType, Node> cache_;
+};
+
+// The schedule's hyperparameters, validated.
+struct Schedule {
+  std::string kind;
+  double learning_rate, min_learning_rate, decay_rate;
+  int64_t warmup_steps, decay_steps;
+};
+
+int64_t IntParam(const Context& ctx, const std::string& key, int64_t default_value, int64_t min) {
+  const auto v = ctx.GetParamOr<int64_t>(key, default_value);
+  if (v < min) {
+    Throw("LearningRate: hyperparameter " + key + "=" + std::to_string(v) + " must be >= " + std::to_string(min));
+  }
+  return v;
+}
+
+Schedule ReadSchedule(const Context& ctx, double default_lr) {
+  Schedule s;
+  s.kind = ctx.GetParamOr<std::string>("learning_rate_schedule", "constant");
+  if (s.kind != "constant" && s.kind != "cosine" && s.kind != "exponential") {
+    Throw("LearningRate: unknown learning_rate_schedule \"" + s.kind + "\"; known: constant, cosine, exponential");
+  }
+  s.learning_rate = FloatParam(ctx, "LearningRate", "learning_rate", default_lr, NonNegative());
+  s.min_learning_rate = FloatParam(ctx, "LearningRate", "min_learning_rate", 0, NonNegative());
+  s.decay_rate = FloatParam(ctx, "LearningRate", "decay_rate", 0.96, Positive());
+  s.warmup_steps = IntParam(ctx, "warmup_steps", 0, 0);
+  s.decay_steps = IntParam(ctx, "decay_steps", 10000, 1);
+  return s;
+}
+
+// The schedule after warmup, at `t` steps past the warmup (float scalar).
+Node Decayed(const Schedule& s, Node t) {
+  if (s.kind == "cosine") {
+    // Keras CosineDecay: reaches min_learning_rate after decay_steps, then stays.
+    Node progress = graph::Min(t / static_cast<double>(s.decay_steps), graph::ScalarLike(t, 1));
+    Node cosine = (graph::Cos(progress * std::numbers::pi) + 1.0) * 0.5;
+    return cosine * (s.learning_rate - s.min_learning_rate) + s.min_learning_rate;
+  }
+  if (s.kind == "exponential") {
+    // Continuous (not staircase) decay: one factor decay_rate per decay_steps.
+    return graph::Pow(graph::ScalarLike(t, s.decay_rate), t / static_cast<double>(s.decay_steps)) * s.learning_rate;
+  }
+  return graph::ScalarLike(t, s.learning_rate);
+}
+
+// The rate at global step `step` (float scalar): linear warmup from 0 at
+// step 0 to learning_rate at step warmup_steps, then the decay, which
+// counts its steps from the end of the warmup (as Keras does).
+Node ScheduleAt(const Schedule& s, Node step) {
+  if (s.warmup_steps == 0) return Decayed(s, step);
+  const auto warmup = static_cast<double>(s.warmup_steps);
+  Node after = Decayed(s, graph::Max(step - warmup, graph::ScalarLike(step, 0)));
+  Node ramp = step * (s.learning_rate / warmup);
+  return graph::Where(graph::LessThan(step, graph::ScalarLike(step, warmup)), ramp, after);
+}
+
+}  // namespace
+
+Range NonNegative() { return {0, std::numeric_limits<double>::infinity(), false, true}; }
+Range Positive() { return {0, std::numeric_limits<double>::infinity(), true, true}; }
+
+double FloatParam(const Context& ctx, std::string_view who, const std::string& key, double default_value,
+                  Range range) {
+  const auto v = ctx.GetParamOr<double>(key, default_value);
+  if (!InRange(v, range)) {
+    Throw(std::string(who) + ": hyperparameter " + key + "=" + Num(v) + " must be in " + RangeText(range));
+  }
+  return v;
+}
+
+Node ScheduledLearningRate(const Context& ctx, graph::Graph* g, dtypes::DType dtype, double default_lr) {
+  if (g == nullptr) Throw("LearningRate: null graph");
+  if (!dtypes::IsFloat(dtype)) Throw(std::string("LearningRate: dtype must be a float, got ") + dtypes::Name(dtype));
+  const Schedule s = ReadSchedule(ctx, default_lr);
+  if (s.kind == "constant" && s.warmup_steps == 0) return graph::Scalar(g, dtype, s.learning_rate);
+  // Float32 counts steps exactly up to 2^24; the schedule only needs ~1e-7
+  // relative precision, so Float64 is used only for Float64 requests.
+  const dtypes::DType sd = dtype == dtypes::Float64 ? dtypes::Float64 : dtypes::Float32;
+  Node step = graph::ConvertDType(GlobalStep(ctx)->ValueGraph(g), sd);
+  return Cast(ScheduleAt(s, step), dtype);
+}
+
+// ---------------------------------------------------------------- Slots.
+
+namespace {
+
+// The handle at "<optimizer scope>/<var scope...>/<var name>": one level per
+// component of the variable's full name, since scope names have no '/'.
+Context SlotScope(const Context& optimizer_ctx, const Variable& var) {
+  Context c = optimizer_ctx;
+  const std::string full = var.ScopeAndName();
+  size_t start = 1;  // skip the leading '/'
+  while (start <= full.size()) {
+    size_t end = full.find('/', start);
+    if (end == std::string::npos) end = full.size();
+    if (end > start) c = c.In(full.substr(start, end - start));
+    start = end + 1;
+  }
+  return c;
+}
+
+}  // namespace
+
+Slots::Slots(const Context& optimizer_ctx, const Variable& var, dtypes::DType dtype, graph::Graph* g)
+    : scope_(SlotScope(optimizer_ctx, var)), shape_(dtype, var.Shape().Dims()), g_(g) {}
+
+Node Slots::Get(const std::string& slot, const context::initializers::Initializer& init) {
+  // Reuse-tolerant: a re-trace (new input shapes) or a restored checkpoint
+  // finds the slot already there; Reuse() still checks its shape.
+  Variable* v = scope_.GetVariable(slot) != nullptr ? scope_.Reuse().VariableWithShape(slot, shape_)
+                                                    : scope_.WithInitializer(init).VariableWithShape(slot, shape_);
+  v->SetTrainable(false);
+  return v->ValueGraph(g_);
+}
+
+void Slots::Set(const std::string& slot, Node value) {
+  Variable* v = scope_.GetVariable(slot);
+  if (v == nullptr) Throw("Optimizer slot " + context::JoinScope(scope_.Scope(), slot) + " set before it was read");
+  v->SetValueGraph(value);
+}
+
+// ---------------------------------------------------------- UpdateGraph.
+
+void OptimizerBase::UpdateGraph(Context ctx, Node loss) {
+  const std::string name = Name();
+  CheckLoss(name, loss);
+  graph::Graph* g = loss.Graph();
+  const double clip = FloatParam(ctx, "Optimizer " + name, "clip_global_norm", 0, NonNegative());
+  const double decay = FloatParam(ctx, "Optimizer " + name, "weight_decay", DefaultWeightDecay(), NonNegative());
+  const UpdateRule rule = MakeRule(ctx);
+  LearningRates rates(ctx, g, DefaultLearningRate());
+
+  const std::vector<VariableValue> vars = DependentVariables(ctx, loss);
+  std::vector<Node> values;
+  for (const auto& vv : vars) values.push_back(vv.value);
+  std::vector<Node> grads = graph::Gradient(loss, values);
+  if (clip > 0) grads = ClipByGlobalNorm(grads, clip);
+
+  Variable* global_step = GlobalStep(ctx);
+  Node step = global_step->ValueGraph(g);  // read before it is incremented below
+  const Context optimizer_ctx = ctx.In("optimizers").In(name);
+  for (size_t i = 0; i < vars.size(); ++i) {
+    const dtypes::DType cd = ComputeDType(vars[i].var->DType());
+    UpdateArgs args{Cast(vars[i].value, cd), Cast(grads[i], cd), rates.For(cd), graph::ConvertDType(step, cd)};
+    if (decay > 0 && !DecoupledWeightDecay()) args.grad = args.grad + args.w * decay;
+    Slots slots(optimizer_ctx, *vars[i].var, cd, g);
+    Node updated = rule(args, slots);
+    if (decay > 0 && DecoupledWeightDecay()) updated = updated - args.lr * decay * args.w;
+    vars[i].var->SetValueGraph(Cast(updated, vars[i].var->DType()));
+  }
+  global_step->SetValueGraph(step + graph::ScalarLike(step, 1));
+}
+
+}  // namespace internal
+
+// ------------------------------------------------------- Public helpers.
+
+Node LearningRate(const context::Context& ctx, graph::Graph* g, dtypes::DType dtype) {
+  // The default follows the optimizer the context selects, so the value
+  // reported matches what FromContext(ctx) trains with.
+  const double default_lr = ctx.GetParamOr<std::string>("optimizer", "adam") == "sgd" ? 0.01 : 0.001;
+  return internal::ScheduledLearningRate(ctx, g, dtype, default_lr);
+}
+
+context::Variable* GlobalStep(context::Context ctx) {
+  const shapes::Shape want = shapes::Make(dtypes::Int64);
+  context::Variable* v = ctx.GetVariableByScopeAndName("/global_step");
+  if (v == nullptr) {
+    v = ctx.Root().VariableWithValue("global_step", tensors::FromValue(int64_t{0}));
+  } else if (v->Shape() != want) {
+    Throw("optimizers::GlobalStep: /global_step is " + v->Shape().ToString() + ", expected " + want.ToString());
+  }
+  v->SetTrainable(false);
+  return v;
+}
+
+std::vector<Node> ClipByGlobalNorm(const std::vector<Node>& grads, double max_norm) {
+  if (!(max_norm > 0)) Throw("ClipByGlobalNorm: max_norm must be positive, got " + internal::Num(max_norm));
+  if (grads.empty()) return {};
+  // Accumulate in Float64 when any gradient is Float64, else Float32.
+  dtypes::DType acc = dtypes::Float32;
+  for (size_t i = 0; i < grads.size(); ++i) {
+    if (!grads[i].Ok() || !dtypes::IsFloat(grads[i].DType())) {
+      Throw("ClipByGlobalNorm: gradient #" + std::to_string(i) + " is " +
+            (grads[i].Ok() ? grads[i].Shape().ToString() : std::string("an empty Node")) + ", not a float");
+    }
+    if (grads[i].DType() == dtypes::Float64) acc = dtypes::Float64;
+  }
+  Node sum_squares = graph::Scalar(grads[0].Graph(), acc, 0);
+  for (Node grad : grads) sum_squares = sum_squares + graph::ReduceAllSum(graph::Square(internal::Cast(grad, acc)));
+  // scale = max_norm / max(norm, max_norm): 1 when the norm is within bounds.
+  Node norm = graph::Sqrt(sum_squares);
+  Node scale = max_norm / graph::Max(norm, graph::ScalarLike(norm, max_norm));
+  std::vector<Node> out;
+  for (Node grad : grads) out.push_back(grad * internal::Cast(scale, grad.DType()));
+  return out;
+}
+
+std::shared_ptr<Optimizer> FromContext(const context::Context& ctx) {
+  const auto name = ctx.GetParamOr<std::string>("optimizer", "adam");
+  static const std::map<std::string, std::shared_ptr<Optimizer> (*)()> kFactories = {
+      {"adagrad", &Adagrad}, {"adam", &Adam}, {"adamw", &AdamW}, {"rmsprop", &RMSProp}, {"sgd", &SGD}};
+  auto it = kFactories.find(name);
+  if (it == kFactories.end()) {
+    std::string known;
+    for (const auto& [key, factory] : kFactories) known += (known.empty() ? "" : ", ") + key;
+    Throw("optimizers::FromContext: unknown optimizer \"" + name + "\" (hyperparameter \"optimizer\"); known: " + known);
+  }
+  return it->second();
+}
+
+}  // namespace kiln::ml::optimizers

@@ -1,0 +1,93 @@
+// Copyright 2026 The Kiln Authors.
+// Shared machinery of the optimizers (internal): the update-rule interface,
+// the per-variable state slots, the common UpdateGraph and the checked
+// hyperparameter readers.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "kiln/context/context.h"
+#include "kiln/ml/optimizers/optimizers.h"
+
+namespace kiln::ml::optimizers::internal {
+
+/// The state ("slots": moments, accumulators) of one trainable variable.
+/// Slots are context variables, so checkpoints carry them: not trainable,
+/// created on first use under
+///   <ctx scope>/optimizers/<optimizer>/<variable's full name>/<slot>
+/// ("/optimizers/adam/dense/weights/m" for the root context), with the
+/// variable's dims and the compute dtype (Float32 for half variables, so
+/// second moments do not underflow).
+class Slots {
+ public:
+  /// `optimizer_ctx` is the handle at "<ctx scope>/optimizers/<optimizer>".
+  Slots(const context::Context& optimizer_ctx, const context::Variable& var, dtypes::DType dtype, graph::Graph* g);
+
+  /// The slot's value before this step; created with `init` if missing.
+  Node Get(const std::string& slot, const context::initializers::Initializer& init);
+  /// Sets the slot's value after this step (Get must have been called first).
+  void Set(const std::string& slot, Node value);
+
+ private:
+  context::Context scope_;
+  shapes::Shape shape_;
+  graph::Graph* g_;
+};
+
+/// What an update rule sees for one variable, all in its compute dtype.
+struct UpdateArgs {
+  Node w;     ///< The current value.
+  Node grad;  ///< The gradient, clipped, with L2 weight decay already added.
+  Node lr;    ///< The learning rate of this step (scalar).
+  Node step;  ///< Updates done before this one (scalar; 0 at the first).
+};
+
+/// Returns the variable's new value; reads and writes its state in `slots`.
+using UpdateRule = std::function<Node(const UpdateArgs& args, Slots& slots)>;
+
+/// The part every optimizer shares: finds the trainable variables the loss
+/// depends on, computes and clips their gradients, applies weight decay
+/// and the learning-rate schedule, runs the algorithm's rule on each, and
+/// increments the global step. Subclasses only provide the rule.
+class OptimizerBase : public Optimizer {
+ public:
+  void UpdateGraph(context::Context ctx, Node loss) final;
+
+ protected:
+  /// Reads and validates the algorithm's hyperparameters from `ctx`, and
+  /// returns its rule for this trace.
+  virtual UpdateRule MakeRule(const context::Context& ctx) const = 0;
+  /// The learning rate when "learning_rate" is not set.
+  virtual double DefaultLearningRate() const { return 0.001; }
+  /// The weight decay when "weight_decay" is not set.
+  virtual double DefaultWeightDecay() const { return 0; }
+  /// Decoupled decay (w -= lr * wd * w, AdamW) instead of L2 added to the
+  /// gradient (grad += wd * w).
+  virtual bool DecoupledWeightDecay() const { return false; }
+};
+
+/// The learning rate for the current step with `default_lr` when the
+/// context does not set "learning_rate" (see optimizers::LearningRate).
+Node ScheduledLearningRate(const context::Context& ctx, graph::Graph* g, dtypes::DType dtype, double default_lr);
+
+/// Bounds of a hyperparameter: [lo, hi], either end open on request.
+struct Range {
+  double lo, hi;
+  bool lo_open = false, hi_open = false;
+};
+/// Range {0, 1} with the high end open: [0, 1).
+inline constexpr Range kUnitOpen{0, 1, false, true};
+/// [0, inf).
+Range NonNegative();
+/// (0, inf).
+Range Positive();
+
+/// The float hyperparameter `key` (`default_value` if unset). Throws
+/// kiln::Error "<who>: hyperparameter <key>=<value> must be in <range>"
+/// when outside `range` (or NaN).
+double FloatParam(const context::Context& ctx, std::string_view who, const std::string& key, double default_value,
+                  Range range);
+
+}  // namespace kiln::ml::optimizers::internal

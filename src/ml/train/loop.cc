@@ -1,0 +1,273 @@
+// Copyright 2026 The Kiln Authors.
+// Loop: train steps with hooks, progress output, periodic eval/checkpoints,
+// and the metrics history.
+#include "kiln/ml/train/loop.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "src/ml/train/plot.h"
+
+namespace kiln::ml::train {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string Duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "--:--";
+  auto s = static_cast<int64_t>(seconds + 0.5);
+  char buf[32];
+  if (s >= 3600) std::snprintf(buf, sizeof(buf), "%lld:%02lld:%02lld", static_cast<long long>(s / 3600),
+                               static_cast<long long>(s / 60 % 60), static_cast<long long>(s % 60));
+  else std::snprintf(buf, sizeof(buf), "%02lld:%02lld", static_cast<long long>(s / 60), static_cast<long long>(s % 60));
+  return buf;
+}
+
+std::string MetricsText(const MetricValues& metrics, const std::string& prefix = "") {
+  std::ostringstream os;
+  for (const auto& [name, value] : metrics) {
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "%.4f", value);
+    os << " " << prefix << name << "=" << buf;
+  }
+  return os.str();
+}
+
+}  // namespace
+
+struct Loop::Impl {
+  std::shared_ptr<Trainer> trainer;
+  std::vector<Hook> on_start, on_step, on_end;
+  struct Periodic {
+    int64_t n = 0;
+    double seconds = 0;
+    Hook hook;
+    Clock::time_point last;
+  };
+  std::vector<Periodic> every_steps, every_seconds;
+  std::ostream* progress = &std::cout;
+  double progress_seconds = 5;
+  bool live_bar = false;
+  int64_t record_every = 50;
+  std::vector<HistoryRow> history;
+  MetricValues last_eval;
+  bool stop = false;
+  // Actions run at the end of each Run*: final eval and checkpoint.
+  std::vector<std::function<void(const StepInfo&)>> finalizers;
+
+  std::vector<MetricAccumulator> MakeAccumulators() const {
+    std::vector<MetricAccumulator> acc;
+    for (const Metric& m : trainer->TrainMetrics()) acc.emplace_back(m.aggregation, m.decay);
+    return acc;
+  }
+
+  void Progress(const StepInfo& info, bool final) {
+    if (progress == nullptr) return;
+    const double rate = info.elapsed_seconds > 0 ? info.loop_step / info.elapsed_seconds : 0;
+    std::ostringstream line;
+    if (info.total_steps > 0) {
+      const double fraction = static_cast<double>(info.loop_step) / static_cast<double>(info.total_steps);
+      constexpr int kBar = 24;
+      const int filled = static_cast<int>(fraction * kBar);
+      line << "[" << std::string(static_cast<size_t>(filled), '=') << (filled < kBar ? ">" : "")
+           << std::string(static_cast<size_t>(std::max(0, kBar - filled - 1)), ' ') << "] " << info.loop_step << "/"
+           << info.total_steps;
+      const double eta = rate > 0 ? (info.total_steps - info.loop_step) / rate : NAN;
+      line << " " << Duration(info.elapsed_seconds) << "<" << Duration(eta);
+    } else {
+      line << "step " << info.loop_step << " " << Duration(info.elapsed_seconds);
+    }
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), " %.1f steps/s", rate);
+    line << buf << " (global step " << info.step << ")" << MetricsText(info.metrics)
+         << MetricsText(last_eval, "eval_");
+    if (live_bar) {
+      *progress << "\r" << line.str() << "\033[K" << (final ? "\n" : "") << std::flush;
+    } else {
+      *progress << line.str() << "\n" << std::flush;
+    }
+  }
+
+  void Record(const StepInfo& info) {
+    history.push_back({info.step, info.elapsed_seconds, "train", info.metrics});
+  }
+
+  // Runs steps until `more()` is false or Stop(); `next_batch` fills the batch or returns false.
+  void Run(datasets::Dataset& dataset, int64_t total, const std::function<bool(datasets::Batch&)>& next_batch,
+           Loop& loop) {
+    stop = false;
+    const auto start = Clock::now();
+    std::vector<MetricAccumulator> acc = MakeAccumulators();
+    StepInfo info;
+    info.total_steps = total;
+    info.step = trainer->GlobalStep();
+    for (const Hook& h : on_start) h(loop, info);
+    for (auto& p : every_seconds) p.last = start;
+    auto last_progress = start;
+    datasets::Batch batch;
+    while (!stop && (total < 0 || info.loop_step < total)) {
+      if (!next_batch(batch)) break;
+      MetricValues values = trainer->TrainStep(batch);
+      const auto& metrics = trainer->TrainMetrics();
+      const auto weight = static_cast<double>(batch.labels[0].Rank() > 0 ? batch.labels[0].Shape().Dim(0) : 1);
+      for (size_t i = 0; i < metrics.size(); ++i) acc[i].Add(values[metrics[i].name], weight);
+      ++info.loop_step;
+      info.step = trainer->GlobalStep();
+      info.elapsed_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+      for (size_t i = 0; i < metrics.size(); ++i) info.metrics[metrics[i].name] = acc[i].Value();
+      for (const Hook& h : on_step) h(loop, info);
+      for (auto& p : every_steps) {
+        if (info.step % p.n == 0) p.hook(loop, info);
+      }
+      const auto now = Clock::now();
+      for (auto& p : every_seconds) {
+        if (std::chrono::duration<double>(now - p.last).count() >= p.seconds) {
+          p.last = now;
+          p.hook(loop, info);
+        }
+      }
+      if (record_every > 0 && info.step % record_every == 0) Record(info);
+      const double since = std::chrono::duration<double>(now - last_progress).count();
+      if (since >= (live_bar ? 0.2 : progress_seconds)) {
+        last_progress = now;
+        Progress(info, false);
+      }
+    }
+    if (info.loop_step == 0 && !stop) {
+      Throw("Loop: dataset \"" + dataset.Name() + "\" produced no batch");
+    }
+    if (history.empty() || history.back().step != info.step || history.back().split != "train") Record(info);
+    for (const auto& f : finalizers) f(info);
+    for (const Hook& h : on_end) h(loop, info);
+    Progress(info, true);
+  }
+};
+
+Loop::Loop(std::shared_ptr<Trainer> trainer) : impl_(std::make_unique<Impl>()) {
+  if (!trainer) Throw("NewLoop: null trainer");
+  impl_->trainer = std::move(trainer);
+  impl_->live_bar = isatty(STDOUT_FILENO) != 0;
+}
+
+Loop::~Loop() = default;
+
+void Loop::RunSteps(datasets::Dataset& dataset, int64_t steps) {
+  if (steps < 0) Throw("Loop::RunSteps: negative number of steps " + std::to_string(steps));
+  impl_->Run(
+      dataset, steps,
+      [&](datasets::Batch& batch) {
+        if (dataset.Next(batch)) return true;
+        dataset.Reset();  // next epoch
+        if (dataset.Next(batch)) return true;
+        Throw("Loop: dataset \"" + dataset.Name() + "\" produced no batch");
+      },
+      *this);
+}
+
+void Loop::RunEpochs(datasets::Dataset& dataset, int epochs) {
+  if (epochs < 0) Throw("Loop::RunEpochs: negative number of epochs " + std::to_string(epochs));
+  int64_t total = -1;
+  if (auto* in_memory = dynamic_cast<datasets::InMemory*>(&dataset)) total = in_memory->BatchesPerEpoch() * epochs;
+  int epoch = 0;
+  dataset.Reset();
+  impl_->Run(
+      dataset, total,
+      [&](datasets::Batch& batch) {
+        while (epoch < epochs) {
+          if (dataset.Next(batch)) return true;
+          ++epoch;
+          dataset.Reset();
+        }
+        return false;
+      },
+      *this);
+}
+
+void Loop::Stop() { impl_->stop = true; }
+void Loop::OnStart(Hook hook) { impl_->on_start.push_back(std::move(hook)); }
+void Loop::OnStep(Hook hook) { impl_->on_step.push_back(std::move(hook)); }
+void Loop::OnEnd(Hook hook) { impl_->on_end.push_back(std::move(hook)); }
+
+void Loop::EveryNSteps(int64_t n, Hook hook) {
+  if (n <= 0) Throw("Loop::EveryNSteps: n must be > 0, got " + std::to_string(n));
+  impl_->every_steps.push_back({n, 0, std::move(hook), {}});
+}
+
+void Loop::EveryNSeconds(double seconds, Hook hook) {
+  if (!(seconds > 0)) Throw("Loop::EveryNSeconds: seconds must be > 0");
+  impl_->every_seconds.push_back({0, seconds, std::move(hook), {}});
+}
+
+void Loop::AddPeriodicEval(datasets::Dataset& dataset, int64_t n) {
+  auto eval = [this, &dataset](const StepInfo& info) {
+    impl_->last_eval = impl_->trainer->Evaluate(dataset);
+    impl_->history.push_back({info.step, info.elapsed_seconds, "eval", impl_->last_eval});
+  };
+  EveryNSteps(n, [eval](Loop&, const StepInfo& info) { eval(info); });
+  impl_->finalizers.push_back([this, eval](const StepInfo& info) {
+    // Skip if the last step already evaluated.
+    const auto& h = impl_->history;
+    for (auto it = h.rbegin(); it != h.rend(); ++it) {
+      if (it->split == "eval") {
+        if (it->step == info.step) return;
+        break;
+      }
+    }
+    eval(info);
+  });
+}
+
+void Loop::AddPeriodicCheckpoint(context::checkpoints::Handler& handler, int64_t n) {
+  auto last_saved = std::make_shared<int64_t>(-1);
+  EveryNSteps(n, [&handler, last_saved](Loop&, const StepInfo& info) {
+    handler.Save();
+    *last_saved = info.step;
+  });
+  impl_->finalizers.push_back([&handler, last_saved](const StepInfo& info) {
+    if (*last_saved != info.step) handler.Save();
+    *last_saved = info.step;
+  });
+}
+
+void Loop::SetProgress(std::ostream* out, double seconds) {
+  impl_->progress = out;
+  impl_->progress_seconds = seconds > 0 ? seconds : 5;
+  impl_->live_bar = out == &std::cout && isatty(STDOUT_FILENO) != 0;
+}
+
+void Loop::DisableProgress() { impl_->progress = nullptr; }
+
+void Loop::RecordEveryNSteps(int64_t n) { impl_->record_every = n; }
+const std::vector<HistoryRow>& Loop::History() const { return impl_->history; }
+
+void Loop::WriteHistoryCsv(const std::string& path) const {
+  std::ofstream out(path);
+  if (!out) Throw("Loop::WriteHistoryCsv: cannot write \"" + path + "\"");
+  out << "step,elapsed_seconds,split,metric,value\n";
+  for (const HistoryRow& row : impl_->history) {
+    for (const auto& [name, value] : row.metrics) {
+      out << row.step << "," << row.elapsed_seconds << "," << row.split << "," << name << "," << value << "\n";
+    }
+  }
+  if (!out) Throw("Loop::WriteHistoryCsv: error writing \"" + path + "\"");
+}
+
+void Loop::WritePlot(const std::string& path, const std::string& title) const {
+  std::ofstream out(path);
+  if (!out) Throw("Loop::WritePlot: cannot write \"" + path + "\"");
+  out << internal::PlotHtml(impl_->history, title);
+  if (!out) Throw("Loop::WritePlot: error writing \"" + path + "\"");
+}
+
+Trainer& Loop::GetTrainer() { return *impl_->trainer; }
+
+std::unique_ptr<Loop> NewLoop(std::shared_ptr<Trainer> trainer) { return std::make_unique<Loop>(std::move(trainer)); }
+
+}  // namespace kiln::ml::train

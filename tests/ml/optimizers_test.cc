@@ -1,0 +1,541 @@
+// Copyright 2026 The Kiln Authors.
+// Optimizers: single and multi-step updates against hand computations and a
+// double-precision reference, weight decay, clipping, learning-rate
+// schedules, the global step, state variables, FromContext, errors and
+// convergence on a quadratic.
+#include "kiln/ml/optimizers/optimizers.h"
+
+#include <cmath>
+#include <numbers>
+
+#include "kiln/context/exec.h"
+#include "kiln/graph/ops.h"
+#include "tests/testing/testing.h"
+
+namespace kiln::ml::optimizers {
+namespace {
+
+using context::Context;
+using context::Variable;
+using graph::Node;
+using testing::AllClose;
+using testing::FromDoubles;
+using testing::ToDoubles;
+
+// ------------------------------------------------------------- Problem.
+
+// loss(w) = sum(0.5 a w^2 + c w): gradient a w + c, minimum at -c / a. With
+// a = 0 the gradient is the constant c, which makes hand computations easy.
+struct Quadratic {
+  std::vector<double> w0, a, c;
+};
+
+Node QuadraticLoss(Node w, const Quadratic& q) {
+  const shapes::Shape shape = w.Shape();
+  Node a = graph::Const(w.Graph(), FromDoubles(shape, q.a));
+  Node c = graph::Const(w.Graph(), FromDoubles(shape, q.c));
+  return graph::ReduceAllSum(a * graph::Square(w) * 0.5 + c * w);
+}
+
+std::vector<double> Gradient(const Quadratic& q, const std::vector<double>& w) {
+  std::vector<double> g(w.size());
+  for (size_t i = 0; i < w.size(); ++i) g[i] = q.a[i] * w[i] + q.c[i];
+  return g;
+}
+
+// Creates "/w" (or `scope`/w) with q.w0 in `dtype` and returns a stepper that
+// runs one UpdateGraph per call on the quadratic and returns w afterwards.
+class Stepper {
+ public:
+  Stepper(const std::string& backend, Context ctx, std::shared_ptr<Optimizer> opt, const Quadratic& q,
+          dtypes::DType dtype = dtypes::Float32)
+      : ctx_(ctx),
+        var_(ctx.VariableWithValue("w", FromDoubles(shapes::Make(dtype, {static_cast<int64_t>(q.w0.size())}), q.w0))),
+        exec_(context::NewExec(backends::NewWithName(backend), ctx, Fn{var_, opt, q})) {}
+
+  std::vector<double> Step() {
+    exec_.Call(0.0f);
+    return ToDoubles(var_->Value());
+  }
+  Variable* Var() const { return var_; }
+  size_t CacheSize() const { return exec_.CacheSize(); }
+
+ private:
+  struct Fn {
+    Variable* var;
+    std::shared_ptr<Optimizer> opt;
+    Quadratic q;
+    Node operator()(Context c, Node x) const {
+      Node loss = QuadraticLoss(var->ValueGraph(x.Graph()), q);
+      opt->UpdateGraph(c, loss);
+      return loss;
+    }
+  };
+  Context ctx_;
+  Variable* var_;
+  context::Exec<Fn> exec_;
+};
+
+// -------------------------------------------- Reference (double) updates.
+
+// Hyperparameters of the reference, with the library's defaults.
+struct Hyper {
+  double lr = 0.001, wd = 0, momentum = 0;
+  bool nesterov = false;
+  double b1 = 0.9, b2 = 0.999, eps = 1e-7, rho = 0.9, initial = 0.1;
+};
+
+// `steps` updates of `algo` from q.w0, written from the formulas in the
+// optimizer sources; returns w after each step.
+std::vector<std::vector<double>> Reference(const std::string& algo, const Hyper& h, const Quadratic& q, int steps) {
+  std::vector<double> w = q.w0, s1(w.size(), 0), s2(w.size(), 0);
+  if (algo == "adagrad") s1.assign(w.size(), h.initial);
+  std::vector<std::vector<double>> out;
+  for (int t = 1; t <= steps; ++t) {
+    std::vector<double> g = Gradient(q, w);
+    for (size_t i = 0; i < w.size(); ++i) {
+      const double w_old = w[i];
+      if (algo != "adamw") g[i] += h.wd * w_old;  // L2 weight decay
+      if (algo == "sgd") {
+        s1[i] = h.momentum * s1[i] + g[i];  // v = mu v + g
+        const double d = h.momentum == 0 ? g[i] : (h.nesterov ? g[i] + h.momentum * s1[i] : s1[i]);
+        w[i] -= h.lr * d;
+      } else if (algo == "adam" || algo == "adamw") {
+        s1[i] = h.b1 * s1[i] + (1 - h.b1) * g[i];         // m
+        s2[i] = h.b2 * s2[i] + (1 - h.b2) * g[i] * g[i];  // v
+        const double m_hat = s1[i] / (1 - std::pow(h.b1, t)), v_hat = s2[i] / (1 - std::pow(h.b2, t));
+        w[i] -= h.lr * m_hat / (std::sqrt(v_hat) + h.eps);
+        if (algo == "adamw") w[i] -= h.lr * h.wd * w_old;  // decoupled
+      } else if (algo == "rmsprop") {
+        s1[i] = h.rho * s1[i] + (1 - h.rho) * g[i] * g[i];  // mean square
+        const double step = h.lr * g[i] / std::sqrt(s1[i] + h.eps);
+        s2[i] = h.momentum * s2[i] + step;  // momentum buffer (= step when momentum is 0)
+        w[i] -= s2[i];
+      } else if (algo == "adagrad") {
+        s1[i] += g[i] * g[i];
+        w[i] -= h.lr * g[i] / std::sqrt(s1[i] + h.eps);
+      }
+    }
+    out.push_back(w);
+  }
+  return out;
+}
+
+::testing::AssertionResult Near(const std::vector<double>& got, const std::vector<double>& want, double tol) {
+  if (got.size() != want.size()) return ::testing::AssertionFailure() << "size " << got.size() << " vs " << want.size();
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (!(std::abs(got[i] - want[i]) <= tol * (1 + std::abs(want[i])))) {
+      return ::testing::AssertionFailure() << "element " << i << ": got " << got[i] << ", want " << want[i];
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+const Quadratic kConstGrad{{1, 2}, {0, 0}, {0.5, -1.5}};         // gradient [0.5, -1.5] everywhere
+const Quadratic kBowl{{1, -2, 3}, {1, 2, 0.5}, {-0.5, 1, 0.25}};  // minimum [0.5, -0.5, -0.5]
+
+class OptimizersTest : public ::testing::TestWithParam<std::string> {};
+
+// ------------------------------------------------------------------ SGD.
+
+TEST_P(OptimizersTest, SgdOneStepKnownNumbers) {
+  Context ctx = context::New();
+  ctx.SetParam("learning_rate", 0.1);
+  Stepper t(GetParam(), ctx, SGD(), kConstGrad);
+  // w - lr g = [1 - 0.05, 2 + 0.15]. Tolerance 1e-6 (Float32).
+  EXPECT_TRUE(Near(t.Step(), {0.95, 2.15}, 1e-6));
+
+  Context defaults = context::New();  // SGD's default learning rate is 0.01
+  Stepper d(GetParam(), defaults, SGD(), kConstGrad);
+  EXPECT_TRUE(Near(d.Step(), {0.995, 2.015}, 1e-6));
+}
+
+TEST_P(OptimizersTest, SgdMomentumTwoSteps) {
+  Context ctx = context::New();
+  ctx.SetParam("learning_rate", 0.1);
+  ctx.SetParam("momentum", 0.9);
+  Stepper t(GetParam(), ctx, SGD(), kConstGrad);
+  // v1 = g, w1 = w0 - 0.1 g; v2 = 0.9 g + g = 1.9 g, w2 = w1 - 0.19 g = w0 - 0.29 g.
+  EXPECT_TRUE(Near(t.Step(), {1 - 0.05, 2 + 0.15}, 1e-6));
+  EXPECT_TRUE(Near(t.Step(), {1 - 0.29 * 0.5, 2 + 0.29 * 1.5}, 1e-6));
+}
+
+TEST_P(OptimizersTest, SgdNesterovTwoSteps) {
+  Context ctx = context::New();
+  ctx.SetParam("learning_rate", 0.1);
+  ctx.SetParam("momentum", 0.9);
+  ctx.SetParam("nesterov", true);
+  Stepper t(GetParam(), ctx, SGD(), kConstGrad);
+  // d = g + mu v: v1 = g, d1 = 1.9 g; v2 = 1.9 g, d2 = g + 1.71 g = 2.71 g.
+  // w1 = w0 - 0.19 g; w2 = w1 - 0.271 g = w0 - 0.461 g.
+  EXPECT_TRUE(Near(t.Step(), {1 - 0.19 * 0.5, 2 + 0.19 * 1.5}, 1e-6));
+  EXPECT_TRUE(Near(t.Step(), {1 - 0.461 * 0.5, 2 + 0.461 * 1.5}, 1e-6));
+  // On a curved loss, against the reference for 5 steps.
+  Context bowl = context::New();
+  bowl.SetParam("learning_rate", 0.1);
+  bowl.SetParam("momentum", 0.9);
+  bowl.SetParam("nesterov", true);
+  Stepper b(GetParam(), bowl, SGD(), kBowl);
+  const auto want = Reference("sgd", {.lr = 0.1, .momentum = 0.9, .nesterov = true}, kBowl, 5);
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(Near(b.Step(), want[static_cast<size_t>(i)], 1e-5)) << "step " << i;
+}
+
+// ----------------------------------------------------------------- Adam.
+
+TEST_P(OptimizersTest, AdamOneStepKnownNumbers) {
+  Context ctx = context::New();
+  ctx.SetParam("learning_rate", 0.1);
+  Stepper t(GetParam(), ctx, Adam(), kConstGrad);
+  // Step 1: m = 0.1 g, v = 0.001 g^2; m_hat = m / (1 - 0.9) = g,
+  // v_hat = v / (1 - 0.999) = g^2, so w -= 0.1 g / (|g| + 1e-7).
+  const double step0 = 0.1 * 0.5 / (0.5 + 1e-7), step1 = 0.1 * 1.5 / (1.5 + 1e-7);
+  EXPECT_TRUE(Near(t.Step(), {1 - step0, 2 + step1}, 1e-6));
+}
+
+TEST_P(OptimizersTest, AdamMatchesReferenceInEveryFloatDType) {
+  for (dtypes::DType dtype : {dtypes::Float32, dtypes::Float64, dtypes::Float16, dtypes::BFloat16}) {
+    SCOPED_TRACE(dtypes::Name(dtype));
+    Context ctx = context::New();
+    ctx.SetParam("learning_rate", 0.05);
+    Stepper t(GetParam(), ctx, Adam(), kBowl, dtype);
+    const auto want = Reference("adam", {.lr = 0.05}, kBowl, 4);
+    // Half variables are rounded to their dtype after each step; compare
+    // with a few ulps of slack (Tolerance: 1e-2 half, 1e-5 f32, 1e-12 f64).
+    const double tol = dtype == dtypes::Float64 ? 1e-12 : 4 * testing::Tolerance(dtype);
+    for (int i = 0; i < 4; ++i) EXPECT_TRUE(Near(t.Step(), want[static_cast<size_t>(i)], tol)) << "step " << i;
+    EXPECT_EQ(t.Var()->DType(), dtype);
+    // State of half variables is kept in Float32.
+    const dtypes::DType state = dtypes::IsHalf(dtype) ? dtypes::Float32 : dtype;
+    EXPECT_EQ(ctx.GetVariableByScopeAndName("/optimizers/adam/w/m")->DType(), state);
+  }
+}
+
+TEST_P(OptimizersTest, AdamWDecoupledDecayDiffersFromAdamL2) {
+  auto first_step = [&](std::shared_ptr<Optimizer> opt) {
+    Context ctx = context::New();
+    ctx.SetParam("learning_rate", 0.1);
+    ctx.SetParam("weight_decay", 0.1);
+    return Stepper(GetParam(), ctx, opt, kConstGrad).Step();
+  };
+  // Adam, L2: g' = g + 0.1 w = [0.6, -1.3]; first step ~ w - 0.1 sign(g').
+  EXPECT_TRUE(Near(first_step(Adam()), {1 - 0.1 * 0.6 / (0.6 + 1e-7), 2 + 0.1 * 1.3 / (1.3 + 1e-7)}, 1e-6));
+  // AdamW: w - 0.1 sign(g) - lr wd w = [1 - 0.1 - 0.01, 2 + 0.1 - 0.02].
+  EXPECT_TRUE(Near(first_step(AdamW()), {1 - 0.1 * 0.5 / (0.5 + 1e-7) - 0.01, 2 + 0.1 * 1.5 / (1.5 + 1e-7) - 0.02}, 1e-6));
+
+  // Several steps on the bowl, both against the reference; AdamW's default
+  // weight decay is 0.01.
+  Context ctx = context::New();
+  ctx.SetParam("learning_rate", 0.05);
+  Stepper t(GetParam(), ctx, AdamW(), kBowl);
+  const auto want = Reference("adamw", {.lr = 0.05, .wd = 0.01}, kBowl, 3);
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(Near(t.Step(), want[static_cast<size_t>(i)], 1e-5)) << "step " << i;
+}
+
+TEST_P(OptimizersTest, L2WeightDecayForSgdRmspropAdagrad) {
+  for (const std::string name : {"sgd", "rmsprop", "adagrad"}) {
+    SCOPED_TRACE(name);
+    Context ctx = context::New();
+    ctx.SetParam("optimizer", name);
+    ctx.SetParam("learning_rate", 0.05);
+    ctx.SetParam("weight_decay", 0.2);
+    ctx.SetParam("momentum", 0.5);  // read by sgd and rmsprop
+    Stepper t(GetParam(), ctx, FromContext(ctx), kBowl);
+    const auto want = Reference(name, {.lr = 0.05, .wd = 0.2, .momentum = 0.5}, kBowl, 3);
+    for (int i = 0; i < 3; ++i) EXPECT_TRUE(Near(t.Step(), want[static_cast<size_t>(i)], 1e-5)) << "step " << i;
+  }
+}
+
+// ------------------------------------------------------ RMSProp, Adagrad.
+
+TEST_P(OptimizersTest, RmspropTwoStepsByHand) {
+  Context ctx = context::New();
+  ctx.SetParam("learning_rate", 0.01);
+  ctx.SetParam("momentum", 0.0);
+  Stepper t(GetParam(), ctx, RMSProp(), kConstGrad);
+  // ms1 = 0.1 g^2, step = 0.01 g / sqrt(0.1 g^2 + 1e-7); ms2 = 0.19 g^2.
+  auto step = [](double g, double ms) { return 0.01 * g / std::sqrt(ms + 1e-7); };
+  const double g0 = 0.5, g1 = -1.5;
+  std::vector<double> w1 = {1 - step(g0, 0.1 * g0 * g0), 2 - step(g1, 0.1 * g1 * g1)};
+  EXPECT_TRUE(Near(t.Step(), w1, 1e-6));
+  EXPECT_TRUE(Near(t.Step(), {w1[0] - step(g0, 0.19 * g0 * g0), w1[1] - step(g1, 0.19 * g1 * g1)}, 1e-6));
+
+  // Default momentum 0.9, on the bowl, against the reference.
+  Context bowl = context::New();
+  bowl.SetParam("learning_rate", 0.01);
+  Stepper b(GetParam(), bowl, RMSProp(), kBowl);
+  const auto want = Reference("rmsprop", {.lr = 0.01, .momentum = 0.9}, kBowl, 4);
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(Near(b.Step(), want[static_cast<size_t>(i)], 1e-5)) << "step " << i;
+}
+
+TEST_P(OptimizersTest, AdagradTwoStepsByHand) {
+  Context ctx = context::New();
+  ctx.SetParam("learning_rate", 0.1);
+  Stepper t(GetParam(), ctx, Adagrad(), kConstGrad);
+  // acc starts at 0.1: acc1 = 0.1 + g^2, acc2 = 0.1 + 2 g^2; w -= 0.1 g / sqrt(acc + 1e-7).
+  auto step = [](double g, double acc) { return 0.1 * g / std::sqrt(acc + 1e-7); };
+  std::vector<double> w1 = {1 - step(0.5, 0.1 + 0.25), 2 - step(-1.5, 0.1 + 2.25)};
+  EXPECT_TRUE(Near(t.Step(), w1, 1e-6));
+  EXPECT_TRUE(Near(t.Step(), {w1[0] - step(0.5, 0.1 + 0.5), w1[1] - step(-1.5, 0.1 + 4.5)}, 1e-6));
+  EXPECT_TRUE(AllClose(ctx.GetVariableByScopeAndName("/optimizers/adagrad/w/accumulator")->Value(),
+                       shapes::Make(dtypes::Float32, 2), {0.6, 4.6}, 1e-6, 0));
+}
+
+// ------------------------------------------------ Global step and state.
+
+TEST_P(OptimizersTest, GlobalStepIncrementsAndStateLivesInTheContext) {
+  Context ctx = context::New();
+  // A scoped variable, so the slot path has several levels.
+  Variable* kernel = ctx.In("dense").VariableWithValue("kernel", FromDoubles(shapes::Make(dtypes::Float32, 2), {1, 2}));
+  Variable* frozen = ctx.VariableWithValue("frozen", FromDoubles(shapes::Make(dtypes::Float32, 2), {5, 6}));
+  frozen->SetTrainable(false);
+  Variable* unused = ctx.VariableWithValue("unused", FromDoubles(shapes::Make(dtypes::Float32, 2), {7, 8}));
+  auto exec = context::NewExec(backends::NewWithName(GetParam()), ctx, [&](Context c, Node x) {
+    Node loss = graph::ReduceAllSum(kernel->ValueGraph(x.Graph()) * frozen->ValueGraph(x.Graph())) * x;
+    Adam()->UpdateGraph(c, graph::ReduceAllSum(loss));
+    return loss;
+  });
+  for (int i = 0; i < 3; ++i) exec.Call(1.0f);
+  Variable* step = GlobalStep(ctx);
+  EXPECT_EQ(step->Value().Value<int64_t>(), 3);
+  EXPECT_EQ(step->Shape(), shapes::Make(dtypes::Int64));
+  EXPECT_FALSE(step->Trainable());
+  for (const char* slot : {"m", "v"}) {
+    Variable* s = ctx.GetVariableByScopeAndName(std::string("/optimizers/adam/dense/kernel/") + slot);
+    ASSERT_NE(s, nullptr) << slot;
+    EXPECT_FALSE(s->Trainable());
+    EXPECT_TRUE(s->HasValue());
+    EXPECT_EQ(s->Shape(), kernel->Shape());
+  }
+  // m after 3 steps of the constant gradient [5, 6]: (1 - 0.9^3) g.
+  EXPECT_TRUE(AllClose(ctx.GetVariableByScopeAndName("/optimizers/adam/dense/kernel/m")->Value(),
+                       shapes::Make(dtypes::Float32, 2), {0.271 * 5, 0.271 * 6}, 1e-5, 0));
+  // Untouched: not trainable, or not used by the loss (no state either).
+  EXPECT_EQ(ToDoubles(frozen->Value()), (std::vector<double>{5, 6}));
+  EXPECT_EQ(ToDoubles(unused->Value()), (std::vector<double>{7, 8}));
+  EXPECT_EQ(ctx.GetVariableByScopeAndName("/optimizers/adam/frozen/m"), nullptr);
+  EXPECT_EQ(ctx.GetVariableByScopeAndName("/optimizers/adam/unused/m"), nullptr);
+  // A new input shape re-traces: the existing state is reused, not re-created.
+  exec.Call(std::vector<float>{1.0f, 1.0f});
+  EXPECT_EQ(exec.CacheSize(), 2u);
+  EXPECT_EQ(step->Value().Value<int64_t>(), 4);
+}
+
+TEST(Optimizers, GlobalStepErrors) {
+  Context ctx = context::New();
+  Variable* step = GlobalStep(ctx.In("model"));  // created at the root from any scope
+  EXPECT_EQ(step->ScopeAndName(), "/global_step");
+  EXPECT_EQ(step->Value().Value<int64_t>(), 0);
+  EXPECT_EQ(GlobalStep(ctx), step);
+  Context bad = context::New();
+  bad.VariableWithValue("global_step", tensors::FromValue(1.0f));
+  KILN_EXPECT_ERROR(GlobalStep(bad), "optimizers::GlobalStep: /global_step is Float32, expected Int64");
+}
+
+// ------------------------------------------------------------- Schedules.
+
+// The learning rate at global step `step`, computed by one compiled graph.
+class RateProbe {
+ public:
+  RateProbe(const std::string& backend, Context ctx, dtypes::DType dtype = dtypes::Float32)
+      : ctx_(ctx), exec_(context::NewExec(backends::NewWithName(backend), ctx, Fn{dtype})) {}
+  double At(int64_t step) {
+    GlobalStep(ctx_)->SetValue(tensors::FromValue(step));
+    return ToDoubles(exec_.Call(0.0f))[0];
+  }
+  size_t CacheSize() const { return exec_.CacheSize(); }
+
+ private:
+  struct Fn {
+    dtypes::DType dtype;
+    Node operator()(Context c, Node x) const { return LearningRate(c, x.Graph(), dtype); }
+  };
+  Context ctx_;
+  context::Exec<Fn> exec_;
+};
+
+TEST_P(OptimizersTest, ScheduleWarmupCosineExponential) {
+  Context cosine = context::New();
+  cosine.SetParam("learning_rate", 0.1);
+  cosine.SetParam("learning_rate_schedule", std::string("cosine"));
+  cosine.SetParam("warmup_steps", int64_t{10});
+  cosine.SetParam("decay_steps", int64_t{100});
+  cosine.SetParam("min_learning_rate", 0.01);
+  RateProbe c(GetParam(), cosine);
+  // Warmup: 0.1 * step / 10. Decay counted from step 10: midpoint at step 60
+  // gives min + (lr - min) (1 + cos(pi / 2)) / 2 = 0.055; step 35 (quarter).
+  EXPECT_NEAR(c.At(0), 0.0, 1e-7);
+  EXPECT_NEAR(c.At(5), 0.05, 1e-7);
+  EXPECT_NEAR(c.At(10), 0.1, 1e-7);
+  EXPECT_NEAR(c.At(35), 0.01 + 0.09 * (1 + std::cos(std::numbers::pi / 4)) / 2, 1e-7);
+  EXPECT_NEAR(c.At(60), 0.055, 1e-7);
+  EXPECT_NEAR(c.At(110), 0.01, 1e-7);
+  EXPECT_NEAR(c.At(100000), 0.01, 1e-7);
+  EXPECT_EQ(c.CacheSize(), 1u);  // the rate changes without recompiling
+
+  Context expo = context::New();
+  expo.SetParam("learning_rate", 0.1);
+  expo.SetParam("learning_rate_schedule", std::string("exponential"));
+  expo.SetParam("decay_rate", 0.5);
+  expo.SetParam("decay_steps", int64_t{10});
+  RateProbe e(GetParam(), expo, dtypes::Float64);
+  // 0.1 * 0.5^(step / 10), continuous. Float64 end to end: 1e-15.
+  EXPECT_NEAR(e.At(0), 0.1, 1e-15);
+  EXPECT_NEAR(e.At(5), 0.1 * std::sqrt(0.5), 1e-15);
+  EXPECT_NEAR(e.At(20), 0.025, 1e-15);
+  EXPECT_NEAR(e.At(1000), 0.1 * std::pow(0.5, 100), 1e-15);
+
+  Context constant = context::New();  // defaults: constant 0.001 (0.01 when optimizer=sgd)
+  RateProbe k(GetParam(), constant);
+  EXPECT_NEAR(k.At(12345), 0.001, 1e-9);
+  constant.SetParam("optimizer", std::string("sgd"));
+  EXPECT_NEAR(RateProbe(GetParam(), constant, dtypes::BFloat16).At(0), 0.01, 1e-4);
+}
+
+TEST_P(OptimizersTest, UpdatesFollowTheSchedule) {
+  Context ctx = context::New();
+  ctx.SetParam("learning_rate", 0.1);
+  ctx.SetParam("warmup_steps", int64_t{2});
+  Stepper t(GetParam(), ctx, SGD(), kConstGrad);
+  // lr: 0 at step 0, 0.05 at step 1, then 0.1.
+  EXPECT_TRUE(Near(t.Step(), {1, 2}, 1e-7));
+  EXPECT_TRUE(Near(t.Step(), {1 - 0.025, 2 + 0.075}, 1e-6));
+  EXPECT_TRUE(Near(t.Step(), {1 - 0.075, 2 + 0.225}, 1e-6));
+  EXPECT_EQ(t.CacheSize(), 1u);
+}
+
+TEST(Optimizers, ScheduleErrors) {
+  graph::Graph g;
+  auto rate = [&](Context ctx, dtypes::DType dtype = dtypes::Float32) { return LearningRate(ctx, &g, dtype); };
+  Context ctx = context::New();
+  ctx.SetParam("learning_rate_schedule", std::string("linear"));
+  KILN_EXPECT_ERROR(rate(ctx), "LearningRate: unknown learning_rate_schedule \"linear\"; known: constant, cosine, exponential");
+  ctx.SetParam("learning_rate_schedule", std::string("cosine"));
+  ctx.SetParam("decay_steps", int64_t{0});
+  KILN_EXPECT_ERROR(rate(ctx), "LearningRate: hyperparameter decay_steps=0 must be >= 1");
+  ctx.SetParam("decay_steps", int64_t{10});
+  ctx.SetParam("warmup_steps", int64_t{-1});
+  KILN_EXPECT_ERROR(rate(ctx), "LearningRate: hyperparameter warmup_steps=-1 must be >= 0");
+  ctx.SetParam("warmup_steps", int64_t{0});
+  ctx.SetParam("learning_rate", -0.1);
+  KILN_EXPECT_ERROR(rate(ctx), "LearningRate: hyperparameter learning_rate=-0.1 must be in [0, inf)");
+  ctx.SetParam("learning_rate", 0.1);
+  ctx.SetParam("decay_rate", 0.0);
+  KILN_EXPECT_ERROR(rate(ctx), "LearningRate: hyperparameter decay_rate=0 must be in (0, inf)");
+  KILN_EXPECT_ERROR(rate(context::New(), dtypes::Int32), "LearningRate: dtype must be a float, got Int32");
+  KILN_EXPECT_ERROR(LearningRate(context::New(), nullptr, dtypes::Float32), "LearningRate: null graph");
+}
+
+// -------------------------------------------------------------- Clipping.
+
+TEST_P(OptimizersTest, ClipByGlobalNorm) {
+  auto backend = backends::NewWithName(GetParam());
+  auto clip = [&](double max_norm) {
+    return testing::Run(backend, [&](const std::vector<Node>& p) { return ClipByGlobalNorm(p, max_norm); },
+                        {FromDoubles(shapes::Make(dtypes::Float32, 2), {3, 0}),
+                         FromDoubles(shapes::Make(dtypes::Float64, 1, 1), {-4})});
+  };
+  // Global norm sqrt(9 + 16) = 5: max 1 scales by 0.2; max 10 leaves them.
+  auto clipped = clip(1);
+  EXPECT_TRUE(AllClose(clipped[0], shapes::Make(dtypes::Float32, 2), {0.6, 0}, 1e-6, 0));
+  EXPECT_TRUE(AllClose(clipped[1], shapes::Make(dtypes::Float64, 1, 1), {-0.8}, 1e-12, 0));
+  auto same = clip(10);
+  EXPECT_TRUE(AllClose(same[0], shapes::Make(dtypes::Float32, 2), {3, 0}, 0, 0));
+  EXPECT_TRUE(AllClose(same[1], shapes::Make(dtypes::Float64, 1, 1), {-4}, 0, 0));
+  EXPECT_TRUE(ClipByGlobalNorm({}, 1).empty());
+
+  // In an optimizer: SGD, lr 1, gradient [0.5, -1.5] (norm ~1.581) clipped to 1.
+  Context ctx = context::New();
+  ctx.SetParam("learning_rate", 1.0);
+  ctx.SetParam("clip_global_norm", 1.0);
+  Stepper t(GetParam(), ctx, SGD(), kConstGrad);
+  const double norm = std::sqrt(0.25 + 2.25);
+  EXPECT_TRUE(Near(t.Step(), {1 - 0.5 / norm, 2 + 1.5 / norm}, 1e-6));
+}
+
+TEST(Optimizers, ClipByGlobalNormErrors) {
+  graph::Graph g;
+  Node x = graph::Parameter(&g, "x", shapes::Make(dtypes::Float32, 2));
+  Node i = graph::Parameter(&g, "i", shapes::Make(dtypes::Int32, 2));
+  KILN_EXPECT_ERROR(ClipByGlobalNorm({x}, 0), "ClipByGlobalNorm: max_norm must be positive, got 0");
+  KILN_EXPECT_ERROR(ClipByGlobalNorm({x}, std::nan("")), "ClipByGlobalNorm: max_norm must be positive, got nan");
+  KILN_EXPECT_ERROR(ClipByGlobalNorm({x, i}, 1), "ClipByGlobalNorm: gradient #1 is Int32[2], not a float");
+  KILN_EXPECT_ERROR(ClipByGlobalNorm({x, Node()}, 1), "ClipByGlobalNorm: gradient #1 is an empty Node, not a float");
+}
+
+// ------------------------------------------------------ FromContext, errors.
+
+TEST(Optimizers, FromContextNames) {
+  Context ctx = context::New();
+  EXPECT_EQ(FromContext(ctx)->Name(), "adam");
+  for (const std::string name : {"sgd", "adam", "adamw", "rmsprop", "adagrad"}) {
+    ctx.SetParam("optimizer", name);
+    EXPECT_EQ(FromContext(ctx)->Name(), name);
+  }
+  ctx.SetParam("optimizer", std::string("lion"));
+  KILN_EXPECT_ERROR(FromContext(ctx), "optimizers::FromContext: unknown optimizer \"lion\" (hyperparameter \"optimizer\"); "
+                                      "known: adagrad, adam, adamw, rmsprop, sgd");
+  EXPECT_EQ(SGD()->Name(), "sgd");
+  EXPECT_EQ(AdamW()->Name(), "adamw");
+}
+
+TEST(Optimizers, HyperparameterAndLossErrors) {
+  auto step_error = [](std::shared_ptr<Optimizer> opt, const std::string& key, context::Param value) {
+    Context ctx = context::New();
+    ctx.SetParam(key, value);
+    Stepper t("cpu", ctx, opt, kConstGrad);
+    t.Step();
+  };
+  KILN_EXPECT_ERROR(step_error(Adam(), "adam_beta1", 1.5), "Optimizer adam: hyperparameter adam_beta1=1.5 must be in [0, 1)");
+  KILN_EXPECT_ERROR(step_error(AdamW(), "adam_beta2", 1.0), "Optimizer adamw: hyperparameter adam_beta2=1 must be in [0, 1)");
+  KILN_EXPECT_ERROR(step_error(Adam(), "adam_epsilon", -1.0), "Optimizer adam: hyperparameter adam_epsilon=-1 must be in [0, inf)");
+  KILN_EXPECT_ERROR(step_error(SGD(), "momentum", 2.0), "Optimizer sgd: hyperparameter momentum=2 must be in [0, 1]");
+  KILN_EXPECT_ERROR(step_error(SGD(), "nesterov", true), "Optimizer sgd: nesterov=true needs a momentum > 0");
+  KILN_EXPECT_ERROR(step_error(RMSProp(), "rmsprop_rho", -0.5), "Optimizer rmsprop: hyperparameter rmsprop_rho=-0.5 must be in [0, 1)");
+  KILN_EXPECT_ERROR(step_error(Adagrad(), "adagrad_initial", -0.1), "Optimizer adagrad: hyperparameter adagrad_initial=-0.1 must be in [0, inf)");
+  KILN_EXPECT_ERROR(step_error(SGD(), "weight_decay", -1.0), "Optimizer sgd: hyperparameter weight_decay=-1 must be in [0, inf)");
+  KILN_EXPECT_ERROR(step_error(SGD(), "clip_global_norm", -1.0), "Optimizer sgd: hyperparameter clip_global_norm=-1 must be in [0, inf)");
+  KILN_EXPECT_ERROR(step_error(SGD(), "momentum", std::string("high")), "momentum");
+
+  Context ctx = context::New();
+  Variable* w = ctx.VariableWithValue("w", FromDoubles(shapes::Make(dtypes::Float32, 2), {1, 2}));
+  auto exec = context::NewExec(backends::NewWithName("cpu"), ctx, [&](Context c, Node x) {
+    Node not_scalar = w->ValueGraph(x.Graph()) * x;
+    SGD()->UpdateGraph(c, not_scalar);
+    return not_scalar;
+  });
+  KILN_EXPECT_ERROR(exec.Call(1.0f), "Optimizer sgd: the loss must be a float scalar, got Float32[2]");
+  KILN_EXPECT_ERROR(SGD()->UpdateGraph(ctx, Node()), "Optimizer sgd: UpdateGraph with an empty loss Node");
+}
+
+// ------------------------------------------------------------ Convergence.
+
+TEST_P(OptimizersTest, EveryOptimizerMinimizesAQuadratic) {
+  // Minimum of kBowl at [0.5, -0.5, -0.5]; the cosine schedule anneals the
+  // rate to 0 so the adaptive methods settle instead of hovering.
+  struct Case {
+    std::string name;
+    double lr;
+  };
+  const int kSteps = 300;
+  for (const Case& c : {Case{"sgd", 0.1}, Case{"adam", 0.1}, Case{"adamw", 0.1}, Case{"rmsprop", 0.05},
+                        Case{"adagrad", 0.5}}) {
+    SCOPED_TRACE(c.name);
+    Context ctx = context::New();
+    ctx.SetParam("optimizer", c.name);
+    ctx.SetParam("learning_rate", c.lr);
+    ctx.SetParam("learning_rate_schedule", std::string("cosine"));
+    ctx.SetParam("decay_steps", int64_t{kSteps});
+    ctx.SetParam("momentum", 0.5);
+    ctx.SetParam("weight_decay", 0.0);  // AdamW would pull the optimum toward 0
+    Stepper t(GetParam(), ctx, FromContext(ctx), kBowl);
+    std::vector<double> w;
+    for (int i = 0; i < kSteps; ++i) w = t.Step();
+    EXPECT_TRUE(Near(w, {0.5, -0.5, -0.5}, 1e-3));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, OptimizersTest, ::testing::ValuesIn(testing::BackendNames()),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+}  // namespace
+}  // namespace kiln::ml::optimizers
