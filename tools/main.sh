@@ -7,6 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
+# Cache compilations by paths relative to the checkout, so clones elsewhere
+# (CI) reuse them.
+export CCACHE_BASEDIR="$PWD"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
 cmake --build build --parallel "$(nproc)" --target fashion_mnist
 ./build/examples/fashion_mnist --restart "$@"

@@ -15,10 +15,6 @@ using graph::Node;
 using ir::OpType;
 using ir::WindowReduction;
 
-tensors::Tensor Uniform(std::vector<int64_t> dims, double lo, double hi, uint64_t seed) {
-  Rng rng(seed);
-  return Random(shapes::Shape(dtypes::Float64, std::move(dims)), rng, lo, hi);
-}
 
 // ------------------------------------------------------------ DotGeneral.
 

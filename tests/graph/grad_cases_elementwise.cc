@@ -10,10 +10,6 @@ namespace {
 using graph::Node;
 using ir::OpType;
 
-tensors::Tensor Uniform(std::vector<int64_t> dims, double lo, double hi, uint64_t seed) {
-  Rng rng(seed);
-  return Random(shapes::Shape(dtypes::Float64, std::move(dims)), rng, lo, hi);
-}
 
 GradCase Unary(OpType op, const std::string& name, Node (*f)(Node, graph::Loc), double lo, double hi) {
   return {op, name, [f](const std::vector<Node>& p) { return f(p[0], graph::Loc::current()); },

@@ -17,10 +17,6 @@ using ir::OpType;
 using Ints = std::vector<int32_t>;
 using IntRows = std::vector<std::vector<int32_t>>;
 
-tensors::Tensor Uniform(std::vector<int64_t> dims, double lo, double hi, uint64_t seed) {
-  Rng rng(seed);
-  return Random(shapes::Shape(dtypes::Float64, std::move(dims)), rng, lo, hi);
-}
 
 tensors::Tensor Values(std::vector<double> values) { return tensors::FromValue(values); }
 

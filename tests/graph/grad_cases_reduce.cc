@@ -10,14 +10,7 @@ namespace {
 using graph::Node;
 using ir::OpType;
 
-tensors::Tensor Uniform(std::vector<int64_t> dims, double lo, double hi, uint64_t seed) {
-  Rng rng(seed);
-  return Random(shapes::Shape(dtypes::Float64, std::move(dims)), rng, lo, hi);
-}
 
-tensors::Tensor Values(std::vector<int64_t> dims, const std::vector<double>& values) {
-  return FromDoubles(shapes::Shape(dtypes::Float64, std::move(dims)), values);
-}
 
 using ReduceFn = Node (*)(Node, std::vector<int>, graph::Loc);
 

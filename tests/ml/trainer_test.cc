@@ -76,6 +76,32 @@ TEST(Trainer, NaNLossStopsWithTheStep) {
   KILN_EXPECT_ERROR(trainer->TrainStep(batch), "Trainer: the loss is nan at global step 1: training stopped");
 }
 
+// Layers' regularization losses (Context::AddLoss) are part of the train loss.
+TEST(Trainer, RegularizationLossesAreAdded) {
+  auto first_loss = [](double l2) {
+    context::Context ctx = context::New();
+    ctx.SetParam("l2_regularization", l2);
+    auto trainer = MakeTrainer(ctx);
+    auto data = MakeData(7);
+    datasets::Batch batch;
+    EXPECT_TRUE(data.Next(batch));
+    return trainer->TrainStep(batch)["loss"];
+  };
+  const double plain = first_loss(0);
+  // The same initial weights (same seed): the difference is l2 * sum(w^2).
+  context::Context ctx = context::New();
+  auto trainer = MakeTrainer(ctx);
+  auto data = MakeData(7);
+  datasets::Batch batch;
+  ASSERT_TRUE(data.Next(batch));
+  trainer->EvalStep(batch);  // creates and initializes the variables without updating them
+  double sum = 0;
+  for (const char* name : {"/hidden/weights", "/out/weights"}) {
+    for (double w : testing::ToDoubles(ctx.GetVariableByScopeAndName(name)->Value())) sum += w * w;
+  }
+  EXPECT_NEAR(first_loss(0.5) - plain, 0.5 * sum, 1e-4);
+}
+
 TEST(Loop, HooksProgressAndHistory) {
   context::Context ctx = context::New();
   auto trainer = MakeTrainer(ctx);

@@ -73,6 +73,7 @@ Node Conv(Context ctx, Node x, int64_t filters, std::vector<int64_t> kernel_size
   kernel_dims.push_back(filters);
   context::Variable* weights = internal::GetOrCreate(ctx, "weights", shapes::Make(x.DType(), kernel_dims));
   Node y = graph::ConvGeneral(x, weights->ValueGraph(x.Graph()), std::move(attrs));
+  internal::AddL2Regularization(ctx, weights->ValueGraph(x.Graph()));
   if (!options.use_bias) return y;
   context::Variable* biases = internal::GetOrCreateZeros(ctx, "biases", shapes::Make(x.DType(), filters));
   return y + biases->ValueGraph(x.Graph());

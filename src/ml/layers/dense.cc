@@ -17,6 +17,7 @@ Node Dense(Context ctx, Node x, int64_t units, bool use_bias) {
   // DotGeneral contracts the last axis directly: no broadcast copy of the
   // weights for the leading axes of x (as MatMul would make).
   Node y = graph::DotGeneral(x, {x.Rank() - 1}, {}, weights->ValueGraph(x.Graph()), {0}, {});
+  internal::AddL2Regularization(ctx, weights->ValueGraph(x.Graph()));
   if (!use_bias) return y;
   context::Variable* biases = internal::GetOrCreateZeros(ctx, "biases", shapes::Make(x.DType(), units));
   return y + biases->ValueGraph(x.Graph());

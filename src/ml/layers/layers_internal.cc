@@ -83,4 +83,12 @@ std::pair<int64_t, int64_t> SamePadding(int64_t input, int64_t kernel, int64_t s
   return {total / 2, total - total / 2};
 }
 
+void AddL2Regularization(const Context& ctx, Node weights) {
+  const double l2 = ctx.GetParamOr<double>("l2_regularization", 0.0);
+  if (l2 < 0) LayerError("l2_regularization", "must be >= 0, got " + std::to_string(l2));
+  if (l2 == 0) return;
+  Context c = ctx;
+  c.AddLoss(graph::ReduceAllSum(graph::Square(weights)) * l2);
+}
+
 }  // namespace kiln::ml::layers::internal

@@ -31,6 +31,10 @@ context::Variable* GetOrCreateOnes(Context ctx, const std::string& name, const s
 /// Throws unless x is a valid node of a float dtype.
 void CheckFloat(std::string_view layer, const Node& x, std::string_view what = "x");
 
+/// Adds l2 * sum(weights^2) to the trace's losses (Context::AddLoss) when the
+/// hyperparameter "l2_regularization" (default 0) is positive in ctx's scope.
+void AddL2Regularization(const Context& ctx, Node weights);
+
 /// A double as the shortest readable text ("0.5", "1e-05").
 std::string FormatNumber(double value);
 

@@ -18,6 +18,8 @@ using graph::Node;
 
 /// x [..., in] -> [..., units]: x W + b. Variables "weights" [in, units]
 /// (GlorotUniform unless the context sets an initializer) and "biases" [units] (zeros).
+/// Dense and Conv add l2 * sum(weights^2) to the training loss when the
+/// hyperparameter "l2_regularization" (looked up from ctx's scope) is > 0.
 Node Dense(Context ctx, Node x, int64_t units, bool use_bias = true);
 
 /// Padding of convolutions and pools: "valid" (none) or "same" (output size
