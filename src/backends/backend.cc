@@ -9,6 +9,7 @@
 #include <new>
 
 #include "kiln/core/error.h"
+#include "src/backends/host_storage_pool.h"
 
 namespace kiln::backends {
 
@@ -18,11 +19,10 @@ void RegisterBuiltinBackends();
 }  // namespace internal
 
 std::shared_ptr<HostStorage> HostStorage::Allocate(size_t bytes) {
-  constexpr size_t kAlign = 64;
-  size_t rounded = (std::max<size_t>(bytes, 1) + kAlign - 1) / kAlign * kAlign;
-  void* p = std::aligned_alloc(kAlign, rounded);
+  size_t capacity = 0;
+  void* p = internal::AcquireBlock(bytes, &capacity);
   if (p == nullptr) Throw("HostStorage: out of memory allocating " + std::to_string(bytes) + " bytes");
-  return std::shared_ptr<HostStorage>(new HostStorage(p, bytes));
+  return std::shared_ptr<HostStorage>(new HostStorage(p, bytes, capacity));
 }
 
 std::shared_ptr<HostStorage> HostStorage::AllocateZeroed(size_t bytes) {
@@ -31,7 +31,7 @@ std::shared_ptr<HostStorage> HostStorage::AllocateZeroed(size_t bytes) {
   return s;
 }
 
-HostStorage::~HostStorage() { std::free(data_); }
+HostStorage::~HostStorage() { internal::ReleaseBlock(data_, capacity_); }
 
 namespace {
 

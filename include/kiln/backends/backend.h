@@ -18,7 +18,8 @@ class Backend;
 
 /// A block of host memory, 64-byte aligned, shared between tensors and the
 /// CPU backend's buffers so that handing a host tensor to the CPU backend
-/// copies nothing.
+/// copies nothing. Large freed blocks are cached by size and reused (up to
+/// 1 GiB), so repeated steps do not pay page faults for fresh memory.
 class HostStorage {
  public:
   /// Allocates `bytes` bytes (uninitialized); throws kiln::Error if out of memory.
@@ -34,9 +35,10 @@ class HostStorage {
   size_t Size() const { return size_; }
 
  private:
-  HostStorage(void* data, size_t size) : data_(data), size_(size) {}
+  HostStorage(void* data, size_t size, size_t capacity) : data_(data), size_(size), capacity_(capacity) {}
   void* data_;
   size_t size_;
+  size_t capacity_;  // the block's allocated size (blocks are recycled by size)
 };
 
 /// A value living on a backend's device. Immutable once created, except when
