@@ -437,6 +437,165 @@ TEST_P(WindowTest, SelectAndScatterScalarAndEmpty) {
   EXPECT_EQ(zeros.Value<std::vector<double>>(), (std::vector<double>{0, 0, 0}));
 }
 
+// ----------------------------------------------- Row (pooling) layouts.
+// Windows whose trailing axes are unit windows (window 1, stride 1, no
+// padding or base dilation: NHWC pooling's channels) run the CPU backend's
+// row kernels; these cases cover their paths: leading-axis padding,
+// cropping and dilation, overlapping windows, batch slices (>= 16), rows
+// wider than one 1024-lane chunk, more than 8 taps, all-padding windows,
+// and no window at all.
+std::vector<WindowCase> RowCases() {
+  return {
+      {{2, 6, 6, 3}, Win({1, 2, 2, 1}).Strides({1, 2, 2, 1})},  // max-pool 2x2 stride 2
+      {{2, 7, 7, 4}, Win({1, 3, 3, 1}).Strides({1, 2, 2, 1}).PaddingLow({0, 1, 1, 0}).PaddingHigh({0, 1, 1, 0})},
+      {{3, 5, 2}, Win({2, 2, 1})},  // overlapping along the first axis: no independent groups
+      {{4, 6, 5},
+       Win({1, 3, 1}).BaseDilations({1, 2, 1}).WindowDilations({1, 2, 1}).PaddingLow({0, -1, 0}).PaddingHigh(
+           {0, 2, 0})},
+      {{6, 4}, Win({2, 1}).Strides({2, 1}).PaddingLow({4, 0}).PaddingHigh({1, 0})},  // all-padding windows
+      {{3, 4, 2, 3}, Win({2, 2, 1, 1})},                                              // rows of 2 axes (6)
+      {{5, 2, 3}, Win({1, 1, 1})},                                                    // no window: one row
+      {{2, 0, 4}, Win({1, 2, 1}).PaddingLow({0, 2, 0})},  // empty operand, padding-only windows
+      {{0, 3, 4}, Win({1, 2, 1})},                         // empty output
+      {{3, 6, 6, 4}, Win({1, 3, 3, 1})},                   // 9 taps, overlapping
+      {{20, 4, 4, 3}, Win({1, 2, 2, 1}).Strides({1, 2, 2, 1})},                       // batch slices
+      {{17, 5, 5, 2}, Win({1, 3, 3, 1}).PaddingLow({0, 1, 1, 0}).PaddingHigh({0, 1, 1, 0})},  // overlapping slices
+      {{4, 3, 1030}, Win({1, 2, 1})},  // rows of 2 chunks
+  };
+}
+
+TEST_P(WindowTest, ReduceWindowRowLayoutsMatchReference) {
+  Rng rng(21);
+  for (DType dtype : kDTypes) {
+    for (WindowReduction r : kReductions) {
+      for (const auto& c : RowCases()) {
+        if (r == WindowReduction::kProduct && (dtype == dtypes::Int8 || dtype == dtypes::Uint8) &&
+            NumElements(c.attrs.window_dimensions) > 3) {
+          continue;  // Int8 products of 4+ values may overflow; the reference does not wrap
+        }
+        CheckReduceWindow(Backend(), dtype, c, r, rng);
+      }
+    }
+  }
+}
+
+TEST_P(WindowTest, SelectAndScatterRowLayoutsMatchReference) {
+  Rng rng(23);
+  for (DType dtype : kDTypes) {
+    for (WindowReduction r : {WindowReduction::kMax, WindowReduction::kMin}) {
+      for (const auto& c : RowCases()) CheckSelectAndScatter(Backend(), dtype, c, r, rng);
+    }
+  }
+}
+
+TEST_P(WindowTest, RowLayoutsLargeInputsRunInParallel) {
+  Rng rng(24);
+  const WindowCase pool3 = {
+      {32, 24, 24, 16}, Win({1, 3, 3, 1}).Strides({1, 2, 2, 1}).PaddingLow({0, 1, 1, 0}).PaddingHigh({0, 1, 1, 0})};
+  const WindowCase pool2 = {{8, 28, 28, 32}, Win({1, 2, 2, 1}).Strides({1, 2, 2, 1})};  // 8 < 16: row groups
+  for (const WindowCase& c : {pool3, pool2}) {
+    for (WindowReduction r : {WindowReduction::kSum, WindowReduction::kMax}) {
+      CheckReduceWindow(Backend(), dtypes::Float32, c, r, rng);
+    }
+    CheckSelectAndScatter(Backend(), dtypes::Float32, c, WindowReduction::kMax, rng);
+    CheckSelectAndScatter(Backend(), dtypes::BFloat16, c, WindowReduction::kMin, rng);
+  }
+}
+
+TEST_P(WindowTest, RowLayoutsEqualGenericLayouts) {
+  // NHWC pooling (row kernels) and the same pooling of the NCHW transpose
+  // (no trailing unit axes: the generic kernels) combine each window in the
+  // same order, so the results agree exactly, float sums included.
+  Rng rng(25);
+  Tensor x = testing::Random(Shape(dtypes::Float32, {3, 9, 9, 5}), rng);
+  Tensor src = testing::Random(Shape(dtypes::Float32, {3, 4, 4, 5}), rng);
+  const Win nhwc = Win({1, 3, 3, 1}).Strides({1, 2, 2, 1}).PaddingLow({0, 0, 1, 0}).PaddingHigh({0, 1, 0, 0});
+  const Win nchw = Win({1, 1, 3, 3}).Strides({1, 1, 2, 2}).PaddingLow({0, 0, 0, 1}).PaddingHigh({0, 0, 1, 0});
+  for (WindowReduction r : kReductions) {
+    auto outs = testing::Run(
+        Backend(),
+        [&](const std::vector<Node>& p) {
+          WindowAttrs rows = Win(nhwc).Reduction(r), generic = Win(nchw).Reduction(r);
+          Node a = graph::ReduceWindow(p[0], rows);
+          Node b = graph::Transpose(graph::ReduceWindow(graph::Transpose(p[0], {0, 3, 1, 2}), generic), {0, 2, 3, 1});
+          if (r != WindowReduction::kMax && r != WindowReduction::kMin) return std::vector<Node>{a, b};
+          Node c = graph::SelectAndScatter(p[0], p[1], rows);
+          Node d = graph::Transpose(
+              graph::SelectAndScatter(graph::Transpose(p[0], {0, 3, 1, 2}), graph::Transpose(p[1], {0, 3, 1, 2}),
+                                      generic),
+              {0, 2, 3, 1});
+          return std::vector<Node>{a, b, c, d};
+        },
+        {x, src});
+    for (size_t i = 0; i < outs.size(); i += 2) {
+      EXPECT_EQ(outs[i].Value<std::vector<std::vector<std::vector<std::vector<float>>>>>(),
+                outs[i + 1].Value<std::vector<std::vector<std::vector<std::vector<float>>>>>())
+          << Name(r) << " output " << i;
+    }
+  }
+}
+
+TEST_P(WindowTest, RowLayoutsPropagateNaNPerLane) {
+  const double nan = std::nan("");
+  // Rows of 2 lanes; windows of 2 rows. Lane 0: {1, NaN | 3, NaN}; lane 1:
+  // {NaN, NaN | 2, 2}.
+  for (DType dtype : {dtypes::Float32, dtypes::Float64, dtypes::BFloat16, dtypes::Float16}) {
+    Tensor operand = testing::FromDoubles(Shape(dtype, {4, 2}), {1, nan, nan, nan, 3, 2, nan, 2});
+    Tensor source = testing::FromDoubles(Shape(dtype, {2, 2}), {1, 2, 10, 20});
+    for (WindowReduction r : {WindowReduction::kMax, WindowReduction::kMin}) {
+      SCOPED_TRACE(::testing::Message() << dtypes::Name(dtype) << " " << Name(r));
+      const WindowAttrs attrs = Win({2, 1}).Reduction(r).Strides({2, 1});
+      auto outs = testing::Run(
+          Backend(),
+          [&](const std::vector<Node>& p) {
+            return std::vector<Node>{graph::ReduceWindow(p[0], attrs), graph::SelectAndScatter(p[0], p[1], attrs)};
+          },
+          {operand, source});
+      EXPECT_TRUE(AllClose(outs[0], Shape(dtype, {2, 2}), {nan, nan, nan, 2}, 0, 0));
+      // The first NaN of each lane's window is selected; on ties of 2 and 2, the first.
+      EXPECT_TRUE(AllClose(outs[1], Shape(dtype, {4, 2}), {0, 2, 1, 0, 0, 20, 10, 0}, 0, 0));
+    }
+  }
+}
+
+TEST_P(WindowTest, RowLayoutsNeverSelectPaddingAndFirstOnTies) {
+  // Rows of 3 lanes, all negative; window 3 stride 1 with padding 1 and 2.
+  // Lane 0: -3, -1, -1 (tie: the first -1); lane 1: -5, -5, -5; lane 2: -1, -2, -3.
+  Tensor operand = tensors::FromValue(std::vector<std::vector<float>>{{-3, -5, -1}, {-1, -5, -2}, {-1, -5, -3}});
+  Tensor source = tensors::FromValue(std::vector<std::vector<float>>{
+      {1, 1, 1}, {2, 2, 2}, {4, 4, 4}, {8, 8, 8}, {16, 16, 16}});
+  Tensor got = testing::Run1(
+      Backend(),
+      [&](const std::vector<Node>& p) {
+        return graph::SelectAndScatter(
+            p[0], p[1], Win({3, 1}).Reduction(WindowReduction::kMax).PaddingLow({2, 0}).PaddingHigh({2, 0}));
+      },
+      {operand, source});
+  // Windows (rows): [p, p, 0], [p, 0, 1], [0, 1, 2], [1, 2, p], [2, p, p].
+  EXPECT_EQ(got.Value<std::vector<std::vector<float>>>(),
+            (std::vector<std::vector<float>>{{1, 1 + 2 + 4, 1 + 2 + 4}, {2 + 4 + 8, 8, 8}, {16, 16, 16}}));
+}
+
+TEST_P(WindowTest, RowLayoutsAccumulateWideAndWrap) {
+  // BFloat16: 64 overlapping windows all select row 0, summed in float.
+  std::vector<double> src(128, 1.0 + 1.0 / 128);
+  Tensor got = testing::Run1(
+      Backend(),
+      [&](const std::vector<Node>& p) {
+        return graph::SelectAndScatter(
+            p[0], p[1], Win({64, 1}).Reduction(WindowReduction::kMax).PaddingLow({63, 0}).PaddingHigh({63, 0}));
+      },
+      {testing::FromDoubles(Shape(dtypes::BFloat16, {1, 2}), {1, 2}),
+       testing::FromDoubles(Shape(dtypes::BFloat16, {64, 2}), src)});
+  EXPECT_TRUE(AllClose(got, Shape(dtypes::BFloat16, {1, 2}), {64.5, 64.5}, 0, 0));
+  // Int8 sums wrap around.
+  Tensor sum = testing::Run1(
+      Backend(),
+      [](const std::vector<Node>& p) { return graph::ReduceWindow(p[0], Win({2, 1})); },
+      {tensors::FromValue(std::vector<std::vector<int8_t>>{{100, 1}, {100, 2}})});
+  EXPECT_EQ(sum.Value<std::vector<std::vector<int8_t>>>(), (std::vector<std::vector<int8_t>>{{-56, 3}}));
+}
+
 // ----------------------------------------------------------- Errors.
 
 TEST(WindowErrors, ReduceWindowMessages) {

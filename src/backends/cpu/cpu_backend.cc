@@ -1,6 +1,8 @@
 // Copyright 2026 The Kiln Authors.
 // The CPU backend: buffers in host memory, and an executable that runs a
-// function's instructions in order with kernels prepared at compile time.
+// function (after the graph passes of passes.h) as a sequence of steps —
+// single instructions or fused elementwise groups (fusion.h) — with kernels
+// prepared at compile time.
 #include <omp.h>
 
 #include <algorithm>
@@ -8,7 +10,9 @@
 #include <sstream>
 
 #include "kiln/backends/backend.h"
+#include "src/backends/cpu/fusion.h"
 #include "src/backends/cpu/kernels.h"
+#include "src/backends/cpu/passes.h"
 
 namespace kiln::backends::cpu {
 
@@ -59,29 +63,33 @@ class CpuExecutable final : public Executable {
  public:
   CpuExecutable(Backend* backend, std::shared_ptr<const ir::Function> fn) : backend_(backend), fn_(std::move(fn)) {
     const auto& instrs = fn_->instructions;
-    const KernelTable& table = Kernels();
-    steps_.resize(instrs.size());
-    last_use_.assign(instrs.size(), -1);
-    for (size_t id = 0; id < instrs.size(); ++id) {
-      const ir::Instruction& in = instrs[id];
-      for (int o : in.operands) last_use_[o] = static_cast<int>(id);
-      if (in.op == ir::OpType::kParameter || in.op == ir::OpType::kConstant || IsAlias(in)) continue;
-      KernelFactory factory = table[static_cast<size_t>(in.op)];
-      if (factory == nullptr) {
-        Throw("backend \"cpu\" does not implement op " + std::string(ir::OpName(in.op)) + " (" + in.location + ")");
-      }
-      steps_[id] = factory(*fn_, in);
+    const FusionPlan plan = PlanFusion(*fn_, FusionEnabled());
+    BuildKernels(plan);
+    for (const FusionGroup& group : plan.groups) {
+      fused_.push_back({group, FusedKernel(*fn_, group)});
+      max_inputs_ = std::max(max_inputs_, group.inputs.size());
+      max_outputs_ = std::max(max_outputs_, group.outputs.size());
     }
-    // Outputs stay alive to the end.
-    for (int o : fn_->outputs) last_use_[o] = static_cast<int>(instrs.size());
+    for (const ScheduleEntry& entry : plan.schedule) {
+      if (entry.is_group) {
+        steps_.push_back({StepKind::kFused, entry.index});
+        continue;
+      }
+      const ir::Instruction& in = instrs[static_cast<size_t>(entry.index)];
+      const StepKind kind = in.op == ir::OpType::kConstant ? StepKind::kConstant
+                            : IsAlias(in)                   ? StepKind::kAlias
+                                                            : StepKind::kKernel;
+      steps_.push_back({kind, entry.index});
+    }
+    ComputeLastUses();
     // Constants: allocated once, shared by every execution.
     constants_.resize(instrs.size());
-    for (size_t id = 0; id < instrs.size(); ++id) {
-      if (instrs[id].op != ir::OpType::kConstant) continue;
-      const auto& data = ir::Attr<ir::ConstantAttrs>(instrs[id]).data;
+    for (const Step& step : steps_) {
+      if (step.kind != StepKind::kConstant) continue;
+      const auto& data = ir::Attr<ir::ConstantAttrs>(instrs[static_cast<size_t>(step.index)]).data;
       auto storage = HostStorage::Allocate(data->size());
       if (!data->empty()) std::memcpy(storage->Data(), data->data(), data->size());
-      constants_[id] = std::move(storage);
+      constants_[static_cast<size_t>(step.index)] = std::move(storage);
     }
   }
 
@@ -93,8 +101,9 @@ class CpuExecutable final : public Executable {
       Throw("cpu: Execute got " + std::to_string(args.size()) + " arguments for " +
             std::to_string(fn_->parameters.size()) + " parameters of \"" + fn_->name + "\"");
     }
-    std::vector<std::shared_ptr<HostStorage>> values(instrs.size());
-    std::vector<bool> writable(instrs.size(), false);  // may be overwritten in place
+    State state;
+    state.values.resize(instrs.size());
+    state.writable.assign(instrs.size(), false);
     for (size_t i = 0; i < args.size(); ++i) {
       const int id = fn_->parameters[i];
       if (!args[i] || args[i]->Shape() != instrs[id].shape) {
@@ -102,71 +111,166 @@ class CpuExecutable final : public Executable {
       }
       auto* cpu = dynamic_cast<CpuBuffer*>(args[i].get());
       if (cpu == nullptr) Throw("cpu: argument " + std::to_string(i) + " is not a CPU buffer");
-      values[id] = cpu->Storage();
+      state.values[id] = cpu->Storage();
       // A donated buffer may be reused once no one else references it.
-      writable[id] = !donate.empty() && donate[i];
+      state.writable[id] = !donate.empty() && donate[i];
     }
     args.clear();  // release our references so donated storage can be uniquely owned
+    state.inputs.resize(max_inputs_);
+    state.outputs.resize(max_outputs_);
+    state.output_storage.resize(max_outputs_);
 
-    const void* inputs[16];
-    std::vector<const void*> many_inputs;
-    for (size_t id = 0; id < instrs.size(); ++id) {
-      const ir::Instruction& in = instrs[id];
-      if (in.op == ir::OpType::kParameter) continue;
-      if (in.op == ir::OpType::kConstant) {
-        values[id] = constants_[id];
-        continue;
-      }
-      if (IsAlias(in)) {  // same bytes, new shape: share the storage
-        values[id] = values[in.operands[0]];
-        writable[id] = false;
-        if (last_use_[in.operands[0]] == static_cast<int>(id)) values[in.operands[0]].reset();
-        continue;
-      }
-      const void** in_ptrs = inputs;
-      if (in.operands.size() > 16) {
-        many_inputs.resize(in.operands.size());
-        in_ptrs = many_inputs.data();
-      }
-      for (size_t k = 0; k < in.operands.size(); ++k) in_ptrs[k] = values[in.operands[k]]->Data();
-
-      std::shared_ptr<HostStorage> out;
-      const auto bytes = static_cast<size_t>(in.shape.ByteSize());
-      const size_t reusable = InPlaceOperands(in);
-      for (size_t k = 0; k < reusable && !out; ++k) {
-        const int o = in.operands[k];
-        auto& candidate = values[o];
-        // Update ops read their other operands while writing: they must not
-        // be the same value.
-        const bool also_read = reusable < in.operands.size() &&
-                               std::count(in.operands.begin(), in.operands.end(), o) > 1;
-        if (last_use_[o] == static_cast<int>(id) && writable[o] && !also_read && candidate.use_count() == 1 &&
-            candidate->Size() == bytes) {
-          out = candidate;
+    for (size_t s = 0; s < steps_.size(); ++s) {
+      const Step& step = steps_[s];
+      const auto id = static_cast<size_t>(step.index);
+      switch (step.kind) {
+        case StepKind::kConstant: state.values[id] = constants_[id]; break;
+        case StepKind::kAlias: {  // same bytes, new shape: share the storage
+          const auto operand = static_cast<size_t>(instrs[id].operands[0]);
+          state.values[id] = state.values[operand];
+          state.writable[id] = false;
+          if (last_use_[operand] == static_cast<int>(s)) state.values[operand].reset();
+          break;
         }
-      }
-      if (!out) out = HostStorage::Allocate(bytes);
-      steps_[id](in_ptrs, out->Data());
-      values[id] = std::move(out);
-      writable[id] = true;
-      // Free operands whose last use was this instruction.
-      for (int o : in.operands) {
-        if (last_use_[o] == static_cast<int>(id)) values[o].reset();
+        case StepKind::kKernel: RunKernel(static_cast<int>(s), instrs[id], step.index, state); break;
+        case StepKind::kFused: RunFused(static_cast<int>(s), fused_[id], state); break;
       }
     }
 
     std::vector<BufferPtr> outputs;
     outputs.reserve(fn_->outputs.size());
-    for (int o : fn_->outputs) outputs.push_back(std::make_shared<CpuBuffer>(backend_, instrs[o].shape, values[o]));
+    for (int o : fn_->outputs) {
+      outputs.push_back(std::make_shared<CpuBuffer>(backend_, instrs[o].shape, state.values[o]));
+    }
     return outputs;
   }
 
  private:
+  // What a step does: bind a constant, alias its operand's bytes (Reshape,
+  // Bitcast), run one instruction's kernel, or run a fusion group.
+  enum class StepKind : uint8_t { kConstant, kAlias, kKernel, kFused };
+  struct Step {
+    StepKind kind;
+    int index;  // instruction id; for kFused, index into fused_
+  };
+  struct Fused {
+    FusionGroup group;
+    FusedKernel kernel;
+  };
+  // One execution's values (nullptr: not computed yet, or freed) and the
+  // per-step pointer tables.
+  struct State {
+    std::vector<std::shared_ptr<HostStorage>> values;
+    std::vector<bool> writable;  // may be overwritten in place
+    std::vector<const void*> inputs;
+    std::vector<void*> outputs;
+    std::vector<std::shared_ptr<HostStorage>> output_storage;
+  };
+
+  // The kernel of every instruction outside groups, dead ones included, so an
+  // unsupported op or dtype is reported at compile time as before.
+  void BuildKernels(const FusionPlan& plan) {
+    const auto& instrs = fn_->instructions;
+    const KernelTable& table = Kernels();
+    kernels_.resize(instrs.size());
+    for (size_t id = 0; id < instrs.size(); ++id) {
+      const ir::Instruction& in = instrs[id];
+      max_inputs_ = std::max(max_inputs_, in.operands.size());
+      if (in.op == ir::OpType::kParameter || in.op == ir::OpType::kConstant || IsAlias(in)) continue;
+      if (plan.group_of[id] >= 0) continue;  // FusedKernel compiles it
+      KernelFactory factory = table[static_cast<size_t>(in.op)];
+      if (factory == nullptr) {
+        Throw("backend \"cpu\" does not implement op " + std::string(ir::OpName(in.op)) + " (" + in.location + ")");
+      }
+      kernels_[id] = factory(*fn_, in);
+    }
+  }
+
+  // last_use_[v]: the last step reading value v (steps_.size() for the
+  // function's outputs, which stay alive to the end; -1 if none).
+  void ComputeLastUses() {
+    last_use_.assign(fn_->instructions.size(), -1);
+    for (size_t s = 0; s < steps_.size(); ++s) {
+      const Step& step = steps_[s];
+      const std::vector<int>& reads = step.kind == StepKind::kFused
+                                          ? fused_[static_cast<size_t>(step.index)].group.inputs
+                                          : fn_->instructions[static_cast<size_t>(step.index)].operands;
+      for (int v : reads) last_use_[v] = static_cast<int>(s);
+    }
+    for (int o : fn_->outputs) last_use_[o] = static_cast<int>(steps_.size());
+  }
+
+  // Runs instruction `id` at step `s`, overwriting a dying operand in place
+  // where the op allows it, and frees the operands whose last use this is.
+  void RunKernel(int s, const ir::Instruction& in, int id, State& state) const {
+    auto& values = state.values;
+    const void** in_ptrs = state.inputs.data();
+    for (size_t k = 0; k < in.operands.size(); ++k) in_ptrs[k] = values[in.operands[k]]->Data();
+
+    std::shared_ptr<HostStorage> out;
+    const auto bytes = static_cast<size_t>(in.shape.ByteSize());
+    const size_t reusable = InPlaceOperands(in);
+    for (size_t k = 0; k < reusable && !out; ++k) {
+      const int o = in.operands[k];
+      auto& candidate = values[o];
+      // Update ops read their other operands while writing: they must not
+      // be the same value.
+      const bool also_read =
+          reusable < in.operands.size() && std::count(in.operands.begin(), in.operands.end(), o) > 1;
+      if (last_use_[o] == s && state.writable[o] && !also_read && candidate.use_count() == 1 &&
+          candidate->Size() == bytes) {
+        out = candidate;
+      }
+    }
+    if (!out) out = HostStorage::Allocate(bytes);
+    kernels_[static_cast<size_t>(id)](in_ptrs, out->Data());
+    values[id] = std::move(out);
+    state.writable[id] = true;
+    for (int o : in.operands) {
+      if (last_use_[o] == s) values[o].reset();
+    }
+  }
+
+  // Runs a fusion group at step `s`: each output overwrites a dying input in
+  // place where the group allows it, else gets a new buffer.
+  void RunFused(int s, const Fused& fused, State& state) const {
+    auto& values = state.values;
+    const FusionGroup& group = fused.group;
+    for (size_t i = 0; i < group.inputs.size(); ++i) state.inputs[i] = values[group.inputs[i]]->Data();
+    for (size_t k = 0; k < group.outputs.size(); ++k) {
+      const auto bytes = static_cast<size_t>(fn_->instructions[group.outputs[k]].shape.ByteSize());
+      std::shared_ptr<HostStorage> out;
+      for (int i : fused.kernel.InPlaceInputs(k)) {
+        const int v = group.inputs[i];
+        auto& candidate = values[v];  // empty if an earlier output took it
+        if (candidate && last_use_[v] == s && state.writable[v] && candidate.use_count() == 1 &&
+            candidate->Size() == bytes) {
+          out = std::move(candidate);
+          break;
+        }
+      }
+      if (!out) out = HostStorage::Allocate(bytes);
+      state.outputs[k] = out->Data();
+      state.output_storage[k] = std::move(out);
+    }
+    fused.kernel.Run(state.inputs.data(), state.outputs.data());
+    for (size_t k = 0; k < group.outputs.size(); ++k) {
+      values[group.outputs[k]] = std::move(state.output_storage[k]);
+      state.writable[group.outputs[k]] = true;
+    }
+    for (int v : group.inputs) {
+      if (last_use_[v] == s) values[v].reset();
+    }
+  }
+
   Backend* backend_;
   std::shared_ptr<const ir::Function> fn_;
-  std::vector<Kernel> steps_;
+  std::vector<Kernel> kernels_;  // per instruction outside groups
+  std::vector<Fused> fused_;
+  std::vector<Step> steps_;
   std::vector<int> last_use_;
   std::vector<std::shared_ptr<HostStorage>> constants_;
+  size_t max_inputs_ = 0, max_outputs_ = 0;  // sizes of State's pointer tables
 };
 
 class CpuBackend final : public Backend {
@@ -202,6 +306,8 @@ class CpuBackend final : public Backend {
   std::unique_ptr<Executable> Compile(std::shared_ptr<const ir::Function> fn) override {
     if (!fn) Throw("cpu: Compile of a null function");
     fn->Validate();
+    // Simplify, fold, CSE and DCE before kernels are built (see passes.h).
+    if (OptimizationsEnabled()) fn = OptimizeFunction(std::move(fn));
     return std::make_unique<CpuExecutable>(this, std::move(fn));
   }
 

@@ -5,11 +5,15 @@
 //
 // One mechanism serves every op: a functor per op whose templated call
 // operator works in the "compute type" (float for the 16-bit floats, the
-// dtype's own type otherwise), one loop template per arity, and a factory
-// that dispatches on the operand dtype, instantiating only the dtypes the op
+// dtype's own type otherwise), one tile loop template per arity (a serial
+// loop over n elements, see fusion_tiles.h), and a tile factory that
+// dispatches on the operand dtype, instantiating only the dtypes the op
 // accepts (the same Kinds as the graph-level checks in
-// src/graph/ops_elementwise.cc). The float functions with a real cost (Exp,
-// Log, Sin, Tanh, ...) go through the Highway kernels of elementwise_math.h.
+// src/graph/ops_elementwise.cc). The per-op kernel runs the tile loop over
+// chunks of the whole array, in parallel when large; fused groups (fusion.cc)
+// run the same tile loops over cache-sized tiles, so both paths share every
+// op's arithmetic. The float functions with a real cost (Exp, Log, Sin, Tanh,
+// ...) go through the Highway kernels of elementwise_math.h.
 //
 // Integer semantics are total, with no undefined behaviour (UBSan runs the
 // tests): signed arithmetic wraps (computed in unsigned), and division by zero
@@ -17,13 +21,18 @@
 // include/kiln/graph/ops.h. Every kernel reads element i only to write
 // element i, so the output may be one of the inputs (in-place execution).
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cmath>
+#include <cstddef>
 #include <limits>
 #include <string>
 #include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "src/backends/cpu/elementwise_math.h"
+#include "src/backends/cpu/fusion_tiles.h"
 #include "src/backends/cpu/kernels.h"
 
 namespace kiln::backends::cpu {
@@ -83,8 +92,8 @@ constexpr bool Accepts() {
 // types are never instantiated); throws otherwise. The graph layer rejects
 // such dtypes first, so the throw only guards hand-built IR.
 template <Kinds K, typename Make>
-Kernel DispatchKinds(dtypes::DType dtype, const ir::Instruction& instr, Make&& make) {
-  return DispatchDType(dtype, [&](auto zero) -> Kernel {
+TileKernel DispatchKinds(dtypes::DType dtype, const ir::Instruction& instr, Make&& make) {
+  return DispatchDType(dtype, [&](auto zero) -> TileKernel {
     using T = decltype(zero);
     if constexpr (Accepts<K, T>()) {
       return make(zero);
@@ -95,84 +104,84 @@ Kernel DispatchKinds(dtypes::DType dtype, const ir::Instruction& instr, Make&& m
   });
 }
 
-// -------------------------------------------------------------- Loops.
+// ---------------------------------------------------------- Tile loops.
 
-// The loops convert each element to its compute type, apply `op` and store
-// the result as Out. `omp simd` is safe in place: iteration i only touches
-// element i of every array.
+// The loops convert each element to its compute type, apply Op (a stateless
+// functor) and store the result as Out. `omp simd` is safe in place:
+// iteration i only touches element i of every array.
 
 template <typename Out, typename In, typename Op>
-Kernel UnaryLoop(int64_t n, Op op) {
-  return [n, op](const void* const* in, void* out) {
-    const In* x = static_cast<const In*>(in[0]);
-    Out* y = static_cast<Out*>(out);
-#pragma omp parallel for simd if (n > kParallelThreshold)
-    for (int64_t i = 0; i < n; ++i) y[i] = StoreAs<Out>(op(Load(x[i])));
-  };
+void UnaryTile(const void* const* in, void* out, int64_t n) {
+  const In* x = static_cast<const In*>(in[0]);
+  Out* y = static_cast<Out*>(out);
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] = StoreAs<Out>(Op{}(Load(x[i])));
 }
 
 template <typename Out, typename In, typename Op>
-Kernel BinaryLoop(int64_t n, Op op) {
-  return [n, op](const void* const* in, void* out) {
-    const In* a = static_cast<const In*>(in[0]);
-    const In* b = static_cast<const In*>(in[1]);
-    Out* y = static_cast<Out*>(out);
-#pragma omp parallel for simd if (n > kParallelThreshold)
-    for (int64_t i = 0; i < n; ++i) y[i] = StoreAs<Out>(op(Load(a[i]), Load(b[i])));
-  };
+void BinaryTile(const void* const* in, void* out, int64_t n) {
+  const In* a = static_cast<const In*>(in[0]);
+  const In* b = static_cast<const In*>(in[1]);
+  Out* y = static_cast<Out*>(out);
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] = StoreAs<Out>(Op{}(Load(a[i]), Load(b[i])));
 }
 
 // The output type of op on T: Bool for predicates, T otherwise.
 template <typename T, typename Op, typename... Args>
 using OutputOf = std::conditional_t<std::is_same_v<std::invoke_result_t<Op, Args...>, bool>, bool, T>;
 
-// Factory of a unary op given by functor Op on the dtypes of K.
+// Tile factory of a unary op given by functor Op on the dtypes of K.
 template <typename Op, Kinds K>
-Kernel MakeUnary(const ir::Function& fn, const ir::Instruction& instr) {
-  const int64_t n = instr.shape.Size();
-  return DispatchKinds<K>(OperandShape(fn, instr, 0).DType(), instr, [n](auto zero) {
+TileKernel UnaryTileOf(const ir::Function& fn, const ir::Instruction& instr) {
+  return DispatchKinds<K>(OperandShape(fn, instr, 0).DType(), instr, [](auto zero) -> TileKernel {
     using T = decltype(zero);
-    return UnaryLoop<OutputOf<T, Op, Compute<T>>, T>(n, Op{});
+    return &UnaryTile<OutputOf<T, Op, Compute<T>>, T, Op>;
   });
 }
 
-// Factory of a binary op or comparison given by functor Op on the dtypes of K.
+// Tile factory of a binary op or comparison given by functor Op on the dtypes of K.
 template <typename Op, Kinds K>
-Kernel MakeBinary(const ir::Function& fn, const ir::Instruction& instr) {
-  const int64_t n = instr.shape.Size();
-  return DispatchKinds<K>(OperandShape(fn, instr, 0).DType(), instr, [n](auto zero) {
+TileKernel BinaryTileOf(const ir::Function& fn, const ir::Instruction& instr) {
+  return DispatchKinds<K>(OperandShape(fn, instr, 0).DType(), instr, [](auto zero) -> TileKernel {
     using T = decltype(zero);
-    return BinaryLoop<OutputOf<T, Op, Compute<T>, Compute<T>>, T>(n, Op{});
+    return &BinaryTile<OutputOf<T, Op, Compute<T>, Compute<T>>, T, Op>;
   });
 }
 
 // ------------------------------------------------- Float math (Highway).
 
 // The math kernels cost 10-50x a simple loop per element, so threads pay off
-// on smaller arrays.
-constexpr int64_t kMathParallelThreshold = kParallelThreshold / 8;
-// Elements per work item: fits the L1 cache and a stack buffer.
-constexpr int64_t kMathChunk = 2048;
+// on smaller arrays (see TileCost).
+constexpr int kMathCost = 8;
+// Elements of the 16-bit floats converted at a time: a stack buffer in L1.
+constexpr int64_t kHalfChunk = 2048;
 
-template <typename T>
-void MathChunked(MathOp op, const T* x, T* y, int64_t n) {
-  const int64_t chunks = (n + kMathChunk - 1) / kMathChunk;
-#pragma omp parallel for if (n > kMathParallelThreshold)
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t begin = c * kMathChunk;
-    const int64_t size = std::min(kMathChunk, n - begin);
-    if constexpr (std::is_same_v<T, float>) {
-      MathF32(op, x + begin, y + begin, size);
-    } else if constexpr (std::is_same_v<T, double>) {
-      MathF64(op, x + begin, y + begin, size);
-    } else {  // 16-bit floats: computed in float32.
-      float buffer[kMathChunk];
+template <typename T, MathOp kOp>
+void MathTile(const void* const* in, void* out, int64_t n) {
+  const T* x = static_cast<const T*>(in[0]);
+  T* y = static_cast<T*>(out);
+  if constexpr (std::is_same_v<T, float>) {
+    MathF32(kOp, x, y, n);
+  } else if constexpr (std::is_same_v<T, double>) {
+    MathF64(kOp, x, y, n);
+  } else {  // 16-bit floats: computed in float32.
+    float buffer[kHalfChunk];
+    for (int64_t begin = 0; begin < n; begin += kHalfChunk) {
+      const int64_t size = std::min(kHalfChunk, n - begin);
       for (int64_t k = 0; k < size; ++k) buffer[k] = static_cast<float>(x[begin + k]);
-      MathF32(op, buffer, buffer, size);
+      MathF32(kOp, buffer, buffer, size);
       for (int64_t k = 0; k < size; ++k) y[begin + k] = T(buffer[k]);
     }
   }
 }
+
+// MathTile<T, op> for every MathOp, indexed by the op.
+template <typename T, int... kOps>
+constexpr std::array<TileKernel, sizeof...(kOps)> MathTiles(std::integer_sequence<int, kOps...>) {
+  return {&MathTile<T, static_cast<MathOp>(kOps)>...};
+}
+constexpr int kNumMathOps = static_cast<int>(MathOp::kErf) + 1;
 
 MathOp MathOpOf(OpType op) {
   switch (op) {
@@ -195,14 +204,11 @@ MathOp MathOpOf(OpType op) {
   Throw("cpu: " + std::string(ir::OpName(op)) + " is not a math op");
 }
 
-Kernel MakeMath(const ir::Function& fn, const ir::Instruction& instr) {
-  const int64_t n = instr.shape.Size();
+TileKernel MathTileOf(const ir::Function& fn, const ir::Instruction& instr) {
   const MathOp op = MathOpOf(instr.op);
-  return DispatchKinds<Kinds::kFloat>(OperandShape(fn, instr, 0).DType(), instr, [n, op](auto zero) -> Kernel {
-    using T = decltype(zero);
-    return [n, op](const void* const* in, void* out) {
-      MathChunked(op, static_cast<const T*>(in[0]), static_cast<T*>(out), n);
-    };
+  return DispatchKinds<Kinds::kFloat>(OperandShape(fn, instr, 0).DType(), instr, [op](auto zero) -> TileKernel {
+    static constexpr auto kTiles = MathTiles<decltype(zero)>(std::make_integer_sequence<int, kNumMathOps>());
+    return kTiles[static_cast<size_t>(op)];
   });
 }
 
@@ -469,24 +475,21 @@ struct LessOrEqualOp {
 // Where only moves elements, so it is instantiated per element size (a
 // same-size unsigned type) rather than per dtype.
 template <typename U>
-Kernel WhereLoop(int64_t n) {
-  return [n](const void* const* in, void* out) {
-    const bool* cond = static_cast<const bool*>(in[0]);
-    const U* on_true = static_cast<const U*>(in[1]);
-    const U* on_false = static_cast<const U*>(in[2]);
-    U* y = static_cast<U*>(out);
-#pragma omp parallel for simd if (n > kParallelThreshold)
-    for (int64_t i = 0; i < n; ++i) y[i] = cond[i] ? on_true[i] : on_false[i];
-  };
+void WhereTile(const void* const* in, void* out, int64_t n) {
+  const bool* cond = static_cast<const bool*>(in[0]);
+  const U* on_true = static_cast<const U*>(in[1]);
+  const U* on_false = static_cast<const U*>(in[2]);
+  U* y = static_cast<U*>(out);
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] = cond[i] ? on_true[i] : on_false[i];
 }
 
-Kernel MakeWhere(const ir::Function&, const ir::Instruction& instr) {
-  const int64_t n = instr.shape.Size();
+TileKernel WhereTileOf(const ir::Function&, const ir::Instruction& instr) {
   switch (dtypes::SizeOf(instr.shape.DType())) {
-    case 1: return WhereLoop<uint8_t>(n);
-    case 2: return WhereLoop<uint16_t>(n);
-    case 4: return WhereLoop<uint32_t>(n);
-    case 8: return WhereLoop<uint64_t>(n);
+    case 1: return &WhereTile<uint8_t>;
+    case 2: return &WhereTile<uint16_t>;
+    case 4: return &WhereTile<uint32_t>;
+    case 8: return &WhereTile<uint64_t>;
     default: break;
   }
   Throw("cpu Where: unsupported dtype " + instr.shape.ToString() + " (" + instr.location + ")");
@@ -494,21 +497,18 @@ Kernel MakeWhere(const ir::Function&, const ir::Instruction& instr) {
 
 // min(max(x, lo), hi) with the NaN-propagating Max and Min.
 template <typename T>
-Kernel ClampLoop(int64_t n) {
-  return [n](const void* const* in, void* out) {
-    const T* lo = static_cast<const T*>(in[0]);
-    const T* x = static_cast<const T*>(in[1]);
-    const T* hi = static_cast<const T*>(in[2]);
-    T* y = static_cast<T*>(out);
-#pragma omp parallel for simd if (n > kParallelThreshold)
-    for (int64_t i = 0; i < n; ++i) y[i] = StoreAs<T>(MinOp{}(MaxOp{}(Load(x[i]), Load(lo[i])), Load(hi[i])));
-  };
+void ClampTile(const void* const* in, void* out, int64_t n) {
+  const T* lo = static_cast<const T*>(in[0]);
+  const T* x = static_cast<const T*>(in[1]);
+  const T* hi = static_cast<const T*>(in[2]);
+  T* y = static_cast<T*>(out);
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] = StoreAs<T>(MinOp{}(MaxOp{}(Load(x[i]), Load(lo[i])), Load(hi[i])));
 }
 
-Kernel MakeClamp(const ir::Function& fn, const ir::Instruction& instr) {
-  const int64_t n = instr.shape.Size();
+TileKernel ClampTileOf(const ir::Function& fn, const ir::Instruction& instr) {
   return DispatchKinds<Kinds::kNumeric>(OperandShape(fn, instr, 1).DType(), instr,
-                                        [n](auto zero) { return ClampLoop<decltype(zero)>(n); });
+                                        [](auto zero) -> TileKernel { return &ClampTile<decltype(zero)>; });
 }
 
 // ---------------------------------------------------------- ConvertDType.
@@ -540,64 +540,126 @@ struct ConvertOp {
   }
 };
 
-Kernel MakeConvert(const ir::Function& fn, const ir::Instruction& instr) {
-  const int64_t n = instr.shape.Size();
+TileKernel ConvertTileOf(const ir::Function& fn, const ir::Instruction& instr) {
   return DispatchDType(OperandShape(fn, instr, 0).DType(), [&](auto from) {
-    return DispatchDType(instr.shape.DType(), [&](auto to) {
+    return DispatchDType(instr.shape.DType(), [&](auto to) -> TileKernel {
       using To = decltype(to);
-      return UnaryLoop<To, decltype(from)>(n, ConvertOp<To>{});
+      return &UnaryTile<To, decltype(from), ConvertOp<To>>;
     });
   });
 }
 
-}  // namespace
+// ------------------------------------------------------ Per-op kernels.
 
-void RegisterElementwiseKernels(KernelTable& table) {
-  auto set = [&table](OpType op, KernelFactory factory) { table[static_cast<size_t>(op)] = factory; };
+// Elements per work item of the per-op kernels: big enough that the call per
+// chunk is noise, small enough to balance the threads on the math ops, which
+// go parallel from 4096 elements.
+constexpr int64_t kChunk = 2048;
+
+// The kernel of a whole array: `tile` over chunks, in parallel when large.
+// in_bytes[i] and out_bytes are the element widths, to offset each array.
+Kernel ChunkedKernel(TileKernel tile, std::vector<size_t> in_bytes, size_t out_bytes, int64_t n, bool parallel) {
+  return [tile, in_bytes = std::move(in_bytes), out_bytes, n, parallel](const void* const* in, void* out) {
+    if (!parallel) {
+      tile(in, out, n);
+      return;
+    }
+    const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t begin = c * kChunk;
+      const void* ptrs[3];  // at most 3 operands (Where, Clamp)
+      for (size_t k = 0; k < in_bytes.size(); ++k) ptrs[k] = static_cast<const std::byte*>(in[k]) + begin * in_bytes[k];
+      tile(ptrs, static_cast<std::byte*>(out) + begin * out_bytes, std::min(kChunk, n - begin));
+    }
+  };
+}
+
+using TileFactory = TileKernel (*)(const ir::Function& fn, const ir::Instruction& instr);
+
+// The tile factory of every elementwise op (nullptr for the others).
+std::array<TileFactory, ir::kNumOpTypes> MakeTileFactories() {
+  std::array<TileFactory, ir::kNumOpTypes> table{};
+  auto set = [&table](OpType op, TileFactory factory) { table[static_cast<size_t>(op)] = factory; };
   for (OpType op : {OpType::kCeil, OpType::kFloor, OpType::kRound, OpType::kExp, OpType::kExpm1, OpType::kLog,
                     OpType::kLog1p, OpType::kLogistic, OpType::kSin, OpType::kCos, OpType::kTanh, OpType::kSqrt,
                     OpType::kRsqrt, OpType::kErf}) {
-    set(op, MakeMath);
+    set(op, MathTileOf);
   }
-  set(OpType::kAbs, MakeUnary<AbsOp, Kinds::kNumeric>);
-  set(OpType::kNeg, MakeUnary<NegOp, Kinds::kNumeric>);
-  set(OpType::kSign, MakeUnary<SignOp, Kinds::kNumeric>);
-  set(OpType::kIsFinite, MakeUnary<IsFiniteOp, Kinds::kFloat>);
-  set(OpType::kIsNaN, MakeUnary<IsNaNOp, Kinds::kFloat>);
-  set(OpType::kBitCount, MakeUnary<BitCountOp, Kinds::kInteger>);
-  set(OpType::kClz, MakeUnary<ClzOp, Kinds::kInteger>);
-  set(OpType::kBitwiseNot, MakeUnary<BitwiseNotOp, Kinds::kInteger>);
-  set(OpType::kLogicalNot, MakeUnary<LogicalNotOp, Kinds::kBool>);
+  set(OpType::kAbs, UnaryTileOf<AbsOp, Kinds::kNumeric>);
+  set(OpType::kNeg, UnaryTileOf<NegOp, Kinds::kNumeric>);
+  set(OpType::kSign, UnaryTileOf<SignOp, Kinds::kNumeric>);
+  set(OpType::kIsFinite, UnaryTileOf<IsFiniteOp, Kinds::kFloat>);
+  set(OpType::kIsNaN, UnaryTileOf<IsNaNOp, Kinds::kFloat>);
+  set(OpType::kBitCount, UnaryTileOf<BitCountOp, Kinds::kInteger>);
+  set(OpType::kClz, UnaryTileOf<ClzOp, Kinds::kInteger>);
+  set(OpType::kBitwiseNot, UnaryTileOf<BitwiseNotOp, Kinds::kInteger>);
+  set(OpType::kLogicalNot, UnaryTileOf<LogicalNotOp, Kinds::kBool>);
 
-  set(OpType::kAdd, MakeBinary<AddOp, Kinds::kNumeric>);
-  set(OpType::kSub, MakeBinary<SubOp, Kinds::kNumeric>);
-  set(OpType::kMul, MakeBinary<MulOp, Kinds::kNumeric>);
-  set(OpType::kDiv, MakeBinary<DivOp, Kinds::kNumeric>);
-  set(OpType::kRem, MakeBinary<RemOp, Kinds::kNumeric>);
-  set(OpType::kPow, MakeBinary<PowOp, Kinds::kNumeric>);
-  set(OpType::kMax, MakeBinary<MaxOp, Kinds::kNumeric>);
-  set(OpType::kMin, MakeBinary<MinOp, Kinds::kNumeric>);
-  set(OpType::kAtan2, MakeBinary<Atan2Op, Kinds::kFloat>);
-  set(OpType::kBitwiseAnd, MakeBinary<BitwiseAndOp, Kinds::kInteger>);
-  set(OpType::kBitwiseOr, MakeBinary<BitwiseOrOp, Kinds::kInteger>);
-  set(OpType::kBitwiseXor, MakeBinary<BitwiseXorOp, Kinds::kInteger>);
-  set(OpType::kLogicalAnd, MakeBinary<LogicalAndOp, Kinds::kBool>);
-  set(OpType::kLogicalOr, MakeBinary<LogicalOrOp, Kinds::kBool>);
-  set(OpType::kLogicalXor, MakeBinary<LogicalXorOp, Kinds::kBool>);
-  set(OpType::kShiftLeft, MakeBinary<ShiftLeftOp, Kinds::kInteger>);
-  set(OpType::kShiftRightArithmetic, MakeBinary<ShiftRightArithmeticOp, Kinds::kInteger>);
-  set(OpType::kShiftRightLogical, MakeBinary<ShiftRightLogicalOp, Kinds::kInteger>);
+  set(OpType::kAdd, BinaryTileOf<AddOp, Kinds::kNumeric>);
+  set(OpType::kSub, BinaryTileOf<SubOp, Kinds::kNumeric>);
+  set(OpType::kMul, BinaryTileOf<MulOp, Kinds::kNumeric>);
+  set(OpType::kDiv, BinaryTileOf<DivOp, Kinds::kNumeric>);
+  set(OpType::kRem, BinaryTileOf<RemOp, Kinds::kNumeric>);
+  set(OpType::kPow, BinaryTileOf<PowOp, Kinds::kNumeric>);
+  set(OpType::kMax, BinaryTileOf<MaxOp, Kinds::kNumeric>);
+  set(OpType::kMin, BinaryTileOf<MinOp, Kinds::kNumeric>);
+  set(OpType::kAtan2, BinaryTileOf<Atan2Op, Kinds::kFloat>);
+  set(OpType::kBitwiseAnd, BinaryTileOf<BitwiseAndOp, Kinds::kInteger>);
+  set(OpType::kBitwiseOr, BinaryTileOf<BitwiseOrOp, Kinds::kInteger>);
+  set(OpType::kBitwiseXor, BinaryTileOf<BitwiseXorOp, Kinds::kInteger>);
+  set(OpType::kLogicalAnd, BinaryTileOf<LogicalAndOp, Kinds::kBool>);
+  set(OpType::kLogicalOr, BinaryTileOf<LogicalOrOp, Kinds::kBool>);
+  set(OpType::kLogicalXor, BinaryTileOf<LogicalXorOp, Kinds::kBool>);
+  set(OpType::kShiftLeft, BinaryTileOf<ShiftLeftOp, Kinds::kInteger>);
+  set(OpType::kShiftRightArithmetic, BinaryTileOf<ShiftRightArithmeticOp, Kinds::kInteger>);
+  set(OpType::kShiftRightLogical, BinaryTileOf<ShiftRightLogicalOp, Kinds::kInteger>);
 
-  set(OpType::kEqual, MakeBinary<EqualOp, Kinds::kAny>);
-  set(OpType::kNotEqual, MakeBinary<NotEqualOp, Kinds::kAny>);
-  set(OpType::kGreaterThan, MakeBinary<GreaterThanOp, Kinds::kAny>);
-  set(OpType::kGreaterOrEqual, MakeBinary<GreaterOrEqualOp, Kinds::kAny>);
-  set(OpType::kLessThan, MakeBinary<LessThanOp, Kinds::kAny>);
-  set(OpType::kLessOrEqual, MakeBinary<LessOrEqualOp, Kinds::kAny>);
+  set(OpType::kEqual, BinaryTileOf<EqualOp, Kinds::kAny>);
+  set(OpType::kNotEqual, BinaryTileOf<NotEqualOp, Kinds::kAny>);
+  set(OpType::kGreaterThan, BinaryTileOf<GreaterThanOp, Kinds::kAny>);
+  set(OpType::kGreaterOrEqual, BinaryTileOf<GreaterOrEqualOp, Kinds::kAny>);
+  set(OpType::kLessThan, BinaryTileOf<LessThanOp, Kinds::kAny>);
+  set(OpType::kLessOrEqual, BinaryTileOf<LessOrEqualOp, Kinds::kAny>);
 
-  set(OpType::kWhere, MakeWhere);
-  set(OpType::kClamp, MakeClamp);
-  set(OpType::kConvertDType, MakeConvert);
+  set(OpType::kWhere, WhereTileOf);
+  set(OpType::kClamp, ClampTileOf);
+  set(OpType::kConvertDType, ConvertTileOf);
+  return table;
+}
+
+const std::array<TileFactory, ir::kNumOpTypes>& TileFactories() {
+  static const std::array<TileFactory, ir::kNumOpTypes> table = MakeTileFactories();
+  return table;
+}
+
+// The per-op kernel of every elementwise op: its tile kernel over chunks.
+Kernel MakeElementwise(const ir::Function& fn, const ir::Instruction& instr) {
+  std::vector<size_t> in_bytes;
+  for (size_t i = 0; i < instr.operands.size(); ++i) in_bytes.push_back(dtypes::SizeOf(OperandShape(fn, instr, i).DType()));
+  const int64_t n = instr.shape.Size();
+  return ChunkedKernel(MakeTileKernel(fn, instr), std::move(in_bytes), dtypes::SizeOf(instr.shape.DType()), n,
+                       n * TileCost(instr.op) > kParallelThreshold);
+}
+
+}  // namespace
+
+bool HasTileKernel(ir::OpType op) { return TileFactories()[static_cast<size_t>(op)] != nullptr; }
+
+TileKernel MakeTileKernel(const ir::Function& fn, const ir::Instruction& instr) {
+  const TileFactory factory = TileFactories()[static_cast<size_t>(instr.op)];
+  if (factory == nullptr) {
+    Throw("cpu: " + std::string(ir::OpName(instr.op)) + " is not an elementwise op (" + instr.location + ")");
+  }
+  return factory(fn, instr);
+}
+
+int TileCost(ir::OpType op) { return TileFactories()[static_cast<size_t>(op)] == MathTileOf ? kMathCost : 1; }
+
+void RegisterElementwiseKernels(KernelTable& table) {
+  for (int op = 0; op < ir::kNumOpTypes; ++op) {
+    if (TileFactories()[static_cast<size_t>(op)] != nullptr) table[static_cast<size_t>(op)] = MakeElementwise;
+  }
 }
 
 }  // namespace kiln::backends::cpu

@@ -7,14 +7,18 @@
 // then walks the cartesian product of those per-axis lists, the innermost
 // axis in a tight loop. Padding never contributes: for ReduceWindow that is
 // the same as padding with the reduction's identity.
+//
+// Windows whose trailing axes are unit windows (NHWC pooling) go to the row
+// kernels of window_fast.cc instead, which combine whole contiguous rows.
+#include <omp.h>
+
 #include <algorithm>
-#include <cmath>
-#include <limits>
 #include <memory>
 #include <type_traits>
 
 #include "src/backends/cpu/accumulate.h"
 #include "src/backends/cpu/kernels.h"
+#include "src/backends/cpu/window_fast.h"
 #include "src/backends/cpu/window_util.h"
 
 namespace kiln::backends::cpu {
@@ -53,6 +57,14 @@ class WindowMap {
     }
   }
 
+  // Advances `coords` to the next output element in row-major order.
+  void Next(int64_t* coords) const {
+    for (int a = Rank() - 1; a >= 0; --a) {
+      if (++coords[a] < out_dims_[a]) return;
+      coords[a] = 0;
+    }
+  }
+
   // Calls fn(offset) for each operand element in the window of output
   // `coords`, in window (row-major) order.
   template <typename Fn>
@@ -81,17 +93,21 @@ class WindowMap {
 };
 
 // Calls body(flat, coords) for every output element of `map`, in parallel
-// when `work_per_element` * size is large.
+// when `work_per_element` * size is large. Each thread takes one contiguous
+// range of outputs and steps its coordinates like an odometer (no divisions
+// per element).
 template <typename Body>
 void ForEachOutput(const WindowMap& map, int64_t work_per_element, Body&& body) {
   const int64_t n = map.OutSize();
 #pragma omp parallel if (n * work_per_element > kParallelThreshold)
   {
+    const int64_t threads = omp_get_num_threads(), thread = omp_get_thread_num();
+    const int64_t begin = n * thread / threads, end = n * (thread + 1) / threads;
     std::vector<int64_t> coords(static_cast<size_t>(map.Rank()) + 1);
-#pragma omp for
-    for (int64_t i = 0; i < n; ++i) {
-      map.Coords(i, coords.data());
+    if (begin < end) map.Coords(begin, coords.data());
+    for (int64_t i = begin; i < end; ++i) {
       body(i, coords.data());
+      map.Next(coords.data());
     }
   }
 }
@@ -103,45 +119,6 @@ int64_t WindowVolume(const ir::WindowAttrs& attrs) {
 }
 
 // ----------------------------------------------------------- ReduceWindow.
-
-// Reductions: the accumulator type, its identity (the padding value) and the
-// combining step. Max/Min propagate NaN, like ReduceMax/ReduceMin.
-template <typename T, ir::WindowReduction R>
-struct WindowReducer;
-
-template <typename T>
-struct WindowReducer<T, ir::WindowReduction::kSum> {
-  using Acc = AccType<T>;
-  static Acc Identity() { return Acc{0}; }
-  static Acc Combine(Acc a, Acc b) { return a + b; }
-};
-
-template <typename T>
-struct WindowReducer<T, ir::WindowReduction::kProduct> {
-  using Acc = AccType<T>;
-  static Acc Identity() { return Acc{1}; }
-  static Acc Combine(Acc a, Acc b) { return a * b; }
-};
-
-template <typename T>
-struct WindowReducer<T, ir::WindowReduction::kMax> {
-  using Acc = ComputeType<T>;
-  static Acc Identity() {
-    if constexpr (std::numeric_limits<Acc>::has_infinity) return -std::numeric_limits<Acc>::infinity();
-    else return std::numeric_limits<Acc>::lowest();
-  }
-  static Acc Combine(Acc a, Acc b) { return (b > a || b != b) ? b : a; }  // b != b: NaN
-};
-
-template <typename T>
-struct WindowReducer<T, ir::WindowReduction::kMin> {
-  using Acc = ComputeType<T>;
-  static Acc Identity() {
-    if constexpr (std::numeric_limits<Acc>::has_infinity) return std::numeric_limits<Acc>::infinity();
-    else return std::numeric_limits<Acc>::max();
-  }
-  static Acc Combine(Acc a, Acc b) { return (b < a || b != b) ? b : a; }
-};
 
 template <typename T, ir::WindowReduction R>
 Kernel ReduceWindowKernel(std::shared_ptr<const WindowMap> map, int64_t volume) {
@@ -173,6 +150,7 @@ Kernel MakeTypedReduceWindow(std::shared_ptr<const WindowMap> map, const ir::Win
 
 Kernel MakeReduceWindow(const ir::Function& fn, const ir::Instruction& instr) {
   const auto& attrs = ir::Attr<ir::WindowAttrs>(instr);
+  if (Kernel rows = MakeRowReduceWindow(OperandShape(fn, instr, 0), attrs, instr.shape.Dims())) return rows;
   auto map = std::make_shared<const WindowMap>(OperandShape(fn, instr, 0), attrs, instr.shape.Dims());
   return DispatchDType(instr.shape.DType(), [&](auto zero) -> Kernel {
     using T = decltype(zero);
@@ -185,19 +163,6 @@ Kernel MakeReduceWindow(const ir::Function& fn, const ir::Instruction& instr) {
 }
 
 // ------------------------------------------------------- SelectAndScatter.
-
-// Whether `v` should replace the current selection `cur`: strictly better,
-// so the first of equal values stays selected. A NaN counts as both the
-// largest and the smallest value (ReduceWindow's max/min of a window with a
-// NaN is NaN, so the gradient flows to the first NaN).
-template <bool kIsMax, typename C>
-inline bool Better(C v, C cur) {
-  if constexpr (std::is_floating_point_v<C>) {
-    if (std::isnan(v)) return !std::isnan(cur);
-    if (std::isnan(cur)) return false;
-  }
-  return kIsMax ? v > cur : v < cur;
-}
 
 template <typename T, bool kIsMax>
 Kernel SelectAndScatterKernel(std::shared_ptr<const WindowMap> map, int64_t operand_size, int64_t volume) {
@@ -248,6 +213,9 @@ Kernel MakeSelectAndScatter(const ir::Function& fn, const ir::Instruction& instr
   const bool is_max = attrs.reduction == ir::WindowReduction::kMax;
   if (!is_max && attrs.reduction != ir::WindowReduction::kMin) {
     Throw("cpu SelectAndScatter: the select must be kMax or kMin (" + instr.location + ")");
+  }
+  if (Kernel rows = MakeRowSelectAndScatter(OperandShape(fn, instr, 0), attrs, OperandShape(fn, instr, 1).Dims())) {
+    return rows;
   }
   return DispatchDType(instr.shape.DType(), [&](auto zero) -> Kernel {
     using T = decltype(zero);

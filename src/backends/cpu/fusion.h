@@ -1,0 +1,149 @@
+// Copyright 2026 The Kiln Authors.
+// Fusion of elementwise chains in the CPU executor.
+//
+// PlanFusion partitions a function's elementwise instructions (unary, binary,
+// comparisons, Where, Clamp, ConvertDType) into groups of one element count
+// that run as a single pass over cache-sized tiles: for each tile, the
+// members are computed in order into small per-thread buffers, and only the
+// values needed outside the group are written to memory. BroadcastInDim
+// operands of members are evaluated inside the group by index mapping (a
+// broadcast scalar is filled once per thread), so e.g. x * 2 never
+// materializes the broadcast 2. The tile loops are the per-op kernels' own
+// (fusion_tiles.h), so a fused group computes exactly what its ops would one
+// by one, for every dtype.
+//
+// Not fused: reductions (fusing a trailing ReduceSum would have to reproduce
+// the reduce kernel's summation order and thread split to stay bit-identical
+// with it), Reshape and Bitcast between members (the value is materialized,
+// then aliased) and the other layout ops (their results are read from memory).
+//
+// FusedKernel runs one group; the executor (cpu_backend.cc) runs the plan's
+// schedule, with liveness, donation and in-place reuse over its steps.
+// Setting the environment variable KILN_CPU_FUSION=0 turns fusion off (for
+// debugging and side-by-side comparisons).
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "src/backends/cpu/fusion_tiles.h"
+#include "src/backends/cpu/kernels.h"
+
+namespace kiln::backends::cpu {
+
+/// Most axes a broadcast evaluated inside a group may have once simplified
+/// (size-1 axes dropped, contiguous runs merged); beyond, it is read from memory.
+inline constexpr int kMaxFusedBroadcastRank = 8;
+
+/// Elementwise instructions of one element count run as one pass over tiles.
+/// A group is convex: no path leaves it and comes back, so it can run as one
+/// step once its inputs exist.
+struct FusionGroup {
+  /// Elements of every member's value.
+  int64_t size = 0;
+  /// Instruction ids, ascending (a topological order).
+  std::vector<int> members;
+  /// Values the group reads from memory, ascending: the members' operands
+  /// from outside the group, and the operands of the BroadcastInDim operands
+  /// evaluated inside it.
+  std::vector<int> inputs;
+  /// Members written to memory, ascending: those used outside the group or
+  /// returned by the function. Every other member lives only in tiles.
+  std::vector<int> outputs;
+};
+
+/// One step of an execution order: an instruction outside every group, or a group.
+struct ScheduleEntry {
+  bool is_group = false;
+  int index = 0;  ///< a group index if is_group, else an instruction id
+};
+
+/// The fusion groups of a function and the order to run them in.
+struct FusionPlan {
+  std::vector<FusionGroup> groups;
+  /// Per instruction: the index of its group, or -1.
+  std::vector<int> group_of;
+  /// Every group and every needed instruction outside groups except
+  /// Parameters, in an order where each value is computed before it is read.
+  /// Instructions whose values nothing needs are left out (dead code, and
+  /// broadcasts that every reader evaluates inside its group).
+  std::vector<ScheduleEntry> schedule;
+};
+
+/// Partitions `fn` into fusion groups (none if `fuse` is false) and
+/// schedules them. Groups are maximal under a greedy pass in instruction
+/// order; a single member with no broadcast to evaluate is left unfused (its
+/// per-op kernel does the same work).
+FusionPlan PlanFusion(const ir::Function& fn, bool fuse = true);
+
+/// Whether the CPU backend fuses: true unless the environment variable
+/// KILN_CPU_FUSION is "0". Read at each compile.
+bool FusionEnabled();
+
+/// The compiled form of one group: its tile program and buffers' layout.
+class FusedKernel {
+ public:
+  /// Prepares `group` of `fn` (tile kernels, broadcast index maps, buffer
+  /// slots); throws kiln::Error for a member dtype its op does not accept.
+  FusedKernel(const ir::Function& fn, const FusionGroup& group);
+
+  /// Computes the group: inputs[i] points at the data of group.inputs[i],
+  /// outputs[k] at the (uninitialized) buffer of group.outputs[k]. An output
+  /// may be the same buffer as an input listed in InPlaceInputs(k).
+  void Run(const void* const* inputs, void* const* outputs) const;
+
+  /// Indices (into group.inputs) of the inputs that output k may overwrite in
+  /// place: read elementwise (not through a broadcast) and never after output
+  /// k's member has written its tile.
+  const std::vector<int>& InPlaceInputs(size_t k) const { return in_place_[k]; }
+
+ private:
+  // Where a value of the tile program lives during a tile: an input's or an
+  // output's current tile in memory, or a per-thread scratch slot.
+  enum class RefKind : uint8_t { kInput, kOutput, kScratch };
+  struct Ref {
+    RefKind kind;
+    int index;    // input, output or slot index
+    size_t elem;  // element width in bytes
+  };
+  // BroadcastInDim evaluated by index mapping: the simplified loop over the
+  // output with the operand's stride per axis (0: repeated).
+  struct Broadcast {
+    int input = 0;  // index into the inputs
+    size_t elem = 0;
+    int rank = 0;
+    std::array<int64_t, kMaxFusedBroadcastRank> dims{}, strides{};
+  };
+  // One step of the tile program: a member's tile kernel, or the gather of a
+  // broadcast into a scratch slot.
+  struct TileOp {
+    TileKernel kernel = nullptr;  // nullptr: gather broadcasts_[broadcast]
+    int broadcast = -1;
+    int num_args = 0;
+    std::array<int, 3> args{};  // ref ids
+    int out = 0;                // ref id
+  };
+
+  friend class FusedKernelBuilder;
+
+  void RunThread(const void* const* inputs, void* const* outputs, int64_t tile_begin, int64_t tile_end) const;
+  void RunTiles(const void* const* inputs, void* const* outputs, int64_t tile_begin, int64_t tile_end,
+                void** ptrs) const;
+  void Gather(const Broadcast& b, const void* src, void* dst, int64_t start, int64_t len) const;
+
+  int64_t size_ = 0;
+  int64_t tile_ = 0;          // elements per tile
+  size_t slot_bytes_ = 0;     // bytes per scratch slot
+  int num_slots_ = 0;
+  bool parallel_ = false;
+  std::vector<Ref> refs_;
+  std::vector<int> io_refs_;  // refs of input and output tiles: repointed per tile
+  std::vector<Broadcast> broadcasts_;
+  std::vector<TileOp> ops_;
+  std::vector<TileOp> fills_;  // broadcast scalars: filled once per thread
+  std::vector<std::vector<int>> in_place_;
+};
+
+}  // namespace kiln::backends::cpu
