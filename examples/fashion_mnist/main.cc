@@ -99,7 +99,7 @@ int Run(const Flags& flags) {
   ctx.SetParam("optimizer", std::string("adam"));
   ctx.SetParam("learning_rate", 0.001);
   ctx.SetParam("batch_size", int64_t{128});
-  ctx.SetParam("epochs", int64_t{flags.model == "mlp" ? 8 : 4});
+  ctx.SetParam("epochs", int64_t{flags.model == "mlp" ? 8 : 10});
   ctx.SetParam("hidden", int64_t{512});
   ctx.SetParam("dropout", flags.model == "mlp" ? 0.1 : 0.25);
   ctx.SetParam("eval_every", int64_t{500});

@@ -1,0 +1,307 @@
+// Copyright 2026 The Kiln Authors.
+// kiln_compare: Kiln side by side with libtorch (C++ frontend), oneDNN's
+// sgemm, hand-written loops and the memory bandwidth, on the same work in
+// one run.
+//
+//   kiln_compare [--rounds=7] [--min_sample_ms=200] [--filter=SUBSTRING]
+//
+// Each case prepares all its contenders, then runs `rounds` rounds; in each
+// round every contender runs for at least min_sample_ms, in an order that
+// rotates from round to round, so drifts in machine load hit all of them
+// alike. A time is the median over the rounds of the time per call; a ratio
+// is the median over the rounds of that round's Kiln time / peer time,
+// against the peer's faster thread configuration (by median). Below 1: Kiln
+// is faster. Kiln runs with OpenMP's default thread count, libtorch with 1
+// and with 2 threads.
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "bench/peers.h"
+#include "bench/workloads.h"
+
+namespace kiln::bench {
+namespace {
+
+struct Options {
+  int rounds = 7;
+  double min_sample_s = 0.2;
+  std::string filter;  // run only the cases whose name contains it
+};
+
+// Something to time: `step` run on `threads` OpenMP threads.
+struct Contender {
+  std::string name;
+  int threads;
+  Step step;
+};
+
+// A contender's seconds per call, one per round.
+struct Timed {
+  std::string name;
+  std::vector<double> seconds;
+};
+
+struct Row {
+  std::string name, kiln, peer, peer_time, ratio, note;
+};
+
+int g_kiln_threads = 1;  // OpenMP's default thread count, read at start-up
+std::vector<Row> g_rows;
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n == 0 ? NAN : n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+std::string Format(const char* format, double value) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), format, value);
+  return buf;
+}
+
+std::string Time(double s) {
+  if (s < 1e-3) return Format("%.2f µs", s * 1e6);
+  if (s < 1) return Format("%.2f ms", s * 1e3);
+  return Format("%.2f s", s);
+}
+
+std::string GflopPerS(double flop, double s) { return Format("%.0f GFLOP/s", flop / s / 1e9); }
+std::string GbPerS(double bytes, double s) { return Format("%.1f GB/s", bytes / s / 1e9); }
+
+// Sets the thread count of OpenMP, hence of Kiln, oneDNN and OpenBLAS, and
+// libtorch's own setting.
+void SetThreads(int n) {
+  omp_set_num_threads(n);
+  if (peers::libtorch::Available()) peers::libtorch::SetThreads(n);
+}
+
+// Seconds per call of c.step over `reps` calls.
+double TimePerCall(const Contender& c, int64_t reps) {
+  SetThreads(c.threads);
+  return SecondsOf([&] {
+           for (int64_t i = 0; i < reps; ++i) c.step();
+         }) /
+         static_cast<double>(reps);
+}
+
+// Runs the rounds (see the file comment); calls per sample are calibrated
+// from a timed call after a warm-up call.
+std::vector<Timed> MeasureInterleaved(const std::vector<Contender>& cs, const Options& o) {
+  std::vector<int64_t> reps;
+  for (const Contender& c : cs) {
+    TimePerCall(c, 1);
+    reps.push_back(std::max<int64_t>(1, std::llround(o.min_sample_s / TimePerCall(c, 1))));
+  }
+  std::vector<Timed> out;
+  for (const Contender& c : cs) out.push_back({c.name, {}});
+  for (int r = 0; r < o.rounds; ++r) {
+    for (size_t k = 0; k < cs.size(); ++k) {
+      const size_t i = (k + static_cast<size_t>(r)) % cs.size();
+      out[i].seconds.push_back(TimePerCall(cs[i], reps[i]));
+    }
+  }
+  return out;
+}
+
+// Records and prints a row: Kiln against the fastest (by median) of a peer's
+// configurations; "—" where there is no peer.
+void AddRow(const std::string& name, const Timed& kiln, const std::vector<Timed>& peer, const std::string& note,
+            const std::string& no_peer = "—") {
+  Row row{name, Time(Median(kiln.seconds)), no_peer, "—", "—", note};
+  if (!peer.empty()) {
+    const Timed& best = *std::min_element(peer.begin(), peer.end(), [](const Timed& a, const Timed& b) {
+      return Median(a.seconds) < Median(b.seconds);
+    });
+    std::vector<double> ratios;
+    for (size_t r = 0; r < kiln.seconds.size(); ++r) ratios.push_back(kiln.seconds[r] / best.seconds[r]);
+    row.peer = best.name;
+    row.peer_time = Time(Median(best.seconds));
+    row.ratio = Format("%.2fx", Median(ratios));
+    for (const Timed& other : peer) {
+      if (&other != &best) row.note += (row.note.empty() ? "" : "; ") + other.name + ": " + Time(Median(other.seconds));
+    }
+  }
+  std::printf("%-44s Kiln %-10s  %-28s %-10s  Kiln/peer %-6s  %s\n", row.name.c_str(), row.kiln.c_str(),
+              row.peer.c_str(), row.peer_time.c_str(), row.ratio.c_str(), row.note.c_str());
+  std::fflush(stdout);
+  g_rows.push_back(row);
+}
+
+// Appends libtorch at 1 and 2 threads (nothing without libtorch).
+void AddTorch(std::vector<Contender>& cs, Step (*make)()) {
+  if (!peers::libtorch::Available()) return;
+  const Step step = make();
+  cs.push_back({"libtorch, 1 thread", 1, step});
+  cs.push_back({"libtorch, 2 threads", 2, step});
+}
+
+// Measures Kiln (contender 0) against libtorch and adds the row.
+void CompareWithTorch(const std::string& name, Step kiln, Step (*torch)(), const Options& o,
+                      const std::function<std::string(double kiln_s)>& note) {
+  std::vector<Contender> cs{{"Kiln", g_kiln_threads, std::move(kiln)}};
+  AddTorch(cs, torch);
+  const std::vector<Timed> t = MeasureInterleaved(cs, o);
+  AddRow(name, t[0], {t.begin() + 1, t.end()}, note(Median(t[0].seconds)), peers::libtorch::Version());
+}
+
+using BackendPtr = std::shared_ptr<backends::Backend>;
+
+// (a) 1.03 GFLOP per step in the matmuls (forward, and two per layer backward).
+void MlpCase(const BackendPtr& backend, const Options& o) {
+  const double flop = 3 * 2.0 * kMlpBatch * (784 * 512 + 512 * 512 + 512 * 10);
+  CompareWithTorch("MLP 784-512-512-10 Adam step, batch 256", MlpTrainStep(backend), peers::libtorch::MlpTrainStep,
+                   o, [&](double s) { return "Kiln " + GflopPerS(flop, s); });
+}
+
+// (b) 3.26 GFLOP per step in the convolutions and matmuls.
+void CnnCase(const BackendPtr& backend, const Options& o) {
+  const double forward = kCnnBatch * 2.0 * (28 * 28 * 32 * 9 + 14 * 14 * 64 * 9 * 32 + 7 * 7 * 64 * 128 + 128 * 10);
+  CompareWithTorch("CNN Adam step, batch 128, 28x28x1", CnnTrainStep(backend), peers::libtorch::CnnTrainStep, o,
+                   [&](double s) { return "Kiln " + GflopPerS(3 * forward, s); });
+}
+
+// (c) Square f32 GEMM against oneDNN's sgemm on the same threads.
+void GemmCase(const BackendPtr& backend, const Options& o) {
+  for (int64_t n : {128, 512, 1024, 2048}) {
+    const double flop = 2.0 * n * n * n;
+    const std::vector<Timed> t = MeasureInterleaved(
+        {{"Kiln", g_kiln_threads, MatMul(backend, n)}, {"oneDNN sgemm", g_kiln_threads, peers::DnnlSgemm(n)}}, o);
+    AddRow("GEMM f32 " + std::to_string(n) + "^3", t[0], {t[1]},
+           "Kiln " + GflopPerS(flop, Median(t[0].seconds)) + ", oneDNN " + GflopPerS(flop, Median(t[1].seconds)));
+  }
+}
+
+// (d) The chain against the hand-fused loop, the memory-bandwidth floor (the
+// time to read x and write y at the triad's bandwidth, measured in the same
+// rounds) and libtorch eager.
+void ChainCase(const BackendPtr& backend, const Options& o) {
+  const std::string name = "tanh(2x+1)*sigmoid(x), 16M f32";
+  const double bytes = 2.0 * kChainSize * sizeof(float);
+  std::vector<Contender> cs{{"Kiln", g_kiln_threads, Chain(backend)},
+                            {"hand-fused Highway loop", g_kiln_threads, peers::HandFusedChain()},
+                            {"triad", g_kiln_threads, peers::Triad()}};
+  AddTorch(cs, peers::libtorch::Chain);
+  const std::vector<Timed> t = MeasureInterleaved(cs, o);
+  const double kiln_s = Median(t[0].seconds);
+  AddRow(name, t[0], {t[1]}, "hand-fused " + GbPerS(bytes, Median(t[1].seconds)));
+  Timed floor{"memory floor (triad bandwidth)", {}};
+  for (double triad_s : t[2].seconds) floor.seconds.push_back(triad_s * bytes / peers::kTriadBytes);
+  AddRow(name, t[0], {floor},
+         "Kiln " + GbPerS(bytes, kiln_s) + " effective, triad " + GbPerS(peers::kTriadBytes, Median(t[2].seconds)));
+  AddRow(name, t[0], {t.begin() + 3, t.end()}, "", peers::libtorch::Version());
+}
+
+// (e) Reductions over [4096, 4096]: effective bandwidth reading the input
+// (ReduceSum) or reading it and writing the output (softmax).
+void ReductionCases(const BackendPtr& backend, const Options& o) {
+  const double bytes = static_cast<double>(kRows * kCols) * sizeof(float);
+  CompareWithTorch("ReduceSum rows of 4096x4096 f32", ReduceSumRows(backend), peers::libtorch::ReduceSumRows, o,
+                   [&](double s) { return "Kiln " + GbPerS(bytes, s); });
+  CompareWithTorch("Softmax rows of 4096x4096 f32", SoftmaxRows(backend), peers::libtorch::SoftmaxRows, o,
+                   [&](double s) { return "Kiln " + GbPerS(2 * bytes, s); });
+}
+
+// (f) The whole cost of one call of a compiled graph that adds two
+// Float32[16], against one libtorch eager op.
+void TinyCallCase(const BackendPtr& backend, const Options& o) {
+  CompareWithTorch("call of a tiny graph (add of 2 x f32[16])", TinyAdd(backend), peers::libtorch::TinyAdd, o,
+                   [](double) { return std::string(peers::libtorch::Available() ? "libtorch: one eager op" : ""); });
+}
+
+// (g) Trace + compile of the MLP train step, once per round.
+void CompileCase(const BackendPtr& backend, const Options& o) {
+  Timed kiln{"Kiln", {}};
+  SetThreads(g_kiln_threads);
+  for (int r = 0; r < o.rounds; ++r) kiln.seconds.push_back(MlpTrainStepCompileSeconds(backend));
+  AddRow("MLP train-step trace + compile", kiln, {}, "first step of a new trainer - a later step");
+}
+
+// The first line of `path` ("" if unreadable).
+std::string FirstLine(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+std::string CpuModel() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  }
+  return "unknown CPU";
+}
+
+void PrintHeader(const BackendPtr& backend, const Options& o) {
+  std::printf("kiln_compare: %d rounds, >= %.0f ms per sample, contenders interleaved\n", o.rounds,
+              o.min_sample_s * 1e3);
+  std::printf("machine: %s, %d hardware threads, transparent huge pages: %s\n", CpuModel().c_str(),
+              omp_get_num_procs(), FirstLine("/sys/kernel/mm/transparent_hugepage/enabled").c_str());
+  std::printf("load average at start: %s\n", FirstLine("/proc/loadavg").c_str());
+  std::printf("Kiln: %s, run with %d threads\n", backend->Description().c_str(), g_kiln_threads);
+  std::printf("peers: %s (dnnl_sgemm), %s\n\n", peers::DnnlVersion().c_str(), peers::libtorch::Version().c_str());
+}
+
+// The table again, in Markdown, for the README.
+void PrintMarkdown() {
+  std::printf("\nload average at end: %s\n\n", FirstLine("/proc/loadavg").c_str());
+  std::printf("| case | Kiln | peer | peer time | Kiln / peer | note |\n|---|---:|---|---:|---:|---|\n");
+  for (const Row& r : g_rows) {
+    std::printf("| %s | %s | %s | %s | %s | %s |\n", r.name.c_str(), r.kiln.c_str(), r.peer.c_str(),
+                r.peer_time.c_str(), r.ratio.c_str(), r.note.c_str());
+  }
+}
+
+Options ParseOptions(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&](const std::string& flag) -> const char* {
+      return arg.rfind(flag + "=", 0) == 0 ? argv[i] + flag.size() + 1 : nullptr;
+    };
+    if (const char* v = value("--rounds")) o.rounds = std::max(1, std::atoi(v));
+    else if (const char* v = value("--min_sample_ms")) o.min_sample_s = std::atof(v) / 1e3;
+    else if (const char* v = value("--filter")) o.filter = v;
+    else {
+      std::cerr << "usage: kiln_compare [--rounds=7] [--min_sample_ms=200] [--filter=SUBSTRING]\n";
+      std::exit(2);
+    }
+  }
+  return o;
+}
+
+int Run(const Options& o) {
+  g_kiln_threads = omp_get_max_threads();
+  const BackendPtr backend = backends::New();
+  PrintHeader(backend, o);
+  const std::vector<std::pair<std::string, void (*)(const BackendPtr&, const Options&)>> cases{
+      {"mlp", MlpCase},           {"cnn", CnnCase},       {"gemm", GemmCase},      {"chain", ChainCase},
+      {"reduce", ReductionCases}, {"tiny", TinyCallCase}, {"compile", CompileCase}};
+  for (const auto& [name, run] : cases) {
+    if (name.find(o.filter) != std::string::npos) run(backend, o);
+  }
+  PrintMarkdown();
+  return 0;
+}
+
+}  // namespace
+}  // namespace kiln::bench
+
+int main(int argc, char** argv) {
+  try {
+    return kiln::bench::Run(kiln::bench::ParseOptions(argc, argv));
+  } catch (const std::exception& e) {
+    std::cerr << "kiln_compare: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,150 @@
+// Copyright 2026 The Kiln Authors.
+#include "bench/workloads.h"
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+#include <utility>
+
+#include "kiln/ml/layers/layers.h"
+#include "kiln/ml/losses/losses.h"
+#include "kiln/ml/optimizers/optimizers.h"
+
+namespace kiln::bench {
+
+namespace {
+
+using graph::Node;
+
+// A Step calling a compiled graph (from graph::Compile) on fixed inputs.
+// The inputs are host tensors, which the CPU backend adopts without a copy;
+// the result is dropped at once, so its buffer goes back to the allocator.
+template <typename ExecT>
+Step CallStep(ExecT exec, std::vector<tensors::Tensor> inputs) {
+  return [exec = std::move(exec), inputs = std::move(inputs)]() mutable { exec.CallVector(inputs); };
+}
+
+}  // namespace
+
+tensors::Tensor RandomFloats(std::vector<int64_t> dims, float lo, float hi, uint64_t seed) {
+  tensors::Tensor t(shapes::Make(dtypes::Float32, std::move(dims)));
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  for (float& v : t.MutableFlat<float>()) v = dist(rng);
+  return t;
+}
+
+tensors::Tensor RandomLabels(int64_t n, int classes, uint64_t seed) {
+  tensors::Tensor t(shapes::Make(dtypes::Int32, n));
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int32_t> dist(0, classes - 1);
+  for (int32_t& v : t.MutableFlat<int32_t>()) v = dist(rng);
+  return t;
+}
+
+std::vector<Node> Mlp(context::Context ctx, const std::vector<Node>& inputs) {
+  Node x = graph::Relu(ml::layers::Dense(ctx.In("dense0"), inputs[0], 512));
+  x = graph::Relu(ml::layers::Dense(ctx.In("dense1"), x, 512));
+  return {ml::layers::Dense(ctx.In("logits"), x, 10)};
+}
+
+std::vector<Node> Cnn(context::Context ctx, const std::vector<Node>& inputs) {
+  const ml::layers::ConvOptions same{.padding = ml::layers::Padding::kSame};
+  const ml::layers::PoolOptions pool{.window = {2, 2}};
+  Node x = inputs[0];
+  x = ml::layers::MaxPool(graph::Relu(ml::layers::Conv(ctx.In("conv0"), x, 32, {3, 3}, same)), pool);
+  x = ml::layers::MaxPool(graph::Relu(ml::layers::Conv(ctx.In("conv1"), x, 64, {3, 3}, same)), pool);
+  x = graph::Reshape(x, {x.Shape().Dim(0), -1});
+  x = graph::Relu(ml::layers::Dense(ctx.In("dense0"), x, 128));
+  return {ml::layers::Dense(ctx.In("logits"), x, 10)};
+}
+
+std::shared_ptr<ml::train::Trainer> NewAdamTrainer(const std::shared_ptr<backends::Backend>& backend,
+                                                   context::Context ctx, ml::train::ModelFn model) {
+  ctx.SetParam("learning_rate", 1e-3);
+  ctx.SetParam("adam_epsilon", 1e-7);
+  return ml::train::NewTrainer(backend, ctx, std::move(model), ml::losses::SparseCategoricalCrossEntropyLogits,
+                               ml::optimizers::Adam());
+}
+
+ml::datasets::Batch RandomBatch(int64_t batch, std::vector<int64_t> example_dims, uint64_t seed) {
+  example_dims.insert(example_dims.begin(), batch);
+  return {{RandomFloats(std::move(example_dims), 0, 1, seed)}, {RandomLabels(batch, 10, seed + 1)}};
+}
+
+Step MlpTrainStep(const std::shared_ptr<backends::Backend>& backend) {
+  auto trainer = NewAdamTrainer(backend, context::New(), Mlp);
+  auto batch = RandomBatch(kMlpBatch, {784}, 1);
+  trainer->TrainStep(batch);  // creates the variables and compiles
+  return [trainer, batch] { trainer->TrainStep(batch); };
+}
+
+Step CnnTrainStep(const std::shared_ptr<backends::Backend>& backend) {
+  auto trainer = NewAdamTrainer(backend, context::New(), Cnn);
+  auto batch = RandomBatch(kCnnBatch, {28, 28, 1}, 2);
+  trainer->TrainStep(batch);
+  return [trainer, batch] { trainer->TrainStep(batch); };
+}
+
+Step MatMul(const std::shared_ptr<backends::Backend>& backend, int64_t n) {
+  const auto shape = shapes::Make(dtypes::Float32, n, n);
+  auto exec = graph::Compile(backend, [shape](graph::Graph* g) {
+    return graph::MatMul(graph::Parameter(g, "a", shape), graph::Parameter(g, "b", shape));
+  });
+  return CallStep(exec, {RandomFloats({n, n}, -1, 1, 3), RandomFloats({n, n}, -1, 1, 4)});
+}
+
+Step Chain(const std::shared_ptr<backends::Backend>& backend) {
+  const auto shape = shapes::Make(dtypes::Float32, kChainSize);
+  auto exec = graph::Compile(backend, [shape](graph::Graph* g) {
+    Node x = graph::Parameter(g, "x", shape);
+    return graph::Tanh(x * 2.0 + 1.0) * graph::Sigmoid(x);
+  });
+  return CallStep(exec, {RandomFloats({kChainSize}, -4, 4, 5)});
+}
+
+Step ReduceSumRows(const std::shared_ptr<backends::Backend>& backend) {
+  const auto shape = shapes::Make(dtypes::Float32, kRows, kCols);
+  auto exec = graph::Compile(backend, [shape](graph::Graph* g) {
+    return graph::ReduceSum(graph::Parameter(g, "x", shape), -1);
+  });
+  return CallStep(exec, {RandomFloats({kRows, kCols}, -1, 1, 6)});
+}
+
+Step SoftmaxRows(const std::shared_ptr<backends::Backend>& backend) {
+  const auto shape = shapes::Make(dtypes::Float32, kRows, kCols);
+  auto exec = graph::Compile(backend, [shape](graph::Graph* g) {
+    return graph::Softmax(graph::Parameter(g, "x", shape), -1);
+  });
+  return CallStep(exec, {RandomFloats({kRows, kCols}, -4, 4, 7)});
+}
+
+Step TinyAdd(const std::shared_ptr<backends::Backend>& backend) {
+  const auto shape = shapes::Make(dtypes::Float32, 16);
+  auto exec = graph::Compile(backend, [shape](graph::Graph* g) {
+    return graph::Parameter(g, "a", shape) + graph::Parameter(g, "b", shape);
+  });
+  return CallStep(exec, {RandomFloats({16}, -1, 1, 8), RandomFloats({16}, -1, 1, 9)});
+}
+
+double MlpTrainStepCompileSeconds(const std::shared_ptr<backends::Backend>& backend) {
+  context::Context ctx = context::New();
+  auto batch = RandomBatch(kMlpBatch, {784}, 10);
+  NewAdamTrainer(backend, ctx, Mlp)->TrainStep(batch);  // creates and initializes the variables
+  // A second trainer on the same context reuses them, so its first step is
+  // trace + compile + run; the median of the next steps is the run alone.
+  auto trainer = NewAdamTrainer(backend, ctx, Mlp);
+  const double first = SecondsOf([&] { trainer->TrainStep(batch); });
+  std::vector<double> steps;
+  for (int i = 0; i < 5; ++i) steps.push_back(SecondsOf([&] { trainer->TrainStep(batch); }));
+  std::nth_element(steps.begin(), steps.begin() + 2, steps.end());
+  return first - steps[2];
+}
+
+double SecondsOf(const std::function<void()>& fn) {
+  const auto start = std::chrono::steady_clock::now();
+  fn();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace kiln::bench
