@@ -48,22 +48,6 @@ constexpr const char* kGlobalStep = "/global_step";
 constexpr const char* kParamTypes[] = {"bool", "int", "double", "string", "int_list", "double_list", "string_list"};
 static_assert(std::size(kParamTypes) == std::variant_size_v<Param>);
 
-// --------------------------------------------------- Origin of lazy restores.
-
-// The checkpoint whose values wait in each store's pending_restore. Keyed by
-// address: an entry of a destroyed store is stale, but only a restore fills
-// pending_restore, and it overwrites the entry first.
-std::mutex origins_mu;
-std::map<const Store*, std::string>& Origins() {
-  static auto* origins = new std::map<const Store*, std::string>();
-  return *origins;
-}
-
-void SetPendingRestoreOrigin(const Store& store, std::string origin) {
-  std::lock_guard lock(origins_mu);
-  Origins()[&store] = std::move(origin);
-}
-
 // ------------------------------------------------------------ Parameters.
 
 // Doubles as JSON numbers (shortest round-trip form); NaN and infinities,
@@ -260,12 +244,6 @@ bool Exists(const std::string& path) {
 }
 
 }  // namespace
-
-std::string PendingRestoreOrigin(const Store& store) {
-  std::lock_guard lock(origins_mu);
-  auto it = Origins().find(&store);
-  return it == Origins().end() ? "a checkpoint" : "checkpoint " + it->second;
-}
 
 std::string JsonPath(const std::string& dir, const std::string& name) { return (fs::path(dir) / (name + ".json")).string(); }
 
@@ -480,7 +458,7 @@ void Apply(Store& store, const std::string& dir, const std::vector<std::string>&
     }
   }
   store.pending_restore.clear();  // values of an earlier restore are superseded
-  internal::SetPendingRestoreOrigin(store, (fs::path(dir) / name).string());
+  store.pending_restore_origin = (fs::path(dir) / name).string();
   for (const auto& [full, value] : loaded.values) {
     if (IsExcluded(exclude, full)) continue;
     auto it = store.by_name.find(full);

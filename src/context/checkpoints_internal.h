@@ -62,8 +62,4 @@ CheckpointMetadata ReadCheckpointMetadata(const std::string& dir, const std::str
 /// kiln::Error naming the offending file.
 LoadedCheckpoint LoadCheckpoint(const std::string& dir, const std::string& name);
 
-/// The checkpoint ("<dir>/<name>") whose values wait in
-/// store.pending_restore, for error messages; "a checkpoint" if unknown.
-std::string PendingRestoreOrigin(const Store& store);
-
 }  // namespace kiln::context::internal

@@ -81,8 +81,6 @@ namespace internal {
 
 Variable* Store::Create(const std::string& scope, const std::string& name, const shapes::Shape& shape,
                         initializers::Initializer initializer) {
-  // Defined in checkpoints.cc (src/context/checkpoints_internal.h).
-  std::string PendingRestoreOrigin(const Store& store);
   const std::string full = JoinScope(scope, name);
   // A value restored lazily from a checkpoint: check it before creating the
   // variable, so that a mismatch leaves the store unchanged.
@@ -90,7 +88,8 @@ Variable* Store::Create(const std::string& scope, const std::string& name, const
   if (auto it = pending_restore.find(full); it != pending_restore.end()) {
     if (it->second.Shape() != shape) {
       Throw("Context: variable " + full + " is created as " + shape.ToString() + ", but " +
-            PendingRestoreOrigin(*this) + " restored it as " + it->second.Shape().ToString());
+            (pending_restore_origin.empty() ? std::string("a checkpoint") : "checkpoint " + pending_restore_origin) +
+            " restored it as " + it->second.Shape().ToString());
     }
     restored = std::move(it->second);
     pending_restore.erase(it);

@@ -37,6 +37,8 @@ struct Store {
   /// Values restored from a checkpoint for variables that did not exist yet
   /// (lazy restore): Create() takes the value from here (full name -> value).
   std::map<std::string, tensors::Tensor> pending_restore;
+  /// The checkpoint ("<dir>/<name>") those values come from, for messages.
+  std::string pending_restore_origin;
 
   /// Creates a variable (the caller checked it does not exist); it takes a
   /// pending restored value if one exists (throws if its shape differs).
