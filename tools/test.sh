@@ -13,9 +13,8 @@ if [ "${KILN_SANITIZE:-0}" = "1" ]; then
   # -O1 with line tables: readable sanitizer reports, and a build much
   # faster than -O2 -g on two cores.
   flags=(-DCMAKE_BUILD_TYPE=None "-DCMAKE_CXX_FLAGS=-O1 -g1" -DKILN_SANITIZE=ON)
-  # Leak checking is off: oneDNN's JIT caches and the OpenMP runtime keep
-  # process-lifetime allocations that LeakSanitizer reports as leaks.
-  export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1"
+  # LeakSanitizer included: every test process must end without leaks.
+  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 else
   dir=build
