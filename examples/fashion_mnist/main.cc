@@ -1,8 +1,8 @@
 // Copyright 2026 The Kiln Authors.
 // Trains an MLP or a CNN on Fashion-MNIST (Debian package
 // dataset-fashion-mnist), with a progress bar, periodic evaluation and
-// checkpoints (resumed on the next run), a metrics plot, and the final test
-// accuracy and wall time.
+// checkpoints (resumed on the next run), a metrics plot (HTML) and history
+// (CSV), and the final test accuracy and wall time.
 //
 //   fashion_mnist [--model=mlp|cnn] [--epochs=N] [--params="learning_rate=0.001;batch_size=128"]
 //                 [--data=DIR] [--checkpoint_dir=DIR] [--restart] [--plot=FILE.html]
@@ -150,9 +150,11 @@ int Run(const Flags& flags) {
 
   train::MetricValues result = trainer->Evaluate(test_ds);
   loop->WritePlot(flags.plot, "Kiln Fashion-MNIST " + flags.model);
+  const std::string csv = flags.plot.substr(0, flags.plot.rfind('.')) + ".csv";
+  loop->WriteHistoryCsv(csv);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("test accuracy: %.2f%%  test loss: %.4f  wall time: %.1f s  plot: %s\n", 100 * result["accuracy"],
-              result["loss"], seconds, flags.plot.c_str());
+  std::printf("test accuracy: %.2f%%  test loss: %.4f  wall time: %.1f s  plot: %s  history: %s\n",
+              100 * result["accuracy"], result["loss"], seconds, flags.plot.c_str(), csv.c_str());
   return 0;
 }
 
