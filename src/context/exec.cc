@@ -24,14 +24,6 @@ struct Compiled {
   std::string text;
 };
 
-struct SignatureHash {
-  size_t operator()(const std::vector<shapes::Shape>& sig) const {
-    size_t h = sig.size();
-    for (const auto& s : sig) h = h * 31 + shapes::Hash(s);
-    return h;
-  }
-};
-
 // A stable 64-bit hash (FNV-1a) of a variable's full name, mixed with the
 // seed: each variable gets its own Philox key whatever the creation order.
 uint64_t VariableKey(uint64_t seed, const std::string& name) {
@@ -68,7 +60,7 @@ struct ContextExecCore::State {
   Context ctx;
   std::string name;
   std::mutex call_mu;  // calls read and write variables: one at a time
-  std::unordered_map<std::vector<shapes::Shape>, std::shared_ptr<Compiled>, SignatureHash> cache;
+  std::unordered_map<std::vector<shapes::Shape>, std::shared_ptr<Compiled>, graph::internal::SignatureHash> cache;
   std::string last_text;
 
   std::shared_ptr<Compiled> Build(const std::vector<shapes::Shape>& signature, const ContextBuilder& builder) {

@@ -4,10 +4,20 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "kiln/backends/backend.h"
 
 namespace kiln::graph::internal {
+
+/// Hash of an input-shape signature, the key of the compilation caches.
+struct SignatureHash {
+  size_t operator()(const std::vector<shapes::Shape>& signature) const {
+    size_t h = signature.size();
+    for (const auto& s : signature) h = h * 31 + shapes::Hash(s);
+    return h;
+  }
+};
 
 /// Checks every instruction's op and dtype against the backend's
 /// capabilities (an error names what is missing and where it was created),

@@ -20,14 +20,6 @@ struct Compiled {
   std::vector<std::string> param_names;
 };
 
-struct SignatureHash {
-  size_t operator()(const std::vector<shapes::Shape>& sig) const {
-    size_t h = sig.size();
-    for (const auto& s : sig) h = h * 31 + shapes::Hash(s);
-    return h;
-  }
-};
-
 // Fails with a clear message if the backend lacks an op or dtype the function uses.
 void CheckCapabilities(const backends::Backend& backend, const ir::Function& fn) {
   const backends::Capabilities& caps = backend.GetCapabilities();

@@ -240,16 +240,6 @@ std::vector<int64_t> WindowOutputDims(const ir::WindowAttrs& a, const shapes::Sh
   return dims;
 }
 
-const char* ReductionName(ir::WindowReduction r) {
-  switch (r) {
-    case ir::WindowReduction::kSum: return "sum";
-    case ir::WindowReduction::kProduct: return "product";
-    case ir::WindowReduction::kMax: return "max";
-    case ir::WindowReduction::kMin: return "min";
-  }
-  return "unknown";
-}
-
 }  // namespace
 
 Node DotGeneral(Node lhs, std::vector<int> lhs_contracting, std::vector<int> lhs_batch, Node rhs,
@@ -307,7 +297,7 @@ Node SelectAndScatter(Node operand, Node source, ir::WindowAttrs attrs, Loc loc)
   if (os.DType() == dtypes::Bool) OpError(loc, kOp, "Bool operands are not supported: " + os.ToString());
   if (attrs.reduction != ir::WindowReduction::kMax && attrs.reduction != ir::WindowReduction::kMin) {
     OpError(loc, kOp, std::string("reduction must be kMax or kMin (the select), got ") +
-                          ReductionName(attrs.reduction));
+                          ir::WindowReductionName(attrs.reduction));
   }
   NormalizeWindowAttrs(attrs, os, kOp, loc);
   const std::vector<int64_t> window_dims = WindowOutputDims(attrs, os);

@@ -16,16 +16,6 @@ std::string List(const std::vector<int64_t>& v) {
   return s + "]";
 }
 
-const char* ReductionName(WindowReduction r) {
-  switch (r) {
-    case WindowReduction::kSum: return "sum";
-    case WindowReduction::kProduct: return "product";
-    case WindowReduction::kMax: return "max";
-    case WindowReduction::kMin: return "min";
-  }
-  return "?";
-}
-
 // Attribute text, e.g. "axes=[0, 1]"; empty for ops without attributes.
 std::string AttrText(const Instruction& instr) {
   std::ostringstream os;
@@ -59,7 +49,7 @@ std::string AttrText(const Instruction& instr) {
              << ", input_dilation=" << List(a.input_dilation) << ", kernel_dilation=" << List(a.kernel_dilation)
              << ", feature_groups=" << a.feature_group_count << ", batch_groups=" << a.batch_group_count;
         } else if constexpr (std::is_same_v<A, WindowAttrs>) {
-          os << "reduction=" << ReductionName(a.reduction) << ", window=" << List(a.window_dimensions)
+          os << "reduction=" << WindowReductionName(a.reduction) << ", window=" << List(a.window_dimensions)
              << ", strides=" << List(a.strides) << ", base_dilations=" << List(a.base_dilations)
              << ", window_dilations=" << List(a.window_dilations) << ", padding_low=" << List(a.padding_low)
              << ", padding_high=" << List(a.padding_high);
@@ -79,6 +69,16 @@ std::string AttrText(const Instruction& instr) {
 }
 
 }  // namespace
+
+const char* WindowReductionName(WindowReduction reduction) {
+  switch (reduction) {
+    case WindowReduction::kSum: return "sum";
+    case WindowReduction::kProduct: return "product";
+    case WindowReduction::kMax: return "max";
+    case WindowReduction::kMin: return "min";
+  }
+  return "unknown";
+}
 
 std::string Function::ToString() const {
   std::ostringstream os;

@@ -34,24 +34,6 @@ using tensors::Tensor;
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-// Sets an environment variable for the scope, restoring it afterwards.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    setenv(name, value, 1);
-  }
-  ~ScopedEnv() {
-    if (old_) setenv(name_, old_->c_str(), 1);
-    else unsetenv(name_);
-  }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
 
 using Builder = std::function<std::vector<Node>(graph::Graph* g, const std::vector<Node>& params)>;
 
@@ -75,8 +57,8 @@ std::shared_ptr<backends::Backend> Cpu() {
 // Compiles `fn` on the CPU backend with fusion on or off (graph passes off,
 // so the executor sees `fn` as traced).
 std::unique_ptr<backends::Executable> Compile(const std::shared_ptr<const ir::Function>& fn, bool fuse) {
-  ScopedEnv fusion("KILN_CPU_FUSION", fuse ? "1" : "0");
-  ScopedEnv passes("KILN_CPU_OPTIMIZE", "0");
+  testing::ScopedEnv fusion("KILN_CPU_FUSION", fuse ? "1" : "0");
+  testing::ScopedEnv passes("KILN_CPU_OPTIMIZE", "0");
   return Cpu()->Compile(fn);
 }
 
@@ -163,10 +145,10 @@ TEST(FusionPlanTest, TheTargetChainIsOneGroupWithNoMaterializedBroadcast) {
 
 TEST(FusionPlanTest, EnvironmentVariableTurnsFusionOff) {
   {
-    ScopedEnv env("KILN_CPU_FUSION", "0");
+    testing::ScopedEnv env("KILN_CPU_FUSION", "0");
     EXPECT_FALSE(backends::cpu::FusionEnabled());
   }
-  ScopedEnv env("KILN_CPU_FUSION", "1");
+  testing::ScopedEnv env("KILN_CPU_FUSION", "1");
   EXPECT_TRUE(backends::cpu::FusionEnabled());
 }
 

@@ -73,22 +73,6 @@ int Count(const ir::Function& fn, OpType op) {
 
 const ir::Instruction& Def(const ir::Function& fn, int id) { return fn.instructions[static_cast<size_t>(id)]; }
 
-// Sets an environment variable for the scope, restoring the old value after.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    ::setenv(name, value, 1);
-  }
-  ~ScopedEnv() {
-    if (old_) ::setenv(name_, old_->c_str(), 1);
-    else ::unsetenv(name_);
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
 
 // Compiles `fn` on the CPU backend, with or without the passes, and runs it.
 std::vector<tensors::Tensor> Execute(const std::shared_ptr<const ir::Function>& fn,
@@ -97,7 +81,7 @@ std::vector<tensors::Tensor> Execute(const std::shared_ptr<const ir::Function>& 
   auto backend = backends::NewWithName("cpu");
   std::unique_ptr<backends::Executable> exec;
   {
-    ScopedEnv env("KILN_CPU_OPTIMIZE", optimize ? "1" : "0");
+    testing::ScopedEnv env("KILN_CPU_OPTIMIZE", optimize ? "1" : "0");
     exec = backend->Compile(fn);
   }
   if (compiled_size) *compiled_size = exec->Function().instructions.size();
@@ -617,7 +601,7 @@ std::vector<Node> Mlp(context::Context ctx, const std::vector<Node>& inputs) {
 
 // Trains a small MLP with Adam for a few steps; returns the loss of each.
 std::vector<double> TrainMlp(const std::shared_ptr<backends::Backend>& backend, bool optimize) {
-  ScopedEnv env("KILN_CPU_OPTIMIZE", optimize ? "1" : "0");
+  testing::ScopedEnv env("KILN_CPU_OPTIMIZE", optimize ? "1" : "0");
   context::Context ctx = context::New();
   ctx.SetSeed(11);
   auto trainer = ml::train::NewTrainer(backend, ctx, Mlp, ml::losses::SparseCategoricalCrossEntropyLogits,

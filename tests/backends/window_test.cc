@@ -171,16 +171,6 @@ constexpr DType kDTypes[] = {dtypes::Float32, dtypes::Float64, dtypes::Int32, dt
 constexpr WindowReduction kReductions[] = {WindowReduction::kSum, WindowReduction::kProduct, WindowReduction::kMax,
                                            WindowReduction::kMin};
 
-const char* Name(WindowReduction r) {
-  switch (r) {
-    case WindowReduction::kSum: return "sum";
-    case WindowReduction::kProduct: return "product";
-    case WindowReduction::kMax: return "max";
-    case WindowReduction::kMin: return "min";
-  }
-  return "?";
-}
-
 struct WindowCase {
   std::vector<int64_t> dims;
   WindowAttrs attrs;  // reduction set by the test
@@ -212,7 +202,7 @@ void CheckReduceWindow(const std::shared_ptr<backends::Backend>& backend, DType 
   WindowAttrs attrs = c.attrs;
   attrs.reduction = r;
   const WindowAttrs full = WithDefaults(attrs, c.dims.size());
-  SCOPED_TRACE(::testing::Message() << dtypes::Name(dtype) << " " << Name(r) << " " << Shape(dtype, c.dims)
+  SCOPED_TRACE(::testing::Message() << dtypes::Name(dtype) << " " << ir::WindowReductionName(r) << " " << Shape(dtype, c.dims)
                                     << " window " << ::testing::PrintToString(full.window_dimensions) << " strides "
                                     << ::testing::PrintToString(full.strides) << " padding "
                                     << ::testing::PrintToString(full.padding_low)
@@ -250,7 +240,7 @@ TEST_P(WindowTest, ReduceWindowScalar) {
         Backend(),
         [&](const std::vector<Node>& p) { return graph::ReduceWindow(p[0], Win({}).Reduction(r)); },
         {tensors::FromValue(2.5f)});
-    EXPECT_EQ(got.Value<float>(), 2.5f) << Name(r);
+    EXPECT_EQ(got.Value<float>(), 2.5f) << ir::WindowReductionName(r);
   }
 }
 
@@ -297,7 +287,7 @@ TEST_P(WindowTest, ReduceWindowPropagatesNaN) {
                           : r == WindowReduction::kProduct ? 6
                           : r == WindowReduction::kMax     ? 3
                                                            : 2;
-      EXPECT_TRUE(AllClose(got, Shape(dtype, {3}), {nan, nan, last}, 0, 0)) << dtypes::Name(dtype) << " " << Name(r);
+      EXPECT_TRUE(AllClose(got, Shape(dtype, {3}), {nan, nan, last}, 0, 0)) << dtypes::Name(dtype) << " " << ir::WindowReductionName(r);
     }
   }
 }
@@ -326,7 +316,7 @@ void CheckSelectAndScatter(const std::shared_ptr<backends::Backend>& backend, DT
   WindowAttrs attrs = c.attrs;
   attrs.reduction = r;
   const WindowAttrs full = WithDefaults(attrs, c.dims.size());
-  SCOPED_TRACE(::testing::Message() << dtypes::Name(dtype) << " " << Name(r) << " " << Shape(dtype, c.dims)
+  SCOPED_TRACE(::testing::Message() << dtypes::Name(dtype) << " " << ir::WindowReductionName(r) << " " << Shape(dtype, c.dims)
                                     << " window " << ::testing::PrintToString(full.window_dimensions));
   // Few distinct values, so ties are common and first-on-ties is exercised.
   Tensor operand = testing::Random(Shape(dtype, c.dims), rng, 0, 3);
@@ -399,7 +389,7 @@ TEST_P(WindowTest, SelectAndScatterNaNIsSelected) {
           return graph::SelectAndScatter(p[0], p[1], Win({2}).Reduction(r).Strides({2}));
         },
         {operand, source});
-    EXPECT_EQ(got.Value<std::vector<float>>(), (std::vector<float>{0, 1, 0, 10})) << Name(r);
+    EXPECT_EQ(got.Value<std::vector<float>>(), (std::vector<float>{0, 1, 0, 10})) << ir::WindowReductionName(r);
   }
 }
 
@@ -530,7 +520,7 @@ TEST_P(WindowTest, RowLayoutsEqualGenericLayouts) {
     for (size_t i = 0; i < outs.size(); i += 2) {
       EXPECT_EQ(outs[i].Value<std::vector<std::vector<std::vector<std::vector<float>>>>>(),
                 outs[i + 1].Value<std::vector<std::vector<std::vector<std::vector<float>>>>>())
-          << Name(r) << " output " << i;
+          << ir::WindowReductionName(r) << " output " << i;
     }
   }
 }
@@ -543,7 +533,7 @@ TEST_P(WindowTest, RowLayoutsPropagateNaNPerLane) {
     Tensor operand = testing::FromDoubles(Shape(dtype, {4, 2}), {1, nan, nan, nan, 3, 2, nan, 2});
     Tensor source = testing::FromDoubles(Shape(dtype, {2, 2}), {1, 2, 10, 20});
     for (WindowReduction r : {WindowReduction::kMax, WindowReduction::kMin}) {
-      SCOPED_TRACE(::testing::Message() << dtypes::Name(dtype) << " " << Name(r));
+      SCOPED_TRACE(::testing::Message() << dtypes::Name(dtype) << " " << ir::WindowReductionName(r));
       const WindowAttrs attrs = Win({2, 1}).Reduction(r).Strides({2, 1});
       auto outs = testing::Run(
           Backend(),

@@ -2,6 +2,7 @@
 #include "tests/testing/testing.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <limits>
@@ -123,6 +124,16 @@ tensors::Tensor Run1(const std::shared_ptr<backends::Backend>& backend,
                      const std::vector<tensors::Tensor>& args) {
   auto outs = Run(backend, [&](const std::vector<graph::Node>& p) { return std::vector<graph::Node>{fn(p)}; }, args);
   return outs.at(0);
+}
+
+ScopedEnv::ScopedEnv(const char* name, const char* value) : name_(name) {
+  if (const char* old = std::getenv(name)) old_ = old;
+  ::setenv(name, value, 1);
+}
+
+ScopedEnv::~ScopedEnv() {
+  if (old_) ::setenv(name_, old_->c_str(), 1);
+  else ::unsetenv(name_);
 }
 
 std::vector<shapes::Shape> TestShapes(dtypes::DType dtype) {

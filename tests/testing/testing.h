@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -67,6 +68,20 @@ tensors::Tensor Run1(const std::shared_ptr<backends::Backend>& backend,
       EXPECT_NE(std::string(kiln_error_.what()).find(substring), std::string::npos) << kiln_error_.what(); \
     }                                                                                                \
   } while (0)
+
+/// Sets an environment variable for the scope and restores the old value
+/// (or unsets it) afterwards.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value);
+  ~ScopedEnv();
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
 
 /// Shapes used by conformance cases: scalars, size-0 axes, odd sizes that
 /// exercise vector tails, and a size above the parallel threshold.

@@ -107,6 +107,9 @@ struct ConvAttrs {
 /// The reduction of ReduceWindow.
 enum class WindowReduction : uint8_t { kSum, kProduct, kMax, kMin };
 
+/// "sum", "product", "max", "min".
+const char* WindowReductionName(WindowReduction reduction);
+
 /// ReduceWindow and SelectAndScatter windows, per operand axis.
 struct WindowAttrs {
   WindowReduction reduction = WindowReduction::kSum;  // SelectAndScatter: kMax or kMin select
