@@ -41,7 +41,9 @@ class FnBuilder {
  public:
   int Param(const shapes::Shape& shape) {
     const int index = static_cast<int>(fn_->parameters.size());
-    const int id = Add(OpType::kParameter, {}, shape, ir::ParameterAttrs{index, "p" + std::to_string(index)});
+    std::string name = "p";
+    name += std::to_string(index);  // (not "p" + ...: GCC 12 warns falsely, -Wrestrict)
+    const int id = Add(OpType::kParameter, {}, shape, ir::ParameterAttrs{index, name});
     fn_->parameters.push_back(id);
     return id;
   }

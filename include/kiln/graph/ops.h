@@ -23,27 +23,37 @@ namespace kiln::graph {
 // integers; LogicalNot on Bool. IsFinite/IsNaN return Bool.
 
 Node Abs(Node x, Loc loc = Loc::current());
+/// -x (wraps for integers).
 Node Neg(Node x, Loc loc = Loc::current());
 /// -1, 0 or 1 (NaN for NaN; for unsigned 0 or 1).
 Node Sign(Node x, Loc loc = Loc::current());
+/// Smallest integer value >= x.
 Node Ceil(Node x, Loc loc = Loc::current());
+/// Largest integer value <= x.
 Node Floor(Node x, Loc loc = Loc::current());
 /// Rounds half to even (2.5 -> 2, 3.5 -> 4), as numpy.round and jnp.round.
 Node Round(Node x, Loc loc = Loc::current());
+/// e^x.
 Node Exp(Node x, Loc loc = Loc::current());
 /// exp(x) - 1, accurate near 0.
 Node Expm1(Node x, Loc loc = Loc::current());
+/// Natural logarithm (NaN below 0, -Inf at 0).
 Node Log(Node x, Loc loc = Loc::current());
 /// log(1 + x), accurate near 0.
 Node Log1p(Node x, Loc loc = Loc::current());
 /// 1 / (1 + exp(-x)).
 Node Logistic(Node x, Loc loc = Loc::current());
+/// Sine (radians).
 Node Sin(Node x, Loc loc = Loc::current());
+/// Cosine (radians).
 Node Cos(Node x, Loc loc = Loc::current());
+/// Hyperbolic tangent.
 Node Tanh(Node x, Loc loc = Loc::current());
+/// Square root (NaN below 0).
 Node Sqrt(Node x, Loc loc = Loc::current());
 /// 1 / sqrt(x).
 Node Rsqrt(Node x, Loc loc = Loc::current());
+/// The error function.
 Node Erf(Node x, Loc loc = Loc::current());
 /// Bool: neither Inf nor NaN.
 Node IsFinite(Node x, Loc loc = Loc::current());
@@ -53,14 +63,19 @@ Node IsNaN(Node x, Loc loc = Loc::current());
 Node BitCount(Node x, Loc loc = Loc::current());
 /// Count of leading zero bits (integers); the bit width for 0.
 Node Clz(Node x, Loc loc = Loc::current());
+/// ~x (integers).
 Node BitwiseNot(Node x, Loc loc = Loc::current());
+/// !x (Bool).
 Node LogicalNot(Node x, Loc loc = Loc::current());
 
 // --------------------------------------------------------------- Binary ops.
 // Operands must have the same dtype; shapes broadcast numpy-style.
 
+/// a + b (integers wrap).
 Node Add(Node a, Node b, Loc loc = Loc::current());
+/// a - b (integers wrap).
 Node Sub(Node a, Node b, Loc loc = Loc::current());
+/// a * b (integers wrap).
 Node Mul(Node a, Node b, Loc loc = Loc::current());
 /// Float division; for integers truncates toward zero, x / 0 is -1 (all bits
 /// set) and INT_MIN / -1 is INT_MIN, as XLA specifies.
@@ -74,10 +89,13 @@ Node Pow(Node a, Node b, Loc loc = Loc::current());
 Node Max(Node a, Node b, Loc loc = Loc::current());
 /// Elementwise minimum; NaN if either operand is NaN.
 Node Min(Node a, Node b, Loc loc = Loc::current());
+/// The angle of (x, y) in radians, in [-pi, pi].
 Node Atan2(Node y, Node x, Loc loc = Loc::current());
+/// Bitwise and, or, xor of integers.
 Node BitwiseAnd(Node a, Node b, Loc loc = Loc::current());
 Node BitwiseOr(Node a, Node b, Loc loc = Loc::current());
 Node BitwiseXor(Node a, Node b, Loc loc = Loc::current());
+/// Logical and, or, xor of Bool values.
 Node LogicalAnd(Node a, Node b, Loc loc = Loc::current());
 Node LogicalOr(Node a, Node b, Loc loc = Loc::current());
 Node LogicalXor(Node a, Node b, Loc loc = Loc::current());
@@ -90,6 +108,7 @@ Node ShiftRightArithmetic(Node a, Node b, Loc loc = Loc::current());
 Node ShiftRightLogical(Node a, Node b, Loc loc = Loc::current());
 
 // Comparisons return Bool. For floats NaN compares unequal to everything.
+/// Elementwise ==, !=, >, >=, <, <=.
 Node Equal(Node a, Node b, Loc loc = Loc::current());
 Node NotEqual(Node a, Node b, Loc loc = Loc::current());
 Node GreaterThan(Node a, Node b, Loc loc = Loc::current());
@@ -143,6 +162,7 @@ Node DynamicUpdateSlice(Node x, Node update, const std::vector<Node>& starts, Lo
 
 // Reductions over `axes` (negative counts from the end). An empty axes list
 // reduces over all axes, as GoMLX does. Reduced axes are removed.
+/// Sum (Float16/BFloat16 accumulate in Float32; integers wrap).
 Node ReduceSum(Node x, std::vector<int> axes, Loc loc = Loc::current());
 /// Single-axis form, ReduceSum(x, 0). A template, so that ReduceSum(x, {})
 /// selects the all-axes form above rather than axis 0.
@@ -150,6 +170,7 @@ template <std::integral I>
 Node ReduceSum(Node x, I axis, Loc loc = Loc::current()) {
   return ReduceSum(x, std::vector<int>{static_cast<int>(axis)}, loc);
 }
+/// Product (integers wrap).
 Node ReduceProduct(Node x, std::vector<int> axes, Loc loc = Loc::current());
 /// Maximum; NaN propagates; -Inf (or the type's lowest) for empty reductions.
 Node ReduceMax(Node x, std::vector<int> axes, Loc loc = Loc::current());
@@ -167,6 +188,7 @@ template <std::integral I>
 Node ReduceMin(Node x, I axis, Loc loc = Loc::current()) {
   return ReduceMin(x, std::vector<int>{static_cast<int>(axis)}, loc);
 }
+/// Logical and, or, xor over Bool values; bitwise and, or, xor over integers.
 Node ReduceLogicalAnd(Node x, std::vector<int> axes, Loc loc = Loc::current());
 Node ReduceLogicalOr(Node x, std::vector<int> axes, Loc loc = Loc::current());
 Node ReduceLogicalXor(Node x, std::vector<int> axes, Loc loc = Loc::current());
@@ -205,6 +227,7 @@ Node Gather(Node operand, Node indices, ir::GatherAttrs attrs, Loc loc = Loc::cu
 /// window still applies); duplicates combine index vector by index vector,
 /// and for ScatterUpdate the last one wins.
 Node ScatterSum(Node operand, Node indices, Node updates, ir::ScatterAttrs attrs, Loc loc = Loc::current());
+/// Scatter with the max / min / overwrite combiners (see ScatterSum).
 Node ScatterMax(Node operand, Node indices, Node updates, ir::ScatterAttrs attrs, Loc loc = Loc::current());
 Node ScatterMin(Node operand, Node indices, Node updates, ir::ScatterAttrs attrs, Loc loc = Loc::current());
 Node ScatterUpdate(Node operand, Node indices, Node updates, ir::ScatterAttrs attrs, Loc loc = Loc::current());
@@ -235,14 +258,19 @@ Node operator-(Node x);
 
 /// A scalar of x's dtype; broadcasts in binary ops.
 Node ScalarLike(Node x, double value, Loc loc = Loc::current());
+/// Zeros / ones of x's shape, or of `shape`.
 Node ZerosLike(Node x, Loc loc = Loc::current());
 Node OnesLike(Node x, Loc loc = Loc::current());
 Node Zeros(Graph* g, const shapes::Shape& shape, Loc loc = Loc::current());
 Node Ones(Graph* g, const shapes::Shape& shape, Loc loc = Loc::current());
 
+/// x * x.
 Node Square(Node x, Loc loc = Loc::current());
+/// 1 / x (floats).
 Node Reciprocal(Node x, Loc loc = Loc::current());
+/// max(x, 0).
 Node Relu(Node x, Loc loc = Loc::current());
+/// 1 / (1 + exp(-x)) (Logistic).
 Node Sigmoid(Node x, Loc loc = Loc::current());
 /// Exact GELU: x * (1 + erf(x / sqrt(2))) / 2.
 Node Gelu(Node x, Loc loc = Loc::current());
@@ -252,8 +280,10 @@ Node GeluApprox(Node x, Loc loc = Loc::current());
 Node Silu(Node x, Loc loc = Loc::current());
 /// log(1 + exp(x)), stable for large |x|.
 Node Softplus(Node x, Loc loc = Loc::current());
+/// x for x >= 0, alpha * x below.
 Node LeakyRelu(Node x, double alpha = 0.01, Loc loc = Loc::current());
 
+/// Mean over axes (floats; empty axes: all; NaN for an empty reduction).
 Node ReduceMean(Node x, std::vector<int> axes, Loc loc = Loc::current());
 /// Single-axis form, ReduceMean(x, 0). A template, so that ReduceMean(x, {})
 /// selects the all-axes form above rather than axis 0.
@@ -261,14 +291,18 @@ template <std::integral I>
 Node ReduceMean(Node x, I axis, Loc loc = Loc::current()) {
   return ReduceMean(x, std::vector<int>{static_cast<int>(axis)}, loc);
 }
+/// Sum / mean / max / min over every axis, to a scalar.
 Node ReduceAllSum(Node x, Loc loc = Loc::current());
 Node ReduceAllMean(Node x, Loc loc = Loc::current());
 Node ReduceAllMax(Node x, Loc loc = Loc::current());
 Node ReduceAllMin(Node x, Loc loc = Loc::current());
 /// log(sum(exp(x))) over axes, computed stably (max subtracted).
 Node LogSumExp(Node x, std::vector<int> axes, Loc loc = Loc::current());
+/// exp(x) / sum(exp(x)) along `axis`, computed stably.
 Node Softmax(Node x, int axis = -1, Loc loc = Loc::current());
+/// x - LogSumExp(x) along `axis`.
 Node LogSoftmax(Node x, int axis = -1, Loc loc = Loc::current());
+/// ArgMinMax for the max / the min.
 Node ArgMax(Node x, int axis, dtypes::DType index_dtype = dtypes::Int32, Loc loc = Loc::current());
 Node ArgMin(Node x, int axis, dtypes::DType index_dtype = dtypes::Int32, Loc loc = Loc::current());
 

@@ -90,7 +90,9 @@ ImageData LoadMnistLike(const std::string& dir, const std::string& prefix);
 struct Normalization {
   tensors::Tensor mean, stddev;
 };
+/// The per-feature mean and std of x over axis 0.
 Normalization ComputeNormalization(const tensors::Tensor& x);
+/// (x - n.mean) / n.stddev, broadcast over axis 0.
 tensors::Tensor Normalize(const tensors::Tensor& x, const Normalization& n);
 
 }  // namespace kiln::ml::datasets

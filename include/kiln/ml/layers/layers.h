@@ -84,6 +84,7 @@ Node Activation(const std::string& name, Node x);
 ///   Node logits = model.Apply(ctx, x);
 class Sequential {
  public:
+  /// Appends the layer of the same name (see the free functions above).
   Sequential& Dense(int64_t units, bool use_bias = true);
   Sequential& Conv(int64_t filters, std::vector<int64_t> kernel_size, ConvOptions options = {});
   Sequential& MaxPool(PoolOptions options);

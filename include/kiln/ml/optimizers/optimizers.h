@@ -39,10 +39,13 @@ class Optimizer {
 
 /// Stochastic gradient descent, with optional momentum and Nesterov.
 std::shared_ptr<Optimizer> SGD();
+/// Adam (Kingma & Ba) with bias correction.
 std::shared_ptr<Optimizer> Adam();
 /// Adam with decoupled weight decay (Loshchilov & Hutter).
 std::shared_ptr<Optimizer> AdamW();
+/// RMSProp (Keras form), with optional momentum.
 std::shared_ptr<Optimizer> RMSProp();
+/// Adagrad (Keras form).
 std::shared_ptr<Optimizer> Adagrad();
 /// The optimizer named by the context hyperparameter "optimizer" ("sgd",
 /// "adam", "adamw", "rmsprop", "adagrad"; default "adam"). An unknown name is

@@ -39,6 +39,7 @@ struct HistoryRow {
 
 class Loop {
  public:
+  /// A loop over `trainer` (use NewLoop).
   explicit Loop(std::shared_ptr<Trainer> trainer);
   ~Loop();
 
@@ -49,6 +50,8 @@ class Loop {
   /// Asks the loop to stop after the current step (e.g. from a hook).
   void Stop();
 
+  /// Hooks run at the start of each Run*, after every step, when the global step is
+  /// a multiple of n, every `seconds` of wall time, and at the end.
   void OnStart(Hook hook);
   void OnStep(Hook hook);
   void EveryNSteps(int64_t n, Hook hook);
@@ -69,6 +72,7 @@ class Loop {
 
   /// Records train metrics in the history every `n` steps (default 50).
   void RecordEveryNSteps(int64_t n);
+  /// The recorded history (train rows and eval rows), in order.
   const std::vector<HistoryRow>& History() const;
   /// Writes the history as CSV (step,elapsed,split,metric,value).
   void WriteHistoryCsv(const std::string& path) const;
@@ -76,6 +80,7 @@ class Loop {
   /// (train and eval curves against the step), viewable in a browser.
   void WritePlot(const std::string& path, const std::string& title = "Kiln training") const;
 
+  /// The trainer this loop drives.
   Trainer& GetTrainer();
 
  private:

@@ -36,11 +36,13 @@ Metric MovingAverage(Metric metric, double decay = 0.99);
 /// Host-side aggregation of one metric.
 class MetricAccumulator {
  public:
+  /// An empty accumulator of the given kind.
   explicit MetricAccumulator(Aggregation aggregation, double decay = 0.99) : aggregation_(aggregation), decay_(decay) {}
   /// Adds a batch value, weighted by the batch size for kMean.
   void Add(double value, double weight = 1);
   /// The aggregated value (NaN before any Add).
   double Value() const;
+  /// Forgets every value added.
   void Reset();
 
  private:

@@ -57,7 +57,9 @@ class Trainer {
 
   /// The number of train steps run (the "/global_step" variable).
   int64_t GlobalStep() const;
+  /// The context holding the model's variables.
   context::Context Context() const;
+  /// The train and eval metrics, "loss" first.
   const std::vector<Metric>& TrainMetrics() const;
   const std::vector<Metric>& EvalMetrics() const;
 
