@@ -61,7 +61,22 @@ Node Reciprocal(Node x, Loc loc) {
   RequireFloat(x, "Reciprocal", loc);
   return Div(ScalarLike(x, 1, loc), x, loc);
 }
-Node Relu(Node x, Loc loc) { return Max(x, ScalarLike(x, 0, loc), loc); }
+// The gradient is the cotangent where the output is positive, 0 elsewhere
+// (at 0 too, as in PyTorch and jax.nn.relu), rather than Max's, which splits
+// ties. Reading the output rather than x matters for speed: the output is
+// kept for the layers after anyway (pooling), so the forward pass stores
+// nothing more for the backward one.
+Node Relu(Node x, Loc loc) {
+  Graph* g = internal::CheckNode(x, "Relu", loc);
+  Node zero = ScalarLike(x, 0, loc);
+  Node y = Max(x, zero, loc);
+  if (dtypes::IsFloat(x.DType())) {
+    g->SetCustomGradient(y.Id(), [y, zero, loc](Node, Node cotangent) {
+      return Where(GreaterThan(y, zero, loc), cotangent, ZerosLike(cotangent, loc), loc);
+    });
+  }
+  return y;
+}
 Node Sigmoid(Node x, Loc loc) { return Logistic(x, loc); }
 Node Gelu(Node x, Loc loc) {
   RequireFloat(x, "Gelu", loc);
@@ -82,8 +97,10 @@ Node Silu(Node x, Loc loc) {
 }
 Node Softplus(Node x, Loc loc) {
   RequireFloat(x, "Softplus", loc);
-  // max(x, 0) + log1p(exp(-|x|)): no overflow for large |x|.
-  return Add(Relu(x, loc), Log1p(Exp(Neg(Abs(x, loc), loc), loc), loc), loc);
+  // max(x, 0) + log1p(exp(-|x|)): no overflow for large |x|. Max (not Relu),
+  // whose gradient splits the tie at x = 0: 1/2 + 0 from the second term is
+  // exactly sigmoid(0).
+  return Add(Max(x, ScalarLike(x, 0, loc), loc), Log1p(Exp(Neg(Abs(x, loc), loc), loc), loc), loc);
 }
 Node LeakyRelu(Node x, double alpha, Loc loc) {
   internal::CheckNode(x, "LeakyRelu", loc);

@@ -459,6 +459,30 @@ std::vector<ConvCase> ConvCases() {
          a.padding_high = {1, 1};
        })},
       {"0-D (no spatial axes)", {3, 4}, {4, 5}, ChannelsLast(0)},
+      // Kernels spatially larger than the output: how kernel gradients look
+      // (the CPU backend runs Float32 ones as oneDNN backward-weights
+      // convolutions; strides and kernel dilation swap roles there).
+      {"2-D NHWC kernel larger than output", {3, 9, 8, 2}, {7, 6, 2, 4}, nhwc},
+      {"2-D NHWC large kernel strided dilated padded", {2, 11, 10, 3}, {5, 4, 3, 2}, With(nhwc, [](auto& a) {
+         a.strides = {2, 1};
+         a.kernel_dilation = {2, 2};
+         a.padding_low = {1, 2};
+         a.padding_high = {2, 0};
+       })},
+      {"1-D NWC large kernel", {4, 12, 3}, {10, 3, 2}, nwc},
+      {"3-D NDHWC large kernel", {1, 5, 5, 5, 2}, {4, 4, 3, 2, 3}, ChannelsLast(3)},
+      {"2-D kernel-gradient layout", {4, 6, 6, 3}, {4, 6, 6, 5}, With(nhwc, [](auto& a) {
+         a.input_batch_axis = 3;  // input [N, H, W, C]: C plays batch, N is summed
+         a.input_feature_axis = 0;
+         a.kernel_input_feature_axis = 0;  // kernel: the cotangent [N, H, W, O]
+         a.kernel_output_feature_axis = 3;
+         a.kernel_spatial_axes = {1, 2};
+         a.output_batch_axis = 2;  // output [kH, kW, C, O]
+         a.output_feature_axis = 3;
+         a.output_spatial_axes = {0, 1};
+         a.padding_low = {1, 1};
+         a.padding_high = {1, 1};
+       })},
   };
 }
 

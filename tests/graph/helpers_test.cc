@@ -3,6 +3,7 @@
 #include <cmath>
 #include <numbers>
 
+#include "tests/testing/gradcheck.h"
 #include "tests/testing/testing.h"
 
 namespace kiln {
@@ -57,6 +58,27 @@ TEST_P(Helpers, Activations) {
   }
   Tensor leaky = Run([](const std::vector<Node>& p) { return graph::LeakyRelu(p[0], 0.1); }, {x});
   EXPECT_TRUE(AllClose(leaky, shape, Map(xs, [](double v) { return v >= 0 ? v : 0.1 * v; }), 0, 0));
+}
+
+// Relu's gradient is the cotangent where x > 0 and 0 elsewhere, x = 0
+// included (PyTorch's and jax.nn.relu's convention), for Float32 and Float64;
+// away from 0 it matches finite differences.
+TEST_P(Helpers, ReluGradient) {
+  for (dtypes::DType dtype : {dtypes::Float32, dtypes::Float64}) {
+    Tensor x = tensors::FromValue(std::vector<double>{-2, -0.5, 0, 0.25, 3, -0.0});
+    Tensor w = tensors::FromValue(std::vector<double>{1, 2, 3, 4, 5, 6});
+    Tensor got = Run(
+        [dtype](const std::vector<Node>& p) {
+          Node xd = graph::ConvertDType(p[0], dtype);
+          Node loss = graph::ReduceSum(graph::Mul(graph::Relu(xd), graph::ConvertDType(p[1], dtype)), {});
+          return graph::ConvertDType(graph::Gradient(loss, {xd})[0], dtypes::Float64);
+        },
+        {x, w});
+    EXPECT_TRUE(AllClose(got, x.Shape(), {0, 0, 0, 4, 5, 0}, 0, 0)) << dtypes::Name(dtype);
+  }
+  Tensor away_from_zero = tensors::FromValue(std::vector<double>{-2, -0.5, -0.1, 0.25, 3, 0.1});
+  EXPECT_TRUE(testing::CheckGradients(
+      backend_, [](const std::vector<Node>& p) { return graph::Relu(p[0]); }, {away_from_zero}));
 }
 
 TEST_P(Helpers, SoftplusIsStableForLargeInputs) {

@@ -268,7 +268,7 @@ Node Ones(Graph* g, const shapes::Shape& shape, Loc loc = Loc::current());
 Node Square(Node x, Loc loc = Loc::current());
 /// 1 / x (floats).
 Node Reciprocal(Node x, Loc loc = Loc::current());
-/// max(x, 0).
+/// max(x, 0); its gradient is 1 where x > 0 and 0 elsewhere (x = 0 included).
 Node Relu(Node x, Loc loc = Loc::current());
 /// 1 / (1 + exp(-x)) (Logistic).
 Node Sigmoid(Node x, Loc loc = Loc::current());

@@ -13,6 +13,7 @@
 #include "src/backends/cpu/fusion.h"
 #include "src/backends/cpu/kernels.h"
 #include "src/backends/cpu/passes.h"
+#include "src/backends/cpu/step_profile.h"
 
 namespace kiln::backends::cpu {
 
@@ -82,6 +83,7 @@ class CpuExecutable final : public Executable {
       steps_.push_back({kind, entry.index});
     }
     ComputeLastUses();
+    if (ProfilingEnabled()) profile_ = std::make_unique<StepProfile>(fn_->name, StepLabels());
     // Constants: allocated once, shared by every execution.
     constants_.resize(instrs.size());
     for (const Step& step : steps_) {
@@ -120,9 +122,11 @@ class CpuExecutable final : public Executable {
     state.outputs.resize(max_outputs_);
     state.output_storage.resize(max_outputs_);
 
+    std::vector<double> step_seconds(profile_ ? steps_.size() : 0);
     for (size_t s = 0; s < steps_.size(); ++s) {
       const Step& step = steps_[s];
       const auto id = static_cast<size_t>(step.index);
+      const auto start = profile_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
       switch (step.kind) {
         case StepKind::kConstant: state.values[id] = constants_[id]; break;
         case StepKind::kAlias: {  // same bytes, new shape: share the storage
@@ -135,7 +139,9 @@ class CpuExecutable final : public Executable {
         case StepKind::kKernel: RunKernel(static_cast<int>(s), instrs[id], step.index, state); break;
         case StepKind::kFused: RunFused(static_cast<int>(s), fused_[id], state); break;
       }
+      if (profile_) step_seconds[s] = SecondsSince(start);
     }
+    if (profile_) profile_->Add(step_seconds);
 
     std::vector<BufferPtr> outputs;
     outputs.reserve(fn_->outputs.size());
@@ -184,6 +190,31 @@ class CpuExecutable final : public Executable {
       }
       kernels_[id] = factory(*fn_, in);
     }
+  }
+
+  // What each step runs, for the profile: op, shape and caller, or a fusion
+  // group's ops and output shape.
+  std::vector<std::string> StepLabels() const {
+    std::vector<std::string> labels;
+    for (const Step& step : steps_) {
+      std::ostringstream os;
+      if (step.kind == StepKind::kFused) {
+        const FusionGroup& group = fused_[static_cast<size_t>(step.index)].group;
+        os << "fused " << group.members.size() << " ops ->";
+        for (int o : group.outputs) os << " " << fn_->instructions[static_cast<size_t>(o)].shape;
+        os << ":";
+        for (int m : group.members) os << " " << ir::OpName(fn_->instructions[static_cast<size_t>(m)].op);
+      } else {
+        const ir::Instruction& in = fn_->instructions[static_cast<size_t>(step.index)];
+        os << ir::OpName(in.op) << " -> " << in.shape;
+        for (size_t k = 0; k < in.operands.size(); ++k) {
+          os << (k == 0 ? " of " : ", ") << fn_->instructions[static_cast<size_t>(in.operands[k])].shape;
+        }
+        os << " (" << in.location << ")";
+      }
+      labels.push_back(os.str());
+    }
+    return labels;
   }
 
   // last_use_[v]: the last step reading value v (steps_.size() for the
@@ -271,6 +302,7 @@ class CpuExecutable final : public Executable {
   std::vector<int> last_use_;
   std::vector<std::shared_ptr<HostStorage>> constants_;
   size_t max_inputs_ = 0, max_outputs_ = 0;  // sizes of State's pointer tables
+  std::unique_ptr<StepProfile> profile_;      // with KILN_CPU_PROFILE=1
 };
 
 class CpuBackend final : public Backend {

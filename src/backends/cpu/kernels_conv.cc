@@ -7,6 +7,15 @@
 // layouts (any axis order) are described to oneDNN with strides; oneDNN
 // picks its preferred internal layouts and reorders are created for them.
 //
+// A convolution whose kernel is spatially larger than its output is what a
+// kernel gradient looks like (ConvKernelGrad in graph/ops_dot_conv.cc: the
+// input convolved with the cotangent, batch and feature axes swapped). Run
+// as a forward convolution it has huge windows and tiny outputs, which
+// oneDNN's forward kernels handle poorly (4x slower than the forward pass on
+// the CNN benchmark); the same sum is exactly oneDNN's backward-weights
+// convolution with the roles mapped back (see WeightGradMapping), so such
+// convolutions run on that instead.
+//
 // Everything else (other dtypes, input dilation, batch groups, negative
 // padding) runs on the generic direct convolution below, which implements
 // the StableHLO definition for any number of spatial axes.
@@ -258,7 +267,127 @@ DnnlConv CreateDnnlConv(const ConvGeometry& g) {
   return c;
 }
 
+// ConvGeneral(x, y) with feature and batch group counts 1 and no input
+// dilation computes, for output batch b, output feature f and output
+// position p (spatial axes written as one):
+//   out[b, f, p] = sum over c, q of x[b, c, p * stride + q * kdil - pad] * y[c, f, q]
+// Renaming b -> input channel, c -> batch, p -> kernel tap and q -> output
+// position, that is oneDNN's backward-weights convolution
+//   diff_w[f, b, p] = sum over c, q of src[c, b, q * kdil + p * stride - pad] * diff_dst[c, f, q]
+// with oneDNN strides = our kernel dilation, oneDNN dilation = our strides,
+// the same low padding, and a high padding that makes oneDNN's output-size
+// rule give y's spatial size (the padding beyond the last window is never
+// read, so any such value is exact).
+struct WeightGradMapping {
+  dnnl::memory::desc src, diff_dst, diff_weights;  // x, y and the output, as oneDNN sees them
+  dnnl::memory::dims strides, dilation, padding_low, padding_high;
+};
+
+std::optional<WeightGradMapping> MapToWeightGrad(const ConvGeometry& g) {
+  const ir::ConvAttrs& a = g.attrs;
+  if (a.feature_group_count != 1) return std::nullopt;
+  WeightGradMapping m;
+  std::vector<int64_t> src_axes = {a.input_feature_axis, a.input_batch_axis};
+  std::vector<int64_t> dst_axes = {a.kernel_input_feature_axis, a.kernel_output_feature_axis};
+  std::vector<int64_t> w_axes = {a.output_feature_axis, a.output_batch_axis};
+  src_axes.insert(src_axes.end(), a.input_spatial_axes.begin(), a.input_spatial_axes.end());
+  dst_axes.insert(dst_axes.end(), a.kernel_spatial_axes.begin(), a.kernel_spatial_axes.end());
+  w_axes.insert(w_axes.end(), a.output_spatial_axes.begin(), a.output_spatial_axes.end());
+  m.src = StridedDesc(g.input, g.in_strides, src_axes);
+  m.diff_dst = StridedDesc(g.kernel, g.kernel_strides, dst_axes);
+  m.diff_weights = StridedDesc(g.output, g.out_strides, w_axes);
+  for (int i = 0; i < g.SpatialRank(); ++i) {
+    const int64_t in = g.input.Dims()[a.input_spatial_axes[i]];
+    const int64_t taps = g.output.Dims()[a.output_spatial_axes[i]];  // oneDNN's kernel size
+    const int64_t out = g.kernel.Dims()[a.kernel_spatial_axes[i]];   // oneDNN's output size
+    const int64_t stride = a.kernel_dilation[i], dilation = a.strides[i];
+    const int64_t low = a.padding_low[i];
+    // oneDNN: out = (in + low + high - ((taps - 1) * dilation + 1)) / stride + 1, rounding down.
+    const int64_t min_high = (out - 1) * stride + (taps - 1) * dilation + 1 - in - low;
+    const int64_t high = std::max<int64_t>(min_high, 0);
+    if (high > min_high + stride - 1) return std::nullopt;
+    m.strides.push_back(stride);
+    m.dilation.push_back(dilation - 1);
+    m.padding_low.push_back(low);
+    m.padding_high.push_back(high);
+  }
+  return m;
+}
+
+// Whether the kernel has more spatial positions than the output: the shape
+// of a kernel gradient, better run as a backward-weights convolution.
+bool LooksLikeWeightGrad(const ConvGeometry& g) {
+  int64_t kernel_taps = 1, output_positions = 1;
+  for (int64_t axis : g.attrs.kernel_spatial_axes) kernel_taps *= g.kernel.Dims()[axis];
+  for (int64_t axis : g.attrs.output_spatial_axes) output_positions *= g.output.Dims()[axis];
+  return kernel_taps > output_positions;
+}
+
+struct DnnlWeightGrad {
+  dnnl::convolution_backward_weights primitive;
+  dnnl::memory::desc user_src, user_diff_dst, user_diff_weights;
+  dnnl::memory::desc src, diff_dst, diff_weights, scratchpad;
+  Reorder src_in, diff_dst_in, diff_weights_out;
+};
+
+// The backward-weights primitive for `m`, or nothing if oneDNN would run it
+// on its slow reference implementation.
+std::optional<DnnlWeightGrad> CreateDnnlWeightGrad(const WeightGradMapping& m) {
+  auto any = [](const dnnl::memory::desc& d) {
+    return dnnl::memory::desc(d.dims(), dnnl::memory::data_type::f32, dnnl::memory::format_tag::any);
+  };
+  // oneDNN chooses the backward implementation from a forward one (its hint).
+  dnnl::convolution_forward::desc forward(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+                                          any(m.src), any(m.diff_weights), any(m.diff_dst), m.strides, m.dilation,
+                                          m.padding_low, m.padding_high);
+  dnnl::convolution_forward::primitive_desc hint(forward, dnnl_util::Engine());
+  dnnl::convolution_backward_weights::desc desc(dnnl::algorithm::convolution_direct, any(m.src),
+                                                any(m.diff_weights), any(m.diff_dst), m.strides, m.dilation,
+                                                m.padding_low, m.padding_high);
+  dnnl::convolution_backward_weights::primitive_desc pd(desc, dnnl_util::UserScratchpadAttr(), dnnl_util::Engine(),
+                                                        hint);
+  if (dnnl_util::IsReferenceImpl(pd.impl_info_str())) return std::nullopt;
+  DnnlWeightGrad c;
+  c.primitive = dnnl::convolution_backward_weights(pd);
+  c.user_src = m.src;
+  c.user_diff_dst = m.diff_dst;
+  c.user_diff_weights = m.diff_weights;
+  c.src = pd.src_desc();
+  c.diff_dst = pd.diff_dst_desc();
+  c.diff_weights = pd.diff_weights_desc();
+  c.scratchpad = pd.scratchpad_desc();
+  c.src_in = MakeReorder(c.user_src, c.src);
+  c.diff_dst_in = MakeReorder(c.user_diff_dst, c.diff_dst);
+  c.diff_weights_out = MakeReorder(c.diff_weights, c.user_diff_weights);
+  return c;
+}
+
+Kernel MakeDnnlWeightGrad(DnnlWeightGrad grad) {
+  auto c = std::make_shared<const DnnlWeightGrad>(std::move(grad));
+  return [c](const void* const* in, void* out) {
+    dnnl::memory src = InLayout(c->src_in, dnnl_util::Wrap(c->user_src, in[0]), c->src);
+    dnnl::memory diff_dst = InLayout(c->diff_dst_in, dnnl_util::Wrap(c->user_diff_dst, in[1]), c->diff_dst);
+    dnnl::memory user_w = dnnl_util::Wrap(c->user_diff_weights, out);
+    dnnl::memory w = c->diff_weights_out.primitive ? dnnl::memory(c->diff_weights, dnnl_util::Engine()) : user_w;
+    dnnl_util::Execute(c->primitive, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_DIFF_WEIGHTS, w}},
+                       c->scratchpad);
+    if (c->diff_weights_out.primitive) {
+      dnnl_util::Execute(*c->diff_weights_out.primitive, {{DNNL_ARG_FROM, w}, {DNNL_ARG_TO, user_w}},
+                         c->diff_weights_out.scratchpad);
+    }
+  };
+}
+
 Kernel MakeDnnlConv(const ConvGeometry& g) {
+  if (LooksLikeWeightGrad(g)) {
+    if (std::optional<WeightGradMapping> m = MapToWeightGrad(g)) {
+      try {
+        if (std::optional<DnnlWeightGrad> grad = CreateDnnlWeightGrad(*m)) return MakeDnnlWeightGrad(std::move(*grad));
+      } catch (const dnnl::error&) {
+        // Not expressible this way: the forward convolution below computes it.
+      }
+    }
+  }
   auto c = std::make_shared<const DnnlConv>(CreateDnnlConv(g));
   return [c](const void* const* in, void* out) {
     dnnl::memory src = InLayout(c->src_in, dnnl_util::Wrap(c->user_src, in[0]), c->src);
