@@ -4,6 +4,7 @@
 // one run.
 //
 //   kiln_compare [--rounds=7] [--min_sample_ms=200] [--filter=SUBSTRING]
+//                [--train_rounds=3] [--memory_steps=10000]
 //
 // Each case prepares all its contenders, then runs `rounds` rounds; in each
 // round every contender runs for at least min_sample_ms, in an order that
@@ -13,15 +14,23 @@
 // against the peer's faster thread configuration (by median). Below 1: Kiln
 // is faster. Kiln runs with OpenMP's default thread count, libtorch with 1
 // and with 2 threads.
+//
+// The Fashion-MNIST cases ("train", "memory") run whole training jobs in
+// child processes (kiln_train_job, torch_train_job; bench/train_job.h), one
+// process per run, so each peak resident set is the job's own:
+// `train_rounds` interleaved rounds of one epoch per framework, then Kiln
+// alone for `memory_steps` steps with its resident set traced.
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -35,6 +44,8 @@ struct Options {
   int rounds = 7;
   double min_sample_s = 0.2;
   std::string filter;  // run only the cases whose name contains it
+  int train_rounds = 3;        // rounds of the Fashion-MNIST epoch jobs
+  int64_t memory_steps = 10000;  // training steps of the memory-flatness runs
 };
 
 // Something to time: `step` run on `threads` OpenMP threads.
@@ -116,8 +127,8 @@ std::vector<Timed> MeasureInterleaved(const std::vector<Contender>& cs, const Op
 // Records and prints a row: Kiln against the fastest (by median) of a peer's
 // configurations; "—" where there is no peer.
 void AddRow(const std::string& name, const Timed& kiln, const std::vector<Timed>& peer, const std::string& note,
-            const std::string& no_peer = "—") {
-  Row row{name, Time(Median(kiln.seconds)), no_peer, "—", "—", note};
+            const std::string& no_peer = "—", std::string (*format)(double) = Time) {
+  Row row{name, format(Median(kiln.seconds)), no_peer, "—", "—", note};
   if (!peer.empty()) {
     const Timed& best = *std::min_element(peer.begin(), peer.end(), [](const Timed& a, const Timed& b) {
       return Median(a.seconds) < Median(b.seconds);
@@ -125,10 +136,12 @@ void AddRow(const std::string& name, const Timed& kiln, const std::vector<Timed>
     std::vector<double> ratios;
     for (size_t r = 0; r < kiln.seconds.size(); ++r) ratios.push_back(kiln.seconds[r] / best.seconds[r]);
     row.peer = best.name;
-    row.peer_time = Time(Median(best.seconds));
+    row.peer_time = format(Median(best.seconds));
     row.ratio = Format("%.2fx", Median(ratios));
     for (const Timed& other : peer) {
-      if (&other != &best) row.note += (row.note.empty() ? "" : "; ") + other.name + ": " + Time(Median(other.seconds));
+      if (&other != &best) {
+        row.note += (row.note.empty() ? "" : "; ") + other.name + ": " + format(Median(other.seconds));
+      }
     }
   }
   std::printf("%-44s Kiln %-10s  %-28s %-10s  Kiln/peer %-6s  %s\n", row.name.c_str(), row.kiln.c_str(),
@@ -226,6 +239,119 @@ void CompileCase(const BackendPtr& backend, const Options& o) {
   AddRow("MLP train-step trace + compile", kiln, {}, "first step of a new trainer - a later step");
 }
 
+// ------------------------------------------- (h) Fashion-MNIST training jobs.
+
+// What a training job (bench/train_job.h) printed.
+struct JobOutput {
+  double seconds = NAN, peak_mb = NAN, loss = NAN;
+  std::vector<std::pair<int64_t, double>> rss_mb;  // (step, resident MB)
+};
+
+// The path of a program built next to this one ("" if it is not there).
+std::string SiblingProgram(const std::string& name) {
+  std::error_code error;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", error);
+  const std::filesystem::path path = self.parent_path() / name;
+  return !error && std::filesystem::exists(path) ? path.string() : "";
+}
+
+// Runs `command` (a training job) and parses its output; throws with the
+// command if it fails or prints no result.
+JobOutput RunJob(const std::string& command) {
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) throw std::runtime_error("cannot run " + command);
+  JobOutput out;
+  char line[256];
+  bool done = false;
+  while (std::fgets(line, sizeof(line), pipe) != nullptr) {
+    long long step = 0;
+    double a = 0, b = 0, c = 0;
+    if (std::sscanf(line, "rss %lld %lf", &step, &a) == 2) out.rss_mb.emplace_back(step, a / 1024);
+    if (std::sscanf(line, "result %lf %lf %lf", &a, &b, &c) == 3) {
+      out = {a, b / 1024, c, std::move(out.rss_mb)};
+      done = true;
+    }
+  }
+  if (pclose(pipe) != 0 || !done) throw std::runtime_error("training job failed: " + command);
+  return out;
+}
+
+std::string Megabytes(double mb) { return Format("%.0f MB", mb); }
+
+// One epoch of Fashion-MNIST (468 steps of 128, Adam) per job, Kiln against
+// libtorch at 1 and 2 threads, each job a fresh process, interleaved over
+// the rounds: the epoch's wall time and the process's peak resident memory.
+void TrainingCases(const BackendPtr&, const Options& o) {
+  const std::string kiln = SiblingProgram("kiln_train_job"), torch = SiblingProgram("torch_train_job");
+  if (kiln.empty()) throw std::runtime_error("kiln_train_job is not built next to kiln_compare");
+  for (const std::string model : {"mlp", "cnn"}) {
+    std::vector<std::pair<std::string, std::string>> jobs = {{"Kiln", kiln + " --model=" + model}};
+    if (!torch.empty()) {
+      jobs.push_back({"libtorch, 1 thread", torch + " --model=" + model + " --threads=1"});
+      jobs.push_back({"libtorch, 2 threads", torch + " --model=" + model + " --threads=2"});
+    }
+    std::vector<Timed> seconds, peak;
+    std::vector<std::string> losses(jobs.size());
+    for (const auto& job : jobs) {
+      seconds.push_back({job.first, {}});
+      peak.push_back({job.first, {}});
+    }
+    try {
+      for (int r = 0; r < o.train_rounds; ++r) {
+        for (size_t k = 0; k < jobs.size(); ++k) {
+          const size_t i = (k + static_cast<size_t>(r)) % jobs.size();
+          const JobOutput out = RunJob(jobs[i].second);
+          seconds[i].seconds.push_back(out.seconds);
+          peak[i].seconds.push_back(out.peak_mb);
+          losses[i] = Format("%.3f", out.loss);
+        }
+      }
+    } catch (const std::exception& e) {
+      std::printf("Fashion-MNIST %s: skipped (%s)\n", model.c_str(), e.what());
+      continue;
+    }
+    std::string note = "mean loss of the last 100 steps: Kiln " + losses[0];
+    if (jobs.size() > 1) note += ", libtorch (1 / 2 threads) " + losses[1] + " / " + losses[2];
+    const std::string name = "Fashion-MNIST " + std::string(model == "mlp" ? "MLP" : "CNN");
+    AddRow(name + " epoch, 468 steps of 128", seconds[0], {seconds.begin() + 1, seconds.end()}, note,
+           peers::libtorch::Version());
+    AddRow(name + " epoch: peak resident memory", peak[0], {peak.begin() + 1, peak.end()}, "getrusage ru_maxrss",
+           peers::libtorch::Version(), Megabytes);
+  }
+}
+
+// Kiln's resident memory over o.memory_steps training steps of each model:
+// it must stay flat (no leak, no cache growing without bound).
+void MemoryCases(const BackendPtr&, const Options& o) {
+  const std::string kiln = SiblingProgram("kiln_train_job");
+  if (kiln.empty()) throw std::runtime_error("kiln_train_job is not built next to kiln_compare");
+  const int64_t every = std::max<int64_t>(1, o.memory_steps / 20);
+  for (const std::string model : {"mlp", "cnn"}) {
+    JobOutput out;
+    try {
+      out = RunJob(kiln + " --model=" + model + " --steps=" + std::to_string(o.memory_steps) +
+                   " --rss_every=" + std::to_string(every));
+    } catch (const std::exception& e) {
+      std::printf("Kiln %s memory: skipped (%s)\n", model.c_str(), e.what());
+      continue;
+    }
+    double low = INFINITY, high = 0;
+    for (const auto& [step, mb] : out.rss_mb) {
+      if (step >= o.memory_steps / 10) low = std::min(low, mb), high = std::max(high, mb);  // after warm-up
+    }
+    const double first = out.rss_mb.empty() ? NAN : out.rss_mb.front().second;
+    const double last = out.rss_mb.empty() ? NAN : out.rss_mb.back().second;
+    Timed peak{"Kiln", {out.peak_mb}};
+    AddRow("Kiln " + std::string(model == "mlp" ? "MLP" : "CNN") + " training, " + std::to_string(o.memory_steps) +
+               " steps: peak resident memory",
+           peak, {},
+           Format("resident %.0f MB", first) + " at step " + std::to_string(out.rss_mb.front().first) +
+               Format(", %.0f MB at the end; ", last) +
+               Format("range after the first 10%%: %.1f MB", high - low) + Format(" (%.1f s)", out.seconds),
+           "—", Megabytes);
+  }
+}
+
 // The first line of `path` ("" if unreadable).
 std::string FirstLine(const std::string& path) {
   std::ifstream in(path);
@@ -272,8 +398,11 @@ Options ParseOptions(int argc, char** argv) {
     if (const char* v = value("--rounds")) o.rounds = std::max(1, std::atoi(v));
     else if (const char* v = value("--min_sample_ms")) o.min_sample_s = std::atof(v) / 1e3;
     else if (const char* v = value("--filter")) o.filter = v;
+    else if (const char* v = value("--train_rounds")) o.train_rounds = std::max(1, std::atoi(v));
+    else if (const char* v = value("--memory_steps")) o.memory_steps = std::max<int64_t>(20, std::atoll(v));
     else {
-      std::cerr << "usage: kiln_compare [--rounds=7] [--min_sample_ms=200] [--filter=SUBSTRING]\n";
+      std::cerr << "usage: kiln_compare [--rounds=7] [--min_sample_ms=200] [--filter=SUBSTRING] [--train_rounds=3]"
+                   " [--memory_steps=10000]\n";
       std::exit(2);
     }
   }
@@ -286,7 +415,8 @@ int Run(const Options& o) {
   PrintHeader(backend, o);
   const std::vector<std::pair<std::string, void (*)(const BackendPtr&, const Options&)>> cases{
       {"mlp", MlpCase},           {"cnn", CnnCase},       {"gemm", GemmCase},      {"chain", ChainCase},
-      {"reduce", ReductionCases}, {"tiny", TinyCallCase}, {"compile", CompileCase}};
+      {"reduce", ReductionCases}, {"tiny", TinyCallCase}, {"compile", CompileCase},
+      {"train", TrainingCases},   {"memory", MemoryCases}};
   for (const auto& [name, run] : cases) {
     if (name.find(o.filter) != std::string::npos) run(backend, o);
   }

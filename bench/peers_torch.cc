@@ -4,24 +4,16 @@
 #include <torch/version.h>
 
 #include "bench/peers.h"
+#include "bench/torch_models.h"
 
 namespace kiln::bench::peers::libtorch {
 
 namespace {
 
-namespace nn = torch::nn;
-
-// One Adam step of `net` on (x, y): what a libtorch training loop runs per
-// batch. Reading the loss (item) matches Kiln's trainer, which returns it.
-Step AdamTrainStep(nn::Sequential net, torch::Tensor x, torch::Tensor y) {
-  auto adam = std::make_shared<torch::optim::Adam>(net->parameters(), torch::optim::AdamOptions(1e-3).eps(1e-7));
-  return [net, adam, x, y]() mutable {
-    adam->zero_grad();
-    torch::Tensor loss = nn::functional::cross_entropy(net->forward(x), y);
-    loss.backward();
-    adam->step();
-    (void)loss.item<float>();
-  };
+// One Adam step of `net` on (x, y).
+Step AdamTrainStep(torch::nn::Sequential net, torch::Tensor x, torch::Tensor y) {
+  auto adam = torch_models::Adam(net);
+  return [net, adam, x, y]() mutable { torch_models::TrainStep(net, *adam, x, y); };
 }
 
 torch::Tensor Uniform(at::IntArrayRef dims, double lo, double hi) { return torch::empty(dims).uniform_(lo, hi); }
@@ -37,16 +29,12 @@ std::string Version() { return "libtorch " TORCH_VERSION; }
 
 Step MlpTrainStep() {
   torch::manual_seed(1);
-  nn::Sequential net(nn::Linear(784, 512), nn::ReLU(), nn::Linear(512, 512), nn::ReLU(), nn::Linear(512, 10));
-  return AdamTrainStep(net, Uniform({kMlpBatch, 784}, 0, 1), Labels(kMlpBatch));
+  return AdamTrainStep(torch_models::Mlp(), Uniform({kMlpBatch, 784}, 0, 1), Labels(kMlpBatch));
 }
 
 Step CnnTrainStep() {
   torch::manual_seed(2);
-  nn::Sequential net(nn::Conv2d(nn::Conv2dOptions(1, 32, 3).padding(1)), nn::ReLU(), nn::MaxPool2d(2),
-                     nn::Conv2d(nn::Conv2dOptions(32, 64, 3).padding(1)), nn::ReLU(), nn::MaxPool2d(2),
-                     nn::Flatten(), nn::Linear(7 * 7 * 64, 128), nn::ReLU(), nn::Linear(128, 10));
-  return AdamTrainStep(net, Uniform({kCnnBatch, 1, 28, 28}, 0, 1), Labels(kCnnBatch));
+  return AdamTrainStep(torch_models::Cnn(), Uniform({kCnnBatch, 1, 28, 28}, 0, 1), Labels(kCnnBatch));
 }
 
 Step Chain() {
