@@ -53,6 +53,7 @@ struct Contender {
   std::string name;
   int threads;
   Step step;
+  bool torch = false;  // a libtorch step: libtorch's thread setting applies too
 };
 
 // A contender's seconds per call, one per round.
@@ -90,15 +91,18 @@ std::string GflopPerS(double flop, double s) { return Format("%.0f GFLOP/s", flo
 std::string GbPerS(double bytes, double s) { return Format("%.1f GB/s", bytes / s / 1e9); }
 
 // Sets the thread count of OpenMP, hence of Kiln, oneDNN and OpenBLAS, and
-// libtorch's own setting.
-void SetThreads(int n) {
+// for libtorch's steps libtorch's own setting, which is left alone
+// otherwise: setting it starts libtorch's thread pools, whose threads then
+// compete with everything else for the two cores (a 128^3 GEMM measured up
+// to 25x slower in that state).
+void SetThreads(int n, bool torch) {
   omp_set_num_threads(n);
-  if (peers::libtorch::Available()) peers::libtorch::SetThreads(n);
+  if (torch && peers::libtorch::Available()) peers::libtorch::SetThreads(n);
 }
 
 // Seconds per call of c.step over `reps` calls.
 double TimePerCall(const Contender& c, int64_t reps) {
-  SetThreads(c.threads);
+  SetThreads(c.threads, c.torch);
   return SecondsOf([&] {
            for (int64_t i = 0; i < reps; ++i) c.step();
          }) /
@@ -154,8 +158,8 @@ void AddRow(const std::string& name, const Timed& kiln, const std::vector<Timed>
 void AddTorch(std::vector<Contender>& cs, Step (*make)()) {
   if (!peers::libtorch::Available()) return;
   const Step step = make();
-  cs.push_back({"libtorch, 1 thread", 1, step});
-  cs.push_back({"libtorch, 2 threads", 2, step});
+  cs.push_back({"libtorch, 1 thread", 1, step, true});
+  cs.push_back({"libtorch, 2 threads", 2, step, true});
 }
 
 // Measures Kiln (contender 0) against libtorch and adds the row.
@@ -234,7 +238,7 @@ void TinyCallCase(const BackendPtr& backend, const Options& o) {
 // (g) Trace + compile of the MLP train step, once per round.
 void CompileCase(const BackendPtr& backend, const Options& o) {
   Timed kiln{"Kiln", {}};
-  SetThreads(g_kiln_threads);
+  SetThreads(g_kiln_threads, false);
   for (int r = 0; r < o.rounds; ++r) kiln.seconds.push_back(MlpTrainStepCompileSeconds(backend));
   AddRow("MLP train-step trace + compile", kiln, {}, "first step of a new trainer - a later step");
 }
