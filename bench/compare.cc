@@ -36,6 +36,7 @@
 
 #include "bench/peers.h"
 #include "bench/workloads.h"
+#include "kiln/backends/openmp_defaults.h"
 
 namespace kiln::bench {
 namespace {
@@ -432,6 +433,7 @@ int Run(const Options& o) {
 }  // namespace kiln::bench
 
 int main(int argc, char** argv) {
+  kiln::backends::ApplyOpenMpDefaults(argv);  // short OpenMP spin-waits (see the header)
   try {
     return kiln::bench::Run(kiln::bench::ParseOptions(argc, argv));
   } catch (const std::exception& e) {

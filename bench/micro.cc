@@ -6,6 +6,7 @@
 #include <benchmark/benchmark.h>
 
 #include "bench/workloads.h"
+#include "kiln/backends/openmp_defaults.h"
 
 namespace kiln::bench {
 namespace {
@@ -65,4 +66,11 @@ BENCHMARK(BM_MlpTrainStepCompile)->UseManualTime()->Iterations(10)->Unit(benchma
 }  // namespace
 }  // namespace kiln::bench
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  kiln::backends::ApplyOpenMpDefaults(argv);  // short OpenMP spin-waits (see the header)
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -8,8 +8,10 @@
 
 #include "bench/train_job.h"
 #include "bench/workloads.h"
+#include "kiln/backends/openmp_defaults.h"
 
 int main(int argc, char** argv) {
+  kiln::backends::ApplyOpenMpDefaults(argv);  // short OpenMP spin-waits (see the header)
   using namespace kiln;  // NOLINT(build/namespaces)
   namespace tj = kiln::bench::train_job;
   try {

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "kiln/backends/openmp_defaults.h"
 #include "src/context/checkpoints_internal.h"
 
 namespace {
@@ -188,6 +189,7 @@ int Run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  kiln::backends::ApplyOpenMpDefaults(argv);  // short OpenMP spin-waits (see the header)
   try {
     return Run(argc, argv);
   } catch (const std::exception& e) {

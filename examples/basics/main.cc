@@ -4,11 +4,13 @@
 #include <iostream>
 #include <vector>
 
+#include "kiln/backends/openmp_defaults.h"
 #include "kiln/kiln.h"
 
 using namespace kiln;  // NOLINT(build/namespaces): an example reads better this way.
 
-int main() {
+int main(int, char** argv) {
+  kiln::backends::ApplyOpenMpDefaults(argv);  // short OpenMP spin-waits (see the header)
   auto backend = backends::New();
   std::cout << "Backend: " << backend->Name() << " - " << backend->Description() << "\n";
 

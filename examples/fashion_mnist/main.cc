@@ -13,6 +13,7 @@
 #include <map>
 #include <string>
 
+#include "kiln/backends/openmp_defaults.h"
 #include "kiln/kiln.h"
 #include "kiln/context/checkpoints.h"
 #include "kiln/ml/layers/layers.h"
@@ -161,6 +162,7 @@ int Run(const Flags& flags) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  kiln::backends::ApplyOpenMpDefaults(argv);  // short OpenMP spin-waits (see the header)
   try {
     return Run(ParseFlags(argc, argv));
   } catch (const kiln::Error& e) {

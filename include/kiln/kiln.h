@@ -3,6 +3,7 @@
 #pragma once
 
 #include "kiln/backends/backend.h"
+#include "kiln/backends/openmp_defaults.h"
 #include "kiln/context/checkpoints.h"
 #include "kiln/context/context.h"
 #include "kiln/context/exec.h"
