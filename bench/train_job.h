@@ -3,7 +3,8 @@
 // (kiln_train_job, torch_train_job): each trains a model on Fashion-MNIST
 // for --steps steps in a fresh process, so its peak resident memory is its
 // own, and prints
-//   rss STEP KB            every --rss_every steps (the resident set then)
+//   rss STEP KB SECONDS    every --rss_every steps: the resident set then,
+//                          and the seconds since the loop started
 //   result SECONDS PEAK_KB LOSS
 // where SECONDS is the wall time of the training loop (data loading and
 // process start-up excluded, the first step's compile included), PEAK_KB the
@@ -89,7 +90,8 @@ void Run(const Flags& f, StepFn step) {
       ++recent;
     }
     if (f.rss_every > 0 && (i + 1) % f.rss_every == 0) {
-      std::printf("rss %lld %ld\n", static_cast<long long>(i + 1), CurrentRssKb());
+      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      std::printf("rss %lld %ld %.3f\n", static_cast<long long>(i + 1), CurrentRssKb(), elapsed);
       std::fflush(stdout);
     }
   }

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "kiln/backends/backend.h"
+#include "src/backends/cpu/denormals.h"
 #include "src/backends/cpu/fusion.h"
 #include "src/backends/cpu/kernels.h"
 #include "src/backends/cpu/passes.h"
@@ -118,6 +119,9 @@ class CpuExecutable final : public Executable {
       state.writable[id] = !donate.empty() && donate[i];
     }
     args.clear();  // release our references so donated storage can be uniquely owned
+    // Subnormals flush to zero while kernels run (see denormals.h).
+    const ScopedFlushDenormals flush_denormals;
+    FlushDenormalsOnWorkerThreads();
     state.inputs.resize(max_inputs_);
     state.outputs.resize(max_outputs_);
     state.output_storage.resize(max_outputs_);
