@@ -511,6 +511,35 @@ TEST(Simplify, TransposeChainsCompose) {
   }
 }
 
+// Transpose(DotGeneral(a, b)) swapping the free axes is DotGeneral(b, a);
+// not when the dot has another user, nor for other permutations.
+TEST(Simplify, TransposeOfADotBecomesTheSwappedDot) {
+  auto g = graph::NewGraph("dot_transpose");
+  Node a = graph::Parameter(g.get(), "a", shapes::Make(dtypes::Float64, 2, 3, 5));
+  Node b = graph::Parameter(g.get(), "b", shapes::Make(dtypes::Float64, 2, 5, 4));
+  Node c = graph::Parameter(g.get(), "c", shapes::Make(dtypes::Float64, 5, 3));
+  Node batched = graph::DotGeneral(a, {2}, {0}, b, {1}, {0});                 // [2, 3, 4]
+  Node folded = graph::Transpose(batched, {0, 2, 1});                          // [2, 4, 3]
+  Node plain = graph::Transpose(graph::DotGeneral(c, {0}, {}, c, {0}, {}), {1, 0});  // c^T c, transposed
+  Node shared = graph::DotGeneral(c, {1}, {}, c, {1}, {});                    // c c^T, also an output
+  Node shared_t = graph::Transpose(shared, {1, 0});
+  Node moved_batch = graph::Transpose(graph::DotGeneral(b, {1}, {0}, a, {2}, {0}), {2, 1, 0});
+  auto fn = Finish(g.get(), {folded, plain, shared, shared_t, moved_batch});
+  auto optimized = OptimizeFunction(fn);
+  const ir::Instruction& f = Def(*optimized, optimized->outputs[0]);
+  ASSERT_EQ(f.op, OpType::kDotGeneral);
+  EXPECT_EQ(f.operands, (std::vector<int>{optimized->parameters[1], optimized->parameters[0]}));
+  EXPECT_EQ(ir::Attr<ir::DotGeneralAttrs>(f), (ir::DotGeneralAttrs{{0}, {1}, {0}, {2}}));
+  EXPECT_EQ(Def(*optimized, optimized->outputs[1]).op, OpType::kDotGeneral);
+  EXPECT_EQ(Def(*optimized, optimized->outputs[3]).op, OpType::kTranspose);  // its dot is also an output
+  EXPECT_EQ(Def(*optimized, optimized->outputs[4]).op, OpType::kTranspose);  // moves the batch axis
+  // Float64 products sum in the same order either way: bit-identical.
+  testing::Rng rng(8);
+  ExpectSameAsUnoptimized(fn, {testing::Random(shapes::Make(dtypes::Float64, 2, 3, 5), rng),
+                               testing::Random(shapes::Make(dtypes::Float64, 2, 5, 4), rng),
+                               testing::Random(shapes::Make(dtypes::Float64, 5, 3), rng)});
+}
+
 TEST(Simplify, BroadcastChainsCompose) {
   auto g = graph::NewGraph("broadcast");
   Node x = graph::Parameter(g.get(), "x", shapes::Make(dtypes::Float32, 3));

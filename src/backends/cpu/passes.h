@@ -78,11 +78,16 @@ bool FoldConstants(ir::Function& fn);
 ///   Transpose(Transpose(x))                -> one Transpose; identity: x
 ///   BroadcastInDim(BroadcastInDim(x))      -> one BroadcastInDim; same shape: x
 ///   ConvertDType to the operand's dtype    -> x
+///   Transpose(DotGeneral(a, b)) swapping    -> DotGeneral(b, a)  (when the dot
+///     the free axes                              has no other user)
 /// A "0" or "1" operand is a Constant whose elements all have the same bytes,
 /// seen through Reshapes and BroadcastInDims. Bool operands are left alone
 /// (Add/Mul of Bool are logical ops with their own identities). The only
 /// difference a rule can make is the payload of a NaN: the kernels may
 /// return a quieted or canonical NaN where x passes the input's bits through.
+/// The swapped dot computes the same products and sums; an optimized matmul
+/// kernel may order the sums differently (as it may for another thread
+/// count), so Float32 results can differ in the last bits.
 bool SimplifyAlgebra(ir::Function& fn);
 
 }  // namespace kiln::backends::cpu
