@@ -65,10 +65,18 @@ HWY_INLINE V Expm1Reduced(D d, V r) {
   return hn::Mul(p, r);
 }
 
-// n = round(y / ln 2) and r = y - n ln 2.
-template <class D, class V>
-HWY_INLINE void ReduceExpArgument(D d, V y, V& n, V& r) {
-  n = hn::Round(hn::Mul(y, hn::Set(d, 1.44269504088896341f)));
+// n = round(y / ln 2) and r = y - n ln 2; k is n as an integer vector.
+// The rounding is the float trick: adding 1.5 * 2^23 (inside the fused
+// multiply-add, so from the exact product) leaves round(y / ln 2) in the
+// low mantissa bits, from which n and k follow with one subtraction each
+// (|y / ln 2| < 2^22).
+template <class D, class V, class VI>
+HWY_INLINE void ReduceExpArgument(D d, V y, V& n, V& r, VI& k) {
+  const hn::RebindToSigned<D> di;
+  const V magic = hn::Set(d, 12582912.0f);  // 1.5 * 2^23
+  const V shifted = hn::MulAdd(y, hn::Set(d, 1.44269504088896341f), magic);
+  n = hn::Sub(shifted, magic);
+  k = hn::Sub(hn::BitCast(di, shifted), hn::BitCast(di, magic));
   r = hn::NegMulAdd(n, hn::Set(d, 0.693359375f), y);  // 355/512: n * it is exact
   r = hn::NegMulAdd(n, hn::Set(d, -2.12194440e-4f), r);
 }
@@ -94,10 +102,9 @@ HWY_INLINE V ReciprocalOneToTwo(D d, V x) {
 // normal factors so n may range over [-150, 128].
 template <class D, class V>
 HWY_INLINE V ExpF32(D d, V y) {
-  const hn::RebindToSigned<D> di;
   V n, r;
-  ReduceExpArgument(d, y, n, r);
-  const auto k = hn::ConvertTo(di, n);
+  hn::Vec<hn::RebindToSigned<D>> k;
+  ReduceExpArgument(d, y, n, r, k);
   const auto k1 = hn::ShiftRight<1>(k);  // arithmetic: floor(k / 2)
   const V p = hn::Add(Expm1Reduced(d, r), hn::Set(d, 1.0f));
   return hn::Mul(hn::Mul(p, Pow2(d, k1)), Pow2(d, hn::Sub(k, k1)));
@@ -108,11 +115,11 @@ HWY_INLINE V ExpF32(D d, V y) {
 // 2^n (e^r - 1) + (2^n - 1), and u + 2 is in [1, 2]). x not NaN.
 template <class D, class V>
 HWY_INLINE V TanhF32(D d, V x) {
-  const hn::RebindToSigned<D> di;
   const V y = hn::Max(hn::Mul(hn::Abs(x), hn::Set(d, -2.0f)), hn::Set(d, -40.0f));  // tanh(20) is 1 in float
   V n, r;
-  ReduceExpArgument(d, y, n, r);
-  const V scale = Pow2(d, hn::ConvertTo(di, n));  // n in [-58, 0]
+  hn::Vec<hn::RebindToSigned<D>> k;
+  ReduceExpArgument(d, y, n, r, k);
+  const V scale = Pow2(d, k);  // n in [-58, 0]
   const V u = hn::MulAdd(scale, Expm1Reduced(d, r), hn::Sub(scale, hn::Set(d, 1.0f)));
   const V t = hn::Mul(hn::Neg(u), ReciprocalOneToTwo(d, hn::Add(u, hn::Set(d, 2.0f))));
   return hn::CopySignToAbs(t, x);
