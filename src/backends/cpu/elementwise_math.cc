@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <iterator>
 #include <limits>
 #include <type_traits>
@@ -21,6 +22,7 @@
 // Static dispatch only: without this, Highway 1.0.3 rejects -march=native on
 // AVX3_DL machines ("best baseline should be included in dynamic targets").
 #define HWY_COMPILE_ONLY_STATIC 1
+#include "hwy/cache_control.h"
 #include "hwy/highway.h"
 #include "hwy/contrib/math/math-inl.h"
 
@@ -378,6 +380,20 @@ void Math(MathOp op, const T* in, T* out, int64_t n) {
 }  // namespace
 
 void MathF32(MathOp op, const float* in, float* out, int64_t n) { Math(op, in, out, n); }
+
+void StreamCopy(void* dst, const void* src, size_t bytes) {
+  const hn::ScalableTag<uint8_t> d;
+  const size_t lanes = hn::Lanes(d);
+  auto* out = static_cast<uint8_t*>(dst);
+  const auto* in = static_cast<const uint8_t*>(src);
+  size_t i = 0;
+  if (reinterpret_cast<uintptr_t>(out) % (lanes) == 0) {
+    for (; i + lanes <= bytes; i += lanes) hn::Stream(hn::LoadU(d, in + i), d, out + i);
+  }
+  if (i < bytes) std::memcpy(out + i, in + i, bytes - i);
+}
+
+void StreamFence() { hwy::FlushStream(); }
 void MathF64(MathOp op, const double* in, double* out, int64_t n) { Math(op, in, out, n); }
 
 }  // namespace kiln::backends::cpu

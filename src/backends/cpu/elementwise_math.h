@@ -4,6 +4,7 @@
 // the C++ standard library functions.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace kiln::backends::cpu {
@@ -32,5 +33,12 @@ enum class MathOp : uint8_t {
 void MathF32(MathOp op, const float* in, float* out, int64_t n);
 /// Float64 version of MathF32.
 void MathF64(MathOp op, const double* in, double* out, int64_t n);
+
+/// Copies `bytes` from `src` to `dst` with non-temporal (streaming) stores
+/// where `dst` is vector-aligned: the destination's lines are not read into
+/// the cache first. Call StreamFence before another thread reads `dst`.
+void StreamCopy(void* dst, const void* src, size_t bytes);
+/// Orders this thread's streaming stores before its later stores.
+void StreamFence();
 
 }  // namespace kiln::backends::cpu

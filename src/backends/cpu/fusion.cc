@@ -14,6 +14,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "src/backends/cpu/elementwise_math.h"
 #include "src/backends/cpu/layout_util.h"
 
 namespace kiln::backends::cpu {
@@ -302,6 +303,12 @@ size_t RoundUp(size_t bytes, size_t to) { return (bytes + to - 1) / to * to; }
 // chain tanh(x * 2 + 1) * sigmoid(x) over 16M floats (Zen 4, 2 threads):
 // 1024 elements is 20-30% faster than 2048 to 8192, and on par with 512.
 constexpr int64_t kMaxTile = 1024;
+// Groups writing at least this much stream their outputs (see
+// StreamLargeOutputs): beyond the caches of a 2-core slice, where the next
+// step would read them back from memory anyway. Measured over 16M floats
+// (2 threads): the chain tanh(2x+1)*sigmoid(x) 10.5 -> 8.4-9.2 ms, x * 2
+// 3.6 -> 2.8 ms.
+constexpr int64_t kStreamOutputBytes = int64_t{32} << 20;
 constexpr int64_t kMinTile = 256;
 constexpr size_t kTileBudget = 24 * 1024;
 
@@ -362,6 +369,7 @@ class FusedKernelBuilder {
     }
     cost += static_cast<int64_t>(k_.broadcasts_.size());
     k_.parallel_ = k_.size_ * cost > kParallelThreshold;
+    StreamLargeOutputs();
     ChooseTile();
     SetInPlace();
   }
@@ -473,6 +481,21 @@ class FusedKernelBuilder {
     return k_.num_slots_++;
   }
 
+  // Outputs too large to stay in cache are computed into scratch slots and
+  // copied out with non-temporal stores, which skip the read a normal store
+  // miss makes of the line it writes (a third of the traffic of x -> y).
+  void StreamLargeOutputs() {
+    int64_t bytes = 0;
+    for (int o : group_.outputs) bytes += Instr(fn_, o).shape.ByteSize();
+    if (bytes < kStreamOutputBytes) return;
+    for (size_t r = 0; r < k_.refs_.size(); ++r) {
+      FusedKernel::Ref& ref = k_.refs_[r];
+      if (ref.kind != RefKind::kOutput) continue;
+      k_.streamed_.push_back({static_cast<int>(r), ref.index, ref.elem});
+      ref = {RefKind::kScratch, k_.num_slots_++, ref.elem};
+    }
+  }
+
   // The largest tile up to kMaxTile whose scratch fits kTileBudget.
   void ChooseTile() {
     size_t elem = 1;
@@ -574,7 +597,12 @@ void FusedKernel::RunTiles(const void* const* inputs, void* const* outputs, int6
       for (int a = 0; a < op.num_args; ++a) args[a] = ptrs[op.args[static_cast<size_t>(a)]];
       op.kernel(args, ptrs[op.out], len);
     }
+    for (const Streamed& out : streamed_) {
+      StreamCopy(static_cast<std::byte*>(outputs[out.output]) + start * static_cast<int64_t>(out.elem),
+                 ptrs[out.ref], static_cast<size_t>(len) * out.elem);
+    }
   }
+  if (!streamed_.empty()) StreamFence();  // the next step (another thread) reads them
 }
 
 void FusedKernel::Gather(const Broadcast& b, const void* src, void* dst, int64_t start, int64_t len) const {

@@ -143,6 +143,13 @@ class FusedKernel {
   std::vector<Broadcast> broadcasts_;
   std::vector<TileOp> ops_;
   std::vector<TileOp> fills_;  // broadcast scalars: filled once per thread
+  // Outputs computed into a scratch slot and streamed out after each tile.
+  struct Streamed {
+    int ref;     // the scratch ref holding the tile
+    int output;  // output index
+    size_t elem;
+  };
+  std::vector<Streamed> streamed_;
   std::vector<std::vector<int>> in_place_;
 };
 

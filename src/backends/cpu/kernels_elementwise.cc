@@ -564,19 +564,38 @@ constexpr int64_t kChunk = 2048;
 
 // The kernel of a whole array: `tile` over chunks, in parallel when large.
 // in_bytes[i] and out_bytes are the element widths, to offset each array.
+// Outputs of at least this many bytes are written with streaming stores
+// (see StreamCopy), as in the fused kernels: Exp over 16M floats 5.0 -> 4.0 ms.
+constexpr int64_t kStreamOutputBytes = int64_t{32} << 20;
+
 Kernel ChunkedKernel(TileKernel tile, std::vector<size_t> in_bytes, size_t out_bytes, int64_t n, bool parallel) {
-  return [tile, in_bytes = std::move(in_bytes), out_bytes, n, parallel](const void* const* in, void* out) {
+  const bool stream = parallel && n * static_cast<int64_t>(out_bytes) >= kStreamOutputBytes;
+  return [tile, in_bytes = std::move(in_bytes), out_bytes, n, parallel, stream](const void* const* in, void* out) {
     if (!parallel) {
       tile(in, out, n);
       return;
     }
     const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for
-    for (int64_t c = 0; c < chunks; ++c) {
-      const int64_t begin = c * kChunk;
-      const void* ptrs[3];  // at most 3 operands (Where, Clamp)
-      for (size_t k = 0; k < in_bytes.size(); ++k) ptrs[k] = static_cast<const std::byte*>(in[k]) + begin * in_bytes[k];
-      tile(ptrs, static_cast<std::byte*>(out) + begin * out_bytes, std::min(kChunk, n - begin));
+#pragma omp parallel
+    {
+      // Streaming: each chunk is computed into this buffer, then copied out.
+      alignas(64) std::byte buffer[kChunk * 8];
+#pragma omp for
+      for (int64_t c = 0; c < chunks; ++c) {
+        const int64_t begin = c * kChunk, len = std::min(kChunk, n - begin);
+        const void* ptrs[3];  // at most 3 operands (Where, Clamp)
+        for (size_t k = 0; k < in_bytes.size(); ++k) {
+          ptrs[k] = static_cast<const std::byte*>(in[k]) + begin * in_bytes[k];
+        }
+        std::byte* dst = static_cast<std::byte*>(out) + begin * out_bytes;
+        if (!stream) {
+          tile(ptrs, dst, len);
+        } else {
+          tile(ptrs, buffer, len);
+          StreamCopy(dst, buffer, static_cast<size_t>(len) * out_bytes);
+        }
+      }
+      if (stream) StreamFence();
     }
   };
 }
