@@ -380,7 +380,43 @@ void Math(MathOp op, const T* in, T* out, int64_t n) {
   }
 }
 
+// Four independent accumulators (the max has a latency of several cycles);
+// NaN lanes are collected in a mask rather than propagated through Max,
+// whose x86 form returns one operand or the other for a NaN.
+template <typename T>
+T RowExtremum(const T* x, int64_t n, bool is_min) {
+  const hn::ScalableTag<T> d;
+  const auto lanes = static_cast<int64_t>(hn::Lanes(d));
+  const T identity = is_min ? std::numeric_limits<T>::infinity() : -std::numeric_limits<T>::infinity();
+  auto a0 = hn::Set(d, identity), a1 = a0, a2 = a0, a3 = a0;
+  auto nan = hn::FirstN(d, 0);  // all false
+  int64_t i = 0;
+  auto fold = [&](auto& acc, const T* p) {
+    const auto v = hn::LoadU(d, p);
+    nan = hn::Or(nan, hn::IsNaN(v));
+    acc = is_min ? hn::Min(acc, v) : hn::Max(acc, v);
+  };
+  for (; i + 4 * lanes <= n; i += 4 * lanes) {
+    fold(a0, x + i);
+    fold(a1, x + i + lanes);
+    fold(a2, x + i + 2 * lanes);
+    fold(a3, x + i + 3 * lanes);
+  }
+  for (; i + lanes <= n; i += lanes) fold(a0, x + i);
+  a0 = is_min ? hn::Min(hn::Min(a0, a1), hn::Min(a2, a3)) : hn::Max(hn::Max(a0, a1), hn::Max(a2, a3));
+  if (!hn::AllFalse(d, nan)) return std::numeric_limits<T>::quiet_NaN();
+  T r = is_min ? hn::GetLane(hn::MinOfLanes(d, a0)) : hn::GetLane(hn::MaxOfLanes(d, a0));
+  for (; i < n; ++i) {
+    if (x[i] != x[i]) return std::numeric_limits<T>::quiet_NaN();
+    r = is_min ? std::min(r, x[i]) : std::max(r, x[i]);
+  }
+  return r;
+}
+
 }  // namespace
+
+float RowExtremumF32(const float* x, int64_t n, bool is_min) { return RowExtremum(x, n, is_min); }
+double RowExtremumF64(const double* x, int64_t n, bool is_min) { return RowExtremum(x, n, is_min); }
 
 void MathF32(MathOp op, const float* in, float* out, int64_t n) { Math(op, in, out, n); }
 

@@ -34,6 +34,13 @@ void MathF32(MathOp op, const float* in, float* out, int64_t n);
 /// Float64 version of MathF32.
 void MathF64(MathOp op, const double* in, double* out, int64_t n);
 
+/// The maximum (or minimum, if `is_min`) of x[0..n), NaN if any element is
+/// NaN, -Inf (+Inf) for n = 0: vectorized, with the NaN check folded into
+/// the same pass.
+float RowExtremumF32(const float* x, int64_t n, bool is_min);
+/// Float64 version of RowExtremumF32.
+double RowExtremumF64(const double* x, int64_t n, bool is_min);
+
 /// Copies `bytes` from `src` to `dst` with non-temporal (streaming) stores
 /// where `dst` is vector-aligned: the destination's lines are not read into
 /// the cache first. Call StreamFence before another thread reads `dst`.

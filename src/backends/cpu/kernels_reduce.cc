@@ -18,6 +18,7 @@
 #include <memory>
 #include <type_traits>
 
+#include "src/backends/cpu/elementwise_math.h"
 #include "src/backends/cpu/kernels.h"
 #include "src/backends/cpu/layout_util.h"
 
@@ -127,6 +128,11 @@ A ReduceRowMinMax(const T* x, int64_t n) {
 // GCC vectorize the loop (floats are not reassociated otherwise).
 template <Reduction R, typename T, typename A>
 A ReduceRow(const T* x, int64_t n) {
+  if constexpr (R == Reduction::kMax || R == Reduction::kMin) {
+    constexpr bool kIsMin = R == Reduction::kMin;
+    if constexpr (std::is_same_v<T, float> && std::is_same_v<A, float>) return RowExtremumF32(x, n, kIsMin);
+    if constexpr (std::is_same_v<T, double> && std::is_same_v<A, double>) return RowExtremumF64(x, n, kIsMin);
+  }
   if constexpr (std::is_floating_point_v<A> && (R == Reduction::kMax || R == Reduction::kMin)) {
     return ReduceRowMinMax<R, T, A>(x, n);
   }
