@@ -257,7 +257,8 @@ std::string SiblingProgram(const std::string& name) {
   std::error_code error;
   const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", error);
   const std::filesystem::path path = self.parent_path() / name;
-  return !error && std::filesystem::exists(path) ? path.string() : "";
+  // Quoted for the shell that popen runs.
+  return !error && std::filesystem::exists(path) ? "'" + path.string() + "'" : "";
 }
 
 // Runs `command` (a training job) and parses its output; throws with the
@@ -340,20 +341,20 @@ void MemoryCases(const BackendPtr&, const Options& o) {
       std::printf("Kiln %s memory: skipped (%s)\n", model.c_str(), e.what());
       continue;
     }
-    double low = INFINITY, high = 0;
+    double low = INFINITY, high = -INFINITY;
     for (const auto& [step, mb] : out.rss_mb) {
       if (step >= o.memory_steps / 10) low = std::min(low, mb), high = std::max(high, mb);  // after warm-up
     }
-    const double first = out.rss_mb.empty() ? NAN : out.rss_mb.front().second;
-    const double last = out.rss_mb.empty() ? NAN : out.rss_mb.back().second;
+    std::string note = "no resident-set samples";
+    if (!out.rss_mb.empty() && high >= low) {
+      note = Format("resident %.0f MB", out.rss_mb.front().second) + " at step " +
+             std::to_string(out.rss_mb.front().first) + Format(", %.0f MB at the end; ", out.rss_mb.back().second) +
+             Format("range after the first 10%%: %.1f MB", high - low);
+    }
     Timed peak{"Kiln", {out.peak_mb}};
     AddRow("Kiln " + std::string(model == "mlp" ? "MLP" : "CNN") + " training, " + std::to_string(o.memory_steps) +
                " steps: peak resident memory",
-           peak, {},
-           Format("resident %.0f MB", first) + " at step " + std::to_string(out.rss_mb.front().first) +
-               Format(", %.0f MB at the end; ", last) +
-               Format("range after the first 10%%: %.1f MB", high - low) + Format(" (%.1f s)", out.seconds),
-           "—", Megabytes);
+           peak, {}, note + Format(" (%.1f s)", out.seconds), "—", Megabytes);
   }
 }
 

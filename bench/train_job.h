@@ -41,6 +41,7 @@ struct Flags {
 /// usage message on anything else.
 inline Flags ParseFlags(int argc, char** argv) {
   Flags f;
+  bool bad = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     auto value = [&](const std::string& flag) -> const char* {
@@ -51,9 +52,9 @@ inline Flags ParseFlags(int argc, char** argv) {
     else if (const char* v = value("--rss_every")) f.rss_every = std::atoll(v);
     else if (const char* v = value("--threads")) f.threads = std::atoi(v);
     else if (const char* v = value("--data")) f.data = v;
-    else f.model.clear();
+    else bad = true;
   }
-  if ((f.model != "mlp" && f.model != "cnn") || f.steps < 1) {
+  if (bad || (f.model != "mlp" && f.model != "cnn") || f.steps < 1) {
     std::fprintf(stderr, "usage: %s --model=mlp|cnn [--steps=N] [--rss_every=N] [--threads=N] [--data=DIR]\n",
                  argv[0]);
     std::exit(2);

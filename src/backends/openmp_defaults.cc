@@ -3,7 +3,10 @@
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <string>
 
 namespace kiln::backends {
 
@@ -16,9 +19,25 @@ bool SetOpenMpDefaultsInEnvironment() {
 
 }  // namespace internal
 
+namespace {
+
+// Whether /proc/self/exe is the program itself, not the dynamic loader (a
+// program started as "ld-linux-x86-64.so.2 ./prog args": re-executing the
+// loader with the program's argv would run the wrong file).
+bool SelfIsTheProgram() {
+  std::error_code error;
+  const std::string name = std::filesystem::read_symlink("/proc/self/exe", error).filename().string();
+  return !error && name.rfind("ld-", 0) != 0 && name.rfind("ld.so", 0) != 0;
+}
+
+}  // namespace
+
 void ApplyOpenMpDefaults(char** argv) {
+  if (argv == nullptr || argv[0] == nullptr || !SelfIsTheProgram()) return;
   // The re-executed process finds GOMP_SPINCOUNT set and returns here.
-  if (argv != nullptr && internal::SetOpenMpDefaultsInEnvironment()) execv("/proc/self/exe", argv);
+  if (!internal::SetOpenMpDefaultsInEnvironment()) return;
+  std::fflush(nullptr);  // output already buffered would be lost with this process image
+  execv("/proc/self/exe", argv);
 }
 
 }  // namespace kiln::backends

@@ -512,6 +512,24 @@ TEST_P(ElementwiseTest, SignOfSpecialValues) {
   EXPECT_TRUE(Check(Backend(), sign, {{0, 1, 255}}, dtypes::Uint8, dtypes::Uint8, {0, 1, 1}));
 }
 
+// Odd functions keep the sign of zero: tanh(-0) = -0 and tanh(+0) = +0 (a
+// kernel computing -u / (u + 2) gets -0 for +0 unless it copies x's sign).
+TEST_P(ElementwiseTest, OddFunctionsKeepTheSignOfZero) {
+  for (DType dt : kFloats) {
+    const Tensor x = testing::FromDoubles(shapes::Make(dt, 2), {0.0, -0.0});
+    const std::pair<const char*, Node (*)(Node, graph::Loc)> fns[] = {
+        {"Tanh", &graph::Tanh}, {"Sin", &graph::Sin}, {"Expm1", &graph::Expm1}, {"Erf", &graph::Erf}, {"Sqrt", &graph::Sqrt}};
+    for (const auto& [name, fn] : fns) {
+      const std::vector<double> got =
+          testing::ToDoubles(testing::Run1(Backend(), [fn](const std::vector<Node>& p) { return fn(p[0], graph::Loc::current()); }, {x}));
+      EXPECT_EQ(got[0], 0.0) << name << " " << dt;
+      EXPECT_FALSE(std::signbit(got[0])) << name << " " << dt;
+      EXPECT_EQ(got[1], 0.0) << name << " " << dt;
+      EXPECT_TRUE(std::signbit(got[1])) << name << " " << dt;
+    }
+  }
+}
+
 TEST_P(ElementwiseTest, TranscendentalsOfInfAndNaN) {
   auto unary = [](Node (*fn)(Node, graph::Loc)) {
     return [fn](const std::vector<Node>& p) { return fn(p[0], graph::Loc::current()); };

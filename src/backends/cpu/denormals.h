@@ -9,8 +9,12 @@
 // went from 1.2 s to 2.3 s after a few epochs. Like XLA's CPU backend and
 // TensorFlow, Kiln therefore runs its kernels with subnormal inputs read as
 // 0 and subnormal results written as 0: on the calling thread for the
-// duration of each execution (its previous mode is restored afterwards),
-// and on the OpenMP worker threads, which only run parallel work.
+// duration of each execution and of constant folding (its previous mode is
+// restored afterwards), and permanently on the OpenMP worker threads. Those
+// workers are libgomp's, shared with oneDNN and with any OpenMP code of the
+// program, which therefore also runs its parallel regions with subnormals
+// flushed once Kiln has executed something (setting and restoring the mode
+// in each parallel region would cost every kernel a region of its own).
 #pragma once
 
 namespace kiln::backends::cpu {

@@ -91,12 +91,18 @@ HWY_INLINE hn::Vec<D> Pow2(D d, VI k) {
 }
 
 // 1 / x for finite x >= 1: the hardware estimate (14 bits on AVX-512, 12 on
-// AVX2) refined by one Newton step (error squared: about 1 ulp). 3-4x the
+// AVX2) refined by one Newton step (error squared: about 1 ulp; two steps
+// from Arm's 8-bit estimate). 3-4x the
 // throughput of a vector division, which would bound these kernels.
 template <class D, class V>
 HWY_INLINE V Reciprocal(D d, V x) {
-  const V r = hn::ApproximateReciprocal(x);
-  return hn::MulAdd(r, hn::NegMulAdd(x, r, hn::Set(d, 1.0f)), r);
+  V r = hn::ApproximateReciprocal(x);
+  r = hn::MulAdd(r, hn::NegMulAdd(x, r, hn::Set(d, 1.0f)), r);
+#if !HWY_ARCH_X86
+  // Arm's estimate has about 8 bits: a second step for full precision.
+  r = hn::MulAdd(r, hn::NegMulAdd(x, r, hn::Set(d, 1.0f)), r);
+#endif
+  return r;
 }
 
 // e^y for y in [-104, 89] (callers clamp; not NaN): 0 below about -103.97
@@ -124,7 +130,14 @@ HWY_INLINE V TanhF32(D d, V x) {
   const V scale = Pow2(d, k);  // n in [-58, 0]
   const V u = hn::MulAdd(scale, Expm1Reduced(d, r), hn::Sub(scale, hn::Set(d, 1.0f)));
   const V t = hn::Mul(hn::Neg(u), Reciprocal(d, hn::Add(u, hn::Set(d, 2.0f))));
-  return hn::CopySignToAbs(t, x);
+  return hn::CopySign(t, x);  // (t is -0.0 for x = +0.0: not CopySignToAbs)
+}
+
+// `y`, except x itself where x is +-0: for the odd functions with f(0) = 0
+// whose Highway versions return +0 for -0 (Sin, Expm1), as std:: does not.
+template <class D, class V>
+HWY_INLINE V KeepZero(D d, V x, V y) {
+  return hn::IfThenElse(hn::Eq(x, hn::Zero(d)), x, y);
 }
 
 // Each op: Vec(d, x), the vector function; Scalar(x), the reference used for
@@ -201,7 +214,7 @@ struct ExpOp {
 struct Expm1Op {
   static constexpr bool kAlwaysValid = false;
   template <class D, class V>
-  static V Vec(D d, V x) { return hn::Expm1(d, x); }
+  static V Vec(D d, V x) { return KeepZero(d, x, hn::Expm1(d, x)); }
   template <class D, class V>
   static auto Valid(D d, V x) { return hn::Le(x, hn::Set(d, kExpMaxArg<hn::TFromD<D>>)); }
   template <typename T>
@@ -262,7 +275,7 @@ struct LogisticOp {
 struct SinOp {
   static constexpr bool kAlwaysValid = false;
   template <class D, class V>
-  static V Vec(D d, V x) { return hn::Sin(d, x); }
+  static V Vec(D d, V x) { return KeepZero(d, x, hn::Sin(d, x)); }
   template <class D, class V>
   static auto Valid(D d, V x) { return hn::Le(hn::Abs(x), hn::Set(d, 39000)); }
   template <typename T>

@@ -485,7 +485,7 @@ void WhereTile(const void* const* in, void* out, int64_t n) {
   U* y = static_cast<U*>(out);
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
-    const U mask = static_cast<U>(U{0} - static_cast<U>(cond[i]));
+    const U mask = static_cast<U>(U{0} - static_cast<U>(cond[i] != 0));  // (a Bitcast Bool may hold 2..255)
     y[i] = static_cast<U>((on_true[i] & mask) | (on_false[i] & static_cast<U>(~mask)));
   }
 }

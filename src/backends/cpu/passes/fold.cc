@@ -7,6 +7,7 @@
 
 #include "kiln/backends/backend.h"
 #include "src/backends/cpu/kernels.h"
+#include "src/backends/cpu/denormals.h"
 #include "src/backends/cpu/passes.h"
 #include "src/backends/cpu/passes/rewrite.h"
 
@@ -75,6 +76,9 @@ Bytes EvaluateWithKernel(const ir::Function& built, const ir::Instruction& instr
   auto output = HostStorage::Allocate(byte_size);
   try {
     const Kernel kernel = factory(mini, mini.instructions.back());
+    // As in an execution, so a folded value equals the computed one.
+    const ScopedFlushDenormals flush_denormals;
+    FlushDenormalsOnWorkerThreads();
     kernel(input_ptrs.data(), output->Data());
   } catch (const kiln::Error&) {
     return nullptr;
