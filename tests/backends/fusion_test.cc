@@ -25,6 +25,7 @@
 namespace kiln {
 namespace {
 
+using backends::cpu::FusionGroup;
 using backends::cpu::FusionPlan;
 using backends::cpu::PlanFusion;
 using dtypes::DType;
@@ -241,6 +242,109 @@ TEST(FusionTest, OutputsBeyondTheCachesAreStreamedExactly) {
     }
   }
   EXPECT_EQ(bad, 0);
+}
+
+// ------------------------------------------------------------ Row groups.
+
+Builder SoftmaxOfP0() {
+  return [](graph::Graph*, const std::vector<Node>& p) { return std::vector<Node>{graph::Softmax(p[0], -1)}; };
+}
+
+TEST(RowFusionTest, SoftmaxIsOneRowGroupUnlessTurnedOff) {
+  const auto fn = Trace({shapes::Make(dtypes::Float32, 8, 33)}, SoftmaxOfP0());
+  const FusionPlan plan = PlanFusion(*fn);
+  ASSERT_EQ(plan.groups.size(), 1u) << fn->ToString();
+  const FusionGroup& group = plan.groups[0];
+  EXPECT_EQ(group.row_len, 33);
+  EXPECT_EQ(group.size, 8 * 33);
+  EXPECT_EQ(group.outputs, fn->outputs);
+  int reductions = 0;
+  for (int m : group.members) {
+    const auto op = fn->instructions[static_cast<size_t>(m)].op;
+    reductions += op == ir::OpType::kReduceMax || op == ir::OpType::kReduceSum;
+  }
+  EXPECT_EQ(reductions, 2);
+  testing::ScopedEnv env("KILN_CPU_ROW_FUSION", "0");
+  for (const FusionGroup& g : PlanFusion(*fn).groups) EXPECT_EQ(g.row_len, 0);
+}
+
+// Softmax, log-softmax, a normalization, row values returned too, and
+// per-row and per-element inputs: fused (row groups) and unfused agree bit
+// for bit, over row lengths below, at and above a block, with NaN and Inf.
+TEST(RowFusionTest, MatchesUnfusedBitForBit) {
+  const Builder cases[] = {
+      SoftmaxOfP0(),
+      [](graph::Graph*, const std::vector<Node>& p) { return std::vector<Node>{graph::LogSoftmax(p[0], -1)}; },
+      [](graph::Graph*, const std::vector<Node>& p) {
+        Node mean = graph::ReduceMean(p[0], -1);
+        Node centered = p[0] - graph::ExpandAxes(mean, {-1});
+        Node var = graph::ReduceMean(centered * centered, -1);
+        return std::vector<Node>{centered * graph::ExpandAxes(graph::Rsqrt(var + 1e-5), {-1})};
+      },
+      [](graph::Graph*, const std::vector<Node>& p) {
+        Node m = graph::ReduceMax(p[0], -1);
+        Node e = graph::Exp(p[0] - graph::ExpandAxes(m, {-1}));
+        return std::vector<Node>{m, e, graph::ReduceSum(e * 2.0, -1)};
+      },
+      [](graph::Graph*, const std::vector<Node>& p) {  // p[1]: one value per row, p[2]: per element
+        Node s = graph::ReduceSum(p[0] * p[2], -1) + p[1];
+        return std::vector<Node>{graph::ExpandAxes(graph::Tanh(s), {-1}) * p[2]};
+      },
+  };
+  testing::Rng rng(5);
+  for (DType dtype : {dtypes::Float32, dtypes::Float64}) {
+    for (const std::vector<int64_t>& dims : std::vector<std::vector<int64_t>>{
+             {2, 3}, {7, 33}, {3, 5, 129}, {1000, 7}, {5, 4097}}) {
+      std::vector<int64_t> rows(dims.begin(), dims.end() - 1);
+      const shapes::Shape x = shapes::Make(dtype, dims), per_row = shapes::Make(dtype, rows);
+      for (size_t c = 0; c < std::size(cases); ++c) {
+        SCOPED_TRACE(::testing::Message() << "case " << c << " " << x);
+        const auto fn = Trace({x, per_row, x}, cases[c]);
+        bool row_group = false;
+        for (const FusionGroup& g : PlanFusion(*fn).groups) row_group |= g.row_len > 0;
+        EXPECT_TRUE(row_group) << fn->ToString();
+        RunBoth(fn, {RandomWithSpecials(x, rng), testing::Random(per_row, rng), testing::Random(x, rng)});
+      }
+    }
+  }
+}
+
+TEST(RowFusionTest, SoftmaxMatchesADoubleReference) {
+  testing::Rng rng(6);
+  const shapes::Shape shape = shapes::Make(dtypes::Float64, 9, 130);
+  const Tensor x = testing::Random(shape, rng, -20, 20);
+  const Tensor got = RunBoth(Trace({shape}, SoftmaxOfP0()), {x})[0];
+  const std::vector<double> in = testing::ToDoubles(x);
+  std::vector<double> want(in.size());
+  for (int64_t r = 0; r < 9; ++r) {
+    double m = -kInf, sum = 0;
+    for (int64_t c = 0; c < 130; ++c) m = std::max(m, in[r * 130 + c]);
+    for (int64_t c = 0; c < 130; ++c) sum += std::exp(in[r * 130 + c] - m);
+    for (int64_t c = 0; c < 130; ++c) want[r * 130 + c] = std::exp(in[r * 130 + c] - m) / sum;
+  }
+  EXPECT_TRUE(testing::AllClose(got, shape, want, 1e-12, 1e-300));
+}
+
+// An operand computed outside the group from one of its values cannot join
+// (it would need the group's result before the group ends); the plan still
+// schedules, and results match.
+TEST(RowFusionTest, OperandsThatDependOnTheGroupStayOutside) {
+  const auto fn = Trace({shapes::Make(dtypes::Float32, 6, 40)}, [](graph::Graph*, const std::vector<Node>& p) {
+    Node m = graph::ReduceMax(p[0], -1);
+    Node total = graph::ReduceSum(m, {});       // all of m: outside any row group
+    Node y = graph::Exp(p[0] - total);          // depends on the group through total
+    return std::vector<Node>{graph::ReduceSum(y * graph::ExpandAxes(m, {-1}), -1)};
+  });
+  const FusionPlan plan = PlanFusion(*fn);
+  ASSERT_FALSE(plan.schedule.empty());
+  for (const FusionGroup& g : plan.groups) {
+    if (g.row_len == 0) continue;
+    for (int m : g.members) {
+      EXPECT_NE(fn->instructions[static_cast<size_t>(m)].op, ir::OpType::kExp) << "Exp reads total, which reads the group";
+    }
+  }
+  testing::Rng rng(7);
+  RunBoth(fn, {testing::Random(shapes::Make(dtypes::Float32, 6, 40), rng)});
 }
 
 TEST(FusionTest, WhereClampAndConversionsInOneChain) {

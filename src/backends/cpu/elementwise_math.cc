@@ -340,14 +340,24 @@ struct ErfF32Op {
   static T Scalar(T x) { return std::erf(x); }
 };
 
-// Computes one full vector in[0, Lanes) into out (which may equal in).
+// Computes one full vector in[0, Lanes) into out (which may equal in). Only
+// the lanes outside the trusted inputs take the scalar path, so each result
+// depends on its input alone, not on which others share its vector (row
+// groups and per-op kernels split arrays at different points).
 template <class Op, typename T>
 HWY_INLINE void ApplyVector(const T* in, T* out) {
   const hn::ScalableTag<T> d;
   const auto x = hn::LoadU(d, in);
   if constexpr (!Op::kAlwaysValid) {
-    if (HWY_UNLIKELY(!hn::AllTrue(d, Op::Valid(d, x)))) {
-      for (size_t k = 0; k < hn::Lanes(d); ++k) out[k] = Op::Scalar(in[k]);
+    const auto valid = Op::Valid(d, x);
+    if (HWY_UNLIKELY(!hn::AllTrue(d, valid))) {
+      HWY_ALIGN T x_lanes[HWY_MAX_BYTES / sizeof(T)];
+      HWY_ALIGN T y_lanes[HWY_MAX_BYTES / sizeof(T)];
+      hn::Store(x, d, x_lanes);
+      hn::Store(Op::Vec(d, x), d, y_lanes);
+      HWY_ALIGN T valid_lanes[HWY_MAX_BYTES / sizeof(T)];
+      hn::Store(hn::IfThenElseZero(valid, hn::Set(d, T(1))), d, valid_lanes);
+      for (size_t k = 0; k < hn::Lanes(d); ++k) out[k] = valid_lanes[k] != T(0) ? y_lanes[k] : Op::Scalar(x_lanes[k]);
       return;
     }
   }

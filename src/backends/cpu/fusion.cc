@@ -72,14 +72,14 @@ std::vector<bool> LiveValues(const ir::Function& fn) {
 // else starts its own.
 class Grouper {
  public:
-  Grouper(const ir::Function& fn, const std::vector<bool>& live)
-      : fn_(fn), live_(live), group_of_(fn.instructions.size(), -1), in_set_(fn.instructions.size(), 0),
-        visited_(fn.instructions.size(), 0) {}
+  Grouper(const ir::Function& fn, const std::vector<bool>& live, const std::vector<bool>& taken)
+      : fn_(fn), live_(live), taken_(taken), group_of_(fn.instructions.size(), -1),
+        in_set_(fn.instructions.size(), 0), visited_(fn.instructions.size(), 0) {}
 
   // Member lists of the groups, each ascending (some may be empty).
   std::vector<std::vector<int>> Run() {
     for (size_t id = 0; id < fn_.instructions.size(); ++id) {
-      if (live_[id] && HasTileKernel(fn_.instructions[id].op)) Add(static_cast<int>(id));
+      if (live_[id] && !taken_[id] && HasTileKernel(fn_.instructions[id].op)) Add(static_cast<int>(id));
     }
     return std::move(members_);
   }
@@ -165,6 +165,7 @@ class Grouper {
 
   const ir::Function& fn_;
   const std::vector<bool>& live_;
+  const std::vector<bool>& taken_;  // members of row groups
   std::vector<int> group_of_;
   std::vector<std::vector<int>> members_;
   std::vector<uint32_t> in_set_, visited_;  // == stamp_: in S / visited by the current search
@@ -204,6 +205,30 @@ bool MakeGroup(const ir::Function& fn, const std::vector<bool>& live, const std:
   group.size = Instr(fn, members[0]).shape.Size();
   group.members = std::move(members);
   return true;
+}
+
+// The group of a row-group plan: inputs are the members' operands from
+// outside, read as they are (a row group evaluates no broadcast of an
+// input); outputs as in MakeGroup.
+FusionGroup MakeRowGroup(const ir::Function& fn, const std::vector<bool>& live, const std::vector<bool>& returned,
+                         const std::vector<std::vector<int>>& consumers, RowGroupPlan rows) {
+  FusionGroup group;
+  const auto in_group = [&](int v) { return std::binary_search(rows.members.begin(), rows.members.end(), v); };
+  for (int m : rows.members) {
+    for (int o : Instr(fn, m).operands) {
+      if (!in_group(o)) InsertSorted(group.inputs, o);
+    }
+    const auto& users = consumers[static_cast<size_t>(m)];
+    if (returned[static_cast<size_t>(m)] ||
+        std::any_of(users.begin(), users.end(), [&](int c) { return live[static_cast<size_t>(c)] && !in_group(c); })) {
+      group.outputs.push_back(m);
+    }
+  }
+  group.size = rows.row_len * rows.rows;
+  group.row_len = rows.row_len;
+  group.members = std::move(rows.members);
+  group.full_level = std::move(rows.full_level);
+  return group;
 }
 
 // ---------------------------------------------------------------- Schedule.
@@ -315,6 +340,11 @@ constexpr size_t kTileBudget = 24 * 1024;
 
 }  // namespace
 
+bool RowFusionEnabled() {
+  const char* env = std::getenv("KILN_CPU_ROW_FUSION");
+  return env == nullptr || std::string(env) != "0";
+}
+
 bool FusionEnabled() {
   const char* env = std::getenv("KILN_CPU_FUSION");
   return env == nullptr || std::string(env) != "0";
@@ -331,7 +361,18 @@ FusionPlan PlanFusion(const ir::Function& fn, bool fuse) {
     for (size_t id = 0; id < fn.instructions.size(); ++id) {
       for (int o : fn.instructions[id].operands) consumers[static_cast<size_t>(o)].push_back(static_cast<int>(id));
     }
-    for (std::vector<int>& members : Grouper(fn, live).Run()) {
+    std::vector<bool> taken(fn.instructions.size(), false);
+    if (RowFusionEnabled()) {
+      for (RowGroupPlan& rows : PlanRowGroups(fn, live)) {
+        FusionGroup group = MakeRowGroup(fn, live, returned, consumers, std::move(rows));
+        for (int m : group.members) {
+          plan.group_of[static_cast<size_t>(m)] = static_cast<int>(plan.groups.size());
+          taken[static_cast<size_t>(m)] = true;
+        }
+        plan.groups.push_back(std::move(group));
+      }
+    }
+    for (std::vector<int>& members : Grouper(fn, live, taken).Run()) {
       if (members.empty()) continue;
       FusionGroup group;
       if (!MakeGroup(fn, live, returned, consumers, std::move(members), group)) continue;
@@ -542,6 +583,11 @@ class FusedKernelBuilder {
 };
 
 FusedKernel::FusedKernel(const ir::Function& fn, const FusionGroup& group) {
+  if (group.row_len > 0) {
+    rows_ = std::make_shared<const RowFusedKernel>(fn, group);
+    in_place_.resize(group.outputs.size());  // none: inputs are read block by block after outputs are written
+    return;
+  }
   FusedKernelBuilder(fn, group, *this).Build();
   for (size_t r = 0; r < refs_.size(); ++r) {
     if (refs_[r].kind != RefKind::kScratch) io_refs_.push_back(static_cast<int>(r));
@@ -549,6 +595,7 @@ FusedKernel::FusedKernel(const ir::Function& fn, const FusionGroup& group) {
 }
 
 void FusedKernel::Run(const void* const* inputs, void* const* outputs) const {
+  if (rows_) return rows_->Run(inputs, outputs);
   if (size_ == 0) return;
   const int64_t tiles = (size_ + tile_ - 1) / tile_;
   if (!parallel_) return RunThread(inputs, outputs, 0, tiles);

@@ -12,10 +12,21 @@
 // (fusion_tiles.h), so a fused group computes exactly what its ops would one
 // by one, for every dtype.
 //
-// Not fused: reductions (fusing a trailing ReduceSum would have to reproduce
-// the reduce kernel's summation order and thread split to stay bit-identical
-// with it), Reshape and Bitcast between members (the value is materialized,
-// then aliased) and the other layout ops (their results are read from memory).
+// Row groups fuse reductions over the last axis with what surrounds them:
+// from a ReduceSum/Max/Min over the last axis of a Float32/Float64 value
+// [..., C] (its rows), the group takes every later instruction that reads
+// it and is elementwise on the rows' elements or on one value per row, a
+// Reshape, a broadcast of one value per row along the rows, or another
+// last-axis reduction of those rows, as long as its other operands do not
+// depend on the group. Softmax, log-softmax and normalizations then make one
+// pass over blocks of whole rows instead of one per op. The row reductions
+// call the reduce kernel's own row function, so results stay bit-identical
+// with the unfused ops (where that kernel would split a row across threads,
+// the reduction is not fused).
+//
+// Not fused otherwise: other reductions, Reshape and Bitcast between
+// elementwise members (the value is materialized, then aliased) and the
+// other layout ops (their results are read from memory).
 //
 // FusedKernel runs one group; the executor (cpu_backend.cc) runs the plan's
 // schedule, with liveness, donation and in-place reuse over its steps.
@@ -26,6 +37,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "src/backends/cpu/fusion_tiles.h"
@@ -52,6 +64,59 @@ struct FusionGroup {
   /// Members written to memory, ascending: those used outside the group or
   /// returned by the function. Every other member lives only in tiles.
   std::vector<int> outputs;
+  /// Row groups: the row length C (> 0), and per member whether it is one of
+  /// the rows' elements (size elements) or one value per row (size / C).
+  int64_t row_len = 0;
+  std::vector<bool> full_level;
+};
+
+/// A row group found by PlanRowGroups: members ascending, with their levels.
+struct RowGroupPlan {
+  std::vector<int> members;
+  std::vector<bool> full_level;
+  int64_t row_len = 0, rows = 0;
+};
+
+/// The row groups of `fn` (see the file comment); `live` marks the values
+/// the function's outputs need. No instruction is in two groups.
+std::vector<RowGroupPlan> PlanRowGroups(const ir::Function& fn, const std::vector<bool>& live);
+
+/// Runs one row group: blocks of whole rows, each member computed for the
+/// block in order into per-thread buffers (or straight into its output).
+class RowFusedKernel {
+ public:
+  RowFusedKernel(const ir::Function& fn, const FusionGroup& group);
+  void Run(const void* const* inputs, void* const* outputs) const;
+
+ private:
+  enum class StepKind : uint8_t { kTile, kAlias, kExpand, kReduce };
+  struct Arg {
+    int slot = -1;    // a member's buffer, or
+    int input = -1;   // a group input, read at the block's rows
+    bool full = false;
+    size_t elem = 0;
+  };
+  struct Step {
+    StepKind kind = StepKind::kTile;
+    bool full = false;
+    size_t elem = 0;
+    std::vector<Arg> args;
+    TileKernel tile = nullptr;
+    RowReduceFn reduce = nullptr;
+    int slot = 0;     // its buffer
+    int output = -1;  // its output index, or -1
+  };
+  void RunStep(const Step& step, const void* const* inputs, void* const* outputs, int64_t r0, int64_t nr,
+               std::vector<std::byte*>& at) const;
+  // Each of the nr values at src repeated row_len_ times into dst.
+  template <typename W>
+  void Expand(const std::byte* src, std::byte* dst, int64_t nr) const;
+
+  int64_t row_len_ = 0, rows_ = 0, block_rows_ = 1;
+  std::vector<Step> steps_;
+  std::vector<size_t> slots_;  // byte offset of each buffer in the thread's scratch
+  size_t scratch_bytes_ = 0;
+  bool parallel_ = false;
 };
 
 /// One step of an execution order: an instruction outside every group, or a group.
@@ -81,6 +146,10 @@ FusionPlan PlanFusion(const ir::Function& fn, bool fuse = true);
 /// Whether the CPU backend fuses: true unless the environment variable
 /// KILN_CPU_FUSION is "0". Read at each compile.
 bool FusionEnabled();
+
+/// Whether fusion forms row groups: true unless KILN_CPU_ROW_FUSION is "0"
+/// (elementwise fusion alone then, for comparisons).
+bool RowFusionEnabled();
 
 /// The compiled form of one group: its tile program and buffers' layout.
 class FusedKernel {
@@ -150,6 +219,7 @@ class FusedKernel {
     size_t elem;
   };
   std::vector<Streamed> streamed_;
+  std::shared_ptr<const RowFusedKernel> rows_;  // set for a row group
   std::vector<std::vector<int>> in_place_;
 };
 

@@ -42,6 +42,16 @@ inline const shapes::Shape& OperandShape(const ir::Function& fn, const ir::Instr
   return fn.instructions[static_cast<size_t>(instr.operands.at(i))].shape;
 }
 
+/// Reduces one contiguous row of `n` elements into *out, as the reduce kernel
+/// of one instruction does for each of its rows.
+using RowReduceFn = void (*)(const void* row, int64_t n, void* out);
+/// For a ReduceSum, ReduceMax or ReduceMin of a Float32 or Float64 operand
+/// over its last axis only, the function computing one output element from
+/// its row bit-identically to the instruction's own kernel; nullptr if that
+/// kernel does not reduce row by row for this shape (its thread split would
+/// sum in another order) or for other reductions.
+RowReduceFn LastAxisRowReducer(const ir::Function& fn, const ir::Instruction& reduce);
+
 /// Elements per OpenMP parallel region below which loops stay serial
 /// (thread start-up costs more than it saves).
 inline constexpr int64_t kParallelThreshold = 1 << 15;

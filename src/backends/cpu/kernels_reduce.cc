@@ -478,7 +478,46 @@ Kernel MakeArgMinMax(const ir::Function& fn, const ir::Instruction& instr) {
   });
 }
 
+// One output element of a last-axis reduction: what ReduceKernel::Accumulate
+// does for a row (Apply to the identity, then the conversion to T).
+template <Reduction R, typename T>
+void ReduceOneRow(const void* row, int64_t n, void* out) {
+  using A = AccOf<R, T>;
+  const A acc = Reducer<R, A>::Apply(Reducer<R, A>::Identity(), ReduceRow<R, T, A>(static_cast<const T*>(row), n));
+  *static_cast<T*>(out) = FromAcc<T>(acc);
+}
+
+template <Reduction R>
+RowReduceFn RowReducerOf(dtypes::DType dtype) {
+  if (dtype == dtypes::Float32) return &ReduceOneRow<R, float>;
+  if (dtype == dtypes::Float64) return &ReduceOneRow<R, double>;
+  return nullptr;
+}
+
 }  // namespace
+
+RowReduceFn LastAxisRowReducer(const ir::Function& fn, const ir::Instruction& reduce) {
+  if (reduce.op != OpType::kReduceSum && reduce.op != OpType::kReduceMax && reduce.op != OpType::kReduceMin) {
+    return nullptr;
+  }
+  const shapes::Shape& x = OperandShape(fn, reduce, 0);
+  const auto& axes = Attr<ir::AxesAttrs>(reduce).axes;
+  if (x.Rank() < 2 || axes != std::vector<int64_t>{x.Rank() - 1} || x.Size() == 0) return nullptr;
+  RowLoop loop = ReduceLoop(x, axes);
+  loop = KeptAxisFirst(loop, x.Size(), reduce.shape.Size());
+  // Rows of the loop must be the rows of x: [kept, reduced], contiguous.
+  if (loop.Rank() != 2 || loop.dims[1] != x.Dims().back() || loop.a_strides[1] != 1 || loop.b_strides[1] != 0) {
+    return nullptr;
+  }
+  const Split split = ChooseSplit(loop, x.Size(), reduce.shape.Size());
+  if (split != Split::kNone && split != Split::kKept) return nullptr;
+  switch (ReductionOf(reduce.op)) {
+    case Reduction::kSum: return RowReducerOf<Reduction::kSum>(x.DType());
+    case Reduction::kMax: return RowReducerOf<Reduction::kMax>(x.DType());
+    case Reduction::kMin: return RowReducerOf<Reduction::kMin>(x.DType());
+    default: return nullptr;
+  }
+}
 
 void RegisterReduceKernels(KernelTable& table) {
   for (OpType op : {OpType::kReduceSum, OpType::kReduceProduct, OpType::kReduceMax, OpType::kReduceMin,
