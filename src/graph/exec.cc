@@ -4,6 +4,7 @@
 
 #include <future>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
 #include "kiln/core/error.h"
@@ -86,9 +87,10 @@ struct ExecCore::State {
   // callers with the same signature wait for the one compile.
   std::shared_ptr<Compiled> Get(const std::vector<shapes::Shape>& signature, const Builder& builder,
                                 const Loc& loc) {
-    std::promise<std::shared_ptr<Compiled>> promise;
+    // The promise (a heap-allocated shared state) only for a miss: a hit is
+    // the common case, on every call.
+    std::optional<std::promise<std::shared_ptr<Compiled>>> promise;
     std::shared_future<std::shared_ptr<Compiled>> future;
-    bool owner = false;
     {
       std::lock_guard lock(mu);
       auto it = cache.find(signature);
@@ -96,17 +98,17 @@ struct ExecCore::State {
         it->second.last_used = ++clock;
         future = it->second.compiled;
       } else {
-        future = promise.get_future().share();
+        promise.emplace();
+        future = promise->get_future().share();
         cache[signature] = Entry{future, ++clock};
-        owner = true;
         Evict();
       }
     }
-    if (owner) {
+    if (promise) {
       try {
-        promise.set_value(Build(signature, builder, loc));
+        promise->set_value(Build(signature, builder, loc));
       } catch (...) {
-        promise.set_exception(std::current_exception());
+        promise->set_exception(std::current_exception());
         std::lock_guard lock(mu);
         cache.erase(signature);  // a later call may retry (e.g. after fixing inputs)
       }
@@ -140,27 +142,33 @@ void ExecCore::Precompile(const Builder& builder, const Loc& loc) { state_->Get(
 
 std::vector<tensors::Tensor> ExecCore::Call(std::vector<tensors::Tensor> args, const Builder& builder,
                                             const std::vector<bool>& donate, const Loc& loc) {
-  std::vector<shapes::Shape> signature;
-  signature.reserve(args.size());
   for (size_t i = 0; i < args.size(); ++i) {
     if (!args[i].Ok()) Throw(state_->name + ": argument #" + std::to_string(i) + " is an empty Tensor");
-    signature.push_back(args[i].Shape());
   }
   if (!donate.empty() && donate.size() != args.size()) {
     Throw(state_->name + ": " + std::to_string(donate.size()) + " donation flags for " +
                      std::to_string(args.size()) + " arguments");
   }
-  std::shared_ptr<Compiled> compiled =
-      state_->fixed_params ? state_->Get({}, builder, loc) : state_->Get(signature, builder, loc);
+  // A graph with declared parameters has one executable; otherwise the
+  // arguments' shapes pick (or trace) one.
+  std::shared_ptr<Compiled> compiled;
+  if (state_->fixed_params) {
+    compiled = state_->Get({}, builder, loc);
+  } else {
+    std::vector<shapes::Shape> signature;
+    signature.reserve(args.size());
+    for (const tensors::Tensor& a : args) signature.push_back(a.Shape());
+    compiled = state_->Get(signature, builder, loc);
+  }
 
   if (args.size() != compiled->param_shapes.size()) {
     Throw(state_->name + ": called with " + std::to_string(args.size()) + " arguments, but the graph has " +
                      std::to_string(compiled->param_shapes.size()) + " parameters");
   }
   for (size_t i = 0; i < args.size(); ++i) {
-    if (signature[i] != compiled->param_shapes[i]) {
+    if (args[i].Shape() != compiled->param_shapes[i]) {
       Throw(state_->name + ": argument #" + std::to_string(i) + " (\"" + compiled->param_names[i] +
-                       "\") has shape " + signature[i].ToString() + ", but the graph expects " +
+                       "\") has shape " + args[i].Shape().ToString() + ", but the graph expects " +
                        compiled->param_shapes[i].ToString());
     }
   }
