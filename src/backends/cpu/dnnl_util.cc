@@ -16,6 +16,10 @@ dnnl::primitive_attr UserScratchpadAttr() {
 
 bool IsReferenceImpl(std::string_view impl_info) { return impl_info.starts_with("ref"); }
 
+bool IsOptimizedImpl(std::string_view impl_info) {
+  return impl_info.starts_with("jit") || impl_info.starts_with("brg");
+}
+
 dnnl::memory Wrap(const dnnl::memory::desc& desc, const void* data) {
   return dnnl::memory(desc, Engine(), const_cast<void*>(data));  // NOLINT: read-only use by oneDNN
 }

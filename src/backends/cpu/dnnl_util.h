@@ -25,6 +25,10 @@ dnnl::primitive_attr UserScratchpadAttr();
 /// reference implementation, which callers avoid by choosing another layout.
 bool IsReferenceImpl(std::string_view impl_info);
 
+/// Whether `impl_info` names one of oneDNN's JIT-generated kernels ("jit:",
+/// "brg..."), as opposed to its reference or generic GEMM-based ones.
+bool IsOptimizedImpl(std::string_view impl_info);
+
 /// Wraps caller-owned data (an input: oneDNN takes a non-const pointer but
 /// only reads sources).
 dnnl::memory Wrap(const dnnl::memory::desc& desc, const void* data);

@@ -252,10 +252,23 @@ DnnlConv CreateDnnlConv(const ConvGeometry& g) {
   };
   dnnl::memory::dims dilation;  // oneDNN counts the holes: dilation - 1
   for (int64_t d : a.kernel_dilation) dilation.push_back(d - 1);
-  dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                                       any(c.user_src), any(c.user_weights), any(c.user_dst), a.strides, dilation,
-                                       a.padding_low, a.padding_high);
-  dnnl::convolution_forward::primitive_desc pd(desc, dnnl_util::UserScratchpadAttr(), dnnl_util::Engine());
+  // The activations in their own layouts when oneDNN has an optimized
+  // kernel for them (it has for channels-last), else in the layouts it
+  // prefers, with reorders around the call.
+  auto make = [&](bool own_layouts) {
+    dnnl::convolution_forward::desc desc(
+        dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+        own_layouts ? c.user_src : any(c.user_src), any(c.user_weights), own_layouts ? c.user_dst : any(c.user_dst),
+        a.strides, dilation, a.padding_low, a.padding_high);
+    return dnnl::convolution_forward::primitive_desc(desc, dnnl_util::UserScratchpadAttr(), dnnl_util::Engine());
+  };
+  std::optional<dnnl::convolution_forward::primitive_desc> own;
+  try {
+    own = make(true);
+  } catch (const dnnl::error&) {
+  }
+  dnnl::convolution_forward::primitive_desc pd =
+      own && dnnl_util::IsOptimizedImpl(own->impl_info_str()) ? *own : make(false);
   c.primitive = dnnl::convolution_forward(pd);
   c.src = pd.src_desc();
   c.weights = pd.weights_desc();
@@ -341,11 +354,22 @@ std::optional<DnnlWeightGrad> CreateDnnlWeightGrad(const WeightGradMapping& m) {
                                           any(m.src), any(m.diff_weights), any(m.diff_dst), m.strides, m.dilation,
                                           m.padding_low, m.padding_high);
   dnnl::convolution_forward::primitive_desc hint(forward, dnnl_util::Engine());
-  dnnl::convolution_backward_weights::desc desc(dnnl::algorithm::convolution_direct, any(m.src),
-                                                any(m.diff_weights), any(m.diff_dst), m.strides, m.dilation,
-                                                m.padding_low, m.padding_high);
-  dnnl::convolution_backward_weights::primitive_desc pd(desc, dnnl_util::UserScratchpadAttr(), dnnl_util::Engine(),
-                                                        hint);
+  // As for the forward convolution: the operands' own layouts when oneDNN
+  // has an optimized kernel for them.
+  auto make = [&](bool own_layouts) {
+    dnnl::convolution_backward_weights::desc desc(
+        dnnl::algorithm::convolution_direct, own_layouts ? m.src : any(m.src), any(m.diff_weights),
+        own_layouts ? m.diff_dst : any(m.diff_dst), m.strides, m.dilation, m.padding_low, m.padding_high);
+    return dnnl::convolution_backward_weights::primitive_desc(desc, dnnl_util::UserScratchpadAttr(),
+                                                              dnnl_util::Engine(), hint);
+  };
+  std::optional<dnnl::convolution_backward_weights::primitive_desc> own;
+  try {
+    own = make(true);
+  } catch (const dnnl::error&) {
+  }
+  dnnl::convolution_backward_weights::primitive_desc pd =
+      own && dnnl_util::IsOptimizedImpl(own->impl_info_str()) ? *own : make(false);
   if (dnnl_util::IsReferenceImpl(pd.impl_info_str())) return std::nullopt;
   DnnlWeightGrad c;
   c.primitive = dnnl::convolution_backward_weights(pd);
