@@ -54,17 +54,22 @@ T ScalarLogistic(T x) {
 template <class D>
 constexpr bool IsF32 = std::is_same_v<hn::TFromD<D>, float>;
 
-// e^r - 1 for |r| <= ln(2) / 2 + rounding: r * (1 + r/2 + r^2/6 + ... + r^6/7!).
+// 1 + r/2 + r^2/6 + ... + r^6/7!: (e^r - 1) / r, by Horner's rule.
 template <class D, class V>
-HWY_INLINE V Expm1Reduced(D d, V r) {
+HWY_INLINE V ExpTaylorQuotient(D d, V r) {
   V p = hn::Set(d, 1.0f / 5040);
   p = hn::MulAdd(p, r, hn::Set(d, 1.0f / 720));
   p = hn::MulAdd(p, r, hn::Set(d, 1.0f / 120));
   p = hn::MulAdd(p, r, hn::Set(d, 1.0f / 24));
   p = hn::MulAdd(p, r, hn::Set(d, 1.0f / 6));
   p = hn::MulAdd(p, r, hn::Set(d, 0.5f));
-  p = hn::MulAdd(p, r, hn::Set(d, 1.0f));
-  return hn::Mul(p, r);
+  return hn::MulAdd(p, r, hn::Set(d, 1.0f));
+}
+
+// e^r - 1 for |r| <= ln(2) / 2 + rounding.
+template <class D, class V>
+HWY_INLINE V Expm1Reduced(D d, V r) {
+  return hn::Mul(ExpTaylorQuotient(d, r), r);
 }
 
 // n = round(y / ln 2) and r = y - n ln 2; k is n as an integer vector.
@@ -121,20 +126,13 @@ HWY_INLINE V ExpF32(D d, V y) {
 // e^y for y in [-87, 88] (callers clamp; not NaN), where 2^n is one normal
 // factor: the cheaper form for callers to which results below e^-87 (1.6e-38,
 // next to the subnormals, which executions flush to 0) make no difference.
-// e^r is its Taylor polynomial to r^7, evaluated directly (1 + r(1 + r(...))).
+// e^r is its Taylor polynomial to r^7 as 1 + r * ExpTaylorQuotient(r).
 template <class D, class V>
 HWY_INLINE V ExpF32Normal(D d, V y) {
   V n, r;
   hn::Vec<hn::RebindToSigned<D>> k;
   ReduceExpArgument(d, y, n, r, k);
-  V p = hn::Set(d, 1.0f / 5040);
-  p = hn::MulAdd(p, r, hn::Set(d, 1.0f / 720));
-  p = hn::MulAdd(p, r, hn::Set(d, 1.0f / 120));
-  p = hn::MulAdd(p, r, hn::Set(d, 1.0f / 24));
-  p = hn::MulAdd(p, r, hn::Set(d, 1.0f / 6));
-  p = hn::MulAdd(p, r, hn::Set(d, 0.5f));
-  p = hn::MulAdd(p, r, hn::Set(d, 1.0f));
-  p = hn::MulAdd(p, r, hn::Set(d, 1.0f));
+  const V p = hn::MulAdd(ExpTaylorQuotient(d, r), r, hn::Set(d, 1.0f));
   return hn::Mul(p, Pow2(d, k));
 }
 
@@ -372,13 +370,14 @@ HWY_INLINE void ApplyVector(const T* in, T* out) {
   if constexpr (!Op::kAlwaysValid) {
     const auto valid = Op::Valid(d, x);
     if (HWY_UNLIKELY(!hn::AllTrue(d, valid))) {
-      HWY_ALIGN T x_lanes[HWY_MAX_BYTES / sizeof(T)];
-      HWY_ALIGN T y_lanes[HWY_MAX_BYTES / sizeof(T)];
-      hn::Store(x, d, x_lanes);
-      hn::Store(Op::Vec(d, x), d, y_lanes);
+      HWY_ALIGN T x_lanes[HWY_MAX_BYTES / sizeof(T)];  // (out may be in)
       HWY_ALIGN T valid_lanes[HWY_MAX_BYTES / sizeof(T)];
+      hn::Store(x, d, x_lanes);
       hn::Store(hn::IfThenElseZero(valid, hn::Set(d, T(1))), d, valid_lanes);
-      for (size_t k = 0; k < hn::Lanes(d); ++k) out[k] = valid_lanes[k] != T(0) ? y_lanes[k] : Op::Scalar(x_lanes[k]);
+      hn::StoreU(Op::Vec(d, x), d, out);
+      for (size_t k = 0; k < hn::Lanes(d); ++k) {
+        if (valid_lanes[k] == T(0)) out[k] = Op::Scalar(x_lanes[k]);
+      }
       return;
     }
   }
@@ -463,6 +462,7 @@ float RowExtremumF32(const float* x, int64_t n, bool is_min) { return RowExtremu
 double RowExtremumF64(const double* x, int64_t n, bool is_min) { return RowExtremum(x, n, is_min); }
 
 void MathF32(MathOp op, const float* in, float* out, int64_t n) { Math(op, in, out, n); }
+void MathF64(MathOp op, const double* in, double* out, int64_t n) { Math(op, in, out, n); }
 
 void StreamCopy(void* dst, const void* src, size_t bytes) {
   const hn::ScalableTag<uint8_t> d;
@@ -477,6 +477,5 @@ void StreamCopy(void* dst, const void* src, size_t bytes) {
 }
 
 void StreamFence() { hwy::FlushStream(); }
-void MathF64(MathOp op, const double* in, double* out, int64_t n) { Math(op, in, out, n); }
 
 }  // namespace kiln::backends::cpu

@@ -178,6 +178,16 @@ void InsertSorted(std::vector<int>& set, int v) {
   if (it == set.end() || *it != v) set.insert(it, v);
 }
 
+// Whether member m of a group is written to memory: returned by the
+// function, or read by a needed instruction outside the group.
+template <class InGroup>
+bool IsGroupOutput(int m, const std::vector<bool>& live, const std::vector<bool>& returned,
+                   const std::vector<std::vector<int>>& consumers, const InGroup& in_group) {
+  const auto& users = consumers[static_cast<size_t>(m)];
+  return returned[static_cast<size_t>(m)] ||
+         std::any_of(users.begin(), users.end(), [&](int c) { return live[static_cast<size_t>(c)] && !in_group(c); });
+}
+
 // The group for `members`, with its inputs and outputs; false if fusing it
 // gains nothing (one member and no broadcast to evaluate).
 bool MakeGroup(const ir::Function& fn, const std::vector<bool>& live, const std::vector<bool>& returned,
@@ -195,11 +205,7 @@ bool MakeGroup(const ir::Function& fn, const std::vector<bool>& live, const std:
         InsertSorted(group.inputs, o);
       }
     }
-    const auto& users = consumers[static_cast<size_t>(m)];
-    if (returned[static_cast<size_t>(m)] ||
-        std::any_of(users.begin(), users.end(), [&](int c) { return live[static_cast<size_t>(c)] && !in_group(c); })) {
-      group.outputs.push_back(m);
-    }
+    if (IsGroupOutput(m, live, returned, consumers, in_group)) group.outputs.push_back(m);
   }
   if (members.size() < 2 && !inlines_broadcast) return false;
   group.size = Instr(fn, members[0]).shape.Size();
@@ -218,11 +224,7 @@ FusionGroup MakeRowGroup(const ir::Function& fn, const std::vector<bool>& live, 
     for (int o : Instr(fn, m).operands) {
       if (!in_group(o)) InsertSorted(group.inputs, o);
     }
-    const auto& users = consumers[static_cast<size_t>(m)];
-    if (returned[static_cast<size_t>(m)] ||
-        std::any_of(users.begin(), users.end(), [&](int c) { return live[static_cast<size_t>(c)] && !in_group(c); })) {
-      group.outputs.push_back(m);
-    }
+    if (IsGroupOutput(m, live, returned, consumers, in_group)) group.outputs.push_back(m);
   }
   group.size = rows.row_len * rows.rows;
   group.row_len = rows.row_len;
@@ -302,6 +304,17 @@ std::vector<ScheduleEntry> Schedule(const ir::Function& fn, const FusionPlan& pl
   return order;
 }
 
+// Tiles hold kMaxTile elements unless the scratch slots would outgrow
+// kTileBudget bytes: a tile's working set (slots plus the input and output
+// tiles streaming through) then stays in a 32 KiB L1 cache. Measured on the
+// chain tanh(x * 2 + 1) * sigmoid(x) over 16M floats (Zen 4, 2 threads):
+// 1024 elements is 20-30% faster than 2048 to 8192, and on par with 512.
+constexpr int64_t kMaxTile = 1024;
+constexpr int64_t kMinTile = 256;
+constexpr size_t kTileBudget = 24 * 1024;
+
+}  // namespace
+
 // ----------------------------------------------------------- Tile buffers.
 
 // Per-thread scratch memory of the fused kernels, grown on demand and kept
@@ -321,24 +334,6 @@ std::byte* ThreadScratch(size_t bytes) {
 }
 
 size_t RoundUp(size_t bytes, size_t to) { return (bytes + to - 1) / to * to; }
-
-// Tiles hold kMaxTile elements unless the scratch slots would outgrow
-// kTileBudget bytes: a tile's working set (slots plus the input and output
-// tiles streaming through) then stays in a 32 KiB L1 cache. Measured on the
-// chain tanh(x * 2 + 1) * sigmoid(x) over 16M floats (Zen 4, 2 threads):
-// 1024 elements is 20-30% faster than 2048 to 8192, and on par with 512.
-constexpr int64_t kMaxTile = 1024;
-// Groups writing at least this much stream their outputs (see
-// StreamLargeOutputs). Measured over 16M floats (2 threads): the chain
-// tanh(2x+1)*sigmoid(x) 10.5 -> 8.4-9.2 ms, x * 2 3.6 -> 2.8 ms; softmax over
-// 4096x4096 goes from 15.4 to 16.7 ms, and streaming only the values the
-// function returns (softmax's result but not its exp(x - max)) made it
-// 19.3 ms, so all large outputs stream.
-constexpr int64_t kStreamOutputBytes = int64_t{32} << 20;
-constexpr int64_t kMinTile = 256;
-constexpr size_t kTileBudget = 24 * 1024;
-
-}  // namespace
 
 bool RowFusionEnabled() {
   const char* env = std::getenv("KILN_CPU_ROW_FUSION");
@@ -529,7 +524,7 @@ class FusedKernelBuilder {
   void StreamLargeOutputs() {
     int64_t bytes = 0;
     for (int o : group_.outputs) bytes += Instr(fn_, o).shape.ByteSize();
-    if (bytes < kStreamOutputBytes) return;
+    if (bytes < kStreamMinBytes) return;
     for (size_t r = 0; r < k_.refs_.size(); ++r) {
       FusedKernel::Ref& ref = k_.refs_[r];
       if (ref.kind != RefKind::kOutput) continue;

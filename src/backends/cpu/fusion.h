@@ -147,6 +147,13 @@ FusionPlan PlanFusion(const ir::Function& fn, bool fuse = true);
 /// KILN_CPU_FUSION is "0". Read at each compile.
 bool FusionEnabled();
 
+/// This thread's scratch memory for the fused kernels: at least `bytes`,
+/// 64-byte aligned, kept for the thread's lifetime (OpenMP reuses its
+/// threads) and valid until the next call on this thread.
+std::byte* ThreadScratch(size_t bytes);
+/// `bytes` rounded up to a multiple of `to`.
+size_t RoundUp(size_t bytes, size_t to);
+
 /// Whether fusion forms row groups: true unless KILN_CPU_ROW_FUSION is "0"
 /// (elementwise fusion alone then, for comparisons).
 bool RowFusionEnabled();

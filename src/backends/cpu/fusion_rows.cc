@@ -6,8 +6,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <memory>
-#include <new>
 
 #include "src/backends/cpu/fusion.h"
 
@@ -121,12 +119,12 @@ std::vector<RowGroupPlan> PlanRowGroups(const ir::Function& fn, const std::vecto
     if (elementwise == 0 || full_members == 0) continue;
     if (static_cast<int64_t>(members.size()) * row_len * 8 > kMaxRowGroupBytes) continue;
     RowGroupPlan plan;
-    plan.members = members;
     plan.full_level.reserve(members.size());
     for (int m : members) {
       plan.full_level.push_back(level[static_cast<size_t>(m)] == 1);
       claimed[static_cast<size_t>(m)] = true;
     }
+    plan.members = std::move(members);
     plan.row_len = row_len;
     plan.rows = rows;
     plans.push_back(std::move(plan));
@@ -179,7 +177,7 @@ RowFusedKernel::RowFusedKernel(const ir::Function& fn, const FusionGroup& group)
     if (step.kind == StepKind::kAlias && step.args[0].slot >= 0 && step.output < 0) {
       step.slot = step.args[0].slot;  // same bytes: no copy
     } else {
-      const size_t bytes = (static_cast<size_t>(block_rows_ * (step.full ? row_len_ : 1)) * step.elem + 63) / 64 * 64;
+      const size_t bytes = RoundUp(static_cast<size_t>(block_rows_ * (step.full ? row_len_ : 1)) * step.elem, 64);
       slots_.push_back(offset);
       offset += bytes;
     }
@@ -196,20 +194,12 @@ void RowFusedKernel::Run(const void* const* inputs, void* const* outputs) const 
   const int64_t blocks = (rows_ + block_rows_ - 1) / block_rows_;
 #pragma omp parallel if (parallel_)
   {
-    struct AlignedFree {
-      void operator()(std::byte* p) const { ::operator delete[](p, std::align_val_t{64}); }
-    };
-    thread_local std::unique_ptr<std::byte[], AlignedFree> buffer;
-    thread_local size_t capacity = 0;
-    if (capacity < scratch_bytes_) {
-      buffer.reset(static_cast<std::byte*>(::operator new[](scratch_bytes_, std::align_val_t{64})));
-      capacity = scratch_bytes_;
-    }
+    std::byte* scratch = ThreadScratch(scratch_bytes_);
     std::vector<std::byte*> at(slots_.size());
 #pragma omp for schedule(static)
     for (int64_t b = 0; b < blocks; ++b) {
       const int64_t r0 = b * block_rows_, nr = std::min(block_rows_, rows_ - r0);
-      for (size_t s = 0; s < slots_.size(); ++s) at[s] = buffer.get() + slots_[s];
+      for (size_t s = 0; s < slots_.size(); ++s) at[s] = scratch + slots_[s];
       for (const Step& step : steps_) RunStep(step, inputs, outputs, r0, nr, at);
     }
   }

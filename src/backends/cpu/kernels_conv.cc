@@ -20,6 +20,7 @@
 // padding) runs on the generic direct convolution below, which implements
 // the StableHLO definition for any number of spatial axes.
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -229,55 +230,82 @@ dnnl::memory InLayout(const Reorder& reorder, const dnnl::memory& user, const dn
   return converted;
 }
 
-struct DnnlConv {
-  dnnl::convolution_forward primitive;
-  dnnl::memory::desc user_src, user_weights, user_dst;  // the operands' own layouts
-  dnnl::memory::desc src, weights, dst, scratchpad;     // the layouts oneDNN chose
-  Reorder src_in, weights_in, dst_out;
+// A oneDNN convolution primitive (forward, or backward-weights) with its
+// two inputs and its output given in the operands' own layouts, reordered
+// to and from the layouts the primitive chose where those differ.
+struct DnnlConvCall {
+  dnnl::primitive primitive;
+  std::array<int, 3> args{};                    // oneDNN argument ids: input 0, input 1, output
+  std::array<dnnl::memory::desc, 3> user, own;  // the operands' layouts, the primitive's
+  std::array<Reorder, 3> reorders;              // inputs: user -> own; output: own -> user
+  dnnl::memory::desc scratchpad;
 };
 
-DnnlConv CreateDnnlConv(const ConvGeometry& g) {
+DnnlConvCall MakeCall(dnnl::primitive primitive, std::array<int, 3> args, std::array<dnnl::memory::desc, 3> user,
+                      std::array<dnnl::memory::desc, 3> own, dnnl::memory::desc scratchpad) {
+  DnnlConvCall c{std::move(primitive), args, std::move(user), std::move(own), {}, std::move(scratchpad)};
+  c.reorders[0] = MakeReorder(c.user[0], c.own[0]);
+  c.reorders[1] = MakeReorder(c.user[1], c.own[1]);
+  c.reorders[2] = MakeReorder(c.own[2], c.user[2]);
+  return c;
+}
+
+Kernel MakeConvKernel(DnnlConvCall call) {
+  auto c = std::make_shared<const DnnlConvCall>(std::move(call));
+  return [c](const void* const* in, void* out) {
+    dnnl::memory a = InLayout(c->reorders[0], dnnl_util::Wrap(c->user[0], in[0]), c->own[0]);
+    dnnl::memory b = InLayout(c->reorders[1], dnnl_util::Wrap(c->user[1], in[1]), c->own[1]);
+    dnnl::memory user_out = dnnl_util::Wrap(c->user[2], out);
+    const Reorder& out_reorder = c->reorders[2];
+    dnnl::memory result = out_reorder.primitive ? dnnl::memory(c->own[2], dnnl_util::Engine()) : user_out;
+    dnnl_util::Execute(c->primitive, {{c->args[0], a}, {c->args[1], b}, {c->args[2], result}}, c->scratchpad);
+    if (out_reorder.primitive) {
+      dnnl_util::Execute(*out_reorder.primitive, {{DNNL_ARG_FROM, result}, {DNNL_ARG_TO, user_out}},
+                         out_reorder.scratchpad);
+    }
+  };
+}
+
+// `d`'s dims with the layout left to oneDNN.
+dnnl::memory::desc AnyLayout(const dnnl::memory::desc& d) {
+  return dnnl::memory::desc(d.dims(), dnnl::memory::data_type::f32, dnnl::memory::format_tag::any);
+}
+
+// make(true): a primitive descriptor on the activations' own layouts;
+// make(false): on the layouts oneDNN prefers, with reorders around the
+// call. The first when oneDNN has a JIT kernel for those layouts (it has
+// for channels-last, where it saves the reorders), else the second.
+template <class Make>
+auto PreferOwnLayouts(const Make& make) -> decltype(make(true)) {
+  try {
+    auto own = make(true);
+    if (dnnl_util::IsOptimizedImpl(own.impl_info_str())) return own;
+  } catch (const dnnl::error&) {
+    // No implementation for these layouts: oneDNN's own below.
+  }
+  return make(false);
+}
+
+DnnlConvCall CreateDnnlConv(const ConvGeometry& g) {
   const ir::ConvAttrs& a = g.attrs;
-  DnnlConv c;
   std::vector<int64_t> in_axes = {a.input_batch_axis, a.input_feature_axis};
   std::vector<int64_t> out_axes = {a.output_batch_axis, a.output_feature_axis};
   in_axes.insert(in_axes.end(), a.input_spatial_axes.begin(), a.input_spatial_axes.end());
   out_axes.insert(out_axes.end(), a.output_spatial_axes.begin(), a.output_spatial_axes.end());
-  c.user_src = StridedDesc(g.input, g.in_strides, in_axes);
-  c.user_weights = WeightsDesc(g);
-  c.user_dst = StridedDesc(g.output, g.out_strides, out_axes);
-
-  auto any = [](const dnnl::memory::desc& d) {
-    return dnnl::memory::desc(d.dims(), dnnl::memory::data_type::f32, dnnl::memory::format_tag::any);
-  };
+  const dnnl::memory::desc src = StridedDesc(g.input, g.in_strides, in_axes);
+  const dnnl::memory::desc weights = WeightsDesc(g);
+  const dnnl::memory::desc dst = StridedDesc(g.output, g.out_strides, out_axes);
   dnnl::memory::dims dilation;  // oneDNN counts the holes: dilation - 1
   for (int64_t d : a.kernel_dilation) dilation.push_back(d - 1);
-  // The activations in their own layouts when oneDNN has an optimized
-  // kernel for them (it has for channels-last), else in the layouts it
-  // prefers, with reorders around the call.
-  auto make = [&](bool own_layouts) {
+  const auto pd = PreferOwnLayouts([&](bool own_layouts) {
     dnnl::convolution_forward::desc desc(
         dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-        own_layouts ? c.user_src : any(c.user_src), any(c.user_weights), own_layouts ? c.user_dst : any(c.user_dst),
-        a.strides, dilation, a.padding_low, a.padding_high);
+        own_layouts ? src : AnyLayout(src), AnyLayout(weights), own_layouts ? dst : AnyLayout(dst), a.strides,
+        dilation, a.padding_low, a.padding_high);
     return dnnl::convolution_forward::primitive_desc(desc, dnnl_util::UserScratchpadAttr(), dnnl_util::Engine());
-  };
-  std::optional<dnnl::convolution_forward::primitive_desc> own;
-  try {
-    own = make(true);
-  } catch (const dnnl::error&) {
-  }
-  dnnl::convolution_forward::primitive_desc pd =
-      own && dnnl_util::IsOptimizedImpl(own->impl_info_str()) ? *own : make(false);
-  c.primitive = dnnl::convolution_forward(pd);
-  c.src = pd.src_desc();
-  c.weights = pd.weights_desc();
-  c.dst = pd.dst_desc();
-  c.scratchpad = pd.scratchpad_desc();
-  c.src_in = MakeReorder(c.user_src, c.src);
-  c.weights_in = MakeReorder(c.user_weights, c.weights);
-  c.dst_out = MakeReorder(c.dst, c.user_dst);
-  return c;
+  });
+  return MakeCall(dnnl::convolution_forward(pd), {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST}, {src, weights, dst},
+                  {pd.src_desc(), pd.weights_desc(), pd.dst_desc()}, pd.scratchpad_desc());
 }
 
 // ConvGeneral(x, y) with feature and batch group counts 1 and no input
@@ -336,95 +364,38 @@ bool LooksLikeWeightGrad(const ConvGeometry& g) {
   return kernel_taps > output_positions;
 }
 
-struct DnnlWeightGrad {
-  dnnl::convolution_backward_weights primitive;
-  dnnl::memory::desc user_src, user_diff_dst, user_diff_weights;
-  dnnl::memory::desc src, diff_dst, diff_weights, scratchpad;
-  Reorder src_in, diff_dst_in, diff_weights_out;
-};
-
 // The backward-weights primitive for `m`, or nothing if oneDNN would run it
 // on its slow reference implementation.
-std::optional<DnnlWeightGrad> CreateDnnlWeightGrad(const WeightGradMapping& m) {
-  auto any = [](const dnnl::memory::desc& d) {
-    return dnnl::memory::desc(d.dims(), dnnl::memory::data_type::f32, dnnl::memory::format_tag::any);
-  };
+std::optional<DnnlConvCall> CreateDnnlWeightGrad(const WeightGradMapping& m) {
   // oneDNN chooses the backward implementation from a forward one (its hint).
   dnnl::convolution_forward::desc forward(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
-                                          any(m.src), any(m.diff_weights), any(m.diff_dst), m.strides, m.dilation,
-                                          m.padding_low, m.padding_high);
+                                          AnyLayout(m.src), AnyLayout(m.diff_weights), AnyLayout(m.diff_dst),
+                                          m.strides, m.dilation, m.padding_low, m.padding_high);
   dnnl::convolution_forward::primitive_desc hint(forward, dnnl_util::Engine());
-  // As for the forward convolution: the operands' own layouts when oneDNN
-  // has an optimized kernel for them.
-  auto make = [&](bool own_layouts) {
+  const auto pd = PreferOwnLayouts([&](bool own_layouts) {
     dnnl::convolution_backward_weights::desc desc(
-        dnnl::algorithm::convolution_direct, own_layouts ? m.src : any(m.src), any(m.diff_weights),
-        own_layouts ? m.diff_dst : any(m.diff_dst), m.strides, m.dilation, m.padding_low, m.padding_high);
+        dnnl::algorithm::convolution_direct, own_layouts ? m.src : AnyLayout(m.src), AnyLayout(m.diff_weights),
+        own_layouts ? m.diff_dst : AnyLayout(m.diff_dst), m.strides, m.dilation, m.padding_low, m.padding_high);
     return dnnl::convolution_backward_weights::primitive_desc(desc, dnnl_util::UserScratchpadAttr(),
                                                               dnnl_util::Engine(), hint);
-  };
-  std::optional<dnnl::convolution_backward_weights::primitive_desc> own;
-  try {
-    own = make(true);
-  } catch (const dnnl::error&) {
-  }
-  dnnl::convolution_backward_weights::primitive_desc pd =
-      own && dnnl_util::IsOptimizedImpl(own->impl_info_str()) ? *own : make(false);
+  });
   if (dnnl_util::IsReferenceImpl(pd.impl_info_str())) return std::nullopt;
-  DnnlWeightGrad c;
-  c.primitive = dnnl::convolution_backward_weights(pd);
-  c.user_src = m.src;
-  c.user_diff_dst = m.diff_dst;
-  c.user_diff_weights = m.diff_weights;
-  c.src = pd.src_desc();
-  c.diff_dst = pd.diff_dst_desc();
-  c.diff_weights = pd.diff_weights_desc();
-  c.scratchpad = pd.scratchpad_desc();
-  c.src_in = MakeReorder(c.user_src, c.src);
-  c.diff_dst_in = MakeReorder(c.user_diff_dst, c.diff_dst);
-  c.diff_weights_out = MakeReorder(c.diff_weights, c.user_diff_weights);
-  return c;
-}
-
-Kernel MakeDnnlWeightGrad(DnnlWeightGrad grad) {
-  auto c = std::make_shared<const DnnlWeightGrad>(std::move(grad));
-  return [c](const void* const* in, void* out) {
-    dnnl::memory src = InLayout(c->src_in, dnnl_util::Wrap(c->user_src, in[0]), c->src);
-    dnnl::memory diff_dst = InLayout(c->diff_dst_in, dnnl_util::Wrap(c->user_diff_dst, in[1]), c->diff_dst);
-    dnnl::memory user_w = dnnl_util::Wrap(c->user_diff_weights, out);
-    dnnl::memory w = c->diff_weights_out.primitive ? dnnl::memory(c->diff_weights, dnnl_util::Engine()) : user_w;
-    dnnl_util::Execute(c->primitive, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_DIFF_WEIGHTS, w}},
-                       c->scratchpad);
-    if (c->diff_weights_out.primitive) {
-      dnnl_util::Execute(*c->diff_weights_out.primitive, {{DNNL_ARG_FROM, w}, {DNNL_ARG_TO, user_w}},
-                         c->diff_weights_out.scratchpad);
-    }
-  };
+  return MakeCall(dnnl::convolution_backward_weights(pd), {DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_WEIGHTS},
+                  {m.src, m.diff_dst, m.diff_weights}, {pd.src_desc(), pd.diff_dst_desc(), pd.diff_weights_desc()},
+                  pd.scratchpad_desc());
 }
 
 Kernel MakeDnnlConv(const ConvGeometry& g) {
   if (LooksLikeWeightGrad(g)) {
     if (std::optional<WeightGradMapping> m = MapToWeightGrad(g)) {
       try {
-        if (std::optional<DnnlWeightGrad> grad = CreateDnnlWeightGrad(*m)) return MakeDnnlWeightGrad(std::move(*grad));
+        if (std::optional<DnnlConvCall> grad = CreateDnnlWeightGrad(*m)) return MakeConvKernel(std::move(*grad));
       } catch (const dnnl::error&) {
         // Not expressible this way: the forward convolution below computes it.
       }
     }
   }
-  auto c = std::make_shared<const DnnlConv>(CreateDnnlConv(g));
-  return [c](const void* const* in, void* out) {
-    dnnl::memory src = InLayout(c->src_in, dnnl_util::Wrap(c->user_src, in[0]), c->src);
-    dnnl::memory weights = InLayout(c->weights_in, dnnl_util::Wrap(c->user_weights, in[1]), c->weights);
-    dnnl::memory user_dst = dnnl_util::Wrap(c->user_dst, out);
-    dnnl::memory dst = c->dst_out.primitive ? dnnl::memory(c->dst, dnnl_util::Engine()) : user_dst;
-    dnnl_util::Execute(c->primitive, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}},
-                       c->scratchpad);
-    if (c->dst_out.primitive) {
-      dnnl_util::Execute(*c->dst_out.primitive, {{DNNL_ARG_FROM, dst}, {DNNL_ARG_TO, user_dst}},
-                         c->dst_out.scratchpad);
-    }
-  };
+  return MakeConvKernel(CreateDnnlConv(g));
 }
 
 // ------------------------------------------------------------ Factory.
