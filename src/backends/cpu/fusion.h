@@ -85,7 +85,11 @@ std::vector<RowGroupPlan> PlanRowGroups(const ir::Function& fn, const std::vecto
 /// block in order into per-thread buffers (or straight into its output).
 class RowFusedKernel {
  public:
+  /// Prepares row group `group` of `fn` (group.row_len > 0): one step per
+  /// member, buffers for a block of rows, the tile kernels and row reducers.
   RowFusedKernel(const ir::Function& fn, const FusionGroup& group);
+  /// Computes the group: inputs[i] points at group.inputs[i]'s data,
+  /// outputs[k] at group.outputs[k]'s buffer (never one of the inputs).
   void Run(const void* const* inputs, void* const* outputs) const;
 
  private:
