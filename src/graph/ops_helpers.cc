@@ -8,6 +8,7 @@
 #include <numbers>
 #include <string>
 
+#include "kiln/graph/autodiff.h"
 #include "src/graph/op_builder.h"
 
 namespace kiln::graph {
@@ -44,6 +45,29 @@ Node KeepDims(Node reduced, const Node& x, const std::vector<int64_t>& axes, con
 }
 
 std::vector<int> ToInts(const std::vector<int64_t>& v) { return std::vector<int>(v.begin(), v.end()); }
+
+// Float16 and BFloat16 inputs of the helpers that sum exponentials or means
+// are computed in float32 and the result rounded once, as PyTorch and JAX
+// do: in float16, a sum of exps overflows (65504) from a few thousand terms,
+// so do the softmax gradient's intermediates (e / s^2), and a mean of a
+// large array overflows before its division.
+template <typename F>
+Node InFloat32(Node x, F f, const Loc& loc) {
+  if (!dtypes::IsHalf(x.DType())) return f(x);
+  return ConvertDType(f(ConvertDType(x, dtypes::Float32, loc)), x.DType(), loc);
+}
+
+// The stabilizing shift of softmax and logsumexp: the maximum over `axes`
+// (0 where it is not finite: a row of -Inf, or +Inf, would give Inf - Inf =
+// NaN), under StopGradient. Both functions are invariant under any shift,
+// so its exact gradient is zero; differentiated, the maximum would receive
+// w * (1 - sum(softmax)), zero in exact arithmetic but a rounding error that
+// grows with the row length in float32 (issue 11: 15-100x PyTorch's gradient
+// error), delivered to each row's argmax.
+Node StabilizingShift(Node x, const std::vector<int64_t>& axes, const Loc& loc) {
+  Node max = ReduceMax(x, ToInts(axes), loc);
+  return StopGradient(Where(IsFinite(max, loc), max, ZerosLike(max, loc), loc), loc);
+}
 
 }  // namespace
 
@@ -113,9 +137,11 @@ Node ReduceMean(Node x, std::vector<int> axes, Loc loc) {
   std::vector<int64_t> reduced = ReducedAxes(x, axes, "ReduceMean", loc);
   int64_t count = 1;
   for (int64_t a : reduced) count *= x.Shape().Dims()[a];
-  Node sum = ReduceSum(x, ToInts(reduced), loc);
-  // An empty reduction has mean NaN (0 / 0), as numpy.
-  return Div(sum, ScalarLike(sum, static_cast<double>(count), loc), loc);
+  return InFloat32(x, [&](Node x) {
+    Node sum = ReduceSum(x, ToInts(reduced), loc);
+    // An empty reduction has mean NaN (0 / 0), as numpy.
+    return Div(sum, ScalarLike(sum, static_cast<double>(count), loc), loc);
+  }, loc);
 }
 Node ReduceAllSum(Node x, Loc loc) { return ReduceSum(x, std::vector<int>{}, loc); }
 Node ReduceAllMean(Node x, Loc loc) { return ReduceMean(x, std::vector<int>{}, loc); }
@@ -125,26 +151,29 @@ Node ReduceAllMin(Node x, Loc loc) { return ReduceMin(x, std::vector<int>{}, loc
 Node LogSumExp(Node x, std::vector<int> axes, Loc loc) {
   RequireFloat(x, "LogSumExp", loc);
   std::vector<int64_t> reduced = ReducedAxes(x, axes, "LogSumExp", loc);
-  Node max = ReduceMax(x, ToInts(reduced), loc);
-  // A row of -Inf (or +Inf) would give Inf - Inf = NaN: shift by 0 there.
-  Node shift = Where(IsFinite(max, loc), max, ZerosLike(max, loc), loc);
-  Node shifted = Sub(x, KeepDims(shift, x, reduced, loc), loc);
-  return Add(Log(ReduceSum(Exp(shifted, loc), ToInts(reduced), loc), loc), shift, loc);
+  return InFloat32(x, [&](Node x) {
+    Node shift = StabilizingShift(x, reduced, loc);
+    Node shifted = Sub(x, KeepDims(shift, x, reduced, loc), loc);
+    return Add(Log(ReduceSum(Exp(shifted, loc), ToInts(reduced), loc), loc), shift, loc);
+  }, loc);
 }
 
 Node Softmax(Node x, int axis, Loc loc) {
   RequireFloat(x, "Softmax", loc);
   std::vector<int64_t> reduced = {internal::NormalizeAxis(axis, x.Rank(), "Softmax", loc)};
-  Node max = KeepDims(ReduceMax(x, ToInts(reduced), loc), x, reduced, loc);
-  Node shift = Where(IsFinite(max, loc), max, ZerosLike(max, loc), loc);
-  Node e = Exp(Sub(x, shift, loc), loc);
-  return Div(e, KeepDims(ReduceSum(e, ToInts(reduced), loc), x, reduced, loc), loc);
+  return InFloat32(x, [&](Node x) {
+    Node shift = KeepDims(StabilizingShift(x, reduced, loc), x, reduced, loc);
+    Node e = Exp(Sub(x, shift, loc), loc);
+    return Div(e, KeepDims(ReduceSum(e, ToInts(reduced), loc), x, reduced, loc), loc);
+  }, loc);
 }
 
 Node LogSoftmax(Node x, int axis, Loc loc) {
   RequireFloat(x, "LogSoftmax", loc);
   std::vector<int64_t> reduced = {internal::NormalizeAxis(axis, x.Rank(), "LogSoftmax", loc)};
-  return Sub(x, KeepDims(LogSumExp(x, ToInts(reduced), loc), x, reduced, loc), loc);
+  return InFloat32(x, [&](Node x) {
+    return Sub(x, KeepDims(LogSumExp(x, ToInts(reduced), loc), x, reduced, loc), loc);
+  }, loc);
 }
 
 Node ArgMax(Node x, int axis, dtypes::DType index_dtype, Loc loc) { return ArgMinMax(x, axis, false, index_dtype, loc); }

@@ -368,8 +368,10 @@ std::vector<Node> SliceVJP(const VJPArgs& a) {
 // cropped elements away; padding the cotangent back with zeros (by the
 // cropped amounts) gives those elements a zero gradient and leaves an
 // array where the operand starts at max(low, 0) with stride interior + 1.
-// Padding value: every output position not taken from the operand, i.e. the
-// cotangent's total minus the operand's part.
+// Padding value: the sum of the cotangent over every output position not
+// taken from the operand, selected by a mask (an operand-shaped array of
+// false padded with true the same way). Not the cotangent's total minus the
+// operand's part: that difference cancels when the padding is a small part.
 std::vector<Node> PadVJP(const VJPArgs& a) {
   const Node& x = a.operands[0];
   const Node& value = a.operands[1];
@@ -387,7 +389,10 @@ std::vector<Node> PadVJP(const VJPArgs& a) {
   }
   Node full = Pad(a.cotangent, ZeroScalarLike(x, a.loc), uncrop_low, uncrop_high, {}, a.loc);
   Node dx = Slice(full, starts, limits, strides, a.loc);
-  Node dvalue = Sub(ReduceSum(a.cotangent, {}, a.loc), ReduceSum(dx, {}, a.loc), a.loc);
+  Graph* g = x.Graph();
+  Node padded = Pad(Zeros(g, shapes::Shape(dtypes::Bool, dims), a.loc), Scalar(g, dtypes::Bool, 1, a.loc), attrs.low,
+                    attrs.high, attrs.interior, a.loc);
+  Node dvalue = ReduceSum(Where(padded, a.cotangent, ZerosLike(a.cotangent, a.loc), a.loc), {}, a.loc);
   return {dx, dvalue};
 }
 

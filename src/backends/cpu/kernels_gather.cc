@@ -397,21 +397,22 @@ struct UpdateOp {
 };
 
 // Applies Op to the run target[i * ts] = Op(target[i * ts], update[i * us]);
-// half types compute in float.
-template <typename Op, typename T>
-inline void CombineRun(T* target, int64_t ts, const T* update, int64_t us, int64_t n) {
+// half types compute in float. U is T, or a half type when T is the float
+// accumulator of a half ScatterSum (see MakeScatterOf).
+template <typename Op, typename T, typename U>
+inline void CombineRun(T* target, int64_t ts, const U* update, int64_t us, int64_t n) {
   constexpr bool kHalf =
       (std::is_same_v<T, float16> || std::is_same_v<T, bfloat16>) && !std::is_same_v<Op, UpdateOp>;
   if constexpr (!kHalf) {
     if (ts == 1 && us == 1) {  // the common contiguous run: vectorizes
-      for (int64_t i = 0; i < n; ++i) target[i] = Op::Apply(target[i], update[i]);
+      for (int64_t i = 0; i < n; ++i) target[i] = Op::Apply(target[i], static_cast<T>(update[i]));
       return;
     }
   }
   for (int64_t i = 0; i < n; ++i) {
     T& t = target[i * ts];
     if constexpr (kHalf) t = T(Op::Apply(static_cast<float>(t), static_cast<float>(update[i * us])));
-    else t = Op::Apply(t, update[i * us]);
+    else t = Op::Apply(t, static_cast<T>(update[i * us]));
   }
 }
 
@@ -419,8 +420,8 @@ inline void CombineRun(T* target, int64_t ts, const T* update, int64_t us, int64
 // axis to [inner_lo, inner_hi). Elements whose target falls outside the
 // operand are skipped: on each axis only the window positions w with
 // 0 <= start + w < size are visited. `lo` and `extent` are scratch of n.
-template <typename Op, typename T>
-void ScatterOne(const ScatterPlan& p, const int64_t* start, const T* updates, T* out, int64_t inner_lo,
+template <typename Op, typename T, typename U>
+void ScatterOne(const ScatterPlan& p, const int64_t* start, const U* updates, T* out, int64_t inner_lo,
                 int64_t inner_hi, int64_t* lo, int64_t* extent) {
   const auto n = static_cast<int64_t>(p.axes.size());
   int64_t target = 0, source = start[n], outer_count = 1;
@@ -461,8 +462,8 @@ void ScatterOne(const ScatterPlan& p, const int64_t* start, const T* updates, T*
 // ScatterUpdate wins). When the innermost axis is
 // not indexed, its target coordinate is the window position itself, so
 // threads can each own a range of it without races and in the same order.
-template <typename Op, typename T>
-void ScatterApply(const ScatterPlan& p, const int64_t* starts, const T* updates, T* out) {
+template <typename Op, typename T, typename U>
+void ScatterApply(const ScatterPlan& p, const int64_t* starts, const U* updates, T* out) {
   const auto n = static_cast<int64_t>(p.axes.size());
   const int64_t inner_window = n > 0 ? p.axes[n - 1].window : 1;
   constexpr int64_t kMinChunk = 64;  // elements per thread and window row
@@ -480,7 +481,7 @@ void ScatterApply(const ScatterPlan& p, const int64_t* starts, const T* updates,
     std::vector<int64_t> scratch(static_cast<size_t>(2 * n));
     if (lo_col < hi_col) {
       for (int64_t b = 0; b < p.index.count; ++b) {
-        ScatterOne<Op, T>(p, starts + b * (n + 1), updates, out, lo_col, hi_col, scratch.data(),
+        ScatterOne<Op, T, U>(p, starts + b * (n + 1), updates, out, lo_col, hi_col, scratch.data(),
                           scratch.data() + n);
       }
     }
@@ -511,7 +512,20 @@ Kernel MakeScatterOf(const ir::Function& fn, const ir::Instruction& instr, const
           const auto n = static_cast<int64_t>(p.axes.size());
           std::vector<int64_t> starts(static_cast<size_t>(p.index.count * (n + 1)));
           ScatterStarts<I>(p, static_cast<const I*>(in[1]), starts.data());
-          ScatterApply<Op, T>(p, starts.data(), static_cast<const T*>(in[2]), static_cast<T*>(out));
+          const T* updates = static_cast<const T*>(in[2]);
+          if constexpr (std::is_same_v<Op, SumOp> && (std::is_same_v<T, float16> || std::is_same_v<T, bfloat16>)) {
+            // Sums of 16-bit floats accumulate in a float32 copy of the
+            // operand, rounded once at the end: rounding after each update
+            // stalls a long sum (in bfloat16, 0.5 added to 2048 is lost).
+            const int64_t size = static_cast<int64_t>(bytes / sizeof(T));
+            T* o = static_cast<T*>(out);
+            auto acc = std::make_unique_for_overwrite<float[]>(static_cast<size_t>(size));
+            for (int64_t i = 0; i < size; ++i) acc[i] = static_cast<float>(o[i]);
+            ScatterApply<Op, float, T>(p, starts.data(), updates, acc.get());
+            for (int64_t i = 0; i < size; ++i) o[i] = T(acc[i]);
+          } else {
+            ScatterApply<Op, T, T>(p, starts.data(), updates, static_cast<T*>(out));
+          }
         };
       });
     }
