@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Installs every Debian package Kiln needs (build, tests, benchmarks, datasets).
 # Idempotent: packages already installed are skipped. Run as root (or with sudo) on Debian 12.
+#   tools/setup.sh          install what is missing
+#   tools/setup.sh --list   print the package list, one per line, and exit (read by tools/check_setup.sh)
 set -euo pipefail
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache
   libdnnl-dev        # oneDNN: DotGeneral and ConvGeneral kernels
+  ocl-icd-opencl-dev # oneDNN's CMake config finds OpenCL (libdnnl-dev only recommends it)
   libhwy-dev         # Highway: portable SIMD for elementwise kernels
   nlohmann-json3-dev # JSON: checkpoint metadata
   zlib1g-dev         # gzip: IDX dataset files
@@ -13,6 +16,14 @@ PACKAGES=(
   libbenchmark-dev
   dataset-fashion-mnist
 )
+
+if [ "${1:-}" = "--list" ]; then
+  printf '%s\n' "${PACKAGES[@]}"
+  exit 0
+elif [ $# -gt 0 ]; then
+  echo "usage: $0 [--list]" >&2
+  exit 2
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -18,3 +18,4 @@
 #include "kiln/graph/ops.h"
 #include "kiln/graph/random.h"
 #include "kiln/ir/function.h"
+#include "kiln/version.h"

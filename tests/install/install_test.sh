@@ -10,6 +10,7 @@ trap 'rm -rf "$work"' EXIT
 
 cmake --install "$build" --prefix "$work/prefix" > "$work/install.log"
 test -f "$work/prefix/include/kiln/kiln.h"
+test -f "$work/prefix/include/kiln/version.h"
 test -f "$work/prefix/lib/cmake/Kiln/KilnConfig.cmake"
 test -f "$work/prefix/lib/pkgconfig/kiln.pc"
 
