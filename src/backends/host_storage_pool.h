@@ -1,7 +1,11 @@
 // Copyright 2026 The Kiln Authors.
 // A cache of freed host blocks by size: a train step allocates the same
-// buffer sizes every time, and handing them back to the OS (large blocks are
-// mmap'd by malloc) costs a page fault per 4 KiB page on every reuse.
+// buffer sizes every time, and handing them back to the OS costs a page fault
+// per 4 KiB page on every reuse. Large blocks (64 KiB and up) are mapped
+// directly; the cache holds at most as much as the peak of large blocks in
+// use (at least 64 MiB, at most 1 GiB) and evicts the least recently
+// released blocks first, unmapping them, so sizes no longer asked for (a
+// graph compiled for many shapes) return their memory to the OS.
 #pragma once
 
 #include <cstddef>
@@ -18,5 +22,8 @@ void ReleaseBlock(void* block, size_t capacity);
 
 /// Bytes currently held by the cache (for tests and diagnostics).
 size_t CachedBytes();
+
+/// The most the cache may hold now (for tests and diagnostics).
+size_t CacheLimitBytes();
 
 }  // namespace kiln::backends::internal

@@ -24,6 +24,7 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -350,45 +351,92 @@ bool IsExcluded(const std::vector<std::string>& prefixes, const std::string& ful
                      [&](const std::string& p) { return full_name.starts_with(p); });
 }
 
-// The value of "/global_step", 0 if it does not exist or has no value yet.
+// The global step: the value of "/global_step", or the value a restore keeps
+// for it while the variable is not created yet; 0 if neither exists.
 int64_t GlobalStep(Store& store) {
-  auto it = store.by_name.find(internal::kGlobalStep);
-  if (it == store.by_name.end() || !it->second->HasValue()) return 0;
-  const Variable& v = *it->second;
-  if (v.Shape() != shapes::Make(dtypes::Int64)) {
-    Throw(std::string("checkpoints: ") + internal::kGlobalStep + " must be an Int64 scalar, it is " + v.Shape().ToString());
+  tensors::Tensor value;
+  if (auto it = store.by_name.find(internal::kGlobalStep); it != store.by_name.end()) {
+    if (!it->second->HasValue()) return 0;
+    value = it->second->Value();
+  } else if (auto p = store.pending_restore.find(internal::kGlobalStep); p != store.pending_restore.end()) {
+    value = p->second;
+  } else {
+    return 0;
   }
-  const int64_t step = v.Value().Value<int64_t>();
+  if (value.Shape() != shapes::Make(dtypes::Int64)) {
+    Throw(std::string("checkpoints: ") + internal::kGlobalStep + " must be an Int64 scalar, it is " +
+          value.Shape().ToString());
+  }
+  const int64_t step = value.Value<int64_t>();
   if (step < 0) Throw(std::string("checkpoints: ") + internal::kGlobalStep + " is negative (" + std::to_string(step) + ")");
   return step;
 }
 
 // The metadata of a new checkpoint of `ctx` (all but the safetensors file's
 // digest), with the values to save in `values`: every variable that has a
-// value and is not excluded.
-internal::CheckpointMetadata Snapshot(const Context& ctx, const std::vector<std::string>& exclude,
+// value and is not excluded, and every value a restore keeps for a variable
+// not created yet (it is part of the state: a save right after a restore must
+// not drop the weights the model has not asked for yet).
+internal::CheckpointMetadata Snapshot(Store& store, const Context& ctx, const std::vector<std::string>& exclude,
                                       std::vector<internal::safetensors::NamedTensor>& values) {
-  Store& store = ctx.GetStore();
   internal::CheckpointMetadata meta;
   meta.format_version = internal::kFormatVersion;
   meta.time = static_cast<int64_t>(std::time(nullptr));
-  {
-    std::lock_guard lock(store.mu);
-    meta.step = GlobalStep(store);
-    for (const auto& v : store.variables) {
-      const std::string full = v->ScopeAndName();
-      if (!v->HasValue() || IsExcluded(exclude, full)) continue;
-      values.push_back({full, v->Value()});  // a handle of its own: later updates do not change it
-      meta.variables.push_back({v->Scope(), v->Name(), v->Shape(), 0});
-    }
-    meta.params = ctx.Params();
+  meta.step = GlobalStep(store);
+  for (const auto& v : store.variables) {
+    const std::string full = v->ScopeAndName();
+    if (!v->HasValue() || IsExcluded(exclude, full)) continue;
+    values.push_back({full, v->Value()});  // a handle of its own: later updates do not change it
+    meta.variables.push_back({v->Scope(), v->Name(), v->Shape(), 0});
   }
+  for (const auto& [full, value] : store.pending_restore) {
+    if (IsExcluded(exclude, full) || store.by_name.contains(full)) continue;
+    auto [scope, name] = internal::SplitKey(full);
+    values.push_back({full, value.ShallowCopy()});
+    meta.variables.push_back({scope, name, value.Shape(), 0});
+  }
+  meta.params = ctx.Params();
   for (size_t i = 0; i < values.size(); ++i) {
     const auto bytes = static_cast<size_t>(values[i].value.Shape().ByteSize());
     if (bytes == 0) continue;
     meta.variables[i].crc32 = internal::Crc32({static_cast<const std::byte*>(values[i].value.HostData()), bytes});
   }
   return meta;
+}
+
+// Refuses a save that would hold less than the newest checkpoint in `dir`:
+// a variable it has that the new one lacks must have been deleted on purpose
+// (Context::DeleteVariablesInScope) or excluded; otherwise the save, and the
+// Keep() pruning after it, would lose data. An unreadable newest checkpoint is
+// skipped, as Restore() would skip it.
+void CheckNothingLost(const Store& store, const std::string& dir, const std::vector<std::string>& exclude,
+                      const internal::CheckpointMetadata& meta) {
+  const std::vector<std::string> names = internal::ListCheckpoints(dir);
+  for (auto it = names.rbegin(); it != names.rend(); ++it) {
+    internal::CheckpointMetadata newest;
+    try {
+      newest = internal::ReadCheckpointMetadata(dir, *it);
+    } catch (const Error&) {
+      continue;
+    }
+    std::set<std::string> saving;
+    for (const auto& v : meta.variables) saving.insert(JoinScope(v.scope, v.name));
+    std::vector<std::string> lost;
+    for (const auto& v : newest.variables) {
+      const std::string full = JoinScope(v.scope, v.name);
+      if (!saving.contains(full) && !IsExcluded(exclude, full) && !store.deleted_names.contains(full)) {
+        lost.push_back(full);
+      }
+    }
+    if (lost.empty()) return;
+    std::string list;
+    for (size_t i = 0; i < lost.size() && i < 5; ++i) list += (i ? ", " : "") + lost[i];
+    if (lost.size() > 5) list += ", ...";
+    Throw("checkpoints: Save() refused: the newest checkpoint " + (fs::path(dir) / *it).string() + " holds " +
+          std::to_string(lost.size()) + " variable(s) this context does not have (" + list +
+          "); saving would lose them. Restore() first to keep them, remove them on purpose with "
+          "Context::DeleteVariablesInScope, exclude them with Config::ExcludeVars, or save into another directory");
+  }
 }
 
 // Removes what interrupted saves left: temporary files, and safetensors files
@@ -486,8 +534,13 @@ std::vector<std::string> Handler::List() const { return internal::ListCheckpoint
 
 std::string Handler::Save() {
   const std::string& dir = config_.dir_;
+  Store& store = config_.ctx_.GetStore();
+  // The store's lock for the whole save: a concurrent step waits, and the
+  // snapshot is one consistent state.
+  std::lock_guard lock(store.mu);
   std::vector<internal::safetensors::NamedTensor> values;
-  internal::CheckpointMetadata meta = Snapshot(config_.ctx_, config_.exclude_, values);
+  internal::CheckpointMetadata meta = Snapshot(store, config_.ctx_, config_.exclude_, values);
+  CheckNothingLost(store, dir, config_.exclude_, meta);
   RemoveIncompleteFiles(dir);
   const std::string name = UnusedName(dir, meta.step);
   // The safetensors file first: a checkpoint counts only once its JSON exists.

@@ -30,7 +30,31 @@ Variable::Variable(Store* store, std::string scope, std::string name, shapes::Sh
 
 std::string Variable::ScopeAndName() const { return JoinScope(scope_, name_); }
 
+namespace {
+[[noreturn]] void ThrowDeleted(const Variable& v, const std::string& what) {
+  Throw("Variable " + v.ScopeAndName() + ": " + what + " after Context::DeleteVariablesInScope deleted it");
+}
+}  // namespace
+
+bool Variable::HasValue() const {
+  std::lock_guard lock(store_->mu);
+  return value_.Ok();
+}
+
+bool Variable::Deleted() const {
+  std::lock_guard lock(store_->mu);
+  return deleted_;
+}
+
+void Variable::SetValueUnchecked(tensors::Tensor value) {
+  std::lock_guard lock(store_->mu);
+  if (deleted_) ThrowDeleted(*this, "set");
+  value_ = std::move(value);
+}
+
 tensors::Tensor Variable::Value() const {
+  std::lock_guard lock(store_->mu);
+  if (deleted_) ThrowDeleted(*this, "read");
   if (!value_.Ok()) {
     Throw("Variable " + ScopeAndName() + " has no value yet: it is initialized by the first context::NewExec "
           "run that uses it, by context::InitializeVariables, by SetValue or by a checkpoint restore");
@@ -40,6 +64,8 @@ tensors::Tensor Variable::Value() const {
 }
 
 void Variable::SetValue(const tensors::Tensor& value) {
+  std::lock_guard lock(store_->mu);
+  if (deleted_) ThrowDeleted(*this, "SetValue");
   if (!value.Ok() || value.Shape() != shape_) {
     Throw("Variable " + ScopeAndName() + ": SetValue with " + (value.Ok() ? value.Shape().ToString() : "an empty tensor") +
           ", the variable is " + shape_.ToString());
@@ -48,6 +74,8 @@ void Variable::SetValue(const tensors::Tensor& value) {
 }
 
 graph::Node Variable::ValueGraph(graph::Graph* g, graph::Loc loc) {
+  std::lock_guard lock(store_->mu);
+  if (deleted_) ThrowAt(loc, "Variable " + ScopeAndName() + ": ValueGraph after Context::DeleteVariablesInScope deleted it");
   Store::Trace* trace = store_->trace;
   if (trace == nullptr || trace->g != g) {
     ThrowAt(loc, "Variable " + ScopeAndName() + ": ValueGraph must be called while context::NewExec traces this graph");
@@ -62,6 +90,10 @@ graph::Node Variable::ValueGraph(graph::Graph* g, graph::Loc loc) {
 }
 
 void Variable::SetValueGraph(graph::Node value, graph::Loc loc) {
+  std::lock_guard lock(store_->mu);
+  if (deleted_) {
+    ThrowAt(loc, "Variable " + ScopeAndName() + ": SetValueGraph after Context::DeleteVariablesInScope deleted it");
+  }
   Store::Trace* trace = store_->trace;
   if (!value.Ok()) ThrowAt(loc, "Variable " + ScopeAndName() + ": SetValueGraph with an empty Node");
   if (trace == nullptr || trace->g != value.Graph()) {
@@ -97,6 +129,7 @@ Variable* Store::Create(const std::string& scope, const std::string& name, const
   variables.push_back(std::unique_ptr<Variable>(new Variable(this, scope, name, shape, std::move(initializer))));
   Variable* v = variables.back().get();
   by_name[full] = v;
+  deleted_names.erase(full);  // it exists again
   if (restored.Ok()) v->SetValueUnchecked(std::move(restored));
   return v;
 }
@@ -105,14 +138,14 @@ initializers::Initializer DefaultInitializer(const shapes::Shape& shape) {
   return dtypes::IsFloat(shape.DType()) ? initializers::GlorotUniform() : initializers::Zeros();
 }
 
-const Param* FindParam(const Store& store, const std::string& scope, const std::string& key) {
+std::optional<Param> FindParam(const Store& store, const std::string& scope, const std::string& key) {
   std::lock_guard lock(store.mu);
   std::string s = scope;
   while (true) {
     if (auto it = store.params.find(s); it != store.params.end()) {
-      if (auto kv = it->second.find(key); kv != it->second.end()) return &kv->second;
+      if (auto kv = it->second.find(key); kv != it->second.end()) return kv->second;
     }
-    if (s == "/") return nullptr;
+    if (s == "/") return std::nullopt;
     size_t slash = s.find_last_of('/');
     s = slash == 0 ? "/" : s.substr(0, slash);
   }
@@ -177,6 +210,7 @@ Context Context::WithTraining(bool training) const {
 }
 
 void Context::AddLoss(graph::Node loss, graph::Loc loc) {
+  std::lock_guard lock(store_->mu);
   Store::Trace* trace = store_->trace;
   if (!loss.Ok() || trace == nullptr || trace->g != loss.Graph()) {
     ThrowAt(loc, "Context::AddLoss: must be called while context::NewExec traces the loss's graph");
@@ -188,6 +222,7 @@ void Context::AddLoss(graph::Node loss, graph::Loc loc) {
 }
 
 std::vector<graph::Node> Context::AddedLosses(graph::Graph* g) const {
+  std::lock_guard lock(store_->mu);
   Store::Trace* trace = store_->trace;
   if (trace == nullptr || trace->g != g) return {};
   return trace->losses;
@@ -256,16 +291,35 @@ std::vector<Variable*> Context::VariablesInScope() const {
 }
 
 void Context::DeleteVariablesInScope(const std::string& prefix) {
-  std::lock_guard lock(store_->mu);
-  auto& vars = store_->variables;
+  Store& store = *store_;
+  std::lock_guard lock(store.mu);
+  bool removed = false;
+  auto& vars = store.variables;
   for (auto it = vars.begin(); it != vars.end();) {
-    if ((*it)->ScopeAndName().rfind(prefix, 0) == 0) {
-      store_->by_name.erase((*it)->ScopeAndName());
+    Variable& v = **it;
+    const std::string full = v.ScopeAndName();
+    if (full.starts_with(prefix)) {
+      store.by_name.erase(full);
+      store.deleted_names.insert(full);
+      v.value_ = tensors::Tensor();  // free the memory; the metadata stays for messages
+      v.deleted_ = true;
+      store.deleted.push_back(std::move(*it));
       it = vars.erase(it);
+      removed = true;
     } else {
       ++it;
     }
   }
+  // Restored values waiting for such variables are deleted on purpose too.
+  for (auto it = store.pending_restore.begin(); it != store.pending_restore.end();) {
+    if (it->first.starts_with(prefix)) {
+      store.deleted_names.insert(it->first);
+      it = store.pending_restore.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (removed) ++store.deletions;
 }
 
 void Context::SetParam(const std::string& key, Param value) {
@@ -274,7 +328,7 @@ void Context::SetParam(const std::string& key, Param value) {
   store_->params[scope_][key] = std::move(value);
 }
 
-bool Context::HasParam(const std::string& key) const { return internal::FindParam(*store_, scope_, key) != nullptr; }
+bool Context::HasParam(const std::string& key) const { return internal::FindParam(*store_, scope_, key).has_value(); }
 
 namespace {
 
@@ -371,8 +425,8 @@ void Context::SetParams(const std::string& settings) {
       scope = slash == 0 ? "/" : path.substr(0, slash);
       key = path.substr(slash + 1);
     }
-    const Param* existing = internal::FindParam(*store_, scope, key);
-    if (existing == nullptr) {
+    const std::optional<Param> existing = internal::FindParam(*store_, scope, key);
+    if (!existing) {
       Throw("Context::SetParams: unknown parameter \"" + path + "\" (set a default with SetParam first)");
     }
     Param value = ParseLike(*existing, key, text);

@@ -3,12 +3,13 @@
 // executable per input-shape signature, runs with variable write-back.
 #include "kiln/context/exec.h"
 
+#include <algorithm>
 #include <functional>
-#include <unordered_map>
 
 #include "kiln/graph/random.h"
 #include "src/context/store.h"
 #include "src/graph/compile.h"
+#include "src/graph/signature_cache.h"
 
 namespace kiln::context {
 
@@ -22,7 +23,16 @@ struct Compiled {
   std::vector<Variable*> updates;  // variables written back, after the user outputs
   size_t num_outputs = 0;          // user outputs
   std::string text;
+  uint64_t deletions = 0;  // Store::deletions when last checked: none of our variables was deleted
 };
+
+// Whether a variable the executable reads or writes was deleted since it was
+// compiled (then it must trace again: the graph may create it anew).
+bool UsesDeleted(const Compiled& c) {
+  auto deleted = [](const Variable* v) { return v->Deleted(); };
+  return std::any_of(c.inputs.begin(), c.inputs.end(), deleted) ||
+         std::any_of(c.updates.begin(), c.updates.end(), deleted);
+}
 
 // A stable 64-bit hash (FNV-1a) of a variable's full name, mixed with the
 // seed: each variable gets its own Philox key whatever the creation order.
@@ -59,13 +69,14 @@ struct ContextExecCore::State {
   std::shared_ptr<backends::Backend> backend;
   Context ctx;
   std::string name;
-  std::mutex call_mu;  // calls read and write variables: one at a time
-  std::unordered_map<std::vector<shapes::Shape>, std::shared_ptr<Compiled>, graph::internal::SignatureHash> cache;
+  // The same LRU-bounded cache as graph::NewExec's; calls hold the store's
+  // lock, so builds of one context never overlap anyway.
+  graph::internal::SignatureCache<Compiled> cache;
+  mutable std::mutex text_mu;  // guards last_text (read without the store's lock)
   std::string last_text;
 
   std::shared_ptr<Compiled> Build(const std::vector<shapes::Shape>& signature, const ContextBuilder& builder) {
-    Store& store = ctx.GetStore();
-    std::lock_guard trace_lock(store.trace_mu);
+    Store& store = ctx.GetStore();  // locked by Call
     graph::Graph g(name);
     std::vector<graph::Node> params;
     for (size_t i = 0; i < signature.size(); ++i) {
@@ -73,11 +84,7 @@ struct ContextExecCore::State {
     }
     Store::Trace trace;
     trace.g = &g;
-    size_t vars_before;
-    {
-      std::lock_guard lock(store.mu);
-      vars_before = store.variables.size();
-    }
+    const size_t vars_before = store.variables.size();
     store.trace = &trace;
     std::vector<graph::Node> outputs;
     try {
@@ -89,6 +96,7 @@ struct ContextExecCore::State {
     store.trace = nullptr;
 
     auto compiled = std::make_shared<Compiled>();
+    compiled->deletions = store.deletions;
     compiled->num_outputs = outputs.size();
     compiled->inputs = trace.input_order;
     compiled->updates = trace.update_order;
@@ -99,11 +107,8 @@ struct ContextExecCore::State {
 
     // Variables created while tracing get their initial values now.
     std::vector<Variable*> fresh;
-    {
-      std::lock_guard lock(store.mu);
-      for (size_t i = vars_before; i < store.variables.size(); ++i) {
-        if (!store.variables[i]->HasValue()) fresh.push_back(store.variables[i].get());
-      }
+    for (size_t i = vars_before; i < store.variables.size(); ++i) {
+      if (!store.variables[i]->HasValue()) fresh.push_back(store.variables[i].get());
     }
     Initialize(*backend, backend, fresh, ctx.Seed());
     return compiled;
@@ -121,21 +126,29 @@ ContextExecCore::ContextExecCore(std::shared_ptr<backends::Backend> backend, Con
 ContextExecCore::~ContextExecCore() = default;
 
 std::vector<tensors::Tensor> ContextExecCore::Call(std::vector<tensors::Tensor> args, const ContextBuilder& builder) {
-  std::lock_guard lock(state_->call_mu);
+  // The whole call under the store's lock: another thread's executions, reads
+  // and saves on this context wait, so none sees a donated (emptied) variable.
+  Store& store = state_->ctx.GetStore();
+  std::lock_guard store_lock(store.mu);
   std::vector<shapes::Shape> signature;
   for (size_t i = 0; i < args.size(); ++i) {
     if (!args[i].Ok()) Throw(state_->name + ": argument #" + std::to_string(i) + " is an empty Tensor");
     signature.push_back(args[i].Shape());
   }
-  std::shared_ptr<Compiled>& compiled = state_->cache[signature];
-  if (!compiled) {
-    try {
-      compiled = state_->Build(signature, builder);
-    } catch (...) {
-      state_->cache.erase(signature);
-      throw;
+  auto build = [&] {
+    std::shared_ptr<Compiled> built = state_->Build(signature, builder);
+    std::lock_guard lock(state_->text_mu);
+    state_->last_text = built->text;
+    return built;
+  };
+  std::shared_ptr<Compiled> compiled = state_->cache.GetOrBuild(signature, build);
+  if (compiled->deletions != store.deletions) {
+    if (UsesDeleted(*compiled)) {  // a variable it used was deleted: trace again
+      state_->cache.Erase(signature);
+      compiled = state_->cache.GetOrBuild(signature, build);
+    } else {
+      compiled->deletions = store.deletions;
     }
-    state_->last_text = compiled->text;
   }
 
   // Inputs: the user's arguments, then the variables' current values. A
@@ -171,13 +184,12 @@ std::vector<tensors::Tensor> ContextExecCore::Call(std::vector<tensors::Tensor> 
   return results;
 }
 
-size_t ContextExecCore::CacheSize() const {
-  std::lock_guard lock(state_->call_mu);
-  return state_->cache.size();
-}
+size_t ContextExecCore::CacheSize() const { return state_->cache.Size(); }
+
+void ContextExecCore::SetMaxCacheSize(size_t n) { state_->cache.SetCapacity(n); }
 
 std::string ContextExecCore::LastGraphText() const {
-  std::lock_guard lock(state_->call_mu);
+  std::lock_guard lock(state_->text_mu);
   return state_->last_text;
 }
 

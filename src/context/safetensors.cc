@@ -103,11 +103,19 @@ Entry ParseEntry(const std::string& path, const std::string& name, const Json& i
   if (!offsets.is_array() || offsets.size() != 2) {
     Fail(path, "tensor \"" + name + "\": data_offsets " + offsets.dump() + " is not [begin, end]");
   }
+  // A shape of more than 2^63 - 1 bytes cannot be a Shape; an empty one may
+  // have such dimensions (its byte count is then 0, not an overflow).
+  const bool empty = std::find(dims.begin(), dims.end(), 0) != dims.end();
+  if (empty) bytes = 0;
+  if (!empty && (overflow || bytes > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))) {
+    Fail(path, "tensor \"" + name + "\": data_offsets " + offsets.dump() + " do not match shape " + dims_json.dump() +
+                   " of " + dtypes::Name(dtype) + " (overflowing bytes)");
+  }
   Entry e{name, shapes::Shape(dtype, std::move(dims)), UnsignedField(path, name, offsets[0], "offset"),
           UnsignedField(path, name, offsets[1], "offset")};
-  if (e.end < e.begin || overflow || e.end - e.begin != bytes) {
+  if (e.end < e.begin || e.end - e.begin != bytes) {
     Fail(path, "tensor \"" + name + "\": data_offsets " + offsets.dump() + " do not match " + e.shape.ToString() + " (" +
-                   (overflow ? std::string("overflowing") : std::to_string(bytes)) + " bytes)");
+                   std::to_string(bytes) + " bytes)");
   }
   return e;
 }

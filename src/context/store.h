@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -14,24 +15,34 @@ namespace kiln::context::internal {
 
 /// The variables, parameters, seed and the trace in progress of a context.
 struct Store {
-  /// Guards the maps below (not variable values: executions are serialized
-  /// by their Exec, see exec.cc).
+  /// Guards everything below and every variable's value, and is held for
+  /// the whole of each context::NewExec call (trace, compile and execution)
+  /// and each checkpoint save and restore: one store's executions and value
+  /// accesses are serialized (see the threads note on Context). Recursive:
+  /// a trace creates variables and reads parameters under it.
   mutable std::recursive_mutex mu;
   std::vector<std::unique_ptr<Variable>> variables;  // creation order
   std::map<std::string, Variable*> by_name;          // full name -> variable
+  /// Variables removed by DeleteVariablesInScope: kept alive (valueless, marked
+  /// deleted) so a Variable* held by a user or a cached executable never dangles.
+  std::vector<std::unique_ptr<Variable>> deleted;
+  /// Full names deleted on purpose (and not created again since): a checkpoint
+  /// may omit them without Save() calling it a loss of data.
+  std::set<std::string> deleted_names;
+  /// Counts DeleteVariablesInScope calls that removed something: cached
+  /// executables compiled at an older count check their variables.
+  uint64_t deletions = 0;
   std::map<std::string, std::map<std::string, Param>> params;  // scope -> key -> value
   uint64_t seed = 42;
 
-  /// A graph being traced by a context exec: which variables it reads
-  /// (implicit inputs) and sets (implicit outputs), in first-use order.
+  /// A graph being traced by a context exec (under `mu`): which variables it
+  /// reads (implicit inputs) and sets (implicit outputs), in first-use order.
   struct Trace {
     graph::Graph* g = nullptr;
     std::map<Variable*, graph::Node> inputs, updates;
     std::vector<Variable*> input_order, update_order;
     std::vector<graph::Node> losses;  // Context::AddLoss
   };
-  /// Held for the whole trace: one trace at a time per store.
-  std::mutex trace_mu;
   Trace* trace = nullptr;
 
   /// Values restored from a checkpoint for variables that did not exist yet

@@ -5,14 +5,14 @@
 
 namespace kiln {
 
-std::string FormatLocation(const std::source_location& loc) {
+std::string FormatLocation(const SourceLocation& loc) {
   std::string_view file = loc.file_name();
   size_t slash = file.find_last_of('/');
   if (slash != std::string_view::npos) file = file.substr(slash + 1);
   return std::string(file) + ":" + std::to_string(loc.line());
 }
 
-void ThrowAt(const std::source_location& loc, const std::string& message) {
+void ThrowAt(const SourceLocation& loc, const std::string& message) {
   throw Error(message + " (" + FormatLocation(loc) + ")");
 }
 

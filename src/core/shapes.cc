@@ -1,6 +1,7 @@
 // Copyright 2026 The Kiln Authors.
 #include "kiln/core/shapes.h"
 
+#include <algorithm>
 #include <ostream>
 #include <sstream>
 
@@ -12,6 +13,17 @@ Shape::Shape(dtypes::DType dtype, std::vector<int64_t> dims) : dtype_(dtype), di
   for (size_t i = 0; i < dims_.size(); ++i) {
     if (dims_[i] < 0) {
       Throw("Shape: dimension " + std::to_string(i) + " is negative (" + std::to_string(dims_[i]) + ")");
+    }
+  }
+  // Size() and ByteSize() must be exact: a count that wraps would let a
+  // tensor allocate a few bytes and index far past them. A shape with a zero
+  // dimension is empty, whatever its other dimensions.
+  if (std::find(dims_.begin(), dims_.end(), 0) != dims_.end()) return;
+  const int64_t element_bytes = std::max<int64_t>(1, static_cast<int64_t>(dtypes::SizeOf(dtype_)));
+  int64_t bytes = element_bytes;
+  for (int64_t d : dims_) {
+    if (__builtin_mul_overflow(bytes, d, &bytes)) {
+      Throw("Shape " + ToString() + ": its size in bytes overflows int64 (at most 2^63 - 1 bytes)");
     }
   }
 }
@@ -29,6 +41,9 @@ int Shape::NormalizeAxis(int axis) const {
 int64_t Shape::Dim(int axis) const { return dims_[static_cast<size_t>(NormalizeAxis(axis))]; }
 
 int64_t Shape::Size() const {
+  // The constructor checked that a non-empty shape's product fits; an empty
+  // one may have dimensions whose partial products do not.
+  if (std::find(dims_.begin(), dims_.end(), 0) != dims_.end()) return 0;
   int64_t n = 1;
   for (int64_t d : dims_) n *= d;
   return n;
@@ -51,7 +66,11 @@ std::ostream& operator<<(std::ostream& os, const Shape& shape) { return os << sh
 
 std::vector<int64_t> Strides(const std::vector<int64_t>& dims) {
   std::vector<int64_t> s(dims.size(), 1);
-  for (int i = static_cast<int>(dims.size()) - 2; i >= 0; --i) s[i] = s[i + 1] * dims[i + 1];
+  // Unsigned: the strides of an empty shape with huge dimensions may wrap
+  // (no element is ever addressed with them), which is undefined for int64.
+  for (int i = static_cast<int>(dims.size()) - 2; i >= 0; --i) {
+    s[i] = static_cast<int64_t>(static_cast<uint64_t>(s[i + 1]) * static_cast<uint64_t>(dims[i + 1]));
+  }
   return s;
 }
 

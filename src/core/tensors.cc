@@ -166,7 +166,11 @@ std::string Tensor::ToString() const {
   DispatchDType(DType(), [&](auto zero) {
     using T = decltype(zero);
     int64_t offset = 0, printed = 0;
-    if (Rank() == 0) {
+    if (Size() == 0) {
+      // No element: "{}" whatever the dimensions (a [2^32, 2^32, 0] tensor is
+      // legitimate, and printing its empty rows would never end).
+      os << "{}";
+    } else if (Rank() == 0) {
       os << '(';
       PrintElement(os, *static_cast<const T*>(data));
       os << ')';

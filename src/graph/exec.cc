@@ -2,13 +2,11 @@
 // ExecCore: traces, compiles and caches executables per input-shape signature.
 #include "kiln/graph/exec.h"
 
-#include <future>
 #include <mutex>
-#include <optional>
-#include <unordered_map>
 
 #include "kiln/core/error.h"
 #include "src/graph/compile.h"
+#include "src/graph/signature_cache.h"
 
 namespace kiln::graph::internal {
 
@@ -48,14 +46,8 @@ struct ExecCore::State {
   std::shared_ptr<backends::Backend> backend;
   std::string name;
   bool fixed_params;
-  mutable std::mutex mu;
-  struct Entry {
-    std::shared_future<std::shared_ptr<Compiled>> compiled;
-    uint64_t last_used = 0;
-  };
-  std::unordered_map<std::vector<shapes::Shape>, Entry, SignatureHash> cache;
-  uint64_t clock = 0;
-  size_t max_cache_size = 32;
+  SignatureCache<Compiled> cache;
+  mutable std::mutex mu;  // guards last_graph_text
   std::string last_graph_text;
 
   std::shared_ptr<Compiled> Build(const std::vector<shapes::Shape>& signature, const Builder& builder,
@@ -83,48 +75,10 @@ struct ExecCore::State {
     return compiled;
   }
 
-  // Returns the compiled entry for `signature`, compiling it once; concurrent
-  // callers with the same signature wait for the one compile.
+  // The compiled entry for `signature`, compiled once (see SignatureCache).
   std::shared_ptr<Compiled> Get(const std::vector<shapes::Shape>& signature, const Builder& builder,
                                 const Loc& loc) {
-    // The promise (a heap-allocated shared state) only for a miss: a hit is
-    // the common case, on every call.
-    std::optional<std::promise<std::shared_ptr<Compiled>>> promise;
-    std::shared_future<std::shared_ptr<Compiled>> future;
-    {
-      std::lock_guard lock(mu);
-      auto it = cache.find(signature);
-      if (it != cache.end()) {
-        it->second.last_used = ++clock;
-        future = it->second.compiled;
-      } else {
-        promise.emplace();
-        future = promise->get_future().share();
-        cache[signature] = Entry{future, ++clock};
-        Evict();
-      }
-    }
-    if (promise) {
-      try {
-        promise->set_value(Build(signature, builder, loc));
-      } catch (...) {
-        promise->set_exception(std::current_exception());
-        std::lock_guard lock(mu);
-        cache.erase(signature);  // a later call may retry (e.g. after fixing inputs)
-      }
-    }
-    return future.get();
-  }
-
-  // Requires mu held. Drops least recently used entries beyond the limit.
-  void Evict() {
-    while (cache.size() > max_cache_size) {
-      auto oldest = cache.begin();
-      for (auto it = cache.begin(); it != cache.end(); ++it) {
-        if (it->second.last_used < oldest->second.last_used) oldest = it;
-      }
-      cache.erase(oldest);
-    }
+    return cache.GetOrBuild(signature, [&] { return Build(signature, builder, loc); });
   }
 };
 
@@ -188,16 +142,9 @@ std::vector<tensors::Tensor> ExecCore::Call(std::vector<tensors::Tensor> args, c
   return results;
 }
 
-void ExecCore::SetMaxCacheSize(size_t n) {
-  std::lock_guard lock(state_->mu);
-  state_->max_cache_size = n == 0 ? 1 : n;
-  state_->Evict();
-}
+void ExecCore::SetMaxCacheSize(size_t n) { state_->cache.SetCapacity(n); }
 
-size_t ExecCore::CacheSize() const {
-  std::lock_guard lock(state_->mu);
-  return state_->cache.size();
-}
+size_t ExecCore::CacheSize() const { return state_->cache.Size(); }
 
 std::string ExecCore::LastGraphText() const {
   std::lock_guard lock(state_->mu);

@@ -3,22 +3,73 @@
 #include "kiln/graph/graph.h"
 
 #include <cstring>
+#include <mutex>
+#include <unordered_set>
 
 #include "kiln/core/error.h"
 
 namespace kiln::graph {
 
+namespace {
+
+// The generations of the graphs alive in the process. A Node's graph pointer
+// may be reused by a new graph after its own is destroyed; its generation
+// never is, so this set tells whether the pointer is still its graph.
+struct LiveGraphs {
+  std::mutex mu;
+  std::unordered_set<uint64_t> generations;
+  uint64_t next = 1;
+};
+
+LiveGraphs& Live() {
+  static auto* live = new LiveGraphs();  // never destroyed: graphs may outlive static destruction order
+  return *live;
+}
+
+bool IsLive(uint64_t generation) {
+  LiveGraphs& live = Live();
+  std::lock_guard lock(live.mu);
+  return live.generations.contains(generation);
+}
+
+[[noreturn]] void ThrowStale(const Node& n) {
+  Throw("use of graph::Node #" + std::to_string(n.Id()) + " whose graph no longer exists (a Node kept from an "
+        "earlier trace or a destroyed graph::Graph)");
+}
+
+}  // namespace
+
+Node::Node(graph::Graph* g, int id) : graph_(g), generation_(g == nullptr ? 0 : g->Generation()), id_(id) {}
+
+bool Node::Alive() const { return graph_ != nullptr && IsLive(generation_); }
+
 const shapes::Shape& Node::Shape() const {
   if (graph_ == nullptr) Throw("use of an empty graph::Node");
+  if (!IsLive(generation_)) ThrowStale(*this);
   return graph_->ShapeOf(id_);
 }
 
 ir::OpType Node::Op() const {
   if (graph_ == nullptr) Throw("use of an empty graph::Node");
+  if (!IsLive(generation_)) ThrowStale(*this);
   return graph_->Function().instructions[static_cast<size_t>(id_)].op;
 }
 
-Graph::Graph(std::string name) { function_.name = std::move(name); }
+Graph::Graph(std::string name) {
+  LiveGraphs& live = Live();
+  {
+    std::lock_guard lock(live.mu);
+    generation_ = live.next++;
+    live.generations.insert(generation_);
+  }
+  function_.name = std::move(name);
+}
+
+Graph::~Graph() {
+  LiveGraphs& live = Live();
+  std::lock_guard lock(live.mu);
+  live.generations.erase(generation_);
+}
 
 std::vector<Node> Graph::Parameters() const {
   std::vector<Node> nodes;
@@ -34,7 +85,11 @@ Node Graph::AddInstruction(ir::OpType op, const std::vector<Node>& operands, sha
   for (size_t i = 0; i < operands.size(); ++i) {
     const Node& n = operands[i];
     if (!n.Ok()) ThrowAt(loc, std::string(ir::OpName(op)) + ": operand #" + std::to_string(i) + " is an empty Node");
-    if (n.Graph() != this) {
+    if (n.Graph() != this || n.Generation() != generation_) {
+      if (!n.Alive()) {
+        ThrowAt(loc, std::string(ir::OpName(op)) + ": operand #" + std::to_string(i) +
+                         " is a Node whose graph no longer exists (kept from an earlier trace?)");
+      }
       ThrowAt(loc, std::string(ir::OpName(op)) + ": operand #" + std::to_string(i) + " belongs to graph \"" +
                        n.Graph()->Name() + "\", not to graph \"" + Name() + "\"");
     }
@@ -65,7 +120,7 @@ std::shared_ptr<const ir::Function> Graph::Finish(const std::vector<Node>& outpu
   function_.outputs.clear();
   for (size_t i = 0; i < outputs.size(); ++i) {
     if (!outputs[i].Ok()) ThrowAt(loc, "graph \"" + Name() + "\": output #" + std::to_string(i) + " is an empty Node");
-    if (outputs[i].Graph() != this) {
+    if (outputs[i].Graph() != this || outputs[i].Generation() != generation_) {
       ThrowAt(loc, "graph \"" + Name() + "\": output #" + std::to_string(i) + " belongs to another graph");
     }
     function_.outputs.push_back(outputs[i].Id());

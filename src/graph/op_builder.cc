@@ -17,8 +17,15 @@ std::string ListToString(const std::vector<int64_t>& v) {
 
 std::string ListToString(const std::vector<int>& v) { return ListToString(std::vector<int64_t>(v.begin(), v.end())); }
 
+namespace {
+[[noreturn]] void ThrowStaleOperand(const Loc& loc, std::string_view op, const std::string& which) {
+  OpError(loc, op, which + " is a Node whose graph no longer exists (kept from an earlier trace?)");
+}
+}  // namespace
+
 Graph* CheckNode(const Node& n, std::string_view op, const Loc& loc) {
   if (!n.Ok()) OpError(loc, op, "operand is an empty Node");
+  if (!n.Alive()) ThrowStaleOperand(loc, op, "the operand");
   return n.Graph();
 }
 
@@ -27,6 +34,7 @@ Graph* CheckSameGraph(const std::vector<Node>& nodes, std::string_view op, const
   Graph* g = nullptr;
   for (size_t i = 0; i < nodes.size(); ++i) {
     if (!nodes[i].Ok()) OpError(loc, op, "operand #" + std::to_string(i) + " is an empty Node");
+    if (!nodes[i].Alive()) ThrowStaleOperand(loc, op, "operand #" + std::to_string(i));
     if (g == nullptr) g = nodes[i].Graph();
     else if (nodes[i].Graph() != g) {
       OpError(loc, op, "operands belong to different graphs (\"" + g->Name() + "\" and \"" +
@@ -34,6 +42,30 @@ Graph* CheckSameGraph(const std::vector<Node>& nodes, std::string_view op, const
     }
   }
   return g;
+}
+
+shapes::Shape OpShape(dtypes::DType dtype, std::vector<int64_t> dims, std::string_view op, const Loc& loc) {
+  try {
+    return shapes::Shape(dtype, std::move(dims));
+  } catch (const Error& e) {
+    OpError(loc, op, std::string("result ") + e.what());
+  }
+}
+
+int64_t CheckedAdd(int64_t a, int64_t b, std::string_view op, const Loc& loc) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r)) {
+    OpError(loc, op, "dimension " + std::to_string(a) + " + " + std::to_string(b) + " overflows int64");
+  }
+  return r;
+}
+
+int64_t CheckedMul(int64_t a, int64_t b, std::string_view op, const Loc& loc) {
+  int64_t r;
+  if (__builtin_mul_overflow(a, b, &r)) {
+    OpError(loc, op, "dimension " + std::to_string(a) + " * " + std::to_string(b) + " overflows int64");
+  }
+  return r;
 }
 
 int NormalizeAxis(int axis, int rank, std::string_view op, const Loc& loc) {
@@ -69,6 +101,7 @@ std::vector<int64_t> BroadcastDims(const shapes::Shape& a, const shapes::Shape& 
     }
     dims[i] = da == 1 ? db : da;
   }
+  internal::OpShape(a.DType(), dims, op, loc);  // the broadcast size must fit int64
   return dims;
 }
 

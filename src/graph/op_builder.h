@@ -34,6 +34,13 @@ std::vector<int64_t> BroadcastDims(const shapes::Shape& a, const shapes::Shape& 
 /// x broadcast (numpy-style, trailing axes aligned) to `dims`; x itself if equal.
 Node BroadcastToDims(Node x, const std::vector<int64_t>& dims, const Loc& loc);
 
+/// The shape dtype[dims] of an op's result: a negative dimension, or an
+/// element or byte count beyond int64, is an error naming `op` and the caller.
+shapes::Shape OpShape(dtypes::DType dtype, std::vector<int64_t> dims, std::string_view op, const Loc& loc);
+/// a + b and a * b in shape rules; an int64 overflow is an error naming `op`.
+int64_t CheckedAdd(int64_t a, int64_t b, std::string_view op, const Loc& loc);
+int64_t CheckedMul(int64_t a, int64_t b, std::string_view op, const Loc& loc);
+
 /// Adds the instruction to `g`.
 inline Node Emit(Graph* g, ir::OpType op, const std::vector<Node>& operands, shapes::Shape shape,
                  ir::Attributes attrs, const Loc& loc) {

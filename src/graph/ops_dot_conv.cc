@@ -71,11 +71,15 @@ void AppendFreeDims(const shapes::Shape& shape, const std::vector<bool>& used, s
 // ReduceWindow / SelectAndScatter: StableHLO's num_windows.
 int64_t NumWindows(int64_t input, int64_t window, int64_t stride, int64_t pad_low, int64_t pad_high,
                    int64_t base_dilation, int64_t window_dilation) {
-  const int64_t dilated_input = input == 0 ? 0 : (input - 1) * base_dilation + 1;
-  const int64_t padded = pad_low + dilated_input + pad_high;
-  const int64_t dilated_window = window == 0 ? 0 : (window - 1) * window_dilation + 1;
+  // In 128 bits: huge paddings or dilations must not wrap. A count beyond
+  // int64 comes back as INT64_MAX, which the result shape's check rejects.
+  using Wide = __int128;
+  const Wide dilated_input = input == 0 ? 0 : Wide(input - 1) * base_dilation + 1;
+  const Wide padded = Wide(pad_low) + dilated_input + pad_high;
+  const Wide dilated_window = window == 0 ? 0 : Wide(window - 1) * window_dilation + 1;
   if (padded <= 0 || dilated_window > padded) return 0;
-  return (padded - dilated_window) / stride + 1;
+  const Wide n = (padded - dilated_window) / stride + 1;
+  return n > INT64_MAX ? INT64_MAX : static_cast<int64_t>(n);
 }
 
 // Fills an empty per-axis attribute with `fill`, or checks its length is `n`
@@ -198,7 +202,7 @@ void CheckConvGroups(const ir::ConvAttrs& a, const shapes::Shape& in, const shap
 }
 
 // The StableHLO convolution output shape.
-shapes::Shape ConvOutputShape(const ir::ConvAttrs& a, const shapes::Shape& in, const shapes::Shape& k) {
+shapes::Shape ConvOutputShape(const ir::ConvAttrs& a, const shapes::Shape& in, const shapes::Shape& k, const Loc& loc) {
   std::vector<int64_t> dims(static_cast<size_t>(in.Rank()));
   dims[a.output_batch_axis] = in.Dims()[a.input_batch_axis] / a.batch_group_count;
   dims[a.output_feature_axis] = k.Dims()[a.kernel_output_feature_axis];
@@ -207,7 +211,7 @@ shapes::Shape ConvOutputShape(const ir::ConvAttrs& a, const shapes::Shape& in, c
         NumWindows(in.Dims()[a.input_spatial_axes[i]], k.Dims()[a.kernel_spatial_axes[i]], a.strides[i],
                    a.padding_low[i], a.padding_high[i], a.input_dilation[i], a.kernel_dilation[i]);
   }
-  return shapes::Shape(in.DType(), dims);
+  return internal::OpShape(in.DType(), dims, kConv, loc);
 }
 
 // ------------------------------------------------------------ Windows.
@@ -269,7 +273,8 @@ Node DotGeneral(Node lhs, std::vector<int> lhs_contracting, std::vector<int> lhs
   for (int64_t a : attrs.lhs_batch) dims.push_back(ls.Dims()[a]);
   AppendFreeDims(ls, lhs_used, dims);
   AppendFreeDims(rs, rhs_used, dims);
-  return internal::Emit(g, OpType::kDotGeneral, {lhs, rhs}, shapes::Shape(ls.DType(), dims), std::move(attrs), loc);
+  return internal::Emit(g, OpType::kDotGeneral, {lhs, rhs}, internal::OpShape(ls.DType(), dims, "DotGeneral", loc),
+                        std::move(attrs), loc);
 }
 
 Node ConvGeneral(Node input, Node kernel, ir::ConvAttrs attrs, Loc loc) {
@@ -277,7 +282,7 @@ Node ConvGeneral(Node input, Node kernel, ir::ConvAttrs attrs, Loc loc) {
   CheckConvOperands(input, kernel, loc);
   NormalizeConvAttrs(attrs, input.Rank(), loc);
   CheckConvGroups(attrs, input.Shape(), kernel.Shape(), loc);
-  shapes::Shape out = ConvOutputShape(attrs, input.Shape(), kernel.Shape());
+  shapes::Shape out = ConvOutputShape(attrs, input.Shape(), kernel.Shape(), loc);
   return internal::Emit(g, OpType::kConvGeneral, {input, kernel}, std::move(out), std::move(attrs), loc);
 }
 
@@ -285,7 +290,7 @@ Node ReduceWindow(Node x, ir::WindowAttrs attrs, Loc loc) {
   Graph* g = internal::CheckNode(x, "ReduceWindow", loc);
   if (x.DType() == dtypes::Bool) OpError(loc, "ReduceWindow", "Bool operands are not supported: " + x.Shape().ToString());
   NormalizeWindowAttrs(attrs, x.Shape(), "ReduceWindow", loc);
-  shapes::Shape out(x.DType(), WindowOutputDims(attrs, x.Shape()));
+  shapes::Shape out = internal::OpShape(x.DType(), WindowOutputDims(attrs, x.Shape()), "ReduceWindow", loc);
   return internal::Emit(g, OpType::kReduceWindow, {x}, std::move(out), std::move(attrs), loc);
 }
 

@@ -16,40 +16,13 @@ using ir::OpType;
 
 namespace {
 
-enum class Kinds : uint8_t {
-  kFloat,    // floating point only
-  kNumeric,  // integers and floats
-  kInteger,  // integers only
-  kBool,     // Bool only
-  kAny,      // every dtype
-};
-
-bool Accepts(Kinds kinds, dtypes::DType dt) {
-  switch (kinds) {
-    case Kinds::kFloat: return dtypes::IsFloat(dt);
-    case Kinds::kNumeric: return dtypes::IsFloat(dt) || dtypes::IsInteger(dt);
-    case Kinds::kInteger: return dtypes::IsInteger(dt);
-    case Kinds::kBool: return dt == dtypes::Bool;
-    case Kinds::kAny: return true;
-  }
-  return false;
-}
-
-const char* KindsName(Kinds kinds) {
-  switch (kinds) {
-    case Kinds::kFloat: return "a float dtype";
-    case Kinds::kNumeric: return "a numeric (integer or float) dtype";
-    case Kinds::kInteger: return "an integer dtype";
-    case Kinds::kBool: return "Bool";
-    case Kinds::kAny: return "any dtype";
-  }
-  return "";
-}
-
-Node Unary(OpType op, Kinds kinds, Node x, const Loc& loc, dtypes::DType out_dtype = dtypes::Invalid) {
+// The op's accepted dtypes come from the op table (ir::DTypeClassOf), which
+// the CPU kernels and the conformance tests read too.
+Node Unary(OpType op, Node x, const Loc& loc, dtypes::DType out_dtype = dtypes::Invalid) {
   Graph* g = internal::CheckNode(x, ir::OpName(op), loc);
-  if (!Accepts(kinds, x.DType())) {
-    OpError(loc, ir::OpName(op), std::string("requires ") + KindsName(kinds) + ", got " + x.Shape().ToString());
+  const ir::DTypeClass kinds = ir::DTypeClassOf(op);
+  if (!ir::Accepts(kinds, x.DType())) {
+    OpError(loc, ir::OpName(op), "requires " + std::string(ir::DTypeClassName(kinds)) + ", got " + x.Shape().ToString());
   }
   shapes::Shape shape = x.Shape();
   if (out_dtype != dtypes::Invalid) shape = shape.WithDType(out_dtype);
@@ -57,13 +30,14 @@ Node Unary(OpType op, Kinds kinds, Node x, const Loc& loc, dtypes::DType out_dty
 }
 
 // Checks dtypes, broadcasts both operands to a common shape, emits `op`.
-Node Binary(OpType op, Kinds kinds, Node a, Node b, const Loc& loc, bool comparison = false) {
+Node Binary(OpType op, Node a, Node b, const Loc& loc, bool comparison = false) {
+  const ir::DTypeClass kinds = ir::DTypeClassOf(op);
   Graph* g = internal::CheckSameGraph({a, b}, ir::OpName(op), loc);
   if (a.DType() != b.DType()) {
     OpError(loc, ir::OpName(op), "dtypes differ: " + a.Shape().ToString() + " and " + b.Shape().ToString());
   }
-  if (!Accepts(kinds, a.DType())) {
-    OpError(loc, ir::OpName(op), std::string("requires ") + KindsName(kinds) + ", got " + a.Shape().ToString() +
+  if (!ir::Accepts(kinds, a.DType())) {
+    OpError(loc, ir::OpName(op), "requires " + std::string(ir::DTypeClassName(kinds)) + ", got " + a.Shape().ToString() +
                                      " and " + b.Shape().ToString());
   }
   std::vector<int64_t> dims = internal::BroadcastDims(a.Shape(), b.Shape(), ir::OpName(op), loc);
@@ -76,61 +50,61 @@ Node Binary(OpType op, Kinds kinds, Node a, Node b, const Loc& loc, bool compari
 }  // namespace
 
 // Unary.
-Node Abs(Node x, Loc loc) { return Unary(OpType::kAbs, Kinds::kNumeric, x, loc); }
-Node Neg(Node x, Loc loc) { return Unary(OpType::kNeg, Kinds::kNumeric, x, loc); }
-Node Sign(Node x, Loc loc) { return Unary(OpType::kSign, Kinds::kNumeric, x, loc); }
-Node Ceil(Node x, Loc loc) { return Unary(OpType::kCeil, Kinds::kFloat, x, loc); }
-Node Floor(Node x, Loc loc) { return Unary(OpType::kFloor, Kinds::kFloat, x, loc); }
-Node Round(Node x, Loc loc) { return Unary(OpType::kRound, Kinds::kFloat, x, loc); }
-Node Exp(Node x, Loc loc) { return Unary(OpType::kExp, Kinds::kFloat, x, loc); }
-Node Expm1(Node x, Loc loc) { return Unary(OpType::kExpm1, Kinds::kFloat, x, loc); }
-Node Log(Node x, Loc loc) { return Unary(OpType::kLog, Kinds::kFloat, x, loc); }
-Node Log1p(Node x, Loc loc) { return Unary(OpType::kLog1p, Kinds::kFloat, x, loc); }
-Node Logistic(Node x, Loc loc) { return Unary(OpType::kLogistic, Kinds::kFloat, x, loc); }
-Node Sin(Node x, Loc loc) { return Unary(OpType::kSin, Kinds::kFloat, x, loc); }
-Node Cos(Node x, Loc loc) { return Unary(OpType::kCos, Kinds::kFloat, x, loc); }
-Node Tanh(Node x, Loc loc) { return Unary(OpType::kTanh, Kinds::kFloat, x, loc); }
-Node Sqrt(Node x, Loc loc) { return Unary(OpType::kSqrt, Kinds::kFloat, x, loc); }
-Node Rsqrt(Node x, Loc loc) { return Unary(OpType::kRsqrt, Kinds::kFloat, x, loc); }
-Node Erf(Node x, Loc loc) { return Unary(OpType::kErf, Kinds::kFloat, x, loc); }
-Node IsFinite(Node x, Loc loc) { return Unary(OpType::kIsFinite, Kinds::kFloat, x, loc, dtypes::Bool); }
-Node IsNaN(Node x, Loc loc) { return Unary(OpType::kIsNaN, Kinds::kFloat, x, loc, dtypes::Bool); }
-Node BitCount(Node x, Loc loc) { return Unary(OpType::kBitCount, Kinds::kInteger, x, loc); }
-Node Clz(Node x, Loc loc) { return Unary(OpType::kClz, Kinds::kInteger, x, loc); }
-Node BitwiseNot(Node x, Loc loc) { return Unary(OpType::kBitwiseNot, Kinds::kInteger, x, loc); }
-Node LogicalNot(Node x, Loc loc) { return Unary(OpType::kLogicalNot, Kinds::kBool, x, loc); }
+Node Abs(Node x, Loc loc) { return Unary(OpType::kAbs, x, loc); }
+Node Neg(Node x, Loc loc) { return Unary(OpType::kNeg, x, loc); }
+Node Sign(Node x, Loc loc) { return Unary(OpType::kSign, x, loc); }
+Node Ceil(Node x, Loc loc) { return Unary(OpType::kCeil, x, loc); }
+Node Floor(Node x, Loc loc) { return Unary(OpType::kFloor, x, loc); }
+Node Round(Node x, Loc loc) { return Unary(OpType::kRound, x, loc); }
+Node Exp(Node x, Loc loc) { return Unary(OpType::kExp, x, loc); }
+Node Expm1(Node x, Loc loc) { return Unary(OpType::kExpm1, x, loc); }
+Node Log(Node x, Loc loc) { return Unary(OpType::kLog, x, loc); }
+Node Log1p(Node x, Loc loc) { return Unary(OpType::kLog1p, x, loc); }
+Node Logistic(Node x, Loc loc) { return Unary(OpType::kLogistic, x, loc); }
+Node Sin(Node x, Loc loc) { return Unary(OpType::kSin, x, loc); }
+Node Cos(Node x, Loc loc) { return Unary(OpType::kCos, x, loc); }
+Node Tanh(Node x, Loc loc) { return Unary(OpType::kTanh, x, loc); }
+Node Sqrt(Node x, Loc loc) { return Unary(OpType::kSqrt, x, loc); }
+Node Rsqrt(Node x, Loc loc) { return Unary(OpType::kRsqrt, x, loc); }
+Node Erf(Node x, Loc loc) { return Unary(OpType::kErf, x, loc); }
+Node IsFinite(Node x, Loc loc) { return Unary(OpType::kIsFinite, x, loc, dtypes::Bool); }
+Node IsNaN(Node x, Loc loc) { return Unary(OpType::kIsNaN, x, loc, dtypes::Bool); }
+Node BitCount(Node x, Loc loc) { return Unary(OpType::kBitCount, x, loc); }
+Node Clz(Node x, Loc loc) { return Unary(OpType::kClz, x, loc); }
+Node BitwiseNot(Node x, Loc loc) { return Unary(OpType::kBitwiseNot, x, loc); }
+Node LogicalNot(Node x, Loc loc) { return Unary(OpType::kLogicalNot, x, loc); }
 
 // Binary.
-Node Add(Node a, Node b, Loc loc) { return Binary(OpType::kAdd, Kinds::kNumeric, a, b, loc); }
-Node Sub(Node a, Node b, Loc loc) { return Binary(OpType::kSub, Kinds::kNumeric, a, b, loc); }
-Node Mul(Node a, Node b, Loc loc) { return Binary(OpType::kMul, Kinds::kNumeric, a, b, loc); }
-Node Div(Node a, Node b, Loc loc) { return Binary(OpType::kDiv, Kinds::kNumeric, a, b, loc); }
-Node Rem(Node a, Node b, Loc loc) { return Binary(OpType::kRem, Kinds::kNumeric, a, b, loc); }
-Node Pow(Node a, Node b, Loc loc) { return Binary(OpType::kPow, Kinds::kNumeric, a, b, loc); }
-Node Max(Node a, Node b, Loc loc) { return Binary(OpType::kMax, Kinds::kNumeric, a, b, loc); }
-Node Min(Node a, Node b, Loc loc) { return Binary(OpType::kMin, Kinds::kNumeric, a, b, loc); }
-Node Atan2(Node y, Node x, Loc loc) { return Binary(OpType::kAtan2, Kinds::kFloat, y, x, loc); }
-Node BitwiseAnd(Node a, Node b, Loc loc) { return Binary(OpType::kBitwiseAnd, Kinds::kInteger, a, b, loc); }
-Node BitwiseOr(Node a, Node b, Loc loc) { return Binary(OpType::kBitwiseOr, Kinds::kInteger, a, b, loc); }
-Node BitwiseXor(Node a, Node b, Loc loc) { return Binary(OpType::kBitwiseXor, Kinds::kInteger, a, b, loc); }
-Node LogicalAnd(Node a, Node b, Loc loc) { return Binary(OpType::kLogicalAnd, Kinds::kBool, a, b, loc); }
-Node LogicalOr(Node a, Node b, Loc loc) { return Binary(OpType::kLogicalOr, Kinds::kBool, a, b, loc); }
-Node LogicalXor(Node a, Node b, Loc loc) { return Binary(OpType::kLogicalXor, Kinds::kBool, a, b, loc); }
-Node ShiftLeft(Node a, Node b, Loc loc) { return Binary(OpType::kShiftLeft, Kinds::kInteger, a, b, loc); }
+Node Add(Node a, Node b, Loc loc) { return Binary(OpType::kAdd, a, b, loc); }
+Node Sub(Node a, Node b, Loc loc) { return Binary(OpType::kSub, a, b, loc); }
+Node Mul(Node a, Node b, Loc loc) { return Binary(OpType::kMul, a, b, loc); }
+Node Div(Node a, Node b, Loc loc) { return Binary(OpType::kDiv, a, b, loc); }
+Node Rem(Node a, Node b, Loc loc) { return Binary(OpType::kRem, a, b, loc); }
+Node Pow(Node a, Node b, Loc loc) { return Binary(OpType::kPow, a, b, loc); }
+Node Max(Node a, Node b, Loc loc) { return Binary(OpType::kMax, a, b, loc); }
+Node Min(Node a, Node b, Loc loc) { return Binary(OpType::kMin, a, b, loc); }
+Node Atan2(Node y, Node x, Loc loc) { return Binary(OpType::kAtan2, y, x, loc); }
+Node BitwiseAnd(Node a, Node b, Loc loc) { return Binary(OpType::kBitwiseAnd, a, b, loc); }
+Node BitwiseOr(Node a, Node b, Loc loc) { return Binary(OpType::kBitwiseOr, a, b, loc); }
+Node BitwiseXor(Node a, Node b, Loc loc) { return Binary(OpType::kBitwiseXor, a, b, loc); }
+Node LogicalAnd(Node a, Node b, Loc loc) { return Binary(OpType::kLogicalAnd, a, b, loc); }
+Node LogicalOr(Node a, Node b, Loc loc) { return Binary(OpType::kLogicalOr, a, b, loc); }
+Node LogicalXor(Node a, Node b, Loc loc) { return Binary(OpType::kLogicalXor, a, b, loc); }
+Node ShiftLeft(Node a, Node b, Loc loc) { return Binary(OpType::kShiftLeft, a, b, loc); }
 Node ShiftRightArithmetic(Node a, Node b, Loc loc) {
-  return Binary(OpType::kShiftRightArithmetic, Kinds::kInteger, a, b, loc);
+  return Binary(OpType::kShiftRightArithmetic, a, b, loc);
 }
 Node ShiftRightLogical(Node a, Node b, Loc loc) {
-  return Binary(OpType::kShiftRightLogical, Kinds::kInteger, a, b, loc);
+  return Binary(OpType::kShiftRightLogical, a, b, loc);
 }
 
 // Comparisons.
-Node Equal(Node a, Node b, Loc loc) { return Binary(OpType::kEqual, Kinds::kAny, a, b, loc, true); }
-Node NotEqual(Node a, Node b, Loc loc) { return Binary(OpType::kNotEqual, Kinds::kAny, a, b, loc, true); }
-Node GreaterThan(Node a, Node b, Loc loc) { return Binary(OpType::kGreaterThan, Kinds::kAny, a, b, loc, true); }
-Node GreaterOrEqual(Node a, Node b, Loc loc) { return Binary(OpType::kGreaterOrEqual, Kinds::kAny, a, b, loc, true); }
-Node LessThan(Node a, Node b, Loc loc) { return Binary(OpType::kLessThan, Kinds::kAny, a, b, loc, true); }
-Node LessOrEqual(Node a, Node b, Loc loc) { return Binary(OpType::kLessOrEqual, Kinds::kAny, a, b, loc, true); }
+Node Equal(Node a, Node b, Loc loc) { return Binary(OpType::kEqual, a, b, loc, true); }
+Node NotEqual(Node a, Node b, Loc loc) { return Binary(OpType::kNotEqual, a, b, loc, true); }
+Node GreaterThan(Node a, Node b, Loc loc) { return Binary(OpType::kGreaterThan, a, b, loc, true); }
+Node GreaterOrEqual(Node a, Node b, Loc loc) { return Binary(OpType::kGreaterOrEqual, a, b, loc, true); }
+Node LessThan(Node a, Node b, Loc loc) { return Binary(OpType::kLessThan, a, b, loc, true); }
+Node LessOrEqual(Node a, Node b, Loc loc) { return Binary(OpType::kLessOrEqual, a, b, loc, true); }
 
 Node Where(Node cond, Node on_true, Node on_false, Loc loc) {
   Graph* g = internal::CheckSameGraph({cond, on_true, on_false}, "Where", loc);
@@ -153,7 +127,7 @@ Node Clamp(Node lo, Node x, Node hi, Loc loc) {
     OpError(loc, "Clamp", "dtypes differ: " + lo.Shape().ToString() + ", " + x.Shape().ToString() + ", " +
                               hi.Shape().ToString());
   }
-  if (!Accepts(Kinds::kNumeric, x.DType())) {
+  if (!ir::Accepts(ir::DTypeClassOf(OpType::kClamp), x.DType())) {
     OpError(loc, "Clamp", "requires a numeric dtype, got " + x.Shape().ToString());
   }
   // lo and hi broadcast to x; x itself is not broadcast.
@@ -173,7 +147,8 @@ Node ConvertDType(Node x, dtypes::DType dtype, Loc loc) {
   Graph* g = internal::CheckNode(x, "ConvertDType", loc);
   if (dtype == dtypes::Invalid) OpError(loc, "ConvertDType", "target dtype is Invalid");
   if (dtype == x.DType()) return x;
-  return internal::Emit(g, OpType::kConvertDType, {x}, x.Shape().WithDType(dtype), ir::NoAttrs{}, loc);
+  return internal::Emit(g, OpType::kConvertDType, {x}, internal::OpShape(dtype, x.Shape().Dims(), "ConvertDType", loc),
+                        ir::NoAttrs{}, loc);
 }
 
 Node Bitcast(Node x, dtypes::DType dtype, Loc loc) {

@@ -216,7 +216,7 @@ Node Gather(Node operand, Node indices, ir::GatherAttrs attrs, Loc loc) {
   const std::vector<int64_t> batch_sizes = IndexBatchDims(indices, attrs.index_vector_dim);
   const auto output_rank = static_cast<int64_t>(batch_sizes.size() + offset_sizes.size());
   CheckSortedAxes(attrs.offset_dims, output_rank, "Gather", "offset_dims", "the output", loc);
-  shapes::Shape shape(operand.DType(), Combine(batch_sizes, offset_sizes, attrs.offset_dims));
+  shapes::Shape shape = internal::OpShape(operand.DType(), Combine(batch_sizes, offset_sizes, attrs.offset_dims), "Gather", loc);
   return internal::Emit(g, OpType::kGather, {operand, indices}, std::move(shape), std::move(attrs), loc);
 }
 

@@ -19,30 +19,35 @@ Node Reshape(Node x, std::vector<int64_t> dims, Loc loc) {
   Graph* g = internal::CheckNode(x, "Reshape", loc);
   int inferred = -1;
   int64_t known = 1;
+  // An empty target has size 0 whatever its other dimensions (whose product
+  // may not fit int64).
+  const bool empty_target = std::find(dims.begin(), dims.end(), 0) != dims.end();
   for (size_t i = 0; i < dims.size(); ++i) {
     if (dims[i] == -1) {
       if (inferred >= 0) OpError(loc, "Reshape", "more than one -1 in " + ListToString(dims));
       inferred = static_cast<int>(i);
     } else if (dims[i] < 0) {
       OpError(loc, "Reshape", "negative dimension in " + ListToString(dims));
-    } else {
-      known *= dims[i];
+    } else if (!empty_target) {
+      known = internal::CheckedMul(known, dims[i], "Reshape", loc);
     }
   }
+  if (empty_target) known = 0;
   const int64_t size = x.Shape().Size();
   if (inferred >= 0) {
     if (known == 0 || size % known != 0) {
       OpError(loc, "Reshape", "cannot infer the -1 in " + ListToString(dims) + " for " + x.Shape().ToString());
     }
     dims[inferred] = size / known;
-    known *= dims[inferred];
+    known = size;
   }
   if (known != size) {
     OpError(loc, "Reshape", "cannot reshape " + x.Shape().ToString() + " (" + std::to_string(size) +
                                 " elements) to " + ListToString(dims) + " (" + std::to_string(known) + " elements)");
   }
   if (dims == x.Shape().Dims()) return x;
-  return internal::Emit(g, OpType::kReshape, {x}, shapes::Shape(x.DType(), dims), ir::NoAttrs{}, loc);
+  return internal::Emit(g, OpType::kReshape, {x}, internal::OpShape(x.DType(), dims, "Reshape", loc), ir::NoAttrs{},
+                        loc);
 }
 
 Node Transpose(Node x, std::vector<int> permutation, Loc loc) {
@@ -68,7 +73,7 @@ Node BroadcastInDim(Node x, std::vector<int64_t> dims, std::vector<int> axes, Lo
     OpError(loc, "BroadcastInDim", "operand " + x.Shape().ToString() + " needs " + std::to_string(x.Rank()) +
                                        " axes, got " + ListToString(axes));
   }
-  shapes::Shape out(x.DType(), dims);  // checks for negative dims
+  const shapes::Shape out = internal::OpShape(x.DType(), dims, "BroadcastInDim", loc);
   std::vector<int64_t> mapped;
   int prev = -1;
   for (int i = 0; i < x.Rank(); ++i) {
@@ -92,7 +97,7 @@ Node BroadcastInDim(Node x, std::vector<int64_t> dims, std::vector<int> axes, Lo
 
 Node BroadcastTo(Node x, std::vector<int64_t> dims, Loc loc) {
   internal::CheckNode(x, "BroadcastTo", loc);
-  auto target = shapes::Shape(x.DType(), dims);
+  const shapes::Shape target = internal::OpShape(x.DType(), dims, "BroadcastTo", loc);
   if (internal::BroadcastDims(x.Shape(), target, "BroadcastTo", loc) != dims) {
     OpError(loc, "BroadcastTo", "cannot broadcast " + x.Shape().ToString() + " to " + target.ToString());
   }
@@ -135,9 +140,12 @@ void CheckStartIndices(const Node& x, const std::vector<Node>& starts, std::stri
   }
 }
 
-// The output size of a padded axis: low + high + d + max(d - 1, 0) * interior.
-int64_t PaddedDim(int64_t d, int64_t low, int64_t high, int64_t interior) {
-  return low + high + d + std::max<int64_t>(d - 1, 0) * interior;
+// The output size of a padded axis: low + high + d + max(d - 1, 0) * interior;
+// an int64 overflow is an error naming `op`.
+int64_t PaddedDim(int64_t d, int64_t low, int64_t high, int64_t interior, std::string_view op, const Loc& loc) {
+  using internal::CheckedAdd;
+  const int64_t inner = internal::CheckedMul(std::max<int64_t>(d - 1, 0), interior, op, loc);
+  return CheckedAdd(CheckedAdd(CheckedAdd(low, high, op, loc), d, op, loc), inner, op, loc);
 }
 
 }  // namespace
@@ -161,10 +169,11 @@ Node Concatenate(const std::vector<Node>& xs, int axis, Loc loc) {
                                       " does not match operand #0 " + first.ToString() + " outside axis " +
                                       std::to_string(a));
     }
-    dims[a] += s.Dims()[a];
+    dims[a] = internal::CheckedAdd(dims[a], s.Dims()[a], "Concatenate", loc);
   }
   if (xs.size() == 1) return xs[0];
-  return internal::Emit(g, OpType::kConcatenate, xs, shapes::Shape(first.DType(), dims), ir::AxesAttrs{{a}}, loc);
+  return internal::Emit(g, OpType::kConcatenate, xs, internal::OpShape(first.DType(), dims, "Concatenate", loc),
+                        ir::AxesAttrs{{a}}, loc);
 }
 
 Node Slice(Node x, std::vector<int64_t> starts, std::vector<int64_t> limits, std::vector<int64_t> strides, Loc loc) {
@@ -216,7 +225,7 @@ Node Pad(Node x, Node value, std::vector<int64_t> low, std::vector<int64_t> high
       OpError(loc, "Pad", "axis " + std::to_string(i) + ": interior padding must be >= 0, got " +
                               std::to_string(interior[i]));
     }
-    dims[i] = PaddedDim(x.Shape().Dims()[i], low[i], high[i], interior[i]);
+    dims[i] = PaddedDim(x.Shape().Dims()[i], low[i], high[i], interior[i], "Pad", loc);
     if (dims[i] < 0) {
       OpError(loc, "Pad", "axis " + std::to_string(i) + ": padding low " + std::to_string(low[i]) + ", high " +
                               std::to_string(high[i]) + ", interior " + std::to_string(interior[i]) + " of " +
@@ -225,7 +234,7 @@ Node Pad(Node x, Node value, std::vector<int64_t> low, std::vector<int64_t> high
     identity = identity && low[i] == 0 && high[i] == 0 && (interior[i] == 0 || x.Shape().Dims()[i] <= 1);
   }
   if (identity) return x;
-  return internal::Emit(g, OpType::kPad, {x, value}, shapes::Shape(x.DType(), dims),
+  return internal::Emit(g, OpType::kPad, {x, value}, internal::OpShape(x.DType(), dims, "Pad", loc),
                         ir::PadAttrs{std::move(low), std::move(high), std::move(interior)}, loc);
 }
 
@@ -384,7 +393,7 @@ std::vector<Node> PadVJP(const VJPArgs& a) {
     uncrop_low[i] = std::max<int64_t>(-attrs.low[i], 0);
     uncrop_high[i] = std::max<int64_t>(-attrs.high[i], 0);
     starts[i] = std::max<int64_t>(attrs.low[i], 0);
-    limits[i] = starts[i] + PaddedDim(dims[i], 0, 0, attrs.interior[i]);
+    limits[i] = starts[i] + PaddedDim(dims[i], 0, 0, attrs.interior[i], "Pad", a.loc);
     strides[i] = attrs.interior[i] + 1;
   }
   Node full = Pad(a.cotangent, ZeroScalarLike(x, a.loc), uncrop_low, uncrop_high, {}, a.loc);

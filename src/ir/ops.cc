@@ -12,7 +12,7 @@ struct OpInfo {
   OpCategory category;
 };
 constexpr std::array<OpInfo, kNumOpTypes> kOpInfo = {{
-#define KILN_X(name, category) {#name, OpCategory::category},
+#define KILN_X(name, category, dtype_class) {#name, OpCategory::category},
     KILN_IR_OPS(KILN_X)
 #undef KILN_X
 }};
@@ -26,5 +26,29 @@ std::string_view OpName(OpType op) {
 OpCategory CategoryOf(OpType op) { return kOpInfo.at(static_cast<size_t>(op)).category; }
 
 std::ostream& operator<<(std::ostream& os, OpType op) { return os << OpName(op); }
+
+bool Accepts(DTypeClass c, dtypes::DType dtype) {
+  switch (c) {
+    case DTypeClass::kFloat: return dtypes::IsFloat(dtype);
+    case DTypeClass::kNumeric: return dtypes::IsFloat(dtype) || dtypes::IsInteger(dtype);
+    case DTypeClass::kInteger: return dtypes::IsInteger(dtype);
+    case DTypeClass::kBool: return dtype == dtypes::Bool;
+    case DTypeClass::kAny: return dtype != dtypes::Invalid;
+    case DTypeClass::kOwnRule: return false;
+  }
+  return false;
+}
+
+std::string_view DTypeClassName(DTypeClass c) {
+  switch (c) {
+    case DTypeClass::kFloat: return "a float dtype";
+    case DTypeClass::kNumeric: return "a numeric (integer or float) dtype";
+    case DTypeClass::kInteger: return "an integer dtype";
+    case DTypeClass::kBool: return "Bool";
+    case DTypeClass::kAny: return "any dtype";
+    case DTypeClass::kOwnRule: return "the op's own dtype rule";
+  }
+  return "";
+}
 
 }  // namespace kiln::ir

@@ -4,6 +4,7 @@
 // computed in double (with the specified integer semantics written out
 // independently of the kernels), on random inputs of every accepted dtype and
 // the TestShapes, plus explicit edge cases and the graph-level error messages.
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -18,6 +19,7 @@ namespace kiln {
 namespace {
 
 using dtypes::DType;
+using ir::OpType;
 using graph::Node;
 using tensors::Tensor;
 
@@ -36,6 +38,17 @@ std::vector<DType> Concat(std::vector<DType> a, const std::vector<DType>& b) {
 }
 const std::vector<DType> kNumeric = Concat(kFloats, kInts);
 const std::vector<DType> kAllDTypes(std::begin(dtypes::kAll), std::end(dtypes::kAll));
+
+// The dtypes an op accepts, from the op table (ir::DTypeClassOf), in
+// dtypes::kAll's order: the same source as the graph layer's checks and the
+// kernels' dispatch, so the three cannot drift apart.
+std::vector<DType> Accepted(ir::OpType op) {
+  std::vector<DType> out;
+  for (DType dt : dtypes::kAll) {
+    if (ir::Accepts(ir::DTypeClassOf(op), dt)) out.push_back(dt);
+  }
+  return out;
+}
 
 // --------------------------------------- Integer reference helpers (naive).
 
@@ -150,35 +163,35 @@ struct UnaryCase {
 std::vector<UnaryCase> UnaryCases() {
   auto f = [](double (*fn)(double)) { return [fn](DType, double x) { return fn(x); }; };
   return {
-      {"Abs", [](Node x) { return graph::Abs(x); }, kNumeric, -200, 200,
+      {"Abs", [](Node x) { return graph::Abs(x); }, Accepted(OpType::kAbs), -200, 200,
        [](DType dt, double x) { return IsInt(dt) ? WrapTo(dt, std::abs(x)) : std::abs(x); }},
-      {"Neg", [](Node x) { return graph::Neg(x); }, kNumeric, -200, 200,
+      {"Neg", [](Node x) { return graph::Neg(x); }, Accepted(OpType::kNeg), -200, 200,
        [](DType dt, double x) { return IsInt(dt) ? WrapTo(dt, -x) : -x; }},
-      {"Sign", [](Node x) { return graph::Sign(x); }, kNumeric, -3, 3, [](DType, double x) { return RefSign(x); }},
-      {"Ceil", [](Node x) { return graph::Ceil(x); }, kFloats, -5, 5, f(std::ceil)},
-      {"Floor", [](Node x) { return graph::Floor(x); }, kFloats, -5, 5, f(std::floor)},
-      {"Round", [](Node x) { return graph::Round(x); }, kFloats, -5, 5, f(std::nearbyint)},
-      {"Exp", [](Node x) { return graph::Exp(x); }, kFloats, -10, 10, f(std::exp)},
-      {"Expm1", [](Node x) { return graph::Expm1(x); }, kFloats, -3, 3, f(std::expm1)},
-      {"Log", [](Node x) { return graph::Log(x); }, kFloats, 0.001, 100, f(std::log)},
-      {"Log1p", [](Node x) { return graph::Log1p(x); }, kFloats, -0.9, 10, f(std::log1p)},
-      {"Logistic", [](Node x) { return graph::Logistic(x); }, kFloats, -20, 20, f(RefLogistic)},
-      {"Sin", [](Node x) { return graph::Sin(x); }, kFloats, -3, 3, f(std::sin)},
-      {"Cos", [](Node x) { return graph::Cos(x); }, kFloats, -3, 3, f(std::cos)},
-      {"Tanh", [](Node x) { return graph::Tanh(x); }, kFloats, -5, 5, f(std::tanh)},
-      {"Sqrt", [](Node x) { return graph::Sqrt(x); }, kFloats, 0, 100, f(std::sqrt)},
-      {"Rsqrt", [](Node x) { return graph::Rsqrt(x); }, kFloats, 0.001, 100,
+      {"Sign", [](Node x) { return graph::Sign(x); }, Accepted(OpType::kSign), -3, 3, [](DType, double x) { return RefSign(x); }},
+      {"Ceil", [](Node x) { return graph::Ceil(x); }, Accepted(OpType::kCeil), -5, 5, f(std::ceil)},
+      {"Floor", [](Node x) { return graph::Floor(x); }, Accepted(OpType::kFloor), -5, 5, f(std::floor)},
+      {"Round", [](Node x) { return graph::Round(x); }, Accepted(OpType::kRound), -5, 5, f(std::nearbyint)},
+      {"Exp", [](Node x) { return graph::Exp(x); }, Accepted(OpType::kExp), -10, 10, f(std::exp)},
+      {"Expm1", [](Node x) { return graph::Expm1(x); }, Accepted(OpType::kExpm1), -3, 3, f(std::expm1)},
+      {"Log", [](Node x) { return graph::Log(x); }, Accepted(OpType::kLog), 0.001, 100, f(std::log)},
+      {"Log1p", [](Node x) { return graph::Log1p(x); }, Accepted(OpType::kLog1p), -0.9, 10, f(std::log1p)},
+      {"Logistic", [](Node x) { return graph::Logistic(x); }, Accepted(OpType::kLogistic), -20, 20, f(RefLogistic)},
+      {"Sin", [](Node x) { return graph::Sin(x); }, Accepted(OpType::kSin), -3, 3, f(std::sin)},
+      {"Cos", [](Node x) { return graph::Cos(x); }, Accepted(OpType::kCos), -3, 3, f(std::cos)},
+      {"Tanh", [](Node x) { return graph::Tanh(x); }, Accepted(OpType::kTanh), -5, 5, f(std::tanh)},
+      {"Sqrt", [](Node x) { return graph::Sqrt(x); }, Accepted(OpType::kSqrt), 0, 100, f(std::sqrt)},
+      {"Rsqrt", [](Node x) { return graph::Rsqrt(x); }, Accepted(OpType::kRsqrt), 0.001, 100,
        [](DType, double x) { return 1 / std::sqrt(x); }},
-      {"Erf", [](Node x) { return graph::Erf(x); }, kFloats, -4, 4, f(std::erf)},
-      {"IsFinite", [](Node x) { return graph::IsFinite(x); }, kFloats, -3, 3,
+      {"Erf", [](Node x) { return graph::Erf(x); }, Accepted(OpType::kErf), -4, 4, f(std::erf)},
+      {"IsFinite", [](Node x) { return graph::IsFinite(x); }, Accepted(OpType::kIsFinite), -3, 3,
        [](DType, double x) { return static_cast<double>(std::isfinite(x)); }, true},
-      {"IsNaN", [](Node x) { return graph::IsNaN(x); }, kFloats, -3, 3,
+      {"IsNaN", [](Node x) { return graph::IsNaN(x); }, Accepted(OpType::kIsNaN), -3, 3,
        [](DType, double x) { return static_cast<double>(std::isnan(x)); }, true},
-      {"BitCount", [](Node x) { return graph::BitCount(x); }, kInts, -1000, 1000, RefBitCount},
-      {"Clz", [](Node x) { return graph::Clz(x); }, kInts, -1000, 1000, RefClz},
-      {"BitwiseNot", [](Node x) { return graph::BitwiseNot(x); }, kInts, -1000, 1000,
+      {"BitCount", [](Node x) { return graph::BitCount(x); }, Accepted(OpType::kBitCount), -1000, 1000, RefBitCount},
+      {"Clz", [](Node x) { return graph::Clz(x); }, Accepted(OpType::kClz), -1000, 1000, RefClz},
+      {"BitwiseNot", [](Node x) { return graph::BitwiseNot(x); }, Accepted(OpType::kBitwiseNot), -1000, 1000,
        [](DType dt, double x) { return FromBits(dt, ~ToBits(dt, x)); }},
-      {"LogicalNot", [](Node x) { return graph::LogicalNot(x); }, kBool, 0, 1,
+      {"LogicalNot", [](Node x) { return graph::LogicalNot(x); }, Accepted(OpType::kLogicalNot), 0, 1,
        [](DType, double x) { return static_cast<double>(x == 0); }},
   };
 }
@@ -198,51 +211,51 @@ std::vector<BinaryCase> BinaryCases() {
   };
   auto cmp = [](bool (*fn)(double, double)) { return [fn](DType, double a, double b) { return static_cast<double>(fn(a, b)); }; };
   return {
-      {"Add", [](Node a, Node b) { return graph::Add(a, b); }, kNumeric, -200, 200, -200, 200,
+      {"Add", [](Node a, Node b) { return graph::Add(a, b); }, Accepted(OpType::kAdd), -200, 200, -200, 200,
        wrap([](double a, double b) { return a + b; })},
-      {"Sub", [](Node a, Node b) { return graph::Sub(a, b); }, kNumeric, -200, 200, -200, 200,
+      {"Sub", [](Node a, Node b) { return graph::Sub(a, b); }, Accepted(OpType::kSub), -200, 200, -200, 200,
        wrap([](double a, double b) { return a - b; })},
-      {"Mul", [](Node a, Node b) { return graph::Mul(a, b); }, kNumeric, -200, 200, -200, 200,
+      {"Mul", [](Node a, Node b) { return graph::Mul(a, b); }, Accepted(OpType::kMul), -200, 200, -200, 200,
        wrap([](double a, double b) { return a * b; })},
-      {"Div", [](Node a, Node b) { return graph::Div(a, b); }, kNumeric, -200, 200, -5, 5, RefDiv},
-      {"Rem", [](Node a, Node b) { return graph::Rem(a, b); }, kNumeric, -200, 200, -5, 5, RefRem},
+      {"Div", [](Node a, Node b) { return graph::Div(a, b); }, Accepted(OpType::kDiv), -200, 200, -5, 5, RefDiv},
+      {"Rem", [](Node a, Node b) { return graph::Rem(a, b); }, Accepted(OpType::kRem), -200, 200, -5, 5, RefRem},
       {"PowInt", [](Node a, Node b) { return graph::Pow(a, b); }, kInts, -6, 6, -2, 7, RefPow},
       {"PowFloat", [](Node a, Node b) { return graph::Pow(a, b); }, kFloats, 0.1, 3, -3, 3, RefPow},
-      {"Max", [](Node a, Node b) { return graph::Max(a, b); }, kNumeric, -100, 100, -100, 100,
+      {"Max", [](Node a, Node b) { return graph::Max(a, b); }, Accepted(OpType::kMax), -100, 100, -100, 100,
        [](DType, double a, double b) { return RefMax(a, b); }},
-      {"Min", [](Node a, Node b) { return graph::Min(a, b); }, kNumeric, -100, 100, -100, 100,
+      {"Min", [](Node a, Node b) { return graph::Min(a, b); }, Accepted(OpType::kMin), -100, 100, -100, 100,
        [](DType, double a, double b) { return RefMin(a, b); }},
-      {"Atan2", [](Node a, Node b) { return graph::Atan2(a, b); }, kFloats, -3, 3, -3, 3,
+      {"Atan2", [](Node a, Node b) { return graph::Atan2(a, b); }, Accepted(OpType::kAtan2), -3, 3, -3, 3,
        [](DType, double a, double b) { return std::atan2(a, b); }},
-      {"BitwiseAnd", [](Node a, Node b) { return graph::BitwiseAnd(a, b); }, kInts, -1000, 1000, -1000, 1000,
+      {"BitwiseAnd", [](Node a, Node b) { return graph::BitwiseAnd(a, b); }, Accepted(OpType::kBitwiseAnd), -1000, 1000, -1000, 1000,
        [](DType dt, double a, double b) { return RefBitwise(dt, a, b, '&'); }},
-      {"BitwiseOr", [](Node a, Node b) { return graph::BitwiseOr(a, b); }, kInts, -1000, 1000, -1000, 1000,
+      {"BitwiseOr", [](Node a, Node b) { return graph::BitwiseOr(a, b); }, Accepted(OpType::kBitwiseOr), -1000, 1000, -1000, 1000,
        [](DType dt, double a, double b) { return RefBitwise(dt, a, b, '|'); }},
-      {"BitwiseXor", [](Node a, Node b) { return graph::BitwiseXor(a, b); }, kInts, -1000, 1000, -1000, 1000,
+      {"BitwiseXor", [](Node a, Node b) { return graph::BitwiseXor(a, b); }, Accepted(OpType::kBitwiseXor), -1000, 1000, -1000, 1000,
        [](DType dt, double a, double b) { return RefBitwise(dt, a, b, '^'); }},
-      {"LogicalAnd", [](Node a, Node b) { return graph::LogicalAnd(a, b); }, kBool, 0, 1, 0, 1,
+      {"LogicalAnd", [](Node a, Node b) { return graph::LogicalAnd(a, b); }, Accepted(OpType::kLogicalAnd), 0, 1, 0, 1,
        [](DType, double a, double b) { return static_cast<double>(a != 0 && b != 0); }},
-      {"LogicalOr", [](Node a, Node b) { return graph::LogicalOr(a, b); }, kBool, 0, 1, 0, 1,
+      {"LogicalOr", [](Node a, Node b) { return graph::LogicalOr(a, b); }, Accepted(OpType::kLogicalOr), 0, 1, 0, 1,
        [](DType, double a, double b) { return static_cast<double>(a != 0 || b != 0); }},
-      {"LogicalXor", [](Node a, Node b) { return graph::LogicalXor(a, b); }, kBool, 0, 1, 0, 1,
+      {"LogicalXor", [](Node a, Node b) { return graph::LogicalXor(a, b); }, Accepted(OpType::kLogicalXor), 0, 1, 0, 1,
        [](DType, double a, double b) { return static_cast<double>((a != 0) != (b != 0)); }},
-      {"ShiftLeft", [](Node a, Node b) { return graph::ShiftLeft(a, b); }, kInts, -1000, 1000, -2, 10,
+      {"ShiftLeft", [](Node a, Node b) { return graph::ShiftLeft(a, b); }, Accepted(OpType::kShiftLeft), -1000, 1000, -2, 10,
        RefShiftLeft},
-      {"ShiftRightArithmetic", [](Node a, Node b) { return graph::ShiftRightArithmetic(a, b); }, kInts, -1000,
+      {"ShiftRightArithmetic", [](Node a, Node b) { return graph::ShiftRightArithmetic(a, b); }, Accepted(OpType::kShiftRightArithmetic), -1000,
        1000, -2, 10, RefShiftRightArithmetic},
-      {"ShiftRightLogical", [](Node a, Node b) { return graph::ShiftRightLogical(a, b); }, kInts, -1000, 1000, -2,
+      {"ShiftRightLogical", [](Node a, Node b) { return graph::ShiftRightLogical(a, b); }, Accepted(OpType::kShiftRightLogical), -1000, 1000, -2,
        10, RefShiftRightLogical},
-      {"Equal", [](Node a, Node b) { return graph::Equal(a, b); }, kAllDTypes, -3, 3, -3, 3,
+      {"Equal", [](Node a, Node b) { return graph::Equal(a, b); }, Accepted(OpType::kEqual), -3, 3, -3, 3,
        cmp([](double a, double b) { return a == b; }), true},
-      {"NotEqual", [](Node a, Node b) { return graph::NotEqual(a, b); }, kAllDTypes, -3, 3, -3, 3,
+      {"NotEqual", [](Node a, Node b) { return graph::NotEqual(a, b); }, Accepted(OpType::kNotEqual), -3, 3, -3, 3,
        cmp([](double a, double b) { return a != b; }), true},
-      {"GreaterThan", [](Node a, Node b) { return graph::GreaterThan(a, b); }, kAllDTypes, -3, 3, -3, 3,
+      {"GreaterThan", [](Node a, Node b) { return graph::GreaterThan(a, b); }, Accepted(OpType::kGreaterThan), -3, 3, -3, 3,
        cmp([](double a, double b) { return a > b; }), true},
-      {"GreaterOrEqual", [](Node a, Node b) { return graph::GreaterOrEqual(a, b); }, kAllDTypes, -3, 3, -3, 3,
+      {"GreaterOrEqual", [](Node a, Node b) { return graph::GreaterOrEqual(a, b); }, Accepted(OpType::kGreaterOrEqual), -3, 3, -3, 3,
        cmp([](double a, double b) { return a >= b; }), true},
-      {"LessThan", [](Node a, Node b) { return graph::LessThan(a, b); }, kAllDTypes, -3, 3, -3, 3,
+      {"LessThan", [](Node a, Node b) { return graph::LessThan(a, b); }, Accepted(OpType::kLessThan), -3, 3, -3, 3,
        cmp([](double a, double b) { return a < b; }), true},
-      {"LessOrEqual", [](Node a, Node b) { return graph::LessOrEqual(a, b); }, kAllDTypes, -3, 3, -3, 3,
+      {"LessOrEqual", [](Node a, Node b) { return graph::LessOrEqual(a, b); }, Accepted(OpType::kLessOrEqual), -3, 3, -3, 3,
        cmp([](double a, double b) { return a <= b; }), true},
   };
 }
@@ -761,6 +774,34 @@ TEST(ElementwiseErrors, GraphLevelDTypeAndShapeErrors) {
   KILN_EXPECT_ERROR(graph::Clamp(f3, i3, f3), "Clamp: dtypes differ");
   KILN_EXPECT_ERROR(graph::Clamp(f4, f3, f4), "Clamp: shapes Float32[4] and Float32[3] cannot be broadcast");
   KILN_EXPECT_ERROR(graph::ConvertDType(f3, dtypes::Invalid), "ConvertDType: target dtype is Invalid");
+}
+
+// The op table's dtype classes are the only source: every dtype an op's
+// class leaves out is refused by its graph builder, and every dtype it names
+// is run against the reference above (the kernels dispatch on the same class).
+TEST(ElementwiseErrors, DTypeRulesComeFromTheOpTable) {
+  EXPECT_EQ(Accepted(OpType::kExp), kFloats);
+  EXPECT_EQ(Accepted(OpType::kAdd), Concat(kInts, kFloats));
+  auto g = graph::NewGraph();
+  int refused = 0;
+  for (const UnaryCase& c : UnaryCases()) {
+    for (DType dt : dtypes::kAll) {
+      if (std::find(c.dtypes.begin(), c.dtypes.end(), dt) != c.dtypes.end()) continue;
+      Node x = graph::Parameter(g.get(), std::to_string(refused) + "_u", shapes::Make(dt, 2));
+      KILN_EXPECT_ERROR(c.op(x), c.name + ": requires ");
+      ++refused;
+    }
+  }
+  for (const BinaryCase& c : BinaryCases()) {
+    if (c.name.starts_with("Pow")) continue;  // one op, split into two cases by dtype
+    for (DType dt : dtypes::kAll) {
+      if (std::find(c.dtypes.begin(), c.dtypes.end(), dt) != c.dtypes.end()) continue;
+      Node x = graph::Parameter(g.get(), std::to_string(refused) + "_b", shapes::Make(dt, 2));
+      KILN_EXPECT_ERROR(c.op(x, x), c.name + ": requires ");
+      ++refused;
+    }
+  }
+  EXPECT_GT(refused, 100);
 }
 
 TEST(ElementwiseErrors, CpuKernelRejectsUnsupportedDTypeInHandBuiltIR) {

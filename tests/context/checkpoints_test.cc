@@ -430,6 +430,75 @@ TEST_F(CheckpointsTest, LazyRestoreAndShapeMismatches) {
   EXPECT_EQ(ew->Value().Value<std::vector<float>>(), (std::vector<float>{1, 1}));
 }
 
+// Issue 10, finding 1: restored values of variables not created yet are part
+// of the state. A save right after a restore (a tool changing a
+// hyperparameter, a resumed run saving before its first step) keeps them and
+// the restored step; with Keep(1) the trained weights must survive.
+TEST_F(CheckpointsTest, SaveRightAfterRestoreKeepsTheRestoredState) {
+  {
+    Context ctx = context::New();
+    ctx.In("dense").VariableWithValue("w", Filled(3, 5));
+    ctx.SetParam("learning_rate", 0.1);
+    SetStep(ctx, 1000);
+    checkpoints::Build(ctx).Dir(dir_).Keep(1).Done()->Save();
+  }
+  Context tool = context::New();
+  auto handler = checkpoints::Build(tool).Dir(dir_).Keep(1).Done();
+  EXPECT_EQ(handler->Restore(), "checkpoint-0000001000");
+  tool.SetParam("learning_rate", 0.01);  // changed, then saved at once: no variable was created
+  const std::string saved = handler->Save();
+  EXPECT_EQ(saved, "checkpoint-0000001000-1");  // the restored step, sorting after the old one
+  EXPECT_EQ(handler->List(), std::vector<std::string>{saved});
+
+  Context resumed = context::New();
+  EXPECT_EQ(checkpoints::Build(resumed).Dir(dir_).Done()->Restore(), saved);
+  EXPECT_EQ(resumed.GetParam<double>("learning_rate"), 0.01);
+  EXPECT_EQ(resumed.In("dense").VariableWithShape("w", shapes::Make(dtypes::Float32, 3))->Value().Value<std::vector<float>>(),
+            std::vector<float>(3, 5));
+  EXPECT_EQ(resumed.VariableWithShape("global_step", shapes::Make(dtypes::Int64))->Value().Value<int64_t>(), 1000);
+}
+
+// A save that would hold fewer variables than the newest checkpoint is
+// refused (nothing is written or deleted), unless the missing ones were
+// deleted on purpose or are excluded.
+TEST_F(CheckpointsTest, SaveRefusesToLoseVariablesUnlessDeletedOnPurpose) {
+  {
+    Context ctx = context::New();
+    ctx.In("a").VariableWithValue("w", Filled(2, 1));
+    ctx.In("b").VariableWithValue("w", Filled(2, 2));
+    SetStep(ctx, 10);
+    checkpoints::Build(ctx).Dir(dir_).Keep(1).Done()->Save();
+  }
+  Context other = context::New();  // another model in the same directory, no restore
+  other.In("a").VariableWithValue("w", Filled(2, 3));
+  SetStep(other, 20);
+  auto handler = checkpoints::Build(other).Dir(dir_).Keep(1).Done();
+  KILN_EXPECT_ERROR(handler->Save(), "checkpoints: Save() refused: the newest checkpoint " +
+                                         Path("checkpoint-0000000010") +
+                                         " holds 1 variable(s) this context does not have (/b/w); saving would lose them");
+  EXPECT_EQ(handler->List(), std::vector<std::string>{"checkpoint-0000000010"});
+
+  // Excluding them is a decision: the save goes through.
+  EXPECT_EQ(checkpoints::Build(other).Dir(dir_).Keep(1).ExcludeVars({"/b/"}).Done()->Save(), "checkpoint-0000000020");
+
+  // So is deleting them: restore everything, delete /b, save a smaller model.
+  fs::remove_all(dir_);
+  {
+    Context ctx = context::New();
+    ctx.In("a").VariableWithValue("w", Filled(2, 1));
+    ctx.In("b").VariableWithValue("w", Filled(2, 2));
+    checkpoints::Build(ctx).Dir(dir_).Done()->Save();
+  }
+  Context smaller = context::New();
+  auto smaller_handler = checkpoints::Build(smaller).Dir(dir_).Keep(1).Done();
+  smaller_handler->Restore();
+  smaller.DeleteVariablesInScope("/b/");  // still pending (never created): deleted on purpose
+  const std::string name = smaller_handler->Save();
+  const Json meta = Json::parse(ReadBytes(Path(name + ".json")));
+  ASSERT_EQ(meta.at("variables").size(), 1u);
+  EXPECT_EQ(meta.at("variables")[0].at("scope"), "/a");
+}
+
 TEST_F(CheckpointsTest, ExcludedVariablesAreNeitherSavedNorRestored) {
   Context ctx = context::New();
   ctx.VariableWithValue("keep", Filled(2, 1));

@@ -3,7 +3,11 @@
 // execution with in-place updates, initializers and random state.
 #include "kiln/context/context.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <string>
+#include <thread>
 
 #include "kiln/context/exec.h"
 #include "tests/testing/testing.h"
@@ -153,6 +157,101 @@ TEST(ContextExec, ValueHandlesStayValidAcrossUpdates) {
   inc.Call(tensors::FromValue(2.0));
   EXPECT_EQ(before.Value<double>(), 1.0);  // the old handle keeps the old value
   EXPECT_EQ(v->Value().Value<double>(), 3.0);
+}
+
+// Issue 10, finding 2: a cached executable keeps Variable*; deleting the
+// variables and creating others used to make it read freed memory (another
+// variable's value, silently). Deleted variables stay allocated, throw on
+// use, and the executable traces again.
+TEST(ContextExec, DeletedVariablesInvalidateCachedExecutables) {
+  Context ctx = context::New();
+  auto read = context::NewExec(Cpu(), ctx, [](Context c, Node x) {
+    Variable* w = c.In("a").WithInitializer(initializers::Constant(3)).VariableWithShape("w", shapes::Make(dtypes::Float32));
+    return x * w->ValueGraph(x.Graph());
+  });
+  EXPECT_EQ(read.Call(2.0f).Value<float>(), 6.0f);
+  Variable* old_w = ctx.GetVariableByScopeAndName("/a/w");
+  ctx.DeleteVariablesInScope("/a");
+  EXPECT_EQ(ctx.GetVariableByScopeAndName("/a/w"), nullptr);
+  EXPECT_TRUE(old_w->Deleted());
+  EXPECT_FALSE(old_w->HasValue());
+  EXPECT_EQ(old_w->ScopeAndName(), "/a/w");  // the handle itself stays readable
+  KILN_EXPECT_ERROR(old_w->Value(), "Variable /a/w: read after Context::DeleteVariablesInScope deleted it");
+  KILN_EXPECT_ERROR(old_w->SetValue(tensors::FromValue(1.0f)),
+                    "Variable /a/w: SetValue after Context::DeleteVariablesInScope deleted it");
+  // Other variables created meanwhile must not be read in its place.
+  for (int i = 0; i < 20; ++i) ctx.In("b").VariableWithValue("v" + std::to_string(i), tensors::FromValue(100.0f + i));
+  // The next call traces again and creates /a/w anew (initialized to 3).
+  EXPECT_EQ(read.Call(2.0f).Value<float>(), 6.0f);
+  Variable* new_w = ctx.GetVariableByScopeAndName("/a/w");
+  ASSERT_NE(new_w, nullptr);
+  EXPECT_NE(new_w, old_w);
+  new_w->SetValue(tensors::FromValue(5.0f));
+  EXPECT_EQ(read.Call(2.0f).Value<float>(), 10.0f);
+  EXPECT_EQ(read.CacheSize(), 1u);
+
+  // A graph that reads a deleted Variable* it kept: an error naming the line.
+  auto stale = context::NewExec(Cpu(), ctx, [&](Context, Node x) { return x * old_w->ValueGraph(x.Graph()); });
+  KILN_EXPECT_ERROR(stale.Call(2.0f), "Variable /a/w: ValueGraph after Context::DeleteVariablesInScope deleted it (context_test.cc:");
+}
+
+// Issue 17: context::NewExec shares graph::NewExec's cache: LRU-bounded.
+TEST(ContextExec, CacheIsBoundedLikeGraphExecs) {
+  Context ctx = context::New();
+  auto twice = context::NewExec(Cpu(), ctx, [](Context, Node x) { return x * 2.0f; });
+  twice.SetMaxCacheSize(2);
+  for (int n = 1; n <= 5; ++n) {
+    EXPECT_EQ(twice.Call(std::vector<float>(static_cast<size_t>(n), 1.0f)).Value<std::vector<float>>(),
+              std::vector<float>(static_cast<size_t>(n), 2.0f));
+    EXPECT_EQ(twice.CacheSize(), static_cast<size_t>(std::min(n, 2)));
+  }
+}
+
+// Issue 10, finding 3: one thread trains (an in-place update of w), another
+// evaluates and reads w. Each step adds 1 to every element, so any value seen
+// must be a whole number of steps, the same in every element: never missing,
+// never re-initialized, never torn. Run under ThreadSanitizer in CI.
+TEST(ContextExec, TrainingAndReadingFromTwoThreads) {
+  Context ctx = context::New();
+  constexpr int64_t kSize = 4096;
+  ctx.VariableWithValue("w", tensors::FromFlat(shapes::Make(dtypes::Float32, kSize), std::vector<float>(kSize, 0.0f)));
+  auto train = context::NewExec(Cpu(), ctx, [](Context c, Node x) {
+    Variable* w = c.Reuse().VariableWithShape("w", shapes::Make(dtypes::Float32, kSize));
+    w->SetValueGraph(w->ValueGraph(x.Graph()) + x);
+    return x;
+  });
+  auto evaluate = context::NewExec(Cpu(), ctx, [](Context c, Node x) {
+    Variable* w = c.Reuse().VariableWithShape("w", shapes::Make(dtypes::Float32, kSize));
+    Node wv = w->ValueGraph(x.Graph());
+    return graph::Concatenate({graph::ReduceMin(wv, {0}) + x, graph::ReduceMax(wv, {0}) + x}, 0);
+  });
+  constexpr int kSteps = 300;
+  std::atomic<bool> done{false};
+  std::string failure;
+  std::thread reader([&] {
+    try {
+      float last = 0;
+      while (!done.load()) {
+        auto minmax = evaluate.Call(std::vector<float>{0.0f}).Value<std::vector<float>>();
+        const std::vector<float> w = ctx.GetVariable("w")->Value().Value<std::vector<float>>();
+        const auto [lo, hi] = std::minmax_element(w.begin(), w.end());
+        if (minmax[0] != minmax[1] || *lo != *hi || minmax[0] != std::floor(minmax[0]) || minmax[0] < last ||
+            *lo < minmax[0]) {
+          failure = "inconsistent read: graph min/max " + std::to_string(minmax[0]) + "/" + std::to_string(minmax[1]) +
+                    ", host min/max " + std::to_string(*lo) + "/" + std::to_string(*hi);
+          return;
+        }
+        last = *lo;
+      }
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+  });
+  for (int i = 0; i < kSteps; ++i) train.Call(std::vector<float>{1.0f});
+  done = true;
+  reader.join();
+  EXPECT_EQ(failure, "");
+  EXPECT_EQ(ctx.GetVariable("w")->Value().Value<std::vector<float>>(), std::vector<float>(kSize, float(kSteps)));
 }
 
 TEST(ContextRandom, ReproducibleFromSeedAndDifferentPerCall) {

@@ -57,5 +57,29 @@ TEST(Shapes, Errors) {
   }
 }
 
+// Issue 10, finding 4: sizes that overflow int64 used to wrap (a 2^62-float
+// tensor had ByteSize() 0 and a heap overflow behind it).
+TEST(Shapes, SizesThatOverflowInt64AreErrors) {
+  constexpr int64_t k2p32 = int64_t{1} << 32, k2p62 = int64_t{1} << 62;
+  try {
+    shapes::Make(dtypes::Float32, k2p62);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "Shape Float32[4611686018427387904]: its size in bytes overflows int64 (at most 2^63 - 1 bytes)");
+  }
+  EXPECT_THROW(shapes::Make(dtypes::Float32, k2p32, k2p32), Error);
+  EXPECT_THROW(shapes::Make(dtypes::Int8, k2p32, k2p32), Error);  // 2^64 elements
+  // The largest that fit.
+  EXPECT_EQ(shapes::Make(dtypes::Int8, k2p62, 1).ByteSize(), k2p62);
+  EXPECT_EQ(shapes::Make(dtypes::Float32, k2p32, int64_t{1} << 28).ByteSize(), k2p62);
+  EXPECT_THROW(shapes::Make(dtypes::Float32, k2p32, int64_t{1} << 29), Error);  // exactly 2^63 bytes
+  // Empty shapes are fine whatever their other dimensions, and exact.
+  auto empty = shapes::Make(dtypes::Float32, k2p32, k2p32, 0);
+  EXPECT_EQ(empty.Size(), 0);
+  EXPECT_EQ(empty.ByteSize(), 0);
+  EXPECT_EQ(shapes::Make(dtypes::Float32, 0, k2p32, k2p32).Size(), 0);
+  EXPECT_EQ(shapes::Strides({0, k2p32, k2p32}).back(), 1);  // no signed overflow (UBSan checks)
+}
+
 }  // namespace
 }  // namespace kiln

@@ -74,6 +74,24 @@ TEST(Tensors, Errors) {
   EXPECT_THROW(Tensor().Shape(), Error);
 }
 
+// Issue 10, finding 5: printing an empty tensor with huge dimensions printed
+// one "{}" per empty row (67 MB for [2^24, 0]) or never returned.
+TEST(Tensors, EmptyTensorsWithHugeDimensionsPrintAtOnce) {
+  EXPECT_EQ(Tensor(shapes::Make(dtypes::Float32, int64_t{1} << 24, 0)).ToString(), "Float32[16777216, 0]{}");
+  EXPECT_EQ(Tensor(shapes::Make(dtypes::Float32, int64_t{1} << 32, int64_t{1} << 32, 0)).ToString(),
+            "Float32[4294967296, 4294967296, 0]{}");
+  EXPECT_EQ(Tensor(shapes::Make(dtypes::Int32, 0)).ToString(), "Int32[0]{}");
+  // Non-empty tensors still print their first elements, then "...".
+  const std::string big = Tensor(shapes::Make(dtypes::Int8, 1000, 1000)).ToString();
+  EXPECT_LT(big.size(), 1000u);
+  EXPECT_NE(big.find("..."), std::string::npos);
+}
+
+// Issue 10, finding 4: a tensor whose byte size overflows cannot be made.
+TEST(Tensors, OverflowingShapesCannotBeAllocated) {
+  EXPECT_THROW(Tensor(shapes::Make(dtypes::Float32, int64_t{1} << 62)), Error);
+}
+
 TEST(Tensors, CopyOnWrite) {
   Tensor a = tensors::FromValue(std::vector<int32_t>{1, 2, 3});
   Tensor b = a;  // shares the value

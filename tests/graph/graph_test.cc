@@ -7,6 +7,8 @@
 #include <atomic>
 #include <thread>
 
+#include "tests/testing/testing.h"
+
 namespace kiln {
 namespace {
 
@@ -80,6 +82,59 @@ TEST(Graph, NodesOfDifferentGraphs) {
               std::string::npos)
         << e.what();
   }
+}
+
+// Issue 10, finding 6: a Node kept from an earlier trace, used after its
+// graph is destroyed, even when a new graph takes the same address.
+TEST(Graph, NodesOfDestroyedGraphsAreErrors) {
+  auto g1 = graph::NewGraph("first");
+  Node stale = graph::Parameter(g1.get(), "x", shapes::Make(dtypes::Float32, 3));
+  EXPECT_TRUE(stale.Alive());
+  const graph::Graph* old_address = g1.get();
+  g1.reset();
+  EXPECT_FALSE(stale.Alive());
+  // Try to get a graph at the same address (malloc usually hands it back).
+  std::vector<std::unique_ptr<graph::Graph>> graphs;
+  graph::Graph* same = nullptr;
+  for (int i = 0; i < 64 && same == nullptr; ++i) {
+    graphs.push_back(graph::NewGraph("second"));
+    if (graphs.back().get() == old_address) same = graphs.back().get();
+  }
+  graph::Graph* g2 = same != nullptr ? same : graphs.back().get();
+  Node fresh = graph::Parameter(g2, "y", shapes::Make(dtypes::Float32, 3));
+  KILN_EXPECT_ERROR(graph::Add(fresh, stale), "Add: operand #1 is a Node whose graph no longer exists");
+  KILN_EXPECT_ERROR(graph::Neg(stale), "Neg: the operand is a Node whose graph no longer exists (kept from an earlier trace?) (graph_test.cc:");
+  KILN_EXPECT_ERROR(stale.Shape(), "use of graph::Node #0 whose graph no longer exists");
+  KILN_EXPECT_ERROR(g2->Finish({stale}, graph::Loc::current()), "output #0 belongs to another graph");
+}
+
+// Issue 10, finding 4: shape rules check int64 overflow and name the op and
+// the caller's line; a Parameter of such a shape cannot even be declared.
+TEST(Graph, ShapeRulesRejectSizesBeyondInt64) {
+  constexpr int64_t k2p32 = int64_t{1} << 32, k2p62 = int64_t{1} << 62;
+  auto g = graph::NewGraph("overflow");
+  Node x = graph::Parameter(g.get(), "x", shapes::Make(dtypes::Float32, 4));
+  KILN_EXPECT_ERROR(graph::Pad(x, graph::ScalarLike(x, 0), {0}, {k2p62}),
+                    "Pad: result Shape Float32[4611686018427387908]: its size in bytes overflows int64 (at most 2^63 - 1 "
+                    "bytes) (graph_test.cc:");
+  KILN_EXPECT_ERROR(graph::Pad(x, graph::ScalarLike(x, 0), {k2p62}, {k2p62}),
+                    "Pad: dimension 4611686018427387904 + 4611686018427387904 overflows int64 (graph_test.cc:");
+  KILN_EXPECT_ERROR(graph::Pad(x, graph::ScalarLike(x, 0), {0}, {k2p62 - 8}),
+                    "Pad: result Shape Float32[4611686018427387900]: its size in bytes overflows int64");
+  KILN_EXPECT_ERROR(graph::BroadcastTo(graph::Reshape(x, {4, 1}), {4, k2p62}), "BroadcastTo: result Shape Float32[4, 4611686018427387904]");
+  KILN_EXPECT_ERROR(graph::Reshape(x, {k2p32, k2p32}), "Reshape: dimension 4294967296 * 4294967296 overflows int64");
+  KILN_EXPECT_ERROR(graph::Reshape(x, {k2p32, k2p32, 0}), "Reshape: cannot reshape Float32[4] (4 elements) to");
+  Node a = graph::Parameter(g.get(), "a", shapes::Make(dtypes::Float32, k2p32, 1));
+  Node b = graph::Parameter(g.get(), "b", shapes::Make(dtypes::Float32, 1, k2p32));
+  KILN_EXPECT_ERROR(a + b, "Add: result Shape Float32[4294967296, 4294967296]");
+  KILN_EXPECT_ERROR(graph::MatMul(a, b), "DotGeneral: result Shape Float32[4294967296, 4294967296]");
+  Node c = graph::Parameter(g.get(), "c", shapes::Make(dtypes::Float32, k2p62 / 2 - 1, 1));
+  KILN_EXPECT_ERROR(graph::Concatenate({graph::Reshape(x, {4, 1}), c}, 0),
+                    "Concatenate: result Shape Float32[2305843009213693955, 1]");
+  // An empty result with huge dimensions is legitimate.
+  Node empty = graph::Parameter(g.get(), "e", shapes::Make(dtypes::Float32, 0));
+  EXPECT_EQ(graph::Reshape(empty, {k2p32, k2p32, 0}).Shape().Size(), 0);
+  EXPECT_THROW(graph::Parameter(g.get(), "huge", shapes::Make(dtypes::Float32, k2p32, k2p32)), Error);
 }
 
 TEST(Graph, DuplicateParameterName) {

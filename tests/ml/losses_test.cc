@@ -281,6 +281,21 @@ TEST_P(LossesTest, ExtremeLogitsAreFinite) {
     EXPECT_EQ(RunLoss(backend_, ml_losses::BinaryCrossEntropyLogits,
                       {T(dtype, {4}, {1, 0, 0, 1}), T(dtype, {4}, {1000, -1000, 1000, -1000})}),
               500.0);
+    // Issue 10: infinite logits. A confident right answer costs exactly 0
+    // (softplus(x) - x y used to give Inf - Inf = NaN), a confident wrong one
+    // costs Inf, and a soft label costs Inf too.
+    const double inf = std::numeric_limits<double>::infinity();
+    EXPECT_EQ(RunLoss(backend_, ml_losses::BinaryCrossEntropyLogits,
+                      {T(dtype, {2}, {1, 0}), T(dtype, {2}, {inf, -inf})}),
+              0.0);
+    EXPECT_EQ(RunLoss(backend_, ml_losses::BinaryCrossEntropyLogits, {T(dtype, {1}, {0}), T(dtype, {1}, {inf})}), inf);
+    EXPECT_EQ(RunLoss(backend_, ml_losses::BinaryCrossEntropyLogits, {T(dtype, {1}, {0.5}), T(dtype, {1}, {-inf})}), inf);
+    // Its gradient is sigmoid(x) - y there too (mean over 4): 0, 0, 1/4, -1/8.
+    auto grad = [](const std::vector<Node>& nodes) {
+      return graph::Gradient(ml_losses::BinaryCrossEntropyLogits({nodes[0]}, {nodes[1]}), {nodes[1]})[0];
+    };
+    EXPECT_EQ(testing::ToDoubles(testing::Run1(backend_, grad, {T(dtype, {4}, {1, 0, 0, 0.5}), T(dtype, {4}, {inf, -inf, inf, inf})})),
+              (std::vector<double>{0, 0, 0.25, 0.125}));
     // log(e^1000 + e^-1000) - x[label]: 0 for the right class, 2000 for the wrong one.
     EXPECT_EQ(RunLoss(backend_, ml_losses::CategoricalCrossEntropyLogits,
                       {T(dtype, {2, 2}, {1, 0, 0, 1}), T(dtype, {2, 2}, {1000, -1000, 1000, -1000})}),
@@ -289,7 +304,6 @@ TEST_P(LossesTest, ExtremeLogitsAreFinite) {
                       {T(dtypes::Int32, {2}, {0, 1}), T(dtype, {2, 2}, {1000, -1000, 1000, -1000})}),
               1000.0);
     // A logit of -Inf on a class with label 0 contributes nothing (no 0 * -Inf).
-    const double inf = std::numeric_limits<double>::infinity();
     EXPECT_NEAR(RunLoss(backend_, ml_losses::CategoricalCrossEntropyLogits,
                         {T(dtype, {1, 3}, {0, 1, 0}), T(dtype, {1, 3}, {-inf, 0, 0})}),
                 std::log(2.0), 1e-6);

@@ -3,9 +3,17 @@
 // history/plot files, and checkpoint-resume equivalence.
 #include "kiln/ml/train/loop.h"
 
+#include <pty.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
+#include <regex>
 #include <sstream>
+#include <thread>
 
 #include "kiln/context/checkpoints.h"
 #include "kiln/ml/layers/layers.h"
@@ -152,8 +160,95 @@ TEST(Loop, HooksProgressAndHistory) {
   EXPECT_NE(html.str().find("<svg"), std::string::npos);
   EXPECT_NE(html.str().find("aria-label='accuracy'"), std::string::npos);
   EXPECT_NE(html.str().find("class='line eval'"), std::string::npos);
+  {
+    // The legend sits above the plotting frame, so it cannot cover a curve.
+    const std::regex frame("<rect x='[0-9.]+' y='([0-9.]+)'[^>]*class='frame'");
+    const std::regex legend("<text x='([0-9.]+)' y='([0-9.]+)' class='legend");
+    const std::string page = html.str();
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(page, m, frame));
+    const double frame_top = std::stod(m[1]);
+    int legends = 0;
+    for (auto it = std::sregex_iterator(page.begin(), page.end(), legend); it != std::sregex_iterator(); ++it) {
+      EXPECT_LT(std::stod((*it)[2]) + 2, frame_top) << "legend text at y=" << (*it)[2] << " overlaps the plot area";
+      ++legends;
+    }
+    EXPECT_GE(legends, 2);
+  }
   KILN_EXPECT_ERROR(loop->WritePlot("/nonexistent-dir/x.html"), "Loop::WritePlot: cannot write \"/nonexistent-dir/x.html\"");
-  KILN_EXPECT_ERROR(loop->EveryNSteps(0, nullptr), "Loop::EveryNSteps: n must be > 0, got 0");
+  KILN_EXPECT_ERROR(loop->EveryNSteps(0, nullptr), "Loop::EveryNSteps: n (the period in steps) must be > 0, got 0 (trainer_test.cc:");
+  // Issue 10, finding 7: the messages name the call the user made, not a helper.
+  auto more_data = MakeData(2);
+  KILN_EXPECT_ERROR(loop->AddPeriodicEval(more_data, 0),
+                    "Loop::AddPeriodicEval: n (the period in steps) must be > 0, got 0 (trainer_test.cc:");
+  auto handler = context::checkpoints::Build(ctx).Dir(::testing::TempDir() + "/kiln_period_test").Done();
+  KILN_EXPECT_ERROR(loop->AddPeriodicCheckpoint(*handler, -3),
+                    "Loop::AddPeriodicCheckpoint: n (the period in steps) must be > 0, got -3 (trainer_test.cc:");
+  KILN_EXPECT_ERROR(loop->RecordEveryNSteps(0), "Loop::RecordEveryNSteps: n (the period in steps) must be > 0, got 0");
+  KILN_EXPECT_ERROR(loop->EveryNSeconds(0, nullptr), "Loop::EveryNSeconds: seconds must be > 0, got 0");
+}
+
+// Everything a live progress bar writes to a pseudo-terminal of `columns`
+// columns while a short loop runs, split into the lines it redraws.
+std::vector<std::string> ProgressRedraws(unsigned short columns) {
+  int master = -1, slave = -1;
+  winsize ws{};
+  ws.ws_col = columns;
+  ws.ws_row = 24;
+  EXPECT_EQ(openpty(&master, &slave, nullptr, nullptr, &ws), 0);
+  std::string output;
+  std::thread drain([&] {  // the pty's buffer is small: read while the loop writes
+    char buf[4096];
+    for (ssize_t n; (n = read(master, buf, sizeof(buf))) > 0;) output.append(buf, static_cast<size_t>(n));
+  });
+  std::cout.flush();
+  const int saved_stdout = dup(STDOUT_FILENO);
+  dup2(slave, STDOUT_FILENO);
+  {
+    context::Context ctx = context::New();
+    auto loop = train::NewLoop(MakeTrainer(ctx));
+    loop->SetProgress(&std::cout);  // a live bar: stdout is a terminal now
+    auto data = MakeData(3);
+    auto eval_data = MakeData(4);
+    loop->AddPeriodicEval(eval_data, 4);
+    loop->OnStep([](train::Loop&, const train::StepInfo&) { std::this_thread::sleep_for(std::chrono::milliseconds(60)); });
+    loop->RunSteps(data, 12);
+  }
+  std::cout.flush();
+  dup2(saved_stdout, STDOUT_FILENO);
+  close(saved_stdout);
+  close(slave);
+  drain.join();  // read() fails with EIO once the last slave fd is closed
+  close(master);
+  std::vector<std::string> lines;
+  std::string current;
+  for (size_t i = 0; i < output.size(); ++i) {
+    if (output.compare(i, 3, "\033[K") == 0) {
+      i += 2;
+    } else if (output[i] == '\r' || output[i] == '\n') {
+      if (!current.empty()) lines.push_back(current);
+      current.clear();
+    } else {
+      current += output[i];
+    }
+  }
+  if (!current.empty()) lines.push_back(current);
+  return lines;
+}
+
+// Issue 17: on an 80-column terminal the bar's line (about 150 characters)
+// wrapped, and each redraw scrolled a new line. Each redraw now fits.
+TEST(Loop, LiveProgressFitsTheTerminalWidth) {
+  const std::vector<std::string> narrow = ProgressRedraws(80);
+  ASSERT_GE(narrow.size(), 2u);
+  for (const std::string& line : narrow) EXPECT_LE(line.size(), 79u) << line;
+  EXPECT_NE(narrow.back().find("12/12"), std::string::npos) << narrow.back();
+  // A wide terminal gets the whole line, global step and eval metrics included.
+  const std::vector<std::string> wide = ProgressRedraws(250);
+  ASSERT_FALSE(wide.empty());
+  EXPECT_GT(wide.back().size(), 100u) << wide.back();
+  EXPECT_NE(wide.back().find("(global step 12)"), std::string::npos) << wide.back();
+  EXPECT_NE(wide.back().find("eval_accuracy="), std::string::npos) << wide.back();
 }
 
 TEST(Loop, StopFromAHook) {

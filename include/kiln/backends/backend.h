@@ -111,7 +111,8 @@ class Backend {
 /// How a backend makes itself known to New()/NewWithName().
 struct Registration {
   std::string name;
-  /// Higher is preferred by New() (CUDA 100, CPU 10).
+  /// Higher is preferred by New() (the built-in CPU backend has 10; a GPU
+  /// backend would register above it).
   int priority = 0;
   /// Whether the hardware is present (e.g. a GPU is visible).
   std::function<bool()> is_available;
@@ -122,8 +123,8 @@ struct Registration {
 void Register(Registration registration);
 
 /// The backend named by the environment variable KILN_BACKEND if set, else the
-/// available backend with the highest priority (CUDA if built and a GPU is
-/// present, else CPU).
+/// available backend with the highest priority. Today the CPU backend is the
+/// only built-in one (a CUDA backend is planned: issue 12).
 std::shared_ptr<Backend> New();
 
 /// The backend with this name; throws kiln::Error listing the available ones

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -24,10 +25,16 @@ namespace kiln::context {
 namespace internal {
 struct Store;
 }  // namespace internal
+class Context;
 
 /// A named, typed variable owned by a context's store. Its value lives in a
 /// Tensor (on host or device); inside a graph traced by context::NewExec it is
 /// read with ValueGraph and updated with SetValueGraph.
+///
+/// A Variable* stays valid as long as its context's store lives, even after
+/// Context::DeleteVariablesInScope removes the variable: a deleted variable
+/// keeps its name and shape, but reading, setting or tracing it throws
+/// kiln::Error, and the executables that used it trace again on their next call.
 class Variable {
  public:
   /// The name within its scope ("weights").
@@ -42,12 +49,16 @@ class Variable {
   bool Trainable() const { return trainable_; }
   void SetTrainable(bool trainable) { trainable_ = trainable; }
 
-  /// Whether the value was initialized (or restored or set).
-  bool HasValue() const { return value_.Ok(); }
+  /// Whether the value was initialized (or restored or set); false once deleted.
+  bool HasValue() const;
+  /// Whether Context::DeleteVariablesInScope removed the variable.
+  bool Deleted() const;
   /// The current value; throws kiln::Error if the variable was never
-  /// initialized (run a context::NewExec graph that uses it, or SetValue).
+  /// initialized (run a context::NewExec graph that uses it, or SetValue) or
+  /// was deleted. Waits for a running execution of the same context, so the
+  /// value is the one before or after a step, never one in between.
   tensors::Tensor Value() const;
-  /// Replaces the value; the shape must match.
+  /// Replaces the value; the shape must match. Throws for a deleted variable.
   void SetValue(const tensors::Tensor& value);
 
   /// The value as a Node of graph `g` (which must be traced by
@@ -58,12 +69,13 @@ class Variable {
   void SetValueGraph(graph::Node value, graph::Loc loc = graph::Loc::current());
 
   /// Sets the value without checks (used by restore and initialization).
-  void SetValueUnchecked(tensors::Tensor value) { value_ = std::move(value); }
+  void SetValueUnchecked(tensors::Tensor value);
   /// The initializer used when the variable has no value yet.
   const initializers::Initializer& Initializer() const { return initializer_; }
 
  private:
   friend struct internal::Store;
+  friend class Context;  // DeleteVariablesInScope retires variables
   Variable(internal::Store* store, std::string scope, std::string name, shapes::Shape shape,
            initializers::Initializer initializer);
   internal::Store* store_;
@@ -72,6 +84,7 @@ class Variable {
   initializers::Initializer initializer_;
   bool trainable_ = true;
   tensors::Tensor value_;
+  bool deleted_ = false;
 };
 
 /// Hyperparameter values.
@@ -81,6 +94,13 @@ using Param = std::variant<bool, int64_t, double, std::string, std::vector<int64
 /// A value handle on a shared store of variables and hyperparameters, with a
 /// current scope, a reuse mode and a default initializer. Copies share the
 /// store; In(), Reuse(), WithInitializer() return modified handles.
+///
+/// Threads: every method may be called from any thread. The executions of
+/// context::NewExec functions on one store, variable reads and writes,
+/// checkpoint saves and restores are serialized by the store's lock: each runs
+/// whole, so a thread that evaluates or serves while another trains sees each
+/// variable as it was before or after a training step, never in between (and
+/// never uninitialized). Executions on different contexts run concurrently.
 class Context {
  public:
   /// A new context at scope "/" (use context::New()).
@@ -115,7 +135,10 @@ class Context {
   std::vector<Variable*> Variables() const;
   /// Variables in the current scope and its sub-scopes.
   std::vector<Variable*> VariablesInScope() const;
-  /// Removes every variable whose full name starts with `prefix` (e.g. a scope).
+  /// Removes every variable whose full name starts with `prefix` (e.g. a
+  /// scope), and the values a checkpoint restore keeps for such names. The
+  /// removed Variable* stay valid but throw on use (see Variable); executables
+  /// that used them trace again; a checkpoint saved afterwards may omit them.
   void DeleteVariablesInScope(const std::string& prefix);
 
   /// Sets a hyperparameter in the current scope ("learning_rate").
@@ -186,8 +209,8 @@ std::string JoinScope(const std::string& scope, const std::string& name);
 namespace kiln::context {
 
 namespace internal {
-/// The parameter `key` from `scope` up to the root, or nullptr.
-const Param* FindParam(const Store& store, const std::string& scope, const std::string& key);
+/// A copy of the parameter `key` from `scope` up to the root, or nothing.
+std::optional<Param> FindParam(const Store& store, const std::string& scope, const std::string& key);
 [[noreturn]] void ThrowParamType(const std::string& key, const Param& value, const char* wanted);
 
 template <typename T>
@@ -222,15 +245,15 @@ T ConvertParam(const std::string& key, const Param& p) {
 
 template <typename T>
 T Context::GetParam(const std::string& key) const {
-  const Param* p = internal::FindParam(*store_, scope_, key);
-  if (p == nullptr) Throw("Context::GetParam: no parameter \"" + key + "\" in scope \"" + scope_ + "\" or its parents");
+  const std::optional<Param> p = internal::FindParam(*store_, scope_, key);
+  if (!p) Throw("Context::GetParam: no parameter \"" + key + "\" in scope \"" + scope_ + "\" or its parents");
   return internal::ConvertParam<T>(key, *p);
 }
 
 template <typename T>
 T Context::GetParamOr(const std::string& key, T default_value) const {
-  const Param* p = internal::FindParam(*store_, scope_, key);
-  return p == nullptr ? default_value : internal::ConvertParam<T>(key, *p);
+  const std::optional<Param> p = internal::FindParam(*store_, scope_, key);
+  return !p ? default_value : internal::ConvertParam<T>(key, *p);
 }
 
 }  // namespace kiln::context

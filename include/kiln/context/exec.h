@@ -20,13 +20,15 @@ namespace internal {
 using ContextBuilder = std::function<std::vector<graph::Node>(Context ctx, const std::vector<graph::Node>& params)>;
 
 /// The type-erased engine of context::Exec (one compile per input-shape
-/// signature; calls are serialized because they update variables).
+/// signature, in the same LRU-bounded cache as graph::NewExec's; calls are
+/// serialized by the context's store because they update variables).
 class ContextExecCore {
  public:
   ContextExecCore(std::shared_ptr<backends::Backend> backend, Context ctx, std::string name);
   ~ContextExecCore();
   std::vector<tensors::Tensor> Call(std::vector<tensors::Tensor> args, const ContextBuilder& builder);
   size_t CacheSize() const;
+  void SetMaxCacheSize(size_t n);
   std::string LastGraphText() const;
 
  private:
@@ -54,7 +56,10 @@ class Exec {
     return CallImpl(std::move(ts), std::make_index_sequence<sizeof...(Args)>{});
   }
 
+  /// The number of executables cached (one per input-shape signature).
   size_t CacheSize() const { return core_->CacheSize(); }
+  /// Keeps at most `n` executables (default 32), dropping the least recently used.
+  void SetMaxCacheSize(size_t n) { core_->SetMaxCacheSize(n); }
   /// The IR dump of the last compiled graph.
   std::string GraphText() const { return core_->LastGraphText(); }
 

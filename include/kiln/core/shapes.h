@@ -18,7 +18,8 @@ namespace kiln::shapes {
 class Shape {
  public:
   Shape() = default;
-  /// Throws kiln::Error for a negative dimension.
+  /// Throws kiln::Error for a negative dimension, or when the size in bytes
+  /// of a non-empty shape overflows int64.
   Shape(dtypes::DType dtype, std::vector<int64_t> dims);
 
   dtypes::DType DType() const { return dtype_; }

@@ -6,10 +6,10 @@
 #include <functional>
 #include <memory>
 #include <unordered_map>
-#include <source_location>
 #include <string>
 #include <vector>
 
+#include "kiln/core/error.h"
 #include "kiln/core/shapes.h"
 #include "kiln/core/tensors.h"
 #include "kiln/ir/function.h"
@@ -20,18 +20,27 @@ class Graph;
 
 /// Default argument capturing the caller's file:line; every op takes one so
 /// shape errors point at the user's code.
-using Loc = std::source_location;
+using Loc = SourceLocation;
 
-/// A value in a Graph: a cheap handle (graph pointer + instruction id).
+/// A value in a Graph: a cheap handle (graph pointer, the graph's generation
+/// and the instruction id). Using a Node after its graph is destroyed (a Node
+/// kept from an earlier trace) is a kiln::Error, even when a new graph sits at
+/// the same address: each graph has a generation that is never reused.
 class Node {
  public:
   Node() = default;
-  Node(graph::Graph* g, int id) : graph_(g), id_(id) {}
+  /// Node `id` of the live graph `g`.
+  Node(graph::Graph* g, int id);
 
   bool Ok() const { return graph_ != nullptr; }
   graph::Graph* Graph() const { return graph_; }
   int Id() const { return id_; }
-  /// The node's shape; the reference stays valid as the graph grows.
+  /// The generation of the node's graph (see Graph::Generation).
+  uint64_t Generation() const { return generation_; }
+  /// Whether the node's graph still exists (false for an empty Node).
+  bool Alive() const;
+  /// The node's shape; the reference stays valid as the graph grows. Throws
+  /// kiln::Error if the node's graph was destroyed.
   const shapes::Shape& Shape() const;
   dtypes::DType DType() const { return Shape().DType(); }
   int Rank() const { return Shape().Rank(); }
@@ -40,6 +49,7 @@ class Node {
 
  private:
   graph::Graph* graph_ = nullptr;
+  uint64_t generation_ = 0;
   int id_ = -1;
 };
 
@@ -48,8 +58,13 @@ class Node {
 class Graph {
  public:
   explicit Graph(std::string name = "graph");
+  ~Graph();
   Graph(const Graph&) = delete;
   Graph& operator=(const Graph&) = delete;
+
+  /// A number unique to this graph in the process (never reused, unlike its
+  /// address): Nodes carry it, so a Node of a destroyed graph is detected.
+  uint64_t Generation() const { return generation_; }
 
   const std::string& Name() const { return function_.name; }
   /// The IR built so far.
@@ -82,6 +97,7 @@ class Graph {
   }
 
  private:
+  uint64_t generation_;
   ir::Function function_;
   std::deque<shapes::Shape> shapes_;  // shapes_[id] == function_.instructions[id].shape
   std::unordered_map<int, CustomGradient> custom_gradients_;

@@ -4,13 +4,17 @@
 // The semantics follow StableHLO (https://openxla.org/stablehlo/spec); the
 // places where Kiln fixes what StableHLO leaves open (integer division by
 // zero, NaN in Max/Min, rounding) are documented in docs/architecture.md and
-// tested. Shape rules live in src/graph/shape_inference.cc, graph builders in
-// src/graph/ops_*.cc, the CPU kernels in src/backends/cpu/kernels_*.cc.
+// tested. Each op's operand checks and shape rule live in its graph builder
+// (src/graph/ops_*.cc, with the shared checks in src/graph/op_builder.cc), its
+// gradient next to it (the *VJP functions), the CPU kernels in
+// src/backends/cpu/kernels_*.cc; docs/adding_an_op.md lists the steps.
 #pragma once
 
 #include <cstdint>
 #include <iosfwd>
 #include <string_view>
+
+#include "kiln/core/dtypes.h"
 
 namespace kiln::ir {
 
@@ -23,101 +27,106 @@ enum class OpCategory : uint8_t {
   kOther,       // everything with its own rule.
 };
 
-// X(Name, Category): the single list of ops. Order is stable (serialized IR
-// and capability tables refer to it).
-#define KILN_IR_OPS(X)                 \
-  X(Parameter, kSource)                \
-  X(Constant, kSource)                 \
-  X(Iota, kSource)                     \
-  /* Unary */                          \
-  X(Abs, kUnary)                       \
-  X(Neg, kUnary)                       \
-  X(Sign, kUnary)                      \
-  X(Ceil, kUnary)                      \
-  X(Floor, kUnary)                     \
-  X(Round, kUnary)                     \
-  X(Exp, kUnary)                       \
-  X(Expm1, kUnary)                     \
-  X(Log, kUnary)                       \
-  X(Log1p, kUnary)                     \
-  X(Logistic, kUnary)                  \
-  X(Sin, kUnary)                       \
-  X(Cos, kUnary)                       \
-  X(Tanh, kUnary)                      \
-  X(Sqrt, kUnary)                      \
-  X(Rsqrt, kUnary)                     \
-  X(Erf, kUnary)                       \
-  X(IsFinite, kUnary)                  \
-  X(IsNaN, kUnary)                     \
-  X(BitCount, kUnary)                  \
-  X(Clz, kUnary)                       \
-  X(BitwiseNot, kUnary)                \
-  X(LogicalNot, kUnary)                \
-  /* Binary */                         \
-  X(Add, kBinary)                      \
-  X(Sub, kBinary)                      \
-  X(Mul, kBinary)                      \
-  X(Div, kBinary)                      \
-  X(Rem, kBinary)                      \
-  X(Pow, kBinary)                      \
-  X(Max, kBinary)                      \
-  X(Min, kBinary)                      \
-  X(Atan2, kBinary)                    \
-  X(BitwiseAnd, kBinary)               \
-  X(BitwiseOr, kBinary)                \
-  X(BitwiseXor, kBinary)               \
-  X(LogicalAnd, kBinary)               \
-  X(LogicalOr, kBinary)                \
-  X(LogicalXor, kBinary)               \
-  X(ShiftLeft, kBinary)                \
-  X(ShiftRightArithmetic, kBinary)     \
-  X(ShiftRightLogical, kBinary)        \
-  /* Comparisons */                    \
-  X(Equal, kComparison)                \
-  X(NotEqual, kComparison)             \
-  X(GreaterThan, kComparison)          \
-  X(GreaterOrEqual, kComparison)       \
-  X(LessThan, kComparison)             \
-  X(LessOrEqual, kComparison)          \
-  /* Others */                         \
-  X(Where, kOther)                     \
-  X(Clamp, kOther)                     \
-  X(ConvertDType, kOther)              \
-  X(Bitcast, kOther)                   \
-  X(Reshape, kOther)                   \
-  X(Transpose, kOther)                 \
-  X(BroadcastInDim, kOther)            \
-  X(Concatenate, kOther)               \
-  X(Slice, kOther)                     \
-  X(Pad, kOther)                       \
-  X(Reverse, kOther)                   \
-  X(DynamicSlice, kOther)              \
-  X(DynamicUpdateSlice, kOther)        \
-  X(ReduceSum, kOther)                 \
-  X(ReduceProduct, kOther)             \
-  X(ReduceMax, kOther)                 \
-  X(ReduceMin, kOther)                 \
-  X(ReduceLogicalAnd, kOther)          \
-  X(ReduceLogicalOr, kOther)           \
-  X(ReduceLogicalXor, kOther)          \
-  X(ReduceBitwiseAnd, kOther)          \
-  X(ReduceBitwiseOr, kOther)           \
-  X(ReduceBitwiseXor, kOther)          \
-  X(ArgMinMax, kOther)                 \
-  X(DotGeneral, kOther)                \
-  X(ConvGeneral, kOther)               \
-  X(ReduceWindow, kOther)              \
-  X(SelectAndScatter, kOther)          \
-  X(Gather, kOther)                    \
-  X(ScatterSum, kOther)                \
-  X(ScatterMax, kOther)                \
-  X(ScatterMin, kOther)                \
-  X(ScatterUpdate, kOther)             \
-  X(RNGBitGenerator, kOther)
+/// Which dtypes an op's operands may have: the graph layer's check, the CPU
+/// kernels' dispatch and the conformance tests all read it from the op table.
+/// kOwnRule: the op checks its operands itself (layout, reductions, dots...).
+enum class DTypeClass : uint8_t { kFloat, kNumeric, kInteger, kBool, kAny, kOwnRule };
+
+// X(Name, Category, DTypeClass): the single list of ops. Order is stable
+// (serialized IR and capability tables refer to it).
+#define KILN_IR_OPS(X)                            \
+  X(Parameter, kSource, kOwnRule)                 \
+  X(Constant, kSource, kOwnRule)                  \
+  X(Iota, kSource, kOwnRule)                      \
+  /* Unary */                                     \
+  X(Abs, kUnary, kNumeric)                        \
+  X(Neg, kUnary, kNumeric)                        \
+  X(Sign, kUnary, kNumeric)                       \
+  X(Ceil, kUnary, kFloat)                         \
+  X(Floor, kUnary, kFloat)                        \
+  X(Round, kUnary, kFloat)                        \
+  X(Exp, kUnary, kFloat)                          \
+  X(Expm1, kUnary, kFloat)                        \
+  X(Log, kUnary, kFloat)                          \
+  X(Log1p, kUnary, kFloat)                        \
+  X(Logistic, kUnary, kFloat)                     \
+  X(Sin, kUnary, kFloat)                          \
+  X(Cos, kUnary, kFloat)                          \
+  X(Tanh, kUnary, kFloat)                         \
+  X(Sqrt, kUnary, kFloat)                         \
+  X(Rsqrt, kUnary, kFloat)                        \
+  X(Erf, kUnary, kFloat)                          \
+  X(IsFinite, kUnary, kFloat)                     \
+  X(IsNaN, kUnary, kFloat)                        \
+  X(BitCount, kUnary, kInteger)                   \
+  X(Clz, kUnary, kInteger)                        \
+  X(BitwiseNot, kUnary, kInteger)                 \
+  X(LogicalNot, kUnary, kBool)                    \
+  /* Binary */                                    \
+  X(Add, kBinary, kNumeric)                       \
+  X(Sub, kBinary, kNumeric)                       \
+  X(Mul, kBinary, kNumeric)                       \
+  X(Div, kBinary, kNumeric)                       \
+  X(Rem, kBinary, kNumeric)                       \
+  X(Pow, kBinary, kNumeric)                       \
+  X(Max, kBinary, kNumeric)                       \
+  X(Min, kBinary, kNumeric)                       \
+  X(Atan2, kBinary, kFloat)                       \
+  X(BitwiseAnd, kBinary, kInteger)                \
+  X(BitwiseOr, kBinary, kInteger)                 \
+  X(BitwiseXor, kBinary, kInteger)                \
+  X(LogicalAnd, kBinary, kBool)                   \
+  X(LogicalOr, kBinary, kBool)                    \
+  X(LogicalXor, kBinary, kBool)                   \
+  X(ShiftLeft, kBinary, kInteger)                 \
+  X(ShiftRightArithmetic, kBinary, kInteger)      \
+  X(ShiftRightLogical, kBinary, kInteger)         \
+  /* Comparisons */                               \
+  X(Equal, kComparison, kAny)                     \
+  X(NotEqual, kComparison, kAny)                  \
+  X(GreaterThan, kComparison, kAny)               \
+  X(GreaterOrEqual, kComparison, kAny)            \
+  X(LessThan, kComparison, kAny)                  \
+  X(LessOrEqual, kComparison, kAny)               \
+  /* Others */                                    \
+  X(Where, kOther, kAny)                          \
+  X(Clamp, kOther, kNumeric)                      \
+  X(ConvertDType, kOther, kAny)                   \
+  X(Bitcast, kOther, kOwnRule)                    \
+  X(Reshape, kOther, kOwnRule)                    \
+  X(Transpose, kOther, kOwnRule)                  \
+  X(BroadcastInDim, kOther, kOwnRule)             \
+  X(Concatenate, kOther, kOwnRule)                \
+  X(Slice, kOther, kOwnRule)                      \
+  X(Pad, kOther, kOwnRule)                        \
+  X(Reverse, kOther, kOwnRule)                    \
+  X(DynamicSlice, kOther, kOwnRule)               \
+  X(DynamicUpdateSlice, kOther, kOwnRule)         \
+  X(ReduceSum, kOther, kOwnRule)                  \
+  X(ReduceProduct, kOther, kOwnRule)              \
+  X(ReduceMax, kOther, kOwnRule)                  \
+  X(ReduceMin, kOther, kOwnRule)                  \
+  X(ReduceLogicalAnd, kOther, kOwnRule)           \
+  X(ReduceLogicalOr, kOther, kOwnRule)            \
+  X(ReduceLogicalXor, kOther, kOwnRule)           \
+  X(ReduceBitwiseAnd, kOther, kOwnRule)           \
+  X(ReduceBitwiseOr, kOther, kOwnRule)            \
+  X(ReduceBitwiseXor, kOther, kOwnRule)           \
+  X(ArgMinMax, kOther, kOwnRule)                  \
+  X(DotGeneral, kOther, kOwnRule)                 \
+  X(ConvGeneral, kOther, kOwnRule)                \
+  X(ReduceWindow, kOther, kOwnRule)               \
+  X(SelectAndScatter, kOther, kOwnRule)           \
+  X(Gather, kOther, kOwnRule)                     \
+  X(ScatterSum, kOther, kOwnRule)                 \
+  X(ScatterMax, kOther, kOwnRule)                 \
+  X(ScatterMin, kOther, kOwnRule)                 \
+  X(ScatterUpdate, kOther, kOwnRule)              \
+  X(RNGBitGenerator, kOther, kOwnRule)
 
 /// Every operation of the IR.
 enum class OpType : uint16_t {
-#define KILN_X(name, category) k##name,
+#define KILN_X(name, category, dtype_class) k##name,
   KILN_IR_OPS(KILN_X)
 #undef KILN_X
       kNumOpTypes
@@ -129,6 +138,21 @@ inline constexpr int kNumOpTypes = static_cast<int>(OpType::kNumOpTypes);
 std::string_view OpName(OpType op);
 /// The op's category (see OpCategory).
 OpCategory CategoryOf(OpType op);
+
+/// The dtypes the op accepts (see DTypeClass); constexpr, so kernels can
+/// specialize on it at compile time.
+constexpr DTypeClass DTypeClassOf(OpType op) {
+  constexpr DTypeClass kClasses[] = {
+#define KILN_X(name, category, dtype_class) DTypeClass::dtype_class,
+      KILN_IR_OPS(KILN_X)
+#undef KILN_X
+  };
+  return kClasses[static_cast<int>(op)];
+}
+/// Whether a value of `dtype` belongs to `c` (always false for kOwnRule).
+bool Accepts(DTypeClass c, dtypes::DType dtype);
+/// "a float dtype", "an integer dtype", ... for error messages.
+std::string_view DTypeClassName(DTypeClass c);
 std::ostream& operator<<(std::ostream& os, OpType op);
 
 }  // namespace kiln::ir

@@ -420,6 +420,7 @@ void Math(MathOp op, const T* in, T* out, int64_t n) {
       if constexpr (std::is_same_v<T, float>) return Apply<ErfF32Op>(in, out, n);
       for (int64_t i = 0; i < n; ++i) out[i] = std::erf(in[i]);
       return;
+    case MathOp::kCount: break;  // not an op
   }
 }
 

@@ -25,6 +25,7 @@ enum class MathOp : uint8_t {
   kSqrt,
   kRsqrt,  // 1 / sqrt(x)
   kErf,
+  kCount,  // the number of ops above: keep it last
 };
 
 /// Computes out[i] = op(in[i]) for i in [0, n), serially (callers split large

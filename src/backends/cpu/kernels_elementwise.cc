@@ -8,8 +8,8 @@
 // dtype's own type otherwise), one tile loop template per arity (a serial
 // loop over n elements, see fusion_tiles.h), and a tile factory that
 // dispatches on the operand dtype, instantiating only the dtypes the op
-// accepts (the same Kinds as the graph-level checks in
-// src/graph/ops_elementwise.cc). The per-op kernel runs the tile loop over
+// accepts (the op table's dtype classes, ir::DTypeClassOf, which the graph
+// layer checks too). The per-op kernel runs the tile loop over
 // chunks of the whole array, in parallel when large; fused groups (fusion.cc)
 // run the same tile loops over cache-sized tiles, so both paths share every
 // op's arithmetic. The float functions with a real cost (Exp, Log, Sin, Tanh,
@@ -73,26 +73,27 @@ T StoreAs(C v) {
   else return static_cast<T>(v);
 }
 
-// Which dtypes an op accepts (mirrors Kinds in src/graph/ops_elementwise.cc).
-enum class Kinds : uint8_t { kFloat, kNumeric, kInteger, kBool, kAny };
-
-template <Kinds K, typename T>
+// Whether C++ type T belongs to the dtype class K (the op table's
+// ir::DTypeClassOf, the same classes the graph layer checks).
+template <ir::DTypeClass K, typename T>
 constexpr bool Accepts() {
   switch (K) {
-    case Kinds::kFloat: return kIsFloat<T>;
-    case Kinds::kNumeric: return kIsFloat<T> || kIsInt<T>;
-    case Kinds::kInteger: return kIsInt<T>;
-    case Kinds::kBool: return std::is_same_v<T, bool>;
-    case Kinds::kAny: return true;
+    case ir::DTypeClass::kFloat: return kIsFloat<T>;
+    case ir::DTypeClass::kNumeric: return kIsFloat<T> || kIsInt<T>;
+    case ir::DTypeClass::kInteger: return kIsInt<T>;
+    case ir::DTypeClass::kBool: return std::is_same_v<T, bool>;
+    case ir::DTypeClass::kAny: return true;
+    case ir::DTypeClass::kOwnRule: return false;
   }
   return false;
 }
 
-// Calls make(T{}) for the C++ type T of `dtype` if the op accepts it (other
+// Calls make(T{}) for the C++ type T of `dtype` if op Op accepts it (other
 // types are never instantiated); throws otherwise. The graph layer rejects
 // such dtypes first, so the throw only guards hand-built IR.
-template <Kinds K, typename Make>
-TileKernel DispatchKinds(dtypes::DType dtype, const ir::Instruction& instr, Make&& make) {
+template <OpType Op, typename Make>
+TileKernel DispatchAccepted(dtypes::DType dtype, const ir::Instruction& instr, Make&& make) {
+  constexpr ir::DTypeClass K = ir::DTypeClassOf(Op);
   return DispatchDType(dtype, [&](auto zero) -> TileKernel {
     using T = decltype(zero);
     if constexpr (Accepts<K, T>()) {
@@ -131,19 +132,20 @@ void BinaryTile(const void* const* in, void* out, int64_t n) {
 template <typename T, typename Op, typename... Args>
 using OutputOf = std::conditional_t<std::is_same_v<std::invoke_result_t<Op, Args...>, bool>, bool, T>;
 
-// Tile factory of a unary op given by functor Op on the dtypes of K.
-template <typename Op, Kinds K>
+// Tile factory of unary op `Type` given by functor Op, on the dtypes it accepts.
+template <typename Op, OpType Type>
 TileKernel UnaryTileOf(const ir::Function& fn, const ir::Instruction& instr) {
-  return DispatchKinds<K>(OperandShape(fn, instr, 0).DType(), instr, [](auto zero) -> TileKernel {
+  return DispatchAccepted<Type>(OperandShape(fn, instr, 0).DType(), instr, [](auto zero) -> TileKernel {
     using T = decltype(zero);
     return &UnaryTile<OutputOf<T, Op, Compute<T>>, T, Op>;
   });
 }
 
-// Tile factory of a binary op or comparison given by functor Op on the dtypes of K.
-template <typename Op, Kinds K>
+// Tile factory of binary op or comparison `Type` given by functor Op, on the
+// dtypes it accepts.
+template <typename Op, OpType Type>
 TileKernel BinaryTileOf(const ir::Function& fn, const ir::Instruction& instr) {
-  return DispatchKinds<K>(OperandShape(fn, instr, 0).DType(), instr, [](auto zero) -> TileKernel {
+  return DispatchAccepted<Type>(OperandShape(fn, instr, 0).DType(), instr, [](auto zero) -> TileKernel {
     using T = decltype(zero);
     return &BinaryTile<OutputOf<T, Op, Compute<T>, Compute<T>>, T, Op>;
   });
@@ -181,7 +183,7 @@ template <typename T, int... kOps>
 constexpr std::array<TileKernel, sizeof...(kOps)> MathTiles(std::integer_sequence<int, kOps...>) {
   return {&MathTile<T, static_cast<MathOp>(kOps)>...};
 }
-constexpr int kNumMathOps = static_cast<int>(MathOp::kErf) + 1;
+constexpr int kNumMathOps = static_cast<int>(MathOp::kCount);
 
 MathOp MathOpOf(OpType op) {
   switch (op) {
@@ -206,7 +208,9 @@ MathOp MathOpOf(OpType op) {
 
 TileKernel MathTileOf(const ir::Function& fn, const ir::Instruction& instr) {
   const MathOp op = MathOpOf(instr.op);
-  return DispatchKinds<Kinds::kFloat>(OperandShape(fn, instr, 0).DType(), instr, [op](auto zero) -> TileKernel {
+  // Every math op is Float-only (the op table says so; checked below).
+  static_assert(ir::DTypeClassOf(OpType::kExp) == ir::DTypeClass::kFloat);
+  return DispatchAccepted<OpType::kExp>(OperandShape(fn, instr, 0).DType(), instr, [op](auto zero) -> TileKernel {
     static constexpr auto kTiles = MathTiles<decltype(zero)>(std::make_integer_sequence<int, kNumMathOps>());
     return kTiles[static_cast<size_t>(op)];
   });
@@ -513,8 +517,8 @@ void ClampTile(const void* const* in, void* out, int64_t n) {
 }
 
 TileKernel ClampTileOf(const ir::Function& fn, const ir::Instruction& instr) {
-  return DispatchKinds<Kinds::kNumeric>(OperandShape(fn, instr, 1).DType(), instr,
-                                        [](auto zero) -> TileKernel { return &ClampTile<decltype(zero)>; });
+  return DispatchAccepted<OpType::kClamp>(OperandShape(fn, instr, 1).DType(), instr,
+                                         [](auto zero) -> TileKernel { return &ClampTile<decltype(zero)>; });
 }
 
 // ---------------------------------------------------------- ConvertDType.
@@ -606,43 +610,44 @@ std::array<TileFactory, ir::kNumOpTypes> MakeTileFactories() {
   for (OpType op : {OpType::kCeil, OpType::kFloor, OpType::kRound, OpType::kExp, OpType::kExpm1, OpType::kLog,
                     OpType::kLog1p, OpType::kLogistic, OpType::kSin, OpType::kCos, OpType::kTanh, OpType::kSqrt,
                     OpType::kRsqrt, OpType::kErf}) {
+    if (ir::DTypeClassOf(op) != ir::DTypeClass::kFloat) Throw("cpu: math op " + std::string(ir::OpName(op)) + " must be Float-only");
     set(op, MathTileOf);
   }
-  set(OpType::kAbs, UnaryTileOf<AbsOp, Kinds::kNumeric>);
-  set(OpType::kNeg, UnaryTileOf<NegOp, Kinds::kNumeric>);
-  set(OpType::kSign, UnaryTileOf<SignOp, Kinds::kNumeric>);
-  set(OpType::kIsFinite, UnaryTileOf<IsFiniteOp, Kinds::kFloat>);
-  set(OpType::kIsNaN, UnaryTileOf<IsNaNOp, Kinds::kFloat>);
-  set(OpType::kBitCount, UnaryTileOf<BitCountOp, Kinds::kInteger>);
-  set(OpType::kClz, UnaryTileOf<ClzOp, Kinds::kInteger>);
-  set(OpType::kBitwiseNot, UnaryTileOf<BitwiseNotOp, Kinds::kInteger>);
-  set(OpType::kLogicalNot, UnaryTileOf<LogicalNotOp, Kinds::kBool>);
+  set(OpType::kAbs, UnaryTileOf<AbsOp, OpType::kAbs>);
+  set(OpType::kNeg, UnaryTileOf<NegOp, OpType::kNeg>);
+  set(OpType::kSign, UnaryTileOf<SignOp, OpType::kSign>);
+  set(OpType::kIsFinite, UnaryTileOf<IsFiniteOp, OpType::kIsFinite>);
+  set(OpType::kIsNaN, UnaryTileOf<IsNaNOp, OpType::kIsNaN>);
+  set(OpType::kBitCount, UnaryTileOf<BitCountOp, OpType::kBitCount>);
+  set(OpType::kClz, UnaryTileOf<ClzOp, OpType::kClz>);
+  set(OpType::kBitwiseNot, UnaryTileOf<BitwiseNotOp, OpType::kBitwiseNot>);
+  set(OpType::kLogicalNot, UnaryTileOf<LogicalNotOp, OpType::kLogicalNot>);
 
-  set(OpType::kAdd, BinaryTileOf<AddOp, Kinds::kNumeric>);
-  set(OpType::kSub, BinaryTileOf<SubOp, Kinds::kNumeric>);
-  set(OpType::kMul, BinaryTileOf<MulOp, Kinds::kNumeric>);
-  set(OpType::kDiv, BinaryTileOf<DivOp, Kinds::kNumeric>);
-  set(OpType::kRem, BinaryTileOf<RemOp, Kinds::kNumeric>);
-  set(OpType::kPow, BinaryTileOf<PowOp, Kinds::kNumeric>);
-  set(OpType::kMax, BinaryTileOf<MaxOp, Kinds::kNumeric>);
-  set(OpType::kMin, BinaryTileOf<MinOp, Kinds::kNumeric>);
-  set(OpType::kAtan2, BinaryTileOf<Atan2Op, Kinds::kFloat>);
-  set(OpType::kBitwiseAnd, BinaryTileOf<BitwiseAndOp, Kinds::kInteger>);
-  set(OpType::kBitwiseOr, BinaryTileOf<BitwiseOrOp, Kinds::kInteger>);
-  set(OpType::kBitwiseXor, BinaryTileOf<BitwiseXorOp, Kinds::kInteger>);
-  set(OpType::kLogicalAnd, BinaryTileOf<LogicalAndOp, Kinds::kBool>);
-  set(OpType::kLogicalOr, BinaryTileOf<LogicalOrOp, Kinds::kBool>);
-  set(OpType::kLogicalXor, BinaryTileOf<LogicalXorOp, Kinds::kBool>);
-  set(OpType::kShiftLeft, BinaryTileOf<ShiftLeftOp, Kinds::kInteger>);
-  set(OpType::kShiftRightArithmetic, BinaryTileOf<ShiftRightArithmeticOp, Kinds::kInteger>);
-  set(OpType::kShiftRightLogical, BinaryTileOf<ShiftRightLogicalOp, Kinds::kInteger>);
+  set(OpType::kAdd, BinaryTileOf<AddOp, OpType::kAdd>);
+  set(OpType::kSub, BinaryTileOf<SubOp, OpType::kSub>);
+  set(OpType::kMul, BinaryTileOf<MulOp, OpType::kMul>);
+  set(OpType::kDiv, BinaryTileOf<DivOp, OpType::kDiv>);
+  set(OpType::kRem, BinaryTileOf<RemOp, OpType::kRem>);
+  set(OpType::kPow, BinaryTileOf<PowOp, OpType::kPow>);
+  set(OpType::kMax, BinaryTileOf<MaxOp, OpType::kMax>);
+  set(OpType::kMin, BinaryTileOf<MinOp, OpType::kMin>);
+  set(OpType::kAtan2, BinaryTileOf<Atan2Op, OpType::kAtan2>);
+  set(OpType::kBitwiseAnd, BinaryTileOf<BitwiseAndOp, OpType::kBitwiseAnd>);
+  set(OpType::kBitwiseOr, BinaryTileOf<BitwiseOrOp, OpType::kBitwiseOr>);
+  set(OpType::kBitwiseXor, BinaryTileOf<BitwiseXorOp, OpType::kBitwiseXor>);
+  set(OpType::kLogicalAnd, BinaryTileOf<LogicalAndOp, OpType::kLogicalAnd>);
+  set(OpType::kLogicalOr, BinaryTileOf<LogicalOrOp, OpType::kLogicalOr>);
+  set(OpType::kLogicalXor, BinaryTileOf<LogicalXorOp, OpType::kLogicalXor>);
+  set(OpType::kShiftLeft, BinaryTileOf<ShiftLeftOp, OpType::kShiftLeft>);
+  set(OpType::kShiftRightArithmetic, BinaryTileOf<ShiftRightArithmeticOp, OpType::kShiftRightArithmetic>);
+  set(OpType::kShiftRightLogical, BinaryTileOf<ShiftRightLogicalOp, OpType::kShiftRightLogical>);
 
-  set(OpType::kEqual, BinaryTileOf<EqualOp, Kinds::kAny>);
-  set(OpType::kNotEqual, BinaryTileOf<NotEqualOp, Kinds::kAny>);
-  set(OpType::kGreaterThan, BinaryTileOf<GreaterThanOp, Kinds::kAny>);
-  set(OpType::kGreaterOrEqual, BinaryTileOf<GreaterOrEqualOp, Kinds::kAny>);
-  set(OpType::kLessThan, BinaryTileOf<LessThanOp, Kinds::kAny>);
-  set(OpType::kLessOrEqual, BinaryTileOf<LessOrEqualOp, Kinds::kAny>);
+  set(OpType::kEqual, BinaryTileOf<EqualOp, OpType::kEqual>);
+  set(OpType::kNotEqual, BinaryTileOf<NotEqualOp, OpType::kNotEqual>);
+  set(OpType::kGreaterThan, BinaryTileOf<GreaterThanOp, OpType::kGreaterThan>);
+  set(OpType::kGreaterOrEqual, BinaryTileOf<GreaterOrEqualOp, OpType::kGreaterOrEqual>);
+  set(OpType::kLessThan, BinaryTileOf<LessThanOp, OpType::kLessThan>);
+  set(OpType::kLessOrEqual, BinaryTileOf<LessOrEqualOp, OpType::kLessOrEqual>);
 
   set(OpType::kWhere, WhereTileOf);
   set(OpType::kClamp, ClampTileOf);

@@ -168,11 +168,23 @@ Node BinaryCrossEntropy(const std::vector<Node>& labels, const std::vector<Node>
 Node BinaryCrossEntropyLogits(const std::vector<Node>& labels, const std::vector<Node>& predictions) {
   constexpr std::string_view kName = "BinaryCrossEntropyLogits";
   Prepared e = PrepareElementwise(kName, labels, predictions);
-  // softplus(x) - x y == max(x, 0) - x y + log1p(exp(-|x|)): finite for any
-  // finite logit, and its gradient is exactly sigmoid(x) - y (also at x = 0,
-  // where Max splits ties evenly).
+  // softplus(x) - x y, written as y softplus(-x) + (1 - y) softplus(x): the
+  // same for finite logits, and exact at x = +-Inf, where the first form is
+  // Inf - Inf = NaN although the loss of a confident right answer is 0
+  // (TensorFlow and optax return NaN there too). A weight of exactly 0 takes
+  // nothing from an infinite softplus, in the value and in the gradient with
+  // respect to x, which is sigmoid(x) - y everywhere; for finite values the
+  // terms are plain products (so the gradient with respect to y is -x).
   Node x = e.predictions;
-  return Finish(kName, graph::Sub(graph::Softplus(x), graph::Mul(x, e.targets)), e.args);
+  Node y = e.targets;
+  auto x_mul_y = [](Node weight, Node value) {
+    Node zero = graph::ZerosLike(weight);
+    Node infinite = graph::LogicalAnd(graph::LogicalNot(graph::IsFinite(value)), graph::LogicalNot(graph::IsNaN(value)));
+    return graph::Mul(weight, graph::Where(graph::LogicalAnd(graph::Equal(weight, zero), infinite), zero, value));
+  };
+  Node one = graph::ScalarLike(y, 1.0);
+  Node loss = graph::Add(x_mul_y(y, graph::Softplus(graph::Neg(x))), x_mul_y(graph::Sub(one, y), graph::Softplus(x)));
+  return Finish(kName, loss, e.args);
 }
 
 Node CategoricalCrossEntropy(const std::vector<Node>& labels, const std::vector<Node>& predictions) {

@@ -3,11 +3,14 @@
 // and the metrics history.
 #include "kiln/ml/train/loop.h"
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -28,6 +31,17 @@ std::string Duration(double seconds) {
                                static_cast<long long>(s / 60 % 60), static_cast<long long>(s % 60));
   else std::snprintf(buf, sizeof(buf), "%02lld:%02lld", static_cast<long long>(s / 60), static_cast<long long>(s % 60));
   return buf;
+}
+
+// The terminal's width in columns: the tty's size, else $COLUMNS, else 80.
+int TerminalColumns() {
+  winsize ws{};
+  if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+  if (const char* columns = std::getenv("COLUMNS")) {
+    const int n = std::atoi(columns);
+    if (n > 0) return n;
+  }
+  return 80;
 }
 
 std::string MetricsText(const MetricValues& metrics, const std::string& prefix = "") {
@@ -70,29 +84,60 @@ struct Loop::Impl {
 
   void Progress(const StepInfo& info, bool final) {
     if (progress == nullptr) return;
-    const double rate = info.elapsed_seconds > 0 ? info.loop_step / info.elapsed_seconds : 0;
-    std::ostringstream line;
-    if (info.total_steps > 0) {
-      const double fraction = static_cast<double>(info.loop_step) / static_cast<double>(info.total_steps);
-      constexpr int kBar = 24;
-      const int filled = static_cast<int>(fraction * kBar);
-      line << "[" << std::string(static_cast<size_t>(filled), '=') << (filled < kBar ? ">" : "")
-           << std::string(static_cast<size_t>(std::max(0, kBar - filled - 1)), ' ') << "] " << info.loop_step << "/"
-           << info.total_steps;
-      const double eta = rate > 0 ? (info.total_steps - info.loop_step) / rate : NAN;
-      line << " " << Duration(info.elapsed_seconds) << "<" << Duration(eta);
+    // A live bar must fit the terminal's line: a wrapped line cannot be
+    // redrawn with '\r', and each redraw would scroll a new line.
+    const size_t width = live_bar ? static_cast<size_t>(std::max(TerminalColumns() - 1, 20)) : SIZE_MAX;
+    const std::string line = ProgressLine(info, width);
+    if (live_bar) {
+      *progress << "\r" << line << "\033[K" << (final ? "\n" : "") << std::flush;
     } else {
-      line << "step " << info.loop_step << " " << Duration(info.elapsed_seconds);
+      *progress << line << "\n" << std::flush;
     }
+  }
+
+  // The progress line in at most `width` characters: it drops the global
+  // step, narrows the bar, drops the rate, then metrics from the last, then
+  // cuts what is left (as tqdm and indicatif shorten theirs).
+  std::string ProgressLine(const StepInfo& info, size_t width) const {
+    const double rate = info.elapsed_seconds > 0 ? info.loop_step / info.elapsed_seconds : 0;
+    auto head = [&](int bar) {
+      std::ostringstream os;
+      if (info.total_steps > 0) {
+        const double fraction = static_cast<double>(info.loop_step) / static_cast<double>(info.total_steps);
+        const int filled = std::clamp(static_cast<int>(fraction * bar), 0, bar);
+        os << "[" << std::string(static_cast<size_t>(filled), '=') << (filled < bar ? ">" : "")
+           << std::string(static_cast<size_t>(std::max(0, bar - filled - 1)), ' ') << "] " << info.loop_step << "/"
+           << info.total_steps;
+        const double eta = rate > 0 ? (info.total_steps - info.loop_step) / rate : NAN;
+        os << " " << Duration(info.elapsed_seconds) << "<" << Duration(eta);
+      } else {
+        os << "step " << info.loop_step << " " << Duration(info.elapsed_seconds);
+      }
+      return os.str();
+    };
     char buf[32];
     std::snprintf(buf, sizeof(buf), " %.1f steps/s", rate);
-    line << buf << " (global step " << info.step << ")" << MetricsText(info.metrics)
-         << MetricsText(last_eval, "eval_");
-    if (live_bar) {
-      *progress << "\r" << line.str() << "\033[K" << (final ? "\n" : "") << std::flush;
-    } else {
-      *progress << line.str() << "\n" << std::flush;
+    const std::string rate_text = buf;
+    const std::string step_text = " (global step " + std::to_string(info.step) + ")";
+    std::vector<std::string> metrics;
+    for (const auto* values : {&info.metrics, &last_eval}) {
+      const std::string prefix = values == &last_eval ? "eval_" : "";
+      for (const auto& [name, value] : *values) metrics.push_back(MetricsText({{name, value}}, prefix));
     }
+    int bar = 24;
+    bool with_rate = true, with_step = true;
+    auto compose = [&] {
+      std::string line = head(bar) + (with_rate ? rate_text : "") + (with_step ? step_text : "");
+      for (const std::string& m : metrics) line += m;
+      return line;
+    };
+    std::string line = compose();
+    if (line.size() > width) with_step = false, line = compose();
+    if (line.size() > width) bar = 10, line = compose();
+    if (line.size() > width) with_rate = false, line = compose();
+    while (line.size() > width && !metrics.empty()) metrics.pop_back(), line = compose();
+    if (line.size() > width) line.resize(width);
+    return line;
   }
 
   void Record(const StepInfo& info) {
@@ -195,22 +240,30 @@ void Loop::OnStart(Hook hook) { impl_->on_start.push_back(std::move(hook)); }
 void Loop::OnStep(Hook hook) { impl_->on_step.push_back(std::move(hook)); }
 void Loop::OnEnd(Hook hook) { impl_->on_end.push_back(std::move(hook)); }
 
-void Loop::EveryNSteps(int64_t n, Hook hook) {
-  if (n <= 0) Throw("Loop::EveryNSteps: n must be > 0, got " + std::to_string(n));
+namespace {
+// Every n steps needs n > 0; the message names the user's call.
+void CheckPeriod(int64_t n, const char* call, const graph::Loc& loc) {
+  if (n <= 0) ThrowAt(loc, std::string("Loop::") + call + ": n (the period in steps) must be > 0, got " + std::to_string(n));
+}
+}  // namespace
+
+void Loop::EveryNSteps(int64_t n, Hook hook, graph::Loc loc) {
+  CheckPeriod(n, "EveryNSteps", loc);
   impl_->every_steps.push_back({n, 0, std::move(hook), {}});
 }
 
-void Loop::EveryNSeconds(double seconds, Hook hook) {
-  if (!(seconds > 0)) Throw("Loop::EveryNSeconds: seconds must be > 0");
+void Loop::EveryNSeconds(double seconds, Hook hook, graph::Loc loc) {
+  if (!(seconds > 0)) ThrowAt(loc, "Loop::EveryNSeconds: seconds must be > 0, got " + std::to_string(seconds));
   impl_->every_seconds.push_back({0, seconds, std::move(hook), {}});
 }
 
-void Loop::AddPeriodicEval(datasets::Dataset& dataset, int64_t n) {
+void Loop::AddPeriodicEval(datasets::Dataset& dataset, int64_t n, graph::Loc loc) {
+  CheckPeriod(n, "AddPeriodicEval", loc);
   auto eval = [this, &dataset](const StepInfo& info) {
     impl_->last_eval = impl_->trainer->Evaluate(dataset);
     impl_->history.push_back({info.step, info.elapsed_seconds, "eval", impl_->last_eval});
   };
-  EveryNSteps(n, [eval](Loop&, const StepInfo& info) { eval(info); });
+  EveryNSteps(n, [eval](Loop&, const StepInfo& info) { eval(info); }, loc);
   impl_->finalizers.push_back([this, eval](const StepInfo& info) {
     // Skip if the last step already evaluated.
     const auto& h = impl_->history;
@@ -224,12 +277,13 @@ void Loop::AddPeriodicEval(datasets::Dataset& dataset, int64_t n) {
   });
 }
 
-void Loop::AddPeriodicCheckpoint(context::checkpoints::Handler& handler, int64_t n) {
+void Loop::AddPeriodicCheckpoint(context::checkpoints::Handler& handler, int64_t n, graph::Loc loc) {
+  CheckPeriod(n, "AddPeriodicCheckpoint", loc);
   auto last_saved = std::make_shared<int64_t>(-1);
   EveryNSteps(n, [&handler, last_saved](Loop&, const StepInfo& info) {
     handler.Save();
     *last_saved = info.step;
-  });
+  }, loc);
   impl_->finalizers.push_back([&handler, last_saved](const StepInfo& info) {
     if (*last_saved != info.step) handler.Save();
     *last_saved = info.step;
@@ -244,7 +298,10 @@ void Loop::SetProgress(std::ostream* out, double seconds) {
 
 void Loop::DisableProgress() { impl_->progress = nullptr; }
 
-void Loop::RecordEveryNSteps(int64_t n) { impl_->record_every = n; }
+void Loop::RecordEveryNSteps(int64_t n, graph::Loc loc) {
+  CheckPeriod(n, "RecordEveryNSteps", loc);
+  impl_->record_every = n;
+}
 const std::vector<HistoryRow>& Loop::History() const { return impl_->history; }
 
 void Loop::WriteHistoryCsv(const std::string& path) const {

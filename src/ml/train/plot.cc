@@ -86,7 +86,7 @@ std::string Chart(const std::string& metric, const std::map<std::string, Series>
   svg << "<text x='" << (kWidth + kLeft) / 2 << "' y='" << kHeight - 6 << "' class='xlabel'>step</text>\n";
   svg << "<rect x='" << kLeft << "' y='" << kTop << "' width='" << kWidth - kLeft - kRight << "' height='"
       << kHeight - kTop - kBottom << "' class='frame'/>\n";
-  int legend = 0;
+  size_t legend = 0;
   for (const auto& [split, series] : by_split) {
     std::ostringstream path;
     for (auto [x, y] : series.points) {
@@ -99,8 +99,11 @@ std::string Chart(const std::string& metric, const std::map<std::string, Series>
       }
     }
     const double last = series.points.empty() ? NAN : series.points.back().second;
-    svg << "<text x='" << kWidth - kRight - 150 << "' y='" << kTop + 16 + 16 * legend++ << "' class='legend " << split
-        << "'>" << split << ": " << Format(last) << "</text>\n";
+    // The legend sits in the title row, above the frame, so it can never
+    // cover a curve: one 130-pixel slot per split, right-aligned.
+    const double slot_x = kWidth - kRight - 130.0 * static_cast<double>(by_split.size() - legend++);
+    svg << "<text x='" << slot_x << "' y='18' class='legend " << split << "'>" << split << ": " << Format(last)
+        << "</text>\n";
   }
   svg << "</svg>\n";
   return svg.str();

@@ -51,18 +51,20 @@ class Loop {
   void Stop();
 
   /// Hooks run at the start of each Run*, after every step, when the global step is
-  /// a multiple of n, every `seconds` of wall time, and at the end.
+  /// a multiple of n, every `seconds` of wall time, and at the end. A
+  /// non-positive n or seconds is a kiln::Error naming the caller's line.
   void OnStart(Hook hook);
   void OnStep(Hook hook);
-  void EveryNSteps(int64_t n, Hook hook);
-  void EveryNSeconds(double seconds, Hook hook);
+  void EveryNSteps(int64_t n, Hook hook, graph::Loc loc = graph::Loc::current());
+  void EveryNSeconds(double seconds, Hook hook, graph::Loc loc = graph::Loc::current());
   void OnEnd(Hook hook);
 
-  /// Evaluates on `dataset` every `n` steps and at the end, recording the
-  /// results in the history (split "eval") and showing them in the progress.
-  void AddPeriodicEval(datasets::Dataset& dataset, int64_t n);
-  /// Saves a checkpoint every `n` steps and at the end.
-  void AddPeriodicCheckpoint(context::checkpoints::Handler& handler, int64_t n);
+  /// Evaluates on `dataset` every `n` steps (n > 0) and at the end, recording
+  /// the results in the history (split "eval") and showing them in the progress.
+  void AddPeriodicEval(datasets::Dataset& dataset, int64_t n, graph::Loc loc = graph::Loc::current());
+  /// Saves a checkpoint every `n` steps (n > 0) and at the end.
+  void AddPeriodicCheckpoint(context::checkpoints::Handler& handler, int64_t n,
+                             graph::Loc loc = graph::Loc::current());
 
   /// Progress output (default std::cout): a live bar (steps/s, ETA, loss,
   /// metrics) on a terminal, else one line every `seconds` (default 5).
@@ -70,8 +72,8 @@ class Loop {
   /// No progress output.
   void DisableProgress();
 
-  /// Records train metrics in the history every `n` steps (default 50).
-  void RecordEveryNSteps(int64_t n);
+  /// Records train metrics in the history every `n` steps (n > 0, default 50).
+  void RecordEveryNSteps(int64_t n, graph::Loc loc = graph::Loc::current());
   /// The recorded history (train rows and eval rows), in order.
   const std::vector<HistoryRow>& History() const;
   /// Writes the history as CSV (step,elapsed,split,metric,value).
