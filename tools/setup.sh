@@ -14,6 +14,9 @@ PACKAGES=(
   zlib1g-dev         # gzip: IDX dataset files
   libgtest-dev libgmock-dev googletest
   libbenchmark-dev
+  # Clang (>= 14), its sanitizer runtimes and its OpenMP: the sanitizer build
+  # (KILN_SANITIZE=1 tools/test.sh) is a Clang build.
+  clang libclang-rt-14-dev libomp-14-dev
   dataset-fashion-mnist
 )
 
