@@ -72,10 +72,7 @@ inline constexpr Budget kBudgets[] = {
   {"Sin",      Metric::kUlp, 3.5, 1, 0, 0, 8,   0, 0, "Highway Sin 3 ulp; gradient g * cos(x)"},
   {"Cos",      Metric::kUlp, 3.5, 1, 0, 0, 8,   0, 0, "Highway Cos 3 ulp; gradient -g * sin(x)"},
   {"Rsqrt",    Metric::kUlp, 2,   1, 0, 0, 8,   0, 0, "1 / sqrt(x): two roundings, 1.5 ulp, + 0.5 for an estimate + Newton step; gradient -g y^3 / 2"},
-  // NOT a careful bound: glibc's erff is within 1 ulp (1.5 here). Kiln's
-  // float32 Erf (Abramowitz & Stegun 7.1.26 beyond |x| = 0.5) documents
-  // 3e-7 relative (about 5 ulp near erf = 0.5): see docs/numerics.md, open.
-  {"Erf",      Metric::kUlp, 5,   1, 0, 0, 8,   0, 0, "Kiln's documented 3e-7 relative (~5 ulp); a careful erff is 1.5"},
+  {"Erf",      Metric::kUlp, 1.5, 1, 0, 0, 8,   0, 0, "glibc erff 1 ulp; gradient g * 2/sqrt(pi) * exp(-x^2)"},
   {"Pow",      Metric::kUlp, 1,   1, 0, 0, 24,  0, 0, "glibc powf 0.82 ulp; gradient wrt b: g * y * log(a), y's error amplified by |b log a|"},
   {"Atan2",    Metric::kUlp, 1.5, 1, 0, 0, 4,   0, 0, "glibc atan2f 1 ulp; gradient g * x / (x^2 + y^2)"},
   // ---- Accumulating ops of the table: normwise. A sum of n terms with
@@ -86,7 +83,7 @@ inline constexpr Budget kBudgets[] = {
   // error of n sequential roundings.
   {"ReduceSum",     Metric::kNorm, 1, 1, 1, 0, 0.5, 0, 0, "pairwise/blocked sum; gradient is a broadcast (exact)"},
   {"ReduceProduct", Metric::kNorm, 1, 1, 1, 0, 2,   0, 1, "blocked product; gradient: prefix and suffix products (scans), n roundings on a path"},
-  {"ReduceMax",     Metric::kNorm, 0, 0, 0, 0, 0.5, 0, 0, "exact; gradient to the argmax"},
+  {"ReduceMax",     Metric::kNorm, 0, 0, 0, 0, 1,   0, 0, "exact; gradient to the argmax, split evenly among ties (w / count: two roundings)"},
   {"DotGeneral",    Metric::kNorm, 1, 1, 1, 0, 1,   1, 0, "blocked dot products of length n; both gradients are dot products too"},
   {"ConvGeneral",   Metric::kNorm, 1, 1, 1, 0, 1,   1, 0, "dot products of length kh*kw*cin; gradients are convolutions"},
   {"ReduceWindow",  Metric::kNorm, 1, 1, 1, 0, 0.5, 0, 0, "window sums; gradient is a padded sum of the cotangent"},
