@@ -13,10 +13,11 @@
 //    reference value (ulp(x) = 2^(floor(log2|x|) - p + 1), p = 24, 11, 8).
 //  - kNorm: the normwise relative error ||got - ref||_2 / ||ref||_2, in
 //    multiples of u.
-// A budget is `base + per_log2n * log2(n)`, n the case's accumulation length
-// (the number of terms in one sum: a row, a contraction, the whole array;
-// 1 for elementwise ops). Gradients (of sum(out * w), w random and rounded
-// to the dtype) are always compared normwise, per differentiated input.
+// A budget is `base + per_log2n * log2(n) + per_sqrtn * sqrt(n)`, n the
+// case's accumulation length (the number of terms in one sum: a row, a
+// contraction, the whole array; 1 for elementwise ops). Gradients (of
+// sum(out * w), w uniform in [-1, 1] or [0, 1] and rounded to the dtype) are
+// always compared normwise, per differentiated input.
 #pragma once
 
 #include <string_view>
