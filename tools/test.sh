@@ -16,9 +16,10 @@ case "${KILN_SANITIZE:-0}" in
   1)
     dir=build-asan
     # Built with Clang: this also proves the library, its public headers, the
-    # tests and the examples compile with Clang (>= 14) as well as with GCC.
+    # tests, the examples and the benchmarks compile with Clang (>= 14) as well
+    # as with GCC.
     # The libFuzzer targets are built here too (their seed corpora run as tests).
-    flags=("${sanitizer_flags[@]}" -DCMAKE_CXX_COMPILER=clang++ -DKILN_SANITIZE=ON -DKILN_FUZZ=ON)
+    flags=("${sanitizer_flags[@]}" -DCMAKE_CXX_COMPILER=clang++ -DKILN_SANITIZE=ON -DKILN_FUZZ=ON -DKILN_BUILD_BENCH=ON)
     # LeakSanitizer included: every test process must end without leaks.
     export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
     export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"

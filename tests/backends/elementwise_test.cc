@@ -532,7 +532,8 @@ TEST_P(ElementwiseTest, OddFunctionsKeepTheSignOfZero) {
     const Tensor x = testing::FromDoubles(shapes::Make(dt, 2), {0.0, -0.0});
     const std::pair<const char*, Node (*)(Node, graph::Loc)> fns[] = {
         {"Tanh", &graph::Tanh}, {"Sin", &graph::Sin}, {"Expm1", &graph::Expm1}, {"Erf", &graph::Erf}, {"Sqrt", &graph::Sqrt}};
-    for (const auto& [name, fn] : fns) {
+    for (const auto& [name, op] : fns) {
+      auto* fn = op;  // a variable, not a structured binding: Clang 14 cannot capture those
       const std::vector<double> got =
           testing::ToDoubles(testing::Run1(Backend(), [fn](const std::vector<Node>& p) { return fn(p[0], graph::Loc::current()); }, {x}));
       EXPECT_EQ(got[0], 0.0) << name << " " << dt;

@@ -655,7 +655,8 @@ TEST_P(LayersTest, ActivationsByName) {
       {"none", [](double v) { return v; }},
   };
   Tensor x = Make(dtypes::Float64, {5}, xs);
-  for (const auto& [name, fn] : cases) {
+  for (const auto& [activation, fn] : cases) {
+    const std::string name = activation;  // a variable: Clang 14 cannot capture a structured binding
     SCOPED_TRACE(name);
     std::vector<double> want;
     for (double v : xs) want.push_back(fn(v));
