@@ -46,8 +46,12 @@ TEST(HostMemory, ManyShapesKeepResidentMemoryFlat) {
   EXPECT_EQ(pool::CacheLimitBytes(), size_t{64} << 20);
   // At most the cache's limit, plus slack for malloc's own pools. (Not under
   // AddressSanitizer: its quarantine keeps up to 256 MB of freed malloc blocks.)
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)  // GCC
   GTEST_SKIP() << "resident memory is not meaningful under a sanitizer (grew by " << (grown >> 20) << " MiB)";
+#elif defined(__has_feature)  // Clang
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+  GTEST_SKIP() << "resident memory is not meaningful under a sanitizer (grew by " << (grown >> 20) << " MiB)";
+#endif
 #endif
   EXPECT_LT(grown, int64_t{96} << 20) << "resident memory grew by " << (grown >> 20) << " MiB over " << kShapes
                                       << " shapes";

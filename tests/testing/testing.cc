@@ -23,7 +23,16 @@ template <typename T>
 T FromDouble(double v) {
   if constexpr (std::is_same_v<T, float16> || std::is_same_v<T, bfloat16>) return T(static_cast<float>(v));
   else if constexpr (std::is_same_v<T, bool>) return v != 0;
-  else return static_cast<T>(v);
+  else if constexpr (std::is_integral_v<T>) {
+    // Saturating: a double beyond T's range (e.g. 2^64, which is what
+    // UINT64_MAX rounds to) is undefined behaviour for static_cast.
+    if (std::isnan(v)) return T{0};
+    if (v >= static_cast<double>(std::numeric_limits<T>::max())) return std::numeric_limits<T>::max();
+    if (v <= static_cast<double>(std::numeric_limits<T>::min())) return std::numeric_limits<T>::min();
+    return static_cast<T>(v);
+  } else {
+    return static_cast<T>(v);
+  }
 }
 }  // namespace
 
