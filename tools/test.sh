@@ -9,6 +9,10 @@ bash tools/setup.sh
 # Cache compilations by paths relative to the checkout, so clones elsewhere
 # (CI) reuse them.
 export CCACHE_BASEDIR="$PWD"
+# The sanitizer builds carry line tables (-g1); by default ccache then keys
+# each object on the build directory too, so a clone elsewhere (CI) would
+# recompile everything. Debug info may then name the first clone's directory.
+export CCACHE_NOHASHDIR=1
 # -O1 with line tables: readable sanitizer reports, and a build much faster
 # than -O2 -g on two cores.
 sanitizer_flags=(-DCMAKE_BUILD_TYPE=None "-DCMAKE_CXX_FLAGS=-O1 -g1")
