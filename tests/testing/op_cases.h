@@ -1,7 +1,7 @@
 // Copyright 2026 The Kiln Authors.
 // One representative case per op of the op set, buildable for any dtype:
 // the op-coverage test runs every (op, dtype) pair the graph layer accepts
-// on every backend, and tools/op_coverage prints the coverage table.
+// on every backend, and the op_coverage tool (op_coverage_main.cc) prints the coverage table.
 #pragma once
 
 #include <functional>
