@@ -411,6 +411,8 @@ internal::CheckpointMetadata Snapshot(Store& store, const Context& ctx, const st
 // skipped, as Restore() would skip it.
 void CheckNothingLost(const Store& store, const std::string& dir, const std::vector<std::string>& exclude,
                       const internal::CheckpointMetadata& meta) {
+  std::set<std::string> saving;
+  for (const auto& v : meta.variables) saving.insert(JoinScope(v.scope, v.name));
   const std::vector<std::string> names = internal::ListCheckpoints(dir);
   for (auto it = names.rbegin(); it != names.rend(); ++it) {
     internal::CheckpointMetadata newest;
@@ -419,8 +421,6 @@ void CheckNothingLost(const Store& store, const std::string& dir, const std::vec
     } catch (const Error&) {
       continue;
     }
-    std::set<std::string> saving;
-    for (const auto& v : meta.variables) saving.insert(JoinScope(v.scope, v.name));
     std::vector<std::string> lost;
     for (const auto& v : newest.variables) {
       const std::string full = JoinScope(v.scope, v.name);

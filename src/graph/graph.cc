@@ -2,6 +2,7 @@
 // Graph and Node: tracing a function into the IR.
 #include "kiln/graph/graph.h"
 
+#include <atomic>
 #include <cstring>
 #include <mutex>
 #include <unordered_set>
@@ -19,6 +20,9 @@ struct LiveGraphs {
   std::mutex mu;
   std::unordered_set<uint64_t> generations;
   uint64_t next = 1;
+  // Counts destroyed graphs: a thread's cached answer is only valid while no
+  // graph was destroyed since (see IsLive).
+  std::atomic<uint64_t> destroyed{0};
 };
 
 LiveGraphs& Live() {
@@ -26,10 +30,19 @@ LiveGraphs& Live() {
   return *live;
 }
 
+// Node::Shape() asks this for every shape a trace reads, so the answer for
+// the last generation found alive is cached per thread, valid until any graph
+// is destroyed: one atomic load on the common path instead of a global lock.
 bool IsLive(uint64_t generation) {
+  thread_local uint64_t cached_generation = 0, cached_destroyed = 0;
   LiveGraphs& live = Live();
+  const uint64_t destroyed = live.destroyed.load(std::memory_order_acquire);
+  if (generation != 0 && generation == cached_generation && destroyed == cached_destroyed) return true;
   std::lock_guard lock(live.mu);
-  return live.generations.contains(generation);
+  if (!live.generations.contains(generation)) return false;
+  cached_generation = generation;
+  cached_destroyed = destroyed;
+  return true;
 }
 
 [[noreturn]] void ThrowStale(const Node& n) {
@@ -69,6 +82,7 @@ Graph::~Graph() {
   LiveGraphs& live = Live();
   std::lock_guard lock(live.mu);
   live.generations.erase(generation_);
+  live.destroyed.fetch_add(1, std::memory_order_release);
 }
 
 std::vector<Node> Graph::Parameters() const {
