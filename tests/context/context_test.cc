@@ -180,7 +180,7 @@ TEST(ContextExec, DeletedVariablesInvalidateCachedExecutables) {
   KILN_EXPECT_ERROR(old_w->SetValue(tensors::FromValue(1.0f)),
                     "Variable /a/w: SetValue after Context::DeleteVariablesInScope deleted it");
   // Other variables created meanwhile must not be read in its place.
-  for (int i = 0; i < 20; ++i) ctx.In("b").VariableWithValue("v" + std::to_string(i), tensors::FromValue(100.0f + i));
+  for (int i = 0; i < 20; ++i) ctx.In("b").VariableWithValue(std::to_string(i) + "_v", tensors::FromValue(100.0f + i));
   // The next call traces again and creates /a/w anew (initialized to 3).
   EXPECT_EQ(read.Call(2.0f).Value<float>(), 6.0f);
   Variable* new_w = ctx.GetVariableByScopeAndName("/a/w");
@@ -193,6 +193,12 @@ TEST(ContextExec, DeletedVariablesInvalidateCachedExecutables) {
   // A graph that reads a deleted Variable* it kept: an error naming the line.
   auto stale = context::NewExec(Cpu(), ctx, [&](Context, Node x) { return x * old_w->ValueGraph(x.Graph()); });
   KILN_EXPECT_ERROR(stale.Call(2.0f), "Variable /a/w: ValueGraph after Context::DeleteVariablesInScope deleted it (context_test.cc:");
+  auto stale_update = context::NewExec(Cpu(), ctx, [&](Context, Node x) {
+    old_w->SetValueGraph(x);
+    return x;
+  });
+  KILN_EXPECT_ERROR(stale_update.Call(2.0f),
+                    "Variable /a/w: SetValueGraph after Context::DeleteVariablesInScope deleted it (context_test.cc:");
 }
 
 // Issue 17: context::NewExec shares graph::NewExec's cache: LRU-bounded.

@@ -131,6 +131,9 @@ TEST(Graph, ShapeRulesRejectSizesBeyondInt64) {
   Node c = graph::Parameter(g.get(), "c", shapes::Make(dtypes::Float32, k2p62 / 2 - 1, 1));
   KILN_EXPECT_ERROR(graph::Concatenate({graph::Reshape(x, {4, 1}), c}, 0),
                     "Concatenate: result Shape Float32[2305843009213693955, 1]");
+  Node bytes = graph::Parameter(g.get(), "bytes", shapes::Make(dtypes::Int8, k2p62));
+  KILN_EXPECT_ERROR(graph::ConvertDType(bytes, dtypes::Float64),
+                    "ConvertDType: result Shape Float64[4611686018427387904]: its size in bytes overflows int64");
   // An empty result with huge dimensions is legitimate.
   Node empty = graph::Parameter(g.get(), "e", shapes::Make(dtypes::Float32, 0));
   EXPECT_EQ(graph::Reshape(empty, {k2p32, k2p32, 0}).Shape().Size(), 0);
