@@ -1,0 +1,284 @@
+// Copyright 2026 The Kiln Authors.
+// kiln_gpu_bench: Kiln's side of the GPU comparison with PyTorch
+// (bench/gpu/torch_peer.py runs the same workloads; tools/gpu_check.sh runs
+// both, interleaved, and prints the ratios). Runs on backends::New() (CUDA
+// where a GPU is present; KILN_BACKEND=cpu|cuda pins one).
+//
+//   kiln_gpu_bench [--small] [--rounds=N] [--only=name,...] [--chain_n=N] [--gemm_n=N]
+//
+// One line per workload: `BENCH <name> <median seconds> [key=value ...]`, or
+// `BENCHERR <name> <message>` when it fails (the others still run).
+// Workloads (the first three are Kiln's alone):
+//   backend_init    backends::New()
+//   mlp_first_step  the first train step of the process (variables created and
+//                   initialized, train step traced and compiled, run): cold
+//   mlp_compile     trace + compile of the MLP train step, variables already
+//                   there (MlpTrainStepCompileSeconds, as kiln_micro)
+//   mlp             Adam step, MLP 784-512-512-10, batch 256 (bench/workloads.h)
+//   mlp_example     Adam step of examples/fashion_mnist's MLP: 784-512 (relu,
+//                   dropout 0.1)-256 (relu)-10, batch 128
+//   cnn             Adam step, the CNN of bench/workloads.h, batch 128
+//   tiny_call       x + 1 on Float32[1], the result read on the host
+//   chain           tanh(2x + 1) * sigmoid(x) on Float32[chain_n] (default 256M)
+//   copy            -x on Float32[chain_n]: one read and one write, the
+//                   elementwise bandwidth ceiling (PyTorch's side: a plain copy)
+//   gemm_bf16       BFloat16 [n, n] x [n, n] with graph::MatMul (default n 8192)
+// Train steps return the loss to the host, so each step is complete when
+// timed. The big elementwise and GEMM workloads time `kCallsPerSample` calls
+// back to back, then wait for the last result by reading one element of it
+// through a small Slice graph (no copy of the whole output), and divide.
+// --small shrinks chain_n to 1M and n to 256 and the rounds, for the CPU.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "bench/workloads.h"
+#include "kiln/backends/openmp_defaults.h"
+#include "kiln/ml/layers/layers.h"
+
+namespace kiln::bench {
+namespace {
+
+using graph::Node;
+using BackendPtr = std::shared_ptr<backends::Backend>;
+
+constexpr int kCallsPerSample = 10;
+
+struct Options {
+  bool small = false;
+  int rounds = 20;
+  std::set<std::string> only;
+  int64_t chain_n = int64_t{1} << 28;
+  int64_t gemm_n = 8192;
+};
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n == 0 ? NAN : n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+void Report(const std::string& name, double seconds, const std::string& extra = "") {
+  std::printf("BENCH %s %.9g%s%s\n", name.c_str(), seconds, extra.empty() ? "" : " ", extra.c_str());
+  std::fflush(stdout);
+}
+
+std::string KeyValue(const char* key, double value) {
+  char buf[96];
+  std::snprintf(buf, sizeof(buf), "%s=%.4g", key, value);
+  return buf;
+}
+
+// A tensor of `dims` with values uniform in [lo, hi) from a splitmix64
+// stream: fast enough for 256M elements (std::mt19937 takes seconds).
+template <typename T>
+tensors::Tensor Filled(std::vector<int64_t> dims, float lo, float hi, uint64_t seed) {
+  tensors::Tensor t(shapes::Make(dtypes::DTypeOf<T>(), std::move(dims)));
+  uint64_t state = seed * 0x9E3779B97F4A7C15ull + 1;
+  for (T& v : t.MutableFlat<T>()) {
+    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    const float u = static_cast<float>(z >> 40) * (1.0f / 16777216.0f);
+    v = T(lo + (hi - lo) * u);
+  }
+  return t;
+}
+
+// Returns a function that waits for a value of `shape` on the device: it
+// reads the value's first element on the host through a Slice graph, which
+// cannot run before the value is complete. (Reshape and Slice only, in the
+// value's own dtype, so it asks little of a backend.)
+std::function<void(const tensors::Tensor&)> MakeWaiter(const BackendPtr& backend, const shapes::Shape& shape) {
+  auto exec = graph::Compile(backend, [shape](graph::Graph* g) {
+    return graph::Slice(graph::Reshape(graph::Parameter(g, "y", shape), {-1}), {0}, {1});
+  });
+  return [exec](const tensors::Tensor& y) mutable {
+    const volatile char first = *static_cast<const char*>(exec.Call(y).HostData());
+    (void)first;
+  };
+}
+
+// Median over `rounds` samples of the seconds per call of `call`, each
+// sample kCallsPerSample calls back to back and a wait for the last result.
+double TimeBatched(const std::function<tensors::Tensor()>& call,
+                   const std::function<void(const tensors::Tensor&)>& wait, int rounds) {
+  for (int i = 0; i < 2; ++i) wait(call());  // warm-up
+  std::vector<double> samples;
+  for (int r = 0; r < rounds; ++r) {
+    samples.push_back(SecondsOf([&] {
+                        tensors::Tensor last;
+                        for (int i = 0; i < kCallsPerSample; ++i) last = call();
+                        wait(last);
+                      }) /
+                      kCallsPerSample);
+  }
+  return Median(samples);
+}
+
+// Median over `rounds` samples of one call of `step` (complete on return).
+double TimeEach(const Step& step, int warmup, int rounds) {
+  for (int i = 0; i < warmup; ++i) step();
+  std::vector<double> samples;
+  for (int r = 0; r < rounds; ++r) samples.push_back(SecondsOf(step));
+  return Median(samples);
+}
+
+// examples/fashion_mnist's MLP (hidden 512, dropout 0.1), on [batch, 784].
+std::vector<Node> ExampleMlp(context::Context ctx, const std::vector<Node>& inputs) {
+  Node x = graph::Relu(ml::layers::Dense(ctx.In("dense0"), inputs[0], 512));
+  x = ml::layers::Dropout(ctx.In("dropout0"), x, 0.1);
+  x = graph::Relu(ml::layers::Dense(ctx.In("dense1"), x, 256));
+  return {ml::layers::Dense(ctx.In("logits"), x, 10)};
+}
+
+// Elementwise workload on Float32[n]: `fn` of the parameter.
+void Elementwise(const BackendPtr& backend, const Options& o, const std::string& name,
+                 const std::function<Node(Node)>& fn) {
+  const int64_t n = o.chain_n;
+  const auto shape = shapes::Make(dtypes::Float32, n);
+  auto exec = graph::Compile(backend, [&](graph::Graph* g) { return fn(graph::Parameter(g, "x", shape)); });
+  tensors::Tensor x = Filled<float>({n}, -4, 4, 5);
+  x.BufferFor(*backend);  // on the device before timing
+  auto wait = MakeWaiter(backend, shape);
+  const double s = TimeBatched([&] { return exec.Call(x); }, wait, o.rounds);
+  const double bytes = 2.0 * 4.0 * static_cast<double>(n);
+  Report(name, s, KeyValue("GB/s", bytes / s / 1e9) + " " + KeyValue("n", static_cast<double>(n)));
+}
+
+void GemmBf16(const BackendPtr& backend, const Options& o) {
+  const int64_t n = o.gemm_n;
+  const auto shape = shapes::Make(dtypes::BFloat16, n, n);
+  auto exec = graph::Compile(backend, [&](graph::Graph* g) {
+    return graph::MatMul(graph::Parameter(g, "a", shape), graph::Parameter(g, "b", shape));
+  });
+  tensors::Tensor a = Filled<bfloat16>({n, n}, -1, 1, 11), b = Filled<bfloat16>({n, n}, -1, 1, 12);
+  a.BufferFor(*backend);
+  b.BufferFor(*backend);
+  auto wait = MakeWaiter(backend, shape);
+  const double s = TimeBatched([&] { return exec.Call(a, b); }, wait, o.rounds);
+  const double flop = 2.0 * std::pow(static_cast<double>(n), 3);
+  Report("gemm_bf16", s, KeyValue("TFLOP/s", flop / s / 1e12) + " " + KeyValue("n", static_cast<double>(n)));
+}
+
+void TinyCall(const BackendPtr& backend, const Options& o) {
+  const auto shape = shapes::Make(dtypes::Float32, 1);
+  auto exec = graph::Compile(backend, [&](graph::Graph* g) { return graph::Parameter(g, "x", shape) + 1.0; });
+  tensors::Tensor x = Filled<float>({1}, 0, 1, 13);
+  x.BufferFor(*backend);
+  float sink = 0;
+  const double s = TimeEach([&] { sink += exec.Call(x).Flat<float>()[0]; }, 20, 10 * o.rounds);
+  Report("tiny_call", s, KeyValue("us", s * 1e6) + (sink == -1 ? " never" : ""));
+}
+
+Options ParseOptions(int argc, char** argv) {
+  Options o;
+  bool chain_set = false, gemm_set = false, rounds_set = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&](const char* name) -> const char* {
+      const std::string prefix = std::string("--") + name + "=";
+      return arg.rfind(prefix, 0) == 0 ? argv[i] + prefix.size() : nullptr;
+    };
+    if (arg == "--small") {
+      o.small = true;
+    } else if (const char* v = value("rounds")) {
+      o.rounds = std::max(1, std::atoi(v));
+      rounds_set = true;
+    } else if (const char* v = value("only")) {
+      std::stringstream ss(v);
+      for (std::string name; std::getline(ss, name, ',');) {
+        if (!name.empty()) o.only.insert(name);
+      }
+    } else if (const char* v = value("chain_n")) {
+      o.chain_n = std::atoll(v);
+      chain_set = true;
+    } else if (const char* v = value("gemm_n")) {
+      o.gemm_n = std::atoll(v);
+      gemm_set = true;
+    } else {
+      std::fprintf(stderr,
+                   "unknown flag %s\nusage: kiln_gpu_bench [--small] [--rounds=N] [--only=name,...] "
+                   "[--chain_n=N] [--gemm_n=N]\n",
+                   arg.c_str());
+      std::exit(2);
+    }
+  }
+  if (o.small) {
+    if (!chain_set) o.chain_n = int64_t{1} << 20;
+    if (!gemm_set) o.gemm_n = 256;
+    if (!rounds_set) o.rounds = 5;
+  }
+  return o;
+}
+
+int Run(const Options& o) {
+  auto wanted = [&](const char* name) { return o.only.empty() || o.only.count(name) > 0; };
+  // Runs one workload; a failure is reported and the next one runs.
+  int failures = 0;
+  auto run = [&](const char* name, const std::function<void()>& fn) {
+    if (!wanted(name)) return;
+    try {
+      fn();
+    } catch (const std::exception& e) {
+      std::string msg = e.what();
+      std::replace(msg.begin(), msg.end(), '\n', ' ');
+      std::printf("BENCHERR %s %s\n", name, msg.c_str());
+      std::fflush(stdout);
+      ++failures;
+    }
+  };
+
+  BackendPtr backend;
+  const double init_s = SecondsOf([&] { backend = backends::New(); });
+  std::printf("KILN backend=%s description=\"%s\" small=%d rounds=%d\n", backend->Name().c_str(),
+              backend->Description().c_str(), o.small ? 1 : 0, o.rounds);
+  std::fflush(stdout);
+  if (wanted("backend_init")) Report("backend_init", init_s);
+
+  run("mlp_first_step", [&] {
+    auto trainer = NewAdamTrainer(backend, context::New(), Mlp);
+    auto batch = RandomBatch(kMlpBatch, {784}, 21);
+    Report("mlp_first_step", SecondsOf([&] { trainer->TrainStep(batch); }));
+  });
+  run("mlp_compile", [&] {
+    std::vector<double> s;
+    for (int i = 0; i < 3; ++i) s.push_back(MlpTrainStepCompileSeconds(backend));
+    Report("mlp_compile", Median(s), KeyValue("first", s[0]));
+  });
+  const int train_rounds = 2 * o.rounds;
+  run("mlp", [&] { Report("mlp", TimeEach(MlpTrainStep(backend), 5, train_rounds), "batch=256"); });
+  run("mlp_example", [&] {
+    auto trainer = NewAdamTrainer(backend, context::New(), ExampleMlp);
+    auto batch = RandomBatch(128, {784}, 22);
+    Report("mlp_example", TimeEach([&] { trainer->TrainStep(batch); }, 5, train_rounds), "batch=128");
+  });
+  run("cnn", [&] { Report("cnn", TimeEach(CnnTrainStep(backend), 3, train_rounds), "batch=128"); });
+  run("tiny_call", [&] { TinyCall(backend, o); });
+  run("chain", [&] {
+    Elementwise(backend, o, "chain", [](Node x) { return graph::Tanh(x * 2.0 + 1.0) * graph::Sigmoid(x); });
+  });
+  run("copy", [&] { Elementwise(backend, o, "copy", [](Node x) { return graph::Neg(x); }); });
+  run("gemm_bf16", [&] { GemmBf16(backend, o); });
+  return failures == 0 ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace kiln::bench
+
+int main(int argc, char** argv) {
+  kiln::backends::ApplyOpenMpDefaults(argv);  // short OpenMP spin-waits (see the header)
+  try {
+    return kiln::bench::Run(kiln::bench::ParseOptions(argc, argv));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "kiln_gpu_bench: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Fills .gpu/ (ignored by git) with what tools/gpu_check.sh needs on a GPU machine that has no
+# Debian packages and no network: Kiln's build dependencies as Debian 12 .deb files (.gpu/debs/,
+# unpacked there with dpkg -x into /tmp/kilndeps, never into /) and a Fashion-MNIST subset
+# (.gpu/fashion-mnist/: the whole test set and the first KILN_GPU_TRAIN_EXAMPLES training examples,
+# default 20000; 60000 = the whole set, about 17 MiB more). Run here (Debian 12), once:
+#   tools/gpu_bundle.sh
+# The full dataset-fashion-mnist package is 30 MiB (the already-gzipped IDX files), too much
+# beside the 10 MiB of libraries under the device tool's 64 MiB limit for the whole tree.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Kiln's configure and build (CMakeLists.txt, tests/, bench/) need: oneDNN (+ the OpenCL loader
+# and headers its CMake config finds and libdnnl.so.2 links), Highway, nlohmann-json, zlib
+# (headers + library, whose libz.so link points at zlib1g's file), GoogleTest/GoogleMock (static
+# libraries and CMake config; the googletest source package is not needed), Google Benchmark.
+# OpenMP comes with the compiler there. Runtime libraries travel too: that image has none of them.
+PACKAGES=(
+  libdnnl-dev libdnnl2
+  ocl-icd-opencl-dev ocl-icd-libopencl1 opencl-c-headers opencl-clhpp-headers
+  libhwy-dev libhwy1
+  nlohmann-json3-dev
+  zlib1g-dev zlib1g
+  libgtest-dev libgmock-dev
+  libbenchmark-dev libbenchmark1debian
+)
+
+mkdir -p .gpu
+grep -qxF '/.gpu/' .git/info/exclude 2>/dev/null || { mkdir -p .git/info; echo '/.gpu/' >>.git/info/exclude; }
+
+rm -rf .gpu/debs
+mkdir -p .gpu/debs
+if ! (cd .gpu/debs && apt-get -o APT::Sandbox::User=root download -q "${PACKAGES[@]}" >/dev/null); then
+  echo "gpu_bundle: apt-get download failed; running apt-get update once and retrying" >&2
+  apt-get update -qq
+  (cd .gpu/debs && apt-get -o APT::Sandbox::User=root download -q "${PACKAGES[@]}" >/dev/null)
+fi
+
+# The Fashion-MNIST subset, from the installed package or else from its downloaded .deb.
+n="${KILN_GPU_TRAIN_EXAMPLES:-20000}"
+src=/usr/share/datasets/fashion-mnist
+tmp=""
+if [ ! -f "$src/train-images-idx3-ubyte.gz" ]; then
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && apt-get -o APT::Sandbox::User=root download -q dataset-fashion-mnist >/dev/null && dpkg -x dataset-fashion-mnist_*.deb root)
+  src="$tmp/root/usr/share/datasets/fashion-mnist"
+fi
+rm -rf .gpu/fashion-mnist
+mkdir -p .gpu/fashion-mnist
+cp "$src"/t10k-images-idx3-ubyte.gz "$src"/t10k-labels-idx1-ubyte.gz .gpu/fashion-mnist/
+python3 - "$src" .gpu/fashion-mnist "$n" <<'EOF'
+# Writes the first n examples of the IDX training files (header count rewritten).
+import gzip, struct, sys
+src, dst, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+for name, item in (("train-images-idx3-ubyte.gz", 28 * 28), ("train-labels-idx1-ubyte.gz", 1)):
+    data = gzip.open(f"{src}/{name}").read()
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    count = struct.unpack(">I", data[4:8])[0]
+    n = min(n, count)
+    out = data[:4] + struct.pack(">I", n) + data[8:header] + data[header:header + n * item]
+    with open(f"{dst}/{name}", "wb") as f, gzip.GzipFile(fileobj=f, mode="wb", compresslevel=9, mtime=0) as g:
+        g.write(out)
+print(f"gpu_bundle: Fashion-MNIST: {n} training examples, 10000 test examples")
+EOF
+[ -n "$tmp" ] && rm -rf "$tmp"
+
+ls -1 .gpu/debs
+echo "gpu_bundle: $(ls .gpu/debs | wc -l) packages, $(du -sh .gpu/debs | cut -f1); dataset $(du -sh .gpu/fashion-mnist | cut -f1);" \
+  "all of .gpu: $(du -sh .gpu | cut -f1) (tracked tree: $(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1) bytes)"

@@ -1,0 +1,376 @@
+#!/usr/bin/env bash
+# Kiln on a GPU machine, in one run of at most about 8 minutes: unpacks the build dependencies
+# (no apt there), builds Kiln with the CUDA backend, runs the tests, the Fashion-MNIST main job and
+# the GPU benchmarks against PyTorch (interleaved rounds), and writes a Markdown summary to
+# $OUT/gpu_check.md (rewritten after every step, printed at the end).
+#
+# How to run it through the device tool:
+#   1. Here (Debian 12), once: tools/gpu_bundle.sh
+#      (fills .gpu/, ignored via .git/info/exclude: .gpu/debs/ with the Debian .debs of the build
+#      dependencies, .gpu/fashion-mnist/ with a Fashion-MNIST subset; about 22 MiB)
+#   2. The device run: command `bash tools/gpu_check.sh`, carry [".gpu"], timeout_s 540.
+# Run from the repository root as root; $OUT is the folder whose files come back (default
+# ./build-gpu-out). Steps: deps, build, gpu (nvidia-smi), ctest, main (MLP 2 epochs, then the CNN
+# 1 epoch if time is left), bench. Each has its own timeout, cut to the time left, so a failure or
+# a hang of one still lets the others run (no build: no later Kiln step).
+# Environment (all optional):
+#   KILN_PREBUILT_BUILD=DIR    use this already built build folder; skip the build
+#   KILN_GPU_BUILD_DIR=DIR     where to build (default build-gpu)
+#   KILN_CUDA=ON|AUTO|OFF      passed to CMake (default ON)
+#   KILN_CUDA_ARCHITECTURES=X  CMAKE_CUDA_ARCHITECTURES (default 90; set it empty to leave it to CMake)
+#   KILN_GPU_BUDGET_S=N        the whole run's budget in seconds (default 470)
+#   KILN_GPU_CTEST_S=N         ctest's own limit (default 150)
+#   KILN_GPU_BENCH_ROUNDS=N    interleaved benchmark rounds per side (default 3)
+#   KILN_GPU_BENCH_ARGS=...    extra arguments for both benchmark programs (e.g. --only=mlp,cnn)
+#   KILN_GPU_STEPS="..."       the steps to run (default "deps build gpu ctest main bench")
+#   KILN_GPU_BACKEND=NAME      KILN_BACKEND for the main job and kiln_gpu_bench (default: cuda when
+#                              nvidia-smi sees a GPU, else unset; set it empty for backends::New()'s pick)
+# Files in $OUT (the tool brings back at most 8): gpu_check.md, env.log, build.log, ctest.log,
+# main_job.log, bench.log.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+ROOT="$PWD"
+OUT="${OUT:-$ROOT/build-gpu-out}"
+mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
+START=$(date +%s)
+BUDGET="${KILN_GPU_BUDGET_S:-470}"
+DEADLINE=$((START + BUDGET))
+STEPS=" ${KILN_GPU_STEPS:-deps build gpu ctest main bench} "
+DEPS=/tmp/kilndeps
+MULTIARCH=x86_64-linux-gnu
+BUILD="${KILN_PREBUILT_BUILD:-${KILN_GPU_BUILD_DIR:-build-gpu}}"
+case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
+ORIG_LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}"
+SUMMARY="$OUT/gpu_check.md"
+ENVLOG="$OUT/env.log"
+: >"$ENVLOG"
+ROWS=()    # the step table's rows
+DETAILS=() # Markdown after the table
+HAVE_GPU=0
+if command -v nvidia-smi >/dev/null && timeout 30 nvidia-smi -L >/dev/null 2>&1; then HAVE_GPU=1; fi
+# The main job and the Kiln benchmark run on this backend (KILN_BACKEND): on a GPU machine "cuda",
+# so a CUDA backend that is not available fails loudly instead of running everything on the CPU
+# (the GPU-sized benchmarks would not finish there). The tests run on every available backend.
+KILN_RUN_BACKEND="${KILN_GPU_BACKEND-$([ $HAVE_GPU = 1 ] && echo cuda)}"
+
+log() { echo "[gpu_check $(($(date +%s) - START))s] $*"; }
+left() { echo $((DEADLINE - $(date +%s))); }
+# The timeout for a step: its own limit, cut so that `reserve` seconds stay for the later steps.
+limit() { local own=$1 reserve=$2 l; l=$(($(left) - reserve)); [ "$l" -gt "$own" ] && l=$own; echo "$l"; }
+wants() { case "$STEPS" in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+
+write_summary() {
+  {
+    echo "# Kiln GPU check"
+    echo
+    echo "$(date -u '+%Y-%m-%d %H:%M UTC'), commit ${COMMIT:-?}, $(($(date +%s) - START)) s in all."
+    echo
+    echo "| step | status | seconds | key numbers |"
+    echo "|---|---|---|---|"
+    local r
+    for r in "${ROWS[@]}"; do echo "$r"; done
+    for r in "${DETAILS[@]}"; do echo; echo "$r"; done
+  } >"$SUMMARY"
+}
+
+# row STEP STATUS SECONDS NUMBERS
+row() {
+  ROWS+=("| $1 | $2 | $3 | $(echo "$4" | tr '|\n' '/ ') |")
+  log "$1: $2 ($3 s) $4"
+  write_summary
+}
+
+# run_timed LIMIT LOGFILE CMD...: runs CMD (a program, or a function of this script) under
+# `timeout`, appending its output to LOGFILE; sets RC, SECS and STATUS (ok, FAIL rc=N, TIMEOUT
+# after Ns, SKIPPED).
+run_timed() {
+  local lim=$1 logfile=$2
+  shift 2
+  local t0 ms
+  t0=$(date +%s%N)
+  if [ "$lim" -lt 5 ]; then
+    RC=124 SECS=0 STATUS="SKIPPED (no time left)"
+    return
+  fi
+  if declare -F "$1" >/dev/null; then
+    # A function runs in a child bash that gets this script's functions and settings.
+    timeout -k 10 "$lim" bash -c "$(declare -p DEPS ROOT BUILD MULTIARCH JOBS CUDA_ARCH 2>/dev/null); $(declare -f); $*" \
+      >>"$logfile" 2>&1
+  else
+    timeout -k 10 "$lim" "$@" >>"$logfile" 2>&1
+  fi
+  RC=$?
+  ms=$((($(date +%s%N) - t0) / 1000000))
+  SECS="$((ms / 1000)).$((ms % 1000 / 100))"
+  case $RC in
+    0) STATUS=ok ;;
+    124 | 137) STATUS="TIMEOUT after ${lim}s" ;;
+    *) STATUS="FAIL rc=$RC" ;;
+  esac
+}
+
+COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then COMMIT="$COMMIT+changes"; fi
+write_summary
+
+{
+  echo "== machine"; uname -a; nproc; free -g 2>/dev/null | head -2
+  echo "== tools"
+  for t in c++ g++ gcc nvcc cmake ctest ninja python3 dpkg ar bc; do echo "$t: $(command -v $t || echo MISSING)"; done
+  c++ --version 2>&1 | head -1; nvcc --version 2>&1 | tail -2; cmake --version 2>&1 | head -1
+  echo "LD_LIBRARY_PATH=$ORIG_LD_LIBRARY_PATH"
+} >>"$ENVLOG" 2>&1
+export PATH="/usr/local/cuda/bin:$PATH"
+if [ -z "${CUDACXX:-}" ] && [ -x /usr/local/cuda/bin/nvcc ]; then export CUDACXX=/usr/local/cuda/bin/nvcc; fi
+# CMake >= 4 refuses configs that declare compatibility with CMake < 3.5 unless told otherwise;
+# older CMake ignores this.
+export CMAKE_POLICY_VERSION_MINIMUM=3.5
+
+# ------------------------------------------------------------------ deps
+# Unpacks one .deb into $DEPS: dpkg-deb, else ar + tar, else Python (ar and tar by hand).
+unpack_deb() {
+  if command -v dpkg-deb >/dev/null; then dpkg-deb -x "$1" "$DEPS" && return 0; fi
+  python3 - "$1" "$DEPS" <<'EOF'
+import io, sys, tarfile
+data = open(sys.argv[1], "rb").read()
+assert data[:8] == b"!<arch>\n", "not an ar archive"
+pos = 8
+while pos + 60 <= len(data):
+    name = data[pos:pos + 16].decode().strip().rstrip("/")
+    size = int(data[pos + 48:pos + 58].decode().strip())
+    body = data[pos + 60:pos + 60 + size]
+    if name.startswith("data.tar"):
+        tarfile.open(fileobj=io.BytesIO(body)).extractall(sys.argv[2])
+        break
+    pos += 60 + size + (size & 1)
+else:
+    sys.exit("no data.tar member")
+EOF
+}
+
+deps_step() {
+  rm -rf "$DEPS"
+  mkdir -p "$DEPS"
+  local n=0 f l t
+  for f in "$ROOT"/.gpu/debs/*.deb; do
+    [ -e "$f" ] || { echo "no .deb files in .gpu/debs (run tools/gpu_bundle.sh here first, carry .gpu)"; return 1; }
+    unpack_deb "$f" || { echo "cannot unpack $f"; return 1; }
+    n=$((n + 1))
+  done
+  # Absolute symbolic links (libz.so -> /lib/.../libz.so.1.2.13) point into the unpacked tree.
+  while IFS= read -r l; do
+    t=$(readlink "$l")
+    case "$t" in /*) if [ -e "$DEPS$t" ]; then ln -sfn "$DEPS$t" "$l"; fi ;; esac
+  done < <(find "$DEPS" -type l)
+  echo "unpacked $n packages into $DEPS"
+}
+
+kiln_env() {
+  export CMAKE_PREFIX_PATH="$DEPS/usr${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
+  export CPATH="$DEPS/usr/include${CPATH:+:$CPATH}"
+  export LIBRARY_PATH="$DEPS/usr/lib/$MULTIARCH${LIBRARY_PATH:+:$LIBRARY_PATH}"
+  # Kiln's programs find libdnnl, libhwy, libbenchmark and the OpenCL loader that libdnnl needs
+  # here; zlib comes from the system (its libz.so.1 is newer) unless it has none. PyTorch runs
+  # with the original LD_LIBRARY_PATH.
+  KILN_LD="$DEPS/usr/lib/$MULTIARCH"
+  if ! ldconfig -p 2>/dev/null | grep 'libz\.so\.1 ' >/dev/null; then KILN_LD="$KILN_LD:$DEPS/lib/$MULTIARCH"; fi
+  export LD_LIBRARY_PATH="$KILN_LD${ORIG_LD_LIBRARY_PATH:+:$ORIG_LD_LIBRARY_PATH}"
+}
+
+if wants deps; then
+  run_timed "$(limit 60 400)" "$ENVLOG" deps_step
+  row deps "$STATUS" "$SECS" "$(tail -1 "$ENVLOG")"
+fi
+kiln_env
+{ echo "== env"; env | grep -E '^(CMAKE_PREFIX_PATH|CPATH|LIBRARY_PATH|LD_LIBRARY_PATH|CUDACXX|PATH)='; } >>"$ENVLOG"
+
+# ------------------------------------------------------------------ build
+BUILT=0
+if [ -n "${KILN_PREBUILT_BUILD:-}" ]; then
+  [ -f "$BUILD/CMakeCache.txt" ] && BUILT=1
+  row build "$([ $BUILT = 1 ] && echo prebuilt || echo "MISSING $BUILD")" 0 "$BUILD"
+elif wants build; then
+  JOBS="$(nproc)"
+  CUDA_ARCH="${KILN_CUDA_ARCHITECTURES-90}"
+  build_step() {
+    local arch=()
+    [ -n "$CUDA_ARCH" ] && arch=(-DCMAKE_CUDA_ARCHITECTURES="$CUDA_ARCH")
+    cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKILN_CUDA="${KILN_CUDA:-ON}" \
+      -DKILN_BUILD_BENCH=ON -DKILN_NATIVE=ON "${arch[@]}" || return 1
+    # -k 0: build everything that can be built, so one broken target leaves the others usable.
+    cmake --build "$BUILD" --parallel "$JOBS" -- -k 0
+  }
+  run_timed "$(limit 300 220)" "$OUT/build.log" build_step
+  [ -f "$BUILD/CMakeCache.txt" ] && [ -n "$(ls "$BUILD"/libkiln.so* 2>/dev/null)" ] && BUILT=1
+  errors=$(grep -c -E 'error:|FAILED:' "$OUT/build.log" 2>/dev/null)
+  errors=${errors:-0}
+  # Where CMake found each dependency: from $DEPS, not from system paths.
+  found=$(grep -E '^(dnnl_DIR|hwy_DIR|nlohmann_json_DIR|GTest_DIR|benchmark_DIR|ZLIB_LIBRARY_RELEASE|ZLIB_INCLUDE_DIR|OpenCL_LIBRARY|CMAKE_CUDA_COMPILER|CMAKE_CXX_COMPILER):' \
+    "$BUILD/CMakeCache.txt" 2>/dev/null)
+  echo "== CMakeCache (dependencies)"$'\n'"$found" >>"$ENVLOG"
+  outside=$(echo "$found" | grep -E '^(dnnl|hwy|nlohmann|GTest|benchmark|ZLIB|OpenCL)' | grep -v "$DEPS" | cut -d= -f1 | tr '\n' ' ')
+  cudac=$(grep -E '^CMAKE_CUDA_COMPILER:' "$BUILD/CMakeCache.txt" 2>/dev/null | cut -d= -f2)
+  row build "$STATUS" "$SECS" "-j$JOBS, KILN_CUDA=${KILN_CUDA:-ON}, CUDA compiler ${cudac:-none}; $errors error lines${outside:+; found outside $DEPS: $outside}"
+  if [ "$errors" -gt 0 ]; then
+    DETAILS+=("### Build errors (first 15 lines; build.log has all)"$'\n\n```\n'"$(grep -E 'error:|FAILED:' "$OUT/build.log" | head -15 | cut -c1-300)"$'\n```')
+    write_summary
+  fi
+fi
+if [ $BUILT = 0 ]; then
+  DETAILS+=("No Kiln build: the Kiln steps were skipped.")
+  write_summary
+fi
+
+# ------------------------------------------------------------------ gpu
+if wants gpu; then
+  if command -v nvidia-smi >/dev/null; then
+    run_timed 20 "$ENVLOG" nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,temperature.gpu,power.draw --format=csv,noheader
+    GPU_LINE=$(grep -E 'MiB' "$ENVLOG" | tail -1)
+    row gpu "$STATUS" "$SECS" "$GPU_LINE"
+  else
+    row gpu "no nvidia-smi" 0 "benchmarks run with --small (CPU)"
+  fi
+fi
+
+# ------------------------------------------------------------------ ctest
+if wants ctest && [ $BUILT = 1 ]; then
+  # check_setup (dpkg-query of the Debian packages) and install_consumers (a second configure
+  # against the installed tree) check the Debian set-up, which this machine does not have.
+  rm -f "$BUILD/Testing/Temporary/LastTestsFailed.log"
+  run_timed "$(limit "${KILN_GPU_CTEST_S:-150}" 150)" "$OUT/ctest.log" \
+    ctest --test-dir "$BUILD" --output-on-failure -j8 --timeout 120 -E '^(check_setup|install_consumers)$'
+  total=$(grep -E 'tests passed, [0-9]+ tests failed out of' "$OUT/ctest.log" | tail -1)
+  failed=$(cut -d: -f2- "$BUILD/Testing/Temporary/LastTestsFailed.log" 2>/dev/null | tr '\n' ' ')
+  if [ -z "$total" ]; then  # killed: count what the log shows
+    failed=$(grep -E '\*\*\*(Failed|Timeout|Exception)|Not Run' "$OUT/ctest.log" | sed -E 's/.*Test +#[0-9]+: ([^ ]+).*/\1/' | tr '\n' ' ')
+    total="$(grep -c -E 'Test +#[0-9]+: .* Passed' "$OUT/ctest.log") passed before the limit"
+  fi
+  row ctest "$STATUS" "$SECS" "$total"
+  if [ -n "$failed" ]; then
+    DETAILS+=("### Failed tests"$'\n\n'"$(echo "$failed" | tr ' ' '\n' | grep -v '^$' | head -60 | sed 's/^/- /')")
+    write_summary
+  fi
+fi
+
+# ------------------------------------------------------------------ main job
+DATA="$ROOT/.gpu/fashion-mnist"
+[ -f "$DATA/train-images-idx3-ubyte.gz" ] || DATA=/usr/share/datasets/fashion-mnist
+main_job() {  # MODEL EPOCHS LIMIT
+  local exe="$BUILD/examples/fashion_mnist"
+  echo "=== $1, $2 epochs: $exe" >>"$OUT/main_job.log"
+  run_timed "$3" "$OUT/main_job.log" env ${KILN_RUN_BACKEND:+KILN_BACKEND=$KILN_RUN_BACKEND} "$exe" --restart --model="$1" --epochs="$2" --data="$DATA" \
+    --checkpoint_dir="/tmp/kiln-gpu-$1" --plot="/tmp/kiln-gpu-$1.html"
+  local acc on
+  acc=$(grep -E '^test accuracy' "$OUT/main_job.log" | tail -1 | sed 's/  plot: .*//')
+  on=$(grep -E '^Kiln Fashion-MNIST' "$OUT/main_job.log" | tail -1 | sed 's/^Kiln Fashion-MNIST //')
+  [ "$RC" = 0 ] || acc="$(grep -v '^$' "$OUT/main_job.log" | tail -1 | cut -c1-200)"
+  row "main $1 ($2 ep)" "$STATUS" "$SECS" "$acc; $on"
+}
+if wants main && [ $BUILT = 1 ]; then
+  if [ ! -x "$BUILD/examples/fashion_mnist" ]; then
+    row main "not built" 0 ""
+  elif [ ! -f "$DATA/train-images-idx3-ubyte.gz" ]; then
+    row main "no dataset" 0 "run tools/gpu_bundle.sh and carry .gpu"
+  else
+    echo "dataset: $DATA ($(ls "$DATA" | tr '\n' ' '))" >"$OUT/main_job.log"
+    main_job mlp 2 "$(limit 90 110)"
+    if [ "$(left)" -gt 170 ]; then main_job cnn 1 "$(limit 60 110)"; fi
+  fi
+fi
+
+# ------------------------------------------------------------------ bench
+if wants bench && [ $BUILT = 1 ]; then
+  KB="$BUILD/bench/kiln_gpu_bench"
+  ROUNDS="${KILN_GPU_BENCH_ROUNDS:-3}"
+  SIZE_ARGS=()
+  TORCH_ARGS=()
+  if [ $HAVE_GPU = 0 ]; then SIZE_ARGS=(--small); TORCH_ARGS=(--device cpu); fi
+  read -r -a EXTRA <<<"${KILN_GPU_BENCH_ARGS:-}"
+  ROWS_TSV=/tmp/kiln_gpu_bench_rows.tsv
+  : >"$ROWS_TSV"
+  : >"$OUT/bench.log"
+  rm -f /tmp/kiln_gpu_bench_kiln.header /tmp/kiln_gpu_bench_torch.header
+  bench_t0=$(date +%s)
+  done_rounds=0
+  bench_status=ok
+  for r in $(seq 1 "$ROUNDS"); do
+    for side in kiln torch; do
+      # Each run may take what is left, keeping 10 s for the summary.
+      lim=$(limit 120 10)
+      echo "=== $side round $r (limit ${lim}s)" >>"$OUT/bench.log"
+      tmp=/tmp/kiln_gpu_bench_$side.out
+      : >"$tmp"
+      if [ $side = kiln ]; then
+        if [ ! -x "$KB" ]; then echo "kiln_gpu_bench not built" >>"$tmp"; RC=1; STATUS="not built"; else
+          run_timed "$lim" "$tmp" env ${KILN_RUN_BACKEND:+KILN_BACKEND=$KILN_RUN_BACKEND} "$KB" "${SIZE_ARGS[@]}" "${EXTRA[@]}"
+        fi
+      else
+        run_timed "$lim" "$tmp" env LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" PYTHONUNBUFFERED=1 \
+          python3 "$ROOT/bench/gpu/torch_peer.py" "${SIZE_ARGS[@]}" "${TORCH_ARGS[@]}" "${EXTRA[@]}"
+      fi
+      cat "$tmp" >>"$OUT/bench.log"
+      echo "=== $side round $r: $STATUS, ${SECS}s" >>"$OUT/bench.log"
+      [ "$STATUS" = ok ] || bench_status="$side: $STATUS"
+      awk -v side=$side -v r=$r '$1 == "BENCH" { extra = ""; for (i = 4; i <= NF; ++i) extra = extra " " $i;
+        print side "\t" r "\t" $2 "\t" $3 "\t" extra }' "$tmp" >>"$ROWS_TSV"
+      h=$(grep -E '^(KILN|TORCH) ' "$tmp" | head -1)
+      [ -n "$h" ] && echo "$h" >"/tmp/kiln_gpu_bench_$side.header"
+    done
+    done_rounds=$r
+    [ "$(left)" -lt 40 ] && break
+  done
+  TABLE=$(python3 - "$ROWS_TSV" /tmp/kiln_gpu_bench_kiln.header /tmp/kiln_gpu_bench_torch.header <<'EOF'
+import statistics, sys
+from collections import defaultdict
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+t = defaultdict(dict)     # (side, name) -> {round: seconds}
+ex = defaultdict(lambda: defaultdict(list))  # (side, name) -> key -> values
+order = []
+for side, r, name, s, extra in rows:
+    if name not in order:
+        order.append(name)
+    t[(side, name)][r] = float(s)
+    for kv in extra.split():
+        k, _, v = kv.partition("=")
+        try:
+            ex[(side, name)][k].append(float(v))
+        except ValueError:
+            pass
+def fmt(s):
+    if s is None: return "—"
+    return f"{s * 1e6:.1f} µs" if s < 1e-3 else f"{s * 1e3:.2f} ms" if s < 1 else f"{s:.2f} s"
+def extras(side, name):
+    return ", ".join(f"{k} {statistics.median(v):.4g}" for k, v in ex[(side, name)].items() if k != "n")
+def header(path):
+    try:
+        return open(path).read().strip() or "(no header line)"
+    except OSError:
+        return "(did not run)"
+print("Kiln: " + header(sys.argv[2]))
+print()
+print("PyTorch: " + header(sys.argv[3]))
+print()
+print("Times are medians over the rounds of each run's median; the ratio is the median over the rounds of that")
+print("round's Kiln / PyTorch (below 1: Kiln faster).")
+print()
+print("| workload | Kiln | PyTorch | Kiln/PyTorch | Kiln notes | PyTorch notes |")
+print("|---|---|---|---|---|---|")
+for name in order:
+    k, p = t.get(("kiln", name), {}), t.get(("torch", name), {})
+    km = statistics.median(k.values()) if k else None
+    pm = statistics.median(p.values()) if p else None
+    ratios = [k[r] / p[r] for r in k if r in p and p[r] > 0]
+    ratio = f"{statistics.median(ratios):.2f}" if ratios else "—"
+    print(f"| {name} | {fmt(km)} | {fmt(pm)} | {ratio} | {extras('kiln', name)} | {extras('torch', name)} |")
+EOF
+  )
+  errs=$(grep -h '^BENCHERR' "$OUT/bench.log" | sort -u | head -20 | cut -c1-300)
+  DETAILS+=("## Benchmarks ($done_rounds interleaved rounds per side)"$'\n\n'"$TABLE")
+  [ -n "$errs" ] && DETAILS+=("### Benchmark errors"$'\n\n```\n'"$errs"$'\n```')
+  row bench "$bench_status" "$(($(date +%s) - bench_t0))" "$done_rounds rounds; $(grep -c . "$ROWS_TSV") results; $(echo "$errs" | grep -c BENCHERR) errors"
+fi
+
+write_summary
+echo
+cat "$SUMMARY"
