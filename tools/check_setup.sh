@@ -16,7 +16,8 @@
 #           --no-install-recommends), or
 #         - a package of the base system (Essential: yes or Priority: required), which every Debian
 #           system has.
-#       A file that no package owns fails too. Exception: the binutils CMake's compiler set-up looks for
+#       A file that no package owns fails too, except the CUDA toolkit's under /usr/local/cuda (NVIDIA's
+#       installer, not Debian, provides it; the CUDA backend is built only where it is found). Exception: the binutils CMake's compiler set-up looks for
 #       (CMAKE_AR, CMAKE_LINKER, CMAKE_<LANG>_COMPILER_AR...; CMakeFindBinUtils) may come from other
 #       packages (llvm, lld for Clang): CMake prefers those when installed and otherwise takes binutils'
 #       (build-essential), so they are noted, not failed. A directory passes when no package owns it (the files
@@ -194,6 +195,9 @@ fi
     }
     $1 == "P" {
       path = $2; kind = $3; who = ""
+      # NVIDIA'"'"'s CUDA toolkit (not a Debian package) comes with the machine where it is installed;
+      # KILN_CUDA=AUTO builds the CUDA backend when it is there and skips it when not.
+      if (path ~ /^\/usr\/local\/cuda/ || $4 ~ /^\/usr\/local\/cuda/) { print "toolkit\t" path "\t" kind "\t"; next }
       split(path "\t" twin(path) "\t" $4 "\t" twin($4), c, "\t")
       for (k = 1; k <= 4; k++) if (c[k] in owners) { who = owners[c[k]]; break }
       if (who == "") { print "unowned\t" path "\t" kind "\t"; next }
@@ -228,6 +232,10 @@ while IFS=$'\t' read -r verdict path kind who; do
       fi ;;
   esac
 done < "$work/verdicts"
+toolkit=$(awk -F'\t' '$1 == "toolkit"' "$work/verdicts" | wc -l)
+if [ "$toolkit" -gt 0 ]; then
+  log "note: $toolkit files and directories come from the CUDA toolkit in /usr/local/cuda (the optional CUDA backend)"
+fi
 optional=$(awk -F'\t' '$1 == "optional" { printf "%s%s (%s)", (n++ ? ", " : ""), $2, $4 }' "$work/verdicts")
 if [ -n "$optional" ]; then
   log "note: CMake's binutils search also found tools outside tools/setup.sh's packages, which it prefers" \

@@ -20,6 +20,7 @@
 #   KILN_CUDA_ARCHITECTURES=X  CMAKE_CUDA_ARCHITECTURES (default 90; set it empty to leave it to CMake)
 #   KILN_GPU_BUDGET_S=N        the whole run's budget in seconds (default 470)
 #   KILN_GPU_CTEST_S=N         ctest's own limit (default 150)
+#   KILN_GPU_CTEST_J=N         ctest -j (default 8)
 #   KILN_GPU_BENCH_ROUNDS=N    interleaved benchmark rounds per side (default 3)
 #   KILN_GPU_BENCH_ARGS=...    extra arguments for both benchmark programs (e.g. --only=mlp,cnn)
 #   KILN_GPU_STEPS="..."       the steps to run (default "deps build gpu ctest main bench")
@@ -239,7 +240,7 @@ if wants ctest && [ $BUILT = 1 ]; then
   # against the installed tree) check the Debian set-up, which this machine does not have.
   rm -f "$BUILD/Testing/Temporary/LastTestsFailed.log"
   run_timed "$(limit "${KILN_GPU_CTEST_S:-150}" 150)" "$OUT/ctest.log" \
-    ctest --test-dir "$BUILD" --output-on-failure -j8 --timeout 120 -E '^(check_setup|install_consumers)$'
+    ctest --test-dir "$BUILD" --output-on-failure -j"${KILN_GPU_CTEST_J:-8}" --timeout 120 -E '^(check_setup|install_consumers)$'
   total=$(grep -E 'tests passed, [0-9]+ tests failed out of' "$OUT/ctest.log" | tail -1)
   failed=$(cut -d: -f2- "$BUILD/Testing/Temporary/LastTestsFailed.log" 2>/dev/null | tr '\n' ' ')
   if [ -z "$total" ]; then  # killed: count what the log shows

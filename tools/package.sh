@@ -3,7 +3,9 @@
 # (find_package(Kiln)), kiln.pc and kiln_checkpoint, installed under /usr.
 #   tools/package.sh [BUILD_DIR]     (default build-deb; the .deb goes to BUILD_DIR/packages/)
 # The library is built for any x86-64 (KILN_NATIVE=OFF: no -march=native; Highway and oneDNN pick the
-# CPU's instructions at run time), without tests, examples or benchmarks. The package's Depends are
+# CPU's instructions at run time), without tests, examples or benchmarks, and without the CUDA backend
+# (KILN_CUDA=OFF: its libraries, NVRTC and cuBLASLt, come with NVIDIA's toolkit, not as Debian packages
+# a Depends line could name; build from source with the toolkit for the GPU). The package's Depends are
 # dpkg-shlibdeps' (the shared libraries libkiln and kiln_checkpoint load) plus the -dev packages the
 # installed CMake config uses, found by tools/check_setup.sh --packages-for on the staged install tree.
 # The last line of the output is the path of the .deb.
@@ -16,7 +18,7 @@ bash tools/setup.sh
 export CCACHE_BASEDIR="$src"
 
 cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr -DKILN_NATIVE=OFF \
-  -DKILN_BUILD_TESTS=OFF -DKILN_BUILD_EXAMPLES=OFF -DKILN_BUILD_BENCH=OFF -DKILN_SANITIZE=OFF
+  -DKILN_BUILD_TESTS=OFF -DKILN_BUILD_EXAMPLES=OFF -DKILN_BUILD_BENCH=OFF -DKILN_SANITIZE=OFF -DKILN_CUDA=OFF
 if grep -q -- '-march=native' "$dir/compile_commands.json"; then
   echo "package: FAIL: $dir compiles with -march=native" >&2
   exit 1

@@ -76,14 +76,20 @@ void Register(Registration registration) {
   else r.entries.push_back(std::move(registration));
 }
 
-std::shared_ptr<Backend> NewWithName(const std::string& name) {
+std::shared_ptr<Backend> NewWithName(const std::string& full_name) {
   auto entries = Snapshot();
+  const size_t colon = full_name.find(':');
+  const std::string name = full_name.substr(0, colon);
   for (const auto& e : entries) {
     if (e.name != name) continue;
     if (e.is_available && !e.is_available()) {
-      Throw("backend \"" + name + "\" is not available on this machine; available backends: " + AvailableList(entries));
+      const std::string why = e.unavailable_reason ? e.unavailable_reason() : std::string();
+      Throw("backend \"" + name + "\" is not available on this machine" + (why.empty() ? "" : " (" + why + ")") +
+            "; available backends: " + AvailableList(entries));
     }
-    return e.create();
+    if (colon == std::string::npos) return e.create();
+    if (!e.create_with_config) Throw("backend \"" + name + "\" takes no configuration: \"" + full_name + "\"");
+    return e.create_with_config(full_name.substr(colon + 1));
   }
   Throw("unknown backend \"" + name + "\"; available backends: " + AvailableList(entries));
 }

@@ -8,7 +8,18 @@ namespace cpu {
 void RegisterCpuBackend();
 }  // namespace cpu
 
+#ifdef KILN_HAVE_CUDA
+namespace cuda {
+void RegisterCudaBackend();
+}  // namespace cuda
+#endif
+
 namespace internal {
-void RegisterBuiltinBackends() { cpu::RegisterCpuBackend(); }
+void RegisterBuiltinBackends() {
+  cpu::RegisterCpuBackend();
+#ifdef KILN_HAVE_CUDA
+  cuda::RegisterCudaBackend();
+#endif
+}
 }  // namespace internal
 }  // namespace kiln::backends

@@ -29,13 +29,19 @@ class LimitedBackend : public backends::Backend {
   backends::Capabilities caps_;
 };
 
+// The backend New() picks without KILN_BACKEND: "cuda" where a GPU is present.
+std::string BestBackend() {
+  const auto names = backends::Available();
+  return std::find(names.begin(), names.end(), "cuda") != names.end() ? "cuda" : "cpu";
+}
+
 TEST(Registry, EnvironmentPicksTheBackend) {
   ::setenv("KILN_BACKEND", "cpu", 1);
   EXPECT_EQ(backends::New()->Name(), "cpu");
   ::setenv("KILN_BACKEND", "nope", 1);
   KILN_EXPECT_ERROR(backends::New(), "unknown backend \"nope\"; available backends: \"cpu\"");
   ::unsetenv("KILN_BACKEND");
-  EXPECT_EQ(backends::New()->Name(), "cpu");
+  EXPECT_EQ(backends::New()->Name(), BestBackend());
 }
 
 TEST(Registry, UserBackendsRegisterAndUnavailableOnesAreRefused) {
@@ -43,8 +49,8 @@ TEST(Registry, UserBackendsRegisterAndUnavailableOnesAreRefused) {
   backends::Register({"absent", 1000, [] { return false; }, [] { return std::make_shared<LimitedBackend>(); }});
   EXPECT_EQ(backends::NewWithName("limited")->Name(), "limited");
   KILN_EXPECT_ERROR(backends::NewWithName("absent"), "backend \"absent\" is not available on this machine");
-  // The unavailable high-priority backend is skipped by New(); CPU outranks "limited".
-  EXPECT_EQ(backends::New()->Name(), "cpu");
+  // The unavailable high-priority backend is skipped by New(); CPU (and CUDA) outrank "limited".
+  EXPECT_EQ(backends::New()->Name(), BestBackend());
   auto names = backends::Available();
   EXPECT_NE(std::find(names.begin(), names.end(), "limited"), names.end());
   EXPECT_EQ(std::find(names.begin(), names.end(), "absent"), names.end());

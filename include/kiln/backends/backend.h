@@ -117,18 +117,26 @@ struct Registration {
   /// Whether the hardware is present (e.g. a GPU is visible).
   std::function<bool()> is_available;
   std::function<std::shared_ptr<Backend>()> create;
+  /// Optional: why the backend is unavailable ("no NVIDIA driver", ...), for
+  /// NewWithName's message.
+  std::function<std::string()> unavailable_reason;
+  /// Optional: creates the backend for a configuration given after a colon
+  /// in the name ("cuda:1" passes "1"); without it such names are an error.
+  std::function<std::shared_ptr<Backend>(const std::string& config)> create_with_config;
 };
 
 /// Registers a backend; a second registration under the same name replaces the first.
 void Register(Registration registration);
 
 /// The backend named by the environment variable KILN_BACKEND if set, else the
-/// available backend with the highest priority. Today the CPU backend is the
-/// only built-in one (a CUDA backend is planned: issue 12).
+/// available backend with the highest priority: "cuda" (built when the CUDA
+/// toolkit is found, available when a usable NVIDIA GPU is present) before
+/// "cpu" (always available).
 std::shared_ptr<Backend> New();
 
-/// The backend with this name; throws kiln::Error listing the available ones
-/// for an unknown or unavailable name.
+/// The backend with this name; "name:config" passes a configuration (the
+/// device: "cuda:1"). Throws kiln::Error for an unknown or unavailable name,
+/// saying why it is unavailable and listing the available ones.
 std::shared_ptr<Backend> NewWithName(const std::string& name);
 
 /// Names of the registered backends that are available on this machine.

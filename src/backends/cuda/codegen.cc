@@ -1,0 +1,1576 @@
+// Copyright 2026 The Kiln Authors.
+// Kernel generation for the CUDA backend (see codegen.h): the fusion plan,
+// the per-op expressions of fusible ops and the kernel bodies of the others.
+#include "src/backends/cuda/codegen.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <map>
+#include <numeric>
+#include <sstream>
+
+#include "kiln/core/error.h"
+#include "src/backends/cuda/prelude.h"
+
+// GCC 12 reports false -Wrestrict overlaps in `"literal" + std::string`
+// concatenations once inlined (GCC bug 105329); this file is made of them.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wrestrict"
+#endif
+
+namespace kiln::backends::cuda {
+
+using ir::OpCategory;
+using ir::OpType;
+
+namespace {
+
+std::string Str(int64_t v) { return std::to_string(v) + "LL"; }
+
+bool IsHalfType(dtypes::DType dt) { return dt == dtypes::Float16 || dt == dtypes::BFloat16; }
+bool IsFloatType(dtypes::DType dt) { return IsHalfType(dt) || dt == dtypes::Float32 || dt == dtypes::Float64; }
+bool IsIntType(dtypes::DType dt) { return !IsFloatType(dt) && dt != dtypes::Bool; }
+bool IsSignedType(dtypes::DType dt) {
+  return dt == dtypes::Int8 || dt == dtypes::Int16 || dt == dtypes::Int32 || dt == dtypes::Int64;
+}
+
+[[noreturn]] void Unsupported(const ir::Instruction& in, const std::string& what) {
+  Throw("cuda: " + std::string(ir::OpName(in.op)) + " " + what + " (" + in.shape.ToString() +
+        (in.location.empty() ? "" : ", " + in.location) + ")");
+}
+
+// The type values are computed in: float for the 16-bit floats, bool for Bool.
+std::string ComputeType(dtypes::DType dt) {
+  if (IsHalfType(dt)) return "float";
+  if (dt == dtypes::Bool) return "bool";
+  return StorageType(dt);
+}
+
+// An expression converting a stored element to its compute type.
+std::string LoadExpr(dtypes::DType dt, const std::string& ref) {
+  if (dt == dtypes::Float16) return "kH2F(" + ref + ")";
+  if (dt == dtypes::BFloat16) return "kB2F(" + ref + ")";
+  if (dt == dtypes::Bool) return "(" + ref + " != 0)";
+  return ref;
+}
+
+// An expression converting a compute value to its stored form.
+std::string StoreExpr(dtypes::DType dt, const std::string& v) {
+  if (dt == dtypes::Float16) return "kF2H(" + v + ")";
+  if (dt == dtypes::BFloat16) return "kF2B(" + v + ")";
+  if (dt == dtypes::Bool) return "(unsigned char)(" + v + ")";
+  return v;
+}
+
+// Rounds a compute value to the precision of dt (16-bit floats only).
+std::string RoundExpr(dtypes::DType dt, const std::string& v) {
+  if (dt == dtypes::Float16) return "kRoundH(" + v + ")";
+  if (dt == dtypes::BFloat16) return "kRoundB(" + v + ")";
+  return v;
+}
+
+// An exact literal of element `i` of a constant, in compute type.
+std::string Literal(dtypes::DType dt, const std::byte* p) {
+  char buf[64];
+  switch (dt) {
+    case dtypes::Bool: return std::to_integer<int>(p[0]) != 0 ? "true" : "false";
+    case dtypes::Int8: { int8_t v; std::memcpy(&v, p, 1); return "(signed char)" + std::to_string(v); }
+    case dtypes::Int16: { int16_t v; std::memcpy(&v, p, 2); return "(short)" + std::to_string(v); }
+    case dtypes::Int32: { int32_t v; std::memcpy(&v, p, 4); return "(int)" + std::to_string(static_cast<int64_t>(v)) + "LL"; }
+    case dtypes::Int64: { uint64_t v; std::memcpy(&v, p, 8); return "(long long)" + std::to_string(v) + "ULL"; }
+    case dtypes::Uint8: { uint8_t v; std::memcpy(&v, p, 1); return "(unsigned char)" + std::to_string(v); }
+    case dtypes::Uint16: { uint16_t v; std::memcpy(&v, p, 2); return "(unsigned short)" + std::to_string(v); }
+    case dtypes::Uint32: { uint32_t v; std::memcpy(&v, p, 4); return "(unsigned int)" + std::to_string(v) + "u"; }
+    case dtypes::Uint64: { uint64_t v; std::memcpy(&v, p, 8); return std::to_string(v) + "ULL"; }
+    case dtypes::Float16: { uint16_t v; std::memcpy(&v, p, 2); return "kH2F((unsigned short)" + std::to_string(v) + ")"; }
+    case dtypes::BFloat16: { uint16_t v; std::memcpy(&v, p, 2); return "kB2F((unsigned short)" + std::to_string(v) + ")"; }
+    case dtypes::Float32: {
+      uint32_t v; std::memcpy(&v, p, 4);
+      std::snprintf(buf, sizeof buf, "__uint_as_float(0x%08xu)", v);
+      return buf;
+    }
+    case dtypes::Float64: {
+      uint64_t v; std::memcpy(&v, p, 8);
+      std::snprintf(buf, sizeof buf, "__longlong_as_double(0x%016llxLL)", static_cast<unsigned long long>(v));
+      return buf;
+    }
+    default: break;
+  }
+  Throw("cuda: no literal for dtype " + std::string(dtypes::Name(dt)));
+}
+
+// A literal of a double value in compute type dt (identities, bounds).
+std::string NumberLiteral(dtypes::DType dt, double v) {
+  const std::string ct = ComputeType(dt);
+  if (std::isinf(v)) return "(" + ct + ")(" + std::string(v < 0 ? "-" : "") + "__longlong_as_double(0x7ff0000000000000LL))";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return "(" + ct + ")(" + buf + ")";
+}
+
+std::vector<int64_t> StridesOf(const std::vector<int64_t>& dims) {
+  std::vector<int64_t> s(dims.size(), 1);
+  for (int i = static_cast<int>(dims.size()) - 2; i >= 0; --i) s[i] = s[i + 1] * dims[i + 1];
+  return s;
+}
+
+// An index into a value: per-axis expressions and/or the row-major linear
+// expression (either may be empty; one is always set).
+struct Idx {
+  std::vector<std::string> axes;
+  std::string linear;
+  bool has_axes = false;
+};
+
+Idx LinearIdx(const std::string& lin) { return Idx{{}, lin, false}; }
+// Axis expressions are parenthesized (unless plain names), so ops can
+// compose them freely ("3 - (k + 1)").
+Idx AxesIdx(std::vector<std::string> axes) {
+  for (std::string& a : axes) {
+    const bool plain = std::all_of(a.begin(), a.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+    if (!plain) a = "(" + a + ")";
+  }
+  return Idx{std::move(axes), "", true};
+}
+
+// An i64 expression of index value `v` (of integer dtype `dt`) clamped to
+// [lo, hi] (lo <= 0 <= hi), exact for every value of the dtype: an
+// unsigned index above hi is hi, not a negative number.
+std::string ClampIndex(dtypes::DType dt, const std::string& v, int64_t lo, int64_t hi) {
+  if (dtypes::IsUnsignedInteger(dt)) {
+    return "((u64)(" + v + ") > (u64)" + Str(hi) + " ? " + Str(hi) + " : (i64)(" + v + "))";
+  }
+  return "((i64)(" + v + ") < " + Str(lo) + " ? " + Str(lo) + " : ((i64)(" + v + ") > " + Str(hi) + " ? " + Str(hi) +
+         " : (i64)(" + v + ")))";
+}
+
+// ----------------------------------------------------------------------
+// Builds one kernel: the statements computing values, memoized per (value,
+// index) within nested scopes.
+class KernelBuilder {
+ public:
+  KernelBuilder(const ir::Function& fn, const std::vector<bool>& materialized) : fn_(fn), materialized_(materialized) {
+    scopes_.emplace_back();
+  }
+
+  const ir::Instruction& I(int id) const { return fn_.instructions[static_cast<size_t>(id)]; }
+
+  // A fresh local name.
+  std::string Tmp(const char* prefix = "t") { return std::string("k_") + prefix + std::to_string(counter_++); }
+  // The statements emitted so far, removed from the builder (which keeps its
+  // inputs and names), so a kernel can place them in different loops.
+  std::string TakeBody() {
+    std::string s = std::move(body_);
+    body_.clear();
+    return s;
+  }
+  void PushScope(int indent) {
+    scopes_.emplace_back();
+    indent_ = indent;
+  }
+  void PopScope() { scopes_.pop_back(); }
+
+  void Line(const std::string& s) { body_ += std::string(static_cast<size_t>(indent_) * 2, ' ') + s + "\n"; }
+  void Open(const std::string& s) {
+    Line(s + " {");
+    ++indent_;
+    scopes_.emplace_back();
+  }
+  void Close(const std::string& suffix = "") {
+    scopes_.pop_back();
+    --indent_;
+    Line("}" + suffix);
+  }
+
+  // The kernel argument name of materialized value `id` (registering it).
+  std::string Input(int id) {
+    for (size_t k = 0; k < inputs_.size(); ++k) {
+      if (inputs_[k] == id) return "in" + std::to_string(k);
+    }
+    inputs_.push_back(id);
+    elementwise_.push_back(true);
+    return "in" + std::to_string(inputs_.size() - 1);
+  }
+  void MarkNonElementwise(int id) {
+    for (size_t k = 0; k < inputs_.size(); ++k) {
+      if (inputs_[k] == id) elementwise_[k] = false;
+    }
+  }
+
+  // The linear index of `idx` in a value of `dims`.
+  std::string Linear(const Idx& idx, const std::vector<int64_t>& dims) {
+    if (!idx.linear.empty()) return idx.linear;
+    if (dims.empty()) return "0LL";
+    const auto strides = StridesOf(dims);
+    std::string s;
+    for (size_t d = 0; d < dims.size(); ++d) {
+      if (dims[d] == 1) continue;
+      s += (s.empty() ? "" : " + ") + ("(" + idx.axes[d] + ")" + (strides[d] == 1 ? "" : " * " + Str(strides[d])));
+    }
+    if (s.empty()) return "0LL";
+    const std::string name = Tmp("l");
+    Line("const i64 " + name + " = " + s + ";");
+    return name;
+  }
+
+  // Per-axis index expressions of `idx` in a value of `dims`.
+  std::vector<std::string> Axes(const Idx& idx, const std::vector<int64_t>& dims) {
+    if (idx.has_axes) return idx.axes;
+    const auto strides = StridesOf(dims);
+    std::vector<std::string> axes(dims.size());
+    for (size_t d = 0; d < dims.size(); ++d) {
+      if (dims[d] == 1) {
+        axes[d] = "0LL";
+        continue;
+      }
+      std::string e = "(" + idx.linear + ")";
+      if (strides[d] != 1) e = "(" + e + " / " + Str(strides[d]) + ")";
+      if (d > 0) e = "(" + e + " % " + Str(dims[d]) + ")";
+      const std::string name = Tmp("a");
+      Line("const i64 " + name + " = " + e + ";");
+      axes[d] = name;
+    }
+    return axes;
+  }
+
+  // Loads materialized value `id` at `idx`, in compute type.
+  std::string Load(int id, const Idx& idx, bool at_output_index) {
+    const ir::Instruction& in = I(id);
+    const std::string arg = Input(id);
+    if (!at_output_index) MarkNonElementwise(id);
+    const std::string lin = in.shape.Size() == 1 ? "0" : Linear(idx, in.shape.Dims());
+    return LoadExpr(in.shape.DType(), arg + "[" + lin + "]");
+  }
+
+  // The value of instruction `id` at `idx` (a local variable name or literal).
+  // `at_output_index`: idx is the kernel's output linear index.
+  std::string Value(int id, const Idx& idx, bool at_output_index = false) {
+    const ir::Instruction& in = I(id);
+    if (in.op == OpType::kConstant && in.shape.Size() == 1) {
+      return Literal(in.shape.DType(), ir::Attr<ir::ConstantAttrs>(in).data->data());
+    }
+    const std::string key = std::to_string(id) + "@" + (idx.has_axes ? Join(idx.axes) : idx.linear);
+    for (auto it = scopes_.rbegin(); it != scopes_.rend(); ++it) {
+      auto found = it->find(key);
+      if (found != it->end()) return found->second;
+    }
+    std::string expr;
+    if (materialized_[static_cast<size_t>(id)]) {
+      expr = Load(id, idx, at_output_index);
+    } else {
+      expr = Compute(id, idx, at_output_index);
+    }
+    const std::string name = Tmp("v");
+    Line("const " + ComputeType(in.shape.DType()) + " " + name + " = " + expr + ";");
+    scopes_.back()[key] = name;
+    return name;
+  }
+
+  std::string Body() const { return body_; }
+  const std::vector<int>& Inputs() const { return inputs_; }
+  const std::vector<bool>& ElementwiseInputs() const { return elementwise_; }
+
+  // The expression of a fusible op at `idx`.
+  std::string Compute(int id, const Idx& idx, bool at_out);
+
+ private:
+  static std::string Join(const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& x : v) s += x + ",";
+    return s;
+  }
+  std::string Unary(const ir::Instruction& in, const std::string& x);
+  std::string Binary(const ir::Instruction& in, dtypes::DType dt, const std::string& a, const std::string& b);
+  std::string Convert(dtypes::DType from, dtypes::DType to, const std::string& v);
+  std::string Select(const std::string& cond, const std::function<std::string()>& then_value,
+                     const std::function<std::string()>& else_value, dtypes::DType dt);
+
+  const ir::Function& fn_;
+  const std::vector<bool>& materialized_;
+  std::vector<std::map<std::string, std::string>> scopes_;
+  std::vector<int> inputs_;
+  std::vector<bool> elementwise_;
+  std::string body_;
+  int indent_ = 2;
+  int counter_ = 0;
+};
+
+std::string KernelBuilder::Unary(const ir::Instruction& in, const std::string& x) {
+  const dtypes::DType dt = in.shape.DType();
+  const bool d = dt == dtypes::Float64;
+  auto f = [&](const char* name32, const char* name64) { return std::string(d ? name64 : name32) + "(" + x + ")"; };
+  switch (in.op) {
+    case OpType::kAbs:
+      if (IsFloatType(dt)) return f("fabsf", "fabs");
+      return IsSignedType(dt) ? "kAbsI(" + x + ")" : x;
+    case OpType::kNeg: return IsFloatType(dt) ? "-" + x : "kNeg(" + x + ")";
+    case OpType::kSign: return IsFloatType(dt) ? "kSignF(" + x + ")" : "kSignI(" + x + ")";
+    case OpType::kCeil: return f("ceilf", "ceil");
+    case OpType::kFloor: return f("floorf", "floor");
+    case OpType::kRound: return f("rintf", "rint");
+    case OpType::kExp: return f("expf", "exp");
+    case OpType::kExpm1: return f("expm1f", "expm1");
+    case OpType::kLog: return f("logf", "log");
+    case OpType::kLog1p: return f("log1pf", "log1p");
+    case OpType::kLogistic: return "kLogistic(" + x + ")";
+    case OpType::kSin: return f("sinf", "sin");
+    case OpType::kCos: return f("cosf", "cos");
+    case OpType::kTanh: return f("tanhf", "tanh");
+    case OpType::kSqrt: return f("sqrtf", "sqrt");
+    case OpType::kRsqrt: return d ? "(1.0 / sqrt(" + x + "))" : "(1.0f / sqrtf(" + x + "))";
+    case OpType::kErf: return f("erff", "erf");
+    case OpType::kIsFinite: return "(" + x + " - " + x + " == 0)";
+    case OpType::kIsNaN: return "(" + x + " != " + x + ")";
+    case OpType::kBitCount: return "kPopc(" + x + ")";
+    case OpType::kClz: return "kClz(" + x + ")";
+    case OpType::kBitwiseNot: return "(" + StorageType(dt) + ")(~" + x + ")";
+    case OpType::kLogicalNot: return "(!" + x + ")";
+    default: break;
+  }
+  Unsupported(in, "is not a unary op");
+}
+
+std::string KernelBuilder::Binary(const ir::Instruction& in, dtypes::DType dt, const std::string& a,
+                                  const std::string& b) {
+  const bool fl = IsFloatType(dt), d = dt == dtypes::Float64;
+  auto op = [&](const char* o) { return "(" + a + " " + o + " " + b + ")"; };
+  auto call = [&](const std::string& fname) { return fname + "(" + a + ", " + b + ")"; };
+  switch (in.op) {
+    case OpType::kAdd: return fl ? op("+") : call("kAdd");
+    case OpType::kSub: return fl ? op("-") : call("kSub");
+    case OpType::kMul: return fl ? op("*") : call("kMul");
+    case OpType::kDiv: return fl ? op("/") : call("kDivI");
+    case OpType::kRem: return fl ? call(d ? "fmod" : "fmodf") : call("kRemI");
+    case OpType::kPow: return fl ? call(d ? "pow" : "powf") : call("kPowI");
+    case OpType::kMax: return call("kMax");
+    case OpType::kMin: return call("kMin");
+    case OpType::kAtan2: return call(d ? "atan2" : "atan2f");
+    case OpType::kBitwiseAnd: return "(" + StorageType(dt) + ")" + op("&");
+    case OpType::kBitwiseOr: return "(" + StorageType(dt) + ")" + op("|");
+    case OpType::kBitwiseXor: return "(" + StorageType(dt) + ")" + op("^");
+    case OpType::kLogicalAnd: return op("&&");
+    case OpType::kLogicalOr: return op("||");
+    case OpType::kLogicalXor: return op("!=");
+    case OpType::kShiftLeft: return call("kShl");
+    case OpType::kShiftRightArithmetic: return call("kShrA");
+    case OpType::kShiftRightLogical: return call("kShrL");
+    case OpType::kEqual: return op("==");
+    case OpType::kNotEqual: return op("!=");
+    case OpType::kGreaterThan: return op(">");
+    case OpType::kGreaterOrEqual: return op(">=");
+    case OpType::kLessThan: return op("<");
+    case OpType::kLessOrEqual: return op("<=");
+    default: break;
+  }
+  Unsupported(in, "is not a binary op");
+}
+
+// Conversion with the CPU backend's rules: float to integer truncates and
+// saturates (NaN gives 0), integers wrap, anything nonzero is true.
+std::string KernelBuilder::Convert(dtypes::DType from, dtypes::DType to, const std::string& v) {
+  const std::string st = StorageType(to);
+  if (to == dtypes::Bool) return "(" + v + " != 0)";
+  if (from == dtypes::Bool) return "(" + ComputeType(to) + ")(" + v + " ? 1 : 0)";
+  if (IsFloatType(from) && IsIntType(to)) {
+    const std::string ft = ComputeType(from);
+    double hi = 0, lo = 0;
+    std::string hi_lit, lo_lit;
+    switch (to) {
+#define KILN_LIMITS(D, T)                                                              \
+  case dtypes::D:                                                                      \
+    hi = static_cast<double>(std::numeric_limits<T>::max());                           \
+    lo = static_cast<double>(std::numeric_limits<T>::lowest());                        \
+    hi_lit = "(" + st + ")" + std::to_string(std::numeric_limits<T>::max()) + "ULL";   \
+    lo_lit = "(" + st + ")(" + std::to_string(std::numeric_limits<T>::lowest()) + "LL)"; \
+    break;
+      KILN_LIMITS(Int8, int8_t)
+      KILN_LIMITS(Int16, int16_t)
+      KILN_LIMITS(Int32, int32_t)
+      KILN_LIMITS(Uint8, uint8_t)
+      KILN_LIMITS(Uint16, uint16_t)
+      KILN_LIMITS(Uint32, uint32_t)
+      KILN_LIMITS(Uint64, uint64_t)
+#undef KILN_LIMITS
+      case dtypes::Int64:
+        hi = 9223372036854775807.0;
+        lo = -9223372036854775808.0;
+        hi_lit = "(long long)9223372036854775807LL";
+        lo_lit = "(long long)(-9223372036854775807LL - 1)";
+        break;
+      default: break;
+    }
+    // max() rounds up to 2^digits in From (or is exact), lowest() is exact.
+    char hb[64], lb[64];
+    std::snprintf(hb, sizeof hb, "(%s)%.17g", ft.c_str(), hi);
+    std::snprintf(lb, sizeof lb, "(%s)%.17g", ft.c_str(), lo);
+    return "((" + v + " != " + v + ") ? (" + st + ")0 : (" + v + " >= " + hb + " ? " + hi_lit + " : (" + v +
+           " <= " + lb + " ? " + lo_lit + " : (" + st + ")" + v + ")))";
+  }
+  return RoundExpr(to, "(" + ComputeType(to) + ")(" + v + ")");
+}
+
+// `cond ? then : else` where each branch's statements only run when taken.
+std::string KernelBuilder::Select(const std::string& cond, const std::function<std::string()>& then_value,
+                                  const std::function<std::string()>& else_value, dtypes::DType dt) {
+  const std::string out = Tmp("s");
+  Line(ComputeType(dt) + " " + out + ";");
+  Open("if (" + cond + ")");
+  Line(out + " = " + then_value() + ";");
+  Close();
+  Open("else");
+  Line(out + " = " + else_value() + ";");
+  Close();
+  return out;
+}
+
+std::string KernelBuilder::Compute(int id, const Idx& idx, bool at_out) {
+  const ir::Instruction& in = I(id);
+  const dtypes::DType dt = in.shape.DType();
+  const auto& dims = in.shape.Dims();
+  auto operand = [&](size_t k) { return in.operands[k]; };
+  auto operand_dims = [&](size_t k) -> const std::vector<int64_t>& { return I(operand(k)).shape.Dims(); };
+  switch (ir::CategoryOf(in.op)) {
+    case OpCategory::kUnary: return RoundExpr(dt, Unary(in, Value(operand(0), idx, at_out)));
+    case OpCategory::kBinary:
+      return RoundExpr(dt, Binary(in, dt, Value(operand(0), idx, at_out), Value(operand(1), idx, at_out)));
+    case OpCategory::kComparison: {
+      const dtypes::DType odt = I(operand(0)).shape.DType();
+      return Binary(in, odt, Value(operand(0), idx, at_out), Value(operand(1), idx, at_out));
+    }
+    default: break;
+  }
+  switch (in.op) {
+    case OpType::kWhere: {
+      // Operands may be scalars (broadcast) in the IR? No: Where's operands
+      // have the output's shape except a scalar predicate.
+      const std::string c = Value(operand(0), I(operand(0)).shape.Size() == 1 && dims.size() > 0 ? LinearIdx("0") : idx,
+                                  at_out && I(operand(0)).shape.Dims() == dims);
+      return "(" + c + " ? " + Value(operand(1), idx, at_out) + " : " + Value(operand(2), idx, at_out) + ")";
+    }
+    case OpType::kClamp: {
+      auto v = [&](size_t k) {
+        const bool scalar = I(operand(k)).shape.Dims().empty() && !dims.empty();
+        return Value(operand(k), scalar ? LinearIdx("0") : idx, at_out && !scalar);
+      };
+      return "kMin(kMax(" + v(1) + ", " + v(0) + "), " + v(2) + ")";
+    }
+    case OpType::kConvertDType:
+      return Convert(I(operand(0)).shape.DType(), dt, Value(operand(0), idx, at_out));
+    case OpType::kReshape: {
+      if (I(operand(0)).shape.Size() == 1) return Value(operand(0), LinearIdx("0"), false);
+      return Value(operand(0), LinearIdx(Linear(idx, dims)), at_out);
+    }
+    case OpType::kIota: {
+      const int64_t axis = ir::Attr<ir::AxesAttrs>(in).axes[0];
+      const auto axes = Axes(idx, dims);
+      return RoundExpr(dt, "(" + ComputeType(dt) + ")(" + axes[static_cast<size_t>(axis)] + ")");
+    }
+    case OpType::kTranspose: {
+      const auto& perm = ir::Attr<ir::AxesAttrs>(in).axes;
+      const auto axes = Axes(idx, dims);
+      std::vector<std::string> src(perm.size());
+      for (size_t i = 0; i < perm.size(); ++i) src[static_cast<size_t>(perm[i])] = axes[i];
+      return Value(operand(0), AxesIdx(src));
+    }
+    case OpType::kBroadcastInDim: {
+      const auto& map = ir::Attr<ir::AxesAttrs>(in).axes;
+      const auto& od = operand_dims(0);
+      if (I(operand(0)).shape.Size() == 1) return Value(operand(0), LinearIdx("0"));
+      const auto axes = Axes(idx, dims);
+      std::vector<std::string> src(od.size());
+      for (size_t i = 0; i < od.size(); ++i) src[i] = od[i] == 1 ? "0LL" : axes[static_cast<size_t>(map[i])];
+      bool identity = od == dims;
+      for (size_t i = 0; i < map.size(); ++i) identity = identity && map[i] == static_cast<int64_t>(i);
+      return Value(operand(0), AxesIdx(src), at_out && identity);
+    }
+    case OpType::kSlice: {
+      const auto& a = ir::Attr<ir::SliceAttrs>(in);
+      const auto axes = Axes(idx, dims);
+      std::vector<std::string> src(axes.size());
+      for (size_t d = 0; d < axes.size(); ++d) {
+        src[d] = Str(a.starts[d]) + " + " + axes[d] + (a.strides[d] == 1 ? "" : " * " + Str(a.strides[d]));
+      }
+      return Value(operand(0), AxesIdx(src));
+    }
+    case OpType::kReverse: {
+      const auto& rev = ir::Attr<ir::AxesAttrs>(in).axes;
+      auto axes = Axes(idx, dims);
+      for (int64_t a : rev) axes[static_cast<size_t>(a)] = Str(dims[static_cast<size_t>(a)] - 1) + " - " + axes[static_cast<size_t>(a)];
+      return Value(operand(0), AxesIdx(axes));
+    }
+    case OpType::kPad: {
+      const auto& a = ir::Attr<ir::PadAttrs>(in);
+      const auto& od = operand_dims(0);
+      const auto axes = Axes(idx, dims);
+      std::string cond = "true";
+      std::vector<std::string> src(axes.size());
+      for (size_t d = 0; d < axes.size(); ++d) {
+        const std::string p = Tmp("p");
+        Line("const i64 " + p + " = " + axes[d] + " - " + Str(a.low[d]) + ";");
+        const int64_t step = a.interior[d] + 1;
+        cond += " && " + p + " >= 0";
+        if (step != 1) cond += " && " + p + " % " + Str(step) + " == 0";
+        cond += " && " + p + (step != 1 ? " / " + Str(step) : "") + " < " + Str(od[d]);
+        src[d] = step != 1 ? p + " / " + Str(step) : p;
+      }
+      return Select(cond, [&] { return Value(operand(0), AxesIdx(src)); },
+                    [&] { return Value(operand(1), LinearIdx("0")); }, dt);
+    }
+    case OpType::kConcatenate: {
+      const auto axis = static_cast<size_t>(ir::Attr<ir::AxesAttrs>(in).axes[0]);
+      const auto axes = Axes(idx, dims);
+      const std::string out = Tmp("c");
+      Line(ComputeType(dt) + " " + out + ";");
+      int64_t offset = 0;
+      for (size_t k = 0; k < in.operands.size(); ++k) {
+        const int64_t size = operand_dims(k)[axis];
+        const bool last = k + 1 == in.operands.size();
+        Open(std::string(k == 0 ? "" : "else ") + (last ? "" : "if (" + axes[axis] + " < " + Str(offset + size) + ")"));
+        auto src = axes;
+        src[axis] = axes[axis] + " - " + Str(offset);
+        Line(out + " = " + Value(operand(k), AxesIdx(src)) + ";");
+        Close();
+        offset += size;
+      }
+      return out;
+    }
+    case OpType::kDynamicSlice: {
+      const auto& od = operand_dims(0);
+      const auto axes = Axes(idx, dims);
+      std::vector<std::string> src(axes.size());
+      for (size_t d = 0; d < axes.size(); ++d) {
+        const std::string s = Value(operand(d + 1), LinearIdx("0"));
+        const std::string c = Tmp("st");
+        Line("const i64 " + c + " = " + ClampIndex(I(operand(d + 1)).shape.DType(), s, 0, od[d] - dims[d]) + ";");
+        src[d] = c + " + " + axes[d];
+      }
+      return Value(operand(0), AxesIdx(src));
+    }
+    case OpType::kDynamicUpdateSlice: {
+      const auto& ud = operand_dims(1);
+      const auto axes = Axes(idx, dims);
+      std::string cond = "true";
+      std::vector<std::string> src(axes.size());
+      for (size_t d = 0; d < axes.size(); ++d) {
+        const std::string s = Value(operand(d + 2), LinearIdx("0"));
+        const std::string c = Tmp("st");
+        Line("const i64 " + c + " = " + ClampIndex(I(operand(d + 2)).shape.DType(), s, 0, dims[d] - ud[d]) + ";");
+        src[d] = axes[d] + " - " + c;
+        cond += " && " + src[d] + " >= 0 && " + src[d] + " < " + Str(ud[d]);
+      }
+      const Idx whole = idx;
+      return Select(cond, [&] { return Value(operand(1), AxesIdx(src)); },
+                    [&] { return Value(operand(0), whole, at_out); }, dt);
+    }
+    default: break;
+  }
+  Unsupported(in, "cannot be computed inside a fused kernel");
+}
+
+// ----------------------------------------------------------------- Plan.
+
+// Ops computed from their output index (fusible into consumers).
+bool IsFusible(OpType op) {
+  switch (ir::CategoryOf(op)) {
+    case OpCategory::kUnary:
+    case OpCategory::kBinary:
+    case OpCategory::kComparison: return true;
+    default: break;
+  }
+  switch (op) {
+    case OpType::kWhere:
+    case OpType::kClamp:
+    case OpType::kConvertDType:
+    case OpType::kReshape:
+    case OpType::kIota:
+    case OpType::kTranspose:
+    case OpType::kBroadcastInDim:
+    case OpType::kSlice:
+    case OpType::kReverse:
+    case OpType::kPad:
+    case OpType::kConcatenate:
+    case OpType::kDynamicSlice:
+    case OpType::kDynamicUpdateSlice: return true;
+    default: return false;
+  }
+}
+
+bool IsReduce(OpType op) {
+  switch (op) {
+    case OpType::kReduceSum:
+    case OpType::kReduceProduct:
+    case OpType::kReduceMax:
+    case OpType::kReduceMin:
+    case OpType::kReduceLogicalAnd:
+    case OpType::kReduceLogicalOr:
+    case OpType::kReduceLogicalXor:
+    case OpType::kReduceBitwiseAnd:
+    case OpType::kReduceBitwiseOr:
+    case OpType::kReduceBitwiseXor: return true;
+    default: return false;
+  }
+}
+
+// Whether consumer `op` computes operand `k` inline (else it needs a buffer).
+bool ReadsOperandInline(OpType op, size_t k) {
+  if (IsFusible(op)) return true;
+  if (IsReduce(op) || op == OpType::kArgMinMax) return k == 0;
+  return false;
+}
+
+// Cheap to recompute in each consumer: scalar values and Iota.
+bool IsCheap(const ir::Instruction& in) {
+  return in.op == OpType::kIota || (in.op == OpType::kConstant && in.shape.Size() == 1);
+}
+
+// Puts DotGeneral operands into [batch, free, contracting] or [batch,
+// contracting, free] layouts (inserting Transposes where needed), so each
+// product is one batched matrix product.
+ir::Function CanonicalizeDots(const ir::Function& fn) {
+  ir::Function out;
+  out.name = fn.name;
+  out.subfunctions = fn.subfunctions;
+  std::vector<int> map(fn.instructions.size());
+  auto add = [&](ir::Instruction in) {
+    out.instructions.push_back(std::move(in));
+    return static_cast<int>(out.instructions.size()) - 1;
+  };
+  for (size_t id = 0; id < fn.instructions.size(); ++id) {
+    ir::Instruction in = fn.instructions[id];
+    for (int& o : in.operands) o = map[static_cast<size_t>(o)];
+    if (in.op == OpType::kDotGeneral) {
+      auto& a = std::get<ir::DotGeneralAttrs>(in.attrs);
+      for (int side = 0; side < 2; ++side) {
+        const int opnd = in.operands[static_cast<size_t>(side)];
+        const ir::Instruction& x = out.instructions[static_cast<size_t>(opnd)];
+        auto& batch = side == 0 ? a.lhs_batch : a.rhs_batch;
+        auto& contracting = side == 0 ? a.lhs_contracting : a.rhs_contracting;
+        std::vector<int64_t> free;
+        for (int64_t d = 0; d < x.shape.Rank(); ++d) {
+          if (std::find(batch.begin(), batch.end(), d) == batch.end() &&
+              std::find(contracting.begin(), contracting.end(), d) == contracting.end()) {
+            free.push_back(d);
+          }
+        }
+        // lhs wants [batch, free, contracting]; rhs [batch, contracting, free];
+        // the other order is a transposed matrix, also fine.
+        std::vector<int64_t> want = batch, alt = batch;
+        const auto& first = side == 0 ? free : contracting;
+        const auto& second = side == 0 ? contracting : free;
+        want.insert(want.end(), first.begin(), first.end());
+        want.insert(want.end(), second.begin(), second.end());
+        alt.insert(alt.end(), second.begin(), second.end());
+        alt.insert(alt.end(), first.begin(), first.end());
+        std::vector<int64_t> identity(static_cast<size_t>(x.shape.Rank()));
+        std::iota(identity.begin(), identity.end(), 0);
+        if (want == identity || alt == identity) continue;
+        ir::Instruction t;
+        t.op = OpType::kTranspose;
+        t.operands = {opnd};
+        std::vector<int64_t> tdims;
+        for (int64_t d : want) tdims.push_back(x.shape.Dims()[static_cast<size_t>(d)]);
+        t.shape = shapes::Shape(x.shape.DType(), tdims);
+        t.attrs = ir::AxesAttrs{want};
+        t.location = in.location;
+        in.operands[static_cast<size_t>(side)] = add(std::move(t));
+        // The operand's axes are now numbered in `want` order.
+        const auto nb = static_cast<int64_t>(batch.size());
+        const auto nf = static_cast<int64_t>(first.size());
+        for (size_t i = 0; i < batch.size(); ++i) batch[i] = static_cast<int64_t>(i);
+        for (size_t i = 0; i < contracting.size(); ++i) {
+          contracting[i] = side == 0 ? nb + static_cast<int64_t>(free.size()) + static_cast<int64_t>(i)
+                                     : nb + static_cast<int64_t>(i);
+        }
+        (void)nf;
+      }
+    }
+    map[id] = add(std::move(in));
+  }
+  for (int p : fn.parameters) out.parameters.push_back(map[static_cast<size_t>(p)]);
+  for (int o : fn.outputs) out.outputs.push_back(map[static_cast<size_t>(o)]);
+  return out;
+}
+
+std::vector<bool> PlanMaterialized(const ir::Function& fn) {
+  const size_t n = fn.instructions.size();
+  std::vector<int> users(n, 0);
+  std::vector<bool> needs_buffer(n, false);
+  for (size_t id = 0; id < n; ++id) {
+    const auto& in = fn.instructions[id];
+    for (size_t k = 0; k < in.operands.size(); ++k) {
+      const auto o = static_cast<size_t>(in.operands[k]);
+      ++users[o];
+      if (!ReadsOperandInline(in.op, k)) needs_buffer[o] = true;
+    }
+  }
+  for (int o : fn.outputs) needs_buffer[static_cast<size_t>(o)] = true, users[static_cast<size_t>(o)] += 2;
+  std::vector<bool> m(n, false);
+  for (size_t id = 0; id < n; ++id) {
+    const auto& in = fn.instructions[id];
+    if (in.op == OpType::kParameter || needs_buffer[id] || !IsFusible(in.op)) {
+      m[id] = !(in.op == OpType::kConstant && in.shape.Size() == 1 && !needs_buffer[id]);
+      continue;
+    }
+    if (IsCheap(in)) continue;
+    // Broadcasting a scalar costs one load per element: duplicate it.
+    if (in.op == OpType::kBroadcastInDim && fn.instructions[static_cast<size_t>(in.operands[0])].shape.Size() == 1) {
+      continue;
+    }
+    m[id] = users[id] > 1;
+  }
+  return m;
+}
+
+// ---------------------------------------------------------------- Kernels.
+
+std::string KernelSource(const std::string& name, const KernelBuilder& b, const ir::Function& fn, int out_id,
+                         const std::string& loop, bool out_const = false) {
+  std::ostringstream s;
+  s << "extern \"C\" __global__ void __launch_bounds__(" << kBlockSize << ") " << name << "(";
+  for (size_t k = 0; k < b.Inputs().size(); ++k) {
+    s << "const " << StorageType(fn.instructions[static_cast<size_t>(b.Inputs()[k])].shape.DType()) << "* __restrict__ in"
+      << k << ", ";
+  }
+  s << (out_const ? "const " : "") << StorageType(fn.instructions[static_cast<size_t>(out_id)].shape.DType())
+    << "* out) {\n"
+    << loop << "}\n";
+  return s.str();
+}
+
+// The grid-stride loop over `count` items, `var` the item index.
+std::string ThreadLoop(const std::string& var, int64_t count, const std::string& body) {
+  return "  for (i64 " + var + " = (i64)blockIdx.x * blockDim.x + threadIdx.x; " + var + " < " + Str(count) + "; " +
+         var + " += (i64)gridDim.x * blockDim.x) {\n" + body + "  }\n";
+}
+std::string BlockLoop(const std::string& var, int64_t count, const std::string& body) {
+  return "  for (i64 " + var + " = blockIdx.x; " + var + " < " + Str(count) + "; " + var + " += gridDim.x) {\n" +
+         body + "  }\n";
+}
+
+class Generator {
+ public:
+  Generator(Program& p) : p_(p), fn_(p.function) {}
+
+  void Run() {
+    for (size_t id = 0; id < fn_.instructions.size(); ++id) {
+      const ir::Instruction& in = fn_.instructions[id];
+      const int vid = static_cast<int>(id);
+      if (!p_.materialized[id]) continue;
+      if (in.op == OpType::kParameter) {
+        p_.steps.push_back({StepKind::kParameter, vid, ir::Attr<ir::ParameterAttrs>(in).index});
+      } else if (in.op == OpType::kConstant) {
+        p_.steps.push_back({StepKind::kConstant, vid, 0});
+      } else if (in.op == OpType::kBitcast || (in.op == OpType::kReshape && p_.materialized[static_cast<size_t>(in.operands[0])])) {
+        if (!p_.materialized[static_cast<size_t>(in.operands[0])]) Unsupported(in, "needs a materialized operand");
+        p_.steps.push_back({StepKind::kAlias, vid, 0});
+      } else if (in.shape.Size() == 0) {
+        p_.steps.push_back({StepKind::kKernel, vid, Add(EmptyKernel(vid))});
+      } else if (IsFusible(in.op)) {
+        p_.steps.push_back({StepKind::kKernel, vid, Add(Elementwise(vid))});
+      } else if (IsReduce(in.op)) {
+        p_.steps.push_back({StepKind::kKernel, vid, Add(Reduce(vid))});
+      } else {
+        switch (in.op) {
+          case OpType::kArgMinMax: p_.steps.push_back({StepKind::kKernel, vid, Add(ArgMinMax(vid))}); break;
+          case OpType::kDotGeneral: Dot(vid); break;
+          case OpType::kConvGeneral:
+            if (!GemmConv(vid)) p_.steps.push_back({StepKind::kKernel, vid, Add(Conv(vid))});
+            break;
+          case OpType::kReduceWindow: p_.steps.push_back({StepKind::kKernel, vid, Add(ReduceWindow(vid))}); break;
+          case OpType::kSelectAndScatter:
+            p_.steps.push_back({StepKind::kKernel, vid, Add(SelectAndScatter(vid))});
+            break;
+          case OpType::kGather: p_.steps.push_back({StepKind::kKernel, vid, Add(Gather(vid))}); break;
+          case OpType::kScatterSum:
+          case OpType::kScatterMax:
+          case OpType::kScatterMin:
+          case OpType::kScatterUpdate:
+            p_.steps.push_back({StepKind::kKernel, vid, Add(CopyOperand(vid))});
+            if (fn_.instructions[static_cast<size_t>(in.operands[2])].shape.Size() > 0) {
+              p_.steps.push_back({StepKind::kUpdate, vid, Add(Scatter(vid))});
+            }
+            break;
+          case OpType::kRNGBitGenerator: p_.steps.push_back({StepKind::kKernel, vid, Add(Rng(vid))}); break;
+          default: Unsupported(in, "has no CUDA kernel");
+        }
+      }
+    }
+  }
+
+ private:
+  const ir::Instruction& I(int id) const { return fn_.instructions[static_cast<size_t>(id)]; }
+  int Add(KernelSpec k) {
+    p_.kernels.push_back(std::move(k));
+    return static_cast<int>(p_.kernels.size()) - 1;
+  }
+  std::string Name(int id, const char* kind) { return std::string("kiln_") + kind + "_" + std::to_string(id); }
+
+  KernelSpec Finish(const KernelBuilder& b, int id, const char* kind, const std::string& loop, int64_t items,
+                    bool per_block) {
+    KernelSpec k;
+    k.name = Name(id, kind);
+    k.source = KernelSource(k.name, b, fn_, id, loop);
+    k.inputs = b.Inputs();
+    k.elementwise_input = b.ElementwiseInputs();
+    k.work_items = items;
+    k.block_per_item = per_block;
+    return k;
+  }
+
+  KernelSpec EmptyKernel(int id) {
+    KernelBuilder b(fn_, p_.materialized);
+    return Finish(b, id, "empty", "", 0, false);
+  }
+
+  KernelSpec Elementwise(int id) {
+    const ir::Instruction& in = I(id);
+    KernelBuilder b(fn_, p_.materialized);
+    const std::string v = b.Compute(id, LinearIdx("i"), true);
+    const std::string body = b.Body() + "    out[i] = " + StoreExpr(in.shape.DType(), v) + ";\n";
+    return Finish(b, id, "fused", ThreadLoop("i", in.shape.Size(), body), in.shape.Size(), false);
+  }
+
+  KernelSpec CopyOperand(int id) {
+    const ir::Instruction& in = I(id);
+    KernelBuilder b(fn_, p_.materialized);
+    const std::string v = b.Value(in.operands[0], LinearIdx("i"), true);
+    const std::string body = b.Body() + "    out[i] = " + StoreExpr(in.shape.DType(), v) + ";\n";
+    return Finish(b, id, "copy", ThreadLoop("i", in.shape.Size(), body), in.shape.Size(), false);
+  }
+
+  // Reductions: the accumulator type, identity and combining expression.
+  struct ReduceKind {
+    std::string acc_type, identity;
+    std::function<std::string(const std::string&, const std::string&)> combine;
+  };
+  ReduceKind KindOf(OpType op, dtypes::DType dt) {
+    const std::string acc = IsHalfType(dt) ? "float" : ComputeType(dt);
+    auto lit = [&](double v) { return "(" + acc + ")(" + NumberLiteral(dt, v) + ")"; };
+    switch (op) {
+      case OpType::kReduceSum:
+        return {acc, lit(0), [dt](const std::string& a, const std::string& b) {
+                  return IsFloatType(dt) ? "(" + a + " + " + b + ")" : "kAdd(" + a + ", " + b + ")";
+                }};
+      case OpType::kReduceProduct:
+        return {acc, lit(1), [dt](const std::string& a, const std::string& b) {
+                  return IsFloatType(dt) ? "(" + a + " * " + b + ")" : "kMul(" + a + ", " + b + ")";
+                }};
+      case OpType::kReduceMax: {
+        std::string id = IsFloatType(dt) ? lit(-INFINITY) : "(" + acc + ")" + IntLimit(dt, false);
+        return {acc, id, [](const std::string& a, const std::string& b) { return "kMax(" + a + ", " + b + ")"; }};
+      }
+      case OpType::kReduceMin: {
+        std::string id = IsFloatType(dt) ? lit(INFINITY) : "(" + acc + ")" + IntLimit(dt, true);
+        return {acc, id, [](const std::string& a, const std::string& b) { return "kMin(" + a + ", " + b + ")"; }};
+      }
+      case OpType::kReduceLogicalAnd:
+        return {"bool", "true", [](const std::string& a, const std::string& b) { return "(" + a + " && " + b + ")"; }};
+      case OpType::kReduceLogicalOr:
+        return {"bool", "false", [](const std::string& a, const std::string& b) { return "(" + a + " || " + b + ")"; }};
+      case OpType::kReduceLogicalXor:
+        return {"bool", "false", [](const std::string& a, const std::string& b) { return "(" + a + " != " + b + ")"; }};
+      case OpType::kReduceBitwiseAnd:
+        return {acc, "(" + acc + ")(~0ULL)",
+                [acc](const std::string& a, const std::string& b) { return "(" + acc + ")(" + a + " & " + b + ")"; }};
+      case OpType::kReduceBitwiseOr:
+        return {acc, "(" + acc + ")0",
+                [acc](const std::string& a, const std::string& b) { return "(" + acc + ")(" + a + " | " + b + ")"; }};
+      case OpType::kReduceBitwiseXor:
+        return {acc, "(" + acc + ")0",
+                [acc](const std::string& a, const std::string& b) { return "(" + acc + ")(" + a + " ^ " + b + ")"; }};
+      default: break;
+    }
+    Throw("cuda: not a reduction");
+  }
+
+  // The largest (or smallest, `max` false... ) value of an integer dtype as a literal.
+  static std::string IntLimit(dtypes::DType dt, bool max) {
+    switch (dt) {
+      case dtypes::Int8: return max ? "127" : "(-128)";
+      case dtypes::Int16: return max ? "32767" : "(-32768)";
+      case dtypes::Int32: return max ? "2147483647" : "(-2147483647 - 1)";
+      case dtypes::Int64: return max ? "9223372036854775807LL" : "(-9223372036854775807LL - 1)";
+      case dtypes::Uint8: return max ? "255" : "0";
+      case dtypes::Uint16: return max ? "65535" : "0";
+      case dtypes::Uint32: return max ? "4294967295u" : "0u";
+      case dtypes::Uint64: return max ? "18446744073709551615ULL" : "0ULL";
+      default: return "0";
+    }
+  }
+
+  // A tree reduction of `v` across the block into thread 0 (shared memory).
+  static std::string BlockCombine(const std::string& acc_type, const std::string& v,
+                                  const std::function<std::string(const std::string&, const std::string&)>& combine) {
+    std::string s;
+    s += "    __shared__ " + acc_type + " red[" + std::to_string(kBlockSize) + "];\n";
+    s += "    red[threadIdx.x] = " + v + ";\n    __syncthreads();\n";
+    s += "    for (int w = " + std::to_string(kBlockSize / 2) + "; w > 0; w >>= 1) {\n";
+    s += "      if ((int)threadIdx.x < w) red[threadIdx.x] = " + combine("red[threadIdx.x]", "red[threadIdx.x + w]") +
+         ";\n      __syncthreads();\n    }\n";
+    return s;
+  }
+
+  KernelSpec Reduce(int id) {
+    const ir::Instruction& in = I(id);
+    const ir::Instruction& x = I(in.operands[0]);
+    const auto& raxes = ir::Attr<ir::AxesAttrs>(in).axes;
+    const auto& xd = x.shape.Dims();
+    std::vector<int64_t> kept, red;
+    for (int64_t d = 0; d < static_cast<int64_t>(xd.size()); ++d) {
+      (std::find(raxes.begin(), raxes.end(), d) != raxes.end() ? red : kept).push_back(d);
+    }
+    int64_t rsize = 1;
+    for (int64_t d : red) rsize *= xd[static_cast<size_t>(d)];
+    const int64_t outs = in.shape.Size();
+    const ReduceKind k = KindOf(in.op, in.shape.DType());
+    const bool per_block = rsize >= 128;
+    KernelBuilder b(fn_, p_.materialized);
+    std::vector<int64_t> rdims;
+    for (int64_t d : red) rdims.push_back(xd[static_cast<size_t>(d)]);
+    const std::vector<std::string> oax = b.Axes(LinearIdx("o"), in.shape.Dims());
+    const std::string opre = b.TakeBody();
+    b.PushScope(3);  // the values of the accumulation loop
+    const std::vector<std::string> rax = b.Axes(LinearIdx("r"), rdims);
+    std::vector<std::string> xax(xd.size());
+    for (size_t i = 0; i < kept.size(); ++i) xax[static_cast<size_t>(kept[i])] = oax[i];
+    for (size_t i = 0; i < red.size(); ++i) xax[static_cast<size_t>(red[i])] = rax[i];
+    const std::string v = b.Value(in.operands[0], AxesIdx(xax));
+    b.PopScope();
+    std::string loop_body = b.TakeBody() + "      acc = " + k.combine("acc", "(" + k.acc_type + ")" + v) + ";\n";
+    // lb2's inputs are the kernel's inputs.
+    std::string body;
+    body += opre;
+    body += "    " + k.acc_type + " acc = " + k.identity + ";\n";
+    const dtypes::DType dt = in.shape.DType();
+    if (per_block) {
+      body += "    for (i64 r = threadIdx.x; r < " + Str(rsize) + "; r += blockDim.x) {\n" + loop_body + "    }\n";
+      body += BlockCombine(k.acc_type, "acc", k.combine);
+      body += "    if (threadIdx.x == 0) out[o] = " + StoreExpr(dt, "(" + ComputeType(dt) + ")red[0]") + ";\n";
+      body += "    __syncthreads();\n";
+    } else {
+      body += "    for (i64 r = 0; r < " + Str(rsize) + "; ++r) {\n" + loop_body + "    }\n";
+      body += "    out[o] = " + StoreExpr(dt, "(" + ComputeType(dt) + ")acc") + ";\n";
+    }
+    KernelSpec spec = Finish(b, id, "reduce", per_block ? BlockLoop("o", outs, body) : ThreadLoop("o", outs, body),
+                             outs, per_block);
+    std::fill(spec.elementwise_input.begin(), spec.elementwise_input.end(), false);
+    return spec;
+  }
+
+  KernelSpec ArgMinMax(int id) {
+    const ir::Instruction& in = I(id);
+    const ir::Instruction& x = I(in.operands[0]);
+    const auto& a = ir::Attr<ir::ArgMinMaxAttrs>(in);
+    const auto axis = static_cast<size_t>(a.axis);
+    const auto& xd = x.shape.Dims();
+    KernelBuilder b(fn_, p_.materialized);
+    std::vector<std::string> oax = b.Axes(LinearIdx("o"), in.shape.Dims());
+    std::string pre = b.TakeBody();
+    b.PushScope(3);
+    std::vector<std::string> xax;
+    for (size_t d = 0, o = 0; d < xd.size(); ++d) xax.push_back(d == axis ? "r" : oax[o++]);
+    const std::string v = b.Value(in.operands[0], AxesIdx(xax));
+    b.PopScope();
+    const std::string loop_values = b.TakeBody();
+    const std::string ct = ComputeType(x.shape.DType());
+    const std::string better = a.is_min ? "<" : ">";
+    // The first extremum, or the first NaN (a NaN beats everything).
+    std::string body = pre + "    i64 best = 0; " + ct + " best_v = (" + ct + ")0; bool nan = false;\n";
+    body += "    for (i64 r = 0; r < " + Str(xd[axis]) + "; ++r) {\n" + loop_values;
+    body += "      if (nan) break;\n";
+    body += "      if (" + v + " != " + v + ") { best = r; nan = true; }\n";
+    body += "      else if (r == 0 || " + v + " " + better + " best_v) { best = r; best_v = " + v + "; }\n    }\n";
+    body += "    out[o] = (" + StorageType(in.shape.DType()) + ")best;\n";
+    KernelSpec spec = Finish(b, id, "argminmax", ThreadLoop("o", in.shape.Size(), body), in.shape.Size(), false);
+    std::fill(spec.elementwise_input.begin(), spec.elementwise_input.end(), false);
+    return spec;
+  }
+
+  void Dot(int id) {
+    const ir::Instruction& in = I(id);
+    const auto& a = ir::Attr<ir::DotGeneralAttrs>(in);
+    const ir::Instruction& lhs = I(in.operands[0]);
+    const ir::Instruction& rhs = I(in.operands[1]);
+    MatmulSpec m;
+    m.lhs = in.operands[0];
+    m.rhs = in.operands[1];
+    auto prod = [](const std::vector<int64_t>& dims, const std::vector<int64_t>& axes) {
+      int64_t p = 1;
+      for (int64_t ax : axes) p *= dims[static_cast<size_t>(ax)];
+      return p;
+    };
+    m.batch = prod(lhs.shape.Dims(), a.lhs_batch);
+    m.k = prod(lhs.shape.Dims(), a.lhs_contracting);
+    const int64_t lhs_size = lhs.shape.Size(), rhs_size = rhs.shape.Size();
+    m.m = m.batch * m.k == 0 ? 0 : lhs_size / (m.batch * m.k);
+    m.n = m.batch * m.k == 0 ? 0 : rhs_size / (m.batch * m.k);
+    if (m.batch * m.k == 0) {  // recover m and n from the output when an extent is 0
+      const int64_t nb = static_cast<int64_t>(a.lhs_batch.size());
+      const int64_t nm = lhs.shape.Rank() - nb - static_cast<int64_t>(a.lhs_contracting.size());
+      m.m = 1;
+      for (int64_t i = 0; i < nm; ++i) m.m *= in.shape.Dims()[static_cast<size_t>(nb + i)];
+      m.n = 1;
+      for (size_t i = static_cast<size_t>(nb + nm); i < in.shape.Dims().size(); ++i) m.n *= in.shape.Dims()[i];
+    }
+    // After CanonicalizeDots: lhs is [b, m, k] unless its contracting axes come first.
+    const int64_t nb = static_cast<int64_t>(a.lhs_batch.size());
+    m.transpose_lhs = !a.lhs_contracting.empty() && a.lhs_contracting[0] == nb &&
+                      lhs.shape.Rank() > nb + static_cast<int64_t>(a.lhs_contracting.size());
+    const int64_t rb = static_cast<int64_t>(a.rhs_batch.size());
+    m.transpose_rhs = !a.rhs_contracting.empty() && a.rhs_contracting[0] != rb;
+    if (MatmulDType(in.shape.DType()) && in.shape.Size() > 0 && m.k > 0) {
+      p_.matmuls.push_back(m);
+      p_.steps.push_back({StepKind::kMatmul, id, static_cast<int>(p_.matmuls.size()) - 1});
+      return;
+    }
+    // Generic kernel (integers, empty contractions).
+    KernelBuilder b(fn_, p_.materialized);
+    const std::string L = b.Input(m.lhs), R = b.Input(m.rhs);
+    const dtypes::DType dt = in.shape.DType();
+    const std::string acc = IsHalfType(dt) ? "float" : ComputeType(dt);
+    const std::string li = m.transpose_lhs ? "(bi * " + Str(m.k) + " + kk) * " + Str(m.m) + " + mi"
+                                           : "(bi * " + Str(m.m) + " + mi) * " + Str(m.k) + " + kk";
+    const std::string ri = m.transpose_rhs ? "(bi * " + Str(m.n) + " + ni) * " + Str(m.k) + " + kk"
+                                           : "(bi * " + Str(m.k) + " + kk) * " + Str(m.n) + " + ni";
+    const std::string lv = "(" + acc + ")" + LoadExpr(lhs.shape.DType(), L + "[" + li + "]");
+    const std::string rv = "(" + acc + ")" + LoadExpr(rhs.shape.DType(), R + "[" + ri + "]");
+    std::string body = "    const i64 ni = o % " + Str(std::max<int64_t>(m.n, 1)) + ", mi = (o / " +
+                       Str(std::max<int64_t>(m.n, 1)) + ") % " + Str(std::max<int64_t>(m.m, 1)) + ", bi = o / " +
+                       Str(std::max<int64_t>(m.n * m.m, 1)) + ";\n";
+    body += "    " + acc + " acc = (" + acc + ")0;\n";
+    body += "    for (i64 kk = 0; kk < " + Str(m.k) + "; ++kk) acc = " +
+            (IsFloatType(dt) ? "acc + " + lv + " * " + rv : "kAdd(acc, kMul(" + lv + ", " + rv + "))") + ";\n";
+    body += "    out[o] = " + StoreExpr(dt, "(" + ComputeType(dt) + ")acc") + ";\n";
+    KernelSpec spec = Finish(b, id, "dot", ThreadLoop("o", in.shape.Size(), body), in.shape.Size(), false);
+    std::fill(spec.elementwise_input.begin(), spec.elementwise_input.end(), false);
+    p_.steps.push_back({StepKind::kKernel, id, Add(std::move(spec))});
+  }
+
+  // A scratch value (a buffer with no instruction of its own), appended to
+  // the program's function so kernels and steps can name it.
+  int AddScratch(const shapes::Shape& shape) {
+    ir::Instruction t;
+    t.op = OpType::kParameter;
+    t.shape = shape;
+    t.attrs = ir::ParameterAttrs{-1, "scratch"};
+    p_.function.instructions.push_back(std::move(t));
+    p_.materialized.push_back(true);
+    return static_cast<int>(p_.function.instructions.size()) - 1;
+  }
+
+  // Convolutions without groups as one matrix product on cuBLASLt: the
+  // input's patches are written as rows of a scratch matrix P [batch x
+  // output positions, input features x kernel taps] (im2col), the kernel is
+  // viewed (or packed) as W [features x taps, output features], and P * W
+  // is the output (or is permuted into the output's layout). This covers
+  // the forward convolution and both of its gradients as autodiff writes
+  // them. Returns false where the direct kernel is used instead.
+  bool GemmConv(int id) {
+    const ir::Instruction& in = I(id);
+    const auto a = ir::Attr<ir::ConvAttrs>(in);
+    const int x_id = in.operands[0], w_id = in.operands[1];
+    const shapes::Shape xs_shape = I(x_id).shape, ws_shape = I(w_id).shape, out_shape = in.shape;
+    const dtypes::DType dt = out_shape.DType();
+    if (!MatmulDType(dt) || a.feature_group_count != 1 || a.batch_group_count != 1 || out_shape.Size() == 0) return false;
+    const auto sz = [](int64_t v) { return static_cast<size_t>(v); };
+    const auto& xd = xs_shape.Dims();
+    const auto& wd = ws_shape.Dims();
+    const auto& od = out_shape.Dims();
+    const size_t ns = a.input_spatial_axes.size();
+    const int64_t features_out = od[sz(a.output_feature_axis)];
+    const int64_t rows = out_shape.Size() / features_out;
+    const int64_t kc = ws_shape.Size() / features_out;
+    if (kc == 0) return false;
+    // Above 1 GiB of patches the direct kernel is used rather than the memory.
+    if (rows * kc * static_cast<int64_t>(dtypes::SizeOf(dt)) > (int64_t{1} << 30)) return false;
+    // The kernel's axes other than its output features, in memory order: the
+    // order of P's columns, so W needs no copy when output features are
+    // its first or last axis.
+    const auto w_rank = static_cast<int64_t>(wd.size());
+    std::vector<int64_t> w_axes;
+    for (int64_t d = 0; d < w_rank; ++d) {
+      if (d != a.kernel_output_feature_axis) w_axes.push_back(d);
+    }
+    MatmulSpec m;
+    m.m = rows;
+    m.k = kc;
+    m.n = features_out;
+    m.lhs = AddScratch(shapes::Shape(dt, {rows, kc}));
+    if (a.kernel_output_feature_axis == w_rank - 1) {
+      m.rhs = w_id;
+    } else if (a.kernel_output_feature_axis == 0) {
+      m.rhs = w_id;
+      m.transpose_rhs = true;
+    } else {
+      m.rhs = AddScratch(shapes::Shape(dt, {kc, features_out}));
+    }
+    const bool direct_out = a.output_batch_axis == 0 && a.output_feature_axis == static_cast<int64_t>(ns) + 1 &&
+                            [&] {
+                              for (size_t j = 0; j < ns; ++j) {
+                                if (a.output_spatial_axes[j] != static_cast<int64_t>(j) + 1) return false;
+                              }
+                              return true;
+                            }();
+    const int y_id = direct_out ? id : AddScratch(shapes::Shape(dt, {rows, features_out}));
+    const std::string ct = ComputeType(dt);
+    // 1. P: patches, zeros for padding and dilation holes.
+    {
+      KernelBuilder b(fn_, p_.materialized);
+      const std::string X = b.Input(x_id);
+      const auto xstr = StridesOf(xd);
+      std::vector<int64_t> row_dims{od[sz(a.output_batch_axis)]};
+      for (size_t j = 0; j < ns; ++j) row_dims.push_back(od[sz(a.output_spatial_axes[j])]);
+      std::vector<int64_t> col_dims;
+      for (int64_t d : w_axes) col_dims.push_back(wd[sz(d)]);
+      std::string body = "    const i64 r = i / " + Str(kc) + ", col = i % " + Str(kc) + ";\n";
+      body += b.TakeBody();
+      const std::vector<std::string> rax = b.Axes(LinearIdx("r"), row_dims);
+      const std::vector<std::string> cax = b.Axes(LinearIdx("col"), col_dims);
+      body += b.TakeBody();
+      // Column axis of each kernel axis.
+      auto col_of = [&](int64_t kernel_axis) {
+        for (size_t c = 0; c < w_axes.size(); ++c) {
+          if (w_axes[c] == kernel_axis) return cax[c];
+        }
+        return std::string("0LL");
+      };
+      std::string cond = "true";
+      std::string off = rax[0] + " * " + Str(xstr[sz(a.input_batch_axis)]) + " + " + col_of(a.kernel_input_feature_axis) +
+                        " * " + Str(xstr[sz(a.input_feature_axis)]);
+      for (size_t j = 0; j < ns; ++j) {
+        const std::string q = "q" + std::to_string(j);
+        body += "    i64 " + q + " = " + rax[j + 1] + " * " + Str(a.strides[j]) + " - " + Str(a.padding_low[j]) + " + " +
+                col_of(a.kernel_spatial_axes[j]) + " * " + Str(a.kernel_dilation[j]) + ";\n";
+        if (a.input_dilation[j] != 1) {
+          cond += " && " + q + " >= 0 && " + q + " % " + Str(a.input_dilation[j]) + " == 0";
+          body += "    " + q + " = " + q + " / " + Str(a.input_dilation[j]) + ";\n";
+        }
+        cond += " && " + q + " >= 0 && " + q + " < " + Str(xd[sz(a.input_spatial_axes[j])]);
+        off += " + " + q + " * " + Str(xstr[sz(a.input_spatial_axes[j])]);
+      }
+      // (The dilation test reads q before the division; it runs first.)
+      const std::string st = StorageType(dt);
+      std::string pre_cond = "true";
+      if (std::any_of(a.input_dilation.begin(), a.input_dilation.end(), [](int64_t v) { return v != 1; })) {
+        // Recompute the undivided positions for the dilation test.
+        pre_cond = "true";
+        for (size_t j = 0; j < ns; ++j) {
+          if (a.input_dilation[j] == 1) continue;
+          const std::string raw = "(" + rax[j + 1] + " * " + Str(a.strides[j]) + " - " + Str(a.padding_low[j]) + " + " +
+                                  col_of(a.kernel_spatial_axes[j]) + " * " + Str(a.kernel_dilation[j]) + ")";
+          pre_cond += " && " + raw + " >= 0 && " + raw + " % " + Str(a.input_dilation[j]) + " == 0";
+        }
+        cond = pre_cond;
+        for (size_t j = 0; j < ns; ++j) {
+          const std::string q = "q" + std::to_string(j);
+          cond += " && " + q + " < " + Str(xd[sz(a.input_spatial_axes[j])]) + " && " + q + " >= 0";
+        }
+      }
+      body += "    out[i] = (" + cond + ") ? " + X + "[" + off + "] : (" + st + ")0;\n";
+      p_.steps.push_back({StepKind::kKernel, m.lhs, Add(FinishScratch(b, m.lhs, "im2col", ThreadLoop("i", rows * kc, body), rows * kc))});
+    }
+    // 2. W packed as [taps x features, output features] when its output
+    // features sit in the middle of its axes.
+    if (m.rhs != w_id) {
+      KernelBuilder b(fn_, p_.materialized);
+      const std::string W = b.Input(w_id);
+      const auto wstr = StridesOf(wd);
+      std::vector<int64_t> col_dims;
+      for (int64_t d : w_axes) col_dims.push_back(wd[sz(d)]);
+      std::string body = "    const i64 col = i / " + Str(features_out) + ", o = i % " + Str(features_out) + ";\n";
+      const std::vector<std::string> cax = b.Axes(LinearIdx("col"), col_dims);
+      body += b.TakeBody();
+      std::string off = "o * " + Str(wstr[sz(a.kernel_output_feature_axis)]);
+      for (size_t c = 0; c < w_axes.size(); ++c) off += " + " + cax[c] + " * " + Str(wstr[sz(w_axes[c])]);
+      body += "    out[i] = " + W + "[" + off + "];\n";
+      p_.steps.push_back({StepKind::kKernel, m.rhs, Add(FinishScratch(b, m.rhs, "pack", ThreadLoop("i", kc * features_out, body), kc * features_out))});
+    }
+    // 3. The product.
+    p_.matmuls.push_back(m);
+    p_.steps.push_back({StepKind::kMatmul, y_id, static_cast<int>(p_.matmuls.size()) - 1});
+    // 4. [rows, output features] into the output's layout.
+    if (!direct_out) {
+      KernelBuilder b(fn_, p_.materialized);
+      const std::string Y = b.Input(y_id);
+      const std::vector<std::string> oax = b.Axes(LinearIdx("i"), od);
+      std::string body = b.TakeBody();
+      std::string r = oax[sz(a.output_batch_axis)];
+      for (size_t j = 0; j < ns; ++j) r = "(" + r + ") * " + Str(od[sz(a.output_spatial_axes[j])]) + " + " + oax[sz(a.output_spatial_axes[j])];
+      body += "    out[i] = " + Y + "[(" + r + ") * " + Str(features_out) + " + " + oax[sz(a.output_feature_axis)] + "];\n";
+      KernelSpec spec = Finish(b, id, "conv_out", ThreadLoop("i", out_shape.Size(), body), out_shape.Size(), false);
+      std::fill(spec.elementwise_input.begin(), spec.elementwise_input.end(), false);
+      p_.steps.push_back({StepKind::kKernel, id, Add(std::move(spec))});
+    }
+    return true;
+  }
+
+  KernelSpec FinishScratch(const KernelBuilder& b, int scratch_id, const char* kind, const std::string& loop, int64_t items) {
+    KernelSpec spec = Finish(b, scratch_id, kind, loop, items, false);
+    std::fill(spec.elementwise_input.begin(), spec.elementwise_input.end(), false);
+    return spec;
+  }
+
+  KernelSpec Conv(int id) {
+    const ir::Instruction& in = I(id);
+    const auto& a = ir::Attr<ir::ConvAttrs>(in);
+    const ir::Instruction& x = I(in.operands[0]);
+    const ir::Instruction& w = I(in.operands[1]);
+    const auto& xd = x.shape.Dims();
+    const auto& wd = w.shape.Dims();
+    const auto& od = in.shape.Dims();
+    const auto xs = StridesOf(xd), ws = StridesOf(wd);
+    KernelBuilder b(fn_, p_.materialized);
+    const std::string X = b.Input(in.operands[0]), W = b.Input(in.operands[1]);
+    std::vector<std::string> oax = b.Axes(LinearIdx("o"), od);
+    const dtypes::DType dt = in.shape.DType();
+    const std::string acc = IsHalfType(dt) ? "float" : ComputeType(dt);
+    const auto sz = [](auto v) { return static_cast<size_t>(v); };
+    const int64_t out_features = od[sz(a.output_feature_axis)];
+    const int64_t cin_group = wd[sz(a.kernel_input_feature_axis)];
+    const int64_t fgroup_out = out_features / a.feature_group_count;
+    const int64_t bgroup_out = out_features / a.batch_group_count;
+    const int64_t out_batch = od[sz(a.output_batch_axis)];
+    std::string body = b.Body();
+    const std::string of = oax[sz(a.output_feature_axis)], ob = oax[sz(a.output_batch_axis)];
+    body += "    const i64 in_batch = (" + of + " / " + Str(bgroup_out) + ") * " + Str(out_batch) + " + " + ob + ";\n";
+    body += "    const i64 c0 = (" + of + " / " + Str(fgroup_out) + ") * " + Str(cin_group) + ";\n";
+    body += "    " + acc + " acc = (" + acc + ")0;\n";
+    body += "    for (i64 c = 0; c < " + Str(cin_group) + "; ++c) {\n";
+    std::string xoff = "in_batch * " + Str(xs[sz(a.input_batch_axis)]) + " + (c0 + c) * " + Str(xs[sz(a.input_feature_axis)]);
+    std::string woff = "c * " + Str(ws[sz(a.kernel_input_feature_axis)]) + " + " + of + " * " +
+                       Str(ws[sz(a.kernel_output_feature_axis)]);
+    std::string close;
+    for (size_t s = 0; s < a.input_spatial_axes.size(); ++s) {
+      const std::string ks = "k" + std::to_string(s), ps = "q" + std::to_string(s);
+      const int64_t kdim = wd[sz(a.kernel_spatial_axes[s])];
+      const int64_t xdim = xd[sz(a.input_spatial_axes[s])];
+      body += "    for (i64 " + ks + " = 0; " + ks + " < " + Str(kdim) + "; ++" + ks + ") {\n";
+      body += "      i64 " + ps + " = " + oax[sz(a.output_spatial_axes[s])] + " * " + Str(a.strides[s]) + " - " +
+              Str(a.padding_low[s]) + " + " + ks + " * " + Str(a.kernel_dilation[s]) + ";\n";
+      if (a.input_dilation[s] != 1) {
+        body += "      if (" + ps + " < 0 || " + ps + " % " + Str(a.input_dilation[s]) + " != 0) continue;\n";
+        body += "      " + ps + " /= " + Str(a.input_dilation[s]) + ";\n";
+      }
+      body += "      if (" + ps + " < 0 || " + ps + " >= " + Str(xdim) + ") continue;\n";
+      xoff += " + " + ps + " * " + Str(xs[sz(a.input_spatial_axes[s])]);
+      woff += " + " + ks + " * " + Str(ws[sz(a.kernel_spatial_axes[s])]);
+      close += "    }\n";
+    }
+    const std::string xv = "(" + acc + ")" + LoadExpr(x.shape.DType(), X + "[" + xoff + "]");
+    const std::string wv = "(" + acc + ")" + LoadExpr(w.shape.DType(), W + "[" + woff + "]");
+    body += "      acc = " + (IsFloatType(dt) ? "acc + " + xv + " * " + wv : "kAdd(acc, kMul(" + xv + ", " + wv + "))") + ";\n";
+    body += close + "    }\n";
+    body += "    out[o] = " + StoreExpr(dt, "(" + ComputeType(dt) + ")acc") + ";\n";
+    KernelSpec spec = Finish(b, id, "conv", ThreadLoop("o", in.shape.Size(), body), in.shape.Size(), false);
+    std::fill(spec.elementwise_input.begin(), spec.elementwise_input.end(), false);
+    return spec;
+  }
+
+  KernelSpec ReduceWindow(int id) {
+    const ir::Instruction& in = I(id);
+    const auto& a = ir::Attr<ir::WindowAttrs>(in);
+    const ir::Instruction& x = I(in.operands[0]);
+    const auto& xd = x.shape.Dims();
+    const auto xs = StridesOf(xd);
+    const dtypes::DType dt = in.shape.DType();
+    static const OpType kOps[] = {OpType::kReduceSum, OpType::kReduceProduct, OpType::kReduceMax, OpType::kReduceMin};
+    const ReduceKind k = KindOf(kOps[static_cast<int>(a.reduction)], dt);
+    KernelBuilder b(fn_, p_.materialized);
+    const std::string X = b.Input(in.operands[0]);
+    std::vector<std::string> oax = b.Axes(LinearIdx("o"), in.shape.Dims());
+    std::string body = b.Body() + "    " + k.acc_type + " acc = " + k.identity + ";\n";
+    std::string off = "0LL", close;
+    for (size_t d = 0; d < xd.size(); ++d) {
+      const std::string w = "w" + std::to_string(d), p = "q" + std::to_string(d);
+      body += "    for (i64 " + w + " = 0; " + w + " < " + Str(a.window_dimensions[d]) + "; ++" + w + ") {\n";
+      body += "      i64 " + p + " = " + oax[d] + " * " + Str(a.strides[d]) + " - " + Str(a.padding_low[d]) + " + " + w +
+              " * " + Str(a.window_dilations[d]) + ";\n";
+      if (a.base_dilations[d] != 1) {
+        body += "      if (" + p + " < 0 || " + p + " % " + Str(a.base_dilations[d]) + " != 0) continue;\n";
+        body += "      " + p + " /= " + Str(a.base_dilations[d]) + ";\n";
+      }
+      body += "      if (" + p + " < 0 || " + p + " >= " + Str(xd[d]) + ") continue;\n";
+      off += " + " + p + " * " + Str(xs[d]);
+      close += "    }\n";
+    }
+    body += "      acc = " + k.combine("acc", "(" + k.acc_type + ")" + LoadExpr(x.shape.DType(), X + "[" + off + "]")) + ";\n";
+    body += close + "    out[o] = " + StoreExpr(dt, "(" + ComputeType(dt) + ")acc") + ";\n";
+    KernelSpec spec = Finish(b, id, "window", ThreadLoop("o", in.shape.Size(), body), in.shape.Size(), false);
+    std::fill(spec.elementwise_input.begin(), spec.elementwise_input.end(), false);
+    return spec;
+  }
+
+  // Deterministic: each operand element sums the source values of the
+  // windows that cover it and select it (the first max/min of the window).
+  KernelSpec SelectAndScatter(int id) {
+    const ir::Instruction& in = I(id);
+    const auto& a = ir::Attr<ir::WindowAttrs>(in);
+    const ir::Instruction& x = I(in.operands[0]);
+    const ir::Instruction& src = I(in.operands[1]);
+    const auto& xd = x.shape.Dims();
+    const auto& sd = src.shape.Dims();
+    const auto xs = StridesOf(xd), ss = StridesOf(sd);
+    const dtypes::DType dt = in.shape.DType();
+    const std::string acc = IsHalfType(dt) ? "float" : ComputeType(dt);
+    const std::string ct = ComputeType(dt);
+    const bool is_max = a.reduction == ir::WindowReduction::kMax;
+    KernelBuilder b(fn_, p_.materialized);
+    const std::string X = b.Input(in.operands[0]), S = b.Input(in.operands[1]);
+    std::vector<std::string> pax = b.Axes(LinearIdx("o"), xd);
+    std::string body = b.Body() + "    " + acc + " acc = (" + acc + ")0;\n";
+    const size_t r = xd.size();
+    // Loop over windows (source positions) that may cover this element.
+    std::string close, soff = "0LL";
+    for (size_t d = 0; d < r; ++d) {
+      const std::string s = "s" + std::to_string(d);
+      // Operand position in dilated, padded coordinates.
+      const std::string pd = "(" + pax[d] + " * " + Str(a.base_dilations[d]) + " + " + Str(a.padding_low[d]) + ")";
+      const int64_t span = (a.window_dimensions[d] - 1) * a.window_dilations[d];
+      body += "    for (i64 " + s + " = (" + pd + " - " + Str(span) + " <= 0 ? 0LL : (" + pd + " - " + Str(span) + " + " +
+              Str(a.strides[d] - 1) + ") / " + Str(a.strides[d]) + "); " + s + " <= " + pd + " / " + Str(a.strides[d]) +
+              " && " + s + " < " + Str(sd[d]) + "; ++" + s + ") {\n";
+      body += "      if ((" + pd + " - " + s + " * " + Str(a.strides[d]) + ") % " + Str(a.window_dilations[d]) +
+              " != 0) continue;\n";
+      soff += " + " + s + " * " + Str(ss[d]);
+      close += "    }\n";
+    }
+    // Select within window s: first best over the window positions in bounds.
+    body += "      i64 sel = -1; " + ct + " best = (" + ct + ")0;\n";
+    std::string wclose, xoff = "0LL";
+    for (size_t d = 0; d < r; ++d) {
+      const std::string w = "w" + std::to_string(d), q = "q" + std::to_string(d), s = "s" + std::to_string(d);
+      body += "      for (i64 " + w + " = 0; " + w + " < " + Str(a.window_dimensions[d]) + "; ++" + w + ") {\n";
+      body += "        i64 " + q + " = " + s + " * " + Str(a.strides[d]) + " - " + Str(a.padding_low[d]) + " + " + w +
+              " * " + Str(a.window_dilations[d]) + ";\n";
+      if (a.base_dilations[d] != 1) {
+        body += "        if (" + q + " < 0 || " + q + " % " + Str(a.base_dilations[d]) + " != 0) continue;\n";
+        body += "        " + q + " /= " + Str(a.base_dilations[d]) + ";\n";
+      }
+      body += "        if (" + q + " < 0 || " + q + " >= " + Str(xd[d]) + ") continue;\n";
+      xoff += " + " + q + " * " + Str(xs[d]);
+      wclose += "      }\n";
+    }
+    body += "        const " + ct + " v = " + LoadExpr(x.shape.DType(), X + "[" + xoff + "]") + ";\n";
+    // The first best element; a NaN beats every number.
+    body += "        if (sel < 0 || (v " + std::string(is_max ? ">" : "<") + " best) || (v != v && best == best)) { sel = " +
+            xoff + "; best = v; }\n";
+    body += wclose;
+    body += "      if (sel == o) acc = acc + (" + acc + ")" + LoadExpr(src.shape.DType(), S + "[" + soff + "]") + ";\n";
+    body += close + "    out[o] = " + StoreExpr(dt, "(" + ct + ")acc") + ";\n";
+    KernelSpec spec = Finish(b, id, "select_scatter", ThreadLoop("o", in.shape.Size(), body), in.shape.Size(), false);
+    std::fill(spec.elementwise_input.begin(), spec.elementwise_input.end(), false);
+    return spec;
+  }
+
+  // The start-index component `k` of the index vector at batch position
+  // `batch_axes` (axes of `indices` other than index_vector_dim), clamped
+  // to [lo, hi].
+  static std::string IndexComponent(const std::string& I_arg, const ir::Instruction& indices, int64_t ivd,
+                                     const std::vector<std::string>& batch_axes, int64_t k, int64_t lo, int64_t hi) {
+    const auto& id = indices.shape.Dims();
+    const auto is = StridesOf(id);
+    std::string off = "0LL";
+    for (size_t d = 0, b = 0; d < id.size(); ++d) {
+      const std::string ax = static_cast<int64_t>(d) == ivd ? Str(k) : batch_axes[b++];
+      off += " + (" + ax + ") * " + Str(is[d]);
+    }
+    return ClampIndex(indices.shape.DType(), I_arg + "[" + off + "]", lo, hi);
+  }
+
+  KernelSpec Gather(int id) {
+    const ir::Instruction& in = I(id);
+    const auto& a = ir::Attr<ir::GatherAttrs>(in);
+    const ir::Instruction& x = I(in.operands[0]);
+    const ir::Instruction& ind = I(in.operands[1]);
+    const auto& xd = x.shape.Dims();
+    const auto xs = StridesOf(xd);
+    KernelBuilder b(fn_, p_.materialized);
+    const std::string X = b.Input(in.operands[0]), IDX = b.Input(in.operands[1]);
+    std::vector<std::string> oax = b.Axes(LinearIdx("o"), in.shape.Dims());
+    std::vector<std::string> batch, offs;
+    for (size_t d = 0; d < oax.size(); ++d) {
+      (std::find(a.offset_dims.begin(), a.offset_dims.end(), static_cast<int64_t>(d)) != a.offset_dims.end() ? offs : batch)
+          .push_back(oax[d]);
+    }
+    std::string body = b.Body();
+    std::vector<std::string> xi(xd.size(), "0LL");
+    for (size_t k = 0; k < a.start_index_map.size(); ++k) {
+      const auto d = static_cast<size_t>(a.start_index_map[k]);
+      const std::string s = "st" + std::to_string(k);
+      const int64_t max_start = xd[d] - a.slice_sizes[d];
+      body += "    const i64 " + s + " = " +
+              IndexComponent(IDX, ind, a.index_vector_dim, batch, static_cast<int64_t>(k), 0, max_start) + ";\n";
+      xi[d] = s;
+    }
+    for (size_t d = 0, o = 0; d < xd.size(); ++d) {
+      if (std::find(a.collapsed_slice_dims.begin(), a.collapsed_slice_dims.end(), static_cast<int64_t>(d)) !=
+          a.collapsed_slice_dims.end()) {
+        continue;
+      }
+      xi[d] = "(" + xi[d] + " + " + offs[o++] + ")";
+    }
+    std::string off = "0LL";
+    for (size_t d = 0; d < xd.size(); ++d) off += " + " + xi[d] + " * " + Str(xs[d]);
+    body += "    out[o] = " + X + "[" + off + "];\n";
+    KernelSpec spec = Finish(b, id, "gather", ThreadLoop("o", in.shape.Size(), body), in.shape.Size(), false);
+    std::fill(spec.elementwise_input.begin(), spec.elementwise_input.end(), false);
+    return spec;
+  }
+
+  // Scatter's second pass: each update element combined atomically into the
+  // output (which already holds a copy of the operand); out-of-bounds
+  // elements are skipped.
+  KernelSpec Scatter(int id) {
+    const ir::Instruction& in = I(id);
+    const auto& a = ir::Attr<ir::ScatterAttrs>(in);
+    const ir::Instruction& ind = I(in.operands[1]);
+    const ir::Instruction& upd = I(in.operands[2]);
+    const auto& od = in.shape.Dims();
+    const auto os = StridesOf(od);
+    const dtypes::DType dt = in.shape.DType();
+    KernelBuilder b(fn_, p_.materialized);
+    const std::string IDX = b.Input(in.operands[1]), U = b.Input(in.operands[2]);
+    std::vector<std::string> uax = b.Axes(LinearIdx("u"), upd.shape.Dims());
+    std::vector<std::string> batch, win;
+    for (size_t d = 0; d < uax.size(); ++d) {
+      (std::find(a.update_window_dims.begin(), a.update_window_dims.end(), static_cast<int64_t>(d)) !=
+               a.update_window_dims.end()
+           ? win
+           : batch)
+          .push_back(uax[d]);
+    }
+    std::string body = b.Body();
+    std::vector<std::string> oi(od.size(), "0LL");
+    for (size_t k = 0; k < a.scatter_dims_to_operand_dims.size(); ++k) {
+      const auto d = static_cast<size_t>(a.scatter_dims_to_operand_dims[k]);
+      const std::string s = "st" + std::to_string(k);
+      body += "    const i64 " + s + " = " +
+              IndexComponent(IDX, ind, a.index_vector_dim, batch, static_cast<int64_t>(k), -od[d], od[d]) + ";\n";
+      oi[d] = s;
+    }
+    std::string cond = "true", off = "0LL";
+    for (size_t d = 0, w = 0; d < od.size(); ++d) {
+      if (std::find(a.inserted_window_dims.begin(), a.inserted_window_dims.end(), static_cast<int64_t>(d)) ==
+          a.inserted_window_dims.end()) {
+        oi[d] = "(" + oi[d] + " + " + win[w++] + ")";
+      }
+      const std::string q = "q" + std::to_string(d);
+      body += "    const i64 " + q + " = " + oi[d] + ";\n";
+      cond += " && " + q + " >= 0 && " + q + " < " + Str(od[d]);
+      off += " + " + q + " * " + Str(os[d]);
+    }
+    const std::string st = StorageType(dt), ct = ComputeType(dt);
+    const std::string uv = LoadExpr(upd.shape.DType(), U + "[u]");
+    body += "    if (!(" + cond + ")) continue;\n";
+    body += "    " + st + "* p = out + (" + off + ");\n";
+    body += "    const " + ct + " v = " + uv + ";\n";
+    switch (in.op) {
+      case OpType::kScatterUpdate: body += "    *p = " + StoreExpr(dt, "v") + ";\n"; break;
+      case OpType::kScatterSum:
+        if (dt == dtypes::Float32 || dt == dtypes::Float64 || dt == dtypes::Int32 || dt == dtypes::Uint32 ||
+            dt == dtypes::Uint64) {
+          body += "    atomicAdd(p, v);\n";
+        } else if (dt == dtypes::Int64) {
+          body += "    atomicAdd((u64*)p, (u64)v);\n";
+        } else {
+          body += "    kAtomicCas(p, [&](" + st + " old) { return " +
+                  StoreExpr(dt, IsFloatType(dt) ? "(" + LoadExpr(dt, "old") + " + v)" : "kAdd(" + LoadExpr(dt, "old") + ", v)") +
+                  "; });\n";
+        }
+        break;
+      case OpType::kScatterMax:
+      case OpType::kScatterMin: {
+        const char* f = in.op == OpType::kScatterMax ? "kMax" : "kMin";
+        if (dt == dtypes::Bool) {
+          body += "    kAtomicCas(p, [&](" + st + " old) { return " + StoreExpr(dt, std::string(in.op == OpType::kScatterMax ? "(old != 0) || v" : "(old != 0) && v")) + "; });\n";
+        } else {
+          body += "    kAtomicCas(p, [&](" + st + " old) { return " + StoreExpr(dt, std::string(f) + "(" + LoadExpr(dt, "old") + ", v)") + "; });\n";
+        }
+        break;
+      }
+      default: Unsupported(in, "is not a scatter");
+    }
+    // ScatterUpdate applies the updates in order (the last duplicate wins, as
+    // on the CPU): one thread walks them. The combining scatters are atomic.
+    const bool serial = in.op == OpType::kScatterUpdate;
+    const std::string loop = serial ? "  if (blockIdx.x != 0 || threadIdx.x != 0) return;\n  for (i64 u = 0; u < " +
+                                          Str(upd.shape.Size()) + "; ++u) {\n" + body + "  }\n"
+                                    : ThreadLoop("u", upd.shape.Size(), body);
+    KernelSpec spec = Finish(b, id, "scatter", loop, serial ? 1 : upd.shape.Size(), false);
+    std::fill(spec.elementwise_input.begin(), spec.elementwise_input.end(), false);
+    return spec;
+  }
+
+  KernelSpec Rng(int id) {
+    const ir::Instruction& in = I(id);
+    const dtypes::DType dt = in.shape.DType();
+    const int64_t per_block = dt == dtypes::Uint64 ? 2 : 4;
+    const int64_t size = in.shape.Size();
+    const int64_t blocks = (size + per_block - 1) / per_block;
+    KernelBuilder b(fn_, p_.materialized);
+    const std::string S = b.Input(in.operands[0]);
+    const std::string st = StorageType(dt);
+    std::string body = "    const KPhilox w = kPhilox(" + S + "[1], " + S + "[2], (u64)blk, " + S + "[0]);\n";
+    body += "    const i64 first = blk * " + Str(per_block) + ";\n";
+    if (dt == dtypes::Uint64) {
+      body += "    for (int e = 0; e < 2 && first + e < " + Str(size) + "; ++e) out[first + e] = (u64)w.c[2 * e] | ((u64)w.c[2 * e + 1] << 32);\n";
+    } else {
+      body += "    for (int e = 0; e < 4 && first + e < " + Str(size) + "; ++e) out[first + e] = (" + st + ")w.c[e];\n";
+    }
+    KernelSpec spec = Finish(b, id, "rng", ThreadLoop("blk", blocks, body), blocks, false);
+    std::fill(spec.elementwise_input.begin(), spec.elementwise_input.end(), false);
+    return spec;
+  }
+
+  Program& p_;
+  const ir::Function& fn_;
+};
+
+}  // namespace
+
+std::string StorageType(dtypes::DType dtype) {
+  switch (dtype) {
+    case dtypes::Bool: return "unsigned char";
+    case dtypes::Int8: return "signed char";
+    case dtypes::Int16: return "short";
+    case dtypes::Int32: return "int";
+    case dtypes::Int64: return "long long";
+    case dtypes::Uint8: return "unsigned char";
+    case dtypes::Uint16: return "unsigned short";
+    case dtypes::Uint32: return "unsigned int";
+    case dtypes::Uint64: return "u64";
+    case dtypes::Float16:
+    case dtypes::BFloat16: return "unsigned short";
+    case dtypes::Float32: return "float";
+    case dtypes::Float64: return "double";
+    default: break;
+  }
+  Throw("cuda: unsupported dtype " + std::string(dtypes::Name(dtype)));
+}
+
+bool MatmulDType(dtypes::DType dtype) {
+  return dtype == dtypes::Float16 || dtype == dtypes::BFloat16 || dtype == dtypes::Float32 || dtype == dtypes::Float64;
+}
+
+std::string ModuleSource(const Program& program) {
+  std::string s = KernelPrelude();
+  for (const KernelSpec& k : program.kernels) s += "\n" + k.source;
+  return s;
+}
+
+Program GenerateProgram(const ir::Function& fn) {
+  Program p;
+  p.function = CanonicalizeDots(fn);
+  p.materialized = PlanMaterialized(p.function);
+  // Room for the scratch values convolutions add (at most 3 each), so
+  // references to instructions stay valid while they are appended.
+  p.function.instructions.reserve(p.function.instructions.size() * 4 + 16);
+  Generator(p).Run();
+  return p;
+}
+
+}  // namespace kiln::backends::cuda

@@ -1,0 +1,95 @@
+// Copyright 2026 The Kiln Authors.
+// Kernel generation for the CUDA backend: turns a function of the op set into
+// a program of steps (generated kernels, cuBLASLt products, buffer aliases).
+//
+// Pure host code with no CUDA dependency, so it is unit-tested (and every
+// kernel it writes is compiled by NVRTC for sm_80 and sm_90) on machines
+// without a GPU.
+//
+// Fusion: every op whose output element is a function of its output index
+// (elementwise ops, layout ops, Iota, Pad, Concatenate, the dynamic slices)
+// is computed inside the kernel of its consumer when it has one consumer,
+// as XLA's loop fusion does; reductions fuse their producers the same way.
+// Values with several consumers, outputs and the operands of ops that need
+// buffers (DotGeneral, ConvGeneral, windows, Gather/Scatter) are written to
+// memory.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kiln/ir/function.h"
+
+namespace kiln::backends::cuda {
+
+/// Threads per block of every generated kernel.
+inline constexpr int kBlockSize = 256;
+
+/// One generated kernel. Its parameters are the `inputs` buffers (in order)
+/// and then the output buffer.
+struct KernelSpec {
+  std::string name;             // the __global__ entry point
+  std::string source;           // CUDA C++ of the __global__ function (ModuleSource adds the prelude)
+  std::vector<int> inputs;      // instruction ids of the buffers read
+  int64_t work_items = 0;       // grid-stride loop trip count (threads or blocks)
+  bool block_per_item = false;  // one block of kBlockSize threads per work item
+  /// Per input: read only at the output's own linear index, so the output
+  /// may overwrite it in place when it is donated or dies here.
+  std::vector<bool> elementwise_input;
+};
+
+/// A matrix product [batch, m, k] x [batch, k, n] -> [batch, m, n] (row-major)
+/// for cuBLASLt; `transpose_lhs` means the lhs is stored [batch, k, m],
+/// `transpose_rhs` that the rhs is stored [batch, n, k].
+struct MatmulSpec {
+  int lhs = 0, rhs = 0;
+  int64_t batch = 1, m = 0, n = 0, k = 0;
+  bool transpose_lhs = false, transpose_rhs = false;
+};
+
+/// What a step does.
+enum class StepKind : uint8_t {
+  kParameter,  // the value is argument `index` of Execute
+  kConstant,   // uploaded once at compile time
+  kAlias,      // same bytes as operand 0 (Reshape, Bitcast)
+  kKernel,     // kernels[index] writes a new buffer
+  kUpdate,     // kernels[index] writes into the buffer the previous step wrote (Scatter's second pass)
+  kMatmul,     // matmuls[index]
+};
+
+/// One step of a program; steps run in order, one value each (kUpdate
+/// revisits the value of the step before it).
+struct Step {
+  StepKind kind = StepKind::kKernel;
+  int value = 0;  // the instruction id the step produces
+  int index = 0;  // into Program::kernels or Program::matmuls, or the parameter position
+};
+
+/// A compiled function: the (canonicalized) function it runs and its steps.
+struct Program {
+  ir::Function function;  // with DotGeneral operands transposed to [batch, free, contracting] layouts
+  std::vector<Step> steps;
+  std::vector<KernelSpec> kernels;
+  std::vector<MatmulSpec> matmuls;
+  /// Per instruction id: whether the value has a buffer (false: it is
+  /// computed inside its consumers' kernels).
+  std::vector<bool> materialized;
+};
+
+/// Which dtypes DotGeneral runs on cuBLASLt (the others use a generated kernel).
+bool MatmulDType(dtypes::DType dtype);
+
+/// Plans and generates the kernels of `fn`. Throws kiln::Error naming the op
+/// and its location for anything the backend cannot run.
+Program GenerateProgram(const ir::Function& fn);
+
+/// The CUDA C++ of all of a program's kernels, with the prelude: one NVRTC
+/// compilation per executable.
+std::string ModuleSource(const Program& program);
+
+/// The CUDA C++ type a dtype is stored as ("float", "unsigned short" for
+/// Float16, ...).
+std::string StorageType(dtypes::DType dtype);
+
+}  // namespace kiln::backends::cuda

@@ -1,0 +1,483 @@
+// Copyright 2026 The Kiln Authors.
+// The CUDA backend: device buffers from the stream-ordered caching allocator
+// (cudaMallocAsync on a pool that keeps freed memory), one stream per
+// backend, and executables that run a Program (codegen.h): kernels generated
+// per function and compiled by NVRTC for the device, products on cuBLASLt.
+//
+// The driver library (libcuda.so.1) is never linked: the CUDA runtime is
+// linked statically and loads the driver when first called, so libkiln runs
+// on machines without a driver and reports why the backend is unavailable.
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "kiln/backends/backend.h"
+#include "kiln/core/error.h"
+#include "src/backends/cpu/passes.h"
+#include "src/backends/cuda/codegen.h"
+#include "src/backends/cuda/nvrtc_compiler.h"
+
+namespace kiln::backends::cuda {
+
+namespace {
+
+void Check(cudaError_t e, const std::string& what) {
+  if (e != cudaSuccess) Throw("cuda: " + what + " failed: " + cudaGetErrorString(e));
+}
+
+void CheckLt(cublasStatus_t s, const std::string& what) {
+  if (s != CUBLAS_STATUS_SUCCESS) Throw("cuda: cuBLASLt " + what + " failed (status " + std::to_string(static_cast<int>(s)) + ")");
+}
+
+// Why no device is usable, or "" when at least one is.
+std::string ProbeDevices(int* count) {
+  *count = 0;
+  const cudaError_t e = cudaGetDeviceCount(count);
+  if (e == cudaSuccess && *count > 0) return "";
+  cudaGetLastError();  // clear the sticky error state
+  *count = 0;
+  switch (e) {
+    case cudaSuccess:
+    case cudaErrorNoDevice: return "no CUDA device is visible";
+    case cudaErrorInsufficientDriver:
+      return "no NVIDIA driver was found, or it is older than CUDA " + std::to_string(CUDART_VERSION / 1000) + "." +
+             std::to_string(CUDART_VERSION % 1000 / 10) + " needs";
+    default: return std::string("the CUDA runtime reports: ") + cudaGetErrorString(e);
+  }
+}
+
+// The state buffers and executables share with their backend, alive as long
+// as any of them.
+struct Device {
+  int ordinal = 0;
+  cudaStream_t stream = nullptr;
+  cublasLtHandle_t lt = nullptr;
+  void* workspace = nullptr;
+  size_t workspace_size = size_t{32} << 20;
+  std::string arch;  // "sm_90"
+  int sm_count = 1;
+  std::string description;
+  std::mutex mu;  // serializes Execute (one stream)
+
+  ~Device() {
+    cudaSetDevice(ordinal);
+    if (stream != nullptr) cudaStreamSynchronize(stream);
+    if (workspace != nullptr) cudaFree(workspace);
+    if (lt != nullptr) cublasLtDestroy(lt);
+    if (stream != nullptr) cudaStreamDestroy(stream);
+  }
+};
+
+// A block of device memory, freed in stream order on release.
+struct DeviceMem {
+  std::shared_ptr<Device> device;
+  void* ptr = nullptr;
+  size_t bytes = 0;
+  DeviceMem(std::shared_ptr<Device> d, size_t n) : device(std::move(d)), bytes(n) {
+    if (n == 0) return;
+    Check(cudaMallocAsync(&ptr, n, device->stream), "allocating " + std::to_string(n) + " bytes of device memory");
+  }
+  ~DeviceMem() {
+    if (ptr != nullptr) cudaFreeAsync(ptr, device->stream);
+  }
+  DeviceMem(const DeviceMem&) = delete;
+  DeviceMem& operator=(const DeviceMem&) = delete;
+};
+using MemPtr = std::shared_ptr<DeviceMem>;
+
+class CudaBuffer final : public Buffer {
+ public:
+  CudaBuffer(Backend* owner, const shapes::Shape& shape, MemPtr mem) : Buffer(owner, shape), mem_(std::move(mem)) {}
+  void CopyToHost(void* dst) const override {
+    const auto bytes = static_cast<size_t>(Shape().ByteSize());
+    if (bytes == 0) return;
+    Device& d = *mem_->device;
+    Check(cudaSetDevice(d.ordinal), "cudaSetDevice");
+    Check(cudaMemcpyAsync(dst, mem_->ptr, bytes, cudaMemcpyDeviceToHost, d.stream), "copying to the host");
+    Check(cudaStreamSynchronize(d.stream), "running the device's work");
+  }
+  const MemPtr& Mem() const { return mem_; }
+  MemPtr& MutableMem() { return mem_; }
+
+ private:
+  MemPtr mem_;
+};
+
+cudaDataType_t LtType(dtypes::DType dt) {
+  switch (dt) {
+    case dtypes::Float16: return CUDA_R_16F;
+    case dtypes::BFloat16: return CUDA_R_16BF;
+    case dtypes::Float32: return CUDA_R_32F;
+    case dtypes::Float64: return CUDA_R_64F;
+    default: Throw("cuda: no cuBLASLt type for " + std::string(dtypes::Name(dt)));
+  }
+}
+
+// Float32 products are exact FP32 unless KILN_CUDA_TF32=1 opts into TF32
+// tensor cores (10-bit mantissas in the products).
+bool Tf32Enabled() {
+  const char* v = std::getenv("KILN_CUDA_TF32");
+  return v != nullptr && std::string(v) == "1";
+}
+
+// A cuBLASLt product planned at compile time (see codegen.h's MatmulSpec for
+// the row-major view; cuBLASLt is column-major, so D^T = rhs^T * lhs^T).
+class LtMatmul {
+ public:
+  LtMatmul(Device& d, const MatmulSpec& s, dtypes::DType dt) : spec_(s), f64_(dt == dtypes::Float64) {
+    const cudaDataType_t type = LtType(dt);
+    const cublasComputeType_t compute = f64_ ? CUBLAS_COMPUTE_64F
+                                             : (dt == dtypes::Float32 && Tf32Enabled() ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                                                                        : CUBLAS_COMPUTE_32F);
+    const cudaDataType_t scale = f64_ ? CUDA_R_64F : CUDA_R_32F;
+    CheckLt(cublasLtMatmulDescCreate(&desc_, compute, scale), "descriptor");
+    const cublasOperation_t op_a = s.transpose_rhs ? CUBLAS_OP_T : CUBLAS_OP_N;
+    const cublasOperation_t op_b = s.transpose_lhs ? CUBLAS_OP_T : CUBLAS_OP_N;
+    CheckLt(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof op_a), "transa");
+    CheckLt(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof op_b), "transb");
+    const auto u = [](int64_t v) { return static_cast<uint64_t>(v); };
+    // A := rhs (n x k or, transposed, k x n stored), B := lhs, D: n x m.
+    Layout(&a_, type, s.transpose_rhs ? u(s.k) : u(s.n), s.transpose_rhs ? u(s.n) : u(s.k),
+           s.transpose_rhs ? s.k : s.n, s.batch, s.k * s.n);
+    Layout(&b_, type, s.transpose_lhs ? u(s.m) : u(s.k), s.transpose_lhs ? u(s.k) : u(s.m),
+           s.transpose_lhs ? s.m : s.k, s.batch, s.m * s.k);
+    Layout(&d_, type, u(s.n), u(s.m), s.n, s.batch, s.m * s.n);
+    cublasLtMatmulPreference_t pref;
+    CheckLt(cublasLtMatmulPreferenceCreate(&pref), "preference");
+    CheckLt(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &d.workspace_size,
+                                                 sizeof d.workspace_size),
+            "workspace preference");
+    cublasLtMatmulHeuristicResult_t result{};
+    int found = 0;
+    const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(d.lt, desc_, a_, b_, d_, d_, pref, 1, &result, &found);
+    cublasLtMatmulPreferenceDestroy(pref);
+    if (st != CUBLAS_STATUS_SUCCESS || found == 0) {
+      Throw("cuda: cuBLASLt has no algorithm for a " + std::string(dtypes::Name(dt)) + " product of [" +
+            std::to_string(s.batch) + ", " + std::to_string(s.m) + ", " + std::to_string(s.k) + "] x [" +
+            std::to_string(s.batch) + ", " + std::to_string(s.k) + ", " + std::to_string(s.n) + "]");
+    }
+    algo_ = result.algo;
+  }
+  ~LtMatmul() {
+    cublasLtMatrixLayoutDestroy(a_);
+    cublasLtMatrixLayoutDestroy(b_);
+    cublasLtMatrixLayoutDestroy(d_);
+    cublasLtMatmulDescDestroy(desc_);
+  }
+  LtMatmul(const LtMatmul&) = delete;
+  LtMatmul& operator=(const LtMatmul&) = delete;
+
+  void Run(Device& d, const void* lhs, const void* rhs, void* out) const {
+    const float alpha32 = 1, beta32 = 0;
+    const double alpha64 = 1, beta64 = 0;
+    const void* alpha = f64_ ? static_cast<const void*>(&alpha64) : &alpha32;
+    const void* beta = f64_ ? static_cast<const void*>(&beta64) : &beta32;
+    CheckLt(cublasLtMatmul(d.lt, desc_, alpha, rhs, a_, lhs, b_, beta, out, d_, out, d_, &algo_, d.workspace,
+                           d.workspace_size, d.stream),
+            "matmul");
+  }
+
+  const MatmulSpec& Spec() const { return spec_; }
+
+ private:
+  static void Layout(cublasLtMatrixLayout_t* l, cudaDataType_t type, uint64_t rows, uint64_t cols, int64_t ld,
+                     int64_t batch, int64_t stride) {
+    CheckLt(cublasLtMatrixLayoutCreate(l, type, rows, cols, std::max<int64_t>(ld, 1)), "layout");
+    const int32_t count = static_cast<int32_t>(batch);
+    CheckLt(cublasLtMatrixLayoutSetAttribute(*l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof count), "batch");
+    CheckLt(cublasLtMatrixLayoutSetAttribute(*l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof stride),
+            "batch stride");
+  }
+
+  MatmulSpec spec_;
+  bool f64_;
+  cublasLtMatmulDesc_t desc_ = nullptr;
+  cublasLtMatrixLayout_t a_ = nullptr, b_ = nullptr, d_ = nullptr;
+  cublasLtMatmulAlgo_t algo_{};
+};
+
+class CudaExecutable final : public Executable {
+ public:
+  CudaExecutable(Backend* backend, std::shared_ptr<Device> device, std::shared_ptr<const ir::Function> fn)
+      : backend_(backend), device_(std::move(device)), fn_(std::move(fn)) {
+    program_ = GenerateProgram(*cpu::OptimizeFunction(fn_));
+    Device& d = *device_;
+    Check(cudaSetDevice(d.ordinal), "cudaSetDevice");
+    if (!program_.kernels.empty()) {
+      const std::string cubin = CompileToCubin(ModuleSource(program_), d.arch);
+      Check(cudaLibraryLoadData(&library_, cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0),
+            "loading the generated kernels");
+      for (const KernelSpec& k : program_.kernels) {
+        cudaKernel_t kernel;
+        Check(cudaLibraryGetKernel(&kernel, library_, k.name.c_str()), "finding kernel " + k.name);
+        kernels_.push_back(kernel);
+      }
+    }
+    const auto& instrs = program_.function.instructions;
+    for (const MatmulSpec& m : program_.matmuls) {
+      // The product's dtype is its output's: find the step.
+      dtypes::DType dt = dtypes::Float32;
+      for (const Step& s : program_.steps) {
+        if (s.kind == StepKind::kMatmul && &program_.matmuls[static_cast<size_t>(s.index)] == &m) {
+          dt = instrs[static_cast<size_t>(s.value)].shape.DType();
+        }
+      }
+      matmuls_.push_back(std::make_unique<LtMatmul>(d, m, dt));
+    }
+    // Constants: uploaded once.
+    constants_.resize(instrs.size());
+    for (const Step& s : program_.steps) {
+      if (s.kind != StepKind::kConstant) continue;
+      const auto& data = ir::Attr<ir::ConstantAttrs>(instrs[static_cast<size_t>(s.value)]).data;
+      auto mem = std::make_shared<DeviceMem>(device_, data->size());
+      if (!data->empty()) {
+        Check(cudaMemcpyAsync(mem->ptr, data->data(), data->size(), cudaMemcpyHostToDevice, d.stream), "uploading a constant");
+      }
+      constants_[static_cast<size_t>(s.value)] = std::move(mem);
+    }
+    Check(cudaStreamSynchronize(d.stream), "uploading constants");
+    // The last step reading each value; outputs are never released.
+    last_use_.assign(instrs.size(), -1);
+    for (size_t si = 0; si < program_.steps.size(); ++si) {
+      for (int v : Reads(program_.steps[si])) last_use_[static_cast<size_t>(v)] = static_cast<int>(si);
+    }
+    for (int o : program_.function.outputs) last_use_[static_cast<size_t>(o)] = static_cast<int>(program_.steps.size());
+  }
+
+  ~CudaExecutable() override {
+    if (library_ != nullptr) {
+      cudaStreamSynchronize(device_->stream);
+      cudaLibraryUnload(library_);
+    }
+  }
+
+  const ir::Function& Function() const override { return *fn_; }
+
+  std::vector<BufferPtr> Execute(std::vector<BufferPtr> args, const std::vector<bool>& donate) override {
+    const auto& instrs = program_.function.instructions;
+    if (args.size() != program_.function.parameters.size()) {
+      Throw("cuda: Execute got " + std::to_string(args.size()) + " arguments for " +
+            std::to_string(program_.function.parameters.size()) + " parameters of \"" + fn_->name + "\"");
+    }
+    Device& d = *device_;
+    std::lock_guard lock(d.mu);
+    Check(cudaSetDevice(d.ordinal), "cudaSetDevice");
+    std::vector<MemPtr> values(instrs.size());
+    std::vector<bool> writable(instrs.size(), false);
+    for (size_t i = 0; i < args.size(); ++i) {
+      const int id = program_.function.parameters[i];
+      if (!args[i] || args[i]->Shape() != instrs[static_cast<size_t>(id)].shape) {
+        Throw("cuda: argument " + std::to_string(i) + " of \"" + fn_->name + "\" has the wrong shape");
+      }
+      auto* buf = dynamic_cast<CudaBuffer*>(args[i].get());
+      if (buf == nullptr || buf->Mem()->device != device_) {
+        Throw("cuda: argument " + std::to_string(i) + " of \"" + fn_->name + "\" is not a buffer of this device");
+      }
+      values[static_cast<size_t>(id)] = buf->Mem();
+      writable[static_cast<size_t>(id)] = !donate.empty() && donate[i];
+    }
+    args.clear();  // so donated memory can be uniquely ours
+    for (size_t si = 0; si < program_.steps.size(); ++si) {
+      const Step& step = program_.steps[si];
+      const auto v = static_cast<size_t>(step.value);
+      const ir::Instruction& in = instrs[v];
+      switch (step.kind) {
+        case StepKind::kParameter: break;
+        case StepKind::kConstant: values[v] = constants_[v]; break;
+        case StepKind::kAlias: values[v] = values[static_cast<size_t>(in.operands[0])]; break;
+        case StepKind::kKernel:
+        case StepKind::kUpdate: {
+          const KernelSpec& k = program_.kernels[static_cast<size_t>(step.index)];
+          if (step.kind == StepKind::kKernel) {
+            values[v] = InPlaceCandidate(k, si, values, writable, static_cast<size_t>(in.shape.ByteSize()));
+            if (!values[v]) values[v] = std::make_shared<DeviceMem>(device_, static_cast<size_t>(in.shape.ByteSize()));
+            writable[v] = true;
+          }
+          Launch(step.index, k, values, values[v]->ptr);
+          break;
+        }
+        case StepKind::kMatmul: {
+          values[v] = std::make_shared<DeviceMem>(device_, static_cast<size_t>(in.shape.ByteSize()));
+          writable[v] = true;
+          const LtMatmul& m = *matmuls_[static_cast<size_t>(step.index)];
+          m.Run(d, values[static_cast<size_t>(m.Spec().lhs)]->ptr, values[static_cast<size_t>(m.Spec().rhs)]->ptr,
+                values[v]->ptr);
+          break;
+        }
+      }
+      for (int r : Reads(step)) {
+        if (last_use_[static_cast<size_t>(r)] == static_cast<int>(si)) values[static_cast<size_t>(r)].reset();
+      }
+    }
+    std::vector<BufferPtr> outputs;
+    for (int o : program_.function.outputs) {
+      outputs.push_back(std::make_shared<CudaBuffer>(backend_, instrs[static_cast<size_t>(o)].shape,
+                                                     values[static_cast<size_t>(o)]));
+    }
+    return outputs;
+  }
+
+ private:
+  // The values a step reads (kernel inputs, product operands, the aliased value).
+  std::vector<int> Reads(const Step& s) const {
+    switch (s.kind) {
+      case StepKind::kKernel:
+      case StepKind::kUpdate: return program_.kernels[static_cast<size_t>(s.index)].inputs;
+      case StepKind::kMatmul: {
+        const MatmulSpec& m = program_.matmuls[static_cast<size_t>(s.index)];
+        return {m.lhs, m.rhs};
+      }
+      case StepKind::kAlias: return {program_.function.instructions[static_cast<size_t>(s.value)].operands[0]};
+      default: return {};
+    }
+  }
+
+  // An input the kernel may overwrite in place: read only at the output's own
+  // index, dying here, writable (not an argument unless donated), not shared.
+  MemPtr InPlaceCandidate(const KernelSpec& k, size_t step, std::vector<MemPtr>& values,
+                          const std::vector<bool>& writable, size_t bytes) const {
+    for (size_t i = 0; i < k.inputs.size(); ++i) {
+      const auto id = static_cast<size_t>(k.inputs[i]);
+      if (!k.elementwise_input[i] || !writable[id] || last_use_[id] != static_cast<int>(step)) continue;
+      const MemPtr& m = values[id];
+      if (m && m.use_count() == 1 && m->bytes == bytes && bytes > 0) return m;
+    }
+    return nullptr;
+  }
+
+  void Launch(int index, const KernelSpec& k, const std::vector<MemPtr>& values, void* out) {
+    if (k.work_items == 0) return;
+    std::vector<void*> ptrs(k.inputs.size() + 1);
+    std::vector<void*> params(ptrs.size());
+    for (size_t i = 0; i < k.inputs.size(); ++i) {
+      ptrs[i] = values[static_cast<size_t>(k.inputs[i])]->ptr;
+      params[i] = &ptrs[i];
+    }
+    ptrs.back() = out;
+    params.back() = &ptrs.back();
+    const int64_t max_blocks = int64_t{device_->sm_count} * (k.block_per_item ? 32 : 8);
+    const int64_t wanted = k.block_per_item ? k.work_items : (k.work_items + kBlockSize - 1) / kBlockSize;
+    const auto blocks = static_cast<unsigned>(std::max<int64_t>(1, std::min(wanted, max_blocks)));
+    Check(cudaLaunchKernel(reinterpret_cast<const void*>(kernels_[static_cast<size_t>(index)]), dim3(blocks),
+                           dim3(kBlockSize), params.data(), 0, device_->stream),
+          "launching " + k.name);
+  }
+
+  Backend* backend_;
+  std::shared_ptr<Device> device_;
+  std::shared_ptr<const ir::Function> fn_;
+  Program program_;
+  cudaLibrary_t library_ = nullptr;
+  std::vector<cudaKernel_t> kernels_;
+  std::vector<std::unique_ptr<LtMatmul>> matmuls_;
+  std::vector<MemPtr> constants_;
+  std::vector<int> last_use_;
+};
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(int ordinal) {
+    device_ = std::make_shared<Device>();
+    Device& d = *device_;
+    d.ordinal = ordinal;
+    Check(cudaSetDevice(ordinal), "selecting device " + std::to_string(ordinal));
+    cudaDeviceProp prop{};
+    Check(cudaGetDeviceProperties(&prop, ordinal), "reading the device's properties");
+    d.arch = "sm_" + std::to_string(prop.major) + std::to_string(prop.minor);
+    d.sm_count = prop.multiProcessorCount;
+    Check(cudaStreamCreateWithFlags(&d.stream, cudaStreamNonBlocking), "creating a stream");
+    // Freed blocks stay in the device's pool for reuse: no cudaMalloc per step.
+    cudaMemPool_t pool;
+    Check(cudaDeviceGetDefaultMemPool(&pool, ordinal), "getting the memory pool");
+    uint64_t threshold = UINT64_MAX;
+    Check(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold), "configuring the memory pool");
+    CheckLt(cublasLtCreate(&d.lt), "create");
+    Check(cudaMalloc(&d.workspace, d.workspace_size), "allocating the cuBLASLt workspace");
+    d.description = "cuda:" + std::to_string(ordinal) + " (" + prop.name + ", " + d.arch + ", " +
+                    std::to_string(prop.multiProcessorCount) + " SMs, " +
+                    std::to_string(prop.totalGlobalMem >> 30) + " GiB)";
+    for (size_t i = 0; i < caps_.ops.size(); ++i) caps_.ops[i] = true;
+    for (size_t i = 1; i <= static_cast<size_t>(dtypes::Float64); ++i) caps_.dtypes[i] = true;
+  }
+
+  std::string Name() const override { return "cuda"; }
+  std::string Description() const override { return device_->description; }
+  const Capabilities& GetCapabilities() const override { return caps_; }
+
+  BufferPtr BufferFromHost(const shapes::Shape& shape, const void* data) override {
+    const auto bytes = static_cast<size_t>(shape.ByteSize());
+    Check(cudaSetDevice(device_->ordinal), "cudaSetDevice");
+    auto mem = std::make_shared<DeviceMem>(device_, bytes);
+    if (bytes > 0) {
+      // From pageable memory the copy returns once `data` is staged, so the
+      // caller may free it when we return; no synchronization needed.
+      Check(cudaMemcpyAsync(mem->ptr, data, bytes, cudaMemcpyHostToDevice, device_->stream), "copying to the device");
+    }
+    return std::make_shared<CudaBuffer>(this, shape, std::move(mem));
+  }
+
+  std::unique_ptr<Executable> Compile(std::shared_ptr<const ir::Function> function) override {
+    function->Validate();
+    return std::make_unique<CudaExecutable>(this, device_, std::move(function));
+  }
+
+ private:
+  std::shared_ptr<Device> device_;
+  Capabilities caps_;
+};
+
+int ParseOrdinal(const std::string& config, int count) {
+  char* end = nullptr;
+  const long v = std::strtol(config.c_str(), &end, 10);
+  if (config.empty() || *end != '\0' || v < 0) Throw("cuda: bad device \"" + config + "\": expected a number, as in \"cuda:1\"");
+  if (v >= count) {
+    Throw("cuda: device " + config + " does not exist: " + std::to_string(count) + " CUDA device" +
+          (count == 1 ? " is" : "s are") + " visible");
+  }
+  return static_cast<int>(v);
+}
+
+// One backend per device, shared by every caller while anyone holds it (a
+// backend owns a stream, a cuBLASLt handle and a workspace).
+std::shared_ptr<Backend> SharedBackend(int ordinal) {
+  static std::mutex mu;
+  static std::vector<std::weak_ptr<Backend>> backends;
+  std::lock_guard lock(mu);
+  if (backends.size() <= static_cast<size_t>(ordinal)) backends.resize(static_cast<size_t>(ordinal) + 1);
+  if (auto b = backends[static_cast<size_t>(ordinal)].lock()) return b;
+  auto b = std::make_shared<CudaBackend>(ordinal);
+  backends[static_cast<size_t>(ordinal)] = b;
+  return b;
+}
+
+}  // namespace
+
+void RegisterCudaBackend() {
+  Registration r;
+  r.name = "cuda";
+  r.priority = 20;
+  r.is_available = [] {
+    int count = 0;
+    return ProbeDevices(&count).empty();
+  };
+  r.unavailable_reason = [] {
+    int count = 0;
+    return ProbeDevices(&count);
+  };
+  r.create = [] { return SharedBackend(0); };
+  r.create_with_config = [](const std::string& config) {
+    int count = 0;
+    ProbeDevices(&count);
+    return SharedBackend(ParseOrdinal(config, count));
+  };
+  Register(std::move(r));
+}
+
+}  // namespace kiln::backends::cuda

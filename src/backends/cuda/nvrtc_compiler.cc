@@ -1,0 +1,170 @@
+// Copyright 2026 The Kiln Authors.
+// NVRTC compilation with memory and disk caches (see nvrtc_compiler.h).
+#include "src/backends/cuda/nvrtc_compiler.h"
+
+#include <nvrtc.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <mutex>
+#include <sstream>
+#include <unordered_map>
+
+#include "kiln/core/error.h"
+
+namespace kiln::backends::cuda {
+
+namespace {
+
+struct Cache {
+  std::mutex mu;
+  std::unordered_map<std::string, std::string> cubins;  // key -> cubin
+  CompileStats stats;
+};
+
+Cache& GetCache() {
+  static Cache* c = new Cache();  // never destroyed: usable during exit
+  return *c;
+}
+
+void CheckNvrtc(nvrtcResult r, const char* what) {
+  if (r != NVRTC_SUCCESS) Throw(std::string("cuda: NVRTC ") + what + " failed: " + nvrtcGetErrorString(r));
+}
+
+// 64-bit FNV-1a.
+uint64_t Fnv1a(const std::string& s, uint64_t h = 1469598103934665603ull) {
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+// A 128-bit key: two independent hashes of everything the cubin depends on.
+std::string KeyOf(const std::string& source, const std::string& arch) {
+  const std::string all = arch + "\n" + NvrtcVersion() + "\n" + source;
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(Fnv1a(all)),
+                static_cast<unsigned long long>(Fnv1a(all, 0x84222325cbf29ce4ull) ^ (all.size() * 0x9E3779B97F4A7C15ull)));
+  return buf;
+}
+
+std::string ReadFile(const std::filesystem::path& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return {};
+  std::ostringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+// Writes atomically (a temporary file renamed over the target), so a
+// concurrent reader never sees half a cubin. Failures only lose the cache entry.
+void WriteFileAtomic(const std::filesystem::path& path, const std::string& data) {
+  std::error_code ec;
+  std::filesystem::create_directories(path.parent_path(), ec);
+  const std::filesystem::path tmp = path.string() + ".tmp" + std::to_string(::getpid());
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) return;
+    f.write(data.data(), static_cast<std::streamsize>(data.size()));
+    if (!f) return;
+  }
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) std::filesystem::remove(tmp, ec);
+}
+
+std::string Compile(const std::string& source, const std::string& arch) {
+  nvrtcProgram prog;
+  CheckNvrtc(nvrtcCreateProgram(&prog, source.c_str(), "kiln_kernels.cu", 0, nullptr, nullptr), "create");
+  const std::string arch_opt = "--gpu-architecture=" + arch;
+  // -w: generated code declares index variables some ops leave unused.
+  const char* opts[] = {arch_opt.c_str(), "--std=c++17", "-w"};
+  const nvrtcResult r = nvrtcCompileProgram(prog, 3, opts);
+  if (r != NVRTC_SUCCESS) {
+    size_t log_size = 0;
+    nvrtcGetProgramLogSize(prog, &log_size);
+    std::string log(log_size, '\0');
+    if (log_size > 0) nvrtcGetProgramLog(prog, log.data());
+    nvrtcDestroyProgram(&prog);
+    if (log.size() > 4000) log = log.substr(0, 4000) + "...";
+    Throw("cuda: NVRTC could not compile a generated kernel for " + arch + " (a Kiln bug; please report it): " + log);
+  }
+  size_t size = 0;
+  CheckNvrtc(nvrtcGetCUBINSize(prog, &size), "get cubin size");
+  std::string cubin(size, '\0');
+  CheckNvrtc(nvrtcGetCUBIN(prog, cubin.data()), "get cubin");
+  nvrtcDestroyProgram(&prog);
+  return cubin;
+}
+
+}  // namespace
+
+std::string NvrtcVersion() {
+  int major = 0, minor = 0;
+  CheckNvrtc(nvrtcVersion(&major, &minor), "version");
+  return std::to_string(major) + "." + std::to_string(minor);
+}
+
+std::string KernelCacheDir() {
+  if (const char* dir = std::getenv("KILN_CUDA_CACHE_DIR"); dir != nullptr) {
+    const std::string d = dir;
+    return d == "off" ? "" : d;
+  }
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg != '\0') {
+    return std::string(xdg) + "/kiln/cuda";
+  }
+  if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
+    return std::string(home) + "/.cache/kiln/cuda";
+  }
+  return "";
+}
+
+std::string CompileToCubin(const std::string& source, const std::string& arch) {
+  Cache& cache = GetCache();
+  const std::string key = KeyOf(source, arch);
+  {
+    std::lock_guard lock(cache.mu);
+    if (auto it = cache.cubins.find(key); it != cache.cubins.end()) {
+      ++cache.stats.memory_hits;
+      return it->second;
+    }
+  }
+  const std::string dir = KernelCacheDir();
+  const std::filesystem::path file = dir.empty() ? std::filesystem::path() : std::filesystem::path(dir) / (key + ".cubin");
+  std::string cubin;
+  bool from_disk = false;
+  if (!dir.empty()) {
+    cubin = ReadFile(file);
+    // A cubin is an ELF file: anything else (truncated, foreign) is recompiled.
+    from_disk = cubin.size() > 4 && cubin.compare(0, 4, "\x7f" "ELF") == 0;
+  }
+  double seconds = 0;
+  if (!from_disk) {
+    const auto start = std::chrono::steady_clock::now();
+    cubin = Compile(source, arch);
+    seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (!dir.empty()) WriteFileAtomic(file, cubin);
+  }
+  std::lock_guard lock(cache.mu);
+  if (from_disk) {
+    ++cache.stats.disk_hits;
+  } else {
+    ++cache.stats.compiles;
+    cache.stats.compile_seconds += seconds;
+  }
+  cache.cubins.emplace(key, cubin);
+  return cubin;
+}
+
+CompileStats GetCompileStats() {
+  Cache& cache = GetCache();
+  std::lock_guard lock(cache.mu);
+  return cache.stats;
+}
+
+}  // namespace kiln::backends::cuda

@@ -1,0 +1,30 @@
+// Copyright 2026 The Kiln Authors.
+// NVRTC compilation of generated kernels to cubins, with an in-memory cache
+// and an on-disk cache shared by processes (keyed by the source, the
+// architecture and the NVRTC version), so a second process skips NVRTC.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace kiln::backends::cuda {
+
+/// Compiles CUDA C++ `source` into a cubin for `arch` ("sm_90"). Throws
+/// kiln::Error with NVRTC's log on a compile error. Needs no GPU.
+std::string CompileToCubin(const std::string& source, const std::string& arch);
+
+/// "13.0": the NVRTC library's version.
+std::string NvrtcVersion();
+
+/// The disk cache folder: $KILN_CUDA_CACHE_DIR if set ("" or "off" disables
+/// it), else $XDG_CACHE_HOME/kiln/cuda, else ~/.cache/kiln/cuda.
+std::string KernelCacheDir();
+
+/// Counters of CompileToCubin since the process started.
+struct CompileStats {
+  int64_t memory_hits = 0, disk_hits = 0, compiles = 0;
+  double compile_seconds = 0;  // time spent in NVRTC
+};
+CompileStats GetCompileStats();
+
+}  // namespace kiln::backends::cuda

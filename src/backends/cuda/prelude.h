@@ -1,0 +1,10 @@
+// Copyright 2026 The Kiln Authors.
+// The device-side helper functions every generated CUDA kernel includes.
+#pragma once
+
+namespace kiln::backends::cuda {
+
+/// CUDA C++ source of the helpers (prelude.cc says which).
+const char* KernelPrelude();
+
+}  // namespace kiln::backends::cuda

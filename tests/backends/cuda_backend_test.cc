@@ -1,0 +1,131 @@
+// Copyright 2026 The Kiln Authors.
+// The CUDA backend on a GPU, against the CPU backend: identical random bits,
+// the same training curve, concurrent calls, device selection. Every test
+// skips where no GPU is available (the op conformance tables run on CUDA
+// through testing::BackendNames() there as well).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <thread>
+#include <vector>
+
+#include "tests/testing/testing.h"
+
+namespace kiln {
+namespace {
+
+using graph::Node;
+using tensors::Tensor;
+
+std::shared_ptr<backends::Backend> CudaOrNull() {
+  const auto names = backends::Available();
+  if (std::find(names.begin(), names.end(), "cuda") == names.end()) return nullptr;
+  return backends::NewWithName("cuda");
+}
+
+#define KILN_REQUIRE_GPU(var)                            \
+  auto var = CudaOrNull();                               \
+  if (!var) GTEST_SKIP() << "no CUDA device is available"
+
+TEST(CudaBackendTest, RandomBitsMatchTheCpu) {
+  KILN_REQUIRE_GPU(cuda);
+  auto cpu = backends::NewWithName("cpu");
+  Tensor state = tensors::FromValue(std::vector<uint64_t>{42, 7, 0xFFFFFFFFFFFFFFF0ull});
+  for (dtypes::DType dt : {dtypes::Uint8, dtypes::Uint32, dtypes::Uint64}) {
+    SCOPED_TRACE(dtypes::Name(dt));
+    auto bits = [dt](Node s) { return graph::RNGBitGenerator(s, shapes::Make(dt, 1001)).second; };
+    Tensor a = graph::NewExec(cpu, bits).Call(state);
+    Tensor b = graph::NewExec(cuda, bits).Call(state);
+    EXPECT_TRUE(testing::AllClose(b, a, 0, 0));
+  }
+  auto uniform = [](Node s) { return graph::RandomUniform(s, shapes::Make(dtypes::Float32, 4096)).second; };
+  EXPECT_TRUE(testing::AllClose(graph::NewExec(cuda, uniform).Call(state),
+                                graph::NewExec(cpu, uniform).Call(state), 0, 0));
+}
+
+// Twenty SGD steps of a two-layer classifier from the same start: the loss
+// curves agree to float32 rounding (cuBLASLt and the CPU sum in different
+// orders).
+TEST(CudaBackendTest, MlpTrainingMatchesTheCpu) {
+  KILN_REQUIRE_GPU(cuda);
+  auto cpu = backends::NewWithName("cpu");
+  testing::Rng rng(7);
+  Tensor x = testing::Random(shapes::Make(dtypes::Float32, 64, 20), rng, -1, 1);
+  std::vector<double> labels(64 * 5, 0.0);
+  for (int i = 0; i < 64; ++i) labels[static_cast<size_t>(i * 5 + i % 5)] = 1;
+  Tensor y = testing::FromDoubles(shapes::Make(dtypes::Float32, 64, 5), labels);
+  auto step = [](Node xs, Node ys, Node w1, Node w2) {
+    Node h = graph::Tanh(graph::MatMul(xs, w1));
+    Node loss = graph::Neg(graph::ReduceAllMean(graph::ReduceSum(ys * graph::LogSoftmax(graph::MatMul(h, w2)), {1})));
+    std::vector<Node> g = graph::Gradient(loss, {w1, w2});
+    return std::vector<Node>{loss, w1 - g[0] * 0.5f, w2 - g[1] * 0.5f};
+  };
+  std::vector<double> losses[2];
+  for (int b = 0; b < 2; ++b) {
+    auto exec = graph::NewExec(b == 0 ? cpu : cuda, step);
+    testing::Rng init(11);
+    Tensor w1 = testing::Random(shapes::Make(dtypes::Float32, 20, 32), init, -0.3, 0.3);
+    Tensor w2 = testing::Random(shapes::Make(dtypes::Float32, 32, 5), init, -0.3, 0.3);
+    for (int i = 0; i < 20; ++i) {
+      std::vector<Tensor> outs = exec.Call(x, y, w1, w2);
+      losses[b].push_back(outs[0].Value<float>());
+      w1 = outs[1];
+      w2 = outs[2];
+    }
+  }
+  ASSERT_EQ(losses[0].size(), losses[1].size());
+  EXPECT_LT(losses[0].back(), losses[0].front() * 0.8);  // it learns
+  for (size_t i = 0; i < losses[0].size(); ++i) {
+    EXPECT_NEAR(losses[1][i], losses[0][i], 1e-4 * std::abs(losses[0][i]) + 1e-6) << "step " << i;
+  }
+}
+
+// Execute is thread-safe: several host threads share one executable.
+TEST(CudaBackendTest, ConcurrentCallsGetTheirOwnResults) {
+  KILN_REQUIRE_GPU(cuda);
+  auto exec = graph::NewExec(cuda, [](Node a) { return graph::ReduceSum(graph::Exp(a) * 2.0f, {0}); });
+  std::vector<std::thread> threads;
+  std::vector<int> wrong(8, 0);
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        const float v = static_cast<float>(t) * 0.1f;
+        std::vector<float> in(1000, v);
+        const float got = exec.Call(tensors::FromValue(in)).Value<float>();
+        if (std::abs(got - 2000.0f * std::exp(v)) > 1e-3f * got) ++wrong[static_cast<size_t>(t)];
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < 8; ++t) EXPECT_EQ(wrong[static_cast<size_t>(t)], 0) << "thread " << t;
+}
+
+TEST(CudaBackendTest, DeviceSelection) {
+  KILN_REQUIRE_GPU(cuda);
+  EXPECT_EQ(backends::NewWithName("cuda:0")->Name(), "cuda");
+  EXPECT_NE(cuda->Description().find("cuda:0 ("), std::string::npos) << cuda->Description();
+  KILN_EXPECT_ERROR(backends::NewWithName("cuda:99"), "device 99 does not exist");
+  KILN_EXPECT_ERROR(backends::NewWithName("cuda:x"), "bad device \"x\"");
+  EXPECT_EQ(backends::New()->Name(), "cuda");  // the GPU comes first
+}
+
+// A donated argument is consumed (its memory may hold the result), and a
+// result that is not donated is never overwritten by a later call.
+TEST(CudaBackendTest, DonationAndReuseKeepValues) {
+  KILN_REQUIRE_GPU(cuda);
+  auto exec = graph::NewExec(cuda, [](const std::vector<Node>& p) { return std::vector<Node>{p[0] - p[1] * 0.5f}; });
+  Tensor w = tensors::FromValue(std::vector<float>{1, 2, 3, 4});
+  Tensor g = tensors::FromValue(std::vector<float>{2, 2, 2, 2});
+  Tensor first = exec.CallVector({w, g})[0];
+  Tensor second = exec.CallVector({first, g})[0];
+  EXPECT_EQ(first.Value<std::vector<float>>(), (std::vector<float>{0, 1, 2, 3}));
+  EXPECT_EQ(second.Value<std::vector<float>>(), (std::vector<float>{-1, 0, 1, 2}));
+  EXPECT_EQ(w.Value<std::vector<float>>(), (std::vector<float>{1, 2, 3, 4}));
+  Tensor donated = exec.CallVector({second, g}, {true, false})[0];
+  EXPECT_EQ(donated.Value<std::vector<float>>(), (std::vector<float>{-2, -1, 0, 1}));
+  EXPECT_THROW(second.HostData(), Error);  // the donated tensor holds no value
+}
+
+}  // namespace
+}  // namespace kiln

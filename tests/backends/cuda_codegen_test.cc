@@ -1,0 +1,283 @@
+// Copyright 2026 The Kiln Authors.
+// The CUDA backend's host side, checked without a GPU: the fusion plan, the
+// DotGeneral canonicalization, and NVRTC compiling every kernel generated for
+// the op-coverage cases (every op, every dtype it accepts) and for training
+// graphs to cubins for sm_80 and sm_90, so a codegen error fails CI on a
+// CPU-only machine.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "kiln/ml/layers/layers.h"
+#include "src/backends/cuda/codegen.h"
+#include "src/backends/cuda/nvrtc_compiler.h"
+#include "src/backends/cuda/prelude.h"
+#include "tests/testing/op_cases.h"
+#include "tests/testing/testing.h"
+
+namespace kiln::backends::cuda {
+namespace {
+
+using graph::Node;
+
+std::shared_ptr<const ir::Function> Build(const std::function<std::vector<Node>(graph::Graph*)>& fn) {
+  auto g = graph::NewGraph("codegen");
+  std::vector<Node> outs = fn(g.get());
+  return g->Finish(outs, graph::Loc::current());
+}
+
+int CountKernels(const Program& p) {
+  int n = 0;
+  for (const Step& s : p.steps) n += s.kind == StepKind::kKernel || s.kind == StepKind::kUpdate;
+  return n;
+}
+
+TEST(CudaCodegenTest, ElementwiseChainIsOneKernel) {
+  auto fn = Build([](graph::Graph* g) {
+    Node x = graph::Parameter(g, "x", shapes::Make(dtypes::Float32, 1024));
+    return std::vector<Node>{graph::Tanh(x * 2.0f + 1.0f) * graph::Sigmoid(x)};
+  });
+  const Program p = GenerateProgram(*fn);
+  ASSERT_EQ(CountKernels(p), 1) << ModuleSource(p);
+  EXPECT_EQ(p.kernels[0].inputs.size(), 1u);
+  ASSERT_EQ(p.kernels[0].elementwise_input.size(), 1u);
+  EXPECT_TRUE(p.kernels[0].elementwise_input[0]);  // may be updated in place
+  EXPECT_EQ(p.kernels[0].work_items, 1024);
+}
+
+TEST(CudaCodegenTest, ReductionFusesItsProducer) {
+  auto fn = Build([](graph::Graph* g) {
+    Node x = graph::Parameter(g, "x", shapes::Make(dtypes::Float32, 64, 300));
+    return std::vector<Node>{graph::ReduceSum(graph::Exp(x - 1.0f), {1})};
+  });
+  const Program p = GenerateProgram(*fn);
+  ASSERT_EQ(CountKernels(p), 1) << ModuleSource(p);
+  EXPECT_TRUE(p.kernels[0].block_per_item);  // 300 elements per row: a block each
+  EXPECT_EQ(p.kernels[0].work_items, 64);
+}
+
+TEST(CudaCodegenTest, SharedValueIsMaterializedOnce) {
+  auto fn = Build([](graph::Graph* g) {
+    Node x = graph::Parameter(g, "x", shapes::Make(dtypes::Float32, 8, 8));
+    Node e = graph::Exp(x);
+    return std::vector<Node>{graph::ReduceSum(e, {1}), graph::ReduceMax(e, {0})};
+  });
+  const Program p = GenerateProgram(*fn);
+  EXPECT_EQ(CountKernels(p), 3);  // exp, and the two reductions reading it
+}
+
+TEST(CudaCodegenTest, MatMulNeedsNoTranspose) {
+  auto fn = Build([](graph::Graph* g) {
+    Node a = graph::Parameter(g, "a", shapes::Make(dtypes::Float32, 5, 3));
+    Node b = graph::Parameter(g, "b", shapes::Make(dtypes::Float32, 3, 4));
+    Node at = graph::Parameter(g, "at", shapes::Make(dtypes::Float32, 3, 5));
+    // a·b, and at^T·b written as a contraction over at's axis 0.
+    return std::vector<Node>{graph::MatMul(a, b), graph::DotGeneral(at, {0}, {}, b, {0}, {})};
+  });
+  const Program p = GenerateProgram(*fn);
+  EXPECT_EQ(CountKernels(p), 0) << ModuleSource(p);
+  ASSERT_EQ(p.matmuls.size(), 2u);
+  EXPECT_FALSE(p.matmuls[0].transpose_lhs);
+  EXPECT_TRUE(p.matmuls[1].transpose_lhs);
+  EXPECT_EQ(p.matmuls[1].m, 5);
+  EXPECT_EQ(p.matmuls[1].n, 4);
+  EXPECT_EQ(p.matmuls[1].k, 3);
+}
+
+TEST(CudaCodegenTest, BatchAxisInTheMiddleIsTransposedFirst) {
+  auto fn = Build([](graph::Graph* g) {
+    Node a = graph::Parameter(g, "a", shapes::Make(dtypes::Float32, 5, 2, 3));  // [m, batch, k]
+    Node b = graph::Parameter(g, "b", shapes::Make(dtypes::Float32, 2, 3, 4));  // [batch, k, n]
+    return std::vector<Node>{graph::DotGeneral(a, {2}, {1}, b, {1}, {0})};
+  });
+  const Program p = GenerateProgram(*fn);
+  EXPECT_EQ(CountKernels(p), 1);  // the transpose of a
+  ASSERT_EQ(p.matmuls.size(), 1u);
+  EXPECT_EQ(p.matmuls[0].batch, 2);
+  EXPECT_EQ(p.matmuls[0].m, 5);
+}
+
+TEST(CudaCodegenTest, IntegerDotUsesAGeneratedKernel) {
+  auto fn = Build([](graph::Graph* g) {
+    Node a = graph::Parameter(g, "a", shapes::Make(dtypes::Int32, 5, 3));
+    Node b = graph::Parameter(g, "b", shapes::Make(dtypes::Int32, 3, 4));
+    return std::vector<Node>{graph::MatMul(a, b)};
+  });
+  const Program p = GenerateProgram(*fn);
+  EXPECT_TRUE(p.matmuls.empty());
+  EXPECT_EQ(CountKernels(p), 1);
+}
+
+// A 3x3 convolution with padding 1 of `layout` ("NHWC" with an HWIO kernel,
+// or "NCHW" with OIHW).
+ir::ConvAttrs Conv2D(const std::string& layout) {
+  ir::ConvAttrs a;
+  if (layout == "NHWC") {
+    a.input_batch_axis = 0, a.input_feature_axis = 3, a.input_spatial_axes = {1, 2};
+    a.kernel_input_feature_axis = 2, a.kernel_output_feature_axis = 3, a.kernel_spatial_axes = {0, 1};
+    a.output_batch_axis = 0, a.output_feature_axis = 3, a.output_spatial_axes = {1, 2};
+  } else {
+    a.input_batch_axis = 0, a.input_feature_axis = 1, a.input_spatial_axes = {2, 3};
+    a.kernel_input_feature_axis = 1, a.kernel_output_feature_axis = 0, a.kernel_spatial_axes = {2, 3};
+    a.output_batch_axis = 0, a.output_feature_axis = 1, a.output_spatial_axes = {2, 3};
+  }
+  a.strides = {1, 1}, a.padding_low = {1, 1}, a.padding_high = {1, 1};
+  a.input_dilation = {1, 1}, a.kernel_dilation = {1, 1};
+  return a;
+}
+
+TEST(CudaCodegenTest, ConvolutionsAreMatrixProducts) {
+  // NHWC/HWIO: patches, then the product writes the output directly.
+  auto nhwc = Build([](graph::Graph* g) {
+    Node x = graph::Parameter(g, "x", shapes::Make(dtypes::Float32, 2, 5, 5, 3));
+    Node w = graph::Parameter(g, "w", shapes::Make(dtypes::Float32, 3, 3, 3, 8));
+    return std::vector<Node>{graph::ConvGeneral(x, w, Conv2D("NHWC"))};
+  });
+  Program p = GenerateProgram(*nhwc);
+  EXPECT_EQ(CountKernels(p), 1) << ModuleSource(p);  // im2col
+  ASSERT_EQ(p.matmuls.size(), 1u);
+  EXPECT_EQ(p.matmuls[0].m, 2 * 5 * 5);
+  EXPECT_EQ(p.matmuls[0].k, 3 * 3 * 3);
+  EXPECT_EQ(p.matmuls[0].n, 8);
+  EXPECT_FALSE(p.matmuls[0].transpose_rhs);
+  // NCHW/OIHW: the kernel is read transposed; the product is permuted into NCHW.
+  auto nchw = Build([](graph::Graph* g) {
+    Node x = graph::Parameter(g, "x", shapes::Make(dtypes::Float32, 2, 3, 5, 5));
+    Node w = graph::Parameter(g, "w", shapes::Make(dtypes::Float32, 8, 3, 3, 3));
+    return std::vector<Node>{graph::ConvGeneral(x, w, Conv2D("NCHW"))};
+  });
+  p = GenerateProgram(*nchw);
+  EXPECT_EQ(CountKernels(p), 2);  // im2col, then the permutation
+  ASSERT_EQ(p.matmuls.size(), 1u);
+  EXPECT_TRUE(p.matmuls[0].transpose_rhs);
+  // Integer convolutions and grouped ones use the direct kernel.
+  auto grouped = Build([](graph::Graph* g) {
+    Node x = graph::Parameter(g, "x", shapes::Make(dtypes::Float32, 2, 5, 5, 4));
+    Node w = graph::Parameter(g, "w", shapes::Make(dtypes::Float32, 3, 3, 2, 8));
+    ir::ConvAttrs a = Conv2D("NHWC");
+    a.feature_group_count = 2;
+    return std::vector<Node>{graph::ConvGeneral(x, w, a)};
+  });
+  p = GenerateProgram(*grouped);
+  EXPECT_TRUE(p.matmuls.empty());
+  EXPECT_EQ(CountKernels(p), 1);
+}
+
+// Appends the program's kernels to `module`, renamed apart.
+void Collect(const Program& p, const std::string& prefix, std::string* module, int* count) {
+  for (const KernelSpec& k : p.kernels) {
+    std::string src = k.source;
+    const size_t at = src.find(k.name);
+    ASSERT_NE(at, std::string::npos);
+    src.replace(at, k.name.size(), "k" + prefix + k.name);
+    *module += "\n" + src;
+    ++*count;
+  }
+}
+
+class ScopedNoDiskCache {
+ public:
+  ScopedNoDiskCache() : env_("KILN_CUDA_CACHE_DIR", "off") {}
+
+ private:
+  testing::ScopedEnv env_;
+};
+
+// Every op of the coverage table, for every dtype the graph layer accepts,
+// generates kernels that NVRTC compiles for Ampere and Hopper.
+TEST(CudaCodegenTest, EveryOpCaseCompilesWithNvrtc) {
+  ScopedNoDiskCache no_cache;
+  std::string module = KernelPrelude();
+  int kernels = 0, cases = 0;
+  for (const testing::OpCase& c : testing::OpCases()) {
+    for (dtypes::DType dt : dtypes::kAll) {
+      std::shared_ptr<const ir::Function> fn;
+      try {
+        fn = Build([&](graph::Graph* g) { return std::vector<Node>{c.build(g, dt)}; });
+      } catch (const Error&) {
+        continue;  // the graph layer rejects this dtype for this op
+      }
+      ++cases;
+      const std::string prefix = std::to_string(cases) + "_c";
+      try {
+        Collect(GenerateProgram(*fn), prefix, &module, &kernels);
+      } catch (const Error& e) {
+        ADD_FAILURE() << ir::OpName(c.op) << " " << dtypes::Name(dt) << ": " << e.what();
+      }
+    }
+  }
+  EXPECT_GT(cases, 500);
+  EXPECT_GT(kernels, 500);
+  for (const char* arch : {"sm_80", "sm_90"}) {
+    SCOPED_TRACE(arch);
+    std::string cubin;
+    ASSERT_NO_THROW(cubin = CompileToCubin(module, arch));
+    EXPECT_EQ(cubin.compare(0, 4, "\x7f" "ELF"), 0);
+  }
+}
+
+// A training step (forward, loss, gradients, an update) of an MLP and a CNN.
+TEST(CudaCodegenTest, TrainingGraphsCompileWithNvrtc) {
+  ScopedNoDiskCache no_cache;
+  std::string module = KernelPrelude();
+  int kernels = 0;
+  for (dtypes::DType dt : {dtypes::Float32, dtypes::BFloat16, dtypes::Float64}) {
+    auto fn = Build([&](graph::Graph* g) {
+      Node x = graph::Parameter(g, "x", shapes::Make(dt, 16, 8, 8, 1));  // NHWC
+      Node w = graph::Parameter(g, "w", shapes::Make(dt, 3, 3, 1, 4));   // HWIO
+      Node w2 = graph::Parameter(g, "w2", shapes::Make(dt, 4 * 4 * 4, 10));
+      ir::ConvAttrs a;
+      a.input_batch_axis = 0, a.input_feature_axis = 3, a.input_spatial_axes = {1, 2};
+      a.kernel_input_feature_axis = 2, a.kernel_output_feature_axis = 3, a.kernel_spatial_axes = {0, 1};
+      a.output_batch_axis = 0, a.output_feature_axis = 3, a.output_spatial_axes = {1, 2};
+      a.strides = {1, 1}, a.padding_low = {1, 1}, a.padding_high = {1, 1};
+      a.input_dilation = {1, 1}, a.kernel_dilation = {1, 1};
+      Node h = graph::Relu(graph::ConvGeneral(x, w, a));
+      h = ::kiln::ml::layers::MaxPool(h, {.window = {2, 2}});
+      Node logits = graph::MatMul(graph::Reshape(h, {16, 64}), w2);
+      Node loss = graph::ReduceAllMean(graph::LogSoftmax(logits));
+      std::vector<Node> grads = graph::Gradient(loss, {w, w2});
+      return std::vector<Node>{loss, w - grads[0] * 0.1f, w2 - grads[1] * 0.1f};
+    });
+    Collect(GenerateProgram(*fn), std::string(dtypes::Name(dt)) + "_", &module, &kernels);
+  }
+  EXPECT_GT(kernels, 10);
+  for (const char* arch : {"sm_80", "sm_90"}) {
+    SCOPED_TRACE(arch);
+    ASSERT_NO_THROW(CompileToCubin(module, arch));
+  }
+}
+
+TEST(CudaCodegenTest, NvrtcErrorsAreKilnErrors) {
+  KILN_EXPECT_ERROR(CompileToCubin("this is not CUDA", "sm_90"), "NVRTC could not compile");
+}
+
+TEST(CudaCodegenTest, DiskCacheIsReused) {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("kiln_cuda_cache_test_" + std::to_string(::getpid()));
+  testing::ScopedEnv env("KILN_CUDA_CACHE_DIR", dir.c_str());
+  const std::string src = std::string(KernelPrelude()) + "\nextern \"C\" __global__ void k(float* p) { p[0] = " +
+                          std::to_string(::getpid()) + ".0f; }\n";
+  const CompileStats before = GetCompileStats();
+  const std::string a = CompileToCubin(src, "sm_90");
+  EXPECT_EQ(GetCompileStats().compiles, before.compiles + 1);
+  size_t files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) files += e.path().extension() == ".cubin";
+  EXPECT_EQ(files, 1u);
+  const std::string b = CompileToCubin(src, "sm_90");  // now from memory
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(GetCompileStats().memory_hits, before.memory_hits + 1);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(CudaBackendTest, UnavailableBackendSaysWhy) {
+  const auto names = backends::Available();
+  if (std::find(names.begin(), names.end(), "cuda") != names.end()) GTEST_SKIP() << "a GPU is present";
+  KILN_EXPECT_ERROR(backends::NewWithName("cuda"), "backend \"cuda\" is not available on this machine (");
+  KILN_EXPECT_ERROR(backends::NewWithName("cuda:1"), "is not available");
+}
+
+}  // namespace
+}  // namespace kiln::backends::cuda
