@@ -180,7 +180,7 @@ kiln_env() {
 }
 
 if wants deps; then
-  run_timed "$(limit 60 400)" "$ENVLOG" deps_step
+  run_timed "$(limit 60 "${KILN_GPU_RESERVE_DEPS:-400}")" "$ENVLOG" deps_step
   row deps "$STATUS" "$SECS" "$(tail -1 "$ENVLOG")"
 fi
 kiln_env
@@ -202,7 +202,7 @@ elif wants build; then
     # -k 0: build everything that can be built, so one broken target leaves the others usable.
     cmake --build "$BUILD" --parallel "$JOBS" -- -k 0
   }
-  run_timed "$(limit 300 220)" "$OUT/build.log" build_step
+  run_timed "$(limit 300 "${KILN_GPU_RESERVE_BUILD:-220}")" "$OUT/build.log" build_step
   [ -f "$BUILD/CMakeCache.txt" ] && [ -n "$(ls "$BUILD"/libkiln.so* 2>/dev/null)" ] && BUILT=1
   errors=$(grep -c -E 'error:|FAILED:' "$OUT/build.log" 2>/dev/null)
   errors=${errors:-0}
@@ -239,7 +239,7 @@ if wants ctest && [ $BUILT = 1 ]; then
   # check_setup (dpkg-query of the Debian packages) and install_consumers (a second configure
   # against the installed tree) check the Debian set-up, which this machine does not have.
   rm -f "$BUILD/Testing/Temporary/LastTestsFailed.log"
-  run_timed "$(limit "${KILN_GPU_CTEST_S:-150}" 150)" "$OUT/ctest.log" \
+  run_timed "$(limit "${KILN_GPU_CTEST_S:-150}" "${KILN_GPU_RESERVE_CTEST:-150}")" "$OUT/ctest.log" \
     ctest --test-dir "$BUILD" --output-on-failure -j"${KILN_GPU_CTEST_J:-8}" --timeout 120 -E '^(check_setup|install_consumers)$'
   total=$(grep -E 'tests passed, [0-9]+ tests failed out of' "$OUT/ctest.log" | tail -1)
   failed=$(cut -d: -f2- "$BUILD/Testing/Temporary/LastTestsFailed.log" 2>/dev/null | tr '\n' ' ')

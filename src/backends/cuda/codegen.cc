@@ -348,7 +348,11 @@ std::string KernelBuilder::Binary(const ir::Instruction& in, dtypes::DType dt, c
     case OpType::kPow: return fl ? call(d ? "pow" : "powf") : call("kPowI");
     case OpType::kMax: return call("kMax");
     case OpType::kMin: return call("kMin");
-    case OpType::kAtan2: return call(d ? "atan2" : "atan2f");
+    // CUDA's atan2f is within 3 ulp; through double it is correctly rounded
+    // but for double rounding (the CPU's std::atan2 is within 1).
+    case OpType::kAtan2:
+      if (dt == dtypes::Float32) return "(float)atan2((double)" + a + ", (double)" + b + ")";
+      return call(d ? "atan2" : "atan2f");
     case OpType::kBitwiseAnd: return "(" + StorageType(dt) + ")" + op("&");
     case OpType::kBitwiseOr: return "(" + StorageType(dt) + ")" + op("|");
     case OpType::kBitwiseXor: return "(" + StorageType(dt) + ")" + op("^");
@@ -789,9 +793,14 @@ class Generator {
           case OpType::kScatterMax:
           case OpType::kScatterMin:
           case OpType::kScatterUpdate:
+            if (in.op == OpType::kScatterSum && IsHalfType(in.shape.DType()) &&
+                fn_.instructions[static_cast<size_t>(in.operands[2])].shape.Size() > 0) {
+              HalfScatterSum(vid);
+              break;
+            }
             p_.steps.push_back({StepKind::kKernel, vid, Add(CopyOperand(vid))});
             if (fn_.instructions[static_cast<size_t>(in.operands[2])].shape.Size() > 0) {
-              p_.steps.push_back({StepKind::kUpdate, vid, Add(Scatter(vid))});
+              p_.steps.push_back({StepKind::kUpdate, vid, Add(Scatter(vid, vid))});
             }
             break;
           case OpType::kRNGBitGenerator: p_.steps.push_back({StepKind::kKernel, vid, Add(Rng(vid))}); break;
@@ -832,6 +841,27 @@ class Generator {
     const std::string v = b.Compute(id, LinearIdx("i"), true);
     const std::string body = b.Body() + "    out[i] = " + StoreExpr(in.shape.DType(), v) + ";\n";
     return Finish(b, id, "fused", ThreadLoop("i", in.shape.Size(), body), in.shape.Size(), false);
+  }
+
+  // Float16/BFloat16 ScatterSum accumulates in float32 (as on the CPU):
+  // the operand is widened into a scratch buffer, the updates are added to
+  // it atomically, and the sums are rounded once into the output.
+  void HalfScatterSum(int id) {
+    const ir::Instruction& in = I(id);
+    const shapes::Shape shape = in.shape;
+    const int operand = in.operands[0];
+    const int wide = AddScratch(shape.WithDType(dtypes::Float32));
+    {
+      KernelBuilder b(fn_, p_.materialized);
+      const std::string v = b.Value(operand, LinearIdx("i"), true);
+      const std::string body = b.Body() + "    out[i] = (float)" + v + ";\n";
+      p_.steps.push_back({StepKind::kKernel, wide, Add(FinishScratch(b, wide, "widen", ThreadLoop("i", shape.Size(), body), shape.Size()))});
+    }
+    p_.steps.push_back({StepKind::kUpdate, wide, Add(Scatter(id, wide))});
+    KernelBuilder b(fn_, p_.materialized);
+    const std::string v = b.Value(wide, LinearIdx("i"), true);
+    const std::string body = b.Body() + "    out[i] = " + StoreExpr(shape.DType(), v) + ";\n";
+    p_.steps.push_back({StepKind::kKernel, id, Add(Finish(b, id, "narrow", ThreadLoop("i", shape.Size(), body), shape.Size(), false))});
   }
 
   KernelSpec CopyOperand(int id) {
@@ -940,12 +970,22 @@ class Generator {
     for (size_t i = 0; i < red.size(); ++i) xax[static_cast<size_t>(red[i])] = rax[i];
     const std::string v = b.Value(in.operands[0], AxesIdx(xax));
     b.PopScope();
-    std::string loop_body = b.TakeBody() + "      acc = " + k.combine("acc", "(" + k.acc_type + ")" + v) + ";\n";
-    // lb2's inputs are the kernel's inputs.
+    const dtypes::DType dt = in.shape.DType();
+    // Float sums are compensated (Kahan): each thread adds thousands of
+    // elements of a large reduction in sequence, and the CPU sums pairwise.
+    // A non-finite compensation (after an Inf) is dropped so Inf + x stays Inf.
+    const bool kahan = in.op == OpType::kReduceSum && IsFloatType(dt);
+    std::string loop_body = b.TakeBody();
+    if (kahan) {
+      loop_body += "      { const " + k.acc_type + " y = (" + k.acc_type + ")" + v + " - comp; const " + k.acc_type +
+                   " t = acc + y; comp = (t - acc) - y; if (!(comp - comp == 0)) comp = 0; acc = t; }\n";
+    } else {
+      loop_body += "      acc = " + k.combine("acc", "(" + k.acc_type + ")" + v) + ";\n";
+    }
     std::string body;
     body += opre;
     body += "    " + k.acc_type + " acc = " + k.identity + ";\n";
-    const dtypes::DType dt = in.shape.DType();
+    if (kahan) body += "    " + k.acc_type + " comp = 0;\n";
     if (per_block) {
       body += "    for (i64 r = threadIdx.x; r < " + Str(rsize) + "; r += blockDim.x) {\n" + loop_body + "    }\n";
       body += BlockCombine(k.acc_type, "acc", k.combine);
@@ -1424,14 +1464,16 @@ class Generator {
   // Scatter's second pass: each update element combined atomically into the
   // output (which already holds a copy of the operand); out-of-bounds
   // elements are skipped.
-  KernelSpec Scatter(int id) {
+  // `out_id` is the buffer written: the scatter's own value, or the float32
+  // scratch of a Float16/BFloat16 ScatterSum.
+  KernelSpec Scatter(int id, int out_id) {
     const ir::Instruction& in = I(id);
     const auto& a = ir::Attr<ir::ScatterAttrs>(in);
     const ir::Instruction& ind = I(in.operands[1]);
     const ir::Instruction& upd = I(in.operands[2]);
     const auto& od = in.shape.Dims();
     const auto os = StridesOf(od);
-    const dtypes::DType dt = in.shape.DType();
+    const dtypes::DType dt = I(out_id).shape.DType();
     KernelBuilder b(fn_, p_.materialized);
     const std::string IDX = b.Input(in.operands[1]), U = b.Input(in.operands[2]);
     std::vector<std::string> uax = b.Axes(LinearIdx("u"), upd.shape.Dims());
@@ -1500,7 +1542,7 @@ class Generator {
     const std::string loop = serial ? "  if (blockIdx.x != 0 || threadIdx.x != 0) return;\n  for (i64 u = 0; u < " +
                                           Str(upd.shape.Size()) + "; ++u) {\n" + body + "  }\n"
                                     : ThreadLoop("u", upd.shape.Size(), body);
-    KernelSpec spec = Finish(b, id, "scatter", loop, serial ? 1 : upd.shape.Size(), false);
+    KernelSpec spec = Finish(b, out_id, "scatter", loop, serial ? 1 : upd.shape.Size(), false);
     std::fill(spec.elementwise_input.begin(), spec.elementwise_input.end(), false);
     return spec;
   }
