@@ -15,6 +15,7 @@
 #include "kiln/graph/exec.h"
 #include "kiln/graph/graph.h"
 #include "kiln/graph/autodiff.h"
+#include "kiln/graph/cumulative.h"
 #include "kiln/graph/ops.h"
 #include "kiln/graph/random.h"
 #include "kiln/ir/function.h"

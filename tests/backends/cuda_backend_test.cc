@@ -81,6 +81,54 @@ TEST(CudaBackendTest, MlpTrainingMatchesTheCpu) {
   }
 }
 
+// The same for a small CNN (NHWC convolution, max pooling, dense layer):
+// forward and both convolution gradients run as im2col + cuBLASLt on CUDA,
+// on oneDNN on the CPU.
+TEST(CudaBackendTest, CnnTrainingMatchesTheCpu) {
+  KILN_REQUIRE_GPU(cuda);
+  auto cpu = backends::NewWithName("cpu");
+  testing::Rng rng(3);
+  Tensor x = testing::Random(shapes::Make(dtypes::Float32, 32, 8, 8, 1), rng, -1, 1);
+  std::vector<double> labels(32 * 4, 0.0);
+  for (int i = 0; i < 32; ++i) labels[static_cast<size_t>(i * 4 + i % 4)] = 1;
+  Tensor y = testing::FromDoubles(shapes::Make(dtypes::Float32, 32, 4), labels);
+  auto step = [](Node xs, Node ys, Node k, Node w) {
+    ir::ConvAttrs a;
+    a.input_batch_axis = 0, a.input_feature_axis = 3, a.input_spatial_axes = {1, 2};
+    a.kernel_input_feature_axis = 2, a.kernel_output_feature_axis = 3, a.kernel_spatial_axes = {0, 1};
+    a.output_batch_axis = 0, a.output_feature_axis = 3, a.output_spatial_axes = {1, 2};
+    a.strides = {1, 1}, a.padding_low = {1, 1}, a.padding_high = {1, 1};
+    a.input_dilation = {1, 1}, a.kernel_dilation = {1, 1};
+    ir::WindowAttrs pool;
+    pool.reduction = ir::WindowReduction::kMax;
+    pool.window_dimensions = {1, 2, 2, 1}, pool.strides = {1, 2, 2, 1};
+    pool.base_dilations = {1, 1, 1, 1}, pool.window_dilations = {1, 1, 1, 1};
+    pool.padding_low = {0, 0, 0, 0}, pool.padding_high = {0, 0, 0, 0};
+    Node h = graph::ReduceWindow(graph::Relu(graph::ConvGeneral(xs, k, a)), pool);  // [32, 4, 4, 6]
+    Node logits = graph::MatMul(graph::Reshape(h, {32, 4 * 4 * 6}), w);
+    Node loss = graph::Neg(graph::ReduceAllMean(graph::ReduceSum(ys * graph::LogSoftmax(logits), {1})));
+    std::vector<Node> g = graph::Gradient(loss, {k, w});
+    return std::vector<Node>{loss, k - g[0] * 0.2f, w - g[1] * 0.2f};
+  };
+  std::vector<double> losses[2];
+  for (int b = 0; b < 2; ++b) {
+    auto exec = graph::NewExec(b == 0 ? cpu : cuda, step);
+    testing::Rng init(5);
+    Tensor k = testing::Random(shapes::Make(dtypes::Float32, 3, 3, 1, 6), init, -0.5, 0.5);
+    Tensor w = testing::Random(shapes::Make(dtypes::Float32, 96, 4), init, -0.2, 0.2);
+    for (int i = 0; i < 15; ++i) {
+      std::vector<Tensor> outs = exec.Call(x, y, k, w);
+      losses[b].push_back(outs[0].Value<float>());
+      k = outs[1];
+      w = outs[2];
+    }
+  }
+  EXPECT_LT(losses[0].back(), losses[0].front());  // it learns
+  for (size_t i = 0; i < losses[0].size(); ++i) {
+    EXPECT_NEAR(losses[1][i], losses[0][i], 1e-4 * std::abs(losses[0][i]) + 1e-6) << "step " << i;
+  }
+}
+
 // Execute is thread-safe: several host threads share one executable.
 TEST(CudaBackendTest, ConcurrentCallsGetTheirOwnResults) {
   KILN_REQUIRE_GPU(cuda);

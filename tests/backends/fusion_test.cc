@@ -8,6 +8,7 @@
 // so fused and unfused results must be bit-identical.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -19,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "kiln/graph/cumulative.h"
 #include "src/backends/cpu/fusion.h"
 #include "tests/testing/testing.h"
 
@@ -151,6 +153,41 @@ TEST(FusionPlanTest, EnvironmentVariableTurnsFusionOff) {
   }
   testing::ScopedEnv env("KILN_CPU_FUSION", "1");
   EXPECT_TRUE(backends::cpu::FusionEnabled());
+}
+
+// A broadcast that belongs to a row group is read from memory by an
+// elementwise group, not re-evaluated from its operand: that operand (the
+// row reduction) may live only in the row group's tiles. Before the fix the
+// elementwise group read the never-written reduction and crashed (found by
+// CumLogSumExp: m + log(cumsum(exp(x - m)))).
+TEST(FusionPlanTest, RowGroupBroadcastsAreNotInlinedElsewhere) {
+  const auto fn = Trace({shapes::Make(dtypes::Float32, 3, 5)}, [](graph::Graph*, const std::vector<Node>& p) {
+    Node m = graph::ReduceMax(p[0], std::vector<int>{1});
+    Node mb = graph::BroadcastInDim(m, {3, 5}, {0});
+    return std::vector<Node>{graph::CumSum(graph::Exp(p[0] - mb), 1) + mb};
+  });
+  const FusionPlan plan = PlanFusion(*fn);
+  ASSERT_GE(plan.groups.size(), 1u) << fn->ToString();
+  const FusionGroup& rows = plan.groups[0];
+  ASSERT_GT(rows.row_len, 0);
+  const int mb = rows.members[1];
+  ASSERT_EQ(fn->instructions[static_cast<size_t>(mb)].op, ir::OpType::kBroadcastInDim);
+  EXPECT_NE(std::find(rows.outputs.begin(), rows.outputs.end(), mb), rows.outputs.end());  // written for the Add
+  for (size_t g = 1; g < plan.groups.size(); ++g) {
+    EXPECT_TRUE(plan.groups[g].inlined_broadcasts.empty()) << "group " << g << " re-evaluates the row group's broadcast";
+  }
+  testing::Rng rng(9);
+  const Tensor x = testing::Random(shapes::Make(dtypes::Float32, 3, 5), rng);
+  const std::vector<Tensor> out = RunBoth(fn, {x});
+  const std::vector<double> xs = testing::ToDoubles(x), got = testing::ToDoubles(out[0]);
+  for (int r = 0; r < 3; ++r) {
+    double m = -kInf, sum = 0;
+    for (int c = 0; c < 5; ++c) m = std::max(m, xs[static_cast<size_t>(r * 5 + c)]);
+    for (int c = 0; c < 5; ++c) {
+      sum += std::exp(xs[static_cast<size_t>(r * 5 + c)] - m);
+      EXPECT_NEAR(got[static_cast<size_t>(r * 5 + c)], sum + m, 1e-5 * (sum + std::abs(m))) << r << "," << c;
+    }
+  }
 }
 
 TEST(FusionPlanTest, ValuesUsedOutsideTheGroupAreItsOutputs) {

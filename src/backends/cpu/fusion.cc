@@ -191,15 +191,18 @@ bool IsGroupOutput(int m, const std::vector<bool>& live, const std::vector<bool>
 // The group for `members`, with its inputs and outputs; false if fusing it
 // gains nothing (one member and no broadcast to evaluate).
 bool MakeGroup(const ir::Function& fn, const std::vector<bool>& live, const std::vector<bool>& returned,
-               const std::vector<std::vector<int>>& consumers, std::vector<int> members, FusionGroup& group) {
+               const std::vector<std::vector<int>>& consumers, const std::vector<bool>& taken,
+               std::vector<int> members, FusionGroup& group) {
   const auto in_group = [&](int v) { return std::binary_search(members.begin(), members.end(), v); };
   bool inlines_broadcast = false;
   group = FusionGroup{};
   for (int m : members) {
     for (int o : Instr(fn, m).operands) {
       if (in_group(o)) continue;
-      if (Inlinable(fn, o)) {
+      // (`taken`: a member of a row group, whose operand may never be in memory.)
+      if (Inlinable(fn, o) && !taken[static_cast<size_t>(o)]) {
         inlines_broadcast = true;
+        InsertSorted(group.inlined_broadcasts, o);
         InsertSorted(group.inputs, Instr(fn, o).operands[0]);
       } else {
         InsertSorted(group.inputs, o);
@@ -370,7 +373,7 @@ FusionPlan PlanFusion(const ir::Function& fn, bool fuse) {
     for (std::vector<int>& members : Grouper(fn, live, taken).Run()) {
       if (members.empty()) continue;
       FusionGroup group;
-      if (!MakeGroup(fn, live, returned, consumers, std::move(members), group)) continue;
+      if (!MakeGroup(fn, live, returned, consumers, taken, std::move(members), group)) continue;
       for (int m : group.members) plan.group_of[static_cast<size_t>(m)] = static_cast<int>(plan.groups.size());
       plan.groups.push_back(std::move(group));
     }
@@ -464,7 +467,7 @@ class FusedKernelBuilder {
   int OperandRef(int o) {
     if (const auto it = ref_of_.find(o); it != ref_of_.end()) return it->second;
     const ir::Instruction& in = Instr(fn_, o);
-    if (!Inlinable(fn_, o)) {  // read from memory
+    if (!std::binary_search(group_.inlined_broadcasts.begin(), group_.inlined_broadcasts.end(), o)) {  // read from memory
       const int r = NewRef(RefKind::kInput, InputIndex(o), dtypes::SizeOf(in.shape.DType()));
       direct_inputs_.push_back(r);
       ref_of_[o] = r;

@@ -64,6 +64,10 @@ struct FusionGroup {
   /// Members written to memory, ascending: those used outside the group or
   /// returned by the function. Every other member lives only in tiles.
   std::vector<int> outputs;
+  /// The BroadcastInDim operands evaluated inside the group (reading their
+  /// operand), ascending. A broadcast computed in another group is read
+  /// from memory instead: its operand may live only in that group's tiles.
+  std::vector<int> inlined_broadcasts;
   /// Row groups: the row length C (> 0), and per member whether it is one of
   /// the rows' elements (size elements) or one value per row (size / C).
   int64_t row_len = 0;

@@ -1,0 +1,90 @@
+// Copyright 2026 The Kiln Authors.
+// Cumulative reductions (see kiln/graph/cumulative.h) as ReduceWindows over
+// the whole axis.
+#include "kiln/graph/cumulative.h"
+
+#include <string>
+#include <vector>
+
+#include "kiln/graph/autodiff.h"
+#include "kiln/graph/ops.h"
+#include "src/graph/op_builder.h"
+
+namespace kiln::graph {
+
+namespace {
+
+// One ReduceWindow: along `axis` a window of n elements with stride 1,
+// padded so that output i covers [0, i] (inclusive), [0, i) (exclusive), or
+// the mirror images when reversed; padding contributes the identity.
+Node Cumulative(Node x, int axis, CumulativeOptions o, ir::WindowReduction reduction, std::string_view op,
+                const Loc& loc) {
+  internal::CheckNode(x, op, loc);
+  if (x.Rank() == 0) internal::OpError(loc, op, "needs an axis, but the operand is a scalar " + x.Shape().ToString());
+  if (x.DType() == dtypes::Bool) internal::OpError(loc, op, "Bool operands are not supported: " + x.Shape().ToString());
+  const int a = internal::NormalizeAxis(axis, x.Rank(), op, loc);
+  const int64_t n = x.Shape().Dims()[static_cast<size_t>(a)];
+  if (n == 0) return x;  // nothing to combine
+  const size_t rank = static_cast<size_t>(x.Rank());
+  ir::WindowAttrs w;
+  w.reduction = reduction;
+  w.window_dimensions.assign(rank, 1);
+  w.strides.assign(rank, 1);
+  w.base_dilations.assign(rank, 1);
+  w.window_dilations.assign(rank, 1);
+  w.padding_low.assign(rank, 0);
+  w.padding_high.assign(rank, 0);
+  const auto ax = static_cast<size_t>(a);
+  w.window_dimensions[ax] = n;
+  // Output i's window starts at padded position i, i.e. at element i - low.
+  if (!o.reverse) {
+    w.padding_low[ax] = o.exclusive ? n : n - 1;
+    w.padding_high[ax] = o.exclusive ? -1 : 0;
+  } else {
+    w.padding_low[ax] = o.exclusive ? -1 : 0;
+    w.padding_high[ax] = o.exclusive ? n : n - 1;
+  }
+  return ReduceWindow(x, std::move(w), loc);
+}
+
+}  // namespace
+
+Node CumSum(Node x, int axis, CumulativeOptions options, Loc loc) {
+  return Cumulative(x, axis, options, ir::WindowReduction::kSum, "CumSum", loc);
+}
+
+Node CumProd(Node x, int axis, CumulativeOptions options, Loc loc) {
+  return Cumulative(x, axis, options, ir::WindowReduction::kProduct, "CumProd", loc);
+}
+
+Node CumMax(Node x, int axis, CumulativeOptions options, Loc loc) {
+  return Cumulative(x, axis, options, ir::WindowReduction::kMax, "CumMax", loc);
+}
+
+Node CumMin(Node x, int axis, CumulativeOptions options, Loc loc) {
+  return Cumulative(x, axis, options, ir::WindowReduction::kMin, "CumMin", loc);
+}
+
+// m + log(CumSum(exp(x - m))) with m the axis' maximum (0 where it is not
+// finite, so all -Inf stays -Inf). m's gradient is zero analytically, so it is
+// stopped rather than sent through ReduceMax's tie rule.
+Node CumLogSumExp(Node x, int axis, CumulativeOptions options, Loc loc) {
+  constexpr std::string_view kOp = "CumLogSumExp";
+  internal::CheckNode(x, kOp, loc);
+  if (!dtypes::IsFloat(x.DType())) {
+    internal::OpError(loc, kOp, "needs a float operand, got " + x.Shape().ToString());
+  }
+  if (x.Rank() == 0) internal::OpError(loc, kOp, "needs an axis, but the operand is a scalar " + x.Shape().ToString());
+  const int a = internal::NormalizeAxis(axis, x.Rank(), kOp, loc);
+  if (x.Shape().Dims()[static_cast<size_t>(a)] == 0) return x;
+  Node m = ReduceMax(StopGradient(x, loc), std::vector<int>{a}, loc);
+  m = Where(IsFinite(m, loc), m, ZerosLike(m, loc), loc);
+  std::vector<int> kept;
+  for (int d = 0; d < x.Rank(); ++d) {
+    if (d != a) kept.push_back(d);
+  }
+  Node mb = BroadcastInDim(m, x.Shape().Dims(), kept, loc);
+  return Add(mb, Log(Cumulative(Exp(Sub(x, mb, loc), loc), a, options, ir::WindowReduction::kSum, kOp, loc), loc), loc);
+}
+
+}  // namespace kiln::graph
