@@ -18,5 +18,6 @@
 #include "kiln/graph/cumulative.h"
 #include "kiln/graph/ops.h"
 #include "kiln/graph/random.h"
+#include "kiln/graph/resize.h"
 #include "kiln/ir/function.h"
 #include "kiln/version.h"
