@@ -14,6 +14,7 @@
 #include "kiln/core/tensors.h"
 #include "kiln/graph/exec.h"
 #include "kiln/graph/graph.h"
+#include "kiln/graph/masked.h"
 #include "kiln/graph/autodiff.h"
 #include "kiln/graph/cumulative.h"
 #include "kiln/graph/ops.h"
