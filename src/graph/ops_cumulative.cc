@@ -14,15 +14,20 @@ namespace kiln::graph {
 
 namespace {
 
+// The normalized axis of a cumulative op; x must be a valid node of rank >= 1.
+int CumulativeAxis(Node x, int axis, std::string_view op, const Loc& loc) {
+  internal::CheckNode(x, op, loc);
+  if (x.Rank() == 0) internal::OpError(loc, op, "needs an axis, but the operand is a scalar " + x.Shape().ToString());
+  return internal::NormalizeAxis(axis, x.Rank(), op, loc);
+}
+
 // One ReduceWindow: along `axis` a window of n elements with stride 1,
 // padded so that output i covers [0, i] (inclusive), [0, i) (exclusive), or
 // the mirror images when reversed; padding contributes the identity.
 Node Cumulative(Node x, int axis, CumulativeOptions o, ir::WindowReduction reduction, std::string_view op,
                 const Loc& loc) {
-  internal::CheckNode(x, op, loc);
-  if (x.Rank() == 0) internal::OpError(loc, op, "needs an axis, but the operand is a scalar " + x.Shape().ToString());
+  const int a = CumulativeAxis(x, axis, op, loc);
   if (x.DType() == dtypes::Bool) internal::OpError(loc, op, "Bool operands are not supported: " + x.Shape().ToString());
-  const int a = internal::NormalizeAxis(axis, x.Rank(), op, loc);
   const int64_t n = x.Shape().Dims()[static_cast<size_t>(a)];
   if (n == 0) return x;  // nothing to combine
   const size_t rank = static_cast<size_t>(x.Rank());
@@ -74,8 +79,7 @@ Node CumLogSumExp(Node x, int axis, CumulativeOptions options, Loc loc) {
   if (!dtypes::IsFloat(x.DType())) {
     internal::OpError(loc, kOp, "needs a float operand, got " + x.Shape().ToString());
   }
-  if (x.Rank() == 0) internal::OpError(loc, kOp, "needs an axis, but the operand is a scalar " + x.Shape().ToString());
-  const int a = internal::NormalizeAxis(axis, x.Rank(), kOp, loc);
+  const int a = CumulativeAxis(x, axis, kOp, loc);
   if (x.Shape().Dims()[static_cast<size_t>(a)] == 0) return x;
   Node m = ReduceMax(StopGradient(x, loc), std::vector<int>{a}, loc);
   m = Where(IsFinite(m, loc), m, ZerosLike(m, loc), loc);

@@ -3,7 +3,6 @@
 // replaced by the reduction's identity, then reduced.
 #include "kiln/graph/masked.h"
 
-#include <limits>
 #include <string>
 
 #include "kiln/graph/ops.h"
@@ -33,6 +32,15 @@ Node Select(Node x, Node mask, double identity, const Loc& loc) {
   return Where(mask, x, BroadcastInDim(ScalarLike(x, identity, loc), x.Shape().Dims(), {}, loc), loc);
 }
 
+// x where the mask is true, elsewhere the identity of ReduceMax (or
+// ReduceMin): its value over no elements, -Inf or the dtype's lowest value,
+// exact for every dtype.
+Node FillUnselected(Node x, Node mask, bool is_max, const Loc& loc) {
+  Node none = Slice(Reshape(x, {x.Shape().Size()}, loc), {0}, {0}, {}, loc);
+  Node identity = is_max ? ReduceMax(none, std::vector<int>{0}, loc) : ReduceMin(none, std::vector<int>{0}, loc);
+  return Where(mask, x, BroadcastInDim(identity, x.Shape().Dims(), {}, loc), loc);
+}
+
 }  // namespace
 
 Node MaskedReduceSum(Node x, Node mask, std::vector<int> axes, Loc loc) {
@@ -51,28 +59,12 @@ Node MaskedReduceMean(Node x, Node mask, std::vector<int> axes, Loc loc) {
 
 Node MaskedReduceMax(Node x, Node mask, std::vector<int> axes, Loc loc) {
   Node m = MaskFor(x, mask, "MaskedReduceMax", loc);
-  Node filled;
-  if (dtypes::IsFloat(x.DType())) {
-    filled = Select(x, m, -std::numeric_limits<double>::infinity(), loc);
-  } else {
-    // The lowest value of the dtype, exactly: the maximum of no elements.
-    Node lowest = ReduceMax(Slice(Reshape(x, {x.Shape().Size()}, loc), {0}, {0}, {}, loc), std::vector<int>{0}, loc);
-    filled = Where(m, x, BroadcastInDim(lowest, x.Shape().Dims(), {}, loc), loc);
-  }
-  return ReduceMax(filled, std::move(axes), loc);
+  return ReduceMax(FillUnselected(x, m, /*is_max=*/true, loc), std::move(axes), loc);
 }
 
 Node MaskedReduceMin(Node x, Node mask, std::vector<int> axes, Loc loc) {
   Node m = MaskFor(x, mask, "MaskedReduceMin", loc);
-  Node filled;
-  if (dtypes::IsFloat(x.DType())) {
-    filled = Select(x, m, std::numeric_limits<double>::infinity(), loc);
-  } else {
-    // The highest value of the dtype, exactly: the minimum of no elements.
-    Node highest = ReduceMin(Slice(Reshape(x, {x.Shape().Size()}, loc), {0}, {0}, {}, loc), std::vector<int>{0}, loc);
-    filled = Where(m, x, BroadcastInDim(highest, x.Shape().Dims(), {}, loc), loc);
-  }
-  return ReduceMin(filled, std::move(axes), loc);
+  return ReduceMin(FillUnselected(x, m, /*is_max=*/false, loc), std::move(axes), loc);
 }
 
 }  // namespace kiln::graph
