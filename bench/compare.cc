@@ -236,6 +236,23 @@ void TinyCallCase(const BackendPtr& backend, const Options& o) {
                    [](double) { return std::string(peers::libtorch::Available() ? "libtorch: one eager op" : ""); });
 }
 
+// (f2) A 1,000-iteration loop with a tiny body inside one graph (While)
+// against the host calling a compiled one-iteration graph 1,000 times: the
+// per-iteration cost of each.
+void LoopCase(const BackendPtr& backend, const Options& o) {
+  if (!backend->GetCapabilities().SupportsOp(ir::OpType::kWhile)) {
+    std::printf("loop: backend %s has no control flow yet; skipped\n", backend->Name().c_str());
+    return;
+  }
+  const std::vector<Timed> t = MeasureInterleaved(
+      {{"Kiln While", g_kiln_threads, LoopInGraph(backend)}, {"host loop of calls", g_kiln_threads, LoopOnHost(backend)}},
+      o);
+  const double n = static_cast<double>(kLoopIterations);
+  AddRow("1,000 iterations of x*0.5+1 on f32[16]", t[0], {t[1]},
+         Format("%.2f us per iteration in a While, ", Median(t[0].seconds) / n * 1e6) +
+             Format("%.2f us per host call", Median(t[1].seconds) / n * 1e6));
+}
+
 // (g) Trace + compile of the MLP train step, once per round.
 void CompileCase(const BackendPtr& backend, const Options& o) {
   Timed kiln{"Kiln", {}};
@@ -421,7 +438,8 @@ int Run(const Options& o) {
   PrintHeader(backend, o);
   const std::vector<std::pair<std::string, void (*)(const BackendPtr&, const Options&)>> cases{
       {"mlp", MlpCase},           {"cnn", CnnCase},       {"gemm", GemmCase},      {"chain", ChainCase},
-      {"reduce", ReductionCases}, {"tiny", TinyCallCase}, {"compile", CompileCase},
+      {"reduce", ReductionCases}, {"tiny", TinyCallCase}, {"loop", LoopCase},
+      {"compile", CompileCase},
       {"train", TrainingCases},   {"memory", MemoryCases}};
   for (const auto& [name, run] : cases) {
     if (name.find(o.filter) != std::string::npos) run(backend, o);

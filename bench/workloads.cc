@@ -6,6 +6,7 @@
 #include <random>
 #include <utility>
 
+#include "kiln/graph/control_flow.h"
 #include "kiln/ml/layers/layers.h"
 #include "kiln/ml/losses/losses.h"
 #include "kiln/ml/optimizers/optimizers.h"
@@ -125,6 +126,27 @@ Step TinyAdd(const std::shared_ptr<backends::Backend>& backend) {
     return graph::Parameter(g, "a", shape) + graph::Parameter(g, "b", shape);
   });
   return CallStep(exec, {RandomFloats({16}, -1, 1, 8), RandomFloats({16}, -1, 1, 9)});
+}
+
+Step LoopInGraph(const std::shared_ptr<backends::Backend>& backend) {
+  auto exec = graph::Compile(backend, [](graph::Graph* g) {
+    graph::Node x = graph::Parameter(g, "x", shapes::Make(dtypes::Float32, 16));
+    return graph::ForLoop(
+        kLoopIterations,
+        [](graph::Node, const std::vector<graph::Node>& c) { return std::vector<graph::Node>{c[0] * 0.5f + 1.0f}; },
+        {x})[0];
+  });
+  return CallStep(exec, {RandomFloats({16}, -1, 1, 10)});
+}
+
+Step LoopOnHost(const std::shared_ptr<backends::Backend>& backend) {
+  auto exec = graph::Compile(backend, [](graph::Graph* g) {
+    return graph::Parameter(g, "x", shapes::Make(dtypes::Float32, 16)) * 0.5f + 1.0f;
+  });
+  return [exec, x0 = RandomFloats({16}, -1, 1, 10)]() mutable {
+    tensors::Tensor x = x0;
+    for (int64_t i = 0; i < kLoopIterations; ++i) x = exec.Call(x);
+  };
 }
 
 double MlpTrainStepCompileSeconds(const std::shared_ptr<backends::Backend>& backend) {

@@ -57,6 +57,14 @@ Step SoftmaxRows(const std::shared_ptr<backends::Backend>& backend);
 /// Add of two Float32[16]: measures the per-call overhead.
 Step TinyAdd(const std::shared_ptr<backends::Backend>& backend);
 
+/// Iterations of the control-flow case: x = x * 0.5 + 1 on Float32[16].
+inline constexpr int64_t kLoopIterations = 1000;
+/// The kLoopIterations iterations as one ForLoop inside one compiled graph.
+Step LoopInGraph(const std::shared_ptr<backends::Backend>& backend);
+/// The same iterations as kLoopIterations calls of a compiled one-iteration
+/// graph from a host loop, each result fed to the next call.
+Step LoopOnHost(const std::shared_ptr<backends::Backend>& backend);
+
 /// Seconds to trace and compile the MLP train step: a fresh trainer's first
 /// step (trace + compile + run) minus the median of its next five (run
 /// only). The variables are created and initialized beforehand, so neither

@@ -16,6 +16,7 @@
 #include "kiln/graph/graph.h"
 #include "kiln/graph/masked.h"
 #include "kiln/graph/autodiff.h"
+#include "kiln/graph/control_flow.h"
 #include "kiln/graph/cumulative.h"
 #include "kiln/graph/ops.h"
 #include "kiln/graph/random.h"

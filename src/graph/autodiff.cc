@@ -5,6 +5,7 @@
 #include "kiln/graph/autodiff.h"
 
 #include <algorithm>
+#include <map>
 #include <optional>
 
 #include "src/graph/op_builder.h"
@@ -24,6 +25,7 @@ const VJPTable& VJPRules() {
     RegisterReduceVJPs(t);
     RegisterDotConvVJPs(t);
     RegisterGatherVJPs(t);
+    RegisterControlFlowVJPs(t);
     return t;
   }();
   return table;
@@ -107,19 +109,38 @@ std::vector<Node> VJP(const std::vector<Node>& outputs, const std::vector<Node>&
     if (w.Id() <= last) is_wrt[w.Id()] = true;
   }
 
+  // The cotangents of tuple elements (While, If results), gathered from
+  // their GetTupleElements for the tuple op's rule.
+  std::map<int, std::vector<Node>> tuple_cotangents;
+
   const internal::VJPTable& rules = internal::VJPRules();
   for (int id = last; id >= 0; --id) {
-    if (!cotangent[id] || !from_wrt[id]) continue;
+    if (!from_wrt[id]) continue;
+    const bool is_tuple = ir::ProducesTuple(g->Function().instructions[id].op);
+    if (is_tuple ? !tuple_cotangents.contains(id) : !cotangent[id]) continue;
     // Read the instruction by value: rules append to the graph, which may
     // reallocate the instruction list.
     const ir::Instruction instr = g->Function().instructions[id];
-    if (!dtypes::IsFloat(instr.shape.DType())) continue;  // integer/bool paths carry no gradient
-    if (instr.operands.empty()) continue;                 // sources: nothing to propagate to
+    if (instr.op == ir::OpType::kGetTupleElement) {
+      const auto& results = ir::Attr<ir::ControlFlowAttrs>(g->Function().instructions[instr.operands[0]]).results;
+      auto& slots = tuple_cotangents[instr.operands[0]];
+      slots.resize(results.size());
+      Node& slot = slots[static_cast<size_t>(ir::Attr<ir::TupleIndexAttrs>(instr).index)];
+      slot = slot.Ok() ? Add(slot, *cotangent[id], loc) : *cotangent[id];
+      if (!is_wrt[id]) cotangent[id].reset();
+      continue;
+    }
+    if (!is_tuple && !dtypes::IsFloat(instr.shape.DType())) continue;  // integer/bool paths carry no gradient
+    if (instr.operands.empty()) continue;                              // sources: nothing to propagate to
     Node out(g, id);
     std::vector<Node> operands;
     for (int o : instr.operands) operands.emplace_back(g, o);
     std::vector<Node> grads;
-    if (const auto* custom = g->FindCustomGradient(id)) {
+    if (is_tuple) {
+      internal::VJPRule rule = rules[static_cast<size_t>(instr.op)];
+      grads = rule(internal::VJPArgs{g, instr, out, operands, Node(), loc, tuple_cotangents[id]});
+      tuple_cotangents.erase(id);
+    } else if (const auto* custom = g->FindCustomGradient(id)) {
       if (!*custom) continue;  // StopGradient
       Node grad = (*custom)(operands.at(0), *cotangent[id]);
       if (!grad.Ok() || grad.Shape() != operands[0].Shape()) {

@@ -32,6 +32,7 @@ void CheckCapabilities(const backends::Backend& backend, const ir::Function& fn)
             " (op " + std::string(ir::OpName(in.op)) + " at " + in.location + ")");
     }
   }
+  for (const auto& sub : fn.subfunctions) CheckCapabilities(backend, *sub);
 }
 
 }  // namespace

@@ -91,27 +91,80 @@ std::vector<Node> Graph::Parameters() const {
   return nodes;
 }
 
+Graph::Graph(std::string name, Graph* parent) : Graph(std::move(name)) { parent_ = parent; }
+
+bool Graph::IsWithin(const Graph* other) const {
+  for (const Graph* g = this; g != nullptr; g = g->parent_) {
+    if (g == other) return true;
+  }
+  return false;
+}
+
+Node Graph::Capture(const Node& n, const Loc& loc) {
+  if (n.Graph() == this && n.Generation() == generation_) return n;
+  if (parent_ == nullptr || !n.Alive() || !IsWithin(n.Graph())) {
+    ThrowAt(loc, "a Node of graph \"" + (n.Alive() ? n.Graph()->Name() : std::string("(destroyed)")) +
+                     "\" cannot be used in graph \"" + Name() + "\"");
+  }
+  const Node outer = parent_->Capture(n, loc);  // through every graph in between
+  auto it = capture_ids_.find(outer.Id());
+  if (it != capture_ids_.end()) return Node(this, it->second);
+  const Node local = AddParameter("capture:" + std::to_string(captures_.size()), outer.Shape(), loc);
+  captures_.push_back(outer);
+  capture_ids_[outer.Id()] = local.Id();
+  return local;
+}
+
+int Graph::AddSubfunction(std::shared_ptr<const ir::Function> fn, std::shared_ptr<Graph> traced) {
+  function_.subfunctions.push_back(std::move(fn));
+  subgraphs_.push_back(std::move(traced));
+  return static_cast<int>(subgraphs_.size()) - 1;
+}
+
 Node Graph::AddInstruction(ir::OpType op, const std::vector<Node>& operands, shapes::Shape shape,
                            ir::Attributes attrs, const Loc& loc) {
+  return Append(op, operands, std::move(shape), std::move(attrs), FormatLocation(loc), &loc);
+}
+
+Node Graph::AddInstruction(ir::OpType op, const std::vector<Node>& operands, shapes::Shape shape,
+                           ir::Attributes attrs, std::string location) {
+  return Append(op, operands, std::move(shape), std::move(attrs), std::move(location), nullptr);
+}
+
+Node Graph::Append(ir::OpType op, const std::vector<Node>& operands, shapes::Shape shape, ir::Attributes attrs,
+                   std::string location, const Loc* loc) {
+  auto fail = [&](const std::string& message) {
+    if (loc != nullptr) ThrowAt(*loc, message);
+    Throw(message + " (" + location + ")");
+  };
+  if (sealed_) {
+    fail(std::string(ir::OpName(op)) + ": graph \"" + Name() + "\" was traced as the body of a control-flow op; " +
+         "its values cannot be used outside it");
+  }
   ir::Instruction instr;
   instr.op = op;
   instr.operands.reserve(operands.size());
   for (size_t i = 0; i < operands.size(); ++i) {
     const Node& n = operands[i];
-    if (!n.Ok()) ThrowAt(loc, std::string(ir::OpName(op)) + ": operand #" + std::to_string(i) + " is an empty Node");
+    if (!n.Ok()) fail(std::string(ir::OpName(op)) + ": operand #" + std::to_string(i) + " is an empty Node");
     if (n.Graph() != this || n.Generation() != generation_) {
       if (!n.Alive()) {
-        ThrowAt(loc, std::string(ir::OpName(op)) + ": operand #" + std::to_string(i) +
-                         " is a Node whose graph no longer exists (kept from an earlier trace?)");
+        fail(std::string(ir::OpName(op)) + ": operand #" + std::to_string(i) +
+             " is a Node whose graph no longer exists (kept from an earlier trace?)");
       }
-      ThrowAt(loc, std::string(ir::OpName(op)) + ": operand #" + std::to_string(i) + " belongs to graph \"" +
-                       n.Graph()->Name() + "\", not to graph \"" + Name() + "\"");
+      if (!IsWithin(n.Graph())) {
+        fail(std::string(ir::OpName(op)) + ": operand #" + std::to_string(i) + " belongs to graph \"" +
+             n.Graph()->Name() + "\", not to graph \"" + Name() + "\"");
+      }
+      // A value of an enclosing graph: captured as a parameter of this one.
+      instr.operands.push_back(Capture(n, loc != nullptr ? *loc : Loc::current()).Id());
+      continue;
     }
     instr.operands.push_back(n.Id());
   }
   instr.shape = std::move(shape);
   instr.attrs = std::move(attrs);
-  instr.location = FormatLocation(loc);
+  instr.location = std::move(location);
   shapes_.push_back(instr.shape);
   function_.instructions.push_back(std::move(instr));
   return Node(this, static_cast<int>(function_.instructions.size()) - 1);

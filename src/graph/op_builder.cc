@@ -35,13 +35,24 @@ Graph* CheckSameGraph(const std::vector<Node>& nodes, std::string_view op, const
   for (size_t i = 0; i < nodes.size(); ++i) {
     if (!nodes[i].Ok()) OpError(loc, op, "operand #" + std::to_string(i) + " is an empty Node");
     if (!nodes[i].Alive()) ThrowStaleOperand(loc, op, "operand #" + std::to_string(i));
-    if (g == nullptr) g = nodes[i].Graph();
-    else if (nodes[i].Graph() != g) {
-      OpError(loc, op, "operands belong to different graphs (\"" + g->Name() + "\" and \"" +
-                           nodes[i].Graph()->Name() + "\")");
+    Graph* ng = nodes[i].Graph();
+    // Nodes of enclosing graphs may be mixed with a sub-graph's own (they
+    // are captured): the op goes to the innermost graph.
+    if (g == nullptr || ng->IsWithin(g)) {
+      g = ng;
+    } else if (!g->IsWithin(ng)) {
+      OpError(loc, op, "operands belong to different graphs (\"" + g->Name() + "\" and \"" + ng->Name() + "\")");
     }
   }
   return g;
+}
+
+Node Emit(Graph* g, ir::OpType op, const std::vector<Node>& operands, shapes::Shape shape, ir::Attributes attrs,
+          const Loc& loc) {
+  for (const Node& n : operands) {
+    if (n.Ok() && n.Graph() != g && n.Alive() && n.Graph()->IsWithin(g)) g = n.Graph();
+  }
+  return g->AddInstruction(op, operands, std::move(shape), std::move(attrs), loc);
 }
 
 shapes::Shape OpShape(dtypes::DType dtype, std::vector<int64_t> dims, std::string_view op, const Loc& loc) {

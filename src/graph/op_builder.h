@@ -41,10 +41,10 @@ shapes::Shape OpShape(dtypes::DType dtype, std::vector<int64_t> dims, std::strin
 int64_t CheckedAdd(int64_t a, int64_t b, std::string_view op, const Loc& loc);
 int64_t CheckedMul(int64_t a, int64_t b, std::string_view op, const Loc& loc);
 
-/// Adds the instruction to `g`.
-inline Node Emit(Graph* g, ir::OpType op, const std::vector<Node>& operands, shapes::Shape shape,
-                 ir::Attributes attrs, const Loc& loc) {
-  return g->AddInstruction(op, operands, std::move(shape), std::move(attrs), loc);
-}
+/// Adds the instruction to `g`, or to the innermost sub-graph of `g` that
+/// an operand belongs to (an op mixing a While body's values with captured
+/// outer ones belongs in the body).
+Node Emit(Graph* g, ir::OpType op, const std::vector<Node>& operands, shapes::Shape shape, ir::Attributes attrs,
+          const Loc& loc);
 
 }  // namespace kiln::graph::internal

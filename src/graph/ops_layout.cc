@@ -126,7 +126,7 @@ void CheckStartIndices(const Node& x, const std::vector<Node>& starts, std::stri
   }
   for (size_t i = 0; i < starts.size(); ++i) {
     if (!starts[i].Ok()) OpError(loc, op, "start index #" + std::to_string(i) + " is an empty Node");
-    if (starts[i].Graph() != x.Graph()) {
+    if (!starts[i].Graph()->IsWithin(x.Graph()) && !x.Graph()->IsWithin(starts[i].Graph())) {
       OpError(loc, op, "start index #" + std::to_string(i) + " belongs to a different graph");
     }
     const shapes::Shape& s = starts[i].Shape();

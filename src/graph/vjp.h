@@ -12,7 +12,9 @@
 namespace kiln::graph::internal {
 
 /// What a rule sees: the instruction, its output and operand nodes, and the
-/// cotangent of the output (same shape as the output).
+/// cotangent of the output (same shape as the output). For a tuple-producing
+/// op (While, If), `cotangent` is empty and `cotangents` holds one per tuple
+/// element (an empty Node where no gradient flows into that element).
 struct VJPArgs {
   Graph* g;
   const ir::Instruction& instr;
@@ -20,6 +22,7 @@ struct VJPArgs {
   std::vector<Node> operands;
   Node cotangent;
   Loc loc;
+  std::vector<Node> cotangents = {};
 };
 
 /// Returns one gradient per operand (an empty Node: no gradient for it, e.g.
@@ -37,6 +40,7 @@ void RegisterLayoutVJPs(VJPTable& table);
 void RegisterReduceVJPs(VJPTable& table);
 void RegisterDotConvVJPs(VJPTable& table);
 void RegisterGatherVJPs(VJPTable& table);
+void RegisterControlFlowVJPs(VJPTable& table);
 
 /// Sums `grad` (of a broadcast result's shape) back down to `dims`, the
 /// numpy-broadcast operand's dimensions.

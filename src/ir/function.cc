@@ -62,6 +62,16 @@ std::string AttrText(const Instruction& instr) {
              << ", inserted_window_dims=" << List(a.inserted_window_dims)
              << ", scatter_dims_to_operand_dims=" << List(a.scatter_dims_to_operand_dims)
              << ", index_vector_dim=" << a.index_vector_dim;
+        } else if constexpr (std::is_same_v<A, ControlFlowAttrs>) {
+          os << "subfunctions=[";
+          for (size_t k = 0; k < a.subfunctions.size(); ++k) {
+            os << (k ? ", " : "") << "#" << a.subfunctions[k] << " captures " << List(a.captures[k]);
+          }
+          os << "]";
+          if (instr.op == OpType::kWhile) os << ", carried=" << a.num_carried;
+          if (a.max_trip_count >= 0) os << ", max_trip_count=" << a.max_trip_count;
+        } else if constexpr (std::is_same_v<A, TupleIndexAttrs>) {
+          os << "index=" << a.index;
         }
       },
       instr.attrs);
@@ -94,7 +104,15 @@ std::string Function::ToString() const {
     for (size_t i = 0; i < in.operands.size(); ++i) line << (i ? ", " : "") << "%" << in.operands[i];
     std::string attrs = AttrText(in);
     if (!attrs.empty()) line << (in.operands.empty() ? "" : "; ") << attrs;
-    line << ") : " << in.shape;
+    line << ") : ";
+    if (ProducesTuple(in.op) && std::holds_alternative<ControlFlowAttrs>(in.attrs)) {
+      const auto& results = std::get<ControlFlowAttrs>(in.attrs).results;
+      line << "(";
+      for (size_t i = 0; i < results.size(); ++i) line << (i ? ", " : "") << results[i];
+      line << ")";
+    } else {
+      line << in.shape;
+    }
     std::string text = line.str();
     os << text;
     if (!in.location.empty()) os << std::string(text.size() < 48 ? 48 - text.size() : 1, ' ') << "# " << in.location;
@@ -103,6 +121,12 @@ std::string Function::ToString() const {
   os << "  return (";
   for (size_t i = 0; i < outputs.size(); ++i) os << (i ? ", " : "") << "%" << outputs[i];
   os << ")\n}\n";
+  for (size_t k = 0; k < subfunctions.size(); ++k) {
+    // Sub-functions follow, indented, under their index.
+    std::istringstream body(subfunctions[k] ? subfunctions[k]->ToString() : std::string("null\n"));
+    os << "subfunction #" << k << " of " << name << ":\n";
+    for (std::string l; std::getline(body, l);) os << "  " << l << "\n";
+  }
   return os.str();
 }
 
@@ -126,6 +150,96 @@ void Function::Validate() const {
   }
   for (int o : outputs) {
     if (o < 0 || o >= n) Throw("IR function \"" + name + "\": output %" + std::to_string(o) + " does not exist");
+    if (ProducesTuple(instructions[o].op)) {
+      Throw("IR function \"" + name + "\": output %" + std::to_string(o) + " is a tuple (return its elements)");
+    }
+  }
+  for (int id = 0; id < n; ++id) ValidateTupleUse(id);
+  for (const auto& sub : subfunctions) {
+    if (!sub) Throw("IR function \"" + name + "\": a sub-function is null");
+    sub->Validate();
+  }
+}
+
+void Function::ValidateTupleUse(int id) const {
+  const Instruction& in = instructions[id];
+  auto fail = [&](const std::string& why) {
+    Throw("IR function \"" + name + "\": instruction %" + std::to_string(id) + " (" + std::string(OpName(in.op)) +
+          "): " + why);
+  };
+  // Only GetTupleElement reads a tuple.
+  for (int operand : in.operands) {
+    if (ProducesTuple(instructions[operand].op) && in.op != OpType::kGetTupleElement) {
+      fail("uses the tuple %" + std::to_string(operand) + " directly (read it with GetTupleElement)");
+    }
+  }
+  if (in.op == OpType::kGetTupleElement) {
+    const auto* index = std::get_if<TupleIndexAttrs>(&in.attrs);
+    if (index == nullptr || in.operands.size() != 1) fail("needs one operand and a TupleIndexAttrs");
+    const Instruction& tuple = instructions[in.operands[0]];
+    if (!ProducesTuple(tuple.op)) fail("operand %" + std::to_string(in.operands[0]) + " is not a tuple");
+    const auto& results = std::get<ControlFlowAttrs>(tuple.attrs).results;
+    if (index->index < 0 || index->index >= static_cast<int64_t>(results.size()) ||
+        results[static_cast<size_t>(index->index)] != in.shape) {
+      fail("index " + std::to_string(index->index) + " with shape " + in.shape.ToString() +
+           " does not match the tuple's elements");
+    }
+    return;
+  }
+  if (!ProducesTuple(in.op)) return;
+  const auto* cf = std::get_if<ControlFlowAttrs>(&in.attrs);
+  if (cf == nullptr || cf->subfunctions.size() != 2 || cf->captures.size() != 2) {
+    fail("needs ControlFlowAttrs with two sub-functions and their captures");
+  }
+  if (in.shape != TupleShape()) fail("its shape must be the tuple placeholder " + TupleShape().ToString());
+  auto operand_shape = [&](int64_t k) -> const shapes::Shape& {
+    if (k < 0 || k >= static_cast<int64_t>(in.operands.size())) fail("captures operand " + std::to_string(k) + ", which does not exist");
+    return instructions[in.operands[static_cast<size_t>(k)]].shape;
+  };
+  // Checks sub-function k: its parameters are `leading` then the captures,
+  // and it returns `returns`.
+  auto check_sub = [&](size_t k, const std::vector<shapes::Shape>& leading, const std::vector<shapes::Shape>& returns) {
+    const int index = cf->subfunctions[k];
+    if (index < 0 || index >= static_cast<int>(subfunctions.size()) || !subfunctions[index]) {
+      fail("sub-function #" + std::to_string(index) + " does not exist");
+    }
+    const Function& sub = *subfunctions[index];
+    std::vector<shapes::Shape> params = leading;
+    for (int64_t c : cf->captures[k]) params.push_back(operand_shape(c));
+    if (sub.parameters.size() != params.size()) {
+      fail("sub-function \"" + sub.name + "\" takes " + std::to_string(sub.parameters.size()) + " parameters, not " +
+           std::to_string(params.size()));
+    }
+    for (size_t i = 0; i < params.size(); ++i) {
+      if (sub.instructions[sub.parameters[i]].shape != params[i]) {
+        fail("parameter " + std::to_string(i) + " of \"" + sub.name + "\" is " +
+             sub.instructions[sub.parameters[i]].shape.ToString() + ", not " + params[i].ToString());
+      }
+    }
+    if (sub.outputs.size() != returns.size()) {
+      fail("sub-function \"" + sub.name + "\" returns " + std::to_string(sub.outputs.size()) + " values, not " +
+           std::to_string(returns.size()));
+    }
+    for (size_t i = 0; i < returns.size(); ++i) {
+      if (sub.instructions[sub.outputs[i]].shape != returns[i]) {
+        fail("output " + std::to_string(i) + " of \"" + sub.name + "\" is " +
+             sub.instructions[sub.outputs[i]].shape.ToString() + ", not " + returns[i].ToString());
+      }
+    }
+  };
+  if (in.op == OpType::kWhile) {
+    if (cf->num_carried < 0 || cf->num_carried > static_cast<int64_t>(in.operands.size())) fail("bad num_carried");
+    std::vector<shapes::Shape> carry;
+    for (int64_t k = 0; k < cf->num_carried; ++k) carry.push_back(operand_shape(k));
+    if (carry != cf->results) fail("its results must have the carry's shapes");
+    check_sub(0, carry, {shapes::Shape(dtypes::Bool, {})});
+    check_sub(1, carry, carry);
+  } else {
+    if (in.operands.empty() || operand_shape(0) != shapes::Shape(dtypes::Bool, {})) {
+      fail("operand 0 must be the Bool[] predicate");
+    }
+    check_sub(0, {}, cf->results);
+    check_sub(1, {}, cf->results);
   }
 }
 

@@ -193,6 +193,8 @@ TEST(CudaCodegenTest, EveryOpCaseCompilesWithNvrtc) {
   std::string module = KernelPrelude();
   int kernels = 0, cases = 0;
   for (const testing::OpCase& c : testing::OpCases()) {
+    // Control flow is not on the CUDA backend yet (its capabilities say so).
+    if (ir::ProducesTuple(c.op) || c.op == ir::OpType::kGetTupleElement) continue;
     for (dtypes::DType dt : dtypes::kAll) {
       std::shared_ptr<const ir::Function> fn;
       try {

@@ -21,9 +21,21 @@ TEST(OpCoverage, EveryOpHasACase) {
 
 class OpCoverage : public ::testing::TestWithParam<std::string> {};
 
+// The ops a backend declares it lacks (Capabilities), each listed here on
+// purpose: control flow is not on the CUDA backend yet (issue 13).
+bool KnownGap(const std::string& backend, ir::OpType op) {
+  return backend == "cuda" &&
+         (op == ir::OpType::kWhile || op == ir::OpType::kIf || op == ir::OpType::kGetTupleElement);
+}
+
 TEST_P(OpCoverage, EveryAcceptedDTypeRuns) {
   auto backend = backends::NewWithName(GetParam());
   for (const auto& c : testing::OpCases()) {
+    const bool supported = backend->GetCapabilities().SupportsOp(c.op);
+    EXPECT_EQ(supported, !KnownGap(GetParam(), c.op))
+        << GetParam() << (supported ? " now implements " : " lacks ") << ir::OpName(c.op)
+        << ": update KnownGap in this test";
+    if (!supported) continue;
     int runs = 0;
     for (dtypes::DType dt : dtypes::kAll) {
       std::string detail;

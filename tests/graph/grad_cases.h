@@ -37,6 +37,7 @@ std::vector<GradCase> LayoutGradCases();
 std::vector<GradCase> ReduceGradCases();
 std::vector<GradCase> DotConvGradCases();
 std::vector<GradCase> GatherGradCases();
+std::vector<GradCase> ControlFlowGradCases();
 
 /// Ops without a gradient and why (integer/bool results, index outputs...).
 struct NonDifferentiable {

@@ -1,6 +1,7 @@
 // Copyright 2026 The Kiln Authors.
 #include "tests/testing/op_cases.h"
 
+#include "kiln/graph/control_flow.h"
 #include "tests/testing/testing.h"
 
 namespace kiln::testing {
@@ -197,6 +198,27 @@ std::vector<OpCase> MakeCases() {
                      Node state = graph::Const(g, std::vector<uint64_t>{42, 0, 0});
                      return graph::RNGBitGenerator(state, shapes::Make(dt, 3, 5)).second;
                    }});
+  // Control flow carries values of any dtype: a loop that reverses its carry
+  // three times, and an If whose branches reverse it or not.
+  cases.push_back({OpType::kWhile, [](Graph* g, dtypes::DType dt) {
+                     Node i = graph::Const(g, int32_t{0});
+                     auto out = graph::While(
+                         [](const std::vector<Node>& c) { return graph::LessThan(c[0], graph::ScalarLike(c[0], 3)); },
+                         [](const std::vector<Node>& c) {
+                           return std::vector<Node>{c[0] + graph::ScalarLike(c[0], 1), graph::Reverse(c[1], {0})};
+                         },
+                         {i, Input(g, dt, {4})});
+                     return out[1];
+                   }});
+  for (OpType op : {OpType::kIf, OpType::kGetTupleElement}) {
+    cases.push_back({op, [](Graph* g, dtypes::DType dt) {
+                       Node x = Input(g, dt, {2, 3});
+                       return graph::If(
+                           graph::Const(g, true),
+                           [](const std::vector<Node>& v) { return std::vector<Node>{graph::Reverse(v[0], {1}), v[0]}; },
+                           [](const std::vector<Node>& v) { return std::vector<Node>{v[0], v[0]}; }, {x})[0];
+                     }});
+  }
   return cases;
 }
 

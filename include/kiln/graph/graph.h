@@ -55,9 +55,17 @@ class Node {
 
 /// A computation being traced. Ops append instructions to it; Compile hands
 /// the finished function to a backend.
+///
+/// A graph may be the sub-graph of another (a While body, an If branch, see
+/// control_flow.h): a node of an enclosing graph used by an op in the
+/// sub-graph is captured, i.e. it becomes an extra parameter of the
+/// sub-graph, and the control-flow op passes the outer value to it. Once
+/// traced, a sub-graph is sealed: its values cannot be used outside it.
 class Graph {
  public:
   explicit Graph(std::string name = "graph");
+  /// A sub-graph of `parent` (see above).
+  Graph(std::string name, Graph* parent);
   ~Graph();
   Graph(const Graph&) = delete;
   Graph& operator=(const Graph&) = delete;
@@ -77,9 +85,36 @@ class Graph {
   std::string ToString() const { return function_.ToString(); }
 
   /// Appends an instruction whose shape was already inferred. Used by op
-  /// builders; users call the ops in ops.h instead.
+  /// builders; users call the ops in ops.h instead. Operands of enclosing
+  /// graphs are captured (see Capture).
   Node AddInstruction(ir::OpType op, const std::vector<Node>& operands, shapes::Shape shape,
                       ir::Attributes attrs, const Loc& loc);
+  /// The same with the location already formatted ("file.cc:12"), for
+  /// instructions copied from another graph.
+  Node AddInstruction(ir::OpType op, const std::vector<Node>& operands, shapes::Shape shape,
+                      ir::Attributes attrs, std::string location);
+
+  /// The graph this one is a sub-graph of; nullptr for a top-level graph.
+  Graph* Parent() const { return parent_; }
+  /// Whether `other` is this graph or one of its enclosing graphs.
+  bool IsWithin(const Graph* other) const;
+  /// `n` itself if it belongs to this graph; for a node of an enclosing graph,
+  /// the parameter of this graph standing for it (created on first use, and
+  /// through every graph in between). Throws kiln::Error for a node of any
+  /// other graph.
+  Node Capture(const Node& n, const Loc& loc);
+  /// The enclosing graph's nodes this sub-graph captured, in the order of the
+  /// parameters standing for them (which follow the parameters declared
+  /// before tracing).
+  const std::vector<Node>& Captures() const { return captures_; }
+  /// Marks a traced sub-graph as finished: adding to it becomes an error.
+  void Seal() { sealed_ = true; }
+
+  /// Registers a traced sub-graph and its function as sub-function of this
+  /// graph; returns its index in Function().subfunctions.
+  int AddSubfunction(std::shared_ptr<const ir::Function> fn, std::shared_ptr<Graph> traced);
+  /// The graph sub-function `index` was traced from (autodiff replays it).
+  const std::shared_ptr<Graph>& Subgraph(int index) const { return subgraphs_.at(static_cast<size_t>(index)); }
   /// Declares the next parameter. Throws kiln::Error for a duplicate name.
   Node AddParameter(const std::string& name, const shapes::Shape& shape, const Loc& loc);
   /// Sets the outputs and returns the finished function.
@@ -97,7 +132,15 @@ class Graph {
   }
 
  private:
+  Node Append(ir::OpType op, const std::vector<Node>& operands, shapes::Shape shape, ir::Attributes attrs,
+             std::string location, const Loc* loc);
+
   uint64_t generation_;
+  Graph* parent_ = nullptr;
+  bool sealed_ = false;
+  std::vector<Node> captures_;                       // enclosing graph's nodes, per capture parameter
+  std::unordered_map<int, int> capture_ids_;         // parent's node id -> local parameter id
+  std::vector<std::shared_ptr<Graph>> subgraphs_;    // parallel to function_.subfunctions
   ir::Function function_;
   std::deque<shapes::Shape> shapes_;  // shapes_[id] == function_.instructions[id].shape
   std::unordered_map<int, CustomGradient> custom_gradients_;

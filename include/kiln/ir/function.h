@@ -4,10 +4,11 @@
 // A Function is a flat list of instructions in topological order (every
 // operand id is smaller than the instruction's own id), its parameters and its
 // outputs. Each instruction produces one value with a fully known shape.
-// Sub-functions (bodies of future While/If ops, Sort comparators, reduction
-// computations) live in Function::subfunctions and are referred to by index
-// from an instruction's attributes, so control flow can be added without
-// changing this structure.
+// Sub-functions (the condition and body of a While, the branches of an If)
+// live in Function::subfunctions and are referred to by index from the
+// instruction's ControlFlowAttrs. A control-flow instruction produces a tuple
+// (its shape is the placeholder TupleShape()); GetTupleElement instructions
+// read its elements, so every other instruction still produces one array.
 #pragma once
 
 #include <cstddef>
@@ -135,10 +136,40 @@ struct ScatterAttrs {
   friend bool operator==(const ScatterAttrs&, const ScatterAttrs&) = default;
 };
 
+/// While and If. Each sub-function takes some leading values, then the
+/// instruction's operands listed in captures[k] (the values its traced C++
+/// function closed over), in that order.
+///   While: subfunctions = {cond, body}. The first num_carried operands are the
+///     initial carry; cond(carry..., captures[0]...) returns a Bool scalar,
+///     body(carry..., captures[1]...) returns the next carry (same shapes).
+///     The results are the final carry. max_trip_count >= 0 bounds the number
+///     of body runs (exceeding it is a run-time error; reverse-mode autodiff
+///     needs it); -1 means unbounded.
+///   If: operand 0 is the Bool scalar predicate; subfunctions = {then, else},
+///     each taking only its captures; both return `results`.
+struct ControlFlowAttrs {
+  std::vector<int> subfunctions;
+  std::vector<std::vector<int64_t>> captures;  // per sub-function: operand indices
+  int64_t num_carried = 0;
+  int64_t max_trip_count = -1;
+  std::vector<shapes::Shape> results;  // the tuple's element shapes
+  friend bool operator==(const ControlFlowAttrs&, const ControlFlowAttrs&) = default;
+};
+
+/// GetTupleElement: which element of its operand's tuple it reads.
+struct TupleIndexAttrs {
+  int64_t index = 0;
+  friend bool operator==(const TupleIndexAttrs&, const TupleIndexAttrs&) = default;
+};
+
 /// Attributes of an instruction; which alternative is used depends on the op.
 using Attributes = std::variant<NoAttrs, ParameterAttrs, ConstantAttrs, AxesAttrs, SliceAttrs, PadAttrs,
                                 DynamicSliceAttrs, ArgMinMaxAttrs, DotGeneralAttrs, ConvAttrs, WindowAttrs,
-                                GatherAttrs, ScatterAttrs>;
+                                GatherAttrs, ScatterAttrs, ControlFlowAttrs, TupleIndexAttrs>;
+
+/// The shape of a tuple-producing instruction (ProducesTuple): an empty Bool
+/// vector, so code that sizes every instruction's value sees zero bytes.
+inline shapes::Shape TupleShape() { return shapes::Shape(dtypes::Bool, {0}); }
 
 /// One operation producing one value.
 struct Instruction {
@@ -161,8 +192,12 @@ struct Function {
   ///   %3 = Add(%1, %2) : Float32[2, 3]        # model.cc:12
   std::string ToString() const;
   /// Checks structural invariants (operand ids in range and earlier,
-  /// parameters and outputs valid); throws kiln::Error if broken.
+  /// parameters and outputs valid, control-flow instructions consistent with
+  /// their sub-functions, recursively); throws kiln::Error if broken.
   void Validate() const;
+
+ private:
+  void ValidateTupleUse(int id) const;
 };
 
 /// Typed access to attributes: Attr<SliceAttrs>(instr).

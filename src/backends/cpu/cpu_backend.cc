@@ -61,10 +61,14 @@ size_t InPlaceOperands(const ir::Instruction& in) {
 // Reshape and a same-width Bitcast leave the bytes as they are.
 bool IsAlias(const ir::Instruction& in) { return in.op == ir::OpType::kReshape || in.op == ir::OpType::kBitcast; }
 
+class CpuExecutable;
+std::unique_ptr<CpuExecutable> CompileForCpu(Backend* backend, std::shared_ptr<const ir::Function> fn);
+
 class CpuExecutable final : public Executable {
  public:
   CpuExecutable(Backend* backend, std::shared_ptr<const ir::Function> fn) : backend_(backend), fn_(std::move(fn)) {
     const auto& instrs = fn_->instructions;
+    CompileSubfunctions();
     const FusionPlan plan = PlanFusion(*fn_, FusionEnabled());
     BuildKernels(plan);
     for (const FusionGroup& group : plan.groups) {
@@ -78,9 +82,12 @@ class CpuExecutable final : public Executable {
         continue;
       }
       const ir::Instruction& in = instrs[static_cast<size_t>(entry.index)];
-      const StepKind kind = in.op == ir::OpType::kConstant ? StepKind::kConstant
-                            : IsAlias(in)                   ? StepKind::kAlias
-                                                            : StepKind::kKernel;
+      const StepKind kind = in.op == ir::OpType::kConstant          ? StepKind::kConstant
+                            : IsAlias(in)                            ? StepKind::kAlias
+                            : in.op == ir::OpType::kWhile            ? StepKind::kWhile
+                            : in.op == ir::OpType::kIf               ? StepKind::kIf
+                            : in.op == ir::OpType::kGetTupleElement ? StepKind::kTupleElement
+                                                                     : StepKind::kKernel;
       steps_.push_back({kind, entry.index});
     }
     ComputeLastUses();
@@ -104,10 +111,7 @@ class CpuExecutable final : public Executable {
       Throw("cpu: Execute got " + std::to_string(args.size()) + " arguments for " +
             std::to_string(fn_->parameters.size()) + " parameters of \"" + fn_->name + "\"");
     }
-    const StateLease lease;
-    State& state = lease.Get();
-    state.values.resize(instrs.size());
-    state.writable.assign(instrs.size(), false);
+    std::vector<std::shared_ptr<HostStorage>> storage(args.size());
     for (size_t i = 0; i < args.size(); ++i) {
       const int id = fn_->parameters[i];
       if (!args[i] || args[i]->Shape() != instrs[id].shape) {
@@ -115,14 +119,39 @@ class CpuExecutable final : public Executable {
       }
       auto* cpu = dynamic_cast<CpuBuffer*>(args[i].get());
       if (cpu == nullptr) Throw("cpu: argument " + std::to_string(i) + " is not a CPU buffer");
-      state.values[id] = cpu->Storage();
-      // A donated buffer may be reused once no one else references it.
-      state.writable[id] = !donate.empty() && donate[i];
+      storage[i] = cpu->Storage();
     }
     args.clear();  // release our references so donated storage can be uniquely owned
     // Subnormals flush to zero while kernels run (see denormals.h).
     const ScopedFlushDenormals flush_denormals;
     FlushDenormalsOnWorkerThreads();
+    std::vector<std::shared_ptr<HostStorage>> results = Run(std::move(storage), donate);
+    std::vector<BufferPtr> outputs;
+    outputs.reserve(results.size());
+    for (size_t i = 0; i < results.size(); ++i) {
+      outputs.push_back(std::make_shared<CpuBuffer>(backend_, instrs[fn_->outputs[i]].shape, std::move(results[i])));
+    }
+    return outputs;
+  }
+
+  // Runs the function on host storage (the arguments' shapes already
+  // checked); a donated argument may be overwritten once no one else holds
+  // it. Control-flow steps call their sub-functions' executables this way.
+  std::vector<std::shared_ptr<HostStorage>> Run(std::vector<std::shared_ptr<HostStorage>> args,
+                                                const std::vector<bool>& donate) const {
+    const auto& instrs = fn_->instructions;
+    const StateLease lease;
+    State& state = lease.Get();
+    state.values.resize(instrs.size());
+    state.writable.assign(instrs.size(), false);
+    if (has_control_flow_) state.tuples.resize(instrs.size());
+    for (size_t i = 0; i < args.size(); ++i) {
+      const int id = fn_->parameters[i];
+      state.values[id] = std::move(args[i]);
+      // A donated buffer may be reused once no one else references it.
+      state.writable[id] = !donate.empty() && donate[i];
+    }
+    args.clear();
     state.inputs.resize(max_inputs_);
     state.outputs.resize(max_outputs_);
     state.output_storage.resize(max_outputs_);
@@ -143,23 +172,25 @@ class CpuExecutable final : public Executable {
         }
         case StepKind::kKernel: RunKernel(static_cast<int>(s), instrs[id], step.index, state); break;
         case StepKind::kFused: RunFused(static_cast<int>(s), fused_[id], state); break;
+        case StepKind::kWhile: RunWhile(static_cast<int>(s), instrs[id], step.index, state); break;
+        case StepKind::kIf: RunIf(static_cast<int>(s), instrs[id], step.index, state); break;
+        case StepKind::kTupleElement: RunTupleElement(static_cast<int>(s), instrs[id], step.index, state); break;
       }
       if (profile_) step_seconds[s] = SecondsSince(start);
     }
     if (profile_) profile_->Add(step_seconds);
 
-    std::vector<BufferPtr> outputs;
+    std::vector<std::shared_ptr<HostStorage>> outputs;
     outputs.reserve(fn_->outputs.size());
-    for (int o : fn_->outputs) {
-      outputs.push_back(std::make_shared<CpuBuffer>(backend_, instrs[o].shape, state.values[o]));
-    }
+    for (int o : fn_->outputs) outputs.push_back(state.values[o]);
     return outputs;
   }
 
  private:
   // What a step does: bind a constant, alias its operand's bytes (Reshape,
-  // Bitcast), run one instruction's kernel, or run a fusion group.
-  enum class StepKind : uint8_t { kConstant, kAlias, kKernel, kFused };
+  // Bitcast), run one instruction's kernel, run a fusion group, run a
+  // control-flow op's sub-functions, or read an element of its tuple.
+  enum class StepKind : uint8_t { kConstant, kAlias, kKernel, kFused, kWhile, kIf, kTupleElement };
   struct Step {
     StepKind kind;
     int index;  // instruction id; for kFused, index into fused_
@@ -172,6 +203,7 @@ class CpuExecutable final : public Executable {
   // per-step pointer tables.
   struct State {
     std::vector<std::shared_ptr<HostStorage>> values;
+    std::vector<std::vector<std::shared_ptr<HostStorage>>> tuples;  // per control-flow instruction
     std::vector<bool> writable;  // may be overwritten in place
     std::vector<const void*> inputs;
     std::vector<void*> outputs;
@@ -195,6 +227,7 @@ class CpuExecutable final : public Executable {
     }
     ~StateLease() {
       state_->values.clear();
+      state_->tuples.clear();
       state_->output_storage.clear();
       Spares().push_back(std::move(state_));
     }
@@ -220,6 +253,7 @@ class CpuExecutable final : public Executable {
       const ir::Instruction& in = instrs[id];
       max_inputs_ = std::max(max_inputs_, in.operands.size());
       if (in.op == ir::OpType::kParameter || in.op == ir::OpType::kConstant || IsAlias(in)) continue;
+      if (ir::ProducesTuple(in.op) || in.op == ir::OpType::kGetTupleElement) continue;  // run by this class
       if (plan.group_of[id] >= 0) continue;  // FusedKernel compiles it
       KernelFactory factory = table[static_cast<size_t>(in.op)];
       if (factory == nullptr) {
@@ -331,8 +365,114 @@ class CpuExecutable final : public Executable {
     }
   }
 
+  // Compiles the sub-functions control-flow instructions call (each once),
+  // with the same passes as a top-level function; counts how many
+  // GetTupleElements read each tuple element, so a single reader can take it.
+  void CompileSubfunctions() {
+    const auto& instrs = fn_->instructions;
+    subexecutables_.resize(fn_->subfunctions.size());
+    tuple_readers_.resize(instrs.size());
+    for (const ir::Instruction& in : instrs) {
+      if (in.op == ir::OpType::kGetTupleElement) {
+        auto& readers = tuple_readers_[static_cast<size_t>(in.operands[0])];
+        const auto index = static_cast<size_t>(ir::Attr<ir::TupleIndexAttrs>(in).index);
+        if (readers.size() <= index) readers.resize(index + 1, 0);
+        ++readers[index];
+      }
+      if (!ir::ProducesTuple(in.op)) continue;
+      has_control_flow_ = true;
+      for (int sub : ir::Attr<ir::ControlFlowAttrs>(in).subfunctions) {
+        auto& exe = subexecutables_[static_cast<size_t>(sub)];
+        if (!exe) exe = CompileForCpu(backend_, fn_->subfunctions[static_cast<size_t>(sub)]);
+      }
+    }
+  }
+
+  // Operand k of `in` at step s: taken over (the caller may overwrite it) when
+  // it dies here, is writable and is not used twice by `in`; shared otherwise.
+  std::shared_ptr<HostStorage> TakeOperand(int s, const ir::Instruction& in, size_t k, State& state,
+                                           bool* writable) const {
+    const int o = in.operands[k];
+    const bool dying = last_use_[o] == s && state.writable[o] &&
+                       std::count(in.operands.begin(), in.operands.end(), o) == 1;
+    *writable = dying;
+    return dying ? std::move(state.values[o]) : state.values[o];
+  }
+
+  void FreeDyingOperands(int s, const ir::Instruction& in, State& state) const {
+    for (int o : in.operands) {
+      if (last_use_[o] == s) state.values[o].reset();
+    }
+  }
+
+  // While: the carry moves from body run to body run, donated so that the
+  // body can update it in place; captured values are shared, never donated.
+  void RunWhile(int s, const ir::Instruction& in, int id, State& state) const {
+    const auto& a = ir::Attr<ir::ControlFlowAttrs>(in);
+    const CpuExecutable& cond = *subexecutables_[static_cast<size_t>(a.subfunctions[0])];
+    const CpuExecutable& body = *subexecutables_[static_cast<size_t>(a.subfunctions[1])];
+    const auto n = static_cast<size_t>(a.num_carried);
+    std::vector<std::shared_ptr<HostStorage>> carry(n);
+    std::vector<bool> donate(n + a.captures[1].size(), false);
+    for (size_t k = 0; k < n; ++k) {
+      bool writable = false;
+      carry[k] = TakeOperand(s, in, k, state, &writable);
+      donate[k] = writable;
+    }
+    std::vector<std::shared_ptr<HostStorage>> cond_captures, body_captures;
+    for (int64_t c : a.captures[0]) cond_captures.push_back(state.values[in.operands[static_cast<size_t>(c)]]);
+    for (int64_t c : a.captures[1]) body_captures.push_back(state.values[in.operands[static_cast<size_t>(c)]]);
+    FreeDyingOperands(s, in, state);
+    for (int64_t trips = 0;; ++trips) {
+      std::vector<std::shared_ptr<HostStorage>> args = carry;
+      args.insert(args.end(), cond_captures.begin(), cond_captures.end());
+      const std::vector<std::shared_ptr<HostStorage>> pred = cond.Run(std::move(args), {});
+      if (*static_cast<const uint8_t*>(pred[0]->Data()) == 0) break;
+      if (a.max_trip_count >= 0 && trips == a.max_trip_count) {
+        Throw("While (" + in.location + "): the loop did not end within its max_trip_count of " +
+              std::to_string(a.max_trip_count) + " iterations");
+      }
+      args = std::move(carry);
+      args.insert(args.end(), body_captures.begin(), body_captures.end());
+      carry = body.Run(std::move(args), donate);
+      // The body's results are its own (or shared with a capture or a
+      // constant, which Run's use-count check protects).
+      std::fill(donate.begin(), donate.begin() + static_cast<long>(n), true);
+    }
+    state.tuples[static_cast<size_t>(id)] = std::move(carry);
+  }
+
+  // If: runs the chosen branch on its captures.
+  void RunIf(int s, const ir::Instruction& in, int id, State& state) const {
+    const auto& a = ir::Attr<ir::ControlFlowAttrs>(in);
+    const bool pred = *static_cast<const uint8_t*>(state.values[in.operands[0]]->Data()) != 0;
+    const size_t branch = pred ? 0 : 1;
+    std::vector<std::shared_ptr<HostStorage>> args;
+    std::vector<bool> donate;
+    for (int64_t c : a.captures[branch]) {
+      bool writable = false;
+      args.push_back(TakeOperand(s, in, static_cast<size_t>(c), state, &writable));
+      donate.push_back(writable);
+    }
+    FreeDyingOperands(s, in, state);
+    const CpuExecutable& exe = *subexecutables_[static_cast<size_t>(a.subfunctions[branch])];
+    state.tuples[static_cast<size_t>(id)] = exe.Run(std::move(args), donate);
+  }
+
+  void RunTupleElement(int s, const ir::Instruction& in, int id, State& state) const {
+    const auto tuple = static_cast<size_t>(in.operands[0]);
+    const auto index = static_cast<size_t>(ir::Attr<ir::TupleIndexAttrs>(in).index);
+    auto& element = state.tuples[tuple][index];
+    state.values[static_cast<size_t>(id)] = tuple_readers_[tuple][index] == 1 ? std::move(element) : element;
+    state.writable[static_cast<size_t>(id)] = true;  // Run's use-count check guards shared storage
+    if (last_use_[tuple] == s) state.tuples[tuple].clear();
+  }
+
   Backend* backend_;
   std::shared_ptr<const ir::Function> fn_;
+  std::vector<std::unique_ptr<CpuExecutable>> subexecutables_;  // per sub-function (null if unused)
+  std::vector<std::vector<int>> tuple_readers_;  // per tuple instruction and element: GetTupleElement count
+  bool has_control_flow_ = false;
   std::vector<Kernel> kernels_;  // per instruction outside groups
   std::vector<Fused> fused_;
   std::vector<Step> steps_;
@@ -351,6 +491,9 @@ class CpuBackend final : public Backend {
     caps_.ops[static_cast<size_t>(ir::OpType::kConstant)] = true;
     caps_.ops[static_cast<size_t>(ir::OpType::kReshape)] = true;
     caps_.ops[static_cast<size_t>(ir::OpType::kBitcast)] = true;
+    caps_.ops[static_cast<size_t>(ir::OpType::kWhile)] = true;
+    caps_.ops[static_cast<size_t>(ir::OpType::kIf)] = true;
+    caps_.ops[static_cast<size_t>(ir::OpType::kGetTupleElement)] = true;
     for (dtypes::DType d : dtypes::kAll) caps_.dtypes[static_cast<size_t>(d)] = true;
   }
 
@@ -375,14 +518,19 @@ class CpuBackend final : public Backend {
   std::unique_ptr<Executable> Compile(std::shared_ptr<const ir::Function> fn) override {
     if (!fn) Throw("cpu: Compile of a null function");
     fn->Validate();
-    // Simplify, fold, CSE and DCE before kernels are built (see passes.h).
-    if (OptimizationsEnabled()) fn = OptimizeFunction(std::move(fn));
-    return std::make_unique<CpuExecutable>(this, std::move(fn));
+    return CompileForCpu(this, std::move(fn));
   }
 
  private:
   Capabilities caps_;
 };
+
+// Simplify, fold, CSE and DCE before kernels are built (see passes.h); the
+// executable compiles the sub-functions it calls the same way.
+std::unique_ptr<CpuExecutable> CompileForCpu(Backend* backend, std::shared_ptr<const ir::Function> fn) {
+  if (OptimizationsEnabled()) fn = OptimizeFunction(std::move(fn));
+  return std::make_unique<CpuExecutable>(backend, std::move(fn));
+}
 
 }  // namespace
 

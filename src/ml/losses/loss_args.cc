@@ -30,7 +30,9 @@ namespace {
 void CheckArgNode(std::string_view name, const Node& n, const std::string& what, graph::Graph*& g) {
   if (!n.Ok()) LossError(name, what + " is an invalid (default-constructed) Node");
   if (g == nullptr) g = n.Graph();
-  if (n.Graph() != g) LossError(name, what + " belongs to a different graph than labels[0]");
+  if (!n.Graph()->IsWithin(g) && !g->IsWithin(n.Graph())) {
+    LossError(name, what + " belongs to a different graph than labels[0]");
+  }
 }
 
 // Sorts labels[i], i >= 1, into the weights or mask slot by dtype.

@@ -65,6 +65,12 @@ struct AttrsHasher {
   size_t operator()(const ir::WindowAttrs& a) const { return HashInts(a.window_dimensions); }
   size_t operator()(const ir::GatherAttrs& a) const { return HashInts(a.slice_sizes); }
   size_t operator()(const ir::ScatterAttrs& a) const { return HashInts(a.update_window_dims); }
+  size_t operator()(const ir::ControlFlowAttrs& a) const {
+    size_t seed = a.subfunctions.size();
+    for (int s : a.subfunctions) HashCombine(seed, std::hash<int>{}(s));
+    return seed;
+  }
+  size_t operator()(const ir::TupleIndexAttrs& a) const { return std::hash<int64_t>{}(a.index); }
 };
 
 size_t HashInstruction(const ir::Instruction& instr) {

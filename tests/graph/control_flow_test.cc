@@ -1,0 +1,366 @@
+// Copyright 2026 The Kiln Authors.
+// While, If, ForLoop and Scan on every backend that implements control flow:
+// results against plain C++ loops (closures over outer values, nesting,
+// zero-trip loops, data-dependent exits), gradients against finite
+// differences in float64 and against derivatives worked out by hand (second
+// order too), memory over 10,000 iterations, the IR dump and the error
+// messages.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cmath>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "kiln/graph/control_flow.h"
+#include "tests/testing/gradcheck.h"
+#include "tests/testing/testing.h"
+
+namespace kiln {
+namespace {
+
+using graph::Node;
+using tensors::Tensor;
+
+std::vector<std::string> ControlFlowBackends() {
+  std::vector<std::string> names;
+  for (const std::string& name : testing::BackendNames()) {
+    if (backends::NewWithName(name)->GetCapabilities().SupportsOp(ir::OpType::kWhile)) names.push_back(name);
+  }
+  return names;
+}
+
+class ControlFlowTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  std::shared_ptr<backends::Backend> Backend() const { return backends::NewWithName(GetParam()); }
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, ControlFlowTest, ::testing::ValuesIn(ControlFlowBackends()));
+
+Tensor F64(std::vector<int64_t> dims, const std::vector<double>& values) {
+  return testing::FromDoubles(shapes::Shape(dtypes::Float64, std::move(dims)), values);
+}
+Tensor I32(int32_t v) { return tensors::FromValue(v); }
+
+std::vector<Node> Vec(std::initializer_list<Node> nodes) { return nodes; }
+
+// s = sum of 2.5 * i for i < n, with i counted up to n: n comes from a
+// parameter the condition captures, so the trip count is decided at run time.
+TEST_P(ControlFlowTest, WhileRunsUntilItsConditionFails) {
+  for (int32_t n : {0, 1, 7}) {
+    auto out = testing::Run(
+        Backend(),
+        [](const std::vector<Node>& p) {
+          Node n = p[0];
+          return graph::While([&](const std::vector<Node>& c) { return graph::LessThan(c[0], n); },
+                              [](const std::vector<Node>& c) {
+                                return Vec({c[0] + 1, c[1] + graph::ConvertDType(c[0], dtypes::Float64) * 2.5});
+                              },
+                              {graph::ScalarLike(n, 0), graph::Scalar(n.Graph(), dtypes::Float64, 0)});
+        },
+        {I32(n)});
+    EXPECT_EQ(out[0].Flat<int32_t>()[0], n);
+    EXPECT_EQ(out[1].Flat<double>()[0], 2.5 * n * (n - 1) / 2) << "n = " << n;
+  }
+}
+
+// A loop inside a loop: the inner body uses the outer body's carry (j), a
+// value of the top-level graph (x) and a constant, so captures pass through
+// two levels.
+TEST_P(ControlFlowTest, NestedLoopsCaptureValuesOfEveryEnclosingGraph) {
+  auto out = testing::Run1(
+      Backend(),
+      [](const std::vector<Node>& p) {
+        Node x = p[0];
+        auto outer = graph::ForLoop(
+            4,
+            [&](Node j, const std::vector<Node>& c) {
+              // acc += x * (j + 1), j + 1 times.
+              auto inner = graph::While(
+                  [&](const std::vector<Node>& d) { return graph::LessOrEqual(d[0], j); },
+                  [&](const std::vector<Node>& d) {
+                    Node scale = graph::ConvertDType(j + 1, dtypes::Float64);
+                    return Vec({d[0] + 1, d[1] + x * scale});
+                  },
+                  {graph::ScalarLike(j, 0), c[0]});
+              return Vec({inner[1]});
+            },
+            {graph::ZerosLike(x)});
+        return outer[0];
+      },
+      {F64({3}, {1, -2, 0.5})});
+  // sum over j < 4 of (j + 1)^2 = 1 + 4 + 9 + 16 = 30.
+  EXPECT_TRUE(testing::AllClose(out, shapes::Make(dtypes::Float64, 3), {30, -60, 15}, 0, 0));
+}
+
+TEST_P(ControlFlowTest, IfRunsTheChosenBranchWithItsOperandsAndClosures) {
+  for (double first : {2.0, -2.0}) {
+    auto out = testing::Run(
+        Backend(),
+        [](const std::vector<Node>& p) {
+          Node x = p[0], w = p[1];
+          Node pred = graph::GreaterThan(graph::Slice(x, {0}, {1}, {1}) * 1.0, graph::ZerosLike(graph::Slice(x, {0}, {1}, {1})));
+          pred = graph::Reshape(pred, {});
+          return graph::If(
+              pred,
+              [&](const std::vector<Node>& v) { return Vec({v[0] * 2.0 + w, graph::ConvertDType(v[0], dtypes::Int32)}); },
+              [&](const std::vector<Node>& v) { return Vec({v[0] - w, graph::ConvertDType(v[0] * 10.0, dtypes::Int32)}); },
+              {x});
+        },
+        {F64({2}, {first, 3}), F64({2}, {0.5, 0.25})});
+    if (first > 0) {
+      EXPECT_TRUE(testing::AllClose(out[0], shapes::Make(dtypes::Float64, 2), {4.5, 6.25}, 0, 0));
+      EXPECT_EQ(out[1].Flat<int32_t>()[1], 3);
+    } else {
+      EXPECT_TRUE(testing::AllClose(out[0], shapes::Make(dtypes::Float64, 2), {-2.5, 2.75}, 0, 0));
+      EXPECT_EQ(out[1].Flat<int32_t>()[1], 30);
+    }
+  }
+}
+
+TEST_P(ControlFlowTest, ForLoopOfZeroTripsReturnsItsInit) {
+  auto out = testing::Run1(
+      Backend(),
+      [](const std::vector<Node>& p) {
+        return graph::ForLoop(0, [](Node, const std::vector<Node>& c) { return Vec({c[0] * 100.0}); }, {p[0]})[0];
+      },
+      {F64({2}, {1, 2})});
+  EXPECT_TRUE(testing::AllClose(out, shapes::Make(dtypes::Float64, 2), {1, 2}, 0, 0));
+}
+
+// Scan as a running sum: the carry is the sum, the stacked output twice it.
+TEST_P(ControlFlowTest, ScanCarriesAndStacksForwardAndReversed) {
+  for (bool reverse : {false, true}) {
+    auto out = testing::Run(
+        Backend(),
+        [reverse](const std::vector<Node>& p) {
+          auto r = graph::Scan(
+              [](const std::vector<Node>& c, const std::vector<Node>& x) {
+                Node next = c[0] + x[0];
+                return Vec({next, next * 2.0});
+              },
+              {graph::ZerosLike(graph::Slice(p[0], {0, 0}, {1, 2}, {1, 1}))}, {graph::Reshape(p[0], {3, 1, 2})}, -1,
+              graph::ScanOptions{.reverse = reverse});
+          return Vec({r.carry[0], r.stacked[0]});
+        },
+        {F64({3, 2}, {1, 2, 3, 4, 5, 6})});
+    EXPECT_TRUE(testing::AllClose(out[0], shapes::Make(dtypes::Float64, 1, 2), {9, 12}, 0, 0));
+    const std::vector<double> want = reverse ? std::vector<double>{18, 24, 16, 20, 10, 12}
+                                             : std::vector<double>{2, 4, 8, 12, 18, 24};
+    EXPECT_TRUE(testing::AllClose(out[1], shapes::Make(dtypes::Float64, 3, 1, 2), want, 0, 0)) << reverse;
+  }
+}
+
+// d/dx of x^5 built by a ForLoop is 5 x^4; the second derivative 20 x^3.
+TEST_P(ControlFlowTest, ForLoopGradientsOfFirstAndSecondOrder) {
+  auto out = testing::Run(
+      Backend(),
+      [](const std::vector<Node>& p) {
+        Node x = p[0];
+        Node y = graph::ForLoop(5, [&](Node, const std::vector<Node>& c) { return Vec({c[0] * x}); },
+                                {graph::OnesLike(x)})[0];
+        Node dy = graph::Gradient(graph::ReduceSum(y, {}), {x})[0];
+        Node d2y = graph::Gradient(graph::ReduceSum(dy, {}), {x})[0];
+        return Vec({y, dy, d2y});
+      },
+      {F64({2}, {1.5, -0.5})});
+  EXPECT_TRUE(testing::AllClose(out[0], shapes::Make(dtypes::Float64, 2), {std::pow(1.5, 5), std::pow(-0.5, 5)}, 1e-14, 0));
+  EXPECT_TRUE(testing::AllClose(out[1], shapes::Make(dtypes::Float64, 2), {5 * std::pow(1.5, 4), 5 * std::pow(-0.5, 4)},
+                                1e-14, 0));
+  EXPECT_TRUE(testing::AllClose(out[2], shapes::Make(dtypes::Float64, 2),
+                                {20 * std::pow(1.5, 3), 20 * std::pow(-0.5, 3)}, 1e-14, 0));
+}
+
+// x <- 1.5 x until x >= 10: from x = 1 that is 6 trips, so dx_final/dx = 1.5^6.
+TEST_P(ControlFlowTest, WhileGradientFollowsTheTripsTaken) {
+  auto out = testing::Run(
+      Backend(),
+      [](const std::vector<Node>& p) {
+        Node y = graph::While([](const std::vector<Node>& c) { return graph::LessThan(c[0], graph::ScalarLike(c[0], 10)); },
+                              [](const std::vector<Node>& c) { return Vec({c[0] * 1.5}); }, {p[0]},
+                              graph::WhileOptions{.max_trip_count = 100})[0];
+        return Vec({y, graph::Gradient(y, {p[0]})[0]});
+      },
+      {F64({}, {1})});
+  EXPECT_DOUBLE_EQ(out[0].Flat<double>()[0], std::pow(1.5, 6));
+  EXPECT_DOUBLE_EQ(out[1].Flat<double>()[0], std::pow(1.5, 6));
+}
+
+// An Elman RNN over 4 steps, h = tanh(W h + x_t + b), through Scan: the
+// gradients of the stacked states and the final carry with respect to W, the
+// inputs, b and h0 match central finite differences.
+TEST_P(ControlFlowTest, ScanGradientsMatchFiniteDifferences) {
+  testing::Rng rng(7);
+  const auto f64 = [&](std::vector<int64_t> dims) {
+    return testing::Random(shapes::Shape(dtypes::Float64, std::move(dims)), rng, -0.8, 0.8);
+  };
+  EXPECT_TRUE(testing::CheckGradients(
+      Backend(),
+      [](const std::vector<Node>& p) {
+        Node w = p[0], xs = p[1], b = p[2], h0 = p[3];
+        auto r = graph::Scan(
+            [&](const std::vector<Node>& c, const std::vector<Node>& x) {
+              Node h = graph::Tanh(graph::MatMul(c[0], w) + x[0] + b);
+              return Vec({h, h * h});
+            },
+            {h0}, {xs});
+        return graph::ReduceSum(r.stacked[0], {0}) + r.carry[0] * 3.0;
+      },
+      {f64({3, 3}), f64({4, 2, 3}), f64({3}), f64({2, 3})}));
+}
+
+// The same loop nested in an If inside a ForLoop: gradients flow through
+// every level.
+TEST_P(ControlFlowTest, NestedControlFlowGradientsMatchFiniteDifferences) {
+  testing::Rng rng(8);
+  const auto f64 = [&](std::vector<int64_t> dims) {
+    return testing::Random(shapes::Shape(dtypes::Float64, std::move(dims)), rng, -1, 1);
+  };
+  EXPECT_TRUE(testing::CheckGradients(
+      Backend(),
+      [](const std::vector<Node>& p) {
+        Node x = p[0], w = p[1];
+        return graph::ForLoop(
+            3,
+            [&](Node i, const std::vector<Node>& c) {
+              Node even = graph::Equal(graph::Rem(i, graph::ScalarLike(i, 2)), graph::ScalarLike(i, 0));
+              return graph::If(
+                  even,
+                  [&](const std::vector<Node>& v) {
+                    return graph::ForLoop(2, [&](Node, const std::vector<Node>& d) { return Vec({graph::Sin(d[0] * w)}); },
+                                          {v[0]});
+                  },
+                  [&](const std::vector<Node>& v) { return Vec({v[0] * v[0] + w}); }, {c[0]});
+            },
+            {x})[0];
+      },
+      {f64({2, 3}), f64({3})}));
+}
+
+TEST_P(ControlFlowTest, ExceedingMaxTripCountIsARunTimeError) {
+  auto exec = graph::Compile(Backend(), [](graph::Graph* g) {
+    Node x = graph::Parameter(g, "x", shapes::Make(dtypes::Float32));
+    return graph::While([](const std::vector<Node>& c) { return graph::LessThan(c[0], graph::ScalarLike(c[0], 100)); },
+                        [](const std::vector<Node>& c) { return Vec({c[0] + 1}); }, {x},
+                        graph::WhileOptions{.max_trip_count = 3})[0];
+  });
+  EXPECT_EQ(exec.Call(tensors::FromValue(98.0f)).Flat<float>()[0], 100.0f);  // 2 trips: fine
+  KILN_EXPECT_ERROR(exec.Call(tensors::FromValue(0.0f)), "did not end within its max_trip_count of 3 iterations");
+  KILN_EXPECT_ERROR(exec.Call(tensors::FromValue(0.0f)), "control_flow_test.cc:");
+}
+
+TEST_P(ControlFlowTest, UnboundedWhileOnAGradientPathIsAnError) {
+  auto g = graph::NewGraph();
+  Node x = graph::Parameter(g.get(), "x", shapes::Make(dtypes::Float64));
+  Node y = graph::While([](const std::vector<Node>& c) { return graph::LessThan(c[0], graph::ScalarLike(c[0], 10)); },
+                        [](const std::vector<Node>& c) { return Vec({c[0] * 2.0}); }, {x})[0];
+  KILN_EXPECT_ERROR(graph::Gradient(y, {x}), "has no max_trip_count; reverse-mode differentiation of a loop needs");
+}
+
+// Resident memory of this process, in bytes.
+int64_t ResidentBytes() {
+  std::ifstream statm("/proc/self/statm");
+  int64_t pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return resident * static_cast<int64_t>(sysconf(_SC_PAGESIZE));
+}
+
+// 10,000 iterations over a 256 KiB carry: each iteration's buffers are
+// released (or updated in place), so memory stays flat.
+TEST_P(ControlFlowTest, MemoryStaysFlatOver10000Iterations) {
+  constexpr int64_t kN = 65536;
+  auto exec = graph::Compile(Backend(), [](graph::Graph* g) {
+    Node x = graph::Parameter(g, "x", shapes::Make(dtypes::Float32, kN));
+    return graph::ForLoop(10000, [](Node, const std::vector<Node>& c) { return Vec({c[0] * 0.5f + 1.0f}); }, {x})[0];
+  });
+  const Tensor x = tensors::FromFlat(shapes::Make(dtypes::Float32, kN), std::vector<float>(kN, 5.0f));
+  (void)exec.Call(x);
+  const int64_t before = ResidentBytes();
+  const Tensor y = exec.Call(x);
+  const int64_t grown = ResidentBytes() - before;
+  EXPECT_EQ(y.Flat<float>()[kN - 1], 2.0f);  // the fixed point of x / 2 + 1
+  EXPECT_LT(grown, int64_t{16} << 20) << "resident memory grew by " << (grown >> 20) << " MiB";
+}
+
+TEST(ControlFlowIr, TheDumpShowsSubfunctionsAndPassesRunInsideThem) {
+  auto g = graph::NewGraph("main");
+  Node x = graph::Parameter(g.get(), "x", shapes::Make(dtypes::Float32, 2));
+  Node y = graph::ForLoop(3, [&](Node, const std::vector<Node>& c) { return Vec({c[0] * x + 0.0f}); }, {x})[0];
+  auto fn = g->Finish({y}, graph::Loc::current());
+  const std::string text = fn->ToString();
+  EXPECT_NE(text.find("While("), std::string::npos) << text;
+  EXPECT_NE(text.find("GetTupleElement("), std::string::npos) << text;
+  EXPECT_NE(text.find("subfunction #0 of main"), std::string::npos) << text;
+  EXPECT_NE(text.find("subfunction #1 of main"), std::string::npos) << text;
+  EXPECT_NE(text.find("max_trip_count=3"), std::string::npos) << text;
+  EXPECT_NO_THROW(fn->Validate());
+}
+
+// Error messages name the op, both shapes and the caller's line.
+using ControlFlowErrors = testing::GraphErrorTest;
+
+TEST_F(ControlFlowErrors, ACarryThatChangesShapeOrDTypeIsRejected) {
+  Node x = Param(shapes::Make(dtypes::Float32, 2));
+  KILN_EXPECT_ERROR(graph::While([](const std::vector<Node>& c) { return graph::LessThan(graph::ReduceSum(c[0], {}), graph::ScalarLike(c[0], 1)); },
+                                 [](const std::vector<Node>& c) { return Vec({graph::Concatenate({c[0], c[0]}, 0)}); }, {x}),
+                    "carried value #0 is Float32[2] on entry, but the body returns Float32[4]");
+  KILN_EXPECT_ERROR(graph::While([](const std::vector<Node>& c) { return graph::LessThan(graph::ReduceSum(c[0], {}), graph::ScalarLike(c[0], 1)); },
+                                 [](const std::vector<Node>& c) { return Vec({graph::ConvertDType(c[0], dtypes::Float64)}); }, {x}),
+                    "control_flow_test.cc:");
+  KILN_EXPECT_ERROR(graph::While([](const std::vector<Node>& c) { return graph::LessThan(graph::ReduceSum(c[0], {}), graph::ScalarLike(c[0], 1)); },
+                                 [](const std::vector<Node>& c) { return Vec({c[0], c[0]}); }, {x}),
+                    "the body returned 2 values for a carry of 1");
+  KILN_EXPECT_ERROR(graph::While([](const std::vector<Node>& c) { return c[0]; },
+                                 [](const std::vector<Node>& c) { return c; }, {x}),
+                    "the condition must return one Bool scalar, got Float32[2]");
+  KILN_EXPECT_ERROR(graph::ForLoop(2, [](Node, const std::vector<Node>& c) { return Vec({graph::Reshape(c[0], {1, 2})}); }, {x}),
+                    "ForLoop: carried value #0 is Float32[2] on entry, but the body returns Float32[1, 2]");
+  KILN_EXPECT_ERROR(graph::ForLoop(-1, [](Node, const std::vector<Node>& c) { return c; }, {x}),
+                    "trip_count must be >= 0, got -1");
+}
+
+TEST_F(ControlFlowErrors, BranchesMustAgree) {
+  Node x = Param(shapes::Make(dtypes::Float32, 2));
+  Node pred = Param(shapes::Make(dtypes::Bool));
+  KILN_EXPECT_ERROR(graph::If(pred, [&](const std::vector<Node>&) { return Vec({x}); },
+                              [&](const std::vector<Node>&) { return Vec({graph::Concatenate({x, x}, 0)}); }),
+                    "If: value #0 is Float32[2] in the then branch but Float32[4] in the else branch");
+  KILN_EXPECT_ERROR(graph::If(pred, [&](const std::vector<Node>&) { return Vec({x}); },
+                              [&](const std::vector<Node>&) { return Vec({x, x}); }),
+                    "the then branch returns 1 values but the else branch returns 2");
+  KILN_EXPECT_ERROR(graph::If(x, [&](const std::vector<Node>&) { return Vec({x}); },
+                              [&](const std::vector<Node>&) { return Vec({x}); }),
+                    "the predicate must be a Bool scalar, got Float32[2]");
+  KILN_EXPECT_ERROR(graph::If(pred, [&](const std::vector<Node>&) { return std::vector<Node>{}; },
+                              [&](const std::vector<Node>&) { return Vec({x}); }),
+                    "the if_then function returned no values");
+}
+
+TEST_F(ControlFlowErrors, ABodysValuesCannotEscapeIt) {
+  Node x = Param(shapes::Make(dtypes::Float32, 2));
+  Node leaked;
+  graph::ForLoop(2, [&](Node, const std::vector<Node>& c) {
+    leaked = c[0] * 2.0f;
+    return c;
+  }, {x});
+  KILN_EXPECT_ERROR(x + leaked, "was traced as the body of a control-flow op; its values cannot be used outside it");
+  KILN_EXPECT_ERROR(graph::Exp(leaked), "its values cannot be used outside it");
+}
+
+TEST_F(ControlFlowErrors, ScanChecksItsInputs) {
+  Node a = Param(shapes::Make(dtypes::Float32, 3, 2));
+  Node b = Param(shapes::Make(dtypes::Float32, 4));
+  Node s = Param(shapes::Make(dtypes::Float32));
+  auto fn = [](const std::vector<Node>& c, const std::vector<Node>&) { return c; };
+  KILN_EXPECT_ERROR(graph::Scan(fn, {s}, {a, b}), "scanned input #1 Float32[4] has leading dimension 4, expected 3");
+  KILN_EXPECT_ERROR(graph::Scan(fn, {s}, {s}), "scanned input #0 is a scalar Float32; it needs a leading axis");
+  KILN_EXPECT_ERROR(graph::Scan(fn, {s}, {}), "needs scanned inputs or an explicit length");
+  KILN_EXPECT_ERROR(graph::Scan([](const std::vector<Node>&, const std::vector<Node>&) { return std::vector<Node>{}; },
+                                {s}, {a}),
+                    "Scan: the function returned 0 values for a carry of 1");
+}
+
+}  // namespace
+}  // namespace kiln
