@@ -26,6 +26,7 @@ const VJPTable& VJPRules() {
     RegisterDotConvVJPs(t);
     RegisterGatherVJPs(t);
     RegisterControlFlowVJPs(t);
+    RegisterSortVJPs(t);
     return t;
   }();
   return table;
@@ -122,9 +123,10 @@ std::vector<Node> VJP(const std::vector<Node>& outputs, const std::vector<Node>&
     // reallocate the instruction list.
     const ir::Instruction instr = g->Function().instructions[id];
     if (instr.op == ir::OpType::kGetTupleElement) {
-      const auto& results = ir::Attr<ir::ControlFlowAttrs>(g->Function().instructions[instr.operands[0]]).results;
+      const size_t elements =
+          ir::TupleElementShapes(g->Function(), g->Function().instructions[instr.operands[0]]).size();
       auto& slots = tuple_cotangents[instr.operands[0]];
-      slots.resize(results.size());
+      slots.resize(elements);
       Node& slot = slots[static_cast<size_t>(ir::Attr<ir::TupleIndexAttrs>(instr).index)];
       slot = slot.Ok() ? Add(slot, *cotangent[id], loc) : *cotangent[id];
       if (!is_wrt[id]) cotangent[id].reset();

@@ -1,7 +1,7 @@
 // Copyright 2026 The Kiln Authors.
-// While, If, ForLoop and Scan (see kiln/graph/control_flow.h): tracing C++
-// functions into sub-functions with captured values, the control-flow
-// instructions and their GetTupleElements, and the VJP rules of While and If.
+// While, If, ForLoop and Scan (see kiln/graph/control_flow.h): the
+// control-flow instructions over traced sub-functions (tracing.h) and their
+// GetTupleElements, and the VJP rules of While and If.
 #include "kiln/graph/control_flow.h"
 
 #include <algorithm>
@@ -12,6 +12,7 @@
 #include "kiln/graph/autodiff.h"
 #include "kiln/graph/ops.h"
 #include "src/graph/op_builder.h"
+#include "src/graph/tracing.h"
 #include "src/graph/vjp.h"
 
 namespace kiln::graph {
@@ -20,75 +21,12 @@ using internal::OpError;
 
 namespace {
 
-// The sub-graphs being traced on this thread, innermost last: an op with no
-// operand of its own (a While whose init comes from outside the body being
-// traced) belongs to the innermost one.
-thread_local std::vector<Graph*> tracing;
-
-class TracingScope {
- public:
-  explicit TracingScope(Graph* g) { tracing.push_back(g); }
-  ~TracingScope() { tracing.pop_back(); }
-  TracingScope(const TracingScope&) = delete;
-  TracingScope& operator=(const TracingScope&) = delete;
-};
-
-// The graph a control-flow op built from `nodes` goes to: the innermost of
-// their graphs, or the sub-graph being traced when it lies inside that one.
-Graph* TargetGraph(const std::vector<Node>& nodes, std::string_view op, const Loc& loc) {
-  Graph* top = tracing.empty() ? nullptr : tracing.back();
-  if (nodes.empty()) {
-    if (top == nullptr) OpError(loc, op, "has no operand to tell which graph it belongs to");
-    return top;
-  }
-  Graph* g = internal::CheckSameGraph(nodes, op, loc);
-  return top != nullptr && top->IsWithin(g) ? top : g;
-}
-
-std::vector<shapes::Shape> ShapesOf(const std::vector<Node>& nodes) {
-  std::vector<shapes::Shape> shapes;
-  for (const Node& n : nodes) shapes.push_back(n.Shape());
-  return shapes;
-}
-
-// A function traced into a sealed sub-graph of `outer`.
-struct Traced {
-  std::shared_ptr<Graph> graph;
-  std::shared_ptr<const ir::Function> function;
-  std::vector<shapes::Shape> results;
-};
-
-// Traces `fn` into a new sub-graph of `outer`: its parameters are new ones of
-// the `leading` shapes, then `inputs` (nodes of `outer` or enclosing graphs)
-// captured. What `fn` returns may be any node of the sub-graph or of an
-// enclosing graph.
-Traced Trace(Graph* outer, const std::string& name, const std::vector<shapes::Shape>& leading,
-             const std::vector<Node>& inputs, const BodyFn& fn, std::string_view op, const Loc& loc) {
-  auto sub = std::make_shared<Graph>(outer->Name() + "/" + name, outer);
-  std::vector<Node> params;
-  for (size_t i = 0; i < leading.size(); ++i) {
-    params.push_back(sub->AddParameter(name + ":" + std::to_string(i), leading[i], loc));
-  }
-  for (const Node& n : inputs) params.push_back(sub->Capture(n, loc));
-  std::vector<Node> outputs;
-  {
-    const TracingScope scope(sub.get());
-    outputs = fn(params);
-  }
-  if (outputs.empty()) OpError(loc, op, "the " + name + " function returned no values");
-  for (size_t i = 0; i < outputs.size(); ++i) {
-    const Node& o = outputs[i];
-    if (!o.Ok()) OpError(loc, op, "the " + name + " function returned an empty Node as value #" + std::to_string(i));
-    if (!o.Alive() || !sub->IsWithin(o.Graph())) {
-      OpError(loc, op, "the " + name + " function returned value #" + std::to_string(i) +
-                           " from a graph it cannot see (a value of another loop body or branch?)");
-    }
-    outputs[i] = sub->Capture(o, loc);
-  }
-  Traced traced{sub, sub->Finish(outputs, loc), ShapesOf(outputs)};
-  sub->Seal();
-  return traced;
-}
+using internal::Current;
+using internal::Inline;
+using internal::ShapesOf;
+using internal::TargetGraph;
+using internal::Trace;
+using internal::Traced;
 
 // Emits the control-flow instruction (operands: `leading`, then each traced
 // function's captures) and one GetTupleElement per result.
@@ -117,42 +55,6 @@ std::vector<Node> EmitControlFlow(Graph* g, ir::OpType op, const std::vector<Nod
   }
   return values;
 }
-
-// Replays the function traced into `src` in graph `into` with `args` for its
-// parameters (nodes of `into` or enclosing graphs), keeping locations,
-// custom gradients and nested sub-functions; returns its outputs.
-std::vector<Node> Inline(const Graph& src, const std::vector<Node>& args, Graph* into) {
-  const ir::Function& fn = src.Function();
-  std::vector<Node> value(fn.instructions.size());
-  std::vector<int> subfunction_map(fn.subfunctions.size(), -1);
-  for (size_t id = 0; id < fn.instructions.size(); ++id) {
-    const ir::Instruction& in = fn.instructions[id];
-    if (in.op == ir::OpType::kParameter) {
-      value[id] = args.at(static_cast<size_t>(ir::Attr<ir::ParameterAttrs>(in).index));
-      continue;
-    }
-    std::vector<Node> operands;
-    for (int o : in.operands) operands.push_back(value[static_cast<size_t>(o)]);
-    ir::Attributes attrs = in.attrs;
-    if (auto* cf = std::get_if<ir::ControlFlowAttrs>(&attrs)) {
-      for (int& s : cf->subfunctions) {
-        int& mapped = subfunction_map[static_cast<size_t>(s)];
-        if (mapped < 0) mapped = into->AddSubfunction(fn.subfunctions[static_cast<size_t>(s)], src.Subgraph(s));
-        s = mapped;
-      }
-    }
-    value[id] = into->AddInstruction(in.op, operands, in.shape, std::move(attrs), in.location);
-    if (const auto* custom = src.FindCustomGradient(static_cast<int>(id))) {
-      into->SetCustomGradient(value[id].Id(), *custom);
-    }
-  }
-  std::vector<Node> outputs;
-  for (int o : fn.outputs) outputs.push_back(value[static_cast<size_t>(o)]);
-  return outputs;
-}
-
-// The sub-graph being traced (inside a body function).
-Graph* Current() { return tracing.back(); }
 
 // x[k] along axis 0 of a stacked value, as a value of x's shape without it.
 Node SliceAt(Node stacked, Node k, const Loc& loc) {

@@ -41,6 +41,7 @@ void RegisterReduceVJPs(VJPTable& table);
 void RegisterDotConvVJPs(VJPTable& table);
 void RegisterGatherVJPs(VJPTable& table);
 void RegisterControlFlowVJPs(VJPTable& table);
+void RegisterSortVJPs(VJPTable& table);
 
 /// Sums `grad` (of a broadcast result's shape) back down to `dims`, the
 /// numpy-broadcast operand's dimensions.

@@ -70,6 +70,12 @@ std::string AttrText(const Instruction& instr) {
           os << "]";
           if (instr.op == OpType::kWhile) os << ", carried=" << a.num_carried;
           if (a.max_trip_count >= 0) os << ", max_trip_count=" << a.max_trip_count;
+        } else if constexpr (std::is_same_v<A, SortAttrs>) {
+          os << "axis=" << a.axis << ", keys=" << List(a.keys) << ", descending=[";
+          for (size_t k = 0; k < a.descending.size(); ++k) os << (k ? ", " : "") << (a.descending[k] ? "true" : "false");
+          os << "]";
+          if (a.comparator >= 0) os << ", comparator=#" << a.comparator;
+          if (!a.stable) os << ", unstable";
         } else if constexpr (std::is_same_v<A, TupleIndexAttrs>) {
           os << "index=" << a.index;
         }
@@ -79,6 +85,52 @@ std::string AttrText(const Instruction& instr) {
 }
 
 }  // namespace
+
+std::vector<shapes::Shape> TupleElementShapes(const Function& fn, const Instruction& in) {
+  if (in.op == OpType::kSort) {
+    std::vector<shapes::Shape> shapes;
+    for (int o : in.operands) shapes.push_back(fn.instructions[static_cast<size_t>(o)].shape);
+    return shapes;
+  }
+  if (const auto* cf = std::get_if<ControlFlowAttrs>(&in.attrs)) return cf->results;
+  return {};
+}
+
+void Function::ValidateSort(int id) const {
+  const Instruction& in = instructions[id];
+  auto fail = [&](const std::string& why) {
+    Throw("IR function \"" + name + "\": instruction %" + std::to_string(id) + " (Sort): " + why);
+  };
+  const auto* a = std::get_if<SortAttrs>(&in.attrs);
+  if (a == nullptr || in.operands.empty()) fail("needs operands and SortAttrs");
+  const shapes::Shape& first = instructions[in.operands[0]].shape;
+  for (int o : in.operands) {
+    if (instructions[o].shape.Dims() != first.Dims()) fail("operands must share their dimensions");
+  }
+  if (a->axis < 0 || a->axis >= first.Rank()) fail("axis " + std::to_string(a->axis) + " is out of range");
+  const auto n = static_cast<int64_t>(in.operands.size());
+  if (a->comparator < 0) {
+    if (a->keys.empty() || a->keys.size() != a->descending.size()) fail("needs keys, each with a direction");
+    for (int64_t k : a->keys) {
+      if (k < 0 || k >= n) fail("key operand " + std::to_string(k) + " does not exist");
+    }
+    return;
+  }
+  if (a->comparator >= static_cast<int>(subfunctions.size()) || !subfunctions[a->comparator]) {
+    fail("comparator #" + std::to_string(a->comparator) + " does not exist");
+  }
+  const Function& cmp = *subfunctions[a->comparator];
+  if (cmp.parameters.size() != static_cast<size_t>(2 * n)) fail("the comparator must take two scalars per operand");
+  for (size_t i = 0; i < cmp.parameters.size(); ++i) {
+    const shapes::Shape want(instructions[in.operands[i / 2]].shape.DType(), {});
+    if (cmp.instructions[cmp.parameters[i]].shape != want) {
+      fail("comparator parameter " + std::to_string(i) + " must be " + want.ToString());
+    }
+  }
+  if (cmp.outputs.size() != 1 || cmp.instructions[cmp.outputs[0]].shape != shapes::Shape(dtypes::Bool, {})) {
+    fail("the comparator must return one Bool scalar");
+  }
+}
 
 const char* WindowReductionName(WindowReduction reduction) {
   switch (reduction) {
@@ -105,8 +157,8 @@ std::string Function::ToString() const {
     std::string attrs = AttrText(in);
     if (!attrs.empty()) line << (in.operands.empty() ? "" : "; ") << attrs;
     line << ") : ";
-    if (ProducesTuple(in.op) && std::holds_alternative<ControlFlowAttrs>(in.attrs)) {
-      const auto& results = std::get<ControlFlowAttrs>(in.attrs).results;
+    if (ProducesTuple(in.op)) {
+      const std::vector<shapes::Shape> results = TupleElementShapes(*this, in);
       line << "(";
       for (size_t i = 0; i < results.size(); ++i) line << (i ? ", " : "") << results[i];
       line << ")";
@@ -178,7 +230,7 @@ void Function::ValidateTupleUse(int id) const {
     if (index == nullptr || in.operands.size() != 1) fail("needs one operand and a TupleIndexAttrs");
     const Instruction& tuple = instructions[in.operands[0]];
     if (!ProducesTuple(tuple.op)) fail("operand %" + std::to_string(in.operands[0]) + " is not a tuple");
-    const auto& results = std::get<ControlFlowAttrs>(tuple.attrs).results;
+    const std::vector<shapes::Shape> results = TupleElementShapes(*this, tuple);
     if (index->index < 0 || index->index >= static_cast<int64_t>(results.size()) ||
         results[static_cast<size_t>(index->index)] != in.shape) {
       fail("index " + std::to_string(index->index) + " with shape " + in.shape.ToString() +
@@ -187,11 +239,15 @@ void Function::ValidateTupleUse(int id) const {
     return;
   }
   if (!ProducesTuple(in.op)) return;
+  if (in.shape != TupleShape()) fail("its shape must be the tuple placeholder " + TupleShape().ToString());
+  if (in.op == OpType::kSort) {
+    ValidateSort(id);
+    return;
+  }
   const auto* cf = std::get_if<ControlFlowAttrs>(&in.attrs);
   if (cf == nullptr || cf->subfunctions.size() != 2 || cf->captures.size() != 2) {
     fail("needs ControlFlowAttrs with two sub-functions and their captures");
   }
-  if (in.shape != TupleShape()) fail("its shape must be the tuple placeholder " + TupleShape().ToString());
   auto operand_shape = [&](int64_t k) -> const shapes::Shape& {
     if (k < 0 || k >= static_cast<int64_t>(in.operands.size())) fail("captures operand " + std::to_string(k) + ", which does not exist");
     return instructions[in.operands[static_cast<size_t>(k)]].shape;

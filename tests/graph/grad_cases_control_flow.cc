@@ -1,8 +1,10 @@
 // Copyright 2026 The Kiln Authors.
-// Gradient cases of control flow: If (both branches), While through a loop
-// whose trip count depends on the data, and GetTupleElement (each result of
-// a multi-result If gets its own cotangent).
+// Gradient cases of the tuple-producing ops: If (both branches), While
+// through a loop whose trip count depends on the data, Sort (values and a
+// payload sorted by them), and GetTupleElement (each result of a
+// multi-result If gets its own cotangent).
 #include "kiln/graph/control_flow.h"
+#include "kiln/graph/sort.h"
 #include "tests/graph/grad_cases.h"
 
 namespace kiln::testing {
@@ -49,6 +51,12 @@ std::vector<GradCase> ControlFlowGradCases() {
              graph::WhileOptions{.max_trip_count = 50})[0];
        },
        {Uniform({3}, 0.3, 0.6, 606), Uniform({3}, 0.1, 0.3, 607)}},
+      {OpType::kSort, "Sort of keys with a float payload",
+       [](const std::vector<Node>& p) {
+         auto r = graph::SortTogether({p[0], p[1]}, 0);
+         return r[0] * 2.0 + r[1];
+       },
+       {Uniform({5, 2}, -2, 2, 608), Uniform({5, 2}, -2, 2, 609)}},
   };
 }
 

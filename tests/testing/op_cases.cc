@@ -2,6 +2,7 @@
 #include "tests/testing/op_cases.h"
 
 #include "kiln/graph/control_flow.h"
+#include "kiln/graph/sort.h"
 #include "tests/testing/testing.h"
 
 namespace kiln::testing {
@@ -210,6 +211,7 @@ std::vector<OpCase> MakeCases() {
                          {i, Input(g, dt, {4})});
                      return out[1];
                    }});
+  cases.push_back({OpType::kSort, [](Graph* g, dtypes::DType dt) { return graph::Sort(Input(g, dt, {3, 5}), 1); }});
   for (OpType op : {OpType::kIf, OpType::kGetTupleElement}) {
     cases.push_back({op, [](Graph* g, dtypes::DType dt) {
                        Node x = Input(g, dt, {2, 3});

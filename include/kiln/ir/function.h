@@ -156,6 +156,23 @@ struct ControlFlowAttrs {
   friend bool operator==(const ControlFlowAttrs&, const ControlFlowAttrs&) = default;
 };
 
+/// Sort: the operands (arrays of one shape) are permuted together along
+/// `axis`. With comparator < 0, the order is lexicographic over the operands
+/// listed in `keys`, each ascending or descending (descending[i]) in the total
+/// order -Inf < ... < -0 = +0 < ... < +Inf < NaN for floats (descending is
+/// its exact reverse, NaN first); Bool false < true. With comparator >= 0 it
+/// is sub-function `comparator`, which takes (lhs_0, rhs_0, lhs_1, rhs_1,
+/// ...) as scalars and returns a Bool scalar: whether lhs goes before rhs (a
+/// strict weak order). Equal elements keep their order when `stable`.
+struct SortAttrs {
+  int64_t axis = 0;
+  bool stable = true;
+  std::vector<int64_t> keys;
+  std::vector<bool> descending;  // per key
+  int comparator = -1;
+  friend bool operator==(const SortAttrs&, const SortAttrs&) = default;
+};
+
 /// GetTupleElement: which element of its operand's tuple it reads.
 struct TupleIndexAttrs {
   int64_t index = 0;
@@ -165,7 +182,7 @@ struct TupleIndexAttrs {
 /// Attributes of an instruction; which alternative is used depends on the op.
 using Attributes = std::variant<NoAttrs, ParameterAttrs, ConstantAttrs, AxesAttrs, SliceAttrs, PadAttrs,
                                 DynamicSliceAttrs, ArgMinMaxAttrs, DotGeneralAttrs, ConvAttrs, WindowAttrs,
-                                GatherAttrs, ScatterAttrs, ControlFlowAttrs, TupleIndexAttrs>;
+                                GatherAttrs, ScatterAttrs, ControlFlowAttrs, SortAttrs, TupleIndexAttrs>;
 
 /// The shape of a tuple-producing instruction (ProducesTuple): an empty Bool
 /// vector, so code that sizes every instruction's value sees zero bytes.
@@ -198,6 +215,7 @@ struct Function {
 
  private:
   void ValidateTupleUse(int id) const;
+  void ValidateSort(int id) const;
 };
 
 /// Typed access to attributes: Attr<SliceAttrs>(instr).
@@ -205,5 +223,9 @@ template <typename T>
 const T& Attr(const Instruction& instr) {
   return std::get<T>(instr.attrs);
 }
+
+/// The element shapes of tuple instruction `in` of `fn`: a While's or If's
+/// results, a Sort's operands' shapes. Empty for other instructions.
+std::vector<shapes::Shape> TupleElementShapes(const Function& fn, const Instruction& in);
 
 }  // namespace kiln::ir

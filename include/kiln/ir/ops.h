@@ -126,7 +126,8 @@ enum class DTypeClass : uint8_t { kFloat, kNumeric, kInteger, kBool, kAny, kOwnR
   /* Control flow (sub-functions, tuples) */      \
   X(While, kOther, kOwnRule)                      \
   X(If, kOther, kOwnRule)                         \
-  X(GetTupleElement, kOther, kOwnRule)
+  X(GetTupleElement, kOther, kOwnRule)            \
+  X(Sort, kOther, kOwnRule)
 
 /// Every operation of the IR.
 enum class OpType : uint16_t {
@@ -155,10 +156,10 @@ constexpr DTypeClass DTypeClassOf(OpType op) {
 }
 /// Whether a value of `dtype` belongs to `c` (always false for kOwnRule).
 bool Accepts(DTypeClass c, dtypes::DType dtype);
-/// Whether the op produces a tuple of values (While, If) rather than one
-/// array: its instruction's shape is the placeholder TupleShape() and each
-/// element is read by a GetTupleElement instruction.
-constexpr bool ProducesTuple(OpType op) { return op == OpType::kWhile || op == OpType::kIf; }
+/// Whether the op produces a tuple of values (While, If, Sort) rather than
+/// one array: its instruction's shape is the placeholder TupleShape() and
+/// each element is read by a GetTupleElement instruction.
+constexpr bool ProducesTuple(OpType op) { return op == OpType::kWhile || op == OpType::kIf || op == OpType::kSort; }
 /// "a float dtype", "an integer dtype", ... for error messages.
 std::string_view DTypeClassName(DTypeClass c);
 std::ostream& operator<<(std::ostream& os, OpType op);

@@ -14,6 +14,7 @@
 #include "src/backends/cpu/fusion.h"
 #include "src/backends/cpu/kernels.h"
 #include "src/backends/cpu/passes.h"
+#include "src/backends/cpu/sort.h"
 #include "src/backends/cpu/step_profile.h"
 
 namespace kiln::backends::cpu {
@@ -86,6 +87,7 @@ class CpuExecutable final : public Executable {
                             : IsAlias(in)                            ? StepKind::kAlias
                             : in.op == ir::OpType::kWhile            ? StepKind::kWhile
                             : in.op == ir::OpType::kIf               ? StepKind::kIf
+                            : in.op == ir::OpType::kSort             ? StepKind::kSort
                             : in.op == ir::OpType::kGetTupleElement ? StepKind::kTupleElement
                                                                      : StepKind::kKernel;
       steps_.push_back({kind, entry.index});
@@ -174,6 +176,7 @@ class CpuExecutable final : public Executable {
         case StepKind::kFused: RunFused(static_cast<int>(s), fused_[id], state); break;
         case StepKind::kWhile: RunWhile(static_cast<int>(s), instrs[id], step.index, state); break;
         case StepKind::kIf: RunIf(static_cast<int>(s), instrs[id], step.index, state); break;
+        case StepKind::kSort: RunSort(static_cast<int>(s), instrs[id], step.index, state); break;
         case StepKind::kTupleElement: RunTupleElement(static_cast<int>(s), instrs[id], step.index, state); break;
       }
       if (profile_) step_seconds[s] = SecondsSince(start);
@@ -190,7 +193,7 @@ class CpuExecutable final : public Executable {
   // What a step does: bind a constant, alias its operand's bytes (Reshape,
   // Bitcast), run one instruction's kernel, run a fusion group, run a
   // control-flow op's sub-functions, or read an element of its tuple.
-  enum class StepKind : uint8_t { kConstant, kAlias, kKernel, kFused, kWhile, kIf, kTupleElement };
+  enum class StepKind : uint8_t { kConstant, kAlias, kKernel, kFused, kWhile, kIf, kSort, kTupleElement };
   struct Step {
     StepKind kind;
     int index;  // instruction id; for kFused, index into fused_
@@ -381,7 +384,14 @@ class CpuExecutable final : public Executable {
       }
       if (!ir::ProducesTuple(in.op)) continue;
       has_control_flow_ = true;
-      for (int sub : ir::Attr<ir::ControlFlowAttrs>(in).subfunctions) {
+      std::vector<int> subs;
+      if (in.op == ir::OpType::kSort) {
+        const int comparator = ir::Attr<ir::SortAttrs>(in).comparator;
+        if (comparator >= 0) subs.push_back(comparator);
+      } else {
+        subs = ir::Attr<ir::ControlFlowAttrs>(in).subfunctions;
+      }
+      for (int sub : subs) {
         auto& exe = subexecutables_[static_cast<size_t>(sub)];
         if (!exe) exe = CompileForCpu(backend_, fn_->subfunctions[static_cast<size_t>(sub)]);
       }
@@ -459,6 +469,42 @@ class CpuExecutable final : public Executable {
     state.tuples[static_cast<size_t>(id)] = exe.Run(std::move(args), donate);
   }
 
+  // Sort: into new buffers; a comparator sub-function runs once per
+  // comparison on scalar buffers refilled each time.
+  void RunSort(int s, const ir::Instruction& in, int id, State& state) const {
+    const auto& a = ir::Attr<ir::SortAttrs>(in);
+    const size_t n = in.operands.size();
+    std::vector<dtypes::DType> types;
+    std::vector<const void*> inputs;
+    std::vector<std::shared_ptr<HostStorage>> outputs;
+    std::vector<void*> output_data;
+    for (int o : in.operands) {
+      const shapes::Shape& shape = fn_->instructions[static_cast<size_t>(o)].shape;
+      types.push_back(shape.DType());
+      inputs.push_back(state.values[o]->Data());
+      outputs.push_back(HostStorage::Allocate(static_cast<size_t>(shape.ByteSize())));
+      output_data.push_back(outputs.back()->Data());
+    }
+    const std::vector<int64_t>& dims = fn_->instructions[static_cast<size_t>(in.operands[0])].shape.Dims();
+    if (a.comparator < 0) {
+      SortAlongAxis(a, dims, types, inputs, output_data, nullptr);
+    } else {
+      const CpuExecutable& comparator = *subexecutables_[static_cast<size_t>(a.comparator)];
+      std::vector<std::shared_ptr<HostStorage>> scalars;  // lhs_0, rhs_0, lhs_1, ...
+      for (size_t i = 0; i < 2 * n; ++i) scalars.push_back(HostStorage::Allocate(dtypes::SizeOf(types[i / 2])));
+      const ElementLess less = [&](const std::vector<const std::byte*>& lhs, const std::vector<const std::byte*>& rhs) {
+        for (size_t i = 0; i < n; ++i) {
+          std::memcpy(scalars[2 * i]->Data(), lhs[i], dtypes::SizeOf(types[i]));
+          std::memcpy(scalars[2 * i + 1]->Data(), rhs[i], dtypes::SizeOf(types[i]));
+        }
+        return *static_cast<const uint8_t*>(comparator.Run(scalars, {})[0]->Data()) != 0;
+      };
+      SortAlongAxis(a, dims, types, inputs, output_data, &less);
+    }
+    FreeDyingOperands(s, in, state);
+    state.tuples[static_cast<size_t>(id)] = std::move(outputs);
+  }
+
   void RunTupleElement(int s, const ir::Instruction& in, int id, State& state) const {
     const auto tuple = static_cast<size_t>(in.operands[0]);
     const auto index = static_cast<size_t>(ir::Attr<ir::TupleIndexAttrs>(in).index);
@@ -494,6 +540,7 @@ class CpuBackend final : public Backend {
     caps_.ops[static_cast<size_t>(ir::OpType::kWhile)] = true;
     caps_.ops[static_cast<size_t>(ir::OpType::kIf)] = true;
     caps_.ops[static_cast<size_t>(ir::OpType::kGetTupleElement)] = true;
+    caps_.ops[static_cast<size_t>(ir::OpType::kSort)] = true;
     for (dtypes::DType d : dtypes::kAll) caps_.dtypes[static_cast<size_t>(d)] = true;
   }
 

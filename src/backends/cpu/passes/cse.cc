@@ -70,6 +70,7 @@ struct AttrsHasher {
     for (int s : a.subfunctions) HashCombine(seed, std::hash<int>{}(s));
     return seed;
   }
+  size_t operator()(const ir::SortAttrs& a) const { return HashInts(a.keys) * 31 + static_cast<size_t>(a.axis); }
   size_t operator()(const ir::TupleIndexAttrs& a) const { return std::hash<int64_t>{}(a.index); }
 };
 

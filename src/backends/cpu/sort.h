@@ -1,0 +1,28 @@
+// Copyright 2026 The Kiln Authors.
+// The CPU Sort kernel: permutes several arrays together along one axis, by
+// built-in keys (encoded as unsigned integers in the total order of
+// ir::SortAttrs, then sorted with the element index as the last key, which
+// makes the result stable) or by a comparator callback.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <vector>
+
+#include "kiln/ir/function.h"
+
+namespace kiln::backends::cpu {
+
+/// Whether the element with bytes lhs[i] (one pointer per operand) goes
+/// before the element with bytes rhs[i].
+using ElementLess = std::function<bool(const std::vector<const std::byte*>& lhs,
+                                       const std::vector<const std::byte*>& rhs)>;
+
+/// Sorts `inputs` (arrays of `dims`, dtypes `dtypes`) together along
+/// attrs.axis into `outputs` (same shapes, distinct buffers), by attrs.keys
+/// or, when `less` is given, by it (then serially: it may run an executable).
+void SortAlongAxis(const ir::SortAttrs& attrs, const std::vector<int64_t>& dims,
+                   const std::vector<dtypes::DType>& dtypes, const std::vector<const void*>& inputs,
+                   const std::vector<void*>& outputs, const ElementLess* less);
+
+}  // namespace kiln::backends::cpu
