@@ -236,6 +236,18 @@ void TinyCallCase(const BackendPtr& backend, const Options& o) {
                    [](double) { return std::string(peers::libtorch::Available() ? "libtorch: one eager op" : ""); });
 }
 
+// (f1) Sort and top-k of 1M floats, values and indices.
+void SortCases(const BackendPtr& backend, const Options& o) {
+  if (!backend->GetCapabilities().SupportsOp(ir::OpType::kSort)) {
+    std::printf("sort: backend %s has no Sort yet; skipped\n", backend->Name().c_str());
+    return;
+  }
+  CompareWithTorch("sort 1M f32 (values and indices)", SortValuesAndIndices(backend), peers::libtorch::Sort, o,
+                   [](double s) { return Format("Kiln %.0f M elements/s", kSortSize / s / 1e6); });
+  CompareWithTorch("top-100 of 1M f32 (values and indices)", TopKValuesAndIndices(backend), peers::libtorch::TopK, o,
+                   [](double) { return std::string("Kiln: a partial sort (the first 100 of the axis)"); });
+}
+
 // (f2) A 1,000-iteration loop with a tiny body inside one graph (While)
 // against the host calling a compiled one-iteration graph 1,000 times: the
 // per-iteration cost of each.
@@ -438,7 +450,7 @@ int Run(const Options& o) {
   PrintHeader(backend, o);
   const std::vector<std::pair<std::string, void (*)(const BackendPtr&, const Options&)>> cases{
       {"mlp", MlpCase},           {"cnn", CnnCase},       {"gemm", GemmCase},      {"chain", ChainCase},
-      {"reduce", ReductionCases}, {"tiny", TinyCallCase}, {"loop", LoopCase},
+      {"reduce", ReductionCases}, {"tiny", TinyCallCase}, {"sort", SortCases}, {"loop", LoopCase},
       {"compile", CompileCase},
       {"train", TrainingCases},   {"memory", MemoryCases}};
   for (const auto& [name, run] : cases) {

@@ -98,6 +98,8 @@ Step Chain() { return {}; }
 Step ReduceSumRows() { return {}; }
 Step SoftmaxRows() { return {}; }
 Step TinyAdd() { return {}; }
+Step Sort() { return {}; }
+Step TopK() { return {}; }
 }  // namespace libtorch
 #endif
 

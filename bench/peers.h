@@ -46,6 +46,9 @@ Step ReduceSumRows();
 Step SoftmaxRows();
 /// Eager add of two Float32[16]: the per-op overhead.
 Step TinyAdd();
+/// torch::sort and torch::topk(kTopK) of kSortSize floats (values and indices).
+Step Sort();
+Step TopK();
 }  // namespace libtorch
 
 }  // namespace kiln::bench::peers

@@ -57,4 +57,20 @@ Step TinyAdd() {
   return [a, b] { torch::Tensor y = a + b; };
 }
 
+Step Sort() {
+  torch::Tensor x = Uniform({kSortSize}, -1, 1);
+  return [x] {
+    auto sorted = torch::sort(x);  // values and indices
+    (void)sorted;
+  };
+}
+
+Step TopK() {
+  torch::Tensor x = Uniform({kSortSize}, -1, 1);
+  return [x] {
+    auto top = torch::topk(x, kTopK);  // values and indices
+    (void)top;
+  };
+}
+
 }  // namespace kiln::bench::peers::libtorch

@@ -128,6 +128,23 @@ Step TinyAdd(const std::shared_ptr<backends::Backend>& backend) {
   return CallStep(exec, {RandomFloats({16}, -1, 1, 8), RandomFloats({16}, -1, 1, 9)});
 }
 
+Step SortValuesAndIndices(const std::shared_ptr<backends::Backend>& backend) {
+  auto exec = graph::Compile(backend, [](graph::Graph* g) {
+    graph::Node x = graph::Parameter(g, "x", shapes::Make(dtypes::Float32, kSortSize));
+    return graph::SortTogether({x, graph::Iota(g, shapes::Make(dtypes::Int64, kSortSize), 0)}, 0);
+  });
+  return CallStep(exec, {RandomFloats({kSortSize}, -1, 1, 11)});
+}
+
+Step TopKValuesAndIndices(const std::shared_ptr<backends::Backend>& backend) {
+  auto exec = graph::Compile(backend, [](graph::Graph* g) {
+    graph::TopKResult r = graph::TopK(graph::Parameter(g, "x", shapes::Make(dtypes::Float32, kSortSize)), kTopK, 0,
+                                      dtypes::Int64);
+    return std::vector<graph::Node>{r.values, r.indices};
+  });
+  return CallStep(exec, {RandomFloats({kSortSize}, -1, 1, 12)});
+}
+
 Step LoopInGraph(const std::shared_ptr<backends::Backend>& backend) {
   auto exec = graph::Compile(backend, [](graph::Graph* g) {
     graph::Node x = graph::Parameter(g, "x", shapes::Make(dtypes::Float32, 16));

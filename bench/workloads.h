@@ -21,6 +21,8 @@ using Step = std::function<void()>;
 inline constexpr int64_t kMlpBatch = 256;
 inline constexpr int64_t kCnnBatch = 128;
 inline constexpr int64_t kChainSize = int64_t{1} << 24;  // 16M floats
+inline constexpr int64_t kSortSize = int64_t{1} << 20;  // Sort / TopK input: Float32[kSortSize]
+inline constexpr int64_t kTopK = 100;
 inline constexpr int64_t kRows = 4096;                   // ReduceSum / Softmax input: [kRows, kCols]
 inline constexpr int64_t kCols = 4096;
 
@@ -56,6 +58,12 @@ Step ReduceSumRows(const std::shared_ptr<backends::Backend>& backend);
 Step SoftmaxRows(const std::shared_ptr<backends::Backend>& backend);
 /// Add of two Float32[16]: measures the per-call overhead.
 Step TinyAdd(const std::shared_ptr<backends::Backend>& backend);
+
+/// Sorted values and the permutation (as torch::sort returns) of
+/// Float32[kSortSize] uniform values.
+Step SortValuesAndIndices(const std::shared_ptr<backends::Backend>& backend);
+/// The kTopK largest values of Float32[kSortSize] and their indices.
+Step TopKValuesAndIndices(const std::shared_ptr<backends::Backend>& backend);
 
 /// Iterations of the control-flow case: x = x * 0.5 + 1 on Float32[16].
 inline constexpr int64_t kLoopIterations = 1000;

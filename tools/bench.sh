@@ -16,7 +16,10 @@ bash tools/setup.sh
 # the reference libblas3, which libtorch-dev pulls in, its matmuls would be
 # several times slower). The OpenMP build of OpenBLAS follows the thread
 # count the benchmark sets.
-PEERS=(libtorch-dev libopenblas0-openmp)
+# tcmalloc is preloaded for the run, as libtorch's users do: glibc's malloc
+# returns libtorch's large blocks to the OS, and the page faults of taking
+# them back (about 10 us each on some VMs) cripple it.
+PEERS=(libtorch-dev libopenblas0-openmp libtcmalloc-minimal4)
 missing=()
 for p in "${PEERS[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then missing+=("$p"); fi
@@ -40,5 +43,8 @@ if [ "${KILN_BENCH_MICRO:-1}" != 0 ]; then
   ./build-bench/bench/kiln_micro
   echo
 fi
-./build-bench/bench/kiln_compare "$@" | tee build-bench/bench/compare.txt
+# OpenBLAS picks its own kernels for this CPU (some machines pin them).
+tcmalloc=$(ls /usr/lib/*/libtcmalloc_minimal.so.4 2>/dev/null | head -n 1 || true)
+env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ${tcmalloc:+LD_PRELOAD="$tcmalloc"} \
+  ./build-bench/bench/kiln_compare "$@" | tee build-bench/bench/compare.txt
 echo "bench: table saved in build-bench/bench/compare.txt"

@@ -375,6 +375,7 @@ class CpuExecutable final : public Executable {
     const auto& instrs = fn_->instructions;
     subexecutables_.resize(fn_->subfunctions.size());
     tuple_readers_.resize(instrs.size());
+    sort_prefix_.resize(instrs.size());
     for (const ir::Instruction& in : instrs) {
       if (in.op == ir::OpType::kGetTupleElement) {
         auto& readers = tuple_readers_[static_cast<size_t>(in.operands[0])];
@@ -386,6 +387,7 @@ class CpuExecutable final : public Executable {
       has_control_flow_ = true;
       std::vector<int> subs;
       if (in.op == ir::OpType::kSort) {
+        sort_prefix_[static_cast<size_t>(&in - instrs.data())] = SortPrefixNeeded(*fn_, static_cast<int>(&in - instrs.data()));
         const int comparator = ir::Attr<ir::SortAttrs>(in).comparator;
         if (comparator >= 0) subs.push_back(comparator);
       } else {
@@ -487,7 +489,7 @@ class CpuExecutable final : public Executable {
     }
     const std::vector<int64_t>& dims = fn_->instructions[static_cast<size_t>(in.operands[0])].shape.Dims();
     if (a.comparator < 0) {
-      SortAlongAxis(a, dims, types, inputs, output_data, nullptr);
+      SortAlongAxis(a, dims, types, inputs, output_data, nullptr, sort_prefix_[static_cast<size_t>(id)]);
     } else {
       const CpuExecutable& comparator = *subexecutables_[static_cast<size_t>(a.comparator)];
       std::vector<std::shared_ptr<HostStorage>> scalars;  // lhs_0, rhs_0, lhs_1, ...
@@ -499,7 +501,7 @@ class CpuExecutable final : public Executable {
         }
         return *static_cast<const uint8_t*>(comparator.Run(scalars, {})[0]->Data()) != 0;
       };
-      SortAlongAxis(a, dims, types, inputs, output_data, &less);
+      SortAlongAxis(a, dims, types, inputs, output_data, &less, dims[static_cast<size_t>(a.axis)]);
     }
     FreeDyingOperands(s, in, state);
     state.tuples[static_cast<size_t>(id)] = std::move(outputs);
@@ -518,6 +520,7 @@ class CpuExecutable final : public Executable {
   std::shared_ptr<const ir::Function> fn_;
   std::vector<std::unique_ptr<CpuExecutable>> subexecutables_;  // per sub-function (null if unused)
   std::vector<std::vector<int>> tuple_readers_;  // per tuple instruction and element: GetTupleElement count
+  std::vector<int64_t> sort_prefix_;  // per Sort instruction: see SortPrefixNeeded
   bool has_control_flow_ = false;
   std::vector<Kernel> kernels_;  // per instruction outside groups
   std::vector<Fused> fused_;

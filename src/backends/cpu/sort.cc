@@ -1,10 +1,13 @@
 // Copyright 2026 The Kiln Authors.
 #include "src/backends/cpu/sort.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <numeric>
 #include <utility>
 
@@ -15,9 +18,9 @@ namespace kiln::backends::cpu {
 
 namespace {
 
-// An unsigned integer whose order is the total order of SortAttrs:
-// -Inf < ... < -0 = +0 < ... < +Inf < NaN for floats, two's complement
-// shifted for signed integers. `bits` receives the encoding's width.
+// Keys are encoded as unsigned integers whose order is the total order of
+// SortAttrs: -Inf < ... < -0 = +0 < ... < +Inf < NaN for floats, two's
+// complement shifted for signed integers.
 uint64_t EncodeFloat32(float f) {
   if (std::isnan(f)) return 0xFFFFFFFFu;
   if (f == 0.0f) f = 0.0f;  // -0 sorts as +0
@@ -41,21 +44,41 @@ T Load(const std::byte* p) {
   return v;
 }
 
-uint64_t Encode(dtypes::DType dt, const std::byte* p) {
+// Encodes `len` elements of type T, `stride` elements apart from `p`, into
+// out (complemented within `mask` for a descending key).
+template <typename T, typename F>
+void EncodeLoop(const std::byte* p, int64_t len, int64_t stride, bool descending, uint64_t mask, uint64_t* out,
+                F encode) {
+  for (int64_t j = 0; j < len; ++j) {
+    const uint64_t e = encode(Load<T>(p + j * stride * static_cast<int64_t>(sizeof(T))));
+    out[j] = descending ? (~e & mask) : e;
+  }
+}
+
+void EncodeAll(dtypes::DType dt, const std::byte* p, int64_t len, int64_t stride, bool descending, uint64_t mask,
+               uint64_t* out) {
+  auto run = [&](auto zero, auto encode) {
+    EncodeLoop<decltype(zero)>(p, len, stride, descending, mask, out, encode);
+  };
   switch (dt) {
-    case dtypes::Bool: return Load<uint8_t>(p) != 0;
-    case dtypes::Int8: return static_cast<uint8_t>(Load<int8_t>(p)) ^ 0x80u;
-    case dtypes::Int16: return static_cast<uint16_t>(Load<int16_t>(p)) ^ 0x8000u;
-    case dtypes::Int32: return static_cast<uint32_t>(Load<int32_t>(p)) ^ 0x80000000u;
-    case dtypes::Int64: return static_cast<uint64_t>(Load<int64_t>(p)) ^ (uint64_t{1} << 63);
-    case dtypes::Uint8: return Load<uint8_t>(p);
-    case dtypes::Uint16: return Load<uint16_t>(p);
-    case dtypes::Uint32: return Load<uint32_t>(p);
-    case dtypes::Uint64: return Load<uint64_t>(p);
-    case dtypes::Float16: return EncodeFloat32(static_cast<float>(Load<float16>(p)));
-    case dtypes::BFloat16: return EncodeFloat32(static_cast<float>(Load<bfloat16>(p)));
-    case dtypes::Float32: return EncodeFloat32(Load<float>(p));
-    case dtypes::Float64: return EncodeFloat64(Load<double>(p));
+    case dtypes::Bool: return run(uint8_t{}, [](uint8_t v) -> uint64_t { return v != 0; });
+    case dtypes::Int8: return run(int8_t{}, [](int8_t v) -> uint64_t { return static_cast<uint8_t>(v) ^ 0x80u; });
+    case dtypes::Int16:
+      return run(int16_t{}, [](int16_t v) -> uint64_t { return static_cast<uint16_t>(v) ^ 0x8000u; });
+    case dtypes::Int32:
+      return run(int32_t{}, [](int32_t v) -> uint64_t { return static_cast<uint32_t>(v) ^ 0x80000000u; });
+    case dtypes::Int64:
+      return run(int64_t{}, [](int64_t v) -> uint64_t { return static_cast<uint64_t>(v) ^ (uint64_t{1} << 63); });
+    case dtypes::Uint8: return run(uint8_t{}, [](uint8_t v) -> uint64_t { return v; });
+    case dtypes::Uint16: return run(uint16_t{}, [](uint16_t v) -> uint64_t { return v; });
+    case dtypes::Uint32: return run(uint32_t{}, [](uint32_t v) -> uint64_t { return v; });
+    case dtypes::Uint64: return run(uint64_t{}, [](uint64_t v) -> uint64_t { return v; });
+    case dtypes::Float16:
+      return run(float16{}, [](float16 v) { return EncodeFloat32(static_cast<float>(v)); });
+    case dtypes::BFloat16:
+      return run(bfloat16{}, [](bfloat16 v) { return EncodeFloat32(static_cast<float>(v)); });
+    case dtypes::Float32: return run(float{}, [](float v) { return EncodeFloat32(v); });
+    case dtypes::Float64: return run(double{}, [](double v) { return EncodeFloat64(v); });
     default: Throw("cpu: Sort does not support dtype " + std::string(dtypes::Name(dt)));
   }
 }
@@ -66,15 +89,48 @@ int EncodedBits(dtypes::DType dt) {
   return static_cast<int>(dtypes::SizeOf(dt)) * 8;
 }
 
-// One slice to sort: `len` elements `stride` elements apart, from `first`.
+// One slice to sort: `len` elements `stride` elements apart, from `first`;
+// its first `prefix` positions must come out in order.
 struct Slice {
-  int64_t first, len, stride;
+  int64_t first, len, stride, prefix;
 };
 
+// Sorts [first, last) so that its first `prefix` elements are the smallest,
+// in order (the rest in any order).
+template <typename It, typename Less>
+void SortPrefix(It first, It last, int64_t prefix, Less less) {
+  if (prefix < last - first) {
+    std::partial_sort(first, first + prefix, last, less);
+  } else {
+    std::sort(first, last, less);
+  }
+}
+
+// Sorts `v` on all OpenMP threads: chunks sorted in parallel, then merged
+// pairwise (the merges of one level in parallel too).
+void ParallelSort(std::vector<uint64_t>& v) {
+  const int threads = omp_get_max_threads();
+  const auto n = static_cast<int64_t>(v.size());
+  if (threads < 2 || n < 4 * kParallelThreshold) {
+    std::sort(v.begin(), v.end());
+    return;
+  }
+  int chunks = 1;
+  while (chunks < threads) chunks *= 2;
+  auto bound = [&](int c) { return v.begin() + n * c / chunks; };
+#pragma omp parallel for schedule(static, 1)
+  for (int c = 0; c < chunks; ++c) std::sort(bound(c), bound(c + 1));
+  for (int width = 1; width < chunks; width *= 2) {
+#pragma omp parallel for schedule(static, 1)
+    for (int c = 0; c < chunks; c += 2 * width) std::inplace_merge(bound(c), bound(c + width), bound(c + 2 * width));
+  }
+}
+
 // The order of the slice's elements (perm[j]: the element that goes to j).
+// `parallel`: the slice is the only one, and may use every thread.
 void SortSlice(const ir::SortAttrs& a, const std::vector<dtypes::DType>& dtypes,
                const std::vector<const std::byte*>& in, const std::vector<size_t>& esize, const Slice& s,
-               const ElementLess* less, std::vector<int64_t>& perm) {
+               const ElementLess* less, bool parallel, std::vector<int64_t>& perm) {
   perm.resize(static_cast<size_t>(s.len));
   auto at = [&](size_t operand, int64_t j) { return in[operand] + (s.first + j * s.stride) * static_cast<int64_t>(esize[operand]); };
   if (less != nullptr) {
@@ -96,21 +152,22 @@ void SortSlice(const ir::SortAttrs& a, const std::vector<dtypes::DType>& dtypes,
     const auto operand = static_cast<size_t>(a.keys[k]);
     bits[k] = EncodedBits(dtypes[operand]);
     const uint64_t mask = bits[k] == 64 ? ~uint64_t{0} : (uint64_t{1} << bits[k]) - 1;
-    for (int64_t j = 0; j < s.len; ++j) {
-      uint64_t e = Encode(dtypes[operand], at(operand, j));
-      keys[k][static_cast<size_t>(j)] = a.descending[k] ? (~e & mask) : e;
-    }
+    EncodeAll(dtypes[operand], at(operand, 0), s.len, s.stride, a.descending[k], mask, keys[k].data());
   }
   if (keys.size() == 1 && bits[0] <= 32 && s.len <= (int64_t{1} << 32)) {
     // One narrow key: sort (key << 32 | index) as plain integers.
     std::vector<uint64_t> packed(static_cast<size_t>(s.len));
     for (int64_t j = 0; j < s.len; ++j) packed[static_cast<size_t>(j)] = (keys[0][static_cast<size_t>(j)] << 32) | static_cast<uint64_t>(j);
-    std::sort(packed.begin(), packed.end());
+    if (s.prefix < s.len || !parallel) {
+      SortPrefix(packed.begin(), packed.end(), s.prefix, std::less<uint64_t>());
+    } else {
+      ParallelSort(packed);
+    }
     for (int64_t j = 0; j < s.len; ++j) perm[static_cast<size_t>(j)] = static_cast<int64_t>(packed[static_cast<size_t>(j)] & 0xFFFFFFFFu);
     return;
   }
   std::iota(perm.begin(), perm.end(), int64_t{0});
-  std::sort(perm.begin(), perm.end(), [&](int64_t x, int64_t y) {
+  SortPrefix(perm.begin(), perm.end(), s.prefix, [&](int64_t x, int64_t y) {
     for (const auto& key : keys) {
       const uint64_t kx = key[static_cast<size_t>(x)], ky = key[static_cast<size_t>(y)];
       if (kx != ky) return kx < ky;
@@ -119,10 +176,11 @@ void SortSlice(const ir::SortAttrs& a, const std::vector<dtypes::DType>& dtypes,
   });
 }
 
-// out[j] = in[perm[j]] along the slice, for one operand of `esize` bytes.
+// out[j] = in[perm[j]] along the slice, for one operand of `esize` bytes,
+// for the positions in the prefix (no one reads the others).
 void Permute(const std::byte* in, std::byte* out, size_t esize, const Slice& s, const std::vector<int64_t>& perm) {
   const auto e = static_cast<int64_t>(esize);
-  for (int64_t j = 0; j < s.len; ++j) {
+  for (int64_t j = 0; j < s.prefix; ++j) {
     std::memcpy(out + (s.first + j * s.stride) * e, in + (s.first + perm[static_cast<size_t>(j)] * s.stride) * e, esize);
   }
 }
@@ -131,7 +189,7 @@ void Permute(const std::byte* in, std::byte* out, size_t esize, const Slice& s, 
 
 void SortAlongAxis(const ir::SortAttrs& attrs, const std::vector<int64_t>& dims,
                    const std::vector<dtypes::DType>& dtypes, const std::vector<const void*>& inputs,
-                   const std::vector<void*>& outputs, const ElementLess* less) {
+                   const std::vector<void*>& outputs, const ElementLess* less, int64_t prefix) {
   const auto axis = static_cast<size_t>(attrs.axis);
   int64_t outer = 1, inner = 1;
   for (size_t d = 0; d < axis; ++d) outer *= dims[d];
@@ -146,8 +204,8 @@ void SortAlongAxis(const ir::SortAttrs& attrs, const std::vector<int64_t>& dims,
     esize.push_back(dtypes::SizeOf(dtypes[i]));
   }
   auto run = [&](int64_t slice, std::vector<int64_t>& perm) {
-    const Slice s{(slice / inner) * len * inner + slice % inner, len, inner};
-    SortSlice(attrs, dtypes, in, esize, s, less, perm);
+    const Slice s{(slice / inner) * len * inner + slice % inner, len, inner, std::min(prefix, len)};
+    SortSlice(attrs, dtypes, in, esize, s, less, slices == 1, perm);
     for (size_t i = 0; i < in.size(); ++i) Permute(in[i], static_cast<std::byte*>(outputs[i]), esize[i], s, perm);
   };
   if (less != nullptr || slices == 1 || slices * len < kParallelThreshold) {
@@ -161,6 +219,28 @@ void SortAlongAxis(const ir::SortAttrs& attrs, const std::vector<int64_t>& dims,
 #pragma omp for schedule(static)
     for (int64_t slice = 0; slice < slices; ++slice) run(slice, perm);
   }
+}
+
+int64_t SortPrefixNeeded(const ir::Function& fn, int sort) {
+  const ir::Instruction& in = fn.instructions[static_cast<size_t>(sort)];
+  const auto axis = static_cast<size_t>(ir::Attr<ir::SortAttrs>(in).axis);
+  const int64_t len = fn.instructions[static_cast<size_t>(in.operands[0])].shape.Dims()[axis];
+  std::vector<int> elements;  // the GetTupleElements of the sort
+  for (size_t id = static_cast<size_t>(sort) + 1; id < fn.instructions.size(); ++id) {
+    const ir::Instruction& user = fn.instructions[id];
+    if (user.op == ir::OpType::kGetTupleElement && user.operands[0] == sort) elements.push_back(static_cast<int>(id));
+  }
+  int64_t needed = 0;
+  for (int e : elements) {
+    if (std::find(fn.outputs.begin(), fn.outputs.end(), e) != fn.outputs.end()) return len;
+    for (size_t id = static_cast<size_t>(e) + 1; id < fn.instructions.size(); ++id) {
+      const ir::Instruction& user = fn.instructions[id];
+      if (std::find(user.operands.begin(), user.operands.end(), e) == user.operands.end()) continue;
+      if (user.op != ir::OpType::kSlice) return len;
+      needed = std::max(needed, ir::Attr<ir::SliceAttrs>(user).limits[axis]);
+    }
+  }
+  return needed;
 }
 
 }  // namespace kiln::backends::cpu

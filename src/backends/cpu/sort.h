@@ -21,8 +21,16 @@ using ElementLess = std::function<bool(const std::vector<const std::byte*>& lhs,
 /// Sorts `inputs` (arrays of `dims`, dtypes `dtypes`) together along
 /// attrs.axis into `outputs` (same shapes, distinct buffers), by attrs.keys
 /// or, when `less` is given, by it (then serially: it may run an executable).
+/// Only the first `prefix` positions along the axis are written, in order:
+/// top-k reads no more, and a partial sort is O(n log k); the rest of the
+/// outputs is left as it was. With a comparator the whole axis is sorted.
 void SortAlongAxis(const ir::SortAttrs& attrs, const std::vector<int64_t>& dims,
                    const std::vector<dtypes::DType>& dtypes, const std::vector<const void*>& inputs,
-                   const std::vector<void*>& outputs, const ElementLess* less);
+                   const std::vector<void*>& outputs, const ElementLess* less, int64_t prefix);
+
+/// How many leading positions along its axis the users of Sort instruction
+/// `sort` read: the largest limit of the Slices that are the only users of
+/// its elements, or the whole axis.
+int64_t SortPrefixNeeded(const ir::Function& fn, int sort);
 
 }  // namespace kiln::backends::cpu
