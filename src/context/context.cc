@@ -77,13 +77,15 @@ graph::Node Variable::ValueGraph(graph::Graph* g, graph::Loc loc) {
   std::lock_guard lock(store_->mu);
   if (deleted_) ThrowAt(loc, "Variable " + ScopeAndName() + ": ValueGraph after Context::DeleteVariablesInScope deleted it");
   Store::Trace* trace = store_->trace;
-  if (trace == nullptr || trace->g != g) {
+  // Inside a While or If body (a sub-graph of the traced graph) the value is
+  // the traced graph's, which the body captures where it uses it.
+  if (trace == nullptr || g == nullptr || !g->IsWithin(trace->g)) {
     ThrowAt(loc, "Variable " + ScopeAndName() + ": ValueGraph must be called while context::NewExec traces this graph");
   }
   // Read-after-write inside one graph sees the new value.
   if (auto it = trace->updates.find(this); it != trace->updates.end()) return it->second;
   if (auto it = trace->inputs.find(this); it != trace->inputs.end()) return it->second;
-  graph::Node param = graph::Parameter(g, "var:" + ScopeAndName(), shape_, loc);
+  graph::Node param = graph::Parameter(trace->g, "var:" + ScopeAndName(), shape_, loc);
   trace->inputs[this] = param;
   trace->input_order.push_back(this);
   return param;
@@ -96,6 +98,10 @@ void Variable::SetValueGraph(graph::Node value, graph::Loc loc) {
   }
   Store::Trace* trace = store_->trace;
   if (!value.Ok()) ThrowAt(loc, "Variable " + ScopeAndName() + ": SetValueGraph with an empty Node");
+  if (trace != nullptr && value.Graph() != trace->g && value.Graph()->IsWithin(trace->g)) {
+    ThrowAt(loc, "Variable " + ScopeAndName() + ": SetValueGraph with a value computed inside a While or If body; "
+                 "return it from the body and set the variable outside");
+  }
   if (trace == nullptr || trace->g != value.Graph()) {
     ThrowAt(loc, "Variable " + ScopeAndName() + ": SetValueGraph must be called while context::NewExec traces the graph");
   }

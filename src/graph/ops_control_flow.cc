@@ -151,6 +151,13 @@ std::vector<Node> If(Node pred, const BodyFn& then_fn, const BodyFn& else_fn, co
   return EmitControlFlow(g, ir::OpType::kIf, {pred}, {t, e}, t.results, 0, -1, loc);
 }
 
+std::vector<Node> Checkpoint(const BodyFn& fn, const std::vector<Node>& inputs, Loc loc) {
+  if (!fn) OpError(loc, "Checkpoint", "the function must be non-empty");
+  if (inputs.empty()) OpError(loc, "Checkpoint", "needs at least one input");
+  Graph* g = TargetGraph(inputs, "Checkpoint", loc);
+  return If(Const(g, true, loc), fn, fn, inputs, loc);
+}
+
 std::vector<Node> ForLoop(int64_t trip_count,
                           const std::function<std::vector<Node>(Node i, const std::vector<Node>& carry)>& body,
                           const std::vector<Node>& init, Loc loc) {

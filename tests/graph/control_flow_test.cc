@@ -239,6 +239,35 @@ TEST_P(ControlFlowTest, NestedControlFlowGradientsMatchFiniteDifferences) {
       {f64({2, 3}), f64({3})}));
 }
 
+// A checkpointed block gives the same values and gradients as the plain one,
+// and its gradient recomputes it inside an If instead of keeping its values.
+TEST_P(ControlFlowTest, CheckpointKeepsValuesAndGradients) {
+  auto block = [](const std::vector<Node>& v) { return Vec({graph::Tanh(graph::MatMul(v[0], v[1])) * v[0]}); };
+  auto plain = [&](const std::vector<Node>& p) {
+    Node y = block(p)[0];
+    auto g = graph::Gradient(graph::ReduceSum(y * y, {}), {p[0], p[1]});
+    return Vec({y, g[0], g[1]});
+  };
+  auto checkpointed = [&](const std::vector<Node>& p) {
+    Node y = graph::Checkpoint(block, {p[0], p[1]})[0];
+    auto g = graph::Gradient(graph::ReduceSum(y * y, {}), {p[0], p[1]});
+    return Vec({y, g[0], g[1]});
+  };
+  testing::Rng rng(9);
+  const std::vector<Tensor> args = {testing::Random(shapes::Make(dtypes::Float64, 3, 3), rng, -1, 1),
+                                    testing::Random(shapes::Make(dtypes::Float64, 3, 3), rng, -1, 1)};
+  auto want = testing::Run(Backend(), plain, args);
+  auto got = testing::Run(Backend(), checkpointed, args);
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_TRUE(testing::AllClose(got[i], want[i], 1e-14, 0)) << i;
+  auto g = graph::NewGraph();
+  Node x = graph::Parameter(g.get(), "x", shapes::Make(dtypes::Float64, 3, 3));
+  Node y = graph::Checkpoint(block, {x, x})[0];
+  graph::Gradient(graph::ReduceSum(y, {}), {x});
+  int ifs = 0;
+  for (const auto& in : g->Function().instructions) ifs += in.op == ir::OpType::kIf;
+  EXPECT_EQ(ifs, 2);  // the forward pass and the recomputing backward pass
+}
+
 TEST_P(ControlFlowTest, ExceedingMaxTripCountIsARunTimeError) {
   auto exec = graph::Compile(Backend(), [](graph::Graph* g) {
     Node x = graph::Parameter(g, "x", shapes::Make(dtypes::Float32));

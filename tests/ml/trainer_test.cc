@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "kiln/context/checkpoints.h"
+#include "kiln/graph/control_flow.h"
 #include "kiln/ml/layers/layers.h"
 #include "tests/testing/testing.h"
 
@@ -69,6 +70,58 @@ TEST(Trainer, LearnsAToyProblemDeterministically) {
   EXPECT_EQ(a, b);  // bit-identical from the seed
   EXPECT_LT(a["loss"], 0.15);
   EXPECT_GT(a["accuracy"], 0.95);
+}
+
+// Layers inside a loop body: their variables are read in the traced graph
+// and captured by the body; one Dense applied twice (tied weights) trains
+// through the ForLoop's gradient.
+std::vector<Node> LoopModel(context::Context ctx, const std::vector<Node>& inputs) {
+  Node h = graph::Tanh(layers::Dense(ctx.In("in"), inputs[0], 8));
+  h = graph::ForLoop(2, [&](Node, const std::vector<Node>& c) {
+    return std::vector<Node>{c[0] + graph::Tanh(layers::Dense(ctx.In("shared"), c[0], 8))};
+  }, {h})[0];
+  return {layers::Dense(ctx.In("out"), h, 2)};
+}
+
+TEST(Trainer, LayersInsideALoopBodyTrain) {
+  context::Context ctx = context::New();
+  ctx.SetSeed(3);
+  ctx.SetParam("learning_rate", 0.05);
+  auto trainer = train::NewTrainer(Cpu(), ctx, LoopModel, losses::SparseCategoricalCrossEntropyLogits,
+                                   optimizers::Adam());
+  trainer->AddEvalMetric(train::SparseCategoricalAccuracy());
+  auto data = MakeData(2);
+  datasets::Batch batch;
+  ASSERT_TRUE(data.Next(batch));
+  trainer->TrainStep(batch);
+  context::Variable* shared = ctx.GetVariableByScopeAndName("/shared/weights");
+  ASSERT_NE(shared, nullptr);
+  const std::vector<double> before = testing::ToDoubles(shared->Value());
+  auto loop = train::NewLoop(trainer);
+  loop->DisableProgress();
+  loop->RunSteps(data, 150);
+  EXPECT_NE(testing::ToDoubles(shared->Value()), before);
+  train::MetricValues m = trainer->Evaluate(data);
+  EXPECT_GT(m["accuracy"], 0.9);
+}
+
+TEST(Trainer, AVariableSetInsideALoopBodyIsAnError) {
+  context::Context ctx = context::New();
+  auto model = [](context::Context c, const std::vector<Node>& inputs) {
+    context::Variable* last = c.In("state").VariableWithShape("last", inputs[0].Shape());
+    last->SetTrainable(false);
+    Node h = graph::ForLoop(1, [&](Node, const std::vector<Node>& v) {
+      Node next = graph::Tanh(v[0]);
+      last->SetValueGraph(next);  // a body value cannot outlive the body
+      return std::vector<Node>{next};
+    }, {inputs[0]})[0];
+    return std::vector<Node>{layers::Dense(c.In("out"), h, 2)};
+  };
+  auto trainer = train::NewTrainer(Cpu(), ctx, model, losses::SparseCategoricalCrossEntropyLogits, optimizers::SGD());
+  auto data = MakeData(3);
+  datasets::Batch batch;
+  ASSERT_TRUE(data.Next(batch));
+  KILN_EXPECT_ERROR(trainer->TrainStep(batch), "SetValueGraph with a value computed inside a While or If body");
 }
 
 TEST(Trainer, NaNLossStopsWithTheStep) {

@@ -10,6 +10,13 @@
 // between iterations, and both branches of an If return the same shapes: a
 // mismatch is a kiln::Error naming both shapes and the caller's line.
 //
+// Context variables may be read inside a body (layers work there: their
+// values are captured), but not set: return the new value from the body and
+// set it outside. Random values drawn from the context's generator inside a
+// body are drawn once, outside the loop, so every iteration sees the same
+// ones; carry an RNG state (graph::RNGBitGenerator) for fresh values per
+// iteration.
+//
 // Gradients: If differentiates through both branches; ForLoop and Scan
 // through their iterations (the backward pass replays the loop once to record
 // each iteration's carry, then runs the body's VJP in reverse); While needs
@@ -55,6 +62,14 @@ std::vector<Node> If(Node pred, const BodyFn& then_fn, const BodyFn& else_fn, co
 /// Differentiable.
 std::vector<Node> ForLoop(int64_t trip_count, const std::function<std::vector<Node>(Node i, const std::vector<Node>& carry)>& body,
                           const std::vector<Node>& init, Loc loc = Loc::current());
+
+/// fn(inputs), with fn's intermediate values not kept for the backward pass
+/// (rematerialization, as jax.checkpoint): they live only while fn runs, and
+/// the gradient computes them again. Trades one more forward pass of fn per
+/// training step for the memory of its activations. fn is traced twice (it
+/// runs as both branches of an If whose predicate is true, so no graph pass
+/// merges the recomputation with the forward pass).
+std::vector<Node> Checkpoint(const BodyFn& fn, const std::vector<Node>& inputs, Loc loc = Loc::current());
 
 /// Result of Scan: the final carry and the per-iteration outputs stacked
 /// along a new leading axis.
