@@ -3,10 +3,6 @@
 // step's buffers again, but sizes nobody asks for again leave it, so a graph
 // compiled for many shapes keeps the process's memory flat (issue 10,
 // finding 9: RSS went from 172 MB to 1 GB over 1,000 shapes, then grew on).
-#include <unistd.h>
-
-#include <fstream>
-
 #include "src/backends/host_storage_pool.h"
 #include "tests/testing/testing.h"
 
@@ -14,14 +10,6 @@ namespace kiln {
 namespace {
 
 namespace pool = backends::internal;
-
-// Resident memory of this process, in bytes.
-int64_t ResidentBytes() {
-  std::ifstream statm("/proc/self/statm");
-  int64_t pages = 0, resident = 0;
-  statm >> pages >> resident;
-  return resident * static_cast<int64_t>(sysconf(_SC_PAGESIZE));
-}
 
 TEST(HostMemory, ManyShapesKeepResidentMemoryFlat) {
   auto backend = backends::NewWithName("cpu");
@@ -37,22 +25,17 @@ TEST(HostMemory, ManyShapesKeepResidentMemoryFlat) {
     ASSERT_EQ(out.Flat<float>()[n - 1], 2.0f + float(n - 1));
   };
   for (int i = 0; i < 20; ++i) run_shape(i);
-  const int64_t warm = ResidentBytes();
+  const int64_t warm = testing::ResidentBytes();
   constexpr int kShapes = 300;  // 2.4 GB of blocks go through the cache
   for (int i = 20; i < kShapes; ++i) run_shape(i);
-  const int64_t grown = ResidentBytes() - warm;
+  const int64_t grown = testing::ResidentBytes() - warm;
   EXPECT_LE(pool::CachedBytes(), pool::CacheLimitBytes());
   // The limit follows the largest working set seen (a few MB here): the floor.
   EXPECT_EQ(pool::CacheLimitBytes(), size_t{64} << 20);
-  // At most the cache's limit, plus slack for malloc's own pools. (Not under
-  // AddressSanitizer: its quarantine keeps up to 256 MB of freed malloc blocks.)
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)  // GCC
-  GTEST_SKIP() << "resident memory is not meaningful under a sanitizer (grew by " << (grown >> 20) << " MiB)";
-#elif defined(__has_feature)  // Clang
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-  GTEST_SKIP() << "resident memory is not meaningful under a sanitizer (grew by " << (grown >> 20) << " MiB)";
-#endif
-#endif
+  // At most the cache's limit, plus slack for malloc's own pools.
+  if (testing::kUnderSanitizer) {
+    GTEST_SKIP() << "resident memory is not meaningful under a sanitizer (grew by " << (grown >> 20) << " MiB)";
+  }
   EXPECT_LT(grown, int64_t{96} << 20) << "resident memory grew by " << (grown >> 20) << " MiB over " << kShapes
                                       << " shapes";
 }

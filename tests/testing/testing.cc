@@ -1,9 +1,12 @@
 // Copyright 2026 The Kiln Authors.
 #include "tests/testing/testing.h"
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <limits>
 #include <numeric>
@@ -143,6 +146,13 @@ ScopedEnv::ScopedEnv(const char* name, const char* value) : name_(name) {
 ScopedEnv::~ScopedEnv() {
   if (old_) ::setenv(name_, old_->c_str(), 1);
   else ::unsetenv(name_);
+}
+
+int64_t ResidentBytes() {
+  std::ifstream statm("/proc/self/statm");
+  int64_t pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return resident * static_cast<int64_t>(sysconf(_SC_PAGESIZE));
 }
 
 std::vector<shapes::Shape> TestShapes(dtypes::DType dtype) {

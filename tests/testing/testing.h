@@ -83,6 +83,25 @@ class ScopedEnv {
   std::optional<std::string> old_;
 };
 
+/// Resident memory of this process in bytes (/proc/self/statm), for tests
+/// that memory stays flat.
+int64_t ResidentBytes();
+
+/// Whether this build runs under AddressSanitizer or ThreadSanitizer, where
+/// resident memory says nothing (ASan's quarantine keeps up to 256 MB of
+/// freed blocks) and long loops run tens of times slower.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)  // GCC
+inline constexpr bool kUnderSanitizer = true;
+#elif defined(__has_feature)  // Clang
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+inline constexpr bool kUnderSanitizer = true;
+#else
+inline constexpr bool kUnderSanitizer = false;
+#endif
+#else
+inline constexpr bool kUnderSanitizer = false;
+#endif
+
 /// Shapes used by conformance cases: scalars, size-0 axes, odd sizes that
 /// exercise vector tails, and a size above the parallel threshold.
 std::vector<shapes::Shape> TestShapes(dtypes::DType dtype);
