@@ -78,6 +78,26 @@ std::vector<Node> VJP(const std::vector<Node>& outputs, const std::vector<Node>&
   all.insert(all.end(), cotangents.begin(), cotangents.end());
   all.insert(all.end(), wrt.begin(), wrt.end());
   Graph* g = internal::CheckSameGraph(all, "VJP", loc);
+  // Inside a loop body or branch, a wrt value of an enclosing graph may reach
+  // the body only through values computed outside it (ops on outer values
+  // are hoisted), which a gradient taken in the body cannot see: refused.
+  // Outer outputs and cotangents stand for their captures.
+  for (const Node& w : wrt) {
+    if (w.Graph() != g) {
+      OpError(loc, "Gradient", "inside a loop body or branch, differentiate with respect to values of the body (its "
+                               "carry, operands or results), not a value of an enclosing graph: take that gradient "
+                               "outside, or pass the value in as a carried value or operand");
+    }
+  }
+  for (const Node& n : all) {
+    if (n.Graph() == g) continue;
+    auto local = [&](const std::vector<Node>& nodes) {
+      std::vector<Node> out;
+      for (const Node& m : nodes) out.push_back(g->Capture(m, loc));
+      return out;
+    };
+    return VJP(local(outputs), local(cotangents), wrt, loc);  // once: then all are in g
+  }
   for (size_t i = 0; i < outputs.size(); ++i) {
     if (cotangents[i].Shape() != outputs[i].Shape()) {
       OpError(loc, "VJP", "cotangent " + cotangents[i].Shape().ToString() + " does not match output #" +

@@ -269,6 +269,25 @@ ScanResult Scan(const std::function<std::vector<Node>(const std::vector<Node>& c
 
 namespace {
 
+// Which of the first n parameters of a While body `body` only writes into:
+// output i is a DynamicUpdateSlice whose operand 0 is parameter i, and
+// parameter i has no other use.
+std::vector<bool> WriteOnlyCarries(const ir::Function& body, size_t n) {
+  std::vector<int> uses(body.instructions.size(), 0);
+  for (const ir::Instruction& in : body.instructions) {
+    for (int o : in.operands) ++uses[static_cast<size_t>(o)];
+  }
+  for (int o : body.outputs) ++uses[static_cast<size_t>(o)];
+  std::vector<bool> write_only(n, false);
+  for (size_t i = 0; i < n; ++i) {
+    const int param = body.parameters[i];
+    const ir::Instruction& out = body.instructions[static_cast<size_t>(body.outputs[i])];
+    write_only[i] = out.op == ir::OpType::kDynamicUpdateSlice && out.operands[0] == param &&
+                    uses[static_cast<size_t>(param)] == 1;
+  }
+  return write_only;
+}
+
 // While: replays the loop recording each iteration's carry (a [max_trip_count,
 // ...] buffer per carried value), then runs the body's VJP from the last
 // iteration to the first, accumulating the gradients of the captured values.
@@ -304,13 +323,24 @@ std::vector<Node> WhileVJP(const internal::VJPArgs& a) {
   const dtypes::DType counter = CounterDType(m);
   const Loc& loc = a.loc;
 
-  // 1. The replay with a tape of carries.
+  // Carries the body only writes into (its output j is a DynamicUpdateSlice
+  // of parameter j, which nothing else reads: Scan's stacked outputs) never
+  // reach another result, so they are not recorded (a record of them would
+  // be [max_trip_count, max_trip_count, ...]); the backward body gets their
+  // initial value, which its VJP does not read.
+  const std::vector<bool> write_only = WriteOnlyCarries(body_g.Function(), n);
+
+  // 1. The replay with a tape of the other carries.
+  std::vector<size_t> taped_carry;  // carry index of each tape
+  for (size_t i = 0; i < n; ++i) {
+    if (!write_only[i]) taped_carry.push_back(i);
+  }
   std::vector<Node> start = {Scalar(a.g, counter, 0, loc)};
   start.insert(start.end(), init.begin(), init.end());
-  for (const Node& c : init) {
-    std::vector<int64_t> dims = c.Shape().Dims();
+  for (size_t i : taped_carry) {
+    std::vector<int64_t> dims = init[i].Shape().Dims();
     dims.insert(dims.begin(), m);
-    start.push_back(Zeros(a.g, shapes::Shape(c.DType(), dims), loc));
+    start.push_back(Zeros(a.g, shapes::Shape(init[i].DType(), dims), loc));
   }
   const std::vector<Node> taped = While(
       [&](const std::vector<Node>& c) {
@@ -322,7 +352,7 @@ std::vector<Node> WhileVJP(const internal::VJPArgs& a) {
         const Node k = c[0];
         std::vector<Node> args(c.begin() + 1, c.begin() + 1 + static_cast<long>(n));
         std::vector<Node> tapes;
-        for (size_t i = 0; i < n; ++i) tapes.push_back(UpdateAt(c[1 + n + i], args[i], k, loc));
+        for (size_t t = 0; t < taped_carry.size(); ++t) tapes.push_back(UpdateAt(c[1 + n + t], args[taped_carry[t]], k, loc));
         args.insert(args.end(), body_caps.begin(), body_caps.end());
         std::vector<Node> next = {k + Scalar(Current(), counter, 1, loc)};
         for (const Node& v : Inline(body_g, args, Current())) next.push_back(v);
@@ -331,7 +361,8 @@ std::vector<Node> WhileVJP(const internal::VJPArgs& a) {
       },
       start, WhileOptions{m}, loc);
   const Node trips = taped[0];
-  const std::vector<Node> tapes(taped.begin() + 1 + static_cast<long>(n), taped.end());
+  std::vector<Node> tapes(n);  // per carry; empty for write-only ones
+  for (size_t t = 0; t < taped_carry.size(); ++t) tapes[taped_carry[t]] = taped[1 + n + t];
 
   // 2. The backward loop, from iteration trips - 1 down to 0.
   std::vector<Node> back = {trips};
@@ -344,7 +375,11 @@ std::vector<Node> WhileVJP(const internal::VJPArgs& a) {
         Graph* sub = Current();
         const Node k = c[0] - Scalar(sub, counter, 1, loc);
         std::vector<Node> args;
-        for (size_t i = 0; i < n; ++i) args.push_back(SliceAt(tapes[i], k, loc));
+        for (size_t i = 0; i < n; ++i) {
+          // A distinct node for a write-only carry (its initial value may
+          // also be a capture, which must keep its own gradient).
+          args.push_back(write_only[i] ? StopGradient(sub->Capture(init[i], loc), loc) : SliceAt(tapes[i], k, loc));
+        }
         for (const Node& cap : body_caps) args.push_back(sub->Capture(cap, loc));
         const std::vector<Node> outs = Inline(body_g, args, sub);
         std::vector<Node> outputs, cotangents, wrt;

@@ -89,13 +89,18 @@ Node Reciprocal(Node x, Loc loc) {
 // (at 0 too, as in PyTorch and jax.nn.relu), rather than Max's, which splits
 // ties. Reading the output rather than x matters for speed: the output is
 // kept for the layers after anyway (pooling), so the forward pass stores
-// nothing more for the backward one.
+// nothing more for the backward one. When autodiff replays the Relu in
+// another graph (the VJP of a loop body or an If branch), the captured
+// output is not there: the gradient then reads the replayed x instead.
 Node Relu(Node x, Loc loc) {
   Graph* g = internal::CheckNode(x, "Relu", loc);
   Node zero = ScalarLike(x, 0, loc);
   Node y = Max(x, zero, loc);
   if (dtypes::IsFloat(x.DType())) {
-    g->SetCustomGradient(y.Id(), [y, zero, loc](Node, Node cotangent) {
+    g->SetCustomGradient(y.Id(), [y, zero, loc](Node operand, Node cotangent) {
+      if (cotangent.Graph() != y.Graph() || cotangent.Generation() != y.Generation()) {
+        return Where(GreaterThan(operand, ZerosLike(operand, loc), loc), cotangent, ZerosLike(cotangent, loc), loc);
+      }
       return Where(GreaterThan(y, zero, loc), cotangent, ZerosLike(cotangent, loc), loc);
     });
   }

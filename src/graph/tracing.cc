@@ -83,12 +83,15 @@ std::vector<Node> Inline(const Graph& src, const std::vector<Node>& args, Graph*
     std::vector<Node> operands;
     for (int o : in.operands) operands.push_back(value[static_cast<size_t>(o)]);
     ir::Attributes attrs = in.attrs;
+    auto remap = [&](int& s) {
+      int& mapped = subfunction_map[static_cast<size_t>(s)];
+      if (mapped < 0) mapped = into->AddSubfunction(fn.subfunctions[static_cast<size_t>(s)], src.Subgraph(s));
+      s = mapped;
+    };
     if (auto* cf = std::get_if<ir::ControlFlowAttrs>(&attrs)) {
-      for (int& s : cf->subfunctions) {
-        int& mapped = subfunction_map[static_cast<size_t>(s)];
-        if (mapped < 0) mapped = into->AddSubfunction(fn.subfunctions[static_cast<size_t>(s)], src.Subgraph(s));
-        s = mapped;
-      }
+      for (int& s : cf->subfunctions) remap(s);
+    } else if (auto* sort = std::get_if<ir::SortAttrs>(&attrs); sort != nullptr && sort->comparator >= 0) {
+      remap(sort->comparator);
     }
     value[id] = into->AddInstruction(in.op, operands, in.shape, std::move(attrs), in.location);
     if (const auto* custom = src.FindCustomGradient(static_cast<int>(id))) {

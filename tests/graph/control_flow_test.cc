@@ -8,10 +8,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "kiln/graph/control_flow.h"
+#include "kiln/graph/sort.h"
 #include "tests/testing/gradcheck.h"
 #include "tests/testing/testing.h"
 
@@ -265,6 +267,52 @@ TEST_P(ControlFlowTest, CheckpointKeepsValuesAndGradients) {
   EXPECT_EQ(ifs, 2);  // the forward pass and the recomputing backward pass
 }
 
+// Gradients replay bodies in new graphs: Relu's custom gradient, a
+// comparator sort and a nested If must survive the replay.
+TEST_P(ControlFlowTest, ReplayedBodiesKeepCustomGradientsAndComparators) {
+  testing::Rng rng(10);
+  const auto f64 = [&](std::vector<int64_t> dims) {
+    return testing::Random(shapes::Shape(dtypes::Float64, std::move(dims)), rng, 0.2, 1);
+  };
+  EXPECT_TRUE(testing::CheckGradients(
+      Backend(),
+      [](const std::vector<Node>& p) {
+        Node w = p[1];
+        return graph::ForLoop(2, [&](Node, const std::vector<Node>& c) {
+          Node h = graph::Relu(graph::MatMul(c[0], w) - 0.5);
+          Node sorted = graph::SortWithComparator({h}, 1, [](const std::vector<Node>& l, const std::vector<Node>& r) {
+            return graph::GreaterThan(l[0], r[0]);
+          })[0];
+          return Vec({sorted + c[0]});
+        }, {p[0]})[0];
+      },
+      {f64({2, 3}), f64({3, 3})}));
+}
+
+// Scan's stacked outputs are written, not read, by its body: the gradient
+// records the carry only, never a [length, length, ...] tape.
+TEST(ControlFlowIr, ScanGradientsDoNotRecordTheStackedOutputs) {
+  auto g = graph::NewGraph();
+  Node xs = graph::Parameter(g.get(), "xs", shapes::Make(dtypes::Float32, 50, 3));
+  Node h0 = graph::Parameter(g.get(), "h0", shapes::Make(dtypes::Float32, 3));
+  auto r = graph::Scan([](const std::vector<Node>& c, const std::vector<Node>& x) {
+    Node h = graph::Tanh(c[0] + x[0]);
+    return Vec({h, h});
+  }, {h0}, {xs});
+  graph::Gradient(graph::ReduceSum(r.stacked[0], {}), {xs, h0});
+  auto fn = g->Finish({r.stacked[0]}, graph::Loc::current());
+  std::function<int(const ir::Function&)> count_square = [&](const ir::Function& f) {
+    int found = 0;
+    for (const auto& in : f.instructions) {
+      const auto& d = in.shape.Dims();
+      found += d.size() >= 2 && d[0] == 50 && d[1] == 50;
+    }
+    for (const auto& sub : f.subfunctions) found += count_square(*sub);
+    return found;
+  };
+  EXPECT_EQ(count_square(*fn), 0);
+}
+
 TEST_P(ControlFlowTest, ExceedingMaxTripCountIsARunTimeError) {
   auto exec = graph::Compile(Backend(), [](graph::Graph* g) {
     Node x = graph::Parameter(g, "x", shapes::Make(dtypes::Float32));
@@ -366,6 +414,19 @@ TEST_F(ControlFlowErrors, ABodysValuesCannotEscapeIt) {
   }, {x});
   KILN_EXPECT_ERROR(x + leaked, "was traced as the body of a control-flow op; its values cannot be used outside it");
   KILN_EXPECT_ERROR(graph::Exp(leaked), "its values cannot be used outside it");
+}
+
+TEST_F(ControlFlowErrors, GradientsInABodyAreWithRespectToItsOwnValues) {
+  Node w = Param(shapes::Make(dtypes::Float32, 2));
+  KILN_EXPECT_ERROR(graph::ForLoop(1, [&](Node, const std::vector<Node>& c) {
+    Node loss = graph::ReduceSum(graph::Exp(w) * c[0], {});
+    return Vec({c[0] - graph::Gradient(loss, {w})[0]});
+  }, {w}), "differentiate with respect to values of the body");
+  // With respect to the carry it works.
+  EXPECT_NO_THROW(graph::ForLoop(1, [&](Node, const std::vector<Node>& c) {
+    Node loss = graph::ReduceSum(graph::Exp(w) * c[0] * c[0], {});
+    return Vec({c[0] - graph::Gradient(loss, {c[0]})[0]});
+  }, {w}));
 }
 
 TEST_F(ControlFlowErrors, ScanChecksItsInputs) {
