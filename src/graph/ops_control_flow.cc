@@ -47,13 +47,7 @@ std::vector<Node> EmitControlFlow(Graph* g, ir::OpType op, const std::vector<Nod
     attrs.captures.push_back(std::move(captures));
     attrs.subfunctions.push_back(g->AddSubfunction(t.function, t.graph));
   }
-  const Node tuple = g->AddInstruction(op, operands, ir::TupleShape(), std::move(attrs), loc);
-  std::vector<Node> values;
-  for (size_t i = 0; i < results.size(); ++i) {
-    values.push_back(g->AddInstruction(ir::OpType::kGetTupleElement, {tuple}, results[i],
-                                       ir::TupleIndexAttrs{static_cast<int64_t>(i)}, loc));
-  }
-  return values;
+  return internal::EmitTuple(g, op, operands, std::move(attrs), results, loc);
 }
 
 // x[k] along axis 0 of a stacked value, as a value of x's shape without it.
@@ -80,17 +74,18 @@ dtypes::DType CounterDType(int64_t n) {
   return n > std::numeric_limits<int32_t>::max() ? dtypes::Int64 : dtypes::Int32;
 }
 
-// Checks that `values` (what a body returned) match the carry's shapes.
-void CheckCarry(const std::vector<Node>& values, const std::vector<shapes::Shape>& carry, size_t first,
+// Checks that `returned` (the shapes of what a body returned) start with the
+// carry's shapes; `exact`: and hold nothing more.
+void CheckCarry(const std::vector<shapes::Shape>& returned, const std::vector<shapes::Shape>& carry, bool exact,
                 const std::string& what, std::string_view op, const Loc& loc) {
-  if (values.size() < first + carry.size()) {
-    OpError(loc, op, what + " returned " + std::to_string(values.size() - first) + " values for a carry of " +
+  if (returned.size() < carry.size() || (exact && returned.size() != carry.size())) {
+    OpError(loc, op, what + " returned " + std::to_string(returned.size()) + " values for a carry of " +
                          std::to_string(carry.size()));
   }
   for (size_t i = 0; i < carry.size(); ++i) {
-    if (values[first + i].Shape() != carry[i]) {
+    if (returned[i] != carry[i]) {
       OpError(loc, op, "carried value #" + std::to_string(i) + " is " + carry[i].ToString() + " on entry, but " +
-                           what + " returns " + values[first + i].Shape().ToString());
+                           what + " returns " + returned[i].ToString());
     }
   }
 }
@@ -113,16 +108,7 @@ std::vector<Node> While(const CondFn& cond, const BodyFn& body, const std::vecto
     OpError(loc, "While", "the condition must return one Bool scalar, got " + c.results[0].ToString());
   }
   const Traced b = Trace(g, "while_body", carry, {}, body, "While", loc);
-  if (b.results.size() != carry.size()) {
-    OpError(loc, "While", "the body returned " + std::to_string(b.results.size()) + " values for a carry of " +
-                              std::to_string(carry.size()));
-  }
-  for (size_t i = 0; i < carry.size(); ++i) {
-    if (b.results[i] != carry[i]) {
-      OpError(loc, "While", "carried value #" + std::to_string(i) + " is " + carry[i].ToString() +
-                                " on entry, but the body returns " + b.results[i].ToString());
-    }
-  }
+  CheckCarry(b.results, carry, /*exact=*/true, "the body", "While", loc);
   return EmitControlFlow(g, ir::OpType::kWhile, init, {c, b}, carry, static_cast<int64_t>(init.size()),
                          options.max_trip_count, loc);
 }
@@ -173,11 +159,7 @@ std::vector<Node> ForLoop(int64_t trip_count,
       [&](const std::vector<Node>& c) { return LessThan(c[0], Scalar(Current(), counter, static_cast<double>(trip_count), loc), loc); },
       [&](const std::vector<Node>& c) {
         std::vector<Node> next = body(c[0], std::vector<Node>(c.begin() + 1, c.end()));
-        CheckCarry(next, carry, 0, "the body", "ForLoop", loc);
-        if (next.size() != carry.size()) {
-          OpError(loc, "ForLoop", "the body returned " + std::to_string(next.size()) + " values for a carry of " +
-                                      std::to_string(carry.size()));
-        }
+        CheckCarry(ShapesOf(next), carry, /*exact=*/true, "the body", "ForLoop", loc);
         next.insert(next.begin(), c[0] + Scalar(Current(), counter, 1, loc));
         return next;
       },
@@ -219,7 +201,7 @@ ScanResult Scan(const std::function<std::vector<Node>(const std::vector<Node>& c
       [&](const std::vector<Node>& v) {
         std::vector<Node> out = fn(std::vector<Node>(v.begin(), v.begin() + static_cast<long>(carry.size())),
                                    std::vector<Node>(v.begin() + static_cast<long>(carry.size()), v.end()));
-        CheckCarry(out, carry, 0, "the function", "Scan", loc);
+        CheckCarry(ShapesOf(out), carry, /*exact=*/false, "the function", "Scan", loc);
         for (size_t k = carry.size(); k < out.size(); ++k) y_shapes.push_back(out[k].Shape());
         return std::vector<Node>{v.at(0)};  // Trace wants a value; only the shapes matter here
       },
@@ -242,7 +224,7 @@ ScanResult Scan(const std::function<std::vector<Node>(const std::vector<Node>& c
         std::vector<Node> x_t;
         for (const Node& x : xs) x_t.push_back(SliceAt(x, t, loc));
         std::vector<Node> out = fn(std::vector<Node>(c.begin() + 1, c.begin() + 1 + static_cast<long>(nc)), x_t);
-        CheckCarry(out, carry, 0, "the function", "Scan", loc);
+        CheckCarry(ShapesOf(out), carry, /*exact=*/false, "the function", "Scan", loc);
         if (out.size() != nc + y_shapes.size()) {
           OpError(loc, "Scan", "the function returned " + std::to_string(out.size()) + " values, then " +
                                    std::to_string(nc + y_shapes.size()) + " (it must return the same every time)");
@@ -437,15 +419,16 @@ std::vector<Node> IfVJP(const internal::VJPArgs& a) {
         cotangents.push_back(v[a.operands.size() - 1 + j]);
       }
       const auto& mine = attrs.captures[k];
+      std::vector<bool> own;
       for (size_t o : float_operands) {
-        if (std::find(mine.begin(), mine.end(), static_cast<int64_t>(o)) != mine.end()) wrt.push_back(v[o - 1]);
+        own.push_back(std::find(mine.begin(), mine.end(), static_cast<int64_t>(o)) != mine.end());
+        if (own.back()) wrt.push_back(v[o - 1]);
       }
       const std::vector<Node> d = VJP(outputs, cotangents, wrt, loc);
       std::vector<Node> result;
       size_t next = 0;
-      for (size_t o : float_operands) {
-        const bool own = std::find(mine.begin(), mine.end(), static_cast<int64_t>(o)) != mine.end();
-        result.push_back(own ? d[next++] : ZerosLike(v[o - 1], loc));
+      for (size_t i = 0; i < float_operands.size(); ++i) {
+        result.push_back(own[i] ? d[next++] : ZerosLike(v[float_operands[i] - 1], loc));
       }
       return result;
     };

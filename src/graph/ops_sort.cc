@@ -25,13 +25,7 @@ namespace {
 std::vector<Node> EmitSort(Graph* g, const std::vector<Node>& operands, ir::SortAttrs attrs,
                            const internal::Traced* comparator, const Loc& loc) {
   if (comparator != nullptr) attrs.comparator = g->AddSubfunction(comparator->function, comparator->graph);
-  const Node tuple = g->AddInstruction(ir::OpType::kSort, operands, ir::TupleShape(), std::move(attrs), loc);
-  std::vector<Node> values;
-  for (size_t i = 0; i < operands.size(); ++i) {
-    values.push_back(g->AddInstruction(ir::OpType::kGetTupleElement, {tuple}, operands[i].Shape(),
-                                       ir::TupleIndexAttrs{static_cast<int64_t>(i)}, loc));
-  }
-  return values;
+  return internal::EmitTuple(g, ir::OpType::kSort, operands, std::move(attrs), internal::ShapesOf(operands), loc);
 }
 
 // Checks the operands of a sort and returns the normalized axis.

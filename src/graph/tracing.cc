@@ -70,6 +70,17 @@ Traced Trace(Graph* outer, const std::string& name, const std::vector<shapes::Sh
   return traced;
 }
 
+std::vector<Node> EmitTuple(Graph* g, ir::OpType op, const std::vector<Node>& operands, ir::Attributes attrs,
+                            const std::vector<shapes::Shape>& elements, const Loc& loc) {
+  const Node tuple = g->AddInstruction(op, operands, ir::TupleShape(), std::move(attrs), loc);
+  std::vector<Node> values;
+  for (size_t i = 0; i < elements.size(); ++i) {
+    values.push_back(g->AddInstruction(ir::OpType::kGetTupleElement, {tuple}, elements[i],
+                                       ir::TupleIndexAttrs{static_cast<int64_t>(i)}, loc));
+  }
+  return values;
+}
+
 std::vector<Node> Inline(const Graph& src, const std::vector<Node>& args, Graph* into) {
   const ir::Function& fn = src.Function();
   std::vector<Node> value(fn.instructions.size());

@@ -39,6 +39,11 @@ struct Traced {
 Traced Trace(Graph* outer, const std::string& name, const std::vector<shapes::Shape>& leading,
              const std::vector<Node>& inputs, const BodyFn& fn, std::string_view op, const Loc& loc);
 
+/// Emits a tuple-producing instruction (While, If, Sort) with `operands` and
+/// `attrs`, and one GetTupleElement per element shape; returns those.
+std::vector<Node> EmitTuple(Graph* g, ir::OpType op, const std::vector<Node>& operands, ir::Attributes attrs,
+                            const std::vector<shapes::Shape>& elements, const Loc& loc);
+
 /// Replays the function traced into `src` in graph `into`, with `args` for
 /// its parameters (nodes of `into` or enclosing graphs), keeping locations,
 /// custom gradients and nested sub-functions; returns its outputs.

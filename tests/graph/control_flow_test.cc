@@ -23,20 +23,13 @@ namespace {
 using graph::Node;
 using tensors::Tensor;
 
-std::vector<std::string> ControlFlowBackends() {
-  std::vector<std::string> names;
-  for (const std::string& name : testing::BackendNames()) {
-    if (backends::NewWithName(name)->GetCapabilities().SupportsOp(ir::OpType::kWhile)) names.push_back(name);
-  }
-  return names;
-}
-
 class ControlFlowTest : public ::testing::TestWithParam<std::string> {
  protected:
   std::shared_ptr<backends::Backend> Backend() const { return backends::NewWithName(GetParam()); }
 };
 
-INSTANTIATE_TEST_SUITE_P(Backends, ControlFlowTest, ::testing::ValuesIn(ControlFlowBackends()));
+INSTANTIATE_TEST_SUITE_P(Backends, ControlFlowTest,
+                         ::testing::ValuesIn(testing::BackendsSupporting(ir::OpType::kWhile)));
 
 Tensor F64(std::vector<int64_t> dims, const std::vector<double>& values) {
   return testing::FromDoubles(shapes::Shape(dtypes::Float64, std::move(dims)), values);

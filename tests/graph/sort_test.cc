@@ -23,20 +23,12 @@ namespace {
 using graph::Node;
 using tensors::Tensor;
 
-std::vector<std::string> SortBackends() {
-  std::vector<std::string> names;
-  for (const std::string& name : testing::BackendNames()) {
-    if (backends::NewWithName(name)->GetCapabilities().SupportsOp(ir::OpType::kSort)) names.push_back(name);
-  }
-  return names;
-}
-
 class SortTest : public ::testing::TestWithParam<std::string> {
  protected:
   std::shared_ptr<backends::Backend> Backend() const { return backends::NewWithName(GetParam()); }
 };
 
-INSTANTIATE_TEST_SUITE_P(Backends, SortTest, ::testing::ValuesIn(SortBackends()));
+INSTANTIATE_TEST_SUITE_P(Backends, SortTest, ::testing::ValuesIn(testing::BackendsSupporting(ir::OpType::kSort)));
 
 // The order of the spec: NaN after everything, -0 equal to +0.
 bool RefLess(double a, double b) {

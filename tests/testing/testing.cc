@@ -16,6 +16,14 @@ namespace kiln::testing {
 
 std::vector<std::string> BackendNames() { return backends::Available(); }
 
+std::vector<std::string> BackendsSupporting(ir::OpType op) {
+  std::vector<std::string> names;
+  for (const std::string& name : BackendNames()) {
+    if (backends::NewWithName(name)->GetCapabilities().SupportsOp(op)) names.push_back(name);
+  }
+  return names;
+}
+
 namespace {
 template <typename T>
 double ToDouble(T v) {

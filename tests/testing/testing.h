@@ -22,6 +22,9 @@ namespace kiln::testing {
 
 /// Every backend available on this machine ("cpu", and "cuda" with a GPU).
 std::vector<std::string> BackendNames();
+/// The backends of BackendNames() whose capabilities include `op` (for the
+/// tests of ops some backends declare missing).
+std::vector<std::string> BackendsSupporting(ir::OpType op);
 
 /// A deterministic random generator for tests (fixed seed per call site is up to the caller).
 using Rng = std::mt19937_64;

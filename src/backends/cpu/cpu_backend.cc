@@ -376,7 +376,8 @@ class CpuExecutable final : public Executable {
     subexecutables_.resize(fn_->subfunctions.size());
     tuple_readers_.resize(instrs.size());
     sort_prefix_.resize(instrs.size());
-    for (const ir::Instruction& in : instrs) {
+    for (size_t id = 0; id < instrs.size(); ++id) {
+      const ir::Instruction& in = instrs[id];
       if (in.op == ir::OpType::kGetTupleElement) {
         auto& readers = tuple_readers_[static_cast<size_t>(in.operands[0])];
         const auto index = static_cast<size_t>(ir::Attr<ir::TupleIndexAttrs>(in).index);
@@ -387,7 +388,7 @@ class CpuExecutable final : public Executable {
       has_control_flow_ = true;
       std::vector<int> subs;
       if (in.op == ir::OpType::kSort) {
-        sort_prefix_[static_cast<size_t>(&in - instrs.data())] = SortPrefixNeeded(*fn_, static_cast<int>(&in - instrs.data()));
+        sort_prefix_[id] = SortPrefixNeeded(*fn_, static_cast<int>(id));
         const int comparator = ir::Attr<ir::SortAttrs>(in).comparator;
         if (comparator >= 0) subs.push_back(comparator);
       } else {
