@@ -379,6 +379,10 @@ TEST_F(ControlFlowErrors, ACarryThatChangesShapeOrDTypeIsRejected) {
                     "ForLoop: carried value #0 is Float32[2] on entry, but the body returns Float32[1, 2]");
   KILN_EXPECT_ERROR(graph::ForLoop(-1, [](Node, const std::vector<Node>& c) { return c; }, {x}),
                     "trip_count must be >= 0, got -1");
+  KILN_EXPECT_ERROR(graph::While([](const std::vector<Node>& c) { return graph::LessThan(graph::ReduceSum(c[0], {}), graph::ScalarLike(c[0], 1)); },
+                                 [](const std::vector<Node>& c) { return c; }, {x}, graph::WhileOptions{.max_trip_count = -2}),
+                    "max_trip_count must be -1 (unbounded) or >= 0, got -2");
+  KILN_EXPECT_ERROR(graph::Checkpoint([](const std::vector<Node>& v) { return v; }, {}), "Checkpoint: needs at least one input");
 }
 
 TEST_F(ControlFlowErrors, BranchesMustAgree) {

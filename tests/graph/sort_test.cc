@@ -263,6 +263,8 @@ TEST_F(SortErrors, BadOperandsAreRejectedWithTheirShapes) {
   KILN_EXPECT_ERROR(graph::TopK(x, 5), "TopK: k must be in [0, 4] for Float32[3, 4] along axis 1, got 5");
   KILN_EXPECT_ERROR(graph::ArgSort(x, -1, {}, dtypes::Float32), "index_dtype must be an integer dtype");
   KILN_EXPECT_ERROR(graph::TakeAlongAxis(x, y, 1), "TakeAlongAxis: indices must have an integer dtype");
+  KILN_EXPECT_ERROR(graph::TakeAlongAxis(x, graph::ConvertDType(y, dtypes::Int32), 1),
+                    "indices Int32[4, 3] must match x Float32[3, 4] on every axis but 1");
 }
 
 TEST_F(SortErrors, ComparatorsMustBeBoolAndSelfContained) {
