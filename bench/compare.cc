@@ -265,6 +265,32 @@ void LoopCase(const BackendPtr& backend, const Options& o) {
              Format("%.2f us per host call", Median(t[1].seconds) / n * 1e6));
 }
 
+// (f3) Cholesky and Solve of a 1024 x 1024 Float64 matrix against LAPACK
+// called directly on the same matrix (Kiln runs the same LAPACK routines:
+// the difference is Kiln's overhead, its row-major layout and LAPACKE's
+// transposition for getrf).
+void LinalgCases(const BackendPtr& backend, const Options& o) {
+  if (!backend->GetCapabilities().SupportsOp(ir::OpType::kCholesky)) {
+    std::printf("linalg: backend %s has no linear algebra yet; skipped\n", backend->Name().c_str());
+    return;
+  }
+  const double n = static_cast<double>(kLinalgSize);
+  const std::vector<Timed> chol = MeasureInterleaved(
+      {{"Kiln Cholesky", g_kiln_threads, CholeskyStep(backend)},
+       {"LAPACKE dpotrf", g_kiln_threads, peers::LapackCholesky(kLinalgSize)}},
+      o);
+  AddRow("Cholesky 1024x1024 f64", chol[0], {chol[1]},
+         "Kiln " + GflopPerS(n * n * n / 3, Median(chol[0].seconds)) + ", LAPACK dpotrf (column-major) " +
+             GflopPerS(n * n * n / 3, Median(chol[1].seconds)));
+  const std::vector<Timed> solve = MeasureInterleaved(
+      {{"Kiln Solve", g_kiln_threads, SolveStep(backend)},
+       {"LAPACKE dgetrf+dgetrs", g_kiln_threads, peers::LapackSolve(kLinalgSize)}},
+      o);
+  AddRow("Solve 1024x1024 f64, one right-hand side", solve[0], {solve[1]},
+         "Kiln " + GflopPerS(2 * n * n * n / 3, Median(solve[0].seconds)) + ", LAPACK dgetrf+dgetrs " +
+             GflopPerS(2 * n * n * n / 3, Median(solve[1].seconds)));
+}
+
 // (g) Trace + compile of the MLP train step, once per round.
 void CompileCase(const BackendPtr& backend, const Options& o) {
   Timed kiln{"Kiln", {}};
@@ -451,7 +477,7 @@ int Run(const Options& o) {
   const std::vector<std::pair<std::string, void (*)(const BackendPtr&, const Options&)>> cases{
       {"mlp", MlpCase},           {"cnn", CnnCase},       {"gemm", GemmCase},      {"chain", ChainCase},
       {"reduce", ReductionCases}, {"tiny", TinyCallCase}, {"sort", SortCases}, {"loop", LoopCase},
-      {"compile", CompileCase},
+      {"linalg", LinalgCases},    {"compile", CompileCase},
       {"train", TrainingCases},   {"memory", MemoryCases}};
   for (const auto& [name, run] : cases) {
     if (name.find(o.filter) != std::string::npos) run(backend, o);

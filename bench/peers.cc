@@ -9,6 +9,11 @@
 #include <hwy/contrib/math/math-inl.h>
 #include <oneapi/dnnl/dnnl.h>
 
+#include <complex>
+#define lapack_complex_float std::complex<float>
+#define lapack_complex_double std::complex<double>
+#include <lapacke.h>
+
 #include <memory>
 #include <random>
 
@@ -47,6 +52,37 @@ Step DnnlSgemm(int64_t n) {
   return [n, a, b, c] {
     if (dnnl_sgemm('N', 'N', n, n, n, 1.0f, a.get(), n, b.get(), n, 0.0f, c.get(), n) != dnnl_success) {
       Throw("dnnl_sgemm failed");
+    }
+  };
+}
+
+Step LapackCholesky(int64_t n) {
+  // Row-major symmetric = column-major symmetric: the bytes serve as they are.
+  auto a = std::make_shared<std::vector<double>>(SpdMatrix(n));
+  auto work = std::make_shared<std::vector<double>>(a->size());
+  return [n, a, work] {
+    std::copy(a->begin(), a->end(), work->begin());
+    const auto ni = static_cast<lapack_int>(n);
+    if (LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'L', ni, work->data(), ni) != 0) Throw("dpotrf failed");
+  };
+}
+
+Step LapackSolve(int64_t n) {
+  // The column-major transpose of Kiln's row-major matrix.
+  auto a = std::make_shared<std::vector<double>>(DominantMatrix(n));
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = 0; j < i; ++j) std::swap((*a)[static_cast<size_t>(i * n + j)], (*a)[static_cast<size_t>(j * n + i)]);
+  }
+  auto work = std::make_shared<std::vector<double>>(a->size());
+  auto b = std::make_shared<std::vector<double>>(static_cast<size_t>(n));
+  auto ipiv = std::make_shared<std::vector<lapack_int>>(static_cast<size_t>(n));
+  return [n, a, work, b, ipiv] {
+    std::copy(a->begin(), a->end(), work->begin());
+    std::fill(b->begin(), b->end(), 1.0);
+    const auto ni = static_cast<lapack_int>(n);
+    if (LAPACKE_dgetrf_work(LAPACK_COL_MAJOR, ni, ni, work->data(), ni, ipiv->data()) != 0) Throw("dgetrf failed");
+    if (LAPACKE_dgetrs_work(LAPACK_COL_MAJOR, 'N', ni, 1, work->data(), ni, ipiv->data(), b->data(), ni) != 0) {
+      Throw("dgetrs failed");
     }
   };
 }

@@ -26,6 +26,14 @@ Step Triad();
 /// Highway (SIMD) loop on every OpenMP thread: the fused reference.
 Step HandFusedChain();
 
+/// LAPACK called directly (LAPACKE, column-major, on whatever liblapack.so.3
+/// Debian selects: OpenBLAS when installed): dpotrf of SpdMatrix(n), and
+/// dgetrf + dgetrs of DominantMatrix(n) with one right-hand side. Each call
+/// first copies the input, as the factorizations overwrite it (Kiln's
+/// kernels copy too).
+Step LapackCholesky(int64_t n);
+Step LapackSolve(int64_t n);
+
 /// libtorch. Without it (kiln_compare built without KILN_BENCH_HAVE_TORCH)
 /// Available() is false and the functions below are stubs.
 namespace libtorch {

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "kiln/graph/control_flow.h"
+#include "kiln/graph/linalg.h"
 #include "kiln/ml/layers/layers.h"
 #include "kiln/ml/losses/losses.h"
 #include "kiln/ml/optimizers/optimizers.h"
@@ -164,6 +165,58 @@ Step LoopOnHost(const std::shared_ptr<backends::Backend>& backend) {
     tensors::Tensor x = x0;
     for (int64_t i = 0; i < kLoopIterations; ++i) x = exec.Call(x);
   };
+}
+
+std::vector<double> SpdMatrix(int64_t n) {
+  std::mt19937_64 rng(13);
+  std::uniform_real_distribution<double> dist(-1, 1);
+  std::vector<double> a(static_cast<size_t>(n * n)), spd(static_cast<size_t>(n * n));
+  for (double& v : a) v = dist(rng);
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      double sum = 0;
+      for (int64_t k = 0; k < n; ++k) sum += a[static_cast<size_t>(i * n + k)] * a[static_cast<size_t>(j * n + k)];
+      spd[static_cast<size_t>(i * n + j)] = sum / static_cast<double>(n) + (i == j ? 1.0 : 0.0);
+    }
+  }
+  return spd;
+}
+
+std::vector<double> DominantMatrix(int64_t n) {
+  std::mt19937_64 rng(14);
+  std::uniform_real_distribution<double> dist(-1, 1);
+  std::vector<double> a(static_cast<size_t>(n * n));
+  for (double& v : a) v = dist(rng);
+  for (int64_t i = 0; i < n; ++i) a[static_cast<size_t>(i * n + i)] += static_cast<double>(n);
+  return a;
+}
+
+namespace {
+tensors::Tensor Doubles(const shapes::Shape& shape, const std::vector<double>& values) {
+  tensors::Tensor t(shape);
+  std::copy(values.begin(), values.end(), t.MutableFlat<double>().begin());
+  return t;
+}
+}  // namespace
+
+Step CholeskyStep(const std::shared_ptr<backends::Backend>& backend) {
+  const auto shape = shapes::Make(dtypes::Float64, kLinalgSize, kLinalgSize);
+  auto exec = graph::Compile(backend, [shape](graph::Graph* g) {
+    return graph::Cholesky(graph::Parameter(g, "a", shape));
+  });
+  return CallStep(exec, {Doubles(shape, SpdMatrix(kLinalgSize))});
+}
+
+Step SolveStep(const std::shared_ptr<backends::Backend>& backend) {
+  const auto shape = shapes::Make(dtypes::Float64, kLinalgSize, kLinalgSize);
+  const auto rhs = shapes::Make(dtypes::Float64, kLinalgSize, 1);
+  auto exec = graph::Compile(backend, [shape, rhs](graph::Graph* g) {
+    graph::Node a = graph::Parameter(g, "a", shape);  // parameters in order: a, then b
+    return graph::Solve(a, graph::Parameter(g, "b", rhs));
+  });
+  return CallStep(exec, {Doubles(shape, DominantMatrix(kLinalgSize)),
+                         Doubles(rhs, std::vector<double>(kLinalgSize, 1.0))});
 }
 
 double MlpTrainStepCompileSeconds(const std::shared_ptr<backends::Backend>& backend) {

@@ -73,6 +73,19 @@ Step LoopInGraph(const std::shared_ptr<backends::Backend>& backend);
 /// graph from a host loop, each result fed to the next call.
 Step LoopOnHost(const std::shared_ptr<backends::Backend>& backend);
 
+/// The order of the linear-algebra cases: Float64 [kLinalgSize, kLinalgSize].
+inline constexpr int64_t kLinalgSize = 1024;
+/// Cholesky of a symmetric positive-definite Float64 [kLinalgSize, kLinalgSize].
+Step CholeskyStep(const std::shared_ptr<backends::Backend>& backend);
+/// Solve a x = b, a Float64 [kLinalgSize, kLinalgSize] (well conditioned),
+/// b Float64 [kLinalgSize, 1].
+Step SolveStep(const std::shared_ptr<backends::Backend>& backend);
+/// The symmetric positive-definite matrix of CholeskyStep (a aᵀ / n + I for a
+/// uniform a), row-major, for the peers.
+std::vector<double> SpdMatrix(int64_t n);
+/// The matrix of SolveStep (uniform plus n on the diagonal), row-major.
+std::vector<double> DominantMatrix(int64_t n);
+
 /// Seconds to trace and compile the MLP train step: a fresh trainer's first
 /// step (trace + compile + run) minus the median of its next five (run
 /// only). The variables are created and initialized beforehand, so neither

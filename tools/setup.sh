@@ -12,6 +12,8 @@ PACKAGES=(
   libhwy-dev         # Highway: portable SIMD for elementwise kernels
   nlohmann-json3-dev # JSON: checkpoint metadata
   zlib1g-dev         # gzip: IDX dataset files
+  liblapacke-dev     # LAPACKE: the linear-algebra kernels (Cholesky, LU, QR, Eigh, SVD, solves)
+  libopenblas0-openmp # the LAPACK and BLAS liblapacke loads: OpenBLAS on the OpenMP pool
   libgtest-dev libgmock-dev googletest
   libbenchmark-dev
   # Clang (>= 14), its sanitizer runtimes and its OpenMP: the sanitizer build

@@ -21,6 +21,7 @@
 #include "kiln/graph/ops.h"
 #include "kiln/graph/random.h"
 #include "kiln/graph/resize.h"
+#include "kiln/graph/linalg.h"
 #include "kiln/graph/sort.h"
 #include "kiln/ir/function.h"
 #include "kiln/version.h"

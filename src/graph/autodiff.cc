@@ -27,6 +27,7 @@ const VJPTable& VJPRules() {
     RegisterGatherVJPs(t);
     RegisterControlFlowVJPs(t);
     RegisterSortVJPs(t);
+    RegisterLinalgVJPs(t);
     return t;
   }();
   return table;

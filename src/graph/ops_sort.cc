@@ -183,6 +183,11 @@ Node TakeAlongAxis(Node x, Node indices, int axis, Loc loc) {
                                         x.Shape().ToString() + " on every axis but " + std::to_string(a));
     }
   }
+  // Nothing to gather (a Gather of size-1 slices needs every axis of x
+  // non-empty): zeros of the indices' shape.
+  if (x.Shape().Size() == 0 || indices.Shape().Size() == 0) {
+    return Zeros(x.Graph(), shapes::Shape(x.DType(), indices.Shape().Dims()), loc);
+  }
   ir::GatherAttrs attrs;
   attrs.collapsed_slice_dims = AllAxes(x.Rank());
   attrs.start_index_map = AllAxes(x.Rank());

@@ -42,6 +42,7 @@ void RegisterDotConvVJPs(VJPTable& table);
 void RegisterGatherVJPs(VJPTable& table);
 void RegisterControlFlowVJPs(VJPTable& table);
 void RegisterSortVJPs(VJPTable& table);
+void RegisterLinalgVJPs(VJPTable& table);
 
 /// Sums `grad` (of a broadcast result's shape) back down to `dims`, the
 /// numpy-broadcast operand's dimensions.

@@ -2,6 +2,7 @@
 // ir::Function: the readable dump and structural validation.
 #include "kiln/ir/function.h"
 
+#include <algorithm>
 #include <sstream>
 
 #include "kiln/core/error.h"
@@ -78,6 +79,19 @@ std::string AttrText(const Instruction& instr) {
           if (!a.stable) os << ", unstable";
         } else if constexpr (std::is_same_v<A, TupleIndexAttrs>) {
           os << "index=" << a.index;
+        } else if constexpr (std::is_same_v<A, LinalgAttrs>) {
+          std::vector<std::string> flags;
+          if (instr.op == OpType::kCholesky || instr.op == OpType::kTriangularSolve || instr.op == OpType::kEigh) {
+            flags.push_back(a.lower ? "lower" : "upper");
+          }
+          if (instr.op == OpType::kTriangularSolve) {
+            flags.push_back(a.left_side ? "left" : "right");
+            if (a.transpose_a) flags.push_back("transpose_a");
+            if (a.unit_diagonal) flags.push_back("unit_diagonal");
+          }
+          if ((instr.op == OpType::kQr || instr.op == OpType::kSvd) && a.full_matrices) flags.push_back("full_matrices");
+          if (instr.op == OpType::kSvd && !a.compute_uv) flags.push_back("values_only");
+          for (size_t k = 0; k < flags.size(); ++k) os << (k ? ", " : "") << flags[k];
         }
       },
       instr.attrs);
@@ -93,7 +107,45 @@ std::vector<shapes::Shape> TupleElementShapes(const Function& fn, const Instruct
     return shapes;
   }
   if (const auto* cf = std::get_if<ControlFlowAttrs>(&in.attrs)) return cf->results;
+  const auto* linalg = std::get_if<LinalgAttrs>(&in.attrs);
+  if (IsFactorization(in.op) && linalg != nullptr && in.operands.size() == 1) {
+    const shapes::Shape& a = fn.instructions[static_cast<size_t>(in.operands[0])].shape;
+    if (a.Rank() >= 2) return FactorizationResults(in.op, a, *linalg);
+  }
   return {};
+}
+
+std::vector<shapes::Shape> FactorizationResults(OpType op, const shapes::Shape& a, const LinalgAttrs& attrs) {
+  const std::vector<int64_t>& dims = a.Dims();
+  const std::vector<int64_t> batch(dims.begin(), dims.end() - 2);
+  const int64_t m = dims[dims.size() - 2], n = dims[dims.size() - 1], k = std::min(m, n);
+  auto make = [&](dtypes::DType dtype, std::initializer_list<int64_t> tail) {
+    std::vector<int64_t> d = batch;
+    d.insert(d.end(), tail);
+    return shapes::Shape(dtype, std::move(d));
+  };
+  const dtypes::DType t = a.DType();
+  switch (op) {
+    case OpType::kLu: return {a, make(dtypes::Int32, {k}), make(dtypes::Int32, {m})};
+    case OpType::kQr:
+      if (attrs.full_matrices) return {make(t, {m, m}), make(t, {m, n})};
+      return {make(t, {m, k}), make(t, {k, n})};
+    case OpType::kEigh: return {make(t, {n}), a};
+    case OpType::kSvd:
+      if (!attrs.compute_uv) return {make(t, {k})};
+      if (attrs.full_matrices) return {make(t, {m, m}), make(t, {k}), make(t, {n, n})};
+      return {make(t, {m, k}), make(t, {k}), make(t, {k, n})};
+    default: return {};
+  }
+}
+
+void Function::ValidateFactorization(int id) const {
+  const Instruction& in = instructions[id];
+  if (in.operands.size() != 1 || !std::holds_alternative<LinalgAttrs>(in.attrs) ||
+      instructions[in.operands[0]].shape.Rank() < 2) {
+    Throw("IR function \"" + name + "\": instruction %" + std::to_string(id) + " (" + std::string(OpName(in.op)) +
+          "): needs one operand of rank >= 2 and LinalgAttrs");
+  }
 }
 
 void Function::ValidateSort(int id) const {
@@ -242,6 +294,10 @@ void Function::ValidateTupleUse(int id) const {
   if (in.shape != TupleShape()) fail("its shape must be the tuple placeholder " + TupleShape().ToString());
   if (in.op == OpType::kSort) {
     ValidateSort(id);
+    return;
+  }
+  if (IsFactorization(in.op)) {
+    ValidateFactorization(id);
     return;
   }
   const auto* cf = std::get_if<ControlFlowAttrs>(&in.attrs);

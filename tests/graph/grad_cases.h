@@ -38,6 +38,7 @@ std::vector<GradCase> ReduceGradCases();
 std::vector<GradCase> DotConvGradCases();
 std::vector<GradCase> GatherGradCases();
 std::vector<GradCase> ControlFlowGradCases();
+std::vector<GradCase> LinalgGradCases();
 
 /// Ops without a gradient and why (integer/bool results, index outputs...).
 struct NonDifferentiable {

@@ -2,6 +2,7 @@
 #include "tests/testing/op_cases.h"
 
 #include "kiln/graph/control_flow.h"
+#include "kiln/graph/linalg.h"
 #include "kiln/graph/sort.h"
 #include "tests/testing/testing.h"
 
@@ -212,6 +213,19 @@ std::vector<OpCase> MakeCases() {
                      return out[1];
                    }});
   cases.push_back({OpType::kSort, [](Graph* g, dtypes::DType dt) { return graph::Sort(Input(g, dt, {3, 5}), 1); }});
+  // Linear algebra on a diagonally dominant batch (Float32 and Float64 only).
+  auto matrices = [](Graph* g, dtypes::DType dt) {
+    return Input(g, dt, {2, 3, 3}) + graph::Eye(g, 3, dt) * 10.0;
+  };
+  cases.push_back({OpType::kCholesky, [=](Graph* g, dtypes::DType dt) { return graph::Cholesky(matrices(g, dt)); }});
+  cases.push_back({OpType::kTriangularSolve, [=](Graph* g, dtypes::DType dt) {
+                     return graph::TriangularSolve(matrices(g, dt), Input(g, dt, {2, 3, 2}));
+                   }});
+  cases.push_back({OpType::kLu, [=](Graph* g, dtypes::DType dt) { return graph::Lu(matrices(g, dt)).lu; }});
+  cases.push_back({OpType::kQr, [=](Graph* g, dtypes::DType dt) { return graph::Qr(Input(g, dt, {2, 4, 3})).r; }});
+  cases.push_back(
+      {OpType::kEigh, [=](Graph* g, dtypes::DType dt) { return graph::Eigh(matrices(g, dt)).eigenvectors; }});
+  cases.push_back({OpType::kSvd, [=](Graph* g, dtypes::DType dt) { return graph::Svd(Input(g, dt, {2, 3, 4})).u; }});
   for (OpType op : {OpType::kIf, OpType::kGetTupleElement}) {
     cases.push_back({op, [](Graph* g, dtypes::DType dt) {
                        Node x = Input(g, dt, {2, 3});

@@ -173,6 +173,35 @@ struct SortAttrs {
   friend bool operator==(const SortAttrs&, const SortAttrs&) = default;
 };
 
+/// The linear-algebra ops, on matrices in the last two axes of their operands
+/// (leading axes are a batch). Each op reads the flags it has:
+///   Cholesky(a): the lower (lower) or upper factor; only that triangle of a
+///     is read. A matrix that is not positive definite gives NaN.
+///   TriangularSolve(a, b): solves op(a) x = b (left_side) or x op(a) = b,
+///     op(a) = a or its transpose (transpose_a); only the lower (lower) or
+///     upper triangle of a is read, its diagonal taken as ones when
+///     unit_diagonal. A zero on a's diagonal gives NaN.
+///   Lu(a) -> (lu, pivots, permutation): partial pivoting, a[permutation] =
+///     L U with L unit lower (below lu's diagonal) and U upper (lu's upper
+///     triangle); pivots and permutation are Int32, 0-based.
+///   Qr(a) -> (q, r): q [m, k] and r [k, n], k = min(m, n), or q [m, m] and
+///     r [m, n] with full_matrices.
+///   Eigh(a) -> (eigenvalues, eigenvectors): of a symmetric matrix, reading its
+///     lower (lower) or upper triangle; eigenvalues ascending, eigenvectors in
+///     columns.
+///   Svd(a) -> (u, s, vt), a = u diag(s) vt, s descending (reduced unless
+///     full_matrices), or (s) alone without compute_uv.
+/// A matrix holding a NaN or an infinity gives NaN results.
+struct LinalgAttrs {
+  bool lower = true;
+  bool left_side = true;
+  bool transpose_a = false;
+  bool unit_diagonal = false;
+  bool full_matrices = false;
+  bool compute_uv = true;
+  friend bool operator==(const LinalgAttrs&, const LinalgAttrs&) = default;
+};
+
 /// GetTupleElement: which element of its operand's tuple it reads.
 struct TupleIndexAttrs {
   int64_t index = 0;
@@ -182,7 +211,7 @@ struct TupleIndexAttrs {
 /// Attributes of an instruction; which alternative is used depends on the op.
 using Attributes = std::variant<NoAttrs, ParameterAttrs, ConstantAttrs, AxesAttrs, SliceAttrs, PadAttrs,
                                 DynamicSliceAttrs, ArgMinMaxAttrs, DotGeneralAttrs, ConvAttrs, WindowAttrs,
-                                GatherAttrs, ScatterAttrs, ControlFlowAttrs, SortAttrs, TupleIndexAttrs>;
+                                GatherAttrs, ScatterAttrs, ControlFlowAttrs, SortAttrs, TupleIndexAttrs, LinalgAttrs>;
 
 /// The shape of a tuple-producing instruction (ProducesTuple): an empty Bool
 /// vector, so code that sizes every instruction's value sees zero bytes.
@@ -216,6 +245,7 @@ struct Function {
  private:
   void ValidateTupleUse(int id) const;
   void ValidateSort(int id) const;
+  void ValidateFactorization(int id) const;
 };
 
 /// Typed access to attributes: Attr<SliceAttrs>(instr).
@@ -225,7 +255,12 @@ const T& Attr(const Instruction& instr) {
 }
 
 /// The element shapes of tuple instruction `in` of `fn`: a While's or If's
-/// results, a Sort's operands' shapes. Empty for other instructions.
+/// results, a Sort's operands' shapes, a factorization's results. Empty for
+/// other instructions.
 std::vector<shapes::Shape> TupleElementShapes(const Function& fn, const Instruction& in);
+
+/// The results of factorization `op` (Lu, Qr, Eigh, Svd; see LinalgAttrs) of
+/// a matrix or batch of matrices `a` (rank >= 2, checked by the caller).
+std::vector<shapes::Shape> FactorizationResults(OpType op, const shapes::Shape& a, const LinalgAttrs& attrs);
 
 }  // namespace kiln::ir

@@ -127,7 +127,14 @@ enum class DTypeClass : uint8_t { kFloat, kNumeric, kInteger, kBool, kAny, kOwnR
   X(While, kOther, kOwnRule)                      \
   X(If, kOther, kOwnRule)                         \
   X(GetTupleElement, kOther, kOwnRule)            \
-  X(Sort, kOther, kOwnRule)
+  X(Sort, kOther, kOwnRule)                       \
+  /* Linear algebra (LAPACK on the CPU) */        \
+  X(Cholesky, kOther, kOwnRule)                   \
+  X(TriangularSolve, kOther, kOwnRule)            \
+  X(Lu, kOther, kOwnRule)                         \
+  X(Qr, kOther, kOwnRule)                         \
+  X(Eigh, kOther, kOwnRule)                       \
+  X(Svd, kOther, kOwnRule)
 
 /// Every operation of the IR.
 enum class OpType : uint16_t {
@@ -156,10 +163,19 @@ constexpr DTypeClass DTypeClassOf(OpType op) {
 }
 /// Whether a value of `dtype` belongs to `c` (always false for kOwnRule).
 bool Accepts(DTypeClass c, dtypes::DType dtype);
-/// Whether the op produces a tuple of values (While, If, Sort) rather than
-/// one array: its instruction's shape is the placeholder TupleShape() and
-/// each element is read by a GetTupleElement instruction.
-constexpr bool ProducesTuple(OpType op) { return op == OpType::kWhile || op == OpType::kIf || op == OpType::kSort; }
+/// Whether the op produces a tuple of values (While, If, Sort and the
+/// factorizations Lu, Qr, Eigh, Svd) rather than one array: its instruction's
+/// shape is the placeholder TupleShape() and each element is read by a
+/// GetTupleElement instruction.
+constexpr bool ProducesTuple(OpType op) {
+  return op == OpType::kWhile || op == OpType::kIf || op == OpType::kSort || op == OpType::kLu ||
+         op == OpType::kQr || op == OpType::kEigh || op == OpType::kSvd;
+}
+/// Whether the op is a factorization producing a tuple (Lu, Qr, Eigh, Svd):
+/// a kernel with several outputs and no sub-function.
+constexpr bool IsFactorization(OpType op) {
+  return op == OpType::kLu || op == OpType::kQr || op == OpType::kEigh || op == OpType::kSvd;
+}
 /// "a float dtype", "an integer dtype", ... for error messages.
 std::string_view DTypeClassName(DTypeClass c);
 std::ostream& operator<<(std::ostream& os, OpType op);

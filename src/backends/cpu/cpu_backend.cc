@@ -50,6 +50,7 @@ size_t InPlaceOperands(const ir::Instruction& in) {
   switch (in.op) {
     case ir::OpType::kWhere:
     case ir::OpType::kClamp: return in.operands.size();
+    case ir::OpType::kCholesky:  // factors its operand's bytes in place
     case ir::OpType::kDynamicUpdateSlice:
     case ir::OpType::kScatterSum:
     case ir::OpType::kScatterMax:
@@ -89,6 +90,7 @@ class CpuExecutable final : public Executable {
                             : in.op == ir::OpType::kIf               ? StepKind::kIf
                             : in.op == ir::OpType::kSort             ? StepKind::kSort
                             : in.op == ir::OpType::kGetTupleElement ? StepKind::kTupleElement
+                            : ir::IsFactorization(in.op)             ? StepKind::kFactorization
                                                                      : StepKind::kKernel;
       steps_.push_back({kind, entry.index});
     }
@@ -178,6 +180,7 @@ class CpuExecutable final : public Executable {
         case StepKind::kIf: RunIf(static_cast<int>(s), instrs[id], step.index, state); break;
         case StepKind::kSort: RunSort(static_cast<int>(s), instrs[id], step.index, state); break;
         case StepKind::kTupleElement: RunTupleElement(static_cast<int>(s), instrs[id], step.index, state); break;
+        case StepKind::kFactorization: RunFactorization(static_cast<int>(s), instrs[id], step.index, state); break;
       }
       if (profile_) step_seconds[s] = SecondsSince(start);
     }
@@ -192,8 +195,9 @@ class CpuExecutable final : public Executable {
  private:
   // What a step does: bind a constant, alias its operand's bytes (Reshape,
   // Bitcast), run one instruction's kernel, run a fusion group, run a
-  // control-flow op's sub-functions, or read an element of its tuple.
-  enum class StepKind : uint8_t { kConstant, kAlias, kKernel, kFused, kWhile, kIf, kSort, kTupleElement };
+  // control-flow op's sub-functions, read an element of a tuple, or run a
+  // factorization (several outputs).
+  enum class StepKind : uint8_t { kConstant, kAlias, kKernel, kFused, kWhile, kIf, kSort, kTupleElement, kFactorization };
   struct Step {
     StepKind kind;
     int index;  // instruction id; for kFused, index into fused_
@@ -256,6 +260,11 @@ class CpuExecutable final : public Executable {
       const ir::Instruction& in = instrs[id];
       max_inputs_ = std::max(max_inputs_, in.operands.size());
       if (in.op == ir::OpType::kParameter || in.op == ir::OpType::kConstant || IsAlias(in)) continue;
+      if (ir::IsFactorization(in.op)) {
+        factorizations_.resize(instrs.size());
+        factorizations_[id] = MakeFactorizationKernel(*fn_, in);
+        continue;
+      }
       if (ir::ProducesTuple(in.op) || in.op == ir::OpType::kGetTupleElement) continue;  // run by this class
       if (plan.group_of[id] >= 0) continue;  // FusedKernel compiles it
       KernelFactory factory = table[static_cast<size_t>(in.op)];
@@ -386,6 +395,7 @@ class CpuExecutable final : public Executable {
       }
       if (!ir::ProducesTuple(in.op)) continue;
       has_control_flow_ = true;
+      if (ir::IsFactorization(in.op)) continue;  // no sub-function
       std::vector<int> subs;
       if (in.op == ir::OpType::kSort) {
         sort_prefix_[id] = SortPrefixNeeded(*fn_, static_cast<int>(id));
@@ -508,6 +518,20 @@ class CpuExecutable final : public Executable {
     state.tuples[static_cast<size_t>(id)] = std::move(outputs);
   }
 
+  // A factorization: its outputs in new buffers, read by GetTupleElements.
+  void RunFactorization(int s, const ir::Instruction& in, int id, State& state) const {
+    std::vector<std::shared_ptr<HostStorage>> outputs;
+    std::vector<void*> data;
+    for (const shapes::Shape& shape : ir::TupleElementShapes(*fn_, in)) {
+      outputs.push_back(HostStorage::Allocate(static_cast<size_t>(shape.ByteSize())));
+      data.push_back(outputs.back()->Data());
+    }
+    const void* input = state.values[in.operands[0]]->Data();
+    factorizations_[static_cast<size_t>(id)](&input, data.data());
+    FreeDyingOperands(s, in, state);
+    state.tuples[static_cast<size_t>(id)] = std::move(outputs);
+  }
+
   void RunTupleElement(int s, const ir::Instruction& in, int id, State& state) const {
     const auto tuple = static_cast<size_t>(in.operands[0]);
     const auto index = static_cast<size_t>(ir::Attr<ir::TupleIndexAttrs>(in).index);
@@ -524,6 +548,7 @@ class CpuExecutable final : public Executable {
   std::vector<int64_t> sort_prefix_;  // per Sort instruction: see SortPrefixNeeded
   bool has_control_flow_ = false;
   std::vector<Kernel> kernels_;  // per instruction outside groups
+  std::vector<FactorizationKernel> factorizations_;  // per factorization instruction (empty if none)
   std::vector<Fused> fused_;
   std::vector<Step> steps_;
   std::vector<int> last_use_;
@@ -545,6 +570,9 @@ class CpuBackend final : public Backend {
     caps_.ops[static_cast<size_t>(ir::OpType::kIf)] = true;
     caps_.ops[static_cast<size_t>(ir::OpType::kGetTupleElement)] = true;
     caps_.ops[static_cast<size_t>(ir::OpType::kSort)] = true;
+    for (int op = 0; op < ir::kNumOpTypes; ++op) {
+      if (ir::IsFactorization(static_cast<ir::OpType>(op))) caps_.ops[op] = true;
+    }
     for (dtypes::DType d : dtypes::kAll) caps_.dtypes[static_cast<size_t>(d)] = true;
   }
 

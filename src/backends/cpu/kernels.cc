@@ -14,6 +14,7 @@ const KernelTable& Kernels() {
     RegisterWindowKernels(t);
     RegisterGatherKernels(t);
     RegisterRandomKernels(t);
+    RegisterLinalgKernels(t);
     return t;
   }();
   return table;

@@ -36,6 +36,13 @@ void RegisterConvKernels(KernelTable& table);         // ConvGeneral
 void RegisterWindowKernels(KernelTable& table);       // ReduceWindow, SelectAndScatter
 void RegisterGatherKernels(KernelTable& table);       // Gather, Scatter*
 void RegisterRandomKernels(KernelTable& table);       // RNGBitGenerator
+void RegisterLinalgKernels(KernelTable& table);       // Cholesky, TriangularSolve
+
+/// Computes a factorization (Lu, Qr, Eigh, Svd): inputs[0] is the operand,
+/// outputs[i] the buffer of tuple element i (see ir::FactorizationResults).
+using FactorizationKernel = std::function<void(const void* const* inputs, void* const* outputs)>;
+/// Builds the kernel of factorization `instr` of `fn`; throws kiln::Error if unsupported.
+FactorizationKernel MakeFactorizationKernel(const ir::Function& fn, const ir::Instruction& instr);
 
 /// Shape of operand `i` of `instr`.
 inline const shapes::Shape& OperandShape(const ir::Function& fn, const ir::Instruction& instr, size_t i) {

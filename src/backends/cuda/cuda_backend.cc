@@ -404,9 +404,12 @@ class CudaBackend final : public Backend {
                     std::to_string(prop.multiProcessorCount) + " SMs, " +
                     std::to_string(prop.totalGlobalMem >> 30) + " GiB)";
     for (size_t i = 0; i < caps_.ops.size(); ++i) caps_.ops[i] = true;
-    // Control flow and Sort run on the CPU backend only so far (issue 13): a
-    // graph with While, If or Sort gets "does not implement op While" here.
-    for (ir::OpType op : {ir::OpType::kWhile, ir::OpType::kIf, ir::OpType::kSort, ir::OpType::kGetTupleElement}) {
+    // Control flow, Sort and linear algebra run on the CPU backend only so
+    // far (issue 13; cuSOLVER is the plan for the latter): a graph with one
+    // of them gets "does not implement op While" here.
+    for (ir::OpType op : {ir::OpType::kWhile, ir::OpType::kIf, ir::OpType::kSort, ir::OpType::kGetTupleElement,
+                          ir::OpType::kCholesky, ir::OpType::kTriangularSolve, ir::OpType::kLu, ir::OpType::kQr,
+                          ir::OpType::kEigh, ir::OpType::kSvd}) {
       caps_.ops[static_cast<size_t>(op)] = false;
     }
     for (size_t i = 1; i <= static_cast<size_t>(dtypes::Float64); ++i) caps_.dtypes[i] = true;

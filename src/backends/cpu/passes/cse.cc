@@ -72,6 +72,11 @@ struct AttrsHasher {
   }
   size_t operator()(const ir::SortAttrs& a) const { return HashInts(a.keys) * 31 + static_cast<size_t>(a.axis); }
   size_t operator()(const ir::TupleIndexAttrs& a) const { return std::hash<int64_t>{}(a.index); }
+  size_t operator()(const ir::LinalgAttrs& a) const {
+    return static_cast<size_t>(a.lower) | static_cast<size_t>(a.left_side) << 1 |
+           static_cast<size_t>(a.transpose_a) << 2 | static_cast<size_t>(a.unit_diagonal) << 3 |
+           static_cast<size_t>(a.full_matrices) << 4 | static_cast<size_t>(a.compute_uv) << 5;
+  }
 };
 
 size_t HashInstruction(const ir::Instruction& instr) {
