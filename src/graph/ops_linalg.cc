@@ -43,8 +43,11 @@ MatrixDims CheckMatrix(const Node& a, std::string_view op, const Loc& loc, bool 
   if (square && md.m != md.n) {
     OpError(loc, op, std::string(what) + " must be square matrices, got " + a.Shape().ToString());
   }
-  if (md.m > std::numeric_limits<int32_t>::max() || md.n > std::numeric_limits<int32_t>::max()) {
-    OpError(loc, op, std::string(what) + " " + a.Shape().ToString() + " has more than 2^31 - 1 rows or columns");
+  // LAPACK indexes with 32-bit integers, LAPACKE's row-major wrappers even
+  // the element count of a matrix.
+  if (md.m > 0 && md.n > std::numeric_limits<int32_t>::max() / md.m) {
+    OpError(loc, op, std::string(what) + " " + a.Shape().ToString() +
+                         " has matrices of more than 2^31 - 1 elements, beyond LAPACK's 32-bit indexing");
   }
   return md;
 }

@@ -46,18 +46,12 @@ GradCase TriangularSolveCase(const std::string& name, graph::TriangularSolveOpti
 }  // namespace
 
 std::vector<GradCase> LinalgGradCases() {
-  return {
+  std::vector<GradCase> cases = {
       {OpType::kCholesky, "Cholesky of x xᵀ + 3 I",
        [](const std::vector<Node>& p) { return graph::Cholesky(Spd(p[0])); }, {Uniform({2, 3, 3}, -1, 1, 701)}},
       {OpType::kCholesky, "Cholesky upper factor of a symmetrized input",
        [](const std::vector<Node>& p) { return graph::Cholesky(p[0] + graph::Eye(p[0].Graph(), 3, p[0].DType()) * 4.0, true); },
        {Uniform({3, 3}, -1, 1, 702)}},
-      TriangularSolveCase("TriangularSolve left lower", {}, {2, 3, 2}, 703),
-      TriangularSolveCase("TriangularSolve left upper transposed", {.lower = false, .transpose_a = true}, {2, 3, 2}, 705),
-      TriangularSolveCase("TriangularSolve right lower unit diagonal",
-                          {.left_side = false, .lower = true, .unit_diagonal = true}, {2, 4, 3}, 707),
-      TriangularSolveCase("TriangularSolve right upper transposed",
-                          {.left_side = false, .lower = false, .transpose_a = true}, {2, 4, 3}, 709),
       {OpType::kTriangularSolve, "CholeskySolve with a vector right-hand side",
        [](const std::vector<Node>& p) { return graph::CholeskySolve(graph::Cholesky(Spd(p[0])), p[1]); },
        {Uniform({3, 3}, -1, 1, 711), Uniform({3}, -1, 1, 712)}},
@@ -118,7 +112,26 @@ std::vector<GradCase> LinalgGradCases() {
        {Uniform({3, 3}, -1, 1, 727)}},
       {OpType::kSvd, "SingularValues", [](const std::vector<Node>& p) { return graph::SingularValues(p[0]); },
        {Uniform({2, 3, 4}, -1, 1, 728)}},
+      {OpType::kQr, "Qr of a wide matrix, full_matrices",
+       [](const std::vector<Node>& p) {
+         const graph::QrResult f = graph::Qr(p[0], true);
+         return graph::Concatenate({graph::Reshape(f.q, {4}), graph::Reshape(f.r, {6})}, 0);
+       },
+       {Uniform({2, 3}, -1, 1, 729)}},
   };
+  // Every combination of TriangularSolve's flags.
+  for (int flags = 0; flags < 16; ++flags) {
+    const graph::TriangularSolveOptions o{.left_side = (flags & 1) != 0,
+                                          .lower = (flags & 2) != 0,
+                                          .transpose_a = (flags & 4) != 0,
+                                          .unit_diagonal = (flags & 8) != 0};
+    const std::string name = std::string("TriangularSolve ") + (o.left_side ? "left" : "right") +
+                             (o.lower ? " lower" : " upper") + (o.transpose_a ? " transposed" : "") +
+                             (o.unit_diagonal ? " unit diagonal" : "");
+    cases.push_back(TriangularSolveCase(name, o, o.left_side ? std::vector<int64_t>{2, 3, 2} : std::vector<int64_t>{2, 4, 3},
+                                        static_cast<uint64_t>(740 + 2 * flags)));
+  }
+  return cases;
 }
 
 }  // namespace kiln::testing

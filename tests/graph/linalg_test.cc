@@ -384,7 +384,6 @@ TEST_P(LinalgTest, SolveInverseAndDeterminantsMatchTheReferences) {
   auto backend = Backend();
   for (dtypes::DType dt : {dtypes::Float32, dtypes::Float64}) {
     for (const auto& dims : SquareShapes()) {
-      if (dims.back() > 6) continue;  // the Leibniz determinant is n!
       SCOPED_TRACE(shapes::Shape(dt, dims).ToString());
       const int64_t n = dims.back();
       const Tensor a = RandomMatrices(dt, dims, 41, 1.5);
@@ -404,7 +403,14 @@ TEST_P(LinalgTest, SolveInverseAndDeterminantsMatchTheReferences) {
         for (int64_t i = 0; i < n; ++i) eye(i, i) = 1;
         const Mat ik = RefSolve(ak, eye);
         inv.insert(inv.end(), ik.v.begin(), ik.v.end());
-        const double d = RefDeterminant(ak);
+        // The Leibniz formula (n! terms) for small n, else the reference LU.
+        double d = 1;
+        if (n <= 6) {
+          d = RefDeterminant(ak);
+        } else {
+          const RefLuResult lu = RefLu(ak);
+          for (int64_t i = 0; i < n; ++i) d *= lu.lu(i, i) * (lu.pivots[static_cast<size_t>(i)] != i ? -1 : 1);
+        }
         det.push_back(d);
         sign.push_back(d > 0 ? 1 : d < 0 ? -1 : 0);
         logdet.push_back(std::log(std::abs(d)));
@@ -586,6 +592,55 @@ TEST_P(LinalgTest, FactorizationsOfNonFiniteMatricesAreNaN) {
     for (size_t i = 0; i < half; ++i) EXPECT_FALSE(std::isnan(v[i])) << "the finite matrix";
     for (size_t i = half; i < v.size(); ++i) EXPECT_TRUE(std::isnan(v[i])) << "the matrix holding Inf";
   }
+}
+
+// Batches large enough to run one matrix per OpenMP thread: each result
+// matches the same matrix factored alone (to rounding: alone, OpenBLAS may
+// split its work across threads, which changes the order of operations).
+TEST_P(LinalgTest, LargeBatchesMatchTheirMatricesFactoredAlone) {
+  auto backend = Backend();
+  const int64_t count = 64, n = 12;
+  const Tensor spd = RandomSpd(dtypes::Float64, {count, n, n}, 81);
+  const Tensor general = RandomMatrices(dtypes::Float64, {count, n, n}, 82, 2.0);
+  const Tensor rhs = RandomMatrices(dtypes::Float64, {count, n, 3}, 83);
+  auto all = [](const std::vector<Node>& p) {
+    const graph::QrResult qr = graph::Qr(p[1]);
+    const graph::SvdResult svd = graph::Svd(p[1]);
+    const graph::EighResult eigh = graph::Eigh(p[0]);
+    return std::vector<Node>{graph::Cholesky(p[0]), graph::Lu(p[1]).lu, graph::Solve(p[1], p[2]),
+                             graph::TriangularSolve(p[1], p[2], {.lower = false}), qr.q, qr.r, svd.u, svd.s, svd.vt,
+                             eigh.eigenvalues, eigh.eigenvectors, graph::Determinant(p[1])};
+  };
+  const auto batched = testing::Run(backend, all, {spd, general, rhs});
+  const std::vector<double> sv = ToDoubles(spd), gv = ToDoubles(general), rv = ToDoubles(rhs);
+  for (int64_t k : {int64_t{0}, int64_t{17}, count - 1}) {
+    SCOPED_TRACE(::testing::Message() << "matrix " << k);
+    auto one = [&](const std::vector<double>& v, int64_t cols) {
+      return FromDoubles(shapes::Shape(dtypes::Float64, {n, cols}), Matrix(v, k, n, cols).v);
+    };
+    const auto alone = testing::Run(backend, all, {one(sv, n), one(gv, n), one(rv, 3)});
+    for (size_t o = 0; o < alone.size(); ++o) {
+      const std::vector<double> b = ToDoubles(batched[o]), a = ToDoubles(alone[o]);
+      const auto per = static_cast<int64_t>(a.size());
+      EXPECT_TRUE(Near(std::vector<double>(b.begin() + k * per, b.begin() + (k + 1) * per), a, 1e-12))
+          << "output " << o;
+    }
+  }
+}
+
+TEST_P(LinalgTest, InfinityInTheMatrixGivesNaN) {
+  const double inf = std::numeric_limits<double>::infinity();
+  const Tensor a = FromDoubles(shapes::Shape(dtypes::Float64, {2, 2, 2}), {4, 2, 2, 3, 4, inf, inf, 3});
+  const auto out = testing::Run(Backend(), [](const std::vector<Node>& p) {
+    const graph::LuResult lu = graph::Lu(p[0]);
+    return std::vector<Node>{graph::Cholesky(p[0]), lu.lu, lu.permutation};
+  }, {a});
+  for (int o = 0; o < 2; ++o) {
+    const std::vector<double> v = ToDoubles(out[static_cast<size_t>(o)]);
+    for (size_t i = 0; i < 4; ++i) EXPECT_FALSE(std::isnan(v[i])) << o;
+    for (size_t i = 4; i < 8; ++i) EXPECT_TRUE(std::isnan(v[i])) << o;
+  }
+  EXPECT_EQ(ToDoubles(out[2]), (std::vector<double>{0, 1, 0, 1}));  // the identity where not finite
 }
 
 // --------------------------------------------------------------- Helpers.

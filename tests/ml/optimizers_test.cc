@@ -507,6 +507,68 @@ TEST(Optimizers, HyperparameterAndLossErrors) {
   KILN_EXPECT_ERROR(SGD()->UpdateGraph(ctx, Node()), "Optimizer sgd: UpdateGraph with an empty loss Node");
 }
 
+// ------------------------------------------------- Gradient accumulation.
+
+// The rows [begin, end) of a row-major Float64 matrix of `cols` columns.
+tensors::Tensor Rows(const std::vector<double>& v, int64_t cols, int64_t begin, int64_t end) {
+  std::vector<double> rows(v.begin() + begin * cols, v.begin() + end * cols);
+  return FromDoubles(cols == 1 ? shapes::Make(dtypes::Float64, end - begin) : shapes::Make(dtypes::Float64, end - begin, cols),
+                     rows);
+}
+
+// Least squares, loss = mean((x w - y)^2), one optimizer call per batch;
+// returns the context afterwards.
+Context TrainLeastSquares(const std::string& backend, std::shared_ptr<Optimizer> (*make)(), int64_t accumulate,
+                          const std::vector<std::pair<tensors::Tensor, tensors::Tensor>>& batches) {
+  Context ctx = context::New();
+  ctx.SetParam("gradient_accumulation_steps", accumulate);
+  ctx.SetParam("clip_global_norm", 0.5);  // applies to the mean gradient
+  ctx.SetParam("learning_rate", 0.1);
+  Variable* w = ctx.VariableWithValue("w", FromDoubles(shapes::Make(dtypes::Float64, 3), {0.5, -1, 2}));
+  auto exec = context::NewExec(backends::NewWithName(backend), ctx, [&](Context c, Node x, Node y) {
+    Node loss = graph::ReduceAllMean(graph::Square(graph::MatMul(x, w->ValueGraph(x.Graph())) - y));
+    make()->UpdateGraph(c, loss);
+    return loss;
+  });
+  for (const auto& [x, y] : batches) exec.Call(x, y);
+  return ctx;
+}
+
+TEST_P(OptimizersTest, GradientAccumulationTrainsLikeOneLargeBatch) {
+  testing::Rng rng(5);
+  const std::vector<double> x = ToDoubles(testing::Random(shapes::Make(dtypes::Float64, 16, 3), rng, -1, 1));
+  const std::vector<double> y = ToDoubles(testing::Random(shapes::Make(dtypes::Float64, 16), rng, -1, 1));
+  for (auto make : {&SGD, &Adam, &AdamW, &RMSProp}) {
+    SCOPED_TRACE(make()->Name());
+    // Two updates on batches of 8 against four calls on micro-batches of 4.
+    const Context whole = TrainLeastSquares(GetParam(), make, 1, {{Rows(x, 3, 0, 8), Rows(y, 1, 0, 8)},
+                                                                  {Rows(x, 3, 8, 16), Rows(y, 1, 8, 16)}});
+    std::vector<std::pair<tensors::Tensor, tensors::Tensor>> micro;
+    for (int64_t b = 0; b < 16; b += 4) micro.push_back({Rows(x, 3, b, b + 4), Rows(y, 1, b, b + 4)});
+    const Context accumulated = TrainLeastSquares(GetParam(), make, 2, micro);
+    EXPECT_TRUE(AllClose(accumulated.GetVariableByScopeAndName("/w")->Value(),
+                         whole.GetVariableByScopeAndName("/w")->Value(), 1e-12, 1e-14));
+    EXPECT_EQ(GlobalStep(accumulated)->Value().Value<int64_t>(), 2);
+    // The accumulators are reset after each update.
+    EXPECT_EQ(ToDoubles(accumulated.GetVariableByScopeAndName("/optimizers/accumulation/w/gradient_sum")->Value()),
+              (std::vector<double>{0, 0, 0}));
+    // After one micro-batch of two: nothing updated yet, its gradient held.
+    const Context half = TrainLeastSquares(GetParam(), make, 2, {micro[0]});
+    EXPECT_EQ(ToDoubles(half.GetVariableByScopeAndName("/w")->Value()), (std::vector<double>{0.5, -1, 2}));
+    EXPECT_EQ(GlobalStep(half)->Value().Value<int64_t>(), 0);
+    EXPECT_NE(ToDoubles(half.GetVariableByScopeAndName("/optimizers/accumulation/w/gradient_sum")->Value()),
+              (std::vector<double>{0, 0, 0}));
+    EXPECT_EQ(half.GetVariableByScopeAndName("/optimizers/accumulation/micro_step")->Value().Value<int64_t>(), 1);
+  }
+}
+
+TEST(Optimizers, GradientAccumulationStepsMustBePositive) {
+  Context ctx = context::New();
+  ctx.SetParam("gradient_accumulation_steps", int64_t{0});
+  Stepper t("cpu", ctx, SGD(), kConstGrad);
+  KILN_EXPECT_ERROR(t.Step(), "Optimizer sgd: hyperparameter gradient_accumulation_steps=0 must be >= 1");
+}
+
 // ------------------------------------------------------------ Convergence.
 
 TEST_P(OptimizersTest, EveryOptimizerMinimizesAQuadratic) {

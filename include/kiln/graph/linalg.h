@@ -9,11 +9,13 @@
 // LAPACKE over OpenBLAS).
 //
 // What a failed factorization gives: a matrix that is not positive definite
-// (Cholesky), a triangular matrix with a zero on its diagonal
-// (TriangularSolve, and so Solve and Inverse of a singular matrix), a matrix
-// holding NaN or infinity, or an eigen/SVD iteration that does not converge,
+// (Cholesky), a matrix holding NaN or infinity (Cholesky, Lu, Qr, Eigh, Svd),
+// an exact zero on a triangular solve's diagonal (so Solve and Inverse of an
+// exactly singular matrix), or an eigen/SVD iteration that does not converge,
 // all give NaN for that matrix of the batch, never an exception in the middle
-// of a step (as JAX). Check with IsFinite where it matters.
+// of a step (as JAX). The solves otherwise let NaN and infinity propagate
+// through the arithmetic, and a nearly singular matrix gives large values, as
+// LAPACK does. Check with IsFinite where it matters.
 //
 // Gradients are exact where the decomposition is differentiable: for Eigh
 // the eigenvalues must be distinct, for Svd the singular values distinct and
@@ -92,9 +94,11 @@ Node SingularValues(Node a, Loc loc = Loc::current());
 /// one) when it is [n] or has a's dims without the last. Through Lu, so its
 /// gradient is defined for nonsingular a.
 Node Solve(Node a, Node b, Loc loc = Loc::current());
-/// The inverse of square matrices [..., n, n] (NaN where singular).
+/// The inverse of square matrices [..., n, n] (NaN where exactly singular).
 Node Inverse(Node a, Loc loc = Loc::current());
-/// The determinant of square matrices [..., n, n]: [...] (1 for 0 x 0).
+/// The determinant of square matrices [..., n, n]: [...] (1 for 0 x 0). Its
+/// gradient goes through Lu's and is NaN at exactly singular matrices (where
+/// the true gradient, the adjugate, is finite).
 Node Determinant(Node a, Loc loc = Loc::current());
 
 /// The sign and log of the absolute value of a determinant.

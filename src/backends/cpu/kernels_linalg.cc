@@ -11,14 +11,21 @@
 // triangular solves use that reading directly (the triangle, or the side and
 // transpose flag, flipped: no copy of the matrix); Lu transposes into a
 // column-major scratch and back with a tiled transpose; Qr, Eigh and Svd use
-// LAPACKE's row-major interface, which transposes itself. The *_work entry
-// points skip LAPACKE's NaN scan: NaN propagates through the arithmetic, or
-// is caught by the explicit finiteness check the iterative factorizations
-// (Cholesky, Qr, Eigh, Svd) start with.
+// LAPACKE's high-level row-major interface, which transposes and allocates
+// its workspace itself. Cholesky, Lu, Qr, Eigh and Svd check their input is
+// finite first (NaN results otherwise; LAPACK's behaviour on NaN varies by
+// implementation); the solves let NaN and Inf propagate through the
+// arithmetic, calling the *_work entry points, which skip LAPACKE's NaN scan.
+//
+// Threads: batches run one matrix per OpenMP thread. With Debian's OpenMP
+// build of OpenBLAS (libopenblas0-openmp, which tools/setup.sh installs) the
+// LAPACK calls inside then stay on their thread; a pthreads OpenBLAS would
+// start its own threads in each (correct, but oversubscribed).
 #include <algorithm>
 #include <cmath>
 #include <complex>
 #include <cstring>
+#include <exception>
 #include <limits>
 #include <memory>
 #include <numeric>
@@ -53,6 +60,8 @@ Batch BatchOf(const shapes::Shape& shape) {
 // Runs body(i) for each matrix of the batch: in parallel when there are
 // several and enough work (`flops` per matrix, roughly), serially otherwise
 // so that OpenBLAS may use the threads for one large matrix.
+// An exception (out of memory for a scratch buffer) must not leave an
+// OpenMP region: the first one is kept and rethrown after it.
 template <typename F>
 void ForEachMatrix(int64_t count, double flops, F&& body) {
   if (count <= 1 || static_cast<double>(count) * flops < 1e5) {
@@ -61,8 +70,17 @@ void ForEachMatrix(int64_t count, double flops, F&& body) {
     for (int64_t i = 0; i < count; ++i) body(i);
     return;
   }
+  std::exception_ptr error;
 #pragma omp parallel for schedule(dynamic)
-  for (int64_t i = 0; i < count; ++i) body(i);
+  for (int64_t i = 0; i < count; ++i) {
+    try {
+      body(i);
+    } catch (...) {
+#pragma omp critical(kiln_linalg_error)
+      if (!error) error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
 }
 
 template <typename T>
@@ -222,7 +240,12 @@ Kernel CholeskyKernel(const Batch& b, bool lower) {
   };
 }
 
-Kernel MakeCholesky(const ir::Function& /*fn*/, const ir::Instruction& in) {
+Kernel MakeCholesky(const ir::Function& fn, const ir::Instruction& in) {
+  const auto& d = in.shape.Dims();
+  if (d.size() < 2 || in.shape != OperandShape(fn, in, 0) || d.back() != d[d.size() - 2]) {
+    Throw("cpu: Cholesky of " + OperandShape(fn, in, 0).ToString() + " -> " + in.shape.ToString() +
+          ": inconsistent shapes");
+  }
   const Batch b = BatchOf(in.shape);
   const bool lower = ir::Attr<ir::LinalgAttrs>(in).lower;
   if (in.shape.DType() == dtypes::Float32) return CholeskyKernel<float>(b, lower);
@@ -276,8 +299,18 @@ Kernel TriangularSolveKernel(const Batch& a, const Batch& b, const ir::LinalgAtt
 }
 
 Kernel MakeTriangularSolve(const ir::Function& fn, const ir::Instruction& in) {
-  const Batch a = BatchOf(OperandShape(fn, in, 0)), b = BatchOf(in.shape);
+  const shapes::Shape& as = OperandShape(fn, in, 0);
+  const shapes::Shape& bs = OperandShape(fn, in, 1);
   const auto& attrs = ir::Attr<ir::LinalgAttrs>(in);
+  // The graph layer guarantees these; hand-built IR must not read out of bounds.
+  if (as.Rank() < 2 || as.Rank() != bs.Rank() || in.shape != bs || as.DType() != bs.DType() ||
+      !std::equal(as.Dims().begin(), as.Dims().end() - 2, bs.Dims().begin()) ||
+      as.Dims()[as.Rank() - 2] != as.Dims().back() ||
+      as.Dims().back() != bs.Dims()[static_cast<size_t>(attrs.left_side ? bs.Rank() - 2 : bs.Rank() - 1)]) {
+    Throw("cpu: TriangularSolve of " + as.ToString() + " and " + bs.ToString() + " -> " + in.shape.ToString() +
+          ": inconsistent shapes");
+  }
+  const Batch a = BatchOf(as), b = BatchOf(in.shape);
   if (in.shape.DType() == dtypes::Float32) return TriangularSolveKernel<float>(a, b, attrs);
   if (in.shape.DType() == dtypes::Float64) return TriangularSolveKernel<double>(a, b, attrs);
   Throw("cpu: TriangularSolve of " + in.shape.ToString() + " is not supported (Float32 and Float64 only)");
@@ -303,6 +336,13 @@ FactorizationKernel LuKernel(const Batch& b) {
         std::memcpy(lui, a + i * size, static_cast<size_t>(size) * sizeof(T));
         return;
       }
+      std::iota(piv, piv + k, 0);
+      // Not finite: NaN with the identity permutation (OpenBLAS's getrf has
+      // returned pivots out of range for NaN input).
+      if (!AllFinite(a + i * size, size)) {
+        FillNaN(lui, size);
+        return;
+      }
       std::vector<lapack_int> ipiv(static_cast<size_t>(k));
       Scratch<T> col(size);
       TransposeInto(a + i * size, b.m, b.n, col.data());
@@ -310,8 +350,11 @@ FactorizationKernel LuKernel(const Batch& b) {
       Getrf(b.m, b.n, col.data(), ipiv.data());
       TransposeInto(col.data(), b.n, b.m, lui);
       for (lapack_int r = 0; r < k; ++r) {
-        piv[r] = static_cast<int32_t>(ipiv[static_cast<size_t>(r)] - 1);
-        std::swap(p[r], p[piv[r]]);
+        const lapack_int row = ipiv[static_cast<size_t>(r)] - 1;
+        if (row < r || row >= b.m) Throw("cpu: LAPACK getrf returned pivot " + std::to_string(row + 1) + " of " +
+                                         std::to_string(b.m) + " rows");
+        piv[r] = static_cast<int32_t>(row);
+        std::swap(p[r], p[row]);
       }
     });
   };

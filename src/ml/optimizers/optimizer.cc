@@ -6,6 +6,7 @@
 #include <limits>
 #include <map>
 #include <numbers>
+#include <optional>
 #include <sstream>
 #include <utility>
 
@@ -225,8 +226,52 @@ Node Slots::Get(const std::string& slot, const context::initializers::Initialize
 void Slots::Set(const std::string& slot, Node value) {
   Variable* v = scope_.GetVariable(slot);
   if (v == nullptr) Throw("Optimizer slot " + context::JoinScope(scope_.Scope(), slot) + " set before it was read");
-  v->SetValueGraph(value);
+  v->SetValueGraph(commit_.Ok() ? graph::Where(commit_, value, v->ValueGraph(g_)) : value);
 }
+
+namespace {
+
+// Gradient accumulation (hyperparameter gradient_accumulation_steps = k > 1,
+// as Keras 3's optimizers and optax.MultiSteps): every call adds its
+// gradients to accumulators, and every k-th call updates the variables with
+// their mean and resets them. Accumulators and the micro-step counter are
+// context variables under "<scope>/optimizers/accumulation", so checkpoints
+// carry a half-accumulated state.
+class Accumulation {
+ public:
+  Accumulation(const Context& ctx, graph::Graph* g, int64_t steps)
+      : scope_(ctx.In("optimizers").In("accumulation")), g_(g), steps_(steps) {
+    Variable* counter = scope_.GetVariable("micro_step") != nullptr
+                            ? scope_.Reuse().VariableWithShape("micro_step", shapes::Make(dtypes::Int64))
+                            : scope_.WithInitializer(context::initializers::Zeros())
+                                  .VariableWithShape("micro_step", shapes::Make(dtypes::Int64));
+    counter->SetTrainable(false);
+    Node micro = counter->ValueGraph(g);
+    commit_ = graph::Equal(graph::Rem(micro, graph::ScalarLike(micro, static_cast<double>(steps))),
+                           graph::ScalarLike(micro, static_cast<double>(steps - 1)));
+    counter->SetValueGraph(micro + graph::ScalarLike(micro, 1));
+  }
+
+  Node Commit() const { return commit_; }
+
+  // The gradient to update with: the mean of the accumulated ones, this
+  // call's included (used only when Commit() holds). Accumulates in the
+  // variable's compute dtype.
+  Node Add(const Variable& var, Node grad, dtypes::DType compute) {
+    Slots slots(scope_, var, compute, g_);
+    Node sum = slots.Get("gradient_sum", context::initializers::Zeros()) + Cast(grad, compute);
+    slots.Set("gradient_sum", graph::Where(commit_, graph::ZerosLike(sum), sum));
+    return Cast(sum / static_cast<double>(steps_), grad.DType());
+  }
+
+ private:
+  Context scope_;
+  graph::Graph* g_;
+  int64_t steps_;
+  Node commit_;
+};
+
+}  // namespace
 
 // ---------------------------------------------------------- UpdateGraph.
 
@@ -236,6 +281,11 @@ void OptimizerBase::UpdateGraph(Context ctx, Node loss) {
   graph::Graph* g = loss.Graph();
   const double clip = FloatParam(ctx, "Optimizer " + name, "clip_global_norm", 0, NonNegative());
   const double decay = FloatParam(ctx, "Optimizer " + name, "weight_decay", DefaultWeightDecay(), NonNegative());
+  const auto accumulate = ctx.GetParamOr<int64_t>("gradient_accumulation_steps", 1);
+  if (accumulate < 1) {
+    Throw("Optimizer " + name + ": hyperparameter gradient_accumulation_steps=" + std::to_string(accumulate) +
+          " must be >= 1");
+  }
   const UpdateRule rule = MakeRule(ctx);
   LearningRates rates(ctx, g, DefaultLearningRate());
 
@@ -243,6 +293,15 @@ void OptimizerBase::UpdateGraph(Context ctx, Node loss) {
   std::vector<Node> values;
   for (const auto& vv : vars) values.push_back(vv.value);
   std::vector<Node> grads = graph::Gradient(loss, values);
+  std::optional<Accumulation> accumulation;
+  Node commit;  // empty: every call updates
+  if (accumulate > 1) {
+    accumulation.emplace(ctx, g, accumulate);
+    commit = accumulation->Commit();
+    for (size_t i = 0; i < vars.size(); ++i) {
+      grads[i] = accumulation->Add(*vars[i].var, grads[i], ComputeDType(vars[i].var->DType()));
+    }
+  }
   if (clip > 0) grads = ClipByGlobalNorm(grads, clip);
 
   Variable* global_step = GlobalStep(ctx);
@@ -253,11 +312,14 @@ void OptimizerBase::UpdateGraph(Context ctx, Node loss) {
     UpdateArgs args{Cast(vars[i].value, cd), Cast(grads[i], cd), rates.For(cd), graph::ConvertDType(step, cd)};
     if (decay > 0 && !DecoupledWeightDecay()) args.grad = args.grad + args.w * decay;
     Slots slots(optimizer_ctx, *vars[i].var, cd, g);
+    if (commit.Ok()) slots.SetCommit(commit);
     Node updated = rule(args, slots);
     if (decay > 0 && DecoupledWeightDecay()) updated = updated - args.lr * decay * args.w;
-    vars[i].var->SetValueGraph(Cast(updated, vars[i].var->DType()));
+    Node new_value = Cast(updated, vars[i].var->DType());
+    vars[i].var->SetValueGraph(commit.Ok() ? graph::Where(commit, new_value, vars[i].value) : new_value);
   }
-  global_step->SetValueGraph(step + graph::ScalarLike(step, 1));
+  Node next = step + graph::ScalarLike(step, 1);
+  global_step->SetValueGraph(commit.Ok() ? graph::Where(commit, next, step) : next);
 }
 
 }  // namespace internal

@@ -28,12 +28,17 @@ class Slots {
   /// The slot's value before this step; created with `init` if missing.
   Node Get(const std::string& slot, const context::initializers::Initializer& init);
   /// Sets the slot's value after this step (Get must have been called first).
+  /// With a commit predicate (gradient accumulation), the slot keeps its
+  /// old value on the micro-steps that do not update.
   void Set(const std::string& slot, Node value);
+  /// The Bool scalar saying whether this step updates (empty: always).
+  void SetCommit(Node commit) { commit_ = commit; }
 
  private:
   context::Context scope_;
   shapes::Shape shape_;
   graph::Graph* g_;
+  Node commit_;
 };
 
 /// What an update rule sees for one variable, all in its compute dtype.

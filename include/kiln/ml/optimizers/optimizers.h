@@ -11,6 +11,17 @@
 //   default 0.01), momentum (0 for SGD, 0.9 RMSProp), nesterov (false),
 //   adam_beta1 (0.9), adam_beta2 (0.999), adam_epsilon (1e-7), rmsprop_rho
 //   (0.9), rmsprop_epsilon (1e-7), adagrad_initial (0.1), adagrad_epsilon (1e-7).
+//
+// gradient_accumulation_steps (1): with k > 1, each call (each train step of
+// a micro-batch) adds its gradients to accumulators; every k-th call updates
+// the variables with the mean of the k gradients (clipping, weight decay and
+// the schedule apply to that mean), increments the global step and resets
+// the accumulators; the other calls leave the variables, the optimizer state
+// and the global step unchanged. k micro-batches of b examples then train as
+// one batch of k * b (for losses that are means over the batch), with the
+// memory of one micro-batch. As Keras 3's optimizers and optax.MultiSteps.
+// The accumulators live under "<scope>/optimizers/accumulation" (checkpoints
+// carry them).
 #pragma once
 
 #include <memory>

@@ -5,6 +5,11 @@
 //                                    optimizers::Adam());
 //   auto loop = train::NewLoop(trainer);
 //   loop->RunSteps(train_dataset, 10'000);
+//
+// Gradient accumulation: with the context hyperparameter
+// gradient_accumulation_steps = k, each TrainStep is a micro-batch and the
+// variables are updated every k steps with the mean gradient (see
+// optimizers.h), so batches k times larger than memory allows train the same.
 #pragma once
 
 #include <cstdint>
