@@ -118,6 +118,9 @@ class Context {
   bool IsReuse() const { return reuse_; }
   /// A handle whose new variables use `initializer` (the per-scope default).
   Context WithInitializer(initializers::Initializer initializer) const;
+  /// Whether this handle sets an initializer (else new variables get the
+  /// default for their shape).
+  bool HasInitializer() const { return static_cast<bool>(initializer_); }
 
   /// Creates (or, in reuse mode, returns) the variable `name` in the current
   /// scope. Errors: an existing variable without reuse, a missing one with
