@@ -524,6 +524,8 @@ Context TrainLeastSquares(const std::string& backend, std::shared_ptr<Optimizer>
   ctx.SetParam("gradient_accumulation_steps", accumulate);
   ctx.SetParam("clip_global_norm", 0.5);  // applies to the mean gradient
   ctx.SetParam("learning_rate", 0.1);
+  ctx.SetParam("warmup_steps", int64_t{3});  // the schedule follows the updates
+  ctx.SetParam("momentum", 0.5);             // SGD's and RMSProp's
   Variable* w = ctx.VariableWithValue("w", FromDoubles(shapes::Make(dtypes::Float64, 3), {0.5, -1, 2}));
   auto exec = context::NewExec(backends::NewWithName(backend), ctx, [&](Context c, Node x, Node y) {
     Node loss = graph::ReduceAllMean(graph::Square(graph::MatMul(x, w->ValueGraph(x.Graph())) - y));
@@ -538,7 +540,7 @@ TEST_P(OptimizersTest, GradientAccumulationTrainsLikeOneLargeBatch) {
   testing::Rng rng(5);
   const std::vector<double> x = ToDoubles(testing::Random(shapes::Make(dtypes::Float64, 16, 3), rng, -1, 1));
   const std::vector<double> y = ToDoubles(testing::Random(shapes::Make(dtypes::Float64, 16), rng, -1, 1));
-  for (auto make : {&SGD, &Adam, &AdamW, &RMSProp}) {
+  for (auto make : {&SGD, &Adam, &AdamW, &RMSProp, &Adagrad}) {
     SCOPED_TRACE(make()->Name());
     // Two updates on batches of 8 against four calls on micro-batches of 4.
     const Context whole = TrainLeastSquares(GetParam(), make, 1, {{Rows(x, 3, 0, 8), Rows(y, 1, 0, 8)},
@@ -559,6 +561,7 @@ TEST_P(OptimizersTest, GradientAccumulationTrainsLikeOneLargeBatch) {
     EXPECT_NE(ToDoubles(half.GetVariableByScopeAndName("/optimizers/accumulation/w/gradient_sum")->Value()),
               (std::vector<double>{0, 0, 0}));
     EXPECT_EQ(half.GetVariableByScopeAndName("/optimizers/accumulation/micro_step")->Value().Value<int64_t>(), 1);
+    EXPECT_EQ(accumulated.GetVariableByScopeAndName("/optimizers/accumulation/micro_step")->Value().Value<int64_t>(), 0);
   }
 }
 

@@ -6,6 +6,7 @@
 // sequences ending with their real steps' state, and the error messages.
 #include "kiln/ml/layers/recurrent.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -196,8 +197,21 @@ TEST_P(RecurrentTest, BidirectionalLayersComposeTheDirections) {
     EXPECT_EQ(var("/rnn/layer_1/backward/kernel")->Shape(), shapes::Make(dtypes::Float64, 6, width));
     EXPECT_EQ(var("/rnn/layer_1/backward/recurrent_kernel")->Shape(), shapes::Make(dtypes::Float64, 3, width));
     EXPECT_EQ(var("/rnn/layer_0/forward/recurrent_bias") != nullptr, !lstm);
-    // PyTorch's initialization: uniform in ±1/sqrt(units).
-    for (double v : ToDoubles(var("/rnn/layer_0/forward/kernel")->Value())) EXPECT_LE(std::abs(v), 1 / std::sqrt(3.0));
+    // PyTorch's initialization: uniform in ±1/sqrt(units) (variance k^2 / 3).
+    for (const char* name : {"/rnn/layer_0/forward/kernel", "/rnn/layer_1/backward/kernel"}) {
+      const std::vector<double> values = ToDoubles(var(name)->Value());
+      double sum_squares = 0;
+      for (double v : values) {
+        EXPECT_LE(std::abs(v), 1 / std::sqrt(3.0)) << name;
+        sum_squares += v * v;
+      }
+      EXPECT_NEAR(sum_squares / static_cast<double>(values.size()), 1.0 / 9, 0.05) << name;  // >= 3.5 sigma
+    }
+    const std::vector<double> bias = ToDoubles(var("/rnn/layer_1/backward/bias")->Value());
+    const auto [lo, hi] = std::minmax_element(bias.begin(), bias.end());
+    EXPECT_GE(*lo, -1 / std::sqrt(3.0));
+    EXPECT_LE(*hi, 1 / std::sqrt(3.0));
+    EXPECT_GT(*hi - *lo, 0.3) << "biases are random, not constant";
     // The last layer, recomputed from its variables with the functional forms.
     auto weights = [&](const std::string& d) {
       std::vector<Tensor> w;
@@ -254,6 +268,7 @@ TEST_P(RecurrentTest, PaddedSequencesEndWithTheirRealStepsState) {
     const std::vector<double> f = ToDoubles(full[k]);
     EXPECT_TRUE(testing::AllClose(alone[k], shapes::Make(dtypes::Float64, 1, 2), {f[2], f[3]}, 1e-12, 1e-14)) << k;
     EXPECT_EQ(f[4], 0.0) << "the all-padding sequence keeps the zero state";
+    EXPECT_EQ(f[5], 0.0) << "the all-padding sequence keeps the zero state";
   }
   const std::vector<double> outputs = ToDoubles(full[0]);
   for (int64_t t = 3; t < 5; ++t) {

@@ -55,9 +55,9 @@ TEST_P(SamplingTest, FiltersMatchTheirDefinitions) {
   // Temperature 2 halves every logit.
   EXPECT_EQ(Process(Backend(), logits, {.temperature = 2}),
             (std::vector<double>{0.5, 2, 1, 1.5, 0, 1.5, -0.5, -1, 2.5, 0, 0, 0.5}));
-  // top-p: row 1's softmax puts about 0.94 on the 5, so top_p = 0.9 keeps it
-  // alone; row 0 (probabilities 0.48, 0.18, 0.18, 0.06, ...) keeps 4, 3, 3
-  // for top_p = 0.6 (0.48 < 0.6 <= 0.48 + 0.18; the tied 3 stays).
+  // top-p = 0.6: row 1's softmax puts about 0.94 on the 5, which is kept
+  // alone; row 0 (probabilities 0.52, 0.19, 0.19, 0.07, ...) keeps 4, 3, 3
+  // (0.52 < 0.6 <= 0.52 + 0.19; the tied 3 stays).
   const std::vector<double> p = Process(Backend(), logits, {.top_p = 0.6});
   EXPECT_EQ(p, (std::vector<double>{-kInf, 4, -kInf, 3, -kInf, 3, -kInf, -kInf, 5, -kInf, -kInf, -kInf}));
   // Repetition penalty 2 on tokens seen before (-1 is padding): positive
@@ -85,25 +85,42 @@ std::vector<double> Frequencies(const std::shared_ptr<backends::Backend>& backen
   return freq;
 }
 
+// Each frequency within 5 standard deviations of its probability
+// (sqrt(p (1 - p) / n)); a token of probability 0 is never drawn.
+::testing::AssertionResult Follows(const std::vector<double>& freq, const std::vector<double>& probs, int64_t n) {
+  for (size_t i = 0; i < probs.size(); ++i) {
+    const double sigma = std::sqrt(probs[i] * (1 - probs[i]) / static_cast<double>(n));
+    if (!(std::abs(freq[i] - probs[i]) <= 5 * sigma)) {
+      return ::testing::AssertionFailure() << "token " << i << ": frequency " << freq[i] << ", probability "
+                                           << probs[i] << " (5 sigma = " << 5 * sigma << ")";
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
 TEST_P(SamplingTest, SampledFrequenciesFollowTheFilteredSoftmax) {
   const std::vector<double> probs = {0.5, 0.3, 0.15, 0.05};
-  // 20,000 draws: a frequency's standard deviation is at most 0.0036; allow 5.
-  const double tol = 0.018;
-  EXPECT_TRUE(testing::AllClose(FromDoubles(shapes::Make(dtypes::Float64, 4), Frequencies(Backend(), probs, {})),
-                                shapes::Make(dtypes::Float64, 4), probs, 0, tol));
+  const int64_t n = 20000;
+  EXPECT_TRUE(Follows(Frequencies(Backend(), probs, {}), probs, n));
   // top-k 2: renormalized over the two most likely.
-  EXPECT_TRUE(testing::AllClose(FromDoubles(shapes::Make(dtypes::Float64, 4), Frequencies(Backend(), probs, {.top_k = 2})),
-                                shapes::Make(dtypes::Float64, 4), {0.625, 0.375, 0, 0}, 0, tol));
+  EXPECT_TRUE(Follows(Frequencies(Backend(), probs, {.top_k = 2}), {0.625, 0.375, 0, 0}, n));
   // top-p 0.85: 0.5 + 0.3 < 0.85, so the third stays; the fourth goes.
-  EXPECT_TRUE(testing::AllClose(FromDoubles(shapes::Make(dtypes::Float64, 4), Frequencies(Backend(), probs, {.top_p = 0.85})),
-                                shapes::Make(dtypes::Float64, 4), {0.5 / 0.95, 0.3 / 0.95, 0.15 / 0.95, 0}, 0, tol));
+  EXPECT_TRUE(Follows(Frequencies(Backend(), probs, {.top_p = 0.85}), {0.5 / 0.95, 0.3 / 0.95, 0.15 / 0.95, 0}, n));
   // Temperature 0.5 squares the probabilities (renormalized).
   const double z = 0.25 + 0.09 + 0.0225 + 0.0025;
-  EXPECT_TRUE(testing::AllClose(
-      FromDoubles(shapes::Make(dtypes::Float64, 4), Frequencies(Backend(), probs, {.temperature = 0.5})),
-      shapes::Make(dtypes::Float64, 4), {0.25 / z, 0.09 / z, 0.0225 / z, 0.0025 / z}, 0, tol));
+  EXPECT_TRUE(Follows(Frequencies(Backend(), probs, {.temperature = 0.5}), {0.25 / z, 0.09 / z, 0.0225 / z, 0.0025 / z},
+                      n));
   // Greedy: always the most likely.
   EXPECT_EQ(Frequencies(Backend(), probs, {.temperature = 0}, 100), (std::vector<double>{1, 0, 0, 0}));
+}
+
+TEST_P(SamplingTest, HalfLogitsAreProcessedInFloat32) {
+  auto exec = context::NewExec(Backend(), context::New(), [](Context, Node x) {
+    return ml::generation::ProcessLogits(x, {.temperature = 1e-3});
+  });
+  const Tensor out = exec.Call(FromDoubles(shapes::Make(dtypes::Float16, 1, 2), {60, -60}));
+  EXPECT_EQ(out.DType(), dtypes::Float32);
+  EXPECT_TRUE(testing::AllClose(out, shapes::Make(dtypes::Float32, 1, 2), {60000, -60000}, 1e-6, 0));  // beyond Float16
 }
 
 TEST_P(SamplingTest, DrawsAreReproducibleFromTheSeedAndDifferBetweenCalls) {

@@ -316,6 +316,25 @@ TEST(Loop, StopFromAHook) {
   EXPECT_EQ(loop->GetTrainer().GlobalStep(), 3);
 }
 
+// With gradient accumulation the global step counts updates: step-periodic
+// hooks and history rows come once per update, never at step 0.
+TEST(Loop, GradientAccumulationFiresStepHooksOncePerUpdate) {
+  context::Context ctx = context::New();
+  ctx.SetParam("gradient_accumulation_steps", int64_t{3});
+  auto loop = train::NewLoop(MakeTrainer(ctx));
+  loop->DisableProgress();
+  std::vector<int64_t> every2;
+  loop->EveryNSteps(2, [&](train::Loop&, const train::StepInfo& info) { every2.push_back(info.step); });
+  loop->RecordEveryNSteps(1);
+  auto data = MakeData(6);
+  loop->RunSteps(data, 12);  // 12 micro-batches: 4 updates
+  EXPECT_EQ(loop->GetTrainer().GlobalStep(), 4);
+  EXPECT_EQ(every2, (std::vector<int64_t>{2, 4}));
+  std::vector<int64_t> recorded;
+  for (const auto& row : loop->History()) recorded.push_back(row.step);
+  EXPECT_EQ(recorded, (std::vector<int64_t>{1, 2, 3, 4}));
+}
+
 TEST(Loop, RunEpochsCountsBatches) {
   context::Context ctx = context::New();
   auto loop = train::NewLoop(MakeTrainer(ctx));

@@ -48,13 +48,25 @@ Node MaskBelow(const Node& x, const Node& threshold) {
 
 Node ProcessLogits(Node logits, const SamplingOptions& o, Node previous) {
   Check(logits, o, previous);
-  const int64_t vocab = logits.Shape().Dims()[1];
-  Node x = logits;
+  const int64_t batch = logits.Shape().Dims()[0], vocab = logits.Shape().Dims()[1];
+  // 16-bit logits are processed in Float32: a small temperature would
+  // overflow them, and top-p's running sum would stall on their rounding.
+  Node x = dtypes::IsHalf(logits.DType()) ? graph::ConvertDType(logits, dtypes::Float32) : logits;
   if (previous.Ok() && o.repetition_penalty != 1 && previous.Shape().Dims()[1] > 0) {
-    // Whether each token occurs in the row's previous tokens (OneHot gives
-    // zero rows for out-of-range ids).
-    Node seen = graph::GreaterThan(graph::ReduceMax(graph::OneHot(previous, vocab, dtypes::Int32), {1}),
-                                   graph::Const(x.Graph(), int32_t{0}));
+    // Marks the tokens seen in each row: a scatter of ones into [batch,
+    // vocab] (out-of-range ids are skipped), not a [batch, n, vocab] one-hot.
+    const int64_t n = previous.Shape().Dims()[1];
+    Node tokens = graph::ConvertDType(previous, dtypes::Int64);
+    Node rows = graph::Iota(x.Graph(), shapes::Make(dtypes::Int64, batch, n), 0);
+    Node indices = graph::Stack({rows, tokens}, 2);  // [batch, n, 2]
+    ir::ScatterAttrs a;
+    a.inserted_window_dims = {0, 1};
+    a.scatter_dims_to_operand_dims = {0, 1};
+    a.index_vector_dim = 2;
+    Node seen = graph::GreaterThan(
+        graph::ScatterMax(graph::Zeros(x.Graph(), shapes::Make(dtypes::Int32, batch, vocab)), indices,
+                          graph::Ones(x.Graph(), shapes::Make(dtypes::Int32, batch, n)), a),
+        graph::Const(x.Graph(), int32_t{0}));
     Node penalized = graph::Where(graph::GreaterThan(x, graph::ScalarLike(x, 0)), x / o.repetition_penalty,
                                   x * o.repetition_penalty);
     x = graph::Where(seen, penalized, x);
@@ -83,7 +95,10 @@ Node SampleTokens(context::Context ctx, Node logits, const SamplingOptions& o, N
   if (o.temperature == 0) return graph::ArgMax(x, 1);
   // Gumbel-max: argmax(x + g), g = -log(-log(u)), is a draw from softmax(x).
   // Float32 noise (the draw's precision does not need more).
-  Node u = ctx.RandomUniform(x.Graph(), shapes::Shape(dtypes::Float32, x.Shape().Dims()));
+  // u in [FLT_MIN, 1): a draw of exactly 0 would give -Inf noise, and a row
+  // with a single candidate token would lose it.
+  Node u = graph::Max(ctx.RandomUniform(x.Graph(), shapes::Shape(dtypes::Float32, x.Shape().Dims())),
+                      graph::Const(x.Graph(), std::numeric_limits<float>::min()));
   Node gumbel = -graph::Log(-graph::Log(u));
   return graph::ArgMax(graph::ConvertDType(x, dtypes::Float32) + gumbel, 1);
 }

@@ -149,12 +149,17 @@ namespace {
 
 enum class Cell { kLstm, kGru };
 
-// A weight of one direction: the context's initializer if it sets one,
-// else PyTorch's uniform in ±1/sqrt(units).
-Node Weight(const Context& scope, const std::string& name, const shapes::Shape& shape, int64_t units, graph::Graph* g) {
+// A weight of one direction, uniform in ±1/sqrt(units) (PyTorch's
+// initialization); kernels take the context's initializer instead if it sets
+// one, biases never do.
+Node Weight(const Context& scope, const std::string& name, const shapes::Shape& shape, int64_t units,
+            graph::Graph* g, bool is_kernel) {
   const double k = 1 / std::sqrt(static_cast<double>(units));
-  Context c = scope.HasInitializer() ? scope : scope.WithInitializer(context::initializers::RandomUniform(-k, k));
-  return internal::GetOrCreate(c, name, shape)->ValueGraph(g);
+  Context c = is_kernel && scope.HasInitializer() ? scope
+                                                  : scope.WithInitializer(context::initializers::RandomUniform(-k, k));
+  Node w = internal::GetOrCreate(c, name, shape)->ValueGraph(g);
+  if (is_kernel) internal::AddL2Regularization(scope, w);
+  return w;
 }
 
 RecurrentResult Recurrent(Cell cell, Context ctx, Node x, int64_t units, const RecurrentOptions& o) {
@@ -165,6 +170,12 @@ RecurrentResult Recurrent(Cell cell, Context ctx, Node x, int64_t units, const R
   if (o.num_layers < 1) LayerError(layer, "num_layers must be >= 1, got " + std::to_string(o.num_layers));
   if (!(o.dropout >= 0 && o.dropout < 1)) {
     LayerError(layer, "dropout must be in [0, 1), got " + internal::FormatNumber(o.dropout));
+  }
+  // Checked before any variable is created, so a bad call leaves none.
+  const auto& xd = x.Shape().Dims();
+  if (o.mask.Ok() && o.mask.Shape() != shapes::Shape(dtypes::Bool, {xd[0], xd[1]})) {
+    LayerError(layer, "mask must be Bool[" + std::to_string(xd[0]) + ", " + std::to_string(xd[1]) +
+                          "] ([batch, time]), got " + o.mask.Shape().ToString());
   }
   const int gates = cell == Cell::kLstm ? 4 : 3;
   const dtypes::DType dt = x.DType();
@@ -177,15 +188,15 @@ RecurrentResult Recurrent(Cell cell, Context ctx, Node x, int64_t units, const R
     for (int d = 0; d < (o.bidirectional ? 2 : 1); ++d) {
       const Context dir = layer_ctx.In(d == 0 ? "forward" : "backward");
       graph::Graph* g = x.Graph();
-      Node kernel = Weight(dir, "kernel", shapes::Shape(dt, {in, gates * units}), units, g);
-      Node recurrent = Weight(dir, "recurrent_kernel", shapes::Shape(dt, {units, gates * units}), units, g);
-      Node bias = Weight(dir, "bias", shapes::Shape(dt, {gates * units}), units, g);
+      Node kernel = Weight(dir, "kernel", shapes::Shape(dt, {in, gates * units}), units, g, true);
+      Node recurrent = Weight(dir, "recurrent_kernel", shapes::Shape(dt, {units, gates * units}), units, g, true);
+      Node bias = Weight(dir, "bias", shapes::Shape(dt, {gates * units}), units, g, false);
       RecurrentResult r;
       if (cell == Cell::kLstm) {
         r = LstmSequence(input, {kernel, recurrent, bias}, o.mask, d == 1);
         result.c.push_back(r.c[0]);
       } else {
-        Node recurrent_bias = Weight(dir, "recurrent_bias", shapes::Shape(dt, {gates * units}), units, g);
+        Node recurrent_bias = Weight(dir, "recurrent_bias", shapes::Shape(dt, {gates * units}), units, g, false);
         r = GruSequence(input, {kernel, recurrent, bias, recurrent_bias}, o.mask, d == 1);
       }
       result.h.push_back(r.h[0]);

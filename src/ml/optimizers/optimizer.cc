@@ -246,22 +246,24 @@ class Accumulation {
                             : scope_.WithInitializer(context::initializers::Zeros())
                                   .VariableWithShape("micro_step", shapes::Make(dtypes::Int64));
     counter->SetTrainable(false);
+    // The counter runs over [0, k): it commits at k - 1, or beyond when a
+    // run is resumed with a smaller k, and then restarts.
     Node micro = counter->ValueGraph(g);
-    commit_ = graph::Equal(graph::Rem(micro, graph::ScalarLike(micro, static_cast<double>(steps))),
-                           graph::ScalarLike(micro, static_cast<double>(steps - 1)));
-    counter->SetValueGraph(micro + graph::ScalarLike(micro, 1));
+    commit_ = graph::GreaterOrEqual(micro, graph::ScalarLike(micro, static_cast<double>(steps - 1)));
+    Node next = micro + graph::ScalarLike(micro, 1);
+    counter->SetValueGraph(graph::Where(commit_, graph::ZerosLike(micro), next));
   }
 
   Node Commit() const { return commit_; }
 
-  // The gradient to update with: the mean of the accumulated ones, this
-  // call's included (used only when Commit() holds). Accumulates in the
-  // variable's compute dtype.
+  // The gradient to update with, in the variable's compute dtype: the mean
+  // of the accumulated ones, this call's included (used only when Commit()
+  // holds).
   Node Add(const Variable& var, Node grad, dtypes::DType compute) {
     Slots slots(scope_, var, compute, g_);
     Node sum = slots.Get("gradient_sum", context::initializers::Zeros()) + Cast(grad, compute);
     slots.Set("gradient_sum", graph::Where(commit_, graph::ZerosLike(sum), sum));
-    return Cast(sum / static_cast<double>(steps_), grad.DType());
+    return sum / static_cast<double>(steps_);
   }
 
  private:

@@ -164,12 +164,16 @@ struct Loop::Impl {
       const auto weight = static_cast<double>(batch.labels[0].Rank() > 0 ? batch.labels[0].Shape().Dim(0) : 1);
       for (size_t i = 0; i < metrics.size(); ++i) acc[i].Add(values[metrics[i].name], weight);
       ++info.loop_step;
+      const int64_t previous_step = info.step;
       info.step = trainer->GlobalStep();
+      // With gradient accumulation the global step (optimizer updates) stays
+      // put for several calls: step-periodic hooks fire once per update.
+      const bool updated = info.step != previous_step;
       info.elapsed_seconds = std::chrono::duration<double>(Clock::now() - start).count();
       for (size_t i = 0; i < metrics.size(); ++i) info.metrics[metrics[i].name] = acc[i].Value();
       for (const Hook& h : on_step) h(loop, info);
       for (auto& p : every_steps) {
-        if (info.step % p.n == 0) p.hook(loop, info);
+        if (updated && info.step % p.n == 0) p.hook(loop, info);
       }
       const auto now = Clock::now();
       for (auto& p : every_seconds) {
@@ -178,7 +182,7 @@ struct Loop::Impl {
           p.hook(loop, info);
         }
       }
-      if (record_every > 0 && info.step % record_every == 0) Record(info);
+      if (updated && record_every > 0 && info.step % record_every == 0) Record(info);
       const double since = std::chrono::duration<double>(now - last_progress).count();
       if (since >= (live_bar ? 0.2 : progress_seconds)) {
         last_progress = now;

@@ -32,14 +32,16 @@ struct SamplingOptions {
 };
 
 /// The logits [batch, vocab] with the options applied: penalized, divided by
-/// the temperature (unless 0), and -Inf outside the top-k and top-p sets.
-/// `previous` (optional) holds integer token ids [batch, n] (out-of-range ids,
-/// e.g. padding with -1, are ignored).
+/// the temperature (unless 0), and -Inf outside the top-k and top-p sets;
+/// Float32 for Float16/BFloat16 logits, else their dtype. `previous`
+/// (optional) holds integer token ids [batch, n] (out-of-range ids, e.g.
+/// padding with -1, are ignored).
 Node ProcessLogits(Node logits, const SamplingOptions& options, Node previous = {});
 
 /// One token per row of logits [batch, vocab]: Int32 [batch], drawn from
 /// softmax(ProcessLogits(...)) with the Gumbel-max trick (or its argmax when
-/// temperature is 0). The draws advance ctx's RNG state.
+/// temperature is 0). The draws advance ctx's RNG state. A row whose logits
+/// are all -Inf (or NaN) has no distribution; it gives token 0.
 Node SampleTokens(context::Context ctx, Node logits, const SamplingOptions& options, Node previous = {});
 
 }  // namespace kiln::ml::generation

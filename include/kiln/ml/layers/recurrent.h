@@ -49,8 +49,10 @@ struct RecurrentResult {
 /// LSTM over x [batch, time, features]. Variables, per layer l and direction
 /// d ("forward", "backward"), in ctx.In("layer_<l>").In(d): "kernel"
 /// [in, 4 units], "recurrent_kernel" [units, 4 units] and "bias" [4 units],
-/// initialized as PyTorch does (uniform in ±1/sqrt(units)) unless the
-/// context sets an initializer.
+/// uniform in ±1/sqrt(units) as PyTorch's weights (the kernels take the
+/// context's initializer instead if it sets one; PyTorch's LSTM has two such
+/// biases, added, where Kiln has one). The kernels get the context's
+/// l2_regularization, as Dense's weights.
 RecurrentResult LSTM(Context ctx, Node x, int64_t units, const RecurrentOptions& options = {});
 /// GRU over x [batch, time, features]; variables as LSTM's with 3 units per
 /// gate group, plus "recurrent_bias" [3 units] (the bias inside r ∘ (h U_n + b_hn)).

@@ -19,9 +19,12 @@
 // the accumulators; the other calls leave the variables, the optimizer state
 // and the global step unchanged. k micro-batches of b examples then train as
 // one batch of k * b (for losses that are means over the batch), with the
-// memory of one micro-batch. As Keras 3's optimizers and optax.MultiSteps.
-// The accumulators live under "<scope>/optimizers/accumulation" (checkpoints
-// carry them).
+// memory of one micro-batch. As optax.MultiSteps: the global step, and with
+// it the schedule and Adam's bias correction, counts updates, not calls
+// (Keras 3 counts calls). train::Loop's step-periodic hooks fire once per
+// update; RunSteps(n) counts calls. The accumulators and the micro-step
+// counter live under "<scope>/optimizers/accumulation" (checkpoints carry
+// them; a run resumed with a smaller k updates at its next call).
 #pragma once
 
 #include <memory>
