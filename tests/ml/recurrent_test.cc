@@ -181,13 +181,16 @@ TEST_P(RecurrentTest, BidirectionalLayersComposeTheDirections) {
   for (bool lstm : {true, false}) {
     SCOPED_TRACE(lstm ? "LSTM" : "GRU");
     const ml::layers::RecurrentOptions options{.num_layers = 2, .bidirectional = true};
-    auto [out, ctx] = RunLayer(Backend(), [&](Context c, Node in) {
+    // Not a structured binding: Clang 14 cannot capture those in lambdas.
+    const auto run = RunLayer(Backend(), [&](Context c, Node in) {
       const RecurrentResult r = lstm ? ml::layers::LSTM(c.In("rnn"), in, 3, options)
                                      : ml::layers::GRU(c.In("rnn"), in, 3, options);
       std::vector<Node> nodes = {r.outputs};
       nodes.insert(nodes.end(), r.h.begin(), r.h.end());
       return nodes;
     }, x);
+    const std::vector<Tensor>& out = run.first;
+    Context ctx = run.second;
     EXPECT_EQ(out[0].Shape(), shapes::Make(dtypes::Float64, 3, 5, 6));
     ASSERT_EQ(out.size(), 5u);  // outputs, then h of 2 layers x 2 directions
     const int64_t width = (lstm ? 4 : 3) * 3;
@@ -221,11 +224,11 @@ TEST_P(RecurrentTest, BidirectionalLayersComposeTheDirections) {
       }
       return w;
     };
-    auto [first, unused] = RunLayer(Backend(), [&](Context c, Node in) {
+    const std::vector<Tensor> first = RunLayer(Backend(), [&](Context c, Node in) {
       const RecurrentResult r = lstm ? ml::layers::LSTM(c.In("rnn"), in, 3, {.num_layers = 1, .bidirectional = true})
                                      : ml::layers::GRU(c.In("rnn"), in, 3, {.num_layers = 1, .bidirectional = true});
       return std::vector<Node>{r.outputs};
-    }, x, ctx);
+    }, x, ctx).first;
     for (int d = 0; d < 2; ++d) {
       std::vector<Tensor> args = {first[0]};
       for (const Tensor& t : weights(d == 0 ? "forward" : "backward")) args.push_back(t);

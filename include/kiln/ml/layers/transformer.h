@@ -1,0 +1,61 @@
+// Copyright 2026 The Kiln Authors.
+// Transformer building blocks: scaled dot-product attention with grouped
+// query heads, and a pre-norm decoder/encoder block (LayerNorm or RMSNorm,
+// multi-head or grouped-query attention with optional rotary positions,
+// causal and padding masks, GELU or SwiGLU MLP, dropout, residuals).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "kiln/ml/layers/layers.h"
+#include "kiln/ml/layers/positional.h"
+
+namespace kiln::ml::layers {
+
+/// Scaled dot-product attention on split heads: q [batch, q_len, heads,
+/// head_dim], k and v [batch, kv_len, kv_heads, head_dim], heads a multiple
+/// of kv_heads (grouped-query attention: query head h reads kv head
+/// h / (heads / kv_heads); kv_heads = 1 is multi-query). `causal`: the
+/// queries are the last q_len positions and see the keys up to their own
+/// (what a decode step with a cache needs). `mask` (optional) is Bool,
+/// broadcastable to [batch, heads, q_len, kv_len], true where attention is
+/// allowed. Returns [batch, q_len, heads, head_dim]. A query that may see no
+/// key gets uniform weights (masked scores are large and negative, not -Inf).
+Node DotProductAttention(Node q, Node k, Node v, bool causal = false, Node mask = {});
+
+/// Options of TransformerBlock.
+struct TransformerOptions {
+  int num_heads = 8;
+  /// Key/value heads: 0 for num_heads (multi-head); fewer for grouped-query.
+  int num_kv_heads = 0;
+  /// 0: model dim / num_heads.
+  int64_t head_dim = 0;
+  /// Hidden size of the MLP; 0: 4 * dim for "gelu", 8/3 * dim rounded up to
+  /// a multiple of 64 for "swiglu" (as LLaMA).
+  int64_t mlp_dim = 0;
+  /// "gelu" (GPT-2: up, GELU, down) or "swiglu" (LLaMA: silu(gate) * up, down).
+  std::string mlp = "gelu";
+  /// "layer" (LayerNorm) or "rms" (RMSNorm), applied before each sub-block.
+  std::string norm = "layer";
+  /// Biases in the projections (GPT-2 has them, LLaMA not).
+  bool bias = true;
+  bool causal = true;
+  /// Bool [batch, time], false at padded positions: no query attends to them.
+  Node padding_mask;
+  /// Rotary positions on queries and keys (none when false).
+  bool rotary = false;
+  RotaryOptions rotary_options;
+  /// The position of the first step (integer scalar; empty: 0), for rotary.
+  Node position_offset;
+  /// Dropout on each sub-block's output (before the residual sum), in training.
+  double dropout = 0;
+};
+
+/// One pre-norm block on x [batch, time, dim]: x + Attention(Norm(x)), then
+/// + MLP(Norm(.)). Variables in ctx's scope: "attention_norm", "query",
+/// "key", "value", "output", "mlp_norm", and "up", "down" (plus "gate" for
+/// SwiGLU), each a Dense or norm layer's variables.
+Node TransformerBlock(Context ctx, Node x, const TransformerOptions& options = {});
+
+}  // namespace kiln::ml::layers

@@ -1,0 +1,182 @@
+// Copyright 2026 The Kiln Authors.
+// Attention with grouped heads against a reference written here (causal
+// with a cache offset, padding masks), its gradient by finite differences,
+// and the transformer block's structure: zero weights make it the identity,
+// causality, padded positions ignored, variables, options and errors.
+#include "kiln/ml/layers/transformer.h"
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "kiln/context/exec.h"
+#include "kiln/context/initializers.h"
+#include "tests/testing/gradcheck.h"
+#include "tests/testing/testing.h"
+
+namespace kiln {
+namespace {
+
+using context::Context;
+using graph::Node;
+using tensors::Tensor;
+using testing::FromDoubles;
+using testing::ToDoubles;
+
+class TransformerTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  std::shared_ptr<backends::Backend> Backend() const { return backends::NewWithName(GetParam()); }
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, TransformerTest, ::testing::ValuesIn(testing::BackendNames()));
+
+Tensor Uniform(std::vector<int64_t> dims, uint64_t seed) {
+  testing::Rng rng(seed);
+  return testing::Random(shapes::Shape(dtypes::Float64, std::move(dims)), rng, -1, 1);
+}
+
+// softmax(q kᵀ / sqrt(d)) v per batch and query head, over the allowed keys.
+std::vector<double> RefAttention(const std::vector<double>& q, const std::vector<double>& k, const std::vector<double>& v,
+                                 int64_t batch, int64_t q_len, int64_t kv_len, int64_t heads, int64_t kv_heads,
+                                 int64_t dim, bool causal, const std::vector<bool>& key_mask) {
+  std::vector<double> out(static_cast<size_t>(batch * q_len * heads * dim), 0.0);
+  const int64_t group = heads / kv_heads;
+  for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t h = 0; h < heads; ++h) {
+      const int64_t kh = h / group;
+      for (int64_t i = 0; i < q_len; ++i) {
+        std::vector<double> s(static_cast<size_t>(kv_len));
+        std::vector<bool> ok(static_cast<size_t>(kv_len));
+        double mx = -std::numeric_limits<double>::infinity();
+        for (int64_t j = 0; j < kv_len; ++j) {
+          double dot = 0;
+          for (int64_t e = 0; e < dim; ++e) {
+            dot += q[static_cast<size_t>(((b * q_len + i) * heads + h) * dim + e)] *
+                   k[static_cast<size_t>(((b * kv_len + j) * kv_heads + kh) * dim + e)];
+          }
+          s[static_cast<size_t>(j)] = dot / std::sqrt(static_cast<double>(dim));
+          ok[static_cast<size_t>(j)] = (!causal || j <= kv_len - q_len + i) &&
+                                       (key_mask.empty() || key_mask[static_cast<size_t>(b * kv_len + j)]);
+          if (ok[static_cast<size_t>(j)]) mx = std::max(mx, s[static_cast<size_t>(j)]);
+        }
+        double z = 0;
+        for (int64_t j = 0; j < kv_len; ++j) {
+          s[static_cast<size_t>(j)] = ok[static_cast<size_t>(j)] ? std::exp(s[static_cast<size_t>(j)] - mx) : 0;
+          z += s[static_cast<size_t>(j)];
+        }
+        for (int64_t j = 0; j < kv_len; ++j) {
+          for (int64_t e = 0; e < dim; ++e) {
+            out[static_cast<size_t>(((b * q_len + i) * heads + h) * dim + e)] +=
+                s[static_cast<size_t>(j)] / z * v[static_cast<size_t>(((b * kv_len + j) * kv_heads + kh) * dim + e)];
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+TEST_P(TransformerTest, GroupedQueryAttentionMatchesTheReference) {
+  const int64_t batch = 2, q_len = 3, kv_len = 5, heads = 4, kv_heads = 2, dim = 3;
+  const Tensor q = Uniform({batch, q_len, heads, dim}, 1), k = Uniform({batch, kv_len, kv_heads, dim}, 2),
+               v = Uniform({batch, kv_len, kv_heads, dim}, 3);
+  const std::vector<bool> key_mask = {true, true, false, true, true, true, true, true, true, false};
+  Tensor mask(shapes::Make(dtypes::Bool, batch, 1, 1, kv_len));
+  for (size_t i = 0; i < key_mask.size(); ++i) mask.MutableFlat<bool>()[i] = key_mask[i];
+  for (bool causal : {false, true}) {
+    for (bool masked : {false, true}) {
+      SCOPED_TRACE(::testing::Message() << (causal ? "causal" : "full") << (masked ? " masked" : ""));
+      const Tensor got = testing::Run1(Backend(), [&](const std::vector<Node>& p) {
+        return ml::layers::DotProductAttention(p[0], p[1], p[2], causal, masked ? p[3] : Node());
+      }, {q, k, v, mask});
+      const std::vector<double> want = RefAttention(ToDoubles(q), ToDoubles(k), ToDoubles(v), batch, q_len, kv_len,
+                                                    heads, kv_heads, dim, causal, masked ? key_mask : std::vector<bool>{});
+      EXPECT_TRUE(testing::AllClose(got, q.Shape(), want, 1e-12, 1e-14));
+    }
+  }
+}
+
+TEST_P(TransformerTest, AttentionGradientMatchesFiniteDifferences) {
+  EXPECT_TRUE(testing::CheckGradients(
+      Backend(),
+      [](const std::vector<Node>& p) { return ml::layers::DotProductAttention(p[0], p[1], p[2], /*causal=*/true); },
+      {Uniform({1, 3, 2, 2}, 4), Uniform({1, 3, 1, 2}, 5), Uniform({1, 3, 1, 2}, 6)}));
+}
+
+// Runs a block on x in context `ctx` and returns its output.
+Tensor Block(const std::shared_ptr<backends::Backend>& backend, Context ctx, const Tensor& x,
+             const ml::layers::TransformerOptions& o, const Tensor* padding = nullptr) {
+  auto exec = context::NewExec(backend, ctx, [&](Context c, Node in, Node pad) {
+    ml::layers::TransformerOptions opts = o;
+    if (padding != nullptr) opts.padding_mask = pad;
+    return ml::layers::TransformerBlock(c.In("block"), in, opts);
+  });
+  return exec.Call(x, padding != nullptr ? *padding : Tensor(shapes::Make(dtypes::Bool, 1)));
+}
+
+TEST_P(TransformerTest, ZeroWeightsMakeTheBlockTheIdentity) {
+  const Tensor x = Uniform({2, 4, 8}, 7);
+  for (const char* mlp : {"gelu", "swiglu"}) {
+    for (const char* norm : {"layer", "rms"}) {
+      SCOPED_TRACE(::testing::Message() << mlp << " " << norm);
+      Context ctx = context::New().WithInitializer(context::initializers::Zeros());
+      const Tensor y = Block(Backend(), ctx, x, {.num_heads = 2, .mlp = mlp, .norm = norm, .rotary = true});
+      EXPECT_TRUE(testing::AllClose(y, x, 0, 0));
+    }
+  }
+}
+
+TEST_P(TransformerTest, CausalBlocksDoNotSeeTheFuture) {
+  Context ctx = context::New();
+  const Tensor x = Uniform({1, 6, 8}, 8);
+  std::vector<double> changed = ToDoubles(x);
+  for (int j = 0; j < 8; ++j) changed[static_cast<size_t>(3 * 8 + j)] += 0.5;  // position 3
+  const ml::layers::TransformerOptions o{.num_heads = 4, .num_kv_heads = 2, .mlp = "swiglu", .norm = "rms",
+                                         .bias = false, .rotary = true};
+  const std::vector<double> a = ToDoubles(Block(Backend(), ctx, x, o));
+  const std::vector<double> b = ToDoubles(Block(Backend(), ctx, FromDoubles(x.Shape(), changed), o));
+  for (int t = 0; t < 6; ++t) {
+    double diff = 0;
+    for (int j = 0; j < 8; ++j) diff = std::max(diff, std::abs(a[static_cast<size_t>(t * 8 + j)] - b[static_cast<size_t>(t * 8 + j)]));
+    if (t < 3) EXPECT_EQ(diff, 0.0) << "position " << t;
+    else EXPECT_GT(diff, 1e-6) << "position " << t;
+  }
+  // The variables: grouped-query projections, no biases, SwiGLU's three matrices.
+  auto shape = [&](const std::string& name) { return ctx.GetVariableByScopeAndName("/block/" + name)->Shape(); };
+  EXPECT_EQ(shape("query/weights"), shapes::Make(dtypes::Float64, 8, 8));
+  EXPECT_EQ(shape("key/weights"), shapes::Make(dtypes::Float64, 8, 4));
+  EXPECT_EQ(shape("gate/weights"), shapes::Make(dtypes::Float64, 8, 64));  // 8/3 * 8 rounded up to 64
+  EXPECT_EQ(ctx.GetVariableByScopeAndName("/block/query/biases"), nullptr);
+}
+
+TEST_P(TransformerTest, PaddedPositionsAreIgnored) {
+  Context ctx = context::New();
+  const Tensor x = Uniform({1, 5, 8}, 9);
+  Tensor pad(shapes::Make(dtypes::Bool, 1, 5));
+  for (int t = 0; t < 5; ++t) pad.MutableFlat<bool>()[static_cast<size_t>(t)] = t < 3;
+  std::vector<double> changed = ToDoubles(x);
+  for (size_t i = 3 * 8; i < changed.size(); ++i) changed[i] = -changed[i] * 3;  // only padded positions
+  const ml::layers::TransformerOptions o{.num_heads = 2, .causal = false};
+  const std::vector<double> a = ToDoubles(Block(Backend(), ctx, x, o, &pad));
+  const std::vector<double> b = ToDoubles(Block(Backend(), ctx, FromDoubles(x.Shape(), changed), o, &pad));
+  for (size_t i = 0; i < 3 * 8; ++i) EXPECT_NEAR(a[i], b[i], 1e-12) << i;
+}
+
+TEST(TransformerErrors, BadOptionsNameTheLayer) {
+  auto backend = backends::NewWithName("cpu");
+  const Tensor x = Uniform({1, 2, 6}, 10);
+  auto fails = [&](const ml::layers::TransformerOptions& o) { Block(backend, context::New(), x, o); };
+  KILN_EXPECT_ERROR(fails({.num_heads = 4, .num_kv_heads = 3}), "layers::TransformerBlock: num_heads (4) must be a positive multiple of num_kv_heads (3)");
+  KILN_EXPECT_ERROR(fails({.num_heads = 4}), "layers::TransformerBlock: dim 6 is not divisible by num_heads 4 (set head_dim)");
+  KILN_EXPECT_ERROR(fails({.num_heads = 2, .mlp = "relu"}), "mlp must be \"gelu\" or \"swiglu\", got \"relu\"");
+  KILN_EXPECT_ERROR(fails({.num_heads = 2, .norm = "batch"}), "norm must be \"layer\" or \"rms\", got \"batch\"");
+  auto g = graph::NewGraph("errors");
+  Node q = graph::Parameter(g.get(), "q", shapes::Make(dtypes::Float32, 1, 2, 3, 4));
+  Node k = graph::Parameter(g.get(), "k", shapes::Make(dtypes::Float32, 1, 2, 2, 4));
+  Node short_k = graph::Parameter(g.get(), "s", shapes::Make(dtypes::Float32, 1, 1, 3, 4));
+  KILN_EXPECT_ERROR(ml::layers::DotProductAttention(q, k, k), "the query heads (3) must be a multiple of the key/value heads (2)");
+  KILN_EXPECT_ERROR(ml::layers::DotProductAttention(q, short_k, short_k, true), "causal attention needs q_len <= kv_len, got 2 and 1");
+}
+
+}  // namespace
+}  // namespace kiln
