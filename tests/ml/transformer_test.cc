@@ -162,6 +162,44 @@ TEST_P(TransformerTest, PaddedPositionsAreIgnored) {
   for (size_t i = 0; i < 3 * 8; ++i) EXPECT_NEAR(a[i], b[i], 1e-12) << i;
 }
 
+// A prompt of 4 steps, then one step per call with the KV cache, gives the
+// outputs of one full pass over the 6 steps (two stacked blocks, RoPE, GQA).
+TEST_P(TransformerTest, CachedDecodingMatchesTheFullPass) {
+  Context ctx = context::New();
+  const Tensor x = Uniform({2, 6, 8}, 11);
+  const ml::layers::TransformerOptions base{.num_heads = 4, .num_kv_heads = 2, .mlp = "swiglu", .norm = "rms",
+                                            .rotary = true};
+  auto model = [&](Context c, Node in, Node offset, int64_t cache) {
+    ml::layers::TransformerOptions o = base;
+    o.cache_length = cache;
+    o.position_offset = offset;
+    Node h = ml::layers::TransformerBlock(c.In("block0"), in, o);
+    return ml::layers::TransformerBlock(c.In("block1"), h, o);
+  };
+  auto full = context::NewExec(Backend(), ctx, [&](Context c, Node in, Node offset) { return model(c, in, offset, 0); });
+  const std::vector<double> want = ToDoubles(full.Call(x, FromDoubles(shapes::Make(dtypes::Int32), {0})));
+  auto step = context::NewExec(Backend(), ctx, [&](Context c, Node in, Node offset) { return model(c, in, offset, 8); });
+  const std::vector<double> xv = ToDoubles(x);
+  auto steps = [&](int64_t begin, int64_t end) {  // x[:, begin:end]
+    std::vector<double> v;
+    for (int64_t b = 0; b < 2; ++b) v.insert(v.end(), xv.begin() + (b * 6 + begin) * 8, xv.begin() + (b * 6 + end) * 8);
+    return FromDoubles(shapes::Make(dtypes::Float64, 2, end - begin, 8), v);
+  };
+  std::vector<std::vector<double>> got(2);  // per batch element, the outputs in order
+  auto append = [&](const Tensor& out, int64_t len) {
+    const std::vector<double> v = ToDoubles(out);
+    for (int64_t b = 0; b < 2; ++b) got[static_cast<size_t>(b)].insert(got[static_cast<size_t>(b)].end(), v.begin() + b * len * 8, v.begin() + (b + 1) * len * 8);
+  };
+  append(step.Call(steps(0, 4), FromDoubles(shapes::Make(dtypes::Int32), {0})), 4);
+  for (int64_t t = 4; t < 6; ++t) append(step.Call(steps(t, t + 1), FromDoubles(shapes::Make(dtypes::Int32), {static_cast<double>(t)})), 1);
+  EXPECT_EQ(step.CacheSize(), 2u) << "one graph for the prompt, one for every single-token step";
+  std::vector<double> flat = got[0];
+  flat.insert(flat.end(), got[1].begin(), got[1].end());
+  EXPECT_TRUE(testing::AllClose(FromDoubles(x.Shape(), flat), x.Shape(), want, 1e-11, 1e-12));
+  EXPECT_FALSE(ctx.GetVariableByScopeAndName("/block0/key_cache")->Trainable());
+  EXPECT_EQ(ctx.GetVariableByScopeAndName("/block1/value_cache")->Shape(), shapes::Make(dtypes::Float64, 2, 8, 2, 2));
+}
+
 TEST(TransformerErrors, BadOptionsNameTheLayer) {
   auto backend = backends::NewWithName("cpu");
   const Tensor x = Uniform({1, 2, 6}, 10);
@@ -170,6 +208,8 @@ TEST(TransformerErrors, BadOptionsNameTheLayer) {
   KILN_EXPECT_ERROR(fails({.num_heads = 4}), "layers::TransformerBlock: dim 6 is not divisible by num_heads 4 (set head_dim)");
   KILN_EXPECT_ERROR(fails({.num_heads = 2, .mlp = "relu"}), "mlp must be \"gelu\" or \"swiglu\", got \"relu\"");
   KILN_EXPECT_ERROR(fails({.num_heads = 2, .norm = "batch"}), "norm must be \"layer\" or \"rms\", got \"batch\"");
+  KILN_EXPECT_ERROR(fails({.num_heads = 2, .causal = false, .cache_length = 4}),
+                    "cache_length 4 needs causal attention, no padding_mask and time <= cache_length (time 2)");
   auto g = graph::NewGraph("errors");
   Node q = graph::Parameter(g.get(), "q", shapes::Make(dtypes::Float32, 1, 2, 3, 4));
   Node k = graph::Parameter(g.get(), "k", shapes::Make(dtypes::Float32, 1, 2, 2, 4));

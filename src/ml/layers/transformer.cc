@@ -101,6 +101,11 @@ Node TransformerBlock(Context ctx, Node x, const TransformerOptions& o) {
   if (!(o.dropout >= 0 && o.dropout < 1)) {
     LayerError(kLayer, "dropout must be in [0, 1), got " + internal::FormatNumber(o.dropout));
   }
+  if (o.cache_length < 0 || (o.cache_length > 0 && (!o.causal || o.padding_mask.Ok() || time > o.cache_length))) {
+    LayerError(kLayer, "cache_length " + std::to_string(o.cache_length) +
+                           " needs causal attention, no padding_mask and time <= cache_length (time " +
+                           std::to_string(time) + ")");
+  }
   if (o.padding_mask.Ok() && o.padding_mask.Shape() != shapes::Shape(dtypes::Bool, {batch, time})) {
     LayerError(kLayer, "padding_mask must be Bool[" + std::to_string(batch) + ", " + std::to_string(time) +
                            "], got " + o.padding_mask.Shape().ToString());
@@ -117,7 +122,28 @@ Node TransformerBlock(Context ctx, Node x, const TransformerOptions& o) {
   }
   Node mask;
   if (o.padding_mask.Ok()) mask = graph::Reshape(o.padding_mask, {batch, 1, 1, time});  // keys
-  Node attended = DotProductAttention(q, k, v, o.causal, mask);
+  bool causal = o.causal;
+  if (o.cache_length > 0) {
+    // Write this call's keys and values at the offset, attend over the whole
+    // cache: query i (at offset + i) sees the cached positions <= its own.
+    Node offset = o.position_offset.Ok() ? graph::ConvertDType(o.position_offset, dtypes::Int64)
+                                         : graph::Const(x.Graph(), int64_t{0});
+    Node zero = graph::ZerosLike(offset);
+    auto cached = [&](const std::string& name, const Node& update) {
+      context::Variable* var = internal::GetOrCreateZeros(
+          ctx, name, shapes::Shape(x.DType(), {batch, o.cache_length, kv_heads, head_dim}));
+      var->SetTrainable(false);
+      Node all = graph::DynamicUpdateSlice(var->ValueGraph(x.Graph()), update, {zero, offset, zero, zero});
+      var->SetValueGraph(all);
+      return all;
+    };
+    k = cached("key_cache", k);
+    v = cached("value_cache", v);
+    const shapes::Shape s = shapes::Make(dtypes::Int64, time, o.cache_length);
+    mask = graph::LessOrEqual(graph::Iota(x.Graph(), s, 1), graph::Iota(x.Graph(), s, 0) + offset);
+    causal = false;
+  }
+  Node attended = DotProductAttention(q, k, v, causal, mask);
   Node a = Dense(ctx.In("output"), graph::Reshape(attended, {batch, time, heads * head_dim}), dim, o.bias);
   x = x + Dropped(ctx, a, o.dropout);
 

@@ -50,6 +50,15 @@ struct TransformerOptions {
   Node position_offset;
   /// Dropout on each sub-block's output (before the residual sum), in training.
   double dropout = 0;
+  /// Incremental decoding: > 0 keeps the keys and values of this many
+  /// positions in the variables "key_cache" and "value_cache" [batch,
+  /// cache_length, kv_heads, head_dim] (not trainable). Each call writes its
+  /// time steps at position_offset and attends causally to everything cached
+  /// before them, so a prompt then one token per call gives the outputs of a
+  /// full pass over the same sequence, with one compiled graph per (batch,
+  /// time) shape whatever the offset. Needs causal and no padding_mask;
+  /// offset + time beyond cache_length is clamped (DynamicUpdateSlice).
+  int64_t cache_length = 0;
 };
 
 /// One pre-norm block on x [batch, time, dim]: x + Attention(Norm(x)), then
