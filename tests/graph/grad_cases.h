@@ -20,12 +20,6 @@ struct GradCase {
   GradCheckOptions options = {};
 };
 
-/// A Float64 tensor of `dims` uniform in [lo, hi], from a fixed seed.
-inline tensors::Tensor Uniform(std::vector<int64_t> dims, double lo, double hi, uint64_t seed) {
-  Rng rng(seed);
-  return Random(shapes::Shape(dtypes::Float64, std::move(dims)), rng, lo, hi);
-}
-
 /// A Float64 tensor of `dims` holding `values` (row-major).
 inline tensors::Tensor Values(std::vector<int64_t> dims, const std::vector<double>& values) {
   return FromDoubles(shapes::Shape(dtypes::Float64, std::move(dims)), values);

@@ -20,6 +20,7 @@ using context::Context;
 using graph::Node;
 using tensors::Tensor;
 using testing::FromDoubles;
+using testing::Uniform;
 using testing::ToDoubles;
 
 class PositionalTest : public ::testing::TestWithParam<std::string> {
@@ -29,10 +30,6 @@ class PositionalTest : public ::testing::TestWithParam<std::string> {
 
 INSTANTIATE_TEST_SUITE_P(Backends, PositionalTest, ::testing::ValuesIn(testing::BackendNames()));
 
-Tensor Uniform(std::vector<int64_t> dims, uint64_t seed) {
-  testing::Rng rng(seed);
-  return testing::Random(shapes::Shape(dtypes::Float64, std::move(dims)), rng, -1, 1);
-}
 
 TEST_P(PositionalTest, SinusoidalTableWithAnOffset) {
   const Tensor table = testing::Run1(Backend(), [](const std::vector<Node>& p) {
@@ -71,7 +68,7 @@ std::vector<double> RefRotary(const std::vector<double>& x, int64_t time, int64_
 
 TEST_P(PositionalTest, RotaryMatchesTheRotationInBothConventions) {
   const int64_t time = 4, heads = 2, dim = 8;
-  const Tensor x = Uniform({time, heads, dim}, 1);
+  const Tensor x = Uniform({time, heads, dim}, -1, 1, 1);
   for (bool interleaved : {false, true}) {
     for (int64_t r : {int64_t{8}, int64_t{4}}) {
       SCOPED_TRACE(::testing::Message() << (interleaved ? "interleaved" : "halves") << " rotary_dim " << r);
@@ -83,7 +80,7 @@ TEST_P(PositionalTest, RotaryMatchesTheRotationInBothConventions) {
     }
   }
   // Batched [batch, time, heads, dim]: each batch element rotated alike.
-  const Tensor batched = Uniform({2, time, heads, dim}, 2);
+  const Tensor batched = Uniform({2, time, heads, dim}, -1, 1, 2);
   const std::vector<double> bv = ToDoubles(batched);
   const Tensor got = testing::Run1(Backend(), [](const std::vector<Node>& p) { return ml::layers::ApplyRotary(p[0]); },
                                    {batched});
@@ -98,7 +95,7 @@ TEST_P(PositionalTest, RotaryMatchesTheRotationInBothConventions) {
 
 TEST_P(PositionalTest, RotaryScoresDependOnlyOnTheDistance) {
   // q at position m and k at position n: <R_m q, R_n k> is a function of m - n.
-  const Tensor q = Uniform({1, 1, 6}, 3), k = Uniform({1, 1, 6}, 4);
+  const Tensor q = Uniform({1, 1, 6}, -1, 1, 3), k = Uniform({1, 1, 6}, -1, 1, 4);
   auto score = [&](int64_t m, int64_t n) {
     const Tensor s = testing::Run1(Backend(), [](const std::vector<Node>& p) {
       return graph::ReduceAllSum(ml::layers::ApplyRotary(p[0], {}, p[2]) * ml::layers::ApplyRotary(p[1], {}, p[3]));
@@ -114,15 +111,15 @@ TEST_P(PositionalTest, RotaryScoresDependOnlyOnTheDistance) {
 TEST_P(PositionalTest, RotaryGradientMatchesFiniteDifferences) {
   EXPECT_TRUE(testing::CheckGradients(
       Backend(), [](const std::vector<Node>& p) { return ml::layers::ApplyRotary(p[0], {.interleaved = true}); },
-      {Uniform({2, 3, 2, 4}, 5)}));
+      {Uniform({2, 3, 2, 4}, -1, 1, 5)}));
   EXPECT_TRUE(testing::CheckGradients(
       Backend(), [](const std::vector<Node>& p) { return ml::layers::ApplyRotary(p[0], {.rotary_dim = 2}); },
-      {Uniform({3, 2, 4}, 6)}));
+      {Uniform({3, 2, 4}, -1, 1, 6)}));
 }
 
 TEST_P(PositionalTest, LearnedPositionsAddTheOffsetRows) {
   Context ctx = context::New();
-  const Tensor x = Uniform({2, 3, 4}, 7);
+  const Tensor x = Uniform({2, 3, 4}, -1, 1, 7);
   auto exec = context::NewExec(Backend(), ctx, [](Context c, Node in, Node offset) {
     return ml::layers::LearnedPositions(c.In("pos"), in, 10, offset);
   });

@@ -22,6 +22,7 @@ using graph::Node;
 using ml::layers::RecurrentResult;
 using tensors::Tensor;
 using testing::FromDoubles;
+using testing::Uniform;
 using testing::ToDoubles;
 
 class RecurrentTest : public ::testing::TestWithParam<std::string> {
@@ -32,10 +33,6 @@ class RecurrentTest : public ::testing::TestWithParam<std::string> {
 INSTANTIATE_TEST_SUITE_P(Backends, RecurrentTest,
                          ::testing::ValuesIn(testing::BackendsSupporting(ir::OpType::kWhile)));
 
-Tensor Uniform(std::vector<int64_t> dims, uint64_t seed, double lo = -1, double hi = 1) {
-  testing::Rng rng(seed);
-  return testing::Random(shapes::Shape(dtypes::Float64, std::move(dims)), rng, lo, hi);
-}
 
 double Sigmoid(double v) { return 1 / (1 + std::exp(-v)); }
 
@@ -115,8 +112,9 @@ TEST_P(RecurrentTest, SequencesMatchTheStepEquations) {
         SCOPED_TRACE(::testing::Message() << (lstm ? "LSTM" : "GRU") << (reverse ? " reverse" : "")
                                           << (masked ? " masked" : ""));
         const int64_t width = (lstm ? 4 : 3) * units;
-        const Tensor x = Uniform({batch, time, in}, 1), w = Uniform({in, width}, 2), u = Uniform({units, width}, 3);
-        const Tensor b = Uniform({width}, 4), rb = Uniform({width}, 5);
+        const Tensor x = Uniform({batch, time, in}, -1, 1, 1), w = Uniform({in, width}, -1, 1, 2);
+        const Tensor u = Uniform({units, width}, -1, 1, 3);
+        const Tensor b = Uniform({width}, -1, 1, 4), rb = Uniform({width}, -1, 1, 5);
         const std::vector<bool> mask = masked ? Lengths() : std::vector<bool>{};
         std::vector<Tensor> args = {x, w, u, b, rb};
         if (masked) args.push_back(MaskTensor(mask));
@@ -143,7 +141,8 @@ TEST_P(RecurrentTest, SequencesMatchTheStepEquations) {
 
 TEST_P(RecurrentTest, GradientsMatchFiniteDifferences) {
   const int64_t units = 2;
-  const Tensor x = Uniform({2, 4, 3}, 11), h0 = Uniform({2, units}, 12), c0 = Uniform({2, units}, 13);
+  const Tensor x = Uniform({2, 4, 3}, -1, 1, 11), h0 = Uniform({2, units}, -1, 1, 12);
+  const Tensor c0 = Uniform({2, units}, -1, 1, 13);
   Tensor mask(shapes::Make(dtypes::Bool, 2, 4));
   auto flat = mask.MutableFlat<bool>();
   for (int i = 0; i < 8; ++i) flat[static_cast<size_t>(i)] = i != 3 && i != 7 && i != 6;  // lengths 3 and 2
@@ -154,7 +153,8 @@ TEST_P(RecurrentTest, GradientsMatchFiniteDifferences) {
         return graph::Concatenate({graph::Reshape(r.outputs, {16}), graph::Reshape(r.h[0], {4}),
                                    graph::Reshape(r.c[0], {4})}, 0);
       },
-      {x, Uniform({3, 4 * units}, 14), Uniform({units, 4 * units}, 15), Uniform({4 * units}, 16), h0, c0, mask},
+      {x, Uniform({3, 4 * units}, -1, 1, 14), Uniform({units, 4 * units}, -1, 1, 15), Uniform({4 * units}, -1, 1, 16),
+       h0, c0, mask},
       {.skip = {6}}))
       << "LSTM";
   EXPECT_TRUE(testing::CheckGradients(
@@ -163,8 +163,8 @@ TEST_P(RecurrentTest, GradientsMatchFiniteDifferences) {
         const RecurrentResult r = ml::layers::GruSequence(p[0], {p[1], p[2], p[3], p[4]}, Node(), true, p[5]);
         return graph::Concatenate({graph::Reshape(r.outputs, {16}), graph::Reshape(r.h[0], {4})}, 0);
       },
-      {x, Uniform({3, 3 * units}, 17), Uniform({units, 3 * units}, 18), Uniform({3 * units}, 19),
-       Uniform({3 * units}, 20), h0}))
+      {x, Uniform({3, 3 * units}, -1, 1, 17), Uniform({units, 3 * units}, -1, 1, 18), Uniform({3 * units}, -1, 1, 19),
+       Uniform({3 * units}, -1, 1, 20), h0}))
       << "GRU";
 }
 
@@ -177,7 +177,7 @@ std::pair<std::vector<Tensor>, Context> RunLayer(const std::shared_ptr<backends:
 }
 
 TEST_P(RecurrentTest, BidirectionalLayersComposeTheDirections) {
-  const Tensor x = Uniform({3, 5, 4}, 31);
+  const Tensor x = Uniform({3, 5, 4}, -1, 1, 31);
   for (bool lstm : {true, false}) {
     SCOPED_TRACE(lstm ? "LSTM" : "GRU");
     const ml::layers::RecurrentOptions options{.num_layers = 2, .bidirectional = true};
@@ -250,7 +250,7 @@ TEST_P(RecurrentTest, BidirectionalLayersComposeTheDirections) {
 TEST_P(RecurrentTest, PaddedSequencesEndWithTheirRealStepsState) {
   // Sequence 1 has 3 real steps of 5: its final states, in both directions,
   // are those of the 3-step sequence alone.
-  const Tensor x = Uniform({3, 5, 4}, 41);
+  const Tensor x = Uniform({3, 5, 4}, -1, 1, 41);
   const std::vector<double> xv = ToDoubles(x);
   const Tensor short_x = FromDoubles(shapes::Make(dtypes::Float64, 1, 3, 4),
                                      std::vector<double>(xv.begin() + 20, xv.begin() + 32));
@@ -288,7 +288,7 @@ TEST(RecurrentErrors, BadInputsNameTheLayer) {
     });
     exec.Call(x);
   };
-  const Tensor x = Uniform({2, 3, 4}, 51);
+  const Tensor x = Uniform({2, 3, 4}, -1, 1, 51);
   KILN_EXPECT_ERROR(fails([](Context c, Node n) { ml::layers::LSTM(c, graph::Reshape(n, {6, 4}), 3); }, x),
                     "layers::LSTM: x must be [batch, time, features], got Float64[6, 4]");
   KILN_EXPECT_ERROR(fails([](Context c, Node n) { ml::layers::GRU(c, n, 0); }, x), "layers::GRU: units must be >= 1, got 0");

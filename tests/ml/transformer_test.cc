@@ -21,6 +21,7 @@ using context::Context;
 using graph::Node;
 using tensors::Tensor;
 using testing::FromDoubles;
+using testing::Uniform;
 using testing::ToDoubles;
 
 class TransformerTest : public ::testing::TestWithParam<std::string> {
@@ -30,10 +31,6 @@ class TransformerTest : public ::testing::TestWithParam<std::string> {
 
 INSTANTIATE_TEST_SUITE_P(Backends, TransformerTest, ::testing::ValuesIn(testing::BackendNames()));
 
-Tensor Uniform(std::vector<int64_t> dims, uint64_t seed) {
-  testing::Rng rng(seed);
-  return testing::Random(shapes::Shape(dtypes::Float64, std::move(dims)), rng, -1, 1);
-}
 
 // softmax(q kᵀ / sqrt(d)) v per batch and query head, over the allowed keys.
 std::vector<double> RefAttention(const std::vector<double>& q, const std::vector<double>& k, const std::vector<double>& v,
@@ -78,8 +75,8 @@ std::vector<double> RefAttention(const std::vector<double>& q, const std::vector
 
 TEST_P(TransformerTest, GroupedQueryAttentionMatchesTheReference) {
   const int64_t batch = 2, q_len = 3, kv_len = 5, heads = 4, kv_heads = 2, dim = 3;
-  const Tensor q = Uniform({batch, q_len, heads, dim}, 1), k = Uniform({batch, kv_len, kv_heads, dim}, 2),
-               v = Uniform({batch, kv_len, kv_heads, dim}, 3);
+  const Tensor q = Uniform({batch, q_len, heads, dim}, -1, 1, 1), k = Uniform({batch, kv_len, kv_heads, dim}, -1, 1, 2),
+               v = Uniform({batch, kv_len, kv_heads, dim}, -1, 1, 3);
   const std::vector<bool> key_mask = {true, true, false, true, true, true, true, true, true, false};
   Tensor mask(shapes::Make(dtypes::Bool, batch, 1, 1, kv_len));
   for (size_t i = 0; i < key_mask.size(); ++i) mask.MutableFlat<bool>()[i] = key_mask[i];
@@ -100,7 +97,7 @@ TEST_P(TransformerTest, AttentionGradientMatchesFiniteDifferences) {
   EXPECT_TRUE(testing::CheckGradients(
       Backend(),
       [](const std::vector<Node>& p) { return ml::layers::DotProductAttention(p[0], p[1], p[2], /*causal=*/true); },
-      {Uniform({1, 3, 2, 2}, 4), Uniform({1, 3, 1, 2}, 5), Uniform({1, 3, 1, 2}, 6)}));
+      {Uniform({1, 3, 2, 2}, -1, 1, 4), Uniform({1, 3, 1, 2}, -1, 1, 5), Uniform({1, 3, 1, 2}, -1, 1, 6)}));
 }
 
 // Runs a block on x in context `ctx` and returns its output.
@@ -115,7 +112,7 @@ Tensor Block(const std::shared_ptr<backends::Backend>& backend, Context ctx, con
 }
 
 TEST_P(TransformerTest, ZeroWeightsMakeTheBlockTheIdentity) {
-  const Tensor x = Uniform({2, 4, 8}, 7);
+  const Tensor x = Uniform({2, 4, 8}, -1, 1, 7);
   for (const char* mlp : {"gelu", "swiglu"}) {
     for (const char* norm : {"layer", "rms"}) {
       SCOPED_TRACE(::testing::Message() << mlp << " " << norm);
@@ -128,7 +125,7 @@ TEST_P(TransformerTest, ZeroWeightsMakeTheBlockTheIdentity) {
 
 TEST_P(TransformerTest, CausalBlocksDoNotSeeTheFuture) {
   Context ctx = context::New();
-  const Tensor x = Uniform({1, 6, 8}, 8);
+  const Tensor x = Uniform({1, 6, 8}, -1, 1, 8);
   std::vector<double> changed = ToDoubles(x);
   for (int j = 0; j < 8; ++j) changed[static_cast<size_t>(3 * 8 + j)] += 0.5;  // position 3
   const ml::layers::TransformerOptions o{.num_heads = 4, .num_kv_heads = 2, .mlp = "swiglu", .norm = "rms",
@@ -151,7 +148,7 @@ TEST_P(TransformerTest, CausalBlocksDoNotSeeTheFuture) {
 
 TEST_P(TransformerTest, PaddedPositionsAreIgnored) {
   Context ctx = context::New();
-  const Tensor x = Uniform({1, 5, 8}, 9);
+  const Tensor x = Uniform({1, 5, 8}, -1, 1, 9);
   Tensor pad(shapes::Make(dtypes::Bool, 1, 5));
   for (int t = 0; t < 5; ++t) pad.MutableFlat<bool>()[static_cast<size_t>(t)] = t < 3;
   std::vector<double> changed = ToDoubles(x);
@@ -166,7 +163,7 @@ TEST_P(TransformerTest, PaddedPositionsAreIgnored) {
 // outputs of one full pass over the 6 steps (two stacked blocks, RoPE, GQA).
 TEST_P(TransformerTest, CachedDecodingMatchesTheFullPass) {
   Context ctx = context::New();
-  const Tensor x = Uniform({2, 6, 8}, 11);
+  const Tensor x = Uniform({2, 6, 8}, -1, 1, 11);
   const ml::layers::TransformerOptions base{.num_heads = 4, .num_kv_heads = 2, .mlp = "swiglu", .norm = "rms",
                                             .rotary = true};
   auto model = [&](Context c, Node in, Node offset, int64_t cache) {
@@ -202,7 +199,7 @@ TEST_P(TransformerTest, CachedDecodingMatchesTheFullPass) {
 
 TEST(TransformerErrors, BadOptionsNameTheLayer) {
   auto backend = backends::NewWithName("cpu");
-  const Tensor x = Uniform({1, 2, 6}, 10);
+  const Tensor x = Uniform({1, 2, 6}, -1, 1, 10);
   auto fails = [&](const ml::layers::TransformerOptions& o) { Block(backend, context::New(), x, o); };
   KILN_EXPECT_ERROR(fails({.num_heads = 4, .num_kv_heads = 3}), "layers::TransformerBlock: num_heads (4) must be a positive multiple of num_kv_heads (3)");
   KILN_EXPECT_ERROR(fails({.num_heads = 4}), "layers::TransformerBlock: dim 6 is not divisible by num_heads 4 (set head_dim)");

@@ -32,6 +32,11 @@ using Rng = std::mt19937_64;
 /// Random values of `shape`: floats uniform in [lo, hi]; integers uniform in
 /// [lo, hi] clipped to the dtype's range; Bool with p = 0.5.
 tensors::Tensor Random(const shapes::Shape& shape, Rng& rng, double lo = -3, double hi = 3);
+/// A Float64 tensor of `dims` uniform in [lo, hi], from a fixed seed.
+inline tensors::Tensor Uniform(std::vector<int64_t> dims, double lo, double hi, uint64_t seed) {
+  Rng rng(seed);
+  return Random(shapes::Shape(dtypes::Float64, std::move(dims)), rng, lo, hi);
+}
 
 /// All values as doubles (any dtype; Bool as 0/1).
 std::vector<double> ToDoubles(const tensors::Tensor& t);

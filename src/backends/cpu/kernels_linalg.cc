@@ -272,26 +272,23 @@ Kernel TriangularSolveKernel(const Batch& a, const Batch& b, const ir::LinalgAtt
     ForEachMatrix(b.count, static_cast<double>(a.n) * a.n * (attrs.left_side ? b.n : b.m), [&](int64_t i) {
       T* xi = x + i * bsize;
       const T* bi = bv + i * bsize;
-      if (a.n == 0 || bsize == 0) {
-        if (xi != bi) std::memcpy(xi, bi, static_cast<size_t>(bsize) * sizeof(T));
-        return;
-      }
+      // LAPACK solves in place in x, except on the left with several columns,
+      // where a column-major copy of b is solved and transposed into x.
+      const bool via_copy = attrs.left_side && b.n > 1 && a.n > 0 && bsize > 0;
+      if (!via_copy && xi != bi) std::memcpy(xi, bi, static_cast<size_t>(bsize) * sizeof(T));
+      if (a.n == 0 || bsize == 0) return;
       lapack_int info;
       if (!attrs.left_side) {
-        if (xi != bi) std::memcpy(xi, bi, static_cast<size_t>(bsize) * sizeof(T));
         info = Trtrs(LAPACK_COL_MAJOR, uplo, attrs.transpose_a ? 'T' : 'N', diag, a.n, b.m, av + i * asize, a.n, xi,
                      a.n);
+      } else if (!via_copy) {
+        info = Trtrs(LAPACK_COL_MAJOR, uplo, attrs.transpose_a ? 'N' : 'T', diag, a.n, 1, av + i * asize, a.n, xi, a.n);
       } else {
-        const char trans = attrs.transpose_a ? 'N' : 'T';
-        if (b.n == 1) {
-          if (xi != bi) std::memcpy(xi, bi, static_cast<size_t>(bsize) * sizeof(T));
-          info = Trtrs(LAPACK_COL_MAJOR, uplo, trans, diag, a.n, 1, av + i * asize, a.n, xi, a.n);
-        } else {
-          Scratch<T> col(bsize);
-          TransposeInto(bi, b.m, b.n, col.data());
-          info = Trtrs(LAPACK_COL_MAJOR, uplo, trans, diag, a.n, b.n, av + i * asize, a.n, col.data(), a.n);
-          TransposeInto(col.data(), b.n, b.m, xi);
-        }
+        Scratch<T> col(bsize);
+        TransposeInto(bi, b.m, b.n, col.data());
+        info = Trtrs(LAPACK_COL_MAJOR, uplo, attrs.transpose_a ? 'N' : 'T', diag, a.n, b.n, av + i * asize, a.n,
+                     col.data(), a.n);
+        TransposeInto(col.data(), b.n, b.m, xi);
       }
       if (info != 0) FillNaN(xi, bsize);  // a zero on the diagonal
     });

@@ -72,10 +72,6 @@ Node AttentionMask(const AttentionOptions& options, graph::Graph* g, int64_t q_l
   return mask;
 }
 
-/// A large negative score for masked positions: finite, so a fully masked
-/// row gives uniform weights rather than NaN; within Float16's range.
-double MaskedScore(dtypes::DType dtype) { return dtype == dtypes::Float16 ? -6e4 : -1e9; }
-
 }  // namespace
 
 Node MultiHeadAttention(Context ctx, Node query, Node key, Node value, int num_heads, int64_t key_dim,
@@ -89,7 +85,7 @@ Node MultiHeadAttention(Context ctx, Node query, Node key, Node value, int num_h
   Node scores = graph::Einsum("bqhk,bvhk->bhqv", q, k);
   const auto& q_dims = query.Shape().Dims();
   Node mask = AttentionMask(options, query.Graph(), q_dims[1], key.Shape().Dims()[1]);
-  if (mask.Ok()) scores = graph::Where(mask, scores, graph::ScalarLike(scores, MaskedScore(scores.DType())));
+  if (mask.Ok()) scores = graph::Where(mask, scores, graph::ScalarLike(scores, internal::MaskedScore(scores.DType())));
   Node weights = graph::Softmax(scores, -1);
   if (options.dropout > 0) weights = Dropout(ctx, weights, options.dropout);  // identity in inference
   Node heads = graph::Einsum("bhqv,bvhk->bqhk", weights, v);

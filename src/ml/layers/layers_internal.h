@@ -35,6 +35,11 @@ void CheckFloat(std::string_view layer, const Node& x, std::string_view what = "
 /// hyperparameter "l2_regularization" (default 0) is positive in ctx's scope.
 void AddL2Regularization(const Context& ctx, Node weights);
 
+/// The score given to masked attention positions: large and negative but
+/// finite, so a query that may see nothing gets uniform weights rather than
+/// NaN; within Float16's range.
+inline double MaskedScore(dtypes::DType dtype) { return dtype == dtypes::Float16 ? -6e4 : -1e9; }
+
 /// A double as the shortest readable text ("0.5", "1e-05").
 std::string FormatNumber(double value);
 

@@ -71,24 +71,15 @@ Node LearnedPositions(Context ctx, Node x, int64_t max_length, Node offset) {
   const int64_t time = x.Shape().Dims()[1], dim = x.Shape().Dims()[2];
   const Context c = ctx.HasInitializer() ? ctx : ctx.WithInitializer(context::initializers::RandomNormal(0, 0.02));
   Node table = internal::GetOrCreate(c, "positions", shapes::Make(x.DType(), max_length, dim))->ValueGraph(x.Graph());
-  Node rows;
-  if (offset.Ok()) {
-    if (offset.Rank() != 0 || !dtypes::IsInteger(offset.DType())) {
-      LayerError("LearnedPositions", "offset must be an integer scalar, got " + offset.Shape().ToString());
-    }
-    if (time > max_length) {
-      LayerError("LearnedPositions", "x has " + std::to_string(time) + " steps, more than max_length " +
-                                         std::to_string(max_length));
-    }
-    rows = graph::DynamicSlice(table, {offset, graph::ScalarLike(offset, 0)}, {time, dim});
-  } else {
-    if (time > max_length) {
-      LayerError("LearnedPositions", "x has " + std::to_string(time) + " steps, more than max_length " +
-                                         std::to_string(max_length));
-    }
-    rows = graph::Slice(table, {0, 0}, {time, dim});
+  if (time > max_length) {
+    LayerError("LearnedPositions", "x has " + std::to_string(time) + " steps, more than max_length " +
+                                       std::to_string(max_length));
   }
-  return x + rows;
+  if (!offset.Ok()) return x + graph::Slice(table, {0, 0}, {time, dim});
+  if (offset.Rank() != 0 || !dtypes::IsInteger(offset.DType())) {
+    LayerError("LearnedPositions", "offset must be an integer scalar, got " + offset.Shape().ToString());
+  }
+  return x + graph::DynamicSlice(table, {offset, graph::ScalarLike(offset, 0)}, {time, dim});
 }
 
 Node ApplyRotary(Node x, const RotaryOptions& o, Node offset) {

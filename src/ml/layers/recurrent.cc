@@ -22,6 +22,14 @@ struct SequenceDims {
   int64_t batch, time, features, units;
 };
 
+// A padding mask, if given, is Bool [batch, time].
+void CheckMask(std::string_view layer, const Node& mask, int64_t batch, int64_t time) {
+  if (mask.Ok() && mask.Shape() != shapes::Shape(dtypes::Bool, {batch, time})) {
+    LayerError(layer, "mask must be Bool[" + std::to_string(batch) + ", " + std::to_string(time) +
+                          "] ([batch, time]), got " + mask.Shape().ToString());
+  }
+}
+
 // Checks x [batch, time, in], the weights' shapes (gates = 4 or 3 groups),
 // the mask and the initial states; returns the dimensions.
 SequenceDims CheckSequence(std::string_view layer, const Node& x, const Node& kernel, const Node& recurrent,
@@ -53,10 +61,7 @@ SequenceDims CheckSequence(std::string_view layer, const Node& x, const Node& ke
                             (b.Ok() ? b.Shape().ToString() : std::string("an empty Node")));
     }
   }
-  if (mask.Ok() && mask.Shape() != shapes::Shape(dtypes::Bool, {s.batch, s.time})) {
-    LayerError(layer, "mask must be Bool[" + std::to_string(s.batch) + ", " + std::to_string(s.time) +
-                          "] ([batch, time]), got " + mask.Shape().ToString());
-  }
+  CheckMask(layer, mask, s.batch, s.time);
   for (const Node& h : initial) {
     if (h.Ok() && h.Shape() != shapes::Shape(x.DType(), {s.batch, s.units})) {
       LayerError(layer, "initial states must be " + shapes::Shape(x.DType(), {s.batch, s.units}).ToString() +
@@ -172,11 +177,7 @@ RecurrentResult Recurrent(Cell cell, Context ctx, Node x, int64_t units, const R
     LayerError(layer, "dropout must be in [0, 1), got " + internal::FormatNumber(o.dropout));
   }
   // Checked before any variable is created, so a bad call leaves none.
-  const auto& xd = x.Shape().Dims();
-  if (o.mask.Ok() && o.mask.Shape() != shapes::Shape(dtypes::Bool, {xd[0], xd[1]})) {
-    LayerError(layer, "mask must be Bool[" + std::to_string(xd[0]) + ", " + std::to_string(xd[1]) +
-                          "] ([batch, time]), got " + o.mask.Shape().ToString());
-  }
+  CheckMask(layer, o.mask, x.Shape().Dims()[0], x.Shape().Dims()[1]);
   const int gates = cell == Cell::kLstm ? 4 : 3;
   const dtypes::DType dt = x.DType();
   RecurrentResult result;

@@ -13,14 +13,6 @@ namespace kiln::ml::layers {
 
 using internal::LayerError;
 
-namespace {
-
-// Finite, so a query that sees no key gets uniform weights instead of NaN;
-// within Float16's range.
-double MaskedScore(dtypes::DType dtype) { return dtype == dtypes::Float16 ? -6e4 : -1e9; }
-
-}  // namespace
-
 Node DotProductAttention(Node q, Node k, Node v, bool causal, Node mask) {
   constexpr std::string_view kOp = "DotProductAttention";
   internal::CheckFloat(kOp, q, "q");
@@ -64,7 +56,7 @@ Node DotProductAttention(Node q, Node k, Node v, bool causal, Node mask) {
                                 graph::Iota(q.Graph(), s, 0) + graph::Const(q.Graph(), kv_len - q_len));
     allowed = allowed.Ok() ? graph::LogicalAnd(allowed, c) : c;
   }
-  if (allowed.Ok()) scores = graph::Where(allowed, scores, graph::ScalarLike(scores, MaskedScore(scores.DType())));
+  if (allowed.Ok()) scores = graph::Where(allowed, scores, graph::ScalarLike(scores, internal::MaskedScore(scores.DType())));
   Node weights = graph::Softmax(scores, -1);
   Node out = graph::Einsum("bngqk,bknd->bqngd", weights, v);
   return graph::Reshape(out, {batch, q_len, heads, head_dim});
