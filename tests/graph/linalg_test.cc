@@ -681,6 +681,31 @@ TEST(LinalgErrors, BadOperandsNameTheOpAndTheShapes) {
   Node batch_a = graph::Parameter(g.get(), "ba", shapes::Make(dtypes::Float32, 2, 3, 3));
   Node batch_b = graph::Parameter(g.get(), "bb", shapes::Make(dtypes::Float32, 3, 3, 1));
   KILN_EXPECT_ERROR(graph::Solve(batch_a, batch_b), "cannot be broadcast");
+  Node huge = graph::Parameter(g.get(), "h", shapes::Make(dtypes::Float32, 50000, 50000));
+  KILN_EXPECT_ERROR(graph::Qr(huge), "Qr: a Float32[50000, 50000] has matrices of more than 2^31 - 1 elements");
+  KILN_EXPECT_ERROR(graph::MatrixTranspose(vec), "MatrixTranspose: needs rank >= 2, got Float32[3]");
+  KILN_EXPECT_ERROR(graph::MatrixDiagonal(vec), "MatrixDiagonal: needs rank >= 2, got Float32[3]");
+  KILN_EXPECT_ERROR(graph::Triu(vec), "Triu: needs rank >= 2, got Float32[3]");
+}
+
+// The CPU kernels re-check what the graph layer guarantees, for IR built by hand.
+TEST(LinalgErrors, KernelsRejectInconsistentHandBuiltIr) {
+  auto fn = std::make_shared<ir::Function>();
+  fn->name = "hand";
+  auto param = [&](int index, shapes::Shape shape) {
+    fn->instructions.push_back({ir::OpType::kParameter, {}, shape, ir::ParameterAttrs{index, "p"}, ""});
+    fn->parameters.push_back(static_cast<int>(fn->instructions.size()) - 1);
+  };
+  param(0, shapes::Make(dtypes::Float32, 3, 3));
+  param(1, shapes::Make(dtypes::Float32, 2, 3, 1));  // a batch a does not have
+  fn->instructions.push_back({ir::OpType::kTriangularSolve, {0, 1}, shapes::Make(dtypes::Float32, 2, 3, 1),
+                              ir::LinalgAttrs{}, "hand.cc:1"});
+  fn->instructions.push_back({ir::OpType::kCholesky, {0}, shapes::Make(dtypes::Float32, 3, 2), ir::LinalgAttrs{},
+                              "hand.cc:2"});
+  fn->outputs = {2};
+  KILN_EXPECT_ERROR(backends::NewWithName("cpu")->Compile(fn), "cpu: TriangularSolve of Float32[3, 3] and Float32[2, 3, 1]");
+  fn->outputs = {3};
+  KILN_EXPECT_ERROR(backends::NewWithName("cpu")->Compile(fn), "cpu: Cholesky of Float32[3, 3] -> Float32[3, 2]");
 }
 
 TEST(LinalgErrors, UndefinedGradientsSaySo) {

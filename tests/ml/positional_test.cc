@@ -171,6 +171,25 @@ TEST(Positional, BadArgumentsAreErrors) {
   KILN_EXPECT_ERROR(SinusoidalPositions(g.get(), 4, 5), "layers::SinusoidalPositions: dim must be even and >= 2, got 5");
   KILN_EXPECT_ERROR(AlibiSlopes(0), "layers::AlibiSlopes: num_heads must be >= 1, got 0");
   KILN_EXPECT_ERROR(AlibiBias(g.get(), 2, 4, 3), "needs 0 <= q_len <= kv_len, got q_len 4 and kv_len 3");
+  KILN_EXPECT_ERROR(SinusoidalPositions(g.get(), -1, 4), "layers::SinusoidalPositions: length must be >= 0, got -1");
+  KILN_EXPECT_ERROR(SinusoidalPositions(g.get(), 4, 4, dtypes::Int32),
+                    "layers::SinusoidalPositions: dtype must be a float, got Int32");
+}
+
+TEST(Positional, LearnedPositionsErrors) {
+  auto backend = backends::NewWithName("cpu");
+  auto fails = [&](int64_t max_length, bool float_offset, const Tensor& x) {
+    auto exec = context::NewExec(backend, context::New(), [&](Context c, Node in, Node offset) {
+      return ml::layers::LearnedPositions(c, in, max_length, float_offset ? offset : Node());
+    });
+    exec.Call(x, FromDoubles(shapes::Make(dtypes::Float32), {0}));
+  };
+  const Tensor x = Uniform({1, 3, 2}, -1, 1, 12);
+  KILN_EXPECT_ERROR(fails(0, false, x), "layers::LearnedPositions: max_length must be >= 1, got 0");
+  KILN_EXPECT_ERROR(fails(2, false, x), "layers::LearnedPositions: x has 3 steps, more than max_length 2");
+  KILN_EXPECT_ERROR(fails(4, true, x), "layers::LearnedPositions: offset must be an integer scalar, got Float32");
+  KILN_EXPECT_ERROR(fails(4, false, Uniform({3, 2}, -1, 1, 13)),
+                    "layers::LearnedPositions: x must be [batch, time, dim], got Float64[3, 2]");
 }
 
 }  // namespace

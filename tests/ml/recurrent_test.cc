@@ -304,6 +304,17 @@ TEST(RecurrentErrors, BadInputsNameTheLayer) {
                       ml::layers::LstmSequence(n, {graph::ZerosLike(n), graph::ZerosLike(n), graph::ZerosLike(n)});
                     }, x),
                     "layers::LSTM: recurrent_kernel must be [units, 4 units], got Float64[2, 3, 4]");
+  auto gru = [&](int64_t kernel_in, int64_t bias_width, int64_t h0_units) {
+    fails([=](Context, Node n) {
+      graph::Graph* g = n.Graph();
+      auto zeros = [&](std::vector<int64_t> dims) { return graph::Zeros(g, shapes::Shape(dtypes::Float64, dims)); };
+      ml::layers::GruSequence(n, {zeros({kernel_in, 6}), zeros({2, 6}), zeros({bias_width}), zeros({6})}, Node(),
+                              false, zeros({2, h0_units}));
+    }, x);
+  };
+  KILN_EXPECT_ERROR(gru(3, 6, 2), "layers::GRU: kernel must be Float64[4, 6] for x Float64[2, 3, 4], got Float64[3, 6]");
+  KILN_EXPECT_ERROR(gru(4, 5, 2), "layers::GRU: biases must be Float64[6], got Float64[5]");
+  KILN_EXPECT_ERROR(gru(4, 6, 3), "layers::GRU: initial states must be Float64[2, 2], got Float64[2, 3]");
 }
 
 }  // namespace

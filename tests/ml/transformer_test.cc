@@ -205,6 +205,10 @@ TEST(TransformerErrors, BadOptionsNameTheLayer) {
   KILN_EXPECT_ERROR(fails({.num_heads = 4}), "layers::TransformerBlock: dim 6 is not divisible by num_heads 4 (set head_dim)");
   KILN_EXPECT_ERROR(fails({.num_heads = 2, .mlp = "relu"}), "mlp must be \"gelu\" or \"swiglu\", got \"relu\"");
   KILN_EXPECT_ERROR(fails({.num_heads = 2, .norm = "batch"}), "norm must be \"layer\" or \"rms\", got \"batch\"");
+  KILN_EXPECT_ERROR(fails({.num_heads = 2, .dropout = 1.5}), "layers::TransformerBlock: dropout must be in [0, 1), got 1.5");
+  const Tensor long_mask = FromDoubles(shapes::Make(dtypes::Bool, 1, 3), {1, 1, 0});
+  KILN_EXPECT_ERROR(Block(backend, context::New(), x, {.num_heads = 2}, &long_mask),
+                    "layers::TransformerBlock: padding_mask must be Bool[1, 2], got Bool[1, 3]");
   KILN_EXPECT_ERROR(fails({.num_heads = 2, .causal = false, .cache_length = 4}),
                     "cache_length 4 needs causal attention, no padding_mask and time <= cache_length (time 2)");
   auto g = graph::NewGraph("errors");
@@ -213,6 +217,14 @@ TEST(TransformerErrors, BadOptionsNameTheLayer) {
   Node short_k = graph::Parameter(g.get(), "s", shapes::Make(dtypes::Float32, 1, 1, 3, 4));
   KILN_EXPECT_ERROR(ml::layers::DotProductAttention(q, k, k), "the query heads (3) must be a multiple of the key/value heads (2)");
   KILN_EXPECT_ERROR(ml::layers::DotProductAttention(q, short_k, short_k, true), "causal attention needs q_len <= kv_len, got 2 and 1");
+  KILN_EXPECT_ERROR(ml::layers::DotProductAttention(q, k, short_k),
+                    "layers::DotProductAttention: q must be [batch, q_len, heads, head_dim] and k, v [batch, kv_len, "
+                    "kv_heads, head_dim] of one dtype");
+  Node q2 = graph::Parameter(g.get(), "q2", shapes::Make(dtypes::Float32, 1, 2, 2, 4));
+  Node float_mask = graph::Parameter(g.get(), "m", shapes::Make(dtypes::Float32, 2, 2));
+  KILN_EXPECT_ERROR(ml::layers::DotProductAttention(q2, k, k, false, float_mask),
+                    "layers::DotProductAttention: mask must be Bool, broadcastable to [batch, heads, q_len, kv_len], "
+                    "got Float32[2, 2]");
 }
 
 }  // namespace
