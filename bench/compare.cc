@@ -34,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/gpt.h"
 #include "bench/peers.h"
 #include "bench/workloads.h"
 #include "kiln/backends/openmp_defaults.h"
@@ -234,6 +235,25 @@ void ReductionCases(const BackendPtr& backend, const Options& o) {
 void TinyCallCase(const BackendPtr& backend, const Options& o) {
   CompareWithTorch("call of a tiny graph (add of 2 x f32[16])", TinyAdd(backend), peers::libtorch::TinyAdd, o,
                    [](double) { return std::string(peers::libtorch::Available() ? "libtorch: one eager op" : ""); });
+}
+
+// (g) The GPT of examples/char_gpt (bench/gpt.h): a training step, and
+// greedy generation with a key/value cache.
+void GptCases(const BackendPtr& backend, const Options& o) {
+  const double tokens = static_cast<double>(kGptBatch * kGptContext);
+  CompareWithTorch("GPT train step (" + std::to_string(kGptLayers) + " layers, d=" + std::to_string(kGptDim) + ", " +
+                       std::to_string(kGptBatch) + " x " + std::to_string(kGptContext) + " bytes)",
+                   GptTrainStep(backend), peers::libtorch::GptTrainStep, o,
+                   [&](double s) { return Format("Kiln %.0f tokens/s", tokens / s); });
+  const double generated = static_cast<double>(kDecodeBatch * kDecodeTokens);
+  std::vector<Contender> cs{{"Kiln", g_kiln_threads, GptDecode(backend)}};
+  AddTorch(cs, peers::libtorch::GptDecode);
+  const std::vector<Timed> t = MeasureInterleaved(cs, o);
+  std::string note = Format("Kiln %.0f tokens/s", generated / Median(t[0].seconds));
+  for (size_t i = 1; i < t.size(); ++i) note += ", " + t[i].name + Format(" %.0f", generated / Median(t[i].seconds));
+  AddRow("GPT greedy decoding, " + std::to_string(kDecodeBatch) + " prompts x " + std::to_string(kDecodeTokens) +
+             " tokens, KV cache",
+         t[0], {t.begin() + 1, t.end()}, note, peers::libtorch::Version());
 }
 
 // (f1) Sort and top-k of 1M floats, values and indices.
@@ -477,7 +497,7 @@ int Run(const Options& o) {
   const std::vector<std::pair<std::string, void (*)(const BackendPtr&, const Options&)>> cases{
       {"mlp", MlpCase},           {"cnn", CnnCase},       {"gemm", GemmCase},      {"chain", ChainCase},
       {"reduce", ReductionCases}, {"tiny", TinyCallCase}, {"sort", SortCases}, {"loop", LoopCase},
-      {"linalg", LinalgCases},    {"compile", CompileCase},
+      {"linalg", LinalgCases},    {"gpt", GptCases},      {"compile", CompileCase},
       {"train", TrainingCases},   {"memory", MemoryCases}};
   for (const auto& [name, run] : cases) {
     if (name.find(o.filter) != std::string::npos) run(backend, o);

@@ -136,6 +136,8 @@ Step SoftmaxRows() { return {}; }
 Step TinyAdd() { return {}; }
 Step Sort() { return {}; }
 Step TopK() { return {}; }
+Step GptTrainStep() { return {}; }
+Step GptDecode() { return {}; }
 }  // namespace libtorch
 #endif
 

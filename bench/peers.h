@@ -57,6 +57,10 @@ Step TinyAdd();
 /// torch::sort and torch::topk(kTopK) of kSortSize floats (values and indices).
 Step Sort();
 Step TopK();
+/// bench/gpt.h's GPT: one AdamW training step, one greedy generation with
+/// a key/value cache (bench/torch_gpt.h).
+Step GptTrainStep();
+Step GptDecode();
 }  // namespace libtorch
 
 }  // namespace kiln::bench::peers

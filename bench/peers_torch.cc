@@ -4,6 +4,7 @@
 #include <torch/version.h>
 
 #include "bench/peers.h"
+#include "bench/torch_gpt.h"
 #include "bench/torch_models.h"
 
 namespace kiln::bench::peers::libtorch {
@@ -71,6 +72,29 @@ Step TopK() {
     auto top = torch::topk(x, kTopK);  // values and indices
     (void)top;
   };
+}
+
+Step GptTrainStep() {
+  torch::manual_seed(4);
+  torch_gpt::Gpt gpt;
+  auto adamw = std::make_shared<torch::optim::AdamW>(gpt->parameters(), torch::optim::AdamWOptions(1e-3).weight_decay(0.1));
+  torch::Tensor x = torch::randint(0, kGptVocab, {kGptBatch, kGptContext}, torch::kLong);
+  torch::Tensor y = torch::randint(0, kGptVocab, {kGptBatch, kGptContext}, torch::kLong);
+  return [gpt, adamw, x, y]() mutable {
+    adamw->zero_grad();
+    torch::Tensor loss = torch::nn::functional::cross_entropy(gpt->forward(x).view({-1, kGptVocab}), y.view({-1}));
+    loss.backward();
+    torch::nn::utils::clip_grad_norm_(gpt->parameters(), 1.0);
+    adamw->step();
+    loss.item<float>();  // as Kiln's trainer, which returns the loss
+  };
+}
+
+Step GptDecode() {
+  torch::manual_seed(5);
+  torch_gpt::Gpt gpt;
+  torch::Tensor prompts = torch::randint(0, kGptVocab, {kDecodeBatch, kDecodePrompt}, torch::kLong);
+  return [gpt, prompts]() mutable { torch_gpt::Generate(gpt, prompts); };
 }
 
 }  // namespace kiln::bench::peers::libtorch

@@ -20,6 +20,7 @@ PACKAGES=(
   # (KILN_SANITIZE=1 tools/test.sh) is a Clang build.
   clang libclang-rt-14-dev libomp-14-dev
   dataset-fashion-mnist
+  fortunes           # English text for examples/char_gpt (a GPT trained byte by byte)
 )
 
 if [ "${1:-}" = "--list" ]; then

@@ -117,6 +117,48 @@ TEST_P(PositionalTest, RotaryGradientMatchesFiniteDifferences) {
       {Uniform({3, 2, 4}, -1, 1, 6)}));
 }
 
+TEST_P(PositionalTest, RotaryWithAnOffsetPerRow) {
+  // Rows of one batch at their own positions: row b starts at offsets[b]
+  // (negative too: left padding before a prompt's first token).
+  const int64_t time = 3, heads = 2, dim = 6;
+  const Tensor x = Uniform({3, time, heads, dim}, -1, 1, 4);
+  const std::vector<double> offsets = {5, -2, 0};
+  const Tensor got = testing::Run1(Backend(), [](const std::vector<Node>& p) {
+    return ml::layers::ApplyRotary(p[0], {.interleaved = true}, p[1]);
+  }, {x, FromDoubles(shapes::Make(dtypes::Int32, 3), offsets)});
+  const std::vector<double> xv = ToDoubles(x);
+  const size_t row = static_cast<size_t>(time * heads * dim);
+  std::vector<double> want;
+  for (size_t b = 0; b < 3; ++b) {
+    const std::vector<double> one(xv.begin() + static_cast<std::ptrdiff_t>(b * row),
+                                  xv.begin() + static_cast<std::ptrdiff_t>((b + 1) * row));
+    const std::vector<double> r = RefRotary(one, time, heads, dim, dim, true, static_cast<int64_t>(offsets[b]));
+    want.insert(want.end(), r.begin(), r.end());
+  }
+  EXPECT_TRUE(testing::AllClose(got, x.Shape(), want, 1e-13, 1e-15));
+}
+
+TEST_P(PositionalTest, LearnedPositionsWithAnOffsetPerRowClampToTheTable) {
+  Context ctx = context::New();
+  const Tensor x = Uniform({3, 2, 4}, -1, 1, 8);
+  auto exec = context::NewExec(Backend(), ctx, [](Context c, Node in, Node offset) {
+    return ml::layers::LearnedPositions(c, in, 6, offset);
+  });
+  const Tensor y = exec.Call(x, FromDoubles(shapes::Make(dtypes::Int64, 3), {1, -1, 5}));
+  const std::vector<double> t = ToDoubles(ctx.GetVariableByScopeAndName("/positions")->Value()), xv = ToDoubles(x);
+  // Row b, step s reads table row clamp(offset[b] + s, 0, 5).
+  const int rows[3][2] = {{1, 2}, {0, 0}, {5, 5}};
+  std::vector<double> want;
+  for (int b = 0; b < 3; ++b) {
+    for (int s = 0; s < 2; ++s) {
+      for (int j = 0; j < 4; ++j) {
+        want.push_back(xv[static_cast<size_t>((b * 2 + s) * 4 + j)] + t[static_cast<size_t>(rows[b][s] * 4 + j)]);
+      }
+    }
+  }
+  EXPECT_TRUE(testing::AllClose(y, x.Shape(), want, 1e-15, 0));
+}
+
 TEST_P(PositionalTest, LearnedPositionsAddTheOffsetRows) {
   Context ctx = context::New();
   const Tensor x = Uniform({2, 3, 4}, -1, 1, 7);
@@ -187,7 +229,14 @@ TEST(Positional, LearnedPositionsErrors) {
   const Tensor x = Uniform({1, 3, 2}, -1, 1, 12);
   KILN_EXPECT_ERROR(fails(0, false, x), "layers::LearnedPositions: max_length must be >= 1, got 0");
   KILN_EXPECT_ERROR(fails(2, false, x), "layers::LearnedPositions: x has 3 steps, more than max_length 2");
-  KILN_EXPECT_ERROR(fails(4, true, x), "layers::LearnedPositions: offset must be an integer scalar, got Float32");
+  KILN_EXPECT_ERROR(fails(4, true, x), "layers::LearnedPositions: offset must be an integer scalar or vector [1], got Float32");
+  auto fails_vector = [&] {
+    auto exec = context::NewExec(backend, context::New(), [&](Context c, Node in, Node offset) {
+      return ml::layers::LearnedPositions(c, in, 4, offset);
+    });
+    exec.Call(x, FromDoubles(shapes::Make(dtypes::Int32, 2), {0, 1}));
+  };
+  KILN_EXPECT_ERROR(fails_vector(), "layers::LearnedPositions: offset must be an integer scalar or vector [1], got Int32[2]");
   KILN_EXPECT_ERROR(fails(4, false, Uniform({3, 2}, -1, 1, 13)),
                     "layers::LearnedPositions: x must be [batch, time, dim], got Float64[3, 2]");
 }

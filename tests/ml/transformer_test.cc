@@ -193,8 +193,68 @@ TEST_P(TransformerTest, CachedDecodingMatchesTheFullPass) {
   std::vector<double> flat = got[0];
   flat.insert(flat.end(), got[1].begin(), got[1].end());
   EXPECT_TRUE(testing::AllClose(FromDoubles(x.Shape(), flat), x.Shape(), want, 1e-11, 1e-12));
-  EXPECT_FALSE(ctx.GetVariableByScopeAndName("/block0/key_cache")->Trainable());
-  EXPECT_EQ(ctx.GetVariableByScopeAndName("/block1/value_cache")->Shape(), shapes::Make(dtypes::Float64, 2, 8, 2, 2));
+  EXPECT_FALSE(ctx.GetVariableByScopeAndName("/kv_cache/block0/key")->Trainable());
+  EXPECT_EQ(ctx.GetVariableByScopeAndName("/kv_cache/block1/value")->Shape(), shapes::Make(dtypes::Float64, 2, 2, 8, 2));
+}
+
+TEST(Decoder, TiedEmbeddingsProjectTheLogitsAndUntiedHaveTheirOwn) {
+  auto backend = backends::NewWithName("cpu");
+  const Tensor tokens = FromDoubles(shapes::Make(dtypes::Int32, 2, 3), {1, 4, 2, 0, 3, 3});
+  for (bool tied : {true, false}) {
+    SCOPED_TRACE(tied ? "tied" : "untied");
+    Context ctx = context::New();
+    ml::layers::DecoderOptions o{.vocab_size = 5, .dim = 8, .num_layers = 0, .tie_embeddings = tied};
+    o.block.norm = "rms";
+    auto exec = context::NewExec(backend, ctx, [&](Context c, Node t) { return ml::layers::Decoder(c, t, o); });
+    const Tensor logits = exec.Call(tokens);
+    ASSERT_EQ(logits.Shape(), shapes::Make(dtypes::Float32, 2, 3, 5));
+    EXPECT_EQ(ctx.GetVariableByScopeAndName("/logits/weights") != nullptr, !tied);
+    // No blocks: logits = RMSNorm(E[token]) . E[v] (the norm's scale is 1).
+    if (!tied) continue;
+    const std::vector<double> e = ToDoubles(ctx.GetVariableByScopeAndName("/embedding/embeddings")->Value());
+    const std::vector<double> t = ToDoubles(tokens), got = ToDoubles(logits);
+    std::vector<double> want;
+    for (double token : t) {
+      const auto row = static_cast<size_t>(token) * 8;
+      double ms = 0;
+      for (size_t j = 0; j < 8; ++j) ms += e[row + j] * e[row + j] / 8;
+      for (size_t v = 0; v < 5; ++v) {
+        double dot = 0;
+        for (size_t j = 0; j < 8; ++j) dot += e[row + j] / std::sqrt(ms + 1e-6) * e[v * 8 + j];
+        want.push_back(dot);
+      }
+    }
+    EXPECT_TRUE(testing::AllClose(logits, logits.Shape(), want, 1e-4, 1e-5));
+  }
+}
+
+TEST(TransformerErrors, DecoderAndCacheOptions) {
+  auto backend = backends::NewWithName("cpu");
+  auto decoder = [&](const ml::layers::DecoderOptions& o, const Tensor& tokens) {
+    auto exec = context::NewExec(backend, context::New(), [&](Context c, Node t) { return ml::layers::Decoder(c, t, o); });
+    exec.Call(tokens);
+  };
+  const Tensor tokens = FromDoubles(shapes::Make(dtypes::Int32, 1, 2), {1, 2});
+  KILN_EXPECT_ERROR(decoder({.vocab_size = 0}, tokens),
+                    "layers::Decoder: vocab_size and dim must be >= 1 and num_layers >= 0, got 0, 256 and 6");
+  KILN_EXPECT_ERROR(decoder({.vocab_size = 4, .positions = "alibi"}, tokens),
+                    "layers::Decoder: positions must be \"rotary\" or \"learned\", got \"alibi\"");
+  KILN_EXPECT_ERROR(decoder({.vocab_size = 4}, FromDoubles(shapes::Make(dtypes::Float32, 1, 2), {1, 2})),
+                    "layers::Decoder: tokens must be integers [batch, time], got Float32[1, 2]");
+  const Tensor x = Uniform({2, 1, 4}, -1, 1, 10);
+  auto cached = [&](const Tensor& offset, bool with_slot) {
+    auto exec = context::NewExec(backend, context::New(), [&](Context c, Node in, Node off) {
+      ml::layers::TransformerOptions o{.num_heads = 2, .position_offset = off, .cache_length = 4};
+      if (with_slot) o.cache_offset = off;
+      return ml::layers::TransformerBlock(c, in, o);
+    });
+    exec.Call(x, offset);
+  };
+  KILN_EXPECT_ERROR(cached(FromDoubles(shapes::Make(dtypes::Int32, 2), {0, 1}), false),
+                    "layers::TransformerBlock: a position_offset per row (Int32[2]) needs cache_offset, the cache slot "
+                    "of the first step");
+  KILN_EXPECT_ERROR(cached(FromDoubles(shapes::Make(dtypes::Int32, 2), {0, 1}), true),
+                    "layers::TransformerBlock: cache_offset must be an integer scalar, got Int32[2]");
 }
 
 TEST(TransformerErrors, BadOptionsNameTheLayer) {
@@ -210,7 +270,7 @@ TEST(TransformerErrors, BadOptionsNameTheLayer) {
   KILN_EXPECT_ERROR(Block(backend, context::New(), x, {.num_heads = 2}, &long_mask),
                     "layers::TransformerBlock: padding_mask must be Bool[1, 2], got Bool[1, 3]");
   KILN_EXPECT_ERROR(fails({.num_heads = 2, .causal = false, .cache_length = 4}),
-                    "cache_length 4 needs causal attention, no padding_mask and time <= cache_length (time 2)");
+                    "cache_length 4 needs causal attention and time <= cache_length (time 2)");
   auto g = graph::NewGraph("errors");
   Node q = graph::Parameter(g.get(), "q", shapes::Make(dtypes::Float32, 1, 2, 3, 4));
   Node k = graph::Parameter(g.get(), "k", shapes::Make(dtypes::Float32, 1, 2, 2, 4));

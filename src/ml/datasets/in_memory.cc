@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "kiln/ml/datasets/datasets.h"
+#include "src/ml/datasets/permutation.h"
 
 namespace kiln::ml::datasets {
 
@@ -23,37 +24,6 @@ int64_t NumRows(const std::string& name, const Tensor& t, const char* kind, size
     Throw(where.str() + " is a scalar (" + t.Shape().ToString() + "); examples are rows of the first axis");
   }
   return t.Shape().Dim(0);
-}
-
-// A uniform integer in [0, bound) from `rng`, unbiased by rejection. Written
-// here (rather than std::uniform_int_distribution, whose algorithm is
-// implementation-defined) so shuffles are identical with every standard
-// library.
-uint64_t UniformBelow(std::mt19937_64& rng, uint64_t bound) {
-  // 2^64 mod bound: values below it would make low residues more likely.
-  const uint64_t threshold = (0 - bound) % bound;
-  for (;;) {
-    const uint64_t r = rng();
-    if (r >= threshold) return r % bound;
-  }
-}
-
-// The permutation of [0, n) for `epoch`: Fisher-Yates driven by a
-// mt19937_64 seeded from (seed, epoch). std::seed_seq and mt19937_64 are
-// fully specified by the standard, so the order is portable; mixing both
-// words through seed_seq keeps (seed, epoch + 1) unrelated to (seed + 1, epoch).
-std::vector<int64_t> EpochPermutation(int64_t n, uint64_t seed, int64_t epoch) {
-  const auto e = static_cast<uint64_t>(epoch);
-  std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), static_cast<uint32_t>(e),
-                    static_cast<uint32_t>(e >> 32)};
-  std::mt19937_64 rng(seq);
-  std::vector<int64_t> order(n);
-  for (int64_t i = 0; i < n; ++i) order[i] = i;
-  for (int64_t i = n - 1; i > 0; --i) {
-    const auto j = static_cast<int64_t>(UniformBelow(rng, static_cast<uint64_t>(i) + 1));
-    std::swap(order[i], order[j]);
-  }
-  return order;
 }
 
 // A new tensor with rows [first, first + count) of `source`, or the rows
@@ -149,7 +119,7 @@ bool InMemory::Next(Batch& batch) {
     Reset();
     count = batch_rows();
   }
-  if (shuffle_ && order_.empty()) order_ = EpochPermutation(num_examples_, seed_, epoch_);
+  if (shuffle_ && order_.empty()) order_ = internal::EpochPermutation(num_examples_, seed_, epoch_);
   batch.inputs.clear();
   batch.labels.clear();
   for (const Tensor& t : inputs_) batch.inputs.push_back(GatherRows(t, order_, position_, count));

@@ -62,4 +62,9 @@ std::vector<int64_t> SpatialOption(std::string_view layer, std::string_view what
 /// size ceil(input / stride).
 std::pair<int64_t, int64_t> SamePadding(int64_t input, int64_t kernel, int64_t stride, int64_t dilation);
 
+/// DotProductAttention (checked by the caller) with keys and values laid out
+/// head-major, [batch, kv_heads, kv_len, head_dim]: its batched products read
+/// them in place, so a cache kept in that layout is never copied per step.
+Node AttendHeadMajor(Node q, Node k, Node v, bool causal, Node mask);
+
 }  // namespace kiln::ml::layers::internal

@@ -27,24 +27,36 @@ Node InverseFrequencies(graph::Graph* g, int64_t pairs, int64_t dim, double base
   return graph::Const(g, f);
 }
 
-// Positions offset ... offset + length - 1 as Float64 [length].
-Node Positions(graph::Graph* g, int64_t length, const Node& offset, std::string_view layer) {
-  Node p = graph::ConvertDType(graph::Iota(g, shapes::Make(dtypes::Int64, length), 0), dtypes::Float64);
-  if (!offset.Ok()) return p;
-  if (offset.Rank() != 0 || !dtypes::IsInteger(offset.DType())) {
-    LayerError(layer, "offset must be an integer scalar, got " + offset.Shape().ToString());
+// Checks a position offset: an integer scalar, or (batch >= 0) an integer
+// vector [batch] with one offset per row.
+void CheckOffset(const Node& offset, int64_t batch, std::string_view layer) {
+  const bool per_row = batch >= 0 && offset.Rank() == 1 && offset.Shape().Dims()[0] == batch;
+  if (!dtypes::IsInteger(offset.DType()) || (offset.Rank() != 0 && !per_row)) {
+    LayerError(layer, batch >= 0 ? "offset must be an integer scalar or vector [" + std::to_string(batch) + "], got " +
+                                       offset.Shape().ToString()
+                                 : "offset must be an integer scalar, got " + offset.Shape().ToString());
   }
-  return p + graph::ConvertDType(offset, dtypes::Float64);
 }
 
-// angles [length, pairs] = position * inverse frequency.
+// Positions offset ... offset + length - 1 as Float64: [length] for a scalar
+// (or empty) offset, [batch, length] for an offset per row.
+Node Positions(graph::Graph* g, int64_t length, const Node& offset, int64_t batch, std::string_view layer) {
+  Node p = graph::ConvertDType(graph::Iota(g, shapes::Make(dtypes::Int64, length), 0), dtypes::Float64);
+  if (!offset.Ok()) return p;
+  CheckOffset(offset, batch, layer);
+  Node o = graph::ConvertDType(offset, dtypes::Float64);
+  if (offset.Rank() == 0) return p + o;
+  return graph::ExpandAxes(o, {1}) + graph::ExpandAxes(p, {0});
+}
+
+// angles [length, pairs] (or [batch, length, pairs]) = position * inverse frequency.
 Node Angles(graph::Graph* g, int64_t length, int64_t pairs, int64_t dim, double base, const Node& offset,
-            std::string_view layer) {
+            int64_t batch, std::string_view layer) {
   if (!(base > 1) || std::isinf(base)) {
     LayerError(layer, "base must be finite and > 1, got " + internal::FormatNumber(base));
   }
-  return graph::ExpandAxes(Positions(g, length, offset, layer), {1}) *
-         graph::ExpandAxes(InverseFrequencies(g, pairs, dim, base), {0});
+  Node p = Positions(g, length, offset, batch, layer);
+  return graph::ExpandAxes(p, {p.Rank()}) * InverseFrequencies(g, pairs, dim, base);
 }
 
 }  // namespace
@@ -58,7 +70,7 @@ Node SinusoidalPositions(graph::Graph* g, int64_t length, int64_t dim, dtypes::D
   if (!dtypes::IsFloat(dtype)) {
     LayerError("SinusoidalPositions", std::string("dtype must be a float, got ") + dtypes::Name(dtype));
   }
-  Node angles = Angles(g, length, dim / 2, dim, base, offset, "SinusoidalPositions");
+  Node angles = Angles(g, length, dim / 2, dim, base, offset, -1, "SinusoidalPositions");
   // [length, dim/2, 2] -> [length, dim]: sin and cos interleaved.
   Node pe = graph::Reshape(graph::Stack({graph::Sin(angles), graph::Cos(angles)}, 2), {length, dim});
   return graph::ConvertDType(pe, dtype);
@@ -76,10 +88,20 @@ Node LearnedPositions(Context ctx, Node x, int64_t max_length, Node offset) {
                                        std::to_string(max_length));
   }
   if (!offset.Ok()) return x + graph::Slice(table, {0, 0}, {time, dim});
-  if (offset.Rank() != 0 || !dtypes::IsInteger(offset.DType())) {
-    LayerError("LearnedPositions", "offset must be an integer scalar, got " + offset.Shape().ToString());
-  }
-  return x + graph::DynamicSlice(table, {offset, graph::ScalarLike(offset, 0)}, {time, dim});
+  const int64_t batch = x.Shape().Dims()[0];
+  CheckOffset(offset, batch, "LearnedPositions");
+  if (offset.Rank() == 0) return x + graph::DynamicSlice(table, {offset, graph::ScalarLike(offset, 0)}, {time, dim});
+  // One offset per row: gather rows offset[b] + t, clamped to the table.
+  Node rows = graph::ExpandAxes(graph::ConvertDType(offset, dtypes::Int64), {1}) +
+              graph::Iota(x.Graph(), shapes::Make(dtypes::Int64, 1, time), 1);
+  rows = graph::Clamp(graph::Const(x.Graph(), int64_t{0}), rows, graph::Const(x.Graph(), max_length - 1));
+  ir::GatherAttrs attrs;
+  attrs.index_vector_dim = 2;
+  attrs.offset_dims = {2};
+  attrs.collapsed_slice_dims = {0};
+  attrs.start_index_map = {0};
+  attrs.slice_sizes = {1, dim};
+  return x + graph::Gather(table, rows, attrs);
 }
 
 Node ApplyRotary(Node x, const RotaryOptions& o, Node offset) {
@@ -96,10 +118,12 @@ Node ApplyRotary(Node x, const RotaryOptions& o, Node offset) {
                                   std::to_string(r));
   }
   const int last = x.Rank() - 1;
-  Node angles = Angles(x.Graph(), time, r / 2, r, o.base, offset, "ApplyRotary");  // [time, r/2]
-  // [time, 1, r/2]: broadcasts over heads (and the batch).
-  Node cos = graph::ConvertDType(graph::ExpandAxes(graph::Cos(angles), {1}), x.DType());
-  Node sin = graph::ConvertDType(graph::ExpandAxes(graph::Sin(angles), {1}), x.DType());
+  // [time, r/2], or [batch, time, r/2] with an offset per row.
+  Node angles = Angles(x.Graph(), time, r / 2, r, o.base, offset, x.Rank() == 4 ? d[0] : -1, "ApplyRotary");
+  // [..., time, 1, r/2]: broadcasts over heads (and the batch).
+  const int heads_axis = angles.Rank() - 1;
+  Node cos = graph::ConvertDType(graph::ExpandAxes(graph::Cos(angles), {heads_axis}), x.DType());
+  Node sin = graph::ConvertDType(graph::ExpandAxes(graph::Sin(angles), {heads_axis}), x.DType());
   Node rotated;
   if (!o.interleaved) {
     Node a = graph::SliceAxis(x, last, 0, r / 2), b = graph::SliceAxis(x, last, r / 2, r);

@@ -6,12 +6,45 @@
 #include <cmath>
 #include <string>
 
+#include "kiln/context/initializers.h"
 #include "kiln/graph/ops.h"
 #include "src/ml/layers/layers_internal.h"
 
 namespace kiln::ml::layers {
 
 using internal::LayerError;
+
+namespace internal {
+
+Node AttendHeadMajor(Node q, Node k, Node v, bool causal, Node mask) {
+  const auto& qd = q.Shape().Dims();
+  const int64_t batch = qd[0], q_len = qd[1], heads = qd[2], head_dim = qd[3];
+  const int64_t kv_heads = k.Shape().Dims()[1], kv_len = k.Shape().Dims()[2];
+  const int64_t group = heads / kv_heads;
+  // q as [batch, q_len, kv_heads, group, head_dim]: each group of query heads
+  // shares one key/value head, with no copy of k or v.
+  Node qg = graph::Reshape(q * (1 / std::sqrt(static_cast<double>(head_dim))), {batch, q_len, kv_heads, group, head_dim});
+  Node scores = graph::Einsum("bqngd,bnkd->bngqk", qg, k);  // [batch, kv_heads, group, q_len, kv_len]
+  Node allowed;
+  if (mask.Ok()) {
+    // To [batch, heads, q, kv] (numpy broadcasting), then split the heads.
+    Node m = graph::BroadcastTo(mask, {batch, heads, q_len, kv_len});
+    allowed = graph::Reshape(m, {batch, kv_heads, group, q_len, kv_len});
+  }
+  if (causal) {
+    // Query i sits at position kv_len - q_len + i.
+    const shapes::Shape s = shapes::Make(dtypes::Int64, q_len, kv_len);
+    Node c = graph::LessOrEqual(graph::Iota(q.Graph(), s, 1),
+                                graph::Iota(q.Graph(), s, 0) + graph::Const(q.Graph(), kv_len - q_len));
+    allowed = allowed.Ok() ? graph::LogicalAnd(allowed, c) : c;
+  }
+  if (allowed.Ok()) scores = graph::Where(allowed, scores, graph::ScalarLike(scores, MaskedScore(scores.DType())));
+  Node weights = graph::Softmax(scores, -1);
+  Node out = graph::Einsum("bngqk,bnkd->bqngd", weights, v);
+  return graph::Reshape(out, {batch, q_len, heads, head_dim});
+}
+
+}  // namespace internal
 
 Node DotProductAttention(Node q, Node k, Node v, bool causal, Node mask) {
   constexpr std::string_view kOp = "DotProductAttention";
@@ -24,8 +57,7 @@ Node DotProductAttention(Node q, Node k, Node v, bool causal, Node mask) {
                     "dtype, got q " + q.Shape().ToString() + ", k " + k.Shape().ToString() + ", v " +
                         v.Shape().ToString());
   }
-  const auto& qd = q.Shape().Dims();
-  const int64_t batch = qd[0], q_len = qd[1], heads = qd[2], head_dim = qd[3];
+  const int64_t q_len = q.Shape().Dims()[1], heads = q.Shape().Dims()[2];
   const int64_t kv_len = k.Shape().Dims()[1], kv_heads = k.Shape().Dims()[2];
   if (kv_heads < 1 || heads % kv_heads != 0) {
     LayerError(kOp, "the query heads (" + std::to_string(heads) + ") must be a multiple of the key/value heads (" +
@@ -35,31 +67,11 @@ Node DotProductAttention(Node q, Node k, Node v, bool causal, Node mask) {
     LayerError(kOp, "causal attention needs q_len <= kv_len, got " + std::to_string(q_len) + " and " +
                         std::to_string(kv_len));
   }
-  const int64_t group = heads / kv_heads;
-  // q as [batch, q_len, kv_heads, group, head_dim]: each group of query heads
-  // shares one key/value head, with no copy of k or v.
-  Node qg = graph::Reshape(q * (1 / std::sqrt(static_cast<double>(head_dim))), {batch, q_len, kv_heads, group, head_dim});
-  Node scores = graph::Einsum("bqngd,bknd->bngqk", qg, k);  // [batch, kv_heads, group, q_len, kv_len]
-  Node allowed;
-  if (mask.Ok()) {
-    if (mask.DType() != dtypes::Bool || mask.Rank() > 4) {
-      LayerError(kOp, "mask must be Bool, broadcastable to [batch, heads, q_len, kv_len], got " + mask.Shape().ToString());
-    }
-    // To [batch, heads, q, kv] (numpy broadcasting), then split the heads.
-    Node m = graph::BroadcastTo(mask, {batch, heads, q_len, kv_len});
-    allowed = graph::Reshape(m, {batch, kv_heads, group, q_len, kv_len});
+  if (mask.Ok() && (mask.DType() != dtypes::Bool || mask.Rank() > 4)) {
+    LayerError(kOp, "mask must be Bool, broadcastable to [batch, heads, q_len, kv_len], got " + mask.Shape().ToString());
   }
-  if (causal) {
-    // Query i sits at position kv_len - q_len + i.
-    const shapes::Shape s = shapes::Make(dtypes::Int64, q_len, kv_len);
-    Node c = graph::LessOrEqual(graph::Iota(q.Graph(), s, 1),
-                                graph::Iota(q.Graph(), s, 0) + graph::Const(q.Graph(), kv_len - q_len));
-    allowed = allowed.Ok() ? graph::LogicalAnd(allowed, c) : c;
-  }
-  if (allowed.Ok()) scores = graph::Where(allowed, scores, graph::ScalarLike(scores, internal::MaskedScore(scores.DType())));
-  Node weights = graph::Softmax(scores, -1);
-  Node out = graph::Einsum("bngqk,bknd->bqngd", weights, v);
-  return graph::Reshape(out, {batch, q_len, heads, head_dim});
+  return internal::AttendHeadMajor(q, graph::Transpose(k, {0, 2, 1, 3}), graph::Transpose(v, {0, 2, 1, 3}), causal,
+                                   mask);
 }
 
 namespace {
@@ -69,6 +81,21 @@ Node Norm(const Context& ctx, const Node& x, const std::string& kind) {
 }
 
 Node Dropped(const Context& ctx, const Node& x, double rate) { return rate > 0 ? Dropout(ctx, x, rate) : x; }
+
+// The scope of a block's key/value cache: "/kv_cache" followed by the
+// block's scope, so every cache is outside the model's variables (one
+// DeleteVariablesInScope(kKvCacheScope) drops them all).
+Context CacheScope(const Context& ctx) {
+  Context c = ctx.Root().In(std::string(kKvCacheScope.substr(1)));
+  const std::string& scope = ctx.Scope();
+  for (size_t begin = 1; begin < scope.size();) {
+    size_t end = scope.find('/', begin);
+    if (end == std::string::npos) end = scope.size();
+    c = c.In(scope.substr(begin, end - begin));
+    begin = end + 1;
+  }
+  return c;
+}
 
 }  // namespace
 
@@ -93,14 +120,22 @@ Node TransformerBlock(Context ctx, Node x, const TransformerOptions& o) {
   if (!(o.dropout >= 0 && o.dropout < 1)) {
     LayerError(kLayer, "dropout must be in [0, 1), got " + internal::FormatNumber(o.dropout));
   }
-  if (o.cache_length < 0 || (o.cache_length > 0 && (!o.causal || o.padding_mask.Ok() || time > o.cache_length))) {
+  if (o.cache_length < 0 || (o.cache_length > 0 && (!o.causal || time > o.cache_length))) {
     LayerError(kLayer, "cache_length " + std::to_string(o.cache_length) +
-                           " needs causal attention, no padding_mask and time <= cache_length (time " +
-                           std::to_string(time) + ")");
+                           " needs causal attention and time <= cache_length (time " + std::to_string(time) + ")");
   }
-  if (o.padding_mask.Ok() && o.padding_mask.Shape() != shapes::Shape(dtypes::Bool, {batch, time})) {
-    LayerError(kLayer, "padding_mask must be Bool[" + std::to_string(batch) + ", " + std::to_string(time) +
+  // Without a cache the mask covers this call's steps, with one the cache's slots.
+  const int64_t mask_length = o.cache_length > 0 ? o.cache_length : time;
+  if (o.padding_mask.Ok() && o.padding_mask.Shape() != shapes::Shape(dtypes::Bool, {batch, mask_length})) {
+    LayerError(kLayer, "padding_mask must be Bool[" + std::to_string(batch) + ", " + std::to_string(mask_length) +
                            "], got " + o.padding_mask.Shape().ToString());
+  }
+  if (o.position_offset.Ok() && o.position_offset.Rank() == 1 && o.cache_length > 0 && !o.cache_offset.Ok()) {
+    LayerError(kLayer, "a position_offset per row (" + o.position_offset.Shape().ToString() +
+                           ") needs cache_offset, the cache slot of the first step");
+  }
+  if (o.cache_offset.Ok() && (o.cache_offset.Rank() != 0 || !dtypes::IsInteger(o.cache_offset.DType()))) {
+    LayerError(kLayer, "cache_offset must be an integer scalar, got " + o.cache_offset.Shape().ToString());
   }
 
   // Attention.
@@ -113,29 +148,34 @@ Node TransformerBlock(Context ctx, Node x, const TransformerOptions& o) {
     k = ApplyRotary(k, o.rotary_options, o.position_offset);
   }
   Node mask;
-  if (o.padding_mask.Ok()) mask = graph::Reshape(o.padding_mask, {batch, 1, 1, time});  // keys
+  if (o.padding_mask.Ok()) mask = graph::Reshape(o.padding_mask, {batch, 1, 1, mask_length});  // keys
   bool causal = o.causal;
   if (o.cache_length > 0) {
     // Write this call's keys and values at the offset, attend over the whole
-    // cache: query i (at offset + i) sees the cached positions <= its own.
-    Node offset = o.position_offset.Ok() ? graph::ConvertDType(o.position_offset, dtypes::Int64)
-                                         : graph::Const(x.Graph(), int64_t{0});
+    // cache: query i (at offset + i) sees the cached slots <= its own.
+    Node slot = o.cache_offset.Ok() ? o.cache_offset : o.position_offset;
+    Node offset = slot.Ok() ? graph::ConvertDType(slot, dtypes::Int64) : graph::Const(x.Graph(), int64_t{0});
     Node zero = graph::ZerosLike(offset);
+    Context cache = CacheScope(ctx);
     auto cached = [&](const std::string& name, const Node& update) {
-      context::Variable* var = internal::GetOrCreateZeros(
-          ctx, name, shapes::Shape(x.DType(), {batch, o.cache_length, kv_heads, head_dim}));
+      context::Variable* var =
+          internal::GetOrCreateZeros(cache, name, shapes::Shape(x.DType(), {batch, kv_heads, o.cache_length, head_dim}));
       var->SetTrainable(false);
-      Node all = graph::DynamicUpdateSlice(var->ValueGraph(x.Graph()), update, {zero, offset, zero, zero});
+      Node all = graph::DynamicUpdateSlice(var->ValueGraph(x.Graph()), graph::Transpose(update, {0, 2, 1, 3}),
+                                           {zero, zero, offset, zero});
       var->SetValueGraph(all);
       return all;
     };
-    k = cached("key_cache", k);
-    v = cached("value_cache", v);
+    k = cached("key", k);
+    v = cached("value", v);
     const shapes::Shape s = shapes::Make(dtypes::Int64, time, o.cache_length);
-    mask = graph::LessOrEqual(graph::Iota(x.Graph(), s, 1), graph::Iota(x.Graph(), s, 0) + offset);
+    Node c = graph::LessOrEqual(graph::Iota(x.Graph(), s, 1), graph::Iota(x.Graph(), s, 0) + offset);
+    mask = mask.Ok() ? graph::LogicalAnd(mask, c) : c;
     causal = false;
   }
-  Node attended = DotProductAttention(q, k, v, causal, mask);
+  // The cache is head-major already; fresh keys and values are made so once.
+  Node attended = o.cache_length > 0 ? internal::AttendHeadMajor(q, k, v, causal, mask)
+                                     : DotProductAttention(q, k, v, causal, mask);
   Node a = Dense(ctx.In("output"), graph::Reshape(attended, {batch, time, heads * head_dim}), dim, o.bias);
   x = x + Dropped(ctx, a, o.dropout);
 
@@ -151,6 +191,34 @@ Node TransformerBlock(Context ctx, Node x, const TransformerOptions& o) {
   }
   m = Dense(ctx.In("down"), m, dim, o.bias);
   return x + Dropped(ctx, m, o.dropout);
+}
+
+Node Decoder(Context ctx, Node tokens, const DecoderOptions& o) {
+  constexpr std::string_view kLayer = "Decoder";
+  if (!tokens.Ok() || tokens.Rank() != 2 || !dtypes::IsInteger(tokens.DType())) {
+    LayerError(kLayer, "tokens must be integers [batch, time], got " +
+                           (tokens.Ok() ? tokens.Shape().ToString() : std::string("an invalid Node")));
+  }
+  if (o.vocab_size < 1 || o.dim < 1 || o.num_layers < 0) {
+    LayerError(kLayer, "vocab_size and dim must be >= 1 and num_layers >= 0, got " + std::to_string(o.vocab_size) +
+                           ", " + std::to_string(o.dim) + " and " + std::to_string(o.num_layers));
+  }
+  if (o.positions != "rotary" && o.positions != "learned") {
+    LayerError(kLayer, "positions must be \"rotary\" or \"learned\", got \"" + o.positions + "\"");
+  }
+  // GPT-2's initialization of the embeddings: normal(0, 0.02).
+  const Context embedding =
+      (ctx.HasInitializer() ? ctx : ctx.WithInitializer(context::initializers::RandomNormal(0, 0.02))).In("embedding");
+  Node x = Embedding(embedding, tokens, o.vocab_size, o.dim);
+  if (o.positions == "learned") x = LearnedPositions(ctx.In("positions"), x, o.max_length, o.block.position_offset);
+  x = Dropped(ctx, x, o.block.dropout);
+  TransformerOptions block = o.block;
+  block.rotary = o.positions == "rotary";
+  for (int i = 0; i < o.num_layers; ++i) x = TransformerBlock(ctx.In("block" + std::to_string(i)), x, block);
+  x = Norm(ctx.In("final_norm"), x, o.block.norm);
+  if (!o.tie_embeddings) return Dense(ctx.In("logits"), x, o.vocab_size, /*use_bias=*/false);
+  Node table = embedding.GetVariable("embeddings")->ValueGraph(x.Graph());  // [vocab, dim]
+  return graph::Einsum("btd,vd->btv", x, table);
 }
 
 }  // namespace kiln::ml::layers

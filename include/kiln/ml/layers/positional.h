@@ -23,7 +23,9 @@ Node SinusoidalPositions(graph::Graph* g, int64_t length, int64_t dim, dtypes::D
 /// offset + time - 1 of the variable "positions" [max_length, dim] (the
 /// context's initializer, normal(0, 0.02) by default as GPT-2). offset + time
 /// beyond max_length is an error when offset is a constant (empty: 0); a Node
-/// offset is clamped as DynamicSlice does.
+/// offset is clamped as DynamicSlice does. `offset` is an integer scalar or
+/// a vector [batch] with each row's first position (rows clamped to the
+/// table), as batched generation of left-padded prompts needs.
 Node LearnedPositions(Context ctx, Node x, int64_t max_length, Node offset = {});
 
 /// Options of ApplyRotary.
@@ -41,7 +43,8 @@ struct RotaryOptions {
 /// [time, heads, head_dim]): each pair (a, b) of the rotated dims at position
 /// p turns by the angle p * base^(-2i/rotary_dim), i the pair's index.
 /// Positions are offset + 0 ... offset + time - 1 (offset an integer scalar
-/// Node, empty: 0).
+/// Node, empty: 0, or for x with a batch axis a vector [batch], one offset
+/// per row).
 Node ApplyRotary(Node x, const RotaryOptions& options = {}, Node offset = {});
 
 /// The ALiBi slopes of Press et al. for `num_heads` heads: 2^(-8 h / n) for

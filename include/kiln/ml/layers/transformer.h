@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "kiln/ml/layers/layers.h"
 #include "kiln/ml/layers/positional.h"
@@ -41,30 +42,69 @@ struct TransformerOptions {
   /// Biases in the projections (GPT-2 has them, LLaMA not).
   bool bias = true;
   bool causal = true;
-  /// Bool [batch, time], false at padded positions: no query attends to them.
+  /// Bool [batch, time] (with a cache: [batch, cache_length], over the
+  /// cache's slots), false at padded positions: no query attends to them.
   Node padding_mask;
   /// Rotary positions on queries and keys (none when false).
   bool rotary = false;
   RotaryOptions rotary_options;
-  /// The position of the first step (integer scalar; empty: 0), for rotary.
+  /// The position of the first step, for rotary: an integer scalar (empty:
+  /// 0), or a vector [batch] with one per row (left-padded prompts start
+  /// their positions after their padding).
   Node position_offset;
   /// Dropout on each sub-block's output (before the residual sum), in training.
   double dropout = 0;
   /// Incremental decoding: > 0 keeps the keys and values of this many
-  /// positions in the variables "key_cache" and "value_cache" [batch,
-  /// cache_length, kv_heads, head_dim] (not trainable). Each call writes its
-  /// time steps at position_offset and attends causally to everything cached
-  /// before them, so a prompt then one token per call gives the outputs of a
-  /// full pass over the same sequence, with one compiled graph per (batch,
-  /// time) shape whatever the offset. Needs causal and no padding_mask;
-  /// offset + time beyond cache_length is clamped (DynamicUpdateSlice).
+  /// positions in the variables "key" and "value" [batch, kv_heads,
+  /// cache_length, head_dim] (not trainable; head-major, so attention reads
+  /// them in place) of the scope kKvCacheScope + the
+  /// block's scope. Each call writes its time steps at cache_offset and
+  /// attends causally to everything cached before them, so a prompt then one
+  /// token per call gives the outputs of a full pass over the same sequence,
+  /// with one compiled graph per (batch, time) shape whatever the offset.
+  /// Needs causal; cache_offset + time beyond cache_length is clamped
+  /// (DynamicUpdateSlice).
   int64_t cache_length = 0;
+  /// The cache slot of the first step (integer scalar); empty: the scalar
+  /// position_offset (or 0).
+  Node cache_offset;
 };
+
+/// The root scope of every TransformerBlock's key/value cache
+/// (Context::DeleteVariablesInScope(kKvCacheScope) frees them all).
+inline constexpr std::string_view kKvCacheScope = "/kv_cache";
 
 /// One pre-norm block on x [batch, time, dim]: x + Attention(Norm(x)), then
 /// + MLP(Norm(.)). Variables in ctx's scope: "attention_norm", "query",
 /// "key", "value", "output", "mlp_norm", and "up", "down" (plus "gate" for
 /// SwiGLU), each a Dense or norm layer's variables.
 Node TransformerBlock(Context ctx, Node x, const TransformerOptions& options = {});
+
+/// Options of Decoder.
+struct DecoderOptions {
+  /// Tokens are in [0, vocab_size).
+  int64_t vocab_size = 0;
+  int64_t dim = 256;
+  int num_layers = 6;
+  /// "rotary" (rotary positions in every block's attention, with
+  /// block.rotary_options) or "learned" (GPT-2: a table of max_length
+  /// position embeddings added to the token embeddings).
+  std::string positions = "rotary";
+  /// Rows of the learned position table (unused for rotary).
+  int64_t max_length = 1024;
+  /// true: the output projection is the token embedding table transposed
+  /// (weight tying, as GPT-2); false: a Dense layer "logits" without bias.
+  bool tie_embeddings = true;
+  /// Every block's options. Their position_offset, cache_offset,
+  /// cache_length and padding_mask are the decoder's: one cache per block.
+  TransformerOptions block;
+};
+
+/// A decoder-only language model (GPT): integer tokens [batch, time] ->
+/// logits [batch, time, vocab_size]. Token embeddings "embedding" (Float32,
+/// dropout block.dropout in training), num_layers TransformerBlocks
+/// "block0", "block1", ..., a final norm "final_norm" of block.norm's kind,
+/// then the tied (or "logits") projection.
+Node Decoder(Context ctx, Node tokens, const DecoderOptions& options);
 
 }  // namespace kiln::ml::layers

@@ -1,0 +1,241 @@
+// Copyright 2026 The Kiln Authors.
+// A small GPT trained from scratch on the English fortunes of Debian's
+// `fortunes` package, byte by byte: a decoder-only transformer (rotary
+// positions, RMSNorm, SwiGLU, tied embeddings) trained with the Trainer, a
+// progress bar, checkpoints (resumed on the next run) and an HTML plot; then
+// samples from prompts with the key/value-cache generator. Reports the
+// validation loss in bits per byte and the generation speed in tokens/s.
+//
+//   char_gpt [--params="num_layers=4;dim=256;steps=1500"] [--minutes=10] [--data=DIR]
+//            [--checkpoint_dir=DIR] [--restart] [--plot=FILE.html] [--prompt=TEXT] [--samples=N]
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "kiln/backends/openmp_defaults.h"
+#include "kiln/context/checkpoints.h"
+#include "kiln/kiln.h"
+#include "kiln/ml/datasets/text.h"
+#include "kiln/ml/generation/generator.h"
+#include "kiln/ml/layers/transformer.h"
+#include "kiln/ml/text/tokenizer.h"
+#include "kiln/ml/train/loop.h"
+
+namespace {
+
+using namespace kiln;      // NOLINT(build/namespaces): an example reads better this way.
+using namespace kiln::ml;  // NOLINT(build/namespaces)
+using graph::Node;
+using Clock = std::chrono::steady_clock;
+
+struct Flags {
+  std::string params;
+  double minutes = 10;  // training stops after this much wall time, even before `steps`
+  std::string data = "/usr/share/games/fortunes";
+  std::string checkpoint_dir = "/tmp/kiln-char-gpt";
+  std::string plot = "char_gpt.html";
+  std::vector<std::string> prompts;
+  int samples = 3;
+  bool restart = false;
+};
+
+Flags ParseFlags(int argc, char** argv) {
+  Flags f;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&](const std::string& name) -> const char* {
+      const std::string prefix = "--" + name + "=";
+      return arg.rfind(prefix, 0) == 0 ? argv[i] + prefix.size() : nullptr;
+    };
+    if (const char* v = value("params")) f.params = v;
+    else if (const char* v = value("minutes")) f.minutes = std::atof(v);
+    else if (const char* v = value("data")) f.data = v;
+    else if (const char* v = value("checkpoint_dir")) f.checkpoint_dir = v;
+    else if (const char* v = value("plot")) f.plot = v;
+    else if (const char* v = value("prompt")) f.prompts.push_back(v);
+    else if (const char* v = value("samples")) f.samples = std::atoi(v);
+    else if (arg == "--restart") f.restart = true;
+    else {
+      std::cerr << "unknown flag " << arg << "\nusage: char_gpt [--params=\"k=v;...\"] [--minutes=M] [--data=DIR] "
+                << "[--checkpoint_dir=DIR] [--restart] [--plot=FILE] [--prompt=TEXT]... [--samples=N]\n";
+      std::exit(2);
+    }
+  }
+  if (f.prompts.empty()) f.prompts = {"The ", "Q: Why", "A computer", "Love is"};
+  return f;
+}
+
+// The fortunes: every text file of the directory (not the .dat indexes or
+// the .u8 links), each a list of quotes ending in a line "%". Returns the
+// quotes, each with its "%\n" terminator, in file order.
+std::vector<std::string> ReadFortunes(const std::string& dir) {
+  if (!std::filesystem::is_directory(dir)) {
+    throw Error("no fortunes in " + dir + ": install the Debian package `fortunes` (tools/setup.sh does)");
+  }
+  std::vector<std::filesystem::path> files;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    const auto ext = e.path().extension();
+    if (e.is_regular_file() && !e.is_symlink() && ext != ".dat" && ext != ".u8") files.push_back(e.path());
+  }
+  std::sort(files.begin(), files.end());
+  std::vector<std::string> quotes;
+  for (const auto& path : files) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string quote;
+    std::istringstream lines(text.str());
+    for (std::string line; std::getline(lines, line);) {
+      quote += line + "\n";
+      if (line == "%") {
+        if (quote.size() > 2) quotes.push_back(quote);
+        quote.clear();
+      }
+    }
+  }
+  if (quotes.size() < 100) throw Error("only " + std::to_string(quotes.size()) + " fortunes in " + dir);
+  return quotes;
+}
+
+int Run(const Flags& flags) {
+  const auto start = Clock::now();
+  auto backend = backends::New();
+  std::cout << "Kiln char-GPT on " << backend->Description() << "\n";
+
+  context::Context ctx = context::New();
+  ctx.SetParam("num_layers", int64_t{4});
+  ctx.SetParam("dim", int64_t{256});
+  ctx.SetParam("num_heads", int64_t{4});
+  ctx.SetParam("context", int64_t{128});
+  ctx.SetParam("dropout", 0.0);
+  ctx.SetParam("batch_size", int64_t{32});
+  ctx.SetParam("steps", int64_t{1500});
+  ctx.SetParam("optimizer", std::string("adamw"));
+  ctx.SetParam("learning_rate", 2e-3);
+  ctx.SetParam("weight_decay", 0.1);
+  ctx.SetParam("clip_global_norm", 1.0);
+  ctx.SetParam("learning_rate_schedule", std::string("cosine"));
+  ctx.SetParam("warmup_steps", int64_t{100});
+  ctx.SetParam("decay_steps", int64_t{0});  // 0: the whole run
+  ctx.SetParam("min_learning_rate", 1e-4);
+  ctx.SetParam("eval_every", int64_t{250});
+  ctx.SetParam("seed", int64_t{42});
+  if (!flags.params.empty()) ctx.SetParams(flags.params);
+  const auto seed = static_cast<uint64_t>(ctx.GetParam<int64_t>("seed"));
+  ctx.SetSeed(seed);
+
+  // Data: quotes shuffled once (by the seed), 95% for training, 5% held out.
+  std::vector<std::string> quotes = ReadFortunes(flags.data);
+  std::vector<size_t> order(quotes.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::mt19937_64 rng(seed);
+  std::shuffle(order.begin(), order.end(), rng);
+  const size_t num_val = quotes.size() / 20;
+  text::ByteTokenizer tokenizer;
+  std::vector<int32_t> train_tokens, val_tokens;
+  for (size_t i = 0; i < order.size(); ++i) {
+    const std::vector<int32_t> ids = tokenizer.Encode(quotes[order[i]]);
+    auto& dst = i < num_val ? val_tokens : train_tokens;
+    dst.insert(dst.end(), ids.begin(), ids.end());
+  }
+  const int64_t context_length = ctx.GetParam<int64_t>("context");
+  const int64_t batch_size = ctx.GetParam<int64_t>("batch_size");
+  datasets::TokenWindows train_ds("fortunes", train_tokens, context_length);
+  train_ds.BatchSize(batch_size).Shuffle(seed);
+  datasets::TokenWindows val_ds("validation", val_tokens, context_length);
+  val_ds.BatchSize(batch_size);
+  std::cout << quotes.size() << " fortunes: " << train_tokens.size() << " training bytes, " << val_tokens.size()
+            << " validation bytes\n";
+
+  layers::DecoderOptions model{.vocab_size = tokenizer.VocabSize(),
+                               .dim = ctx.GetParam<int64_t>("dim"),
+                               .num_layers = static_cast<int>(ctx.GetParam<int64_t>("num_layers")),
+                               .positions = "rotary"};
+  model.block.num_heads = static_cast<int>(ctx.GetParam<int64_t>("num_heads"));
+  model.block.mlp = "swiglu";
+  model.block.norm = "rms";
+  model.block.bias = false;
+  model.block.dropout = ctx.GetParam<double>("dropout");
+  auto model_fn = [model](context::Context c, const std::vector<Node>& inputs) {
+    return std::vector<Node>{layers::Decoder(c, inputs[0], model)};
+  };
+  auto trainer = train::NewTrainer(backend, ctx, model_fn, losses::SparseCategoricalCrossEntropyLogits,
+                                   optimizers::FromContext(ctx));
+
+  if (flags.restart) std::filesystem::remove_all(flags.checkpoint_dir);
+  auto checkpoint = context::checkpoints::Build(ctx).Dir(flags.checkpoint_dir).Keep(2).Done();
+  if (std::string restored = checkpoint->Restore(); !restored.empty()) {
+    std::cout << "resumed from " << flags.checkpoint_dir << "/" << restored << "\n";
+  }
+  const int64_t steps = ctx.GetParam<int64_t>("steps");
+  if (ctx.GetParam<int64_t>("decay_steps") == 0) ctx.SetParam("decay_steps", steps);
+  const int64_t remaining = std::max<int64_t>(0, steps - trainer->GlobalStep());
+  auto loop = train::NewLoop(trainer);
+  loop->AddPeriodicEval(val_ds, ctx.GetParam<int64_t>("eval_every"));
+  loop->AddPeriodicCheckpoint(*checkpoint, 250);
+  const auto train_start = Clock::now();
+  loop->EveryNSeconds(5, [&](train::Loop& l, const train::StepInfo&) {
+    if (std::chrono::duration<double>(Clock::now() - train_start).count() > 60 * flags.minutes) l.Stop();
+  });
+  if (remaining > 0) {
+    std::cout << "training " << remaining << " steps of " << batch_size << " x " << context_length
+              << " bytes (at most " << flags.minutes << " minutes)\n";
+    loop->RunSteps(train_ds, remaining);
+  } else {
+    std::cout << "already trained for " << steps << " steps\n";
+  }
+  const double train_seconds = std::chrono::duration<double>(Clock::now() - train_start).count();
+  const double val_loss = trainer->Evaluate(val_ds)["loss"];
+  loop->WritePlot(flags.plot, "Kiln char-GPT on fortunes");
+  std::printf("validation: %.3f bits per byte (loss %.4f nats) after %lld steps, %.1f s of training\n",
+              val_loss / std::log(2.0), val_loss, static_cast<long long>(trainer->GlobalStep()), train_seconds);
+
+  // Samples: the prompts in one batch, then the rest one per call.
+  generation::Generator generator(backend, ctx, generation::DecoderModel(model), context_length);
+  std::vector<std::vector<int32_t>> prompts;
+  for (const auto& p : flags.prompts) prompts.push_back(tokenizer.Encode(p));
+  int64_t longest = 0;
+  for (const auto& p : prompts) longest = std::max<int64_t>(longest, static_cast<int64_t>(p.size()));
+  const generation::GenerateOptions options{
+      .max_new_tokens = context_length - longest,
+      .sampling = {.temperature = 0.8, .top_k = 40, .top_p = 0.95},
+      .stop_tokens = {tokenizer.Encode("%")[0]},
+      .seed = seed};
+  double tokens = 0, seconds = 0;
+  for (int s = 0; s < std::max(flags.samples, 1); ++s) {
+    generation::GenerateOptions o = options;
+    o.seed = seed + static_cast<uint64_t>(s);
+    const auto out = generator.Generate(prompts, o);
+    tokens += static_cast<double>(generator.LastStats().steps * static_cast<int64_t>(prompts.size()));
+    seconds += generator.LastStats().decode_seconds;
+    if (s >= flags.samples) break;
+    for (size_t i = 0; i < out.size(); ++i) {
+      std::cout << "---- sample " << s + 1 << "." << i + 1 << "\n" << flags.prompts[i] << tokenizer.Decode(out[i]) << "\n";
+    }
+  }
+  std::printf("generation: %.0f tokens/s (batch of %zu prompts, key/value cache of %lld)\n", tokens / seconds,
+              prompts.size(), static_cast<long long>(context_length));
+  std::printf("wall time: %.1f s  plot: %s\n",
+              std::chrono::duration<double>(Clock::now() - start).count(), flags.plot.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  kiln::backends::ApplyOpenMpDefaults(argv);  // short OpenMP spin-waits (see the header)
+  try {
+    return Run(ParseFlags(argc, argv));
+  } catch (const kiln::Error& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,53 @@
+// Copyright 2026 The Kiln Authors.
+// Language-model batches from a token stream: windows of `length` tokens as
+// inputs and the same windows shifted by one (the next tokens) as labels.
+//
+//   datasets::TokenWindows train("train", tokens, 256);
+//   train.BatchSize(32).Shuffle(seed);   // random windows, fresh each epoch
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kiln/ml/datasets/datasets.h"
+
+namespace kiln::ml::datasets {
+
+/// Windows of a token stream: inputs Int32 [batch, length] = tokens[s, s +
+/// length), labels Int32 [batch, length] = tokens[s + 1, s + length + 1).
+/// An epoch has NumTokens() / (batch * length) batches, so it predicts about
+/// as many tokens as the stream holds.
+class TokenWindows : public Dataset {
+ public:
+  /// Throws kiln::Error unless length >= 1 and the stream holds at least
+  /// length + 1 tokens.
+  TokenWindows(std::string name, std::vector<int32_t> tokens, int64_t length);
+  /// Windows per batch (default 32).
+  TokenWindows& BatchSize(int64_t n);
+  /// Each epoch draws its windows' starts from every possible start without
+  /// repetition, in an order given by (seed, epoch). Without it, windows are
+  /// consecutive and do not overlap (s = 0, length, 2 length, ...): each token
+  /// is predicted once, as an evaluation wants.
+  TokenWindows& Shuffle(uint64_t seed);
+  /// Repeats forever: Next never returns false (Reset is automatic).
+  TokenWindows& Infinite(bool infinite);
+  int64_t NumTokens() const { return static_cast<int64_t>(tokens_.size()); }
+  int64_t BatchesPerEpoch() const;
+
+  std::string Name() const override { return name_; }
+  bool Next(Batch& batch) override;
+  void Reset() override;
+
+ private:
+  int64_t NumStarts() const;
+
+  std::string name_;
+  std::vector<int32_t> tokens_;
+  int64_t length_, batch_size_ = 32, batch_ = 0, epoch_ = 0;
+  bool shuffle_ = false, infinite_ = false;
+  uint64_t seed_ = 0;
+  std::vector<int64_t> starts_;  // this epoch's order of the possible starts (shuffled)
+};
+
+}  // namespace kiln::ml::datasets

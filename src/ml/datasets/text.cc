@@ -1,0 +1,83 @@
+// Copyright 2026 The Kiln Authors.
+// TokenWindows (see kiln/ml/datasets/text.h).
+#include "kiln/ml/datasets/text.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "src/ml/datasets/permutation.h"
+
+namespace kiln::ml::datasets {
+
+TokenWindows::TokenWindows(std::string name, std::vector<int32_t> tokens, int64_t length)
+    : name_(std::move(name)), tokens_(std::move(tokens)), length_(length) {
+  if (length < 1 || NumTokens() < length + 1) {
+    Throw("TokenWindows(\"" + name_ + "\"): needs length >= 1 and at least length + 1 tokens, got length " +
+          std::to_string(length) + " and " + std::to_string(NumTokens()) + " tokens");
+  }
+}
+
+TokenWindows& TokenWindows::BatchSize(int64_t n) {
+  if (n <= 0) Throw("TokenWindows(\"" + name_ + "\"): batch size must be positive, got " + std::to_string(n));
+  batch_size_ = n;
+  return *this;
+}
+
+TokenWindows& TokenWindows::Shuffle(uint64_t seed) {
+  shuffle_ = true;
+  seed_ = seed;
+  starts_.clear();
+  return *this;
+}
+
+TokenWindows& TokenWindows::Infinite(bool infinite) {
+  infinite_ = infinite;
+  return *this;
+}
+
+// Shuffled: every start with a full window and its labels; else the
+// non-overlapping ones.
+int64_t TokenWindows::NumStarts() const {
+  const int64_t possible = NumTokens() - length_;
+  return shuffle_ ? possible : possible / length_ + (possible % length_ != 0 ? 1 : 0);
+}
+
+int64_t TokenWindows::BatchesPerEpoch() const {
+  const int64_t by_tokens = NumTokens() / (batch_size_ * length_);
+  return std::min(shuffle_ ? std::max<int64_t>(by_tokens, 1) : by_tokens, NumStarts() / batch_size_);
+}
+
+bool TokenWindows::Next(Batch& batch) {
+  if (batch_ >= BatchesPerEpoch()) {
+    if (!infinite_) return false;
+    if (BatchesPerEpoch() == 0) {
+      Throw("TokenWindows(\"" + name_ + "\"): infinite dataset yields no batch: " + std::to_string(NumTokens()) +
+            " tokens, windows of " + std::to_string(length_) + ", batch size " + std::to_string(batch_size_));
+    }
+    Reset();
+  }
+  if (shuffle_ && starts_.empty()) starts_ = internal::EpochPermutation(NumStarts(), seed_, epoch_);
+  const shapes::Shape shape(dtypes::Int32, {batch_size_, length_});
+  tensors::Tensor inputs(shape), labels(shape);
+  auto* in = static_cast<int32_t*>(inputs.MutableHostData());
+  auto* out = static_cast<int32_t*>(labels.MutableHostData());
+  for (int64_t i = 0; i < batch_size_; ++i) {
+    const int64_t w = batch_ * batch_size_ + i;
+    const int64_t start = shuffle_ ? starts_[static_cast<size_t>(w)] : w * length_;
+    const size_t bytes = static_cast<size_t>(length_) * sizeof(int32_t);
+    std::memcpy(in + i * length_, tokens_.data() + start, bytes);
+    std::memcpy(out + i * length_, tokens_.data() + start + 1, bytes);
+  }
+  batch.inputs = {std::move(inputs)};
+  batch.labels = {std::move(labels)};
+  ++batch_;
+  return true;
+}
+
+void TokenWindows::Reset() {
+  ++epoch_;
+  batch_ = 0;
+  starts_.clear();
+}
+
+}  // namespace kiln::ml::datasets

@@ -1,0 +1,117 @@
+// Copyright 2026 The Kiln Authors.
+// The byte tokenizer (round trips, special tokens, errors) and TokenWindows
+// (windows and their next-token labels, epochs, shuffling, errors).
+#include <set>
+#include <string>
+#include <vector>
+
+#include "kiln/ml/datasets/text.h"
+#include "kiln/ml/text/tokenizer.h"
+#include "tests/testing/testing.h"
+
+namespace kiln {
+namespace {
+
+using ml::datasets::Batch;
+using ml::datasets::TokenWindows;
+using ml::text::ByteTokenizer;
+
+TEST(ByteTokenizer, RoundTripsBytesAndNamesSpecialTokens) {
+  const ByteTokenizer tok({"<eos>", "<pad>"});
+  EXPECT_EQ(tok.VocabSize(), 258);
+  const std::string text = "Caf\xc3\xa9 \x01\xff";
+  const std::vector<int32_t> ids = tok.Encode(text);
+  EXPECT_EQ(ids, (std::vector<int32_t>{67, 97, 102, 195, 169, 32, 1, 255}));
+  EXPECT_EQ(tok.Decode(ids), text);
+  EXPECT_EQ(tok.SpecialToken("<pad>"), 257);
+  const std::vector<int32_t> with_eos = {72, 105, 256};
+  EXPECT_EQ(tok.Decode(with_eos), "Hi<eos>");
+  EXPECT_TRUE(tok.Encode("").empty());
+}
+
+TEST(ByteTokenizer, Errors) {
+  const ByteTokenizer tok;
+  const std::vector<int32_t> bad = {65, 256};
+  KILN_EXPECT_ERROR(tok.Decode(bad), "ByteTokenizer: token id 256 is outside [0, 256)");
+  const std::vector<int32_t> negative = {-1};
+  KILN_EXPECT_ERROR(tok.Decode(negative), "token id -1 is outside [0, 256)");
+  KILN_EXPECT_ERROR(tok.SpecialToken("<eos>"), "ByteTokenizer: no special token \"<eos>\"");
+  KILN_EXPECT_ERROR(ByteTokenizer({"<a>", "<a>"}), "ByteTokenizer: special token \"<a>\" is given twice");
+  KILN_EXPECT_ERROR(ByteTokenizer({""}), "ByteTokenizer: special token 0 has an empty name");
+}
+
+std::vector<int32_t> Stream(int n) {
+  std::vector<int32_t> s(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) s[static_cast<size_t>(i)] = i;
+  return s;
+}
+
+TEST(TokenWindows, ConsecutiveWindowsPredictEachTokenOnce) {
+  TokenWindows ds("eval", Stream(25), 4);
+  ds.BatchSize(2);
+  EXPECT_EQ(ds.BatchesPerEpoch(), 3);  // 25 tokens / (2 * 4)
+  Batch b;
+  std::vector<int32_t> seen;
+  while (ds.Next(b)) {
+    ASSERT_EQ(b.inputs[0].Shape(), shapes::Make(dtypes::Int32, 2, 4));
+    const auto in = b.inputs[0].Flat<int32_t>();
+    const auto label = b.labels[0].Flat<int32_t>();
+    for (size_t i = 0; i < in.size(); ++i) {
+      EXPECT_EQ(label[i], in[i] + 1);
+      seen.push_back(in[i]);
+    }
+  }
+  EXPECT_EQ(seen, Stream(24));
+  ds.Reset();
+  EXPECT_TRUE(ds.Next(b));
+  EXPECT_EQ(b.inputs[0].Flat<int32_t>()[0], 0);
+}
+
+TEST(TokenWindows, ShuffledEpochsAreReproducibleAndDiffer) {
+  auto epoch_starts = [](uint64_t seed, int epochs) {
+    TokenWindows ds("train", Stream(100), 5);
+    ds.BatchSize(4).Shuffle(seed);
+    std::vector<std::vector<int32_t>> starts;
+    Batch b;
+    for (int e = 0; e < epochs; ++e) {
+      ds.Reset();
+      std::vector<int32_t> s;
+      while (ds.Next(b)) {
+        const auto in = b.inputs[0].Flat<int32_t>();
+        const auto label = b.labels[0].Flat<int32_t>();
+        for (int64_t r = 0; r < 4; ++r) {
+          s.push_back(in[static_cast<size_t>(r * 5)]);
+          for (int64_t t = 0; t < 5; ++t) {
+            EXPECT_EQ(in[static_cast<size_t>(r * 5 + t)], in[static_cast<size_t>(r * 5)] + t);
+            EXPECT_EQ(label[static_cast<size_t>(r * 5 + t)], in[static_cast<size_t>(r * 5 + t)] + 1);
+          }
+        }
+      }
+      starts.push_back(s);
+    }
+    return starts;
+  };
+  const auto a = epoch_starts(1, 2);
+  EXPECT_EQ(a[0].size(), 20u);  // 100 / (4 * 5) = 5 batches of 4 windows
+  EXPECT_EQ(std::set<int32_t>(a[0].begin(), a[0].end()).size(), a[0].size()) << "no start twice in an epoch";
+  for (int32_t s : a[0]) EXPECT_LE(s, 95);
+  EXPECT_NE(a[0], a[1]);
+  EXPECT_EQ(epoch_starts(1, 2), a);
+  EXPECT_NE(epoch_starts(2, 1)[0], a[0]);
+}
+
+TEST(TokenWindows, InfiniteAndErrors) {
+  TokenWindows ds("t", Stream(10), 3);
+  ds.BatchSize(2).Infinite(true);
+  Batch b;
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(ds.Next(b));
+  KILN_EXPECT_ERROR(TokenWindows("short", Stream(3), 3),
+                    "TokenWindows(\"short\"): needs length >= 1 and at least length + 1 tokens, got length 3 and 3 tokens");
+  KILN_EXPECT_ERROR(ds.BatchSize(0), "TokenWindows(\"t\"): batch size must be positive, got 0");
+  TokenWindows tiny("tiny", Stream(5), 4);
+  tiny.BatchSize(4).Infinite(true);
+  KILN_EXPECT_ERROR(tiny.Next(b), "TokenWindows(\"tiny\"): infinite dataset yields no batch: 5 tokens, windows of 4, batch size 4");
+}
+
+}  // namespace
+}  // namespace kiln
