@@ -112,12 +112,12 @@ int Run(const Flags& flags) {
 
   context::Context ctx = context::New();
   ctx.SetParam("num_layers", int64_t{4});
-  ctx.SetParam("dim", int64_t{256});
-  ctx.SetParam("num_heads", int64_t{4});
+  ctx.SetParam("dim", int64_t{192});
+  ctx.SetParam("num_heads", int64_t{3});
   ctx.SetParam("context", int64_t{128});
   ctx.SetParam("dropout", 0.0);
   ctx.SetParam("batch_size", int64_t{32});
-  ctx.SetParam("steps", int64_t{1500});
+  ctx.SetParam("steps", int64_t{1900});
   ctx.SetParam("optimizer", std::string("adamw"));
   ctx.SetParam("learning_rate", 2e-3);
   ctx.SetParam("weight_decay", 0.1);
@@ -198,7 +198,7 @@ int Run(const Flags& flags) {
   std::printf("validation: %.3f bits per byte (loss %.4f nats) after %lld steps, %.1f s of training\n",
               val_loss / std::log(2.0), val_loss, static_cast<long long>(trainer->GlobalStep()), train_seconds);
 
-  // Samples: the prompts in one batch, then the rest one per call.
+  // Samples: all prompts in one batch per call, `samples` calls with their own seeds.
   generation::Generator generator(backend, ctx, generation::DecoderModel(model), context_length);
   std::vector<std::vector<int32_t>> prompts;
   for (const auto& p : flags.prompts) prompts.push_back(tokenizer.Encode(p));
@@ -221,8 +221,10 @@ int Run(const Flags& flags) {
       std::cout << "---- sample " << s + 1 << "." << i + 1 << "\n" << flags.prompts[i] << tokenizer.Decode(out[i]) << "\n";
     }
   }
-  std::printf("generation: %.0f tokens/s (batch of %zu prompts, key/value cache of %lld)\n", tokens / seconds,
-              prompts.size(), static_cast<long long>(context_length));
+  if (seconds > 0) {
+    std::printf("generation: %.0f tokens/s (batch of %zu prompts, key/value cache of %lld)\n", tokens / seconds,
+                prompts.size(), static_cast<long long>(context_length));
+  }
   std::printf("wall time: %.1f s  plot: %s\n",
               std::chrono::duration<double>(Clock::now() - start).count(), flags.plot.c_str());
   return 0;

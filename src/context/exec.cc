@@ -78,6 +78,7 @@ struct ContextExecCore::State {
   std::shared_ptr<Compiled> Build(const std::vector<shapes::Shape>& signature, const ContextBuilder& builder) {
     Store& store = ctx.GetStore();  // locked by Call
     graph::Graph g(name);
+    g.SetTarget(&backend->GetCapabilities());
     std::vector<graph::Node> params;
     for (size_t i = 0; i < signature.size(); ++i) {
       params.push_back(g.AddParameter("arg" + std::to_string(i), signature[i], graph::Loc::current()));

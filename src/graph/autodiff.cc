@@ -28,6 +28,7 @@ const VJPTable& VJPRules() {
     RegisterControlFlowVJPs(t);
     RegisterSortVJPs(t);
     RegisterLinalgVJPs(t);
+    RegisterAttentionVJPs(t);
     return t;
   }();
   return table;

@@ -54,6 +54,7 @@ struct ExecCore::State {
   std::shared_ptr<Compiled> Build(const std::vector<shapes::Shape>& signature, const Builder& builder,
                                   const Loc& loc) {
     Graph g(name);
+    g.SetTarget(&backend->GetCapabilities());
     std::vector<Node> params;
     if (!fixed_params) {
       for (size_t i = 0; i < signature.size(); ++i) {

@@ -43,6 +43,7 @@ void RegisterGatherVJPs(VJPTable& table);
 void RegisterControlFlowVJPs(VJPTable& table);
 void RegisterSortVJPs(VJPTable& table);
 void RegisterLinalgVJPs(VJPTable& table);
+void RegisterAttentionVJPs(VJPTable& table);
 
 /// Sums `grad` (of a broadcast result's shape) back down to `dims`, the
 /// numpy-broadcast operand's dimensions.

@@ -92,6 +92,8 @@ std::string AttrText(const Instruction& instr) {
           if ((instr.op == OpType::kQr || instr.op == OpType::kSvd) && a.full_matrices) flags.push_back("full_matrices");
           if (instr.op == OpType::kSvd && !a.compute_uv) flags.push_back("values_only");
           for (size_t k = 0; k < flags.size(); ++k) os << (k ? ", " : "") << flags[k];
+        } else if constexpr (std::is_same_v<A, AttentionAttrs>) {
+          os << "scale=" << a.scale << (a.causal ? ", causal" : "") << ", masked_value=" << a.masked_value;
         }
       },
       instr.attrs);

@@ -23,11 +23,13 @@ class OpCoverage : public ::testing::TestWithParam<std::string> {};
 
 // The ops a backend declares it lacks (Capabilities), each listed here on
 // purpose: control flow, Sort and linear algebra are not on the CUDA backend
-// yet (issue 13).
+// yet (issue 13), nor the fused Attention (issue 16; layers use the composed
+// form there).
 bool KnownGap(const std::string& backend, ir::OpType op) {
   return backend == "cuda" && (op == ir::OpType::kWhile || op == ir::OpType::kIf || op == ir::OpType::kSort ||
                                op == ir::OpType::kGetTupleElement || op == ir::OpType::kCholesky ||
-                               op == ir::OpType::kTriangularSolve || ir::IsFactorization(op));
+                               op == ir::OpType::kTriangularSolve || ir::IsFactorization(op) ||
+                               op == ir::OpType::kAttention);
 }
 
 TEST_P(OpCoverage, EveryAcceptedDTypeRuns) {

@@ -1,9 +1,11 @@
 // Copyright 2026 The Kiln Authors.
 // Gradient cases of DotGeneral, ConvGeneral, ReduceWindow and
 // SelectAndScatter, plus second-order cases (a case whose function is itself
-// a gradient) proving that their VJP rules are differentiable again.
+// a gradient) proving that their VJP rules are differentiable again, and the
+// fused Attention (plain, causal grouped-query, masked, second order).
 #include <string>
 
+#include "kiln/graph/attention.h"
 #include "kiln/graph/autodiff.h"
 #include "tests/graph/grad_cases.h"
 
@@ -246,11 +248,43 @@ std::vector<GradCase> SecondOrderCases() {
   };
 }
 
+// ------------------------------------------------------------- Attention.
+
+std::vector<GradCase> AttentionCases() {
+  auto attention = [](graph::AttentionOptions o, bool masked) {
+    return [o, masked](const std::vector<Node>& p) {
+      Node mask;
+      if (masked) {
+        // Key 1 hidden from every query of head 0; head 1 sees all.
+        const shapes::Shape s = shapes::Make(dtypes::Int32, 1, 2, 3, 4);
+        mask = graph::LogicalOr(graph::NotEqual(graph::Iota(p[0].Graph(), s, 3), graph::Const(p[0].Graph(), 1)),
+                                graph::Equal(graph::Iota(p[0].Graph(), s, 1), graph::Const(p[0].Graph(), 1)));
+      }
+      return graph::Attention(p[0], p[1], p[2], mask, o);
+    };
+  };
+  return {
+      {OpType::kAttention, "Attention", attention({.scale = 0.7}, false),
+       {Uniform({2, 2, 3, 4}, -1, 1, 601), Uniform({2, 2, 4, 4}, -1, 1, 602), Uniform({2, 2, 4, 4}, -1, 1, 603)}},
+      {OpType::kAttention, "Attention causal, grouped-query (2 heads per kv head)", attention({.scale = 0.5, .causal = true}, false),
+       {Uniform({1, 4, 3, 2}, -1, 1, 604), Uniform({1, 2, 4, 2}, -1, 1, 605), Uniform({1, 2, 4, 2}, -1, 1, 606)}},
+      {OpType::kAttention, "Attention with a mask broadcast over the batch", attention({.scale = 1}, true),
+       {Uniform({2, 2, 3, 4}, -1, 1, 607), Uniform({2, 2, 4, 4}, -1, 1, 608), Uniform({2, 2, 4, 4}, -1, 1, 609)}},
+      {OpType::kAttention, "Attention second order (gradient of q's gradient)",
+       [](const std::vector<Node>& p) {
+         Node y = graph::ReduceAllSum(graph::Sin(graph::Attention(p[0], p[1], p[2], {}, {.scale = 0.8, .causal = true})));
+         return graph::Gradient(y, {p[0]})[0];
+       },
+       {Uniform({1, 1, 2, 3}, -1, 1, 610), Uniform({1, 1, 3, 3}, -1, 1, 611), Uniform({1, 1, 3, 3}, -1, 1, 612)}},
+  };
+}
+
 }  // namespace
 
 std::vector<GradCase> DotConvGradCases() {
   std::vector<GradCase> cases;
-  for (auto group : {DotCases(), ConvCases(), WindowCases(), SelectAndScatterCases(), SecondOrderCases()}) {
+  for (auto group : {DotCases(), ConvCases(), WindowCases(), SelectAndScatterCases(), SecondOrderCases(),
+                     AttentionCases()}) {
     cases.insert(cases.end(), group.begin(), group.end());
   }
   return cases;

@@ -221,6 +221,27 @@ TEST(Generator, CachesLiveWithTheGenerator) {
   EXPECT_NE(ctx.GetVariableByScopeAndName("/block0/query/weights"), nullptr) << "the model's variables stay";
 }
 
+TEST(Generator, CacheLengthIsThePowerOfTwoThatHoldsTheRequest) {
+  auto backend = backends::NewWithName("cpu");
+  Context ctx = context::New();
+  const auto options = TinyDecoder("rotary", 11);
+  FullPass full(backend, ctx, options);
+  Generator gen(backend, ctx, ml::generation::DecoderModel(options), 200);
+  auto cache_length = [&] { return ctx.GetVariableByScopeAndName("/kv_cache/block0/key")->Shape().Dim(2); };
+  const Tokens prompt = {1, 2, 3};
+  // 3 tokens padded to 16, plus 4 new: 64 slots.
+  const auto short_run = gen.Generate({prompt}, {.max_new_tokens = 4, .sampling = {.temperature = 0}});
+  EXPECT_EQ(cache_length(), 64);
+  // 16 + 60 = 76: 128 slots; the first tokens are the same.
+  const auto long_run = gen.Generate({prompt}, {.max_new_tokens = 60, .sampling = {.temperature = 0}});
+  EXPECT_EQ(cache_length(), 128);
+  EXPECT_EQ(Tokens(long_run[0].begin(), long_run[0].begin() + 4), short_run[0]);
+  EXPECT_EQ(short_run[0], full.Greedy(prompt, 4));
+  // 16 + 150 = 166: capped at the generator's 200.
+  gen.Generate({prompt}, {.max_new_tokens = 150, .sampling = {.temperature = 0}});
+  EXPECT_EQ(cache_length(), 200);
+}
+
 TEST(GeneratorErrors, BadRequestsAreNamed) {
   auto backend = backends::NewWithName("cpu");
   Context ctx = context::New();
@@ -236,6 +257,13 @@ TEST(GeneratorErrors, BadRequestsAreNamed) {
   KILN_EXPECT_ERROR(gen.Generate({{12}}, {.max_new_tokens = 2}), "prompt 0 has token 12, outside [0, 11)");
   KILN_EXPECT_ERROR(Generator(backend, ctx, ml::generation::DecoderModel(TinyDecoder("rotary")), 1),
                     "cache_length must be >= 2, got 1");
+  KILN_EXPECT_ERROR(gen.Generate({{1}}, {.max_new_tokens = std::numeric_limits<int64_t>::max()}),
+                    "plus max_new_tokens (9223372036854775807) exceed cache_length 8");
+  // Learned positions end at max_length (64): a cache beyond it is an error, not clamped positions.
+  Context learned_ctx = context::New();
+  Generator learned(backend, learned_ctx, ml::generation::DecoderModel(TinyDecoder("learned")), 128);
+  KILN_EXPECT_ERROR(learned.Generate({{1}}, {.max_new_tokens = 70}),
+                    "layers::Decoder: a cache of 128 positions is longer than the 64 learned positions (max_length)");
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Copyright 2026 The Kiln Authors.
 #include "tests/testing/op_cases.h"
 
+#include "kiln/graph/attention.h"
 #include "kiln/graph/control_flow.h"
 #include "kiln/graph/linalg.h"
 #include "kiln/graph/sort.h"
@@ -226,6 +227,13 @@ std::vector<OpCase> MakeCases() {
   cases.push_back(
       {OpType::kEigh, [=](Graph* g, dtypes::DType dt) { return graph::Eigh(matrices(g, dt)).eigenvectors; }});
   cases.push_back({OpType::kSvd, [=](Graph* g, dtypes::DType dt) { return graph::Svd(Input(g, dt, {2, 3, 4})).u; }});
+  // Causal grouped-query attention with a mask (Float32 and Float64 only).
+  cases.push_back({OpType::kAttention, [](Graph* g, dtypes::DType dt) {
+                     Node mask = graph::LessThan(graph::Iota(g, shapes::Make(dtypes::Int32, 1, 4, 2, 3), 3),
+                                                 graph::Const(g, int32_t{2}));
+                     return graph::Attention(Input(g, dt, {2, 4, 2, 5}), Input(g, dt, {2, 2, 3, 5}),
+                                             Input(g, dt, {2, 2, 3, 5}), mask, {.scale = 0.5, .causal = true});
+                   }});
   for (OpType op : {OpType::kIf, OpType::kGetTupleElement}) {
     cases.push_back({op, [](Graph* g, dtypes::DType dt) {
                        Node x = Input(g, dt, {2, 3});

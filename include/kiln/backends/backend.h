@@ -84,6 +84,11 @@ struct Capabilities {
   std::vector<bool> dtypes = std::vector<bool>(16, false);           // indexed by DType
   bool SupportsOp(ir::OpType op) const { return ops[static_cast<size_t>(op)]; }
   bool SupportsDType(dtypes::DType dt) const { return dtypes[static_cast<size_t>(dt)]; }
+  /// For a backend implementing Attention: the key length from which
+  /// layers::DotProductAttention emits it instead of the composed ops
+  /// (products, masked softmax), i.e. where the fused kernel is faster or
+  /// the score matrix too large to hold.
+  int64_t fused_attention_min_kv_length = 0;
 };
 
 /// A connection to some hardware: owns device memory, compiles and runs

@@ -14,6 +14,10 @@
 #include "kiln/core/tensors.h"
 #include "kiln/ir/function.h"
 
+namespace kiln::backends {
+struct Capabilities;
+}  // namespace kiln::backends
+
 namespace kiln::graph {
 
 class Graph;
@@ -107,6 +111,15 @@ class Graph {
   /// parameters standing for them (which follow the parameters declared
   /// before tracing).
   const std::vector<Node>& Captures() const { return captures_; }
+  /// The capabilities of the backend the graph is traced for, set by the
+  /// execs (graph::NewExec, context::NewExec) before tracing; a sub-graph
+  /// asks its parent. Builders with a fused form (layers::DotProductAttention)
+  /// emit it only where the target implements it. nullptr (a graph built by
+  /// hand): unknown, so the composed forms are used.
+  void SetTarget(const backends::Capabilities* target) { target_ = target; }
+  const backends::Capabilities* Target() const {
+    return target_ != nullptr || parent_ == nullptr ? target_ : parent_->Target();
+  }
   /// Marks a traced sub-graph as finished: adding to it becomes an error.
   void Seal() { sealed_ = true; }
 
@@ -137,6 +150,7 @@ class Graph {
 
   uint64_t generation_;
   Graph* parent_ = nullptr;
+  const backends::Capabilities* target_ = nullptr;
   bool sealed_ = false;
   std::vector<Node> captures_;                       // enclosing graph's nodes, per capture parameter
   std::unordered_map<int, int> capture_ids_;         // parent's node id -> local parameter id

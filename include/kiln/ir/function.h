@@ -202,6 +202,21 @@ struct LinalgAttrs {
   friend bool operator==(const LinalgAttrs&, const LinalgAttrs&) = default;
 };
 
+/// Attention(q, k, v[, mask]): softmax(scale q kᵀ, masked) v per head, with
+/// q [batch, heads, q_len, head_dim] and k, v [batch, kv_heads, kv_len,
+/// head_dim] (query head h reads kv head h / (heads / kv_heads)). A score is
+/// replaced by masked_value where the optional Bool mask [batch or 1, heads
+/// or 1, q_len, kv_len] is false, and, when causal, where the key is after
+/// the query (query i sits at position kv_len - q_len + i). Output [batch,
+/// heads, q_len, head_dim]. Backends that implement it may never hold the
+/// whole score matrix (the CPU runs blocks of rows with a running softmax).
+struct AttentionAttrs {
+  double scale = 1;
+  bool causal = false;
+  double masked_value = 0;
+  friend bool operator==(const AttentionAttrs&, const AttentionAttrs&) = default;
+};
+
 /// GetTupleElement: which element of its operand's tuple it reads.
 struct TupleIndexAttrs {
   int64_t index = 0;
@@ -211,7 +226,8 @@ struct TupleIndexAttrs {
 /// Attributes of an instruction; which alternative is used depends on the op.
 using Attributes = std::variant<NoAttrs, ParameterAttrs, ConstantAttrs, AxesAttrs, SliceAttrs, PadAttrs,
                                 DynamicSliceAttrs, ArgMinMaxAttrs, DotGeneralAttrs, ConvAttrs, WindowAttrs,
-                                GatherAttrs, ScatterAttrs, ControlFlowAttrs, SortAttrs, TupleIndexAttrs, LinalgAttrs>;
+                                GatherAttrs, ScatterAttrs, ControlFlowAttrs, SortAttrs, TupleIndexAttrs, LinalgAttrs,
+                                AttentionAttrs>;
 
 /// The shape of a tuple-producing instruction (ProducesTuple): an empty Bool
 /// vector, so code that sizes every instruction's value sees zero bytes.

@@ -134,7 +134,9 @@ enum class DTypeClass : uint8_t { kFloat, kNumeric, kInteger, kBool, kAny, kOwnR
   X(Lu, kOther, kOwnRule)                         \
   X(Qr, kOther, kOwnRule)                         \
   X(Eigh, kOther, kOwnRule)                       \
-  X(Svd, kOther, kOwnRule)
+  X(Svd, kOther, kOwnRule)                        \
+  /* Fused blocks a backend may implement in one kernel */ \
+  X(Attention, kOther, kOwnRule)
 
 /// Every operation of the IR.
 enum class OpType : uint16_t {

@@ -15,6 +15,7 @@ const KernelTable& Kernels() {
     RegisterGatherKernels(t);
     RegisterRandomKernels(t);
     RegisterLinalgKernels(t);
+    RegisterAttentionKernels(t);
     return t;
   }();
   return table;

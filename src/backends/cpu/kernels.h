@@ -37,6 +37,7 @@ void RegisterWindowKernels(KernelTable& table);       // ReduceWindow, SelectAnd
 void RegisterGatherKernels(KernelTable& table);       // Gather, Scatter*
 void RegisterRandomKernels(KernelTable& table);       // RNGBitGenerator
 void RegisterLinalgKernels(KernelTable& table);       // Cholesky, TriangularSolve
+void RegisterAttentionKernels(KernelTable& table);    // Attention
 
 /// Computes a factorization (Lu, Qr, Eigh, Svd): inputs[0] is the operand,
 /// outputs[i] the buffer of tuple element i (see ir::FactorizationResults).

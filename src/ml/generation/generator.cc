@@ -74,7 +74,7 @@ using ReorderFn = std::function<Node(Context, Node)>;
 
 struct Generator::Steps {
   std::map<std::string, context::Exec<StepFn>> sample;  // by sampling options
-  std::map<int, context::Exec<StepFn>> beam;            // by beam count
+  std::map<std::string, context::Exec<StepFn>> beam;    // by beams and candidates per beam
   std::unique_ptr<context::Exec<ReorderFn>> reorder;
   int64_t vocab = 0;  // seen when a step graph is traced
 };
@@ -138,32 +138,38 @@ std::vector<std::vector<int32_t>> Generator::Generate(const std::vector<std::vec
     }
     longest = std::max<int64_t>(longest, static_cast<int64_t>(prompts[i].size()));
   }
-  if (longest + o.max_new_tokens > cache_length_) {
+  if (o.max_new_tokens > cache_length_ - longest) {
     GenerateError("the longest prompt (" + std::to_string(longest) + " tokens) plus max_new_tokens (" +
                   std::to_string(o.max_new_tokens) + ") exceed cache_length " + std::to_string(cache_length_));
   }
   const int64_t beams = o.num_beams;
   Batch b;
   b.rows = static_cast<int64_t>(prompts.size()) * beams;
-  b.cache_length = cache_length_;
   // Prompt lengths rounded up to 16 (when that fits) share a compiled graph.
   b.prompt_length = (longest + 15) / 16 * 16;
   if (b.prompt_length + o.max_new_tokens > cache_length_) b.prompt_length = longest;
+  // The cache: the smallest power of two from 64 that holds the prompt and
+  // the new tokens (attention reads every slot, so a short generation runs
+  // on a short cache), at most cache_length.
+  b.cache_length = 64;
+  while (b.cache_length < b.prompt_length + o.max_new_tokens) b.cache_length *= 2;
+  b.cache_length = std::min(b.cache_length, cache_length_);
   b.pads.resize(static_cast<size_t>(b.rows));
-  b.previous.assign(static_cast<size_t>(b.rows * cache_length_), -1);
-  b.mask = Tensor(shapes::Make(dtypes::Bool, b.rows, cache_length_));
+  b.previous.assign(static_cast<size_t>(b.rows * b.cache_length), -1);
+  b.mask = Tensor(shapes::Make(dtypes::Bool, b.rows, b.cache_length));
   auto mask = b.mask.MutableFlat<bool>();
   for (int64_t r = 0; r < b.rows; ++r) {
     const auto& p = prompts[static_cast<size_t>(r / beams)];
     const int64_t pad = b.prompt_length - static_cast<int64_t>(p.size());
     b.pads[static_cast<size_t>(r)] = pad;
-    for (int64_t s = 0; s < cache_length_; ++s) mask[static_cast<size_t>(r * cache_length_ + s)] = s >= pad;
-    std::copy(p.begin(), p.end(), b.previous.begin() + r * cache_length_ + pad);
+    for (int64_t s = 0; s < b.cache_length; ++s) mask[static_cast<size_t>(r * b.cache_length + s)] = s >= pad;
+    std::copy(p.begin(), p.end(), b.previous.begin() + r * b.cache_length + pad);
   }
-  // Caches are per batch size: a new one replaces the old.
-  if (cache_rows_ != b.rows) {
+  // Caches are per (rows, length): new ones replace the old (and the step
+  // graphs trace again).
+  if (cache_shape_ != std::make_pair(b.rows, b.cache_length)) {
     ctx_.DeleteVariablesInScope(std::string(layers::kKvCacheScope) + "/");
-    cache_rows_ = b.rows;
+    cache_shape_ = {b.rows, b.cache_length};
   }
   // The generation's own random stream; the context's is restored after.
   const uint64_t seed = ctx_.Seed();
@@ -202,7 +208,7 @@ std::vector<std::vector<int32_t>> Generator::Sample(Batch& b, const GenerateOpti
   auto it = steps_->sample.find(key);
   if (it == steps_->sample.end()) {
     StepFn fn = [this, sampling = o.sampling](Context c, Node tokens, Node pos, Node slot, Node mask, Node previous) {
-      Node logits = LastLogits(model_(c, {tokens, pos, slot, mask, cache_length_}));
+      Node logits = LastLogits(model_(c, {tokens, pos, slot, mask, mask.Shape().Dim(1)}));
       steps_->vocab = logits.Shape().Dims()[1];
       return std::vector<Node>{SampleTokens(c, logits, sampling, previous)};
     };
@@ -264,20 +270,25 @@ double Score(const Beam& beam, double length_penalty) {
 
 std::vector<std::vector<int32_t>> Generator::BeamSearch(Batch& b, const GenerateOptions& o) {
   const int k = o.num_beams;
-  auto it = steps_->beam.find(k);
+  // Candidates per prompt: (1 + stop tokens) k, so that k continuations
+  // remain even when every stop token of every beam ranks first (as Hugging
+  // Face's max(2, 1 + n_eos) k).
+  const int64_t per_beam = 1 + std::max<int64_t>(1, static_cast<int64_t>(o.stop_tokens.size()));
+  const std::string key = std::to_string(k) + "/" + std::to_string(per_beam);
+  auto it = steps_->beam.find(key);
   if (it == steps_->beam.end()) {
-    // Candidates: the 2k best (beam score + log p(token)) over each prompt's
-    // beams and the vocabulary, as [prompts, 2k] scores and flat indices
+    // The best candidates (beam score + log p(token)) over each prompt's
+    // beams and the vocabulary, as [prompts, n] scores and flat indices
     // (beam * vocab + token).
-    StepFn fn = [this, k](Context c, Node tokens, Node pos, Node slot, Node mask, Node beam_scores) {
-      Node logits = LastLogits(model_(c, {tokens, pos, slot, mask, cache_length_}));
+    StepFn fn = [this, k, per_beam](Context c, Node tokens, Node pos, Node slot, Node mask, Node beam_scores) {
+      Node logits = LastLogits(model_(c, {tokens, pos, slot, mask, mask.Shape().Dim(1)}));
       const int64_t rows = logits.Shape().Dims()[0], vocab = logits.Shape().Dims()[1];
       steps_->vocab = vocab;
       Node logp = graph::LogSoftmax(graph::ConvertDType(logits, dtypes::Float32), 1) + graph::ExpandAxes(beam_scores, {1});
-      auto top = graph::TopK(graph::Reshape(logp, {rows / k, k * vocab}), std::min<int64_t>(2 * k, k * vocab), 1);
+      auto top = graph::TopK(graph::Reshape(logp, {rows / k, k * vocab}), std::min<int64_t>(per_beam * k, k * vocab), 1);
       return std::vector<Node>{top.values, top.indices};
     };
-    it = steps_->beam.emplace(k, context::NewExec(backend_, ctx_, fn, "generate_beam")).first;
+    it = steps_->beam.emplace(key, context::NewExec(backend_, ctx_, fn, "generate_beam")).first;
   }
   if (!steps_->reorder) {
     ReorderFn fn = [](Context c, Node parents) {
@@ -353,12 +364,15 @@ std::vector<std::vector<int32_t>> Generator::BeamSearch(Batch& b, const Generate
         next.push_back({{}, kNoBeam});
         next_parents.push_back(0);
       }
-      if (!done[pi] && static_cast<int>(finished[pi].size()) >= k) {
-        // Done when no running beam can beat the worst finished one (its
-        // score can only fall as it grows, with a non-negative penalty).
-        const double best_running = Score(next[0], o.length_penalty);
-        done[pi] = o.early_stopping || next[0].log_prob <= kNoBeam / 2 ||
-                   best_running <= worst_finished(finished[pi]);
+      if (!done[pi] && next[0].log_prob <= kNoBeam / 2) {
+        done[pi] = true;  // no beam can continue
+      } else if (!done[pi] && static_cast<int>(finished[pi].size()) >= k) {
+        // Hugging Face's heuristic: done when the best candidate of this step,
+        // scored at the current length, does not beat the worst finished
+        // hypothesis.
+        const double best = values[static_cast<size_t>(p * candidates)];
+        done[pi] = o.early_stopping ||
+                   best / std::pow(static_cast<double>(generated), o.length_penalty) <= worst_finished(finished[pi]);
       }
       if (!done[pi]) running[pi] = std::move(next);
       for (int64_t j = 0; j < k; ++j) {

@@ -6,7 +6,9 @@
 #include <cmath>
 #include <string>
 
+#include "kiln/backends/backend.h"
 #include "kiln/context/initializers.h"
+#include "kiln/graph/attention.h"
 #include "kiln/graph/ops.h"
 #include "src/ml/layers/layers_internal.h"
 
@@ -20,6 +22,22 @@ Node AttendHeadMajor(Node q, Node k, Node v, bool causal, Node mask) {
   const auto& qd = q.Shape().Dims();
   const int64_t batch = qd[0], q_len = qd[1], heads = qd[2], head_dim = qd[3];
   const int64_t kv_heads = k.Shape().Dims()[1], kv_len = k.Shape().Dims()[2];
+  const backends::Capabilities* target = q.Graph()->Target();
+  if (target != nullptr && target->SupportsOp(ir::OpType::kAttention) &&
+      kv_len >= target->fused_attention_min_kv_length &&
+      (q.DType() == dtypes::Float32 || q.DType() == dtypes::Float64)) {
+    // The backend's fused kernel, on heads-major queries.
+    Node m;
+    if (mask.Ok()) {
+      std::vector<int64_t> dims(static_cast<size_t>(4 - mask.Rank()), 1);
+      for (int64_t dim : mask.Shape().Dims()) dims.push_back(dim);
+      m = graph::BroadcastTo(graph::Reshape(mask, dims), {dims[0], dims[1], q_len, kv_len});
+    }
+    Node out = graph::Attention(graph::Transpose(q, {0, 2, 1, 3}), k, v, m,
+                                {.scale = 1 / std::sqrt(static_cast<double>(head_dim)), .causal = causal,
+                                 .masked_value = MaskedScore(q.DType())});
+    return graph::Transpose(out, {0, 2, 1, 3});
+  }
   const int64_t group = heads / kv_heads;
   // q as [batch, q_len, kv_heads, group, head_dim]: each group of query heads
   // shares one key/value head, with no copy of k or v.
@@ -205,6 +223,10 @@ Node Decoder(Context ctx, Node tokens, const DecoderOptions& o) {
   }
   if (o.positions != "rotary" && o.positions != "learned") {
     LayerError(kLayer, "positions must be \"rotary\" or \"learned\", got \"" + o.positions + "\"");
+  }
+  if (o.positions == "learned" && o.block.cache_length > o.max_length) {
+    LayerError(kLayer, "a cache of " + std::to_string(o.block.cache_length) + " positions is longer than the " +
+                           std::to_string(o.max_length) + " learned positions (max_length)");
   }
   // GPT-2's initialization of the embeddings: normal(0, 0.02).
   const Context embedding =

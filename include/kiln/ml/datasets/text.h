@@ -16,8 +16,9 @@ namespace kiln::ml::datasets {
 
 /// Windows of a token stream: inputs Int32 [batch, length] = tokens[s, s +
 /// length), labels Int32 [batch, length] = tokens[s + 1, s + length + 1).
-/// An epoch has NumTokens() / (batch * length) batches, so it predicts about
-/// as many tokens as the stream holds.
+/// An epoch has NumTokens() / (batch * length) batches (at least one when
+/// shuffled, and never more than the distinct windows allow), so it predicts
+/// about as many tokens as the stream holds.
 class TokenWindows : public Dataset {
  public:
   /// Throws kiln::Error unless length >= 1 and the stream holds at least

@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kiln/backends/backend.h"
@@ -63,8 +64,10 @@ struct GenerateOptions {
   /// length^length_penalty, length counting the generated tokens.
   int num_beams = 1;
   double length_penalty = 1.0;
-  /// Beam search ends once num_beams hypotheses are finished (true), or once
-  /// no running beam can beat the worst of them (false, the default).
+  /// Beam search of a prompt ends once num_beams hypotheses are finished
+  /// (true), or (false, the default) once, in addition, the best candidate of
+  /// the step scored at the current length does not beat the worst of them
+  /// (Hugging Face's heuristic), or at max_new_tokens.
   bool early_stopping = false;
 };
 
@@ -78,7 +81,11 @@ struct GenerateStats {
 
 /// Generates from a decoder whose variables are in `ctx` (trained or
 /// restored). The caches live in ctx under layers::kKvCacheScope while the
-/// Generator lives (sized for the last batch); its destructor deletes them.
+/// Generator lives, sized for the last call: its rows and the smallest power
+/// of two from 64 that holds the padded prompt and max_new_tokens (at most
+/// cache_length). A call of another size replaces them (and traces the step
+/// graphs again); the destructor deletes them. So one Generator per context
+/// at a time: a second one would replace the first one's caches.
 class Generator {
  public:
   /// `cache_length`: the longest prompt plus max_new_tokens must fit.
@@ -107,7 +114,7 @@ class Generator {
   DecoderFn model_;
   int64_t cache_length_;
   std::unique_ptr<Steps> steps_;
-  int64_t cache_rows_ = -1;  // the batch the caches were made for
+  std::pair<int64_t, int64_t> cache_shape_{-1, -1};  // the (rows, length) the caches were made for
   GenerateStats stats_;
 };
 

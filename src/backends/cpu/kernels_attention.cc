@@ -1,0 +1,176 @@
+// Copyright 2026 The Kiln Authors.
+// CPU kernel of Attention (see ir::AttentionAttrs): FlashAttention's forward
+// pass. Each task is a block of query rows of one head; it walks the keys in
+// blocks, keeping per row the running maximum m, the running sum l of
+// exp(score - m) and the running output acc (rescaled by exp(m_old - m_new)
+// when the maximum grows), so the memory is one block of scores per thread
+// instead of the [q_len, kv_len] matrix per head. Float32 products run on
+// oneDNN's sgemm (single-threaded inside the task loop), Float64 on loops.
+// Masked scores take the op's masked_value, as the composed form does, so
+// results agree with it up to rounding (the online softmax sums in another
+// order); causal key blocks past every row's last visible key are skipped
+// once their weights exp(masked - m) are exactly 0 for every row (a row
+// whose maximum is far enough above masked_value).
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "src/backends/cpu/dnnl_util.h"
+#include "src/backends/cpu/elementwise_math.h"
+#include "src/backends/cpu/kernels.h"
+
+namespace kiln::backends::cpu {
+
+namespace {
+
+constexpr int64_t kRowBlock = 64;   // query rows per task
+constexpr int64_t kKeyBlock = 256;  // keys per block of scores
+
+struct Plan {
+  int64_t batch, heads, kv_heads, q_len, kv_len, head_dim;
+  bool causal, has_mask;
+  double scale, masked;
+  int64_t mask_batch_stride, mask_head_stride;  // 0 where the mask broadcasts
+};
+
+// c[rows, cols] = alpha a[rows, depth] bᵀ (b [cols, depth]) + beta c, or with
+// b not transposed (b [depth, cols]); row-major, leading dimensions given.
+void Gemm(bool transpose_b, int64_t rows, int64_t cols, int64_t depth, float alpha, const float* a, int64_t lda,
+          const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  const dnnl_status_t status =
+      dnnl_sgemm('N', transpose_b ? 'T' : 'N', rows, cols, depth, alpha, a, lda, b, ldb, beta, c, ldc);
+  if (status != dnnl_success) std::abort();  // only bad arguments fail, and these are checked at compile time
+}
+void Gemm(bool transpose_b, int64_t rows, int64_t cols, int64_t depth, double alpha, const double* a, int64_t lda,
+          const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
+  for (int64_t i = 0; i < rows; ++i) {
+    double* ci = c + i * ldc;
+    // As BLAS: with beta 0, c is not read (it may hold a previous task's NaN).
+    for (int64_t j = 0; j < cols; ++j) ci[j] = beta == 0 ? 0 : ci[j] * beta;
+    for (int64_t p = 0; p < depth; ++p) {
+      const double aip = alpha * a[i * lda + p];
+      if (transpose_b) {
+        for (int64_t j = 0; j < cols; ++j) ci[j] += aip * b[j * ldb + p];
+      } else {
+        const double* bp = b + p * ldb;
+        for (int64_t j = 0; j < cols; ++j) ci[j] += aip * bp[j];
+      }
+    }
+  }
+}
+
+// The vectorized row maximum (NaN if the row has one) and exp of the
+// elementwise kernels.
+float RowMax(const float* x, int64_t n) { return RowExtremumF32(x, n, false); }
+double RowMax(const double* x, int64_t n) { return RowExtremumF64(x, n, false); }
+void Exp(float* x, int64_t n) { MathF32(MathOp::kExp, x, x, n); }
+void Exp(double* x, int64_t n) { MathF64(MathOp::kExp, x, x, n); }
+
+template <typename T>
+void RunAttention(const Plan& p, const T* q, const T* k, const T* v, const bool* mask, T* out) {
+  const int64_t group = p.heads / p.kv_heads, d = p.head_dim;
+  const int64_t row_blocks = (p.q_len + kRowBlock - 1) / kRowBlock;
+  const int64_t tasks = p.batch * p.heads * row_blocks;
+  const T masked = static_cast<T>(p.masked);
+  constexpr T kNegInf = -std::numeric_limits<T>::infinity();
+#pragma omp parallel if (tasks > 1)
+  {
+    std::vector<T> scores(static_cast<size_t>(kRowBlock * kKeyBlock)), acc(static_cast<size_t>(kRowBlock * d));
+    std::vector<T> m(kRowBlock), l(kRowBlock);
+#pragma omp for schedule(dynamic)
+    for (int64_t task = 0; task < tasks; ++task) {
+      const int64_t bh = task / row_blocks, b = bh / p.heads, h = bh % p.heads;
+      const int64_t q0 = (task % row_blocks) * kRowBlock, rows = std::min(kRowBlock, p.q_len - q0);
+      const int64_t n = h / group;
+      const T* qb = q + ((b * p.heads + h) * p.q_len + q0) * d;
+      const T* kb = k + (b * p.kv_heads + n) * p.kv_len * d;
+      const T* vb = v + (b * p.kv_heads + n) * p.kv_len * d;
+      const bool* mb = p.has_mask ? mask + b * p.mask_batch_stride + h * p.mask_head_stride + q0 * p.kv_len : nullptr;
+      std::fill(m.begin(), m.end(), kNegInf);
+      std::fill(l.begin(), l.end(), T(0));
+      std::fill(acc.begin(), acc.end(), T(0));
+      // Row r (query q0 + r) sees keys <= first_key + r when causal.
+      const int64_t first_key = p.kv_len - p.q_len + q0;
+      for (int64_t j0 = 0; j0 < p.kv_len; j0 += kKeyBlock) {
+        if (p.causal && j0 > first_key + rows - 1 &&
+            std::all_of(m.begin(), m.begin() + rows, [&](T x) { return std::exp(masked - x) == T(0); })) {
+          break;  // every later key is hidden from every row, and weighs exactly 0
+        }
+        const int64_t cols = std::min(kKeyBlock, p.kv_len - j0);
+        Gemm(true, rows, cols, d, static_cast<T>(p.scale), qb, d, kb + j0 * d, d, T(0), scores.data(), kKeyBlock);
+        for (int64_t r = 0; r < rows; ++r) {
+          T* s = scores.data() + r * kKeyBlock;
+          if (mb != nullptr) {
+            const bool* mr = mb + r * p.kv_len + j0;
+            for (int64_t c = 0; c < cols; ++c) s[c] = mr[c] ? s[c] : masked;
+          }
+          if (p.causal) {
+            for (int64_t c = std::max<int64_t>(0, first_key + r + 1 - j0); c < cols; ++c) s[c] = masked;
+          }
+          const T m_new = std::max(m[r], RowMax(s, cols));
+          const T correction = m[r] == kNegInf ? T(0) : std::exp(m[r] - m_new);
+          for (int64_t c = 0; c < cols; ++c) s[c] -= m_new;
+          Exp(s, cols);
+          T sum = 0;
+          for (int64_t c = 0; c < cols; ++c) sum += s[c];
+          l[r] = l[r] * correction + sum;
+          m[r] = m_new;
+          if (correction != T(1)) {
+            T* a = acc.data() + r * d;
+            for (int64_t c = 0; c < d; ++c) a[c] *= correction;
+          }
+        }
+        Gemm(false, rows, d, cols, T(1), scores.data(), kKeyBlock, vb + j0 * d, d, T(1), acc.data(), d);
+      }
+      T* ob = out + ((b * p.heads + h) * p.q_len + q0) * d;
+      for (int64_t r = 0; r < rows; ++r) {
+        const T inv = l[r] == T(0) ? T(0) : T(1) / l[r];  // 0 only without keys (kv_len 0): zeros
+        for (int64_t c = 0; c < d; ++c) ob[r * d + c] = acc[static_cast<size_t>(r * d + c)] * inv;
+      }
+    }
+  }
+}
+
+Kernel MakeAttention(const ir::Function& fn, const ir::Instruction& in) {
+  const shapes::Shape& qs = OperandShape(fn, in, 0);
+  const shapes::Shape& ks = OperandShape(fn, in, 1);
+  const auto& a = ir::Attr<ir::AttentionAttrs>(in);
+  const bool has_mask = in.operands.size() == 4;
+  if (qs.Rank() != 4 || ks.Rank() != 4 || OperandShape(fn, in, 2) != ks || in.shape != qs || ks.Dim(1) < 1 ||
+      qs.Dim(1) % ks.Dim(1) != 0 || ks.Dim(0) != qs.Dim(0) || ks.Dim(3) != qs.Dim(3) ||
+      (qs.DType() != dtypes::Float32 && qs.DType() != dtypes::Float64) || (a.causal && qs.Dim(2) > ks.Dim(2))) {
+    Throw("cpu: Attention of q " + qs.ToString() + ", k " + ks.ToString() + ": inconsistent shapes");
+  }
+  Plan p{qs.Dim(0), qs.Dim(1), ks.Dim(1), qs.Dim(2), ks.Dim(2), qs.Dim(3), a.causal, has_mask, a.scale,
+         a.masked_value, 0, 0};
+  if (has_mask) {
+    const shapes::Shape& ms = OperandShape(fn, in, 3);
+    if (ms.Rank() != 4 || ms.DType() != dtypes::Bool || ms.Dim(2) != p.q_len || ms.Dim(3) != p.kv_len ||
+        (ms.Dim(0) != 1 && ms.Dim(0) != p.batch) || (ms.Dim(1) != 1 && ms.Dim(1) != p.heads)) {
+      Throw("cpu: Attention mask " + ms.ToString() + " does not broadcast to the scores of q " + qs.ToString());
+    }
+    p.mask_head_stride = ms.Dim(1) == 1 ? 0 : p.q_len * p.kv_len;
+    p.mask_batch_stride = ms.Dim(0) == 1 ? 0 : ms.Dim(1) * p.q_len * p.kv_len;
+  }
+  if (qs.Size() == 0) return [](const void* const*, void*) {};
+  auto run = [p, has_mask]<typename T>(const void* const* inputs, void* output, T*) {
+    RunAttention<T>(p, static_cast<const T*>(inputs[0]), static_cast<const T*>(inputs[1]),
+                    static_cast<const T*>(inputs[2]), has_mask ? static_cast<const bool*>(inputs[3]) : nullptr,
+                    static_cast<T*>(output));
+  };
+  if (qs.DType() == dtypes::Float32) {
+    return [run](const void* const* inputs, void* output) { run(inputs, output, static_cast<float*>(nullptr)); };
+  }
+  return [run](const void* const* inputs, void* output) { run(inputs, output, static_cast<double*>(nullptr)); };
+}
+
+}  // namespace
+
+void RegisterAttentionKernels(KernelTable& table) {
+  table[static_cast<size_t>(ir::OpType::kAttention)] = MakeAttention;
+}
+
+}  // namespace kiln::backends::cpu

@@ -1,0 +1,114 @@
+// Copyright 2026 The Kiln Authors.
+// The Attention op (see kiln/graph/attention.h): checks, shape rule, and its
+// VJP, written with graph ops (the weights are recomputed from q and k).
+#include "kiln/graph/attention.h"
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "kiln/graph/ops.h"
+#include "src/graph/op_builder.h"
+#include "src/graph/vjp.h"
+
+namespace kiln::graph {
+
+using internal::OpError;
+
+namespace {
+
+constexpr std::string_view kOp = "Attention";
+
+// The attention weights [batch, kv_heads, group, q_len, kv_len] and the Bool
+// of the visible keys (empty when all are), as the op computes them.
+struct Weights {
+  Node p, allowed;
+};
+
+Weights AttentionWeights(const Node& q5, const Node& k, const Node& mask, const ir::AttentionAttrs& a, const Loc& loc) {
+  const auto& d = q5.Shape().Dims();  // [batch, kv_heads, group, q_len, head_dim]
+  const int64_t batch = d[0], kv_heads = d[1], group = d[2], q_len = d[3], kv_len = k.Shape().Dim(2);
+  Node s = Einsum("bngqd,bnkd->bngqk", q5, k, loc) * a.scale;
+  Node allowed;
+  if (mask.Ok()) {
+    Node m = BroadcastTo(mask, {batch, kv_heads * group, q_len, kv_len}, loc);
+    allowed = Reshape(m, {batch, kv_heads, group, q_len, kv_len}, loc);
+  }
+  if (a.causal) {
+    const shapes::Shape is = shapes::Make(dtypes::Int64, q_len, kv_len);
+    Node c = LessOrEqual(Iota(q5.Graph(), is, 1, loc), Iota(q5.Graph(), is, 0, loc) + (kv_len - q_len), loc);
+    allowed = allowed.Ok() ? LogicalAnd(allowed, c, loc) : BroadcastTo(c, s.Shape().Dims(), loc);
+  }
+  if (allowed.Ok()) s = Where(allowed, s, ScalarLike(s, a.masked_value), loc);
+  return {Softmax(s, -1, loc), allowed};
+}
+
+// With P the weights and dO the output's cotangent: dV = Pᵀ dO, dP = dO Vᵀ,
+// dS = P (dP - rowsum(dP P)) (zero at masked scores, which are constants),
+// dQ = scale dS K, dK = scale dSᵀ Q; a kv head sums over its query heads.
+std::vector<Node> AttentionVJP(const internal::VJPArgs& args) {
+  const auto& a = ir::Attr<ir::AttentionAttrs>(args.instr);
+  const Loc& loc = args.loc;
+  const Node &q = args.operands[0], &k = args.operands[1], &v = args.operands[2];
+  const Node mask = args.operands.size() > 3 ? args.operands[3] : Node();
+  const auto& qd = q.Shape().Dims();
+  const int64_t kv_heads = k.Shape().Dim(1), group = qd[1] / kv_heads;
+  const std::vector<int64_t> split = {qd[0], kv_heads, group, qd[2], qd[3]};
+  Node q5 = Reshape(q, split, loc);
+  Weights w = AttentionWeights(q5, k, mask, a, loc);
+  Node d_out = Reshape(args.cotangent, split, loc);
+  Node dv = Einsum("bngqk,bngqd->bnkd", w.p, d_out, loc);
+  Node dp = Einsum("bngqd,bnkd->bngqk", d_out, v, loc);
+  Node ds = w.p * (dp - ExpandAxes(ReduceSum(dp * w.p, {4}, loc), {4}, loc));
+  if (w.allowed.Ok()) ds = Where(w.allowed, ds, ZerosLike(ds), loc);
+  Node dq = Reshape(Einsum("bngqk,bnkd->bngqd", ds, k, loc) * a.scale, qd, loc);
+  Node dk = Einsum("bngqk,bngqd->bnkd", ds, q5, loc) * a.scale;
+  std::vector<Node> grads = {dq, dk, dv};
+  if (mask.Ok()) grads.push_back(Node());
+  return grads;
+}
+
+}  // namespace
+
+Node Attention(Node q, Node k, Node v, Node mask, AttentionOptions o, Loc loc) {
+  std::vector<Node> operands = {q, k, v};
+  if (mask.Ok()) operands.push_back(mask);
+  for (const Node& n : operands) internal::CheckNode(n, kOp, loc);
+  Graph* g = internal::CheckSameGraph(operands, kOp, loc);
+  const std::string shapes = "q " + q.Shape().ToString() + ", k " + k.Shape().ToString() + ", v " +
+                             v.Shape().ToString() + (mask.Ok() ? ", mask " + mask.Shape().ToString() : "");
+  if (q.DType() != dtypes::Float32 && q.DType() != dtypes::Float64) {
+    OpError(loc, kOp, "q, k and v must be Float32 or Float64, got " + shapes);
+  }
+  if (q.Rank() != 4 || k.Shape() != v.Shape() || k.Rank() != 4 || k.DType() != q.DType() ||
+      k.Shape().Dim(0) != q.Shape().Dim(0) || k.Shape().Dim(3) != q.Shape().Dim(3) || k.Shape().Dim(1) < 1 ||
+      q.Shape().Dim(1) % k.Shape().Dim(1) != 0) {
+    OpError(loc, kOp, "needs q [batch, heads, q_len, head_dim] and k, v [batch, kv_heads, kv_len, head_dim] of one "
+                      "dtype, heads a multiple of kv_heads; got " + shapes);
+  }
+  const int64_t batch = q.Shape().Dim(0), heads = q.Shape().Dim(1), q_len = q.Shape().Dim(2);
+  const int64_t kv_len = k.Shape().Dim(2);
+  if (mask.Ok()) {
+    const auto& m = mask.Shape().Dims();
+    if (mask.DType() != dtypes::Bool || mask.Rank() != 4 || (m[0] != 1 && m[0] != batch) ||
+        (m[1] != 1 && m[1] != heads) || m[2] != q_len || m[3] != kv_len) {
+      OpError(loc, kOp, "mask must be Bool [batch or 1, heads or 1, q_len, kv_len], got " + shapes);
+    }
+  }
+  if (!std::isfinite(o.scale) || !std::isfinite(o.masked_value)) {
+    OpError(loc, kOp, "scale and masked_value must be finite (a row with every key hidden would be NaN), got " +
+                          std::to_string(o.scale) + " and " + std::to_string(o.masked_value));
+  }
+  if (o.causal && q_len > kv_len) {
+    OpError(loc, kOp, "causal attention needs q_len <= kv_len, got " + shapes);
+  }
+  ir::AttentionAttrs attrs{.scale = o.scale, .causal = o.causal,
+                           .masked_value = o.masked_value != 0 ? o.masked_value : -1e9};
+  return internal::Emit(g, ir::OpType::kAttention, operands, q.Shape(), attrs, loc);
+}
+
+namespace internal {
+void RegisterAttentionVJPs(VJPTable& table) { table[static_cast<size_t>(ir::OpType::kAttention)] = AttentionVJP; }
+}  // namespace internal
+
+}  // namespace kiln::graph
