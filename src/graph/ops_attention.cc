@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kiln/graph/ops.h"
+#include "src/graph/attention_internal.h"
 #include "src/graph/op_builder.h"
 #include "src/graph/vjp.h"
 
@@ -18,30 +19,6 @@ using internal::OpError;
 namespace {
 
 constexpr std::string_view kOp = "Attention";
-
-// The attention weights [batch, kv_heads, group, q_len, kv_len] and the Bool
-// of the visible keys (empty when all are), as the op computes them.
-struct Weights {
-  Node p, allowed;
-};
-
-Weights AttentionWeights(const Node& q5, const Node& k, const Node& mask, const ir::AttentionAttrs& a, const Loc& loc) {
-  const auto& d = q5.Shape().Dims();  // [batch, kv_heads, group, q_len, head_dim]
-  const int64_t batch = d[0], kv_heads = d[1], group = d[2], q_len = d[3], kv_len = k.Shape().Dim(2);
-  Node s = Einsum("bngqd,bnkd->bngqk", q5, k, loc) * a.scale;
-  Node allowed;
-  if (mask.Ok()) {
-    Node m = BroadcastTo(mask, {batch, kv_heads * group, q_len, kv_len}, loc);
-    allowed = Reshape(m, {batch, kv_heads, group, q_len, kv_len}, loc);
-  }
-  if (a.causal) {
-    const shapes::Shape is = shapes::Make(dtypes::Int64, q_len, kv_len);
-    Node c = LessOrEqual(Iota(q5.Graph(), is, 1, loc), Iota(q5.Graph(), is, 0, loc) + (kv_len - q_len), loc);
-    allowed = allowed.Ok() ? LogicalAnd(allowed, c, loc) : BroadcastTo(c, s.Shape().Dims(), loc);
-  }
-  if (allowed.Ok()) s = Where(allowed, s, ScalarLike(s, a.masked_value), loc);
-  return {Softmax(s, -1, loc), allowed};
-}
 
 // With P the weights and dO the output's cotangent: dV = Pᵀ dO, dP = dO Vᵀ,
 // dS = P (dP - rowsum(dP P)) (zero at masked scores, which are constants),
@@ -55,7 +32,8 @@ std::vector<Node> AttentionVJP(const internal::VJPArgs& args) {
   const int64_t kv_heads = k.Shape().Dim(1), group = qd[1] / kv_heads;
   const std::vector<int64_t> split = {qd[0], kv_heads, group, qd[2], qd[3]};
   Node q5 = Reshape(q, split, loc);
-  Weights w = AttentionWeights(q5, k, mask, a, loc);
+  internal::AttentionWeights w =
+      internal::ComposedAttentionWeights(q5, "bngqd", k, mask, a.scale, a.causal, a.masked_value, loc);
   Node d_out = Reshape(args.cotangent, split, loc);
   Node dv = Einsum("bngqk,bngqd->bnkd", w.p, d_out, loc);
   Node dp = Einsum("bngqd,bnkd->bngqk", d_out, v, loc);
@@ -108,6 +86,28 @@ Node Attention(Node q, Node k, Node v, Node mask, AttentionOptions o, Loc loc) {
 }
 
 namespace internal {
+
+AttentionWeights ComposedAttentionWeights(const Node& q, const std::string& q_axes, const Node& k, const Node& mask,
+                                          double scale, bool causal, double masked_value, const Loc& loc) {
+  const int64_t batch = k.Shape().Dim(0), kv_heads = k.Shape().Dim(1), kv_len = k.Shape().Dim(2);
+  const int64_t group = q.Shape().Dim(static_cast<int>(q_axes.find('g')));
+  const int64_t q_len = q.Shape().Dim(static_cast<int>(q_axes.find('q')));
+  Node s = Einsum(q_axes + ",bnkd->bngqk", q * scale, k, loc);
+  Node allowed;
+  if (mask.Ok()) {
+    // To [batch, heads, q, kv] (numpy broadcasting), then split the heads.
+    Node m = BroadcastTo(mask, {batch, kv_heads * group, q_len, kv_len}, loc);
+    allowed = Reshape(m, {batch, kv_heads, group, q_len, kv_len}, loc);
+  }
+  if (causal) {
+    const shapes::Shape is = shapes::Make(dtypes::Int64, q_len, kv_len);
+    Node c = LessOrEqual(Iota(q.Graph(), is, 1, loc), Iota(q.Graph(), is, 0, loc) + (kv_len - q_len), loc);
+    allowed = allowed.Ok() ? LogicalAnd(allowed, c, loc) : c;
+  }
+  if (allowed.Ok()) s = Where(allowed, s, ScalarLike(s, masked_value), loc);
+  return {Softmax(s, -1, loc), allowed};
+}
+
 void RegisterAttentionVJPs(VJPTable& table) { table[static_cast<size_t>(ir::OpType::kAttention)] = AttentionVJP; }
 }  // namespace internal
 

@@ -47,6 +47,31 @@ Node GatherRows(const Node& x, const Node& parents) {
   return graph::Gather(x, parents, a);
 }
 
+// Sets the context's seed (its random stream restarts from it) for the
+// generation's own draws; puts the seed and the stream's state back when it
+// ends, normally or by an exception.
+class SeedScope {
+ public:
+  SeedScope(Context ctx, uint64_t seed) : ctx_(std::move(ctx)), seed_(ctx_.Seed()) {
+    context::Variable* state = ctx_.GetVariableByScopeAndName("/rng_state");
+    if (state != nullptr && state->HasValue()) {
+      saved_ = tensors::FromFlat(state->Shape(), state->Value().Flat<uint64_t>());
+    }
+    ctx_.SetSeed(seed);
+  }
+  ~SeedScope() {
+    ctx_.SetSeed(seed_);
+    if (saved_.Ok()) ctx_.GetVariableByScopeAndName("/rng_state")->SetValue(saved_);
+  }
+  SeedScope(const SeedScope&) = delete;
+  SeedScope& operator=(const SeedScope&) = delete;
+
+ private:
+  Context ctx_;
+  uint64_t seed_;
+  Tensor saved_;
+};
+
 std::string SamplingKey(const SamplingOptions& s) {
   std::ostringstream k;
   k.precision(17);
@@ -171,24 +196,9 @@ std::vector<std::vector<int32_t>> Generator::Generate(const std::vector<std::vec
     ctx_.DeleteVariablesInScope(std::string(layers::kKvCacheScope) + "/");
     cache_shape_ = {b.rows, b.cache_length};
   }
-  // The generation's own random stream; the context's is restored after.
-  const uint64_t seed = ctx_.Seed();
-  context::Variable* state = ctx_.GetVariableByScopeAndName("/rng_state");
-  const Tensor saved = state != nullptr && state->HasValue()
-                           ? tensors::FromFlat(state->Shape(), state->Value().Flat<uint64_t>())
-                           : Tensor();
-  ctx_.SetSeed(o.seed);
+  SeedScope seeded(ctx_, o.seed);
   stats_ = GenerateStats{};
-  std::vector<std::vector<int32_t>> out;
-  try {
-    out = beams > 1 ? BeamSearch(b, o) : Sample(b, o);
-  } catch (...) {
-    ctx_.SetSeed(seed);
-    if (saved.Ok()) ctx_.GetVariableByScopeAndName("/rng_state")->SetValue(saved);
-    throw;
-  }
-  ctx_.SetSeed(seed);
-  if (saved.Ok()) ctx_.GetVariableByScopeAndName("/rng_state")->SetValue(saved);
+  std::vector<std::vector<int32_t>> out = beams > 1 ? BeamSearch(b, o) : Sample(b, o);
   for (const auto& tokens : out) stats_.generated_tokens += static_cast<int64_t>(tokens.size());
   return out;
 }

@@ -10,6 +10,7 @@
 #include "kiln/context/initializers.h"
 #include "kiln/graph/attention.h"
 #include "kiln/graph/ops.h"
+#include "src/graph/attention_internal.h"
 #include "src/ml/layers/layers_internal.h"
 
 namespace kiln::ml::layers {
@@ -38,27 +39,14 @@ Node AttendHeadMajor(Node q, Node k, Node v, bool causal, Node mask) {
                                  .masked_value = MaskedScore(q.DType())});
     return graph::Transpose(out, {0, 2, 1, 3});
   }
+  // The composed form. q as [batch, q_len, kv_heads, group, head_dim]: each
+  // group of query heads shares one key/value head, with no copy of k or v.
   const int64_t group = heads / kv_heads;
-  // q as [batch, q_len, kv_heads, group, head_dim]: each group of query heads
-  // shares one key/value head, with no copy of k or v.
-  Node qg = graph::Reshape(q * (1 / std::sqrt(static_cast<double>(head_dim))), {batch, q_len, kv_heads, group, head_dim});
-  Node scores = graph::Einsum("bqngd,bnkd->bngqk", qg, k);  // [batch, kv_heads, group, q_len, kv_len]
-  Node allowed;
-  if (mask.Ok()) {
-    // To [batch, heads, q, kv] (numpy broadcasting), then split the heads.
-    Node m = graph::BroadcastTo(mask, {batch, heads, q_len, kv_len});
-    allowed = graph::Reshape(m, {batch, kv_heads, group, q_len, kv_len});
-  }
-  if (causal) {
-    // Query i sits at position kv_len - q_len + i.
-    const shapes::Shape s = shapes::Make(dtypes::Int64, q_len, kv_len);
-    Node c = graph::LessOrEqual(graph::Iota(q.Graph(), s, 1),
-                                graph::Iota(q.Graph(), s, 0) + graph::Const(q.Graph(), kv_len - q_len));
-    allowed = allowed.Ok() ? graph::LogicalAnd(allowed, c) : c;
-  }
-  if (allowed.Ok()) scores = graph::Where(allowed, scores, graph::ScalarLike(scores, MaskedScore(scores.DType())));
-  Node weights = graph::Softmax(scores, -1);
-  Node out = graph::Einsum("bngqk,bnkd->bqngd", weights, v);
+  Node qg = graph::Reshape(q, {batch, q_len, kv_heads, group, head_dim});
+  graph::internal::AttentionWeights w = graph::internal::ComposedAttentionWeights(
+      qg, "bqngd", k, mask, 1 / std::sqrt(static_cast<double>(head_dim)), causal, MaskedScore(q.DType()),
+      graph::Loc::current());
+  Node out = graph::Einsum("bngqk,bnkd->bqngd", w.p, v);
   return graph::Reshape(out, {batch, q_len, heads, head_dim});
 }
 
