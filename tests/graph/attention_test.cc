@@ -210,5 +210,29 @@ TEST(AttentionErrors, BadOperandsAreNamed) {
                     "Attention: scale and masked_value must be finite (a row with every key hidden would be NaN)");
 }
 
+// The CPU kernel re-checks what the graph layer guarantees, for IR built by hand.
+TEST(AttentionErrors, KernelRejectsInconsistentHandBuiltIr) {
+  auto fn = std::make_shared<ir::Function>();
+  fn->name = "hand";
+  auto param = [&](int index, shapes::Shape shape) {
+    fn->instructions.push_back({ir::OpType::kParameter, {}, shape, ir::ParameterAttrs{index, "p"}, ""});
+    fn->parameters.push_back(static_cast<int>(fn->instructions.size()) - 1);
+  };
+  param(0, shapes::Make(dtypes::Float32, 1, 3, 2, 4));  // 3 heads: not a multiple of k's 2
+  param(1, shapes::Make(dtypes::Float32, 1, 2, 5, 4));
+  param(2, shapes::Make(dtypes::Bool, 1, 3, 2, 6));     // 6 keys: k has 5
+  param(3, shapes::Make(dtypes::Float32, 1, 2, 2, 4));
+  fn->instructions.push_back({ir::OpType::kAttention, {0, 1, 1}, shapes::Make(dtypes::Float32, 1, 3, 2, 4),
+                              ir::AttentionAttrs{.scale = 1}, "hand.cc:1"});
+  fn->instructions.push_back({ir::OpType::kAttention, {3, 1, 1, 2}, shapes::Make(dtypes::Float32, 1, 2, 2, 4),
+                              ir::AttentionAttrs{.scale = 1}, "hand.cc:2"});
+  fn->outputs = {4};
+  KILN_EXPECT_ERROR(backends::NewWithName("cpu")->Compile(fn),
+                    "cpu: Attention of q Float32[1, 3, 2, 4], k Float32[1, 2, 5, 4]: inconsistent shapes");
+  fn->outputs = {5};
+  KILN_EXPECT_ERROR(backends::NewWithName("cpu")->Compile(fn),
+                    "cpu: Attention mask Bool[1, 3, 2, 6] does not broadcast to the scores of q Float32[1, 2, 2, 4]");
+}
+
 }  // namespace
 }  // namespace kiln

@@ -257,6 +257,15 @@ TEST(GeneratorErrors, BadRequestsAreNamed) {
   KILN_EXPECT_ERROR(gen.Generate({{12}}, {.max_new_tokens = 2}), "prompt 0 has token 12, outside [0, 11)");
   KILN_EXPECT_ERROR(Generator(backend, ctx, ml::generation::DecoderModel(TinyDecoder("rotary")), 1),
                     "cache_length must be >= 2, got 1");
+  KILN_EXPECT_ERROR(Generator(backend, ctx, nullptr, 8), "generation::Generator: needs a model function");
+  KILN_EXPECT_ERROR(Generator(nullptr, ctx, ml::generation::DecoderModel(TinyDecoder("rotary")), 8),
+                    "generation::Generator: needs a backend");
+  KILN_EXPECT_ERROR(gen.Generate({{1}}, {.length_penalty = std::nan("")}), "generation::Generator: length_penalty is NaN");
+  Generator flat(backend, context::New(), [](Context, const ml::generation::DecodeInputs& in) {
+    return graph::ConvertDType(in.tokens, dtypes::Float32);  // [batch, time]: no vocabulary axis
+  }, 8);
+  KILN_EXPECT_ERROR(flat.Generate({{1}}, {.max_new_tokens = 2}),
+                    "generation::Generator: the model must return logits [batch, time, vocab], got Float32[1, 1]");
   KILN_EXPECT_ERROR(gen.Generate({{1}}, {.max_new_tokens = std::numeric_limits<int64_t>::max()}),
                     "plus max_new_tokens (9223372036854775807) exceed cache_length 8");
   // Learned positions end at max_length (64): a cache beyond it is an error, not clamped positions.

@@ -33,7 +33,9 @@ class TokenWindows : public Dataset {
   TokenWindows& Shuffle(uint64_t seed);
   /// Repeats forever: Next never returns false (Reset is automatic).
   TokenWindows& Infinite(bool infinite);
+  /// Tokens in the stream.
   int64_t NumTokens() const { return static_cast<int64_t>(tokens_.size()); }
+  /// Batches per epoch (see the class comment).
   int64_t BatchesPerEpoch() const;
 
   std::string Name() const override { return name_; }

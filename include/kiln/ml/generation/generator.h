@@ -99,6 +99,7 @@ class Generator {
   /// [0, vocab); errors are kiln::Errors.
   std::vector<std::vector<int32_t>> Generate(const std::vector<std::vector<int32_t>>& prompts,
                                              const GenerateOptions& options);
+  /// Token counts and timings of the last Generate.
   const GenerateStats& LastStats() const { return stats_; }
 
  private:
