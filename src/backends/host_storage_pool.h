@@ -2,8 +2,8 @@
 // A cache of freed host blocks by size: a train step allocates the same
 // buffer sizes every time, and handing them back to the OS costs a page fault
 // per 4 KiB page on every reuse. Large blocks (64 KiB and up) are mapped
-// directly; the cache holds at most as much as the peak of large blocks in
-// use (at least 64 MiB, at most 1 GiB) and evicts the least recently
+// directly; the cache holds at most twice the peak of large blocks in use
+// (at least 64 MiB, at most 1 GiB) and evicts the least recently
 // released blocks first, unmapping them, so sizes no longer asked for (a
 // graph compiled for many shapes) return their memory to the OS.
 #pragma once

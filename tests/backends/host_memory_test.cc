@@ -61,5 +61,26 @@ TEST(HostMemory, AStepsBuffersComeBackFromTheCache) {
   EXPECT_EQ(pool::CachedBytes(), cached);
 }
 
+TEST(HostMemory, AStepThatMapsMoreThanItsPeakKeepsAllItsBlocks) {
+  // A step's pattern of sizes: an activation released before a gradient of
+  // another size is acquired, so the step maps more (112 MiB) than it ever
+  // has in use (80 MiB). After the step every block stays cached, so the next
+  // step faults no page in again (the mapping is lazy: nothing is touched).
+  constexpr size_t kMiB = size_t{1} << 20;
+  size_t c1 = 0, c2 = 0, c3 = 0;
+  void* activation = pool::AcquireBlock(32 * kMiB, &c1);
+  void* other = pool::AcquireBlock(32 * kMiB + 4096, &c2);
+  pool::ReleaseBlock(activation, c1);
+  void* gradient = pool::AcquireBlock(48 * kMiB, &c3);
+  ASSERT_NE(activation, nullptr);
+  ASSERT_NE(other, nullptr);
+  ASSERT_NE(gradient, nullptr);
+  pool::ReleaseBlock(other, c2);
+  pool::ReleaseBlock(gradient, c3);
+  EXPECT_GE(pool::CacheLimitBytes(), 160 * kMiB);
+  // Blocks cached by earlier tests are older, so they would leave first.
+  EXPECT_GE(pool::CachedBytes(), c1 + c2 + c3) << "a block of the step was unmapped";
+}
+
 }  // namespace
 }  // namespace kiln

@@ -31,8 +31,10 @@ StepProfile::~StepProfile() {
   const auto per_call_ms = [&](double s) { return 1e3 * s / static_cast<double>(executions_); };
   std::fprintf(stderr, "kiln cpu profile of \"%s\": %lld executions, %.3f ms per execution in %zu steps\n",
                function_name_.c_str(), static_cast<long long>(executions_), per_call_ms(sum), total_.size());
-  constexpr size_t kRows = 30;
-  for (size_t i = 0; i < order.size() && i < kRows && total_[order[i]] > 0; ++i) {
+  // KILN_CPU_PROFILE=all lists every step; otherwise the 30 slowest.
+  const char* env = std::getenv("KILN_CPU_PROFILE");
+  const size_t rows = env != nullptr && std::string(env) == "all" ? order.size() : 30;
+  for (size_t i = 0; i < order.size() && i < rows && total_[order[i]] > 0; ++i) {
     const size_t s = order[i];
     std::fprintf(stderr, "  %9.3f ms %5.1f%%  step %4zu  %s\n", per_call_ms(total_[s]),
                  sum > 0 ? 100 * total_[s] / sum : 0.0, s, labels_[s].c_str());

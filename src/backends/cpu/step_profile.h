@@ -1,6 +1,6 @@
 // Copyright 2026 The Kiln Authors.
-// KILN_CPU_PROFILE=1: per-step wall time of every CPU executable, printed to
-// stderr when the executable is destroyed (the trainer's executables at
+// KILN_CPU_PROFILE=1: per-step wall time of every CPU executable (its 30
+// slowest steps; KILN_CPU_PROFILE=all: every step), printed to stderr when the executable is destroyed (the trainer's executables at
 // program exit). What perf cannot say: which instruction of which graph (a
 // convolution's gradient, a fusion group) the time went to.
 #pragma once
