@@ -117,18 +117,24 @@ int Run(const Flags& flags) {
   ctx.SetParam("context", int64_t{128});
   ctx.SetParam("dropout", 0.0);
   ctx.SetParam("batch_size", int64_t{32});
-  ctx.SetParam("steps", int64_t{1900});
-  ctx.SetParam("optimizer", std::string("adamw"));
-  ctx.SetParam("learning_rate", 2e-3);
+  ctx.SetParam("steps", int64_t{2300});
+  // Muon for the weight matrices, AdamW for the embedding and the norms: 0.1
+  // bits per byte lower than AdamW after 800 steps (2.20 vs 2.34).
+  ctx.SetParam("optimizer", std::string("muon"));
+  ctx.SetParam("learning_rate", 4e-3);
   ctx.SetParam("weight_decay", 0.1);
   ctx.SetParam("clip_global_norm", 1.0);
   ctx.SetParam("learning_rate_schedule", std::string("cosine"));
   ctx.SetParam("warmup_steps", int64_t{100});
   ctx.SetParam("decay_steps", int64_t{0});  // 0: the whole run
   ctx.SetParam("min_learning_rate", 1e-4);
-  ctx.SetParam("eval_every", int64_t{250});
+  ctx.SetParam("eval_every", int64_t{500});
   ctx.SetParam("seed", int64_t{42});
+  // Float32 matmuls may round their operands to BFloat16 (sums stay Float32):
+  // 1.3-1.5x faster on CPUs with AVX512-BF16; the others compute in Float32.
+  ctx.SetParam("dot_precision", std::string("bfloat16"));
   if (!flags.params.empty()) ctx.SetParams(flags.params);
+  graph::SetDefaultDotPrecision(ir::ParseDotPrecision(ctx.GetParam<std::string>("dot_precision")));
   const auto seed = static_cast<uint64_t>(ctx.GetParam<int64_t>("seed"));
   ctx.SetSeed(seed);
 

@@ -6,6 +6,7 @@
 // select_and_scatter. Negative paddings are accepted everywhere (they crop,
 // as StableHLO allows); the CPU kernels support them.
 #include <algorithm>
+#include <atomic>
 #include <limits>
 #include <optional>
 #include <string>
@@ -246,6 +247,28 @@ std::vector<int64_t> WindowOutputDims(const ir::WindowAttrs& a, const shapes::Sh
 
 }  // namespace
 
+namespace {
+
+std::atomic<ir::DotPrecision> default_dot_precision{ir::DotPrecision::kHighest};
+thread_local int scoped_dot_precision = -1;  // -1: no DotPrecisionScope on this thread
+
+}  // namespace
+
+ir::DotPrecision CurrentDotPrecision() {
+  return scoped_dot_precision >= 0 ? static_cast<ir::DotPrecision>(scoped_dot_precision)
+                                   : default_dot_precision.load(std::memory_order_relaxed);
+}
+
+void SetDefaultDotPrecision(ir::DotPrecision precision) {
+  default_dot_precision.store(precision, std::memory_order_relaxed);
+}
+
+DotPrecisionScope::DotPrecisionScope(ir::DotPrecision precision) : previous_(scoped_dot_precision) {
+  scoped_dot_precision = static_cast<int>(precision);
+}
+
+DotPrecisionScope::~DotPrecisionScope() { scoped_dot_precision = previous_; }
+
 Node DotGeneral(Node lhs, std::vector<int> lhs_contracting, std::vector<int> lhs_batch, Node rhs,
                 std::vector<int> rhs_contracting, std::vector<int> rhs_batch, Loc loc) {
   Graph* g = internal::CheckSameGraph({lhs, rhs}, "DotGeneral", loc);
@@ -268,6 +291,7 @@ Node DotGeneral(Node lhs, std::vector<int> lhs_contracting, std::vector<int> lhs
   attrs.rhs_contracting = NormalizeDotAxes(rhs_contracting, rs, "rhs contracting", rhs_used, loc);
   CheckPairedDims(ls, attrs.lhs_batch, rs, attrs.rhs_batch, "batch", loc);
   CheckPairedDims(ls, attrs.lhs_contracting, rs, attrs.rhs_contracting, "contracting", loc);
+  if (ls.DType() == dtypes::Float32) attrs.precision = CurrentDotPrecision();
 
   std::vector<int64_t> dims;
   for (int64_t a : attrs.lhs_batch) dims.push_back(ls.Dims()[a]);
@@ -379,6 +403,7 @@ Node DotOperandGrad(Node cotangent, Node other, const DotSide& self, const DotSi
 
 std::vector<Node> DotGeneralVJP(const VJPArgs& a) {
   const auto& attrs = ir::Attr<ir::DotGeneralAttrs>(a.instr);
+  const DotPrecisionScope precision(attrs.precision);  // the gradient's dots as precise as the dot
   Node lhs = a.operands[0], rhs = a.operands[1];
   const DotSide l = MakeDotSide(lhs.Rank(), attrs.lhs_batch, attrs.lhs_contracting);
   const DotSide r = MakeDotSide(rhs.Rank(), attrs.rhs_batch, attrs.rhs_contracting);

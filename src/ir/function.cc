@@ -9,6 +9,21 @@
 
 namespace kiln::ir {
 
+std::string_view DotPrecisionName(DotPrecision p) {
+  switch (p) {
+    case DotPrecision::kHighest: return "highest";
+    case DotPrecision::kBFloat16: return "bfloat16";
+  }
+  return "unknown";
+}
+
+DotPrecision ParseDotPrecision(std::string_view name) {
+  for (DotPrecision p : {DotPrecision::kHighest, DotPrecision::kBFloat16}) {
+    if (name == DotPrecisionName(p)) return p;
+  }
+  throw Error("unknown dot precision \"" + std::string(name) + "\": expected \"highest\" or \"bfloat16\"");
+}
+
 namespace {
 
 std::string List(const std::vector<int64_t>& v) {
@@ -40,6 +55,7 @@ std::string AttrText(const Instruction& instr) {
         } else if constexpr (std::is_same_v<A, DotGeneralAttrs>) {
           os << "lhs_batch=" << List(a.lhs_batch) << ", lhs_contracting=" << List(a.lhs_contracting)
              << ", rhs_batch=" << List(a.rhs_batch) << ", rhs_contracting=" << List(a.rhs_contracting);
+          if (a.precision != DotPrecision::kHighest) os << ", precision=" << DotPrecisionName(a.precision);
         } else if constexpr (std::is_same_v<A, ConvAttrs>) {
           os << "input=[b=" << a.input_batch_axis << ", f=" << a.input_feature_axis
              << ", spatial=" << List(a.input_spatial_axes) << "], kernel=[i=" << a.kernel_input_feature_axis

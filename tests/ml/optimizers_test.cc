@@ -462,18 +462,182 @@ TEST(Optimizers, ClipByGlobalNormErrors) {
   KILN_EXPECT_ERROR(ClipByGlobalNorm({x, Node()}, 1), "ClipByGlobalNorm: gradient #1 is an empty Node, not a float");
 }
 
+// ------------------------------------------------------------------ Muon.
+
+using Matrix = std::vector<std::vector<double>>;
+
+Matrix Multiply(const Matrix& a, const Matrix& b) {
+  Matrix out(a.size(), std::vector<double>(b[0].size(), 0.0));
+  for (size_t i = 0; i < a.size(); ++i) {
+    for (size_t k = 0; k < b.size(); ++k) {
+      for (size_t j = 0; j < b[0].size(); ++j) out[i][j] += a[i][k] * b[k][j];
+    }
+  }
+  return out;
+}
+
+Matrix Transposed(const Matrix& a) {
+  Matrix out(a[0].size(), std::vector<double>(a.size()));
+  for (size_t i = 0; i < a.size(); ++i) {
+    for (size_t j = 0; j < a[0].size(); ++j) out[j][i] = a[i][j];
+  }
+  return out;
+}
+
+// The reference's quintic Newton-Schulz iteration, in double, written out.
+Matrix NewtonSchulz5(Matrix x) {
+  const bool tall = x.size() > x[0].size();
+  if (tall) x = Transposed(x);
+  double norm = 0;
+  for (const auto& row : x) {
+    for (double v : row) norm += v * v;
+  }
+  norm = std::sqrt(norm) + 1e-7;
+  for (auto& row : x) {
+    for (double& v : row) v /= norm;
+  }
+  for (int step = 0; step < 5; ++step) {
+    const Matrix s = Multiply(x, Transposed(x));
+    const Matrix s2 = Multiply(s, s);
+    Matrix poly = s;
+    for (size_t i = 0; i < s.size(); ++i) {
+      for (size_t j = 0; j < s.size(); ++j) poly[i][j] = -4.7750 * s[i][j] + 2.0315 * s2[i][j];
+    }
+    const Matrix px = Multiply(poly, x);
+    for (size_t i = 0; i < x.size(); ++i) {
+      for (size_t j = 0; j < x[0].size(); ++j) x[i][j] = 3.4445 * x[i][j] + px[i][j];
+    }
+  }
+  return tall ? Transposed(x) : x;
+}
+
+// Steps of an optimizer on the matrix variable `name` with the linear loss
+// sum(c * w): the gradient is c at every step.
+std::vector<std::vector<double>> MatrixSteps(Context ctx, std::shared_ptr<Optimizer> opt, const std::string& name,
+                                             const Matrix& w0, const Matrix& c, int steps) {
+  const auto rows = static_cast<int64_t>(w0.size()), cols = static_cast<int64_t>(w0[0].size());
+  const shapes::Shape shape = shapes::Make(dtypes::Float32, rows, cols);
+  std::vector<double> w_flat, c_flat;
+  for (size_t i = 0; i < w0.size(); ++i) {
+    w_flat.insert(w_flat.end(), w0[i].begin(), w0[i].end());
+    c_flat.insert(c_flat.end(), c[i].begin(), c[i].end());
+  }
+  Variable* var = ctx.In("layer").VariableWithValue(name, FromDoubles(shape, w_flat));
+  auto exec = context::NewExec(backends::NewWithName("cpu"), ctx, [&](Context cc, Node x) {
+    Node loss = graph::ReduceAllSum(var->ValueGraph(x.Graph()) * graph::Const(x.Graph(), FromDoubles(shape, c_flat)));
+    opt->UpdateGraph(cc, loss);
+    return loss;
+  });
+  std::vector<std::vector<double>> out;
+  for (int i = 0; i < steps; ++i) {
+    exec.Call(0.0f);
+    out.push_back(ToDoubles(var->Value()));
+  }
+  return out;
+}
+
+TEST(Optimizers, MuonOrthogonalizesTheMomentumOfAMatrix) {
+  const Matrix wide_c = {{0.5, -1.0, 2.0, 0.25, -0.75}, {1.5, 0.5, -0.5, 1.0, 0.0}, {-1.0, 2.0, 0.5, -0.25, 1.0}};
+  for (bool tall : {false, true}) {
+    SCOPED_TRACE(tall ? "tall [5, 3]" : "wide [3, 5]");
+    const Matrix c = tall ? Transposed(wide_c) : wide_c;
+    Matrix w(c.size(), std::vector<double>(c[0].size()));
+    for (size_t i = 0; i < w.size(); ++i) {
+      for (size_t j = 0; j < w[0].size(); ++j) w[i][j] = 0.1 * static_cast<double>(i) - 0.2 * static_cast<double>(j);
+    }
+    Context ctx = context::New();
+    ctx.SetParam("learning_rate", 0.01);
+    const auto got = MatrixSteps(ctx, Muon(), "weights", w, c, 3);
+    // The reference: buf = 0.95 buf + 0.05 c; update = 0.05 c + 0.95 buf;
+    // w = w - lr 0.2 sqrt(5) NS5(update) - lr 0.1 w.
+    Matrix buf(c.size(), std::vector<double>(c[0].size(), 0.0));
+    const double lr = 0.01, scale = 0.2 * std::sqrt(5.0);
+    for (int step = 0; step < 3; ++step) {
+      Matrix update = buf;
+      for (size_t i = 0; i < c.size(); ++i) {
+        for (size_t j = 0; j < c[0].size(); ++j) {
+          buf[i][j] = 0.95 * buf[i][j] + 0.05 * c[i][j];
+          update[i][j] = 0.05 * c[i][j] + 0.95 * buf[i][j];
+        }
+      }
+      const Matrix o = NewtonSchulz5(update);
+      std::vector<double> want;
+      for (size_t i = 0; i < c.size(); ++i) {
+        for (size_t j = 0; j < c[0].size(); ++j) {
+          w[i][j] = w[i][j] - lr * scale * o[i][j] - lr * 0.1 * w[i][j];
+          want.push_back(w[i][j]);
+        }
+      }
+      EXPECT_TRUE(Near(got[static_cast<size_t>(step)], want, 1e-5)) << "step " << step;
+    }
+    // The orthogonalized update's singular values are near 1: o o^T ~ I
+    // within the quintic's band (about [0.7, 1.2]).
+    const Matrix o = NewtonSchulz5(c);
+    const Matrix gram = tall ? Multiply(Transposed(o), o) : Multiply(o, Transposed(o));
+    for (size_t i = 0; i < gram.size(); ++i) {
+      EXPECT_GT(gram[i][i], 0.45);
+      EXPECT_LT(gram[i][i], 1.45);
+    }
+  }
+}
+
+TEST(Optimizers, MuonLeavesVectorsEmbeddingsAndHeadsToAdamW) {
+  // A vector: AdamW with Muon's default weight decay 0.1.
+  Context ctx = context::New();
+  ctx.SetParam("learning_rate", 0.05);
+  Stepper t("cpu", ctx, Muon(), kBowl);
+  const auto want = Reference("adamw", {.lr = 0.05, .wd = 0.1}, kBowl, 3);
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(Near(t.Step(), want[static_cast<size_t>(i)], 1e-5)) << "step " << i;
+  EXPECT_NE(ctx.GetVariableByScopeAndName("/optimizers/muon/w/m"), nullptr);
+
+  // Matrices whose names contain an excluded part: AdamW's first step is
+  // -lr sign(g) (then the decay), whatever the matrix.
+  const Matrix w = {{1, 2}, {3, 4}}, c = {{0.5, -1}, {2, -0.25}};
+  for (const std::string name : {"embeddings", "logits_weights", "custom"}) {
+    SCOPED_TRACE(name);
+    Context m = context::New();
+    m.SetParam("learning_rate", 0.1);
+    m.SetParam("weight_decay", 0.0);
+    if (name == "custom") m.SetParam("muon_exclude", std::string("cust,other"));
+    const auto got = MatrixSteps(m, Muon(), name, w, c, 1);
+    EXPECT_TRUE(Near(got[0], {1 - 0.1, 2 + 0.1, 3 - 0.1, 4 + 0.1}, 1e-6));
+    EXPECT_NE(m.GetVariableByScopeAndName("/optimizers/muon/layer/" + name + "/v"), nullptr);
+  }
+}
+
+TEST(Optimizers, MuonMinimizesAMatrixLeastSquares) {
+  // loss = 0.5 |w - target|^2 on a 4x6 matrix, from zero, cosine-annealed.
+  const shapes::Shape shape = shapes::Make(dtypes::Float32, 4, 6);
+  std::vector<double> target;
+  for (int i = 0; i < 24; ++i) target.push_back(std::sin(1.7 * i) * 0.8);
+  Context ctx = context::New();
+  ctx.SetParam("learning_rate", 0.05);
+  ctx.SetParam("weight_decay", 0.0);
+  ctx.SetParam("learning_rate_schedule", std::string("cosine"));
+  ctx.SetParam("decay_steps", int64_t{400});
+  Variable* var = ctx.In("dense").VariableWithValue("weights", FromDoubles(shape, std::vector<double>(24, 0.0)));
+  auto exec = context::NewExec(backends::NewWithName("cpu"), ctx, [&](Context cc, Node x) {
+    Node diff = var->ValueGraph(x.Graph()) - graph::Const(x.Graph(), FromDoubles(shape, target));
+    Node loss = graph::ReduceAllSum(graph::Square(diff)) * 0.5;
+    Muon()->UpdateGraph(cc, loss);
+    return loss;
+  });
+  for (int i = 0; i < 400; ++i) exec.Call(0.0f);
+  EXPECT_TRUE(Near(ToDoubles(var->Value()), target, 2e-2));
+}
+
 // ------------------------------------------------------ FromContext, errors.
 
 TEST(Optimizers, FromContextNames) {
   Context ctx = context::New();
   EXPECT_EQ(FromContext(ctx)->Name(), "adam");
-  for (const std::string name : {"sgd", "adam", "adamw", "rmsprop", "adagrad"}) {
+  for (const std::string name : {"sgd", "adam", "adamw", "muon", "rmsprop", "adagrad"}) {
     ctx.SetParam("optimizer", name);
     EXPECT_EQ(FromContext(ctx)->Name(), name);
   }
   ctx.SetParam("optimizer", std::string("lion"));
   KILN_EXPECT_ERROR(FromContext(ctx), "optimizers::FromContext: unknown optimizer \"lion\" (hyperparameter \"optimizer\"); "
-                                      "known: adagrad, adam, adamw, rmsprop, sgd");
+                                      "known: adagrad, adam, adamw, muon, rmsprop, sgd");
   EXPECT_EQ(SGD()->Name(), "sgd");
   EXPECT_EQ(AdamW()->Name(), "adamw");
 }
@@ -495,6 +659,9 @@ TEST(Optimizers, HyperparameterAndLossErrors) {
   KILN_EXPECT_ERROR(step_error(SGD(), "weight_decay", -1.0), "Optimizer sgd: hyperparameter weight_decay=-1 must be in [0, inf)");
   KILN_EXPECT_ERROR(step_error(SGD(), "clip_global_norm", -1.0), "Optimizer sgd: hyperparameter clip_global_norm=-1 must be in [0, inf)");
   KILN_EXPECT_ERROR(step_error(SGD(), "momentum", std::string("high")), "momentum");
+  KILN_EXPECT_ERROR(step_error(Muon(), "muon_adjust_lr", std::string("spectral")),
+                    "Optimizer muon: hyperparameter muon_adjust_lr=\"spectral\" must be \"match_rms_adamw\" or \"original\"");
+  KILN_EXPECT_ERROR(step_error(Muon(), "muon_momentum", 1.0), "Optimizer muon: hyperparameter muon_momentum=1 must be in [0, 1)");
 
   Context ctx = context::New();
   Variable* w = ctx.VariableWithValue("w", FromDoubles(shapes::Make(dtypes::Float32, 2), {1, 2}));

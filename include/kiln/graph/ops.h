@@ -202,8 +202,30 @@ Node ArgMinMax(Node x, int axis, bool is_min, dtypes::DType index_dtype = dtypes
 
 /// General dot product (StableHLO dot_general). Output axes: batch axes, then
 /// lhs free axes, then rhs free axes. Float16/BFloat16 accumulate in Float32.
+/// A Float32 dot takes CurrentDotPrecision(); its gradient's dots take its own.
 Node DotGeneral(Node lhs, std::vector<int> lhs_contracting, std::vector<int> lhs_batch, Node rhs,
                 std::vector<int> rhs_contracting, std::vector<int> rhs_batch, Loc loc = Loc::current());
+
+/// The precision of the Float32 DotGenerals traced on this thread from now on
+/// (MatMul, Einsum, Dense, attention): the innermost DotPrecisionScope's, else
+/// the process-wide default. Executables already traced keep theirs.
+ir::DotPrecision CurrentDotPrecision();
+/// Sets the process-wide default precision of Float32 dots (initially
+/// kHighest), as PyTorch's torch.set_float32_matmul_precision("medium") or
+/// JAX's jax_default_matmul_precision. Takes effect at the next trace.
+void SetDefaultDotPrecision(ir::DotPrecision precision);
+
+/// Sets the precision of the Float32 dots traced on this thread while it lives.
+class DotPrecisionScope {
+ public:
+  explicit DotPrecisionScope(ir::DotPrecision precision);
+  ~DotPrecisionScope();
+  DotPrecisionScope(const DotPrecisionScope&) = delete;
+  DotPrecisionScope& operator=(const DotPrecisionScope&) = delete;
+
+ private:
+  int previous_;  // the enclosing scope's precision, or -1 for none
+};
 
 /// General N-d convolution (StableHLO convolution); see ir::ConvAttrs.
 /// Empty strides/dilations mean 1, empty paddings mean 0; negative padding

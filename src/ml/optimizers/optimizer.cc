@@ -311,7 +311,8 @@ void OptimizerBase::UpdateGraph(Context ctx, Node loss) {
   const Context optimizer_ctx = ctx.In("optimizers").In(name);
   for (size_t i = 0; i < vars.size(); ++i) {
     const dtypes::DType cd = ComputeDType(vars[i].var->DType());
-    UpdateArgs args{Cast(vars[i].value, cd), Cast(grads[i], cd), rates.For(cd), graph::ConvertDType(step, cd)};
+    UpdateArgs args{Cast(vars[i].value, cd), Cast(grads[i], cd), rates.For(cd), graph::ConvertDType(step, cd),
+                    vars[i].var};
     if (decay > 0 && !DecoupledWeightDecay()) args.grad = args.grad + args.w * decay;
     Slots slots(optimizer_ctx, *vars[i].var, cd, g);
     if (commit.Ok()) slots.SetCommit(commit);
@@ -372,7 +373,7 @@ std::vector<Node> ClipByGlobalNorm(const std::vector<Node>& grads, double max_no
 std::shared_ptr<Optimizer> FromContext(const context::Context& ctx) {
   const auto name = ctx.GetParamOr<std::string>("optimizer", "adam");
   static const std::map<std::string, std::shared_ptr<Optimizer> (*)()> kFactories = {
-      {"adagrad", &Adagrad}, {"adam", &Adam}, {"adamw", &AdamW}, {"rmsprop", &RMSProp}, {"sgd", &SGD}};
+      {"adagrad", &Adagrad}, {"adam", &Adam}, {"adamw", &AdamW}, {"muon", &Muon}, {"rmsprop", &RMSProp}, {"sgd", &SGD}};
   auto it = kFactories.find(name);
   if (it == kFactories.end()) {
     std::string known;

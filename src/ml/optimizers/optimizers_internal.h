@@ -47,6 +47,7 @@ struct UpdateArgs {
   Node grad;  ///< The gradient, clipped, with L2 weight decay already added.
   Node lr;    ///< The learning rate of this step (scalar).
   Node step;  ///< Updates done before this one (scalar; 0 at the first).
+  const context::Variable* var = nullptr;  ///< The variable (its name and shape).
 };
 
 /// Returns the variable's new value; reads and writes its state in `slots`.

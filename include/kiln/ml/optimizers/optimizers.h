@@ -12,6 +12,18 @@
 //   adam_beta1 (0.9), adam_beta2 (0.999), adam_epsilon (1e-7), rmsprop_rho
 //   (0.9), rmsprop_epsilon (1e-7), adagrad_initial (0.1), adagrad_epsilon (1e-7).
 //
+// Muon updates each trainable matrix (rank 2, both dims > 1, its full name
+// containing none of the comma-separated muon_exclude substrings, default
+// "embedding,logits": embeddings and output heads stay on AdamW, as in the
+// paper) with the momentum's orthogonalization; every other variable with
+// AdamW (adam_* hyperparameters). Its hyperparameters: weight_decay (0.1,
+// decoupled, on both), muon_momentum (0.95), muon_nesterov (true),
+// muon_ns_steps (5), muon_adjust_lr ("match_rms_adamw": the update scaled by
+// 0.2 sqrt(max(rows, cols)), so one learning_rate suits both parts, as
+// Moonshot's Muon and torch.optim.Muon's option; "original": by
+// sqrt(max(1, cols / rows)), for a Dense [in, out] weight Keller Jordan's
+// sqrt(max(1, out / in))).
+//
 // gradient_accumulation_steps (1): with k > 1, each call (each train step of
 // a micro-batch) adds its gradients to accumulators; every k-th call updates
 // the variables with the mean of the k gradients (clipping, weight decay and
@@ -57,6 +69,10 @@ std::shared_ptr<Optimizer> SGD();
 std::shared_ptr<Optimizer> Adam();
 /// Adam with decoupled weight decay (Loshchilov & Hutter).
 std::shared_ptr<Optimizer> AdamW();
+/// Muon (Jordan et al. 2024, as torch.optim.Muon): momentum orthogonalized by
+/// a Newton-Schulz iteration for the weight matrices, AdamW for the other
+/// variables (see the header comment for which and for its hyperparameters).
+std::shared_ptr<Optimizer> Muon();
 /// RMSProp (Keras form), with optional momentum.
 std::shared_ptr<Optimizer> RMSProp();
 /// Adagrad (Keras form).

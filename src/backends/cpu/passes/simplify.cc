@@ -204,7 +204,7 @@ bool FoldTransposesIntoDots(ir::Function& fn) {
     for (int64_t i = 0; i < rhs_free; ++i) swapped.push_back(batch + lhs_free + i);
     for (int64_t i = 0; i < lhs_free; ++i) swapped.push_back(batch + i);
     if (ir::Attr<ir::AxesAttrs>(instr).axes != swapped || IsIdentityPermutation(swapped)) continue;
-    ir::DotGeneralAttrs attrs{d.rhs_batch, d.rhs_contracting, d.lhs_batch, d.lhs_contracting};
+    ir::DotGeneralAttrs attrs{d.rhs_batch, d.rhs_contracting, d.lhs_batch, d.lhs_contracting, d.precision};
     instr.operands = {dot.operands[1], dot.operands[0]};
     instr.op = ir::OpType::kDotGeneral;
     instr.attrs = std::move(attrs);
