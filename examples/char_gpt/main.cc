@@ -121,7 +121,7 @@ int Run(const Flags& flags) {
   // Muon for the weight matrices, AdamW for the embedding and the norms: 0.1
   // bits per byte lower than AdamW after 800 steps (2.20 vs 2.34).
   ctx.SetParam("optimizer", std::string("muon"));
-  ctx.SetParam("learning_rate", 4e-3);
+  ctx.SetParam("learning_rate", 6e-3);
   ctx.SetParam("weight_decay", 0.1);
   ctx.SetParam("clip_global_norm", 1.0);
   ctx.SetParam("learning_rate_schedule", std::string("cosine"));

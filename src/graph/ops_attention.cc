@@ -26,6 +26,9 @@ constexpr std::string_view kOp = "Attention";
 std::vector<Node> AttentionVJP(const internal::VJPArgs& args) {
   const auto& a = ir::Attr<ir::AttentionAttrs>(args.instr);
   const Loc& loc = args.loc;
+  // The op computes in full precision: its gradient recomputes the weights
+  // exactly as the forward pass did, whatever the dots' default precision.
+  const DotPrecisionScope precision(ir::DotPrecision::kHighest);
   const Node &q = args.operands[0], &k = args.operands[1], &v = args.operands[2];
   const Node mask = args.operands.size() > 3 ? args.operands[3] : Node();
   const auto& qd = q.Shape().Dims();

@@ -21,7 +21,7 @@ DotPrecision ParseDotPrecision(std::string_view name) {
   for (DotPrecision p : {DotPrecision::kHighest, DotPrecision::kBFloat16}) {
     if (name == DotPrecisionName(p)) return p;
   }
-  throw Error("unknown dot precision \"" + std::string(name) + "\": expected \"highest\" or \"bfloat16\"");
+  Throw("ir::ParseDotPrecision: unknown dot precision \"" + std::string(name) + "\": expected \"highest\" or \"bfloat16\"");
 }
 
 namespace {

@@ -26,17 +26,20 @@ TEST(HostMemory, ManyShapesKeepResidentMemoryFlat) {
   };
   for (int i = 0; i < 20; ++i) run_shape(i);
   const int64_t warm = testing::ResidentBytes();
+  const size_t limit = pool::CacheLimitBytes();  // the floor, unless an earlier test had a larger working set
   constexpr int kShapes = 300;  // 2.4 GB of blocks go through the cache
   for (int i = 20; i < kShapes; ++i) run_shape(i);
   const int64_t grown = testing::ResidentBytes() - warm;
   EXPECT_LE(pool::CachedBytes(), pool::CacheLimitBytes());
-  // The limit follows the largest working set seen (a few MB here): the floor.
-  EXPECT_EQ(pool::CacheLimitBytes(), size_t{64} << 20);
+  // The limit follows the largest working set seen (a few MB here): these
+  // shapes, each larger than the last, do not raise it above the floor.
+  EXPECT_GE(limit, size_t{64} << 20);
+  EXPECT_EQ(pool::CacheLimitBytes(), limit);
   // At most the cache's limit, plus slack for malloc's own pools.
   if (testing::kUnderSanitizer) {
     GTEST_SKIP() << "resident memory is not meaningful under a sanitizer (grew by " << (grown >> 20) << " MiB)";
   }
-  EXPECT_LT(grown, int64_t{96} << 20) << "resident memory grew by " << (grown >> 20) << " MiB over " << kShapes
+  EXPECT_LT(grown, static_cast<int64_t>(limit) + (int64_t{32} << 20)) << "resident memory grew by " << (grown >> 20) << " MiB over " << kShapes
                                       << " shapes";
 }
 

@@ -3,6 +3,7 @@
 // it from (the process default, DotPrecisionScope), that its gradient's dots
 // keep it, that the IR dump and the CPU passes carry it, and that a Float32
 // dot at BFloat16 precision computes the product of the rounded operands.
+#include <cstdlib>
 #include <fstream>
 #include <string>
 
@@ -88,7 +89,7 @@ TEST(DotPrecision, NamesRoundTripAndAnUnknownNameIsAnError) {
     EXPECT_EQ(ir::ParseDotPrecision(ir::DotPrecisionName(p)), p);
   }
   KILN_EXPECT_ERROR(ir::ParseDotPrecision("medium"),
-                    "unknown dot precision \"medium\": expected \"highest\" or \"bfloat16\"");
+                    "ir::ParseDotPrecision: unknown dot precision \"medium\": expected \"highest\" or \"bfloat16\"");
 }
 
 TEST(DotPrecision, TheTransposeFoldingPassKeepsIt) {
@@ -104,8 +105,10 @@ TEST(DotPrecision, TheTransposeFoldingPassKeepsIt) {
 }
 
 // Whether this CPU has AVX512-BF16, where the CPU backend takes the
-// precision (it computes in Float32 elsewhere, as the precision allows).
+// precision (it computes in Float32 elsewhere, as the precision allows), and
+// oneDNN is not told to use less (DNNL_MAX_CPU_ISA / ONEDNN_MAX_CPU_ISA).
 bool CpuHasBf16() {
+  if (std::getenv("DNNL_MAX_CPU_ISA") != nullptr || std::getenv("ONEDNN_MAX_CPU_ISA") != nullptr) return false;
   std::ifstream cpuinfo("/proc/cpuinfo");
   std::string line;
   while (std::getline(cpuinfo, line)) {
@@ -121,15 +124,20 @@ std::vector<double> RoundedToBf16(const std::vector<double>& x) {
   return out;
 }
 
-// [m, k] x [k, n] in double; the lhs is given transposed ([k, m]) if lhs_t.
-std::vector<double> Matmul(const std::vector<double>& a, const std::vector<double>& b, int64_t m, int64_t k,
-                           int64_t n, bool lhs_t) {
-  std::vector<double> out(static_cast<size_t>(m * n), 0.0);
-  for (int64_t i = 0; i < m; ++i) {
-    for (int64_t j = 0; j < n; ++j) {
-      double sum = 0;
-      for (int64_t p = 0; p < k; ++p) sum += a[static_cast<size_t>(lhs_t ? p * m + i : i * k + p)] * b[p * n + j];
-      out[static_cast<size_t>(i * n + j)] = sum;
+// A batch of [m, k] x [k, n] in double; the lhs is laid out [k, m] if
+// lhs_t, the rhs [n, k] if rhs_t (each matrix of the batch contiguous).
+std::vector<double> Matmul(const std::vector<double>& a, const std::vector<double>& b, int64_t batch, int64_t m,
+                           int64_t k, int64_t n, bool lhs_t, bool rhs_t) {
+  std::vector<double> out(static_cast<size_t>(batch * m * n), 0.0);
+  for (int64_t e = 0; e < batch; ++e) {
+    const double* x = a.data() + e * m * k;
+    const double* y = b.data() + e * k * n;
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t j = 0; j < n; ++j) {
+        double sum = 0;
+        for (int64_t p = 0; p < k; ++p) sum += x[lhs_t ? p * m + i : i * k + p] * y[rhs_t ? j * k + p : p * n + j];
+        out[static_cast<size_t>((e * m + i) * n + j)] = sum;
+      }
     }
   }
   return out;
@@ -149,26 +157,39 @@ TEST(DotPrecision, CpuComputesTheProductOfTheRoundedOperands) {
   auto backend = backends::NewWithName("cpu");
   testing::Rng rng(5);
   struct Case {
-    int64_t m;
-    bool lhs_t, rounded;
+    int64_t batch, m;
+    bool lhs_t, rhs_t, rounded;
   };
   const int64_t k = 300, n = 70;
-  for (const Case& c : {Case{130, false, CpuHasBf16()}, Case{130, true, false}, Case{4, false, false}}) {
-    SCOPED_TRACE(::testing::Message() << c.m << " rows" << (c.lhs_t ? ", transposed lhs" : ""));
+  const bool bf16 = CpuHasBf16();
+  for (const Case& c : {Case{1, 130, false, false, bf16}, Case{1, 130, false, true, bf16},
+                        Case{3, 100, false, true, bf16}, Case{1, 130, true, false, false},
+                        Case{1, 4, false, false, false}}) {
+    SCOPED_TRACE(::testing::Message() << c.batch << " x " << c.m << " rows" << (c.lhs_t ? ", transposed lhs" : "")
+                                      << (c.rhs_t ? ", transposed rhs" : ""));
     const int64_t m = c.m;
-    const shapes::Shape ls = c.lhs_t ? shapes::Make(dtypes::Float32, k, m) : shapes::Make(dtypes::Float32, m, k);
+    std::vector<int64_t> ld = c.lhs_t ? std::vector<int64_t>{k, m} : std::vector<int64_t>{m, k};
+    std::vector<int64_t> rd = c.rhs_t ? std::vector<int64_t>{n, k} : std::vector<int64_t>{k, n};
+    if (c.batch > 1) {
+      ld.insert(ld.begin(), c.batch);
+      rd.insert(rd.begin(), c.batch);
+    }
+    const shapes::Shape ls(dtypes::Float32, ld), rs(dtypes::Float32, rd);
     tensors::Tensor a = testing::Random(ls, rng);
-    tensors::Tensor b = testing::Random(shapes::Make(dtypes::Float32, k, n), rng);
+    tensors::Tensor b = testing::Random(rs, rng);
     auto exec = graph::Compile(backend, [&](graph::Graph* g) {
       graph::DotPrecisionScope scope(DotPrecision::kBFloat16);
       Node x = graph::Parameter(g, "a", ls);
-      Node y = graph::Parameter(g, "b", b.Shape());
-      return graph::DotGeneral(x, {c.lhs_t ? 0 : 1}, {}, y, {0}, {});
+      Node y = graph::Parameter(g, "b", rs);
+      const int batch_axes = c.batch > 1 ? 1 : 0;
+      std::vector<int> batch = batch_axes ? std::vector<int>{0} : std::vector<int>{};
+      return graph::DotGeneral(x, {(c.lhs_t ? 0 : 1) + batch_axes}, batch, y, {(c.rhs_t ? 1 : 0) + batch_axes}, batch);
     });
     const std::vector<double> got = testing::ToDoubles(exec.Call(a, b));
-    const std::vector<double> exact = Matmul(testing::ToDoubles(a), testing::ToDoubles(b), m, k, n, c.lhs_t);
-    const std::vector<double> rounded =
-        Matmul(RoundedToBf16(testing::ToDoubles(a)), RoundedToBf16(testing::ToDoubles(b)), m, k, n, c.lhs_t);
+    const std::vector<double> exact =
+        Matmul(testing::ToDoubles(a), testing::ToDoubles(b), c.batch, m, k, n, c.lhs_t, c.rhs_t);
+    const std::vector<double> rounded = Matmul(RoundedToBf16(testing::ToDoubles(a)),
+                                               RoundedToBf16(testing::ToDoubles(b)), c.batch, m, k, n, c.lhs_t, c.rhs_t);
     const double f32_error = 1e-3;  // 300 products of values in [-3, 3], summed in Float32
     const double to_exact = MaxAbsDiff(got, exact), to_rounded = MaxAbsDiff(got, rounded);
     ASSERT_GT(MaxAbsDiff(exact, rounded), 100 * f32_error);  // the two references are told apart

@@ -207,8 +207,11 @@ Node DotGeneral(Node lhs, std::vector<int> lhs_contracting, std::vector<int> lhs
                 std::vector<int> rhs_contracting, std::vector<int> rhs_batch, Loc loc = Loc::current());
 
 /// The precision of the Float32 DotGenerals traced on this thread from now on
-/// (MatMul, Einsum, Dense, attention): the innermost DotPrecisionScope's, else
-/// the process-wide default. Executables already traced keep theirs.
+/// (MatMul, Einsum, Dense, the composed attention): the innermost
+/// DotPrecisionScope's, else the process-wide default. Executables already
+/// traced keep theirs. NewExec (and the Trainer) trace at the first Call of
+/// each new shape: set the default before, or open the scope inside the
+/// traced function, not around NewExec.
 ir::DotPrecision CurrentDotPrecision();
 /// Sets the process-wide default precision of Float32 dots (initially
 /// kHighest), as PyTorch's torch.set_float32_matmul_precision("medium") or

@@ -331,7 +331,7 @@ struct Bf16Operand {
   MatrixView view;
   bool same_layout = false;
   std::optional<dnnl::reorder> reorder;
-  dnnl::memory::desc src, dst;
+  dnnl::memory::desc src, dst, scratchpad;
 
   Bf16Operand(const MatrixView& v, bool keep_layout) : view(v), same_layout(keep_layout && !v.packed) {
     using dt = dnnl::memory::data_type;
@@ -344,8 +344,10 @@ struct Bf16Operand {
       src = ViewDesc(v, dt::f32);
     }
     try {
-      dnnl::reorder::primitive_desc pd(dnnl_util::Engine(), src, dnnl_util::Engine(), dst);
+      dnnl::reorder::primitive_desc pd(dnnl_util::Engine(), src, dnnl_util::Engine(), dst,
+                                       dnnl_util::UserScratchpadAttr());
       reorder = dnnl::reorder(pd);
+      scratchpad = pd.scratchpad_desc();
     } catch (const dnnl::error&) {
       // no reorder for this layout: convert in a loop instead
     }
@@ -353,10 +355,8 @@ struct Bf16Operand {
 
   void Run(const void* in, void* out) const {
     if (reorder) {
-      dnnl::stream stream(dnnl_util::Engine());
-      dnnl::memory from = dnnl_util::Wrap(src, in), to = dnnl_util::Wrap(dst, out);
-      reorder->execute(stream, from, to);
-      stream.wait();
+      dnnl_util::Execute(*reorder, {{DNNL_ARG_FROM, dnnl_util::Wrap(src, in)}, {DNNL_ARG_TO, dnnl_util::Wrap(dst, out)}},
+                         scratchpad);
     } else if (same_layout) {
       const auto* f = static_cast<const float*>(in);
       auto* b = static_cast<bfloat16*>(out);
@@ -381,8 +381,7 @@ struct Bf16Operand {
 // the products save (a decode step of 4 rows: half the tokens per second).
 Kernel TryBf16Dot(DotPlan plan) {
   if (!NativeBf16() || plan.lhs.packed || plan.lhs.col_stride != 1) return nullptr;
-  // The roundings cost O(m k + k n) per batch, the products O(m k n): small
-  // products (a decode step's 4 rows times a weight matrix) stay Float32.
+  // The roundings cost O(m k + k n) per batch, the products O(m k n).
   if (plan.m * plan.n < 32 * (plan.m + plan.n)) return nullptr;
   const bool rhs_in_place = !plan.rhs.packed;
   Bf16Operand lhs(plan.lhs, true), rhs(plan.rhs, rhs_in_place);

@@ -56,12 +56,15 @@ class MuonOptimizer final : public internal::OptimizerBase {
     const std::string who = "Optimizer muon";
     const double mu = internal::FloatParam(ctx, who, "muon_momentum", 0.95, internal::kUnitOpen);
     const bool nesterov = ctx.GetParamOr<bool>("muon_nesterov", true);
-    const double steps = internal::FloatParam(ctx, who, "muon_ns_steps", 5, {1, 100});
+    const auto steps = ctx.GetParamOr<int64_t>("muon_ns_steps", 5);
+    if (steps < 1 || steps > 100) {
+      Throw(who + ": hyperparameter muon_ns_steps=" + std::to_string(steps) + " must be in [1, 100]");
+    }
     const auto adjust = ctx.GetParamOr<std::string>("muon_adjust_lr", "match_rms_adamw");
     if (adjust != "match_rms_adamw" && adjust != "original") {
       Throw(who + ": hyperparameter muon_adjust_lr=\"" + adjust + "\" must be \"match_rms_adamw\" or \"original\"");
     }
-    const std::vector<std::string> exclude = SplitCommas(ctx.GetParamOr<std::string>("muon_exclude", "embedding,logits"));
+    const std::vector<std::string> exclude = SplitCommas(ctx.GetParamOr<std::string>("muon_exclude", "embedding,positions,logits"));
     const double b1 = internal::FloatParam(ctx, who, "adam_beta1", 0.9, internal::kUnitOpen);
     const double b2 = internal::FloatParam(ctx, who, "adam_beta2", 0.999, internal::kUnitOpen);
     const double eps = internal::FloatParam(ctx, who, "adam_epsilon", 1e-7, internal::NonNegative());

@@ -14,8 +14,8 @@
 //
 // Muon updates each trainable matrix (rank 2, both dims > 1, its full name
 // containing none of the comma-separated muon_exclude substrings, default
-// "embedding,logits": embeddings and output heads stay on AdamW, as in the
-// paper) with the momentum's orthogonalization; every other variable with
+// "embedding,positions,logits": embeddings, learned position tables and
+// output heads stay on AdamW, as in the paper) with the momentum's orthogonalization; every other variable with
 // AdamW (adam_* hyperparameters). Its hyperparameters: weight_decay (0.1,
 // decoupled, on both), muon_momentum (0.95), muon_nesterov (true),
 // muon_ns_steps (5), muon_adjust_lr ("match_rms_adamw": the update scaled by
@@ -78,7 +78,7 @@ std::shared_ptr<Optimizer> RMSProp();
 /// Adagrad (Keras form).
 std::shared_ptr<Optimizer> Adagrad();
 /// The optimizer named by the context hyperparameter "optimizer" ("sgd",
-/// "adam", "adamw", "rmsprop", "adagrad"; default "adam"). An unknown name is
+/// "adam", "adamw", "muon", "rmsprop", "adagrad"; default "adam"). An unknown name is
 /// a kiln::Error listing the known ones.
 std::shared_ptr<Optimizer> FromContext(const context::Context& ctx);
 
