@@ -28,19 +28,9 @@ class AdamOptimizer final : public internal::OptimizerBase {
   bool DecoupledWeightDecay() const override { return decoupled_; }
 
   internal::UpdateRule MakeRule(const context::Context& ctx) const override {
-    const std::string who = "Optimizer " + Name();
-    const double b1 = internal::FloatParam(ctx, who, "adam_beta1", 0.9, internal::kUnitOpen);
-    const double b2 = internal::FloatParam(ctx, who, "adam_beta2", 0.999, internal::kUnitOpen);
-    const double eps = internal::FloatParam(ctx, who, "adam_epsilon", 1e-7, internal::NonNegative());
-    return [b1, b2, eps](const internal::UpdateArgs& a, internal::Slots& slots) {
-      Node m = slots.Get("m", initializers::Zeros()) * b1 + a.grad * (1 - b1);
-      Node v = slots.Get("v", initializers::Zeros()) * b2 + graph::Square(a.grad) * (1 - b2);
-      slots.Set("m", m);
-      slots.Set("v", v);
-      Node t = a.step + 1.0;
-      Node m_hat = m / (1.0 - graph::Pow(graph::ScalarLike(t, b1), t));
-      Node v_hat = v / (1.0 - graph::Pow(graph::ScalarLike(t, b2), t));
-      return a.w - a.lr * m_hat / (graph::Sqrt(v_hat) + eps);
+    return [params = internal::ReadAdamParams(ctx, "Optimizer " + Name())](const internal::UpdateArgs& a,
+                                                                           internal::Slots& slots) {
+      return internal::AdamUpdate(a, slots, params);
     };
   }
 
@@ -49,6 +39,26 @@ class AdamOptimizer final : public internal::OptimizerBase {
 };
 
 }  // namespace
+
+namespace internal {
+
+AdamParams ReadAdamParams(const context::Context& ctx, const std::string& who) {
+  return {FloatParam(ctx, who, "adam_beta1", 0.9, kUnitOpen), FloatParam(ctx, who, "adam_beta2", 0.999, kUnitOpen),
+          FloatParam(ctx, who, "adam_epsilon", 1e-7, NonNegative())};
+}
+
+Node AdamUpdate(const UpdateArgs& a, Slots& slots, const AdamParams& p) {
+  Node m = slots.Get("m", initializers::Zeros()) * p.b1 + a.grad * (1 - p.b1);
+  Node v = slots.Get("v", initializers::Zeros()) * p.b2 + graph::Square(a.grad) * (1 - p.b2);
+  slots.Set("m", m);
+  slots.Set("v", v);
+  Node t = a.step + 1.0;
+  Node m_hat = m / (1.0 - graph::Pow(graph::ScalarLike(t, p.b1), t));
+  Node v_hat = v / (1.0 - graph::Pow(graph::ScalarLike(t, p.b2), t));
+  return a.w - a.lr * m_hat / (graph::Sqrt(v_hat) + p.eps);
+}
+
+}  // namespace internal
 
 std::shared_ptr<Optimizer> Adam() { return std::make_shared<AdamOptimizer>(false); }
 std::shared_ptr<Optimizer> AdamW() { return std::make_shared<AdamOptimizer>(true); }

@@ -64,26 +64,16 @@ class MuonOptimizer final : public internal::OptimizerBase {
     if (adjust != "match_rms_adamw" && adjust != "original") {
       Throw(who + ": hyperparameter muon_adjust_lr=\"" + adjust + "\" must be \"match_rms_adamw\" or \"original\"");
     }
-    const std::vector<std::string> exclude = SplitCommas(ctx.GetParamOr<std::string>("muon_exclude", "embedding,positions,logits"));
-    const double b1 = internal::FloatParam(ctx, who, "adam_beta1", 0.9, internal::kUnitOpen);
-    const double b2 = internal::FloatParam(ctx, who, "adam_beta2", 0.999, internal::kUnitOpen);
-    const double eps = internal::FloatParam(ctx, who, "adam_epsilon", 1e-7, internal::NonNegative());
+    const std::vector<std::string> exclude =
+        SplitCommas(ctx.GetParamOr<std::string>("muon_exclude", "embedding,positions,logits"));
+    const internal::AdamParams adam = internal::ReadAdamParams(ctx, who);
     return [=](const internal::UpdateArgs& a, internal::Slots& slots) {
       const std::vector<int64_t>& dims = a.w.Shape().Dims();
       bool matrix = dims.size() == 2 && dims[0] > 1 && dims[1] > 1;
       for (const std::string& e : exclude) {
         if (matrix && a.var != nullptr && a.var->ScopeAndName().find(e) != std::string::npos) matrix = false;
       }
-      if (!matrix) {  // AdamW (the base class adds the decoupled decay)
-        Node m = slots.Get("m", initializers::Zeros()) * b1 + a.grad * (1 - b1);
-        Node v = slots.Get("v", initializers::Zeros()) * b2 + graph::Square(a.grad) * (1 - b2);
-        slots.Set("m", m);
-        slots.Set("v", v);
-        Node t = a.step + 1.0;
-        Node m_hat = m / (1.0 - graph::Pow(graph::ScalarLike(t, b1), t));
-        Node v_hat = v / (1.0 - graph::Pow(graph::ScalarLike(t, b2), t));
-        return a.w - a.lr * m_hat / (graph::Sqrt(v_hat) + eps);
-      }
+      if (!matrix) return internal::AdamUpdate(a, slots, adam);  // AdamW: the base class adds the decay
       // torch.optim.Muon: buf = lerp(buf, g, 1 - mu); update = lerp(g, buf, mu) with Nesterov.
       Node buf = slots.Get("momentum", initializers::Zeros()) * mu + a.grad * (1 - mu);
       slots.Set("momentum", buf);

@@ -53,6 +53,17 @@ struct UpdateArgs {
 /// Returns the variable's new value; reads and writes its state in `slots`.
 using UpdateRule = std::function<Node(const UpdateArgs& args, Slots& slots)>;
 
+/// Adam's hyperparameters (adam_beta1, adam_beta2, adam_epsilon).
+struct AdamParams {
+  double b1 = 0.9, b2 = 0.999, eps = 1e-7;
+};
+/// Reads and validates them from `ctx` (errors name `who`).
+AdamParams ReadAdamParams(const context::Context& ctx, const std::string& who);
+/// Adam's update of one variable (moments "m" and "v" in `slots`, bias
+/// correction from args.step); the caller adds weight decay. Shared by Adam,
+/// AdamW and Muon's non-matrix variables.
+Node AdamUpdate(const UpdateArgs& args, Slots& slots, const AdamParams& params);
+
 /// The part every optimizer shares: finds the trainable variables the loss
 /// depends on, computes and clips their gradients, applies weight decay
 /// and the learning-rate schedule, runs the algorithm's rule on each, and
