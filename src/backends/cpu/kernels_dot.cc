@@ -26,10 +26,10 @@
 #include <optional>
 #include <type_traits>
 
+#include "kiln/backends/backend.h"
 #include "src/backends/cpu/accumulate.h"
 #include "src/backends/cpu/dnnl_util.h"
 #include "src/backends/cpu/kernels.h"
-#include "src/backends/host_storage_pool.h"
 
 namespace kiln::backends::cpu {
 
@@ -304,52 +304,28 @@ bool NativeBf16() {
   return native;
 }
 
-// A block from the host block cache, released when it goes out of scope: the
-// bf16 copies are made on every call, and fresh pages would fault each time.
-class PooledBuffer {
- public:
-  explicit PooledBuffer(size_t bytes) : data_(internal::AcquireBlock(bytes, &capacity_)) {
-    if (data_ == nullptr) Throw("cpu DotGeneral: out of memory for a " + std::to_string(bytes) + "-byte buffer");
-  }
-  ~PooledBuffer() { internal::ReleaseBlock(data_, capacity_); }
-  PooledBuffer(const PooledBuffer&) = delete;
-  PooledBuffer& operator=(const PooledBuffer&) = delete;
-  void* get() const { return data_; }
-
- private:
-  size_t capacity_ = 0;
-  void* data_;
-};
-
-// Rounds one Float32 operand to bf16 with a oneDNN reorder (vectorized, round
-// to nearest even): element by element in the operand's own layout, so the
+// Rounds one Float32 operand to bf16: a oneDNN reorder (vectorized, round to
+// nearest even) element by element in the operand's own layout, so the
 // matmul reads the copy through the same strides (a transposed operand stays
-// transposed, no transposition on the way), or, when the matmul needs them
-// dense, into a [B, R, C] copy (a gather for layouts a strided view cannot
-// describe).
+// transposed, no transposition on the way); a gather into a dense
+// [B, R, C] copy for layouts a strided view cannot describe.
 struct Bf16Operand {
   MatrixView view;
-  bool same_layout = false;
   std::optional<dnnl::reorder> reorder;
   dnnl::memory::desc src, dst, scratchpad;
 
-  Bf16Operand(const MatrixView& v, bool keep_layout) : view(v), same_layout(keep_layout && !v.packed) {
+  explicit Bf16Operand(const MatrixView& v) : view(v) {
+    if (v.packed) return;
     using dt = dnnl::memory::data_type;
-    if (same_layout) {
-      src = dnnl::memory::desc({v.Size()}, dt::f32, dnnl::memory::format_tag::a);
-      dst = dnnl::memory::desc({v.Size()}, dt::bf16, dnnl::memory::format_tag::a);
-    } else {
-      dst = dnnl::memory::desc({v.batch, v.rows, v.cols}, dt::bf16, dnnl::memory::format_tag::abc);
-      if (v.packed) return;
-      src = ViewDesc(v, dt::f32);
-    }
+    src = dnnl::memory::desc({v.Size()}, dt::f32, dnnl::memory::format_tag::a);
+    dst = dnnl::memory::desc({v.Size()}, dt::bf16, dnnl::memory::format_tag::a);
     try {
       dnnl::reorder::primitive_desc pd(dnnl_util::Engine(), src, dnnl_util::Engine(), dst,
                                        dnnl_util::UserScratchpadAttr());
       reorder = dnnl::reorder(pd);
       scratchpad = pd.scratchpad_desc();
     } catch (const dnnl::error&) {
-      // no reorder for this layout: convert in a loop instead
+      // no reorder: convert in a loop instead
     }
   }
 
@@ -357,7 +333,7 @@ struct Bf16Operand {
     if (reorder) {
       dnnl_util::Execute(*reorder, {{DNNL_ARG_FROM, dnnl_util::Wrap(src, in)}, {DNNL_ARG_TO, dnnl_util::Wrap(dst, out)}},
                          scratchpad);
-    } else if (same_layout) {
+    } else if (!view.packed) {
       const auto* f = static_cast<const float*>(in);
       auto* b = static_cast<bfloat16*>(out);
       const int64_t n = view.Size();
@@ -383,21 +359,20 @@ Kernel TryBf16Dot(DotPlan plan) {
   if (!NativeBf16() || plan.lhs.packed || plan.lhs.col_stride != 1) return nullptr;
   // The roundings cost O(m k + k n) per batch, the products O(m k n).
   if (plan.m * plan.n < 32 * (plan.m + plan.n)) return nullptr;
-  const bool rhs_in_place = !plan.rhs.packed;
-  Bf16Operand lhs(plan.lhs, true), rhs(plan.rhs, rhs_in_place);
-  if (!rhs_in_place) plan.rhs.UsePacked();
+  Bf16Operand lhs(plan.lhs), rhs(plan.rhs);  // a gathered rhs is dense: its view's strides say so already
   std::optional<DnnlMatmul> mm = CreateMatmul(plan, dnnl::memory::data_type::bf16, dnnl::memory::data_type::f32);
   if (!mm) return nullptr;
   const auto lhs_bytes = static_cast<size_t>(plan.lhs.Size()) * sizeof(bfloat16);
   const auto rhs_bytes = static_cast<size_t>(plan.rhs.Size()) * sizeof(bfloat16);
   return [lhs = std::move(lhs), rhs = std::move(rhs), mm = *mm, lhs_bytes, rhs_bytes](const void* const* in,
                                                                                       void* out) {
-    PooledBuffer lhs_bf16(lhs_bytes), rhs_bf16(rhs_bytes);
-    lhs.Run(in[0], lhs_bf16.get());
-    rhs.Run(in[1], rhs_bf16.get());
+    // From the host block cache: fresh pages would fault on every call.
+    auto lhs_bf16 = HostStorage::Allocate(lhs_bytes), rhs_bf16 = HostStorage::Allocate(rhs_bytes);
+    lhs.Run(in[0], lhs_bf16->Data());
+    rhs.Run(in[1], rhs_bf16->Data());
     dnnl_util::Execute(mm.primitive,
-                       {{DNNL_ARG_SRC, dnnl_util::Wrap(mm.lhs, lhs_bf16.get())},
-                        {DNNL_ARG_WEIGHTS, dnnl_util::Wrap(mm.rhs, rhs_bf16.get())},
+                       {{DNNL_ARG_SRC, dnnl_util::Wrap(mm.lhs, lhs_bf16->Data())},
+                        {DNNL_ARG_WEIGHTS, dnnl_util::Wrap(mm.rhs, rhs_bf16->Data())},
                         {DNNL_ARG_DST, dnnl_util::Wrap(mm.out, out)}},
                        mm.scratchpad);
   };
