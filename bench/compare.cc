@@ -268,6 +268,21 @@ void SortCases(const BackendPtr& backend, const Options& o) {
                    [](double) { return std::string("Kiln: a partial sort (the first 100 of the axis)"); });
 }
 
+// (f3) FFTs: one of 2^20 complex values, 1,024 of 1,024 values, and the real
+// FFT of 2^20 floats (FFTW against libtorch's pocketfft).
+void FftCases(const BackendPtr& backend, const Options& o) {
+  if (!backend->GetCapabilities().SupportsOp(ir::OpType::kFft)) {
+    std::printf("fft: backend %s has no Fft yet; skipped\n", backend->Name().c_str());
+    return;
+  }
+  CompareWithTorch("FFT of 2^20 complex64", FftLong(backend), peers::libtorch::FftLong, o,
+                   [](double s) { return Format("Kiln %.0f M points/s", kFftSize / s / 1e6); });
+  CompareWithTorch("FFT of 1024 x 1024 complex64 (last axis)", FftRows(backend), peers::libtorch::FftRows, o,
+                   [](double s) { return Format("Kiln %.0f M points/s", kFftRows * kFftCols / s / 1e6); });
+  CompareWithTorch("RFFT of 2^20 float32", RfftLong(backend), peers::libtorch::RfftLong, o,
+                   [](double s) { return Format("Kiln %.0f M points/s", kFftSize / s / 1e6); });
+}
+
 // (f2) A 1,000-iteration loop with a tiny body inside one graph (While)
 // against the host calling a compiled one-iteration graph 1,000 times: the
 // per-iteration cost of each.
@@ -524,7 +539,7 @@ int Run(const Options& o) {
   PrintHeader(backend, o);
   const std::vector<std::pair<std::string, void (*)(const BackendPtr&, const Options&)>> cases{
       {"mlp", MlpCase},           {"cnn", CnnCase},       {"gemm", GemmCase},      {"chain", ChainCase},
-      {"reduce", ReductionCases}, {"tiny", TinyCallCase}, {"sort", SortCases}, {"loop", LoopCase},
+      {"reduce", ReductionCases}, {"tiny", TinyCallCase}, {"sort", SortCases}, {"fft", FftCases}, {"loop", LoopCase},
       {"linalg", LinalgCases},    {"gpt", GptCases},      {"attention", AttentionCases},
       {"compile", CompileCase},
       {"train", TrainingCases},   {"memory", MemoryCases}};

@@ -136,6 +136,9 @@ Step SoftmaxRows() { return {}; }
 Step TinyAdd() { return {}; }
 Step Sort() { return {}; }
 Step TopK() { return {}; }
+Step FftLong() { return {}; }
+Step FftRows() { return {}; }
+Step RfftLong() { return {}; }
 Step GptTrainStep() { return {}; }
 Step GptDecode() { return {}; }
 }  // namespace libtorch

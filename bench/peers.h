@@ -57,6 +57,11 @@ Step TinyAdd();
 /// torch::sort and torch::topk(kTopK) of kSortSize floats (values and indices).
 Step Sort();
 Step TopK();
+/// torch::fft::fft of complex64[kFftSize], over the last axis of
+/// complex64[kFftRows, kFftCols], and torch::fft::rfft of float[kFftSize].
+Step FftLong();
+Step FftRows();
+Step RfftLong();
 /// bench/gpt.h's GPT: one AdamW training step, one greedy generation with
 /// a key/value cache (bench/torch_gpt.h).
 Step GptTrainStep();

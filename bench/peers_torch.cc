@@ -74,6 +74,21 @@ Step TopK() {
   };
 }
 
+Step FftLong() {
+  torch::Tensor x = torch::complex(Uniform({kFftSize}, -1, 1), Uniform({kFftSize}, -1, 1));
+  return [x] { torch::Tensor y = torch::fft::fft(x); };
+}
+
+Step FftRows() {
+  torch::Tensor x = torch::complex(Uniform({kFftRows, kFftCols}, -1, 1), Uniform({kFftRows, kFftCols}, -1, 1));
+  return [x] { torch::Tensor y = torch::fft::fft(x); };
+}
+
+Step RfftLong() {
+  torch::Tensor x = Uniform({kFftSize}, -1, 1);
+  return [x] { torch::Tensor y = torch::fft::rfft(x); };
+}
+
 Step GptTrainStep() {
   torch::manual_seed(4);
   torch_gpt::Gpt gpt;

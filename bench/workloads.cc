@@ -3,10 +3,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <random>
 #include <utility>
 
 #include "kiln/graph/control_flow.h"
+#include "kiln/graph/fft.h"
 #include "kiln/graph/linalg.h"
 #include "kiln/ml/layers/layers.h"
 #include "kiln/ml/losses/losses.h"
@@ -144,6 +146,39 @@ Step TopKValuesAndIndices(const std::shared_ptr<backends::Backend>& backend) {
     return std::vector<graph::Node>{r.values, r.indices};
   });
   return CallStep(exec, {RandomFloats({kSortSize}, -1, 1, 12)});
+}
+
+namespace {
+// A Complex64 tensor of `dims` whose parts are uniform in [-1, 1].
+tensors::Tensor RandomComplex(std::vector<int64_t> dims, uint64_t seed) {
+  std::vector<int64_t> parts = dims;
+  parts.push_back(2);
+  tensors::Tensor floats = RandomFloats(parts, -1, 1, seed);
+  tensors::Tensor z(shapes::Shape(dtypes::Complex64, std::move(dims)));
+  std::memcpy(z.MutableHostData(), floats.HostData(), static_cast<size_t>(z.Shape().ByteSize()));
+  return z;
+}
+}  // namespace
+
+Step FftLong(const std::shared_ptr<backends::Backend>& backend) {
+  auto exec = graph::Compile(backend, [](graph::Graph* g) {
+    return graph::FFT(graph::Parameter(g, "x", shapes::Make(dtypes::Complex64, kFftSize)));
+  });
+  return CallStep(exec, {RandomComplex({kFftSize}, 13)});
+}
+
+Step FftRows(const std::shared_ptr<backends::Backend>& backend) {
+  auto exec = graph::Compile(backend, [](graph::Graph* g) {
+    return graph::FFT(graph::Parameter(g, "x", shapes::Make(dtypes::Complex64, kFftRows, kFftCols)));
+  });
+  return CallStep(exec, {RandomComplex({kFftRows, kFftCols}, 14)});
+}
+
+Step RfftLong(const std::shared_ptr<backends::Backend>& backend) {
+  auto exec = graph::Compile(backend, [](graph::Graph* g) {
+    return graph::RFFT(graph::Parameter(g, "x", shapes::Make(dtypes::Float32, kFftSize)));
+  });
+  return CallStep(exec, {RandomFloats({kFftSize}, -1, 1, 15)});
 }
 
 Step LoopInGraph(const std::shared_ptr<backends::Backend>& backend) {

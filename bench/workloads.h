@@ -23,6 +23,8 @@ inline constexpr int64_t kCnnBatch = 128;
 inline constexpr int64_t kChainSize = int64_t{1} << 24;  // 16M floats
 inline constexpr int64_t kSortSize = int64_t{1} << 20;  // Sort / TopK input: Float32[kSortSize]
 inline constexpr int64_t kTopK = 100;
+inline constexpr int64_t kFftSize = int64_t{1} << 20;  // FFT of Complex64[kFftSize]
+inline constexpr int64_t kFftRows = 1024, kFftCols = 1024;  // batched FFT of Complex64[kFftRows, kFftCols]
 inline constexpr int64_t kRows = 4096;                   // ReduceSum / Softmax input: [kRows, kCols]
 inline constexpr int64_t kCols = 4096;
 
@@ -64,6 +66,12 @@ Step TinyAdd(const std::shared_ptr<backends::Backend>& backend);
 Step SortValuesAndIndices(const std::shared_ptr<backends::Backend>& backend);
 /// The kTopK largest values of Float32[kSortSize] and their indices.
 Step TopKValuesAndIndices(const std::shared_ptr<backends::Backend>& backend);
+/// graph::FFT of Complex64[kFftSize] (parts uniform in [-1, 1]).
+Step FftLong(const std::shared_ptr<backends::Backend>& backend);
+/// graph::FFT over the last axis of Complex64[kFftRows, kFftCols].
+Step FftRows(const std::shared_ptr<backends::Backend>& backend);
+/// graph::RFFT of Float32[kFftSize].
+Step RfftLong(const std::shared_ptr<backends::Backend>& backend);
 
 /// Iterations of the control-flow case: x = x * 0.5 + 1 on Float32[16].
 inline constexpr int64_t kLoopIterations = 1000;

@@ -12,6 +12,7 @@ PACKAGES=(
   libhwy-dev         # Highway: portable SIMD for elementwise kernels
   nlohmann-json3-dev # JSON: checkpoint metadata
   zlib1g-dev         # gzip: IDX dataset files
+  libfftw3-dev       # FFTW: the FFT kernels (float and double)
   liblapacke-dev     # LAPACKE: the linear-algebra kernels (Cholesky, LU, QR, Eigh, SVD, solves)
   libopenblas0-openmp # the LAPACK and BLAS liblapacke loads: OpenBLAS on the OpenMP pool
   libgtest-dev libgmock-dev googletest

@@ -18,6 +18,7 @@
 #include "kiln/graph/autodiff.h"
 #include "kiln/graph/control_flow.h"
 #include "kiln/graph/cumulative.h"
+#include "kiln/graph/fft.h"
 #include "kiln/graph/ops.h"
 #include "kiln/graph/random.h"
 #include "kiln/graph/resize.h"

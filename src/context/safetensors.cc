@@ -29,11 +29,13 @@ constexpr const char* kMetadataKey = "__metadata__";
 // the bound keeps a corrupt length from causing a huge allocation.
 constexpr uint64_t kMaxHeaderSize = 100'000'000;
 
-constexpr std::array<std::pair<DType, const char*>, 13> kCodes = {{
+// C64 is safetensors' complex64; C128 is Kiln's own code for Complex128 (the
+// format has none), so a checkpoint can hold every Kiln dtype.
+constexpr std::array<std::pair<DType, const char*>, 15> kCodes = {{
     {DType::Bool, "BOOL"},    {DType::Uint8, "U8"},     {DType::Int8, "I8"},     {DType::Int16, "I16"},
     {DType::Uint16, "U16"},   {DType::Float16, "F16"},  {DType::BFloat16, "BF16"}, {DType::Int32, "I32"},
     {DType::Uint32, "U32"},   {DType::Float32, "F32"},  {DType::Float64, "F64"},  {DType::Int64, "I64"},
-    {DType::Uint64, "U64"},
+    {DType::Uint64, "U64"},   {DType::Complex64, "C64"}, {DType::Complex128, "C128"},
 }};
 
 [[noreturn]] void Fail(const std::string& path, const std::string& message) {

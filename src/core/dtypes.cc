@@ -8,6 +8,10 @@
 namespace kiln {
 
 void ThrowInvalidDType(const char* where) { Throw(std::string(where) + ": invalid dtype"); }
+void ThrowComplexDType(dtypes::DType dtype, const char* where) {
+  Throw(std::string(where) + ": " + dtypes::Name(dtype) + " is not supported here (complex numbers are not ordered "
+        "and have no kernels in this code path)");
+}
 
 namespace dtypes {
 
@@ -27,6 +31,8 @@ const char* Name(DType dtype) {
     case DType::BFloat16: return "BFloat16";
     case DType::Float32: return "Float32";
     case DType::Float64: return "Float64";
+    case DType::Complex64: return "Complex64";
+    case DType::Complex128: return "Complex128";
   }
   return "Invalid";
 }
@@ -54,7 +60,9 @@ size_t SizeOf(DType dtype) {
     case DType::Float32: return 4;
     case DType::Int64:
     case DType::Uint64:
-    case DType::Float64: return 8;
+    case DType::Float64:
+    case DType::Complex64: return 8;
+    case DType::Complex128: return 16;
     case DType::Invalid: break;
   }
   return 0;
@@ -66,6 +74,18 @@ bool IsSignedInteger(DType d) { return d == Int8 || d == Int16 || d == Int32 || 
 bool IsUnsignedInteger(DType d) { return d == Uint8 || d == Uint16 || d == Uint32 || d == Uint64; }
 bool IsInteger(DType d) { return IsSignedInteger(d) || IsUnsignedInteger(d); }
 bool IsSigned(DType d) { return IsFloat(d) || IsSignedInteger(d); }
+bool IsComplex(DType d) { return d == Complex64 || d == Complex128; }
+bool IsFloatOrComplex(DType d) { return IsFloat(d) || IsComplex(d); }
+DType RealPart(DType d) {
+  if (d == Complex64) return Float32;
+  if (d == Complex128) return Float64;
+  return d;
+}
+DType ComplexOf(DType d) {
+  if (d == Float32 || d == Complex64) return Complex64;
+  if (d == Float64 || d == Complex128) return Complex128;
+  return Invalid;
+}
 
 std::ostream& operator<<(std::ostream& os, DType dtype) { return os << Name(dtype); }
 

@@ -163,7 +163,7 @@ std::string Tensor::ToString() const {
   std::ostringstream os;
   os << Shape().ToString();
   const void* data = HostData();
-  DispatchDType(DType(), [&](auto zero) {
+  DispatchDTypeWithComplex(DType(), [&](auto zero) {
     using T = decltype(zero);
     int64_t offset = 0, printed = 0;
     if (Size() == 0) {

@@ -29,6 +29,7 @@ const VJPTable& VJPRules() {
     RegisterSortVJPs(t);
     RegisterLinalgVJPs(t);
     RegisterAttentionVJPs(t);
+    RegisterComplexVJPs(t);
     return t;
   }();
   return table;
@@ -49,6 +50,29 @@ Node SumToDims(Node grad, const std::vector<int64_t>& dims, const Loc& loc) {
 }  // namespace internal
 
 namespace {
+
+// The ops whose rules, written for real values as cotangent * f'(x), serve
+// complex values too once conjugated: for a holomorphic f the gradient is
+// cotangent * conj(f'(z)) = conj(conj(cotangent) * f'(z)). (The data-movement
+// ops need no conjugation: their rules have real coefficients.)
+bool IsHolomorphic(ir::OpType op) {
+  using ir::OpType;
+  switch (op) {
+    case OpType::kNeg:
+    case OpType::kAdd:
+    case OpType::kSub:
+    case OpType::kMul:
+    case OpType::kDiv:
+    case OpType::kExp:
+    case OpType::kLog:
+    case OpType::kSin:
+    case OpType::kCos:
+    case OpType::kTanh:
+    case OpType::kSqrt:
+    case OpType::kRsqrt: return true;
+    default: return false;
+  }
+}
 
 // Marks every instruction that depends on one of `sources`.
 std::vector<bool> DependsOn(const ir::Function& fn, const std::vector<Node>& sources, int last) {
@@ -107,9 +131,9 @@ std::vector<Node> VJP(const std::vector<Node>& outputs, const std::vector<Node>&
     }
   }
   for (const Node& w : wrt) {
-    if (!dtypes::IsFloat(w.DType())) {
+    if (!dtypes::IsFloatOrComplex(w.DType())) {
       OpError(loc, "Gradient", "cannot differentiate with respect to " + w.Shape().ToString() +
-                                   ": only float values have gradients");
+                                   ": only float and complex values have gradients");
     }
   }
 
@@ -123,7 +147,9 @@ std::vector<Node> VJP(const std::vector<Node>& outputs, const std::vector<Node>&
     slot = slot ? Add(*slot, grad, loc) : grad;
   };
   for (size_t i = 0; i < outputs.size(); ++i) {
-    if (from_wrt[outputs[i].Id()] && dtypes::IsFloat(outputs[i].DType())) accumulate(outputs[i].Id(), cotangents[i]);
+    if (from_wrt[outputs[i].Id()] && dtypes::IsFloatOrComplex(outputs[i].DType())) {
+      accumulate(outputs[i].Id(), cotangents[i]);
+    }
   }
   // Gradients flow through wrt nodes too (a wrt node may depend on another);
   // their cotangents are kept for the result.
@@ -154,7 +180,7 @@ std::vector<Node> VJP(const std::vector<Node>& outputs, const std::vector<Node>&
       if (!is_wrt[id]) cotangent[id].reset();
       continue;
     }
-    if (!is_tuple && !dtypes::IsFloat(instr.shape.DType())) continue;  // integer/bool paths carry no gradient
+    if (!is_tuple && !dtypes::IsFloatOrComplex(instr.shape.DType())) continue;  // integer/bool paths: no gradient
     if (instr.operands.empty()) continue;                              // sources: nothing to propagate to
     Node out(g, id);
     std::vector<Node> operands;
@@ -179,11 +205,18 @@ std::vector<Node> VJP(const std::vector<Node>& outputs, const std::vector<Node>&
         OpError(loc, "Gradient", "op " + std::string(ir::OpName(instr.op)) + " (created at " + instr.location +
                                      ") has no gradient");
       }
-      grads = rule(internal::VJPArgs{g, instr, out, operands, *cotangent[id], loc});
+      if (dtypes::IsComplex(instr.shape.DType()) && IsHolomorphic(instr.op)) {
+        grads = rule(internal::VJPArgs{g, instr, out, operands, Conj(*cotangent[id], loc), loc});
+        for (Node& grad : grads) {
+          if (grad.Ok()) grad = Conj(grad, loc);
+        }
+      } else {
+        grads = rule(internal::VJPArgs{g, instr, out, operands, *cotangent[id], loc});
+      }
     }
     for (size_t k = 0; k < operands.size() && k < grads.size(); ++k) {
       const int o = operands[k].Id();
-      if (!grads[k].Ok() || !from_wrt[o] || !dtypes::IsFloat(operands[k].DType())) continue;
+      if (!grads[k].Ok() || !from_wrt[o] || !dtypes::IsFloatOrComplex(operands[k].DType())) continue;
       accumulate(o, grads[k]);
     }
     if (!is_wrt[id]) cotangent[id].reset();  // no longer needed
@@ -208,6 +241,10 @@ std::vector<Node> Gradient(Node output, const std::vector<Node>& wrt, Loc loc) {
 
 Node Jacobian(Node output, Node x, Loc loc) {
   Graph* g = internal::CheckSameGraph({output, x}, "Jacobian", loc);
+  if (!dtypes::IsFloat(output.DType())) {
+    OpError(loc, "Jacobian", "output must be real (float), got " + output.Shape().ToString() +
+                                 " (take the Jacobians of its Real and Imag parts)");
+  }
   const int64_t n = output.Shape().Size();
   std::vector<Node> rows;
   for (int64_t i = 0; i < n; ++i) {

@@ -214,7 +214,7 @@ Node Const(Graph* g, const tensors::Tensor& value, Loc loc) {
 
 Node Scalar(Graph* g, dtypes::DType dtype, double value, Loc loc) {
   tensors::Tensor t(shapes::Shape(dtype, {}));
-  DispatchDType(dtype, [&](auto zero) {
+  DispatchDTypeWithComplex(dtype, [&](auto zero) {
     using T = decltype(zero);
     T v;
     if constexpr (std::is_same_v<T, float16> || std::is_same_v<T, bfloat16>) v = T(static_cast<float>(value));

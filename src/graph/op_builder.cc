@@ -47,8 +47,64 @@ Graph* CheckSameGraph(const std::vector<Node>& nodes, std::string_view op, const
   return g;
 }
 
+namespace {
+
+// Whether `op` is defined on complex values: the elementwise ops whose dtype
+// class includes them (their builders check which), the data-movement and
+// control-flow ops (which never look at the values) and the complex ops.
+bool TakesComplex(ir::OpType op) {
+  using ir::OpType;
+  switch (ir::DTypeClassOf(op)) {
+    case ir::DTypeClass::kFloatOrComplex:
+    case ir::DTypeClass::kNumericOrComplex:
+    case ir::DTypeClass::kAnyOrComplex: return true;
+    default: break;
+  }
+  switch (op) {
+    case OpType::kParameter:
+    case OpType::kConstant:
+    case OpType::kBitcast:
+    case OpType::kReshape:
+    case OpType::kTranspose:
+    case OpType::kBroadcastInDim:
+    case OpType::kConcatenate:
+    case OpType::kSlice:
+    case OpType::kPad:
+    case OpType::kReverse:
+    case OpType::kDynamicSlice:
+    case OpType::kDynamicUpdateSlice:
+    case OpType::kGather:
+    case OpType::kScatterSum:
+    case OpType::kScatterUpdate:
+    case OpType::kWhile:
+    case OpType::kIf:
+    case OpType::kGetTupleElement:
+    case OpType::kComplex:
+    case OpType::kReal:
+    case OpType::kImag:
+    case OpType::kFft: return true;
+    default: return false;
+  }
+}
+
+}  // namespace
+
+void CheckComplexSupport(ir::OpType op, const std::vector<Node>& operands, const shapes::Shape& shape,
+                         const Loc& loc) {
+  if (TakesComplex(op)) return;
+  bool complex = dtypes::IsComplex(shape.DType());
+  for (const Node& n : operands) complex = complex || (n.Ok() && dtypes::IsComplex(n.DType()));
+  if (!complex) return;
+  std::string shapes;
+  for (const Node& n : operands) shapes += (shapes.empty() ? "" : ", ") + n.Shape().ToString();
+  OpError(loc, ir::OpName(op), "is not defined on complex numbers, got " + (shapes.empty() ? shape.ToString() : shapes));
+}
+
 Node Emit(Graph* g, ir::OpType op, const std::vector<Node>& operands, shapes::Shape shape, ir::Attributes attrs,
           const Loc& loc) {
+  // One check for every op that has no complex kernels, so none of them
+  // reaches a backend with a complex value.
+  CheckComplexSupport(op, operands, shape, loc);
   for (const Node& n : operands) {
     if (n.Ok() && n.Graph() != g && n.Alive() && n.Graph()->IsWithin(g)) g = n.Graph();
   }

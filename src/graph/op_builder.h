@@ -41,6 +41,12 @@ shapes::Shape OpShape(dtypes::DType dtype, std::vector<int64_t> dims, std::strin
 int64_t CheckedAdd(int64_t a, int64_t b, std::string_view op, const Loc& loc);
 int64_t CheckedMul(int64_t a, int64_t b, std::string_view op, const Loc& loc);
 
+/// Throws "Op: is not defined on complex numbers, got ..." if an operand or
+/// the result is complex and `op` does not take complex values (Emit and
+/// EmitTuple check it; the allow-list is TakesComplex in op_builder.cc).
+void CheckComplexSupport(ir::OpType op, const std::vector<Node>& operands, const shapes::Shape& shape,
+                         const Loc& loc);
+
 /// Adds the instruction to `g`, or to the innermost sub-graph of `g` that
 /// an operand belongs to (an op mixing a While body's values with captured
 /// outer ones belongs in the body).

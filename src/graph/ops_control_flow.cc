@@ -290,10 +290,10 @@ std::vector<Node> WhileVJP(const internal::VJPArgs& a) {
   for (int64_t k : attrs.captures[1]) body_caps.push_back(a.operands[static_cast<size_t>(k)]);
   std::vector<size_t> float_carry, float_caps;
   for (size_t i = 0; i < n; ++i) {
-    if (dtypes::IsFloat(init[i].DType())) float_carry.push_back(i);
+    if (dtypes::IsFloatOrComplex(init[i].DType())) float_carry.push_back(i);
   }
   for (size_t i = 0; i < body_caps.size(); ++i) {
-    if (dtypes::IsFloat(body_caps[i].DType())) float_caps.push_back(i);
+    if (dtypes::IsFloatOrComplex(body_caps[i].DType())) float_caps.push_back(i);
   }
   std::vector<Node> ct;  // the cotangents of the float carry
   for (size_t i : float_carry) ct.push_back(a.cotangents[i].Ok() ? a.cotangents[i] : ZerosLike(init[i], a.loc));
@@ -394,11 +394,11 @@ std::vector<Node> IfVJP(const internal::VJPArgs& a) {
   const Loc& loc = a.loc;
   std::vector<size_t> float_operands;  // operand indices (pred excluded)
   for (size_t k = 1; k < a.operands.size(); ++k) {
-    if (dtypes::IsFloat(a.operands[k].DType())) float_operands.push_back(k);
+    if (dtypes::IsFloatOrComplex(a.operands[k].DType())) float_operands.push_back(k);
   }
   std::vector<size_t> float_results;
   for (size_t r = 0; r < attrs.results.size(); ++r) {
-    if (dtypes::IsFloat(attrs.results[r].DType())) float_results.push_back(r);
+    if (dtypes::IsFloatOrComplex(attrs.results[r].DType())) float_results.push_back(r);
   }
   std::vector<Node> grads(a.operands.size());
   if (float_operands.empty() || float_results.empty()) return grads;

@@ -274,6 +274,13 @@ Node DotGeneral(Node lhs, std::vector<int> lhs_contracting, std::vector<int> lhs
   Graph* g = internal::CheckSameGraph({lhs, rhs}, "DotGeneral", loc);
   const shapes::Shape &ls = lhs.Shape(), &rs = rhs.Shape();
   if (ls.DType() != rs.DType()) OpError(loc, "DotGeneral", "dtypes differ: " + ls.ToString() + " and " + rs.ToString());
+  if (dtypes::IsComplex(ls.DType())) {
+    // (a + bi)(c + di) = (ac - bd) + (ad + bc)i: four real products, on the
+    // backend's real matmul kernels.
+    auto dot = [&](Node x, Node y) { return DotGeneral(x, lhs_contracting, lhs_batch, y, rhs_contracting, rhs_batch, loc); };
+    Node a = Real(lhs, loc), b = Imag(lhs, loc), c = Real(rhs, loc), d = Imag(rhs, loc);
+    return Complex(Sub(dot(a, c), dot(b, d), loc), Add(dot(a, d), dot(b, c), loc), loc);
+  }
   if (ls.DType() == dtypes::Bool) OpError(loc, "DotGeneral", "Bool operands are not supported: " + ls.ToString());
   if (lhs_batch.size() != rhs_batch.size()) {
     OpError(loc, "DotGeneral", "lhs batch axes " + ListToString(lhs_batch) + " and rhs batch axes " +

@@ -50,7 +50,7 @@ Node Binary(OpType op, Node a, Node b, const Loc& loc, bool comparison = false) 
 }  // namespace
 
 // Unary.
-Node Abs(Node x, Loc loc) { return Unary(OpType::kAbs, x, loc); }
+Node Abs(Node x, Loc loc) { return Unary(OpType::kAbs, x, loc, dtypes::RealPart(x.DType())); }
 Node Neg(Node x, Loc loc) { return Unary(OpType::kNeg, x, loc); }
 Node Sign(Node x, Loc loc) { return Unary(OpType::kSign, x, loc); }
 Node Ceil(Node x, Loc loc) { return Unary(OpType::kCeil, x, loc); }
@@ -147,6 +147,10 @@ Node ConvertDType(Node x, dtypes::DType dtype, Loc loc) {
   Graph* g = internal::CheckNode(x, "ConvertDType", loc);
   if (dtype == dtypes::Invalid) OpError(loc, "ConvertDType", "target dtype is Invalid");
   if (dtype == x.DType()) return x;
+  if (dtypes::IsComplex(x.DType()) && !dtypes::IsComplex(dtype)) {
+    OpError(loc, "ConvertDType", "converting " + x.Shape().ToString() + " to " + dtypes::Name(dtype) +
+                                     " would drop the imaginary part: take Real, Imag or Abs");
+  }
   return internal::Emit(g, OpType::kConvertDType, {x}, internal::OpShape(dtype, x.Shape().Dims(), "ConvertDType", loc),
                         ir::NoAttrs{}, loc);
 }
@@ -200,7 +204,15 @@ using internal::VJPArgs;
 
 Node Half(const Node& like, const Loc& loc) { return ScalarLike(like, 0.5, loc); }
 
-std::vector<Node> AbsVJP(const VJPArgs& a) { return {Mul(a.cotangent, Sign(a.operands[0], a.loc), a.loc)}; }
+// For complex z the gradient of |z| is z / |z| (0 at z = 0, as PyTorch).
+std::vector<Node> AbsVJP(const VJPArgs& a) {
+  Node x = a.operands[0];
+  if (!dtypes::IsComplex(x.DType())) return {Mul(a.cotangent, Sign(x, a.loc), a.loc)};
+  Node zero = ZerosLike(a.output, a.loc);
+  Node safe = Where(Equal(a.output, zero, a.loc), OnesLike(a.output, a.loc), a.output, a.loc);
+  Node scale = Where(Equal(a.output, zero, a.loc), zero, Div(a.cotangent, safe, a.loc), a.loc);
+  return {Mul(x, Complex(scale, zero, a.loc), a.loc)};
+}
 std::vector<Node> NegVJP(const VJPArgs& a) { return {Neg(a.cotangent, a.loc)}; }
 // Piecewise-constant functions: zero gradient (almost everywhere).
 std::vector<Node> ZeroVJP(const VJPArgs& a) { return {ZerosLike(a.operands[0], a.loc)}; }
@@ -291,9 +303,12 @@ std::vector<Node> ClampVJP(const VJPArgs& a) {
   return {Where(below, a.cotangent, zero, a.loc), Where(inside, a.cotangent, zero, a.loc),
           Where(above, a.cotangent, zero, a.loc)};
 }
+// Real to complex: the operand's gradient is the real part of the cotangent.
 std::vector<Node> ConvertVJP(const VJPArgs& a) {
-  if (!dtypes::IsFloat(a.operands[0].DType())) return {Node()};
-  return {ConvertDType(a.cotangent, a.operands[0].DType(), a.loc)};
+  const dtypes::DType from = a.operands[0].DType();
+  if (!dtypes::IsFloatOrComplex(from)) return {Node()};
+  Node g = dtypes::IsComplex(from) ? a.cotangent : Real(a.cotangent, a.loc);
+  return {ConvertDType(g, from, a.loc)};
 }
 
 }  // namespace

@@ -77,6 +77,10 @@ int64_t MaxIndexOf(dtypes::DType dt) {
 }  // namespace
 
 Node ReduceSum(Node x, std::vector<int> axes, Loc loc) {
+  // Complex sums are two real ones (so every backend's reduction serves).
+  if (x.Ok() && dtypes::IsComplex(x.DType())) {
+    return Complex(ReduceSum(Real(x, loc), axes, loc), ReduceSum(Imag(x, loc), axes, loc), loc);
+  }
   return Reduce(OpType::kReduceSum, ReduceKinds::kNumeric, x, axes, loc);
 }
 Node ReduceProduct(Node x, std::vector<int> axes, Loc loc) {

@@ -72,6 +72,8 @@ Traced Trace(Graph* outer, const std::string& name, const std::vector<shapes::Sh
 
 std::vector<Node> EmitTuple(Graph* g, ir::OpType op, const std::vector<Node>& operands, ir::Attributes attrs,
                             const std::vector<shapes::Shape>& elements, const Loc& loc) {
+  CheckComplexSupport(op, operands, ir::TupleShape(), loc);
+  for (const shapes::Shape& e : elements) CheckComplexSupport(op, {}, e, loc);
   const Node tuple = g->AddInstruction(op, operands, ir::TupleShape(), std::move(attrs), loc);
   std::vector<Node> values;
   for (size_t i = 0; i < elements.size(); ++i) {

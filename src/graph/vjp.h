@@ -44,6 +44,7 @@ void RegisterControlFlowVJPs(VJPTable& table);
 void RegisterSortVJPs(VJPTable& table);
 void RegisterLinalgVJPs(VJPTable& table);
 void RegisterAttentionVJPs(VJPTable& table);
+void RegisterComplexVJPs(VJPTable& table);
 
 /// Sums `grad` (of a broadcast result's shape) back down to `dims`, the
 /// numpy-broadcast operand's dimensions.

@@ -110,6 +110,8 @@ std::string AttrText(const Instruction& instr) {
           for (size_t k = 0; k < flags.size(); ++k) os << (k ? ", " : "") << flags[k];
         } else if constexpr (std::is_same_v<A, AttentionAttrs>) {
           os << "scale=" << a.scale << (a.causal ? ", causal" : "") << ", masked_value=" << a.masked_value;
+        } else if constexpr (std::is_same_v<A, FftAttrs>) {
+          os << "type=" << FftTypeName(a.type) << ", lengths=" << List(a.lengths);
         }
       },
       instr.attrs);
@@ -117,6 +119,16 @@ std::string AttrText(const Instruction& instr) {
 }
 
 }  // namespace
+
+std::string_view FftTypeName(FftType type) {
+  switch (type) {
+    case FftType::kFft: return "FFT";
+    case FftType::kIfft: return "IFFT";
+    case FftType::kRfft: return "RFFT";
+    case FftType::kIrfft: return "IRFFT";
+  }
+  return "?";
+}
 
 std::vector<shapes::Shape> TupleElementShapes(const Function& fn, const Instruction& in) {
   if (in.op == OpType::kSort) {

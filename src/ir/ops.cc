@@ -33,8 +33,12 @@ bool Accepts(DTypeClass c, dtypes::DType dtype) {
     case DTypeClass::kNumeric: return dtypes::IsFloat(dtype) || dtypes::IsInteger(dtype);
     case DTypeClass::kInteger: return dtypes::IsInteger(dtype);
     case DTypeClass::kBool: return dtype == dtypes::Bool;
-    case DTypeClass::kAny: return dtype != dtypes::Invalid;
+    case DTypeClass::kAny: return dtype != dtypes::Invalid && !dtypes::IsComplex(dtype);
     case DTypeClass::kOwnRule: return false;
+    case DTypeClass::kFloatOrComplex: return dtypes::IsFloatOrComplex(dtype);
+    case DTypeClass::kNumericOrComplex:
+      return dtypes::IsFloatOrComplex(dtype) || dtypes::IsInteger(dtype);
+    case DTypeClass::kAnyOrComplex: return dtype != dtypes::Invalid;
   }
   return false;
 }
@@ -45,8 +49,11 @@ std::string_view DTypeClassName(DTypeClass c) {
     case DTypeClass::kNumeric: return "a numeric (integer or float) dtype";
     case DTypeClass::kInteger: return "an integer dtype";
     case DTypeClass::kBool: return "Bool";
-    case DTypeClass::kAny: return "any dtype";
+    case DTypeClass::kAny: return "a real (non-complex) dtype";
     case DTypeClass::kOwnRule: return "the op's own dtype rule";
+    case DTypeClass::kFloatOrComplex: return "a float or complex dtype";
+    case DTypeClass::kNumericOrComplex: return "a numeric (integer, float or complex) dtype";
+    case DTypeClass::kAnyOrComplex: return "any dtype";
   }
   return "";
 }

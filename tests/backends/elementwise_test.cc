@@ -37,15 +37,24 @@ std::vector<DType> Concat(std::vector<DType> a, const std::vector<DType>& b) {
   return a;
 }
 const std::vector<DType> kNumeric = Concat(kFloats, kInts);
-const std::vector<DType> kAllDTypes(std::begin(dtypes::kAll), std::end(dtypes::kAll));
+// The real dtypes (Where and ConvertDType on complex values: complex_test.cc).
+const std::vector<DType> kAllDTypes = [] {
+  std::vector<DType> out;
+  for (DType dt : dtypes::kAll) {
+    if (!dtypes::IsComplex(dt)) out.push_back(dt);
+  }
+  return out;
+}();
 
 // The dtypes an op accepts, from the op table (ir::DTypeClassOf), in
 // dtypes::kAll's order: the same source as the graph layer's checks and the
 // kernels' dispatch, so the three cannot drift apart.
+// Real dtypes only: the complex ones, where an op takes them, are checked
+// against std::complex in tests/graph/complex_test.cc.
 std::vector<DType> Accepted(ir::OpType op) {
   std::vector<DType> out;
   for (DType dt : dtypes::kAll) {
-    if (ir::Accepts(ir::DTypeClassOf(op), dt)) out.push_back(dt);
+    if (ir::Accepts(ir::DTypeClassOf(op), dt) && !dtypes::IsComplex(dt)) out.push_back(dt);
   }
   return out;
 }
@@ -759,9 +768,9 @@ TEST(ElementwiseErrors, GraphLevelDTypeAndShapeErrors) {
   Node f4 = graph::Parameter(g.get(), "f4", shapes::Make(dtypes::Float32, 4));
   Node i3 = graph::Parameter(g.get(), "i3", shapes::Make(dtypes::Int32, 3));
   Node b3 = graph::Parameter(g.get(), "b3", shapes::Make(dtypes::Bool, 3));
-  KILN_EXPECT_ERROR(graph::Exp(i3), "Exp: requires a float dtype, got Int32[3] (elementwise_test.cc:");
+  KILN_EXPECT_ERROR(graph::Exp(i3), "Exp: requires a float or complex dtype, got Int32[3] (elementwise_test.cc:");
   KILN_EXPECT_ERROR(graph::Clz(f3), "Clz: requires an integer dtype, got Float32[3]");
-  KILN_EXPECT_ERROR(graph::Abs(b3), "Abs: requires a numeric (integer or float) dtype, got Bool[3]");
+  KILN_EXPECT_ERROR(graph::Abs(b3), "Abs: requires a numeric (integer, float or complex) dtype, got Bool[3]");
   KILN_EXPECT_ERROR(graph::LogicalNot(i3), "LogicalNot: requires Bool, got Int32[3]");
   KILN_EXPECT_ERROR(graph::Add(f3, i3), "Add: dtypes differ: Float32[3] and Int32[3]");
   KILN_EXPECT_ERROR(graph::Add(f3, f4), "Add: shapes Float32[3] and Float32[4] cannot be broadcast");
@@ -783,11 +792,14 @@ TEST(ElementwiseErrors, GraphLevelDTypeAndShapeErrors) {
 TEST(ElementwiseErrors, DTypeRulesComeFromTheOpTable) {
   EXPECT_EQ(Accepted(OpType::kExp), kFloats);
   EXPECT_EQ(Accepted(OpType::kAdd), Concat(kInts, kFloats));
+  EXPECT_TRUE(ir::Accepts(ir::DTypeClassOf(OpType::kExp), dtypes::Complex64));
+  EXPECT_FALSE(ir::Accepts(ir::DTypeClassOf(OpType::kErf), dtypes::Complex64));
+  EXPECT_FALSE(ir::Accepts(ir::DTypeClassOf(OpType::kLessThan), dtypes::Complex128));
   auto g = graph::NewGraph();
   int refused = 0;
   for (const UnaryCase& c : UnaryCases()) {
     for (DType dt : dtypes::kAll) {
-      if (std::find(c.dtypes.begin(), c.dtypes.end(), dt) != c.dtypes.end()) continue;
+      if (std::find(c.dtypes.begin(), c.dtypes.end(), dt) != c.dtypes.end() || dtypes::IsComplex(dt)) continue;
       Node x = graph::Parameter(g.get(), std::to_string(refused) + "_u", shapes::Make(dt, 2));
       KILN_EXPECT_ERROR(c.op(x), c.name + ": requires ");
       ++refused;
@@ -796,7 +808,7 @@ TEST(ElementwiseErrors, DTypeRulesComeFromTheOpTable) {
   for (const BinaryCase& c : BinaryCases()) {
     if (c.name.starts_with("Pow")) continue;  // one op, split into two cases by dtype
     for (DType dt : dtypes::kAll) {
-      if (std::find(c.dtypes.begin(), c.dtypes.end(), dt) != c.dtypes.end()) continue;
+      if (std::find(c.dtypes.begin(), c.dtypes.end(), dt) != c.dtypes.end() || dtypes::IsComplex(dt)) continue;
       Node x = graph::Parameter(g.get(), std::to_string(refused) + "_b", shapes::Make(dt, 2));
       KILN_EXPECT_ERROR(c.op(x, x), c.name + ": requires ");
       ++refused;

@@ -365,7 +365,7 @@ TEST_P(LayoutTest, Iota) {
   };
   const std::vector<Case> cases = {{{5}, 0}, {{3, 4}, 0}, {{3, 4}, -1}, {{2, 3, 4}, 1}, {{2, 0}, 0}, {{100, 400}, 0}};
   for (DType dt : dtypes::kAll) {
-    if (dt == dtypes::Bool) continue;
+    if (dt == dtypes::Bool || dtypes::IsComplex(dt)) continue;  // Iota counts: real numeric dtypes
     for (const auto& c : cases) {
       SCOPED_TRACE(::testing::Message() << dtypes::Name(dt) << ::testing::PrintToString(c.dims) << " axis " << c.axis);
       const shapes::Shape shape = shapes::Make(dt, c.dims);

@@ -285,7 +285,7 @@ TEST(Fold, EveryDTypeGivesTheKernelsBits) {
   testing::Rng rng(3);
   const auto shape = shapes::Make(dtypes::Float32, 5);
   for (dtypes::DType dtype : dtypes::kAll) {
-    if (dtype == dtypes::Bool) continue;
+    if (dtype == dtypes::Bool || dtypes::IsComplex(dtype)) continue;  // (Max is not defined on complex numbers)
     SCOPED_TRACE(dtypes::Name(dtype));
     auto g = graph::NewGraph("fold_dtypes");
     Node x = graph::Parameter(g.get(), "x", shape.WithDType(dtype));

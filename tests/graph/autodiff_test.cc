@@ -176,7 +176,7 @@ TEST_P(Autodiff, Errors) {
   Node i = graph::Parameter(g.get(), "i", shapes::Make(dtypes::Int32, 3));
   KILN_EXPECT_ERROR(graph::Gradient(x, {x}), "Gradient: output must be a float scalar, got Float32[3]");
   KILN_EXPECT_ERROR(graph::Gradient(graph::ReduceAllSum(x), {i}),
-                    "Gradient: cannot differentiate with respect to Int32[3]: only float values have gradients");
+                    "Gradient: cannot differentiate with respect to Int32[3]: only float and complex values have gradients");
   KILN_EXPECT_ERROR(graph::VJP({x}, {graph::ReduceAllSum(x)}, {x}),
                     "VJP: cotangent Float32 does not match output #0 Float32[3]");
   // A float path through a non-differentiable op.

@@ -33,6 +33,7 @@ std::vector<GradCase> DotConvGradCases();
 std::vector<GradCase> GatherGradCases();
 std::vector<GradCase> ControlFlowGradCases();
 std::vector<GradCase> LinalgGradCases();
+std::vector<GradCase> ComplexGradCases();
 
 /// Ops without a gradient and why (integer/bool results, index outputs...).
 struct NonDifferentiable {

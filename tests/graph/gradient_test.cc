@@ -13,7 +13,7 @@ namespace {
 std::vector<GradCase> AllCases() {
   std::vector<GradCase> all;
   for (auto cases : {ElementwiseGradCases(), LayoutGradCases(), ReduceGradCases(), DotConvGradCases(),
-                     GatherGradCases(), ControlFlowGradCases(), LinalgGradCases()}) {
+                     GatherGradCases(), ControlFlowGradCases(), LinalgGradCases(), ComplexGradCases()}) {
     all.insert(all.end(), cases.begin(), cases.end());
   }
   return all;

@@ -107,6 +107,7 @@ const std::vector<SortShape>& SortShapes() {
 TEST_P(SortTest, SortAndArgSortMatchTheReferenceForEveryDType) {
   auto backend = Backend();
   for (dtypes::DType dt : dtypes::kAll) {
+    if (dtypes::IsComplex(dt)) continue;  // not ordered: refused (complex_test.cc)
     for (const SortShape& s : SortShapes()) {
       for (bool descending : {false, true}) {
         const shapes::Shape shape(dt, s.dims);

@@ -19,11 +19,14 @@ namespace kiln::testing {
       Rng rng(1234);
       projection = Random(out.Shape(), rng, -1, 1);
     }
-    return graph::ReduceAllSum(graph::Mul(out, graph::Const(out.Graph(), projection)));
+    graph::Node projected = graph::Mul(out, graph::Const(out.Graph(), projection));
+    // A complex output is projected to a real loss by its real part: with a
+    // complex R both of the output's parts count.
+    return graph::ReduceAllSum(graph::Real(projected));
   };
   std::vector<int> diff;
   for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i].DType() == dtypes::Float64 &&
+    if ((args[i].DType() == dtypes::Float64 || args[i].DType() == dtypes::Complex128) &&
         std::find(options.skip.begin(), options.skip.end(), static_cast<int>(i)) == options.skip.end()) {
       diff.push_back(static_cast<int>(i));
     }
@@ -48,16 +51,20 @@ namespace kiln::testing {
       return ::testing::AssertionFailure() << "gradient of argument " << i << " has shape " << grads[k].Shape()
                                            << ", the argument " << args[i].Shape();
     }
-    for (int64_t e = 0; e < args[i].Size(); ++e) {
+    // Each double of the argument: for complex arguments the real and the
+    // imaginary part of each element, whose gradients are the real and the
+    // imaginary part of the gradient (PyTorch's convention).
+    const std::vector<double> values = ToDoubles(args[i]);
+    for (int64_t e = 0; e < static_cast<int64_t>(values.size()); ++e) {
       auto eval = [&](double delta) {
         std::vector<tensors::Tensor> shifted = args;
-        tensors::Tensor copy = FromDoubles(args[i].Shape(), ToDoubles(args[i]));
-        copy.MutableFlat<double>()[e] += delta;
-        shifted[i] = copy;
+        std::vector<double> moved = values;
+        moved[static_cast<size_t>(e)] += delta;
+        shifted[i] = FromDoubles(args[i].Shape(), moved);
         return forward.CallVector(shifted)[0].Value<double>();
       };
       const double numeric = (eval(options.epsilon) - eval(-options.epsilon)) / (2 * options.epsilon);
-      const double got = analytic[e];
+      const double got = analytic[static_cast<size_t>(e)];
       if (!(std::abs(got - numeric) <= options.atol + options.rtol * std::abs(numeric))) {
         if (failures++ < 6) {
           report << "\n  argument " << i << " element " << e << ": analytic " << got << ", numeric " << numeric;

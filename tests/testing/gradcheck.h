@@ -20,9 +20,10 @@ struct GradCheckOptions {
   std::vector<int> skip = {};
 };
 
-/// Checks the gradients of L(args) = sum(fn(args) * R), R a fixed random
-/// tensor, with respect to every Float64 argument, against central finite
-/// differences of L. Returns a failure describing the worst element.
+/// Checks the gradients of L(args) = sum(Re(fn(args) * R)), R a fixed random
+/// tensor (complex for a complex output), with respect to every Float64 and
+/// Complex128 argument, against central finite differences of L (for complex
+/// arguments, of each part). Returns a failure describing the worst element.
 ::testing::AssertionResult CheckGradients(const std::shared_ptr<backends::Backend>& backend, const GraphFn& fn,
                                           const std::vector<tensors::Tensor>& args, const GradCheckOptions& options = {});
 

@@ -3,6 +3,7 @@
 
 #include "kiln/graph/attention.h"
 #include "kiln/graph/control_flow.h"
+#include "kiln/graph/fft.h"
 #include "kiln/graph/linalg.h"
 #include "kiln/graph/sort.h"
 #include "tests/testing/testing.h"
@@ -99,7 +100,8 @@ std::vector<OpCase> MakeCases() {
                      // Converts from every dtype into `dt`: the case exercises all sources.
                      Node sum;
                      for (dtypes::DType from : dtypes::kAll) {
-                       if (from == dt) continue;
+                       // (complex to real is refused: it would drop the imaginary part)
+                       if (from == dt || (dtypes::IsComplex(from) && !dtypes::IsComplex(dt))) continue;
                        Node c = graph::ConvertDType(Input(g, from, {4}), dt);
                        sum = sum.Ok() ? graph::Concatenate({sum, c}, 0) : c;
                      }
@@ -233,6 +235,19 @@ std::vector<OpCase> MakeCases() {
                                                  graph::Const(g, int32_t{2}));
                      return graph::Attention(Input(g, dt, {2, 4, 2, 5}), Input(g, dt, {2, 2, 3, 5}),
                                              Input(g, dt, {2, 2, 3, 5}), mask, {.scale = 0.5, .causal = true});
+                   }});
+  // Complex numbers: Complex takes the parts' dtype; Real, Imag and Fft run
+  // on complex values (FFT round trip over two axes), or for real dtypes on
+  // a value made complex first (RFFT then IRFFT).
+  cases.push_back({OpType::kComplex, [](Graph* g, dtypes::DType dt) {
+                     return graph::Complex(Input(g, dt, {2, 3}), Input(g, dt, {3}, -2, 2));
+                   }});
+  cases.push_back({OpType::kReal, [](Graph* g, dtypes::DType dt) { return graph::Real(Input(g, dt, {2, 3})); }});
+  cases.push_back({OpType::kImag, [](Graph* g, dtypes::DType dt) { return graph::Imag(Input(g, dt, {2, 3})); }});
+  cases.push_back({OpType::kFft, [](Graph* g, dtypes::DType dt) {
+                     Node x = Input(g, dt, {2, 3, 4});
+                     if (dtypes::IsComplex(dt)) return graph::IFFT(graph::FFT(x, 2), 2);
+                     return graph::IRFFT(graph::RFFT(x, 2), 2, 4);
                    }});
   for (OpType op : {OpType::kIf, OpType::kGetTupleElement}) {
     cases.push_back({op, [](Graph* g, dtypes::DType dt) {

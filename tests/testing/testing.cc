@@ -48,8 +48,13 @@ T FromDouble(double v) {
 }  // namespace
 
 tensors::Tensor Random(const shapes::Shape& shape, Rng& rng, double lo, double hi) {
-  std::vector<double> values(static_cast<size_t>(shape.Size()));
   const dtypes::DType dt = shape.DType();
+  std::vector<double> values(static_cast<size_t>(shape.Size()) * (dtypes::IsComplex(dt) ? 2 : 1));
+  if (dtypes::IsComplex(dt)) {  // both parts uniform in [lo, hi]
+    std::uniform_real_distribution<double> d(lo, hi);
+    for (auto& v : values) v = d(rng);
+    return FromDoubles(shape, values);
+  }
   DispatchDType(dt, [&](auto zero) {
     using T = decltype(zero);
     if constexpr (std::is_same_v<T, bool>) {
@@ -69,8 +74,17 @@ tensors::Tensor Random(const shapes::Shape& shape, Rng& rng, double lo, double h
 }
 
 std::vector<double> ToDoubles(const tensors::Tensor& t) {
-  std::vector<double> out(static_cast<size_t>(t.Size()));
+  std::vector<double> out(static_cast<size_t>(t.Size()) * (dtypes::IsComplex(t.DType()) ? 2 : 1));
   const void* data = t.HostData();
+  if (t.DType() == dtypes::Complex64) {
+    const float* p = static_cast<const float*>(data);
+    for (size_t i = 0; i < out.size(); ++i) out[i] = p[i];
+    return out;
+  }
+  if (t.DType() == dtypes::Complex128) {
+    std::memcpy(out.data(), data, out.size() * sizeof(double));
+    return out;
+  }
   DispatchDType(t.DType(), [&](auto zero) {
     using T = decltype(zero);
     const T* p = static_cast<const T*>(data);
@@ -81,8 +95,18 @@ std::vector<double> ToDoubles(const tensors::Tensor& t) {
 
 tensors::Tensor FromDoubles(const shapes::Shape& shape, const std::vector<double>& values) {
   tensors::Tensor t(shape);
-  if (static_cast<int64_t>(values.size()) != shape.Size()) throw Error("FromDoubles: size mismatch");
   void* data = t.MutableHostData();
+  if (dtypes::IsComplex(shape.DType())) {
+    if (static_cast<int64_t>(values.size()) != 2 * shape.Size()) throw Error("FromDoubles: size mismatch");
+    if (shape.DType() == dtypes::Complex128) {
+      std::memcpy(data, values.data(), values.size() * sizeof(double));
+    } else {
+      float* p = static_cast<float*>(data);
+      for (size_t i = 0; i < values.size(); ++i) p[i] = static_cast<float>(values[i]);
+    }
+    return t;
+  }
+  if (static_cast<int64_t>(values.size()) != shape.Size()) throw Error("FromDoubles: size mismatch");
   DispatchDType(shape.DType(), [&](auto zero) {
     using T = decltype(zero);
     T* p = static_cast<T*>(data);
@@ -95,8 +119,10 @@ double Tolerance(dtypes::DType dtype) {
   switch (dtype) {
     case dtypes::Float16: return 2e-3;
     case dtypes::BFloat16: return 1.6e-2;
-    case dtypes::Float32: return 2e-6;
-    case dtypes::Float64: return 1e-13;
+    case dtypes::Float32:
+    case dtypes::Complex64: return 2e-6;
+    case dtypes::Float64:
+    case dtypes::Complex128: return 1e-13;
     default: return 0;
   }
 }

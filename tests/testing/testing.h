@@ -29,8 +29,9 @@ std::vector<std::string> BackendsSupporting(ir::OpType op);
 /// A deterministic random generator for tests (fixed seed per call site is up to the caller).
 using Rng = std::mt19937_64;
 
-/// Random values of `shape`: floats uniform in [lo, hi]; integers uniform in
-/// [lo, hi] clipped to the dtype's range; Bool with p = 0.5.
+/// Random values of `shape`: floats (and both parts of complex numbers)
+/// uniform in [lo, hi]; integers uniform in [lo, hi] clipped to the dtype's
+/// range; Bool with p = 0.5.
 tensors::Tensor Random(const shapes::Shape& shape, Rng& rng, double lo = -3, double hi = 3);
 /// A Float64 tensor of `dims` uniform in [lo, hi], from a fixed seed.
 inline tensors::Tensor Uniform(std::vector<int64_t> dims, double lo, double hi, uint64_t seed) {
@@ -38,14 +39,16 @@ inline tensors::Tensor Uniform(std::vector<int64_t> dims, double lo, double hi, 
   return Random(shapes::Shape(dtypes::Float64, std::move(dims)), rng, lo, hi);
 }
 
-/// All values as doubles (any dtype; Bool as 0/1).
+/// All values as doubles (any dtype; Bool as 0/1; complex values as
+/// interleaved real and imaginary parts, two doubles per element).
 std::vector<double> ToDoubles(const tensors::Tensor& t);
 /// A tensor of `shape` from doubles, converted like a C++ static_cast (half
-/// types round to nearest even).
+/// types round to nearest even); complex shapes take interleaved parts.
 tensors::Tensor FromDoubles(const shapes::Shape& shape, const std::vector<double>& values);
 
 /// Relative tolerance suitable for a dtype's elementwise results: 0 for
-/// integers and Bool, ~1e-2 for Float16, ~1e-2 for BFloat16, 1e-5 Float32, 1e-12 Float64.
+/// integers and Bool, ~1e-2 for Float16, ~1e-2 for BFloat16, 1e-5 Float32
+/// (and Complex64), 1e-12 Float64 (and Complex128).
 double Tolerance(dtypes::DType dtype);
 
 /// Whether `got` matches `want` in shape and values: |got - want| <= atol +

@@ -3,10 +3,12 @@
 #pragma once
 
 #include <cstddef>
+#include <complex>
 #include <cstdint>
 #include <iosfwd>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 #include "kiln/core/float16.h"
 
@@ -28,6 +30,8 @@ enum class DType : uint8_t {
   BFloat16,
   Float32,
   Float64,
+  Complex64,   // std::complex<float>: real and imaginary Float32 parts
+  Complex128,  // std::complex<double>
 };
 
 inline constexpr DType Invalid = DType::Invalid;
@@ -44,10 +48,16 @@ inline constexpr DType Float16 = DType::Float16;
 inline constexpr DType BFloat16 = DType::BFloat16;
 inline constexpr DType Float32 = DType::Float32;
 inline constexpr DType Float64 = DType::Float64;
+inline constexpr DType Complex64 = DType::Complex64;
+inline constexpr DType Complex128 = DType::Complex128;
+
+/// The C++ types of the complex dtypes.
+using complex64 = std::complex<float>;
+using complex128 = std::complex<double>;
 
 /// Every valid dtype, in enum order.
-inline constexpr DType kAll[] = {Bool,   Int8,   Int16,   Int32,    Int64,   Uint8,  Uint16,
-                                 Uint32, Uint64, Float16, BFloat16, Float32, Float64};
+inline constexpr DType kAll[] = {Bool,   Int8,    Int16,    Int32,   Int64,   Uint8,     Uint16,     Uint32,
+                                 Uint64, Float16, BFloat16, Float32, Float64, Complex64, Complex128};
 
 /// "Float32", "Int64", ... ("Invalid" for DType::Invalid).
 const char* Name(DType dtype);
@@ -65,6 +75,16 @@ bool IsUnsignedInteger(DType dtype);
 bool IsHalf(DType dtype);
 /// Floats and signed integers.
 bool IsSigned(DType dtype);
+/// Complex64 and Complex128.
+bool IsComplex(DType dtype);
+/// Floats and complex numbers: the dtypes that carry gradients.
+bool IsFloatOrComplex(DType dtype);
+/// The dtype of a complex dtype's real and imaginary parts (Complex64 ->
+/// Float32, Complex128 -> Float64); other dtypes are returned unchanged.
+DType RealPart(DType dtype);
+/// The complex dtype with parts of `dtype` (Float32 -> Complex64, Float64 ->
+/// Complex128; a complex dtype is returned unchanged); Invalid for the others.
+DType ComplexOf(DType dtype);
 
 std::ostream& operator<<(std::ostream& os, DType dtype);
 
@@ -84,6 +104,8 @@ constexpr DType DTypeOf() {
   else if constexpr (std::is_same_v<T, bfloat16>) return BFloat16;
   else if constexpr (std::is_same_v<T, float>) return Float32;
   else if constexpr (std::is_same_v<T, double>) return Float64;
+  else if constexpr (std::is_same_v<T, complex64>) return Complex64;
+  else if constexpr (std::is_same_v<T, complex128>) return Complex128;
   else return Invalid;
 }
 
@@ -95,10 +117,15 @@ inline constexpr bool kIsElementType = DTypeOf<T>() != Invalid;
 
 namespace kiln {
 
-/// Calls fn(T{}) with T the C++ type of `dtype` (e.g. float for Float32).
-/// Throws kiln::Error for Invalid.
+/// Calls fn(T{}) with T the C++ type of `dtype` (e.g. float for Float32),
+/// for the real dtypes. Throws kiln::Error for Invalid and for the complex
+/// dtypes, which most generic code does not handle: code that does calls
+/// DispatchDTypeWithComplex.
 template <typename Fn>
 decltype(auto) DispatchDType(dtypes::DType dtype, Fn&& fn);
+/// DispatchDType, and complex64 / complex128 for the complex dtypes.
+template <typename Fn>
+decltype(auto) DispatchDTypeWithComplex(dtypes::DType dtype, Fn&& fn);
 
 }  // namespace kiln
 

@@ -20,8 +20,11 @@ namespace kiln::graph {
 // ---------------------------------------------------------------- Unary ops.
 // Float ops (Exp, Log, Sin, ...) require a float dtype; Abs, Neg, Sign work on
 // every integer and float dtype (Neg of an unsigned value wraps); bit ops on
-// integers; LogicalNot on Bool. IsFinite/IsNaN return Bool.
+// integers; LogicalNot on Bool. IsFinite/IsNaN return Bool. Abs, Neg, Exp,
+// Log, Sin, Cos, Tanh, Sqrt, Rsqrt (principal branches, as std::complex) and
+// Add, Sub, Mul, Div, Equal, NotEqual, Where take complex values too.
 
+/// |x|; for complex x its modulus, of the real dtype (Complex64 -> Float32).
 Node Abs(Node x, Loc loc = Loc::current());
 /// -x (wraps for integers).
 Node Neg(Node x, Loc loc = Loc::current());
@@ -91,6 +94,23 @@ Node Max(Node a, Node b, Loc loc = Loc::current());
 Node Min(Node a, Node b, Loc loc = Loc::current());
 /// The angle of (x, y) in radians, in [-pi, pi].
 Node Atan2(Node y, Node x, Loc loc = Loc::current());
+
+// ---------------------------------------------------------- Complex numbers.
+// Gradients with respect to complex values follow PyTorch: the gradient of a
+// real loss L at z = x + iy is dL/dx + i dL/dy, the direction of steepest
+// ascent, so optimizers update complex variables like real ones.
+
+/// re + i im, elementwise: Float32 parts give Complex64, Float64 Complex128.
+/// The parts broadcast as in Add.
+Node Complex(Node re, Node im, Loc loc = Loc::current());
+/// The real part of a complex value (a real value is returned unchanged).
+Node Real(Node x, Loc loc = Loc::current());
+/// The imaginary part of a complex value (zeros for a real value).
+Node Imag(Node x, Loc loc = Loc::current());
+/// The complex conjugate re - i im (a real value is returned unchanged).
+Node Conj(Node x, Loc loc = Loc::current());
+/// The argument atan2(im, re) in [-pi, pi] (0 or pi for real values).
+Node Angle(Node x, Loc loc = Loc::current());
 /// Bitwise and, or, xor of integers.
 Node BitwiseAnd(Node a, Node b, Loc loc = Loc::current());
 Node BitwiseOr(Node a, Node b, Loc loc = Loc::current());

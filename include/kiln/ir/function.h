@@ -238,6 +238,24 @@ struct AttentionAttrs {
   friend bool operator==(const AttentionAttrs&, const AttentionAttrs&) = default;
 };
 
+/// Fft(x): the discrete Fourier transform over the last lengths.size() (1 to
+/// 3) axes, as StableHLO's fft. kFft: complex -> complex, X[k] = sum_n x[n]
+/// e^{-2 pi i k n / N}. kIfft: its inverse, with the 1/N factor (N the
+/// product of lengths). kRfft: real -> complex, the last axis keeps its
+/// first n/2 + 1 outputs (the others are their conjugates). kIrfft: complex
+/// -> real, the inverse of kRfft: the input's last axis has lengths.back()/2
+/// + 1 elements, read as the non-redundant half of a Hermitian spectrum (the
+/// imaginary parts of its zero and, for even lengths, Nyquist terms are
+/// ignored). `lengths` are the transformed axes' sizes in the time domain.
+enum class FftType : uint8_t { kFft, kIfft, kRfft, kIrfft };
+/// "FFT", "IFFT", "RFFT", "IRFFT".
+std::string_view FftTypeName(FftType type);
+struct FftAttrs {
+  FftType type = FftType::kFft;
+  std::vector<int64_t> lengths;
+  friend bool operator==(const FftAttrs&, const FftAttrs&) = default;
+};
+
 /// GetTupleElement: which element of its operand's tuple it reads.
 struct TupleIndexAttrs {
   int64_t index = 0;
@@ -248,7 +266,7 @@ struct TupleIndexAttrs {
 using Attributes = std::variant<NoAttrs, ParameterAttrs, ConstantAttrs, AxesAttrs, SliceAttrs, PadAttrs,
                                 DynamicSliceAttrs, ArgMinMaxAttrs, DotGeneralAttrs, ConvAttrs, WindowAttrs,
                                 GatherAttrs, ScatterAttrs, ControlFlowAttrs, SortAttrs, TupleIndexAttrs, LinalgAttrs,
-                                AttentionAttrs>;
+                                AttentionAttrs, FftAttrs>;
 
 /// The shape of a tuple-producing instruction (ProducesTuple): an empty Bool
 /// vector, so code that sizes every instruction's value sees zero bytes.

@@ -30,7 +30,19 @@ enum class OpCategory : uint8_t {
 /// Which dtypes an op's operands may have: the graph layer's check, the CPU
 /// kernels' dispatch and the conformance tests all read it from the op table.
 /// kOwnRule: the op checks its operands itself (layout, reductions, dots...).
-enum class DTypeClass : uint8_t { kFloat, kNumeric, kInteger, kBool, kAny, kOwnRule };
+/// The real classes (kFloat, kNumeric, kAny) exclude the complex dtypes; the
+/// ...OrComplex classes add them, for the ops defined on complex numbers.
+enum class DTypeClass : uint8_t {
+  kFloat,
+  kNumeric,
+  kInteger,
+  kBool,
+  kAny,
+  kOwnRule,
+  kFloatOrComplex,
+  kNumericOrComplex,
+  kAnyOrComplex,
+};
 
 // X(Name, Category, DTypeClass): the single list of ops. Order is stable
 // (serialized IR and capability tables refer to it).
@@ -39,22 +51,22 @@ enum class DTypeClass : uint8_t { kFloat, kNumeric, kInteger, kBool, kAny, kOwnR
   X(Constant, kSource, kOwnRule)                  \
   X(Iota, kSource, kOwnRule)                      \
   /* Unary */                                     \
-  X(Abs, kUnary, kNumeric)                        \
-  X(Neg, kUnary, kNumeric)                        \
+  X(Abs, kUnary, kNumericOrComplex)               \
+  X(Neg, kUnary, kNumericOrComplex)               \
   X(Sign, kUnary, kNumeric)                       \
   X(Ceil, kUnary, kFloat)                         \
   X(Floor, kUnary, kFloat)                        \
   X(Round, kUnary, kFloat)                        \
-  X(Exp, kUnary, kFloat)                          \
+  X(Exp, kUnary, kFloatOrComplex)                 \
   X(Expm1, kUnary, kFloat)                        \
-  X(Log, kUnary, kFloat)                          \
+  X(Log, kUnary, kFloatOrComplex)                 \
   X(Log1p, kUnary, kFloat)                        \
   X(Logistic, kUnary, kFloat)                     \
-  X(Sin, kUnary, kFloat)                          \
-  X(Cos, kUnary, kFloat)                          \
-  X(Tanh, kUnary, kFloat)                         \
-  X(Sqrt, kUnary, kFloat)                         \
-  X(Rsqrt, kUnary, kFloat)                        \
+  X(Sin, kUnary, kFloatOrComplex)                 \
+  X(Cos, kUnary, kFloatOrComplex)                 \
+  X(Tanh, kUnary, kFloatOrComplex)                \
+  X(Sqrt, kUnary, kFloatOrComplex)                \
+  X(Rsqrt, kUnary, kFloatOrComplex)               \
   X(Erf, kUnary, kFloat)                          \
   X(IsFinite, kUnary, kFloat)                     \
   X(IsNaN, kUnary, kFloat)                        \
@@ -63,10 +75,10 @@ enum class DTypeClass : uint8_t { kFloat, kNumeric, kInteger, kBool, kAny, kOwnR
   X(BitwiseNot, kUnary, kInteger)                 \
   X(LogicalNot, kUnary, kBool)                    \
   /* Binary */                                    \
-  X(Add, kBinary, kNumeric)                       \
-  X(Sub, kBinary, kNumeric)                       \
-  X(Mul, kBinary, kNumeric)                       \
-  X(Div, kBinary, kNumeric)                       \
+  X(Add, kBinary, kNumericOrComplex)              \
+  X(Sub, kBinary, kNumericOrComplex)              \
+  X(Mul, kBinary, kNumericOrComplex)              \
+  X(Div, kBinary, kNumericOrComplex)              \
   X(Rem, kBinary, kNumeric)                       \
   X(Pow, kBinary, kNumeric)                       \
   X(Max, kBinary, kNumeric)                       \
@@ -82,16 +94,16 @@ enum class DTypeClass : uint8_t { kFloat, kNumeric, kInteger, kBool, kAny, kOwnR
   X(ShiftRightArithmetic, kBinary, kInteger)      \
   X(ShiftRightLogical, kBinary, kInteger)         \
   /* Comparisons */                               \
-  X(Equal, kComparison, kAny)                     \
-  X(NotEqual, kComparison, kAny)                  \
+  X(Equal, kComparison, kAnyOrComplex)            \
+  X(NotEqual, kComparison, kAnyOrComplex)         \
   X(GreaterThan, kComparison, kAny)               \
   X(GreaterOrEqual, kComparison, kAny)            \
   X(LessThan, kComparison, kAny)                  \
   X(LessOrEqual, kComparison, kAny)               \
   /* Others */                                    \
-  X(Where, kOther, kAny)                          \
+  X(Where, kOther, kAnyOrComplex)                 \
   X(Clamp, kOther, kNumeric)                      \
-  X(ConvertDType, kOther, kAny)                   \
+  X(ConvertDType, kOther, kAnyOrComplex)          \
   X(Bitcast, kOther, kOwnRule)                    \
   X(Reshape, kOther, kOwnRule)                    \
   X(Transpose, kOther, kOwnRule)                  \
@@ -135,6 +147,11 @@ enum class DTypeClass : uint8_t { kFloat, kNumeric, kInteger, kBool, kAny, kOwnR
   X(Qr, kOther, kOwnRule)                         \
   X(Eigh, kOther, kOwnRule)                       \
   X(Svd, kOther, kOwnRule)                        \
+  /* Complex numbers (Abs, Neg, Add... take them too: the OrComplex classes) */ \
+  X(Complex, kOther, kOwnRule)                    \
+  X(Real, kOther, kOwnRule)                       \
+  X(Imag, kOther, kOwnRule)                       \
+  X(Fft, kOther, kOwnRule)                        \
   /* Fused blocks a backend may implement in one kernel */ \
   X(Attention, kOther, kOwnRule)
 

@@ -79,7 +79,10 @@ class Grouper {
   // Member lists of the groups, each ascending (some may be empty).
   std::vector<std::vector<int>> Run() {
     for (size_t id = 0; id < fn_.instructions.size(); ++id) {
-      if (live_[id] && !taken_[id] && HasTileKernel(fn_.instructions[id].op)) Add(static_cast<int>(id));
+      if (live_[id] && !taken_[id] && HasTileKernel(fn_.instructions[id].op) &&
+          !TouchesComplex(fn_, fn_.instructions[id])) {
+        Add(static_cast<int>(id));
+      }
     }
     return std::move(members_);
   }

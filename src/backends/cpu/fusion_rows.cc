@@ -79,7 +79,7 @@ std::vector<RowGroupPlan> PlanRowGroups(const ir::Function& fn, const std::vecto
       for (int o : in.operands) touches |= depends[static_cast<size_t>(o)];
       if (!touches) continue;
       depends[id] = true;
-      if (!live[id] || claimed[id]) continue;
+      if (!live[id] || claimed[id] || TouchesComplex(fn, in)) continue;
       // The level of every member operand, and whether the others are usable
       // as inputs (independent of the group).
       int member_level = -1;

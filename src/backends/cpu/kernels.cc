@@ -16,6 +16,8 @@ const KernelTable& Kernels() {
     RegisterRandomKernels(t);
     RegisterLinalgKernels(t);
     RegisterAttentionKernels(t);
+    RegisterComplexKernels(t);
+    RegisterFftKernels(t);
     return t;
   }();
   return table;

@@ -38,6 +38,8 @@ void RegisterGatherKernels(KernelTable& table);       // Gather, Scatter*
 void RegisterRandomKernels(KernelTable& table);       // RNGBitGenerator
 void RegisterLinalgKernels(KernelTable& table);       // Cholesky, TriangularSolve
 void RegisterAttentionKernels(KernelTable& table);    // Attention
+void RegisterComplexKernels(KernelTable& table);      // Complex, Real, Imag
+void RegisterFftKernels(KernelTable& table);          // Fft (FFTW)
 
 /// Computes a factorization (Lu, Qr, Eigh, Svd): inputs[0] is the operand,
 /// outputs[i] the buffer of tuple element i (see ir::FactorizationResults).
@@ -48,6 +50,18 @@ FactorizationKernel MakeFactorizationKernel(const ir::Function& fn, const ir::In
 /// Shape of operand `i` of `instr`.
 inline const shapes::Shape& OperandShape(const ir::Function& fn, const ir::Instruction& instr, size_t i) {
   return fn.instructions[static_cast<size_t>(instr.operands.at(i))].shape;
+}
+
+/// Whether the instruction or one of its operands is complex. The fused
+/// kernels (fusion.cc, fusion_rows.cc) leave those to the per-op kernels:
+/// their tiles are sized for real elements, and complex math is rare enough
+/// not to need fusing.
+inline bool TouchesComplex(const ir::Function& fn, const ir::Instruction& instr) {
+  if (dtypes::IsComplex(instr.shape.DType())) return true;
+  for (size_t i = 0; i < instr.operands.size(); ++i) {
+    if (dtypes::IsComplex(OperandShape(fn, instr, i).DType())) return true;
+  }
+  return false;
 }
 
 /// Reduces one contiguous row of `n` elements into *out, as the reduce kernel

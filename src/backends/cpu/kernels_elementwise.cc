@@ -52,6 +52,9 @@ constexpr bool kIsFloat = std::is_floating_point_v<T> || kIsHalf<T>;
 template <typename T>
 constexpr bool kIsInt = std::is_integral_v<T> && !std::is_same_v<T, bool>;
 
+template <typename T>
+constexpr bool kIsComplex = std::is_same_v<T, dtypes::complex64> || std::is_same_v<T, dtypes::complex128>;
+
 // The type elements of T are computed in: float for the 16-bit floats.
 template <typename T>
 using Compute = std::conditional_t<kIsHalf<T>, float, T>;
@@ -82,8 +85,11 @@ constexpr bool Accepts() {
     case ir::DTypeClass::kNumeric: return kIsFloat<T> || kIsInt<T>;
     case ir::DTypeClass::kInteger: return kIsInt<T>;
     case ir::DTypeClass::kBool: return std::is_same_v<T, bool>;
-    case ir::DTypeClass::kAny: return true;
+    case ir::DTypeClass::kAny: return !kIsComplex<T>;
     case ir::DTypeClass::kOwnRule: return false;
+    case ir::DTypeClass::kFloatOrComplex: return kIsFloat<T> || kIsComplex<T>;
+    case ir::DTypeClass::kNumericOrComplex: return kIsFloat<T> || kIsInt<T> || kIsComplex<T>;
+    case ir::DTypeClass::kAnyOrComplex: return true;
   }
   return false;
 }
@@ -94,7 +100,7 @@ constexpr bool Accepts() {
 template <OpType Op, typename Make>
 TileKernel DispatchAccepted(dtypes::DType dtype, const ir::Instruction& instr, Make&& make) {
   constexpr ir::DTypeClass K = ir::DTypeClassOf(Op);
-  return DispatchDType(dtype, [&](auto zero) -> TileKernel {
+  return DispatchDTypeWithComplex(dtype, [&](auto zero) -> TileKernel {
     using T = decltype(zero);
     if constexpr (Accepts<K, T>()) {
       return make(zero);
@@ -128,9 +134,13 @@ void BinaryTile(const void* const* in, void* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = StoreAs<Out>(Op{}(Load(a[i]), Load(b[i])));
 }
 
-// The output type of op on T: Bool for predicates, T otherwise.
+// The output type of op on T: Bool for predicates, the real part's type for
+// a real function of a complex value (Abs), T otherwise.
 template <typename T, typename Op, typename... Args>
-using OutputOf = std::conditional_t<std::is_same_v<std::invoke_result_t<Op, Args...>, bool>, bool, T>;
+using OutputOf = std::conditional_t<
+    std::is_same_v<std::invoke_result_t<Op, Args...>, bool>, bool,
+    std::conditional_t<kIsComplex<T> && !kIsComplex<std::invoke_result_t<Op, Args...>>,
+                       std::invoke_result_t<Op, Args...>, T>>;
 
 // Tile factory of unary op `Type` given by functor Op, on the dtypes it accepts.
 template <typename Op, OpType Type>
@@ -206,24 +216,66 @@ MathOp MathOpOf(OpType op) {
   Throw("cpu: " + std::string(ir::OpName(op)) + " is not a math op");
 }
 
+// Complex math: std::complex's functions (principal branches), per element.
+template <typename T, MathOp kOp>
+void ComplexMathTile(const void* const* in, void* out, int64_t n) {
+  const T* x = static_cast<const T*>(in[0]);
+  T* y = static_cast<T*>(out);
+  for (int64_t i = 0; i < n; ++i) {
+    const T v = x[i];
+    if constexpr (kOp == MathOp::kExp) y[i] = std::exp(v);
+    else if constexpr (kOp == MathOp::kLog) y[i] = std::log(v);
+    else if constexpr (kOp == MathOp::kSin) y[i] = std::sin(v);
+    else if constexpr (kOp == MathOp::kCos) y[i] = std::cos(v);
+    else if constexpr (kOp == MathOp::kTanh) y[i] = std::tanh(v);
+    else if constexpr (kOp == MathOp::kSqrt) y[i] = std::sqrt(v);
+    else if constexpr (kOp == MathOp::kRsqrt) y[i] = T(1) / std::sqrt(v);
+  }
+}
+
+template <typename T>
+TileKernel ComplexMathTileOf(MathOp op, const ir::Instruction& instr) {
+  switch (op) {
+    case MathOp::kExp: return &ComplexMathTile<T, MathOp::kExp>;
+    case MathOp::kLog: return &ComplexMathTile<T, MathOp::kLog>;
+    case MathOp::kSin: return &ComplexMathTile<T, MathOp::kSin>;
+    case MathOp::kCos: return &ComplexMathTile<T, MathOp::kCos>;
+    case MathOp::kTanh: return &ComplexMathTile<T, MathOp::kTanh>;
+    case MathOp::kSqrt: return &ComplexMathTile<T, MathOp::kSqrt>;
+    case MathOp::kRsqrt: return &ComplexMathTile<T, MathOp::kRsqrt>;
+    default: break;
+  }
+  Throw("cpu " + std::string(ir::OpName(instr.op)) + ": not defined on complex numbers (" + instr.location + ")");
+}
+
 TileKernel MathTileOf(const ir::Function& fn, const ir::Instruction& instr) {
   const MathOp op = MathOpOf(instr.op);
-  // Every math op is Float-only (the op table says so; checked below).
-  static_assert(ir::DTypeClassOf(OpType::kExp) == ir::DTypeClass::kFloat);
-  return DispatchAccepted<OpType::kExp>(OperandShape(fn, instr, 0).DType(), instr, [op](auto zero) -> TileKernel {
-    static constexpr auto kTiles = MathTiles<decltype(zero)>(std::make_integer_sequence<int, kNumMathOps>());
-    return kTiles[static_cast<size_t>(op)];
+  const dtypes::DType dtype = OperandShape(fn, instr, 0).DType();
+  if (!ir::Accepts(ir::DTypeClassOf(instr.op), dtype)) {
+    Throw("cpu " + std::string(ir::OpName(instr.op)) + ": unsupported dtype " + dtypes::Name(dtype) + " (" +
+          instr.location + ")");
+  }
+  return DispatchDTypeWithComplex(dtype, [&](auto zero) -> TileKernel {
+    using T = decltype(zero);
+    if constexpr (kIsComplex<T>) {
+      return ComplexMathTileOf<T>(op, instr);
+    } else if constexpr (kIsFloat<T>) {
+      static constexpr auto kTiles = MathTiles<T>(std::make_integer_sequence<int, kNumMathOps>());
+      return kTiles[static_cast<size_t>(op)];
+    } else {
+      Throw("cpu " + std::string(ir::OpName(instr.op)) + ": unsupported dtype " + dtypes::Name(dtype));
+    }
   });
 }
 
 // ------------------------------------------------------- Unary functors.
 
-struct AbsOp {
+struct AbsOp {  // the modulus for complex numbers (a real result)
   template <typename T>
-  T operator()(T x) const {
+  auto operator()(T x) const {
     if constexpr (std::is_unsigned_v<T>) return x;
     else if constexpr (kIsInt<T>) return x < 0 ? static_cast<T>(Wrap<T>(0) - static_cast<Wrap<T>>(x)) : x;  // INT_MIN stays
-    else return std::abs(x);
+    else return std::abs(x);  // std::hypot for complex: no overflow
   }
 };
 
@@ -500,6 +552,7 @@ TileKernel WhereTileOf(const ir::Function&, const ir::Instruction& instr) {
     case 2: return &WhereTile<uint16_t>;
     case 4: return &WhereTile<uint32_t>;
     case 8: return &WhereTile<uint64_t>;
+    case 16: return &WhereTile<unsigned __int128>;  // Complex128
     default: break;
   }
   Throw("cpu Where: unsupported dtype " + instr.shape.ToString() + " (" + instr.location + ")");
@@ -539,11 +592,15 @@ To SaturatingCast(From v) {
 // Converts a value in compute type (float for the 16-bit floats) to To.
 // Integer to integer wraps (C++20 modular conversion); anything nonzero,
 // NaN included, is true.
+// To a complex dtype, a real value becomes value + 0i. (Complex to real is
+// refused by the graph layer: it would drop the imaginary part.)
 template <typename To>
 struct ConvertOp {
   template <typename From>
   To operator()(From v) const {
-    if constexpr (std::is_same_v<To, bool>) return v != From(0);
+    if constexpr (kIsComplex<From> && !kIsComplex<To>) return To{};  // never built (see ConvertTileOf)
+    else if constexpr (kIsComplex<To> && !kIsComplex<From>) return To(static_cast<typename To::value_type>(v));
+    else if constexpr (std::is_same_v<To, bool>) return v != From(0);
     else if constexpr (kIsHalf<To>) return To(static_cast<float>(v));
     else if constexpr (std::is_floating_point_v<From> && std::is_integral_v<To>) return SaturatingCast<To>(v);
     else return static_cast<To>(v);
@@ -551,10 +608,15 @@ struct ConvertOp {
 };
 
 TileKernel ConvertTileOf(const ir::Function& fn, const ir::Instruction& instr) {
-  return DispatchDType(OperandShape(fn, instr, 0).DType(), [&](auto from) {
-    return DispatchDType(instr.shape.DType(), [&](auto to) -> TileKernel {
+  return DispatchDTypeWithComplex(OperandShape(fn, instr, 0).DType(), [&](auto from) {
+    return DispatchDTypeWithComplex(instr.shape.DType(), [&](auto to) -> TileKernel {
       using To = decltype(to);
-      return &UnaryTile<To, decltype(from), ConvertOp<To>>;
+      using From = decltype(from);
+      if constexpr (kIsComplex<From> && !kIsComplex<To>) {
+        Throw("cpu ConvertDType: complex to real drops the imaginary part (" + instr.location + ")");
+      } else {
+        return &UnaryTile<To, From, ConvertOp<To>>;
+      }
     });
   });
 }
@@ -580,7 +642,7 @@ Kernel ChunkedKernel(TileKernel tile, std::vector<size_t> in_bytes, size_t out_b
 #pragma omp parallel
     {
       // Streaming: each chunk is computed into this buffer, then copied out.
-      alignas(64) std::byte buffer[kChunk * 8];
+      alignas(64) std::byte buffer[kChunk * 16];  // the widest element: Complex128
 #pragma omp for
       for (int64_t c = 0; c < chunks; ++c) {
         const int64_t begin = c * kChunk, len = std::min(kChunk, n - begin);
@@ -610,7 +672,10 @@ std::array<TileFactory, ir::kNumOpTypes> MakeTileFactories() {
   for (OpType op : {OpType::kCeil, OpType::kFloor, OpType::kRound, OpType::kExp, OpType::kExpm1, OpType::kLog,
                     OpType::kLog1p, OpType::kLogistic, OpType::kSin, OpType::kCos, OpType::kTanh, OpType::kSqrt,
                     OpType::kRsqrt, OpType::kErf}) {
-    if (ir::DTypeClassOf(op) != ir::DTypeClass::kFloat) Throw("cpu: math op " + std::string(ir::OpName(op)) + " must be Float-only");
+    const ir::DTypeClass c = ir::DTypeClassOf(op);
+    if (c != ir::DTypeClass::kFloat && c != ir::DTypeClass::kFloatOrComplex) {
+      Throw("cpu: math op " + std::string(ir::OpName(op)) + " must take floats (and maybe complex numbers) only");
+    }
     set(op, MathTileOf);
   }
   set(OpType::kAbs, UnaryTileOf<AbsOp, OpType::kAbs>);

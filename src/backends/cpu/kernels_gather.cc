@@ -249,6 +249,7 @@ Kernel MakeGather(const ir::Function& fn, const ir::Instruction& instr) {
     case 2: copy = GatherCopy<2>; break;
     case 4: copy = GatherCopy<4>; break;
     case 8: copy = GatherCopy<8>; break;
+    case 16: copy = GatherCopy<16>; break;  // Complex128
     default: Throw("cpu Gather: unsupported element size for " + instr.shape.ToString());
   }
   Kernel kernel;
@@ -499,10 +500,13 @@ Kernel MakeScatterOf(const ir::Function& fn, const ir::Instruction& instr, const
     };
   }
   Kernel kernel;
-  DispatchDType(instr.shape.DType(), [&](auto zero) {
+  DispatchDTypeWithComplex(instr.shape.DType(), [&](auto zero) {
     using T = decltype(zero);
+    constexpr bool kComplex = std::is_same_v<T, dtypes::complex64> || std::is_same_v<T, dtypes::complex128>;
     if constexpr (std::is_same_v<T, bool> && !std::is_same_v<Op, UpdateOp>) {
       Throw(std::string("cpu ") + name + ": Bool operands are not supported");
+    } else if constexpr (kComplex && !std::is_same_v<Op, UpdateOp> && !std::is_same_v<Op, SumOp>) {
+      Throw(std::string("cpu ") + name + ": complex numbers are not ordered");
     } else {
       DispatchIndex(OperandShape(fn, instr, 1).DType(), name, [&](auto index_zero) {
         using I = decltype(index_zero);

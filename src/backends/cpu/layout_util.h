@@ -67,12 +67,17 @@ void ForEachRow(const RowLoop& loop, int64_t row_begin, int64_t row_end, Fn&& fn
 
 /// Unsigned integer type of `kBytes` bytes: data-movement kernels copy
 /// elements as opaque words so one instantiation serves every dtype of a width.
+/// (16 bytes, Complex128: a pair of words, copied as one value.)
+struct Word16 {
+  uint64_t lo, hi;
+};
 template <size_t kBytes>
-using Word = std::conditional_t<kBytes == 1, uint8_t,
-                                std::conditional_t<kBytes == 2, uint16_t,
-                                                   std::conditional_t<kBytes == 4, uint32_t, uint64_t>>>;
+using Word = std::conditional_t<
+    kBytes == 1, uint8_t,
+    std::conditional_t<kBytes == 2, uint16_t,
+                       std::conditional_t<kBytes == 4, uint32_t, std::conditional_t<kBytes == 8, uint64_t, Word16>>>>;
 
-/// Calls fn(W{}) with W the Word of `bytes` (1, 2, 4 or 8).
+/// Calls fn(W{}) with W the Word of `bytes` (1, 2, 4, 8 or 16).
 template <typename Fn>
 decltype(auto) DispatchWord(size_t bytes, Fn&& fn) {
   switch (bytes) {
@@ -80,6 +85,7 @@ decltype(auto) DispatchWord(size_t bytes, Fn&& fn) {
     case 2: return fn(Word<2>{});
     case 4: return fn(Word<4>{});
     case 8: return fn(Word<8>{});
+    case 16: return fn(Word<16>{});
     default: break;
   }
   Throw("cpu: unsupported element size " + std::to_string(bytes));

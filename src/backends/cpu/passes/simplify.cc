@@ -35,10 +35,11 @@ class SplatFinder {
 
  private:
   // The common value as a double (exact for 0, 1 and -0.0 in every dtype),
-  // or nothing if elements differ, the constant is empty or Bool.
+  // or nothing if elements differ, the constant is empty, Bool or complex
+  // (whose identities, with signed zeros in two parts, are left alone).
   static std::optional<double> Scan(const ir::Instruction& constant) {
     const dtypes::DType dtype = constant.shape.DType();
-    if (dtype == dtypes::Bool || constant.shape.Size() == 0) return std::nullopt;
+    if (dtype == dtypes::Bool || dtypes::IsComplex(dtype) || constant.shape.Size() == 0) return std::nullopt;
     const std::vector<std::byte>& bytes = passes::ConstantBytes(constant);
     const size_t width = dtypes::SizeOf(dtype);
     if (bytes.size() != static_cast<size_t>(constant.shape.ByteSize())) return std::nullopt;

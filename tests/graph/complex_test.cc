@@ -1,0 +1,416 @@
+// Copyright 2026 The Kiln Authors.
+// Complex numbers: the dtypes, Complex/Real/Imag/Conj/Angle, the elementwise
+// ops on complex values against std::complex references (random values of
+// several shapes, and the special values: NaN, infinities, signed zeros),
+// the composed complex MatMul and ReduceSum, conversions, tensors and
+// checkpoints of complex values, and the errors of ops not defined on them.
+#include <cmath>
+#include <complex>
+#include <cstring>
+#include <filesystem>
+
+#include "kiln/context/checkpoints.h"
+#include "kiln/graph/fft.h"
+#include "kiln/graph/cumulative.h"
+#include "kiln/graph/linalg.h"
+#include "kiln/graph/sort.h"
+#include "tests/testing/testing.h"
+
+namespace kiln {
+namespace {
+
+using dtypes::DType;
+using graph::Node;
+using tensors::Tensor;
+using testing::AllClose;
+using testing::Rng;
+
+const DType kComplexDTypes[] = {dtypes::Complex64, dtypes::Complex128};
+
+// The backends with complex dtypes (the CUDA backend has none yet).
+std::vector<std::string> ComplexBackends() {
+  std::vector<std::string> names;
+  for (const std::string& name : testing::BackendNames()) {
+    if (backends::NewWithName(name)->GetCapabilities().SupportsDType(dtypes::Complex64)) names.push_back(name);
+  }
+  return names;
+}
+
+std::vector<std::complex<double>> Values(const Tensor& t) {
+  const std::vector<double> d = testing::ToDoubles(t);
+  std::vector<std::complex<double>> out;
+  for (size_t i = 0; i + 1 < d.size(); i += 2) out.emplace_back(d[i], d[i + 1]);
+  return out;
+}
+
+Tensor FromComplex(DType dt, std::vector<int64_t> dims, const std::vector<std::complex<double>>& v) {
+  std::vector<double> d;
+  for (const auto& z : v) {
+    d.push_back(z.real());
+    d.push_back(z.imag());
+  }
+  return testing::FromDoubles(shapes::Shape(dt, std::move(dims)), d);
+}
+
+// Interleaved doubles of reference values computed in the dtype's own
+// precision, as the kernels compute: f32 for Complex64, f64 for Complex128.
+template <typename F32, typename F64>
+std::vector<double> Reference(DType dt, const std::vector<std::complex<double>>& in, F32&& f32, F64&& f64) {
+  std::vector<double> out;
+  for (const auto& z : in) {
+    std::complex<double> r;
+    if (dt == dtypes::Complex64) r = std::complex<double>(f32(std::complex<float>(z)));
+    else r = f64(z);
+    out.push_back(r.real());
+    out.push_back(r.imag());
+  }
+  return out;
+}
+
+// The interleaved doubles of complex values.
+std::vector<double> Interleave(const std::vector<std::complex<double>>& v) {
+  std::vector<double> out;
+  for (const auto& z : v) {
+    out.push_back(z.real());
+    out.push_back(z.imag());
+  }
+  return out;
+}
+
+// Special values: NaN and infinities in either part, signed zeros, huge parts.
+const std::vector<std::complex<double>> kSpecial = {
+    {std::nan(""), 0}, {0, std::nan("")}, {INFINITY, 0}, {-INFINITY, 1}, {0, INFINITY}, {1, -INFINITY},
+    {0, 0},           {-0.0, 0},         {0, -0.0},     {1e30, 1e30},   {-2, 0},       {0.5, -0.25}};
+
+class ComplexOps : public ::testing::TestWithParam<std::string> {
+ protected:
+  std::shared_ptr<backends::Backend> backend_ = backends::NewWithName(GetParam());
+  Tensor Run1(const std::function<Node(const std::vector<Node>&)>& fn, const std::vector<Tensor>& args) {
+    return testing::Run1(backend_, fn, args);
+  }
+  // Random inputs of every test shape, plus the special values.
+  std::vector<Tensor> Inputs(DType dt, double lo = -3, double hi = 3) {
+    std::vector<Tensor> inputs;
+    for (const shapes::Shape& s : testing::TestShapes(dt)) inputs.push_back(testing::Random(s, rng_, lo, hi));
+    inputs.push_back(FromComplex(dt, {static_cast<int64_t>(kSpecial.size())}, kSpecial));
+    return inputs;
+  }
+  Rng rng_{11};
+};
+
+template <typename T>
+using Fn1 = std::complex<T> (*)(const std::complex<T>&);
+
+TEST_P(ComplexOps, UnaryMatchStdComplex) {
+  struct Case {
+    const char* name;
+    Node (*op)(Node, graph::Loc);
+    Fn1<float> f32;
+    Fn1<double> f64;
+  };
+  const Case cases[] = {
+      {"Neg", graph::Neg, [](const std::complex<float>& z) { return -z; }, [](const std::complex<double>& z) { return -z; }},
+      {"Exp", graph::Exp, [](const std::complex<float>& z) { return std::exp(z); },
+       [](const std::complex<double>& z) { return std::exp(z); }},
+      {"Log", graph::Log, [](const std::complex<float>& z) { return std::log(z); },
+       [](const std::complex<double>& z) { return std::log(z); }},
+      {"Sin", graph::Sin, [](const std::complex<float>& z) { return std::sin(z); },
+       [](const std::complex<double>& z) { return std::sin(z); }},
+      {"Cos", graph::Cos, [](const std::complex<float>& z) { return std::cos(z); },
+       [](const std::complex<double>& z) { return std::cos(z); }},
+      {"Tanh", graph::Tanh, [](const std::complex<float>& z) { return std::tanh(z); },
+       [](const std::complex<double>& z) { return std::tanh(z); }},
+      {"Sqrt", graph::Sqrt, [](const std::complex<float>& z) { return std::sqrt(z); },
+       [](const std::complex<double>& z) { return std::sqrt(z); }},
+      {"Rsqrt", graph::Rsqrt, [](const std::complex<float>& z) { return std::complex<float>(1) / std::sqrt(z); },
+       [](const std::complex<double>& z) { return std::complex<double>(1) / std::sqrt(z); }},
+  };
+  for (const Case& c : cases) {
+    for (DType dt : kComplexDTypes) {
+      for (const Tensor& x : Inputs(dt)) {
+        SCOPED_TRACE(::testing::Message() << c.name << " " << x.Shape());
+        Tensor got = Run1([&](const auto& p) { return c.op(p[0], graph::Loc::current()); }, {x});
+        std::vector<double> want = Reference(dt, Values(x), c.f32, c.f64);
+        EXPECT_TRUE(AllClose(got, x.Shape(), want, 4 * testing::Tolerance(dt), 1e-30));
+      }
+    }
+  }
+}
+
+TEST_P(ComplexOps, BinaryMatchStdComplexWithBroadcasting) {
+  struct Case {
+    const char* name;
+    Node (*op)(Node, Node, graph::Loc);
+    std::complex<double> (*f)(std::complex<double>, std::complex<double>);
+  };
+  const Case cases[] = {
+      {"Add", graph::Add, [](std::complex<double> a, std::complex<double> b) { return a + b; }},
+      {"Sub", graph::Sub, [](std::complex<double> a, std::complex<double> b) { return a - b; }},
+      {"Mul", graph::Mul, [](std::complex<double> a, std::complex<double> b) { return a * b; }},
+      {"Div", graph::Div, [](std::complex<double> a, std::complex<double> b) { return a / b; }},
+  };
+  for (const Case& c : cases) {
+    for (DType dt : kComplexDTypes) {
+      // [n, 3] op [3], then the special values against each other (a
+      // different pairing each: the second operand reversed).
+      for (int64_t rows : {0, 1, 5, 20000}) {
+        Tensor a = testing::Random(shapes::Make(dt, rows, 3), rng_), b = testing::Random(shapes::Make(dt, 3), rng_);
+        SCOPED_TRACE(::testing::Message() << c.name << " " << a.Shape());
+        Tensor got = Run1([&](const auto& p) { return c.op(p[0], p[1], graph::Loc::current()); }, {a, b});
+        std::vector<std::complex<double>> av = Values(a), bv = Values(b), want;
+        for (size_t i = 0; i < av.size(); ++i) {
+          if (dt == dtypes::Complex64) {
+            // in float, as the kernel: the quotient's rounding differs otherwise
+            auto f32 = [&](std::complex<float> x, std::complex<float> y) -> std::complex<double> {
+              if (std::string(c.name) == "Add") return x + y;
+              if (std::string(c.name) == "Sub") return x - y;
+              if (std::string(c.name) == "Mul") return x * y;
+              return x / y;
+            };
+            want.push_back(f32(std::complex<float>(av[i]), std::complex<float>(bv[i % 3])));
+          } else {
+            want.push_back(c.f(av[i], bv[i % 3]));
+          }
+        }
+        // Each part is a sum of products: compared with an absolute error
+        // scaled to the values' size, as a part may cancel to near zero.
+        EXPECT_TRUE(AllClose(got, a.Shape(), Interleave(want), 4 * testing::Tolerance(dt), 50 * testing::Tolerance(dt)));
+      }
+      std::vector<std::complex<double>> rev(kSpecial.rbegin(), kSpecial.rend());
+      Tensor a = FromComplex(dt, {static_cast<int64_t>(kSpecial.size())}, kSpecial);
+      Tensor b = FromComplex(dt, {static_cast<int64_t>(rev.size())}, rev);
+      Tensor got = Run1([&](const auto& p) { return c.op(p[0], p[1], graph::Loc::current()); }, {a, b});
+      std::vector<std::complex<double>> want;
+      for (size_t i = 0; i < kSpecial.size(); ++i) {
+        if (dt == dtypes::Complex64) {
+          const std::complex<float> x(kSpecial[i]), y(rev[i]);
+          const std::string n = c.name;
+          want.emplace_back(n == "Add" ? x + y : n == "Sub" ? x - y : n == "Mul" ? x * y : x / y);
+        } else {
+          want.push_back(c.f(kSpecial[i], rev[i]));
+        }
+      }
+      SCOPED_TRACE(::testing::Message() << c.name << " special values " << dtypes::Name(dt));
+      EXPECT_TRUE(AllClose(got, a.Shape(), Interleave(want),
+                           4 * testing::Tolerance(dt), 1e-30));
+    }
+  }
+}
+
+TEST_P(ComplexOps, PartsAbsAngleConj) {
+  for (DType dt : kComplexDTypes) {
+    const DType real = dtypes::RealPart(dt);
+    for (const Tensor& x : Inputs(dt)) {
+      SCOPED_TRACE(x.Shape().ToString());
+      std::vector<std::complex<double>> v = Values(x);
+      std::vector<double> re, im, abs, angle;
+      for (const auto& z : v) {
+        re.push_back(z.real());
+        im.push_back(z.imag());
+        abs.push_back(dt == dtypes::Complex64 ? std::abs(std::complex<float>(z)) : std::abs(z));
+        angle.push_back(dt == dtypes::Complex64 ? std::arg(std::complex<float>(z)) : std::arg(z));
+      }
+      const shapes::Shape rs = x.Shape().WithDType(real);
+      EXPECT_TRUE(AllClose(Run1([](const auto& p) { return graph::Real(p[0]); }, {x}), rs, re, 0, 0));
+      EXPECT_TRUE(AllClose(Run1([](const auto& p) { return graph::Imag(p[0]); }, {x}), rs, im, 0, 0));
+      EXPECT_TRUE(AllClose(Run1([](const auto& p) { return graph::Abs(p[0]); }, {x}), rs, abs, testing::Tolerance(dt), 0));
+      EXPECT_TRUE(AllClose(Run1([](const auto& p) { return graph::Angle(p[0]); }, {x}), rs, angle,
+                           4 * testing::Tolerance(dt), 1e-30));
+      std::vector<std::complex<double>> conj;
+      for (const auto& z : v) conj.push_back(std::conj(z));
+      EXPECT_TRUE(AllClose(Run1([](const auto& p) { return graph::Conj(p[0]); }, {x}), x.Shape(),
+                           Interleave(conj), 0, 0));
+      // Complex(Real(x), Imag(x)) rebuilds x bit for bit.
+      Tensor again = Run1([](const auto& p) { return graph::Complex(graph::Real(p[0]), graph::Imag(p[0])); }, {x});
+      EXPECT_EQ(0, std::memcmp(again.HostData(), x.HostData(), static_cast<size_t>(x.Shape().ByteSize())));
+    }
+  }
+}
+
+TEST_P(ComplexOps, ComplexFromBroadcastPartsAndRealHelpers) {
+  Tensor re = testing::FromDoubles(shapes::Make(dtypes::Float32, 2, 2), {1, 2, 3, 4});
+  Tensor im = testing::FromDoubles(shapes::Make(dtypes::Float32, 2), {-1, 5});
+  Tensor z = Run1([](const auto& p) { return graph::Complex(p[0], p[1]); }, {re, im});
+  EXPECT_TRUE(AllClose(z, shapes::Make(dtypes::Complex64, 2, 2), {1, -1, 2, 5, 3, -1, 4, 5}, 0, 0));
+  // Real, Conj of a real value return it; Imag gives zeros; Angle 0 or pi.
+  Tensor x = testing::FromDoubles(shapes::Make(dtypes::Float64, 3), {2, -3, 0});
+  EXPECT_TRUE(AllClose(Run1([](const auto& p) { return graph::Real(p[0]) + graph::Conj(p[0]); }, {x}), x.Shape(),
+                       {4, -6, 0}, 0, 0));
+  EXPECT_TRUE(AllClose(Run1([](const auto& p) { return graph::Imag(p[0]); }, {x}), x.Shape(), {0, 0, 0}, 0, 0));
+  EXPECT_TRUE(AllClose(Run1([](const auto& p) { return graph::Angle(p[0]); }, {x}), x.Shape(), {0, M_PI, 0}, 1e-15, 0));
+}
+
+TEST_P(ComplexOps, ConvertDTypeAndComparisonsAndWhere) {
+  Tensor x = testing::FromDoubles(shapes::Make(dtypes::Int32, 3), {1, -2, 7});
+  EXPECT_TRUE(AllClose(Run1([](const auto& p) { return graph::ConvertDType(p[0], dtypes::Complex128); }, {x}),
+                       shapes::Make(dtypes::Complex128, 3), {1, 0, -2, 0, 7, 0}, 0, 0));
+  Tensor z = FromComplex(dtypes::Complex128, {3}, {{1.5, -2}, {1e300, 3}, {0, 0}});
+  Tensor narrowed = Run1([](const auto& p) { return graph::ConvertDType(p[0], dtypes::Complex64); }, {z});
+  EXPECT_TRUE(AllClose(narrowed, shapes::Make(dtypes::Complex64, 3), {1.5, -2, INFINITY, 3, 0, 0}, 0, 0));
+  Tensor w = FromComplex(dtypes::Complex128, {3}, {{1.5, -2}, {1e300, 4}, {std::nan(""), 0}});
+  Tensor eq = Run1([](const auto& p) { return graph::Equal(p[0], p[1]); }, {z, w});
+  Tensor ne = Run1([](const auto& p) { return graph::NotEqual(p[0], p[1]); }, {z, w});
+  EXPECT_TRUE(AllClose(eq, shapes::Make(dtypes::Bool, 3), {1, 0, 0}, 0, 0));
+  EXPECT_TRUE(AllClose(ne, shapes::Make(dtypes::Bool, 3), {0, 1, 1}, 0, 0));
+  Tensor pick = Run1([](const auto& p) { return graph::Where(graph::Equal(p[0], p[1]), p[0], p[1] * 2.0); }, {z, w});
+  // (NaN + 0i) * 2 is NaN + NaN i: IEEE complex multiplication.
+  EXPECT_TRUE(AllClose(pick, z.Shape(), {1.5, -2, 2e300, 8, NAN, NAN}, 0, 0));
+}
+
+TEST_P(ComplexOps, MatMulAndReduceSumMatchReferences) {
+  for (DType dt : kComplexDTypes) {
+    Tensor a = testing::Random(shapes::Make(dt, 2, 3, 4), rng_), b = testing::Random(shapes::Make(dt, 2, 4, 5), rng_);
+    Tensor got = Run1([](const auto& p) { return graph::MatMul(p[0], p[1]); }, {a, b});
+    std::vector<std::complex<double>> av = Values(a), bv = Values(b), want(2 * 3 * 5);
+    for (int n = 0; n < 2; ++n) {
+      for (int i = 0; i < 3; ++i) {
+        for (int j = 0; j < 5; ++j) {
+          for (int k = 0; k < 4; ++k) want[(n * 3 + i) * 5 + j] += av[(n * 3 + i) * 4 + k] * bv[(n * 4 + k) * 5 + j];
+        }
+      }
+    }
+    EXPECT_TRUE(AllClose(got, shapes::Make(dt, 2, 3, 5), Interleave(want),
+                         20 * testing::Tolerance(dt), 1e-5 * (dt == dtypes::Complex64)));
+    Tensor sum = Run1([](const auto& p) { return graph::ReduceSum(p[0], {0, 2}); }, {a});
+    std::vector<std::complex<double>> s(3);
+    for (size_t e = 0; e < av.size(); ++e) s[(e / 4) % 3] += av[e];
+    EXPECT_TRUE(AllClose(sum, shapes::Make(dt, 3), Interleave(s),
+                         10 * testing::Tolerance(dt), 1e-5 * (dt == dtypes::Complex64)));
+  }
+}
+
+TEST_P(ComplexOps, LayoutOpsMoveComplexValues) {
+  for (DType dt : kComplexDTypes) {
+    Tensor x = testing::Random(shapes::Make(dt, 3, 4), rng_);
+    std::vector<std::complex<double>> v = Values(x);
+    Tensor t = Run1([](const auto& p) { return graph::Transpose(p[0], {1, 0}); }, {x});
+    std::vector<std::complex<double>> want;
+    for (int j = 0; j < 4; ++j) {
+      for (int i = 0; i < 3; ++i) want.push_back(v[static_cast<size_t>(i * 4 + j)]);
+    }
+    EXPECT_TRUE(AllClose(t, shapes::Make(dt, 4, 3), Interleave(want), 0, 0));
+    Tensor padded = Run1([](const auto& p) { return graph::Pad(p[0], graph::ScalarLike(p[0], 2), {0, 1}, {0, 0}); }, {x});
+    ASSERT_EQ(padded.Shape(), shapes::Make(dt, 3, 5));
+    EXPECT_EQ(Values(padded)[0], std::complex<double>(2, 0));
+    EXPECT_EQ(Values(padded)[1], v[0]);
+  }
+}
+
+// Gather, ScatterSum and ScatterUpdate move complex values as the same ops on
+// each part would (duplicate indices included).
+TEST_P(ComplexOps, GatherAndScatterMatchTheOpsOnEachPart) {
+  ir::GatherAttrs g;
+  g.offset_dims = {1};
+  g.collapsed_slice_dims = {0};
+  g.start_index_map = {0};
+  g.index_vector_dim = 1;
+  g.slice_sizes = {1, 3};
+  ir::ScatterAttrs s;
+  s.update_window_dims = {1};
+  s.inserted_window_dims = {0};
+  s.scatter_dims_to_operand_dims = {0};
+  s.index_vector_dim = 1;
+  Tensor idx = testing::FromDoubles(shapes::Make(dtypes::Int32, 4, 1), {3, 0, 3, 1});
+  for (DType dt : kComplexDTypes) {
+    Tensor x = testing::Random(shapes::Make(dt, 5, 3), rng_), u = testing::Random(shapes::Make(dt, 4, 3), rng_);
+    using graph::Complex, graph::Real, graph::Imag;
+    auto check = [&](auto&& op) {
+      Tensor whole = Run1([&](const auto& p) { return op(p[0], p[1], p[2]); }, {x, idx, u});
+      Tensor parts = Run1([&](const auto& p) {
+        return Complex(op(Real(p[0]), p[1], Real(p[2])), op(Imag(p[0]), p[1], Imag(p[2])));
+      }, {x, idx, u});
+      EXPECT_TRUE(AllClose(whole, parts, 0, 0));
+    };
+    check([&](Node a, Node i, Node) { return graph::Gather(a, i, g); });
+    check([&](Node a, Node i, Node b) { return graph::ScatterSum(a, i, b, s); });
+    check([&](Node a, Node i, Node b) { return graph::ScatterUpdate(a, i, b, s); });
+  }
+}
+
+// A complex variable trained by gradient descent to fit z * w = target: the
+// gradient convention (dL/dx + i dL/dy) makes plain descent converge.
+TEST_P(ComplexOps, GradientDescentOnAComplexValueConverges) {
+  const std::complex<double> target(3, -4), z(1, 2);
+  Tensor w = FromComplex(dtypes::Complex128, {}, {{0, 0}});
+  auto step = graph::NewExec(backend_, [&](const std::vector<Node>& p) {
+    Node zc = graph::Const(p[0].Graph(), FromComplex(dtypes::Complex128, {}, {z}));
+    Node t = graph::Const(p[0].Graph(), FromComplex(dtypes::Complex128, {}, {target}));
+    Node err = zc * p[0] - t;
+    Node loss = graph::Real(err * graph::Conj(err));  // |z w - t|^2
+    return p[0] - graph::Gradient(loss, {p[0]})[0] * 0.05;
+  }, "step");
+  for (int i = 0; i < 200; ++i) w = step.Call(w);
+  const std::complex<double> got = Values(w)[0], want = target / z;
+  EXPECT_NEAR(got.real(), want.real(), 1e-9);
+  EXPECT_NEAR(got.imag(), want.imag(), 1e-9);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, ComplexOps, ::testing::ValuesIn(ComplexBackends()));
+
+TEST(ComplexDTypes, NamesSizesAndParts) {
+  EXPECT_STREQ(dtypes::Name(dtypes::Complex64), "Complex64");
+  EXPECT_EQ(dtypes::FromName("Complex128"), dtypes::Complex128);
+  EXPECT_EQ(dtypes::SizeOf(dtypes::Complex64), 8u);
+  EXPECT_EQ(dtypes::SizeOf(dtypes::Complex128), 16u);
+  EXPECT_EQ(dtypes::RealPart(dtypes::Complex64), dtypes::Float32);
+  EXPECT_EQ(dtypes::ComplexOf(dtypes::Float64), dtypes::Complex128);
+  EXPECT_EQ(dtypes::ComplexOf(dtypes::Int32), dtypes::Invalid);
+  EXPECT_FALSE(dtypes::IsFloat(dtypes::Complex64));
+  EXPECT_TRUE(dtypes::IsFloatOrComplex(dtypes::Complex64));
+  EXPECT_EQ(dtypes::DTypeOf<std::complex<double>>(), dtypes::Complex128);
+  KILN_EXPECT_ERROR(DispatchDType(dtypes::Complex64, [](auto) {}), "Complex64 is not supported here");
+}
+
+TEST(ComplexTensors, PrintAndCheckpointRoundTrip) {
+  Tensor t = FromComplex(dtypes::Complex64, {2}, {{1, 2}, {-0.5, 0}});
+  EXPECT_EQ(t.ToString(), "Complex64[2]{(1,2), (-0.5,0)}");
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "kiln_complex_ckpt";
+  std::filesystem::remove_all(dir);
+  context::Context ctx;
+  Rng rng(3);
+  Tensor a = testing::Random(shapes::Make(dtypes::Complex128, 3, 2), rng);
+  Tensor b = testing::Random(shapes::Make(dtypes::Complex64, 4), rng);
+  ctx.In("spectral").VariableWithValue("w", a);
+  ctx.In("spectral").VariableWithValue("v", b);
+  context::checkpoints::Build(ctx).Dir(dir.string()).Done()->Save();
+  context::Context loaded;
+  context::checkpoints::Build(loaded).Dir(dir.string()).Done()->Restore();
+  // Restored lazily: the variables take the saved values when created.
+  EXPECT_TRUE(AllClose(loaded.In("spectral").VariableWithShape("v", b.Shape())->Value(), b, 0, 0));
+  Tensor back = loaded.In("spectral").VariableWithShape("w", a.Shape())->Value();
+  EXPECT_TRUE(AllClose(back, a, 0, 0));
+  std::filesystem::remove_all(dir);
+}
+
+class ComplexErrors : public testing::GraphErrorTest {};
+
+TEST_F(ComplexErrors, OpsNotDefinedOnComplexNumbersSaySo) {
+  Node z = Param(shapes::Make(dtypes::Complex64, 3));
+  KILN_EXPECT_ERROR(graph::LessThan(z, z), "LessThan: requires a real (non-complex) dtype, got Complex64[3]");
+  KILN_EXPECT_ERROR(graph::Max(z, z), "Max: requires a numeric (integer or float) dtype, got Complex64[3]");
+  KILN_EXPECT_ERROR(graph::Erf(z), "Erf: requires a float dtype, got Complex64[3]");
+  KILN_EXPECT_ERROR(graph::ReduceMax(z, {0}), "ReduceMax");
+  ir::ScatterAttrs s;
+  s.update_window_dims = {};
+  s.inserted_window_dims = {0};
+  s.scatter_dims_to_operand_dims = {0};
+  s.index_vector_dim = 1;
+  KILN_EXPECT_ERROR(graph::ScatterMax(z, Param(shapes::Make(dtypes::Int32, 2, 1)), Param(shapes::Make(dtypes::Complex64, 2)), s),
+                    "ScatterMax: is not defined on complex numbers");
+  KILN_EXPECT_ERROR(graph::Sort(z, 0), "Sort: is not defined on complex numbers, got Complex64[3]");
+  KILN_EXPECT_ERROR(graph::Cholesky(Param(shapes::Make(dtypes::Complex128, 2, 2))), "Cholesky");
+  KILN_EXPECT_ERROR(graph::CumSum(z, 0), "is not defined on complex numbers, got Complex64[3]");
+  KILN_EXPECT_ERROR(graph::ConvertDType(z, dtypes::Float32),
+                    "ConvertDType: converting Complex64[3] to Float32 would drop the imaginary part");
+  KILN_EXPECT_ERROR(graph::Complex(Param(shapes::Make(dtypes::Float32, 3)), Param(shapes::Make(dtypes::Float64, 3))),
+                    "Complex: needs real and imaginary parts of one dtype, Float32 or Float64, got Float32[3] and "
+                    "Float64[3]");
+  KILN_EXPECT_ERROR(graph::Complex(Param(shapes::Make(dtypes::Int32, 3)), Param(shapes::Make(dtypes::Int32, 3))),
+                    "Complex: needs real and imaginary parts of one dtype");
+  KILN_EXPECT_ERROR(graph::Add(z, Param(shapes::Make(dtypes::Complex128, 3))), "Add: dtypes differ");
+  KILN_EXPECT_ERROR(graph::Gradient(graph::ReduceAllSum(z), {z}), "Gradient: output must be a float scalar");
+  KILN_EXPECT_ERROR(graph::Jacobian(z, z), "Jacobian: output must be real (float), got Complex64[3]");
+}
+
+}  // namespace
+}  // namespace kiln
