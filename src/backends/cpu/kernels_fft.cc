@@ -54,6 +54,8 @@ struct Fftw<float> {
   static constexpr auto kDestroy = fftwf_destroy_plan;
   static constexpr auto kMalloc = fftwf_malloc;
   static constexpr auto kFree = fftwf_free;
+  static constexpr auto kInitThreads = fftwf_init_threads;
+  static constexpr auto kPlanWithNthreads = fftwf_plan_with_nthreads;
 };
 
 template <>
@@ -69,6 +71,8 @@ struct Fftw<double> {
   static constexpr auto kDestroy = fftw_destroy_plan;
   static constexpr auto kMalloc = fftw_malloc;
   static constexpr auto kFree = fftw_free;
+  static constexpr auto kInitThreads = fftw_init_threads;
+  static constexpr auto kPlanWithNthreads = fftw_plan_with_nthreads;
 };
 
 template <typename R>
@@ -147,12 +151,20 @@ int64_t ChunkOf(const Geometry& g) {
   return (g.batch + threads - 1) / threads;
 }
 
+// Transforms of at least this many points, alone in their batch, run on
+// FFTW's own threads (libfftw3_threads, a pthreads pool): one transform
+// cannot be split over Kiln's OpenMP threads.
+constexpr int64_t kThreadedMinPoints = int64_t{1} << 15;
+
 // The plans for `chunk` transforms and for the last, shorter chunk (the
 // same plan when the chunks divide the batch).
 template <typename R, typename MakePlan>
 std::function<typename Fftw<R>::Plan(int64_t)> PlansFor(const Geometry& g, int64_t chunk, MakePlan&& make,
                                                        const ir::Instruction& instr) {
   std::lock_guard<std::mutex> hold(PlannerLock());
+  static const bool threads_ready = Fftw<R>::kInitThreads() != 0;
+  const bool threaded = threads_ready && g.batch == 1 && std::max(g.in_item, g.out_item) >= kThreadedMinPoints;
+  Fftw<R>::kPlanWithNthreads(threaded ? omp_get_max_threads() : 1);
   PlanPtr<R> full = Own<R>(make(static_cast<int>(chunk)), instr);
   const int64_t tail = g.batch % chunk;
   PlanPtr<R> last = tail == 0 ? full : Own<R>(make(static_cast<int>(tail)), instr);
