@@ -26,7 +26,7 @@ Variable::Variable(Store* store, std::string scope, std::string name, shapes::Sh
       name_(std::move(name)),
       shape_(std::move(shape)),
       initializer_(std::move(initializer)),
-      trainable_(dtypes::IsFloat(shape_.DType())) {}
+      trainable_(dtypes::IsFloatOrComplex(shape_.DType())) {}
 
 std::string Variable::ScopeAndName() const { return JoinScope(scope_, name_); }
 

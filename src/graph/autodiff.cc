@@ -63,6 +63,7 @@ bool IsHolomorphic(ir::OpType op) {
     case OpType::kSub:
     case OpType::kMul:
     case OpType::kDiv:
+    case OpType::kPow:
     case OpType::kExp:
     case OpType::kLog:
     case OpType::kSin:

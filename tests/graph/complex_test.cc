@@ -148,6 +148,7 @@ TEST_P(ComplexOps, BinaryMatchStdComplexWithBroadcasting) {
       {"Sub", graph::Sub, [](std::complex<double> a, std::complex<double> b) { return a - b; }},
       {"Mul", graph::Mul, [](std::complex<double> a, std::complex<double> b) { return a * b; }},
       {"Div", graph::Div, [](std::complex<double> a, std::complex<double> b) { return a / b; }},
+      {"Pow", graph::Pow, [](std::complex<double> a, std::complex<double> b) { return std::pow(a, b); }},
   };
   for (const Case& c : cases) {
     for (DType dt : kComplexDTypes) {
@@ -165,6 +166,7 @@ TEST_P(ComplexOps, BinaryMatchStdComplexWithBroadcasting) {
               if (std::string(c.name) == "Add") return x + y;
               if (std::string(c.name) == "Sub") return x - y;
               if (std::string(c.name) == "Mul") return x * y;
+              if (std::string(c.name) == "Pow") return std::pow(x, y);
               return x / y;
             };
             want.push_back(f32(std::complex<float>(av[i]), std::complex<float>(bv[i % 3])));
@@ -185,7 +187,11 @@ TEST_P(ComplexOps, BinaryMatchStdComplexWithBroadcasting) {
         if (dt == dtypes::Complex64) {
           const std::complex<float> x(kSpecial[i]), y(rev[i]);
           const std::string n = c.name;
-          want.emplace_back(n == "Add" ? x + y : n == "Sub" ? x - y : n == "Mul" ? x * y : x / y);
+          want.emplace_back(n == "Add"   ? x + y
+                            : n == "Sub" ? x - y
+                            : n == "Mul" ? x * y
+                            : n == "Pow" ? std::pow(x, y)
+                                         : x / y);
         } else {
           want.push_back(c.f(kSpecial[i], rev[i]));
         }

@@ -54,6 +54,7 @@ std::vector<GradCase> ComplexGradCases() {
   binary(OpType::kSub, "Sub", graph::Sub);
   binary(OpType::kMul, "Mul", graph::Mul);
   binary(OpType::kDiv, "Div", graph::Div);
+  binary(OpType::kPow, "Pow", graph::Pow);  // parts in [0.3, 1]: away from the branch cut
   c.push_back({OpType::kConvertDType, "ConvertDType real to complex",
                [](Args p) { return graph::ConvertDType(p[0], dtypes::Complex128) * p[1]; },
                {Uniform({3}, -1, 1, 80), ComplexValues({3}, 81)}});

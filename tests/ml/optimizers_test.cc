@@ -778,6 +778,45 @@ TEST_P(OptimizersTest, EveryOptimizerMinimizesAQuadratic) {
   }
 }
 
+// A complex variable is updated as its real and imaginary parts, each a
+// coordinate with its own state (PyTorch's view_as_real): the same steps as
+// the real optimizer on the interleaved parts.
+TEST(Optimizers, ComplexVariablesStepAsPairsOfReals) {
+  const Quadratic q{{1, -2, 3, 0.5, -1, 2}, {1, 2, 0.5, 1.5, 3, 1}, {-0.5, 1, 0.25, -2, 1, 0.5}};
+  struct Case {
+    std::string name;
+    Hyper h;
+  };
+  for (const Case& c : {Case{"adam", {.lr = 0.05}}, Case{"sgd", {.lr = 0.1, .momentum = 0.5}},
+                        Case{"rmsprop", {.lr = 0.05}}, Case{"adamw", {.lr = 0.05, .wd = 0.1}}}) {
+    SCOPED_TRACE(c.name);
+    Context ctx = context::New();
+    ctx.SetParam("optimizer", c.name);
+    ctx.SetParam("learning_rate", c.h.lr);
+    ctx.SetParam("momentum", c.h.momentum);
+    ctx.SetParam("weight_decay", c.h.wd);
+    Variable* z = ctx.VariableWithValue("w", FromDoubles(shapes::Make(dtypes::Complex128, 3), q.w0));
+    EXPECT_TRUE(z->Trainable());
+    auto opt = FromContext(ctx);
+    auto exec = context::NewExec(backends::New(), ctx, [&](Context cc, Node x) {
+      Node w = z->ValueGraph(x.Graph());
+      Node parts = graph::Reshape(graph::Stack({graph::Real(w), graph::Imag(w)}, -1), {6});  // x0, y0, x1, ...
+      Node loss = QuadraticLoss(parts, q);
+      opt->UpdateGraph(cc, loss);
+      return loss;
+    });
+    const auto want = Reference(c.name, c.h, q, 4);
+    for (int i = 0; i < 4; ++i) {
+      exec.Call(0.0f);
+      EXPECT_TRUE(Near(ToDoubles(z->Value()), want[static_cast<size_t>(i)], 1e-12)) << "step " << i;
+    }
+    EXPECT_EQ(z->DType(), dtypes::Complex128);
+    if (c.name == "adam") {
+      EXPECT_EQ(ctx.GetVariableByScopeAndName("/optimizers/adam/w/m")->Shape(), shapes::Make(dtypes::Float64, 3, 2));
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, OptimizersTest, ::testing::ValuesIn(testing::BackendNames()),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 

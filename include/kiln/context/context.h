@@ -45,7 +45,8 @@ class Variable {
   std::string ScopeAndName() const;
   const shapes::Shape& Shape() const { return shape_; }
   dtypes::DType DType() const { return shape_.DType(); }
-  /// Trainable variables are updated by optimizers (default true for floats).
+  /// Trainable variables are updated by optimizers (default true for float and
+  /// complex variables; a complex one is updated as two real coordinates).
   bool Trainable() const { return trainable_; }
   void SetTrainable(bool trainable) { trainable_ = trainable; }
 

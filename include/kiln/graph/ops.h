@@ -22,7 +22,7 @@ namespace kiln::graph {
 // every integer and float dtype (Neg of an unsigned value wraps); bit ops on
 // integers; LogicalNot on Bool. IsFinite/IsNaN return Bool. Abs, Neg, Exp,
 // Log, Sin, Cos, Tanh, Sqrt, Rsqrt (principal branches, as std::complex) and
-// Add, Sub, Mul, Div, Equal, NotEqual, Where take complex values too.
+// Add, Sub, Mul, Div, Pow, Equal, NotEqual, Where take complex values too.
 
 /// |x|; for complex x its modulus, of the real dtype (Complex64 -> Float32).
 Node Abs(Node x, Loc loc = Loc::current());

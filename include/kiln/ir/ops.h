@@ -80,7 +80,7 @@ enum class DTypeClass : uint8_t {
   X(Mul, kBinary, kNumericOrComplex)              \
   X(Div, kBinary, kNumericOrComplex)              \
   X(Rem, kBinary, kNumeric)                       \
-  X(Pow, kBinary, kNumeric)                       \
+  X(Pow, kBinary, kNumericOrComplex)              \
   X(Max, kBinary, kNumeric)                       \
   X(Min, kBinary, kNumeric)                       \
   X(Atan2, kBinary, kFloat)                       \

@@ -45,7 +45,19 @@ Node Cast(Node x, dtypes::DType dtype) { return x.DType() == dtype ? x : graph::
 
 // Half variables are updated in Float32 and rounded back once, so small
 // updates are not lost to float16/bfloat16 rounding at every operation.
-dtypes::DType ComputeDType(dtypes::DType dtype) { return dtypes::IsHalf(dtype) ? dtypes::Float32 : dtype; }
+dtypes::DType ComputeDType(dtypes::DType dtype) {
+  if (dtypes::IsComplex(dtype)) return dtypes::RealPart(dtype);  // updated as pairs of reals (RealView)
+  return dtypes::IsHalf(dtype) ? dtypes::Float32 : dtype;
+}
+
+// Complex variables are updated as pairs of reals, as PyTorch's optimizers do
+// (torch.view_as_real): the real and the imaginary part of each element are
+// two coordinates, each with its own optimizer state. With gradients dL/dx +
+// i dL/dy, this is exactly the real optimizer on (x, y). RealView(x) is x's
+// bits as [..., 2] of the real part's dtype (x itself for real values).
+Node RealView(Node x) {
+  return dtypes::IsComplex(x.DType()) ? graph::Bitcast(x, dtypes::RealPart(x.DType())) : x;
+}
 
 // Whether each instruction of `f` up to `root` contributes to `root`
 // (instructions are in topological order, so one backward sweep suffices).
@@ -75,7 +87,7 @@ std::vector<VariableValue> DependentVariables(const Context& ctx, Node loss) {
   const std::vector<bool> used = Ancestors(g->Function(), loss.Id());
   std::vector<VariableValue> out;
   for (Variable* v : ctx.Variables()) {
-    if (!v->Trainable() || !dtypes::IsFloat(v->DType())) continue;
+    if (!v->Trainable() || !dtypes::IsFloatOrComplex(v->DType())) continue;
     Node value = v->ValueGraph(g);
     if (static_cast<size_t>(value.Id()) < used.size() && used[static_cast<size_t>(value.Id())]) {
       out.push_back({v, value});
@@ -211,8 +223,18 @@ Context SlotScope(const Context& optimizer_ctx, const Variable& var) {
 
 }  // namespace
 
+namespace {
+// A slot has its variable's shape, plus a trailing axis of the two parts for
+// a complex variable (see RealView).
+shapes::Shape SlotShape(const Variable& var, dtypes::DType dtype) {
+  std::vector<int64_t> dims = var.Shape().Dims();
+  if (dtypes::IsComplex(var.DType())) dims.push_back(2);
+  return shapes::Shape(dtype, std::move(dims));
+}
+}  // namespace
+
 Slots::Slots(const Context& optimizer_ctx, const Variable& var, dtypes::DType dtype, graph::Graph* g)
-    : scope_(SlotScope(optimizer_ctx, var)), shape_(dtype, var.Shape().Dims()), g_(g) {}
+    : scope_(SlotScope(optimizer_ctx, var)), shape_(SlotShape(var, dtype)), g_(g) {}
 
 Node Slots::Get(const std::string& slot, const context::initializers::Initializer& init) {
   // Reuse-tolerant: a re-trace (new input shapes) or a restored checkpoint
@@ -295,6 +317,7 @@ void OptimizerBase::UpdateGraph(Context ctx, Node loss) {
   std::vector<Node> values;
   for (const auto& vv : vars) values.push_back(vv.value);
   std::vector<Node> grads = graph::Gradient(loss, values);
+  for (Node& grad : grads) grad = RealView(grad);
   std::optional<Accumulation> accumulation;
   Node commit;  // empty: every call updates
   if (accumulate > 1) {
@@ -311,14 +334,15 @@ void OptimizerBase::UpdateGraph(Context ctx, Node loss) {
   const Context optimizer_ctx = ctx.In("optimizers").In(name);
   for (size_t i = 0; i < vars.size(); ++i) {
     const dtypes::DType cd = ComputeDType(vars[i].var->DType());
-    UpdateArgs args{Cast(vars[i].value, cd), Cast(grads[i], cd), rates.For(cd), graph::ConvertDType(step, cd),
-                    vars[i].var};
+    UpdateArgs args{Cast(RealView(vars[i].value), cd), Cast(grads[i], cd), rates.For(cd),
+                    graph::ConvertDType(step, cd), vars[i].var};
     if (decay > 0 && !DecoupledWeightDecay()) args.grad = args.grad + args.w * decay;
     Slots slots(optimizer_ctx, *vars[i].var, cd, g);
     if (commit.Ok()) slots.SetCommit(commit);
     Node updated = rule(args, slots);
     if (decay > 0 && DecoupledWeightDecay()) updated = updated - args.lr * decay * args.w;
-    Node new_value = Cast(updated, vars[i].var->DType());
+    const dtypes::DType dtype = vars[i].var->DType();
+    Node new_value = dtypes::IsComplex(dtype) ? graph::Bitcast(updated, dtype) : Cast(updated, dtype);
     vars[i].var->SetValueGraph(commit.Ok() ? graph::Where(commit, new_value, vars[i].value) : new_value);
   }
   Node next = step + graph::ScalarLike(step, 1);
