@@ -70,13 +70,6 @@ std::string BuildHeader(const std::string& path, const std::vector<NamedTensor>&
   return text;
 }
 
-// A header entry, validated.
-struct Entry {
-  std::string name;
-  shapes::Shape shape;
-  uint64_t begin = 0, end = 0;
-};
-
 uint64_t UnsignedField(const std::string& path, const std::string& name, const Json& v, const char* what) {
   if (!v.is_number_unsigned()) Fail(path, "tensor \"" + name + "\": " + what + " " + v.dump() + " is not a non-negative integer");
   return v.get<uint64_t>();
@@ -132,8 +125,8 @@ std::map<std::string, std::string> ParseMetadata(const std::string& path, const 
   return out;
 }
 
-// Parses the header into entries sorted by offset, checking that they cover
-// the `data_size` bytes of data exactly.
+}  // namespace
+
 std::vector<Entry> ParseHeader(const std::string& path, const std::string& text, uint64_t data_size,
                                std::map<std::string, std::string>& metadata) {
   Json header;
@@ -164,6 +157,26 @@ std::vector<Entry> ParseHeader(const std::string& path, const std::string& text,
   return entries;
 }
 
+void CheckBoolBytes(const std::string& path, const Entry& e, const std::byte* data) {
+  // Any other byte would be an invalid C++ bool.
+  const std::byte* end = data + (e.end - e.begin);
+  if (std::find_if(data, end, [](std::byte b) { return static_cast<uint8_t>(b) > 1; }) != end) {
+    Fail(path, "tensor \"" + e.name + "\" (BOOL) holds bytes other than 0 and 1");
+  }
+}
+
+uint64_t HeaderLength(const std::string& path, std::span<const std::byte, 8> prefix, uint64_t file_size) {
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<uint8_t>(prefix[static_cast<size_t>(i)]);
+  if (n > file_size - 8 || n > kMaxHeaderSize) {
+    Fail(path, "header length " + std::to_string(n) + " exceeds the file size " + std::to_string(file_size) +
+                   " (truncated or corrupt)");
+  }
+  return n;
+}
+
+namespace {
+
 // Reads one tensor's bytes (the reader is positioned at its data).
 tensors::Tensor ReadTensor(FileReader& reader, const Entry& e) {
   tensors::Tensor t(e.shape);
@@ -171,13 +184,7 @@ tensors::Tensor ReadTensor(FileReader& reader, const Entry& e) {
   if (bytes == 0) return t;
   auto* data = static_cast<std::byte*>(t.MutableHostData());
   reader.Read(std::span<std::byte>(data, bytes));
-  if (e.shape.DType() == DType::Bool) {
-    // Any other byte would be an invalid C++ bool.
-    std::byte* end = data + bytes;
-    if (std::find_if(data, end, [](std::byte b) { return static_cast<uint8_t>(b) > 1; }) != end) {
-      Fail(reader.Path(), "tensor \"" + e.name + "\" (BOOL) holds bytes other than 0 and 1");
-    }
-  }
+  if (e.shape.DType() == DType::Bool) CheckBoolBytes(reader.Path(), e, data);
   return t;
 }
 
@@ -219,12 +226,7 @@ Contents Read(const std::string& path) {
   if (reader.Size() < 8) Fail(path, "the file has " + std::to_string(reader.Size()) + " bytes, too short for a header");
   std::array<std::byte, 8> length;
   reader.Read(length);
-  uint64_t n = 0;
-  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<uint8_t>(length[i]);
-  if (n > reader.Size() - 8 || n > kMaxHeaderSize) {
-    Fail(path, "header length " + std::to_string(n) + " exceeds the file size " + std::to_string(reader.Size()) +
-                   " (truncated or corrupt)");
-  }
+  const uint64_t n = HeaderLength(path, length, reader.Size());
   std::string text(n, '\0');
   reader.Read(std::as_writable_bytes(std::span<char>(text)));
   Contents contents;

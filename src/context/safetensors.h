@@ -10,6 +10,7 @@
 #pragma once
 
 #include <map>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,25 @@ struct Contents {
   std::map<std::string, std::string> metadata;
   FileDigest digest;  // of the whole file
 };
+
+/// A tensor's entry in the header, validated: its byte range [begin, end)
+/// is relative to the start of the data.
+struct Entry {
+  std::string name;
+  shapes::Shape shape;
+  uint64_t begin = 0, end = 0;
+};
+
+/// The header length stored in a file's first 8 bytes, checked against the
+/// file's size (at least 8) and the format's 100 MB bound.
+uint64_t HeaderLength(const std::string& path, std::span<const std::byte, 8> prefix, uint64_t file_size);
+/// Parses and validates the JSON header `text` (see Read) into entries sorted
+/// by offset that cover the `data_size` bytes of data exactly; fills
+/// `metadata`. Errors name `path`.
+std::vector<Entry> ParseHeader(const std::string& path, const std::string& text, uint64_t data_size,
+                               std::map<std::string, std::string>& metadata);
+/// Throws unless every byte of a BOOL tensor's `data` is 0 or 1.
+void CheckBoolBytes(const std::string& path, const Entry& e, const std::byte* data);
 
 /// Reads and validates `path`: the header length against the file size, the
 /// JSON header, known dtypes, non-negative dimensions, offsets consistent with

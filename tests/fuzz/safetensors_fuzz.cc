@@ -1,5 +1,7 @@
 // Copyright 2026 The Kiln Authors.
-// Fuzzes the safetensors reader (header JSON, dtypes, shapes, offsets).
+// Fuzzes the safetensors readers (header JSON, dtypes, shapes, offsets): the
+// streaming one of checkpoints and the memory-mapped io::safetensors::File.
+#include "kiln/io/safetensors.h"
 #include "src/context/safetensors.h"
 #include "tests/fuzz/fuzz_util.h"
 
@@ -13,6 +15,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       const auto bytes = static_cast<size_t>(t.value.Shape().ByteSize());
       volatile uint8_t sink = 0;
       if (bytes > 0) sink ^= static_cast<const uint8_t*>(t.value.HostData())[bytes - 1];
+      (void)sink;
+    }
+  } catch (const kiln::Error&) {
+  }
+  try {
+    const auto file = kiln::io::safetensors::File::Open(path.string());
+    for (const std::string& name : file.Names()) {
+      const kiln::tensors::Tensor t = file.Get(name);
+      const auto bytes = static_cast<size_t>(t.Shape().ByteSize());
+      volatile uint8_t sink = 0;
+      if (bytes > 0) sink ^= static_cast<const uint8_t*>(t.HostData())[bytes - 1];
       (void)sink;
     }
   } catch (const kiln::Error&) {
