@@ -24,6 +24,7 @@
 #include "kiln/graph/resize.h"
 #include "kiln/graph/linalg.h"
 #include "kiln/graph/sort.h"
+#include "kiln/io/gguf.h"
 #include "kiln/io/safetensors.h"
 #include "kiln/ir/function.h"
 #include "kiln/version.h"

@@ -506,7 +506,7 @@ void Apply(Store& store, const std::string& dir, const std::vector<std::string>&
     }
   }
   store.pending_restore.clear();  // values of an earlier restore are superseded
-  store.pending_restore_origin = (fs::path(dir) / name).string();
+  store.pending_restore_origin = "checkpoint " + (fs::path(dir) / name).string();
   for (const auto& [full, value] : loaded.values) {
     if (IsExcluded(exclude, full)) continue;
     auto it = store.by_name.find(full);

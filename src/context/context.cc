@@ -126,7 +126,7 @@ Variable* Store::Create(const std::string& scope, const std::string& name, const
   if (auto it = pending_restore.find(full); it != pending_restore.end()) {
     if (it->second.Shape() != shape) {
       Throw("Context: variable " + full + " is created as " + shape.ToString() + ", but " +
-            (pending_restore_origin.empty() ? std::string("a checkpoint") : "checkpoint " + pending_restore_origin) +
+            (pending_restore_origin.empty() ? std::string("a checkpoint") : pending_restore_origin) +
             " restored it as " + it->second.Shape().ToString());
     }
     restored = std::move(it->second);

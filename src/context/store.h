@@ -48,7 +48,8 @@ struct Store {
   /// Values restored from a checkpoint for variables that did not exist yet
   /// (lazy restore): Create() takes the value from here (full name -> value).
   std::map<std::string, tensors::Tensor> pending_restore;
-  /// The checkpoint ("<dir>/<name>") those values come from, for messages.
+  /// Where those values come from, for messages: "checkpoint <dir>/<name>",
+  /// "safetensors file <path>" (the latest load that left some).
   std::string pending_restore_origin;
 
   /// Creates a variable (the caller checked it does not exist); it takes a

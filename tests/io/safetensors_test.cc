@@ -143,15 +143,15 @@ TEST_F(SafetensorsTest, LoadIntoAContextMapsTransposesAndConverts) {
   // created lazily, in Float32, when the model asks for it.
   context::Variable* bias =
       ctx.In("model").In("layers").In("0").In("dense").VariableWithShape("biases", shapes::Make(dtypes::Float64, 2));
-  st::LoadOptions options;
+  io::LoadOptions options;
   options.float_dtype = dtypes::Float32;
-  options.map = [](const std::string& name) -> st::Mapping {
+  options.map = [](const std::string& name) -> io::Mapping {
     if (name.ends_with("inv_freq")) return {};
-    std::string v = st::DotsToScopes(name).variable;
+    std::string v = io::DotsToScopes(name).variable;
     if (v.ends_with("/weight")) return {v.substr(0, v.size() - 6) + "weights", true};
     return {v.substr(0, v.size() - 4) + "biases", false};
   };
-  st::LoadReport report = st::LoadIntoContext(ctx.In("model"), path, options);
+  io::LoadReport report = st::LoadIntoContext(ctx.In("model"), path, options);
   EXPECT_EQ(report.skipped, (std::vector<std::string>{"layers.0.rotary.inv_freq"}));
   EXPECT_EQ(report.loaded.size(), 2u);
   EXPECT_TRUE(AllClose(bias->Value(), shapes::Make(dtypes::Float64, 2), {0.5, -0.5}, 0, 0));
@@ -177,13 +177,13 @@ TEST_F(SafetensorsTest, LoadIntoAContextChecksEverythingFirst) {
   KILN_EXPECT_ERROR(st::LoadIntoContext(ctx, path),
                     "safetensors file " + path + ": tensor \"b\" Float32[3] does not fit variable /b Float32[4]");
   EXPECT_TRUE(AllClose(a->Value(), shapes::Make(dtypes::Float32, 2), {7, 7}, 0, 0));  // untouched
-  KILN_EXPECT_ERROR(st::LoadIntoContext(ctx, path, {.map = [](const std::string&) { return st::Mapping{"/x//y"}; }}),
+  KILN_EXPECT_ERROR(st::LoadIntoContext(ctx, path, {.map = [](const std::string&) { return io::Mapping{"/x//y"}; }}),
                     "tensor \"a\" maps to an invalid variable name \"/x//y\"");
   KILN_EXPECT_ERROR(
-      st::LoadIntoContext(ctx, path, {.map = [](const std::string& n) { return st::Mapping{"/t/" + n, true}; }}),
+      st::LoadIntoContext(ctx, path, {.map = [](const std::string& n) { return io::Mapping{"/t/" + n, true}; }}),
       "tensor \"a\" Float32[2] cannot be transposed (rank < 2)");
   KILN_EXPECT_ERROR(st::LoadIntoContext(ctx, path, {.float_dtype = dtypes::Int32}),
-                    "float_dtype must be a float dtype, got Int32");
+                    "loading safetensors file " + path + ": float_dtype must be a float dtype, got Int32");
   // A lazily loaded value of another shape fails when the model creates it.
   st::LoadIntoContext(ctx.In("lazy"), path);
   KILN_EXPECT_ERROR(ctx.In("lazy").VariableWithShape("v", shapes::Make(dtypes::Float32, 5)), "Float32[3]");

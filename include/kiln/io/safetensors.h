@@ -5,7 +5,7 @@
 //   auto file = io::safetensors::File::Open("model.safetensors");  // header checked, data mapped
 //   tensors::Tensor w = file.Get("model.layers.0.mlp.up_proj.weight");   // reads only this tensor
 //   io::safetensors::LoadIntoContext(ctx, file, {.map = [](const std::string& name) {
-//     return io::safetensors::Mapping{.variable = "/" + name, .transpose = name.ends_with(".weight")};
+//     return io::Mapping{.variable = "/" + name, .transpose = name.ends_with(".weight")};
 //   }});
 //
 // Every dtype of the format that Kiln has is read: BOOL, U8/I8 ... U64/I64,
@@ -25,6 +25,7 @@
 #include "kiln/context/context.h"
 #include "kiln/core/shapes.h"
 #include "kiln/core/tensors.h"
+#include "kiln/io/mapping.h"
 
 namespace kiln::io::safetensors {
 
@@ -66,49 +67,10 @@ std::map<std::string, tensors::Tensor> Load(const std::string& path);
 void Save(const std::string& path, const std::map<std::string, tensors::Tensor>& tensors,
           const std::map<std::string, std::string>& metadata = {});
 
-/// Where a tensor of a file goes in a context.
-struct Mapping {
-  /// The variable's scope and name relative to the context's scope,
-  /// "/layers/0/attn/q/weights" (a leading "/" is optional). Empty: the
-  /// tensor is skipped.
-  std::string variable;
-  /// Swap the last two axes (rank >= 2): PyTorch's Linear stores its weight
-  /// as [out, in], Kiln's Dense as [in, out].
-  bool transpose = false;
-};
-
-/// Maps a tensor name of the file to its place in the context.
-using NameMap = std::function<Mapping(const std::string& name)>;
-
-/// The default NameMap: dots become scopes, "model.layers.0.q.weight" ->
-/// "/model/layers/0/q/weight", no transposes.
-Mapping DotsToScopes(const std::string& name);
-
-/// What LoadIntoContext did.
-struct LoadReport {
-  std::vector<std::string> loaded;   ///< variables set or created, as "/scope/name"
-  std::vector<std::string> skipped;  ///< tensor names the map skipped
-};
-
-/// How LoadIntoContext places and converts tensors.
-struct LoadOptions {
-  /// Each tensor's variable (default: dots become scopes).
-  NameMap map = DotsToScopes;
-  /// Float tensors are converted to this float dtype (e.g. Float32 for BF16
-  /// weights); Invalid keeps them, except that a variable that exists takes
-  /// its own float dtype.
-  dtypes::DType float_dtype = dtypes::Invalid;
-};
-
-/// Loads the file's tensors into `ctx`, each to the variable `options.map`
-/// names. A variable that exists must have the tensor's dimensions (after
-/// the transpose) and is set; a variable that does not exist yet takes the
-/// value when it is created (as a checkpoint restores lazily), so a model
-/// built afterwards finds its weights; it must then be created with the
-/// value's shape and dtype. Errors name the file, the tensor and both shapes.
-LoadReport LoadIntoContext(context::Context ctx, const File& file, const LoadOptions& options = {});
+/// Loads the file's tensors into `ctx` (see io::LoadTensors).
+io::LoadReport LoadIntoContext(context::Context ctx, const File& file, const io::LoadOptions& options = {});
 /// Opens `path` and loads it (see above).
-LoadReport LoadIntoContext(context::Context ctx, const std::string& path, const LoadOptions& options = {});
+io::LoadReport LoadIntoContext(context::Context ctx, const std::string& path, const io::LoadOptions& options = {});
 
 /// Writes the variables of `ctx` under its scope that have values to `path`,
 /// named by `name_of` (default: the variable's scope and name without the

@@ -147,13 +147,13 @@ enum class DTypeClass : uint8_t {
   X(Qr, kOther, kOwnRule)                         \
   X(Eigh, kOther, kOwnRule)                       \
   X(Svd, kOther, kOwnRule)                        \
+  /* Fused blocks a backend may implement in one kernel */ \
+  X(Attention, kOther, kOwnRule)                  \
   /* Complex numbers (Abs, Neg, Add... take them too: the OrComplex classes) */ \
   X(Complex, kOther, kOwnRule)                    \
   X(Real, kOther, kOwnRule)                       \
   X(Imag, kOther, kOwnRule)                       \
-  X(Fft, kOther, kOwnRule)                        \
-  /* Fused blocks a backend may implement in one kernel */ \
-  X(Attention, kOther, kOwnRule)
+  X(Fft, kOther, kOwnRule)
 
 /// Every operation of the IR.
 enum class OpType : uint16_t {

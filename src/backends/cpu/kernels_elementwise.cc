@@ -404,11 +404,22 @@ T IntPow(T base, T exponent) {
   return static_cast<T>(result);
 }
 
+// Complex powers are exp(b log a) (std::pow), except at a = 0, where that
+// gives NaN: 0^0 = 1 and 0^b = 0 for Re(b) > 0, as numpy and PyTorch.
 struct PowOp {
   template <typename T>
   T operator()(T a, T b) const {
-    if constexpr (kIsInt<T>) return IntPow(a, b);
-    else return std::pow(a, b);
+    if constexpr (kIsInt<T>) {
+      return IntPow(a, b);
+    } else if constexpr (kIsComplex<T>) {
+      if (a == T(0)) {
+        if (b == T(0)) return T(1);
+        if (b.real() > 0) return T(0);
+      }
+      return std::pow(a, b);
+    } else {
+      return std::pow(a, b);
+    }
   }
 };
 

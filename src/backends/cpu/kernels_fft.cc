@@ -130,6 +130,12 @@ Geometry GeometryOf(const ir::Function& fn, const ir::Instruction& instr) {
   for (int a = 0; a < in.Rank() - rank; ++a) g.batch *= in.Dims()[static_cast<size_t>(a)];
   for (int a = in.Rank() - rank; a < in.Rank(); ++a) g.in_item *= in.Dims()[static_cast<size_t>(a)];
   for (int a = instr.shape.Rank() - rank; a < instr.shape.Rank(); ++a) g.out_item *= instr.shape.Dims()[static_cast<size_t>(a)];
+  // FFTW's plans take ints: the points of one transform (its distance to the
+  // next) and, per chunk, the count of transforms and of rows of 2 x that.
+  if (std::max(g.in_item, g.out_item) > INT_MAX / 2 || g.batch > INT_MAX) {
+    Throw("cpu Fft: " + instr.shape.ToString() + " exceeds FFTW's int sizes (at most 2^30 points per transform) (" +
+          instr.location + ")");
+  }
   return g;
 }
 
@@ -161,14 +167,25 @@ constexpr int64_t kThreadedMinPoints = int64_t{1} << 15;
 template <typename R, typename MakePlan>
 std::function<typename Fftw<R>::Plan(int64_t)> PlansFor(const Geometry& g, int64_t chunk, MakePlan&& make,
                                                        const ir::Instruction& instr) {
-  std::lock_guard<std::mutex> hold(PlannerLock());
-  static const bool threads_ready = Fftw<R>::kInitThreads() != 0;
-  const bool threaded = threads_ready && g.batch == 1 && std::max(g.in_item, g.out_item) >= kThreadedMinPoints;
-  Fftw<R>::kPlanWithNthreads(threaded ? omp_get_max_threads() : 1);
-  PlanPtr<R> full = Own<R>(make(static_cast<int>(chunk)), instr);
   const int64_t tail = g.batch % chunk;
-  PlanPtr<R> last = tail == 0 ? full : Own<R>(make(static_cast<int>(tail)), instr);
-  return [full, last, chunk](int64_t count) { return count == chunk ? full.get() : last.get(); };
+  typename Fftw<R>::Plan full = nullptr, last = nullptr;
+  {
+    std::lock_guard<std::mutex> hold(PlannerLock());
+    static const bool threads_ready = Fftw<R>::kInitThreads() != 0;
+    const bool threaded = threads_ready && g.batch == 1 && std::max(g.in_item, g.out_item) >= kThreadedMinPoints;
+    Fftw<R>::kPlanWithNthreads(threaded ? omp_get_max_threads() : 1);
+    full = make(static_cast<int>(chunk));
+    last = tail == 0 ? full : make(static_cast<int>(tail));
+    if (full == nullptr || last == nullptr) {  // destroyed here: Own's deleter takes the lock
+      if (full != nullptr) Fftw<R>::kDestroy(full);
+      if (last != nullptr && last != full) Fftw<R>::kDestroy(last);
+      full = last = nullptr;
+    }
+  }
+  if (full == nullptr) Throw("cpu Fft: FFTW could not plan " + instr.shape.ToString() + " (" + instr.location + ")");
+  PlanPtr<R> full_ptr = Own<R>(full, instr);
+  PlanPtr<R> last_ptr = last == full ? full_ptr : Own<R>(last, instr);
+  return [full_ptr, last_ptr, chunk](int64_t count) { return count == chunk ? full_ptr.get() : last_ptr.get(); };
 }
 
 template <typename R>
@@ -234,6 +251,9 @@ Kernel ComplexToReal(const Geometry& g, const ir::Instruction& instr) {
   const int rank = static_cast<int>(g.lengths.size());
   const int n = g.lengths.back(), m = n / 2 + 1;
   const int64_t rows = g.in_item / m;  // last-axis rows per transform
+  if (chunk * rows > INT_MAX) {
+    Throw("cpu Fft: " + instr.shape.ToString() + " has too many rows per thread for FFTW's int (" + instr.location + ")");
+  }
   PlanningArrays<R> arrays(static_cast<size_t>(chunk * std::max(2 * g.in_item, g.out_item)) * sizeof(R));
   std::function<typename F::Plan(int64_t)> lead;
   if (rank > 1) {

@@ -404,13 +404,15 @@ class CudaBackend final : public Backend {
                     std::to_string(prop.multiProcessorCount) + " SMs, " +
                     std::to_string(prop.totalGlobalMem >> 30) + " GiB)";
     for (size_t i = 0; i < caps_.ops.size(); ++i) caps_.ops[i] = true;
-    // Control flow, Sort and linear algebra run on the CPU backend only so
-    // far (issue 13; cuSOLVER is the plan for the latter): a graph with one
-    // of them gets "does not implement op While" here. Without the fused
-    // Attention, layers::DotProductAttention uses the composed ops.
+    // Control flow, Sort, linear algebra and complex numbers (with the FFT)
+    // run on the CPU backend only so far (issue 13; cuSOLVER and cuFFT are
+    // the plan): a graph with one of them gets "does not implement op While"
+    // here. Without the fused Attention, layers::DotProductAttention uses the
+    // composed ops.
     for (ir::OpType op : {ir::OpType::kWhile, ir::OpType::kIf, ir::OpType::kSort, ir::OpType::kGetTupleElement,
                           ir::OpType::kCholesky, ir::OpType::kTriangularSolve, ir::OpType::kLu, ir::OpType::kQr,
-                          ir::OpType::kEigh, ir::OpType::kSvd, ir::OpType::kAttention}) {
+                          ir::OpType::kEigh, ir::OpType::kSvd, ir::OpType::kAttention, ir::OpType::kComplex,
+                          ir::OpType::kReal, ir::OpType::kImag, ir::OpType::kFft}) {
       caps_.ops[static_cast<size_t>(op)] = false;
     }
     for (size_t i = 1; i <= static_cast<size_t>(dtypes::Float64); ++i) caps_.dtypes[i] = true;

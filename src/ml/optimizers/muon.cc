@@ -69,7 +69,10 @@ class MuonOptimizer final : public internal::OptimizerBase {
     const internal::AdamParams adam = internal::ReadAdamParams(ctx, who);
     return [=](const internal::UpdateArgs& a, internal::Slots& slots) {
       const std::vector<int64_t>& dims = a.w.Shape().Dims();
-      bool matrix = dims.size() == 2 && dims[0] > 1 && dims[1] > 1;
+      // A complex variable arrives as its real view ([..., 2], see RealView):
+      // its parts are coordinates, not a matrix, so it goes to AdamW.
+      const bool complex = a.var != nullptr && dtypes::IsComplex(a.var->DType());
+      bool matrix = !complex && dims.size() == 2 && dims[0] > 1 && dims[1] > 1;
       for (const std::string& e : exclude) {
         if (matrix && a.var != nullptr && a.var->ScopeAndName().find(e) != std::string::npos) matrix = false;
       }

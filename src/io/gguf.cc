@@ -1,0 +1,340 @@
+// Copyright 2026 The Kiln Authors.
+// The GGUF reader (see kiln/io/gguf.h): a bounds-checked cursor over the
+// mapped file parses the header, the metadata and the tensor list; Get
+// copies or dequantizes one tensor.
+#include "kiln/io/gguf.h"
+
+#include <bit>
+#include <climits>
+#include <cstring>
+#include <limits>
+#include <unordered_map>
+
+#include "src/io/mapped_file.h"
+
+namespace kiln::io::gguf {
+
+static_assert(std::endian::native == std::endian::little, "GGUF reading assumes a little-endian host");
+
+namespace {
+
+[[noreturn]] void Fail(const std::string& path, const std::string& message) {
+  Throw("GGUF file " + path + ": " + message);
+}
+
+// ggml's tensor types that Kiln reads (their numbers in the file).
+enum GgmlType : uint32_t {
+  kF32 = 0, kF16 = 1, kQ4_0 = 2, kQ8_0 = 8, kI8 = 24, kI16 = 25, kI32 = 26, kI64 = 27, kF64 = 28, kBF16 = 30,
+};
+
+// Q8_0: blocks of 32 values, an F16 scale then 32 int8. Q4_0: blocks of 32
+// values, an F16 scale then 16 bytes of two 4-bit values each (value j in
+// the low nibble of byte j, value j + 16 in its high nibble), offset by 8.
+constexpr int64_t kBlock = 32;
+constexpr int64_t kQ8Bytes = 2 + 32, kQ4Bytes = 2 + 16;
+
+std::string TypeNameOf(uint32_t type) {
+  static const char* const kNames[] = {"F32",  "F16",  "Q4_0", "Q4_1", "Q4_2", "Q4_3", "Q5_0", "Q5_1",
+                                       "Q8_0", "Q8_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_K",
+                                       "IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S", "IQ4_NL", "IQ3_S", "IQ2_S",
+                                       "IQ4_XS", "I8",   "I16",  "I32",  "I64",  "F64",  "IQ1_M", "BF16"};
+  return type < std::size(kNames) ? kNames[type] : "type " + std::to_string(type);
+}
+
+// The dtype Get returns for a type Kiln reads, else Invalid.
+dtypes::DType DTypeOf(uint32_t type) {
+  switch (type) {
+    case kF32:
+    case kQ8_0:
+    case kQ4_0: return dtypes::Float32;
+    case kF16: return dtypes::Float16;
+    case kBF16: return dtypes::BFloat16;
+    case kF64: return dtypes::Float64;
+    case kI8: return dtypes::Int8;
+    case kI16: return dtypes::Int16;
+    case kI32: return dtypes::Int32;
+    case kI64: return dtypes::Int64;
+    default: return dtypes::Invalid;
+  }
+}
+
+// Reads little-endian values from [data, data + size), each read checked.
+class Cursor {
+ public:
+  Cursor(const std::string& path, const std::byte* data, uint64_t size) : path_(path), data_(data), size_(size) {}
+
+  uint64_t Position() const { return pos_; }
+  uint64_t Remaining() const { return size_ - pos_; }
+
+  void Need(uint64_t n, const std::string& what) const {
+    if (n > Remaining()) {
+      Fail(path_, "truncated: " + what + " needs " + std::to_string(n) + " bytes at offset " + std::to_string(pos_) +
+                      ", the file has " + std::to_string(Remaining()) + " more");
+    }
+  }
+  template <typename T>
+  T Read(const std::string& what) {
+    Need(sizeof(T), what);
+    T v;
+    std::memcpy(&v, data_ + pos_, sizeof(T));
+    pos_ += sizeof(T);
+    return v;
+  }
+  std::string String(const std::string& what) {
+    const uint64_t n = Read<uint64_t>(what + " length");
+    Need(n, what);
+    std::string s(reinterpret_cast<const char*>(data_ + pos_), n);
+    pos_ += n;
+    return s;
+  }
+
+ private:
+  const std::string& path_;
+  const std::byte* data_;
+  uint64_t size_;
+  uint64_t pos_ = 0;
+};
+
+constexpr int kMaxArrayDepth = 8;
+
+Value ReadValue(Cursor& c, const std::string& path, const std::string& key, uint32_t type, int depth) {
+  using T = Value::Type;
+  const std::string what = "metadata \"" + key + "\"";
+  switch (static_cast<T>(type)) {
+    case T::kUint8: return {T::kUint8, uint64_t{c.Read<uint8_t>(what)}};
+    case T::kInt8: return {T::kInt8, int64_t{c.Read<int8_t>(what)}};
+    case T::kUint16: return {T::kUint16, uint64_t{c.Read<uint16_t>(what)}};
+    case T::kInt16: return {T::kInt16, int64_t{c.Read<int16_t>(what)}};
+    case T::kUint32: return {T::kUint32, uint64_t{c.Read<uint32_t>(what)}};
+    case T::kInt32: return {T::kInt32, int64_t{c.Read<int32_t>(what)}};
+    case T::kUint64: return {T::kUint64, c.Read<uint64_t>(what)};
+    case T::kInt64: return {T::kInt64, c.Read<int64_t>(what)};
+    case T::kFloat32: return {T::kFloat32, double{c.Read<float>(what)}};
+    case T::kFloat64: return {T::kFloat64, c.Read<double>(what)};
+    case T::kBool: {
+      const uint8_t b = c.Read<uint8_t>(what);
+      if (b > 1) Fail(path, what + ": a bool of value " + std::to_string(b));
+      return {T::kBool, b == 1};
+    }
+    case T::kString: return {T::kString, c.String(what)};
+    case T::kArray: {
+      if (depth >= kMaxArrayDepth) Fail(path, what + ": arrays nested deeper than " + std::to_string(kMaxArrayDepth));
+      const uint32_t element = c.Read<uint32_t>(what + " element type");
+      const uint64_t count = c.Read<uint64_t>(what + " length");
+      // Every element takes at least one byte: a count beyond the rest of
+      // the file is corrupt (and must not size an allocation).
+      if (count > c.Remaining()) {
+        Fail(path, what + ": an array of " + std::to_string(count) + " elements in " + std::to_string(c.Remaining()) +
+                       " remaining bytes");
+      }
+      std::vector<Value> values;
+      values.reserve(static_cast<size_t>(count));
+      for (uint64_t i = 0; i < count; ++i) values.push_back(ReadValue(c, path, key, element, depth + 1));
+      return {T::kArray, std::move(values)};
+    }
+  }
+  Fail(path, what + ": unknown value type " + std::to_string(type));
+}
+
+struct TensorInfo {
+  std::string name;
+  uint32_t type = 0;
+  std::vector<int64_t> ne;  // ggml order: innermost first
+  uint64_t offset = 0;      // from the start of the data section
+  int64_t elements = 1;
+  shapes::Shape shape;      // Kiln's: dtype Get returns (Invalid if unread), outermost first
+};
+
+}  // namespace
+
+// ------------------------------------------------------------------ Value.
+
+int64_t Value::AsInt() const {
+  if (const auto* v = std::get_if<int64_t>(&data_)) return *v;
+  if (const auto* v = std::get_if<uint64_t>(&data_)) {
+    if (*v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) Throw("GGUF value: uint64 beyond int64");
+    return static_cast<int64_t>(*v);
+  }
+  Throw("GGUF value: not an integer");
+}
+double Value::AsFloat() const {
+  if (const auto* v = std::get_if<double>(&data_)) return *v;
+  if (const auto* v = std::get_if<int64_t>(&data_)) return static_cast<double>(*v);
+  if (const auto* v = std::get_if<uint64_t>(&data_)) return static_cast<double>(*v);
+  Throw("GGUF value: not a number");
+}
+bool Value::AsBool() const {
+  if (const auto* v = std::get_if<bool>(&data_)) return *v;
+  Throw("GGUF value: not a bool");
+}
+const std::string& Value::AsString() const {
+  if (const auto* v = std::get_if<std::string>(&data_)) return *v;
+  Throw("GGUF value: not a string");
+}
+const std::vector<Value>& Value::AsArray() const {
+  if (const auto* v = std::get_if<std::vector<Value>>(&data_)) return *v;
+  Throw("GGUF value: not an array");
+}
+
+// ------------------------------------------------------------------- File.
+
+struct File::Impl {
+  std::string path;
+  std::unique_ptr<io::internal::MappedFile> file;
+  uint32_t version = 0;
+  uint64_t data_start = 0;
+  std::map<std::string, Value> metadata;
+  std::vector<TensorInfo> tensors;
+  std::vector<std::string> names;
+  std::unordered_map<std::string, size_t> index;
+
+  const TensorInfo& Find(const std::string& name) const {
+    auto it = index.find(name);
+    if (it == index.end()) Fail(path, "no tensor \"" + name + "\"");
+    return tensors[it->second];
+  }
+};
+
+File File::Open(const std::string& path) {
+  auto impl = std::make_shared<Impl>();
+  impl->path = path;
+  impl->file = std::make_unique<io::internal::MappedFile>(path, "GGUF", 0);
+  Cursor c(impl->path, impl->file->Data(), impl->file->Size());
+  const uint32_t magic = c.Read<uint32_t>("the magic number");
+  if (magic != 0x46554747) Fail(path, "not a GGUF file (it does not start with \"GGUF\")");
+  impl->version = c.Read<uint32_t>("the version");
+  if (impl->version != 2 && impl->version != 3) {
+    Fail(path, "version " + std::to_string(impl->version) + " is not supported (versions 2 and 3 are)");
+  }
+  const uint64_t tensor_count = c.Read<uint64_t>("the tensor count");
+  const uint64_t kv_count = c.Read<uint64_t>("the metadata count");
+  if (tensor_count > c.Remaining() || kv_count > c.Remaining()) {
+    Fail(path, std::to_string(tensor_count) + " tensors and " + std::to_string(kv_count) +
+                   " metadata entries cannot fit in the file");
+  }
+  for (uint64_t i = 0; i < kv_count; ++i) {
+    std::string key = c.String("metadata key #" + std::to_string(i));
+    const uint32_t type = c.Read<uint32_t>("the type of metadata \"" + key + "\"");
+    Value value = ReadValue(c, path, key, type, 0);
+    if (!impl->metadata.emplace(key, std::move(value)).second) Fail(path, "metadata \"" + key + "\" appears twice");
+  }
+  uint64_t alignment = 32;
+  if (auto it = impl->metadata.find("general.alignment"); it != impl->metadata.end()) {
+    const bool integer = it->second.GetType() == Value::Type::kUint32;
+    alignment = integer ? static_cast<uint64_t>(it->second.AsInt()) : 0;
+    if (!integer || alignment == 0 || (alignment & (alignment - 1)) != 0) {
+      Fail(path, "general.alignment must be a uint32 power of two");
+    }
+  }
+  for (uint64_t i = 0; i < tensor_count; ++i) {
+    TensorInfo t;
+    t.name = c.String("tensor name #" + std::to_string(i));
+    const std::string what = "tensor \"" + t.name + "\"";
+    const uint32_t dims = c.Read<uint32_t>(what + " rank");
+    if (dims > 8) Fail(path, what + ": rank " + std::to_string(dims) + " (at most 8)");
+    bool overflow = false;
+    for (uint32_t d = 0; d < dims; ++d) {
+      const uint64_t n = c.Read<uint64_t>(what + " dimension");
+      if (n > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) Fail(path, what + ": dimension too large");
+      t.ne.push_back(static_cast<int64_t>(n));
+      overflow |= __builtin_mul_overflow(t.elements, static_cast<int64_t>(n), &t.elements);
+    }
+    if (overflow) Fail(path, what + ": its element count overflows");
+    t.type = c.Read<uint32_t>(what + " type");
+    t.offset = c.Read<uint64_t>(what + " offset");
+    if (t.offset % alignment != 0) {
+      Fail(path, what + ": offset " + std::to_string(t.offset) + " is not a multiple of the alignment " +
+                     std::to_string(alignment));
+    }
+    std::vector<int64_t> kiln_dims(t.ne.rbegin(), t.ne.rend());
+    t.shape = shapes::Shape(DTypeOf(t.type) == dtypes::Invalid ? dtypes::Uint8 : DTypeOf(t.type), kiln_dims);
+    if (!impl->index.emplace(t.name, impl->tensors.size()).second) Fail(path, what + " appears twice");
+    impl->names.push_back(t.name);
+    impl->tensors.push_back(std::move(t));
+  }
+  impl->data_start = (c.Position() + alignment - 1) / alignment * alignment;
+  const uint64_t size = impl->file->Size();
+  if (impl->data_start > size) Fail(path, "the data section starts beyond the file's end");
+  // Every tensor Kiln reads must lie within the data.
+  for (const TensorInfo& t : impl->tensors) {
+    const std::string what = "tensor \"" + t.name + "\"";
+    const dtypes::DType dtype = DTypeOf(t.type);
+    if (dtype == dtypes::Invalid) continue;  // listed; Get refuses it
+    uint64_t bytes = 0;
+    if (t.type == kQ8_0 || t.type == kQ4_0) {
+      const int64_t row = t.ne.empty() ? 1 : t.ne[0];
+      if (row % kBlock != 0) {
+        Fail(path, what + ": " + TypeNameOf(t.type) + " rows of " + std::to_string(row) +
+                       " values are not whole blocks of 32");
+      }
+      bytes = static_cast<uint64_t>(t.elements / kBlock) * static_cast<uint64_t>(t.type == kQ8_0 ? kQ8Bytes : kQ4Bytes);
+    } else if (__builtin_mul_overflow(static_cast<uint64_t>(t.elements), dtypes::SizeOf(dtype), &bytes)) {
+      Fail(path, what + ": its byte size overflows");
+    }
+    const uint64_t room = size - impl->data_start;
+    if (t.offset > room || bytes > room - t.offset) {
+      Fail(path, what + ": data [" + std::to_string(t.offset) + ", +" + std::to_string(bytes) +
+                     ") lies beyond the end of the data section (" + std::to_string(room) + " bytes)");
+    }
+  }
+  return File(std::move(impl));
+}
+
+const std::string& File::Path() const { return impl_->path; }
+uint32_t File::Version() const { return impl_->version; }
+const std::map<std::string, Value>& File::Metadata() const { return impl_->metadata; }
+const std::vector<std::string>& File::Names() const { return impl_->names; }
+bool File::Contains(const std::string& name) const { return impl_->index.contains(name); }
+const shapes::Shape& File::ShapeOf(const std::string& name) const {
+  const TensorInfo& t = impl_->Find(name);
+  if (DTypeOf(t.type) == dtypes::Invalid) {
+    Fail(impl_->path, "tensor \"" + name + "\" has ggml type " + TypeNameOf(t.type) + ", which Kiln does not read");
+  }
+  return t.shape;
+}
+std::string File::TypeName(const std::string& name) const { return TypeNameOf(impl_->Find(name).type); }
+
+tensors::Tensor File::Get(const std::string& name) const {
+  const TensorInfo& t = impl_->Find(name);
+  const dtypes::DType dtype = DTypeOf(t.type);
+  if (dtype == dtypes::Invalid) {
+    Fail(impl_->path, "tensor \"" + name + "\" has ggml type " + TypeNameOf(t.type) +
+                          ", which Kiln does not read (F32, F16, BF16, F64, I8-I64, Q8_0, Q4_0)");
+  }
+  tensors::Tensor out(t.shape);
+  const std::byte* src = impl_->file->Data() + impl_->data_start + t.offset;
+  if (t.type != kQ8_0 && t.type != kQ4_0) {
+    const auto bytes = static_cast<size_t>(t.shape.ByteSize());
+    if (bytes > 0) std::memcpy(out.MutableHostData(), src, bytes);
+    return out;
+  }
+  float* y = out.MutableFlat<float>().data();
+  const int64_t blocks = t.elements / kBlock;
+  const int64_t block_bytes = t.type == kQ8_0 ? kQ8Bytes : kQ4Bytes;
+  for (int64_t b = 0; b < blocks; ++b) {
+    const std::byte* blk = src + b * block_bytes;
+    uint16_t scale_bits;
+    std::memcpy(&scale_bits, blk, 2);
+    const float d = static_cast<float>(float16::FromBits(scale_bits));
+    float* out_block = y + b * kBlock;
+    if (t.type == kQ8_0) {
+      for (int64_t j = 0; j < kBlock; ++j) out_block[j] = d * static_cast<float>(static_cast<int8_t>(blk[2 + j]));
+    } else {
+      for (int64_t j = 0; j < kBlock / 2; ++j) {
+        const auto q = static_cast<uint8_t>(blk[2 + j]);
+        out_block[j] = d * static_cast<float>((q & 0x0F) - 8);
+        out_block[j + kBlock / 2] = d * static_cast<float>((q >> 4) - 8);
+      }
+    }
+  }
+  return out;
+}
+
+io::LoadReport LoadIntoContext(context::Context ctx, const File& file, const io::LoadOptions& options) {
+  return io::LoadTensors(std::move(ctx), {"GGUF file " + file.Path(), file.Names(), [&file](const std::string& name) {
+                                            return file.Get(name);
+                                          }},
+                         options);
+}
+
+}  // namespace kiln::io::gguf
