@@ -4,10 +4,12 @@
 // copies or dequantizes one tensor.
 #include "kiln/io/gguf.h"
 
+#include <algorithm>
 #include <bit>
 #include <climits>
 #include <cstring>
 #include <limits>
+#include <new>
 #include <unordered_map>
 
 #include "src/io/mapped_file.h"
@@ -59,6 +61,8 @@ dtypes::DType DTypeOf(uint32_t type) {
 }
 
 // Reads little-endian values from [data, data + size), each read checked.
+// A read names what it reads (`what`, plus an optional suffix) only when it
+// fails: the messages are never built on the way.
 class Cursor {
  public:
   Cursor(const std::string& path, const std::byte* data, uint64_t size) : path_(path), data_(data), size_(size) {}
@@ -66,22 +70,22 @@ class Cursor {
   uint64_t Position() const { return pos_; }
   uint64_t Remaining() const { return size_ - pos_; }
 
-  void Need(uint64_t n, const std::string& what) const {
+  void Need(uint64_t n, const std::string& what, const char* suffix = "") const {
     if (n > Remaining()) {
-      Fail(path_, "truncated: " + what + " needs " + std::to_string(n) + " bytes at offset " + std::to_string(pos_) +
-                      ", the file has " + std::to_string(Remaining()) + " more");
+      Fail(path_, "truncated: " + what + suffix + " needs " + std::to_string(n) + " bytes at offset " +
+                      std::to_string(pos_) + ", the file has " + std::to_string(Remaining()) + " more");
     }
   }
   template <typename T>
-  T Read(const std::string& what) {
-    Need(sizeof(T), what);
+  T Read(const std::string& what, const char* suffix = "") {
+    Need(sizeof(T), what, suffix);
     T v;
     std::memcpy(&v, data_ + pos_, sizeof(T));
     pos_ += sizeof(T);
     return v;
   }
   std::string String(const std::string& what) {
-    const uint64_t n = Read<uint64_t>(what + " length");
+    const uint64_t n = Read<uint64_t>(what, " length");
     Need(n, what);
     std::string s(reinterpret_cast<const char*>(data_ + pos_), n);
     pos_ += n;
@@ -96,10 +100,14 @@ class Cursor {
 };
 
 constexpr int kMaxArrayDepth = 8;
+// Arrays hold at most this many values (a tokenizer's vocabulary has a few
+// hundred thousand): each costs ~48 bytes in memory, so a count taken from a
+// hostile file must not size memory beyond a bound.
+constexpr uint64_t kMaxArrayLength = uint64_t{1} << 24;
 
-Value ReadValue(Cursor& c, const std::string& path, const std::string& key, uint32_t type, int depth) {
+// `what` is "metadata \"<key>\"", built once per key.
+Value ReadValue(Cursor& c, const std::string& path, const std::string& what, uint32_t type, int depth) {
   using T = Value::Type;
-  const std::string what = "metadata \"" + key + "\"";
   switch (static_cast<T>(type)) {
     case T::kUint8: return {T::kUint8, uint64_t{c.Read<uint8_t>(what)}};
     case T::kInt8: return {T::kInt8, int64_t{c.Read<int8_t>(what)}};
@@ -119,17 +127,16 @@ Value ReadValue(Cursor& c, const std::string& path, const std::string& key, uint
     case T::kString: return {T::kString, c.String(what)};
     case T::kArray: {
       if (depth >= kMaxArrayDepth) Fail(path, what + ": arrays nested deeper than " + std::to_string(kMaxArrayDepth));
-      const uint32_t element = c.Read<uint32_t>(what + " element type");
-      const uint64_t count = c.Read<uint64_t>(what + " length");
-      // Every element takes at least one byte: a count beyond the rest of
-      // the file is corrupt (and must not size an allocation).
-      if (count > c.Remaining()) {
-        Fail(path, what + ": an array of " + std::to_string(count) + " elements in " + std::to_string(c.Remaining()) +
-                       " remaining bytes");
+      const uint32_t element = c.Read<uint32_t>(what, " element type");
+      const uint64_t count = c.Read<uint64_t>(what, " length");
+      // Every element takes at least one byte of the file.
+      if (count > c.Remaining() || count > kMaxArrayLength) {
+        Fail(path, what + ": an array of " + std::to_string(count) + " elements (at most " +
+                       std::to_string(std::min(c.Remaining(), kMaxArrayLength)) + " here)");
       }
       std::vector<Value> values;
-      values.reserve(static_cast<size_t>(count));
-      for (uint64_t i = 0; i < count; ++i) values.push_back(ReadValue(c, path, key, element, depth + 1));
+      values.reserve(static_cast<size_t>(std::min<uint64_t>(count, 4096)));  // grows with what is read
+      for (uint64_t i = 0; i < count; ++i) values.push_back(ReadValue(c, path, what, element, depth + 1));
       return {T::kArray, std::move(values)};
     }
   }
@@ -196,6 +203,14 @@ struct File::Impl {
 };
 
 File File::Open(const std::string& path) {
+  try {
+    return OpenChecked(path);
+  } catch (const std::bad_alloc&) {
+    Fail(path, "out of memory reading its metadata and tensor list");
+  }
+}
+
+File File::OpenChecked(const std::string& path) {
   auto impl = std::make_shared<Impl>();
   impl->path = path;
   impl->file = std::make_unique<io::internal::MappedFile>(path, "GGUF", 0);
@@ -214,8 +229,9 @@ File File::Open(const std::string& path) {
   }
   for (uint64_t i = 0; i < kv_count; ++i) {
     std::string key = c.String("metadata key #" + std::to_string(i));
-    const uint32_t type = c.Read<uint32_t>("the type of metadata \"" + key + "\"");
-    Value value = ReadValue(c, path, key, type, 0);
+    const std::string what = "metadata \"" + key + "\"";
+    const uint32_t type = c.Read<uint32_t>(what, " type");
+    Value value = ReadValue(c, path, what, type, 0);
     if (!impl->metadata.emplace(key, std::move(value)).second) Fail(path, "metadata \"" + key + "\" appears twice");
   }
   uint64_t alignment = 32;
@@ -247,7 +263,11 @@ File File::Open(const std::string& path) {
                      std::to_string(alignment));
     }
     std::vector<int64_t> kiln_dims(t.ne.rbegin(), t.ne.rend());
-    t.shape = shapes::Shape(DTypeOf(t.type) == dtypes::Invalid ? dtypes::Uint8 : DTypeOf(t.type), kiln_dims);
+    try {  // (a shape of more than 2^63 bytes is refused by Shape)
+      t.shape = shapes::Shape(DTypeOf(t.type) == dtypes::Invalid ? dtypes::Uint8 : DTypeOf(t.type), kiln_dims);
+    } catch (const Error& e) {
+      Fail(path, what + ": " + e.what());
+    }
     if (!impl->index.emplace(t.name, impl->tensors.size()).second) Fail(path, what + " appears twice");
     impl->names.push_back(t.name);
     impl->tensors.push_back(std::move(t));

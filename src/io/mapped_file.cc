@@ -15,7 +15,8 @@ namespace kiln::io::internal {
 
 MappedFile::MappedFile(const std::string& path, const std::string& kind, size_t min_size) {
   auto fail = [&](const std::string& message) { Throw(kind + " file " + path + ": " + message); };
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO must not block the open (it is refused below).
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) fail(std::string("cannot open: ") + std::strerror(errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {

@@ -3,6 +3,7 @@
 #include "kiln/io/mapping.h"
 
 #include <cstring>
+#include <map>
 #include <mutex>
 
 #include "src/context/store.h"
@@ -48,8 +49,8 @@ tensors::Tensor TransposeLastTwo(const tensors::Tensor& x) {
   return y;
 }
 
-// A float tensor converted to float dtype `to` on the host (rounding to
-// nearest even for the 16-bit floats).
+// A float tensor converted to float dtype `to` on the host (to the 16-bit
+// floats through float32: Float64 values round twice).
 tensors::Tensor ConvertFloat(const tensors::Tensor& x, dtypes::DType to) {
   if (x.DType() == to) return x;
   tensors::Tensor y(x.Shape().WithDType(to));
@@ -89,17 +90,16 @@ LoadReport LoadTensors(context::Context ctx, const TensorSource& source, const L
           dtypes::Name(options.float_dtype));
   }
   const NameMap& map = options.map ? options.map : NameMap(DotsToScopes);
-  context::internal::Store& store = ctx.GetStore();
-  // Every tensor is mapped, converted and checked before anything is set: a
-  // bad file or map leaves the context as it was.
+  // 1. Read, map, transpose and convert every tensor, without the context's
+  //    lock (the reads and the user's map may take long).
   struct Planned {
-    std::string full;
+    std::string tensor, full;
     tensors::Tensor value;
-    context::Variable* existing;
+    bool transposed = false;
   };
   std::vector<Planned> planned;
   LoadReport report;
-  std::lock_guard<std::recursive_mutex> hold(store.mu);
+  std::map<std::string, std::string> target_of;  // full variable name -> tensor
   for (const std::string& name : source.names) {
     const Mapping m = map(name);
     if (m.variable.empty()) {
@@ -107,32 +107,47 @@ LoadReport LoadTensors(context::Context ctx, const TensorSource& source, const L
       continue;
     }
     const std::string full = FullName(ctx.Scope(), m.variable, source.description, name);
+    if (auto [it, fresh] = target_of.emplace(full, name); !fresh) {
+      Fail(source.description, "tensors \"" + it->second + "\" and \"" + name + "\" both map to variable " + full);
+    }
     tensors::Tensor value = source.get(name);
-    const shapes::Shape file_shape = value.Shape();
     if (m.transpose) {
       if (value.Rank() < 2) {
         Fail(source.description, "tensor \"" + name + "\" " + value.Shape().ToString() + " cannot be transposed (rank < 2)");
       }
       value = TransposeLastTwo(value);
     }
-    context::Variable* v = ctx.GetVariableByScopeAndName(full);
-    dtypes::DType want = options.float_dtype;
-    if (v != nullptr && dtypes::IsFloat(v->DType())) want = v->DType();
-    if (want != dtypes::Invalid && dtypes::IsFloat(value.DType())) value = ConvertFloat(value, want);
-    if (v != nullptr && v->Shape() != value.Shape()) {
-      Fail(source.description, "tensor \"" + name + "\" " + file_shape.ToString() + (m.transpose ? " (transposed)" : "") +
-                            " does not fit variable " + full + " " + v->Shape().ToString());
+    if (options.float_dtype != dtypes::Invalid && dtypes::IsFloat(value.DType())) {
+      value = ConvertFloat(value, options.float_dtype);
     }
-    planned.push_back({full, std::move(value), v});
+    planned.push_back({name, full, std::move(value), m.transpose});
   }
+  // 2. Under the lock: match the variables, check everything, then set.
+  context::internal::Store& store = ctx.GetStore();
+  std::lock_guard<std::recursive_mutex> hold(store.mu);
+  std::vector<context::Variable*> existing;
   for (Planned& p : planned) {
-    if (p.existing != nullptr) {
-      p.existing->SetValue(p.value);
+    context::Variable* v = ctx.GetVariableByScopeAndName(p.full);
+    if (v != nullptr && dtypes::IsFloat(v->DType()) && dtypes::IsFloat(p.value.DType())) {
+      p.value = ConvertFloat(p.value, v->DType());
+    }
+    if (v != nullptr && v->Shape() != p.value.Shape()) {
+      Fail(source.description, "tensor \"" + p.tensor + "\" " + p.value.Shape().ToString() +
+                                   (p.transposed ? " (transposed)" : "") + " does not fit variable " + p.full + " " +
+                                   v->Shape().ToString());
+    }
+    existing.push_back(v);
+  }
+  for (size_t i = 0; i < planned.size(); ++i) {
+    Planned& p = planned[i];
+    if (existing[i] != nullptr) {
+      existing[i]->SetValue(p.value);
+      report.loaded.push_back(p.full);
     } else {
       store.pending_restore[p.full] = std::move(p.value);
       store.pending_restore_origin = source.description;
+      report.pending.push_back(p.full);
     }
-    report.loaded.push_back(p.full);
   }
   return report;
 }

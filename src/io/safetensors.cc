@@ -95,7 +95,9 @@ int SaveContext(const context::Context& ctx, const std::string& path,
   for (context::Variable* v : ctx.VariablesInScope()) {
     if (!v->HasValue()) continue;
     const std::string full = v->ScopeAndName();
-    const std::string name = name_of ? name_of(full) : full.substr(1);
+    // Relative to the context's scope, as LoadIntoContext reads names.
+    const std::string relative = ctx.Scope() == "/" ? full.substr(1) : full.substr(ctx.Scope().size() + 1);
+    const std::string name = name_of ? name_of(full) : relative;
     if (!tensors.emplace(name, v->Value()).second) {
       Throw("safetensors SaveContext " + path + ": two variables are named \"" + name + "\"");
     }

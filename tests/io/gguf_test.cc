@@ -117,12 +117,18 @@ TEST_F(GgufTest, MetadataOfEveryValueType) {
 }
 
 TEST_F(GgufTest, TensorsOfEveryReadTypeWithDimensionsReversed) {
-  // Q8_0: one row of 32, scale 0.5, q = -16..15 -> -8 .. 7.5.
-  std::string q8 = Raw(std::vector<uint16_t>{HalfBits(0.5f)});
+  // Q8_0: a row of 64 (two blocks of 34 bytes), scales 0.5 and -3, q =
+  // -16..15 and 15..-16.
+  std::string q8;
   std::vector<double> q8_want;
-  for (int j = 0; j < 32; ++j) {
-    q8 += static_cast<char>(static_cast<int8_t>(j - 16));
-    q8_want.push_back(0.5 * (j - 16));
+  for (int b = 0; b < 2; ++b) {
+    const float d = b == 0 ? 0.5f : -3.0f;
+    q8 += Raw(std::vector<uint16_t>{HalfBits(d)});
+    for (int j = 0; j < 32; ++j) {
+      const int q = b == 0 ? j - 16 : 15 - j;
+      q8 += static_cast<char>(static_cast<int8_t>(q));
+      q8_want.push_back(d * q);
+    }
   }
   // Q4_0: two blocks (rows of 32 and 2 rows), scales 0.25 and 2; byte j
   // holds value j (low nibble) and value j + 16 (high nibble), minus 8.
@@ -144,7 +150,7 @@ TEST_F(GgufTest, TensorsOfEveryReadTypeWithDimensionsReversed) {
       {"bf16", {1}, 30, Raw(std::vector<uint16_t>{bfloat16(3.0f).bits})},
       {"i32", {2}, 26, Raw(std::vector<int32_t>{-7, 9})},
       {"f64", {1}, 28, Raw(std::vector<double>{0.125})},
-      {"q8", {32}, 8, q8},
+      {"q8", {64}, 8, q8},
       {"q4", {32, 2}, 2, q4},
       {"q4k", {256}, 12, std::string(144, '\0')},
   };
@@ -156,12 +162,26 @@ TEST_F(GgufTest, TensorsOfEveryReadTypeWithDimensionsReversed) {
   EXPECT_TRUE(AllClose(file.Get("bf16"), shapes::Make(dtypes::BFloat16, 1), {3}, 0, 0));
   EXPECT_TRUE(AllClose(file.Get("i32"), shapes::Make(dtypes::Int32, 2), {-7, 9}, 0, 0));
   EXPECT_TRUE(AllClose(file.Get("f64"), shapes::Make(dtypes::Float64, 1), {0.125}, 0, 0));
-  EXPECT_TRUE(AllClose(file.Get("q8"), shapes::Make(dtypes::Float32, 32), q8_want, 0, 0));
+  EXPECT_TRUE(AllClose(file.Get("q8"), shapes::Make(dtypes::Float32, 64), q8_want, 0, 0));
   EXPECT_TRUE(AllClose(file.Get("q4"), shapes::Make(dtypes::Float32, 2, 32), q4_want, 0, 0));
   EXPECT_EQ(file.TypeName("q4"), "Q4_0");
   EXPECT_EQ(file.TypeName("q4k"), "Q4_K");
   KILN_EXPECT_ERROR(file.Get("q4k"), "GGUF file " + path + ": tensor \"q4k\" has ggml type Q4_K, which Kiln does not read");
   KILN_EXPECT_ERROR(file.Get("nope"), "no tensor \"nope\"");
+}
+
+TEST_F(GgufTest, Version2AndAnotherAlignment) {
+  Bytes kv;
+  kv.Str("general.alignment").Put<uint32_t>(4).Put<uint32_t>(64);
+  const std::string path = Write("v2.gguf", Gguf(kv.b, 1, {{"a", {3}, 0, Raw(std::vector<float>{1, 2, 3})},
+                                                          {"b", {2}, 26, Raw(std::vector<int32_t>{5, -6})}},
+                                                 64, 2));
+  gguf::File file = gguf::File::Open(path);
+  EXPECT_EQ(file.Version(), 2u);
+  EXPECT_TRUE(AllClose(file.Get("a"), shapes::Make(dtypes::Float32, 3), {1, 2, 3}, 0, 0));
+  EXPECT_TRUE(AllClose(file.Get("b"), shapes::Make(dtypes::Int32, 2), {5, -6}, 0, 0));
+  // Read as if aligned to 32, the data would start elsewhere: the second
+  // tensor's offset (64) is checked against the alignment the file states.
 }
 
 TEST_F(GgufTest, MalformedFilesAreErrorsNamingTheProblem) {
@@ -198,6 +218,10 @@ TEST_F(GgufTest, MalformedFilesAreErrorsNamingTheProblem) {
       {"beyond", Gguf("", 0, {{"t", {64}, 0, good_tensor}}), "tensor \"t\": data [0, +256) lies beyond the end"},
       {"q8row", Gguf("", 0, {{"t", {16}, 8, std::string(34, '\0')}}), "Q8_0 rows of 16 values are not whole blocks of 32"},
       {"rank", Gguf("", 0, {{"t", std::vector<uint64_t>(9, 1), 0, good_tensor}}), "tensor \"t\": rank 9 (at most 8)"},
+      {"empty", "", "truncated: the magic number needs 4 bytes at offset 0, the file has 0 more"},
+      {"string", Bytes().Put<uint32_t>(0x46554747).Put<uint32_t>(3).Put<uint64_t>(0).Put<uint64_t>(1).Put<uint64_t>(99).b,
+       "truncated: metadata key #0 needs 99 bytes"},
+      {"huge", Gguf("", 0, {{"t", {1ull << 40, 1ull << 40}, 0, good_tensor}}), "tensor \"t\": its element count overflows"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
@@ -226,7 +250,7 @@ TEST_F(GgufTest, LoadIntoAContext) {
   io::LoadReport report = gguf::LoadIntoContext(ctx, gguf::File::Open(path), {.map = [](const std::string& name) {
                                                   return io::Mapping{io::DotsToScopes(name).variable, true};
                                                 }});
-  ASSERT_EQ(report.loaded, (std::vector<std::string>{"/blk/0/attn_q/weight"}));
+  ASSERT_EQ(report.pending, (std::vector<std::string>{"/blk/0/attn_q/weight"}));  // created below
   context::Variable* w = ctx.In("blk").In("0").In("attn_q").VariableWithShape("weight", shapes::Make(dtypes::Float32, 3, 2));
   EXPECT_TRUE(AllClose(w->Value(), shapes::Make(dtypes::Float32, 3, 2), {1, 4, 2, 5, 3, 6}, 0, 0));
 }

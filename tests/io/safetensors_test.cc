@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "src/context/store.h"
 #include "tests/testing/testing.h"
 
 namespace kiln {
@@ -153,17 +154,26 @@ TEST_F(SafetensorsTest, LoadIntoAContextMapsTransposesAndConverts) {
   };
   io::LoadReport report = st::LoadIntoContext(ctx.In("model"), path, options);
   EXPECT_EQ(report.skipped, (std::vector<std::string>{"layers.0.rotary.inv_freq"}));
-  EXPECT_EQ(report.loaded.size(), 2u);
+  EXPECT_EQ(report.loaded, (std::vector<std::string>{"/model/layers/0/dense/biases"}));
+  EXPECT_EQ(report.pending, (std::vector<std::string>{"/model/layers/0/dense/weights"}));
   EXPECT_TRUE(AllClose(bias->Value(), shapes::Make(dtypes::Float64, 2), {0.5, -0.5}, 0, 0));
   context::Variable* w = ctx.In("model").In("layers").In("0").In("dense").VariableWithShape(
       "weights", shapes::Make(dtypes::Float32, 3, 2));
   EXPECT_TRUE(AllClose(w->Value(), shapes::Make(dtypes::Float32, 3, 2), {1, 4, 2, 5, 3, 6}, 0, 0));
   EXPECT_TRUE(w->Trainable());
 
-  // Written back: the context's variables under their scopes.
+  // Written back, named relative to the scope, and read back into another
+  // context's same scope with the default map.
   EXPECT_EQ(st::SaveContext(ctx.In("model"), Path("out.safetensors")), 2);
   st::File out = st::File::Open(Path("out.safetensors"));
-  EXPECT_EQ(out.ShapeOf("model/layers/0/dense/weights"), shapes::Make(dtypes::Float32, 3, 2));
+  EXPECT_EQ(out.ShapeOf("layers/0/dense/weights"), shapes::Make(dtypes::Float32, 3, 2));
+  context::Context again = context::New();
+  context::Variable* w2 = again.In("model").In("layers").In("0").In("dense").VariableWithShape(
+      "weights", shapes::Make(dtypes::Float32, 3, 2));
+  io::LoadReport back = st::LoadIntoContext(again.In("model"), out);
+  EXPECT_EQ(back.loaded, (std::vector<std::string>{"/model/layers/0/dense/weights"}));
+  EXPECT_EQ(back.pending, (std::vector<std::string>{"/model/layers/0/dense/biases"}));
+  EXPECT_TRUE(AllClose(w2->Value(), w->Value(), 0, 0));
 }
 
 TEST_F(SafetensorsTest, LoadIntoAContextChecksEverythingFirst) {
@@ -177,6 +187,11 @@ TEST_F(SafetensorsTest, LoadIntoAContextChecksEverythingFirst) {
   KILN_EXPECT_ERROR(st::LoadIntoContext(ctx, path),
                     "safetensors file " + path + ": tensor \"b\" Float32[3] does not fit variable /b Float32[4]");
   EXPECT_TRUE(AllClose(a->Value(), shapes::Make(dtypes::Float32, 2), {7, 7}, 0, 0));  // untouched
+  EXPECT_TRUE(ctx.GetStore().pending_restore.empty());                                // nothing left pending
+  KILN_EXPECT_ERROR(st::LoadIntoContext(ctx, path, {.map = [](const std::string& n) {
+                                                      return io::Mapping{n == "v" ? "/b2" : "/" + n + "2"};
+                                                    }}),
+                    "tensors \"b\" and \"v\" both map to variable /b2");
   KILN_EXPECT_ERROR(st::LoadIntoContext(ctx, path, {.map = [](const std::string&) { return io::Mapping{"/x//y"}; }}),
                     "tensor \"a\" maps to an invalid variable name \"/x//y\"");
   KILN_EXPECT_ERROR(

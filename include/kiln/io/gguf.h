@@ -60,7 +60,8 @@ class Value {
 
 /// A GGUF file open for reading: the header, metadata and tensor list are
 /// parsed and checked by Open; the file is mapped (mmap) and tensor data
-/// read (and dequantized) only by Get. Copies share the mapping.
+/// read (and dequantized) only by Get. Copies share the mapping. (The file
+/// must not be truncated while open: the mapping would fault.)
 class File {
  public:
   static File Open(const std::string& path);
@@ -83,6 +84,7 @@ class File {
  private:
   struct Impl;
   explicit File(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
+  static File OpenChecked(const std::string& path);
   std::shared_ptr<const Impl> impl_;
 };
 

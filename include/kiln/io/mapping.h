@@ -35,7 +35,8 @@ Mapping DotsToScopes(const std::string& name);
 
 /// What a load into a context did.
 struct LoadReport {
-  std::vector<std::string> loaded;   ///< variables set or created, as "/scope/name"
+  std::vector<std::string> loaded;   ///< existing variables set, as "/scope/name"
+  std::vector<std::string> pending;  ///< values waiting for their variables to be created
   std::vector<std::string> skipped;  ///< tensor names the map skipped
 };
 
@@ -63,9 +64,12 @@ struct TensorSource {
 /// the transpose) and is set; a variable that does not exist yet takes the
 /// value when it is created (as a checkpoint restores lazily), so a model
 /// built afterwards finds its weights; it must then be created with the
-/// value's shape and dtype. Every tensor is read, mapped and checked before
-/// anything is set: an error (naming the file, the tensor and both shapes)
-/// leaves the context as it was.
+/// value's shape and dtype (a misspelled map leaves them pending forever:
+/// check LoadReport::pending). Every tensor is read, mapped and checked
+/// before anything is set: an error (naming the file, the tensor and both
+/// shapes; two tensors mapped to one variable) leaves the context as it was.
+/// Files are read without holding the context's lock; the variables are
+/// looked up and set under it.
 LoadReport LoadTensors(context::Context ctx, const TensorSource& source, const LoadOptions& options = {});
 
 }  // namespace kiln::io

@@ -73,8 +73,9 @@ io::LoadReport LoadIntoContext(context::Context ctx, const File& file, const io:
 io::LoadReport LoadIntoContext(context::Context ctx, const std::string& path, const io::LoadOptions& options = {});
 
 /// Writes the variables of `ctx` under its scope that have values to `path`,
-/// named by `name_of` (default: the variable's scope and name without the
-/// leading "/", "layers/0/attn/q/weights"). Returns how many were written.
+/// named by `name_of(full name)` (default: the scope and name relative to
+/// ctx's scope, "layers/0/attn/q/weights", which LoadIntoContext with the
+/// default map reads back into the same scope). Returns how many.
 int SaveContext(const context::Context& ctx, const std::string& path,
                 const std::function<std::string(const std::string& scope_and_name)>& name_of = nullptr);
 
