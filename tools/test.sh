@@ -62,4 +62,15 @@ if [ "${KILN_SANITIZE:-0}" = "thread" ]; then
 fi
 
 cmake --build "$dir" --parallel "$(nproc)"
+# LLVM's OpenMP (the Clang build's) registers each process in
+# /dev/shm/__KMP_REGISTERED_LIB_<pid>_<uid>; a process that aborted leaves its
+# file behind, and a later process reusing that pid refuses to start ("OMP:
+# Error #15 ... unknown library already initialized"). Remove the files of
+# processes that no longer run.
+for f in /dev/shm/__KMP_REGISTERED_LIB_*; do
+  [ -e "$f" ] || continue
+  pid=${f#/dev/shm/__KMP_REGISTERED_LIB_}
+  pid=${pid%%_*}
+  kill -0 "$pid" 2>/dev/null || rm -f "$f" 2>/dev/null || true
+done
 ctest --test-dir "$dir" --output-on-failure --parallel "$(nproc)"

@@ -82,7 +82,7 @@ std::vector<double> ToDoubles(const tensors::Tensor& t) {
     return out;
   }
   if (t.DType() == dtypes::Complex128) {
-    std::memcpy(out.data(), data, out.size() * sizeof(double));
+    if (!out.empty()) std::memcpy(out.data(), data, out.size() * sizeof(double));
     return out;
   }
   DispatchDType(t.DType(), [&](auto zero) {
@@ -99,7 +99,7 @@ tensors::Tensor FromDoubles(const shapes::Shape& shape, const std::vector<double
   if (dtypes::IsComplex(shape.DType())) {
     if (static_cast<int64_t>(values.size()) != 2 * shape.Size()) throw Error("FromDoubles: size mismatch");
     if (shape.DType() == dtypes::Complex128) {
-      std::memcpy(data, values.data(), values.size() * sizeof(double));
+      if (!values.empty()) std::memcpy(data, values.data(), values.size() * sizeof(double));
     } else {
       float* p = static_cast<float*>(data);
       for (size_t i = 0; i < values.size(); ++i) p[i] = static_cast<float>(values[i]);
