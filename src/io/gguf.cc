@@ -26,7 +26,8 @@ namespace {
 
 // ggml's tensor types that Kiln reads (their numbers in the file).
 enum GgmlType : uint32_t {
-  kF32 = 0, kF16 = 1, kQ4_0 = 2, kQ8_0 = 8, kI8 = 24, kI16 = 25, kI32 = 26, kI64 = 27, kF64 = 28, kBF16 = 30,
+  kF32 = 0, kF16 = 1, kQ4_0 = 2, kQ8_0 = 8, kQ4_K = 12, kQ6_K = 14, kI8 = 24, kI16 = 25, kI32 = 26, kI64 = 27,
+  kF64 = 28, kBF16 = 30,
 };
 
 // Q8_0: blocks of 32 values, an F16 scale then 32 int8. Q4_0: blocks of 32
@@ -34,6 +35,36 @@ enum GgmlType : uint32_t {
 // the low nibble of byte j, value j + 16 in its high nibble), offset by 8.
 constexpr int64_t kBlock = 32;
 constexpr int64_t kQ8Bytes = 2 + 32, kQ4Bytes = 2 + 16;
+// The K-quants: super-blocks of 256 values.
+//   Q4_K (144 bytes): F16 d, F16 dmin, 12 bytes of eight 6-bit scales and
+//     eight 6-bit mins, 128 bytes of 4-bit values. Values 64g .. 64g + 31 are
+//     the low nibbles of bytes 32g .. 32g + 31 (sub-block 2g), the next 32
+//     their high nibbles (sub-block 2g + 1); value = d sc q - dmin m.
+//     Scales and mins 0-3 are the low 6 bits of bytes 0-3 and 4-7; 4-7 keep
+//     their low 4 bits in bytes 8-11 (scale low nibble, min high nibble) and
+//     their top 2 bits in the top bits of bytes 0-3 (scales) and 4-7 (mins).
+//   Q6_K (210 bytes): 128 bytes of low 4 bits, 64 bytes of high 2 bits,
+//     sixteen int8 scales, F16 d. In each half h of 128 values, value
+//     128h + 32k + l (k = 0..3) takes its low bits from byte 64h + l (k = 0, 2)
+//     or 64h + 32 + l (k = 1, 3), low nibble for k < 2, high for k >= 2; its
+//     high bits from bits 2k, 2k+1 of byte 128 + 32h + l; its scale is
+//     scales[8h + l / 16 + 2k]; value = d scale (q - 32).
+constexpr int64_t kSuperBlock = 256;
+constexpr int64_t kQ4KBytes = 144, kQ6KBytes = 210;
+
+// Bytes per block and values per block of the quantized types Kiln reads.
+struct Blocks {
+  int64_t values = 0, bytes = 0;
+};
+Blocks BlocksOf(uint32_t type) {
+  switch (type) {
+    case kQ8_0: return {kBlock, kQ8Bytes};
+    case kQ4_0: return {kBlock, kQ4Bytes};
+    case kQ4_K: return {kSuperBlock, kQ4KBytes};
+    case kQ6_K: return {kSuperBlock, kQ6KBytes};
+    default: return {};
+  }
+}
 
 std::string TypeNameOf(uint32_t type) {
   static const char* const kNames[] = {"F32",  "F16",  "Q4_0", "Q4_1", "Q4_2", "Q4_3", "Q5_0", "Q5_1",
@@ -48,7 +79,9 @@ dtypes::DType DTypeOf(uint32_t type) {
   switch (type) {
     case kF32:
     case kQ8_0:
-    case kQ4_0: return dtypes::Float32;
+    case kQ4_0:
+    case kQ4_K:
+    case kQ6_K: return dtypes::Float32;
     case kF16: return dtypes::Float16;
     case kBF16: return dtypes::BFloat16;
     case kF64: return dtypes::Float64;
@@ -281,13 +314,13 @@ File File::OpenChecked(const std::string& path) {
     const dtypes::DType dtype = DTypeOf(t.type);
     if (dtype == dtypes::Invalid) continue;  // listed; Get refuses it
     uint64_t bytes = 0;
-    if (t.type == kQ8_0 || t.type == kQ4_0) {
+    if (const Blocks b = BlocksOf(t.type); b.values > 0) {
       const int64_t row = t.ne.empty() ? 1 : t.ne[0];
-      if (row % kBlock != 0) {
+      if (row % b.values != 0) {
         Fail(path, what + ": " + TypeNameOf(t.type) + " rows of " + std::to_string(row) +
-                       " values are not whole blocks of 32");
+                       " values are not whole blocks of " + std::to_string(b.values));
       }
-      bytes = static_cast<uint64_t>(t.elements / kBlock) * static_cast<uint64_t>(t.type == kQ8_0 ? kQ8Bytes : kQ4Bytes);
+      bytes = static_cast<uint64_t>(t.elements / b.values) * static_cast<uint64_t>(b.bytes);  // < elements
     } else if (__builtin_mul_overflow(static_cast<uint64_t>(t.elements), dtypes::SizeOf(dtype), &bytes)) {
       Fail(path, what + ": its byte size overflows");
     }
@@ -319,32 +352,82 @@ tensors::Tensor File::Get(const std::string& name) const {
   const dtypes::DType dtype = DTypeOf(t.type);
   if (dtype == dtypes::Invalid) {
     Fail(impl_->path, "tensor \"" + name + "\" has ggml type " + TypeNameOf(t.type) +
-                          ", which Kiln does not read (F32, F16, BF16, F64, I8-I64, Q8_0, Q4_0)");
+                          ", which Kiln does not read (F32, F16, BF16, F64, I8-I64, Q8_0, Q4_0, Q4_K, Q6_K)");
   }
   tensors::Tensor out(t.shape);
   const std::byte* src = impl_->file->Data() + impl_->data_start + t.offset;
-  if (t.type != kQ8_0 && t.type != kQ4_0) {
+  const Blocks b = BlocksOf(t.type);
+  if (b.values == 0) {
     const auto bytes = static_cast<size_t>(t.shape.ByteSize());
     if (bytes > 0) std::memcpy(out.MutableHostData(), src, bytes);
     return out;
   }
   float* y = out.MutableFlat<float>().data();
-  const int64_t blocks = t.elements / kBlock;
-  const int64_t block_bytes = t.type == kQ8_0 ? kQ8Bytes : kQ4Bytes;
-  for (int64_t b = 0; b < blocks; ++b) {
-    const std::byte* blk = src + b * block_bytes;
-    uint16_t scale_bits;
-    std::memcpy(&scale_bits, blk, 2);
-    const float d = static_cast<float>(float16::FromBits(scale_bits));
-    float* out_block = y + b * kBlock;
-    if (t.type == kQ8_0) {
-      for (int64_t j = 0; j < kBlock; ++j) out_block[j] = d * static_cast<float>(static_cast<int8_t>(blk[2 + j]));
-    } else {
-      for (int64_t j = 0; j < kBlock / 2; ++j) {
-        const auto q = static_cast<uint8_t>(blk[2 + j]);
-        out_block[j] = d * static_cast<float>((q & 0x0F) - 8);
-        out_block[j + kBlock / 2] = d * static_cast<float>((q >> 4) - 8);
+  auto half = [](const std::byte* p) {
+    uint16_t bits;
+    std::memcpy(&bits, p, 2);
+    return static_cast<float>(float16::FromBits(bits));
+  };
+  auto byte = [](const std::byte* p, int64_t i) { return static_cast<uint8_t>(p[i]); };
+  for (int64_t blk = 0; blk < t.elements / b.values; ++blk) {
+    const std::byte* in = src + blk * b.bytes;
+    float* out_block = y + blk * b.values;
+    switch (t.type) {
+      case kQ8_0: {
+        const float d = half(in);
+        for (int64_t j = 0; j < kBlock; ++j) out_block[j] = d * static_cast<float>(static_cast<int8_t>(in[2 + j]));
+        break;
       }
+      case kQ4_0: {
+        const float d = half(in);
+        for (int64_t j = 0; j < kBlock / 2; ++j) {
+          const uint8_t q = byte(in, 2 + j);
+          out_block[j] = d * static_cast<float>((q & 0x0F) - 8);
+          out_block[j + kBlock / 2] = d * static_cast<float>((q >> 4) - 8);
+        }
+        break;
+      }
+      case kQ4_K: {
+        const float d = half(in), dmin = half(in + 2);
+        const std::byte* packed = in + 4;  // 12 bytes of scales and mins
+        const std::byte* qs = in + 16;
+        for (int sub = 0; sub < 8; ++sub) {
+          int scale, min;
+          if (sub < 4) {
+            scale = byte(packed, sub) & 63;
+            min = byte(packed, sub + 4) & 63;
+          } else {
+            scale = (byte(packed, sub + 4) & 0x0F) | ((byte(packed, sub - 4) >> 6) << 4);
+            min = (byte(packed, sub + 4) >> 4) | ((byte(packed, sub) >> 6) << 4);
+          }
+          const float ds = d * static_cast<float>(scale), dm = dmin * static_cast<float>(min);
+          const int group = sub / 2, shift = (sub % 2) * 4;
+          for (int l = 0; l < 32; ++l) {
+            const int q = (byte(qs, 32 * group + l) >> shift) & 0x0F;
+            out_block[32 * sub + l] = ds * static_cast<float>(q) - dm;
+          }
+        }
+        break;
+      }
+      case kQ6_K: {
+        const std::byte* low = in;
+        const std::byte* high = in + 128;
+        const std::byte* scales = in + 192;
+        const float d = half(in + 208);
+        for (int h = 0; h < 2; ++h) {
+          for (int k = 0; k < 4; ++k) {
+            for (int l = 0; l < 32; ++l) {
+              const uint8_t lo_byte = byte(low, 64 * h + l + (k % 2) * 32);
+              const int lo = k < 2 ? (lo_byte & 0x0F) : (lo_byte >> 4);
+              const int hi = (byte(high, 32 * h + l) >> (2 * k)) & 3;
+              const auto scale = static_cast<int8_t>(scales[8 * h + l / 16 + 2 * k]);
+              out_block[128 * h + 32 * k + l] = d * static_cast<float>(scale) * static_cast<float>((lo | (hi << 4)) - 32);
+            }
+          }
+        }
+        break;
+      }
+      default: break;
     }
   }
   return out;

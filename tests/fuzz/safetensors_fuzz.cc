@@ -14,7 +14,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (const auto& t : contents.tensors) {
       const auto bytes = static_cast<size_t>(t.value.Shape().ByteSize());
       volatile uint8_t sink = 0;
-      if (bytes > 0) sink ^= static_cast<const uint8_t*>(t.value.HostData())[bytes - 1];
+      if (bytes > 0) sink = static_cast<uint8_t>(sink ^ static_cast<const uint8_t*>(t.value.HostData())[bytes - 1]);
       (void)sink;
     }
   } catch (const kiln::Error&) {
@@ -25,7 +25,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       const kiln::tensors::Tensor t = file.Get(name);
       const auto bytes = static_cast<size_t>(t.Shape().ByteSize());
       volatile uint8_t sink = 0;
-      if (bytes > 0) sink ^= static_cast<const uint8_t*>(t.HostData())[bytes - 1];
+      if (bytes > 0) sink = static_cast<uint8_t>(sink ^ static_cast<const uint8_t*>(t.HostData())[bytes - 1]);
       (void)sink;
     }
   } catch (const kiln::Error&) {

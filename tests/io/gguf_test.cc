@@ -152,7 +152,7 @@ TEST_F(GgufTest, TensorsOfEveryReadTypeWithDimensionsReversed) {
       {"f64", {1}, 28, Raw(std::vector<double>{0.125})},
       {"q8", {64}, 8, q8},
       {"q4", {32, 2}, 2, q4},
-      {"q4k", {256}, 12, std::string(144, '\0')},
+      {"q5k", {256}, 13, std::string(176, '\0')},
   };
   const std::string path = Write("tensors.gguf", Gguf("", 0, tensors));
   gguf::File file = gguf::File::Open(path);
@@ -165,9 +165,69 @@ TEST_F(GgufTest, TensorsOfEveryReadTypeWithDimensionsReversed) {
   EXPECT_TRUE(AllClose(file.Get("q8"), shapes::Make(dtypes::Float32, 64), q8_want, 0, 0));
   EXPECT_TRUE(AllClose(file.Get("q4"), shapes::Make(dtypes::Float32, 2, 32), q4_want, 0, 0));
   EXPECT_EQ(file.TypeName("q4"), "Q4_0");
-  EXPECT_EQ(file.TypeName("q4k"), "Q4_K");
-  KILN_EXPECT_ERROR(file.Get("q4k"), "GGUF file " + path + ": tensor \"q4k\" has ggml type Q4_K, which Kiln does not read");
+  EXPECT_EQ(file.TypeName("q5k"), "Q5_K");
+  KILN_EXPECT_ERROR(file.Get("q5k"), "GGUF file " + path + ": tensor \"q5k\" has ggml type Q5_K, which Kiln does not read");
   KILN_EXPECT_ERROR(file.Get("nope"), "no tensor \"nope\"");
+}
+
+// The K-quants, encoded here from the layout the format documents (an
+// encoder written independently of the reader's decoder): chosen 4-bit and
+// 6-bit values, scales and mins must come back as d * scale * q - dmin * min.
+TEST_F(GgufTest, KQuantsDecodeWhatTheLayoutEncodes) {
+  // Q4_K, two super-blocks: 8 sub-blocks of 32 with 6-bit scales and mins.
+  std::string q4k;
+  std::vector<double> q4k_want;
+  for (int blk = 0; blk < 2; ++blk) {
+    const float d = blk == 0 ? 0.5f : 0.25f, dmin = blk == 0 ? 0.125f : 1.0f;
+    int scale[8], min[8];
+    for (int sub = 0; sub < 8; ++sub) {
+      scale[sub] = (7 * sub + 13 * blk + 5) % 64;
+      min[sub] = (11 * sub + 3 * blk + 60) % 64;
+    }
+    uint8_t packed[12] = {};
+    for (int sub = 0; sub < 8; ++sub) {
+      if (sub < 4) {
+        packed[sub] |= static_cast<uint8_t>(scale[sub]);
+        packed[sub + 4] |= static_cast<uint8_t>(min[sub]);
+      } else {
+        packed[sub + 4] = static_cast<uint8_t>((scale[sub] & 15) | ((min[sub] & 15) << 4));
+        packed[sub - 4] |= static_cast<uint8_t>((scale[sub] >> 4) << 6);
+        packed[sub] |= static_cast<uint8_t>((min[sub] >> 4) << 6);
+      }
+    }
+    uint8_t qs[128] = {};
+    std::vector<double> values(256);
+    for (int p = 0; p < 256; ++p) {
+      const int group = p / 64, nibble = (p / 32) % 2, l = p % 32, sub = p / 32;
+      const int q = (p * 7 + blk) % 16;
+      qs[32 * group + l] |= static_cast<uint8_t>(q << (4 * nibble));
+      values[static_cast<size_t>(p)] = double{d} * scale[sub] * q - double{dmin} * min[sub];
+    }
+    q4k += Raw(std::vector<uint16_t>{HalfBits(d), HalfBits(dmin)});
+    q4k += std::string(reinterpret_cast<const char*>(packed), 12) + std::string(reinterpret_cast<const char*>(qs), 128);
+    q4k_want.insert(q4k_want.end(), values.begin(), values.end());
+  }
+  // Q6_K, one super-block: 6-bit values with int8 scales per 16.
+  uint8_t low[128] = {}, high[64] = {};
+  int8_t scales[16];
+  for (int i = 0; i < 16; ++i) scales[i] = static_cast<int8_t>(i * 9 - 70);
+  const float d6 = 0.0625f;
+  std::vector<double> q6k_want(256);
+  for (int p = 0; p < 256; ++p) {
+    const int h = p / 128, k = (p / 32) % 4, l = p % 32;
+    const int q = (p * 37 + 11) % 64;
+    low[64 * h + l + (k % 2) * 32] |= static_cast<uint8_t>((q & 15) << (k < 2 ? 0 : 4));
+    high[32 * h + l] |= static_cast<uint8_t>((q >> 4) << (2 * k));
+    q6k_want[static_cast<size_t>(p)] = double{d6} * scales[8 * h + l / 16 + 2 * k] * (q - 32);
+  }
+  std::string q6k = std::string(reinterpret_cast<const char*>(low), 128) + std::string(reinterpret_cast<const char*>(high), 64) +
+                    std::string(reinterpret_cast<const char*>(scales), 16) + Raw(std::vector<uint16_t>{HalfBits(d6)});
+  const std::string path = Write("k.gguf", Gguf("", 0, {{"q4k", {256, 2}, 12, q4k}, {"q6k", {256}, 14, q6k}}));
+  gguf::File file = gguf::File::Open(path);
+  EXPECT_TRUE(AllClose(file.Get("q4k"), shapes::Make(dtypes::Float32, 2, 256), q4k_want, 1e-6, 1e-6));
+  EXPECT_TRUE(AllClose(file.Get("q6k"), shapes::Make(dtypes::Float32, 256), q6k_want, 1e-6, 1e-6));
+  KILN_EXPECT_ERROR(gguf::File::Open(Write("k_row.gguf", Gguf("", 0, {{"t", {128}, 14, q6k}}))),
+                    "Q6_K rows of 128 values are not whole blocks of 256");
 }
 
 TEST_F(GgufTest, Version2AndAnotherAlignment) {

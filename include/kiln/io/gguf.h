@@ -8,9 +8,10 @@
 //   io::gguf::LoadIntoContext(ctx, file, {.map = ...});
 //
 // Versions 2 and 3 (little-endian). Tensor types: F32, F16, BF16, F64, I8,
-// I16, I32, I64 are read as they are; Q8_0 and Q4_0 blocks are dequantized to
-// Float32. Other quantizations (K-quants, IQ...) are listed with their type
-// but Get refuses them with an error naming the type. Shapes are Kiln's
+// I16, I32, I64 are read as they are; Q8_0, Q4_0, Q4_K and Q6_K blocks (the
+// types of Q8_0, Q4_0, Q4_K_M files) are dequantized to Float32. Other
+// quantizations (Q5, Q2_K, Q3_K, IQ...) are listed with their type but Get
+// refuses them with an error naming the type. Shapes are Kiln's
 // (outermost axis first): GGUF lists dimensions innermost first, so a ggml
 // tensor with ne = [4096, 11008] is Float32[11008, 4096] here, the layout of
 // the original PyTorch weight. Every count, length, offset and size is
@@ -73,7 +74,8 @@ class File {
   /// Tensor names, in the order of the file's tensor list.
   const std::vector<std::string>& Names() const;
   bool Contains(const std::string& name) const;
-  /// The shape Get returns (Float32 for the quantized types).
+  /// The shape Get returns (Float32 for the quantized types); throws for a
+/// type Kiln does not read.
   const shapes::Shape& ShapeOf(const std::string& name) const;
   /// The tensor's ggml type name as stored: "F32", "Q8_0", "Q4_K", ...
   std::string TypeName(const std::string& name) const;
