@@ -130,9 +130,6 @@ std::vector<Node> ComplexVJP(const VJPArgs& a) { return {Real(a.cotangent, a.loc
 std::vector<Node> RealVJP(const VJPArgs& a) { return {Complex(a.cotangent, ZerosLike(a.cotangent, a.loc), a.loc)}; }
 std::vector<Node> ImagVJP(const VJPArgs& a) { return {Complex(ZerosLike(a.cotangent, a.loc), a.cotangent, a.loc)}; }
 
-// A scalar of `like`'s dtype (real or complex).
-Node Factor(const Node& like, double value, const Loc& loc) { return ScalarLike(like, value, loc); }
-
 // Each transform is linear; its gradient is the adjoint applied to the
 // cotangent. With F the unnormalized DFT over the transformed axes (N points),
 // F^H = N IFFT:
@@ -150,14 +147,14 @@ std::vector<Node> FftVJP(const VJPArgs& a) {
   for (int64_t l : attrs.lengths) n *= static_cast<double>(l);
   const Node& g = a.cotangent;
   switch (attrs.type) {
-    case ir::FftType::kFft: return {Mul(IFFT(g, num_axes, a.loc), Factor(g, n, a.loc), a.loc)};
-    case ir::FftType::kIfft: return {Mul(FFT(g, num_axes, a.loc), Factor(g, 1 / n, a.loc), a.loc)};
+    case ir::FftType::kFft: return {Mul(IFFT(g, num_axes, a.loc), ScalarLike(g, n, a.loc), a.loc)};
+    case ir::FftType::kIfft: return {Mul(FFT(g, num_axes, a.loc), ScalarLike(g, 1 / n, a.loc), a.loc)};
     case ir::FftType::kRfft: {
       const int64_t full = attrs.lengths.back();
       std::vector<int64_t> low(static_cast<size_t>(g.Rank()), 0), high = low;
       high.back() = full - g.Shape().Dims().back();
       Node padded = Pad(g, ScalarLike(g, 0, a.loc), low, high, {}, a.loc);
-      return {Mul(Real(IFFT(padded, num_axes, a.loc), a.loc), Factor(a.operands[0], n, a.loc), a.loc)};
+      return {Mul(Real(IFFT(padded, num_axes, a.loc), a.loc), ScalarLike(a.operands[0], n, a.loc), a.loc)};
     }
     case ir::FftType::kIrfft: {
       const int64_t full = attrs.lengths.back(), m = full / 2 + 1;
@@ -166,15 +163,7 @@ std::vector<Node> FftVJP(const VJPArgs& a) {
       std::vector<double> w(static_cast<size_t>(m), 2 / n);
       w[0] = 1 / n;
       if (full % 2 == 0) w.back() = 1 / n;
-      const dtypes::DType real = g.DType();
-      tensors::Tensor weights(shapes::Shape(real, {m}));
-      DispatchDType(real, [&](auto zero) {
-        using T = decltype(zero);
-        if constexpr (std::is_floating_point_v<T>) {
-          for (int64_t k = 0; k < m; ++k) weights.MutableFlat<T>()[k] = static_cast<T>(w[static_cast<size_t>(k)]);
-        }
-      });
-      Node scale = Const(a.g, weights, a.loc);
+      Node scale = ConvertDType(Const(a.g, w, a.loc), g.DType(), a.loc);
       Node spectrum = RFFT(g, num_axes, a.loc);
       return {Mul(spectrum, Complex(scale, ZerosLike(scale, a.loc), a.loc), a.loc)};
     }

@@ -37,30 +37,24 @@ Kernel PartKernel(int64_t n, int part) {
   };
 }
 
-// Float32 parts or Float64 parts: the only complex dtypes.
-template <template <typename> class Make, typename... Args>
-Kernel ForParts(dtypes::DType real, const ir::Instruction& instr, Args... args) {
-  if (real == dtypes::Float32) return Make<float>::Build(args...);
-  if (real == dtypes::Float64) return Make<double>::Build(args...);
+[[noreturn]] void Unsupported(const ir::Instruction& instr) {
   Throw("cpu " + std::string(ir::OpName(instr.op)) + ": unsupported dtype " + instr.shape.ToString() + " (" +
         instr.location + ")");
 }
 
-template <typename R>
-struct MakeComplex {
-  static Kernel Build(int64_t n) { return ComplexKernel<R>(n); }
-};
-template <typename R>
-struct MakePart {
-  static Kernel Build(int64_t n, int part) { return PartKernel<R>(n, part); }
-};
-
+// The parts are Float32 or Float64: the only complex dtypes.
 Kernel MakeComplexKernel(const ir::Function&, const ir::Instruction& instr) {
-  return ForParts<MakeComplex>(dtypes::RealPart(instr.shape.DType()), instr, instr.shape.Size());
+  const dtypes::DType real = dtypes::RealPart(instr.shape.DType());
+  if (real == dtypes::Float32) return ComplexKernel<float>(instr.shape.Size());
+  if (real == dtypes::Float64) return ComplexKernel<double>(instr.shape.Size());
+  Unsupported(instr);
 }
 
 Kernel MakeRealOrImag(const ir::Function&, const ir::Instruction& instr) {
-  return ForParts<MakePart>(instr.shape.DType(), instr, instr.shape.Size(), instr.op == ir::OpType::kImag ? 1 : 0);
+  const int part = instr.op == ir::OpType::kImag ? 1 : 0;
+  if (instr.shape.DType() == dtypes::Float32) return PartKernel<float>(instr.shape.Size(), part);
+  if (instr.shape.DType() == dtypes::Float64) return PartKernel<double>(instr.shape.Size(), part);
+  Unsupported(instr);
 }
 
 }  // namespace

@@ -609,8 +609,7 @@ template <typename To>
 struct ConvertOp {
   template <typename From>
   To operator()(From v) const {
-    if constexpr (kIsComplex<From> && !kIsComplex<To>) return To{};  // never built (see ConvertTileOf)
-    else if constexpr (kIsComplex<To> && !kIsComplex<From>) return To(static_cast<typename To::value_type>(v));
+    if constexpr (kIsComplex<To> && !kIsComplex<From>) return To(static_cast<typename To::value_type>(v));
     else if constexpr (std::is_same_v<To, bool>) return v != From(0);
     else if constexpr (kIsHalf<To>) return To(static_cast<float>(v));
     else if constexpr (std::is_floating_point_v<From> && std::is_integral_v<To>) return SaturatingCast<To>(v);

@@ -26,6 +26,7 @@
 #include <mutex>
 #include <vector>
 
+#include "src/backends/cpu/fusion.h"
 #include "src/backends/cpu/kernels.h"
 
 namespace kiln::backends::cpu {
@@ -273,17 +274,20 @@ Kernel ComplexToReal(const Geometry& g, const ir::Instruction& instr) {
     const auto* x = static_cast<const Cx<R>*>(in[0]);
     R* y = static_cast<R*>(out);
     ForChunks(g.batch, chunk, [&](int64_t first, int64_t count) {
-      std::vector<Cx<R>> scratch(static_cast<size_t>(count * g.in_item));
+      // This thread's scratch (shared with the fused kernels, none of which
+      // runs inside this one), kept between calls: no allocation per step.
+      const size_t items = static_cast<size_t>(count * g.in_item);
+      auto* scratch = reinterpret_cast<Cx<R>*>(ThreadScratch(items * sizeof(Cx<R>)));
       if (lead) {
         for (int64_t b = 0; b < count; ++b) {
           auto* src = reinterpret_cast<typename F::Cx*>(const_cast<Cx<R>*>(x + (first + b) * g.in_item));
-          F::kExecDft(lead(1), src, reinterpret_cast<typename F::Cx*>(scratch.data() + b * g.in_item));
+          F::kExecDft(lead(1), src, reinterpret_cast<typename F::Cx*>(scratch + b * g.in_item));
         }
       } else {
-        std::memcpy(scratch.data(), x + first * g.in_item, scratch.size() * sizeof(Cx<R>));
+        std::memcpy(scratch, x + first * g.in_item, items * sizeof(Cx<R>));
       }
       R* dst = y + first * g.out_item;
-      F::kExecC2r(last(count), reinterpret_cast<typename F::Cx*>(scratch.data()), dst);
+      F::kExecC2r(last(count), reinterpret_cast<typename F::Cx*>(scratch), dst);
       Scale(dst, count * g.out_item, scale);
     });
   };
