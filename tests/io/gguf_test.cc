@@ -168,6 +168,7 @@ TEST_F(GgufTest, TensorsOfEveryReadTypeWithDimensionsReversed) {
   EXPECT_EQ(file.TypeName("q5k"), "Q5_K");
   KILN_EXPECT_ERROR(file.Get("q5k"), "GGUF file " + path + ": tensor \"q5k\" has ggml type Q5_K, which Kiln does not read");
   KILN_EXPECT_ERROR(file.Get("nope"), "no tensor \"nope\"");
+  KILN_EXPECT_ERROR(file.ShapeOf("q5k"), "tensor \"q5k\" has ggml type Q5_K, which Kiln does not read");
 }
 
 // The K-quants, encoded here from the layout the format documents (an
@@ -279,6 +280,7 @@ TEST_F(GgufTest, MalformedFilesAreErrorsNamingTheProblem) {
       {"q8row", Gguf("", 0, {{"t", {16}, 8, std::string(34, '\0')}}), "Q8_0 rows of 16 values are not whole blocks of 32"},
       {"rank", Gguf("", 0, {{"t", std::vector<uint64_t>(9, 1), 0, good_tensor}}), "tensor \"t\": rank 9 (at most 8)"},
       {"empty", "", "truncated: the magic number needs 4 bytes at offset 0, the file has 0 more"},
+      {"twice", Gguf("", 0, {{"t", {2}, 0, good_tensor}, {"t", {2}, 0, good_tensor}}), "tensor \"t\" appears twice"},
       {"string", Bytes().Put<uint32_t>(0x46554747).Put<uint32_t>(3).Put<uint64_t>(0).Put<uint64_t>(1).Put<uint64_t>(99).b,
        "truncated: metadata key #0 needs 99 bytes"},
       {"huge", Gguf("", 0, {{"t", {1ull << 40, 1ull << 40}, 0, good_tensor}}), "tensor \"t\": its element count overflows"},

@@ -174,6 +174,8 @@ TEST_F(SafetensorsTest, LoadIntoAContextMapsTransposesAndConverts) {
   EXPECT_EQ(back.loaded, (std::vector<std::string>{"/model/layers/0/dense/weights"}));
   EXPECT_EQ(back.pending, (std::vector<std::string>{"/model/layers/0/dense/biases"}));
   EXPECT_TRUE(AllClose(w2->Value(), w->Value(), 0, 0));
+  KILN_EXPECT_ERROR(st::SaveContext(ctx.In("model"), Path("dup.safetensors"), [](const std::string&) { return "w"; }),
+                    "safetensors SaveContext " + Path("dup.safetensors") + ": two variables are named \"w\"");
 }
 
 TEST_F(SafetensorsTest, LoadIntoAContextChecksEverythingFirst) {

@@ -43,13 +43,17 @@ class Value {
   };
   using Data = std::variant<int64_t, uint64_t, double, bool, std::string, std::vector<Value>>;
 
+  /// A value of `type` holding `data` (the reader makes them).
   Value(Type type, Data data) : type_(type), data_(std::move(data)) {}
+  /// The type stored in the file.
   Type GetType() const { return type_; }
   /// The value as an integer (integer types; throws for others, and for a
   /// uint64 beyond int64).
   int64_t AsInt() const;
-  /// The value as a double (integer and float types).
+  /// The value as a double (integer and float types; throws for others).
   double AsFloat() const;
+  /// The value of a bool (throws for other types); likewise AsString for a
+  /// string and AsArray for an array's elements.
   bool AsBool() const;
   const std::string& AsString() const;
   const std::vector<Value>& AsArray() const;
@@ -65,14 +69,19 @@ class Value {
 /// must not be truncated while open: the mapping would fault.)
 class File {
  public:
+  /// Opens and checks `path`; throws kiln::Error naming it if it cannot be
+  /// read or is malformed.
   static File Open(const std::string& path);
 
+  /// The path the file was opened from.
   const std::string& Path() const;
   /// The format version (2 or 3).
   uint32_t Version() const;
+  /// Every metadata key and value ("general.architecture", ...).
   const std::map<std::string, Value>& Metadata() const;
   /// Tensor names, in the order of the file's tensor list.
   const std::vector<std::string>& Names() const;
+  /// Whether the file has a tensor `name`.
   bool Contains(const std::string& name) const;
   /// The shape Get returns (Float32 for the quantized types); throws for a
 /// type Kiln does not read.

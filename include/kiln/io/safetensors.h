@@ -40,9 +40,11 @@ class File {
   /// be read or is malformed.
   static File Open(const std::string& path);
 
+  /// The path the file was opened from.
   const std::string& Path() const;
   /// The tensors' names, in the order of their data in the file.
   const std::vector<std::string>& Names() const;
+  /// Whether the file has a tensor `name`.
   bool Contains(const std::string& name) const;
   /// The dtype and dimensions of tensor `name`; throws for an unknown name.
   const shapes::Shape& ShapeOf(const std::string& name) const;
