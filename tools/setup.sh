@@ -15,6 +15,8 @@ PACKAGES=(
   libfftw3-dev       # FFTW: the FFT kernels (float and double)
   liblapacke-dev     # LAPACKE: the linear-algebra kernels (Cholesky, LU, QR, Eigh, SVD, solves)
   libopenblas0-openmp # the LAPACK and BLAS liblapacke loads: OpenBLAS on the OpenMP pool
+  libonnx-dev libprotobuf-dev # ONNX's protobuf classes: the ONNX importer parses models with them
+  libonnx-testdata   # ONNX's backend node tests: tools/onnx_suite runs them (a ctest)
   libgtest-dev libgmock-dev googletest
   libbenchmark-dev
   # Clang (>= 14), its sanitizer runtimes and its OpenMP: the sanitizer build

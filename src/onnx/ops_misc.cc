@@ -1,0 +1,220 @@
+// Copyright 2026 The Kiln Authors.
+// ONNX losses, Det, control flow (If, Loop, Scan) and the training-domain
+// optimizer steps.
+#include <algorithm>
+
+#include "kiln/graph/control_flow.h"
+#include "kiln/graph/linalg.h"
+#include "kiln/graph/ops.h"
+#include "src/onnx/converter.h"
+
+namespace kiln::onnx::internal {
+namespace {
+
+using graph::Node;
+
+// Moves the last axis of x to `axis`.
+Node LastTo(Node x, int axis) {
+  const int r = x.Rank();
+  std::vector<int> perm;
+  for (int d = 0; d < r - 1; ++d) perm.push_back(d);
+  perm.insert(perm.begin() + axis, r - 1);
+  return graph::Transpose(x, perm);
+}
+
+// NegativeLogLikelihoodLoss on log-probabilities [N, C, d...] and targets [N, d...].
+Node Nll(OpContext& c, Node logp, Node target, Node weight) {
+  const std::string reduction = c.Str("reduction", "mean");
+  const int64_t classes = logp.Shape().Dim(1);
+  Node t = graph::ConvertDType(target, dtypes::Int64);
+  Node keep = graph::Equal(t, t);
+  if (c.HasAttr("ignore_index")) {
+    keep = graph::NotEqual(t, graph::ScalarLike(t, static_cast<double>(c.Int("ignore_index", 0))));
+    t = graph::Where(keep, t, graph::ZerosLike(t));
+  }
+  Node hot = LastTo(graph::OneHot(t, classes, logp.DType()), 1);
+  Node picked = graph::ReduceSum(logp * hot, {1});
+  Node w = weight.Ok() ? graph::ReduceSum(hot * graph::BroadcastInDim(weight, hot.Shape().Dims(), {1}), {1})
+                       : graph::ConvertDType(graph::OnesLike(t), logp.DType());
+  w = graph::Where(keep, w, graph::ZerosLike(w));
+  Node loss = -picked * w;
+  if (reduction == "none") return loss;
+  if (reduction == "sum") return graph::ReduceSum(loss, {});
+  if (reduction == "mean") return graph::ReduceSum(loss, {}) / graph::ReduceSum(w, {});
+  c.Fail("reduction \"" + reduction + "\" is not supported");
+}
+
+// Converts a sub-graph (If branch, Loop/Scan body) inside a Kiln body whose
+// graph is that of `anchor`, with `inputs` bound to the sub-graph's inputs.
+std::vector<Node> ConvertBody(OpContext& c, const ::onnx::GraphProto& body, const std::vector<Node>& inputs,
+                              graph::Graph* g) {
+  Scope scope;
+  scope.parent = &c.CurrentScope();
+  if (static_cast<int>(inputs.size()) != body.input_size()) {
+    c.Fail("the body takes " + std::to_string(body.input_size()) + " inputs, " + std::to_string(inputs.size()) +
+           " given");
+  }
+  for (int i = 0; i < body.input_size(); ++i) {
+    Value v;
+    v.node = inputs[static_cast<size_t>(i)];
+    scope.values[body.input(i).name()] = std::move(v);
+  }
+  for (const auto& init : body.initializer()) {
+    Value v;
+    v.constant = TensorFromProto(init, c.Conv().ExternalDataDir(), "initializer");
+    scope.values[init.name()] = std::move(v);
+  }
+  std::vector<Value*> outs = c.Conv().ConvertGraph(body, scope, g);
+  std::vector<Node> nodes;
+  for (Value* v : outs) nodes.push_back(c.Conv().NodeOf(*v, g));
+  return nodes;
+}
+
+}  // namespace
+
+void RegisterMiscOps() {
+  using namespace graph;  // NOLINT
+
+  RegisterOp("NegativeLogLikelihoodLoss", [](OpContext& c) -> std::vector<Out> {
+    return {Nll(c, c.In(0), c.In(1), c.InOr(2))};
+  });
+  RegisterOp("SoftmaxCrossEntropyLoss", [](OpContext& c) -> std::vector<Out> {
+    Node scores = c.In(0);
+    Node logp = LogSoftmax(scores, 1);
+    return {Nll(c, logp, c.In(1), c.InOr(2)), logp};
+  });
+  RegisterOp("Det", [](OpContext& c) -> std::vector<Out> { return {Determinant(c.In(0))}; });
+
+  RegisterOp("If", [](OpContext& c) -> std::vector<Out> {
+    const auto& then_g = c.GraphAttr("then_branch");
+    const auto& else_g = c.GraphAttr("else_branch");
+    if (c.IsConstIn(0)) {
+      const tensors::Tensor p = c.ConstIn(0, "cond");
+      if (p.Size() != 1 || p.DType() != dtypes::Bool) c.Fail("cond must be one bool");
+      std::vector<Out> outs;
+      for (Node n : ConvertBody(c, p.Flat<bool>()[0] ? then_g : else_g, {}, c.G())) outs.push_back(n);
+      return outs;
+    }
+    Node pred = Reshape(c.In(0), {});
+    // The predicate rides along as an operand so each branch knows its graph.
+    auto branch = [&c](const ::onnx::GraphProto& body) {
+      return [&c, &body](const std::vector<Node>& ops) { return ConvertBody(c, body, {}, ops.at(0).Graph()); };
+    };
+    std::vector<Out> outs;
+    for (Node n : If(pred, branch(then_g), branch(else_g), {pred})) outs.push_back(n);
+    return outs;
+  });
+
+  RegisterOp("Loop", [](OpContext& c) -> std::vector<Out> {
+    const auto& body = c.GraphAttr("body");
+    const int carried = c.NumInputs() - 2;
+    const int scan_outputs = body.output_size() - 1 - carried;
+    if (carried < 0 || scan_outputs < 0) c.Fail("the body's outputs do not match the loop's inputs");
+    std::vector<Node> init;
+    for (int i = 2; i < c.NumInputs(); ++i) init.push_back(c.In(i));
+    const bool has_m = c.Has(0), has_cond = c.Has(1);
+    if (scan_outputs > 0 || !has_cond) {
+      // A counted loop: the body's condition output can stop it early only
+      // when the loop takes a condition input.
+      if (!has_m) c.Fail("a loop without a trip count must take a condition");
+      const auto m = c.Ints(0, "M");
+      if (m.size() != 1 || m[0] < 0) c.Fail("M must be one non-negative count");
+      if (has_cond) {
+        // Early exit would make the stacked outputs' length data-dependent;
+        // accept only a condition that provably stays true.
+        const tensors::Tensor cond = c.IsConstIn(1) ? c.ConstIn(1, "cond") : tensors::Tensor();
+        if (!cond.Ok() || !cond.Flat<bool>()[0] || body.output(0).name() != body.input(1).name()) {
+          c.Fail("a loop with stacked outputs and a condition that may stop it early is not supported");
+        }
+      }
+      Node cond0 = Const(c.G(), true);
+      auto fn = [&](const std::vector<Node>& carry, const std::vector<Node>&) {
+        Node i = carry.at(0);
+        std::vector<Node> args = {i, carry.at(1)};
+        args.insert(args.end(), carry.begin() + 2, carry.end());
+        std::vector<Node> outs = ConvertBody(c, body, args, i.Graph());
+        std::vector<Node> next = {i + ScalarLike(i, 1), carry.at(1)};
+        next.insert(next.end(), outs.begin() + 1, outs.end());  // carried, then scan outputs
+        return next;
+      };
+      std::vector<Node> scan_init = {Const(c.G(), int64_t{0}), cond0};
+      scan_init.insert(scan_init.end(), init.begin(), init.end());
+      if (m[0] == 0 && scan_outputs > 0) c.Fail("a zero-trip loop with stacked outputs is not supported");
+      ScanResult r = Scan(fn, scan_init, {}, m[0]);
+      std::vector<Out> outs(r.carry.begin() + 2, r.carry.end());
+      for (Node s : r.stacked) outs.push_back(s);
+      return outs;
+    }
+    // A While: (i, cond, carried...) until cond is false or i reaches M.
+    Node m = has_m ? Reshape(ConvertDType(c.In(0), dtypes::Int64), {}) : Node();
+    std::vector<Node> w_init = {Const(c.G(), int64_t{0}), Reshape(c.In(1), {})};
+    w_init.insert(w_init.end(), init.begin(), init.end());
+    if (has_m) w_init.push_back(m);
+    auto cond_fn = [has_m](const std::vector<Node>& carry) {
+      Node go = carry.at(1);
+      if (has_m) go = LogicalAnd(go, LessThan(carry.at(0), carry.back()));
+      return go;
+    };
+    auto body_fn = [&](const std::vector<Node>& carry) {
+      Node i = carry.at(0);
+      std::vector<Node> args(carry.begin(), carry.end() - (has_m ? 1 : 0));
+      std::vector<Node> outs = ConvertBody(c, body, args, i.Graph());
+      std::vector<Node> next = {i + ScalarLike(i, 1), Reshape(outs.at(0), {})};
+      next.insert(next.end(), outs.begin() + 1, outs.end());
+      if (has_m) next.push_back(carry.back());
+      return next;
+    };
+    std::vector<Node> res = While(cond_fn, body_fn, w_init);
+    return std::vector<Out>(res.begin() + 2, res.begin() + 2 + carried);
+  });
+
+  RegisterOp("Scan", [](OpContext& c) -> std::vector<Out> {
+    if (c.Opset() < 9) c.Fail("Scan before opset 9 (with a sequence_lens input) is not supported");
+    const auto& body = c.GraphAttr("body");
+    const int m = static_cast<int>(c.Int("num_scan_inputs", 0));
+    const int n = c.NumInputs() - m;
+    const int k = body.output_size() - n;
+    if (n < 0 || k < 0) c.Fail("the body's outputs do not match the inputs");
+    auto in_axes = c.IntsAttr("scan_input_axes", std::vector<int64_t>(m, 0));
+    auto in_dirs = c.IntsAttr("scan_input_directions", std::vector<int64_t>(m, 0));
+    auto out_axes = c.IntsAttr("scan_output_axes", std::vector<int64_t>(k, 0));
+    auto out_dirs = c.IntsAttr("scan_output_directions", std::vector<int64_t>(k, 0));
+    std::vector<Node> init, xs;
+    for (int i = 0; i < n; ++i) init.push_back(c.In(i));
+    for (int j = 0; j < m; ++j) {
+      Node x = c.In(n + j);
+      const int axis = NormAxis(c, in_axes[j], x.Rank());
+      if (axis != 0) {
+        std::vector<int> perm = {axis};
+        for (int d = 0; d < x.Rank(); ++d) {
+          if (d != axis) perm.push_back(d);
+        }
+        x = Transpose(c.In(n + j), perm);
+      }
+      if (in_dirs[j]) x = Reverse(x, {0});
+      xs.push_back(x);
+    }
+    auto fn = [&](const std::vector<Node>& carry, const std::vector<Node>& x) {
+      std::vector<Node> args = carry;
+      args.insert(args.end(), x.begin(), x.end());
+      return ConvertBody(c, body, args, (carry.empty() ? x.at(0) : carry.at(0)).Graph());
+    };
+    ScanResult r = Scan(fn, init, xs);
+    std::vector<Out> outs(r.carry.begin(), r.carry.end());
+    for (int j = 0; j < k; ++j) {
+      Node y = r.stacked[static_cast<size_t>(j)];
+      if (out_dirs[j]) y = Reverse(y, {0});
+      const int axis = NormAxis(c, out_axes[j], y.Rank());
+      if (axis != 0) {
+        std::vector<int> perm;
+        for (int d = 1; d < y.Rank(); ++d) perm.push_back(d);
+        perm.insert(perm.begin() + axis, 0);
+        y = Transpose(y, perm);
+      }
+      outs.push_back(y);
+    }
+    return outs;
+  });
+}
+
+}  // namespace kiln::onnx::internal
