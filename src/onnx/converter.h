@@ -163,6 +163,9 @@ void RegisterShapeOps();
 void RegisterNnOps();
 void RegisterReduceOps();
 void RegisterMiscOps();
+void RegisterRecurrentOps();
+void RegisterQuantOps();
+void RegisterSignalOps();
 
 /// Converts graphs; one per Model::Call.
 class Converter {

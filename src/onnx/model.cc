@@ -180,6 +180,9 @@ const std::map<std::string, OpEntry>& Registry() {
     RegisterNnOps();
     RegisterReduceOps();
     RegisterMiscOps();
+    RegisterRecurrentOps();
+    RegisterQuantOps();
+    RegisterSignalOps();
   });
   return MutableRegistry();
 }

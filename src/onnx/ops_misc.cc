@@ -123,7 +123,13 @@ void RegisterMiscOps() {
         // Early exit would make the stacked outputs' length data-dependent;
         // accept only a condition that provably stays true.
         const tensors::Tensor cond = c.IsConstIn(1) ? c.ConstIn(1, "cond") : tensors::Tensor();
-        if (!cond.Ok() || !cond.Flat<bool>()[0] || body.output(0).name() != body.input(1).name()) {
+        // The body's condition output: the condition input, maybe through Identity.
+        std::string out_cond = body.output(0).name();
+        for (int k = body.node_size() - 1; k >= 0; --k) {
+          const auto& n = body.node(k);
+          if (n.op_type() == "Identity" && n.output_size() == 1 && n.output(0) == out_cond) out_cond = n.input(0);
+        }
+        if (!cond.Ok() || !cond.Flat<bool>()[0] || out_cond != body.input(1).name()) {
           c.Fail("a loop with stacked outputs and a condition that may stop it early is not supported");
         }
       }
@@ -214,6 +220,74 @@ void RegisterMiscOps() {
       outs.push_back(y);
     }
     return outs;
+  });
+
+  // ---- The training domain's optimizer steps (ai.onnx.preview.training).
+  // Inputs: R (learning rate), T (step count), then the tensors X..., their
+  // gradients G..., and the optimizer states, n of each.
+  RegisterOp("training:Adagrad", [](OpContext& c) -> std::vector<Out> {
+    const int n = (c.NumInputs() - 2) / 3;
+    if (n <= 0 || c.NumInputs() != 2 + 3 * n) c.Fail("expects R, T and n each of X, G, H");
+    Node r = Reshape(c.In(0), {}), t = Reshape(c.In(1), {});
+    const double decay = c.Float("decay_factor", 0), eps = c.Float("epsilon", 1e-6f), norm = c.Float("norm_coefficient", 0);
+    Node rate = r / (ScalarLike(r, 1) + ConvertDType(t, r.DType()) * ScalarLike(r, decay));
+    std::vector<Out> xs, hs;
+    for (int k = 0; k < n; ++k) {
+      Node x = c.In(2 + k), g = c.In(2 + n + k), h = c.In(2 + 2 * n + k);
+      Node gr = ScalarLike(x, norm) * x + g;
+      Node hn = h + gr * gr;
+      xs.push_back(x - ConvertDType(rate, x.DType()) * gr / (Sqrt(hn) + ScalarLike(x, eps)));
+      hs.push_back(hn);
+    }
+    xs.insert(xs.end(), hs.begin(), hs.end());
+    return xs;
+  });
+  RegisterOp("training:Momentum", [](OpContext& c) -> std::vector<Out> {
+    const int n = (c.NumInputs() - 2) / 3;
+    if (n <= 0 || c.NumInputs() != 2 + 3 * n) c.Fail("expects R, T and n each of X, G, V");
+    Node r = Reshape(c.In(0), {}), t = Reshape(c.In(1), {});
+    const double alpha = c.Float("alpha", 0), beta = c.Float("beta", 0), norm = c.Float("norm_coefficient", 0);
+    const std::string mode = c.Str("mode", "standard");
+    if (mode != "standard" && mode != "nesterov") c.Fail("mode \"" + mode + "\" is not supported");
+    std::vector<Out> xs, vs;
+    for (int k = 0; k < n; ++k) {
+      Node x = c.In(2 + k), g = c.In(2 + n + k), v = c.In(2 + 2 * n + k);
+      Node gr = ScalarLike(x, norm) * x + g;
+      // The first step (T = 0) takes the gradient unscaled.
+      Node b = Where(GreaterThan(t, ZerosLike(t)), ScalarLike(x, beta), ScalarLike(x, 1));
+      Node vn = ScalarLike(x, alpha) * v + b * gr;
+      Node rx = ConvertDType(r, x.DType());
+      xs.push_back(mode == "standard" ? x - rx * vn : x - rx * (gr + ScalarLike(x, alpha) * vn));
+      vs.push_back(vn);
+    }
+    xs.insert(xs.end(), vs.begin(), vs.end());
+    return xs;
+  });
+  RegisterOp("training:Adam", [](OpContext& c) -> std::vector<Out> {
+    const int n = (c.NumInputs() - 2) / 4;
+    if (n <= 0 || c.NumInputs() != 2 + 4 * n) c.Fail("expects R, T and n each of X, G, V, H");
+    Node r = Reshape(c.In(0), {}), t = Reshape(c.In(1), {});
+    const double alpha = c.Float("alpha", 0.9f), beta = c.Float("beta", 0.999f), eps = c.Float("epsilon", 1e-6f);
+    const double norm = c.Float("norm_coefficient", 0), post = c.Float("norm_coefficient_post", 0);
+    Node tf = ConvertDType(t, dtypes::Float64);
+    Node one = ScalarLike(tf, 1);
+    Node corrected = ConvertDType(r, dtypes::Float64) * Sqrt(one - Pow(ScalarLike(tf, beta), tf)) /
+                     (one - Pow(ScalarLike(tf, alpha), tf));
+    Node rate = Where(GreaterThan(tf, ZerosLike(tf)), corrected, ConvertDType(r, dtypes::Float64));
+    std::vector<Out> xs, vs, hs;
+    for (int k = 0; k < n; ++k) {
+      Node x = c.In(2 + k), g = c.In(2 + n + k), v = c.In(2 + 2 * n + k), h = c.In(2 + 3 * n + k);
+      Node gr = ScalarLike(x, norm) * x + g;
+      Node vn = ScalarLike(x, alpha) * v + ScalarLike(x, 1 - alpha) * gr;
+      Node hn = ScalarLike(x, beta) * h + ScalarLike(x, 1 - beta) * gr * gr;
+      Node xn = x - ConvertDType(rate, x.DType()) * vn / (Sqrt(hn) + ScalarLike(x, eps));
+      xs.push_back(ScalarLike(x, 1 - post) * xn);
+      vs.push_back(vn);
+      hs.push_back(hn);
+    }
+    xs.insert(xs.end(), vs.begin(), vs.end());
+    xs.insert(xs.end(), hs.begin(), hs.end());
+    return xs;
   });
 }
 

@@ -244,15 +244,17 @@ Node Einsum(OpContext& c, std::string eq, std::vector<Node> xs) {
 // ---------------------------------------------------------------- Resize.
 
 // Source coordinate of output index o along an axis (ONNX's modes).
-double SourceCoord(const std::string& mode, double o, double scale, int64_t in, int64_t out, double roi_lo,
+// `out` is the resized length before rounding (in * scale when scales are
+// given), as ONNX's reference uses it.
+double SourceCoord(const std::string& mode, double o, double scale, int64_t in, double out, double roi_lo,
                    double roi_hi) {
   if (mode == "half_pixel") return (o + 0.5) / scale - 0.5;
   if (mode == "pytorch_half_pixel") return out > 1 ? (o + 0.5) / scale - 0.5 : 0.0;
-  if (mode == "align_corners") return out > 1 ? o * static_cast<double>(in - 1) / static_cast<double>(out - 1) : 0.0;
+  if (mode == "align_corners") return out > 1 ? o * static_cast<double>(in - 1) / (out - 1) : 0.0;
   if (mode == "asymmetric") return o / scale;
   if (mode == "tf_half_pixel_for_nn") return (o + 0.5) / scale;
   if (mode == "tf_crop_and_resize") {
-    return out > 1 ? roi_lo * (in - 1) + o * (roi_hi - roi_lo) * (in - 1) / static_cast<double>(out - 1)
+    return out > 1 ? roi_lo * (in - 1) + o * (roi_hi - roi_lo) * (in - 1) / (out - 1)
                    : 0.5 * (roi_lo + roi_hi) * (in - 1);
   }
   return std::nan("");
@@ -266,7 +268,7 @@ double CubicWeight(double t, double a) {
 }
 
 Node ResizeImpl(OpContext& c, Node x, const std::vector<double>& scales, const std::vector<int64_t>& sizes,
-                const std::string& mode, const std::string& coord_mode, const std::vector<double>& roi,
+                bool from_scales, const std::string& mode, const std::string& coord_mode, const std::vector<double>& roi,
                 const std::string& nearest_default = "round_prefer_floor") {
   const int r = x.Rank();
   const std::string nearest_mode = c.Str("nearest_mode", nearest_default);
@@ -278,11 +280,12 @@ Node ResizeImpl(OpContext& c, Node x, const std::vector<double>& scales, const s
     const double scale = scales[d];
     if (in == out && scale == 1.0 && coord_mode != "tf_crop_and_resize") continue;
     const double roi_lo = roi.empty() ? 0 : roi[d], roi_hi = roi.empty() ? 1 : roi[d + r];
+    const double length = from_scales ? static_cast<double>(in) * scale : static_cast<double>(out);
     if (mode == "nearest") {
       std::vector<int64_t> idx(out);
       std::vector<uint8_t> outside(out, 0);
       for (int64_t o = 0; o < out; ++o) {
-        const double s = SourceCoord(coord_mode, static_cast<double>(o), scale, in, out, roi_lo, roi_hi);
+        const double s = SourceCoord(coord_mode, static_cast<double>(o), scale, in, length, roi_lo, roi_hi);
         if (coord_mode == "tf_crop_and_resize" && (s < 0 || s > in - 1)) outside[o] = 1;
         double v;
         if (nearest_mode == "round_prefer_floor") v = (s == std::floor(s) + 0.5) ? std::floor(s) : std::round(s);
@@ -302,13 +305,7 @@ Node ResizeImpl(OpContext& c, Node x, const std::vector<double>& scales, const s
         if (k != d) ga.offset_dims.push_back(k);
       }
       Node id = graph::Const(x.Graph(), tensors::FromFlat<int64_t>(shapes::Shape(dtypes::Int64, {out}), idx));
-      Node g = graph::Gather(x, id, ga);
-      // Gather puts the indexed axis first among the batch dims: move it to d.
-      std::vector<int> perm;
-      for (int k = 1; k <= d; ++k) perm.push_back(k);
-      perm.insert(perm.begin() + d, 0);
-      for (int k = d + 1; k < r; ++k) perm.push_back(k);
-      x = graph::Transpose(g, perm);
+      x = graph::Gather(x, id, ga);  // the offset dims leave position d to the index
       if (std::any_of(outside.begin(), outside.end(), [](uint8_t o) { return o; })) {
         tensors::Tensor mt(shapes::Shape(dtypes::Bool, {out}));
         std::memcpy(mt.MutableHostData(), outside.data(), outside.size());
@@ -324,7 +321,7 @@ Node ResizeImpl(OpContext& c, Node x, const std::vector<double>& scales, const s
     // extrapolation value where the source lies outside (tf_crop_and_resize).
     std::vector<double> w(static_cast<size_t>(out * in), 0.0), extra(out, 0.0);
     for (int64_t o = 0; o < out; ++o) {
-      const double s = SourceCoord(coord_mode, static_cast<double>(o), scale, in, out, roi_lo, roi_hi);
+      const double s = SourceCoord(coord_mode, static_cast<double>(o), scale, in, length, roi_lo, roi_hi);
       if (std::isnan(s)) c.Fail("coordinate_transformation_mode \"" + coord_mode + "\" is not supported");
       if (coord_mode == "tf_crop_and_resize" && (s < 0 || s > in - 1)) {
         extra[o] = extrapolation;
@@ -421,12 +418,15 @@ void RegisterNnOps() {
       for (size_t i = 0; i < n; ++i) {
         const int64_t want = !out_shape.empty() ? out_shape[out_shape.size() - n + i] : in[i] * strides[i];
         const int64_t total = strides[i] * (in[i] - 1) + out_pad[i] + (kernel[i] - 1) * dil[i] + 1 - want;
+        // Floor division, as ONNX's reference: a negative total (an
+        // output_shape larger than the natural one) extends the end.
+        const int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2);
         if (auto_pad == "SAME_UPPER") {
-          lo[i] = total / 2;
-          hi[i] = total - total / 2;
+          lo[i] = half;
+          hi[i] = total - half;
         } else {
-          lo[i] = total - total / 2;
-          hi[i] = total / 2;
+          lo[i] = total - half;
+          hi[i] = half;
         }
       }
     } else if (auto_pad == "NOTSET") {
@@ -624,7 +624,7 @@ void RegisterNnOps() {
     double ratio = 0.5;
     if (c.Opset() >= 12 && c.Has(1)) ratio = c.Doubles(1, "ratio").at(0);
     else if (c.Opset() < 12) ratio = c.Float("ratio", 0.5f);
-    if (training && ratio > 0) c.Fail("training-mode dropout draws random numbers; Kiln imports inference graphs");
+    if (training && ratio > 0) c.Fail("training-mode dropout is not supported (it draws random numbers)");
     return {x, BroadcastTo(Const(x.Graph(), true), x.Shape().Dims())};
   });
   RegisterOp("Resize", [](OpContext& c) -> std::vector<Out> {
@@ -641,6 +641,7 @@ void RegisterNnOps() {
     }
     if (c.HasAttr("axes")) c.Fail("the axes attribute is not supported");
     if (c.Int("antialias", 0) != 0) c.Fail("antialias is not supported");
+    const bool from_scales = sizes.empty();
     if (sizes.empty()) {
       if (static_cast<int>(scales.size()) != r) c.Fail("scales must have one entry per axis");
       for (int d = 0; d < r; ++d) sizes.push_back(static_cast<int64_t>(std::floor(x.Shape().Dim(d) * scales[d])));
@@ -651,7 +652,7 @@ void RegisterNnOps() {
     }
     const std::string mode = c.Str("mode", "nearest");
     const std::string coord = c.Opset() < 11 ? "asymmetric" : c.Str("coordinate_transformation_mode", "half_pixel");
-    return {ResizeImpl(c, x, scales, sizes, mode, coord, roi, c.Opset() < 11 ? "floor" : "round_prefer_floor")};
+    return {ResizeImpl(c, x, scales, sizes, from_scales, mode, coord, roi, c.Opset() < 11 ? "floor" : "round_prefer_floor")};
   });
   RegisterOp("Upsample", [](OpContext& c) -> std::vector<Out> {
     Node x = c.In(0);
@@ -667,7 +668,7 @@ void RegisterNnOps() {
     for (int d = 0; d < r; ++d) sizes.push_back(static_cast<int64_t>(std::floor(x.Shape().Dim(d) * scales[d])));
     std::string mode = c.Str("mode", "nearest");
     if (mode == "bilinear" || mode == "trilinear") mode = "linear";
-    return {ResizeImpl(c, x, scales, sizes, mode, "asymmetric", {}, "floor")};
+    return {ResizeImpl(c, x, scales, sizes, true, mode, "asymmetric", {}, "floor")};
   });
 }
 

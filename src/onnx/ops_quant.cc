@@ -1,0 +1,159 @@
+// Copyright 2026 The Kiln Authors.
+// ONNX quantization operators: QuantizeLinear, DequantizeLinear,
+// DynamicQuantizeLinear, and the integer / quantized-linear MatMul and Conv.
+// Integer products accumulate in Int32, as ONNX specifies.
+#include <algorithm>
+#include <limits>
+
+#include "kiln/graph/ops.h"
+#include "src/onnx/converter.h"
+
+namespace kiln::onnx::internal {
+namespace {
+
+using graph::Node;
+
+Node S(Node x, double v) { return graph::ScalarLike(x, v); }
+
+// A per-tensor scalar or a per-axis 1-D parameter, shaped to broadcast
+// against a rank-r value along `axis`.
+Node AlongAxis(Node p, int axis, int r) {
+  if (p.Rank() == 0 || p.Shape().Size() == 1) return graph::Reshape(p, {});
+  std::vector<int64_t> dims(static_cast<size_t>(r), 1);
+  dims[static_cast<size_t>(axis)] = p.Shape().Size();
+  return graph::Reshape(p, dims);
+}
+
+// round-half-to-even(v) saturated to the range of `dtype`.
+Node Saturate(Node v, dtypes::DType dtype) {
+  double lo = 0, hi = 0;
+  DispatchDType(dtype, [&]<typename T>(T) {
+    if constexpr (std::is_integral_v<T>) {
+      lo = static_cast<double>(std::numeric_limits<T>::lowest());
+      hi = static_cast<double>(std::numeric_limits<T>::max());
+    }
+  });
+  if (lo == hi) Throw("quantization to " + std::string(dtypes::Name(dtype)) + " is not supported");
+  return graph::ConvertDType(graph::Clamp(S(v, lo), graph::Round(v), S(v, hi)), dtype);
+}
+
+Node Quantize(OpContext& c, Node x, Node scale, Node zp, int axis) {
+  const int r = x.Rank();
+  const dtypes::DType out = zp.Ok() ? zp.DType() : dtypes::Uint8;
+  Node xf = graph::ConvertDType(x, dtypes::Float32);
+  Node v = graph::Round(xf / AlongAxis(graph::ConvertDType(scale, dtypes::Float32), axis, r));
+  if (zp.Ok()) v = v + AlongAxis(graph::ConvertDType(zp, dtypes::Float32), axis, r);
+  (void)c;
+  return Saturate(v, out);
+}
+
+Node Dequantize(Node x, Node scale, Node zp, int axis) {
+  const int r = x.Rank();
+  Node xi = graph::ConvertDType(x, dtypes::Float32);
+  if (zp.Ok()) xi = xi - AlongAxis(graph::ConvertDType(zp, dtypes::Float32), axis, r);
+  return xi * AlongAxis(graph::ConvertDType(scale, dtypes::Float32), axis, r);
+}
+
+// x - zero_point in Int32 (a zero point per row of a matrix, or per
+// output channel of a kernel, along `axis`).
+Node Centered(Node x, Node zp, int axis) {
+  Node xi = graph::ConvertDType(x, dtypes::Int32);
+  if (!zp.Ok()) return xi;
+  return xi - AlongAxis(graph::ConvertDType(zp, dtypes::Int32), axis, x.Rank());
+}
+
+ir::ConvAttrs ConvAttrsFor(OpContext& c, Node x, Node w) {
+  const size_t n = static_cast<size_t>(x.Rank() - 2);
+  const auto strides = c.IntsAttr("strides", std::vector<int64_t>(n, 1));
+  const auto dil = c.IntsAttr("dilations", std::vector<int64_t>(n, 1));
+  const std::string auto_pad = c.Str("auto_pad", "NOTSET");
+  ir::ConvAttrs a;
+  for (size_t i = 0; i < n; ++i) {
+    a.input_spatial_axes.push_back(static_cast<int64_t>(i + 2));
+    a.kernel_spatial_axes.push_back(static_cast<int64_t>(i + 2));
+    a.output_spatial_axes.push_back(static_cast<int64_t>(i + 2));
+  }
+  a.kernel_output_feature_axis = 0;
+  a.kernel_input_feature_axis = 1;
+  a.strides = strides;
+  a.kernel_dilation = dil;
+  a.feature_group_count = c.Int("group", 1);
+  if (auto_pad == "NOTSET") {
+    const auto pads = c.IntsAttr("pads", std::vector<int64_t>(2 * n, 0));
+    a.padding_low.assign(pads.begin(), pads.begin() + static_cast<std::ptrdiff_t>(n));
+    a.padding_high.assign(pads.begin() + static_cast<std::ptrdiff_t>(n), pads.end());
+  } else if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+    for (size_t i = 0; i < n; ++i) {
+      const int64_t in = x.Shape().Dim(static_cast<int>(i + 2)), k = w.Shape().Dim(static_cast<int>(i + 2));
+      const int64_t out = (in + strides[i] - 1) / strides[i];
+      const int64_t total = std::max<int64_t>(0, (out - 1) * strides[i] + (k - 1) * dil[i] + 1 - in);
+      const int64_t lo = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
+      a.padding_low.push_back(lo);
+      a.padding_high.push_back(total - lo);
+    }
+  } else if (auto_pad != "VALID") {
+    c.Fail("auto_pad \"" + auto_pad + "\" is not supported");
+  }
+  return a;
+}
+
+}  // namespace
+
+void RegisterQuantOps() {
+  using namespace graph;  // NOLINT
+  // The axis matters only for a per-axis (1-D, more than one value) scale.
+  auto quant_axis = [](OpContext& c) {
+    return c.ShapeOf(1).Size() > 1 ? NormAxis(c, c.Int("axis", 1), c.RankOf(0)) : 0;
+  };
+  RegisterOp("QuantizeLinear", [quant_axis](OpContext& c) -> std::vector<Out> {
+    return {Quantize(c, c.In(0), c.In(1), c.InOr(2), quant_axis(c))};
+  });
+  RegisterOp("DequantizeLinear", [quant_axis](OpContext& c) -> std::vector<Out> {
+    return {Dequantize(c.In(0), c.In(1), c.InOr(2), quant_axis(c))};
+  });
+  RegisterOp("DynamicQuantizeLinear", [](OpContext& c) -> std::vector<Out> {
+    Node x = c.In(0);
+    Node zero = ScalarLike(x, 0);
+    Node hi = Max(ReduceMax(x, {}), zero), lo = Min(ReduceMin(x, {}), zero);
+    Node scale = (hi - lo) / ScalarLike(x, 255);
+    Node zp = Saturate(Round(zero - lo / scale), dtypes::Uint8);
+    Node y = Saturate(Round(x / scale) + ConvertDType(zp, x.DType()), dtypes::Uint8);
+    return {y, scale, zp};
+  });
+  RegisterOp("MatMulInteger", [](OpContext& c) -> std::vector<Out> {
+    Node a = c.In(0), b = c.In(1);
+    // a's zero point is per row (its second-to-last axis), b's per column.
+    return {MatMul(Centered(a, c.InOr(2), std::max(a.Rank() - 2, 0)), Centered(b, c.InOr(3), b.Rank() - 1))};
+  });
+  RegisterOp("ConvInteger", [](OpContext& c) -> std::vector<Out> {
+    Node x = c.In(0), w = c.In(1);
+    return {ConvGeneral(Centered(x, c.InOr(2), 1), Centered(w, c.InOr(3), 0), ConvAttrsFor(c, x, w))};
+  });
+  RegisterOp("QLinearMatMul", [](OpContext& c) -> std::vector<Out> {
+    Node a = c.In(0), b = c.In(3);
+    Node acc = ConvertDType(MatMul(Centered(a, c.In(2), std::max(a.Rank() - 2, 0)), Centered(b, c.In(5), b.Rank() - 1)),
+                            dtypes::Float32);
+    Node scale = ConvertDType(AlongAxis(c.In(1), std::max(a.Rank() - 2, 0), acc.Rank()), dtypes::Float32) *
+                 ConvertDType(AlongAxis(c.In(4), acc.Rank() - 1, acc.Rank()), dtypes::Float32) /
+                 ConvertDType(Reshape(c.In(6), {}), dtypes::Float32);
+    Node zp = c.In(7);
+    return {Saturate(Round(acc * scale) + ConvertDType(Reshape(zp, {}), dtypes::Float32), zp.DType())};
+  });
+  RegisterOp("QLinearConv", [](OpContext& c) -> std::vector<Out> {
+    Node x = c.In(0), w = c.In(3);
+    Node acc = ConvGeneral(Centered(x, c.In(2), 1), Centered(w, c.In(5), 0), ConvAttrsFor(c, x, w));
+    if (c.Has(8)) {
+      std::vector<int64_t> d(static_cast<size_t>(acc.Rank()), 1);
+      d[1] = acc.Shape().Dim(1);
+      acc = acc + Reshape(ConvertDType(c.In(8), dtypes::Int32), d);
+    }
+    Node accf = ConvertDType(acc, dtypes::Float32);
+    Node scale = ConvertDType(Reshape(c.In(1), {}), dtypes::Float32) *
+                 ConvertDType(AlongAxis(c.In(4), 1, acc.Rank()), dtypes::Float32) /
+                 ConvertDType(Reshape(c.In(6), {}), dtypes::Float32);
+    Node zp = c.In(7);
+    return {Saturate(Round(accf * scale) + ConvertDType(Reshape(zp, {}), dtypes::Float32), zp.DType())};
+  });
+}
+
+}  // namespace kiln::onnx::internal
