@@ -166,6 +166,7 @@ void RegisterMiscOps();
 void RegisterRecurrentOps();
 void RegisterQuantOps();
 void RegisterSignalOps();
+void RegisterSamplingOps();
 
 /// Converts graphs; one per Model::Call.
 class Converter {

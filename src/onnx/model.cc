@@ -183,6 +183,7 @@ const std::map<std::string, OpEntry>& Registry() {
     RegisterRecurrentOps();
     RegisterQuantOps();
     RegisterSignalOps();
+    RegisterSamplingOps();
   });
   return MutableRegistry();
 }
@@ -229,7 +230,7 @@ tensors::Tensor OpContext::ConstIn(int i, const std::string& what) {
                            std::to_string(opset_) + "): input " + std::to_string(i) + " (" + what + ", '" +
                            node_.input(i) + "') must be known when the graph is traced";
   if (v.from_inputs.empty()) {
-    Throw(head + ", but it is computed from data at run time (Kiln's shapes are static)");
+    Throw(head + ", but it is computed from data at run time, which is not supported (Kiln's shapes are static)");
   }
   std::string names;
   for (const auto& n : v.from_inputs) names += (names.empty() ? "" : ", ") + n;

@@ -122,14 +122,16 @@ void RegisterMiscOps() {
       if (has_cond) {
         // Early exit would make the stacked outputs' length data-dependent;
         // accept only a condition that provably stays true.
-        const tensors::Tensor cond = c.IsConstIn(1) ? c.ConstIn(1, "cond") : tensors::Tensor();
+        // (Known at trace time: a false one means no iteration at all.)
+        const tensors::Tensor cond = c.ConstIn(1, "cond");
         // The body's condition output: the condition input, maybe through Identity.
         std::string out_cond = body.output(0).name();
         for (int k = body.node_size() - 1; k >= 0; --k) {
           const auto& n = body.node(k);
           if (n.op_type() == "Identity" && n.output_size() == 1 && n.output(0) == out_cond) out_cond = n.input(0);
         }
-        if (!cond.Ok() || !cond.Flat<bool>()[0] || out_cond != body.input(1).name()) {
+        if (cond.DType() != dtypes::Bool || cond.Size() != 1 || !cond.Flat<bool>()[0] ||
+            out_cond != body.input(1).name()) {
           c.Fail("a loop with stacked outputs and a condition that may stop it early is not supported");
         }
       }

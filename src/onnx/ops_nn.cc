@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 #include <cmath>
+#include <limits>
 #include <map>
 
 #include "kiln/graph/ops.h"
@@ -102,6 +103,67 @@ Node Pool(OpContext& c, ir::WindowReduction red, Node x, bool average) {
     return y / graph::ReduceWindow(ones, ca);
   }
   return y / graph::ReduceWindow(graph::OnesLike(x), a);
+}
+
+// MaxPool with its Indices output: the windows as strided slices of the
+// padded input, one per kernel offset, stacked; the max and its first
+// position among them, turned into a flat index of the input (row-major, or
+// column-major over the spatial axes with storage_order = 1).
+std::vector<Out> MaxPoolWithIndices(OpContext& c, Node x) {
+  const auto in = Spatial(x.Shape());
+  const size_t n = in.size();
+  const auto kernel = c.IntsAttr("kernel_shape");
+  if (kernel.size() != n) c.Fail("kernel_shape must have one entry per spatial axis");
+  if (c.Int("ceil_mode", 0) != 0) c.Fail("ceil_mode with the Indices output is not supported");
+  const auto strides = c.IntsAttr("strides", std::vector<int64_t>(n, 1));
+  const auto dil = c.IntsAttr("dilations", std::vector<int64_t>(n, 1));
+  const SpatialPads p = Pads(c, in, kernel, strides, dil);
+  std::vector<int64_t> lo = {0, 0}, hi = {0, 0}, out;
+  for (size_t i = 0; i < n; ++i) {
+    lo.push_back(p.low[i]);
+    hi.push_back(p.high[i]);
+    out.push_back((in[i] + p.low[i] + p.high[i] - ((kernel[i] - 1) * dil[i] + 1)) / strides[i] + 1);
+  }
+  Node xp = graph::Pad(x, graph::ScalarLike(x, -std::numeric_limits<double>::infinity()), lo, hi);
+  std::vector<Node> slices;
+  int64_t count = 1;
+  for (int64_t k : kernel) count *= k;
+  for (int64_t flat = 0; flat < count; ++flat) {
+    std::vector<int64_t> start = {0, 0}, limit = {x.Shape().Dim(0), x.Shape().Dim(1)}, step = {1, 1};
+    int64_t rem = flat;
+    for (size_t i = n; i-- > 0;) {
+      const int64_t k = rem % kernel[i];
+      rem /= kernel[i];
+      start.insert(start.begin() + 2, k * dil[i]);
+    }
+    for (size_t i = 0; i < n; ++i) {
+      limit.push_back(start[i + 2] + (out[i] - 1) * strides[i] + 1);
+      step.push_back(strides[i]);
+    }
+    slices.push_back(graph::Slice(xp, start, limit, step));
+  }
+  Node stacked = graph::Stack(slices, 0);
+  Node values = graph::ReduceMax(stacked, {0});
+  Node arg = graph::ArgMax(stacked, 0, dtypes::Int64);  // which kernel offset
+  // The input position along each spatial axis: o * stride + k * dilation - pad.
+  std::vector<Node> pos;
+  const shapes::Shape os(dtypes::Int64, values.Shape().Dims());
+  Node rem = arg;
+  for (size_t i = n; i-- > 0;) {
+    Node k = graph::Rem(rem, graph::ScalarLike(rem, static_cast<double>(kernel[i])));
+    rem = graph::Div(rem, graph::ScalarLike(rem, static_cast<double>(kernel[i])));
+    Node o = graph::Iota(x.Graph(), os, static_cast<int>(i + 2));
+    pos.insert(pos.begin(), o * graph::ScalarLike(o, static_cast<double>(strides[i])) +
+                                k * graph::ScalarLike(k, static_cast<double>(dil[i])) -
+                                graph::ScalarLike(o, static_cast<double>(p.low[i])));
+  }
+  const bool column_major = c.Int("storage_order", 0) != 0;
+  Node index = graph::Iota(x.Graph(), os, 0) * graph::ScalarLike(arg, static_cast<double>(x.Shape().Dim(1))) +
+               graph::Iota(x.Graph(), os, 1);
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = column_major ? n - 1 - i : i;
+  for (size_t i : order) index = index * graph::ScalarLike(index, static_cast<double>(in[i])) + pos[i];
+  return {values, index};
 }
 
 // Softmax-like ops: opset >= 13 along one axis; before, on the input
@@ -470,7 +532,7 @@ void RegisterNnOps() {
     return {y};
   });
   RegisterOp("MaxPool", [](OpContext& c) -> std::vector<Out> {
-    if (c.Proto().output_size() > 1 && !c.Proto().output(1).empty()) c.Fail("the Indices output is not supported");
+    if (c.Proto().output_size() > 1 && !c.Proto().output(1).empty()) return MaxPoolWithIndices(c, c.In(0));
     return {Pool(c, ir::WindowReduction::kMax, c.In(0), false)};
   });
   RegisterOp("AveragePool", [](OpContext& c) -> std::vector<Out> {
