@@ -48,6 +48,9 @@ struct Value {
   /// The graph inputs it was computed from (for the error, and for Exec's
   /// retry, when an operator needs it at trace time).
   std::set<std::string> from_inputs;
+  /// An ONNX sequence: its elements, a list known at trace time (then node
+  /// and constant are empty).
+  std::shared_ptr<std::vector<graph::Node>> sequence;
 
   bool IsConstant() const { return constant.Ok() && !is_variable; }
 };
@@ -98,6 +101,8 @@ class OpContext {
   std::vector<int64_t> Ints(int i, const std::string& what);
   /// ConstIn as doubles (any real dtype).
   std::vector<double> Doubles(int i, const std::string& what);
+  /// Input i, a sequence, as its elements.
+  std::vector<graph::Node> SeqIn(int i);
   /// Whether input i is known at trace time.
   bool IsConstIn(int i) const;
   /// The shape of input i (without materializing a node).
@@ -138,8 +143,11 @@ class OpContext {
 struct Out {
   Out(graph::Node n) : node(std::move(n)) {}  // NOLINT: implicit by design
   Out(tensors::Tensor t) : constant(std::move(t)) {}  // NOLINT
+  Out(std::vector<graph::Node> elements)  // NOLINT: a sequence
+      : sequence(std::make_shared<std::vector<graph::Node>>(std::move(elements))) {}
   graph::Node node;
   tensors::Tensor constant;
+  std::shared_ptr<std::vector<graph::Node>> sequence;
 };
 
 using ConvertFn = std::function<std::vector<Out>(OpContext&)>;
@@ -167,6 +175,8 @@ void RegisterRecurrentOps();
 void RegisterQuantOps();
 void RegisterSignalOps();
 void RegisterSamplingOps();
+void RegisterSequenceOps();
+void RegisterTraceTimeOps();
 
 /// Converts graphs; one per Model::Call.
 class Converter {

@@ -184,6 +184,8 @@ const std::map<std::string, OpEntry>& Registry() {
     RegisterQuantOps();
     RegisterSignalOps();
     RegisterSamplingOps();
+    RegisterSequenceOps();
+    RegisterTraceTimeOps();
   });
   return MutableRegistry();
 }
@@ -219,6 +221,13 @@ graph::Node OpContext::In(int i) {
 }
 
 graph::Node OpContext::InOr(int i) { return Has(i) ? In(i) : graph::Node(); }
+
+std::vector<graph::Node> OpContext::SeqIn(int i) {
+  if (!Has(i)) Fail("input " + std::to_string(i) + " (a sequence) is required");
+  const Value& v = *inputs_[static_cast<size_t>(i)];
+  if (!v.sequence) Fail("input " + std::to_string(i) + " must be a sequence");
+  return *v.sequence;
+}
 
 bool OpContext::IsConstIn(int i) const { return Has(i) && inputs_[static_cast<size_t>(i)]->constant.Ok(); }
 
@@ -356,6 +365,7 @@ int64_t Converter::OpsetOf(const std::string& domain) const {
 const std::filesystem::path& Converter::ExternalDataDir() const { return model_.dir; }
 
 graph::Node Converter::NodeOf(Value& v, graph::Graph* g) {
+  if (v.sequence) Throw("ONNX import: a sequence is used where a tensor is expected (sequences are not supported there)");
   if (v.node.Ok() && v.node.Alive() && g->IsWithin(v.node.Graph())) return v.node;
   if (v.is_variable) Throw("ONNX import: a variable's node is not usable here");
   if (!v.constant.Ok()) Throw("ONNX import: a value's node is not usable in this graph");
@@ -427,6 +437,7 @@ void Converter::ConvertNode(const ::onnx::NodeProto& node, int index, Scope& sco
     Value v;
     v.node = outs[static_cast<size_t>(k)].node;
     v.constant = outs[static_cast<size_t>(k)].constant;
+    v.sequence = outs[static_cast<size_t>(k)].sequence;
     v.from_inputs = from_inputs;
     if (v.constant.Ok()) v.from_inputs.clear();
     scope.values[name] = std::move(v);
