@@ -283,6 +283,30 @@ void FftCases(const BackendPtr& backend, const Options& o) {
                    [](double s) { return Format("Kiln %.0f M points/s", kFftSize / s / 1e6); });
 }
 
+// (i) A CNN exported from PyTorch (examples/onnx/export_cnn.py, run here
+// with Debian's python3-torch): Kiln running the ONNX file against libtorch
+// running the same network as TorchScript, batch 1 and 64.
+void OnnxCases(const BackendPtr& backend, const Options& o) {
+  const std::string dir = "/tmp/kiln-bench-onnx-cnn";
+  const std::string cmd = "/usr/bin/python3 " KILN_SOURCE_DIR "/examples/onnx/export_cnn.py " + dir + " > /dev/null";
+  if (std::system(cmd.c_str()) != 0) {
+    std::printf("onnx: exporting the CNN failed (is python3-torch installed?); skipped\n");
+    return;
+  }
+  for (int64_t batch : {1, 64}) {
+    const std::vector<int64_t> dims = {batch, 1, 28, 28};
+    std::vector<Contender> cs{{"Kiln", g_kiln_threads, OnnxInference(backend, dir + "/cnn.onnx", dims)}};
+    if (peers::libtorch::Available()) {
+      const Step step = peers::libtorch::TorchScriptInference(dir + "/cnn.pt", dims);
+      cs.push_back({"libtorch, 1 thread", 1, step, true});
+      cs.push_back({"libtorch, 2 threads", 2, step, true});
+    }
+    const std::vector<Timed> t = MeasureInterleaved(cs, o);
+    AddRow("ONNX CNN from PyTorch, inference, batch " + std::to_string(batch), t[0], {t.begin() + 1, t.end()},
+           Format("Kiln %.3f ms per batch", Median(t[0].seconds) * 1e3), peers::libtorch::Version());
+  }
+}
+
 // (f2) A 1,000-iteration loop with a tiny body inside one graph (While)
 // against the host calling a compiled one-iteration graph 1,000 times: the
 // per-iteration cost of each.
@@ -540,6 +564,7 @@ int Run(const Options& o) {
   const std::vector<std::pair<std::string, void (*)(const BackendPtr&, const Options&)>> cases{
       {"mlp", MlpCase},           {"cnn", CnnCase},       {"gemm", GemmCase},      {"chain", ChainCase},
       {"reduce", ReductionCases}, {"tiny", TinyCallCase}, {"sort", SortCases}, {"fft", FftCases}, {"loop", LoopCase},
+      {"onnx", OnnxCases},
       {"linalg", LinalgCases},    {"gpt", GptCases},      {"attention", AttentionCases},
       {"compile", CompileCase},
       {"train", TrainingCases},   {"memory", MemoryCases}};

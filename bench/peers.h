@@ -65,6 +65,9 @@ Step RfftLong();
 /// bench/gpt.h's GPT: one AdamW training step, one greedy generation with
 /// a key/value cache (bench/torch_gpt.h).
 Step GptTrainStep();
+/// Inference of a TorchScript module (torch.jit.trace'd) on uniform [0, 1)
+/// inputs of `dims`, without autograd.
+Step TorchScriptInference(const std::string& path, std::vector<int64_t> dims);
 Step GptDecode();
 }  // namespace libtorch
 

@@ -1,5 +1,6 @@
 // Copyright 2026 The Kiln Authors.
 // libtorch's side of kiln_compare (built only when CMake finds Torch).
+#include <torch/script.h>
 #include <torch/torch.h>
 #include <torch/version.h>
 
@@ -87,6 +88,16 @@ Step FftRows() {
 Step RfftLong() {
   torch::Tensor x = Uniform({kFftSize}, -1, 1);
   return [x] { torch::Tensor y = torch::fft::rfft(x); };
+}
+
+Step TorchScriptInference(const std::string& path, std::vector<int64_t> dims) {
+  auto module = std::make_shared<torch::jit::script::Module>(torch::jit::load(path));
+  module->eval();
+  torch::Tensor x = Uniform(dims, 0, 1);
+  return [module, x] {
+    torch::NoGradGuard no_grad;
+    torch::Tensor y = module->forward({x}).toTensor();
+  };
 }
 
 Step GptTrainStep() {

@@ -1,6 +1,8 @@
 // Copyright 2026 The Kiln Authors.
 #include "bench/workloads.h"
 
+#include "kiln/onnx/onnx.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -272,6 +274,15 @@ double SecondsOf(const std::function<void()>& fn) {
   const auto start = std::chrono::steady_clock::now();
   fn();
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+Step OnnxInference(const std::shared_ptr<backends::Backend>& backend, const std::string& onnx_path,
+                   std::vector<int64_t> dims) {
+  onnx::Model model = onnx::Model::Import(onnx_path);
+  onnx::Exec exec = model.NewExec(backend, context::New());
+  const tensors::Tensor x = RandomFloats(std::move(dims), 0, 1, 21);
+  exec.Call({x});  // traced and compiled here, not in the timing
+  return [exec, x]() mutable { exec.Call({x}); };
 }
 
 }  // namespace kiln::bench

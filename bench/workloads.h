@@ -103,4 +103,9 @@ double MlpTrainStepCompileSeconds(const std::shared_ptr<backends::Backend>& back
 /// Wall-clock seconds of one call of `fn`.
 double SecondsOf(const std::function<void()>& fn);
 
+// Inference of the ONNX model `onnx_path` (its single input filled with
+// uniform [0, 1) values of `dims`) through onnx::Exec.
+Step OnnxInference(const std::shared_ptr<backends::Backend>& backend, const std::string& onnx_path,
+                   std::vector<int64_t> dims);
+
 }  // namespace kiln::bench

@@ -13,7 +13,7 @@ out=build-asan/fuzz
 mkdir -p "$out"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-for target in safetensors_fuzz checkpoint_fuzz idx_fuzz set_params_fuzz gguf_fuzz; do
+for target in safetensors_fuzz checkpoint_fuzz idx_fuzz set_params_fuzz gguf_fuzz onnx_fuzz; do
   exe=build-asan/tests/fuzz/$target
   if [ ! -x "$exe" ]; then
     echo "tools/fuzz.sh: $exe is missing: run KILN_SANITIZE=1 tools/test.sh first" >&2

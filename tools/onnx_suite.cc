@@ -3,6 +3,7 @@
 // Kiln's importer and writes what passed, failed and is unsupported.
 //
 //   onnx_suite [--data DIR] [--filter TEXT] [--table FILE.md] [--min-pass N] [--verbose]
+//   onnx_suite --list-ops      (the operators the importer converts)
 //
 // Each case is a folder with model.onnx and test_data_set_*/{input,output}_K.pb.
 // Outputs are compared with ONNX's own tolerances (rtol 1e-3, atol 1e-7;
@@ -159,6 +160,10 @@ int main(int argc, char** argv) {
     else if (a == "--table") table = next();
     else if (a == "--min-pass") min_pass = std::stol(next());
     else if (a == "--verbose") verbose = true;
+    else if (a == "--list-ops") {
+      for (const auto& op : onnx::SupportedOperators()) std::cout << op << "\n";
+      return 0;
+    }
     else {
       std::cerr << "usage: onnx_suite [--data DIR] [--filter TEXT] [--table FILE.md] [--min-pass N] [--verbose]\n";
       return 2;

@@ -17,6 +17,7 @@ PACKAGES=(
   libopenblas0-openmp # the LAPACK and BLAS liblapacke loads: OpenBLAS on the OpenMP pool
   libonnx-dev libprotobuf-dev # ONNX's protobuf classes: the ONNX importer parses models with them
   libonnx-testdata   # ONNX's backend node tests: tools/onnx_suite runs them (a ctest)
+  python3-torch      # PyTorch exports the CNN of examples/onnx (and the ONNX benchmark's TorchScript peer)
   libgtest-dev libgmock-dev googletest
   libbenchmark-dev
   # Clang (>= 14), its sanitizer runtimes and its OpenMP: the sanitizer build

@@ -199,6 +199,20 @@ class Converter {
   context::Context ctx_;
 };
 
+/// The largest value computed at trace time (folded, or made by a
+/// converter on the host): shape-like values are far smaller; larger ones
+/// stay graph computations, or are an error where a converter needs them.
+inline constexpr int64_t kMaxFoldBytes = int64_t{16} << 20;
+/// Fails unless `elements` values of `dtype` fit kMaxFoldBytes.
+void CheckTraceTimeSize(const OpContext& c, int64_t elements, dtypes::DType dtype, const std::string& what);
+
+/// `v` as an integer (a size or an index computed from float inputs);
+/// fails unless it is finite and within +-2^53.
+int64_t ToIndex(const OpContext& c, double v, const std::string& what);
+
+/// Fails unless every value of `values` (an attribute `name`) is at least 1.
+void CheckPositive(const OpContext& c, const std::vector<int64_t>& values, const std::string& name);
+
 /// Normalizes an ONNX axis (negative counts from the end) for rank `rank`.
 int NormAxis(const OpContext& c, int64_t axis, int rank);
 /// numpy-broadcast of two shapes' dims (ONNX multidirectional broadcasting).

@@ -3,6 +3,7 @@
 // by node into Kiln ops (folding what is known at trace time), and Exec,
 // which compiles the result per input-shape signature.
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <limits>
 #include <mutex>
@@ -33,9 +34,9 @@ struct Model::Impl {
 
 namespace internal {
 
-namespace {
-
 constexpr const char* kTrainingDomain = "ai.onnx.preview.training";
+
+namespace {
 
 bool IsDefaultDomain(const std::string& d) { return d.empty() || d == "ai.onnx"; }
 
@@ -159,12 +160,9 @@ std::shared_ptr<Model::Impl> Parse(std::string_view bytes, std::filesystem::path
 std::vector<int64_t> ToInt64s(const tensors::Tensor& t) {
   std::vector<int64_t> v(static_cast<size_t>(t.Size()));
   DispatchDType(t.DType(), [&]<typename T>(T) {
-    if constexpr (std::is_integral_v<T>) {
+    if constexpr (std::is_integral_v<T>) {  // (callers check for an integer dtype)
       auto flat = t.Flat<T>();
       for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<int64_t>(flat[i]);
-    } else {
-      auto flat = t.Flat<T>();
-      for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<int64_t>(static_cast<double>(flat[i]));
     }
   });
   return v;
@@ -333,6 +331,25 @@ const ::onnx::GraphProto& OpContext::GraphAttr(const std::string& name) const {
   return a->g();
 }
 
+void CheckTraceTimeSize(const OpContext& c, int64_t elements, dtypes::DType dtype, const std::string& what) {
+  if (elements < 0 || elements > kMaxFoldBytes / static_cast<int64_t>(dtypes::SizeOf(dtype))) {
+    c.Fail(what + " of " + std::to_string(elements) + " elements computed when tracing is not supported (at most " +
+           std::to_string(kMaxFoldBytes) + " bytes)");
+  }
+}
+
+int64_t ToIndex(const OpContext& c, double v, const std::string& what) {
+  constexpr double kLimit = 9007199254740992.0;  // 2^53
+  if (!std::isfinite(v) || v > kLimit || v < -kLimit) c.Fail(what + " " + std::to_string(v) + " is not a usable integer");
+  return static_cast<int64_t>(v);
+}
+
+void CheckPositive(const OpContext& c, const std::vector<int64_t>& values, const std::string& name) {
+  for (int64_t v : values) {
+    if (v < 1) c.Fail(name + " must be positive, got " + std::to_string(v));
+  }
+}
+
 int NormAxis(const OpContext& c, int64_t axis, int rank) {
   if (axis < -rank || axis >= std::max(rank, 1)) {
     c.Fail("axis " + std::to_string(axis) + " is out of range for rank " + std::to_string(rank));
@@ -397,12 +414,14 @@ void Converter::ConvertNode(const ::onnx::NodeProto& node, int index, Scope& sco
   }
   while (!inputs.empty() && inputs.back() == nullptr) inputs.pop_back();
   std::vector<Out> outs;
-  std::vector<tensors::Tensor> folded;
   bool has_subgraph = false;
   for (const auto& a : node.attribute()) has_subgraph = has_subgraph || a.has_g() || a.graphs_size() > 0;
+  bool folded = false;
   if (all_constant && it->second.foldable && !has_subgraph) {
     // Every input is known: compute the outputs now, on the CPU, so that
-    // operators downstream (Reshape's shape, ...) can read them.
+    // operators downstream (Reshape's shape, ...) can read them. Outputs
+    // too large to be shape-like values stay graph computations.
+    bool small = true;
     auto exec = graph::Compile(FoldBackend(), [&](graph::Graph* fg) {
       std::vector<Value> copies;
       copies.reserve(inputs.size());
@@ -418,12 +437,19 @@ void Converter::ConvertNode(const ::onnx::NodeProto& node, int index, Scope& sco
       OpContext c(*this, scope, node, opset, fg, ptrs);
       outs = it->second.fn(c);
       std::vector<graph::Node> nodes;
-      for (auto& o : outs) nodes.push_back(o.node.Ok() ? o.node : graph::Const(fg, o.constant));
+      for (auto& o : outs) {
+        nodes.push_back(o.node.Ok() ? o.node : graph::Const(fg, o.constant));
+        small = small && nodes.back().Shape().ByteSize() <= kMaxFoldBytes;
+      }
       return nodes;
     }, "onnx_fold");
-    folded = exec.CallVector({});
-    for (size_t k = 0; k < outs.size(); ++k) outs[k] = Out(folded[k]);
-  } else {
+    if (small) {
+      std::vector<tensors::Tensor> values = exec.CallVector({});
+      for (size_t k = 0; k < outs.size(); ++k) outs[k] = Out(values[k]);
+      folded = true;
+    }
+  }
+  if (!folded) {
     OpContext c(*this, scope, node, opset, g, inputs);
     outs = it->second.fn(c);
   }
@@ -475,6 +501,15 @@ std::string Model::Impl::VariableName(const std::string& initializer) const {
   return out.empty() ? "/initializer" : out;
 }
 
+std::vector<std::string> SupportedOperators() {
+  std::vector<std::string> names;
+  for (const auto& [key, entry] : internal::Registry()) {
+    names.push_back(key.starts_with("training:") ? std::string(internal::kTrainingDomain) + ":" + key.substr(9) : key);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
 Model Model::Import(const std::filesystem::path& path, ImportOptions options) {
   std::ifstream in(path, std::ios::binary);
   if (!in) Throw("onnx::Model::Import: cannot open " + path.string());
@@ -502,6 +537,10 @@ std::string Model::Producer() const {
 int64_t Model::IrVersion() const { return impl_->proto.ir_version(); }
 std::string Model::GraphName() const { return impl_->proto.graph().name(); }
 std::vector<std::string> Model::Initializers() const { return impl_->initializer_order; }
+std::string Model::VariableOf(const std::string& initializer) const {
+  if (!impl_->initializers.count(initializer)) Throw(impl_->description + ": no initializer '" + initializer + "'");
+  return impl_->VariableName(initializer);
+}
 
 namespace {
 
@@ -551,7 +590,8 @@ std::vector<graph::Node> Model::Call(context::Context ctx, const std::vector<gra
     Throw(m.description + ": Call with " + std::to_string(inputs.size()) + " inputs, the model has " +
           std::to_string(m.inputs.size()));
   }
-  for (const auto& [name, t] : static_inputs) {
+  for (const auto& entry : static_inputs) {
+    const std::string& name = entry.first;
     if (std::none_of(m.inputs.begin(), m.inputs.end(), [&](const ValueInfo& v) { return v.name == name; })) {
       Throw(m.description + ": static input '" + name + "' is not an input of the model");
     }

@@ -70,6 +70,51 @@ std::vector<Node> ConvertBody(OpContext& c, const ::onnx::GraphProto& body, cons
   return nodes;
 }
 
+// ONNX Scan (opset 9 and later) over `xs` along their scan axes.
+std::vector<Out> ScanOver(OpContext& c, const ::onnx::GraphProto& body, const std::vector<Node>& init,
+                          std::vector<Node> xs, const std::vector<int64_t>& in_axes,
+                          const std::vector<int64_t>& in_dirs, const std::vector<int64_t>& out_axes,
+                          const std::vector<int64_t>& out_dirs, int k) {
+  const size_t m = xs.size();
+  if (in_axes.size() != m || in_dirs.size() != m || out_axes.size() != static_cast<size_t>(k) ||
+      out_dirs.size() != static_cast<size_t>(k)) {
+    c.Fail("scan axes and directions must have one entry per scanned input and output");
+  }
+  for (size_t j = 0; j < m; ++j) {
+    Node x = xs[j];
+    const int axis = NormAxis(c, in_axes[j], x.Rank());
+    if (axis != 0) {
+      std::vector<int> perm = {axis};
+      for (int d = 0; d < x.Rank(); ++d) {
+        if (d != axis) perm.push_back(d);
+      }
+      x = graph::Transpose(x, perm);
+    }
+    if (in_dirs[j]) x = graph::Reverse(x, {0});
+    xs[j] = x;
+  }
+  auto fn = [&](const std::vector<Node>& carry, const std::vector<Node>& x) {
+    std::vector<Node> args = carry;
+    args.insert(args.end(), x.begin(), x.end());
+    return ConvertBody(c, body, args, (carry.empty() ? x.at(0) : carry.at(0)).Graph());
+  };
+  graph::ScanResult r = graph::Scan(fn, init, xs);
+  std::vector<Out> outs(r.carry.begin(), r.carry.end());
+  for (int j = 0; j < k; ++j) {
+    Node y = r.stacked[static_cast<size_t>(j)];
+    if (out_dirs[j]) y = graph::Reverse(y, {0});
+    const int axis = NormAxis(c, out_axes[j], y.Rank());
+    if (axis != 0) {
+      std::vector<int> perm;
+      for (int d = 1; d < y.Rank(); ++d) perm.push_back(d);
+      perm.insert(perm.begin() + axis, 0);
+      y = graph::Transpose(y, perm);
+    }
+    outs.push_back(y);
+  }
+  return outs;
+}
+
 }  // namespace
 
 void RegisterMiscOps() {
@@ -177,53 +222,44 @@ void RegisterMiscOps() {
   });
 
   RegisterOp("Scan", [](OpContext& c) -> std::vector<Out> {
-    if (c.Opset() < 9) c.Fail("Scan before opset 9 (with a sequence_lens input) is not supported");
     const auto& body = c.GraphAttr("body");
     const int m = static_cast<int>(c.Int("num_scan_inputs", 0));
-    const int n = c.NumInputs() - m;
+    const int first = c.Opset() < 9 ? 1 : 0;  // opset 8: sequence_lens first
+    const int n = c.NumInputs() - first - m;
     const int k = body.output_size() - n;
-    if (n < 0 || k < 0) c.Fail("the body's outputs do not match the inputs");
-    auto in_axes = c.IntsAttr("scan_input_axes", std::vector<int64_t>(m, 0));
-    auto in_dirs = c.IntsAttr("scan_input_directions", std::vector<int64_t>(m, 0));
-    auto out_axes = c.IntsAttr("scan_output_axes", std::vector<int64_t>(k, 0));
-    auto out_dirs = c.IntsAttr("scan_output_directions", std::vector<int64_t>(k, 0));
+    if (n < 0 || k < 0 || m <= 0) c.Fail("the body's outputs do not match the inputs");
     std::vector<Node> init, xs;
-    for (int i = 0; i < n; ++i) init.push_back(c.In(i));
-    for (int j = 0; j < m; ++j) {
-      Node x = c.In(n + j);
-      const int axis = NormAxis(c, in_axes[j], x.Rank());
-      if (axis != 0) {
-        std::vector<int> perm = {axis};
-        for (int d = 0; d < x.Rank(); ++d) {
-          if (d != axis) perm.push_back(d);
-        }
-        x = Transpose(c.In(n + j), perm);
-      }
-      if (in_dirs[j]) x = Reverse(x, {0});
-      xs.push_back(x);
+    for (int i = 0; i < n; ++i) init.push_back(c.In(first + i));
+    for (int j = 0; j < m; ++j) xs.push_back(c.In(first + n + j));
+    if (c.Opset() >= 9) {
+      return ScanOver(c, body, init, xs, c.IntsAttr("scan_input_axes", std::vector<int64_t>(m, 0)),
+                      c.IntsAttr("scan_input_directions", std::vector<int64_t>(m, 0)),
+                      c.IntsAttr("scan_output_axes", std::vector<int64_t>(k, 0)),
+                      c.IntsAttr("scan_output_directions", std::vector<int64_t>(k, 0)), k);
     }
-    auto fn = [&](const std::vector<Node>& carry, const std::vector<Node>& x) {
-      std::vector<Node> args = carry;
-      args.insert(args.end(), x.begin(), x.end());
-      return ConvertBody(c, body, args, (carry.empty() ? x.at(0) : carry.at(0)).Graph());
-    };
-    ScanResult r = Scan(fn, init, xs);
-    std::vector<Out> outs(r.carry.begin(), r.carry.end());
-    for (int j = 0; j < k; ++j) {
-      Node y = r.stacked[static_cast<size_t>(j)];
-      if (out_dirs[j]) y = Reverse(y, {0});
-      const int axis = NormAxis(c, out_axes[j], y.Rank());
-      if (axis != 0) {
-        std::vector<int> perm;
-        for (int d = 1; d < y.Rank(); ++d) perm.push_back(d);
-        perm.insert(perm.begin() + axis, 0);
-        y = Transpose(y, perm);
+    // Opset 8: every input has a leading batch axis, scanned along axis 1;
+    // each batch element is its own scan.
+    const int64_t batch = xs[0].Shape().Dim(0), steps = xs[0].Shape().Dim(1);
+    if (c.Has(0)) {
+      for (int64_t len : c.Ints(0, "sequence_lens")) {
+        if (len != steps) c.Fail("sequence_lens shorter than the scanned axis is not supported");
       }
-      outs.push_back(y);
     }
-    return outs;
+    const auto dirs = c.IntsAttr("directions", std::vector<int64_t>(m, 0));
+    std::vector<std::vector<Node>> per_output(static_cast<size_t>(n + k));
+    for (int64_t b = 0; b < batch; ++b) {
+      auto pick = [b](Node v) { return Squeeze(SliceAxis(v, 0, b, b + 1), {0}); };
+      std::vector<Node> ib, xb;
+      for (Node v : init) ib.push_back(pick(v));
+      for (Node v : xs) xb.push_back(pick(v));
+      std::vector<Out> outs = ScanOver(c, body, ib, xb, std::vector<int64_t>(m, 0), dirs, std::vector<int64_t>(k, 0),
+                                       std::vector<int64_t>(k, 0), k);
+      for (size_t o = 0; o < outs.size(); ++o) per_output[o].push_back(outs[o].node);
+    }
+    std::vector<Out> result;
+    for (auto& parts : per_output) result.push_back(Stack(parts, 0));
+    return result;
   });
-
   // ---- The training domain's optimizer steps (ai.onnx.preview.training).
   // Inputs: R (learning rate), T (step count), then the tensors X..., their
   // gradients G..., and the optimizer states, n of each.

@@ -25,6 +25,12 @@ struct SpatialPads {
 SpatialPads Pads(const OpContext& c, const std::vector<int64_t>& in, const std::vector<int64_t>& kernel,
                  const std::vector<int64_t>& strides, const std::vector<int64_t>& dil) {
   const size_t n = in.size();
+  if (kernel.size() != n || strides.size() != n || dil.size() != n) {
+    c.Fail("kernel_shape, strides and dilations must have one entry per spatial axis");
+  }
+  CheckPositive(c, kernel, "kernel_shape");
+  CheckPositive(c, strides, "strides");
+  CheckPositive(c, dil, "dilations");
   SpatialPads p{std::vector<int64_t>(n, 0), std::vector<int64_t>(n, 0)};
   const std::string auto_pad = c.Str("auto_pad", "NOTSET");
   if (auto_pad == "NOTSET") {
@@ -127,7 +133,10 @@ std::vector<Out> MaxPoolWithIndices(OpContext& c, Node x) {
   Node xp = graph::Pad(x, graph::ScalarLike(x, -std::numeric_limits<double>::infinity()), lo, hi);
   std::vector<Node> slices;
   int64_t count = 1;
-  for (int64_t k : kernel) count *= k;
+  for (int64_t k : kernel) {
+    if (k <= 0 || count * k > 4096) c.Fail("kernels of more than 4096 elements are not supported with the Indices output");
+    count *= k;
+  }
   for (int64_t flat = 0; flat < count; ++flat) {
     std::vector<int64_t> start = {0, 0}, limit = {x.Shape().Dim(0), x.Shape().Dim(1)}, step = {1, 1};
     int64_t rem = flat;
@@ -343,11 +352,14 @@ Node ResizeImpl(OpContext& c, Node x, const std::vector<double>& scales, const s
     if (in == out && scale == 1.0 && coord_mode != "tf_crop_and_resize") continue;
     const double roi_lo = roi.empty() ? 0 : roi[d], roi_hi = roi.empty() ? 1 : roi[d + r];
     const double length = from_scales ? static_cast<double>(in) * scale : static_cast<double>(out);
+    if (out < 0) c.Fail("negative output size");
+    CheckTraceTimeSize(c, mode == "nearest" ? out : out * std::max<int64_t>(in, 1), dtypes::Float64, "a resize table");
     if (mode == "nearest") {
       std::vector<int64_t> idx(out);
       std::vector<uint8_t> outside(out, 0);
       for (int64_t o = 0; o < out; ++o) {
         const double s = SourceCoord(coord_mode, static_cast<double>(o), scale, in, length, roi_lo, roi_hi);
+        if (!std::isfinite(s)) c.Fail("the coordinates are not finite (coordinate_transformation_mode \"" + coord_mode + "\")");
         if (coord_mode == "tf_crop_and_resize" && (s < 0 || s > in - 1)) outside[o] = 1;
         double v;
         if (nearest_mode == "round_prefer_floor") v = (s == std::floor(s) + 0.5) ? std::floor(s) : std::round(s);
@@ -355,7 +367,7 @@ Node ResizeImpl(OpContext& c, Node x, const std::vector<double>& scales, const s
         else if (nearest_mode == "floor") v = std::floor(s);
         else if (nearest_mode == "ceil") v = std::ceil(s);
         else c.Fail("nearest_mode \"" + nearest_mode + "\" is not supported");
-        idx[o] = std::clamp<int64_t>(static_cast<int64_t>(v), 0, in - 1);
+        idx[o] = static_cast<int64_t>(std::clamp(v, 0.0, static_cast<double>(in - 1)));
       }
       ir::GatherAttrs ga;
       ga.index_vector_dim = 1;
@@ -385,6 +397,7 @@ Node ResizeImpl(OpContext& c, Node x, const std::vector<double>& scales, const s
     for (int64_t o = 0; o < out; ++o) {
       const double s = SourceCoord(coord_mode, static_cast<double>(o), scale, in, length, roi_lo, roi_hi);
       if (std::isnan(s)) c.Fail("coordinate_transformation_mode \"" + coord_mode + "\" is not supported");
+      if (!std::isfinite(s)) c.Fail("the coordinates are not finite");
       if (coord_mode == "tf_crop_and_resize" && (s < 0 || s > in - 1)) {
         extra[o] = extrapolation;
         continue;
@@ -475,6 +488,11 @@ void RegisterNnOps() {
     const auto out_pad = c.IntsAttr("output_padding", std::vector<int64_t>(n, 0));
     const auto out_shape = c.IntsAttr("output_shape");
     const std::string auto_pad = c.Str("auto_pad", "NOTSET");
+    if (strides.size() != n || dil.size() != n || out_pad.size() != n) c.Fail("attributes must have one entry per spatial axis");
+    CheckPositive(c, strides, "strides");
+    CheckPositive(c, dil, "dilations");
+    CheckPositive(c, {group}, "group");
+    if (w.Shape().Dim(0) % group != 0) c.Fail("the kernel's input channels are not divisible by group");
     std::vector<int64_t> lo(n, 0), hi(n, 0);
     if (!out_shape.empty() || auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
       for (size_t i = 0; i < n; ++i) {
@@ -493,6 +511,7 @@ void RegisterNnOps() {
       }
     } else if (auto_pad == "NOTSET") {
       const auto pads = c.IntsAttr("pads", std::vector<int64_t>(2 * n, 0));
+      if (pads.size() != 2 * n) c.Fail("pads must have 2 entries per spatial axis");
       for (size_t i = 0; i < n; ++i) {
         lo[i] = pads[i];
         hi[i] = pads[i + n];
@@ -706,7 +725,7 @@ void RegisterNnOps() {
     const bool from_scales = sizes.empty();
     if (sizes.empty()) {
       if (static_cast<int>(scales.size()) != r) c.Fail("scales must have one entry per axis");
-      for (int d = 0; d < r; ++d) sizes.push_back(static_cast<int64_t>(std::floor(x.Shape().Dim(d) * scales[d])));
+      for (int d = 0; d < r; ++d) sizes.push_back(ToIndex(c, std::floor(x.Shape().Dim(d) * scales[d]), "an output size"));
     } else {
       if (static_cast<int>(sizes.size()) != r) c.Fail("sizes must have one entry per axis");
       scales.clear();
@@ -727,7 +746,7 @@ void RegisterNnOps() {
     }
     if (static_cast<int>(scales.size()) != r) c.Fail("scales must have one entry per axis");
     std::vector<int64_t> sizes;
-    for (int d = 0; d < r; ++d) sizes.push_back(static_cast<int64_t>(std::floor(x.Shape().Dim(d) * scales[d])));
+    for (int d = 0; d < r; ++d) sizes.push_back(ToIndex(c, std::floor(x.Shape().Dim(d) * scales[d]), "an output size"));
     std::string mode = c.Str("mode", "nearest");
     if (mode == "bilinear" || mode == "trilinear") mode = "linear";
     return {ResizeImpl(c, x, scales, sizes, true, mode, "asymmetric", {}, "floor")};

@@ -67,6 +67,9 @@ ir::ConvAttrs ConvAttrsFor(OpContext& c, Node x, Node w) {
   const auto strides = c.IntsAttr("strides", std::vector<int64_t>(n, 1));
   const auto dil = c.IntsAttr("dilations", std::vector<int64_t>(n, 1));
   const std::string auto_pad = c.Str("auto_pad", "NOTSET");
+  if (strides.size() != n || dil.size() != n) c.Fail("strides and dilations must have one entry per spatial axis");
+  CheckPositive(c, strides, "strides");
+  CheckPositive(c, dil, "dilations");
   ir::ConvAttrs a;
   for (size_t i = 0; i < n; ++i) {
     a.input_spatial_axes.push_back(static_cast<int64_t>(i + 2));
@@ -80,6 +83,7 @@ ir::ConvAttrs ConvAttrsFor(OpContext& c, Node x, Node w) {
   a.feature_group_count = c.Int("group", 1);
   if (auto_pad == "NOTSET") {
     const auto pads = c.IntsAttr("pads", std::vector<int64_t>(2 * n, 0));
+    if (pads.size() != 2 * n) c.Fail("pads must have 2 entries per spatial axis");
     a.padding_low.assign(pads.begin(), pads.begin() + static_cast<std::ptrdiff_t>(n));
     a.padding_high.assign(pads.begin() + static_cast<std::ptrdiff_t>(n), pads.end());
   } else if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {

@@ -118,6 +118,7 @@ void RegisterSamplingOps() {
     if (kernel.size() != sp) c.Fail("kernel_shape must have one entry per spatial axis");
     const auto strides = c.IntsAttr("strides", std::vector<int64_t>(sp, 1));
     const auto pads = c.IntsAttr("pads", std::vector<int64_t>(2 * sp, 0));
+    if (pads.size() != 2 * sp || strides.size() != sp) c.Fail("pads and strides must match the spatial axes");
     // The indices are flat positions in the pooled input, whose shape is
     // the default output shape; an explicit output_shape moves each value to
     // the same coordinates in a larger output.

@@ -142,6 +142,12 @@ void RegisterShapeOps() {
     }
     tensors::Tensor value = c.HasAttr("value") ? c.TensorAttr("value") : tensors::FromValue(0.0f);
     if (value.Size() != 1) c.Fail("value must hold one element");
+    int64_t total = 1;
+    for (int64_t d : dims) total = d == 0 || total <= (int64_t{1} << 40) / d ? total * d : (int64_t{1} << 41);
+    if (total * static_cast<int64_t>(dtypes::SizeOf(value.DType())) > kMaxFoldBytes) {
+      // Too large to be a shape-like value: a broadcast in the graph.
+      return {BroadcastTo(Reshape(Const(c.G(), value), {}), dims)};
+    }
     tensors::Tensor out(shapes::Shape(value.DType(), dims));
     const size_t elem = dtypes::SizeOf(value.DType());
     auto* dst = static_cast<char*>(out.MutableHostData());
@@ -236,6 +242,7 @@ void RegisterShapeOps() {
     const int outputs = c.Proto().output_size();
     if (sizes.empty()) {
       const int64_t parts = c.HasAttr("num_outputs") ? c.Int("num_outputs", outputs) : outputs;
+      if (parts < 1) c.Fail("num_outputs must be positive");
       const int64_t each = (n + parts - 1) / parts;
       for (int64_t k = 0; k < parts; ++k) sizes.push_back(std::max<int64_t>(0, std::min(each, n - k * each)));
     }
@@ -448,7 +455,7 @@ void RegisterShapeOps() {
     const auto s = c.Doubles(0, "start"), l = c.Doubles(1, "limit"), d = c.Doubles(2, "delta");
     if (s.size() != 1 || l.size() != 1 || d.size() != 1) c.Fail("start, limit and delta must be scalars");
     if (d[0] == 0) c.Fail("delta is 0");
-    const int64_t n = std::max<int64_t>(0, static_cast<int64_t>(std::ceil((l[0] - s[0]) / d[0])));
+    const int64_t n = std::max<int64_t>(0, ToIndex(c, std::ceil((l[0] - s[0]) / d[0]), "the number of elements"));
     const dtypes::DType dt = c.DTypeOf(0);
     Node i = Iota(c.G(), shapes::Shape(dt, {n}), 0);
     return {i * Reshape(c.In(2), {}) + Reshape(c.In(0), {})};
@@ -457,7 +464,8 @@ void RegisterShapeOps() {
     Node idx = c.In(0);
     const auto depth_v = c.Doubles(1, "depth");
     if (depth_v.size() != 1) c.Fail("depth must hold one value");
-    const int64_t depth = static_cast<int64_t>(depth_v[0]);
+    const int64_t depth = ToIndex(c, depth_v[0], "depth");
+    if (depth <= 0) c.Fail("depth must be positive");
     Node values = c.In(2);
     if (values.Shape().Size() != 2) c.Fail("values must hold [off, on]");
     values = Reshape(values, {2});

@@ -51,6 +51,7 @@ int64_t ScalarInt(OpContext& c, int i, const std::string& what) {
 tensors::Tensor Window(OpContext& c, const std::function<double(double, double)>& fn) {
   const int64_t size = ScalarInt(c, 0, "size");
   if (size < 0) c.Fail("negative size");
+  CheckTraceTimeSize(c, size, dtypes::Float64, "a window");
   const bool periodic = c.Int("periodic", 1) != 0;
   const double n = static_cast<double>(periodic ? size : size - 1);
   std::vector<double> w(static_cast<size_t>(size));
@@ -107,6 +108,7 @@ void RegisterSignalOps() {
     const int64_t len = x.Shape().Dim(1);
     if (frame > len) c.Fail("frame_length is longer than the signal");
     const int64_t frames = 1 + (len - frame) / step;
+    CheckTraceTimeSize(c, frames * frame, dtypes::Int64, "the STFT's frame indices");
     Node z = ToComplex(c, x);  // [batch, len]
     std::vector<int64_t> idx(static_cast<size_t>(frames * frame));
     for (int64_t f = 0; f < frames; ++f) {
@@ -151,12 +153,14 @@ void RegisterSignalOps() {
     const auto lo = c.Doubles(3, "lower_edge_hertz"), hi = c.Doubles(4, "upper_edge_hertz");
     if (mels <= 0 || dft <= 0 || rate <= 0 || lo.size() != 1 || hi.size() != 1) c.Fail("invalid arguments");
     const int64_t bins = dft / 2 + 1;
+    if (mels > (int64_t{1} << 20) || bins > (int64_t{1} << 20)) c.Fail("num_mel_bins or dft_length is too large");
+    CheckTraceTimeSize(c, bins * mels, dtypes::Float64, "a mel weight matrix");
     const double lo_mel = 2595 * std::log10(1 + lo[0] / 700), hi_mel = 2595 * std::log10(1 + hi[0] / 700);
     const double step = (hi_mel - lo_mel) / static_cast<double>(mels + 2);
     std::vector<int64_t> f(static_cast<size_t>(mels + 2));
     for (int64_t i = 0; i < mels + 2; ++i) {
       const double hz = 700 * (std::pow(10.0, (static_cast<double>(i) * step + lo_mel) / 2595) - 1);
-      f[static_cast<size_t>(i)] = static_cast<int64_t>(std::floor(static_cast<double>(dft + 1) * hz / static_cast<double>(rate)));
+      f[static_cast<size_t>(i)] = ToIndex(c, std::floor(static_cast<double>(dft + 1) * hz / static_cast<double>(rate)), "a mel band edge");
     }
     std::vector<double> w(static_cast<size_t>(bins * mels), 0.0);
     auto at = [&](int64_t j, int64_t i) -> double& {

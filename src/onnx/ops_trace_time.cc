@@ -172,6 +172,7 @@ void RegisterTraceTimeOps() {
     const auto rois = AsDoubles(rt);
     const int64_t n = x.Shape().Dim(0), ch = x.Shape().Dim(1), h = x.Shape().Dim(2), w = x.Shape().Dim(3);
     const int64_t r = rt.Shape().Dim(0), ph = c.Int("output_height", 1), pw = c.Int("output_width", 1);
+    if (ph <= 0 || pw <= 0 || ph > 4096 || pw > 4096) c.Fail("invalid output_height or output_width");
     const int64_t ratio = c.Int("sampling_ratio", 0);
     const double scale = c.Float("spatial_scale", 1.0f);
     const std::string mode = c.Str("mode", "avg");
@@ -199,8 +200,10 @@ void RegisterTraceTimeOps() {
         rh = std::max(rh, 1.0);
       }
       const double bh = rh / static_cast<double>(ph), bw = rw / static_cast<double>(pw);
-      const int64_t sh = ratio > 0 ? ratio : static_cast<int64_t>(std::ceil(rh / static_cast<double>(ph)));
-      const int64_t sw = ratio > 0 ? ratio : static_cast<int64_t>(std::ceil(rw / static_cast<double>(pw)));
+      const int64_t sh = ratio > 0 ? ratio : ToIndex(c, std::ceil(rh / static_cast<double>(ph)), "a sampling count");
+      const int64_t sw = ratio > 0 ? ratio : ToIndex(c, std::ceil(rw / static_cast<double>(pw)), "a sampling count");
+      if (!(sh >= 0 && sw >= 0 && sh <= 4096 && sw <= 4096)) c.Fail("the sampling grid is too large");
+      CheckTraceTimeSize(c, r * ph * pw * sh * sw * 4, dtypes::Float64, "the RoiAlign sampling table");
       for (int64_t py = 0; py < ph; ++py) {
         for (int64_t px = 0; px < pw; ++px) {
           auto& samples = cells[static_cast<size_t>((i * ph + py) * pw + px)];
@@ -209,7 +212,7 @@ void RegisterTraceTimeOps() {
               double yy = y1 + py * bh + (iy + 0.5) * bh / static_cast<double>(sh);
               double xx = x1 + px * bw + (ix + 0.5) * bw / static_cast<double>(sw);
               std::vector<Tap> taps;
-              if (!(yy < -1.0 || yy > h || xx < -1.0 || xx > w)) {
+              if (std::isfinite(yy) && std::isfinite(xx) && !(yy < -1.0 || yy > h || xx < -1.0 || xx > w)) {
                 yy = std::max(yy, 0.0);
                 xx = std::max(xx, 0.0);
                 int64_t y0 = static_cast<int64_t>(yy), x0 = static_cast<int64_t>(xx), y1i, x1i;

@@ -16,7 +16,8 @@ namespace {
 
 using TP = ::onnx::TensorProto;
 
-std::string ReadFileBytes(const std::filesystem::path& path, int64_t offset, int64_t length, const std::string& what) {
+std::string ReadFileBytes(const std::filesystem::path& path, int64_t offset, int64_t length, int64_t expected,
+                          const std::string& what) {
   std::ifstream in(path, std::ios::binary);
   if (!in) Throw(what + ": cannot open external data file " + path.string());
   in.seekg(0, std::ios::end);
@@ -30,6 +31,9 @@ std::string ReadFileBytes(const std::filesystem::path& path, int64_t offset, int
     Throw(what + ": external data [" + std::to_string(offset) + ", +" + std::to_string(length) + ") runs past the end of " +
           path.string() + " (" + std::to_string(size) + " bytes)");
   }
+  if (length != expected) {
+    Throw(what + ": " + std::to_string(length) + " bytes of external data, the tensor needs " + std::to_string(expected));
+  }
   std::string bytes(static_cast<size_t>(length), '\0');
   in.seekg(offset);
   in.read(bytes.data(), length);
@@ -39,7 +43,7 @@ std::string ReadFileBytes(const std::filesystem::path& path, int64_t offset, int
 
 // The external data of `proto`: location (relative, inside the model's
 // folder, as ONNX's checker requires), offset and length.
-std::string ExternalBytes(const TP& proto, const std::filesystem::path& dir, const std::string& what) {
+std::string ExternalBytes(const TP& proto, const std::filesystem::path& dir, int64_t expected, const std::string& what) {
   std::string location;
   int64_t offset = 0, length = -1;
   for (const auto& kv : proto.external_data()) {
@@ -64,7 +68,7 @@ std::string ExternalBytes(const TP& proto, const std::filesystem::path& dir, con
   for (const auto& part : rel) {
     if (part == "..") Throw(what + ": external data location \"" + location + "\" leaves the model's folder");
   }
-  return ReadFileBytes(dir / rel, offset, length, what);
+  return ReadFileBytes(dir / rel, offset, length, expected, what);
 }
 
 template <typename T, typename Field>
@@ -151,24 +155,42 @@ tensors::Tensor TensorFromProto(const TP& proto, const std::filesystem::path& di
     n *= d;
   }
   const size_t elem = dtypes::SizeOf(dtype);
-  tensors::Tensor t(shapes::Shape(dtype, dims));
-  void* out = t.MutableHostData();
   const bool external = proto.data_location() == TP::EXTERNAL;
+  // Every size is checked against the data before the tensor is allocated.
   if (external || proto.has_raw_data()) {
-    const std::string ext = external ? ExternalBytes(proto, dir, what) : std::string();
+    const std::string ext = external ? ExternalBytes(proto, dir, n * static_cast<int64_t>(elem), what) : std::string();
     const std::string& raw = external ? ext : proto.raw_data();
     if (static_cast<int64_t>(raw.size()) != n * static_cast<int64_t>(elem)) {
       Throw(what + ": " + std::to_string(raw.size()) + " bytes of data, " + shapes::Shape(dtype, dims).ToString() +
             " needs " + std::to_string(n * static_cast<int64_t>(elem)));
     }
-    if (n > 0) std::memcpy(out, raw.data(), raw.size());
     if (dtype == dtypes::Bool) {
       for (int64_t i = 0; i < n; ++i) {
         if (static_cast<uint8_t>(raw[static_cast<size_t>(i)]) > 1) Throw(what + ": a bool byte is neither 0 nor 1");
       }
     }
+    tensors::Tensor t(shapes::Shape(dtype, dims));
+    if (n > 0) std::memcpy(t.MutableHostData(), raw.data(), raw.size());
     return t;
   }
+  const int per = dtypes::IsComplex(dtype) ? 2 : 1;
+  int64_t given = 0;
+  switch (proto.data_type()) {
+    case TP::FLOAT:
+    case TP::COMPLEX64: given = proto.float_data_size(); break;
+    case TP::DOUBLE:
+    case TP::COMPLEX128: given = proto.double_data_size(); break;
+    case TP::INT64: given = proto.int64_data_size(); break;
+    case TP::UINT32:
+    case TP::UINT64: given = proto.uint64_data_size(); break;
+    default: given = proto.int32_data_size(); break;
+  }
+  if (given != n * per) {
+    Throw(what + ": " + std::to_string(given) + " values in the typed data field, " +
+          shapes::Shape(dtype, dims).ToString() + " needs " + std::to_string(n * per));
+  }
+  tensors::Tensor t(shapes::Shape(dtype, dims));
+  void* out = t.MutableHostData();
   switch (proto.data_type()) {
     case TP::FLOAT: CopyField<float>(proto.float_data(), n, out, what, "float_data"); break;
     case TP::COMPLEX64: CopyField<float>(proto.float_data(), n, out, what, "float_data", 2); break;

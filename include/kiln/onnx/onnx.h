@@ -93,6 +93,9 @@ class Model {
   std::string GraphName() const;
   /// The initializer names, in the file's order.
   std::vector<std::string> Initializers() const;
+  /// The variable (scope and name under the context's scope, "/fc1/weight")
+  /// an initializer is held in; see ImportOptions::variable_name.
+  std::string VariableOf(const std::string& initializer) const;
 
   /// Builds the model's computation in the graph of `inputs` (one Node per
   /// Inputs() entry, in order) and returns one Node per output. Float
@@ -140,6 +143,10 @@ class Exec {
   std::shared_ptr<State> state_;
   friend class Model;
 };
+
+/// The operators the importer converts, sorted: the default domain's by
+/// name ("Conv"), the training domain's as "ai.onnx.preview.training:Adam".
+std::vector<std::string> SupportedOperators();
 
 /// Reads a serialized ONNX TensorProto (the input_0.pb files of ONNX's test
 /// data) into a tensor; `external_data_dir` as for ImportBytes.
