@@ -2,7 +2,7 @@
 // onnx_suite: runs ONNX's backend node tests (Debian's libonnx-testdata) on
 // Kiln's importer and writes what passed, failed and is unsupported.
 //
-//   onnx_suite [--data DIR] [--filter TEXT] [--table FILE.md] [--min-pass N] [--verbose]
+//   onnx_suite [--data DIR] [--filter TEXT] [--table FILE.md] [--min-pass N] [--backend NAME] [--verbose]
 //   onnx_suite --list-ops      (the operators the importer converts)
 //
 // Each case is a folder with model.onnx and test_data_set_*/{input,output}_K.pb.
@@ -143,7 +143,7 @@ Result RunCase(const fs::path& dir, const std::shared_ptr<backends::Backend>& ba
 
 int main(int argc, char** argv) {
   fs::path data = "/usr/share/libonnx-testdata/data/node";
-  std::string filter, table;
+  std::string filter, table, backend_name = "cpu";
   long min_pass = -1;
   bool verbose = false;
   for (int i = 1; i < argc; ++i) {
@@ -158,6 +158,7 @@ int main(int argc, char** argv) {
     if (a == "--data") data = next();
     else if (a == "--filter") filter = next();
     else if (a == "--table") table = next();
+    else if (a == "--backend") backend_name = next();
     else if (a == "--min-pass") min_pass = std::stol(next());
     else if (a == "--verbose") verbose = true;
     else if (a == "--list-ops") {
@@ -165,7 +166,8 @@ int main(int argc, char** argv) {
       return 0;
     }
     else {
-      std::cerr << "usage: onnx_suite [--data DIR] [--filter TEXT] [--table FILE.md] [--min-pass N] [--verbose]\n";
+      std::cerr << "usage: onnx_suite [--data DIR] [--filter TEXT] [--table FILE.md] [--min-pass N] [--backend NAME] "
+                   "[--verbose]\n";
       return 2;
     }
   }
@@ -181,7 +183,8 @@ int main(int argc, char** argv) {
     }
   }
   std::sort(cases.begin(), cases.end());
-  auto backend = backends::NewWithName("cpu");
+  auto backend = backends::NewWithName(backend_name);
+  std::printf("onnx_suite: %s on %s\n", data.c_str(), backend->Description().c_str());
   std::map<std::string, int> counts;
   std::vector<Result> results;
   const auto start = std::chrono::steady_clock::now();

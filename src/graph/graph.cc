@@ -3,7 +3,9 @@
 #include "kiln/graph/graph.h"
 
 #include <atomic>
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <mutex>
 #include <unordered_set>
 
@@ -217,8 +219,21 @@ Node Scalar(Graph* g, dtypes::DType dtype, double value, Loc loc) {
   DispatchDTypeWithComplex(dtype, [&](auto zero) {
     using T = decltype(zero);
     T v;
-    if constexpr (std::is_same_v<T, float16> || std::is_same_v<T, bfloat16>) v = T(static_cast<float>(value));
-    else v = static_cast<T>(value);
+    if constexpr (std::is_same_v<T, float16> || std::is_same_v<T, bfloat16>) {
+      v = T(static_cast<float>(value));
+    } else if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+      // A value the integer type cannot hold (after truncation toward zero)
+      // would be undefined behaviour in the conversion: an error instead.
+      const double whole = std::trunc(value);
+      const double limit = std::ldexp(1.0, std::numeric_limits<T>::digits);  // 2^bits of magnitude
+      const double low = std::is_signed_v<T> ? -limit : 0.0;
+      if (!(whole >= low && whole < limit)) {
+        ThrowAt(loc, "Scalar: " + std::to_string(value) + " is out of the range of " + dtypes::Name(dtype));
+      }
+      v = static_cast<T>(whole);
+    } else {
+      v = static_cast<T>(value);
+    }
     std::memcpy(t.MutableHostData(), &v, sizeof(T));
   });
   return Const(g, t, loc);

@@ -197,7 +197,8 @@ Node Slice(Node x, std::vector<int64_t> starts, std::vector<int64_t> limits, std
     if (strides[i] < 1) {
       OpError(loc, "Slice", "axis " + std::to_string(i) + ": stride must be >= 1, got " + std::to_string(strides[i]));
     }
-    dims[i] = (limits[i] - starts[i] + strides[i] - 1) / strides[i];
+    // ceil((limit - start) / stride), without overflow for huge strides.
+    dims[i] = limits[i] == starts[i] ? 0 : (limits[i] - starts[i] - 1) / strides[i] + 1;
     identity = identity && dims[i] == d;
   }
   if (identity) return x;  // only a full, stride-1 slice keeps every element

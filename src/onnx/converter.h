@@ -124,6 +124,15 @@ class OpContext {
   /// A graph attribute (If's branches, Loop's body); throws when absent.
   const ::onnx::GraphProto& GraphAttr(const std::string& name) const;
 
+  /// Marks attributes as understood without reading them (they do not
+  /// change the result in the configuration converted).
+  void Ignore(std::initializer_list<const char*> names) const {
+    for (const char* n : names) read_attrs_.insert(n);
+  }
+  /// Fails naming the first attribute of the node the converter never
+  /// looked at: an attribute it does not know could change the result.
+  void CheckAttributesRead() const;
+
   /// Throws the importer's error for this node: "ONNX node 'n' (Op, opset
   /// 13): <message>".
   [[noreturn]] void Fail(const std::string& message) const;
@@ -137,6 +146,7 @@ class OpContext {
   int64_t opset_;
   graph::Graph* g_;
   std::vector<Value*> inputs_;
+  mutable std::set<std::string> read_attrs_;  // the attributes the converter looked at
 };
 
 /// A converter's result for one output: a node, or a value known at trace time.
@@ -210,8 +220,14 @@ void CheckTraceTimeSize(const OpContext& c, int64_t elements, dtypes::DType dtyp
 /// fails unless it is finite and within +-2^53.
 int64_t ToIndex(const OpContext& c, double v, const std::string& what);
 
-/// Fails unless every value of `values` (an attribute `name`) is at least 1.
+/// a * b, failing (not wrapping) when it overflows int64.
+int64_t CheckedMul(const OpContext& c, int64_t a, int64_t b);
+
+/// Fails unless every value of `values` (an attribute `name`) is in [1, 2^32].
 void CheckPositive(const OpContext& c, const std::vector<int64_t>& values, const std::string& name);
+
+/// Fails unless every value of `values` (pads, output_padding) is within +-2^40.
+void CheckPadding(const OpContext& c, const std::vector<int64_t>& values, const std::string& name);
 
 /// Normalizes an ONNX axis (negative counts from the end) for rank `rank`.
 int NormAxis(const OpContext& c, int64_t axis, int rank);

@@ -147,6 +147,16 @@ std::shared_ptr<Model::Impl> Parse(std::string_view bytes, std::filesystem::path
     m->initializer_order.push_back(init.name());
   }
   if (graph.sparse_initializer_size() > 0) Throw(m->description + ": sparse initializers are not supported");
+  // Two weights must not share one variable ("a.b" and "a/b" both map to /a/b).
+  std::map<std::string, std::string> variables;
+  for (const auto& name : m->initializer_order) {
+    if (!dtypes::IsFloatOrComplex(m->initializers[name].DType())) continue;
+    auto [it, fresh] = variables.emplace(m->VariableName(name), name);
+    if (!fresh) {
+      Throw(m->description + ": initializers '" + it->second + "' and '" + name + "' map to the same variable " +
+            it->first + " (set ImportOptions::variable_name)");
+    }
+  }
   std::set<std::string> seen;
   for (const auto& in : graph.input()) {
     if (!seen.insert(in.name()).second) Throw(m->description + ": graph input '" + in.name() + "' is listed twice");
@@ -270,7 +280,16 @@ shapes::Shape OpContext::ShapeOf(int i) const {
   return v.constant.Shape();
 }
 
+void OpContext::CheckAttributesRead() const {
+  for (const auto& a : node_.attribute()) {
+    // consumed_inputs (opsets 1-6): an in-place hint that never changes a result.
+    if (a.name() == "consumed_inputs") continue;
+    if (!read_attrs_.count(a.name())) Fail("attribute '" + a.name() + "' is not supported");
+  }
+}
+
 const ::onnx::AttributeProto* OpContext::Attr(const std::string& name) const {
+  read_attrs_.insert(name);
   for (const auto& a : node_.attribute()) {
     if (a.name() == name) return &a;
   }
@@ -344,14 +363,26 @@ int64_t ToIndex(const OpContext& c, double v, const std::string& what) {
   return static_cast<int64_t>(v);
 }
 
+int64_t CheckedMul(const OpContext& c, int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_mul_overflow(a, b, &r)) c.Fail("sizes " + std::to_string(a) + " x " + std::to_string(b) + " overflow");
+  return r;
+}
+
 void CheckPositive(const OpContext& c, const std::vector<int64_t>& values, const std::string& name) {
   for (int64_t v : values) {
-    if (v < 1) c.Fail(name + " must be positive, got " + std::to_string(v));
+    if (v < 1 || v > (int64_t{1} << 32)) c.Fail(name + " must be in [1, 2^32], got " + std::to_string(v));
+  }
+}
+
+void CheckPadding(const OpContext& c, const std::vector<int64_t>& values, const std::string& name) {
+  for (int64_t v : values) {
+    if (v < -(int64_t{1} << 40) || v > (int64_t{1} << 40)) c.Fail(name + " " + std::to_string(v) + " is out of range");
   }
 }
 
 int NormAxis(const OpContext& c, int64_t axis, int rank) {
-  if (axis < -rank || axis >= std::max(rank, 1)) {
+  if (rank <= 0 || axis < -rank || axis >= rank) {
     c.Fail("axis " + std::to_string(axis) + " is out of range for rank " + std::to_string(rank));
   }
   return static_cast<int>(axis < 0 ? axis + rank : axis);
@@ -436,6 +467,7 @@ void Converter::ConvertNode(const ::onnx::NodeProto& node, int index, Scope& sco
       }
       OpContext c(*this, scope, node, opset, fg, ptrs);
       outs = it->second.fn(c);
+      c.CheckAttributesRead();
       std::vector<graph::Node> nodes;
       for (auto& o : outs) {
         nodes.push_back(o.node.Ok() ? o.node : graph::Const(fg, o.constant));
@@ -452,6 +484,7 @@ void Converter::ConvertNode(const ::onnx::NodeProto& node, int index, Scope& sco
   if (!folded) {
     OpContext c(*this, scope, node, opset, g, inputs);
     outs = it->second.fn(c);
+    c.CheckAttributesRead();
   }
   for (int k = 0; k < node.output_size(); ++k) {
     const std::string& name = node.output(k);
@@ -710,16 +743,14 @@ std::vector<tensors::Tensor> Exec::Call(const std::vector<tensors::Tensor>& inpu
     std::shared_ptr<context::internal::ContextExecCore> core;
     {
       std::lock_guard<std::mutex> lock(s.mu);
-      auto& slot = s.cores[key];
-      if (!slot) {
-        if (s.cores.size() > 64) {  // static values that keep changing: keep the cache bounded
-          s.cores.clear();
-          slot = nullptr;
-        }
-        slot = std::make_shared<context::internal::ContextExecCore>(s.backend, s.ctx, "onnx");
-        s.cores[key] = slot;
+      auto found = s.cores.find(key);
+      if (found != s.cores.end()) {
+        core = found->second;
+      } else {
+        if (s.cores.size() >= 64) s.cores.clear();  // static values that keep changing: a bounded cache
+        core = std::make_shared<context::internal::ContextExecCore>(s.backend, s.ctx, "onnx");
+        s.cores[key] = core;
       }
-      core = slot;
     }
     // A graph whose inputs are all static still needs a parameter to name
     // the graph being traced: a dummy scalar.
@@ -740,12 +771,17 @@ std::vector<tensors::Tensor> Exec::Call(const std::vector<tensors::Tensor>& inpu
     try {
       return core->Call(std::move(args), builder);
     } catch (const Error&) {
-      bool added = false;
+      // Retry when this attempt lacked a static input the trace asked for
+      // (another thread may have added it meanwhile).
+      bool retry = false;
       {
         std::lock_guard<std::mutex> lock(s.mu);
-        for (const auto& n : needed) added = s.static_names.insert(n).second || added;
+        for (const auto& n : needed) {
+          s.static_names.insert(n);
+          retry = retry || !statics.count(n);
+        }
       }
-      if (!added) throw;
+      if (!retry) throw;
     }
   }
   Throw(s.model.impl_->description + ": Exec::Call could not determine the inputs needed at trace time");

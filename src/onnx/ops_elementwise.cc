@@ -20,7 +20,9 @@ void Unary(const std::string& name, std::function<Node(Node)> fn) {
 
 void Binary(const std::string& name, std::function<Node(Node, Node)> fn) {
   RegisterOp(name, [fn, name](OpContext& c) -> std::vector<Out> {
-    if (c.Int("broadcast", 0) != 0 && c.HasAttr("axis")) {
+    const bool legacy_broadcast = c.Int("broadcast", 0) != 0;
+    const bool has_axis = c.HasAttr("axis");
+    if (legacy_broadcast && has_axis) {
       // Opset < 7: b is broadcast from `axis` on; align it on the right.
       Node a = c.In(0), b = c.In(1);
       const int axis = NormAxis(c, c.Int("axis", 0), a.Rank());

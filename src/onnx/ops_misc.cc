@@ -152,11 +152,14 @@ void RegisterMiscOps() {
 
   RegisterOp("Loop", [](OpContext& c) -> std::vector<Out> {
     const auto& body = c.GraphAttr("body");
-    const int carried = c.NumInputs() - 2;
+    // (Counted on the node: trailing optional inputs may be given as "".)
+    const int carried = c.Proto().input_size() - 2;
     const int scan_outputs = body.output_size() - 1 - carried;
-    if (carried < 0 || scan_outputs < 0) c.Fail("the body's outputs do not match the loop's inputs");
+    if (carried < 0 || scan_outputs < 0 || body.input_size() != 2 + carried) {
+      c.Fail("the body's inputs and outputs do not match the loop's inputs");
+    }
     std::vector<Node> init;
-    for (int i = 2; i < c.NumInputs(); ++i) init.push_back(c.In(i));
+    for (int i = 2; i < 2 + carried; ++i) init.push_back(c.In(i));
     const bool has_m = c.Has(0), has_cond = c.Has(1);
     if (scan_outputs > 0 || !has_cond) {
       // A counted loop: the body's condition output can stop it early only
@@ -173,7 +176,9 @@ void RegisterMiscOps() {
         std::string out_cond = body.output(0).name();
         for (int k = body.node_size() - 1; k >= 0; --k) {
           const auto& n = body.node(k);
-          if (n.op_type() == "Identity" && n.output_size() == 1 && n.output(0) == out_cond) out_cond = n.input(0);
+          if (n.op_type() == "Identity" && n.input_size() == 1 && n.output_size() == 1 && n.output(0) == out_cond) {
+            out_cond = n.input(0);
+          }
         }
         if (cond.DType() != dtypes::Bool || cond.Size() != 1 || !cond.Flat<bool>()[0] ||
             out_cond != body.input(1).name()) {
@@ -239,7 +244,9 @@ void RegisterMiscOps() {
     }
     // Opset 8: every input has a leading batch axis, scanned along axis 1;
     // each batch element is its own scan.
+    if (xs[0].Rank() < 2) c.Fail("scanned inputs must be [batch, sequence, ...]");
     const int64_t batch = xs[0].Shape().Dim(0), steps = xs[0].Shape().Dim(1);
+    if (batch > 4096) c.Fail("a batch of more than 4096 (one scan each) is not supported");
     if (c.Has(0)) {
       for (int64_t len : c.Ints(0, "sequence_lens")) {
         if (len != steps) c.Fail("sequence_lens shorter than the scanned axis is not supported");

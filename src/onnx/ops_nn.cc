@@ -36,6 +36,7 @@ SpatialPads Pads(const OpContext& c, const std::vector<int64_t>& in, const std::
   if (auto_pad == "NOTSET") {
     const auto pads = c.IntsAttr("pads", std::vector<int64_t>(2 * n, 0));
     if (pads.size() != 2 * n) c.Fail("pads must have 2 entries per spatial axis");
+    CheckPadding(c, pads, "pads");
     for (size_t i = 0; i < n; ++i) {
       p.low[i] = pads[i];
       p.high[i] = pads[i + n];
@@ -43,7 +44,8 @@ SpatialPads Pads(const OpContext& c, const std::vector<int64_t>& in, const std::
   } else if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
     for (size_t i = 0; i < n; ++i) {
       const int64_t out = (in[i] + strides[i] - 1) / strides[i];
-      const int64_t total = std::max<int64_t>(0, (out - 1) * strides[i] + (kernel[i] - 1) * dil[i] + 1 - in[i]);
+      const int64_t total = std::max<int64_t>(
+          0, CheckedMul(c, out - 1, strides[i]) + CheckedMul(c, kernel[i] - 1, dil[i]) + 1 - in[i]);
       p.low[i] = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
       p.high[i] = total - p.low[i];
     }
@@ -53,17 +55,22 @@ SpatialPads Pads(const OpContext& c, const std::vector<int64_t>& in, const std::
   return p;
 }
 
-std::vector<int64_t> Spatial(const shapes::Shape& s) { return {s.Dims().begin() + 2, s.Dims().end()}; }
+// The spatial dims of an [N, C, spatial...] value (at least one spatial axis).
+std::vector<int64_t> Spatial(const OpContext& c, const shapes::Shape& s) {
+  if (s.Rank() < 3) c.Fail("needs an [N, C, spatial...] input, got " + s.ToString());
+  return {s.Dims().begin() + 2, s.Dims().end()};
+}
 
 // A [1, C, 1, ...] view of a per-channel vector for a rank-r NC... tensor.
 Node PerChannel(Node v, int rank) {
+  if (rank < 2) Throw("ONNX import: a per-channel parameter needs an input of rank 2 or more");
   std::vector<int64_t> dims(static_cast<size_t>(rank), 1);
   dims[1] = v.Shape().Size();
   return graph::Reshape(v, dims);
 }
 
 Node Pool(OpContext& c, ir::WindowReduction red, Node x, bool average) {
-  const auto in = Spatial(x.Shape());
+  const auto in = Spatial(c, x.Shape());
   const size_t n = in.size();
   const auto kernel = c.IntsAttr("kernel_shape");
   if (kernel.size() != n) c.Fail("kernel_shape must have one entry per spatial axis");
@@ -72,10 +79,13 @@ Node Pool(OpContext& c, ir::WindowReduction red, Node x, bool average) {
   SpatialPads p = Pads(c, in, kernel, strides, dil);
   if (c.Int("ceil_mode", 0) != 0) {
     for (size_t i = 0; i < n; ++i) {
-      const int64_t span = (kernel[i] - 1) * dil[i] + 1;
+      const int64_t span = CheckedMul(c, kernel[i] - 1, dil[i]) + 1;
       const int64_t padded = in[i] + p.low[i] + p.high[i];
-      const int64_t out = (padded - span + strides[i] - 1) / strides[i] + 1;
-      p.high[i] += std::max<int64_t>(0, (out - 1) * strides[i] + span - padded);
+      int64_t out = (padded - span + strides[i] - 1) / strides[i] + 1;
+      // The last window must start inside the input or its left padding
+      // (PyTorch, onnxruntime, ONNX >= 1.16).
+      if (out > 1 && CheckedMul(c, out - 1, strides[i]) >= in[i] + p.low[i]) --out;
+      p.high[i] += std::max<int64_t>(0, CheckedMul(c, out - 1, strides[i]) + span - padded);
     }
   }
   ir::WindowAttrs a;
@@ -116,7 +126,7 @@ Node Pool(OpContext& c, ir::WindowReduction red, Node x, bool average) {
 // position among them, turned into a flat index of the input (row-major, or
 // column-major over the spatial axes with storage_order = 1).
 std::vector<Out> MaxPoolWithIndices(OpContext& c, Node x) {
-  const auto in = Spatial(x.Shape());
+  const auto in = Spatial(c, x.Shape());
   const size_t n = in.size();
   const auto kernel = c.IntsAttr("kernel_shape");
   if (kernel.size() != n) c.Fail("kernel_shape must have one entry per spatial axis");
@@ -128,7 +138,8 @@ std::vector<Out> MaxPoolWithIndices(OpContext& c, Node x) {
   for (size_t i = 0; i < n; ++i) {
     lo.push_back(p.low[i]);
     hi.push_back(p.high[i]);
-    out.push_back((in[i] + p.low[i] + p.high[i] - ((kernel[i] - 1) * dil[i] + 1)) / strides[i] + 1);
+    out.push_back((in[i] + p.low[i] + p.high[i] - (CheckedMul(c, kernel[i] - 1, dil[i]) + 1)) / strides[i] + 1);
+    if (out.back() < 1) c.Fail("the window is larger than the padded input");
   }
   Node xp = graph::Pad(x, graph::ScalarLike(x, -std::numeric_limits<double>::infinity()), lo, hi);
   std::vector<Node> slices;
@@ -218,12 +229,14 @@ Node Einsum(OpContext& c, std::string eq, std::vector<Node> xs) {
       ell_rank = std::max(ell_rank, xs[t].Rank() - static_cast<int>(terms[t].size() - 3));
     }
   }
+  // Ellipsis axes get characters no equation letter can be.
   std::string ell;
-  for (int k = 0; k < ell_rank; ++k) ell += static_cast<char>('A' + k);
+  for (int k = 0; k < ell_rank; ++k) ell += static_cast<char>(1 + k);
   for (size_t t = 0; t < terms.size(); ++t) {
     const size_t e = terms[t].find("...");
     if (e == std::string::npos) continue;
     const int here = xs[t].Rank() - static_cast<int>(terms[t].size() - 3);
+    if (here < 0) c.Fail("term \"" + terms[t] + "\" has more letters than input " + std::to_string(t) + " has axes");
     terms[t].replace(e, 3, ell.substr(static_cast<size_t>(ell_rank - here)));
   }
   std::string out;
@@ -237,8 +250,8 @@ Node Einsum(OpContext& c, std::string eq, std::vector<Node> xs) {
       for (char ch : t) ++count[ch];
     }
     out = ell;
-    for (auto [ch, k] : count) {
-      if (k == 1 && !std::isupper(static_cast<unsigned char>(ch))) out += ch;
+    for (auto [ch, k] : count) {  // letters used once, in alphabetical (ASCII) order, as numpy
+      if (k == 1 && std::isalpha(static_cast<unsigned char>(ch))) out += ch;
     }
   }
   for (size_t t = 0; t < terms.size(); ++t) {
@@ -454,9 +467,10 @@ void RegisterNnOps() {
 
   RegisterOp("Conv", [](OpContext& c) -> std::vector<Out> {
     Node x = c.In(0), w = c.In(1);
-    const auto in = Spatial(x.Shape());
+    const auto in = Spatial(c, x.Shape());
     const size_t n = in.size();
-    const auto kernel = Spatial(w.Shape());
+    const auto kernel = Spatial(c, w.Shape());
+    if (c.HasAttr("kernel_shape") && c.IntsAttr("kernel_shape") != kernel) c.Fail("kernel_shape does not match W");
     const auto strides = c.IntsAttr("strides", std::vector<int64_t>(n, 1));
     const auto dil = c.IntsAttr("dilations", std::vector<int64_t>(n, 1));
     const SpatialPads p = Pads(c, in, kernel, strides, dil);
@@ -479,9 +493,10 @@ void RegisterNnOps() {
   });
   RegisterOp("ConvTranspose", [](OpContext& c) -> std::vector<Out> {
     Node x = c.In(0), w = c.In(1);
-    const auto in = Spatial(x.Shape());
+    const auto in = Spatial(c, x.Shape());
     const size_t n = in.size();
-    const auto kernel = Spatial(w.Shape());
+    const auto kernel = Spatial(c, w.Shape());
+    if (c.HasAttr("kernel_shape") && c.IntsAttr("kernel_shape") != kernel) c.Fail("kernel_shape does not match W");
     const int64_t group = c.Int("group", 1);
     const auto strides = c.IntsAttr("strides", std::vector<int64_t>(n, 1));
     const auto dil = c.IntsAttr("dilations", std::vector<int64_t>(n, 1));
@@ -492,12 +507,18 @@ void RegisterNnOps() {
     CheckPositive(c, strides, "strides");
     CheckPositive(c, dil, "dilations");
     CheckPositive(c, {group}, "group");
+    CheckPadding(c, out_pad, "output_padding");
+    CheckPadding(c, out_shape, "output_shape");
     if (w.Shape().Dim(0) % group != 0) c.Fail("the kernel's input channels are not divisible by group");
     std::vector<int64_t> lo(n, 0), hi(n, 0);
     if (!out_shape.empty() || auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
       for (size_t i = 0; i < n; ++i) {
-        const int64_t want = !out_shape.empty() ? out_shape[out_shape.size() - n + i] : in[i] * strides[i];
-        const int64_t total = strides[i] * (in[i] - 1) + out_pad[i] + (kernel[i] - 1) * dil[i] + 1 - want;
+        if (!out_shape.empty() && out_shape.size() != n && out_shape.size() != n + 2) {
+          c.Fail("output_shape must have one entry per spatial axis");
+        }
+        const int64_t want = !out_shape.empty() ? out_shape[out_shape.size() - n + i] : CheckedMul(c, in[i], strides[i]);
+        const int64_t total =
+            CheckedMul(c, strides[i], in[i] - 1) + out_pad[i] + CheckedMul(c, kernel[i] - 1, dil[i]) + 1 - want;
         // Floor division, as ONNX's reference: a negative total (an
         // output_shape larger than the natural one) extends the end.
         const int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2);
@@ -512,6 +533,7 @@ void RegisterNnOps() {
     } else if (auto_pad == "NOTSET") {
       const auto pads = c.IntsAttr("pads", std::vector<int64_t>(2 * n, 0));
       if (pads.size() != 2 * n) c.Fail("pads must have 2 entries per spatial axis");
+      CheckPadding(c, pads, "pads");
       for (size_t i = 0; i < n; ++i) {
         lo[i] = pads[i];
         hi[i] = pads[i + n];
@@ -537,7 +559,7 @@ void RegisterNnOps() {
       a.input_spatial_axes.push_back(static_cast<int64_t>(i + 2));
       a.kernel_spatial_axes.push_back(static_cast<int64_t>(i + 2));
       a.output_spatial_axes.push_back(static_cast<int64_t>(i + 2));
-      const int64_t span = (kernel[i] - 1) * dil[i];
+      const int64_t span = CheckedMul(c, kernel[i] - 1, dil[i]);
       a.padding_low.push_back(span - lo[i]);
       a.padding_high.push_back(span - hi[i] + out_pad[i]);
     }
@@ -552,6 +574,7 @@ void RegisterNnOps() {
   });
   RegisterOp("MaxPool", [](OpContext& c) -> std::vector<Out> {
     if (c.Proto().output_size() > 1 && !c.Proto().output(1).empty()) return MaxPoolWithIndices(c, c.In(0));
+    c.Ignore({"storage_order"});  // the layout of the Indices output only
     return {Pool(c, ir::WindowReduction::kMax, c.In(0), false)};
   });
   RegisterOp("AveragePool", [](OpContext& c) -> std::vector<Out> {
@@ -593,11 +616,20 @@ void RegisterNnOps() {
   RegisterOp("BatchNormalization", [](OpContext& c) -> std::vector<Out> {
     Node x = c.In(0);
     const int r = x.Rank();
+    if (r < 2) c.Fail("needs an [N, C, ...] input");
     Node scale = PerChannel(c.In(1), r), bias = PerChannel(c.In(2), r);
     Node mean = PerChannel(c.In(3), r), var = PerChannel(c.In(4), r);
     const double eps = c.Float("epsilon", 1e-5f);
+    c.Ignore({"consumed_inputs"});  // opset 1's legacy optimization hint
+    if (c.Int("spatial", 1) == 0) c.Fail("spatial = 0 (statistics per element) is not supported");
+    if (c.Opset() < 7 && c.Int("is_test", 0) == 0 && c.Proto().output_size() > 1) {
+      c.Fail("training mode (is_test = 0) is not supported before opset 14");
+    }
     const bool training = c.Opset() >= 14 && c.Int("training_mode", 0) != 0;
-    if (!training) return {(x - mean) * Rsqrt(var + S(var, eps)) * scale + bias};
+    if (!training) {
+      c.Ignore({"momentum"});  // updates the running statistics in training only
+      return {(x - mean) * Rsqrt(var + S(var, eps)) * scale + bias};
+    }
     std::vector<int> axes = {0};
     for (int d = 2; d < r; ++d) axes.push_back(d);
     Node bm = ReduceMean(x, axes), bv = ReduceMean(Square(x - PerChannel(ReduceMean(x, axes), r)), axes);
@@ -610,6 +642,7 @@ void RegisterNnOps() {
   RegisterOp("InstanceNormalization", [spatial_axes](OpContext& c) -> std::vector<Out> {
     Node x = c.In(0);
     const int r = x.Rank();
+    if (r < 3) c.Fail("needs an [N, C, spatial...] input");
     const auto axes = spatial_axes(r);
     auto keep = [&](Node v) {
       auto d = x.Shape().Dims();
@@ -646,6 +679,8 @@ void RegisterNnOps() {
     Node x = c.In(0);
     const int64_t size = c.Int("size", 0);
     const double alpha = c.Float("alpha", 1e-4f), beta = c.Float("beta", 0.75f), bias = c.Float("bias", 1.0f);
+    if (x.Rank() < 3) c.Fail("needs an [N, C, spatial...] input");
+    CheckPositive(c, {size}, "size");
     ir::WindowAttrs a;
     a.reduction = ir::WindowReduction::kSum;
     a.window_dimensions.assign(x.Rank(), 1);
@@ -677,6 +712,7 @@ void RegisterNnOps() {
   RegisterOp("MatMul", [](OpContext& c) -> std::vector<Out> { return {MatMul(c.In(0), c.In(1))}; });
   RegisterOp("Gemm", [](OpContext& c) -> std::vector<Out> {
     Node a = c.In(0), b = c.In(1);
+    c.Ignore({"broadcast"});  // opset < 7: C broadcasts, as numpy's rules do here
     if (c.Int("transA", 0)) a = Transpose(a, {1, 0});
     if (c.Int("transB", 0)) b = Transpose(b, {1, 0});
     Node y = MatMul(a, b);
@@ -703,9 +739,14 @@ void RegisterNnOps() {
       training = c.Int("is_test", 0) == 0;
     }
     double ratio = 0.5;
-    if (c.Opset() >= 12 && c.Has(1)) ratio = c.Doubles(1, "ratio").at(0);
+    if (c.Opset() >= 12 && c.Has(1)) {
+      const auto r = c.Doubles(1, "ratio");
+      if (r.size() != 1) c.Fail("ratio must be a scalar");
+      ratio = r[0];
+    }
     else if (c.Opset() < 12) ratio = c.Float("ratio", 0.5f);
     if (training && ratio > 0) c.Fail("training-mode dropout is not supported (it draws random numbers)");
+    c.Ignore({"seed"});  // only training mode draws
     return {x, BroadcastTo(Const(x.Graph(), true), x.Shape().Dims())};
   });
   RegisterOp("Resize", [](OpContext& c) -> std::vector<Out> {

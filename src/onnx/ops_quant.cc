@@ -19,6 +19,7 @@ Node S(Node x, double v) { return graph::ScalarLike(x, v); }
 // against a rank-r value along `axis`.
 Node AlongAxis(Node p, int axis, int r) {
   if (p.Rank() == 0 || p.Shape().Size() == 1) return graph::Reshape(p, {});
+  if (axis < 0 || axis >= r) Throw("ONNX import: a per-axis quantization parameter does not fit the value's rank");
   std::vector<int64_t> dims(static_cast<size_t>(r), 1);
   dims[static_cast<size_t>(axis)] = p.Shape().Size();
   return graph::Reshape(p, dims);
@@ -63,7 +64,12 @@ Node Centered(Node x, Node zp, int axis) {
 }
 
 ir::ConvAttrs ConvAttrsFor(OpContext& c, Node x, Node w) {
+  if (x.Rank() < 3 || w.Rank() != x.Rank()) c.Fail("needs [N, C, spatial...] input and kernel");
   const size_t n = static_cast<size_t>(x.Rank() - 2);
+  if (c.HasAttr("kernel_shape") &&
+      c.IntsAttr("kernel_shape") != std::vector<int64_t>(w.Shape().Dims().begin() + 2, w.Shape().Dims().end())) {
+    c.Fail("kernel_shape does not match W");
+  }
   const auto strides = c.IntsAttr("strides", std::vector<int64_t>(n, 1));
   const auto dil = c.IntsAttr("dilations", std::vector<int64_t>(n, 1));
   const std::string auto_pad = c.Str("auto_pad", "NOTSET");
@@ -84,13 +90,15 @@ ir::ConvAttrs ConvAttrsFor(OpContext& c, Node x, Node w) {
   if (auto_pad == "NOTSET") {
     const auto pads = c.IntsAttr("pads", std::vector<int64_t>(2 * n, 0));
     if (pads.size() != 2 * n) c.Fail("pads must have 2 entries per spatial axis");
+    CheckPadding(c, pads, "pads");
     a.padding_low.assign(pads.begin(), pads.begin() + static_cast<std::ptrdiff_t>(n));
     a.padding_high.assign(pads.begin() + static_cast<std::ptrdiff_t>(n), pads.end());
   } else if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
     for (size_t i = 0; i < n; ++i) {
       const int64_t in = x.Shape().Dim(static_cast<int>(i + 2)), k = w.Shape().Dim(static_cast<int>(i + 2));
       const int64_t out = (in + strides[i] - 1) / strides[i];
-      const int64_t total = std::max<int64_t>(0, (out - 1) * strides[i] + (k - 1) * dil[i] + 1 - in);
+      const int64_t total =
+          std::max<int64_t>(0, CheckedMul(c, out - 1, strides[i]) + CheckedMul(c, k - 1, dil[i]) + 1 - in);
       const int64_t lo = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
       a.padding_low.push_back(lo);
       a.padding_high.push_back(total - lo);
@@ -107,7 +115,8 @@ void RegisterQuantOps() {
   using namespace graph;  // NOLINT
   // The axis matters only for a per-axis (1-D, more than one value) scale.
   auto quant_axis = [](OpContext& c) {
-    return c.ShapeOf(1).Size() > 1 ? NormAxis(c, c.Int("axis", 1), c.RankOf(0)) : 0;
+    const int64_t axis = c.Int("axis", 1);
+    return c.ShapeOf(1).Size() > 1 ? NormAxis(c, axis, c.RankOf(0)) : 0;
   };
   RegisterOp("QuantizeLinear", [quant_axis](OpContext& c) -> std::vector<Out> {
     return {Quantize(c, c.In(0), c.In(1), c.InOr(2), quant_axis(c))};

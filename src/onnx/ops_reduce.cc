@@ -18,6 +18,7 @@ void Reduction(const std::string& name, int64_t axes_input_opset, std::function<
   RegisterOp(name, [fn, axes_input_opset](OpContext& c) -> std::vector<Out> {
     Node x = c.In(0);
     const int r = x.Rank();
+    const bool keepdims = c.Int("keepdims", 1) != 0;
     std::vector<int64_t> axes;
     bool given;
     if (c.Opset() >= axes_input_opset) {
@@ -36,7 +37,7 @@ void Reduction(const std::string& name, int64_t axes_input_opset, std::function<
     std::sort(a.begin(), a.end());
     a.erase(std::unique(a.begin(), a.end()), a.end());
     Node y = a.empty() ? x : fn(x, a);
-    if (c.Int("keepdims", 1) != 0) {
+    if (keepdims) {
       auto d = x.Shape().Dims();
       for (int ax : a) d[ax] = 1;
       y = graph::Reshape(y, d);
@@ -107,6 +108,7 @@ void RegisterReduceOps() {
     const int axis = NormAxis(c, c.Int("axis", -1), x.Rank());
     if (k < 0 || k > x.Shape().Dim(axis)) c.Fail("K = " + std::to_string(k) + " is out of range for " + x.Shape().ToString());
     const bool largest = c.Opset() < 11 || c.Int("largest", 1) != 0;
+    c.Ignore({"sorted"});  // sorted = 0 allows any order; sorted is one
     TopKResult t = largest ? TopK(x, k, axis, dtypes::Int64) : BottomK(x, k, axis, dtypes::Int64);
     return {t.values, t.indices};
   });

@@ -87,6 +87,7 @@ std::vector<Out> Recurrent(OpContext& c, Cell cell) {
   const int gates = cell == Cell::kRnn ? 1 : cell == Cell::kGru ? 3 : 4;
   Node x = c.In(0), w = c.In(1), r = c.In(2);
   const bool batch_first = c.Int("layout", 0) != 0;
+  if (x.Rank() != 3 || w.Rank() != 3 || r.Rank() != 3) c.Fail("X, W and R must be 3-D");
   if (batch_first) x = Transpose(x, {1, 0, 2});
   const int64_t steps = x.Shape().Dim(0), batch = x.Shape().Dim(1);
   const int64_t hidden = c.Int("hidden_size", r.Shape().Dim(-1));
@@ -107,6 +108,9 @@ std::vector<Out> Recurrent(OpContext& c, Cell cell) {
   const auto acts = Activations(c, dirs, defaults);
   Node b = c.InOr(3), lens = c.InOr(4), h0 = c.InOr(5);
   Node c0 = cell == Cell::kLstm ? c.InOr(6) : Node();
+  // layout = 1 gives the initial states as [batch, directions, hidden].
+  if (batch_first && h0.Ok()) h0 = Transpose(h0, {1, 0, 2});
+  if (batch_first && c0.Ok()) c0 = Transpose(c0, {1, 0, 2});
   Node peep = cell == Cell::kLstm ? c.InOr(7) : Node();
   auto clipped = [&](Node v) { return has_clip ? Clamp(S(v, -clip), v, S(v, clip)) : v; };
 

@@ -124,7 +124,13 @@ void RegisterSamplingOps() {
     // the same coordinates in a larger output.
     std::vector<int64_t> natural = {x.Shape().Dim(0), x.Shape().Dim(1)};
     for (size_t i = 0; i < sp; ++i) {
-      natural.push_back((x.Shape().Dim(static_cast<int>(i + 2)) - 1) * strides[i] + kernel[i] - pads[i] - pads[i + sp]);
+      if (kernel[i] < 1 || strides[i] < 1 || kernel[i] > (int64_t{1} << 32) || pads[i] < 0 || pads[i + sp] < 0 ||
+          pads[i] > (int64_t{1} << 32) || pads[i + sp] > (int64_t{1} << 32)) {
+        c.Fail("invalid kernel_shape, strides or pads");
+      }
+      const int64_t span = CheckedMul(c, x.Shape().Dim(static_cast<int>(i + 2)) - 1, strides[i]);
+      natural.push_back(span + kernel[i] - pads[i] - pads[i + sp]);
+      if (natural.back() < 0) c.Fail("the output would be empty");
     }
     std::vector<int64_t> out = natural;
     idx = ConvertDType(idx, dtypes::Int64);
@@ -142,7 +148,10 @@ void RegisterSamplingOps() {
       idx = moved;
     }
     int64_t total = 1;
-    for (int64_t d : out) total *= d;
+    for (int64_t d : out) {
+      if (d < 0) c.Fail("negative output dimension");
+      total = CheckedMul(c, total, d);
+    }
     ir::ScatterAttrs a;
     a.index_vector_dim = 1;
     a.inserted_window_dims = {0};

@@ -35,7 +35,10 @@ void RegisterSequenceOps() {
   using namespace graph;  // NOLINT
   constexpr bool kNoFold = false;  // sequences are lists of nodes, never folded
 
-  RegisterOp("SequenceEmpty", [](OpContext&) -> std::vector<Out> { return {std::vector<Node>{}}; }, kNoFold);
+  RegisterOp("SequenceEmpty", [](OpContext& c) -> std::vector<Out> {
+    c.Ignore({"dtype"});  // an empty list has no elements to type
+    return {std::vector<Node>{}};
+  }, kNoFold);
   RegisterOp("SequenceConstruct", [](OpContext& c) -> std::vector<Out> {
     std::vector<Node> xs;
     for (int i = 0; i < c.NumInputs(); ++i) xs.push_back(c.In(i));
@@ -66,20 +69,28 @@ void RegisterSequenceOps() {
     const int axis = NormAxis(c, c.Int("axis", 0), x.Rank());
     const int64_t n = x.Shape().Dim(axis);
     std::vector<int64_t> sizes;
+    const bool keepdims = c.Int("keepdims", 1) != 0;
     bool squeeze = false;
     if (!c.Has(1)) {
+      if (n > 65536) c.Fail("splitting into more than 65536 tensors is not supported");
       sizes.assign(static_cast<size_t>(n), 1);
-      squeeze = c.Int("keepdims", 1) == 0;
+      squeeze = !keepdims;
     } else {
       const auto split = c.Ints(1, "split");
       if (c.ShapeOf(1).Rank() == 0) {
         if (split[0] <= 0) c.Fail("split must be positive");
+        if (n / split[0] > 65536) c.Fail("splitting into more than 65536 tensors is not supported");
         for (int64_t at = 0; at < n; at += split[0]) sizes.push_back(std::min(split[0], n - at));
       } else {
         sizes = split;
       }
     }
-    if (std::accumulate(sizes.begin(), sizes.end(), int64_t{0}) != n) c.Fail("split sizes do not add up to the axis");
+    int64_t sum = 0;
+    for (int64_t s : sizes) {
+      if (s < 0 || s > n - sum) c.Fail("split sizes do not add up to the axis");
+      sum += s;
+    }
+    if (sum != n) c.Fail("split sizes do not add up to the axis");
     std::vector<Node> out;
     int64_t at = 0;
     for (int64_t s : sizes) {

@@ -173,7 +173,7 @@ void RegisterShapeOps() {
       } else if (dims[i] < 0) {
         c.Fail("invalid dimension in shape " + DimsText(dims));
       } else {
-        known *= dims[i];
+        known = CheckedMul(c, known, dims[i]);
       }
     }
     const int64_t total = c.ShapeOf(0).Size();
@@ -230,7 +230,8 @@ void RegisterShapeOps() {
     for (int i = 0; i < c.NumInputs(); ++i) {
       if (c.Has(i)) xs.push_back(c.In(i));
     }
-    return {Concatenate(xs, NormAxis(c, c.Int("axis", 0), xs.at(0).Rank()))};
+    if (xs.empty()) c.Fail("needs at least one input");
+    return {Concatenate(xs, NormAxis(c, c.Int("axis", 0), xs[0].Rank()))};
   });
   RegisterOp("Split", [](OpContext& c) -> std::vector<Out> {
     Node x = c.In(0);
@@ -246,9 +247,12 @@ void RegisterShapeOps() {
       const int64_t each = (n + parts - 1) / parts;
       for (int64_t k = 0; k < parts; ++k) sizes.push_back(std::max<int64_t>(0, std::min(each, n - k * each)));
     }
-    if (std::accumulate(sizes.begin(), sizes.end(), int64_t{0}) != n) {
-      c.Fail("split sizes " + DimsText(sizes) + " do not add up to " + std::to_string(n));
+    int64_t sum = 0;
+    for (int64_t s : sizes) {
+      if (s < 0 || s > n - sum) c.Fail("split sizes " + DimsText(sizes) + " do not add up to " + std::to_string(n));
+      sum += s;
     }
+    if (sum != n) c.Fail("split sizes " + DimsText(sizes) + " do not add up to " + std::to_string(n));
     std::vector<Out> outs;
     int64_t at = 0;
     for (int64_t s : sizes) {
@@ -283,8 +287,10 @@ void RegisterShapeOps() {
     std::vector<int> reversed;
     for (size_t i = 0; i < starts.size(); ++i) {
       const int a = NormAxis(c, axes[i], r);
-      const int64_t n = dims[a], step = steps[i];
-      if (step == 0) c.Fail("step 0");
+      const int64_t n = dims[a];
+      if (steps[i] == 0) c.Fail("step 0");
+      // A step longer than the axis takes one element, as the axis length would.
+      const int64_t step = std::clamp<int64_t>(steps[i], -(n + 1), n + 1);
       int64_t s = starts[i], e = ends[i];
       if (s < 0) s += n;
       if (e < 0) e += n;
@@ -411,7 +417,7 @@ void RegisterShapeOps() {
       wide.push_back(reps[d]);
       wide.push_back(dims[d]);
       axes.push_back(static_cast<int>(2 * d + 1));
-      flat.push_back(reps[d] * dims[d]);
+      flat.push_back(CheckedMul(c, reps[d], dims[d]));
     }
     return {Reshape(BroadcastInDim(x, wide, axes), flat)};
   });
@@ -434,6 +440,7 @@ void RegisterShapeOps() {
       for (int d = 0; d < r; ++d) axes.push_back(d);
     }
     if (pads.size() != 2 * axes.size()) c.Fail("pads must have 2 entries per axis");
+    CheckPadding(c, pads, "pads");
     std::vector<int64_t> lo(r, 0), hi(r, 0);
     for (size_t i = 0; i < axes.size(); ++i) {
       lo[axes[i]] = pads[i];
@@ -469,7 +476,7 @@ void RegisterShapeOps() {
     Node values = c.In(2);
     if (values.Shape().Size() != 2) c.Fail("values must hold [off, on]");
     values = Reshape(values, {2});
-    Node i = dtypes::IsFloat(idx.DType()) ? ConvertDType(idx, dtypes::Int64) : idx;
+    Node i = idx.DType() == dtypes::Int64 ? idx : ConvertDType(idx, dtypes::Int64);
     i = WrapIndices(i, ScalarLike(i, static_cast<double>(depth)));
     Node hot = OneHot(i, depth, dtypes::Bool);
     Node out = Where(hot, Reshape(SliceAxis(values, 0, 1, 2), {}), Reshape(SliceAxis(values, 0, 0, 1), {}));
@@ -487,7 +494,9 @@ void RegisterShapeOps() {
     Node x = c.In(0);
     const auto d = x.Shape().Dims();
     const int64_t b = c.Int("blocksize", 0);
-    if (d.size() != 4 || b <= 0 || d[1] % (b * b) != 0) c.Fail("needs NCHW input with C divisible by blocksize^2");
+    if (d.size() != 4 || b <= 0 || b > (int64_t{1} << 20) || d[1] % (b * b) != 0) {
+      c.Fail("needs NCHW input with C divisible by blocksize^2");
+    }
     const int64_t n = d[0], ch = d[1] / (b * b), h = d[2], w = d[3];
     Node y = c.Str("mode", "DCR") == "DCR"
                  ? Transpose(Reshape(x, {n, b, b, ch, h, w}), {0, 3, 4, 1, 5, 2})
@@ -498,7 +507,9 @@ void RegisterShapeOps() {
     Node x = c.In(0);
     const auto d = x.Shape().Dims();
     const int64_t b = c.Int("blocksize", 0);
-    if (d.size() != 4 || b <= 0 || d[2] % b != 0 || d[3] % b != 0) c.Fail("needs NCHW input with H, W divisible by blocksize");
+    if (d.size() != 4 || b <= 0 || b > (int64_t{1} << 20) || d[2] % b != 0 || d[3] % b != 0) {
+      c.Fail("needs NCHW input with H, W divisible by blocksize");
+    }
     const int64_t n = d[0], ch = d[1], h = d[2] / b, w = d[3] / b;
     return {Reshape(Transpose(Reshape(x, {n, ch, h, b, w, b}), {0, 3, 5, 1, 2, 4}), {n, ch * b * b, h, w})};
   });

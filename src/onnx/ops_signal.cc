@@ -74,7 +74,11 @@ void RegisterSignalOps() {
   RegisterOp("DFT", [](OpContext& c) -> std::vector<Out> {
     Node x = c.In(0);
     const int rank = x.Rank();
-    const int axis = NormAxis(c, c.Int("axis", 1), rank - 1);
+    // The axis counts in the input's rank r; valid: [-r, -2] and [0, r - 2].
+    int64_t axis_attr = c.Int("axis", 1);
+    if (axis_attr < 0) axis_attr += rank;
+    if (axis_attr < 0 || axis_attr > rank - 2) c.Fail("axis " + std::to_string(c.Int("axis", 1)) + " is out of range");
+    const int axis = static_cast<int>(axis_attr);
     const bool inverse = c.Int("inverse", 0) != 0, onesided = c.Int("onesided", 0) != 0;
     Node z = SwapLast(ToComplex(c, x), axis);
     const int last = z.Rank() - 1;
@@ -108,7 +112,7 @@ void RegisterSignalOps() {
     const int64_t len = x.Shape().Dim(1);
     if (frame > len) c.Fail("frame_length is longer than the signal");
     const int64_t frames = 1 + (len - frame) / step;
-    CheckTraceTimeSize(c, frames * frame, dtypes::Int64, "the STFT's frame indices");
+    CheckTraceTimeSize(c, CheckedMul(c, frames, frame), dtypes::Int64, "the STFT's frame indices");
     Node z = ToComplex(c, x);  // [batch, len]
     std::vector<int64_t> idx(static_cast<size_t>(frames * frame));
     for (int64_t f = 0; f < frames; ++f) {

@@ -114,10 +114,14 @@ void RegisterTraceTimeOps() {
     }
     int64_t max_out = 0;
     double iou_th = 0, score_th = -std::numeric_limits<double>::infinity();
-    if (c.Has(2)) max_out = c.Ints(2, "max_output_boxes_per_class").at(0);
-    if (c.Has(3)) iou_th = c.Doubles(3, "iou_threshold").at(0);
+    auto one = [&c](auto v, const char* what) {
+      if (v.size() != 1) c.Fail(std::string(what) + " must hold one value");
+      return v[0];
+    };
+    if (c.Has(2)) max_out = one(c.Ints(2, "max_output_boxes_per_class"), "max_output_boxes_per_class");
+    if (c.Has(3)) iou_th = one(c.Doubles(3, "iou_threshold"), "iou_threshold");
     const bool has_score_th = c.Has(4);
-    if (has_score_th) score_th = c.Doubles(4, "score_threshold").at(0);
+    if (has_score_th) score_th = one(c.Doubles(4, "score_threshold"), "score_threshold");
     const bool center = c.Int("center_point_box", 0) != 0;
     const auto boxes = AsDoubles(bt), scores = AsDoubles(st);
     const int64_t batches = bt.Shape().Dim(0), nb = bt.Shape().Dim(1), classes = st.Shape().Dim(1);
@@ -186,7 +190,9 @@ void RegisterTraceTimeOps() {
       int64_t index;
       double weight;
     };
+    CheckTraceTimeSize(c, CheckedMul(c, CheckedMul(c, r, ph), pw), dtypes::Float64, "the RoiAlign output cells");
     std::vector<std::vector<std::vector<Tap>>> cells(static_cast<size_t>(r * ph * pw));
+    int64_t total_samples = 0;
     size_t max_samples = 1;
     for (int64_t i = 0; i < r; ++i) {
       const int64_t b = batch[static_cast<size_t>(i)];
@@ -203,7 +209,8 @@ void RegisterTraceTimeOps() {
       const int64_t sh = ratio > 0 ? ratio : ToIndex(c, std::ceil(rh / static_cast<double>(ph)), "a sampling count");
       const int64_t sw = ratio > 0 ? ratio : ToIndex(c, std::ceil(rw / static_cast<double>(pw)), "a sampling count");
       if (!(sh >= 0 && sw >= 0 && sh <= 4096 && sw <= 4096)) c.Fail("the sampling grid is too large");
-      CheckTraceTimeSize(c, r * ph * pw * sh * sw * 4, dtypes::Float64, "the RoiAlign sampling table");
+      total_samples += CheckedMul(c, CheckedMul(c, ph * pw, sh), sw);
+      CheckTraceTimeSize(c, CheckedMul(c, total_samples, 4), dtypes::Float64, "the RoiAlign sampling table");
       for (int64_t py = 0; py < ph; ++py) {
         for (int64_t px = 0; px < pw; ++px) {
           auto& samples = cells[static_cast<size_t>((i * ph + py) * pw + px)];
@@ -263,16 +270,19 @@ void RegisterTraceTimeOps() {
     taps = Reshape(taps, {cells_n, slots, 4, ch});
     Node wt = ConvertDType(Const(x.Graph(), tensors::FromFlat<double>(shapes::Shape(dtypes::Float64, {cells_n, slots, 4, 1}), wts)),
                            x.DType());
-    Node sample = ReduceSum(taps * wt, {2});  // [cells, slots, C]
     Node out;
     if (mode == "avg") {
+      Node sample = ReduceSum(taps * wt, {2});  // [cells, slots, C]: the bilinear samples
       Node cnt = ConvertDType(Const(x.Graph(), tensors::FromFlat<double>(shapes::Shape(dtypes::Float64, {cells_n, 1}), counts)),
                               x.DType());
       out = ReduceSum(sample, {1}) / cnt;
     } else {
       Node ok = ConvertDType(Const(x.Graph(), tensors::FromFlat<double>(shapes::Shape(dtypes::Float64, {cells_n, slots, 1}), valid)),
                              dtypes::Bool);
-      out = ReduceMax(Where(ok, sample, ScalarLike(sample, -std::numeric_limits<double>::infinity())), {1});
+      // ONNX's max mode (its reference, onnxruntime): the largest weighted
+      // corner w_k * v_k over the 4 corners of every sample of the cell.
+      Node corner = ReduceMax(taps * wt, {2});  // [cells, slots, C]
+      out = ReduceMax(Where(ok, corner, ScalarLike(corner, -std::numeric_limits<double>::infinity())), {1});
     }
     return {Transpose(Reshape(out, {r, ph, pw, ch}), {0, 3, 1, 2})};
   });

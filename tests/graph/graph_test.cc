@@ -290,5 +290,17 @@ TEST(Exec, InPlaceUpdatesAreCorrect) {
   EXPECT_EQ(exec.CallVector({x}, {true})[0].Value<std::vector<float>>(), (std::vector<float>{4, 2, 4, 10}));
 }
 
+TEST(Graph, IntegerScalarsOutOfRangeAreAnError) {
+  graph::Graph g;
+  graph::Node x = graph::Parameter(&g, "x", shapes::Shape(dtypes::Int8, {2}));
+  EXPECT_EQ(graph::ScalarLike(x, 127.9).Op(), ir::OpType::kConstant);  // truncated toward zero: 127
+  EXPECT_EQ(graph::ScalarLike(x, -128).Op(), ir::OpType::kConstant);
+  KILN_EXPECT_ERROR(graph::ScalarLike(x, 128), "Scalar: 128.000000 is out of the range of Int8");
+  KILN_EXPECT_ERROR(graph::ScalarLike(x, std::nan("")), "is out of the range of Int8");
+  KILN_EXPECT_ERROR(graph::Scalar(&g, dtypes::Uint64, 1.9e19), "out of the range of Uint64");
+  KILN_EXPECT_ERROR(graph::Scalar(&g, dtypes::Int64, -std::numeric_limits<double>::infinity()), "out of the range of Int64");
+  EXPECT_EQ(graph::Scalar(&g, dtypes::Uint8, -0.5).Op(), ir::OpType::kConstant);  // truncates to 0
+}
+
 }  // namespace
 }  // namespace kiln

@@ -88,6 +88,26 @@ void SetInt(::onnx::NodeProto* n, const std::string& name, int64_t v) {
   a->set_i(v);
 }
 
+void SetInts(::onnx::NodeProto* n, const std::string& name, const std::vector<int64_t>& v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(::onnx::AttributeProto::INTS);
+  for (int64_t x : v) a->add_ints(x);
+}
+
+void SetStr(::onnx::NodeProto* n, const std::string& name, const std::string& v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(::onnx::AttributeProto::STRING);
+  a->set_s(v);
+}
+
+// Runs a model whose initializers are constants on float inputs.
+std::vector<tensors::Tensor> RunModel(const ModelBuilder& b, const std::vector<tensors::Tensor>& inputs) {
+  onnx::Model model = onnx::Model::ImportBytes(b.Bytes(), {}, {.trainable = false});
+  return model.NewExec(backends::NewWithName("cpu"), context::New()).Call(inputs);
+}
+
 ::onnx::GraphProto* SetGraph(::onnx::NodeProto* n, const std::string& name) {
   auto* a = n->add_attribute();
   a->set_name(name);
@@ -354,6 +374,129 @@ TEST(Onnx, LoopUntilAConditionComputedAtRunTime) {
             (std::vector<double>{static_cast<double>(0.001f) * 1024, static_cast<double>(0.002f) * 1024}));
 }
 
+TEST(Onnx, ManyStaticValuesKeepTheCacheBounded) {
+  ModelBuilder b;
+  b.Input("data", TP::FLOAT, {"720"}).Input("shape", TP::INT64, {"k"}).Output("out", TP::FLOAT);
+  b.Node("Reshape", {"data", "shape"}, {"out"});
+  onnx::Model model = onnx::Model::ImportBytes(b.Bytes());
+  onnx::Exec exec = model.NewExec(backends::NewWithName("cpu"), context::New());
+  const tensors::Tensor data(shapes::Shape(dtypes::Float32, {720}));
+  int calls = 0;
+  for (int64_t lead : {0, 1, 2}) {  // shapes [a, -1], [1, a, -1], [1, 1, a, -1]
+    for (int64_t a = 1; a <= 720; ++a) {
+      if (720 % a != 0) continue;
+      std::vector<int64_t> shape(static_cast<size_t>(lead), 1);
+      shape.push_back(a);
+      shape.push_back(-1);
+      auto out = exec.Call({data, tensors::FromFlat<int64_t>(shapes::Shape(dtypes::Int64, {(int64_t)shape.size()}), shape)});
+      ASSERT_EQ(out[0].Shape().Dim(-2), a);
+      ++calls;
+    }
+  }
+  EXPECT_GT(calls, 64);  // more distinct static values than the cache keeps
+}
+
+TEST(Onnx, RecurrentLayoutsAgree) {
+  // A bidirectional RNN with initial state: layout 1 (batch first) on the
+  // transposed inputs gives the transposed outputs of layout 0.
+  auto model = [](int64_t layout) {
+    ModelBuilder b(14);
+    const std::vector<std::string> xd = layout ? std::vector<std::string>{"2", "3", "2"} : std::vector<std::string>{"3", "2", "2"};
+    const std::vector<std::string> hd = layout ? std::vector<std::string>{"2", "2", "4"} : std::vector<std::string>{"2", "2", "4"};
+    b.Input("x", TP::FLOAT, xd).Input("h0", TP::FLOAT, hd).Output("y", TP::FLOAT).Output("yh", TP::FLOAT);
+    std::vector<float> w(2 * 4 * 2), r(2 * 4 * 4);
+    for (size_t i = 0; i < w.size(); ++i) w[i] = 0.1f * static_cast<float>(i % 7) - 0.3f;
+    for (size_t i = 0; i < r.size(); ++i) r[i] = 0.05f * static_cast<float>(i % 5) - 0.1f;
+    b.Init("W", {2, 4, 2}, w);
+    b.Init("R", {2, 4, 4}, r);
+    auto* n = b.Node("RNN", {"x", "W", "R", "", "", "h0"}, {"y", "yh"});
+    SetInt(n, "hidden_size", 4);
+    SetInt(n, "layout", layout);
+    SetStr(n, "direction", "bidirectional");
+    return b;
+  };
+  testing::Rng rng(3);
+  const tensors::Tensor x = testing::Random(shapes::Shape(dtypes::Float32, {3, 2, 2}), rng, -1, 1);   // [T, B, I]
+  const tensors::Tensor h0 = testing::Random(shapes::Shape(dtypes::Float32, {2, 2, 4}), rng, -1, 1);  // [D, B, H]
+  auto transpose = [](const tensors::Tensor& t, std::vector<int> perm) {
+    auto exec = graph::NewExec(backends::NewWithName("cpu"), [perm](graph::Node n) { return graph::Transpose(n, perm); });
+    return exec.Call(t);
+  };
+  auto time_major = RunModel(model(0), {x, h0});
+  auto batch_first = RunModel(model(1), {transpose(x, {1, 0, 2}), transpose(h0, {1, 0, 2})});
+  // y: [T, D, B, H] vs [B, T, D, H]; y_h: [D, B, H] vs [B, D, H].
+  EXPECT_TRUE(testing::AllClose(transpose(batch_first[0], {1, 2, 0, 3}), time_major[0], 1e-6, 1e-6));
+  EXPECT_TRUE(testing::AllClose(transpose(batch_first[1], {1, 0, 2}), time_major[1], 1e-6, 1e-6));
+}
+
+TEST(Onnx, DftNegativeAxisCountsTheFullRank) {
+  // x [1, 4, 1] (real): axis -2 is axis 1.
+  auto dft = [](int64_t axis) {
+    ModelBuilder b(17);
+    b.Input("x", TP::FLOAT, {"1", "4", "1"}).Output("y", TP::FLOAT);
+    SetInt(b.Node("DFT", {"x"}, {"y"}), "axis", axis);
+    return b;
+  };
+  const tensors::Tensor x = F32({1, 4, 1}, {1, 2, 3, 4});
+  const std::vector<double> want = {10, 0, -2, 2, -2, 0, -2, -2};  // (re, im) of [10, -2+2i, -2, -2-2i]
+  EXPECT_TRUE(testing::AllClose(RunModel(dft(1), {x})[0], F32({1, 4, 2}, want), 1e-5, 1e-5));
+  EXPECT_TRUE(testing::AllClose(RunModel(dft(-2), {x})[0], F32({1, 4, 2}, want), 1e-5, 1e-5));
+}
+
+TEST(Onnx, EinsumWithUpperCaseLetters) {
+  ModelBuilder b(12);
+  b.Input("x", TP::FLOAT, {"2", "3"}).Output("y", TP::FLOAT);
+  SetStr(b.Node("Einsum", {"x"}, {"y"}), "equation", "Ab");  // implicit output "Ab": the identity
+  const tensors::Tensor x = F32({2, 3}, {1, 2, 3, 4, 5, 6});
+  EXPECT_EQ(ToDoubles(RunModel(b, {x})[0]), ToDoubles(x));
+  ModelBuilder t(12);
+  t.Input("x", TP::FLOAT, {"2", "3"}).Output("y", TP::FLOAT);
+  SetStr(t.Node("Einsum", {"x"}, {"y"}), "equation", "bA");  // implicit "Ab": a transpose
+  EXPECT_EQ(ToDoubles(RunModel(t, {x})[0]), (std::vector<double>{1, 4, 2, 5, 3, 6}));
+}
+
+TEST(Onnx, CeilModeDropsAWindowStartingInThePadding) {
+  ModelBuilder b(12);
+  b.Input("x", TP::FLOAT, {"1", "1", "2", "2"}).Output("y", TP::FLOAT);
+  auto* n = b.Node("MaxPool", {"x"}, {"y"});
+  SetInts(n, "kernel_shape", {1, 1});
+  SetInts(n, "strides", {2, 2});
+  SetInt(n, "ceil_mode", 1);
+  auto y = RunModel(b, {F32({1, 1, 2, 2}, {1, 2, 3, 4})});
+  EXPECT_EQ(y[0].Shape().Dims(), (std::vector<int64_t>{1, 1, 1, 1}));
+  EXPECT_EQ(ToDoubles(y[0]), (std::vector<double>{1}));
+}
+
+TEST(Onnx, LoopWithoutConditionOrCarriedValues) {
+  // for i in range(3): stack i  (inputs "M", "").
+  ModelBuilder b(13);
+  b.Input("dummy", TP::FLOAT, {"1"}).Output("s", TP::INT64);
+  b.m.mutable_graph()->add_initializer()->CopyFrom([] {
+    TP t;
+    t.set_name("m");
+    t.set_data_type(TP::INT64);
+    t.add_int64_data(3);
+    return t;
+  }());
+  auto* loop = b.Node("Loop", {"m", ""}, {"s"});
+  ::onnx::GraphProto* body = SetGraph(loop, "body");
+  body->set_name("body");
+  ModelBuilder::Describe(body->add_input(), "i", TP::INT64, {});
+  ModelBuilder::Describe(body->add_input(), "c", TP::BOOL, {});
+  auto* id = body->add_node();
+  id->set_op_type("Identity");
+  id->add_input("c");
+  id->add_output("co");
+  auto* id2 = body->add_node();
+  id2->set_op_type("Identity");
+  id2->add_input("i");
+  id2->add_output("io");
+  ModelBuilder::Describe(body->add_output(), "co", TP::BOOL, {});
+  ModelBuilder::Describe(body->add_output(), "io", TP::INT64, {});
+  auto y = RunModel(b, {F32({1}, {0})});
+  EXPECT_EQ(ToDoubles(y[0]), (std::vector<double>{0, 1, 2}));
+}
+
 // ----------------------------------------------------------------- Errors.
 
 std::string ImportError(const std::string& bytes) {
@@ -386,6 +529,20 @@ TEST(Onnx, UnsupportedOperatorNamesNodeOperatorAndOpset) {
               HasSubstr("node 'fancy' (#0, FancyOp): operator FancyOp (opset 13) is not supported by Kiln's importer"));
 }
 
+TEST(Onnx, AnAttributeTheConverterDoesNotKnowIsAnError) {
+  // An unknown attribute might change the result: refused, never ignored.
+  ModelBuilder b;
+  b.Input("x", TP::FLOAT, {"2"}).Output("y", TP::FLOAT);
+  SetInt(b.Node("Relu", {"x"}, {"y"}, "relu"), "leak", 1);
+  onnx::Model model = onnx::Model::ImportBytes(b.Bytes());
+  try {
+    model.NewExec(backends::NewWithName("cpu"), context::New()).Call({F32({2}, {-1, 1})});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("ONNX node 'relu' (Relu, opset 13): attribute 'leak' is not supported"));
+  }
+}
+
 TEST(Onnx, UnsupportedDomainIsAnError) {
   ModelBuilder b;
   b.Input("x", TP::FLOAT, {"2"}).Output("y", TP::FLOAT);
@@ -409,6 +566,17 @@ TEST(Onnx, OpsetOutsideTheSupportedRangeIsAnError) {
   b.Input("x", TP::FLOAT, {"2"}).Output("y", TP::FLOAT);
   b.Node("Neg", {"x"}, {"y"});
   EXPECT_THAT(ImportError(b.Bytes()), HasSubstr("default-domain opset 19 is not supported (Kiln imports opsets 1 to 18)"));
+}
+
+TEST(Onnx, InitializersMappedToOneVariableAreAnError) {
+  ModelBuilder b;
+  b.Input("x", TP::FLOAT, {"2"}).Output("y", TP::FLOAT);
+  b.Init("a.b", {2}, {1, 2});
+  b.Init("a/b", {2}, {3, 4});
+  b.Node("Add", {"a.b", "a/b"}, {"s"});
+  b.Node("Add", {"x", "s"}, {"y"});
+  EXPECT_THAT(ImportError(b.Bytes()),
+              HasSubstr("initializers 'a.b' and 'a/b' map to the same variable /a/b (set ImportOptions::variable_name)"));
 }
 
 TEST(Onnx, WrongInputsAreAnError) {
