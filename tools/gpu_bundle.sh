@@ -15,6 +15,7 @@ cd "$(dirname "$0")/.."
 # (headers + library, whose libz.so link points at zlib1g's file), GoogleTest/GoogleMock (static
 # libraries and CMake config; the googletest source package is not needed), Google Benchmark.
 # OpenMP comes with the compiler there. Runtime libraries travel too: that image has none of them.
+# (ONNX's test data, 40 MiB, stays behind: the onnx_suite ctests are registered only where it is.)
 PACKAGES=(
   libdnnl-dev libdnnl2
   ocl-icd-opencl-dev ocl-icd-libopencl1 opencl-c-headers opencl-clhpp-headers
@@ -23,6 +24,11 @@ PACKAGES=(
   zlib1g-dev zlib1g
   libgtest-dev libgmock-dev
   libbenchmark-dev libbenchmark1debian
+  # LAPACKE over the reference LAPACK/BLAS (the CPU linear-algebra kernels; OpenBLAS is larger),
+  # FFTW (the FFT kernels), ONNX's protobuf classes (the ONNX importer).
+  liblapacke-dev liblapacke liblapack3 libblas3 libgfortran5 libtmglib3
+  libfftw3-dev libfftw3-single3 libfftw3-double3
+  libonnx-dev libonnx1 libprotobuf-dev libprotobuf32
 )
 
 mkdir -p .gpu

@@ -159,6 +159,11 @@ deps_step() {
     unpack_deb "$f" || { echo "cannot unpack $f"; return 1; }
     n=$((n + 1))
   done
+  # BLAS and LAPACK are Debian alternatives (their postinst links libblas.so.3 and liblapack.so.3,
+  # which dpkg -x does not run): link them where liblapacke looks.
+  for f in blas/libblas.so.3 lapack/liblapack.so.3; do
+    if [ -e "$DEPS/usr/lib/$MULTIARCH/$f" ]; then ln -sfn "$DEPS/usr/lib/$MULTIARCH/$f" "$DEPS/usr/lib/$MULTIARCH/${f#*/}"; fi
+  done
   # Absolute symbolic links (libz.so -> /lib/.../libz.so.1.2.13) point into the unpacked tree.
   while IFS= read -r l; do
     t=$(readlink "$l")
