@@ -213,6 +213,9 @@ class Converter {
 /// converter on the host): shape-like values are far smaller; larger ones
 /// stay graph computations, or are an error where a converter needs them.
 inline constexpr int64_t kMaxFoldBytes = int64_t{16} << 20;
+/// The largest dimension of a value in an imported graph (checked after
+/// every node), so that size arithmetic cannot overflow.
+inline constexpr int64_t kMaxDimension = int64_t{1} << 40;
 /// Fails unless `elements` values of `dtype` fit kMaxFoldBytes.
 void CheckTraceTimeSize(const OpContext& c, int64_t elements, dtypes::DType dtype, const std::string& what);
 

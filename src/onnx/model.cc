@@ -486,6 +486,17 @@ void Converter::ConvertNode(const ::onnx::NodeProto& node, int index, Scope& sco
     outs = it->second.fn(c);
     c.CheckAttributesRead();
   }
+  // No dimension beyond 2^40: the converters' (and the ops') size
+  // arithmetic then cannot overflow, whatever a file asks for.
+  for (const Out& o : outs) {
+    const shapes::Shape* s = o.node.Ok() ? &o.node.Shape() : o.constant.Ok() ? &o.constant.Shape() : nullptr;
+    for (int64_t d : s ? s->Dims() : std::vector<int64_t>{}) {
+      if (d > kMaxDimension) {
+        Throw("ONNX node '" + NodeLabel(node) + "' (" + node.op_type() + ", opset " + std::to_string(opset) +
+              "): an output of " + s->ToString() + " has a dimension over 2^40, which is not supported");
+      }
+    }
+  }
   for (int k = 0; k < node.output_size(); ++k) {
     const std::string& name = node.output(k);
     if (name.empty()) continue;
@@ -649,6 +660,9 @@ std::vector<graph::Node> Model::Call(context::Context ctx, const std::vector<gra
     }
     if (info.dtype == dtypes::Invalid) {
       Throw(m.description + ": input '" + info.name + "' has type " + info.type + ", which Kiln does not support");
+    }
+    for (int64_t d : shape.Dims()) {
+      if (d > internal::kMaxDimension) Throw(m.description + ": input '" + info.name + "' has a dimension over 2^40");
     }
     if (shape.DType() != info.dtype) {
       Throw(m.description + ": input '" + info.name + "' must be " + info.type + ", got " + shape.ToString());

@@ -43,7 +43,7 @@ SpatialPads Pads(const OpContext& c, const std::vector<int64_t>& in, const std::
     }
   } else if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
     for (size_t i = 0; i < n; ++i) {
-      const int64_t out = (in[i] + strides[i] - 1) / strides[i];
+      const int64_t out = in[i] == 0 ? 0 : (in[i] - 1) / strides[i] + 1;
       const int64_t total = std::max<int64_t>(
           0, CheckedMul(c, out - 1, strides[i]) + CheckedMul(c, kernel[i] - 1, dil[i]) + 1 - in[i]);
       p.low[i] = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;

@@ -290,7 +290,8 @@ void RegisterShapeOps() {
       const int64_t n = dims[a];
       if (steps[i] == 0) c.Fail("step 0");
       // A step longer than the axis takes one element, as the axis length would.
-      const int64_t step = std::clamp<int64_t>(steps[i], -(n + 1), n + 1);
+      const int64_t longest = std::max<int64_t>(n, 1);
+      const int64_t step = std::clamp<int64_t>(steps[i], -longest, longest);
       int64_t s = starts[i], e = ends[i];
       if (s < 0) s += n;
       if (e < 0) e += n;
@@ -303,7 +304,7 @@ void RegisterShapeOps() {
       } else {
         s = std::clamp<int64_t>(s, 0, n - 1);
         e = std::clamp<int64_t>(e, -1, n - 1);
-        const int64_t count = s > e ? (s - e + (-step) - 1) / (-step) : 0;
+        const int64_t count = s > e ? (s - e - 1) / (-step) + 1 : 0;  // ceil, without overflow
         // Reverse the axis, then slice forward from the mirrored start.
         reversed.push_back(a);
         const int64_t r0 = n - 1 - s;

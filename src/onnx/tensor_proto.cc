@@ -150,6 +150,7 @@ tensors::Tensor TensorFromProto(const TP& proto, const std::filesystem::path& di
   constexpr int64_t kMaxElements = int64_t{1} << 40;
   for (int64_t d : proto.dims()) {
     if (d < 0) Throw(what + ": negative dimension " + std::to_string(d));
+    if (d > kMaxDimension) Throw(what + ": dimension " + std::to_string(d) + " is over 2^40");
     dims.push_back(d);
     if (d != 0 && n > kMaxElements / d) Throw(what + ": too many elements");
     n *= d;
