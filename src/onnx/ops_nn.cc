@@ -69,6 +69,31 @@ Node PerChannel(Node v, int rank) {
   return graph::Reshape(v, dims);
 }
 
+// ReduceWindow over [N, C, spatial...] computed channels-last: the CPU
+// backend's row kernels reduce whole rows of C values (NHWC pooling), several
+// times faster than its generic kernel on NCHW windows, which more than pays
+// for the two transposes.
+Node WindowChannelsLast(Node x, const ir::WindowAttrs& a) {
+  const int r = x.Rank();
+  std::vector<int> to_last = {0}, back = {0, r - 1};
+  for (int d = 2; d < r; ++d) to_last.push_back(d);
+  to_last.push_back(1);
+  for (int d = 1; d < r - 1; ++d) back.push_back(d);
+  auto permute = [&](const std::vector<int64_t>& v) {
+    std::vector<int64_t> out;
+    for (int d : to_last) out.push_back(v[static_cast<size_t>(d)]);
+    return out;
+  };
+  ir::WindowAttrs t = a;
+  t.window_dimensions = permute(a.window_dimensions);
+  t.strides = permute(a.strides);
+  t.window_dilations = permute(a.window_dilations);
+  t.padding_low = permute(a.padding_low);
+  t.padding_high = permute(a.padding_high);
+  if (!a.base_dilations.empty()) t.base_dilations = permute(a.base_dilations);
+  return graph::Transpose(graph::ReduceWindow(graph::Transpose(x, to_last), t), back);
+}
+
 Node Pool(OpContext& c, ir::WindowReduction red, Node x, bool average) {
   const auto in = Spatial(c, x.Shape());
   const size_t n = in.size();
@@ -102,7 +127,7 @@ Node Pool(OpContext& c, ir::WindowReduction red, Node x, bool average) {
     a.padding_low.push_back(p.low[i]);
     a.padding_high.push_back(p.high[i]);
   }
-  Node y = graph::ReduceWindow(x, a);
+  Node y = WindowChannelsLast(x, a);
   if (!average) return y;
   if (c.Int("count_include_pad", 0) != 0) {
     // The explicit pads count; the extra high padding of ceil_mode does not.
@@ -713,9 +738,10 @@ void RegisterNnOps() {
   RegisterOp("Gemm", [](OpContext& c) -> std::vector<Out> {
     Node a = c.In(0), b = c.In(1);
     c.Ignore({"broadcast"});  // opset < 7: C broadcasts, as numpy's rules do here
-    if (c.Int("transA", 0)) a = Transpose(a, {1, 0});
-    if (c.Int("transB", 0)) b = Transpose(b, {1, 0});
-    Node y = MatMul(a, b);
+    if (a.Rank() != 2 || b.Rank() != 2) c.Fail("A and B must be matrices");
+    // The transposes are the dot's contracting axes, not copies.
+    const int ka = c.Int("transA", 0) ? 0 : 1, kb = c.Int("transB", 0) ? 1 : 0;
+    Node y = DotGeneral(a, {ka}, {}, b, {kb}, {});
     const double alpha = c.Float("alpha", 1.0f), beta = c.Float("beta", 1.0f);
     if (alpha != 1.0) y = y * S(y, alpha);
     if (c.Has(2) && beta != 0.0) {
