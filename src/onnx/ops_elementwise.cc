@@ -56,6 +56,20 @@ void Variadic(const std::string& name, std::function<Node(Node, Node)> fn, bool 
   });
 }
 
+constexpr double kLn2 = 0.69314718055994530942;
+
+// Above this |x|, log(2|x|) is asinh/acosh to the dtype's precision (the
+// neglected term is 1 / (4 x^2)).
+double LargeArgument(Node x) { return x.DType() == dtypes::Float64 ? 1e8 : 1e4; }
+
+// fn computed in Float32 for Float16/BFloat16 inputs (and cast back).
+std::function<Node(Node)> InFloat32(std::function<Node(Node)> fn) {
+  return [fn](Node x) {
+    if (!dtypes::IsHalf(x.DType())) return fn(x);
+    return graph::ConvertDType(fn(graph::ConvertDType(x, dtypes::Float32)), x.DType());
+  };
+}
+
 dtypes::DType CastTarget(const OpContext& c, int64_t to) {
   const dtypes::DType d = DTypeFromOnnx(static_cast<int32_t>(to));
   if (d == dtypes::Invalid) c.Fail("casting to " + OnnxTypeName(static_cast<int32_t>(to)) + " is not supported");
@@ -83,13 +97,26 @@ void RegisterElementwiseOps() {
   Unary("Atan", [](Node x) { return Atan2(x, OnesLike(x)); });
   Unary("Asin", [](Node x) { return Atan2(x, Sqrt(S(x, 1) - x * x)); });
   Unary("Acos", [](Node x) { return Atan2(Sqrt(S(x, 1) - x * x), x); });
-  Unary("Sinh", [](Node x) { return (Expm1(x) - Expm1(-x)) * S(x, 0.5); });
-  Unary("Cosh", [](Node x) { return (Exp(x) + Exp(-x)) * S(x, 0.5); });
-  Unary("Asinh", [](Node x) {
+  // The hyperbolic functions in forms that overflow only where the result
+  // does (e^|x| / 2 rather than e^x, log(2a) rather than a^2 for large a),
+  // computed in Float32 for the half types.
+  Unary("Sinh", InFloat32([](Node x) {
     Node a = Abs(x);
-    return Sign(x) * Log1p(a + a * a / (S(x, 1) + Sqrt(S(x, 1) + a * a)));
-  });
-  Unary("Acosh", [](Node x) { return Log(x + Sqrt(x * x - S(x, 1))); });
+    Node big = Sign(x) * (Exp(a - S(x, kLn2)) - S(x, 0.5) * Exp(-a));
+    return Where(LessThan(a, OnesLike(a)), (Expm1(x) - Expm1(-x)) * S(x, 0.5), big);
+  }));
+  Unary("Cosh", InFloat32([](Node x) {
+    Node a = Abs(x);
+    return Exp(a - S(x, kLn2)) + S(x, 0.5) * Exp(-a);
+  }));
+  Unary("Asinh", InFloat32([](Node x) {
+    Node a = Abs(x);
+    Node small = Log1p(a + a * a / (S(x, 1) + Sqrt(S(x, 1) + a * a)));
+    return Sign(x) * Where(GreaterThan(a, S(a, LargeArgument(x))), Log(a) + S(a, kLn2), small);
+  }));
+  Unary("Acosh", InFloat32([](Node x) {
+    return Where(GreaterThan(x, S(x, LargeArgument(x))), Log(x) + S(x, kLn2), Log(x + Sqrt(x * x - S(x, 1))));
+  }));
   Unary("Atanh", [](Node x) { return S(x, 0.5) * (Log1p(x) - Log1p(-x)); });
   Unary("Tanh", [](Node x) { return Tanh(x); });
   Unary("Sqrt", [](Node x) { return Sqrt(x); });
@@ -183,6 +210,12 @@ void RegisterElementwiseOps() {
 
   RegisterOp("Pow", [](OpContext& c) -> std::vector<Out> {
     Node x = c.In(0), y = c.In(1);
+    if (c.Int("broadcast", 0) != 0 && c.HasAttr("axis")) {  // opset < 7: y aligned from `axis`
+      const int axis = NormAxis(c, c.Int("axis", 0), x.Rank());
+      std::vector<int> axes;
+      for (int k = 0; k < x.Rank() - axis - y.Rank(); ++k) axes.push_back(y.Rank() + k);
+      if (!axes.empty()) y = ExpandAxes(y, axes);
+    }
     if (x.DType() == y.DType()) return {Pow(x, y)};
     if (dtypes::IsFloat(x.DType())) return {Pow(x, ConvertDType(y, x.DType()))};
     // An integer base with another exponent type: computed in double, as
@@ -223,6 +256,12 @@ void RegisterElementwiseOps() {
     return {x};
   });
   RegisterOp("Cast", [](OpContext& c) -> std::vector<Out> {
+    const auto* to = c.Attr("to");
+    if (to && to->type() == ::onnx::AttributeProto::STRING) {  // opsets 1-5: the type's name, "FLOAT"
+      ::onnx::TensorProto_DataType value{};
+      if (!::onnx::TensorProto_DataType_Parse(to->s(), &value)) c.Fail("unknown type \"" + to->s() + "\"");
+      return {CastTo(c.In(0), CastTarget(c, value))};
+    }
     return {CastTo(c.In(0), CastTarget(c, c.Int("to", 0)))};
   });
   RegisterOp("CastLike", [](OpContext& c) -> std::vector<Out> { return {CastTo(c.In(0), c.DTypeOf(1))}; });

@@ -19,6 +19,7 @@ Node S(Node x, double v) { return graph::ScalarLike(x, v); }
 // against a rank-r value along `axis`.
 Node AlongAxis(Node p, int axis, int r) {
   if (p.Rank() == 0 || p.Shape().Size() == 1) return graph::Reshape(p, {});
+  if (p.Rank() == r && r > 1) return p;  // already laid out to broadcast (N-D zero points of MatMulInteger)
   if (axis < 0 || axis >= r) Throw("ONNX import: a per-axis quantization parameter does not fit the value's rank");
   std::vector<int64_t> dims(static_cast<size_t>(r), 1);
   dims[static_cast<size_t>(axis)] = p.Shape().Size();
@@ -128,7 +129,8 @@ void RegisterQuantOps() {
     Node x = c.In(0);
     Node zero = ScalarLike(x, 0);
     Node hi = Max(ReduceMax(x, {}), zero), lo = Min(ReduceMin(x, {}), zero);
-    Node scale = (hi - lo) / ScalarLike(x, 255);
+    // All zeros: scale 1 (onnxruntime's choice), not 0 (a later division would give NaN).
+    Node scale = Where(Equal(hi, lo), ScalarLike(hi, 1), (hi - lo) / ScalarLike(x, 255));
     Node zp = Saturate(Round(zero - lo / scale), dtypes::Uint8);
     Node y = Saturate(Round(x / scale) + ConvertDType(zp, x.DType()), dtypes::Uint8);
     return {y, scale, zp};
@@ -146,7 +148,8 @@ void RegisterQuantOps() {
     Node a = c.In(0), b = c.In(3);
     Node acc = ConvertDType(MatMul(Centered(a, c.In(2), std::max(a.Rank() - 2, 0)), Centered(b, c.In(5), b.Rank() - 1)),
                             dtypes::Float32);
-    Node scale = ConvertDType(AlongAxis(c.In(1), std::max(a.Rank() - 2, 0), acc.Rank()), dtypes::Float32) *
+    // a's scale is per row: the output's second-to-last axis.
+    Node scale = ConvertDType(AlongAxis(c.In(1), std::max(acc.Rank() - 2, 0), acc.Rank()), dtypes::Float32) *
                  ConvertDType(AlongAxis(c.In(4), acc.Rank() - 1, acc.Rank()), dtypes::Float32) /
                  ConvertDType(Reshape(c.In(6), {}), dtypes::Float32);
     Node zp = c.In(7);

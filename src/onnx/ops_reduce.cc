@@ -68,7 +68,14 @@ void ArgMinMax(const std::string& name, bool is_min) {
 void RegisterReduceOps() {
   using namespace graph;  // NOLINT
   Reduction("ReduceSum", 13, [](Node x, std::vector<int> a) { return ReduceSum(x, a); });
-  Reduction("ReduceMean", 18, [](Node x, std::vector<int> a) { return ReduceMean(x, a); });
+  Reduction("ReduceMean", 18, [](Node x, std::vector<int> a) {
+    if (dtypes::IsFloat(x.DType())) return ReduceMean(x, a);
+    // Integers: the sum divided by the count, truncated (as onnxruntime).
+    int64_t count = 1;
+    for (int axis : a) count *= x.Shape().Dim(axis);
+    Node sum = ReduceSum(x, a);
+    return count == 0 ? sum : Div(sum, ScalarLike(sum, static_cast<double>(count)));
+  });
   Reduction("ReduceMax", 18, [](Node x, std::vector<int> a) { return ReduceMax(x, a); });
   Reduction("ReduceMin", 18, [](Node x, std::vector<int> a) { return ReduceMin(x, a); });
   Reduction("ReduceProd", 18, [](Node x, std::vector<int> a) { return ReduceProduct(x, a); });

@@ -3,6 +3,8 @@
 // step in one matmul, then a graph::Scan over time carrying the hidden (and
 // cell) state; forward, reverse or bidirectional; sequence_lens masks.
 #include <algorithm>
+#include <cctype>
+#include <cstring>
 
 #include "kiln/graph/control_flow.h"
 #include "kiln/graph/ops.h"
@@ -18,6 +20,19 @@ Node S(Node x, double v) { return graph::ScalarLike(x, v); }
 
 // An ONNX activation function by name, with its alpha/beta.
 using Activation = std::function<Node(Node)>;
+
+// An activation's name as the spec spells it: names match without regard to
+// case, as onnxruntime does ("tanh" is "Tanh").
+std::string CanonicalActivation(const std::string& given) {
+  for (const char* known : {"Sigmoid", "Tanh", "Relu", "Affine", "LeakyRelu", "ThresholdedRelu", "ScaledTanh",
+                            "HardSigmoid", "Elu", "Softsign", "Softplus"}) {
+    if (given.size() == std::strlen(known) &&
+        std::equal(given.begin(), given.end(), known, [](char a, char b) { return std::tolower(a) == std::tolower(b); })) {
+      return known;
+    }
+  }
+  return given;
+}
 
 Activation MakeActivation(const OpContext& c, const std::string& name, float alpha, float beta) {
   using namespace graph;  // NOLINT
@@ -41,6 +56,7 @@ Activation MakeActivation(const OpContext& c, const std::string& name, float alp
 // (RNN 1, GRU 2, LSTM 3), defaults `defaults`.
 std::vector<std::vector<Activation>> Activations(const OpContext& c, int dirs, const std::vector<std::string>& defaults) {
   std::vector<std::string> names = c.Strings("activations");
+  for (auto& n : names) n = CanonicalActivation(n);
   const auto alphas = c.Floats("activation_alpha");
   const auto betas = c.Floats("activation_beta");
   const size_t per = defaults.size();

@@ -59,17 +59,22 @@ void RegisterSamplingOps() {
     if (padding != "zeros" && padding != "border" && padding != "reflection") c.Fail("padding_mode \"" + padding + "\" is not supported");
     const int64_t n = x.Shape().Dim(0), ch = x.Shape().Dim(1), h = x.Shape().Dim(2), w = x.Shape().Dim(3);
     const int64_t ho = grid.Shape().Dim(1), wo = grid.Shape().Dim(2);
-    Node g = grid.DType() == x.DType() ? grid : ConvertDType(grid, x.DType());
+    // Coordinates and weights in Float32 (Float64 for Float64 images): half
+    // types cannot hold pixel indices above 2048 (256 for bfloat16).
+    const dtypes::DType cd = x.DType() == dtypes::Float64 ? dtypes::Float64 : dtypes::Float32;
+    if (!dtypes::IsFloat(grid.DType())) c.Fail("the grid must be floats");
+    Node g = grid.DType() == cd ? grid : ConvertDType(grid, cd);
     Node gx = Unnormalize(Reshape(SliceAxis(g, 3, 0, 1), {n, ho * wo}), w, align);
     Node gy = Unnormalize(Reshape(SliceAxis(g, 3, 1, 2), {n, ho * wo}), h, align);
-    Node flat = Reshape(x, {n, ch, h * w});
+    Node flat = Reshape(x.DType() == cd ? x : ConvertDType(x, cd), {n, ch, h * w});
     // One tap: the value at integer (iy, ix) (zero outside the image) times weight.
     auto tap = [&](Node iy, Node ix, Node weight) {
       Node inside = LogicalAnd(LogicalAnd(GreaterOrEqual(ix, ZerosLike(ix)), LessThan(ix, S(ix, static_cast<double>(w)))),
                                LogicalAnd(GreaterOrEqual(iy, ZerosLike(iy)), LessThan(iy, S(iy, static_cast<double>(h)))));
       Node cx = Clamp(ZerosLike(ix), ix, S(ix, static_cast<double>(w - 1)));
       Node cy = Clamp(ZerosLike(iy), iy, S(iy, static_cast<double>(h - 1)));
-      Node idx = ConvertDType(cy * S(cy, static_cast<double>(w)) + cx, dtypes::Int64);
+      Node idx = ConvertDType(cy, dtypes::Int64) * ScalarLike(ConvertDType(cy, dtypes::Int64), static_cast<double>(w)) +
+                 ConvertDType(cx, dtypes::Int64);
       Node v = TakeAlongAxis(flat, BroadcastTo(Reshape(idx, {n, 1, ho * wo}), {n, ch, ho * wo}), 2);
       Node wt = Where(inside, weight, ZerosLike(weight));
       return v * Reshape(wt, {n, 1, ho * wo});
@@ -107,7 +112,8 @@ void RegisterSamplingOps() {
     } else {
       c.Fail("mode \"" + mode + "\" is not supported");
     }
-    return {Reshape(out, {n, ch, ho, wo})};
+    out = Reshape(out, {n, ch, ho, wo});
+    return {out.DType() == x.DType() ? out : ConvertDType(out, x.DType())};
   });
 
   RegisterOp("MaxUnpool", [](OpContext& c) -> std::vector<Out> {

@@ -108,8 +108,9 @@ void RegisterSignalOps() {
       if (frame < 0) frame = window.Shape().Dim(0);
       if (frame != window.Shape().Dim(0)) c.Fail("window and frame_length disagree");
     }
-    if (frame <= 0 || step <= 0) c.Fail("frame_length and frame_step must be positive");
     const int64_t len = x.Shape().Dim(1);
+    if (frame < 0) frame = len;  // neither window nor frame_length: one frame of the whole signal
+    if (frame <= 0 || step <= 0) c.Fail("frame_length and frame_step must be positive");
     if (frame > len) c.Fail("frame_length is longer than the signal");
     const int64_t frames = 1 + (len - frame) / step;
     CheckTraceTimeSize(c, CheckedMul(c, frames, frame), dtypes::Int64, "the STFT's frame indices");

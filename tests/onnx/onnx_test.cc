@@ -497,6 +497,75 @@ TEST(Onnx, LoopWithoutConditionOrCarriedValues) {
   EXPECT_EQ(ToDoubles(y[0]), (std::vector<double>{0, 1, 2}));
 }
 
+TEST(Onnx, HyperbolicFunctionsDoNotOverflowEarly) {
+  for (const char* op : {"Sinh", "Cosh", "Asinh", "Acosh"}) {
+    ModelBuilder b(13);
+    b.Input("x", TP::FLOAT, {"4"}).Output("y", TP::FLOAT);
+    b.Node(op, {"x"}, {"y"});
+    const std::vector<double> xs = {1.5, 30.0, 88.9, 1e20};
+    auto y = ToDoubles(RunModel(b, {F32({4}, xs)})[0]);
+    for (size_t i = 0; i < xs.size(); ++i) {
+      const double x = static_cast<float>(xs[i]);
+      const double want = std::string(op) == "Sinh" ? std::sinh(x) : std::string(op) == "Cosh" ? std::cosh(x)
+                          : std::string(op) == "Asinh" ? std::asinh(x) : std::acosh(x);
+      if (std::isinf(static_cast<float>(want))) continue;  // beyond float: inf either way
+      EXPECT_NEAR(y[i], want, 1e-5 * std::abs(want)) << op << "(" << x << ")";
+    }
+  }
+}
+
+TEST(Onnx, GridSampleIndexesHalfImagesExactly) {
+  // Float16 cannot hold the flat index 40 * 64 + 33 = 2593: Kiln indexes in Int64.
+  ModelBuilder b(16);
+  b.Input("x", TP::FLOAT16, {"1", "1", "64", "64"}).Input("g", TP::FLOAT, {"1", "1", "1", "2"}).Output("y", TP::FLOAT16);
+  SetStr(b.Node("GridSample", {"x", "g"}, {"y"}), "mode", "nearest");
+  std::vector<double> pixels(64 * 64);
+  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<double>(i % 64);  // the column
+  const tensors::Tensor x = FromDoubles(shapes::Shape(dtypes::Float16, {1, 1, 64, 64}), pixels);
+  // align_corners = 0: pixel centers at (2 i + 1) / 64 - 1.
+  const tensors::Tensor g = F32({1, 1, 1, 2}, {(2 * 33 + 1) / 64.0 - 1, (2 * 40 + 1) / 64.0 - 1});
+  EXPECT_EQ(ToDoubles(RunModel(b, {x, g})[0]), (std::vector<double>{33}));
+}
+
+TEST(Onnx, QuantizationEdgeCases) {
+  ModelBuilder d(11);
+  d.Input("x", TP::FLOAT, {"3"}).Output("y", TP::UINT8).Output("s", TP::FLOAT).Output("z", TP::UINT8);
+  d.Node("DynamicQuantizeLinear", {"x"}, {"y", "s", "z"});
+  auto r = RunModel(d, {F32({3}, {0, 0, 0})});
+  EXPECT_EQ(ToDoubles(r[1]), (std::vector<double>{1}));  // all zeros: scale 1, not 0
+  EXPECT_EQ(ToDoubles(r[0]), (std::vector<double>{0, 0, 0}));
+
+  // QLinearMatMul: a [2, 3] with a scale per row, b [2, 3, 1]: the row scale is the output's axis -2.
+  ModelBuilder q(10);
+  q.Input("a", TP::UINT8, {"2", "3"}).Input("as", TP::FLOAT, {"2"}).Input("az", TP::UINT8, {})
+      .Input("b", TP::UINT8, {"2", "3", "1"}).Input("bs", TP::FLOAT, {}).Input("bz", TP::UINT8, {})
+      .Input("ys", TP::FLOAT, {}).Input("yz", TP::UINT8, {}).Output("y", TP::UINT8);
+  q.Node("QLinearMatMul", {"a", "as", "az", "b", "bs", "bz", "ys", "yz"}, {"y"});
+  auto u8 = [](std::vector<int64_t> dims, std::vector<double> v) {
+    return FromDoubles(shapes::Shape(dtypes::Uint8, std::move(dims)), v);
+  };
+  auto y = RunModel(q, {u8({2, 3}, {1, 1, 1, 2, 2, 2}), F32({2}, {1, 2}), u8({}, {0}), u8({2, 3, 1}, {1, 1, 1, 2, 2, 2}),
+                        F32({}, {1}), u8({}, {0}), F32({}, {1}), u8({}, {0})});
+  // batch 0: rows (1,1,1).(1,1,1) * 1 = 3 and (2,2,2).(1,1,1) * 2 = 12; batch 1: 6 and 24.
+  EXPECT_EQ(ToDoubles(y[0]), (std::vector<double>{3, 12, 6, 24}));
+}
+
+TEST(Onnx, LegacyAndIntegerForms) {
+  ModelBuilder c(5);  // Cast's `to` was a type name before opset 6
+  c.Input("x", TP::FLOAT, {"2"}).Output("y", TP::INT32);
+  auto* cast = c.Node("Cast", {"x"}, {"y"});
+  SetStr(cast, "to", "INT32");
+  auto y = RunModel(c, {F32({2}, {1.7, -2.2})});
+  EXPECT_EQ(y[0].DType(), dtypes::Int32);
+  EXPECT_EQ(ToDoubles(y[0]), (std::vector<double>{1, -2}));
+
+  ModelBuilder m(13);  // ReduceMean on integers truncates, as onnxruntime
+  m.Input("x", TP::INT32, {"4"}).Output("y", TP::INT32);
+  SetInt(m.Node("ReduceMean", {"x"}, {"y"}), "keepdims", 0);
+  EXPECT_EQ(ToDoubles(RunModel(m, {FromDoubles(shapes::Shape(dtypes::Int32, {4}), {1, 2, 3, 5})})[0]),
+            (std::vector<double>{2}));
+}
+
 // ----------------------------------------------------------------- Errors.
 
 std::string ImportError(const std::string& bytes) {
