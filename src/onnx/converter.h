@@ -232,6 +232,11 @@ void CheckPositive(const OpContext& c, const std::vector<int64_t>& values, const
 /// Fails unless every value of `values` (pads, output_padding) is within +-2^40.
 void CheckPadding(const OpContext& c, const std::vector<int64_t>& values, const std::string& name);
 
+/// The convolution of ONNX's Conv, ConvInteger and QLinearConv on NCHW input
+/// x and [M, C / group, k...] kernel w: strides, dilations, pads or auto_pad,
+/// group, checked (ops_nn.cc).
+ir::ConvAttrs ConvAttrsOf(const OpContext& c, graph::Node x, graph::Node w);
+
 /// Normalizes an ONNX axis (negative counts from the end) for rank `rank`.
 int NormAxis(const OpContext& c, int64_t axis, int rank);
 /// numpy-broadcast of two shapes' dims (ONNX multidirectional broadcasting).

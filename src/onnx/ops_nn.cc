@@ -487,32 +487,38 @@ Node ResizeImpl(OpContext& c, Node x, const std::vector<double>& scales, const s
 
 }  // namespace
 
+ir::ConvAttrs ConvAttrsOf(const OpContext& c, Node x, Node w) {
+  const auto in = Spatial(c, x.Shape());
+  const size_t n = in.size();
+  if (w.Rank() != x.Rank()) c.Fail("W must have X's rank, got " + w.Shape().ToString());
+  const auto kernel = Spatial(c, w.Shape());
+  if (c.HasAttr("kernel_shape") && c.IntsAttr("kernel_shape") != kernel) c.Fail("kernel_shape does not match W");
+  const auto strides = c.IntsAttr("strides", std::vector<int64_t>(n, 1));
+  const auto dil = c.IntsAttr("dilations", std::vector<int64_t>(n, 1));
+  const SpatialPads p = Pads(c, in, kernel, strides, dil);
+  ir::ConvAttrs a;
+  for (size_t i = 0; i < n; ++i) {
+    a.input_spatial_axes.push_back(static_cast<int64_t>(i + 2));
+    a.kernel_spatial_axes.push_back(static_cast<int64_t>(i + 2));
+    a.output_spatial_axes.push_back(static_cast<int64_t>(i + 2));
+  }
+  a.kernel_output_feature_axis = 0;  // ONNX kernels are [M, C / group, k...]
+  a.kernel_input_feature_axis = 1;
+  a.strides = strides;
+  a.kernel_dilation = dil;
+  a.padding_low = p.low;
+  a.padding_high = p.high;
+  a.feature_group_count = c.Int("group", 1);
+  CheckPositive(c, {a.feature_group_count}, "group");
+  return a;
+}
+
 void RegisterNnOps() {
   using namespace graph;  // NOLINT
 
   RegisterOp("Conv", [](OpContext& c) -> std::vector<Out> {
     Node x = c.In(0), w = c.In(1);
-    const auto in = Spatial(c, x.Shape());
-    const size_t n = in.size();
-    const auto kernel = Spatial(c, w.Shape());
-    if (c.HasAttr("kernel_shape") && c.IntsAttr("kernel_shape") != kernel) c.Fail("kernel_shape does not match W");
-    const auto strides = c.IntsAttr("strides", std::vector<int64_t>(n, 1));
-    const auto dil = c.IntsAttr("dilations", std::vector<int64_t>(n, 1));
-    const SpatialPads p = Pads(c, in, kernel, strides, dil);
-    ir::ConvAttrs a;
-    for (size_t i = 0; i < n; ++i) {
-      a.input_spatial_axes.push_back(static_cast<int64_t>(i + 2));
-      a.kernel_spatial_axes.push_back(static_cast<int64_t>(i + 2));
-      a.output_spatial_axes.push_back(static_cast<int64_t>(i + 2));
-    }
-    a.kernel_output_feature_axis = 0;
-    a.kernel_input_feature_axis = 1;
-    a.strides = strides;
-    a.kernel_dilation = dil;
-    a.padding_low = p.low;
-    a.padding_high = p.high;
-    a.feature_group_count = c.Int("group", 1);
-    Node y = ConvGeneral(x, w, a);
+    Node y = ConvGeneral(x, w, ConvAttrsOf(c, x, w));
     if (c.Has(2)) y = y + PerChannel(c.In(2), y.Rank());
     return {y};
   });

@@ -64,52 +64,6 @@ Node Centered(Node x, Node zp, int axis) {
   return xi - AlongAxis(graph::ConvertDType(zp, dtypes::Int32), axis, x.Rank());
 }
 
-ir::ConvAttrs ConvAttrsFor(OpContext& c, Node x, Node w) {
-  if (x.Rank() < 3 || w.Rank() != x.Rank()) c.Fail("needs [N, C, spatial...] input and kernel");
-  const size_t n = static_cast<size_t>(x.Rank() - 2);
-  if (c.HasAttr("kernel_shape") &&
-      c.IntsAttr("kernel_shape") != std::vector<int64_t>(w.Shape().Dims().begin() + 2, w.Shape().Dims().end())) {
-    c.Fail("kernel_shape does not match W");
-  }
-  const auto strides = c.IntsAttr("strides", std::vector<int64_t>(n, 1));
-  const auto dil = c.IntsAttr("dilations", std::vector<int64_t>(n, 1));
-  const std::string auto_pad = c.Str("auto_pad", "NOTSET");
-  if (strides.size() != n || dil.size() != n) c.Fail("strides and dilations must have one entry per spatial axis");
-  CheckPositive(c, strides, "strides");
-  CheckPositive(c, dil, "dilations");
-  ir::ConvAttrs a;
-  for (size_t i = 0; i < n; ++i) {
-    a.input_spatial_axes.push_back(static_cast<int64_t>(i + 2));
-    a.kernel_spatial_axes.push_back(static_cast<int64_t>(i + 2));
-    a.output_spatial_axes.push_back(static_cast<int64_t>(i + 2));
-  }
-  a.kernel_output_feature_axis = 0;
-  a.kernel_input_feature_axis = 1;
-  a.strides = strides;
-  a.kernel_dilation = dil;
-  a.feature_group_count = c.Int("group", 1);
-  if (auto_pad == "NOTSET") {
-    const auto pads = c.IntsAttr("pads", std::vector<int64_t>(2 * n, 0));
-    if (pads.size() != 2 * n) c.Fail("pads must have 2 entries per spatial axis");
-    CheckPadding(c, pads, "pads");
-    a.padding_low.assign(pads.begin(), pads.begin() + static_cast<std::ptrdiff_t>(n));
-    a.padding_high.assign(pads.begin() + static_cast<std::ptrdiff_t>(n), pads.end());
-  } else if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
-    for (size_t i = 0; i < n; ++i) {
-      const int64_t in = x.Shape().Dim(static_cast<int>(i + 2)), k = w.Shape().Dim(static_cast<int>(i + 2));
-      const int64_t out = (in + strides[i] - 1) / strides[i];
-      const int64_t total =
-          std::max<int64_t>(0, CheckedMul(c, out - 1, strides[i]) + CheckedMul(c, k - 1, dil[i]) + 1 - in);
-      const int64_t lo = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
-      a.padding_low.push_back(lo);
-      a.padding_high.push_back(total - lo);
-    }
-  } else if (auto_pad != "VALID") {
-    c.Fail("auto_pad \"" + auto_pad + "\" is not supported");
-  }
-  return a;
-}
-
 }  // namespace
 
 void RegisterQuantOps() {
@@ -142,7 +96,7 @@ void RegisterQuantOps() {
   });
   RegisterOp("ConvInteger", [](OpContext& c) -> std::vector<Out> {
     Node x = c.In(0), w = c.In(1);
-    return {ConvGeneral(Centered(x, c.InOr(2), 1), Centered(w, c.InOr(3), 0), ConvAttrsFor(c, x, w))};
+    return {ConvGeneral(Centered(x, c.InOr(2), 1), Centered(w, c.InOr(3), 0), ConvAttrsOf(c, x, w))};
   });
   RegisterOp("QLinearMatMul", [](OpContext& c) -> std::vector<Out> {
     Node a = c.In(0), b = c.In(3);
@@ -157,7 +111,7 @@ void RegisterQuantOps() {
   });
   RegisterOp("QLinearConv", [](OpContext& c) -> std::vector<Out> {
     Node x = c.In(0), w = c.In(3);
-    Node acc = ConvGeneral(Centered(x, c.In(2), 1), Centered(w, c.In(5), 0), ConvAttrsFor(c, x, w));
+    Node acc = ConvGeneral(Centered(x, c.In(2), 1), Centered(w, c.In(5), 0), ConvAttrsOf(c, x, w));
     if (c.Has(8)) {
       std::vector<int64_t> d(static_cast<size_t>(acc.Rank()), 1);
       d[1] = acc.Shape().Dim(1);
