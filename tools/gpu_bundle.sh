@@ -42,6 +42,17 @@ if ! (cd .gpu/debs && apt-get -o APT::Sandbox::User=root download -q "${PACKAGES
   (cd .gpu/debs && apt-get -o APT::Sandbox::User=root download -q "${PACKAGES[@]}" >/dev/null)
 fi
 
+# ONNX's node tests (libonnx-testdata's data/node, 27 MiB, 1.2 MiB as .tar.xz) for the onnx step.
+onnx_src=/usr/share/libonnx-testdata/data
+onnx_tmp=""
+if [ ! -d "$onnx_src/node" ]; then
+  onnx_tmp="$(mktemp -d)"
+  (cd "$onnx_tmp" && apt-get -o APT::Sandbox::User=root download -q libonnx-testdata >/dev/null && dpkg -x libonnx-testdata_*.deb root)
+  onnx_src="$onnx_tmp/root/usr/share/libonnx-testdata/data"
+fi
+tar -cf - -C "$onnx_src" node | xz -T2 -6 > .gpu/onnx-node.tar.xz
+[ -z "$onnx_tmp" ] || rm -rf "$onnx_tmp"
+
 # The Fashion-MNIST subset, from the installed package or else from its downloaded .deb.
 n="${KILN_GPU_TRAIN_EXAMPLES:-20000}"
 src=/usr/share/datasets/fashion-mnist

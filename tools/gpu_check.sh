@@ -10,7 +10,8 @@
 #      dependencies, .gpu/fashion-mnist/ with a Fashion-MNIST subset; about 22 MiB)
 #   2. The device run: command `bash tools/gpu_check.sh`, carry [".gpu"], timeout_s 540.
 # Run from the repository root as root; $OUT is the folder whose files come back (default
-# ./build-gpu-out). Steps: deps, build, gpu (nvidia-smi), ctest, main (MLP 2 epochs, then the CNN
+# ./build-gpu-out). Steps: deps, build, gpu (nvidia-smi), ctest, onnx (ONNX's node tests on the GPU
+# backend, from .gpu/onnx-node.tar.xz), main (MLP 2 epochs, then the CNN
 # 1 epoch if time is left), bench. Each has its own timeout, cut to the time left, so a failure or
 # a hang of one still lets the others run (no build: no later Kiln step).
 # Environment (all optional):
@@ -23,11 +24,11 @@
 #   KILN_GPU_CTEST_J=N         ctest -j (default 8)
 #   KILN_GPU_BENCH_ROUNDS=N    interleaved benchmark rounds per side (default 3)
 #   KILN_GPU_BENCH_ARGS=...    extra arguments for both benchmark programs (e.g. --only=mlp,cnn)
-#   KILN_GPU_STEPS="..."       the steps to run (default "deps build gpu ctest main bench")
+#   KILN_GPU_STEPS="..."       the steps to run (default "deps build gpu ctest onnx main bench")
 #   KILN_GPU_BACKEND=NAME      KILN_BACKEND for the main job and kiln_gpu_bench (default: cuda when
 #                              nvidia-smi sees a GPU, else unset; set it empty for backends::New()'s pick)
 # Files in $OUT (the tool brings back at most 8): gpu_check.md, env.log, build.log, ctest.log,
-# main_job.log, bench.log.
+# onnx.log, main_job.log, bench.log.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 ROOT="$PWD"
@@ -37,7 +38,7 @@ OUT="$(cd "$OUT" && pwd)"
 START=$(date +%s)
 BUDGET="${KILN_GPU_BUDGET_S:-470}"
 DEADLINE=$((START + BUDGET))
-STEPS=" ${KILN_GPU_STEPS:-deps build gpu ctest main bench} "
+STEPS=" ${KILN_GPU_STEPS:-deps build gpu ctest onnx main bench} "
 DEPS=/tmp/kilndeps
 MULTIARCH=x86_64-linux-gnu
 BUILD="${KILN_PREBUILT_BUILD:-${KILN_GPU_BUILD_DIR:-build-gpu}}"
@@ -257,6 +258,19 @@ if wants ctest && [ $BUILT = 1 ]; then
     DETAILS+=("### Failed tests"$'\n\n'"$(echo "$failed" | tr ' ' '\n' | grep -v '^$' | head -60 | sed 's/^/- /')")
     write_summary
   fi
+fi
+
+# ------------------------------------------------------------------ onnx
+# ONNX's node tests through the importer on the GPU backend (ops it lacks are reported as failures or
+# "not supported"; the CPU's count is in tests/CMakeLists.txt). The data travels compressed (1.2 MiB).
+if wants onnx && [ $BUILT = 1 ] && [ -f "$ROOT/.gpu/onnx-node.tar.xz" ]; then
+  onnx_step() {
+    rm -rf /tmp/kiln-onnx-node && mkdir -p /tmp/kiln-onnx-node &&
+      tar -xJf "$ROOT/.gpu/onnx-node.tar.xz" -C /tmp/kiln-onnx-node &&
+      "$BUILD/tools/onnx_suite" --data /tmp/kiln-onnx-node/node --backend "${KILN_RUN_BACKEND:-cpu}"
+  }
+  run_timed "$(limit 180 "${KILN_GPU_RESERVE_ONNX:-120}")" "$OUT/onnx.log" onnx_step
+  row onnx "$STATUS" "$SECS" "$(grep -E '^onnx_suite: [0-9]+ cases' "$OUT/onnx.log" | tail -1 | cut -c13-)"
 fi
 
 # ------------------------------------------------------------------ main job

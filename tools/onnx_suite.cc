@@ -141,7 +141,18 @@ Result RunCase(const fs::path& dir, const std::shared_ptr<backends::Backend>& ba
 
 }  // namespace
 
+int Run(int argc, char** argv);
+
 int main(int argc, char** argv) {
+  try {
+    return Run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "onnx_suite: " << e.what() << "\n";
+    return 2;
+  }
+}
+
+int Run(int argc, char** argv) {
   fs::path data = "/usr/share/libonnx-testdata/data/node";
   std::string filter, table, backend_name = "cpu";
   long min_pass = -1;
