@@ -136,8 +136,6 @@ class OpContext {
   /// Throws the importer's error for this node: "ONNX node 'n' (Op, opset
   /// 13): <message>".
   [[noreturn]] void Fail(const std::string& message) const;
-  /// A Kiln location for ops created for this node (the importer's own).
-  graph::Loc L() const;
 
  private:
   Converter& converter_;
@@ -191,7 +189,7 @@ void RegisterTraceTimeOps();
 /// Converts graphs; one per Model::Call.
 class Converter {
  public:
-  Converter(const Model::Impl& model, context::Context ctx) : model_(model), ctx_(std::move(ctx)) {}
+  explicit Converter(const Model::Impl& model) : model_(model) {}
 
   /// Converts the nodes of `graph` with `scope` holding its inputs (and
   /// enclosing values); returns its outputs' values.
@@ -201,12 +199,10 @@ class Converter {
   /// A node for `v` in graph g (materializing a constant once).
   graph::Node NodeOf(Value& v, graph::Graph* g);
   const std::filesystem::path& ExternalDataDir() const;
-  const context::Context& Ctx() const { return ctx_; }
 
  private:
   void ConvertNode(const ::onnx::NodeProto& node, int index, Scope& scope, graph::Graph* g);
   const Model::Impl& model_;
-  context::Context ctx_;
 };
 
 /// The largest value computed at trace time (folded, or made by a

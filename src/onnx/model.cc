@@ -221,8 +221,6 @@ void OpContext::Fail(const std::string& message) const {
         "): " + message);
 }
 
-graph::Loc OpContext::L() const { return graph::Loc::current(); }
-
 graph::Node OpContext::In(int i) {
   if (!Has(i)) Fail("input " + std::to_string(i) + " is required");
   return converter_.NodeOf(*inputs_[static_cast<size_t>(i)], g_);
@@ -641,7 +639,7 @@ std::vector<graph::Node> Model::Call(context::Context ctx, const std::vector<gra
     }
   }
   graph::Graph* g = nullptr;
-  internal::Converter converter(m, ctx);
+  internal::Converter converter(m);
   internal::Scope scope;
   for (size_t i = 0; i < inputs.size(); ++i) {
     const ValueInfo& info = m.inputs[i];

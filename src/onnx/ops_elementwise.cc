@@ -19,7 +19,7 @@ void Unary(const std::string& name, std::function<Node(Node)> fn) {
 }
 
 void Binary(const std::string& name, std::function<Node(Node, Node)> fn) {
-  RegisterOp(name, [fn, name](OpContext& c) -> std::vector<Out> {
+  RegisterOp(name, [fn](OpContext& c) -> std::vector<Out> {
     const bool legacy_broadcast = c.Int("broadcast", 0) != 0;
     const bool has_axis = c.HasAttr("axis");
     if (legacy_broadcast && has_axis) {

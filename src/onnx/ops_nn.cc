@@ -327,27 +327,24 @@ Node Einsum(OpContext& c, std::string eq, std::vector<Node> xs) {
   if (xs.size() != 2) c.Fail("more than two operands are not supported");
   auto [a, ta] = simplify(xs[0], terms[0], terms[1]);
   auto [b, tb] = simplify(xs[1], terms[1], ta);
-  std::vector<int> ab, bb, ac, bc;
-  std::string res;
-  for (size_t i = 0; i < ta.size(); ++i) {
-    const size_t j = tb.find(ta[i]);
-    if (j == std::string::npos) continue;
-    if (out.find(ta[i]) != std::string::npos) {
-      ab.push_back(static_cast<int>(i));
-      bb.push_back(static_cast<int>(j));
-      res += ta[i];
-    } else {
-      ac.push_back(static_cast<int>(i));
-      bc.push_back(static_cast<int>(j));
+  // The contraction is Kiln's two-operand Einsum, with every axis label
+  // (ellipsis axes have none) renamed to a letter.
+  static const std::string kLetters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  std::map<char, char> letter;
+  auto rename = [&](const std::string& labels) {
+    std::string renamed;
+    for (char ch : labels) {
+      auto it = letter.find(ch);
+      if (it == letter.end()) {
+        if (letter.size() == kLetters.size()) c.Fail("more than 52 axis labels");
+        it = letter.emplace(ch, kLetters[letter.size()]).first;
+      }
+      renamed += it->second;
     }
-  }
-  for (char ch : ta) {
-    if (tb.find(ch) == std::string::npos) res += ch;
-  }
-  for (char ch : tb) {
-    if (ta.find(ch) == std::string::npos) res += ch;
-  }
-  return to_output(graph::DotGeneral(a, ac, ab, b, bc, bb), res);
+    return renamed;
+  };
+  const std::string two = rename(ta) + "," + rename(tb) + "->" + rename(out);
+  return graph::Einsum(two, a, b);
 }
 
 // ---------------------------------------------------------------- Resize.

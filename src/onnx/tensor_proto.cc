@@ -71,13 +71,9 @@ std::string ExternalBytes(const TP& proto, const std::filesystem::path& dir, int
   return ReadFileBytes(dir / rel, offset, length, expected, what);
 }
 
+// Copies a typed data field (its length already checked against the shape).
 template <typename T, typename Field>
-void CopyField(const Field& field, int64_t n, void* out, const std::string& what, const char* field_name,
-               int per_element = 1) {
-  if (static_cast<int64_t>(field.size()) != n * per_element) {
-    Throw(what + ": " + field_name + " holds " + std::to_string(field.size()) + " values, the shape needs " +
-          std::to_string(n * per_element));
-  }
+void CopyField(const Field& field, int64_t n, void* out, int per_element = 1) {
   T* dst = static_cast<T*>(out);
   for (int64_t i = 0; i < n * per_element; ++i) dst[i] = static_cast<T>(field.Get(static_cast<int>(i)));
 }
@@ -193,22 +189,22 @@ tensors::Tensor TensorFromProto(const TP& proto, const std::filesystem::path& di
   tensors::Tensor t(shapes::Shape(dtype, dims));
   void* out = t.MutableHostData();
   switch (proto.data_type()) {
-    case TP::FLOAT: CopyField<float>(proto.float_data(), n, out, what, "float_data"); break;
-    case TP::COMPLEX64: CopyField<float>(proto.float_data(), n, out, what, "float_data", 2); break;
-    case TP::DOUBLE: CopyField<double>(proto.double_data(), n, out, what, "double_data"); break;
-    case TP::COMPLEX128: CopyField<double>(proto.double_data(), n, out, what, "double_data", 2); break;
-    case TP::INT64: CopyField<int64_t>(proto.int64_data(), n, out, what, "int64_data"); break;
-    case TP::UINT32: CopyField<uint32_t>(proto.uint64_data(), n, out, what, "uint64_data"); break;
-    case TP::UINT64: CopyField<uint64_t>(proto.uint64_data(), n, out, what, "uint64_data"); break;
-    case TP::INT32: CopyField<int32_t>(proto.int32_data(), n, out, what, "int32_data"); break;
-    case TP::INT16: CopyField<int16_t>(proto.int32_data(), n, out, what, "int32_data"); break;
-    case TP::INT8: CopyField<int8_t>(proto.int32_data(), n, out, what, "int32_data"); break;
+    case TP::FLOAT: CopyField<float>(proto.float_data(), n, out); break;
+    case TP::COMPLEX64: CopyField<float>(proto.float_data(), n, out, 2); break;
+    case TP::DOUBLE: CopyField<double>(proto.double_data(), n, out); break;
+    case TP::COMPLEX128: CopyField<double>(proto.double_data(), n, out, 2); break;
+    case TP::INT64: CopyField<int64_t>(proto.int64_data(), n, out); break;
+    case TP::UINT32: CopyField<uint32_t>(proto.uint64_data(), n, out); break;
+    case TP::UINT64: CopyField<uint64_t>(proto.uint64_data(), n, out); break;
+    case TP::INT32: CopyField<int32_t>(proto.int32_data(), n, out); break;
+    case TP::INT16: CopyField<int16_t>(proto.int32_data(), n, out); break;
+    case TP::INT8: CopyField<int8_t>(proto.int32_data(), n, out); break;
     case TP::UINT16:
     case TP::FLOAT16:
-    case TP::BFLOAT16: CopyField<uint16_t>(proto.int32_data(), n, out, what, "int32_data"); break;
-    case TP::UINT8: CopyField<uint8_t>(proto.int32_data(), n, out, what, "int32_data"); break;
+    case TP::BFLOAT16: CopyField<uint16_t>(proto.int32_data(), n, out); break;
+    case TP::UINT8: CopyField<uint8_t>(proto.int32_data(), n, out); break;
     case TP::BOOL: {
-      CopyField<uint8_t>(proto.int32_data(), n, out, what, "int32_data");
+      CopyField<uint8_t>(proto.int32_data(), n, out);
       for (int64_t i = 0; i < n; ++i) {
         if (static_cast<uint8_t*>(out)[i] > 1) Throw(what + ": a bool value is neither 0 nor 1");
       }
