@@ -149,7 +149,7 @@ class Exec {
 std::vector<std::string> SupportedOperators();
 
 /// Reads a serialized ONNX TensorProto (the input_0.pb files of ONNX's test
-/// data) into a tensor; `external_data_dir` as for ImportBytes.
+/// data) into a tensor; external data is looked up next to the file.
 tensors::Tensor ReadTensor(const std::filesystem::path& path);
 /// Parses a serialized TensorProto.
 tensors::Tensor ParseTensor(std::string_view bytes, const std::filesystem::path& external_data_dir = {});
