@@ -25,10 +25,12 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   libbenchmark-dev libbenchmark1debian
   # LAPACKE over the reference LAPACK/BLAS (the CPU linear-algebra kernels; OpenBLAS is larger),
-  # FFTW (the FFT kernels), ONNX's protobuf classes (the ONNX importer).
+  # FFTW (the FFT kernels), ONNX's protobuf classes (the ONNX importer), Gloo.
   liblapacke-dev liblapacke liblapack3 libblas3 libgfortran5 libtmglib3
   libfftw3-dev libfftw3-single3 libfftw3-double3
   libonnx-dev libonnx1 libprotobuf-dev libprotobuf32
+  # Gloo (distributed collectives) and the libraries libgloo.so.0 loads.
+  libgloo-dev libgloo0 libhiredis0.14 libibverbs1 libnl-3-200 libnl-route-3-200
 )
 
 mkdir -p .gpu

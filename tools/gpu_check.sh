@@ -170,17 +170,21 @@ deps_step() {
     t=$(readlink "$l")
     case "$t" in /*) if [ -e "$DEPS$t" ]; then ln -sfn "$DEPS$t" "$l"; fi ;; esac
   done < <(find "$DEPS" -type l)
+  # Gloo's CMake targets name the library by its absolute path in /usr/lib: point them into the tree.
+  for f in "$DEPS"/usr/share/cmake/Gloo/GlooTargets-*.cmake; do
+    [ -e "$f" ] && sed -i "s|\"/usr/lib/libgloo|\"$DEPS/usr/lib/libgloo|g" "$f"
+  done
   echo "unpacked $n packages into $DEPS"
 }
 
 kiln_env() {
   export CMAKE_PREFIX_PATH="$DEPS/usr${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
   export CPATH="$DEPS/usr/include${CPATH:+:$CPATH}"
-  export LIBRARY_PATH="$DEPS/usr/lib/$MULTIARCH${LIBRARY_PATH:+:$LIBRARY_PATH}"
+  export LIBRARY_PATH="$DEPS/usr/lib/$MULTIARCH:$DEPS/usr/lib${LIBRARY_PATH:+:$LIBRARY_PATH}"
   # Kiln's programs find libdnnl, libhwy, libbenchmark and the OpenCL loader that libdnnl needs
   # here; zlib comes from the system (its libz.so.1 is newer) unless it has none. PyTorch runs
   # with the original LD_LIBRARY_PATH.
-  KILN_LD="$DEPS/usr/lib/$MULTIARCH"
+  KILN_LD="$DEPS/usr/lib/$MULTIARCH:$DEPS/usr/lib"  # (Gloo installs into /usr/lib)
   if ! ldconfig -p 2>/dev/null | grep 'libz\.so\.1 ' >/dev/null; then KILN_LD="$KILN_LD:$DEPS/lib/$MULTIARCH"; fi
   export LD_LIBRARY_PATH="$KILN_LD${ORIG_LD_LIBRARY_PATH:+:$ORIG_LD_LIBRARY_PATH}"
 }

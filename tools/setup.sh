@@ -18,6 +18,7 @@ PACKAGES=(
   libonnx-dev libprotobuf-dev # ONNX's protobuf classes: the ONNX importer parses models with them
   libonnx-testdata   # ONNX's backend node tests: tools/onnx_suite runs them (a ctest)
   python3-torch      # PyTorch exports the CNN of examples/onnx (and the ONNX benchmark's TorchScript peer)
+  libgloo-dev        # Gloo: the collectives of data-parallel training on CPUs (TCP transport)
   libgtest-dev libgmock-dev googletest
   libbenchmark-dev
   # Clang (>= 14), its sanitizer runtimes and its OpenMP: the sanitizer build

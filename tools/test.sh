@@ -50,7 +50,7 @@ if [ "${KILN_SANITIZE:-0}" = "thread" ]; then
   # dataset prefetching, fused kernels. OpenMP is kept to one thread: libgomp
   # is not instrumented, so its own synchronization would be reported as races.
   tsan_tests=(graph_test context_test datasets_test fusion_test)
-  cmake --build "$dir" --parallel "$(nproc)" --target "${tsan_tests[@]}"
+  cmake --build "$dir" --parallel "$(nproc)" --target "${tsan_tests[@]}" distributed_test
   export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
   export OMP_NUM_THREADS=1
   failed=0
@@ -58,6 +58,10 @@ if [ "${KILN_SANITIZE:-0}" = "thread" ]; then
     echo "--- $t under ThreadSanitizer"
     "$dir/tests/$t" --gtest_brief=1 || failed=1
   done
+  # The distributed store's server and client threads (in one process; the
+  # multi-process tests run Gloo, which is not instrumented).
+  echo "--- distributed_test (the store) under ThreadSanitizer"
+  "$dir/tests/distributed_test" --gtest_brief=1 --gtest_filter='Store.*' || failed=1
   exit $failed
 fi
 

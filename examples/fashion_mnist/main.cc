@@ -5,17 +5,23 @@
 // (CSV), and the final test accuracy and wall time.
 //
 //   fashion_mnist [--model=mlp|cnn] [--epochs=N] [--params="learning_rate=0.001;batch_size=128"]
-//                 [--data=DIR] [--checkpoint_dir=DIR] [--restart] [--plot=FILE.html]
+//                 [--data=DIR] [--checkpoint_dir=DIR] [--restart] [--plot=FILE.html] [--distributed]
+//
+// --distributed: data-parallel training across the processes kiln_run starts
+// (kiln_run -n 2 fashion_mnist --distributed): the same global batch of
+// batch_size examples, split across processes; rank 0 prints and writes.
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <sstream>
 #include <string>
 
 #include "kiln/backends/openmp_defaults.h"
 #include "kiln/kiln.h"
 #include "kiln/context/checkpoints.h"
+#include "kiln/distributed/distributed.h"
 #include "kiln/ml/layers/layers.h"
 #include "kiln/ml/train/loop.h"
 
@@ -33,6 +39,7 @@ struct Flags {
   std::string checkpoint_dir;
   std::string plot;
   bool restart = false;
+  bool distributed = false;
 };
 
 Flags ParseFlags(int argc, char** argv) {
@@ -50,9 +57,11 @@ Flags ParseFlags(int argc, char** argv) {
     else if (const char* v = value("checkpoint_dir")) f.checkpoint_dir = v;
     else if (const char* v = value("plot")) f.plot = v;
     else if (arg == "--restart") f.restart = true;
+    else if (arg == "--distributed") f.distributed = true;
     else {
       std::cerr << "unknown flag " << arg << "\nusage: fashion_mnist [--model=mlp|cnn] [--epochs=N] "
-                << "[--params=\"k=v;...\"] [--data=DIR] [--checkpoint_dir=DIR] [--restart] [--plot=FILE]\n";
+                << "[--params=\"k=v;...\"] [--data=DIR] [--checkpoint_dir=DIR] [--restart] [--plot=FILE] "
+                << "[--distributed]\n";
       std::exit(2);
     }
   }
@@ -92,8 +101,14 @@ std::vector<Node> Cnn(context::Context ctx, const std::vector<Node>& inputs) {
 
 int Run(const Flags& flags) {
   const auto start = std::chrono::steady_clock::now();
+  if (flags.distributed) distributed::Init();
+  // Data-parallel: rank 0 speaks for the job.
+  std::ostringstream muted;
+  std::ostream& out = distributed::Rank() == 0 ? std::cout : muted;
   auto backend = backends::New();
-  std::cout << "Kiln Fashion-MNIST " << flags.model << " on " << backend->Description() << "\n";
+  out << "Kiln Fashion-MNIST " << flags.model << " on " << backend->Description();
+  if (flags.distributed) out << ", data-parallel on " << distributed::WorldSize() << " processes";
+  out << "\n";
 
   // Hyperparameters: defaults, then the command line.
   context::Context ctx = context::New();
@@ -121,41 +136,51 @@ int Run(const Flags& flags) {
   train_ds.BatchSize(batch_size).Shuffle(static_cast<uint64_t>(ctx.GetParam<int64_t>("seed")));
   datasets::InMemory test_ds("test", {test.images}, {test.labels});
   test_ds.BatchSize(1000).KeepPartialBatch(true);
-  std::cout << "train: " << train_ds.NumExamples() << " examples, test: " << test_ds.NumExamples() << "\n";
+  out << "train: " << train_ds.NumExamples() << " examples, test: " << test_ds.NumExamples() << "\n";
+  // Each process trains and evaluates on its share of every global batch.
+  datasets::Sharded train_shard(train_ds), test_shard(test_ds);
+  datasets::Dataset& train_data = flags.distributed ? static_cast<datasets::Dataset&>(train_shard) : train_ds;
+  datasets::Dataset& test_data = flags.distributed ? static_cast<datasets::Dataset&>(test_shard) : test_ds;
 
   auto trainer = train::NewTrainer(backend, ctx, flags.model == "mlp" ? train::ModelFn(Mlp) : train::ModelFn(Cnn),
                                    losses::SparseCategoricalCrossEntropyLogits, optimizers::FromContext(ctx));
   trainer->AddTrainMetric(train::MovingAverage(train::SparseCategoricalAccuracy()));
   trainer->AddEvalMetric(train::SparseCategoricalAccuracy());
+  if (flags.distributed) trainer->EnableDataParallel();
 
   // Checkpoints: resume unless --restart.
   if (flags.restart) std::filesystem::remove_all(flags.checkpoint_dir);
   auto checkpoint = context::checkpoints::Build(ctx).Dir(flags.checkpoint_dir).Keep(2).Done();
   if (std::string restored = checkpoint->Restore(); !restored.empty()) {
-    std::cout << "resumed from " << flags.checkpoint_dir << "/" << restored << "\n";
+    out << "resumed from " << flags.checkpoint_dir << "/" << restored << "\n";
   }
 
   const int64_t total_steps = ctx.GetParam<int64_t>("epochs") * train_ds.BatchesPerEpoch();
   if (ctx.GetParam<int64_t>("decay_steps") == 0) ctx.SetParam("decay_steps", total_steps);
   const int64_t remaining = std::max<int64_t>(0, total_steps - trainer->GlobalStep());
   auto loop = train::NewLoop(trainer);
-  loop->AddPeriodicEval(test_ds, ctx.GetParam<int64_t>("eval_every"));
+  loop->AddPeriodicEval(test_data, ctx.GetParam<int64_t>("eval_every"));
   loop->AddPeriodicCheckpoint(*checkpoint, 1000);
+  // A resumed run continues with the batches an uninterrupted one would see.
+  datasets::Skip(train_data, trainer->GlobalStep());
   if (remaining > 0) {
-    std::cout << "training " << remaining << " steps (" << ctx.GetParam<int64_t>("epochs") << " epochs of "
+    out << "training " << remaining << " steps (" << ctx.GetParam<int64_t>("epochs") << " epochs of "
               << train_ds.BatchesPerEpoch() << " batches of " << batch_size << ")\n";
-    loop->RunSteps(train_ds, remaining);
+    loop->RunSteps(train_data, remaining);
   } else {
-    std::cout << "already trained for " << total_steps << " steps\n";
+    out << "already trained for " << total_steps << " steps\n";
   }
 
-  train::MetricValues result = trainer->Evaluate(test_ds);
+  train::MetricValues result = trainer->Evaluate(test_data);
   loop->WritePlot(flags.plot, "Kiln Fashion-MNIST " + flags.model);
   const std::string csv = flags.plot.substr(0, flags.plot.rfind('.')) + ".csv";
   loop->WriteHistoryCsv(csv);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("test accuracy: %.2f%%  test loss: %.4f  wall time: %.1f s  plot: %s  history: %s\n",
-              100 * result["accuracy"], result["loss"], seconds, flags.plot.c_str(), csv.c_str());
+  if (distributed::Rank() == 0) {
+    std::printf("test accuracy: %.2f%%  test loss: %.4f  wall time: %.1f s  plot: %s  history: %s\n",
+                100 * result["accuracy"], result["loss"], seconds, flags.plot.c_str(), csv.c_str());
+  }
+  distributed::Shutdown();
   return 0;
 }
 

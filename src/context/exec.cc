@@ -74,6 +74,7 @@ struct ContextExecCore::State {
   graph::internal::SignatureCache<Compiled> cache;
   mutable std::mutex text_mu;  // guards last_text (read without the store's lock)
   std::string last_text;
+  std::function<void(const std::vector<Variable*>&)> after_build;
 
   std::shared_ptr<Compiled> Build(const std::vector<shapes::Shape>& signature, const ContextBuilder& builder) {
     Store& store = ctx.GetStore();  // locked by Call
@@ -112,6 +113,7 @@ struct ContextExecCore::State {
       if (!store.variables[i]->HasValue()) fresh.push_back(store.variables[i].get());
     }
     Initialize(*backend, backend, fresh, ctx.Seed());
+    if (after_build) after_build(compiled->inputs);
     return compiled;
   }
 };
@@ -188,6 +190,10 @@ std::vector<tensors::Tensor> ContextExecCore::Call(std::vector<tensors::Tensor> 
 size_t ContextExecCore::CacheSize() const { return state_->cache.Size(); }
 
 void ContextExecCore::SetMaxCacheSize(size_t n) { state_->cache.SetCapacity(n); }
+
+void ContextExecCore::SetAfterBuild(std::function<void(const std::vector<Variable*>&)> fn) {
+  state_->after_build = std::move(fn);
+}
 
 std::string ContextExecCore::LastGraphText() const {
   std::lock_guard lock(state_->text_mu);

@@ -30,6 +30,7 @@ const VJPTable& VJPRules() {
     RegisterLinalgVJPs(t);
     RegisterAttentionVJPs(t);
     RegisterComplexVJPs(t);
+    RegisterCollectiveVJPs(t);
     return t;
   }();
   return table;

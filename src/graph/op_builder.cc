@@ -82,7 +82,8 @@ bool TakesComplex(ir::OpType op) {
     case OpType::kComplex:
     case OpType::kReal:
     case OpType::kImag:
-    case OpType::kFft: return true;
+    case OpType::kFft:
+    case OpType::kCollective: return true;
     default: return false;
   }
 }

@@ -45,6 +45,7 @@ void RegisterSortVJPs(VJPTable& table);
 void RegisterLinalgVJPs(VJPTable& table);
 void RegisterAttentionVJPs(VJPTable& table);
 void RegisterComplexVJPs(VJPTable& table);
+void RegisterCollectiveVJPs(VJPTable& table);
 
 /// Sums `grad` (of a broadcast result's shape) back down to `dims`, the
 /// numpy-broadcast operand's dimensions.

@@ -112,6 +112,13 @@ std::string AttrText(const Instruction& instr) {
           os << "scale=" << a.scale << (a.causal ? ", causal" : "") << ", masked_value=" << a.masked_value;
         } else if constexpr (std::is_same_v<A, FftAttrs>) {
           os << "type=" << FftTypeName(a.type) << ", lengths=" << List(a.lengths);
+        } else if constexpr (std::is_same_v<A, CollectiveAttrs>) {
+          os << CollectiveKindName(a.kind);
+          if (a.kind == CollectiveKind::kAllReduce || a.kind == CollectiveKind::kReduceScatter) {
+            os << ", " << ReduceOpName(a.reduce);
+          }
+          if (a.kind == CollectiveKind::kBroadcast) os << ", root=" << a.root;
+          os << ", world_size=" << a.world_size;
         }
       },
       instr.attrs);
@@ -126,6 +133,26 @@ std::string_view FftTypeName(FftType type) {
     case FftType::kIfft: return "IFFT";
     case FftType::kRfft: return "RFFT";
     case FftType::kIrfft: return "IRFFT";
+  }
+  return "?";
+}
+
+std::string_view CollectiveKindName(CollectiveKind kind) {
+  switch (kind) {
+    case CollectiveKind::kAllReduce: return "AllReduce";
+    case CollectiveKind::kAllGather: return "AllGather";
+    case CollectiveKind::kReduceScatter: return "ReduceScatter";
+    case CollectiveKind::kBroadcast: return "Broadcast";
+  }
+  return "?";
+}
+
+std::string_view ReduceOpName(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::kSum: return "sum";
+    case ReduceOp::kMean: return "mean";
+    case ReduceOp::kMax: return "max";
+    case ReduceOp::kMin: return "min";
   }
   return "?";
 }

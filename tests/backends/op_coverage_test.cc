@@ -24,13 +24,14 @@ class OpCoverage : public ::testing::TestWithParam<std::string> {};
 // The ops a backend declares it lacks (Capabilities), each listed here on
 // purpose: control flow, Sort, linear algebra and complex numbers (with the
 // FFT) are not on the CUDA backend yet (issue 13), nor the fused Attention
-// (issue 16; layers use the composed form there).
+// (issue 16; layers use the composed form there), nor the collectives (NCCL).
 bool KnownGap(const std::string& backend, ir::OpType op) {
   return backend == "cuda" && (op == ir::OpType::kWhile || op == ir::OpType::kIf || op == ir::OpType::kSort ||
                                op == ir::OpType::kGetTupleElement || op == ir::OpType::kCholesky ||
                                op == ir::OpType::kTriangularSolve || ir::IsFactorization(op) ||
                                op == ir::OpType::kAttention || op == ir::OpType::kComplex ||
-                               op == ir::OpType::kReal || op == ir::OpType::kImag || op == ir::OpType::kFft);
+                               op == ir::OpType::kReal || op == ir::OpType::kImag || op == ir::OpType::kFft ||
+                               op == ir::OpType::kCollective);
 }
 
 // The dtypes a backend declares it lacks: the complex ones on CUDA.

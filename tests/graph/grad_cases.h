@@ -34,6 +34,7 @@ std::vector<GradCase> GatherGradCases();
 std::vector<GradCase> ControlFlowGradCases();
 std::vector<GradCase> LinalgGradCases();
 std::vector<GradCase> ComplexGradCases();
+std::vector<GradCase> CollectiveGradCases();
 
 /// Ops without a gradient and why (integer/bool results, index outputs...).
 struct NonDifferentiable {

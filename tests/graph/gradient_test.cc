@@ -13,7 +13,8 @@ namespace {
 std::vector<GradCase> AllCases() {
   std::vector<GradCase> all;
   for (auto cases : {ElementwiseGradCases(), LayoutGradCases(), ReduceGradCases(), DotConvGradCases(),
-                     GatherGradCases(), ControlFlowGradCases(), LinalgGradCases(), ComplexGradCases()}) {
+                     GatherGradCases(), ControlFlowGradCases(), LinalgGradCases(), ComplexGradCases(),
+                     CollectiveGradCases()}) {
     all.insert(all.end(), cases.begin(), cases.end());
   }
   return all;

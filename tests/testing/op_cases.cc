@@ -2,6 +2,7 @@
 #include "tests/testing/op_cases.h"
 
 #include "kiln/graph/attention.h"
+#include "kiln/graph/collective.h"
 #include "kiln/graph/control_flow.h"
 #include "kiln/graph/fft.h"
 #include "kiln/graph/linalg.h"
@@ -255,6 +256,14 @@ std::vector<OpCase> MakeCases() {
                      Node x = Input(g, dt, {2, 3, 4});
                      if (dtypes::IsComplex(dt)) return graph::IFFT(graph::FFT(x, 2), 2);
                      return graph::IRFFT(graph::RFFT(x, 2), 2, 4);
+                   }});
+  // Outside a distributed job the world has one process: each collective is
+  // the identity (tests/distributed runs them across processes).
+  cases.push_back({OpType::kCollective, [](Graph* g, dtypes::DType dt) {
+                     Node x = Input(g, dt, {2, 3});
+                     if (dt == dtypes::Bool) return graph::Broadcast(graph::AllGather(x));
+                     const auto op = dtypes::IsComplex(dt) ? ir::ReduceOp::kSum : ir::ReduceOp::kMax;
+                     return graph::ReduceScatter(graph::AllReduce(x), op);
                    }});
   for (OpType op : {OpType::kIf, OpType::kGetTupleElement}) {
     cases.push_back({op, [](Graph* g, dtypes::DType dt) {

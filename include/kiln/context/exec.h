@@ -3,6 +3,7 @@
 // whose variable updates are implicit outputs, written back in place.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <tuple>
@@ -30,6 +31,10 @@ class ContextExecCore {
   size_t CacheSize() const;
   void SetMaxCacheSize(size_t n);
   std::string LastGraphText() const;
+  /// Called after each trace, once new variables have their initial values
+  /// and before the graph first runs, with the variables the graph reads
+  /// (data-parallel training makes them equal on every process here).
+  void SetAfterBuild(std::function<void(const std::vector<Variable*>& inputs)> fn);
 
  private:
   struct State;

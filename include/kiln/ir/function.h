@@ -256,6 +256,30 @@ struct FftAttrs {
   friend bool operator==(const FftAttrs&, const FftAttrs&) = default;
 };
 
+/// Collective(x): a communication among the processes of a distributed job
+/// (see kiln/distributed/distributed.h), every process running the same
+/// graph. kAllReduce: every process gets the elementwise reduction of all
+/// processes' x (same shape). kAllGather: the processes' x concatenated along
+/// axis 0, in rank order (dim 0 times the world size). kReduceScatter: the
+/// reduction, of which process r keeps the r-th of world-size equal slices
+/// along axis 0. kBroadcast: process `root`'s x. kMean is kSum divided by the
+/// world size. `world_size` is fixed when the graph is traced (1 outside a
+/// distributed job, where every collective is the identity).
+enum class CollectiveKind : uint8_t { kAllReduce, kAllGather, kReduceScatter, kBroadcast };
+/// The reductions of AllReduce and ReduceScatter.
+enum class ReduceOp : uint8_t { kSum, kMean, kMax, kMin };
+/// "AllReduce", "AllGather", "ReduceScatter", "Broadcast".
+std::string_view CollectiveKindName(CollectiveKind kind);
+/// "sum", "mean", "max", "min".
+std::string_view ReduceOpName(ReduceOp op);
+struct CollectiveAttrs {
+  CollectiveKind kind = CollectiveKind::kAllReduce;
+  ReduceOp reduce = ReduceOp::kSum;
+  int root = 0;
+  int world_size = 1;
+  friend bool operator==(const CollectiveAttrs&, const CollectiveAttrs&) = default;
+};
+
 /// GetTupleElement: which element of its operand's tuple it reads.
 struct TupleIndexAttrs {
   int64_t index = 0;
@@ -266,7 +290,7 @@ struct TupleIndexAttrs {
 using Attributes = std::variant<NoAttrs, ParameterAttrs, ConstantAttrs, AxesAttrs, SliceAttrs, PadAttrs,
                                 DynamicSliceAttrs, ArgMinMaxAttrs, DotGeneralAttrs, ConvAttrs, WindowAttrs,
                                 GatherAttrs, ScatterAttrs, ControlFlowAttrs, SortAttrs, TupleIndexAttrs, LinalgAttrs,
-                                AttentionAttrs, FftAttrs>;
+                                AttentionAttrs, FftAttrs, CollectiveAttrs>;
 
 /// The shape of a tuple-producing instruction (ProducesTuple): an empty Bool
 /// vector, so code that sizes every instruction's value sees zero bytes.

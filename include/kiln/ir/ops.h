@@ -153,7 +153,9 @@ enum class DTypeClass : uint8_t {
   X(Complex, kOther, kOwnRule)                    \
   X(Real, kOther, kOwnRule)                       \
   X(Imag, kOther, kOwnRule)                       \
-  X(Fft, kOther, kOwnRule)
+  X(Fft, kOther, kOwnRule)                        \
+  /* Communication among the processes of a distributed job */ \
+  X(Collective, kOther, kOwnRule)
 
 /// Every operation of the IR.
 enum class OpType : uint16_t {

@@ -18,6 +18,7 @@ const KernelTable& Kernels() {
     RegisterAttentionKernels(t);
     RegisterComplexKernels(t);
     RegisterFftKernels(t);
+    RegisterCollectiveKernels(t);
     return t;
   }();
   return table;

@@ -40,6 +40,7 @@ void RegisterLinalgKernels(KernelTable& table);       // Cholesky, TriangularSol
 void RegisterAttentionKernels(KernelTable& table);    // Attention
 void RegisterComplexKernels(KernelTable& table);      // Complex, Real, Imag
 void RegisterFftKernels(KernelTable& table);          // Fft (FFTW)
+void RegisterCollectiveKernels(KernelTable& table);   // Collective (Gloo)
 
 /// Computes a factorization (Lu, Qr, Eigh, Svd): inputs[0] is the operand,
 /// outputs[i] the buffer of tuple element i (see ir::FactorizationResults).

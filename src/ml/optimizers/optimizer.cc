@@ -318,6 +318,21 @@ void OptimizerBase::UpdateGraph(Context ctx, Node loss) {
   for (const auto& vv : vars) values.push_back(vv.value);
   std::vector<Node> grads = graph::Gradient(loss, values);
   for (Node& grad : grads) grad = RealView(grad);
+  if (const GradientTransform& transform = GetGradientTransform()) {
+    std::vector<Node> transformed = transform(grads);
+    if (transformed.size() != grads.size()) {
+      Throw("Optimizer " + name + ": the gradient transform returned " + std::to_string(transformed.size()) +
+            " gradients for " + std::to_string(grads.size()) + " variables");
+    }
+    for (size_t i = 0; i < grads.size(); ++i) {
+      if (!transformed[i].Ok() || transformed[i].Shape() != grads[i].Shape()) {
+        Throw("Optimizer " + name + ": the gradient transform changed the gradient of " +
+              vars[i].var->ScopeAndName() + " from " + grads[i].Shape().ToString() + " to " +
+              (transformed[i].Ok() ? transformed[i].Shape().ToString() : std::string("an empty Node")));
+      }
+    }
+    grads = std::move(transformed);
+  }
   std::optional<Accumulation> accumulation;
   Node commit;  // empty: every call updates
   if (accumulate > 1) {

@@ -15,6 +15,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "kiln/distributed/distributed.h"
 #include "src/ml/train/plot.h"
 
 namespace kiln::ml::train {
@@ -82,8 +83,11 @@ struct Loop::Impl {
     return acc;
   }
 
+  // Data-parallel: only rank 0 shows progress and writes files.
+  bool Quiet() const { return trainer->IsDataParallel() && distributed::Rank() != 0; }
+
   void Progress(const StepInfo& info, bool final) {
-    if (progress == nullptr) return;
+    if (progress == nullptr || Quiet()) return;
     // A live bar must fit the terminal's line: a wrapped line cannot be
     // redrawn with '\r', and each redraw would scroll a new line.
     const size_t width = live_bar ? static_cast<size_t>(std::max(TerminalColumns() - 1, 20)) : SIZE_MAX;
@@ -284,12 +288,25 @@ void Loop::AddPeriodicEval(datasets::Dataset& dataset, int64_t n, graph::Loc loc
 void Loop::AddPeriodicCheckpoint(context::checkpoints::Handler& handler, int64_t n, graph::Loc loc) {
   CheckPeriod(n, "AddPeriodicCheckpoint", loc);
   auto last_saved = std::make_shared<int64_t>(-1);
-  EveryNSteps(n, [&handler, last_saved](Loop&, const StepInfo& info) {
-    handler.Save();
+  // Data-parallel: every process holds the same variables; rank 0 writes
+  // (atomically, as always) between barriers, so no process runs ahead of
+  // a checkpoint or reads a half-written one.
+  Trainer* trainer = impl_->trainer.get();
+  auto save = [&handler, trainer] {
+    if (!trainer->IsDataParallel()) {
+      handler.Save();
+      return;
+    }
+    distributed::Barrier();
+    if (distributed::Rank() == 0) handler.Save();
+    distributed::Barrier();
+  };
+  EveryNSteps(n, [save, last_saved](Loop&, const StepInfo& info) {
+    save();
     *last_saved = info.step;
   }, loc);
-  impl_->finalizers.push_back([&handler, last_saved](const StepInfo& info) {
-    if (*last_saved != info.step) handler.Save();
+  impl_->finalizers.push_back([save, last_saved](const StepInfo& info) {
+    if (*last_saved != info.step) save();
     *last_saved = info.step;
   });
 }
@@ -309,6 +326,7 @@ void Loop::RecordEveryNSteps(int64_t n, graph::Loc loc) {
 const std::vector<HistoryRow>& Loop::History() const { return impl_->history; }
 
 void Loop::WriteHistoryCsv(const std::string& path) const {
+  if (impl_->Quiet()) return;
   std::ofstream out(path);
   if (!out) Throw("Loop::WriteHistoryCsv: cannot write \"" + path + "\"");
   out << "step,elapsed_seconds,split,metric,value\n";
@@ -321,6 +339,7 @@ void Loop::WriteHistoryCsv(const std::string& path) const {
 }
 
 void Loop::WritePlot(const std::string& path, const std::string& title) const {
+  if (impl_->Quiet()) return;
   std::ofstream out(path);
   if (!out) Throw("Loop::WritePlot: cannot write \"" + path + "\"");
   out << internal::PlotHtml(impl_->history, title);

@@ -7,6 +7,8 @@
 #include <sstream>
 
 #include "kiln/context/exec.h"
+#include "kiln/distributed/distributed.h"
+#include "kiln/graph/collective.h"
 #include "kiln/graph/ops.h"
 
 namespace kiln::ml::train {
@@ -41,6 +43,10 @@ double ScalarValue(const tensors::Tensor& t) {
 
 struct Trainer::Impl {
   std::shared_ptr<backends::Backend> backend;
+  bool data_parallel = false;
+  DataParallelOptions dp_options;
+  bool variables_synced = false;
+  Node trace_weight;  // data-parallel train step being traced: this process's rows (Float64 scalar)
   context::Context ctx;
   ModelFn model;
   losses::LossFn loss;
@@ -78,19 +84,148 @@ struct Trainer::Impl {
     return outs;
   }
 
+  // ------------------------------------------------ Data-parallel steps.
+
+  // The gradients of the global batch: each process's gradient (of its
+  // shard's mean loss) weighted by its rows, summed across processes in
+  // buckets, divided by the total rows. A process whose shard is empty
+  // contributes zeros (its loss, a mean over no rows, is NaN).
+  std::vector<Node> AverageGradients(const std::vector<Node>& grads) const {
+    if (grads.empty()) return grads;
+    if (!trace_weight.Ok()) Throw("Trainer (data-parallel): gradients requested outside the train step");
+    const Node weighted = graph::GreaterThan(trace_weight, graph::ScalarLike(trace_weight, 0));
+    std::vector<Node> scaled;
+    for (const Node& g : grads) {
+      Node w = graph::ConvertDType(trace_weight, g.DType());
+      scaled.push_back(graph::Where(weighted, g * w, graph::ZerosLike(g)));
+    }
+    // Buckets of consecutive same-dtype gradients, last variables first (as
+    // PyTorch DDP: the backward pass produces them first).
+    struct Bucket {
+      std::vector<size_t> members;
+      int64_t bytes = 0;
+      bool has_rows = false;
+    };
+    std::vector<Bucket> buckets;
+    for (size_t k = grads.size(); k-- > 0;) {
+      const int64_t bytes = grads[k].Shape().ByteSize();
+      if (buckets.empty() || grads[buckets.back().members.back()].DType() != grads[k].DType() ||
+          buckets.back().bytes + bytes > dp_options.bucket_bytes) {
+        buckets.emplace_back();
+      }
+      buckets.back().members.push_back(k);
+      buckets.back().bytes += bytes;
+    }
+    // The total rows travel in the first bucket when its dtype holds them
+    // exactly, else in a collective of their own.
+    const dtypes::DType first = grads[buckets[0].members[0]].DType();
+    buckets[0].has_rows = first == dtypes::Float32 || first == dtypes::Float64;
+    Node total_rows;
+    std::vector<Node> out(grads.size());
+    for (Bucket& b : buckets) {
+      std::vector<Node> flat;
+      const Node& any = grads[b.members[0]];
+      if (b.has_rows) flat.push_back(graph::Reshape(graph::ConvertDType(trace_weight, any.DType()), {1}));
+      for (size_t k : b.members) flat.push_back(graph::Reshape(scaled[k], {grads[k].Shape().Size()}));
+      Node summed = graph::AllReduce(flat.size() == 1 ? flat[0] : graph::Concatenate(flat, 0));
+      int64_t offset = 0;
+      if (b.has_rows) {
+        total_rows = graph::ConvertDType(graph::Reshape(graph::Slice(summed, {0}, {1}), {}), dtypes::Float64);
+        offset = 1;
+      }
+      for (size_t k : b.members) {
+        const int64_t n = grads[k].Shape().Size();
+        out[k] = graph::Reshape(graph::Slice(summed, {offset}, {offset + n}), grads[k].Shape().Dims());
+        offset += n;
+      }
+    }
+    if (!total_rows.Ok()) total_rows = graph::AllReduce(trace_weight);
+    for (Node& g : out) g = g / graph::ConvertDType(total_rows, g.DType());
+    return out;
+  }
+
+  // The metrics of the global batch: each process's value weighted by its
+  // rows, summed, divided by the total rows (one collective).
+  std::vector<Node> ReduceMetrics(const std::vector<Node>& values) const {
+    const Node weighted = graph::GreaterThan(trace_weight, graph::ScalarLike(trace_weight, 0));
+    std::vector<Node> parts;
+    for (const Node& v : values) {
+      Node v64 = graph::ConvertDType(v, dtypes::Float64);
+      parts.push_back(graph::Reshape(graph::Where(weighted, v64 * trace_weight, graph::ZerosLike(v64)), {1}));
+    }
+    parts.push_back(graph::Reshape(trace_weight, {1}));
+    Node summed = graph::AllReduce(graph::Concatenate(parts, 0));
+    const auto n = static_cast<int64_t>(values.size());
+    Node total = graph::Reshape(graph::Slice(summed, {n}, {n + 1}), {});
+    std::vector<Node> out;
+    for (int64_t i = 0; i < n; ++i) {
+      Node mean = graph::Reshape(graph::Slice(summed, {i}, {i + 1}), {}) / total;
+      out.push_back(graph::ConvertDType(mean, values[static_cast<size_t>(i)].DType()));
+    }
+    return out;
+  }
+
+  // Before the first data-parallel train step runs: checks that every
+  // process has the same variables, then gives them rank 0's values.
+  void SyncVariables(const std::vector<context::Variable*>& vars) {
+    if (variables_synced) return;
+    variables_synced = true;
+    uint64_t h = 1469598103934665603ull;
+    for (const context::Variable* v : vars) {
+      for (char c : v->ScopeAndName() + " " + v->Shape().ToString() + ";") {
+        h ^= static_cast<unsigned char>(c);
+        h *= 1099511628211ull;
+      }
+    }
+    const std::vector<uint64_t> mine{h, static_cast<uint64_t>(vars.size())};
+    tensors::Tensor all = distributed::AllGather(tensors::FromFlat<uint64_t>(shapes::Make(dtypes::Uint64, 2), mine));
+    std::span<const uint64_t> fp = all.Flat<uint64_t>();
+    for (size_t r = 1; r * 2 < fp.size(); ++r) {
+      if (fp[2 * r] != fp[0]) {
+        Throw("Trainer (data-parallel): rank " + std::to_string(r) + "'s model differs from rank 0's (" +
+              std::to_string(fp[2 * r + 1]) + " variables against " + std::to_string(fp[1]) +
+              ", or different names, shapes or dtypes): every process must build the same model");
+      }
+    }
+    for (context::Variable* v : vars) v->SetValueUnchecked(distributed::Broadcast(v->Value(), 0));
+  }
+
   MetricValues Run(context::internal::ContextExecCore& exec, const std::vector<Metric>& metrics,
                    const datasets::Batch& batch, bool training) {
     if (batch.inputs.empty() || batch.labels.empty()) Throw("Trainer: a batch needs inputs and labels");
     const size_t num_inputs = batch.inputs.size();
     std::vector<tensors::Tensor> args = batch.inputs;
     args.insert(args.end(), batch.labels.begin(), batch.labels.end());
-    context::internal::ContextBuilder builder = [&](context::Context c, const std::vector<Node>& params) {
+    // A data-parallel train step weighs this process's gradients and
+    // metrics by its rows, a run-time input: an empty shard runs one row of
+    // zeros with weight 0, so every process runs the same graph and the
+    // same collectives (a graph of empty arrays would depend on nothing).
+    const bool data_parallel_step = training && data_parallel;
+    if (data_parallel_step) {
+      const int64_t rows = batch.labels[0].Rank() > 0 ? batch.labels[0].Shape().Dim(0) : 1;
+      if (rows == 0) {
+        for (auto& a : args) {
+          std::vector<int64_t> dims = a.Shape().Dims();
+          if (!dims.empty()) dims[0] = 1;
+          a = tensors::Tensor(shapes::Shape(a.DType(), dims));
+        }
+      }
+      args.push_back(tensors::FromValue(static_cast<double>(rows)));
+    }
+    context::internal::ContextBuilder builder = [&](context::Context c, const std::vector<Node>& all_params) {
+      std::vector<Node> params = all_params;
+      if (data_parallel_step) {
+        trace_weight = params.back();
+        params.pop_back();
+      }
       auto [inputs, labels] = Split(params, num_inputs);
       context::Context mode = c.WithTraining(training);
       std::vector<Node> predictions = model(mode, inputs);
       Node total = TotalLoss(mode, labels, predictions, params[0].Graph());
       if (training) optimizer->UpdateGraph(mode, total);
-      return MetricOutputs(metrics, total, labels, predictions);
+      std::vector<Node> outs = MetricOutputs(metrics, total, labels, predictions);
+      // Data-parallel train steps report the metrics of the global batch.
+      return data_parallel_step ? ReduceMetrics(outs) : outs;
     };
     std::vector<tensors::Tensor> outs = exec.Call(std::move(args), builder);
     MetricValues values;
@@ -118,6 +253,22 @@ Trainer::Trainer(std::shared_ptr<backends::Backend> backend, context::Context ct
 
 Trainer::~Trainer() = default;
 
+void Trainer::EnableDataParallel(DataParallelOptions options) {
+  if (options.bucket_bytes <= 0) {
+    Throw("Trainer::EnableDataParallel: bucket_bytes must be positive, got " + std::to_string(options.bucket_bytes));
+  }
+  if (impl_->train_exec->CacheSize() > 0) {
+    Throw("Trainer::EnableDataParallel: call it before the first train step (the step is already built)");
+  }
+  impl_->data_parallel = true;
+  impl_->dp_options = options;
+  Impl* impl = impl_.get();
+  impl_->optimizer->SetGradientTransform([impl](const std::vector<Node>& grads) { return impl->AverageGradients(grads); });
+  impl_->train_exec->SetAfterBuild([impl](const std::vector<context::Variable*>& vars) { impl->SyncVariables(vars); });
+}
+
+bool Trainer::IsDataParallel() const { return impl_->data_parallel; }
+
 void Trainer::AddTrainMetric(Metric metric) { impl_->train_metrics.push_back(std::move(metric)); }
 void Trainer::AddEvalMetric(Metric metric) {
   metric.aggregation = Aggregation::kMean;  // eval aggregates over the whole dataset
@@ -144,13 +295,30 @@ MetricValues Trainer::Evaluate(datasets::Dataset& dataset) {
   std::vector<MetricAccumulator> accumulators(impl_->eval_metrics.size(), MetricAccumulator(Aggregation::kMean));
   datasets::Batch batch;
   int64_t batches = 0;
+  const size_t n = impl_->eval_metrics.size();
+  std::vector<double> sums(n + 1, 0.0);  // data-parallel: weighted sums, then the weight
   while (dataset.Next(batch)) {
-    MetricValues v = EvalStep(batch);
-    const auto weight = static_cast<double>(batch.labels[0].Rank() > 0 ? batch.labels[0].Shape().Dim(0) : 1);
-    for (size_t i = 0; i < impl_->eval_metrics.size(); ++i) accumulators[i].Add(v[impl_->eval_metrics[i].name], weight);
     ++batches;
+    const auto weight = static_cast<double>(batch.labels[0].Rank() > 0 ? batch.labels[0].Shape().Dim(0) : 1);
+    if (weight == 0) continue;  // an empty shard of the last global batch
+    MetricValues v = EvalStep(batch);
+    for (size_t i = 0; i < n; ++i) {
+      accumulators[i].Add(v[impl_->eval_metrics[i].name], weight);
+      sums[i] += v[impl_->eval_metrics[i].name] * weight;
+    }
+    sums[n] += weight;
   }
   dataset.Reset();
+  if (impl_->data_parallel) {
+    sums.push_back(static_cast<double>(batches));
+    tensors::Tensor total = distributed::AllReduce(
+        tensors::FromFlat<double>(shapes::Make(dtypes::Float64, static_cast<int64_t>(sums.size())), sums));
+    std::span<const double> t = total.Flat<double>();
+    if (t[n + 1] == 0) Throw("Trainer::Evaluate: dataset \"" + dataset.Name() + "\" produced no batch on any process");
+    MetricValues result;
+    for (size_t i = 0; i < n; ++i) result[impl_->eval_metrics[i].name] = t[i] / t[n];
+    return result;
+  }
   if (batches == 0) Throw("Trainer::Evaluate: dataset \"" + dataset.Name() + "\" produced no batch");
   MetricValues result;
   for (size_t i = 0; i < impl_->eval_metrics.size(); ++i) result[impl_->eval_metrics[i].name] = accumulators[i].Value();

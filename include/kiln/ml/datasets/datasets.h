@@ -64,6 +64,37 @@ class InMemory : public Dataset {
   std::vector<int64_t> order_;
 };
 
+/// One process's share of each batch of `source`, for data-parallel
+/// training (train::Trainer::EnableDataParallel): every process iterates the
+/// same global batches (give each the same shuffle seed) and keeps its slice
+/// of the rows, the b rows of a batch split as evenly as possible in rank
+/// order (the first b % world_size processes get one more). So each example
+/// is seen once per epoch across processes, and a last, partial global batch
+/// is split too, never dropped on some processes only: with fewer rows than
+/// processes, some shards are empty (0 rows), which the data-parallel train
+/// step and Trainer::Evaluate handle. `source` must outlive this dataset.
+class Sharded : public Dataset {
+ public:
+  /// Throws kiln::Error unless 0 <= rank < world_size.
+  Sharded(Dataset& source, int rank, int world_size);
+  /// With distributed::Rank() and distributed::WorldSize().
+  explicit Sharded(Dataset& source);
+
+  std::string Name() const override;
+  bool Next(Batch& batch) override;
+  void Reset() override { source_.Reset(); }
+
+ private:
+  Dataset& source_;
+  int rank_, world_size_;
+};
+
+/// Advances `dataset` by `batches` batches as train::Loop::RunSteps reads
+/// them (Reset at the end of each epoch), so a run restored from a
+/// checkpoint at global step n sees the data an uninterrupted run would:
+/// Skip(dataset, n), then RunSteps. Throws kiln::Error if an epoch is empty.
+void Skip(Dataset& dataset, int64_t batches);
+
 /// Reads batches of `source` on a background thread, `depth` batches ahead.
 /// Errors in the source are rethrown by Next.
 std::unique_ptr<Dataset> Prefetch(std::unique_ptr<Dataset> source, int depth = 2);

@@ -39,6 +39,7 @@
 // them; a run resumed with a smaller k updates at its next call).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -61,6 +62,18 @@ class Optimizer {
   /// weight decay, and sets the new variable values with SetValueGraph.
   /// Increments "/global_step" (Int64, created if missing).
   virtual void UpdateGraph(context::Context ctx, Node loss) = 0;
+
+  /// A function applied to the gradients right after they are computed
+  /// (before accumulation, clipping and weight decay), one per variable in
+  /// and out, same shapes: data-parallel training (Trainer::
+  /// EnableDataParallel) averages them across processes here. Optimizers
+  /// that implement UpdateGraph themselves must apply it too.
+  using GradientTransform = std::function<std::vector<Node>(const std::vector<Node>& grads)>;
+  void SetGradientTransform(GradientTransform fn) { gradient_transform_ = std::move(fn); }
+  const GradientTransform& GetGradientTransform() const { return gradient_transform_; }
+
+ private:
+  GradientTransform gradient_transform_;
 };
 
 /// Stochastic gradient descent, with optional momentum and Nesterov.

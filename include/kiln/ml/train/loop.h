@@ -62,11 +62,13 @@ class Loop {
   /// Evaluates on `dataset` every `n` steps (n > 0) and at the end, recording
   /// the results in the history (split "eval") and showing them in the progress.
   void AddPeriodicEval(datasets::Dataset& dataset, int64_t n, graph::Loc loc = graph::Loc::current());
-  /// Saves a checkpoint every `n` steps (n > 0) and at the end.
+  /// Saves a checkpoint every `n` steps (n > 0) and at the end (data-parallel:
+  /// rank 0 saves, between barriers of every process).
   void AddPeriodicCheckpoint(context::checkpoints::Handler& handler, int64_t n,
                              graph::Loc loc = graph::Loc::current());
 
-  /// Progress output (default std::cout): a live bar (steps/s, ETA, loss,
+  /// Progress output (default std::cout; data-parallel: rank 0 only, as the
+  /// history files): a live bar (steps/s, ETA, loss,
   /// metrics) on a terminal, else one line every `seconds` (default 5).
   void SetProgress(std::ostream* out, double seconds = 5);
   /// No progress output.

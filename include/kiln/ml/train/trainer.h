@@ -34,6 +34,13 @@ using ModelFn = std::function<std::vector<graph::Node>(context::Context ctx, con
 /// Metric values by name ("loss", "accuracy", ...).
 using MetricValues = std::map<std::string, double>;
 
+/// Data-parallel training (see Trainer::EnableDataParallel).
+struct DataParallelOptions {
+  /// Gradients are flattened into buckets of at most this many bytes, each
+  /// all-reduced by one collective (PyTorch DDP's bucket_cap_mb, 25 MiB).
+  int64_t bucket_bytes = 25 << 20;
+};
+
 /// Runs training and evaluation steps; each is compiled once per input-shape
 /// signature. The train step computes the model, the loss (plus losses added
 /// by layers with Context::AddLoss), the gradients and the optimizer's
@@ -43,6 +50,20 @@ class Trainer {
   Trainer(std::shared_ptr<backends::Backend> backend, context::Context ctx, ModelFn model, losses::LossFn loss,
           std::shared_ptr<optimizers::Optimizer> optimizer);
   ~Trainer();
+
+  /// Trains data-parallel across the processes of the distributed job
+  /// (distributed::Init first; a world of one process trains as usual):
+  /// each process runs the step on its shard of the global batch
+  /// (datasets::Sharded); the gradients are summed across processes in
+  /// buckets, weighted by each shard's rows, so every process applies the
+  /// gradient of the whole global batch and the optimizer step is identical
+  /// everywhere. The variables start equal (broadcast from rank 0 when the
+  /// train step is first built, after checking that every process has the
+  /// same variables); train and eval metrics are reduced across processes.
+  /// Call before the first train step.
+  void EnableDataParallel(DataParallelOptions options = {});
+  /// Whether EnableDataParallel was called.
+  bool IsDataParallel() const;
 
   /// Metrics computed in the train step (the mean loss is always there as "loss").
   void AddTrainMetric(Metric metric);
@@ -55,7 +76,8 @@ class Trainer {
   /// The model's loss and eval metrics on a batch (no variable changes,
   /// ctx.IsTraining() false).
   MetricValues EvalStep(const datasets::Batch& batch);
-  /// Eval metrics over a whole epoch of `dataset` (Reset first), aggregated.
+  /// Eval metrics over a whole epoch of `dataset` (Reset first), aggregated
+  /// (data-parallel: over every process's shard, weighted by rows).
   MetricValues Evaluate(datasets::Dataset& dataset);
   /// The model's outputs for `inputs` in inference mode.
   std::vector<tensors::Tensor> Predict(const std::vector<tensors::Tensor>& inputs);

@@ -77,6 +77,10 @@ struct AttrsHasher {
            static_cast<size_t>(a.transpose_a) << 2 | static_cast<size_t>(a.unit_diagonal) << 3 |
            static_cast<size_t>(a.full_matrices) << 4 | static_cast<size_t>(a.compute_uv) << 5;
   }
+  size_t operator()(const ir::CollectiveAttrs& a) const {
+    return static_cast<size_t>(a.kind) * 131 + static_cast<size_t>(a.reduce) * 17 + static_cast<size_t>(a.root) * 7 +
+           static_cast<size_t>(a.world_size);
+  }
   size_t operator()(const ir::FftAttrs& a) const { return HashInts(a.lengths) * 4 + static_cast<size_t>(a.type); }
   size_t operator()(const ir::AttentionAttrs& a) const {
     return std::hash<double>{}(a.scale) * 31 + std::hash<double>{}(a.masked_value) * 2 + static_cast<size_t>(a.causal);

@@ -29,7 +29,8 @@ bool Foldable(const ir::Function& built, const ir::Instruction& instr) {
   switch (instr.op) {
     case ir::OpType::kParameter:
     case ir::OpType::kConstant:
-    case ir::OpType::kRNGBitGenerator: return false;
+    case ir::OpType::kRNGBitGenerator:
+    case ir::OpType::kCollective: return false;  // talks to the other processes at run time
     case ir::OpType::kIota: return true;
     default: break;
   }

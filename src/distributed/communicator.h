@@ -1,0 +1,33 @@
+// Copyright 2026 The Kiln Authors.
+// The collectives on raw host buffers that the host API and the backends'
+// Collective kernels share (internal). Outside a distributed job (no Init)
+// the world has one process and each is the identity (a copy).
+//
+// Every call carries a sequence number and a description (kind, dtype,
+// element count, reduction, root) hashed into Gloo's tag, so processes that
+// disagree on a collective never exchange data (Gloo aborts the process on
+// a size mismatch): their operations do not match, time out, and the
+// failure is diagnosed through the store (see Diagnose in distributed.cc).
+#pragma once
+
+#include <cstdint>
+
+#include "kiln/core/dtypes.h"
+#include "kiln/ir/function.h"
+
+namespace kiln::distributed::internal {
+
+/// The world size a graph traced now is built for (1 without Init).
+int TraceWorldSize();
+
+/// In place: data (count elements of dtype) becomes the reduction over all
+/// processes. kMean divides floating-point sums by the world size.
+void AllReduce(void* data, dtypes::DType dtype, int64_t count, ir::ReduceOp op);
+/// out (world * count elements) = every process's `in` (count elements), in rank order.
+void AllGather(const void* in, void* out, dtypes::DType dtype, int64_t count);
+/// out (count elements) = slice Rank() of the reduction of `in` (world * count elements).
+void ReduceScatter(const void* in, void* out, dtypes::DType dtype, int64_t count, ir::ReduceOp op);
+/// In place: data (count elements) becomes process root's.
+void Broadcast(void* data, dtypes::DType dtype, int64_t count, int root);
+
+}  // namespace kiln::distributed::internal

@@ -1,0 +1,116 @@
+// Copyright 2026 The Kiln Authors.
+// Definitions (operand checks, shape rules) and gradients of the Collective
+// op: AllReduce, AllGather, ReduceScatter, Broadcast.
+//
+// Gradients, for a loss that is the sum of every process's loss (what
+// data-parallel training differentiates):
+//   AllReduce sum:   x̄ = AllReduce-sum(ȳ)          mean: AllReduce-mean(ȳ)
+//   AllReduce max/min: x̄ = AllReduce-sum(ȳ) where x equals the result, else 0
+//   AllGather:       x̄ = ReduceScatter-sum(ȳ)
+//   ReduceScatter:   x̄ = AllGather(ȳ) (mean: / world; max/min: masked as above)
+//   Broadcast:       x̄ = AllReduce-sum(ȳ) on the root, 0 elsewhere
+#include <string>
+
+#include "kiln/distributed/distributed.h"
+#include "kiln/graph/collective.h"
+#include "src/distributed/communicator.h"
+#include "src/graph/op_builder.h"
+#include "src/graph/vjp.h"
+
+namespace kiln::graph {
+
+using internal::OpError;
+using ir::CollectiveKind;
+using ir::OpType;
+using ir::ReduceOp;
+
+namespace {
+
+void CheckReduction(const Node& x, ReduceOp op, const std::string& name, const Loc& loc) {
+  const dtypes::DType dt = x.DType();
+  if (dt == dtypes::Bool) OpError(loc, name, "cannot reduce Bool values, got " + x.Shape().ToString());
+  if (dtypes::IsComplex(dt) && (op == ReduceOp::kMax || op == ReduceOp::kMin)) {
+    OpError(loc, name, std::string(ir::ReduceOpName(op)) + " is not defined on complex values, got " +
+                           x.Shape().ToString());
+  }
+  if (op == ReduceOp::kMean && !dtypes::IsFloat(dt) && !dtypes::IsComplex(dt)) {
+    OpError(loc, name, "mean needs a floating-point dtype, got " + x.Shape().ToString());
+  }
+}
+
+Node EmitCollective(Node x, CollectiveKind kind, ReduceOp op, int root, const Loc& loc) {
+  const std::string name(ir::CollectiveKindName(kind));
+  Graph* g = internal::CheckNode(x, name, loc);
+  const int world = distributed::internal::TraceWorldSize();
+  std::vector<int64_t> dims = x.Shape().Dims();
+  switch (kind) {
+    case CollectiveKind::kAllReduce: CheckReduction(x, op, name, loc); break;
+    case CollectiveKind::kAllGather:
+      if (x.Rank() == 0) OpError(loc, name, "needs an axis 0 to concatenate on, got a scalar " + x.Shape().ToString());
+      dims[0] = internal::CheckedMul(dims[0], world, name, loc);
+      break;
+    case CollectiveKind::kReduceScatter:
+      CheckReduction(x, op, name, loc);
+      if (x.Rank() == 0 || dims[0] % world != 0) {
+        OpError(loc, name, "axis 0 of " + x.Shape().ToString() + " must divide into " + std::to_string(world) +
+                               " equal slices (one per process)");
+      }
+      dims[0] /= world;
+      break;
+    case CollectiveKind::kBroadcast:
+      if (root < 0 || root >= world) {
+        OpError(loc, name, "root " + std::to_string(root) + " is out of range for a world of " +
+                               std::to_string(world) + " processes");
+      }
+      break;
+  }
+  return internal::Emit(g, OpType::kCollective, {x}, internal::OpShape(x.DType(), dims, name, loc),
+                        ir::CollectiveAttrs{kind, op, root, world}, loc);
+}
+
+// Where x holds the reduction's value (max/min): the elements that won.
+Node Winners(Node x, Node reduced, const Loc& loc) {
+  return ConvertDType(Equal(x, reduced, loc), x.DType(), loc);
+}
+
+std::vector<Node> CollectiveVJP(const internal::VJPArgs& a) {
+  const auto& attrs = ir::Attr<ir::CollectiveAttrs>(a.instr);
+  const Node& x = a.operands[0];
+  const Node& ct = a.cotangent;
+  switch (attrs.kind) {
+    case CollectiveKind::kAllReduce:
+      if (attrs.reduce == ReduceOp::kSum || attrs.reduce == ReduceOp::kMean) return {AllReduce(ct, attrs.reduce, a.loc)};
+      return {Mul(AllReduce(ct, ReduceOp::kSum, a.loc), Winners(x, a.output, a.loc), a.loc)};
+    case CollectiveKind::kAllGather: return {ReduceScatter(ct, ReduceOp::kSum, a.loc)};
+    case CollectiveKind::kReduceScatter: {
+      Node gathered = AllGather(ct, a.loc);
+      if (attrs.reduce == ReduceOp::kSum) return {gathered};
+      if (attrs.reduce == ReduceOp::kMean) return {Mul(gathered, ScalarLike(gathered, 1.0 / attrs.world_size, a.loc), a.loc)};
+      return {Mul(gathered, Winners(x, AllGather(a.output, a.loc), a.loc), a.loc)};
+    }
+    case CollectiveKind::kBroadcast: {
+      Node total = AllReduce(ct, ReduceOp::kSum, a.loc);
+      return {distributed::Rank() == attrs.root ? total : ZerosLike(total, a.loc)};
+    }
+  }
+  return {Node()};
+}
+
+}  // namespace
+
+Node AllReduce(Node x, ReduceOp op, Loc loc) { return EmitCollective(x, CollectiveKind::kAllReduce, op, 0, loc); }
+Node AllGather(Node x, Loc loc) { return EmitCollective(x, CollectiveKind::kAllGather, ReduceOp::kSum, 0, loc); }
+Node ReduceScatter(Node x, ReduceOp op, Loc loc) {
+  return EmitCollective(x, CollectiveKind::kReduceScatter, op, 0, loc);
+}
+Node Broadcast(Node x, int root, Loc loc) {
+  return EmitCollective(x, CollectiveKind::kBroadcast, ReduceOp::kSum, root, loc);
+}
+
+namespace internal {
+
+void RegisterCollectiveVJPs(VJPTable& t) { t[static_cast<size_t>(OpType::kCollective)] = CollectiveVJP; }
+
+}  // namespace internal
+
+}  // namespace kiln::graph

@@ -1,0 +1,278 @@
+// Copyright 2026 The Kiln Authors.
+// kiln_run: starts the processes of a distributed job on this host, with the
+// environment torchrun sets (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE,
+// MASTER_ADDR, MASTER_PORT), which distributed::Init() reads.
+//
+//   kiln_run -n 2 ./build/examples/fashion_mnist/fashion_mnist --distributed
+//   # Two hosts, 2 processes each (run on each host; rank 0's host is a):
+//   kiln_run -n 2 --nnodes 2 --node-rank 0 --master-addr a --master-port 29500 prog   # on host a
+//   kiln_run -n 2 --nnodes 2 --node-rank 1 --master-addr a --master-port 29500 prog   # on host b
+//
+// Each line a process prints is prefixed with its rank ("[1] ..."). When one
+// process fails (non-zero exit or a signal), the others get --grace seconds
+// to end by themselves (they see the failure in their next collective and
+// report which rank is gone), then are killed; kiln_run exits with the first
+// failure's status (128 + signal for a signal).
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+struct Args {
+  int nproc = 1;
+  int nnodes = 1;
+  int node_rank = 0;
+  std::string master_addr = "127.0.0.1";
+  int master_port = 0;  // 0: a free port (one host only)
+  double grace_s = 3;
+  bool prefix = true;
+  std::vector<std::string> command;
+};
+
+[[noreturn]] void Usage(const std::string& error) {
+  if (!error.empty()) std::cerr << "kiln_run: " << error << "\n";
+  std::cerr << "usage: kiln_run -n N [--nnodes M --node-rank K --master-addr HOST --master-port PORT]\n"
+               "                [--grace SECONDS] [--no-prefix] program [args...]\n"
+               "  -n N            processes on this host (ranks K*N ... K*N+N-1)\n"
+               "  --nnodes M      hosts in the job (run kiln_run on each; default 1)\n"
+               "  --node-rank K   this host's index, 0 on the host of rank 0 (default 0)\n"
+               "  --master-addr   the host of rank 0 (default 127.0.0.1)\n"
+               "  --master-port   rank 0's store port (default: a free port; required with --nnodes > 1)\n"
+               "  --grace S       after a process fails, seconds the others get to end by themselves (default 3)\n"
+               "  --no-prefix     do not prefix output lines with the rank\n";
+  std::exit(2);
+}
+
+int ParseInt(const std::string& flag, const char* value, int lo) {
+  if (value == nullptr) Usage(flag + " needs a value");
+  char* end = nullptr;
+  const long v = std::strtol(value, &end, 10);
+  if (*value == '\0' || *end != '\0' || v < lo || v > 65535) Usage(flag + " " + value + " is not a valid number");
+  return static_cast<int>(v);
+}
+
+Args Parse(int argc, char** argv) {
+  Args a;
+  int i = 1;
+  for (; i < argc; ++i) {
+    const std::string f = argv[i];
+    const char* next = i + 1 < argc ? argv[i + 1] : nullptr;
+    if (f == "-n" || f == "--nproc-per-node") a.nproc = ParseInt(f, next, 1), ++i;
+    else if (f == "--nnodes") a.nnodes = ParseInt(f, next, 1), ++i;
+    else if (f == "--node-rank") a.node_rank = ParseInt(f, next, 0), ++i;
+    else if (f == "--master-addr") {
+      if (next == nullptr) Usage("--master-addr needs a value");
+      a.master_addr = next, ++i;
+    } else if (f == "--master-port") a.master_port = ParseInt(f, next, 1), ++i;
+    else if (f == "--grace") {
+      if (next == nullptr) Usage("--grace needs a value");
+      char* end = nullptr;
+      a.grace_s = std::strtod(next, &end);
+      if (*end != '\0' || a.grace_s < 0) Usage(std::string("--grace ") + next + " is not a number of seconds");
+      ++i;
+    } else if (f == "--no-prefix") a.prefix = false;
+    else if (f == "-h" || f == "--help") Usage("");
+    else if (f == "--") { ++i; break; }
+    else if (!f.empty() && f[0] == '-') Usage("unknown option " + f);
+    else break;
+  }
+  for (; i < argc; ++i) a.command.push_back(argv[i]);
+  if (a.command.empty()) Usage("no program to run");
+  if (a.node_rank >= a.nnodes) Usage("--node-rank must be below --nnodes");
+  if (a.nnodes > 1 && a.master_port == 0) Usage("--master-port is required with --nnodes > 1 (every host must agree)");
+  return a;
+}
+
+// A port nobody listens on now (the kernel's choice), for rank 0's store.
+int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_ANY);
+  socklen_t len = sizeof(addr);
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    std::cerr << "kiln_run: cannot find a free port: " << std::strerror(errno) << "\n";
+    std::exit(1);
+  }
+  const int port = ntohs(addr.sin_port);
+  ::close(fd);
+  return port;
+}
+
+struct Child {
+  int rank = 0;
+  pid_t pid = -1;
+  int fd = -1;  // read end of its stdout+stderr
+  std::string pending;  // a partial line
+  bool running = true;
+};
+
+volatile sig_atomic_t g_signal = 0;
+void OnSignal(int sig) { g_signal = sig; }
+
+void Emit(const Args& a, const Child& c, const std::string& line) {
+  std::string out;
+  if (a.prefix) {
+    out += '[';
+    out += std::to_string(c.rank);
+    out += "] ";
+  }
+  out += line;
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  std::fflush(stdout);
+}
+
+std::string Describe(int status) {
+  if (WIFSIGNALED(status)) return std::string("was killed by signal ") + std::to_string(WTERMSIG(status)) + " (" +
+                                   strsignal(WTERMSIG(status)) + ")";
+  return "exited with status " + std::to_string(WEXITSTATUS(status));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Args a = Parse(argc, argv);
+  const int world = a.nproc * a.nnodes;
+  const int port = a.master_port != 0 ? a.master_port : FreePort();
+  // As torchrun: without an OMP_NUM_THREADS of the user's, the host's cores
+  // are shared among its processes instead of each starting one thread per core.
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  const std::string threads = std::to_string(std::max(1u, cores / static_cast<unsigned>(a.nproc)));
+
+  struct sigaction sa{};
+  sa.sa_handler = OnSignal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+
+  std::vector<Child> children(static_cast<size_t>(a.nproc));
+  for (int local = 0; local < a.nproc; ++local) {
+    Child& c = children[static_cast<size_t>(local)];
+    c.rank = a.node_rank * a.nproc + local;
+    int pipefd[2];
+    if (::pipe2(pipefd, O_CLOEXEC) != 0) {
+      std::perror("kiln_run: pipe");
+      return 1;
+    }
+    c.pid = ::fork();
+    if (c.pid < 0) {
+      std::perror("kiln_run: fork");
+      return 1;
+    }
+    if (c.pid == 0) {
+      ::dup2(pipefd[1], STDOUT_FILENO);
+      ::dup2(pipefd[1], STDERR_FILENO);
+      ::setenv("RANK", std::to_string(c.rank).c_str(), 1);
+      ::setenv("WORLD_SIZE", std::to_string(world).c_str(), 1);
+      ::setenv("LOCAL_RANK", std::to_string(local).c_str(), 1);
+      ::setenv("LOCAL_WORLD_SIZE", std::to_string(a.nproc).c_str(), 1);
+      ::setenv("GROUP_RANK", std::to_string(a.node_rank).c_str(), 1);
+      ::setenv("MASTER_ADDR", a.master_addr.c_str(), 1);
+      ::setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
+      ::setenv("OMP_NUM_THREADS", threads.c_str(), 0);
+      std::vector<char*> args;
+      for (const auto& s : a.command) args.push_back(const_cast<char*>(s.c_str()));
+      args.push_back(nullptr);
+      ::execvp(args[0], args.data());
+      std::fprintf(stderr, "kiln_run: cannot run %s: %s\n", args[0], std::strerror(errno));
+      std::_Exit(127);
+    }
+    ::close(pipefd[1]);
+    c.fd = pipefd[0];
+  }
+
+  int exit_code = 0;
+  bool failed = false;
+  std::chrono::steady_clock::time_point kill_at{};
+  bool killed = false;
+  auto running = [&] {
+    for (const Child& c : children) {
+      if (c.running || c.fd >= 0) return true;
+    }
+    return false;
+  };
+  auto signal_all = [&](int sig) {
+    for (const Child& c : children) {
+      if (c.running) ::kill(c.pid, sig);
+    }
+  };
+  while (running()) {
+    if (g_signal != 0) {
+      signal_all(g_signal);
+      if (!failed) exit_code = 128 + g_signal;
+      failed = true;
+      g_signal = 0;
+    }
+    // Output: a line at a time, prefixed.
+    std::vector<pollfd> fds;
+    for (const Child& c : children) {
+      if (c.fd >= 0) fds.push_back({c.fd, POLLIN, 0});
+    }
+    if (!fds.empty()) ::poll(fds.data(), fds.size(), 100);
+    else std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    for (Child& c : children) {
+      if (c.fd < 0) continue;
+      bool ready = false;
+      for (const pollfd& p : fds) ready = ready || (p.fd == c.fd && p.revents != 0);
+      if (!ready) continue;
+      char buf[65536];
+      const ssize_t n = ::read(c.fd, buf, sizeof(buf));
+      if (n <= 0) {
+        if (n < 0 && errno == EINTR) continue;
+        if (!c.pending.empty()) Emit(a, c, c.pending + "\n");
+        c.pending.clear();
+        ::close(c.fd);
+        c.fd = -1;
+        continue;
+      }
+      c.pending.append(buf, static_cast<size_t>(n));
+      size_t start = 0;
+      for (size_t k = 0; k < c.pending.size(); ++k) {
+        if (c.pending[k] == '\n' || c.pending[k] == '\r') {
+          Emit(a, c, c.pending.substr(start, k - start) + "\n");
+          start = k + 1;
+        }
+      }
+      c.pending.erase(0, start);
+    }
+    // Exits.
+    for (Child& c : children) {
+      if (!c.running) continue;
+      int status = 0;
+      if (::waitpid(c.pid, &status, WNOHANG) != c.pid) continue;
+      c.running = false;
+      const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+      if (!ok) {
+        std::fprintf(stderr, "kiln_run: rank %d %s\n", c.rank, Describe(status).c_str());
+        if (!failed) {
+          exit_code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+          failed = true;
+          kill_at = std::chrono::steady_clock::now() +
+                    std::chrono::milliseconds(static_cast<int64_t>(a.grace_s * 1000));
+          std::fprintf(stderr, "kiln_run: stopping the other processes (in at most %g s)\n", a.grace_s);
+        }
+      }
+    }
+    if (failed && !killed && kill_at.time_since_epoch().count() != 0 && std::chrono::steady_clock::now() >= kill_at) {
+      signal_all(SIGKILL);
+      killed = true;
+    }
+  }
+  return exit_code;
+}
