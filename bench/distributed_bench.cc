@@ -6,7 +6,8 @@
 //   kiln_run -n 2 kiln_dist_bench allreduce [--iters=N]
 //     Float32 all-reduce (sum) from 4 KB to 64 MB, three ways interleaved in
 //     each round: Kiln's host API (distributed::AllReduce on a Tensor, which
-//     returns a new tensor), Kiln's graph op (a compiled AllReduce), and
+//     returns a new tensor), Kiln's graph op (a compiled AllReduce of a
+//     donated input, reduced in place), and
 //     Gloo's allreduce called directly on a buffer (its own context). Rank 0
 //     prints "allreduce BYTES KILN_US GRAPH_US GLOO_US" (medians).
 //   kiln_run -n 2 kiln_dist_bench train --model=mlp|cnn [--batch=B] [--steps=N]
@@ -78,9 +79,18 @@ int AllReduce(int iters) {
     tensors::Tensor x(shapes::Make(dtypes::Float32, {n}));
     for (float& v : x.MutableFlat<float>()) v = 1.0f;
     std::vector<float> raw(static_cast<size_t>(n), 1.0f);
+    // The graph op on a donated input (as a train step's gradient bucket,
+    // which dies at its AllReduce): reduced in place, the result fed back.
     auto exec = graph::NewExec(backend, [](graph::Node v) { return graph::AllReduce(v); });
-    exec.Call(x);  // compile
-    const int reps = bytes <= (1 << 20) ? iters : std::max(3, iters / 10);
+    tensors::Tensor carried(shapes::Make(dtypes::Float32, {n}));  // zeros: sums stay finite
+    auto step = [&exec](tensors::Tensor v) {
+      std::vector<tensors::Tensor> args;
+      args.push_back(std::move(v));  // the only handle: donated, reduced in place
+      return exec.CallVector(std::move(args), {true})[0];
+    };
+    carried = step(std::move(carried));  // compile
+    // Small sizes vary most (thread wake-ups on a busy host): more repetitions.
+    const int reps = bytes <= (256 << 10) ? 4 * iters : bytes <= (4 << 20) ? iters : std::max(5, iters / 5);
     std::vector<double> kiln, graph_op, gloo;
     for (int r = 0; r < reps; ++r) {
       distributed::Barrier();
@@ -89,7 +99,7 @@ int AllReduce(int iters) {
       kiln.push_back(Micros(t0));
       distributed::Barrier();
       t0 = Clock::now();
-      tensors::Tensor z = exec.Call(x);
+      carried = step(std::move(carried));
       graph_op.push_back(Micros(t0));
       distributed::Barrier();
       t0 = Clock::now();

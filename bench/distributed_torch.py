@@ -28,7 +28,7 @@ def allreduce(iters):
     size = 4 << 10
     while size <= 64 << 20:
         x = torch.ones(size // 4)
-        reps = iters if size <= (1 << 20) else max(3, iters // 10)
+        reps = 4 * iters if size <= (256 << 10) else iters if size <= (4 << 20) else max(5, iters // 5)
         times = []
         for _ in range(reps):
             dist.barrier()

@@ -22,7 +22,8 @@ out=$(mktemp -d)
 export OMP_NUM_THREADS=1
 unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
 torch_env=(env LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4)
-echo "CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -1) (family $(lscpu | sed -n 's/^CPU family: *//p'), model" \
+     "$(lscpu | sed -n 's/^Model: *//p')), $(nproc --all) cores; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 for r in $(seq "$rounds"); do
   "$run" -n 2 --no-prefix build/bench/kiln_dist_bench allreduce | sed "s/^/kiln $r /" >>"$out/all"
   "${torch_env[@]}" "$run" -n 2 --no-prefix /usr/bin/python3 bench/distributed_torch.py allreduce |

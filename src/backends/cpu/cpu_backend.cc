@@ -38,8 +38,9 @@ class CpuBuffer final : public Buffer {
 // How many leading operands the output may overwrite in place when they die
 // here. Elementwise kernels read each input element only to write the same
 // output element, so any operand of the output's byte size will do; the
-// update ops (DynamicUpdateSlice, Scatter*) copy operand 0 into the output
-// first and skip that copy when they are the same buffer.
+// update ops (DynamicUpdateSlice, Scatter*) and the AllReduce and Broadcast
+// collectives copy operand 0 into the output first and skip that copy when
+// they are the same buffer.
 size_t InPlaceOperands(const ir::Instruction& in) {
   switch (ir::CategoryOf(in.op)) {
     case ir::OpCategory::kUnary:
@@ -56,6 +57,10 @@ size_t InPlaceOperands(const ir::Instruction& in) {
     case ir::OpType::kScatterMax:
     case ir::OpType::kScatterMin:
     case ir::OpType::kScatterUpdate: return 1;
+    case ir::OpType::kCollective: {  // AllReduce and Broadcast work on their output in place
+      const auto kind = ir::Attr<ir::CollectiveAttrs>(in).kind;
+      return kind == ir::CollectiveKind::kAllReduce || kind == ir::CollectiveKind::kBroadcast ? 1 : 0;
+    }
     default: return 0;
   }
 }
