@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -69,6 +70,7 @@ int ParseInt(const std::string& flag, const char* value, int lo) {
 
 Args Parse(int argc, char** argv) {
   Args a;
+  bool master_addr_given = false;
   int i = 1;
   for (; i < argc; ++i) {
     const std::string f = argv[i];
@@ -79,6 +81,7 @@ Args Parse(int argc, char** argv) {
     else if (f == "--master-addr") {
       if (next == nullptr) Usage("--master-addr needs a value");
       a.master_addr = next, ++i;
+      master_addr_given = true;
     } else if (f == "--master-port") a.master_port = ParseInt(f, next, 1), ++i;
     else if (f == "--grace") {
       if (next == nullptr) Usage("--grace needs a value");
@@ -95,7 +98,9 @@ Args Parse(int argc, char** argv) {
   for (; i < argc; ++i) a.command.push_back(argv[i]);
   if (a.command.empty()) Usage("no program to run");
   if (a.node_rank >= a.nnodes) Usage("--node-rank must be below --nnodes");
-  if (a.nnodes > 1 && a.master_port == 0) Usage("--master-port is required with --nnodes > 1 (every host must agree)");
+  if (a.nnodes > 1 && (a.master_port == 0 || !master_addr_given)) {
+    Usage("--master-addr and --master-port are required with --nnodes > 1 (every host must reach rank 0's)");
+  }
   return a;
 }
 
@@ -161,6 +166,7 @@ int main(int argc, char** argv) {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
 
+  const pid_t parent = ::getpid();
   std::vector<Child> children(static_cast<size_t>(a.nproc));
   for (int local = 0; local < a.nproc; ++local) {
     Child& c = children[static_cast<size_t>(local)];
@@ -176,6 +182,12 @@ int main(int argc, char** argv) {
       return 1;
     }
     if (c.pid == 0) {
+      // Its own process group, so stopping it reaches what it starts too;
+      // and it dies with kiln_run (killed by a timeout, say) instead of
+      // waiting in a collective for peers that are gone.
+      ::setpgid(0, 0);
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) std::_Exit(1);  // kiln_run died before prctl
       ::dup2(pipefd[1], STDOUT_FILENO);
       ::dup2(pipefd[1], STDERR_FILENO);
       ::setenv("RANK", std::to_string(c.rank).c_str(), 1);
@@ -193,6 +205,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "kiln_run: cannot run %s: %s\n", args[0], std::strerror(errno));
       std::_Exit(127);
     }
+    ::setpgid(c.pid, c.pid);  // (also here: whichever of parent and child runs first)
     ::close(pipefd[1]);
     c.fd = pipefd[0];
   }
@@ -201,21 +214,31 @@ int main(int argc, char** argv) {
   bool failed = false;
   std::chrono::steady_clock::time_point kill_at{};
   bool killed = false;
+  // Until every process has ended and its output is read; a pipe a
+  // process's own children keep open is given up shortly after it ends.
+  std::chrono::steady_clock::time_point all_ended{};
   auto running = [&] {
+    bool any_running = false, any_open = false;
     for (const Child& c : children) {
-      if (c.running || c.fd >= 0) return true;
+      any_running = any_running || c.running;
+      any_open = any_open || c.fd >= 0;
     }
-    return false;
+    if (any_running) return true;
+    if (all_ended.time_since_epoch().count() == 0) all_ended = std::chrono::steady_clock::now();
+    return any_open && std::chrono::steady_clock::now() - all_ended < std::chrono::seconds(2);
   };
   auto signal_all = [&](int sig) {
     for (const Child& c : children) {
-      if (c.running) ::kill(c.pid, sig);
+      if (c.running) ::kill(-c.pid, sig);  // its process group
     }
   };
   while (running()) {
     if (g_signal != 0) {
       signal_all(g_signal);
-      if (!failed) exit_code = 128 + g_signal;
+      if (!failed) {
+        exit_code = 128 + g_signal;
+        kill_at = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(a.grace_s * 1000));
+      }
       failed = true;
       g_signal = 0;
     }
@@ -245,6 +268,11 @@ int main(int argc, char** argv) {
       size_t start = 0;
       for (size_t k = 0; k < c.pending.size(); ++k) {
         if (c.pending[k] == '\n' || c.pending[k] == '\r') {
+          // "\r" (a progress bar redrawn) and "\r\n" end one line each.
+          if (c.pending[k] == '\n' && k > 0 && c.pending[k - 1] == '\r' && k == start) {
+            start = k + 1;
+            continue;
+          }
           Emit(a, c, c.pending.substr(start, k - start) + "\n");
           start = k + 1;
         }
@@ -273,6 +301,9 @@ int main(int argc, char** argv) {
       signal_all(SIGKILL);
       killed = true;
     }
+  }
+  for (Child& c : children) {
+    if (c.fd >= 0) ::close(c.fd);
   }
   return exit_code;
 }

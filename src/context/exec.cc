@@ -113,7 +113,16 @@ struct ContextExecCore::State {
       if (!store.variables[i]->HasValue()) fresh.push_back(store.variables[i].get());
     }
     Initialize(*backend, backend, fresh, ctx.Seed());
-    if (after_build) after_build(compiled->inputs);
+    if (after_build) {
+      // The callback sees every input with a value (Call would initialize
+      // the ones created outside this trace anyway, just before running).
+      std::vector<Variable*> unset;
+      for (Variable* v : compiled->inputs) {
+        if (!v->HasValue()) unset.push_back(v);
+      }
+      Initialize(*backend, backend, unset, ctx.Seed());
+      after_build(compiled->inputs);
+    }
     return compiled;
   }
 };

@@ -3,6 +3,8 @@
 // collectives on Gloo, and the diagnosis of failed collectives.
 #include "kiln/distributed/distributed.h"
 
+#include <signal.h>
+
 #include <gloo/allgather.h>
 #include <gloo/allreduce.h>
 #include <gloo/barrier.h>
@@ -13,6 +15,9 @@
 #include <gloo/rendezvous/prefix_store.h>
 #include <gloo/transport/tcp/device.h>
 
+#include <signal.h>
+
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -42,7 +47,7 @@ int ParseInt(const std::string& text, const std::string& what) {
   char* end = nullptr;
   errno = 0;
   const long v = std::strtol(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || errno != 0 || v < -1 || v > (1 << 30)) {
+  if (text.empty() || *end != '\0' || errno != 0 || v < 0 || v > (1 << 30)) {
     Throw("distributed::Init: " + what + "=\"" + text + "\" is not a valid integer");
   }
   return static_cast<int>(v);
@@ -80,8 +85,10 @@ Options Resolve(Options o) {
       Throw("distributed::Init: rank 0's address is unknown: set MASTER_ADDR and MASTER_PORT (kiln_run does), or "
             "KILN_STORE_PATH to a directory every process of this host shares");
     }
-    if (o.master_port > 65535) Throw("distributed::Init: MASTER_PORT=" + std::to_string(o.master_port) +
-                                     " is not a port number");
+    if (o.master_port > 65535 || (o.master_port == 0 && o.world_size > 1)) {
+      Throw("distributed::Init: MASTER_PORT=" + std::to_string(o.master_port) + " is not a port every process can "
+            "reach (1-65535)");
+    }
   }
   if (o.interface.empty() && Env("GLOO_SOCKET_IFNAME")) o.interface = Env("GLOO_SOCKET_IFNAME");
   if (o.timeout.count() <= 0) {
@@ -89,7 +96,10 @@ Options Resolve(Options o) {
     if (const char* t = Env("KILN_DIST_TIMEOUT_S")) {
       char* end = nullptr;
       const double s = std::strtod(t, &end);
-      if (*end != '\0' || !(s > 0)) Throw(std::string("distributed::Init: KILN_DIST_TIMEOUT_S=\"") + t + "\" is not a positive number of seconds");
+      if (*end != '\0' || !(s > 0) || s > 1e7) {
+        Throw(std::string("distributed::Init: KILN_DIST_TIMEOUT_S=\"") + t +
+              "\" is not a number of seconds between 0 and 10^7");
+      }
       o.timeout = std::chrono::milliseconds(static_cast<int64_t>(s * 1000));
     }
   }
@@ -213,6 +223,9 @@ std::string Diagnose(State& s, const std::string& what, const std::string& gloo_
       }
       for (size_t i = 0; i < causes.size(); ++i) cause += (i ? "; " : "") + causes[i];
       if (cause.empty()) cause = "every rank reports the same failure";
+      // Rank 0 serves the store: the others may still be asking it about
+      // this failure. Give them a moment before this process may exit.
+      if (me == 0) std::this_thread::sleep_for(std::chrono::milliseconds(300));
     } catch (const Error&) {
       cause = "rank 0 is gone (the store it serves is unreachable)";
     }
@@ -231,10 +244,13 @@ void Run(const Call& call, Body&& body) {
   State& s = *g_state;
   const uint64_t sequence = ++s.sequence;
   const std::string what = call.Describe(sequence);
+  if (std::getenv("KILN_DIST_TRACE")) std::fprintf(stderr, "rank %d: %s\n", s.options.rank, what.c_str());
   if (!s.broken.empty()) Throw("distributed: " + what + " cannot run: an earlier one failed (" + s.broken + ")");
   try {
     body(call.Tag(sequence), s.options.timeout);
-  } catch (const gloo::Exception& e) {
+  } catch (const Error&) {
+    throw;  // Kiln's own checks, before anything was exchanged
+  } catch (const std::exception& e) {  // gloo::Exception, and GLOO_ENFORCE's EnforceNotMet
     s.broken = Diagnose(s, what, e.what());
     Throw(s.broken);
   }
@@ -309,6 +325,16 @@ void Init(const Options& requested) {
   if (g_state) Throw("distributed::Init: already initialized (rank " + std::to_string(g_state->options.rank) + ")");
   auto s = std::make_unique<State>();
   s->options = Resolve(requested);
+  // Gloo writes to its sockets with writev and handles EPIPE itself, which
+  // needs SIGPIPE ignored: with the default action, a peer that dies while
+  // this process writes to it would kill this process too, instead of the
+  // error naming that peer. (A handler the program installed is kept.)
+  struct sigaction current {};
+  if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
+    struct sigaction ignore {};
+    ignore.sa_handler = SIG_IGN;
+    ::sigaction(SIGPIPE, &ignore, nullptr);
+  }
   const Options& o = s->options;
   try {
     if (!o.store_path.empty()) {
@@ -333,7 +359,9 @@ void Init(const Options& requested) {
     s->context->setTimeout(o.timeout);
     gloo::rendezvous::PrefixStore prefixed("kiln/gloo", *s->store);
     s->context->connectFullMesh(prefixed, s->device);
-  } catch (const gloo::Exception& e) {
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {  // gloo::Exception, and GLOO_ENFORCE's EnforceNotMet (a bad interface name...)
     Throw("distributed::Init: rank " + std::to_string(o.rank) + " of " + std::to_string(o.world_size) +
           " could not connect to the others: " + e.what());
   }
@@ -384,7 +412,10 @@ void Shutdown() {
   if (s->tcp_store) {
     try {
       if (s->options.rank == 0) {
-        const auto deadline = std::chrono::steady_clock::now() + s->options.timeout;
+        // After a failure, a hung rank would keep rank 0 here for the whole
+        // timeout: wait only for the diagnosis the others may be finishing.
+        const auto deadline = std::chrono::steady_clock::now() +
+                              (s->broken.empty() ? s->options.timeout : std::chrono::milliseconds(2000));
         for (;;) {
           bool others_left = true;
           const std::vector<RankStatus> status = s->tcp_store->Status();

@@ -10,12 +10,15 @@
 #include "src/distributed/store.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <sstream>
@@ -68,6 +71,40 @@ bool ReadBlob(int fd, std::vector<char>& out) {
 
 std::string ToString(const std::vector<char>& v) { return std::string(v.begin(), v.end()); }
 std::vector<char> ToBytes(const std::string& s) { return std::vector<char>(s.begin(), s.end()); }
+
+// A socket connected to `a`, or -1 (with the reason in *error) if that
+// fails or takes past `deadline` (a blocking connect to a host that drops
+// packets would wait minutes).
+int ConnectBefore(const addrinfo* a, std::chrono::steady_clock::time_point deadline, std::string* error) {
+  const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
+  if (fd < 0) {
+    *error = std::strerror(errno);
+    return -1;
+  }
+  if (::connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
+    if (errno != EINPROGRESS) {
+      *error = std::strerror(errno);
+      ::close(fd);
+      return -1;
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    pollfd p{fd, POLLOUT, 0};
+    int rc;
+    do {
+      rc = ::poll(&p, 1, static_cast<int>(std::max<int64_t>(left.count(), 1)));
+    } while (rc < 0 && errno == EINTR);
+    int so_error = 0;
+    socklen_t len = sizeof(so_error);
+    if (rc <= 0 || ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len) != 0 || so_error != 0) {
+      *error = rc == 0 ? "connection timed out" : std::strerror(so_error != 0 ? so_error : errno);
+      ::close(fd);
+      return -1;
+    }
+  }
+  const int flags = ::fcntl(fd, F_GETFL, 0);
+  ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);  // requests block (bounded by SO_RCVTIMEO/SO_SNDTIMEO)
+  return fd;
+}
 
 std::string StateName(RankStatus::State s) {
   switch (s) {
@@ -280,14 +317,8 @@ TcpStore::TcpStore(const std::string& host, int port, int rank, int world_size, 
       last_error = std::string("cannot resolve ") + host + ": " + gai_strerror(gai);
     } else {
       for (addrinfo* a = list; a != nullptr && fd_ < 0; a = a->ai_next) {
-        int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-        if (fd < 0) continue;
-        if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
-          fd_ = fd;
-        } else {
-          last_error = std::strerror(errno);
-          ::close(fd);
-        }
+        const int fd = ConnectBefore(a, deadline, &last_error);
+        if (fd >= 0) fd_ = fd;
       }
       ::freeaddrinfo(list);
     }
@@ -301,6 +332,13 @@ TcpStore::TcpStore(const std::string& host, int port, int rank, int world_size, 
   }
   int one = 1;
   ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  // No request may block forever (rank 0 stopped, or its host gone without
+  // a reset): the longest a reply takes is a wait of `timeout` on the server.
+  const auto limit = timeout + std::chrono::seconds(10);
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(std::chrono::duration_cast<std::chrono::seconds>(limit).count());
+  ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
   try {
     Request('H', std::to_string(rank), ToBytes(std::to_string(world_size)));
   } catch (...) {
@@ -317,12 +355,12 @@ std::vector<char> TcpStore::Request(char command, const std::string& key, const 
   std::lock_guard lock(mu_);
   if (!WriteAll(fd_, &command, 1) || !WriteBlob(fd_, key.data(), key.size()) ||
       !WriteBlob(fd_, data.data(), data.size())) {
-    Throw("distributed: lost the connection to rank 0's store (rank 0 is gone)");
+    Throw("distributed: lost the connection to rank 0's store (rank 0 is gone or stopped answering)");
   }
   char status = 1;
   std::vector<char> out;
   if (!ReadAll(fd_, &status, 1) || !ReadBlob(fd_, out)) {
-    Throw("distributed: lost the connection to rank 0's store (rank 0 is gone)");
+    Throw("distributed: lost the connection to rank 0's store (rank 0 is gone or stopped answering)");
   }
   if (status != 0) Throw("distributed: " + ToString(out));
   return out;

@@ -9,7 +9,10 @@
 //   AllGather:       x̄ = ReduceScatter-sum(ȳ)
 //   ReduceScatter:   x̄ = AllGather(ȳ) (mean: / world; max/min: masked as above)
 //   Broadcast:       x̄ = AllReduce-sum(ȳ) on the root, 0 elsewhere
+// Operand 1, when present, is the graph's previous collective: an ordering
+// edge without data (see EmitCollective).
 #include <string>
+#include <unordered_map>
 
 #include "kiln/distributed/distributed.h"
 #include "kiln/graph/collective.h"
@@ -38,6 +41,19 @@ void CheckReduction(const Node& x, ReduceOp op, const std::string& name, const L
   }
 }
 
+// The last collective built in graph `g` (an empty Node if none, or if it
+// belonged to a graph since destroyed at the same address).
+Node& LastCollective(const Graph* g) {
+  thread_local std::unordered_map<const Graph*, Node> last;
+  Node& n = last[g];
+  if (n.Ok() && (!n.Alive() || n.Generation() != g->Generation())) n = Node();
+  if (last.size() > 64) {  // forget destroyed graphs
+    std::erase_if(last, [](const auto& kv) { return !kv.second.Ok() || !kv.second.Alive(); });
+    return last[g];
+  }
+  return n;
+}
+
 Node EmitCollective(Node x, CollectiveKind kind, ReduceOp op, int root, const Loc& loc) {
   const std::string name(ir::CollectiveKindName(kind));
   Graph* g = internal::CheckNode(x, name, loc);
@@ -64,8 +80,18 @@ Node EmitCollective(Node x, CollectiveKind kind, ReduceOp op, int root, const Lo
       }
       break;
   }
-  return internal::Emit(g, OpType::kCollective, {x}, internal::OpShape(x.DType(), dims, name, loc),
-                        ir::CollectiveAttrs{kind, op, root, world}, loc);
+  // Every process must run its collectives in the order they were built,
+  // but a backend may schedule independent instructions in any order (and
+  // the order can depend on shapes, which differ between processes with
+  // uneven shards). So each collective takes the previous one of its graph
+  // as an extra operand it does not read: an ordering edge, as XLA's tokens.
+  std::vector<Node> operands{x};
+  Node& previous = LastCollective(g);
+  if (previous.Ok()) operands.push_back(previous);
+  Node out = internal::Emit(g, OpType::kCollective, operands, internal::OpShape(x.DType(), dims, name, loc),
+                            ir::CollectiveAttrs{kind, op, root, world}, loc);
+  previous = out;
+  return out;
 }
 
 // Where x holds the reduction's value (max/min): the elements that won.
@@ -73,27 +99,36 @@ Node Winners(Node x, Node reduced, const Loc& loc) {
   return ConvertDType(Equal(x, reduced, loc), x.DType(), loc);
 }
 
-std::vector<Node> CollectiveVJP(const internal::VJPArgs& a) {
+// The gradient of operand 0 (see the file comment).
+Node CollectiveGradient(const internal::VJPArgs& a) {
   const auto& attrs = ir::Attr<ir::CollectiveAttrs>(a.instr);
   const Node& x = a.operands[0];
   const Node& ct = a.cotangent;
   switch (attrs.kind) {
     case CollectiveKind::kAllReduce:
-      if (attrs.reduce == ReduceOp::kSum || attrs.reduce == ReduceOp::kMean) return {AllReduce(ct, attrs.reduce, a.loc)};
-      return {Mul(AllReduce(ct, ReduceOp::kSum, a.loc), Winners(x, a.output, a.loc), a.loc)};
-    case CollectiveKind::kAllGather: return {ReduceScatter(ct, ReduceOp::kSum, a.loc)};
+      if (attrs.reduce == ReduceOp::kSum || attrs.reduce == ReduceOp::kMean) return AllReduce(ct, attrs.reduce, a.loc);
+      return Mul(AllReduce(ct, ReduceOp::kSum, a.loc), Winners(x, a.output, a.loc), a.loc);
+    case CollectiveKind::kAllGather: return ReduceScatter(ct, ReduceOp::kSum, a.loc);
     case CollectiveKind::kReduceScatter: {
       Node gathered = AllGather(ct, a.loc);
-      if (attrs.reduce == ReduceOp::kSum) return {gathered};
-      if (attrs.reduce == ReduceOp::kMean) return {Mul(gathered, ScalarLike(gathered, 1.0 / attrs.world_size, a.loc), a.loc)};
-      return {Mul(gathered, Winners(x, AllGather(a.output, a.loc), a.loc), a.loc)};
+      if (attrs.reduce == ReduceOp::kSum) return gathered;
+      if (attrs.reduce == ReduceOp::kMean) return Mul(gathered, ScalarLike(gathered, 1.0 / attrs.world_size, a.loc), a.loc);
+      return Mul(gathered, Winners(x, AllGather(a.output, a.loc), a.loc), a.loc);
     }
     case CollectiveKind::kBroadcast: {
+      // Every process runs the AllReduce (the graph's collectives must be
+      // the same everywhere); only the root keeps it.
       Node total = AllReduce(ct, ReduceOp::kSum, a.loc);
-      return {distributed::Rank() == attrs.root ? total : ZerosLike(total, a.loc)};
+      return Mul(total, ScalarLike(total, distributed::Rank() == attrs.root ? 1 : 0, a.loc), a.loc);
     }
   }
-  return {Node()};
+  return Node();
+}
+
+std::vector<Node> CollectiveVJP(const internal::VJPArgs& a) {
+  std::vector<Node> grads(a.operands.size());  // none for the ordering operand
+  grads[0] = CollectiveGradient(a);
+  return grads;
 }
 
 }  // namespace

@@ -69,6 +69,18 @@ TEST_P(Distributed, DataParallelTrainingEqualsSingleProcessTraining) {
 
 INSTANTIATE_TEST_SUITE_P(Processes, Distributed, ::testing::Values(2, 4));
 
+// Two "hosts" (two kiln_run instances, as on two machines; here both on
+// 127.0.0.1) of one process each.
+TEST(DistributedInit, SeveralLaunchersFormOneJob) {
+  const std::string port = std::to_string(30000 + ::getpid() % 2000);
+  const std::string flags = " -n 1 --nnodes 2 --master-addr 127.0.0.1 --master-port " + port;
+  Result r = Shell("KILN_DIST_TIMEOUT_S=20 OMP_NUM_THREADS=1 " + std::string(KILN_RUN_PATH) + flags +
+                   " --node-rank 1 " + KILN_WORKER_PATH + " collectives & KILN_DIST_TIMEOUT_S=20 OMP_NUM_THREADS=1 " +
+                   KILN_RUN_PATH + flags + " --node-rank 0 " + KILN_WORKER_PATH + " collectives; wait");
+  EXPECT_THAT(r.output, HasSubstr("[0] PASS collectives")) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("[1] PASS collectives")) << r.output;
+}
+
 // One host without rank 0's TCP store: Gloo's file store in a shared directory.
 TEST(DistributedInit, AFileStoreJoinsTheProcessesOfOneHost) {
   const std::string dir = ::testing::TempDir() + "/kiln_file_store";

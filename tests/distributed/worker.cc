@@ -153,7 +153,9 @@ void Collectives() {
     CHECK_MSG(std::isnan(f.Flat<float>()[0]), "NaN in max");
   }
   // Empty tensors and scalars.
-  CHECK_MSG(dist::AllReduce(tensors::Tensor(shapes::Make(dtypes::Float32, {0, 3}))).Size() == 0, "empty");
+  CHECK_MSG(dist::AllReduce(tensors::Tensor(shapes::Make(dtypes::Float32, {0, 3}))).Shape() ==
+                shapes::Make(dtypes::Float32, {0, 3}),
+            "empty");
   CHECK_MSG(dist::AllReduce(tensors::FromValue(2.0f)).Value<float>() == 2.0f * dist::WorldSize(), "scalar");
 
   // The same collectives compiled into graphs, with their gradients:
@@ -178,6 +180,30 @@ void Collectives() {
   CHECK_MSG(outs[2].Flat<float>()[0] == sum_c && outs[2].Flat<float>()[1] == sum_c, "AllReduce VJP");
   CHECK_MSG(outs[3].Flat<float>()[0] == sum_c, "AllGather VJP " << outs[3].Flat<float>()[0]);
   CHECK_MSG(outs[4].Flat<float>()[0] == static_cast<float>(w - 1), "graph Broadcast");
+
+  // The other gradients across processes, for the loss sum_r c_r * f(x_r):
+  //   Broadcast from the last rank: the root gets sum_r c_r, the others 0
+  //   (every process runs the gradient's AllReduce, used or not);
+  //   AllReduce mean: sum_r c_r / w; max: sum_r c_r where x_r holds the max
+  //   (x[0] = rank: the last rank; x[1] = 1 everywhere: every rank, a tie);
+  //   ReduceScatter of big [2w]: rank r keeps elements 2r, 2r+1 of the sum,
+  //   so dL/dbig[j] = c_{j/2} on every process.
+  auto grads = graph::NewExec(backend, [c](Node x, Node big) {
+    auto grad = [&](Node y, Node wrt) { return graph::Gradient(graph::ReduceSum(y * c, {}), {wrt})[0]; };
+    return std::vector<Node>{grad(graph::Broadcast(x, dist::WorldSize() - 1), x),
+                             grad(graph::AllReduce(x, ir::ReduceOp::kMean), x),
+                             grad(graph::AllReduce(x, ir::ReduceOp::kMax), x), grad(graph::ReduceScatter(big), big)};
+  });
+  std::vector<tensors::Tensor> g = grads.Call(tensors::FromFlat<float>(shapes::Make(dtypes::Float32, {2}), xs),
+                                              tensors::Tensor(shapes::Make(dtypes::Float32, {2 * w})));
+  const bool root = dist::Rank() == w - 1;
+  CHECK_MSG(g[0].Flat<float>()[0] == (root ? sum_c : 0.0f) && g[0].Flat<float>()[1] == (root ? sum_c : 0.0f),
+            "Broadcast VJP " << g[0].Flat<float>()[0]);
+  CHECK_MSG(std::abs(g[1].Flat<float>()[0] - sum_c / static_cast<float>(w)) < 1e-6f, "AllReduce mean VJP");
+  CHECK_MSG(g[2].Flat<float>()[0] == (root ? sum_c : 0.0f) && g[2].Flat<float>()[1] == sum_c, "AllReduce max VJP");
+  for (int j = 0; j < 2 * w; ++j) {
+    CHECK_MSG(g[3].Flat<float>()[j] == static_cast<float>(j / 2 + 1), "ReduceScatter VJP [" << j << "]");
+  }
   dist::Barrier();
   dist::Shutdown();
 }
@@ -244,6 +270,24 @@ context::Context Reference(int64_t steps, train::MetricValues* eval) {
   return ctx;
 }
 
+// A model with batch normalization: its moving statistics (updated by the
+// step, not trained) must stay equal on every process.
+std::vector<Node> NormModel(context::Context ctx, const std::vector<Node>& inputs) {
+  Node h = ml::layers::BatchNorm(ctx.In("norm"), layers::Dense(ctx.In("hidden"), inputs[0], 8));
+  return {layers::Dense(ctx.In("out"), graph::Tanh(h), 3)};
+}
+
+// Every float variable of `ctx` equals rank 0's.
+void CheckEqualAcrossRanks(context::Context ctx) {
+  for (context::Variable* v : ctx.Variables()) {
+    if (v->DType() != dtypes::Float32) continue;
+    tensors::Tensor mine = v->Value();
+    tensors::Tensor r0 = dist::Broadcast(mine, 0);
+    auto a = mine.Flat<float>(), b = r0.Flat<float>();
+    for (size_t i = 0; i < a.size(); ++i) CHECK_MSG(a[i] == b[i], v->ScopeAndName() << " differs from rank 0's");
+  }
+}
+
 void Train() {
   dist::Init();
   context::Context ctx = context::New();
@@ -259,13 +303,19 @@ void Train() {
   const int64_t steps = 8;  // two epochs, each ending with the partial batch
   loop->RunSteps(shard, steps);
   const train::MetricValues eval = trainer->Evaluate(shard);
-  // Every rank holds the same variables.
-  for (context::Variable* v : ctx.Variables()) {
-    if (v->DType() != dtypes::Float32) continue;
-    tensors::Tensor mine = v->Value();
-    tensors::Tensor r0 = dist::Broadcast(mine, 0);
-    auto a = mine.Flat<float>(), b = r0.Flat<float>();
-    for (size_t i = 0; i < a.size(); ++i) CHECK_MSG(a[i] == b[i], v->ScopeAndName() << " differs from rank 0's");
+  CheckEqualAcrossRanks(ctx);
+  {
+    context::Context norm_ctx = context::New();
+    norm_ctx.SetParam("learning_rate", 0.05);
+    auto norm = train::NewTrainer(Cpu(), norm_ctx, NormModel, losses::SparseCategoricalCrossEntropyLogits,
+                                  optimizers::Adam());
+    norm->EnableDataParallel();
+    auto norm_loop = train::NewLoop(norm);
+    norm_loop->DisableProgress();
+    norm_loop->RunSteps(shard, 5);  // the 4th is the partial batch (an empty shard on 4 processes)
+    CheckEqualAcrossRanks(norm_ctx);
+    context::Variable* mean = norm_ctx.GetVariableByScopeAndName("/norm/mean");
+    CHECK_MSG(mean != nullptr && !mean->Trainable(), "no untrained /norm/mean (variables: " << norm_ctx.Variables().size() << ")");
   }
   dist::Barrier();
   if (dist::Rank() == 0) {

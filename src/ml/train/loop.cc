@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -298,8 +299,16 @@ void Loop::AddPeriodicCheckpoint(context::checkpoints::Handler& handler, int64_t
       return;
     }
     distributed::Barrier();
-    if (distributed::Rank() == 0) handler.Save();
+    std::exception_ptr failed;  // rank 0 still meets the others at the barrier, then reports
+    if (distributed::Rank() == 0) {
+      try {
+        handler.Save();
+      } catch (...) {
+        failed = std::current_exception();
+      }
+    }
     distributed::Barrier();
+    if (failed) std::rethrow_exception(failed);
   };
   EveryNSteps(n, [save, last_saved](Loop&, const StepInfo& info) {
     save();

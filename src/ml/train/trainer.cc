@@ -10,6 +10,7 @@
 #include "kiln/distributed/distributed.h"
 #include "kiln/graph/collective.h"
 #include "kiln/graph/ops.h"
+#include "src/context/store.h"
 
 namespace kiln::ml::train {
 
@@ -94,10 +95,16 @@ struct Trainer::Impl {
     if (grads.empty()) return grads;
     if (!trace_weight.Ok()) Throw("Trainer (data-parallel): gradients requested outside the train step");
     const Node weighted = graph::GreaterThan(trace_weight, graph::ScalarLike(trace_weight, 0));
+    // Half-precision gradients are weighted, summed and divided in Float32
+    // (the row counts and their sums are exact there; in BFloat16 above 256 not).
+    auto reduce_dtype = [](dtypes::DType dt) {
+      return dt == dtypes::Float16 || dt == dtypes::BFloat16 ? dtypes::Float32 : dt;
+    };
     std::vector<Node> scaled;
     for (const Node& g : grads) {
-      Node w = graph::ConvertDType(trace_weight, g.DType());
-      scaled.push_back(graph::Where(weighted, g * w, graph::ZerosLike(g)));
+      Node g32 = graph::ConvertDType(g, reduce_dtype(g.DType()));
+      Node w = graph::ConvertDType(trace_weight, g32.DType());
+      scaled.push_back(graph::Where(weighted, g32 * w, graph::ZerosLike(g32)));
     }
     // Buckets of consecutive same-dtype gradients, last variables first (as
     // PyTorch DDP: the backward pass produces them first).
@@ -108,8 +115,8 @@ struct Trainer::Impl {
     };
     std::vector<Bucket> buckets;
     for (size_t k = grads.size(); k-- > 0;) {
-      const int64_t bytes = grads[k].Shape().ByteSize();
-      if (buckets.empty() || grads[buckets.back().members.back()].DType() != grads[k].DType() ||
+      const int64_t bytes = scaled[k].Shape().ByteSize();
+      if (buckets.empty() || scaled[buckets.back().members.back()].DType() != scaled[k].DType() ||
           buckets.back().bytes + bytes > dp_options.bucket_bytes) {
         buckets.emplace_back();
       }
@@ -118,13 +125,13 @@ struct Trainer::Impl {
     }
     // The total rows travel in the first bucket when its dtype holds them
     // exactly, else in a collective of their own.
-    const dtypes::DType first = grads[buckets[0].members[0]].DType();
+    const dtypes::DType first = scaled[buckets[0].members[0]].DType();
     buckets[0].has_rows = first == dtypes::Float32 || first == dtypes::Float64;
     Node total_rows;
     std::vector<Node> out(grads.size());
     for (Bucket& b : buckets) {
       std::vector<Node> flat;
-      const Node& any = grads[b.members[0]];
+      const Node& any = scaled[b.members[0]];
       if (b.has_rows) flat.push_back(graph::Reshape(graph::ConvertDType(trace_weight, any.DType()), {1}));
       for (size_t k : b.members) flat.push_back(graph::Reshape(scaled[k], {grads[k].Shape().Size()}));
       Node summed = graph::AllReduce(flat.size() == 1 ? flat[0] : graph::Concatenate(flat, 0));
@@ -135,12 +142,14 @@ struct Trainer::Impl {
       }
       for (size_t k : b.members) {
         const int64_t n = grads[k].Shape().Size();
-        out[k] = graph::Reshape(graph::Slice(summed, {offset}, {offset + n}), grads[k].Shape().Dims());
+        out[k] = graph::Reshape(graph::Slice(summed, {offset}, {offset + n}), scaled[k].Shape().Dims());
         offset += n;
       }
     }
     if (!total_rows.Ok()) total_rows = graph::AllReduce(trace_weight);
-    for (Node& g : out) g = g / graph::ConvertDType(total_rows, g.DType());
+    for (size_t k = 0; k < out.size(); ++k) {
+      out[k] = graph::ConvertDType(out[k] / graph::ConvertDType(total_rows, out[k].DType()), grads[k].DType());
+    }
     return out;
   }
 
@@ -169,7 +178,6 @@ struct Trainer::Impl {
   // process has the same variables, then gives them rank 0's values.
   void SyncVariables(const std::vector<context::Variable*>& vars) {
     if (variables_synced) return;
-    variables_synced = true;
     uint64_t h = 1469598103934665603ull;
     for (const context::Variable* v : vars) {
       for (char c : v->ScopeAndName() + " " + v->Shape().ToString() + ";") {
@@ -188,6 +196,32 @@ struct Trainer::Impl {
       }
     }
     for (context::Variable* v : vars) v->SetValueUnchecked(distributed::Broadcast(v->Value(), 0));
+    variables_synced = true;
+  }
+
+  // The state a train step updates that is not trained (batch
+  // normalization's moving statistics, say) would drift apart, each process
+  // updating it from its own shard: each such update becomes the row-weighted
+  // mean of every process's (an empty shard's counts for nothing). Optimizer
+  // state and the global step are left alone: they are equal everywhere.
+  void AverageBuffers(context::Context c) const {
+    context::internal::Store::Trace* trace = c.GetStore().trace;
+    if (trace == nullptr) return;
+    const Node weighted = graph::GreaterThan(trace_weight, graph::ScalarLike(trace_weight, 0));
+    Node total;
+    for (context::Variable* v : trace->update_order) {
+      const std::string name = v->ScopeAndName();
+      if (v->Trainable() || !dtypes::IsFloat(v->DType()) || name == "/global_step" ||
+          name.find("/optimizers/") != std::string::npos) {
+        continue;
+      }
+      Node updated = trace->updates.at(v);
+      const dtypes::DType dt = updated.DType() == dtypes::Float64 ? dtypes::Float64 : dtypes::Float32;
+      Node u = graph::ConvertDType(updated, dt);
+      Node sum = graph::AllReduce(graph::Where(weighted, u * graph::ConvertDType(trace_weight, dt), graph::ZerosLike(u)));
+      if (!total.Ok()) total = graph::AllReduce(trace_weight);
+      v->SetValueGraph(graph::ConvertDType(sum / graph::ConvertDType(total, dt), updated.DType()));
+    }
   }
 
   MetricValues Run(context::internal::ContextExecCore& exec, const std::vector<Metric>& metrics,
@@ -214,6 +248,10 @@ struct Trainer::Impl {
     }
     context::internal::ContextBuilder builder = [&](context::Context c, const std::vector<Node>& all_params) {
       std::vector<Node> params = all_params;
+      struct ClearWeight {  // the weight belongs to this trace only
+        Node& weight;
+        ~ClearWeight() { weight = Node(); }
+      } clear{trace_weight};
       if (data_parallel_step) {
         trace_weight = params.back();
         params.pop_back();
@@ -223,6 +261,7 @@ struct Trainer::Impl {
       std::vector<Node> predictions = model(mode, inputs);
       Node total = TotalLoss(mode, labels, predictions, params[0].Graph());
       if (training) optimizer->UpdateGraph(mode, total);
+      if (data_parallel_step) AverageBuffers(mode);
       std::vector<Node> outs = MetricOutputs(metrics, total, labels, predictions);
       // Data-parallel train steps report the metrics of the global batch.
       return data_parallel_step ? ReduceMetrics(outs) : outs;
@@ -251,7 +290,11 @@ Trainer::Trainer(std::shared_ptr<backends::Backend> backend, context::Context ct
   impl_->predict_exec = std::make_unique<context::internal::ContextExecCore>(backend, ctx, "predict");
 }
 
-Trainer::~Trainer() = default;
+Trainer::~Trainer() {
+  // The optimizer may outlive this trainer (or serve another): its gradient
+  // transform points into this one.
+  if (impl_ && impl_->data_parallel) impl_->optimizer->SetGradientTransform(nullptr);
+}
 
 void Trainer::EnableDataParallel(DataParallelOptions options) {
   if (options.bucket_bytes <= 0) {

@@ -109,6 +109,9 @@ bool EliminateCommonSubexpressions(ir::Function& fn) {
   std::unordered_map<size_t, std::vector<int>> seen;
   seen.reserve(fn.instructions.size());
   return passes::Rewrite(fn, [&](const ir::Function& built, ir::Instruction& instr) {
+    // Each collective is one exchange with the other processes, which count
+    // theirs: two equal ones stay two.
+    if (instr.op == ir::OpType::kCollective) return Action::Keep();
     std::vector<int>& bucket = seen[HashInstruction(instr)];
     for (int candidate : bucket) {
       if (SameComputation(passes::Def(built, candidate), instr)) return Action::Replace(candidate);
