@@ -47,18 +47,19 @@ for line in open(sys.argv[1]):
 med = statistics.median
 def busbw(nbytes, us):  # ring all-reduce bus bandwidth for 2 processes: 2 (n-1)/n bytes / time
     return nbytes / (us * 1e-6) / 1e9
-print("\n| all-reduce (2 processes) | Kiln host API | Kiln graph op | Gloo direct | torch.distributed | Kiln / Gloo | Kiln / torch |")
-print("|---|---:|---:|---:|---:|---:|---:|")
+print("\n| all-reduce (2 processes) | Kiln host API | Kiln graph op | Gloo direct | torch.distributed | host API / Gloo | graph op / Gloo | host API / torch |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
 for key in sorted((k for k in kiln if k[0] == "allreduce"), key=lambda k: int(k[1])):
     n = int(key[1]); rounds = sorted(kiln[key])
     k_us = med([kiln[key][r][0] for r in rounds]); g_us = med([kiln[key][r][1] for r in rounds])
     gl_us = med([kiln[key][r][2] for r in rounds])
     t_us = med([torch[key][r][0] for r in rounds if r in torch[key]])
     kg = med([kiln[key][r][0] / kiln[key][r][2] for r in rounds])
+    gg = med([kiln[key][r][1] / kiln[key][r][2] for r in rounds])
     kt = med([kiln[key][r][0] / torch[key][r][0] for r in rounds if r in torch[key]])
     size = f"{n >> 20} MB" if n >= 1 << 20 else f"{n >> 10} KB"
     print(f"| {size} | {k_us:.0f} µs ({busbw(n, k_us):.2f} GB/s) | {g_us:.0f} µs | {gl_us:.0f} µs ({busbw(n, gl_us):.2f} GB/s) "
-          f"| {t_us:.0f} µs ({busbw(n, t_us):.2f} GB/s) | {kg:.2f}x | {kt:.2f}x |")
+          f"| {t_us:.0f} µs ({busbw(n, t_us):.2f} GB/s) | {kg:.2f}x | {gg:.2f}x | {kt:.2f}x |")
 print("\n| data-parallel train step (2 processes x 1 thread, global batch 128) | Kiln | PyTorch DDP | Kiln / DDP |")
 print("|---|---:|---:|---:|")
 for key in sorted(k for k in kiln if k[0] == "train"):

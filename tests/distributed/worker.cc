@@ -328,6 +328,19 @@ void Train() {
               "eval loss " << eval.at("loss") << " vs " << ref_eval.at("loss"));
     CHECK_MSG(std::abs(eval.at("accuracy") - ref_eval.at("accuracy")) < 1e-9, "eval accuracy");
   }
+  {
+    // A data-parallel step reports the global batch's loss (before its
+    // update): what an eval step on the whole batch computes.
+    auto whole = MakeData(), split = MakeData();
+    datasets::Sharded local(split);
+    datasets::Batch full, mine;
+    whole.Next(full);
+    local.Next(mine);
+    const double expected = trainer->EvalStep(full).at("loss");
+    const double reported = trainer->TrainStep(mine).at("loss");
+    CHECK_MSG(std::abs(reported - expected) < 1e-5 * std::max(1.0, std::abs(expected)),
+              "train step loss " << reported << " vs the global batch's " << expected);
+  }
   dist::Shutdown();
 }
 

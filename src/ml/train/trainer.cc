@@ -48,6 +48,10 @@ struct Trainer::Impl {
   DataParallelOptions dp_options;
   bool variables_synced = false;
   Node trace_weight;  // data-parallel train step being traced: this process's rows (Float64 scalar)
+  // Its metrics, which ride in the first gradient bucket (one collective
+  // per step, not two: on a loopback all-reduce of a few bytes costs as much
+  // as one of 256 KiB), and the global batch's values they come back as.
+  std::vector<Node> trace_metrics, trace_metrics_reduced;
   context::Context ctx;
   ModelFn model;
   losses::LossFn loss;
@@ -91,7 +95,7 @@ struct Trainer::Impl {
   // shard's mean loss) weighted by its rows, summed across processes in
   // buckets, divided by the total rows. A process whose shard is empty
   // contributes zeros (its loss, a mean over no rows, is NaN).
-  std::vector<Node> AverageGradients(const std::vector<Node>& grads) const {
+  std::vector<Node> AverageGradients(const std::vector<Node>& grads) {
     if (grads.empty()) return grads;
     if (!trace_weight.Ok()) Throw("Trainer (data-parallel): gradients requested outside the train step");
     const Node weighted = graph::GreaterThan(trace_weight, graph::ScalarLike(trace_weight, 0));
@@ -132,13 +136,29 @@ struct Trainer::Impl {
     for (Bucket& b : buckets) {
       std::vector<Node> flat;
       const Node& any = scaled[b.members[0]];
+      const bool has_metrics = b.has_rows && !trace_metrics.empty();
       if (b.has_rows) flat.push_back(graph::Reshape(graph::ConvertDType(trace_weight, any.DType()), {1}));
+      if (has_metrics) {
+        for (const Node& m : trace_metrics) {
+          Node v = graph::ConvertDType(m, any.DType());
+          Node w = graph::ConvertDType(trace_weight, any.DType());
+          flat.push_back(graph::Reshape(graph::Where(weighted, v * w, graph::ZerosLike(v)), {1}));
+        }
+      }
       for (size_t k : b.members) flat.push_back(graph::Reshape(scaled[k], {grads[k].Shape().Size()}));
       Node summed = graph::AllReduce(flat.size() == 1 ? flat[0] : graph::Concatenate(flat, 0));
       int64_t offset = 0;
       if (b.has_rows) {
         total_rows = graph::ConvertDType(graph::Reshape(graph::Slice(summed, {0}, {1}), {}), dtypes::Float64);
         offset = 1;
+      }
+      if (has_metrics) {
+        trace_metrics_reduced.clear();
+        for (const Node& m : trace_metrics) {
+          Node sum = graph::ConvertDType(graph::Reshape(graph::Slice(summed, {offset}, {offset + 1}), {}), dtypes::Float64);
+          trace_metrics_reduced.push_back(graph::ConvertDType(sum / total_rows, m.DType()));
+          ++offset;
+        }
       }
       for (size_t k : b.members) {
         const int64_t n = grads[k].Shape().Size();
@@ -248,10 +268,14 @@ struct Trainer::Impl {
     }
     context::internal::ContextBuilder builder = [&](context::Context c, const std::vector<Node>& all_params) {
       std::vector<Node> params = all_params;
-      struct ClearWeight {  // the weight belongs to this trace only
-        Node& weight;
-        ~ClearWeight() { weight = Node(); }
-      } clear{trace_weight};
+      struct ClearTraceState {  // the weight and metrics belong to this trace only
+        Impl& impl;
+        ~ClearTraceState() {
+          impl.trace_weight = Node();
+          impl.trace_metrics.clear();
+          impl.trace_metrics_reduced.clear();
+        }
+      } clear{*this};
       if (data_parallel_step) {
         trace_weight = params.back();
         params.pop_back();
@@ -260,11 +284,14 @@ struct Trainer::Impl {
       context::Context mode = c.WithTraining(training);
       std::vector<Node> predictions = model(mode, inputs);
       Node total = TotalLoss(mode, labels, predictions, params[0].Graph());
+      std::vector<Node> outs = MetricOutputs(metrics, total, labels, predictions);
+      if (data_parallel_step) trace_metrics = outs;
       if (training) optimizer->UpdateGraph(mode, total);
       if (data_parallel_step) AverageBuffers(mode);
-      std::vector<Node> outs = MetricOutputs(metrics, total, labels, predictions);
-      // Data-parallel train steps report the metrics of the global batch.
-      return data_parallel_step ? ReduceMetrics(outs) : outs;
+      // Data-parallel train steps report the metrics of the global batch
+      // (reduced with the gradients, or by themselves if no gradient was).
+      if (!data_parallel_step) return outs;
+      return trace_metrics_reduced.size() == outs.size() ? trace_metrics_reduced : ReduceMetrics(outs);
     };
     std::vector<tensors::Tensor> outs = exec.Call(std::move(args), builder);
     MetricValues values;
