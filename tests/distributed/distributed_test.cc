@@ -81,6 +81,23 @@ TEST(DistributedInit, SeveralLaunchersFormOneJob) {
   EXPECT_THAT(r.output, HasSubstr("[1] PASS collectives")) << r.output;
 }
 
+// --hosts: kiln_run starts one kiln_run per host over ssh (here a stand-in
+// that runs the command locally; both "hosts" are this machine).
+TEST(DistributedInit, HostsAreStartedOverSsh) {
+  const std::string port = std::to_string(32000 + ::getpid() % 2000);
+  Result r = Shell("KILN_DIST_TIMEOUT_S=20 OMP_NUM_THREADS=1 " + std::string(KILN_RUN_PATH) +
+                   " -n 2 --hosts 127.0.0.1,localhost --master-port " + port + " --ssh " + KILN_FAKE_SSH + " " +
+                   KILN_WORKER_PATH + " collectives");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("fake_ssh: on 127.0.0.1")) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("fake_ssh: on localhost")) << r.output;
+  for (const char* rank : {"[0] PASS collectives", "[1] PASS", "[2] PASS", "[3] PASS collectives"}) {
+    EXPECT_THAT(r.output, HasSubstr(rank)) << r.output;
+  }
+  r = Shell(std::string(KILN_RUN_PATH) + " -n 1 --hosts a,,b true");
+  EXPECT_THAT(r.output, HasSubstr("kiln_run: --hosts a,,b has an empty host name"));
+}
+
 // One host without rank 0's TCP store: Gloo's file store in a shared directory.
 TEST(DistributedInit, AFileStoreJoinsTheProcessesOfOneHost) {
   const std::string dir = ::testing::TempDir() + "/kiln_file_store";
