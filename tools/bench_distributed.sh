@@ -3,7 +3,7 @@
 # PyTorch's torch.distributed (Gloo backend; Debian's python3-torch), 2
 # processes x 1 thread on 127.0.0.1, each side run ROUNDS times in turn
 # (medians of the per-round figures and ratios):
-#   all-reduce bus bandwidth, 4 KB to 64 MB (Kiln's host API and graph op vs
+#   all-reduce bus bandwidth, 4 KB to 64 MB (Kiln's in-place host API and graph op vs
 #   Gloo's allreduce in the same processes, interleaved; vs torch.distributed)
 #   data-parallel train step of the MLP and the CNN (global batch 128) vs
 #   PyTorch DistributedDataParallel.

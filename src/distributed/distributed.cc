@@ -544,6 +544,11 @@ tensors::Tensor AllReduce(const tensors::Tensor& x, ReduceOp op) {
   return out;
 }
 
+void AllReduceInPlace(tensors::Tensor& x, ReduceOp op) {
+  if (!x.Ok()) Throw("distributed::AllReduceInPlace: empty Tensor");
+  internal::AllReduce(x.MutableHostData(), x.DType(), x.Size(), op);
+}
+
 tensors::Tensor AllGather(const tensors::Tensor& x) {
   if (!x.Ok()) Throw("distributed::AllGather: empty Tensor");
   if (x.Rank() == 0) Throw("distributed::AllGather: needs an array with an axis 0 to concatenate on, got a scalar " +

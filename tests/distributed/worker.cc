@@ -76,6 +76,15 @@ void CheckCollectivesOf(dtypes::DType dt) {
                 dtypes::Name(dt) << " AllReduce " << ir::ReduceOpName(op) << " [" << i << "] = " << +f[i]);
     }
   }
+  {
+    tensors::Tensor y = x.ShallowCopy(), kept = x.ShallowCopy();
+    dist::AllReduceInPlace(y, ir::ReduceOp::kSum);
+    for (int64_t i = 0; i < n; ++i) {
+      CHECK_MSG(static_cast<double>(y.Flat<T>()[i]) == static_cast<double>(static_cast<T>(expect(ir::ReduceOp::kSum, i))),
+                "AllReduceInPlace");
+      CHECK_MSG(kept.Flat<T>()[i] == static_cast<T>(Value(rank, i)), "AllReduceInPlace changed a shared handle");
+    }
+  }
   tensors::Tensor g = dist::AllGather(x);
   CHECK_MSG(g.Shape().Dim(0) == n * world, g.Shape().ToString());
   for (int r = 0; r < world; ++r) {

@@ -79,6 +79,10 @@ void Shutdown();
 /// dtype; kMax and kMin not on complex values). Each returns a new tensor.
 /// AllReduce: the elementwise reduction of every process's `x` (same shape everywhere).
 tensors::Tensor AllReduce(const tensors::Tensor& x, ReduceOp op = ReduceOp::kSum);
+/// In place, as torch.distributed.all_reduce: `x`'s host value becomes the
+/// reduction, without the copy AllReduce makes (other handles sharing its
+/// data keep the old value: the write is copy-on-write).
+void AllReduceInPlace(tensors::Tensor& x, ReduceOp op = ReduceOp::kSum);
 /// Every process's `x` (same shape everywhere) concatenated along axis 0 in rank order.
 tensors::Tensor AllGather(const tensors::Tensor& x);
 /// The reduction of every process's `x`, of which this process keeps slice
