@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "kiln/core/dtypes.h"
 #include "kiln/ir/function.h"
@@ -19,6 +20,11 @@ namespace kiln::distributed::internal {
 
 /// The world size a graph traced now is built for (1 without Init).
 int TraceWorldSize();
+
+/// Why `op` cannot reduce values of `dtype` ("" if it can): Bool values
+/// never, max and min not complex ones, mean floating-point ones only. The
+/// host collectives and the graph ops both check with it.
+std::string ReduceProblem(dtypes::DType dtype, ir::ReduceOp op);
 
 /// In place: data (count elements of dtype) becomes the reduction over all
 /// processes. kMean divides floating-point sums by the world size.

@@ -15,8 +15,6 @@
 #include <gloo/rendezvous/prefix_store.h>
 #include <gloo/transport/tcp/device.h>
 
-#include <signal.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -121,6 +119,7 @@ struct State {
   std::shared_ptr<gloo::rendezvous::Context> context;
   uint64_t sequence = 0;
   std::string broken;  // the failure that ended the job ("" while healthy)
+  bool trace = false;  // KILN_DIST_TRACE: print each collective
 };
 
 std::mutex g_mu;  // guards g_state and serializes collectives
@@ -244,7 +243,7 @@ void Run(const Call& call, Body&& body) {
   State& s = *g_state;
   const uint64_t sequence = ++s.sequence;
   const std::string what = call.Describe(sequence);
-  if (std::getenv("KILN_DIST_TRACE")) std::fprintf(stderr, "rank %d: %s\n", s.options.rank, what.c_str());
+  if (s.trace) std::fprintf(stderr, "rank %d: %s\n", s.options.rank, what.c_str());
   if (!s.broken.empty()) Throw("distributed: " + what + " cannot run: an earlier one failed (" + s.broken + ")");
   try {
     body(call.Tag(sequence), s.options.timeout);
@@ -287,14 +286,8 @@ gloo::AllreduceOptions::Func ReduceFunc(ir::ReduceOp op) {
 }
 
 void CheckReduce(dtypes::DType dtype, ir::ReduceOp op, const char* who) {
-  if (dtype == dtypes::Bool) Throw(std::string(who) + ": cannot reduce Bool values (convert them first)");
-  if (dtypes::IsComplex(dtype) && (op == ir::ReduceOp::kMax || op == ir::ReduceOp::kMin)) {
-    Throw(std::string(who) + ": " + std::string(ir::ReduceOpName(op)) + " is not defined for " +
-          std::string(dtypes::Name(dtype)));
-  }
-  if (op == ir::ReduceOp::kMean && !dtypes::IsFloat(dtype) && !dtypes::IsComplex(dtype)) {
-    Throw(std::string(who) + ": mean needs a floating-point dtype, got " + std::string(dtypes::Name(dtype)));
-  }
+  const std::string problem = internal::ReduceProblem(dtype, op);
+  if (!problem.empty()) Throw(std::string(who) + ": " + problem + ", got " + std::string(dtypes::Name(dtype)));
 }
 
 // data *= 1 / world, for kMean.
@@ -325,6 +318,7 @@ void Init(const Options& requested) {
   if (g_state) Throw("distributed::Init: already initialized (rank " + std::to_string(g_state->options.rank) + ")");
   auto s = std::make_unique<State>();
   s->options = Resolve(requested);
+  s->trace = Env("KILN_DIST_TRACE") != nullptr;
   // Gloo writes to its sockets with writev and handles EPIPE itself, which
   // needs SIGPIPE ignored: with the default action, a peer that dies while
   // this process writes to it would kill this process too, instead of the
@@ -441,6 +435,17 @@ void Shutdown() {
 namespace internal {
 
 int TraceWorldSize() { return WorldSize(); }
+
+std::string ReduceProblem(dtypes::DType dtype, ir::ReduceOp op) {
+  if (dtype == dtypes::Bool) return "cannot reduce Bool values";
+  if (dtypes::IsComplex(dtype) && (op == ir::ReduceOp::kMax || op == ir::ReduceOp::kMin)) {
+    return std::string(ir::ReduceOpName(op)) + " is not defined on complex values";
+  }
+  if (op == ir::ReduceOp::kMean && !dtypes::IsFloat(dtype) && !dtypes::IsComplex(dtype)) {
+    return "mean needs a floating-point dtype";
+  }
+  return "";
+}
 
 void AllReduce(void* data, dtypes::DType dtype, int64_t count, ir::ReduceOp op) {
   CheckReduce(dtype, op, "distributed::AllReduce");

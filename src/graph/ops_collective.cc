@@ -30,15 +30,8 @@ using ir::ReduceOp;
 namespace {
 
 void CheckReduction(const Node& x, ReduceOp op, const std::string& name, const Loc& loc) {
-  const dtypes::DType dt = x.DType();
-  if (dt == dtypes::Bool) OpError(loc, name, "cannot reduce Bool values, got " + x.Shape().ToString());
-  if (dtypes::IsComplex(dt) && (op == ReduceOp::kMax || op == ReduceOp::kMin)) {
-    OpError(loc, name, std::string(ir::ReduceOpName(op)) + " is not defined on complex values, got " +
-                           x.Shape().ToString());
-  }
-  if (op == ReduceOp::kMean && !dtypes::IsFloat(dt) && !dtypes::IsComplex(dt)) {
-    OpError(loc, name, "mean needs a floating-point dtype, got " + x.Shape().ToString());
-  }
+  const std::string problem = distributed::internal::ReduceProblem(x.DType(), op);
+  if (!problem.empty()) OpError(loc, name, problem + ", got " + x.Shape().ToString());
 }
 
 // The last collective built in graph `g` (an empty Node if none, or if it

@@ -1,5 +1,6 @@
 // Copyright 2026 The Kiln Authors.
-// InMemory: batches of rows of host tensors, optionally shuffled per epoch.
+// InMemory: batches of rows of host tensors, optionally shuffled per epoch;
+// internal::GatherRows, the row copy the datasets share.
 #include <cstring>
 #include <limits>
 #include <random>
@@ -8,6 +9,7 @@
 
 #include "kiln/ml/datasets/datasets.h"
 #include "src/ml/datasets/permutation.h"
+#include "src/ml/datasets/rows.h"
 
 namespace kiln::ml::datasets {
 
@@ -24,27 +26,6 @@ int64_t NumRows(const std::string& name, const Tensor& t, const char* kind, size
     Throw(where.str() + " is a scalar (" + t.Shape().ToString() + "); examples are rows of the first axis");
   }
   return t.Shape().Dim(0);
-}
-
-// A new tensor with rows [first, first + count) of `source`, or the rows
-// order[first..first + count) when `order` is not empty. Rows are copied as
-// raw bytes, so every dtype works.
-Tensor GatherRows(const Tensor& source, const std::vector<int64_t>& order, int64_t first, int64_t count) {
-  std::vector<int64_t> dims = source.Shape().Dims();
-  const int64_t row_bytes = dims[0] == 0 ? 0 : source.Shape().ByteSize() / dims[0];
-  dims[0] = count;
-  Tensor batch(shapes::Shape(source.DType(), std::move(dims)));
-  if (row_bytes == 0 || count == 0) return batch;
-  const auto* src = static_cast<const std::byte*>(source.HostData());
-  auto* dst = static_cast<std::byte*>(batch.MutableHostData());
-  if (order.empty()) {  // Contiguous rows: one copy.
-    std::memcpy(dst, src + first * row_bytes, static_cast<size_t>(count * row_bytes));
-    return batch;
-  }
-  for (int64_t i = 0; i < count; ++i) {
-    std::memcpy(dst + i * row_bytes, src + order[first + i] * row_bytes, static_cast<size_t>(row_bytes));
-  }
-  return batch;
 }
 
 }  // namespace
@@ -122,8 +103,8 @@ bool InMemory::Next(Batch& batch) {
   if (shuffle_ && order_.empty()) order_ = internal::EpochPermutation(num_examples_, seed_, epoch_);
   batch.inputs.clear();
   batch.labels.clear();
-  for (const Tensor& t : inputs_) batch.inputs.push_back(GatherRows(t, order_, position_, count));
-  for (const Tensor& t : labels_) batch.labels.push_back(GatherRows(t, order_, position_, count));
+  for (const Tensor& t : inputs_) batch.inputs.push_back(internal::GatherRows(t, order_, position_, count));
+  for (const Tensor& t : labels_) batch.labels.push_back(internal::GatherRows(t, order_, position_, count));
   position_ += count;
   return true;
 }
@@ -133,5 +114,27 @@ void InMemory::Reset() {
   position_ = 0;
   order_.clear();  // The next epoch's permutation is computed lazily.
 }
+
+namespace internal {
+
+Tensor GatherRows(const Tensor& source, const std::vector<int64_t>& order, int64_t first, int64_t count) {
+  std::vector<int64_t> dims = source.Shape().Dims();
+  const int64_t row_bytes = dims[0] == 0 ? 0 : source.Shape().ByteSize() / dims[0];
+  dims[0] = count;
+  Tensor batch(shapes::Shape(source.DType(), std::move(dims)));
+  if (row_bytes == 0 || count == 0) return batch;
+  const auto* src = static_cast<const std::byte*>(source.HostData());
+  auto* dst = static_cast<std::byte*>(batch.MutableHostData());
+  if (order.empty()) {  // Contiguous rows: one copy.
+    std::memcpy(dst, src + first * row_bytes, static_cast<size_t>(count * row_bytes));
+    return batch;
+  }
+  for (int64_t i = 0; i < count; ++i) {
+    std::memcpy(dst + i * row_bytes, src + order[first + i] * row_bytes, static_cast<size_t>(row_bytes));
+  }
+  return batch;
+}
+
+}  // namespace internal
 
 }  // namespace kiln::ml::datasets

@@ -1,29 +1,13 @@
 // Copyright 2026 The Kiln Authors.
 // Sharded: one process's slice of every global batch (data parallelism);
 // Skip: resuming a dataset where a restored run left it.
-#include <cstring>
+#include <algorithm>
 
 #include "kiln/distributed/distributed.h"
 #include "kiln/ml/datasets/datasets.h"
+#include "src/ml/datasets/rows.h"
 
 namespace kiln::ml::datasets {
-
-namespace {
-
-// Rows [first, first + count) of `t` (axis 0), copied as raw bytes.
-tensors::Tensor Rows(const tensors::Tensor& t, int64_t first, int64_t count) {
-  std::vector<int64_t> dims = t.Shape().Dims();
-  const int64_t row_bytes = dims[0] == 0 ? 0 : t.Shape().ByteSize() / dims[0];
-  dims[0] = count;
-  tensors::Tensor out(shapes::Shape(t.DType(), std::move(dims)));
-  if (row_bytes > 0 && count > 0) {
-    std::memcpy(out.MutableHostData(), static_cast<const std::byte*>(t.HostData()) + first * row_bytes,
-                static_cast<size_t>(count * row_bytes));
-  }
-  return out;
-}
-
-}  // namespace
 
 Sharded::Sharded(Dataset& source, int rank, int world_size) : source_(source), rank_(rank), world_size_(world_size) {
   if (world_size < 1 || rank < 0 || rank >= world_size) {
@@ -63,8 +47,8 @@ bool Sharded::Next(Batch& batch) {
   const int64_t count = base + (rank_ < extra ? 1 : 0);
   batch.inputs.clear();
   batch.labels.clear();
-  for (const auto& t : global.inputs) batch.inputs.push_back(Rows(t, first, count));
-  for (const auto& t : global.labels) batch.labels.push_back(Rows(t, first, count));
+  for (const auto& t : global.inputs) batch.inputs.push_back(internal::GatherRows(t, {}, first, count));
+  for (const auto& t : global.labels) batch.labels.push_back(internal::GatherRows(t, {}, first, count));
   return true;
 }
 

@@ -91,31 +91,35 @@ struct Trainer::Impl {
 
   // ------------------------------------------------ Data-parallel steps.
 
+  // `v` in `dtype`, weighted by this process's rows: zero for an empty
+  // shard, whose `v` comes from a row of zeros.
+  Node RowWeighted(Node v, dtypes::DType dtype) const {
+    Node x = graph::ConvertDType(v, dtype);
+    Node weighted = graph::GreaterThan(trace_weight, graph::ScalarLike(trace_weight, 0));
+    return graph::Where(weighted, x * graph::ConvertDType(trace_weight, dtype), graph::ZerosLike(x));
+  }
+
   // The gradients of the global batch: each process's gradient (of its
   // shard's mean loss) weighted by its rows, summed across processes in
-  // buckets, divided by the total rows. A process whose shard is empty
-  // contributes zeros (its loss, a mean over no rows, is NaN).
+  // buckets, divided by the total rows, which travel in the first bucket
+  // with the step's metrics.
   std::vector<Node> AverageGradients(const std::vector<Node>& grads) {
     if (grads.empty()) return grads;
     if (!trace_weight.Ok()) Throw("Trainer (data-parallel): gradients requested outside the train step");
-    const Node weighted = graph::GreaterThan(trace_weight, graph::ScalarLike(trace_weight, 0));
-    // Half-precision gradients are weighted, summed and divided in Float32
-    // (the row counts and their sums are exact there; in BFloat16 above 256 not).
-    auto reduce_dtype = [](dtypes::DType dt) {
-      return dt == dtypes::Float16 || dt == dtypes::BFloat16 ? dtypes::Float32 : dt;
-    };
+    // Gradients are real (complex ones are viewed as pairs of reals); half
+    // ones are weighted, summed and divided in Float32 (the row counts and
+    // their sums are exact there; in BFloat16 above 256 not). So every
+    // bucket is Float32 or Float64 and holds the row counts exactly.
     std::vector<Node> scaled;
     for (const Node& g : grads) {
-      Node g32 = graph::ConvertDType(g, reduce_dtype(g.DType()));
-      Node w = graph::ConvertDType(trace_weight, g32.DType());
-      scaled.push_back(graph::Where(weighted, g32 * w, graph::ZerosLike(g32)));
+      const dtypes::DType dt = g.DType() == dtypes::Float16 || g.DType() == dtypes::BFloat16 ? dtypes::Float32 : g.DType();
+      scaled.push_back(RowWeighted(g, dt));
     }
     // Buckets of consecutive same-dtype gradients, last variables first (as
     // PyTorch DDP: the backward pass produces them first).
     struct Bucket {
       std::vector<size_t> members;
       int64_t bytes = 0;
-      bool has_rows = false;
     };
     std::vector<Bucket> buckets;
     for (size_t k = grads.size(); k-- > 0;) {
@@ -127,37 +131,28 @@ struct Trainer::Impl {
       buckets.back().members.push_back(k);
       buckets.back().bytes += bytes;
     }
-    // The total rows travel in the first bucket when its dtype holds them
-    // exactly, else in a collective of their own.
-    const dtypes::DType first = scaled[buckets[0].members[0]].DType();
-    buckets[0].has_rows = first == dtypes::Float32 || first == dtypes::Float64;
     Node total_rows;
     std::vector<Node> out(grads.size());
-    for (Bucket& b : buckets) {
+    for (size_t i = 0; i < buckets.size(); ++i) {
+      const Bucket& b = buckets[i];
+      const dtypes::DType dt = scaled[b.members[0]].DType();
       std::vector<Node> flat;
-      const Node& any = scaled[b.members[0]];
-      const bool has_metrics = b.has_rows && !trace_metrics.empty();
-      if (b.has_rows) flat.push_back(graph::Reshape(graph::ConvertDType(trace_weight, any.DType()), {1}));
-      if (has_metrics) {
-        for (const Node& m : trace_metrics) {
-          Node v = graph::ConvertDType(m, any.DType());
-          Node w = graph::ConvertDType(trace_weight, any.DType());
-          flat.push_back(graph::Reshape(graph::Where(weighted, v * w, graph::ZerosLike(v)), {1}));
-        }
+      if (i == 0) {
+        flat.push_back(graph::Reshape(graph::ConvertDType(trace_weight, dt), {1}));
+        for (const Node& m : trace_metrics) flat.push_back(graph::Reshape(RowWeighted(m, dt), {1}));
       }
       for (size_t k : b.members) flat.push_back(graph::Reshape(scaled[k], {grads[k].Shape().Size()}));
       Node summed = graph::AllReduce(flat.size() == 1 ? flat[0] : graph::Concatenate(flat, 0));
+      // The slot at `offset` as a Float64 scalar.
+      auto scalar_at = [&summed](int64_t offset) {
+        return graph::ConvertDType(graph::Reshape(graph::Slice(summed, {offset}, {offset + 1}), {}), dtypes::Float64);
+      };
       int64_t offset = 0;
-      if (b.has_rows) {
-        total_rows = graph::ConvertDType(graph::Reshape(graph::Slice(summed, {0}, {1}), {}), dtypes::Float64);
-        offset = 1;
-      }
-      if (has_metrics) {
+      if (i == 0) {
+        total_rows = scalar_at(offset++);
         trace_metrics_reduced.clear();
         for (const Node& m : trace_metrics) {
-          Node sum = graph::ConvertDType(graph::Reshape(graph::Slice(summed, {offset}, {offset + 1}), {}), dtypes::Float64);
-          trace_metrics_reduced.push_back(graph::ConvertDType(sum / total_rows, m.DType()));
-          ++offset;
+          trace_metrics_reduced.push_back(graph::ConvertDType(scalar_at(offset++) / total_rows, m.DType()));
         }
       }
       for (size_t k : b.members) {
@@ -166,7 +161,6 @@ struct Trainer::Impl {
         offset += n;
       }
     }
-    if (!total_rows.Ok()) total_rows = graph::AllReduce(trace_weight);
     for (size_t k = 0; k < out.size(); ++k) {
       out[k] = graph::ConvertDType(out[k] / graph::ConvertDType(total_rows, out[k].DType()), grads[k].DType());
     }
@@ -176,12 +170,8 @@ struct Trainer::Impl {
   // The metrics of the global batch: each process's value weighted by its
   // rows, summed, divided by the total rows (one collective).
   std::vector<Node> ReduceMetrics(const std::vector<Node>& values) const {
-    const Node weighted = graph::GreaterThan(trace_weight, graph::ScalarLike(trace_weight, 0));
     std::vector<Node> parts;
-    for (const Node& v : values) {
-      Node v64 = graph::ConvertDType(v, dtypes::Float64);
-      parts.push_back(graph::Reshape(graph::Where(weighted, v64 * trace_weight, graph::ZerosLike(v64)), {1}));
-    }
+    for (const Node& v : values) parts.push_back(graph::Reshape(RowWeighted(v, dtypes::Float64), {1}));
     parts.push_back(graph::Reshape(trace_weight, {1}));
     Node summed = graph::AllReduce(graph::Concatenate(parts, 0));
     const auto n = static_cast<int64_t>(values.size());
@@ -227,7 +217,6 @@ struct Trainer::Impl {
   void AverageBuffers(context::Context c) const {
     context::internal::Store::Trace* trace = c.GetStore().trace;
     if (trace == nullptr) return;
-    const Node weighted = graph::GreaterThan(trace_weight, graph::ScalarLike(trace_weight, 0));
     Node total;
     for (context::Variable* v : trace->update_order) {
       const std::string name = v->ScopeAndName();
@@ -237,8 +226,7 @@ struct Trainer::Impl {
       }
       Node updated = trace->updates.at(v);
       const dtypes::DType dt = updated.DType() == dtypes::Float64 ? dtypes::Float64 : dtypes::Float32;
-      Node u = graph::ConvertDType(updated, dt);
-      Node sum = graph::AllReduce(graph::Where(weighted, u * graph::ConvertDType(trace_weight, dt), graph::ZerosLike(u)));
+      Node sum = graph::AllReduce(RowWeighted(updated, dt));
       if (!total.Ok()) total = graph::AllReduce(trace_weight);
       v->SetValueGraph(graph::ConvertDType(sum / graph::ConvertDType(total, dt), updated.DType()));
     }
