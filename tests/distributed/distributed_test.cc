@@ -179,6 +179,12 @@ TEST(DistributedInit, MissingEnvironmentIsAClearError) {
   r = Shell(std::string("env -u MASTER_ADDR -u MASTER_PORT RANK=0 WORLD_SIZE=2 ") + KILN_WORKER_PATH + " init");
   EXPECT_THAT(r.output, HasSubstr("distributed::Init: rank 0's address is unknown: set MASTER_ADDR and MASTER_PORT"))
       << r.output;
+  r = Shell(std::string("RANK=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=0 ") + KILN_WORKER_PATH + " init");
+  EXPECT_THAT(r.output, HasSubstr("distributed::Init: MASTER_PORT=0 is not a port every process can reach (1-65535)"))
+      << r.output;
+  r = Shell(std::string("RANK=0 WORLD_SIZE=1 KILN_DIST_TIMEOUT_S=soon ") + KILN_WORKER_PATH + " init");
+  EXPECT_THAT(r.output, HasSubstr("distributed::Init: KILN_DIST_TIMEOUT_S=\"soon\" is not a number of seconds"))
+      << r.output;
 }
 
 TEST(KilnRun, ReportsUsageErrorsAndAFailingProgram) {
@@ -187,6 +193,10 @@ TEST(KilnRun, ReportsUsageErrorsAndAFailingProgram) {
   EXPECT_THAT(r.output, HasSubstr("kiln_run: -n 0 is not a valid number"));
   r = Shell(std::string(KILN_RUN_PATH) + " -n 2");
   EXPECT_THAT(r.output, HasSubstr("kiln_run: no program to run"));
+  r = Shell(std::string(KILN_RUN_PATH) + " -n 2 --nnodes 2 true");
+  EXPECT_THAT(r.output, HasSubstr("kiln_run: --master-addr and --master-port are required with --nnodes > 1"));
+  r = Shell(std::string(KILN_RUN_PATH) + " -n 2 --nnodes 2 --hosts a,b true");
+  EXPECT_THAT(r.output, HasSubstr("kiln_run: --hosts replaces --nnodes and --node-rank"));
   r = Shell(std::string(KILN_RUN_PATH) + " -n 2 sh -c 'echo rank $RANK of $WORLD_SIZE; exit $RANK'");
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_THAT(r.output, HasSubstr("[0] rank 0 of 2"));
