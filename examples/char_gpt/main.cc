@@ -5,6 +5,9 @@
 // progress bar, checkpoints (resumed on the next run) and an HTML plot; then
 // samples from prompts with the key/value-cache generator. Reports the
 // validation loss in bits per byte and the generation speed in tokens/s.
+// Unless --params sets `steps`, it trains for --minutes with the
+// learning-rate schedule over the time, so that it ends with the time on
+// any machine.
 //
 //   char_gpt [--params="num_layers=4;dim=256;steps=1500"] [--minutes=10] [--data=DIR]
 //            [--checkpoint_dir=DIR] [--restart] [--plot=FILE.html] [--prompt=TEXT] [--samples=N]
@@ -15,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <numbers>
 #include <random>
 #include <sstream>
 #include <string>
@@ -105,11 +109,8 @@ std::vector<std::string> ReadFortunes(const std::string& dir) {
   return quotes;
 }
 
-int Run(const Flags& flags) {
-  const auto start = Clock::now();
-  auto backend = backends::New();
-  std::cout << "Kiln char-GPT on " << backend->Description() << "\n";
-
+// The example's hyperparameters (defaults, then --params).
+context::Context NewContext(const Flags& flags) {
   context::Context ctx = context::New();
   ctx.SetParam("num_layers", int64_t{4});
   ctx.SetParam("dim", int64_t{192});
@@ -117,16 +118,19 @@ int Run(const Flags& flags) {
   ctx.SetParam("context", int64_t{128});
   ctx.SetParam("dropout", 0.0);
   ctx.SetParam("batch_size", int64_t{32});
-  ctx.SetParam("steps", int64_t{2300});
+  ctx.SetParam("steps", int64_t{0});  // 0: train for --minutes, with the schedule over the time
   // Muon for the weight matrices, AdamW for the embedding and the norms: 0.1
   // bits per byte lower than AdamW after 800 steps (2.20 vs 2.34).
   ctx.SetParam("optimizer", std::string("muon"));
   ctx.SetParam("learning_rate", 6e-3);
   ctx.SetParam("weight_decay", 0.1);
   ctx.SetParam("clip_global_norm", 1.0);
-  ctx.SetParam("learning_rate_schedule", std::string("cosine"));
+  // The schedule's shape: "cosine", "wsd" (constant, then linear over the
+  // last cooldown_fraction), "linear" or "constant"; over the steps when
+  // `steps` is set, else over the time (see Run).
+  ctx.SetParam("schedule", std::string("cosine"));
+  ctx.SetParam("cooldown_fraction", 0.2);
   ctx.SetParam("warmup_steps", int64_t{100});
-  ctx.SetParam("decay_steps", int64_t{0});  // 0: the whole run
   ctx.SetParam("min_learning_rate", 1e-4);
   ctx.SetParam("eval_every", int64_t{500});
   ctx.SetParam("seed", int64_t{42});
@@ -134,6 +138,80 @@ int Run(const Flags& flags) {
   // 1.3-1.5x faster on CPUs with AVX512-BF16; the others compute in Float32.
   ctx.SetParam("dot_precision", std::string("bfloat16"));
   if (!flags.params.empty()) ctx.SetParams(flags.params);
+  return ctx;
+}
+
+layers::DecoderOptions ModelOptions(const context::Context& ctx, int64_t vocab_size) {
+  layers::DecoderOptions model{.vocab_size = vocab_size,
+                               .dim = ctx.GetParam<int64_t>("dim"),
+                               .num_layers = static_cast<int>(ctx.GetParam<int64_t>("num_layers")),
+                               .positions = "rotary"};
+  model.block.num_heads = static_cast<int>(ctx.GetParam<int64_t>("num_heads"));
+  model.block.mlp = "swiglu";
+  model.block.norm = "rms";
+  model.block.bias = false;
+  model.block.dropout = ctx.GetParam<double>("dropout");
+  return model;
+}
+
+std::shared_ptr<train::Trainer> NewGptTrainer(const std::shared_ptr<backends::Backend>& backend, context::Context ctx,
+                                              const layers::DecoderOptions& model) {
+  auto model_fn = [model](context::Context c, const std::vector<Node>& inputs) {
+    return std::vector<Node>{layers::Decoder(c, inputs[0], model)};
+  };
+  return train::NewTrainer(backend, ctx, model_fn, losses::SparseCategoricalCrossEntropyLogits,
+                           optimizers::FromContext(ctx));
+}
+
+// About how many train steps fit in `seconds` from now on this machine: a
+// throwaway copy of the model (its own context, the same hyperparameters)
+// compiled and timed on a few batches, the first ones (allocations, first
+// touches of memory) excluded. Only the progress bar's total depends on it.
+int64_t EstimateSteps(const std::shared_ptr<backends::Backend>& backend, const Flags& flags,
+                      const layers::DecoderOptions& model, datasets::TokenWindows& data, double seconds) {
+  const auto start = Clock::now();
+  context::Context ctx = NewContext(flags);
+  auto trainer = NewGptTrainer(backend, ctx, model);
+  datasets::Batch batch;
+  constexpr int kSkipped = 4, kTimed = 9;
+  std::vector<double> times;
+  for (int i = 0; i < kSkipped + kTimed; ++i) {
+    if (!data.Next(batch)) {
+      data.Reset();
+      data.Next(batch);
+    }
+    const auto step_start = Clock::now();
+    trainer->TrainStep(batch);
+    if (i >= kSkipped) times.push_back(std::chrono::duration<double>(Clock::now() - step_start).count());
+  }
+  std::nth_element(times.begin(), times.begin() + kTimed / 2, times.end());
+  const double left = seconds - std::chrono::duration<double>(Clock::now() - start).count();
+  return std::max<int64_t>(1, static_cast<int64_t>(left / times[kTimed / 2]));
+}
+
+// The learning rate at `progress` in [0, 1] of the run (steps or time) and
+// global step `step`: the schedule's shape after a linear warmup over the
+// first warmup_steps steps, as optimizers::LearningRate computes it.
+double RateAt(const context::Context& ctx, double progress, int64_t step) {
+  const std::string shape = ctx.GetParam<std::string>("schedule");
+  const double lr = ctx.GetParam<double>("learning_rate"), min_lr = ctx.GetParam<double>("min_learning_rate");
+  const double f = ctx.GetParam<double>("cooldown_fraction");
+  const double p = std::clamp(progress, 0.0, 1.0);
+  double rate = lr;
+  if (shape == "cosine") rate = min_lr + (lr - min_lr) * (1 + std::cos(std::numbers::pi * p)) / 2;
+  else if (shape == "linear") rate = lr - (lr - min_lr) * p;
+  else if (shape == "wsd") rate = p < 1 - f ? lr : lr - (lr - min_lr) * (p - (1 - f)) / f;
+  else if (shape != "constant") throw Error("unknown schedule \"" + shape + "\": cosine, wsd, linear or constant");
+  const auto warmup = ctx.GetParam<int64_t>("warmup_steps");
+  return step < warmup ? rate * static_cast<double>(step) / static_cast<double>(warmup) : rate;
+}
+
+int Run(const Flags& flags) {
+  const auto start = Clock::now();
+  auto backend = backends::New();
+  std::cout << "Kiln char-GPT on " << backend->Description() << "\n";
+
+  context::Context ctx = NewContext(flags);
   graph::SetDefaultDotPrecision(ir::ParseDotPrecision(ctx.GetParam<std::string>("dot_precision")));
   const auto seed = static_cast<uint64_t>(ctx.GetParam<int64_t>("seed"));
   ctx.SetSeed(seed);
@@ -161,42 +239,69 @@ int Run(const Flags& flags) {
   std::cout << quotes.size() << " fortunes: " << train_tokens.size() << " training bytes, " << val_tokens.size()
             << " validation bytes\n";
 
-  layers::DecoderOptions model{.vocab_size = tokenizer.VocabSize(),
-                               .dim = ctx.GetParam<int64_t>("dim"),
-                               .num_layers = static_cast<int>(ctx.GetParam<int64_t>("num_layers")),
-                               .positions = "rotary"};
-  model.block.num_heads = static_cast<int>(ctx.GetParam<int64_t>("num_heads"));
-  model.block.mlp = "swiglu";
-  model.block.norm = "rms";
-  model.block.bias = false;
-  model.block.dropout = ctx.GetParam<double>("dropout");
-  auto model_fn = [model](context::Context c, const std::vector<Node>& inputs) {
-    return std::vector<Node>{layers::Decoder(c, inputs[0], model)};
-  };
-  auto trainer = train::NewTrainer(backend, ctx, model_fn, losses::SparseCategoricalCrossEntropyLogits,
-                                   optimizers::FromContext(ctx));
+  const layers::DecoderOptions model = ModelOptions(ctx, tokenizer.VocabSize());
+  auto trainer = NewGptTrainer(backend, ctx, model);
 
   if (flags.restart) std::filesystem::remove_all(flags.checkpoint_dir);
   auto checkpoint = context::checkpoints::Build(ctx).Dir(flags.checkpoint_dir).Keep(2).Done();
   if (std::string restored = checkpoint->Restore(); !restored.empty()) {
     std::cout << "resumed from " << flags.checkpoint_dir << "/" << restored << "\n";
   }
-  const int64_t steps = ctx.GetParam<int64_t>("steps");
-  if (ctx.GetParam<int64_t>("decay_steps") == 0) ctx.SetParam("decay_steps", steps);
-  const int64_t remaining = std::max<int64_t>(0, steps - trainer->GlobalStep());
+  // Two ways to train. With `steps`, the optimizer computes the schedule
+  // over the steps (reproducible from the seed). By default, for --minutes:
+  // before each step the rate is set from the fraction of the time used
+  // (the optimizer reads it from its learning-rate variable), so the
+  // schedule ends when the time does, on a fast machine or a slow one; the
+  // time trained so far is a hyperparameter, so checkpoints carry it.
+  const auto train_start = Clock::now();
+  const double budget = 60 * flags.minutes;
+  auto seconds_since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
   auto loop = train::NewLoop(trainer);
   loop->AddPeriodicEval(val_ds, ctx.GetParam<int64_t>("eval_every"));
   loop->AddPeriodicCheckpoint(*checkpoint, 250);
-  const auto train_start = Clock::now();
-  loop->EveryNSeconds(5, [&](train::Loop& l, const train::StepInfo&) {
-    if (std::chrono::duration<double>(Clock::now() - train_start).count() > 60 * flags.minutes) l.Stop();
-  });
-  if (remaining > 0) {
-    std::cout << "training " << remaining << " steps of " << batch_size << " x " << context_length
-              << " bytes (at most " << flags.minutes << " minutes)\n";
-    loop->RunSteps(train_ds, remaining);
+  int64_t run_steps = 0;
+  if (ctx.GetParam<int64_t>("steps") == 0) {
+    const double before = ctx.GetParamOr<double>("trained_seconds", 0.0);
+    if (before < budget) {
+      datasets::TokenWindows sample("calibration", train_tokens, context_length);
+      sample.BatchSize(batch_size).Shuffle(seed + 1);
+      const int64_t estimate = EstimateSteps(backend, flags, model, sample, budget - before);
+      run_steps = estimate + estimate / 2;  // a cap: the time ends the run
+      std::cout << "training for " << (budget - before) << " s (about " << estimate << " steps of " << batch_size
+                << " x " << context_length << " bytes; the bar's total is a cap)\n";
+    }
+    ctx.SetParam("learning_rate_schedule", std::string("variable"));
+    auto set_rate = [&ctx](double progress, int64_t step) {
+      optimizers::LearningRateVariable(ctx)->SetValue(
+          tensors::FromValue(static_cast<float>(RateAt(ctx, progress, step))));
+    };
+    set_rate(before / budget, trainer->GlobalStep());
+    loop->OnStep([&, before, set_rate](train::Loop& l, const train::StepInfo& info) {
+      const double trained = before + seconds_since(train_start);
+      ctx.SetParam("trained_seconds", std::min(trained, budget));
+      if (trained >= budget) {
+        l.Stop();
+        return;
+      }
+      set_rate(trained / budget, info.step);
+    });
   } else {
-    std::cout << "already trained for " << steps << " steps\n";
+    const int64_t steps = ctx.GetParam<int64_t>("steps");
+    ctx.SetParam("learning_rate_schedule", ctx.GetParam<std::string>("schedule"));  // the optimizer's names
+    ctx.SetParam("decay_steps", std::max<int64_t>(1, steps - ctx.GetParam<int64_t>("warmup_steps")));
+    run_steps = std::max<int64_t>(0, steps - trainer->GlobalStep());
+    loop->EveryNSeconds(5, [&](train::Loop& l, const train::StepInfo&) {
+      if (seconds_since(train_start) > budget) l.Stop();
+    });
+    if (run_steps > 0) {
+      std::cout << "training " << run_steps << " steps of " << batch_size << " x " << context_length
+                << " bytes (at most " << flags.minutes << " minutes)\n";
+    }
+  }
+  if (run_steps > 0) {
+    loop->RunSteps(train_ds, run_steps);
+  } else {
+    std::cout << "already trained (" << trainer->GlobalStep() << " steps)\n";
   }
   const double train_seconds = std::chrono::duration<double>(Clock::now() - train_start).count();
   const double val_loss = trainer->Evaluate(val_ds)["loss"];

@@ -66,7 +66,9 @@ bool IsHolomorphic(ir::OpType op) {
     case OpType::kDiv:
     case OpType::kPow:
     case OpType::kExp:
+    case OpType::kExpm1:
     case OpType::kLog:
+    case OpType::kLog1p:
     case OpType::kSin:
     case OpType::kCos:
     case OpType::kTanh:

@@ -55,6 +55,10 @@ Node Cumulative(Node x, int axis, CumulativeOptions o, ir::WindowReduction reduc
 }  // namespace
 
 Node CumSum(Node x, int axis, CumulativeOptions options, Loc loc) {
+  if (x.Ok() && dtypes::IsComplex(x.DType())) {  // sums of complex numbers are sums of their parts
+    CumulativeAxis(x, axis, "CumSum", loc);         // errors name the complex operand
+    return Complex(CumSum(Real(x, loc), axis, options, loc), CumSum(Imag(x, loc), axis, options, loc), loc);
+  }
   return Cumulative(x, axis, options, ir::WindowReduction::kSum, "CumSum", loc);
 }
 

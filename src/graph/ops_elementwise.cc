@@ -213,6 +213,23 @@ std::vector<Node> AbsVJP(const VJPArgs& a) {
   Node scale = Where(Equal(a.output, zero, a.loc), zero, Div(a.cotangent, safe, a.loc), a.loc);
   return {Mul(x, Complex(scale, zero, a.loc), a.loc)};
 }
+// Real x: piecewise constant, zero gradient. Complex z, s = z / |z|: s moves
+// with z's angle only, so the gradient is the cotangent's component tangent
+// to the unit circle at s, over |z|: (g - Re(g conj(s)) s) / |z| = (g - s^2
+// conj(g)) / (2 |z|), each part divided by |z| (a complex multiply by 1 / |z|
+// would make 0 * inf = NaN for a subnormal |z|); 0 at z = 0, as torch.sgn.
+std::vector<Node> SignVJP(const VJPArgs& a) {
+  Node z = a.operands[0];
+  if (!dtypes::IsComplex(z.DType())) return {ZerosLike(z, a.loc)};
+  const Loc& loc = a.loc;
+  Node r2 = Abs(z, loc) * 2.0;
+  Node zero = ZerosLike(r2, loc);
+  Node at_zero = Equal(r2, zero, loc);
+  Node safe = Where(at_zero, OnesLike(r2, loc), r2, loc);
+  Node t = Sub(a.cotangent, Mul(Mul(a.output, a.output, loc), Conj(a.cotangent, loc), loc), loc);
+  return {Complex(Where(at_zero, zero, Div(Real(t, loc), safe, loc), loc),
+                  Where(at_zero, zero, Div(Imag(t, loc), safe, loc), loc), loc)};
+}
 std::vector<Node> NegVJP(const VJPArgs& a) { return {Neg(a.cotangent, a.loc)}; }
 // Piecewise-constant functions: zero gradient (almost everywhere).
 std::vector<Node> ZeroVJP(const VJPArgs& a) { return {ZerosLike(a.operands[0], a.loc)}; }
@@ -319,7 +336,7 @@ void RegisterElementwiseVJPs(VJPTable& t) {
   auto set = [&](OpType op, VJPRule rule) { t[static_cast<size_t>(op)] = rule; };
   set(OpType::kAbs, AbsVJP);
   set(OpType::kNeg, NegVJP);
-  set(OpType::kSign, ZeroVJP);
+  set(OpType::kSign, SignVJP);
   set(OpType::kCeil, ZeroVJP);
   set(OpType::kFloor, ZeroVJP);
   set(OpType::kRound, ZeroVJP);

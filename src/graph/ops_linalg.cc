@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "kiln/graph/autodiff.h"
+#include "kiln/graph/cumulative.h"
 #include "kiln/graph/ops.h"
 #include "kiln/graph/sort.h"
 #include "src/graph/op_builder.h"
@@ -293,12 +295,77 @@ Node PivotSign(const LuResult& f, dtypes::DType dtype, const Loc& loc) {
   return ReduceProduct(flips, {f.pivots.Rank() - 1}, loc);
 }
 
+// det(a) as the product of a's LU pivots. Differentiating it goes through
+// Lu's rule, whose U⁻¹ makes it NaN at exactly singular matrices.
+Node DeterminantFromLu(Node a, const Loc& loc) {
+  const LuResult f = Lu(a, loc);
+  return PivotSign(f, a.DType(), loc) * ReduceProduct(MatrixDiagonal(f.lu, loc), {a.Rank() - 2}, loc);
+}
+
+// x's last axis as a new last-but-one axis of size 1 ([..., n] -> [..., 1, n]).
+Node RowVector(const Node& x, const Loc& loc) {
+  std::vector<int64_t> dims = x.Shape().Dims();
+  dims.insert(dims.end() - 1, 1);
+  return Reshape(x, dims, loc);
+}
+
+// Appends two axes of size 1 ([...] -> [..., 1, 1]).
+Node AsMatrixScalars(const Node& x, const Loc& loc) {
+  std::vector<int64_t> dims = x.Shape().Dims();
+  dims.insert(dims.end(), {1, 1});
+  return Reshape(x, dims, loc);
+}
+
+// The cofactor matrices of square a [..., n, n] (n >= 1), the gradient of
+// det: C = det(a) a⁻ᵀ where a is invertible (through Lu, so C's own gradient,
+// det's second derivative, is exact there), and where |det(a)| is 0 or
+// subnormal (where a⁻¹ would overflow or lose bits), C = det(U) det(Vᵀ) U
+// diag(prod_{j != i} s_j) Vᵀ from a = U diag(s) Vᵀ, the adjugate at every
+// rank (as PyTorch's singular case). Both branches run for every matrix;
+// each on a stand-in (the identity, diag(1..n)) where the other is chosen,
+// so that neither its value nor its gradient can be NaN there.
+Node Cofactors(const Node& a, const Loc& loc) {
+  Graph* g = a.Graph();
+  const int64_t n = a.Shape().Dims().back();
+  if (n == 1) return OnesLike(a, loc);  // d a / d a: exactly 1, not a * (1 / a)
+  const int r = a.Rank();
+  Node det = DeterminantFromLu(a, loc);
+  const double tiny = a.DType() == dtypes::Float32 ? std::numeric_limits<float>::min()
+                                                    : std::numeric_limits<double>::min();
+  Node singular = AsMatrixScalars(LessThan(Abs(det, loc), ScalarLike(det, tiny, loc), loc), loc);
+  Node eye = Eye(g, n, a.DType(), loc);
+  Node invertible = Where(singular, eye, a, loc);
+  Node regular =
+      AsMatrixScalars(DeterminantFromLu(invertible, loc), loc) * MatrixTranspose(Inverse(invertible, loc), loc);
+  // diag(1, ..., n): distinct singular values, so Svd's gradient is finite.
+  Node distinct = eye * RowVector(Iota(g, shapes::Shape(a.DType(), {n}), 0, loc) + 1.0, loc);
+  const SvdResult svd = Svd(Where(singular, a, distinct, loc), false, loc);
+  // prod_{j != i} s_j without dividing by a zero s_i: the products before i
+  // times those after it.
+  Node others = CumProd(svd.s, r - 2, {.exclusive = true}, loc) *
+                CumProd(svd.s, r - 2, {.exclusive = true, .reverse = true}, loc);
+  // det(U) det(Vᵀ) is ±1: its sign, exactly (and with a zero derivative).
+  Node sign = AsMatrixScalars(Sign(DeterminantFromLu(svd.u, loc) * DeterminantFromLu(svd.vt, loc), loc), loc);
+  Node adjugate = sign * MatMul(svd.u * RowVector(others, loc), svd.vt, loc);
+  return Where(singular, adjugate, regular, loc);
+}
+
 }  // namespace
 
 Node Determinant(Node a, Loc loc) {
-  CheckMatrix(a, "Determinant", loc, true);
-  const LuResult f = Lu(a, loc);
-  return PivotSign(f, a.DType(), loc) * ReduceProduct(MatrixDiagonal(f.lu, loc), {a.Rank() - 2}, loc);
+  const MatrixDims d = CheckMatrix(a, "Determinant", loc, true);
+  if (d.n == 0) return DeterminantFromLu(a, loc);
+  // The value from the LU pivots; the gradient, the cofactors, attached by an
+  // identity with a custom gradient on a term that is exactly zero: the sum
+  // of sg(x) - x, whose cotangent with respect to x is det's cotangent
+  // broadcast over each matrix. Subtracting it keeps a zero determinant's
+  // sign; non-finite entries are left out of it (inf - inf is NaN).
+  Node value = DeterminantFromLu(StopGradient(a, loc), loc);
+  Node bridge = IdentityWithCustomGradient(
+      a, [loc](Node x, Node cotangent) { return cotangent * Cofactors(x, loc); }, loc);
+  Node fixed = StopGradient(bridge, loc);
+  Node zero = Where(IsFinite(fixed, loc), fixed - bridge, ZerosLike(fixed, loc), loc);
+  return value - ReduceSum(zero, {a.Rank() - 2, a.Rank() - 1}, loc);
 }
 
 LogDeterminantResult LogDeterminant(Node a, Loc loc) {

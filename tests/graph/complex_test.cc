@@ -109,12 +109,62 @@ std::complex<T> RefPow(std::complex<T> a, std::complex<T> b) {
   return std::pow(a, b);
 }
 
+// References in long double, whose 64-bit mantissa keeps exp(z) - 1 and
+// log(1 + z) accurate enough for Complex128 everywhere but very near 0.
+template <typename T>
+std::complex<T> RefExpm1(const std::complex<T>& z) {
+  return std::complex<T>(std::exp(std::complex<long double>(z)) - 1.0L);
+}
+template <typename T>
+std::complex<T> RefLog1p(const std::complex<T>& z) {
+  return std::complex<T>(std::log(1.0L + std::complex<long double>(z)));
+}
+// The unit complex number in z's direction: polar(1, arg z) (the kernel
+// divides by |z|); for an infinite z the direction's limit, NaN for NaN.
+template <typename T>
+std::complex<T> RefSgn(const std::complex<T>& z) {
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  if (std::isnan(z.real()) || std::isnan(z.imag())) return {nan, nan};
+  if (z == std::complex<T>(0)) return z;
+  if (std::isinf(z.real()) || std::isinf(z.imag())) {
+    const T re = std::isinf(z.real()) ? std::copysign(T(1), z.real()) : 0;
+    const T im = std::isinf(z.imag()) ? std::copysign(T(1), z.imag()) : 0;
+    return std::polar(T(1), std::atan2(im, re));
+  }
+  return std::polar(T(1), std::arg(z));
+}
+
+// got within rtol |want| of want as complex numbers (not part by part: a
+// part that cancels to near 0 may carry the rounding error of the other,
+// larger part, as in any complex function evaluated in floating point);
+// where want has a NaN or infinite part, the parts must match as AllClose's.
+::testing::AssertionResult CloseAsComplex(const Tensor& got, const std::vector<double>& want, double rtol) {
+  const std::vector<double> g = testing::ToDoubles(got);
+  if (g.size() != want.size()) return ::testing::AssertionFailure() << g.size() << " values, want " << want.size();
+  for (size_t k = 0; k + 1 < g.size(); k += 2) {
+    const std::complex<double> gz(g[k], g[k + 1]), wz(want[k], want[k + 1]);
+    bool ok;
+    if (std::isfinite(wz.real()) && std::isfinite(wz.imag())) {
+      ok = std::abs(gz - wz) <= rtol * std::abs(wz) + 1e-30;
+    } else {
+      auto same = [](double want, double got) {
+        if (std::isnan(want)) return std::isnan(got);
+        return std::isinf(want) ? want == got : std::abs(got - want) <= 1e-6 * std::abs(want);
+      };
+      ok = same(wz.real(), gz.real()) && same(wz.imag(), gz.imag());
+    }
+    if (!ok) return ::testing::AssertionFailure() << "element " << k / 2 << ": got " << gz << ", want " << wz;
+  }
+  return ::testing::AssertionSuccess();
+}
+
 TEST_P(ComplexOps, UnaryMatchStdComplex) {
   struct Case {
     const char* name;
     Node (*op)(Node, graph::Loc);
     Fn1<float> f32;
     Fn1<double> f64;
+    bool as_complex = false;  // compare with CloseAsComplex (parts that cancel)
   };
   const Case cases[] = {
       {"Neg", graph::Neg, [](const std::complex<float>& z) { return -z; }, [](const std::complex<double>& z) { return -z; }},
@@ -130,6 +180,9 @@ TEST_P(ComplexOps, UnaryMatchStdComplex) {
        [](const std::complex<double>& z) { return std::tanh(z); }},
       {"Sqrt", graph::Sqrt, [](const std::complex<float>& z) { return std::sqrt(z); },
        [](const std::complex<double>& z) { return std::sqrt(z); }},
+      {"Expm1", graph::Expm1, RefExpm1<float>, RefExpm1<double>, true},
+      {"Log1p", graph::Log1p, RefLog1p<float>, RefLog1p<double>, true},
+      {"Sign", graph::Sign, RefSgn<float>, RefSgn<double>, true},
       {"Rsqrt", graph::Rsqrt, [](const std::complex<float>& z) { return std::complex<float>(1) / std::sqrt(z); },
        [](const std::complex<double>& z) { return std::complex<double>(1) / std::sqrt(z); }},
   };
@@ -139,7 +192,12 @@ TEST_P(ComplexOps, UnaryMatchStdComplex) {
         SCOPED_TRACE(::testing::Message() << c.name << " " << x.Shape());
         Tensor got = Run1([&](const auto& p) { return c.op(p[0], graph::Loc::current()); }, {x});
         std::vector<double> want = Reference(dt, Values(x), c.f32, c.f64);
-        EXPECT_TRUE(AllClose(got, x.Shape(), want, 4 * testing::Tolerance(dt), 1e-30));
+        if (c.as_complex) {
+          EXPECT_EQ(got.Shape(), x.Shape());
+          EXPECT_TRUE(CloseAsComplex(got, want, 4 * testing::Tolerance(dt)));
+        } else {
+          EXPECT_TRUE(AllClose(got, x.Shape(), want, 4 * testing::Tolerance(dt), 1e-30));
+        }
       }
     }
   }
@@ -412,6 +470,69 @@ TEST(ComplexTensors, PrintAndCheckpointRoundTrip) {
   EXPECT_TRUE(AllClose(back, a, 0, 0));
   std::filesystem::remove_all(dir);
 }
+// Near 0, where exp(z) - 1 and log(1 + z) computed directly lose every
+// digit: the Taylor series z + z^2/2 + z^3/6 and z - z^2/2 + z^3/3, and
+// parts of very different sizes.
+TEST_P(ComplexOps, Expm1AndLog1pStayAccurateNearZero) {
+  const std::vector<std::complex<double>> z = {{1e-10, 2e-10}, {-3e-9, 1e-12}, {1e-14, -1e-7}, {0, 1e-9}, {2e-8, 0}};
+  std::vector<std::complex<double>> expm1, log1p;
+  for (const auto& v : z) {
+    expm1.push_back(v + v * v / 2.0 + v * v * v / 6.0);
+    log1p.push_back(v - v * v / 2.0 + v * v * v / 3.0);
+  }
+  for (DType dt : kComplexDTypes) {
+    SCOPED_TRACE(dtypes::Name(dt));
+    const Tensor x = FromComplex(dt, {static_cast<int64_t>(z.size())}, z);
+    const double tol = 4 * testing::Tolerance(dt);
+    const Tensor got_expm1 = Run1([](const auto& p) { return graph::Expm1(p[0]); }, {x});
+    const Tensor got_log1p = Run1([](const auto& p) { return graph::Log1p(p[0]); }, {x});
+    EXPECT_TRUE(AllClose(got_expm1, x.Shape(), Interleave(expm1), tol, 0));
+    EXPECT_TRUE(AllClose(got_log1p, x.Shape(), Interleave(log1p), tol, 0));
+  }
+}
+
+// Sign of values whose modulus overflows, and of infinite ones: the unit
+// number in their direction.
+TEST_P(ComplexOps, SignOfHugeValuesIsTheirDirection) {
+  const double r = 1 / std::sqrt(2.0);
+  const std::vector<std::complex<double>> z = {{3e38, 3e38}, {-3e38, 1e38}, {INFINITY, 5}, {-INFINITY, INFINITY}};
+  const std::vector<std::complex<double>> want = {{r, r}, {-3 / std::sqrt(10.0), 1 / std::sqrt(10.0)}, {1, 0}, {-r, r}};
+  for (DType dt : kComplexDTypes) {
+    SCOPED_TRACE(dtypes::Name(dt));
+    const Tensor x = FromComplex(dt, {4}, z);
+    EXPECT_TRUE(CloseAsComplex(Run1([](const auto& p) { return graph::Sign(p[0]); }, {x}), Interleave(want),
+                               4 * testing::Tolerance(dt)));
+  }
+}
+
+// A complex running sum is the running sums of the parts, in every variant.
+TEST_P(ComplexOps, CumSumSumsEachPart) {
+  for (DType dt : kComplexDTypes) {
+    const Tensor x = testing::Random(shapes::Shape(dt, {3, 4}), rng_);
+    const std::vector<std::complex<double>> v = Values(x);
+    for (bool exclusive : {false, true}) {
+      for (bool reverse : {false, true}) {
+        SCOPED_TRACE(::testing::Message() << dtypes::Name(dt) << (exclusive ? " exclusive" : "")
+                                          << (reverse ? " reverse" : ""));
+        std::vector<std::complex<double>> want(v.size());
+        for (int64_t i = 0; i < 3; ++i) {
+          std::complex<double> sum = 0;
+          for (int64_t k = 0; k < 4; ++k) {
+            const int64_t j = reverse ? 3 - k : k;
+            const auto at = static_cast<size_t>(i * 4 + j);
+            if (exclusive) want[at] = sum;
+            sum += v[at];
+            if (!exclusive) want[at] = sum;
+          }
+        }
+        const Tensor got = Run1([&](const auto& p) {
+          return graph::CumSum(p[0], 1, {.exclusive = exclusive, .reverse = reverse});
+        }, {x});
+        EXPECT_TRUE(AllClose(got, x.Shape(), Interleave(want), 4 * testing::Tolerance(dt), 1e-6));
+      }
+    }
+  }
+}
 
 class ComplexErrors : public testing::GraphErrorTest {};
 
@@ -431,7 +552,7 @@ TEST_F(ComplexErrors, OpsNotDefinedOnComplexNumbersSaySo) {
   KILN_EXPECT_ERROR(graph::Sort(z, 0), "Sort: is not defined on complex numbers, got Complex64[3]");
   KILN_EXPECT_ERROR(graph::Cholesky(Param(shapes::Make(dtypes::Complex128, 2, 2))), "Cholesky: ");
   KILN_EXPECT_ERROR(graph::Cholesky(Param(shapes::Make(dtypes::Complex128, 2, 2))), "Complex128[2, 2]");
-  KILN_EXPECT_ERROR(graph::CumSum(z, 0), "is not defined on complex numbers, got Complex64[3]");
+  KILN_EXPECT_ERROR(graph::CumProd(z, 0), "is not defined on complex numbers, got Complex64[3]");
   KILN_EXPECT_ERROR(graph::ConvertDType(z, dtypes::Float32),
                     "ConvertDType: converting Complex64[3] to Float32 would drop the imaginary part");
   KILN_EXPECT_ERROR(graph::Complex(Param(shapes::Make(dtypes::Float32, 3)), Param(shapes::Make(dtypes::Float64, 3))),

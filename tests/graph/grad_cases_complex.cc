@@ -1,7 +1,9 @@
 // Copyright 2026 The Kiln Authors.
-// Gradient cases of the complex-number ops (Complex, Real, Imag, Fft) and of
-// the holomorphic ops on complex values (whose rules autodiff conjugates),
+// Gradient cases of the complex-number ops (Complex, Real, Imag, Fft), of
+// Abs, Sign and CumSum on complex values, and of the holomorphic ops on
+// complex values (whose rules autodiff conjugates),
 // checked by finite differences of each part of each Complex128 argument.
+#include "kiln/graph/cumulative.h"
 #include "kiln/graph/fft.h"
 #include "tests/graph/grad_cases.h"
 
@@ -31,6 +33,8 @@ std::vector<GradCase> ComplexGradCases() {
                {ComplexValues({4}, 5)}});
   c.push_back({OpType::kAtan2, "Angle", [](Args p) { return graph::Angle(p[0]); }, {ComplexValues({5}, 6)}});
   c.push_back({OpType::kAbs, "Abs complex", [](Args p) { return graph::Abs(p[0]); }, {ComplexValues({5}, 7)}});
+  c.push_back({OpType::kSign, "Sign complex (z / |z|, non-holomorphic)", [](Args p) { return graph::Sign(p[0]); },
+               {ComplexValues({5}, 8)}});
 
   // Holomorphic ops on complex values: the rules' conjugation (autodiff.cc).
   auto unary = [&](OpType op, const std::string& name, Node (*f)(Node, graph::Loc), double lo, double hi) {
@@ -43,6 +47,10 @@ std::vector<GradCase> ComplexGradCases() {
   unary(OpType::kSin, "Sin", graph::Sin, -1, 1);
   unary(OpType::kCos, "Cos", graph::Cos, -1, 1);
   unary(OpType::kTanh, "Tanh", graph::Tanh, -1, 1);
+  unary(OpType::kExpm1, "Expm1", graph::Expm1, -1, 1);
+  unary(OpType::kLog1p, "Log1p", graph::Log1p, -0.4, 0.4);  // both paths of the kernel: |parts| < 0.5 and beyond
+  c.push_back({OpType::kLog1p, "Log1p complex away from 0", [](Args p) { return graph::Log1p(p[0]); },
+               {ComplexValues({2, 3}, 31, 0.6, 2)}});
   unary(OpType::kSqrt, "Sqrt", graph::Sqrt, 0.2, 1);
   unary(OpType::kRsqrt, "Rsqrt", graph::Rsqrt, 0.2, 1);
   auto binary = [&](OpType op, const std::string& name, Node (*f)(Node, Node, graph::Loc)) {
@@ -60,6 +68,8 @@ std::vector<GradCase> ComplexGradCases() {
                {Uniform({3}, -1, 1, 80), ComplexValues({3}, 81)}});
   c.push_back({OpType::kDotGeneral, "MatMul complex", [](Args p) { return graph::MatMul(p[0], p[1]); },
                {ComplexValues({2, 3}, 82), ComplexValues({3, 4}, 83)}});
+  c.push_back({OpType::kReduceWindow, "CumSum complex, reversed",
+               [](Args p) { return graph::CumSum(p[0], 1, {.reverse = true}); }, {ComplexValues({2, 4}, 85)}});
   c.push_back({OpType::kReduceSum, "ReduceSum complex", [](Args p) { return graph::ReduceSum(p[0], {1}); },
                {ComplexValues({2, 3}, 84)}});
 

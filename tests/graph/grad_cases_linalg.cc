@@ -1,9 +1,9 @@
 // Copyright 2026 The Kiln Authors.
 // Gradient cases of the linear-algebra ops, on well-conditioned Float64
 // inputs: Cholesky of X Xᵀ + 3 I (and the upper factor), TriangularSolve
-// with each flag, Lu directly and through Solve, Inverse, Determinant and
-// LogDeterminant (and a second derivative of Determinant), Qr of tall,
-// square and wide matrices, Eigh and Svd through sign-invariant functions of
+// with each flag, Lu directly and through Solve, Inverse, Determinant (also
+// its second derivative, and at singular matrices) and LogDeterminant, Qr of
+// tall, square and wide matrices, Eigh and Svd through sign-invariant functions of
 // their vectors (v diag(c) vᵀ, u diag(c) vt) and through their values alone.
 #include "kiln/graph/autodiff.h"
 #include "kiln/graph/linalg.h"
@@ -43,6 +43,14 @@ GradCase TriangularSolveCase(const std::string& name, graph::TriangularSolveOpti
           {Uniform({2, 3, 3}, -1, 1, seed), Uniform(std::move(bdims), -1, 1, seed + 1)}};
 }
 
+// Random [..., n, 3] matrices with a zero middle column: exactly singular
+// (det is linear in each entry, so central differences stay exact there).
+tensors::Tensor ZeroMiddleColumn(const tensors::Tensor& t) {
+  std::vector<double> v = ToDoubles(t);
+  for (size_t i = 1; i < v.size(); i += 3) v[i] = 0;
+  return FromDoubles(t.Shape(), v);
+}
+
 }  // namespace
 
 std::vector<GradCase> LinalgGradCases() {
@@ -64,6 +72,9 @@ std::vector<GradCase> LinalgGradCases() {
        {Uniform({2, 3, 3}, -1, 1, 716)}},
       {OpType::kLu, "Determinant", [](const std::vector<Node>& p) { return graph::Determinant(p[0]); },
        {Uniform({2, 4, 4}, -1, 1, 717)}},
+      {OpType::kLu, "Determinant of singular matrices (zero middle column: LU's pivot is exactly 0)",
+       [](const std::vector<Node>& p) { return graph::Determinant(p[0]); },
+       {ZeroMiddleColumn(Uniform({2, 3, 3}, -1, 1, 727))}},
       {OpType::kLu, "LogDeterminant", [](const std::vector<Node>& p) { return graph::LogDeterminant(p[0]).log_abs_det; },
        {Uniform({2, 3, 3}, -1, 1, 718)}},
       {OpType::kLu, "second derivative of Determinant",

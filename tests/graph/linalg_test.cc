@@ -456,6 +456,104 @@ TEST_P(LinalgTest, SingularMatricesGiveZeroDeterminantAndNaNSolutions) {
   for (double v : ToDoubles(out[3])) EXPECT_TRUE(std::isnan(v));
 }
 
+// The adjugate's transpose, the gradient of det: C(i, j) = (-1)^(i+j) times
+// the Leibniz determinant of a without row i and column j.
+Mat RefCofactors(const Mat& a) {
+  Mat c = Zero(a.n, a.n);
+  for (int64_t i = 0; i < a.n; ++i) {
+    for (int64_t j = 0; j < a.n; ++j) {
+      Mat minor = Zero(a.n - 1, a.n - 1);
+      for (int64_t r = 0, mr = 0; r < a.n; ++r) {
+        if (r == i) continue;
+        for (int64_t k = 0, mk = 0; k < a.n; ++k) {
+          if (k != j) minor(mr, mk++) = a(r, k);
+        }
+        ++mr;
+      }
+      c(i, j) = ((i + j) % 2 ? -1 : 1) * RefDeterminant(minor);
+    }
+  }
+  return c;
+}
+
+// det's gradient is the cofactor matrix at every matrix, singular ones
+// included, where going through the LU factors would divide by a zero
+// pivot: rank n-1 with the zero pivot first or in the middle, rank n-2 (all
+// cofactors 0), the zero matrix; batched with invertible ones (and one whose
+// LU pivot is tiny but not 0). Then 1 x 1 matrices, a determinant that is
+// subnormal in Float32, and batches of rank 4.
+TEST_P(LinalgTest, DeterminantGradientIsTheCofactorMatrixEvenWhereSingular) {
+  auto backend = Backend();
+  const std::vector<std::vector<double>> singular3 = {
+      {1, 2, 3, 4, 5, 6, 7, 8, 9},         // rank 2, but rounding leaves a tiny nonzero pivot
+      {0, 0, 0, 0, 1, 2, 0, 3, 5},         // rank 2, first column zero: the zero pivot comes first
+      {2, 0, 1, 1, 0, 3, -1, 0, 2},        // rank 2, middle column zero
+      {1, 2, 3, 2, 4, 6, -1, -2, -3},      // rank 1: every cofactor is 0
+      {0, 0, 0, 0, 0, 0, 0, 0, 0},         // rank 0
+      {2, -1, 0.5, 1, 3, -2, 0.25, 1, 4},  // invertible
+  };
+  for (dtypes::DType dt : {dtypes::Float32, dtypes::Float64}) {
+    SCOPED_TRACE(dtypes::Name(dt));
+    std::vector<double> flat;
+    for (const auto& m : singular3) flat.insert(flat.end(), m.begin(), m.end());
+    const auto n = static_cast<int64_t>(singular3.size());
+    const auto out = testing::Run(backend, [](const std::vector<Node>& p) {
+      Node det = graph::Determinant(p[0]);
+      return std::vector<Node>{det, graph::Gradient(graph::ReduceAllSum(det), {p[0]})[0]};
+    }, {FromDoubles(shapes::Shape(dt, {n, 3, 3}), flat)});
+    const std::vector<double> det = ToDoubles(out[0]), grad = ToDoubles(out[1]);
+    const double tol = dt == dtypes::Float32 ? 1e-4 : 1e-11;
+    for (int64_t b = 0; b < n; ++b) {
+      SCOPED_TRACE(b);
+      const Mat a{3, 3, singular3[static_cast<size_t>(b)]};
+      EXPECT_NEAR(det[static_cast<size_t>(b)], RefDeterminant(a), tol);
+      const Mat want = RefCofactors(a);
+      for (size_t k = 0; k < 9; ++k) EXPECT_NEAR(grad[static_cast<size_t>(b) * 9 + k], want.v[k], tol * 10) << k;
+    }
+    auto grad_of_det = [&](const Tensor& a) {
+      return ToDoubles(testing::Run1(backend, [](const std::vector<Node>& p) {
+        return graph::Gradient(graph::ReduceAllSum(graph::Determinant(p[0])), {p[0]})[0];
+      }, {a}));
+    };
+    // 1 x 1: d a / d a is exactly 1, at 0 and at 49 (where a * (1 / a) is not).
+    EXPECT_EQ(grad_of_det(FromDoubles(shapes::Shape(dt, {2, 1, 1}), {0, 49})), (std::vector<double>{1, 1}));
+    // diag(1e-20, 1e-20, 1): det 1e-40 (subnormal in Float32, where the
+    // inverse would overflow); the cofactors are diag(1e-20, 1e-20, 1e-40).
+    const std::vector<double> tiny = grad_of_det(
+        FromDoubles(shapes::Shape(dt, {3, 3}), {1e-20, 0, 0, 0, 1e-20, 0, 0, 0, 1}));
+    // (1e-40 is itself subnormal in Float32, which the CPU flushes to 0.)
+    const double corner = dt == dtypes::Float32 ? 0 : 1e-40;
+    const std::vector<double> tiny_want = {1e-20, 0, 0, 0, 1e-20, 0, 0, 0, corner};
+    for (size_t k = 0; k < 9; ++k) EXPECT_NEAR(tiny[k], tiny_want[k], 1e-3 * std::abs(tiny_want[k])) << k;
+    // A [2, 2, 3, 3] batch: each matrix its own cofactors.
+    std::vector<double> four;
+    for (size_t b : {0, 5, 3, 1}) four.insert(four.end(), singular3[b].begin(), singular3[b].end());
+    const std::vector<double> batched = grad_of_det(FromDoubles(shapes::Shape(dt, {2, 2, 3, 3}), four));
+    for (size_t m = 0; m < 4; ++m) {
+      const Mat want = RefCofactors(Mat{3, 3, std::vector<double>(four.begin() + 9 * m, four.begin() + 9 * m + 9)});
+      for (size_t k = 0; k < 9; ++k) EXPECT_NEAR(batched[9 * m + k], want.v[k], tol * 10) << m << " " << k;
+    }
+  }
+  // Empty matrices: det 1, an empty gradient.
+  const Tensor empty = FromDoubles(shapes::Shape(dtypes::Float64, {2, 0, 0}), {});
+  const auto out = testing::Run(backend, [](const std::vector<Node>& p) {
+    Node det = graph::Determinant(p[0]);
+    return std::vector<Node>{det, graph::Gradient(graph::ReduceAllSum(det), {p[0]})[0]};
+  }, {empty});
+  EXPECT_EQ(ToDoubles(out[0]), (std::vector<double>{1, 1}));
+  EXPECT_EQ(out[1].Shape(), empty.Shape());
+}
+
+// The determinant keeps the sign of a zero from LU's pivots: the term that
+// carries its gradient adds nothing to it. [[1, 2], [2, 4]] swaps its rows,
+// then eliminates to pivots 2 and +0: det = -(2 * 0) = -0.
+TEST_P(LinalgTest, DeterminantValueKeepsTheSignOfZero) {
+  const Tensor det = testing::Run1(Backend(), [](const std::vector<Node>& p) { return graph::Determinant(p[0]); },
+                                   {FromDoubles(shapes::Shape(dtypes::Float64, {2, 2}), {1, 2, 2, 4})});
+  EXPECT_EQ(ToDoubles(det)[0], 0.0);
+  EXPECT_TRUE(std::signbit(ToDoubles(det)[0]));
+}
+
 // -------------------------------------------- QR, Eigh, SVD by properties.
 
 // ||m - want||_max within tol, for each matrix of a batch.

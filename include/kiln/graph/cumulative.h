@@ -22,10 +22,11 @@ struct CumulativeOptions {
   bool reverse = false;
 };
 
-/// Running sums along `axis` (negative counts from the end). Numeric dtypes;
-/// integers wrap as ReduceSum does.
+/// Running sums along `axis` (negative counts from the end). Numeric and
+/// complex dtypes (a complex sum runs on each part); integers wrap as
+/// ReduceSum does.
 Node CumSum(Node x, int axis, CumulativeOptions options = {}, Loc loc = Loc::current());
-/// Running products along `axis`.
+/// Running products along `axis` (not complex).
 Node CumProd(Node x, int axis, CumulativeOptions options = {}, Loc loc = Loc::current());
 /// Running maxima along `axis` (a NaN propagates to the elements after it).
 Node CumMax(Node x, int axis, CumulativeOptions options = {}, Loc loc = Loc::current());

@@ -96,9 +96,11 @@ Node SingularValues(Node a, Loc loc = Loc::current());
 Node Solve(Node a, Node b, Loc loc = Loc::current());
 /// The inverse of square matrices [..., n, n] (NaN where exactly singular).
 Node Inverse(Node a, Loc loc = Loc::current());
-/// The determinant of square matrices [..., n, n]: [...] (1 for 0 x 0). Its
-/// gradient goes through Lu's and is NaN at exactly singular matrices (where
-/// the true gradient, the adjugate, is finite).
+/// The determinant of square matrices [..., n, n]: [...] (1 for 0 x 0), the
+/// product of the LU pivots. Its gradient is the cofactor matrix (adjugateᵀ)
+/// at every matrix: det(a) a⁻ᵀ through Lu where a is invertible, and through
+/// the SVD where det(a) is exactly 0 (as PyTorch). Second derivatives are
+/// exact at invertible matrices.
 Node Determinant(Node a, Loc loc = Loc::current());
 
 /// The sign and log of the absolute value of a determinant.

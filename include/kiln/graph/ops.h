@@ -28,7 +28,8 @@ namespace kiln::graph {
 Node Abs(Node x, Loc loc = Loc::current());
 /// -x (wraps for integers).
 Node Neg(Node x, Loc loc = Loc::current());
-/// -1, 0 or 1 (NaN for NaN; for unsigned 0 or 1).
+/// -1, 0 or 1 (NaN for NaN; for unsigned 0 or 1); for complex x, x / |x|
+/// (0 at 0), as torch.sgn.
 Node Sign(Node x, Loc loc = Loc::current());
 /// Smallest integer value >= x.
 Node Ceil(Node x, Loc loc = Loc::current());
@@ -38,11 +39,11 @@ Node Floor(Node x, Loc loc = Loc::current());
 Node Round(Node x, Loc loc = Loc::current());
 /// e^x.
 Node Exp(Node x, Loc loc = Loc::current());
-/// exp(x) - 1, accurate near 0.
+/// exp(x) - 1, accurate near 0 (complex x too).
 Node Expm1(Node x, Loc loc = Loc::current());
 /// Natural logarithm (NaN below 0, -Inf at 0).
 Node Log(Node x, Loc loc = Loc::current());
-/// log(1 + x), accurate near 0.
+/// log(1 + x), accurate near 0 (complex x too, principal branch).
 Node Log1p(Node x, Loc loc = Loc::current());
 /// 1 / (1 + exp(-x)).
 Node Logistic(Node x, Loc loc = Loc::current());

@@ -53,14 +53,14 @@ enum class DTypeClass : uint8_t {
   /* Unary */                                     \
   X(Abs, kUnary, kNumericOrComplex)               \
   X(Neg, kUnary, kNumericOrComplex)               \
-  X(Sign, kUnary, kNumeric)                       \
+  X(Sign, kUnary, kNumericOrComplex)              \
   X(Ceil, kUnary, kFloat)                         \
   X(Floor, kUnary, kFloat)                        \
   X(Round, kUnary, kFloat)                        \
   X(Exp, kUnary, kFloatOrComplex)                 \
-  X(Expm1, kUnary, kFloat)                        \
+  X(Expm1, kUnary, kFloatOrComplex)               \
   X(Log, kUnary, kFloatOrComplex)                 \
-  X(Log1p, kUnary, kFloat)                        \
+  X(Log1p, kUnary, kFloatOrComplex)               \
   X(Logistic, kUnary, kFloat)                     \
   X(Sin, kUnary, kFloatOrComplex)                 \
   X(Cos, kUnary, kFloatOrComplex)                 \

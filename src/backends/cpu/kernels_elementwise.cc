@@ -216,7 +216,34 @@ MathOp MathOpOf(OpType op) {
   Throw("cpu: " + std::string(ir::OpName(op)) + " is not a math op");
 }
 
-// Complex math: std::complex's functions (principal branches), per element.
+// exp(z) - 1 without the cancellation of exp(z) - 1 near 0: the real part is
+// expm1(x) cos(y) - 2 sin^2(y / 2). A real z stays real (its imaginary zero
+// keeps its sign). For |x| > 1, |exp(z)| is beyond [1/e, e], so exp(z) - 1
+// cancels nothing, and std::exp handles overflow and the special values.
+template <typename C>
+C ComplexExpm1(C z) {
+  using R = typename C::value_type;
+  const R x = z.real(), y = z.imag();
+  if (y == 0) return {std::expm1(x), y};
+  if (!(std::abs(x) <= R(1)) || !std::isfinite(y)) return std::exp(z) - R(1);
+  const R half_sin = std::sin(y / 2);
+  return {std::expm1(x) * std::cos(y) - 2 * half_sin * half_sin, std::exp(x) * std::sin(y)};
+}
+
+// log(1 + z) without losing a small z to the rounding of 1 + z: |1 + z|^2 =
+// 1 + (x (2 + x) + y^2), so the real part is log1p(x (2 + x) + y^2) / 2. Away
+// from 0 (and for infinities and NaN), std::log(1 + z).
+template <typename C>
+C ComplexLog1p(C z) {
+  using R = typename C::value_type;
+  const R x = z.real(), y = z.imag();
+  if (!(std::abs(x) < R(0.5) && std::abs(y) < R(0.5))) return std::log(R(1) + z);
+  const R re = y == 0 ? std::log1p(x) : std::log1p(std::fma(y, y, x * (2 + x))) / 2;
+  return {re, std::atan2(y, 1 + x)};
+}
+
+// Complex math, per element: std::complex's functions (principal branches),
+// and the two above.
 template <typename T, MathOp kOp>
 void ComplexMathTile(const void* const* in, void* out, int64_t n) {
   const T* x = static_cast<const T*>(in[0]);
@@ -224,6 +251,8 @@ void ComplexMathTile(const void* const* in, void* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     const T v = x[i];
     if constexpr (kOp == MathOp::kExp) y[i] = std::exp(v);
+    else if constexpr (kOp == MathOp::kExpm1) y[i] = ComplexExpm1(v);
+    else if constexpr (kOp == MathOp::kLog1p) y[i] = ComplexLog1p(v);
     else if constexpr (kOp == MathOp::kLog) y[i] = std::log(v);
     else if constexpr (kOp == MathOp::kSin) y[i] = std::sin(v);
     else if constexpr (kOp == MathOp::kCos) y[i] = std::cos(v);
@@ -237,6 +266,8 @@ template <typename T>
 TileKernel ComplexMathTileOf(MathOp op, const ir::Instruction& instr) {
   switch (op) {
     case MathOp::kExp: return &ComplexMathTile<T, MathOp::kExp>;
+    case MathOp::kExpm1: return &ComplexMathTile<T, MathOp::kExpm1>;
+    case MathOp::kLog1p: return &ComplexMathTile<T, MathOp::kLog1p>;
     case MathOp::kLog: return &ComplexMathTile<T, MathOp::kLog>;
     case MathOp::kSin: return &ComplexMathTile<T, MathOp::kSin>;
     case MathOp::kCos: return &ComplexMathTile<T, MathOp::kCos>;
@@ -287,12 +318,34 @@ struct NegOp {
   }
 };
 
+// -1, 0, 1; for complex z, z / |z| (0 at 0), as torch.sgn, with z scaled
+// by its largest part first so |z| cannot overflow; an infinite z gives its
+// direction's limit (inf + 5i -> 1, inf + inf i -> (1 + i) / sqrt(2)), NaN
+// in either part NaN.
 struct SignOp {
   template <typename T>
   T operator()(T x) const {
-    if constexpr (std::is_unsigned_v<T>) return x != 0;
-    else if constexpr (kIsInt<T>) return static_cast<T>((x > 0) - (x < 0));
-    else return x > 0 ? T(1) : (x < 0 ? T(-1) : x);  // +-0 and NaN unchanged
+    if constexpr (kIsComplex<T>) {
+      using R = typename T::value_type;
+      const R re = x.real(), im = x.imag();
+      constexpr R kNaN = std::numeric_limits<R>::quiet_NaN();
+      if (std::isnan(re) || std::isnan(im)) return T(kNaN, kNaN);
+      if (x == T(0)) return x;
+      T scaled;
+      if (std::isinf(re) || std::isinf(im)) {
+        scaled = T(std::isinf(re) ? std::copysign(R(1), re) : std::copysign(R(0), re),
+                   std::isinf(im) ? std::copysign(R(1), im) : std::copysign(R(0), im));
+      } else {
+        scaled = x / std::max(std::abs(re), std::abs(im));
+      }
+      return scaled / std::abs(scaled);
+    } else if constexpr (std::is_unsigned_v<T>) {
+      return x != 0;
+    } else if constexpr (kIsInt<T>) {
+      return static_cast<T>((x > 0) - (x < 0));
+    } else {
+      return x > 0 ? T(1) : (x < 0 ? T(-1) : x);  // +-0 and NaN unchanged
+    }
   }
 };
 

@@ -124,7 +124,7 @@ class LearningRates {
 // The schedule's hyperparameters, validated.
 struct Schedule {
   std::string kind;
-  double learning_rate, min_learning_rate, decay_rate;
+  double learning_rate, min_learning_rate, decay_rate, cooldown_fraction;
   int64_t warmup_steps, decay_steps;
 };
 
@@ -139,12 +139,16 @@ int64_t IntParam(const Context& ctx, const std::string& key, int64_t default_val
 Schedule ReadSchedule(const Context& ctx, double default_lr) {
   Schedule s;
   s.kind = ctx.GetParamOr<std::string>("learning_rate_schedule", "constant");
-  if (s.kind != "constant" && s.kind != "cosine" && s.kind != "exponential") {
-    Throw("LearningRate: unknown learning_rate_schedule \"" + s.kind + "\"; known: constant, cosine, exponential");
+  if (s.kind != "constant" && s.kind != "cosine" && s.kind != "exponential" && s.kind != "linear" && s.kind != "wsd" &&
+      s.kind != "variable") {
+    Throw("LearningRate: unknown learning_rate_schedule \"" + s.kind +
+          "\"; known: constant, cosine, exponential, linear, wsd, variable");
   }
   s.learning_rate = FloatParam(ctx, "LearningRate", "learning_rate", default_lr, NonNegative());
   s.min_learning_rate = FloatParam(ctx, "LearningRate", "min_learning_rate", 0, NonNegative());
   s.decay_rate = FloatParam(ctx, "LearningRate", "decay_rate", 0.96, Positive());
+  s.cooldown_fraction =
+      s.kind == "wsd" ? FloatParam(ctx, "LearningRate", "cooldown_fraction", 0.2, {0, 1, true, false}) : 0;
   s.warmup_steps = IntParam(ctx, "warmup_steps", 0, 0);
   s.decay_steps = IntParam(ctx, "decay_steps", 10000, 1);
   return s;
@@ -157,6 +161,16 @@ Node Decayed(const Schedule& s, Node t) {
     Node progress = graph::Min(t / static_cast<double>(s.decay_steps), graph::ScalarLike(t, 1));
     Node cosine = (graph::Cos(progress * std::numbers::pi) + 1.0) * 0.5;
     return cosine * (s.learning_rate - s.min_learning_rate) + s.min_learning_rate;
+  }
+  if (s.kind == "linear" || s.kind == "wsd") {
+    // linear: from learning_rate at t = 0 to min_learning_rate at
+    // decay_steps. wsd (warmup-stable-decay): learning_rate until the last
+    // cooldown_fraction of decay_steps, then the same straight line down.
+    const double span = s.kind == "wsd" ? s.cooldown_fraction * static_cast<double>(s.decay_steps)
+                                        : static_cast<double>(s.decay_steps);
+    const double start = static_cast<double>(s.decay_steps) - span;
+    Node progress = graph::Clamp(graph::ScalarLike(t, 0), (t - start) / span, graph::ScalarLike(t, 1));
+    return (graph::ScalarLike(t, 1) - progress) * (s.learning_rate - s.min_learning_rate) + s.min_learning_rate;
   }
   if (s.kind == "exponential") {
     // Continuous (not staircase) decay: one factor decay_rate per decay_steps.
@@ -194,6 +208,7 @@ Node ScheduledLearningRate(const Context& ctx, graph::Graph* g, dtypes::DType dt
   if (g == nullptr) Throw("LearningRate: null graph");
   if (!dtypes::IsFloat(dtype)) Throw(std::string("LearningRate: dtype must be a float, got ") + dtypes::Name(dtype));
   const Schedule s = ReadSchedule(ctx, default_lr);
+  if (s.kind == "variable") return Cast(LearningRateVariable(ctx)->ValueGraph(g), dtype);
   if (s.kind == "constant" && s.warmup_steps == 0) return graph::Scalar(g, dtype, s.learning_rate);
   // Float32 counts steps exactly up to 2^24; the schedule only needs ~1e-7
   // relative precision, so Float64 is used only for Float64 requests.
@@ -299,6 +314,18 @@ class Accumulation {
 
 // ---------------------------------------------------------- UpdateGraph.
 
+UpdateRule OptimizerBase::MakeRule(const Context&) const {
+  Throw("Optimizer " + Name() + ": defines neither MakeRule nor UpdateAll");
+}
+
+UpdateAllRule OptimizerBase::MakeUpdateAll(const Context& ctx) const {
+  return [rule = MakeRule(ctx)](const std::vector<UpdateArgs>& args, std::vector<Slots>& slots) {
+    std::vector<Node> out;
+    for (size_t i = 0; i < args.size(); ++i) out.push_back(rule(args[i], slots[i]));
+    return out;
+  };
+}
+
 void OptimizerBase::UpdateGraph(Context ctx, Node loss) {
   const std::string name = Name();
   CheckLoss(name, loss);
@@ -310,7 +337,7 @@ void OptimizerBase::UpdateGraph(Context ctx, Node loss) {
     Throw("Optimizer " + name + ": hyperparameter gradient_accumulation_steps=" + std::to_string(accumulate) +
           " must be >= 1");
   }
-  const UpdateRule rule = MakeRule(ctx);
+  const UpdateAllRule update = MakeUpdateAll(ctx);
   LearningRates rates(ctx, g, DefaultLearningRate());
 
   const std::vector<VariableValue> vars = DependentVariables(ctx, loss);
@@ -347,15 +374,26 @@ void OptimizerBase::UpdateGraph(Context ctx, Node loss) {
   Variable* global_step = GlobalStep(ctx);
   Node step = global_step->ValueGraph(g);  // read before it is incremented below
   const Context optimizer_ctx = ctx.In("optimizers").In(name);
+  std::vector<UpdateArgs> args;
+  std::vector<Slots> slots;
+  args.reserve(vars.size());
+  slots.reserve(vars.size());
   for (size_t i = 0; i < vars.size(); ++i) {
     const dtypes::DType cd = ComputeDType(vars[i].var->DType());
-    UpdateArgs args{Cast(RealView(vars[i].value), cd), Cast(grads[i], cd), rates.For(cd),
-                    graph::ConvertDType(step, cd), vars[i].var};
-    if (decay > 0 && !DecoupledWeightDecay()) args.grad = args.grad + args.w * decay;
-    Slots slots(optimizer_ctx, *vars[i].var, cd, g);
-    if (commit.Ok()) slots.SetCommit(commit);
-    Node updated = rule(args, slots);
-    if (decay > 0 && DecoupledWeightDecay()) updated = updated - args.lr * decay * args.w;
+    UpdateArgs& a = args.emplace_back(UpdateArgs{Cast(RealView(vars[i].value), cd), Cast(grads[i], cd), rates.For(cd),
+                                                 graph::ConvertDType(step, cd), vars[i].var});
+    if (decay > 0 && !DecoupledWeightDecay()) a.grad = a.grad + a.w * decay;
+    slots.emplace_back(optimizer_ctx, *vars[i].var, cd, g);
+    if (commit.Ok()) slots.back().SetCommit(commit);
+  }
+  const std::vector<Node> new_values = update(args, slots);
+  if (new_values.size() != vars.size()) {
+    Throw("Optimizer " + name + ": the update returned " + std::to_string(new_values.size()) + " values for " +
+          std::to_string(vars.size()) + " variables");
+  }
+  for (size_t i = 0; i < vars.size(); ++i) {
+    Node updated = new_values[i];
+    if (decay > 0 && DecoupledWeightDecay()) updated = updated - args[i].lr * decay * args[i].w;
     const dtypes::DType dtype = vars[i].var->DType();
     Node new_value = dtypes::IsComplex(dtype) ? graph::Bitcast(updated, dtype) : Cast(updated, dtype);
     vars[i].var->SetValueGraph(commit.Ok() ? graph::Where(commit, new_value, vars[i].value) : new_value);
@@ -368,11 +406,18 @@ void OptimizerBase::UpdateGraph(Context ctx, Node loss) {
 
 // ------------------------------------------------------- Public helpers.
 
+namespace {
+
+// The default follows the optimizer the context selects, so the value
+// reported matches what FromContext(ctx) trains with.
+double DefaultLearningRateOf(const context::Context& ctx) {
+  return ctx.GetParamOr<std::string>("optimizer", "adam") == "sgd" ? 0.01 : 0.001;
+}
+
+}  // namespace
+
 Node LearningRate(const context::Context& ctx, graph::Graph* g, dtypes::DType dtype) {
-  // The default follows the optimizer the context selects, so the value
-  // reported matches what FromContext(ctx) trains with.
-  const double default_lr = ctx.GetParamOr<std::string>("optimizer", "adam") == "sgd" ? 0.01 : 0.001;
-  return internal::ScheduledLearningRate(ctx, g, dtype, default_lr);
+  return internal::ScheduledLearningRate(ctx, g, dtype, DefaultLearningRateOf(ctx));
 }
 
 context::Variable* GlobalStep(context::Context ctx) {
@@ -382,6 +427,21 @@ context::Variable* GlobalStep(context::Context ctx) {
     v = ctx.Root().VariableWithValue("global_step", tensors::FromValue(int64_t{0}));
   } else if (v->Shape() != want) {
     Throw("optimizers::GlobalStep: /global_step is " + v->Shape().ToString() + ", expected " + want.ToString());
+  }
+  v->SetTrainable(false);
+  return v;
+}
+
+context::Variable* LearningRateVariable(context::Context ctx) {
+  const shapes::Shape want = shapes::Make(dtypes::Float32);
+  context::Variable* v = ctx.GetVariableByScopeAndName("/optimizers/learning_rate");
+  if (v == nullptr) {
+    const double lr = internal::FloatParam(ctx, "LearningRate", "learning_rate", DefaultLearningRateOf(ctx),
+                                           internal::NonNegative());
+    v = ctx.Root().In("optimizers").VariableWithValue("learning_rate", tensors::FromValue(static_cast<float>(lr)));
+  } else if (v->Shape() != want) {
+    Throw("optimizers::LearningRateVariable: /optimizers/learning_rate is " + v->Shape().ToString() + ", expected " +
+          want.ToString());
   }
   v->SetTrainable(false);
   return v;

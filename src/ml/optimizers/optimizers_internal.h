@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "kiln/context/context.h"
 #include "kiln/ml/optimizers/optimizers.h"
@@ -52,6 +53,9 @@ struct UpdateArgs {
 
 /// Returns the variable's new value; reads and writes its state in `slots`.
 using UpdateRule = std::function<Node(const UpdateArgs& args, Slots& slots)>;
+/// Returns the new values of all the variables, args[i] and slots[i] for
+/// the i-th, in order.
+using UpdateAllRule = std::function<std::vector<Node>(const std::vector<UpdateArgs>& args, std::vector<Slots>& slots)>;
 
 /// Adam's hyperparameters (adam_beta1, adam_beta2, adam_epsilon).
 struct AdamParams {
@@ -67,15 +71,21 @@ Node AdamUpdate(const UpdateArgs& args, Slots& slots, const AdamParams& params);
 /// The part every optimizer shares: finds the trainable variables the loss
 /// depends on, computes and clips their gradients, applies weight decay
 /// and the learning-rate schedule, runs the algorithm's rule on each, and
-/// increments the global step. Subclasses only provide the rule.
+/// increments the global step. Subclasses provide the rule for one variable
+/// (MakeRule), or for all of them at once (MakeUpdateAll).
 class OptimizerBase : public Optimizer {
  public:
   void UpdateGraph(context::Context ctx, Node loss) final;
 
  protected:
   /// Reads and validates the algorithm's hyperparameters from `ctx`, and
-  /// returns its rule for this trace.
-  virtual UpdateRule MakeRule(const context::Context& ctx) const = 0;
+  /// returns its rule for this trace (used by the default MakeUpdateAll).
+  virtual UpdateRule MakeRule(const context::Context& ctx) const;
+  /// The same for all the variables together: the default runs MakeRule's
+  /// rule on each; an algorithm that works on several variables at once
+  /// (Muon batches same-shaped matrices) overrides it. Called before any
+  /// graph work, so bad hyperparameters fail first.
+  virtual UpdateAllRule MakeUpdateAll(const context::Context& ctx) const;
   /// The learning rate when "learning_rate" is not set.
   virtual double DefaultLearningRate() const { return 0.001; }
   /// The weight decay when "weight_decay" is not set.

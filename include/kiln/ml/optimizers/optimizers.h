@@ -5,9 +5,14 @@
 //
 // Hyperparameters (read from the context, with these defaults):
 //   learning_rate (0.001; SGD 0.01), learning_rate_schedule ("constant" |
-//   "cosine" | "exponential"), warmup_steps (0), decay_steps (10000, cosine:
-//   steps to reach min; exponential: steps per decay), decay_rate (0.96),
-//   min_learning_rate (0), clip_global_norm (0 = off), weight_decay (0; AdamW
+//   "cosine" | "exponential" | "linear" | "wsd" | "variable"), warmup_steps
+//   (0), decay_steps (10000; cosine and linear: steps to reach min; wsd: the
+//   same, holding learning_rate until the last cooldown_fraction (0.2, in
+//   (0, 1]) of them, then linear to min, i.e. warmup-stable-decay;
+//   exponential: steps per decay), decay_rate (0.96), min_learning_rate (0);
+//   decay_steps count from the end of the warmup. "variable": the value of
+//   LearningRateVariable, set by the host (the warmup and decay
+//   hyperparameters unused). clip_global_norm (0 = off), weight_decay (0; AdamW
 //   default 0.01), momentum (0 for SGD, 0.9 RMSProp), nesterov (false),
 //   adam_beta1 (0.9), adam_beta2 (0.999), adam_epsilon (1e-7), rmsprop_rho
 //   (0.9), rmsprop_epsilon (1e-7), adagrad_initial (0.1), adagrad_epsilon (1e-7).
@@ -22,7 +27,10 @@
 // 0.2 sqrt(max(rows, cols)), so one learning_rate suits both parts, as
 // Moonshot's Muon and torch.optim.Muon's option; "original": by
 // sqrt(max(1, cols / rows)), for a Dense [in, out] weight Keller Jordan's
-// sqrt(max(1, out / in))).
+// sqrt(max(1, out / in))). Matrices of one shape up to transposition are
+// orthogonalized together (one batched product per Newton-Schulz term, not
+// one per matrix; Float32 results may differ from one matrix at a time in
+// the last bits).
 //
 // gradient_accumulation_steps (1): with k > 1, each call (each train step of
 // a micro-batch) adds its gradients to accumulators; every k-th call updates
@@ -102,6 +110,14 @@ Node LearningRate(const context::Context& ctx, graph::Graph* g, dtypes::DType dt
 /// The global step variable "/global_step" (Int64 scalar, not trainable),
 /// created with value 0 if missing.
 context::Variable* GlobalStep(context::Context ctx);
+
+/// The learning-rate variable "/optimizers/learning_rate" (Float32 scalar, not
+/// trainable), created with the learning_rate hyperparameter's value (its
+/// default: 0.001, SGD 0.01) if missing. With learning_rate_schedule = "variable" it is the
+/// rate of every step: the host sets it between steps (SetValue, no
+/// recompilation), as PyTorch's param_group["lr"], for schedules computed
+/// outside the graph (on the wall time, on a validation plateau...).
+context::Variable* LearningRateVariable(context::Context ctx);
 
 /// Scales `grads` so their global L2 norm is at most `max_norm`.
 std::vector<Node> ClipByGlobalNorm(const std::vector<Node>& grads, double max_norm);
