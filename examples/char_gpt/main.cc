@@ -60,7 +60,7 @@ Flags ParseFlags(int argc, char** argv) {
       return arg.rfind(prefix, 0) == 0 ? argv[i] + prefix.size() : nullptr;
     };
     if (const char* v = value("params")) f.params = v;
-    else if (const char* v = value("minutes")) f.minutes = std::atof(v);
+    else if (const char* v = value("minutes")) f.minutes = std::atof(v);  // checked below
     else if (const char* v = value("data")) f.data = v;
     else if (const char* v = value("checkpoint_dir")) f.checkpoint_dir = v;
     else if (const char* v = value("plot")) f.plot = v;
@@ -72,6 +72,10 @@ Flags ParseFlags(int argc, char** argv) {
                 << "[--checkpoint_dir=DIR] [--restart] [--plot=FILE] [--prompt=TEXT]... [--samples=N]\n";
       std::exit(2);
     }
+  }
+  if (!(f.minutes > 0)) {
+    std::cerr << "--minutes must be a positive number\n";
+    std::exit(2);
   }
   if (f.prompts.empty()) f.prompts = {"The ", "Q: Why", "A computer", "Love is"};
   return f;
@@ -138,6 +142,12 @@ context::Context NewContext(const Flags& flags) {
   // 1.3-1.5x faster on CPUs with AVX512-BF16; the others compute in Float32.
   ctx.SetParam("dot_precision", std::string("bfloat16"));
   if (!flags.params.empty()) ctx.SetParams(flags.params);
+  const std::string shape = ctx.GetParam<std::string>("schedule");
+  if (shape != "cosine" && shape != "wsd" && shape != "linear" && shape != "constant") {
+    throw Error("schedule=\"" + shape + "\": must be cosine, wsd, linear or constant");
+  }
+  const double f = ctx.GetParam<double>("cooldown_fraction");
+  if (!(f > 0 && f <= 1)) throw Error("cooldown_fraction=" + std::to_string(f) + ": must be in (0, 1]");
   return ctx;
 }
 
@@ -163,45 +173,19 @@ std::shared_ptr<train::Trainer> NewGptTrainer(const std::shared_ptr<backends::Ba
                            optimizers::FromContext(ctx));
 }
 
-// About how many train steps fit in `seconds` from now on this machine: a
-// throwaway copy of the model (its own context, the same hyperparameters)
-// compiled and timed on a few batches, the first ones (allocations, first
-// touches of memory) excluded. Only the progress bar's total depends on it.
-int64_t EstimateSteps(const std::shared_ptr<backends::Backend>& backend, const Flags& flags,
-                      const layers::DecoderOptions& model, datasets::TokenWindows& data, double seconds) {
-  const auto start = Clock::now();
-  context::Context ctx = NewContext(flags);
-  auto trainer = NewGptTrainer(backend, ctx, model);
-  datasets::Batch batch;
-  constexpr int kSkipped = 4, kTimed = 9;
-  std::vector<double> times;
-  for (int i = 0; i < kSkipped + kTimed; ++i) {
-    if (!data.Next(batch)) {
-      data.Reset();
-      data.Next(batch);
-    }
-    const auto step_start = Clock::now();
-    trainer->TrainStep(batch);
-    if (i >= kSkipped) times.push_back(std::chrono::duration<double>(Clock::now() - step_start).count());
-  }
-  std::nth_element(times.begin(), times.begin() + kTimed / 2, times.end());
-  const double left = seconds - std::chrono::duration<double>(Clock::now() - start).count();
-  return std::max<int64_t>(1, static_cast<int64_t>(left / times[kTimed / 2]));
-}
-
-// The learning rate at `progress` in [0, 1] of the run (steps or time) and
-// global step `step`: the schedule's shape after a linear warmup over the
-// first warmup_steps steps, as optimizers::LearningRate computes it.
+// The learning rate of the time-bound run at `progress` in [0, 1] of the
+// time and global step `step`: the schedule's shape over the time (the
+// optimizer's formulas), scaled by a linear warmup over the first
+// warmup_steps steps (0 at step 0).
 double RateAt(const context::Context& ctx, double progress, int64_t step) {
   const std::string shape = ctx.GetParam<std::string>("schedule");
   const double lr = ctx.GetParam<double>("learning_rate"), min_lr = ctx.GetParam<double>("min_learning_rate");
   const double f = ctx.GetParam<double>("cooldown_fraction");
   const double p = std::clamp(progress, 0.0, 1.0);
-  double rate = lr;
+  double rate = lr;  // "constant"
   if (shape == "cosine") rate = min_lr + (lr - min_lr) * (1 + std::cos(std::numbers::pi * p)) / 2;
   else if (shape == "linear") rate = lr - (lr - min_lr) * p;
   else if (shape == "wsd") rate = p < 1 - f ? lr : lr - (lr - min_lr) * (p - (1 - f)) / f;
-  else if (shape != "constant") throw Error("unknown schedule \"" + shape + "\": cosine, wsd, linear or constant");
   const auto warmup = ctx.GetParam<int64_t>("warmup_steps");
   return step < warmup ? rate * static_cast<double>(step) / static_cast<double>(warmup) : rate;
 }
@@ -248,60 +232,53 @@ int Run(const Flags& flags) {
     std::cout << "resumed from " << flags.checkpoint_dir << "/" << restored << "\n";
   }
   // Two ways to train. With `steps`, the optimizer computes the schedule
-  // over the steps (reproducible from the seed). By default, for --minutes:
-  // before each step the rate is set from the fraction of the time used
-  // (the optimizer reads it from its learning-rate variable), so the
-  // schedule ends when the time does, on a fast machine or a slow one; the
-  // time trained so far is a hyperparameter, so checkpoints carry it.
+  // over the steps (reproducible from the seed). By default, for --minutes
+  // (Loop::RunFor): before each step the rate is set from the fraction of
+  // the time used (the optimizer reads it from its learning-rate variable),
+  // so the schedule ends when the time does, on a fast machine or a slow
+  // one; the time trained so far is a hyperparameter, so checkpoints carry
+  // it and a resumed run continues the schedule.
   const auto train_start = Clock::now();
   const double budget = 60 * flags.minutes;
-  auto seconds_since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
   auto loop = train::NewLoop(trainer);
   loop->AddPeriodicEval(val_ds, ctx.GetParam<int64_t>("eval_every"));
   loop->AddPeriodicCheckpoint(*checkpoint, 250);
-  int64_t run_steps = 0;
   if (ctx.GetParam<int64_t>("steps") == 0) {
     const double before = ctx.GetParamOr<double>("trained_seconds", 0.0);
-    if (before < budget) {
-      datasets::TokenWindows sample("calibration", train_tokens, context_length);
-      sample.BatchSize(batch_size).Shuffle(seed + 1);
-      const int64_t estimate = EstimateSteps(backend, flags, model, sample, budget - before);
-      run_steps = estimate + estimate / 2;  // a cap: the time ends the run
-      std::cout << "training for " << (budget - before) << " s (about " << estimate << " steps of " << batch_size
-                << " x " << context_length << " bytes; the bar's total is a cap)\n";
-    }
     ctx.SetParam("learning_rate_schedule", std::string("variable"));
     auto set_rate = [&ctx](double progress, int64_t step) {
       optimizers::LearningRateVariable(ctx)->SetValue(
           tensors::FromValue(static_cast<float>(RateAt(ctx, progress, step))));
     };
     set_rate(before / budget, trainer->GlobalStep());
-    loop->OnStep([&, before, set_rate](train::Loop& l, const train::StepInfo& info) {
-      const double trained = before + seconds_since(train_start);
+    loop->OnStep([&ctx, before, budget, set_rate](train::Loop&, const train::StepInfo& info) {
+      const double trained = before + info.elapsed_seconds;
       ctx.SetParam("trained_seconds", std::min(trained, budget));
-      if (trained >= budget) {
-        l.Stop();
-        return;
-      }
       set_rate(trained / budget, info.step);
     });
+    if (before < budget) {
+      std::printf("training for %.0f s (%s schedule over the time) on batches of %lld x %lld bytes\n",
+                  budget - before, ctx.GetParam<std::string>("schedule").c_str(), static_cast<long long>(batch_size),
+                  static_cast<long long>(context_length));
+      loop->RunFor(train_ds, budget - before);
+    } else {
+      std::cout << "already trained for " << budget << " s (" << trainer->GlobalStep() << " steps)\n";
+    }
   } else {
     const int64_t steps = ctx.GetParam<int64_t>("steps");
     ctx.SetParam("learning_rate_schedule", ctx.GetParam<std::string>("schedule"));  // the optimizer's names
-    ctx.SetParam("decay_steps", std::max<int64_t>(1, steps - ctx.GetParam<int64_t>("warmup_steps")));
-    run_steps = std::max<int64_t>(0, steps - trainer->GlobalStep());
+    // The last step (global step steps - 1) gets the schedule's end.
+    ctx.SetParam("decay_steps", std::max<int64_t>(1, steps - 1 - ctx.GetParam<int64_t>("warmup_steps")));
     loop->EveryNSeconds(5, [&](train::Loop& l, const train::StepInfo&) {
-      if (seconds_since(train_start) > budget) l.Stop();
+      if (std::chrono::duration<double>(Clock::now() - train_start).count() > budget) l.Stop();
     });
-    if (run_steps > 0) {
-      std::cout << "training " << run_steps << " steps of " << batch_size << " x " << context_length
-                << " bytes (at most " << flags.minutes << " minutes)\n";
+    if (const int64_t run = steps - trainer->GlobalStep(); run > 0) {
+      std::cout << "training " << run << " steps of " << batch_size << " x " << context_length << " bytes (at most "
+                << flags.minutes << " minutes)\n";
+      loop->RunSteps(train_ds, run);
+    } else {
+      std::cout << "already trained for " << steps << " steps\n";
     }
-  }
-  if (run_steps > 0) {
-    loop->RunSteps(train_ds, run_steps);
-  } else {
-    std::cout << "already trained (" << trainer->GlobalStep() << " steps)\n";
   }
   const double train_seconds = std::chrono::duration<double>(Clock::now() - train_start).count();
   const double val_loss = trainer->Evaluate(val_ds)["loss"];

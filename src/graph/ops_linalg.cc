@@ -319,7 +319,7 @@ Node AsMatrixScalars(const Node& x, const Loc& loc) {
 // The cofactor matrices of square a [..., n, n] (n >= 1), the gradient of
 // det: C = det(a) a⁻ᵀ where a is invertible (through Lu, so C's own gradient,
 // det's second derivative, is exact there), and where |det(a)| is 0 or
-// subnormal (where a⁻¹ would overflow or lose bits), C = det(U) det(Vᵀ) U
+// subnormal, or a⁻¹ overflows, C = det(U) det(Vᵀ) U
 // diag(prod_{j != i} s_j) Vᵀ from a = U diag(s) Vᵀ, the adjugate at every
 // rank (as PyTorch's singular case). Both branches run for every matrix;
 // each on a stand-in (the identity, diag(1..n)) where the other is chosen,
@@ -332,11 +332,16 @@ Node Cofactors(const Node& a, const Loc& loc) {
   Node det = DeterminantFromLu(a, loc);
   const double tiny = a.DType() == dtypes::Float32 ? std::numeric_limits<float>::min()
                                                     : std::numeric_limits<double>::min();
-  Node singular = AsMatrixScalars(LessThan(Abs(det, loc), ScalarLike(det, tiny, loc), loc), loc);
+  Node tiny_det = AsMatrixScalars(LessThan(Abs(det, loc), ScalarLike(det, tiny, loc), loc), loc);
   Node eye = Eye(g, n, a.DType(), loc);
-  Node invertible = Where(singular, eye, a, loc);
+  Node invertible = Where(tiny_det, eye, a, loc);
   Node regular =
       AsMatrixScalars(DeterminantFromLu(invertible, loc), loc) * MatrixTranspose(Inverse(invertible, loc), loc);
+  // A normal determinant can still have an inverse that overflows (Float32
+  // diag(1e-40, 1e3, 1e3)): those matrices take the SVD too (their second
+  // derivative is then not defined).
+  Node overflow = ReduceLogicalOr(LogicalNot(IsFinite(regular, loc), loc), {r - 2, r - 1}, loc);
+  Node singular = LogicalOr(tiny_det, AsMatrixScalars(overflow, loc), loc);
   // diag(1, ..., n): distinct singular values, so Svd's gradient is finite.
   Node distinct = eye * RowVector(Iota(g, shapes::Shape(a.DType(), {n}), 0, loc) + 1.0, loc);
   const SvdResult svd = Svd(Where(singular, a, distinct, loc), false, loc);

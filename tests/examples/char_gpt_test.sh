@@ -2,9 +2,9 @@
 # The char-GPT example end to end, briefly. By steps (the schedule in the
 # graph, independent of the machine's speed): 40 steps bring the validation
 # loss below 5 bits per byte (a uniform guess is 8), with samples and the
-# plot. By time (the schedule over the wall time): a few seconds of training,
-# then a second run resumes from the checkpoint, finds the time spent and
-# trains no more.
+# plot. By time (the schedule over the wall time): 18 seconds of training
+# bring it below 6.5 bits per byte even on a loaded machine, then a second
+# run resumes from the checkpoint, finds the time spent and trains no more.
 # Usage: char_gpt_test.sh CHAR_GPT WORKDIR
 set -euo pipefail
 example=$1 work=$2
@@ -20,13 +20,15 @@ grep -q "^---- sample 1.1" "$work/steps.log" || fail "no sample"
 grep -q "^generation: [0-9]* tokens/s" "$work/steps.log" || fail "no generation speed"
 [ -s "$work/steps.html" ] || fail "no plot"
 
-common=(--checkpoint_dir="$work/time" --plot="$work/time.html" --samples=0 --minutes=0.1)
+common=(--checkpoint_dir="$work/time" --plot="$work/time.html" --samples=0 --minutes=0.3
+        --params="warmup_steps=0;eval_every=1000")
 "$example" --restart "${common[@]}" | tr '\r' '\n' > "$work/time.log"
-grep -q "^training for 6 s (about [0-9]* steps" "$work/time.log" || fail "no time budget" "$work/time.log"
+grep -q "^training for 18 s (cosine schedule over the time)" "$work/time.log" || fail "no time budget" "$work/time.log"
 first=$(bits "$work/time.log")
 [ -n "$first" ] || fail "no validation line" "$work/time.log"
+awk -v b="$first" 'BEGIN { exit !(b < 6.5) }' || fail "$first bits per byte after 18 s" "$work/time.log"
 "$example" "${common[@]}" | tr '\r' '\n' > "$work/resumed.log"
-grep -q "^resumed from $work/time/checkpoint-" "$work/resumed.log" || fail "did not resume"
-grep -q "^already trained" "$work/resumed.log" || fail "trained again after the time was spent"
+grep -q "^resumed from $work/time/checkpoint-" "$work/resumed.log" || fail "did not resume" "$work/resumed.log"
+grep -q "^already trained for 18 s" "$work/resumed.log" || fail "trained again after the time was spent" "$work/resumed.log"
 [ "$(bits "$work/resumed.log")" = "$first" ] || fail "resumed model differs: $(bits "$work/resumed.log") vs $first"
-echo "PASS: $trained bits per byte after 40 steps; $first after 6 s"
+echo "PASS: $trained bits per byte after 40 steps; $first after 18 s"

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -314,6 +315,33 @@ TEST(Loop, StopFromAHook) {
   auto data = MakeData(4);
   loop->RunSteps(data, 100);
   EXPECT_EQ(loop->GetTrainer().GlobalStep(), 3);
+}
+
+// RunFor trains until its time is up (crossing epochs), shows the time in
+// its bar, ends with the final hooks, and refuses a non-positive time.
+TEST(Loop, RunForTrainsUntilTheTimeIsUp) {
+  context::Context ctx = context::New();
+  auto loop = train::NewLoop(MakeTrainer(ctx));
+  std::ostringstream progress;
+  loop->SetProgress(&progress, 1e-9);
+  double last_elapsed = 0;
+  int ends = 0;
+  loop->OnStep([&](train::Loop&, const train::StepInfo& info) {
+    last_elapsed = info.elapsed_seconds;
+    EXPECT_EQ(info.total_steps, -1);
+  });
+  loop->OnEnd([&](train::Loop&, const train::StepInfo&) { ++ends; });
+  auto data = MakeData(4);
+  const auto start = std::chrono::steady_clock::now();
+  loop->RunFor(data, 0.3);
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_GE(last_elapsed, 0.3);  // the last step is the one that crossed the time
+  EXPECT_GE(took, 0.3);
+  EXPECT_GT(loop->GetTrainer().GlobalStep(), 4);  // more than one epoch of 4 batches
+  EXPECT_EQ(ends, 1);
+  EXPECT_NE(progress.str().find("/00:00 step "), std::string::npos) << progress.str().substr(0, 300);
+  KILN_EXPECT_ERROR(loop->RunFor(data, 0), "Loop::RunFor: seconds must be positive, got 0");
+  KILN_EXPECT_ERROR(loop->RunFor(data, std::nan("")), "Loop::RunFor: seconds must be positive");
 }
 
 // With gradient accumulation the global step counts updates: step-periodic

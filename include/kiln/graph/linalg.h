@@ -99,8 +99,10 @@ Node Inverse(Node a, Loc loc = Loc::current());
 /// The determinant of square matrices [..., n, n]: [...] (1 for 0 x 0), the
 /// product of the LU pivots. Its gradient is the cofactor matrix (adjugateᵀ)
 /// at every matrix: det(a) a⁻ᵀ through Lu where a is invertible, and through
-/// the SVD where det(a) is exactly 0 (as PyTorch). Second derivatives are
-/// exact at invertible matrices.
+/// the SVD where det(a) is 0 or subnormal or a⁻¹ overflows (as PyTorch's
+/// singular case). Second derivatives are exact at invertible matrices (at
+/// singular ones of rank <= n - 2 they are NaN). The backward pass computes
+/// both for every matrix: an SVD beside the LU.
 Node Determinant(Node a, Loc loc = Loc::current());
 
 /// The sign and log of the absolute value of a determinant.

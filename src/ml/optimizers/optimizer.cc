@@ -315,7 +315,7 @@ class Accumulation {
 // ---------------------------------------------------------- UpdateGraph.
 
 UpdateRule OptimizerBase::MakeRule(const Context&) const {
-  Throw("Optimizer " + Name() + ": defines neither MakeRule nor UpdateAll");
+  Throw("Optimizer " + Name() + ": defines neither MakeRule nor MakeUpdateAll");
 }
 
 UpdateAllRule OptimizerBase::MakeUpdateAll(const Context& ctx) const {
@@ -393,6 +393,11 @@ void OptimizerBase::UpdateGraph(Context ctx, Node loss) {
   }
   for (size_t i = 0; i < vars.size(); ++i) {
     Node updated = new_values[i];
+    if (!updated.Ok() || updated.Shape() != args[i].w.Shape()) {
+      Throw("Optimizer " + name + ": the update of " + vars[i].var->ScopeAndName() + " is " +
+            (updated.Ok() ? updated.Shape().ToString() : std::string("an empty Node")) + ", expected " +
+            args[i].w.Shape().ToString());
+    }
     if (decay > 0 && DecoupledWeightDecay()) updated = updated - args[i].lr * decay * args[i].w;
     const dtypes::DType dtype = vars[i].var->DType();
     Node new_value = dtypes::IsComplex(dtype) ? graph::Bitcast(updated, dtype) : Cast(updated, dtype);

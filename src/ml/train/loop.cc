@@ -75,6 +75,7 @@ struct Loop::Impl {
   std::vector<HistoryRow> history;
   MetricValues last_eval;
   bool stop = false;
+  double time_limit = 0;  // RunFor's seconds while it runs (the progress bar counts time), else 0
   // Actions run at the end of each Run*: final eval and checkpoint.
   std::vector<std::function<void(const StepInfo&)>> finalizers;
 
@@ -107,7 +108,13 @@ struct Loop::Impl {
     const double rate = info.elapsed_seconds > 0 ? info.loop_step / info.elapsed_seconds : 0;
     auto head = [&](int bar) {
       std::ostringstream os;
-      if (info.total_steps > 0) {
+      if (time_limit > 0) {  // RunFor: the bar counts seconds
+        const double fraction = info.elapsed_seconds / time_limit;
+        const int filled = std::clamp(static_cast<int>(fraction * bar), 0, bar);
+        os << "[" << std::string(static_cast<size_t>(filled), '=') << (filled < bar ? ">" : "")
+           << std::string(static_cast<size_t>(std::max(0, bar - filled - 1)), ' ') << "] "
+           << Duration(info.elapsed_seconds) << "/" << Duration(time_limit) << " step " << info.loop_step;
+      } else if (info.total_steps > 0) {
         const double fraction = static_cast<double>(info.loop_step) / static_cast<double>(info.total_steps);
         const int filled = std::clamp(static_cast<int>(fraction * bar), 0, bar);
         os << "[" << std::string(static_cast<size_t>(filled), '=') << (filled < bar ? ">" : "")
@@ -151,8 +158,9 @@ struct Loop::Impl {
 
   // Runs steps until `more()` is false or Stop(); `next_batch` fills the batch or returns false.
   void Run(datasets::Dataset& dataset, int64_t total, const std::function<bool(datasets::Batch&)>& next_batch,
-           Loop& loop) {
+           Loop& loop, double seconds = 0) {
     stop = false;
+    time_limit = seconds;
     const auto start = Clock::now();
     std::vector<MetricAccumulator> acc = MakeAccumulators();
     StepInfo info;
@@ -162,7 +170,7 @@ struct Loop::Impl {
     for (auto& p : every_seconds) p.last = start;
     auto last_progress = start;
     datasets::Batch batch;
-    while (!stop && (total < 0 || info.loop_step < total)) {
+    while (!stop && (total < 0 || info.loop_step < total) && (seconds <= 0 || info.elapsed_seconds < seconds)) {
       if (!next_batch(batch)) break;
       MetricValues values = trainer->TrainStep(batch);
       const auto& metrics = trainer->TrainMetrics();
@@ -201,6 +209,7 @@ struct Loop::Impl {
     for (const auto& f : finalizers) f(info);
     for (const Hook& h : on_end) h(loop, info);
     Progress(info, true);
+    time_limit = 0;
   }
 };
 
@@ -212,17 +221,28 @@ Loop::Loop(std::shared_ptr<Trainer> trainer) : impl_(std::make_unique<Impl>()) {
 
 Loop::~Loop() = default;
 
+namespace {
+
+// The next batch, across epochs: the dataset starts over when it ends.
+std::function<bool(datasets::Batch&)> Cycling(datasets::Dataset& dataset) {
+  return [&dataset](datasets::Batch& batch) {
+    if (dataset.Next(batch)) return true;
+    dataset.Reset();  // next epoch
+    if (dataset.Next(batch)) return true;
+    Throw("Loop: dataset \"" + dataset.Name() + "\" produced no batch");
+  };
+}
+
+}  // namespace
+
 void Loop::RunSteps(datasets::Dataset& dataset, int64_t steps) {
   if (steps < 0) Throw("Loop::RunSteps: negative number of steps " + std::to_string(steps));
-  impl_->Run(
-      dataset, steps,
-      [&](datasets::Batch& batch) {
-        if (dataset.Next(batch)) return true;
-        dataset.Reset();  // next epoch
-        if (dataset.Next(batch)) return true;
-        Throw("Loop: dataset \"" + dataset.Name() + "\" produced no batch");
-      },
-      *this);
+  impl_->Run(dataset, steps, Cycling(dataset), *this);
+}
+
+void Loop::RunFor(datasets::Dataset& dataset, double seconds) {
+  if (!(seconds > 0)) Throw("Loop::RunFor: seconds must be positive, got " + std::to_string(seconds));
+  impl_->Run(dataset, -1, Cycling(dataset), *this, seconds);
 }
 
 void Loop::RunEpochs(datasets::Dataset& dataset, int epochs) {

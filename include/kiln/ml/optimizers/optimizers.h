@@ -116,7 +116,10 @@ context::Variable* GlobalStep(context::Context ctx);
 /// default: 0.001, SGD 0.01) if missing. With learning_rate_schedule = "variable" it is the
 /// rate of every step: the host sets it between steps (SetValue, no
 /// recompilation), as PyTorch's param_group["lr"], for schedules computed
-/// outside the graph (on the wall time, on a validation plateau...).
+/// outside the graph (on the wall time, on a validation plateau...). Every
+/// optimizer of the context reads it. Data-parallel, each process sets its
+/// own: give them the same value (from the step, or rank 0's broadcast), or
+/// the replicas drift apart.
 context::Variable* LearningRateVariable(context::Context ctx);
 
 /// Scales `grads` so their global L2 norm is at most `max_norm`.

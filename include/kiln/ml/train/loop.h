@@ -21,7 +21,7 @@ class Loop;
 struct StepInfo {
   int64_t step = 0;           // global step after the train step
   int64_t loop_step = 0;      // steps run by this Run* call
-  int64_t total_steps = 0;    // steps this Run* call will run (-1 if unknown)
+  int64_t total_steps = 0;    // steps this Run* call will run (-1 if unknown, as in RunFor)
   double elapsed_seconds = 0;
   MetricValues metrics;       // aggregated train metrics (moving/epoch means)
 };
@@ -47,6 +47,11 @@ class Loop {
   void RunSteps(datasets::Dataset& dataset, int64_t steps);
   /// Runs whole epochs of the dataset.
   void RunEpochs(datasets::Dataset& dataset, int epochs);
+  /// Runs train steps for `seconds` of wall time from this call (the step
+  /// running when the time is up finishes), resetting the dataset at the
+  /// end of each epoch; the progress bar shows the time. A non-positive or
+  /// NaN `seconds` is a kiln::Error.
+  void RunFor(datasets::Dataset& dataset, double seconds);
   /// Asks the loop to stop after the current step (e.g. from a hook).
   void Stop();
 
