@@ -3,6 +3,7 @@
 // norm clipping, weight decay, learning-rate schedules, state slots and the
 // global step; and FromContext.
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <map>
 #include <numbers>
@@ -425,31 +426,41 @@ Node LearningRate(const context::Context& ctx, graph::Graph* g, dtypes::DType dt
   return internal::ScheduledLearningRate(ctx, g, dtype, DefaultLearningRateOf(ctx));
 }
 
-context::Variable* GlobalStep(context::Context ctx) {
-  const shapes::Shape want = shapes::Make(dtypes::Int64);
-  context::Variable* v = ctx.GetVariableByScopeAndName("/global_step");
+namespace {
+
+// The non-trainable scalar variable `scope`/`name` under ctx's root, created
+// with initial() if missing; one of another shape there is an error naming
+// `who` (e.g. a checkpoint of another program).
+context::Variable* RootScalar(context::Context ctx, const std::string& scope, const std::string& name,
+                              dtypes::DType dtype, const std::function<tensors::Tensor()>& initial,
+                              const std::string& who) {
+  const shapes::Shape want = shapes::Make(dtype);
+  const std::string path = scope + "/" + name;
+  context::Variable* v = ctx.GetVariableByScopeAndName(path);
   if (v == nullptr) {
-    v = ctx.Root().VariableWithValue("global_step", tensors::FromValue(int64_t{0}));
+    context::Context c = ctx.Root();
+    if (!scope.empty()) c = c.In(scope.substr(1));
+    v = c.VariableWithValue(name, initial());
   } else if (v->Shape() != want) {
-    Throw("optimizers::GlobalStep: /global_step is " + v->Shape().ToString() + ", expected " + want.ToString());
+    Throw(who + ": " + path + " is " + v->Shape().ToString() + ", expected " + want.ToString());
   }
   v->SetTrainable(false);
   return v;
 }
 
+}  // namespace
+
+context::Variable* GlobalStep(context::Context ctx) {
+  return RootScalar(ctx, "", "global_step", dtypes::Int64, [] { return tensors::FromValue(int64_t{0}); },
+                    "optimizers::GlobalStep");
+}
+
 context::Variable* LearningRateVariable(context::Context ctx) {
-  const shapes::Shape want = shapes::Make(dtypes::Float32);
-  context::Variable* v = ctx.GetVariableByScopeAndName("/optimizers/learning_rate");
-  if (v == nullptr) {
+  return RootScalar(ctx, "/optimizers", "learning_rate", dtypes::Float32, [&] {
     const double lr = internal::FloatParam(ctx, "LearningRate", "learning_rate", DefaultLearningRateOf(ctx),
                                            internal::NonNegative());
-    v = ctx.Root().In("optimizers").VariableWithValue("learning_rate", tensors::FromValue(static_cast<float>(lr)));
-  } else if (v->Shape() != want) {
-    Throw("optimizers::LearningRateVariable: /optimizers/learning_rate is " + v->Shape().ToString() + ", expected " +
-          want.ToString());
-  }
-  v->SetTrainable(false);
-  return v;
+    return tensors::FromValue(static_cast<float>(lr));
+  }, "optimizers::LearningRateVariable");
 }
 
 std::vector<Node> ClipByGlobalNorm(const std::vector<Node>& grads, double max_norm) {

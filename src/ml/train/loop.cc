@@ -108,18 +108,18 @@ struct Loop::Impl {
     const double rate = info.elapsed_seconds > 0 ? info.loop_step / info.elapsed_seconds : 0;
     auto head = [&](int bar) {
       std::ostringstream os;
+      // "[=====>    ] " filled to `fraction`.
+      auto draw = [&](double fraction) {
+        const int filled = std::clamp(static_cast<int>(fraction * bar), 0, bar);
+        os << "[" << std::string(static_cast<size_t>(filled), '=') << (filled < bar ? ">" : "")
+           << std::string(static_cast<size_t>(std::max(0, bar - filled - 1)), ' ') << "] ";
+      };
       if (time_limit > 0) {  // RunFor: the bar counts seconds
-        const double fraction = info.elapsed_seconds / time_limit;
-        const int filled = std::clamp(static_cast<int>(fraction * bar), 0, bar);
-        os << "[" << std::string(static_cast<size_t>(filled), '=') << (filled < bar ? ">" : "")
-           << std::string(static_cast<size_t>(std::max(0, bar - filled - 1)), ' ') << "] "
-           << Duration(info.elapsed_seconds) << "/" << Duration(time_limit) << " step " << info.loop_step;
+        draw(info.elapsed_seconds / time_limit);
+        os << Duration(info.elapsed_seconds) << "/" << Duration(time_limit) << " step " << info.loop_step;
       } else if (info.total_steps > 0) {
-        const double fraction = static_cast<double>(info.loop_step) / static_cast<double>(info.total_steps);
-        const int filled = std::clamp(static_cast<int>(fraction * bar), 0, bar);
-        os << "[" << std::string(static_cast<size_t>(filled), '=') << (filled < bar ? ">" : "")
-           << std::string(static_cast<size_t>(std::max(0, bar - filled - 1)), ' ') << "] " << info.loop_step << "/"
-           << info.total_steps;
+        draw(static_cast<double>(info.loop_step) / static_cast<double>(info.total_steps));
+        os << info.loop_step << "/" << info.total_steps;
         const double eta = rate > 0 ? (info.total_steps - info.loop_step) / rate : NAN;
         os << " " << Duration(info.elapsed_seconds) << "<" << Duration(eta);
       } else {
