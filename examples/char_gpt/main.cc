@@ -147,7 +147,11 @@ context::Context NewContext(const Flags& flags) {
     throw Error("schedule=\"" + shape + "\": must be cosine, wsd, linear or constant");
   }
   const double f = ctx.GetParam<double>("cooldown_fraction");
-  if (!(f > 0 && f <= 1)) throw Error("cooldown_fraction=" + std::to_string(f) + ": must be in (0, 1]");
+  if (!(f > 0 && f <= 1)) {
+    std::ostringstream message;
+    message << "cooldown_fraction=" << f << ": must be in (0, 1]";
+    throw Error(message.str());
+  }
   return ctx;
 }
 

@@ -5,6 +5,7 @@
 # plot. By time (the schedule over the wall time): 18 seconds of training
 # bring it below 6.5 bits per byte even on a loaded machine, then a second
 # run resumes from the checkpoint, finds the time spent and trains no more.
+# Bad settings give their error.
 # Usage: char_gpt_test.sh CHAR_GPT WORKDIR
 set -euo pipefail
 example=$1 work=$2
@@ -31,4 +32,11 @@ awk -v b="$first" 'BEGIN { exit !(b < 6.5) }' || fail "$first bits per byte afte
 grep -q "^resumed from $work/time/checkpoint-" "$work/resumed.log" || fail "did not resume" "$work/resumed.log"
 grep -q "^already trained for 18 s" "$work/resumed.log" || fail "trained again after the time was spent" "$work/resumed.log"
 [ "$(bits "$work/resumed.log")" = "$first" ] || fail "resumed model differs: $(bits "$work/resumed.log") vs $first"
+# Bad settings are refused before any training, with their reason.
+if "$example" --params="schedule=step" > "$work/bad.log" 2>&1; then fail "schedule=step accepted"; fi
+grep -q 'schedule="step": must be cosine, wsd, linear or constant' "$work/bad.log" || fail "message" "$work/bad.log"
+if "$example" --params="cooldown_fraction=0" > "$work/bad.log" 2>&1; then fail "cooldown_fraction=0 accepted"; fi
+grep -q "cooldown_fraction=0: must be in (0, 1\]" "$work/bad.log" || fail "message" "$work/bad.log"
+if "$example" --minutes=0 > "$work/bad.log" 2>&1; then fail "--minutes=0 accepted"; fi
+grep -q "^--minutes must be a positive number" "$work/bad.log" || fail "message" "$work/bad.log"
 echo "PASS: $trained bits per byte after 40 steps; $first after 18 s"
