@@ -121,6 +121,11 @@ context::Context NewContext(const Flags& flags) {
   ctx.SetParam("num_heads", int64_t{3});
   ctx.SetParam("context", int64_t{128});
   ctx.SetParam("dropout", 0.0);
+  ctx.SetParam("input_noise", 0.0);  // TokenWindows::InputNoise's rate
+  ctx.SetParam("mlp", std::string("swiglu"));
+  ctx.SetParam("qk_norm", false);
+  ctx.SetParam("tie_embeddings", true);
+  ctx.SetParam("logit_softcap", 0.0);
   ctx.SetParam("batch_size", int64_t{32});
   ctx.SetParam("steps", int64_t{0});  // 0: train for --minutes, with the schedule over the time
   // Muon for the weight matrices, AdamW for the embedding and the norms: 0.1
@@ -159,9 +164,12 @@ layers::DecoderOptions ModelOptions(const context::Context& ctx, int64_t vocab_s
   layers::DecoderOptions model{.vocab_size = vocab_size,
                                .dim = ctx.GetParam<int64_t>("dim"),
                                .num_layers = static_cast<int>(ctx.GetParam<int64_t>("num_layers")),
-                               .positions = "rotary"};
+                               .positions = "rotary",
+                               .tie_embeddings = ctx.GetParam<bool>("tie_embeddings"),
+                               .logit_softcap = ctx.GetParam<double>("logit_softcap")};
   model.block.num_heads = static_cast<int>(ctx.GetParam<int64_t>("num_heads"));
-  model.block.mlp = "swiglu";
+  model.block.mlp = ctx.GetParam<std::string>("mlp");
+  model.block.qk_norm = ctx.GetParam<bool>("qk_norm");
   model.block.norm = "rms";
   model.block.bias = false;
   model.block.dropout = ctx.GetParam<double>("dropout");
@@ -222,6 +230,9 @@ int Run(const Flags& flags) {
   const int64_t batch_size = ctx.GetParam<int64_t>("batch_size");
   datasets::TokenWindows train_ds("fortunes", train_tokens, context_length);
   train_ds.BatchSize(batch_size).Shuffle(seed);
+  if (const double noise = ctx.GetParam<double>("input_noise"); noise > 0) {
+    train_ds.InputNoise(noise, static_cast<int32_t>(tokenizer.VocabSize()), seed);
+  }
   datasets::TokenWindows val_ds("validation", val_tokens, context_length);
   val_ds.BatchSize(batch_size);
   std::cout << quotes.size() << " fortunes: " << train_tokens.size() << " training bytes, " << val_tokens.size()

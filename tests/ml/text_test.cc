@@ -100,6 +100,47 @@ TEST(TokenWindows, ShuffledEpochsAreReproducibleAndDiffer) {
   EXPECT_NE(epoch_starts(2, 1)[0], a[0]);
 }
 
+// Input noising replaces about `rate` of the inputs with tokens of the
+// vocabulary, never a label, the same way on a second pass.
+TEST(TokenWindows, InputNoiseReplacesInputsOnlyAtItsRate) {
+  // A stream 0, 1, ..., 999, 0, ...; noise tokens come from [0, 1008).
+  auto run = [](double rate, uint64_t seed) {
+    std::vector<int32_t> tokens;
+    for (int32_t i = 0; i < 2001; ++i) tokens.push_back(i % 1000);
+    TokenWindows ds("noisy", tokens, 10);
+    ds.BatchSize(20).InputNoise(rate, 1008, seed);
+    std::vector<int32_t> inputs;
+    Batch b;
+    while (ds.Next(b)) {
+      const auto in = b.inputs[0].Flat<int32_t>();
+      const auto label = b.labels[0].Flat<int32_t>();
+      for (size_t i = 0; i < in.size(); ++i) {
+        // Windows are consecutive (not shuffled): input k of the run is
+        // token k, its label token k + 1.
+        EXPECT_EQ(label[i], static_cast<int32_t>((inputs.size() + 1) % 1000));
+        inputs.push_back(in[i]);
+      }
+    }
+    return inputs;
+  };
+  const std::vector<int32_t> clean = run(0, 1), noisy = run(0.25, 1);
+  ASSERT_EQ(clean.size(), 2000u);
+  ASSERT_EQ(noisy.size(), clean.size());
+  int replaced = 0;
+  for (size_t i = 0; i < clean.size(); ++i) {
+    EXPECT_EQ(clean[i], static_cast<int32_t>(i % 1000)) << "rate 0 changes nothing";
+    EXPECT_GE(noisy[i], 0);
+    EXPECT_LT(noisy[i], 1008);
+    if (noisy[i] != clean[i]) ++replaced;
+  }
+  // 2000 draws at 0.25: 500 expected (a draw keeps the original 1 time in
+  // 1008); 5 standard deviations is ~97.
+  EXPECT_GT(replaced, 400);
+  EXPECT_LT(replaced, 600);
+  EXPECT_EQ(run(0.25, 1), noisy) << "reproducible from the seed";
+  EXPECT_NE(run(0.25, 2), noisy);
+}
+
 TEST(TokenWindows, InfiniteAndErrors) {
   TokenWindows ds("t", Stream(10), 3);
   ds.BatchSize(2).Infinite(true);
@@ -108,6 +149,10 @@ TEST(TokenWindows, InfiniteAndErrors) {
   KILN_EXPECT_ERROR(TokenWindows("short", Stream(3), 3),
                     "TokenWindows(\"short\"): needs length >= 1 and at least length + 1 tokens, got length 3 and 3 tokens");
   KILN_EXPECT_ERROR(ds.BatchSize(0), "TokenWindows(\"t\"): batch size must be positive, got 0");
+  KILN_EXPECT_ERROR(ds.InputNoise(1, 256), "TokenWindows(\"t\"): InputNoise needs 0 <= rate < 1 and vocab_size >= 1, "
+                                          "got rate 1 and vocab_size 256");
+  KILN_EXPECT_ERROR(ds.InputNoise(0.1, 0), "TokenWindows(\"t\"): InputNoise needs 0 <= rate < 1 and vocab_size >= 1, "
+                                           "got rate 0.1 and vocab_size 0");
   TokenWindows tiny("tiny", Stream(5), 4);
   tiny.BatchSize(4).Infinite(true);
   KILN_EXPECT_ERROR(tiny.Next(b), "TokenWindows(\"tiny\"): infinite dataset yields no batch: 5 tokens, windows of 4, batch size 4");

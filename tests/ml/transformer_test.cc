@@ -113,11 +113,12 @@ Tensor Block(const std::shared_ptr<backends::Backend>& backend, Context ctx, con
 
 TEST_P(TransformerTest, ZeroWeightsMakeTheBlockTheIdentity) {
   const Tensor x = Uniform({2, 4, 8}, -1, 1, 7);
-  for (const char* mlp : {"gelu", "swiglu"}) {
+  for (const char* mlp : {"gelu", "swiglu", "relu2"}) {
     for (const char* norm : {"layer", "rms"}) {
       SCOPED_TRACE(::testing::Message() << mlp << " " << norm);
       Context ctx = context::New().WithInitializer(context::initializers::Zeros());
-      const Tensor y = Block(Backend(), ctx, x, {.num_heads = 2, .mlp = mlp, .norm = norm, .rotary = true});
+      const Tensor y =
+          Block(Backend(), ctx, x, {.num_heads = 2, .mlp = mlp, .norm = norm, .qk_norm = true, .rotary = true});
       EXPECT_TRUE(testing::AllClose(y, x, 0, 0));
     }
   }
@@ -144,6 +145,68 @@ TEST_P(TransformerTest, CausalBlocksDoNotSeeTheFuture) {
   EXPECT_EQ(shape("key/weights"), shapes::Make(dtypes::Float64, 8, 4));
   EXPECT_EQ(shape("gate/weights"), shapes::Make(dtypes::Float64, 8, 64));  // 8/3 * 8 rounded up to 64
   EXPECT_EQ(ctx.GetVariableByScopeAndName("/block/query/biases"), nullptr);
+}
+
+// With qk_norm each head's queries and keys are RMS-normalized: scaling the
+// query and key projections changes nothing but the epsilon's share (it
+// changes the output without).
+TEST_P(TransformerTest, QkNormMakesTheBlockBlindToTheScaleOfQueriesAndKeys) {
+  const Tensor x = Uniform({2, 5, 8}, -1, 1, 12);
+  for (bool qk_norm : {true, false}) {
+    SCOPED_TRACE(qk_norm ? "qk_norm" : "plain");
+    Context ctx = context::New();
+    const ml::layers::TransformerOptions o{.num_heads = 2, .norm = "rms", .qk_norm = qk_norm, .rotary = true};
+    const Tensor before = Block(Backend(), ctx, x, o);
+    for (const char* name : {"/block/query/weights", "/block/key/weights"}) {
+      context::Variable* w = ctx.GetVariableByScopeAndName(name);
+      std::vector<double> scaled = ToDoubles(w->Value());
+      for (double& v : scaled) v *= 7;
+      w->SetValue(FromDoubles(w->Shape(), scaled));
+    }
+    const Tensor after = Block(Backend(), ctx, x, o);
+    if (qk_norm) {
+      EXPECT_TRUE(testing::AllClose(after, before, 1e-5, 1e-5));  // up to RMSNorm's epsilon (1e-6)
+      EXPECT_EQ(ctx.GetVariableByScopeAndName("/block/query_norm/scale")->Shape(), shapes::Make(dtypes::Float64, 4));
+      EXPECT_EQ(ctx.GetVariableByScopeAndName("/block/key_norm/scale")->Shape(), shapes::Make(dtypes::Float64, 4));
+    } else {
+      EXPECT_FALSE(testing::AllClose(after, before, 1e-3, 1e-3));
+      EXPECT_EQ(ctx.GetVariableByScopeAndName("/block/query_norm/scale"), nullptr);
+    }
+  }
+}
+
+// The relu2 MLP against its formula: with the attention's output projection
+// zeroed, y = x + down(relu(up(RMSNorm(x)))^2), hidden 4 * dim by default.
+TEST_P(TransformerTest, ReluSquaredMlpMatchesItsFormula) {
+  const int64_t batch = 2, time = 3, dim = 4, hidden = 16;
+  const Tensor x = Uniform({batch, time, dim}, -1, 1, 13);
+  Context ctx = context::New();
+  const ml::layers::TransformerOptions o{.num_heads = 2, .mlp = "relu2", .norm = "rms", .bias = false};
+  Block(Backend(), ctx, x, o);  // creates the variables
+  context::Variable* out = ctx.GetVariableByScopeAndName("/block/output/weights");
+  out->SetValue(FromDoubles(out->Shape(), std::vector<double>(static_cast<size_t>(dim * dim), 0.0)));
+  const std::vector<double> up = ToDoubles(ctx.GetVariableByScopeAndName("/block/up/weights")->Value());
+  const std::vector<double> down = ToDoubles(ctx.GetVariableByScopeAndName("/block/down/weights")->Value());
+  ASSERT_EQ(up.size(), static_cast<size_t>(dim * hidden));
+  const std::vector<double> xv = ToDoubles(x);
+  std::vector<double> want;
+  for (int64_t r = 0; r < batch * time; ++r) {
+    const double* row = &xv[static_cast<size_t>(r * dim)];
+    double ms = 0;
+    for (int64_t j = 0; j < dim; ++j) ms += row[j] * row[j] / dim;
+    std::vector<double> m(static_cast<size_t>(hidden), 0.0);
+    for (int64_t h = 0; h < hidden; ++h) {
+      for (int64_t j = 0; j < dim; ++j) m[static_cast<size_t>(h)] += row[j] / std::sqrt(ms + 1e-6) * up[static_cast<size_t>(j * hidden + h)];
+      m[static_cast<size_t>(h)] = std::max(0.0, m[static_cast<size_t>(h)]);
+      m[static_cast<size_t>(h)] *= m[static_cast<size_t>(h)];
+    }
+    for (int64_t j = 0; j < dim; ++j) {
+      double y = row[j];
+      for (int64_t h = 0; h < hidden; ++h) y += m[static_cast<size_t>(h)] * down[static_cast<size_t>(h * dim + j)];
+      want.push_back(y);
+    }
+  }
+  EXPECT_TRUE(testing::AllClose(Block(Backend(), ctx, x, o), x.Shape(), want, 1e-12, 1e-12));
 }
 
 TEST_P(TransformerTest, PaddedPositionsAreIgnored) {
@@ -228,6 +291,28 @@ TEST(Decoder, TiedEmbeddingsProjectTheLogitsAndUntiedHaveTheirOwn) {
   }
 }
 
+// A soft cap c gives c * tanh(logits / c) of the same model without one.
+TEST(Decoder, LogitSoftcapIsATanhOfTheUncappedLogits) {
+  auto backend = backends::NewWithName("cpu");
+  const Tensor tokens = FromDoubles(shapes::Make(dtypes::Int32, 2, 3), {1, 4, 2, 0, 3, 3});
+  Context ctx = context::New().WithInitializer(context::initializers::RandomNormal(0, 3));  // large logits
+  auto logits = [&](double cap) {
+    ml::layers::DecoderOptions o{.vocab_size = 5, .dim = 8, .num_layers = 1, .logit_softcap = cap};
+    o.block.num_heads = 2;
+    return ToDoubles(context::NewExec(backend, ctx, [&](Context c, Node t) { return ml::layers::Decoder(c, t, o); })
+                         .Call(tokens));
+  };
+  const std::vector<double> plain = logits(0), capped = logits(2.5);
+  ASSERT_EQ(plain.size(), capped.size());
+  double largest = 0;
+  for (size_t i = 0; i < plain.size(); ++i) {
+    largest = std::max(largest, std::abs(plain[i]));
+    EXPECT_NEAR(capped[i], 2.5 * std::tanh(plain[i] / 2.5), 1e-5) << i;
+    EXPECT_LT(std::abs(capped[i]), 2.5) << i;
+  }
+  EXPECT_GT(largest, 5.0) << "the test needs logits beyond the cap";
+}
+
 TEST(TransformerErrors, DecoderAndCacheOptions) {
   auto backend = backends::NewWithName("cpu");
   auto decoder = [&](const ml::layers::DecoderOptions& o, const Tensor& tokens) {
@@ -239,6 +324,8 @@ TEST(TransformerErrors, DecoderAndCacheOptions) {
                     "layers::Decoder: vocab_size and dim must be >= 1 and num_layers >= 0, got 0, 256 and 6");
   KILN_EXPECT_ERROR(decoder({.vocab_size = 4, .positions = "alibi"}, tokens),
                     "layers::Decoder: positions must be \"rotary\" or \"learned\", got \"alibi\"");
+  KILN_EXPECT_ERROR(decoder({.vocab_size = 4, .logit_softcap = -1}, tokens),
+                    "layers::Decoder: logit_softcap must be 0 (none) or positive, got -1");
   KILN_EXPECT_ERROR(decoder({.vocab_size = 4}, FromDoubles(shapes::Make(dtypes::Float32, 1, 2), {1, 2})),
                     "layers::Decoder: tokens must be integers [batch, time], got Float32[1, 2]");
   const Tensor x = Uniform({2, 1, 4}, -1, 1, 10);
@@ -263,7 +350,7 @@ TEST(TransformerErrors, BadOptionsNameTheLayer) {
   auto fails = [&](const ml::layers::TransformerOptions& o) { Block(backend, context::New(), x, o); };
   KILN_EXPECT_ERROR(fails({.num_heads = 4, .num_kv_heads = 3}), "layers::TransformerBlock: num_heads (4) must be a positive multiple of num_kv_heads (3)");
   KILN_EXPECT_ERROR(fails({.num_heads = 4}), "layers::TransformerBlock: dim 6 is not divisible by num_heads 4 (set head_dim)");
-  KILN_EXPECT_ERROR(fails({.num_heads = 2, .mlp = "relu"}), "mlp must be \"gelu\" or \"swiglu\", got \"relu\"");
+  KILN_EXPECT_ERROR(fails({.num_heads = 2, .mlp = "relu"}), "mlp must be \"gelu\", \"swiglu\" or \"relu2\", got \"relu\"");
   KILN_EXPECT_ERROR(fails({.num_heads = 2, .norm = "batch"}), "norm must be \"layer\" or \"rms\", got \"batch\"");
   KILN_EXPECT_ERROR(fails({.num_heads = 2, .dropout = 1.5}), "layers::TransformerBlock: dropout must be in [0, 1), got 1.5");
   const Tensor long_mask = FromDoubles(shapes::Make(dtypes::Bool, 1, 3), {1, 1, 0});

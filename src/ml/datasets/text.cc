@@ -3,7 +3,10 @@
 #include "kiln/ml/datasets/text.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <random>
+#include <sstream>
 
 #include "src/ml/datasets/permutation.h"
 
@@ -32,6 +35,19 @@ TokenWindows& TokenWindows::Shuffle(uint64_t seed) {
 
 TokenWindows& TokenWindows::Infinite(bool infinite) {
   infinite_ = infinite;
+  return *this;
+}
+
+TokenWindows& TokenWindows::InputNoise(double rate, int32_t vocab_size, uint64_t seed) {
+  if (!(rate >= 0 && rate < 1) || vocab_size < 1) {
+    std::ostringstream message;
+    message << "TokenWindows(\"" << name_ << "\"): InputNoise needs 0 <= rate < 1 and vocab_size >= 1, got rate "
+            << rate << " and vocab_size " << vocab_size;
+    Throw(message.str());
+  }
+  noise_rate_ = rate;
+  noise_vocab_ = vocab_size;
+  noise_seed_ = seed;
   return *this;
 }
 
@@ -67,6 +83,18 @@ bool TokenWindows::Next(Batch& batch) {
     const size_t bytes = static_cast<size_t>(length_) * sizeof(int32_t);
     std::memcpy(in + i * length_, tokens_.data() + start, bytes);
     std::memcpy(out + i * length_, tokens_.data() + start + 1, bytes);
+  }
+  if (noise_rate_ > 0) {
+    // One generator per (seed, epoch, batch): the same batch is noised alike
+    // in a resumed run that reaches it through Skip.
+    std::seed_seq seq{static_cast<uint32_t>(noise_seed_), static_cast<uint32_t>(noise_seed_ >> 32),
+                      static_cast<uint32_t>(epoch_), static_cast<uint32_t>(batch_)};
+    std::mt19937_64 rng(seq);
+    std::bernoulli_distribution replace(noise_rate_);
+    std::uniform_int_distribution<int32_t> token(0, noise_vocab_ - 1);
+    for (int64_t i = 0; i < batch_size_ * length_; ++i) {
+      if (replace(rng)) in[i] = token(rng);
+    }
   }
   batch.inputs = {std::move(inputs)};
   batch.labels = {std::move(labels)};

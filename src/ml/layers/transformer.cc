@@ -121,7 +121,9 @@ Node TransformerBlock(Context ctx, Node x, const TransformerOptions& o) {
     LayerError(kLayer, "dim " + std::to_string(dim) + " is not divisible by num_heads " + std::to_string(heads) +
                            " (set head_dim)");
   }
-  if (o.mlp != "gelu" && o.mlp != "swiglu") LayerError(kLayer, "mlp must be \"gelu\" or \"swiglu\", got \"" + o.mlp + "\"");
+  if (o.mlp != "gelu" && o.mlp != "swiglu" && o.mlp != "relu2") {
+    LayerError(kLayer, "mlp must be \"gelu\", \"swiglu\" or \"relu2\", got \"" + o.mlp + "\"");
+  }
   if (o.norm != "layer" && o.norm != "rms") LayerError(kLayer, "norm must be \"layer\" or \"rms\", got \"" + o.norm + "\"");
   if (!(o.dropout >= 0 && o.dropout < 1)) {
     LayerError(kLayer, "dropout must be in [0, 1), got " + internal::FormatNumber(o.dropout));
@@ -149,6 +151,10 @@ Node TransformerBlock(Context ctx, Node x, const TransformerOptions& o) {
   Node q = graph::Reshape(Dense(ctx.In("query"), h, heads * head_dim, o.bias), {batch, time, heads, head_dim});
   Node k = graph::Reshape(Dense(ctx.In("key"), h, kv_heads * head_dim, o.bias), {batch, time, kv_heads, head_dim});
   Node v = graph::Reshape(Dense(ctx.In("value"), h, kv_heads * head_dim, o.bias), {batch, time, kv_heads, head_dim});
+  if (o.qk_norm) {
+    q = RMSNorm(ctx.In("query_norm"), q);
+    k = RMSNorm(ctx.In("key_norm"), k);
+  }
   if (o.rotary) {
     q = ApplyRotary(q, o.rotary_options, o.position_offset);
     k = ApplyRotary(k, o.rotary_options, o.position_offset);
@@ -188,10 +194,13 @@ Node TransformerBlock(Context ctx, Node x, const TransformerOptions& o) {
   // MLP.
   h = Norm(ctx.In("mlp_norm"), x, o.norm);
   int64_t hidden = o.mlp_dim;
-  if (hidden == 0) hidden = o.mlp == "gelu" ? 4 * dim : (8 * dim / 3 + 63) / 64 * 64;
+  if (hidden == 0) hidden = o.mlp == "swiglu" ? (8 * dim / 3 + 63) / 64 * 64 : 4 * dim;
   Node m;
   if (o.mlp == "gelu") {
     m = graph::Gelu(Dense(ctx.In("up"), h, hidden, o.bias));
+  } else if (o.mlp == "relu2") {
+    m = graph::Relu(Dense(ctx.In("up"), h, hidden, o.bias));
+    m = m * m;
   } else {
     m = graph::Silu(Dense(ctx.In("gate"), h, hidden, o.bias)) * Dense(ctx.In("up"), h, hidden, o.bias);
   }
@@ -212,6 +221,9 @@ Node Decoder(Context ctx, Node tokens, const DecoderOptions& o) {
   if (o.positions != "rotary" && o.positions != "learned") {
     LayerError(kLayer, "positions must be \"rotary\" or \"learned\", got \"" + o.positions + "\"");
   }
+  if (!(o.logit_softcap >= 0 && std::isfinite(o.logit_softcap))) {
+    LayerError(kLayer, "logit_softcap must be 0 (none) or positive, got " + internal::FormatNumber(o.logit_softcap));
+  }
   if (o.positions == "learned" && o.block.cache_length > o.max_length) {
     LayerError(kLayer, "a cache of " + std::to_string(o.block.cache_length) + " positions is longer than the " +
                            std::to_string(o.max_length) + " learned positions (max_length)");
@@ -226,9 +238,15 @@ Node Decoder(Context ctx, Node tokens, const DecoderOptions& o) {
   block.rotary = o.positions == "rotary";
   for (int i = 0; i < o.num_layers; ++i) x = TransformerBlock(ctx.In("block" + std::to_string(i)), x, block);
   x = Norm(ctx.In("final_norm"), x, o.block.norm);
-  if (!o.tie_embeddings) return Dense(ctx.In("logits"), x, o.vocab_size, /*use_bias=*/false);
-  Node table = embedding.GetVariable("embeddings")->ValueGraph(x.Graph());  // [vocab, dim]
-  return graph::Einsum("btd,vd->btv", x, table);
+  Node logits;
+  if (o.tie_embeddings) {
+    Node table = embedding.GetVariable("embeddings")->ValueGraph(x.Graph());  // [vocab, dim]
+    logits = graph::Einsum("btd,vd->btv", x, table);
+  } else {
+    logits = Dense(ctx.In("logits"), x, o.vocab_size, /*use_bias=*/false);
+  }
+  if (o.logit_softcap == 0) return logits;
+  return graph::Tanh(logits / o.logit_softcap) * o.logit_softcap;
 }
 
 }  // namespace kiln::ml::layers

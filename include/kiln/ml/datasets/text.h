@@ -33,6 +33,14 @@ class TokenWindows : public Dataset {
   TokenWindows& Shuffle(uint64_t seed);
   /// Repeats forever: Next never returns false (Reset is automatic).
   TokenWindows& Infinite(bool infinite);
+  /// Input noising (Xie et al. 2017, "Data noising as smoothing in neural
+  /// network language models"): each input token is replaced, with
+  /// probability `rate`, by one drawn uniformly from [0, vocab_size); the
+  /// labels stay the true next tokens. A regularizer for training on a
+  /// stream seen many times; the draws follow (seed, epoch, batch), so a run
+  /// is reproducible. rate 0 (the default) turns it off. Throws kiln::Error
+  /// unless 0 <= rate < 1 and vocab_size >= 1.
+  TokenWindows& InputNoise(double rate, int32_t vocab_size, uint64_t seed = 0);
   /// Tokens in the stream.
   int64_t NumTokens() const { return static_cast<int64_t>(tokens_.size()); }
   /// Batches per epoch (see the class comment).
@@ -50,6 +58,9 @@ class TokenWindows : public Dataset {
   int64_t length_, batch_size_ = 32, batch_ = 0, epoch_ = 0;
   bool shuffle_ = false, infinite_ = false;
   uint64_t seed_ = 0;
+  double noise_rate_ = 0;
+  int32_t noise_vocab_ = 0;
+  uint64_t noise_seed_ = 0;
   std::vector<int64_t> starts_;  // this epoch's order of the possible starts (shuffled)
 };
 

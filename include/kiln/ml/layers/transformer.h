@@ -35,12 +35,17 @@ struct TransformerOptions {
   /// Hidden size of the MLP; 0: 4 * dim for "gelu", 8/3 * dim rounded up to
   /// a multiple of 64 for "swiglu" (as LLaMA).
   int64_t mlp_dim = 0;
-  /// "gelu" (GPT-2: up, GELU, down) or "swiglu" (LLaMA: silu(gate) * up, down).
+  /// "gelu" (GPT-2: up, GELU, down), "swiglu" (LLaMA: silu(gate) * up,
+  /// down) or "relu2" (Primer: up, relu(.)^2, down).
   std::string mlp = "gelu";
   /// "layer" (LayerNorm) or "rms" (RMSNorm), applied before each sub-block.
   std::string norm = "layer";
   /// Biases in the projections (GPT-2 has them, LLaMA not).
   bool bias = true;
+  /// RMS-normalize each head's queries and keys (with learned scales
+  /// "query_norm" and "key_norm" [head_dim]) before the rotary positions, as
+  /// Qwen3 and OLMo 2: bounded attention logits allow higher learning rates.
+  bool qk_norm = false;
   bool causal = true;
   /// Bool [batch, time] (with a cache: [batch, cache_length], over the
   /// cache's slots), false at padded positions: no query attends to them.
@@ -77,7 +82,8 @@ inline constexpr std::string_view kKvCacheScope = "/kv_cache";
 /// One pre-norm block on x [batch, time, dim]: x + Attention(Norm(x)), then
 /// + MLP(Norm(.)). Variables in ctx's scope: "attention_norm", "query",
 /// "key", "value", "output", "mlp_norm", and "up", "down" (plus "gate" for
-/// SwiGLU), each a Dense or norm layer's variables.
+/// SwiGLU; "query_norm", "key_norm" with qk_norm), each a Dense or norm
+/// layer's variables.
 Node TransformerBlock(Context ctx, Node x, const TransformerOptions& options = {});
 
 /// Options of Decoder.
@@ -95,6 +101,9 @@ struct DecoderOptions {
   /// true: the output projection is the token embedding table transposed
   /// (weight tying, as GPT-2); false: a Dense layer "logits" without bias.
   bool tie_embeddings = true;
+  /// > 0: the logits are soft-capped to (-c, c) as c * tanh(logits / c)
+  /// (Gemma 2); 0: not capped.
+  double logit_softcap = 0;
   /// Every block's options. Their position_offset, cache_offset,
   /// cache_length and padding_mask are the decoder's: one cache per block.
   TransformerOptions block;
