@@ -9,6 +9,8 @@
 #include "kiln/graph/autodiff.h"
 #include "kiln/graph/ops.h"
 #include "src/graph/op_builder.h"
+#include "src/graph/vjp.h"
+#include "src/ir/cumulative_window.h"
 
 namespace kiln::graph {
 
@@ -52,7 +54,59 @@ Node Cumulative(Node x, int axis, CumulativeOptions o, ir::WindowReduction reduc
   return ReduceWindow(x, std::move(w), loc);
 }
 
+// d/dx_k of an inclusive forward CumProd y (y_i = x_0 ... x_i), given the
+// cotangent g: sum_{i >= k} g_i prod_{j <= i, j != k} x_j, in O(n) (as
+// PyTorch's cumprod_backward). Before the first zero z the product of the
+// others is y_i / x_k, so the gradient is a reversed CumSum of g y over x_k;
+// at z it is the reversed CumSum of g y' with y' the CumProd of x with x_z
+// replaced by 1; after z every product holds x_z = 0. (Where y underflows to
+// 0 while x_k is tiny but not zero, the division loses the terms beyond the
+// underflow, as PyTorch's does.)
+Node InclusiveCumProdGrad(Node x, Node g, int axis, const Loc& loc) {
+  Node zero = ScalarLike(x, 0, loc), one = ScalarLike(x, 1, loc);
+  Node is_zero = Equal(x, zero, loc);
+  Node zeros_before = CumSum(ConvertDType(is_zero, dtypes::Int32, loc), axis, {.exclusive = true}, loc);
+  Node none_before = Equal(zeros_before, ScalarLike(zeros_before, 0, loc), loc);
+  Node first_zero = LogicalAnd(is_zero, none_before, loc);
+  const CumulativeOptions suffix{.reverse = true};
+  Node y = CumProd(x, axis, {}, loc);
+  Node nonzero_part = CumSum(g * y, axis, suffix, loc) / Where(is_zero, one, x, loc);
+  Node at_first_zero = CumSum(g * CumProd(Where(first_zero, one, x, loc), axis, {}, loc), axis, suffix, loc);
+  return Where(LogicalAnd(none_before, LogicalNot(is_zero, loc), loc), nonzero_part,
+               Where(first_zero, at_first_zero, zero, loc), loc);
+}
+
 }  // namespace
+
+namespace internal {
+
+Node CumulativeWindowGrad(const ir::WindowAttrs& attrs, Node x, Node cotangent, const Loc& loc) {
+  const std::optional<ir::CumulativeWindow> c = ir::AsCumulativeWindow(attrs, x.Shape().Dims());
+  if (!c) return {};
+  const int axis = c->axis;
+  if (attrs.reduction == ir::WindowReduction::kSum) {
+    // Each element feeds the outputs after it (before it, reversed): the
+    // cotangent summed the other way.
+    return CumSum(cotangent, axis, {.exclusive = c->exclusive, .reverse = !c->reverse}, loc);
+  }
+  if (attrs.reduction != ir::WindowReduction::kProduct) return {};
+  // Reversed: the forward case on the reversed axis. Exclusive: output i is
+  // the inclusive output i - 1, so the inclusive cotangent is g shifted back
+  // by one (the last inclusive output feeds nothing).
+  Node xs = c->reverse ? Reverse(x, {axis}, loc) : x;
+  Node g = c->reverse ? Reverse(cotangent, {axis}, loc) : cotangent;
+  if (c->exclusive) {
+    const int64_t n = x.Shape().Dims()[static_cast<size_t>(axis)];
+    std::vector<int64_t> one_dims = x.Shape().Dims();
+    one_dims[static_cast<size_t>(axis)] = 1;
+    g = Concatenate({SliceAxis(g, axis, 1, n, 1, loc), Zeros(x.Graph(), shapes::Shape(x.DType(), one_dims), loc)},
+                    axis, loc);
+  }
+  Node grad = InclusiveCumProdGrad(xs, g, axis, loc);
+  return c->reverse ? Reverse(grad, {axis}, loc) : grad;
+}
+
+}  // namespace internal
 
 Node CumSum(Node x, int axis, CumulativeOptions options, Loc loc) {
   if (x.Ok() && dtypes::IsComplex(x.DType())) {  // sums of complex numbers are sums of their parts

@@ -656,7 +656,9 @@ Node ReduceWindowSumGrad(const ir::WindowAttrs& a, Node x, Node cotangent, const
 // of the other taps of its window, summed over the windows covering it. The
 // "product of the others" is an explicit product with the tap itself
 // replaced by 1 (not output / x), so zeros are handled exactly: it costs
-// windows * volume^2 work and memory, fine for the usual small windows.
+// windows * volume^2 work and memory, fine for the usual small windows
+// (cumulative windows, volume n for each of n outputs, take the O(n)
+// CumulativeWindowGrad instead).
 Node ReduceWindowProductGrad(const ir::WindowAttrs& a, Node x, Node cotangent, const Loc& loc) {
   Graph* g = x.Graph();
   const WindowTaps t = MakeWindowTaps(a, x.Shape(), cotangent.Shape());
@@ -687,6 +689,7 @@ std::vector<Node> ReduceWindowVJP(const VJPArgs& a) {
   const auto& attrs = ir::Attr<ir::WindowAttrs>(a.instr);
   Node x = a.operands[0];
   if (x.Shape().Size() == 0 || a.cotangent.Shape().Size() == 0) return {ZerosLike(x, a.loc)};
+  if (Node cumulative = internal::CumulativeWindowGrad(attrs, x, a.cotangent, a.loc); cumulative.Ok()) return {cumulative};
   switch (attrs.reduction) {
     case ir::WindowReduction::kSum: return {ReduceWindowSumGrad(attrs, x, a.cotangent, a.loc)};
     case ir::WindowReduction::kProduct: return {ReduceWindowProductGrad(attrs, x, a.cotangent, a.loc)};

@@ -47,6 +47,11 @@ void RegisterAttentionVJPs(VJPTable& table);
 void RegisterComplexVJPs(VJPTable& table);
 void RegisterCollectiveVJPs(VJPTable& table);
 
+/// The gradient of a cumulative ReduceWindow (CumSum, CumProd: see
+/// ir::AsCumulativeWindow) in O(n) along the axis, or an empty Node for
+/// other windows and reductions. x is the operand, cotangent the output's.
+Node CumulativeWindowGrad(const ir::WindowAttrs& attrs, Node x, Node cotangent, const Loc& loc);
+
 /// Sums `grad` (of a broadcast result's shape) back down to `dims`, the
 /// numpy-broadcast operand's dimensions.
 Node SumToDims(Node grad, const std::vector<int64_t>& dims, const Loc& loc);

@@ -9,7 +9,8 @@
 // the same as padding with the reduction's identity.
 //
 // Windows whose trailing axes are unit windows (NHWC pooling) go to the row
-// kernels of window_fast.cc instead, which combine whole contiguous rows.
+// kernels of window_fast.cc instead, which combine whole contiguous rows, and
+// cumulative windows (CumSum & co.) to the O(n) scans of window_scan.cc.
 #include <omp.h>
 
 #include <algorithm>
@@ -18,6 +19,7 @@
 
 #include "src/backends/cpu/accumulate.h"
 #include "src/backends/cpu/kernels.h"
+#include "src/backends/cpu/window_scan.h"
 #include "src/backends/cpu/window_fast.h"
 #include "src/backends/cpu/window_util.h"
 
@@ -150,6 +152,7 @@ Kernel MakeTypedReduceWindow(std::shared_ptr<const WindowMap> map, const ir::Win
 
 Kernel MakeReduceWindow(const ir::Function& fn, const ir::Instruction& instr) {
   const auto& attrs = ir::Attr<ir::WindowAttrs>(instr);
+  if (Kernel scan = MakeScanReduceWindow(fn, instr)) return scan;
   if (Kernel rows = MakeRowReduceWindow(OperandShape(fn, instr, 0), attrs, instr.shape.Dims())) return rows;
   auto map = std::make_shared<const WindowMap>(OperandShape(fn, instr, 0), attrs, instr.shape.Dims());
   return DispatchDType(instr.shape.DType(), [&](auto zero) -> Kernel {
@@ -208,15 +211,16 @@ Kernel SelectAndScatterKernel(std::shared_ptr<const WindowMap> map, int64_t oper
 
 Kernel MakeSelectAndScatter(const ir::Function& fn, const ir::Instruction& instr) {
   const auto& attrs = ir::Attr<ir::WindowAttrs>(instr);
-  auto map = std::make_shared<const WindowMap>(OperandShape(fn, instr, 0), attrs, OperandShape(fn, instr, 1).Dims());
-  const int64_t operand_size = instr.shape.Size(), volume = WindowVolume(attrs);
   const bool is_max = attrs.reduction == ir::WindowReduction::kMax;
   if (!is_max && attrs.reduction != ir::WindowReduction::kMin) {
     Throw("cpu SelectAndScatter: the select must be kMax or kMin (" + instr.location + ")");
   }
+  if (Kernel scan = MakeScanSelectAndScatter(fn, instr)) return scan;
   if (Kernel rows = MakeRowSelectAndScatter(OperandShape(fn, instr, 0), attrs, OperandShape(fn, instr, 1).Dims())) {
     return rows;
   }
+  auto map = std::make_shared<const WindowMap>(OperandShape(fn, instr, 0), attrs, OperandShape(fn, instr, 1).Dims());
+  const int64_t operand_size = instr.shape.Size(), volume = WindowVolume(attrs);
   return DispatchDType(instr.shape.DType(), [&](auto zero) -> Kernel {
     using T = decltype(zero);
     if constexpr (std::is_same_v<T, bool>) {
