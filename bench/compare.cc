@@ -256,7 +256,7 @@ void GptCases(const BackendPtr& backend, const Options& o) {
          t[0], {t.begin() + 1, t.end()}, note, peers::libtorch::Version());
 }
 
-// (f1) Sort and top-k of 1M floats, values and indices.
+// (f1) Sort and top-k of 1M floats, values and indices; their cumulative sum.
 void SortCases(const BackendPtr& backend, const Options& o) {
   if (!backend->GetCapabilities().SupportsOp(ir::OpType::kSort)) {
     std::printf("sort: backend %s has no Sort yet; skipped\n", backend->Name().c_str());
@@ -266,6 +266,8 @@ void SortCases(const BackendPtr& backend, const Options& o) {
                    [](double s) { return Format("Kiln %.0f M elements/s", kSortSize / s / 1e6); });
   CompareWithTorch("top-100 of 1M f32 (values and indices)", TopKValuesAndIndices(backend), peers::libtorch::TopK, o,
                    [](double) { return std::string("Kiln: a partial sort (the first 100 of the axis)"); });
+  CompareWithTorch("cumsum of 1M f32", CumSumLong(backend), peers::libtorch::CumSum, o,
+                   [](double s) { return Format("Kiln %.0f M elements/s", kSortSize / s / 1e6); });
 }
 
 // (f3) FFTs: one of 2^20 complex values, 1,024 of 1,024 values, and the real

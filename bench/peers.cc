@@ -136,6 +136,7 @@ Step SoftmaxRows() { return {}; }
 Step TinyAdd() { return {}; }
 Step Sort() { return {}; }
 Step TopK() { return {}; }
+Step CumSum() { return {}; }
 Step FftLong() { return {}; }
 Step FftRows() { return {}; }
 Step RfftLong() { return {}; }

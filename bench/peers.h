@@ -57,6 +57,8 @@ Step TinyAdd();
 /// torch::sort and torch::topk(kTopK) of kSortSize floats (values and indices).
 Step Sort();
 Step TopK();
+/// torch::cumsum of kSortSize floats.
+Step CumSum();
 /// torch::fft::fft of complex64[kFftSize], over the last axis of
 /// complex64[kFftRows, kFftCols], and torch::fft::rfft of float[kFftSize].
 Step FftLong();

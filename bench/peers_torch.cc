@@ -75,6 +75,11 @@ Step TopK() {
   };
 }
 
+Step CumSum() {
+  torch::Tensor x = Uniform({kSortSize}, -1, 1);
+  return [x] { torch::Tensor y = torch::cumsum(x, 0); };
+}
+
 Step FftLong() {
   torch::Tensor x = torch::complex(Uniform({kFftSize}, -1, 1), Uniform({kFftSize}, -1, 1));
   return [x] { torch::Tensor y = torch::fft::fft(x); };

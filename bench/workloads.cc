@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "kiln/graph/control_flow.h"
+#include "kiln/graph/cumulative.h"
 #include "kiln/graph/fft.h"
 #include "kiln/graph/linalg.h"
 #include "kiln/ml/layers/layers.h"
@@ -139,6 +140,13 @@ Step SortValuesAndIndices(const std::shared_ptr<backends::Backend>& backend) {
     return graph::SortTogether({x, graph::Iota(g, shapes::Make(dtypes::Int64, kSortSize), 0)}, 0);
   });
   return CallStep(exec, {RandomFloats({kSortSize}, -1, 1, 11)});
+}
+
+Step CumSumLong(const std::shared_ptr<backends::Backend>& backend) {
+  auto exec = graph::Compile(backend, [](graph::Graph* g) {
+    return graph::CumSum(graph::Parameter(g, "x", shapes::Make(dtypes::Float32, kSortSize)), 0);
+  });
+  return CallStep(exec, {RandomFloats({kSortSize}, -1, 1, 13)});
 }
 
 Step TopKValuesAndIndices(const std::shared_ptr<backends::Backend>& backend) {

@@ -64,6 +64,8 @@ Step TinyAdd(const std::shared_ptr<backends::Backend>& backend);
 /// Sorted values and the permutation (as torch::sort returns) of
 /// Float32[kSortSize] uniform values.
 Step SortValuesAndIndices(const std::shared_ptr<backends::Backend>& backend);
+/// CumSum of Float32[kSortSize] uniform values along its one axis.
+Step CumSumLong(const std::shared_ptr<backends::Backend>& backend);
 /// The kTopK largest values of Float32[kSortSize] and their indices.
 Step TopKValuesAndIndices(const std::shared_ptr<backends::Backend>& backend);
 /// graph::FFT of Complex64[kFftSize] (parts uniform in [-1, 1]).

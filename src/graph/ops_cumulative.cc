@@ -59,9 +59,10 @@ Node Cumulative(Node x, int axis, CumulativeOptions o, ir::WindowReduction reduc
 // PyTorch's cumprod_backward). Before the first zero z the product of the
 // others is y_i / x_k, so the gradient is a reversed CumSum of g y over x_k;
 // at z it is the reversed CumSum of g y' with y' the CumProd of x with x_z
-// replaced by 1; after z every product holds x_z = 0. (Where y underflows to
-// 0 while x_k is tiny but not zero, the division loses the terms beyond the
-// underflow, as PyTorch's does.)
+// replaced by 1; after z every product holds x_z = 0. As in PyTorch's, the
+// division has limits: where y underflows to 0 while x_k is tiny but not
+// zero it loses the terms beyond the underflow, and an infinite x_k gives
+// Inf / Inf = NaN (an explicit product of the others would be finite).
 Node InclusiveCumProdGrad(Node x, Node g, int axis, const Loc& loc) {
   Node zero = ScalarLike(x, 0, loc), one = ScalarLike(x, 1, loc);
   Node is_zero = Equal(x, zero, loc);
@@ -91,18 +92,24 @@ Node CumulativeWindowGrad(const ir::WindowAttrs& attrs, Node x, Node cotangent, 
   }
   if (attrs.reduction != ir::WindowReduction::kProduct) return {};
   // Reversed: the forward case on the reversed axis. Exclusive: output i is
-  // the inclusive output i - 1, so the inclusive cotangent is g shifted back
-  // by one (the last inclusive output feeds nothing).
+  // the inclusive CumProd of x' = [1, x_0, ..., x_{n-2}], so x_j's gradient
+  // is x'_{j+1}'s, and the last element (which no output uses) gets 0; it is
+  // left out of the products, where an Inf or NaN in it would turn 0 * Inf
+  // into NaN.
   Node xs = c->reverse ? Reverse(x, {axis}, loc) : x;
   Node g = c->reverse ? Reverse(cotangent, {axis}, loc) : cotangent;
+  const int64_t n = x.Shape().Dims()[static_cast<size_t>(axis)];
+  std::vector<int64_t> one_dims = x.Shape().Dims();
+  one_dims[static_cast<size_t>(axis)] = 1;
   if (c->exclusive) {
-    const int64_t n = x.Shape().Dims()[static_cast<size_t>(axis)];
-    std::vector<int64_t> one_dims = x.Shape().Dims();
-    one_dims[static_cast<size_t>(axis)] = 1;
-    g = Concatenate({SliceAxis(g, axis, 1, n, 1, loc), Zeros(x.Graph(), shapes::Shape(x.DType(), one_dims), loc)},
-                    axis, loc);
+    Node ones = Ones(x.Graph(), shapes::Shape(x.DType(), one_dims), loc);
+    xs = Concatenate({ones, SliceAxis(xs, axis, 0, n - 1, 1, loc)}, axis, loc);
   }
   Node grad = InclusiveCumProdGrad(xs, g, axis, loc);
+  if (c->exclusive) {
+    grad = Concatenate({SliceAxis(grad, axis, 1, n, 1, loc), Zeros(x.Graph(), shapes::Shape(x.DType(), one_dims), loc)},
+                       axis, loc);
+  }
   return c->reverse ? Reverse(grad, {axis}, loc) : grad;
 }
 

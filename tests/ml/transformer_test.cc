@@ -308,7 +308,7 @@ TEST(Decoder, LogitSoftcapIsATanhOfTheUncappedLogits) {
   for (size_t i = 0; i < plain.size(); ++i) {
     largest = std::max(largest, std::abs(plain[i]));
     EXPECT_NEAR(capped[i], 2.5 * std::tanh(plain[i] / 2.5), 1e-5) << i;
-    EXPECT_LT(std::abs(capped[i]), 2.5) << i;
+    EXPECT_LE(std::abs(capped[i]), 2.5) << i;  // Float32's tanh rounds to 1 beyond ~9
   }
   EXPECT_GT(largest, 5.0) << "the test needs logits beyond the cap";
 }

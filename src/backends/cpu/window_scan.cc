@@ -101,8 +101,8 @@ Kernel ScanSelectAndScatterKernel(ScanGeometry g) {
       Acc acc[kLanes];
       std::fill(best, best + lanes, int64_t{-1});
       std::fill(best_value, best_value + lanes, C{});
-      // Selections only move toward the scan's start (forward) or stay put,
-      // so each lane's sums are flushed whenever its selection changes.
+      // A lane's selection only moves in the scan's direction, never back
+      // to an element it left, so its sum is written when it changes.
       auto flush = [&](int64_t l) {
         if (best[l] >= 0) o[(outer * g.n + best[l]) * g.inner + first + l] = ConvertElement<T>(acc[l]);
       };

@@ -38,7 +38,8 @@ class TokenWindows : public Dataset {
   /// probability `rate`, by one drawn uniformly from [0, vocab_size); the
   /// labels stay the true next tokens. A regularizer for training on a
   /// stream seen many times; the draws follow (seed, epoch, batch), so a run
-  /// is reproducible. rate 0 (the default) turns it off. Throws kiln::Error
+  /// is reproducible (with one C++ standard library: the distributions are
+  /// the library's). rate 0 (the default) turns it off. Throws kiln::Error
   /// unless 0 <= rate < 1 and vocab_size >= 1.
   TokenWindows& InputNoise(double rate, int32_t vocab_size, uint64_t seed = 0);
   /// Tokens in the stream.

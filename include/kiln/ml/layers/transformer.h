@@ -44,7 +44,7 @@ struct TransformerOptions {
   bool bias = true;
   /// RMS-normalize each head's queries and keys (with learned scales
   /// "query_norm" and "key_norm" [head_dim]) before the rotary positions, as
-  /// Qwen3 and OLMo 2: bounded attention logits allow higher learning rates.
+  /// Qwen3: bounded attention logits allow higher learning rates.
   bool qk_norm = false;
   bool causal = true;
   /// Bool [batch, time] (with a cache: [batch, cache_length], over the
