@@ -73,7 +73,8 @@ bool IsHolomorphic(ir::OpType op) {
     case OpType::kCos:
     case OpType::kTanh:
     case OpType::kSqrt:
-    case OpType::kRsqrt: return true;
+    case OpType::kRsqrt:
+    case OpType::kReduceWindow: return true;  // sums and products (complex max/min do not exist)
     default: return false;
   }
 }

@@ -30,6 +30,9 @@ Node Cumulative(Node x, int axis, CumulativeOptions o, ir::WindowReduction reduc
                 const Loc& loc) {
   const int a = CumulativeAxis(x, axis, op, loc);
   if (x.DType() == dtypes::Bool) internal::OpError(loc, op, "Bool operands are not supported: " + x.Shape().ToString());
+  if (dtypes::IsComplex(x.DType()) && reduction != ir::WindowReduction::kProduct) {
+    internal::OpError(loc, op, "is not defined on complex numbers (they have no order), got " + x.Shape().ToString());
+  }
   const int64_t n = x.Shape().Dims()[static_cast<size_t>(a)];
   if (n == 0) return x;  // nothing to combine
   const size_t rank = static_cast<size_t>(x.Rank());

@@ -320,6 +320,10 @@ Node ConvGeneral(Node input, Node kernel, ir::ConvAttrs attrs, Loc loc) {
 Node ReduceWindow(Node x, ir::WindowAttrs attrs, Loc loc) {
   Graph* g = internal::CheckNode(x, "ReduceWindow", loc);
   if (x.DType() == dtypes::Bool) OpError(loc, "ReduceWindow", "Bool operands are not supported: " + x.Shape().ToString());
+  if (dtypes::IsComplex(x.DType()) && attrs.reduction != ir::WindowReduction::kSum &&
+      attrs.reduction != ir::WindowReduction::kProduct) {
+    OpError(loc, "ReduceWindow", "max and min are not defined on complex numbers, got " + x.Shape().ToString());
+  }
   NormalizeWindowAttrs(attrs, x.Shape(), "ReduceWindow", loc);
   shapes::Shape out = internal::OpShape(x.DType(), WindowOutputDims(attrs, x.Shape()), "ReduceWindow", loc);
   return internal::Emit(g, OpType::kReduceWindow, {x}, std::move(out), std::move(attrs), loc);

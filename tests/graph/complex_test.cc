@@ -534,6 +534,52 @@ TEST_P(ComplexOps, CumSumSumsEachPart) {
   }
 }
 
+// A complex running product multiplies as complex numbers (i^k cycles
+// exactly through 1, i, -1, -i), in every variant, zeros included; a window
+// product of complex values too.
+TEST_P(ComplexOps, CumProdMultipliesAsComplexNumbers) {
+  using C = std::complex<double>;
+  const std::vector<C> v = {{0, 1}, {0, 1}, {0, 1}, {0, 1}, {0.5, -1.5}, {1.25, 0.5}, {0, 0}, {-2, 0.75},
+                            {1, 1},  {-1, 2}, {0.5, 0.5}, {3, -1}};
+  for (DType dt : kComplexDTypes) {
+    const Tensor x = FromComplex(dt, {3, 4}, v);
+    for (bool exclusive : {false, true}) {
+      for (bool reverse : {false, true}) {
+        SCOPED_TRACE(::testing::Message() << dtypes::Name(dt) << (exclusive ? " exclusive" : "")
+                                          << (reverse ? " reverse" : ""));
+        std::vector<C> want(v.size());
+        for (int64_t i = 0; i < 3; ++i) {
+          std::complex<long double> prod = 1;
+          for (int64_t k = 0; k < 4; ++k) {
+            const int64_t j = reverse ? 3 - k : k;
+            const auto at = static_cast<size_t>(i * 4 + j);
+            if (exclusive) want[at] = C(static_cast<double>(prod.real()), static_cast<double>(prod.imag()));
+            prod *= std::complex<long double>(v[at].real(), v[at].imag());
+            if (!exclusive) want[at] = C(static_cast<double>(prod.real()), static_cast<double>(prod.imag()));
+          }
+        }
+        const Tensor got = Run1([&](const auto& p) {
+          return graph::CumProd(p[0], 1, {.exclusive = exclusive, .reverse = reverse});
+        }, {x});
+        EXPECT_TRUE(CloseAsComplex(got, Interleave(want), 4 * testing::Tolerance(dt)));
+      }
+    }
+    // The powers of i are exact (no rounding in 0 * 1 + 1 * 1).
+    const std::vector<double> first_row = testing::ToDoubles(Run1([](const auto& p) { return graph::CumProd(p[0], 1); }, {x}));
+    EXPECT_EQ(std::vector<double>(first_row.begin(), first_row.begin() + 8), (std::vector<double>{0, 1, -1, 0, 0, -1, 1, 0}));
+    // A window of 2 with stride 1 (not cumulative: the generic kernel).
+    ir::WindowAttrs pairs;
+    pairs.reduction = ir::WindowReduction::kProduct;
+    pairs.window_dimensions = {1, 2};
+    std::vector<C> want_pairs;
+    for (int64_t i = 0; i < 3; ++i) {
+      for (int64_t j = 0; j < 3; ++j) want_pairs.push_back(v[static_cast<size_t>(i * 4 + j)] * v[static_cast<size_t>(i * 4 + j + 1)]);
+    }
+    EXPECT_TRUE(CloseAsComplex(Run1([&](const auto& p) { return graph::ReduceWindow(p[0], pairs); }, {x}),
+                               Interleave(want_pairs), 4 * testing::Tolerance(dt)));
+  }
+}
+
 class ComplexErrors : public testing::GraphErrorTest {};
 
 TEST_F(ComplexErrors, OpsNotDefinedOnComplexNumbersSaySo) {
@@ -552,7 +598,13 @@ TEST_F(ComplexErrors, OpsNotDefinedOnComplexNumbersSaySo) {
   KILN_EXPECT_ERROR(graph::Sort(z, 0), "Sort: is not defined on complex numbers, got Complex64[3]");
   KILN_EXPECT_ERROR(graph::Cholesky(Param(shapes::Make(dtypes::Complex128, 2, 2))), "Cholesky: ");
   KILN_EXPECT_ERROR(graph::Cholesky(Param(shapes::Make(dtypes::Complex128, 2, 2))), "Complex128[2, 2]");
-  KILN_EXPECT_ERROR(graph::CumProd(z, 0), "is not defined on complex numbers, got Complex64[3]");
+  KILN_EXPECT_ERROR(graph::CumMax(z, 0), "CumMax: is not defined on complex numbers (they have no order), got Complex64[3]");
+  KILN_EXPECT_ERROR(graph::CumMin(z, 0), "CumMin: is not defined on complex numbers (they have no order), got Complex64[3]");
+  ir::WindowAttrs max_window;
+  max_window.reduction = ir::WindowReduction::kMax;
+  max_window.window_dimensions = {2};
+  KILN_EXPECT_ERROR(graph::ReduceWindow(z, max_window),
+                    "ReduceWindow: max and min are not defined on complex numbers, got Complex64[3]");
   KILN_EXPECT_ERROR(graph::ConvertDType(z, dtypes::Float32),
                     "ConvertDType: converting Complex64[3] to Float32 would drop the imaginary part");
   KILN_EXPECT_ERROR(graph::Complex(Param(shapes::Make(dtypes::Float32, 3)), Param(shapes::Make(dtypes::Float64, 3))),

@@ -1,6 +1,6 @@
 // Copyright 2026 The Kiln Authors.
 // Gradient cases of the complex-number ops (Complex, Real, Imag, Fft), of
-// Abs, Sign and CumSum on complex values, and of the holomorphic ops on
+// Abs, Sign, CumSum and CumProd on complex values, and of the holomorphic ops on
 // complex values (whose rules autodiff conjugates),
 // checked by finite differences of each part of each Complex128 argument.
 #include "kiln/graph/cumulative.h"
@@ -70,6 +70,15 @@ std::vector<GradCase> ComplexGradCases() {
                {ComplexValues({2, 3}, 82), ComplexValues({3, 4}, 83)}});
   c.push_back({OpType::kReduceWindow, "CumSum complex, reversed",
                [](Args p) { return graph::CumSum(p[0], 1, {.reverse = true}); }, {ComplexValues({2, 4}, 85)}});
+  c.push_back({OpType::kReduceWindow, "CumProd complex",
+               [](Args p) { return graph::CumProd(p[0], 1); }, {ComplexValues({2, 4}, 86)}});
+  c.push_back({OpType::kReduceWindow, "CumProd complex, exclusive and reversed, with a zero",
+               [](Args p) {
+                 Node column = graph::Iota(p[0].Graph(), shapes::Make(dtypes::Int32, 2, 4), 1);
+                 Node x = graph::Where(graph::Equal(column, graph::ScalarLike(column, 1)), graph::ZerosLike(p[0]), p[0]);
+                 return graph::CumProd(x, 1, {.exclusive = true, .reverse = true});
+               },
+               {ComplexValues({2, 4}, 87)}});
   c.push_back({OpType::kReduceSum, "ReduceSum complex", [](Args p) { return graph::ReduceSum(p[0], {1}); },
                {ComplexValues({2, 3}, 84)}});
 

@@ -169,7 +169,9 @@ std::vector<OpCase> MakeCases() {
                      return graph::ConvGeneral(Input(g, dt, {1, 5, 5, 2}), Input(g, dt, {3, 3, 2, 4}), a);
                    }});
   cases.push_back({OpType::kReduceWindow, [](Graph* g, dtypes::DType dt) {
-                     return graph::ReduceWindow(Input(g, dt, {4, 4}), Window(ir::WindowReduction::kMax));
+                     // Complex windows sum or multiply (max has no meaning for them).
+                     const auto reduction = dtypes::IsComplex(dt) ? ir::WindowReduction::kProduct : ir::WindowReduction::kMax;
+                     return graph::ReduceWindow(Input(g, dt, {4, 4}), Window(reduction));
                    }});
   cases.push_back({OpType::kSelectAndScatter, [](Graph* g, dtypes::DType dt) {
                      return graph::SelectAndScatter(Input(g, dt, {4, 4}), Input(g, dt, {3, 3}),

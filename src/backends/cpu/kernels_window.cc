@@ -153,12 +153,22 @@ Kernel MakeTypedReduceWindow(std::shared_ptr<const WindowMap> map, const ir::Win
 Kernel MakeReduceWindow(const ir::Function& fn, const ir::Instruction& instr) {
   const auto& attrs = ir::Attr<ir::WindowAttrs>(instr);
   if (Kernel scan = MakeScanReduceWindow(fn, instr)) return scan;
-  if (Kernel rows = MakeRowReduceWindow(OperandShape(fn, instr, 0), attrs, instr.shape.Dims())) return rows;
+  const bool complex = dtypes::IsComplex(instr.shape.DType());
+  if (!complex) {
+    if (Kernel rows = MakeRowReduceWindow(OperandShape(fn, instr, 0), attrs, instr.shape.Dims())) return rows;
+  }
   auto map = std::make_shared<const WindowMap>(OperandShape(fn, instr, 0), attrs, instr.shape.Dims());
-  return DispatchDType(instr.shape.DType(), [&](auto zero) -> Kernel {
+  return DispatchDTypeWithComplex(instr.shape.DType(), [&](auto zero) -> Kernel {
     using T = decltype(zero);
     if constexpr (std::is_same_v<T, bool>) {
       Throw("cpu ReduceWindow: Bool is not supported (" + instr.location + ")");
+    } else if constexpr (kIsComplex<T>) {  // the graph allows complex sums and products only
+      const int64_t volume = WindowVolume(attrs);
+      if (attrs.reduction == ir::WindowReduction::kSum) return ReduceWindowKernel<T, ir::WindowReduction::kSum>(map, volume);
+      if (attrs.reduction == ir::WindowReduction::kProduct) {
+        return ReduceWindowKernel<T, ir::WindowReduction::kProduct>(map, volume);
+      }
+      Throw("cpu ReduceWindow: complex max and min are not defined (" + instr.location + ")");
     } else {
       return MakeTypedReduceWindow<T>(map, attrs);
     }
