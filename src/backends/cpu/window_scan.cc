@@ -65,6 +65,24 @@ Kernel ScanReduceKernel(ScanGeometry g) {
   return [g](const void* const* in, void* out) {
     const T* x = static_cast<const T*>(in[0]);
     T* o = static_cast<T*>(out);
+    if (g.inner == 1) {  // contiguous rows: one running value, no lane loop
+      ForEachUnit(g, [&](int64_t outer, int64_t, int64_t) {
+        const T* row = x + outer * g.n;
+        T* out_row = o + outer * g.n;
+        const int64_t step = g.reverse ? -1 : 1;
+        Acc acc = Reducer::Identity();
+        for (int64_t s = 0, i = g.reverse ? g.n - 1 : 0; s < g.n; ++s, i += step) {
+          if (g.exclusive) {
+            out_row[i] = ConvertElement<T>(acc);
+            acc = Reducer::Combine(acc, ConvertElement<Acc>(row[i]));
+          } else {
+            acc = Reducer::Combine(acc, ConvertElement<Acc>(row[i]));
+            out_row[i] = ConvertElement<T>(acc);
+          }
+        }
+      });
+      return;
+    }
     ForEachUnit(g, [&](int64_t outer, int64_t first, int64_t lanes) {
       Acc acc[kLanes];
       std::fill(acc, acc + lanes, Reducer::Identity());
