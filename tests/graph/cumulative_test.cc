@@ -109,7 +109,7 @@ TEST_P(CumulativeTest, MatchesReference) {
                                    {{1, 1}, 1},  {{2, 0, 3}, 1}, {{2, 3, 0}, 1}, {{3, 300}, 0}};
   for (Kind k : {Kind::kSum, Kind::kProd, Kind::kMax, Kind::kMin, Kind::kLogSumExp}) {
     const bool lse = k == Kind::kLogSumExp;
-    std::vector<dtypes::DType> dts = {dtypes::Float32, dtypes::Float64, dtypes::BFloat16};
+    std::vector<dtypes::DType> dts = {dtypes::Float32, dtypes::Float64, dtypes::BFloat16, dtypes::Float16};
     if (!lse) dts.insert(dts.end(), {dtypes::Int32, dtypes::Int64, dtypes::Uint8});
     for (dtypes::DType dt : dts) {
       for (const Case& c : cases) {
@@ -136,7 +136,11 @@ TEST_P(CumulativeTest, MatchesReference) {
             }
           }
           Tensor got = testing::Run1(backend, [&](const std::vector<Node>& p) { return Apply(k, p[0], c.axis, o); }, {x});
-          const double tol = dt == dtypes::BFloat16 ? 3e-2 : dt == dtypes::Float32 ? 1e-5 : dt == dtypes::Float64 ? 1e-12 : 0;
+          const double tol = dt == dtypes::BFloat16 ? 3e-2
+                             : dt == dtypes::Float16 ? 4e-3
+                             : dt == dtypes::Float32 ? 1e-5
+                             : dt == dtypes::Float64 ? 1e-12
+                                                     : 0;
           EXPECT_TRUE(testing::AllClose(got, shapes::Shape(dt, c.dims), want, tol, tol));
         }
       }
@@ -286,7 +290,7 @@ TEST_P(CumulativeTest, CumMaxAndCumMinGradientsGoToTheFirstBestOfEachWindow) {
   xs[7] = nan;   // outer 0
   xs[30] = nan;  // outer 1: two NaNs in one lane
   xs[34] = nan;
-  for (dtypes::DType dt : {dtypes::Float32, dtypes::Float64, dtypes::BFloat16}) {
+  for (dtypes::DType dt : {dtypes::Float32, dtypes::Float64, dtypes::BFloat16, dtypes::Float16}) {
     const shapes::Shape shape(dt, {outer, n, inner});
     const Tensor x = testing::FromDoubles(shape, xs), g = testing::FromDoubles(shape, gs);
     for (Kind k : {Kind::kMax, Kind::kMin}) {
