@@ -1,6 +1,7 @@
 // Copyright 2026 The Kiln Authors.
 // The byte tokenizer (round trips, special tokens, errors) and TokenWindows
 // (windows and their next-token labels, epochs, shuffling, errors).
+#include <algorithm>
 #include <set>
 #include <string>
 #include <vector>
@@ -139,6 +140,18 @@ TEST(TokenWindows, InputNoiseReplacesInputsOnlyAtItsRate) {
   EXPECT_LT(replaced, 600);
   EXPECT_EQ(run(0.25, 1), noisy) << "reproducible from the seed";
   EXPECT_NE(run(0.25, 2), noisy);
+  // A new epoch draws new noise for the same windows.
+  std::vector<int32_t> tokens;
+  for (int32_t i = 0; i < 201; ++i) tokens.push_back(i);
+  TokenWindows ds("epochs", tokens, 10);
+  ds.BatchSize(20).InputNoise(0.25, 1000, 3);
+  Batch first, second;
+  ASSERT_TRUE(ds.Next(first));
+  ds.Reset();
+  ASSERT_TRUE(ds.Next(second));
+  EXPECT_EQ(first.labels[0].Flat<int32_t>()[0], second.labels[0].Flat<int32_t>()[0]) << "the same window";
+  const auto a = first.inputs[0].Flat<int32_t>(), b = second.inputs[0].Flat<int32_t>();
+  EXPECT_FALSE(std::equal(a.begin(), a.end(), b.begin()));
 }
 
 TEST(TokenWindows, InfiniteAndErrors) {
