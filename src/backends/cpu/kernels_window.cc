@@ -138,41 +138,27 @@ Kernel ReduceWindowKernel(std::shared_ptr<const WindowMap> map, int64_t volume) 
   };
 }
 
-template <typename T>
-Kernel MakeTypedReduceWindow(std::shared_ptr<const WindowMap> map, const ir::WindowAttrs& attrs) {
-  const int64_t volume = WindowVolume(attrs);
-  switch (attrs.reduction) {
-    case ir::WindowReduction::kSum: return ReduceWindowKernel<T, ir::WindowReduction::kSum>(map, volume);
-    case ir::WindowReduction::kProduct: return ReduceWindowKernel<T, ir::WindowReduction::kProduct>(map, volume);
-    case ir::WindowReduction::kMax: return ReduceWindowKernel<T, ir::WindowReduction::kMax>(map, volume);
-    case ir::WindowReduction::kMin: return ReduceWindowKernel<T, ir::WindowReduction::kMin>(map, volume);
-  }
-  Throw("cpu ReduceWindow: unknown reduction");
-}
-
 Kernel MakeReduceWindow(const ir::Function& fn, const ir::Instruction& instr) {
   const auto& attrs = ir::Attr<ir::WindowAttrs>(instr);
   if (Kernel scan = MakeScanReduceWindow(fn, instr)) return scan;
-  const bool complex = dtypes::IsComplex(instr.shape.DType());
-  if (!complex) {
+  if (!dtypes::IsComplex(instr.shape.DType())) {
     if (Kernel rows = MakeRowReduceWindow(OperandShape(fn, instr, 0), attrs, instr.shape.Dims())) return rows;
   }
   auto map = std::make_shared<const WindowMap>(OperandShape(fn, instr, 0), attrs, instr.shape.Dims());
-  return DispatchDTypeWithComplex(instr.shape.DType(), [&](auto zero) -> Kernel {
+  const int64_t volume = WindowVolume(attrs);
+  Kernel kernel = DispatchDTypeWithComplex(instr.shape.DType(), [&](auto zero) -> Kernel {
     using T = decltype(zero);
     if constexpr (std::is_same_v<T, bool>) {
-      Throw("cpu ReduceWindow: Bool is not supported (" + instr.location + ")");
-    } else if constexpr (kIsComplex<T>) {  // the graph allows complex sums and products only
-      const int64_t volume = WindowVolume(attrs);
-      if (attrs.reduction == ir::WindowReduction::kSum) return ReduceWindowKernel<T, ir::WindowReduction::kSum>(map, volume);
-      if (attrs.reduction == ir::WindowReduction::kProduct) {
-        return ReduceWindowKernel<T, ir::WindowReduction::kProduct>(map, volume);
-      }
-      Throw("cpu ReduceWindow: complex max and min are not defined (" + instr.location + ")");
+      return {};
     } else {
-      return MakeTypedReduceWindow<T>(map, attrs);
+      return WithReduction<T>(attrs.reduction,
+                              [&]<ir::WindowReduction R>() { return ReduceWindowKernel<T, R>(map, volume); });
     }
   });
+  if (!kernel) {
+    Throw("cpu ReduceWindow: no kernel for this reduction of " + instr.shape.ToString() + " (" + instr.location + ")");
+  }
+  return kernel;
 }
 
 // ------------------------------------------------------- SelectAndScatter.

@@ -59,6 +59,27 @@ struct WindowReducer<T, ir::WindowReduction::kMin> {
   static Acc Combine(Acc a, Acc b) { return (b < a || b != b) ? b : a; }
 };
 
+/// make.template operator()<R>() for the reduction R named by `reduction`, a
+/// compile-time constant for the kernel templates; an empty Kernel for max
+/// and min of a complex T (which the graph layer refuses).
+template <typename T, typename Make>
+Kernel WithReduction(ir::WindowReduction reduction, Make&& make) {
+  switch (reduction) {
+    case ir::WindowReduction::kSum: return make.template operator()<ir::WindowReduction::kSum>();
+    case ir::WindowReduction::kProduct: return make.template operator()<ir::WindowReduction::kProduct>();
+    case ir::WindowReduction::kMax:
+    case ir::WindowReduction::kMin:
+      if constexpr (kIsComplex<T>) {
+        return {};
+      } else if (reduction == ir::WindowReduction::kMax) {
+        return make.template operator()<ir::WindowReduction::kMax>();
+      } else {
+        return make.template operator()<ir::WindowReduction::kMin>();
+      }
+  }
+  return {};
+}
+
 /// SelectAndScatter's select: whether `v` should replace the current
 /// selection `cur`. Strictly better, so the first of equal values stays
 /// selected. A NaN counts as both the largest and the smallest value

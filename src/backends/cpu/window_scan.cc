@@ -161,23 +161,13 @@ Kernel ScanSelectAndScatterKernel(ScanGeometry g) {
 Kernel MakeScanReduceWindow(const ir::Function& fn, const ir::Instruction& instr) {
   const auto& attrs = ir::Attr<ir::WindowAttrs>(instr);
   const std::optional<ScanGeometry> g = Geometry(attrs, OperandShape(fn, instr, 0).Dims());
-  if (!g || instr.shape.DType() == dtypes::Bool) return {};
+  if (!g) return {};
   return DispatchDTypeWithComplex(instr.shape.DType(), [&](auto zero) -> Kernel {
     using T = decltype(zero);
     if constexpr (std::is_same_v<T, bool>) {
       return {};
-    } else if constexpr (kIsComplex<T>) {  // complex sums and products only
-      if (attrs.reduction == ir::WindowReduction::kSum) return ScanReduceKernel<T, ir::WindowReduction::kSum>(*g);
-      if (attrs.reduction == ir::WindowReduction::kProduct) return ScanReduceKernel<T, ir::WindowReduction::kProduct>(*g);
-      return {};
     } else {
-      switch (attrs.reduction) {
-        case ir::WindowReduction::kSum: return ScanReduceKernel<T, ir::WindowReduction::kSum>(*g);
-        case ir::WindowReduction::kProduct: return ScanReduceKernel<T, ir::WindowReduction::kProduct>(*g);
-        case ir::WindowReduction::kMax: return ScanReduceKernel<T, ir::WindowReduction::kMax>(*g);
-        case ir::WindowReduction::kMin: return ScanReduceKernel<T, ir::WindowReduction::kMin>(*g);
-      }
-      return {};
+      return WithReduction<T>(attrs.reduction, [&]<ir::WindowReduction R>() { return ScanReduceKernel<T, R>(*g); });
     }
   });
 }
