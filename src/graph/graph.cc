@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "kiln/core/error.h"
+#include "src/graph/loop_replays.h"
 
 namespace kiln::graph {
 
@@ -196,7 +197,11 @@ std::shared_ptr<const ir::Function> Graph::Finish(const std::vector<Node>& outpu
   }
   if (outputs.empty()) ThrowAt(loc, "graph \"" + Name() + "\" has no outputs");
   function_.Validate();
-  return std::make_shared<const ir::Function>(function_);
+  if (loop_replays_.empty()) return std::make_shared<const ir::Function>(function_);
+  auto finished = std::make_shared<ir::Function>(function_);
+  internal::MergeLoopReplays(*finished, loop_replays_);
+  finished->Validate();  // a broken merge is a bug: fail here, not in a backend
+  return finished;
 }
 
 std::unique_ptr<Graph> NewGraph(const std::string& name) { return std::make_unique<Graph>(name); }

@@ -270,9 +270,43 @@ std::vector<bool> WriteOnlyCarries(const ir::Function& body, size_t n) {
   return write_only;
 }
 
+// The instruction behind node `n`.
+const ir::Instruction& InstructionOf(const Node& n) {
+  return n.Graph()->Function().instructions[static_cast<size_t>(n.Id())];
+}
+
+// Whether `n` is +0 everywhere: a Constant, or a broadcast of one, whose
+// bytes are all zero (ZerosLike, which VJP rules start from).
+bool IsPositiveZeros(const Node& n) {
+  const ir::Instruction* in = &InstructionOf(n);
+  if (in->op == ir::OpType::kBroadcastInDim) in = &n.Graph()->Function().instructions[static_cast<size_t>(in->operands[0])];
+  if (in->op != ir::OpType::kConstant) return false;
+  const auto& data = ir::Attr<ir::ConstantAttrs>(*in).data;
+  return data && std::all_of(data->begin(), data->end(), [](std::byte b) { return b == std::byte{0}; });
+}
+
+// acc + d for the gradient of a captured value, summed over the iterations
+// of the backward loop. A value the body reads one slice of per iteration (a
+// Scan's input at step t) gets d = DynamicUpdateSlice(zeros, u, starts):
+// added whole, that costs the whole array per iteration (quadratic over a
+// scan); this adds u into acc's window instead, which the loop does in place.
+// The same bits: acc starts at +0 and a sum from there is never -0, so acc +
+// 0 is acc outside the window.
+Node AccumulateGradient(const Node& acc, const Node& d, const Loc& loc) {
+  const ir::Instruction& in = InstructionOf(d);
+  if (in.op != ir::OpType::kDynamicUpdateSlice || !IsPositiveZeros(Node(d.Graph(), in.operands[0]))) return acc + d;
+  const Node update(d.Graph(), in.operands[1]);
+  std::vector<Node> starts;
+  for (size_t k = 2; k < in.operands.size(); ++k) starts.emplace_back(d.Graph(), in.operands[k]);
+  const Node window = DynamicSlice(acc, starts, update.Shape().Dims(), loc);
+  return DynamicUpdateSlice(acc, Add(window, update, loc), starts, loc);
+}
+
 // While: replays the loop recording each iteration's carry (a [max_trip_count,
 // ...] buffer per carried value), then runs the body's VJP from the last
 // iteration to the first, accumulating the gradients of the captured values.
+// The replay also gives the forward results, so the forward loop is dropped
+// when the graph is finished (loop_replays.h): the loop runs once forward.
 std::vector<Node> WhileVJP(const internal::VJPArgs& a) {
   const auto& attrs = ir::Attr<ir::ControlFlowAttrs>(a.instr);
   const int64_t m = attrs.max_trip_count;
@@ -343,6 +377,11 @@ std::vector<Node> WhileVJP(const internal::VJPArgs& a) {
       },
       start, WhileOptions{m}, loc);
   const Node trips = taped[0];
+  // The replay computes the forward loop's results too: Finish drops the
+  // forward loop and reads them from here (see loop_replays.h).
+  if (a.output.Graph() == a.g && trips.Graph() == a.g) {
+    a.g->SetLoopReplay(a.g->Function().instructions[static_cast<size_t>(trips.Id())].operands[0], a.output.Id());
+  }
   std::vector<Node> tapes(n);  // per carry; empty for write-only ones
   for (size_t t = 0; t < taped_carry.size(); ++t) tapes[taped_carry[t]] = taped[1 + n + t];
 
@@ -374,7 +413,7 @@ std::vector<Node> WhileVJP(const internal::VJPArgs& a) {
         const std::vector<Node> d = VJP(outputs, cotangents, wrt, loc);
         std::vector<Node> next = {k};
         next.insert(next.end(), d.begin(), d.begin() + static_cast<long>(nf));
-        for (size_t i = 0; i < float_caps.size(); ++i) next.push_back(c[1 + nf + i] + d[nf + i]);
+        for (size_t i = 0; i < float_caps.size(); ++i) next.push_back(AccumulateGradient(c[1 + nf + i], d[nf + i], loc));
         return next;
       },
       back, WhileOptions{m}, loc);

@@ -425,13 +425,16 @@ std::vector<Node> DynamicSliceVJP(const VJPArgs& a) {
 }
 
 // Operand: the cotangent with the (overwritten) update window zeroed.
-// Update: the cotangent's window, at the same clamped starts.
+// Update: the cotangent's window, at the same clamped starts. The window is
+// read first, so the zeroing can overwrite the cotangent in place where it
+// is its last reader (a loop's carried cotangent: otherwise a full copy per
+// iteration).
 std::vector<Node> DynamicUpdateSliceVJP(const VJPArgs& a) {
   const Node& update = a.operands[1];
   const std::vector<Node> starts = StartIndices(a, 2);
   std::vector<Node> grads(a.operands.size());
-  grads[0] = DynamicUpdateSlice(a.cotangent, ZerosLike(update, a.loc), starts, a.loc);
   grads[1] = DynamicSlice(a.cotangent, starts, update.Shape().Dims(), a.loc);
+  grads[0] = DynamicUpdateSlice(a.cotangent, ZerosLike(update, a.loc), starts, a.loc);
   return grads;
 }
 

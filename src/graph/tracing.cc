@@ -111,6 +111,11 @@ std::vector<Node> Inline(const Graph& src, const std::vector<Node>& args, Graph*
       into->SetCustomGradient(value[id].Id(), *custom);
     }
   }
+  for (const auto& [original, replay] : src.LoopReplays()) {
+    const Node& r = value[static_cast<size_t>(replay)];
+    const Node& o = value[static_cast<size_t>(original)];
+    if (r.Graph() == into && o.Graph() == into) into->SetLoopReplay(r.Id(), o.Id());
+  }
   std::vector<Node> outputs;
   for (int o : fn.outputs) outputs.push_back(value[static_cast<size_t>(o)]);
   return outputs;

@@ -14,6 +14,7 @@
 
 #include "kiln/graph/control_flow.h"
 #include "kiln/graph/sort.h"
+#include "src/backends/cpu/passes.h"
 #include "tests/testing/gradcheck.h"
 #include "tests/testing/testing.h"
 
@@ -304,6 +305,105 @@ TEST(ControlFlowIr, ScanGradientsDoNotRecordTheStackedOutputs) {
     return found;
   };
   EXPECT_EQ(count_square(*fn), 0);
+}
+
+// The Whiles of a finished function (its own, not its sub-functions').
+int CountWhiles(const ir::Function& fn) {
+  int whiles = 0;
+  for (const auto& in : fn.instructions) whiles += in.op == ir::OpType::kWhile;
+  return whiles;
+}
+
+// The gradient of a While replays the loop to record its carries; the
+// finished function reads the forward results from that replay, so the loop
+// runs forward once: two Whiles (forward with the tape, backward), not three.
+TEST(ControlFlowIr, ADifferentiatedWhileRunsForwardOnce) {
+  auto g = graph::NewGraph();
+  Node x = graph::Parameter(g.get(), "x", shapes::Make(dtypes::Float64, 3));
+  Node w = graph::Parameter(g.get(), "w", shapes::Make(dtypes::Float64, 3));
+  auto loop = graph::While(
+      [](const std::vector<Node>& c) { return graph::LessThan(c[1], graph::ScalarLike(c[1], 100)); },
+      [&](const std::vector<Node>& c) { return Vec({graph::Sin(c[0] * w), c[1] + graph::ReduceSum(c[0], {}) + 1.0}); },
+      {x, graph::Scalar(g.get(), dtypes::Float64, 0)}, graph::WhileOptions{.max_trip_count = 200});
+  const std::vector<Node> grads = graph::Gradient(graph::ReduceSum(loop[0], {}), {x, w});
+  auto fn = g->Finish({loop[0], loop[1], grads[0], grads[1]}, graph::Loc::current());
+  EXPECT_EQ(CountWhiles(*fn), 2) << fn->ToString();
+  EXPECT_NO_THROW(fn->Validate());
+  // Scan (a While whose stacked outputs are write-only carries) too.
+  auto g2 = graph::NewGraph();
+  Node xs = graph::Parameter(g2.get(), "xs", shapes::Make(dtypes::Float32, 5, 3));
+  auto r = graph::Scan([](const std::vector<Node>& c, const std::vector<Node>& xt) {
+    Node h = graph::Tanh(c[0] + xt[0]);
+    return Vec({h, h * 2.0f});
+  }, {graph::Zeros(g2.get(), shapes::Make(dtypes::Float32, 3))}, {xs});
+  Node dxs = graph::Gradient(graph::ReduceSum(r.stacked[0], {}) + graph::ReduceSum(r.carry[0], {}), {xs})[0];
+  auto fn2 = g2->Finish({r.carry[0], r.stacked[0], dxs}, graph::Loc::current());
+  EXPECT_EQ(CountWhiles(*fn2), 2) << fn2->ToString();
+}
+
+// The backward loop of a Scan handles one step's slice per iteration: once
+// optimized as the CPU backend compiles it, no instruction of its body has
+// the size of the whole sequence except the carried buffers written in place
+// (a DynamicUpdateSlice of a carry that reads it last). Adding a
+// whole-sequence gradient per step, or copying a carry to update it, would
+// make the gradient quadratic in the length.
+TEST(ControlFlowIr, ScanGradientBodiesWorkOnOneStep) {
+  constexpr int64_t kSteps = 50;
+  auto g = graph::NewGraph();
+  Node xs = graph::Parameter(g.get(), "xs", shapes::Make(dtypes::Float32, kSteps, 4, 3));
+  Node w = graph::Parameter(g.get(), "w", shapes::Make(dtypes::Float32, 3, 3));
+  auto r = graph::Scan([&](const std::vector<Node>& c, const std::vector<Node>& x) {
+    Node h = graph::Tanh(graph::MatMul(c[0], w) + x[0]);
+    return Vec({h, h});
+  }, {graph::Zeros(g.get(), shapes::Make(dtypes::Float32, 4, 3))}, {xs});
+  const auto grads = graph::Gradient(graph::ReduceSum(graph::Square(r.stacked[0]), {}), {xs, w});
+  auto fn = g->Finish({grads[0], grads[1]}, graph::Loc::current());
+  int bodies = 0;
+  for (const ir::Instruction& loop : fn->instructions) {
+    if (loop.op != ir::OpType::kWhile) continue;
+    ++bodies;
+    const auto body = static_cast<size_t>(ir::Attr<ir::ControlFlowAttrs>(loop).subfunctions[1]);
+    const auto sub = backends::cpu::OptimizeFunction(fn->subfunctions[body]);
+    std::vector<int> last_reader(sub->instructions.size(), -1);
+    for (size_t id = 0; id < sub->instructions.size(); ++id) {
+      for (int o : sub->instructions[id].operands) last_reader[static_cast<size_t>(o)] = static_cast<int>(id);
+    }
+    for (size_t id = 0; id < sub->instructions.size(); ++id) {
+      const ir::Instruction& in = sub->instructions[id];
+      if (in.shape.Rank() == 0 || in.shape.Dims()[0] != kSteps) continue;
+      const bool param = in.op == ir::OpType::kParameter;
+      const bool in_place = in.op == ir::OpType::kDynamicUpdateSlice &&
+                            sub->instructions[static_cast<size_t>(in.operands[0])].op == ir::OpType::kParameter &&
+                            last_reader[static_cast<size_t>(in.operands[0])] == static_cast<int>(id);
+      EXPECT_TRUE(param || in_place) << "instruction %" << id << " of " << sub->name << " works on the whole sequence:\n"
+                                     << sub->ToString();
+    }
+  }
+  EXPECT_EQ(bodies, 2);  // the forward loop with its tape, the backward loop
+}
+
+// The merged loop gives the forward results, first and second derivatives
+// of a loop whose trip count depends on the data, and its run-time error
+// still names the user's While.
+TEST_P(ControlFlowTest, MergedForwardLoopGivesTheValuesAndItsErrors) {
+  const int while_line = __LINE__ + 3;
+  auto exec = graph::Compile(Backend(), [](graph::Graph* g) {
+    Node x = graph::Parameter(g, "x", shapes::Make(dtypes::Float64));
+    Node y = graph::While([](const std::vector<Node>& c) { return graph::LessThan(c[0], graph::ScalarLike(c[0], 10)); },
+                          [](const std::vector<Node>& c) { return Vec({c[0] * c[0] * 0.5 + 1.0}); }, {x},
+                          graph::WhileOptions{.max_trip_count = 4})[0];
+    Node dy = graph::Gradient(y, {x})[0];
+    return Vec({y, dy, graph::Gradient(dy, {x})[0]});
+  });
+  // From x = 3: 5.5, 16.125 (2 trips). With u = x^2/2 + 1, y = u^2/2 + 1,
+  // so y' = u x and y'' = x^2 + u.
+  const std::vector<Tensor> out = exec.Call(3.0);
+  EXPECT_EQ(out[0].Flat<double>()[0], 16.125);
+  EXPECT_EQ(out[1].Flat<double>()[0], 16.5);
+  EXPECT_EQ(out[2].Flat<double>()[0], 14.5);
+  // From x = 1 the loop needs 5 trips (1.5, 2.125, 3.26, 6.3, 20.8).
+  KILN_EXPECT_ERROR(exec.Call(1.0), "max_trip_count of 4 iterations");
+  KILN_EXPECT_ERROR(exec.Call(1.0), "control_flow_test.cc:" + std::to_string(while_line));
 }
 
 TEST_P(ControlFlowTest, ExceedingMaxTripCountIsARunTimeError) {
