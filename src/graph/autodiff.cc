@@ -74,6 +74,7 @@ bool IsHolomorphic(ir::OpType op) {
     case OpType::kTanh:
     case OpType::kSqrt:
     case OpType::kRsqrt:
+    case OpType::kReduceProduct:
     case OpType::kReduceWindow: return true;  // sums and products (complex max/min do not exist)
     default: return false;
   }

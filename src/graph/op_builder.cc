@@ -83,6 +83,7 @@ bool TakesComplex(ir::OpType op) {
     case OpType::kReal:
     case OpType::kImag:
     case OpType::kFft:
+    case OpType::kReduceProduct:
     case OpType::kReduceWindow:  // sums and products; ReduceWindow refuses complex max and min
     case OpType::kCollective: return true;
     default: return false;

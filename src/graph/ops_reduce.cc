@@ -17,11 +17,12 @@ using ir::OpType;
 namespace {
 
 // The dtypes a reduction accepts.
-enum class ReduceKinds : uint8_t { kNumeric, kBool, kInteger };
+enum class ReduceKinds : uint8_t { kNumeric, kNumericOrComplex, kBool, kInteger };
 
 bool Accepts(ReduceKinds kinds, dtypes::DType dt) {
   switch (kinds) {
     case ReduceKinds::kNumeric: return dtypes::IsFloat(dt) || dtypes::IsInteger(dt);
+    case ReduceKinds::kNumericOrComplex: return dtypes::IsFloatOrComplex(dt) || dtypes::IsInteger(dt);
     case ReduceKinds::kBool: return dt == dtypes::Bool;
     case ReduceKinds::kInteger: return dtypes::IsInteger(dt);
   }
@@ -31,6 +32,7 @@ bool Accepts(ReduceKinds kinds, dtypes::DType dt) {
 const char* KindsName(ReduceKinds kinds) {
   switch (kinds) {
     case ReduceKinds::kNumeric: return "a numeric (integer or float) dtype";
+    case ReduceKinds::kNumericOrComplex: return "a numeric (integer, float or complex) dtype";
     case ReduceKinds::kBool: return "Bool";
     case ReduceKinds::kInteger: return "an integer dtype";
   }
@@ -84,7 +86,7 @@ Node ReduceSum(Node x, std::vector<int> axes, Loc loc) {
   return Reduce(OpType::kReduceSum, ReduceKinds::kNumeric, x, axes, loc);
 }
 Node ReduceProduct(Node x, std::vector<int> axes, Loc loc) {
-  return Reduce(OpType::kReduceProduct, ReduceKinds::kNumeric, x, axes, loc);
+  return Reduce(OpType::kReduceProduct, ReduceKinds::kNumericOrComplex, x, axes, loc);
 }
 Node ReduceMax(Node x, std::vector<int> axes, Loc loc) {
   return Reduce(OpType::kReduceMax, ReduceKinds::kNumeric, x, axes, loc);

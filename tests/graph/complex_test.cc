@@ -580,6 +580,48 @@ TEST_P(ComplexOps, CumProdMultipliesAsComplexNumbers) {
   }
 }
 
+// ReduceProduct multiplies complex numbers, over one axis, several (in either
+// memory order) and all, against long-double products; an empty product is 1.
+TEST_P(ComplexOps, ReduceProductMultipliesAsComplexNumbers) {
+  using C = std::complex<double>;
+  using L = std::complex<long double>;
+  std::vector<C> v;
+  for (int k = 0; k < 24; ++k) v.emplace_back(0.75 + 0.25 * std::sin(k), 0.5 * std::cos(3 * k));
+  v[5] = {0, 1};
+  const auto at = [&](int64_t i, int64_t j, int64_t k) { return L(v[static_cast<size_t>((i * 3 + j) * 4 + k)]); };
+  const auto to_c = [](L z) { return C(static_cast<double>(z.real()), static_cast<double>(z.imag())); };
+  for (DType dt : kComplexDTypes) {
+    SCOPED_TRACE(dtypes::Name(dt));
+    const Tensor x = FromComplex(dt, {2, 3, 4}, v);
+    std::vector<C> last, first_two, all(1);
+    for (int64_t i = 0; i < 2; ++i) {
+      for (int64_t j = 0; j < 3; ++j) {
+        L p = 1;
+        for (int64_t k = 0; k < 4; ++k) p *= at(i, j, k);
+        last.push_back(to_c(p));
+      }
+    }
+    for (int64_t k = 0; k < 4; ++k) {
+      L p = 1;
+      for (int64_t i = 0; i < 2; ++i) {
+        for (int64_t j = 0; j < 3; ++j) p *= at(i, j, k);
+      }
+      first_two.push_back(to_c(p));
+    }
+    L p = 1;
+    for (const C& z : v) p *= L(z);
+    all[0] = to_c(p);
+    const double tol = 8 * testing::Tolerance(dt);
+    EXPECT_TRUE(CloseAsComplex(Run1([](const auto& q) { return graph::ReduceProduct(q[0], {2}); }, {x}), Interleave(last), tol));
+    EXPECT_TRUE(CloseAsComplex(Run1([](const auto& q) { return graph::ReduceProduct(q[0], {0, 1}); }, {x}),
+                               Interleave(first_two), tol));
+    EXPECT_TRUE(CloseAsComplex(Run1([](const auto& q) { return graph::ReduceProduct(q[0], {}); }, {x}), Interleave(all), tol));
+    const Tensor empty = FromComplex(dt, {2, 0}, {});
+    EXPECT_TRUE(CloseAsComplex(Run1([](const auto& q) { return graph::ReduceProduct(q[0], {1}); }, {empty}),
+                               Interleave({C(1, 0), C(1, 0)}), 0));
+  }
+}
+
 class ComplexErrors : public testing::GraphErrorTest {};
 
 TEST_F(ComplexErrors, OpsNotDefinedOnComplexNumbersSaySo) {

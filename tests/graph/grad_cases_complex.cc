@@ -1,6 +1,6 @@
 // Copyright 2026 The Kiln Authors.
 // Gradient cases of the complex-number ops (Complex, Real, Imag, Fft), of
-// Abs, Sign, CumSum and CumProd on complex values, and of the holomorphic ops on
+// Abs, Sign, CumSum, CumProd, window products and ReduceProduct on complex values, and of the holomorphic ops on
 // complex values (whose rules autodiff conjugates),
 // checked by finite differences of each part of each Complex128 argument.
 #include "kiln/graph/cumulative.h"
@@ -79,6 +79,23 @@ std::vector<GradCase> ComplexGradCases() {
                  return graph::CumProd(x, 1, {.exclusive = true, .reverse = true});
                },
                {ComplexValues({2, 4}, 87)}});
+  c.push_back({OpType::kReduceWindow, "window product complex (window 2, stride 1)",
+               [](Args p) {
+                 ir::WindowAttrs pairs;
+                 pairs.reduction = ir::WindowReduction::kProduct;
+                 pairs.window_dimensions = {1, 2};
+                 return graph::ReduceWindow(p[0], pairs);
+               },
+               {ComplexValues({2, 4}, 88)}});
+  c.push_back({OpType::kReduceProduct, "ReduceProduct complex", [](Args p) { return graph::ReduceProduct(p[0], {1}); },
+               {ComplexValues({2, 4}, 89)}});
+  c.push_back({OpType::kReduceProduct, "ReduceProduct complex, with a zero, over both axes",
+               [](Args p) {
+                 Node column = graph::Iota(p[0].Graph(), shapes::Make(dtypes::Int32, 2, 3), 1);
+                 Node x = graph::Where(graph::Equal(column, graph::ScalarLike(column, 1)), graph::ZerosLike(p[0]), p[0]);
+                 return graph::ReduceProduct(x * p[0], {0, 1}) + graph::ReduceProduct(p[0], {0});
+               },
+               {ComplexValues({2, 3}, 94)}});
   c.push_back({OpType::kReduceSum, "ReduceSum complex", [](Args p) { return graph::ReduceSum(p[0], {1}); },
                {ComplexValues({2, 3}, 84)}});
 

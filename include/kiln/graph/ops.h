@@ -191,7 +191,7 @@ template <std::integral I>
 Node ReduceSum(Node x, I axis, Loc loc = Loc::current()) {
   return ReduceSum(x, std::vector<int>{static_cast<int>(axis)}, loc);
 }
-/// Product (integers wrap).
+/// Product (integers wrap; complex values multiply as complex numbers).
 Node ReduceProduct(Node x, std::vector<int> axes, Loc loc = Loc::current());
 /// Maximum; NaN propagates; -Inf (or the type's lowest) for empty reductions.
 Node ReduceMax(Node x, std::vector<int> axes, Loc loc = Loc::current());

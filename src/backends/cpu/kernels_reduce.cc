@@ -397,12 +397,15 @@ Reduction ReductionOf(OpType op) {
   }
 }
 
-// Whether reduction R is defined for T: arithmetic ones for numbers, logical
-// ones for Bool, bitwise ones for integers.
+// Whether reduction R is defined for T: arithmetic ones for numbers (sums
+// and products only for complex numbers, which have no order), logical ones
+// for Bool, bitwise ones for integers.
 template <Reduction R, typename T>
 constexpr bool Supports(bool logical) {
   constexpr bool is_bool = std::is_same_v<T, bool>;
-  if constexpr (R == Reduction::kSum || R == Reduction::kProduct || R == Reduction::kMax || R == Reduction::kMin) {
+  if constexpr (std::is_same_v<T, dtypes::complex64> || std::is_same_v<T, dtypes::complex128>) {
+    return !logical && (R == Reduction::kSum || R == Reduction::kProduct);
+  } else if constexpr (R == Reduction::kSum || R == Reduction::kProduct || R == Reduction::kMax || R == Reduction::kMin) {
     return !is_bool;
   } else {
     return logical ? is_bool : (std::is_integral_v<T> && !is_bool);
@@ -413,7 +416,7 @@ template <Reduction R>
 Kernel MakeReduceOf(const ir::Instruction& instr, const shapes::Shape& x, RowLoop loop) {
   const bool logical = instr.op == OpType::kReduceLogicalAnd || instr.op == OpType::kReduceLogicalOr ||
                        instr.op == OpType::kReduceLogicalXor;
-  return DispatchDType(x.DType(), [&](auto zero) -> Kernel {
+  return DispatchDTypeWithComplex(x.DType(), [&](auto zero) -> Kernel {
     using T = decltype(zero);
     if constexpr (Supports<R, T>(true) || Supports<R, T>(false)) {
       if (Supports<R, T>(logical)) return ReduceKernel<R, T>(std::move(loop), x.Size(), instr.shape.Size());
