@@ -2,7 +2,7 @@
 # The char-GPT example end to end, briefly. By steps (the schedule in the
 # graph, independent of the machine's speed): 40 steps bring the validation
 # loss below 5 bits per byte (a uniform guess is 8), with samples and the
-# plot. By time (the schedule over the wall time): 18 seconds of training
+# plot, and the sliding-window score. By time (the schedule over the wall time): 18 seconds of training
 # bring it below 6.5 bits per byte even on a loaded machine, then a second
 # run resumes from the checkpoint, finds the time spent and trains no more.
 # Bad settings give their error.
@@ -17,6 +17,8 @@ bits() { sed -n 's/^validation: \([0-9.]*\) bits per byte.*/\1/p' "$1"; }
 grep -q "^validation: .* after 40 steps" "$work/steps.log" || fail "not 40 steps" "$work/steps.log"
 trained=$(bits "$work/steps.log")
 awk -v b="$trained" 'BEGIN { exit !(b < 5) }' || fail "$trained bits per byte after 40 steps"
+grep -q "^sliding: [0-9.]* bits per byte, each byte predicted from at least 64 bytes" "$work/steps.log" ||
+  fail "no sliding-window evaluation" "$work/steps.log"
 grep -q "^---- sample 1.1" "$work/steps.log" || fail "no sample"
 grep -q "^generation: [0-9]* tokens/s" "$work/steps.log" || fail "no generation speed"
 [ -s "$work/steps.html" ] || fail "no plot"

@@ -154,6 +154,43 @@ TEST(TokenWindows, InputNoiseReplacesInputsOnlyAtItsRate) {
   EXPECT_FALSE(std::equal(a.begin(), a.end(), b.begin()));
 }
 
+// Sliding windows: starts `stride` apart, a mask keeping each window's last
+// `stride` positions, so every token from length - stride + 1 on is scored
+// once, with at least length - stride tokens before it in its window.
+TEST(TokenWindows, StrideScoresEachTokenOnceWithContext) {
+  TokenWindows ds("eval", Stream(25), 4);
+  ds.BatchSize(2).Stride(2);
+  EXPECT_EQ(ds.BatchesPerEpoch(), 5);  // starts 0, 2, ..., 18 (20 would have no label for its last position)
+  Batch b;
+  std::vector<int32_t> scored;
+  int32_t next_start = 0;
+  while (ds.Next(b)) {
+    ASSERT_EQ(b.labels.size(), 2u);
+    ASSERT_EQ(b.labels[1].Shape(), shapes::Make(dtypes::Bool, 2, 4));
+    const auto in = b.inputs[0].Flat<int32_t>();
+    const auto label = b.labels[0].Flat<int32_t>();
+    const auto keep = b.labels[1].Flat<bool>();
+    for (size_t w = 0; w < 2; ++w) {
+      EXPECT_EQ(in[w * 4], next_start);
+      next_start += 2;
+      for (size_t p = 0; p < 4; ++p) {
+        EXPECT_EQ(label[w * 4 + p], in[w * 4 + p] + 1);
+        EXPECT_EQ(keep[w * 4 + p], p >= 2) << "window " << w << " position " << p;
+        if (keep[w * 4 + p]) scored.push_back(label[w * 4 + p]);
+      }
+    }
+  }
+  std::vector<int32_t> want;
+  for (int32_t t = 3; t <= 22; ++t) want.push_back(t);
+  EXPECT_EQ(scored, want);
+  // A stride of the length is the default: non-overlapping, no mask.
+  TokenWindows same("eval", Stream(25), 4);
+  same.BatchSize(2).Stride(4);
+  ASSERT_TRUE(same.Next(b));
+  EXPECT_EQ(b.labels.size(), 1u);
+  EXPECT_EQ(same.BatchesPerEpoch(), 3);
+}
+
 TEST(TokenWindows, InfiniteAndErrors) {
   TokenWindows ds("t", Stream(10), 3);
   ds.BatchSize(2).Infinite(true);
@@ -166,6 +203,12 @@ TEST(TokenWindows, InfiniteAndErrors) {
                                           "got rate 1 and vocab_size 256");
   KILN_EXPECT_ERROR(ds.InputNoise(0.1, 0), "TokenWindows(\"t\"): InputNoise needs 0 <= rate < 1 and vocab_size >= 1, "
                                            "got rate 0.1 and vocab_size 0");
+  KILN_EXPECT_ERROR(ds.Stride(0), "TokenWindows(\"t\"): Stride needs 1 <= stride <= length (3), got 0");
+  KILN_EXPECT_ERROR(ds.Stride(4), "TokenWindows(\"t\"): Stride needs 1 <= stride <= length (3), got 4");
+  TokenWindows shuffled("s", Stream(10), 3);
+  shuffled.Shuffle(1).Stride(2);
+  KILN_EXPECT_ERROR(shuffled.Next(b), "TokenWindows(\"s\"): Stride is for evaluation, in stream order: it cannot be "
+                                      "combined with Shuffle");
   TokenWindows tiny("tiny", Stream(5), 4);
   tiny.BatchSize(4).Infinite(true);
   KILN_EXPECT_ERROR(tiny.Next(b), "TokenWindows(\"tiny\"): infinite dataset yields no batch: 5 tokens, windows of 4, batch size 4");

@@ -13,7 +13,7 @@
 namespace kiln::ml::datasets {
 
 TokenWindows::TokenWindows(std::string name, std::vector<int32_t> tokens, int64_t length)
-    : name_(std::move(name)), tokens_(std::move(tokens)), length_(length) {
+    : name_(std::move(name)), tokens_(std::move(tokens)), length_(length), stride_(length) {
   if (length < 1 || NumTokens() < length + 1) {
     Throw("TokenWindows(\"" + name_ + "\"): needs length >= 1 and at least length + 1 tokens, got length " +
           std::to_string(length) + " and " + std::to_string(NumTokens()) + " tokens");
@@ -30,6 +30,15 @@ TokenWindows& TokenWindows::Shuffle(uint64_t seed) {
   shuffle_ = true;
   seed_ = seed;
   starts_.clear();
+  return *this;
+}
+
+TokenWindows& TokenWindows::Stride(int64_t stride) {
+  if (stride < 1 || stride > length_) {
+    Throw("TokenWindows(\"" + name_ + "\"): Stride needs 1 <= stride <= length (" + std::to_string(length_) +
+          "), got " + std::to_string(stride));
+  }
+  stride_ = stride;
   return *this;
 }
 
@@ -51,19 +60,23 @@ TokenWindows& TokenWindows::InputNoise(double rate, int32_t vocab_size, uint64_t
   return *this;
 }
 
-// Shuffled: every start with a full window and its labels; else the
-// non-overlapping ones.
+// Shuffled: every start with a full window and its labels; else every
+// stride-th one (the non-overlapping ones by default).
 int64_t TokenWindows::NumStarts() const {
   const int64_t possible = NumTokens() - length_;
-  return shuffle_ ? possible : possible / length_ + (possible % length_ != 0 ? 1 : 0);
+  return shuffle_ ? possible : possible / stride_ + (possible % stride_ != 0 ? 1 : 0);
 }
 
 int64_t TokenWindows::BatchesPerEpoch() const {
-  const int64_t by_tokens = NumTokens() / (batch_size_ * length_);
+  const int64_t by_tokens = NumTokens() / (batch_size_ * (shuffle_ ? length_ : stride_));
   return std::min(shuffle_ ? std::max<int64_t>(by_tokens, 1) : by_tokens, NumStarts() / batch_size_);
 }
 
 bool TokenWindows::Next(Batch& batch) {
+  if (shuffle_ && stride_ != length_) {
+    Throw("TokenWindows(\"" + name_ + "\"): Stride is for evaluation, in stream order: it cannot be combined with "
+          "Shuffle");
+  }
   if (batch_ >= BatchesPerEpoch()) {
     if (!infinite_) return false;
     if (BatchesPerEpoch() == 0) {
@@ -79,7 +92,7 @@ bool TokenWindows::Next(Batch& batch) {
   auto* out = static_cast<int32_t*>(labels.MutableHostData());
   for (int64_t i = 0; i < batch_size_; ++i) {
     const int64_t w = batch_ * batch_size_ + i;
-    const int64_t start = shuffle_ ? starts_[static_cast<size_t>(w)] : w * length_;
+    const int64_t start = shuffle_ ? starts_[static_cast<size_t>(w)] : w * stride_;
     const size_t bytes = static_cast<size_t>(length_) * sizeof(int32_t);
     std::memcpy(in + i * length_, tokens_.data() + start, bytes);
     std::memcpy(out + i * length_, tokens_.data() + start + 1, bytes);
@@ -98,6 +111,14 @@ bool TokenWindows::Next(Batch& batch) {
   }
   batch.inputs = {std::move(inputs)};
   batch.labels = {std::move(labels)};
+  if (stride_ < length_) {
+    // The last `stride` positions of each window: the tokens the window
+    // before did not score.
+    tensors::Tensor mask(shapes::Shape(dtypes::Bool, {batch_size_, length_}));
+    auto* keep = static_cast<bool*>(mask.MutableHostData());
+    for (int64_t i = 0; i < batch_size_ * length_; ++i) keep[i] = i % length_ >= length_ - stride_;
+    batch.labels.push_back(std::move(mask));
+  }
   ++batch_;
   return true;
 }

@@ -17,8 +17,11 @@ namespace kiln::ml::datasets {
 /// Windows of a token stream: inputs Int32 [batch, length] = tokens[s, s +
 /// length), labels Int32 [batch, length] = tokens[s + 1, s + length + 1).
 /// An epoch has NumTokens() / (batch * length) batches (at least one when
-/// shuffled, and never more than the distinct windows allow), so it predicts
-/// about as many tokens as the stream holds.
+/// shuffled; stride instead of length with Stride; never more than the
+/// distinct windows allow), so it predicts about as many tokens as the
+/// stream holds. With Stride below the length,
+/// the labels also hold a Bool mask [batch, length] of the positions to score
+/// (see Stride).
 class TokenWindows : public Dataset {
  public:
   /// Throws kiln::Error unless length >= 1 and the stream holds at least
@@ -31,6 +34,19 @@ class TokenWindows : public Dataset {
   /// consecutive and do not overlap (s = 0, length, 2 length, ...): each token
   /// is predicted once, as an evaluation wants.
   TokenWindows& Shuffle(uint64_t seed);
+  /// Sliding-window evaluation (as fixed-context language models are
+  /// evaluated: Al-Rfou et al. 2018, GPT-2): without Shuffle, consecutive
+  /// windows start `stride` tokens apart (default: the length, no overlap),
+  /// and with 1 <= stride < length the labels are {next tokens, mask}, the
+  /// Bool mask keeping each window's last `stride` positions only. Every
+  /// token is then scored once, predicted from at least length - stride
+  /// tokens before it, where non-overlapping windows predict a window's first
+  /// tokens from almost nothing. The first length - stride tokens of the
+  /// stream are not scored, and every batch scores batch * stride tokens
+  /// (so Trainer::Evaluate's mean over batches is the mean over tokens).
+  /// Throws kiln::Error unless 1 <= stride <= length; Next throws if the
+  /// dataset is also shuffled.
+  TokenWindows& Stride(int64_t stride);
   /// Repeats forever: Next never returns false (Reset is automatic).
   TokenWindows& Infinite(bool infinite);
   /// Input noising (Xie et al. 2017, "Data noising as smoothing in neural
@@ -56,7 +72,7 @@ class TokenWindows : public Dataset {
 
   std::string name_;
   std::vector<int32_t> tokens_;
-  int64_t length_, batch_size_ = 32, batch_ = 0, epoch_ = 0;
+  int64_t length_, stride_, batch_size_ = 32, batch_ = 0, epoch_ = 0;
   bool shuffle_ = false, infinite_ = false;
   uint64_t seed_ = 0;
   double noise_rate_ = 0;
