@@ -324,6 +324,17 @@ void LoopCase(const BackendPtr& backend, const Options& o) {
   AddRow("1,000 iterations of x*0.5+1 on f32[16]", t[0], {t[1]},
          Format("%.2f us per iteration in a While, ", Median(t[0].seconds) / n * 1e6) +
              Format("%.2f us per host call", Median(t[1].seconds) / n * 1e6));
+  // The gradient through a Scan (the loop replayed with a tape, then run
+  // backward) against libtorch's autograd over the same eager loop.
+  std::vector<Contender> rnn{{"Kiln Scan", g_kiln_threads, RnnScanGradient(backend)}};
+  if (peers::libtorch::Available()) {
+    const Step step = peers::libtorch::RnnScanGradient();
+    rnn.push_back({"libtorch, 1 thread", 1, step, true});
+    rnn.push_back({"libtorch, 2 threads", 2, step, true});
+  }
+  const std::vector<Timed> r = MeasureInterleaved(rnn, o);
+  AddRow("RNN of 200 steps (32 x 256): loss and gradients", r[0], {r.begin() + 1, r.end()},
+         Format("Kiln %.2f ms", Median(r[0].seconds) * 1e3), peers::libtorch::Version());
 }
 
 // (f3) Cholesky and Solve of a 1024 x 1024 Float64 matrix against LAPACK

@@ -142,6 +142,7 @@ Step FftRows() { return {}; }
 Step RfftLong() { return {}; }
 Step GptTrainStep() { return {}; }
 Step GptDecode() { return {}; }
+Step RnnScanGradient() { return {}; }
 Step TorchScriptInference(const std::string&, std::vector<int64_t>) { return {}; }
 }  // namespace libtorch
 #endif

@@ -71,6 +71,9 @@ Step GptTrainStep();
 /// inputs of `dims`, without autograd.
 Step TorchScriptInference(const std::string& path, std::vector<int64_t> dims);
 Step GptDecode();
+/// kiln::bench::RnnScanGradient's loss and gradients, as a loop of eager ops
+/// on the host and autograd's backward.
+Step RnnScanGradient();
 }  // namespace libtorch
 
 }  // namespace kiln::bench::peers

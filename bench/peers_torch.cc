@@ -95,6 +95,22 @@ Step RfftLong() {
   return [x] { torch::Tensor y = torch::fft::rfft(x); };
 }
 
+Step RnnScanGradient() {
+  torch::Tensor w = Uniform({kRnnUnits, kRnnUnits}, -1.0 / 16, 1.0 / 16).requires_grad_(true);
+  torch::Tensor xs = Uniform({kRnnSteps, kRnnBatch, kRnnUnits}, -1, 1).requires_grad_(true);
+  return [w, xs]() mutable {
+    torch::Tensor h = torch::zeros({kRnnBatch, kRnnUnits});
+    torch::Tensor loss = torch::zeros({});
+    for (int64_t t = 0; t < kRnnSteps; ++t) {
+      h = torch::tanh(torch::matmul(h, w) + xs[t]);
+      loss = loss + (h * h).sum();
+    }
+    w.mutable_grad() = torch::Tensor();
+    xs.mutable_grad() = torch::Tensor();
+    loss.backward();
+  };
+}
+
 Step TorchScriptInference(const std::string& path, std::vector<int64_t> dims) {
   auto module = std::make_shared<torch::jit::script::Module>(torch::jit::load(path));
   module->eval();

@@ -212,6 +212,25 @@ Step LoopOnHost(const std::shared_ptr<backends::Backend>& backend) {
   };
 }
 
+Step RnnScanGradient(const std::shared_ptr<backends::Backend>& backend) {
+  auto exec = graph::Compile(backend, [](graph::Graph* g) {
+    graph::Node w = graph::Parameter(g, "w", shapes::Make(dtypes::Float32, kRnnUnits, kRnnUnits));
+    graph::Node xs = graph::Parameter(g, "xs", shapes::Make(dtypes::Float32, kRnnSteps, kRnnBatch, kRnnUnits));
+    auto r = graph::Scan(
+        [&](const std::vector<graph::Node>& c, const std::vector<graph::Node>& x) {
+          graph::Node h = graph::Tanh(graph::MatMul(c[0], w) + x[0]);
+          return std::vector<graph::Node>{h, h};
+        },
+        {graph::Zeros(g, shapes::Make(dtypes::Float32, kRnnBatch, kRnnUnits))}, {xs});
+    graph::Node loss = graph::ReduceSum(graph::Square(r.stacked[0]), {});
+    std::vector<graph::Node> grads = graph::Gradient(loss, {w, xs});
+    return std::vector<graph::Node>{loss, grads[0], grads[1]};
+  });
+  const float scale = 1.0f / 16;  // |W| small enough that tanh does not saturate
+  return CallStep(exec, {RandomFloats({kRnnUnits, kRnnUnits}, -scale, scale, 16),
+                         RandomFloats({kRnnSteps, kRnnBatch, kRnnUnits}, -1, 1, 17)});
+}
+
 std::vector<double> SpdMatrix(int64_t n) {
   std::mt19937_64 rng(13);
   std::uniform_real_distribution<double> dist(-1, 1);

@@ -83,6 +83,14 @@ Step LoopInGraph(const std::shared_ptr<backends::Backend>& backend);
 /// graph from a host loop, each result fed to the next call.
 Step LoopOnHost(const std::shared_ptr<backends::Backend>& backend);
 
+/// The RNN of the scan-gradient case: h_t = tanh(h_{t-1} W + x_t) over
+/// kRnnSteps steps of Float32 [kRnnBatch, kRnnUnits], h_0 = 0.
+inline constexpr int64_t kRnnSteps = 200, kRnnBatch = 32, kRnnUnits = 256;
+/// The loss sum(h_t^2) over every step and its gradients with respect to W
+/// and the inputs x [kRnnSteps, kRnnBatch, kRnnUnits], through graph::Scan
+/// in one compiled graph.
+Step RnnScanGradient(const std::shared_ptr<backends::Backend>& backend);
+
 /// The order of the linear-algebra cases: Float64 [kLinalgSize, kLinalgSize].
 inline constexpr int64_t kLinalgSize = 1024;
 /// Cholesky of a symmetric positive-definite Float64 [kLinalgSize, kLinalgSize].

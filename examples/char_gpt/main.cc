@@ -158,6 +158,11 @@ context::Context NewContext(const Flags& flags) {
     message << "cooldown_fraction=" << f << ": must be in (0, 1]";
     throw Error(message.str());
   }
+  const auto stride = ctx.GetParam<int64_t>("eval_stride"), context_length = ctx.GetParam<int64_t>("context");
+  if (stride < 0 || stride > context_length) {
+    throw Error("eval_stride=" + std::to_string(stride) + ": must be in [0, context] (0: half the context), context is " +
+                std::to_string(context_length));
+  }
   return ctx;
 }
 
@@ -300,8 +305,8 @@ int Run(const Flags& flags) {
   // The validation text scored two ways: in non-overlapping windows (as the
   // periodic evaluations, comparable across runs), where a window's first
   // bytes are predicted from almost nothing, and in sliding windows
-  // (TokenWindows::Stride), where every byte has at least context -
-  // eval_stride bytes before it.
+  // (TokenWindows::Stride), where every byte is predicted from at least
+  // context - eval_stride + 1 bytes.
   const double val_loss = trainer->Evaluate(val_ds)["loss"];
   const int64_t stride = ctx.GetParam<int64_t>("eval_stride") > 0 ? ctx.GetParam<int64_t>("eval_stride")
                                                                    : std::max<int64_t>(1, context_length / 2);
@@ -312,7 +317,7 @@ int Run(const Flags& flags) {
   std::printf("validation: %.3f bits per byte (loss %.4f nats) after %lld steps, %.1f s of training\n",
               val_loss / std::log(2.0), val_loss, static_cast<long long>(trainer->GlobalStep()), train_seconds);
   std::printf("sliding: %.3f bits per byte, each byte predicted from at least %lld bytes\n",
-              sliding_loss / std::log(2.0), static_cast<long long>(context_length - stride));
+              sliding_loss / std::log(2.0), static_cast<long long>(context_length - stride + 1));
 
   // Samples: all prompts in one batch per call, `samples` calls with their own seeds.
   generation::Generator generator(backend, ctx, generation::DecoderModel(model), context_length);

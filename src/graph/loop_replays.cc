@@ -4,25 +4,13 @@
 #include "src/graph/loop_replays.h"
 
 #include <algorithm>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
 namespace kiln::graph::internal {
 
 namespace {
-
-// The GetTupleElements reading each element of tuple instruction `tuple`:
-// element i -> their ids (a copied graph may hold several per element).
-std::vector<std::vector<int>> ElementReaders(const ir::Function& fn, int tuple, size_t num_elements) {
-  std::vector<std::vector<int>> readers(num_elements);
-  for (size_t id = static_cast<size_t>(tuple) + 1; id < fn.instructions.size(); ++id) {
-    const ir::Instruction& in = fn.instructions[id];
-    if (in.op != ir::OpType::kGetTupleElement || in.operands[0] != tuple) continue;
-    const auto i = static_cast<size_t>(ir::Attr<ir::TupleIndexAttrs>(in).index);
-    if (i < num_elements) readers[i].push_back(static_cast<int>(id));
-  }
-  return readers;
-}
 
 // Whether `replay` extends `original`: both Whiles, the replay's results
 // 1..n the original's n results.
@@ -41,40 +29,69 @@ bool Extends(const ir::Function& fn, int replay, int original) {
   return true;
 }
 
+// The instructions `roots` depend on (themselves included).
+std::vector<bool> Reachable(const ir::Function& fn, const std::vector<int>& roots) {
+  std::vector<bool> seen(fn.instructions.size(), false);
+  std::vector<int> stack(roots.begin(), roots.end());
+  while (!stack.empty()) {
+    const auto id = static_cast<size_t>(stack.back());
+    stack.pop_back();
+    if (seen[id]) continue;
+    seen[id] = true;
+    for (int o : fn.instructions[id].operands) stack.push_back(o);
+  }
+  return seen;
+}
+
 }  // namespace
 
-void MergeLoopReplays(ir::Function& fn, const std::unordered_map<int, int>& replays) {
+void MergeLoopReplays(ir::Function& fn, const std::vector<std::pair<int, int>>& replays) {
   const size_t size = fn.instructions.size();
-  std::vector<int> uses(size, 0), gte_uses(size, 0);
-  for (const ir::Instruction& in : fn.instructions) {
-    for (int o : in.operands) {
-      ++uses[static_cast<size_t>(o)];
-      if (in.op == ir::OpType::kGetTupleElement) ++gte_uses[static_cast<size_t>(o)];
+  const std::vector<bool> live = Reachable(fn, fn.outputs);
+  // Each tuple's GetTupleElements, per element index (a copied graph may
+  // hold several per element), and whether anything else reads the tuple.
+  std::unordered_map<int, std::vector<std::vector<int>>> elements;
+  std::vector<bool> other_reader(size, false);
+  for (size_t id = 0; id < size; ++id) {
+    const ir::Instruction& in = fn.instructions[id];
+    if (in.op == ir::OpType::kGetTupleElement) {
+      auto& slots = elements[in.operands[0]];
+      const auto i = static_cast<size_t>(ir::Attr<ir::TupleIndexAttrs>(in).index);
+      if (slots.size() <= i) slots.resize(i + 1);
+      slots[i].push_back(static_cast<int>(id));
+    } else {
+      for (int o : in.operands) other_reader[static_cast<size_t>(o)] = true;
     }
   }
-  for (int o : fn.outputs) ++uses[static_cast<size_t>(o)];
+  for (int o : fn.outputs) other_reader[static_cast<size_t>(o)] = true;
+  auto reader = [&](int tuple, size_t i) {
+    auto it = elements.find(tuple);
+    return it == elements.end() || i >= it->second.size() || it->second[i].empty() ? -1 : it->second[i].front();
+  };
 
-  // 1. Where each reader of an original's element reads from now.
+  // 1. Where each reader of an original's element reads from now. In id
+  // order, so that along a chain (W replayed by T, T by T2) each replay takes
+  // its original's location before passing it on.
+  std::vector<std::pair<int, int>> pairs = replays;
+  std::stable_sort(pairs.begin(), pairs.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<int> redirect(size, -1);
   std::vector<bool> dropped(size, false);
-  // In id order, so that along a chain (W replayed by T, T by T2) each
-  // replay takes its original's location before passing it on.
-  std::vector<std::pair<int, int>> pairs(replays.begin(), replays.end());
-  std::sort(pairs.begin(), pairs.end());
   for (const auto& [original, replay] : pairs) {
-    if (!Extends(fn, replay, original) || uses[static_cast<size_t>(original)] != gte_uses[static_cast<size_t>(original)]) {
+    if (!Extends(fn, replay, original) || dropped[static_cast<size_t>(original)] ||
+        !live[static_cast<size_t>(replay)] || other_reader[static_cast<size_t>(original)] ||
+        Reachable(fn, {replay})[static_cast<size_t>(original)]) {
       continue;
     }
     const size_t n = ir::Attr<ir::ControlFlowAttrs>(fn.instructions[static_cast<size_t>(original)]).results.size();
-    const auto from = ElementReaders(fn, original, n);
-    const auto to = ElementReaders(fn, replay, n + 1);
     bool complete = true;
-    for (size_t i = 0; i < n; ++i) complete &= from[i].empty() || !to[i + 1].empty();
+    for (size_t i = 0; i < n; ++i) complete &= reader(original, i) < 0 || reader(replay, i + 1) >= 0;
     if (!complete) continue;
-    for (size_t i = 0; i < n; ++i) {
-      for (int gte : from[i]) {
-        redirect[static_cast<size_t>(gte)] = to[i + 1].front();
-        dropped[static_cast<size_t>(gte)] = true;
+    if (auto it = elements.find(original); it != elements.end()) {
+      for (size_t i = 0; i < it->second.size(); ++i) {
+        for (int gte : it->second[i]) {
+          redirect[static_cast<size_t>(gte)] = reader(replay, i + 1);
+          dropped[static_cast<size_t>(gte)] = true;
+        }
       }
     }
     dropped[static_cast<size_t>(original)] = true;
@@ -82,11 +99,11 @@ void MergeLoopReplays(ir::Function& fn, const std::unordered_map<int, int>& repl
     // max_trip_count) name the user's line, not the gradient's.
     fn.instructions[static_cast<size_t>(replay)].location = fn.instructions[static_cast<size_t>(original)].location;
   }
+  if (std::find(dropped.begin(), dropped.end(), true) == dropped.end()) return;
   auto target = [&](int id) {
     while (redirect[static_cast<size_t>(id)] >= 0) id = redirect[static_cast<size_t>(id)];  // chains of replays
     return id;
   };
-  if (std::find(dropped.begin(), dropped.end(), true) == dropped.end()) return;
   for (ir::Instruction& in : fn.instructions) {
     for (int& o : in.operands) o = target(o);
   }
@@ -108,6 +125,9 @@ void MergeLoopReplays(ir::Function& fn, const std::unordered_map<int, int>& repl
       auto& [id, next] = stack.back();
       const ir::Instruction& in = fn.instructions[static_cast<size_t>(id)];
       if (next < in.operands.size()) {
+        // An operand on the stack would be a cycle, which no checked pair
+        // creates (a replay never depends on its original); were there one,
+        // Validate would report the operand that comes later.
         const auto o = static_cast<size_t>(in.operands[next++]);
         if (new_id[o] < 0 && !on_stack[o]) {
           stack.emplace_back(static_cast<int>(o), 0);

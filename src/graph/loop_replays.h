@@ -12,22 +12,27 @@
 // dropped.
 #pragma once
 
-#include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "kiln/ir/function.h"
 
 namespace kiln::graph::internal {
 
-/// Rewrites `fn` so that for each entry original -> replay of `replays`
-/// (While instruction ids of `fn`), every reader of the original's result i
-/// reads the replay's result i + 1, and removes the original and its
-/// GetTupleElements. Chains (a replay that is itself replayed, as in
-/// higher-order gradients) resolve to the last replay. Instructions are
+/// Rewrites `fn` so that, for each original of the (original, replay) pairs
+/// of `replays` (While instruction ids of `fn`), every reader of the
+/// original's result i reads result i + 1 of its first replay that the
+/// outputs need, and removes the original and its GetTupleElements. A
+/// replay the outputs do not need (the gradient is not computed) is not
+/// used: it would run with its tape where the original runs without. Chains
+/// (a replay that is itself replayed, as in higher-order gradients) resolve
+/// to the last replay; a second replay of one original (the same loop
+/// differentiated twice) still runs as a loop of its own. Instructions are
 /// renumbered in a topological order (a replay is created after the
-/// original's readers, which now depend on it); parameters keep their order.
-/// An entry whose instructions do not have this shape (not two Whiles, the
-/// replay's results not extending the original's, a reader other than a
-/// GetTupleElement) is left alone.
-void MergeLoopReplays(ir::Function& fn, const std::unordered_map<int, int>& replays);
+/// original's readers, which now depend on it); parameters keep their
+/// order. A pair whose instructions do not have this shape (not two Whiles,
+/// the replay's results not extending the original's, the replay depending
+/// on the original, a reader other than a GetTupleElement) is left alone.
+void MergeLoopReplays(ir::Function& fn, const std::vector<std::pair<int, int>>& replays);
 
 }  // namespace kiln::graph::internal

@@ -339,6 +339,15 @@ TEST(ControlFlowIr, ADifferentiatedWhileRunsForwardOnce) {
   Node dxs = graph::Gradient(graph::ReduceSum(r.stacked[0], {}) + graph::ReduceSum(r.carry[0], {}), {xs})[0];
   auto fn2 = g2->Finish({r.carry[0], r.stacked[0], dxs}, graph::Loc::current());
   EXPECT_EQ(CountWhiles(*fn2), 2) << fn2->ToString();
+  // Without the gradient among the outputs, the value comes from the plain
+  // loop (one result), not from the replay and its tape (counter, carry and
+  // tape: more results), which dead-code elimination then drops.
+  const auto results_of_loop_behind = [](const ir::Function& f, int output) {
+    const ir::Instruction& gte = f.instructions[static_cast<size_t>(f.outputs[static_cast<size_t>(output)])];
+    return ir::Attr<ir::ControlFlowAttrs>(f.instructions[static_cast<size_t>(gte.operands[0])]).results.size();
+  };
+  EXPECT_EQ(results_of_loop_behind(*g->Finish({loop[0]}, graph::Loc::current()), 0), 2u);
+  EXPECT_GT(results_of_loop_behind(*g->Finish({loop[0], grads[1]}, graph::Loc::current()), 0), 3u);
 }
 
 // The backward loop of a Scan handles one step's slice per iteration: once

@@ -89,7 +89,14 @@ std::vector<GradCase> ComplexGradCases() {
                {ComplexValues({2, 4}, 88)}});
   c.push_back({OpType::kReduceProduct, "ReduceProduct complex", [](Args p) { return graph::ReduceProduct(p[0], {1}); },
                {ComplexValues({2, 4}, 89)}});
-  c.push_back({OpType::kReduceProduct, "ReduceProduct complex, with a zero, over both axes",
+  c.push_back({OpType::kReduceProduct, "ReduceProduct complex, one zero per row",
+               [](Args p) {
+                 Node column = graph::Iota(p[0].Graph(), shapes::Make(dtypes::Int32, 2, 4), 1);
+                 Node x = graph::Where(graph::Equal(column, graph::ScalarLike(column, 2)), graph::ZerosLike(p[0]), p[0]);
+                 return graph::ReduceProduct(x, {1});
+               },
+               {ComplexValues({2, 4}, 95)}});
+  c.push_back({OpType::kReduceProduct, "ReduceProduct complex, with zeros, over both axes",
                [](Args p) {
                  Node column = graph::Iota(p[0].Graph(), shapes::Make(dtypes::Int32, 2, 3), 1);
                  Node x = graph::Where(graph::Equal(column, graph::ScalarLike(column, 1)), graph::ZerosLike(p[0]), p[0]);

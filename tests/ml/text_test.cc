@@ -155,12 +155,12 @@ TEST(TokenWindows, InputNoiseReplacesInputsOnlyAtItsRate) {
 }
 
 // Sliding windows: starts `stride` apart, a mask keeping each window's last
-// `stride` positions, so every token from length - stride + 1 on is scored
-// once, with at least length - stride tokens before it in its window.
+// `stride` positions, so every token from length - stride + 1 on (up to the
+// last full batch) is scored once, from at least length - stride + 1 inputs.
 TEST(TokenWindows, StrideScoresEachTokenOnceWithContext) {
   TokenWindows ds("eval", Stream(25), 4);
   ds.BatchSize(2).Stride(2);
-  EXPECT_EQ(ds.BatchesPerEpoch(), 5);  // starts 0, 2, ..., 18 (20 would have no label for its last position)
+  EXPECT_EQ(ds.BatchesPerEpoch(), 5);  // starts 0, 2, ..., 18; the 11th window (20) fills no batch of 2
   Batch b;
   std::vector<int32_t> scored;
   int32_t next_start = 0;

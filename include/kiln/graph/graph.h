@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <unordered_map>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -145,11 +146,12 @@ class Graph {
   }
   /// Autodiff metadata: While `replay` (a node id) reruns While `original`
   /// with a tape of its carries, its results 1..n being `original`'s n
-  /// results. Finish makes `original`'s readers read `replay` and drops
-  /// `original`, so the loop runs once. The first replay of a While counts.
-  void SetLoopReplay(int replay, int original) { loop_replays_.emplace(original, replay); }
-  /// The replays noted by SetLoopReplay: original id -> replay id.
-  const std::unordered_map<int, int>& LoopReplays() const { return loop_replays_; }
+  /// results. Finish makes `original`'s readers read a replay that the
+  /// outputs need (the first noted) and drops `original`, so the loop runs
+  /// once.
+  void SetLoopReplay(int replay, int original) { loop_replays_.emplace_back(original, replay); }
+  /// The replays noted by SetLoopReplay: (original id, replay id), in order.
+  const std::vector<std::pair<int, int>>& LoopReplays() const { return loop_replays_; }
 
  private:
   Node Append(ir::OpType op, const std::vector<Node>& operands, shapes::Shape shape, ir::Attributes attrs,
@@ -165,7 +167,7 @@ class Graph {
   ir::Function function_;
   std::deque<shapes::Shape> shapes_;  // shapes_[id] == function_.instructions[id].shape
   std::unordered_map<int, CustomGradient> custom_gradients_;
-  std::unordered_map<int, int> loop_replays_;  // original While id -> replay While id
+  std::vector<std::pair<int, int>> loop_replays_;  // (original While id, replay While id)
 };
 
 /// A new, empty graph.

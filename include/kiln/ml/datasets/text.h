@@ -38,14 +38,16 @@ class TokenWindows : public Dataset {
   /// evaluated: Al-Rfou et al. 2018, GPT-2): without Shuffle, consecutive
   /// windows start `stride` tokens apart (default: the length, no overlap),
   /// and with 1 <= stride < length the labels are {next tokens, mask}, the
-  /// Bool mask keeping each window's last `stride` positions only. Every
-  /// token is then scored once, predicted from at least length - stride
-  /// tokens before it, where non-overlapping windows predict a window's first
-  /// tokens from almost nothing. The first length - stride tokens of the
-  /// stream are not scored, and every batch scores batch * stride tokens
-  /// (so Trainer::Evaluate's mean over batches is the mean over tokens).
-  /// Throws kiln::Error unless 1 <= stride <= length; Next throws if the
-  /// dataset is also shuffled.
+  /// Bool mask keeping each window's last `stride` positions only. Each
+  /// token is then scored at most once, predicted from at least length -
+  /// stride + 1 tokens (the inputs up to its position), where non-overlapping
+  /// windows predict a window's first tokens from almost nothing. Not scored:
+  /// the first length - stride tokens of the stream, and as without a
+  /// stride, the windows that do not fill a last batch and the tokens after
+  /// the last window. Every batch scores batch * stride tokens, so
+  /// Trainer::Evaluate's mean over batches is the mean over tokens. Throws
+  /// kiln::Error unless 1 <= stride <= length; Next throws if the dataset
+  /// is also shuffled with stride < length.
   TokenWindows& Stride(int64_t stride);
   /// Repeats forever: Next never returns false (Reset is automatic).
   TokenWindows& Infinite(bool infinite);
