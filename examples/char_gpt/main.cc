@@ -308,8 +308,8 @@ int Run(const Flags& flags) {
   // (TokenWindows::Stride), where every byte is predicted from at least
   // context - eval_stride + 1 bytes.
   const double val_loss = trainer->Evaluate(val_ds)["loss"];
-  const int64_t stride = ctx.GetParam<int64_t>("eval_stride") > 0 ? ctx.GetParam<int64_t>("eval_stride")
-                                                                   : std::max<int64_t>(1, context_length / 2);
+  const auto eval_stride = ctx.GetParam<int64_t>("eval_stride");
+  const int64_t stride = eval_stride > 0 ? eval_stride : std::max<int64_t>(1, context_length / 2);
   datasets::TokenWindows sliding("validation", val_tokens, context_length);
   sliding.BatchSize(batch_size).Stride(stride);
   const double sliding_loss = trainer->Evaluate(sliding)["loss"];

@@ -279,7 +279,7 @@ const ir::Instruction& InstructionOf(const Node& n) {
 // bytes are all zero (ZerosLike, which VJP rules start from).
 bool IsPositiveZeros(const Node& n) {
   const ir::Instruction* in = &InstructionOf(n);
-  if (in->op == ir::OpType::kBroadcastInDim) in = &n.Graph()->Function().instructions[static_cast<size_t>(in->operands[0])];
+  if (in->op == ir::OpType::kBroadcastInDim) in = &InstructionOf(Node(n.Graph(), in->operands[0]));
   if (in->op != ir::OpType::kConstant) return false;
   const auto& data = ir::Attr<ir::ConstantAttrs>(*in).data;
   return data && std::all_of(data->begin(), data->end(), [](std::byte b) { return b == std::byte{0}; });
@@ -380,7 +380,7 @@ std::vector<Node> WhileVJP(const internal::VJPArgs& a) {
   // The replay computes the forward loop's results too: Finish drops the
   // forward loop and reads them from here (see loop_replays.h).
   if (a.output.Graph() == a.g && trips.Graph() == a.g) {
-    a.g->SetLoopReplay(a.g->Function().instructions[static_cast<size_t>(trips.Id())].operands[0], a.output.Id());
+    a.g->SetLoopReplay(InstructionOf(trips).operands[0], a.output.Id());
   }
   std::vector<Node> tapes(n);  // per carry; empty for write-only ones
   for (size_t t = 0; t < taped_carry.size(); ++t) tapes[taped_carry[t]] = taped[1 + n + t];
