@@ -414,7 +414,9 @@ std::string Megabytes(double mb) { return Format("%.0f MB", mb); }
 // (g1) Causal self-attention of [1, 8 heads, T, 64] f32, T = 256 ... 4096:
 // the fused Attention op (row blocks, running softmax) against the composed
 // form, each in its own process (kiln_attention_job), interleaved over the
-// rounds: the median time and the process's peak resident memory.
+// rounds: the median time and the process's peak resident memory. Then the
+// same with the gradients of q, k and v (the fused AttentionGrad op against
+// the composed form's VJPs), as in a training step.
 void AttentionCases(const BackendPtr& backend, const Options& o) {
   if (!backend->GetCapabilities().SupportsOp(ir::OpType::kAttention)) {
     std::printf("attention: backend %s has no fused Attention; skipped\n", backend->Name().c_str());
@@ -422,20 +424,25 @@ void AttentionCases(const BackendPtr& backend, const Options& o) {
   }
   const std::string job = SiblingProgram("kiln_attention_job");
   if (job.empty()) throw std::runtime_error("kiln_attention_job is not built next to kiln_compare");
-  for (int64_t length : {256, 512, 1024, 2048, 4096}) {
-    const std::string base = job + " --length=" + std::to_string(length) + " --reps=" + std::to_string(length <= 1024 ? 9 : 3);
-    std::vector<Timed> seconds = {{"fused", {}}, {"composed", {}}};
-    std::vector<double> peak[2];
-    for (int r = 0; r < std::min(o.rounds, 5); ++r) {
-      for (int k = 0; k < 2; ++k) {
-        const int i = (k + r) % 2;
-        const JobOutput out = RunJob(base + " --fused=" + (i == 0 ? "1" : "0"));
-        seconds[static_cast<size_t>(i)].seconds.push_back(out.seconds);
-        peak[i].push_back(out.peak_mb);
+  for (const bool grad : {false, true}) {
+    for (int64_t length : {256, 512, 1024, 2048, 4096}) {
+      const std::string base = job + " --length=" + std::to_string(length) + " --grad=" + (grad ? "1" : "0") +
+                               " --reps=" + std::to_string(length <= 1024 ? 9 : 3);
+      std::vector<Timed> seconds = {{"fused", {}}, {"composed", {}}};
+      std::vector<double> peak[2];
+      for (int r = 0; r < std::min(o.rounds, 5); ++r) {
+        for (int k = 0; k < 2; ++k) {
+          const int i = (k + r) % 2;
+          const JobOutput out = RunJob(base + " --fused=" + (i == 0 ? "1" : "0"));
+          seconds[static_cast<size_t>(i)].seconds.push_back(out.seconds);
+          peak[i].push_back(out.peak_mb);
+        }
       }
+      AddRow("causal attention 8 heads x " + std::to_string(length) + " x 64 f32" +
+                 (grad ? " and its gradients" : "") + ", fused",
+             seconds[0], {seconds[1]},
+             "peak resident: fused " + Megabytes(Median(peak[0])) + ", composed " + Megabytes(Median(peak[1])));
     }
-    AddRow("causal attention 8 heads x " + std::to_string(length) + " x 64 f32, fused", seconds[0], {seconds[1]},
-           "peak resident: fused " + Megabytes(Median(peak[0])) + ", composed " + Megabytes(Median(peak[1])));
   }
 }
 

@@ -1,15 +1,19 @@
 // Copyright 2026 The Kiln Authors.
 // The Attention op (see kiln/graph/attention.h): checks, shape rule, and its
-// VJP, written with graph ops (the weights are recomputed from q and k).
+// VJP: the fused AttentionGrad op where the backend has it, else written with
+// graph ops (either way the weights are recomputed from q and k).
 #include "kiln/graph/attention.h"
 
 #include <cmath>
 #include <string>
 #include <vector>
 
+#include "kiln/backends/backend.h"
+#include "kiln/graph/autodiff.h"
 #include "kiln/graph/ops.h"
 #include "src/graph/attention_internal.h"
 #include "src/graph/op_builder.h"
+#include "src/graph/tracing.h"
 #include "src/graph/vjp.h"
 
 namespace kiln::graph {
@@ -20,32 +24,82 @@ namespace {
 
 constexpr std::string_view kOp = "Attention";
 
-// With P the weights and dO the output's cotangent: dV = Pᵀ dO, dP = dO Vᵀ,
+// The composed gradients (dq, dk, dv) of Attention for the output's
+// cotangent d_out. With P the weights: dV = Pᵀ dO, dP = dO Vᵀ,
 // dS = P (dP - rowsum(dP P)) (zero at masked scores, which are constants),
 // dQ = scale dS K, dK = scale dSᵀ Q; a kv head sums over its query heads.
-std::vector<Node> AttentionVJP(const internal::VJPArgs& args) {
-  const auto& a = ir::Attr<ir::AttentionAttrs>(args.instr);
-  const Loc& loc = args.loc;
+std::vector<Node> ComposedAttentionGrads(const ir::AttentionAttrs& a, const Node& q, const Node& k, const Node& v,
+                                         const Node& mask, const Node& cotangent, const Loc& loc) {
   // The op computes in full precision: its gradient recomputes the weights
   // exactly as the forward pass did, whatever the dots' default precision.
   const DotPrecisionScope precision(ir::DotPrecision::kHighest);
-  const Node &q = args.operands[0], &k = args.operands[1], &v = args.operands[2];
-  const Node mask = args.operands.size() > 3 ? args.operands[3] : Node();
   const auto& qd = q.Shape().Dims();
   const int64_t kv_heads = k.Shape().Dim(1), group = qd[1] / kv_heads;
   const std::vector<int64_t> split = {qd[0], kv_heads, group, qd[2], qd[3]};
   Node q5 = Reshape(q, split, loc);
   internal::AttentionWeights w =
       internal::ComposedAttentionWeights(q5, "bngqd", k, mask, a.scale, a.causal, a.masked_value, loc);
-  Node d_out = Reshape(args.cotangent, split, loc);
+  Node d_out = Reshape(cotangent, split, loc);
   Node dv = Einsum("bngqk,bngqd->bnkd", w.p, d_out, loc);
   Node dp = Einsum("bngqd,bnkd->bngqk", d_out, v, loc);
   Node ds = w.p * (dp - ExpandAxes(ReduceSum(dp * w.p, {4}, loc), {4}, loc));
   if (w.allowed.Ok()) ds = Where(w.allowed, ds, ZerosLike(ds), loc);
   Node dq = Reshape(Einsum("bngqk,bnkd->bngqd", ds, k, loc) * a.scale, qd, loc);
   Node dk = Einsum("bngqk,bngqd->bnkd", ds, q5, loc) * a.scale;
-  std::vector<Node> grads = {dq, dk, dv};
+  return {dq, dk, dv};
+}
+
+// Where the backend implements AttentionGrad, one fused op (the weights
+// recomputed block by block, never the whole score matrix); else the
+// composed gradients.
+std::vector<Node> AttentionVJP(const internal::VJPArgs& args) {
+  const auto& a = ir::Attr<ir::AttentionAttrs>(args.instr);
+  const Node &q = args.operands[0], &k = args.operands[1], &v = args.operands[2];
+  const Node mask = args.operands.size() > 3 ? args.operands[3] : Node();
+  std::vector<Node> grads;
+  const backends::Capabilities* target = args.g->Target();
+  if (target != nullptr && target->SupportsOp(ir::OpType::kAttentionGrad)) {
+    std::vector<Node> operands = {q, k, v, args.output, args.cotangent};
+    if (mask.Ok()) operands.push_back(mask);
+    Graph* g = internal::TargetGraph(operands, "AttentionGrad", args.loc);
+    grads = internal::EmitTuple(g, ir::OpType::kAttentionGrad, operands, a,
+                                {q.Shape(), k.Shape(), v.Shape()}, args.loc);
+  } else {
+    grads = ComposedAttentionGrads(a, q, k, v, mask, args.cotangent, args.loc);
+  }
   if (mask.Ok()) grads.push_back(Node());
+  return grads;
+}
+
+// AttentionGrad's own gradient (second order) differentiates the composed
+// gradients, which do not read `out`: they give the whole dependence on q,
+// k and v, so `out` gets none. They are built on leaf copies of the operands
+// (distinct identity instructions), so the inner VJP stops there: d_out
+// usually depends on q, k and v too (through `out`), and that path is the
+// enclosing VJP's to follow, through d_out's gradient.
+std::vector<Node> AttentionGradVJP(const internal::VJPArgs& args) {
+  const auto& a = ir::Attr<ir::AttentionAttrs>(args.instr);
+  auto leaf = [&](const Node& x) {
+    return internal::Emit(x.Graph(), ir::OpType::kReshape, {x}, x.Shape(), ir::NoAttrs{}, args.loc);
+  };
+  const Node q = leaf(args.operands[0]), k = leaf(args.operands[1]), v = leaf(args.operands[2]);
+  const Node d_out = leaf(args.operands[4]);
+  const Node mask = args.operands.size() > 5 ? args.operands[5] : Node();
+  const std::vector<Node> composed = ComposedAttentionGrads(a, q, k, v, mask, d_out, args.loc);
+  std::vector<Node> outputs, cotangents;
+  for (size_t i = 0; i < composed.size(); ++i) {
+    if (i < args.cotangents.size() && args.cotangents[i].Ok()) {
+      outputs.push_back(composed[i]);
+      cotangents.push_back(args.cotangents[i]);
+    }
+  }
+  std::vector<Node> grads(args.operands.size());
+  if (outputs.empty()) return grads;
+  const std::vector<Node> g = VJP(outputs, cotangents, {q, k, v, d_out}, args.loc);
+  grads[0] = g[0];
+  grads[1] = g[1];
+  grads[2] = g[2];
+  grads[4] = g[3];
   return grads;
 }
 
@@ -111,7 +165,10 @@ AttentionWeights ComposedAttentionWeights(const Node& q, const std::string& q_ax
   return {Softmax(s, -1, loc), allowed};
 }
 
-void RegisterAttentionVJPs(VJPTable& table) { table[static_cast<size_t>(ir::OpType::kAttention)] = AttentionVJP; }
+void RegisterAttentionVJPs(VJPTable& table) {
+  table[static_cast<size_t>(ir::OpType::kAttention)] = AttentionVJP;
+  table[static_cast<size_t>(ir::OpType::kAttentionGrad)] = AttentionGradVJP;
+}
 }  // namespace internal
 
 }  // namespace kiln::graph

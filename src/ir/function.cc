@@ -163,6 +163,12 @@ std::vector<shapes::Shape> TupleElementShapes(const Function& fn, const Instruct
     for (int o : in.operands) shapes.push_back(fn.instructions[static_cast<size_t>(o)].shape);
     return shapes;
   }
+  if (in.op == OpType::kAttentionGrad) {
+    if (in.operands.size() < 3) return {};
+    std::vector<shapes::Shape> shapes;
+    for (size_t i = 0; i < 3; ++i) shapes.push_back(fn.instructions[static_cast<size_t>(in.operands[i])].shape);
+    return shapes;
+  }
   if (const auto* cf = std::get_if<ControlFlowAttrs>(&in.attrs)) return cf->results;
   const auto* linalg = std::get_if<LinalgAttrs>(&in.attrs);
   if (IsFactorization(in.op) && linalg != nullptr && in.operands.size() == 1) {
@@ -202,6 +208,18 @@ void Function::ValidateFactorization(int id) const {
       instructions[in.operands[0]].shape.Rank() < 2) {
     Throw("IR function \"" + name + "\": instruction %" + std::to_string(id) + " (" + std::string(OpName(in.op)) +
           "): needs one operand of rank >= 2 and LinalgAttrs");
+  }
+}
+
+void Function::ValidateAttentionGrad(int id) const {
+  const Instruction& in = instructions[id];
+  auto shape = [&](size_t i) -> const shapes::Shape& { return instructions[in.operands[i]].shape; };
+  if ((in.operands.size() != 5 && in.operands.size() != 6) || !std::holds_alternative<AttentionAttrs>(in.attrs) ||
+      shape(0).Rank() != 4 || shape(1).Rank() != 4 || shape(2) != shape(1) || shape(3) != shape(0) ||
+      shape(4) != shape(0)) {
+    Throw("IR function \"" + name + "\": instruction %" + std::to_string(id) +
+          " (AttentionGrad): needs operands q, k, v, out, d_out[, mask] (out and d_out of q's shape, v of k's, "
+          "rank 4) and AttentionAttrs");
   }
 }
 
@@ -355,6 +373,10 @@ void Function::ValidateTupleUse(int id) const {
   }
   if (IsFactorization(in.op)) {
     ValidateFactorization(id);
+    return;
+  }
+  if (in.op == OpType::kAttentionGrad) {
+    ValidateAttentionGrad(id);
     return;
   }
   const auto* cf = std::get_if<ControlFlowAttrs>(&in.attrs);

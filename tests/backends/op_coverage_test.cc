@@ -29,7 +29,7 @@ bool KnownGap(const std::string& backend, ir::OpType op) {
   return backend == "cuda" && (op == ir::OpType::kWhile || op == ir::OpType::kIf || op == ir::OpType::kSort ||
                                op == ir::OpType::kGetTupleElement || op == ir::OpType::kCholesky ||
                                op == ir::OpType::kTriangularSolve || ir::IsFactorization(op) ||
-                               op == ir::OpType::kAttention || op == ir::OpType::kComplex ||
+                               op == ir::OpType::kAttention || op == ir::OpType::kAttentionGrad || op == ir::OpType::kComplex ||
                                op == ir::OpType::kReal || op == ir::OpType::kImag || op == ir::OpType::kFft ||
                                op == ir::OpType::kCollective);
 }

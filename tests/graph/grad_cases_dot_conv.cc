@@ -276,6 +276,19 @@ std::vector<GradCase> AttentionCases() {
          return graph::Gradient(y, {p[0]})[0];
        },
        {Uniform({1, 1, 2, 3}, -1, 1, 610), Uniform({1, 1, 3, 3}, -1, 1, 611), Uniform({1, 1, 3, 3}, -1, 1, 612)}},
+      {OpType::kAttentionGrad,
+       "AttentionGrad (all three gradients, in q, k, v and the cotangent; grouped-query, causal, masked)",
+       [](const std::vector<Node>& p) {
+         graph::Graph* g = p[0].Graph();
+         const shapes::Shape s = shapes::Make(dtypes::Int32, 1, 4, 3, 4);
+         Node mask = graph::NotEqual(graph::Iota(g, s, 3), graph::Iota(g, s, 1));  // head h hides key h
+         Node out = graph::Attention(p[0], p[1], p[2], mask, {.scale = 0.6, .causal = true});
+         std::vector<Node> grads = graph::VJP({out}, {p[3]}, {p[0], p[1], p[2]});
+         return graph::Concatenate({graph::Reshape(grads[0], {24}), graph::Reshape(grads[1], {16}),
+                                    graph::Reshape(grads[2], {16})}, 0);
+       },
+       {Uniform({1, 4, 3, 2}, -1, 1, 613), Uniform({1, 2, 4, 2}, -1, 1, 614), Uniform({1, 2, 4, 2}, -1, 1, 615),
+        Uniform({1, 4, 3, 2}, -1, 1, 616)}},
   };
 }
 

@@ -2,6 +2,7 @@
 #include "tests/testing/op_cases.h"
 
 #include "kiln/graph/attention.h"
+#include "kiln/graph/autodiff.h"
 #include "kiln/graph/collective.h"
 #include "kiln/graph/control_flow.h"
 #include "kiln/graph/fft.h"
@@ -238,6 +239,15 @@ std::vector<OpCase> MakeCases() {
                                                  graph::Const(g, int32_t{2}));
                      return graph::Attention(Input(g, dt, {2, 4, 2, 5}), Input(g, dt, {2, 2, 3, 5}),
                                              Input(g, dt, {2, 2, 3, 5}), mask, {.scale = 0.5, .causal = true});
+                   }});
+  // Its gradients (AttentionGrad, where the backend has it) for a random
+  // output cotangent.
+  cases.push_back({OpType::kAttentionGrad, [](Graph* g, dtypes::DType dt) {
+                     Node q = Input(g, dt, {2, 4, 2, 5}), k = Input(g, dt, {2, 2, 3, 5}), v = Input(g, dt, {2, 2, 3, 5});
+                     Node out = graph::Attention(q, k, v, {}, {.scale = 0.5, .causal = true});
+                     std::vector<Node> grads = graph::VJP({out}, {Input(g, dt, {2, 4, 2, 5})}, {q, k, v});
+                     return graph::Concatenate({graph::Reshape(grads[0], {80}), graph::Reshape(grads[1], {60}),
+                                                graph::Reshape(grads[2], {60})}, 0);
                    }});
   // Complex numbers: Complex takes the parts' dtype; Real, Imag and Fft run
   // on complex values (FFT round trip over two axes), or for real dtypes on

@@ -1,7 +1,7 @@
 // Copyright 2026 The Kiln Authors.
 // Scaled dot-product attention as one op of the IR (Attention), for backends
 // that run it in one fused kernel (the CPU: blocks of query rows with a
-// running softmax, never the whole score matrix). Most code calls
+// running softmax, never the whole score matrix), and its gradient likewise. Most code calls
 // ml::layers::DotProductAttention, which emits this op where the backend
 // prefers it (Capabilities::fused_attention_min_kv_length) and the composed
 // products and softmax elsewhere.
@@ -29,10 +29,11 @@ struct AttentionOptions {
 /// heads a multiple of kv_heads (query head h reads kv head h / (heads /
 /// kv_heads)); `mask` (optional) Bool [batch or 1, heads or 1, q_len,
 /// kv_len], false where a key is hidden. Float32 or Float64. Returns [batch,
-/// heads, q_len, head_dim]. Differentiable in q, k and v: the gradient
-/// recomputes the weights from q and k with the composed ops (so a training
-/// step still holds the [q_len, kv_len] weights per head in its backward
-/// pass; the forward pass never does). scale and masked_value must be finite.
+/// heads, q_len, head_dim]. Differentiable in q, k and v, to any order: where
+/// the backend has the AttentionGrad op (the CPU), the gradient is that one
+/// fused op, which recomputes the weights block by block, so neither pass of
+/// a training step holds the [q_len, kv_len] weights; elsewhere it is
+/// composed of products and a softmax. scale and masked_value must be finite.
 Node Attention(Node q, Node k, Node v, Node mask = {}, AttentionOptions options = {}, Loc loc = Loc::current());
 
 }  // namespace kiln::graph

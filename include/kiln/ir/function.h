@@ -231,6 +231,13 @@ struct LinalgAttrs {
 /// the query (query i sits at position kv_len - q_len + i). Output [batch,
 /// heads, q_len, head_dim]. Backends that implement it may never hold the
 /// whole score matrix (the CPU runs blocks of rows with a running softmax).
+///
+/// AttentionGrad(q, k, v, out, d_out[, mask]), with the same attributes: the
+/// tuple (dq, dk, dv) of Attention's gradients for the output's cotangent
+/// d_out, where out is Attention's output for q, k, v (it gives each row's
+/// rowsum(d_out * out) without another pass over the keys). Backends that
+/// implement it recompute the weights block by block, in memory linear in the
+/// lengths. Emitted by Attention's VJP where the backend implements it.
 struct AttentionAttrs {
   double scale = 1;
   bool causal = false;
@@ -325,6 +332,7 @@ struct Function {
   void ValidateTupleUse(int id) const;
   void ValidateSort(int id) const;
   void ValidateFactorization(int id) const;
+  void ValidateAttentionGrad(int id) const;
 };
 
 /// Typed access to attributes: Attr<SliceAttrs>(instr).
@@ -334,8 +342,8 @@ const T& Attr(const Instruction& instr) {
 }
 
 /// The element shapes of tuple instruction `in` of `fn`: a While's or If's
-/// results, a Sort's operands' shapes, a factorization's results. Empty for
-/// other instructions.
+/// results, a Sort's operands' shapes, a factorization's results,
+/// AttentionGrad's (q's, k's, v's shapes). Empty for other instructions.
 std::vector<shapes::Shape> TupleElementShapes(const Function& fn, const Instruction& in);
 
 /// The results of factorization `op` (Lu, Qr, Eigh, Svd; see LinalgAttrs) of

@@ -149,6 +149,7 @@ enum class DTypeClass : uint8_t {
   X(Svd, kOther, kOwnRule)                        \
   /* Fused blocks a backend may implement in one kernel */ \
   X(Attention, kOther, kOwnRule)                  \
+  X(AttentionGrad, kOther, kOwnRule)              \
   /* Complex numbers (Abs, Neg, Add... take them too: the OrComplex classes) */ \
   X(Complex, kOther, kOwnRule)                    \
   X(Real, kOther, kOwnRule)                       \
@@ -184,19 +185,22 @@ constexpr DTypeClass DTypeClassOf(OpType op) {
 }
 /// Whether a value of `dtype` belongs to `c` (always false for kOwnRule).
 bool Accepts(DTypeClass c, dtypes::DType dtype);
-/// Whether the op produces a tuple of values (While, If, Sort and the
-/// factorizations Lu, Qr, Eigh, Svd) rather than one array: its instruction's
-/// shape is the placeholder TupleShape() and each element is read by a
-/// GetTupleElement instruction.
+/// Whether the op produces a tuple of values (While, If, Sort, the
+/// factorizations Lu, Qr, Eigh, Svd and AttentionGrad) rather than one array:
+/// its instruction's shape is the placeholder TupleShape() and each element
+/// is read by a GetTupleElement instruction.
 constexpr bool ProducesTuple(OpType op) {
   return op == OpType::kWhile || op == OpType::kIf || op == OpType::kSort || op == OpType::kLu ||
-         op == OpType::kQr || op == OpType::kEigh || op == OpType::kSvd;
+         op == OpType::kQr || op == OpType::kEigh || op == OpType::kSvd || op == OpType::kAttentionGrad;
 }
 /// Whether the op is a factorization producing a tuple (Lu, Qr, Eigh, Svd):
 /// a kernel with several outputs and no sub-function.
 constexpr bool IsFactorization(OpType op) {
   return op == OpType::kLu || op == OpType::kQr || op == OpType::kEigh || op == OpType::kSvd;
 }
+/// Whether the op is one kernel writing several outputs, a tuple without
+/// sub-functions: the factorizations and AttentionGrad.
+constexpr bool IsMultiOutputKernel(OpType op) { return IsFactorization(op) || op == OpType::kAttentionGrad; }
 /// "a float dtype", "an integer dtype", ... for error messages.
 std::string_view DTypeClassName(DTypeClass c);
 std::ostream& operator<<(std::ostream& os, OpType op);

@@ -95,7 +95,7 @@ class CpuExecutable final : public Executable {
                             : in.op == ir::OpType::kIf               ? StepKind::kIf
                             : in.op == ir::OpType::kSort             ? StepKind::kSort
                             : in.op == ir::OpType::kGetTupleElement ? StepKind::kTupleElement
-                            : ir::IsFactorization(in.op)             ? StepKind::kFactorization
+                            : ir::IsMultiOutputKernel(in.op)         ? StepKind::kMultiOutput
                                                                      : StepKind::kKernel;
       steps_.push_back({kind, entry.index});
     }
@@ -185,7 +185,7 @@ class CpuExecutable final : public Executable {
         case StepKind::kIf: RunIf(static_cast<int>(s), instrs[id], step.index, state); break;
         case StepKind::kSort: RunSort(static_cast<int>(s), instrs[id], step.index, state); break;
         case StepKind::kTupleElement: RunTupleElement(static_cast<int>(s), instrs[id], step.index, state); break;
-        case StepKind::kFactorization: RunFactorization(static_cast<int>(s), instrs[id], step.index, state); break;
+        case StepKind::kMultiOutput: RunMultiOutput(static_cast<int>(s), instrs[id], step.index, state); break;
       }
       if (profile_) step_seconds[s] = SecondsSince(start);
     }
@@ -202,7 +202,7 @@ class CpuExecutable final : public Executable {
   // Bitcast), run one instruction's kernel, run a fusion group, run a
   // control-flow op's sub-functions, read an element of a tuple, or run a
   // factorization (several outputs).
-  enum class StepKind : uint8_t { kConstant, kAlias, kKernel, kFused, kWhile, kIf, kSort, kTupleElement, kFactorization };
+  enum class StepKind : uint8_t { kConstant, kAlias, kKernel, kFused, kWhile, kIf, kSort, kTupleElement, kMultiOutput };
   struct Step {
     StepKind kind;
     int index;  // instruction id; for kFused, index into fused_
@@ -265,9 +265,10 @@ class CpuExecutable final : public Executable {
       const ir::Instruction& in = instrs[id];
       max_inputs_ = std::max(max_inputs_, in.operands.size());
       if (in.op == ir::OpType::kParameter || in.op == ir::OpType::kConstant || IsAlias(in)) continue;
-      if (ir::IsFactorization(in.op)) {
-        factorizations_.resize(instrs.size());
-        factorizations_[id] = MakeFactorizationKernel(*fn_, in);
+      if (ir::IsMultiOutputKernel(in.op)) {
+        multi_output_kernels_.resize(instrs.size());
+        multi_output_kernels_[id] = in.op == ir::OpType::kAttentionGrad ? MakeAttentionGradKernel(*fn_, in)
+                                                                          : MakeFactorizationKernel(*fn_, in);
         continue;
       }
       if (ir::ProducesTuple(in.op) || in.op == ir::OpType::kGetTupleElement) continue;  // run by this class
@@ -400,7 +401,7 @@ class CpuExecutable final : public Executable {
       }
       if (!ir::ProducesTuple(in.op)) continue;
       has_control_flow_ = true;
-      if (ir::IsFactorization(in.op)) continue;  // no sub-function
+      if (ir::IsMultiOutputKernel(in.op)) continue;  // no sub-function
       std::vector<int> subs;
       if (in.op == ir::OpType::kSort) {
         sort_prefix_[id] = SortPrefixNeeded(*fn_, static_cast<int>(id));
@@ -523,16 +524,18 @@ class CpuExecutable final : public Executable {
     state.tuples[static_cast<size_t>(id)] = std::move(outputs);
   }
 
-  // A factorization: its outputs in new buffers, read by GetTupleElements.
-  void RunFactorization(int s, const ir::Instruction& in, int id, State& state) const {
+  // A kernel with several outputs: they go to new buffers, read by
+  // GetTupleElements.
+  void RunMultiOutput(int s, const ir::Instruction& in, int id, State& state) const {
     std::vector<std::shared_ptr<HostStorage>> outputs;
     std::vector<void*> data;
     for (const shapes::Shape& shape : ir::TupleElementShapes(*fn_, in)) {
       outputs.push_back(HostStorage::Allocate(static_cast<size_t>(shape.ByteSize())));
       data.push_back(outputs.back()->Data());
     }
-    const void* input = state.values[in.operands[0]]->Data();
-    factorizations_[static_cast<size_t>(id)](&input, data.data());
+    std::vector<const void*> inputs;
+    for (int o : in.operands) inputs.push_back(state.values[static_cast<size_t>(o)]->Data());
+    multi_output_kernels_[static_cast<size_t>(id)](inputs.data(), data.data());
     FreeDyingOperands(s, in, state);
     state.tuples[static_cast<size_t>(id)] = std::move(outputs);
   }
@@ -553,7 +556,7 @@ class CpuExecutable final : public Executable {
   std::vector<int64_t> sort_prefix_;  // per Sort instruction: see SortPrefixNeeded
   bool has_control_flow_ = false;
   std::vector<Kernel> kernels_;  // per instruction outside groups
-  std::vector<FactorizationKernel> factorizations_;  // per factorization instruction (empty if none)
+  std::vector<MultiOutputKernel> multi_output_kernels_;  // per IsMultiOutputKernel instruction (empty if none)
   std::vector<Fused> fused_;
   std::vector<Step> steps_;
   std::vector<int> last_use_;
@@ -576,14 +579,16 @@ class CpuBackend final : public Backend {
     caps_.ops[static_cast<size_t>(ir::OpType::kGetTupleElement)] = true;
     caps_.ops[static_cast<size_t>(ir::OpType::kSort)] = true;
     for (int op = 0; op < ir::kNumOpTypes; ++op) {
-      if (ir::IsFactorization(static_cast<ir::OpType>(op))) caps_.ops[op] = true;
+      if (ir::IsMultiOutputKernel(static_cast<ir::OpType>(op))) caps_.ops[op] = true;
     }
     for (dtypes::DType d : dtypes::kAll) caps_.dtypes[static_cast<size_t>(d)] = true;
     // Measured (bench attention, gpt; 2-core Zen 4): the row-block kernel
     // runs causal self-attention forward 1.2x faster at 256 keys, 1.4x at
-    // 512, 6.7x at 1024, 7x at 4096 (with 1/6 of the memory); but in a
-    // training step its gradient recomputes the weights, and at 128 keys the
-    // GPT step is 14% slower fused. From 512 keys it wins either way.
+    // 512, 6.7x at 1024, 7x at 4096 (with 1/6 of the memory). In a training
+    // step its gradient (AttentionGrad) recomputes the weights: at 128 keys
+    // the char-GPT step is no faster fused (2-core Zen 5: 254-262 ms against
+    // 241-253 ms composed, whose products run at BFloat16 there). From 512
+    // keys it wins either way.
     caps_.fused_attention_min_kv_length = 512;
   }
 

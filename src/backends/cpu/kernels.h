@@ -42,11 +42,15 @@ void RegisterComplexKernels(KernelTable& table);      // Complex, Real, Imag
 void RegisterFftKernels(KernelTable& table);          // Fft (FFTW)
 void RegisterCollectiveKernels(KernelTable& table);   // Collective (Gloo)
 
-/// Computes a factorization (Lu, Qr, Eigh, Svd): inputs[0] is the operand,
-/// outputs[i] the buffer of tuple element i (see ir::FactorizationResults).
-using FactorizationKernel = std::function<void(const void* const* inputs, void* const* outputs)>;
-/// Builds the kernel of factorization `instr` of `fn`; throws kiln::Error if unsupported.
-FactorizationKernel MakeFactorizationKernel(const ir::Function& fn, const ir::Instruction& instr);
+/// Computes an op with several outputs (ir::IsMultiOutputKernel: the
+/// factorizations, AttentionGrad): inputs[i] is operand i, outputs[i] the
+/// buffer of tuple element i (see ir::TupleElementShapes).
+using MultiOutputKernel = std::function<void(const void* const* inputs, void* const* outputs)>;
+/// Builds the kernel of factorization `instr` (Lu, Qr, Eigh, Svd) of `fn`;
+/// throws kiln::Error if unsupported.
+MultiOutputKernel MakeFactorizationKernel(const ir::Function& fn, const ir::Instruction& instr);
+/// Builds the kernel of AttentionGrad `instr` of `fn` (kernels_attention.cc).
+MultiOutputKernel MakeAttentionGradKernel(const ir::Function& fn, const ir::Instruction& instr);
 
 /// Shape of operand `i` of `instr`.
 inline const shapes::Shape& OperandShape(const ir::Function& fn, const ir::Instruction& instr, size_t i) {

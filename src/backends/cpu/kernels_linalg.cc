@@ -316,7 +316,7 @@ Kernel MakeTriangularSolve(const ir::Function& fn, const ir::Instruction& in) {
 // ------------------------------------------------------------------- Lu.
 
 template <typename T>
-FactorizationKernel LuKernel(const Batch& b) {
+MultiOutputKernel LuKernel(const Batch& b) {
   return [b](const void* const* in, void* const* out) {
     const T* a = static_cast<const T*>(in[0]);
     T* lu = static_cast<T*>(out[0]);
@@ -360,7 +360,7 @@ FactorizationKernel LuKernel(const Batch& b) {
 // ------------------------------------------------------------------- Qr.
 
 template <typename T>
-FactorizationKernel QrKernel(const Batch& b, bool full) {
+MultiOutputKernel QrKernel(const Batch& b, bool full) {
   return [b, full](const void* const* in, void* const* out) {
     const T* a = static_cast<const T*>(in[0]);
     const lapack_int m = b.m, n = b.n, k = std::min(m, n);
@@ -401,7 +401,7 @@ FactorizationKernel QrKernel(const Batch& b, bool full) {
 // ----------------------------------------------------------------- Eigh.
 
 template <typename T>
-FactorizationKernel EighKernel(const Batch& b, bool lower) {
+MultiOutputKernel EighKernel(const Batch& b, bool lower) {
   return [b, lower](const void* const* in, void* const* out) {
     const T* a = static_cast<const T*>(in[0]);
     T* w = static_cast<T*>(out[0]);
@@ -427,7 +427,7 @@ FactorizationKernel EighKernel(const Batch& b, bool lower) {
 // gesdd (divide and conquer), falling back on gesvd (QR iteration) in the
 // rare case gesdd does not converge.
 template <typename T>
-FactorizationKernel SvdKernel(const Batch& b, bool full, bool compute_uv) {
+MultiOutputKernel SvdKernel(const Batch& b, bool full, bool compute_uv) {
   return [b, full, compute_uv](const void* const* in, void* const* out) {
     const T* a = static_cast<const T*>(in[0]);
     const lapack_int m = b.m, n = b.n, k = std::min(m, n);
@@ -474,7 +474,7 @@ FactorizationKernel SvdKernel(const Batch& b, bool full, bool compute_uv) {
 
 }  // namespace
 
-FactorizationKernel MakeFactorizationKernel(const ir::Function& fn, const ir::Instruction& in) {
+MultiOutputKernel MakeFactorizationKernel(const ir::Function& fn, const ir::Instruction& in) {
   const shapes::Shape& a = OperandShape(fn, in, 0);
   const Batch b = BatchOf(a);
   const auto& attrs = ir::Attr<ir::LinalgAttrs>(in);

@@ -411,8 +411,9 @@ class CudaBackend final : public Backend {
     // composed ops. Collectives on device buffers are NCCL's job (issue 14).
     for (ir::OpType op : {ir::OpType::kWhile, ir::OpType::kIf, ir::OpType::kSort, ir::OpType::kGetTupleElement,
                           ir::OpType::kCholesky, ir::OpType::kTriangularSolve, ir::OpType::kLu, ir::OpType::kQr,
-                          ir::OpType::kEigh, ir::OpType::kSvd, ir::OpType::kAttention, ir::OpType::kComplex,
-                          ir::OpType::kReal, ir::OpType::kImag, ir::OpType::kFft, ir::OpType::kCollective}) {
+                          ir::OpType::kEigh, ir::OpType::kSvd, ir::OpType::kAttention, ir::OpType::kAttentionGrad,
+                          ir::OpType::kComplex, ir::OpType::kReal, ir::OpType::kImag, ir::OpType::kFft,
+                          ir::OpType::kCollective}) {
       caps_.ops[static_cast<size_t>(op)] = false;
     }
     for (size_t i = 1; i <= static_cast<size_t>(dtypes::Float64); ++i) caps_.dtypes[i] = true;
