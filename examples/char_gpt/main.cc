@@ -18,7 +18,6 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <numbers>
 #include <random>
 #include <sstream>
 #include <string>
@@ -193,17 +192,19 @@ std::shared_ptr<train::Trainer> NewGptTrainer(const std::shared_ptr<backends::Ba
 
 // The learning rate of the time-bound run at `progress` in [0, 1] of the
 // time and global step `step`: the schedule's shape over the time (the
-// optimizer's formulas), scaled by a linear warmup over the first
+// optimizer's formulas, evaluated on the host by optimizers::LearningRateAt
+// over a decay of a million steps), scaled by a linear warmup over the first
 // warmup_steps steps (0 at step 0).
 double RateAt(const context::Context& ctx, double progress, int64_t step) {
-  const std::string shape = ctx.GetParam<std::string>("schedule");
-  const double lr = ctx.GetParam<double>("learning_rate"), min_lr = ctx.GetParam<double>("min_learning_rate");
-  const double f = ctx.GetParam<double>("cooldown_fraction");
-  const double p = std::clamp(progress, 0.0, 1.0);
-  double rate = lr;  // "constant"
-  if (shape == "cosine") rate = min_lr + (lr - min_lr) * (1 + std::cos(std::numbers::pi * p)) / 2;
-  else if (shape == "linear") rate = lr - (lr - min_lr) * p;
-  else if (shape == "wsd") rate = p < 1 - f ? lr : lr - (lr - min_lr) * (p - (1 - f)) / f;
+  constexpr int64_t kShapeSteps = 1'000'000;
+  context::Context shape = context::New();
+  shape.SetParam("learning_rate_schedule", ctx.GetParam<std::string>("schedule"));
+  shape.SetParam("learning_rate", ctx.GetParam<double>("learning_rate"));
+  shape.SetParam("min_learning_rate", ctx.GetParam<double>("min_learning_rate"));
+  shape.SetParam("cooldown_fraction", ctx.GetParam<double>("cooldown_fraction"));
+  shape.SetParam("decay_steps", kShapeSteps);
+  const double rate =
+      optimizers::LearningRateAt(shape, std::clamp(progress, 0.0, 1.0) * static_cast<double>(kShapeSteps));
   const auto warmup = ctx.GetParam<int64_t>("warmup_steps");
   return step < warmup ? rate * static_cast<double>(step) / static_cast<double>(warmup) : rate;
 }

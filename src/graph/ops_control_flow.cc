@@ -302,6 +302,31 @@ Node AccumulateGradient(const Node& acc, const Node& d, const Loc& loc) {
   return DynamicUpdateSlice(acc, Add(window, update, loc), starts, loc);
 }
 
+// The results of the replay recorded for While `loop` in `g` (a previous
+// WhileVJP of it: see Graph::SetLoopReplay), read anew; empty if none, or if
+// it does not have `results` results.
+std::vector<Node> ExistingReplay(Graph* g, const Node& loop, size_t results, const Loc& loc) {
+  if (loop.Graph() != g) return {};
+  for (const auto& [original, replay] : g->LoopReplays()) {
+    if (original != loop.Id()) continue;
+    const std::vector<shapes::Shape> shapes =
+        ir::TupleElementShapes(g->Function(), g->Function().instructions[static_cast<size_t>(replay)]);
+    if (shapes.size() != results) return {};
+    std::vector<Node> values;
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      values.push_back(g->AddInstruction(ir::OpType::kGetTupleElement, {Node(g, replay)}, shapes[i],
+                                         ir::TupleIndexAttrs{static_cast<int64_t>(i)}, loc));
+    }
+    return values;
+  }
+  return {};
+}
+
+std::vector<Node> BackwardLoop(const internal::VJPArgs& a, const std::vector<Node>& taped,
+                               const std::vector<bool>& write_only, const std::vector<size_t>& float_carry,
+                               const std::vector<size_t>& float_caps, const std::vector<Node>& ct,
+                               std::vector<Node> grads);
+
 // While: replays the loop recording each iteration's carry (a [max_trip_count,
 // ...] buffer per carried value), then runs the body's VJP from the last
 // iteration to the first, accumulating the gradients of the captured values.
@@ -351,6 +376,10 @@ std::vector<Node> WhileVJP(const internal::VJPArgs& a) {
   for (size_t i = 0; i < n; ++i) {
     if (!write_only[i]) taped_carry.push_back(i);
   }
+  // A loop differentiated again (a second Gradient of its results) reuses
+  // the replay made for the first: the same values, so one forward run.
+  const std::vector<Node> taped = ExistingReplay(a.g, a.output, 1 + n + taped_carry.size(), loc);
+  if (!taped.empty()) return BackwardLoop(a, taped, write_only, float_carry, float_caps, ct, grads);
   std::vector<Node> start = {Scalar(a.g, counter, 0, loc)};
   start.insert(start.end(), init.begin(), init.end());
   for (size_t i : taped_carry) {
@@ -358,7 +387,7 @@ std::vector<Node> WhileVJP(const internal::VJPArgs& a) {
     dims.insert(dims.begin(), m);
     start.push_back(Zeros(a.g, shapes::Shape(init[i].DType(), dims), loc));
   }
-  const std::vector<Node> taped = While(
+  const std::vector<Node> replay = While(
       [&](const std::vector<Node>& c) {
         std::vector<Node> args(c.begin() + 1, c.begin() + 1 + static_cast<long>(n));
         args.insert(args.end(), cond_caps.begin(), cond_caps.end());
@@ -376,16 +405,35 @@ std::vector<Node> WhileVJP(const internal::VJPArgs& a) {
         return next;
       },
       start, WhileOptions{m}, loc);
-  const Node trips = taped[0];
   // The replay computes the forward loop's results too: Finish drops the
   // forward loop and reads them from here (see loop_replays.h).
-  if (a.output.Graph() == a.g && trips.Graph() == a.g) {
-    a.g->SetLoopReplay(InstructionOf(trips).operands[0], a.output.Id());
+  if (a.output.Graph() == a.g && replay[0].Graph() == a.g) {
+    a.g->SetLoopReplay(InstructionOf(replay[0]).operands[0], a.output.Id());
   }
-  std::vector<Node> tapes(n);  // per carry; empty for write-only ones
-  for (size_t t = 0; t < taped_carry.size(); ++t) tapes[taped_carry[t]] = taped[1 + n + t];
+  return BackwardLoop(a, replay, write_only, float_carry, float_caps, ct, grads);
+}
 
-  // 2. The backward loop, from iteration trips - 1 down to 0.
+// 2. The backward loop of WhileVJP, from iteration trips - 1 down to 0,
+// reading the replay's results `taped` (the trip count, the carries, then a
+// tape per carry that is not write-only).
+std::vector<Node> BackwardLoop(const internal::VJPArgs& a, const std::vector<Node>& taped,
+                               const std::vector<bool>& write_only, const std::vector<size_t>& float_carry,
+                               const std::vector<size_t>& float_caps, const std::vector<Node>& ct,
+                               std::vector<Node> grads) {
+  const auto& attrs = ir::Attr<ir::ControlFlowAttrs>(a.instr);
+  const int64_t m = attrs.max_trip_count;
+  const auto n = static_cast<size_t>(attrs.num_carried);
+  const Graph& body_g = *a.g->Subgraph(attrs.subfunctions[1]);
+  const std::vector<Node> init(a.operands.begin(), a.operands.begin() + static_cast<long>(n));
+  std::vector<Node> body_caps;
+  for (int64_t k : attrs.captures[1]) body_caps.push_back(a.operands[static_cast<size_t>(k)]);
+  const dtypes::DType counter = CounterDType(m);
+  const Loc& loc = a.loc;
+  const Node trips = taped[0];
+  std::vector<Node> tapes(n);  // per carry; empty for write-only ones
+  for (size_t i = 0, t = 0; i < n; ++i) {
+    if (!write_only[i]) tapes[i] = taped[1 + n + t++];
+  }
   std::vector<Node> back = {trips};
   back.insert(back.end(), ct.begin(), ct.end());
   for (size_t i : float_caps) back.push_back(ZerosLike(body_caps[i], loc));

@@ -215,11 +215,11 @@ void Function::ValidateAttentionGrad(int id) const {
   const Instruction& in = instructions[id];
   auto shape = [&](size_t i) -> const shapes::Shape& { return instructions[in.operands[i]].shape; };
   if ((in.operands.size() != 5 && in.operands.size() != 6) || !std::holds_alternative<AttentionAttrs>(in.attrs) ||
-      shape(0).Rank() != 4 || shape(1).Rank() != 4 || shape(2) != shape(1) || shape(3) != shape(0) ||
-      shape(4) != shape(0)) {
+      shape(0).Rank() != 4 || shape(1).Rank() != 4 || shape(1).DType() != shape(0).DType() || shape(2) != shape(1) ||
+      shape(3) != shape(0) || shape(4) != shape(0) || (in.operands.size() == 6 && shape(5).DType() != dtypes::Bool)) {
     Throw("IR function \"" + name + "\": instruction %" + std::to_string(id) +
           " (AttentionGrad): needs operands q, k, v, out, d_out[, mask] (out and d_out of q's shape, v of k's, "
-          "rank 4) and AttentionAttrs");
+          "rank 4, one dtype; a Bool mask) and AttentionAttrs");
   }
 }
 

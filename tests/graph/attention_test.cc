@@ -136,12 +136,14 @@ std::vector<Case> ReferenceCases() {
   return {
       {2, 4, 2, 5, 7, 8, true, 0},      // grouped-query, causal
       {1, 2, 2, 1, 300, 16, false, 1},  // a decode step over more than one key block
-      {2, 2, 1, 70, 600, 8, true, 2},   // several row blocks, a causal tail of skipped key blocks
+      {2, 2, 1, 70, 600, 8, true, 2},   // several row blocks, queries at the end of many keys
+      {1, 2, 1, 600, 600, 4, true, 2},  // causal self-attention: key blocks past a row block are skipped
       {1, 3, 3, 65, 65, 4, true, 1},    // a row block of one row
       {3, 2, 2, 4, 6, 5, false, 2},
       {0, 2, 2, 3, 4, 2, false, 0},  // empty batch
       {1, 2, 1, 0, 4, 2, false, 0},  // no queries
       {1, 2, 2, 3, 0, 2, false, 0},  // no keys: zeros
+      {1, 2, 2, 3, 4, 0, true, 0},   // head_dim 0: empty results
   };
 }
 
@@ -201,9 +203,9 @@ TEST_P(AttentionTest, MatchesTheReference) {
 TEST_P(AttentionTest, AModerateMaskedValueKeepsTheWeightOfHiddenKeys) {
   // With masked_value -4 hidden keys still weigh exp(-4 - max): no key block
   // may be skipped, even past the causal limit.
-  const Case c{1, 2, 2, 3, 600, 4, true, 0};
-  const Tensor q = Uniform({1, 2, 3, 4}, -1, 1, 30), k = Uniform({1, 2, 600, 4}, -1, 1, 31);
-  const Tensor v = Uniform({1, 2, 600, 4}, -1, 1, 32);
+  const Case c{1, 2, 2, 300, 300, 4, true, 0};  // keys 256-299 are past the first row block
+  const Tensor q = Uniform({1, 2, 300, 4}, -1, 1, 30), k = Uniform({1, 2, 300, 4}, -1, 1, 31);
+  const Tensor v = Uniform({1, 2, 300, 4}, -1, 1, 32);
   const Tensor got = testing::Run1(Backend(), [](const std::vector<Node>& p) {
     return graph::Attention(p[0], p[1], p[2], {}, {.scale = 1, .causal = true, .masked_value = -4});
   }, {q, k, v});
@@ -219,7 +221,7 @@ TEST_P(AttentionTest, GradientsMatchTheReference) {
   const bool fused = Backend()->GetCapabilities().SupportsOp(ir::OpType::kAttentionGrad);
   std::vector<std::pair<Case, double>> cases;  // (case, masked_value)
   for (const Case& c : ReferenceCases()) cases.push_back({c, -1e9});
-  cases.push_back({{1, 2, 2, 3, 600, 4, true, 0}, -4});
+  cases.push_back({{1, 2, 2, 300, 300, 4, true, 0}, -4});  // blocks past the causal limit still weigh
   cases.push_back({{1, 4, 1, 130, 130, 8, true, 0}, -1e9});  // one kv head for 4 query heads, 3 row blocks
   uint64_t seed = 100;
   for (dtypes::DType dt : {dtypes::Float32, dtypes::Float64}) {
@@ -398,6 +400,9 @@ TEST(AttentionErrors, AttentionGradRejectsInconsistentHandBuiltIr) {
   KILN_EXPECT_ERROR(backends::NewWithName("cpu")->Compile(build(q, shapes::Make(dtypes::Float32, 1, 3, 5, 4),
                                                                 shapes::Make(dtypes::Float32, 1, 3, 2, 5))),
                     "(AttentionGrad): needs operands q, k, v, out, d_out[, mask] (out and d_out of q's shape");
+  KILN_EXPECT_ERROR(backends::NewWithName("cpu")->Compile(build(q, shapes::Make(dtypes::Float64, 1, 3, 5, 4), q)),
+                    "(AttentionGrad): needs operands q, k, v, out, d_out[, mask] (out and d_out of q's shape, v of "
+                    "k's, rank 4, one dtype; a Bool mask)");
   KILN_EXPECT_ERROR(backends::NewWithName("cpu")->Compile(build(q, shapes::Make(dtypes::Float32, 1, 2, 5, 4), q)),
                     "cpu: AttentionGrad of q Float32[1, 3, 2, 4], k Float32[1, 2, 5, 4]: inconsistent shapes");
 }

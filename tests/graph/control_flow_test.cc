@@ -350,6 +350,39 @@ TEST(ControlFlowIr, ADifferentiatedWhileRunsForwardOnce) {
   EXPECT_GT(results_of_loop_behind(*g->Finish({loop[0], grads[1]}, graph::Loc::current()), 0), 3u);
 }
 
+// Two Gradient calls through one loop share its replay: three Whiles (the
+// replay, which also gives the forward results, and two backward loops), not
+// four; and each gradient is the one computed alone.
+TEST(ControlFlowIr, ALoopDifferentiatedTwiceReplaysOnce) {
+  // which: 1 the gradient in x of sum(y), 2 the gradient in w of sum(y²), 3 both.
+  auto build = [](const std::vector<Node>& p, int which) {
+    const Node x = p[0], w = p[1];
+    auto loop = graph::While(
+        [](const std::vector<Node>& c) { return graph::LessThan(c[1], graph::ScalarLike(c[1], 20)); },
+        [&](const std::vector<Node>& c) { return Vec({graph::Sin(c[0] * w), c[1] + graph::ReduceSum(c[0], {}) + 1.0}); },
+        {x, graph::Scalar(x.Graph(), dtypes::Float64, 0)}, graph::WhileOptions{.max_trip_count = 50});
+    std::vector<Node> outs = {loop[0]};
+    if (which & 1) outs.push_back(graph::Gradient(graph::ReduceSum(loop[0], {}), {x})[0]);
+    if (which & 2) outs.push_back(graph::Gradient(graph::ReduceSum(graph::Square(loop[0]), {}), {w})[0]);
+    return outs;
+  };
+  auto g = graph::NewGraph();
+  const std::vector<Node> params = {graph::Parameter(g.get(), "x", shapes::Make(dtypes::Float64, 3)),
+                                    graph::Parameter(g.get(), "w", shapes::Make(dtypes::Float64, 3))};
+  auto fn = g->Finish(build(params, 3), graph::Loc::current());
+  EXPECT_EQ(CountWhiles(*fn), 3) << fn->ToString();
+  EXPECT_NO_THROW(fn->Validate());
+  auto backend = backends::NewWithName("cpu");
+  const std::vector<Tensor> args = {testing::FromDoubles(shapes::Make(dtypes::Float64, 3), {0.3, -0.2, 0.5}),
+                                    testing::FromDoubles(shapes::Make(dtypes::Float64, 3), {1.1, 0.9, -0.7})};
+  const auto both = testing::Run(backend, [&](const std::vector<Node>& p) { return build(p, 3); }, args);
+  const auto dx = testing::Run(backend, [&](const std::vector<Node>& p) { return build(p, 1); }, args);
+  const auto dw = testing::Run(backend, [&](const std::vector<Node>& p) { return build(p, 2); }, args);
+  EXPECT_TRUE(testing::AllClose(both[0], dx[0], 0, 0));
+  EXPECT_TRUE(testing::AllClose(both[1], dx[1], 0, 0));
+  EXPECT_TRUE(testing::AllClose(both[2], dw[1], 0, 0));
+}
+
 // The backward loop of a Scan handles one step's slice per iteration: once
 // optimized as the CPU backend compiles it, no instruction of its body has
 // the size of the whole sequence except the carried buffers written in place

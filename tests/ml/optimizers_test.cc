@@ -5,6 +5,7 @@
 // convergence on a quadratic.
 #include "kiln/ml/optimizers/optimizers.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 
@@ -333,14 +334,20 @@ TEST(Optimizers, GlobalStepErrors) {
 
 // ------------------------------------------------------------- Schedules.
 
-// The learning rate at global step `step`, computed by one compiled graph.
+// The learning rate at global step `step`, computed by one compiled graph;
+// each probe also checks that the host-side LearningRateAt agrees.
 class RateProbe {
  public:
   RateProbe(const std::string& backend, Context ctx, dtypes::DType dtype = dtypes::Float32)
-      : ctx_(ctx), exec_(context::NewExec(backends::NewWithName(backend), ctx, Fn{dtype})) {}
+      : ctx_(ctx), dtype_(dtype), exec_(context::NewExec(backends::NewWithName(backend), ctx, Fn{dtype})) {}
   double At(int64_t step) {
     GlobalStep(ctx_)->SetValue(tensors::FromValue(step));
-    return ToDoubles(exec_.Call(0.0f))[0];
+    const double rate = ToDoubles(exec_.Call(0.0f))[0];
+    // The graph's rounding: 2^-8 relative for BFloat16, 1e-7 for Float32.
+    const double tol = dtype_ == dtypes::BFloat16 ? 4e-3 : dtype_ == dtypes::Float32 ? 1e-6 : 1e-14;
+    EXPECT_NEAR(LearningRateAt(ctx_, static_cast<double>(step)), rate, tol * std::max(std::abs(rate), 1e-3))
+        << "host and graph differ at step " << step;
+    return rate;
   }
   size_t CacheSize() const { return exec_.CacheSize(); }
 
@@ -350,6 +357,7 @@ class RateProbe {
     Node operator()(Context c, Node x) const { return LearningRate(c, x.Graph(), dtype); }
   };
   Context ctx_;
+  dtypes::DType dtype_;
   context::Exec<Fn> exec_;
 };
 
@@ -371,6 +379,10 @@ TEST_P(OptimizersTest, ScheduleWarmupCosineExponential) {
   EXPECT_NEAR(c.At(110), 0.01, 1e-7);
   EXPECT_NEAR(c.At(100000), 0.01, 1e-7);
   EXPECT_EQ(c.CacheSize(), 1u);  // the rate changes without recompiling
+  // Between steps, on the host only: a quarter of the way through warmup
+  // step 2 to 3, and the cosine at 37.5 steps past the warmup.
+  EXPECT_NEAR(LearningRateAt(cosine, 2.5), 0.025, 1e-15);
+  EXPECT_NEAR(LearningRateAt(cosine, 47.5), 0.01 + 0.09 * (1 + std::cos(std::numbers::pi * 0.375)) / 2, 1e-15);
 
   Context expo = context::New();
   expo.SetParam("learning_rate", 0.1);
@@ -436,6 +448,8 @@ TEST_P(OptimizersTest, ScheduleVariableIsSetByTheHost) {
   LearningRateVariable(ctx)->SetValue(tensors::FromValue(0.0f));
   EXPECT_NEAR(r.At(2), 0.0, 1e-7);
   EXPECT_EQ(r.CacheSize(), 1u);  // no recompilation
+  LearningRateVariable(ctx)->SetValue(tensors::FromValue(0.5f));
+  EXPECT_EQ(LearningRateAt(ctx, 1e9), 0.5);  // the variable's value, whatever the step
 
   Context sgd = context::New();  // its default rate, as LearningRate's
   sgd.SetParam("optimizer", std::string("sgd"));
@@ -483,6 +497,9 @@ TEST(Optimizers, ScheduleErrors) {
   ctx.SetParam("learning_rate", 0.1);
   ctx.SetParam("decay_rate", 0.0);
   KILN_EXPECT_ERROR(rate(ctx), "LearningRate: hyperparameter decay_rate=0 must be in (0, inf)");
+  KILN_EXPECT_ERROR(LearningRateAt(ctx, 3), "LearningRate: hyperparameter decay_rate=0 must be in (0, inf)");
+  KILN_EXPECT_ERROR(LearningRateAt(context::New(), -1), "LearningRateAt: step must be >= 0, got -1");
+  KILN_EXPECT_ERROR(LearningRateAt(context::New(), std::nan("")), "LearningRateAt: step must be >= 0, got nan");
   KILN_EXPECT_ERROR(rate(context::New(), dtypes::Int32), "LearningRate: dtype must be a float, got Int32");
   KILN_EXPECT_ERROR(LearningRate(context::New(), nullptr, dtypes::Float32), "LearningRate: null graph");
 }

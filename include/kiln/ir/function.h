@@ -234,10 +234,12 @@ struct LinalgAttrs {
 ///
 /// AttentionGrad(q, k, v, out, d_out[, mask]), with the same attributes: the
 /// tuple (dq, dk, dv) of Attention's gradients for the output's cotangent
-/// d_out, where out is Attention's output for q, k, v (it gives each row's
-/// rowsum(d_out * out) without another pass over the keys). Backends that
-/// implement it recompute the weights block by block, in memory linear in the
-/// lengths. Emitted by Attention's VJP where the backend implements it.
+/// d_out. `out` must be Attention(q, k, v[, mask]) with these attributes (it
+/// gives each row's rowsum(d_out * out) without another pass over the keys;
+/// another value gives wrong gradients, and AttentionGrad's own gradient
+/// assumes it). Backends that implement it recompute the weights block by
+/// block, in memory linear in the lengths. Emitted by Attention's VJP where
+/// the backend implements it.
 struct AttentionAttrs {
   double scale = 1;
   bool causal = false;

@@ -586,9 +586,10 @@ class CpuBackend final : public Backend {
     // runs causal self-attention forward 1.2x faster at 256 keys, 1.4x at
     // 512, 6.7x at 1024, 7x at 4096 (with 1/6 of the memory). In a training
     // step its gradient (AttentionGrad) recomputes the weights: at 128 keys
-    // the char-GPT step is no faster fused (2-core Zen 5: 254-262 ms against
-    // 241-253 ms composed, whose products run at BFloat16 there). From 512
-    // keys it wins either way.
+    // the char-GPT step is slower fused (2-core Zen 5: 254-262 ms against
+    // 241-253 ms composed, whose products run at BFloat16 there); at 512 keys
+    // forward and backward cost the same either way, at 1024 fused is 0.9x,
+    // and the composed backward holds the weights.
     caps_.fused_attention_min_kv_length = 512;
   }
 

@@ -11,7 +11,8 @@
 // order); causal key blocks past every row's last visible key are skipped
 // once their weights exp(masked - m) are exactly 0 for every row (a row
 // whose maximum is far enough above masked_value). AttentionGrad's kernel
-// (the backward pass) follows the same plan.
+// (the backward pass, below) walks the same blocks, with one task per kv head
+// of a batch element.
 #include <omp.h>
 
 #include <algorithm>
@@ -260,7 +261,7 @@ Plan PlanOf(const ir::Function& fn, const ir::Instruction& in, size_t mask_index
   const auto& a = ir::Attr<ir::AttentionAttrs>(in);
   const bool has_mask = in.operands.size() == mask_index + 1;
   const std::string_view name = ir::OpName(in.op);
-  if (qs.Rank() != 4 || ks.Rank() != 4 || OperandShape(fn, in, 2) != ks || ks.Dim(1) < 1 ||
+  if (qs.Rank() != 4 || ks.Rank() != 4 || OperandShape(fn, in, 2) != ks || ks.DType() != qs.DType() || ks.Dim(1) < 1 ||
       qs.Dim(1) % ks.Dim(1) != 0 || ks.Dim(0) != qs.Dim(0) || ks.Dim(3) != qs.Dim(3) ||
       (qs.DType() != dtypes::Float32 && qs.DType() != dtypes::Float64) || (a.causal && qs.Dim(2) > ks.Dim(2))) {
     Throw("cpu: " + std::string(name) + " of q " + qs.ToString() + ", k " + ks.ToString() + ": inconsistent shapes");
@@ -312,6 +313,8 @@ MultiOutputKernel MakeAttentionGradKernel(const ir::Function& fn, const ir::Inst
     Throw("cpu: AttentionGrad of q " + qs.ToString() + ": out " + OperandShape(fn, in, 3).ToString() +
           " and d_out " + OperandShape(fn, in, 4).ToString() + " must have q's shape");
   }
+  // head_dim 0: every output is empty (and sgemm rejects a depth of 0).
+  if (p.head_dim == 0) return [](const void* const*, void* const*) {};
   auto run = [p]<typename T>(const void* const* in, void* const* out, T*) {
     RunAttentionGrad<T>(p, static_cast<const T*>(in[0]), static_cast<const T*>(in[1]), static_cast<const T*>(in[2]),
                         static_cast<const T*>(in[3]), static_cast<const T*>(in[4]),

@@ -2,6 +2,7 @@
 // The pieces every optimizer shares: variable discovery, gradients, global
 // norm clipping, weight decay, learning-rate schedules, state slots and the
 // global step; and FromContext.
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -155,12 +156,32 @@ Schedule ReadSchedule(const Context& ctx, double default_lr) {
   return s;
 }
 
-// The schedule after warmup, at `t` steps past the warmup (float scalar).
-Node Decayed(const Schedule& s, Node t) {
+// The schedule's arithmetic on a graph scalar (the train step's) or a host
+// double (LearningRateAt): each formula below is written once, for both.
+double MinOne(double x) { return std::min(x, 1.0); }
+Node MinOne(const Node& x) { return graph::Min(x, graph::ScalarLike(x, 1)); }
+double ClampUnit(double x) { return std::clamp(x, 0.0, 1.0); }
+Node ClampUnit(const Node& x) { return graph::Clamp(graph::ScalarLike(x, 0), x, graph::ScalarLike(x, 1)); }
+double MaxZero(double x) { return std::max(x, 0.0); }
+Node MaxZero(const Node& x) { return graph::Max(x, graph::ScalarLike(x, 0)); }
+double CosOf(double x) { return std::cos(x); }
+Node CosOf(const Node& x) { return graph::Cos(x); }
+double PowOf(double base, double exponent) { return std::pow(base, exponent); }
+Node PowOf(double base, const Node& exponent) { return graph::Pow(graph::ScalarLike(exponent, base), exponent); }
+double ConstantLike(double, double value) { return value; }
+Node ConstantLike(const Node& like, double value) { return graph::ScalarLike(like, value); }
+double SelectBelow(double x, double limit, double below, double otherwise) { return x < limit ? below : otherwise; }
+Node SelectBelow(const Node& x, double limit, const Node& below, const Node& otherwise) {
+  return graph::Where(graph::LessThan(x, graph::ScalarLike(x, limit)), below, otherwise);
+}
+
+// The schedule after warmup, at `t` steps past the warmup.
+template <typename V>
+V Decayed(const Schedule& s, const V& t) {
   if (s.kind == "cosine") {
     // Keras CosineDecay: reaches min_learning_rate after decay_steps, then stays.
-    Node progress = graph::Min(t / static_cast<double>(s.decay_steps), graph::ScalarLike(t, 1));
-    Node cosine = (graph::Cos(progress * std::numbers::pi) + 1.0) * 0.5;
+    const V progress = MinOne(t / static_cast<double>(s.decay_steps));
+    const V cosine = (CosOf(progress * std::numbers::pi) + 1.0) * 0.5;
     return cosine * (s.learning_rate - s.min_learning_rate) + s.min_learning_rate;
   }
   if (s.kind == "linear" || s.kind == "wsd") {
@@ -170,25 +191,24 @@ Node Decayed(const Schedule& s, Node t) {
     const double span = s.kind == "wsd" ? s.cooldown_fraction * static_cast<double>(s.decay_steps)
                                         : static_cast<double>(s.decay_steps);
     const double start = static_cast<double>(s.decay_steps) - span;
-    Node progress = graph::Clamp(graph::ScalarLike(t, 0), (t - start) / span, graph::ScalarLike(t, 1));
-    return (graph::ScalarLike(t, 1) - progress) * (s.learning_rate - s.min_learning_rate) + s.min_learning_rate;
+    const V progress = ClampUnit((t - start) / span);
+    return (1.0 - progress) * (s.learning_rate - s.min_learning_rate) + s.min_learning_rate;
   }
   if (s.kind == "exponential") {
     // Continuous (not staircase) decay: one factor decay_rate per decay_steps.
-    return graph::Pow(graph::ScalarLike(t, s.decay_rate), t / static_cast<double>(s.decay_steps)) * s.learning_rate;
+    return PowOf(s.decay_rate, t / static_cast<double>(s.decay_steps)) * s.learning_rate;
   }
-  return graph::ScalarLike(t, s.learning_rate);
+  return ConstantLike(t, s.learning_rate);
 }
 
-// The rate at global step `step` (float scalar): linear warmup from 0 at
-// step 0 to learning_rate at step warmup_steps, then the decay, which
-// counts its steps from the end of the warmup (as Keras does).
-Node ScheduleAt(const Schedule& s, Node step) {
+// The rate at global step `step`: linear warmup from 0 at step 0 to
+// learning_rate at step warmup_steps, then the decay, which counts its steps
+// from the end of the warmup (as Keras does).
+template <typename V>
+V ScheduleAt(const Schedule& s, const V& step) {
   if (s.warmup_steps == 0) return Decayed(s, step);
   const auto warmup = static_cast<double>(s.warmup_steps);
-  Node after = Decayed(s, graph::Max(step - warmup, graph::ScalarLike(step, 0)));
-  Node ramp = step * (s.learning_rate / warmup);
-  return graph::Where(graph::LessThan(step, graph::ScalarLike(step, warmup)), ramp, after);
+  return SelectBelow(step, warmup, step * (s.learning_rate / warmup), Decayed(s, MaxZero(step - warmup)));
 }
 
 }  // namespace
@@ -203,6 +223,13 @@ double FloatParam(const Context& ctx, std::string_view who, const std::string& k
     Throw(std::string(who) + ": hyperparameter " + key + "=" + Num(v) + " must be in " + RangeText(range));
   }
   return v;
+}
+
+double ScheduledLearningRateAt(const Context& ctx, double step, double default_lr) {
+  const Schedule s = ReadSchedule(ctx, default_lr);
+  if (s.kind == "variable") return LearningRateVariable(ctx)->Value().Value<float>();
+  if (!(step >= 0)) Throw("LearningRateAt: step must be >= 0, got " + Num(step));
+  return ScheduleAt(s, step);
 }
 
 Node ScheduledLearningRate(const Context& ctx, graph::Graph* g, dtypes::DType dtype, double default_lr) {
@@ -424,6 +451,10 @@ double DefaultLearningRateOf(const context::Context& ctx) {
 
 Node LearningRate(const context::Context& ctx, graph::Graph* g, dtypes::DType dtype) {
   return internal::ScheduledLearningRate(ctx, g, dtype, DefaultLearningRateOf(ctx));
+}
+
+double LearningRateAt(const context::Context& ctx, double step) {
+  return internal::ScheduledLearningRateAt(ctx, step, DefaultLearningRateOf(ctx));
 }
 
 namespace {

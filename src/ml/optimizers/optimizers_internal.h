@@ -98,6 +98,8 @@ class OptimizerBase : public Optimizer {
 /// The learning rate for the current step with `default_lr` when the
 /// context does not set "learning_rate" (see optimizers::LearningRate).
 Node ScheduledLearningRate(const context::Context& ctx, graph::Graph* g, dtypes::DType dtype, double default_lr);
+/// The same rate on the host at global step `step` (see optimizers::LearningRateAt).
+double ScheduledLearningRateAt(const context::Context& ctx, double step, double default_lr);
 
 /// Bounds of a hyperparameter: [lo, hi], either end open on request.
 struct Range {

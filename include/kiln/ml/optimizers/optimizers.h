@@ -107,6 +107,14 @@ std::shared_ptr<Optimizer> FromContext(const context::Context& ctx);
 /// context's hyperparameters and schedule (see the header comment).
 Node LearningRate(const context::Context& ctx, graph::Graph* g, dtypes::DType dtype);
 
+/// The rate the context's schedule gives at global step `step` (>= 0; a
+/// fraction is allowed), computed on the host with LearningRate's formulas:
+/// for logs and plots, or a schedule driven from outside the graph (the
+/// char-GPT example evaluates a shape over the wall time). "variable": the
+/// learning-rate variable's value. A bad hyperparameter or a negative step is
+/// a kiln::Error.
+double LearningRateAt(const context::Context& ctx, double step);
+
 /// The global step variable "/global_step" (Int64 scalar, not trainable),
 /// created with value 0 if missing.
 context::Variable* GlobalStep(context::Context ctx);
