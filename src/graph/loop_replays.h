@@ -26,8 +26,8 @@ namespace kiln::graph::internal {
 /// replay the outputs do not need (the gradient is not computed) is not
 /// used: it would run with its tape where the original runs without. Chains
 /// (a replay that is itself replayed, as in higher-order gradients) resolve
-/// to the last replay; a second replay of one original (the same loop
-/// differentiated twice) still runs as a loop of its own. Instructions are
+/// to the last replay (the same loop differentiated twice has one replay:
+/// WhileVJP reuses it). Instructions are
 /// renumbered in a topological order (a replay is created after the
 /// original's readers, which now depend on it); parameters keep their
 /// order. A pair whose instructions do not have this shape (not two Whiles,

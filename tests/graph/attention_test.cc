@@ -63,28 +63,38 @@ std::vector<double> Weights(const Case& c, const std::vector<double>& q, const s
   return s;
 }
 
+// Calls row(b, h, n, i, p, visible) for every query row i of head h (kv
+// head n) of batch b, with its weights p and visible keys (see Weights).
+template <typename Row>
+void ForEachRow(const Case& c, const std::vector<double>& q, const std::vector<double>& k,
+                const std::vector<double>& mask, double scale, double masked, Row row) {
+  std::vector<bool> visible;
+  for (int64_t b = 0; b < c.batch; ++b) {
+    for (int64_t h = 0; h < c.heads; ++h) {
+      for (int64_t i = 0; i < c.q_len; ++i) {
+        const std::vector<double> p = Weights(c, q, k, mask, scale, masked, b, h, i, &visible);
+        row(b, h, h / (c.heads / c.kv_heads), i, p, visible);
+      }
+    }
+  }
+}
+
 // Attention's output, [batch, heads, q_len, head_dim].
 std::vector<double> Reference(const Case& c, const std::vector<double>& q, const std::vector<double>& k,
                               const std::vector<double>& v, const std::vector<double>& mask, double scale,
                               double masked) {
-  const int64_t d = c.head_dim, group = c.heads / c.kv_heads;
+  const int64_t d = c.head_dim;
   std::vector<double> out(static_cast<size_t>(c.batch * c.heads * c.q_len * d));
-  std::vector<bool> visible;
-  for (int64_t b = 0; b < c.batch; ++b) {
-    for (int64_t h = 0; h < c.heads; ++h) {
-      const int64_t n = h / group;
-      for (int64_t i = 0; i < c.q_len; ++i) {
-        const std::vector<double> p = Weights(c, q, k, mask, scale, masked, b, h, i, &visible);
-        for (int64_t x = 0; x < d; ++x) {
-          double o = 0;
-          for (int64_t j = 0; j < c.kv_len; ++j) {
-            o += p[static_cast<size_t>(j)] * v[static_cast<size_t>(((b * c.kv_heads + n) * c.kv_len + j) * d + x)];
-          }
-          out[static_cast<size_t>(((b * c.heads + h) * c.q_len + i) * d + x)] = o;
-        }
-      }
-    }
-  }
+  ForEachRow(c, q, k, mask, scale, masked,
+             [&](int64_t b, int64_t h, int64_t n, int64_t i, const std::vector<double>& p, const std::vector<bool>&) {
+               for (int64_t x = 0; x < d; ++x) {
+                 double o = 0;
+                 for (int64_t j = 0; j < c.kv_len; ++j) {
+                   o += p[static_cast<size_t>(j)] * v[static_cast<size_t>(((b * c.kv_heads + n) * c.kv_len + j) * d + x)];
+                 }
+                 out[static_cast<size_t>(((b * c.heads + h) * c.q_len + i) * d + x)] = o;
+               }
+             });
   return out;
 }
 
@@ -97,36 +107,32 @@ struct Grads {
 Grads ReferenceGrads(const Case& c, const std::vector<double>& q, const std::vector<double>& k,
                      const std::vector<double>& v, const std::vector<double>& mask, const std::vector<double>& d_out,
                      double scale, double masked) {
-  const int64_t d = c.head_dim, group = c.heads / c.kv_heads;
+  const int64_t d = c.head_dim;
   Grads g{std::vector<double>(q.size()), std::vector<double>(k.size()), std::vector<double>(v.size())};
-  std::vector<bool> visible;
-  for (int64_t b = 0; b < c.batch; ++b) {
-    for (int64_t h = 0; h < c.heads; ++h) {
-      const int64_t n = h / group;
-      for (int64_t i = 0; i < c.q_len; ++i) {
-        const std::vector<double> p = Weights(c, q, k, mask, scale, masked, b, h, i, &visible);
-        const size_t row = static_cast<size_t>(((b * c.heads + h) * c.q_len + i) * d);
-        std::vector<double> dp(static_cast<size_t>(c.kv_len));
-        double p_dp = 0;
-        for (int64_t j = 0; j < c.kv_len; ++j) {
-          const size_t key = static_cast<size_t>(((b * c.kv_heads + n) * c.kv_len + j) * d);
-          for (int64_t x = 0; x < d; ++x) dp[static_cast<size_t>(j)] += d_out[row + static_cast<size_t>(x)] * v[key + static_cast<size_t>(x)];
-          p_dp += p[static_cast<size_t>(j)] * dp[static_cast<size_t>(j)];
-        }
-        for (int64_t j = 0; j < c.kv_len; ++j) {
-          const size_t key = static_cast<size_t>(((b * c.kv_heads + n) * c.kv_len + j) * d);
-          const double pj = p[static_cast<size_t>(j)];
-          const double ds = visible[static_cast<size_t>(j)] ? pj * (dp[static_cast<size_t>(j)] - p_dp) : 0;
-          for (int64_t x = 0; x < d; ++x) {
-            const size_t qx = row + static_cast<size_t>(x), kx = key + static_cast<size_t>(x);
-            g.dq[qx] += scale * ds * k[kx];
-            g.dk[kx] += scale * ds * q[qx];
-            g.dv[kx] += pj * d_out[qx];
-          }
-        }
-      }
-    }
-  }
+  ForEachRow(c, q, k, mask, scale, masked,
+             [&](int64_t b, int64_t h, int64_t n, int64_t i, const std::vector<double>& p,
+                 const std::vector<bool>& visible) {
+               const size_t row = static_cast<size_t>(((b * c.heads + h) * c.q_len + i) * d);
+               auto key = [&](int64_t j) { return static_cast<size_t>(((b * c.kv_heads + n) * c.kv_len + j) * d); };
+               std::vector<double> dp(static_cast<size_t>(c.kv_len));
+               double p_dp = 0;
+               for (int64_t j = 0; j < c.kv_len; ++j) {
+                 for (int64_t x = 0; x < d; ++x) {
+                   dp[static_cast<size_t>(j)] += d_out[row + static_cast<size_t>(x)] * v[key(j) + static_cast<size_t>(x)];
+                 }
+                 p_dp += p[static_cast<size_t>(j)] * dp[static_cast<size_t>(j)];
+               }
+               for (int64_t j = 0; j < c.kv_len; ++j) {
+                 const double pj = p[static_cast<size_t>(j)];
+                 const double ds = visible[static_cast<size_t>(j)] ? pj * (dp[static_cast<size_t>(j)] - p_dp) : 0;
+                 for (int64_t x = 0; x < d; ++x) {
+                   const size_t qx = row + static_cast<size_t>(x), kx = key(j) + static_cast<size_t>(x);
+                   g.dq[qx] += scale * ds * k[kx];
+                   g.dk[kx] += scale * ds * q[qx];
+                   g.dv[kx] += pj * d_out[qx];
+                 }
+               }
+             });
   return g;
 }
 
@@ -225,7 +231,10 @@ TEST_P(AttentionTest, GradientsMatchTheReference) {
   cases.push_back({{1, 4, 1, 130, 130, 8, true, 0}, -1e9});  // one kv head for 4 query heads, 3 row blocks
   uint64_t seed = 100;
   for (dtypes::DType dt : {dtypes::Float32, dtypes::Float64}) {
-    for (const auto& [c, masked] : cases) {
+    for (const auto& entry : cases) {
+      // (Not a structured binding: Clang 14 cannot capture one in a lambda.)
+      const Case& c = entry.first;
+      const double masked = entry.second;
       SCOPED_TRACE(::testing::Message() << dtypes::Name(dt) << " batch " << c.batch << " heads " << c.heads << "/"
                                         << c.kv_heads << " q " << c.q_len << " kv " << c.kv_len << " d "
                                         << c.head_dim << (c.causal ? " causal" : "") << " mask " << c.mask

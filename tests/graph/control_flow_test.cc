@@ -378,9 +378,9 @@ TEST(ControlFlowIr, ALoopDifferentiatedTwiceReplaysOnce) {
   const auto both = testing::Run(backend, [&](const std::vector<Node>& p) { return build(p, 3); }, args);
   const auto dx = testing::Run(backend, [&](const std::vector<Node>& p) { return build(p, 1); }, args);
   const auto dw = testing::Run(backend, [&](const std::vector<Node>& p) { return build(p, 2); }, args);
-  EXPECT_TRUE(testing::AllClose(both[0], dx[0], 0, 0));
-  EXPECT_TRUE(testing::AllClose(both[1], dx[1], 0, 0));
-  EXPECT_TRUE(testing::AllClose(both[2], dw[1], 0, 0));
+  EXPECT_TRUE(testing::AllClose(both[0], dx[0], 1e-12, 1e-12));
+  EXPECT_TRUE(testing::AllClose(both[1], dx[1], 1e-12, 1e-12));
+  EXPECT_TRUE(testing::AllClose(both[2], dw[1], 1e-12, 1e-12));
 }
 
 // The backward loop of a Scan handles one step's slice per iteration: once

@@ -343,9 +343,10 @@ class RateProbe {
   double At(int64_t step) {
     GlobalStep(ctx_)->SetValue(tensors::FromValue(step));
     const double rate = ToDoubles(exec_.Call(0.0f))[0];
-    // The graph's rounding: 2^-8 relative for BFloat16, 1e-7 for Float32.
+    // The graph's rounding: 2^-8 relative for BFloat16, 1e-7 for Float32
+    // (a few ulps of the rate and of the cosine's argument).
     const double tol = dtype_ == dtypes::BFloat16 ? 4e-3 : dtype_ == dtypes::Float32 ? 1e-6 : 1e-14;
-    EXPECT_NEAR(LearningRateAt(ctx_, static_cast<double>(step)), rate, tol * std::max(std::abs(rate), 1e-3))
+    EXPECT_NEAR(LearningRateAt(ctx_, static_cast<double>(step)), rate, tol * std::max(std::abs(rate), 0.1))
         << "host and graph differ at step " << step;
     return rate;
   }

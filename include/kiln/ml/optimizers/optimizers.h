@@ -110,9 +110,12 @@ Node LearningRate(const context::Context& ctx, graph::Graph* g, dtypes::DType dt
 /// The rate the context's schedule gives at global step `step` (>= 0; a
 /// fraction is allowed), computed on the host with LearningRate's formulas:
 /// for logs and plots, or a schedule driven from outside the graph (the
-/// char-GPT example evaluates a shape over the wall time). "variable": the
-/// learning-rate variable's value. A bad hyperparameter or a negative step is
-/// a kiln::Error.
+/// char-GPT example evaluates a shape over the wall time). Without
+/// "learning_rate", the default follows the "optimizer" hyperparameter, as
+/// LearningRate's (0.01 for "sgd", else 0.001). "variable": the
+/// learning-rate variable's value whatever the step (the variable is created
+/// if missing, as LearningRateVariable does). A bad hyperparameter, or a
+/// negative or NaN step of another schedule, is a kiln::Error.
 double LearningRateAt(const context::Context& ctx, double step);
 
 /// The global step variable "/global_step" (Int64 scalar, not trainable),
