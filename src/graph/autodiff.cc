@@ -268,17 +268,15 @@ Node Jacobian(Node output, Node x, Loc loc) {
   return Reshape(Stack(rows, 0, loc), dims, loc);
 }
 
-namespace {
-// An identity instruction distinct from x (a same-shape Reshape, which the
-// backends alias), so gradient metadata attaches to this use of x only.
+namespace internal {
 Node Identity(Node x, const Loc& loc) {
   return internal::Emit(x.Graph(), ir::OpType::kReshape, {x}, x.Shape(), ir::NoAttrs{}, loc);
 }
-}  // namespace
+}  // namespace internal
 
 Node StopGradient(Node x, Loc loc) {
   Graph* g = internal::CheckNode(x, "StopGradient", loc);
-  Node y = Identity(x, loc);
+  Node y = internal::Identity(x, loc);
   g->SetCustomGradient(y.Id(), nullptr);
   return y;
 }
@@ -286,7 +284,7 @@ Node StopGradient(Node x, Loc loc) {
 Node IdentityWithCustomGradient(Node x, std::function<Node(Node x, Node cotangent)> gradient, Loc loc) {
   Graph* g = internal::CheckNode(x, "IdentityWithCustomGradient", loc);
   if (!gradient) OpError(loc, "IdentityWithCustomGradient", "the gradient function is empty");
-  Node y = Identity(x, loc);
+  Node y = internal::Identity(x, loc);
   g->SetCustomGradient(y.Id(), std::move(gradient));
   return y;
 }

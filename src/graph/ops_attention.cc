@@ -79,9 +79,7 @@ std::vector<Node> AttentionVJP(const internal::VJPArgs& args) {
 // enclosing VJP's to follow, through d_out's gradient.
 std::vector<Node> AttentionGradVJP(const internal::VJPArgs& args) {
   const auto& a = ir::Attr<ir::AttentionAttrs>(args.instr);
-  auto leaf = [&](const Node& x) {
-    return internal::Emit(x.Graph(), ir::OpType::kReshape, {x}, x.Shape(), ir::NoAttrs{}, args.loc);
-  };
+  auto leaf = [&](const Node& x) { return internal::Identity(x, args.loc); };
   const Node q = leaf(args.operands[0]), k = leaf(args.operands[1]), v = leaf(args.operands[2]);
   const Node d_out = leaf(args.operands[4]);
   const Node mask = args.operands.size() > 5 ? args.operands[5] : Node();

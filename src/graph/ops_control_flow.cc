@@ -322,10 +322,19 @@ std::vector<Node> ExistingReplay(Graph* g, const Node& loop, size_t results, con
   return {};
 }
 
-std::vector<Node> BackwardLoop(const internal::VJPArgs& a, const std::vector<Node>& taped,
-                               const std::vector<bool>& write_only, const std::vector<size_t>& float_carry,
-                               const std::vector<size_t>& float_caps, const std::vector<Node>& ct,
-                               std::vector<Node> grads);
+// What WhileVJP derives from the loop, for its backward loop.
+struct LoopParts {
+  size_t n;                          // carried values
+  int64_t m;                         // max_trip_count
+  std::vector<Node> init;            // the initial carry
+  std::vector<Node> body_caps;       // the body's captured operands
+  std::vector<size_t> float_carry;   // carries with gradients
+  std::vector<size_t> float_caps;    // body captures with gradients
+  std::vector<Node> ct;              // the cotangents of the float carry
+  std::vector<bool> write_only;      // see WriteOnlyCarries
+};
+
+std::vector<Node> BackwardLoop(const internal::VJPArgs& a, const LoopParts& parts, const std::vector<Node>& taped);
 
 // While: replays the loop recording each iteration's carry (a [max_trip_count,
 // ...] buffer per carried value), then runs the body's VJP from the last
@@ -340,25 +349,30 @@ std::vector<Node> WhileVJP(const internal::VJPArgs& a) {
                                    " has no max_trip_count; reverse-mode differentiation of a loop needs "
                                    "WhileOptions::max_trip_count (or use ForLoop or Scan)");
   }
-  const auto n = static_cast<size_t>(attrs.num_carried);
+  LoopParts parts;
+  parts.n = static_cast<size_t>(attrs.num_carried);
+  parts.m = m;
+  const size_t n = parts.n;
   const Graph& cond_g = *a.g->Subgraph(attrs.subfunctions[0]);
   const Graph& body_g = *a.g->Subgraph(attrs.subfunctions[1]);
-  const std::vector<Node> init(a.operands.begin(), a.operands.begin() + static_cast<long>(n));
-  std::vector<Node> cond_caps, body_caps;
+  parts.init.assign(a.operands.begin(), a.operands.begin() + static_cast<long>(n));
+  const std::vector<Node>& init = parts.init;
+  std::vector<Node> cond_caps;
   for (int64_t k : attrs.captures[0]) cond_caps.push_back(a.operands[static_cast<size_t>(k)]);
-  for (int64_t k : attrs.captures[1]) body_caps.push_back(a.operands[static_cast<size_t>(k)]);
-  std::vector<size_t> float_carry, float_caps;
+  for (int64_t k : attrs.captures[1]) parts.body_caps.push_back(a.operands[static_cast<size_t>(k)]);
+  const std::vector<Node>& body_caps = parts.body_caps;
   for (size_t i = 0; i < n; ++i) {
-    if (dtypes::IsFloatOrComplex(init[i].DType())) float_carry.push_back(i);
+    if (dtypes::IsFloatOrComplex(init[i].DType())) parts.float_carry.push_back(i);
   }
   for (size_t i = 0; i < body_caps.size(); ++i) {
-    if (dtypes::IsFloatOrComplex(body_caps[i].DType())) float_caps.push_back(i);
+    if (dtypes::IsFloatOrComplex(body_caps[i].DType())) parts.float_caps.push_back(i);
   }
-  std::vector<Node> ct;  // the cotangents of the float carry
-  for (size_t i : float_carry) ct.push_back(a.cotangents[i].Ok() ? a.cotangents[i] : ZerosLike(init[i], a.loc));
-  std::vector<Node> grads(a.operands.size());
+  for (size_t i : parts.float_carry) {
+    parts.ct.push_back(a.cotangents[i].Ok() ? a.cotangents[i] : ZerosLike(init[i], a.loc));
+  }
   if (m == 0) {  // the body never runs: the result is the initial carry
-    for (size_t j = 0; j < float_carry.size(); ++j) grads[float_carry[j]] = ct[j];
+    std::vector<Node> grads(a.operands.size());
+    for (size_t j = 0; j < parts.float_carry.size(); ++j) grads[parts.float_carry[j]] = parts.ct[j];
     return grads;
   }
   const dtypes::DType counter = CounterDType(m);
@@ -369,7 +383,8 @@ std::vector<Node> WhileVJP(const internal::VJPArgs& a) {
   // reach another result, so they are not recorded (a record of them would
   // be [max_trip_count, max_trip_count, ...]); the backward body gets their
   // initial value, which its VJP does not read.
-  const std::vector<bool> write_only = WriteOnlyCarries(body_g.Function(), n);
+  parts.write_only = WriteOnlyCarries(body_g.Function(), n);
+  const std::vector<bool>& write_only = parts.write_only;
 
   // 1. The replay with a tape of the other carries.
   std::vector<size_t> taped_carry;  // carry index of each tape
@@ -379,7 +394,7 @@ std::vector<Node> WhileVJP(const internal::VJPArgs& a) {
   // A loop differentiated again (a second Gradient of its results) reuses
   // the replay made for the first: the same values, so one forward run.
   const std::vector<Node> taped = ExistingReplay(a.g, a.output, 1 + n + taped_carry.size(), loc);
-  if (!taped.empty()) return BackwardLoop(a, taped, write_only, float_carry, float_caps, ct, grads);
+  if (!taped.empty()) return BackwardLoop(a, parts, taped);
   std::vector<Node> start = {Scalar(a.g, counter, 0, loc)};
   start.insert(start.end(), init.begin(), init.end());
   for (size_t i : taped_carry) {
@@ -410,24 +425,22 @@ std::vector<Node> WhileVJP(const internal::VJPArgs& a) {
   if (a.output.Graph() == a.g && replay[0].Graph() == a.g) {
     a.g->SetLoopReplay(InstructionOf(replay[0]).operands[0], a.output.Id());
   }
-  return BackwardLoop(a, replay, write_only, float_carry, float_caps, ct, grads);
+  return BackwardLoop(a, parts, replay);
 }
 
 // 2. The backward loop of WhileVJP, from iteration trips - 1 down to 0,
 // reading the replay's results `taped` (the trip count, the carries, then a
 // tape per carry that is not write-only).
-std::vector<Node> BackwardLoop(const internal::VJPArgs& a, const std::vector<Node>& taped,
-                               const std::vector<bool>& write_only, const std::vector<size_t>& float_carry,
-                               const std::vector<size_t>& float_caps, const std::vector<Node>& ct,
-                               std::vector<Node> grads) {
+std::vector<Node> BackwardLoop(const internal::VJPArgs& a, const LoopParts& parts, const std::vector<Node>& taped) {
   const auto& attrs = ir::Attr<ir::ControlFlowAttrs>(a.instr);
-  const int64_t m = attrs.max_trip_count;
-  const auto n = static_cast<size_t>(attrs.num_carried);
+  const size_t n = parts.n;
   const Graph& body_g = *a.g->Subgraph(attrs.subfunctions[1]);
-  const std::vector<Node> init(a.operands.begin(), a.operands.begin() + static_cast<long>(n));
-  std::vector<Node> body_caps;
-  for (int64_t k : attrs.captures[1]) body_caps.push_back(a.operands[static_cast<size_t>(k)]);
-  const dtypes::DType counter = CounterDType(m);
+  const std::vector<Node>& init = parts.init;
+  const std::vector<Node>& body_caps = parts.body_caps;
+  const std::vector<size_t>& float_carry = parts.float_carry;
+  const std::vector<size_t>& float_caps = parts.float_caps;
+  const std::vector<bool>& write_only = parts.write_only;
+  const dtypes::DType counter = CounterDType(parts.m);
   const Loc& loc = a.loc;
   const Node trips = taped[0];
   std::vector<Node> tapes(n);  // per carry; empty for write-only ones
@@ -435,7 +448,7 @@ std::vector<Node> BackwardLoop(const internal::VJPArgs& a, const std::vector<Nod
     if (!write_only[i]) tapes[i] = taped[1 + n + t++];
   }
   std::vector<Node> back = {trips};
-  back.insert(back.end(), ct.begin(), ct.end());
+  back.insert(back.end(), parts.ct.begin(), parts.ct.end());
   for (size_t i : float_caps) back.push_back(ZerosLike(body_caps[i], loc));
   const size_t nf = float_carry.size();
   const std::vector<Node> result = While(
@@ -464,7 +477,8 @@ std::vector<Node> BackwardLoop(const internal::VJPArgs& a, const std::vector<Nod
         for (size_t i = 0; i < float_caps.size(); ++i) next.push_back(AccumulateGradient(c[1 + nf + i], d[nf + i], loc));
         return next;
       },
-      back, WhileOptions{m}, loc);
+      back, WhileOptions{parts.m}, loc);
+  std::vector<Node> grads(a.operands.size());
   for (size_t j = 0; j < nf; ++j) grads[float_carry[j]] = result[1 + j];
   for (size_t i = 0; i < float_caps.size(); ++i) {
     grads[static_cast<size_t>(attrs.captures[1][float_caps[i]])] = result[1 + nf + i];

@@ -52,6 +52,11 @@ void RegisterCollectiveVJPs(VJPTable& table);
 /// other windows and reductions. x is the operand, cotangent the output's.
 Node CumulativeWindowGrad(const ir::WindowAttrs& attrs, Node x, Node cotangent, const Loc& loc);
 
+/// An identity instruction distinct from x (a same-shape Reshape, which the
+/// backends alias): gradient metadata attaches to this use of x only, and a
+/// VJP taken with respect to it stops there (a leaf).
+Node Identity(Node x, const Loc& loc);
+
 /// Sums `grad` (of a broadcast result's shape) back down to `dims`, the
 /// numpy-broadcast operand's dimensions.
 Node SumToDims(Node grad, const std::vector<int64_t>& dims, const Loc& loc);

@@ -77,6 +77,52 @@ double RowMax(const double* x, int64_t n) { return RowExtremumF64(x, n, false); 
 void Exp(float* x, int64_t n) { MathF32(MathOp::kExp, x, x, n); }
 void Exp(double* x, int64_t n) { MathF64(MathOp::kExp, x, x, n); }
 
+// Sets the hidden entries of a [rows, cols] block (leading dimension ld) of
+// query rows from q0 and keys from j0 to `value`: where the mask (its rows
+// at mb, or nullptr) is false and, when causal, after row r's last visible
+// key first_key + r. The forward and backward passes hide scores with it
+// (masked_value), the backward pass the scores' gradients (0).
+template <typename T>
+void Hide(const Plan& p, const bool* mb, int64_t first_key, int64_t j0, int64_t rows, int64_t cols, T* x, int64_t ld,
+          T value) {
+  for (int64_t r = 0; r < rows; ++r) {
+    T* xr = x + r * ld;
+    if (mb != nullptr) {
+      const bool* mr = mb + r * p.kv_len + j0;
+      for (int64_t c = 0; c < cols; ++c) xr[c] = mr[c] ? xr[c] : value;
+    }
+    if (p.causal) {
+      for (int64_t c = std::max<int64_t>(0, first_key + r + 1 - j0); c < cols; ++c) xr[c] = value;
+    }
+  }
+}
+
+// Whether the key block at j0 and every later one are hidden from each of
+// `rows` rows (causal) and weigh exactly 0 next to the rows' maxima m.
+template <typename T>
+bool PastEveryRow(const Plan& p, int64_t j0, int64_t first_key, int64_t rows, const T* m) {
+  const T masked = static_cast<T>(p.masked);
+  return p.causal && j0 > first_key + rows - 1 &&
+         std::all_of(m, m + rows, [&](T x) { return std::exp(masked - x) == T(0); });
+}
+
+// One block of the online softmax for a row: s (cols scores) becomes
+// exp(s - m_new), with m the running maximum and l the running sum of
+// exp(score - m), both updated. Returns the factor exp(m_old - m_new) that
+// rescales what was accumulated with the old maximum.
+template <typename T>
+T OnlineSoftmaxStep(T* s, int64_t cols, T& m, T& l) {
+  const T m_new = std::max(m, RowMax(s, cols));
+  const T correction = m == -std::numeric_limits<T>::infinity() ? T(0) : std::exp(m - m_new);
+  for (int64_t c = 0; c < cols; ++c) s[c] -= m_new;
+  Exp(s, cols);
+  T sum = 0;
+  for (int64_t c = 0; c < cols; ++c) sum += s[c];
+  l = l * correction + sum;
+  m = m_new;
+  return correction;
+}
+
 template <typename T>
 void RunAttention(const Plan& p, const T* q, const T* k, const T* v, const bool* mask, T* out) {
   const int64_t group = p.heads / p.kv_heads, d = p.head_dim;
@@ -102,30 +148,13 @@ void RunAttention(const Plan& p, const T* q, const T* k, const T* v, const bool*
       std::fill(acc.begin(), acc.end(), T(0));
       // Row r (query q0 + r) sees keys <= first_key + r when causal.
       const int64_t first_key = p.kv_len - p.q_len + q0;
-      for (int64_t j0 = 0; j0 < p.kv_len; j0 += kKeyBlock) {
-        if (p.causal && j0 > first_key + rows - 1 &&
-            std::all_of(m.begin(), m.begin() + rows, [&](T x) { return std::exp(masked - x) == T(0); })) {
-          break;  // every later key is hidden from every row, and weighs exactly 0
-        }
+      // Every later key is hidden from every row, and weighs exactly 0.
+      for (int64_t j0 = 0; j0 < p.kv_len && !PastEveryRow(p, j0, first_key, rows, m.data()); j0 += kKeyBlock) {
         const int64_t cols = std::min(kKeyBlock, p.kv_len - j0);
         Gemm(false, true, rows, cols, d, static_cast<T>(p.scale), qb, d, kb + j0 * d, d, T(0), scores.data(), kKeyBlock);
+        Hide(p, mb, first_key, j0, rows, cols, scores.data(), kKeyBlock, masked);
         for (int64_t r = 0; r < rows; ++r) {
-          T* s = scores.data() + r * kKeyBlock;
-          if (mb != nullptr) {
-            const bool* mr = mb + r * p.kv_len + j0;
-            for (int64_t c = 0; c < cols; ++c) s[c] = mr[c] ? s[c] : masked;
-          }
-          if (p.causal) {
-            for (int64_t c = std::max<int64_t>(0, first_key + r + 1 - j0); c < cols; ++c) s[c] = masked;
-          }
-          const T m_new = std::max(m[r], RowMax(s, cols));
-          const T correction = m[r] == kNegInf ? T(0) : std::exp(m[r] - m_new);
-          for (int64_t c = 0; c < cols; ++c) s[c] -= m_new;
-          Exp(s, cols);
-          T sum = 0;
-          for (int64_t c = 0; c < cols; ++c) sum += s[c];
-          l[r] = l[r] * correction + sum;
-          m[r] = m_new;
+          const T correction = OnlineSoftmaxStep(scores.data() + r * kKeyBlock, cols, m[r], l[r]);
           if (correction != T(1)) {
             T* a = acc.data() + r * d;
             for (int64_t c = 0; c < d; ++c) a[c] *= correction;
@@ -185,40 +214,18 @@ void RunAttentionGrad(const Plan& p, const T* q, const T* k, const T* v, const T
           T* dqb = dq + offset;
           const bool* mb = p.has_mask ? mask + b * p.mask_batch_stride + h * p.mask_head_stride + q0 * p.kv_len : nullptr;
           const int64_t first_key = p.kv_len - p.q_len + q0;  // row r sees keys <= first_key + r when causal
-          // The scores of key block j0 (cols keys), hidden ones set to
-          // masked; visible(r, c) says which are not.
-          auto visible = [&](int64_t r, int64_t j) {
-            return (mb == nullptr || mb[r * p.kv_len + j]) && (!p.causal || j <= first_key + r);
-          };
+          // The scores of key block j0 (cols keys), hidden ones set to masked.
           auto scores_of = [&](int64_t j0, int64_t cols) {
             Gemm(false, true, rows, cols, d, scale, qb, d, kb + j0 * d, d, T(0), scores.data(), kGradKeyBlock);
-            if (mb == nullptr && !p.causal) return;
-            for (int64_t r = 0; r < rows; ++r) {
-              T* sr = scores.data() + r * kGradKeyBlock;
-              for (int64_t c = 0; c < cols; ++c) sr[c] = visible(r, j0 + c) ? sr[c] : masked;
-            }
-          };
-          // Past the causal limit of every row, with weights exactly 0.
-          auto past_every_row = [&](int64_t j0, const T* top) {
-            return p.causal && j0 > first_key + rows - 1 &&
-                   std::all_of(top, top + rows, [&](T x) { return std::exp(masked - x) == T(0); });
+            Hide(p, mb, first_key, j0, rows, cols, scores.data(), kGradKeyBlock, masked);
           };
           // The running maximum m and sum l of exp(score - m) per row.
           std::fill(m.begin(), m.begin() + rows, kNegInf);
           std::fill(l.begin(), l.begin() + rows, T(0));
-          for (int64_t j0 = 0; j0 < p.kv_len && !past_every_row(j0, m.data()); j0 += kGradKeyBlock) {
+          for (int64_t j0 = 0; j0 < p.kv_len && !PastEveryRow(p, j0, first_key, rows, m.data()); j0 += kGradKeyBlock) {
             const int64_t cols = std::min(kGradKeyBlock, p.kv_len - j0);
             scores_of(j0, cols);
-            for (int64_t r = 0; r < rows; ++r) {
-              T* sr = scores.data() + r * kGradKeyBlock;
-              const T m_new = std::max(m[r], RowMax(sr, cols));
-              for (int64_t c = 0; c < cols; ++c) sr[c] -= m_new;
-              Exp(sr, cols);
-              T sum = 0;
-              for (int64_t c = 0; c < cols; ++c) sum += sr[c];
-              l[r] = (m[r] == kNegInf ? T(0) : l[r] * std::exp(m[r] - m_new)) + sum;
-              m[r] = m_new;
-            }
+            for (int64_t r = 0; r < rows; ++r) OnlineSoftmaxStep(scores.data() + r * kGradKeyBlock, cols, m[r], l[r]);
           }
           for (int64_t r = 0; r < rows; ++r) l[r] = l[r] == T(0) ? T(0) : T(1) / l[r];  // 0 only without keys
           for (int64_t r = 0; r < rows; ++r) {
@@ -226,7 +233,7 @@ void RunAttentionGrad(const Plan& p, const T* q, const T* k, const T* v, const T
             for (int64_t c = 0; c < d; ++c) sum += dob[r * d + c] * ob[r * d + c];
             delta[r] = sum;
           }
-          for (int64_t j0 = 0; j0 < p.kv_len && !past_every_row(j0, m.data()); j0 += kGradKeyBlock) {
+          for (int64_t j0 = 0; j0 < p.kv_len && !PastEveryRow(p, j0, first_key, rows, m.data()); j0 += kGradKeyBlock) {
             const int64_t cols = std::min(kGradKeyBlock, p.kv_len - j0);
             scores_of(j0, cols);
             for (int64_t r = 0; r < rows; ++r) {  // the weights P (l holds 1 / l)
@@ -241,9 +248,8 @@ void RunAttentionGrad(const Plan& p, const T* q, const T* k, const T* v, const T
               const T* pr = scores.data() + r * kGradKeyBlock;
               T* dsr = d_scores.data() + r * kGradKeyBlock;
               for (int64_t c = 0; c < cols; ++c) dsr[c] = pr[c] * (dsr[c] - delta[r]);
-              if (mb == nullptr && !p.causal) continue;
-              for (int64_t c = 0; c < cols; ++c) dsr[c] = visible(r, j0 + c) ? dsr[c] : T(0);
             }
+            Hide(p, mb, first_key, j0, rows, cols, d_scores.data(), kGradKeyBlock, T(0));  // hidden scores are constants
             Gemm(false, false, rows, d, cols, scale, d_scores.data(), kGradKeyBlock, kb + j0 * d, d, T(1), dqb, d);
             Gemm(true, false, cols, d, rows, scale, d_scores.data(), kGradKeyBlock, qb, d, T(1), dkb + j0 * d, d);
           }
