@@ -17,7 +17,7 @@ bits() { sed -n 's/^validation: \([0-9.]*\) bits per byte.*/\1/p' "$1"; }
 grep -q "^validation: .* after 40 steps" "$work/steps.log" || fail "not 40 steps" "$work/steps.log"
 trained=$(bits "$work/steps.log")
 awk -v b="$trained" 'BEGIN { exit !(b < 5) }' || fail "$trained bits per byte after 40 steps"
-grep -q "^sliding: [0-9.]* bits per byte, each byte predicted from at least 65 bytes" "$work/steps.log" ||
+grep -q "^sliding: [0-9.]* bits per byte, each byte predicted from at least 129 bytes" "$work/steps.log" ||
   fail "no sliding-window evaluation" "$work/steps.log"
 grep -q "^---- sample 1.1" "$work/steps.log" || fail "no sample"
 grep -q "^generation: [0-9]* tokens/s" "$work/steps.log" || fail "no generation speed"
@@ -39,8 +39,8 @@ if "$example" --params="schedule=step" > "$work/bad.log" 2>&1; then fail "schedu
 grep -q 'schedule="step": must be cosine, wsd, linear or constant' "$work/bad.log" || fail "message" "$work/bad.log"
 if "$example" --params="cooldown_fraction=0" > "$work/bad.log" 2>&1; then fail "cooldown_fraction=0 accepted"; fi
 grep -q "cooldown_fraction=0: must be in (0, 1\]" "$work/bad.log" || fail "message" "$work/bad.log"
-if "$example" --params="eval_stride=200" > "$work/bad.log" 2>&1; then fail "eval_stride=200 accepted"; fi
-grep -q "eval_stride=200: must be in \[0, context\] (0: half the context), context is 128" "$work/bad.log" ||
+if "$example" --params="eval_stride=300" > "$work/bad.log" 2>&1; then fail "eval_stride=300 accepted"; fi
+grep -q "eval_stride=300: must be in \[0, context\] (0: half the context), context is 256" "$work/bad.log" ||
   fail "message" "$work/bad.log"
 if "$example" --minutes=0 > "$work/bad.log" 2>&1; then fail "--minutes=0 accepted"; fi
 grep -q "^--minutes must be a positive number" "$work/bad.log" || fail "message" "$work/bad.log"
