@@ -119,8 +119,8 @@ context::Context NewContext(const Flags& flags) {
   ctx.SetParam("dim", int64_t{192});
   ctx.SetParam("num_heads", int64_t{3});
   // 256-byte windows, 16 per batch (the tokens of a step as 32 x 128): 18%
-  // slower per step, but the held-out text scores better: 2.037 against
-  // 2.047-2.052 bits per byte in 10 minutes (Zen 5), as fewer of each
+  // slower per step, but the held-out text scores better: 2.033-2.037
+  // against 2.047-2.052 bits per byte in 10 minutes (Zen 5), as fewer of each
   // window's bytes are predicted from little context.
   ctx.SetParam("context", int64_t{256});
   ctx.SetParam("dropout", 0.0);
