@@ -511,6 +511,37 @@ TEST(Simplify, TransposeChainsCompose) {
   }
 }
 
+// A Transpose that moves only axes of size 1 becomes a Reshape (an alias);
+// one that also reorders two larger axes stays a Transpose.
+TEST(Simplify, TransposeOfUnitAxesBecomesAReshape) {
+  auto g = graph::NewGraph("unit_transpose");
+  const auto shape = shapes::Make(dtypes::Float32, 2, 3, 1, 4);
+  Node x = graph::Parameter(g.get(), "x", shape);
+  Node unit_moved = graph::Transpose(x, {0, 2, 1, 3});   // [2, 1, 3, 4]
+  Node unit_first = graph::Transpose(x, {2, 0, 1, 3});   // [1, 2, 3, 4]
+  Node reordered = graph::Transpose(x, {0, 2, 3, 1});    // [2, 1, 4, 3]: 3 and 4 swap
+  Node of_ones = graph::Transpose(graph::Reshape(x, {2, 3, 4, 1, 1}), {0, 4, 1, 3, 2});  // [2, 1, 3, 1, 4]
+  auto fn = Finish(g.get(), {unit_moved, unit_first, reordered, of_ones});
+  auto optimized = OptimizeFunction(fn);
+  for (int i : {0, 1, 3}) {
+    const ir::Instruction& r = Def(*optimized, optimized->outputs[static_cast<size_t>(i)]);
+    EXPECT_EQ(r.op, OpType::kReshape) << "output " << i;
+    EXPECT_EQ(r.shape, fn->instructions[static_cast<size_t>(fn->outputs[static_cast<size_t>(i)])].shape);
+  }
+  EXPECT_EQ(Def(*optimized, optimized->outputs[2]).op, OpType::kTranspose);
+  EXPECT_EQ(Count(*optimized, OpType::kTranspose), 1);
+  testing::Rng rng(9);
+  const tensors::Tensor arg = testing::Random(shape, rng);
+  const auto results = ExpectSameAsUnoptimized(fn, {arg});
+  EXPECT_EQ(testing::ToDoubles(results[0]), testing::ToDoubles(arg));  // same elements in the same order
+  const std::vector<double> in = testing::ToDoubles(arg), out = testing::ToDoubles(results[2]);
+  for (int64_t i = 0; i < 2; ++i) {  // out[i][0][k][j] = x[i][j][0][k]
+    for (int64_t j = 0; j < 3; ++j) {
+      for (int64_t k = 0; k < 4; ++k) EXPECT_EQ(out[(i * 4 + k) * 3 + j], in[(i * 3 + j) * 4 + k]);
+    }
+  }
+}
+
 // Transpose(DotGeneral(a, b)) swapping the free axes is DotGeneral(b, a);
 // not when the dot has another user, nor for other permutations.
 TEST(Simplify, TransposeOfADotBecomesTheSwappedDot) {

@@ -26,14 +26,32 @@ using tensors::Tensor;
 using testing::ToDoubles;
 using Tokens = std::vector<int32_t>;
 
-ml::layers::DecoderOptions TinyDecoder(const std::string& positions, int64_t vocab = 11) {
+// "rotary" or "learned", with "+smear" for the token shifts (smear and
+// every block's token_shift).
+ml::layers::DecoderOptions TinyDecoder(std::string positions, int64_t vocab = 11) {
+  const size_t plus = positions.find("+smear");
+  const bool smear = plus != std::string::npos;
+  if (smear) positions.resize(plus);
   ml::layers::DecoderOptions o{.vocab_size = vocab, .dim = 16, .num_layers = 2, .positions = positions,
-                               .max_length = 64};
+                               .max_length = 64, .smear = smear};
   o.block.num_heads = 4;
   o.block.num_kv_heads = 2;
   o.block.mlp = "swiglu";
   o.block.norm = "rms";
+  o.block.token_shift = smear;
   return o;
+}
+
+// Non-zero token shifts (they start at zero, where decoding could not tell
+// a wrong previous position from a right one), on TinyDecoder's 2 blocks.
+void SetSmear(Context ctx) {
+  std::vector<double> lambda;
+  for (int j = 0; j < 16; ++j) lambda.push_back(0.9 - 0.1 * j);
+  const Tensor value = testing::FromDoubles(shapes::Make(dtypes::Float32, 16), lambda);
+  ctx.In("smear").VariableWithValue("lambda", value);
+  for (const char* block : {"block0", "block1"}) {
+    for (const char* shift : {"attention_shift", "mlp_shift"}) ctx.In(block).In(shift).VariableWithValue("lambda", value);
+  }
 }
 
 // Log-probabilities of the next token after `tokens`, by a full forward pass
@@ -71,6 +89,7 @@ TEST_P(GeneratorTest, GreedyBatchOfDifferentLengthsMatchesFullPasses) {
   Context ctx = context::New();
   ctx.SetSeed(3);
   const auto options = TinyDecoder(GetParam());
+  if (options.smear) SetSmear(ctx);
   FullPass full(backend, ctx, options);
   const std::vector<Tokens> prompts = {{1, 2, 3, 4, 5, 6, 7}, {9}, {4, 4, 8}};
   Generator gen(backend, ctx, ml::generation::DecoderModel(options), 32);
@@ -85,7 +104,10 @@ TEST_P(GeneratorTest, GreedyBatchOfDifferentLengthsMatchesFullPasses) {
   EXPECT_EQ(gen.Generate({prompts[1]}, {.max_new_tokens = 6, .sampling = {.temperature = 0}})[0], got[1]);
 }
 
-INSTANTIATE_TEST_SUITE_P(Positions, GeneratorTest, ::testing::Values("rotary", "learned"));
+INSTANTIATE_TEST_SUITE_P(Positions, GeneratorTest, ::testing::Values("rotary", "learned", "rotary+smear"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param == "rotary+smear" ? std::string("rotary_smear") : info.param;
+                         });
 
 TEST(Generator, StopTokensEndEachRowAndAreKept) {
   auto backend = backends::NewWithName("cpu");
@@ -124,38 +146,43 @@ TEST(Generator, SamplingIsReproducibleFromTheSeedAndLeavesTheContextStream) {
   EXPECT_NE(a[0], a[1]);
 }
 
+// With smear too: the reorder moves its cached last embedding with the beams.
 TEST(Generator, BeamSearchWithEnoughBeamsIsTheExhaustiveSearch) {
   auto backend = backends::NewWithName("cpu");
-  Context ctx = context::New();
-  ctx.SetSeed(5);
-  constexpr int kVocab = 4;
-  const auto options = TinyDecoder("rotary", kVocab);
-  FullPass full(backend, ctx, options);
-  const Tokens prompt = {1, 3};
-  // Every continuation of 3 tokens, scored sum(log p) / 3^penalty: with
-  // vocab^2 beams nothing is ever pruned, so beam search must find the best.
-  double best = -std::numeric_limits<double>::infinity();
-  Tokens best_tokens;
-  for (int32_t a = 0; a < kVocab; ++a) {
-    const double la = full.NextLogProbs(prompt)[static_cast<size_t>(a)];
-    for (int32_t b = 0; b < kVocab; ++b) {
-      const double lb = full.NextLogProbs({1, 3, a})[static_cast<size_t>(b)];
-      const std::vector<double> lc = full.NextLogProbs({1, 3, a, b});
-      for (int32_t c = 0; c < kVocab; ++c) {
-        if (la + lb + lc[static_cast<size_t>(c)] > best) {
-          best = la + lb + lc[static_cast<size_t>(c)];
-          best_tokens = {a, b, c};
+  for (const std::string model : {"rotary", "rotary+smear"}) {
+    SCOPED_TRACE(model);
+    Context ctx = context::New();
+    ctx.SetSeed(5);
+    constexpr int kVocab = 4;
+    const auto options = TinyDecoder(model, kVocab);
+    if (options.smear) SetSmear(ctx);
+    FullPass full(backend, ctx, options);
+    const Tokens prompt = {1, 3};
+    // Every continuation of 3 tokens, scored sum(log p) / 3^penalty: with
+    // vocab^2 beams nothing is ever pruned, so beam search must find the best.
+    double best = -std::numeric_limits<double>::infinity();
+    Tokens best_tokens;
+    for (int32_t a = 0; a < kVocab; ++a) {
+      const double la = full.NextLogProbs(prompt)[static_cast<size_t>(a)];
+      for (int32_t b = 0; b < kVocab; ++b) {
+        const double lb = full.NextLogProbs({1, 3, a})[static_cast<size_t>(b)];
+        const std::vector<double> lc = full.NextLogProbs({1, 3, a, b});
+        for (int32_t c = 0; c < kVocab; ++c) {
+          if (la + lb + lc[static_cast<size_t>(c)] > best) {
+            best = la + lb + lc[static_cast<size_t>(c)];
+            best_tokens = {a, b, c};
+          }
         }
       }
     }
+    Generator gen(backend, ctx, ml::generation::DecoderModel(options), 8);
+    EXPECT_EQ(gen.Generate({prompt}, {.max_new_tokens = 3, .num_beams = kVocab * kVocab})[0], best_tokens);
+    // Greedy is not always the best sequence; beam search with one beam per
+    // prompt row of two prompts still returns one result each.
+    const auto two = gen.Generate({prompt, {2}}, {.max_new_tokens = 3, .num_beams = 3});
+    EXPECT_EQ(two.size(), 2u);
+    EXPECT_EQ(two[0].size(), 3u);
   }
-  Generator gen(backend, ctx, ml::generation::DecoderModel(options), 8);
-  EXPECT_EQ(gen.Generate({prompt}, {.max_new_tokens = 3, .num_beams = kVocab * kVocab})[0], best_tokens);
-  // Greedy is not always the best sequence; beam search with one beam per
-  // prompt row of two prompts still returns one result each.
-  const auto two = gen.Generate({prompt, {2}}, {.max_new_tokens = 3, .num_beams = 3});
-  EXPECT_EQ(two.size(), 2u);
-  EXPECT_EQ(two[0].size(), 3u);
 }
 
 TEST(Generator, BeamSearchStopsAtStopTokensWithTheLengthPenalty) {

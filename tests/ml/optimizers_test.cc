@@ -232,6 +232,40 @@ TEST_P(OptimizersTest, AdamWDecoupledDecayDiffersFromAdamL2) {
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(Near(t.Step(), want[static_cast<size_t>(i)], 1e-5)) << "step " << i;
 }
 
+// weight_decay_min_rank 2: a matrix decays, a vector and a scalar do not
+// (decoupled for AdamW, L2 for SGD; zero gradients, so the decay is the
+// whole update: w (1 - lr wd) for SGD's first step and AdamW's).
+TEST_P(OptimizersTest, WeightDecayMinRankSparesLowerRanks) {
+  for (const std::string name : {"adamw", "sgd"}) {
+    for (int64_t min_rank : {0, 2}) {
+      SCOPED_TRACE(name + " min_rank " + std::to_string(min_rank));
+      Context ctx = context::New();
+      ctx.SetParam("optimizer", name);
+      ctx.SetParam("learning_rate", 0.5);
+      ctx.SetParam("weight_decay", 0.2);
+      ctx.SetParam("weight_decay_min_rank", min_rank);
+      Variable* scalar = ctx.VariableWithValue("s", FromDoubles(shapes::Make(dtypes::Float32), {3}));
+      Variable* vector = ctx.VariableWithValue("v", FromDoubles(shapes::Make(dtypes::Float32, 2), {1, -2}));
+      Variable* matrix = ctx.VariableWithValue("m", FromDoubles(shapes::Make(dtypes::Float32, 2, 2), {1, 2, 3, 4}));
+      auto opt = FromContext(ctx);
+      auto exec = context::NewExec(backends::NewWithName(GetParam()), ctx, [&](Context c, Node x) {
+        graph::Graph* g = x.Graph();
+        // A loss that depends on every variable with a zero gradient.
+        Node loss = x;
+        for (Variable* v : {scalar, vector, matrix}) loss = loss + graph::ReduceAllSum(v->ValueGraph(g) * 0.0f);
+        opt->UpdateGraph(c, loss);
+        return loss;
+      });
+      exec.Call(0.0f);
+      const double kept = 1 - 0.5 * 0.2;  // w (1 - lr wd)
+      const double low = min_rank == 2 ? 1 : kept;
+      EXPECT_TRUE(Near(ToDoubles(scalar->Value()), {3 * low}, 1e-6));
+      EXPECT_TRUE(Near(ToDoubles(vector->Value()), {low, -2 * low}, 1e-6));
+      EXPECT_TRUE(Near(ToDoubles(matrix->Value()), {kept, 2 * kept, 3 * kept, 4 * kept}, 1e-6));
+    }
+  }
+}
+
 TEST_P(OptimizersTest, L2WeightDecayForSgdRmspropAdagrad) {
   for (const std::string name : {"sgd", "rmsprop", "adagrad"}) {
     SCOPED_TRACE(name);
@@ -804,6 +838,8 @@ TEST(Optimizers, HyperparameterAndLossErrors) {
   KILN_EXPECT_ERROR(step_error(RMSProp(), "rmsprop_rho", -0.5), "Optimizer rmsprop: hyperparameter rmsprop_rho=-0.5 must be in [0, 1)");
   KILN_EXPECT_ERROR(step_error(Adagrad(), "adagrad_initial", -0.1), "Optimizer adagrad: hyperparameter adagrad_initial=-0.1 must be in [0, inf)");
   KILN_EXPECT_ERROR(step_error(SGD(), "weight_decay", -1.0), "Optimizer sgd: hyperparameter weight_decay=-1 must be in [0, inf)");
+  KILN_EXPECT_ERROR(step_error(SGD(), "weight_decay_min_rank", int64_t{-1}),
+                    "Optimizer sgd: hyperparameter weight_decay_min_rank=-1 must be >= 0");
   KILN_EXPECT_ERROR(step_error(SGD(), "clip_global_norm", -1.0), "Optimizer sgd: hyperparameter clip_global_norm=-1 must be in [0, inf)");
   KILN_EXPECT_ERROR(step_error(SGD(), "momentum", std::string("high")), "momentum");
   KILN_EXPECT_ERROR(step_error(Muon(), "muon_adjust_lr", std::string("spectral")),

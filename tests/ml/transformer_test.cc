@@ -223,41 +223,54 @@ TEST_P(TransformerTest, PaddedPositionsAreIgnored) {
 }
 
 // A prompt of 4 steps, then one step per call with the KV cache, gives the
-// outputs of one full pass over the 6 steps (two stacked blocks, RoPE, GQA).
+// outputs of one full pass over the 6 steps (two stacked blocks, RoPE, GQA;
+// with and without token shifts, whose last inputs are cached too).
 TEST_P(TransformerTest, CachedDecodingMatchesTheFullPass) {
-  Context ctx = context::New();
-  const Tensor x = Uniform({2, 6, 8}, -1, 1, 11);
-  const ml::layers::TransformerOptions base{.num_heads = 4, .num_kv_heads = 2, .mlp = "swiglu", .norm = "rms",
-                                            .rotary = true};
-  auto model = [&](Context c, Node in, Node offset, int64_t cache) {
-    ml::layers::TransformerOptions o = base;
-    o.cache_length = cache;
-    o.position_offset = offset;
-    Node h = ml::layers::TransformerBlock(c.In("block0"), in, o);
-    return ml::layers::TransformerBlock(c.In("block1"), h, o);
-  };
-  auto full = context::NewExec(Backend(), ctx, [&](Context c, Node in, Node offset) { return model(c, in, offset, 0); });
-  const std::vector<double> want = ToDoubles(full.Call(x, FromDoubles(shapes::Make(dtypes::Int32), {0})));
-  auto step = context::NewExec(Backend(), ctx, [&](Context c, Node in, Node offset) { return model(c, in, offset, 8); });
-  const std::vector<double> xv = ToDoubles(x);
-  auto steps = [&](int64_t begin, int64_t end) {  // x[:, begin:end]
-    std::vector<double> v;
-    for (int64_t b = 0; b < 2; ++b) v.insert(v.end(), xv.begin() + (b * 6 + begin) * 8, xv.begin() + (b * 6 + end) * 8);
-    return FromDoubles(shapes::Make(dtypes::Float64, 2, end - begin, 8), v);
-  };
-  std::vector<std::vector<double>> got(2);  // per batch element, the outputs in order
-  auto append = [&](const Tensor& out, int64_t len) {
-    const std::vector<double> v = ToDoubles(out);
-    for (int64_t b = 0; b < 2; ++b) got[static_cast<size_t>(b)].insert(got[static_cast<size_t>(b)].end(), v.begin() + b * len * 8, v.begin() + (b + 1) * len * 8);
-  };
-  append(step.Call(steps(0, 4), FromDoubles(shapes::Make(dtypes::Int32), {0})), 4);
-  for (int64_t t = 4; t < 6; ++t) append(step.Call(steps(t, t + 1), FromDoubles(shapes::Make(dtypes::Int32), {static_cast<double>(t)})), 1);
-  EXPECT_EQ(step.CacheSize(), 2u) << "one graph for the prompt, one for every single-token step";
-  std::vector<double> flat = got[0];
-  flat.insert(flat.end(), got[1].begin(), got[1].end());
-  EXPECT_TRUE(testing::AllClose(FromDoubles(x.Shape(), flat), x.Shape(), want, 1e-11, 1e-12));
-  EXPECT_FALSE(ctx.GetVariableByScopeAndName("/kv_cache/block0/key")->Trainable());
-  EXPECT_EQ(ctx.GetVariableByScopeAndName("/kv_cache/block1/value")->Shape(), shapes::Make(dtypes::Float64, 2, 2, 8, 2));
+  for (bool shift : {false, true}) {
+    SCOPED_TRACE(shift ? "token_shift" : "no shift");
+    Context ctx = context::New();
+    const Tensor x = Uniform({2, 6, 8}, -1, 1, 11);
+    const ml::layers::TransformerOptions base{.num_heads = 4, .num_kv_heads = 2, .mlp = "swiglu", .norm = "rms",
+                                              .rotary = true, .token_shift = shift};
+    if (shift) {  // non-zero shifts (they start at zero)
+      const Tensor lambda = Uniform({8}, 0.2, 0.9, 12);
+      for (const char* block : {"block0", "block1"}) {
+        for (const char* name : {"attention_shift", "mlp_shift"}) {
+          ctx.In(block).In(name).VariableWithValue("lambda", lambda);
+        }
+      }
+    }
+    auto model = [&](Context c, Node in, Node offset, int64_t cache) {
+      ml::layers::TransformerOptions o = base;
+      o.cache_length = cache;
+      o.position_offset = offset;
+      Node h = ml::layers::TransformerBlock(c.In("block0"), in, o);
+      return ml::layers::TransformerBlock(c.In("block1"), h, o);
+    };
+    auto full = context::NewExec(Backend(), ctx, [&](Context c, Node in, Node offset) { return model(c, in, offset, 0); });
+    const std::vector<double> want = ToDoubles(full.Call(x, FromDoubles(shapes::Make(dtypes::Int32), {0})));
+    auto step = context::NewExec(Backend(), ctx, [&](Context c, Node in, Node offset) { return model(c, in, offset, 8); });
+    const std::vector<double> xv = ToDoubles(x);
+    auto steps = [&](int64_t begin, int64_t end) {  // x[:, begin:end]
+      std::vector<double> v;
+      for (int64_t b = 0; b < 2; ++b) v.insert(v.end(), xv.begin() + (b * 6 + begin) * 8, xv.begin() + (b * 6 + end) * 8);
+      return FromDoubles(shapes::Make(dtypes::Float64, 2, end - begin, 8), v);
+    };
+    std::vector<std::vector<double>> got(2);  // per batch element, the outputs in order
+    auto append = [&](const Tensor& out, int64_t len) {
+      const std::vector<double> v = ToDoubles(out);
+      for (int64_t b = 0; b < 2; ++b) got[static_cast<size_t>(b)].insert(got[static_cast<size_t>(b)].end(), v.begin() + b * len * 8, v.begin() + (b + 1) * len * 8);
+    };
+    append(step.Call(steps(0, 4), FromDoubles(shapes::Make(dtypes::Int32), {0})), 4);
+    for (int64_t t = 4; t < 6; ++t) append(step.Call(steps(t, t + 1), FromDoubles(shapes::Make(dtypes::Int32), {static_cast<double>(t)})), 1);
+    EXPECT_EQ(step.CacheSize(), 2u) << "one graph for the prompt, one for every single-token step";
+    std::vector<double> flat = got[0];
+    flat.insert(flat.end(), got[1].begin(), got[1].end());
+    EXPECT_TRUE(testing::AllClose(FromDoubles(x.Shape(), flat), x.Shape(), want, 1e-11, 1e-12));
+    EXPECT_FALSE(ctx.GetVariableByScopeAndName("/kv_cache/block0/key")->Trainable());
+    EXPECT_EQ(ctx.GetVariableByScopeAndName("/kv_cache/block1/value")->Shape(), shapes::Make(dtypes::Float64, 2, 2, 8, 2));
+    EXPECT_EQ(ctx.GetVariableByScopeAndName("/kv_cache/block1/mlp_shift/last") != nullptr, shift);
+  }
 }
 
 TEST(Decoder, TiedEmbeddingsProjectTheLogitsAndUntiedHaveTheirOwn) {
@@ -289,6 +302,48 @@ TEST(Decoder, TiedEmbeddingsProjectTheLogitsAndUntiedHaveTheirOwn) {
     }
     EXPECT_TRUE(testing::AllClose(logits, logits.Shape(), want, 1e-4, 1e-5));
   }
+}
+
+// Smear: with no blocks, logits = RMSNorm(e[t] + lambda * e[t - 1]) . E,
+// where e[t - 1] counts only after a real (not padded) position.
+TEST(Decoder, SmearAddsTheScaledPreviousEmbedding) {
+  auto backend = backends::NewWithName("cpu");
+  const Tensor tokens = FromDoubles(shapes::Make(dtypes::Int32, 2, 4), {1, 4, 2, 0, 3, 3, 1, 2});
+  Tensor pad(shapes::Make(dtypes::Bool, 2, 4));
+  const std::vector<bool> real = {true, true, true, true, false, true, true, true};  // row 1's first is padding
+  for (size_t i = 0; i < real.size(); ++i) pad.MutableFlat<bool>()[i] = real[i];
+  Context ctx = context::New();
+  std::vector<double> lambda;
+  for (int j = 0; j < 8; ++j) lambda.push_back(0.3 + 0.1 * j);
+  ctx.In("smear").VariableWithValue("lambda", FromDoubles(shapes::Make(dtypes::Float32, 8), lambda));
+  ml::layers::DecoderOptions o{.vocab_size = 5, .dim = 8, .num_layers = 0, .smear = true};
+  o.block.norm = "rms";
+  auto exec = context::NewExec(backend, ctx, [&](Context c, Node t, Node mask) {
+    ml::layers::DecoderOptions with_mask = o;
+    with_mask.block.padding_mask = mask;
+    return ml::layers::Decoder(c, t, with_mask);
+  });
+  const Tensor logits = exec.Call(tokens, pad);
+  const std::vector<double> e = ToDoubles(ctx.GetVariableByScopeAndName("/embedding/embeddings")->Value());
+  const std::vector<double> t = ToDoubles(tokens), got = ToDoubles(logits);
+  std::vector<double> want;
+  for (size_t i = 0; i < t.size(); ++i) {
+    std::vector<double> x(8);
+    const bool follows = i % 4 != 0 && real[i - 1];
+    for (size_t j = 0; j < 8; ++j) {
+      x[j] = e[static_cast<size_t>(t[i]) * 8 + j];
+      if (follows) x[j] += lambda[j] * e[static_cast<size_t>(t[i - 1]) * 8 + j];
+    }
+    double ms = 0;
+    for (double xj : x) ms += xj * xj / 8;
+    for (size_t v = 0; v < 5; ++v) {
+      double dot = 0;
+      for (size_t j = 0; j < 8; ++j) dot += x[j] / std::sqrt(ms + 1e-6) * e[v * 8 + j];
+      want.push_back(dot);
+    }
+  }
+  EXPECT_TRUE(testing::AllClose(logits, logits.Shape(), want, 1e-4, 1e-5));
+  EXPECT_TRUE(ctx.GetVariableByScopeAndName("/smear/lambda")->Trainable());
 }
 
 // A soft cap c gives c * tanh(logits / c) of the same model without one.
@@ -328,6 +383,14 @@ TEST(TransformerErrors, DecoderAndCacheOptions) {
                     "layers::Decoder: logit_softcap must be 0 (none) or positive, got -1");
   KILN_EXPECT_ERROR(decoder({.vocab_size = 4}, FromDoubles(shapes::Make(dtypes::Float32, 1, 2), {1, 2})),
                     "layers::Decoder: tokens must be integers [batch, time], got Float32[1, 2]");
+  ml::layers::DecoderOptions smear{.vocab_size = 4, .num_layers = 1, .smear = true};
+  smear.block.num_heads = 2;
+  auto smeared = context::NewExec(backend, context::New(), [&](Context c, Node t) {
+    ml::layers::DecoderOptions o = smear;
+    o.block.padding_mask = graph::Const(t.Graph(), tensors::FromValue(std::vector<bool>{true, true, true}));
+    return ml::layers::Decoder(c, t, o);
+  });
+  KILN_EXPECT_ERROR(smeared.Call(tokens), "layers::Decoder: padding_mask must be Bool[1, 2], got Bool[3]");
   const Tensor x = Uniform({2, 1, 4}, -1, 1, 10);
   auto cached = [&](const Tensor& offset, bool with_slot) {
     auto exec = context::NewExec(backend, context::New(), [&](Context c, Node in, Node off) {

@@ -76,6 +76,7 @@ bool FoldConstants(ir::Function& fn);
 ///   Neg(Neg(x))                            -> x
 ///   Reshape(Reshape(x))                    -> Reshape(x); to x's own shape: x
 ///   Transpose(Transpose(x))                -> one Transpose; identity: x
+///   Transpose moving only axes of size 1   -> Reshape (an alias, no copy)
 ///   BroadcastInDim(BroadcastInDim(x))      -> one BroadcastInDim; same shape: x
 ///   ConvertDType to the operand's dtype    -> x
 ///   Transpose(DotGeneral(a, b)) swapping    -> DotGeneral(b, a)  (when the dot

@@ -103,6 +103,62 @@ Context CacheScope(const Context& ctx) {
   return c;
 }
 
+// The slot of a cached call's first step: cache_offset, else the scalar
+// position_offset, else 0; Int64.
+Node CacheSlot(const TransformerOptions& o, graph::Graph* g) {
+  Node slot = o.cache_offset.Ok() ? o.cache_offset : o.position_offset;
+  return slot.Ok() ? graph::ConvertDType(slot, dtypes::Int64) : graph::Const(g, int64_t{0});
+}
+
+// The token shift of DecoderOptions::smear and TransformerOptions::token_shift
+// on x [batch, time, dim], with its variables in `scope`: "lambda" and, with
+// a cache, the cache scope's "last". Errors name `layer`.
+Node Smear(std::string_view layer, const Context& scope, Node x, const TransformerOptions& block) {
+  const auto& d = x.Shape().Dims();
+  const int64_t batch = d[0], time = d[1], dim = d[2];
+  if (time == 0) return x;
+  const int64_t mask_length = block.cache_length > 0 ? block.cache_length : time;
+  if (block.padding_mask.Ok() && block.padding_mask.Shape() != shapes::Shape(dtypes::Bool, {batch, mask_length})) {
+    LayerError(layer, "padding_mask must be Bool[" + std::to_string(batch) + ", " + std::to_string(mask_length) +
+                              "], got " + block.padding_mask.Shape().ToString());
+  }
+  Node lambda = internal::GetOrCreateZeros(scope, "lambda", shapes::Make(x.DType(), dim))->ValueGraph(x.Graph());
+  Node first;  // what step 0 follows: nothing (zeros), or with a cache the previous call's last step
+  Node follows;  // Bool [batch, time]: whether step t follows a real position
+  const shapes::Shape steps = shapes::Make(dtypes::Int64, batch, time);
+  if (block.cache_length > 0) {
+    // Step t is at slot offset + t; it follows slot offset + t - 1 if that
+    // exists and, with a padding mask, is not padding.
+    Node offset = CacheSlot(block, x.Graph());
+    context::Variable* last =
+        internal::GetOrCreateZeros(CacheScope(scope), "last", shapes::Shape(x.DType(), {batch, 1, dim}));
+    last->SetTrainable(false);
+    first = last->ValueGraph(x.Graph());
+    last->SetValueGraph(graph::Slice(x, {0, time - 1, 0}, {batch, time, dim}));
+    follows = graph::GreaterThan(graph::Iota(x.Graph(), steps, 1) + offset, graph::ZerosLike(offset));
+    if (block.padding_mask.Ok()) {
+      // The mask shifted by one slot (nothing before slot 0), at this call's steps.
+      Node shifted = graph::Concatenate(
+          {graph::Zeros(x.Graph(), shapes::Make(dtypes::Bool, batch, 1)), block.padding_mask}, 1);
+      follows =
+          graph::LogicalAnd(follows, graph::DynamicSlice(shifted, {graph::ZerosLike(offset), offset}, {batch, time}));
+    }
+  } else {
+    first = graph::Zeros(x.Graph(), shapes::Shape(x.DType(), {batch, 1, dim}));
+    if (block.padding_mask.Ok()) {
+      follows = graph::Concatenate({graph::Zeros(x.Graph(), shapes::Make(dtypes::Bool, batch, 1)),
+                                    graph::Slice(block.padding_mask, {0, 0}, {batch, time - 1})},
+                                   1);
+    }
+  }
+  Node previous = graph::Concatenate({first, graph::Slice(x, {0, 0, 0}, {batch, time - 1, dim})}, 1);
+  if (follows.Ok()) {
+    previous = graph::Where(graph::BroadcastTo(graph::Reshape(follows, {batch, time, 1}), {batch, time, dim}), previous,
+                            graph::ZerosLike(previous));
+  }
+  return x + previous * lambda;
+}
+
 }  // namespace
 
 Node TransformerBlock(Context ctx, Node x, const TransformerOptions& o) {
@@ -148,6 +204,7 @@ Node TransformerBlock(Context ctx, Node x, const TransformerOptions& o) {
 
   // Attention.
   Node h = Norm(ctx.In("attention_norm"), x, o.norm);
+  if (o.token_shift) h = Smear(kLayer, ctx.In("attention_shift"), h, o);
   Node q = graph::Reshape(Dense(ctx.In("query"), h, heads * head_dim, o.bias), {batch, time, heads, head_dim});
   Node k = graph::Reshape(Dense(ctx.In("key"), h, kv_heads * head_dim, o.bias), {batch, time, kv_heads, head_dim});
   Node v = graph::Reshape(Dense(ctx.In("value"), h, kv_heads * head_dim, o.bias), {batch, time, kv_heads, head_dim});
@@ -165,8 +222,7 @@ Node TransformerBlock(Context ctx, Node x, const TransformerOptions& o) {
   if (o.cache_length > 0) {
     // Write this call's keys and values at the offset, attend over the whole
     // cache: query i (at offset + i) sees the cached slots <= its own.
-    Node slot = o.cache_offset.Ok() ? o.cache_offset : o.position_offset;
-    Node offset = slot.Ok() ? graph::ConvertDType(slot, dtypes::Int64) : graph::Const(x.Graph(), int64_t{0});
+    Node offset = CacheSlot(o, x.Graph());
     Node zero = graph::ZerosLike(offset);
     Context cache = CacheScope(ctx);
     auto cached = [&](const std::string& name, const Node& update) {
@@ -193,6 +249,7 @@ Node TransformerBlock(Context ctx, Node x, const TransformerOptions& o) {
 
   // MLP.
   h = Norm(ctx.In("mlp_norm"), x, o.norm);
+  if (o.token_shift) h = Smear(kLayer, ctx.In("mlp_shift"), h, o);
   int64_t hidden = o.mlp_dim;
   if (hidden == 0) hidden = o.mlp == "swiglu" ? (8 * dim / 3 + 63) / 64 * 64 : 4 * dim;
   Node m;
@@ -233,6 +290,7 @@ Node Decoder(Context ctx, Node tokens, const DecoderOptions& o) {
       (ctx.HasInitializer() ? ctx : ctx.WithInitializer(context::initializers::RandomNormal(0, 0.02))).In("embedding");
   Node x = Embedding(embedding, tokens, o.vocab_size, o.dim);
   if (o.positions == "learned") x = LearnedPositions(ctx.In("positions"), x, o.max_length, o.block.position_offset);
+  if (o.smear) x = Smear(kLayer, ctx.In("smear"), x, o.block);
   x = Dropped(ctx, x, o.block.dropout);
   TransformerOptions block = o.block;
   block.rotary = o.positions == "rotary";

@@ -360,6 +360,13 @@ void OptimizerBase::UpdateGraph(Context ctx, Node loss) {
   graph::Graph* g = loss.Graph();
   const double clip = FloatParam(ctx, "Optimizer " + name, "clip_global_norm", 0, NonNegative());
   const double decay = FloatParam(ctx, "Optimizer " + name, "weight_decay", DefaultWeightDecay(), NonNegative());
+  const auto decay_min_rank = ctx.GetParamOr<int64_t>("weight_decay_min_rank", 0);
+  if (decay_min_rank < 0) {
+    Throw("Optimizer " + name + ": hyperparameter weight_decay_min_rank=" + std::to_string(decay_min_rank) +
+          " must be >= 0");
+  }
+  // Whether a variable is decayed, by its own rank (a complex one's real view has one more).
+  auto decayed = [&](const context::Variable& var) { return decay > 0 && var.Shape().Rank() >= decay_min_rank; };
   const auto accumulate = ctx.GetParamOr<int64_t>("gradient_accumulation_steps", 1);
   if (accumulate < 1) {
     Throw("Optimizer " + name + ": hyperparameter gradient_accumulation_steps=" + std::to_string(accumulate) +
@@ -410,7 +417,7 @@ void OptimizerBase::UpdateGraph(Context ctx, Node loss) {
     const dtypes::DType cd = ComputeDType(vars[i].var->DType());
     UpdateArgs& a = args.emplace_back(UpdateArgs{Cast(RealView(vars[i].value), cd), Cast(grads[i], cd), rates.For(cd),
                                                  graph::ConvertDType(step, cd), vars[i].var});
-    if (decay > 0 && !DecoupledWeightDecay()) a.grad = a.grad + a.w * decay;
+    if (decayed(*vars[i].var) && !DecoupledWeightDecay()) a.grad = a.grad + a.w * decay;
     slots.emplace_back(optimizer_ctx, *vars[i].var, cd, g);
     if (commit.Ok()) slots.back().SetCommit(commit);
   }
@@ -426,7 +433,7 @@ void OptimizerBase::UpdateGraph(Context ctx, Node loss) {
             (updated.Ok() ? updated.Shape().ToString() : std::string("an empty Node")) + ", expected " +
             args[i].w.Shape().ToString());
     }
-    if (decay > 0 && DecoupledWeightDecay()) updated = updated - args[i].lr * decay * args[i].w;
+    if (decayed(*vars[i].var) && DecoupledWeightDecay()) updated = updated - args[i].lr * decay * args[i].w;
     const dtypes::DType dtype = vars[i].var->DType();
     Node new_value = dtypes::IsComplex(dtype) ? graph::Bitcast(updated, dtype) : Cast(updated, dtype);
     vars[i].var->SetValueGraph(commit.Ok() ? graph::Where(commit, new_value, vars[i].value) : new_value);

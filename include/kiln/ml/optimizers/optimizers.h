@@ -13,7 +13,9 @@
 //   decay_steps count from the end of the warmup. "variable": the value of
 //   LearningRateVariable, set by the host (the warmup and decay
 //   hyperparameters unused). clip_global_norm (0 = off), weight_decay (0; AdamW
-//   default 0.01), momentum (0 for SGD, 0.9 RMSProp), nesterov (false),
+//   default 0.01), weight_decay_min_rank (0: the decay applies to variables
+//   of at least this rank; 2 spares biases, norm scales and other vectors, as
+//   nanoGPT's AdamW groups), momentum (0 for SGD, 0.9 RMSProp), nesterov (false),
 //   adam_beta1 (0.9), adam_beta2 (0.999), adam_epsilon (1e-7), rmsprop_rho
 //   (0.9), rmsprop_epsilon (1e-7), adagrad_initial (0.1), adagrad_epsilon (1e-7).
 //

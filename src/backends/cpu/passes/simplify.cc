@@ -138,6 +138,25 @@ Action SimplifyTranspose(const ir::Function& built, ir::Instruction& instr) {
   if (IsIdentityPermutation(axes) && Def(built, instr.operands[0]).shape == instr.shape) {
     return Action::Replace(instr.operands[0]);
   }
+  // A permutation that only moves axes of size 1 keeps every element where
+  // it is: a Reshape, which the CPU runs as an alias instead of a copy.
+  // (The composed attention's scores, [batch, kv_heads, q, group, k] to
+  // [batch, kv_heads, group, q, k] with one query head per kv head, are
+  // such a move.)
+  const std::vector<int64_t>& dims = Def(built, instr.operands[0]).shape.Dims();
+  int64_t last_moved = -1;
+  bool in_order = dims.size() == axes.size();
+  for (size_t i = 0; in_order && i < axes.size(); ++i) {
+    if (axes[i] < 0 || axes[i] >= static_cast<int64_t>(dims.size())) return Action::Keep();  // malformed IR
+    if (dims[static_cast<size_t>(axes[i])] == 1) continue;
+    in_order = axes[i] > last_moved;
+    last_moved = axes[i];
+  }
+  if (in_order) {
+    instr.op = ir::OpType::kReshape;
+    instr.attrs = ir::NoAttrs{};
+    return Action::Modified();
+  }
   return modified ? Action::Modified() : Action::Keep();
 }
 
