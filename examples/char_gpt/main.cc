@@ -1,10 +1,11 @@
 // Copyright 2026 The Kiln Authors.
 // A small GPT trained from scratch on the English fortunes of Debian's
 // `fortunes` package, byte by byte: a decoder-only transformer (rotary
-// positions, token shift, RMSNorm, SwiGLU, tied embeddings) trained with the Trainer, a
-// progress bar, checkpoints (resumed on the next run) and an HTML plot; then
-// samples from prompts with the key/value-cache generator. Reports the
-// validation loss in bits per byte and the generation speed in tokens/s.
+// positions, token shifts, RMSNorm, SwiGLU, tied embeddings) trained with
+// the Trainer, a progress bar, checkpoints (resumed on the next run) and an
+// HTML plot; then samples from prompts with the key/value-cache generator.
+// Reports the validation loss in bits per byte and the generation speed in
+// tokens/s.
 // Unless --params sets `steps`, it trains for --minutes with the
 // learning-rate schedule over the time, so that it ends with the time on
 // any machine.

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <string>
+#include <string_view>
 
 #include "kiln/backends/backend.h"
 #include "kiln/context/initializers.h"
@@ -103,6 +104,17 @@ Context CacheScope(const Context& ctx) {
   return c;
 }
 
+// Throws unless o.padding_mask is empty or Bool [batch, time] (with a cache:
+// [batch, cache_length], over the cache's slots). Returns the mask's length.
+int64_t CheckPaddingMask(std::string_view layer, const TransformerOptions& o, int64_t batch, int64_t time) {
+  const int64_t mask_length = o.cache_length > 0 ? o.cache_length : time;
+  if (o.padding_mask.Ok() && o.padding_mask.Shape() != shapes::Shape(dtypes::Bool, {batch, mask_length})) {
+    LayerError(layer, "padding_mask must be Bool[" + std::to_string(batch) + ", " + std::to_string(mask_length) +
+                          "], got " + o.padding_mask.Shape().ToString());
+  }
+  return mask_length;
+}
+
 // The slot of a cached call's first step: cache_offset, else the scalar
 // position_offset, else 0; Int64.
 Node CacheSlot(const TransformerOptions& o, graph::Graph* g) {
@@ -112,20 +124,14 @@ Node CacheSlot(const TransformerOptions& o, graph::Graph* g) {
 
 // The token shift of DecoderOptions::smear and TransformerOptions::token_shift
 // on x [batch, time, dim], with its variables in `scope`: "lambda" and, with
-// a cache, the cache scope's "last". Errors name `layer`.
-Node Smear(std::string_view layer, const Context& scope, Node x, const TransformerOptions& block) {
+// a cache, the cache scope's "last". The caller has checked the padding mask.
+Node Smear(const Context& scope, Node x, const TransformerOptions& block) {
   const auto& d = x.Shape().Dims();
   const int64_t batch = d[0], time = d[1], dim = d[2];
   if (time == 0) return x;
-  const int64_t mask_length = block.cache_length > 0 ? block.cache_length : time;
-  if (block.padding_mask.Ok() && block.padding_mask.Shape() != shapes::Shape(dtypes::Bool, {batch, mask_length})) {
-    LayerError(layer, "padding_mask must be Bool[" + std::to_string(batch) + ", " + std::to_string(mask_length) +
-                              "], got " + block.padding_mask.Shape().ToString());
-  }
   Node lambda = internal::GetOrCreateZeros(scope, "lambda", shapes::Make(x.DType(), dim))->ValueGraph(x.Graph());
   Node first;  // what step 0 follows: nothing (zeros), or with a cache the previous call's last step
   Node follows;  // Bool [batch, time]: whether step t follows a real position
-  const shapes::Shape steps = shapes::Make(dtypes::Int64, batch, time);
   if (block.cache_length > 0) {
     // Step t is at slot offset + t; it follows slot offset + t - 1 if that
     // exists and, with a padding mask, is not padding.
@@ -135,6 +141,7 @@ Node Smear(std::string_view layer, const Context& scope, Node x, const Transform
     last->SetTrainable(false);
     first = last->ValueGraph(x.Graph());
     last->SetValueGraph(graph::Slice(x, {0, time - 1, 0}, {batch, time, dim}));
+    const shapes::Shape steps = shapes::Make(dtypes::Int64, batch, time);
     follows = graph::GreaterThan(graph::Iota(x.Graph(), steps, 1) + offset, graph::ZerosLike(offset));
     if (block.padding_mask.Ok()) {
       // The mask shifted by one slot (nothing before slot 0), at this call's steps.
@@ -188,12 +195,7 @@ Node TransformerBlock(Context ctx, Node x, const TransformerOptions& o) {
     LayerError(kLayer, "cache_length " + std::to_string(o.cache_length) +
                            " needs causal attention and time <= cache_length (time " + std::to_string(time) + ")");
   }
-  // Without a cache the mask covers this call's steps, with one the cache's slots.
-  const int64_t mask_length = o.cache_length > 0 ? o.cache_length : time;
-  if (o.padding_mask.Ok() && o.padding_mask.Shape() != shapes::Shape(dtypes::Bool, {batch, mask_length})) {
-    LayerError(kLayer, "padding_mask must be Bool[" + std::to_string(batch) + ", " + std::to_string(mask_length) +
-                           "], got " + o.padding_mask.Shape().ToString());
-  }
+  const int64_t mask_length = CheckPaddingMask(kLayer, o, batch, time);
   if (o.position_offset.Ok() && o.position_offset.Rank() == 1 && o.cache_length > 0 && !o.cache_offset.Ok()) {
     LayerError(kLayer, "a position_offset per row (" + o.position_offset.Shape().ToString() +
                            ") needs cache_offset, the cache slot of the first step");
@@ -204,7 +206,7 @@ Node TransformerBlock(Context ctx, Node x, const TransformerOptions& o) {
 
   // Attention.
   Node h = Norm(ctx.In("attention_norm"), x, o.norm);
-  if (o.token_shift) h = Smear(kLayer, ctx.In("attention_shift"), h, o);
+  if (o.token_shift) h = Smear(ctx.In("attention_shift"), h, o);
   Node q = graph::Reshape(Dense(ctx.In("query"), h, heads * head_dim, o.bias), {batch, time, heads, head_dim});
   Node k = graph::Reshape(Dense(ctx.In("key"), h, kv_heads * head_dim, o.bias), {batch, time, kv_heads, head_dim});
   Node v = graph::Reshape(Dense(ctx.In("value"), h, kv_heads * head_dim, o.bias), {batch, time, kv_heads, head_dim});
@@ -249,7 +251,7 @@ Node TransformerBlock(Context ctx, Node x, const TransformerOptions& o) {
 
   // MLP.
   h = Norm(ctx.In("mlp_norm"), x, o.norm);
-  if (o.token_shift) h = Smear(kLayer, ctx.In("mlp_shift"), h, o);
+  if (o.token_shift) h = Smear(ctx.In("mlp_shift"), h, o);
   int64_t hidden = o.mlp_dim;
   if (hidden == 0) hidden = o.mlp == "swiglu" ? (8 * dim / 3 + 63) / 64 * 64 : 4 * dim;
   Node m;
@@ -290,7 +292,10 @@ Node Decoder(Context ctx, Node tokens, const DecoderOptions& o) {
       (ctx.HasInitializer() ? ctx : ctx.WithInitializer(context::initializers::RandomNormal(0, 0.02))).In("embedding");
   Node x = Embedding(embedding, tokens, o.vocab_size, o.dim);
   if (o.positions == "learned") x = LearnedPositions(ctx.In("positions"), x, o.max_length, o.block.position_offset);
-  if (o.smear) x = Smear(kLayer, ctx.In("smear"), x, o.block);
+  if (o.smear) {
+    CheckPaddingMask(kLayer, o.block, tokens.Shape().Dims()[0], tokens.Shape().Dims()[1]);  // before the blocks do
+    x = Smear(ctx.In("smear"), x, o.block);
+  }
   x = Dropped(ctx, x, o.block.dropout);
   TransformerOptions block = o.block;
   block.rotary = o.positions == "rotary";
