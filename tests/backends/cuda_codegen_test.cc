@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "kiln/graph/cumulative.h"
 #include "kiln/ml/layers/layers.h"
 #include "src/backends/cuda/codegen.h"
 #include "src/backends/cuda/nvrtc_compiler.h"
@@ -258,6 +259,79 @@ TEST(CudaCodegenTest, TrainingGraphsCompileWithNvrtc) {
     SCOPED_TRACE(arch);
     ASSERT_NO_THROW(CompileToCubin(module, arch));
   }
+}
+
+// Cumulative windows (CumSum and friends, and the SelectAndScatter of
+// CumMax's gradient) are one O(n) scan per lane, not the generic window loop,
+// in every direction; NVRTC compiles the scans.
+TEST(CudaCodegenTest, CumulativeWindowsAreScans) {
+  ScopedNoDiskCache no_cache;
+  std::string module = KernelPrelude();
+  int kernels = 0, variant = 0;
+  for (dtypes::DType dt : {dtypes::Float32, dtypes::BFloat16, dtypes::Float64, dtypes::Int32}) {
+    for (bool exclusive : {false, true}) {
+      for (bool reverse : {false, true}) {
+        SCOPED_TRACE(std::string(dtypes::Name(dt)) + (exclusive ? " exclusive" : "") + (reverse ? " reverse" : ""));
+        const graph::CumulativeOptions o{.exclusive = exclusive, .reverse = reverse};
+        auto fn = Build([&](graph::Graph* g) {
+          Node x = graph::Parameter(g, "x", shapes::Make(dt, 3, 50, 4));
+          std::vector<Node> outs{graph::CumSum(x, 1, o), graph::CumProd(x, 2, o), graph::CumMin(x, 0, o)};
+          if (dtypes::IsFloat(dt)) outs.push_back(graph::Gradient(graph::ReduceAllSum(graph::CumMax(x, 1, o)), {x})[0]);
+          return outs;
+        });
+        const Program p = GenerateProgram(*fn);
+        int scans = 0, selects = 0, windows = 0;
+        for (const KernelSpec& k : p.kernels) {
+          scans += k.name.find("_scan_") != std::string::npos && k.name.find("select") == std::string::npos;
+          selects += k.name.find("_scan_select_") != std::string::npos;
+          windows += k.name.find("_window_") != std::string::npos || k.name.find("_select_scatter_") != std::string::npos;
+        }
+        EXPECT_EQ(windows, 0);
+        EXPECT_GE(scans, 3);
+        EXPECT_EQ(selects, dtypes::IsFloat(dt) ? 1 : 0);
+        Collect(p, "scan" + std::to_string(variant++) + "_", &module, &kernels);
+      }
+    }
+  }
+  for (const char* arch : {"sm_80", "sm_90"}) {
+    SCOPED_TRACE(arch);
+    ASSERT_NO_THROW(CompileToCubin(module, arch));
+  }
+}
+
+// Combining scatters are atomic and parallel by default; deterministic
+// programs apply the updates in order on one thread (as ScatterUpdate always
+// does), and KILN_CUDA_DETERMINISTIC=1 asks for them.
+TEST(CudaCodegenTest, DeterministicScattersRunInOrder) {
+  ScopedNoDiskCache no_cache;
+  auto fn = Build([](graph::Graph* g) {
+    Node x = graph::Parameter(g, "x", shapes::Make(dtypes::Float32, 10, 4));
+    Node idx = graph::Parameter(g, "i", shapes::Make(dtypes::Int32, 300, 1));
+    Node upd = graph::Parameter(g, "u", shapes::Make(dtypes::Float32, 300, 4));
+    ir::ScatterAttrs a;
+    a.update_window_dims = {1}, a.inserted_window_dims = {0}, a.scatter_dims_to_operand_dims = {0}, a.index_vector_dim = 1;
+    return std::vector<Node>{graph::ScatterSum(x, idx, upd, a), graph::ScatterMax(x, idx, upd, a)};
+  });
+  auto scatter_items = [](const Program& p) {
+    std::vector<int64_t> items;
+    for (const KernelSpec& k : p.kernels) {
+      if (k.name.find("_scatter_") != std::string::npos) items.push_back(k.work_items);
+    }
+    return items;
+  };
+  EXPECT_EQ(scatter_items(GenerateProgram(*fn)), (std::vector<int64_t>{1200, 1200}));
+  const Program ordered = GenerateProgram(*fn, {.deterministic = true});
+  EXPECT_EQ(scatter_items(ordered), (std::vector<int64_t>{1, 1}));
+  std::string module = KernelPrelude();
+  int kernels = 0;
+  Collect(ordered, "det_", &module, &kernels);
+  EXPECT_NO_THROW(CompileToCubin(module, "sm_90"));
+  {
+    testing::ScopedEnv env("KILN_CUDA_DETERMINISTIC", "0");
+    EXPECT_FALSE(ProgramOptionsFromEnvironment().deterministic);
+  }
+  testing::ScopedEnv env("KILN_CUDA_DETERMINISTIC", "1");
+  EXPECT_TRUE(ProgramOptionsFromEnvironment().deterministic);
 }
 
 TEST(CudaCodegenTest, NvrtcErrorsAreKilnErrors) {

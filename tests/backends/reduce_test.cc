@@ -386,7 +386,7 @@ TEST_P(ReduceTest, ArgMinMaxTiesAndNaN) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ReduceTest, ::testing::ValuesIn(testing::BackendNames()),
-                         [](const auto& info) { return info.param; });
+                         testing::BackendParamName);
 
 // ------------------------------------------------------------------- Errors.
 

@@ -2,6 +2,7 @@
 // Runs every gradient case against central finite differences in float64 and
 // walks the op table: every op is either covered by a case or listed as
 // non-differentiable with a reason.
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -43,11 +44,24 @@ class GradientCases : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(GradientCases, MatchFiniteDifferences) {
   auto backend = backends::NewWithName(GetParam());
-  for (const auto& c : AllCases()) {
-    if (!backend->GetCapabilities().SupportsOp(c.op)) continue;  // a declared gap (see op_coverage_test)
+  int checked = 0;
+  const std::vector<GradCase> cases = AllCases();
+  for (const auto& c : cases) {
+    // A declared gap (see op_coverage_test): the op, or the dtype of an
+    // argument (complex numbers on CUDA).
+    const backends::Capabilities& caps = backend->GetCapabilities();
+    if (!caps.SupportsOp(c.op) ||
+        std::any_of(c.args.begin(), c.args.end(), [&](const tensors::Tensor& a) { return !caps.SupportsDType(a.DType()); })) {
+      continue;
+    }
     SCOPED_TRACE(c.name);
     EXPECT_TRUE(CheckGradients(backend, c.fn, c.args, c.options)) << c.name;
+    ++checked;
   }
+  // Gaps are the exception: at least half the cases run on every backend
+  // (116 of 205 on CUDA, which lacks control flow, linear algebra, complex
+  // numbers and the collectives).
+  EXPECT_GE(checked, static_cast<int>(cases.size()) / 2) << "of " << cases.size() << " cases";
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, GradientCases, ::testing::ValuesIn(BackendNames()));

@@ -994,7 +994,7 @@ TEST(Optimizers, ComplexVariablesStepAsPairsOfReals) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, OptimizersTest, ::testing::ValuesIn(testing::BackendNames()),
-                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+                         testing::BackendParamName);
 
 }  // namespace
 }  // namespace kiln::ml::optimizers

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -12,9 +13,36 @@
 #include <numeric>
 #include <sstream>
 
+#ifdef KILN_HAVE_CUDA
+#include "src/backends/cuda/emulator.h"
+#endif
+
 namespace kiln::testing {
 
-std::vector<std::string> BackendNames() { return backends::Available(); }
+// KILN_TEST_BACKENDS=a,b runs the backend tests on those backends only
+// ("cuda-emu" registers the CUDA emulator); by default on every available one.
+std::vector<std::string> BackendNames() {
+  const char* chosen = std::getenv("KILN_TEST_BACKENDS");
+  if (chosen == nullptr || *chosen == '\0') return backends::Available();
+  std::vector<std::string> names;
+  std::stringstream list(chosen);
+  for (std::string name; std::getline(list, name, ',');) {
+#ifdef KILN_HAVE_CUDA
+    if (name == "cuda-emu") backends::cuda::RegisterCudaEmulatorBackend();
+#endif
+    backends::NewWithName(name);  // a clear error for a name that is not there
+    names.push_back(name);
+  }
+  return names;
+}
+
+std::string BackendParamName(const ::testing::TestParamInfo<std::string>& info) {
+  std::string name = info.param;
+  for (char& c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  }
+  return name;
+}
 
 std::vector<std::string> BackendsSupporting(ir::OpType op) {
   std::vector<std::string> names;

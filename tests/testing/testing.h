@@ -25,6 +25,8 @@ std::vector<std::string> BackendNames();
 /// The backends of BackendNames() whose capabilities include `op` (for the
 /// tests of ops some backends declare missing).
 std::vector<std::string> BackendsSupporting(ir::OpType op);
+/// A backend's name as a gtest parameter name ("cuda-emu" -> "cuda_emu").
+std::string BackendParamName(const ::testing::TestParamInfo<std::string>& info);
 
 /// A deterministic random generator for tests (fixed seed per call site is up to the caller).
 using Rng = std::mt19937_64;

@@ -6,15 +6,18 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <limits>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <sstream>
 
 #include "kiln/core/error.h"
 #include "src/backends/cuda/prelude.h"
+#include "src/ir/cumulative_window.h"
 
 // GCC 12 reports false -Wrestrict overlaps in `"literal" + std::string`
 // concatenations once inlined (GCC bug 105329); this file is made of them.
@@ -757,7 +760,7 @@ std::string BlockLoop(const std::string& var, int64_t count, const std::string& 
 
 class Generator {
  public:
-  Generator(Program& p) : p_(p), fn_(p.function) {}
+  Generator(Program& p, const ProgramOptions& options) : p_(p), fn_(p.function), options_(options) {}
 
   void Run() {
     for (size_t id = 0; id < fn_.instructions.size(); ++id) {
@@ -1063,6 +1066,7 @@ class Generator {
     const int64_t rb = static_cast<int64_t>(a.rhs_batch.size());
     m.transpose_rhs = !a.rhs_contracting.empty() && a.rhs_contracting[0] != rb;
     if (MatmulDType(in.shape.DType()) && in.shape.Size() > 0 && m.k > 0) {
+      m.dtype = in.shape.DType();
       p_.matmuls.push_back(m);
       p_.steps.push_back({StepKind::kMatmul, id, static_cast<int>(p_.matmuls.size()) - 1});
       return;
@@ -1230,6 +1234,7 @@ class Generator {
       p_.steps.push_back({StepKind::kKernel, m.rhs, Add(FinishScratch(b, m.rhs, "pack", ThreadLoop("i", kc * features_out, body), kc * features_out))});
     }
     // 3. The product.
+    m.dtype = dt;
     p_.matmuls.push_back(m);
     p_.steps.push_back({StepKind::kMatmul, y_id, static_cast<int>(p_.matmuls.size()) - 1});
     // 4. [rows, output features] into the output's layout.
@@ -1310,6 +1315,53 @@ class Generator {
     return spec;
   }
 
+  // A cumulative window (CumSum and friends, ir::AsCumulativeWindow) viewed
+  // as [outer, n, inner] around its axis.
+  struct Scan {
+    int64_t outer = 1, n = 1, inner = 1;
+    bool exclusive = false, reverse = false;
+  };
+  static std::optional<Scan> AsScan(const ir::WindowAttrs& a, const std::vector<int64_t>& dims, dtypes::DType dt) {
+    if (dt == dtypes::Bool) return std::nullopt;
+    const std::optional<ir::CumulativeWindow> c = ir::AsCumulativeWindow(a, dims);
+    if (!c) return std::nullopt;
+    Scan s{.exclusive = c->exclusive, .reverse = c->reverse};
+    for (size_t d = 0; d < dims.size(); ++d) {
+      if (static_cast<int>(d) < c->axis) s.outer *= dims[d];
+      else if (static_cast<int>(d) > c->axis) s.inner *= dims[d];
+    }
+    s.n = dims[static_cast<size_t>(c->axis)];
+    return s;
+  }
+  // Scan lane `u`'s outer index `su` and inner index `sl`.
+  static std::string ScanLane(const Scan& s) {
+    return "    const i64 su = u / " + Str(s.inner) + ", sl = u % " + Str(s.inner) + ";\n";
+  }
+  // The loop header of a scan lane: `i` walks the axis in the scan's
+  // direction and `off` is the element's offset.
+  static std::string ScanLoop(const Scan& s) {
+    return "    for (i64 st = 0; st < " + Str(s.n) + "; ++st) {\n" + "      const i64 i = " +
+           (s.reverse ? Str(s.n - 1) + " - st" : std::string("st")) + ";\n" + "      const i64 off = (su * " + Str(s.n) +
+           " + i) * " + Str(s.inner) + " + sl;\n";
+  }
+
+  // A cumulative ReduceWindow as one sequential scan per lane: O(n) per
+  // element instead of the generic window loop's O(n).
+  KernelSpec ScanWindow(int id, const Scan& s, const ReduceKind& k) {
+    const ir::Instruction& in = I(id);
+    const dtypes::DType dt = in.shape.DType();
+    KernelBuilder b(fn_, p_.materialized);
+    const std::string X = b.Input(in.operands[0]);
+    const std::string load = "(" + k.acc_type + ")" + LoadExpr(I(in.operands[0]).shape.DType(), X + "[off]");
+    const std::string store = "      out[off] = " + StoreExpr(dt, "(" + ComputeType(dt) + ")acc") + ";\n";
+    const std::string combine = "      acc = " + k.combine("acc", load) + ";\n";
+    std::string body = b.Body() + ScanLane(s) + "    " + k.acc_type + " acc = " + k.identity + ";\n" + ScanLoop(s);
+    body += (s.exclusive ? store + combine : combine + store) + "    }\n";
+    KernelSpec spec = Finish(b, id, "scan", ThreadLoop("u", s.outer * s.inner, body), s.outer * s.inner, false);
+    std::fill(spec.elementwise_input.begin(), spec.elementwise_input.end(), false);
+    return spec;
+  }
+
   KernelSpec ReduceWindow(int id) {
     const ir::Instruction& in = I(id);
     const auto& a = ir::Attr<ir::WindowAttrs>(in);
@@ -1319,6 +1371,7 @@ class Generator {
     const dtypes::DType dt = in.shape.DType();
     static const OpType kOps[] = {OpType::kReduceSum, OpType::kReduceProduct, OpType::kReduceMax, OpType::kReduceMin};
     const ReduceKind k = KindOf(kOps[static_cast<int>(a.reduction)], dt);
+    if (const std::optional<Scan> s = AsScan(a, xd, dt)) return ScanWindow(id, *s, k);
     KernelBuilder b(fn_, p_.materialized);
     const std::string X = b.Input(in.operands[0]);
     std::vector<std::string> oax = b.Axes(LinearIdx("o"), in.shape.Dims());
@@ -1358,6 +1411,7 @@ class Generator {
     const std::string acc = IsHalfType(dt) ? "float" : ComputeType(dt);
     const std::string ct = ComputeType(dt);
     const bool is_max = a.reduction == ir::WindowReduction::kMax;
+    if (const std::optional<Scan> s = AsScan(a, xd, dt)) return ScanSelectAndScatter(id, *s, acc, ct, is_max);
     KernelBuilder b(fn_, p_.materialized);
     const std::string X = b.Input(in.operands[0]), S = b.Input(in.operands[1]);
     std::vector<std::string> pax = b.Axes(LinearIdx("o"), xd);
@@ -1402,6 +1456,37 @@ class Generator {
     body += "      if (sel == o) acc = acc + (" + acc + ")" + LoadExpr(src.shape.DType(), S + "[" + soff + "]") + ";\n";
     body += close + "    out[o] = " + StoreExpr(dt, "(" + ct + ")acc") + ";\n";
     KernelSpec spec = Finish(b, id, "select_scatter", ThreadLoop("o", in.shape.Size(), body), in.shape.Size(), false);
+    std::fill(spec.elementwise_input.begin(), spec.elementwise_input.end(), false);
+    return spec;
+  }
+
+  // SelectAndScatter over a cumulative window (CumMax/CumMin gradients) as
+  // one scan per lane, as the CPU's window_scan.cc: the lane's selection
+  // only moves in the scan's direction, so the source values summed since it
+  // last moved are written when it moves again. O(n) per lane.
+  KernelSpec ScanSelectAndScatter(int id, const Scan& s, const std::string& acc, const std::string& ct, bool is_max) {
+    const ir::Instruction& in = I(id);
+    const dtypes::DType dt = in.shape.DType();
+    KernelBuilder b(fn_, p_.materialized);
+    const std::string X = b.Input(in.operands[0]), S = b.Input(in.operands[1]);
+    const std::string zero = "      out[off] = " + StoreExpr(dt, "(" + ct + ")0") + ";\n";
+    const std::string flush =
+        "if (best >= 0) out[(su * " + Str(s.n) + " + best) * " + Str(s.inner) + " + sl] = " + StoreExpr(dt, "(" + ct + ")acc") + ";";
+    const std::string src = "(" + acc + ")" + LoadExpr(I(in.operands[1]).shape.DType(), S + "[off]");
+    const std::string better = is_max ? ">" : "<";
+    // Going forward the first best stays unless beaten (a NaN beats every
+    // number); going backward an element at least as good as the selection
+    // comes first in every window that holds it.
+    const std::string beats = "(v " + better + " bv || (v != v && bv == bv))";
+    const std::string take = s.reverse ? "!(bv " + better + " v || (bv != bv && v == v))" : beats;
+    std::string body = b.Body() + ScanLane(s) + ScanLoop(s) + zero + "    }\n";
+    body += "    i64 best = -1; " + ct + " bv = (" + ct + ")0; " + acc + " acc = (" + acc + ")0;\n" + ScanLoop(s);
+    body += "      const " + ct + " v = " + LoadExpr(I(in.operands[0]).shape.DType(), X + "[off]") + ";\n";
+    if (s.exclusive) body += "      if (best >= 0) acc = acc + " + src + ";\n";
+    body += "      if (best < 0 || " + take + ") { " + flush + " best = i; bv = v; acc = (" + acc + ")0; }\n";
+    if (!s.exclusive) body += "      acc = acc + " + src + ";\n";
+    body += "    }\n    " + flush + "\n";
+    KernelSpec spec = Finish(b, id, "scan_select", ThreadLoop("u", s.outer * s.inner, body), s.outer * s.inner, false);
     std::fill(spec.elementwise_input.begin(), spec.elementwise_input.end(), false);
     return spec;
   }
@@ -1537,8 +1622,9 @@ class Generator {
       default: Unsupported(in, "is not a scatter");
     }
     // ScatterUpdate applies the updates in order (the last duplicate wins, as
-    // on the CPU): one thread walks them. The combining scatters are atomic.
-    const bool serial = in.op == OpType::kScatterUpdate;
+    // on the CPU): one thread walks them. The combining scatters are atomic,
+    // unless the program is deterministic: then they walk in order too.
+    const bool serial = in.op == OpType::kScatterUpdate || options_.deterministic;
     const std::string loop = serial ? "  if (blockIdx.x != 0 || threadIdx.x != 0) return;\n  for (i64 u = 0; u < " +
                                           Str(upd.shape.Size()) + "; ++u) {\n" + body + "  }\n"
                                     : ThreadLoop("u", upd.shape.Size(), body);
@@ -1570,6 +1656,7 @@ class Generator {
 
   Program& p_;
   const ir::Function& fn_;
+  ProgramOptions options_;
 };
 
 }  // namespace
@@ -1604,14 +1691,38 @@ std::string ModuleSource(const Program& program) {
   return s;
 }
 
-Program GenerateProgram(const ir::Function& fn) {
+Capabilities ProgramCapabilities() {
+  Capabilities caps;
+  for (size_t i = 0; i < caps.ops.size(); ++i) caps.ops[i] = true;
+  // Control flow, Sort, linear algebra and complex numbers (with the FFT)
+  // run on the CPU backend only so far (issue 13; cuSOLVER and cuFFT are
+  // the plan): a graph with one of them gets "does not implement op While"
+  // here. Without the fused Attention, layers::DotProductAttention uses the
+  // composed ops. Collectives on device buffers are NCCL's job (issue 14).
+  for (ir::OpType op : {ir::OpType::kWhile, ir::OpType::kIf, ir::OpType::kSort, ir::OpType::kGetTupleElement,
+                        ir::OpType::kCholesky, ir::OpType::kTriangularSolve, ir::OpType::kLu, ir::OpType::kQr,
+                        ir::OpType::kEigh, ir::OpType::kSvd, ir::OpType::kAttention, ir::OpType::kAttentionGrad,
+                        ir::OpType::kComplex, ir::OpType::kReal, ir::OpType::kImag, ir::OpType::kFft,
+                        ir::OpType::kCollective}) {
+    caps.ops[static_cast<size_t>(op)] = false;
+  }
+  for (size_t i = 1; i <= static_cast<size_t>(dtypes::Float64); ++i) caps.dtypes[i] = true;
+  return caps;
+}
+
+ProgramOptions ProgramOptionsFromEnvironment() {
+  const char* v = std::getenv("KILN_CUDA_DETERMINISTIC");
+  return {.deterministic = v != nullptr && std::string(v) == "1"};
+}
+
+Program GenerateProgram(const ir::Function& fn, const ProgramOptions& options) {
   Program p;
   p.function = CanonicalizeDots(fn);
   p.materialized = PlanMaterialized(p.function);
   // Room for the scratch values convolutions add (at most 3 each), so
   // references to instructions stay valid while they are appended.
   p.function.instructions.reserve(p.function.instructions.size() * 4 + 16);
-  Generator(p).Run();
+  Generator(p, options).Run();
   return p;
 }
 

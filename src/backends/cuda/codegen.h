@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "kiln/backends/backend.h"
 #include "kiln/ir/function.h"
 
 namespace kiln::backends::cuda {
@@ -46,6 +47,7 @@ struct MatmulSpec {
   int lhs = 0, rhs = 0;
   int64_t batch = 1, m = 0, n = 0, k = 0;
   bool transpose_lhs = false, transpose_rhs = false;
+  dtypes::DType dtype = dtypes::Float32;  // of the operands and the result
 };
 
 /// What a step does.
@@ -80,9 +82,25 @@ struct Program {
 /// Which dtypes DotGeneral runs on cuBLASLt (the others use a generated kernel).
 bool MatmulDType(dtypes::DType dtype);
 
+/// The ops and dtypes GenerateProgram handles: the CUDA backend's and its
+/// emulator's capabilities.
+Capabilities ProgramCapabilities();
+
+/// Choices that change the generated code.
+struct ProgramOptions {
+  /// Scatters that combine (sum, max, min) apply their updates in order on
+  /// one thread instead of atomically in parallel, so the results are the
+  /// same on every run (float sums in the CPU's order); slower on large
+  /// scatters. The CUDA backend sets it from KILN_CUDA_DETERMINISTIC=1.
+  bool deterministic = false;
+};
+
+/// The options the environment asks for: KILN_CUDA_DETERMINISTIC=1.
+ProgramOptions ProgramOptionsFromEnvironment();
+
 /// Plans and generates the kernels of `fn`. Throws kiln::Error naming the op
 /// and its location for anything the backend cannot run.
-Program GenerateProgram(const ir::Function& fn);
+Program GenerateProgram(const ir::Function& fn, const ProgramOptions& options = {});
 
 /// The CUDA C++ of all of a program's kernels, with the prelude: one NVRTC
 /// compilation per executable.

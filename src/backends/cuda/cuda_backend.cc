@@ -23,6 +23,7 @@
 #include "src/backends/cpu/passes.h"
 #include "src/backends/cuda/codegen.h"
 #include "src/backends/cuda/nvrtc_compiler.h"
+#include "src/backends/cuda/program_runner.h"
 
 namespace kiln::backends::cuda {
 
@@ -131,7 +132,8 @@ bool Tf32Enabled() {
 // the row-major view; cuBLASLt is column-major, so D^T = rhs^T * lhs^T).
 class LtMatmul {
  public:
-  LtMatmul(Device& d, const MatmulSpec& s, dtypes::DType dt) : spec_(s), f64_(dt == dtypes::Float64) {
+  LtMatmul(Device& d, const MatmulSpec& s) : f64_(s.dtype == dtypes::Float64) {
+    const dtypes::DType dt = s.dtype;
     const cudaDataType_t type = LtType(dt);
     const cublasComputeType_t compute = f64_ ? CUBLAS_COMPUTE_64F
                                              : (dt == dtypes::Float32 && Tf32Enabled() ? CUBLAS_COMPUTE_32F_FAST_TF32
@@ -184,8 +186,6 @@ class LtMatmul {
             "matmul");
   }
 
-  const MatmulSpec& Spec() const { return spec_; }
-
  private:
   static void Layout(cublasLtMatrixLayout_t* l, cudaDataType_t type, uint64_t rows, uint64_t cols, int64_t ld,
                      int64_t batch, int64_t stride) {
@@ -196,7 +196,6 @@ class LtMatmul {
             "batch stride");
   }
 
-  MatmulSpec spec_;
   bool f64_;
   cublasLtMatmulDesc_t desc_ = nullptr;
   cublasLtMatrixLayout_t a_ = nullptr, b_ = nullptr, d_ = nullptr;
@@ -207,7 +206,7 @@ class CudaExecutable final : public Executable {
  public:
   CudaExecutable(Backend* backend, std::shared_ptr<Device> device, std::shared_ptr<const ir::Function> fn)
       : backend_(backend), device_(std::move(device)), fn_(std::move(fn)) {
-    program_ = GenerateProgram(*cpu::OptimizeFunction(fn_));
+    program_ = GenerateProgram(*cpu::OptimizeFunction(fn_), ProgramOptionsFromEnvironment());
     Device& d = *device_;
     Check(cudaSetDevice(d.ordinal), "cudaSetDevice");
     if (!program_.kernels.empty()) {
@@ -221,16 +220,7 @@ class CudaExecutable final : public Executable {
       }
     }
     const auto& instrs = program_.function.instructions;
-    for (const MatmulSpec& m : program_.matmuls) {
-      // The product's dtype is its output's: find the step.
-      dtypes::DType dt = dtypes::Float32;
-      for (const Step& s : program_.steps) {
-        if (s.kind == StepKind::kMatmul && &program_.matmuls[static_cast<size_t>(s.index)] == &m) {
-          dt = instrs[static_cast<size_t>(s.value)].shape.DType();
-        }
-      }
-      matmuls_.push_back(std::make_unique<LtMatmul>(d, m, dt));
-    }
+    for (const MatmulSpec& m : program_.matmuls) matmuls_.push_back(std::make_unique<LtMatmul>(d, m));
     // Constants: uploaded once.
     constants_.resize(instrs.size());
     for (const Step& s : program_.steps) {
@@ -243,12 +233,7 @@ class CudaExecutable final : public Executable {
       constants_[static_cast<size_t>(s.value)] = std::move(mem);
     }
     Check(cudaStreamSynchronize(d.stream), "uploading constants");
-    // The last step reading each value; outputs are never released.
-    last_use_.assign(instrs.size(), -1);
-    for (size_t si = 0; si < program_.steps.size(); ++si) {
-      for (int v : Reads(program_.steps[si])) last_use_[static_cast<size_t>(v)] = static_cast<int>(si);
-    }
-    for (int o : program_.function.outputs) last_use_[static_cast<size_t>(o)] = static_cast<int>(program_.steps.size());
+    last_use_ = LastUses(program_);
   }
 
   ~CudaExecutable() override {
@@ -284,92 +269,30 @@ class CudaExecutable final : public Executable {
       writable[static_cast<size_t>(id)] = !donate.empty() && donate[i];
     }
     args.clear();  // so donated memory can be uniquely ours
-    for (size_t si = 0; si < program_.steps.size(); ++si) {
-      const Step& step = program_.steps[si];
-      const auto v = static_cast<size_t>(step.value);
-      const ir::Instruction& in = instrs[v];
-      switch (step.kind) {
-        case StepKind::kParameter: break;
-        case StepKind::kConstant: values[v] = constants_[v]; break;
-        case StepKind::kAlias: values[v] = values[static_cast<size_t>(in.operands[0])]; break;
-        case StepKind::kKernel:
-        case StepKind::kUpdate: {
-          const KernelSpec& k = program_.kernels[static_cast<size_t>(step.index)];
-          if (step.kind == StepKind::kKernel) {
-            values[v] = InPlaceCandidate(k, si, values, writable, static_cast<size_t>(in.shape.ByteSize()));
-            if (!values[v]) values[v] = std::make_shared<DeviceMem>(device_, static_cast<size_t>(in.shape.ByteSize()));
-            writable[v] = true;
-          }
-          Launch(step.index, k, values, values[v]->ptr);
-          break;
-        }
-        case StepKind::kMatmul: {
-          values[v] = std::make_shared<DeviceMem>(device_, static_cast<size_t>(in.shape.ByteSize()));
-          writable[v] = true;
-          const LtMatmul& m = *matmuls_[static_cast<size_t>(step.index)];
-          m.Run(d, values[static_cast<size_t>(m.Spec().lhs)]->ptr, values[static_cast<size_t>(m.Spec().rhs)]->ptr,
-                values[v]->ptr);
-          break;
-        }
-      }
-      for (int r : Reads(step)) {
-        if (last_use_[static_cast<size_t>(r)] == static_cast<int>(si)) values[static_cast<size_t>(r)].reset();
-      }
-    }
+    std::vector<MemPtr> out_mem = RunProgram(program_, last_use_, constants_, std::move(values), std::move(writable), *this);
     std::vector<BufferPtr> outputs;
-    for (int o : program_.function.outputs) {
-      outputs.push_back(std::make_shared<CudaBuffer>(backend_, instrs[static_cast<size_t>(o)].shape,
-                                                     values[static_cast<size_t>(o)]));
+    for (size_t i = 0; i < out_mem.size(); ++i) {
+      const auto o = static_cast<size_t>(program_.function.outputs[i]);
+      outputs.push_back(std::make_shared<CudaBuffer>(backend_, instrs[o].shape, std::move(out_mem[i])));
     }
     return outputs;
   }
 
- private:
-  // The values a step reads (kernel inputs, product operands, the aliased value).
-  std::vector<int> Reads(const Step& s) const {
-    switch (s.kind) {
-      case StepKind::kKernel:
-      case StepKind::kUpdate: return program_.kernels[static_cast<size_t>(s.index)].inputs;
-      case StepKind::kMatmul: {
-        const MatmulSpec& m = program_.matmuls[static_cast<size_t>(s.index)];
-        return {m.lhs, m.rhs};
-      }
-      case StepKind::kAlias: return {program_.function.instructions[static_cast<size_t>(s.value)].operands[0]};
-      default: return {};
-    }
+  // RunProgram's device interface.
+  MemPtr Allocate(size_t bytes) { return std::make_shared<DeviceMem>(device_, bytes); }
+  void Matmul(int index, const void* lhs, const void* rhs, void* out) {
+    matmuls_[static_cast<size_t>(index)]->Run(*device_, lhs, rhs, out);
   }
-
-  // An input the kernel may overwrite in place: read only at the output's own
-  // index, dying here, writable (not an argument unless donated), not shared.
-  MemPtr InPlaceCandidate(const KernelSpec& k, size_t step, std::vector<MemPtr>& values,
-                          const std::vector<bool>& writable, size_t bytes) const {
-    for (size_t i = 0; i < k.inputs.size(); ++i) {
-      const auto id = static_cast<size_t>(k.inputs[i]);
-      if (!k.elementwise_input[i] || !writable[id] || last_use_[id] != static_cast<int>(step)) continue;
-      const MemPtr& m = values[id];
-      if (m && m.use_count() == 1 && m->bytes == bytes && bytes > 0) return m;
-    }
-    return nullptr;
-  }
-
-  void Launch(int index, const KernelSpec& k, const std::vector<MemPtr>& values, void* out) {
-    if (k.work_items == 0) return;
-    std::vector<void*> ptrs(k.inputs.size() + 1);
-    std::vector<void*> params(ptrs.size());
-    for (size_t i = 0; i < k.inputs.size(); ++i) {
-      ptrs[i] = values[static_cast<size_t>(k.inputs[i])]->ptr;
-      params[i] = &ptrs[i];
-    }
-    ptrs.back() = out;
-    params.back() = &ptrs.back();
-    const int64_t max_blocks = int64_t{device_->sm_count} * (k.block_per_item ? 32 : 8);
-    const int64_t wanted = k.block_per_item ? k.work_items : (k.work_items + kBlockSize - 1) / kBlockSize;
-    const auto blocks = static_cast<unsigned>(std::max<int64_t>(1, std::min(wanted, max_blocks)));
+  void Launch(int index, const KernelSpec& k, void** pointers) {
+    std::vector<void*> params(k.inputs.size() + 1);
+    for (size_t i = 0; i < params.size(); ++i) params[i] = &pointers[i];
+    const unsigned blocks = LaunchBlocks(k, device_->sm_count);
     Check(cudaLaunchKernel(reinterpret_cast<const void*>(kernels_[static_cast<size_t>(index)]), dim3(blocks),
                            dim3(kBlockSize), params.data(), 0, device_->stream),
           "launching " + k.name);
   }
 
+ private:
   Backend* backend_;
   std::shared_ptr<Device> device_;
   std::shared_ptr<const ir::Function> fn_;
@@ -403,20 +326,7 @@ class CudaBackend final : public Backend {
     d.description = "cuda:" + std::to_string(ordinal) + " (" + prop.name + ", " + d.arch + ", " +
                     std::to_string(prop.multiProcessorCount) + " SMs, " +
                     std::to_string(prop.totalGlobalMem >> 30) + " GiB)";
-    for (size_t i = 0; i < caps_.ops.size(); ++i) caps_.ops[i] = true;
-    // Control flow, Sort, linear algebra and complex numbers (with the FFT)
-    // run on the CPU backend only so far (issue 13; cuSOLVER and cuFFT are
-    // the plan): a graph with one of them gets "does not implement op While"
-    // here. Without the fused Attention, layers::DotProductAttention uses the
-    // composed ops. Collectives on device buffers are NCCL's job (issue 14).
-    for (ir::OpType op : {ir::OpType::kWhile, ir::OpType::kIf, ir::OpType::kSort, ir::OpType::kGetTupleElement,
-                          ir::OpType::kCholesky, ir::OpType::kTriangularSolve, ir::OpType::kLu, ir::OpType::kQr,
-                          ir::OpType::kEigh, ir::OpType::kSvd, ir::OpType::kAttention, ir::OpType::kAttentionGrad,
-                          ir::OpType::kComplex, ir::OpType::kReal, ir::OpType::kImag, ir::OpType::kFft,
-                          ir::OpType::kCollective}) {
-      caps_.ops[static_cast<size_t>(op)] = false;
-    }
-    for (size_t i = 1; i <= static_cast<size_t>(dtypes::Float64); ++i) caps_.dtypes[i] = true;
+    caps_ = ProgramCapabilities();
   }
 
   std::string Name() const override { return "cuda"; }

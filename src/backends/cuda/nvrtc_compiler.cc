@@ -47,11 +47,7 @@ uint64_t Fnv1a(const std::string& s, uint64_t h = 1469598103934665603ull) {
 
 // A 128-bit key: two independent hashes of everything the cubin depends on.
 std::string KeyOf(const std::string& source, const std::string& arch) {
-  const std::string all = arch + "\n" + NvrtcVersion() + "\n" + source;
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(Fnv1a(all)),
-                static_cast<unsigned long long>(Fnv1a(all, 0x84222325cbf29ce4ull) ^ (all.size() * 0x9E3779B97F4A7C15ull)));
-  return buf;
+  return HashKey(arch + "\n" + NvrtcVersion() + "\n" + source);
 }
 
 std::string ReadFile(const std::filesystem::path& path) {
@@ -103,6 +99,13 @@ std::string Compile(const std::string& source, const std::string& arch) {
 }
 
 }  // namespace
+
+std::string HashKey(const std::string& text) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(Fnv1a(text)),
+                static_cast<unsigned long long>(Fnv1a(text, 0x84222325cbf29ce4ull) ^ (text.size() * 0x9E3779B97F4A7C15ull)));
+  return buf;
+}
 
 std::string NvrtcVersion() {
   int major = 0, minor = 0;

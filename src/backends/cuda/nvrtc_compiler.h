@@ -13,6 +13,9 @@ namespace kiln::backends::cuda {
 /// kiln::Error with NVRTC's log on a compile error. Needs no GPU.
 std::string CompileToCubin(const std::string& source, const std::string& arch);
 
+/// 32 hex digits: two independent 64-bit hashes of `text`, for cache file names.
+std::string HashKey(const std::string& text);
+
 /// "13.0": the NVRTC library's version.
 std::string NvrtcVersion();
 

@@ -12,8 +12,26 @@ const char* KernelPrelude() {
 typedef long long i64;
 typedef unsigned long long u64;
 
+#ifndef KILN_CUDA_EMULATION
 __device__ __forceinline__ float kH2F(unsigned short h) { float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h)); return f; }
 __device__ __forceinline__ unsigned short kF2H(float f) { unsigned short h; asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f)); return h; }
+#else  // the host emulator (emulator.h): the same conversions in integer arithmetic
+__device__ __forceinline__ float kH2F(unsigned short h) {
+  const unsigned sign = (unsigned)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+  if (e == 0) { const float v = (float)m * 5.9604644775390625e-8f; return sign ? -v : v; }  // m * 2^-24
+  if (e == 31) return __uint_as_float(sign | 0x7f800000u | (m << 13));
+  return __uint_as_float(sign | ((e + 112u) << 23) | (m << 13));
+}
+__device__ __forceinline__ unsigned short kF2H(float f) {
+  const unsigned x = __float_as_uint(f), sign = (x >> 16) & 0x8000u, ax = x & 0x7fffffffu;
+  if (ax > 0x7f800000u) return (unsigned short)(sign | 0x7e00u);  // NaN
+  if (ax >= 0x477ff000u) return (unsigned short)(sign | 0x7c00u);  // from 65520 up: Inf
+  if (ax < 0x38800000u) return (unsigned short)(sign | (unsigned)rintf(__uint_as_float(ax) * 16777216.0f));  // subnormal
+  unsigned r = ax - 0x38000000u;  // rebias the exponent, then round 23 mantissa bits to 10, to nearest even
+  r += 0xfffu + ((r >> 13) & 1u);
+  return (unsigned short)(sign | (r >> 13));
+}
+#endif
 __device__ __forceinline__ float kB2F(unsigned short b) { return __uint_as_float(((unsigned)b) << 16); }
 __device__ __forceinline__ unsigned short kF2B(float f) {
   unsigned u = __float_as_uint(f);

@@ -1,0 +1,453 @@
+// Copyright 2026 The Kiln Authors.
+// The CUDA emulator backend (see emulator.h): CUDA programs on the host.
+#include "src/backends/cuda/emulator.h"
+
+#include <dlfcn.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "kiln/backends/backend.h"
+#include "kiln/core/error.h"
+#include "kiln/core/float16.h"
+#include "src/backends/cpu/passes.h"
+#include "src/backends/cuda/codegen.h"
+#include "src/backends/cuda/nvrtc_compiler.h"
+#include "src/backends/cuda/program_runner.h"
+
+#ifndef KILN_EMULATOR_CXX
+#define KILN_EMULATOR_CXX "c++"
+#endif
+
+namespace kiln::backends::cuda {
+
+namespace {
+
+// Multiprocessors the launch grids are sized for: few, so that the kernels'
+// grid-stride loops run several rounds on the tests' sizes.
+constexpr int kEmulatedSms = 2;
+
+// The state a module's kernels read, owned by the host: the built-in index
+// variables and the barrier. The layout is repeated in kShim.
+struct EmuDim {
+  unsigned x, y, z;
+};
+struct EmuState {
+  EmuDim thread, block, block_dim, grid_dim;
+  void (*sync)();
+};
+
+// What CUDA C++ needs beyond C++ to compile for the host: the qualifiers as
+// nothing, the built-in index variables read from the host's state, bit
+// casts, atomics (one host thread runs a launch, so plain
+// read-modify-writes), and __syncthreads calling the host's barrier.
+const char* const kShim = R"KILN(
+#define KILN_CUDA_EMULATION 1
+#include <stddef.h>
+// The C library's math functions the kernels call (declared here: <cmath>
+// alone would double the compile time of a module).
+extern "C" {
+float fabsf(float); double fabs(double); float ceilf(float); double ceil(double);
+float floorf(float); double floor(double); float rintf(float); double rint(double);
+float expf(float); double exp(double); float expm1f(float); double expm1(double);
+float logf(float); double log(double); float log1pf(float); double log1p(double);
+float sinf(float); double sin(double); float cosf(float); double cos(double);
+float tanhf(float); double tanh(double); float sqrtf(float); double sqrt(double);
+float erff(float); double erf(double); float fmodf(float, float); double fmod(double, double);
+float powf(float, float); double pow(double, double); float atan2f(float, float); double atan2(double, double);
+}
+struct KEmuDim { unsigned x, y, z; };
+struct KEmuState { KEmuDim thread, block, block_dim, grid_dim; void (*sync)(); };
+static KEmuState* kemu_state;  // the launch's (launches are one at a time)
+#define threadIdx (kemu_state->thread)
+#define blockIdx (kemu_state->block)
+#define blockDim (kemu_state->block_dim)
+#define gridDim (kemu_state->grid_dim)
+#define __device__
+#define __global__
+#define __forceinline__ inline
+#define __launch_bounds__(n)
+#define __shared__ static
+inline void __syncthreads() { kemu_state->sync(); }
+inline float __uint_as_float(unsigned u) { float f; __builtin_memcpy(&f, &u, 4); return f; }
+inline unsigned __float_as_uint(float f) { unsigned u; __builtin_memcpy(&u, &f, 4); return u; }
+inline float __int_as_float(int u) { float f; __builtin_memcpy(&f, &u, 4); return f; }
+inline int __float_as_int(float f) { int u; __builtin_memcpy(&u, &f, 4); return u; }
+inline double __longlong_as_double(long long u) { double f; __builtin_memcpy(&f, &u, 8); return f; }
+inline long long __double_as_longlong(double f) { long long u; __builtin_memcpy(&u, &f, 8); return u; }
+inline int __popc(unsigned x) { return __builtin_popcount(x); }
+inline int __popcll(unsigned long long x) { return __builtin_popcountll(x); }
+inline int __clz(int x) { return x == 0 ? 32 : __builtin_clz((unsigned)x); }
+inline int __clzll(long long x) { return x == 0 ? 64 : __builtin_clzll((unsigned long long)x); }
+template <class T> inline T atomicAdd(T* p, T v) { const T old = *p; *p = (T)(old + v); return old; }
+inline unsigned atomicCAS(unsigned* p, unsigned expected, unsigned v) {
+  const unsigned old = *p; if (old == expected) *p = v; return old;
+}
+inline unsigned long long atomicCAS(unsigned long long* p, unsigned long long expected, unsigned long long v) {
+  const unsigned long long old = *p; if (old == expected) *p = v; return old;
+}
+// Calls a kernel with its parameters from an array of pointers.
+namespace kemu {
+template <size_t... I> struct Seq {};
+template <size_t N, size_t... I> struct MakeSeq : MakeSeq<N - 1, N - 1, I...> {};
+template <size_t... I> struct MakeSeq<0, I...> { typedef Seq<I...> type; };
+template <class... A, size_t... I> void CallI(void (*f)(A...), void** p, Seq<I...>) { f(static_cast<A>(p[I])...); }
+template <class... A> void Call(void (*f)(A...), void** p) { CallI(f, p, typename MakeSeq<sizeof...(A)>::type()); }
+}  // namespace kemu
+)KILN";
+
+// Runs one thread of kernel `index` of a module with `state` (its
+// `kiln_emu_call`).
+using CallFn = void (*)(int index, void** params, EmuState* state);
+
+// A launch on the host: blocks one after the other; within a block, each
+// thread runs on its own fiber (ucontext) until its next __syncthreads or
+// its end, round after round, forwards in even rounds and backwards in odd
+// ones, so the threads of a block meet at every barrier. Kernels without a
+// barrier run their threads as plain calls.
+class FiberLauncher {
+ public:
+  void Launch(CallFn call, int index, bool syncs, void** params, unsigned blocks, unsigned threads) {
+    state_.grid_dim = {blocks, 1, 1};
+    state_.block_dim = {threads, 1, 1};
+    state_.thread = state_.block = {0, 0, 0};
+    state_.sync = &FiberLauncher::Sync;
+    current_launcher = this;
+    call_ = call, index_ = index, params_ = params;
+    for (unsigned b = 0; b < blocks; ++b) {
+      state_.block.x = b;
+      if (!syncs) {
+        for (unsigned t = 0; t < threads; ++t) {
+          state_.thread.x = t;
+          call(index, params, &state_);
+        }
+        continue;
+      }
+      RunBlock(threads);
+    }
+  }
+
+ private:
+  static constexpr size_t kStack = 64 * 1024;
+
+  static void Sync() {
+    FiberLauncher& l = *current_launcher;
+    if (l.in_block_) swapcontext(&l.contexts_[l.current_], &l.scheduler_);
+  }
+  static void Entry() {
+    FiberLauncher& l = *current_launcher;
+    l.call_(l.index_, l.params_, &l.state_);
+    l.done_[l.current_] = 1;  // then uc_link resumes the scheduler
+  }
+
+  void RunBlock(unsigned threads) {
+    if (contexts_.size() < threads) {
+      contexts_.resize(threads);
+      stacks_.resize(threads * kStack);
+    }
+    done_.assign(threads, 0);
+    for (unsigned t = 0; t < threads; ++t) {
+      getcontext(&contexts_[t]);
+      contexts_[t].uc_stack.ss_sp = stacks_.data() + t * kStack;
+      contexts_[t].uc_stack.ss_size = kStack;
+      contexts_[t].uc_link = &scheduler_;
+      makecontext(&contexts_[t], &FiberLauncher::Entry, 0);
+    }
+    in_block_ = true;
+    for (unsigned round = 0;; ++round) {
+      bool any = false;
+      for (unsigned i = 0; i < threads; ++i) {
+        const unsigned t = round % 2 == 0 ? i : threads - 1 - i;
+        if (done_[t]) continue;
+        any = true;
+        current_ = t;
+        state_.thread.x = t;
+        swapcontext(&scheduler_, &contexts_[t]);
+      }
+      if (!any) break;
+    }
+    in_block_ = false;
+  }
+
+  static inline FiberLauncher* current_launcher = nullptr;  // launches are one at a time
+  EmuState state_{};
+  CallFn call_ = nullptr;
+  int index_ = 0;
+  void** params_ = nullptr;
+  std::vector<ucontext_t> contexts_;
+  std::vector<char> stacks_;
+  std::vector<unsigned char> done_;
+  ucontext_t scheduler_{};
+  unsigned current_ = 0;
+  bool in_block_ = false;
+};
+
+struct Module {
+  CallFn call = nullptr;
+  const bool* syncs = nullptr;  // per kernel: whether it has a barrier
+};
+
+std::string Compiler() {
+  const char* cxx = std::getenv("KILN_CUDA_EMULATOR_CXX");
+  return cxx != nullptr && *cxx != '\0' ? cxx : KILN_EMULATOR_CXX;
+}
+
+// The program's CUDA C++ with the shim, and the entry points: one call of
+// kernel `index` as the thread `state` names, and which kernels sync.
+std::string EmulatorSource(const Program& p) {
+  std::string s = kShim + ModuleSource(p) + "\n";
+  std::string table, syncs;
+  for (size_t i = 0; i < p.kernels.size(); ++i) {
+    s += "static void kemu_call_" + std::to_string(i) + "(void** p) { kemu::Call(" + p.kernels[i].name + ", p); }\n";
+    table += "kemu_call_" + std::to_string(i) + ", ";
+    syncs += p.kernels[i].source.find("__syncthreads") != std::string::npos ? "true, " : "false, ";
+  }
+  s += "extern \"C\" const bool kiln_emu_syncs[] = {" + syncs + "};\n";
+  s += "extern \"C\" void kiln_emu_call(int index, void** params, KEmuState* state) {\n"
+       "  static void (*const table[])(void**) = {" + table + "};\n"
+       "  kemu_state = state;\n"
+       "  table[index](params);\n}\n";
+  return s;
+}
+
+std::string ReadText(const std::filesystem::path& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::ostringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+// Compiles (or finds in the caches) and loads a module; modules stay loaded.
+Module LoadModule(const std::string& source) {
+  static std::mutex mu;
+  static auto* loaded = new std::unordered_map<std::string, Module>();
+  const std::string cxx = Compiler();
+  const std::string flags = "-std=c++17 -O1 -fPIC -shared -w";
+  const std::string key = HashKey(cxx + "\n" + flags + "\n" + source);
+  std::lock_guard lock(mu);
+  if (auto it = loaded->find(key); it != loaded->end()) return it->second;
+  std::string dir = KernelCacheDir();
+  dir = dir.empty() ? (std::filesystem::temp_directory_path() / ("kiln-cuda-emu-" + std::to_string(::getpid()))).string()
+                    : dir + "/emulator";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  const std::string so = dir + "/" + key + ".so";
+  if (!std::filesystem::exists(so)) {
+    const std::string tmp = so + ".tmp" + std::to_string(::getpid());
+    {
+      std::ofstream f(tmp + ".cc", std::ios::binary | std::ios::trunc);
+      f << source;
+      if (!f) Throw("cuda-emu: cannot write " + tmp + ".cc");
+    }
+    const std::string cmd = "'" + cxx + "' " + flags + " -o '" + tmp + "' '" + tmp + ".cc' > '" + tmp + ".log' 2>&1";
+    const int rc = std::system(cmd.c_str());
+    std::string log = ReadText(tmp + ".log");
+    std::filesystem::remove(tmp + ".log", ec);
+    if (rc != 0) {
+      if (log.size() > 4000) log = log.substr(0, 4000) + "...";
+      Throw("cuda-emu: the host compiler could not compile a generated module (source kept in " + tmp +
+            ".cc): " + log);
+    }
+    std::filesystem::remove(tmp + ".cc", ec);
+    std::filesystem::rename(tmp, so, ec);
+    if (ec) Throw("cuda-emu: cannot move the compiled module to " + so + ": " + ec.message());
+  }
+  void* handle = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (handle == nullptr) Throw(std::string("cuda-emu: cannot load ") + so + ": " + dlerror());
+  Module m{reinterpret_cast<CallFn>(dlsym(handle, "kiln_emu_call")),
+           static_cast<const bool*>(dlsym(handle, "kiln_emu_syncs"))};
+  if (m.call == nullptr || m.syncs == nullptr) Throw("cuda-emu: " + so + " lacks its entry points");
+  loaded->emplace(key, m);
+  return m;
+}
+
+// Host memory standing in for device memory: 64-byte aligned, and filled
+// with 0xff so that unwritten output is visible.
+struct HostMem {
+  void* ptr = nullptr;
+  size_t bytes = 0;
+  explicit HostMem(size_t n) : bytes(n) {
+    if (n == 0) return;
+    ptr = std::aligned_alloc(64, (n + 63) / 64 * 64);
+    if (ptr == nullptr) Throw("cuda-emu: out of memory allocating " + std::to_string(n) + " bytes");
+    std::memset(ptr, 0xff, n);
+  }
+  ~HostMem() { std::free(ptr); }
+  HostMem(const HostMem&) = delete;
+  HostMem& operator=(const HostMem&) = delete;
+};
+using MemPtr = std::shared_ptr<HostMem>;
+
+class EmuBuffer final : public Buffer {
+ public:
+  EmuBuffer(Backend* owner, const shapes::Shape& shape, MemPtr mem) : Buffer(owner, shape), mem_(std::move(mem)) {}
+  void CopyToHost(void* dst) const override {
+    if (Shape().ByteSize() > 0) std::memcpy(dst, mem_->ptr, static_cast<size_t>(Shape().ByteSize()));
+  }
+  const MemPtr& Mem() const { return mem_; }
+
+ private:
+  MemPtr mem_;
+};
+
+// cuBLASLt's product with MatmulSpec's layouts, accumulated in Float64 (more
+// accurate than cuBLASLt's Float32 accumulation: the emulator checks the
+// generated code around the products, not cuBLASLt).
+template <typename T>
+void ReferenceMatmul(const MatmulSpec& s, const void* lhs_v, const void* rhs_v, void* out_v) {
+  const T* lhs = static_cast<const T*>(lhs_v);
+  const T* rhs = static_cast<const T*>(rhs_v);
+  T* out = static_cast<T*>(out_v);
+  for (int64_t b = 0; b < s.batch; ++b) {
+    const T* l = lhs + b * s.m * s.k;
+    const T* r = rhs + b * s.k * s.n;
+    for (int64_t i = 0; i < s.m; ++i) {
+      for (int64_t j = 0; j < s.n; ++j) {
+        double acc = 0;
+        for (int64_t k = 0; k < s.k; ++k) {
+          const T a = s.transpose_lhs ? l[k * s.m + i] : l[i * s.k + k];
+          const T c = s.transpose_rhs ? r[j * s.k + k] : r[k * s.n + j];
+          acc += static_cast<double>(a) * static_cast<double>(c);
+        }
+        out[(b * s.m + i) * s.n + j] = static_cast<T>(acc);
+      }
+    }
+  }
+}
+
+std::mutex& LaunchMutex() {
+  static std::mutex mu;
+  return mu;
+}
+
+class EmuExecutable final : public Executable {
+ public:
+  EmuExecutable(Backend* backend, std::shared_ptr<const ir::Function> fn) : backend_(backend), fn_(std::move(fn)) {
+    program_ = GenerateProgram(*cpu::OptimizeFunction(fn_), ProgramOptionsFromEnvironment());
+    if (!program_.kernels.empty()) module_ = LoadModule(EmulatorSource(program_));
+    const auto& instrs = program_.function.instructions;
+    constants_.resize(instrs.size());
+    for (const Step& s : program_.steps) {
+      if (s.kind != StepKind::kConstant) continue;
+      const auto& data = ir::Attr<ir::ConstantAttrs>(instrs[static_cast<size_t>(s.value)]).data;
+      auto mem = std::make_shared<HostMem>(data->size());
+      if (!data->empty()) std::memcpy(mem->ptr, data->data(), data->size());
+      constants_[static_cast<size_t>(s.value)] = std::move(mem);
+    }
+    last_use_ = LastUses(program_);
+  }
+
+  const ir::Function& Function() const override { return *fn_; }
+
+  std::vector<BufferPtr> Execute(std::vector<BufferPtr> args, const std::vector<bool>& donate) override {
+    const auto& instrs = program_.function.instructions;
+    if (args.size() != program_.function.parameters.size()) {
+      Throw("cuda-emu: Execute got " + std::to_string(args.size()) + " arguments for " +
+            std::to_string(program_.function.parameters.size()) + " parameters of \"" + fn_->name + "\"");
+    }
+    std::vector<MemPtr> values(instrs.size());
+    std::vector<bool> writable(instrs.size(), false);
+    for (size_t i = 0; i < args.size(); ++i) {
+      const int id = program_.function.parameters[i];
+      if (!args[i] || args[i]->Shape() != instrs[static_cast<size_t>(id)].shape) {
+        Throw("cuda-emu: argument " + std::to_string(i) + " of \"" + fn_->name + "\" has the wrong shape");
+      }
+      auto* buf = dynamic_cast<EmuBuffer*>(args[i].get());
+      if (buf == nullptr) Throw("cuda-emu: argument " + std::to_string(i) + " of \"" + fn_->name + "\" is not its buffer");
+      values[static_cast<size_t>(id)] = buf->Mem();
+      writable[static_cast<size_t>(id)] = !donate.empty() && donate[i];
+    }
+    args.clear();
+    // One launch at a time: the modules' __shared__ arrays are static, and
+    // so is the launcher.
+    std::lock_guard lock(LaunchMutex());
+    std::vector<MemPtr> out_mem = RunProgram(program_, last_use_, constants_, std::move(values), std::move(writable), *this);
+    std::vector<BufferPtr> outputs;
+    for (size_t i = 0; i < out_mem.size(); ++i) {
+      const auto o = static_cast<size_t>(program_.function.outputs[i]);
+      outputs.push_back(std::make_shared<EmuBuffer>(backend_, instrs[o].shape, std::move(out_mem[i])));
+    }
+    return outputs;
+  }
+
+  // RunProgram's device interface.
+  MemPtr Allocate(size_t bytes) { return std::make_shared<HostMem>(bytes); }
+  void Launch(int index, const KernelSpec& k, void** pointers) {
+    static FiberLauncher launcher;  // guarded by LaunchMutex()
+    launcher.Launch(module_.call, index, module_.syncs[index], pointers, LaunchBlocks(k, kEmulatedSms), kBlockSize);
+  }
+  void Matmul(int index, const void* lhs, const void* rhs, void* out) {
+    const MatmulSpec& s = program_.matmuls[static_cast<size_t>(index)];
+    switch (s.dtype) {
+      case dtypes::Float16: ReferenceMatmul<float16>(s, lhs, rhs, out); break;
+      case dtypes::BFloat16: ReferenceMatmul<bfloat16>(s, lhs, rhs, out); break;
+      case dtypes::Float32: ReferenceMatmul<float>(s, lhs, rhs, out); break;
+      case dtypes::Float64: ReferenceMatmul<double>(s, lhs, rhs, out); break;
+      default: Throw("cuda-emu: no product for " + std::string(dtypes::Name(s.dtype)));
+    }
+  }
+
+ private:
+  Backend* backend_;
+  std::shared_ptr<const ir::Function> fn_;
+  Program program_;
+  Module module_;
+  std::vector<MemPtr> constants_;
+  std::vector<int> last_use_;
+};
+
+class EmuBackend final : public Backend {
+ public:
+  EmuBackend() : caps_(ProgramCapabilities()) {}
+  std::string Name() const override { return "cuda-emu"; }
+  std::string Description() const override {
+    return "cuda-emu (the CUDA backend's kernels run on the host, compiled by " + Compiler() + ")";
+  }
+  const Capabilities& GetCapabilities() const override { return caps_; }
+  BufferPtr BufferFromHost(const shapes::Shape& shape, const void* data) override {
+    auto mem = std::make_shared<HostMem>(static_cast<size_t>(shape.ByteSize()));
+    if (mem->bytes > 0) std::memcpy(mem->ptr, data, mem->bytes);
+    return std::make_shared<EmuBuffer>(this, shape, std::move(mem));
+  }
+  std::unique_ptr<Executable> Compile(std::shared_ptr<const ir::Function> function) override {
+    function->Validate();
+    return std::make_unique<EmuExecutable>(this, std::move(function));
+  }
+
+ private:
+  Capabilities caps_;
+};
+
+}  // namespace
+
+void RegisterCudaEmulatorBackend() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    Registration r;
+    r.name = "cuda-emu";
+    r.priority = 0;
+    r.is_available = [] { return true; };
+    r.create = [] {
+      static std::mutex mu;
+      static std::weak_ptr<Backend> shared;
+      std::lock_guard lock(mu);
+      if (auto b = shared.lock()) return b;
+      std::shared_ptr<Backend> b = std::make_shared<EmuBackend>();
+      shared = b;
+      return b;
+    };
+    Register(std::move(r));
+  });
+}
+
+}  // namespace kiln::backends::cuda

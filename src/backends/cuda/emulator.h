@@ -1,0 +1,28 @@
+// Copyright 2026 The Kiln Authors.
+// "cuda-emu": the CUDA backend's programs run on the host, for testing the
+// CUDA code generator and executor on machines without a GPU.
+//
+// An executable is planned exactly as on a GPU (GenerateProgram, the same
+// kernels, RunProgram's buffer reuse and in-place updates); its CUDA C++ is
+// compiled by the host's C++ compiler with a small shim (blockIdx,
+// threadIdx, __shared__, atomics, and __syncthreads as a switch between
+// fibers, one per CUDA thread) and loaded with dlopen. cuBLASLt products are
+// replaced by a reference loop with the same layouts. New buffers are
+// filled with 0xff bytes (NaN, -1), so a kernel that leaves part of its
+// output unwritten shows up in the results.
+//
+// What it cannot check: the GPU's own behaviour (memory model, warp
+// scheduling, the CUDA runtime and cuBLASLt calls, device math's last
+// ulps). Threads of a block run one at a time between barriers, in an order
+// that alternates between rounds, which exposes a missing __syncthreads only
+// sometimes.
+#pragma once
+
+namespace kiln::backends::cuda {
+
+/// Registers the "cuda-emu" backend (priority 0, so New() never picks it).
+/// Its kernels are compiled by $KILN_CUDA_EMULATOR_CXX, else the compiler
+/// that built Kiln, and cached on disk next to the NVRTC cache. Idempotent.
+void RegisterCudaEmulatorBackend();
+
+}  // namespace kiln::backends::cuda

@@ -1,0 +1,76 @@
+// Copyright 2026 The Kiln Authors.
+// The CUDA emulator ("cuda-emu", src/backends/cuda/emulator.h) itself: it
+// runs the CUDA backend's programs on the host, barriers and atomics
+// included, and says clearly when the host compiler fails. The op tables run
+// on it through KILN_TEST_BACKENDS=cuda-emu (the *_cuda_emu ctest entries).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "src/backends/cuda/emulator.h"
+#include "tests/testing/testing.h"
+
+namespace kiln {
+namespace {
+
+using graph::Node;
+using tensors::Tensor;
+
+std::shared_ptr<backends::Backend> Emulator() {
+  backends::cuda::RegisterCudaEmulatorBackend();
+  return backends::NewWithName("cuda-emu");
+}
+
+TEST(CudaEmulatorTest, IsRegisteredBelowTheCpu) {
+  auto emu = Emulator();
+  EXPECT_EQ(emu->Name(), "cuda-emu");
+  EXPECT_NE(emu->Description().find("compiled by"), std::string::npos) << emu->Description();
+  EXPECT_NE(backends::New()->Name(), "cuda-emu");  // never picked by default
+}
+
+// Block reductions (__syncthreads between fibers), a product (the reference
+// for cuBLASLt), atomic scatters and an in-place update, against the CPU.
+TEST(CudaEmulatorTest, ProgramsMatchTheCpu) {
+  auto emu = Emulator();
+  auto cpu = backends::NewWithName("cpu");
+  testing::Rng rng(3);
+  Tensor x = testing::Random(shapes::Make(dtypes::Float32, 37, 300), rng, -1, 1);
+  Tensor w = testing::Random(shapes::Make(dtypes::Float32, 300, 5), rng, -1, 1);
+  Tensor idx = tensors::FromValue(std::vector<int32_t>{4, 0, 4, 2, 4});
+  auto fn = [](const std::vector<Node>& p) {
+    Node rows = graph::ReduceSum(graph::Exp(p[0]), {1});       // one block per row
+    Node cols = graph::ReduceMax(p[0], {0});                   // one thread per column
+    Node prod = graph::MatMul(p[0], p[1]);
+    ir::ScatterAttrs a;  // out[idx[i]] += 1
+    a.inserted_window_dims = {0}, a.scatter_dims_to_operand_dims = {0}, a.index_vector_dim = 1;
+    Node hist = graph::ScatterSum(graph::Zeros(p[0].Graph(), shapes::Make(dtypes::Float32, 6)),
+                                  graph::Reshape(p[2], {5, 1}), graph::Ones(p[0].Graph(), shapes::Make(dtypes::Float32, 5)), a);
+    return std::vector<Node>{rows, cols, prod, hist, p[0] * 2.0f + 1.0f};
+  };
+  std::vector<Tensor> want = graph::NewExec(cpu, fn).CallVector({x, w, idx});
+  std::vector<Tensor> got = graph::NewExec(emu, fn).CallVector({x, w, idx}, {true, false, false});
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_TRUE(testing::AllClose(got[i], want[i], 1e-5, 1e-5));
+  }
+  EXPECT_EQ(got[3].Value<std::vector<float>>(), (std::vector<float>{1, 0, 1, 0, 3, 0}));
+}
+
+TEST(CudaEmulatorTest, HostCompilerFailureIsAnError) {
+  auto emu = Emulator();
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("kiln_cuda_emu_test_" + std::to_string(::getpid()));
+  testing::ScopedEnv cache("KILN_CUDA_CACHE_DIR", dir.c_str());
+  testing::ScopedEnv cxx("KILN_CUDA_EMULATOR_CXX", "/bin/false");
+  auto exec = graph::NewExec(emu, [](Node a) { return graph::Tanh(a) * 3.0f; });
+  KILN_EXPECT_ERROR(exec.Call(tensors::FromValue(std::vector<float>{1, 2})),
+                    "cuda-emu: the host compiler could not compile a generated module (source kept in " + dir.string());
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace kiln
