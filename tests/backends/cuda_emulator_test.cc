@@ -60,6 +60,19 @@ TEST(CudaEmulatorTest, ProgramsMatchTheCpu) {
   EXPECT_EQ(got[3].Value<std::vector<float>>(), (std::vector<float>{1, 0, 1, 0, 3, 0}));
 }
 
+// Without a disk cache a module is compiled into a temporary folder, which
+// is gone once the module is loaded.
+TEST(CudaEmulatorTest, WithoutACacheNothingStaysOnDisk) {
+  auto emu = Emulator();
+  testing::ScopedEnv cache("KILN_CUDA_CACHE_DIR", "off");
+  const float offset = static_cast<float>(::getpid() % 1000);  // a module no earlier run compiled
+  auto exec = graph::NewExec(emu, [&](Node a) { return graph::Exp(a) + offset; });
+  EXPECT_EQ(exec.Call(tensors::FromValue(std::vector<float>{0, 0})).Value<std::vector<float>>(),
+            (std::vector<float>{1 + offset, 1 + offset}));
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::temp_directory_path() /
+                                       ("kiln-cuda-emu-" + std::to_string(::getpid()))));
+}
+
 TEST(CudaEmulatorTest, HostCompilerFailureIsAnError) {
   auto emu = Emulator();
   const std::filesystem::path dir =

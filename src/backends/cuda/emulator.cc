@@ -237,8 +237,9 @@ Module LoadModule(const std::string& source) {
   std::lock_guard lock(mu);
   if (auto it = loaded->find(key); it != loaded->end()) return it->second;
   std::string dir = KernelCacheDir();
-  dir = dir.empty() ? (std::filesystem::temp_directory_path() / ("kiln-cuda-emu-" + std::to_string(::getpid()))).string()
-                    : dir + "/emulator";
+  const bool cached = !dir.empty();  // else the module lives in a temporary folder until it is loaded
+  dir = cached ? dir + "/emulator"
+               : (std::filesystem::temp_directory_path() / ("kiln-cuda-emu-" + std::to_string(::getpid()))).string();
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   const std::string so = dir + "/" + key + ".so";
@@ -263,6 +264,7 @@ Module LoadModule(const std::string& source) {
     if (ec) Throw("cuda-emu: cannot move the compiled module to " + so + ": " + ec.message());
   }
   void* handle = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!cached) std::filesystem::remove_all(dir, ec);  // the mapping outlives the file
   if (handle == nullptr) Throw(std::string("cuda-emu: cannot load ") + so + ": " + dlerror());
   Module m{reinterpret_cast<CallFn>(dlsym(handle, "kiln_emu_call")),
            static_cast<const bool*>(dlsym(handle, "kiln_emu_syncs"))};
