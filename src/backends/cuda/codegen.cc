@@ -1345,8 +1345,8 @@ class Generator {
            " + i) * " + Str(s.inner) + " + sl;\n";
   }
 
-  // A cumulative ReduceWindow as one sequential scan per lane: O(n) per
-  // element instead of the generic window loop's O(n).
+  // A cumulative ReduceWindow as one sequential scan per lane: O(1) work per
+  // element instead of the generic window loop's O(n) taps.
   KernelSpec ScanWindow(int id, const Scan& s, const ReduceKind& k) {
     const ir::Instruction& in = I(id);
     const dtypes::DType dt = in.shape.DType();
