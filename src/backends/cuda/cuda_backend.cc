@@ -246,38 +246,20 @@ class CudaExecutable final : public Executable {
   const ir::Function& Function() const override { return *fn_; }
 
   std::vector<BufferPtr> Execute(std::vector<BufferPtr> args, const std::vector<bool>& donate) override {
-    const auto& instrs = program_.function.instructions;
-    if (args.size() != program_.function.parameters.size()) {
-      Throw("cuda: Execute got " + std::to_string(args.size()) + " arguments for " +
-            std::to_string(program_.function.parameters.size()) + " parameters of \"" + fn_->name + "\"");
-    }
     Device& d = *device_;
     std::lock_guard lock(d.mu);
     Check(cudaSetDevice(d.ordinal), "cudaSetDevice");
-    std::vector<MemPtr> values(instrs.size());
-    std::vector<bool> writable(instrs.size(), false);
-    for (size_t i = 0; i < args.size(); ++i) {
-      const int id = program_.function.parameters[i];
-      if (!args[i] || args[i]->Shape() != instrs[static_cast<size_t>(id)].shape) {
-        Throw("cuda: argument " + std::to_string(i) + " of \"" + fn_->name + "\" has the wrong shape");
-      }
-      auto* buf = dynamic_cast<CudaBuffer*>(args[i].get());
-      if (buf == nullptr || buf->Mem()->device != device_) {
-        Throw("cuda: argument " + std::to_string(i) + " of \"" + fn_->name + "\" is not a buffer of this device");
-      }
-      values[static_cast<size_t>(id)] = buf->Mem();
-      writable[static_cast<size_t>(id)] = !donate.empty() && donate[i];
-    }
-    args.clear();  // so donated memory can be uniquely ours
-    std::vector<MemPtr> out_mem = RunProgram(program_, last_use_, constants_, std::move(values), std::move(writable), *this);
-    std::vector<BufferPtr> outputs;
-    for (size_t i = 0; i < out_mem.size(); ++i) {
-      const auto o = static_cast<size_t>(program_.function.outputs[i]);
-      outputs.push_back(std::make_shared<CudaBuffer>(backend_, instrs[o].shape, std::move(out_mem[i])));
-    }
-    return outputs;
+    return ExecuteProgram("cuda", fn_->name, program_, last_use_, constants_, std::move(args), donate, *this);
   }
 
+  // ExecuteProgram's device interface.
+  MemPtr MemOf(const Buffer& b) const {
+    const auto* buf = dynamic_cast<const CudaBuffer*>(&b);
+    return buf != nullptr && buf->Mem()->device == device_ ? buf->Mem() : nullptr;
+  }
+  BufferPtr Wrap(const shapes::Shape& shape, MemPtr mem) {
+    return std::make_shared<CudaBuffer>(backend_, shape, std::move(mem));
+  }
   // RunProgram's device interface.
   MemPtr Allocate(size_t bytes) { return std::make_shared<DeviceMem>(device_, bytes); }
   void Matmul(int index, const void* lhs, const void* rhs, void* out) {

@@ -6,13 +6,13 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <mutex>
-#include <sstream>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -220,11 +220,14 @@ std::string EmulatorSource(const Program& p) {
   return s;
 }
 
-std::string ReadText(const std::filesystem::path& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::ostringstream s;
-  s << f.rdbuf();
-  return s.str();
+// Runs a shell command; returns its exit status and puts what it printed
+// (stdout and stderr) in `output`.
+int RunCommand(const std::string& command, std::string* output) {
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return -1;
+  char buf[4096];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;) output->append(buf, n);
+  return ::pclose(pipe);
 }
 
 // Compiles (or finds in the caches) and loads a module; modules stay loaded.
@@ -250,11 +253,8 @@ Module LoadModule(const std::string& source) {
       f << source;
       if (!f) Throw("cuda-emu: cannot write " + tmp + ".cc");
     }
-    const std::string cmd = "'" + cxx + "' " + flags + " -o '" + tmp + "' '" + tmp + ".cc' > '" + tmp + ".log' 2>&1";
-    const int rc = std::system(cmd.c_str());
-    std::string log = ReadText(tmp + ".log");
-    std::filesystem::remove(tmp + ".log", ec);
-    if (rc != 0) {
+    std::string log;
+    if (RunCommand("'" + cxx + "' " + flags + " -o '" + tmp + "' '" + tmp + ".cc'", &log) != 0) {
       if (log.size() > 4000) log = log.substr(0, 4000) + "...";
       Throw("cuda-emu: the host compiler could not compile a generated module (source kept in " + tmp +
             ".cc): " + log);
@@ -352,36 +352,20 @@ class EmuExecutable final : public Executable {
   const ir::Function& Function() const override { return *fn_; }
 
   std::vector<BufferPtr> Execute(std::vector<BufferPtr> args, const std::vector<bool>& donate) override {
-    const auto& instrs = program_.function.instructions;
-    if (args.size() != program_.function.parameters.size()) {
-      Throw("cuda-emu: Execute got " + std::to_string(args.size()) + " arguments for " +
-            std::to_string(program_.function.parameters.size()) + " parameters of \"" + fn_->name + "\"");
-    }
-    std::vector<MemPtr> values(instrs.size());
-    std::vector<bool> writable(instrs.size(), false);
-    for (size_t i = 0; i < args.size(); ++i) {
-      const int id = program_.function.parameters[i];
-      if (!args[i] || args[i]->Shape() != instrs[static_cast<size_t>(id)].shape) {
-        Throw("cuda-emu: argument " + std::to_string(i) + " of \"" + fn_->name + "\" has the wrong shape");
-      }
-      auto* buf = dynamic_cast<EmuBuffer*>(args[i].get());
-      if (buf == nullptr) Throw("cuda-emu: argument " + std::to_string(i) + " of \"" + fn_->name + "\" is not its buffer");
-      values[static_cast<size_t>(id)] = buf->Mem();
-      writable[static_cast<size_t>(id)] = !donate.empty() && donate[i];
-    }
-    args.clear();
     // One launch at a time: the modules' __shared__ arrays are static, and
     // so is the launcher.
     std::lock_guard lock(LaunchMutex());
-    std::vector<MemPtr> out_mem = RunProgram(program_, last_use_, constants_, std::move(values), std::move(writable), *this);
-    std::vector<BufferPtr> outputs;
-    for (size_t i = 0; i < out_mem.size(); ++i) {
-      const auto o = static_cast<size_t>(program_.function.outputs[i]);
-      outputs.push_back(std::make_shared<EmuBuffer>(backend_, instrs[o].shape, std::move(out_mem[i])));
-    }
-    return outputs;
+    return ExecuteProgram("cuda-emu", fn_->name, program_, last_use_, constants_, std::move(args), donate, *this);
   }
 
+  // ExecuteProgram's device interface.
+  MemPtr MemOf(const Buffer& b) const {
+    const auto* buf = dynamic_cast<const EmuBuffer*>(&b);
+    return buf != nullptr ? buf->Mem() : nullptr;
+  }
+  BufferPtr Wrap(const shapes::Shape& shape, MemPtr mem) {
+    return std::make_shared<EmuBuffer>(backend_, shape, std::move(mem));
+  }
   // RunProgram's device interface.
   MemPtr Allocate(size_t bytes) { return std::make_shared<HostMem>(bytes); }
   void Launch(int index, const KernelSpec& k, void** pointers) {

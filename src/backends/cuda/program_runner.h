@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "kiln/backends/backend.h"
 #include "kiln/core/error.h"
 #include "src/backends/cuda/codegen.h"
 
@@ -112,6 +113,46 @@ std::vector<std::shared_ptr<Mem>> RunProgram(const Program& p, const std::vector
   }
   std::vector<std::shared_ptr<Mem>> outputs;
   for (int o : p.function.outputs) outputs.push_back(values[static_cast<size_t>(o)]);
+  return outputs;
+}
+
+/// Executable::Execute on RunProgram: checks `args` against the program's
+/// parameters (their count, their shapes, and that `device.MemOf(buffer)`
+/// finds this device's memory in each; `who` and `fn_name` name the backend
+/// and the function in the errors), runs the steps, and wraps each output's
+/// memory with `device.Wrap(shape, memory)`. Besides RunProgram's interface,
+/// `Device` provides
+///   std::shared_ptr<Mem> MemOf(const Buffer&);  // nullptr: not this device's
+///   BufferPtr Wrap(const shapes::Shape&, std::shared_ptr<Mem>);
+template <class Mem, class Device>
+std::vector<BufferPtr> ExecuteProgram(const std::string& who, const std::string& fn_name, const Program& p,
+                                      const std::vector<int>& last_use,
+                                      const std::vector<std::shared_ptr<Mem>>& constants, std::vector<BufferPtr> args,
+                                      const std::vector<bool>& donate, Device& device) {
+  const auto& instrs = p.function.instructions;
+  if (args.size() != p.function.parameters.size()) {
+    Throw(who + ": Execute got " + std::to_string(args.size()) + " arguments for " +
+          std::to_string(p.function.parameters.size()) + " parameters of \"" + fn_name + "\"");
+  }
+  std::vector<std::shared_ptr<Mem>> values(instrs.size());
+  std::vector<bool> writable(instrs.size(), false);
+  for (size_t i = 0; i < args.size(); ++i) {
+    const auto id = static_cast<size_t>(p.function.parameters[i]);
+    if (!args[i] || args[i]->Shape() != instrs[id].shape) {
+      Throw(who + ": argument " + std::to_string(i) + " of \"" + fn_name + "\" has the wrong shape");
+    }
+    values[id] = device.MemOf(*args[i]);
+    if (!values[id]) {
+      Throw(who + ": argument " + std::to_string(i) + " of \"" + fn_name + "\" is not a buffer of this device");
+    }
+    writable[id] = !donate.empty() && donate[i];
+  }
+  args.clear();  // so donated memory can be uniquely ours
+  std::vector<std::shared_ptr<Mem>> out_mem = RunProgram(p, last_use, constants, std::move(values), std::move(writable), device);
+  std::vector<BufferPtr> outputs;
+  for (size_t i = 0; i < out_mem.size(); ++i) {
+    outputs.push_back(device.Wrap(instrs[static_cast<size_t>(p.function.outputs[i])].shape, std::move(out_mem[i])));
+  }
   return outputs;
 }
 
