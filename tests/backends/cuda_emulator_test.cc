@@ -73,6 +73,24 @@ TEST(CudaEmulatorTest, WithoutACacheNothingStaysOnDisk) {
                                        ("kiln-cuda-emu-" + std::to_string(::getpid()))));
 }
 
+// ExecuteProgram's argument checks (shared with the CUDA backend).
+TEST(CudaEmulatorTest, BadArgumentsAreErrors) {
+  auto emu = Emulator();
+  auto g = graph::NewGraph("twice");
+  Node x = graph::Parameter(g.get(), "x", shapes::Make(dtypes::Float32, 3));
+  auto exec = emu->Compile(g->Finish({x * 2.0f}, graph::Loc::current()));
+  const float values[3] = {1, 2, 3};
+  auto mine = emu->BufferFromHost(shapes::Make(dtypes::Float32, 3), values);
+  auto cpus = backends::NewWithName("cpu")->BufferFromHost(shapes::Make(dtypes::Float32, 3), values);
+  auto wrong = emu->BufferFromHost(shapes::Make(dtypes::Float32, 2), values);
+  KILN_EXPECT_ERROR(exec->Execute({mine, mine}, {}), "cuda-emu: Execute got 2 arguments for 1 parameters of \"twice\"");
+  KILN_EXPECT_ERROR(exec->Execute({wrong}, {}), "cuda-emu: argument 0 of \"twice\" has the wrong shape");
+  KILN_EXPECT_ERROR(exec->Execute({cpus}, {}), "cuda-emu: argument 0 of \"twice\" is not a buffer of this device");
+  float got[3];
+  exec->Execute({mine}, {})[0]->CopyToHost(got);
+  EXPECT_EQ(std::vector<float>(got, got + 3), (std::vector<float>{2, 4, 6}));
+}
+
 TEST(CudaEmulatorTest, HostCompilerFailureIsAnError) {
   auto emu = Emulator();
   const std::filesystem::path dir =
