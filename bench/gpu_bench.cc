@@ -23,6 +23,10 @@
 //   copy            -x on Float32[chain_n]: one read and one write, the
 //                   elementwise bandwidth ceiling (PyTorch's side: a plain copy)
 //   gemm_bf16       BFloat16 [n, n] x [n, n] with graph::MatMul (default n 8192)
+//   sort            graph::Sort of Float32[sort_n] (default 1M)
+//   topk            graph::TopK, k 50, of Float32[64, 50257] (a batch of GPT-2 logits)
+//   while_1000      graph::ForLoop of 1,000 trips of x * 0.5 + 1 on Float32[1024]
+//                   (us_per_trip; PyTorch's side: the same loop in Python)
 // Train steps return the loss to the host, so each step is complete when
 // timed. The big elementwise and GEMM workloads time `kCallsPerSample` calls
 // back to back, then wait for the last result by reading one element of it
@@ -39,6 +43,8 @@
 #include <vector>
 
 #include "bench/workloads.h"
+#include "kiln/graph/control_flow.h"
+#include "kiln/graph/sort.h"
 #include "kiln/backends/openmp_defaults.h"
 #include "kiln/ml/layers/layers.h"
 
@@ -56,6 +62,8 @@ struct Options {
   std::set<std::string> only;
   int64_t chain_n = int64_t{1} << 28;
   int64_t gemm_n = 8192;
+  int64_t sort_n = int64_t{1} << 20;
+  int64_t topk_rows = 64;
 };
 
 double Median(std::vector<double> v) {
@@ -168,6 +176,18 @@ void GemmBf16(const BackendPtr& backend, const Options& o) {
   Report("gemm_bf16", s, KeyValue("TFLOP/s", flop / s / 1e12) + " " + KeyValue("n", static_cast<double>(n)));
 }
 
+// A function of one Float32 parameter of `dims`, timed as TimeBatched.
+double TimeFloatFunction(const BackendPtr& backend, const Options& o, const std::vector<int64_t>& dims,
+                         const std::function<Node(Node)>& fn) {
+  const auto shape = shapes::Shape(dtypes::Float32, dims);
+  auto exec = graph::Compile(backend, [&](graph::Graph* g) { return fn(graph::Parameter(g, "x", shape)); });
+  tensors::Tensor x = Filled<float>(dims, -4, 4, 17);
+  x.BufferFor(*backend);
+  const shapes::Shape out_shape = exec.Call(x).Shape();
+  auto wait = MakeWaiter(backend, out_shape);
+  return TimeBatched([&] { return exec.Call(x); }, wait, o.rounds);
+}
+
 void TinyCall(const BackendPtr& backend, const Options& o) {
   const auto shape = shapes::Make(dtypes::Float32, 1);
   auto exec = graph::Compile(backend, [&](graph::Graph* g) { return graph::Parameter(g, "x", shape) + 1.0; });
@@ -215,6 +235,8 @@ Options ParseOptions(int argc, char** argv) {
     if (!chain_set) o.chain_n = int64_t{1} << 20;
     if (!gemm_set) o.gemm_n = 256;
     if (!rounds_set) o.rounds = 5;
+    o.sort_n = int64_t{1} << 16;
+    o.topk_rows = 4;
   }
   return o;
 }
@@ -267,6 +289,22 @@ int Run(const Options& o) {
   });
   run("copy", [&] { Elementwise(backend, o, "copy", [](Node x) { return graph::Neg(x); }); });
   run("gemm_bf16", [&] { GemmBf16(backend, o); });
+  run("sort", [&] {
+    const double s = TimeFloatFunction(backend, o, {o.sort_n}, [](Node x) { return graph::Sort(x, 0); });
+    Report("sort", s, KeyValue("n", static_cast<double>(o.sort_n)));
+  });
+  run("topk", [&] {
+    const double s =
+        TimeFloatFunction(backend, o, {o.topk_rows, 50257}, [](Node x) { return graph::TopK(x, 50).values; });
+    Report("topk", s, KeyValue("rows", static_cast<double>(o.topk_rows)));
+  });
+  run("while_1000", [&] {
+    const double s = TimeFloatFunction(backend, o, {1024}, [](Node x) {
+      return graph::ForLoop(1000, [](Node, const std::vector<Node>& c) { return std::vector<Node>{c[0] * 0.5f + 1.0f}; },
+                            {x})[0];
+    });
+    Report("while_1000", s, KeyValue("us_per_trip", s * 1e6 / 1000));
+  });
   return failures == 0 ? 0 : 1;
 }
 

@@ -22,6 +22,9 @@ examples/fashion_mnist's MLP:
   chain           tanh(2x + 1) * sigmoid(x) on float32[chain_n] (default 256M), GB/s = 1 read + 1 write
   copy            y.copy_(x) on float32[chain_n]: the bandwidth ceiling
   gemm_bf16       torch.mm of bfloat16 [n, n] x [n, n] (default n 8192), TFLOP/s
+  sort            torch.sort of float32[1M] (64K with --small)
+  topk            torch.topk, k 50, of float32[64, 50257] (4 rows with --small)
+  while_1000      1,000 trips of x = x * 0.5 + 1 on float32[1024], a Python loop (us_per_trip)
 Train steps and tiny calls are timed one call each; chain, copy and gemm_bf16 as 10 calls back to back
 followed by a synchronize, divided by 10 (as kiln_gpu_bench). Times are medians over the rounds.
 """
@@ -224,6 +227,23 @@ def main():
         report("gemm_bf16", s, **{"TFLOP/s": 2.0 * n ** 3 / s / 1e12, "n": n})
 
     run("gemm_bf16", gemm)
+
+    def float_function(name, shape, fn, **extra):
+        x = torch.empty(shape, device=dev).uniform_(-4, 4)
+        s = time_batched(lambda: fn(x), a.rounds)
+        report(name, s, **{k: (v(s) if callable(v) else v) for k, v in extra.items()})
+        return s
+
+    def loop(x):
+        for _ in range(1000):
+            x = x * 0.5 + 1
+        return x
+
+    sort_n = (1 << 16) if a.small else (1 << 20)
+    rows = 4 if a.small else 64
+    run("sort", lambda: float_function("sort", (sort_n,), lambda x: torch.sort(x).values, n=sort_n))
+    run("topk", lambda: float_function("topk", (rows, 50257), lambda x: torch.topk(x, 50).values, rows=rows))
+    run("while_1000", lambda: float_function("while_1000", (1024,), loop, us_per_trip=lambda s: s * 1e6 / 1000))
     return 0 if failures == 0 else 1
 
 

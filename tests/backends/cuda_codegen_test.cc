@@ -11,11 +11,13 @@
 #include <string>
 #include <vector>
 
+#include "kiln/graph/control_flow.h"
 #include "kiln/graph/cumulative.h"
 #include "kiln/ml/layers/layers.h"
 #include "src/backends/cuda/codegen.h"
 #include "src/backends/cuda/nvrtc_compiler.h"
 #include "src/backends/cuda/prelude.h"
+#include "src/backends/cuda/program_runner.h"
 #include "tests/testing/op_cases.h"
 #include "tests/testing/testing.h"
 
@@ -171,11 +173,27 @@ TEST(CudaCodegenTest, ConvolutionsAreMatrixProducts) {
 void Collect(const Program& p, const std::string& prefix, std::string* module, int* count) {
   for (const KernelSpec& k : p.kernels) {
     std::string src = k.source;
-    const size_t at = src.find(k.name);
-    ASSERT_NE(at, std::string::npos);
-    src.replace(at, k.name.size(), "k" + prefix + k.name);
+    ASSERT_NE(src.find(k.name), std::string::npos);
+    // The kernel and the device functions before it (a sort's comparator).
+    for (size_t at = src.find("kiln_"); at != std::string::npos; at = src.find("kiln_", at + prefix.size() + 6)) {
+      src.insert(at, "k" + prefix);
+    }
     *module += "\n" + src;
     ++*count;
+  }
+}
+
+// Collect for `fn`'s program and those of the sub-functions its While and
+// If instructions run (the executable compiles each on its own).
+void CollectWithSubfunctions(const ir::Function& fn, const std::string& prefix, std::string* module, int* count) {
+  const Program p = GenerateProgram(fn);
+  Collect(p, prefix, module, count);
+  for (const ir::Instruction& in : p.function.instructions) {
+    if (in.op != ir::OpType::kWhile && in.op != ir::OpType::kIf) continue;
+    for (int sub : ir::Attr<ir::ControlFlowAttrs>(in).subfunctions) {
+      CollectWithSubfunctions(*p.function.subfunctions[static_cast<size_t>(sub)], prefix + "s" + std::to_string(sub) + "_",
+                              module, count);
+    }
   }
 }
 
@@ -194,9 +212,9 @@ TEST(CudaCodegenTest, EveryOpCaseCompilesWithNvrtc) {
   std::string module = KernelPrelude();
   int kernels = 0, cases = 0;
   for (const testing::OpCase& c : testing::OpCases()) {
-    // Control flow, linear algebra, complex numbers and the collectives are
-    // not on the CUDA backend yet (its capabilities say so).
-    if (ir::ProducesTuple(c.op) || c.op == ir::OpType::kGetTupleElement || c.op == ir::OpType::kCholesky ||
+    // Linear algebra, complex numbers and the collectives are not on the
+    // CUDA backend yet (its capabilities say so).
+    if (ir::IsFactorization(c.op) || c.op == ir::OpType::kAttentionGrad || c.op == ir::OpType::kCholesky ||
         c.op == ir::OpType::kTriangularSolve || c.op == ir::OpType::kAttention || c.op == ir::OpType::kComplex ||
         c.op == ir::OpType::kReal || c.op == ir::OpType::kImag || c.op == ir::OpType::kFft ||
         c.op == ir::OpType::kCollective) {
@@ -213,7 +231,7 @@ TEST(CudaCodegenTest, EveryOpCaseCompilesWithNvrtc) {
       ++cases;
       const std::string prefix = std::to_string(cases) + "_c";
       try {
-        Collect(GenerateProgram(*fn), prefix, &module, &kernels);
+        CollectWithSubfunctions(*fn, prefix, &module, &kernels);
       } catch (const Error& e) {
         ADD_FAILURE() << ir::OpName(c.op) << " " << dtypes::Name(dt) << ": " << e.what();
       }
@@ -296,6 +314,99 @@ TEST(CudaCodegenTest, CumulativeWindowsAreScans) {
   for (const char* arch : {"sm_80", "sm_90"}) {
     SCOPED_TRACE(arch);
     ASSERT_NO_THROW(CompileToCubin(module, arch));
+  }
+}
+
+// Sort: chunks of up to 2048 positions sorted in shared memory, then one
+// merge pass per doubling of the sorted runs; the sorted values are gathered
+// by the permutation inside their consumers' kernels (TopK's slice reads
+// only k positions). A comparator becomes a device function.
+TEST(CudaCodegenTest, SortsAreChunksAndMergePasses) {
+  ScopedNoDiskCache no_cache;
+  auto fn = Build([](graph::Graph* g) {
+    Node x = graph::Parameter(g, "x", shapes::Make(dtypes::Float32, 2, 70001));
+    Node y = graph::Parameter(g, "y", shapes::Make(dtypes::Float64, 5000, 3));
+    auto top = graph::TopK(graph::Parameter(g, "z", shapes::Make(dtypes::BFloat16, 4, 10)), 3);
+    auto by_abs = graph::SortWithComparator({y}, 0, [](const std::vector<Node>& l, const std::vector<Node>& r) {
+      return graph::LessThan(graph::Abs(l[0]), graph::Abs(r[0]));
+    });
+    return std::vector<Node>{graph::Sort(x, 1), top.values, top.indices, by_abs[0]};
+  });
+  const Program p = GenerateProgram(*fn);
+  std::vector<int64_t> chunk_items, merge_items;
+  int fused = 0, comparators = 0;
+  for (const KernelSpec& k : p.kernels) {
+    if (k.name.find("_sort_chunks_") != std::string::npos) {
+      chunk_items.push_back(k.work_items);
+      EXPECT_TRUE(k.block_per_item);
+    }
+    if (k.name.find("_sort_merge_") != std::string::npos) merge_items.push_back(k.work_items);
+    fused += k.name.find("_fused_") != std::string::npos;
+    comparators += k.source.find("__device__ __forceinline__ bool kiln_cmp_") != std::string::npos;
+  }
+  // Blocks: TopK's 4 lanes of 16 in one; y: 3 lanes x 3 chunks, then 2
+  // passes; x: 2 lanes x 35 chunks, then 6 passes (runs of 2048 to 131072).
+  std::sort(chunk_items.begin(), chunk_items.end());
+  std::sort(merge_items.begin(), merge_items.end());
+  EXPECT_EQ(chunk_items, (std::vector<int64_t>{1, 9, 70}));
+  EXPECT_EQ(merge_items, (std::vector<int64_t>{15000, 15000, 140002, 140002, 140002, 140002, 140002, 140002}));
+  EXPECT_EQ(comparators, 3);
+  EXPECT_EQ(fused, 4);  // one kernel per output: the gathers by the permutation
+  std::vector<size_t> top_inputs;
+  for (const KernelSpec& k : p.kernels) {
+    if (k.name.find("_fused_") != std::string::npos && k.work_items == 12) top_inputs.push_back(k.inputs.size());
+  }
+  // TopK's values read z and the permutation; its indices (a sorted iota)
+  // are the permutation itself.
+  std::sort(top_inputs.begin(), top_inputs.end());
+  EXPECT_EQ(top_inputs, (std::vector<size_t>{1, 2}));
+  std::string module = KernelPrelude();
+  int kernels = 0;
+  Collect(p, "sort_", &module, &kernels);
+  for (const char* arch : {"sm_80", "sm_90"}) {
+    SCOPED_TRACE(arch);
+    ASSERT_NO_THROW(CompileToCubin(module, arch));
+  }
+}
+
+// While and If are steps that run their sub-functions (each an executable
+// of its own); their results are buffers handed out by kTupleElement steps,
+// which consumers read rather than recompute.
+TEST(CudaCodegenTest, ControlFlowStepsHandOutTheirResults) {
+  auto fn = Build([](graph::Graph* g) {
+    Node x = graph::Parameter(g, "x", shapes::Make(dtypes::Float32, 4));
+    auto loop = graph::While(
+        [](const std::vector<Node>& c) { return graph::LessThan(graph::ReduceAllSum(c[0]), graph::ScalarLike(c[0], 100)); },
+        [&](const std::vector<Node>& c) { return std::vector<Node>{c[0] * 2.0f + x, c[1] + 1}; },
+        {x, graph::Const(g, int32_t{0})});
+    auto branch = graph::If(
+        graph::GreaterThan(loop[1], graph::Const(g, int32_t{3})),
+        [&](const std::vector<Node>&) { return std::vector<Node>{loop[0]}; },
+        [&](const std::vector<Node>&) { return std::vector<Node>{-loop[0]}; }, {});
+    return std::vector<Node>{branch[0] + 1.0f, loop[1]};
+  });
+  const Program p = GenerateProgram(*fn);
+  int whiles = 0, ifs = 0, elements = 0;
+  for (const Step& step : p.steps) {
+    whiles += step.kind == StepKind::kWhile;
+    ifs += step.kind == StepKind::kIf;
+    if (step.kind == StepKind::kTupleElement) {
+      ++elements;
+      EXPECT_TRUE(p.materialized[static_cast<size_t>(step.value)]);
+      const ir::Instruction& gte = p.function.instructions[static_cast<size_t>(step.value)];
+      EXPECT_EQ(ir::Attr<ir::TupleIndexAttrs>(gte).index, step.index);
+    }
+  }
+  EXPECT_EQ(whiles, 1);
+  EXPECT_EQ(ifs, 1);
+  EXPECT_EQ(elements, 3);  // the loop's two results and the branch's one
+  // The While reads all its operands (last uses count them).
+  const std::vector<int> last = LastUses(p);
+  for (size_t si = 0; si < p.steps.size(); ++si) {
+    if (p.steps[si].kind != StepKind::kWhile) continue;
+    for (int o : p.function.instructions[static_cast<size_t>(p.steps[si].value)].operands) {
+      EXPECT_GE(last[static_cast<size_t>(o)], static_cast<int>(si));
+    }
   }
 }
 

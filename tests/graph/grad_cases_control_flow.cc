@@ -29,7 +29,7 @@ std::vector<GradCase> ControlFlowGradCases() {
   return {
       {OpType::kIf, "If taking the then branch", Branches, {Uniform({2, 3}, 0.5, 2, 601), Uniform({3}, -1, 1, 602)}},
       {OpType::kIf, "If taking the else branch", Branches, {Uniform({2, 3}, -2, -0.5, 603), Uniform({3}, -1, 1, 604)}},
-      {OpType::kGetTupleElement, "If with two results of different uses",
+      {OpType::kIf, "If with two results of different uses",
        [](const std::vector<Node>& p) {
          auto r = graph::If(
              graph::Const(p[0].Graph(), true),
@@ -51,6 +51,12 @@ std::vector<GradCase> ControlFlowGradCases() {
              graph::WhileOptions{.max_trip_count = 50})[0];
        },
        {Uniform({3}, 0.3, 0.6, 606), Uniform({3}, 0.1, 0.3, 607)}},
+      {OpType::kGetTupleElement, "Sort's two results of different uses",
+       [](const std::vector<Node>& p) {
+         auto r = graph::SortTogether({p[0], p[1]}, 1, 1, {.descending = true});
+         return r[0] * 3.0 + graph::Exp(r[1]);
+       },
+       {Uniform({2, 5}, -2, 2, 610), Uniform({2, 5}, -1, 1, 611)}},
       {OpType::kSort, "Sort of keys with a float payload",
        [](const std::vector<Node>& p) {
          auto r = graph::SortTogether({p[0], p[1]}, 0);

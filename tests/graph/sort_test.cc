@@ -190,6 +190,57 @@ TEST_P(SortTest, TopKMatchesTheFullSortOnLargeRowsWithTies) {
   }
 }
 
+// Axes longer than a backend's in-memory chunk (CUDA sorts chunks of 2048
+// positions, then merges runs in passes): rows of 70,001 with ties, a
+// strided axis of 9,000, and a comparator over 5,000 positions.
+TEST_P(SortTest, LongAxesMatchTheReference) {
+  auto backend = Backend();
+  struct Case {
+    dtypes::DType dt;
+    std::vector<int64_t> dims;
+    int axis;
+    bool descending;
+  };
+  for (const Case& c : {Case{dtypes::Float32, {2, 70001}, 1, false}, Case{dtypes::Int32, {9000, 3}, 0, true},
+                        Case{dtypes::BFloat16, {4097}, 0, true}}) {
+    const shapes::Shape shape(c.dt, c.dims);
+    SCOPED_TRACE(shape.ToString());
+    const Tensor x = SortInput(shape, 4242);
+    auto out = testing::Run(
+        backend,
+        [&](const std::vector<Node>& p) {
+          graph::SortOptions o{.descending = c.descending};
+          return std::vector<Node>{graph::Sort(p[0], c.axis, o), graph::ArgSort(p[0], c.axis, o)};
+        },
+        {x});
+    const Reference want = RefSort(testing::ToDoubles(x), c.dims, c.axis, c.descending);
+    EXPECT_TRUE(SameValues(testing::ToDoubles(out[0]), want.values));
+    EXPECT_TRUE(SameValues(testing::ToDoubles(out[1]), want.indices));
+  }
+  // By absolute value; ties (x and -x, equal values) keep their order.
+  testing::Rng rng(9);
+  std::vector<double> v(5000);
+  for (double& e : v) e = static_cast<double>(static_cast<int64_t>(rng() % 601) - 300);
+  auto out = testing::Run(
+      backend,
+      [](const std::vector<Node>& p) {
+        return graph::SortWithComparator({p[0], graph::Iota(p[0].Graph(), shapes::Make(dtypes::Int32, 5000), 0)}, 0,
+                                         [](const std::vector<Node>& l, const std::vector<Node>& r) {
+                                           return graph::LessThan(graph::Abs(l[0]), graph::Abs(r[0]));
+                                         });
+      },
+      {testing::FromDoubles(shapes::Make(dtypes::Float64, 5000), v)});
+  std::vector<double> perm(v.size());
+  std::iota(perm.begin(), perm.end(), 0.0);
+  std::stable_sort(perm.begin(), perm.end(), [&](double a, double b) {
+    return std::abs(v[static_cast<size_t>(a)]) < std::abs(v[static_cast<size_t>(b)]);
+  });
+  std::vector<double> sorted;
+  for (double i : perm) sorted.push_back(v[static_cast<size_t>(i)]);
+  EXPECT_TRUE(SameValues(testing::ToDoubles(out[0]), sorted));
+  EXPECT_TRUE(SameValues(testing::ToDoubles(out[1]), perm));
+}
+
 // By absolute value, descending, with a traced comparator; and pairs sorted
 // by their second operand only.
 TEST_P(SortTest, SortWithComparatorFollowsTheComparator) {

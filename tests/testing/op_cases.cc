@@ -277,15 +277,18 @@ std::vector<OpCase> MakeCases() {
                      const auto op = dtypes::IsComplex(dt) ? ir::ReduceOp::kSum : ir::ReduceOp::kMax;
                      return graph::ReduceScatter(graph::AllReduce(x), op);
                    }});
-  for (OpType op : {OpType::kIf, OpType::kGetTupleElement}) {
-    cases.push_back({op, [](Graph* g, dtypes::DType dt) {
-                       Node x = Input(g, dt, {2, 3});
-                       return graph::If(
-                           graph::Const(g, true),
-                           [](const std::vector<Node>& v) { return std::vector<Node>{graph::Reverse(v[0], {1}), v[0]}; },
-                           [](const std::vector<Node>& v) { return std::vector<Node>{v[0], v[0]}; }, {x})[0];
-                     }});
-  }
+  cases.push_back({OpType::kIf, [](Graph* g, dtypes::DType dt) {
+                     Node x = Input(g, dt, {2, 3});
+                     return graph::If(
+                         graph::Const(g, true),
+                         [](const std::vector<Node>& v) { return std::vector<Node>{graph::Reverse(v[0], {1}), v[0]}; },
+                         [](const std::vector<Node>& v) { return std::vector<Node>{v[0], v[0]}; }, {x})[0];
+                   }});
+  // The payload of a sort (GetTupleElement 1), keyed by the reversed input.
+  cases.push_back({OpType::kGetTupleElement, [](Graph* g, dtypes::DType dt) {
+                     Node x = Input(g, dt, {2, 3});
+                     return graph::SortTogether({graph::Reverse(x, {1}), x}, 1, 1)[1];
+                   }});
   return cases;
 }
 

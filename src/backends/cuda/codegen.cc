@@ -253,6 +253,7 @@ class KernelBuilder {
   // `at_output_index`: idx is the kernel's output linear index.
   std::string Value(int id, const Idx& idx, bool at_output_index = false) {
     const ir::Instruction& in = I(id);
+    if (auto bound = bound_.find(id); bound != bound_.end()) return bound->second;
     if (in.op == OpType::kConstant && in.shape.Size() == 1) {
       return Literal(in.shape.DType(), ir::Attr<ir::ConstantAttrs>(in).data->data());
     }
@@ -272,6 +273,9 @@ class KernelBuilder {
     scopes_.back()[key] = name;
     return name;
   }
+
+  // Makes scalar `id` (a sub-function's parameter) the expression `expr`.
+  void Bind(int id, const std::string& expr) { bound_[id] = expr; }
 
   std::string Body() const { return body_; }
   const std::vector<int>& Inputs() const { return inputs_; }
@@ -295,6 +299,7 @@ class KernelBuilder {
   const ir::Function& fn_;
   const std::vector<bool>& materialized_;
   std::vector<std::map<std::string, std::string>> scopes_;
+  std::map<int, std::string> bound_;
   std::vector<int> inputs_;
   std::vector<bool> elementwise_;
   std::string body_;
@@ -573,6 +578,18 @@ std::string KernelBuilder::Compute(int id, const Idx& idx, bool at_out) {
       return Select(cond, [&] { return Value(operand(1), AxesIdx(src)); },
                     [&] { return Value(operand(0), whole, at_out); }, dt);
     }
+    case OpType::kGetTupleElement: {
+      // Element i of a Sort: operand i gathered along the axis by the
+      // permutation, the Sort's value in a Program (see Generator::Sort).
+      const ir::Instruction& sort = I(operand(0));
+      if (sort.op != OpType::kSort) Unsupported(in, "of " + std::string(ir::OpName(sort.op)) + " has no CUDA kernel");
+      const auto axis = static_cast<size_t>(ir::Attr<ir::SortAttrs>(sort).axis);
+      const int source = sort.operands[static_cast<size_t>(ir::Attr<ir::TupleIndexAttrs>(in).index)];
+      const Idx whole = idx;
+      auto axes = Axes(idx, dims);
+      axes[axis] = Value(operand(0), whole, at_out);
+      return Value(source, AxesIdx(axes));
+    }
     default: break;
   }
   Unsupported(in, "cannot be computed inside a fused kernel");
@@ -601,7 +618,8 @@ bool IsFusible(OpType op) {
     case OpType::kPad:
     case OpType::kConcatenate:
     case OpType::kDynamicSlice:
-    case OpType::kDynamicUpdateSlice: return true;
+    case OpType::kDynamicUpdateSlice:
+    case OpType::kGetTupleElement: return true;
     default: return false;
   }
 }
@@ -622,10 +640,16 @@ bool IsReduce(OpType op) {
   }
 }
 
-// Whether consumer `op` computes operand `k` inline (else it needs a buffer).
-bool ReadsOperandInline(OpType op, size_t k) {
-  if (IsFusible(op)) return true;
-  if (IsReduce(op) || op == OpType::kArgMinMax) return k == 0;
+// Whether consumer `in` computes operand `k` inline (else it needs a buffer).
+// A Sort reads its keys (or, with a comparator, all its operands) in its
+// kernels; its other operands are only read by its GetTupleElements.
+bool ReadsOperandInline(const ir::Instruction& in, size_t k) {
+  if (IsFusible(in.op)) return true;
+  if (IsReduce(in.op) || in.op == OpType::kArgMinMax) return k == 0;
+  if (in.op == OpType::kSort) {
+    const auto& a = ir::Attr<ir::SortAttrs>(in);
+    return a.comparator < 0 && std::find(a.keys.begin(), a.keys.end(), static_cast<int64_t>(k)) == a.keys.end();
+  }
   return false;
 }
 
@@ -711,14 +735,18 @@ std::vector<bool> PlanMaterialized(const ir::Function& fn) {
     for (size_t k = 0; k < in.operands.size(); ++k) {
       const auto o = static_cast<size_t>(in.operands[k]);
       ++users[o];
-      if (!ReadsOperandInline(in.op, k)) needs_buffer[o] = true;
+      if (!ReadsOperandInline(in, k)) needs_buffer[o] = true;
     }
   }
   for (int o : fn.outputs) needs_buffer[static_cast<size_t>(o)] = true, users[static_cast<size_t>(o)] += 2;
   std::vector<bool> m(n, false);
   for (size_t id = 0; id < n; ++id) {
     const auto& in = fn.instructions[id];
-    if (in.op == OpType::kParameter || needs_buffer[id] || !IsFusible(in.op)) {
+    // Only a Sort's elements are computed (gathered) where they are read;
+    // a While's or If's are buffers the sub-function wrote.
+    const bool tuple_buffer = in.op == OpType::kGetTupleElement &&
+                              fn.instructions[static_cast<size_t>(in.operands[0])].op != OpType::kSort;
+    if (in.op == OpType::kParameter || needs_buffer[id] || !IsFusible(in.op) || tuple_buffer) {
       m[id] = !(in.op == OpType::kConstant && in.shape.Size() == 1 && !needs_buffer[id]);
       continue;
     }
@@ -763,7 +791,8 @@ class Generator {
   Generator(Program& p, const ProgramOptions& options) : p_(p), fn_(p.function), options_(options) {}
 
   void Run() {
-    for (size_t id = 0; id < fn_.instructions.size(); ++id) {
+    const size_t count = fn_.instructions.size();  // not the scratch values steps append
+    for (size_t id = 0; id < count; ++id) {
       const ir::Instruction& in = fn_.instructions[id];
       const int vid = static_cast<int>(id);
       if (!p_.materialized[id]) continue;
@@ -774,6 +803,15 @@ class Generator {
       } else if (in.op == OpType::kBitcast || (in.op == OpType::kReshape && p_.materialized[static_cast<size_t>(in.operands[0])])) {
         if (!p_.materialized[static_cast<size_t>(in.operands[0])]) Unsupported(in, "needs a materialized operand");
         p_.steps.push_back({StepKind::kAlias, vid, 0});
+      } else if (in.op == OpType::kSort) {
+        Sort(vid);
+      } else if (in.op == OpType::kWhile || in.op == OpType::kIf) {
+        p_.steps.push_back({in.op == OpType::kWhile ? StepKind::kWhile : StepKind::kIf, vid, 0});
+      } else if (in.op == OpType::kGetTupleElement && I(in.operands[0]).op != OpType::kSort) {
+        if (I(in.operands[0]).op != OpType::kWhile && I(in.operands[0]).op != OpType::kIf) {
+          Unsupported(in, "of " + std::string(ir::OpName(I(in.operands[0]).op)) + " has no CUDA kernel");
+        }
+        p_.steps.push_back({StepKind::kTupleElement, vid, static_cast<int>(ir::Attr<ir::TupleIndexAttrs>(in).index)});
       } else if (in.shape.Size() == 0) {
         p_.steps.push_back({StepKind::kKernel, vid, Add(EmptyKernel(vid))});
       } else if (IsFusible(in.op)) {
@@ -1633,6 +1671,188 @@ class Generator {
     return spec;
   }
 
+  // Sort computes a permutation, the Sort's value in the Program: Int32 of
+  // the operands' shape, holding at each position along the axis the
+  // position the element there comes from (what ArgSort returns); each
+  // GetTupleElement gathers its operand by it, fused into its consumers.
+  // Blocks first sort chunks of up to kSortChunk positions of a lane in
+  // shared memory (bitonic), then each pass merges pairs of sorted runs:
+  // every element finds its place by a binary search in the other run. Ties
+  // are broken by position, so every sort is stable.
+  static constexpr int64_t kSortChunk = 2048;
+
+  void Sort(int id) {
+    // Copies: AddScratch below appends to the instructions.
+    const shapes::Shape xs = I(I(id).operands[0]).shape.WithDType(dtypes::Int32);
+    const int64_t n = xs.Dims()[static_cast<size_t>(ir::Attr<ir::SortAttrs>(I(id)).axis)];
+    if (n > std::numeric_limits<int32_t>::max()) Unsupported(I(id), "sorts more than 2^31 - 1 elements per lane");
+    p_.function.instructions[static_cast<size_t>(id)].shape = xs;
+    if (xs.Size() == 0) {
+      p_.steps.push_back({StepKind::kKernel, id, Add(EmptyKernel(id))});
+      return;
+    }
+    int64_t chunk = 1;
+    while (chunk < std::min(n, kSortChunk)) chunk *= 2;
+    int passes = 0;
+    for (int64_t run = chunk; run < n; run *= 2) ++passes;
+    int prev = passes == 0 ? id : AddScratch(xs);
+    p_.steps.push_back({StepKind::kKernel, prev, Add(SortChunks(id, prev, n, chunk))});
+    for (int pass = 1; pass <= passes; ++pass) {
+      const int next = pass == passes ? id : AddScratch(xs);
+      p_.steps.push_back({StepKind::kKernel, next, Add(MergeRuns(id, prev, next, n, chunk << (pass - 1)))});
+      prev = next;
+    }
+  }
+
+  // The lanes of a Sort along `axis` of `dims`: the statements giving lane
+  // `u`'s first element `base` (positions are `inner` apart).
+  static std::string SortLane(const std::vector<int64_t>& dims, int64_t axis, const std::string& u) {
+    int64_t inner = 1;
+    for (size_t d = static_cast<size_t>(axis) + 1; d < dims.size(); ++d) inner *= dims[d];
+    const int64_t n = dims[static_cast<size_t>(axis)];
+    return "    const i64 base = (" + u + " / " + Str(inner) + ") * " + Str(n * inner) + " + " + u + " % " + Str(inner) +
+           ";\n";
+  }
+
+  // `before(base, a, b)`: whether the element at position a of the lane
+  // starting at `base` goes before the one at b (positions >= n, the
+  // padding of a chunk, go last).
+  // Registers the operands it reads as (non-elementwise) inputs of `b`;
+  // `cmp` names the comparator's function (ComparatorFunction), if any.
+  std::string BeforeLambda(int id, KernelBuilder& b, int64_t n, int64_t inner, const std::string& cmp) {
+    const ir::Instruction& in = I(id);
+    const auto& a = ir::Attr<ir::SortAttrs>(in);
+    auto at = [&](size_t k, const char* pos) {
+      const int opnd = in.operands[k];
+      return LoadExpr(I(opnd).shape.DType(), b.Input(opnd) + "[base + (i64)" + pos + " * " + Str(inner) + "]");
+    };
+    std::string s = "    auto before = [&](i64 base, int a, int b) -> bool {\n";
+    s += "      if (b >= " + Str(n) + ") return a < " + Str(n) + " || a < b;\n";
+    s += "      if (a >= " + Str(n) + ") return false;\n";
+    if (a.comparator >= 0) {
+      std::string lhs, rhs;
+      for (size_t k = 0; k < in.operands.size(); ++k) {
+        lhs += (k == 0 ? "" : ", ") + at(k, "a") + ", " + at(k, "b");
+        rhs += (k == 0 ? "" : ", ") + at(k, "b") + ", " + at(k, "a");
+      }
+      s += "      if (" + cmp + "(" + lhs + ")) return true;\n";
+      s += "      if (" + cmp + "(" + rhs + ")) return false;\n";
+    } else {
+      for (size_t i = 0; i < a.keys.size(); ++i) {
+        const auto k = static_cast<size_t>(a.keys[i]);
+        const bool is_float = IsFloatType(I(in.operands[k]).shape.DType());
+        auto key = [&](const char* pos) { return is_float ? "kSortKey(" + at(k, pos) + ")" : at(k, pos); };
+        s += "      { const auto ka = " + key("a") + "; const auto kb = " + key("b") + "; if (ka != kb) return " +
+             (a.descending[i] ? "kb < ka" : "ka < kb") + "; }\n";
+      }
+    }
+    s += "      return a < b;\n    };\n";
+    for (int opnd : in.operands) b.MarkNonElementwise(opnd);
+    return s;
+  }
+
+  // The comparator sub-function of a Sort as a __device__ function of
+  // (lhs_0, rhs_0, lhs_1, rhs_1, ...) in compute types, placed before the
+  // kernel that calls it.
+  std::string ComparatorFunction(int id, const std::string& name) {
+    const ir::Instruction& in = I(id);
+    const ir::Function& cmp = *fn_.subfunctions[static_cast<size_t>(ir::Attr<ir::SortAttrs>(in).comparator)];
+    const std::vector<bool> computed(cmp.instructions.size(), false);
+    KernelBuilder b(cmp, computed);
+    b.PushScope(1);
+    std::string params;
+    for (size_t i = 0; i < cmp.parameters.size(); ++i) {
+      const std::string name = "p" + std::to_string(i);
+      b.Bind(cmp.parameters[i], name);
+      params += (i == 0 ? "" : ", ") + ComputeType(cmp.instructions[static_cast<size_t>(cmp.parameters[i])].shape.DType()) +
+                " " + name;
+    }
+    const std::string v = b.Value(cmp.outputs[0], LinearIdx("0"));
+    return "__device__ __forceinline__ bool " + name + "(" + params + ") {\n" + b.Body() + "  return " + v +
+           ";\n}\n";
+  }
+
+  // Sorts each chunk of `chunk` positions (a power of 2) of every lane in
+  // shared memory with a bitonic network over positions. A block takes
+  // several chunks when they are short (up to kSortChunk positions in all),
+  // so rows of a few elements do not each take a block.
+  KernelSpec SortChunks(int id, int out_id, int64_t n, int64_t chunk) {
+    const ir::Instruction& in = I(id);
+    const auto& dims = I(in.operands[0]).shape.Dims();
+    const int64_t axis = ir::Attr<ir::SortAttrs>(in).axis;
+    int64_t inner = 1;
+    for (size_t d = static_cast<size_t>(axis) + 1; d < dims.size(); ++d) inner *= dims[d];
+    const int64_t chunks = (n + chunk - 1) / chunk, items = in.shape.Size() / n * chunks;
+    const int64_t per_block = std::min(kSortChunk / chunk, items), blocks = (items + per_block - 1) / per_block;
+    KernelBuilder b(fn_, p_.materialized);
+    const std::string C = std::to_string(chunk), S = std::to_string(chunk * per_block);
+    const std::string cmp = Name(out_id, "cmp");
+    // Position t of the shared array: chunk `item` of the block, element
+    // `local` of it, `pos` along the lane starting at `base`.
+    const std::string where = "const int local = t & " + std::to_string(chunk - 1) + "; const i64 item = first + t / " + C +
+                              "; const i64 u = item / " + Str(chunks) + ", base = (u / " + Str(inner) + ") * " +
+                              Str(n * inner) + " + u % " + Str(inner) + ";";
+    std::string body = BeforeLambda(id, b, n, inner, cmp);
+    body += "    const i64 first = blk * " + Str(per_block) + ";\n";
+    body += "    __shared__ int s[" + S + "];\n";
+    body += "    for (int t = threadIdx.x; t < " + S + "; t += blockDim.x) s[t] = (int)((first + t / " + C + ") % " +
+            Str(chunks) + " * " + C + " + (t & " + std::to_string(chunk - 1) + "));\n";
+    body += "    __syncthreads();\n";
+    body += "    for (int k = 2; k <= " + C + "; k <<= 1) {\n";
+    body += "      for (int j = k >> 1; j > 0; j >>= 1) {\n";
+    body += "        for (int t = threadIdx.x; t < " + S + "; t += blockDim.x) {\n";
+    body += "          const int o = t ^ j;\n";
+    body += "          if (o <= t) continue;\n";
+    body += "          " + where + "\n";
+    body += "          if (item >= " + Str(items) + ") continue;\n";
+    body += "          const int x = s[t], y = s[o];\n";
+    body += "          if ((local & k) == 0 ? before(base, y, x) : before(base, x, y)) { s[t] = y; s[o] = x; }\n";
+    body += "        }\n        __syncthreads();\n      }\n    }\n";
+    body += "    for (int t = threadIdx.x; t < " + S + "; t += blockDim.x) {\n";
+    body += "      " + where + "\n";
+    body += "      const i64 pos = item % " + Str(chunks) + " * " + C + " + local;\n";
+    body += "      if (item < " + Str(items) + " && pos < " + Str(n) + ") out[base + pos * " + Str(inner) + "] = s[t];\n";
+    body += "    }\n";
+    body += "    __syncthreads();\n";  // before the next blocks' chunks refill s
+    KernelSpec spec = Finish(b, out_id, "sort_chunks", BlockLoop("blk", blocks, body), blocks, true);
+    if (ir::Attr<ir::SortAttrs>(in).comparator >= 0) spec.source = ComparatorFunction(id, cmp) + spec.source;
+    std::fill(spec.elementwise_input.begin(), spec.elementwise_input.end(), false);
+    return spec;
+  }
+
+  // One merge pass: runs of `width` sorted positions (in `prev`) merged in
+  // pairs into `out_id`.
+  KernelSpec MergeRuns(int id, int prev, int out_id, int64_t n, int64_t width) {
+    const ir::Instruction& in = I(id);
+    const auto& dims = I(in.operands[0]).shape.Dims();
+    const int64_t axis = ir::Attr<ir::SortAttrs>(in).axis;
+    int64_t inner = 1;
+    for (size_t d = static_cast<size_t>(axis) + 1; d < dims.size(); ++d) inner *= dims[d];
+    const int64_t size = in.shape.Size();
+    KernelBuilder b(fn_, p_.materialized);
+    const std::string P = b.Input(prev);
+    auto pos = [&](const std::string& j) { return P + "[base + " + j + " * " + Str(inner) + "]"; };
+    std::string body = "    const i64 u = e / " + Str(n) + ", j = e % " + Str(n) + ";\n";
+    const std::string cmp = Name(out_id, "cmp");
+    body += SortLane(dims, axis, "u") + BeforeLambda(id, b, n, inner, cmp);
+    body += "    const int x = " + pos("j") + ";\n";
+    body += "    const i64 run = j / " + Str(width) + " * " + Str(width) + ", other = run ^ " + Str(width) + ";\n";
+    body += "    i64 dest = j;\n";
+    body += "    if (other < " + Str(n) + ") {\n";
+    body += "      i64 lo = other, hi = kMin(other + " + Str(width) + ", " + Str(n) + ");\n";
+    body += "      while (lo < hi) {\n";
+    body += "        const i64 mid = (lo + hi) / 2;\n";
+    body += "        if (before(base, " + pos("mid") + ", x)) lo = mid + 1; else hi = mid;\n";
+    body += "      }\n";
+    body += "      dest = kMin(run, other) + (j - run) + (lo - other);\n";
+    body += "    }\n";
+    body += "    out[base + dest * " + Str(inner) + "] = x;\n";
+    KernelSpec spec = Finish(b, out_id, "sort_merge", ThreadLoop("e", size, body), size, false);
+    if (ir::Attr<ir::SortAttrs>(in).comparator >= 0) spec.source = ComparatorFunction(id, cmp) + spec.source;
+    std::fill(spec.elementwise_input.begin(), spec.elementwise_input.end(), false);
+    return spec;
+  }
+
   KernelSpec Rng(int id) {
     const ir::Instruction& in = I(id);
     const dtypes::DType dt = in.shape.DType();
@@ -1694,13 +1914,11 @@ std::string ModuleSource(const Program& program) {
 Capabilities ProgramCapabilities() {
   Capabilities caps;
   for (size_t i = 0; i < caps.ops.size(); ++i) caps.ops[i] = true;
-  // Control flow, Sort, linear algebra and complex numbers (with the FFT)
-  // run on the CPU backend only so far (issue 13; cuSOLVER and cuFFT are
-  // the plan): a graph with one of them gets "does not implement op While"
-  // here. Without the fused Attention, layers::DotProductAttention uses the
+  // Linear algebra and complex numbers (with the FFT) run on the CPU
+  // backend only so far (issue 13; cuSOLVER and cuFFT are the plan): a
+  // graph with one of them gets "does not implement op Cholesky" here. Without the fused Attention, layers::DotProductAttention uses the
   // composed ops. Collectives on device buffers are NCCL's job (issue 14).
-  for (ir::OpType op : {ir::OpType::kWhile, ir::OpType::kIf, ir::OpType::kSort, ir::OpType::kGetTupleElement,
-                        ir::OpType::kCholesky, ir::OpType::kTriangularSolve, ir::OpType::kLu, ir::OpType::kQr,
+  for (ir::OpType op : {ir::OpType::kCholesky, ir::OpType::kTriangularSolve, ir::OpType::kLu, ir::OpType::kQr,
                         ir::OpType::kEigh, ir::OpType::kSvd, ir::OpType::kAttention, ir::OpType::kAttentionGrad,
                         ir::OpType::kComplex, ir::OpType::kReal, ir::OpType::kImag, ir::OpType::kFft,
                         ir::OpType::kCollective}) {
@@ -1719,9 +1937,12 @@ Program GenerateProgram(const ir::Function& fn, const ProgramOptions& options) {
   Program p;
   p.function = CanonicalizeDots(fn);
   p.materialized = PlanMaterialized(p.function);
-  // Room for the scratch values convolutions add (at most 3 each), so
-  // references to instructions stay valid while they are appended.
-  p.function.instructions.reserve(p.function.instructions.size() * 4 + 16);
+  // Room for the scratch values convolutions (at most 3 each) and sorts (a
+  // merge pass each: at most 21) add, so references to instructions stay
+  // valid while they are appended.
+  size_t sorts = 0;
+  for (const ir::Instruction& in : p.function.instructions) sorts += in.op == OpType::kSort ? 1 : 0;
+  p.function.instructions.reserve(p.function.instructions.size() * 4 + sorts * 24 + 16);
   Generator(p, options).Run();
   return p;
 }

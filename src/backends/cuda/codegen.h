@@ -58,6 +58,9 @@ enum class StepKind : uint8_t {
   kKernel,     // kernels[index] writes a new buffer
   kUpdate,     // kernels[index] writes into the buffer the previous step wrote (Scatter's second pass)
   kMatmul,     // matmuls[index]
+  kWhile,      // runs the While's cond and body sub-functions (their own programs) until cond is false
+  kIf,         // runs the If's chosen branch (its own program)
+  kTupleElement,  // element `index` of the While or If that is operand 0 (its buffer, shared)
 };
 
 /// One step of a program; steps run in order, one value each (kUpdate
@@ -69,6 +72,11 @@ struct Step {
 };
 
 /// A compiled function: the (canonicalized) function it runs and its steps.
+/// A Sort's value is its permutation (Int32, the operands' shape: at each
+/// position along the axis, the position its element comes from); its
+/// GetTupleElements gather the operands by it inside their consumers.
+/// While and If run sub-functions, each compiled to a program of its own by
+/// the executable; their results are handed out by kTupleElement steps.
 struct Program {
   ir::Function function;  // with DotGeneral operands transposed to [batch, free, contracting] layouts
   std::vector<Step> steps;

@@ -234,6 +234,17 @@ class CudaExecutable final : public Executable {
     }
     Check(cudaStreamSynchronize(d.stream), "uploading constants");
     last_use_ = LastUses(program_);
+    // The sub-functions While and If run, each compiled once as an executable.
+    subexecutables_.resize(program_.function.subfunctions.size());
+    for (const ir::Instruction& in : instrs) {
+      if (in.op != ir::OpType::kWhile && in.op != ir::OpType::kIf) continue;
+      for (int sub : ir::Attr<ir::ControlFlowAttrs>(in).subfunctions) {
+        auto& exe = subexecutables_[static_cast<size_t>(sub)];
+        if (!exe) {
+          exe = std::make_unique<CudaExecutable>(backend_, device_, program_.function.subfunctions[static_cast<size_t>(sub)]);
+        }
+      }
+    }
   }
 
   ~CudaExecutable() override {
@@ -265,6 +276,18 @@ class CudaExecutable final : public Executable {
   void Matmul(int index, const void* lhs, const void* rhs, void* out) {
     matmuls_[static_cast<size_t>(index)]->Run(*device_, lhs, rhs, out);
   }
+  std::vector<MemPtr> RunSubfunction(int index, std::vector<MemPtr> args, const std::vector<bool>& donate) {
+    CudaExecutable& sub = *subexecutables_[static_cast<size_t>(index)];
+    return RunWithArguments(sub.program_, sub.last_use_, sub.constants_, std::move(args), donate, sub);
+  }
+  // A While's condition or an If's predicate: one byte copied to the host,
+  // which waits for the stream (as XLA's GPU while loops do).
+  bool ReadPredicate(const DeviceMem& m) {
+    unsigned char b = 0;
+    Check(cudaMemcpyAsync(&b, m.ptr, 1, cudaMemcpyDeviceToHost, device_->stream), "reading a predicate");
+    Check(cudaStreamSynchronize(device_->stream), "reading a predicate");
+    return b != 0;
+  }
   void Launch(int index, const KernelSpec& k, void** pointers) {
     std::vector<void*> params(k.inputs.size() + 1);
     for (size_t i = 0; i < params.size(); ++i) params[i] = &pointers[i];
@@ -284,6 +307,7 @@ class CudaExecutable final : public Executable {
   std::vector<std::unique_ptr<LtMatmul>> matmuls_;
   std::vector<MemPtr> constants_;
   std::vector<int> last_use_;
+  std::vector<std::unique_ptr<CudaExecutable>> subexecutables_;  // per sub-function (null if no While/If runs it)
 };
 
 class CudaBackend final : public Backend {

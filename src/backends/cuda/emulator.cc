@@ -347,6 +347,15 @@ class EmuExecutable final : public Executable {
       constants_[static_cast<size_t>(s.value)] = std::move(mem);
     }
     last_use_ = LastUses(program_);
+    // The sub-functions While and If run, each compiled once as an executable.
+    subexecutables_.resize(program_.function.subfunctions.size());
+    for (const ir::Instruction& in : instrs) {
+      if (in.op != ir::OpType::kWhile && in.op != ir::OpType::kIf) continue;
+      for (int sub : ir::Attr<ir::ControlFlowAttrs>(in).subfunctions) {
+        auto& exe = subexecutables_[static_cast<size_t>(sub)];
+        if (!exe) exe = std::make_unique<EmuExecutable>(backend_, program_.function.subfunctions[static_cast<size_t>(sub)]);
+      }
+    }
   }
 
   const ir::Function& Function() const override { return *fn_; }
@@ -368,6 +377,11 @@ class EmuExecutable final : public Executable {
   }
   // RunProgram's device interface.
   MemPtr Allocate(size_t bytes) { return std::make_shared<HostMem>(bytes); }
+  std::vector<MemPtr> RunSubfunction(int index, std::vector<MemPtr> args, const std::vector<bool>& donate) {
+    EmuExecutable& sub = *subexecutables_[static_cast<size_t>(index)];
+    return RunWithArguments(sub.program_, sub.last_use_, sub.constants_, std::move(args), donate, sub);
+  }
+  bool ReadPredicate(const HostMem& m) { return *static_cast<const unsigned char*>(m.ptr) != 0; }
   void Launch(int index, const KernelSpec& k, void** pointers) {
     static FiberLauncher launcher;  // guarded by LaunchMutex()
     launcher.Launch(module_.call, index, module_.syncs[index], pointers, LaunchBlocks(k, kEmulatedSms), kBlockSize);
@@ -390,6 +404,7 @@ class EmuExecutable final : public Executable {
   Module module_;
   std::vector<MemPtr> constants_;
   std::vector<int> last_use_;
+  std::vector<std::unique_ptr<EmuExecutable>> subexecutables_;  // per sub-function (null if no While/If runs it)
 };
 
 class EmuBackend final : public Backend {

@@ -2,7 +2,8 @@
 // The device functions every generated kernel starts with: 16-bit float
 // conversions (without cuda_fp16.h, so NVRTC needs no include path), integer
 // arithmetic with the CPU backend's wrap-around and division rules, NaN
-// propagating max/min, and Philox4x32-10 (the CPU's philox.h, bit for bit).
+// propagating max/min, Sort's key order, and Philox4x32-10 (the CPU's
+// philox.h, bit for bit).
 #include "src/backends/cuda/prelude.h"
 
 namespace kiln::backends::cuda {
@@ -108,6 +109,18 @@ template <class T> __device__ __forceinline__ T kSignF(T x) { return x > (T)0 ? 
 // Max and Min propagate NaN (for floats; for integers x != x is false).
 template <class T> __device__ __forceinline__ T kMax(T a, T b) { return (a > b || a != a) ? a : b; }
 template <class T> __device__ __forceinline__ T kMin(T a, T b) { return (a < b || a != a) ? a : b; }
+// Sort keys: floats as unsigned integers in Sort's total order (-Inf < ...
+// < -0 = +0 < ... < +Inf < NaN, every NaN equal), as the CPU's sort.cc.
+__device__ __forceinline__ unsigned kSortKey(float f) {
+  if (f != f) return 0xffffffffu;
+  const unsigned u = f == 0.0f ? 0u : __float_as_uint(f);
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+__device__ __forceinline__ u64 kSortKey(double f) {
+  if (f != f) return ~0ull;
+  const u64 u = f == 0.0 ? 0ull : (u64)__double_as_longlong(f);
+  return (u >> 63) ? ~u : (u | (1ull << 63));
+}
 __device__ __forceinline__ float kLogistic(float x) { return 1.0f / (1.0f + expf(-x)); }
 __device__ __forceinline__ double kLogistic(double x) { return 1.0 / (1.0 + exp(-x)); }
 

@@ -27,7 +27,10 @@ inline std::vector<int> StepReads(const Program& p, const Step& s) {
       const MatmulSpec& m = p.matmuls[static_cast<size_t>(s.index)];
       return {m.lhs, m.rhs};
     }
-    case StepKind::kAlias: return {p.function.instructions[static_cast<size_t>(s.value)].operands[0]};
+    case StepKind::kAlias:
+    case StepKind::kTupleElement: return {p.function.instructions[static_cast<size_t>(s.value)].operands[0]};
+    case StepKind::kWhile:
+    case StepKind::kIf: return p.function.instructions[static_cast<size_t>(s.value)].operands;
     default: return {};
   }
 }
@@ -52,11 +55,84 @@ inline unsigned LaunchBlocks(const KernelSpec& k, int sm_count) {
   return static_cast<unsigned>(std::max<int64_t>(1, std::min(wanted, max_blocks)));
 }
 
+/// Operand k of `in`, read at step `si`: taken over (donated to a
+/// sub-function, which may overwrite it) when it dies there, is writable
+/// and is read once by `in`; shared otherwise.
+template <class Mem>
+std::shared_ptr<Mem> TakeOperand(const ir::Instruction& in, size_t k, int si, const std::vector<int>& last_use,
+                                 std::vector<std::shared_ptr<Mem>>& values, const std::vector<bool>& writable,
+                                 bool* donated) {
+  const auto o = static_cast<size_t>(in.operands[k]);
+  *donated = last_use[o] == si && writable[o] && std::count(in.operands.begin(), in.operands.end(), in.operands[k]) == 1;
+  return *donated ? std::move(values[o]) : values[o];
+}
+
+/// A While step, as the CPU backend runs it: cond and body run as
+/// sub-functions (Device::RunSubfunction); cond's Bool is read on the host
+/// each trip (Device::ReadPredicate). The carry moves from body run to body
+/// run, donated so the body can update it in place; captures are shared.
+template <class Mem, class Device>
+std::vector<std::shared_ptr<Mem>> RunWhile(const ir::Instruction& in, int si, const std::vector<int>& last_use,
+                                           std::vector<std::shared_ptr<Mem>>& values,
+                                           const std::vector<bool>& writable, Device& device) {
+  const auto& a = ir::Attr<ir::ControlFlowAttrs>(in);
+  const auto n = static_cast<size_t>(a.num_carried);
+  std::vector<std::shared_ptr<Mem>> carry(n), cond_captures, body_captures;
+  std::vector<bool> donate(n + a.captures[1].size(), false);
+  for (size_t k = 0; k < n; ++k) {
+    bool donated = false;
+    carry[k] = TakeOperand(in, k, si, last_use, values, writable, &donated);
+    donate[k] = donated;
+  }
+  for (int64_t c : a.captures[0]) cond_captures.push_back(values[static_cast<size_t>(in.operands[static_cast<size_t>(c)])]);
+  for (int64_t c : a.captures[1]) body_captures.push_back(values[static_cast<size_t>(in.operands[static_cast<size_t>(c)])]);
+  for (int64_t trips = 0;; ++trips) {
+    std::vector<std::shared_ptr<Mem>> args = carry;
+    args.insert(args.end(), cond_captures.begin(), cond_captures.end());
+    const std::vector<std::shared_ptr<Mem>> pred = device.RunSubfunction(a.subfunctions[0], std::move(args), {});
+    if (!device.ReadPredicate(*pred[0])) break;
+    if (a.max_trip_count >= 0 && trips == a.max_trip_count) {
+      Throw("While (" + in.location + "): the loop did not end within its max_trip_count of " +
+            std::to_string(a.max_trip_count) + " iterations");
+    }
+    args = std::move(carry);
+    args.insert(args.end(), body_captures.begin(), body_captures.end());
+    carry = device.RunSubfunction(a.subfunctions[1], std::move(args), donate);
+    // The body's results are its own (or shared with a capture or a
+    // constant, which RunProgram's use-count check protects).
+    std::fill(donate.begin(), donate.begin() + static_cast<std::ptrdiff_t>(n), true);
+  }
+  return carry;
+}
+
+/// An If step: the predicate read on the host, then the chosen branch run on
+/// its captures (donated where they die here).
+template <class Mem, class Device>
+std::vector<std::shared_ptr<Mem>> RunIf(const ir::Instruction& in, int si, const std::vector<int>& last_use,
+                                        std::vector<std::shared_ptr<Mem>>& values, const std::vector<bool>& writable,
+                                        Device& device) {
+  const auto& a = ir::Attr<ir::ControlFlowAttrs>(in);
+  const size_t branch = device.ReadPredicate(*values[static_cast<size_t>(in.operands[0])]) ? 0 : 1;
+  std::vector<std::shared_ptr<Mem>> args;
+  std::vector<bool> donate;
+  for (int64_t c : a.captures[branch]) {
+    bool donated = false;
+    args.push_back(TakeOperand(in, static_cast<size_t>(c), si, last_use, values, writable, &donated));
+    donate.push_back(donated);
+  }
+  return device.RunSubfunction(a.subfunctions[branch], std::move(args), donate);
+}
+
 /// Runs a program's steps. `Mem` is a block of device memory with `ptr` and
 /// `bytes`; `Device` provides
 ///   std::shared_ptr<Mem> Allocate(size_t bytes);
 ///   void Launch(int kernel_index, const KernelSpec&, void** pointers);  // inputs..., output
 ///   void Matmul(int matmul_index, const void* lhs, const void* rhs, void* out);
+///   // While and If: runs sub-function `index` of the program's function
+///   // (RunWithArguments on its own program); reads a Bool scalar.
+///   std::vector<std::shared_ptr<Mem>> RunSubfunction(int index, std::vector<std::shared_ptr<Mem>> args,
+///                                                    const std::vector<bool>& donate);
+///   bool ReadPredicate(const Mem&);
 /// `values` holds the parameters (by instruction id) on entry, `writable`
 /// marks donated ones; `constants` the uploaded constants. Values are
 /// released after their last use; an elementwise kernel writes over an
@@ -68,6 +144,7 @@ std::vector<std::shared_ptr<Mem>> RunProgram(const Program& p, const std::vector
                                               std::vector<std::shared_ptr<Mem>> values, std::vector<bool> writable,
                                               Device& device) {
   const auto& instrs = p.function.instructions;
+  std::vector<std::vector<std::shared_ptr<Mem>>> tuples(instrs.size());  // While's and If's results
   std::vector<void*> pointers;
   for (size_t si = 0; si < p.steps.size(); ++si) {
     const Step& step = p.steps[si];
@@ -106,14 +183,45 @@ std::vector<std::shared_ptr<Mem>> RunProgram(const Program& p, const std::vector
                       values[v]->ptr);
         break;
       }
+      case StepKind::kWhile: tuples[v] = RunWhile(in, static_cast<int>(si), last_use, values, writable, device); break;
+      case StepKind::kIf: tuples[v] = RunIf(in, static_cast<int>(si), last_use, values, writable, device); break;
+      case StepKind::kTupleElement: {
+        const auto t = static_cast<size_t>(in.operands[0]);
+        values[v] = tuples[t][static_cast<size_t>(step.index)];
+        // Not writable: the buffer may be a caller's argument a branch or
+        // the body passed through.
+        writable[v] = false;
+        break;
+      }
     }
     for (int r : StepReads(p, step)) {
-      if (last_use[static_cast<size_t>(r)] == static_cast<int>(si)) values[static_cast<size_t>(r)].reset();
+      if (last_use[static_cast<size_t>(r)] == static_cast<int>(si)) {
+        values[static_cast<size_t>(r)].reset();
+        tuples[static_cast<size_t>(r)].clear();
+      }
     }
   }
   std::vector<std::shared_ptr<Mem>> outputs;
   for (int o : p.function.outputs) outputs.push_back(values[static_cast<size_t>(o)]);
   return outputs;
+}
+
+/// RunProgram on arguments given in parameter order (a sub-function's run),
+/// each donated where `donate` says so (empty: none).
+template <class Mem, class Device>
+std::vector<std::shared_ptr<Mem>> RunWithArguments(const Program& p, const std::vector<int>& last_use,
+                                                    const std::vector<std::shared_ptr<Mem>>& constants,
+                                                    std::vector<std::shared_ptr<Mem>> args,
+                                                    const std::vector<bool>& donate, Device& device) {
+  const size_t n = p.function.instructions.size();
+  std::vector<std::shared_ptr<Mem>> values(n);
+  std::vector<bool> writable(n, false);
+  for (size_t i = 0; i < args.size(); ++i) {
+    const auto id = static_cast<size_t>(p.function.parameters[i]);
+    values[id] = std::move(args[i]);
+    writable[id] = !donate.empty() && donate[i];
+  }
+  return RunProgram(p, last_use, constants, std::move(values), std::move(writable), device);
 }
 
 /// Executable::Execute on RunProgram: checks `args` against the program's
