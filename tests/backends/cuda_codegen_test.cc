@@ -395,6 +395,7 @@ TEST(CudaCodegenTest, ControlFlowStepsHandOutTheirResults) {
       EXPECT_TRUE(p.materialized[static_cast<size_t>(step.value)]);
       const ir::Instruction& gte = p.function.instructions[static_cast<size_t>(step.value)];
       EXPECT_EQ(ir::Attr<ir::TupleIndexAttrs>(gte).index, step.index);
+      EXPECT_TRUE(step.take);  // each element's one reader takes its buffer over
     }
   }
   EXPECT_EQ(whiles, 1);

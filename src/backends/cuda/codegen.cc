@@ -14,6 +14,7 @@
 #include <numeric>
 #include <optional>
 #include <sstream>
+#include <utility>
 
 #include "kiln/core/error.h"
 #include "src/backends/cuda/prelude.h"
@@ -1944,6 +1945,14 @@ Program GenerateProgram(const ir::Function& fn, const ProgramOptions& options) {
   for (const ir::Instruction& in : p.function.instructions) sorts += in.op == OpType::kSort ? 1 : 0;
   p.function.instructions.reserve(p.function.instructions.size() * 4 + sorts * 24 + 16);
   Generator(p, options).Run();
+  // The last GetTupleElement of each While or If element takes its buffer.
+  std::map<std::pair<int, int>, size_t> last_reader;
+  for (size_t si = 0; si < p.steps.size(); ++si) {
+    const Step& step = p.steps[si];
+    if (step.kind != StepKind::kTupleElement) continue;
+    last_reader[{p.function.instructions[static_cast<size_t>(step.value)].operands[0], step.index}] = si;
+  }
+  for (const auto& [element, si] : last_reader) p.steps[si].take = true;
   return p;
 }
 

@@ -68,7 +68,10 @@ enum class StepKind : uint8_t {
 struct Step {
   StepKind kind = StepKind::kKernel;
   int value = 0;  // the instruction id the step produces
-  int index = 0;  // into Program::kernels or Program::matmuls, or the parameter position
+  int index = 0;  // into Program::kernels or Program::matmuls, the parameter position, or the tuple element
+  /// kTupleElement: the last reader of its element, which takes the buffer
+  /// over (so it can be updated in place) instead of sharing it.
+  bool take = false;
 };
 
 /// A compiled function: the (canonicalized) function it runs and its steps.

@@ -67,6 +67,17 @@ std::shared_ptr<Mem> TakeOperand(const ir::Instruction& in, size_t k, int si, co
   return *donated ? std::move(values[o]) : values[o];
 }
 
+/// Drops the references to `in`'s operands that die at step `si` before a
+/// sub-function runs, so what it was handed (shared or donated) is not also
+/// kept alive here for the whole loop.
+template <class Mem>
+void ReleaseDyingOperands(const ir::Instruction& in, int si, const std::vector<int>& last_use,
+                          std::vector<std::shared_ptr<Mem>>& values) {
+  for (int o : in.operands) {
+    if (last_use[static_cast<size_t>(o)] == si) values[static_cast<size_t>(o)].reset();
+  }
+}
+
 /// A While step, as the CPU backend runs it: cond and body run as
 /// sub-functions (Device::RunSubfunction); cond's Bool is read on the host
 /// each trip (Device::ReadPredicate). The carry moves from body run to body
@@ -86,6 +97,7 @@ std::vector<std::shared_ptr<Mem>> RunWhile(const ir::Instruction& in, int si, co
   }
   for (int64_t c : a.captures[0]) cond_captures.push_back(values[static_cast<size_t>(in.operands[static_cast<size_t>(c)])]);
   for (int64_t c : a.captures[1]) body_captures.push_back(values[static_cast<size_t>(in.operands[static_cast<size_t>(c)])]);
+  ReleaseDyingOperands(in, si, last_use, values);
   for (int64_t trips = 0;; ++trips) {
     std::vector<std::shared_ptr<Mem>> args = carry;
     args.insert(args.end(), cond_captures.begin(), cond_captures.end());
@@ -120,6 +132,7 @@ std::vector<std::shared_ptr<Mem>> RunIf(const ir::Instruction& in, int si, const
     args.push_back(TakeOperand(in, static_cast<size_t>(c), si, last_use, values, writable, &donated));
     donate.push_back(donated);
   }
+  ReleaseDyingOperands(in, si, last_use, values);
   return device.RunSubfunction(a.subfunctions[branch], std::move(args), donate);
 }
 
@@ -186,11 +199,12 @@ std::vector<std::shared_ptr<Mem>> RunProgram(const Program& p, const std::vector
       case StepKind::kWhile: tuples[v] = RunWhile(in, static_cast<int>(si), last_use, values, writable, device); break;
       case StepKind::kIf: tuples[v] = RunIf(in, static_cast<int>(si), last_use, values, writable, device); break;
       case StepKind::kTupleElement: {
-        const auto t = static_cast<size_t>(in.operands[0]);
-        values[v] = tuples[t][static_cast<size_t>(step.index)];
-        // Not writable: the buffer may be a caller's argument a branch or
-        // the body passed through.
-        writable[v] = false;
+        // The element's last reader takes it over; then it may be updated in
+        // place when nobody else holds it (a caller's argument that a
+        // branch passed through is held by the caller's buffer too).
+        std::shared_ptr<Mem>& element = tuples[static_cast<size_t>(in.operands[0])][static_cast<size_t>(step.index)];
+        values[v] = step.take ? std::move(element) : element;
+        writable[v] = step.take;
         break;
       }
     }
