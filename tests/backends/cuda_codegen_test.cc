@@ -369,6 +369,31 @@ TEST(CudaCodegenTest, SortsAreChunksAndMergePasses) {
   }
 }
 
+// TopK reads a prefix of the sort: the merge passes keep each run's first k
+// positions only, and the gathers clamp the permutation they read.
+TEST(CudaCodegenTest, TopKMergesOnlyThePrefix) {
+  ScopedNoDiskCache no_cache;
+  auto fn = Build([](graph::Graph* g) {
+    auto top = graph::TopK(graph::Parameter(g, "x", shapes::Make(dtypes::Float32, 3, 5000)), 7);
+    return std::vector<Node>{top.values, top.indices};
+  });
+  const Program p = GenerateProgram(*fn);
+  int merges = 0, clamped = 0;
+  for (const KernelSpec& k : p.kernels) {
+    if (k.name.find("_sort_merge_") != std::string::npos) {
+      ++merges;
+      EXPECT_NE(k.source.find("if (j - run >= 7LL) continue;"), std::string::npos) << k.source;
+    }
+    clamped += k.source.find("kMin(kMax(") != std::string::npos;
+  }
+  EXPECT_EQ(merges, 2);
+  EXPECT_EQ(clamped, 2);
+  std::string module = KernelPrelude();
+  int kernels = 0;
+  Collect(p, "topk_", &module, &kernels);
+  ASSERT_NO_THROW(CompileToCubin(module, "sm_90"));
+}
+
 // While and If are steps that run their sub-functions (each an executable
 // of its own); their results are buffers handed out by kTupleElement steps,
 // which consumers read rather than recompute.

@@ -16,6 +16,7 @@
 #include "src/backends/cpu/passes.h"
 #include "src/backends/cpu/sort.h"
 #include "src/backends/cpu/step_profile.h"
+#include "src/ir/sort_prefix.h"
 
 namespace kiln::backends::cpu {
 
@@ -404,7 +405,7 @@ class CpuExecutable final : public Executable {
       if (ir::IsMultiOutputKernel(in.op)) continue;  // no sub-function
       std::vector<int> subs;
       if (in.op == ir::OpType::kSort) {
-        sort_prefix_[id] = SortPrefixNeeded(*fn_, static_cast<int>(id));
+        sort_prefix_[id] = ir::SortPrefixNeeded(*fn_, static_cast<int>(id));
         const int comparator = ir::Attr<ir::SortAttrs>(in).comparator;
         if (comparator >= 0) subs.push_back(comparator);
       } else {
@@ -553,7 +554,7 @@ class CpuExecutable final : public Executable {
   std::shared_ptr<const ir::Function> fn_;
   std::vector<std::unique_ptr<CpuExecutable>> subexecutables_;  // per sub-function (null if unused)
   std::vector<std::vector<int>> tuple_readers_;  // per tuple instruction and element: GetTupleElement count
-  std::vector<int64_t> sort_prefix_;  // per Sort instruction: see SortPrefixNeeded
+  std::vector<int64_t> sort_prefix_;  // per Sort instruction: see ir::SortPrefixNeeded
   bool has_control_flow_ = false;
   std::vector<Kernel> kernels_;  // per instruction outside groups
   std::vector<MultiOutputKernel> multi_output_kernels_;  // per IsMultiOutputKernel instruction (empty if none)

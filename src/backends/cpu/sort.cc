@@ -221,26 +221,4 @@ void SortAlongAxis(const ir::SortAttrs& attrs, const std::vector<int64_t>& dims,
   }
 }
 
-int64_t SortPrefixNeeded(const ir::Function& fn, int sort) {
-  const ir::Instruction& in = fn.instructions[static_cast<size_t>(sort)];
-  const auto axis = static_cast<size_t>(ir::Attr<ir::SortAttrs>(in).axis);
-  const int64_t len = fn.instructions[static_cast<size_t>(in.operands[0])].shape.Dims()[axis];
-  std::vector<int> elements;  // the GetTupleElements of the sort
-  for (size_t id = static_cast<size_t>(sort) + 1; id < fn.instructions.size(); ++id) {
-    const ir::Instruction& user = fn.instructions[id];
-    if (user.op == ir::OpType::kGetTupleElement && user.operands[0] == sort) elements.push_back(static_cast<int>(id));
-  }
-  int64_t needed = 0;
-  for (int e : elements) {
-    if (std::find(fn.outputs.begin(), fn.outputs.end(), e) != fn.outputs.end()) return len;
-    for (size_t id = static_cast<size_t>(e) + 1; id < fn.instructions.size(); ++id) {
-      const ir::Instruction& user = fn.instructions[id];
-      if (std::find(user.operands.begin(), user.operands.end(), e) == user.operands.end()) continue;
-      if (user.op != ir::OpType::kSlice) return len;
-      needed = std::max(needed, ir::Attr<ir::SliceAttrs>(user).limits[axis]);
-    }
-  }
-  return needed;
-}
-
 }  // namespace kiln::backends::cpu

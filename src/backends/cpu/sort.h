@@ -28,9 +28,4 @@ void SortAlongAxis(const ir::SortAttrs& attrs, const std::vector<int64_t>& dims,
                    const std::vector<dtypes::DType>& dtypes, const std::vector<const void*>& inputs,
                    const std::vector<void*>& outputs, const ElementLess* less, int64_t prefix);
 
-/// How many leading positions along its axis the users of Sort instruction
-/// `sort` read: the largest limit of the Slices that are the only users of
-/// its elements, or the whole axis.
-int64_t SortPrefixNeeded(const ir::Function& fn, int sort);
-
 }  // namespace kiln::backends::cpu

@@ -19,6 +19,7 @@
 #include "kiln/core/error.h"
 #include "src/backends/cuda/prelude.h"
 #include "src/ir/cumulative_window.h"
+#include "src/ir/sort_prefix.h"
 
 // GCC 12 reports false -Wrestrict overlaps in `"literal" + std::string`
 // concatenations once inlined (GCC bug 105329); this file is made of them.
@@ -589,6 +590,14 @@ std::string KernelBuilder::Compute(int id, const Idx& idx, bool at_out) {
       const Idx whole = idx;
       auto axes = Axes(idx, dims);
       axes[axis] = Value(operand(0), whole, at_out);
+      // A partial sort (TopK) leaves the permutation undefined past the
+      // prefix its Slices read; clamped, a kernel computing every position
+      // still reads inside the operand.
+      if (ir::SortPrefixNeeded(fn_, operand(0)) < dims[axis]) {
+        const std::string clamped = Tmp("p");
+        Line("const int " + clamped + " = kMin(kMax(" + axes[axis] + ", 0), " + std::to_string(dims[axis] - 1) + ");");
+        axes[axis] = clamped;
+      }
       return Value(source, AxesIdx(axes));
     }
     default: break;
@@ -1696,11 +1705,14 @@ class Generator {
     while (chunk < std::min(n, kSortChunk)) chunk *= 2;
     int passes = 0;
     for (int64_t run = chunk; run < n; run *= 2) ++passes;
+    // TopK and BottomK read a prefix: merges then keep the first `prefix`
+    // positions of each run only.
+    const int64_t prefix = std::min(n, ir::SortPrefixNeeded(fn_, id));
     int prev = passes == 0 ? id : AddScratch(xs);
     p_.steps.push_back({StepKind::kKernel, prev, Add(SortChunks(id, prev, n, chunk))});
     for (int pass = 1; pass <= passes; ++pass) {
       const int next = pass == passes ? id : AddScratch(xs);
-      p_.steps.push_back({StepKind::kKernel, next, Add(MergeRuns(id, prev, next, n, chunk << (pass - 1)))});
+      p_.steps.push_back({StepKind::kKernel, next, Add(MergeRuns(id, prev, next, n, chunk << (pass - 1), prefix))});
       prev = next;
     }
   }
@@ -1822,8 +1834,9 @@ class Generator {
   }
 
   // One merge pass: runs of `width` sorted positions (in `prev`) merged in
-  // pairs into `out_id`.
-  KernelSpec MergeRuns(int id, int prev, int out_id, int64_t n, int64_t width) {
+  // pairs into `out_id`. With prefix < n only each run's first `prefix`
+  // positions are read and written (the others are left undefined).
+  KernelSpec MergeRuns(int id, int prev, int out_id, int64_t n, int64_t width, int64_t prefix) {
     const ir::Instruction& in = I(id);
     const auto& dims = I(in.operands[0]).shape.Dims();
     const int64_t axis = ir::Attr<ir::SortAttrs>(in).axis;
@@ -1835,17 +1848,21 @@ class Generator {
     auto pos = [&](const std::string& j) { return P + "[base + " + j + " * " + Str(inner) + "]"; };
     std::string body = "    const i64 u = e / " + Str(n) + ", j = e % " + Str(n) + ";\n";
     const std::string cmp = Name(out_id, "cmp");
+    const bool partial = prefix < n;
     body += SortLane(dims, axis, "u") + BeforeLambda(id, b, n, inner, cmp);
-    body += "    const int x = " + pos("j") + ";\n";
     body += "    const i64 run = j / " + Str(width) + " * " + Str(width) + ", other = run ^ " + Str(width) + ";\n";
+    if (partial) body += "    if (j - run >= " + Str(prefix) + ") continue;\n";
+    body += "    const int x = " + pos("j") + ";\n";
     body += "    i64 dest = j;\n";
     body += "    if (other < " + Str(n) + ") {\n";
-    body += "      i64 lo = other, hi = kMin(other + " + Str(width) + ", " + Str(n) + ");\n";
+    body += "      i64 lo = other, hi = kMin(other + " + Str(partial ? std::min(width, prefix) : width) + ", " + Str(n) +
+            ");\n";
     body += "      while (lo < hi) {\n";
     body += "        const i64 mid = (lo + hi) / 2;\n";
     body += "        if (before(base, " + pos("mid") + ", x)) lo = mid + 1; else hi = mid;\n";
     body += "      }\n";
     body += "      dest = kMin(run, other) + (j - run) + (lo - other);\n";
+    if (partial) body += "      if (dest - kMin(run, other) >= " + Str(prefix) + ") continue;\n";
     body += "    }\n";
     body += "    out[base + dest * " + Str(inner) + "] = x;\n";
     KernelSpec spec = Finish(b, out_id, "sort_merge", ThreadLoop("e", size, body), size, false);
