@@ -8,6 +8,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -197,6 +198,17 @@ void CollectWithSubfunctions(const ir::Function& fn, const std::string& prefix, 
   }
 }
 
+// Compiles `p`'s kernels, with the prelude, with NVRTC for each of `archs`.
+void ExpectCompiles(const Program& p, std::initializer_list<const char*> archs = {"sm_80", "sm_90"}) {
+  std::string module = KernelPrelude();
+  int kernels = 0;
+  Collect(p, "p_", &module, &kernels);
+  for (const char* arch : archs) {
+    SCOPED_TRACE(arch);
+    ASSERT_NO_THROW(CompileToCubin(module, arch));
+  }
+}
+
 class ScopedNoDiskCache {
  public:
   ScopedNoDiskCache() : env_("KILN_CUDA_CACHE_DIR", "off") {}
@@ -360,13 +372,7 @@ TEST(CudaCodegenTest, SortsAreChunksAndMergePasses) {
   // are the permutation itself.
   std::sort(top_inputs.begin(), top_inputs.end());
   EXPECT_EQ(top_inputs, (std::vector<size_t>{1, 2}));
-  std::string module = KernelPrelude();
-  int kernels = 0;
-  Collect(p, "sort_", &module, &kernels);
-  for (const char* arch : {"sm_80", "sm_90"}) {
-    SCOPED_TRACE(arch);
-    ASSERT_NO_THROW(CompileToCubin(module, arch));
-  }
+  ExpectCompiles(p);
 }
 
 // TopK reads a prefix of the sort: the merge passes keep each run's first k
@@ -388,10 +394,7 @@ TEST(CudaCodegenTest, TopKMergesOnlyThePrefix) {
   }
   EXPECT_EQ(merges, 2);
   EXPECT_EQ(clamped, 2);
-  std::string module = KernelPrelude();
-  int kernels = 0;
-  Collect(p, "topk_", &module, &kernels);
-  ASSERT_NO_THROW(CompileToCubin(module, "sm_90"));
+  ExpectCompiles(p, {"sm_90"});
 }
 
 // While and If are steps that run their sub-functions (each an executable
@@ -459,10 +462,7 @@ TEST(CudaCodegenTest, DeterministicScattersRunInOrder) {
   EXPECT_EQ(scatter_items(GenerateProgram(*fn)), (std::vector<int64_t>{1200, 1200}));
   const Program ordered = GenerateProgram(*fn, {.deterministic = true});
   EXPECT_EQ(scatter_items(ordered), (std::vector<int64_t>{1, 1}));
-  std::string module = KernelPrelude();
-  int kernels = 0;
-  Collect(ordered, "det_", &module, &kernels);
-  EXPECT_NO_THROW(CompileToCubin(module, "sm_90"));
+  ExpectCompiles(ordered, {"sm_90"});
   {
     testing::ScopedEnv env("KILN_CUDA_DETERMINISTIC", "0");
     EXPECT_FALSE(ProgramOptionsFromEnvironment().deterministic);

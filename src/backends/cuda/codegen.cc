@@ -628,10 +628,17 @@ bool IsFusible(OpType op) {
     case OpType::kPad:
     case OpType::kConcatenate:
     case OpType::kDynamicSlice:
-    case OpType::kDynamicUpdateSlice:
-    case OpType::kGetTupleElement: return true;
+    case OpType::kDynamicUpdateSlice: return true;
     default: return false;
   }
+}
+
+// IsFusible for instruction `in` of `fn`: also a Sort's elements, gathered
+// by its permutation where they are read (a While's or If's elements are
+// buffers the sub-function wrote).
+bool IsFusible(const ir::Function& fn, const ir::Instruction& in) {
+  if (in.op == OpType::kGetTupleElement) return fn.instructions[static_cast<size_t>(in.operands[0])].op == OpType::kSort;
+  return IsFusible(in.op);
 }
 
 bool IsReduce(OpType op) {
@@ -752,11 +759,7 @@ std::vector<bool> PlanMaterialized(const ir::Function& fn) {
   std::vector<bool> m(n, false);
   for (size_t id = 0; id < n; ++id) {
     const auto& in = fn.instructions[id];
-    // Only a Sort's elements are computed (gathered) where they are read;
-    // a While's or If's are buffers the sub-function wrote.
-    const bool tuple_buffer = in.op == OpType::kGetTupleElement &&
-                              fn.instructions[static_cast<size_t>(in.operands[0])].op != OpType::kSort;
-    if (in.op == OpType::kParameter || needs_buffer[id] || !IsFusible(in.op) || tuple_buffer) {
+    if (in.op == OpType::kParameter || needs_buffer[id] || !IsFusible(fn, in)) {
       m[id] = !(in.op == OpType::kConstant && in.shape.Size() == 1 && !needs_buffer[id]);
       continue;
     }
@@ -817,14 +820,14 @@ class Generator {
         Sort(vid);
       } else if (in.op == OpType::kWhile || in.op == OpType::kIf) {
         p_.steps.push_back({in.op == OpType::kWhile ? StepKind::kWhile : StepKind::kIf, vid, 0});
-      } else if (in.op == OpType::kGetTupleElement && I(in.operands[0]).op != OpType::kSort) {
+      } else if (in.op == OpType::kGetTupleElement && !IsFusible(fn_, in)) {
         if (I(in.operands[0]).op != OpType::kWhile && I(in.operands[0]).op != OpType::kIf) {
           Unsupported(in, "of " + std::string(ir::OpName(I(in.operands[0]).op)) + " has no CUDA kernel");
         }
         p_.steps.push_back({StepKind::kTupleElement, vid, static_cast<int>(ir::Attr<ir::TupleIndexAttrs>(in).index)});
       } else if (in.shape.Size() == 0) {
         p_.steps.push_back({StepKind::kKernel, vid, Add(EmptyKernel(vid))});
-      } else if (IsFusible(in.op)) {
+      } else if (IsFusible(fn_, in)) {
         p_.steps.push_back({StepKind::kKernel, vid, Add(Elementwise(vid))});
       } else if (IsReduce(in.op)) {
         p_.steps.push_back({StepKind::kKernel, vid, Add(Reduce(vid))});
@@ -1694,7 +1697,8 @@ class Generator {
   void Sort(int id) {
     // Copies: AddScratch below appends to the instructions.
     const shapes::Shape xs = I(I(id).operands[0]).shape.WithDType(dtypes::Int32);
-    const int64_t n = xs.Dims()[static_cast<size_t>(ir::Attr<ir::SortAttrs>(I(id)).axis)];
+    const SortLanes lanes = LanesOf(id);
+    const int64_t n = lanes.n;
     if (n > std::numeric_limits<int32_t>::max()) Unsupported(I(id), "sorts more than 2^31 - 1 elements per lane");
     p_.function.instructions[static_cast<size_t>(id)].shape = xs;
     if (xs.Size() == 0) {
@@ -1709,22 +1713,40 @@ class Generator {
     // positions of each run only.
     const int64_t prefix = std::min(n, ir::SortPrefixNeeded(fn_, id));
     int prev = passes == 0 ? id : AddScratch(xs);
-    p_.steps.push_back({StepKind::kKernel, prev, Add(SortChunks(id, prev, n, chunk))});
+    p_.steps.push_back({StepKind::kKernel, prev, Add(SortChunks(id, prev, lanes, chunk))});
     for (int pass = 1; pass <= passes; ++pass) {
       const int next = pass == passes ? id : AddScratch(xs);
-      p_.steps.push_back({StepKind::kKernel, next, Add(MergeRuns(id, prev, next, n, chunk << (pass - 1), prefix))});
+      p_.steps.push_back({StepKind::kKernel, next, Add(MergeRuns(id, prev, next, lanes, chunk << (pass - 1), prefix))});
       prev = next;
     }
   }
 
-  // The lanes of a Sort along `axis` of `dims`: the statements giving lane
-  // `u`'s first element `base` (positions are `inner` apart).
-  static std::string SortLane(const std::vector<int64_t>& dims, int64_t axis, const std::string& u) {
-    int64_t inner = 1;
-    for (size_t d = static_cast<size_t>(axis) + 1; d < dims.size(); ++d) inner *= dims[d];
-    const int64_t n = dims[static_cast<size_t>(axis)];
-    return "    const i64 base = (" + u + " / " + Str(inner) + ") * " + Str(n * inner) + " + " + u + " % " + Str(inner) +
-           ";\n";
+  // A Sort's lanes: `count` of them, each of n positions `inner` apart.
+  struct SortLanes {
+    int64_t n = 0, inner = 1, count = 0;
+    // The offset of lane `u`'s first element.
+    std::string Base(const std::string& u) const {
+      return "(" + u + " / " + Str(inner) + ") * " + Str(n * inner) + " + " + u + " % " + Str(inner);
+    }
+  };
+  SortLanes LanesOf(int id) const {
+    const shapes::Shape& x = I(I(id).operands[0]).shape;
+    const auto axis = static_cast<size_t>(ir::Attr<ir::SortAttrs>(I(id)).axis);
+    SortLanes l;
+    l.n = x.Dims()[axis];
+    for (size_t d = axis + 1; d < x.Dims().size(); ++d) l.inner *= x.Dims()[d];
+    l.count = l.n == 0 ? 0 : x.Size() / l.n;
+    return l;
+  }
+
+  // A sort kernel's spec: its comparator's function (named `cmp`) before
+  // it, and no input overwritten in place (keys are read at any position).
+  KernelSpec FinishSort(int id, const KernelBuilder& b, int out_id, const char* kind, const std::string& cmp,
+                        const std::string& loop, int64_t items, bool per_block) {
+    KernelSpec spec = Finish(b, out_id, kind, loop, items, per_block);
+    if (ir::Attr<ir::SortAttrs>(I(id)).comparator >= 0) spec.source = ComparatorFunction(id, cmp) + spec.source;
+    std::fill(spec.elementwise_input.begin(), spec.elementwise_input.end(), false);
+    return spec;
   }
 
   // `before(base, a, b)`: whether the element at position a of the lane
@@ -1732,8 +1754,9 @@ class Generator {
   // padding of a chunk, go last).
   // Registers the operands it reads as (non-elementwise) inputs of `b`;
   // `cmp` names the comparator's function (ComparatorFunction), if any.
-  std::string BeforeLambda(int id, KernelBuilder& b, int64_t n, int64_t inner, const std::string& cmp) {
+  std::string BeforeLambda(int id, KernelBuilder& b, const SortLanes& lanes, const std::string& cmp) {
     const ir::Instruction& in = I(id);
+    const int64_t n = lanes.n, inner = lanes.inner;
     const auto& a = ir::Attr<ir::SortAttrs>(in);
     auto at = [&](size_t k, const char* pos) {
       const int opnd = in.operands[k];
@@ -1789,13 +1812,9 @@ class Generator {
   // shared memory with a bitonic network over positions. A block takes
   // several chunks when they are short (up to kSortChunk positions in all),
   // so rows of a few elements do not each take a block.
-  KernelSpec SortChunks(int id, int out_id, int64_t n, int64_t chunk) {
-    const ir::Instruction& in = I(id);
-    const auto& dims = I(in.operands[0]).shape.Dims();
-    const int64_t axis = ir::Attr<ir::SortAttrs>(in).axis;
-    int64_t inner = 1;
-    for (size_t d = static_cast<size_t>(axis) + 1; d < dims.size(); ++d) inner *= dims[d];
-    const int64_t chunks = (n + chunk - 1) / chunk, items = in.shape.Size() / n * chunks;
+  KernelSpec SortChunks(int id, int out_id, const SortLanes& lanes, int64_t chunk) {
+    const int64_t n = lanes.n, inner = lanes.inner;
+    const int64_t chunks = (n + chunk - 1) / chunk, items = lanes.count * chunks;
     const int64_t per_block = std::min(kSortChunk / chunk, items), blocks = (items + per_block - 1) / per_block;
     KernelBuilder b(fn_, p_.materialized);
     const std::string C = std::to_string(chunk), S = std::to_string(chunk * per_block);
@@ -1803,9 +1822,8 @@ class Generator {
     // Position t of the shared array: chunk `item` of the block, element
     // `local` of it, `pos` along the lane starting at `base`.
     const std::string where = "const int local = t & " + std::to_string(chunk - 1) + "; const i64 item = first + t / " + C +
-                              "; const i64 u = item / " + Str(chunks) + ", base = (u / " + Str(inner) + ") * " +
-                              Str(n * inner) + " + u % " + Str(inner) + ";";
-    std::string body = BeforeLambda(id, b, n, inner, cmp);
+                              "; const i64 u = item / " + Str(chunks) + ", base = " + lanes.Base("u") + ";";
+    std::string body = BeforeLambda(id, b, lanes, cmp);
     body += "    const i64 first = blk * " + Str(per_block) + ";\n";
     body += "    __shared__ int s[" + S + "];\n";
     body += "    for (int t = threadIdx.x; t < " + S + "; t += blockDim.x) s[t] = (int)((first + t / " + C + ") % " +
@@ -1827,29 +1845,21 @@ class Generator {
     body += "      if (item < " + Str(items) + " && pos < " + Str(n) + ") out[base + pos * " + Str(inner) + "] = s[t];\n";
     body += "    }\n";
     body += "    __syncthreads();\n";  // before the next blocks' chunks refill s
-    KernelSpec spec = Finish(b, out_id, "sort_chunks", BlockLoop("blk", blocks, body), blocks, true);
-    if (ir::Attr<ir::SortAttrs>(in).comparator >= 0) spec.source = ComparatorFunction(id, cmp) + spec.source;
-    std::fill(spec.elementwise_input.begin(), spec.elementwise_input.end(), false);
-    return spec;
+    return FinishSort(id, b, out_id, "sort_chunks", cmp, BlockLoop("blk", blocks, body), blocks, true);
   }
 
   // One merge pass: runs of `width` sorted positions (in `prev`) merged in
   // pairs into `out_id`. With prefix < n only each run's first `prefix`
   // positions are read and written (the others are left undefined).
-  KernelSpec MergeRuns(int id, int prev, int out_id, int64_t n, int64_t width, int64_t prefix) {
-    const ir::Instruction& in = I(id);
-    const auto& dims = I(in.operands[0]).shape.Dims();
-    const int64_t axis = ir::Attr<ir::SortAttrs>(in).axis;
-    int64_t inner = 1;
-    for (size_t d = static_cast<size_t>(axis) + 1; d < dims.size(); ++d) inner *= dims[d];
-    const int64_t size = in.shape.Size();
+  KernelSpec MergeRuns(int id, int prev, int out_id, const SortLanes& lanes, int64_t width, int64_t prefix) {
+    const int64_t n = lanes.n, inner = lanes.inner, size = lanes.count * n;
     KernelBuilder b(fn_, p_.materialized);
     const std::string P = b.Input(prev);
     auto pos = [&](const std::string& j) { return P + "[base + " + j + " * " + Str(inner) + "]"; };
     std::string body = "    const i64 u = e / " + Str(n) + ", j = e % " + Str(n) + ";\n";
     const std::string cmp = Name(out_id, "cmp");
     const bool partial = prefix < n;
-    body += SortLane(dims, axis, "u") + BeforeLambda(id, b, n, inner, cmp);
+    body += "    const i64 base = " + lanes.Base("u") + ";\n" + BeforeLambda(id, b, lanes, cmp);
     body += "    const i64 run = j / " + Str(width) + " * " + Str(width) + ", other = run ^ " + Str(width) + ";\n";
     if (partial) body += "    if (j - run >= " + Str(prefix) + ") continue;\n";
     body += "    const int x = " + pos("j") + ";\n";
@@ -1865,10 +1875,7 @@ class Generator {
     if (partial) body += "      if (dest - kMin(run, other) >= " + Str(prefix) + ") continue;\n";
     body += "    }\n";
     body += "    out[base + dest * " + Str(inner) + "] = x;\n";
-    KernelSpec spec = Finish(b, out_id, "sort_merge", ThreadLoop("e", size, body), size, false);
-    if (ir::Attr<ir::SortAttrs>(in).comparator >= 0) spec.source = ComparatorFunction(id, cmp) + spec.source;
-    std::fill(spec.elementwise_input.begin(), spec.elementwise_input.end(), false);
-    return spec;
+    return FinishSort(id, b, out_id, "sort_merge", cmp, ThreadLoop("e", size, body), size, false);
   }
 
   KernelSpec Rng(int id) {

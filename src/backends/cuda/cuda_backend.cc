@@ -219,31 +219,20 @@ class CudaExecutable final : public Executable {
         kernels_.push_back(kernel);
       }
     }
-    const auto& instrs = program_.function.instructions;
     for (const MatmulSpec& m : program_.matmuls) matmuls_.push_back(std::make_unique<LtMatmul>(d, m));
-    // Constants: uploaded once.
-    constants_.resize(instrs.size());
-    for (const Step& s : program_.steps) {
-      if (s.kind != StepKind::kConstant) continue;
-      const auto& data = ir::Attr<ir::ConstantAttrs>(instrs[static_cast<size_t>(s.value)]).data;
-      auto mem = std::make_shared<DeviceMem>(device_, data->size());
-      if (!data->empty()) {
-        Check(cudaMemcpyAsync(mem->ptr, data->data(), data->size(), cudaMemcpyHostToDevice, d.stream), "uploading a constant");
+    constants_ = UploadConstants<DeviceMem>(program_, [&](const std::vector<std::byte>& data) {
+      auto mem = std::make_shared<DeviceMem>(device_, data.size());
+      if (!data.empty()) {
+        Check(cudaMemcpyAsync(mem->ptr, data.data(), data.size(), cudaMemcpyHostToDevice, d.stream), "uploading a constant");
       }
-      constants_[static_cast<size_t>(s.value)] = std::move(mem);
-    }
+      return mem;
+    });
     Check(cudaStreamSynchronize(d.stream), "uploading constants");
     last_use_ = LastUses(program_);
-    // The sub-functions While and If run, each compiled once as an executable.
     subexecutables_.resize(program_.function.subfunctions.size());
-    for (const ir::Instruction& in : instrs) {
-      if (in.op != ir::OpType::kWhile && in.op != ir::OpType::kIf) continue;
-      for (int sub : ir::Attr<ir::ControlFlowAttrs>(in).subfunctions) {
-        auto& exe = subexecutables_[static_cast<size_t>(sub)];
-        if (!exe) {
-          exe = std::make_unique<CudaExecutable>(backend_, device_, program_.function.subfunctions[static_cast<size_t>(sub)]);
-        }
-      }
+    for (int sub : ControlFlowSubfunctions(program_)) {
+      subexecutables_[static_cast<size_t>(sub)] =
+          std::make_unique<CudaExecutable>(backend_, device_, program_.function.subfunctions[static_cast<size_t>(sub)]);
     }
   }
 

@@ -337,24 +337,16 @@ class EmuExecutable final : public Executable {
   EmuExecutable(Backend* backend, std::shared_ptr<const ir::Function> fn) : backend_(backend), fn_(std::move(fn)) {
     program_ = GenerateProgram(*cpu::OptimizeFunction(fn_), ProgramOptionsFromEnvironment());
     if (!program_.kernels.empty()) module_ = LoadModule(EmulatorSource(program_));
-    const auto& instrs = program_.function.instructions;
-    constants_.resize(instrs.size());
-    for (const Step& s : program_.steps) {
-      if (s.kind != StepKind::kConstant) continue;
-      const auto& data = ir::Attr<ir::ConstantAttrs>(instrs[static_cast<size_t>(s.value)]).data;
-      auto mem = std::make_shared<HostMem>(data->size());
-      if (!data->empty()) std::memcpy(mem->ptr, data->data(), data->size());
-      constants_[static_cast<size_t>(s.value)] = std::move(mem);
-    }
+    constants_ = UploadConstants<HostMem>(program_, [](const std::vector<std::byte>& data) {
+      auto mem = std::make_shared<HostMem>(data.size());
+      if (!data.empty()) std::memcpy(mem->ptr, data.data(), data.size());
+      return mem;
+    });
     last_use_ = LastUses(program_);
-    // The sub-functions While and If run, each compiled once as an executable.
     subexecutables_.resize(program_.function.subfunctions.size());
-    for (const ir::Instruction& in : instrs) {
-      if (in.op != ir::OpType::kWhile && in.op != ir::OpType::kIf) continue;
-      for (int sub : ir::Attr<ir::ControlFlowAttrs>(in).subfunctions) {
-        auto& exe = subexecutables_[static_cast<size_t>(sub)];
-        if (!exe) exe = std::make_unique<EmuExecutable>(backend_, program_.function.subfunctions[static_cast<size_t>(sub)]);
-      }
+    for (int sub : ControlFlowSubfunctions(program_)) {
+      subexecutables_[static_cast<size_t>(sub)] =
+          std::make_unique<EmuExecutable>(backend_, program_.function.subfunctions[static_cast<size_t>(sub)]);
     }
   }
 

@@ -46,6 +46,32 @@ inline std::vector<int> LastUses(const Program& p) {
   return last;
 }
 
+/// Per instruction id: a program's constants, each uploaded once by
+/// `upload(const std::vector<std::byte>& data)`, which returns its memory.
+template <class Mem, class Upload>
+std::vector<std::shared_ptr<Mem>> UploadConstants(const Program& p, Upload upload) {
+  std::vector<std::shared_ptr<Mem>> constants(p.function.instructions.size());
+  for (const Step& s : p.steps) {
+    if (s.kind != StepKind::kConstant) continue;
+    const auto v = static_cast<size_t>(s.value);
+    constants[v] = upload(*ir::Attr<ir::ConstantAttrs>(p.function.instructions[v]).data);
+  }
+  return constants;
+}
+
+/// The sub-functions a program's While and If instructions run, each listed
+/// once: an executable compiles each into an executable of its own.
+inline std::vector<int> ControlFlowSubfunctions(const Program& p) {
+  std::vector<int> subs;
+  for (const ir::Instruction& in : p.function.instructions) {
+    if (in.op != ir::OpType::kWhile && in.op != ir::OpType::kIf) continue;
+    for (int sub : ir::Attr<ir::ControlFlowAttrs>(in).subfunctions) {
+      if (std::find(subs.begin(), subs.end(), sub) == subs.end()) subs.push_back(sub);
+    }
+  }
+  return subs;
+}
+
 /// Blocks of kBlockSize threads a kernel is launched with: enough for its
 /// work items, at most a few per multiprocessor (the kernels loop over the
 /// rest with a grid stride).
@@ -256,21 +282,18 @@ std::vector<BufferPtr> ExecuteProgram(const std::string& who, const std::string&
     Throw(who + ": Execute got " + std::to_string(args.size()) + " arguments for " +
           std::to_string(p.function.parameters.size()) + " parameters of \"" + fn_name + "\"");
   }
-  std::vector<std::shared_ptr<Mem>> values(instrs.size());
-  std::vector<bool> writable(instrs.size(), false);
+  std::vector<std::shared_ptr<Mem>> memory(args.size());
   for (size_t i = 0; i < args.size(); ++i) {
-    const auto id = static_cast<size_t>(p.function.parameters[i]);
-    if (!args[i] || args[i]->Shape() != instrs[id].shape) {
+    if (!args[i] || args[i]->Shape() != instrs[static_cast<size_t>(p.function.parameters[i])].shape) {
       Throw(who + ": argument " + std::to_string(i) + " of \"" + fn_name + "\" has the wrong shape");
     }
-    values[id] = device.MemOf(*args[i]);
-    if (!values[id]) {
+    memory[i] = device.MemOf(*args[i]);
+    if (!memory[i]) {
       Throw(who + ": argument " + std::to_string(i) + " of \"" + fn_name + "\" is not a buffer of this device");
     }
-    writable[id] = !donate.empty() && donate[i];
   }
   args.clear();  // so donated memory can be uniquely ours
-  std::vector<std::shared_ptr<Mem>> out_mem = RunProgram(p, last_use, constants, std::move(values), std::move(writable), device);
+  std::vector<std::shared_ptr<Mem>> out_mem = RunWithArguments(p, last_use, constants, std::move(memory), donate, device);
   std::vector<BufferPtr> outputs;
   for (size_t i = 0; i < out_mem.size(); ++i) {
     outputs.push_back(device.Wrap(instrs[static_cast<size_t>(p.function.outputs[i])].shape, std::move(out_mem[i])));
