@@ -375,6 +375,15 @@ TEST(CudaCodegenTest, SortsAreChunksAndMergePasses) {
   ExpectCompiles(p);
 }
 
+// Positions along a sorted axis are Int32: a longer axis is an error
+// naming the op (planned only: nothing is allocated).
+TEST(CudaCodegenTest, SortingMoreThanInt32PositionsIsAnError) {
+  auto fn = Build([](graph::Graph* g) {
+    return std::vector<Node>{graph::Sort(graph::Parameter(g, "x", shapes::Make(dtypes::Uint8, int64_t{1} << 31)), 0)};
+  });
+  KILN_EXPECT_ERROR(GenerateProgram(*fn), "cuda: Sort sorts more than 2^31 - 1 elements per lane");
+}
+
 // TopK reads a prefix of the sort: the merge passes keep each run's first k
 // positions only, and the gathers clamp the permutation they read.
 TEST(CudaCodegenTest, TopKMergesOnlyThePrefix) {
