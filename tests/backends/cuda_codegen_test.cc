@@ -224,14 +224,9 @@ TEST(CudaCodegenTest, EveryOpCaseCompilesWithNvrtc) {
   std::string module = KernelPrelude();
   int kernels = 0, cases = 0;
   for (const testing::OpCase& c : testing::OpCases()) {
-    // Linear algebra, complex numbers and the collectives are not on the
-    // CUDA backend yet (its capabilities say so).
-    if (ir::IsFactorization(c.op) || c.op == ir::OpType::kAttentionGrad || c.op == ir::OpType::kCholesky ||
-        c.op == ir::OpType::kTriangularSolve || c.op == ir::OpType::kAttention || c.op == ir::OpType::kComplex ||
-        c.op == ir::OpType::kReal || c.op == ir::OpType::kImag || c.op == ir::OpType::kFft ||
-        c.op == ir::OpType::kCollective) {
-      continue;
-    }
+    // Complex numbers, the fused Attention and the collectives are not on
+    // the CUDA backend yet (its capabilities say so).
+    if (!ProgramCapabilities().SupportsOp(c.op)) continue;
     for (dtypes::DType dt : dtypes::kAll) {
       if (dtypes::IsComplex(dt)) continue;
       std::shared_ptr<const ir::Function> fn;
@@ -404,6 +399,93 @@ TEST(CudaCodegenTest, TopKMergesOnlyThePrefix) {
   EXPECT_EQ(merges, 2);
   EXPECT_EQ(clamped, 2);
   ExpectCompiles(p, {"sm_90"});
+}
+
+// The solver steps a program's library calls are planned as.
+std::vector<SolverSpec> SolversOf(const Program& p) {
+  std::vector<SolverSpec> out;
+  for (const Step& s : p.steps) {
+    if (s.kind == StepKind::kSolver) out.push_back(p.solvers[static_cast<size_t>(s.index)]);
+  }
+  return out;
+}
+
+// Linear algebra is cuSOLVER and cuBLAS calls on column-major matrices:
+// row-major triangles flip, LU and QR transpose into column-major order, a
+// wide SVD is gesvd of the tall column-major reading, and a factorization's
+// elements are buffers its GetTupleElements alias.
+TEST(CudaCodegenTest, LinearAlgebraIsSolverStepsOnColumnMajorMatrices) {
+  ScopedNoDiskCache no_cache;
+  auto fn = Build([](graph::Graph* g) {
+    Node small = graph::Parameter(g, "s", shapes::Make(dtypes::Float32, 6, 4, 4));
+    Node big = graph::Parameter(g, "b", shapes::Make(dtypes::Float64, 2, 100, 100));
+    Node wide = graph::Parameter(g, "w", shapes::Make(dtypes::Float32, 3, 5));
+    const graph::LuResult lu = graph::Lu(small);
+    const graph::SvdResult svd = graph::Svd(wide);
+    return std::vector<Node>{graph::Cholesky(small), graph::Lu(big).lu, lu.lu, lu.permutation,
+                             graph::TriangularSolve(small, small, {.left_side = false, .lower = false}), svd.u};
+  });
+  const Program p = GenerateProgram(*fn);
+  using Kind = SolverSpec::Kind;
+  auto find = [&](Kind kind, dtypes::DType dtype) {
+    SolverSpec found;
+    int count = 0;
+    for (const SolverSpec& s : SolversOf(p)) {
+      if (s.kind == kind && s.dtype == dtype) found = s, ++count;
+    }
+    EXPECT_EQ(count, 1) << static_cast<int>(kind) << " " << dtypes::Name(dtype);
+    return found;
+  };
+  auto shape_of = [&](int id) { return p.function.instructions[static_cast<size_t>(id)].shape; };
+  EXPECT_EQ(SolversOf(p).size(), 5u);
+  // Cholesky: lower row-major is upper column-major; six 4 x 4: batched.
+  const SolverSpec chol = find(Kind::kPotrf, dtypes::Float32);
+  EXPECT_FALSE(chol.lower);
+  EXPECT_TRUE(chol.batched);
+  EXPECT_EQ(chol.batch, 6);
+  // LU of two 100 x 100: the 64-bit getrf per matrix, Int64 pivots.
+  const SolverSpec big = find(Kind::kGetrf, dtypes::Float64);
+  EXPECT_FALSE(big.batched);
+  EXPECT_EQ(shape_of(big.outputs[0]), shapes::Make(dtypes::Int64, 2, 100));
+  // LU of six 4 x 4: batched, Int32 pivots.
+  const SolverSpec small = find(Kind::kGetrf, dtypes::Float32);
+  EXPECT_TRUE(small.batched);
+  EXPECT_EQ(shape_of(small.outputs[0]), shapes::Make(dtypes::Int32, 6, 4));
+  // X op(A) = B with upper A: op(A)ᵀ Xᵀ = Bᵀ, a left-side solve by the
+  // lower column-major reading.
+  const SolverSpec trsm = find(Kind::kTrsm, dtypes::Float32);
+  EXPECT_TRUE(trsm.left_side);
+  EXPECT_TRUE(trsm.lower);
+  EXPECT_FALSE(trsm.transpose);
+  // SVD of a 3 x 5 matrix: gesvd of its 5 x 3 column-major reading.
+  const SolverSpec svd = find(Kind::kGesvd, dtypes::Float32);
+  EXPECT_EQ(svd.rows, 5);
+  EXPECT_EQ(svd.cols, 3);
+  int aliases = 0;
+  for (const Step& step : p.steps) {
+    aliases += step.kind == StepKind::kAlias &&
+               p.function.instructions[static_cast<size_t>(step.value)].op == ir::OpType::kGetTupleElement;
+  }
+  EXPECT_EQ(aliases, 9);  // every element of the two Lus and the Svd (not dead-code eliminated here)
+  ExpectCompiles(p, {"sm_80", "sm_90"});
+}
+
+// Hand-built IR the generator cannot run is an error naming the op.
+TEST(CudaCodegenTest, LinearAlgebraRejectsBadHandBuiltIr) {
+  auto cholesky = [](const shapes::Shape& in, const shapes::Shape& out) {
+    ir::Function fn;
+    fn.name = "hand";
+    fn.instructions.push_back({ir::OpType::kParameter, {}, in, ir::ParameterAttrs{0, "a"}, ""});
+    fn.instructions.push_back({ir::OpType::kCholesky, {0}, out, ir::LinalgAttrs{}, "hand.cc:1"});
+    fn.parameters = {0};
+    fn.outputs = {1};
+    return fn;
+  };
+  const shapes::Shape half = shapes::Make(dtypes::Float16, 3, 3);
+  KILN_EXPECT_ERROR(GenerateProgram(cholesky(half, half)),
+                    "cuda: Cholesky of Float16[3, 3] is not supported (Float32 and Float64 only)");
+  KILN_EXPECT_ERROR(GenerateProgram(cholesky(shapes::Make(dtypes::Float32, 3, 3), shapes::Make(dtypes::Float32, 3, 2))),
+                    "cuda: Cholesky has inconsistent shapes Float32[3, 3] -> Float32[3, 2]");
 }
 
 // While and If are steps that run their sub-functions (each an executable

@@ -523,8 +523,9 @@ TEST_P(LinalgTest, DeterminantGradientIsTheCofactorMatrixEvenWhereSingular) {
     // inverse would overflow); the cofactors are diag(1e-20, 1e-20, 1e-40).
     const std::vector<double> tiny = grad_of_det(
         FromDoubles(shapes::Shape(dt, {3, 3}), {1e-20, 0, 0, 0, 1e-20, 0, 0, 0, 1}));
-    // (1e-40 is itself subnormal in Float32, which the CPU flushes to 0.)
-    const double corner = dt == dtypes::Float32 ? 0 : 1e-40;
+    // (1e-40 is itself subnormal in Float32, which the CPU flushes to 0;
+    // CUDA kernels keep subnormals.)
+    const double corner = dt == dtypes::Float32 && GetParam() == "cpu" ? 0 : 1e-40;
     const std::vector<double> tiny_want = {1e-20, 0, 0, 0, 1e-20, 0, 0, 0, corner};
     for (size_t k = 0; k < 9; ++k) EXPECT_NEAR(tiny[k], tiny_want[k], 1e-3 * std::abs(tiny_want[k])) << k;
     // A [2, 2, 3, 3] batch: each matrix its own cofactors.
@@ -629,6 +630,36 @@ TEST_P(LinalgTest, EighDecomposesSymmetricMatrices) {
   const Tensor w = testing::Run1(backend, [](const std::vector<Node>& p) { return graph::Eigh(p[0]).eigenvalues; },
                                  {known});
   EXPECT_TRUE(testing::AllClose(w, shapes::Shape(dtypes::Float64, {2}), {1, 3}, 1e-12, 0));
+}
+
+// Eigh reads one triangle: graph::Eigh symmetrizes first, so this builds the
+// IR by hand with a matrix whose triangles disagree (and NaN in the one not
+// read, which must not make the result NaN).
+TEST_P(LinalgTest, EighReadsOnlyItsTriangle) {
+  auto backend = Backend();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (bool lower : {true, false}) {
+    SCOPED_TRACE(lower ? "lower" : "upper");
+    auto fn = std::make_shared<ir::Function>();
+    fn->name = "eigh";
+    const shapes::Shape shape = shapes::Make(dtypes::Float64, 2, 2);
+    fn->instructions.push_back({ir::OpType::kParameter, {}, shape, ir::ParameterAttrs{0, "a"}, ""});
+    fn->parameters = {0};
+    fn->instructions.push_back({ir::OpType::kEigh, {0}, ir::TupleShape(), ir::LinalgAttrs{.lower = lower}, "t.cc:1"});
+    fn->instructions.push_back({ir::OpType::kGetTupleElement, {1}, shapes::Make(dtypes::Float64, 2),
+                                ir::TupleIndexAttrs{0}, "t.cc:1"});
+    fn->outputs = {2};
+    // Lower [[2, .], [1, 3]]: eigenvalues (5 -+ sqrt(5)) / 2; upper
+    // [[2, 4], [., 3]]: (5 -+ sqrt(65)) / 2.
+    const std::vector<double> a = lower ? std::vector<double>{2, nan, 1, 3} : std::vector<double>{2, 4, nan, 3};
+    auto exe = backend->Compile(fn);
+    const auto out = exe->Execute({backend->BufferFromHost(shape, a.data())}, {false});
+    std::vector<double> w(2);
+    out[0]->CopyToHost(w.data());
+    const double root = std::sqrt(lower ? 5.0 : 65.0);
+    EXPECT_NEAR(w[0], (5 - root) / 2, 1e-12);
+    EXPECT_NEAR(w[1], (5 + root) / 2, 1e-12);
+  }
 }
 
 TEST_P(LinalgTest, SvdReconstructsWithOrderedValues) {

@@ -50,6 +50,42 @@ struct MatmulSpec {
   dtypes::DType dtype = dtypes::Float32;  // of the operands and the result
 };
 
+/// A dense linear-algebra library call (cuSOLVER, cuBLAS) in place on the
+/// buffer of its step's value, which the step before wrote. The libraries
+/// are column-major: a row-major matrix's bytes read column-major are its
+/// transpose, and the fields below are in the libraries' (column-major)
+/// terms, which the generator derives from the op's row-major attributes.
+/// The emulator runs the same fields through LAPACK and a reference loop.
+struct SolverSpec {
+  enum class Kind : uint8_t {
+    kPotrf,  // Cholesky factor of each n x n matrix (its `lower` triangle); outputs {info}
+    kTrsm,   // op(A) X = B (left_side) or X op(A) = B for each rows x cols B, A triangular; no outputs
+    kGetrf,  // LU with partial pivoting; outputs {pivots (1-based), info}
+    kGeqrf,  // QR's Householder reflectors (below the diagonal) and R; outputs {tau [batch, min], info}
+    kOrgqr,  // Q's first `cols` columns from `reflectors` reflectors; a = tau; outputs {info}
+    kSyevd,  // eigenvectors (over the matrix; its `lower` triangle read) of each n x n; outputs {w [batch, n], info}
+    kGesvd,  // SVD of each rows x cols matrix (rows >= cols); outputs {s [batch, cols], u, vt, info}, or
+             // {s, info} without compute_uv; u is rows x rows (full_matrices) or rows x cols, vt cols x cols
+  };
+  Kind kind = Kind::kPotrf;
+  dtypes::DType dtype = dtypes::Float32;  // Float32 or Float64
+  /// Matrices, stored one after the other, each rows x cols with leading
+  /// dimension rows (potrf, syevd: n = rows = cols).
+  int64_t batch = 1;
+  int64_t rows = 0, cols = 0;
+  bool lower = false;                     // potrf, trsm, syevd: the triangle read (and written)
+  bool left_side = true, transpose = false, unit_diagonal = false;  // trsm (op(A) = Aᵀ when transpose)
+  int64_t reflectors = 0;                 // orgqr
+  bool full_matrices = false, compute_uv = true;  // gesvd: u all rows columns and vt all cols rows, or min(...)
+  /// One batched library call for all the matrices (pointer arrays; 32-bit
+  /// sizes and pivots) rather than the 64-bit entry point per matrix.
+  bool batched = false;
+  int a = -1;  // trsm: the triangular matrices' value (square, batch of them); orgqr: tau
+  /// Scratch values the step allocates and the library writes, per matrix
+  /// [batch, ...]: info is Int32, getrf's pivots Int32 when batched, else Int64.
+  std::vector<int> outputs;
+};
+
 /// What a step does.
 enum class StepKind : uint8_t {
   kParameter,  // the value is argument `index` of Execute
@@ -58,6 +94,7 @@ enum class StepKind : uint8_t {
   kKernel,     // kernels[index] writes a new buffer
   kUpdate,     // kernels[index] writes into the buffer the previous step wrote (Scatter's second pass)
   kMatmul,     // matmuls[index]
+  kSolver,     // solvers[index], in place on the buffer the previous step wrote
   kWhile,      // runs the While's cond and body sub-functions (their own programs) until cond is false
   kIf,         // runs the If's chosen branch (its own program)
   kTupleElement,  // element `index` of the While or If that is operand 0 (its buffer, shared)
@@ -68,7 +105,7 @@ enum class StepKind : uint8_t {
 struct Step {
   StepKind kind = StepKind::kKernel;
   int value = 0;  // the instruction id the step produces
-  int index = 0;  // into Program::kernels or Program::matmuls, the parameter position, or the tuple element
+  int index = 0;  // into Program::kernels, matmuls or solvers, the parameter position, or the tuple element
   /// kTupleElement: the last reader of its element, which takes the buffer
   /// over (so it can be updated in place) instead of sharing it.
   bool take = false;
@@ -85,6 +122,7 @@ struct Program {
   std::vector<Step> steps;
   std::vector<KernelSpec> kernels;
   std::vector<MatmulSpec> matmuls;
+  std::vector<SolverSpec> solvers;
   /// Per instruction id: whether the value has a buffer (false: it is
   /// computed inside its consumers' kernels).
   std::vector<bool> materialized;

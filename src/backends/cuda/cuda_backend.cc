@@ -2,17 +2,22 @@
 // The CUDA backend: device buffers from the stream-ordered caching allocator
 // (cudaMallocAsync on a pool that keeps freed memory), one stream per
 // backend, and executables that run a Program (codegen.h): kernels generated
-// per function and compiled by NVRTC for the device, products on cuBLASLt.
+// per function and compiled by NVRTC for the device, products on cuBLASLt,
+// factorizations on cuSOLVER (and cuBLAS's batched LU), triangular solves on
+// cuBLAS.
 //
 // The driver library (libcuda.so.1) is never linked: the CUDA runtime is
 // linked statically and loads the driver when first called, so libkiln runs
 // on machines without a driver and reports why the backend is unavailable.
 #include <cublasLt.h>
+#include <cublas_v2.h>
+#include <cusolverDn.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -35,6 +40,16 @@ void Check(cudaError_t e, const std::string& what) {
 
 void CheckLt(cublasStatus_t s, const std::string& what) {
   if (s != CUBLAS_STATUS_SUCCESS) Throw("cuda: cuBLASLt " + what + " failed (status " + std::to_string(static_cast<int>(s)) + ")");
+}
+
+void CheckBlas(cublasStatus_t s, const std::string& what) {
+  if (s != CUBLAS_STATUS_SUCCESS) Throw("cuda: cuBLAS " + what + " failed (status " + std::to_string(static_cast<int>(s)) + ")");
+}
+
+void CheckSolver(cusolverStatus_t s, const std::string& what) {
+  if (s != CUSOLVER_STATUS_SUCCESS) {
+    Throw("cuda: cuSOLVER " + what + " failed (status " + std::to_string(static_cast<int>(s)) + ")");
+  }
 }
 
 // Why no device is usable, or "" when at least one is.
@@ -66,10 +81,34 @@ struct Device {
   int sm_count = 1;
   std::string description;
   std::mutex mu;  // serializes Execute (one stream)
+  // Created when a program first needs them (cuSOLVER's handle costs tens
+  // of MB of device memory); on `stream`.
+  cublasHandle_t blas = nullptr;
+  cusolverDnHandle_t solver = nullptr;
+  cusolverDnParams_t solver_params = nullptr;
+
+  cublasHandle_t Blas() {
+    if (blas == nullptr) {
+      CheckBlas(cublasCreate(&blas), "create");
+      CheckBlas(cublasSetStream(blas, stream), "set stream");
+    }
+    return blas;
+  }
+  cusolverDnHandle_t Solver() {
+    if (solver == nullptr) {
+      CheckSolver(cusolverDnCreate(&solver), "create");
+      CheckSolver(cusolverDnSetStream(solver, stream), "set stream");
+      CheckSolver(cusolverDnCreateParams(&solver_params), "params");
+    }
+    return solver;
+  }
 
   ~Device() {
     cudaSetDevice(ordinal);
     if (stream != nullptr) cudaStreamSynchronize(stream);
+    if (solver_params != nullptr) cusolverDnDestroyParams(solver_params);
+    if (solver != nullptr) cusolverDnDestroy(solver);
+    if (blas != nullptr) cublasDestroy(blas);
     if (workspace != nullptr) cudaFree(workspace);
     if (lt != nullptr) cublasLtDestroy(lt);
     if (stream != nullptr) cudaStreamDestroy(stream);
@@ -202,6 +241,228 @@ class LtMatmul {
   cublasLtMatmulAlgo_t algo_{};
 };
 
+// Device pointers to each matrix of a batch (`stride` bytes apart), for the
+// libraries' batched entry points: copied from pageable memory, which
+// returns once the host array is staged (the copy is stream-ordered).
+MemPtr PointerArray(const std::shared_ptr<Device>& d, void* base, int64_t count, int64_t stride) {
+  std::vector<void*> host(static_cast<size_t>(count));
+  for (int64_t i = 0; i < count; ++i) host[static_cast<size_t>(i)] = static_cast<char*>(base) + i * stride;
+  auto mem = std::make_shared<DeviceMem>(d, host.size() * sizeof(void*));
+  Check(cudaMemcpyAsync(mem->ptr, host.data(), mem->bytes, cudaMemcpyHostToDevice, d->stream), "uploading pointers");
+  return mem;
+}
+
+cublasFillMode_t Fill(bool lower) { return lower ? CUBLAS_FILL_MODE_LOWER : CUBLAS_FILL_MODE_UPPER; }
+
+// A cuSOLVER call's workspaces: device memory from the pool (freed in
+// stream order) and host memory, which must outlive the asynchronous calls:
+// the stream is synchronized before it is freed.
+struct Workspace {
+  Workspace(const std::shared_ptr<Device>& d, size_t device_bytes, size_t host_bytes)
+      : stream(d->stream), mem(d, device_bytes), host(host_bytes) {}
+  ~Workspace() {
+    if (!host.empty()) cudaStreamSynchronize(stream);
+  }
+  Workspace(const Workspace&) = delete;
+  Workspace& operator=(const Workspace&) = delete;
+  void* Host() { return host.empty() ? nullptr : host.data(); }
+  cudaStream_t stream;
+  DeviceMem mem;
+  std::vector<char> host;
+};
+
+int Int32(int64_t v, const char* what) {
+  if (v > std::numeric_limits<int>::max()) Throw(std::string("cuda: cuSOLVER's ") + what + " takes 32-bit sizes; got " + std::to_string(v));
+  return static_cast<int>(v);
+}
+
+cudaDataType SolverType(dtypes::DType dt) { return dt == dtypes::Float64 ? CUDA_R_64F : CUDA_R_32F; }
+
+// Cholesky: the 64-bit potrf per matrix, or potrfBatched for many small
+// ones (one launch for the batch).
+void RunPotrf(const std::shared_ptr<Device>& dp, const SolverSpec& s, void* x, void* info) {
+  Device& d = *dp;
+  cusolverDnHandle_t h = d.Solver();
+  const bool f64 = s.dtype == dtypes::Float64;
+  const int64_t elem = f64 ? 8 : 4, stride = s.rows * s.rows * elem;
+  if (s.batched) {
+    MemPtr ptrs = PointerArray(dp, x, s.batch, stride);
+    const int n = static_cast<int>(s.rows), batch = static_cast<int>(s.batch);
+    CheckSolver(f64 ? cusolverDnDpotrfBatched(h, Fill(s.lower), n, static_cast<double**>(ptrs->ptr), n,
+                                              static_cast<int*>(info), batch)
+                    : cusolverDnSpotrfBatched(h, Fill(s.lower), n, static_cast<float**>(ptrs->ptr), n,
+                                              static_cast<int*>(info), batch),
+                "potrfBatched");
+    return;
+  }
+  const cudaDataType type = SolverType(s.dtype);
+  size_t device_bytes = 0, host_bytes = 0;
+  CheckSolver(cusolverDnXpotrf_bufferSize(h, d.solver_params, Fill(s.lower), s.rows, type, x, s.rows, type,
+                                          &device_bytes, &host_bytes),
+              "potrf workspace query");
+  Workspace w(dp, device_bytes, host_bytes);
+  for (int64_t i = 0; i < s.batch; ++i) {
+    CheckSolver(cusolverDnXpotrf(h, d.solver_params, Fill(s.lower), s.rows, type, static_cast<char*>(x) + i * stride,
+                                 s.rows, type, w.mem.ptr, device_bytes, w.Host(), host_bytes,
+                                 static_cast<int*>(info) + i),
+                "potrf");
+  }
+}
+
+// Triangular solves: trsm per matrix, or trsmBatched (pointer arrays) for a batch.
+void RunTrsm(const std::shared_ptr<Device>& dp, const SolverSpec& s, void* x, const void* a) {
+  cublasHandle_t h = dp->Blas();
+  const bool f64 = s.dtype == dtypes::Float64;
+  const int64_t elem = f64 ? 8 : 4, k = s.left_side ? s.rows : s.cols;
+  const cublasSideMode_t side = s.left_side ? CUBLAS_SIDE_LEFT : CUBLAS_SIDE_RIGHT;
+  const cublasOperation_t op = s.transpose ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const cublasDiagType_t diag = s.unit_diagonal ? CUBLAS_DIAG_UNIT : CUBLAS_DIAG_NON_UNIT;
+  const float one32 = 1;
+  const double one64 = 1;
+  if (!s.batched) {
+    CheckBlas(f64 ? cublasDtrsm_v2_64(h, side, Fill(s.lower), op, diag, s.rows, s.cols, &one64,
+                                      static_cast<const double*>(a), k, static_cast<double*>(x), s.rows)
+                  : cublasStrsm_v2_64(h, side, Fill(s.lower), op, diag, s.rows, s.cols, &one32,
+                                      static_cast<const float*>(a), k, static_cast<float*>(x), s.rows),
+              "trsm");
+    return;
+  }
+  MemPtr as = PointerArray(dp, const_cast<void*>(a), s.batch, k * k * elem);
+  MemPtr xs = PointerArray(dp, x, s.batch, s.rows * s.cols * elem);
+  CheckBlas(f64 ? cublasDtrsmBatched_64(h, side, Fill(s.lower), op, diag, s.rows, s.cols, &one64,
+                                        static_cast<const double* const*>(as->ptr), k,
+                                        static_cast<double* const*>(xs->ptr), s.rows, s.batch)
+                : cublasStrsmBatched_64(h, side, Fill(s.lower), op, diag, s.rows, s.cols, &one32,
+                                        static_cast<const float* const*>(as->ptr), k,
+                                        static_cast<float* const*>(xs->ptr), s.rows, s.batch),
+            "trsmBatched");
+}
+
+// LU: cuBLAS's getrfBatched (square matrices, 32-bit pivots) for a batch
+// of small ones, else the 64-bit getrf per matrix (64-bit pivots).
+void RunGetrf(const std::shared_ptr<Device>& dp, const SolverSpec& s, void* x, void* pivots, void* info) {
+  Device& d = *dp;
+  const bool f64 = s.dtype == dtypes::Float64;
+  const int64_t elem = f64 ? 8 : 4, stride = s.rows * s.cols * elem, k = std::min(s.rows, s.cols);
+  if (s.batched) {
+    MemPtr ptrs = PointerArray(dp, x, s.batch, stride);
+    const int n = static_cast<int>(s.rows), batch = static_cast<int>(s.batch);
+    CheckBlas(f64 ? cublasDgetrfBatched(d.Blas(), n, static_cast<double* const*>(ptrs->ptr), n,
+                                        static_cast<int*>(pivots), static_cast<int*>(info), batch)
+                  : cublasSgetrfBatched(d.Blas(), n, static_cast<float* const*>(ptrs->ptr), n,
+                                        static_cast<int*>(pivots), static_cast<int*>(info), batch),
+              "getrfBatched");
+    return;
+  }
+  cusolverDnHandle_t h = d.Solver();
+  const cudaDataType type = SolverType(s.dtype);
+  size_t device_bytes = 0, host_bytes = 0;
+  CheckSolver(cusolverDnXgetrf_bufferSize(h, d.solver_params, s.rows, s.cols, type, x, s.rows, type, &device_bytes,
+                                          &host_bytes),
+              "getrf workspace query");
+  Workspace w(dp, device_bytes, host_bytes);
+  for (int64_t i = 0; i < s.batch; ++i) {
+    CheckSolver(cusolverDnXgetrf(h, d.solver_params, s.rows, s.cols, type, static_cast<char*>(x) + i * stride, s.rows,
+                                 static_cast<int64_t*>(pivots) + i * k, type, w.mem.ptr, device_bytes, w.Host(),
+                                 host_bytes, static_cast<int*>(info) + i),
+                "getrf");
+  }
+}
+
+// QR's reflectors: the 64-bit geqrf per matrix.
+void RunGeqrf(const std::shared_ptr<Device>& dp, const SolverSpec& s, void* x, void* tau, void* info) {
+  Device& d = *dp;
+  cusolverDnHandle_t h = d.Solver();
+  const cudaDataType type = SolverType(s.dtype);
+  const int64_t elem = s.dtype == dtypes::Float64 ? 8 : 4, k = std::min(s.rows, s.cols);
+  size_t device_bytes = 0, host_bytes = 0;
+  CheckSolver(cusolverDnXgeqrf_bufferSize(h, d.solver_params, s.rows, s.cols, type, x, s.rows, type, tau, type,
+                                          &device_bytes, &host_bytes),
+              "geqrf workspace query");
+  Workspace w(dp, device_bytes, host_bytes);
+  for (int64_t i = 0; i < s.batch; ++i) {
+    CheckSolver(cusolverDnXgeqrf(h, d.solver_params, s.rows, s.cols, type,
+                                 static_cast<char*>(x) + i * s.rows * s.cols * elem, s.rows, type,
+                                 static_cast<char*>(tau) + i * k * elem, type, w.mem.ptr, device_bytes, w.Host(),
+                                 host_bytes, static_cast<int*>(info) + i),
+                "geqrf");
+  }
+}
+
+// Q from the reflectors: orgqr (32-bit sizes; cuSOLVER has no 64-bit one).
+void RunOrgqr(const std::shared_ptr<Device>& dp, const SolverSpec& s, void* x, const void* tau, void* info) {
+  cusolverDnHandle_t h = dp->Solver();
+  const bool f64 = s.dtype == dtypes::Float64;
+  const int m = Int32(s.rows, "orgqr"), n = Int32(s.cols, "orgqr"), k = Int32(s.reflectors, "orgqr");
+  Int32(s.rows * s.cols, "orgqr");
+  int lwork = 0;
+  CheckSolver(f64 ? cusolverDnDorgqr_bufferSize(h, m, n, k, static_cast<const double*>(x), m,
+                                                static_cast<const double*>(tau), &lwork)
+                  : cusolverDnSorgqr_bufferSize(h, m, n, k, static_cast<const float*>(x), m,
+                                                static_cast<const float*>(tau), &lwork),
+              "orgqr workspace query");
+  DeviceMem work(dp, static_cast<size_t>(lwork) * (f64 ? 8 : 4));
+  for (int64_t i = 0; i < s.batch; ++i) {
+    const int64_t at = i * s.rows * s.cols, tau_at = i * s.reflectors;
+    CheckSolver(f64 ? cusolverDnDorgqr(h, m, n, k, static_cast<double*>(x) + at, m,
+                                       static_cast<const double*>(tau) + tau_at, static_cast<double*>(work.ptr), lwork,
+                                       static_cast<int*>(info) + i)
+                    : cusolverDnSorgqr(h, m, n, k, static_cast<float*>(x) + at, m,
+                                       static_cast<const float*>(tau) + tau_at, static_cast<float*>(work.ptr), lwork,
+                                       static_cast<int*>(info) + i),
+                "orgqr");
+  }
+}
+
+// Symmetric eigendecomposition: the 64-bit syevd (divide and conquer, as
+// the CPU's LAPACK) per matrix.
+void RunSyevd(const std::shared_ptr<Device>& dp, const SolverSpec& s, void* x, void* w_out, void* info) {
+  Device& d = *dp;
+  cusolverDnHandle_t h = d.Solver();
+  const cudaDataType type = SolverType(s.dtype);
+  const int64_t elem = s.dtype == dtypes::Float64 ? 8 : 4, n = s.rows;
+  size_t device_bytes = 0, host_bytes = 0;
+  CheckSolver(cusolverDnXsyevd_bufferSize(h, d.solver_params, CUSOLVER_EIG_MODE_VECTOR, Fill(s.lower), n, type, x, n,
+                                          type, w_out, type, &device_bytes, &host_bytes),
+              "syevd workspace query");
+  Workspace w(dp, device_bytes, host_bytes);
+  for (int64_t i = 0; i < s.batch; ++i) {
+    CheckSolver(cusolverDnXsyevd(h, d.solver_params, CUSOLVER_EIG_MODE_VECTOR, Fill(s.lower), n, type,
+                                 static_cast<char*>(x) + i * n * n * elem, n, type,
+                                 static_cast<char*>(w_out) + i * n * elem, type, w.mem.ptr, device_bytes, w.Host(),
+                                 host_bytes, static_cast<int*>(info) + i),
+                "syevd");
+  }
+}
+
+// SVD of tall matrices (rows >= cols, which cuSOLVER's gesvd needs): the
+// 64-bit gesvd per matrix.
+void RunGesvd(const std::shared_ptr<Device>& dp, const SolverSpec& s, void* x, void* const* outputs) {
+  Device& d = *dp;
+  cusolverDnHandle_t h = d.Solver();
+  const cudaDataType type = SolverType(s.dtype);
+  const int64_t elem = s.dtype == dtypes::Float64 ? 8 : 4, k = s.cols, ucols = s.full_matrices ? s.rows : k;
+  const signed char job = !s.compute_uv ? 'N' : s.full_matrices ? 'A' : 'S';
+  char* sv = static_cast<char*>(outputs[0]);
+  char* u = s.compute_uv ? static_cast<char*>(outputs[1]) : nullptr;
+  char* vt = s.compute_uv ? static_cast<char*>(outputs[2]) : nullptr;
+  int* info = static_cast<int*>(outputs[s.compute_uv ? 3 : 1]);
+  const int64_t ldu = s.compute_uv ? s.rows : 1, ldvt = s.compute_uv ? k : 1;
+  size_t device_bytes = 0, host_bytes = 0;
+  CheckSolver(cusolverDnXgesvd_bufferSize(h, d.solver_params, job, job, s.rows, s.cols, type, x, s.rows, type, sv, type,
+                                          u, ldu, type, vt, ldvt, type, &device_bytes, &host_bytes),
+              "gesvd workspace query");
+  Workspace w(dp, device_bytes, host_bytes);
+  for (int64_t i = 0; i < s.batch; ++i) {
+    CheckSolver(cusolverDnXgesvd(h, d.solver_params, job, job, s.rows, s.cols, type,
+                                 static_cast<char*>(x) + i * s.rows * s.cols * elem, s.rows, type, sv + i * k * elem,
+                                 type, u != nullptr ? u + i * s.rows * ucols * elem : nullptr, ldu, type,
+                                 vt != nullptr ? vt + i * k * k * elem : nullptr, ldvt, type, w.mem.ptr, device_bytes,
+                                 w.Host(), host_bytes, info + i),
+                "gesvd");
+  }
+}
+
 class CudaExecutable final : public Executable {
  public:
   CudaExecutable(Backend* backend, std::shared_ptr<Device> device, std::shared_ptr<const ir::Function> fn)
@@ -264,6 +525,18 @@ class CudaExecutable final : public Executable {
   MemPtr Allocate(size_t bytes) { return std::make_shared<DeviceMem>(device_, bytes); }
   void Matmul(int index, const void* lhs, const void* rhs, void* out) {
     matmuls_[static_cast<size_t>(index)]->Run(*device_, lhs, rhs, out);
+  }
+  void Solve(int index, void* x, const void* a, void* const* outputs) {
+    const SolverSpec& s = program_.solvers[static_cast<size_t>(index)];
+    switch (s.kind) {
+      case SolverSpec::Kind::kPotrf: RunPotrf(device_, s, x, outputs[0]); break;
+      case SolverSpec::Kind::kTrsm: RunTrsm(device_, s, x, a); break;
+      case SolverSpec::Kind::kGetrf: RunGetrf(device_, s, x, outputs[0], outputs[1]); break;
+      case SolverSpec::Kind::kGeqrf: RunGeqrf(device_, s, x, outputs[0], outputs[1]); break;
+      case SolverSpec::Kind::kOrgqr: RunOrgqr(device_, s, x, a, outputs[0]); break;
+      case SolverSpec::Kind::kSyevd: RunSyevd(device_, s, x, outputs[0], outputs[1]); break;
+      case SolverSpec::Kind::kGesvd: RunGesvd(device_, s, x, outputs); break;
+    }
   }
   std::vector<MemPtr> RunSubfunction(int index, std::vector<MemPtr> args, const std::vector<bool>& donate) {
     CudaExecutable& sub = *subexecutables_[static_cast<size_t>(index)];

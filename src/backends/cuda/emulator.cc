@@ -24,6 +24,7 @@
 #include "src/backends/cuda/codegen.h"
 #include "src/backends/cuda/nvrtc_compiler.h"
 #include "src/backends/cuda/program_runner.h"
+#include "src/backends/cuda/reference_solver.h"
 
 #ifndef KILN_EMULATOR_CXX
 #define KILN_EMULATOR_CXX "c++"
@@ -387,6 +388,9 @@ class EmuExecutable final : public Executable {
       case dtypes::Float64: ReferenceMatmul<double>(s, lhs, rhs, out); break;
       default: Throw("cuda-emu: no product for " + std::string(dtypes::Name(s.dtype)));
     }
+  }
+  void Solve(int index, void* x, const void* a, void* const* outputs) {
+    RunReferenceSolver(program_.solvers[static_cast<size_t>(index)], x, a, outputs);
   }
 
  private:

@@ -18,7 +18,8 @@
 
 namespace kiln::backends::cuda {
 
-/// The values a step reads (kernel inputs, product operands, the aliased value).
+/// The values a step reads (kernel inputs, product and solver operands, the
+/// aliased value).
 inline std::vector<int> StepReads(const Program& p, const Step& s) {
   switch (s.kind) {
     case StepKind::kKernel:
@@ -26,6 +27,11 @@ inline std::vector<int> StepReads(const Program& p, const Step& s) {
     case StepKind::kMatmul: {
       const MatmulSpec& m = p.matmuls[static_cast<size_t>(s.index)];
       return {m.lhs, m.rhs};
+    }
+    case StepKind::kSolver: {  // reads (and overwrites) its own value too
+      const SolverSpec& m = p.solvers[static_cast<size_t>(s.index)];
+      if (m.a >= 0) return {s.value, m.a};
+      return {s.value};
     }
     case StepKind::kAlias:
     case StepKind::kTupleElement: return {p.function.instructions[static_cast<size_t>(s.value)].operands[0]};
@@ -167,6 +173,9 @@ std::vector<std::shared_ptr<Mem>> RunIf(const ir::Instruction& in, int si, const
 ///   std::shared_ptr<Mem> Allocate(size_t bytes);
 ///   void Launch(int kernel_index, const KernelSpec&, void** pointers);  // inputs..., output
 ///   void Matmul(int matmul_index, const void* lhs, const void* rhs, void* out);
+///   // SolverSpec `solver_index` in place on `x`, reading `a` (nullptr when
+///   // the spec has none) and writing the spec's `outputs` (allocated here).
+///   void Solve(int solver_index, void* x, const void* a, void* const* outputs);
 ///   // While and If: runs sub-function `index` of the program's function
 ///   // (RunWithArguments on its own program); reads a Bool scalar.
 ///   std::vector<std::shared_ptr<Mem>> RunSubfunction(int index, std::vector<std::shared_ptr<Mem>> args,
@@ -220,6 +229,19 @@ std::vector<std::shared_ptr<Mem>> RunProgram(const Program& p, const std::vector
         const MatmulSpec& m = p.matmuls[static_cast<size_t>(step.index)];
         device.Matmul(step.index, values[static_cast<size_t>(m.lhs)]->ptr, values[static_cast<size_t>(m.rhs)]->ptr,
                       values[v]->ptr);
+        break;
+      }
+      case StepKind::kSolver: {
+        const SolverSpec& s = p.solvers[static_cast<size_t>(step.index)];
+        pointers.clear();
+        for (int o : s.outputs) {
+          const auto id = static_cast<size_t>(o);
+          values[id] = device.Allocate(static_cast<size_t>(p.function.instructions[id].shape.ByteSize()));
+          writable[id] = true;
+          pointers.push_back(values[id]->ptr);
+        }
+        device.Solve(step.index, values[v]->ptr, s.a >= 0 ? values[static_cast<size_t>(s.a)]->ptr : nullptr,
+                     pointers.data());
         break;
       }
       case StepKind::kWhile: tuples[v] = RunWhile(in, static_cast<int>(si), last_use, values, writable, device); break;
