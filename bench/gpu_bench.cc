@@ -27,6 +27,10 @@
 //   topk            graph::TopK, k 50, of Float32[64, 50257] (a batch of GPT-2 logits)
 //   while_1000      graph::ForLoop of 1,000 trips of x * 0.5 + 1 on Float32[1024]
 //                   (us_per_trip; PyTorch's side: the same loop in Python)
+//   cholesky        graph::Cholesky of a Float64 [1024, 1024] SPD matrix (bench/workloads.h's)
+//   solve           graph::Solve of Float64 [1024, 1024] by [1024, 1] (LU, then two triangular solves)
+//   cholesky_batch  graph::Cholesky of Float32 [4096, 16, 16] SPD matrices (the batched call)
+//                   (PyTorch's side: torch.linalg.cholesky_ex and solve_ex, which do not synchronize)
 // Train steps return the loss to the host, so each step is complete when
 // timed. The big elementwise and GEMM workloads time `kCallsPerSample` calls
 // back to back, then wait for the last result by reading one element of it
@@ -44,6 +48,7 @@
 
 #include "bench/workloads.h"
 #include "kiln/graph/control_flow.h"
+#include "kiln/graph/linalg.h"
 #include "kiln/graph/sort.h"
 #include "kiln/backends/openmp_defaults.h"
 #include "kiln/ml/layers/layers.h"
@@ -64,6 +69,8 @@ struct Options {
   int64_t gemm_n = 8192;
   int64_t sort_n = int64_t{1} << 20;
   int64_t topk_rows = 64;
+  int64_t linalg_n = kLinalgSize;
+  int64_t linalg_batch = 4096;
 };
 
 double Median(std::vector<double> v) {
@@ -188,6 +195,54 @@ double TimeFloatFunction(const BackendPtr& backend, const Options& o, const std:
   return TimeBatched([&] { return exec.Call(x); }, wait, o.rounds);
 }
 
+// The median seconds per call of `fn` on `inputs` (moved to the device
+// first), as TimeFloatFunction.
+double TimeOnInputs(const BackendPtr& backend, const Options& o, std::vector<tensors::Tensor> inputs,
+                    const std::function<Node(const std::vector<Node>&)>& fn) {
+  auto exec = graph::Compile(backend, [&](graph::Graph* g) {
+    std::vector<Node> params;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      std::string name = "x";  // (not "x" + ...: GCC 12's false -Wrestrict, bug 105329)
+      name += std::to_string(i);
+      params.push_back(graph::Parameter(g, name, inputs[i].Shape()));
+    }
+    return fn(params);
+  });
+  for (tensors::Tensor& t : inputs) t.BufferFor(*backend);
+  const shapes::Shape out_shape = exec.CallVector(inputs)[0].Shape();
+  auto wait = MakeWaiter(backend, out_shape);
+  return TimeBatched([&] { return exec.CallVector(inputs)[0]; }, wait, o.rounds);
+}
+
+template <typename T>
+tensors::Tensor FromValues(const shapes::Shape& shape, const std::vector<double>& values) {
+  tensors::Tensor t(shape);
+  std::copy(values.begin(), values.end(), t.MutableFlat<T>().begin());
+  return t;
+}
+
+// `count` symmetric positive-definite n x n matrices: r rᵀ / n + I, r
+// uniform in [-1, 1].
+std::vector<double> SpdBatch(int64_t count, int64_t n) {
+  std::vector<double> out(static_cast<size_t>(count * n * n));
+  std::vector<double> r(static_cast<size_t>(n * n));
+  uint64_t state = 29;
+  for (int64_t b = 0; b < count; ++b) {
+    for (double& v : r) {
+      state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+      v = static_cast<double>(state >> 11) / 9007199254740992.0 * 2 - 1;
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      for (int64_t j = 0; j < n; ++j) {
+        double sum = 0;
+        for (int64_t k = 0; k < n; ++k) sum += r[static_cast<size_t>(i * n + k)] * r[static_cast<size_t>(j * n + k)];
+        out[static_cast<size_t>((b * n + i) * n + j)] = sum / static_cast<double>(n) + (i == j ? 1.0 : 0.0);
+      }
+    }
+  }
+  return out;
+}
+
 void TinyCall(const BackendPtr& backend, const Options& o) {
   const auto shape = shapes::Make(dtypes::Float32, 1);
   auto exec = graph::Compile(backend, [&](graph::Graph* g) { return graph::Parameter(g, "x", shape) + 1.0; });
@@ -237,6 +292,8 @@ Options ParseOptions(int argc, char** argv) {
     if (!rounds_set) o.rounds = 5;
     o.sort_n = int64_t{1} << 16;
     o.topk_rows = 4;
+    o.linalg_n = 64;
+    o.linalg_batch = 64;
   }
   return o;
 }
@@ -304,6 +361,28 @@ int Run(const Options& o) {
                             {x})[0];
     });
     Report("while_1000", s, KeyValue("us_per_trip", s * 1e6 / 1000));
+  });
+  const int64_t n = o.linalg_n;
+  run("cholesky", [&] {
+    const auto shape = shapes::Make(dtypes::Float64, n, n);
+    const double s = TimeOnInputs(backend, o, {FromValues<double>(shape, SpdMatrix(n))},
+                                  [](const std::vector<Node>& p) { return graph::Cholesky(p[0]); });
+    Report("cholesky", s, KeyValue("n", static_cast<double>(n)));
+  });
+  run("solve", [&] {
+    const auto shape = shapes::Make(dtypes::Float64, n, n);
+    const double s = TimeOnInputs(
+        backend, o,
+        {FromValues<double>(shape, DominantMatrix(n)),
+         FromValues<double>(shapes::Make(dtypes::Float64, n, 1), std::vector<double>(static_cast<size_t>(n), 1.0))},
+        [](const std::vector<Node>& p) { return graph::Solve(p[0], p[1]); });
+    Report("solve", s, KeyValue("n", static_cast<double>(n)));
+  });
+  run("cholesky_batch", [&] {
+    const auto shape = shapes::Make(dtypes::Float32, o.linalg_batch, 16, 16);
+    const double s = TimeOnInputs(backend, o, {FromValues<float>(shape, SpdBatch(o.linalg_batch, 16))},
+                                  [](const std::vector<Node>& p) { return graph::Cholesky(p[0]); });
+    Report("cholesky_batch", s, KeyValue("batch", static_cast<double>(o.linalg_batch)));
   });
   return failures == 0 ? 0 : 1;
 }

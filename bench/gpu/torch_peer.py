@@ -25,6 +25,9 @@ examples/fashion_mnist's MLP:
   sort            torch.sort of float32[1M] (64K with --small)
   topk            torch.topk, k 50, of float32[64, 50257] (4 rows with --small)
   while_1000      1,000 trips of x = x * 0.5 + 1 on float32[1024], a Python loop (us_per_trip)
+  cholesky        torch.linalg.cholesky_ex of a float64 [1024, 1024] SPD matrix (64 with --small)
+  solve           torch.linalg.solve_ex of float64 [1024, 1024] (diagonally dominant) by [1024, 1]
+  cholesky_batch  torch.linalg.cholesky_ex of float32 [4096, 16, 16] SPD matrices (64 with --small)
 Train steps and tiny calls are timed one call each; chain, copy and gemm_bf16 as 10 calls back to back
 followed by a synchronize, divided by 10 (as kiln_gpu_bench). Times are medians over the rounds.
 """
@@ -244,6 +247,32 @@ def main():
     run("sort", lambda: float_function("sort", (sort_n,), lambda x: torch.sort(x).values, n=sort_n))
     run("topk", lambda: float_function("topk", (rows, 50257), lambda x: torch.topk(x, 50).values, rows=rows))
     run("while_1000", lambda: float_function("while_1000", (1024,), loop, us_per_trip=lambda s: s * 1e6 / 1000))
+
+    # The _ex forms skip the check that synchronizes to raise on a failed
+    # factorization: Kiln returns NaN there instead and does not synchronize.
+    ln = 64 if a.small else 1024
+    lbatch = 64 if a.small else 4096
+
+    def spd(batch, n, dtype):
+        g = torch.Generator(device=dev).manual_seed(13)
+        r = torch.empty(batch, n, n, device=dev, dtype=dtype).uniform_(-1, 1, generator=g)
+        return r @ r.mT / n + torch.eye(n, device=dev, dtype=dtype)
+
+    def cholesky(name, x, **extra):
+        s = time_batched(lambda: torch.linalg.cholesky_ex(x).L, a.rounds)
+        report(name, s, **extra)
+
+    def solve():
+        g = torch.Generator(device=dev).manual_seed(14)
+        m = torch.empty(ln, ln, device=dev, dtype=torch.float64).uniform_(-1, 1, generator=g)
+        m += ln * torch.eye(ln, device=dev, dtype=torch.float64)
+        b = torch.ones(ln, 1, device=dev, dtype=torch.float64)
+        s = time_batched(lambda: torch.linalg.solve_ex(m, b).result, a.rounds)
+        report("solve", s, n=ln)
+
+    run("cholesky", lambda: cholesky("cholesky", spd(1, ln, torch.float64)[0], n=ln))
+    run("solve", solve)
+    run("cholesky_batch", lambda: cholesky("cholesky_batch", spd(lbatch, 16, torch.float32), batch=lbatch))
     return 0 if failures == 0 else 1
 
 

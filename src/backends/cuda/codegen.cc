@@ -2415,10 +2415,11 @@ std::string ModuleSource(const Program& program) {
 Capabilities ProgramCapabilities() {
   Capabilities caps;
   for (size_t i = 0; i < caps.ops.size(); ++i) caps.ops[i] = true;
-  // Linear algebra and complex numbers (with the FFT) run on the CPU
-  // backend only so far (issue 13; cuSOLVER and cuFFT are the plan): a
-  // graph with one of them gets "does not implement op Cholesky" here. Without the fused Attention, layers::DotProductAttention uses the
-  // composed ops. Collectives on device buffers are NCCL's job (issue 14).
+  // Complex numbers (with the FFT) run on the CPU backend only so far
+  // (issue 13; cuFFT is the plan): a graph with one of them gets "does not
+  // implement op Fft" here. Without the fused Attention,
+  // layers::DotProductAttention uses the composed ops. Collectives on device
+  // buffers are NCCL's job (issue 14).
   for (ir::OpType op : {ir::OpType::kAttention, ir::OpType::kAttentionGrad,
                         ir::OpType::kComplex, ir::OpType::kReal, ir::OpType::kImag, ir::OpType::kFft,
                         ir::OpType::kCollective}) {
