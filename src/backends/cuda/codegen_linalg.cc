@@ -90,7 +90,9 @@ void Generator::TriangularSolve(int id) {
   s.transpose = attrs.transpose_a;
   s.unit_diagonal = attrs.unit_diagonal;
   s.a = in.operands[0];
-  s.batched = s.batch > 1;
+  // Batched trsm is written for small matrices (and fails on very many
+  // right-hand sides); larger ones are solved one at a time.
+  s.batched = s.batch > 1 && std::max(s.rows, s.cols) <= kBatchedOrder;
   p_.steps.push_back({StepKind::kKernel, id, Add(CopyOperand(id, 1))});
   p_.steps.push_back({StepKind::kSolver, id, AddSolver(s)});
   if (!s.unit_diagonal) p_.steps.push_back({StepKind::kUpdate, id, Add(TriangularSolveFinish(id, s))});
@@ -225,6 +227,7 @@ void Generator::Lu(int id) {
   const int bad = Flags(batch);
   p_.steps.push_back({StepKind::kKernel, bad, Add(NotFinite(col, bad, batch, m, n, Triangle::kAll))});
   p_.steps.push_back({StepKind::kSolver, col, AddSolver(s)});
+  p_.steps.push_back({StepKind::kUpdate, bad, Add(CheckPivots(bad, s.outputs[0], batch, m, k))});
   Result(id, col, {bad}, m, n, true);
   {  // 0-based pivots (the identity where not finite)
     KernelBuilder b(fn_, p_.materialized);
@@ -408,6 +411,20 @@ KernelSpec Generator::LuPermutation(int perm, int pivots, int bad, int64_t batch
     body += "      }\n    }\n";
   }
   return FinishScratch(b, perm, "lu_perm", ThreadLoop("mat", batch, body), batch);
+}
+
+// Marks `bad` the matrices whose pivots the library returned out of range
+// (row r swapped with a row above it or past the end): their results are
+// NaN rather than a permutation written out of bounds. The CPU backend
+// throws there; a kernel cannot.
+KernelSpec Generator::CheckPivots(int bad, int pivots, int64_t batch, int64_t m, int64_t k) {
+  KernelBuilder b(fn_, p_.materialized);
+  const std::string P = b.Input(pivots);
+  std::string body = "    for (i64 r = 0; r < " + Str(k) + "; ++r) {\n";
+  body += "      const i64 t = (i64)" + P + "[mat * " + Str(k) + " + r] - 1;\n";
+  body += "      if (t < r || t >= " + Str(m) + ") out[mat] = 1;\n";
+  body += "    }\n";
+  return FinishScratch(b, bad, "lu_check", ThreadLoop("mat", batch, body), batch);
 }
 
 // bad[mat] = whether the rows x cols matrix `mat` of `x` holds NaN or Inf

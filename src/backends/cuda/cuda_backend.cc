@@ -272,7 +272,9 @@ struct Workspace {
 };
 
 int Int32(int64_t v, const char* what) {
-  if (v > std::numeric_limits<int>::max()) Throw(std::string("cuda: cuSOLVER's ") + what + " takes 32-bit sizes; got " + std::to_string(v));
+  if (v > std::numeric_limits<int>::max()) {
+    Throw(std::string("cuda: ") + what + " takes 32-bit sizes; got " + std::to_string(v));
+  }
   return static_cast<int>(v);
 }
 
@@ -287,7 +289,7 @@ void RunPotrf(const std::shared_ptr<Device>& dp, const SolverSpec& s, void* x, v
   const int64_t elem = f64 ? 8 : 4, stride = s.rows * s.rows * elem;
   if (s.batched) {
     MemPtr ptrs = PointerArray(dp, x, s.batch, stride);
-    const int n = static_cast<int>(s.rows), batch = static_cast<int>(s.batch);
+    const int n = Int32(s.rows, "potrfBatched"), batch = Int32(s.batch, "potrfBatched");
     CheckSolver(f64 ? cusolverDnDpotrfBatched(h, Fill(s.lower), n, static_cast<double**>(ptrs->ptr), n,
                                               static_cast<int*>(info), batch)
                     : cusolverDnSpotrfBatched(h, Fill(s.lower), n, static_cast<float**>(ptrs->ptr), n,
@@ -346,7 +348,7 @@ void RunGetrf(const std::shared_ptr<Device>& dp, const SolverSpec& s, void* x, v
   const int64_t elem = f64 ? 8 : 4, stride = s.rows * s.cols * elem, k = std::min(s.rows, s.cols);
   if (s.batched) {
     MemPtr ptrs = PointerArray(dp, x, s.batch, stride);
-    const int n = static_cast<int>(s.rows), batch = static_cast<int>(s.batch);
+    const int n = Int32(s.rows, "getrfBatched"), batch = Int32(s.batch, "getrfBatched");
     CheckBlas(f64 ? cublasDgetrfBatched(d.Blas(), n, static_cast<double* const*>(ptrs->ptr), n,
                                         static_cast<int*>(pivots), static_cast<int*>(info), batch)
                   : cublasSgetrfBatched(d.Blas(), n, static_cast<float* const*>(ptrs->ptr), n,
@@ -447,7 +449,9 @@ void RunGesvd(const std::shared_ptr<Device>& dp, const SolverSpec& s, void* x, v
   char* u = s.compute_uv ? static_cast<char*>(outputs[1]) : nullptr;
   char* vt = s.compute_uv ? static_cast<char*>(outputs[2]) : nullptr;
   int* info = static_cast<int*>(outputs[s.compute_uv ? 3 : 1]);
-  const int64_t ldu = s.compute_uv ? s.rows : 1, ldvt = s.compute_uv ? k : 1;
+  // gesvd checks ldu >= rows and ldvt >= cols even when U and Vᵀ are not
+  // computed (their pointers are then null).
+  const int64_t ldu = s.rows, ldvt = k;
   size_t device_bytes = 0, host_bytes = 0;
   CheckSolver(cusolverDnXgesvd_bufferSize(h, d.solver_params, job, job, s.rows, s.cols, type, x, s.rows, type, sv, type,
                                           u, ldu, type, vt, ldvt, type, &device_bytes, &host_bytes),

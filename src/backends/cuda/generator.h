@@ -131,6 +131,7 @@ class Generator {
   void Constant(int out_id, bool identity);
   void Lu(int id);
   KernelSpec LuPermutation(int perm, int pivots, int bad, int64_t batch, int64_t m, int64_t k);
+  KernelSpec CheckPivots(int bad, int pivots, int64_t batch, int64_t m, int64_t k);
   void Qr(int id);
   void Eigh(int id);
   void Svd(int id);

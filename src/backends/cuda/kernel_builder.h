@@ -26,16 +26,17 @@ namespace kiln::backends::cuda::gen {
 using ir::OpCategory;
 using ir::OpType;
 
+// A 64-bit integer literal ("12LL").
 std::string Str(int64_t v);
 
+// Dtype classes: Float16 and BFloat16; every floating type; integers (not
+// Bool); signed integers.
 bool IsHalfType(dtypes::DType dt);
-
 bool IsFloatType(dtypes::DType dt);
-
 bool IsIntType(dtypes::DType dt);
-
 bool IsSignedType(dtypes::DType dt);
 
+// Throws kiln::Error "cuda: <op> <what> (<shape>, <location>)".
 [[noreturn]] void Unsupported(const ir::Instruction& in, const std::string& what);
 
 // The type values are computed in: float for the 16-bit floats, bool for Bool.
@@ -59,6 +60,7 @@ std::string NumberLiteral(dtypes::DType dt, double v);
 // A quiet NaN in compute type dt (a floating-point type).
 std::string NaNLiteral(dtypes::DType dt);
 
+// Row-major strides of `dims`, in elements.
 std::vector<int64_t> StridesOf(const std::vector<int64_t>& dims);
 
 // An index into a value: per-axis expressions and/or the row-major linear
@@ -69,6 +71,7 @@ struct Idx {
   bool has_axes = false;
 };
 
+// An index given by its linear expression.
 Idx LinearIdx(const std::string& lin);
 
 // Axis expressions are parenthesized (unless plain names), so ops can
@@ -237,12 +240,15 @@ class KernelBuilder {
 };
 
 // ---------------------------------------------------------------- Kernels.
+// The __global__ function `name`: `b`'s inputs as `in0, in1, ...`, then
+// `out` (value `out_id`'s storage type), around `loop`.
 std::string KernelSource(const std::string& name, const KernelBuilder& b, const ir::Function& fn, int out_id,
                          const std::string& loop, bool out_const = false);
 
 // The grid-stride loop over `count` items, `var` the item index.
 std::string ThreadLoop(const std::string& var, int64_t count, const std::string& body);
 
+// The grid-stride loop over `count` items, one block each.
 std::string BlockLoop(const std::string& var, int64_t count, const std::string& body);
 
 // ----------------------------------------------------------------- Plan.
@@ -254,6 +260,7 @@ bool IsFusible(OpType op);
 // buffers the sub-function wrote).
 bool IsFusible(const ir::Function& fn, const ir::Instruction& in);
 
+// The Reduce* ops.
 bool IsReduce(OpType op);
 
 // Whether consumer `in` computes operand `k` inline (else it needs a buffer).
@@ -269,6 +276,8 @@ bool IsCheap(const ir::Instruction& in);
 // product is one batched matrix product.
 ir::Function CanonicalizeDots(const ir::Function& fn);
 
+// Per instruction: whether its value gets a buffer (else it is computed
+// inside its consumers' kernels).
 std::vector<bool> PlanMaterialized(const ir::Function& fn);
 
 }  // namespace kiln::backends::cuda::gen

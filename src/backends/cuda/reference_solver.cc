@@ -107,8 +107,8 @@ void ReferenceGesvd(const SolverSpec& s, T* x, void* const* outputs) {
   T dummy[1];
   for (int64_t i = 0; i < s.batch; ++i) {
     info[i] = Gesvd(job, Int(s.rows), Int(s.cols), x + i * s.rows * s.cols, sv + i * k,
-                    u != nullptr ? u + i * s.rows * ucols : dummy, u != nullptr ? Int(s.rows) : 1,
-                    vt != nullptr ? vt + i * k * k : dummy, vt != nullptr ? Int(k) : 1, superb.data());
+                    u != nullptr ? u + i * s.rows * ucols : dummy, Int(s.rows), vt != nullptr ? vt + i * k * k : dummy,
+                    Int(k), superb.data());
   }
 }
 
