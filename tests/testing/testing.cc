@@ -27,13 +27,17 @@ std::vector<std::string> BackendNames() {
   std::vector<std::string> names;
   std::stringstream list(chosen);
   for (std::string name; std::getline(list, name, ',');) {
-#ifdef KILN_HAVE_CUDA
-    if (name == "cuda-emu") backends::cuda::RegisterCudaEmulatorBackend();
-#endif
-    backends::NewWithName(name);  // a clear error for a name that is not there
+    NewTestBackend(name);  // a clear error for a name that is not there
     names.push_back(name);
   }
   return names;
+}
+
+std::shared_ptr<backends::Backend> NewTestBackend(const std::string& name) {
+#ifdef KILN_HAVE_CUDA
+  if (name == "cuda-emu") backends::cuda::RegisterCudaEmulatorBackend();
+#endif
+  return backends::NewWithName(name);
 }
 
 std::string BackendParamName(const ::testing::TestParamInfo<std::string>& info) {

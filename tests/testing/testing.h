@@ -22,6 +22,10 @@ namespace kiln::testing {
 
 /// Every backend available on this machine ("cpu", and "cuda" with a GPU).
 std::vector<std::string> BackendNames();
+
+/// backends::NewWithName, registering the CUDA emulator first when `name` is
+/// "cuda-emu" (only the tests register it).
+std::shared_ptr<backends::Backend> NewTestBackend(const std::string& name);
 /// The backends of BackendNames() whose capabilities include `op` (for the
 /// tests of ops some backends declare missing).
 std::vector<std::string> BackendsSupporting(ir::OpType op);
