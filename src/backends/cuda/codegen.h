@@ -80,7 +80,11 @@ struct SolverSpec {
   /// One batched library call for all the matrices (pointer arrays; 32-bit
   /// sizes and pivots) rather than the 64-bit entry point per matrix.
   bool batched = false;
-  int a = -1;  // trsm: the triangular matrices' value (square, batch of them); orgqr: tau
+  /// Values the call reads besides the matrices it works on in place: trsm
+  /// {a} (the triangular matrices), orgqr {tau}; a batched call then adds
+  /// the arrays of device pointers to each matrix (Uint64 [batch], written
+  /// by a generated kernel): trsm's to a's and to x's, the others' to x's.
+  std::vector<int> inputs;
   /// Scratch values the step allocates and the library writes, per matrix
   /// [batch, ...]: info is Int32, getrf's pivots Int32 when batched, else Int64.
   std::vector<int> outputs;

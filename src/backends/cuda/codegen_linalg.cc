@@ -32,6 +32,7 @@ void Generator::Cholesky(int id) {
   s.batched = s.batch > 1 && s.rows <= kBatchedOrder;
   p_.steps.push_back({StepKind::kKernel, id, Add(CopyOperand(id))});
   s.outputs = {AddScratch(shapes::Shape(dtypes::Int32, {s.batch}))};
+  if (s.batched) s.inputs = {PointerArray(id, s.batch, s.rows * s.cols)};
   p_.steps.push_back({StepKind::kSolver, id, AddSolver(s)});
   p_.steps.push_back({StepKind::kUpdate, id, Add(CholeskyFinish(id, s))});
 }
@@ -89,11 +90,16 @@ void Generator::TriangularSolve(int id) {
   s.left_side = !attrs.left_side;
   s.transpose = attrs.transpose_a;
   s.unit_diagonal = attrs.unit_diagonal;
-  s.a = in.operands[0];
+  s.inputs = {in.operands[0]};
   // Batched trsm is written for small matrices (and fails on very many
   // right-hand sides); larger ones are solved one at a time.
   s.batched = s.batch > 1 && std::max(s.rows, s.cols) <= kBatchedOrder;
   p_.steps.push_back({StepKind::kKernel, id, Add(CopyOperand(id, 1))});
+  if (s.batched) {
+    const int64_t k = s.left_side ? s.rows : s.cols;
+    s.inputs.push_back(PointerArray(s.inputs[0], s.batch, k * k));
+    s.inputs.push_back(PointerArray(id, s.batch, s.rows * s.cols));
+  }
   p_.steps.push_back({StepKind::kSolver, id, AddSolver(s)});
   if (!s.unit_diagonal) p_.steps.push_back({StepKind::kUpdate, id, Add(TriangularSolveFinish(id, s))});
 }
@@ -103,7 +109,7 @@ void Generator::TriangularSolve(int id) {
 KernelSpec Generator::TriangularSolveFinish(int id, const SolverSpec& s) {
   const int64_t k = s.left_side ? s.rows : s.cols;
   KernelBuilder b(fn_, p_.materialized);
-  const std::string a = b.Input(s.a);
+  const std::string a = b.Input(s.inputs[0]);
   std::string body = "    __shared__ int bad;\n";
   body += "    if (threadIdx.x == 0) bad = 0;\n";
   body += "    __syncthreads();\n";
@@ -226,6 +232,7 @@ void Generator::Lu(int id) {
   // hold Inf where the library divides by a zero pivot).
   const int bad = Flags(batch);
   p_.steps.push_back({StepKind::kKernel, bad, Add(NotFinite(col, bad, batch, m, n, Triangle::kAll))});
+  if (s.batched) s.inputs = {PointerArray(col, batch, m * n)};
   p_.steps.push_back({StepKind::kSolver, col, AddSolver(s)});
   p_.steps.push_back({StepKind::kUpdate, bad, Add(CheckPivots(bad, s.outputs[0], batch, m, k))});
   Result(id, col, {bad}, m, n, true);
@@ -287,7 +294,7 @@ void Generator::Qr(int id) {
   }
   SolverSpec g = Spec(SolverSpec::Kind::kOrgqr, as.DType(), batch, m, qcols);
   g.reflectors = k;
-  g.a = tau;
+  g.inputs = {tau};
   g.outputs = {Flags(batch)};
   p_.steps.push_back({StepKind::kSolver, q, AddSolver(g)});
   Result(id, q, {bad, g.outputs[0]}, m, qcols, true);
@@ -411,6 +418,19 @@ KernelSpec Generator::LuPermutation(int perm, int pivots, int bad, int64_t batch
     body += "      }\n    }\n";
   }
   return FinishScratch(b, perm, "lu_perm", ThreadLoop("mat", batch, body), batch);
+}
+
+// A Uint64 [batch] scratch of device pointers to each matrix (`size`
+// elements apart) of value `x`, for a batched library call: written by a
+// kernel, so the call needs no upload from the host (nor its implicit
+// synchronization).
+int Generator::PointerArray(int x, int64_t batch, int64_t size) {
+  const int ptrs = AddScratch(shapes::Shape(dtypes::Uint64, {batch}));
+  KernelBuilder b(fn_, p_.materialized);
+  const std::string X = b.Input(x);
+  const std::string body = "    out[i] = (u64)(" + X + " + i * " + Str(size) + ");\n";
+  p_.steps.push_back({StepKind::kKernel, ptrs, Add(FinishScratch(b, ptrs, "pointers", ThreadLoop("i", batch, body), batch))});
+  return ptrs;
 }
 
 // Marks `bad` the matrices whose pivots the library returned out of range

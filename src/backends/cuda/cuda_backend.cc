@@ -241,17 +241,6 @@ class LtMatmul {
   cublasLtMatmulAlgo_t algo_{};
 };
 
-// Device pointers to each matrix of a batch (`stride` bytes apart), for the
-// libraries' batched entry points: copied from pageable memory, which
-// returns once the host array is staged (the copy is stream-ordered).
-MemPtr PointerArray(const std::shared_ptr<Device>& d, void* base, int64_t count, int64_t stride) {
-  std::vector<void*> host(static_cast<size_t>(count));
-  for (int64_t i = 0; i < count; ++i) host[static_cast<size_t>(i)] = static_cast<char*>(base) + i * stride;
-  auto mem = std::make_shared<DeviceMem>(d, host.size() * sizeof(void*));
-  Check(cudaMemcpyAsync(mem->ptr, host.data(), mem->bytes, cudaMemcpyHostToDevice, d->stream), "uploading pointers");
-  return mem;
-}
-
 cublasFillMode_t Fill(bool lower) { return lower ? CUBLAS_FILL_MODE_LOWER : CUBLAS_FILL_MODE_UPPER; }
 
 // A cuSOLVER call's workspaces: device memory from the pool (freed in
@@ -282,17 +271,16 @@ cudaDataType SolverType(dtypes::DType dt) { return dt == dtypes::Float64 ? CUDA_
 
 // Cholesky: the 64-bit potrf per matrix, or potrfBatched for many small
 // ones (one launch for the batch).
-void RunPotrf(const std::shared_ptr<Device>& dp, const SolverSpec& s, void* x, void* info) {
+void RunPotrf(const std::shared_ptr<Device>& dp, const SolverSpec& s, void* x, void* const* inputs, void* info) {
   Device& d = *dp;
   cusolverDnHandle_t h = d.Solver();
   const bool f64 = s.dtype == dtypes::Float64;
   const int64_t elem = f64 ? 8 : 4, stride = s.rows * s.rows * elem;
   if (s.batched) {
-    MemPtr ptrs = PointerArray(dp, x, s.batch, stride);
     const int n = Int32(s.rows, "potrfBatched"), batch = Int32(s.batch, "potrfBatched");
-    CheckSolver(f64 ? cusolverDnDpotrfBatched(h, Fill(s.lower), n, static_cast<double**>(ptrs->ptr), n,
+    CheckSolver(f64 ? cusolverDnDpotrfBatched(h, Fill(s.lower), n, static_cast<double**>(inputs[0]), n,
                                               static_cast<int*>(info), batch)
-                    : cusolverDnSpotrfBatched(h, Fill(s.lower), n, static_cast<float**>(ptrs->ptr), n,
+                    : cusolverDnSpotrfBatched(h, Fill(s.lower), n, static_cast<float**>(inputs[0]), n,
                                               static_cast<int*>(info), batch),
                 "potrfBatched");
     return;
@@ -312,15 +300,16 @@ void RunPotrf(const std::shared_ptr<Device>& dp, const SolverSpec& s, void* x, v
 }
 
 // Triangular solves: trsm per matrix, or trsmBatched (pointer arrays) for a batch.
-void RunTrsm(const std::shared_ptr<Device>& dp, const SolverSpec& s, void* x, const void* a) {
+void RunTrsm(const std::shared_ptr<Device>& dp, const SolverSpec& s, void* x, void* const* inputs) {
   cublasHandle_t h = dp->Blas();
   const bool f64 = s.dtype == dtypes::Float64;
-  const int64_t elem = f64 ? 8 : 4, k = s.left_side ? s.rows : s.cols;
+  const int64_t k = s.left_side ? s.rows : s.cols;
   const cublasSideMode_t side = s.left_side ? CUBLAS_SIDE_LEFT : CUBLAS_SIDE_RIGHT;
   const cublasOperation_t op = s.transpose ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasDiagType_t diag = s.unit_diagonal ? CUBLAS_DIAG_UNIT : CUBLAS_DIAG_NON_UNIT;
   const float one32 = 1;
   const double one64 = 1;
+  const void* a = inputs[0];
   if (!s.batched) {
     CheckBlas(f64 ? cublasDtrsm_v2_64(h, side, Fill(s.lower), op, diag, s.rows, s.cols, &one64,
                                       static_cast<const double*>(a), k, static_cast<double*>(x), s.rows)
@@ -329,29 +318,27 @@ void RunTrsm(const std::shared_ptr<Device>& dp, const SolverSpec& s, void* x, co
               "trsm");
     return;
   }
-  MemPtr as = PointerArray(dp, const_cast<void*>(a), s.batch, k * k * elem);
-  MemPtr xs = PointerArray(dp, x, s.batch, s.rows * s.cols * elem);
   CheckBlas(f64 ? cublasDtrsmBatched_64(h, side, Fill(s.lower), op, diag, s.rows, s.cols, &one64,
-                                        static_cast<const double* const*>(as->ptr), k,
-                                        static_cast<double* const*>(xs->ptr), s.rows, s.batch)
+                                        static_cast<const double* const*>(inputs[1]), k,
+                                        static_cast<double* const*>(inputs[2]), s.rows, s.batch)
                 : cublasStrsmBatched_64(h, side, Fill(s.lower), op, diag, s.rows, s.cols, &one32,
-                                        static_cast<const float* const*>(as->ptr), k,
-                                        static_cast<float* const*>(xs->ptr), s.rows, s.batch),
+                                        static_cast<const float* const*>(inputs[1]), k,
+                                        static_cast<float* const*>(inputs[2]), s.rows, s.batch),
             "trsmBatched");
 }
 
 // LU: cuBLAS's getrfBatched (square matrices, 32-bit pivots) for a batch
 // of small ones, else the 64-bit getrf per matrix (64-bit pivots).
-void RunGetrf(const std::shared_ptr<Device>& dp, const SolverSpec& s, void* x, void* pivots, void* info) {
+void RunGetrf(const std::shared_ptr<Device>& dp, const SolverSpec& s, void* x, void* const* inputs, void* pivots,
+              void* info) {
   Device& d = *dp;
   const bool f64 = s.dtype == dtypes::Float64;
   const int64_t elem = f64 ? 8 : 4, stride = s.rows * s.cols * elem, k = std::min(s.rows, s.cols);
   if (s.batched) {
-    MemPtr ptrs = PointerArray(dp, x, s.batch, stride);
     const int n = Int32(s.rows, "getrfBatched"), batch = Int32(s.batch, "getrfBatched");
-    CheckBlas(f64 ? cublasDgetrfBatched(d.Blas(), n, static_cast<double* const*>(ptrs->ptr), n,
+    CheckBlas(f64 ? cublasDgetrfBatched(d.Blas(), n, static_cast<double* const*>(inputs[0]), n,
                                         static_cast<int*>(pivots), static_cast<int*>(info), batch)
-                  : cublasSgetrfBatched(d.Blas(), n, static_cast<float* const*>(ptrs->ptr), n,
+                  : cublasSgetrfBatched(d.Blas(), n, static_cast<float* const*>(inputs[0]), n,
                                         static_cast<int*>(pivots), static_cast<int*>(info), batch),
               "getrfBatched");
     return;
@@ -530,14 +517,14 @@ class CudaExecutable final : public Executable {
   void Matmul(int index, const void* lhs, const void* rhs, void* out) {
     matmuls_[static_cast<size_t>(index)]->Run(*device_, lhs, rhs, out);
   }
-  void Solve(int index, void* x, const void* a, void* const* outputs) {
+  void Solve(int index, void* x, void* const* inputs, void* const* outputs) {
     const SolverSpec& s = program_.solvers[static_cast<size_t>(index)];
     switch (s.kind) {
-      case SolverSpec::Kind::kPotrf: RunPotrf(device_, s, x, outputs[0]); break;
-      case SolverSpec::Kind::kTrsm: RunTrsm(device_, s, x, a); break;
-      case SolverSpec::Kind::kGetrf: RunGetrf(device_, s, x, outputs[0], outputs[1]); break;
+      case SolverSpec::Kind::kPotrf: RunPotrf(device_, s, x, inputs, outputs[0]); break;
+      case SolverSpec::Kind::kTrsm: RunTrsm(device_, s, x, inputs); break;
+      case SolverSpec::Kind::kGetrf: RunGetrf(device_, s, x, inputs, outputs[0], outputs[1]); break;
       case SolverSpec::Kind::kGeqrf: RunGeqrf(device_, s, x, outputs[0], outputs[1]); break;
-      case SolverSpec::Kind::kOrgqr: RunOrgqr(device_, s, x, a, outputs[0]); break;
+      case SolverSpec::Kind::kOrgqr: RunOrgqr(device_, s, x, inputs[0], outputs[0]); break;
       case SolverSpec::Kind::kSyevd: RunSyevd(device_, s, x, outputs[0], outputs[1]); break;
       case SolverSpec::Kind::kGesvd: RunGesvd(device_, s, x, outputs); break;
     }

@@ -389,8 +389,8 @@ class EmuExecutable final : public Executable {
       default: Throw("cuda-emu: no product for " + std::string(dtypes::Name(s.dtype)));
     }
   }
-  void Solve(int index, void* x, const void* a, void* const* outputs) {
-    RunReferenceSolver(program_.solvers[static_cast<size_t>(index)], x, a, outputs);
+  void Solve(int index, void* x, void* const* inputs, void* const* outputs) {
+    RunReferenceSolver(program_.solvers[static_cast<size_t>(index)], x, inputs, outputs);
   }
 
  private:

@@ -116,6 +116,7 @@ class Generator {
   // Which elements of a row-major matrix NotFinite checks.
   enum class Triangle { kAll, kLower, kUpper };
   int AddSolver(const SolverSpec& s);
+  int PointerArray(int x, int64_t batch, int64_t size);
   SolverSpec Spec(SolverSpec::Kind kind, dtypes::DType dtype, int64_t batch, int64_t rows, int64_t cols);
   static int64_t BatchOf(const shapes::Shape& a);
   void RequireSolverDType(const ir::Instruction& in, const shapes::Shape& a);

@@ -29,9 +29,10 @@ inline std::vector<int> StepReads(const Program& p, const Step& s) {
       return {m.lhs, m.rhs};
     }
     case StepKind::kSolver: {  // reads (and overwrites) its own value too
+      std::vector<int> reads = {s.value};
       const SolverSpec& m = p.solvers[static_cast<size_t>(s.index)];
-      if (m.a >= 0) return {s.value, m.a};
-      return {s.value};
+      reads.insert(reads.end(), m.inputs.begin(), m.inputs.end());
+      return reads;
     }
     case StepKind::kAlias:
     case StepKind::kTupleElement: return {p.function.instructions[static_cast<size_t>(s.value)].operands[0]};
@@ -173,9 +174,9 @@ std::vector<std::shared_ptr<Mem>> RunIf(const ir::Instruction& in, int si, const
 ///   std::shared_ptr<Mem> Allocate(size_t bytes);
 ///   void Launch(int kernel_index, const KernelSpec&, void** pointers);  // inputs..., output
 ///   void Matmul(int matmul_index, const void* lhs, const void* rhs, void* out);
-///   // SolverSpec `solver_index` in place on `x`, reading `a` (nullptr when
-///   // the spec has none) and writing the spec's `outputs` (allocated here).
-///   void Solve(int solver_index, void* x, const void* a, void* const* outputs);
+///   // SolverSpec `solver_index` in place on `x`, reading the spec's
+///   // `inputs` and writing its `outputs` (allocated here).
+///   void Solve(int solver_index, void* x, void* const* inputs, void* const* outputs);
 ///   // While and If: runs sub-function `index` of the program's function
 ///   // (RunWithArguments on its own program); reads a Bool scalar.
 ///   std::vector<std::shared_ptr<Mem>> RunSubfunction(int index, std::vector<std::shared_ptr<Mem>> args,
@@ -234,14 +235,14 @@ std::vector<std::shared_ptr<Mem>> RunProgram(const Program& p, const std::vector
       case StepKind::kSolver: {
         const SolverSpec& s = p.solvers[static_cast<size_t>(step.index)];
         pointers.clear();
+        for (int i : s.inputs) pointers.push_back(values[static_cast<size_t>(i)]->ptr);
         for (int o : s.outputs) {
           const auto id = static_cast<size_t>(o);
           values[id] = device.Allocate(static_cast<size_t>(p.function.instructions[id].shape.ByteSize()));
           writable[id] = true;
           pointers.push_back(values[id]->ptr);
         }
-        device.Solve(step.index, values[v]->ptr, s.a >= 0 ? values[static_cast<size_t>(s.a)]->ptr : nullptr,
-                     pointers.data());
+        device.Solve(step.index, values[v]->ptr, pointers.data(), pointers.data() + s.inputs.size());
         break;
       }
       case StepKind::kWhile: tuples[v] = RunWhile(in, static_cast<int>(si), last_use, values, writable, device); break;

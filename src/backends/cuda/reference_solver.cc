@@ -28,15 +28,25 @@ lapack_int Getrf(lapack_int m, lapack_int n, double* a, lapack_int* ipiv) {
   return LAPACKE_dgetrf_work(LAPACK_COL_MAJOR, m, n, a, std::max<lapack_int>(m, 1), ipiv);
 }
 
+// Matrix i of a batch `size` elements apart at x; for a batched call, where
+// the pointer array (the spec's input `array`) says, as the library reads it.
+template <typename T>
+T* MatrixOf(const SolverSpec& s, T* x, void* const* inputs, size_t array, int64_t i, int64_t size) {
+  if (!s.batched) return x + i * size;
+  T* m = reinterpret_cast<T*>(static_cast<const uint64_t*>(inputs[array])[i]);
+  if (m != x + i * size) Throw("cuda-emu: pointer " + std::to_string(i) + " of a batched solver call is wrong");
+  return m;
+}
+
 // getrf per matrix; the pivots stored as the library's entry point would:
 // 32-bit for the batched one, 64-bit for cusolverDnXgetrf.
 template <typename T>
-void ReferenceGetrf(const SolverSpec& s, T* x, void* pivots, int32_t* info) {
+void ReferenceGetrf(const SolverSpec& s, T* x, void* const* inputs, void* pivots, int32_t* info) {
   const int64_t k = std::min(s.rows, s.cols);
   std::vector<lapack_int> ipiv(static_cast<size_t>(k));
   for (int64_t i = 0; i < s.batch; ++i) {
-    info[i] = static_cast<int32_t>(
-        Getrf(static_cast<lapack_int>(s.rows), static_cast<lapack_int>(s.cols), x + i * s.rows * s.cols, ipiv.data()));
+    info[i] = static_cast<int32_t>(Getrf(static_cast<lapack_int>(s.rows), static_cast<lapack_int>(s.cols),
+                                         MatrixOf(s, x, inputs, 0, i, s.rows * s.cols), ipiv.data()));
     for (int64_t r = 0; r < k; ++r) {
       if (s.batched) static_cast<int32_t*>(pivots)[i * k + r] = static_cast<int32_t>(ipiv[static_cast<size_t>(r)]);
       else static_cast<int64_t*>(pivots)[i * k + r] = ipiv[static_cast<size_t>(r)];
@@ -113,10 +123,11 @@ void ReferenceGesvd(const SolverSpec& s, T* x, void* const* outputs) {
 }
 
 template <typename T>
-void ReferencePotrf(const SolverSpec& s, T* x, int32_t* info) {
+void ReferencePotrf(const SolverSpec& s, T* x, void* const* inputs, int32_t* info) {
   const int64_t size = s.rows * s.rows;
   for (int64_t i = 0; i < s.batch; ++i) {
-    info[i] = static_cast<int32_t>(Potrf(s.lower ? 'L' : 'U', static_cast<lapack_int>(s.rows), x + i * size));
+    info[i] = static_cast<int32_t>(
+        Potrf(s.lower ? 'L' : 'U', static_cast<lapack_int>(s.rows), MatrixOf(s, x, inputs, 0, i, size)));
   }
 }
 
@@ -124,11 +135,12 @@ void ReferencePotrf(const SolverSpec& s, T* x, int32_t* info) {
 // rows x rows) or X op(A) = B (A cols x cols), B rows x cols with leading
 // dimension rows, overwritten by X. Column-major throughout.
 template <typename T>
-void ReferenceTrsm(const SolverSpec& s, T* x, const T* a_all) {
+void ReferenceTrsm(const SolverSpec& s, T* x, void* const* inputs) {
   const int64_t k = s.left_side ? s.rows : s.cols;
+  T* a_all = static_cast<T*>(inputs[0]);
   for (int64_t bi = 0; bi < s.batch; ++bi) {
-    const T* a = a_all + bi * k * k;
-    T* b = x + bi * s.rows * s.cols;
+    const T* a = MatrixOf(s, a_all, inputs, 1, bi, k * k);
+    T* b = MatrixOf(s, x, inputs, 2, bi, s.rows * s.cols);
     // op(A)(i, j), and whether op(A) is lower triangular.
     auto op = [&](int64_t i, int64_t j) { return s.transpose ? a[i * k + j] : a[j * k + i]; };
     const bool op_lower = s.lower != s.transpose;
@@ -165,18 +177,20 @@ void ReferenceTrsm(const SolverSpec& s, T* x, const T* a_all) {
 }
 
 template <typename T>
-void Run(const SolverSpec& s, void* x, const void* a, void* const* outputs) {
+void Run(const SolverSpec& s, void* x, void* const* inputs, void* const* outputs) {
   switch (s.kind) {
-    case SolverSpec::Kind::kPotrf: ReferencePotrf(s, static_cast<T*>(x), static_cast<int32_t*>(outputs[0])); return;
-    case SolverSpec::Kind::kTrsm: ReferenceTrsm(s, static_cast<T*>(x), static_cast<const T*>(a)); return;
+    case SolverSpec::Kind::kPotrf:
+      ReferencePotrf(s, static_cast<T*>(x), inputs, static_cast<int32_t*>(outputs[0]));
+      return;
+    case SolverSpec::Kind::kTrsm: ReferenceTrsm(s, static_cast<T*>(x), inputs); return;
     case SolverSpec::Kind::kGetrf:
-      ReferenceGetrf(s, static_cast<T*>(x), outputs[0], static_cast<int32_t*>(outputs[1]));
+      ReferenceGetrf(s, static_cast<T*>(x), inputs, outputs[0], static_cast<int32_t*>(outputs[1]));
       return;
     case SolverSpec::Kind::kGeqrf:
       ReferenceGeqrf(s, static_cast<T*>(x), static_cast<T*>(outputs[0]), static_cast<int32_t*>(outputs[1]));
       return;
     case SolverSpec::Kind::kOrgqr:
-      ReferenceOrgqr(s, static_cast<T*>(x), static_cast<const T*>(a), static_cast<int32_t*>(outputs[0]));
+      ReferenceOrgqr(s, static_cast<T*>(x), static_cast<const T*>(inputs[0]), static_cast<int32_t*>(outputs[0]));
       return;
     case SolverSpec::Kind::kSyevd:
       ReferenceSyevd(s, static_cast<T*>(x), static_cast<T*>(outputs[0]), static_cast<int32_t*>(outputs[1]));
@@ -187,9 +201,9 @@ void Run(const SolverSpec& s, void* x, const void* a, void* const* outputs) {
 
 }  // namespace
 
-void RunReferenceSolver(const SolverSpec& s, void* x, const void* a, void* const* outputs) {
-  if (s.dtype == dtypes::Float32) return Run<float>(s, x, a, outputs);
-  if (s.dtype == dtypes::Float64) return Run<double>(s, x, a, outputs);
+void RunReferenceSolver(const SolverSpec& s, void* x, void* const* inputs, void* const* outputs) {
+  if (s.dtype == dtypes::Float32) return Run<float>(s, x, inputs, outputs);
+  if (s.dtype == dtypes::Float64) return Run<double>(s, x, inputs, outputs);
   Throw("cuda-emu: no solver for " + std::string(dtypes::Name(s.dtype)));
 }
 

@@ -10,8 +10,10 @@
 
 namespace kiln::backends::cuda {
 
-/// Runs `s` in place on `x`, reading `a` and writing `outputs` where the
-/// spec has them, as the CUDA backend's library call does on the device.
-void RunReferenceSolver(const SolverSpec& s, void* x, const void* a, void* const* outputs);
+/// Runs `s` in place on `x`, reading the spec's `inputs` and writing its
+/// `outputs`, as the CUDA backend's library call does on the device; a
+/// batched call finds its matrices through its pointer arrays (which must
+/// point where the matrices are).
+void RunReferenceSolver(const SolverSpec& s, void* x, void* const* inputs, void* const* outputs);
 
 }  // namespace kiln::backends::cuda
