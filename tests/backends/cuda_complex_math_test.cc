@@ -10,7 +10,6 @@
 #include <cmath>
 #include <complex>
 #include <cstring>
-#include <fstream>
 #include <limits>
 #include <random>
 #include <sstream>
@@ -18,6 +17,7 @@
 #include <vector>
 
 #include "src/backends/cuda/nvrtc_compiler.h"
+#include "src/backends/cuda/prelude.h"
 
 namespace kiln::backends::cuda {
 namespace {
@@ -29,7 +29,9 @@ inline double __longlong_as_double(long long v) {
   std::memcpy(&d, &v, sizeof d);
   return d;
 }
+#define KILN_CUDA_SOURCE(...) __VA_ARGS__
 #include "src/backends/cuda/complex_math.cuh"
+#undef KILN_CUDA_SOURCE
 #undef __device__
 #undef __forceinline__
 
@@ -98,15 +100,23 @@ void CheckUnary(const char* name, KCx<R> (*ours)(KCx<R>), std::complex<R> (*want
   EXPECT_EQ(failures, 0) << name << (sizeof(R) == 4 ? " float" : " double");
 }
 
+// `finite_limit`: pairs with a finite part this large or larger are skipped
+// (a power with a huge exponent is exp of an angle of ~1e30 radians, whose
+// value hangs on the last bit of log a: no two implementations agree).
 template <class R>
 void CheckBinary(const char* name, KCx<R> (*ours)(KCx<R>, KCx<R>),
-                 std::complex<R> (*want)(std::complex<R>, std::complex<R>)) {
+                 std::complex<R> (*want)(std::complex<R>, std::complex<R>), double finite_limit = INFINITY) {
   const std::vector<std::complex<R>> v = Values<R>();
+  auto huge = [&](std::complex<R> z) {
+    auto big = [&](R x) { return std::isfinite(x) && std::abs(x) >= finite_limit; };
+    return big(z.real()) || big(z.imag());
+  };
   int failures = 0;
   // Every special pair, then random pairs.
   for (size_t i = 0; i < v.size(); ++i) {
     for (size_t j = 0; j < v.size(); j += i < 121 ? 1 : 97) {
       if (i >= 121 && j >= 121 && (i + j) % 7 != 0) continue;
+      if (huge(v[i]) || huge(v[j])) continue;
       const auto result = Same(Std(ours(Kc(v[i]), Kc(v[j]))), want(v[i], v[j]), 4 * Rtol<R>());
       if (!result && ++failures <= 8) ADD_FAILURE() << name << v[i] << ", " << v[j] << ": " << result.message();
     }
@@ -145,18 +155,17 @@ void CheckAll() {
     if (a == std::complex<R>(0) && b == std::complex<R>(0)) return std::complex<R>(1);
     if (a == std::complex<R>(0) && b.real() > 0) return std::complex<R>(0);
     return std::pow(a, b);
-  });
+  }, 1e20);
 }
 
 TEST(CudaComplexMath, FloatMatchesStdComplex) { CheckAll<float>(); }
 TEST(CudaComplexMath, DoubleMatchesStdComplex) { CheckAll<double>(); }
 
-// Every function instantiated for both part types in one kernel.
+// Every function instantiated for both part types in one kernel, from the
+// string the generated modules include (ComplexMathSource).
 TEST(CudaComplexMath, CompilesWithNvrtc) {
-  std::ifstream file(std::string(KILN_SOURCE_DIR) + "/src/backends/cuda/complex_math.cuh");
-  ASSERT_TRUE(file.good());
   std::stringstream source;
-  source << file.rdbuf();
+  source << ComplexMathSource();
   source << R"(
 template <class R>
 __device__ void kcAll(KCx<R>* z) {

@@ -22,19 +22,17 @@ TEST(OpCoverage, EveryOpHasACase) {
 class OpCoverage : public ::testing::TestWithParam<std::string> {};
 
 // The ops a backend declares it lacks (Capabilities), each listed here on
-// purpose: complex numbers (with the FFT) are not on the CUDA backend yet
-// (issue 13), nor the fused Attention (issue 16; layers use the composed
-// form there), nor the collectives (NCCL). "cuda-emu" (the CUDA backend's
-// programs run on the host) has the same gaps.
+// purpose: the FFT is not on the CUDA backend yet (issue 13), nor the fused
+// Attention (issue 16; layers use the composed form there), nor the
+// collectives (NCCL). "cuda-emu" (the CUDA backend's programs run on the
+// host) has the same gaps.
 bool KnownGap(const std::string& backend, ir::OpType op) {
-  return backend.starts_with("cuda") &&
-         (op == ir::OpType::kAttention || op == ir::OpType::kAttentionGrad || op == ir::OpType::kComplex ||
-          op == ir::OpType::kReal || op == ir::OpType::kImag || op == ir::OpType::kFft ||
-          op == ir::OpType::kCollective);
+  return backend.starts_with("cuda") && (op == ir::OpType::kAttention || op == ir::OpType::kAttentionGrad ||
+                                         op == ir::OpType::kFft || op == ir::OpType::kCollective);
 }
 
-// The dtypes a backend declares it lacks: the complex ones on CUDA.
-bool KnownDTypeGap(const std::string& backend, dtypes::DType dt) { return backend.starts_with("cuda") && dtypes::IsComplex(dt); }
+// The dtypes a backend declares it lacks: none (every backend has them all).
+bool KnownDTypeGap(const std::string&, dtypes::DType) { return false; }
 
 TEST_P(OpCoverage, EveryAcceptedDTypeRuns) {
   auto backend = backends::NewWithName(GetParam());

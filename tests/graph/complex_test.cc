@@ -27,7 +27,7 @@ using testing::Rng;
 
 const DType kComplexDTypes[] = {dtypes::Complex64, dtypes::Complex128};
 
-// The backends with complex dtypes (the CUDA backend has none yet).
+// The backends with complex dtypes (all of them now; a new backend may lack them).
 std::vector<std::string> ComplexBackends() {
   std::vector<std::string> names;
   for (const std::string& name : testing::BackendNames()) {
@@ -241,8 +241,16 @@ TEST_P(ComplexOps, BinaryMatchStdComplexWithBroadcasting) {
           }
         }
         // Each part is a sum of products: compared with an absolute error
-        // scaled to the values' size, as a part may cancel to near zero.
-        EXPECT_TRUE(AllClose(got, a.Shape(), Interleave(want), 4 * testing::Tolerance(dt), 50 * testing::Tolerance(dt)));
+        // scaled to the values' size, as a part may cancel to near zero. A
+        // power, exp(b log a), reaches |z| ~ e^15 here: compared as complex
+        // numbers (its parts carry each other's rounding, magnified by the
+        // exponential; kernels that are not glibc's differ by ~1e-6 |z|).
+        if (std::string(c.name) == "Pow") {
+          EXPECT_EQ(got.Shape(), a.Shape());
+          EXPECT_TRUE(CloseAsComplex(got, Interleave(want), 4 * testing::Tolerance(dt)));
+        } else {
+          EXPECT_TRUE(AllClose(got, a.Shape(), Interleave(want), 4 * testing::Tolerance(dt), 50 * testing::Tolerance(dt)));
+        }
       }
       std::vector<std::complex<double>> rev(kSpecial.rbegin(), kSpecial.rend());
       Tensor a = FromComplex(dt, {static_cast<int64_t>(kSpecial.size())}, kSpecial);

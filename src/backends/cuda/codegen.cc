@@ -39,7 +39,10 @@ bool IsFusible(OpType op) {
     case OpType::kPad:
     case OpType::kConcatenate:
     case OpType::kDynamicSlice:
-    case OpType::kDynamicUpdateSlice: return true;
+    case OpType::kDynamicUpdateSlice:
+    case OpType::kComplex:
+    case OpType::kReal:
+    case OpType::kImag: return true;
     default: return false;
   }
 }
@@ -348,6 +351,8 @@ std::string StorageType(dtypes::DType dtype) {
     case dtypes::BFloat16: return "unsigned short";
     case dtypes::Float32: return "float";
     case dtypes::Float64: return "double";
+    case dtypes::Complex64: return "kc64";  // complex_math.cuh
+    case dtypes::Complex128: return "kc128";
     default: break;
   }
   Throw("cuda: unsupported dtype " + std::string(dtypes::Name(dtype)));
@@ -357,8 +362,16 @@ bool MatmulDType(dtypes::DType dtype) {
   return dtype == dtypes::Float16 || dtype == dtypes::BFloat16 || dtype == dtypes::Float32 || dtype == dtypes::Float64;
 }
 
+bool UsesComplex(const Program& program) {
+  for (const ir::Instruction& in : program.function.instructions) {
+    if (dtypes::IsComplex(in.shape.DType())) return true;
+  }
+  return false;
+}
+
 std::string ModuleSource(const Program& program) {
   std::string s = KernelPrelude();
+  if (UsesComplex(program)) s += std::string("\n") + ComplexMathSource();
   for (const KernelSpec& k : program.kernels) s += "\n" + k.source;
   return s;
 }
@@ -366,17 +379,15 @@ std::string ModuleSource(const Program& program) {
 Capabilities ProgramCapabilities() {
   Capabilities caps;
   for (size_t i = 0; i < caps.ops.size(); ++i) caps.ops[i] = true;
-  // Complex numbers (with the FFT) run on the CPU backend only so far
-  // (issue 13; cuFFT is the plan): a graph with one of them gets "does not
-  // implement op Fft" here. Without the fused Attention,
+  // The FFT runs on the CPU backend only so far (issue 13; cuFFT is the
+  // plan): a graph with one gets "does not implement op Fft" here. Without the fused Attention,
   // layers::DotProductAttention uses the composed ops. Collectives on device
   // buffers are NCCL's job (issue 14).
-  for (ir::OpType op : {ir::OpType::kAttention, ir::OpType::kAttentionGrad,
-                        ir::OpType::kComplex, ir::OpType::kReal, ir::OpType::kImag, ir::OpType::kFft,
+  for (ir::OpType op : {ir::OpType::kAttention, ir::OpType::kAttentionGrad, ir::OpType::kFft,
                         ir::OpType::kCollective}) {
     caps.ops[static_cast<size_t>(op)] = false;
   }
-  for (size_t i = 1; i <= static_cast<size_t>(dtypes::Float64); ++i) caps.dtypes[i] = true;
+  for (size_t i = 1; i <= static_cast<size_t>(dtypes::Complex128); ++i) caps.dtypes[i] = true;
   return caps;
 }
 

@@ -155,9 +155,14 @@ ProgramOptions ProgramOptionsFromEnvironment();
 /// and its location for anything the backend cannot run.
 Program GenerateProgram(const ir::Function& fn, const ProgramOptions& options = {});
 
-/// The CUDA C++ of all of a program's kernels, with the prelude: one NVRTC
+/// The CUDA C++ of all of a program's kernels, with the prelude (and the
+/// complex math where the program has complex values): one NVRTC
 /// compilation per executable.
 std::string ModuleSource(const Program& program);
+
+/// Whether a program has complex values (its module then includes
+/// complex_math.cuh).
+bool UsesComplex(const Program& program);
 
 /// The CUDA C++ type a dtype is stored as ("float", "unsigned short" for
 /// Float16, ...).

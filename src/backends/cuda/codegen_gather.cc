@@ -136,7 +136,9 @@ KernelSpec Generator::Scatter(int id, int out_id) {
   switch (in.op) {
     case OpType::kScatterUpdate: body += "    *p = " + StoreExpr(dt, "v") + ";\n"; break;
     case OpType::kScatterSum:
-      if (dt == dtypes::Float32 || dt == dtypes::Float64 || dt == dtypes::Int32 || dt == dtypes::Uint32 ||
+      if (dtypes::IsComplex(dt)) {  // a sum of complex numbers is the sums of their parts
+        body += "    atomicAdd(&p->re, v.re);\n    atomicAdd(&p->im, v.im);\n";
+      } else if (dt == dtypes::Float32 || dt == dtypes::Float64 || dt == dtypes::Int32 || dt == dtypes::Uint32 ||
           dt == dtypes::Uint64) {
         body += "    atomicAdd(p, v);\n";
       } else if (dt == dtypes::Int64) {

@@ -20,11 +20,11 @@ Generator::ReduceKind Generator::KindOf(OpType op, dtypes::DType dt) {
   switch (op) {
     case OpType::kReduceSum:
       return {acc, lit(0), [dt](const std::string& a, const std::string& b) {
-                return IsFloatType(dt) ? "(" + a + " + " + b + ")" : "kAdd(" + a + ", " + b + ")";
+                return IsFloatType(dt) || dtypes::IsComplex(dt) ? "(" + a + " + " + b + ")" : "kAdd(" + a + ", " + b + ")";
               }};
     case OpType::kReduceProduct:
       return {acc, lit(1), [dt](const std::string& a, const std::string& b) {
-                return IsFloatType(dt) ? "(" + a + " * " + b + ")" : "kMul(" + a + ", " + b + ")";
+                return IsFloatType(dt) || dtypes::IsComplex(dt) ? "(" + a + " * " + b + ")" : "kMul(" + a + ", " + b + ")";
               }};
     case OpType::kReduceMax: {
       std::string id = IsFloatType(dt) ? lit(-INFINITY) : "(" + acc + ")" + IntLimit(dt, false);

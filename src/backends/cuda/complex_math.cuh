@@ -16,6 +16,12 @@
 // A complex value is an aggregate {re, im} (std::complex's layout), so it
 // can live in __shared__ memory; a function is `kc<Name>`, templated on the
 // part type R (float for Complex64, double for Complex128).
+//
+// The code is the argument of KILN_CUDA_SOURCE, which prelude.cc defines to
+// turn it into a string for the generated modules (comments are gone by
+// then) and the test defines to the code itself; so no `#` directives and
+// no unbalanced parentheses in it.
+KILN_CUDA_SOURCE(
 
 template <class R>
 struct KCx {
@@ -189,8 +195,10 @@ __device__ __forceinline__ KCx<R> kcExp(KCx<R> z) {
 
 // log|z| + i arg z; near |z| = 1, log1p of |z|^2 - 1 computed exactly
 // enough ((m - 1)(m + 1) + n^2 for m = max, n = min of the parts).
+// Complex64 in double (as kcExp), which keeps a real part near 0 and the
+// powers built on it within a few float roundings of glibc's.
 template <class R>
-__device__ __forceinline__ KCx<R> kcLog(KCx<R> z) {
+__device__ __forceinline__ KCx<R> kcLogIn(KCx<R> z) {
   const R ax = kcR_abs(z.re), ay = kcR_abs(z.im);
   const R big = ax > ay ? ax : ay, small = ax > ay ? ay : ax;
   const R r = kcR_hypot(z.re, z.im);
@@ -201,6 +209,14 @@ __device__ __forceinline__ KCx<R> kcLog(KCx<R> z) {
     re = kcR_log(r);
   }
   return kcMake(re, kcR_atan2(z.im, z.re));
+}
+template <class R>
+__device__ __forceinline__ KCx<R> kcLog(KCx<R> z) {
+  if constexpr (sizeof(R) == 4) {
+    return kcNarrow(kcLogIn(kcWiden(z)));
+  } else {
+    return kcLogIn(z);
+  }
 }
 
 // The principal square root (Annex G's csqrt): Re >= 0, Im with z's sign.
@@ -308,7 +324,9 @@ __device__ __forceinline__ KCx<R> kcLog1p(KCx<R> z) {
 template <class R>
 __device__ __forceinline__ KCx<R> kcRsqrt(KCx<R> z) { return kcMake((R)1, (R)0) / kcSqrt(z); }
 
-// a^b = exp(b log a), but 0^0 = 1 and 0^b = 0 for Re(b) > 0.
+// a^b = exp(b log a), but 0^0 = 1 and 0^b = 0 for Re(b) > 0. As glibc's
+// cpowf: the product b log a rounded in the part type (the exponential
+// magnifies its rounding, so a wider product would differ from the CPU's).
 template <class R>
 __device__ __forceinline__ KCx<R> kcPow(KCx<R> a, KCx<R> b) {
   if (a.re == (R)0 && a.im == (R)0) {
@@ -333,3 +351,4 @@ __device__ __forceinline__ KCx<R> kcSign(KCx<R> z) {
   const R r = kcAbs(s);
   return kcMake(s.re / r, s.im / r);
 }
+)

@@ -205,8 +205,19 @@ std::string Compiler() {
 
 // The program's CUDA C++ with the shim, and the entry points: one call of
 // kernel `index` as the thread `state` names, and which kernels sync.
+// The C library's functions complex_math.cuh calls beyond the shim's (only
+// modules with complex values declare them, so the others' sources, and
+// their cache entries, stay as they were).
+const char* const kComplexShim = R"KILN(
+extern "C" {
+float sinhf(float); double sinh(double); float coshf(float); double cosh(double);
+float hypotf(float, float); double hypot(double, double); float copysignf(float, float); double copysign(double, double);
+float fmaf(float, float, float); double fma(double, double, double);
+}
+)KILN";
+
 std::string EmulatorSource(const Program& p) {
-  std::string s = kShim + ModuleSource(p) + "\n";
+  std::string s = kShim + std::string(UsesComplex(p) ? kComplexShim : "") + ModuleSource(p) + "\n";
   std::string table, syncs;
   for (size_t i = 0; i < p.kernels.size(); ++i) {
     s += "static void kemu_call_" + std::to_string(i) + "(void** p) { kemu::Call(" + p.kernels[i].name + ", p); }\n";

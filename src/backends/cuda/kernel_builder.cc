@@ -24,7 +24,7 @@ bool IsHalfType(dtypes::DType dt) { return dt == dtypes::Float16 || dt == dtypes
 
 bool IsFloatType(dtypes::DType dt) { return IsHalfType(dt) || dt == dtypes::Float32 || dt == dtypes::Float64; }
 
-bool IsIntType(dtypes::DType dt) { return !IsFloatType(dt) && dt != dtypes::Bool; }
+bool IsIntType(dtypes::DType dt) { return !IsFloatType(dt) && dt != dtypes::Bool && !dtypes::IsComplex(dt); }
 
 bool IsSignedType(dtypes::DType dt) {
   return dt == dtypes::Int8 || dt == dtypes::Int16 || dt == dtypes::Int32 || dt == dtypes::Int64;
@@ -85,12 +85,22 @@ std::string Literal(dtypes::DType dt, const std::byte* p) {
       std::snprintf(buf, sizeof buf, "__longlong_as_double(0x%016llxLL)", static_cast<unsigned long long>(v));
       return buf;
     }
+    case dtypes::Complex64:
+    case dtypes::Complex128: {  // the two parts, as the part type's literals
+      const dtypes::DType part = dtypes::RealPart(dt);
+      const size_t size = static_cast<size_t>(dtypes::SizeOf(part));
+      return "kcMake(" + Literal(part, p) + ", " + Literal(part, p + size) + ")";
+    }
     default: break;
   }
   Throw("cuda: no literal for dtype " + std::string(dtypes::Name(dt)));
 }
 
 std::string NumberLiteral(dtypes::DType dt, double v) {
+  if (dtypes::IsComplex(dt)) {
+    const dtypes::DType part = dtypes::RealPart(dt);
+    return "kcMake(" + NumberLiteral(part, v) + ", " + NumberLiteral(part, 0) + ")";
+  }
   const std::string ct = ComputeType(dt);
   if (std::isinf(v)) return "(" + ct + ")(" + std::string(v < 0 ? "-" : "") + "__longlong_as_double(0x7ff0000000000000LL))";
   char buf[64];
@@ -127,6 +137,7 @@ std::string ClampIndex(dtypes::DType dt, const std::string& v, int64_t lo, int64
 }
 
 std::string KernelBuilder::Unary(const ir::Instruction& in, const std::string& x) {
+  if (dtypes::IsComplex(I(in.operands[0]).shape.DType())) return ComplexUnary(in, x);
   const dtypes::DType dt = in.shape.DType();
   const bool d = dt == dtypes::Float64;
   auto f = [&](const char* name32, const char* name64) { return std::string(d ? name64 : name32) + "(" + x + ")"; };
@@ -161,8 +172,41 @@ std::string KernelBuilder::Unary(const ir::Instruction& in, const std::string& x
   Unsupported(in, "is not a unary op");
 }
 
+// complex_math.cuh's functions and operators.
+std::string KernelBuilder::ComplexUnary(const ir::Instruction& in, const std::string& x) {
+  auto f = [&](const char* name) { return std::string(name) + "(" + x + ")"; };
+  switch (in.op) {
+    case OpType::kAbs: return f("kcAbs");
+    case OpType::kNeg: return "(-" + x + ")";
+    case OpType::kSign: return f("kcSign");
+    case OpType::kExp: return f("kcExp");
+    case OpType::kExpm1: return f("kcExpm1");
+    case OpType::kLog: return f("kcLog");
+    case OpType::kLog1p: return f("kcLog1p");
+    case OpType::kSin: return f("kcSin");
+    case OpType::kCos: return f("kcCos");
+    case OpType::kTanh: return f("kcTanh");
+    case OpType::kSqrt: return f("kcSqrt");
+    case OpType::kRsqrt: return f("kcRsqrt");
+    default: break;
+  }
+  Unsupported(in, "is not defined on complex numbers");
+}
+
 std::string KernelBuilder::Binary(const ir::Instruction& in, dtypes::DType dt, const std::string& a,
                                   const std::string& b) {
+  if (dtypes::IsComplex(dt)) {
+    switch (in.op) {
+      case OpType::kAdd: return "(" + a + " + " + b + ")";
+      case OpType::kSub: return "(" + a + " - " + b + ")";
+      case OpType::kMul: return "(" + a + " * " + b + ")";
+      case OpType::kDiv: return "(" + a + " / " + b + ")";
+      case OpType::kPow: return "kcPow(" + a + ", " + b + ")";
+      case OpType::kEqual: return "(" + a + " == " + b + ")";
+      case OpType::kNotEqual: return "(" + a + " != " + b + ")";
+      default: Unsupported(in, "is not defined on complex numbers");
+    }
+  }
   const bool fl = IsFloatType(dt), d = dt == dtypes::Float64;
   auto op = [&](const char* o) { return "(" + a + " " + o + " " + b + ")"; };
   auto call = [&](const std::string& fname) { return fname + "(" + a + ", " + b + ")"; };
@@ -203,6 +247,13 @@ std::string KernelBuilder::Binary(const ir::Instruction& in, dtypes::DType dt, c
 // Conversion with the CPU backend's rules: float to integer truncates and
 // saturates (NaN gives 0), integers wrap, anything nonzero is true.
 std::string KernelBuilder::Convert(dtypes::DType from, dtypes::DType to, const std::string& v) {
+  if (dtypes::IsComplex(to)) {  // from a real (its imaginary part 0) or the other complex type
+    const std::string part = ComputeType(dtypes::RealPart(to));
+    if (dtypes::IsComplex(from)) return "kcMake((" + part + ")(" + v + ").re, (" + part + ")(" + v + ").im)";
+    const std::string re = from == dtypes::Bool ? "(" + v + " ? 1 : 0)" : v;
+    return "kcMake((" + part + ")(" + re + "), (" + part + ")0)";
+  }
+  if (dtypes::IsComplex(from)) Throw("cuda: no conversion from complex to " + std::string(dtypes::Name(to)));
   const std::string st = StorageType(to);
   if (to == dtypes::Bool) return "(" + v + " != 0)";
   if (from == dtypes::Bool) return "(" + ComputeType(to) + ")(" + v + " ? 1 : 0)";
@@ -291,6 +342,14 @@ std::string KernelBuilder::Compute(int id, const Idx& idx, bool at_out) {
     }
     case OpType::kConvertDType:
       return Convert(I(operand(0)).shape.DType(), dt, Value(operand(0), idx, at_out));
+    case OpType::kComplex: {  // the parts may broadcast: Complex's IR operands have the output's shape
+      const std::string part = ComputeType(dtypes::RealPart(dt));
+      return "kcMake((" + part + ")" + Value(operand(0), idx, at_out) + ", (" + part + ")" +
+             Value(operand(1), idx, at_out) + ")";
+    }
+    case OpType::kReal:
+    case OpType::kImag:
+      return "(" + Value(operand(0), idx, at_out) + (in.op == OpType::kReal ? ").re" : ").im");
     case OpType::kReshape: {
       if (I(operand(0)).shape.Size() == 1) return Value(operand(0), LinearIdx("0"), false);
       return Value(operand(0), LinearIdx(Linear(idx, dims)), at_out);

@@ -223,6 +223,7 @@ class KernelBuilder {
     return s;
   }
   std::string Unary(const ir::Instruction& in, const std::string& x);
+  std::string ComplexUnary(const ir::Instruction& in, const std::string& x);
   std::string Binary(const ir::Instruction& in, dtypes::DType dt, const std::string& a, const std::string& b);
   std::string Convert(dtypes::DType from, dtypes::DType to, const std::string& v);
   std::string Select(const std::string& cond, const std::function<std::string()>& then_value,

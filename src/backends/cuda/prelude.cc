@@ -170,4 +170,13 @@ template <class T, class F> __device__ void kAtomicCas(T* p, F f) {
 )KILN";
 }
 
+// complex_math.cuh is the argument of KILN_CUDA_SOURCE: here its text.
+#define KILN_CUDA_SOURCE(...) #__VA_ARGS__
+const char* ComplexMathSource() {
+  return
+#include "src/backends/cuda/complex_math.cuh"
+      ;  // NOLINT(whitespace/semicolon)
+}
+#undef KILN_CUDA_SOURCE
+
 }  // namespace kiln::backends::cuda

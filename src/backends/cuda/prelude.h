@@ -7,4 +7,9 @@ namespace kiln::backends::cuda {
 /// CUDA C++ source of the helpers (prelude.cc says which).
 const char* KernelPrelude();
 
+/// CUDA C++ source of the complex arithmetic and functions
+/// (complex_math.cuh), which modules with complex values include after the
+/// prelude.
+const char* ComplexMathSource();
+
 }  // namespace kiln::backends::cuda
