@@ -201,6 +201,7 @@ void CollectWithSubfunctions(const ir::Function& fn, const std::string& prefix, 
 // Compiles `p`'s kernels, with the prelude, with NVRTC for each of `archs`.
 void ExpectCompiles(const Program& p, std::initializer_list<const char*> archs = {"sm_80", "sm_90"}) {
   std::string module = KernelPrelude();
+  if (UsesComplex(p)) module += std::string("\n") + ComplexMathSource();
   int kernels = 0;
   Collect(p, "p_", &module, &kernels);
   for (const char* arch : archs) {
@@ -221,14 +222,15 @@ class ScopedNoDiskCache {
 // generates kernels that NVRTC compiles for Ampere and Hopper.
 TEST(CudaCodegenTest, EveryOpCaseCompilesWithNvrtc) {
   ScopedNoDiskCache no_cache;
-  std::string module = KernelPrelude();
-  int kernels = 0, cases = 0;
+  // One module for all, with the complex math (which modules with complex
+  // values include).
+  std::string module = KernelPrelude() + std::string("\n") + ComplexMathSource();
+  int kernels = 0, cases = 0, complex_cases = 0;
   for (const testing::OpCase& c : testing::OpCases()) {
-    // Complex numbers, the fused Attention and the collectives are not on
-    // the CUDA backend yet (its capabilities say so).
+    // The FFT, the fused Attention and the collectives are not on the CUDA
+    // backend yet (its capabilities say so).
     if (!ProgramCapabilities().SupportsOp(c.op)) continue;
     for (dtypes::DType dt : dtypes::kAll) {
-      if (dtypes::IsComplex(dt)) continue;
       std::shared_ptr<const ir::Function> fn;
       try {
         fn = Build([&](graph::Graph* g) { return std::vector<Node>{c.build(g, dt)}; });
@@ -236,6 +238,7 @@ TEST(CudaCodegenTest, EveryOpCaseCompilesWithNvrtc) {
         continue;  // the graph layer rejects this dtype for this op
       }
       ++cases;
+      complex_cases += dtypes::IsComplex(dt);
       const std::string prefix = std::to_string(cases) + "_c";
       try {
         CollectWithSubfunctions(*fn, prefix, &module, &kernels);
@@ -245,6 +248,7 @@ TEST(CudaCodegenTest, EveryOpCaseCompilesWithNvrtc) {
     }
   }
   EXPECT_GT(cases, 500);
+  EXPECT_GT(complex_cases, 60);
   EXPECT_GT(kernels, 500);
   for (const char* arch : {"sm_80", "sm_90"}) {
     SCOPED_TRACE(arch);
