@@ -4,7 +4,7 @@
 #   tools/package.sh [BUILD_DIR]     (default build-deb; the .deb goes to BUILD_DIR/packages/)
 # The library is built for any x86-64 (KILN_NATIVE=OFF: no -march=native; Highway and oneDNN pick the
 # CPU's instructions at run time), without tests, examples or benchmarks, and without the CUDA backend
-# (KILN_CUDA=OFF: its libraries, NVRTC, cuBLAS(Lt) and cuSOLVER, come with NVIDIA's toolkit, not as Debian packages
+# (KILN_CUDA=OFF: its libraries, NVRTC, cuBLAS(Lt), cuSOLVER and cuFFT, come with NVIDIA's toolkit, not as Debian packages
 # a Depends line could name; build from source with the toolkit for the GPU). The package's Depends are
 # dpkg-shlibdeps' (the shared libraries libkiln and kiln_checkpoint load) plus the -dev packages the
 # installed CMake config uses, found by tools/check_setup.sh --packages-for on the staged install tree.

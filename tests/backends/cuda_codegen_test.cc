@@ -227,8 +227,8 @@ TEST(CudaCodegenTest, EveryOpCaseCompilesWithNvrtc) {
   std::string module = KernelPrelude() + std::string("\n") + ComplexMathSource();
   int kernels = 0, cases = 0, complex_cases = 0;
   for (const testing::OpCase& c : testing::OpCases()) {
-    // The FFT, the fused Attention and the collectives are not on the CUDA
-    // backend yet (its capabilities say so).
+    // The fused Attention and the collectives are not on the CUDA backend
+    // yet (its capabilities say so).
     if (!ProgramCapabilities().SupportsOp(c.op)) continue;
     for (dtypes::DType dt : dtypes::kAll) {
       std::shared_ptr<const ir::Function> fn;
@@ -406,10 +406,10 @@ TEST(CudaCodegenTest, TopKMergesOnlyThePrefix) {
 }
 
 // The solver steps a program's library calls are planned as.
-std::vector<SolverSpec> SolversOf(const Program& p) {
-  std::vector<SolverSpec> out;
+std::vector<LibraryCall> LibraryCallsOf(const Program& p) {
+  std::vector<LibraryCall> out;
   for (const Step& s : p.steps) {
-    if (s.kind == StepKind::kSolver) out.push_back(p.solvers[static_cast<size_t>(s.index)]);
+    if (s.kind == StepKind::kLibrary) out.push_back(p.library_calls[static_cast<size_t>(s.index)]);
   }
   return out;
 }
@@ -430,39 +430,39 @@ TEST(CudaCodegenTest, LinearAlgebraIsSolverStepsOnColumnMajorMatrices) {
                              graph::TriangularSolve(small, small, {.left_side = false, .lower = false}), svd.u};
   });
   const Program p = GenerateProgram(*fn);
-  using Kind = SolverSpec::Kind;
+  using Kind = LibraryCall::Kind;
   auto find = [&](Kind kind, dtypes::DType dtype) {
-    SolverSpec found;
+    LibraryCall found;
     int count = 0;
-    for (const SolverSpec& s : SolversOf(p)) {
+    for (const LibraryCall& s : LibraryCallsOf(p)) {
       if (s.kind == kind && s.dtype == dtype) found = s, ++count;
     }
     EXPECT_EQ(count, 1) << static_cast<int>(kind) << " " << dtypes::Name(dtype);
     return found;
   };
   auto shape_of = [&](int id) { return p.function.instructions[static_cast<size_t>(id)].shape; };
-  EXPECT_EQ(SolversOf(p).size(), 5u);
+  EXPECT_EQ(LibraryCallsOf(p).size(), 5u);
   // Cholesky: lower row-major is upper column-major; six 4 x 4: batched.
-  const SolverSpec chol = find(Kind::kPotrf, dtypes::Float32);
+  const LibraryCall chol = find(Kind::kPotrf, dtypes::Float32);
   EXPECT_FALSE(chol.lower);
   EXPECT_TRUE(chol.batched);
   EXPECT_EQ(chol.batch, 6);
   // LU of two 100 x 100: the 64-bit getrf per matrix, Int64 pivots.
-  const SolverSpec big = find(Kind::kGetrf, dtypes::Float64);
+  const LibraryCall big = find(Kind::kGetrf, dtypes::Float64);
   EXPECT_FALSE(big.batched);
   EXPECT_EQ(shape_of(big.outputs[0]), shapes::Make(dtypes::Int64, 2, 100));
   // LU of six 4 x 4: batched, Int32 pivots.
-  const SolverSpec small = find(Kind::kGetrf, dtypes::Float32);
+  const LibraryCall small = find(Kind::kGetrf, dtypes::Float32);
   EXPECT_TRUE(small.batched);
   EXPECT_EQ(shape_of(small.outputs[0]), shapes::Make(dtypes::Int32, 6, 4));
   // X op(A) = B with upper A: op(A)ᵀ Xᵀ = Bᵀ, a left-side solve by the
   // lower column-major reading.
-  const SolverSpec trsm = find(Kind::kTrsm, dtypes::Float32);
+  const LibraryCall trsm = find(Kind::kTrsm, dtypes::Float32);
   EXPECT_TRUE(trsm.left_side);
   EXPECT_TRUE(trsm.lower);
   EXPECT_FALSE(trsm.transpose);
   // SVD of a 3 x 5 matrix: gesvd of its 5 x 3 column-major reading.
-  const SolverSpec svd = find(Kind::kGesvd, dtypes::Float32);
+  const LibraryCall svd = find(Kind::kGesvd, dtypes::Float32);
   EXPECT_EQ(svd.rows, 5);
   EXPECT_EQ(svd.cols, 3);
   int aliases = 0;

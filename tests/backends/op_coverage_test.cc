@@ -22,13 +22,13 @@ TEST(OpCoverage, EveryOpHasACase) {
 class OpCoverage : public ::testing::TestWithParam<std::string> {};
 
 // The ops a backend declares it lacks (Capabilities), each listed here on
-// purpose: the FFT is not on the CUDA backend yet (issue 13), nor the fused
-// Attention (issue 16; layers use the composed form there), nor the
-// collectives (NCCL). "cuda-emu" (the CUDA backend's programs run on the
-// host) has the same gaps.
+// purpose: the fused Attention is not on the CUDA backend yet (issue 16;
+// layers use the composed form there), nor the collectives (NCCL).
+// "cuda-emu" (the CUDA backend's programs run on the host) has the same
+// gaps.
 bool KnownGap(const std::string& backend, ir::OpType op) {
-  return backend.starts_with("cuda") && (op == ir::OpType::kAttention || op == ir::OpType::kAttentionGrad ||
-                                         op == ir::OpType::kFft || op == ir::OpType::kCollective);
+  return backend.starts_with("cuda") &&
+         (op == ir::OpType::kAttention || op == ir::OpType::kAttentionGrad || op == ir::OpType::kCollective);
 }
 
 // The dtypes a backend declares it lacks: none (every backend has them all).

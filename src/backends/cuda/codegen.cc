@@ -250,6 +250,7 @@ void Generator::Run() {
         case OpType::kRNGBitGenerator: p_.steps.push_back({StepKind::kKernel, vid, Add(Rng(vid))}); break;
         case OpType::kCholesky: Cholesky(vid); break;
         case OpType::kTriangularSolve: TriangularSolve(vid); break;
+        case OpType::kFft: Fft(vid); break;
         default: Unsupported(in, "has no CUDA kernel");
       }
     }
@@ -379,12 +380,9 @@ std::string ModuleSource(const Program& program) {
 Capabilities ProgramCapabilities() {
   Capabilities caps;
   for (size_t i = 0; i < caps.ops.size(); ++i) caps.ops[i] = true;
-  // The FFT runs on the CPU backend only so far (issue 13; cuFFT is the
-  // plan): a graph with one gets "does not implement op Fft" here. Without the fused Attention,
-  // layers::DotProductAttention uses the composed ops. Collectives on device
-  // buffers are NCCL's job (issue 14).
-  for (ir::OpType op : {ir::OpType::kAttention, ir::OpType::kAttentionGrad, ir::OpType::kFft,
-                        ir::OpType::kCollective}) {
+  // Without the fused Attention, layers::DotProductAttention uses the
+  // composed ops. Collectives on device buffers are NCCL's job (issue 14).
+  for (ir::OpType op : {ir::OpType::kAttention, ir::OpType::kAttentionGrad, ir::OpType::kCollective}) {
     caps.ops[static_cast<size_t>(op)] = false;
   }
   for (size_t i = 1; i <= static_cast<size_t>(dtypes::Complex128); ++i) caps.dtypes[i] = true;

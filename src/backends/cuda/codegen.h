@@ -50,13 +50,14 @@ struct MatmulSpec {
   dtypes::DType dtype = dtypes::Float32;  // of the operands and the result
 };
 
-/// A dense linear-algebra library call (cuSOLVER, cuBLAS) in place on the
-/// buffer of its step's value, which the step before wrote. The libraries
-/// are column-major: a row-major matrix's bytes read column-major are its
-/// transpose, and the fields below are in the libraries' (column-major)
-/// terms, which the generator derives from the op's row-major attributes.
-/// The emulator runs the same fields through LAPACK and a reference loop.
-struct SolverSpec {
+/// A library call (cuSOLVER, cuBLAS, cuFFT) that writes the buffer of its
+/// step's value, which an earlier step allocated (and for most kinds
+/// filled: they work in place). The dense linear algebra is column-major: a
+/// row-major matrix's bytes read column-major are its transpose, and the
+/// fields below are in the libraries' (column-major) terms, which the
+/// generator derives from the op's row-major attributes. The emulator runs
+/// the same fields through LAPACK, FFTW and a reference loop.
+struct LibraryCall {
   enum class Kind : uint8_t {
     kPotrf,  // Cholesky factor of each n x n matrix (its `lower` triangle); outputs {info}
     kTrsm,   // op(A) X = B (left_side) or X op(A) = B for each rows x cols B, A triangular; no outputs
@@ -66,6 +67,13 @@ struct SolverSpec {
     kSyevd,  // eigenvectors (over the matrix; its `lower` triangle read) of each n x n; outputs {w [batch, n], info}
     kGesvd,  // SVD of each rows x cols matrix (rows >= cols); outputs {s [batch, cols], u, vt, info}, or
              // {s, info} without compute_uv; u is rows x rows (full_matrices) or rows x cols, vt cols x cols
+    // Fourier transforms (cuFFT), unnormalized, over `lengths` (1-3 axes) of
+    // `batch` contiguous items; dtype is the real part's:
+    kFft,         // complex to complex in place (inverse: the + sign)
+    kRfft,        // real inputs[0] to the half spectrum (last axis n / 2 + 1) in x
+    kIrfftLead,   // IRFFT's first stage: the inverse complex transform over `lengths` (the leading transformed
+                  // axes) of each of the `cols` columns of each item, in place
+    kIrfft,       // the half spectrum inputs[0] (overwritten) to real x over lengths = {n}
   };
   Kind kind = Kind::kPotrf;
   dtypes::DType dtype = dtypes::Float32;  // Float32 or Float64
@@ -77,6 +85,8 @@ struct SolverSpec {
   bool left_side = true, transpose = false, unit_diagonal = false;  // trsm (op(A) = Aᵀ when transpose)
   int64_t reflectors = 0;                 // orgqr
   bool full_matrices = false, compute_uv = true;  // gesvd: u all rows columns and vt all cols rows, or min(...)
+  std::vector<int64_t> lengths;           // the FFTs
+  bool inverse = false;                   // kFft
   /// One batched library call for all the matrices (pointer arrays; 32-bit
   /// sizes and pivots) rather than the 64-bit entry point per matrix.
   bool batched = false;
@@ -98,7 +108,7 @@ enum class StepKind : uint8_t {
   kKernel,     // kernels[index] writes a new buffer
   kUpdate,     // kernels[index] writes into the buffer the previous step wrote (Scatter's second pass)
   kMatmul,     // matmuls[index]
-  kSolver,     // solvers[index], in place on the buffer the previous step wrote
+  kLibrary,     // library_calls[index], in place on the buffer the previous step wrote
   kWhile,      // runs the While's cond and body sub-functions (their own programs) until cond is false
   kIf,         // runs the If's chosen branch (its own program)
   kTupleElement,  // element `index` of the While or If that is operand 0 (its buffer, shared)
@@ -109,7 +119,7 @@ enum class StepKind : uint8_t {
 struct Step {
   StepKind kind = StepKind::kKernel;
   int value = 0;  // the instruction id the step produces
-  int index = 0;  // into Program::kernels, matmuls or solvers, the parameter position, or the tuple element
+  int index = 0;  // into Program::kernels, matmuls or library_calls, the parameter position, or the tuple element
   /// kTupleElement: the last reader of its element, which takes the buffer
   /// over (so it can be updated in place) instead of sharing it.
   bool take = false;
@@ -126,7 +136,7 @@ struct Program {
   std::vector<Step> steps;
   std::vector<KernelSpec> kernels;
   std::vector<MatmulSpec> matmuls;
-  std::vector<SolverSpec> solvers;
+  std::vector<LibraryCall> library_calls;
   /// Per instruction id: whether the value has a buffer (false: it is
   /// computed inside its consumers' kernels).
   std::vector<bool> materialized;

@@ -1,5 +1,5 @@
 // Copyright 2026 The Kiln Authors.
-// The CUDA code generator (see generator.h): linear algebra as SolverSpec
+// The CUDA code generator (see generator.h): linear algebra as LibraryCall
 // library calls (cuSOLVER, cuBLAS) with generated kernels around them, and
 // the factorizations' tuple elements.
 #include "src/backends/cuda/generator.h"
@@ -9,9 +9,9 @@
 
 namespace kiln::backends::cuda::gen {
 
-int Generator::AddSolver(const SolverSpec& s) {
-  p_.solvers.push_back(s);
-  return static_cast<int>(p_.solvers.size()) - 1;
+int Generator::AddLibraryCall(const LibraryCall& s) {
+  p_.library_calls.push_back(s);
+  return static_cast<int>(p_.library_calls.size()) - 1;
 }
 
 // Row-major L (A = L Lᵀ) is the column-major reading of U (A = UᵀU): the
@@ -23,8 +23,8 @@ void Generator::Cholesky(int id) {
     Unsupported(in, "has inconsistent shapes " + I(in.operands[0]).shape.ToString() + " -> " + in.shape.ToString());
   }
   RequireSolverDType(in, in.shape);
-  SolverSpec s;
-  s.kind = SolverSpec::Kind::kPotrf;
+  LibraryCall s;
+  s.kind = LibraryCall::Kind::kPotrf;
   s.dtype = in.shape.DType();
   s.rows = s.cols = d.back();
   s.batch = in.shape.Size() / (s.rows * s.cols);
@@ -33,13 +33,13 @@ void Generator::Cholesky(int id) {
   p_.steps.push_back({StepKind::kKernel, id, Add(CopyOperand(id))});
   s.outputs = {AddScratch(shapes::Shape(dtypes::Int32, {s.batch}))};
   if (s.batched) s.inputs = {PointerArray(id, s.batch, s.rows * s.cols)};
-  p_.steps.push_back({StepKind::kSolver, id, AddSolver(s)});
+  p_.steps.push_back({StepKind::kLibrary, id, AddLibraryCall(s)});
   p_.steps.push_back({StepKind::kUpdate, id, Add(CholeskyFinish(id, s))});
 }
 
 // NaN where potrf failed (not positive definite) or the factor is not
 // finite (the triangle read held NaN or Inf); zeros in the other triangle.
-KernelSpec Generator::CholeskyFinish(int id, const SolverSpec& s) {
+KernelSpec Generator::CholeskyFinish(int id, const LibraryCall& s) {
   const std::string T = ComputeType(s.dtype), N = Str(s.rows), NN = Str(s.rows * s.rows);
   // The row-major triangle kept (the opposite of the column-major one).
   const std::string keep = s.lower ? "c >= r" : "c <= r";
@@ -80,8 +80,8 @@ void Generator::TriangularSolve(int id) {
     Unsupported(in, "has inconsistent shapes " + as.ToString() + " and " + bs.ToString() + " -> " + in.shape.ToString());
   }
   RequireSolverDType(in, in.shape);
-  SolverSpec s;
-  s.kind = SolverSpec::Kind::kTrsm;
+  LibraryCall s;
+  s.kind = LibraryCall::Kind::kTrsm;
   s.dtype = in.shape.DType();
   s.rows = bs.Dims().back();
   s.cols = bs.Dims()[bs.Rank() - 2];
@@ -100,13 +100,13 @@ void Generator::TriangularSolve(int id) {
     s.inputs.push_back(PointerArray(s.inputs[0], s.batch, k * k));
     s.inputs.push_back(PointerArray(id, s.batch, s.rows * s.cols));
   }
-  p_.steps.push_back({StepKind::kSolver, id, AddSolver(s)});
+  p_.steps.push_back({StepKind::kLibrary, id, AddLibraryCall(s)});
   if (!s.unit_diagonal) p_.steps.push_back({StepKind::kUpdate, id, Add(TriangularSolveFinish(id, s))});
 }
 
 // NaN solutions where A has a zero on its diagonal (LAPACK's trtrs
 // reports it; trsm divides by it).
-KernelSpec Generator::TriangularSolveFinish(int id, const SolverSpec& s) {
+KernelSpec Generator::TriangularSolveFinish(int id, const LibraryCall& s) {
   const int64_t k = s.left_side ? s.rows : s.cols;
   KernelBuilder b(fn_, p_.materialized);
   const std::string a = b.Input(s.inputs[0]);
@@ -224,7 +224,7 @@ void Generator::Lu(int id) {
     p_.steps.push_back({StepKind::kKernel, e[2], Add(LuPermutation(e[2], -1, -1, batch, m, k))});
     return;
   }
-  SolverSpec s = Spec(SolverSpec::Kind::kGetrf, as.DType(), batch, m, n);
+  LibraryCall s = Spec(LibraryCall::Kind::kGetrf, as.DType(), batch, m, n);
   s.batched = batch > 1 && m == n && m <= kBatchedOrder;
   const int col = ColumnMajorCopy(operand, batch, m, n, true);
   s.outputs = {AddScratch(shapes::Shape(s.batched ? dtypes::Int32 : dtypes::Int64, {batch, k})), Flags(batch)};
@@ -233,7 +233,7 @@ void Generator::Lu(int id) {
   const int bad = Flags(batch);
   p_.steps.push_back({StepKind::kKernel, bad, Add(NotFinite(col, bad, batch, m, n, Triangle::kAll))});
   if (s.batched) s.inputs = {PointerArray(col, batch, m * n)};
-  p_.steps.push_back({StepKind::kSolver, col, AddSolver(s)});
+  p_.steps.push_back({StepKind::kLibrary, col, AddLibraryCall(s)});
   p_.steps.push_back({StepKind::kUpdate, bad, Add(CheckPivots(bad, s.outputs[0], batch, m, k))});
   Result(id, col, {bad}, m, n, true);
   {  // 0-based pivots (the identity where not finite)
@@ -265,13 +265,13 @@ void Generator::Qr(int id) {
     Constant(e[1], false);
     return;
   }
-  SolverSpec s = Spec(SolverSpec::Kind::kGeqrf, as.DType(), batch, m, n);
+  LibraryCall s = Spec(LibraryCall::Kind::kGeqrf, as.DType(), batch, m, n);
   const int col = ColumnMajorCopy(operand, batch, m, n, true);
   const int tau = AddScratch(shapes::Shape(as.DType(), {batch, k}));
   s.outputs = {tau, Flags(batch)};
   const int bad = Flags(batch);
   p_.steps.push_back({StepKind::kKernel, bad, Add(NotFinite(col, bad, batch, m, n, Triangle::kAll))});
-  p_.steps.push_back({StepKind::kSolver, col, AddSolver(s)});
+  p_.steps.push_back({StepKind::kLibrary, col, AddLibraryCall(s)});
   {  // r[mat, i, j] = the upper triangle of the first rrows rows
     KernelBuilder b(fn_, p_.materialized);
     const std::string C = b.Input(col), B = b.Input(bad);
@@ -292,11 +292,11 @@ void Generator::Qr(int id) {
                              ComputeType(as.DType()) + ")0;\n";
     p_.steps.push_back({StepKind::kKernel, q, Add(FinishScratch(b, q, "qr_reflectors", ThreadLoop("i", batch * m * qcols, body), batch * m * qcols))});
   }
-  SolverSpec g = Spec(SolverSpec::Kind::kOrgqr, as.DType(), batch, m, qcols);
+  LibraryCall g = Spec(LibraryCall::Kind::kOrgqr, as.DType(), batch, m, qcols);
   g.reflectors = k;
   g.inputs = {tau};
   g.outputs = {Flags(batch)};
-  p_.steps.push_back({StepKind::kSolver, q, AddSolver(g)});
+  p_.steps.push_back({StepKind::kLibrary, q, AddLibraryCall(g)});
   Result(id, q, {bad, g.outputs[0]}, m, qcols, true);
 }
 
@@ -319,14 +319,14 @@ void Generator::Eigh(int id) {
     return;
   }
   const int64_t batch = as.Size() / (n * n);
-  SolverSpec s = Spec(SolverSpec::Kind::kSyevd, as.DType(), batch, n, n);
+  LibraryCall s = Spec(LibraryCall::Kind::kSyevd, as.DType(), batch, n, n);
   s.lower = !lower;
   const int work = ColumnMajorCopy(operand, batch, n, n, false);
   const int w = AddScratch(shapes::Shape(as.DType(), {batch, n}));
   s.outputs = {w, Flags(batch)};
   const int bad = Flags(batch);
   p_.steps.push_back({StepKind::kKernel, bad, Add(NotFinite(work, bad, batch, n, n, lower ? Triangle::kLower : Triangle::kUpper))});
-  p_.steps.push_back({StepKind::kSolver, work, AddSolver(s)});
+  p_.steps.push_back({StepKind::kLibrary, work, AddLibraryCall(s)});
   Result(e[0], w, {bad, s.outputs[1]}, 1, n, false);
   Result(id, work, {bad, s.outputs[1]}, n, n, true);
 }
@@ -355,7 +355,7 @@ void Generator::Svd(int id) {
   }
   const bool tall = m >= n;
   const int64_t rows = tall ? m : n, cols = tall ? n : m;  // the library's (column-major) matrix
-  SolverSpec s = Spec(SolverSpec::Kind::kGesvd, as.DType(), batch, rows, cols);
+  LibraryCall s = Spec(LibraryCall::Kind::kGesvd, as.DType(), batch, rows, cols);
   s.full_matrices = full;
   s.compute_uv = uv;
   const int work = ColumnMajorCopy(operand, batch, m, n, tall);
@@ -373,7 +373,7 @@ void Generator::Svd(int id) {
   s.outputs.push_back(Flags(batch));
   const int bad = Flags(batch);
   p_.steps.push_back({StepKind::kKernel, bad, Add(NotFinite(work, bad, batch, m, n, Triangle::kAll))});
-  p_.steps.push_back({StepKind::kSolver, work, AddSolver(s)});
+  p_.steps.push_back({StepKind::kLibrary, work, AddLibraryCall(s)});
   const std::vector<int> failed = {bad, s.outputs.back()};
   Result(s_out, sv, failed, 1, k, false);
   if (!uv) return;
@@ -386,8 +386,8 @@ void Generator::Svd(int id) {
   }
 }
 
-SolverSpec Generator::Spec(SolverSpec::Kind kind, dtypes::DType dtype, int64_t batch, int64_t rows, int64_t cols) {
-  SolverSpec s;
+LibraryCall Generator::Spec(LibraryCall::Kind kind, dtypes::DType dtype, int64_t batch, int64_t rows, int64_t cols) {
+  LibraryCall s;
   s.kind = kind;
   s.dtype = dtype;
   s.batch = batch;

@@ -11,6 +11,7 @@
 // on machines without a driver and reports why the backend is unavailable.
 #include <cublasLt.h>
 #include <cublas_v2.h>
+#include <cufft.h>
 #include <cusolverDn.h>
 #include <cuda_runtime.h>
 
@@ -271,7 +272,7 @@ cudaDataType SolverType(dtypes::DType dt) { return dt == dtypes::Float64 ? CUDA_
 
 // Cholesky: the 64-bit potrf per matrix, or potrfBatched for many small
 // ones (one launch for the batch).
-void RunPotrf(const std::shared_ptr<Device>& dp, const SolverSpec& s, void* x, void* const* inputs, void* info) {
+void RunPotrf(const std::shared_ptr<Device>& dp, const LibraryCall& s, void* x, void* const* inputs, void* info) {
   Device& d = *dp;
   cusolverDnHandle_t h = d.Solver();
   const bool f64 = s.dtype == dtypes::Float64;
@@ -300,7 +301,7 @@ void RunPotrf(const std::shared_ptr<Device>& dp, const SolverSpec& s, void* x, v
 }
 
 // Triangular solves: trsm per matrix, or trsmBatched (pointer arrays) for a batch.
-void RunTrsm(const std::shared_ptr<Device>& dp, const SolverSpec& s, void* x, void* const* inputs) {
+void RunTrsm(const std::shared_ptr<Device>& dp, const LibraryCall& s, void* x, void* const* inputs) {
   cublasHandle_t h = dp->Blas();
   const bool f64 = s.dtype == dtypes::Float64;
   const int64_t k = s.left_side ? s.rows : s.cols;
@@ -329,7 +330,7 @@ void RunTrsm(const std::shared_ptr<Device>& dp, const SolverSpec& s, void* x, vo
 
 // LU: cuBLAS's getrfBatched (square matrices, 32-bit pivots) for a batch
 // of small ones, else the 64-bit getrf per matrix (64-bit pivots).
-void RunGetrf(const std::shared_ptr<Device>& dp, const SolverSpec& s, void* x, void* const* inputs, void* pivots,
+void RunGetrf(const std::shared_ptr<Device>& dp, const LibraryCall& s, void* x, void* const* inputs, void* pivots,
               void* info) {
   Device& d = *dp;
   const bool f64 = s.dtype == dtypes::Float64;
@@ -359,7 +360,7 @@ void RunGetrf(const std::shared_ptr<Device>& dp, const SolverSpec& s, void* x, v
 }
 
 // QR's reflectors: the 64-bit geqrf per matrix.
-void RunGeqrf(const std::shared_ptr<Device>& dp, const SolverSpec& s, void* x, void* tau, void* info) {
+void RunGeqrf(const std::shared_ptr<Device>& dp, const LibraryCall& s, void* x, void* tau, void* info) {
   Device& d = *dp;
   cusolverDnHandle_t h = d.Solver();
   const cudaDataType type = SolverType(s.dtype);
@@ -379,7 +380,7 @@ void RunGeqrf(const std::shared_ptr<Device>& dp, const SolverSpec& s, void* x, v
 }
 
 // Q from the reflectors: orgqr (32-bit sizes; cuSOLVER has no 64-bit one).
-void RunOrgqr(const std::shared_ptr<Device>& dp, const SolverSpec& s, void* x, const void* tau, void* info) {
+void RunOrgqr(const std::shared_ptr<Device>& dp, const LibraryCall& s, void* x, const void* tau, void* info) {
   cusolverDnHandle_t h = dp->Solver();
   const bool f64 = s.dtype == dtypes::Float64;
   const int m = Int32(s.rows, "orgqr"), n = Int32(s.cols, "orgqr"), k = Int32(s.reflectors, "orgqr");
@@ -405,7 +406,7 @@ void RunOrgqr(const std::shared_ptr<Device>& dp, const SolverSpec& s, void* x, c
 
 // Symmetric eigendecomposition: the 64-bit syevd (divide and conquer, as
 // the CPU's LAPACK) per matrix.
-void RunSyevd(const std::shared_ptr<Device>& dp, const SolverSpec& s, void* x, void* w_out, void* info) {
+void RunSyevd(const std::shared_ptr<Device>& dp, const LibraryCall& s, void* x, void* w_out, void* info) {
   Device& d = *dp;
   cusolverDnHandle_t h = d.Solver();
   const cudaDataType type = SolverType(s.dtype);
@@ -426,7 +427,7 @@ void RunSyevd(const std::shared_ptr<Device>& dp, const SolverSpec& s, void* x, v
 
 // SVD of tall matrices (rows >= cols, which cuSOLVER's gesvd needs): the
 // 64-bit gesvd per matrix.
-void RunGesvd(const std::shared_ptr<Device>& dp, const SolverSpec& s, void* x, void* const* outputs) {
+void RunGesvd(const std::shared_ptr<Device>& dp, const LibraryCall& s, void* x, void* const* outputs) {
   Device& d = *dp;
   cusolverDnHandle_t h = d.Solver();
   const cudaDataType type = SolverType(s.dtype);
@@ -454,6 +455,93 @@ void RunGesvd(const std::shared_ptr<Device>& dp, const SolverSpec& s, void* x, v
   }
 }
 
+void CheckFft(cufftResult r, const std::string& what) {
+  if (r != CUFFT_SUCCESS) Throw("cuda: cuFFT " + what + " failed (status " + std::to_string(static_cast<int>(r)) + ")");
+}
+
+// A cuFFT plan for one Fourier-transform LibraryCall, made when the
+// executable is compiled (cuFFT allocates its work area then), on the
+// device's stream.
+class FftPlan {
+ public:
+  FftPlan(Device& d, const LibraryCall& s) : s_(s) {
+    const bool f64 = s.dtype == dtypes::Float64;
+    std::vector<int> n;
+    for (int64_t l : s.lengths) n.push_back(static_cast<int>(l));  // the generator checked the int range
+    const int rank = static_cast<int>(n.size()), batch = static_cast<int>(s.batch);
+    switch (s.kind) {
+      case LibraryCall::Kind::kFft:
+        CheckFft(cufftPlanMany(&plan_, rank, n.data(), nullptr, 1, 0, nullptr, 1, 0, f64 ? CUFFT_Z2Z : CUFFT_C2C, batch),
+                 "plan");
+        break;
+      case LibraryCall::Kind::kRfft:
+        CheckFft(cufftPlanMany(&plan_, rank, n.data(), nullptr, 1, 0, nullptr, 1, 0, f64 ? CUFFT_D2Z : CUFFT_R2C, batch),
+                 "plan");
+        break;
+      case LibraryCall::Kind::kIrfft:
+        CheckFft(cufftPlanMany(&plan_, rank, n.data(), nullptr, 1, 0, nullptr, 1, 0, f64 ? CUFFT_Z2D : CUFFT_C2R, batch),
+                 "plan");
+        break;
+      case LibraryCall::Kind::kIrfftLead: {
+        // Per item: `cols` transforms one element apart, their elements
+        // `cols` apart (the advanced layout, with the lengths as embedding).
+        const int cols = static_cast<int>(s.cols);
+        CheckFft(cufftPlanMany(&plan_, rank, n.data(), n.data(), cols, 1, n.data(), cols, 1, f64 ? CUFFT_Z2Z : CUFFT_C2C,
+                               cols),
+                 "plan");
+        break;
+      }
+      default: Throw("cuda: not a Fourier transform");
+    }
+    CheckFft(cufftSetStream(plan_, d.stream), "set stream");
+  }
+  ~FftPlan() { cufftDestroy(plan_); }
+  FftPlan(const FftPlan&) = delete;
+  FftPlan& operator=(const FftPlan&) = delete;
+
+  void Run(void* x, void* const* inputs) const {
+    const bool f64 = s_.dtype == dtypes::Float64;
+    switch (s_.kind) {
+      case LibraryCall::Kind::kFft: C2C(x, s_.inverse ? CUFFT_INVERSE : CUFFT_FORWARD); break;
+      case LibraryCall::Kind::kRfft:
+        CheckFft(f64 ? cufftExecD2Z(plan_, static_cast<cufftDoubleReal*>(inputs[0]), static_cast<cufftDoubleComplex*>(x))
+                     : cufftExecR2C(plan_, static_cast<cufftReal*>(inputs[0]), static_cast<cufftComplex*>(x)),
+                 "R2C");
+        break;
+      case LibraryCall::Kind::kIrfft:
+        CheckFft(f64 ? cufftExecZ2D(plan_, static_cast<cufftDoubleComplex*>(inputs[0]), static_cast<cufftDoubleReal*>(x))
+                     : cufftExecC2R(plan_, static_cast<cufftComplex*>(inputs[0]), static_cast<cufftReal*>(x)),
+                 "C2R");
+        break;
+      case LibraryCall::Kind::kIrfftLead: {
+        int64_t item = s_.cols;
+        for (int64_t l : s_.lengths) item *= l;
+        for (int64_t b = 0; b < s_.batch; ++b) {
+          C2C(static_cast<char*>(x) + b * item * (f64 ? 16 : 8), CUFFT_INVERSE);
+        }
+        break;
+      }
+      default: break;
+    }
+  }
+
+ private:
+  void C2C(void* x, int direction) const {
+    CheckFft(s_.dtype == dtypes::Float64
+                 ? cufftExecZ2Z(plan_, static_cast<cufftDoubleComplex*>(x), static_cast<cufftDoubleComplex*>(x), direction)
+                 : cufftExecC2C(plan_, static_cast<cufftComplex*>(x), static_cast<cufftComplex*>(x), direction),
+             "C2C");
+  }
+
+  LibraryCall s_;
+  cufftHandle plan_ = 0;
+};
+
+bool IsFourier(LibraryCall::Kind k) {
+  return k == LibraryCall::Kind::kFft || k == LibraryCall::Kind::kRfft || k == LibraryCall::Kind::kIrfft ||
+         k == LibraryCall::Kind::kIrfftLead;
+}
+
 class CudaExecutable final : public Executable {
  public:
   CudaExecutable(Backend* backend, std::shared_ptr<Device> device, std::shared_ptr<const ir::Function> fn)
@@ -472,6 +560,9 @@ class CudaExecutable final : public Executable {
       }
     }
     for (const MatmulSpec& m : program_.matmuls) matmuls_.push_back(std::make_unique<LtMatmul>(d, m));
+    for (const LibraryCall& c : program_.library_calls) {
+      fft_plans_.push_back(IsFourier(c.kind) ? std::make_unique<FftPlan>(d, c) : nullptr);
+    }
     constants_ = UploadConstants<DeviceMem>(program_, [&](const std::vector<std::byte>& data) {
       auto mem = std::make_shared<DeviceMem>(device_, data.size());
       if (!data.empty()) {
@@ -517,16 +608,20 @@ class CudaExecutable final : public Executable {
   void Matmul(int index, const void* lhs, const void* rhs, void* out) {
     matmuls_[static_cast<size_t>(index)]->Run(*device_, lhs, rhs, out);
   }
-  void Solve(int index, void* x, void* const* inputs, void* const* outputs) {
-    const SolverSpec& s = program_.solvers[static_cast<size_t>(index)];
+  void CallLibrary(int index, void* x, void* const* inputs, void* const* outputs) {
+    const LibraryCall& s = program_.library_calls[static_cast<size_t>(index)];
     switch (s.kind) {
-      case SolverSpec::Kind::kPotrf: RunPotrf(device_, s, x, inputs, outputs[0]); break;
-      case SolverSpec::Kind::kTrsm: RunTrsm(device_, s, x, inputs); break;
-      case SolverSpec::Kind::kGetrf: RunGetrf(device_, s, x, inputs, outputs[0], outputs[1]); break;
-      case SolverSpec::Kind::kGeqrf: RunGeqrf(device_, s, x, outputs[0], outputs[1]); break;
-      case SolverSpec::Kind::kOrgqr: RunOrgqr(device_, s, x, inputs[0], outputs[0]); break;
-      case SolverSpec::Kind::kSyevd: RunSyevd(device_, s, x, outputs[0], outputs[1]); break;
-      case SolverSpec::Kind::kGesvd: RunGesvd(device_, s, x, outputs); break;
+      case LibraryCall::Kind::kPotrf: RunPotrf(device_, s, x, inputs, outputs[0]); break;
+      case LibraryCall::Kind::kTrsm: RunTrsm(device_, s, x, inputs); break;
+      case LibraryCall::Kind::kGetrf: RunGetrf(device_, s, x, inputs, outputs[0], outputs[1]); break;
+      case LibraryCall::Kind::kGeqrf: RunGeqrf(device_, s, x, outputs[0], outputs[1]); break;
+      case LibraryCall::Kind::kOrgqr: RunOrgqr(device_, s, x, inputs[0], outputs[0]); break;
+      case LibraryCall::Kind::kSyevd: RunSyevd(device_, s, x, outputs[0], outputs[1]); break;
+      case LibraryCall::Kind::kGesvd: RunGesvd(device_, s, x, outputs); break;
+      case LibraryCall::Kind::kFft:
+      case LibraryCall::Kind::kRfft:
+      case LibraryCall::Kind::kIrfftLead:
+      case LibraryCall::Kind::kIrfft: fft_plans_[static_cast<size_t>(index)]->Run(x, inputs); break;
     }
   }
   std::vector<MemPtr> RunSubfunction(int index, std::vector<MemPtr> args, const std::vector<bool>& donate) {
@@ -558,6 +653,7 @@ class CudaExecutable final : public Executable {
   cudaLibrary_t library_ = nullptr;
   std::vector<cudaKernel_t> kernels_;
   std::vector<std::unique_ptr<LtMatmul>> matmuls_;
+  std::vector<std::unique_ptr<FftPlan>> fft_plans_;  // per library call (null for the non-Fourier ones)
   std::vector<MemPtr> constants_;
   std::vector<int> last_use_;
   std::vector<std::unique_ptr<CudaExecutable>> subexecutables_;  // per sub-function (null if no While/If runs it)

@@ -24,7 +24,7 @@
 #include "src/backends/cuda/codegen.h"
 #include "src/backends/cuda/nvrtc_compiler.h"
 #include "src/backends/cuda/program_runner.h"
-#include "src/backends/cuda/reference_solver.h"
+#include "src/backends/cuda/reference_library.h"
 
 #ifndef KILN_EMULATOR_CXX
 #define KILN_EMULATOR_CXX "c++"
@@ -400,8 +400,8 @@ class EmuExecutable final : public Executable {
       default: Throw("cuda-emu: no product for " + std::string(dtypes::Name(s.dtype)));
     }
   }
-  void Solve(int index, void* x, void* const* inputs, void* const* outputs) {
-    RunReferenceSolver(program_.solvers[static_cast<size_t>(index)], x, inputs, outputs);
+  void CallLibrary(int index, void* x, void* const* inputs, void* const* outputs) {
+    RunReferenceLibraryCall(program_.library_calls[static_cast<size_t>(index)], x, inputs, outputs);
   }
 
  private:

@@ -4,7 +4,7 @@
 // Program. Its methods are defined by op family: codegen.cc (the walk, the
 // elementwise and shared helpers, RNG), codegen_reduce.cc (reductions and
 // windows), codegen_dot_conv.cc, codegen_gather.cc (Gather, Scatter),
-// codegen_sort.cc and codegen_linalg.cc.
+// codegen_sort.cc, codegen_linalg.cc and codegen_fft.cc.
 #pragma once
 
 #include <cstdint>
@@ -104,7 +104,7 @@ class Generator {
   KernelSpec MergeRuns(int id, int prev, int out_id, const SortLanes& lanes, int64_t width, int64_t prefix);
 
   // ------------------------------------ codegen_linalg.cc: linear algebra.
-  // On cuSOLVER and cuBLAS (SolverSpec): a kernel copies the operand into
+  // On cuSOLVER and cuBLAS (LibraryCall): a kernel copies the operand into
   // the output's buffer (its producers fused), the library factors or
   // solves in place, and kernels then give the CPU backend's results where
   // LAPACK reports a failure (NaN matrices) and write the factorizations'
@@ -115,16 +115,16 @@ class Generator {
   static constexpr int64_t kBatchedOrder = 64;
   // Which elements of a row-major matrix NotFinite checks.
   enum class Triangle { kAll, kLower, kUpper };
-  int AddSolver(const SolverSpec& s);
+  int AddLibraryCall(const LibraryCall& s);
   int PointerArray(int x, int64_t batch, int64_t size);
-  SolverSpec Spec(SolverSpec::Kind kind, dtypes::DType dtype, int64_t batch, int64_t rows, int64_t cols);
+  LibraryCall Spec(LibraryCall::Kind kind, dtypes::DType dtype, int64_t batch, int64_t rows, int64_t cols);
   static int64_t BatchOf(const shapes::Shape& a);
   void RequireSolverDType(const ir::Instruction& in, const shapes::Shape& a);
   int Flags(int64_t batch) { return AddScratch(shapes::Shape(dtypes::Int32, {batch})); }
   void Cholesky(int id);
-  KernelSpec CholeskyFinish(int id, const SolverSpec& s);
+  KernelSpec CholeskyFinish(int id, const LibraryCall& s);
   void TriangularSolve(int id);
-  KernelSpec TriangularSolveFinish(int id, const SolverSpec& s);
+  KernelSpec TriangularSolveFinish(int id, const LibraryCall& s);
   std::vector<int> FactorizationElements(int id, const std::vector<shapes::Shape>& results, size_t own);
   int ColumnMajorCopy(int operand, int64_t batch, int64_t m, int64_t n, bool transpose);
   KernelSpec NotFinite(int x, int bad, int64_t batch, int64_t rows, int64_t cols, Triangle triangle);
@@ -136,6 +136,10 @@ class Generator {
   void Qr(int id);
   void Eigh(int id);
   void Svd(int id);
+
+  // ------------------------------------------------------ codegen_fft.cc.
+  void Fft(int id);
+  KernelSpec ScaleInPlace(int id, double factor);
 
   Program& p_;
   const ir::Function& fn_;  // p_.function, which scratch values extend

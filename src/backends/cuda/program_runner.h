@@ -28,9 +28,9 @@ inline std::vector<int> StepReads(const Program& p, const Step& s) {
       const MatmulSpec& m = p.matmuls[static_cast<size_t>(s.index)];
       return {m.lhs, m.rhs};
     }
-    case StepKind::kSolver: {  // reads (and overwrites) its own value too
+    case StepKind::kLibrary: {  // reads (and overwrites) its own value too
       std::vector<int> reads = {s.value};
-      const SolverSpec& m = p.solvers[static_cast<size_t>(s.index)];
+      const LibraryCall& m = p.library_calls[static_cast<size_t>(s.index)];
       reads.insert(reads.end(), m.inputs.begin(), m.inputs.end());
       return reads;
     }
@@ -174,9 +174,9 @@ std::vector<std::shared_ptr<Mem>> RunIf(const ir::Instruction& in, int si, const
 ///   std::shared_ptr<Mem> Allocate(size_t bytes);
 ///   void Launch(int kernel_index, const KernelSpec&, void** pointers);  // inputs..., output
 ///   void Matmul(int matmul_index, const void* lhs, const void* rhs, void* out);
-///   // SolverSpec `solver_index` in place on `x`, reading the spec's
+///   // LibraryCall `call_index` in place on `x`, reading the spec's
 ///   // `inputs` and writing its `outputs` (allocated here).
-///   void Solve(int solver_index, void* x, void* const* inputs, void* const* outputs);
+///   void CallLibrary(int call_index, void* x, void* const* inputs, void* const* outputs);
 ///   // While and If: runs sub-function `index` of the program's function
 ///   // (RunWithArguments on its own program); reads a Bool scalar.
 ///   std::vector<std::shared_ptr<Mem>> RunSubfunction(int index, std::vector<std::shared_ptr<Mem>> args,
@@ -232,8 +232,8 @@ std::vector<std::shared_ptr<Mem>> RunProgram(const Program& p, const std::vector
                       values[v]->ptr);
         break;
       }
-      case StepKind::kSolver: {
-        const SolverSpec& s = p.solvers[static_cast<size_t>(step.index)];
+      case StepKind::kLibrary: {
+        const LibraryCall& s = p.library_calls[static_cast<size_t>(step.index)];
         pointers.clear();
         for (int i : s.inputs) pointers.push_back(values[static_cast<size_t>(i)]->ptr);
         for (int o : s.outputs) {
@@ -242,7 +242,7 @@ std::vector<std::shared_ptr<Mem>> RunProgram(const Program& p, const std::vector
           writable[id] = true;
           pointers.push_back(values[id]->ptr);
         }
-        device.Solve(step.index, values[v]->ptr, pointers.data(), pointers.data() + s.inputs.size());
+        device.CallLibrary(step.index, values[v]->ptr, pointers.data(), pointers.data() + s.inputs.size());
         break;
       }
       case StepKind::kWhile: tuples[v] = RunWhile(in, static_cast<int>(si), last_use, values, writable, device); break;

@@ -1,15 +1,16 @@
 // Copyright 2026 The Kiln Authors.
-// The CUDA emulator's solver calls (see reference_solver.h): the
+// The CUDA emulator's library calls (see reference_library.h): the
 // factorizations through LAPACK, column-major, with the arguments cuSOLVER
 // gets; trsm as the textbook substitution with cuBLAS's side, triangle,
 // transpose and diagonal flags.
-#include "src/backends/cuda/reference_solver.h"
+#include "src/backends/cuda/reference_library.h"
 
 #include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include <fftw3.h>
 #include <lapacke.h>
 
 #include "kiln/core/error.h"
@@ -31,7 +32,7 @@ lapack_int Getrf(lapack_int m, lapack_int n, double* a, lapack_int* ipiv) {
 // Matrix i of a batch `size` elements apart at x; for a batched call, where
 // the pointer array (the spec's input `array`) says, as the library reads it.
 template <typename T>
-T* MatrixOf(const SolverSpec& s, T* x, void* const* inputs, size_t array, int64_t i, int64_t size) {
+T* MatrixOf(const LibraryCall& s, T* x, void* const* inputs, size_t array, int64_t i, int64_t size) {
   if (!s.batched) return x + i * size;
   T* m = reinterpret_cast<T*>(static_cast<const uint64_t*>(inputs[array])[i]);
   if (m != x + i * size) Throw("cuda-emu: pointer " + std::to_string(i) + " of a batched solver call is wrong");
@@ -41,7 +42,7 @@ T* MatrixOf(const SolverSpec& s, T* x, void* const* inputs, size_t array, int64_
 // getrf per matrix; the pivots stored as the library's entry point would:
 // 32-bit for the batched one, 64-bit for cusolverDnXgetrf.
 template <typename T>
-void ReferenceGetrf(const SolverSpec& s, T* x, void* const* inputs, void* pivots, int32_t* info) {
+void ReferenceGetrf(const LibraryCall& s, T* x, void* const* inputs, void* pivots, int32_t* info) {
   const int64_t k = std::min(s.rows, s.cols);
   std::vector<lapack_int> ipiv(static_cast<size_t>(k));
   for (int64_t i = 0; i < s.batch; ++i) {
@@ -84,27 +85,27 @@ lapack_int Gesvd(char job, lapack_int m, lapack_int n, double* a, double* s, dou
 lapack_int Int(int64_t v) { return static_cast<lapack_int>(v); }
 
 template <typename T>
-void ReferenceGeqrf(const SolverSpec& s, T* x, T* tau, int32_t* info) {
+void ReferenceGeqrf(const LibraryCall& s, T* x, T* tau, int32_t* info) {
   const int64_t k = std::min(s.rows, s.cols);
   for (int64_t i = 0; i < s.batch; ++i) info[i] = Geqrf(Int(s.rows), Int(s.cols), x + i * s.rows * s.cols, tau + i * k);
 }
 
 template <typename T>
-void ReferenceOrgqr(const SolverSpec& s, T* x, const T* tau, int32_t* info) {
+void ReferenceOrgqr(const LibraryCall& s, T* x, const T* tau, int32_t* info) {
   for (int64_t i = 0; i < s.batch; ++i) {
     info[i] = Orgqr(Int(s.rows), Int(s.cols), Int(s.reflectors), x + i * s.rows * s.cols, tau + i * s.reflectors);
   }
 }
 
 template <typename T>
-void ReferenceSyevd(const SolverSpec& s, T* x, T* w, int32_t* info) {
+void ReferenceSyevd(const LibraryCall& s, T* x, T* w, int32_t* info) {
   for (int64_t i = 0; i < s.batch; ++i) info[i] = Syevd(s.lower ? 'L' : 'U', Int(s.rows), x + i * s.rows * s.rows, w + i * s.rows);
 }
 
 // cuSOLVER's gesvd computes tall matrices only (rows >= cols): the
 // generator must have arranged that.
 template <typename T>
-void ReferenceGesvd(const SolverSpec& s, T* x, void* const* outputs) {
+void ReferenceGesvd(const LibraryCall& s, T* x, void* const* outputs) {
   if (s.rows < s.cols) Throw("cuda-emu: gesvd of a " + std::to_string(s.rows) + " x " + std::to_string(s.cols) +
                              " matrix (cuSOLVER needs rows >= cols)");
   const int64_t k = s.cols, ucols = s.full_matrices ? s.rows : k;
@@ -123,7 +124,7 @@ void ReferenceGesvd(const SolverSpec& s, T* x, void* const* outputs) {
 }
 
 template <typename T>
-void ReferencePotrf(const SolverSpec& s, T* x, void* const* inputs, int32_t* info) {
+void ReferencePotrf(const LibraryCall& s, T* x, void* const* inputs, int32_t* info) {
   const int64_t size = s.rows * s.rows;
   for (int64_t i = 0; i < s.batch; ++i) {
     info[i] = static_cast<int32_t>(
@@ -135,7 +136,7 @@ void ReferencePotrf(const SolverSpec& s, T* x, void* const* inputs, int32_t* inf
 // rows x rows) or X op(A) = B (A cols x cols), B rows x cols with leading
 // dimension rows, overwritten by X. Column-major throughout.
 template <typename T>
-void ReferenceTrsm(const SolverSpec& s, T* x, void* const* inputs) {
+void ReferenceTrsm(const LibraryCall& s, T* x, void* const* inputs) {
   const int64_t k = s.left_side ? s.rows : s.cols;
   T* a_all = static_cast<T*>(inputs[0]);
   for (int64_t bi = 0; bi < s.batch; ++bi) {
@@ -176,35 +177,111 @@ void ReferenceTrsm(const SolverSpec& s, T* x, void* const* inputs) {
   }
 }
 
-template <typename T>
-void Run(const SolverSpec& s, void* x, void* const* inputs, void* const* outputs) {
+// cuFFT's transforms through FFTW (unnormalized, the same layouts): FFTW's
+// API for part type R.
+template <typename R>
+struct Fftw;
+template <>
+struct Fftw<float> {
+  using Cx = fftwf_complex;
+  static constexpr auto kManyDft = fftwf_plan_many_dft;
+  static constexpr auto kManyR2c = fftwf_plan_many_dft_r2c;
+  static constexpr auto kManyC2r = fftwf_plan_many_dft_c2r;
+  static constexpr auto kExecute = fftwf_execute;
+  static constexpr auto kDestroy = fftwf_destroy_plan;
+};
+template <>
+struct Fftw<double> {
+  using Cx = fftw_complex;
+  static constexpr auto kManyDft = fftw_plan_many_dft;
+  static constexpr auto kManyR2c = fftw_plan_many_dft_r2c;
+  static constexpr auto kManyC2r = fftw_plan_many_dft_c2r;
+  static constexpr auto kExecute = fftw_execute;
+  static constexpr auto kDestroy = fftw_destroy_plan;
+};
+
+// FFTW's planner is not thread-safe (the CPU backend's kernels_fft.cc plans
+// under its own lock, at compile time; the emulator plans here, per call,
+// while a test runs one backend at a time).
+template <typename R>
+void ReferenceFft(const LibraryCall& s, void* x, void* const* inputs) {
+  using F = Fftw<R>;
+  std::vector<int> n;
+  int64_t points = 1;
+  for (int64_t l : s.lengths) n.push_back(static_cast<int>(l)), points *= l;
+  const int rank = static_cast<int>(n.size()), batch = static_cast<int>(s.batch);
+  constexpr unsigned kFlags = FFTW_ESTIMATE | FFTW_UNALIGNED;
+  auto* cx = static_cast<typename F::Cx*>(x);
+  decltype(F::kManyDft(0, nullptr, 0, nullptr, nullptr, 0, 0, nullptr, nullptr, 0, 0, 0, 0)) plan = nullptr;
   switch (s.kind) {
-    case SolverSpec::Kind::kPotrf:
+    case LibraryCall::Kind::kFft:
+      plan = F::kManyDft(rank, n.data(), batch, cx, nullptr, 1, static_cast<int>(points), cx, nullptr, 1,
+                         static_cast<int>(points), s.inverse ? FFTW_BACKWARD : FFTW_FORWARD, kFlags);
+      break;
+    case LibraryCall::Kind::kRfft: {
+      const int half = static_cast<int>(points / n.back() * (n.back() / 2 + 1));
+      plan = F::kManyR2c(rank, n.data(), batch, static_cast<R*>(inputs[0]), nullptr, 1, static_cast<int>(points), cx,
+                         nullptr, 1, half, kFlags);
+      break;
+    }
+    case LibraryCall::Kind::kIrfft: {
+      const int half = n.back() / 2 + 1;
+      plan = F::kManyC2r(rank, n.data(), batch, static_cast<typename F::Cx*>(inputs[0]), nullptr, 1, half,
+                         static_cast<R*>(x), nullptr, 1, static_cast<int>(points), kFlags);
+      break;
+    }
+    case LibraryCall::Kind::kIrfftLead: {
+      const int cols = static_cast<int>(s.cols);
+      for (int64_t b = 0; b < s.batch; ++b) {
+        typename F::Cx* item = cx + b * points * s.cols;
+        auto p = F::kManyDft(rank, n.data(), cols, item, n.data(), cols, 1, item, n.data(), cols, 1, FFTW_BACKWARD,
+                             kFlags);
+        if (p == nullptr) Throw("cuda-emu: FFTW could not plan an IRFFT stage");
+        F::kExecute(p);
+        F::kDestroy(p);
+      }
+      return;
+    }
+    default: Throw("cuda-emu: not a Fourier transform");
+  }
+  if (plan == nullptr) Throw("cuda-emu: FFTW could not plan a transform");
+  F::kExecute(plan);
+  F::kDestroy(plan);
+}
+
+template <typename T>
+void Run(const LibraryCall& s, void* x, void* const* inputs, void* const* outputs) {
+  switch (s.kind) {
+    case LibraryCall::Kind::kPotrf:
       ReferencePotrf(s, static_cast<T*>(x), inputs, static_cast<int32_t*>(outputs[0]));
       return;
-    case SolverSpec::Kind::kTrsm: ReferenceTrsm(s, static_cast<T*>(x), inputs); return;
-    case SolverSpec::Kind::kGetrf:
+    case LibraryCall::Kind::kTrsm: ReferenceTrsm(s, static_cast<T*>(x), inputs); return;
+    case LibraryCall::Kind::kGetrf:
       ReferenceGetrf(s, static_cast<T*>(x), inputs, outputs[0], static_cast<int32_t*>(outputs[1]));
       return;
-    case SolverSpec::Kind::kGeqrf:
+    case LibraryCall::Kind::kGeqrf:
       ReferenceGeqrf(s, static_cast<T*>(x), static_cast<T*>(outputs[0]), static_cast<int32_t*>(outputs[1]));
       return;
-    case SolverSpec::Kind::kOrgqr:
+    case LibraryCall::Kind::kOrgqr:
       ReferenceOrgqr(s, static_cast<T*>(x), static_cast<const T*>(inputs[0]), static_cast<int32_t*>(outputs[0]));
       return;
-    case SolverSpec::Kind::kSyevd:
+    case LibraryCall::Kind::kSyevd:
       ReferenceSyevd(s, static_cast<T*>(x), static_cast<T*>(outputs[0]), static_cast<int32_t*>(outputs[1]));
       return;
-    case SolverSpec::Kind::kGesvd: ReferenceGesvd(s, static_cast<T*>(x), outputs); return;
+    case LibraryCall::Kind::kGesvd: ReferenceGesvd(s, static_cast<T*>(x), outputs); return;
+    case LibraryCall::Kind::kFft:
+    case LibraryCall::Kind::kRfft:
+    case LibraryCall::Kind::kIrfftLead:
+    case LibraryCall::Kind::kIrfft: ReferenceFft<T>(s, x, inputs); return;
   }
 }
 
 }  // namespace
 
-void RunReferenceSolver(const SolverSpec& s, void* x, void* const* inputs, void* const* outputs) {
+void RunReferenceLibraryCall(const LibraryCall& s, void* x, void* const* inputs, void* const* outputs) {
   if (s.dtype == dtypes::Float32) return Run<float>(s, x, inputs, outputs);
   if (s.dtype == dtypes::Float64) return Run<double>(s, x, inputs, outputs);
-  Throw("cuda-emu: no solver for " + std::string(dtypes::Name(s.dtype)));
+  Throw("cuda-emu: no library call for " + std::string(dtypes::Name(s.dtype)));
 }
 
 }  // namespace kiln::backends::cuda
