@@ -30,6 +30,7 @@
 //   cholesky        graph::Cholesky of a Float64 [1024, 1024] SPD matrix (bench/workloads.h's)
 //   solve           graph::Solve of Float64 [1024, 1024] by [1024, 1] (LU, then two triangular solves)
 //   cholesky_batch  graph::Cholesky of Float32 [4096, 16, 16] SPD matrices (the batched call)
+//   fft             graph::FFT of Complex64 [2^20] (2^14 with --small)
 //                   (PyTorch's side: torch.linalg.cholesky_ex and solve_ex, which do not synchronize)
 // Train steps return the loss to the host, so each step is complete when
 // timed. The big elementwise and GEMM workloads time `kCallsPerSample` calls
@@ -48,6 +49,7 @@
 
 #include "bench/workloads.h"
 #include "kiln/graph/control_flow.h"
+#include "kiln/graph/fft.h"
 #include "kiln/graph/linalg.h"
 #include "kiln/graph/sort.h"
 #include "kiln/backends/openmp_defaults.h"
@@ -70,6 +72,7 @@ struct Options {
   int64_t sort_n = int64_t{1} << 20;
   int64_t topk_rows = 64;
   int64_t linalg_n = kLinalgSize;
+  int64_t fft_n = int64_t{1} << 20;
   int64_t linalg_batch = 4096;
 };
 
@@ -293,6 +296,7 @@ Options ParseOptions(int argc, char** argv) {
     o.sort_n = int64_t{1} << 16;
     o.topk_rows = 4;
     o.linalg_n = 64;
+    o.fft_n = int64_t{1} << 14;
     o.linalg_batch = 64;
   }
   return o;
@@ -383,6 +387,16 @@ int Run(const Options& o) {
     const double s = TimeOnInputs(backend, o, {FromValues<float>(shape, SpdBatch(o.linalg_batch, 16))},
                                   [](const std::vector<Node>& p) { return graph::Cholesky(p[0]); });
     Report("cholesky_batch", s, KeyValue("batch", static_cast<double>(o.linalg_batch)));
+  });
+  run("fft", [&] {
+    const auto shape = shapes::Make(dtypes::Complex64, o.fft_n);
+    std::vector<double> values(static_cast<size_t>(2 * o.fft_n));
+    for (size_t i = 0; i < values.size(); ++i) values[i] = std::sin(0.001 * static_cast<double>(i));
+    tensors::Tensor x(shape);
+    auto* parts = static_cast<float*>(x.MutableHostData());
+    for (size_t i = 0; i < values.size(); ++i) parts[i] = static_cast<float>(values[i]);
+    const double s = TimeOnInputs(backend, o, {x}, [](const std::vector<Node>& p) { return graph::FFT(p[0]); });
+    Report("fft", s, KeyValue("n", static_cast<double>(o.fft_n)));
   });
   return failures == 0 ? 0 : 1;
 }

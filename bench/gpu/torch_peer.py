@@ -28,6 +28,7 @@ examples/fashion_mnist's MLP:
   cholesky        torch.linalg.cholesky_ex of a float64 [1024, 1024] SPD matrix (64 with --small)
   solve           torch.linalg.solve_ex of float64 [1024, 1024] (diagonally dominant) by [1024, 1]
   cholesky_batch  torch.linalg.cholesky_ex of float32 [4096, 16, 16] SPD matrices (64 with --small)
+  fft             torch.fft.fft of complex64 [2^20] (2^14 with --small)
 Train steps and tiny calls are timed one call each; chain, copy and gemm_bf16 as 10 calls back to back
 followed by a synchronize, divided by 10 (as kiln_gpu_bench). Times are medians over the rounds.
 """
@@ -273,6 +274,14 @@ def main():
     run("cholesky", lambda: cholesky("cholesky", spd(1, ln, torch.float64)[0], n=ln))
     run("solve", solve)
     run("cholesky_batch", lambda: cholesky("cholesky_batch", spd(lbatch, 16, torch.float32), batch=lbatch))
+
+    def fft():
+        n = (1 << 14) if a.small else (1 << 20)
+        x = torch.sin(0.001 * torch.arange(2 * n, device=dev, dtype=torch.float64)).float().view(torch.complex64)
+        s = time_batched(lambda: torch.fft.fft(x), a.rounds)
+        report("fft", s, n=n)
+
+    run("fft", fft)
     return 0 if failures == 0 else 1
 
 
