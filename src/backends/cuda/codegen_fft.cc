@@ -9,6 +9,7 @@
 // input and is undefined otherwise).
 #include "src/backends/cuda/generator.h"
 
+#include <algorithm>
 #include <climits>
 
 namespace kiln::backends::cuda::gen {
@@ -22,10 +23,14 @@ void Generator::Fft(int id) {
   LibraryCall s;
   s.dtype = dtypes::IsComplex(xs.DType()) ? dtypes::RealPart(xs.DType()) : xs.DType();
   for (int64_t d = 0; d + rank < xs.Rank(); ++d) s.batch *= xs.Dims()[static_cast<size_t>(d)];
-  int64_t total = 1;
-  for (int64_t l : attrs.lengths) {
-    if (l > INT_MAX || s.batch > INT_MAX) Unsupported(in, "is larger than cuFFT's int sizes");
-    total *= l;
+  int64_t total = 1, in_item = 1, out_item = 1;
+  for (int64_t l : attrs.lengths) total *= l;
+  for (int64_t d = xs.Rank() - rank; d < xs.Rank(); ++d) in_item *= xs.Dims()[static_cast<size_t>(d)];
+  for (int64_t d = in.shape.Rank() - rank; d < in.shape.Rank(); ++d) out_item *= in.shape.Dims()[static_cast<size_t>(d)];
+  // cuFFT's plans take ints: the points of a transform (as the CPU's FFTW
+  // plans), the batch.
+  if (std::max(in_item, out_item) > INT_MAX / 2 || s.batch > INT_MAX) {
+    Unsupported(in, "exceeds cuFFT's int sizes (at most 2^30 points per transform)");
   }
   s.lengths = attrs.lengths;
   if (xs.Size() == 0) {  // an RFFT of empty rows keeps one frequency: zero
@@ -68,6 +73,15 @@ void Generator::Fft(int id) {
         lead.cols = m;
         for (int64_t l : lead.lengths) rows *= l;
         p_.steps.push_back({StepKind::kLibrary, half, AddLibraryCall(lead)});
+      }
+      // FFTW's complex-to-real (the CPU's) ignores the imaginary parts of
+      // each row's DC term and, for an even n, of its Nyquist term; cuFFT's
+      // is undefined where they are not zero: zeroed.
+      {
+        KernelBuilder b(fn_, p_.materialized);
+        std::string body = "    out[r * " + Str(m) + "].im = 0;\n";
+        if (n % 2 == 0) body += "    out[r * " + Str(m) + " + " + Str(m - 1) + "].im = 0;\n";
+        p_.steps.push_back({StepKind::kUpdate, half, Add(Finish(b, half, "hermitian", ThreadLoop("r", rows, body), rows, false))});
       }
       if (rows > INT_MAX) Unsupported(in, "is larger than cuFFT's int sizes");
       s.kind = LibraryCall::Kind::kIrfft;

@@ -67,6 +67,13 @@ template <class R> __device__ __forceinline__ bool kcR_isfinite(R x) { return x 
 // 1 with x's sign where x is infinite, 0 with its sign otherwise (Annex G's
 // "box" of an infinite operand).
 template <class R> __device__ __forceinline__ R kcR_box(R x) { return kcR_copysign(kcR_isinf(x) ? (R)1 : (R)0, x); }
+// e^x c, without overflowing before the product does (e^x alone overflows
+// past ~88.7 in float, ~709.8 in double): glibc's scaling.
+template <class R> __device__ __forceinline__ R kcR_expmul(R x, R c) {
+  if (x < (R)(sizeof(R) == 4 ? 80 : 700)) return kcR_exp(x) * c;
+  const R h = kcR_exp(x / (R)2);
+  return (h * c) * h;
+}
 // x, or 0 with its sign where it is NaN.
 template <class R> __device__ __forceinline__ R kcR_unnan(R x) { return kcR_isnan(x) ? kcR_copysign((R)0, x) : x; }
 
@@ -180,9 +187,8 @@ __device__ __forceinline__ KCx<R> kcExpIn(KCx<R> z) {
     return kcMake((R)0 * kcR_cos(y), (R)0 * kcR_sin(y));
   }
   if (!kcR_isfinite(y)) return kcMake(kcR_nan<R>(), kcR_nan<R>());
-  const R e = kcR_exp(x);
-  if (y == (R)0) return kcMake(e, y);
-  return kcMake(e * kcR_cos(y), e * kcR_sin(y));
+  if (y == (R)0) return kcMake(kcR_exp(x), y);
+  return kcMake(kcR_expmul(x, kcR_cos(y)), kcR_expmul(x, kcR_sin(y)));
 }
 template <class R>
 __device__ __forceinline__ KCx<R> kcExp(KCx<R> z) {
@@ -242,13 +248,18 @@ __device__ __forceinline__ KCx<R> kcSqrt(KCx<R> z) {
 }
 
 // sinh and cosh of x + iy (Annex G's csinh, ccosh); sin and cos are them
-// at iz.
+// at iz. Past |x| ~ 700, sinh x and cosh x are e^|x| / 2 (signed), which
+// multiplies cos y and sin y without overflowing first.
 template <class R>
-__device__ __forceinline__ KCx<R> kcSinh(KCx<R> z) {
+__device__ __forceinline__ KCx<R> kcSinhIn(KCx<R> z) {
   const R x = z.re, y = z.im;
   if (y == (R)0) return kcMake(kcR_sinh(x), y);
   if (kcR_isfinite(y)) {
     if (kcR_isnan(x)) return kcMake(x, kcR_nan<R>());
+    if (kcR_abs(x) > (R)20) {
+      const R ax = kcR_abs(x);
+      return kcMake(kcR_copysign((R)1, x) * kcR_expmul(ax, kcR_cos(y) / (R)2), kcR_expmul(ax, kcR_sin(y) / (R)2));
+    }
     return kcMake(kcR_sinh(x) * kcR_cos(y), kcR_cosh(x) * kcR_sin(y));
   }
   // y infinite or NaN
@@ -258,11 +269,15 @@ __device__ __forceinline__ KCx<R> kcSinh(KCx<R> z) {
 }
 
 template <class R>
-__device__ __forceinline__ KCx<R> kcCosh(KCx<R> z) {
+__device__ __forceinline__ KCx<R> kcCoshIn(KCx<R> z) {
   const R x = z.re, y = z.im;
   if (y == (R)0) return kcMake(kcR_cosh(x), kcR_copysign((R)0, x) * y);
   if (kcR_isfinite(y)) {
     if (kcR_isnan(x)) return kcMake(x, kcR_nan<R>());
+    if (kcR_abs(x) > (R)20) {
+      const R ax = kcR_abs(x);
+      return kcMake(kcR_expmul(ax, kcR_cos(y) / (R)2), kcR_copysign((R)1, x) * kcR_expmul(ax, kcR_sin(y) / (R)2));
+    }
     return kcMake(kcR_cosh(x) * kcR_cos(y), kcR_sinh(x) * kcR_sin(y));
   }
   if (x == (R)0) return kcMake(kcR_nan<R>(), (R)0);
@@ -270,17 +285,32 @@ __device__ __forceinline__ KCx<R> kcCosh(KCx<R> z) {
   return kcMake(kcR_nan<R>(), kcR_nan<R>());
 }
 
-// sin z = -i sinh(iz), cos z = cosh(iz), with iz = -y + ix.
+// sin z = -i sinh(iz), cos z = cosh(iz), with iz = -y + ix; Complex64 in
+// double (as kcExp).
 template <class R>
-__device__ __forceinline__ KCx<R> kcSin(KCx<R> z) {
+__device__ __forceinline__ KCx<R> kcSinIn(KCx<R> z) {
   // An infinite imaginary part with a real one that is not finite: glibc's
   // NaN + i∞ (Annex G leaves the sign unspecified).
   if (!kcR_isfinite(z.re) && kcR_isinf(z.im)) return kcMake(kcR_nan<R>(), kcR_inf<R>());
-  const KCx<R> s = kcSinh(kcMake(-z.im, z.re));
+  const KCx<R> s = kcSinhIn(kcMake(-z.im, z.re));
   return kcMake(s.im, -s.re);
 }
 template <class R>
-__device__ __forceinline__ KCx<R> kcCos(KCx<R> z) { return kcCosh(kcMake(-z.im, z.re)); }
+__device__ __forceinline__ KCx<R> kcSin(KCx<R> z) {
+  if constexpr (sizeof(R) == 4) {
+    return kcNarrow(kcSinIn(kcWiden(z)));
+  } else {
+    return kcSinIn(z);
+  }
+}
+template <class R>
+__device__ __forceinline__ KCx<R> kcCos(KCx<R> z) {
+  if constexpr (sizeof(R) == 4) {
+    return kcNarrow(kcCoshIn(kcMake(-(double)z.im, (double)z.re)));
+  } else {
+    return kcCoshIn(kcMake(-z.im, z.re));
+  }
+}
 
 // tanh(x + iy) = (sinh 2x + i sin 2y) / (cosh 2x + cos 2y), evaluated as
 // (sinh x cosh x + i sin y cos y) / (sinh^2 x + cos^2 y); for large |x| its

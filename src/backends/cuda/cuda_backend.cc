@@ -493,7 +493,10 @@ class FftPlan {
       }
       default: Throw("cuda: not a Fourier transform");
     }
-    CheckFft(cufftSetStream(plan_, d.stream), "set stream");
+    if (const cufftResult r = cufftSetStream(plan_, d.stream); r != CUFFT_SUCCESS) {
+      cufftDestroy(plan_);
+      CheckFft(r, "set stream");
+    }
   }
   ~FftPlan() { cufftDestroy(plan_); }
   FftPlan(const FftPlan&) = delete;

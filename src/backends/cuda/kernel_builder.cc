@@ -249,7 +249,10 @@ std::string KernelBuilder::Binary(const ir::Instruction& in, dtypes::DType dt, c
 std::string KernelBuilder::Convert(dtypes::DType from, dtypes::DType to, const std::string& v) {
   if (dtypes::IsComplex(to)) {  // from a real (its imaginary part 0) or the other complex type
     const std::string part = ComputeType(dtypes::RealPart(to));
-    if (dtypes::IsComplex(from)) return "kcMake((" + part + ")(" + v + ").re, (" + part + ")(" + v + ").im)";
+    if (dtypes::IsComplex(from)) {  // Complex128 to Complex64 rounds each part, past the range to infinity
+      if (to == dtypes::Complex64 && from == dtypes::Complex128) return "kcNarrow(" + v + ")";
+      return "kcMake((" + part + ")(" + v + ").re, (" + part + ")(" + v + ").im)";
+    }
     const std::string re = from == dtypes::Bool ? "(" + v + " ? 1 : 0)" : v;
     return "kcMake((" + part + ")(" + re + "), (" + part + ")0)";
   }
