@@ -224,25 +224,13 @@ tensors::Tensor FromValues(const shapes::Shape& shape, const std::vector<double>
   return t;
 }
 
-// `count` symmetric positive-definite n x n matrices: r rᵀ / n + I, r
-// uniform in [-1, 1].
+// `count` copies of bench/workloads.h's SPD n x n matrix (the work of a
+// Cholesky does not depend on the values).
 std::vector<double> SpdBatch(int64_t count, int64_t n) {
-  std::vector<double> out(static_cast<size_t>(count * n * n));
-  std::vector<double> r(static_cast<size_t>(n * n));
-  uint64_t state = 29;
-  for (int64_t b = 0; b < count; ++b) {
-    for (double& v : r) {
-      state = state * 6364136223846793005ULL + 1442695040888963407ULL;
-      v = static_cast<double>(state >> 11) / 9007199254740992.0 * 2 - 1;
-    }
-    for (int64_t i = 0; i < n; ++i) {
-      for (int64_t j = 0; j < n; ++j) {
-        double sum = 0;
-        for (int64_t k = 0; k < n; ++k) sum += r[static_cast<size_t>(i * n + k)] * r[static_cast<size_t>(j * n + k)];
-        out[static_cast<size_t>((b * n + i) * n + j)] = sum / static_cast<double>(n) + (i == j ? 1.0 : 0.0);
-      }
-    }
-  }
+  const std::vector<double> one = SpdMatrix(n);
+  std::vector<double> out;
+  out.reserve(static_cast<size_t>(count * n * n));
+  for (int64_t b = 0; b < count; ++b) out.insert(out.end(), one.begin(), one.end());
   return out;
 }
 

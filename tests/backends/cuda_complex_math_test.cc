@@ -177,7 +177,7 @@ __device__ void kcAll(KCx<R>* z) {
   const KCx<R> a = z[0], b = z[1];
   z[2] = a * b + a / b - kcExp(a) + kcLog(a) + kcSqrt(a) + kcSin(a) + kcCos(a) + kcTanh(a) + kcExpm1(a) +
          kcLog1p(a) + kcRsqrt(a) + kcPow(a, b) + kcSign(a);
-  z[3] = kcMake(kcAbs(a), kcArg(b));
+  z[3] = kcMake(kcAbs(a), kcAbs(b));
   z[4].re = a == b || a != b;
 }
 extern "C" __global__ void kc_all(kc64* f, kc128* d) {

@@ -14,7 +14,6 @@
 // over the last axis. (FFTW's multi-dimensional c2r assumes a Hermitian input
 // and is unspecified otherwise; gradients and finite differences need the
 // function to be defined for every input.)
-#include <fftw3.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -26,6 +25,7 @@
 #include <mutex>
 #include <vector>
 
+#include "src/backends/cpu/fftw.h"
 #include "src/backends/cpu/fusion.h"
 #include "src/backends/cpu/kernels.h"
 
@@ -37,44 +37,6 @@ std::mutex& PlannerLock() {
   static std::mutex lock;
   return lock;
 }
-
-// FFTW's API for real type R (float: fftwf_*, double: fftw_*).
-template <typename R>
-struct Fftw;
-
-template <>
-struct Fftw<float> {
-  using Plan = fftwf_plan;
-  using Cx = fftwf_complex;
-  static constexpr auto kManyDft = fftwf_plan_many_dft;
-  static constexpr auto kManyR2c = fftwf_plan_many_dft_r2c;
-  static constexpr auto kManyC2r = fftwf_plan_many_dft_c2r;
-  static constexpr auto kExecDft = fftwf_execute_dft;
-  static constexpr auto kExecR2c = fftwf_execute_dft_r2c;
-  static constexpr auto kExecC2r = fftwf_execute_dft_c2r;
-  static constexpr auto kDestroy = fftwf_destroy_plan;
-  static constexpr auto kMalloc = fftwf_malloc;
-  static constexpr auto kFree = fftwf_free;
-  static constexpr auto kInitThreads = fftwf_init_threads;
-  static constexpr auto kPlanWithNthreads = fftwf_plan_with_nthreads;
-};
-
-template <>
-struct Fftw<double> {
-  using Plan = fftw_plan;
-  using Cx = fftw_complex;
-  static constexpr auto kManyDft = fftw_plan_many_dft;
-  static constexpr auto kManyR2c = fftw_plan_many_dft_r2c;
-  static constexpr auto kManyC2r = fftw_plan_many_dft_c2r;
-  static constexpr auto kExecDft = fftw_execute_dft;
-  static constexpr auto kExecR2c = fftw_execute_dft_r2c;
-  static constexpr auto kExecC2r = fftw_execute_dft_c2r;
-  static constexpr auto kDestroy = fftw_destroy_plan;
-  static constexpr auto kMalloc = fftw_malloc;
-  static constexpr auto kFree = fftw_free;
-  static constexpr auto kInitThreads = fftw_init_threads;
-  static constexpr auto kPlanWithNthreads = fftw_plan_with_nthreads;
-};
 
 template <typename R>
 using Cx = std::complex<R>;

@@ -63,7 +63,7 @@ struct LibraryCall {
     kTrsm,   // op(A) X = B (left_side) or X op(A) = B for each rows x cols B, A triangular; no outputs
     kGetrf,  // LU with partial pivoting; outputs {pivots (1-based), info}
     kGeqrf,  // QR's Householder reflectors (below the diagonal) and R; outputs {tau [batch, min], info}
-    kOrgqr,  // Q's first `cols` columns from `reflectors` reflectors; a = tau; outputs {info}
+    kOrgqr,  // Q's first `cols` columns from `reflectors` reflectors; inputs {tau}; outputs {info}
     kSyevd,  // eigenvectors (over the matrix; its `lower` triangle read) of each n x n; outputs {w [batch, n], info}
     kGesvd,  // SVD of each rows x cols matrix (rows >= cols); outputs {s [batch, cols], u, vt, info}, or
              // {s, info} without compute_uv; u is rows x rows (full_matrices) or rows x cols, vt cols x cols
@@ -108,7 +108,7 @@ enum class StepKind : uint8_t {
   kKernel,     // kernels[index] writes a new buffer
   kUpdate,     // kernels[index] writes into the buffer the previous step wrote (Scatter's second pass)
   kMatmul,     // matmuls[index]
-  kLibrary,     // library_calls[index], in place on the buffer the previous step wrote
+  kLibrary,     // library_calls[index], on the value's buffer an earlier step allocated (most fill it first)
   kWhile,      // runs the While's cond and body sub-functions (their own programs) until cond is false
   kIf,         // runs the If's chosen branch (its own program)
   kTupleElement,  // element `index` of the While or If that is operand 0 (its buffer, shared)

@@ -23,11 +23,8 @@ void Generator::Cholesky(int id) {
     Unsupported(in, "has inconsistent shapes " + I(in.operands[0]).shape.ToString() + " -> " + in.shape.ToString());
   }
   RequireSolverDType(in, in.shape);
-  LibraryCall s;
-  s.kind = LibraryCall::Kind::kPotrf;
-  s.dtype = in.shape.DType();
-  s.rows = s.cols = d.back();
-  s.batch = in.shape.Size() / (s.rows * s.cols);
+  LibraryCall s = Spec(LibraryCall::Kind::kPotrf, in.shape.DType(), in.shape.Size() / (d.back() * d.back()), d.back(),
+                       d.back());
   s.lower = !ir::Attr<ir::LinalgAttrs>(in).lower;
   s.batched = s.batch > 1 && s.rows <= kBatchedOrder;
   p_.steps.push_back({StepKind::kKernel, id, Add(CopyOperand(id))});
@@ -80,12 +77,8 @@ void Generator::TriangularSolve(int id) {
     Unsupported(in, "has inconsistent shapes " + as.ToString() + " and " + bs.ToString() + " -> " + in.shape.ToString());
   }
   RequireSolverDType(in, in.shape);
-  LibraryCall s;
-  s.kind = LibraryCall::Kind::kTrsm;
-  s.dtype = in.shape.DType();
-  s.rows = bs.Dims().back();
-  s.cols = bs.Dims()[bs.Rank() - 2];
-  s.batch = bs.Size() / (s.rows * s.cols);
+  const int64_t rows = bs.Dims().back(), cols = bs.Dims()[bs.Rank() - 2];
+  LibraryCall s = Spec(LibraryCall::Kind::kTrsm, in.shape.DType(), bs.Size() / (rows * cols), rows, cols);
   s.lower = !attrs.lower;
   s.left_side = !attrs.left_side;
   s.transpose = attrs.transpose_a;
@@ -198,10 +191,10 @@ void Generator::Constant(int out_id, bool identity) {
   }
   const int64_t n = shape.Dims().back();
   KernelBuilder b(fn_, p_.materialized);
-  const std::string T = ComputeType(shape.DType());
-  const std::string v = identity ? "(i % " + Str(n * n) + " / " + Str(n) + " == i % " + Str(n) + ") ? (" + T +
-                                       ")1 : (" + T + ")0"
-                                 : "(" + T + ")0";
+  const std::string zero = NumberLiteral(shape.DType(), 0);
+  const std::string v = identity ? "(i % " + Str(n * n) + " / " + Str(n) + " == i % " + Str(n) + ") ? " +
+                                       NumberLiteral(shape.DType(), 1) + " : " + zero
+                                 : zero;
   p_.steps.push_back({StepKind::kKernel, out_id, Add(Finish(b, out_id, "fill", ThreadLoop("i", shape.Size(), "    out[i] = " + v + ";\n"), shape.Size(), false))});
 }
 

@@ -168,7 +168,6 @@ __device__ __forceinline__ KCx<R> operator/(KCx<R> x, KCx<R> y) {
 
 // ------------------------------------------------------------- Functions.
 template <class R> __device__ __forceinline__ R kcAbs(KCx<R> z) { return kcR_hypot(z.re, z.im); }
-template <class R> __device__ __forceinline__ R kcArg(KCx<R> z) { return kcR_atan2(z.im, z.re); }
 
 // exp (Annex G's cexp); Complex64 in double, so that e^x cos y and
 // e^x sin y are finite wherever they fit in a float (glibc's cexpf scales

@@ -129,7 +129,7 @@ class Generator {
   int ColumnMajorCopy(int operand, int64_t batch, int64_t m, int64_t n, bool transpose);
   KernelSpec NotFinite(int x, int bad, int64_t batch, int64_t rows, int64_t cols, Triangle triangle);
   void Result(int out_id, int src, const std::vector<int>& failed, int64_t rows, int64_t cols, bool column_major);
-  void Constant(int out_id, bool identity);
+  void Constant(int out_id, bool identity);  // also for the FFT's empty inputs
   void Lu(int id);
   KernelSpec LuPermutation(int perm, int pivots, int bad, int64_t batch, int64_t m, int64_t k);
   KernelSpec CheckPivots(int bad, int pivots, int64_t batch, int64_t m, int64_t k);

@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include <fftw3.h>
 #include <lapacke.h>
 
 #include "kiln/core/error.h"
+#include "src/backends/cpu/fftw.h"
 
 namespace kiln::backends::cuda {
 
@@ -177,42 +177,20 @@ void ReferenceTrsm(const LibraryCall& s, T* x, void* const* inputs) {
   }
 }
 
-// cuFFT's transforms through FFTW (unnormalized, the same layouts): FFTW's
-// API for part type R.
-template <typename R>
-struct Fftw;
-template <>
-struct Fftw<float> {
-  using Cx = fftwf_complex;
-  static constexpr auto kManyDft = fftwf_plan_many_dft;
-  static constexpr auto kManyR2c = fftwf_plan_many_dft_r2c;
-  static constexpr auto kManyC2r = fftwf_plan_many_dft_c2r;
-  static constexpr auto kExecute = fftwf_execute;
-  static constexpr auto kDestroy = fftwf_destroy_plan;
-};
-template <>
-struct Fftw<double> {
-  using Cx = fftw_complex;
-  static constexpr auto kManyDft = fftw_plan_many_dft;
-  static constexpr auto kManyR2c = fftw_plan_many_dft_r2c;
-  static constexpr auto kManyC2r = fftw_plan_many_dft_c2r;
-  static constexpr auto kExecute = fftw_execute;
-  static constexpr auto kDestroy = fftw_destroy_plan;
-};
-
+// cuFFT's transforms through FFTW (unnormalized, the same layouts).
 // FFTW's planner is not thread-safe (the CPU backend's kernels_fft.cc plans
 // under its own lock, at compile time; the emulator plans here, per call,
 // while a test runs one backend at a time).
 template <typename R>
 void ReferenceFft(const LibraryCall& s, void* x, void* const* inputs) {
-  using F = Fftw<R>;
+  using F = cpu::Fftw<R>;
   std::vector<int> n;
   int64_t points = 1;
   for (int64_t l : s.lengths) n.push_back(static_cast<int>(l)), points *= l;
   const int rank = static_cast<int>(n.size()), batch = static_cast<int>(s.batch);
   constexpr unsigned kFlags = FFTW_ESTIMATE | FFTW_UNALIGNED;
   auto* cx = static_cast<typename F::Cx*>(x);
-  decltype(F::kManyDft(0, nullptr, 0, nullptr, nullptr, 0, 0, nullptr, nullptr, 0, 0, 0, 0)) plan = nullptr;
+  typename F::Plan plan = nullptr;
   switch (s.kind) {
     case LibraryCall::Kind::kFft:
       plan = F::kManyDft(rank, n.data(), batch, cx, nullptr, 1, static_cast<int>(points), cx, nullptr, 1,
