@@ -14,6 +14,7 @@
 
 #include "kiln/graph/control_flow.h"
 #include "kiln/graph/cumulative.h"
+#include "kiln/graph/fft.h"
 #include "kiln/ml/layers/layers.h"
 #include "src/backends/cuda/codegen.h"
 #include "src/backends/cuda/nvrtc_compiler.h"
@@ -490,6 +491,15 @@ TEST(CudaCodegenTest, LinearAlgebraRejectsBadHandBuiltIr) {
                     "cuda: Cholesky of Float16[3, 3] is not supported (Float32 and Float64 only)");
   KILN_EXPECT_ERROR(GenerateProgram(cholesky(shapes::Make(dtypes::Float32, 3, 3), shapes::Make(dtypes::Float32, 3, 2))),
                     "cuda: Cholesky has inconsistent shapes Float32[3, 3] -> Float32[3, 2]");
+}
+
+// A transform longer than cuFFT's int sizes is an error naming the op
+// (planned only: nothing is allocated).
+TEST(CudaCodegenTest, FftBeyondCufftIntSizesIsAnError) {
+  auto fn = Build([](graph::Graph* g) {
+    return std::vector<Node>{graph::FFT(graph::Parameter(g, "x", shapes::Make(dtypes::Complex64, int64_t{1} << 31)))};
+  });
+  KILN_EXPECT_ERROR(GenerateProgram(*fn), "cuda: Fft exceeds cuFFT's int sizes (at most 2^30 points per transform)");
 }
 
 // While and If are steps that run their sub-functions (each an executable
