@@ -30,8 +30,13 @@
 //   cholesky        graph::Cholesky of a Float64 [1024, 1024] SPD matrix (bench/workloads.h's)
 //   solve           graph::Solve of Float64 [1024, 1024] by [1024, 1] (LU, then two triangular solves)
 //   cholesky_batch  graph::Cholesky of Float32 [4096, 16, 16] SPD matrices (the batched call)
-//   fft             graph::FFT of Complex64 [2^20] (2^14 with --small)
 //                   (PyTorch's side: torch.linalg.cholesky_ex and solve_ex, which do not synchronize)
+//   fft             graph::FFT of Complex64 [2^20] (2^14 with --small)
+//   attention       causal graph::Attention of Float32 q, k, v [4, 8, 2048, 64] ([1, 2, 256, 64] with
+//                   --small), forward and backward: dq + sum(dk) + sum(dv) for a cotangent
+//                   (PyTorch's side: scaled_dot_product_attention, is_causal, and autograd)
+//   attention_composed  the same with the composed ops (products, mask, softmax), which
+//                   layers::DotProductAttention uses below Capabilities::fused_attention_min_kv_length
 // Train steps return the loss to the host, so each step is complete when
 // timed. The big elementwise and GEMM workloads time `kCallsPerSample` calls
 // back to back, then wait for the last result by reading one element of it
@@ -48,6 +53,8 @@
 #include <vector>
 
 #include "bench/workloads.h"
+#include "kiln/graph/attention.h"
+#include "kiln/graph/autodiff.h"
 #include "kiln/graph/control_flow.h"
 #include "kiln/graph/fft.h"
 #include "kiln/graph/linalg.h"
@@ -74,6 +81,7 @@ struct Options {
   int64_t linalg_n = kLinalgSize;
   int64_t fft_n = int64_t{1} << 20;
   int64_t linalg_batch = 4096;
+  std::vector<int64_t> attention_dims = {4, 8, 2048, 64};
 };
 
 double Median(std::vector<double> v) {
@@ -224,6 +232,25 @@ tensors::Tensor FromValues(const shapes::Shape& shape, const std::vector<double>
   return t;
 }
 
+// A causal attention's forward and backward pass for the cotangent `ct`:
+// dq + sum(dk) + sum(dv) (every gradient computed, one output). `fused`:
+// graph::Attention (the backend's kernels); else the composed ops.
+Node AttentionStep(Node q, Node k, Node v, Node ct, double scale, bool fused) {
+  Node out;
+  if (fused) {
+    out = graph::Attention(q, k, v, {}, {.scale = scale, .causal = true});
+  } else {
+    const int64_t len = q.Shape().Dim(2);
+    const shapes::Shape is = shapes::Make(dtypes::Int32, len, len);
+    Node seen = graph::LessOrEqual(graph::Iota(q.Graph(), is, 1), graph::Iota(q.Graph(), is, 0));
+    Node scores = graph::Einsum("bhqd,bhkd->bhqk", q * scale, k);
+    scores = graph::Where(seen, scores, graph::ScalarLike(scores, -1e9));
+    out = graph::Einsum("bhqk,bhkd->bhqd", graph::Softmax(scores, -1), v);
+  }
+  const std::vector<Node> g = graph::VJP({out}, {ct}, {q, k, v});
+  return g[0] + graph::ReduceAllSum(g[1]) + graph::ReduceAllSum(g[2]);
+}
+
 // `count` copies of bench/workloads.h's SPD n x n matrix (the work of a
 // Cholesky does not depend on the values).
 std::vector<double> SpdBatch(int64_t count, int64_t n) {
@@ -286,6 +313,7 @@ Options ParseOptions(int argc, char** argv) {
     o.linalg_n = 64;
     o.fft_n = int64_t{1} << 14;
     o.linalg_batch = 64;
+    o.attention_dims = {1, 2, 256, 64};
   }
   return o;
 }
@@ -386,6 +414,21 @@ int Run(const Options& o) {
     const double s = TimeOnInputs(backend, o, {x}, [](const std::vector<Node>& p) { return graph::FFT(p[0]); });
     Report("fft", s, KeyValue("n", static_cast<double>(o.fft_n)));
   });
+  for (const bool fused : {true, false}) {
+    const char* name = fused ? "attention" : "attention_composed";
+    run(name, [&] {
+      const std::vector<int64_t>& d = o.attention_dims;
+      std::vector<tensors::Tensor> inputs;
+      for (int i = 0; i < 4; ++i) inputs.push_back(Filled<float>(d, -1, 1, 40 + static_cast<uint64_t>(i)));
+      const double scale = 1 / std::sqrt(static_cast<double>(d[3]));
+      const double s = TimeOnInputs(backend, o, inputs, [&](const std::vector<Node>& p) {
+        return AttentionStep(p[0], p[1], p[2], p[3], scale, fused);
+      });
+      // Causal: half the scores; forward 2 products, backward 5 (FlashAttention's count).
+      const double flops = 7.0 * d[0] * d[1] * d[2] * d[2] * d[3];
+      Report(name, s, KeyValue("seq", static_cast<double>(d[2])) + " " + KeyValue("TFLOP/s", flops / s / 1e12));
+    });
+  }
   return failures == 0 ? 0 : 1;
 }
 

@@ -29,6 +29,9 @@ examples/fashion_mnist's MLP:
   solve           torch.linalg.solve_ex of float64 [1024, 1024] (diagonally dominant) by [1024, 1]
   cholesky_batch  torch.linalg.cholesky_ex of float32 [4096, 16, 16] SPD matrices (64 with --small)
   fft             torch.fft.fft of complex64 [2^20] (2^14 with --small)
+  attention       causal F.scaled_dot_product_attention of float32 q, k, v [4, 8, 2048, 64] ([1, 2, 256, 64]
+                  with --small), forward and backward: dq + dk.sum() + dv.sum() for a cotangent
+  attention_composed  the same (PyTorch's side is the same: Kiln's composed ops against it)
 Train steps and tiny calls are timed one call each; chain, copy and gemm_bf16 as 10 calls back to back
 followed by a synchronize, divided by 10 (as kiln_gpu_bench). Times are medians over the rounds.
 """
@@ -282,6 +285,25 @@ def main():
         report("fft", s, n=n)
 
     run("fft", fft)
+
+    def attention(name):
+        dims = (1, 2, 256, 64) if a.small else (4, 8, 2048, 64)
+        g = torch.Generator(device=dev).manual_seed(40)
+        q, k, v, ct = (torch.empty(dims, device=dev).uniform_(-1, 1, generator=g) for _ in range(4))
+        for t in (q, k, v):
+            t.requires_grad_(True)
+
+        def step():
+            out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            dq, dk, dv = torch.autograd.grad(out, (q, k, v), ct)
+            return dq + dk.sum() + dv.sum()
+
+        s = time_batched(step, a.rounds)
+        flops = 7.0 * dims[0] * dims[1] * dims[2] * dims[2] * dims[3]
+        report(name, s, seq=dims[2], **{"TFLOP/s": flops / s / 1e12})
+
+    run("attention", lambda: attention("attention"))
+    run("attention_composed", lambda: attention("attention_composed"))
     return 0 if failures == 0 else 1
 
 

@@ -9,9 +9,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <initializer_list>
+#include <map>
 #include <string>
 #include <vector>
 
+#include "kiln/graph/attention.h"
+#include "kiln/graph/autodiff.h"
 #include "kiln/graph/control_flow.h"
 #include "kiln/graph/cumulative.h"
 #include "kiln/graph/fft.h"
@@ -28,8 +31,11 @@ namespace {
 
 using graph::Node;
 
+// A function traced for the CUDA backend (so gradients use its fused ops).
 std::shared_ptr<const ir::Function> Build(const std::function<std::vector<Node>(graph::Graph*)>& fn) {
+  static const Capabilities caps = ProgramCapabilities();
   auto g = graph::NewGraph("codegen");
+  g->SetTarget(&caps);
   std::vector<Node> outs = fn(g.get());
   return g->Finish(outs, graph::Loc::current());
 }
@@ -203,6 +209,7 @@ void CollectWithSubfunctions(const ir::Function& fn, const std::string& prefix, 
 void ExpectCompiles(const Program& p, std::initializer_list<const char*> archs = {"sm_80", "sm_90"}) {
   std::string module = KernelPrelude();
   if (UsesComplex(p)) module += std::string("\n") + ComplexMathSource();
+  if (UsesAttention(p)) module += std::string("\n") + AttentionSource();
   int kernels = 0;
   Collect(p, "p_", &module, &kernels);
   for (const char* arch : archs) {
@@ -223,13 +230,13 @@ class ScopedNoDiskCache {
 // generates kernels that NVRTC compiles for Ampere and Hopper.
 TEST(CudaCodegenTest, EveryOpCaseCompilesWithNvrtc) {
   ScopedNoDiskCache no_cache;
-  // One module for all, with the complex math (which modules with complex
-  // values include).
-  std::string module = KernelPrelude() + std::string("\n") + ComplexMathSource();
+  // One module for all, with the complex math and the attention functions
+  // (which modules with complex values or attention include).
+  std::string module = KernelPrelude() + std::string("\n") + ComplexMathSource() + "\n" + AttentionSource();
   int kernels = 0, cases = 0, complex_cases = 0;
   for (const testing::OpCase& c : testing::OpCases()) {
-    // The fused Attention and the collectives are not on the CUDA backend
-    // yet (its capabilities say so).
+    // The collectives are not on the CUDA backend yet (its capabilities say
+    // so).
     if (!ProgramCapabilities().SupportsOp(c.op)) continue;
     for (dtypes::DType dt : dtypes::kAll) {
       std::shared_ptr<const ir::Function> fn;
@@ -373,6 +380,56 @@ TEST(CudaCodegenTest, SortsAreChunksAndMergePasses) {
   std::sort(top_inputs.begin(), top_inputs.end());
   EXPECT_EQ(top_inputs, (std::vector<size_t>{1, 2}));
   ExpectCompiles(p);
+}
+
+// Attention is one kernel and its gradient four (row statistics, dq, dk,
+// dv), each a block per row block of a head; the tiles shrink with the head
+// length so the staged rows fit in 48 KiB of shared memory, and a head too
+// long for it is read in place (no staging). ptxas checks the sizes.
+TEST(CudaCodegenTest, AttentionIsFusedKernelsSizedToSharedMemory) {
+  ScopedNoDiskCache no_cache;
+  auto attention = [](dtypes::DType dt, int64_t d) {
+    return Build([=](graph::Graph* g) {
+      Node q = graph::Parameter(g, "q", shapes::Shape(dt, {2, 8, 100, d}));
+      Node k = graph::Parameter(g, "k", shapes::Shape(dt, {2, 4, 300, d}));
+      Node v = graph::Parameter(g, "v", shapes::Shape(dt, {2, 4, 300, d}));
+      Node out = graph::Attention(q, k, v, {}, {.scale = 0.125, .causal = true});
+      std::vector<Node> grads = graph::Gradient(graph::ReduceAllSum(graph::Square(out)), {q, k, v});
+      return std::vector<Node>{out, grads[0], grads[1], grads[2]};
+    });
+  };
+  // kernel kind -> the call's template arguments
+  auto calls = [](const Program& p) {
+    std::map<std::string, std::string> c;
+    for (const KernelSpec& k : p.kernels) {
+      const size_t call = k.source.find("kAttention");
+      if (call == std::string::npos) continue;
+      EXPECT_TRUE(k.block_per_item) << k.name;
+      const std::string kind = k.name.substr(0, k.name.rfind('_'));
+      c[kind] = k.source.substr(call, k.source.find('(', call) - call);
+    }
+    return c;
+  };
+  const Program f32 = GenerateProgram(*attention(dtypes::Float32, 64));
+  EXPECT_EQ(calls(f32), (std::map<std::string, std::string>{
+                            {"kiln_attention", "kAttentionForward<float, 64, 64, 32, true>"},
+                            {"kiln_attention_stats", "kAttentionStats<float, 64, 64, 32, true>"},
+                            {"kiln_attention_dq", "kAttentionGradQ<float, 64, 32, 32, true>"},
+                            {"kiln_attention_dk", "kAttentionGradKV<float, 64, 32, 32, true, true>"},
+                            {"kiln_attention_dv", "kAttentionGradKV<float, 64, 64, 32, true, false>"}}));
+  std::map<std::string, int64_t> blocks;
+  for (const KernelSpec& k : f32.kernels) blocks[k.name.substr(0, k.name.rfind('_'))] = k.work_items;
+  EXPECT_EQ(blocks.at("kiln_attention"), 2 * 8 * 2);         // 2 blocks of 64 query rows per head
+  EXPECT_EQ(blocks.at("kiln_attention_dq"), 2 * 8 * 4);      // 4 blocks of 32 query rows
+  EXPECT_EQ(blocks.at("kiln_attention_dk"), 2 * 4 * 10);     // 10 blocks of 32 keys per kv head
+  ExpectCompiles(f32);
+  const Program f64 = GenerateProgram(*attention(dtypes::Float64, 128));
+  EXPECT_EQ(calls(f64).at("kiln_attention"), "kAttentionForward<double, 128, 8, 16, true>");
+  EXPECT_EQ(calls(f64).at("kiln_attention_dk"), "kAttentionGradKV<double, 128, 8, 8, true, true>");
+  ExpectCompiles(f64, {"sm_90"});
+  const Program long_head = GenerateProgram(*attention(dtypes::Float32, 520));
+  EXPECT_EQ(calls(long_head).at("kiln_attention"), "kAttentionForward<float, 520, 32, 32, false>");
+  ExpectCompiles(long_head, {"sm_90"});
 }
 
 // Positions along a sorted axis are Int32: a longer axis is an error

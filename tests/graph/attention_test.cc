@@ -146,6 +146,8 @@ std::vector<Case> ReferenceCases() {
       {1, 2, 1, 600, 600, 4, true, 2},  // causal self-attention: key blocks past a row block are skipped
       {1, 3, 3, 65, 65, 4, true, 1},    // a row block of one row
       {3, 2, 2, 4, 6, 5, false, 2},
+      {1, 4, 2, 33, 50, 100, false, 2},  // a head length the threads do not divide (CUDA: smaller tiles)
+      {1, 2, 1, 9, 40, 520, true, 1},    // a head too long for CUDA's shared memory: read in place
       {0, 2, 2, 3, 4, 2, false, 0},  // empty batch
       {1, 2, 1, 0, 4, 2, false, 0},  // no queries
       {1, 2, 2, 3, 0, 2, false, 0},  // no keys: zeros

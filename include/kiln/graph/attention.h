@@ -1,6 +1,6 @@
 // Copyright 2026 The Kiln Authors.
 // Scaled dot-product attention as one op of the IR (Attention), for backends
-// that run it in one fused kernel (the CPU: blocks of query rows with a
+// that run it in one fused kernel (the CPU and CUDA: blocks of query rows with a
 // running softmax, never the whole score matrix), and its gradient likewise. Most code calls
 // ml::layers::DotProductAttention, which emits this op where the backend
 // prefers it (Capabilities::fused_attention_min_kv_length) and the composed
@@ -30,7 +30,7 @@ struct AttentionOptions {
 /// kv_heads)); `mask` (optional) Bool [batch or 1, heads or 1, q_len,
 /// kv_len], false where a key is hidden. Float32 or Float64. Returns [batch,
 /// heads, q_len, head_dim]. Differentiable in q, k and v, to any order: where
-/// the backend has the AttentionGrad op (the CPU), the gradient is that one
+/// the backend has the AttentionGrad op (the CPU, CUDA), the gradient is that one
 /// fused op, which recomputes the weights block by block, so neither pass of
 /// a training step holds the [q_len, kv_len] weights; elsewhere it is
 /// composed of products and a softmax. scale and masked_value must be finite.

@@ -205,6 +205,8 @@ void Generator::Run() {
       Eigh(vid);
     } else if (in.op == OpType::kSvd) {
       Svd(vid);
+    } else if (in.op == OpType::kAttentionGrad) {
+      AttentionGrad(vid);
     } else if (in.op == OpType::kGetTupleElement && elements_.count(in.operands[0]) > 0) {
       // An element of a factorization: its buffer.
       const auto index = static_cast<size_t>(ir::Attr<ir::TupleIndexAttrs>(in).index);
@@ -251,6 +253,7 @@ void Generator::Run() {
         case OpType::kCholesky: Cholesky(vid); break;
         case OpType::kTriangularSolve: TriangularSolve(vid); break;
         case OpType::kFft: Fft(vid); break;
+        case OpType::kAttention: Attention(vid); break;
         default: Unsupported(in, "has no CUDA kernel");
       }
     }
@@ -370,9 +373,17 @@ bool UsesComplex(const Program& program) {
   return false;
 }
 
+bool UsesAttention(const Program& program) {
+  for (const ir::Instruction& in : program.function.instructions) {
+    if (in.op == ir::OpType::kAttention || in.op == ir::OpType::kAttentionGrad) return true;
+  }
+  return false;
+}
+
 std::string ModuleSource(const Program& program) {
   std::string s = KernelPrelude();
   if (UsesComplex(program)) s += std::string("\n") + ComplexMathSource();
+  if (UsesAttention(program)) s += std::string("\n") + AttentionSource();
   for (const KernelSpec& k : program.kernels) s += "\n" + k.source;
   return s;
 }
@@ -380,11 +391,12 @@ std::string ModuleSource(const Program& program) {
 Capabilities ProgramCapabilities() {
   Capabilities caps;
   for (size_t i = 0; i < caps.ops.size(); ++i) caps.ops[i] = true;
-  // Without the fused Attention, layers::DotProductAttention uses the
-  // composed ops. Collectives on device buffers are NCCL's job (issue 14).
-  for (ir::OpType op : {ir::OpType::kAttention, ir::OpType::kAttentionGrad, ir::OpType::kCollective}) {
-    caps.ops[static_cast<size_t>(op)] = false;
-  }
+  // Collectives on device buffers are NCCL's job (issue 14).
+  caps.ops[static_cast<size_t>(ir::OpType::kCollective)] = false;
+  // Below this key length layers::DotProductAttention keeps the composed
+  // ops, whose products run on cuBLASLt; the fused kernels (SIMT cores)
+  // win on memory from there. A guess: not yet measured on a GPU.
+  caps.fused_attention_min_kv_length = 2048;
   for (size_t i = 1; i <= static_cast<size_t>(dtypes::Complex128); ++i) caps.dtypes[i] = true;
   return caps;
 }
@@ -399,13 +411,14 @@ Program GenerateProgram(const ir::Function& fn, const ProgramOptions& options) {
   p.function = gen::CanonicalizeDots(fn);
   p.materialized = gen::PlanMaterialized(p.function);
   // Room for the scratch values convolutions (at most 3 each), sorts (a
-  // merge pass each: at most 21) and factorizations (at most 8) add, so
+  // merge pass each: at most 21), factorizations (at most 8) and
+  // AttentionGrads (3) add, so
   // references to instructions stay valid while they are appended.
   size_t extra = 0;
   for (const ir::Instruction& in : p.function.instructions) {
     const bool factorization =
         in.op == ir::OpType::kLu || in.op == ir::OpType::kQr || in.op == ir::OpType::kEigh || in.op == ir::OpType::kSvd;
-    extra += in.op == ir::OpType::kSort ? 24 : factorization ? 10 : 0;
+    extra += in.op == ir::OpType::kSort ? 24 : factorization ? 10 : in.op == ir::OpType::kAttentionGrad ? 3 : 0;
   }
   p.function.instructions.reserve(p.function.instructions.size() * 4 + extra + 16);
   gen::Generator(p, options).Run();

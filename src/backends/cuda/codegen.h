@@ -174,6 +174,10 @@ std::string ModuleSource(const Program& program);
 /// complex_math.cuh).
 bool UsesComplex(const Program& program);
 
+/// Whether a program has Attention or AttentionGrad (its module then
+/// includes attention.cuh).
+bool UsesAttention(const Program& program);
+
 /// The CUDA C++ type a dtype is stored as ("float", "unsigned short" for
 /// Float16, ...).
 std::string StorageType(dtypes::DType dtype);

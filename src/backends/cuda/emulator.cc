@@ -216,13 +216,19 @@ float fmaf(float, float, float); double fma(double, double, double);
 }
 )KILN";
 
+// Whether a kernel's threads meet at barriers (then each runs on a fiber):
+// it calls __syncthreads, itself or through attention.cuh's functions.
+bool UsesBarrier(const KernelSpec& k) {
+  return k.source.find("__syncthreads") != std::string::npos || k.source.find("kAttention") != std::string::npos;
+}
+
 std::string EmulatorSource(const Program& p) {
   std::string s = kShim + std::string(UsesComplex(p) ? kComplexShim : "") + ModuleSource(p) + "\n";
   std::string table, syncs;
   for (size_t i = 0; i < p.kernels.size(); ++i) {
     s += "static void kemu_call_" + std::to_string(i) + "(void** p) { kemu::Call(" + p.kernels[i].name + ", p); }\n";
     table += "kemu_call_" + std::to_string(i) + ", ";
-    syncs += p.kernels[i].source.find("__syncthreads") != std::string::npos ? "true, " : "false, ";
+    syncs += UsesBarrier(p.kernels[i]) ? "true, " : "false, ";
   }
   s += "extern \"C\" const bool kiln_emu_syncs[] = {" + syncs + "};\n";
   s += "extern \"C\" void kiln_emu_call(int index, void** params, KEmuState* state) {\n"

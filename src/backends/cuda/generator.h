@@ -4,7 +4,7 @@
 // Program. Its methods are defined by op family: codegen.cc (the walk, the
 // elementwise and shared helpers, RNG), codegen_reduce.cc (reductions and
 // windows), codegen_dot_conv.cc, codegen_gather.cc (Gather, Scatter),
-// codegen_sort.cc, codegen_linalg.cc and codegen_fft.cc.
+// codegen_sort.cc, codegen_linalg.cc, codegen_fft.cc and codegen_attention.cc.
 #pragma once
 
 #include <cstdint>
@@ -137,6 +137,21 @@ class Generator {
   void Eigh(int id);
   void Svd(int id);
 
+  // ------------------------------------------------ codegen_attention.cc.
+  // Kernels calling attention.cuh: a block owns `rows` rows, walks tiles
+  // of `cols`, stages both in shared memory when `stage`.
+  struct AttentionTiles {
+    int64_t rows, cols;
+    bool stage;
+  };
+  static AttentionTiles TilesFor(int64_t d, int64_t elem, int row_arrays, int tile_arrays, int per_tile_row);
+  std::string AttentionPlan(int id, size_t mask_index);
+  KernelSpec AttentionKernel(int out_id, const char* kind, const std::string& function, const AttentionTiles& t,
+                             const std::string& extra_template, const std::vector<int>& operands,
+                             const std::string& plan, int64_t blocks);
+  void Attention(int id);
+  void AttentionGrad(int id);
+
   // ------------------------------------------------------ codegen_fft.cc.
   void Fft(int id);
   KernelSpec ScaleInPlace(int id, double factor);
@@ -144,8 +159,8 @@ class Generator {
   Program& p_;
   const ir::Function& fn_;  // p_.function, which scratch values extend
   ProgramOptions options_;
-  // Per factorization (Lu, Qr, Eigh, Svd): the values holding its tuple's
-  // elements, which its GetTupleElements alias.
+  // Per factorization (Lu, Qr, Eigh, Svd) and AttentionGrad: the values
+  // holding its tuple's elements, which its GetTupleElements alias.
   std::map<int, std::vector<int>> elements_;
 };
 

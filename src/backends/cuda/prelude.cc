@@ -170,11 +170,17 @@ template <class T, class F> __device__ void kAtomicCas(T* p, F f) {
 )KILN";
 }
 
-// complex_math.cuh is the argument of KILN_CUDA_SOURCE: here its text.
+// complex_math.cuh and attention.cuh are the argument of KILN_CUDA_SOURCE:
+// here their text.
 #define KILN_CUDA_SOURCE(...) #__VA_ARGS__
 const char* ComplexMathSource() {
   return
 #include "src/backends/cuda/complex_math.cuh"
+      ;  // NOLINT(whitespace/semicolon)
+}
+const char* AttentionSource() {
+  return
+#include "src/backends/cuda/attention.cuh"
       ;  // NOLINT(whitespace/semicolon)
 }
 #undef KILN_CUDA_SOURCE

@@ -12,4 +12,8 @@ const char* KernelPrelude();
 /// prelude.
 const char* ComplexMathSource();
 
+/// CUDA C++ source of the fused attention's device functions
+/// (attention.cuh), which modules with Attention or AttentionGrad include.
+const char* AttentionSource();
+
 }  // namespace kiln::backends::cuda
