@@ -15,6 +15,7 @@
 
 #include "kiln/graph/attention.h"
 #include "kiln/graph/autodiff.h"
+#include "kiln/graph/collective.h"
 #include "kiln/graph/control_flow.h"
 #include "kiln/graph/cumulative.h"
 #include "kiln/graph/fft.h"
@@ -430,6 +431,47 @@ TEST(CudaCodegenTest, AttentionIsFusedKernelsSizedToSharedMemory) {
   const Program long_head = GenerateProgram(*attention(dtypes::Float32, 520));
   EXPECT_EQ(calls(long_head).at("kiln_attention"), "kAttentionForward<float, 520, 32, 32, false>");
   ExpectCompiles(long_head, {"sm_90"});
+}
+
+// A Collective is a step of the distributed engine on its output's buffer:
+// AllReduce after a kernel copying the operand there (its producers fused),
+// AllGather reading its operand into a buffer a kernel-less step allocates.
+TEST(CudaCodegenTest, CollectivesAreEngineStepsOnTheirBuffers) {
+  auto fn = Build([](graph::Graph* g) {
+    Node x = graph::Parameter(g, "x", shapes::Make(dtypes::Float32, 6));
+    return std::vector<Node>{graph::AllReduce(x * 2.0f, ir::ReduceOp::kMax), graph::AllGather(x)};
+  });
+  const Program p = GenerateProgram(*fn);
+  ASSERT_EQ(p.library_calls.size(), 2u);
+  const LibraryCall &reduce = p.library_calls[0], &gather = p.library_calls[1];
+  EXPECT_EQ(reduce.kind, LibraryCall::Kind::kCollective);
+  EXPECT_EQ(reduce.collective.kind, ir::CollectiveKind::kAllReduce);
+  EXPECT_EQ(reduce.collective.reduce, ir::ReduceOp::kMax);
+  EXPECT_TRUE(reduce.inputs.empty());  // in place
+  EXPECT_EQ(gather.collective.kind, ir::CollectiveKind::kAllGather);
+  EXPECT_EQ(gather.inputs, (std::vector<int>{fn->parameters[0]}));
+  EXPECT_EQ(gather.in_count, 6);
+  EXPECT_EQ(gather.out_count, 6);  // a world of one
+  std::vector<std::string> kernels;  // the kernel before each library step
+  for (size_t i = 1; i < p.steps.size(); ++i) {
+    if (p.steps[i].kind != StepKind::kLibrary) continue;
+    ASSERT_EQ(p.steps[i - 1].kind, StepKind::kKernel);
+    ASSERT_EQ(p.steps[i - 1].value, p.steps[i].value);
+    const KernelSpec& k = p.kernels[static_cast<size_t>(p.steps[i - 1].index)];
+    kernels.push_back(k.name.substr(0, k.name.rfind('_')) + ":" + std::to_string(k.work_items));
+  }
+  EXPECT_EQ(kernels, (std::vector<std::string>{"kiln_copy:6", "kiln_empty:0"}));
+  ExpectCompiles(p, {"sm_90"});
+
+  // Built by hand with counts that do not match the world.
+  ir::Function hand;
+  hand.name = "hand";
+  hand.instructions.push_back({ir::OpType::kParameter, {}, shapes::Make(dtypes::Float32, 3), ir::ParameterAttrs{0, "x"}, ""});
+  hand.instructions.push_back({ir::OpType::kCollective, {0}, shapes::Make(dtypes::Float32, 5),
+                               ir::CollectiveAttrs{.kind = ir::CollectiveKind::kAllGather, .world_size = 2}, "hand.cc:1"});
+  hand.parameters = {0};
+  hand.outputs = {1};
+  KILN_EXPECT_ERROR(GenerateProgram(hand), "cuda: Collective has inconsistent shapes Float32[3] -> Float32[5]");
 }
 
 // Positions along a sorted axis are Int32: a longer axis is an error

@@ -42,9 +42,12 @@ Result Shell(const std::string& command) {
   return r;
 }
 
-// kiln_run -n N [flags] distributed_worker ARGS, with a short collective timeout.
-Result Launch(int n, const std::string& args, const std::string& flags = "", double timeout_s = 20) {
-  const std::string env = "KILN_DIST_TIMEOUT_S=" + std::to_string(timeout_s) + " OMP_NUM_THREADS=1 ";
+// kiln_run -n N [flags] distributed_worker ARGS, with a short collective
+// timeout, on the workers' default backend (the CPU) or `backend`.
+Result Launch(int n, const std::string& args, const std::string& flags = "", double timeout_s = 20,
+              const std::string& backend = "") {
+  const std::string env = "KILN_DIST_TIMEOUT_S=" + std::to_string(timeout_s) + " OMP_NUM_THREADS=1 " +
+                          (backend.empty() ? "" : "KILN_WORKER_BACKEND=" + backend + " ");
   return Shell(env + KILN_RUN_PATH + " -n " + std::to_string(n) + " " + flags + " " + KILN_WORKER_PATH + " " + args);
 }
 
@@ -68,6 +71,32 @@ TEST_P(Distributed, DataParallelTrainingEqualsSingleProcessTraining) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Processes, Distributed, ::testing::Values(2, 4));
+
+// The CUDA backend's Collective steps (the engine on host copies of the
+// buffers), through its host emulator: the collectives of every dtype, in
+// graphs with their gradients, and data-parallel training equal to one
+// process's, on 2 processes.
+TEST(DistributedCuda, CollectivesAndTrainingOnTheEmulator) {
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+  // (The emulator's fibers switch stacks, which the sanitizers mistake for
+  // errors; its modules are not instrumented either.)
+  GTEST_SKIP() << "not in the sanitizer builds";
+#endif
+#endif
+  try {
+    testing::NewTestBackend("cuda-emu");
+  } catch (const Error& e) {
+    GTEST_SKIP() << e.what();
+  }
+  for (const char* scenario : {"collectives", "train"}) {
+    Result r = Launch(2, scenario, "", 60, "cuda-emu");
+    EXPECT_EQ(r.status, 0) << r.output;
+    for (const char* rank : {"[0] PASS ", "[1] PASS "}) {
+      EXPECT_THAT(r.output, HasSubstr(rank + std::string(scenario))) << r.output;
+    }
+  }
+}
 
 // Two "hosts" (two kiln_run instances, as on two machines; here both on
 // 127.0.0.1) of one process each.

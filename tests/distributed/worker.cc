@@ -1,6 +1,7 @@
 // Copyright 2026 The Kiln Authors.
 // One process of the multi-process tests (tests/distributed/distributed_test.cc
 // starts several with kiln_run). Usage: distributed_worker SCENARIO [DIR]
+// ($KILN_WORKER_BACKEND picks the backend: cpu, or cuda-emu).
 // Exit status 0 and a last line "PASS <scenario>" when every check holds;
 // a failed check prints "FAIL ..." and exits 1; a kiln::Error the scenario
 // expects is printed as "ERROR: <message>" and exits 3.
@@ -23,6 +24,9 @@
 #include "kiln/kiln.h"
 #include "kiln/ml/layers/layers.h"
 #include "kiln/ml/train/loop.h"
+#ifdef KILN_HAVE_CUDA
+#include "src/backends/cuda/emulator.h"
+#endif
 
 namespace kiln {
 namespace {
@@ -41,7 +45,16 @@ namespace dist = kiln::distributed;
     }                                                                                       \
   } while (0)
 
-std::shared_ptr<backends::Backend> Cpu() { return backends::NewWithName("cpu"); }
+// The backend the scenarios compile for: $KILN_WORKER_BACKEND, else the CPU
+// ("cuda-emu": the CUDA backend's programs on its host emulator).
+std::shared_ptr<backends::Backend> WorkerBackend() {
+  const char* name = std::getenv("KILN_WORKER_BACKEND");
+  const std::string backend = name != nullptr && *name != 0 ? name : "cpu";
+#ifdef KILN_HAVE_CUDA
+  if (backend == "cuda-emu") backends::cuda::RegisterCudaEmulatorBackend();
+#endif
+  return backends::NewWithName(backend);
+}
 
 // Each rank's values: a function of (rank, index) every rank can compute.
 double Value(int rank, int64_t i) { return static_cast<double>((rank + 1) * 10 + (i % 7)) - 3.5 * static_cast<double>(i % 3); }
@@ -169,7 +182,7 @@ void Collectives() {
 
   // The same collectives compiled into graphs, with their gradients:
   // d/dx sum(c_r * AllReduce(x)) summed over ranks = AllReduce(c) per rank.
-  auto backend = Cpu();
+  auto backend = WorkerBackend();
   const float c = static_cast<float>(dist::Rank() + 1);
   auto fn = graph::NewExec(backend, [c](Node x) {
     Node y = graph::AllReduce(x);
@@ -248,7 +261,7 @@ std::vector<Node> Model(context::Context ctx, const std::vector<Node>& inputs) {
 std::shared_ptr<train::Trainer> MakeTrainer(context::Context ctx) {
   ctx.SetParam("learning_rate", 0.1);
   ctx.SetParam("momentum", 0.9);
-  auto trainer = train::NewTrainer(Cpu(), ctx, Model, losses::SparseCategoricalCrossEntropyLogits, optimizers::SGD());
+  auto trainer = train::NewTrainer(WorkerBackend(), ctx, Model, losses::SparseCategoricalCrossEntropyLogits, optimizers::SGD());
   trainer->AddEvalMetric(train::SparseCategoricalAccuracy());
   return trainer;
 }
@@ -260,7 +273,9 @@ double MaxDifference(context::Context a, context::Context b) {
     context::Variable* w = b.GetVariableByScopeAndName(v->ScopeAndName());
     CHECK_MSG(w != nullptr, "variable " << v->ScopeAndName() << " missing");
     if (v->DType() != dtypes::Float32) continue;
-    auto x = v->Value().Flat<float>(), y = w->Value().Flat<float>();
+    // (Handles held here: a device value's host copy lives in its handle.)
+    const tensors::Tensor a_value = v->Value(), b_value = w->Value();
+    auto x = a_value.Flat<float>(), y = b_value.Flat<float>();
     for (size_t i = 0; i < x.size(); ++i) worst = std::max(worst, static_cast<double>(std::abs(x[i] - y[i])));
   }
   return worst;
@@ -316,7 +331,7 @@ void Train() {
   {
     context::Context norm_ctx = context::New();
     norm_ctx.SetParam("learning_rate", 0.05);
-    auto norm = train::NewTrainer(Cpu(), norm_ctx, NormModel, losses::SparseCategoricalCrossEntropyLogits,
+    auto norm = train::NewTrainer(WorkerBackend(), norm_ctx, NormModel, losses::SparseCategoricalCrossEntropyLogits,
                                   optimizers::Adam());
     norm->EnableDataParallel();
     auto norm_loop = train::NewLoop(norm);

@@ -45,7 +45,10 @@ class Tensor {
   template <typename T>
   T Value() const;
 
-  /// Read-only view of the host data; T must match the dtype.
+  /// Read-only view of the host data; T must match the dtype. The view
+  /// lives as long as this handle's value: a device value's host copy is
+  /// cached in the handle, so hold the tensor (not `v->Value().Flat<T>()`)
+  /// while the view is used.
   template <typename T>
   std::span<const T> Flat() const;
   /// Writable view of the host data (copy-on-write; drops device copies).

@@ -207,6 +207,8 @@ void Generator::Run() {
       Svd(vid);
     } else if (in.op == OpType::kAttentionGrad) {
       AttentionGrad(vid);
+    } else if (in.op == OpType::kCollective) {
+      Collective(vid);  // empty ones too: every process takes part, as on the CPU
     } else if (in.op == OpType::kGetTupleElement && elements_.count(in.operands[0]) > 0) {
       // An element of a factorization: its buffer.
       const auto index = static_cast<size_t>(ir::Attr<ir::TupleIndexAttrs>(in).index);
@@ -391,8 +393,6 @@ std::string ModuleSource(const Program& program) {
 Capabilities ProgramCapabilities() {
   Capabilities caps;
   for (size_t i = 0; i < caps.ops.size(); ++i) caps.ops[i] = true;
-  // Collectives on device buffers are NCCL's job (issue 14).
-  caps.ops[static_cast<size_t>(ir::OpType::kCollective)] = false;
   // Below this key length layers::DotProductAttention keeps the composed
   // ops, whose products run on cuBLASLt; the fused kernels (SIMT cores)
   // win on memory from there. A guess: not yet measured on a GPU.

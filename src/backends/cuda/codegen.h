@@ -74,9 +74,13 @@ struct LibraryCall {
     kIrfftLead,   // IRFFT's first stage: the inverse complex transform over `lengths` (the leading transformed
                   // axes) of each of the `cols` columns of each item, in place
     kIrfft,       // the half spectrum inputs[0] (overwritten) to real x over lengths = {n}
+    // The distributed engine (src/distributed/, Gloo) on host copies of the
+    // buffers: AllReduce and Broadcast in place on x, AllGather and
+    // ReduceScatter from inputs[0] into x.
+    kCollective,
   };
   Kind kind = Kind::kPotrf;
-  dtypes::DType dtype = dtypes::Float32;  // Float32 or Float64
+  dtypes::DType dtype = dtypes::Float32;  // Float32 or Float64 (kCollective: any)
   /// Matrices, stored one after the other, each rows x cols with leading
   /// dimension rows (potrf, syevd: n = rows = cols).
   int64_t batch = 1;
@@ -87,6 +91,8 @@ struct LibraryCall {
   bool full_matrices = false, compute_uv = true;  // gesvd: u all rows columns and vt all cols rows, or min(...)
   std::vector<int64_t> lengths;           // the FFTs
   bool inverse = false;                   // kFft
+  ir::CollectiveAttrs collective;         // kCollective, of `dtype` (any)
+  int64_t in_count = 0, out_count = 0;    // kCollective: elements of its operand and of x
   /// One batched library call for all the matrices (pointer arrays; 32-bit
   /// sizes and pivots) rather than the 64-bit entry point per matrix.
   bool batched = false;

@@ -28,6 +28,7 @@
 #include "kiln/core/error.h"
 #include "src/backends/cpu/passes.h"
 #include "src/backends/cuda/codegen.h"
+#include "src/backends/cuda/host_collective.h"
 #include "src/backends/cuda/nvrtc_compiler.h"
 #include "src/backends/cuda/program_runner.h"
 
@@ -625,8 +626,31 @@ class CudaExecutable final : public Executable {
       case LibraryCall::Kind::kRfft:
       case LibraryCall::Kind::kIrfftLead:
       case LibraryCall::Kind::kIrfft: fft_plans_[static_cast<size_t>(index)]->Run(x, inputs); break;
+      case LibraryCall::Kind::kCollective: RunStagedCollective(s, x, s.inputs.empty() ? x : inputs[0]); break;
     }
   }
+  // A collective through host memory: the operand copied to the host, the
+  // distributed engine (Gloo) run there, the result copied back; the stream
+  // waits for each copy. (NCCL on the device buffers is the way to skip the
+  // copies when every process has a GPU of its own.)
+  void RunStagedCollective(const LibraryCall& s, void* x, const void* in) {
+    const bool in_place = s.inputs.empty();  // AllReduce, Broadcast
+    const auto esize = static_cast<size_t>(dtypes::SizeOf(s.dtype));
+    const size_t in_bytes = static_cast<size_t>(s.in_count) * esize, out_bytes = static_cast<size_t>(s.out_count) * esize;
+    std::vector<std::byte> host_in(in_bytes), host_out(in_place ? 0 : out_bytes);
+    cudaStream_t stream = device_->stream;
+    if (in_bytes > 0) {
+      Check(cudaMemcpyAsync(host_in.data(), in, in_bytes, cudaMemcpyDeviceToHost, stream), "staging a collective");
+    }
+    Check(cudaStreamSynchronize(stream), "staging a collective");
+    void* result = in_place ? host_in.data() : host_out.data();
+    RunHostCollective("cuda", s, host_in.data(), result);
+    if (out_bytes > 0) {
+      Check(cudaMemcpyAsync(x, result, out_bytes, cudaMemcpyHostToDevice, stream), "staging a collective's result");
+      Check(cudaStreamSynchronize(stream), "staging a collective's result");  // before the host copy goes
+    }
+  }
+
   std::vector<MemPtr> RunSubfunction(int index, std::vector<MemPtr> args, const std::vector<bool>& donate) {
     CudaExecutable& sub = *subexecutables_[static_cast<size_t>(index)];
     return RunWithArguments(sub.program_, sub.last_use_, sub.constants_, std::move(args), donate, sub);

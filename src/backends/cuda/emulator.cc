@@ -22,6 +22,7 @@
 #include "kiln/core/float16.h"
 #include "src/backends/cpu/passes.h"
 #include "src/backends/cuda/codegen.h"
+#include "src/backends/cuda/host_collective.h"
 #include "src/backends/cuda/nvrtc_compiler.h"
 #include "src/backends/cuda/program_runner.h"
 #include "src/backends/cuda/reference_library.h"
@@ -407,7 +408,12 @@ class EmuExecutable final : public Executable {
     }
   }
   void CallLibrary(int index, void* x, void* const* inputs, void* const* outputs) {
-    RunReferenceLibraryCall(program_.library_calls[static_cast<size_t>(index)], x, inputs, outputs);
+    const LibraryCall& s = program_.library_calls[static_cast<size_t>(index)];
+    if (s.kind == LibraryCall::Kind::kCollective) {  // the buffers are host memory already
+      RunHostCollective("cuda-emu", s, s.inputs.empty() ? x : inputs[0], x);
+      return;
+    }
+    RunReferenceLibraryCall(s, x, inputs, outputs);
   }
 
  private:

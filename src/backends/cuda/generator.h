@@ -4,7 +4,8 @@
 // Program. Its methods are defined by op family: codegen.cc (the walk, the
 // elementwise and shared helpers, RNG), codegen_reduce.cc (reductions and
 // windows), codegen_dot_conv.cc, codegen_gather.cc (Gather, Scatter),
-// codegen_sort.cc, codegen_linalg.cc, codegen_fft.cc and codegen_attention.cc.
+// codegen_sort.cc, codegen_linalg.cc, codegen_fft.cc, codegen_attention.cc and
+// codegen_collective.cc.
 #pragma once
 
 #include <cstdint>
@@ -154,6 +155,12 @@ class Generator {
 
   // ------------------------------------------------------ codegen_fft.cc.
   void Fft(int id);
+
+  // ----------------------------------------------- codegen_collective.cc.
+  // A Collective: a LibraryCall step of the distributed engine (see
+  // LibraryCall::Kind::kCollective), after a kernel that copies the
+  // operand into the output (AllReduce, Broadcast) or allocates it.
+  void Collective(int id);
   KernelSpec ScaleInPlace(int id, double factor);
 
   Program& p_;

@@ -251,7 +251,9 @@ void Run(const LibraryCall& s, void* x, void* const* inputs, void* const* output
     case LibraryCall::Kind::kRfft:
     case LibraryCall::Kind::kIrfftLead:
     case LibraryCall::Kind::kIrfft: ReferenceFft<T>(s, x, inputs); return;
+    case LibraryCall::Kind::kCollective: break;  // the emulator calls the distributed engine itself
   }
+  Throw("cuda-emu: a collective is not a reference library call");
 }
 
 }  // namespace
