@@ -73,10 +73,10 @@ TEST_P(Distributed, DataParallelTrainingEqualsSingleProcessTraining) {
 INSTANTIATE_TEST_SUITE_P(Processes, Distributed, ::testing::Values(2, 4));
 
 // The CUDA backend's Collective steps (the engine on host copies of the
-// buffers), through its host emulator: the collectives of every dtype, in
-// graphs with their gradients, and data-parallel training equal to one
-// process's, on 2 processes.
-TEST(DistributedCuda, CollectivesAndTrainingOnTheEmulator) {
+// buffers): the collectives of every dtype, in graphs with their gradients,
+// and data-parallel training equal to one process's, on 2 processes, on the
+// CUDA emulator and, where there is a GPU, on it (both processes share it).
+TEST(DistributedCuda, CollectivesAndTrainingOnTheCudaBackend) {
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
   // (The emulator's fibers switch stacks, which the sanitizers mistake for
@@ -84,18 +84,25 @@ TEST(DistributedCuda, CollectivesAndTrainingOnTheEmulator) {
   GTEST_SKIP() << "not in the sanitizer builds";
 #endif
 #endif
-  try {
-    testing::NewTestBackend("cuda-emu");
-  } catch (const Error& e) {
-    GTEST_SKIP() << e.what();
-  }
-  for (const char* scenario : {"collectives", "train"}) {
-    Result r = Launch(2, scenario, "", 60, "cuda-emu");
-    EXPECT_EQ(r.status, 0) << r.output;
-    for (const char* rank : {"[0] PASS ", "[1] PASS "}) {
-      EXPECT_THAT(r.output, HasSubstr(rank + std::string(scenario))) << r.output;
+  int ran = 0;
+  for (const char* backend : {"cuda-emu", "cuda"}) {
+    try {
+      testing::NewTestBackend(backend);
+    } catch (const Error& e) {
+      std::printf("%s: skipped (%s)\n", backend, e.what());
+      continue;
+    }
+    ++ran;
+    for (const char* scenario : {"collectives", "train"}) {
+      SCOPED_TRACE(std::string(backend) + " " + scenario);
+      Result r = Launch(2, scenario, "", 60, backend);
+      EXPECT_EQ(r.status, 0) << r.output;
+      for (const char* rank : {"[0] PASS ", "[1] PASS "}) {
+        EXPECT_THAT(r.output, HasSubstr(rank + std::string(scenario))) << r.output;
+      }
     }
   }
+  if (ran == 0) GTEST_SKIP() << "no CUDA backend in this build";
 }
 
 // Two "hosts" (two kiln_run instances, as on two machines; here both on

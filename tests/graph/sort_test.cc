@@ -164,29 +164,33 @@ TEST_P(SortTest, TopKAndBottomKPickTheExtremesWithTheirIndices) {
   EXPECT_EQ(out[4].Shape(), shapes::Make(dtypes::Float32, 2, 0));
 }
 
-// TopK reads only the first k positions, so the CPU sorts partially: check
-// it against the full reference on rows with many ties, for several k.
+// TopK reads only the first k positions, so the CPU selects them in one
+// pass (a heap per thread where the row is the only one): check it against
+// the full reference on rows with many ties, for several k, on several rows
+// and on one long row.
 TEST_P(SortTest, TopKMatchesTheFullSortOnLargeRowsWithTies) {
-  const std::vector<int64_t> dims = {3, 5000};
-  const Tensor x = SortInput(shapes::Shape(dtypes::Float32, dims), 77);
-  const Reference want = RefSort(testing::ToDoubles(x), dims, 1, true);
-  for (int64_t k : {1, 37, 5000}) {
-    auto out = testing::Run(
-        Backend(),
-        [k](const std::vector<Node>& p) {
-          auto r = graph::TopK(p[0], k);
-          return std::vector<Node>{r.values, r.indices};
-        },
-        {x});
-    std::vector<double> values, indices;
-    for (int64_t row = 0; row < 3; ++row) {
-      for (int64_t j = 0; j < k; ++j) {
-        values.push_back(want.values[static_cast<size_t>(row * 5000 + j)]);
-        indices.push_back(want.indices[static_cast<size_t>(row * 5000 + j)]);
+  for (const std::vector<int64_t>& dims : {std::vector<int64_t>{3, 5000}, std::vector<int64_t>{1, 70001}}) {
+    const int64_t rows = dims[0], len = dims[1];
+    const Tensor x = SortInput(shapes::Shape(dtypes::Float32, dims), 77);
+    const Reference want = RefSort(testing::ToDoubles(x), dims, 1, true);
+    for (int64_t k : {int64_t{1}, int64_t{37}, int64_t{4999}, len}) {
+      auto out = testing::Run(
+          Backend(),
+          [k](const std::vector<Node>& p) {
+            auto r = graph::TopK(p[0], k);
+            return std::vector<Node>{r.values, r.indices};
+          },
+          {x});
+      std::vector<double> values, indices;
+      for (int64_t row = 0; row < rows; ++row) {
+        for (int64_t j = 0; j < k; ++j) {
+          values.push_back(want.values[static_cast<size_t>(row * len + j)]);
+          indices.push_back(want.indices[static_cast<size_t>(row * len + j)]);
+        }
       }
+      EXPECT_TRUE(SameValues(testing::ToDoubles(out[0]), values)) << "len = " << len << ", k = " << k;
+      EXPECT_TRUE(SameValues(testing::ToDoubles(out[1]), indices)) << "len = " << len << ", k = " << k;
     }
-    EXPECT_TRUE(SameValues(testing::ToDoubles(out[0]), values)) << "k = " << k;
-    EXPECT_TRUE(SameValues(testing::ToDoubles(out[1]), indices)) << "k = " << k;
   }
 }
 

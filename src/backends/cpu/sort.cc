@@ -126,13 +126,73 @@ void ParallelSort(std::vector<uint64_t>& v) {
   }
 }
 
+// The first `prefix` (< len) positions of the order of a slice with one
+// key of at most 32 bits, as SortSlice's packed path gives them: the
+// `prefix` smallest (key << 32 | index) values, kept in a max-heap during
+// one pass over the slice (encoded a chunk at a time), on every thread when
+// `parallel` (then the heaps are merged). TopK and BottomK read such a
+// prefix; this skips encoding, packing and partially sorting the whole
+// slice. The values are distinct (the index), so the split does not change
+// the result.
+void SmallestPacked(dtypes::DType dt, const std::byte* first, int64_t len, int64_t stride, bool descending,
+                    uint64_t mask, int64_t prefix, bool parallel, std::vector<int64_t>& perm) {
+  perm.resize(static_cast<size_t>(prefix));
+  if (prefix == 0) return;  // TopK of k = 0
+  constexpr int64_t kChunk = 2048;
+  const auto esize = static_cast<int64_t>(dtypes::SizeOf(dt));
+  auto scan = [&](int64_t lo, int64_t hi, std::vector<uint64_t>& heap) {
+    uint64_t encoded[kChunk];
+    for (int64_t c = lo; c < hi; c += kChunk) {
+      const int64_t n = std::min(kChunk, hi - c);
+      EncodeAll(dt, first + c * stride * esize, n, stride, descending, mask, encoded);
+      for (int64_t j = 0; j < n; ++j) {
+        const uint64_t v = (encoded[j] << 32) | static_cast<uint64_t>(c + j);
+        if (static_cast<int64_t>(heap.size()) < prefix) {
+          heap.push_back(v);
+          std::push_heap(heap.begin(), heap.end());
+        } else if (v < heap.front()) {
+          std::pop_heap(heap.begin(), heap.end());
+          heap.back() = v;
+          std::push_heap(heap.begin(), heap.end());
+        }
+      }
+    }
+  };
+  std::vector<uint64_t> smallest;
+  smallest.reserve(static_cast<size_t>(prefix));
+  if (parallel && omp_get_max_threads() > 1 && len >= kParallelThreshold) {
+#pragma omp parallel
+    {
+      const int64_t threads = omp_get_num_threads(), t = omp_get_thread_num();
+      std::vector<uint64_t> heap;
+      heap.reserve(static_cast<size_t>(prefix));
+      scan(len * t / threads, len * (t + 1) / threads, heap);
+#pragma omp critical(kiln_sort_prefix)
+      smallest.insert(smallest.end(), heap.begin(), heap.end());
+    }
+  } else {
+    scan(0, len, smallest);
+  }
+  std::sort(smallest.begin(), smallest.end());
+  for (int64_t j = 0; j < prefix; ++j) perm[static_cast<size_t>(j)] = static_cast<int64_t>(smallest[static_cast<size_t>(j)] & 0xFFFFFFFFu);
+}
+
 // The order of the slice's elements (perm[j]: the element that goes to j).
 // `parallel`: the slice is the only one, and may use every thread.
 void SortSlice(const ir::SortAttrs& a, const std::vector<dtypes::DType>& dtypes,
                const std::vector<const std::byte*>& in, const std::vector<size_t>& esize, const Slice& s,
                const ElementLess* less, bool parallel, std::vector<int64_t>& perm) {
-  perm.resize(static_cast<size_t>(s.len));
   auto at = [&](size_t operand, int64_t j) { return in[operand] + (s.first + j * s.stride) * static_cast<int64_t>(esize[operand]); };
+  if (less == nullptr && a.keys.size() == 1 && s.prefix < s.len && s.len <= (int64_t{1} << 32)) {
+    const auto operand = static_cast<size_t>(a.keys[0]);
+    const int bits = EncodedBits(dtypes[operand]);
+    if (bits <= 32) {
+      SmallestPacked(dtypes[operand], at(operand, 0), s.len, s.stride, a.descending[0], (uint64_t{1} << bits) - 1,
+                     s.prefix, parallel, perm);
+      return;
+    }
+  }
+  perm.resize(static_cast<size_t>(s.len));
   if (less != nullptr) {
     std::iota(perm.begin(), perm.end(), int64_t{0});
     std::vector<const std::byte*> lhs(in.size()), rhs(in.size());
