@@ -36,4 +36,12 @@ void ReduceScatter(const void* in, void* out, dtypes::DType dtype, int64_t count
 /// In place: data (count elements) becomes process root's.
 void Broadcast(void* data, dtypes::DType dtype, int64_t count, int root);
 
+/// A backend's Collective op `a` on host buffers of `dtype`: checks that
+/// the world is the one the graph was traced for (`who` names the backend
+/// in the error), then AllReduce and Broadcast in place on `out` (copied
+/// from `in` first where they differ), AllGather and ReduceScatter from `in`
+/// into `out`. in_count and out_count: the operand's and result's elements.
+void RunCollective(const std::string& who, const ir::CollectiveAttrs& a, dtypes::DType dtype, const void* in,
+                   void* out, int64_t in_count, int64_t out_count);
+
 }  // namespace kiln::distributed::internal

@@ -527,6 +527,29 @@ void Broadcast(void* data, dtypes::DType dtype, int64_t count, int root) {
   });
 }
 
+void RunCollective(const std::string& who, const ir::CollectiveAttrs& a, dtypes::DType dtype, const void* in,
+                   void* out, int64_t in_count, int64_t out_count) {
+  const int world = TraceWorldSize();
+  if (world != a.world_size) {
+    Throw(who + " " + std::string(ir::CollectiveKindName(a.kind)) + ": the graph was traced for a world of " +
+          std::to_string(a.world_size) + " process(es) but runs in one of " + std::to_string(world) +
+          " (call distributed::Init before tracing)");
+  }
+  const auto out_bytes = static_cast<size_t>(out_count * dtypes::SizeOf(dtype));
+  switch (a.kind) {
+    case ir::CollectiveKind::kAllReduce:
+      if (out != in && out_bytes > 0) std::memmove(out, in, out_bytes);
+      AllReduce(out, dtype, out_count, a.reduce);
+      break;
+    case ir::CollectiveKind::kAllGather: AllGather(in, out, dtype, in_count); break;
+    case ir::CollectiveKind::kReduceScatter: ReduceScatter(in, out, dtype, out_count, a.reduce); break;
+    case ir::CollectiveKind::kBroadcast:
+      if (out != in && out_bytes > 0) std::memmove(out, in, out_bytes);
+      Broadcast(out, dtype, out_count, a.root);
+      break;
+  }
+}
+
 }  // namespace internal
 
 // ---------------------------------------------- Collectives on tensors.

@@ -218,10 +218,10 @@ void SortSlice(const ir::SortAttrs& a, const std::vector<dtypes::DType>& dtypes,
     // One narrow key: sort (key << 32 | index) as plain integers.
     std::vector<uint64_t> packed(static_cast<size_t>(s.len));
     for (int64_t j = 0; j < s.len; ++j) packed[static_cast<size_t>(j)] = (keys[0][static_cast<size_t>(j)] << 32) | static_cast<uint64_t>(j);
-    if (s.prefix < s.len || !parallel) {
-      SortPrefix(packed.begin(), packed.end(), s.prefix, std::less<uint64_t>());
-    } else {
+    if (parallel) {  // (a shorter prefix took SmallestPacked)
       ParallelSort(packed);
+    } else {
+      std::sort(packed.begin(), packed.end());
     }
     for (int64_t j = 0; j < s.len; ++j) perm[static_cast<size_t>(j)] = static_cast<int64_t>(packed[static_cast<size_t>(j)] & 0xFFFFFFFFu);
     return;

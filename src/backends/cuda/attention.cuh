@@ -94,6 +94,40 @@ __device__ __forceinline__ bool katAll(bool skip, int* flag) {
   return all;
 }
 
+// Whether key tile j0 and every later one weigh exactly 0 for each of the
+// `rows` query rows from q0: causal, past every row's last visible key, and
+// exp(masked - m) == 0 next to each row's maximum m (read from the row's
+// `leader` thread). Every thread of the block calls it.
+template <class T>
+__device__ __forceinline__ bool katPastKeys(const KatPlan& p, i64 j0, i64 q0, i64 rows, bool leader, T m, int* flag) {
+  return p.causal && j0 > p.kv_len - p.q_len + q0 + rows - 1 &&
+         katAll(!leader || katExp((T)p.masked - m) == (T)0, flag);
+}
+
+// A row's output columns x = lane, lane + TPR, ... (acc[j] for column
+// lane + j TPR) get the tile's `cols` rows of X weighted by w:
+// acc[j] = acc[j] rescale + weight sum_c w[c] X[c][x] (rescale 1: kept).
+template <class T, int D, int TPR, int ND, class Rows>
+__device__ __forceinline__ void katAccumulate(T* acc, const T* w, int cols, const Rows& X, T rescale, T weight,
+                                              int lane) {
+  for (int j = 0; j < ND; ++j) {
+    const int x = lane + j * TPR;
+    if (x >= D) break;
+    T a = 0;
+    for (int c = 0; c < cols; ++c) a += w[c] * X.Row(c)[x];
+    acc[j] = (rescale == (T)1 ? acc[j] : acc[j] * rescale) + weight * a;
+  }
+}
+
+// Writes a row's output columns: out_row[x] = acc[j] factor.
+template <class T, int D, int TPR, int ND>
+__device__ __forceinline__ void katStore(T* out_row, const T* acc, T factor, int lane) {
+  for (int j = 0; j < ND; ++j) {
+    const int x = lane + j * TPR;
+    if (x < D) out_row[x] = acc[j] * factor;
+  }
+}
+
 // The query-row walks: the forward pass (out: [batch, heads, q_len, D]) or,
 // STATS, the backward pass's row statistics (out: [batch, heads, q_len, 3]).
 template <class T, int D, int BR, int BC, bool STAGE, bool STATS>
@@ -118,12 +152,7 @@ __device__ __forceinline__ void katQueryWalk(const T* q, const T* k, const T* v,
     T m = katNegInf<T>(), l = 0, acc[ND];
     for (int j = 0; j < ND; ++j) acc[j] = 0;
     for (i64 j0 = 0; j0 < p.kv_len; j0 += BC) {
-      // Past every row's last visible key, blocks weigh exp(masked - m): 0
-      // once every row's maximum is far enough above masked_value.
-      if (p.causal && j0 > p.kv_len - p.q_len + q0 + rows - 1 &&
-          katAll(!live || lane != 0 || katExp(masked - m) == (T)0, &flag)) {
-        break;
-      }
+      if (katPastKeys(p, j0, q0, rows, live && lane == 0, m, &flag)) break;
       const int cols = (int)kMin((i64)BC, p.kv_len - j0);
       K.Load(j0);
       if (!STATS) V.Load(j0);
@@ -150,13 +179,7 @@ __device__ __forceinline__ void katQueryWalk(const T* q, const T* k, const T* v,
         for (int c = 0; c < cols; ++c) sum += s[r * SP + c];
         l = l * correction + sum;
         m = top;
-        for (int j = 0; !STATS && j < ND; ++j) {
-          const int x = lane + j * TPR;
-          if (x >= D) break;
-          T a = 0;
-          for (int c = 0; c < cols; ++c) a += s[r * SP + c] * V.Row(c)[x];
-          acc[j] = (correction == (T)1 ? acc[j] : acc[j] * correction) + a;
-        }
+        if (!STATS) katAccumulate<T, D, TPR, ND>(acc, s + r * SP, cols, V, correction, (T)1, lane);
       }
       __syncthreads();  // before the next tile replaces ks, vs and s
     }
@@ -169,10 +192,7 @@ __device__ __forceinline__ void katQueryWalk(const T* q, const T* k, const T* v,
       out[row * 3 + 1] = inv;
       out[row * 3 + 2] = delta;
     }
-    for (int j = 0; live && !STATS && j < ND; ++j) {
-      const int x = lane + j * TPR;
-      if (x < D) out[row * D + x] = acc[j] * inv;
-    }
+    if (live && !STATS) katStore<T, D, TPR, ND>(out + row * D, acc, inv, lane);
     __syncthreads();  // before the next block replaces qs
   }
 }
@@ -202,7 +222,7 @@ __device__ __forceinline__ void kAttentionGradQ(const T* q, const T* k, const T*
   __shared__ int flag;
   const int r = threadIdx.x / TPR, lane = threadIdx.x % TPR;
   const i64 row_blocks = (p.q_len + BR - 1) / BR, group = p.heads / p.kv_heads;
-  const T scale = (T)p.scale, masked = (T)p.masked;
+  const T scale = (T)p.scale;
   for (i64 blk = blockIdx.x; blk < p.batch * p.heads * row_blocks; blk += gridDim.x) {
     const i64 bh = blk / row_blocks, b = bh / p.heads, h = bh % p.heads, q0 = blk % row_blocks * BR;
     const i64 rows = kMin((i64)BR, p.q_len - q0), kv = (b * p.kv_heads + h / group) * p.kv_len * D;
@@ -217,10 +237,7 @@ __device__ __forceinline__ void kAttentionGradQ(const T* q, const T* k, const T*
     T acc[ND];
     for (int j = 0; j < ND; ++j) acc[j] = 0;
     for (i64 j0 = 0; j0 < p.kv_len; j0 += BC) {
-      if (p.causal && j0 > p.kv_len - p.q_len + q0 + rows - 1 &&
-          katAll(!live || lane != 0 || katExp(masked - m) == (T)0, &flag)) {
-        break;
-      }
+      if (katPastKeys(p, j0, q0, rows, live && lane == 0, m, &flag)) break;
       const int cols = (int)kMin((i64)BC, p.kv_len - j0);
       K.Load(j0);
       V.Load(j0);
@@ -238,19 +255,10 @@ __device__ __forceinline__ void kAttentionGradQ(const T* q, const T* k, const T*
         }
       }
       __syncthreads();
-      for (int j = 0; live && j < ND; ++j) {
-        const int x = lane + j * TPR;
-        if (x >= D) break;
-        T a = 0;
-        for (int c = 0; c < cols; ++c) a += s[r * SP + c] * K.Row(c)[x];
-        acc[j] += scale * a;
-      }
+      if (live) katAccumulate<T, D, TPR, ND>(acc, s + r * SP, cols, K, (T)1, scale, lane);
       __syncthreads();
     }
-    for (int j = 0; live && j < ND; ++j) {
-      const int x = lane + j * TPR;
-      if (x < D) dq[row * D + x] = acc[j];
-    }
+    if (live) katStore<T, D, TPR, ND>(dq + row * D, acc, (T)1, lane);
     __syncthreads();
   }
 }
@@ -312,20 +320,11 @@ __device__ __forceinline__ void kAttentionGradKV(const T* q, const T* k, const T
           }
         }
         __syncthreads();
-        for (int j = 0; live && j < ND; ++j) {
-          const int x = lane + j * TPR;
-          if (x >= D) break;
-          T a = 0;
-          for (int c = 0; c < cols; ++c) a += s[r * SP + c] * (DK ? Q.Row(c)[x] : DO.Row(c)[x]);
-          acc[j] += DK ? scale * a : a;
-        }
+        if (live) katAccumulate<T, D, TPR, ND>(acc, s + r * SP, cols, DK ? Q : DO, (T)1, DK ? scale : (T)1, lane);
         __syncthreads();  // before the next tile replaces st, qs, dos and s
       }
     }
-    for (int j = 0; live && j < ND; ++j) {
-      const int x = lane + j * TPR;
-      if (x < D) out[(bn * p.kv_len + j0 + r) * D + x] = acc[j];
-    }
+    if (live) katStore<T, D, TPR, ND>(out + (bn * p.kv_len + j0 + r) * D, acc, (T)1, lane);
     __syncthreads();
   }
 }

@@ -2,8 +2,6 @@
 // The CUDA code generator (see generator.h): Attention and AttentionGrad,
 // kernels that call attention.cuh's device functions with the op's shapes
 // as constants (head length, tile sizes) and its plan.
-#include <cstdio>
-
 #include "src/backends/cuda/generator.h"
 
 namespace kiln::backends::cuda::gen {
@@ -78,8 +76,7 @@ KernelSpec Generator::AttentionKernel(int out_id, const char* kind, const std::s
                            std::to_string(I(operands[0]).shape.Dim(3)) + ", " + std::to_string(t.rows) + ", " +
                            std::to_string(t.cols) + ", " + (t.stage ? "true" : "false") + extra_template + ">(" +
                            args + "out, plan);\n";
-  KernelSpec spec = Finish(b, out_id, kind, call, blocks, true);
-  return spec;
+  return Finish(b, out_id, kind, call, blocks, true);
 }
 
 void Generator::Attention(int id) {

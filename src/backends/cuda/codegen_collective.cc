@@ -1,7 +1,7 @@
 // Copyright 2026 The Kiln Authors.
 // The CUDA code generator (see generator.h): Collective as a step of the
-// distributed engine (LibraryCall kCollective; src/backends/cuda/
-// host_collective.h). Steps run in program order on every process, so every
+// distributed engine (LibraryCall kCollective; distributed::internal::
+// RunCollective). Steps run in program order on every process, so every
 // process issues its collectives in the same order, as on the CPU.
 #include "src/backends/cuda/generator.h"
 

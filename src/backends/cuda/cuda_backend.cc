@@ -28,9 +28,9 @@
 #include "kiln/core/error.h"
 #include "src/backends/cpu/passes.h"
 #include "src/backends/cuda/codegen.h"
-#include "src/backends/cuda/host_collective.h"
 #include "src/backends/cuda/nvrtc_compiler.h"
 #include "src/backends/cuda/program_runner.h"
+#include "src/distributed/communicator.h"
 
 namespace kiln::backends::cuda {
 
@@ -644,7 +644,7 @@ class CudaExecutable final : public Executable {
     }
     Check(cudaStreamSynchronize(stream), "staging a collective");
     void* result = in_place ? host_in.data() : host_out.data();
-    RunHostCollective("cuda", s, host_in.data(), result);
+    distributed::internal::RunCollective("cuda", s.collective, s.dtype, host_in.data(), result, s.in_count, s.out_count);
     if (out_bytes > 0) {
       Check(cudaMemcpyAsync(x, result, out_bytes, cudaMemcpyHostToDevice, stream), "staging a collective's result");
       Check(cudaStreamSynchronize(stream), "staging a collective's result");  // before the host copy goes

@@ -22,10 +22,10 @@
 #include "kiln/core/float16.h"
 #include "src/backends/cpu/passes.h"
 #include "src/backends/cuda/codegen.h"
-#include "src/backends/cuda/host_collective.h"
 #include "src/backends/cuda/nvrtc_compiler.h"
 #include "src/backends/cuda/program_runner.h"
 #include "src/backends/cuda/reference_library.h"
+#include "src/distributed/communicator.h"
 
 #ifndef KILN_EMULATOR_CXX
 #define KILN_EMULATOR_CXX "c++"
@@ -410,7 +410,8 @@ class EmuExecutable final : public Executable {
   void CallLibrary(int index, void* x, void* const* inputs, void* const* outputs) {
     const LibraryCall& s = program_.library_calls[static_cast<size_t>(index)];
     if (s.kind == LibraryCall::Kind::kCollective) {  // the buffers are host memory already
-      RunHostCollective("cuda-emu", s, s.inputs.empty() ? x : inputs[0], x);
+      distributed::internal::RunCollective("cuda-emu", s.collective, s.dtype, s.inputs.empty() ? x : inputs[0], x,
+                                           s.in_count, s.out_count);
       return;
     }
     RunReferenceLibraryCall(s, x, inputs, outputs);
