@@ -433,6 +433,39 @@ TEST(CudaCodegenTest, AttentionIsFusedKernelsSizedToSharedMemory) {
   ExpectCompiles(long_head, {"sm_90"});
 }
 
+// Attention and AttentionGrad built by hand re-check what the graph layer
+// guarantees, as the CPU kernels do (tests/graph/attention_test.cc).
+TEST(CudaCodegenTest, AttentionRejectsInconsistentHandBuiltIr) {
+  auto build = [](std::vector<shapes::Shape> params, ir::OpType op, std::vector<int> operands, shapes::Shape out) {
+    ir::Function fn;
+    fn.name = "hand";
+    for (size_t i = 0; i < params.size(); ++i) {
+      fn.instructions.push_back({ir::OpType::kParameter, {}, params[i], ir::ParameterAttrs{static_cast<int>(i), "p"}, ""});
+      fn.parameters.push_back(static_cast<int>(i));
+    }
+    const int id = static_cast<int>(fn.instructions.size());
+    fn.instructions.push_back({op, std::move(operands), op == ir::OpType::kAttention ? out : ir::TupleShape(),
+                               ir::AttentionAttrs{.scale = 1}, "hand.cc:1"});
+    if (op == ir::OpType::kAttentionGrad) {
+      fn.instructions.push_back({ir::OpType::kGetTupleElement, {id}, out, ir::TupleIndexAttrs{0}, "hand.cc:2"});
+    }
+    fn.outputs = {static_cast<int>(fn.instructions.size()) - 1};
+    return fn;
+  };
+  const shapes::Shape q3 = shapes::Make(dtypes::Float32, 1, 3, 2, 4), k2 = shapes::Make(dtypes::Float32, 1, 2, 5, 4);
+  const shapes::Shape q2 = shapes::Make(dtypes::Float32, 1, 2, 2, 4);
+  KILN_EXPECT_ERROR(GenerateProgram(build({q3, k2}, ir::OpType::kAttention, {0, 1, 1}, q3)),
+                    "cuda: Attention of q Float32[1, 3, 2, 4], k Float32[1, 2, 5, 4]: inconsistent shapes");
+  KILN_EXPECT_ERROR(GenerateProgram(build({q2, k2, shapes::Make(dtypes::Bool, 1, 3, 2, 6)}, ir::OpType::kAttention,
+                                          {0, 1, 1, 2}, q2)),
+                    "cuda: Attention mask Bool[1, 3, 2, 6] does not broadcast to the scores of q Float32[1, 2, 2, 4]");
+  KILN_EXPECT_ERROR(GenerateProgram(build({q2, k2}, ir::OpType::kAttention, {0, 1, 1}, k2)),
+                    "cuda: Attention of q Float32[1, 2, 2, 4] cannot give Float32[1, 2, 5, 4]");
+  KILN_EXPECT_ERROR(GenerateProgram(build({q2, k2}, ir::OpType::kAttentionGrad, {0, 1, 1, 0, 1}, q2)),
+                    "cuda: AttentionGrad of q Float32[1, 2, 2, 4]: out Float32[1, 2, 2, 4] and d_out "
+                    "Float32[1, 2, 5, 4] must have q's shape");
+}
+
 // A Collective is a step of the distributed engine on its output's buffer:
 // AllReduce after a kernel copying the operand there (its producers fused),
 // AllGather reading its operand into a buffer a kernel-less step allocates.
