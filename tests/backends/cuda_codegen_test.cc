@@ -708,6 +708,73 @@ TEST(CudaCodegenTest, DeterministicScattersRunInOrder) {
   EXPECT_TRUE(ProgramOptionsFromEnvironment().deterministic);
 }
 
+// An executable's kernels are split into modules that compile in parallel;
+// kernels identical up to their names are compiled once.
+TEST(CudaCodegenTest, KernelsAreSplitIntoModulesWithoutDuplicates) {
+  ScopedNoDiskCache no_cache;
+  // Six copies of one elementwise kernel (x * 2 + 1 on same-shaped
+  // parameters) and five distinct ones (different constants).
+  auto fn = Build([](graph::Graph* g) {
+    std::vector<Node> outs;
+    for (int i = 0; i < 11; ++i) {
+      Node x = graph::Parameter(g, std::string("x").append(std::to_string(i)), shapes::Make(dtypes::Float32, 7, 3));
+      outs.push_back(x * 2.0f + (i < 6 ? 1.0f : static_cast<float>(i)));
+    }
+    return outs;
+  });
+  const Program p = GenerateProgram(*fn);
+  ASSERT_EQ(p.kernels.size(), 11u) << ModuleSource(p);
+  const KernelModules m = SplitModules(p, 4);
+  ASSERT_EQ(m.module_of.size(), 11u);
+  ASSERT_EQ(m.entry.size(), 11u);
+  // 6 distinct kernels, dealt 4 + 2 in program order.
+  ASSERT_EQ(m.sources.size(), 2u);
+  for (size_t i = 0; i < 6; ++i) {
+    EXPECT_EQ(m.entry[i], p.kernels[0].name) << i;
+    EXPECT_EQ(m.module_of[i], 0) << i;
+  }
+  for (size_t i = 6; i < 11; ++i) {
+    EXPECT_EQ(m.entry[i], p.kernels[i].name) << i;
+    EXPECT_EQ(m.module_of[i], i < 9 ? 0 : 1) << i;
+  }
+  for (size_t i = 0; i < 11; ++i) {
+    const std::string& src = m.sources[static_cast<size_t>(m.module_of[i])];
+    EXPECT_NE(src.find(" " + m.entry[i] + "("), std::string::npos) << i;
+    EXPECT_EQ(src.find(std::string(KernelPrelude())), 0u);  // every module starts with the prelude
+  }
+  for (size_t i = 1; i < 6; ++i) {
+    for (const std::string& src : m.sources) EXPECT_EQ(src.find(" " + p.kernels[i].name + "("), std::string::npos) << i;
+  }
+  // One module per kernel, and all in one.
+  EXPECT_EQ(SplitModules(p, 1).sources.size(), 6u);
+  EXPECT_EQ(SplitModules(p, 100).sources.size(), 1u);
+  std::vector<std::string> cubins;
+  ASSERT_NO_THROW(cubins = CompileToCubins(m.sources, "sm_90"));
+  ASSERT_EQ(cubins.size(), 2u);
+  for (const std::string& c : cubins) EXPECT_EQ(c.compare(0, 4, "\x7f" "ELF"), 0);
+}
+
+// A name is replaced only as a whole identifier: kiln_fused_1 is not a part
+// of kiln_fused_13, so kernels differing there stay apart.
+TEST(CudaCodegenTest, KernelsDifferingOnlyInAnotherNameStayApart) {
+  Program p;
+  const std::string body = "(float* out) { out[0] = 1.0f; }\n";
+  const auto kernel = [&](const std::string& name, const std::string& comment) {
+    return KernelSpec{.name = name, .source = "extern \"C\" __global__ void " + name + body + "// " + comment + "\n"};
+  };
+  p.kernels = {kernel("kiln_a_1", "kiln_a_13"), kernel("kiln_a_2", "kiln_a_23"), kernel("kiln_a_3", "kiln_a_13")};
+  const KernelModules m = SplitModules(p, 8);
+  EXPECT_EQ(m.entry, (std::vector<std::string>{"kiln_a_1", "kiln_a_2", "kiln_a_1"}));
+}
+
+// Parallel compilation reports a failing module's NVRTC error.
+TEST(CudaCodegenTest, ParallelCompileErrorsAreKilnErrors) {
+  ScopedNoDiskCache no_cache;
+  const std::string ok = std::string(KernelPrelude()) + "\nextern \"C\" __global__ void k(float* p) { p[0] = 2.5f; }\n";
+  KILN_EXPECT_ERROR(CompileToCubins({ok, ok + "\nthis is not CUDA", ok}, "sm_90"), "NVRTC could not compile");
+  EXPECT_TRUE(CompileToCubins({}, "sm_90").empty());
+}
+
 TEST(CudaCodegenTest, NvrtcErrorsAreKilnErrors) {
   KILN_EXPECT_ERROR(CompileToCubin("this is not CUDA", "sm_90"), "NVRTC could not compile");
 }

@@ -6,6 +6,7 @@
 #include "src/backends/cuda/codegen.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <map>
 #include <numeric>
@@ -382,12 +383,66 @@ bool UsesAttention(const Program& program) {
   return false;
 }
 
-std::string ModuleSource(const Program& program) {
+namespace {
+
+// The prelude and the extras `program` needs, which every module starts with.
+std::string ModuleHeader(const Program& program) {
   std::string s = KernelPrelude();
   if (UsesComplex(program)) s += std::string("\n") + ComplexMathSource();
   if (UsesAttention(program)) s += std::string("\n") + AttentionSource();
+  return s;
+}
+
+bool IdentifierChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_'; }
+
+// `source` with every whole-identifier occurrence of `name` replaced by "@":
+// two kernels with the same text here compile to the same code.
+std::string WithoutName(const std::string& source, const std::string& name) {
+  std::string out;
+  size_t from = 0;
+  for (size_t at = source.find(name); at != std::string::npos; at = source.find(name, at + name.size())) {
+    const bool starts = at == 0 || !IdentifierChar(source[at - 1]);
+    const bool ends = at + name.size() == source.size() || !IdentifierChar(source[at + name.size()]);
+    if (!starts || !ends) continue;
+    out.append(source, from, at - from);
+    out += '@';
+    from = at + name.size();
+  }
+  out.append(source, from, std::string::npos);
+  return out;
+}
+
+}  // namespace
+
+std::string ModuleSource(const Program& program) {
+  std::string s = ModuleHeader(program);
   for (const KernelSpec& k : program.kernels) s += "\n" + k.source;
   return s;
+}
+
+KernelModules SplitModules(const Program& program, int per_module) {
+  KernelModules m;
+  const std::string header = ModuleHeader(program);
+  std::map<std::string, size_t> first_with_text;  // text without its name -> kernel index
+  std::vector<int> in_module;                     // distinct kernels per module
+  for (size_t i = 0; i < program.kernels.size(); ++i) {
+    const KernelSpec& k = program.kernels[i];
+    const auto [it, fresh] = first_with_text.emplace(WithoutName(k.source, k.name), i);
+    if (!fresh) {
+      m.module_of.push_back(m.module_of[it->second]);
+      m.entry.push_back(m.entry[it->second]);
+      continue;
+    }
+    if (m.sources.empty() || in_module.back() == per_module) {
+      m.sources.push_back(header);
+      in_module.push_back(0);
+    }
+    m.sources.back() += "\n" + k.source;
+    ++in_module.back();
+    m.module_of.push_back(static_cast<int>(m.sources.size()) - 1);
+    m.entry.push_back(k.name);
+  }
+  return m;
 }
 
 Capabilities ProgramCapabilities() {

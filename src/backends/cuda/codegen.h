@@ -172,9 +172,29 @@ ProgramOptions ProgramOptionsFromEnvironment();
 Program GenerateProgram(const ir::Function& fn, const ProgramOptions& options = {});
 
 /// The CUDA C++ of all of a program's kernels, with the prelude (and the
-/// complex math where the program has complex values): one NVRTC
-/// compilation per executable.
+/// complex math where the program has complex values) in one module (the
+/// emulator compiles it; tests compile it with NVRTC).
 std::string ModuleSource(const Program& program);
+
+/// A program's kernels as the modules an executable compiles. NVRTC
+/// compiles a module on one thread, at about 28 ms of fixed cost plus
+/// 10-80 ms per kernel, so a program's kernels are dealt into several
+/// modules that compile in parallel. Kernels identical up to their names
+/// (an Adam update per same-shaped variable, say) are compiled once.
+struct KernelModules {
+  std::vector<std::string> sources;  // each: the prelude (and the extras the program uses), then its kernels
+  std::vector<int> module_of;        // per kernel of the program: the module holding its code
+  std::vector<std::string> entry;    // per kernel: its code's entry point there (an identical kernel's name)
+};
+
+/// Kernels per module in SplitModules: few enough for parallelism, enough
+/// to keep the fixed cost a fraction.
+inline constexpr int kKernelsPerModule = 4;
+
+/// Splits `program`'s kernels into modules of up to `per_module` distinct
+/// kernels, in program order (deterministic, so the disk cache's keys do
+/// not depend on the machine).
+KernelModules SplitModules(const Program& program, int per_module = kKernelsPerModule);
 
 /// Whether a program has complex values (its module then includes
 /// complex_math.cuh).

@@ -546,6 +546,20 @@ bool IsFourier(LibraryCall::Kind k) {
          k == LibraryCall::Kind::kIrfftLead;
 }
 
+// Loaded kernel modules, unloaded once the stream's work is done (also when
+// an executable's construction fails halfway).
+struct Libraries {
+  cudaStream_t stream = nullptr;
+  std::vector<cudaLibrary_t> loaded;
+  Libraries() = default;
+  Libraries(const Libraries&) = delete;
+  Libraries& operator=(const Libraries&) = delete;
+  ~Libraries() {
+    if (!loaded.empty()) cudaStreamSynchronize(stream);
+    for (cudaLibrary_t library : loaded) cudaLibraryUnload(library);
+  }
+};
+
 class CudaExecutable final : public Executable {
  public:
   CudaExecutable(Backend* backend, std::shared_ptr<Device> device, std::shared_ptr<const ir::Function> fn)
@@ -553,15 +567,20 @@ class CudaExecutable final : public Executable {
     program_ = GenerateProgram(*cpu::OptimizeFunction(fn_), ProgramOptionsFromEnvironment());
     Device& d = *device_;
     Check(cudaSetDevice(d.ordinal), "cudaSetDevice");
-    if (!program_.kernels.empty()) {
-      const std::string cubin = CompileToCubin(ModuleSource(program_), d.arch);
-      Check(cudaLibraryLoadData(&library_, cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0),
+    libraries_.stream = d.stream;
+    const KernelModules modules = SplitModules(program_);
+    for (const std::string& cubin : CompileToCubins(modules.sources, d.arch)) {
+      cudaLibrary_t library = nullptr;
+      Check(cudaLibraryLoadData(&library, cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0),
             "loading the generated kernels");
-      for (const KernelSpec& k : program_.kernels) {
-        cudaKernel_t kernel;
-        Check(cudaLibraryGetKernel(&kernel, library_, k.name.c_str()), "finding kernel " + k.name);
-        kernels_.push_back(kernel);
-      }
+      libraries_.loaded.push_back(library);
+    }
+    for (size_t i = 0; i < program_.kernels.size(); ++i) {
+      const std::string& entry = modules.entry[i];
+      cudaKernel_t kernel;
+      Check(cudaLibraryGetKernel(&kernel, libraries_.loaded[static_cast<size_t>(modules.module_of[i])], entry.c_str()),
+            "finding kernel " + entry);
+      kernels_.push_back(kernel);
     }
     for (const MatmulSpec& m : program_.matmuls) matmuls_.push_back(std::make_unique<LtMatmul>(d, m));
     for (const LibraryCall& c : program_.library_calls) {
@@ -580,13 +599,6 @@ class CudaExecutable final : public Executable {
     for (int sub : ControlFlowSubfunctions(program_)) {
       subexecutables_[static_cast<size_t>(sub)] =
           std::make_unique<CudaExecutable>(backend_, device_, program_.function.subfunctions[static_cast<size_t>(sub)]);
-    }
-  }
-
-  ~CudaExecutable() override {
-    if (library_ != nullptr) {
-      cudaStreamSynchronize(device_->stream);
-      cudaLibraryUnload(library_);
     }
   }
 
@@ -677,8 +689,8 @@ class CudaExecutable final : public Executable {
   std::shared_ptr<Device> device_;
   std::shared_ptr<const ir::Function> fn_;
   Program program_;
-  cudaLibrary_t library_ = nullptr;
-  std::vector<cudaKernel_t> kernels_;
+  Libraries libraries_;                // the modules of SplitModules
+  std::vector<cudaKernel_t> kernels_;  // per kernel of the program
   std::vector<std::unique_ptr<LtMatmul>> matmuls_;
   std::vector<std::unique_ptr<FftPlan>> fft_plans_;  // per library call (null for the non-Fourier ones)
   std::vector<MemPtr> constants_;

@@ -5,14 +5,18 @@
 #include <nvrtc.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <mutex>
 #include <sstream>
+#include <thread>
 #include <unordered_map>
 
 #include "kiln/core/error.h"
@@ -162,6 +166,30 @@ std::string CompileToCubin(const std::string& source, const std::string& arch) {
   }
   cache.cubins.emplace(key, cubin);
   return cubin;
+}
+
+std::vector<std::string> CompileToCubins(const std::vector<std::string>& sources, const std::string& arch) {
+  std::vector<std::string> cubins(sources.size());
+  std::vector<std::exception_ptr> errors(sources.size());
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i = next++; i < sources.size(); i = next++) {
+      try {
+        cubins[i] = CompileToCubin(sources[i], arch);
+      } catch (...) {
+        errors[i] = std::current_exception();
+      }
+    }
+  };
+  const size_t threads = std::min<size_t>(sources.size(), std::max(1u, std::thread::hardware_concurrency()));
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (std::thread& t : pool) t.join();
+  for (const std::exception_ptr& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
+  return cubins;
 }
 
 CompileStats GetCompileStats() {

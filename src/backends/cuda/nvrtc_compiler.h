@@ -6,12 +6,18 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace kiln::backends::cuda {
 
 /// Compiles CUDA C++ `source` into a cubin for `arch` ("sm_90"). Throws
 /// kiln::Error with NVRTC's log on a compile error. Needs no GPU.
 std::string CompileToCubin(const std::string& source, const std::string& arch);
+
+/// CompileToCubin of each of `sources`, in parallel on up to one thread per
+/// core (NVRTC compiles a module on one thread). Throws the error of the
+/// first module that fails.
+std::vector<std::string> CompileToCubins(const std::vector<std::string>& sources, const std::string& arch);
 
 /// 32 hex digits: two independent 64-bit hashes of `text`, for cache file names.
 std::string HashKey(const std::string& text);
@@ -26,7 +32,7 @@ std::string KernelCacheDir();
 /// Counters of CompileToCubin since the process started.
 struct CompileStats {
   int64_t memory_hits = 0, disk_hits = 0, compiles = 0;
-  double compile_seconds = 0;  // time spent in NVRTC
+  double compile_seconds = 0;  // time spent in NVRTC, summed over threads
 };
 CompileStats GetCompileStats();
 
