@@ -1,7 +1,8 @@
 // Copyright 2026 The Kiln Authors.
 // The CUDA backend: device buffers from the stream-ordered caching allocator
 // (cudaMallocAsync on a pool that keeps freed memory), one stream per
-// backend, and executables that run a Program (codegen.h): kernels generated
+// backend, host<->device copies through pinned staging slots (staging.h),
+// and executables that run a Program (codegen.h): kernels generated
 // per function and compiled by NVRTC for the device, products on cuBLASLt,
 // factorizations on cuSOLVER (and cuBLAS's batched LU), triangular solves on
 // cuBLAS.
@@ -30,6 +31,7 @@
 #include "src/backends/cuda/codegen.h"
 #include "src/backends/cuda/nvrtc_compiler.h"
 #include "src/backends/cuda/program_runner.h"
+#include "src/backends/cuda/staging.h"
 #include "src/distributed/communicator.h"
 
 namespace kiln::backends::cuda {
@@ -71,6 +73,39 @@ std::string ProbeDevices(int* count) {
   }
 }
 
+// staging.h's driver calls, on one stream.
+struct CudaStagingApi {
+  using Event = cudaEvent_t;
+  cudaStream_t stream = nullptr;
+  void* AllocPinned(size_t bytes) {
+    void* p = nullptr;
+    if (cudaHostAlloc(&p, bytes, cudaHostAllocDefault) != cudaSuccess) {
+      cudaGetLastError();  // not sticky: copies then go through pageable memory
+      return nullptr;
+    }
+    return p;
+  }
+  void FreePinned(void* p) { cudaFreeHost(p); }
+  Event NewEvent() {
+    cudaEvent_t e = nullptr;
+    Check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "creating an event");
+    return e;
+  }
+  void DestroyEvent(Event e) { cudaEventDestroy(e); }
+  void CopyAsync(void* dst, const void* src, size_t bytes, bool to_device) {
+    Check(cudaMemcpyAsync(dst, src, bytes, to_device ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToHost, stream),
+          to_device ? "copying to the device" : "copying to the host");
+  }
+  void Record(Event e) { Check(cudaEventRecord(e, stream), "recording an event"); }
+  void Wait(Event e) { Check(cudaEventSynchronize(e), "running the device's work"); }
+  void Sync() { cudaStreamSynchronize(stream); }
+};
+
+// Pinned staging slots per device: 4 of 2 MiB (a few batches' worth of
+// small uploads in flight; large copies pipelined 2 MiB at a time).
+constexpr size_t kStagingSlotBytes = size_t{2} << 20;
+constexpr int kStagingSlots = 4;
+
 // The state buffers and executables share with their backend, alive as long
 // as any of them.
 struct Device {
@@ -83,6 +118,8 @@ struct Device {
   int sm_count = 1;
   std::string description;
   std::mutex mu;  // serializes Execute (one stream)
+  // Host<->device copies (buffers, predicates) through pinned slots.
+  std::unique_ptr<Staging<CudaStagingApi>> staging;
   // Created when a program first needs them (cuSOLVER's handle costs tens
   // of MB of device memory); on `stream`.
   cublasHandle_t blas = nullptr;
@@ -107,6 +144,7 @@ struct Device {
 
   ~Device() {
     cudaSetDevice(ordinal);
+    staging.reset();  // waits for its copies
     if (stream != nullptr) cudaStreamSynchronize(stream);
     if (solver_params != nullptr) cusolverDnDestroyParams(solver_params);
     if (solver != nullptr) cusolverDnDestroy(solver);
@@ -142,8 +180,7 @@ class CudaBuffer final : public Buffer {
     if (bytes == 0) return;
     Device& d = *mem_->device;
     Check(cudaSetDevice(d.ordinal), "cudaSetDevice");
-    Check(cudaMemcpyAsync(dst, mem_->ptr, bytes, cudaMemcpyDeviceToHost, d.stream), "copying to the host");
-    Check(cudaStreamSynchronize(d.stream), "running the device's work");
+    d.staging->ToHost(dst, mem_->ptr, bytes);
   }
   const MemPtr& Mem() const { return mem_; }
   MemPtr& MutableMem() { return mem_; }
@@ -641,26 +678,19 @@ class CudaExecutable final : public Executable {
       case LibraryCall::Kind::kCollective: RunStagedCollective(s, x, s.inputs.empty() ? x : inputs[0]); break;
     }
   }
-  // A collective through host memory: the operand copied to the host, the
-  // distributed engine (Gloo) run there, the result copied back; the stream
-  // waits for each copy. (NCCL on the device buffers is the way to skip the
+  // A collective through host memory: the operand copied to the host (after
+  // the stream's work), the distributed engine (Gloo) run there, the result
+  // uploaded through the pinned slots in stream order. (NCCL on the device buffers is the way to skip the
   // copies when every process has a GPU of its own.)
   void RunStagedCollective(const LibraryCall& s, void* x, const void* in) {
     const bool in_place = s.inputs.empty();  // AllReduce, Broadcast
     const auto esize = static_cast<size_t>(dtypes::SizeOf(s.dtype));
     const size_t in_bytes = static_cast<size_t>(s.in_count) * esize, out_bytes = static_cast<size_t>(s.out_count) * esize;
     std::vector<std::byte> host_in(in_bytes), host_out(in_place ? 0 : out_bytes);
-    cudaStream_t stream = device_->stream;
-    if (in_bytes > 0) {
-      Check(cudaMemcpyAsync(host_in.data(), in, in_bytes, cudaMemcpyDeviceToHost, stream), "staging a collective");
-    }
-    Check(cudaStreamSynchronize(stream), "staging a collective");
+    device_->staging->ToHost(host_in.data(), in, in_bytes);  // after the step's producers
     void* result = in_place ? host_in.data() : host_out.data();
     distributed::internal::RunCollective("cuda", s.collective, s.dtype, host_in.data(), result, s.in_count, s.out_count);
-    if (out_bytes > 0) {
-      Check(cudaMemcpyAsync(x, result, out_bytes, cudaMemcpyHostToDevice, stream), "staging a collective's result");
-      Check(cudaStreamSynchronize(stream), "staging a collective's result");  // before the host copy goes
-    }
+    device_->staging->ToDevice(x, result, out_bytes);  // staged: the host copy may go
   }
 
   std::vector<MemPtr> RunSubfunction(int index, std::vector<MemPtr> args, const std::vector<bool>& donate) {
@@ -671,8 +701,7 @@ class CudaExecutable final : public Executable {
   // which waits for the stream (as XLA's GPU while loops do).
   bool ReadPredicate(const DeviceMem& m) {
     unsigned char b = 0;
-    Check(cudaMemcpyAsync(&b, m.ptr, 1, cudaMemcpyDeviceToHost, device_->stream), "reading a predicate");
-    Check(cudaStreamSynchronize(device_->stream), "reading a predicate");
+    device_->staging->ToHost(&b, m.ptr, 1);
     return b != 0;
   }
   void Launch(int index, const KernelSpec& k, void** pointers) {
@@ -710,6 +739,7 @@ class CudaBackend final : public Backend {
     d.arch = "sm_" + std::to_string(prop.major) + std::to_string(prop.minor);
     d.sm_count = prop.multiProcessorCount;
     Check(cudaStreamCreateWithFlags(&d.stream, cudaStreamNonBlocking), "creating a stream");
+    d.staging = std::make_unique<Staging<CudaStagingApi>>(CudaStagingApi{d.stream}, kStagingSlotBytes, kStagingSlots);
     // Freed blocks stay in the device's pool for reuse: no cudaMalloc per step.
     cudaMemPool_t pool;
     Check(cudaDeviceGetDefaultMemPool(&pool, ordinal), "getting the memory pool");
@@ -731,11 +761,9 @@ class CudaBackend final : public Backend {
     const auto bytes = static_cast<size_t>(shape.ByteSize());
     Check(cudaSetDevice(device_->ordinal), "cudaSetDevice");
     auto mem = std::make_shared<DeviceMem>(device_, bytes);
-    if (bytes > 0) {
-      // From pageable memory the copy returns once `data` is staged, so the
-      // caller may free it when we return; no synchronization needed.
-      Check(cudaMemcpyAsync(mem->ptr, data, bytes, cudaMemcpyHostToDevice, device_->stream), "copying to the device");
-    }
+    // Returns once `data` is in a pinned slot (the caller may then free
+    // it); the upload runs in stream order.
+    device_->staging->ToDevice(mem->ptr, data, bytes);
     return std::make_shared<CudaBuffer>(this, shape, std::move(mem));
   }
 
