@@ -10,7 +10,8 @@
 #      dependencies, .gpu/fashion-mnist/ with a Fashion-MNIST subset; about 22 MiB)
 #   2. The device run: command `bash tools/gpu_check.sh`, carry [".gpu"], timeout_s 540.
 # Run from the repository root as root; $OUT is the folder whose files come back (default
-# ./build-gpu-out). Steps: deps, build, gpu (nvidia-smi), ctest, onnx (ONNX's node tests on the GPU
+# ./build-gpu-out). Steps: deps, build, gpu (nvidia-smi), ctest, graphs (three suites with every call
+# recorded as a CUDA graph), onnx (ONNX's node tests on the GPU
 # backend, from .gpu/onnx-node.tar.xz), main (MLP 2 epochs, then the CNN
 # 1 epoch if time is left), bench. Each has its own timeout, cut to the time left, so a failure or
 # a hang of one still lets the others run (no build: no later Kiln step).
@@ -24,7 +25,7 @@
 #   KILN_GPU_CTEST_J=N         ctest -j (default 8)
 #   KILN_GPU_BENCH_ROUNDS=N    interleaved benchmark rounds per side (default 3)
 #   KILN_GPU_BENCH_ARGS=...    extra arguments for both benchmark programs (e.g. --only=mlp,cnn)
-#   KILN_GPU_STEPS="..."       the steps to run (default "deps build gpu ctest onnx main bench")
+#   KILN_GPU_STEPS="..."       the steps to run (default "deps build gpu ctest graphs onnx main bench")
 #   KILN_GPU_BACKEND=NAME      KILN_BACKEND for the main job and kiln_gpu_bench (default: cuda when
 #                              nvidia-smi sees a GPU, else unset; set it empty for backends::New()'s pick)
 # Files in $OUT (the tool brings back at most 8): gpu_check.md, env.log, build.log, ctest.log,
@@ -38,7 +39,7 @@ OUT="$(cd "$OUT" && pwd)"
 START=$(date +%s)
 BUDGET="${KILN_GPU_BUDGET_S:-470}"
 DEADLINE=$((START + BUDGET))
-STEPS=" ${KILN_GPU_STEPS:-deps build gpu ctest onnx main bench} "
+STEPS=" ${KILN_GPU_STEPS:-deps build gpu ctest graphs onnx main bench} "
 DEPS=/tmp/kilndeps
 MULTIARCH=x86_64-linux-gnu
 BUILD="${KILN_PREBUILT_BUILD:-${KILN_GPU_BUILD_DIR:-build-gpu}}"
@@ -265,6 +266,23 @@ if wants ctest && [ $BUILT = 1 ]; then
     DETAILS+=("### Failed tests"$'\n\n'"$(echo "$failed" | tr ' ' '\n' | grep -v '^$' | head -60 | sed 's/^/- /')")
     write_summary
   fi
+fi
+
+# ------------------------------------------------------------------ graphs
+# Every call of three suites recorded as a CUDA graph and replayed (KILN_CUDA_GRAPHS=always):
+# training against the CPU, products and convolutions, the elementwise table. ctest above runs the
+# default policy, which records only repeated calls. The output goes to ctest.log too.
+if wants graphs && [ $BUILT = 1 ]; then
+  graphs_step() {
+    local t rc=0
+    for t in cuda_backend_test dot_conv_test elementwise_test cuda_graph_replay_test; do
+      echo "== KILN_CUDA_GRAPHS=always $t"
+      KILN_CUDA_GRAPHS=always "$BUILD/tests/$t" --gtest_brief=1 || rc=1
+    done
+    return $rc
+  }
+  run_timed "$(limit 90 "${KILN_GPU_RESERVE_CTEST:-150}")" "$OUT/ctest.log" graphs_step
+  row graphs "$STATUS" "$SECS" "$(grep -c -E '^\[  (PASSED|FAILED) ' "$OUT/ctest.log") suite results in ctest.log"
 fi
 
 # ------------------------------------------------------------------ onnx

@@ -101,8 +101,17 @@ struct ContextExecCore::State {
     compiled->deletions = store.deletions;
     compiled->num_outputs = outputs.size();
     compiled->inputs = trace.input_order;
+    // The updated variables' new values in the order of their inputs (those
+    // never read last): the k-th donated input and the k-th update output are
+    // then the same variable, which backends pair by position and shape to
+    // update each variable in its own buffer (so its address stays put).
     compiled->updates = trace.update_order;
-    for (Variable* v : trace.update_order) outputs.push_back(trace.updates[v]);
+    auto input_position = [&](Variable* v) {
+      return std::find(trace.input_order.begin(), trace.input_order.end(), v) - trace.input_order.begin();
+    };
+    std::stable_sort(compiled->updates.begin(), compiled->updates.end(),
+                     [&](Variable* a, Variable* b) { return input_position(a) < input_position(b); });
+    for (Variable* v : compiled->updates) outputs.push_back(trace.updates[v]);
     auto function = g.Finish(outputs, graph::Loc::current());
     compiled->text = function->ToString();
     compiled->executable = graph::internal::CompileFunction(*backend, std::move(function));

@@ -23,12 +23,14 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kiln/backends/backend.h"
 #include "kiln/core/error.h"
 #include "src/backends/cpu/passes.h"
 #include "src/backends/cuda/codegen.h"
+#include "src/backends/cuda/graph_replay.h"
 #include "src/backends/cuda/nvrtc_compiler.h"
 #include "src/backends/cuda/program_runner.h"
 #include "src/backends/cuda/staging.h"
@@ -118,6 +120,9 @@ struct Device {
   int sm_count = 1;
   std::string description;
   std::mutex mu;  // serializes Execute (one stream)
+  // CUDA graphs are recorded on this stream (graph_replay.h), and launched
+  // on `stream`.
+  cudaStream_t capture_stream = nullptr;
   // Host<->device copies (buffers, predicates) through pinned slots.
   std::unique_ptr<Staging<CudaStagingApi>> staging;
   // Created when a program first needs them (cuSOLVER's handle costs tens
@@ -151,21 +156,30 @@ struct Device {
     if (blas != nullptr) cublasDestroy(blas);
     if (workspace != nullptr) cudaFree(workspace);
     if (lt != nullptr) cublasLtDestroy(lt);
+    if (capture_stream != nullptr) cudaStreamDestroy(capture_stream);
     if (stream != nullptr) cudaStreamDestroy(stream);
   }
 };
 
-// A block of device memory, freed in stream order on release.
+// A block of device memory, freed in stream order on release: on the
+// device's stream, or on its capture stream while a CUDA graph is being
+// recorded (graph memory, which the graph owns).
 struct DeviceMem {
   std::shared_ptr<Device> device;
   void* ptr = nullptr;
   size_t bytes = 0;
-  DeviceMem(std::shared_ptr<Device> d, size_t n) : device(std::move(d)), bytes(n) {
+  cudaStream_t stream = nullptr;
+  bool owned = true;  // false: a view (graph_replay.h), never freed
+  DeviceMem(std::shared_ptr<Device> d, size_t n) : DeviceMem(d, n, d->stream) {}
+  DeviceMem(std::shared_ptr<Device> d, size_t n, cudaStream_t s) : device(std::move(d)), bytes(n), stream(s) {
     if (n == 0) return;
-    Check(cudaMallocAsync(&ptr, n, device->stream), "allocating " + std::to_string(n) + " bytes of device memory");
+    Check(cudaMallocAsync(&ptr, n, stream), "allocating " + std::to_string(n) + " bytes of device memory");
   }
+  // A view of `m`'s bytes.
+  explicit DeviceMem(const DeviceMem& m, bool /*view*/)
+      : device(m.device), ptr(m.ptr), bytes(m.bytes), stream(m.stream), owned(false) {}
   ~DeviceMem() {
-    if (ptr != nullptr) cudaFreeAsync(ptr, device->stream);
+    if (owned && ptr != nullptr) cudaFreeAsync(ptr, stream);
   }
   DeviceMem(const DeviceMem&) = delete;
   DeviceMem& operator=(const DeviceMem&) = delete;
@@ -254,13 +268,13 @@ class LtMatmul {
   LtMatmul(const LtMatmul&) = delete;
   LtMatmul& operator=(const LtMatmul&) = delete;
 
-  void Run(Device& d, const void* lhs, const void* rhs, void* out) const {
+  void Run(Device& d, const void* lhs, const void* rhs, void* out, cudaStream_t stream) const {
     const float alpha32 = 1, beta32 = 0;
     const double alpha64 = 1, beta64 = 0;
     const void* alpha = f64_ ? static_cast<const void*>(&alpha64) : &alpha32;
     const void* beta = f64_ ? static_cast<const void*>(&beta64) : &beta32;
     CheckLt(cublasLtMatmul(d.lt, desc_, alpha, rhs, a_, lhs, b_, beta, out, d_, out, d_, &algo_, d.workspace,
-                           d.workspace_size, d.stream),
+                           d.workspace_size, stream),
             "matmul");
   }
 
@@ -583,6 +597,21 @@ bool IsFourier(LibraryCall::Kind k) {
          k == LibraryCall::Kind::kIrfftLead;
 }
 
+// An instantiated CUDA graph (graph_replay.h's recording), destroyed when
+// its last launch is done (cudaGraphExecDestroy defers it).
+struct CudaGraph {
+  cudaGraphExec_t exec = nullptr;
+  CudaGraph() = default;
+  CudaGraph(CudaGraph&& o) noexcept : exec(std::exchange(o.exec, nullptr)) {}
+  CudaGraph& operator=(CudaGraph&& o) noexcept {
+    std::swap(exec, o.exec);
+    return *this;
+  }
+  ~CudaGraph() {
+    if (exec != nullptr) cudaGraphExecDestroy(exec);
+  }
+};
+
 // Loaded kernel modules, unloaded once the stream's work is done (also when
 // an executable's construction fails halfway).
 struct Libraries {
@@ -637,6 +666,8 @@ class CudaExecutable final : public Executable {
       subexecutables_[static_cast<size_t>(sub)] =
           std::make_unique<CudaExecutable>(backend_, device_, program_.function.subfunctions[static_cast<size_t>(sub)]);
     }
+    stream_ = d.stream;
+    replays_ = std::make_unique<Replays<DeviceMem, CudaGraph>>(program_, GraphPolicyFromEnvironment());
   }
 
   const ir::Function& Function() const override { return *fn_; }
@@ -645,7 +676,8 @@ class CudaExecutable final : public Executable {
     Device& d = *device_;
     std::lock_guard lock(d.mu);
     Check(cudaSetDevice(d.ordinal), "cudaSetDevice");
-    return ExecuteProgram("cuda", fn_->name, program_, last_use_, constants_, std::move(args), donate, *this);
+    return ExecuteProgram("cuda", fn_->name, program_, last_use_, constants_, std::move(args), donate, *this,
+                          *replays_);
   }
 
   // ExecuteProgram's device interface.
@@ -657,9 +689,10 @@ class CudaExecutable final : public Executable {
     return std::make_shared<CudaBuffer>(backend_, shape, std::move(mem));
   }
   // RunProgram's device interface.
-  MemPtr Allocate(size_t bytes) { return std::make_shared<DeviceMem>(device_, bytes); }
+  // On the capture stream while recording: graph memory.
+  MemPtr Allocate(size_t bytes) { return std::make_shared<DeviceMem>(device_, bytes, stream_); }
   void Matmul(int index, const void* lhs, const void* rhs, void* out) {
-    matmuls_[static_cast<size_t>(index)]->Run(*device_, lhs, rhs, out);
+    matmuls_[static_cast<size_t>(index)]->Run(*device_, lhs, rhs, out, stream_);
   }
   void CallLibrary(int index, void* x, void* const* inputs, void* const* outputs) {
     const LibraryCall& s = program_.library_calls[static_cast<size_t>(index)];
@@ -693,6 +726,39 @@ class CudaExecutable final : public Executable {
     device_->staging->ToDevice(x, result, out_bytes);  // staged: the host copy may go
   }
 
+  // Replays' device interface: the program's launches, products and copies
+  // captured from the capture stream into a CUDA graph, which later calls
+  // launch on the device's stream. Capture is thread-local: other threads'
+  // work on the device's stream (copies, frees) goes on meanwhile.
+  MemPtr View(const DeviceMem& m) { return std::make_shared<DeviceMem>(m, true); }
+  MemPtr AllocateFixed(size_t bytes) { return std::make_shared<DeviceMem>(device_, bytes); }
+  void BeginRecording() {
+    Check(cudaStreamBeginCapture(device_->capture_stream, cudaStreamCaptureModeThreadLocal), "starting a CUDA graph");
+    stream_ = device_->capture_stream;
+  }
+  CudaGraph EndRecording() {
+    stream_ = device_->stream;
+    cudaGraph_t graph = nullptr;
+    Check(cudaStreamEndCapture(device_->capture_stream, &graph), "recording a CUDA graph");
+    CudaGraph g;
+    const cudaError_t e = cudaGraphInstantiate(&g.exec, graph, 0);
+    cudaGraphDestroy(graph);
+    Check(e, "instantiating a CUDA graph");
+    return g;
+  }
+  void AbandonRecording() {
+    stream_ = device_->stream;
+    cudaGraph_t graph = nullptr;
+    if (cudaStreamEndCapture(device_->capture_stream, &graph) == cudaSuccess && graph != nullptr) {
+      cudaGraphDestroy(graph);
+    }
+    cudaGetLastError();  // capture errors are not sticky; clear the last one
+  }
+  void Replay(CudaGraph& g) { Check(cudaGraphLaunch(g.exec, device_->stream), "launching a CUDA graph"); }
+  void Copy(void* dst, const void* src, size_t bytes) {
+    Check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_), "copying on the device");
+  }
+
   std::vector<MemPtr> RunSubfunction(int index, std::vector<MemPtr> args, const std::vector<bool>& donate) {
     CudaExecutable& sub = *subexecutables_[static_cast<size_t>(index)];
     return RunWithArguments(sub.program_, sub.last_use_, sub.constants_, std::move(args), donate, sub);
@@ -709,7 +775,7 @@ class CudaExecutable final : public Executable {
     for (size_t i = 0; i < params.size(); ++i) params[i] = &pointers[i];
     const unsigned blocks = LaunchBlocks(k, device_->sm_count);
     Check(cudaLaunchKernel(reinterpret_cast<const void*>(kernels_[static_cast<size_t>(index)]), dim3(blocks),
-                           dim3(kBlockSize), params.data(), 0, device_->stream),
+                           dim3(kBlockSize), params.data(), 0, stream_),
           "launching " + k.name);
   }
 
@@ -725,6 +791,8 @@ class CudaExecutable final : public Executable {
   std::vector<MemPtr> constants_;
   std::vector<int> last_use_;
   std::vector<std::unique_ptr<CudaExecutable>> subexecutables_;  // per sub-function (null if no While/If runs it)
+  cudaStream_t stream_ = nullptr;  // where steps go: the device's stream, or its capture stream while recording
+  std::unique_ptr<Replays<DeviceMem, CudaGraph>> replays_;
 };
 
 class CudaBackend final : public Backend {
@@ -739,6 +807,7 @@ class CudaBackend final : public Backend {
     d.arch = "sm_" + std::to_string(prop.major) + std::to_string(prop.minor);
     d.sm_count = prop.multiProcessorCount;
     Check(cudaStreamCreateWithFlags(&d.stream, cudaStreamNonBlocking), "creating a stream");
+    Check(cudaStreamCreateWithFlags(&d.capture_stream, cudaStreamNonBlocking), "creating a stream");
     d.staging = std::make_unique<Staging<CudaStagingApi>>(CudaStagingApi{d.stream}, kStagingSlotBytes, kStagingSlots);
     // Freed blocks stay in the device's pool for reuse: no cudaMalloc per step.
     cudaMemPool_t pool;

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -22,6 +23,7 @@
 #include "kiln/core/float16.h"
 #include "src/backends/cpu/passes.h"
 #include "src/backends/cuda/codegen.h"
+#include "src/backends/cuda/graph_replay.h"
 #include "src/backends/cuda/nvrtc_compiler.h"
 #include "src/backends/cuda/program_runner.h"
 #include "src/backends/cuda/reference_library.h"
@@ -297,13 +299,17 @@ Module LoadModule(const std::string& source) {
 struct HostMem {
   void* ptr = nullptr;
   size_t bytes = 0;
+  bool owned = true;  // false: a view (graph_replay.h), never freed
   explicit HostMem(size_t n) : bytes(n) {
     if (n == 0) return;
     ptr = std::aligned_alloc(64, (n + 63) / 64 * 64);
     if (ptr == nullptr) Throw("cuda-emu: out of memory allocating " + std::to_string(n) + " bytes");
     std::memset(ptr, 0xff, n);
   }
-  ~HostMem() { std::free(ptr); }
+  HostMem(void* p, size_t n) : ptr(p), bytes(n), owned(false) {}
+  ~HostMem() {
+    if (owned) std::free(ptr);
+  }
   HostMem(const HostMem&) = delete;
   HostMem& operator=(const HostMem&) = delete;
 };
@@ -346,6 +352,13 @@ void ReferenceMatmul(const MatmulSpec& s, const void* lhs_v, const void* rhs_v, 
   }
 }
 
+// A recording of the emulator (graph_replay.h): its work in order, and the
+// memory it allocated, alive as long as it.
+struct EmuGraph {
+  std::vector<std::function<void()>> work;
+  std::vector<std::shared_ptr<HostMem>> memory;
+};
+
 std::mutex& LaunchMutex() {
   static std::mutex mu;
   return mu;
@@ -367,6 +380,7 @@ class EmuExecutable final : public Executable {
       subexecutables_[static_cast<size_t>(sub)] =
           std::make_unique<EmuExecutable>(backend_, program_.function.subfunctions[static_cast<size_t>(sub)]);
     }
+    replays_ = std::make_unique<Replays<HostMem, EmuGraph>>(program_, GraphPolicyFromEnvironment());
   }
 
   const ir::Function& Function() const override { return *fn_; }
@@ -375,7 +389,8 @@ class EmuExecutable final : public Executable {
     // One launch at a time: the modules' __shared__ arrays are static, and
     // so is the launcher.
     std::lock_guard lock(LaunchMutex());
-    return ExecuteProgram("cuda-emu", fn_->name, program_, last_use_, constants_, std::move(args), donate, *this);
+    return ExecuteProgram("cuda-emu", fn_->name, program_, last_use_, constants_, std::move(args), donate, *this,
+                          *replays_);
   }
 
   // ExecuteProgram's device interface.
@@ -386,18 +401,39 @@ class EmuExecutable final : public Executable {
   BufferPtr Wrap(const shapes::Shape& shape, MemPtr mem) {
     return std::make_shared<EmuBuffer>(backend_, shape, std::move(mem));
   }
-  // RunProgram's device interface.
-  MemPtr Allocate(size_t bytes) { return std::make_shared<HostMem>(bytes); }
+  // RunProgram's device interface. While recording, the memory belongs to
+  // the recording (as CUDA's graph memory does).
+  MemPtr Allocate(size_t bytes) {
+    auto m = std::make_shared<HostMem>(bytes);
+    if (recording_) pending_.memory.push_back(m);
+    return m;
+  }
   std::vector<MemPtr> RunSubfunction(int index, std::vector<MemPtr> args, const std::vector<bool>& donate) {
     EmuExecutable& sub = *subexecutables_[static_cast<size_t>(index)];
     return RunWithArguments(sub.program_, sub.last_use_, sub.constants_, std::move(args), donate, sub);
   }
   bool ReadPredicate(const HostMem& m) { return *static_cast<const unsigned char*>(m.ptr) != 0; }
   void Launch(int index, const KernelSpec& k, void** pointers) {
+    if (recording_) {
+      std::vector<void*> baked(pointers, pointers + k.inputs.size() + 1);
+      const unsigned blocks = LaunchBlocks(k, kEmulatedSms);
+      pending_.work.push_back([this, index, blocks, baked]() mutable { LaunchNow(index, blocks, baked.data()); });
+      return;
+    }
+    LaunchNow(index, LaunchBlocks(k, kEmulatedSms), pointers);
+  }
+  void LaunchNow(int index, unsigned blocks, void** pointers) {
     static FiberLauncher launcher;  // guarded by LaunchMutex()
-    launcher.Launch(module_.call, index, module_.syncs[index], pointers, LaunchBlocks(k, kEmulatedSms), kBlockSize);
+    launcher.Launch(module_.call, index, module_.syncs[index], pointers, blocks, kBlockSize);
   }
   void Matmul(int index, const void* lhs, const void* rhs, void* out) {
+    if (recording_) {
+      pending_.work.push_back([this, index, lhs, rhs, out] { MatmulNow(index, lhs, rhs, out); });
+      return;
+    }
+    MatmulNow(index, lhs, rhs, out);
+  }
+  void MatmulNow(int index, const void* lhs, const void* rhs, void* out) {
     const MatmulSpec& s = program_.matmuls[static_cast<size_t>(index)];
     switch (s.dtype) {
       case dtypes::Float16: ReferenceMatmul<float16>(s, lhs, rhs, out); break;
@@ -416,6 +452,33 @@ class EmuExecutable final : public Executable {
     }
     RunReferenceLibraryCall(s, x, inputs, outputs);
   }
+  // Replays' device interface: a recording is the list of its launches,
+  // products and copies with their addresses baked in, and the memory it
+  // allocated.
+  MemPtr View(const HostMem& m) { return std::make_shared<HostMem>(m.ptr, m.bytes); }
+  MemPtr AllocateFixed(size_t bytes) { return std::make_shared<HostMem>(bytes); }
+  void BeginRecording() {
+    pending_ = {};
+    recording_ = true;
+  }
+  EmuGraph EndRecording() {
+    recording_ = false;
+    return std::move(pending_);
+  }
+  void AbandonRecording() {
+    recording_ = false;
+    pending_ = {};
+  }
+  void Replay(EmuGraph& g) {
+    for (const std::function<void()>& w : g.work) w();
+  }
+  void Copy(void* dst, const void* src, size_t bytes) {
+    if (recording_) {
+      pending_.work.push_back([dst, src, bytes] { std::memcpy(dst, src, bytes); });
+      return;
+    }
+    std::memcpy(dst, src, bytes);
+  }
 
  private:
   Backend* backend_;
@@ -425,6 +488,9 @@ class EmuExecutable final : public Executable {
   std::vector<MemPtr> constants_;
   std::vector<int> last_use_;
   std::vector<std::unique_ptr<EmuExecutable>> subexecutables_;  // per sub-function (null if no While/If runs it)
+  std::unique_ptr<Replays<HostMem, EmuGraph>> replays_;
+  bool recording_ = false;
+  EmuGraph pending_;  // while recording
 };
 
 class EmuBackend final : public Backend {

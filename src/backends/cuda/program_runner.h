@@ -187,11 +187,14 @@ std::vector<std::shared_ptr<Mem>> RunIf(const ir::Instruction& in, int si, const
 /// released after their last use; an elementwise kernel writes over an
 /// input it reads only at its own index when that input dies there and
 /// nobody else holds it. Returns the outputs' memory.
+/// `preferred` (empty, or per instruction id): the value whose buffer an
+/// elementwise kernel writing that instruction takes first when it may
+/// (PairDonatedOutputs).
 template <class Mem, class Device>
 std::vector<std::shared_ptr<Mem>> RunProgram(const Program& p, const std::vector<int>& last_use,
                                               const std::vector<std::shared_ptr<Mem>>& constants,
                                               std::vector<std::shared_ptr<Mem>> values, std::vector<bool> writable,
-                                              Device& device) {
+                                              Device& device, const std::vector<int>& preferred = {}) {
   const auto& instrs = p.function.instructions;
   std::vector<std::vector<std::shared_ptr<Mem>>> tuples(instrs.size());  // While's and If's results
   std::vector<void*> pointers;
@@ -208,11 +211,15 @@ std::vector<std::shared_ptr<Mem>> RunProgram(const Program& p, const std::vector
       case StepKind::kUpdate: {
         const KernelSpec& k = p.kernels[static_cast<size_t>(step.index)];
         if (step.kind == StepKind::kKernel) {
-          for (size_t i = 0; i < k.inputs.size() && !values[v]; ++i) {
-            const auto id = static_cast<size_t>(k.inputs[i]);
-            if (!k.elementwise_input[i] || !writable[id] || last_use[id] != static_cast<int>(si)) continue;
-            const std::shared_ptr<Mem>& m = values[id];
-            if (m && m.use_count() == 1 && m->bytes == bytes && bytes > 0) values[v] = m;
+          const int want = preferred.empty() ? -1 : preferred[v];
+          for (int pass = want >= 0 ? 0 : 1; pass < 2; ++pass) {  // the preferred input, then any
+            for (size_t i = 0; i < k.inputs.size() && !values[v]; ++i) {
+              const auto id = static_cast<size_t>(k.inputs[i]);
+              if (pass == 0 && k.inputs[i] != want) continue;
+              if (!k.elementwise_input[i] || !writable[id] || last_use[id] != static_cast<int>(si)) continue;
+              const std::shared_ptr<Mem>& m = values[id];
+              if (m && m.use_count() == 1 && m->bytes == bytes && bytes > 0) values[v] = m;
+            }
           }
           if (!values[v]) values[v] = device.Allocate(bytes);
           writable[v] = true;
@@ -269,6 +276,30 @@ std::vector<std::shared_ptr<Mem>> RunProgram(const Program& p, const std::vector
   return outputs;
 }
 
+/// Per instruction id: the donated parameter whose buffer the output it is
+/// should take (-1: none). Donated parameters and outputs of the same shape
+/// are paired in order from the last of each, as a While's carries and a
+/// context's updated variables (listed after the other outputs, in the order
+/// of their inputs) line up, so each value is updated in its own buffer and
+/// its address stays the same from call to call (what graph_replay.h's
+/// recordings are keyed by).
+inline std::vector<int> PairDonatedOutputs(const ir::Function& fn, const std::vector<bool>& donate) {
+  std::vector<int> preferred(fn.instructions.size(), -1);
+  size_t o = fn.outputs.size();  // outputs before this one are still free
+  for (size_t i = std::min(donate.size(), fn.parameters.size()); i-- > 0;) {
+    if (!donate[i]) continue;
+    const shapes::Shape& shape = fn.instructions[static_cast<size_t>(fn.parameters[i])].shape;
+    for (size_t j = o; j-- > 0;) {
+      const auto out = static_cast<size_t>(fn.outputs[j]);
+      if (fn.instructions[out].shape != shape) continue;
+      if (preferred[out] < 0) preferred[out] = fn.parameters[i];
+      o = j;
+      break;
+    }
+  }
+  return preferred;
+}
+
 /// RunProgram on arguments given in parameter order (a sub-function's run),
 /// each donated where `donate` says so (empty: none).
 template <class Mem, class Device>
@@ -284,22 +315,37 @@ std::vector<std::shared_ptr<Mem>> RunWithArguments(const Program& p, const std::
     values[id] = std::move(args[i]);
     writable[id] = !donate.empty() && donate[i];
   }
-  return RunProgram(p, last_use, constants, std::move(values), std::move(writable), device);
+  std::vector<int> preferred;
+  if (std::find(donate.begin(), donate.end(), true) != donate.end()) preferred = PairDonatedOutputs(p.function, donate);
+  return RunProgram(p, last_use, constants, std::move(values), std::move(writable), device, preferred);
 }
+
+/// Runs a program step by step (RunWithArguments); graph_replay.h's
+/// Replays runs recordings of it instead.
+struct StepByStep {
+  template <class Mem, class Device>
+  std::vector<std::shared_ptr<Mem>> Run(const Program& p, const std::vector<int>& last_use,
+                                        const std::vector<std::shared_ptr<Mem>>& constants,
+                                        std::vector<std::shared_ptr<Mem>> args, const std::vector<bool>& donate,
+                                        Device& device) {
+    return RunWithArguments(p, last_use, constants, std::move(args), donate, device);
+  }
+};
 
 /// Executable::Execute on RunProgram: checks `args` against the program's
 /// parameters (their count, their shapes, and that `device.MemOf(buffer)`
 /// finds this device's memory in each; `who` and `fn_name` name the backend
-/// and the function in the errors), runs the steps, and wraps each output's
-/// memory with `device.Wrap(shape, memory)`. Besides RunProgram's interface,
-/// `Device` provides
+/// and the function in the errors), runs the steps with `runner` (its
+/// `Run` as StepByStep's), and wraps each output's memory with
+/// `device.Wrap(shape, memory)`. Besides RunProgram's interface, `Device`
+/// provides
 ///   std::shared_ptr<Mem> MemOf(const Buffer&);  // nullptr: not this device's
 ///   BufferPtr Wrap(const shapes::Shape&, std::shared_ptr<Mem>);
-template <class Mem, class Device>
+template <class Mem, class Device, class Runner = StepByStep>
 std::vector<BufferPtr> ExecuteProgram(const std::string& who, const std::string& fn_name, const Program& p,
                                       const std::vector<int>& last_use,
                                       const std::vector<std::shared_ptr<Mem>>& constants, std::vector<BufferPtr> args,
-                                      const std::vector<bool>& donate, Device& device) {
+                                      const std::vector<bool>& donate, Device& device, Runner&& runner = {}) {
   const auto& instrs = p.function.instructions;
   if (args.size() != p.function.parameters.size()) {
     Throw(who + ": Execute got " + std::to_string(args.size()) + " arguments for " +
@@ -316,7 +362,7 @@ std::vector<BufferPtr> ExecuteProgram(const std::string& who, const std::string&
     }
   }
   args.clear();  // so donated memory can be uniquely ours
-  std::vector<std::shared_ptr<Mem>> out_mem = RunWithArguments(p, last_use, constants, std::move(memory), donate, device);
+  std::vector<std::shared_ptr<Mem>> out_mem = runner.Run(p, last_use, constants, std::move(memory), donate, device);
   std::vector<BufferPtr> outputs;
   for (size_t i = 0; i < out_mem.size(); ++i) {
     outputs.push_back(device.Wrap(instrs[static_cast<size_t>(p.function.outputs[i])].shape, std::move(out_mem[i])));
