@@ -18,6 +18,8 @@
 //   mlp_example     Adam step of examples/fashion_mnist's MLP: 784-512 (relu,
 //                   dropout 0.1)-256 (relu)-10, batch 128
 //   cnn             Adam step, the CNN of bench/workloads.h, batch 128
+//   mlp_stepwise, cnn_stepwise  mlp and cnn with KILN_CUDA_GRAPHS=off: each step's
+//                   launches one by one instead of a recorded CUDA graph (Kiln's alone)
 //   tiny_call       x + 1 on Float32[1], the result read on the host
 //   chain           tanh(2x + 1) * sigmoid(x) on Float32[chain_n] (default 256M)
 //   copy            -x on Float32[chain_n]: one read and one write, the
@@ -35,6 +37,9 @@
 //   attention       causal graph::Attention of Float32 q, k, v [4, 8, 2048, 64] ([1, 2, 256, 64] with
 //                   --small), forward and backward: dq + sum(dk) + sum(dv) for a cotangent
 //                   (PyTorch's side: scaled_dot_product_attention, is_causal, and autograd)
+//   gpt2_block      a GPT-2-small block in BFloat16 ([8, 1024, 768], 12 heads; [1, 64, 64], 2 with --small),
+//                   forward and backward: dx + every weight gradient's sum for a cotangent
+//                   (PyTorch's side: LayerNorm, Linear, scaled_dot_product_attention, GELU and autograd)
 //   attention_composed  the same with the composed ops (products, mask, softmax), which
 //                   layers::DotProductAttention uses below Capabilities::fused_attention_min_kv_length
 // Train steps return the loss to the host, so each step is complete when
@@ -60,7 +65,7 @@
 #include "kiln/graph/linalg.h"
 #include "kiln/graph/sort.h"
 #include "kiln/backends/openmp_defaults.h"
-#include "kiln/ml/layers/layers.h"
+#include "kiln/ml/layers/transformer.h"
 
 namespace kiln::bench {
 namespace {
@@ -82,6 +87,7 @@ struct Options {
   int64_t fft_n = int64_t{1} << 20;
   int64_t linalg_batch = 4096;
   std::vector<int64_t> attention_dims = {4, 8, 2048, 64};
+  std::vector<int64_t> gpt2_dims = {8, 1024, 768, 12};  // batch, sequence, width, heads (GPT-2 small)
 };
 
 double Median(std::vector<double> v) {
@@ -251,6 +257,45 @@ Node AttentionStep(Node q, Node k, Node v, Node ct, double scale, bool fused) {
   return g[0] + graph::ReduceAllSum(g[1]) + graph::ReduceAllSum(g[2]);
 }
 
+// LayerNorm over the last axis, in the input's dtype (as PyTorch's
+// F.layer_norm on bf16 tensors computes in float32 and rounds: the
+// statistics here are taken in Float32 too).
+Node LayerNormLast(Node x, Node gamma, Node beta) {
+  std::vector<int64_t> kept = x.Shape().Dims();
+  kept.back() = 1;
+  Node xf = graph::ConvertDType(x, dtypes::Float32);
+  const int last = static_cast<int>(kept.size()) - 1;
+  Node centered = xf - graph::Reshape(graph::ReduceMean(xf, {last}), kept);
+  Node var = graph::Reshape(graph::ReduceMean(centered * centered, {last}), kept);
+  Node y = graph::ConvertDType(centered * graph::Rsqrt(var + 1e-5f), x.Shape().DType());
+  return y * gamma + beta;
+}
+
+// A GPT-2 block's forward and backward pass (pre-norm: LayerNorm, causal
+// multi-head attention with biases, LayerNorm, 4x GELU MLP; residuals) for
+// the cotangent p[1]: dx + the sum of every weight's gradient (one output).
+// p: x, dy, ln1 gamma, ln1 beta, w_qkv, b_qkv, w_o, b_o, ln2 gamma, ln2
+// beta, w_fc, b_fc, w_proj, b_proj.
+Node Gpt2BlockStep(const std::vector<Node>& p, int64_t heads) {
+  Node x = p[0];
+  const int64_t b = x.Shape().Dim(0), t = x.Shape().Dim(1), d = x.Shape().Dim(2), hd = d / heads;
+  Node h = LayerNormLast(x, p[2], p[3]);
+  Node qkv = graph::MatMul(h, p[4]) + p[5];  // [b, t, 3d]
+  auto head = [&](int64_t part) {  // [b, t, heads, hd]
+    return graph::Reshape(graph::Slice(qkv, {0, 0, part * d}, {b, t, (part + 1) * d}), {b, t, heads, hd});
+  };
+  Node attn = graph::Reshape(ml::layers::DotProductAttention(head(0), head(1), head(2), /*causal=*/true), {b, t, d});
+  Node x1 = x + graph::MatMul(attn, p[6]) + p[7];
+  Node m = graph::Gelu(graph::MatMul(LayerNormLast(x1, p[8], p[9]), p[10]) + p[11]);
+  Node y = x1 + graph::MatMul(m, p[12]) + p[13];
+  std::vector<Node> wrt = {x};
+  for (size_t i = 2; i < p.size(); ++i) wrt.push_back(p[i]);
+  const std::vector<Node> g = graph::VJP({y}, {p[1]}, wrt);
+  Node out = g[0];
+  for (size_t i = 1; i < g.size(); ++i) out = out + graph::ReduceAllSum(g[i]);
+  return out;
+}
+
 // `count` copies of bench/workloads.h's SPD n x n matrix (the work of a
 // Cholesky does not depend on the values).
 std::vector<double> SpdBatch(int64_t count, int64_t n) {
@@ -314,6 +359,7 @@ Options ParseOptions(int argc, char** argv) {
     o.fft_n = int64_t{1} << 14;
     o.linalg_batch = 64;
     o.attention_dims = {1, 2, 256, 64};
+    o.gpt2_dims = {1, 64, 64, 2};
   }
   return o;
 }
@@ -360,6 +406,24 @@ int Run(const Options& o) {
     Report("mlp_example", TimeEach([&] { trainer->TrainStep(batch); }, 5, train_rounds), "batch=128");
   });
   run("cnn", [&] { Report("cnn", TimeEach(CnnTrainStep(backend), 3, train_rounds), "batch=128"); });
+  // The same steps run launch by launch instead of as a recorded CUDA graph
+  // (KILN_CUDA_GRAPHS=off when their executables are compiled): what the
+  // graphs save.
+  for (const bool cnn : {false, true}) {
+    const char* name = cnn ? "cnn_stepwise" : "mlp_stepwise";
+    run(name, [&] {
+      const char* old = std::getenv("KILN_CUDA_GRAPHS");
+      const std::string saved = old != nullptr ? old : "";
+      setenv("KILN_CUDA_GRAPHS", "off", 1);
+      const Step step = cnn ? CnnTrainStep(backend) : MlpTrainStep(backend);
+      if (old != nullptr) {
+        setenv("KILN_CUDA_GRAPHS", saved.c_str(), 1);
+      } else {
+        unsetenv("KILN_CUDA_GRAPHS");
+      }
+      Report(name, TimeEach(step, cnn ? 3 : 5, train_rounds), cnn ? "batch=128" : "batch=256");
+    });
+  }
   run("tiny_call", [&] { TinyCall(backend, o); });
   run("chain", [&] {
     Elementwise(backend, o, "chain", [](Node x) { return graph::Tanh(x * 2.0 + 1.0) * graph::Sigmoid(x); });
@@ -429,6 +493,25 @@ int Run(const Options& o) {
       Report(name, s, KeyValue("seq", static_cast<double>(d[2])) + " " + KeyValue("TFLOP/s", flops / s / 1e12));
     });
   }
+  run("gpt2_block", [&] {
+    const std::vector<int64_t>& s = o.gpt2_dims;  // batch, sequence, width, heads
+    const int64_t d = s[2];
+    const std::vector<std::vector<int64_t>> shapes = {{s[0], s[1], d}, {s[0], s[1], d}, {d}, {d}, {d, 3 * d},
+                                                      {3 * d}, {d, d}, {d}, {d}, {d}, {d, 4 * d}, {4 * d},
+                                                      {4 * d, d}, {d}};
+    std::vector<tensors::Tensor> inputs;
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      const bool gain = i == 2 || i == 8;  // LayerNorm gammas around 1
+      const float scale = shapes[i].size() == 2 ? 0.02f : 1.0f;
+      inputs.push_back(Filled<bfloat16>(shapes[i], gain ? 0.9f : -scale, gain ? 1.1f : scale, 60 + i));
+    }
+    const int64_t heads = s[3];
+    const double sec = TimeOnInputs(backend, o, inputs, [&](const std::vector<Node>& p) { return Gpt2BlockStep(p, heads); });
+    // Forward products 2*b*t*(12 d^2) plus attention 2*b*t*t*d (causal: half of 4 b t^2 d); backward twice.
+    const double bt = static_cast<double>(s[0] * s[1]);
+    const double flops = 3.0 * (24.0 * bt * d * d + 2.0 * bt * static_cast<double>(s[1]) * d);
+    Report("gpt2_block", sec, KeyValue("seq", static_cast<double>(s[1])) + " " + KeyValue("TFLOP/s", flops / sec / 1e12));
+  });
   return failures == 0 ? 0 : 1;
 }
 

@@ -32,6 +32,9 @@ examples/fashion_mnist's MLP:
   attention       causal F.scaled_dot_product_attention of float32 q, k, v [4, 8, 2048, 64] ([1, 2, 256, 64]
                   with --small), forward and backward: dq + dk.sum() + dv.sum() for a cotangent
   attention_composed  the same (PyTorch's side is the same: Kiln's composed ops against it)
+  gpt2_block      a GPT-2-small block in bfloat16 ([8, 1024, 768], 12 heads; [1, 64, 64], 2 with --small):
+                  layer_norm, Linear products, scaled_dot_product_attention (is_causal), GELU, residuals,
+                  forward and backward: dx + every weight gradient's sum for a cotangent
 Train steps and tiny calls are timed one call each; chain, copy and gemm_bf16 as 10 calls back to back
 followed by a synchronize, divided by 10 (as kiln_gpu_bench). Times are medians over the rounds.
 """
@@ -304,6 +307,44 @@ def main():
 
     run("attention", lambda: attention("attention"))
     run("attention_composed", lambda: attention("attention_composed"))
+
+    def gpt2_block():
+        b, t, d, heads = (1, 64, 64, 2) if a.small else (8, 1024, 768, 12)
+        dtype = torch.bfloat16
+        g = torch.Generator(device=dev).manual_seed(60)
+
+        def filled(*shape, lo=-1.0, hi=1.0):
+            return torch.empty(shape, device=dev).uniform_(lo, hi, generator=g).to(dtype).requires_grad_(True)
+
+        x, dy = filled(b, t, d), filled(b, t, d)
+        dy.requires_grad_(False)
+        ln1_g, ln1_b = filled(d, lo=0.9, hi=1.1), filled(d)
+        w_qkv, b_qkv = filled(d, 3 * d, lo=-0.02, hi=0.02), filled(3 * d)
+        w_o, b_o = filled(d, d, lo=-0.02, hi=0.02), filled(d)
+        ln2_g, ln2_b = filled(d, lo=0.9, hi=1.1), filled(d)
+        w_fc, b_fc = filled(d, 4 * d, lo=-0.02, hi=0.02), filled(4 * d)
+        w_pr, b_pr = filled(4 * d, d, lo=-0.02, hi=0.02), filled(d)
+        weights = (ln1_g, ln1_b, w_qkv, b_qkv, w_o, b_o, ln2_g, ln2_b, w_fc, b_fc, w_pr, b_pr)
+
+        def step():
+            h = F.layer_norm(x, (d,), ln1_g, ln1_b)
+            q, k, v = (h @ w_qkv + b_qkv).split(d, dim=-1)
+            q, k, v = (z.view(b, t, heads, d // heads).transpose(1, 2) for z in (q, k, v))
+            att = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(b, t, d)
+            x1 = x + att @ w_o + b_o
+            y = x1 + F.gelu(F.layer_norm(x1, (d,), ln2_g, ln2_b) @ w_fc + b_fc) @ w_pr + b_pr
+            grads = torch.autograd.grad(y, (x,) + weights, dy)
+            out = grads[0]
+            for gr in grads[1:]:
+                out = out + gr.sum()
+            return out
+
+        s = time_batched(step, a.rounds)
+        bt = b * t
+        flops = 3.0 * (24.0 * bt * d * d + 2.0 * bt * t * d)
+        report("gpt2_block", s, seq=t, **{"TFLOP/s": flops / s / 1e12})
+
+    run("gpt2_block", gpt2_block)
     return 0 if failures == 0 else 1
 
 
