@@ -47,10 +47,13 @@ cmake -S . -B "$dir" -G Ninja "${flags[@]}" -DKILN_BUILD_EXAMPLES=ON
 if [ "${KILN_SANITIZE:-0}" = "thread" ]; then
   # The tests whose code runs on several host threads: graph executables
   # called concurrently, one context trained and read from two threads,
-  # dataset prefetching, fused kernels. OpenMP is kept to one thread: libgomp
+  # dataset prefetching, fused kernels, the CUDA backend's staging slots. OpenMP is kept to one thread: libgomp
   # is not instrumented, so its own synchronization would be reported as races.
-  tsan_tests=(graph_test context_test datasets_test fusion_test)
-  cmake --build "$dir" --parallel "$(nproc)" --target "${tsan_tests[@]}" distributed_test
+  tsan_tests=(graph_test context_test datasets_test fusion_test cuda_staging_test)
+  # The CUDA backend's parallel NVRTC compilation, where the toolkit is there.
+  cuda_codegen=()
+  if grep -q '^build tests/cuda_codegen_test ' "$dir/build.ninja"; then cuda_codegen=(cuda_codegen_test); fi
+  cmake --build "$dir" --parallel "$(nproc)" --target "${tsan_tests[@]}" "${cuda_codegen[@]}" distributed_test
   export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
   export OMP_NUM_THREADS=1
   failed=0
@@ -58,6 +61,11 @@ if [ "${KILN_SANITIZE:-0}" = "thread" ]; then
     echo "--- $t under ThreadSanitizer"
     "$dir/tests/$t" --gtest_brief=1 || failed=1
   done
+  if [ ${#cuda_codegen[@]} -gt 0 ]; then
+    echo "--- cuda_codegen_test (parallel compilation) under ThreadSanitizer"
+    "$dir/tests/cuda_codegen_test" --gtest_brief=1 \
+      --gtest_filter='*KernelsAreSplitIntoModules*:*ParallelCompile*:*DiskCacheIsReused*' || failed=1
+  fi
   # The distributed store's server and client threads (in one process; the
   # multi-process tests run Gloo, which is not instrumented).
   echo "--- distributed_test (the store) under ThreadSanitizer"
