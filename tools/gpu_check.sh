@@ -275,7 +275,7 @@ fi
 if wants graphs && [ $BUILT = 1 ]; then
   graphs_step() {
     local t rc=0
-    for t in cuda_backend_test dot_conv_test elementwise_test cuda_graph_replay_test; do
+    for t in cuda_backend_test dot_conv_test elementwise_test random_graph_test cuda_graph_replay_test; do
       echo "== KILN_CUDA_GRAPHS=always $t"
       KILN_CUDA_GRAPHS=always "$BUILD/tests/$t" --gtest_brief=1 || rc=1
     done
