@@ -227,6 +227,49 @@ class ScopedNoDiskCache {
   testing::ScopedEnv env_;
 };
 
+// x W + b is one cuBLASLt call with the bias epilogue: no kernel for the
+// addition, the vector read by the product step; a computed vector is
+// materialized first. Not for a product read elsewhere, Float64, or with
+// epilogues off.
+TEST(CudaCodegenTest, DenseBiasIsTheProductsEpilogue) {
+  auto dense = [](dtypes::DType dt, bool share_product, bool computed_bias) {
+    return Build([=](graph::Graph* g) {
+      Node x = graph::Parameter(g, "x", shapes::Make(dt, 2, 5, 7));
+      Node w = graph::Parameter(g, "w", shapes::Make(dt, 7, 3));
+      Node b = graph::Parameter(g, "b", shapes::Make(dt, 3));
+      if (computed_bias) b = graph::ReduceSum(graph::Parameter(g, "z", shapes::Make(dt, 4, 3)), {0});
+      Node d = graph::Einsum("btd,dn->btn", x, w);
+      std::vector<Node> outs = {d + graph::BroadcastInDim(b, {2, 5, 3}, {2})};
+      if (share_product) outs.push_back(d * 2.0f);
+      return outs;
+    });
+  };
+  Program p = GenerateProgram(*dense(dtypes::Float32, false, false));
+  ASSERT_EQ(p.matmuls.size(), 1u);
+  const ir::Function& f = p.function;
+  ASSERT_GE(p.matmuls[0].bias, 0);
+  EXPECT_EQ(f.instructions[static_cast<size_t>(p.matmuls[0].bias)].op, ir::OpType::kParameter);
+  EXPECT_EQ(f.instructions[static_cast<size_t>(p.matmuls[0].bias)].shape, shapes::Make(dtypes::Float32, 3));
+  EXPECT_EQ(CountKernels(p), 0) << ModuleSource(p);
+  // The product step writes the output (the Add) itself.
+  bool writes_output = false;
+  for (const Step& s : p.steps) writes_output |= s.kind == StepKind::kMatmul && s.value == f.outputs[0];
+  EXPECT_TRUE(writes_output);
+  EXPECT_EQ(StepReads(p, p.steps.back()).size(), 3u);  // lhs, rhs and the vector
+  // A computed vector: its reduction kernel, then the product.
+  p = GenerateProgram(*dense(dtypes::BFloat16, false, true));
+  ASSERT_EQ(p.matmuls.size(), 1u);
+  EXPECT_GE(p.matmuls[0].bias, 0);
+  EXPECT_EQ(CountKernels(p), 1) << ModuleSource(p);
+  ExpectCompiles(p, {"sm_90"});
+  // No epilogue: the product is read twice; Float64; epilogues off.
+  EXPECT_EQ(GenerateProgram(*dense(dtypes::Float32, true, false)).matmuls[0].bias, -1);
+  EXPECT_EQ(GenerateProgram(*dense(dtypes::Float64, false, false)).matmuls[0].bias, -1);
+  p = GenerateProgram(*dense(dtypes::Float32, false, false), {.epilogues = false});
+  EXPECT_EQ(p.matmuls[0].bias, -1);
+  EXPECT_EQ(CountKernels(p), 1);
+}
+
 // Every op of the coverage table, for every dtype the graph layer accepts,
 // generates kernels that NVRTC compiles for Ampere and Hopper.
 TEST(CudaCodegenTest, EveryOpCaseCompilesWithNvrtc) {

@@ -5,7 +5,7 @@
 // broadcast back, layout ops (transposes, slices, pads, concatenations,
 // reversals), products, cumulative sums and softmax, with intermediate values
 // returned too, so every fusion boundary the generator happens to draw is
-// checked. Some graphs are called twice on the same arguments (the second
+// checked (x W + b included: the bias epilogue on CUDA). Some graphs are called twice on the same arguments (the second
 // call replays a recorded CUDA graph where the policy records).
 #include <gtest/gtest.h>
 
@@ -45,7 +45,7 @@ std::vector<Node> RandomGraph(const std::vector<Node>& p, int64_t rows, int64_t 
   for (int k = 0; k < num_ops; ++k) {
     Node a = pick(), b = pick();
     Node v;
-    switch (next() % 20) {
+    switch (next() % 21) {
       case 0: v = a + b; break;
       case 1: v = a * b * 0.5; break;
       case 2: v = graph::Max(a, b) - graph::Min(a, b * 0.5); break;
@@ -82,6 +82,11 @@ std::vector<Node> RandomGraph(const std::vector<Node>& p, int64_t rows, int64_t 
       case 16: v = graph::CumSum(a, static_cast<int>(next() % 2)) * (1.0 / static_cast<double>(rows + cols)); break;
       case 17: v = graph::Softmax(a, static_cast<int>(next() % 2)) * b; break;
       case 18: v = graph::ConvertDType(graph::ConvertDType(a, dtypes::BFloat16), a.Shape().DType()) - b; break;
+      case 19: {  // x W + b (cuBLASLt's bias epilogue on CUDA), b computed
+        Node bias = graph::ReduceSum(b, 0) * (1.0 / static_cast<double>(rows));
+        v = graph::MatMul(a, w) + graph::BroadcastInDim(bias, {rows, cols}, {1});
+        break;
+      }
       default:
         outputs.push_back(a);  // an intermediate returned
         v = b + 1.0;

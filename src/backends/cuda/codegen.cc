@@ -187,6 +187,13 @@ void Generator::Run() {
     const ir::Instruction& in = fn_.instructions[id];
     const int vid = static_cast<int>(id);
     if (!p_.materialized[id]) continue;
+    if (const auto e = bias_epilogues_.find(vid); e != bias_epilogues_.end()) {
+      const ir::Instruction& add = in;
+      const int dot = e->second;
+      const int broadcast = add.operands[0] == dot ? add.operands[1] : add.operands[0];
+      Dot(dot, vid, I(broadcast).operands[0]);
+      continue;
+    }
     if (in.op == OpType::kParameter) {
       p_.steps.push_back({StepKind::kParameter, vid, ir::Attr<ir::ParameterAttrs>(in).index});
     } else if (in.op == OpType::kConstant) {
@@ -465,6 +472,8 @@ Program GenerateProgram(const ir::Function& fn, const ProgramOptions& options) {
   Program p;
   p.function = gen::CanonicalizeDots(fn);
   p.materialized = gen::PlanMaterialized(p.function);
+  std::map<int, int> bias_epilogues;
+  if (options.epilogues) bias_epilogues = gen::PlanBiasEpilogues(p.function, p.materialized);
   // Room for the scratch values convolutions (at most 3 each), sorts (a
   // merge pass each: at most 21), factorizations (at most 8) and
   // AttentionGrads (3) add, so
@@ -476,7 +485,7 @@ Program GenerateProgram(const ir::Function& fn, const ProgramOptions& options) {
     extra += in.op == ir::OpType::kSort ? 24 : factorization ? 10 : in.op == ir::OpType::kAttentionGrad ? 3 : 0;
   }
   p.function.instructions.reserve(p.function.instructions.size() * 4 + extra + 16);
-  gen::Generator(p, options).Run();
+  gen::Generator(p, options, std::move(bias_epilogues)).Run();
   // The last GetTupleElement of each While or If element takes its buffer.
   std::map<std::pair<int, int>, size_t> last_reader;
   for (size_t si = 0; si < p.steps.size(); ++si) {

@@ -48,6 +48,10 @@ struct MatmulSpec {
   int64_t batch = 1, m = 0, n = 0, k = 0;
   bool transpose_lhs = false, transpose_rhs = false;
   dtypes::DType dtype = dtypes::Float32;  // of the operands and the result
+  /// Instruction id of a [n] vector (of `dtype`) added to every row of the
+  /// product, cuBLASLt's bias epilogue (a Dense layer's x W + b as one
+  /// call); -1: none.
+  int bias = -1;
 };
 
 /// A library call (cuSOLVER, cuBLAS, cuFFT) that writes the buffer of its
@@ -162,6 +166,10 @@ struct ProgramOptions {
   /// same on every run (float sums in the CPU's order); slower on large
   /// scatters. The CUDA backend sets it from KILN_CUDA_DETERMINISTIC=1.
   bool deterministic = false;
+  /// Products followed by the addition of a row vector (x W + b) add it in
+  /// cuBLASLt's bias epilogue instead of a kernel. The CUDA backend turns it
+  /// off for a program where cuBLASLt has no algorithm with the epilogue.
+  bool epilogues = true;
 };
 
 /// The options the environment asks for: KILN_CUDA_DETERMINISTIC=1.

@@ -9,8 +9,9 @@
 
 namespace kiln::backends::cuda::gen {
 
-void Generator::Dot(int id) {
+void Generator::Dot(int id, int out_id, int bias) {
   const ir::Instruction& in = I(id);
+  if (out_id < 0) out_id = id;
   const auto& a = ir::Attr<ir::DotGeneralAttrs>(in);
   const ir::Instruction& lhs = I(in.operands[0]);
   const ir::Instruction& rhs = I(in.operands[1]);
@@ -43,10 +44,12 @@ void Generator::Dot(int id) {
   m.transpose_rhs = !a.rhs_contracting.empty() && a.rhs_contracting[0] != rb;
   if (MatmulDType(in.shape.DType()) && in.shape.Size() > 0 && m.k > 0) {
     m.dtype = in.shape.DType();
+    m.bias = bias;
     p_.matmuls.push_back(m);
-    p_.steps.push_back({StepKind::kMatmul, id, static_cast<int>(p_.matmuls.size()) - 1});
+    p_.steps.push_back({StepKind::kMatmul, out_id, static_cast<int>(p_.matmuls.size()) - 1});
     return;
   }
+  if (bias >= 0) Unsupported(I(out_id), "planned a bias epilogue for a product off cuBLASLt (a Kiln bug)");
   // Generic kernel (integers, empty contractions).
   KernelBuilder b(fn_, p_.materialized);
   const std::string L = b.Input(m.lhs), R = b.Input(m.rhs);
@@ -68,6 +71,50 @@ void Generator::Dot(int id) {
   KernelSpec spec = Finish(b, id, "dot", ThreadLoop("o", in.shape.Size(), body), in.shape.Size(), false);
   std::fill(spec.elementwise_input.begin(), spec.elementwise_input.end(), false);
   p_.steps.push_back({StepKind::kKernel, id, Add(std::move(spec))});
+}
+
+std::map<int, int> PlanBiasEpilogues(const ir::Function& fn, std::vector<bool>& materialized) {
+  const size_t n = fn.instructions.size();
+  std::vector<int> readers(n, 0);
+  for (const ir::Instruction& in : fn.instructions) {
+    for (int o : in.operands) ++readers[static_cast<size_t>(o)];
+  }
+  for (int o : fn.outputs) readers[static_cast<size_t>(o)] += 2;
+  std::map<int, int> plan;
+  for (size_t id = 0; id < n; ++id) {
+    const ir::Instruction& add = fn.instructions[id];
+    if (add.op != OpType::kAdd || add.operands.size() != 2 || add.operands[0] == add.operands[1]) continue;
+    const dtypes::DType dt = add.shape.DType();
+    if (dt != dtypes::Float32 && dt != dtypes::BFloat16 && dt != dtypes::Float16) continue;
+    for (size_t k = 0; k < 2; ++k) {
+      const int dot = add.operands[k], broadcast = add.operands[1 - k];
+      const ir::Instruction& d = fn.instructions[static_cast<size_t>(dot)];
+      const ir::Instruction& b = fn.instructions[static_cast<size_t>(broadcast)];
+      if (d.op != OpType::kDotGeneral || readers[static_cast<size_t>(dot)] != 1 || !materialized[static_cast<size_t>(dot)]) {
+        continue;
+      }
+      if (b.op != OpType::kBroadcastInDim) continue;
+      const ir::Instruction& vec = fn.instructions[static_cast<size_t>(b.operands[0])];
+      const int64_t last = add.shape.Rank() - 1;
+      if (last < 0 || vec.shape.Rank() != 1 || vec.shape.DType() != dt || vec.shape.Dims()[0] != add.shape.Dims().back() ||
+          ir::Attr<ir::AxesAttrs>(b).axes != std::vector<int64_t>{last}) {
+        continue;
+      }
+      // Dot's cuBLASLt path: a nonempty product with a nonempty contraction.
+      const auto& a = ir::Attr<ir::DotGeneralAttrs>(d);
+      int64_t contraction = 1;
+      for (int64_t ax : a.lhs_contracting) {
+        contraction *= fn.instructions[static_cast<size_t>(d.operands[0])].shape.Dims()[static_cast<size_t>(ax)];
+      }
+      if (!MatmulDType(dt) || d.shape.Size() == 0 || contraction == 0) continue;
+      plan[static_cast<int>(id)] = dot;
+      materialized[static_cast<size_t>(dot)] = false;
+      materialized[id] = true;
+      materialized[static_cast<size_t>(b.operands[0])] = true;
+      break;
+    }
+  }
+  return plan;
 }
 
 // Convolutions without groups as one matrix product on cuBLASLt: the

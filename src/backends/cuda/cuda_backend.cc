@@ -236,6 +236,13 @@ class LtMatmul {
     const cublasOperation_t op_b = s.transpose_lhs ? CUBLAS_OP_T : CUBLAS_OP_N;
     CheckLt(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof op_a), "transa");
     CheckLt(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof op_b), "transb");
+    if (s.bias >= 0) {
+      // D (n x m, column-major) gets the [n] vector added to every column:
+      // each row of the row-major product. Its type is D's (the default).
+      const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
+      CheckLt(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue),
+              "epilogue");
+    }
     const auto u = [](int64_t v) { return static_cast<uint64_t>(v); };
     // A := rhs (n x k or, transposed, k x n stored), B := lhs, D: n x m.
     Layout(&a_, type, s.transpose_rhs ? u(s.k) : u(s.n), s.transpose_rhs ? u(s.n) : u(s.k),
@@ -268,7 +275,10 @@ class LtMatmul {
   LtMatmul(const LtMatmul&) = delete;
   LtMatmul& operator=(const LtMatmul&) = delete;
 
-  void Run(Device& d, const void* lhs, const void* rhs, void* out, cudaStream_t stream) const {
+  void Run(Device& d, const void* lhs, const void* rhs, const void* bias, void* out, cudaStream_t stream) const {
+    if (bias != nullptr) {
+      CheckLt(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias), "bias");
+    }
     const float alpha32 = 1, beta32 = 0;
     const double alpha64 = 1, beta64 = 0;
     const void* alpha = f64_ ? static_cast<const void*>(&alpha64) : &alpha32;
@@ -630,9 +640,18 @@ class CudaExecutable final : public Executable {
  public:
   CudaExecutable(Backend* backend, std::shared_ptr<Device> device, std::shared_ptr<const ir::Function> fn)
       : backend_(backend), device_(std::move(device)), fn_(std::move(fn)) {
-    program_ = GenerateProgram(*cpu::OptimizeFunction(fn_), ProgramOptionsFromEnvironment());
+    const std::shared_ptr<const ir::Function> optimized = cpu::OptimizeFunction(fn_);
+    ProgramOptions options = ProgramOptionsFromEnvironment();
+    program_ = GenerateProgram(*optimized, options);
     Device& d = *device_;
     Check(cudaSetDevice(d.ordinal), "cudaSetDevice");
+    // The products first: where cuBLASLt has no algorithm for one with the
+    // bias epilogue, the program is generated again without epilogues.
+    if (!PlanMatmuls(d)) {
+      options.epilogues = false;
+      program_ = GenerateProgram(*optimized, options);
+      PlanMatmuls(d);
+    }
     libraries_.stream = d.stream;
     const KernelModules modules = SplitModules(program_);
     for (const std::string& cubin : CompileToCubins(modules.sources, d.arch)) {
@@ -648,7 +667,6 @@ class CudaExecutable final : public Executable {
             "finding kernel " + entry);
       kernels_.push_back(kernel);
     }
-    for (const MatmulSpec& m : program_.matmuls) matmuls_.push_back(std::make_unique<LtMatmul>(d, m));
     for (const LibraryCall& c : program_.library_calls) {
       fft_plans_.push_back(IsFourier(c.kind) ? std::make_unique<FftPlan>(d, c) : nullptr);
     }
@@ -680,6 +698,22 @@ class CudaExecutable final : public Executable {
                           *replays_);
   }
 
+  // Plans every product of the program on cuBLASLt; false if one with a
+  // bias epilogue has no algorithm (other failures throw).
+  bool PlanMatmuls(Device& d) {
+    matmuls_.clear();
+    try {
+      for (const MatmulSpec& m : program_.matmuls) matmuls_.push_back(std::make_unique<LtMatmul>(d, m));
+    } catch (const Error&) {
+      matmuls_.clear();
+      const bool epilogue = std::any_of(program_.matmuls.begin(), program_.matmuls.end(),
+                                        [](const MatmulSpec& m) { return m.bias >= 0; });
+      if (!epilogue) throw;
+      return false;
+    }
+    return true;
+  }
+
   // ExecuteProgram's device interface.
   MemPtr MemOf(const Buffer& b) const {
     const auto* buf = dynamic_cast<const CudaBuffer*>(&b);
@@ -691,8 +725,8 @@ class CudaExecutable final : public Executable {
   // RunProgram's device interface.
   // On the capture stream while recording: graph memory.
   MemPtr Allocate(size_t bytes) { return std::make_shared<DeviceMem>(device_, bytes, stream_); }
-  void Matmul(int index, const void* lhs, const void* rhs, void* out) {
-    matmuls_[static_cast<size_t>(index)]->Run(*device_, lhs, rhs, out, stream_);
+  void Matmul(int index, const void* lhs, const void* rhs, const void* bias, void* out) {
+    matmuls_[static_cast<size_t>(index)]->Run(*device_, lhs, rhs, bias, out, stream_);
   }
   void CallLibrary(int index, void* x, void* const* inputs, void* const* outputs) {
     const LibraryCall& s = program_.library_calls[static_cast<size_t>(index)];

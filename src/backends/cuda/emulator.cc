@@ -331,7 +331,7 @@ class EmuBuffer final : public Buffer {
 // accurate than cuBLASLt's Float32 accumulation: the emulator checks the
 // generated code around the products, not cuBLASLt).
 template <typename T>
-void ReferenceMatmul(const MatmulSpec& s, const void* lhs_v, const void* rhs_v, void* out_v) {
+void ReferenceMatmul(const MatmulSpec& s, const void* lhs_v, const void* rhs_v, const void* bias_v, void* out_v) {
   const T* lhs = static_cast<const T*>(lhs_v);
   const T* rhs = static_cast<const T*>(rhs_v);
   T* out = static_cast<T*>(out_v);
@@ -346,6 +346,8 @@ void ReferenceMatmul(const MatmulSpec& s, const void* lhs_v, const void* rhs_v, 
           const T c = s.transpose_rhs ? r[j * s.k + k] : r[k * s.n + j];
           acc += static_cast<double>(a) * static_cast<double>(c);
         }
+        // The bias epilogue adds in the compute type, then rounds once.
+        if (bias_v != nullptr) acc += static_cast<double>(static_cast<const T*>(bias_v)[j]);
         out[(b * s.m + i) * s.n + j] = static_cast<T>(acc);
       }
     }
@@ -426,20 +428,20 @@ class EmuExecutable final : public Executable {
     static FiberLauncher launcher;  // guarded by LaunchMutex()
     launcher.Launch(module_.call, index, module_.syncs[index], pointers, blocks, kBlockSize);
   }
-  void Matmul(int index, const void* lhs, const void* rhs, void* out) {
+  void Matmul(int index, const void* lhs, const void* rhs, const void* bias, void* out) {
     if (recording_) {
-      pending_.work.push_back([this, index, lhs, rhs, out] { MatmulNow(index, lhs, rhs, out); });
+      pending_.work.push_back([this, index, lhs, rhs, bias, out] { MatmulNow(index, lhs, rhs, bias, out); });
       return;
     }
-    MatmulNow(index, lhs, rhs, out);
+    MatmulNow(index, lhs, rhs, bias, out);
   }
-  void MatmulNow(int index, const void* lhs, const void* rhs, void* out) {
+  void MatmulNow(int index, const void* lhs, const void* rhs, const void* bias, void* out) {
     const MatmulSpec& s = program_.matmuls[static_cast<size_t>(index)];
     switch (s.dtype) {
-      case dtypes::Float16: ReferenceMatmul<float16>(s, lhs, rhs, out); break;
-      case dtypes::BFloat16: ReferenceMatmul<bfloat16>(s, lhs, rhs, out); break;
-      case dtypes::Float32: ReferenceMatmul<float>(s, lhs, rhs, out); break;
-      case dtypes::Float64: ReferenceMatmul<double>(s, lhs, rhs, out); break;
+      case dtypes::Float16: ReferenceMatmul<float16>(s, lhs, rhs, bias, out); break;
+      case dtypes::BFloat16: ReferenceMatmul<bfloat16>(s, lhs, rhs, bias, out); break;
+      case dtypes::Float32: ReferenceMatmul<float>(s, lhs, rhs, bias, out); break;
+      case dtypes::Float64: ReferenceMatmul<double>(s, lhs, rhs, bias, out); break;
       default: Throw("cuda-emu: no product for " + std::string(dtypes::Name(s.dtype)));
     }
   }

@@ -12,6 +12,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "src/backends/cuda/kernel_builder.h"
@@ -20,7 +21,8 @@ namespace kiln::backends::cuda::gen {
 
 class Generator {
  public:
-  Generator(Program& p, const ProgramOptions& options) : p_(p), fn_(p.function), options_(options) {}
+  Generator(Program& p, const ProgramOptions& options, std::map<int, int> bias_epilogues = {})
+      : p_(p), fn_(p.function), options_(options), bias_epilogues_(std::move(bias_epilogues)) {}
   // Appends the steps of every materialized instruction of the function.
   void Run();
 
@@ -66,7 +68,9 @@ class Generator {
   KernelSpec ScanSelectAndScatter(int id, const Scan& s, const std::string& acc, const std::string& ct, bool is_max);
 
   // --------------------------------------- codegen_dot_conv.cc: products.
-  void Dot(int id);
+  // The product `id`, written as `out_id` (the Add of a bias epilogue,
+  // with its row vector `bias`, or `id` itself).
+  void Dot(int id, int out_id = -1, int bias = -1);
   bool GemmConv(int id);
   KernelSpec Conv(int id);
 
@@ -169,6 +173,8 @@ class Generator {
   // Per factorization (Lu, Qr, Eigh, Svd) and AttentionGrad: the values
   // holding its tuple's elements, which its GetTupleElements alias.
   std::map<int, std::vector<int>> elements_;
+  // PlanBiasEpilogues' additions: Add id -> its product's id.
+  std::map<int, int> bias_epilogues_;
 };
 
 }  // namespace kiln::backends::cuda::gen

@@ -26,6 +26,7 @@ inline std::vector<int> StepReads(const Program& p, const Step& s) {
     case StepKind::kUpdate: return p.kernels[static_cast<size_t>(s.index)].inputs;
     case StepKind::kMatmul: {
       const MatmulSpec& m = p.matmuls[static_cast<size_t>(s.index)];
+      if (m.bias >= 0) return {m.lhs, m.rhs, m.bias};
       return {m.lhs, m.rhs};
     }
     case StepKind::kLibrary: {  // reads (and overwrites) its own value too
@@ -173,7 +174,8 @@ std::vector<std::shared_ptr<Mem>> RunIf(const ir::Instruction& in, int si, const
 /// `bytes`; `Device` provides
 ///   std::shared_ptr<Mem> Allocate(size_t bytes);
 ///   void Launch(int kernel_index, const KernelSpec&, void** pointers);  // inputs..., output
-///   void Matmul(int matmul_index, const void* lhs, const void* rhs, void* out);
+///   // `bias`: the spec's row vector (nullptr when it has none).
+///   void Matmul(int matmul_index, const void* lhs, const void* rhs, const void* bias, void* out);
 ///   // LibraryCall `call_index` in place on `x`, reading the spec's
 ///   // `inputs` and writing its `outputs` (allocated here).
 ///   void CallLibrary(int call_index, void* x, void* const* inputs, void* const* outputs);
@@ -236,7 +238,7 @@ std::vector<std::shared_ptr<Mem>> RunProgram(const Program& p, const std::vector
         writable[v] = true;
         const MatmulSpec& m = p.matmuls[static_cast<size_t>(step.index)];
         device.Matmul(step.index, values[static_cast<size_t>(m.lhs)]->ptr, values[static_cast<size_t>(m.rhs)]->ptr,
-                      values[v]->ptr);
+                      m.bias >= 0 ? values[static_cast<size_t>(m.bias)]->ptr : nullptr, values[v]->ptr);
         break;
       }
       case StepKind::kLibrary: {
