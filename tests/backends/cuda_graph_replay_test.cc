@@ -181,6 +181,39 @@ TEST(CudaGraphReplayTest, TrainerStepsReplayWithTheCpusLosses) {
   }
 }
 
+// Edge cases of the outputs: one value returned twice, an empty output, a
+// donated argument returned unchanged, a scalar; each call's results its
+// own across replays.
+TEST(CudaGraphReplayTest, RepeatedEmptyAndPassedThroughOutputs) {
+  testing::ScopedEnv env("KILN_CUDA_GRAPHS", "always");
+  auto emu = CudaOrEmulator();
+  auto exec = graph::NewExec(emu, [](const std::vector<Node>& p) {
+    Node y = graph::Tanh(p[0]) * 2.0f;
+    return std::vector<Node>{y, y, graph::ReduceSum(p[1], {0}), p[2], graph::ReduceAllSum(p[0])};
+  });
+  const Tensor x = tensors::FromValue(std::vector<float>{0.5f, -1, 2});
+  const Tensor empty(shapes::Make(dtypes::Float32, 0, 4));
+  std::vector<std::vector<Tensor>> results;
+  const GraphStats before = GetGraphStats();
+  for (int i = 0; i < 3; ++i) {
+    Tensor passed = tensors::FromValue(std::vector<float>{static_cast<float>(i), 7});
+    results.push_back(exec.CallVector({x, empty, passed}, {false, false, true}));
+  }
+  EXPECT_EQ(Since(before).record_failures, 0);
+  EXPECT_GE(Since(before).replayed, 3);
+  for (int i = 0; i < 3; ++i) {
+    const std::vector<Tensor>& r = results[static_cast<size_t>(i)];
+    ASSERT_EQ(r.size(), 5u);
+    const std::vector<float> y = {2 * std::tanh(0.5f), 2 * std::tanh(-1.0f), 2 * std::tanh(2.0f)};
+    EXPECT_TRUE(testing::AllClose(r[0], tensors::FromValue(y), 1e-6, 1e-6));
+    EXPECT_TRUE(testing::AllClose(r[1], tensors::FromValue(y), 1e-6, 1e-6));
+    EXPECT_EQ(r[2].Shape(), shapes::Make(dtypes::Float32, 4));
+    EXPECT_EQ(r[2].Value<std::vector<float>>(), std::vector<float>(4, 0.0f));
+    EXPECT_EQ(r[3].Value<std::vector<float>>(), (std::vector<float>{static_cast<float>(i), 7}));
+    EXPECT_FLOAT_EQ(r[4].Value<float>(), 1.5f);
+  }
+}
+
 // Programs that read values on the host (While, If, solver calls) run step
 // by step; KILN_CUDA_GRAPHS=off records nothing.
 TEST(CudaGraphReplayTest, HostRoundTripsAndOffRunStepByStep) {
