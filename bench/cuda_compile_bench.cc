@@ -90,7 +90,8 @@ int Run(int argc, char** argv) {
   size_t kernels = 0, modules = 0;
   for (int r = 0; r < rounds; ++r) {
     auto start = std::chrono::steady_clock::now();
-    const backends::cuda::Program p = backends::cuda::GenerateProgram(*backends::cpu::OptimizeFunction(MlpAdamStep(caps)));
+    const backends::cuda::Program p =
+        backends::cuda::GenerateProgram(*backends::cpu::OptimizeFunction(MlpAdamStep(caps)));
     generate.push_back(Seconds(start));
     // A comment naming the round keeps the in-memory cache from answering.
     const std::string tag = "\n// round " + std::to_string(r) + "\n";

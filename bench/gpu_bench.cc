@@ -506,11 +506,13 @@ int Run(const Options& o) {
       inputs.push_back(Filled<bfloat16>(shapes[i], gain ? 0.9f : -scale, gain ? 1.1f : scale, 60 + i));
     }
     const int64_t heads = s[3];
-    const double sec = TimeOnInputs(backend, o, inputs, [&](const std::vector<Node>& p) { return Gpt2BlockStep(p, heads); });
+    const double sec =
+        TimeOnInputs(backend, o, inputs, [&](const std::vector<Node>& p) { return Gpt2BlockStep(p, heads); });
     // Forward products 2*b*t*(12 d^2) plus attention 2*b*t*t*d (causal: half of 4 b t^2 d); backward twice.
     const double bt = static_cast<double>(s[0] * s[1]);
     const double flops = 3.0 * (24.0 * bt * d * d + 2.0 * bt * static_cast<double>(s[1]) * d);
-    Report("gpt2_block", sec, KeyValue("seq", static_cast<double>(s[1])) + " " + KeyValue("TFLOP/s", flops / sec / 1e12));
+    Report("gpt2_block", sec,
+           KeyValue("seq", static_cast<double>(s[1])) + " " + KeyValue("TFLOP/s", flops / sec / 1e12));
   });
   return failures == 0 ? 0 : 1;
 }

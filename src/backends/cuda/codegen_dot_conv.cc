@@ -90,14 +90,13 @@ std::map<int, int> PlanBiasEpilogues(const ir::Function& fn, std::vector<bool>& 
       const int dot = add.operands[k], broadcast = add.operands[1 - k];
       const ir::Instruction& d = fn.instructions[static_cast<size_t>(dot)];
       const ir::Instruction& b = fn.instructions[static_cast<size_t>(broadcast)];
-      if (d.op != OpType::kDotGeneral || readers[static_cast<size_t>(dot)] != 1 || !materialized[static_cast<size_t>(dot)]) {
-        continue;
-      }
+      const auto dot_id = static_cast<size_t>(dot);
+      if (d.op != OpType::kDotGeneral || readers[dot_id] != 1 || !materialized[dot_id]) continue;
       if (b.op != OpType::kBroadcastInDim) continue;
       const ir::Instruction& vec = fn.instructions[static_cast<size_t>(b.operands[0])];
       const int64_t last = add.shape.Rank() - 1;
-      if (last < 0 || vec.shape.Rank() != 1 || vec.shape.DType() != dt || vec.shape.Dims()[0] != add.shape.Dims().back() ||
-          ir::Attr<ir::AxesAttrs>(b).axes != std::vector<int64_t>{last}) {
+      if (last < 0 || vec.shape.Rank() != 1 || vec.shape.DType() != dt ||
+          vec.shape.Dims()[0] != add.shape.Dims().back() || ir::Attr<ir::AxesAttrs>(b).axes != std::vector<int64_t>{last}) {
         continue;
       }
       // Dot's cuBLASLt path: a nonempty product with a nonempty contraction.

@@ -73,7 +73,9 @@ inline constexpr int kMinRecordedLaunches = 4;
 /// The kernel launches and products of a program's steps.
 inline int Launches(const Program& p) {
   int n = 0;
-  for (const Step& s : p.steps) n += s.kind == StepKind::kKernel || s.kind == StepKind::kUpdate || s.kind == StepKind::kMatmul;
+  for (const Step& s : p.steps) {
+    n += s.kind == StepKind::kKernel || s.kind == StepKind::kUpdate || s.kind == StepKind::kMatmul;
+  }
   return n;
 }
 
@@ -186,12 +188,14 @@ class Replays {
     // that turn out to be arguments or constants are dropped after it.
     std::vector<std::shared_ptr<Mem>> slots;
     for (int o : p.function.outputs) {
-      slots.push_back(device.AllocateFixed(static_cast<size_t>(p.function.instructions[static_cast<size_t>(o)].shape.ByteSize())));
+      const shapes::Shape& shape = p.function.instructions[static_cast<size_t>(o)].shape;
+      slots.push_back(device.AllocateFixed(static_cast<size_t>(shape.ByteSize())));
     }
     try {
       device.BeginRecording();
       try {
-        std::vector<std::shared_ptr<Mem>> outs = RunWithArguments(p, last_use, constants, std::move(views), key.writable, device);
+        std::vector<std::shared_ptr<Mem>> outs =
+            RunWithArguments(p, last_use, constants, std::move(views), key.writable, device);
         for (size_t j = 0; j < outs.size(); ++j) {
           r->outputs.push_back(Classify(*outs[j], args, constants, slots[j]->bytes));
           if (r->outputs.back().kind != Source::kSlot) continue;
