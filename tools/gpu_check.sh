@@ -10,7 +10,7 @@
 #      dependencies, .gpu/fashion-mnist/ with a Fashion-MNIST subset; about 22 MiB)
 #   2. The device run: command `bash tools/gpu_check.sh`, carry [".gpu"], timeout_s 540.
 # Run from the repository root as root; $OUT is the folder whose files come back (default
-# ./build-gpu-out). Steps: deps, build, gpu (nvidia-smi), ctest, graphs (three suites with every call
+# ./build-gpu-out). Steps: deps, build, gpu (nvidia-smi), ctest, graphs (four suites with every call
 # recorded as a CUDA graph), onnx (ONNX's node tests on the GPU
 # backend, from .gpu/onnx-node.tar.xz), main (MLP 2 epochs, then the CNN
 # 1 epoch if time is left), bench. Each has its own timeout, cut to the time left, so a failure or
@@ -269,9 +269,10 @@ if wants ctest && [ $BUILT = 1 ]; then
 fi
 
 # ------------------------------------------------------------------ graphs
-# Every call of three suites recorded as a CUDA graph and replayed (KILN_CUDA_GRAPHS=always):
-# training against the CPU, products and convolutions, the elementwise table. ctest above runs the
-# default policy, which records only repeated calls. The output goes to ctest.log too.
+# Every call of four suites recorded as a CUDA graph and replayed (KILN_CUDA_GRAPHS=always):
+# training against the CPU, products and convolutions, the elementwise table, random graphs; then
+# the replay tests themselves. ctest above runs the default policy, which records only repeated
+# calls. The output goes to ctest.log too.
 if wants graphs && [ $BUILT = 1 ]; then
   graphs_step() {
     local t rc=0
