@@ -188,10 +188,7 @@ void Generator::Run() {
     const int vid = static_cast<int>(id);
     if (!p_.materialized[id]) continue;
     if (const auto e = bias_epilogues_.find(vid); e != bias_epilogues_.end()) {
-      const ir::Instruction& add = in;
-      const int dot = e->second;
-      const int broadcast = add.operands[0] == dot ? add.operands[1] : add.operands[0];
-      Dot(dot, vid, I(broadcast).operands[0]);
+      Dot(e->second.dot, vid, e->second.bias);
       continue;
     }
     if (in.op == OpType::kParameter) {
@@ -472,7 +469,7 @@ Program GenerateProgram(const ir::Function& fn, const ProgramOptions& options) {
   Program p;
   p.function = gen::CanonicalizeDots(fn);
   p.materialized = gen::PlanMaterialized(p.function);
-  std::map<int, int> bias_epilogues;
+  std::map<int, gen::BiasEpilogue> bias_epilogues;
   if (options.epilogues) bias_epilogues = gen::PlanBiasEpilogues(p.function, p.materialized);
   // Room for the scratch values convolutions (at most 3 each), sorts (a
   // merge pass each: at most 21), factorizations (at most 8) and

@@ -73,14 +73,14 @@ void Generator::Dot(int id, int out_id, int bias) {
   p_.steps.push_back({StepKind::kKernel, id, Add(std::move(spec))});
 }
 
-std::map<int, int> PlanBiasEpilogues(const ir::Function& fn, std::vector<bool>& materialized) {
+std::map<int, BiasEpilogue> PlanBiasEpilogues(const ir::Function& fn, std::vector<bool>& materialized) {
   const size_t n = fn.instructions.size();
   std::vector<int> readers(n, 0);
   for (const ir::Instruction& in : fn.instructions) {
     for (int o : in.operands) ++readers[static_cast<size_t>(o)];
   }
   for (int o : fn.outputs) readers[static_cast<size_t>(o)] += 2;
-  std::map<int, int> plan;
+  std::map<int, BiasEpilogue> plan;
   for (size_t id = 0; id < n; ++id) {
     const ir::Instruction& add = fn.instructions[id];
     if (add.op != OpType::kAdd || add.operands.size() != 2 || add.operands[0] == add.operands[1]) continue;
@@ -106,7 +106,7 @@ std::map<int, int> PlanBiasEpilogues(const ir::Function& fn, std::vector<bool>& 
         contraction *= fn.instructions[static_cast<size_t>(d.operands[0])].shape.Dims()[static_cast<size_t>(ax)];
       }
       if (!MatmulDType(dt) || d.shape.Size() == 0 || contraction == 0) continue;
-      plan[static_cast<int>(id)] = dot;
+      plan[static_cast<int>(id)] = {dot, b.operands[0]};
       materialized[static_cast<size_t>(dot)] = false;
       materialized[id] = true;
       materialized[static_cast<size_t>(b.operands[0])] = true;

@@ -21,7 +21,7 @@ namespace kiln::backends::cuda::gen {
 
 class Generator {
  public:
-  Generator(Program& p, const ProgramOptions& options, std::map<int, int> bias_epilogues = {})
+  Generator(Program& p, const ProgramOptions& options, std::map<int, BiasEpilogue> bias_epilogues = {})
       : p_(p), fn_(p.function), options_(options), bias_epilogues_(std::move(bias_epilogues)) {}
   // Appends the steps of every materialized instruction of the function.
   void Run();
@@ -173,8 +173,8 @@ class Generator {
   // Per factorization (Lu, Qr, Eigh, Svd) and AttentionGrad: the values
   // holding its tuple's elements, which its GetTupleElements alias.
   std::map<int, std::vector<int>> elements_;
-  // PlanBiasEpilogues' additions: Add id -> its product's id.
-  std::map<int, int> bias_epilogues_;
+  // PlanBiasEpilogues' additions: Add id -> its product and vector.
+  std::map<int, BiasEpilogue> bias_epilogues_;
 };
 
 }  // namespace kiln::backends::cuda::gen

@@ -284,9 +284,12 @@ std::vector<bool> PlanMaterialized(const ir::Function& fn);
 // The additions of a row vector to a product that cuBLASLt's bias epilogue
 // computes: Add(d, BroadcastInDim(b, ..., {last axis})) (either order) where
 // d is a floating-point DotGeneral on cuBLASLt whose only reader is the
-// Add, b a [n] vector of the Add's dtype. Returns add id -> product id and
+// Add, b a [n] vector of the Add's dtype. Returns add id -> {d, b} and
 // updates `materialized`: the Add gets the product's buffer, the product
 // none, the vector one.
-std::map<int, int> PlanBiasEpilogues(const ir::Function& fn, std::vector<bool>& materialized);
+struct BiasEpilogue {
+  int dot = -1, bias = -1;
+};
+std::map<int, BiasEpilogue> PlanBiasEpilogues(const ir::Function& fn, std::vector<bool>& materialized);
 
 }  // namespace kiln::backends::cuda::gen

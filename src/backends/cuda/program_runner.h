@@ -213,15 +213,19 @@ std::vector<std::shared_ptr<Mem>> RunProgram(const Program& p, const std::vector
       case StepKind::kUpdate: {
         const KernelSpec& k = p.kernels[static_cast<size_t>(step.index)];
         if (step.kind == StepKind::kKernel) {
-          const int want = preferred.empty() ? -1 : preferred[v];
-          for (int pass = want >= 0 ? 0 : 1; pass < 2; ++pass) {  // the preferred input, then any
-            for (size_t i = 0; i < k.inputs.size() && !values[v]; ++i) {
-              const auto id = static_cast<size_t>(k.inputs[i]);
-              if (pass == 0 && k.inputs[i] != want) continue;
-              if (!k.elementwise_input[i] || !writable[id] || last_use[id] != static_cast<int>(si)) continue;
-              const std::shared_ptr<Mem>& m = values[id];
-              if (m && m.use_count() == 1 && m->bytes == bytes && bytes > 0) values[v] = m;
-            }
+          // Input i's buffer, if the output may take it over.
+          auto reusable = [&](size_t i) {
+            const auto id = static_cast<size_t>(k.inputs[i]);
+            const std::shared_ptr<Mem>& m = values[id];
+            return k.elementwise_input[i] && writable[id] && last_use[id] == static_cast<int>(si) && m &&
+                   m.use_count() == 1 && m->bytes == bytes && bytes > 0;
+          };
+          const int want = preferred.empty() ? -1 : preferred[v];  // the preferred input first, then any
+          for (size_t i = 0; want >= 0 && i < k.inputs.size() && !values[v]; ++i) {
+            if (k.inputs[i] == want && reusable(i)) values[v] = values[static_cast<size_t>(want)];
+          }
+          for (size_t i = 0; i < k.inputs.size() && !values[v]; ++i) {
+            if (reusable(i)) values[v] = values[static_cast<size_t>(k.inputs[i])];
           }
           if (!values[v]) values[v] = device.Allocate(bytes);
           writable[v] = true;
