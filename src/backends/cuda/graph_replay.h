@@ -84,7 +84,9 @@ inline int Launches(const Program& p) {
 struct GraphStats {
   int64_t recorded = 0, replayed = 0, record_failures = 0;
 };
+/// The counters now.
 GraphStats GetGraphStats();
+/// Adds one to `counter` (Replays calls it).
 void CountGraphEvent(int64_t GraphStats::*counter);
 
 /// The recordings of one executable. `Mem` is RunProgram's memory block;
