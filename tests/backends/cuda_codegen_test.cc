@@ -8,6 +8,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <initializer_list>
 #include <map>
 #include <string>
@@ -21,6 +22,7 @@
 #include "kiln/graph/fft.h"
 #include "kiln/ml/layers/layers.h"
 #include "src/backends/cuda/codegen.h"
+#include "src/backends/cuda/cudnn_conv.h"
 #include "src/backends/cuda/nvrtc_compiler.h"
 #include "src/backends/cuda/prelude.h"
 #include "src/backends/cuda/program_runner.h"
@@ -227,6 +229,202 @@ class ScopedNoDiskCache {
   testing::ScopedEnv env_;
 };
 
+// The program's convolutions of each kind, in step order.
+std::vector<ConvSpec> ConvsOf(const Program& p, ConvSpec::Kind kind) {
+  std::vector<ConvSpec> out;
+  for (const Step& s : p.steps) {
+    if (s.kind == StepKind::kConv && p.convs[static_cast<size_t>(s.index)].kind == kind) {
+      out.push_back(p.convs[static_cast<size_t>(s.index)]);
+    }
+  }
+  return out;
+}
+
+ProgramOptions WithCudnn() {
+  ProgramOptions o;
+  o.cudnn = true;
+  return o;
+}
+
+// With cuDNN, each convolution is the cuDNN call that computes it as it
+// stands, in cuDNN's axis order: a forward convolution in NHWC (its HWIO
+// kernel packed KRSC by one kernel) or NCHW (its OIHW kernel is KCRS
+// already: no kernel); autodiff's input gradient is the backward-data call
+// of the strided convolution; its kernel gradient the backward-filter call
+// with the strides as they were.
+TEST(CudaCodegenTest, ConvolutionsOnCudnnAreItsThreeCalls) {
+  auto nhwc = Build([](graph::Graph* g) {
+    Node x = graph::Parameter(g, "x", shapes::Make(dtypes::Float32, 2, 5, 5, 3));
+    Node w = graph::Parameter(g, "w", shapes::Make(dtypes::Float32, 3, 3, 3, 8));
+    return std::vector<Node>{graph::ConvGeneral(x, w, Conv2D("NHWC"))};
+  });
+  Program p = GenerateProgram(*nhwc, WithCudnn());
+  ASSERT_EQ(p.convs.size(), 1u);
+  EXPECT_TRUE(p.matmuls.empty());
+  EXPECT_EQ(CountKernels(p), 1) << ModuleSource(p);  // the filter packed KRSC
+  ConvSpec c = p.convs[0];
+  EXPECT_EQ(c.kind, ConvSpec::Kind::kForward);
+  EXPECT_TRUE(c.channels_last);
+  EXPECT_EQ(c.x_dims, (std::vector<int64_t>{2, 3, 5, 5}));
+  EXPECT_EQ(c.x_strides, (std::vector<int64_t>{75, 1, 15, 3}));
+  EXPECT_EQ(c.y_dims, (std::vector<int64_t>{2, 8, 5, 5}));
+  EXPECT_EQ(c.w_dims, (std::vector<int64_t>{8, 3, 3, 3}));
+  EXPECT_EQ(c.FilterStrides(), (std::vector<int64_t>{27, 1, 9, 3}));
+  EXPECT_EQ(c.padding, (std::vector<int64_t>{1, 1}));
+  EXPECT_EQ(c.a, nhwc->parameters[0]);
+  EXPECT_EQ(p.steps.back().kind, StepKind::kConv);
+  EXPECT_EQ(p.steps.back().value, nhwc->outputs[0]);
+  ExpectCompiles(p);
+
+  auto nchw = Build([](graph::Graph* g) {
+    Node x = graph::Parameter(g, "x", shapes::Make(dtypes::BFloat16, 2, 3, 5, 5));
+    Node w = graph::Parameter(g, "w", shapes::Make(dtypes::BFloat16, 8, 3, 3, 3));
+    return std::vector<Node>{graph::ConvGeneral(x, w, Conv2D("NCHW"))};
+  });
+  p = GenerateProgram(*nchw, WithCudnn());
+  ASSERT_EQ(p.convs.size(), 1u);
+  EXPECT_EQ(CountKernels(p), 0);  // OIHW is KCRS
+  EXPECT_FALSE(p.convs[0].channels_last);
+  EXPECT_EQ(p.convs[0].x_strides, (std::vector<int64_t>{75, 25, 5, 1}));
+  EXPECT_EQ(p.convs[0].b, nchw->parameters[1]);
+  EXPECT_EQ(p.convs[0].dtype, dtypes::BFloat16);
+
+  // Gradients of a strided, padded NHWC convolution.
+  auto grads = Build([](graph::Graph* g) {
+    Node x = graph::Parameter(g, "x", shapes::Make(dtypes::Float32, 4, 9, 9, 3));
+    Node w = graph::Parameter(g, "w", shapes::Make(dtypes::Float32, 3, 3, 3, 6));
+    ir::ConvAttrs a = Conv2D("NHWC");
+    a.strides = {2, 2};
+    Node y = graph::ConvGeneral(x, w, a);  // [4, 5, 5, 6]
+    return graph::Gradient(graph::ReduceAllSum(graph::Square(y)), {x, w});
+  });
+  p = GenerateProgram(*grads, WithCudnn());
+  EXPECT_TRUE(p.matmuls.empty());
+  ASSERT_EQ(ConvsOf(p, ConvSpec::Kind::kForward).size(), 1u);
+  const std::vector<ConvSpec> data = ConvsOf(p, ConvSpec::Kind::kBackwardData);
+  const std::vector<ConvSpec> filter = ConvsOf(p, ConvSpec::Kind::kBackwardFilter);
+  ASSERT_EQ(data.size(), 1u);
+  ASSERT_EQ(filter.size(), 1u);
+  // dx = the transpose of the forward convolution: dx [4, 3, 9, 9] from dy [4, 6, 5, 5].
+  EXPECT_EQ(data[0].x_dims, (std::vector<int64_t>{4, 3, 9, 9}));
+  EXPECT_EQ(data[0].y_dims, (std::vector<int64_t>{4, 6, 5, 5}));
+  EXPECT_EQ(data[0].w_dims, (std::vector<int64_t>{6, 3, 3, 3}));
+  EXPECT_EQ(data[0].strides, (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(data[0].padding, (std::vector<int64_t>{1, 1}));
+  EXPECT_TRUE(data[0].channels_last);
+  // dw [6, 3, 3, 3] (KRSC, then unpacked into HWIO) from x and dy.
+  EXPECT_EQ(filter[0].x_dims, (std::vector<int64_t>{4, 3, 9, 9}));
+  EXPECT_EQ(filter[0].y_dims, (std::vector<int64_t>{4, 6, 5, 5}));
+  EXPECT_EQ(filter[0].w_dims, (std::vector<int64_t>{6, 3, 3, 3}));
+  EXPECT_EQ(filter[0].strides, (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(filter[0].dilation, (std::vector<int64_t>{1, 1}));
+  EXPECT_EQ(filter[0].padding, (std::vector<int64_t>{1, 1}));
+  EXPECT_EQ(filter[0].a, grads->parameters[0]);
+  ExpectCompiles(p);
+
+  // 1-D: a leading unit axis.
+  auto conv1d = Build([](graph::Graph* g) {
+    Node x = graph::Parameter(g, "x", shapes::Make(dtypes::Float16, 2, 10, 4));  // NWC
+    Node w = graph::Parameter(g, "w", shapes::Make(dtypes::Float16, 3, 4, 5));   // WIO
+    ir::ConvAttrs a;
+    a.input_batch_axis = 0, a.input_feature_axis = 2, a.input_spatial_axes = {1};
+    a.kernel_input_feature_axis = 1, a.kernel_output_feature_axis = 2, a.kernel_spatial_axes = {0};
+    a.output_batch_axis = 0, a.output_feature_axis = 2, a.output_spatial_axes = {1};
+    a.kernel_dilation = {2};
+    return std::vector<Node>{graph::ConvGeneral(x, w, a)};
+  });
+  p = GenerateProgram(*conv1d, WithCudnn());
+  ASSERT_EQ(p.convs.size(), 1u);
+  EXPECT_EQ(p.convs[0].x_dims, (std::vector<int64_t>{2, 4, 1, 10}));
+  EXPECT_EQ(p.convs[0].y_dims, (std::vector<int64_t>{2, 5, 1, 6}));
+  EXPECT_EQ(p.convs[0].dilation, (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(p.convs[0].padding, (std::vector<int64_t>{0, 0}));
+}
+
+// What cuDNN cannot take stays off it: Float64, batch groups, images of
+// two layouts, padding that makes the output's extent differ from cuDNN's
+// symmetric formula, no spatial axes; and everything with cuDNN off.
+TEST(CudaCodegenTest, ConvolutionsCudnnCannotTakeUseTheOtherPaths) {
+  const auto conv = [](dtypes::DType dt, const std::function<void(ir::ConvAttrs&)>& edit) {
+    return Build([=](graph::Graph* g) {
+      Node x = graph::Parameter(g, "x", shapes::Make(dt, 4, 6, 6, 4));
+      Node w = graph::Parameter(g, "w", shapes::Make(dt, 2, 2, 4, 4));
+      ir::ConvAttrs a = Conv2D("NHWC");
+      a.padding_low = {0, 0}, a.padding_high = {0, 0};
+      edit(a);
+      return std::vector<Node>{graph::ConvGeneral(x, w, a)};
+    });
+  };
+  const auto none = [](ir::ConvAttrs&) {};
+  EXPECT_EQ(GenerateProgram(*conv(dtypes::Float32, none), WithCudnn()).convs.size(), 1u);
+  EXPECT_TRUE(GenerateProgram(*conv(dtypes::Float32, none)).convs.empty());  // cuDNN off
+  EXPECT_TRUE(GenerateProgram(*conv(dtypes::Float64, none), WithCudnn()).convs.empty());
+  EXPECT_TRUE(GenerateProgram(*conv(dtypes::Float32, [](ir::ConvAttrs& a) { a.batch_group_count = 2; }), WithCudnn())
+                  .convs.empty());
+  // Output NCHW from an NHWC input.
+  EXPECT_TRUE(GenerateProgram(*conv(dtypes::Float32,
+                                    [](ir::ConvAttrs& a) {
+                                      a.output_feature_axis = 1;
+                                      a.output_spatial_axes = {2, 3};
+                                    }),
+                              WithCudnn())
+                  .convs.empty());
+  // A 2x2 kernel with padding (0, 1) keeps 6 positions; cuDNN's symmetric
+  // padding would give 5 or 7.
+  const Program asymmetric =
+      GenerateProgram(*conv(dtypes::Float32, [](ir::ConvAttrs& a) { a.padding_high = {1, 1}; }), WithCudnn());
+  EXPECT_TRUE(asymmetric.convs.empty());
+  EXPECT_EQ(asymmetric.matmuls.size(), 1u);  // im2col instead
+  // Stride 4 with padding (1, 0): 2 positions, as with cuDNN's (1, 1).
+  EXPECT_EQ(GenerateProgram(*conv(dtypes::Float32,
+                                  [](ir::ConvAttrs& a) {
+                                    a.strides = {4, 4};
+                                    a.padding_low = {1, 1};
+                                    a.padding_high = {0, 0};
+                                  }),
+                            WithCudnn())
+                .convs.size(),
+            1u);
+  auto no_spatial = Build([](graph::Graph* g) {
+    Node x = graph::Parameter(g, "x", shapes::Make(dtypes::Float32, 3, 4));
+    Node w = graph::Parameter(g, "w", shapes::Make(dtypes::Float32, 4, 5));
+    ir::ConvAttrs a;
+    a.input_batch_axis = 0, a.input_feature_axis = 1;
+    a.kernel_input_feature_axis = 0, a.kernel_output_feature_axis = 1;
+    a.output_batch_axis = 0, a.output_feature_axis = 1;
+    return std::vector<Node>{graph::ConvGeneral(x, w, a)};
+  });
+  EXPECT_TRUE(GenerateProgram(*no_spatial, WithCudnn()).convs.empty());
+}
+
+TEST(CudaCodegenTest, ConvSpecConsistencyIsCudnnsForwardFormula) {
+  ConvSpec s;
+  s.x_dims = {2, 4, 7, 7};
+  s.w_dims = {6, 4, 3, 3};
+  s.y_dims = {2, 6, 4, 4};
+  s.padding = {1, 1};
+  s.strides = {2, 2};
+  s.dilation = {1, 1};
+  EXPECT_TRUE(ConvSpecIsConsistent(s));  // (7 + 2 - 3) / 2 + 1 = 4
+  ConvSpec t = s;
+  t.y_dims = {2, 6, 5, 4};
+  EXPECT_FALSE(ConvSpecIsConsistent(t));
+  t = s;
+  t.padding = {-1, 1};
+  EXPECT_FALSE(ConvSpecIsConsistent(t));
+  t = s;
+  t.groups = 2;  // 4 input features = 2 per group x 2 groups, not 4 x 2
+  EXPECT_FALSE(ConvSpecIsConsistent(t));
+  t.w_dims = {6, 2, 3, 3};
+  EXPECT_TRUE(ConvSpecIsConsistent(t));
+  t = s;
+  t.x_dims = {2, 4, 7};  // one spatial axis: cuDNN needs two
+  t.y_dims = {2, 6, 4};
+  t.w_dims = {6, 4, 3};
+  t.padding = t.strides = t.dilation = {1};
+  EXPECT_FALSE(ConvSpecIsConsistent(t));
+}
+
 // x W + b is one cuBLASLt call with the bias epilogue: no kernel for the
 // addition, the vector read by the product step; a computed vector is
 // materialized first. Not for a product read elsewhere, Float64, or with
@@ -334,6 +532,8 @@ TEST(CudaCodegenTest, TrainingGraphsCompileWithNvrtc) {
       return std::vector<Node>{loss, w - grads[0] * 0.1f, w2 - grads[1] * 0.1f};
     });
     Collect(GenerateProgram(*fn), std::string(dtypes::Name(dt)) + "_", &module, &kernels);
+    // With the convolutions on cuDNN: the kernels packing and unpacking filters.
+    Collect(GenerateProgram(*fn, WithCudnn()), std::string(dtypes::Name(dt)) + "_cudnn_", &module, &kernels);
   }
   EXPECT_GT(kernels, 10);
   for (const char* arch : {"sm_80", "sm_90"}) {
@@ -844,6 +1044,25 @@ TEST(CudaBackendTest, UnavailableBackendSaysWhy) {
   if (std::find(names.begin(), names.end(), "cuda") != names.end()) GTEST_SKIP() << "a GPU is present";
   KILN_EXPECT_ERROR(backends::NewWithName("cuda"), "backend \"cuda\" is not available on this machine (");
   KILN_EXPECT_ERROR(backends::NewWithName("cuda:1"), "is not available");
+}
+
+// cuDNN is loaded at run time: here (built with its headers, the library
+// in the toolkit) it loads and reports its version; with
+// KILN_CUDNN_LIBRARY naming a missing file (the cudnn_missing ctest) it
+// says why, and programs plan no cuDNN steps on the CUDA backend.
+TEST(CudnnLibraryTest, LoadsOrSaysWhy) {
+  const std::string& reason = CudnnUnavailableReason();
+  if (reason.find("built without cuDNN") != std::string::npos) GTEST_SKIP() << reason;
+  const char* path = std::getenv("KILN_CUDNN_LIBRARY");
+  if (path != nullptr && !std::filesystem::exists(path)) {
+    EXPECT_NE(reason.find("cuDNN 9 could not be loaded ("), std::string::npos) << reason;
+    EXPECT_NE(reason.find(path), std::string::npos) << reason;
+    EXPECT_EQ(CudnnVersion(), "");
+    KILN_EXPECT_ERROR(CudnnHandle(), "cuDNN 9 could not be loaded");
+    return;
+  }
+  EXPECT_EQ(reason, "");
+  EXPECT_EQ(CudnnVersion().rfind("9.", 0), 0u) << CudnnVersion();
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <thread>
 
+#include "kiln/graph/autodiff.h"
 #include "tests/testing/testing.h"
 
 namespace kiln {
@@ -526,6 +527,69 @@ TEST_P(DotConvTest, ConvGeneralKnownValues) {
       },
       {input, kernel});
   EXPECT_TRUE(AllClose(got, Shape(dtypes::Float32, {1, 2, 2, 1}), {10, 26, 46, 62}, 0, 0));
+}
+
+// Convolutions as layers use them, whose gradients are the convolutions
+// backends run as backward-data and backward-filter calls (cuDNN's, or
+// oneDNN's): strides with odd and even extents, patchify, dilation,
+// asymmetric padding, 1-D to 3-D, depthwise.
+std::vector<ConvCase> ConvGradCases() {
+  const auto nwc = ChannelsLast(1), nhwc = ChannelsLast(2), nchw = ChannelsFirst(2);
+  const auto pad = [](std::vector<int64_t> lo, std::vector<int64_t> hi) {
+    return [=](ir::ConvAttrs& a) {
+      a.padding_low = lo;
+      a.padding_high = hi;
+    };
+  };
+  return {
+      {"NHWC 3x3 same", {2, 6, 6, 3}, {3, 3, 3, 4}, With(nhwc, pad({1, 1}, {1, 1}))},
+      {"NHWC 3x3 stride 2, odd extent", {2, 9, 9, 3}, {3, 3, 3, 4}, With(With(nhwc, pad({1, 1}, {1, 1})), [](auto& a) {
+         a.strides = {2, 2};
+       })},
+      {"NHWC 3x3 stride 2, even extent", {2, 8, 8, 2}, {3, 3, 2, 3}, With(nhwc, [](auto& a) { a.strides = {2, 2}; })},
+      {"NHWC 2x2 stride 2 (patchify)", {2, 8, 8, 3}, {2, 2, 3, 4}, With(nhwc, [](auto& a) { a.strides = {2, 2}; })},
+      {"NHWC kernel dilation", {1, 9, 8, 2}, {3, 3, 2, 3}, With(With(nhwc, pad({2, 2}, {2, 2})), [](auto& a) {
+         a.kernel_dilation = {2, 2};
+       })},
+      {"NCHW stride 2, asymmetric padding", {2, 3, 7, 8}, {4, 3, 3, 2},
+       With(With(nchw, pad({1, 0}, {0, 1})), [](auto& a) { a.strides = {2, 2}; })},
+      {"NWC stride 3", {2, 11, 3}, {4, 3, 2}, With(With(nwc, pad({1}, {1})), [](auto& a) { a.strides = {3}; })},
+      {"NDHWC stride 2", {1, 5, 6, 5, 2}, {3, 2, 3, 2, 3},
+       With(With(ChannelsLast(3), pad({1, 0, 1}, {1, 0, 1})), [](auto& a) { a.strides = {2, 2, 1}; })},
+      {"NHWC depthwise", {2, 6, 6, 3}, {3, 3, 1, 6}, With(With(nhwc, pad({1, 1}, {1, 1})), [](auto& a) {
+         a.feature_group_count = 3;
+       })},
+  };
+}
+
+// The input and kernel gradients of sum(conv(x, w) * cotangent), in
+// Float32 and BFloat16, against the same graph in Float64 on the CPU.
+TEST_P(DotConvTest, ConvGradientsMatchFloat64) {
+  Rng rng(23);
+  const auto cpu = backends::NewWithName("cpu");
+  const auto to_f64 = [](const Tensor& t) {
+    return testing::FromDoubles(Shape(dtypes::Float64, t.Shape().Dims()), testing::ToDoubles(t));
+  };
+  for (DType dtype : {dtypes::Float32, dtypes::BFloat16}) {
+    for (const ConvCase& c : ConvGradCases()) {
+      SCOPED_TRACE(::testing::Message() << dtypes::Name(dtype) << " " << c.name);
+      Tensor x = testing::Random(Shape(dtype, c.input_dims), rng);
+      Tensor w = testing::Random(Shape(dtype, c.kernel_dims), rng);
+      std::vector<int64_t> out_dims;
+      ReferenceConv(c, testing::ToDoubles(x), testing::ToDoubles(w), out_dims);
+      Tensor cotangent = testing::Random(Shape(dtype, out_dims), rng);
+      const auto grads = [&](const std::vector<Node>& p) {
+        return graph::Gradient(graph::ReduceAllSum(graph::ConvGeneral(p[0], p[1], c.attrs) * p[2]), {p[0], p[1]});
+      };
+      const std::vector<Tensor> got = testing::Run(Backend(), grads, {x, w, cotangent});
+      const std::vector<Tensor> want = testing::Run(cpu, grads, {to_f64(x), to_f64(w), to_f64(cotangent)});
+      // Terms per element: output features x taps (input), batch x positions (kernel).
+      const int64_t taps = NumElements(c.kernel_dims) / c.kernel_dims[c.attrs.kernel_input_feature_axis];
+      const int64_t positions = NumElements(out_dims) / out_dims[c.attrs.output_feature_axis];
+      EXPECT_TRUE(AllClose(got[0], x.Shape(), testing::ToDoubles(want[0]), DotRtol(dtype), DotAtol(dtype, taps)));
+      EXPECT_TRUE(AllClose(got[1], w.Shape(), testing::ToDoubles(want[1]), DotRtol(dtype), DotAtol(dtype, positions)));
+    }
+  }
 }
 
 TEST_P(DotConvTest, OneDnnKernelsRunConcurrently) {

@@ -235,7 +235,7 @@ void Generator::Run() {
         case OpType::kArgMinMax: p_.steps.push_back({StepKind::kKernel, vid, Add(ArgMinMax(vid))}); break;
         case OpType::kDotGeneral: Dot(vid); break;
         case OpType::kConvGeneral:
-          if (!GemmConv(vid)) p_.steps.push_back({StepKind::kKernel, vid, Add(Conv(vid))});
+          if (!CudnnConv(vid) && !GemmConv(vid)) p_.steps.push_back({StepKind::kKernel, vid, Add(Conv(vid))});
           break;
         case OpType::kReduceWindow: p_.steps.push_back({StepKind::kKernel, vid, Add(ReduceWindow(vid))}); break;
         case OpType::kSelectAndScatter:
@@ -462,7 +462,8 @@ Capabilities ProgramCapabilities() {
 
 ProgramOptions ProgramOptionsFromEnvironment() {
   const char* v = std::getenv("KILN_CUDA_DETERMINISTIC");
-  return {.deterministic = v != nullptr && std::string(v) == "1"};
+  const char* c = std::getenv("KILN_CUDA_CUDNN");
+  return {.deterministic = v != nullptr && std::string(v) == "1", .cudnn = c == nullptr || std::string(c) != "0"};
 }
 
 Program GenerateProgram(const ir::Function& fn, const ProgramOptions& options) {

@@ -54,6 +54,41 @@ struct MatmulSpec {
   int bias = -1;
 };
 
+/// A convolution on cuDNN (its convolution API), in cuDNN's terms and axis
+/// order: the image x [n, c, spatial...], the filter w [k, c / groups,
+/// spatial...] and the response y [n, k, spatial...], related by
+///   y[n, k, o] = sum over c of its group and r of x[n, c, o * stride - padding + r * dilation] * w[k, c, r]
+/// (cross-correlation, zero outside x), where y's spatial extents are
+/// cuDNN's forward formula (x + 2 padding - dilation (w - 1) - 1) / stride + 1.
+/// x and y are views of Kiln values, each packed NCHW or NHWC (the strides
+/// name it); w is packed KCRS or, `channels_last`, KRSC. A convolution with
+/// one spatial axis gets a leading unit axis (cuDNN takes 2 or 3).
+struct ConvSpec {
+  enum class Kind : uint8_t {
+    kForward,         // y from x and w
+    kBackwardData,    // x from y and w: the transposed convolution
+    kBackwardFilter,  // w from x and y: summed over the batch
+  };
+  Kind kind = Kind::kForward;
+  dtypes::DType dtype = dtypes::Float32;  // Float32, Float16 or BFloat16 (Float32 accumulation)
+  std::vector<int64_t> x_dims, x_strides, y_dims, y_strides, w_dims;  // in elements, cuDNN's order
+  bool channels_last = false;                                         // w's format: KRSC (else KCRS)
+  std::vector<int64_t> padding, strides, dilation;                    // per spatial axis
+  int64_t groups = 1;
+  /// The values read, by instruction id: kForward {x, w}, kBackwardData
+  /// {y, w}, kBackwardFilter {x, y}. The step's value is the third.
+  int a = 0, b = 0;
+  /// Only algorithms that give the same bits on every run.
+  bool deterministic = false;
+  /// The strides (elements) of w's packed format, in cuDNN's axis order.
+  std::vector<int64_t> FilterStrides() const;
+};
+
+/// Whether `s`'s extents, padding, strides, dilation and groups are ones
+/// cuDNN accepts: 2 or 3 spatial axes, y's extents those of the forward
+/// formula, nonnegative padding.
+bool ConvSpecIsConsistent(const ConvSpec& s);
+
 /// A library call (cuSOLVER, cuBLAS, cuFFT) that writes the buffer of its
 /// step's value, which an earlier step allocated (and for most kinds
 /// filled: they work in place). The dense linear algebra is column-major: a
@@ -118,6 +153,7 @@ enum class StepKind : uint8_t {
   kKernel,     // kernels[index] writes a new buffer
   kUpdate,     // kernels[index] writes into the buffer the previous step wrote (Scatter's second pass)
   kMatmul,     // matmuls[index]
+  kConv,       // convs[index] (cuDNN)
   kLibrary,     // library_calls[index], on the value's buffer an earlier step allocated (most fill it first)
   kWhile,      // runs the While's cond and body sub-functions (their own programs) until cond is false
   kIf,         // runs the If's chosen branch (its own program)
@@ -146,6 +182,7 @@ struct Program {
   std::vector<Step> steps;
   std::vector<KernelSpec> kernels;
   std::vector<MatmulSpec> matmuls;
+  std::vector<ConvSpec> convs;
   std::vector<LibraryCall> library_calls;
   /// Per instruction id: whether the value has a buffer (false: it is
   /// computed inside its consumers' kernels).
@@ -170,9 +207,16 @@ struct ProgramOptions {
   /// cuBLASLt's bias epilogue instead of a kernel. The CUDA backend turns it
   /// off for a program where cuBLASLt has no algorithm with the epilogue.
   bool epilogues = true;
+  /// Convolutions cuDNN can run (Float32, Float16, BFloat16; 1-3 spatial
+  /// axes; packed NCHW or NHWC images) are kConv steps; the others, and all
+  /// when false, are im2col and a cuBLASLt product, or a direct kernel. The
+  /// CUDA backend turns it off where cuDNN is missing, or for a program
+  /// where cuDNN has no algorithm for one of them.
+  bool cudnn = false;
 };
 
-/// The options the environment asks for: KILN_CUDA_DETERMINISTIC=1.
+/// The options the environment asks for: KILN_CUDA_DETERMINISTIC=1, and
+/// KILN_CUDA_CUDNN=0 (no cuDNN; `cudnn` is true otherwise).
 ProgramOptions ProgramOptionsFromEnvironment();
 
 /// Plans and generates the kernels of `fn`. Throws kiln::Error naming the op

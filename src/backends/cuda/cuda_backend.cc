@@ -4,7 +4,7 @@
 // backend, host<->device copies through pinned staging slots (staging.h),
 // and executables that run a Program (codegen.h): kernels generated
 // per function and compiled by NVRTC for the device, products on cuBLASLt,
-// factorizations on cuSOLVER (and cuBLAS's batched LU), triangular solves on
+// convolutions on cuDNN (cudnn_conv.h) where it is there, factorizations on cuSOLVER (and cuBLAS's batched LU), triangular solves on
 // cuBLAS.
 //
 // The driver library (libcuda.so.1) is never linked: the CUDA runtime is
@@ -17,6 +17,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -30,6 +31,7 @@
 #include "kiln/core/error.h"
 #include "src/backends/cpu/passes.h"
 #include "src/backends/cuda/codegen.h"
+#include "src/backends/cuda/cudnn_conv.h"
 #include "src/backends/cuda/graph_replay.h"
 #include "src/backends/cuda/nvrtc_compiler.h"
 #include "src/backends/cuda/program_runner.h"
@@ -103,6 +105,25 @@ struct CudaStagingApi {
   void Sync() { cudaStreamSynchronize(stream); }
 };
 
+// Says once per process that convolutions run without cuDNN, and why (a
+// slower path: im2col and cuBLASLt products).
+void WarnConvolutionsOffCudnn(const std::string& why) {
+  static std::once_flag once;
+  std::call_once(once, [&] {
+    std::fprintf(stderr, "kiln: warning: cuda: convolutions run as im2col and cuBLASLt products: %s\n", why.c_str());
+  });
+}
+
+// Whether a function has convolutions (its sub-functions compile on their own).
+bool HasConvolutions(const ir::Function& fn) {
+  return std::any_of(fn.instructions.begin(), fn.instructions.end(),
+                     [](const ir::Instruction& in) { return in.op == ir::OpType::kConvGeneral; });
+}
+
+// The most workspace one cuDNN convolution may use; an executable holds
+// the largest its convolutions chose.
+constexpr size_t kMaxCudnnWorkspace = size_t{256} << 20;
+
 // Pinned staging slots per device: 4 of 2 MiB (a few batches' worth of
 // small uploads in flight; large copies pipelined 2 MiB at a time).
 constexpr size_t kStagingSlotBytes = size_t{2} << 20;
@@ -119,7 +140,7 @@ struct Device {
   std::string arch;  // "sm_90"
   int sm_count = 1;
   std::string description;
-  std::mutex mu;  // serializes Execute (one stream)
+  std::mutex mu;  // serializes Execute (one stream) and cuDNN planning (one handle)
   // CUDA graphs are recorded on this stream (graph_replay.h), and launched
   // on `stream`.
   cudaStream_t capture_stream = nullptr;
@@ -130,6 +151,10 @@ struct Device {
   cublasHandle_t blas = nullptr;
   cusolverDnHandle_t solver = nullptr;
   cusolverDnParams_t solver_params = nullptr;
+  // cuDNN's handle, made when a program first plans a convolution (null
+  // where cuDNN is unavailable).
+  std::once_flag cudnn_once;
+  std::unique_ptr<CudnnHandle> cudnn;
 
   cublasHandle_t Blas() {
     if (blas == nullptr) {
@@ -146,11 +171,23 @@ struct Device {
     }
     return solver;
   }
+  const CudnnHandle* Cudnn() {
+    std::call_once(cudnn_once, [this] {
+      if (!CudnnUnavailableReason().empty() || cudaSetDevice(ordinal) != cudaSuccess) return;
+      try {
+        cudnn = std::make_unique<CudnnHandle>();
+      } catch (const Error& e) {
+        WarnConvolutionsOffCudnn(e.what());
+      }
+    });
+    return cudnn.get();
+  }
 
   ~Device() {
     cudaSetDevice(ordinal);
     staging.reset();  // waits for its copies
     if (stream != nullptr) cudaStreamSynchronize(stream);
+    cudnn.reset();
     if (solver_params != nullptr) cusolverDnDestroyParams(solver_params);
     if (solver != nullptr) cusolverDnDestroy(solver);
     if (blas != nullptr) cublasDestroy(blas);
@@ -642,15 +679,24 @@ class CudaExecutable final : public Executable {
       : backend_(backend), device_(std::move(device)), fn_(std::move(fn)) {
     const std::shared_ptr<const ir::Function> optimized = cpu::OptimizeFunction(fn_);
     ProgramOptions options = ProgramOptionsFromEnvironment();
-    program_ = GenerateProgram(*optimized, options);
     Device& d = *device_;
     Check(cudaSetDevice(d.ordinal), "cudaSetDevice");
-    // The products first: where cuBLASLt has no algorithm for one with the
-    // bias epilogue, the program is generated again without epilogues.
-    if (!PlanMatmuls(d)) {
-      options.epilogues = false;
+    // cuDNN (and its handle, which loads its kernels) only for programs
+    // with convolutions.
+    options.cudnn = options.cudnn && HasConvolutions(*optimized) && d.Cudnn() != nullptr;
+    // The products and convolutions first: where cuBLASLt has no algorithm
+    // for a product with the bias epilogue, or cuDNN none for a
+    // convolution, the program is generated again without epilogues or
+    // without cuDNN (each turned off once, so this ends).
+    for (;;) {
       program_ = GenerateProgram(*optimized, options);
-      PlanMatmuls(d);
+      if (!PlanMatmuls(d)) {
+        options.epilogues = false;
+      } else if (!PlanConvs(d)) {
+        options.cudnn = false;
+      } else {
+        break;
+      }
     }
     libraries_.stream = d.stream;
     const KernelModules modules = SplitModules(program_);
@@ -714,6 +760,30 @@ class CudaExecutable final : public Executable {
     return true;
   }
 
+  // Plans every convolution of the program on cuDNN, and allocates the
+  // workspace they share; false (after a warning) if cuDNN refuses one.
+  bool PlanConvs(Device& d) {
+    convs_.clear();
+    conv_workspace_.reset();
+    if (program_.convs.empty()) return true;
+    const CudnnHandle* handle = d.Cudnn();
+    if (handle == nullptr) return false;
+    std::lock_guard lock(d.mu);  // the handle is Execute's too
+    try {
+      size_t workspace = 0;
+      for (const ConvSpec& c : program_.convs) {
+        convs_.push_back(std::make_unique<CudnnConv>(*handle, c, kMaxCudnnWorkspace, Tf32Enabled()));
+        workspace = std::max(workspace, convs_.back()->WorkspaceBytes());
+      }
+      if (workspace > 0) conv_workspace_ = std::make_shared<DeviceMem>(device_, workspace);
+    } catch (const Error& e) {
+      convs_.clear();
+      WarnConvolutionsOffCudnn(e.what());
+      return false;
+    }
+    return true;
+  }
+
   // ExecuteProgram's device interface.
   MemPtr MemOf(const Buffer& b) const {
     const auto* buf = dynamic_cast<const CudaBuffer*>(&b);
@@ -727,6 +797,10 @@ class CudaExecutable final : public Executable {
   MemPtr Allocate(size_t bytes) { return std::make_shared<DeviceMem>(device_, bytes, stream_); }
   void Matmul(int index, const void* lhs, const void* rhs, const void* bias, void* out) {
     matmuls_[static_cast<size_t>(index)]->Run(*device_, lhs, rhs, bias, out, stream_);
+  }
+  void Conv(int index, const void* a, const void* b, void* out) {
+    convs_[static_cast<size_t>(index)]->Run(*device_->cudnn, stream_, a, b, out,
+                                           conv_workspace_ ? conv_workspace_->ptr : nullptr);
   }
   void CallLibrary(int index, void* x, void* const* inputs, void* const* outputs) {
     const LibraryCall& s = program_.library_calls[static_cast<size_t>(index)];
@@ -821,6 +895,8 @@ class CudaExecutable final : public Executable {
   Libraries libraries_;                // the modules of SplitModules
   std::vector<cudaKernel_t> kernels_;  // per kernel of the program
   std::vector<std::unique_ptr<LtMatmul>> matmuls_;
+  std::vector<std::unique_ptr<CudnnConv>> convs_;  // per ConvSpec of the program
+  MemPtr conv_workspace_;                           // the convolutions' (null: none needs one)
   std::vector<std::unique_ptr<FftPlan>> fft_plans_;  // per library call (null for the non-Fourier ones)
   std::vector<MemPtr> constants_;
   std::vector<int> last_use_;
@@ -852,7 +928,8 @@ class CudaBackend final : public Backend {
     Check(cudaMalloc(&d.workspace, d.workspace_size), "allocating the cuBLASLt workspace");
     d.description = "cuda:" + std::to_string(ordinal) + " (" + prop.name + ", " + d.arch + ", " +
                     std::to_string(prop.multiProcessorCount) + " SMs, " +
-                    std::to_string(prop.totalGlobalMem >> 30) + " GiB)";
+                    std::to_string(prop.totalGlobalMem >> 30) + " GiB, " +
+                    (CudnnUnavailableReason().empty() ? "cuDNN " + CudnnVersion() : "no cuDNN") + ")";
     caps_ = ProgramCapabilities();
   }
 

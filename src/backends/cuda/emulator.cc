@@ -445,6 +445,14 @@ class EmuExecutable final : public Executable {
       default: Throw("cuda-emu: no product for " + std::string(dtypes::Name(s.dtype)));
     }
   }
+  void Conv(int index, const void* a, const void* b, void* out) {
+    const ConvSpec& s = program_.convs[static_cast<size_t>(index)];
+    if (recording_) {
+      pending_.work.push_back([&s, a, b, out] { RunReferenceConv(s, a, b, out); });
+      return;
+    }
+    RunReferenceConv(s, a, b, out);
+  }
   void CallLibrary(int index, void* x, void* const* inputs, void* const* outputs) {
     const LibraryCall& s = program_.library_calls[static_cast<size_t>(index)];
     if (s.kind == LibraryCall::Kind::kCollective) {  // the buffers are host memory already

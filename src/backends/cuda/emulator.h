@@ -7,14 +7,14 @@
 // compiled by the host's C++ compiler with a small shim (blockIdx,
 // threadIdx, __shared__, atomics, and __syncthreads as a switch between
 // fibers, one per CUDA thread) and loaded with dlopen. cuBLASLt products are
-// replaced by a reference loop with the same layouts; cuSOLVER, cuBLAS and
-// cuFFT calls by LAPACK, a reference trsm and FFTW, given the same
-// arguments (reference_library.h). New buffers are filled with 0xff bytes
+// replaced by a reference loop with the same layouts; cuSOLVER, cuBLAS,
+// cuFFT and cuDNN calls by LAPACK, a reference trsm, FFTW and reference
+// convolutions, given the same arguments (reference_library.h). New buffers are filled with 0xff bytes
 // (NaN, -1), so a kernel that leaves part of its output unwritten shows up
 // in the results.
 //
 // What it cannot check: the GPU's own behaviour (memory model, warp
-// scheduling, the CUDA runtime, the cuBLASLt, cuSOLVER, cuBLAS and cuFFT
+// scheduling, the CUDA runtime, the cuBLASLt, cuSOLVER, cuBLAS, cuFFT and cuDNN
 // calls, device math's last ulps). Threads of a block run one at a time
 // between barriers, in an order that alternates between rounds, which
 // exposes a missing __syncthreads only sometimes.

@@ -3,7 +3,7 @@
 // function and appends the steps, kernels, products and library calls of its
 // Program. Its methods are defined by op family: codegen.cc (the walk, the
 // elementwise and shared helpers, RNG), codegen_reduce.cc (reductions and
-// windows), codegen_dot_conv.cc, codegen_gather.cc (Gather, Scatter),
+// windows), codegen_dot_conv.cc, codegen_cudnn.cc (convolutions on cuDNN), codegen_gather.cc (Gather, Scatter),
 // codegen_sort.cc, codegen_linalg.cc, codegen_fft.cc, codegen_attention.cc and
 // codegen_collective.cc.
 #pragma once
@@ -73,6 +73,10 @@ class Generator {
   void Dot(int id, int out_id = -1, int bias = -1);
   bool GemmConv(int id);
   KernelSpec Conv(int id);
+  // codegen_cudnn.cc: a kConv step (with a kernel packing the filter or
+  // unpacking a filter gradient where needed); false where cuDNN cannot
+  // run the convolution or options_.cudnn is off.
+  bool CudnnConv(int id);
 
   // ------------------------------------- codegen_gather.cc: gather, scatter.
   static std::string IndexComponent(const std::string& I_arg, const ir::Instruction& indices, int64_t ivd,

@@ -70,11 +70,12 @@ inline bool Recordable(const Program& p) {
 /// runs faster step by step.
 inline constexpr int kMinRecordedLaunches = 4;
 
-/// The kernel launches and products of a program's steps.
+/// The kernel launches, products and convolutions of a program's steps.
 inline int Launches(const Program& p) {
   int n = 0;
   for (const Step& s : p.steps) {
-    n += s.kind == StepKind::kKernel || s.kind == StepKind::kUpdate || s.kind == StepKind::kMatmul;
+    n += s.kind == StepKind::kKernel || s.kind == StepKind::kUpdate || s.kind == StepKind::kMatmul ||
+         s.kind == StepKind::kConv;
   }
   return n;
 }
@@ -94,7 +95,7 @@ void CountGraphEvent(int64_t GraphStats::*counter);
 /// RunProgram's interface:
 ///   std::shared_ptr<Mem> View(const Mem&);      // same address, never freed
 ///   std::shared_ptr<Mem> AllocateFixed(size_t); // outside any recording
-///   void BeginRecording();                      // Allocate/Launch/Matmul/Copy are recorded from here
+///   void BeginRecording();                      // Allocate/Launch/Matmul/Conv/Copy are recorded from here
 ///   Graph EndRecording();                       // throws if the recording failed
 ///   void AbandonRecording();                    // after an exception between Begin and End
 ///   void Replay(Graph&);

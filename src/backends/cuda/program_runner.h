@@ -29,6 +29,10 @@ inline std::vector<int> StepReads(const Program& p, const Step& s) {
       if (m.bias >= 0) return {m.lhs, m.rhs, m.bias};
       return {m.lhs, m.rhs};
     }
+    case StepKind::kConv: {
+      const ConvSpec& c = p.convs[static_cast<size_t>(s.index)];
+      return {c.a, c.b};
+    }
     case StepKind::kLibrary: {  // reads (and overwrites) its own value too
       std::vector<int> reads = {s.value};
       const LibraryCall& m = p.library_calls[static_cast<size_t>(s.index)];
@@ -176,6 +180,8 @@ std::vector<std::shared_ptr<Mem>> RunIf(const ir::Instruction& in, int si, const
 ///   void Launch(int kernel_index, const KernelSpec&, void** pointers);  // inputs..., output
 ///   // `bias`: the spec's row vector (nullptr when it has none).
 ///   void Matmul(int matmul_index, const void* lhs, const void* rhs, const void* bias, void* out);
+///   // ConvSpec `conv_index`: out (allocated here) from its values a and b.
+///   void Conv(int conv_index, const void* a, const void* b, void* out);
 ///   // LibraryCall `call_index` in place on `x`, reading the spec's
 ///   // `inputs` and writing its `outputs` (allocated here).
 ///   void CallLibrary(int call_index, void* x, void* const* inputs, void* const* outputs);
@@ -243,6 +249,14 @@ std::vector<std::shared_ptr<Mem>> RunProgram(const Program& p, const std::vector
         const MatmulSpec& m = p.matmuls[static_cast<size_t>(step.index)];
         device.Matmul(step.index, values[static_cast<size_t>(m.lhs)]->ptr, values[static_cast<size_t>(m.rhs)]->ptr,
                       m.bias >= 0 ? values[static_cast<size_t>(m.bias)]->ptr : nullptr, values[v]->ptr);
+        break;
+      }
+      case StepKind::kConv: {
+        values[v] = device.Allocate(bytes);
+        writable[v] = true;
+        const ConvSpec& c = p.convs[static_cast<size_t>(step.index)];
+        device.Conv(step.index, values[static_cast<size_t>(c.a)]->ptr, values[static_cast<size_t>(c.b)]->ptr,
+                    values[v]->ptr);
         break;
       }
       case StepKind::kLibrary: {

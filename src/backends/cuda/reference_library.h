@@ -1,5 +1,5 @@
 // Copyright 2026 The Kiln Authors.
-// The CUDA emulator's stand-in for cuSOLVER, cuBLAS and cuFFT: a
+// The CUDA emulator's stand-in for cuSOLVER, cuBLAS, cuFFT and cuDNN: a
 // LibraryCall (codegen.h) run on the host (LAPACK, FFTW, a reference trsm)
 // with the arguments the CUDA backend passes the libraries, so the emulator
 // checks the generator's layout mapping (triangles, sides, transposes,
@@ -15,5 +15,11 @@ namespace kiln::backends::cuda {
 /// batched call finds its matrices through its pointer arrays (which must
 /// point where the matrices are).
 void RunReferenceLibraryCall(const LibraryCall& s, void* x, void* const* inputs, void* const* outputs);
+
+/// The cuDNN call of `s` (ConvSpec's definition, Float64 accumulation):
+/// `out` from the spec's values a and b. Throws where cuDNN would reject
+/// the spec (ConvSpecIsConsistent) or the images are not packed as the spec
+/// says.
+void RunReferenceConv(const ConvSpec& s, const void* a, const void* b, void* out);
 
 }  // namespace kiln::backends::cuda
