@@ -20,6 +20,8 @@
 //   cnn             Adam step, the CNN of bench/workloads.h, batch 128
 //   mlp_stepwise, cnn_stepwise  mlp and cnn with KILN_CUDA_GRAPHS=off: each step's
 //                   launches one by one instead of a recorded CUDA graph (Kiln's alone)
+//   cnn_im2col      cnn with KILN_CUDA_CUDNN=0: convolutions as im2col and cuBLASLt
+//                   products instead of cuDNN (Kiln's alone)
 //   tiny_call       x + 1 on Float32[1], the result read on the host
 //   chain           tanh(2x + 1) * sigmoid(x) on Float32[chain_n] (default 256M)
 //   copy            -x on Float32[chain_n]: one read and one write, the
@@ -406,22 +408,30 @@ int Run(const Options& o) {
     Report("mlp_example", TimeEach([&] { trainer->TrainStep(batch); }, 5, train_rounds), "batch=128");
   });
   run("cnn", [&] { Report("cnn", TimeEach(CnnTrainStep(backend), 3, train_rounds), "batch=128"); });
-  // The same steps run launch by launch instead of as a recorded CUDA graph
-  // (KILN_CUDA_GRAPHS=off when their executables are compiled): what the
-  // graphs save.
-  for (const bool cnn : {false, true}) {
-    const char* name = cnn ? "cnn_stepwise" : "mlp_stepwise";
-    run(name, [&] {
-      const char* old = std::getenv("KILN_CUDA_GRAPHS");
+  // Kiln's alone, the same steps compiled with a setting changed (the
+  // environment read when their executables are compiled): launch by launch
+  // instead of a recorded CUDA graph (what the graphs save), and the CNN's
+  // convolutions as im2col and cuBLASLt products instead of cuDNN.
+  struct Variant {
+    const char* name;
+    const char* variable;
+    const char* value;
+    bool cnn;
+  };
+  for (const Variant& v : {Variant{"mlp_stepwise", "KILN_CUDA_GRAPHS", "off", false},
+                           Variant{"cnn_stepwise", "KILN_CUDA_GRAPHS", "off", true},
+                           Variant{"cnn_im2col", "KILN_CUDA_CUDNN", "0", true}}) {
+    run(v.name, [&] {
+      const char* old = std::getenv(v.variable);
       const std::string saved = old != nullptr ? old : "";
-      setenv("KILN_CUDA_GRAPHS", "off", 1);
-      const Step step = cnn ? CnnTrainStep(backend) : MlpTrainStep(backend);
+      setenv(v.variable, v.value, 1);
+      const Step step = v.cnn ? CnnTrainStep(backend) : MlpTrainStep(backend);
       if (old != nullptr) {
-        setenv("KILN_CUDA_GRAPHS", saved.c_str(), 1);
+        setenv(v.variable, saved.c_str(), 1);
       } else {
-        unsetenv("KILN_CUDA_GRAPHS");
+        unsetenv(v.variable);
       }
-      Report(name, TimeEach(step, cnn ? 3 : 5, train_rounds), cnn ? "batch=128" : "batch=256");
+      Report(v.name, TimeEach(step, v.cnn ? 3 : 5, train_rounds), v.cnn ? "batch=128" : "batch=256");
     });
   }
   run("tiny_call", [&] { TinyCall(backend, o); });

@@ -205,11 +205,19 @@ if [ -n "${KILN_PREBUILT_BUILD:-}" ]; then
 elif wants build; then
   JOBS="$(nproc)"
   CUDA_ARCH="${KILN_CUDA_ARCHITECTURES-90}"
+  # cuDNN's headers: the toolkit's, else those of PyTorch's cuDNN wheel (nvidia/cudnn/include,
+  # beside the lib/ that CMake then records as where libcudnn.so.9 is loaded from).
+  CUDNN_ARGS=()
+  if [ ! -f /usr/local/cuda/include/cudnn_version.h ]; then
+    cudnn_dir=$(env LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" python3 -c \
+      'import nvidia.cudnn as m; print(list(m.__path__)[0])' 2>/dev/null)
+    [ -n "$cudnn_dir" ] && [ -f "$cudnn_dir/include/cudnn_version.h" ] && CUDNN_ARGS=(-DKILN_CUDNN_INCLUDE_DIR="$cudnn_dir/include")
+  fi
   build_step() {
     local arch=()
     [ -n "$CUDA_ARCH" ] && arch=(-DCMAKE_CUDA_ARCHITECTURES="$CUDA_ARCH")
     cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKILN_CUDA="${KILN_CUDA:-ON}" \
-      -DKILN_BUILD_BENCH=ON -DKILN_NATIVE=ON "${arch[@]}" || return 1
+      -DKILN_BUILD_BENCH=ON -DKILN_NATIVE=ON "${arch[@]}" "${CUDNN_ARGS[@]}" || return 1
     # -k 0: build everything that can be built, so one broken target leaves the others usable.
     cmake --build "$BUILD" --parallel "$JOBS" -- -k 0
   }
@@ -223,7 +231,8 @@ elif wants build; then
   echo "== CMakeCache (dependencies)"$'\n'"$found" >>"$ENVLOG"
   outside=$(echo "$found" | grep -E '^(dnnl|hwy|nlohmann|GTest|benchmark|ZLIB|OpenCL)' | grep -v "$DEPS" | cut -d= -f1 | tr '\n' ' ')
   cudac=$(grep -E '^CMAKE_CUDA_COMPILER:' "$BUILD/CMakeCache.txt" 2>/dev/null | cut -d= -f2)
-  row build "$STATUS" "$SECS" "-j$JOBS, KILN_CUDA=${KILN_CUDA:-ON}, CUDA compiler ${cudac:-none}; $errors error lines${outside:+; found outside $DEPS: $outside}"
+  cudnn=$(grep -o -E 'Kiln: (convolutions on cuDNN 9 \(headers in [^;]*|no cuDNN 9 headers found)' "$OUT/build.log" | head -1)
+  row build "$STATUS" "$SECS" "-j$JOBS, KILN_CUDA=${KILN_CUDA:-ON}, CUDA compiler ${cudac:-none}; ${cudnn:-cuDNN: not reported}; $errors error lines${outside:+; found outside $DEPS: $outside}"
   if [ "$errors" -gt 0 ]; then
     DETAILS+=("### Build errors (first 15 lines; build.log has all)"$'\n\n```\n'"$(grep -E 'error:|FAILED:' "$OUT/build.log" | head -15 | cut -c1-300)"$'\n```')
     write_summary
