@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "src/backends/cuda/cudnn_conv.h"
 #include "tests/testing/testing.h"
 
 namespace kiln {
@@ -86,10 +87,11 @@ TEST(CudaBackendTest, MlpTrainingMatchesTheCpu) {
 }
 
 // The same for a small CNN (NHWC convolution, max pooling, dense layer):
-// forward and both convolution gradients run as im2col + cuBLASLt on CUDA,
-// on oneDNN on the CPU.
+// the forward convolution and the kernel gradient run on cuDNN where it
+// is there (im2col + cuBLASLt otherwise), on oneDNN on the CPU.
 TEST(CudaBackendTest, CnnTrainingMatchesTheCpu) {
   KILN_REQUIRE_GPU(cuda);
+  const backends::cuda::CudnnStats cudnn_before = backends::cuda::GetCudnnStats();
   auto cpu = backends::NewWithName("cpu");
   testing::Rng rng(3);
   Tensor x = testing::Random(shapes::Make(dtypes::Float32, 32, 8, 8, 1), rng, -1, 1);
@@ -130,6 +132,13 @@ TEST(CudaBackendTest, CnnTrainingMatchesTheCpu) {
   EXPECT_LT(losses[0].back(), losses[0].front());  // it learns
   for (size_t i = 0; i < losses[0].size(); ++i) {
     EXPECT_NEAR(losses[1][i], losses[0][i], 1e-4 * std::abs(losses[0][i]) + 1e-6) << "step " << i;
+  }
+  // On a GPU with cuDNN: both convolutions planned there, none refused.
+  if (cuda->Name() == "cuda" && backends::cuda::CudnnUnavailableReason().empty() &&
+      backends::cuda::ProgramOptionsFromEnvironment().cudnn) {
+    const backends::cuda::CudnnStats after = backends::cuda::GetCudnnStats();
+    EXPECT_GE(after.planned - cudnn_before.planned, 2) << cuda->Description();
+    EXPECT_EQ(after.refused - cudnn_before.refused, 0) << cuda->Description();
   }
 }
 

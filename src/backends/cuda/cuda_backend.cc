@@ -778,9 +778,11 @@ class CudaExecutable final : public Executable {
       if (workspace > 0) conv_workspace_ = std::make_shared<DeviceMem>(device_, workspace);
     } catch (const Error& e) {
       convs_.clear();
+      CountCudnn(&CudnnStats::refused, 1);
       WarnConvolutionsOffCudnn(e.what());
       return false;
     }
+    CountCudnn(&CudnnStats::planned, static_cast<int64_t>(convs_.size()));
     return true;
   }
 

@@ -7,6 +7,7 @@
 
 #include <dlfcn.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <limits>
 #include <string>
@@ -19,6 +20,16 @@
 #endif
 
 namespace kiln::backends::cuda {
+
+namespace {
+std::atomic<int64_t> planned_count{0}, refused_count{0};
+}  // namespace
+
+CudnnStats GetCudnnStats() { return {planned_count.load(), refused_count.load()}; }
+
+void CountCudnn(int64_t CudnnStats::*counter, int64_t n) {
+  (counter == &CudnnStats::planned ? planned_count : refused_count) += n;
+}
 
 #if KILN_HAVE_CUDNN
 

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -21,6 +22,17 @@ const std::string& CudnnUnavailableReason();
 
 /// The loaded cuDNN's version ("9.19.0"); "" when unavailable.
 std::string CudnnVersion();
+
+/// Counters since the process started (all devices): convolutions planned
+/// on cuDNN, and programs whose convolutions cuDNN refused (generated again
+/// without it).
+struct CudnnStats {
+  int64_t planned = 0, refused = 0;
+};
+/// The counters now.
+CudnnStats GetCudnnStats();
+/// Adds `n` to `counter` (the CUDA backend's executables call it).
+void CountCudnn(int64_t CudnnStats::*counter, int64_t n);
 
 /// A cuDNN handle, made on the current device (throws kiln::Error).
 class CudnnHandle {
