@@ -112,8 +112,8 @@ TEST(CudaGraphReplayTest, DonatedUpdatesReplayInPlaceAndKeptResultsStay) {
 }
 
 // Outputs that are an argument passed through or a constant come back as
-// such on a replay; one recording per argument address (the least recently
-// used of two goes).
+// such on a replay; one recording per address of a donated argument (the
+// least recently used of two goes).
 TEST(CudaGraphReplayTest, EachArgumentAddressHasItsRecording) {
   testing::ScopedEnv env("KILN_CUDA_GRAPHS", "always");
   auto emu = CudaOrEmulator();
@@ -125,10 +125,16 @@ TEST(CudaGraphReplayTest, EachArgumentAddressHasItsRecording) {
   for (int i = 0; i < 3; ++i) {
     xs.push_back(tensors::FromValue(std::vector<float>{static_cast<float>(i), 1, 2}));
   }
+  // Donated and passed through: each x keeps its buffer from call to call.
+  const auto call = [&](size_t i) {
+    std::vector<Tensor> out = exec.CallVector({xs[i]}, {true});
+    xs[i] = out[0];
+    return out;
+  };
   const GraphStats before = GetGraphStats();
   for (int round = 0; round < 2; ++round) {
     for (int i = 0; i < 3; ++i) {
-      std::vector<Tensor> out = exec.CallVector({xs[static_cast<size_t>(i)]});
+      std::vector<Tensor> out = call(static_cast<size_t>(i));
       const auto f = static_cast<float>(i);
       EXPECT_EQ(out[0].Value<std::vector<float>>(), (std::vector<float>{f, 1, 2}));
       EXPECT_EQ(out[1].Value<std::vector<float>>(), (std::vector<float>{7, 8, 9}));
@@ -142,9 +148,41 @@ TEST(CudaGraphReplayTest, EachArgumentAddressHasItsRecording) {
   EXPECT_EQ(s.replayed, 6);
   // Alternating between two addresses replays both recordings.
   const GraphStats mid = GetGraphStats();
-  for (int i = 0; i < 4; ++i) exec.CallVector({xs[static_cast<size_t>(i % 2)]});
+  for (int i = 0; i < 4; ++i) call(static_cast<size_t>(i % 2));
   EXPECT_EQ(Since(mid).recorded, 2);
   EXPECT_EQ(Since(mid).replayed, 4);
+}
+
+// A fresh batch each call (an argument read only, at a new address every
+// time): after two calls at different addresses it is read from an input
+// slot, so the third call records and every later one replays, each with
+// its own batch's results; a batch passed through comes back as itself.
+TEST(CudaGraphReplayTest, MovingArgumentsAreCopiedIntoInputSlots) {
+  testing::ScopedEnv env("KILN_CUDA_GRAPHS", "repeat");
+  auto emu = CudaOrEmulator();
+  auto cpu = backends::NewWithName("cpu");
+  auto fn = [](const std::vector<Node>& p) {
+    Node h = graph::Tanh(graph::MatMul(p[0], p[1]));
+    return std::vector<Node>{graph::ReduceSum(graph::MatMul(h, p[2]) * 2.0f, {1}) + 1.0f, p[0]};
+  };
+  testing::Rng rng(6);
+  const Tensor w = testing::Random(shapes::Make(dtypes::Float32, 12, 10), rng, -1, 1);
+  const Tensor w2 = testing::Random(shapes::Make(dtypes::Float32, 10, 4), rng, -1, 1);
+  auto exec = graph::NewExec(emu, fn);
+  auto reference = graph::NewExec(cpu, fn);
+  std::vector<Tensor> batches;  // all kept, so every batch has its own address
+  const GraphStats before = GetGraphStats();
+  for (int i = 0; i < 7; ++i) {
+    batches.push_back(testing::Random(shapes::Make(dtypes::Float32, 6, 12), rng, -1, 1));
+    const std::vector<Tensor> got = exec.CallVector({batches.back(), w, w2});
+    const std::vector<Tensor> want = reference.CallVector({batches.back(), w, w2});
+    EXPECT_TRUE(testing::AllClose(got[0], want[0], 1e-5, 1e-5)) << "call " << i;
+    EXPECT_TRUE(testing::AllClose(got[1], batches.back(), 0, 0)) << "call " << i;
+    const GraphStats now = Since(before);
+    EXPECT_EQ(now.recorded, i < 2 ? 0 : 1) << "call " << i;
+    EXPECT_EQ(now.replayed, std::max(0, i - 1)) << "call " << i;
+  }
+  EXPECT_EQ(Since(before).record_failures, 0);
 }
 
 // A Trainer's Adam steps (variables donated, so updated in place): recorded

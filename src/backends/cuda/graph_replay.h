@@ -20,6 +20,14 @@
 // The recording run itself executes nothing: it runs the program on views
 // of the arguments (same addresses, never freed), so the caller's buffers
 // stay untouched until the replay that follows it.
+//
+// An argument the program only reads whose address changed from one call
+// to the next (a fresh batch each train step) is "moving": from then on it
+// is not part of the key; recordings read it from an input slot of theirs,
+// into which each replay first copies the caller's buffer (up to
+// kMaxInputSlotBytes; larger ones stay in the key). Arguments whose
+// address repeats (weights, donated variables updated in place) are read
+// where they are, with no copy.
 #pragma once
 
 #include <cstdint>
@@ -80,6 +88,9 @@ inline int Launches(const Program& p) {
   return n;
 }
 
+/// The largest moving argument copied into an input slot on each replay.
+inline constexpr size_t kMaxInputSlotBytes = size_t{64} << 20;
+
 /// Counters of recordings and replays since the process started (all
 /// executables).
 struct GraphStats {
@@ -117,10 +128,20 @@ class Replays {
                                         Device& device) {
     if (!enabled_) return RunWithArguments(p, last_use, constants, std::move(args), donate, device);
     Key key;
+    const bool first_call = moving_.empty();
+    moving_.resize(args.size(), false);
     for (size_t i = 0; i < args.size(); ++i) {
-      key.addresses.push_back(args[i]->ptr);
-      key.writable.push_back(!donate.empty() && donate[i] && args[i].use_count() == 1);
+      const bool writable = !donate.empty() && donate[i] && args[i].use_count() == 1;
+      if (!first_call && !writable && args[i]->ptr != last_addresses_[i] && args[i]->bytes <= kMaxInputSlotBytes) {
+        moving_[i] = true;
+      }
+      // A moving argument's address is not part of the key (null: read
+      // from an input slot).
+      key.addresses.push_back(moving_[i] && !writable ? nullptr : args[i]->ptr);
+      key.writable.push_back(writable);
     }
+    last_addresses_.clear();
+    for (const std::shared_ptr<Mem>& a : args) last_addresses_.push_back(a->ptr);
     Recording* r = Find(key);
     if (r == nullptr) {
       const bool wanted = policy_ == GraphPolicy::kAlways || (has_last_ && key == last_key_);
@@ -130,6 +151,9 @@ class Replays {
       if (r == nullptr) return RunWithArguments(p, last_use, constants, std::move(args), donate, device);
     }
     r->last_use = ++clock_;
+    for (size_t i = 0; i < args.size(); ++i) {
+      if (r->inputs[i]) device.Copy(r->inputs[i]->ptr, args[i]->ptr, r->inputs[i]->bytes);
+    }
     device.Replay(r->graph);
     CountGraphEvent(&GraphStats::replayed);
     std::vector<std::shared_ptr<Mem>> outputs;
@@ -167,6 +191,7 @@ class Replays {
     Graph graph;
     std::vector<Source> outputs;
     std::vector<std::shared_ptr<Mem>> slots;
+    std::vector<std::shared_ptr<Mem>> inputs;  // per argument: its input slot (null: read in place)
     uint64_t last_use = 0;
   };
 
@@ -186,7 +211,13 @@ class Replays {
     auto r = std::make_unique<Recording>();
     r->key = key;
     std::vector<std::shared_ptr<Mem>> views;
-    for (const std::shared_ptr<Mem>& a : args) views.push_back(device.View(*a));
+    std::vector<const void*> recorded;  // each argument's address in the recording
+    for (size_t i = 0; i < args.size(); ++i) {
+      const bool slotted = key.addresses[i] == nullptr && args[i]->bytes > 0;
+      r->inputs.push_back(slotted ? device.AllocateFixed(args[i]->bytes) : nullptr);
+      views.push_back(device.View(slotted ? *r->inputs.back() : *args[i]));
+      recorded.push_back(views.back()->ptr);
+    }
     // A slot for every output, allocated before recording starts; those
     // that turn out to be arguments or constants are dropped after it.
     std::vector<std::shared_ptr<Mem>> slots;
@@ -200,7 +231,7 @@ class Replays {
         std::vector<std::shared_ptr<Mem>> outs =
             RunWithArguments(p, last_use, constants, std::move(views), key.writable, device);
         for (size_t j = 0; j < outs.size(); ++j) {
-          r->outputs.push_back(Classify(*outs[j], args, constants, slots[j]->bytes));
+          r->outputs.push_back(Classify(*outs[j], recorded, constants, slots[j]->bytes));
           if (r->outputs.back().kind != Source::kSlot) continue;
           if (slots[j]->bytes > 0) device.Copy(slots[j]->ptr, outs[j]->ptr, slots[j]->bytes);
           r->outputs.back().index = r->slots.size();
@@ -229,13 +260,14 @@ class Replays {
     return recordings_.back().get();
   }
 
-  // Where a recorded output lives: an argument's or a constant's memory
-  // (passed through or updated in place), else memory of the recording.
-  static Source Classify(const Mem& out, const std::vector<std::shared_ptr<Mem>>& args,
+  // Where a recorded output lives: an argument's (at its recorded address:
+  // its buffer, or its input slot) or a constant's memory (passed through
+  // or updated in place), else memory of the recording.
+  static Source Classify(const Mem& out, const std::vector<const void*>& recorded,
                          const std::vector<std::shared_ptr<Mem>>& constants, size_t bytes) {
     if (bytes > 0) {
-      for (size_t i = 0; i < args.size(); ++i) {
-        if (args[i]->ptr == out.ptr) return {Source::kArgument, i};
+      for (size_t i = 0; i < recorded.size(); ++i) {
+        if (recorded[i] == out.ptr) return {Source::kArgument, i};
       }
       for (size_t c = 0; c < constants.size(); ++c) {
         if (constants[c] && constants[c]->ptr == out.ptr) return {Source::kConstant, c};
@@ -249,6 +281,8 @@ class Replays {
   std::vector<std::unique_ptr<Recording>> recordings_;
   Key last_key_;
   bool has_last_ = false;
+  std::vector<const void*> last_addresses_;  // of the last call's arguments
+  std::vector<bool> moving_;                 // per argument: read from input slots (sticky)
   uint64_t clock_ = 0;
 };
 
