@@ -190,6 +190,16 @@ kiln_env() {
   export LD_LIBRARY_PATH="$KILN_LD${ORIG_LD_LIBRARY_PATH:+:$ORIG_LD_LIBRARY_PATH}"
 }
 
+# PyTorch's cuDNN wheel (site-packages/nvidia/cudnn), if any. Kiln loads cuDNN at run time: where
+# neither the loader's path nor the toolkit has libcudnn.so.9, it loads the wheel's.
+WHEEL_CUDNN=$(env LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" python3 -c \
+  'import nvidia.cudnn as m; print(list(m.__path__)[0])' 2>/dev/null)
+if ! ldconfig -p 2>/dev/null | grep -q 'libcudnn\.so\.9 ' && [ ! -e /usr/local/cuda/lib64/libcudnn.so.9 ] &&
+  [ -n "$WHEEL_CUDNN" ] && [ -e "$WHEEL_CUDNN/lib/libcudnn.so.9" ]; then
+  export KILN_CUDNN_LIBRARY="$WHEEL_CUDNN/lib/libcudnn.so.9"
+fi
+echo "cuDNN: headers $([ -f /usr/local/cuda/include/cudnn_version.h ] && echo /usr/local/cuda/include || echo "${WHEEL_CUDNN:-none}/include"); KILN_CUDNN_LIBRARY=${KILN_CUDNN_LIBRARY:-unset}" >>"$ENVLOG"
+
 if wants deps; then
   run_timed "$(limit 60 "${KILN_GPU_RESERVE_DEPS:-400}")" "$ENVLOG" deps_step
   row deps "$STATUS" "$SECS" "$(tail -1 "$ENVLOG")"
@@ -208,10 +218,9 @@ elif wants build; then
   # cuDNN's headers: the toolkit's, else those of PyTorch's cuDNN wheel (nvidia/cudnn/include,
   # beside the lib/ that CMake then records as where libcudnn.so.9 is loaded from).
   CUDNN_ARGS=()
-  if [ ! -f /usr/local/cuda/include/cudnn_version.h ]; then
-    cudnn_dir=$(env LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" python3 -c \
-      'import nvidia.cudnn as m; print(list(m.__path__)[0])' 2>/dev/null)
-    [ -n "$cudnn_dir" ] && [ -f "$cudnn_dir/include/cudnn_version.h" ] && CUDNN_ARGS=(-DKILN_CUDNN_INCLUDE_DIR="$cudnn_dir/include")
+  if [ ! -f /usr/local/cuda/include/cudnn_version.h ] && [ -n "$WHEEL_CUDNN" ] &&
+    [ -f "$WHEEL_CUDNN/include/cudnn_version.h" ]; then
+    CUDNN_ARGS=(-DKILN_CUDNN_INCLUDE_DIR="$WHEEL_CUDNN/include")
   fi
   build_step() {
     local arch=()
