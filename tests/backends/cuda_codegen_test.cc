@@ -321,6 +321,21 @@ TEST(CudaCodegenTest, ConvolutionsOnCudnnAreItsThreeCalls) {
   EXPECT_EQ(filter[0].padding, (std::vector<int64_t>{1, 1}));
   EXPECT_EQ(filter[0].a, grads->parameters[0]);
   ExpectCompiles(p);
+  // An even extent: the input gradient's padding is (1, 2), cuDNN's 1 with
+  // the formula giving the same 8 positions.
+  auto even = Build([](graph::Graph* g) {
+    Node x = graph::Parameter(g, "x", shapes::Make(dtypes::Float32, 4, 8, 8, 3));
+    Node w = graph::Parameter(g, "w", shapes::Make(dtypes::Float32, 3, 3, 3, 6));
+    ir::ConvAttrs a = Conv2D("NHWC");
+    a.strides = {2, 2};
+    return graph::Gradient(graph::ReduceAllSum(graph::Square(graph::ConvGeneral(x, w, a))), {x});
+  });
+  p = GenerateProgram(*even, WithCudnn());
+  const std::vector<ConvSpec> even_data = ConvsOf(p, ConvSpec::Kind::kBackwardData);
+  ASSERT_EQ(even_data.size(), 1u);
+  EXPECT_EQ(even_data[0].x_dims, (std::vector<int64_t>{4, 3, 8, 8}));
+  EXPECT_EQ(even_data[0].y_dims, (std::vector<int64_t>{4, 6, 4, 4}));
+  EXPECT_EQ(even_data[0].padding, (std::vector<int64_t>{1, 1}));
 
   // 1-D: a leading unit axis.
   auto conv1d = Build([](graph::Graph* g) {

@@ -4,6 +4,7 @@
 // every operand check.
 #include <atomic>
 #include <cmath>
+#include <random>
 #include <thread>
 
 #include "kiln/graph/autodiff.h"
@@ -562,33 +563,89 @@ std::vector<ConvCase> ConvGradCases() {
   };
 }
 
-// The input and kernel gradients of sum(conv(x, w) * cotangent), in
-// Float32 and BFloat16, against the same graph in Float64 on the CPU.
-TEST_P(DotConvTest, ConvGradientsMatchFloat64) {
-  Rng rng(23);
-  const auto cpu = backends::NewWithName("cpu");
+// The input and kernel gradients of sum(conv(x, w) * cotangent) in
+// `dtype` on `backend`, against the same graph in Float64 on the CPU.
+void CheckConvGradients(const std::shared_ptr<backends::Backend>& backend, DType dtype, const ConvCase& c, Rng& rng) {
+  SCOPED_TRACE(::testing::Message() << dtypes::Name(dtype) << " " << c.name << ": input "
+                                    << Shape(dtype, c.input_dims) << " kernel " << Shape(dtype, c.kernel_dims));
+  static const auto cpu = backends::NewWithName("cpu");
   const auto to_f64 = [](const Tensor& t) {
     return testing::FromDoubles(Shape(dtypes::Float64, t.Shape().Dims()), testing::ToDoubles(t));
   };
+  Tensor x = testing::Random(Shape(dtype, c.input_dims), rng);
+  Tensor w = testing::Random(Shape(dtype, c.kernel_dims), rng);
+  std::vector<int64_t> out_dims;
+  ReferenceConv(c, testing::ToDoubles(x), testing::ToDoubles(w), out_dims);
+  Tensor cotangent = testing::Random(Shape(dtype, out_dims), rng);
+  const auto grads = [&](const std::vector<Node>& p) {
+    return graph::Gradient(graph::ReduceAllSum(graph::ConvGeneral(p[0], p[1], c.attrs) * p[2]), {p[0], p[1]});
+  };
+  const std::vector<Tensor> got = testing::Run(backend, grads, {x, w, cotangent});
+  const std::vector<Tensor> want = testing::Run(cpu, grads, {to_f64(x), to_f64(w), to_f64(cotangent)});
+  // Terms per element: output features x taps (input), batch x positions (kernel).
+  const int64_t taps = NumElements(c.kernel_dims) / std::max<int64_t>(c.kernel_dims[c.attrs.kernel_input_feature_axis], 1);
+  const int64_t positions = NumElements(out_dims) / std::max<int64_t>(out_dims[c.attrs.output_feature_axis], 1);
+  EXPECT_TRUE(AllClose(got[0], x.Shape(), testing::ToDoubles(want[0]), DotRtol(dtype), DotAtol(dtype, taps)));
+  EXPECT_TRUE(AllClose(got[1], w.Shape(), testing::ToDoubles(want[1]), DotRtol(dtype), DotAtol(dtype, positions)));
+}
+
+TEST_P(DotConvTest, ConvGradientsMatchFloat64) {
+  Rng rng(23);
   for (DType dtype : {dtypes::Float32, dtypes::BFloat16}) {
-    for (const ConvCase& c : ConvGradCases()) {
-      SCOPED_TRACE(::testing::Message() << dtypes::Name(dtype) << " " << c.name);
-      Tensor x = testing::Random(Shape(dtype, c.input_dims), rng);
-      Tensor w = testing::Random(Shape(dtype, c.kernel_dims), rng);
-      std::vector<int64_t> out_dims;
-      ReferenceConv(c, testing::ToDoubles(x), testing::ToDoubles(w), out_dims);
-      Tensor cotangent = testing::Random(Shape(dtype, out_dims), rng);
-      const auto grads = [&](const std::vector<Node>& p) {
-        return graph::Gradient(graph::ReduceAllSum(graph::ConvGeneral(p[0], p[1], c.attrs) * p[2]), {p[0], p[1]});
-      };
-      const std::vector<Tensor> got = testing::Run(Backend(), grads, {x, w, cotangent});
-      const std::vector<Tensor> want = testing::Run(cpu, grads, {to_f64(x), to_f64(w), to_f64(cotangent)});
-      // Terms per element: output features x taps (input), batch x positions (kernel).
-      const int64_t taps = NumElements(c.kernel_dims) / c.kernel_dims[c.attrs.kernel_input_feature_axis];
-      const int64_t positions = NumElements(out_dims) / out_dims[c.attrs.output_feature_axis];
-      EXPECT_TRUE(AllClose(got[0], x.Shape(), testing::ToDoubles(want[0]), DotRtol(dtype), DotAtol(dtype, taps)));
-      EXPECT_TRUE(AllClose(got[1], w.Shape(), testing::ToDoubles(want[1]), DotRtol(dtype), DotAtol(dtype, positions)));
+    for (const ConvCase& c : ConvGradCases()) CheckConvGradients(Backend(), dtype, c, rng);
+  }
+}
+
+// A random convolution: 1-3 spatial axes, channels first or last, strides,
+// padding (symmetric for half of them, else any, negative too), kernel and
+// input dilation, feature groups; its output nonempty.
+ConvCase RandomConvCase(Rng& rng, int index) {
+  const auto pick = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
+  for (;;) {
+    const int ns = static_cast<int>(pick(1, 3));
+    const bool last = pick(0, 1) == 1;
+    ConvCase c;
+    c.attrs = last ? ChannelsLast(ns) : ChannelsFirst(ns);
+    ir::ConvAttrs& a = c.attrs;
+    const int64_t groups = pick(1, 3) == 3 ? 2 : 1;
+    const int64_t batch = pick(1, 3), in_features = groups * pick(1, 3), out_features = groups * pick(1, 3);
+    c.input_dims.assign(static_cast<size_t>(ns + 2), 0);
+    c.kernel_dims.assign(static_cast<size_t>(ns + 2), 0);
+    c.input_dims[static_cast<size_t>(a.input_batch_axis)] = batch;
+    c.input_dims[static_cast<size_t>(a.input_feature_axis)] = in_features;
+    c.kernel_dims[static_cast<size_t>(a.kernel_input_feature_axis)] = in_features / groups;
+    c.kernel_dims[static_cast<size_t>(a.kernel_output_feature_axis)] = out_features;
+    a.feature_group_count = groups;
+    const bool input_dilated = pick(0, 3) == 0;
+    const bool symmetric = pick(0, 1) == 1;  // nonnegative and symmetric padding: what cuDNN takes most
+    bool nonempty = true;
+    for (int j = 0; j < ns; ++j) {
+      const int64_t size = pick(ns == 3 ? 2 : 3, ns == 3 ? 6 : 10), k = pick(1, 4);
+      c.input_dims[static_cast<size_t>(a.input_spatial_axes[static_cast<size_t>(j)])] = size;
+      c.kernel_dims[static_cast<size_t>(a.kernel_spatial_axes[static_cast<size_t>(j)])] = k;
+      a.strides.push_back(pick(1, 3));
+      a.kernel_dilation.push_back(pick(1, 2));
+      a.input_dilation.push_back(input_dilated ? pick(1, 2) : 1);
+      a.padding_low.push_back(pick(symmetric ? 0 : -1, 2));
+      a.padding_high.push_back(symmetric ? a.padding_low.back() : pick(-1, 2));
+      const int64_t padded = (size - 1) * a.input_dilation.back() + 1 + a.padding_low.back() + a.padding_high.back();
+      nonempty = nonempty && padded >= (k - 1) * a.kernel_dilation.back() + 1;
     }
+    if (!nonempty) continue;
+    c.name = "random case " + std::to_string(index);
+    return c;
+  }
+}
+
+// Random convolutions and both their gradients, Float32, against Float64
+// on the CPU: each backend's mapping of layouts, padding, strides and
+// dilations (onto cuDNN's three calls, im2col or oneDNN) beyond the tables.
+TEST_P(DotConvTest, RandomConvolutionsAndGradientsMatchFloat64) {
+  Rng rng(29);
+  for (int i = 0; i < 32; ++i) {
+    const ConvCase c = RandomConvCase(rng, i);
+    CheckConv(Backend(), dtypes::Float32, c, rng);
+    CheckConvGradients(Backend(), dtypes::Float32, c, rng);
   }
 }
 
