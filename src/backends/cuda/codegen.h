@@ -84,6 +84,11 @@ struct ConvSpec {
   std::vector<int64_t> FilterStrides() const;
 };
 
+/// The strides (elements) of `dims`, in cuDNN's axis order [n, c,
+/// spatial...], packed NCHW, or NHWC when `channels_last` (for filters:
+/// KCRS or KRSC).
+std::vector<int64_t> CudnnPackedStrides(const std::vector<int64_t>& dims, bool channels_last);
+
 /// Whether `s`'s extents, padding, strides, dilation and groups are ones
 /// cuDNN accepts: 2 or 3 spatial axes, y's extents those of the forward
 /// formula, nonnegative padding.

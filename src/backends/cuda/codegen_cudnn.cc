@@ -52,26 +52,20 @@ CudnnView ViewOf(const std::vector<int64_t>& dims, int64_t n, int64_t c, const s
   return v;
 }
 
-// Strides of `dims` (cuDNN's order) packed NCHW, or NHWC when
-// `channels_last` (for filters: KCRS or KRSC).
-std::vector<int64_t> PackedStrides(const std::vector<int64_t>& dims, bool channels_last) {
-  std::vector<size_t> order = {0};  // axes, outermost first
+// The axes of a rank-`rank` value in cuDNN's order, outermost in memory
+// first: NCHW (KCRS), or NHWC (KRSC) when `channels_last`.
+std::vector<size_t> MemoryOrder(size_t rank, bool channels_last) {
+  std::vector<size_t> order = {0};
   if (!channels_last) order.push_back(1);
-  for (size_t i = 2; i < dims.size(); ++i) order.push_back(i);
+  for (size_t i = 2; i < rank; ++i) order.push_back(i);
   if (channels_last) order.push_back(1);
-  std::vector<int64_t> strides(dims.size());
-  int64_t s = 1;
-  for (size_t i = order.size(); i-- > 0;) {
-    strides[order[i]] = s;
-    s *= dims[order[i]];
-  }
-  return strides;
+  return order;
 }
 
 // Whether `v`'s memory is packed in that format (unit axes' strides do not
 // matter).
 bool IsPacked(const CudnnView& v, bool channels_last) {
-  const std::vector<int64_t> want = PackedStrides(v.dims, channels_last);
+  const std::vector<int64_t> want = CudnnPackedStrides(v.dims, channels_last);
   for (size_t i = 0; i < v.dims.size(); ++i) {
     if (v.dims[i] != 1 && v.strides[i] != want[i]) return false;
   }
@@ -95,7 +89,18 @@ std::vector<int64_t> Spatial(const std::vector<int64_t>& v, int64_t unit_value) 
 
 }  // namespace
 
-std::vector<int64_t> ConvSpec::FilterStrides() const { return PackedStrides(w_dims, channels_last); }
+std::vector<int64_t> CudnnPackedStrides(const std::vector<int64_t>& dims, bool channels_last) {
+  const std::vector<size_t> order = MemoryOrder(dims.size(), channels_last);
+  std::vector<int64_t> strides(dims.size());
+  int64_t s = 1;
+  for (size_t i = order.size(); i-- > 0;) {
+    strides[order[i]] = s;
+    s *= dims[order[i]];
+  }
+  return strides;
+}
+
+std::vector<int64_t> ConvSpec::FilterStrides() const { return CudnnPackedStrides(w_dims, channels_last); }
 
 bool ConvSpecIsConsistent(const ConvSpec& s) {
   const size_t r = s.x_dims.size();
@@ -190,8 +195,8 @@ bool Generator::CudnnConv(int id) {
     s.x_dims = p.x.dims;
     s.y_dims = p.y.dims;
     s.w_dims = p.w.dims;
-    s.x_strides = PackedStrides(p.x.dims, s.channels_last);
-    s.y_strides = PackedStrides(p.y.dims, s.channels_last);
+    s.x_strides = CudnnPackedStrides(p.x.dims, s.channels_last);
+    s.y_strides = CudnnPackedStrides(p.y.dims, s.channels_last);
     if (!ConvSpecIsConsistent(s)) return std::nullopt;
     return p;
   };
@@ -212,13 +217,9 @@ bool Generator::CudnnConv(int id) {
   ConvSpec& s = chosen->spec;
   const CudnnView& w = chosen->w;
   const bool channels_last = s.channels_last;
-  const std::vector<int64_t> packed = PackedStrides(w.dims, channels_last);
-  // The filter's axes in memory order (outermost first) and their packed
-  // strides: the order a pack or unpack kernel walks.
-  std::vector<size_t> order = {0};
-  if (!channels_last) order.push_back(1);
-  for (size_t i = 2; i < w.dims.size(); ++i) order.push_back(i);
-  if (channels_last) order.push_back(1);
+  const std::vector<int64_t> packed = CudnnPackedStrides(w.dims, channels_last);
+  // The filter's axes in memory order: the order a pack kernel walks.
+  const std::vector<size_t> order = MemoryOrder(w.dims.size(), channels_last);
   const int64_t w_size = Product(w.dims);
   const int out_value = [&] {
     if (s.kind != ConvSpec::Kind::kBackwardFilter || IsPacked(w, channels_last)) return id;

@@ -137,12 +137,8 @@ void RunReferenceConv(const ConvSpec& s, const void* a, const void* b, void* out
   if (s.kind != ConvSpec::Kind::kForward && s.groups != 1) Throw("cuda-emu: a grouped cuDNN backward call");
   // The images are packed as the spec's format says (the generator hands
   // cuDNN no other strides).
-  ConvSpec packed = s;
-  packed.w_dims = s.x_dims;
-  const std::vector<int64_t> want_x = packed.FilterStrides();
-  packed.w_dims = s.y_dims;
-  const std::vector<int64_t> want_y = packed.FilterStrides();
-  if (s.x_strides != want_x || s.y_strides != want_y) {
+  if (s.x_strides != CudnnPackedStrides(s.x_dims, s.channels_last) ||
+      s.y_strides != CudnnPackedStrides(s.y_dims, s.channels_last)) {
     Throw("cuda-emu: a cuDNN image is not packed " + std::string(s.channels_last ? "NHWC" : "NCHW"));
   }
   switch (s.dtype) {
