@@ -4,7 +4,8 @@
 // 784-512-512-10 of bench/workloads.h with Adam's update, traced for the
 // CUDA backend's capabilities; its program is generated as the backend does
 // and its kernels compiled for sm_90 (or --arch=sm_XX) with the disk cache
-// off, in interleaved rounds:
+// off (the environment's options, KILN_CUDA_VECTORIZE included), in
+// interleaved rounds:
 //   one_module      every kernel in one NVRTC compilation (before SplitModules)
 //   split_parallel  SplitModules' modules compiled in parallel (what the backend does)
 //   longest_module  the slowest of those modules alone: the wall time with a core per module
@@ -87,15 +88,18 @@ int Run(int argc, char** argv) {
   std::printf("CUDA_COMPILE arch=%s nvrtc=%s cores=%u rounds=%d\n", arch.c_str(),
               backends::cuda::NvrtcVersion().c_str(), std::thread::hardware_concurrency(), rounds);
   std::vector<double> generate, one, split, longest;
-  size_t kernels = 0, modules = 0;
+  size_t kernels = 0, modules = 0, vectorized = 0;
   for (int r = 0; r < rounds; ++r) {
     auto start = std::chrono::steady_clock::now();
     const backends::cuda::Program p =
-        backends::cuda::GenerateProgram(*backends::cpu::OptimizeFunction(MlpAdamStep(caps)));
+        backends::cuda::GenerateProgram(*backends::cpu::OptimizeFunction(MlpAdamStep(caps)),
+                                        backends::cuda::ProgramOptionsFromEnvironment());
     generate.push_back(Seconds(start));
     // A comment naming the round keeps the in-memory cache from answering.
     const std::string tag = "\n// round " + std::to_string(r) + "\n";
     kernels = p.kernels.size();
+    vectorized = static_cast<size_t>(std::count_if(p.kernels.begin(), p.kernels.end(),
+                                                   [](const backends::cuda::KernelSpec& k) { return k.vectorized; }));
     start = std::chrono::steady_clock::now();
     backends::cuda::CompileToCubin(backends::cuda::ModuleSource(p) + tag, arch);
     one.push_back(Seconds(start));
@@ -114,7 +118,7 @@ int Run(int argc, char** argv) {
     longest.push_back(slowest);
   }
   std::printf("BENCH generate %.6f kernels=%zu\n", Median(generate), kernels);
-  std::printf("BENCH one_module %.6f kernels=%zu\n", Median(one), kernels);
+  std::printf("BENCH one_module %.6f kernels=%zu vectorized=%zu\n", Median(one), kernels, vectorized);
   std::printf("BENCH split_parallel %.6f modules=%zu\n", Median(split), modules);
   std::printf("BENCH longest_module %.6f\n", Median(longest));
   return 0;

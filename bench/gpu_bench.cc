@@ -26,6 +26,8 @@
 //   chain           tanh(2x + 1) * sigmoid(x) on Float32[chain_n] (default 256M)
 //   copy            -x on Float32[chain_n]: one read and one write, the
 //                   elementwise bandwidth ceiling (PyTorch's side: a plain copy)
+//   chain_scalar, copy_scalar  chain and copy with KILN_CUDA_VECTORIZE=0: one
+//                   element per thread instead of four with vector loads (Kiln's alone)
 //   gemm_bf16       BFloat16 [n, n] x [n, n] with graph::MatMul (default n 8192)
 //   sort            graph::Sort of Float32[sort_n] (default 1M)
 //   topk            graph::TopK, k 50, of Float32[64, 50257] (a batch of GPT-2 logits)
@@ -174,6 +176,21 @@ std::vector<Node> ExampleMlp(context::Context ctx, const std::vector<Node>& inpu
 }
 
 // Elementwise workload on Float32[n]: `fn` of the parameter.
+// Runs `fn` with environment variable `name` set to `value`, then restores
+// it: the CUDA backend reads its settings when an executable compiles.
+void WithEnvironment(const char* name, const char* value, const std::function<void()>& fn) {
+  const char* old = std::getenv(name);
+  const std::string saved = old != nullptr ? old : "";
+  setenv(name, value, 1);
+  try {
+    fn();
+  } catch (...) {
+    old != nullptr ? setenv(name, saved.c_str(), 1) : unsetenv(name);
+    throw;
+  }
+  old != nullptr ? setenv(name, saved.c_str(), 1) : unsetenv(name);
+}
+
 void Elementwise(const BackendPtr& backend, const Options& o, const std::string& name,
                  const std::function<Node(Node)>& fn) {
   const int64_t n = o.chain_n;
@@ -422,15 +439,8 @@ int Run(const Options& o) {
                            Variant{"cnn_stepwise", "KILN_CUDA_GRAPHS", "off", true},
                            Variant{"cnn_im2col", "KILN_CUDA_CUDNN", "0", true}}) {
     run(v.name, [&] {
-      const char* old = std::getenv(v.variable);
-      const std::string saved = old != nullptr ? old : "";
-      setenv(v.variable, v.value, 1);
-      const Step step = v.cnn ? CnnTrainStep(backend) : MlpTrainStep(backend);
-      if (old != nullptr) {
-        setenv(v.variable, saved.c_str(), 1);
-      } else {
-        unsetenv(v.variable);
-      }
+      Step step;
+      WithEnvironment(v.variable, v.value, [&] { step = v.cnn ? CnnTrainStep(backend) : MlpTrainStep(backend); });
       Report(v.name, TimeEach(step, v.cnn ? 3 : 5, train_rounds), v.cnn ? "batch=128" : "batch=256");
     });
   }
@@ -439,6 +449,17 @@ int Run(const Options& o) {
     Elementwise(backend, o, "chain", [](Node x) { return graph::Tanh(x * 2.0 + 1.0) * graph::Sigmoid(x); });
   });
   run("copy", [&] { Elementwise(backend, o, "copy", [](Node x) { return graph::Neg(x); }); });
+  // Kiln's alone: the same two with one element per thread instead of four
+  // with vector loads (what the vector form gains).
+  for (const char* name : {"chain_scalar", "copy_scalar"}) {
+    run(name, [&] {
+      WithEnvironment("KILN_CUDA_VECTORIZE", "0", [&] {
+        Elementwise(backend, o, name, [name](Node x) {
+          return std::string(name) == "copy_scalar" ? graph::Neg(x) : graph::Tanh(x * 2.0 + 1.0) * graph::Sigmoid(x);
+        });
+      });
+    });
+  }
   run("gemm_bf16", [&] { GemmBf16(backend, o); });
   run("sort", [&] {
     const double s = TimeFloatFunction(backend, o, {o.sort_n}, [](Node x) { return graph::Sort(x, 0); });

@@ -11,6 +11,7 @@
 #include <functional>
 #include <initializer_list>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,24 @@ TEST(CudaCodegenTest, ElementwiseChainIsOneKernel) {
   ASSERT_EQ(p.kernels[0].elementwise_input.size(), 1u);
   EXPECT_TRUE(p.kernels[0].elementwise_input[0]);  // may be updated in place
   EXPECT_EQ(p.kernels[0].work_items, 1024);
+}
+
+// A grid-stride kernel gets enough blocks for its work, at most 8 per
+// multiprocessor (32 for a block per item), and no more than the
+// multiprocessors hold at once where the kernel's occupancy is known.
+TEST(CudaCodegenTest, LaunchesFitOneWaveOfResidentBlocks) {
+  KernelSpec big{.work_items = int64_t{1} << 28};
+  EXPECT_EQ(LaunchBlocks(big, 132), 132u * 8);
+  EXPECT_EQ(LaunchBlocks(big, 132, 0), 132u * 8);  // occupancy unknown
+  EXPECT_EQ(LaunchBlocks(big, 132, 6), 132u * 6);
+  EXPECT_EQ(LaunchBlocks(big, 132, 16), 132u * 8);
+  KernelSpec small{.work_items = 1000};
+  EXPECT_EQ(LaunchBlocks(small, 132, 6), 4u);  // ceil(1000 / 256)
+  KernelSpec rows{.work_items = 100000, .block_per_item = true};
+  EXPECT_EQ(LaunchBlocks(rows, 132), 132u * 32);
+  EXPECT_EQ(LaunchBlocks(rows, 132, 3), 132u * 3);
+  KernelSpec empty{.work_items = 0};
+  EXPECT_EQ(LaunchBlocks(empty, 132, 6), 1u);
 }
 
 TEST(CudaCodegenTest, ReductionFusesItsProducer) {
@@ -213,12 +232,86 @@ void ExpectCompiles(const Program& p, std::initializer_list<const char*> archs =
   std::string module = KernelPrelude();
   if (UsesComplex(p)) module += std::string("\n") + ComplexMathSource();
   if (UsesAttention(p)) module += std::string("\n") + AttentionSource();
+  if (UsesVectors(p)) module += std::string("\n") + VectorSource();
   int kernels = 0;
   Collect(p, "p_", &module, &kernels);
   for (const char* arch : archs) {
     SCOPED_TRACE(arch);
     ASSERT_NO_THROW(CompileToCubin(module, arch));
   }
+}
+
+// The PTX of the program's kernels for compute_90.
+std::string Ptx(const Program& p) { return CompileToPtx(ModuleSource(p), "compute_90"); }
+
+// From kVectorizeMinElements elements, an elementwise kernel reads its
+// same-shape inputs and writes its output four elements at a time: the PTX
+// has one 16-byte load and store per group of four Float32 values.
+TEST(CudaCodegenTest, LargeElementwiseKernelsUseVectorLoads) {
+  const int64_t n = kVectorizeMinElements + 3;
+  auto chain = [&](dtypes::DType dt, int64_t size) {
+    return Build([=](graph::Graph* g) {
+      Node x = graph::Parameter(g, "x", shapes::Make(dt, size));
+      return std::vector<Node>{graph::Tanh(x * 2.0f + 1.0f) * graph::Sigmoid(x)};
+    });
+  };
+  const Program p = GenerateProgram(*chain(dtypes::Float32, n));
+  ASSERT_EQ(p.kernels.size(), 1u);
+  const KernelSpec& k = p.kernels[0];
+  EXPECT_TRUE(k.vectorized);
+  EXPECT_EQ(k.work_items, (n + 3) / 4);  // one thread per group of four
+  EXPECT_EQ(k.inputs.size(), 1u);
+  EXPECT_TRUE(k.elementwise_input[0]);  // still written over in place
+  // Buffers not 16-byte aligned take the one-element loop, as does the tail.
+  EXPECT_NE(k.source.find("((size_t)in0 & 15) == 0"), std::string::npos) << k.source;
+  EXPECT_NE(k.source.find("i < " + std::to_string(n) + "LL"), std::string::npos) << k.source;
+  const std::string ptx = Ptx(p);
+  EXPECT_NE(ptx.find("ld.global.nc.v4.f32"), std::string::npos);
+  EXPECT_NE(ptx.find("st.global.v4.f32"), std::string::npos);
+
+  // Below the threshold, turned off, or for complex values: one element per thread.
+  EXPECT_FALSE(GenerateProgram(*chain(dtypes::Float32, kVectorizeMinElements - 1)).kernels[0].vectorized);
+  EXPECT_FALSE(GenerateProgram(*chain(dtypes::Float32, n), {.vectorize_min_elements = 0}).kernels[0].vectorized);
+  const Program plain = GenerateProgram(*chain(dtypes::Float32, 1000));
+  EXPECT_EQ(Ptx(plain).find(".v4."), std::string::npos);
+  auto complex = Build([&](graph::Graph* g) {
+    Node z = graph::Parameter(g, "z", shapes::Make(dtypes::Complex64, n));
+    return std::vector<Node>{z * z};
+  });
+  EXPECT_FALSE(GenerateProgram(*complex).kernels[0].vectorized);
+
+  // 16-bit floats load 8 bytes per group, Float64 two 16-byte halves, Bool
+  // 4 bytes; a row vector broadcast over the rows is read per element.
+  auto mixed = Build([&](graph::Graph* g) {
+    Node h = graph::Parameter(g, "h", shapes::Make(dtypes::BFloat16, 4097, 256));
+    Node d = graph::Parameter(g, "d", shapes::Make(dtypes::Float64, 4097, 256));
+    Node row = graph::Parameter(g, "row", shapes::Make(dtypes::Float64, 256));
+    Node b = graph::Parameter(g, "b", shapes::Make(dtypes::Bool, 4097, 256));
+    Node sum = graph::ConvertDType(h, dtypes::Float64) + d + row;
+    return std::vector<Node>{graph::Where(b, sum, d)};
+  });
+  const Program mp = GenerateProgram(*mixed);
+  ASSERT_EQ(CountKernels(mp), 1) << ModuleSource(mp);
+  const KernelSpec& mk = mp.kernels[0];
+  EXPECT_TRUE(mk.vectorized);
+  for (const char* vec : {"KVec4<unsigned short, 8>", "KVec4<double, 16>", "KVec4<unsigned char, 4>"}) {
+    EXPECT_NE(mk.source.find(vec), std::string::npos) << vec << "\n" << mk.source;
+  }
+  const std::string mptx = Ptx(mp);
+  for (const char* op : {"ld.global.nc.v4.u16", "ld.global.nc.v2.f64", "ld.global.nc.v4.u8", "st.global.v2.f64"}) {
+    EXPECT_NE(mptx.find(op), std::string::npos) << op;
+  }
+  ExpectCompiles(mp);
+
+  // A body longer than 48 lines stays one element per thread (NVRTC time).
+  auto longer = Build([&](graph::Graph* g) {
+    Node x = graph::Parameter(g, "x", shapes::Make(dtypes::Float32, n));
+    for (int i = 0; i < 30; ++i) x = graph::Sin(x) * 1.5f;
+    return std::vector<Node>{x};
+  });
+  const Program lp = GenerateProgram(*longer);
+  ASSERT_EQ(CountKernels(lp), 1);
+  EXPECT_FALSE(lp.kernels[0].vectorized);
 }
 
 class ScopedNoDiskCache {
@@ -359,6 +452,42 @@ TEST(CudaCodegenTest, ConvolutionsOnCudnnAreItsThreeCalls) {
 // What cuDNN cannot take stays off it: Float64, batch groups, images of
 // two layouts, padding that makes the output's extent differ from cuDNN's
 // symmetric formula, no spatial axes; and everything with cuDNN off.
+// Each cuDNN call names its ConvGeneral; a convolution in
+// ProgramOptions::cudnn_refused (one cuDNN has no algorithm for) falls back
+// alone, and the others stay cuDNN calls.
+TEST(CudaCodegenTest, ARefusedConvolutionAloneLeavesCudnn) {
+  auto grads = Build([](graph::Graph* g) {
+    Node x = graph::Parameter(g, "x", shapes::Make(dtypes::Float32, 4, 9, 9, 3));
+    Node w = graph::Parameter(g, "w", shapes::Make(dtypes::Float32, 3, 3, 3, 6));
+    ir::ConvAttrs a = Conv2D("NHWC");
+    a.strides = {2, 2};
+    return graph::Gradient(graph::ReduceAllSum(graph::Square(graph::ConvGeneral(x, w, a))), {x, w});
+  });
+  ProgramOptions options = WithCudnn();
+  const Program all = GenerateProgram(*grads, options);
+  ASSERT_EQ(all.convs.size(), 3u);
+  EXPECT_TRUE(all.matmuls.empty());
+  std::vector<int> ids;
+  for (const ConvSpec& c : all.convs) {
+    ASSERT_GE(c.id, 0);
+    EXPECT_EQ(all.function.instructions[static_cast<size_t>(c.id)].op, ir::OpType::kConvGeneral);
+    ids.push_back(c.id);
+  }
+  EXPECT_EQ(std::set<int>(ids.begin(), ids.end()).size(), 3u);
+  const ConvSpec refused = ConvsOf(all, ConvSpec::Kind::kBackwardData)[0];
+  options.cudnn_refused = {refused.id};
+  const Program rest = GenerateProgram(*grads, options);
+  ASSERT_EQ(rest.convs.size(), 2u);
+  for (const ConvSpec& c : rest.convs) EXPECT_NE(c.id, refused.id);
+  EXPECT_TRUE(ConvsOf(rest, ConvSpec::Kind::kBackwardData).empty());
+  EXPECT_EQ(ConvsOf(rest, ConvSpec::Kind::kForward).size(), 1u);
+  EXPECT_EQ(ConvsOf(rest, ConvSpec::Kind::kBackwardFilter).size(), 1u);
+  EXPECT_FALSE(rest.matmuls.empty());  // the input gradient as im2col and a product
+  ExpectCompiles(rest, {"sm_90"});
+  options.cudnn_refused = ids;
+  EXPECT_TRUE(GenerateProgram(*grads, options).convs.empty());
+}
+
 TEST(CudaCodegenTest, ConvolutionsCudnnCannotTakeUseTheOtherPaths) {
   const auto conv = [](dtypes::DType dt, const std::function<void(ir::ConvAttrs&)>& edit) {
     return Build([=](graph::Graph* g) {

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -721,6 +722,33 @@ TEST_P(ElementwiseTest, ConvertSpecialCases) {
   EXPECT_TRUE(Check(Backend(), convert(dtypes::Float16), {{1e6, -1e6, 1, kNaN}}, dtypes::Float32, dtypes::Float16,
                     {kInf, -kInf, 1, kNaN}));
   EXPECT_TRUE(Check(Backend(), convert(dtypes::Float32), {{1, 0}}, dtypes::Bool, dtypes::Float32, {1, 0}));
+}
+
+// ------------------------------------------------------ Large arrays.
+
+// Arrays large enough for the CUDA backend's vector loads (four elements per
+// thread from cuda::kVectorizeMinElements, 2^20), with elements of every
+// size: Mul, Max, Equal (Bool output) and LogicalXor (Bool inputs) on 2^20 + 3
+// elements (three past the last group of four), and a row vector broadcast
+// over [4097, 256] (read per element beside a vector-loaded input).
+TEST_P(ElementwiseTest, LargeArraysMatchReference) {
+  testing::Rng rng(8);
+  std::map<std::string, BinaryCase> cases;
+  for (const BinaryCase& c : BinaryCases()) cases.emplace(c.name, c);
+  const std::vector<std::pair<const char*, DType>> runs = {
+      {"Mul", dtypes::Int8},      {"Mul", dtypes::Float16},  {"Mul", dtypes::BFloat16}, {"Mul", dtypes::Float32},
+      {"Mul", dtypes::Float64},   {"Mul", dtypes::Int64},    {"Max", dtypes::Uint16},   {"Max", dtypes::Float32},
+      {"Equal", dtypes::Float32}, {"Equal", dtypes::Int8},   {"LogicalXor", dtypes::Bool}};
+  for (const auto& [name, dt] : runs) {
+    const BinaryCase& c = cases.at(name);
+    const auto shape = shapes::Make(dt, (int64_t{1} << 20) + 3);
+    Tensor a = testing::Random(shape, rng, c.lo_a, c.hi_a), b = testing::Random(shape, rng, c.lo_b, c.hi_b);
+    CheckBinary(c, a, c.comparison ? WithTies(a, b) : b);
+  }
+  for (DType dt : {dtypes::Float32, dtypes::BFloat16}) {
+    Tensor a = testing::Random(shapes::Make(dt, 4097, 256), rng, -100, 100);
+    CheckBinary(cases.at("Add"), a, testing::Random(shapes::Make(dt, 256), rng, -100, 100));
+  }
 }
 
 // ------------------------------------------------------ In-place chains.

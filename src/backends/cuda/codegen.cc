@@ -294,6 +294,8 @@ KernelSpec Generator::Elementwise(int id) {
   KernelBuilder b(fn_, p_.materialized);
   const std::string v = b.Compute(id, LinearIdx("i"), true);
   const std::string body = b.Body() + "    out[i] = " + StoreExpr(in.shape.DType(), v) + ";\n";
+  auto value = [id](KernelBuilder& vb, const Idx& idx) { return vb.Compute(id, idx, true); };
+  if (auto vector = Vectorized(id, "fused", b, body, value)) return *std::move(vector);
   return Finish(b, id, "fused", ThreadLoop("i", in.shape.Size(), body), in.shape.Size(), false);
 }
 
@@ -303,6 +305,9 @@ KernelSpec Generator::CopyOperand(int id, size_t k) {
   KernelBuilder b(fn_, p_.materialized);
   const std::string v = b.Value(in.operands[k], LinearIdx("i"), true);
   const std::string body = b.Body() + "    out[i] = " + StoreExpr(in.shape.DType(), v) + ";\n";
+  const int operand = in.operands[k];
+  auto value = [operand](KernelBuilder& vb, const Idx& idx) { return vb.Value(operand, idx, true); };
+  if (auto vector = Vectorized(id, "copy", b, body, value)) return *std::move(vector);
   return Finish(b, id, "copy", ThreadLoop("i", in.shape.Size(), body), in.shape.Size(), false);
 }
 
@@ -380,6 +385,10 @@ bool UsesComplex(const Program& program) {
   return false;
 }
 
+bool UsesVectors(const Program& program) {
+  return std::any_of(program.kernels.begin(), program.kernels.end(), [](const KernelSpec& k) { return k.vectorized; });
+}
+
 bool UsesAttention(const Program& program) {
   for (const ir::Instruction& in : program.function.instructions) {
     if (in.op == ir::OpType::kAttention || in.op == ir::OpType::kAttentionGrad) return true;
@@ -394,6 +403,7 @@ std::string ModuleHeader(const Program& program) {
   std::string s = KernelPrelude();
   if (UsesComplex(program)) s += std::string("\n") + ComplexMathSource();
   if (UsesAttention(program)) s += std::string("\n") + AttentionSource();
+  if (UsesVectors(program)) s += std::string("\n") + VectorSource();
   return s;
 }
 
@@ -463,7 +473,13 @@ Capabilities ProgramCapabilities() {
 ProgramOptions ProgramOptionsFromEnvironment() {
   const char* v = std::getenv("KILN_CUDA_DETERMINISTIC");
   const char* c = std::getenv("KILN_CUDA_CUDNN");
-  return {.deterministic = v != nullptr && std::string(v) == "1", .cudnn = c == nullptr || std::string(c) != "0"};
+  const char* vec = std::getenv("KILN_CUDA_VECTORIZE");
+  int64_t vectorize = kVectorizeMinElements;
+  if (vec != nullptr && std::string(vec) == "0") vectorize = 0;
+  if (vec != nullptr && std::string(vec) == "all") vectorize = 1;
+  return {.deterministic = v != nullptr && std::string(v) == "1",
+          .cudnn = c == nullptr || std::string(c) != "0",
+          .vectorize_min_elements = vectorize};
 }
 
 Program GenerateProgram(const ir::Function& fn, const ProgramOptions& options) {

@@ -35,6 +35,7 @@ struct KernelSpec {
   std::vector<int> inputs;      // instruction ids of the buffers read
   int64_t work_items = 0;       // grid-stride loop trip count (threads or blocks)
   bool block_per_item = false;  // one block of kBlockSize threads per work item
+  bool vectorized = false;      // four elements per thread, vector loads (codegen_vector.cc)
   /// Per input: read only at the output's own linear index, so the output
   /// may overwrite it in place when it is donated or dies here.
   std::vector<bool> elementwise_input;
@@ -80,6 +81,9 @@ struct ConvSpec {
   int a = 0, b = 0;
   /// Only algorithms that give the same bits on every run.
   bool deterministic = false;
+  /// The ConvGeneral instruction this call computes (its id in the
+  /// program's function), which ProgramOptions::cudnn_refused names.
+  int id = -1;
   /// The strides (elements) of w's packed format, in cuDNN's axis order.
   std::vector<int64_t> FilterStrides() const;
 };
@@ -201,6 +205,10 @@ bool MatmulDType(dtypes::DType dtype);
 /// emulator's capabilities.
 Capabilities ProgramCapabilities();
 
+/// Below this many elements an elementwise kernel is launch-bound, and its
+/// vector form would only cost NVRTC time: ProgramOptions's default.
+inline constexpr int64_t kVectorizeMinElements = int64_t{1} << 20;
+
 /// Choices that change the generated code.
 struct ProgramOptions {
   /// Scatters that combine (sum, max, min) apply their updates in order on
@@ -218,10 +226,22 @@ struct ProgramOptions {
   /// CUDA backend turns it off where cuDNN is missing, or for a program
   /// where cuDNN has no algorithm for one of them.
   bool cudnn = false;
+  /// ConvGeneral instructions (ConvSpec::id) that stay off cuDNN, as if it
+  /// were off for them alone: the CUDA backend adds a convolution here when
+  /// cuDNN has no algorithm for it, so the others keep cuDNN.
+  std::vector<int> cudnn_refused;
+  /// Elementwise kernels of at least this many elements read their
+  /// same-shape inputs and write their output four elements per thread with
+  /// vector loads and stores (16 bytes for Float32) where every buffer is
+  /// aligned for them, so more bytes are in flight per thread
+  /// (codegen_vector.cc); 0 turns it off.
+  int64_t vectorize_min_elements = kVectorizeMinElements;
 };
 
-/// The options the environment asks for: KILN_CUDA_DETERMINISTIC=1, and
-/// KILN_CUDA_CUDNN=0 (no cuDNN; `cudnn` is true otherwise).
+/// The options the environment asks for: KILN_CUDA_DETERMINISTIC=1,
+/// KILN_CUDA_CUDNN=0 (no cuDNN; `cudnn` is true otherwise), and
+/// KILN_CUDA_VECTORIZE=0 (no vector loads) or =all (from four elements;
+/// kVectorizeMinElements otherwise).
 ProgramOptions ProgramOptionsFromEnvironment();
 
 /// Plans and generates the kernels of `fn`. Throws kiln::Error naming the op
@@ -260,6 +280,10 @@ bool UsesComplex(const Program& program);
 /// Whether a program has Attention or AttentionGrad (its module then
 /// includes attention.cuh).
 bool UsesAttention(const Program& program);
+
+/// Whether a program has vectorized kernels (its modules then include
+/// VectorSource's KVec4).
+bool UsesVectors(const Program& program);
 
 /// The CUDA C++ type a dtype is stored as ("float", "unsigned short" for
 /// Float16, ...).

@@ -125,6 +125,8 @@ namespace gen {
 
 bool Generator::CudnnConv(int id) {
   if (!options_.cudnn) return false;
+  const std::vector<int>& refused = options_.cudnn_refused;
+  if (std::find(refused.begin(), refused.end(), id) != refused.end()) return false;
   const ir::Instruction& in = I(id);
   const ir::ConvAttrs a = ir::Attr<ir::ConvAttrs>(in);
   const int lhs = in.operands[0], rhs = in.operands[1];
@@ -253,6 +255,7 @@ bool Generator::CudnnConv(int id) {
   // 2. The call.
   s.a = s.kind == ConvSpec::Kind::kBackwardData ? y_value : x_value;
   s.b = s.kind == ConvSpec::Kind::kBackwardFilter ? y_value : w_value;
+  s.id = id;
   p_.convs.push_back(s);
   p_.steps.push_back({StepKind::kConv, out_value, static_cast<int>(p_.convs.size()) - 1});
   // 3. A filter gradient out of cuDNN's format into the output's layout.

@@ -110,7 +110,8 @@ struct CudaStagingApi {
 void WarnConvolutionsOffCudnn(const std::string& why) {
   static std::once_flag once;
   std::call_once(once, [&] {
-    std::fprintf(stderr, "kiln: warning: cuda: convolutions run as im2col and cuBLASLt products: %s\n", why.c_str());
+    std::fprintf(stderr, "kiln: warning: cuda: convolutions cuDNN cannot run are im2col and cuBLASLt products: %s\n",
+                 why.c_str());
   });
 }
 
@@ -685,15 +686,17 @@ class CudaExecutable final : public Executable {
     // with convolutions.
     options.cudnn = options.cudnn && HasConvolutions(*optimized) && d.Cudnn() != nullptr;
     // The products and convolutions first: where cuBLASLt has no algorithm
-    // for a product with the bias epilogue, or cuDNN none for a
-    // convolution, the program is generated again without epilogues or
-    // without cuDNN (each turned off once, so this ends).
+    // for a product with the bias epilogue, the program is generated again
+    // without epilogues; where cuDNN has none for a convolution, again with
+    // that convolution off cuDNN (the others keep it); without cuDNN at all
+    // where the workspace cannot be had. Each pass turns something off for
+    // good, so this ends.
     for (;;) {
       program_ = GenerateProgram(*optimized, options);
       if (!PlanMatmuls(d)) {
         options.epilogues = false;
-      } else if (!PlanConvs(d)) {
-        options.cudnn = false;
+      } else if (!PlanConvs(d, &options)) {
+        continue;
       } else {
         break;
       }
@@ -712,6 +715,16 @@ class CudaExecutable final : public Executable {
       Check(cudaLibraryGetKernel(&kernel, libraries_.loaded[static_cast<size_t>(modules.module_of[i])], entry.c_str()),
             "finding kernel " + entry);
       kernels_.push_back(kernel);
+      // Blocks of this kernel one multiprocessor holds at once (its
+      // registers and shared memory decide): a grid-stride launch of more
+      // runs in two uneven waves. 0 (unknown) keeps LaunchBlocks' default.
+      int resident = 0;
+      if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, reinterpret_cast<const void*>(kernel), kBlockSize,
+                                                        0) != cudaSuccess) {
+        cudaGetLastError();
+        resident = 0;
+      }
+      resident_blocks_.push_back(resident);
     }
     for (const LibraryCall& c : program_.library_calls) {
       fft_plans_.push_back(IsFourier(c.kind) ? std::make_unique<FftPlan>(d, c) : nullptr);
@@ -761,25 +774,39 @@ class CudaExecutable final : public Executable {
   }
 
   // Plans every convolution of the program on cuDNN, and allocates the
-  // workspace they share; false (after a warning) if cuDNN refuses one.
-  bool PlanConvs(Device& d) {
+  // workspace they share. False (after a warning) where cuDNN refuses a
+  // convolution, which `options` then keeps off cuDNN, or where the
+  // workspace cannot be allocated, which turns cuDNN off.
+  bool PlanConvs(Device& d, ProgramOptions* options) {
     convs_.clear();
     conv_workspace_.reset();
     if (program_.convs.empty()) return true;
     const CudnnHandle* handle = d.Cudnn();
-    if (handle == nullptr) return false;
+    if (handle == nullptr) {
+      options->cudnn = false;
+      return false;
+    }
     std::lock_guard lock(d.mu);  // the handle is Execute's too
-    try {
-      size_t workspace = 0;
-      for (const ConvSpec& c : program_.convs) {
+    size_t workspace = 0;
+    for (const ConvSpec& c : program_.convs) {
+      try {
         convs_.push_back(std::make_unique<CudnnConv>(*handle, c, kMaxCudnnWorkspace, Tf32Enabled()));
-        workspace = std::max(workspace, convs_.back()->WorkspaceBytes());
+      } catch (const Error& e) {
+        convs_.clear();
+        CountCudnn(&CudnnStats::refused, 1);
+        WarnConvolutionsOffCudnn(e.what());
+        options->cudnn_refused.push_back(c.id);
+        return false;
       }
+      workspace = std::max(workspace, convs_.back()->WorkspaceBytes());
+    }
+    try {
       if (workspace > 0) conv_workspace_ = std::make_shared<DeviceMem>(device_, workspace);
     } catch (const Error& e) {
       convs_.clear();
-      CountCudnn(&CudnnStats::refused, 1);
+      CountCudnn(&CudnnStats::refused, static_cast<int64_t>(program_.convs.size()));
       WarnConvolutionsOffCudnn(e.what());
+      options->cudnn = false;
       return false;
     }
     CountCudnn(&CudnnStats::planned, static_cast<int64_t>(convs_.size()));
@@ -883,7 +910,7 @@ class CudaExecutable final : public Executable {
   void Launch(int index, const KernelSpec& k, void** pointers) {
     std::vector<void*> params(k.inputs.size() + 1);
     for (size_t i = 0; i < params.size(); ++i) params[i] = &pointers[i];
-    const unsigned blocks = LaunchBlocks(k, device_->sm_count);
+    const unsigned blocks = LaunchBlocks(k, device_->sm_count, resident_blocks_[static_cast<size_t>(index)]);
     Check(cudaLaunchKernel(reinterpret_cast<const void*>(kernels_[static_cast<size_t>(index)]), dim3(blocks),
                            dim3(kBlockSize), params.data(), 0, stream_),
           "launching " + k.name);
@@ -896,6 +923,7 @@ class CudaExecutable final : public Executable {
   Program program_;
   Libraries libraries_;                // the modules of SplitModules
   std::vector<cudaKernel_t> kernels_;  // per kernel of the program
+  std::vector<int> resident_blocks_;   // per kernel: blocks per multiprocessor at once (0: unknown)
   std::vector<std::unique_ptr<LtMatmul>> matmuls_;
   std::vector<std::unique_ptr<CudnnConv>> convs_;  // per ConvSpec of the program
   MemPtr conv_workspace_;                           // the convolutions' (null: none needs one)

@@ -7,6 +7,7 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <limits>
@@ -38,6 +39,7 @@ namespace {
 // The entry points Kiln calls, as `X(name)` for cudnn##name.
 #define KILN_CUDNN_FUNCTIONS(X)                                                                        \
   X(GetVersion)                                                                                        \
+  X(GetCudartVersion)                                                                                  \
   X(GetErrorString)                                                                                    \
   X(Create)                                                                                            \
   X(Destroy)                                                                                           \
@@ -53,9 +55,15 @@ namespace {
   X(SetConvolutionGroupCount)                                                                          \
   X(SetConvolutionMathType)                                                                            \
   X(DestroyConvolutionDescriptor)                                                                      \
+  X(GetConvolutionForwardAlgorithmMaxCount)                                                            \
+  X(GetConvolutionBackwardDataAlgorithmMaxCount)                                                       \
+  X(GetConvolutionBackwardFilterAlgorithmMaxCount)                                                     \
   X(GetConvolutionForwardAlgorithm_v7)                                                                 \
   X(GetConvolutionBackwardDataAlgorithm_v7)                                                            \
   X(GetConvolutionBackwardFilterAlgorithm_v7)                                                          \
+  X(GetConvolutionForwardWorkspaceSize)                                                                \
+  X(GetConvolutionBackwardDataWorkspaceSize)                                                           \
+  X(GetConvolutionBackwardFilterWorkspaceSize)                                                         \
   X(ConvolutionForward)                                                                                \
   X(ConvolutionBackwardData)                                                                           \
   X(ConvolutionBackwardFilter)
@@ -104,6 +112,12 @@ Api Load() {
   if (api.version / 10000 != CUDNN_MAJOR) {
     api.reason = "the loaded cuDNN is version " + std::to_string(api.version) + "; Kiln was built for cuDNN " +
                  std::to_string(CUDNN_MAJOR);
+  }
+  // cuDNN 9 is built once per CUDA major version under one soname; a build
+  // for another CUDA than Kiln's runtime is not supported by NVIDIA.
+  if (const size_t cudart = api.GetCudartVersion(); api.reason.empty() && cudart / 1000 != CUDART_VERSION / 1000) {
+    api.reason = "the loaded cuDNN was built for CUDA " + std::to_string(cudart / 1000) + "; Kiln uses CUDA " +
+                 std::to_string(CUDART_VERSION / 1000);
   }
   return api;
 }
@@ -223,30 +237,53 @@ CudnnConv::CudnnConv(const CudnnHandle& handle, const ConvSpec& s, size_t max_wo
       chosen_math = p.mathType;
     }
   };
-  int count = 0;
+  // As many results as cuDNN may list (its MaxCount; at least the enum's
+  // count), so no usable algorithm is cut off the end of the list.
+  int count = 0, listed = 0;
+  size_t queried = 0;  // the chosen algorithm's workspace, asked again with its math type set
   switch (s.kind) {
     case ConvSpec::Kind::kForward: {
-      cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-      Check(c.GetConvolutionForwardAlgorithm_v7(h, d_->x, d_->w, d_->conv, d_->y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
-                                                &count, perf),
+      Check(c.GetConvolutionForwardAlgorithmMaxCount(h, &listed), "forward algorithm count");
+      std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(std::max(listed, int{CUDNN_CONVOLUTION_FWD_ALGO_COUNT}));
+      Check(c.GetConvolutionForwardAlgorithm_v7(h, d_->x, d_->w, d_->conv, d_->y, static_cast<int>(perf.size()),
+                                                &count, perf.data()),
             "forward algorithm heuristics");
-      pick(perf, count);
+      pick(perf.data(), count);
+      if (!found) break;
+      Check(c.SetConvolutionMathType(d_->conv, chosen_math), "math type");
+      Check(c.GetConvolutionForwardWorkspaceSize(h, d_->x, d_->w, d_->conv, d_->y,
+                                                 static_cast<cudnnConvolutionFwdAlgo_t>(d_->algo), &queried),
+            "forward workspace size");
       break;
     }
     case ConvSpec::Kind::kBackwardData: {
-      cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-      Check(c.GetConvolutionBackwardDataAlgorithm_v7(h, d_->w, d_->y, d_->conv, d_->x,
-                                                     CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &count, perf),
+      Check(c.GetConvolutionBackwardDataAlgorithmMaxCount(h, &listed), "backward-data algorithm count");
+      std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(
+          std::max(listed, int{CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT}));
+      Check(c.GetConvolutionBackwardDataAlgorithm_v7(h, d_->w, d_->y, d_->conv, d_->x, static_cast<int>(perf.size()),
+                                                     &count, perf.data()),
             "backward-data algorithm heuristics");
-      pick(perf, count);
+      pick(perf.data(), count);
+      if (!found) break;
+      Check(c.SetConvolutionMathType(d_->conv, chosen_math), "math type");
+      Check(c.GetConvolutionBackwardDataWorkspaceSize(h, d_->w, d_->y, d_->conv, d_->x,
+                                                      static_cast<cudnnConvolutionBwdDataAlgo_t>(d_->algo), &queried),
+            "backward-data workspace size");
       break;
     }
     case ConvSpec::Kind::kBackwardFilter: {
-      cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-      Check(c.GetConvolutionBackwardFilterAlgorithm_v7(h, d_->x, d_->y, d_->conv, d_->w,
-                                                       CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &count, perf),
+      Check(c.GetConvolutionBackwardFilterAlgorithmMaxCount(h, &listed), "backward-filter algorithm count");
+      std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perf(
+          std::max(listed, int{CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT}));
+      Check(c.GetConvolutionBackwardFilterAlgorithm_v7(h, d_->x, d_->y, d_->conv, d_->w, static_cast<int>(perf.size()),
+                                                       &count, perf.data()),
             "backward-filter algorithm heuristics");
-      pick(perf, count);
+      pick(perf.data(), count);
+      if (!found) break;
+      Check(c.SetConvolutionMathType(d_->conv, chosen_math), "math type");
+      Check(c.GetConvolutionBackwardFilterWorkspaceSize(
+                h, d_->x, d_->y, d_->conv, d_->w, static_cast<cudnnConvolutionBwdFilterAlgo_t>(d_->algo), &queried),
+            "backward-filter workspace size");
       break;
     }
   }
@@ -254,7 +291,14 @@ CudnnConv::CudnnConv(const CudnnHandle& handle, const ConvSpec& s, size_t max_wo
     Throw("cuda: cuDNN has no algorithm for this convolution within " + std::to_string(max_workspace >> 20) +
           " MiB of workspace" + (s.deterministic ? " that is deterministic" : "") + (exact ? " in exact FP32" : ""));
   }
-  Check(c.SetConvolutionMathType(d_->conv, chosen_math), "math type");
+  // The heuristics' estimate and the size asked for the final descriptor:
+  // the larger, so the call at run time never finds too little (a failure
+  // there has no fallback).
+  workspace_ = std::max(workspace_, queried);
+  if (workspace_ > max_workspace) {
+    Throw("cuda: cuDNN's algorithm for this convolution needs " + std::to_string(workspace_ >> 20) +
+          " MiB of workspace, more than " + std::to_string(max_workspace >> 20) + " MiB");
+  }
 }
 
 CudnnConv::~CudnnConv() = default;

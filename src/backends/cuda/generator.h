@@ -2,10 +2,11 @@
 // The CUDA code generator's Generator (internal to codegen*.cc): it walks a
 // function and appends the steps, kernels, products and library calls of its
 // Program. Its methods are defined by op family: codegen.cc (the walk, the
-// elementwise and shared helpers, RNG), codegen_reduce.cc (reductions and
-// windows), codegen_dot_conv.cc, codegen_cudnn.cc (convolutions on cuDNN), codegen_gather.cc (Gather, Scatter),
-// codegen_sort.cc, codegen_linalg.cc, codegen_fft.cc, codegen_attention.cc and
-// codegen_collective.cc.
+// elementwise and shared helpers, RNG), codegen_vector.cc (elementwise
+// kernels' vector loads), codegen_reduce.cc (reductions and windows),
+// codegen_dot_conv.cc, codegen_cudnn.cc (convolutions on cuDNN),
+// codegen_gather.cc (Gather, Scatter), codegen_sort.cc, codegen_linalg.cc,
+// codegen_fft.cc, codegen_attention.cc and codegen_collective.cc.
 #pragma once
 
 #include <cstdint>
@@ -39,6 +40,14 @@ class Generator {
   KernelSpec EmptyKernel(int id);
   KernelSpec Elementwise(int id);
   KernelSpec CopyOperand(int id, size_t k = 0);
+  // codegen_vector.cc: the kernel writing `id` four elements per thread,
+  // its same-shape inputs read with vector loads; nullopt where that does
+  // not apply (small, complex, no such input, a long body, or turned off).
+  // `scalar` built the one-element loop body `scalar_body` (kept for the
+  // tail and for unaligned buffers); `value` computes the output at an index.
+  std::optional<KernelSpec> Vectorized(int id, const char* kind, const KernelBuilder& scalar,
+                                       const std::string& scalar_body,
+                                       const std::function<std::string(KernelBuilder&, const Idx&)>& value);
   KernelSpec Rng(int id);
 
   // -------------------------------- codegen_reduce.cc: reductions, windows.

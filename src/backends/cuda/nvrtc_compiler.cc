@@ -78,7 +78,9 @@ void WriteFileAtomic(const std::filesystem::path& path, const std::string& data)
   if (ec) std::filesystem::remove(tmp, ec);
 }
 
-std::string Compile(const std::string& source, const std::string& arch) {
+// The cubin of `source` for a real architecture (sm_90), or its PTX for a
+// virtual one (compute_90).
+std::string Compile(const std::string& source, const std::string& arch, bool ptx = false) {
   nvrtcProgram prog;
   CheckNvrtc(nvrtcCreateProgram(&prog, source.c_str(), "kiln_kernels.cu", 0, nullptr, nullptr), "create");
   const std::string arch_opt = "--gpu-architecture=" + arch;
@@ -95,11 +97,19 @@ std::string Compile(const std::string& source, const std::string& arch) {
     Throw("cuda: NVRTC could not compile a generated kernel for " + arch + " (a Kiln bug; please report it): " + log);
   }
   size_t size = 0;
-  CheckNvrtc(nvrtcGetCUBINSize(prog, &size), "get cubin size");
-  std::string cubin(size, '\0');
-  CheckNvrtc(nvrtcGetCUBIN(prog, cubin.data()), "get cubin");
+  std::string out;
+  if (ptx) {
+    CheckNvrtc(nvrtcGetPTXSize(prog, &size), "get PTX size");
+    out.resize(size);
+    CheckNvrtc(nvrtcGetPTX(prog, out.data()), "get PTX");
+    out.resize(size > 0 ? size - 1 : 0);  // the size counts the terminating NUL
+  } else {
+    CheckNvrtc(nvrtcGetCUBINSize(prog, &size), "get cubin size");
+    out.resize(size);
+    CheckNvrtc(nvrtcGetCUBIN(prog, out.data()), "get cubin");
+  }
   nvrtcDestroyProgram(&prog);
-  return cubin;
+  return out;
 }
 
 }  // namespace
@@ -130,6 +140,8 @@ std::string KernelCacheDir() {
   }
   return "";
 }
+
+std::string CompileToPtx(const std::string& source, const std::string& arch) { return Compile(source, arch, true); }
 
 std::string CompileToCubin(const std::string& source, const std::string& arch) {
   Cache& cache = GetCache();

@@ -14,6 +14,11 @@ namespace kiln::backends::cuda {
 /// kiln::Error with NVRTC's log on a compile error. Needs no GPU.
 std::string CompileToCubin(const std::string& source, const std::string& arch);
 
+/// The PTX NVRTC makes of `source` for virtual architecture `arch`
+/// ("compute_90"), not cached: what tests read to check the instructions a
+/// kernel compiles to (vector loads, say). Throws as CompileToCubin.
+std::string CompileToPtx(const std::string& source, const std::string& arch);
+
 /// CompileToCubin of each of `sources`, in parallel on up to one thread per
 /// core (NVRTC compiles a module on one thread). Throws the error of the
 /// first module that fails.

@@ -170,6 +170,14 @@ template <class T, class F> __device__ void kAtomicCas(T* p, F f) {
 )KILN";
 }
 
+// Four consecutive elements aligned to A bytes: the vector loads and stores
+// of elementwise kernels (codegen_vector.cc). Only modules with such a
+// kernel include it, so the others' sources (and cache entries) stay as
+// they were.
+const char* VectorSource() {
+  return "template <class T, int A> struct alignas(A) KVec4 { T v[4]; };\n";
+}
+
 // complex_math.cuh and attention.cuh are the argument of KILN_CUDA_SOURCE:
 // here their text.
 #define KILN_CUDA_SOURCE(...) #__VA_ARGS__

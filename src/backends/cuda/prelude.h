@@ -16,4 +16,9 @@ const char* ComplexMathSource();
 /// (attention.cuh), which modules with Attention or AttentionGrad include.
 const char* AttentionSource();
 
+/// CUDA C++ source of KVec4, the four-element vector type of vectorized
+/// elementwise kernels (codegen_vector.cc), which modules with such a
+/// kernel include.
+const char* VectorSource();
+
 }  // namespace kiln::backends::cuda

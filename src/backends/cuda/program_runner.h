@@ -86,9 +86,14 @@ inline std::vector<int> ControlFlowSubfunctions(const Program& p) {
 
 /// Blocks of kBlockSize threads a kernel is launched with: enough for its
 /// work items, at most a few per multiprocessor (the kernels loop over the
-/// rest with a grid stride).
-inline unsigned LaunchBlocks(const KernelSpec& k, int sm_count) {
-  const int64_t max_blocks = int64_t{sm_count} * (k.block_per_item ? 32 : 8);
+/// rest with a grid stride), and at most as many as the multiprocessors hold
+/// at once where `resident_per_sm` (the occupancy of this kernel, 0 where
+/// unknown) says so: the blocks of a grid-stride loop share the work
+/// equally, so blocks that wait for a second wave would double the time.
+inline unsigned LaunchBlocks(const KernelSpec& k, int sm_count, int resident_per_sm = 0) {
+  int64_t per_sm = k.block_per_item ? 32 : 8;
+  if (resident_per_sm > 0) per_sm = std::min<int64_t>(per_sm, resident_per_sm);
+  const int64_t max_blocks = int64_t{sm_count} * per_sm;
   const int64_t wanted = k.block_per_item ? k.work_items : (k.work_items + kBlockSize - 1) / kBlockSize;
   return static_cast<unsigned>(std::max<int64_t>(1, std::min(wanted, max_blocks)));
 }
