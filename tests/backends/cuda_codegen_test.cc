@@ -610,6 +610,29 @@ TEST(CudaCodegenTest, DenseBiasIsTheProductsEpilogue) {
   p = GenerateProgram(*dense(dtypes::Float32, false, false), {.epilogues = false});
   EXPECT_EQ(p.matmuls[0].bias, -1);
   EXPECT_EQ(CountKernels(p), 1);
+  // cuBLASLt adds the vector along the rhs's free elements (n): not for a
+  // matrix-vector product (n = 1, the vector along m), nor for an rhs with
+  // two free axes (n = 2 x 3, a vector of 3).
+  auto matvec = Build([](graph::Graph* g) {
+    Node x = graph::Parameter(g, "x", shapes::Make(dtypes::Float32, 5, 7));
+    Node v = graph::Parameter(g, "v", shapes::Make(dtypes::Float32, 7));
+    Node b = graph::Parameter(g, "b", shapes::Make(dtypes::Float32, 5));
+    return std::vector<Node>{graph::Einsum("mk,k->m", x, v) + b};
+  });
+  p = GenerateProgram(*matvec);
+  ASSERT_EQ(p.matmuls.size(), 1u);
+  EXPECT_EQ(p.matmuls[0].n, 1);
+  EXPECT_EQ(p.matmuls[0].bias, -1);
+  auto two_free = Build([](graph::Graph* g) {
+    Node x = graph::Parameter(g, "x", shapes::Make(dtypes::Float32, 4, 6));
+    Node w = graph::Parameter(g, "w", shapes::Make(dtypes::Float32, 6, 2, 3));
+    Node b = graph::Parameter(g, "b", shapes::Make(dtypes::Float32, 3));
+    return std::vector<Node>{graph::Einsum("bk,knp->bnp", x, w) + graph::BroadcastInDim(b, {4, 2, 3}, {2})};
+  });
+  p = GenerateProgram(*two_free);
+  ASSERT_EQ(p.matmuls.size(), 1u);
+  EXPECT_EQ(p.matmuls[0].n, 6);
+  EXPECT_EQ(p.matmuls[0].bias, -1);
 }
 
 // Every op of the coverage table, for every dtype the graph layer accepts,

@@ -62,6 +62,30 @@ TEST(CudaEmulatorTest, ProgramsMatchTheCpu) {
 
 // Without a disk cache a module is compiled into a temporary folder, which
 // is gone once the module is loaded.
+// Products plus a vector, where the vector is (x W + b) or is not (a
+// matrix-vector product plus a vector along m; an rhs with two free axes
+// plus a vector along the last) cuBLASLt's bias epilogue, against the CPU.
+TEST(CudaEmulatorTest, ProductsPlusVectorsMatchTheCpu) {
+  auto emu = Emulator();
+  auto cpu = backends::NewWithName("cpu");
+  testing::Rng rng(4);
+  auto r = [&](std::vector<int64_t> dims) { return testing::Random(shapes::Shape(dtypes::Float32, dims), rng, -1, 1); };
+  const std::vector<Tensor> args = {r({4, 6}), r({6, 3}), r({3}), r({6}), r({4}), r({6, 2, 3})};
+  auto fn = [](const std::vector<Node>& p) {
+    return std::vector<Node>{
+        graph::MatMul(p[0], p[1]) + graph::BroadcastInDim(p[2], {4, 3}, {1}),
+        graph::Einsum("mk,k->m", p[0], p[3]) + p[4],
+        graph::Einsum("bk,knp->bnp", p[0], p[5]) + graph::BroadcastInDim(p[2], {4, 2, 3}, {2})};
+  };
+  std::vector<Tensor> want = graph::NewExec(cpu, fn).CallVector(args);
+  std::vector<Tensor> got = graph::NewExec(emu, fn).CallVector(args);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_TRUE(testing::AllClose(got[i], want[i], 1e-5, 1e-5));
+  }
+}
+
 TEST(CudaEmulatorTest, WithoutACacheNothingStaysOnDisk) {
   auto emu = Emulator();
   testing::ScopedEnv cache("KILN_CUDA_CACHE_DIR", "off");

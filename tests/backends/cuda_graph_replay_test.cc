@@ -41,7 +41,7 @@ std::shared_ptr<backends::Backend> CudaOrEmulator() {
 GraphStats Since(const GraphStats& before) {
   const GraphStats now = GetGraphStats();
   return {now.recorded - before.recorded, now.replayed - before.replayed,
-          now.record_failures - before.record_failures};
+          now.record_failures - before.record_failures, now.replay_failures - before.replay_failures};
 }
 
 // The same arguments twice in a row: recorded on the second call, replayed
@@ -151,6 +151,37 @@ TEST(CudaGraphReplayTest, EachArgumentAddressHasItsRecording) {
   for (int i = 0; i < 4; ++i) call(static_cast<size_t>(i % 2));
   EXPECT_EQ(Since(mid).recorded, 2);
   EXPECT_EQ(Since(mid).replayed, 4);
+}
+
+// A replay that fails (on a GPU, a graph launch whose memory cannot be
+// had; here the emulator told to fail one) drops the recordings: that call
+// and every later one run step by step, with the CPU's results.
+TEST(CudaGraphReplayTest, AFailedReplayRunsStepByStepFromThenOn) {
+  testing::ScopedEnv env("KILN_CUDA_GRAPHS", "repeat");
+  auto emu = CudaOrEmulator();
+  if (emu->Name() != "cuda-emu") GTEST_SKIP() << "a failing replay is the emulator's to simulate";
+  auto cpu = backends::NewWithName("cpu");
+  auto fn = [](const std::vector<Node>& p) {
+    Node h = graph::Tanh(graph::MatMul(p[0], p[1]));
+    return std::vector<Node>{graph::ReduceSum(graph::MatMul(h, p[2]) * 2.0f, {1}) + 1.0f};
+  };
+  testing::Rng rng(9);
+  const Tensor x = testing::Random(shapes::Make(dtypes::Float32, 6, 12), rng, -1, 1);
+  const Tensor w = testing::Random(shapes::Make(dtypes::Float32, 12, 10), rng, -1, 1);
+  const Tensor w2 = testing::Random(shapes::Make(dtypes::Float32, 10, 4), rng, -1, 1);
+  const Tensor want = graph::NewExec(cpu, fn).CallVector({x, w, w2})[0];
+  auto exec = graph::NewExec(emu, fn);
+  const GraphStats before = GetGraphStats();
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(testing::AllClose(exec.CallVector({x, w, w2})[0], want, 1e-5, 1e-5)) << "call " << i;
+  ASSERT_EQ(Since(before).recorded, 1);  // on the second call, which replays it
+  ASSERT_EQ(Since(before).replayed, 2);
+  backends::cuda::FailNextEmulatorReplays(1);
+  for (int i = 3; i < 6; ++i) EXPECT_TRUE(testing::AllClose(exec.CallVector({x, w, w2})[0], want, 1e-5, 1e-5)) << "call " << i;
+  backends::cuda::FailNextEmulatorReplays(0);
+  EXPECT_EQ(Since(before).replay_failures, 1);
+  EXPECT_EQ(Since(before).replayed, 2);  // none after the failure
+  EXPECT_EQ(Since(before).recorded, 1);  // and no new recording
+  EXPECT_EQ(Since(before).record_failures, 0);
 }
 
 // A fresh batch each call (an argument read only, at a new address every

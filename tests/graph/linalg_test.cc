@@ -725,12 +725,10 @@ TEST_P(LinalgTest, FactorizationsOfNonFiniteMatricesAreNaN) {
   }
 }
 
-// Batches large enough to run one matrix per OpenMP thread: each result
-// matches the same matrix factored alone (to rounding: alone, OpenBLAS may
-// split its work across threads, which changes the order of operations).
-TEST_P(LinalgTest, LargeBatchesMatchTheirMatricesFactoredAlone) {
-  auto backend = Backend();
-  const int64_t count = 64, n = 12;
+// Each result of a batch of `count` matrices of order `n` matches the same
+// matrix factored alone (to rounding: alone, OpenBLAS may split its work
+// across threads, which changes the order of operations).
+void ExpectBatchMatchesMatricesAlone(const std::shared_ptr<backends::Backend>& backend, int64_t count, int64_t n) {
   const Tensor spd = RandomSpd(dtypes::Float64, {count, n, n}, 81);
   const Tensor general = RandomMatrices(dtypes::Float64, {count, n, n}, 82, 2.0);
   const Tensor rhs = RandomMatrices(dtypes::Float64, {count, n, 3}, 83);
@@ -744,8 +742,8 @@ TEST_P(LinalgTest, LargeBatchesMatchTheirMatricesFactoredAlone) {
   };
   const auto batched = testing::Run(backend, all, {spd, general, rhs});
   const std::vector<double> sv = ToDoubles(spd), gv = ToDoubles(general), rv = ToDoubles(rhs);
-  for (int64_t k : {int64_t{0}, int64_t{17}, count - 1}) {
-    SCOPED_TRACE(::testing::Message() << "matrix " << k);
+  for (int64_t k : {int64_t{0}, count / 2 + 1, count - 1}) {
+    SCOPED_TRACE(::testing::Message() << "matrix " << k << " of " << count << ", order " << n);
     auto one = [&](const std::vector<double>& v, int64_t cols) {
       return FromDoubles(shapes::Shape(dtypes::Float64, {n, cols}), Matrix(v, k, n, cols).v);
     };
@@ -757,6 +755,16 @@ TEST_P(LinalgTest, LargeBatchesMatchTheirMatricesFactoredAlone) {
           << "output " << o;
     }
   }
+}
+
+// Batches large enough to run one matrix per OpenMP thread (and, on CUDA,
+// the batched library calls for matrices of order up to 64).
+TEST_P(LinalgTest, LargeBatchesMatchTheirMatricesFactoredAlone) { ExpectBatchMatchesMatricesAlone(Backend(), 64, 12); }
+
+// Matrices of order above 64: on CUDA, one library call per matrix, each
+// at its own offset in the batch.
+TEST_P(LinalgTest, BatchesOfLargeMatricesMatchTheirMatricesFactoredAlone) {
+  ExpectBatchMatchesMatricesAlone(Backend(), 3, 70);
 }
 
 TEST_P(LinalgTest, InfinityInTheMatrixGivesNaN) {

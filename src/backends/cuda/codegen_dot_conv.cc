@@ -45,6 +45,9 @@ void Generator::Dot(int id, int out_id, int bias) {
   if (MatmulDType(in.shape.DType()) && in.shape.Size() > 0 && m.k > 0) {
     m.dtype = in.shape.DType();
     m.bias = bias;
+    if (bias >= 0 && I(bias).shape.Size() != m.n) {
+      Unsupported(I(out_id), "planned a bias epilogue whose vector is not the product's n (a Kiln bug)");
+    }
     p_.matmuls.push_back(m);
     p_.steps.push_back({StepKind::kMatmul, out_id, static_cast<int>(p_.matmuls.size()) - 1});
     return;
@@ -101,11 +104,16 @@ std::map<int, BiasEpilogue> PlanBiasEpilogues(const ir::Function& fn, std::vecto
       }
       // Dot's cuBLASLt path: a nonempty product with a nonempty contraction.
       const auto& a = ir::Attr<ir::DotGeneralAttrs>(d);
-      int64_t contraction = 1;
-      for (int64_t ax : a.lhs_contracting) {
-        contraction *= fn.instructions[static_cast<size_t>(d.operands[0])].shape.Dims()[static_cast<size_t>(ax)];
-      }
+      const shapes::Shape& rhs = fn.instructions[static_cast<size_t>(d.operands[1])].shape;
+      int64_t contraction = 1, batch = 1;
+      for (int64_t ax : a.rhs_contracting) contraction *= rhs.Dims()[static_cast<size_t>(ax)];
+      for (int64_t ax : a.rhs_batch) batch *= rhs.Dims()[static_cast<size_t>(ax)];
       if (!MatmulDType(dt) || d.shape.Size() == 0 || contraction == 0) continue;
+      // cuBLASLt adds bias[j] along the rhs's free elements (MatmulSpec::n,
+      // the rows of its column-major result): the vector must be exactly
+      // that long, which a matrix-vector product (n = 1) or an rhs with
+      // several free axes (n their product) is not.
+      if (rhs.Size() / (batch * contraction) != vec.shape.Dims()[0]) continue;
       plan[static_cast<int>(id)] = {dot, b.operands[0]};
       materialized[static_cast<size_t>(dot)] = false;
       materialized[id] = true;

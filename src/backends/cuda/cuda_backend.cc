@@ -410,13 +410,17 @@ void RunTrsm(const std::shared_ptr<Device>& dp, const LibraryCall& s, void* x, v
   const cublasDiagType_t diag = s.unit_diagonal ? CUBLAS_DIAG_UNIT : CUBLAS_DIAG_NON_UNIT;
   const float one32 = 1;
   const double one64 = 1;
-  const void* a = inputs[0];
-  if (!s.batched) {
-    CheckBlas(f64 ? cublasDtrsm_v2_64(h, side, Fill(s.lower), op, diag, s.rows, s.cols, &one64,
-                                      static_cast<const double*>(a), k, static_cast<double*>(x), s.rows)
-                  : cublasStrsm_v2_64(h, side, Fill(s.lower), op, diag, s.rows, s.cols, &one32,
-                                      static_cast<const float*>(a), k, static_cast<float*>(x), s.rows),
-              "trsm");
+  if (!s.batched) {  // one call per matrix: trsm solves one
+    const size_t esize = f64 ? sizeof(double) : sizeof(float);
+    for (int64_t i = 0; i < s.batch; ++i) {
+      const void* a = static_cast<const char*>(inputs[0]) + static_cast<size_t>(i * k * k) * esize;
+      void* b = static_cast<char*>(x) + static_cast<size_t>(i * s.rows * s.cols) * esize;
+      CheckBlas(f64 ? cublasDtrsm_v2_64(h, side, Fill(s.lower), op, diag, s.rows, s.cols, &one64,
+                                        static_cast<const double*>(a), k, static_cast<double*>(b), s.rows)
+                    : cublasStrsm_v2_64(h, side, Fill(s.lower), op, diag, s.rows, s.cols, &one32,
+                                        static_cast<const float*>(a), k, static_cast<float*>(b), s.rows),
+                "trsm");
+    }
     return;
   }
   CheckBlas(f64 ? cublasDtrsmBatched_64(h, side, Fill(s.lower), op, diag, s.rows, s.cols, &one64,
@@ -881,6 +885,10 @@ class CudaExecutable final : public Executable {
     const cudaError_t e = cudaGraphInstantiate(&g.exec, graph, 0);
     cudaGraphDestroy(graph);
     Check(e, "instantiating a CUDA graph");
+    // The graph's own memory is mapped now, not at its first launch, so a
+    // lack of memory is a failed recording (the program then runs step by
+    // step) rather than a failed replay.
+    Check(cudaGraphUpload(g.exec, device_->stream), "uploading a CUDA graph");
     return g;
   }
   void AbandonRecording() {

@@ -6,6 +6,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -195,6 +196,17 @@ class FiberLauncher {
   unsigned current_ = 0;
   bool in_block_ = false;
 };
+
+// Replays left to fail (FailNextEmulatorReplays).
+std::atomic<int> replay_failures_left{0};
+
+// Whether this replay is to fail (taking one of those left).
+bool TakeReplayFailure() {
+  int left = replay_failures_left.load();
+  while (left > 0 && !replay_failures_left.compare_exchange_weak(left, left - 1)) {
+  }
+  return left > 0;
+}
 
 struct Module {
   CallFn call = nullptr;
@@ -480,6 +492,7 @@ class EmuExecutable final : public Executable {
     pending_ = {};
   }
   void Replay(EmuGraph& g) {
+    if (TakeReplayFailure()) Throw("cuda-emu: a replay failed (FailNextEmulatorReplays)");
     for (const std::function<void()>& w : g.work) w();
   }
   void Copy(void* dst, const void* src, size_t bytes) {
@@ -526,6 +539,8 @@ class EmuBackend final : public Backend {
 };
 
 }  // namespace
+
+void FailNextEmulatorReplays(int n) { replay_failures_left.store(n); }
 
 void RegisterCudaEmulatorBackend() {
   static std::once_flag once;

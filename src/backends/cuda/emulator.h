@@ -27,4 +27,10 @@ namespace kiln::backends::cuda {
 /// that built Kiln, and cached on disk next to the NVRTC cache. Idempotent.
 void RegisterCudaEmulatorBackend();
 
+/// Makes the emulator's next `n` replays of a recorded executable throw
+/// kiln::Error before running anything, as a CUDA graph launch fails when
+/// the graph's memory cannot be had: for tests of the fallback to running
+/// step by step (graph_replay.h).
+void FailNextEmulatorReplays(int n);
+
 }  // namespace kiln::backends::cuda

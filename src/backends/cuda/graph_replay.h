@@ -95,6 +95,7 @@ inline constexpr size_t kMaxInputSlotBytes = size_t{64} << 20;
 /// executables).
 struct GraphStats {
   int64_t recorded = 0, replayed = 0, record_failures = 0;
+  int64_t replay_failures = 0;  // launches of a recording that failed (then step by step)
 };
 /// The counters now.
 GraphStats GetGraphStats();
@@ -151,10 +152,20 @@ class Replays {
       if (r == nullptr) return RunWithArguments(p, last_use, constants, std::move(args), donate, device);
     }
     r->last_use = ++clock_;
-    for (size_t i = 0; i < args.size(); ++i) {
-      if (r->inputs[i]) device.Copy(r->inputs[i]->ptr, args[i]->ptr, r->inputs[i]->bytes);
+    try {
+      for (size_t i = 0; i < args.size(); ++i) {
+        if (r->inputs[i]) device.Copy(r->inputs[i]->ptr, args[i]->ptr, r->inputs[i]->bytes);
+      }
+      device.Replay(r->graph);
+    } catch (const std::exception&) {
+      // A launch that fails (on a GPU: the graph's own memory cannot be
+      // had) changed nothing the caller sees; the recordings go and the
+      // program runs step by step from now on, as after a failed recording.
+      recordings_.clear();
+      enabled_ = false;
+      CountGraphEvent(&GraphStats::replay_failures);
+      return RunWithArguments(p, last_use, constants, std::move(args), donate, device);
     }
-    device.Replay(r->graph);
     CountGraphEvent(&GraphStats::replayed);
     std::vector<std::shared_ptr<Mem>> outputs;
     for (const Source& s : r->outputs) {
@@ -212,20 +223,20 @@ class Replays {
     r->key = key;
     std::vector<std::shared_ptr<Mem>> views;
     std::vector<const void*> recorded;  // each argument's address in the recording
-    for (size_t i = 0; i < args.size(); ++i) {
-      const bool slotted = key.addresses[i] == nullptr && args[i]->bytes > 0;
-      r->inputs.push_back(slotted ? device.AllocateFixed(args[i]->bytes) : nullptr);
-      views.push_back(device.View(slotted ? *r->inputs.back() : *args[i]));
-      recorded.push_back(views.back()->ptr);
-    }
-    // A slot for every output, allocated before recording starts; those
-    // that turn out to be arguments or constants are dropped after it.
     std::vector<std::shared_ptr<Mem>> slots;
-    for (int o : p.function.outputs) {
-      const shapes::Shape& shape = p.function.instructions[static_cast<size_t>(o)].shape;
-      slots.push_back(device.AllocateFixed(static_cast<size_t>(shape.ByteSize())));
-    }
     try {
+      for (size_t i = 0; i < args.size(); ++i) {
+        const bool slotted = key.addresses[i] == nullptr && args[i]->bytes > 0;
+        r->inputs.push_back(slotted ? device.AllocateFixed(args[i]->bytes) : nullptr);
+        views.push_back(device.View(slotted ? *r->inputs.back() : *args[i]));
+        recorded.push_back(views.back()->ptr);
+      }
+      // A slot for every output, allocated before recording starts; those
+      // that turn out to be arguments or constants are dropped after it.
+      for (int o : p.function.outputs) {
+        const shapes::Shape& shape = p.function.instructions[static_cast<size_t>(o)].shape;
+        slots.push_back(device.AllocateFixed(static_cast<size_t>(shape.ByteSize())));
+      }
       device.BeginRecording();
       try {
         std::vector<std::shared_ptr<Mem>> outs =
