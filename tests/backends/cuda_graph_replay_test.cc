@@ -44,6 +44,13 @@ GraphStats Since(const GraphStats& before) {
           now.record_failures - before.record_failures, now.replay_failures - before.replay_failures};
 }
 
+// Two products around a fused chain and a row reduction: enough launches
+// to be recorded under the default policy.
+std::vector<Node> TwoProducts(const std::vector<Node>& p) {
+  Node h = graph::Tanh(graph::MatMul(p[0], p[1]));
+  return {graph::ReduceSum(graph::MatMul(h, p[2]) * 2.0f, {1}) + 1.0f};
+}
+
 // The same arguments twice in a row: recorded on the second call, replayed
 // from then on; products, a fused chain and a row reduction, as on the CPU.
 // A program of one kernel is not recorded (a replay would cost more).
@@ -51,10 +58,7 @@ TEST(CudaGraphReplayTest, RepeatedCallsReplayTheRecording) {
   testing::ScopedEnv env("KILN_CUDA_GRAPHS", "repeat");
   auto emu = CudaOrEmulator();
   auto cpu = backends::NewWithName("cpu");
-  auto fn = [](const std::vector<Node>& p) {
-    Node h = graph::Tanh(graph::MatMul(p[0], p[1]));
-    return std::vector<Node>{graph::ReduceSum(graph::MatMul(h, p[2]) * 2.0f, {1}) + 1.0f};
-  };
+  auto fn = TwoProducts;
   testing::Rng rng(5);
   Tensor x = testing::Random(shapes::Make(dtypes::Float32, 9, 33), rng, -1, 1);
   Tensor w = testing::Random(shapes::Make(dtypes::Float32, 33, 17), rng, -1, 1);
@@ -161,10 +165,7 @@ TEST(CudaGraphReplayTest, AFailedReplayRunsStepByStepFromThenOn) {
   auto emu = CudaOrEmulator();
   if (emu->Name() != "cuda-emu") GTEST_SKIP() << "a failing replay is the emulator's to simulate";
   auto cpu = backends::NewWithName("cpu");
-  auto fn = [](const std::vector<Node>& p) {
-    Node h = graph::Tanh(graph::MatMul(p[0], p[1]));
-    return std::vector<Node>{graph::ReduceSum(graph::MatMul(h, p[2]) * 2.0f, {1}) + 1.0f};
-  };
+  auto fn = TwoProducts;
   testing::Rng rng(9);
   const Tensor x = testing::Random(shapes::Make(dtypes::Float32, 6, 12), rng, -1, 1);
   const Tensor w = testing::Random(shapes::Make(dtypes::Float32, 12, 10), rng, -1, 1);
@@ -193,8 +194,9 @@ TEST(CudaGraphReplayTest, MovingArgumentsAreCopiedIntoInputSlots) {
   auto emu = CudaOrEmulator();
   auto cpu = backends::NewWithName("cpu");
   auto fn = [](const std::vector<Node>& p) {
-    Node h = graph::Tanh(graph::MatMul(p[0], p[1]));
-    return std::vector<Node>{graph::ReduceSum(graph::MatMul(h, p[2]) * 2.0f, {1}) + 1.0f, p[0]};
+    std::vector<Node> outs = TwoProducts(p);
+    outs.push_back(p[0]);  // passed through
+    return outs;
   };
   testing::Rng rng(6);
   const Tensor w = testing::Random(shapes::Make(dtypes::Float32, 12, 10), rng, -1, 1);

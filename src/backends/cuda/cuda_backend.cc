@@ -691,8 +691,8 @@ class CudaExecutable final : public Executable {
     options.cudnn = options.cudnn && HasConvolutions(*optimized) && d.Cudnn() != nullptr;
     // The products and convolutions first: where cuBLASLt has no algorithm
     // for a product with the bias epilogue, the program is generated again
-    // without epilogues; where cuDNN has none for a convolution, again with
-    // that convolution off cuDNN (the others keep it); without cuDNN at all
+    // without epilogues; where cuDNN has none for some convolutions, again
+    // with those off cuDNN (the others keep it); without cuDNN at all
     // where the workspace cannot be had. Each pass turns something off for
     // good, so this ends.
     for (;;) {
@@ -778,9 +778,10 @@ class CudaExecutable final : public Executable {
   }
 
   // Plans every convolution of the program on cuDNN, and allocates the
-  // workspace they share. False (after a warning) where cuDNN refuses a
-  // convolution, which `options` then keeps off cuDNN, or where the
-  // workspace cannot be allocated, which turns cuDNN off.
+  // workspace they share. False (after a warning) where cuDNN refuses
+  // convolutions, which `options` then keeps off cuDNN (all of them, so
+  // one more generation of the program does), or where the workspace
+  // cannot be allocated, which turns cuDNN off.
   bool PlanConvs(Device& d, ProgramOptions* options) {
     convs_.clear();
     conv_workspace_.reset();
@@ -792,17 +793,20 @@ class CudaExecutable final : public Executable {
     }
     std::lock_guard lock(d.mu);  // the handle is Execute's too
     size_t workspace = 0;
+    const size_t refused_before = options->cudnn_refused.size();
     for (const ConvSpec& c : program_.convs) {
       try {
         convs_.push_back(std::make_unique<CudnnConv>(*handle, c, kMaxCudnnWorkspace, Tf32Enabled()));
+        workspace = std::max(workspace, convs_.back()->WorkspaceBytes());
       } catch (const Error& e) {
-        convs_.clear();
         CountCudnn(&CudnnStats::refused, 1);
         WarnConvolutionsOffCudnn(e.what());
         options->cudnn_refused.push_back(c.id);
-        return false;
       }
-      workspace = std::max(workspace, convs_.back()->WorkspaceBytes());
+    }
+    if (options->cudnn_refused.size() > refused_before) {
+      convs_.clear();
+      return false;
     }
     try {
       if (workspace > 0) conv_workspace_ = std::make_shared<DeviceMem>(device_, workspace);
