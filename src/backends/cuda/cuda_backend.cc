@@ -33,6 +33,7 @@
 #include "src/backends/cuda/codegen.h"
 #include "src/backends/cuda/cudnn_conv.h"
 #include "src/backends/cuda/graph_replay.h"
+#include "src/backends/cuda/library_calls.h"
 #include "src/backends/cuda/nvrtc_compiler.h"
 #include "src/backends/cuda/program_runner.h"
 #include "src/backends/cuda/staging.h"
@@ -44,20 +45,6 @@ namespace {
 
 void Check(cudaError_t e, const std::string& what) {
   if (e != cudaSuccess) Throw("cuda: " + what + " failed: " + cudaGetErrorString(e));
-}
-
-void CheckLt(cublasStatus_t s, const std::string& what) {
-  if (s != CUBLAS_STATUS_SUCCESS) Throw("cuda: cuBLASLt " + what + " failed (status " + std::to_string(static_cast<int>(s)) + ")");
-}
-
-void CheckBlas(cublasStatus_t s, const std::string& what) {
-  if (s != CUBLAS_STATUS_SUCCESS) Throw("cuda: cuBLAS " + what + " failed (status " + std::to_string(static_cast<int>(s)) + ")");
-}
-
-void CheckSolver(cusolverStatus_t s, const std::string& what) {
-  if (s != CUSOLVER_STATUS_SUCCESS) {
-    Throw("cuda: cuSOLVER " + what + " failed (status " + std::to_string(static_cast<int>(s)) + ")");
-  }
 }
 
 // Why no device is usable, or "" when at least one is.
@@ -241,322 +228,13 @@ class CudaBuffer final : public Buffer {
   MemPtr mem_;
 };
 
-cudaDataType_t LtType(dtypes::DType dt) {
-  switch (dt) {
-    case dtypes::Float16: return CUDA_R_16F;
-    case dtypes::BFloat16: return CUDA_R_16BF;
-    case dtypes::Float32: return CUDA_R_32F;
-    case dtypes::Float64: return CUDA_R_64F;
-    default: Throw("cuda: no cuBLASLt type for " + std::string(dtypes::Name(dt)));
-  }
-}
+LtContext LtContextOf(const Device& d) { return {&LinkedLibraryApi(), d.lt, d.workspace, d.workspace_size}; }
 
 // Float32 products are exact FP32 unless KILN_CUDA_TF32=1 opts into TF32
 // tensor cores (10-bit mantissas in the products).
 bool Tf32Enabled() {
   const char* v = std::getenv("KILN_CUDA_TF32");
   return v != nullptr && std::string(v) == "1";
-}
-
-// A cuBLASLt product planned at compile time (see codegen.h's MatmulSpec for
-// the row-major view; cuBLASLt is column-major, so D^T = rhs^T * lhs^T).
-class LtMatmul {
- public:
-  LtMatmul(Device& d, const MatmulSpec& s) : f64_(s.dtype == dtypes::Float64) {
-    const dtypes::DType dt = s.dtype;
-    const cudaDataType_t type = LtType(dt);
-    const cublasComputeType_t compute = f64_ ? CUBLAS_COMPUTE_64F
-                                             : (dt == dtypes::Float32 && Tf32Enabled() ? CUBLAS_COMPUTE_32F_FAST_TF32
-                                                                                        : CUBLAS_COMPUTE_32F);
-    const cudaDataType_t scale = f64_ ? CUDA_R_64F : CUDA_R_32F;
-    CheckLt(cublasLtMatmulDescCreate(&desc_, compute, scale), "descriptor");
-    const cublasOperation_t op_a = s.transpose_rhs ? CUBLAS_OP_T : CUBLAS_OP_N;
-    const cublasOperation_t op_b = s.transpose_lhs ? CUBLAS_OP_T : CUBLAS_OP_N;
-    CheckLt(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof op_a), "transa");
-    CheckLt(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof op_b), "transb");
-    if (s.bias >= 0) {
-      // D (n x m, column-major) gets the [n] vector added to every column:
-      // each row of the row-major product. Its type is D's (the default).
-      const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
-      CheckLt(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue),
-              "epilogue");
-    }
-    const auto u = [](int64_t v) { return static_cast<uint64_t>(v); };
-    // A := rhs (n x k or, transposed, k x n stored), B := lhs, D: n x m.
-    Layout(&a_, type, s.transpose_rhs ? u(s.k) : u(s.n), s.transpose_rhs ? u(s.n) : u(s.k),
-           s.transpose_rhs ? s.k : s.n, s.batch, s.k * s.n);
-    Layout(&b_, type, s.transpose_lhs ? u(s.m) : u(s.k), s.transpose_lhs ? u(s.k) : u(s.m),
-           s.transpose_lhs ? s.m : s.k, s.batch, s.m * s.k);
-    Layout(&d_, type, u(s.n), u(s.m), s.n, s.batch, s.m * s.n);
-    cublasLtMatmulPreference_t pref;
-    CheckLt(cublasLtMatmulPreferenceCreate(&pref), "preference");
-    CheckLt(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &d.workspace_size,
-                                                 sizeof d.workspace_size),
-            "workspace preference");
-    cublasLtMatmulHeuristicResult_t result{};
-    int found = 0;
-    const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(d.lt, desc_, a_, b_, d_, d_, pref, 1, &result, &found);
-    cublasLtMatmulPreferenceDestroy(pref);
-    if (st != CUBLAS_STATUS_SUCCESS || found == 0) {
-      Throw("cuda: cuBLASLt has no algorithm for a " + std::string(dtypes::Name(dt)) + " product of [" +
-            std::to_string(s.batch) + ", " + std::to_string(s.m) + ", " + std::to_string(s.k) + "] x [" +
-            std::to_string(s.batch) + ", " + std::to_string(s.k) + ", " + std::to_string(s.n) + "]");
-    }
-    algo_ = result.algo;
-  }
-  ~LtMatmul() {
-    cublasLtMatrixLayoutDestroy(a_);
-    cublasLtMatrixLayoutDestroy(b_);
-    cublasLtMatrixLayoutDestroy(d_);
-    cublasLtMatmulDescDestroy(desc_);
-  }
-  LtMatmul(const LtMatmul&) = delete;
-  LtMatmul& operator=(const LtMatmul&) = delete;
-
-  void Run(Device& d, const void* lhs, const void* rhs, const void* bias, void* out, cudaStream_t stream) const {
-    if (bias != nullptr) {
-      CheckLt(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias), "bias");
-    }
-    const float alpha32 = 1, beta32 = 0;
-    const double alpha64 = 1, beta64 = 0;
-    const void* alpha = f64_ ? static_cast<const void*>(&alpha64) : &alpha32;
-    const void* beta = f64_ ? static_cast<const void*>(&beta64) : &beta32;
-    CheckLt(cublasLtMatmul(d.lt, desc_, alpha, rhs, a_, lhs, b_, beta, out, d_, out, d_, &algo_, d.workspace,
-                           d.workspace_size, stream),
-            "matmul");
-  }
-
- private:
-  static void Layout(cublasLtMatrixLayout_t* l, cudaDataType_t type, uint64_t rows, uint64_t cols, int64_t ld,
-                     int64_t batch, int64_t stride) {
-    CheckLt(cublasLtMatrixLayoutCreate(l, type, rows, cols, std::max<int64_t>(ld, 1)), "layout");
-    const int32_t count = static_cast<int32_t>(batch);
-    CheckLt(cublasLtMatrixLayoutSetAttribute(*l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof count), "batch");
-    CheckLt(cublasLtMatrixLayoutSetAttribute(*l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof stride),
-            "batch stride");
-  }
-
-  bool f64_;
-  cublasLtMatmulDesc_t desc_ = nullptr;
-  cublasLtMatrixLayout_t a_ = nullptr, b_ = nullptr, d_ = nullptr;
-  cublasLtMatmulAlgo_t algo_{};
-};
-
-cublasFillMode_t Fill(bool lower) { return lower ? CUBLAS_FILL_MODE_LOWER : CUBLAS_FILL_MODE_UPPER; }
-
-// A cuSOLVER call's workspaces: device memory from the pool (freed in
-// stream order) and host memory, which must outlive the asynchronous calls:
-// the stream is synchronized before it is freed.
-struct Workspace {
-  Workspace(const std::shared_ptr<Device>& d, size_t device_bytes, size_t host_bytes)
-      : stream(d->stream), mem(d, device_bytes), host(host_bytes) {}
-  ~Workspace() {
-    if (!host.empty()) cudaStreamSynchronize(stream);
-  }
-  Workspace(const Workspace&) = delete;
-  Workspace& operator=(const Workspace&) = delete;
-  void* Host() { return host.empty() ? nullptr : host.data(); }
-  cudaStream_t stream;
-  DeviceMem mem;
-  std::vector<char> host;
-};
-
-int Int32(int64_t v, const char* what) {
-  if (v > std::numeric_limits<int>::max()) {
-    Throw(std::string("cuda: ") + what + " takes 32-bit sizes; got " + std::to_string(v));
-  }
-  return static_cast<int>(v);
-}
-
-cudaDataType SolverType(dtypes::DType dt) { return dt == dtypes::Float64 ? CUDA_R_64F : CUDA_R_32F; }
-
-// Cholesky: the 64-bit potrf per matrix, or potrfBatched for many small
-// ones (one launch for the batch).
-void RunPotrf(const std::shared_ptr<Device>& dp, const LibraryCall& s, void* x, void* const* inputs, void* info) {
-  Device& d = *dp;
-  cusolverDnHandle_t h = d.Solver();
-  const bool f64 = s.dtype == dtypes::Float64;
-  const int64_t elem = f64 ? 8 : 4, stride = s.rows * s.rows * elem;
-  if (s.batched) {
-    const int n = Int32(s.rows, "potrfBatched"), batch = Int32(s.batch, "potrfBatched");
-    CheckSolver(f64 ? cusolverDnDpotrfBatched(h, Fill(s.lower), n, static_cast<double**>(inputs[0]), n,
-                                              static_cast<int*>(info), batch)
-                    : cusolverDnSpotrfBatched(h, Fill(s.lower), n, static_cast<float**>(inputs[0]), n,
-                                              static_cast<int*>(info), batch),
-                "potrfBatched");
-    return;
-  }
-  const cudaDataType type = SolverType(s.dtype);
-  size_t device_bytes = 0, host_bytes = 0;
-  CheckSolver(cusolverDnXpotrf_bufferSize(h, d.solver_params, Fill(s.lower), s.rows, type, x, s.rows, type,
-                                          &device_bytes, &host_bytes),
-              "potrf workspace query");
-  Workspace w(dp, device_bytes, host_bytes);
-  for (int64_t i = 0; i < s.batch; ++i) {
-    CheckSolver(cusolverDnXpotrf(h, d.solver_params, Fill(s.lower), s.rows, type, static_cast<char*>(x) + i * stride,
-                                 s.rows, type, w.mem.ptr, device_bytes, w.Host(), host_bytes,
-                                 static_cast<int*>(info) + i),
-                "potrf");
-  }
-}
-
-// Triangular solves: trsm per matrix, or trsmBatched (pointer arrays) for a batch.
-void RunTrsm(const std::shared_ptr<Device>& dp, const LibraryCall& s, void* x, void* const* inputs) {
-  cublasHandle_t h = dp->Blas();
-  const bool f64 = s.dtype == dtypes::Float64;
-  const int64_t k = s.left_side ? s.rows : s.cols;
-  const cublasSideMode_t side = s.left_side ? CUBLAS_SIDE_LEFT : CUBLAS_SIDE_RIGHT;
-  const cublasOperation_t op = s.transpose ? CUBLAS_OP_T : CUBLAS_OP_N;
-  const cublasDiagType_t diag = s.unit_diagonal ? CUBLAS_DIAG_UNIT : CUBLAS_DIAG_NON_UNIT;
-  const float one32 = 1;
-  const double one64 = 1;
-  if (!s.batched) {  // one call per matrix: trsm solves one
-    const size_t esize = f64 ? sizeof(double) : sizeof(float);
-    for (int64_t i = 0; i < s.batch; ++i) {
-      const void* a = static_cast<const char*>(inputs[0]) + static_cast<size_t>(i * k * k) * esize;
-      void* b = static_cast<char*>(x) + static_cast<size_t>(i * s.rows * s.cols) * esize;
-      CheckBlas(f64 ? cublasDtrsm_v2_64(h, side, Fill(s.lower), op, diag, s.rows, s.cols, &one64,
-                                        static_cast<const double*>(a), k, static_cast<double*>(b), s.rows)
-                    : cublasStrsm_v2_64(h, side, Fill(s.lower), op, diag, s.rows, s.cols, &one32,
-                                        static_cast<const float*>(a), k, static_cast<float*>(b), s.rows),
-                "trsm");
-    }
-    return;
-  }
-  CheckBlas(f64 ? cublasDtrsmBatched_64(h, side, Fill(s.lower), op, diag, s.rows, s.cols, &one64,
-                                        static_cast<const double* const*>(inputs[1]), k,
-                                        static_cast<double* const*>(inputs[2]), s.rows, s.batch)
-                : cublasStrsmBatched_64(h, side, Fill(s.lower), op, diag, s.rows, s.cols, &one32,
-                                        static_cast<const float* const*>(inputs[1]), k,
-                                        static_cast<float* const*>(inputs[2]), s.rows, s.batch),
-            "trsmBatched");
-}
-
-// LU: cuBLAS's getrfBatched (square matrices, 32-bit pivots) for a batch
-// of small ones, else the 64-bit getrf per matrix (64-bit pivots).
-void RunGetrf(const std::shared_ptr<Device>& dp, const LibraryCall& s, void* x, void* const* inputs, void* pivots,
-              void* info) {
-  Device& d = *dp;
-  const bool f64 = s.dtype == dtypes::Float64;
-  const int64_t elem = f64 ? 8 : 4, stride = s.rows * s.cols * elem, k = std::min(s.rows, s.cols);
-  if (s.batched) {
-    const int n = Int32(s.rows, "getrfBatched"), batch = Int32(s.batch, "getrfBatched");
-    CheckBlas(f64 ? cublasDgetrfBatched(d.Blas(), n, static_cast<double* const*>(inputs[0]), n,
-                                        static_cast<int*>(pivots), static_cast<int*>(info), batch)
-                  : cublasSgetrfBatched(d.Blas(), n, static_cast<float* const*>(inputs[0]), n,
-                                        static_cast<int*>(pivots), static_cast<int*>(info), batch),
-              "getrfBatched");
-    return;
-  }
-  cusolverDnHandle_t h = d.Solver();
-  const cudaDataType type = SolverType(s.dtype);
-  size_t device_bytes = 0, host_bytes = 0;
-  CheckSolver(cusolverDnXgetrf_bufferSize(h, d.solver_params, s.rows, s.cols, type, x, s.rows, type, &device_bytes,
-                                          &host_bytes),
-              "getrf workspace query");
-  Workspace w(dp, device_bytes, host_bytes);
-  for (int64_t i = 0; i < s.batch; ++i) {
-    CheckSolver(cusolverDnXgetrf(h, d.solver_params, s.rows, s.cols, type, static_cast<char*>(x) + i * stride, s.rows,
-                                 static_cast<int64_t*>(pivots) + i * k, type, w.mem.ptr, device_bytes, w.Host(),
-                                 host_bytes, static_cast<int*>(info) + i),
-                "getrf");
-  }
-}
-
-// QR's reflectors: the 64-bit geqrf per matrix.
-void RunGeqrf(const std::shared_ptr<Device>& dp, const LibraryCall& s, void* x, void* tau, void* info) {
-  Device& d = *dp;
-  cusolverDnHandle_t h = d.Solver();
-  const cudaDataType type = SolverType(s.dtype);
-  const int64_t elem = s.dtype == dtypes::Float64 ? 8 : 4, k = std::min(s.rows, s.cols);
-  size_t device_bytes = 0, host_bytes = 0;
-  CheckSolver(cusolverDnXgeqrf_bufferSize(h, d.solver_params, s.rows, s.cols, type, x, s.rows, type, tau, type,
-                                          &device_bytes, &host_bytes),
-              "geqrf workspace query");
-  Workspace w(dp, device_bytes, host_bytes);
-  for (int64_t i = 0; i < s.batch; ++i) {
-    CheckSolver(cusolverDnXgeqrf(h, d.solver_params, s.rows, s.cols, type,
-                                 static_cast<char*>(x) + i * s.rows * s.cols * elem, s.rows, type,
-                                 static_cast<char*>(tau) + i * k * elem, type, w.mem.ptr, device_bytes, w.Host(),
-                                 host_bytes, static_cast<int*>(info) + i),
-                "geqrf");
-  }
-}
-
-// Q from the reflectors: orgqr (32-bit sizes; cuSOLVER has no 64-bit one).
-void RunOrgqr(const std::shared_ptr<Device>& dp, const LibraryCall& s, void* x, const void* tau, void* info) {
-  cusolverDnHandle_t h = dp->Solver();
-  const bool f64 = s.dtype == dtypes::Float64;
-  const int m = Int32(s.rows, "orgqr"), n = Int32(s.cols, "orgqr"), k = Int32(s.reflectors, "orgqr");
-  Int32(s.rows * s.cols, "orgqr");
-  int lwork = 0;
-  CheckSolver(f64 ? cusolverDnDorgqr_bufferSize(h, m, n, k, static_cast<const double*>(x), m,
-                                                static_cast<const double*>(tau), &lwork)
-                  : cusolverDnSorgqr_bufferSize(h, m, n, k, static_cast<const float*>(x), m,
-                                                static_cast<const float*>(tau), &lwork),
-              "orgqr workspace query");
-  DeviceMem work(dp, static_cast<size_t>(lwork) * (f64 ? 8 : 4));
-  for (int64_t i = 0; i < s.batch; ++i) {
-    const int64_t at = i * s.rows * s.cols, tau_at = i * s.reflectors;
-    CheckSolver(f64 ? cusolverDnDorgqr(h, m, n, k, static_cast<double*>(x) + at, m,
-                                       static_cast<const double*>(tau) + tau_at, static_cast<double*>(work.ptr), lwork,
-                                       static_cast<int*>(info) + i)
-                    : cusolverDnSorgqr(h, m, n, k, static_cast<float*>(x) + at, m,
-                                       static_cast<const float*>(tau) + tau_at, static_cast<float*>(work.ptr), lwork,
-                                       static_cast<int*>(info) + i),
-                "orgqr");
-  }
-}
-
-// Symmetric eigendecomposition: the 64-bit syevd (divide and conquer, as
-// the CPU's LAPACK) per matrix.
-void RunSyevd(const std::shared_ptr<Device>& dp, const LibraryCall& s, void* x, void* w_out, void* info) {
-  Device& d = *dp;
-  cusolverDnHandle_t h = d.Solver();
-  const cudaDataType type = SolverType(s.dtype);
-  const int64_t elem = s.dtype == dtypes::Float64 ? 8 : 4, n = s.rows;
-  size_t device_bytes = 0, host_bytes = 0;
-  CheckSolver(cusolverDnXsyevd_bufferSize(h, d.solver_params, CUSOLVER_EIG_MODE_VECTOR, Fill(s.lower), n, type, x, n,
-                                          type, w_out, type, &device_bytes, &host_bytes),
-              "syevd workspace query");
-  Workspace w(dp, device_bytes, host_bytes);
-  for (int64_t i = 0; i < s.batch; ++i) {
-    CheckSolver(cusolverDnXsyevd(h, d.solver_params, CUSOLVER_EIG_MODE_VECTOR, Fill(s.lower), n, type,
-                                 static_cast<char*>(x) + i * n * n * elem, n, type,
-                                 static_cast<char*>(w_out) + i * n * elem, type, w.mem.ptr, device_bytes, w.Host(),
-                                 host_bytes, static_cast<int*>(info) + i),
-                "syevd");
-  }
-}
-
-// SVD of tall matrices (rows >= cols, which cuSOLVER's gesvd needs): the
-// 64-bit gesvd per matrix.
-void RunGesvd(const std::shared_ptr<Device>& dp, const LibraryCall& s, void* x, void* const* outputs) {
-  Device& d = *dp;
-  cusolverDnHandle_t h = d.Solver();
-  const cudaDataType type = SolverType(s.dtype);
-  const int64_t elem = s.dtype == dtypes::Float64 ? 8 : 4, k = s.cols, ucols = s.full_matrices ? s.rows : k;
-  const signed char job = !s.compute_uv ? 'N' : s.full_matrices ? 'A' : 'S';
-  char* sv = static_cast<char*>(outputs[0]);
-  char* u = s.compute_uv ? static_cast<char*>(outputs[1]) : nullptr;
-  char* vt = s.compute_uv ? static_cast<char*>(outputs[2]) : nullptr;
-  int* info = static_cast<int*>(outputs[s.compute_uv ? 3 : 1]);
-  // gesvd checks ldu >= rows and ldvt >= cols even when U and Vᵀ are not
-  // computed (their pointers are then null).
-  const int64_t ldu = s.rows, ldvt = k;
-  size_t device_bytes = 0, host_bytes = 0;
-  CheckSolver(cusolverDnXgesvd_bufferSize(h, d.solver_params, job, job, s.rows, s.cols, type, x, s.rows, type, sv, type,
-                                          u, ldu, type, vt, ldvt, type, &device_bytes, &host_bytes),
-              "gesvd workspace query");
-  Workspace w(dp, device_bytes, host_bytes);
-  for (int64_t i = 0; i < s.batch; ++i) {
-    CheckSolver(cusolverDnXgesvd(h, d.solver_params, job, job, s.rows, s.cols, type,
-                                 static_cast<char*>(x) + i * s.rows * s.cols * elem, s.rows, type, sv + i * k * elem,
-                                 type, u != nullptr ? u + i * s.rows * ucols * elem : nullptr, ldu, type,
-                                 vt != nullptr ? vt + i * k * k * elem : nullptr, ldvt, type, w.mem.ptr, device_bytes,
-                                 w.Host(), host_bytes, info + i),
-                "gesvd");
-  }
 }
 
 void CheckFft(cufftResult r, const std::string& what) {
@@ -766,7 +444,7 @@ class CudaExecutable final : public Executable {
   bool PlanMatmuls(Device& d) {
     matmuls_.clear();
     try {
-      for (const MatmulSpec& m : program_.matmuls) matmuls_.push_back(std::make_unique<LtMatmul>(d, m));
+      for (const MatmulSpec& m : program_.matmuls) matmuls_.push_back(std::make_unique<LtMatmul>(LtContextOf(d), m, Tf32Enabled()));
     } catch (const Error&) {
       matmuls_.clear();
       const bool epilogue = std::any_of(program_.matmuls.begin(), program_.matmuls.end(),
@@ -833,7 +511,7 @@ class CudaExecutable final : public Executable {
   // On the capture stream while recording: graph memory.
   MemPtr Allocate(size_t bytes) { return std::make_shared<DeviceMem>(device_, bytes, stream_); }
   void Matmul(int index, const void* lhs, const void* rhs, const void* bias, void* out) {
-    matmuls_[static_cast<size_t>(index)]->Run(*device_, lhs, rhs, bias, out, stream_);
+    matmuls_[static_cast<size_t>(index)]->Run(LtContextOf(*device_), lhs, rhs, bias, out, stream_);
   }
   void Conv(int index, const void* a, const void* b, void* out) {
     convs_[static_cast<size_t>(index)]->Run(*device_->cudnn, stream_, a, b, out,
@@ -842,19 +520,36 @@ class CudaExecutable final : public Executable {
   void CallLibrary(int index, void* x, void* const* inputs, void* const* outputs) {
     const LibraryCall& s = program_.library_calls[static_cast<size_t>(index)];
     switch (s.kind) {
-      case LibraryCall::Kind::kPotrf: RunPotrf(device_, s, x, inputs, outputs[0]); break;
-      case LibraryCall::Kind::kTrsm: RunTrsm(device_, s, x, inputs); break;
-      case LibraryCall::Kind::kGetrf: RunGetrf(device_, s, x, inputs, outputs[0], outputs[1]); break;
-      case LibraryCall::Kind::kGeqrf: RunGeqrf(device_, s, x, outputs[0], outputs[1]); break;
-      case LibraryCall::Kind::kOrgqr: RunOrgqr(device_, s, x, inputs[0], outputs[0]); break;
-      case LibraryCall::Kind::kSyevd: RunSyevd(device_, s, x, outputs[0], outputs[1]); break;
-      case LibraryCall::Kind::kGesvd: RunGesvd(device_, s, x, outputs); break;
+      case LibraryCall::Kind::kPotrf:
+      case LibraryCall::Kind::kTrsm:
+      case LibraryCall::Kind::kGetrf:
+      case LibraryCall::Kind::kGeqrf:
+      case LibraryCall::Kind::kOrgqr:
+      case LibraryCall::Kind::kSyevd:
+      case LibraryCall::Kind::kGesvd: RunSolverCall(SolverContext(), s, x, inputs, outputs); break;
       case LibraryCall::Kind::kFft:
       case LibraryCall::Kind::kRfft:
       case LibraryCall::Kind::kIrfftLead:
       case LibraryCall::Kind::kIrfft: fft_plans_[static_cast<size_t>(index)]->Run(x, inputs); break;
       case LibraryCall::Kind::kCollective: RunStagedCollective(s, x, s.inputs.empty() ? x : inputs[0]); break;
     }
+  }
+  // The linked cuSOLVER and cuBLAS on the device's stream, workspaces from its pool.
+  LibraryContext SolverContext() {
+    LibraryContext c;
+    c.api = &LinkedLibraryApi();
+    Device* d = device_.get();
+    c.blas = [d] { return d->Blas(); };
+    c.solver = [d] {
+      d->Solver();
+      return SolverHandles{d->solver, d->solver_params};
+    };
+    c.allocate = [this](size_t bytes) {
+      auto m = std::make_shared<DeviceMem>(device_, bytes);
+      return std::shared_ptr<void>(m, m->ptr);
+    };
+    c.synchronize = [d] { cudaStreamSynchronize(d->stream); };
+    return c;
   }
   // A collective through host memory: the operand copied to the host (after
   // the stream's work), the distributed engine (Gloo) run there, the result

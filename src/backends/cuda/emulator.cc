@@ -25,6 +25,7 @@
 #include "src/backends/cpu/passes.h"
 #include "src/backends/cuda/codegen.h"
 #include "src/backends/cuda/graph_replay.h"
+#include "src/backends/cuda/library_calls.h"
 #include "src/backends/cuda/nvrtc_compiler.h"
 #include "src/backends/cuda/program_runner.h"
 #include "src/backends/cuda/reference_library.h"
@@ -339,30 +340,55 @@ class EmuBuffer final : public Buffer {
   MemPtr mem_;
 };
 
-// cuBLASLt's product with MatmulSpec's layouts, accumulated in Float64 (more
-// accurate than cuBLASLt's Float32 accumulation: the emulator checks the
-// generated code around the products, not cuBLASLt).
-template <typename T>
-void ReferenceMatmul(const MatmulSpec& s, const void* lhs_v, const void* rhs_v, const void* bias_v, void* out_v) {
-  const T* lhs = static_cast<const T*>(lhs_v);
-  const T* rhs = static_cast<const T*>(rhs_v);
-  T* out = static_cast<T*>(out_v);
-  for (int64_t b = 0; b < s.batch; ++b) {
-    const T* l = lhs + b * s.m * s.k;
-    const T* r = rhs + b * s.k * s.n;
-    for (int64_t i = 0; i < s.m; ++i) {
-      for (int64_t j = 0; j < s.n; ++j) {
-        double acc = 0;
-        for (int64_t k = 0; k < s.k; ++k) {
-          const T a = s.transpose_lhs ? l[k * s.m + i] : l[i * s.k + k];
-          const T c = s.transpose_rhs ? r[j * s.k + k] : r[k * s.n + j];
-          acc += static_cast<double>(a) * static_cast<double>(c);
-        }
-        // The bias epilogue adds in the compute type, then rounds once.
-        if (bias_v != nullptr) acc += static_cast<double>(static_cast<const T*>(bias_v)[j]);
-        out[(b * s.m + i) * s.n + j] = static_cast<T>(acc);
+// Handles for the emulated libraries (library_api.h): any non-null value.
+template <typename H>
+H FakeHandle() {
+  static char token;
+  return reinterpret_cast<H>(&token);
+}
+
+// The emulated cuBLASLt, with no workspace.
+LtContext EmulatedLt() { return {&EmulatedLibraryApi(), FakeHandle<cublasLtHandle_t>(), nullptr, 0}; }
+
+// The emulated cuSOLVER and cuBLAS, workspaces on the heap.
+const LibraryContext& EmulatedSolver() {
+  static const LibraryContext c = [] {
+    LibraryContext l;
+    l.api = &EmulatedLibraryApi();
+    l.blas = [] { return FakeHandle<cublasHandle_t>(); };
+    l.solver = [] { return SolverHandles{FakeHandle<cusolverDnHandle_t>(), FakeHandle<cusolverDnParams_t>()}; };
+    l.allocate = [](size_t bytes) -> std::shared_ptr<void> { return std::shared_ptr<void>(::operator new(bytes), [](void* p) { ::operator delete(p); }); };
+    l.synchronize = [] {};
+    return l;
+  }();
+  return c;
+}
+
+bool IsSolverCall(LibraryCall::Kind k) {
+  return k == LibraryCall::Kind::kPotrf || k == LibraryCall::Kind::kTrsm || k == LibraryCall::Kind::kGetrf ||
+         k == LibraryCall::Kind::kGeqrf || k == LibraryCall::Kind::kOrgqr || k == LibraryCall::Kind::kSyevd ||
+         k == LibraryCall::Kind::kGesvd;
+}
+
+// A batched call's pointer arrays must point at the matrices, one after
+// the other (the library would read or write wherever they point: on the
+// host, memory the emulator does not own).
+void CheckBatchPointers(const LibraryCall& s, void* x, void* const* inputs) {
+  if (!s.batched) return;
+  const int64_t esize = dtypes::SizeOf(s.dtype), k = s.left_side ? s.rows : s.cols;
+  const auto check = [&](size_t array, const void* base, int64_t size) {
+    const auto* pointers = static_cast<const uint64_t*>(inputs[array]);
+    for (int64_t i = 0; i < s.batch; ++i) {
+      if (pointers[i] != reinterpret_cast<uint64_t>(static_cast<const char*>(base) + i * size * esize)) {
+        Throw("cuda-emu: pointer " + std::to_string(i) + " of a batched library call is wrong");
       }
     }
+  };
+  if (s.kind == LibraryCall::Kind::kTrsm) {
+    check(1, inputs[0], k * k);
+    check(2, x, s.rows * s.cols);
+  } else {
+    check(0, x, s.rows * s.cols);
   }
 }
 
@@ -388,6 +414,7 @@ class EmuExecutable final : public Executable {
       if (!data.empty()) std::memcpy(mem->ptr, data.data(), data.size());
       return mem;
     });
+    for (const MatmulSpec& m : program_.matmuls) matmuls_.push_back(std::make_unique<LtMatmul>(EmulatedLt(), m, false));
     last_use_ = LastUses(program_);
     subexecutables_.resize(program_.function.subfunctions.size());
     for (int sub : ControlFlowSubfunctions(program_)) {
@@ -448,14 +475,7 @@ class EmuExecutable final : public Executable {
     MatmulNow(index, lhs, rhs, bias, out);
   }
   void MatmulNow(int index, const void* lhs, const void* rhs, const void* bias, void* out) {
-    const MatmulSpec& s = program_.matmuls[static_cast<size_t>(index)];
-    switch (s.dtype) {
-      case dtypes::Float16: ReferenceMatmul<float16>(s, lhs, rhs, bias, out); break;
-      case dtypes::BFloat16: ReferenceMatmul<bfloat16>(s, lhs, rhs, bias, out); break;
-      case dtypes::Float32: ReferenceMatmul<float>(s, lhs, rhs, bias, out); break;
-      case dtypes::Float64: ReferenceMatmul<double>(s, lhs, rhs, bias, out); break;
-      default: Throw("cuda-emu: no product for " + std::string(dtypes::Name(s.dtype)));
-    }
+    matmuls_[static_cast<size_t>(index)]->Run(EmulatedLt(), lhs, rhs, bias, out, nullptr);
   }
   void Conv(int index, const void* a, const void* b, void* out) {
     const ConvSpec& s = program_.convs[static_cast<size_t>(index)];
@@ -472,7 +492,12 @@ class EmuExecutable final : public Executable {
                                            s.in_count, s.out_count);
       return;
     }
-    RunReferenceLibraryCall(s, x, inputs, outputs);
+    if (IsSolverCall(s.kind)) {
+      CheckBatchPointers(s, x, inputs);
+      RunSolverCall(EmulatedSolver(), s, x, inputs, outputs);
+      return;
+    }
+    RunReferenceLibraryCall(s, x, inputs);
   }
   // Replays' device interface: a recording is the list of its launches,
   // products and copies with their addresses baked in, and the memory it
@@ -509,6 +534,7 @@ class EmuExecutable final : public Executable {
   Program program_;
   Module module_;
   std::vector<MemPtr> constants_;
+  std::vector<std::unique_ptr<LtMatmul>> matmuls_;  // on the emulated cuBLASLt
   std::vector<int> last_use_;
   std::vector<std::unique_ptr<EmuExecutable>> subexecutables_;  // per sub-function (null if no While/If runs it)
   std::unique_ptr<Replays<HostMem, EmuGraph>> replays_;

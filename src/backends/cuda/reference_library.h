@@ -1,20 +1,19 @@
 // Copyright 2026 The Kiln Authors.
-// The CUDA emulator's stand-in for cuSOLVER, cuBLAS, cuFFT and cuDNN: a
-// LibraryCall (codegen.h) run on the host (LAPACK, FFTW, a reference trsm)
-// with the arguments the CUDA backend passes the libraries, so the emulator
-// checks the generator's layout mapping (triangles, sides, transposes,
-// transform layouts) and the kernels around the call.
+// The CUDA emulator's stand-in for cuFFT and cuDNN: a Fourier-transform
+// LibraryCall (codegen.h) or a ConvSpec run on the host (FFTW, a direct
+// convolution) as the spec defines it, so the emulator checks the
+// generator's layout mapping and the kernels around the call. (cuBLAS,
+// cuBLASLt and cuSOLVER are emulated at their API instead:
+// emulated_library.cc.)
 #pragma once
 
 #include "src/backends/cuda/codegen.h"
 
 namespace kiln::backends::cuda {
 
-/// Runs `s` in place on `x`, reading the spec's `inputs` and writing its
-/// `outputs`, as the CUDA backend's library call does on the device; a
-/// batched call finds its matrices through its pointer arrays (which must
-/// point where the matrices are).
-void RunReferenceLibraryCall(const LibraryCall& s, void* x, void* const* inputs, void* const* outputs);
+/// Runs the Fourier transform `s` on `x`, reading the spec's `inputs`, as
+/// the CUDA backend's cuFFT plan does on the device.
+void RunReferenceLibraryCall(const LibraryCall& s, void* x, void* const* inputs);
 
 /// The cuDNN call of `s` (ConvSpec's definition, Float64 accumulation):
 /// `out` from the spec's values a and b. Throws where cuDNN would reject
