@@ -1,6 +1,7 @@
 // Copyright 2026 The Kiln Authors.
 // The emulator's stand-ins for cuBLAS, cuBLASLt and cuSOLVER
-// (src/backends/cuda/emulated_library.cc) against the libraries' documented
+// (src/backends/cuda/emulated_library.cc), and CudnnConv on the stand-in
+// for cuDNN (emulated_cudnn.cc), against the libraries' documented
 // contracts: what they compute from their column-major arguments, and what
 // they reject. The CUDA backend's library code runs on them in the emulated
 // suites (the *_cuda_emu ctest entries), so they must be as strict as the
@@ -13,7 +14,9 @@
 #include <random>
 #include <vector>
 
+#include "src/backends/cuda/cudnn_conv.h"
 #include "src/backends/cuda/library_api.h"
+#include "tests/testing/testing.h"
 
 namespace kiln::backends::cuda {
 namespace {
@@ -304,6 +307,48 @@ TEST(EmulatedLibraryTest, MatmulRejectsMismatchedOperands) {
   const int32_t any = 0;
   EXPECT_EQ(Api().cublasLtMatmulDescSetAttribute(lt.desc, CUBLASLT_MATMUL_DESC_FILL_MODE, &any, sizeof any),
             CUBLAS_STATUS_NOT_SUPPORTED);  // an attribute the stand-in does not model
+}
+
+// A 3x3 convolution of a [2, 3, 5, 5] NCHW image into [2, 4, 3, 3].
+ConvSpec SmallForward() {
+  ConvSpec s;
+  s.kind = ConvSpec::Kind::kForward;
+  s.dtype = dtypes::Float32;
+  s.x_dims = {2, 3, 5, 5};
+  s.y_dims = {2, 4, 3, 3};
+  s.w_dims = {4, 3, 3, 3};
+  s.x_strides = CudnnPackedStrides(s.x_dims, false);
+  s.y_strides = CudnnPackedStrides(s.y_dims, false);
+  s.padding = {0, 0};
+  s.strides = {1, 1};
+  s.dilation = {1, 1};
+  return s;
+}
+
+// CudnnConv takes the heuristics' first usable algorithm (deterministic
+// when asked, within the workspace limit), and sizes its workspace by the
+// larger of the heuristics' figure and the query made with the algorithm's
+// math type set (the stand-in's query asks 256 bytes more, and its call
+// refuses less). Specs cuDNN rejects are errors naming the step.
+TEST(EmulatedCudnnTest, CudnnConvPicksAnAlgorithmAndItsWorkspace) {
+  if (!HaveEmulatedCudnn()) GTEST_SKIP() << "built without cuDNN's headers";
+  const CudnnHandle handle(CudnnImpl::kEmulated);
+  ConvSpec s = SmallForward();
+  const CudnnConv fast(handle, s, size_t{1} << 20, false);
+  EXPECT_EQ(fast.WorkspaceBytes(), (size_t{1} << 16) + 256);
+  const CudnnConv tight(handle, s, 1000, false);  // the workspace algorithm does not fit
+  EXPECT_EQ(tight.WorkspaceBytes(), 0u);
+  s.deterministic = true;
+  const CudnnConv deterministic(handle, s, size_t{1} << 20, false);
+  EXPECT_EQ(deterministic.WorkspaceBytes(), 0u);
+  // Ones convolved with ones: 27 taps.
+  std::vector<float> x(2 * 3 * 5 * 5, 1), w(4 * 3 * 3 * 3, 1), y(2 * 4 * 3 * 3, 0);
+  std::vector<std::byte> workspace(fast.WorkspaceBytes());
+  fast.Run(handle, nullptr, x.data(), w.data(), y.data(), workspace.data());
+  for (float v : y) EXPECT_EQ(v, 27.0f);
+  s.y_dims = {2, 4, 4, 4};  // not the forward formula's extents
+  s.y_strides = CudnnPackedStrides(s.y_dims, false);
+  KILN_EXPECT_ERROR(CudnnConv(handle, s, size_t{1} << 20, false), "forward algorithm heuristics failed");
 }
 
 }  // namespace

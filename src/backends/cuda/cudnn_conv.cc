@@ -16,9 +16,7 @@
 
 #include "kiln/core/error.h"
 
-#if KILN_HAVE_CUDNN
-#include <cudnn.h>
-#endif
+#include "src/backends/cuda/cudnn_api.h"
 
 namespace kiln::backends::cuda {
 
@@ -36,49 +34,8 @@ void CountCudnn(int64_t CudnnStats::*counter, int64_t n) {
 
 namespace {
 
-// The entry points Kiln calls, as `X(name)` for cudnn##name.
-#define KILN_CUDNN_FUNCTIONS(X)                                                                        \
-  X(GetVersion)                                                                                        \
-  X(GetCudartVersion)                                                                                  \
-  X(GetErrorString)                                                                                    \
-  X(Create)                                                                                            \
-  X(Destroy)                                                                                           \
-  X(SetStream)                                                                                         \
-  X(CreateTensorDescriptor)                                                                            \
-  X(SetTensorNdDescriptor)                                                                             \
-  X(DestroyTensorDescriptor)                                                                           \
-  X(CreateFilterDescriptor)                                                                            \
-  X(SetFilterNdDescriptor)                                                                             \
-  X(DestroyFilterDescriptor)                                                                           \
-  X(CreateConvolutionDescriptor)                                                                       \
-  X(SetConvolutionNdDescriptor)                                                                        \
-  X(SetConvolutionGroupCount)                                                                          \
-  X(SetConvolutionMathType)                                                                            \
-  X(DestroyConvolutionDescriptor)                                                                      \
-  X(GetConvolutionForwardAlgorithmMaxCount)                                                            \
-  X(GetConvolutionBackwardDataAlgorithmMaxCount)                                                       \
-  X(GetConvolutionBackwardFilterAlgorithmMaxCount)                                                     \
-  X(GetConvolutionForwardAlgorithm_v7)                                                                 \
-  X(GetConvolutionBackwardDataAlgorithm_v7)                                                            \
-  X(GetConvolutionBackwardFilterAlgorithm_v7)                                                          \
-  X(GetConvolutionForwardWorkspaceSize)                                                                \
-  X(GetConvolutionBackwardDataWorkspaceSize)                                                           \
-  X(GetConvolutionBackwardFilterWorkspaceSize)                                                         \
-  X(ConvolutionForward)                                                                                \
-  X(ConvolutionBackwardData)                                                                           \
-  X(ConvolutionBackwardFilter)
-
-// cuDNN's functions from the loaded library, or why it is not usable.
-struct Api {
-  std::string reason;  // "" when usable
-  size_t version = 0;
-#define KILN_CUDNN_POINTER(name) decltype(&::cudnn##name) name = nullptr;
-  KILN_CUDNN_FUNCTIONS(KILN_CUDNN_POINTER)
-#undef KILN_CUDNN_POINTER
-};
-
-Api Load() {
-  Api api;
+CudnnApi Load() {
+  CudnnApi api;
   std::vector<std::string> candidates;
   if (const char* path = std::getenv("KILN_CUDNN_LIBRARY"); path != nullptr && *path != '\0') {
     candidates.push_back(path);
@@ -123,14 +80,14 @@ Api Load() {
 }
 
 // Loaded once, on first use; never unloaded.
-const Api& Cudnn() {
-  static const Api api = Load();
+const CudnnApi& Cudnn() {
+  static const CudnnApi api = Load();
   return api;
 }
 
-void Check(cudnnStatus_t s, const std::string& what) {
+void Check(const CudnnApi& c, cudnnStatus_t s, const std::string& what) {
   if (s != CUDNN_STATUS_SUCCESS) {
-    Throw("cuda: cuDNN " + what + " failed: " + Cudnn().GetErrorString(s) + " (status " +
+    Throw("cuda: cuDNN " + what + " failed: " + c.GetErrorString(s) + " (status " +
           std::to_string(static_cast<int>(s)) + ")");
   }
 }
@@ -157,33 +114,37 @@ std::vector<int> Ints(const std::vector<int64_t>& v) {
 
 const std::string& CudnnUnavailableReason() { return Cudnn().reason; }
 
+bool HaveEmulatedCudnn() { return true; }
+
 std::string CudnnVersion() {
-  const Api& c = Cudnn();
+  const CudnnApi& c = Cudnn();
   if (!c.reason.empty()) return "";
   return std::to_string(c.version / 10000) + "." + std::to_string(c.version / 100 % 100) + "." +
          std::to_string(c.version % 100);
 }
 
-CudnnHandle::CudnnHandle() {
-  const Api& c = Cudnn();
+CudnnHandle::CudnnHandle(CudnnImpl impl) {
+  const CudnnApi& c = impl == CudnnImpl::kEmulated ? EmulatedCudnnApi() : Cudnn();
   if (!c.reason.empty()) Throw("cuda: " + c.reason);
   cudnnHandle_t h = nullptr;
-  Check(c.Create(&h), "create");
+  Check(c, c.Create(&h), "create");
+  api_ = &c;
   handle_ = h;
 }
 
 CudnnHandle::~CudnnHandle() {
-  if (handle_ != nullptr) Cudnn().Destroy(static_cast<cudnnHandle_t>(handle_));
+  if (handle_ != nullptr) static_cast<const CudnnApi*>(api_)->Destroy(static_cast<cudnnHandle_t>(handle_));
 }
 
 struct CudnnConv::Descriptors {
+  explicit Descriptors(const CudnnApi& api) : c(api) {}
+  const CudnnApi& c;
   ConvSpec::Kind kind = ConvSpec::Kind::kForward;
   cudnnTensorDescriptor_t x = nullptr, y = nullptr;
   cudnnFilterDescriptor_t w = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
   int algo = 0;  // of the kind's algorithm enum
   ~Descriptors() {
-    const Api& c = Cudnn();
     if (conv != nullptr) c.DestroyConvolutionDescriptor(conv);
     if (w != nullptr) c.DestroyFilterDescriptor(w);
     if (y != nullptr) c.DestroyTensorDescriptor(y);
@@ -192,34 +153,33 @@ struct CudnnConv::Descriptors {
 };
 
 CudnnConv::CudnnConv(const CudnnHandle& handle, const ConvSpec& s, size_t max_workspace, bool allow_tf32)
-    : d_(std::make_unique<Descriptors>()) {
-  const Api& c = Cudnn();
-  if (!c.reason.empty()) Throw("cuda: " + c.reason);
+    : d_(std::make_unique<Descriptors>(*static_cast<const CudnnApi*>(handle.Api()))) {
+  const CudnnApi& c = d_->c;
   auto h = static_cast<cudnnHandle_t>(handle.Get());
   const cudnnDataType_t type = DataType(s.dtype);
   const auto rank = static_cast<int>(s.x_dims.size());
   d_->kind = s.kind;
-  Check(c.CreateTensorDescriptor(&d_->x), "tensor descriptor");
-  Check(c.SetTensorNdDescriptor(d_->x, type, rank, Ints(s.x_dims).data(), Ints(s.x_strides).data()), "image descriptor");
-  Check(c.CreateTensorDescriptor(&d_->y), "tensor descriptor");
-  Check(c.SetTensorNdDescriptor(d_->y, type, rank, Ints(s.y_dims).data(), Ints(s.y_strides).data()),
+  Check(c, c.CreateTensorDescriptor(&d_->x), "tensor descriptor");
+  Check(c, c.SetTensorNdDescriptor(d_->x, type, rank, Ints(s.x_dims).data(), Ints(s.x_strides).data()), "image descriptor");
+  Check(c, c.CreateTensorDescriptor(&d_->y), "tensor descriptor");
+  Check(c, c.SetTensorNdDescriptor(d_->y, type, rank, Ints(s.y_dims).data(), Ints(s.y_strides).data()),
         "response descriptor");
-  Check(c.CreateFilterDescriptor(&d_->w), "filter descriptor");
-  Check(c.SetFilterNdDescriptor(d_->w, type, s.channels_last ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW, rank,
+  Check(c, c.CreateFilterDescriptor(&d_->w), "filter descriptor");
+  Check(c, c.SetFilterNdDescriptor(d_->w, type, s.channels_last ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW, rank,
                                 Ints(s.w_dims).data()),
         "filter descriptor");
-  Check(c.CreateConvolutionDescriptor(&d_->conv), "convolution descriptor");
+  Check(c, c.CreateConvolutionDescriptor(&d_->conv), "convolution descriptor");
   // Float32 accumulation for every dtype (PSEUDO_HALF_CONFIG for halves).
-  Check(c.SetConvolutionNdDescriptor(d_->conv, rank - 2, Ints(s.padding).data(), Ints(s.strides).data(),
+  Check(c, c.SetConvolutionNdDescriptor(d_->conv, rank - 2, Ints(s.padding).data(), Ints(s.strides).data(),
                                      Ints(s.dilation).data(), CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
         "convolution descriptor");
-  Check(c.SetConvolutionGroupCount(d_->conv, static_cast<int>(s.groups)), "group count");
+  Check(c, c.SetConvolutionGroupCount(d_->conv, static_cast<int>(s.groups)), "group count");
   // Exact FP32 is FMA kernels only: cuDNN's default math allows TF32 on
   // Ampere and later.
   const bool exact = s.dtype == dtypes::Float32 && !allow_tf32;
   const cudnnMathType_t math =
       s.dtype != dtypes::Float32 ? CUDNN_TENSOR_OP_MATH : exact ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
-  Check(c.SetConvolutionMathType(d_->conv, math), "math type");
+  Check(c, c.SetConvolutionMathType(d_->conv, math), "math type");
   // The heuristics' first algorithm that fits the workspace (and gives the
   // same bits every run when asked, and stays FMA for exact FP32). Its math
   // type goes on the descriptor: cuDNN picks kernels by both.
@@ -243,45 +203,45 @@ CudnnConv::CudnnConv(const CudnnHandle& handle, const ConvSpec& s, size_t max_wo
   size_t queried = 0;  // the chosen algorithm's workspace, asked again with its math type set
   switch (s.kind) {
     case ConvSpec::Kind::kForward: {
-      Check(c.GetConvolutionForwardAlgorithmMaxCount(h, &listed), "forward algorithm count");
+      Check(c, c.GetConvolutionForwardAlgorithmMaxCount(h, &listed), "forward algorithm count");
       std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(std::max(listed, int{CUDNN_CONVOLUTION_FWD_ALGO_COUNT}));
-      Check(c.GetConvolutionForwardAlgorithm_v7(h, d_->x, d_->w, d_->conv, d_->y, static_cast<int>(perf.size()),
+      Check(c, c.GetConvolutionForwardAlgorithm_v7(h, d_->x, d_->w, d_->conv, d_->y, static_cast<int>(perf.size()),
                                                 &count, perf.data()),
             "forward algorithm heuristics");
       pick(perf.data(), count);
       if (!found) break;
-      Check(c.SetConvolutionMathType(d_->conv, chosen_math), "math type");
-      Check(c.GetConvolutionForwardWorkspaceSize(h, d_->x, d_->w, d_->conv, d_->y,
+      Check(c, c.SetConvolutionMathType(d_->conv, chosen_math), "math type");
+      Check(c, c.GetConvolutionForwardWorkspaceSize(h, d_->x, d_->w, d_->conv, d_->y,
                                                  static_cast<cudnnConvolutionFwdAlgo_t>(d_->algo), &queried),
             "forward workspace size");
       break;
     }
     case ConvSpec::Kind::kBackwardData: {
-      Check(c.GetConvolutionBackwardDataAlgorithmMaxCount(h, &listed), "backward-data algorithm count");
+      Check(c, c.GetConvolutionBackwardDataAlgorithmMaxCount(h, &listed), "backward-data algorithm count");
       std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(
           std::max(listed, int{CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT}));
-      Check(c.GetConvolutionBackwardDataAlgorithm_v7(h, d_->w, d_->y, d_->conv, d_->x, static_cast<int>(perf.size()),
+      Check(c, c.GetConvolutionBackwardDataAlgorithm_v7(h, d_->w, d_->y, d_->conv, d_->x, static_cast<int>(perf.size()),
                                                      &count, perf.data()),
             "backward-data algorithm heuristics");
       pick(perf.data(), count);
       if (!found) break;
-      Check(c.SetConvolutionMathType(d_->conv, chosen_math), "math type");
-      Check(c.GetConvolutionBackwardDataWorkspaceSize(h, d_->w, d_->y, d_->conv, d_->x,
+      Check(c, c.SetConvolutionMathType(d_->conv, chosen_math), "math type");
+      Check(c, c.GetConvolutionBackwardDataWorkspaceSize(h, d_->w, d_->y, d_->conv, d_->x,
                                                       static_cast<cudnnConvolutionBwdDataAlgo_t>(d_->algo), &queried),
             "backward-data workspace size");
       break;
     }
     case ConvSpec::Kind::kBackwardFilter: {
-      Check(c.GetConvolutionBackwardFilterAlgorithmMaxCount(h, &listed), "backward-filter algorithm count");
+      Check(c, c.GetConvolutionBackwardFilterAlgorithmMaxCount(h, &listed), "backward-filter algorithm count");
       std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perf(
           std::max(listed, int{CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT}));
-      Check(c.GetConvolutionBackwardFilterAlgorithm_v7(h, d_->x, d_->y, d_->conv, d_->w, static_cast<int>(perf.size()),
+      Check(c, c.GetConvolutionBackwardFilterAlgorithm_v7(h, d_->x, d_->y, d_->conv, d_->w, static_cast<int>(perf.size()),
                                                        &count, perf.data()),
             "backward-filter algorithm heuristics");
       pick(perf.data(), count);
       if (!found) break;
-      Check(c.SetConvolutionMathType(d_->conv, chosen_math), "math type");
-      Check(c.GetConvolutionBackwardFilterWorkspaceSize(
+      Check(c, c.SetConvolutionMathType(d_->conv, chosen_math), "math type");
+      Check(c, c.GetConvolutionBackwardFilterWorkspaceSize(
                 h, d_->x, d_->y, d_->conv, d_->w, static_cast<cudnnConvolutionBwdFilterAlgo_t>(d_->algo), &queried),
             "backward-filter workspace size");
       break;
@@ -305,25 +265,25 @@ CudnnConv::~CudnnConv() = default;
 
 void CudnnConv::Run(const CudnnHandle& handle, void* stream, const void* a, const void* b, void* out,
                     void* workspace) const {
-  const Api& c = Cudnn();
+  const CudnnApi& c = d_->c;
   auto h = static_cast<cudnnHandle_t>(handle.Get());
-  Check(c.SetStream(h, static_cast<cudaStream_t>(stream)), "set stream");
+  Check(c, c.SetStream(h, static_cast<cudaStream_t>(stream)), "set stream");
   const float one = 1, zero = 0;  // the scaling factors are floats for these dtypes
   const Descriptors& d = *d_;
   switch (d.kind) {
     case ConvSpec::Kind::kForward:
-      Check(c.ConvolutionForward(h, &one, d.x, a, d.w, b, d.conv, static_cast<cudnnConvolutionFwdAlgo_t>(d.algo),
+      Check(c, c.ConvolutionForward(h, &one, d.x, a, d.w, b, d.conv, static_cast<cudnnConvolutionFwdAlgo_t>(d.algo),
                                  workspace, workspace_, &zero, d.y, out),
             "forward convolution");
       break;
     case ConvSpec::Kind::kBackwardData:
-      Check(c.ConvolutionBackwardData(h, &one, d.w, b, d.y, a, d.conv,
+      Check(c, c.ConvolutionBackwardData(h, &one, d.w, b, d.y, a, d.conv,
                                       static_cast<cudnnConvolutionBwdDataAlgo_t>(d.algo), workspace, workspace_,
                                       &zero, d.x, out),
             "backward-data convolution");
       break;
     case ConvSpec::Kind::kBackwardFilter:
-      Check(c.ConvolutionBackwardFilter(h, &one, d.x, a, d.y, b, d.conv,
+      Check(c, c.ConvolutionBackwardFilter(h, &one, d.x, a, d.y, b, d.conv,
                                         static_cast<cudnnConvolutionBwdFilterAlgo_t>(d.algo), workspace, workspace_,
                                         &zero, d.w, out),
             "backward-filter convolution");
@@ -340,7 +300,9 @@ const std::string& CudnnUnavailableReason() {
 
 std::string CudnnVersion() { return ""; }
 
-CudnnHandle::CudnnHandle() { Throw("cuda: " + CudnnUnavailableReason()); }
+bool HaveEmulatedCudnn() { return false; }
+
+CudnnHandle::CudnnHandle(CudnnImpl) { Throw("cuda: " + CudnnUnavailableReason()); }
 CudnnHandle::~CudnnHandle() = default;
 
 struct CudnnConv::Descriptors {};

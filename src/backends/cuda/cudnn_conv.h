@@ -34,16 +34,28 @@ CudnnStats GetCudnnStats();
 /// Adds `n` to `counter` (the CUDA backend's executables call it).
 void CountCudnn(int64_t CudnnStats::*counter, int64_t n);
 
+/// Which cuDNN a handle calls: the loaded library, or the emulator's host
+/// stand-in of its convolution API (emulated_cudnn.cc), which reads the
+/// descriptors and arguments as cuDNN documents them and computes on host
+/// memory.
+enum class CudnnImpl { kLibrary, kEmulated };
+
+/// Whether the emulated cuDNN is built (it needs cuDNN's headers).
+bool HaveEmulatedCudnn();
+
 /// A cuDNN handle, made on the current device (throws kiln::Error).
 class CudnnHandle {
  public:
-  CudnnHandle();
+  explicit CudnnHandle(CudnnImpl impl = CudnnImpl::kLibrary);
   ~CudnnHandle();
   CudnnHandle(const CudnnHandle&) = delete;
   CudnnHandle& operator=(const CudnnHandle&) = delete;
   void* Get() const { return handle_; }
+  /// The entry points this handle's calls go through (cudnn_api.h's CudnnApi).
+  const void* Api() const { return api_; }
 
  private:
+  const void* api_ = nullptr;
   void* handle_ = nullptr;
 };
 

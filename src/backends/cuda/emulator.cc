@@ -6,7 +6,9 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -24,6 +26,7 @@
 #include "kiln/core/float16.h"
 #include "src/backends/cpu/passes.h"
 #include "src/backends/cuda/codegen.h"
+#include "src/backends/cuda/cudnn_conv.h"
 #include "src/backends/cuda/graph_replay.h"
 #include "src/backends/cuda/library_calls.h"
 #include "src/backends/cuda/nvrtc_compiler.h"
@@ -364,6 +367,16 @@ const LibraryContext& EmulatedSolver() {
   return c;
 }
 
+// The emulated cuDNN's handle, shared by the executables.
+const CudnnHandle& EmulatedCudnnHandle() {
+  static const CudnnHandle handle(CudnnImpl::kEmulated);
+  return handle;
+}
+
+// The most workspace one emulated convolution may ask for (the CUDA
+// backend's limit).
+constexpr size_t kEmulatedCudnnWorkspace = size_t{256} << 20;
+
 bool IsSolverCall(LibraryCall::Kind k) {
   return k == LibraryCall::Kind::kPotrf || k == LibraryCall::Kind::kTrsm || k == LibraryCall::Kind::kGetrf ||
          k == LibraryCall::Kind::kGeqrf || k == LibraryCall::Kind::kOrgqr || k == LibraryCall::Kind::kSyevd ||
@@ -415,6 +428,14 @@ class EmuExecutable final : public Executable {
       return mem;
     });
     for (const MatmulSpec& m : program_.matmuls) matmuls_.push_back(std::make_unique<LtMatmul>(EmulatedLt(), m, false));
+    if (HaveEmulatedCudnn()) {  // as the CUDA backend plans its convolutions, with one workspace
+      size_t workspace = 0;
+      for (const ConvSpec& c : program_.convs) {
+        convs_.push_back(std::make_unique<CudnnConv>(EmulatedCudnnHandle(), c, kEmulatedCudnnWorkspace, false));
+        workspace = std::max(workspace, convs_.back()->WorkspaceBytes());
+      }
+      conv_workspace_.resize(workspace);
+    }
     last_use_ = LastUses(program_);
     subexecutables_.resize(program_.function.subfunctions.size());
     for (int sub : ControlFlowSubfunctions(program_)) {
@@ -478,12 +499,20 @@ class EmuExecutable final : public Executable {
     matmuls_[static_cast<size_t>(index)]->Run(EmulatedLt(), lhs, rhs, bias, out, nullptr);
   }
   void Conv(int index, const void* a, const void* b, void* out) {
-    const ConvSpec& s = program_.convs[static_cast<size_t>(index)];
     if (recording_) {
-      pending_.work.push_back([&s, a, b, out] { RunReferenceConv(s, a, b, out); });
+      pending_.work.push_back([this, index, a, b, out] { ConvNow(index, a, b, out); });
       return;
     }
-    RunReferenceConv(s, a, b, out);
+    ConvNow(index, a, b, out);
+  }
+  // The CUDA backend's own cuDNN calls (CudnnConv) on the emulated cuDNN;
+  // without cuDNN's headers, the spec's reference loops.
+  void ConvNow(int index, const void* a, const void* b, void* out) {
+    if (convs_.empty()) {
+      RunReferenceConv(program_.convs[static_cast<size_t>(index)], a, b, out);
+      return;
+    }
+    convs_[static_cast<size_t>(index)]->Run(EmulatedCudnnHandle(), nullptr, a, b, out, conv_workspace_.data());
   }
   void CallLibrary(int index, void* x, void* const* inputs, void* const* outputs) {
     const LibraryCall& s = program_.library_calls[static_cast<size_t>(index)];
@@ -535,6 +564,8 @@ class EmuExecutable final : public Executable {
   Module module_;
   std::vector<MemPtr> constants_;
   std::vector<std::unique_ptr<LtMatmul>> matmuls_;  // on the emulated cuBLASLt
+  std::vector<std::unique_ptr<CudnnConv>> convs_;   // on the emulated cuDNN (none without its headers)
+  std::vector<std::byte> conv_workspace_;
   std::vector<int> last_use_;
   std::vector<std::unique_ptr<EmuExecutable>> subexecutables_;  // per sub-function (null if no While/If runs it)
   std::unique_ptr<Replays<HostMem, EmuGraph>> replays_;
