@@ -1,5 +1,5 @@
 // Copyright 2026 The Kiln Authors.
-// The emulator's stand-ins for cuBLAS, cuBLASLt and cuSOLVER
+// The emulator's stand-ins for cuBLAS, cuBLASLt, cuSOLVER and cuFFT
 // (src/backends/cuda/emulated_library.cc), and CudnnConv on the stand-in
 // for cuDNN (emulated_cudnn.cc), against the libraries' documented
 // contracts: what they compute from their column-major arguments, and what
@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <complex>
 #include <limits>
 #include <random>
 #include <vector>
@@ -307,6 +308,41 @@ TEST(EmulatedLibraryTest, MatmulRejectsMismatchedOperands) {
   const int32_t any = 0;
   EXPECT_EQ(Api().cublasLtMatmulDescSetAttribute(lt.desc, CUBLASLT_MATMUL_DESC_FILL_MODE, &any, sizeof any),
             CUBLAS_STATUS_NOT_SUPPORTED);  // an attribute the stand-in does not model
+}
+
+// cuFFT's advanced layout: two interleaved length-4 signals (stride 2,
+// distance 1) transformed in place, each against its DFT; the basic layout
+// ignores strides and distances; a plan runs only through its own type.
+TEST(EmulatedLibraryTest, FftReadsCufftLayouts) {
+  int n = 4, embed = 4;
+  cufftHandle plan = 0;
+  ASSERT_EQ(Api().cufftPlanMany(&plan, 1, &n, &embed, 2, 1, &embed, 2, 1, CUFFT_Z2Z, 2), CUFFT_SUCCESS);
+  std::vector<std::complex<double>> x(8), want(8);
+  for (int i = 0; i < 8; ++i) x[static_cast<size_t>(i)] = {std::sin(i + 1.0), std::cos(3.0 * i)};
+  for (int signal = 0; signal < 2; ++signal) {
+    for (int k = 0; k < 4; ++k) {
+      std::complex<double> sum = 0;
+      for (int t = 0; t < 4; ++t) sum += x[static_cast<size_t>(signal + 2 * t)] * std::polar(1.0, -2 * M_PI * k * t / 4);
+      want[static_cast<size_t>(signal + 2 * k)] = sum;
+    }
+  }
+  auto* data = reinterpret_cast<cufftDoubleComplex*>(x.data());
+  ASSERT_EQ(Api().cufftExecZ2Z(plan, data, data, CUFFT_FORWARD), CUFFT_SUCCESS);
+  for (size_t i = 0; i < 8; ++i) EXPECT_LT(std::abs(x[i] - want[i]), 1e-12) << i;
+  EXPECT_EQ(Api().cufftExecC2C(plan, nullptr, nullptr, CUFFT_FORWARD), CUFFT_INVALID_TYPE);
+  EXPECT_EQ(Api().cufftExecZ2Z(plan, data, data, 0), CUFFT_INVALID_VALUE);  // not a direction
+  EXPECT_EQ(Api().cufftDestroy(plan), CUFFT_SUCCESS);
+  EXPECT_EQ(Api().cufftExecZ2Z(plan, data, data, CUFFT_FORWARD), CUFFT_INVALID_PLAN);
+  // Basic layout (null embeddings): items packed, whatever the strides say.
+  std::vector<float> real = {1, 2, 3, 4, 5, 6, 7, 8};
+  std::vector<std::complex<float>> half(6);
+  ASSERT_EQ(Api().cufftPlanMany(&plan, 1, &n, nullptr, 7, 9, nullptr, 5, 3, CUFFT_R2C, 2), CUFFT_SUCCESS);
+  ASSERT_EQ(Api().cufftExecR2C(plan, real.data(), reinterpret_cast<cufftComplex*>(half.data())), CUFFT_SUCCESS);
+  EXPECT_EQ(half[0], std::complex<float>(10, 0));  // item 0's sum
+  EXPECT_EQ(half[3], std::complex<float>(26, 0));  // item 1's, n / 2 + 1 = 3 bins on
+  EXPECT_EQ(half[4], std::complex<float>(-2, 2));
+  EXPECT_EQ(Api().cufftDestroy(plan), CUFFT_SUCCESS);
+  EXPECT_EQ(Api().cufftPlanMany(&plan, 4, &n, nullptr, 1, 0, nullptr, 1, 0, CUFFT_C2C, 1), CUFFT_INVALID_SIZE);
 }
 
 // A 3x3 convolution of a [2, 3, 5, 5] NCHW image into [2, 4, 3, 3].

@@ -1,10 +1,12 @@
 // Copyright 2026 The Kiln Authors.
 // FFTW 3's single- and double-precision APIs under one name, for the CPU
 // backend's Fft kernel (kernels_fft.cc) and the CUDA emulator's stand-in for
-// cuFFT (src/backends/cuda/reference_library.cc).
+// cuFFT (src/backends/cuda/emulated_library.cc).
 #pragma once
 
 #include <fftw3.h>
+
+#include <mutex>
 
 namespace kiln::backends::cpu {
 
@@ -48,5 +50,9 @@ struct Fftw<double> {
   static constexpr auto kInitThreads = fftw_init_threads;
   static constexpr auto kPlanWithNthreads = fftw_plan_with_nthreads;
 };
+
+/// The lock every FFTW planner call (and plan destruction) takes: FFTW's
+/// planner is not thread-safe (kernels_fft.cc).
+std::mutex& FftwPlannerLock();
 
 }  // namespace kiln::backends::cpu

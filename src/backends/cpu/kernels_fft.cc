@@ -31,12 +31,12 @@
 
 namespace kiln::backends::cpu {
 
-namespace {
-
-std::mutex& PlannerLock() {
+std::mutex& FftwPlannerLock() {
   static std::mutex lock;
   return lock;
 }
+
+namespace {
 
 template <typename R>
 using Cx = std::complex<R>;
@@ -49,7 +49,7 @@ template <typename R>
 PlanPtr<R> Own(typename Fftw<R>::Plan plan, const ir::Instruction& instr) {
   if (plan == nullptr) Throw("cpu Fft: FFTW could not plan " + instr.shape.ToString() + " (" + instr.location + ")");
   return PlanPtr<R>(plan, [](typename Fftw<R>::Plan p) {
-    std::lock_guard<std::mutex> hold(PlannerLock());
+    std::lock_guard<std::mutex> hold(FftwPlannerLock());
     Fftw<R>::kDestroy(p);
   });
 }
@@ -133,7 +133,7 @@ std::function<typename Fftw<R>::Plan(int64_t)> PlansFor(const Geometry& g, int64
   const int64_t tail = g.batch % chunk;
   typename Fftw<R>::Plan full = nullptr, last = nullptr;
   {
-    std::lock_guard<std::mutex> hold(PlannerLock());
+    std::lock_guard<std::mutex> hold(FftwPlannerLock());
     static const bool threads_ready = Fftw<R>::kInitThreads() != 0;
     const bool threaded = threads_ready && g.batch == 1 && std::max(g.in_item, g.out_item) >= kThreadedMinPoints;
     Fftw<R>::kPlanWithNthreads(threaded ? omp_get_max_threads() : 1);

@@ -237,96 +237,6 @@ bool Tf32Enabled() {
   return v != nullptr && std::string(v) == "1";
 }
 
-void CheckFft(cufftResult r, const std::string& what) {
-  if (r != CUFFT_SUCCESS) Throw("cuda: cuFFT " + what + " failed (status " + std::to_string(static_cast<int>(r)) + ")");
-}
-
-// A cuFFT plan for one Fourier-transform LibraryCall, made when the
-// executable is compiled (cuFFT allocates its work area then), on the
-// device's stream.
-class FftPlan {
- public:
-  FftPlan(Device& d, const LibraryCall& s) : s_(s) {
-    const bool f64 = s.dtype == dtypes::Float64;
-    std::vector<int> n;
-    for (int64_t l : s.lengths) n.push_back(static_cast<int>(l));  // the generator checked the int range
-    const int rank = static_cast<int>(n.size()), batch = static_cast<int>(s.batch);
-    switch (s.kind) {
-      case LibraryCall::Kind::kFft:
-        CheckFft(cufftPlanMany(&plan_, rank, n.data(), nullptr, 1, 0, nullptr, 1, 0, f64 ? CUFFT_Z2Z : CUFFT_C2C, batch),
-                 "plan");
-        break;
-      case LibraryCall::Kind::kRfft:
-        CheckFft(cufftPlanMany(&plan_, rank, n.data(), nullptr, 1, 0, nullptr, 1, 0, f64 ? CUFFT_D2Z : CUFFT_R2C, batch),
-                 "plan");
-        break;
-      case LibraryCall::Kind::kIrfft:
-        CheckFft(cufftPlanMany(&plan_, rank, n.data(), nullptr, 1, 0, nullptr, 1, 0, f64 ? CUFFT_Z2D : CUFFT_C2R, batch),
-                 "plan");
-        break;
-      case LibraryCall::Kind::kIrfftLead: {
-        // Per item: `cols` transforms one element apart, their elements
-        // `cols` apart (the advanced layout, with the lengths as embedding).
-        const int cols = static_cast<int>(s.cols);
-        CheckFft(cufftPlanMany(&plan_, rank, n.data(), n.data(), cols, 1, n.data(), cols, 1, f64 ? CUFFT_Z2Z : CUFFT_C2C,
-                               cols),
-                 "plan");
-        break;
-      }
-      default: Throw("cuda: not a Fourier transform");
-    }
-    if (const cufftResult r = cufftSetStream(plan_, d.stream); r != CUFFT_SUCCESS) {
-      cufftDestroy(plan_);
-      CheckFft(r, "set stream");
-    }
-  }
-  ~FftPlan() { cufftDestroy(plan_); }
-  FftPlan(const FftPlan&) = delete;
-  FftPlan& operator=(const FftPlan&) = delete;
-
-  void Run(void* x, void* const* inputs) const {
-    const bool f64 = s_.dtype == dtypes::Float64;
-    switch (s_.kind) {
-      case LibraryCall::Kind::kFft: C2C(x, s_.inverse ? CUFFT_INVERSE : CUFFT_FORWARD); break;
-      case LibraryCall::Kind::kRfft:
-        CheckFft(f64 ? cufftExecD2Z(plan_, static_cast<cufftDoubleReal*>(inputs[0]), static_cast<cufftDoubleComplex*>(x))
-                     : cufftExecR2C(plan_, static_cast<cufftReal*>(inputs[0]), static_cast<cufftComplex*>(x)),
-                 "R2C");
-        break;
-      case LibraryCall::Kind::kIrfft:
-        CheckFft(f64 ? cufftExecZ2D(plan_, static_cast<cufftDoubleComplex*>(inputs[0]), static_cast<cufftDoubleReal*>(x))
-                     : cufftExecC2R(plan_, static_cast<cufftComplex*>(inputs[0]), static_cast<cufftReal*>(x)),
-                 "C2R");
-        break;
-      case LibraryCall::Kind::kIrfftLead: {
-        int64_t item = s_.cols;
-        for (int64_t l : s_.lengths) item *= l;
-        for (int64_t b = 0; b < s_.batch; ++b) {
-          C2C(static_cast<char*>(x) + b * item * (f64 ? 16 : 8), CUFFT_INVERSE);
-        }
-        break;
-      }
-      default: break;
-    }
-  }
-
- private:
-  void C2C(void* x, int direction) const {
-    CheckFft(s_.dtype == dtypes::Float64
-                 ? cufftExecZ2Z(plan_, static_cast<cufftDoubleComplex*>(x), static_cast<cufftDoubleComplex*>(x), direction)
-                 : cufftExecC2C(plan_, static_cast<cufftComplex*>(x), static_cast<cufftComplex*>(x), direction),
-             "C2C");
-  }
-
-  LibraryCall s_;
-  cufftHandle plan_ = 0;
-};
-
-bool IsFourier(LibraryCall::Kind k) {
-  return k == LibraryCall::Kind::kFft || k == LibraryCall::Kind::kRfft || k == LibraryCall::Kind::kIrfft ||
-         k == LibraryCall::Kind::kIrfftLead;
-}
-
 // An instantiated CUDA graph (graph_replay.h's recording), destroyed when
 // its last launch is done (cudaGraphExecDestroy defers it).
 struct CudaGraph {
@@ -409,7 +319,7 @@ class CudaExecutable final : public Executable {
       resident_blocks_.push_back(resident);
     }
     for (const LibraryCall& c : program_.library_calls) {
-      fft_plans_.push_back(IsFourier(c.kind) ? std::make_unique<FftPlan>(d, c) : nullptr);
+      fft_plans_.push_back(IsFourier(c.kind) ? std::make_unique<FftPlan>(&LinkedLibraryApi(), c, d.stream) : nullptr);
     }
     constants_ = UploadConstants<DeviceMem>(program_, [&](const std::vector<std::byte>& data) {
       auto mem = std::make_shared<DeviceMem>(device_, data.size());

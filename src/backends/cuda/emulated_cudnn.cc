@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "src/backends/cuda/cudnn_api.h"
-#include "src/backends/cuda/reference_library.h"
+#include "src/backends/cuda/reference_conv.h"
 
 namespace kiln::backends::cuda {
 

@@ -31,7 +31,7 @@
 #include "src/backends/cuda/library_calls.h"
 #include "src/backends/cuda/nvrtc_compiler.h"
 #include "src/backends/cuda/program_runner.h"
-#include "src/backends/cuda/reference_library.h"
+#include "src/backends/cuda/reference_conv.h"
 #include "src/distributed/communicator.h"
 
 #ifndef KILN_EMULATOR_CXX
@@ -377,12 +377,6 @@ const CudnnHandle& EmulatedCudnnHandle() {
 // backend's limit).
 constexpr size_t kEmulatedCudnnWorkspace = size_t{256} << 20;
 
-bool IsSolverCall(LibraryCall::Kind k) {
-  return k == LibraryCall::Kind::kPotrf || k == LibraryCall::Kind::kTrsm || k == LibraryCall::Kind::kGetrf ||
-         k == LibraryCall::Kind::kGeqrf || k == LibraryCall::Kind::kOrgqr || k == LibraryCall::Kind::kSyevd ||
-         k == LibraryCall::Kind::kGesvd;
-}
-
 // A batched call's pointer arrays must point at the matrices, one after
 // the other (the library would read or write wherever they point: on the
 // host, memory the emulator does not own).
@@ -428,6 +422,9 @@ class EmuExecutable final : public Executable {
       return mem;
     });
     for (const MatmulSpec& m : program_.matmuls) matmuls_.push_back(std::make_unique<LtMatmul>(EmulatedLt(), m, false));
+    for (const LibraryCall& c : program_.library_calls) {
+      fft_plans_.push_back(IsFourier(c.kind) ? std::make_unique<FftPlan>(&EmulatedLibraryApi(), c, nullptr) : nullptr);
+    }
     if (HaveEmulatedCudnn()) {  // as the CUDA backend plans its convolutions, with one workspace
       size_t workspace = 0;
       for (const ConvSpec& c : program_.convs) {
@@ -521,12 +518,12 @@ class EmuExecutable final : public Executable {
                                            s.in_count, s.out_count);
       return;
     }
-    if (IsSolverCall(s.kind)) {
-      CheckBatchPointers(s, x, inputs);
-      RunSolverCall(EmulatedSolver(), s, x, inputs, outputs);
+    if (IsFourier(s.kind)) {
+      fft_plans_[static_cast<size_t>(index)]->Run(x, inputs);
       return;
     }
-    RunReferenceLibraryCall(s, x, inputs);
+    CheckBatchPointers(s, x, inputs);
+    RunSolverCall(EmulatedSolver(), s, x, inputs, outputs);
   }
   // Replays' device interface: a recording is the list of its launches,
   // products and copies with their addresses baked in, and the memory it
@@ -565,6 +562,7 @@ class EmuExecutable final : public Executable {
   std::vector<MemPtr> constants_;
   std::vector<std::unique_ptr<LtMatmul>> matmuls_;  // on the emulated cuBLASLt
   std::vector<std::unique_ptr<CudnnConv>> convs_;   // on the emulated cuDNN (none without its headers)
+  std::vector<std::unique_ptr<FftPlan>> fft_plans_;  // per library call (null for the non-Fourier ones)
   std::vector<std::byte> conv_workspace_;
   std::vector<int> last_use_;
   std::vector<std::unique_ptr<EmuExecutable>> subexecutables_;  // per sub-function (null if no While/If runs it)

@@ -9,7 +9,7 @@
 // fibers, one per CUDA thread) and loaded with dlopen. cuBLASLt products are
 // replaced by a reference loop with the same layouts; cuSOLVER, cuBLAS,
 // cuFFT and cuDNN calls by LAPACK, a reference trsm, FFTW and reference
-// convolutions, given the same arguments (reference_library.h). New buffers are filled with 0xff bytes
+// convolutions, given the same arguments (reference_conv.h). New buffers are filled with 0xff bytes
 // (NaN, -1), so a kernel that leaves part of its output unwritten shows up
 // in the results.
 //

@@ -1,6 +1,6 @@
 // Copyright 2026 The Kiln Authors.
-// The cuBLAS, cuBLASLt and cuSOLVER entry points the CUDA backend's products
-// and library steps call (library_calls.h), as one table of pointers. On a
+// The cuBLAS, cuBLASLt, cuSOLVER and cuFFT entry points the CUDA backend's
+// products and library steps call (library_calls.h), as one table of pointers. On a
 // GPU the table holds the linked libraries' functions; the emulator
 // (emulator.h) fills it with host stand-ins that read the same arguments as
 // the libraries do (emulated_library.cc). So the code that maps a step to
@@ -10,6 +10,7 @@
 
 #include <cublasLt.h>
 #include <cublas_v2.h>
+#include <cufft.h>
 #include <cusolverDn.h>
 
 namespace kiln::backends::cuda {
@@ -48,7 +49,16 @@ namespace kiln::backends::cuda {
   X(cublasLtMatmulPreferenceDestroy)                                                                      \
   X(cublasLtMatmulPreferenceSetAttribute)                                                                 \
   X(cublasLtMatmulAlgoGetHeuristic)                                                                       \
-  X(cublasLtMatmul)
+  X(cublasLtMatmul)                                                                                       \
+  X(cufftPlanMany)                                                                                        \
+  X(cufftSetStream)                                                                                       \
+  X(cufftExecC2C)                                                                                         \
+  X(cufftExecZ2Z)                                                                                         \
+  X(cufftExecR2C)                                                                                         \
+  X(cufftExecD2Z)                                                                                         \
+  X(cufftExecC2R)                                                                                         \
+  X(cufftExecZ2D)                                                                                         \
+  X(cufftDestroy)
 
 /// The entry points, each with its header's exact type.
 struct LibraryApi {

@@ -374,4 +374,85 @@ void LtMatmul::Run(const LtContext& c, const void* lhs, const void* rhs, const v
           "matmul");
 }
 
+namespace {
+
+void CheckFft(cufftResult r, const std::string& what) {
+  if (r != CUFFT_SUCCESS) Throw("cuda: cuFFT " + what + " failed (status " + std::to_string(static_cast<int>(r)) + ")");
+}
+
+}  // namespace
+
+FftPlan::FftPlan(const LibraryApi* api, const LibraryCall& s, void* stream) : api_(api), s_(s) {
+  const bool f64 = s.dtype == dtypes::Float64;
+  std::vector<int> n;
+  for (int64_t l : s.lengths) n.push_back(static_cast<int>(l));  // the generator checked the int range
+  const int rank = static_cast<int>(n.size()), batch = static_cast<int>(s.batch);
+  // `batch` items one after the other, each packed (cuFFT's basic layout).
+  const auto basic = [&](cufftType type) {
+    CheckFft(api_->cufftPlanMany(&plan_, rank, n.data(), nullptr, 1, 0, nullptr, 1, 0, type, batch), "plan");
+  };
+  switch (s.kind) {
+    case LibraryCall::Kind::kFft: basic(f64 ? CUFFT_Z2Z : CUFFT_C2C); break;
+    case LibraryCall::Kind::kRfft: basic(f64 ? CUFFT_D2Z : CUFFT_R2C); break;
+    case LibraryCall::Kind::kIrfft: basic(f64 ? CUFFT_Z2D : CUFFT_C2R); break;
+    case LibraryCall::Kind::kIrfftLead: {
+      // Per item: `cols` transforms one element apart, their elements
+      // `cols` apart (the advanced layout, with the lengths as embedding).
+      const int cols = static_cast<int>(s.cols);
+      CheckFft(api_->cufftPlanMany(&plan_, rank, n.data(), n.data(), cols, 1, n.data(), cols, 1,
+                                   f64 ? CUFFT_Z2Z : CUFFT_C2C, cols),
+               "plan");
+      break;
+    }
+    default: Throw("cuda: not a Fourier transform");
+  }
+  if (const cufftResult r = api_->cufftSetStream(plan_, static_cast<cudaStream_t>(stream)); r != CUFFT_SUCCESS) {
+    api_->cufftDestroy(plan_);
+    CheckFft(r, "set stream");
+  }
+}
+
+FftPlan::~FftPlan() { api_->cufftDestroy(plan_); }
+
+void FftPlan::Run(void* x, void* const* inputs) const {
+  const bool f64 = s_.dtype == dtypes::Float64;
+  switch (s_.kind) {
+    case LibraryCall::Kind::kFft: C2C(x, s_.inverse ? CUFFT_INVERSE : CUFFT_FORWARD); break;
+    case LibraryCall::Kind::kRfft:
+      CheckFft(f64 ? api_->cufftExecD2Z(plan_, static_cast<cufftDoubleReal*>(inputs[0]),
+                                        static_cast<cufftDoubleComplex*>(x))
+                   : api_->cufftExecR2C(plan_, static_cast<cufftReal*>(inputs[0]), static_cast<cufftComplex*>(x)),
+               "R2C");
+      break;
+    case LibraryCall::Kind::kIrfft:
+      CheckFft(f64 ? api_->cufftExecZ2D(plan_, static_cast<cufftDoubleComplex*>(inputs[0]),
+                                        static_cast<cufftDoubleReal*>(x))
+                   : api_->cufftExecC2R(plan_, static_cast<cufftComplex*>(inputs[0]), static_cast<cufftReal*>(x)),
+               "C2R");
+      break;
+    case LibraryCall::Kind::kIrfftLead: {
+      int64_t item = s_.cols;
+      for (int64_t l : s_.lengths) item *= l;
+      for (int64_t b = 0; b < s_.batch; ++b) C2C(static_cast<char*>(x) + b * item * (f64 ? 16 : 8), CUFFT_INVERSE);
+      break;
+    }
+    default: break;
+  }
+}
+
+void FftPlan::C2C(void* x, int direction) const {
+  if (s_.dtype == dtypes::Float64) {
+    auto* z = static_cast<cufftDoubleComplex*>(x);
+    CheckFft(api_->cufftExecZ2Z(plan_, z, z, direction), "Z2Z");
+  } else {
+    auto* c = static_cast<cufftComplex*>(x);
+    CheckFft(api_->cufftExecC2C(plan_, c, c, direction), "C2C");
+  }
+}
+
+bool IsFourier(LibraryCall::Kind k) {
+  return k == LibraryCall::Kind::kFft || k == LibraryCall::Kind::kRfft || k == LibraryCall::Kind::kIrfft ||
+         k == LibraryCall::Kind::kIrfftLead;
+}
+
 }  // namespace kiln::backends::cuda

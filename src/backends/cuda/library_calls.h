@@ -1,7 +1,7 @@
 // Copyright 2026 The Kiln Authors.
 // The CUDA backend's products (MatmulSpec, on cuBLASLt) and its library
 // steps' factorizations and triangular solves (LibraryCall, on cuSOLVER and
-// cuBLAS), written against a LibraryApi (library_api.h): the CUDA backend
+// cuBLAS) and Fourier transforms (on cuFFT), written against a LibraryApi (library_api.h): the CUDA backend
 // passes the linked libraries, the emulator its host stand-ins, so both run
 // this code.
 #pragma once
@@ -80,6 +80,31 @@ class LtMatmul {
   cublasLtMatmulDesc_t desc_ = nullptr;
   cublasLtMatrixLayout_t a_ = nullptr, b_ = nullptr, d_ = nullptr;
   cublasLtMatmulAlgo_t algo_{};
+};
+
+/// Whether `k` is a Fourier transform (kFft, kRfft, kIrfftLead, kIrfft).
+bool IsFourier(LibraryCall::Kind k);
+
+/// A cuFFT plan for one Fourier-transform LibraryCall, made when the
+/// executable is compiled (cuFFT allocates its work area then), on `stream`
+/// (a cudaStream_t).
+class FftPlan {
+ public:
+  /// Throws kiln::Error with cuFFT's status where it cannot plan.
+  FftPlan(const LibraryApi* api, const LibraryCall& s, void* stream);
+  ~FftPlan();
+  FftPlan(const FftPlan&) = delete;
+  FftPlan& operator=(const FftPlan&) = delete;
+
+  /// The transform on `x` (in place, or from inputs[0] for RFFT and IRFFT).
+  void Run(void* x, void* const* inputs) const;
+
+ private:
+  void C2C(void* x, int direction) const;
+
+  const LibraryApi* api_;
+  LibraryCall s_;
+  cufftHandle plan_ = 0;
 };
 
 }  // namespace kiln::backends::cuda

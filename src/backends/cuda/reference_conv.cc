@@ -1,5 +1,5 @@
 // Copyright 2026 The Kiln Authors.
-// The CUDA emulator's cuDNN (see reference_library.h): ConvSpec's three
+// The CUDA emulator's cuDNN (see reference_conv.h): ConvSpec's three
 // calls as loops straight from their definitions, each output element
 // gathered (so every element is written, as cuDNN's beta = 0 does).
 #include <algorithm>
@@ -9,7 +9,7 @@
 
 #include "kiln/core/error.h"
 #include "kiln/core/float16.h"
-#include "src/backends/cuda/reference_library.h"
+#include "src/backends/cuda/reference_conv.h"
 
 namespace kiln::backends::cuda {
 
