@@ -203,10 +203,15 @@ TEST(CudaGraphReplayTest, MovingArgumentsAreCopiedIntoInputSlots) {
   const Tensor w2 = testing::Random(shapes::Make(dtypes::Float32, 10, 4), rng, -1, 1);
   auto exec = graph::NewExec(emu, fn);
   auto reference = graph::NewExec(cpu, fn);
-  std::vector<Tensor> batches;  // all kept, so every batch has its own address
+  std::vector<Tensor> batches;
+  // Every batch's device buffer, kept so that each batch has its own
+  // address (a tensor caches one backend's buffer; the CPU's call below
+  // would drop it, and the next batch's upload could get its address).
+  std::vector<backends::BufferPtr> uploaded;
   const GraphStats before = GetGraphStats();
   for (int i = 0; i < 7; ++i) {
     batches.push_back(testing::Random(shapes::Make(dtypes::Float32, 6, 12), rng, -1, 1));
+    uploaded.push_back(batches.back().BufferFor(*emu));
     const std::vector<Tensor> got = exec.CallVector({batches.back(), w, w2});
     const std::vector<Tensor> want = reference.CallVector({batches.back(), w, w2});
     EXPECT_TRUE(testing::AllClose(got[0], want[0], 1e-5, 1e-5)) << "call " << i;

@@ -3,6 +3,7 @@
 #include "src/backends/cuda/emulator.h"
 
 #include <dlfcn.h>
+#include <sys/mman.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -312,19 +313,56 @@ Module LoadModule(const std::string& source) {
 
 // Host memory standing in for device memory: 64-byte aligned, and filled
 // with 0xff so that unwritten output is visible.
+// Emulated device memory. Each buffer ends (rounded up to 16 bytes, the
+// vector loads' alignment) where an inaccessible page begins, so a kernel
+// or library call reading or writing past its end faults at once (on a GPU
+// that is an illegal address, or a silent read of a neighbour); the few
+// bytes of rounding hold a canary, checked when the buffer is freed. New
+// buffers are filled with 0xff, so an output element nobody wrote shows.
+constexpr size_t kEmuAlignment = 16;
+constexpr unsigned char kEmuCanary = 0xa5;
+
 struct HostMem {
   void* ptr = nullptr;
   size_t bytes = 0;
   bool owned = true;  // false: a view (graph_replay.h), never freed
+  void* mapping = nullptr;
+  size_t mapped = 0;
   explicit HostMem(size_t n) : bytes(n) {
     if (n == 0) return;
-    ptr = std::aligned_alloc(64, (n + 63) / 64 * 64);
-    if (ptr == nullptr) Throw("cuda-emu: out of memory allocating " + std::to_string(n) + " bytes");
+    const auto page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+    const size_t rounded = (n + kEmuAlignment - 1) / kEmuAlignment * kEmuAlignment;
+    const size_t data_pages = (rounded + page - 1) / page * page;
+    mapped = data_pages + page;
+    mapping = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mapping == MAP_FAILED) {
+      mapping = nullptr;
+      Throw("cuda-emu: out of memory allocating " + std::to_string(n) + " bytes");
+    }
+    char* guard = static_cast<char*>(mapping) + data_pages;
+    if (::mprotect(guard, page, PROT_NONE) != 0) {
+      ::munmap(mapping, mapped);
+      Throw("cuda-emu: could not protect a guard page");
+    }
+    ptr = guard - rounded;
     std::memset(ptr, 0xff, n);
+    std::memset(static_cast<char*>(ptr) + n, kEmuCanary, rounded - n);
   }
   HostMem(void* p, size_t n) : ptr(p), bytes(n), owned(false) {}
   ~HostMem() {
-    if (owned) std::free(ptr);
+    if (!owned || mapping == nullptr) return;
+    const auto* tail = static_cast<const unsigned char*>(ptr) + bytes;
+    const size_t slack = static_cast<size_t>(static_cast<const char*>(mapping) + mapped -
+                                             static_cast<size_t>(::sysconf(_SC_PAGESIZE)) -
+                                             reinterpret_cast<const char*>(tail));
+    for (size_t i = 0; i < slack; ++i) {
+      if (tail[i] != kEmuCanary) {
+        std::fprintf(stderr, "cuda-emu: a kernel or library call wrote byte %zu after the end of a %zu-byte buffer\n",
+                     i + 1, bytes);
+        std::abort();
+      }
+    }
+    ::munmap(mapping, mapped);
   }
   HostMem(const HostMem&) = delete;
   HostMem& operator=(const HostMem&) = delete;
