@@ -9,6 +9,7 @@
 // computed something else, would hide the bug the emulator is there to find.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <complex>
 #include <limits>
@@ -362,10 +363,12 @@ ConvSpec SmallForward() {
 }
 
 // CudnnConv takes the heuristics' first usable algorithm (deterministic
-// when asked, within the workspace limit), and sizes its workspace by the
-// larger of the heuristics' figure and the query made with the algorithm's
-// math type set (the stand-in's query asks 256 bytes more, and its call
-// refuses less). Specs cuDNN rejects are errors naming the step.
+// when asked, within the workspace limit, never one whose math type it
+// must not use), sets that algorithm's math type on the descriptor, and
+// sizes its workspace by the larger of the heuristics' figure and the query
+// made then (the stand-in's query asks 256 bytes more, and its call refuses
+// less, or a math type other than the algorithm's). Specs cuDNN rejects are
+// errors naming the step.
 TEST(EmulatedCudnnTest, CudnnConvPicksAnAlgorithmAndItsWorkspace) {
   if (!HaveEmulatedCudnn()) GTEST_SKIP() << "built without cuDNN's headers";
   const CudnnHandle handle(CudnnImpl::kEmulated);
@@ -382,6 +385,17 @@ TEST(EmulatedCudnnTest, CudnnConvPicksAnAlgorithmAndItsWorkspace) {
   std::vector<std::byte> workspace(fast.WorkspaceBytes());
   fast.Run(handle, nullptr, x.data(), w.data(), y.data(), workspace.data());
   for (float v : y) EXPECT_EQ(v, 27.0f);
+  // TF32 allowed: the listed algorithm runs on tensor cores, a math type
+  // the descriptor must be given before the call.
+  const CudnnConv tf32(handle, SmallForward(), size_t{1} << 20, true);
+  EXPECT_EQ(tf32.WorkspaceBytes(), (size_t{1} << 16) + 256);
+  std::fill(y.begin(), y.end(), 0.0f);
+  tf32.Run(handle, nullptr, x.data(), w.data(), y.data(), workspace.data());
+  EXPECT_EQ(y[0], 27.0f);
+  // Half precision: past the algorithm listed with ALLOW_CONVERSION.
+  ConvSpec half = SmallForward();
+  half.dtype = dtypes::Float16;
+  EXPECT_EQ(CudnnConv(handle, half, size_t{1} << 20, false).WorkspaceBytes(), (size_t{1} << 16) + 256);
   s.y_dims = {2, 4, 4, 4};  // not the forward formula's extents
   s.y_strides = CudnnPackedStrides(s.y_dims, false);
   KILN_EXPECT_ERROR(CudnnConv(handle, s, size_t{1} << 20, false), "forward algorithm heuristics failed");

@@ -7,15 +7,20 @@
 // as [k, c, spatial...] in its format, cross-correlation, the three calls'
 // parameter orders) and rejects what cuDNN rejects (extents that break the
 // forward formula, channels that do not divide into the groups, mixed
-// types, a workspace smaller than asked, a math type other than the chosen
-// algorithm's); then it computes the call on host memory through
-// reference_conv.cc. Its heuristics list an unsupported algorithm, a
-// nondeterministic one with a workspace and a deterministic one without,
-// each with the descriptor's math type, so CudnnConv's pick is exercised.
+// types, a workspace smaller than asked, a math type other than the one the
+// heuristics listed with the algorithm); then it computes the call on host
+// memory through reference_conv.cc. Its heuristics list, in this order, an
+// unsupported algorithm, one with a math type Kiln must not take (TF32
+// tensor cores for exact FP32, else CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION),
+// a nondeterministic one with a workspace (with TF32 tensor cores where the
+// descriptor allows them: a math type to set on the descriptor) and a
+// deterministic one without; so CudnnConv's pick, and its setting of the
+// chosen math type, are exercised.
 #if KILN_HAVE_CUDNN
 
 #include <algorithm>
 #include <cstdint>
+#include <map>
 #include <vector>
 
 #include "src/backends/cuda/cudnn_api.h"
@@ -41,6 +46,7 @@ struct FakeConvolution {
   cudnnDataType_t compute = CUDNN_DATA_FLOAT;
   int groups = 1;
   cudnnMathType_t math = CUDNN_DEFAULT_MATH;
+  std::map<int, cudnnMathType_t> listed;  // each algorithm's math type, as the last heuristics listed it
 };
 
 FakeTensor* Of(cudnnTensorDescriptor_t d) { return reinterpret_cast<FakeTensor*>(d); }
@@ -207,13 +213,25 @@ cudnnStatus_t Problem(ConvSpec::Kind kind, cudnnTensorDescriptor_t x_d, cudnnFil
   return CUDNN_STATUS_SUCCESS;
 }
 
-// The stand-in's algorithms, the same three per call: algorithm 0 is
-// never supported, 1 is nondeterministic with a workspace (asked for again
-// it wants a little more than the heuristics said), 2 deterministic without.
-constexpr int kAlgorithms = 3;
+// The stand-in's algorithms, the same four per call, listed in this order:
+// 0 is never supported; 3 has a math type Kiln must skip (its call fails);
+// 1 is nondeterministic with a workspace (asked for again it wants a little
+// more than the heuristics said); 2 is deterministic without.
+constexpr int kAlgorithms = 4;
+constexpr int kListOrder[kAlgorithms] = {0, 3, 1, 2};
+constexpr int kForbiddenAlgorithm = 3;
 constexpr size_t kListedWorkspace = size_t{1} << 16, kQueriedWorkspace = kListedWorkspace + 256;
 
 size_t WorkspaceOf(int algo) { return algo == 1 ? kQueriedWorkspace : 0; }
+
+// The math type algorithm `algo` is listed with under a descriptor of math type `math`.
+cudnnMathType_t ListedMath(int algo, cudnnMathType_t math) {
+  if (algo == kForbiddenAlgorithm) {
+    return math == CUDNN_FMA_MATH ? CUDNN_TENSOR_OP_MATH : CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
+  }
+  if (algo == 1 && math == CUDNN_DEFAULT_MATH) return CUDNN_TENSOR_OP_MATH;  // TF32, allowed by the default
+  return math;
+}
 
 template <typename Perf, typename Algo>
 cudnnStatus_t Heuristics(cudnnHandle_t h, ConvSpec::Kind kind, cudnnTensorDescriptor_t x, cudnnFilterDescriptor_t w,
@@ -222,18 +240,31 @@ cudnnStatus_t Heuristics(cudnnHandle_t h, ConvSpec::Kind kind, cudnnTensorDescri
   if (h == nullptr || returned == nullptr || perf == nullptr || requested < 1) return CUDNN_STATUS_BAD_PARAM;
   ConvSpec s;
   if (const cudnnStatus_t st = Problem(kind, x, w, c, y, &s); st != CUDNN_STATUS_SUCCESS) return st;
+  FakeConvolution& conv = *Of(c);
   const int n = std::min(requested, kAlgorithms);
   for (int i = 0; i < n; ++i) {
+    const int algo = kListOrder[i];
     Perf p{};
-    p.algo = static_cast<Algo>(i);
-    p.status = i == 0 ? CUDNN_STATUS_NOT_SUPPORTED : CUDNN_STATUS_SUCCESS;
+    p.algo = static_cast<Algo>(algo);
+    p.status = algo == 0 ? CUDNN_STATUS_NOT_SUPPORTED : CUDNN_STATUS_SUCCESS;
     p.time = -1;  // the heuristics do not time
-    p.memory = i == 1 ? kListedWorkspace : 0;
-    p.determinism = i == 2 ? CUDNN_DETERMINISTIC : CUDNN_NON_DETERMINISTIC;
-    p.mathType = Of(c)->math;
+    p.memory = algo == 1 ? kListedWorkspace : 0;
+    p.determinism = algo == 1 ? CUDNN_NON_DETERMINISTIC : CUDNN_DETERMINISTIC;
+    p.mathType = ListedMath(algo, conv.math);
+    conv.listed[algo] = p.mathType;
     perf[i] = p;
   }
   *returned = n;
+  return CUDNN_STATUS_SUCCESS;
+}
+
+// An algorithm the heuristics listed, with the descriptor now set to the
+// math type it was listed with (cuDNN picks kernels by both), and not the
+// one Kiln must skip.
+cudnnStatus_t UsableAlgorithm(const FakeConvolution& c, int algo) {
+  if (algo < 1 || algo >= kAlgorithms || algo == kForbiddenAlgorithm) return CUDNN_STATUS_NOT_SUPPORTED;
+  const auto it = c.listed.find(algo);
+  if (it == c.listed.end() || it->second != c.math) return CUDNN_STATUS_BAD_PARAM;
   return CUDNN_STATUS_SUCCESS;
 }
 
@@ -249,7 +280,7 @@ cudnnStatus_t WorkspaceSize(cudnnHandle_t h, ConvSpec::Kind kind, cudnnTensorDes
   if (h == nullptr || bytes == nullptr) return CUDNN_STATUS_BAD_PARAM;
   ConvSpec s;
   if (const cudnnStatus_t st = Problem(kind, x, w, c, y, &s); st != CUDNN_STATUS_SUCCESS) return st;
-  if (algo < 1 || algo >= kAlgorithms) return CUDNN_STATUS_NOT_SUPPORTED;
+  if (const cudnnStatus_t st = UsableAlgorithm(*Of(c), algo); st != CUDNN_STATUS_SUCCESS) return st;
   *bytes = WorkspaceOf(algo);
   return CUDNN_STATUS_SUCCESS;
 }
@@ -265,7 +296,7 @@ cudnnStatus_t Call(cudnnHandle_t h, ConvSpec::Kind kind, const void* alpha, cudn
   }
   ConvSpec s;
   if (const cudnnStatus_t st = Problem(kind, x, w, c, y, &s); st != CUDNN_STATUS_SUCCESS) return st;
-  if (algo < 1 || algo >= kAlgorithms) return CUDNN_STATUS_NOT_SUPPORTED;
+  if (const cudnnStatus_t st = UsableAlgorithm(*Of(c), algo); st != CUDNN_STATUS_SUCCESS) return st;
   if (workspace_bytes < WorkspaceOf(algo) || (WorkspaceOf(algo) > 0 && workspace == nullptr)) {
     return CUDNN_STATUS_BAD_PARAM;
   }

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <type_traits>
@@ -127,31 +128,68 @@ lapack_int Getrf(lapack_int m, lapack_int n, float* a, lapack_int lda, lapack_in
 lapack_int Getrf(lapack_int m, lapack_int n, double* a, lapack_int lda, lapack_int* ipiv) {
   return LAPACKE_dgetrf_work(LAPACK_COL_MAJOR, m, n, a, lda, ipiv);
 }
+// The `_work` entry points, with LAPACK's workspace query first: unlike
+// LAPACKE's high-level ones they do not refuse NaN inputs (cuSOLVER
+// computes with them, and Kiln's kernels around the call flag them).
+template <typename T, typename Call>
+lapack_int WithWorkspace(Call call) {
+  T query = 0;
+  if (const lapack_int info = call(&query, -1); info != 0) return info;
+  std::vector<T> work(static_cast<size_t>(std::max<T>(query, 1)));
+  return call(work.data(), static_cast<lapack_int>(work.size()));
+}
+
 lapack_int Geqrf(lapack_int m, lapack_int n, float* a, lapack_int lda, float* tau) {
-  return LAPACKE_sgeqrf(LAPACK_COL_MAJOR, m, n, a, lda, tau);
+  return WithWorkspace<float>([&](float* w, lapack_int l) {
+    return LAPACKE_sgeqrf_work(LAPACK_COL_MAJOR, m, n, a, lda, tau, w, l);
+  });
 }
 lapack_int Geqrf(lapack_int m, lapack_int n, double* a, lapack_int lda, double* tau) {
-  return LAPACKE_dgeqrf(LAPACK_COL_MAJOR, m, n, a, lda, tau);
+  return WithWorkspace<double>([&](double* w, lapack_int l) {
+    return LAPACKE_dgeqrf_work(LAPACK_COL_MAJOR, m, n, a, lda, tau, w, l);
+  });
 }
 lapack_int Orgqr(lapack_int m, lapack_int n, lapack_int k, float* a, lapack_int lda, const float* tau) {
-  return LAPACKE_sorgqr(LAPACK_COL_MAJOR, m, n, k, a, lda, tau);
+  return WithWorkspace<float>([&](float* w, lapack_int l) {
+    return LAPACKE_sorgqr_work(LAPACK_COL_MAJOR, m, n, k, a, lda, tau, w, l);
+  });
 }
 lapack_int Orgqr(lapack_int m, lapack_int n, lapack_int k, double* a, lapack_int lda, const double* tau) {
-  return LAPACKE_dorgqr(LAPACK_COL_MAJOR, m, n, k, a, lda, tau);
+  return WithWorkspace<double>([&](double* w, lapack_int l) {
+    return LAPACKE_dorgqr_work(LAPACK_COL_MAJOR, m, n, k, a, lda, tau, w, l);
+  });
+}
+// syevd has an integer workspace too, asked for in the same query.
+template <typename T, typename Call>
+lapack_int WithWorkspaces(Call call) {
+  T query = 0;
+  lapack_int iquery = 0;
+  if (const lapack_int info = call(&query, -1, &iquery, -1); info != 0) return info;
+  std::vector<T> work(static_cast<size_t>(std::max<T>(query, 1)));
+  std::vector<lapack_int> iwork(static_cast<size_t>(std::max<lapack_int>(iquery, 1)));
+  return call(work.data(), static_cast<lapack_int>(work.size()), iwork.data(), static_cast<lapack_int>(iwork.size()));
 }
 lapack_int Syevd(char jobz, char uplo, lapack_int n, float* a, lapack_int lda, float* w) {
-  return LAPACKE_ssyevd(LAPACK_COL_MAJOR, jobz, uplo, n, a, lda, w);
+  return WithWorkspaces<float>([&](float* wk, lapack_int l, lapack_int* iw, lapack_int li) {
+    return LAPACKE_ssyevd_work(LAPACK_COL_MAJOR, jobz, uplo, n, a, lda, w, wk, l, iw, li);
+  });
 }
 lapack_int Syevd(char jobz, char uplo, lapack_int n, double* a, lapack_int lda, double* w) {
-  return LAPACKE_dsyevd(LAPACK_COL_MAJOR, jobz, uplo, n, a, lda, w);
+  return WithWorkspaces<double>([&](double* wk, lapack_int l, lapack_int* iw, lapack_int li) {
+    return LAPACKE_dsyevd_work(LAPACK_COL_MAJOR, jobz, uplo, n, a, lda, w, wk, l, iw, li);
+  });
 }
 lapack_int Gesvd(char jobu, char jobvt, lapack_int m, lapack_int n, float* a, lapack_int lda, float* s, float* u,
-                 lapack_int ldu, float* vt, lapack_int ldvt, float* superb) {
-  return LAPACKE_sgesvd(LAPACK_COL_MAJOR, jobu, jobvt, m, n, a, lda, s, u, ldu, vt, ldvt, superb);
+                 lapack_int ldu, float* vt, lapack_int ldvt) {
+  return WithWorkspace<float>([&](float* w, lapack_int l) {
+    return LAPACKE_sgesvd_work(LAPACK_COL_MAJOR, jobu, jobvt, m, n, a, lda, s, u, ldu, vt, ldvt, w, l);
+  });
 }
 lapack_int Gesvd(char jobu, char jobvt, lapack_int m, lapack_int n, double* a, lapack_int lda, double* s, double* u,
-                 lapack_int ldu, double* vt, lapack_int ldvt, double* superb) {
-  return LAPACKE_dgesvd(LAPACK_COL_MAJOR, jobu, jobvt, m, n, a, lda, s, u, ldu, vt, ldvt, superb);
+                 lapack_int ldu, double* vt, lapack_int ldvt) {
+  return WithWorkspace<double>([&](double* w, lapack_int l) {
+    return LAPACKE_dgesvd_work(LAPACK_COL_MAJOR, jobu, jobvt, m, n, a, lda, s, u, ldu, vt, ldvt, w, l);
+  });
 }
 
 char Uplo(cublasFillMode_t f) { return f == CUBLAS_FILL_MODE_LOWER ? 'L' : 'U'; }
@@ -173,6 +211,11 @@ size_t DeviceWorkspace(int64_t n, size_t element) { return static_cast<size_t>(s
 bool WorkspaceOk(const void* device, size_t device_bytes, size_t wanted) {
   return device_bytes >= wanted && (wanted == 0 || device != nullptr);
 }
+
+// The host workspace the stand-ins of syevd and gesvd ask for (the others
+// ask for none, as cuSOLVER's do), so the caller's host workspace is
+// exercised: it must be passed, and outlive the call.
+constexpr size_t kHostWorkspace = 64;
 
 cusolverStatus_t PotrfBufferSize(cusolverDnHandle_t handle, cusolverDnParams_t params, cublasFillMode_t, int64_t n,
                                  cudaDataType type, const void*, int64_t lda, cudaDataType compute, size_t* device,
@@ -210,7 +253,15 @@ cusolverStatus_t PotrfBatched(cusolverDnHandle_t handle, cublasFillMode_t uplo, 
   if (n < 0 || lda < std::max(1, n) || batch < 0 || (batch > 0 && (A == nullptr || info == nullptr))) {
     return CUSOLVER_STATUS_INVALID_VALUE;
   }
-  for (int i = 0; i < batch; ++i) info[i] = Potrf(Uplo(uplo), n, A[i], lda);
+  for (int i = 0; i < batch; ++i) {
+    info[i] = Potrf(Uplo(uplo), n, A[i], lda);
+    // cuSOLVER documents the other triangle as its workspace: left as garbage.
+    for (int c = 0; c < n; ++c) {
+      for (int r = 0; r < n; ++r) {
+        if (uplo == CUBLAS_FILL_MODE_LOWER ? r < c : r > c) A[i][r + c * lda] = std::numeric_limits<T>::quiet_NaN();
+      }
+    }
+  }
   return CUSOLVER_STATUS_SUCCESS;
 }
 cusolverStatus_t SpotrfBatched(cusolverDnHandle_t h, cublasFillMode_t uplo, int n, float* A[], int lda, int* info,
@@ -351,13 +402,13 @@ cusolverStatus_t SyevdBufferSize(cusolverDnHandle_t handle, cusolverDnParams_t p
   if (e == 0 || w_type != type) return CUSOLVER_STATUS_NOT_SUPPORTED;
   if (n < 0 || lda < std::max<int64_t>(1, n)) return CUSOLVER_STATUS_INVALID_VALUE;
   *device = DeviceWorkspace(n, e);
-  *host = 0;
+  *host = kHostWorkspace;  // cuSOLVER may want host memory here: the caller's must be there
   return CUSOLVER_STATUS_SUCCESS;
 }
 
 cusolverStatus_t Syevd(cusolverDnHandle_t handle, cusolverDnParams_t params, cusolverEigMode_t jobz,
                        cublasFillMode_t uplo, int64_t n, cudaDataType type, void* A, int64_t lda, cudaDataType w_type,
-                       void* W, cudaDataType compute, void* device, size_t device_bytes, void*, size_t host_bytes,
+                       void* W, cudaDataType compute, void* device, size_t device_bytes, void* host, size_t host_bytes,
                        int* info) {
   size_t want = 0, want_host = 0;
   if (const cusolverStatus_t s =
@@ -365,7 +416,8 @@ cusolverStatus_t Syevd(cusolverDnHandle_t handle, cusolverDnParams_t params, cus
       s != CUSOLVER_STATUS_SUCCESS) {
     return s;
   }
-  if (!WorkspaceOk(device, device_bytes, want) || host_bytes < want_host || info == nullptr || W == nullptr) {
+  if (!WorkspaceOk(device, device_bytes, want) || !WorkspaceOk(host, host_bytes, want_host) || info == nullptr ||
+      W == nullptr) {
     return CUSOLVER_STATUS_INVALID_VALUE;
   }
   const char job = jobz == CUSOLVER_EIG_MODE_VECTOR ? 'V' : 'N';
@@ -391,31 +443,32 @@ cusolverStatus_t GesvdBufferSize(cusolverDnHandle_t handle, cusolverDnParams_t p
     return CUSOLVER_STATUS_INVALID_VALUE;
   }
   *device = DeviceWorkspace(m, e);
-  *host = 0;
+  *host = kHostWorkspace;
   return CUSOLVER_STATUS_SUCCESS;
 }
 
 cusolverStatus_t Gesvd(cusolverDnHandle_t handle, cusolverDnParams_t params, signed char jobu, signed char jobvt,
                        int64_t m, int64_t n, cudaDataType type, void* A, int64_t lda, cudaDataType s_type, void* S,
                        cudaDataType u_type, void* U, int64_t ldu, cudaDataType vt_type, void* VT, int64_t ldvt,
-                       cudaDataType compute, void* device, size_t device_bytes, void*, size_t host_bytes, int* info) {
+                       cudaDataType compute, void* device, size_t device_bytes, void* host, size_t host_bytes,
+                       int* info) {
   size_t want = 0, want_host = 0;
   if (const cusolverStatus_t s = GesvdBufferSize(handle, params, jobu, jobvt, m, n, type, A, lda, s_type, S, u_type, U,
                                                  ldu, vt_type, VT, ldvt, compute, &want, &want_host);
       s != CUSOLVER_STATUS_SUCCESS) {
     return s;
   }
-  if (!WorkspaceOk(device, device_bytes, want) || host_bytes < want_host || info == nullptr || S == nullptr ||
+  if (!WorkspaceOk(device, device_bytes, want) || !WorkspaceOk(host, host_bytes, want_host) || info == nullptr ||
+      S == nullptr ||
       (jobu != 'N' && U == nullptr) || (jobvt != 'N' && VT == nullptr)) {
     return CUSOLVER_STATUS_INVALID_VALUE;
   }
   const auto run = [&](auto* a) {
     using T = std::remove_pointer_t<decltype(a)>;
-    std::vector<T> superb(static_cast<size_t>(std::max<int64_t>(n, 1)));
     T dummy[1];
     *info = Gesvd(static_cast<char>(jobu), static_cast<char>(jobvt), L(m), L(n), a, L(lda), static_cast<T*>(S),
                   U != nullptr ? static_cast<T*>(U) : dummy, L(ldu), VT != nullptr ? static_cast<T*>(VT) : dummy,
-                  L(ldvt), superb.data());
+                  L(ldvt));
   };
   if (type == CUDA_R_64F) {
     run(static_cast<double*>(A));
@@ -724,8 +777,10 @@ cufftResult Exec(cufftHandle plan, cufftType type, void* in, void* out, int dire
   if (complex && direction != CUFFT_FORWARD && direction != CUFFT_INVERSE) return CUFFT_INVALID_VALUE;
   using F = cpu::Fftw<R>;
   const int rank = static_cast<int>(p.n.size());
-  int points = 1;
-  for (int v : p.n) points *= v;
+  int64_t points64 = 1;
+  for (int v : p.n) points64 *= v;
+  if (points64 > std::numeric_limits<int>::max()) return CUFFT_INVALID_SIZE;  // FFTW's distances are ints
+  const int points = static_cast<int>(points64);
   const int half = points / p.n.back() * (p.n.back() / 2 + 1);
   const bool basic = p.inembed.empty();
   const int idist = basic ? (RealOutput(type) ? half : points) : p.idist;

@@ -330,14 +330,16 @@ LtMatmul::LtMatmul(const LtContext& c, const MatmulSpec& s, bool tf32)
   Layout(api, &d_, type, u(s.n), u(s.m), s.n, s.batch, s.m * s.n);
   cublasLtMatmulPreference_t pref;
   CheckLt(api.cublasLtMatmulPreferenceCreate(&pref), "preference");
-  const cublasStatus_t set = api.cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-                                                                      &c.workspace_size, sizeof c.workspace_size);
+  if (const cublasStatus_t set = api.cublasLtMatmulPreferenceSetAttribute(
+          pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &c.workspace_size, sizeof c.workspace_size);
+      set != CUBLAS_STATUS_SUCCESS) {
+    api.cublasLtMatmulPreferenceDestroy(pref);
+    CheckLt(set, "workspace preference");
+  }
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
-  const cublasStatus_t st = set != CUBLAS_STATUS_SUCCESS
-                                ? set
-                                : api.cublasLtMatmulAlgoGetHeuristic(c.handle, desc_, a_, b_, d_, d_, pref, 1, &result,
-                                                                     &found);
+  const cublasStatus_t st =
+      api.cublasLtMatmulAlgoGetHeuristic(c.handle, desc_, a_, b_, d_, d_, pref, 1, &result, &found);
   api.cublasLtMatmulPreferenceDestroy(pref);
   if (st != CUBLAS_STATUS_SUCCESS || found == 0) {
     Throw("cuda: cuBLASLt has no algorithm for a " + std::string(dtypes::Name(dt)) + " product of [" +
