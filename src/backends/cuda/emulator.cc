@@ -509,7 +509,12 @@ class EmuExecutable final : public Executable {
     EmuExecutable& sub = *subexecutables_[static_cast<size_t>(index)];
     return RunWithArguments(sub.program_, sub.last_use_, sub.constants_, std::move(args), donate, sub);
   }
-  bool ReadPredicate(const HostMem& m) { return *static_cast<const unsigned char*>(m.ptr) != 0; }
+  bool ReadPredicate(const HostMem& m) {
+    // A CUDA graph capture cannot wait for the host (Recordable keeps such
+    // programs out): the emulator holds recordings to the same rule.
+    if (recording_) Throw("cuda-emu: a While or If predicate read on the host while recording (a Kiln bug)");
+    return *static_cast<const unsigned char*>(m.ptr) != 0;
+  }
   void Launch(int index, const KernelSpec& k, void** pointers) {
     if (recording_) {
       std::vector<void*> baked(pointers, pointers + k.inputs.size() + 1);
@@ -550,6 +555,7 @@ class EmuExecutable final : public Executable {
     convs_[static_cast<size_t>(index)]->Run(EmulatedCudnnHandle(), nullptr, a, b, out, conv_workspace_.data());
   }
   void CallLibrary(int index, void* x, void* const* inputs, void* const* outputs) {
+    if (recording_) Throw("cuda-emu: a library call while recording (a Kiln bug: Recordable keeps them out)");
     const LibraryCall& s = program_.library_calls[static_cast<size_t>(index)];
     if (s.kind == LibraryCall::Kind::kCollective) {  // the buffers are host memory already
       distributed::internal::RunCollective("cuda-emu", s.collective, s.dtype, s.inputs.empty() ? x : inputs[0], x,
