@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "src/backends/cuda/codegen.h"
+#include "src/backends/cuda/cudnn_conv.h"
 #include "src/backends/cuda/emulator.h"
 #include "tests/testing/testing.h"
 
@@ -125,6 +127,46 @@ TEST(CudaEmulatorTest, HostCompilerFailureIsAnError) {
   KILN_EXPECT_ERROR(exec.Call(tensors::FromValue(std::vector<float>{1, 2})),
                     "cuda-emu: the host compiler could not compile a generated module (source kept in " + dir.string());
   std::filesystem::remove_all(dir);
+}
+
+// A convolution's forward, input-gradient and filter-gradient calls, with
+// cuDNN refusing the filter gradient: the executable is planned again with
+// that one off cuDNN (im2col and a product), the other two on it, as on a
+// GPU (PlanProgram), and the results are the CPU's.
+TEST(CudaEmulatorTest, AConvolutionCudnnRefusesAloneLeavesIt) {
+  if (!backends::cuda::HaveEmulatedCudnn()) GTEST_SKIP() << "built without cuDNN's headers";
+  auto emu = Emulator();
+  auto cpu = backends::NewWithName("cpu");
+  testing::Rng rng(9);
+  const Tensor x = testing::Random(shapes::Make(dtypes::Float32, 2, 7, 7, 3), rng, -1, 1);
+  const Tensor w = testing::Random(shapes::Make(dtypes::Float32, 3, 3, 3, 4), rng, -1, 1);
+  auto fn = [](const std::vector<Node>& p) {
+    ir::ConvAttrs a;  // NHWC images, HWIO filters
+    a.input_batch_axis = 0, a.input_feature_axis = 3, a.input_spatial_axes = {1, 2};
+    a.kernel_input_feature_axis = 2, a.kernel_output_feature_axis = 3, a.kernel_spatial_axes = {0, 1};
+    a.output_batch_axis = 0, a.output_feature_axis = 3, a.output_spatial_axes = {1, 2};
+    a.strides = {2, 2}, a.padding_low = {1, 1}, a.padding_high = {1, 1};
+    a.input_dilation = {1, 1}, a.kernel_dilation = {1, 1};
+    Node y = graph::ConvGeneral(p[0], p[1], a);
+    std::vector<Node> outs = graph::Gradient(graph::ReduceAllSum(graph::Square(y)), {p[0], p[1]});
+    outs.push_back(y);
+    return outs;
+  };
+  const std::vector<Tensor> want = graph::NewExec(cpu, fn).CallVector({x, w});
+  const backends::cuda::CudnnStats before = backends::cuda::GetCudnnStats();
+  backends::cuda::RefuseEmulatedConvolutions(static_cast<int>(backends::cuda::ConvSpec::Kind::kBackwardFilter));
+  std::vector<Tensor> got;
+  try {
+    got = graph::NewExec(emu, fn).CallVector({x, w});
+  } catch (...) {
+    backends::cuda::RefuseEmulatedConvolutions(-1);
+    throw;
+  }
+  backends::cuda::RefuseEmulatedConvolutions(-1);
+  const backends::cuda::CudnnStats after = backends::cuda::GetCudnnStats();
+  EXPECT_EQ(after.refused - before.refused, 1);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(testing::AllClose(got[i], want[i], 1e-4, 1e-4)) << i;
 }
 
 }  // namespace

@@ -108,10 +108,6 @@ bool HasConvolutions(const ir::Function& fn) {
                      [](const ir::Instruction& in) { return in.op == ir::OpType::kConvGeneral; });
 }
 
-// The most workspace one cuDNN convolution may use; an executable holds
-// the largest its convolutions chose.
-constexpr size_t kMaxCudnnWorkspace = size_t{256} << 20;
-
 // Pinned staging slots per device: 4 of 2 MiB (a few batches' worth of
 // small uploads in flight; large copies pipelined 2 MiB at a time).
 constexpr size_t kStagingSlotBytes = size_t{2} << 20;
@@ -277,22 +273,30 @@ class CudaExecutable final : public Executable {
     // cuDNN (and its handle, which loads its kernels) only for programs
     // with convolutions.
     options.cudnn = options.cudnn && HasConvolutions(*optimized) && d.Cudnn() != nullptr;
-    // The products and convolutions first: where cuBLASLt has no algorithm
-    // for a product with the bias epilogue, the program is generated again
-    // without epilogues; where cuDNN has none for some convolutions, again
-    // with those off cuDNN (the others keep it); without cuDNN at all
-    // where the workspace cannot be had. Each pass turns something off for
-    // good, so this ends.
-    for (;;) {
-      program_ = GenerateProgram(*optimized, options);
-      if (!PlanMatmuls(d)) {
-        options.epilogues = false;
-      } else if (!PlanConvs(d, &options)) {
-        continue;
-      } else {
-        break;
-      }
+    // The products and convolutions first (PlanProgram: epilogues or
+    // convolutions cuBLASLt and cuDNN refuse are generated again without
+    // them), then the convolutions' workspace: where it cannot be had, the
+    // program is generated once more without cuDNN.
+    PlanContext plan;
+    plan.lt = LtContextOf(d);
+    plan.cudnn = options.cudnn ? d.Cudnn() : nullptr;
+    plan.cudnn_mu = &d.mu;  // the handle is Execute's too
+    plan.tf32 = Tf32Enabled();
+    plan.warn_off_cudnn = WarnConvolutionsOffCudnn;
+    LibraryPlans plans;
+    program_ = PlanProgram(*optimized, &options, plan, &plans);
+    try {
+      if (plans.conv_workspace > 0) conv_workspace_ = std::make_shared<DeviceMem>(device_, plans.conv_workspace);
+    } catch (const Error& e) {
+      CountCudnn(&CudnnStats::refused, static_cast<int64_t>(plans.convs.size()));
+      WarnConvolutionsOffCudnn(e.what());
+      options.cudnn = false;
+      plan.cudnn = nullptr;
+      program_ = PlanProgram(*optimized, &options, plan, &plans);
     }
+    CountCudnn(&CudnnStats::planned, static_cast<int64_t>(plans.convs.size()));
+    matmuls_ = std::move(plans.matmuls);
+    convs_ = std::move(plans.convs);
     libraries_.stream = d.stream;
     const KernelModules modules = SplitModules(program_);
     for (const std::string& cubin : CompileToCubins(modules.sources, d.arch)) {
@@ -347,66 +351,6 @@ class CudaExecutable final : public Executable {
     Check(cudaSetDevice(d.ordinal), "cudaSetDevice");
     return ExecuteProgram("cuda", fn_->name, program_, last_use_, constants_, std::move(args), donate, *this,
                           *replays_);
-  }
-
-  // Plans every product of the program on cuBLASLt; false if one with a
-  // bias epilogue has no algorithm (other failures throw).
-  bool PlanMatmuls(Device& d) {
-    matmuls_.clear();
-    try {
-      for (const MatmulSpec& m : program_.matmuls) matmuls_.push_back(std::make_unique<LtMatmul>(LtContextOf(d), m, Tf32Enabled()));
-    } catch (const Error&) {
-      matmuls_.clear();
-      const bool epilogue = std::any_of(program_.matmuls.begin(), program_.matmuls.end(),
-                                        [](const MatmulSpec& m) { return m.bias >= 0; });
-      if (!epilogue) throw;
-      return false;
-    }
-    return true;
-  }
-
-  // Plans every convolution of the program on cuDNN, and allocates the
-  // workspace they share. False (after a warning) where cuDNN refuses
-  // convolutions, which `options` then keeps off cuDNN (all of them, so
-  // one more generation of the program does), or where the workspace
-  // cannot be allocated, which turns cuDNN off.
-  bool PlanConvs(Device& d, ProgramOptions* options) {
-    convs_.clear();
-    conv_workspace_.reset();
-    if (program_.convs.empty()) return true;
-    const CudnnHandle* handle = d.Cudnn();
-    if (handle == nullptr) {
-      options->cudnn = false;
-      return false;
-    }
-    std::lock_guard lock(d.mu);  // the handle is Execute's too
-    size_t workspace = 0;
-    const size_t refused_before = options->cudnn_refused.size();
-    for (const ConvSpec& c : program_.convs) {
-      try {
-        convs_.push_back(std::make_unique<CudnnConv>(*handle, c, kMaxCudnnWorkspace, Tf32Enabled()));
-        workspace = std::max(workspace, convs_.back()->WorkspaceBytes());
-      } catch (const Error& e) {
-        CountCudnn(&CudnnStats::refused, 1);
-        WarnConvolutionsOffCudnn(e.what());
-        options->cudnn_refused.push_back(c.id);
-      }
-    }
-    if (options->cudnn_refused.size() > refused_before) {
-      convs_.clear();
-      return false;
-    }
-    try {
-      if (workspace > 0) conv_workspace_ = std::make_shared<DeviceMem>(device_, workspace);
-    } catch (const Error& e) {
-      convs_.clear();
-      CountCudnn(&CudnnStats::refused, static_cast<int64_t>(program_.convs.size()));
-      WarnConvolutionsOffCudnn(e.what());
-      options->cudnn = false;
-      return false;
-    }
-    CountCudnn(&CudnnStats::planned, static_cast<int64_t>(convs_.size()));
-    return true;
   }
 
   // ExecuteProgram's device interface.

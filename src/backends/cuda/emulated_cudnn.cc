@@ -16,6 +16,10 @@
 // descriptor allows them: a math type to set on the descriptor) and a
 // deterministic one without; so CudnnConv's pick, and its setting of the
 // chosen math type, are exercised.
+#include "src/backends/cuda/emulator.h"
+
+#include <atomic>
+
 #if KILN_HAVE_CUDNN
 
 #include <algorithm>
@@ -29,6 +33,8 @@
 namespace kiln::backends::cuda {
 
 namespace {
+
+std::atomic<int> refused_kind{-1};  // RefuseEmulatedConvolutions
 
 struct FakeHandle {};
 struct FakeTensor {
@@ -246,7 +252,8 @@ cudnnStatus_t Heuristics(cudnnHandle_t h, ConvSpec::Kind kind, cudnnTensorDescri
     const int algo = kListOrder[i];
     Perf p{};
     p.algo = static_cast<Algo>(algo);
-    p.status = algo == 0 ? CUDNN_STATUS_NOT_SUPPORTED : CUDNN_STATUS_SUCCESS;
+    const bool refused = refused_kind.load() == static_cast<int>(kind);
+    p.status = algo == 0 || refused ? CUDNN_STATUS_NOT_SUPPORTED : CUDNN_STATUS_SUCCESS;
     p.time = -1;  // the heuristics do not time
     p.memory = algo == 1 ? kListedWorkspace : 0;
     p.determinism = algo == 1 ? CUDNN_NON_DETERMINISTIC : CUDNN_DETERMINISTIC;
@@ -412,6 +419,14 @@ const CudnnApi& EmulatedCudnnApi() {
   return api;
 }
 
+void RefuseEmulatedConvolutions(int kind) { refused_kind.store(kind); }
+
+}  // namespace kiln::backends::cuda
+
+#else  // Without cuDNN's headers the emulator plans no convolution on cuDNN.
+
+namespace kiln::backends::cuda {
+void RefuseEmulatedConvolutions(int) {}
 }  // namespace kiln::backends::cuda
 
 #endif  // KILN_HAVE_CUDNN

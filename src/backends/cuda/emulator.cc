@@ -32,7 +32,6 @@
 #include "src/backends/cuda/library_calls.h"
 #include "src/backends/cuda/nvrtc_compiler.h"
 #include "src/backends/cuda/program_runner.h"
-#include "src/backends/cuda/reference_conv.h"
 #include "src/distributed/communicator.h"
 
 #ifndef KILN_EMULATOR_CXX
@@ -411,10 +410,6 @@ const CudnnHandle& EmulatedCudnnHandle() {
   return handle;
 }
 
-// The most workspace one emulated convolution may ask for (the CUDA
-// backend's limit).
-constexpr size_t kEmulatedCudnnWorkspace = size_t{256} << 20;
-
 // A batched call's pointer arrays must point at the matrices, one after
 // the other (the library would read or write wherever they point: on the
 // host, memory the emulator does not own).
@@ -452,24 +447,25 @@ std::mutex& LaunchMutex() {
 class EmuExecutable final : public Executable {
  public:
   EmuExecutable(Backend* backend, std::shared_ptr<const ir::Function> fn) : backend_(backend), fn_(std::move(fn)) {
-    program_ = GenerateProgram(*cpu::OptimizeFunction(fn_), ProgramOptionsFromEnvironment());
+    // Planned as the CUDA backend plans (PlanProgram), on the emulated
+    // cuBLASLt and cuDNN (without cuDNN's headers, convolutions off it).
+    ProgramOptions options = ProgramOptionsFromEnvironment();
+    PlanContext plan;
+    plan.lt = EmulatedLt();
+    plan.cudnn = options.cudnn && HaveEmulatedCudnn() ? &EmulatedCudnnHandle() : nullptr;
+    LibraryPlans plans;
+    program_ = PlanProgram(*cpu::OptimizeFunction(fn_), &options, plan, &plans);
+    matmuls_ = std::move(plans.matmuls);
+    convs_ = std::move(plans.convs);
+    conv_workspace_.resize(plans.conv_workspace);
     if (!program_.kernels.empty()) module_ = LoadModule(EmulatorSource(program_));
     constants_ = UploadConstants<HostMem>(program_, [](const std::vector<std::byte>& data) {
       auto mem = std::make_shared<HostMem>(data.size());
       if (!data.empty()) std::memcpy(mem->ptr, data.data(), data.size());
       return mem;
     });
-    for (const MatmulSpec& m : program_.matmuls) matmuls_.push_back(std::make_unique<LtMatmul>(EmulatedLt(), m, false));
     for (const LibraryCall& c : program_.library_calls) {
       fft_plans_.push_back(IsFourier(c.kind) ? std::make_unique<FftPlan>(&EmulatedLibraryApi(), c, nullptr) : nullptr);
-    }
-    if (HaveEmulatedCudnn()) {  // as the CUDA backend plans its convolutions, with one workspace
-      size_t workspace = 0;
-      for (const ConvSpec& c : program_.convs) {
-        convs_.push_back(std::make_unique<CudnnConv>(EmulatedCudnnHandle(), c, kEmulatedCudnnWorkspace, false));
-        workspace = std::max(workspace, convs_.back()->WorkspaceBytes());
-      }
-      conv_workspace_.resize(workspace);
     }
     last_use_ = LastUses(program_);
     subexecutables_.resize(program_.function.subfunctions.size());
@@ -545,13 +541,8 @@ class EmuExecutable final : public Executable {
     }
     ConvNow(index, a, b, out);
   }
-  // The CUDA backend's own cuDNN calls (CudnnConv) on the emulated cuDNN;
-  // without cuDNN's headers, the spec's reference loops.
+  // The CUDA backend's own cuDNN calls (CudnnConv) on the emulated cuDNN.
   void ConvNow(int index, const void* a, const void* b, void* out) {
-    if (convs_.empty()) {
-      RunReferenceConv(program_.convs[static_cast<size_t>(index)], a, b, out);
-      return;
-    }
     convs_[static_cast<size_t>(index)]->Run(EmulatedCudnnHandle(), nullptr, a, b, out, conv_workspace_.data());
   }
   void CallLibrary(int index, void* x, void* const* inputs, void* const* outputs) {
@@ -605,7 +596,7 @@ class EmuExecutable final : public Executable {
   Module module_;
   std::vector<MemPtr> constants_;
   std::vector<std::unique_ptr<LtMatmul>> matmuls_;  // on the emulated cuBLASLt
-  std::vector<std::unique_ptr<CudnnConv>> convs_;   // on the emulated cuDNN (none without its headers)
+  std::vector<std::unique_ptr<CudnnConv>> convs_;   // on the emulated cuDNN
   std::vector<std::unique_ptr<FftPlan>> fft_plans_;  // per library call (null for the non-Fourier ones)
   std::vector<std::byte> conv_workspace_;
   std::vector<int> last_use_;

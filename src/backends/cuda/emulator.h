@@ -6,18 +6,20 @@
 // kernels, RunProgram's buffer reuse and in-place updates); its CUDA C++ is
 // compiled by the host's C++ compiler with a small shim (blockIdx,
 // threadIdx, __shared__, atomics, and __syncthreads as a switch between
-// fibers, one per CUDA thread) and loaded with dlopen. cuBLASLt products are
-// replaced by a reference loop with the same layouts; cuSOLVER, cuBLAS,
-// cuFFT and cuDNN calls by LAPACK, a reference trsm, FFTW and reference
-// convolutions, given the same arguments (reference_conv.h). New buffers are filled with 0xff bytes
-// (NaN, -1), so a kernel that leaves part of its output unwritten shows up
-// in the results.
+// fibers, one per CUDA thread) and loaded with dlopen. Products,
+// factorizations, transforms and convolutions run the CUDA backend's own
+// library code (library_calls.h, cudnn_conv.h) on host stand-ins of
+// cuBLASLt, cuBLAS, cuSOLVER, cuFFT and cuDNN that read their arguments as
+// the libraries document them (emulated_library.cc, emulated_cudnn.cc). New
+// buffers are filled with 0xff bytes (NaN, -1), so a kernel that leaves part
+// of its output unwritten shows up in the results, and each ends at an
+// inaccessible page, so an access past its end fails.
 //
 // What it cannot check: the GPU's own behaviour (memory model, warp
-// scheduling, the CUDA runtime, the cuBLASLt, cuSOLVER, cuBLAS, cuFFT and cuDNN
-// calls, device math's last ulps). Threads of a block run one at a time
-// between barriers, in an order that alternates between rounds, which
-// exposes a missing __syncthreads only sometimes.
+// scheduling, the CUDA runtime, the libraries' own code and numerics, device
+// math's last ulps). Threads of a block run one at a time between barriers,
+// in an order that alternates between rounds, which exposes a missing
+// __syncthreads only sometimes.
 #pragma once
 
 namespace kiln::backends::cuda {
@@ -32,5 +34,10 @@ void RegisterCudaEmulatorBackend();
 /// the graph's memory cannot be had: for tests of the fallback to running
 /// step by step (graph_replay.h).
 void FailNextEmulatorReplays(int n);
+
+/// Makes the emulated cuDNN list no usable algorithm for convolutions of
+/// `kind` (a ConvSpec::Kind's value; -1: none), as cuDNN does for
+/// combinations it lacks: for tests of the fallback off cuDNN (PlanProgram).
+void RefuseEmulatedConvolutions(int kind);
 
 }  // namespace kiln::backends::cuda

@@ -452,6 +452,66 @@ void FftPlan::C2C(void* x, int direction) const {
   }
 }
 
+namespace {
+
+// Plans every product on cuBLASLt; false if one with a bias epilogue has
+// no algorithm (other failures throw).
+bool PlanMatmuls(const Program& p, const PlanContext& c, LibraryPlans* plans) {
+  plans->matmuls.clear();
+  try {
+    for (const MatmulSpec& m : p.matmuls) plans->matmuls.push_back(std::make_unique<LtMatmul>(c.lt, m, c.tf32));
+  } catch (const Error&) {
+    plans->matmuls.clear();
+    if (std::none_of(p.matmuls.begin(), p.matmuls.end(), [](const MatmulSpec& m) { return m.bias >= 0; })) throw;
+    return false;
+  }
+  return true;
+}
+
+// Plans every convolution on cuDNN; false where cuDNN refuses some, which
+// `options` then keeps off cuDNN (all of them: one more generation does).
+bool PlanConvs(const Program& p, const PlanContext& c, ProgramOptions* options, LibraryPlans* plans) {
+  plans->convs.clear();
+  plans->conv_workspace = 0;
+  if (p.convs.empty()) return true;
+  if (c.cudnn == nullptr) {
+    options->cudnn = false;
+    return false;
+  }
+  std::unique_lock<std::mutex> lock;
+  if (c.cudnn_mu != nullptr) lock = std::unique_lock<std::mutex>(*c.cudnn_mu);
+  const size_t refused_before = options->cudnn_refused.size();
+  for (const ConvSpec& s : p.convs) {
+    try {
+      plans->convs.push_back(std::make_unique<CudnnConv>(*c.cudnn, s, kMaxConvWorkspace, c.tf32));
+      plans->conv_workspace = std::max(plans->conv_workspace, plans->convs.back()->WorkspaceBytes());
+    } catch (const Error& e) {
+      CountCudnn(&CudnnStats::refused, 1);
+      if (c.warn_off_cudnn) c.warn_off_cudnn(e.what());
+      options->cudnn_refused.push_back(s.id);
+    }
+  }
+  if (options->cudnn_refused.size() > refused_before) {
+    plans->convs.clear();
+    plans->conv_workspace = 0;
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Program PlanProgram(const ir::Function& fn, ProgramOptions* options, const PlanContext& c, LibraryPlans* plans) {
+  for (;;) {
+    Program p = GenerateProgram(fn, *options);
+    if (!PlanMatmuls(p, c, plans)) {
+      options->epilogues = false;
+    } else if (PlanConvs(p, c, options, plans)) {
+      return p;
+    }
+  }
+}
+
 bool IsFourier(LibraryCall::Kind k) {
   return k == LibraryCall::Kind::kFft || k == LibraryCall::Kind::kRfft || k == LibraryCall::Kind::kIrfft ||
          k == LibraryCall::Kind::kIrfftLead;

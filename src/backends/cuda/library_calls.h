@@ -9,9 +9,12 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "src/backends/cuda/codegen.h"
+#include "src/backends/cuda/cudnn_conv.h"
 #include "src/backends/cuda/library_api.h"
 
 namespace kiln::backends::cuda {
@@ -81,6 +84,37 @@ class LtMatmul {
   cublasLtMatrixLayout_t a_ = nullptr, b_ = nullptr, d_ = nullptr;
   cublasLtMatmulAlgo_t algo_{};
 };
+
+/// The most workspace one cuDNN convolution may use; an executable holds
+/// the largest its convolutions chose.
+inline constexpr size_t kMaxConvWorkspace = size_t{256} << 20;
+
+/// A program's products and convolutions, planned on the libraries.
+struct LibraryPlans {
+  std::vector<std::unique_ptr<LtMatmul>> matmuls;  // per MatmulSpec
+  std::vector<std::unique_ptr<CudnnConv>> convs;   // per ConvSpec
+  size_t conv_workspace = 0;                       // the most one convolution needs
+};
+
+/// What PlanProgram plans with: cuBLASLt, and cuDNN (null: none).
+struct PlanContext {
+  LtContext lt;
+  const CudnnHandle* cudnn = nullptr;
+  std::mutex* cudnn_mu = nullptr;  // held while cuDNN plans (its handle is Execute's too); may be null
+  bool tf32 = false;               // Float32 may run on TF32 tensor cores
+  /// Told why convolutions leave cuDNN (the CUDA backend warns once).
+  std::function<void(const std::string&)> warn_off_cudnn;
+};
+
+/// Generates `fn`'s program with `*options` and plans its products and
+/// convolutions into `plans`. Where cuBLASLt has no algorithm for a product
+/// with the bias epilogue, the program is generated again without
+/// epilogues; where cuDNN refuses some convolutions (each counted in
+/// CudnnStats::refused), again with those off cuDNN
+/// (ProgramOptions::cudnn_refused), the others keeping it; without a cuDNN
+/// handle, with none on cuDNN. Each pass turns something off for good, so
+/// this ends. `*options` keeps what was turned off.
+Program PlanProgram(const ir::Function& fn, ProgramOptions* options, const PlanContext& c, LibraryPlans* plans);
 
 /// Whether `k` is a Fourier transform (kFft, kRfft, kIrfftLead, kIrfft).
 bool IsFourier(LibraryCall::Kind k);
