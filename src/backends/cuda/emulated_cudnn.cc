@@ -421,12 +421,15 @@ const CudnnApi& EmulatedCudnnApi() {
 
 void RefuseEmulatedConvolutions(int kind) { refused_kind.store(kind); }
 
+int EmulatedConvolutionRefusal() { return refused_kind.load(); }
+
 }  // namespace kiln::backends::cuda
 
 #else  // Without cuDNN's headers the emulator plans no convolution on cuDNN.
 
 namespace kiln::backends::cuda {
 void RefuseEmulatedConvolutions(int) {}
+int EmulatedConvolutionRefusal() { return -1; }
 }  // namespace kiln::backends::cuda
 
 #endif  // KILN_HAVE_CUDNN

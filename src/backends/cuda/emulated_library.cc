@@ -13,6 +13,7 @@
 #include <lapacke.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -128,6 +129,14 @@ lapack_int Getrf(lapack_int m, lapack_int n, float* a, lapack_int lda, lapack_in
 lapack_int Getrf(lapack_int m, lapack_int n, double* a, lapack_int lda, lapack_int* ipiv) {
   return LAPACKE_dgetrf_work(LAPACK_COL_MAJOR, m, n, a, lda, ipiv);
 }
+// A workspace query's answer (a float, for large sizes rounded down below
+// the true minimum by LAPACK before 3.11) as a number of elements.
+template <typename T>
+size_t Elements(T query) {
+  const double q = std::ceil(static_cast<double>(query) * (1 + 4 * std::numeric_limits<T>::epsilon()));
+  return static_cast<size_t>(std::max(q, 1.0));
+}
+
 // The `_work` entry points, with LAPACK's workspace query first: unlike
 // LAPACKE's high-level ones they do not refuse NaN inputs (cuSOLVER
 // computes with them, and Kiln's kernels around the call flag them).
@@ -135,7 +144,7 @@ template <typename T, typename Call>
 lapack_int WithWorkspace(Call call) {
   T query = 0;
   if (const lapack_int info = call(&query, -1); info != 0) return info;
-  std::vector<T> work(static_cast<size_t>(std::max<T>(query, 1)));
+  std::vector<T> work(Elements(query));
   return call(work.data(), static_cast<lapack_int>(work.size()));
 }
 
@@ -165,7 +174,7 @@ lapack_int WithWorkspaces(Call call) {
   T query = 0;
   lapack_int iquery = 0;
   if (const lapack_int info = call(&query, -1, &iquery, -1); info != 0) return info;
-  std::vector<T> work(static_cast<size_t>(std::max<T>(query, 1)));
+  std::vector<T> work(Elements(query));
   std::vector<lapack_int> iwork(static_cast<size_t>(std::max<lapack_int>(iquery, 1)));
   return call(work.data(), static_cast<lapack_int>(work.size()), iwork.data(), static_cast<lapack_int>(iwork.size()));
 }

@@ -40,4 +40,7 @@ void FailNextEmulatorReplays(int n);
 /// combinations it lacks: for tests of the fallback off cuDNN (PlanProgram).
 void RefuseEmulatedConvolutions(int kind);
 
+/// The kind RefuseEmulatedConvolutions last set (-1: none).
+int EmulatedConvolutionRefusal();
+
 }  // namespace kiln::backends::cuda
