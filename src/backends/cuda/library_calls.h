@@ -1,9 +1,10 @@
 // Copyright 2026 The Kiln Authors.
-// The CUDA backend's products (MatmulSpec, on cuBLASLt) and its library
-// steps' factorizations and triangular solves (LibraryCall, on cuSOLVER and
-// cuBLAS) and Fourier transforms (on cuFFT), written against a LibraryApi (library_api.h): the CUDA backend
-// passes the linked libraries, the emulator its host stand-ins, so both run
-// this code.
+// The CUDA backend's products (MatmulSpec, on cuBLASLt), its library steps'
+// factorizations and triangular solves (LibraryCall, on cuSOLVER and cuBLAS)
+// and Fourier transforms (on cuFFT), and the planning of a program's
+// products and convolutions (PlanProgram), written against a LibraryApi
+// (library_api.h) and a CudnnHandle: the CUDA backend passes the linked
+// libraries, the emulator its host stand-ins, so both run this code.
 #pragma once
 
 #include <cstddef>
