@@ -83,7 +83,8 @@ TEST(EmulatedLibraryTest, TrsmSolvesWithTheDocumentedArguments) {
             for (int64_t r = 0; r < m; ++r) {
               double back = 0;
               for (int64_t t = 0; t < k; ++t) {
-                back += left ? op(r, t) * x[static_cast<size_t>(t + c * ldb)] : x[static_cast<size_t>(r + t * ldb)] * op(t, c);
+                back += left ? op(r, t) * x[static_cast<size_t>(t + c * ldb)]
+                             : x[static_cast<size_t>(r + t * ldb)] * op(t, c);
               }
               EXPECT_NEAR(back, alpha * b[static_cast<size_t>(r + c * ldb)], 1e-10) << r << ", " << c;
             }
@@ -110,7 +111,9 @@ TEST(EmulatedLibraryTest, BatchedTrsmSolvesEveryMatrix) {
                                         CUBLAS_DIAG_NON_UNIT, k, 1, &one, as.data(), k, bs.data(), k, batch),
             CUBLAS_STATUS_SUCCESS);
   for (int64_t i = 0; i < batch; ++i) {
-    for (int64_t r = 0; r < k; ++r) EXPECT_FLOAT_EQ(b[static_cast<size_t>(i * k + r)], 1.0f / static_cast<float>(i + 2));
+    for (int64_t r = 0; r < k; ++r) {
+      EXPECT_FLOAT_EQ(b[static_cast<size_t>(i * k + r)], 1.0f / static_cast<float>(i + 2));
+    }
   }
 }
 
@@ -276,8 +279,9 @@ TEST(EmulatedLibraryTest, MatmulRejectsMismatchedOperands) {
     ASSERT_EQ(Api().cublasLtMatrixLayoutCreate(&lt.a, CUDA_R_32F, 2, a_cols, 2), CUBLAS_STATUS_SUCCESS);
     ASSERT_EQ(Api().cublasLtMatrixLayoutCreate(&lt.b, CUDA_R_32F, 4, 3, 4), CUBLAS_STATUS_SUCCESS);
     ASSERT_EQ(Api().cublasLtMatrixLayoutCreate(&lt.d, d_type, 2, 3, 2), CUBLAS_STATUS_SUCCESS);
-    ASSERT_EQ(Api().cublasLtMatrixLayoutSetAttribute(lt.d, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &d_batch, sizeof d_batch),
-              CUBLAS_STATUS_SUCCESS);
+    ASSERT_EQ(
+        Api().cublasLtMatrixLayoutSetAttribute(lt.d, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &d_batch, sizeof d_batch),
+        CUBLAS_STATUS_SUCCESS);
   };
   {
     Lt ok;
@@ -323,7 +327,9 @@ TEST(EmulatedLibraryTest, FftReadsCufftLayouts) {
   for (int signal = 0; signal < 2; ++signal) {
     for (int k = 0; k < 4; ++k) {
       std::complex<double> sum = 0;
-      for (int t = 0; t < 4; ++t) sum += x[static_cast<size_t>(signal + 2 * t)] * std::polar(1.0, -2 * M_PI * k * t / 4);
+      for (int t = 0; t < 4; ++t) {
+        sum += x[static_cast<size_t>(signal + 2 * t)] * std::polar(1.0, -2 * M_PI * k * t / 4);
+      }
       want[static_cast<size_t>(signal + 2 * k)] = sum;
     }
   }

@@ -60,7 +60,9 @@ cublasStatus_t Trsm(cublasHandle_t handle, cublasSideMode_t side, cublasFillMode
   const int64_t lines = left ? n : m;  // columns of B (left) or rows (right)
   for (int64_t line = 0; line < lines; ++line) {
     const auto at = [&](int64_t t) -> T& { return left ? B[t + line * ldb] : B[line + t * ldb]; };
-    for (int64_t t = 0; t < k; ++t) v[static_cast<size_t>(t)] = static_cast<double>(*alpha) * static_cast<double>(at(t));
+    for (int64_t t = 0; t < k; ++t) {
+      v[static_cast<size_t>(t)] = static_cast<double>(*alpha) * static_cast<double>(at(t));
+    }
     // left: op(A) x = v; right: x op(A) = v, i.e. op(A)ᵀ xᵀ = vᵀ (the
     // opposite triangle).
     const bool forward = left ? op_lower : !op_lower;
@@ -403,9 +405,10 @@ cusolverStatus_t Dorgqr(cusolverDnHandle_t h, int m, int n, int k, double* A, in
   return Orgqr(h, m, n, k, A, lda, tau, work, lwork, info);
 }
 
-cusolverStatus_t SyevdBufferSize(cusolverDnHandle_t handle, cusolverDnParams_t params, cusolverEigMode_t, cublasFillMode_t,
-                                 int64_t n, cudaDataType type, const void*, int64_t lda, cudaDataType w_type,
-                                 const void*, cudaDataType compute, size_t* device, size_t* host) {
+cusolverStatus_t SyevdBufferSize(cusolverDnHandle_t handle, cusolverDnParams_t params, cusolverEigMode_t,
+                                 cublasFillMode_t, int64_t n, cudaDataType type, const void*, int64_t lda,
+                                 cudaDataType w_type, const void*, cudaDataType compute, size_t* device,
+                                 size_t* host) {
   if (handle == nullptr || params == nullptr) return CUSOLVER_STATUS_NOT_INITIALIZED;
   const size_t e = SolverElement(type, compute);
   if (e == 0 || w_type != type) return CUSOLVER_STATUS_NOT_SUPPORTED;
@@ -615,8 +618,8 @@ cublasStatus_t CheckProduct(const FakeDesc& d, const FakeLayout& a, const FakeLa
 
 cublasStatus_t AlgoGetHeuristic(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc, cublasLtMatrixLayout_t a,
                                 cublasLtMatrixLayout_t b, cublasLtMatrixLayout_t c, cublasLtMatrixLayout_t d,
-                                cublasLtMatmulPreference_t pref, int requested, cublasLtMatmulHeuristicResult_t* results,
-                                int* found) {
+                                cublasLtMatmulPreference_t pref, int requested,
+                                cublasLtMatmulHeuristicResult_t* results, int* found) {
   if (handle == nullptr) return CUBLAS_STATUS_NOT_INITIALIZED;
   if (desc == nullptr || a == nullptr || b == nullptr || c == nullptr || d == nullptr || pref == nullptr ||
       requested < 1 || results == nullptr || found == nullptr) {

@@ -395,7 +395,9 @@ const LibraryContext& EmulatedSolver() {
     l.api = &EmulatedLibraryApi();
     l.blas = [] { return FakeHandle<cublasHandle_t>(); };
     l.solver = [] { return SolverHandles{FakeHandle<cusolverDnHandle_t>(), FakeHandle<cusolverDnParams_t>()}; };
-    l.allocate = [](size_t bytes) -> std::shared_ptr<void> { return std::shared_ptr<void>(::operator new(bytes), [](void* p) { ::operator delete(p); }); };
+    l.allocate = [](size_t bytes) -> std::shared_ptr<void> {
+      return std::shared_ptr<void>(::operator new(bytes), [](void* p) { ::operator delete(p); });
+    };
     l.synchronize = [] {};
     return l;
   }();

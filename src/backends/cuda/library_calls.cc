@@ -13,11 +13,15 @@
 namespace kiln::backends::cuda {
 
 void CheckLt(cublasStatus_t s, const std::string& what) {
-  if (s != CUBLAS_STATUS_SUCCESS) Throw("cuda: cuBLASLt " + what + " failed (status " + std::to_string(static_cast<int>(s)) + ")");
+  if (s != CUBLAS_STATUS_SUCCESS) {
+    Throw("cuda: cuBLASLt " + what + " failed (status " + std::to_string(static_cast<int>(s)) + ")");
+  }
 }
 
 void CheckBlas(cublasStatus_t s, const std::string& what) {
-  if (s != CUBLAS_STATUS_SUCCESS) Throw("cuda: cuBLAS " + what + " failed (status " + std::to_string(static_cast<int>(s)) + ")");
+  if (s != CUBLAS_STATUS_SUCCESS) {
+    Throw("cuda: cuBLAS " + what + " failed (status " + std::to_string(static_cast<int>(s)) + ")");
+  }
 }
 
 void CheckSolver(cusolverStatus_t s, const std::string& what) {
