@@ -1,6 +1,6 @@
 // Copyright 2026 The Kiln Authors.
 // The emulator's stand-ins for cuBLAS, cuBLASLt, cuSOLVER and cuFFT
-// (src/backends/cuda/emulated_library.cc), and CudnnConv on the stand-in
+// (src/backends/cuda/emulated_library.h), and CudnnConv on the stand-in
 // for cuDNN (emulated_cudnn.cc), against the libraries' documented
 // contracts: what they compute from their column-major arguments, and what
 // they reject. The CUDA backend's library code runs on them in the emulated

@@ -1,7 +1,7 @@
 // Copyright 2026 The Kiln Authors.
 // FFTW 3's single- and double-precision APIs under one name, for the CPU
 // backend's Fft kernel (kernels_fft.cc) and the CUDA emulator's stand-in for
-// cuFFT (src/backends/cuda/emulated_library.cc).
+// cuFFT (src/backends/cuda/emulated_cufft.cc).
 #pragma once
 
 #include <fftw3.h>

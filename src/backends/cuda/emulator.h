@@ -10,7 +10,7 @@
 // factorizations, transforms and convolutions run the CUDA backend's own
 // library code (library_calls.h, cudnn_conv.h) on host stand-ins of
 // cuBLASLt, cuBLAS, cuSOLVER, cuFFT and cuDNN that read their arguments as
-// the libraries document them (emulated_library.cc, emulated_cudnn.cc). New
+// the libraries document them (emulated_library.h, emulated_cudnn.cc). New
 // buffers are filled with 0xff bytes (NaN, -1), so a kernel that leaves part
 // of its output unwritten shows up in the results, and each ends at an
 // inaccessible page, so an access past its end fails.

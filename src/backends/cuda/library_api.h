@@ -3,7 +3,7 @@
 // products and library steps call (library_calls.h), as one table of pointers. On a
 // GPU the table holds the linked libraries' functions; the emulator
 // (emulator.h) fills it with host stand-ins that read the same arguments as
-// the libraries do (emulated_library.cc). So the code that maps a step to
+// the libraries do (emulated_library.h). So the code that maps a step to
 // library calls (leading dimensions, batch strides, pointer arrays,
 // workspaces, epilogues) runs, and is tested, without a GPU.
 #pragma once
@@ -70,7 +70,7 @@ struct LibraryApi {
 /// The linked libraries' functions (library_calls.cc).
 const LibraryApi& LinkedLibraryApi();
 
-/// The emulator's host stand-ins (emulated_library.cc): they take host
+/// The emulator's host stand-ins (emulated_library.h): they take host
 /// pointers where the libraries take device pointers, check the arguments
 /// the libraries check, and compute what the libraries compute.
 const LibraryApi& EmulatedLibraryApi();
