@@ -323,46 +323,60 @@ struct HostMem {
   void* ptr = nullptr;
   size_t bytes = 0;
   bool owned = true;  // false: a view (graph_replay.h), never freed
-  void* mapping = nullptr;
-  size_t mapped = 0;
   explicit HostMem(size_t n) : bytes(n) {
     if (n == 0) return;
-    const auto page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
     const size_t rounded = (n + kEmuAlignment - 1) / kEmuAlignment * kEmuAlignment;
-    const size_t data_pages = (rounded + page - 1) / page * page;
-    mapped = data_pages + page;
-    mapping = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (mapping == MAP_FAILED) {
-      mapping = nullptr;
-      Throw("cuda-emu: out of memory allocating " + std::to_string(n) + " bytes");
+    slack_ = rounded - n;
+    // Without a guard page where the process runs out of mappings
+    // (vm.max_map_count): the canary still catches writes.
+    if (!MapWithGuard(rounded)) {
+      heap_ = std::aligned_alloc(kEmuAlignment, rounded);
+      if (heap_ == nullptr) Throw("cuda-emu: out of memory allocating " + std::to_string(n) + " bytes");
+      ptr = heap_;
     }
-    char* guard = static_cast<char*>(mapping) + data_pages;
-    if (::mprotect(guard, page, PROT_NONE) != 0) {
-      ::munmap(mapping, mapped);
-      Throw("cuda-emu: could not protect a guard page");
-    }
-    ptr = guard - rounded;
     std::memset(ptr, 0xff, n);
-    std::memset(static_cast<char*>(ptr) + n, kEmuCanary, rounded - n);
+    std::memset(static_cast<char*>(ptr) + n, kEmuCanary, slack_);
   }
   HostMem(void* p, size_t n) : ptr(p), bytes(n), owned(false) {}
   ~HostMem() {
-    if (!owned || mapping == nullptr) return;
+    if (!owned || ptr == nullptr) return;
     const auto* tail = static_cast<const unsigned char*>(ptr) + bytes;
-    const size_t slack = static_cast<size_t>(static_cast<const char*>(mapping) + mapped -
-                                             static_cast<size_t>(::sysconf(_SC_PAGESIZE)) -
-                                             reinterpret_cast<const char*>(tail));
-    for (size_t i = 0; i < slack; ++i) {
+    for (size_t i = 0; i < slack_; ++i) {
       if (tail[i] != kEmuCanary) {
         std::fprintf(stderr, "cuda-emu: a kernel or library call wrote byte %zu after the end of a %zu-byte buffer\n",
                      i + 1, bytes);
         std::abort();
       }
     }
-    ::munmap(mapping, mapped);
+    if (mapping_ != nullptr) ::munmap(mapping_, mapped_);
+    std::free(heap_);
   }
   HostMem(const HostMem&) = delete;
   HostMem& operator=(const HostMem&) = delete;
+
+ private:
+  // Maps `rounded` bytes ending at an inaccessible page; false if the
+  // mapping or its protection fails.
+  bool MapWithGuard(size_t rounded) {
+    const auto page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+    const size_t data_pages = (rounded + page - 1) / page * page;
+    void* m = ::mmap(nullptr, data_pages + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) return false;
+    char* guard = static_cast<char*>(m) + data_pages;
+    if (::mprotect(guard, page, PROT_NONE) != 0) {
+      ::munmap(m, data_pages + page);
+      return false;
+    }
+    mapping_ = m;
+    mapped_ = data_pages + page;
+    ptr = guard - rounded;
+    return true;
+  }
+
+  size_t slack_ = 0;  // the canary's bytes after `bytes`
+  void* mapping_ = nullptr;
+  size_t mapped_ = 0;
+  void* heap_ = nullptr;  // the fallback allocation
 };
 using MemPtr = std::shared_ptr<HostMem>;
 
