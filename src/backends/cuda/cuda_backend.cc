@@ -322,9 +322,8 @@ class CudaExecutable final : public Executable {
       }
       resident_blocks_.push_back(resident);
     }
-    for (const LibraryCall& c : program_.library_calls) {
-      fft_plans_.push_back(IsFourier(c.kind) ? std::make_unique<FftPlan>(&LinkedLibraryApi(), c, d.stream) : nullptr);
-    }
+    fft_plans_ = PlanFfts(&LinkedLibraryApi(), program_, d.stream);
+    solver_ = SolverContext();
     constants_ = UploadConstants<DeviceMem>(program_, [&](const std::vector<std::byte>& data) {
       auto mem = std::make_shared<DeviceMem>(device_, data.size());
       if (!data.empty()) {
@@ -373,22 +372,16 @@ class CudaExecutable final : public Executable {
   }
   void CallLibrary(int index, void* x, void* const* inputs, void* const* outputs) {
     const LibraryCall& s = program_.library_calls[static_cast<size_t>(index)];
-    switch (s.kind) {
-      case LibraryCall::Kind::kPotrf:
-      case LibraryCall::Kind::kTrsm:
-      case LibraryCall::Kind::kGetrf:
-      case LibraryCall::Kind::kGeqrf:
-      case LibraryCall::Kind::kOrgqr:
-      case LibraryCall::Kind::kSyevd:
-      case LibraryCall::Kind::kGesvd: RunSolverCall(SolverContext(), s, x, inputs, outputs); break;
-      case LibraryCall::Kind::kFft:
-      case LibraryCall::Kind::kRfft:
-      case LibraryCall::Kind::kIrfftLead:
-      case LibraryCall::Kind::kIrfft: fft_plans_[static_cast<size_t>(index)]->Run(x, inputs); break;
-      case LibraryCall::Kind::kCollective: RunStagedCollective(s, x, s.inputs.empty() ? x : inputs[0]); break;
+    if (s.kind == LibraryCall::Kind::kCollective) {
+      RunStagedCollective(s, x, s.inputs.empty() ? x : inputs[0]);
+    } else if (IsFourier(s.kind)) {
+      fft_plans_[static_cast<size_t>(index)]->Run(x, inputs);
+    } else {
+      RunSolverCall(solver_, s, x, inputs, outputs);
     }
   }
-  // The linked cuSOLVER and cuBLAS on the device's stream, workspaces from its pool.
+  // The linked cuSOLVER and cuBLAS on the device's stream, workspaces from
+  // its pool (made once per executable).
   LibraryContext SolverContext() {
     LibraryContext c;
     c.api = &LinkedLibraryApi();
@@ -398,8 +391,8 @@ class CudaExecutable final : public Executable {
       d->Solver();
       return SolverHandles{d->solver, d->solver_params};
     };
-    c.allocate = [this](size_t bytes) {
-      auto m = std::make_shared<DeviceMem>(device_, bytes);
+    c.allocate = [device = device_](size_t bytes) {
+      auto m = std::make_shared<DeviceMem>(device, bytes);
       return std::shared_ptr<void>(m, m->ptr);
     };
     c.synchronize = [d] { cudaStreamSynchronize(d->stream); };
@@ -489,6 +482,7 @@ class CudaExecutable final : public Executable {
   std::vector<std::unique_ptr<CudnnConv>> convs_;  // per ConvSpec of the program
   MemPtr conv_workspace_;                           // the convolutions' (null: none needs one)
   std::vector<std::unique_ptr<FftPlan>> fft_plans_;  // per library call (null for the non-Fourier ones)
+  LibraryContext solver_;                             // where factorizations and triangular solves run
   std::vector<MemPtr> constants_;
   std::vector<int> last_use_;
   std::vector<std::unique_ptr<CudaExecutable>> subexecutables_;  // per sub-function (null if no While/If runs it)

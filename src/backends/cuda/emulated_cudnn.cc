@@ -194,9 +194,7 @@ cudnnStatus_t Problem(ConvSpec::Kind kind, cudnnTensorDescriptor_t x_d, cudnnFil
   if (c.math == CUDNN_FMA_MATH && x.type != CUDNN_DATA_FLOAT) return CUDNN_STATUS_NOT_SUPPORTED;
   s.kind = kind;
   s.x_dims = x.dims;
-  s.x_strides = x.strides;
   s.y_dims = y.dims;
-  s.y_strides = y.strides;
   s.w_dims = w.dims;
   s.channels_last = w.format == CUDNN_TENSOR_NHWC;
   s.padding = c.padding;

@@ -484,9 +484,7 @@ class EmuExecutable final : public Executable {
       if (!data.empty()) std::memcpy(mem->ptr, data.data(), data.size());
       return mem;
     });
-    for (const LibraryCall& c : program_.library_calls) {
-      fft_plans_.push_back(IsFourier(c.kind) ? std::make_unique<FftPlan>(&EmulatedLibraryApi(), c, nullptr) : nullptr);
-    }
+    fft_plans_ = PlanFfts(&EmulatedLibraryApi(), program_, nullptr);
     last_use_ = LastUses(program_);
     subexecutables_.resize(program_.function.subfunctions.size());
     for (int sub : ControlFlowSubfunctions(program_)) {

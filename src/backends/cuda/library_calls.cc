@@ -516,6 +516,14 @@ Program PlanProgram(const ir::Function& fn, ProgramOptions* options, const PlanC
   }
 }
 
+std::vector<std::unique_ptr<FftPlan>> PlanFfts(const LibraryApi* api, const Program& p, void* stream) {
+  std::vector<std::unique_ptr<FftPlan>> plans;
+  for (const LibraryCall& s : p.library_calls) {
+    plans.push_back(IsFourier(s.kind) ? std::make_unique<FftPlan>(api, s, stream) : nullptr);
+  }
+  return plans;
+}
+
 bool IsFourier(LibraryCall::Kind k) {
   return k == LibraryCall::Kind::kFft || k == LibraryCall::Kind::kRfft || k == LibraryCall::Kind::kIrfft ||
          k == LibraryCall::Kind::kIrfftLead;

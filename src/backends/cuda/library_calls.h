@@ -142,4 +142,8 @@ class FftPlan {
   cufftHandle plan_ = 0;
 };
 
+/// A cuFFT plan per library call of `p` through `api` on `stream` (null for
+/// the calls that are not Fourier transforms).
+std::vector<std::unique_ptr<FftPlan>> PlanFfts(const LibraryApi* api, const Program& p, void* stream);
+
 }  // namespace kiln::backends::cuda
