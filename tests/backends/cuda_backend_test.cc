@@ -189,5 +189,25 @@ TEST(CudaBackendTest, DonationAndReuseKeepValues) {
   EXPECT_THROW(second.HostData(), Error);  // the donated tensor holds no value
 }
 
+// A tensor knows its buffer by the owner's address: its buffer keeps the
+// backend alive, so no later backend takes that address while the tensor
+// holds it, and asking for the backend again gives the same one.
+TEST(CudaBackendTest, BuffersKeepTheirBackend) {
+  Tensor x = tensors::FromValue(std::vector<float>{1, 2, 3});
+  std::weak_ptr<backends::Backend> first;
+  {
+    KILN_REQUIRE_GPU(cuda);
+    first = cuda;
+    EXPECT_EQ(graph::NewExec(cuda, [](Node a) { return a * 2.0f; }).Call(x).Value<std::vector<float>>(),
+              (std::vector<float>{2, 4, 6}));
+    ASSERT_TRUE(x.IsOn(*cuda));
+  }
+  EXPECT_FALSE(first.expired());  // x's buffer holds it
+  auto again = CudaOrNull();
+  EXPECT_EQ(again, first.lock());
+  EXPECT_EQ(graph::NewExec(again, [](Node a) { return a + 1.0f; }).Call(x).Value<std::vector<float>>(),
+            (std::vector<float>{2, 3, 4}));
+}
+
 }  // namespace
 }  // namespace kiln

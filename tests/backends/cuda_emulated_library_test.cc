@@ -14,6 +14,7 @@
 #include <complex>
 #include <limits>
 #include <random>
+#include <type_traits>
 #include <vector>
 
 #include "src/backends/cuda/cudnn_conv.h"
@@ -25,10 +26,24 @@ namespace {
 
 const LibraryApi& Api() { return EmulatedLibraryApi(); }
 
+// Handles made by the stand-ins (on the default stream), one of each kind.
 template <typename H>
 H Handle() {
-  static char token;
-  return reinterpret_cast<H>(&token);
+  static const H h = [] {
+    H made = nullptr;
+    if constexpr (std::is_same_v<H, cublasHandle_t>) {
+      EXPECT_EQ(Api().cublasCreate_v2(&made), CUBLAS_STATUS_SUCCESS);
+    } else if constexpr (std::is_same_v<H, cusolverDnHandle_t>) {
+      EXPECT_EQ(Api().cusolverDnCreate(&made), CUSOLVER_STATUS_SUCCESS);
+    } else if constexpr (std::is_same_v<H, cusolverDnParams_t>) {
+      EXPECT_EQ(Api().cusolverDnCreateParams(&made), CUSOLVER_STATUS_SUCCESS);
+    } else {
+      static_assert(std::is_same_v<H, cublasLtHandle_t>);
+      EXPECT_EQ(Api().cublasLtCreate(&made), CUBLAS_STATUS_SUCCESS);
+    }
+    return made;
+  }();
+  return h;
 }
 
 std::vector<double> Random(size_t n, uint32_t seed) {

@@ -17,10 +17,12 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -31,11 +33,13 @@
 #include "kiln/core/error.h"
 #include "src/backends/cpu/passes.h"
 #include "src/backends/cuda/codegen.h"
+#include "src/backends/cuda/cuda_backend.h"
 #include "src/backends/cuda/cudnn_conv.h"
 #include "src/backends/cuda/graph_replay.h"
 #include "src/backends/cuda/library_calls.h"
 #include "src/backends/cuda/nvrtc_compiler.h"
 #include "src/backends/cuda/program_runner.h"
+#include "src/backends/cuda/runtime_api.h"
 #include "src/backends/cuda/staging.h"
 #include "src/distributed/communicator.h"
 
@@ -43,16 +47,33 @@ namespace kiln::backends::cuda {
 
 namespace {
 
-void Check(cudaError_t e, const std::string& what) {
-  if (e != cudaSuccess) Throw("cuda: " + what + " failed: " + cudaGetErrorString(e));
+void Check(const RuntimeApi& rt, cudaError_t e, const std::string& what) {
+  if (e != cudaSuccess) Throw(std::string(rt.backend_name) + ": " + what + " failed: " + rt.cudaGetErrorString(e));
+}
+
+// A release (free, destroy, unload) that failed: destructors cannot throw,
+// and a failure means Kiln handed the runtime something it does not own,
+// a bug. A warning on a GPU; the emulator aborts, so tests cannot miss it.
+// Two failures are expected: frees on a capture that was invalidated (a
+// recording that failed, run step by step instead) and releases after the
+// runtime has begun unloading at exit.
+void Released(const RuntimeApi& rt, cudaError_t e, const char* what) {
+  if (e == cudaSuccess) return;
+  rt.cudaGetLastError();
+  if (e == cudaErrorStreamCaptureInvalidated || e == cudaErrorCudartUnloading) return;
+  static std::atomic<int> warnings{0};
+  if (rt.fatal_release_errors || warnings++ < 10) {
+    std::fprintf(stderr, "kiln: %s: %s failed: %s\n", rt.backend_name, what, rt.cudaGetErrorString(e));
+  }
+  if (rt.fatal_release_errors) std::abort();
 }
 
 // Why no device is usable, or "" when at least one is.
-std::string ProbeDevices(int* count) {
+std::string ProbeDevices(const RuntimeApi& rt, int* count) {
   *count = 0;
-  const cudaError_t e = cudaGetDeviceCount(count);
+  const cudaError_t e = rt.cudaGetDeviceCount(count);
   if (e == cudaSuccess && *count > 0) return "";
-  cudaGetLastError();  // clear the sticky error state
+  rt.cudaGetLastError();  // clear the sticky error state
   *count = 0;
   switch (e) {
     case cudaSuccess:
@@ -60,36 +81,37 @@ std::string ProbeDevices(int* count) {
     case cudaErrorInsufficientDriver:
       return "no NVIDIA driver was found, or it is older than CUDA " + std::to_string(CUDART_VERSION / 1000) + "." +
              std::to_string(CUDART_VERSION % 1000 / 10) + " needs";
-    default: return std::string("the CUDA runtime reports: ") + cudaGetErrorString(e);
+    default: return std::string("the CUDA runtime reports: ") + rt.cudaGetErrorString(e);
   }
 }
 
 // staging.h's driver calls, on one stream.
 struct CudaStagingApi {
   using Event = cudaEvent_t;
+  const RuntimeApi& rt;
   cudaStream_t stream = nullptr;
   void* AllocPinned(size_t bytes) {
     void* p = nullptr;
-    if (cudaHostAlloc(&p, bytes, cudaHostAllocDefault) != cudaSuccess) {
-      cudaGetLastError();  // not sticky: copies then go through pageable memory
+    if (rt.cudaHostAlloc(&p, bytes, cudaHostAllocDefault) != cudaSuccess) {
+      rt.cudaGetLastError();  // not sticky: copies then go through pageable memory
       return nullptr;
     }
     return p;
   }
-  void FreePinned(void* p) { cudaFreeHost(p); }
+  void FreePinned(void* p) { Released(rt, rt.cudaFreeHost(p), "freeing pinned memory"); }
   Event NewEvent() {
     cudaEvent_t e = nullptr;
-    Check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "creating an event");
+    Check(rt, rt.cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "creating an event");
     return e;
   }
-  void DestroyEvent(Event e) { cudaEventDestroy(e); }
+  void DestroyEvent(Event e) { Released(rt, rt.cudaEventDestroy(e), "destroying an event"); }
   void CopyAsync(void* dst, const void* src, size_t bytes, bool to_device) {
-    Check(cudaMemcpyAsync(dst, src, bytes, to_device ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToHost, stream),
+    Check(rt, rt.cudaMemcpyAsync(dst, src, bytes, to_device ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToHost, stream),
           to_device ? "copying to the device" : "copying to the host");
   }
-  void Record(Event e) { Check(cudaEventRecord(e, stream), "recording an event"); }
-  void Wait(Event e) { Check(cudaEventSynchronize(e), "running the device's work"); }
-  void Sync() { cudaStreamSynchronize(stream); }
+  void Record(Event e) { Check(rt, rt.cudaEventRecord(e, stream), "recording an event"); }
+  void Wait(Event e) { Check(rt, rt.cudaEventSynchronize(e), "running the device's work"); }
+  void Sync() { rt.cudaStreamSynchronize(stream); }
 };
 
 // Says once per process that convolutions run without cuDNN, and why (a
@@ -116,6 +138,8 @@ constexpr int kStagingSlots = 4;
 // The state buffers and executables share with their backend, alive as long
 // as any of them.
 struct Device {
+  explicit Device(const RuntimeApi& r) : rt(r) {}
+  const RuntimeApi& rt;  // the CUDA runtime, the kernel compiler and the libraries
   int ordinal = 0;
   cudaStream_t stream = nullptr;
   cublasLtHandle_t lt = nullptr;
@@ -142,43 +166,43 @@ struct Device {
 
   cublasHandle_t Blas() {
     if (blas == nullptr) {
-      CheckBlas(cublasCreate(&blas), "create");
-      CheckBlas(cublasSetStream(blas, stream), "set stream");
+      CheckBlas(rt.libraries->cublasCreate_v2(&blas), "create");
+      CheckBlas(rt.libraries->cublasSetStream_v2(blas, stream), "set stream");
     }
     return blas;
   }
   cusolverDnHandle_t Solver() {
     if (solver == nullptr) {
-      CheckSolver(cusolverDnCreate(&solver), "create");
-      CheckSolver(cusolverDnSetStream(solver, stream), "set stream");
-      CheckSolver(cusolverDnCreateParams(&solver_params), "params");
+      CheckSolver(rt.libraries->cusolverDnCreate(&solver), "create");
+      CheckSolver(rt.libraries->cusolverDnSetStream(solver, stream), "set stream");
+      CheckSolver(rt.libraries->cusolverDnCreateParams(&solver_params), "params");
     }
     return solver;
   }
   const CudnnHandle* Cudnn() {
     std::call_once(cudnn_once, [this] {
-      if (!CudnnUnavailableReason().empty() || cudaSetDevice(ordinal) != cudaSuccess) return;
+      if (!rt.cudnn_unavailable_reason().empty() || rt.cudaSetDevice(ordinal) != cudaSuccess) return;
       try {
-        cudnn = std::make_unique<CudnnHandle>();
+        cudnn = std::make_unique<CudnnHandle>(rt.cudnn);
       } catch (const Error& e) {
-        WarnConvolutionsOffCudnn(e.what());
+        rt.convolutions_off_cudnn(e.what());
       }
     });
     return cudnn.get();
   }
 
   ~Device() {
-    cudaSetDevice(ordinal);
+    rt.cudaSetDevice(ordinal);
     staging.reset();  // waits for its copies
-    if (stream != nullptr) cudaStreamSynchronize(stream);
+    if (stream != nullptr) rt.cudaStreamSynchronize(stream);
     cudnn.reset();
-    if (solver_params != nullptr) cusolverDnDestroyParams(solver_params);
-    if (solver != nullptr) cusolverDnDestroy(solver);
-    if (blas != nullptr) cublasDestroy(blas);
-    if (workspace != nullptr) cudaFree(workspace);
-    if (lt != nullptr) cublasLtDestroy(lt);
-    if (capture_stream != nullptr) cudaStreamDestroy(capture_stream);
-    if (stream != nullptr) cudaStreamDestroy(stream);
+    if (solver_params != nullptr) rt.libraries->cusolverDnDestroyParams(solver_params);
+    if (solver != nullptr) rt.libraries->cusolverDnDestroy(solver);
+    if (blas != nullptr) rt.libraries->cublasDestroy_v2(blas);
+    if (workspace != nullptr) Released(rt, rt.cudaFree(workspace), "freeing the cuBLASLt workspace");
+    if (lt != nullptr) rt.libraries->cublasLtDestroy(lt);
+    if (capture_stream != nullptr) Released(rt, rt.cudaStreamDestroy(capture_stream), "destroying a stream");
+    if (stream != nullptr) Released(rt, rt.cudaStreamDestroy(stream), "destroying a stream");
   }
 };
 
@@ -194,37 +218,43 @@ struct DeviceMem {
   DeviceMem(std::shared_ptr<Device> d, size_t n) : DeviceMem(d, n, d->stream) {}
   DeviceMem(std::shared_ptr<Device> d, size_t n, cudaStream_t s) : device(std::move(d)), bytes(n), stream(s) {
     if (n == 0) return;
-    Check(cudaMallocAsync(&ptr, n, stream), "allocating " + std::to_string(n) + " bytes of device memory");
+    const RuntimeApi& rt = device->rt;
+    Check(rt, rt.cudaMallocAsync(&ptr, n, stream), "allocating " + std::to_string(n) + " bytes of device memory");
   }
   // A view of `m`'s bytes.
   explicit DeviceMem(const DeviceMem& m, bool /*view*/)
       : device(m.device), ptr(m.ptr), bytes(m.bytes), stream(m.stream), owned(false) {}
   ~DeviceMem() {
-    if (owned && ptr != nullptr) cudaFreeAsync(ptr, stream);
+    if (owned && ptr != nullptr) Released(device->rt, device->rt.cudaFreeAsync(ptr, stream), "freeing device memory");
   }
   DeviceMem(const DeviceMem&) = delete;
   DeviceMem& operator=(const DeviceMem&) = delete;
 };
 using MemPtr = std::shared_ptr<DeviceMem>;
 
+// A buffer keeps its backend alive: tensors recognise their buffers by the
+// owner's address, which a later backend could otherwise be given (and
+// SharedCudaBackend hands out the live one).
 class CudaBuffer final : public Buffer {
  public:
-  CudaBuffer(Backend* owner, const shapes::Shape& shape, MemPtr mem) : Buffer(owner, shape), mem_(std::move(mem)) {}
+  CudaBuffer(std::shared_ptr<Backend> owner, const shapes::Shape& shape, MemPtr mem)
+      : Buffer(owner.get(), shape), owner_(std::move(owner)), mem_(std::move(mem)) {}
   void CopyToHost(void* dst) const override {
     const auto bytes = static_cast<size_t>(Shape().ByteSize());
     if (bytes == 0) return;
     Device& d = *mem_->device;
-    Check(cudaSetDevice(d.ordinal), "cudaSetDevice");
+    Check(d.rt, d.rt.cudaSetDevice(d.ordinal), "cudaSetDevice");
     d.staging->ToHost(dst, mem_->ptr, bytes);
   }
   const MemPtr& Mem() const { return mem_; }
   MemPtr& MutableMem() { return mem_; }
 
  private:
+  std::shared_ptr<Backend> owner_;
   MemPtr mem_;
 };
 
-LtContext LtContextOf(const Device& d) { return {&LinkedLibraryApi(), d.lt, d.workspace, d.workspace_size}; }
+LtContext LtContextOf(const Device& d) { return {d.rt.libraries, d.lt, d.workspace, d.workspace_size}; }
 
 // Float32 products are exact FP32 unless KILN_CUDA_TF32=1 opts into TF32
 // tensor cores (10-bit mantissas in the products).
@@ -236,40 +266,44 @@ bool Tf32Enabled() {
 // An instantiated CUDA graph (graph_replay.h's recording), destroyed when
 // its last launch is done (cudaGraphExecDestroy defers it).
 struct CudaGraph {
+  const RuntimeApi* rt = nullptr;
   cudaGraphExec_t exec = nullptr;
   CudaGraph() = default;
-  CudaGraph(CudaGraph&& o) noexcept : exec(std::exchange(o.exec, nullptr)) {}
+  CudaGraph(CudaGraph&& o) noexcept : rt(o.rt), exec(std::exchange(o.exec, nullptr)) {}
   CudaGraph& operator=(CudaGraph&& o) noexcept {
+    std::swap(rt, o.rt);
     std::swap(exec, o.exec);
     return *this;
   }
   ~CudaGraph() {
-    if (exec != nullptr) cudaGraphExecDestroy(exec);
+    if (exec != nullptr) Released(*rt, rt->cudaGraphExecDestroy(exec), "destroying a CUDA graph");
   }
 };
 
 // Loaded kernel modules, unloaded once the stream's work is done (also when
 // an executable's construction fails halfway).
 struct Libraries {
+  const RuntimeApi* rt = nullptr;
   cudaStream_t stream = nullptr;
   std::vector<cudaLibrary_t> loaded;
   Libraries() = default;
   Libraries(const Libraries&) = delete;
   Libraries& operator=(const Libraries&) = delete;
   ~Libraries() {
-    if (!loaded.empty()) cudaStreamSynchronize(stream);
-    for (cudaLibrary_t library : loaded) cudaLibraryUnload(library);
+    if (!loaded.empty()) rt->cudaStreamSynchronize(stream);
+    for (cudaLibrary_t library : loaded) Released(*rt, rt->cudaLibraryUnload(library), "unloading kernels");
   }
 };
 
 class CudaExecutable final : public Executable {
  public:
-  CudaExecutable(Backend* backend, std::shared_ptr<Device> device, std::shared_ptr<const ir::Function> fn)
-      : backend_(backend), device_(std::move(device)), fn_(std::move(fn)) {
+  CudaExecutable(std::shared_ptr<Backend> backend, std::shared_ptr<Device> device,
+                 std::shared_ptr<const ir::Function> fn)
+      : backend_(std::move(backend)), device_(std::move(device)), rt(device_->rt), fn_(std::move(fn)) {
     const std::shared_ptr<const ir::Function> optimized = cpu::OptimizeFunction(fn_);
     ProgramOptions options = ProgramOptionsFromEnvironment();
     Device& d = *device_;
-    Check(cudaSetDevice(d.ordinal), "cudaSetDevice");
+    Check(rt, rt.cudaSetDevice(d.ordinal), "cudaSetDevice");
     // cuDNN (and its handle, which loads its kernels) only for programs
     // with convolutions.
     options.cudnn = options.cudnn && HasConvolutions(*optimized) && d.Cudnn() != nullptr;
@@ -282,14 +316,14 @@ class CudaExecutable final : public Executable {
     plan.cudnn = options.cudnn ? d.Cudnn() : nullptr;
     plan.cudnn_mu = &d.mu;  // the handle is Execute's too
     plan.tf32 = Tf32Enabled();
-    plan.warn_off_cudnn = WarnConvolutionsOffCudnn;
+    plan.warn_off_cudnn = rt.convolutions_off_cudnn;
     LibraryPlans plans;
     program_ = PlanProgram(*optimized, &options, plan, &plans);
     try {
       if (plans.conv_workspace > 0) conv_workspace_ = std::make_shared<DeviceMem>(device_, plans.conv_workspace);
     } catch (const Error& e) {
       CountCudnn(&CudnnStats::refused, static_cast<int64_t>(plans.convs.size()));
-      WarnConvolutionsOffCudnn(e.what());
+      rt.convolutions_off_cudnn(e.what());
       options.cudnn = false;
       plan.cudnn = nullptr;
       program_ = PlanProgram(*optimized, &options, plan, &plans);
@@ -297,41 +331,42 @@ class CudaExecutable final : public Executable {
     CountCudnn(&CudnnStats::planned, static_cast<int64_t>(plans.convs.size()));
     matmuls_ = std::move(plans.matmuls);
     convs_ = std::move(plans.convs);
+    libraries_.rt = &rt;
     libraries_.stream = d.stream;
     const KernelModules modules = SplitModules(program_);
-    for (const std::string& cubin : CompileToCubins(modules.sources, d.arch)) {
+    for (const std::string& cubin : rt.compile_modules(modules.sources, d.arch)) {
       cudaLibrary_t library = nullptr;
-      Check(cudaLibraryLoadData(&library, cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0),
+      Check(rt, rt.cudaLibraryLoadData(&library, cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0),
             "loading the generated kernels");
       libraries_.loaded.push_back(library);
     }
     for (size_t i = 0; i < program_.kernels.size(); ++i) {
       const std::string& entry = modules.entry[i];
       cudaKernel_t kernel;
-      Check(cudaLibraryGetKernel(&kernel, libraries_.loaded[static_cast<size_t>(modules.module_of[i])], entry.c_str()),
+      Check(rt, rt.cudaLibraryGetKernel(&kernel, libraries_.loaded[static_cast<size_t>(modules.module_of[i])], entry.c_str()),
             "finding kernel " + entry);
       kernels_.push_back(kernel);
       // Blocks of this kernel one multiprocessor holds at once (its
       // registers and shared memory decide): a grid-stride launch of more
       // runs in two uneven waves. 0 (unknown) keeps LaunchBlocks' default.
       int resident = 0;
-      if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, reinterpret_cast<const void*>(kernel), kBlockSize,
+      if (rt.cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, reinterpret_cast<const void*>(kernel), kBlockSize,
                                                         0) != cudaSuccess) {
-        cudaGetLastError();
+        rt.cudaGetLastError();
         resident = 0;
       }
       resident_blocks_.push_back(resident);
     }
-    fft_plans_ = PlanFfts(&LinkedLibraryApi(), program_, d.stream);
+    fft_plans_ = PlanFfts(rt.libraries, program_, d.stream);
     solver_ = SolverContext();
     constants_ = UploadConstants<DeviceMem>(program_, [&](const std::vector<std::byte>& data) {
       auto mem = std::make_shared<DeviceMem>(device_, data.size());
       if (!data.empty()) {
-        Check(cudaMemcpyAsync(mem->ptr, data.data(), data.size(), cudaMemcpyHostToDevice, d.stream), "uploading a constant");
+        Check(rt, rt.cudaMemcpyAsync(mem->ptr, data.data(), data.size(), cudaMemcpyHostToDevice, d.stream), "uploading a constant");
       }
       return mem;
     });
-    Check(cudaStreamSynchronize(d.stream), "uploading constants");
+    Check(rt, rt.cudaStreamSynchronize(d.stream), "uploading constants");
     last_use_ = LastUses(program_);
     subexecutables_.resize(program_.function.subfunctions.size());
     for (int sub : ControlFlowSubfunctions(program_)) {
@@ -347,8 +382,8 @@ class CudaExecutable final : public Executable {
   std::vector<BufferPtr> Execute(std::vector<BufferPtr> args, const std::vector<bool>& donate) override {
     Device& d = *device_;
     std::lock_guard lock(d.mu);
-    Check(cudaSetDevice(d.ordinal), "cudaSetDevice");
-    return ExecuteProgram("cuda", fn_->name, program_, last_use_, constants_, std::move(args), donate, *this,
+    Check(rt, rt.cudaSetDevice(d.ordinal), "cudaSetDevice");
+    return ExecuteProgram(rt.backend_name, fn_->name, program_, last_use_, constants_, std::move(args), donate, *this,
                           *replays_);
   }
 
@@ -384,7 +419,7 @@ class CudaExecutable final : public Executable {
   // its pool (made once per executable).
   LibraryContext SolverContext() {
     LibraryContext c;
-    c.api = &LinkedLibraryApi();
+    c.api = rt.libraries;
     Device* d = device_.get();
     c.blas = [d] { return d->Blas(); };
     c.solver = [d] {
@@ -395,7 +430,7 @@ class CudaExecutable final : public Executable {
       auto m = std::make_shared<DeviceMem>(device, bytes);
       return std::shared_ptr<void>(m, m->ptr);
     };
-    c.synchronize = [d] { cudaStreamSynchronize(d->stream); };
+    c.synchronize = [d] { d->rt.cudaStreamSynchronize(d->stream); };
     return c;
   }
   // A collective through host memory: the operand copied to the host (after
@@ -409,7 +444,7 @@ class CudaExecutable final : public Executable {
     std::vector<std::byte> host_in(in_bytes), host_out(in_place ? 0 : out_bytes);
     device_->staging->ToHost(host_in.data(), in, in_bytes);  // after the step's producers
     void* result = in_place ? host_in.data() : host_out.data();
-    distributed::internal::RunCollective("cuda", s.collective, s.dtype, host_in.data(), result, s.in_count, s.out_count);
+    distributed::internal::RunCollective(rt.backend_name, s.collective, s.dtype, host_in.data(), result, s.in_count, s.out_count);
     device_->staging->ToDevice(x, result, out_bytes);  // staged: the host copy may go
   }
 
@@ -420,34 +455,35 @@ class CudaExecutable final : public Executable {
   MemPtr View(const DeviceMem& m) { return std::make_shared<DeviceMem>(m, true); }
   MemPtr AllocateFixed(size_t bytes) { return std::make_shared<DeviceMem>(device_, bytes); }
   void BeginRecording() {
-    Check(cudaStreamBeginCapture(device_->capture_stream, cudaStreamCaptureModeThreadLocal), "starting a CUDA graph");
+    Check(rt, rt.cudaStreamBeginCapture(device_->capture_stream, cudaStreamCaptureModeThreadLocal), "starting a CUDA graph");
     stream_ = device_->capture_stream;
   }
   CudaGraph EndRecording() {
     stream_ = device_->stream;
     cudaGraph_t graph = nullptr;
-    Check(cudaStreamEndCapture(device_->capture_stream, &graph), "recording a CUDA graph");
+    Check(rt, rt.cudaStreamEndCapture(device_->capture_stream, &graph), "recording a CUDA graph");
     CudaGraph g;
-    const cudaError_t e = cudaGraphInstantiate(&g.exec, graph, 0);
-    cudaGraphDestroy(graph);
-    Check(e, "instantiating a CUDA graph");
+    g.rt = &rt;
+    const cudaError_t e = rt.cudaGraphInstantiate(&g.exec, graph, 0);
+    rt.cudaGraphDestroy(graph);
+    Check(rt, e, "instantiating a CUDA graph");
     // The graph's own memory is mapped now, not at its first launch, so a
     // lack of memory is a failed recording (the program then runs step by
     // step) rather than a failed replay.
-    Check(cudaGraphUpload(g.exec, device_->stream), "uploading a CUDA graph");
+    Check(rt, rt.cudaGraphUpload(g.exec, device_->stream), "uploading a CUDA graph");
     return g;
   }
   void AbandonRecording() {
     stream_ = device_->stream;
     cudaGraph_t graph = nullptr;
-    if (cudaStreamEndCapture(device_->capture_stream, &graph) == cudaSuccess && graph != nullptr) {
-      cudaGraphDestroy(graph);
+    if (rt.cudaStreamEndCapture(device_->capture_stream, &graph) == cudaSuccess && graph != nullptr) {
+      rt.cudaGraphDestroy(graph);
     }
-    cudaGetLastError();  // capture errors are not sticky; clear the last one
+    rt.cudaGetLastError();  // capture errors are not sticky; clear the last one
   }
-  void Replay(CudaGraph& g) { Check(cudaGraphLaunch(g.exec, device_->stream), "launching a CUDA graph"); }
+  void Replay(CudaGraph& g) { Check(rt, rt.cudaGraphLaunch(g.exec, device_->stream), "launching a CUDA graph"); }
   void Copy(void* dst, const void* src, size_t bytes) {
-    Check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_), "copying on the device");
+    Check(rt, rt.cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_), "copying on the device");
   }
 
   std::vector<MemPtr> RunSubfunction(int index, std::vector<MemPtr> args, const std::vector<bool>& donate) {
@@ -465,14 +501,15 @@ class CudaExecutable final : public Executable {
     std::vector<void*> params(k.inputs.size() + 1);
     for (size_t i = 0; i < params.size(); ++i) params[i] = &pointers[i];
     const unsigned blocks = LaunchBlocks(k, device_->sm_count, resident_blocks_[static_cast<size_t>(index)]);
-    Check(cudaLaunchKernel(reinterpret_cast<const void*>(kernels_[static_cast<size_t>(index)]), dim3(blocks),
+    Check(rt, rt.cudaLaunchKernel(reinterpret_cast<const void*>(kernels_[static_cast<size_t>(index)]), dim3(blocks),
                            dim3(kBlockSize), params.data(), 0, stream_),
           "launching " + k.name);
   }
 
  private:
-  Backend* backend_;
+  std::shared_ptr<Backend> backend_;  // alive while its executables are (CudaBuffer says why)
   std::shared_ptr<Device> device_;
+  const RuntimeApi& rt;
   std::shared_ptr<const ir::Function> fn_;
   Program program_;
   Libraries libraries_;                // the modules of SplitModules
@@ -490,54 +527,58 @@ class CudaExecutable final : public Executable {
   std::unique_ptr<Replays<DeviceMem, CudaGraph>> replays_;
 };
 
-class CudaBackend final : public Backend {
+class CudaBackend final : public Backend, public std::enable_shared_from_this<CudaBackend> {
  public:
-  explicit CudaBackend(int ordinal) {
-    device_ = std::make_shared<Device>();
+  CudaBackend(const RuntimeApi& runtime, int ordinal) : rt(runtime) {
+    device_ = std::make_shared<Device>(rt);
     Device& d = *device_;
     d.ordinal = ordinal;
-    Check(cudaSetDevice(ordinal), "selecting device " + std::to_string(ordinal));
+    Check(rt, rt.cudaSetDevice(ordinal), "selecting device " + std::to_string(ordinal));
     cudaDeviceProp prop{};
-    Check(cudaGetDeviceProperties(&prop, ordinal), "reading the device's properties");
+    Check(rt, rt.cudaGetDeviceProperties(&prop, ordinal), "reading the device's properties");
     d.arch = "sm_" + std::to_string(prop.major) + std::to_string(prop.minor);
     d.sm_count = prop.multiProcessorCount;
-    Check(cudaStreamCreateWithFlags(&d.stream, cudaStreamNonBlocking), "creating a stream");
-    Check(cudaStreamCreateWithFlags(&d.capture_stream, cudaStreamNonBlocking), "creating a stream");
-    d.staging = std::make_unique<Staging<CudaStagingApi>>(CudaStagingApi{d.stream}, kStagingSlotBytes, kStagingSlots);
+    Check(rt, rt.cudaStreamCreateWithFlags(&d.stream, cudaStreamNonBlocking), "creating a stream");
+    Check(rt, rt.cudaStreamCreateWithFlags(&d.capture_stream, cudaStreamNonBlocking), "creating a stream");
+    d.staging = std::make_unique<Staging<CudaStagingApi>>(CudaStagingApi{rt, d.stream}, kStagingSlotBytes, kStagingSlots);
     // Freed blocks stay in the device's pool for reuse: no cudaMalloc per step.
     cudaMemPool_t pool;
-    Check(cudaDeviceGetDefaultMemPool(&pool, ordinal), "getting the memory pool");
+    Check(rt, rt.cudaDeviceGetDefaultMemPool(&pool, ordinal), "getting the memory pool");
     uint64_t threshold = UINT64_MAX;
-    Check(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold), "configuring the memory pool");
-    CheckLt(cublasLtCreate(&d.lt), "create");
-    Check(cudaMalloc(&d.workspace, d.workspace_size), "allocating the cuBLASLt workspace");
-    d.description = "cuda:" + std::to_string(ordinal) + " (" + prop.name + ", " + d.arch + ", " +
+    Check(rt, rt.cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold), "configuring the memory pool");
+    CheckLt(rt.libraries->cublasLtCreate(&d.lt), "create");
+    Check(rt, rt.cudaMalloc(&d.workspace, d.workspace_size), "allocating the cuBLASLt workspace");
+    d.description = std::string(rt.backend_name) + ":" + std::to_string(ordinal) + " (" + prop.name + ", " + d.arch + ", " +
                     std::to_string(prop.multiProcessorCount) + " SMs, " +
                     std::to_string(prop.totalGlobalMem >> 30) + " GiB, " +
-                    (CudnnUnavailableReason().empty() ? "cuDNN " + CudnnVersion() : "no cuDNN") + ")";
+                    (!rt.cudnn_unavailable_reason().empty() ? std::string("no cuDNN")
+                     : rt.cudnn == CudnnImpl::kEmulated ? std::string("emulated cuDNN")
+                                                        : "cuDNN " + CudnnVersion()) +
+                    ")";
     caps_ = ProgramCapabilities();
   }
 
-  std::string Name() const override { return "cuda"; }
+  std::string Name() const override { return rt.backend_name; }
   std::string Description() const override { return device_->description; }
   const Capabilities& GetCapabilities() const override { return caps_; }
 
   BufferPtr BufferFromHost(const shapes::Shape& shape, const void* data) override {
     const auto bytes = static_cast<size_t>(shape.ByteSize());
-    Check(cudaSetDevice(device_->ordinal), "cudaSetDevice");
+    Check(rt, rt.cudaSetDevice(device_->ordinal), "cudaSetDevice");
     auto mem = std::make_shared<DeviceMem>(device_, bytes);
     // Returns once `data` is in a pinned slot (the caller may then free
     // it); the upload runs in stream order.
     device_->staging->ToDevice(mem->ptr, data, bytes);
-    return std::make_shared<CudaBuffer>(this, shape, std::move(mem));
+    return std::make_shared<CudaBuffer>(shared_from_this(), shape, std::move(mem));
   }
 
   std::unique_ptr<Executable> Compile(std::shared_ptr<const ir::Function> function) override {
     function->Validate();
-    return std::make_unique<CudaExecutable>(this, device_, std::move(function));
+    return std::make_unique<CudaExecutable>(shared_from_this(), device_, std::move(function));
   }
 
  private:
+  const RuntimeApi& rt;
   std::shared_ptr<Device> device_;
   Capabilities caps_;
 };
@@ -553,20 +594,35 @@ int ParseOrdinal(const std::string& config, int count) {
   return static_cast<int>(v);
 }
 
-// One backend per device, shared by every caller while anyone holds it (a
-// backend owns a stream, a cuBLASLt handle and a workspace).
-std::shared_ptr<Backend> SharedBackend(int ordinal) {
+}  // namespace
+
+std::shared_ptr<Backend> SharedCudaBackend(const RuntimeApi& rt, int ordinal) {
   static std::mutex mu;
-  static std::vector<std::weak_ptr<Backend>> backends;
+  static auto* backends = new std::map<std::pair<const RuntimeApi*, int>, std::weak_ptr<Backend>>();
   std::lock_guard lock(mu);
-  if (backends.size() <= static_cast<size_t>(ordinal)) backends.resize(static_cast<size_t>(ordinal) + 1);
-  if (auto b = backends[static_cast<size_t>(ordinal)].lock()) return b;
-  auto b = std::make_shared<CudaBackend>(ordinal);
-  backends[static_cast<size_t>(ordinal)] = b;
+  std::weak_ptr<Backend>& shared = (*backends)[{&rt, ordinal}];
+  if (auto b = shared.lock()) return b;
+  auto b = std::make_shared<CudaBackend>(rt, ordinal);
+  shared = b;
   return b;
 }
 
-}  // namespace
+const RuntimeApi& LinkedRuntimeApi() {
+  static const RuntimeApi api = [] {
+    RuntimeApi a;
+#define KILN_RUNTIME_LINKED(name, type) a.name = static_cast<type>(&::name);
+    KILN_CUDA_RUNTIME_FUNCTIONS(KILN_RUNTIME_LINKED)
+#undef KILN_RUNTIME_LINKED
+    a.backend_name = "cuda";
+    a.compile_modules = CompileToCubins;
+    a.libraries = &LinkedLibraryApi();
+    a.cudnn = CudnnImpl::kLibrary;
+    a.cudnn_unavailable_reason = CudnnUnavailableReason;
+    a.convolutions_off_cudnn = WarnConvolutionsOffCudnn;
+    return a;
+  }();
+  return api;
+}
 
 void RegisterCudaBackend() {
   Registration r;
@@ -574,17 +630,17 @@ void RegisterCudaBackend() {
   r.priority = 20;
   r.is_available = [] {
     int count = 0;
-    return ProbeDevices(&count).empty();
+    return ProbeDevices(LinkedRuntimeApi(), &count).empty();
   };
   r.unavailable_reason = [] {
     int count = 0;
-    return ProbeDevices(&count);
+    return ProbeDevices(LinkedRuntimeApi(), &count);
   };
-  r.create = [] { return SharedBackend(0); };
+  r.create = [] { return SharedCudaBackend(LinkedRuntimeApi(), 0); };
   r.create_with_config = [](const std::string& config) {
     int count = 0;
-    ProbeDevices(&count);
-    return SharedBackend(ParseOrdinal(config, count));
+    ProbeDevices(LinkedRuntimeApi(), &count);
+    return SharedCudaBackend(LinkedRuntimeApi(), ParseOrdinal(config, count));
   };
   Register(std::move(r));
 }

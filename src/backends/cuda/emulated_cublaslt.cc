@@ -181,18 +181,19 @@ void Store(void* base, cudaDataType t, int64_t i, double v) {
 
 // D = alpha op(A) op(B) + beta C (+ the bias vector, one entry per row of
 // D, added to every column), per batch item; the sum in double, rounded
-// once to D's type.
+// once to D's type. Checked now; computed on `stream`.
 cublasStatus_t Matmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc, const void* alpha, const void* A,
                       cublasLtMatrixLayout_t a_layout, const void* B, cublasLtMatrixLayout_t b_layout, const void* beta,
                       const void* C, cublasLtMatrixLayout_t c_layout, void* D, cublasLtMatrixLayout_t d_layout,
-                      const cublasLtMatmulAlgo_t* algo, void* workspace, size_t workspace_size, cudaStream_t) {
+                      const cublasLtMatmulAlgo_t* algo, void* workspace, size_t workspace_size, cudaStream_t stream) {
   if (handle == nullptr) return CUBLAS_STATUS_NOT_INITIALIZED;
   if (desc == nullptr || a_layout == nullptr || b_layout == nullptr || c_layout == nullptr || d_layout == nullptr ||
       alpha == nullptr || beta == nullptr || algo == nullptr || (workspace_size > 0 && workspace == nullptr)) {
     return CUBLAS_STATUS_INVALID_VALUE;
   }
-  const FakeDesc& d = *Of(desc);
-  const FakeLayout &la = *Of(a_layout), &lb = *Of(b_layout), &lc = *Of(c_layout), &ld = *Of(d_layout);
+  // The descriptors' values now, as a captured product keeps them.
+  const FakeDesc d = *Of(desc);
+  const FakeLayout la = *Of(a_layout), lb = *Of(b_layout), lc = *Of(c_layout), ld = *Of(d_layout);
   if (const cublasStatus_t s = CheckProduct(d, la, lb, lc, ld); s != CUBLAS_STATUS_SUCCESS) return s;
   const bool bias = d.epilogue == CUBLASLT_EPILOGUE_BIAS;
   if (bias && d.bias == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
@@ -204,6 +205,7 @@ cublasStatus_t Matmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc, const 
   const auto at = [](const FakeLayout& l, bool transposed, int64_t i, int64_t j) {  // op(X)(i, j)'s index
     return transposed ? j + i * l.ld : i + j * l.ld;
   };
+  EmulatedStreamWork(stream, [=] {
   for (int64_t item = 0; item < ld.batch; ++item) {
     const int64_t ia = item * la.stride, ib = item * lb.stride, ic = item * lc.stride, id = item * ld.stride;
     for (int64_t j = 0; j < cols; ++j) {
@@ -220,6 +222,7 @@ cublasStatus_t Matmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc, const 
       }
     }
   }
+  });
   return CUBLAS_STATUS_SUCCESS;
 }
 

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "src/backends/cuda/cudnn_api.h"
+#include "src/backends/cuda/emulated_library.h"
 #include "src/backends/cuda/reference_conv.h"
 
 namespace kiln::backends::cuda {
@@ -36,7 +37,9 @@ namespace {
 
 std::atomic<int> refused_kind{-1};  // RefuseEmulatedConvolutions
 
-struct FakeHandle {};
+struct FakeHandle {
+  cudaStream_t stream = nullptr;  // cudnnSetStream's
+};
 struct FakeTensor {
   cudnnDataType_t type = CUDNN_DATA_FLOAT;
   std::vector<int64_t> dims, strides;
@@ -79,8 +82,10 @@ cudnnStatus_t Destroy(cudnnHandle_t h) {
   delete reinterpret_cast<FakeHandle*>(h);
   return CUDNN_STATUS_SUCCESS;
 }
-cudnnStatus_t SetStream(cudnnHandle_t h, cudaStream_t) {
-  return h == nullptr ? CUDNN_STATUS_BAD_PARAM : CUDNN_STATUS_SUCCESS;
+cudnnStatus_t SetStream(cudnnHandle_t h, cudaStream_t stream) {
+  if (h == nullptr) return CUDNN_STATUS_BAD_PARAM;
+  reinterpret_cast<FakeHandle*>(h)->stream = stream;
+  return CUDNN_STATUS_SUCCESS;
 }
 
 cudnnStatus_t CreateTensorDescriptor(cudnnTensorDescriptor_t* d) {
@@ -292,7 +297,7 @@ cudnnStatus_t WorkspaceSize(cudnnHandle_t h, ConvSpec::Kind kind, cudnnTensorDes
 
 // One of the three calls: out = a (*) b by the spec, alpha 1 and beta 0
 // (the only scaling Kiln asks for), the workspace at least what the
-// algorithm asked.
+// algorithm asked; computed on the handle's stream.
 cudnnStatus_t Call(cudnnHandle_t h, ConvSpec::Kind kind, const void* alpha, cudnnTensorDescriptor_t x,
                    cudnnFilterDescriptor_t w, cudnnConvolutionDescriptor_t c, cudnnTensorDescriptor_t y, int algo,
                    void* workspace, size_t workspace_bytes, const void* beta, const void* a, const void* b, void* out) {
@@ -309,7 +314,7 @@ cudnnStatus_t Call(cudnnHandle_t h, ConvSpec::Kind kind, const void* alpha, cudn
   if (*static_cast<const float*>(alpha) != 1 || *static_cast<const float*>(beta) != 0) {
     return CUDNN_STATUS_NOT_SUPPORTED;
   }
-  RunReferenceConv(s, a, b, out);
+  EmulatedStreamWork(reinterpret_cast<FakeHandle*>(h)->stream, [s, a, b, out] { RunReferenceConv(s, a, b, out); });
   return CUDNN_STATUS_SUCCESS;
 }
 

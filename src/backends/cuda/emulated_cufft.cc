@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "kiln/core/error.h"
 #include "src/backends/cpu/fftw.h"
 #include "src/backends/cuda/emulated_library.h"
 
@@ -24,6 +25,7 @@ struct FakeFftPlan {
   int istride = 1, idist = 0, ostride = 1, odist = 0;
   cufftType type = CUFFT_C2C;
   int batch = 1;
+  cudaStream_t stream = nullptr;  // cufftSetStream's
 };
 
 struct FftPlans {
@@ -77,10 +79,13 @@ cufftResult PlanMany(cufftHandle* plan, int rank, int* n, int* inembed, int istr
   return CUFFT_SUCCESS;
 }
 
-cufftResult FftSetStream(cufftHandle plan, cudaStream_t) {
+cufftResult FftSetStream(cufftHandle plan, cudaStream_t stream) {
   FftPlans& all = Plans();
   std::lock_guard lock(all.mu);
-  return all.plans.count(plan) != 0 ? CUFFT_SUCCESS : CUFFT_INVALID_PLAN;
+  const auto it = all.plans.find(plan);
+  if (it == all.plans.end()) return CUFFT_INVALID_PLAN;
+  it->second.stream = stream;
+  return CUFFT_SUCCESS;
 }
 
 cufftResult FftDestroy(cufftHandle plan) {
@@ -89,7 +94,7 @@ cufftResult FftDestroy(cufftHandle plan) {
   return all.plans.erase(plan) != 0 ? CUFFT_SUCCESS : CUFFT_INVALID_PLAN;
 }
 
-// Runs `plan`, which must be of type `type`, through FFTW with the plan's
+// Runs `plan`, which must be of type `type`, on its stream through FFTW with the plan's
 // layout: in the basic layout, items packed one after the other.
 template <typename R>
 cufftResult Exec(cufftHandle plan, cufftType type, void* in, void* out, int direction) {
@@ -115,6 +120,7 @@ cufftResult Exec(cufftHandle plan, cufftType type, void* in, void* out, int dire
   const bool basic = p.inembed.empty();
   const int idist = basic ? (RealOutput(type) ? half : points) : p.idist;
   const int odist = basic ? (RealInput(type) ? half : points) : p.odist;
+  EmulatedStreamWork(p.stream, [=]() mutable {
   int* inembed = basic ? nullptr : p.inembed.data();
   int* onembed = basic ? nullptr : p.onembed.data();
   constexpr unsigned kFlags = FFTW_ESTIMATE | FFTW_UNALIGNED;
@@ -131,9 +137,10 @@ cufftResult Exec(cufftHandle plan, cufftType type, void* in, void* out, int dire
     f = F::kManyC2r(rank, p.n.data(), p.batch, static_cast<typename F::Cx*>(in), inembed, p.istride, idist,
                     static_cast<R*>(out), onembed, p.ostride, odist, kFlags);
   }
-  if (f == nullptr) return CUFFT_EXEC_FAILED;
+  if (f == nullptr) Throw("cuda-emu: FFTW could not plan a transform cuFFT's plan accepted");
   F::kExecute(f);
   F::kDestroy(f);
+  });
   return CUFFT_SUCCESS;
 }
 

@@ -4,12 +4,34 @@
 // documentation defines them and rejects what the library rejects, with the
 // library's status, so the CUDA backend's calls (library_calls.cc) are
 // tested without a GPU; host pointers stand where the libraries take
-// device pointers.
+// device pointers. Their work goes on the emulated runtime's streams
+// (emulator.cc): it runs at once, or is recorded where the stream is being
+// captured into a CUDA graph.
 #pragma once
+
+#include <functional>
 
 #include "src/backends/cuda/library_api.h"
 
 namespace kiln::backends::cuda {
+
+/// Runs `work` on the emulated runtime's `stream` (null: the default
+/// stream): now, or, while the stream is being captured, in each launch of
+/// the graph. Throws kiln::Error for a stream the runtime did not make.
+void EmulatedStreamWork(cudaStream_t stream, std::function<void()> work);
+
+/// Whether the emulated runtime's `stream` is being captured.
+bool EmulatedStreamCapturing(cudaStream_t stream);
+
+/// What the stand-ins' cuBLAS, cuSOLVER and cuBLASLt handles hold: the
+/// stream their calls go on (cublasSetStream, cusolverDnSetStream).
+struct EmulatedLibraryHandle {
+  cudaStream_t stream = nullptr;
+};
+
+/// Sets the handles' entries of `api` (create, destroy, set stream; in
+/// emulated_library.cc).
+void FillEmulatedHandles(LibraryApi* api);
 
 /// Sets cuSOLVER's and cuBLAS's (trsm, batched LU) entries of `api`
 /// (emulated_solver.cc).

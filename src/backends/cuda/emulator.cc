@@ -1,205 +1,266 @@
 // Copyright 2026 The Kiln Authors.
-// The CUDA emulator backend (see emulator.h): CUDA programs on the host.
+// The CUDA emulator (see emulator.h): a host stand-in for the CUDA runtime
+// (runtime_api.h) on which the CUDA backend itself (cuda_backend.cc) runs.
+//
+// - Device memory is emulated_memory.h's (ending at an inaccessible page,
+//   filled with 0xff); allocations are tracked, so a free of memory the
+//   runtime did not hand out, or a copy reaching past an allocation, is an
+//   error, as on a GPU.
+// - Streams run their work at once, in order, on the calling thread; a
+//   stream being captured (cudaStreamBeginCapture) records it instead, and
+//   an instantiated graph runs the recording on each launch. Graph memory
+//   (cudaMallocAsync while capturing) belongs to the graph. Calls CUDA
+//   refuses during a thread-local capture (waits for the host, cudaMalloc)
+//   fail and invalidate it.
+// - Kernels are emulated_modules.h's: the modules' CUDA C++ compiled by the
+//   host's C++ compiler, a launch running the grid's blocks one after the
+//   other.
+// - The libraries are the stand-ins of emulated_library.h and
+//   emulated_cudnn.cc, whose calls go on these streams.
 #include "src/backends/cuda/emulator.h"
 
-#include <dlfcn.h>
-#include <sys/mman.h>
-#include <ucontext.h>
-#include <unistd.h>
-
-#include <algorithm>
 #include <atomic>
-#include <cstddef>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
-#include <unordered_map>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "kiln/backends/backend.h"
 #include "kiln/core/error.h"
-#include "kiln/core/float16.h"
-#include "src/backends/cpu/passes.h"
-#include "src/backends/cuda/codegen.h"
-#include "src/backends/cuda/cudnn_conv.h"
-#include "src/backends/cuda/graph_replay.h"
-#include "src/backends/cuda/library_calls.h"
-#include "src/backends/cuda/nvrtc_compiler.h"
-#include "src/backends/cuda/program_runner.h"
-#include "src/distributed/communicator.h"
-
-#ifndef KILN_EMULATOR_CXX
-#define KILN_EMULATOR_CXX "c++"
-#endif
+#include "src/backends/cuda/cuda_backend.h"
+#include "src/backends/cuda/emulated_library.h"
+#include "src/backends/cuda/emulated_memory.h"
+#include "src/backends/cuda/emulated_modules.h"
+#include "src/backends/cuda/runtime_api.h"
 
 namespace kiln::backends::cuda {
 
 namespace {
 
-// Multiprocessors the launch grids are sized for: few, so that the kernels'
+// Multiprocessors the emulated device has: few, so that the kernels'
 // grid-stride loops run several rounds on the tests' sizes.
 constexpr int kEmulatedSms = 2;
 
-// The state a module's kernels read, owned by the host: the built-in index
-// variables and the barrier. The layout is repeated in kShim.
-struct EmuDim {
-  unsigned x, y, z;
+// A graph's work and memory (a capture's, then its graph's and its
+// instantiations'): alive while any of them is.
+struct GraphBody;
+
+// A block of emulated device memory the runtime handed out.
+struct Allocation {
+  std::unique_ptr<HostMem> own;  // null for graph memory (its body owns it)
+  HostMem* mem = nullptr;
+  GraphBody* graph = nullptr;   // graph memory: the body it belongs to
+  bool freed_in_graph = false;  // freed during the capture that allocated it
+  bool outstanding = false;     // graph memory a launch made and nobody freed since
 };
-struct EmuState {
-  EmuDim thread, block, block_dim, grid_dim;
-  void (*sync)();
+
+struct EmuStream {
+  bool capturing = false;
+  bool invalidated = false;  // an unsafe call during the capture
+  cudaStreamCaptureMode mode = cudaStreamCaptureModeGlobal;
+  std::thread::id capturer;
+  std::shared_ptr<GraphBody> capture;
+};
+struct EmuEvent {};
+struct EmuGraph {
+  std::shared_ptr<GraphBody> body;
+};
+struct EmuGraphExec {
+  std::shared_ptr<GraphBody> body;
+};
+struct EmuLibrary {
+  std::string image;  // CompileEmulatedModules'
+  std::vector<std::unique_ptr<EmulatedKernel>> kernels;
 };
 
-// What CUDA C++ needs beyond C++ to compile for the host: the qualifiers as
-// nothing, the built-in index variables read from the host's state, bit
-// casts, atomics (one host thread runs a launch, so plain
-// read-modify-writes), and __syncthreads calling the host's barrier.
-const char* const kShim = R"KILN(
-#define KILN_CUDA_EMULATION 1
-#include <stddef.h>
-// The C library's math functions the kernels call (declared here: <cmath>
-// alone would double the compile time of a module).
-extern "C" {
-float fabsf(float); double fabs(double); float ceilf(float); double ceil(double);
-float floorf(float); double floor(double); float rintf(float); double rint(double);
-float expf(float); double exp(double); float expm1f(float); double expm1(double);
-float logf(float); double log(double); float log1pf(float); double log1p(double);
-float sinf(float); double sin(double); float cosf(float); double cos(double);
-float tanhf(float); double tanh(double); float sqrtf(float); double sqrt(double);
-float erff(float); double erf(double); float fmodf(float, float); double fmod(double, double);
-float powf(float, float); double pow(double, double); float atan2f(float, float); double atan2(double, double);
-}
-struct KEmuDim { unsigned x, y, z; };
-struct KEmuState { KEmuDim thread, block, block_dim, grid_dim; void (*sync)(); };
-static KEmuState* kemu_state;  // the launch's (launches are one at a time)
-#define threadIdx (kemu_state->thread)
-#define blockIdx (kemu_state->block)
-#define blockDim (kemu_state->block_dim)
-#define gridDim (kemu_state->grid_dim)
-#define __device__
-#define __global__
-#define __forceinline__ inline
-#define __launch_bounds__(n)
-#define __shared__ static
-inline void __syncthreads() { kemu_state->sync(); }
-inline float __uint_as_float(unsigned u) { float f; __builtin_memcpy(&f, &u, 4); return f; }
-inline unsigned __float_as_uint(float f) { unsigned u; __builtin_memcpy(&u, &f, 4); return u; }
-inline float __int_as_float(int u) { float f; __builtin_memcpy(&f, &u, 4); return f; }
-inline int __float_as_int(float f) { int u; __builtin_memcpy(&u, &f, 4); return u; }
-inline double __longlong_as_double(long long u) { double f; __builtin_memcpy(&f, &u, 8); return f; }
-inline long long __double_as_longlong(double f) { long long u; __builtin_memcpy(&u, &f, 8); return u; }
-inline int __popc(unsigned x) { return __builtin_popcount(x); }
-inline int __popcll(unsigned long long x) { return __builtin_popcountll(x); }
-inline int __clz(int x) { return x == 0 ? 32 : __builtin_clz((unsigned)x); }
-inline int __clzll(long long x) { return x == 0 ? 64 : __builtin_clzll((unsigned long long)x); }
-template <class T> inline T atomicAdd(T* p, T v) { const T old = *p; *p = (T)(old + v); return old; }
-inline unsigned atomicCAS(unsigned* p, unsigned expected, unsigned v) {
-  const unsigned old = *p; if (old == expected) *p = v; return old;
-}
-inline unsigned long long atomicCAS(unsigned long long* p, unsigned long long expected, unsigned long long v) {
-  const unsigned long long old = *p; if (old == expected) *p = v; return old;
-}
-// Calls a kernel with its parameters from an array of pointers.
-namespace kemu {
-template <size_t... I> struct Seq {};
-template <size_t N, size_t... I> struct MakeSeq : MakeSeq<N - 1, N - 1, I...> {};
-template <size_t... I> struct MakeSeq<0, I...> { typedef Seq<I...> type; };
-template <class... A, size_t... I> void CallI(void (*f)(A...), void** p, Seq<I...>) { f(static_cast<A>(p[I])...); }
-template <class... A> void Call(void (*f)(A...), void** p) { CallI(f, p, typename MakeSeq<sizeof...(A)>::type()); }
-}  // namespace kemu
-)KILN";
-
-// Runs one thread of kernel `index` of a module with `state` (its
-// `kiln_emu_call`).
-using CallFn = void (*)(int index, void** params, EmuState* state);
-
-// A launch on the host: blocks one after the other; within a block, each
-// thread runs on its own fiber (ucontext) until its next __syncthreads or
-// its end, round after round, forwards in even rounds and backwards in odd
-// ones, so the threads of a block meet at every barrier. Kernels without a
-// barrier run their threads as plain calls.
-class FiberLauncher {
- public:
-  void Launch(CallFn call, int index, bool syncs, void** params, unsigned blocks, unsigned threads) {
-    state_.grid_dim = {blocks, 1, 1};
-    state_.block_dim = {threads, 1, 1};
-    state_.thread = state_.block = {0, 0, 0};
-    state_.sync = &FiberLauncher::Sync;
-    current_launcher = this;
-    call_ = call, index_ = index, params_ = params;
-    for (unsigned b = 0; b < blocks; ++b) {
-      state_.block.x = b;
-      if (!syncs) {
-        for (unsigned t = 0; t < threads; ++t) {
-          state_.thread.x = t;
-          call(index, params, &state_);
-        }
-        continue;
-      }
-      RunBlock(threads);
-    }
-  }
-
- private:
-  static constexpr size_t kStack = 64 * 1024;
-
-  static void Sync() {
-    FiberLauncher& l = *current_launcher;
-    if (l.in_block_) swapcontext(&l.contexts_[l.current_], &l.scheduler_);
-  }
-  static void Entry() {
-    FiberLauncher& l = *current_launcher;
-    l.call_(l.index_, l.params_, &l.state_);
-    l.done_[l.current_] = 1;  // then uc_link resumes the scheduler
-  }
-
-  void RunBlock(unsigned threads) {
-    if (contexts_.size() < threads) {
-      contexts_.resize(threads);
-      stacks_.resize(threads * kStack);
-    }
-    done_.assign(threads, 0);
-    for (unsigned t = 0; t < threads; ++t) {
-      getcontext(&contexts_[t]);
-      contexts_[t].uc_stack.ss_sp = stacks_.data() + t * kStack;
-      contexts_[t].uc_stack.ss_size = kStack;
-      contexts_[t].uc_link = &scheduler_;
-      makecontext(&contexts_[t], &FiberLauncher::Entry, 0);
-    }
-    in_block_ = true;
-    for (unsigned round = 0;; ++round) {
-      bool any = false;
-      for (unsigned i = 0; i < threads; ++i) {
-        const unsigned t = round % 2 == 0 ? i : threads - 1 - i;
-        if (done_[t]) continue;
-        any = true;
-        current_ = t;
-        state_.thread.x = t;
-        swapcontext(&scheduler_, &contexts_[t]);
-      }
-      if (!any) break;
-    }
-    in_block_ = false;
-  }
-
-  static inline FiberLauncher* current_launcher = nullptr;  // launches are one at a time
-  EmuState state_{};
-  CallFn call_ = nullptr;
-  int index_ = 0;
-  void** params_ = nullptr;
-  std::vector<ucontext_t> contexts_;
-  std::vector<char> stacks_;
-  std::vector<unsigned char> done_;
-  ucontext_t scheduler_{};
-  unsigned current_ = 0;
-  bool in_block_ = false;
+// Everything the runtime handed out, under one mutex. Work (kernels,
+// copies, library calls) runs without it.
+struct Runtime {
+  std::mutex mu;
+  std::map<const char*, Allocation> allocations;  // by start address
+  std::set<void*> pinned;
+  std::set<const void*> streams, events, graphs, execs, libraries, kernels;
 };
+Runtime& Rt() {
+  static auto* rt = new Runtime();  // never destroyed: buffers may outlive static destruction
+  return *rt;
+}
+
+struct GraphBody {
+  std::vector<std::function<void()>> work;
+  std::vector<std::unique_ptr<HostMem>> memory;
+  ~GraphBody() {
+    std::lock_guard lock(Rt().mu);
+    for (const auto& m : memory) Rt().allocations.erase(static_cast<const char*>(m->ptr));
+  }
+};
+
+thread_local cudaError_t last_error = cudaSuccess;
+
+cudaError_t Fail(cudaError_t e) {
+  last_error = e;
+  return e;
+}
+
+EmuStream* StreamOf(cudaStream_t s) { return reinterpret_cast<EmuStream*>(s); }
+
+// Whether `s` is a stream of this runtime or the default stream (null).
+bool KnownStream(cudaStream_t s) { return s == nullptr || Rt().streams.count(s) != 0; }
+
+// A call CUDA forbids while this thread captures a stream (it would wait
+// for the device, or map memory): true, and that capture is invalidated.
+// Needs Rt().mu.
+bool ForbiddenWhileCapturing() {
+  for (const void* p : Rt().streams) {
+    auto* s = static_cast<EmuStream*>(const_cast<void*>(p));
+    if (s->capturing && s->mode != cudaStreamCaptureModeRelaxed &&
+        (s->mode == cudaStreamCaptureModeGlobal || s->capturer == std::this_thread::get_id())) {
+      s->invalidated = true;
+      return true;
+    }
+  }
+  return false;
+}
+
+// The allocation holding [p, p + bytes), or null. Needs Rt().mu.
+Allocation* Holding(const void* p, size_t bytes) {
+  auto& all = Rt().allocations;
+  auto it = all.upper_bound(static_cast<const char*>(p));
+  if (it == all.begin()) return nullptr;
+  --it;
+  const char* start = it->first;
+  const auto* c = static_cast<const char*>(p);
+  return c + bytes <= start + it->second.mem->bytes ? &it->second : nullptr;
+}
+
+// Runs `work` on `s`: now, or recorded where `s` is being captured.
+// Needs Rt().mu held through `lock`, which it releases.
+cudaError_t Submit(cudaStream_t s, std::function<void()> work, std::unique_lock<std::mutex>& lock) {
+  if (s != nullptr && StreamOf(s)->capturing) {
+    EmuStream& stream = *StreamOf(s);
+    if (stream.invalidated) {
+      lock.unlock();  // `work` may own what takes the lock when it dies
+      return Fail(cudaErrorStreamCaptureInvalidated);
+    }
+    stream.capture->work.push_back(std::move(work));
+    return cudaSuccess;
+  }
+  lock.unlock();
+  work();
+  return cudaSuccess;
+}
+
+cudaError_t GetDeviceCount(int* count) {
+  if (count == nullptr) return Fail(cudaErrorInvalidValue);
+  *count = 1;
+  return cudaSuccess;
+}
+cudaError_t SetDevice(int device) { return device == 0 ? cudaSuccess : Fail(cudaErrorInvalidDevice); }
+cudaError_t GetLastError() { return std::exchange(last_error, cudaSuccess); }
+const char* GetErrorString(cudaError_t e) { return ::cudaGetErrorString(e); }  // a table: needs no driver
+cudaError_t GetDeviceProperties(cudaDeviceProp* prop, int device) {
+  if (prop == nullptr) return Fail(cudaErrorInvalidValue);
+  if (device != 0) return Fail(cudaErrorInvalidDevice);
+  *prop = cudaDeviceProp{};
+  std::snprintf(prop->name, sizeof prop->name, "emulated GPU, kernels compiled by %s", EmulatorCompiler().c_str());
+  prop->major = 9;
+  prop->minor = 0;
+  prop->multiProcessorCount = kEmulatedSms;
+  prop->totalGlobalMem = size_t{16} << 30;
+  return cudaSuccess;
+}
+
+cudaError_t StreamCreateWithFlags(cudaStream_t* s, unsigned int) {
+  if (s == nullptr) return Fail(cudaErrorInvalidValue);
+  auto* stream = new EmuStream;
+  std::lock_guard lock(Rt().mu);
+  Rt().streams.insert(stream);
+  *s = reinterpret_cast<cudaStream_t>(stream);
+  return cudaSuccess;
+}
+cudaError_t StreamDestroy(cudaStream_t s) {
+  std::lock_guard lock(Rt().mu);
+  if (s == nullptr || Rt().streams.count(s) == 0) return Fail(cudaErrorInvalidResourceHandle);
+  if (StreamOf(s)->capturing) return Fail(cudaErrorStreamCaptureUnsupported);
+  Rt().streams.erase(s);
+  delete StreamOf(s);
+  return cudaSuccess;
+}
+cudaError_t StreamSynchronize(cudaStream_t s) {
+  std::lock_guard lock(Rt().mu);
+  if (!KnownStream(s)) return Fail(cudaErrorInvalidResourceHandle);
+  if (s != nullptr && StreamOf(s)->capturing) {
+    StreamOf(s)->invalidated = true;
+    return Fail(cudaErrorStreamCaptureUnsupported);
+  }
+  if (ForbiddenWhileCapturing()) return Fail(cudaErrorStreamCaptureUnsupported);
+  return cudaSuccess;  // its work ran when it was submitted
+}
+
+cudaError_t StreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode) {
+  std::lock_guard lock(Rt().mu);
+  if (s == nullptr || Rt().streams.count(s) == 0) return Fail(cudaErrorStreamCaptureUnsupported);
+  EmuStream& stream = *StreamOf(s);
+  if (stream.capturing) return Fail(cudaErrorIllegalState);
+  stream.capturing = true;
+  stream.invalidated = false;
+  stream.mode = mode;
+  stream.capturer = std::this_thread::get_id();
+  stream.capture = std::make_shared<GraphBody>();
+  return cudaSuccess;
+}
+cudaError_t StreamEndCapture(cudaStream_t s, cudaGraph_t* graph) {
+  std::shared_ptr<GraphBody> body;  // destroyed after the lock is released
+  std::lock_guard lock(Rt().mu);
+  if (s == nullptr || Rt().streams.count(s) == 0 || graph == nullptr) return Fail(cudaErrorInvalidValue);
+  EmuStream& stream = *StreamOf(s);
+  if (!stream.capturing) return Fail(cudaErrorIllegalState);
+  if (stream.mode != cudaStreamCaptureModeRelaxed && stream.capturer != std::this_thread::get_id()) {
+    return Fail(cudaErrorStreamCaptureWrongThread);
+  }
+  stream.capturing = false;
+  body = std::move(stream.capture);
+  *graph = nullptr;
+  if (stream.invalidated) return Fail(cudaErrorStreamCaptureInvalidated);
+  auto* g = new EmuGraph{body};
+  Rt().graphs.insert(g);
+  *graph = reinterpret_cast<cudaGraph_t>(g);
+  return cudaSuccess;
+}
+cudaError_t GraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long) {
+  std::lock_guard lock(Rt().mu);
+  if (exec == nullptr || Rt().graphs.count(graph) == 0) return Fail(cudaErrorInvalidValue);
+  auto* e = new EmuGraphExec{reinterpret_cast<EmuGraph*>(graph)->body};
+  Rt().execs.insert(e);
+  *exec = reinterpret_cast<cudaGraphExec_t>(e);
+  return cudaSuccess;
+}
+cudaError_t GraphDestroy(cudaGraph_t graph) {
+  std::unique_ptr<EmuGraph> g;  // destroyed after the lock is released
+  std::lock_guard lock(Rt().mu);
+  if (Rt().graphs.erase(graph) == 0) return Fail(cudaErrorInvalidValue);
+  g.reset(reinterpret_cast<EmuGraph*>(graph));
+  return cudaSuccess;
+}
+cudaError_t GraphExecDestroy(cudaGraphExec_t exec) {
+  std::unique_ptr<EmuGraphExec> e;
+  std::lock_guard lock(Rt().mu);
+  if (Rt().execs.erase(exec) == 0) return Fail(cudaErrorInvalidValue);
+  e.reset(reinterpret_cast<EmuGraphExec*>(exec));
+  return cudaSuccess;
+}
+cudaError_t GraphUpload(cudaGraphExec_t exec, cudaStream_t s) {
+  std::lock_guard lock(Rt().mu);
+  if (Rt().execs.count(exec) == 0 || !KnownStream(s)) return Fail(cudaErrorInvalidValue);
+  return cudaSuccess;
+}
 
 // Replays left to fail (FailNextEmulatorReplays).
 std::atomic<int> replay_failures_left{0};
@@ -212,441 +273,307 @@ bool TakeReplayFailure() {
   return left > 0;
 }
 
-struct Module {
-  CallFn call = nullptr;
-  const bool* syncs = nullptr;  // per kernel: whether it has a barrier
-};
-
-std::string Compiler() {
-  const char* cxx = std::getenv("KILN_CUDA_EMULATOR_CXX");
-  return cxx != nullptr && *cxx != '\0' ? cxx : KILN_EMULATOR_CXX;
-}
-
-// The program's CUDA C++ with the shim, and the entry points: one call of
-// kernel `index` as the thread `state` names, and which kernels sync.
-// The C library's functions complex_math.cuh calls beyond the shim's (only
-// modules with complex values declare them, so the others' sources, and
-// their cache entries, stay as they were).
-const char* const kComplexShim = R"KILN(
-extern "C" {
-float sinhf(float); double sinh(double); float coshf(float); double cosh(double);
-float hypotf(float, float); double hypot(double, double); float copysignf(float, float); double copysign(double, double);
-float fmaf(float, float, float); double fma(double, double, double);
-}
-)KILN";
-
-// Whether a kernel's threads meet at barriers (then each runs on a fiber):
-// it calls __syncthreads, itself or through attention.cuh's functions.
-bool UsesBarrier(const KernelSpec& k) {
-  return k.source.find("__syncthreads") != std::string::npos || k.source.find("kAttention") != std::string::npos;
-}
-
-std::string EmulatorSource(const Program& p) {
-  std::string s = kShim + std::string(UsesComplex(p) ? kComplexShim : "") + ModuleSource(p) + "\n";
-  std::string table, syncs;
-  for (size_t i = 0; i < p.kernels.size(); ++i) {
-    s += "static void kemu_call_" + std::to_string(i) + "(void** p) { kemu::Call(" + p.kernels[i].name + ", p); }\n";
-    table += "kemu_call_" + std::to_string(i) + ", ";
-    syncs += UsesBarrier(p.kernels[i]) ? "true, " : "false, ";
-  }
-  s += "extern \"C\" const bool kiln_emu_syncs[] = {" + syncs + "};\n";
-  s += "extern \"C\" void kiln_emu_call(int index, void** params, KEmuState* state) {\n"
-       "  static void (*const table[])(void**) = {" + table + "};\n"
-       "  kemu_state = state;\n"
-       "  table[index](params);\n}\n";
-  return s;
-}
-
-// Runs a shell command; returns its exit status and puts what it printed
-// (stdout and stderr) in `output`.
-int RunCommand(const std::string& command, std::string* output) {
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return -1;
-  char buf[4096];
-  for (size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;) output->append(buf, n);
-  return ::pclose(pipe);
-}
-
-// Compiles (or finds in the caches) and loads a module; modules stay loaded.
-Module LoadModule(const std::string& source) {
-  static std::mutex mu;
-  static auto* loaded = new std::unordered_map<std::string, Module>();
-  const std::string cxx = Compiler();
-  const std::string flags = "-std=c++17 -O1 -fPIC -shared -w";
-  const std::string key = HashKey(cxx + "\n" + flags + "\n" + source);
-  std::lock_guard lock(mu);
-  if (auto it = loaded->find(key); it != loaded->end()) return it->second;
-  std::string dir = KernelCacheDir();
-  const bool cached = !dir.empty();  // else the module lives in a temporary folder until it is loaded
-  dir = cached ? dir + "/emulator"
-               : (std::filesystem::temp_directory_path() / ("kiln-cuda-emu-" + std::to_string(::getpid()))).string();
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  const std::string so = dir + "/" + key + ".so";
-  if (!std::filesystem::exists(so)) {
-    const std::string tmp = so + ".tmp" + std::to_string(::getpid());
-    {
-      std::ofstream f(tmp + ".cc", std::ios::binary | std::ios::trunc);
-      f << source;
-      if (!f) Throw("cuda-emu: cannot write " + tmp + ".cc");
+cudaError_t GraphLaunch(cudaGraphExec_t exec, cudaStream_t s) {
+  std::shared_ptr<GraphBody> body;
+  {
+    std::lock_guard lock(Rt().mu);
+    if (Rt().execs.count(exec) == 0 || !KnownStream(s)) return Fail(cudaErrorInvalidValue);
+    if (s != nullptr && StreamOf(s)->capturing) return Fail(cudaErrorStreamCaptureUnsupported);
+    // As a launch fails where the graph's memory cannot be had.
+    if (TakeReplayFailure()) return Fail(cudaErrorMemoryAllocation);
+    body = reinterpret_cast<EmuGraphExec*>(exec)->body;
+    // Memory the graph allocates and does not free itself must be freed
+    // before the graph runs again.
+    for (const auto& m : body->memory) {
+      Allocation& a = Rt().allocations.at(static_cast<const char*>(m->ptr));
+      if (!a.freed_in_graph && a.outstanding) return Fail(cudaErrorInvalidValue);
     }
-    std::string log;
-    if (RunCommand("'" + cxx + "' " + flags + " -o '" + tmp + "' '" + tmp + ".cc'", &log) != 0) {
-      if (log.size() > 4000) log = log.substr(0, 4000) + "...";
-      Throw("cuda-emu: the host compiler could not compile a generated module (source kept in " + tmp +
-            ".cc): " + log);
+    for (const auto& m : body->memory) {
+      Allocation& a = Rt().allocations.at(static_cast<const char*>(m->ptr));
+      a.outstanding = !a.freed_in_graph;
     }
-    std::filesystem::remove(tmp + ".cc", ec);
-    std::filesystem::rename(tmp, so, ec);
-    if (ec) Throw("cuda-emu: cannot move the compiled module to " + so + ": " + ec.message());
   }
-  void* handle = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!cached) std::filesystem::remove_all(dir, ec);  // the mapping outlives the file
-  if (handle == nullptr) Throw(std::string("cuda-emu: cannot load ") + so + ": " + dlerror());
-  Module m{reinterpret_cast<CallFn>(dlsym(handle, "kiln_emu_call")),
-           static_cast<const bool*>(dlsym(handle, "kiln_emu_syncs"))};
-  if (m.call == nullptr || m.syncs == nullptr) Throw("cuda-emu: " + so + " lacks its entry points");
-  loaded->emplace(key, m);
-  return m;
+  for (const std::function<void()>& w : body->work) w();
+  return cudaSuccess;
 }
 
-// Emulated device memory. Each buffer ends (rounded up to 16 bytes, the
-// vector loads' alignment) where an inaccessible page begins, so a kernel
-// or library call reading or writing past its end faults at once (on a GPU
-// that is an illegal address, or a silent read of a neighbour); the few
-// bytes of rounding hold a canary, checked when the buffer is freed. New
-// buffers are filled with 0xff, so an output element nobody wrote shows.
-constexpr size_t kEmuAlignment = 16;
-constexpr unsigned char kEmuCanary = 0xa5;
-
-struct HostMem {
-  void* ptr = nullptr;
-  size_t bytes = 0;
-  bool owned = true;  // false: a view (graph_replay.h), never freed
-  explicit HostMem(size_t n) : bytes(n) {
-    if (n == 0) return;
-    const size_t rounded = (n + kEmuAlignment - 1) / kEmuAlignment * kEmuAlignment;
-    slack_ = rounded - n;
-    // Without a guard page where the process runs out of mappings
-    // (vm.max_map_count): the canary still catches writes.
-    if (!MapWithGuard(rounded)) {
-      heap_ = std::aligned_alloc(kEmuAlignment, rounded);
-      if (heap_ == nullptr) Throw("cuda-emu: out of memory allocating " + std::to_string(n) + " bytes");
-      ptr = heap_;
-    }
-    std::memset(ptr, 0xff, n);
-    std::memset(static_cast<char*>(ptr) + n, kEmuCanary, slack_);
-  }
-  HostMem(void* p, size_t n) : ptr(p), bytes(n), owned(false) {}
-  ~HostMem() {
-    if (!owned || ptr == nullptr) return;
-    const auto* tail = static_cast<const unsigned char*>(ptr) + bytes;
-    for (size_t i = 0; i < slack_; ++i) {
-      if (tail[i] != kEmuCanary) {
-        std::fprintf(stderr, "cuda-emu: a kernel or library call wrote byte %zu after the end of a %zu-byte buffer\n",
-                     i + 1, bytes);
-        std::abort();
-      }
-    }
-    if (mapping_ != nullptr) ::munmap(mapping_, mapped_);
-    std::free(heap_);
-  }
-  HostMem(const HostMem&) = delete;
-  HostMem& operator=(const HostMem&) = delete;
-
- private:
-  // Maps `rounded` bytes ending at an inaccessible page; false if the
-  // mapping or its protection fails.
-  bool MapWithGuard(size_t rounded) {
-    const auto page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
-    const size_t data_pages = (rounded + page - 1) / page * page;
-    void* m = ::mmap(nullptr, data_pages + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (m == MAP_FAILED) return false;
-    char* guard = static_cast<char*>(m) + data_pages;
-    if (::mprotect(guard, page, PROT_NONE) != 0) {
-      ::munmap(m, data_pages + page);
-      return false;
-    }
-    mapping_ = m;
-    mapped_ = data_pages + page;
-    ptr = guard - rounded;
-    return true;
-  }
-
-  size_t slack_ = 0;  // the canary's bytes after `bytes`
-  void* mapping_ = nullptr;
-  size_t mapped_ = 0;
-  void* heap_ = nullptr;  // the fallback allocation
-};
-using MemPtr = std::shared_ptr<HostMem>;
-
-class EmuBuffer final : public Buffer {
- public:
-  EmuBuffer(Backend* owner, const shapes::Shape& shape, MemPtr mem) : Buffer(owner, shape), mem_(std::move(mem)) {}
-  void CopyToHost(void* dst) const override {
-    if (Shape().ByteSize() > 0) std::memcpy(dst, mem_->ptr, static_cast<size_t>(Shape().ByteSize()));
-  }
-  const MemPtr& Mem() const { return mem_; }
-
- private:
-  MemPtr mem_;
-};
-
-// Handles for the emulated libraries (library_api.h): any non-null value.
-template <typename H>
-H FakeHandle() {
-  static char token;
-  return reinterpret_cast<H>(&token);
+cudaError_t Malloc(void** p, size_t bytes) {
+  if (p == nullptr) return Fail(cudaErrorInvalidValue);
+  auto mem = NewHostMem(bytes);
+  std::lock_guard lock(Rt().mu);
+  if (ForbiddenWhileCapturing()) return Fail(cudaErrorStreamCaptureUnsupported);
+  *p = mem->ptr;
+  if (bytes == 0) return cudaSuccess;
+  Allocation& a = Rt().allocations[static_cast<const char*>(mem->ptr)];
+  a.mem = mem.get();
+  a.own = std::move(mem);
+  return cudaSuccess;
 }
-
-// The emulated cuBLASLt, with no workspace.
-LtContext EmulatedLt() { return {&EmulatedLibraryApi(), FakeHandle<cublasLtHandle_t>(), nullptr, 0}; }
-
-// The emulated cuSOLVER and cuBLAS, workspaces on the heap.
-const LibraryContext& EmulatedSolver() {
-  static const LibraryContext c = [] {
-    LibraryContext l;
-    l.api = &EmulatedLibraryApi();
-    l.blas = [] { return FakeHandle<cublasHandle_t>(); };
-    l.solver = [] { return SolverHandles{FakeHandle<cusolverDnHandle_t>(), FakeHandle<cusolverDnParams_t>()}; };
-    l.allocate = [](size_t bytes) -> std::shared_ptr<void> {
-      return std::shared_ptr<void>(::operator new(bytes), [](void* p) { ::operator delete(p); });
-    };
-    l.synchronize = [] {};
-    return l;
-  }();
-  return c;
-}
-
-// The emulated cuDNN's handle, shared by the executables.
-const CudnnHandle& EmulatedCudnnHandle() {
-  static const CudnnHandle handle(CudnnImpl::kEmulated);
-  return handle;
-}
-
-// A batched call's pointer arrays must point at the matrices, one after
-// the other (the library would read or write wherever they point: on the
-// host, memory the emulator does not own).
-void CheckBatchPointers(const LibraryCall& s, void* x, void* const* inputs) {
-  if (!s.batched) return;
-  const int64_t esize = dtypes::SizeOf(s.dtype), k = s.left_side ? s.rows : s.cols;
-  const auto check = [&](size_t array, const void* base, int64_t size) {
-    const auto* pointers = static_cast<const uint64_t*>(inputs[array]);
-    for (int64_t i = 0; i < s.batch; ++i) {
-      if (pointers[i] != reinterpret_cast<uint64_t>(static_cast<const char*>(base) + i * size * esize)) {
-        Throw("cuda-emu: pointer " + std::to_string(i) + " of a batched library call is wrong");
-      }
-    }
-  };
-  if (s.kind == LibraryCall::Kind::kTrsm) {
-    check(1, inputs[0], k * k);
-    check(2, x, s.rows * s.cols);
+cudaError_t MallocAsync(void** p, size_t bytes, cudaStream_t s) {
+  if (p == nullptr) return Fail(cudaErrorInvalidValue);
+  auto mem = NewHostMem(bytes);
+  std::lock_guard lock(Rt().mu);
+  if (!KnownStream(s)) return Fail(cudaErrorInvalidResourceHandle);
+  EmuStream* capturing = s != nullptr && StreamOf(s)->capturing ? StreamOf(s) : nullptr;
+  if (capturing != nullptr && capturing->invalidated) return Fail(cudaErrorStreamCaptureInvalidated);
+  *p = mem->ptr;
+  if (bytes == 0) return cudaSuccess;
+  Allocation& a = Rt().allocations[static_cast<const char*>(mem->ptr)];
+  a.mem = mem.get();
+  if (capturing != nullptr) {  // graph memory: the graph's for its lifetime
+    EmuStream& stream = *capturing;
+    a.graph = stream.capture.get();
+    stream.capture->memory.push_back(std::move(mem));
   } else {
-    check(0, x, s.rows * s.cols);
+    a.own = std::move(mem);
   }
+  return cudaSuccess;
+}
+// Frees `p` on `s` (null: cudaFree's). Ordinary memory is freed at once
+// (its work ran); graph memory freed inside its own capture stays the
+// graph's; freed outside, it must have been made by a launch.
+cudaError_t FreeOn(void* p, cudaStream_t s, bool sync) {
+  if (p == nullptr) return cudaSuccess;
+  // Released (its canary checked) after the lock is.
+  struct Drop {
+    std::unique_ptr<HostMem> mem;
+    ~Drop() { ReleaseHostMem(std::move(mem)); }
+  } drop;
+  std::lock_guard lock(Rt().mu);
+  if (!KnownStream(s)) return Fail(cudaErrorInvalidResourceHandle);
+  if (sync && ForbiddenWhileCapturing()) return Fail(cudaErrorStreamCaptureUnsupported);
+  auto it = Rt().allocations.find(static_cast<const char*>(p));
+  if (it == Rt().allocations.end()) return Fail(cudaErrorInvalidValue);  // not an allocation's start, or freed
+  Allocation& a = it->second;
+  EmuStream* stream = s != nullptr && StreamOf(s)->capturing ? StreamOf(s) : nullptr;
+  if (a.graph != nullptr) {
+    if (stream != nullptr ? stream->capture.get() != a.graph || a.freed_in_graph : !a.outstanding) {
+      return Fail(cudaErrorInvalidValue);
+    }
+    (stream != nullptr ? a.freed_in_graph : a.outstanding) = stream != nullptr;
+    // As every call on a capture that was invalidated (the graph is dropped at its end).
+    return stream != nullptr && stream->invalidated ? Fail(cudaErrorStreamCaptureInvalidated) : cudaSuccess;
+  }
+  // A free node for ordinary memory would free it on every replay: Kiln
+  // never captures one.
+  if (stream != nullptr) return Fail(cudaErrorInvalidValue);
+  drop.mem = std::move(a.own);
+  Rt().allocations.erase(it);
+  return cudaSuccess;
+}
+cudaError_t Free(void* p) { return FreeOn(p, nullptr, true); }
+cudaError_t FreeAsync(void* p, cudaStream_t s) { return FreeOn(p, s, false); }
+
+char fake_pool;
+cudaError_t DeviceGetDefaultMemPool(cudaMemPool_t* pool, int device) {
+  if (pool == nullptr) return Fail(cudaErrorInvalidValue);
+  if (device != 0) return Fail(cudaErrorInvalidDevice);
+  *pool = reinterpret_cast<cudaMemPool_t>(&fake_pool);
+  return cudaSuccess;
+}
+cudaError_t MemPoolSetAttribute(cudaMemPool_t pool, cudaMemPoolAttr attr, void* value) {
+  if (pool != reinterpret_cast<cudaMemPool_t>(&fake_pool) || value == nullptr) return Fail(cudaErrorInvalidValue);
+  return attr == cudaMemPoolAttrReleaseThreshold ? cudaSuccess : Fail(cudaErrorNotSupported);
 }
 
-// A recording of the emulator (graph_replay.h): its work in order, and the
-// memory it allocated, alive as long as it.
-struct EmuGraph {
-  std::vector<std::function<void()>> work;
-  std::vector<std::shared_ptr<HostMem>> memory;
-};
-
-std::mutex& LaunchMutex() {
-  static std::mutex mu;
-  return mu;
+cudaError_t HostAlloc(void** p, size_t bytes, unsigned int) {
+  if (p == nullptr) return Fail(cudaErrorInvalidValue);
+  std::lock_guard lock(Rt().mu);
+  if (ForbiddenWhileCapturing()) return Fail(cudaErrorStreamCaptureUnsupported);
+  *p = std::malloc(std::max<size_t>(bytes, 1));
+  if (*p == nullptr) return Fail(cudaErrorMemoryAllocation);
+  Rt().pinned.insert(*p);
+  return cudaSuccess;
+}
+cudaError_t FreeHost(void* p) {
+  std::lock_guard lock(Rt().mu);
+  if (ForbiddenWhileCapturing()) return Fail(cudaErrorStreamCaptureUnsupported);
+  if (Rt().pinned.erase(p) == 0) return Fail(cudaErrorInvalidValue);
+  std::free(p);
+  return cudaSuccess;
 }
 
-class EmuExecutable final : public Executable {
- public:
-  EmuExecutable(Backend* backend, std::shared_ptr<const ir::Function> fn) : backend_(backend), fn_(std::move(fn)) {
-    // Planned as the CUDA backend plans (PlanProgram), on the emulated
-    // cuBLASLt and cuDNN (without cuDNN's headers, convolutions off it).
-    ProgramOptions options = ProgramOptionsFromEnvironment();
-    PlanContext plan;
-    plan.lt = EmulatedLt();
-    plan.cudnn = options.cudnn && HaveEmulatedCudnn() ? &EmulatedCudnnHandle() : nullptr;
-    // On a GPU, whatever cuDNN refuses leaves it quietly; here a refusal
-    // the test did not ask for (RefuseEmulatedConvolutions) is a Kiln bug
-    // the stand-in found (a descriptor cuDNN would reject), and an error.
-    plan.warn_off_cudnn = [](const std::string& why) {
-      if (EmulatedConvolutionRefusal() < 0) Throw("cuda-emu: the emulated cuDNN refused a convolution: " + why);
-    };
-    LibraryPlans plans;
-    program_ = PlanProgram(*cpu::OptimizeFunction(fn_), &options, plan, &plans);
-    matmuls_ = std::move(plans.matmuls);
-    convs_ = std::move(plans.convs);
-    conv_workspace_.resize(plans.conv_workspace);
-    if (!program_.kernels.empty()) module_ = LoadModule(EmulatorSource(program_));
-    constants_ = UploadConstants<HostMem>(program_, [](const std::vector<std::byte>& data) {
-      auto mem = std::make_shared<HostMem>(data.size());
-      if (!data.empty()) std::memcpy(mem->ptr, data.data(), data.size());
-      return mem;
-    });
-    fft_plans_ = PlanFfts(&EmulatedLibraryApi(), program_, nullptr);
-    last_use_ = LastUses(program_);
-    subexecutables_.resize(program_.function.subfunctions.size());
-    for (int sub : ControlFlowSubfunctions(program_)) {
-      subexecutables_[static_cast<size_t>(sub)] =
-          std::make_unique<EmuExecutable>(backend_, program_.function.subfunctions[static_cast<size_t>(sub)]);
-    }
-    replays_ = std::make_unique<Replays<HostMem, EmuGraph>>(program_, GraphPolicyFromEnvironment());
-  }
+cudaError_t EventCreateWithFlags(cudaEvent_t* e, unsigned int) {
+  if (e == nullptr) return Fail(cudaErrorInvalidValue);
+  auto* event = new EmuEvent;
+  std::lock_guard lock(Rt().mu);
+  Rt().events.insert(event);
+  *e = reinterpret_cast<cudaEvent_t>(event);
+  return cudaSuccess;
+}
+cudaError_t EventDestroy(cudaEvent_t e) {
+  std::lock_guard lock(Rt().mu);
+  if (Rt().events.erase(e) == 0) return Fail(cudaErrorInvalidResourceHandle);
+  delete reinterpret_cast<EmuEvent*>(e);
+  return cudaSuccess;
+}
+cudaError_t EventRecord(cudaEvent_t e, cudaStream_t s) {
+  std::lock_guard lock(Rt().mu);
+  return Rt().events.count(e) != 0 && KnownStream(s) ? cudaSuccess : Fail(cudaErrorInvalidResourceHandle);
+}
+cudaError_t EventSynchronize(cudaEvent_t e) {
+  std::lock_guard lock(Rt().mu);
+  if (Rt().events.count(e) == 0) return Fail(cudaErrorInvalidResourceHandle);
+  if (ForbiddenWhileCapturing()) return Fail(cudaErrorStreamCaptureUnsupported);
+  return cudaSuccess;  // the work before it ran when it was submitted
+}
 
-  const ir::Function& Function() const override { return *fn_; }
+cudaError_t MemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s) {
+  std::unique_lock lock(Rt().mu);
+  if (!KnownStream(s)) return Fail(cudaErrorInvalidResourceHandle);
+  if (bytes == 0) return cudaSuccess;
+  if (dst == nullptr || src == nullptr) return Fail(cudaErrorInvalidValue);
+  // Device sides must lie inside an allocation.
+  const bool device_dst = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
+  const bool device_src = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
+  if (kind != cudaMemcpyHostToDevice && kind != cudaMemcpyDeviceToHost && kind != cudaMemcpyDeviceToDevice) {
+    return Fail(cudaErrorInvalidMemcpyDirection);
+  }
+  if ((device_dst && Holding(dst, bytes) == nullptr) || (device_src && Holding(src, bytes) == nullptr)) {
+    return Fail(cudaErrorInvalidValue);
+  }
+  return Submit(s, [dst, src, bytes] { std::memcpy(dst, src, bytes); }, lock);
+}
 
-  std::vector<BufferPtr> Execute(std::vector<BufferPtr> args, const std::vector<bool>& donate) override {
-    // One launch at a time: the modules' __shared__ arrays are static, and
-    // so is the launcher.
-    std::lock_guard lock(LaunchMutex());
-    return ExecuteProgram("cuda-emu", fn_->name, program_, last_use_, constants_, std::move(args), donate, *this,
-                          *replays_);
+cudaError_t LibraryLoadData(cudaLibrary_t* library, const void* code, cudaJitOption*, void**, unsigned int,
+                            cudaLibraryOption*, void**, unsigned int) {
+  if (library == nullptr || code == nullptr) return Fail(cudaErrorInvalidValue);
+  const std::string image(static_cast<const char*>(code));
+  if (!IsEmulatedImage(image)) return Fail(cudaErrorInvalidKernelImage);
+  auto* lib = new EmuLibrary{image, {}};
+  std::lock_guard lock(Rt().mu);
+  Rt().libraries.insert(lib);
+  *library = reinterpret_cast<cudaLibrary_t>(lib);
+  return cudaSuccess;
+}
+cudaError_t LibraryUnload(cudaLibrary_t library) {
+  std::lock_guard lock(Rt().mu);
+  if (Rt().libraries.erase(library) == 0) return Fail(cudaErrorInvalidResourceHandle);
+  auto* lib = reinterpret_cast<EmuLibrary*>(library);
+  for (const auto& k : lib->kernels) Rt().kernels.erase(k.get());
+  delete lib;
+  return cudaSuccess;
+}
+cudaError_t LibraryGetKernel(cudaKernel_t* kernel, cudaLibrary_t library, const char* name) {
+  if (kernel == nullptr || name == nullptr) return Fail(cudaErrorInvalidValue);
+  std::string image;
+  {
+    std::lock_guard lock(Rt().mu);
+    if (Rt().libraries.count(library) == 0) return Fail(cudaErrorInvalidResourceHandle);
+    image = reinterpret_cast<EmuLibrary*>(library)->image;
   }
+  // Looked up without the runtime's lock (another thread may be compiling).
+  auto k = std::make_unique<EmulatedKernel>();
+  if (!FindEmulatedKernel(image, name, k.get())) return Fail(cudaErrorSymbolNotFound);  // in this module
+  std::lock_guard lock(Rt().mu);
+  if (Rt().libraries.count(library) == 0) return Fail(cudaErrorInvalidResourceHandle);  // unloaded meanwhile
+  auto* lib = reinterpret_cast<EmuLibrary*>(library);
+  *kernel = reinterpret_cast<cudaKernel_t>(k.get());
+  Rt().kernels.insert(k.get());
+  lib->kernels.push_back(std::move(k));
+  return cudaSuccess;
+}
+cudaError_t OccupancyMaxActiveBlocksPerMultiprocessor(int* blocks, const void* func, int block_size, size_t) {
+  std::lock_guard lock(Rt().mu);
+  if (blocks == nullptr || Rt().kernels.count(func) == 0 || block_size < 1 || block_size > 1024) {
+    return Fail(cudaErrorInvalidValue);
+  }
+  *blocks = 2048 / block_size;  // threads per multiprocessor: no register or shared-memory limit modelled
+  return cudaSuccess;
+}
+cudaError_t LaunchKernel(const void* func, dim3 grid, dim3 block, void** args, size_t shared, cudaStream_t s) {
+  std::unique_lock lock(Rt().mu);
+  if (Rt().kernels.count(func) == 0) return Fail(cudaErrorInvalidDeviceFunction);
+  if (!KnownStream(s)) return Fail(cudaErrorInvalidResourceHandle);
+  // Kiln's launches are one-dimensional, without dynamic shared memory.
+  if (grid.x == 0 || grid.y != 1 || grid.z != 1 || block.x == 0 || block.x > 1024 || block.y != 1 || block.z != 1 ||
+      shared != 0) {
+    return Fail(cudaErrorInvalidConfiguration);
+  }
+  const EmulatedKernel k = *static_cast<const EmulatedKernel*>(func);
+  if (k.arity > 0 && args == nullptr) return Fail(cudaErrorInvalidValue);
+  // The arguments' values now, as a launch (or a graph's kernel node) takes them.
+  std::vector<void*> values(static_cast<size_t>(k.arity));
+  for (size_t i = 0; i < values.size(); ++i) std::memcpy(&values[i], args[i], sizeof(void*));
+  return Submit(
+      s,
+      [k, values, grid, block]() mutable {
+        std::vector<void*> pointers(values.size());
+        for (size_t i = 0; i < values.size(); ++i) pointers[i] = &values[i];
+        RunEmulatedKernel(k, pointers.data(), grid.x, block.x);
+      },
+      lock);
+}
 
-  // ExecuteProgram's device interface.
-  MemPtr MemOf(const Buffer& b) const {
-    const auto* buf = dynamic_cast<const EmuBuffer*>(&b);
-    return buf != nullptr ? buf->Mem() : nullptr;
-  }
-  BufferPtr Wrap(const shapes::Shape& shape, MemPtr mem) {
-    return std::make_shared<EmuBuffer>(backend_, shape, std::move(mem));
-  }
-  // RunProgram's device interface. While recording, the memory belongs to
-  // the recording (as CUDA's graph memory does).
-  MemPtr Allocate(size_t bytes) {
-    auto m = std::make_shared<HostMem>(bytes);
-    if (recording_) pending_.memory.push_back(m);
-    return m;
-  }
-  std::vector<MemPtr> RunSubfunction(int index, std::vector<MemPtr> args, const std::vector<bool>& donate) {
-    EmuExecutable& sub = *subexecutables_[static_cast<size_t>(index)];
-    return RunWithArguments(sub.program_, sub.last_use_, sub.constants_, std::move(args), donate, sub);
-  }
-  bool ReadPredicate(const HostMem& m) {
-    // A CUDA graph capture cannot wait for the host (Recordable keeps such
-    // programs out): the emulator holds recordings to the same rule.
-    if (recording_) Throw("cuda-emu: a While or If predicate read on the host while recording (a Kiln bug)");
-    return *static_cast<const unsigned char*>(m.ptr) != 0;
-  }
-  void Launch(int index, const KernelSpec& k, void** pointers) {
-    if (recording_) {
-      std::vector<void*> baked(pointers, pointers + k.inputs.size() + 1);
-      const unsigned blocks = LaunchBlocks(k, kEmulatedSms);
-      pending_.work.push_back([this, index, blocks, baked]() mutable { LaunchNow(index, blocks, baked.data()); });
-      return;
-    }
-    LaunchNow(index, LaunchBlocks(k, kEmulatedSms), pointers);
-  }
-  void LaunchNow(int index, unsigned blocks, void** pointers) {
-    static FiberLauncher launcher;  // guarded by LaunchMutex()
-    launcher.Launch(module_.call, index, module_.syncs[index], pointers, blocks, kBlockSize);
-  }
-  void Matmul(int index, const void* lhs, const void* rhs, const void* bias, void* out) {
-    if (recording_) {
-      pending_.work.push_back([this, index, lhs, rhs, bias, out] { MatmulNow(index, lhs, rhs, bias, out); });
-      return;
-    }
-    MatmulNow(index, lhs, rhs, bias, out);
-  }
-  void MatmulNow(int index, const void* lhs, const void* rhs, const void* bias, void* out) {
-    matmuls_[static_cast<size_t>(index)]->Run(EmulatedLt(), lhs, rhs, bias, out, nullptr);
-  }
-  void Conv(int index, const void* a, const void* b, void* out) {
-    if (recording_) {
-      pending_.work.push_back([this, index, a, b, out] { ConvNow(index, a, b, out); });
-      return;
-    }
-    ConvNow(index, a, b, out);
-  }
-  // The CUDA backend's own cuDNN calls (CudnnConv) on the emulated cuDNN.
-  void ConvNow(int index, const void* a, const void* b, void* out) {
-    convs_[static_cast<size_t>(index)]->Run(EmulatedCudnnHandle(), nullptr, a, b, out, conv_workspace_.data());
-  }
-  void CallLibrary(int index, void* x, void* const* inputs, void* const* outputs) {
-    if (recording_) Throw("cuda-emu: a library call while recording (a Kiln bug: Recordable keeps them out)");
-    const LibraryCall& s = program_.library_calls[static_cast<size_t>(index)];
-    if (s.kind == LibraryCall::Kind::kCollective) {  // the buffers are host memory already
-      distributed::internal::RunCollective("cuda-emu", s.collective, s.dtype, s.inputs.empty() ? x : inputs[0], x,
-                                           s.in_count, s.out_count);
-      return;
-    }
-    if (IsFourier(s.kind)) {
-      fft_plans_[static_cast<size_t>(index)]->Run(x, inputs);
-      return;
-    }
-    CheckBatchPointers(s, x, inputs);
-    RunSolverCall(EmulatedSolver(), s, x, inputs, outputs);
-  }
-  // Replays' device interface: a recording is the list of its launches,
-  // products and copies with their addresses baked in, and the memory it
-  // allocated.
-  MemPtr View(const HostMem& m) { return std::make_shared<HostMem>(m.ptr, m.bytes); }
-  MemPtr AllocateFixed(size_t bytes) { return std::make_shared<HostMem>(bytes); }
-  void BeginRecording() {
-    pending_ = {};
-    recording_ = true;
-  }
-  EmuGraph EndRecording() {
-    recording_ = false;
-    return std::move(pending_);
-  }
-  void AbandonRecording() {
-    recording_ = false;
-    pending_ = {};
-  }
-  void Replay(EmuGraph& g) {
-    if (TakeReplayFailure()) Throw("cuda-emu: a replay failed (FailNextEmulatorReplays)");
-    for (const std::function<void()>& w : g.work) w();
-  }
-  void Copy(void* dst, const void* src, size_t bytes) {
-    if (recording_) {
-      pending_.work.push_back([dst, src, bytes] { std::memcpy(dst, src, bytes); });
-      return;
-    }
-    std::memcpy(dst, src, bytes);
-  }
-
- private:
-  Backend* backend_;
-  std::shared_ptr<const ir::Function> fn_;
-  Program program_;
-  Module module_;
-  std::vector<MemPtr> constants_;
-  std::vector<std::unique_ptr<LtMatmul>> matmuls_;  // on the emulated cuBLASLt
-  std::vector<std::unique_ptr<CudnnConv>> convs_;   // on the emulated cuDNN
-  std::vector<std::unique_ptr<FftPlan>> fft_plans_;  // per library call (null for the non-Fourier ones)
-  std::vector<std::byte> conv_workspace_;
-  std::vector<int> last_use_;
-  std::vector<std::unique_ptr<EmuExecutable>> subexecutables_;  // per sub-function (null if no While/If runs it)
-  std::unique_ptr<Replays<HostMem, EmuGraph>> replays_;
-  bool recording_ = false;
-  EmuGraph pending_;  // while recording
-};
-
-class EmuBackend final : public Backend {
- public:
-  EmuBackend() : caps_(ProgramCapabilities()) {}
-  std::string Name() const override { return "cuda-emu"; }
-  std::string Description() const override {
-    return "cuda-emu (the CUDA backend's kernels run on the host, compiled by " + Compiler() + ")";
-  }
-  const Capabilities& GetCapabilities() const override { return caps_; }
-  BufferPtr BufferFromHost(const shapes::Shape& shape, const void* data) override {
-    auto mem = std::make_shared<HostMem>(static_cast<size_t>(shape.ByteSize()));
-    if (mem->bytes > 0) std::memcpy(mem->ptr, data, mem->bytes);
-    return std::make_shared<EmuBuffer>(this, shape, std::move(mem));
-  }
-  std::unique_ptr<Executable> Compile(std::shared_ptr<const ir::Function> function) override {
-    function->Validate();
-    return std::make_unique<EmuExecutable>(this, std::move(function));
-  }
-
- private:
-  Capabilities caps_;
-};
+// Convolutions leave cuDNN only where a test told it to refuse them.
+void ConvolutionsOffCudnn(const std::string& why) {
+  if (EmulatedConvolutionRefusal() < 0) Throw("cuda-emu: the emulated cuDNN refused a convolution: " + why);
+}
+const std::string& EmulatedCudnnUnavailableReason() {
+  static const std::string reason = HaveEmulatedCudnn() ? "" : "Kiln was built without cuDNN's headers";
+  return reason;
+}
 
 }  // namespace
+
+void EmulatedStreamWork(cudaStream_t stream, std::function<void()> work) {
+  std::unique_lock lock(Rt().mu);
+  if (!KnownStream(stream)) Throw("cuda-emu: a library call on a stream this runtime did not make");
+  Submit(stream, std::move(work), lock);
+}
+
+bool EmulatedStreamCapturing(cudaStream_t stream) {
+  std::lock_guard lock(Rt().mu);
+  return stream != nullptr && Rt().streams.count(stream) != 0 && StreamOf(stream)->capturing;
+}
+
+const RuntimeApi& EmulatedRuntimeApi() {
+  static const RuntimeApi api = [] {
+    RuntimeApi a;
+    a.cudaGetDeviceCount = GetDeviceCount;
+    a.cudaSetDevice = SetDevice;
+    a.cudaGetLastError = GetLastError;
+    a.cudaGetErrorString = GetErrorString;
+    a.cudaGetDeviceProperties = GetDeviceProperties;
+    a.cudaStreamCreateWithFlags = StreamCreateWithFlags;
+    a.cudaStreamDestroy = StreamDestroy;
+    a.cudaStreamSynchronize = StreamSynchronize;
+    a.cudaStreamBeginCapture = StreamBeginCapture;
+    a.cudaStreamEndCapture = StreamEndCapture;
+    a.cudaGraphInstantiate = GraphInstantiate;
+    a.cudaGraphDestroy = GraphDestroy;
+    a.cudaGraphExecDestroy = GraphExecDestroy;
+    a.cudaGraphUpload = GraphUpload;
+    a.cudaGraphLaunch = GraphLaunch;
+    a.cudaMalloc = Malloc;
+    a.cudaFree = Free;
+    a.cudaMallocAsync = MallocAsync;
+    a.cudaFreeAsync = FreeAsync;
+    a.cudaDeviceGetDefaultMemPool = DeviceGetDefaultMemPool;
+    a.cudaMemPoolSetAttribute = MemPoolSetAttribute;
+    a.cudaHostAlloc = HostAlloc;
+    a.cudaFreeHost = FreeHost;
+    a.cudaEventCreateWithFlags = EventCreateWithFlags;
+    a.cudaEventDestroy = EventDestroy;
+    a.cudaEventRecord = EventRecord;
+    a.cudaEventSynchronize = EventSynchronize;
+    a.cudaMemcpyAsync = MemcpyAsync;
+    a.cudaLibraryLoadData = LibraryLoadData;
+    a.cudaLibraryUnload = LibraryUnload;
+    a.cudaLibraryGetKernel = LibraryGetKernel;
+    a.cudaOccupancyMaxActiveBlocksPerMultiprocessor = OccupancyMaxActiveBlocksPerMultiprocessor;
+    a.cudaLaunchKernel = LaunchKernel;
+    a.backend_name = "cuda-emu";
+    a.compile_modules = CompileEmulatedModules;
+    a.libraries = &EmulatedLibraryApi();
+    a.cudnn = CudnnImpl::kEmulated;
+    a.cudnn_unavailable_reason = EmulatedCudnnUnavailableReason;
+    a.convolutions_off_cudnn = ConvolutionsOffCudnn;
+    a.fatal_release_errors = true;
+    return a;
+  }();
+  return api;
+}
 
 void FailNextEmulatorReplays(int n) { replay_failures_left.store(n); }
 
@@ -657,15 +584,7 @@ void RegisterCudaEmulatorBackend() {
     r.name = "cuda-emu";
     r.priority = 0;
     r.is_available = [] { return true; };
-    r.create = [] {
-      static std::mutex mu;
-      static std::weak_ptr<Backend> shared;
-      std::lock_guard lock(mu);
-      if (auto b = shared.lock()) return b;
-      std::shared_ptr<Backend> b = std::make_shared<EmuBackend>();
-      shared = b;
-      return b;
-    };
+    r.create = [] { return SharedCudaBackend(EmulatedRuntimeApi(), 0); };
     Register(std::move(r));
   });
 }

@@ -1,38 +1,42 @@
 // Copyright 2026 The Kiln Authors.
-// "cuda-emu": the CUDA backend's programs run on the host, for testing the
-// CUDA code generator and executor on machines without a GPU.
+// "cuda-emu": the CUDA backend (cuda_backend.cc) on a host stand-in for the
+// CUDA runtime (runtime_api.h), for testing the backend without a GPU.
 //
-// An executable is planned exactly as on a GPU (GenerateProgram, the same
-// kernels, RunProgram's buffer reuse and in-place updates); its CUDA C++ is
-// compiled by the host's C++ compiler with a small shim (blockIdx,
-// threadIdx, __shared__, atomics, and __syncthreads as a switch between
-// fibers, one per CUDA thread) and loaded with dlopen. Products,
-// factorizations, transforms and convolutions run the CUDA backend's own
-// library code (library_calls.h, cudnn_conv.h) on host stand-ins of
-// cuBLASLt, cuBLAS, cuSOLVER, cuFFT and cuDNN that read their arguments as
-// the libraries document them (emulated_library.h, emulated_cudnn.cc). New
-// buffers are filled with 0xff bytes (NaN, -1), so a kernel that leaves part
-// of its output unwritten shows up in the results, and each ends at an
-// inaccessible page, so an access past its end fails.
+// The backend plans, compiles, allocates, stages, launches, captures and
+// replays exactly as on a GPU; the runtime under it is emulated:
+// - device memory is host memory filled with 0xff bytes (NaN, -1) when
+//   allocated, so an unwritten output shows, and ending at an inaccessible
+//   page, so an access past its end fails; allocations are tracked, so a
+//   bad free or a copy past an allocation is an error;
+// - streams run their work at once, in order; a stream being captured
+//   records it into a graph that cudaGraphLaunch runs; calls CUDA forbids
+//   during a thread-local capture fail and invalidate it;
+// - kernels are the modules' CUDA C++ compiled by the host's C++ compiler
+//   with a small shim (blockIdx, threadIdx, __shared__, atomics, and
+//   __syncthreads as a switch between fibers, one per CUDA thread), loaded
+//   with dlopen;
+// - cuBLASLt, cuBLAS, cuSOLVER, cuFFT and cuDNN are host stand-ins that
+//   read their arguments as the libraries document them
+//   (emulated_library.h, emulated_cudnn.cc) and work on these streams.
 //
 // What it cannot check: the GPU's own behaviour (memory model, warp
-// scheduling, the CUDA runtime, the libraries' own code and numerics, device
-// math's last ulps). Threads of a block run one at a time between barriers,
-// in an order that alternates between rounds, which exposes a missing
-// __syncthreads only sometimes.
+// scheduling, the runtime's and the libraries' own code and numerics,
+// device math's last ulps). Threads of a block run one at a time between
+// barriers, in an order that alternates between rounds, which exposes a
+// missing __syncthreads only sometimes.
 #pragma once
 
 namespace kiln::backends::cuda {
 
-/// Registers the "cuda-emu" backend (priority 0, so New() never picks it).
+/// Registers the "cuda-emu" backend (priority 0, so New() never picks it):
+/// the CUDA backend on EmulatedRuntimeApi() (runtime_api.h).
 /// Its kernels are compiled by $KILN_CUDA_EMULATOR_CXX, else the compiler
 /// that built Kiln, and cached on disk next to the NVRTC cache. Idempotent.
 void RegisterCudaEmulatorBackend();
 
-/// Makes the emulator's next `n` replays of a recorded executable throw
-/// kiln::Error before running anything, as a CUDA graph launch fails when
-/// the graph's memory cannot be had: for tests of the fallback to running
-/// step by step (graph_replay.h).
+/// Makes the emulated runtime's next `n` cudaGraphLaunch calls fail before
+/// running anything, as a launch fails when the graph's memory cannot be
+/// had: for tests of the fallback to running step by step (graph_replay.h).
 void FailNextEmulatorReplays(int n);
 
 /// Makes the emulated cuDNN list no usable algorithm for convolutions of

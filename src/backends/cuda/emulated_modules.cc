@@ -1,0 +1,366 @@
+// Copyright 2026 The Kiln Authors.
+// The emulator's kernels (see emulated_modules.h).
+#include "src/backends/cuda/emulated_modules.h"
+
+#include <dlfcn.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "kiln/core/error.h"
+#include "src/backends/cuda/nvrtc_compiler.h"
+
+#ifndef KILN_EMULATOR_CXX
+#define KILN_EMULATOR_CXX "c++"
+#endif
+
+namespace kiln::backends::cuda {
+
+namespace {
+
+// The state a module's kernels read, owned by the host: the built-in index
+// variables and the barrier. The layout is repeated in kShim.
+struct EmuDim {
+  unsigned x, y, z;
+};
+struct EmuState {
+  EmuDim thread, block, block_dim, grid_dim;
+  void (*sync)();
+};
+
+// What CUDA C++ needs beyond C++ to compile for the host: the qualifiers as
+// nothing, the built-in index variables read from the host's state, bit
+// casts, atomics (one host thread runs a launch, so plain
+// read-modify-writes), and __syncthreads calling the host's barrier.
+const char* const kShim = R"KILN(
+#define KILN_CUDA_EMULATION 1
+#include <stddef.h>
+// The C library's math functions the kernels call (declared here: <cmath>
+// alone would double the compile time of a module).
+extern "C" {
+float fabsf(float); double fabs(double); float ceilf(float); double ceil(double);
+float floorf(float); double floor(double); float rintf(float); double rint(double);
+float expf(float); double exp(double); float expm1f(float); double expm1(double);
+float logf(float); double log(double); float log1pf(float); double log1p(double);
+float sinf(float); double sin(double); float cosf(float); double cos(double);
+float tanhf(float); double tanh(double); float sqrtf(float); double sqrt(double);
+float erff(float); double erf(double); float fmodf(float, float); double fmod(double, double);
+float powf(float, float); double pow(double, double); float atan2f(float, float); double atan2(double, double);
+}
+struct KEmuDim { unsigned x, y, z; };
+struct KEmuState { KEmuDim thread, block, block_dim, grid_dim; void (*sync)(); };
+static KEmuState* kemu_state;  // the launch's (launches are one at a time)
+#define threadIdx (kemu_state->thread)
+#define blockIdx (kemu_state->block)
+#define blockDim (kemu_state->block_dim)
+#define gridDim (kemu_state->grid_dim)
+#define __device__
+#define __global__
+#define __forceinline__ inline
+#define __launch_bounds__(n)
+#define __shared__ static
+inline void __syncthreads() { kemu_state->sync(); }
+inline float __uint_as_float(unsigned u) { float f; __builtin_memcpy(&f, &u, 4); return f; }
+inline unsigned __float_as_uint(float f) { unsigned u; __builtin_memcpy(&u, &f, 4); return u; }
+inline float __int_as_float(int u) { float f; __builtin_memcpy(&f, &u, 4); return f; }
+inline int __float_as_int(float f) { int u; __builtin_memcpy(&u, &f, 4); return u; }
+inline double __longlong_as_double(long long u) { double f; __builtin_memcpy(&f, &u, 8); return f; }
+inline long long __double_as_longlong(double f) { long long u; __builtin_memcpy(&u, &f, 8); return u; }
+inline int __popc(unsigned x) { return __builtin_popcount(x); }
+inline int __popcll(unsigned long long x) { return __builtin_popcountll(x); }
+inline int __clz(int x) { return x == 0 ? 32 : __builtin_clz((unsigned)x); }
+inline int __clzll(long long x) { return x == 0 ? 64 : __builtin_clzll((unsigned long long)x); }
+template <class T> inline T atomicAdd(T* p, T v) { const T old = *p; *p = (T)(old + v); return old; }
+inline unsigned atomicCAS(unsigned* p, unsigned expected, unsigned v) {
+  const unsigned old = *p; if (old == expected) *p = v; return old;
+}
+inline unsigned long long atomicCAS(unsigned long long* p, unsigned long long expected, unsigned long long v) {
+  const unsigned long long old = *p; if (old == expected) *p = v; return old;
+}
+// Calls a kernel with its parameters from an array of pointers to them.
+namespace kemu {
+template <size_t... I> struct Seq {};
+template <size_t N, size_t... I> struct MakeSeq : MakeSeq<N - 1, N - 1, I...> {};
+template <size_t... I> struct MakeSeq<0, I...> { typedef Seq<I...> type; };
+// p[i] points at parameter i's value, as cudaLaunchKernel's args do.
+template <class... A, size_t... I> void CallI(void (*f)(A...), void** p, Seq<I...>) { f(*static_cast<A*>(p[I])...); }
+template <class... A> void Call(void (*f)(A...), void** p) { CallI(f, p, typename MakeSeq<sizeof...(A)>::type()); }
+template <class... A> constexpr int Arity(void (*)(A...)) { return (int)sizeof...(A); }
+template <class T> struct IsPointer { static const bool value = false; };
+template <class T> struct IsPointer<T*> { static const bool value = true; };
+// Kiln's kernels take pointers only (KernelSource): a capture copies them.
+template <class... A> constexpr bool AllPointers(void (*)(A...)) { return (true && ... && IsPointer<A>::value); }
+}  // namespace kemu
+)KILN";
+
+// The C library's functions complex_math.cuh calls beyond the shim's.
+const char* const kComplexShim = R"KILN(
+extern "C" {
+float sinhf(float); double sinh(double); float coshf(float); double cosh(double);
+float hypotf(float, float); double hypot(double, double); float copysignf(float, float); double copysign(double, double);
+float fmaf(float, float, float); double fma(double, double, double);
+}
+)KILN";
+
+// Runs a shell command; returns its exit status and puts what it printed
+// (stdout and stderr) in `output`.
+int RunCommand(const std::string& command, std::string* output) {
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return -1;
+  char buf[4096];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;) output->append(buf, n);
+  return ::pclose(pipe);
+}
+
+// Runs one thread of a kernel with its arguments (cudaLaunchKernel's
+// array of pointers to them) as `state` names it: a module's
+// `kemu_run_<name>` (EmulatedKernel::run, whose state is an EmuState).
+using RunFn = void (*)(void** args, void* state);
+
+// A launch on the host: blocks one after the other; within a block, each
+// thread runs on its own fiber (ucontext) until its next __syncthreads or
+// its end, round after round, forwards in even rounds and backwards in odd
+// ones, so the threads of a block meet at every barrier. Kernels without a
+// barrier run their threads as plain calls.
+class FiberLauncher {
+ public:
+  void Launch(RunFn run, bool syncs, void** args, unsigned blocks, unsigned threads) {
+    state_.grid_dim = {blocks, 1, 1};
+    state_.block_dim = {threads, 1, 1};
+    state_.thread = state_.block = {0, 0, 0};
+    state_.sync = &FiberLauncher::Sync;
+    current_launcher = this;
+    run_ = run, args_ = args;
+    for (unsigned b = 0; b < blocks; ++b) {
+      state_.block.x = b;
+      if (!syncs) {
+        for (unsigned t = 0; t < threads; ++t) {
+          state_.thread.x = t;
+          run(args, &state_);
+        }
+        continue;
+      }
+      RunBlock(threads);
+    }
+  }
+
+ private:
+  static constexpr size_t kStack = 64 * 1024;
+
+  static void Sync() {
+    FiberLauncher& l = *current_launcher;
+    if (l.in_block_) swapcontext(&l.contexts_[l.current_], &l.scheduler_);
+  }
+  static void Entry() {
+    FiberLauncher& l = *current_launcher;
+    l.run_(l.args_, &l.state_);
+    l.done_[l.current_] = 1;  // then uc_link resumes the scheduler
+  }
+
+  void RunBlock(unsigned threads) {
+    if (contexts_.size() < threads) {
+      contexts_.resize(threads);
+      stacks_.resize(threads * kStack);
+    }
+    done_.assign(threads, 0);
+    for (unsigned t = 0; t < threads; ++t) {
+      getcontext(&contexts_[t]);
+      contexts_[t].uc_stack.ss_sp = stacks_.data() + t * kStack;
+      contexts_[t].uc_stack.ss_size = kStack;
+      contexts_[t].uc_link = &scheduler_;
+      makecontext(&contexts_[t], &FiberLauncher::Entry, 0);
+    }
+    in_block_ = true;
+    for (unsigned round = 0;; ++round) {
+      bool any = false;
+      for (unsigned i = 0; i < threads; ++i) {
+        const unsigned t = round % 2 == 0 ? i : threads - 1 - i;
+        if (done_[t]) continue;
+        any = true;
+        current_ = t;
+        state_.thread.x = t;
+        swapcontext(&scheduler_, &contexts_[t]);
+      }
+      if (!any) break;
+    }
+    in_block_ = false;
+  }
+
+  static inline FiberLauncher* current_launcher = nullptr;  // launches are one at a time
+  EmuState state_{};
+  RunFn run_ = nullptr;
+  void** args_ = nullptr;
+  std::vector<ucontext_t> contexts_;
+  std::vector<char> stacks_;
+  std::vector<unsigned char> done_;
+  ucontext_t scheduler_{};
+  unsigned current_ = 0;
+  bool in_block_ = false;
+};
+
+
+// A kernel a module defines (KernelSource's signature), and whether its
+// threads meet at barriers (then each runs on a fiber): its code calls
+// __syncthreads, itself or through attention.cuh's functions.
+struct KernelEntry {
+  std::string name;
+  bool syncs = false;
+};
+
+std::vector<KernelEntry> KernelsOf(const std::string& source) {
+  static const std::string kSignature = "extern \"C\" __global__ void __launch_bounds__(";
+  std::vector<size_t> starts;
+  for (size_t at = source.find(kSignature); at != std::string::npos; at = source.find(kSignature, at + 1)) {
+    starts.push_back(at);
+  }
+  std::vector<KernelEntry> kernels;
+  for (size_t i = 0; i < starts.size(); ++i) {
+    const size_t bounds_end = source.find(") ", starts[i] + kSignature.size());
+    const size_t paren = source.find('(', bounds_end + 2);
+    if (bounds_end == std::string::npos || paren == std::string::npos) Throw("cuda-emu: a kernel signature is cut short");
+    const size_t end = i + 1 < starts.size() ? starts[i + 1] : source.size();
+    const std::string text = source.substr(starts[i], end - starts[i]);
+    kernels.push_back({source.substr(bounds_end + 2, paren - bounds_end - 2),
+                       text.find("__syncthreads") != std::string::npos || text.find("kAttention") != std::string::npos});
+  }
+  return kernels;
+}
+
+// One host source for a compile call's modules: the shim, each module in a
+// namespace of its own (each repeats the prelude), and per kernel its
+// entry points (kemu_run_, kemu_arity_, kemu_syncs_ and its name).
+std::string EmulatorSource(const std::vector<std::string>& modules) {
+  std::string s = kShim + std::string(kComplexShim), entries;
+  for (size_t m = 0; m < modules.size(); ++m) {
+    const std::string ns = "kemu_m" + std::to_string(m);
+    s += "namespace " + ns + " {\n" + modules[m] + "\n}  // namespace " + ns + "\n";
+    for (const KernelEntry& k : KernelsOf(modules[m])) {
+      const std::string f = ns + "::" + k.name;
+      entries += "static_assert(kemu::AllPointers(" + f + "), \"a kernel takes a non-pointer parameter\");\n" +
+                 "extern \"C\" void kemu_run_" + k.name + "(void** a, void* s) { kemu_state = (KEmuState*)s; kemu::Call(" +
+                 f + ", a); }\n" + "extern \"C\" const int kemu_arity_" + k.name + " = kemu::Arity(" + f + ");\n" +
+                 "extern \"C\" const bool kemu_syncs_" + k.name + " = " + (k.syncs ? "true" : "false") + ";\n";
+    }
+  }
+  return s + entries;
+}
+
+// A compiled host module: loaded once, never unloaded (its code may be on
+// any thread's stack), and which kernels each of its CUDA modules defines.
+struct HostModule {
+  void* handle = nullptr;
+  std::vector<std::set<std::string>> kernels;  // per CUDA module
+};
+
+std::mutex& ModulesMutex() {
+  static std::mutex mu;
+  return mu;
+}
+std::unordered_map<std::string, HostModule>& Modules() {
+  static auto* modules = new std::unordered_map<std::string, HostModule>();
+  return *modules;
+}
+
+constexpr char kImagePrefix[] = "kiln-cuda-emu:";
+
+}  // namespace
+
+std::vector<std::string> CompileEmulatedModules(const std::vector<std::string>& sources, const std::string& /*arch*/) {
+  const std::string source = EmulatorSource(sources);
+  const std::string cxx = EmulatorCompiler();
+  const std::string flags = "-std=c++17 -O1 -fPIC -shared -w";
+  const std::string key = HashKey(cxx + "\n" + flags + "\n" + source);
+  std::vector<std::string> images;
+  for (size_t i = 0; i < sources.size(); ++i) images.push_back(kImagePrefix + key + ":" + std::to_string(i));
+  std::lock_guard lock(ModulesMutex());
+  if (Modules().count(key) != 0) return images;
+  std::string dir = KernelCacheDir();
+  const bool cached = !dir.empty();  // else the module lives in a temporary folder until it is loaded
+  dir = cached ? dir + "/emulator"
+               : (std::filesystem::temp_directory_path() / ("kiln-cuda-emu-" + std::to_string(::getpid()))).string();
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  const std::string so = dir + "/" + key + ".so";
+  if (!std::filesystem::exists(so)) {
+    const std::string tmp = so + ".tmp" + std::to_string(::getpid());
+    {
+      std::ofstream f(tmp + ".cc", std::ios::binary | std::ios::trunc);
+      f << source;
+      if (!f) Throw("cuda-emu: cannot write " + tmp + ".cc");
+    }
+    std::string log;
+    if (RunCommand("'" + cxx + "' " + flags + " -o '" + tmp + "' '" + tmp + ".cc'", &log) != 0) {
+      if (log.size() > 4000) log = log.substr(0, 4000) + "...";
+      Throw("cuda-emu: the host compiler could not compile a generated module (source kept in " + tmp +
+            ".cc): " + log);
+    }
+    std::filesystem::remove(tmp + ".cc", ec);
+    std::filesystem::rename(tmp, so, ec);
+    if (ec) Throw("cuda-emu: cannot move the compiled module to " + so + ": " + ec.message());
+  }
+  void* handle = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!cached) std::filesystem::remove_all(dir, ec);  // the mapping outlives the file
+  if (handle == nullptr) Throw(std::string("cuda-emu: cannot load ") + so + ": " + dlerror());
+  HostModule m;
+  m.handle = handle;
+  for (const std::string& s : sources) {
+    m.kernels.emplace_back();
+    for (const KernelEntry& k : KernelsOf(s)) m.kernels.back().insert(k.name);
+  }
+  Modules().emplace(key, std::move(m));
+  return images;
+}
+
+
+std::string EmulatorCompiler() {
+  const char* cxx = std::getenv("KILN_CUDA_EMULATOR_CXX");
+  return cxx != nullptr && *cxx != '\0' ? cxx : KILN_EMULATOR_CXX;
+}
+
+bool IsEmulatedImage(const std::string& image) {
+  const size_t colon = image.rfind(':');
+  if (image.rfind(kImagePrefix, 0) != 0 || colon == std::string::npos || colon < sizeof kImagePrefix) return false;
+  const std::string key = image.substr(sizeof kImagePrefix - 1, colon - (sizeof kImagePrefix - 1));
+  const size_t index = std::strtoul(image.c_str() + colon + 1, nullptr, 10);
+  std::lock_guard lock(ModulesMutex());
+  const auto it = Modules().find(key);
+  return it != Modules().end() && index < it->second.kernels.size();
+}
+
+bool FindEmulatedKernel(const std::string& image, const std::string& name, EmulatedKernel* kernel) {
+  if (!IsEmulatedImage(image)) return false;
+  const size_t colon = image.rfind(':');
+  const std::string key = image.substr(sizeof kImagePrefix - 1, colon - (sizeof kImagePrefix - 1));
+  const size_t index = std::strtoul(image.c_str() + colon + 1, nullptr, 10);
+  void* handle = nullptr;
+  {
+    std::lock_guard lock(ModulesMutex());
+    const HostModule& m = Modules().at(key);
+    if (m.kernels[index].count(name) == 0) return false;  // another module's, or none
+    handle = m.handle;
+  }
+  const auto run = reinterpret_cast<RunFn>(dlsym(handle, ("kemu_run_" + name).c_str()));
+  const auto* arity = static_cast<const int*>(dlsym(handle, ("kemu_arity_" + name).c_str()));
+  const auto* syncs = static_cast<const bool*>(dlsym(handle, ("kemu_syncs_" + name).c_str()));
+  if (run == nullptr || arity == nullptr || syncs == nullptr) return false;
+  *kernel = {run, *syncs, *arity};
+  return true;
+}
+
+void RunEmulatedKernel(const EmulatedKernel& k, void** args, unsigned blocks, unsigned threads) {
+  static std::mutex mu;
+  static FiberLauncher launcher;
+  std::lock_guard lock(mu);
+  launcher.Launch(k.run, k.syncs, args, blocks, threads);
+}
+
+}  // namespace kiln::backends::cuda

@@ -1,0 +1,45 @@
+// Copyright 2026 The Kiln Authors.
+// The emulator's kernels (emulator.h): the CUDA backend's modules compiled
+// by the host's C++ compiler with a shim (blockIdx and threadIdx as
+// variables, __shared__ as static, atomics as plain updates, __syncthreads
+// as a switch between fibers, one per CUDA thread), loaded with dlopen,
+// cached on disk, and launched on the host one block after the other.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace kiln::backends::cuda {
+
+/// A kernel of a compiled module: one thread of it, run with its arguments
+/// (cudaLaunchKernel's array of pointers to them); whether its threads meet
+/// at barriers; how many parameters (pointers, all of them) it takes.
+struct EmulatedKernel {
+  void (*run)(void** args, void* state) = nullptr;
+  bool syncs = false;
+  int arity = 0;
+};
+
+/// RuntimeApi::compile_modules for the emulator: `sources` compiled (or
+/// found in the in-process and disk caches) as one host module, with
+/// $KILN_CUDA_EMULATOR_CXX, else the compiler that built Kiln. Module i's
+/// image names that host module and i. Throws kiln::Error with the
+/// compiler's output where it fails.
+std::vector<std::string> CompileEmulatedModules(const std::vector<std::string>& sources, const std::string& arch);
+
+/// Whether `image` is one CompileEmulatedModules returned.
+bool IsEmulatedImage(const std::string& image);
+
+/// Kernel `name` of the module `image` names, or false where that module
+/// does not define it.
+bool FindEmulatedKernel(const std::string& image, const std::string& name, EmulatedKernel* kernel);
+
+/// Runs `blocks` blocks of `threads` threads of `k` on the calling thread,
+/// one launch at a time in the process (the modules' __shared__ arrays are
+/// static).
+void RunEmulatedKernel(const EmulatedKernel& k, void** args, unsigned blocks, unsigned threads);
+
+/// The host compiler the modules are compiled with.
+std::string EmulatorCompiler();
+
+}  // namespace kiln::backends::cuda

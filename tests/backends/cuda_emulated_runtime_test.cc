@@ -1,0 +1,253 @@
+// Copyright 2026 The Kiln Authors.
+// The emulator's stand-in for the CUDA runtime (EmulatedRuntimeApi,
+// src/backends/cuda/emulator.cc), on which the CUDA backend runs without a
+// GPU: it must refuse what CUDA refuses (frees of memory it did not hand
+// out, copies past an allocation, waits for the host while a thread-local
+// capture runs, launches of unloaded kernels, a graph relaunched before the
+// memory it left allocated was freed) and record, not run, the work of a
+// stream being captured; frees on a capture that was invalidated fail as
+// CUDA's do.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "src/backends/cuda/emulated_library.h"
+#include "src/backends/cuda/runtime_api.h"
+
+namespace kiln::backends::cuda {
+namespace {
+
+const RuntimeApi& Rt() { return EmulatedRuntimeApi(); }
+
+// Two modules of KernelSource's shape: out = in + 1, and out = 2 * in.
+const char* const kAddOne = R"(
+extern "C" __global__ void __launch_bounds__(256) emu_add_one(const float* __restrict__ in0, float* out) {
+  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < 1000; i += (long long)gridDim.x * blockDim.x)
+    out[i] = in0[i] + 1.0f;
+}
+)";
+const char* const kTwice = R"(
+extern "C" __global__ void __launch_bounds__(256) emu_twice(const float* __restrict__ in0, float* out) {
+  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < 1000; i += (long long)gridDim.x * blockDim.x)
+    out[i] = in0[i] * 2.0f;
+}
+)";
+
+// A loaded module and its kernel.
+struct Loaded {
+  cudaLibrary_t library = nullptr;
+  cudaKernel_t kernel = nullptr;
+};
+
+Loaded Load(size_t module, const char* name) {
+  const std::vector<std::string> images = Rt().compile_modules({kAddOne, kTwice}, "sm_90");
+  Loaded l;
+  EXPECT_EQ(Rt().cudaLibraryLoadData(&l.library, images.at(module).c_str(), nullptr, nullptr, 0, nullptr, nullptr, 0),
+            cudaSuccess);
+  EXPECT_EQ(Rt().cudaLibraryGetKernel(&l.kernel, l.library, name), cudaSuccess);
+  return l;
+}
+
+cudaError_t Launch(cudaKernel_t k, const void* in, void* out, cudaStream_t s) {
+  void* params[2] = {&in, &out};
+  return Rt().cudaLaunchKernel(reinterpret_cast<const void*>(k), dim3(2), dim3(256), params, 0, s);
+}
+
+// A device buffer of 1000 floats holding `v`.
+float* Device(float v, cudaStream_t s) {
+  void* p = nullptr;
+  EXPECT_EQ(Rt().cudaMallocAsync(&p, 1000 * sizeof(float), s), cudaSuccess);
+  const std::vector<float> host(1000, v);
+  EXPECT_EQ(Rt().cudaMemcpyAsync(p, host.data(), 1000 * sizeof(float), cudaMemcpyHostToDevice, s), cudaSuccess);
+  return static_cast<float*>(p);
+}
+
+float At(const float* device, size_t i, cudaStream_t s) {
+  float v = 0;
+  EXPECT_EQ(Rt().cudaMemcpyAsync(&v, device + i, sizeof v, cudaMemcpyDeviceToHost, s), cudaSuccess);
+  return v;
+}
+
+class EmulatedRuntimeTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_EQ(Rt().cudaStreamCreateWithFlags(&s_, cudaStreamNonBlocking), cudaSuccess); }
+  void TearDown() override {
+    EXPECT_EQ(Rt().cudaStreamDestroy(s_), cudaSuccess);
+    Rt().cudaGetLastError();
+  }
+  cudaStream_t s_ = nullptr;
+};
+
+TEST_F(EmulatedRuntimeTest, KernelsRunInStreamOrder) {
+  const Loaded add = Load(0, "emu_add_one");
+  float* in = Device(3, s_);
+  float* out = Device(0, s_);
+  ASSERT_EQ(Launch(add.kernel, in, out, s_), cudaSuccess);
+  EXPECT_EQ(At(out, 0, s_), 4);
+  EXPECT_EQ(At(out, 999, s_), 4);
+  int blocks = 0;
+  EXPECT_EQ(Rt().cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, reinterpret_cast<const void*>(add.kernel),
+                                                                256, 0),
+            cudaSuccess);
+  EXPECT_GT(blocks, 0);
+  // A kernel is looked up in its own module only.
+  cudaKernel_t other = nullptr;
+  EXPECT_EQ(Rt().cudaLibraryGetKernel(&other, add.library, "emu_twice"), cudaErrorSymbolNotFound);
+  EXPECT_EQ(Rt().cudaGetLastError(), cudaErrorSymbolNotFound);
+  EXPECT_EQ(Rt().cudaGetLastError(), cudaSuccess);  // read once
+  // After its library is unloaded, the kernel is gone.
+  EXPECT_EQ(Rt().cudaLibraryUnload(add.library), cudaSuccess);
+  EXPECT_EQ(Launch(add.kernel, in, out, s_), cudaErrorInvalidDeviceFunction);
+  EXPECT_EQ(Rt().cudaFreeAsync(in, s_), cudaSuccess);
+  EXPECT_EQ(Rt().cudaFreeAsync(out, s_), cudaSuccess);
+}
+
+TEST_F(EmulatedRuntimeTest, BadFreesAndCopiesAreRefused) {
+  float* p = Device(1, s_);
+  float host[2] = {0, 0};
+  // Past the allocation's end, on either side of a copy.
+  EXPECT_EQ(Rt().cudaMemcpyAsync(host, p + 999, 2 * sizeof(float), cudaMemcpyDeviceToHost, s_), cudaErrorInvalidValue);
+  EXPECT_EQ(Rt().cudaMemcpyAsync(p + 999, host, 2 * sizeof(float), cudaMemcpyHostToDevice, s_), cudaErrorInvalidValue);
+  // Host memory named as device memory.
+  EXPECT_EQ(Rt().cudaMemcpyAsync(p, host, sizeof(float), cudaMemcpyDeviceToDevice, s_), cudaErrorInvalidValue);
+  EXPECT_EQ(Rt().cudaMemcpyAsync(host, p + 998, 2 * sizeof(float), cudaMemcpyDeviceToHost, s_), cudaSuccess);
+  EXPECT_EQ(host[1], 1);
+  // Not an allocation's start; freed twice.
+  EXPECT_EQ(Rt().cudaFreeAsync(p + 1, s_), cudaErrorInvalidValue);
+  EXPECT_EQ(Rt().cudaFreeAsync(p, s_), cudaSuccess);
+  EXPECT_EQ(Rt().cudaFreeAsync(p, s_), cudaErrorInvalidValue);
+  EXPECT_EQ(Rt().cudaFree(host), cudaErrorInvalidValue);
+  EXPECT_EQ(Rt().cudaFreeHost(host), cudaErrorInvalidValue);
+}
+
+TEST_F(EmulatedRuntimeTest, ACaptureRecordsAndEachLaunchRuns) {
+  const Loaded twice = Load(1, "emu_twice");
+  float* x = Device(1, s_);
+  ASSERT_EQ(Rt().cudaStreamBeginCapture(s_, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  // x = 2x through graph memory: allocated, written, copied back, freed.
+  void* tmp = nullptr;
+  ASSERT_EQ(Rt().cudaMallocAsync(&tmp, 1000 * sizeof(float), s_), cudaSuccess);
+  ASSERT_EQ(Launch(twice.kernel, x, tmp, s_), cudaSuccess);
+  ASSERT_EQ(Rt().cudaMemcpyAsync(x, tmp, 1000 * sizeof(float), cudaMemcpyDeviceToDevice, s_), cudaSuccess);
+  ASSERT_EQ(Rt().cudaFreeAsync(tmp, s_), cudaSuccess);
+  cudaGraph_t graph = nullptr;
+  ASSERT_EQ(Rt().cudaStreamEndCapture(s_, &graph), cudaSuccess);
+  EXPECT_EQ(At(x, 0, s_), 1);  // recorded, not run
+  cudaGraphExec_t exec = nullptr;
+  ASSERT_EQ(Rt().cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  EXPECT_EQ(Rt().cudaGraphDestroy(graph), cudaSuccess);  // the instantiation keeps its own
+  ASSERT_EQ(Rt().cudaGraphUpload(exec, s_), cudaSuccess);
+  for (float want : {2.0f, 4.0f, 8.0f}) {
+    ASSERT_EQ(Rt().cudaGraphLaunch(exec, s_), cudaSuccess);
+    EXPECT_EQ(At(x, 999, s_), want);
+  }
+  EXPECT_EQ(Rt().cudaGraphExecDestroy(exec), cudaSuccess);
+  EXPECT_EQ(Rt().cudaGraphLaunch(exec, s_), cudaErrorInvalidValue);
+  EXPECT_EQ(Rt().cudaFreeAsync(x, s_), cudaSuccess);
+}
+
+TEST_F(EmulatedRuntimeTest, GraphMemoryLeftAllocatedMustBeFreedBeforeTheNextLaunch) {
+  ASSERT_EQ(Rt().cudaStreamBeginCapture(s_, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  void* kept = nullptr;
+  ASSERT_EQ(Rt().cudaMallocAsync(&kept, 64, s_), cudaSuccess);
+  cudaGraph_t graph = nullptr;
+  ASSERT_EQ(Rt().cudaStreamEndCapture(s_, &graph), cudaSuccess);
+  EXPECT_EQ(Rt().cudaFreeAsync(kept, s_), cudaErrorInvalidValue);  // not made before a launch
+  cudaGraphExec_t exec = nullptr;
+  ASSERT_EQ(Rt().cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  ASSERT_EQ(Rt().cudaGraphLaunch(exec, s_), cudaSuccess);
+  EXPECT_EQ(Rt().cudaGraphLaunch(exec, s_), cudaErrorInvalidValue);
+  EXPECT_EQ(Rt().cudaFreeAsync(kept, s_), cudaSuccess);
+  EXPECT_EQ(Rt().cudaGraphLaunch(exec, s_), cudaSuccess);
+  EXPECT_EQ(Rt().cudaFreeAsync(kept, s_), cudaSuccess);
+  EXPECT_EQ(Rt().cudaGraphExecDestroy(exec), cudaSuccess);
+  EXPECT_EQ(Rt().cudaGraphDestroy(graph), cudaSuccess);
+}
+
+TEST_F(EmulatedRuntimeTest, WaitingForTheHostInvalidatesAThreadLocalCapture) {
+  cudaStream_t other = nullptr;
+  ASSERT_EQ(Rt().cudaStreamCreateWithFlags(&other, cudaStreamNonBlocking), cudaSuccess);
+  cudaEvent_t event = nullptr;
+  ASSERT_EQ(Rt().cudaEventCreateWithFlags(&event, cudaEventDisableTiming), cudaSuccess);
+  const auto invalidated_by = [&](const std::function<cudaError_t()>& call) {
+    EXPECT_EQ(Rt().cudaStreamBeginCapture(s_, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+    const cudaError_t e = call();
+    cudaGraph_t graph = nullptr;
+    EXPECT_EQ(Rt().cudaStreamEndCapture(s_, &graph), cudaErrorStreamCaptureInvalidated);
+    EXPECT_EQ(graph, nullptr);
+    return e;
+  };
+  // A predicate read (Kiln's staging: copy on the device's stream, then wait).
+  EXPECT_EQ(invalidated_by([&] {
+              EXPECT_EQ(Rt().cudaEventRecord(event, other), cudaSuccess);
+              return Rt().cudaEventSynchronize(event);
+            }),
+            cudaErrorStreamCaptureUnsupported);
+  EXPECT_EQ(invalidated_by([&] { return Rt().cudaStreamSynchronize(other); }), cudaErrorStreamCaptureUnsupported);
+  EXPECT_EQ(invalidated_by([&] {
+              void* p = nullptr;
+              return Rt().cudaMalloc(&p, 16);
+            }),
+            cudaErrorStreamCaptureUnsupported);
+  // After that, the capture refuses allocations, and a free of its graph
+  // memory says why (the graph is dropped at its end).
+  ASSERT_EQ(Rt().cudaStreamBeginCapture(s_, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  void* graph_memory = nullptr;
+  ASSERT_EQ(Rt().cudaMallocAsync(&graph_memory, 64, s_), cudaSuccess);
+  EXPECT_EQ(Rt().cudaStreamSynchronize(other), cudaErrorStreamCaptureUnsupported);
+  void* refused = nullptr;
+  EXPECT_EQ(Rt().cudaMallocAsync(&refused, 64, s_), cudaErrorStreamCaptureInvalidated);
+  EXPECT_EQ(Rt().cudaFreeAsync(graph_memory, s_), cudaErrorStreamCaptureInvalidated);
+  cudaGraph_t dropped = nullptr;
+  EXPECT_EQ(Rt().cudaStreamEndCapture(s_, &dropped), cudaErrorStreamCaptureInvalidated);
+  EXPECT_EQ(Rt().cudaFreeAsync(graph_memory, s_), cudaErrorInvalidValue);  // gone with the capture
+  // Work on another stream, and stream-ordered allocation there, are fine.
+  ASSERT_EQ(Rt().cudaStreamBeginCapture(s_, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  float* p = Device(5, other);
+  EXPECT_EQ(At(p, 0, other), 5);
+  EXPECT_EQ(Rt().cudaFreeAsync(p, other), cudaSuccess);
+  cudaGraph_t graph = nullptr;
+  ASSERT_EQ(Rt().cudaStreamEndCapture(s_, &graph), cudaSuccess);
+  EXPECT_EQ(Rt().cudaGraphDestroy(graph), cudaSuccess);
+  EXPECT_EQ(Rt().cudaEventDestroy(event), cudaSuccess);
+  EXPECT_EQ(Rt().cudaStreamDestroy(other), cudaSuccess);
+}
+
+// The library stand-ins' work goes on their streams: a product on a stream
+// being captured runs only when the graph does.
+TEST_F(EmulatedRuntimeTest, LibraryCallsGoOnTheirStreams) {
+  const LibraryApi& lib = *Rt().libraries;
+  cublasLtHandle_t lt = nullptr;
+  ASSERT_EQ(lib.cublasLtCreate(&lt), CUBLAS_STATUS_SUCCESS);
+  cublasLtMatmulDesc_t desc = nullptr;
+  ASSERT_EQ(lib.cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), CUBLAS_STATUS_SUCCESS);
+  cublasLtMatrixLayout_t layout = nullptr;  // 1 x 1
+  ASSERT_EQ(lib.cublasLtMatrixLayoutCreate(&layout, CUDA_R_32F, 1, 1, 1), CUBLAS_STATUS_SUCCESS);
+  float* a = Device(3, s_);
+  float* d = Device(0, s_);
+  const float one = 1, zero = 0;
+  cublasLtMatmulAlgo_t algo{};
+  ASSERT_EQ(Rt().cudaStreamBeginCapture(s_, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  ASSERT_EQ(lib.cublasLtMatmul(lt, desc, &one, a, layout, a, layout, &zero, d, layout, d, layout, &algo, nullptr, 0, s_),
+            CUBLAS_STATUS_SUCCESS);
+  cudaGraph_t graph = nullptr;
+  ASSERT_EQ(Rt().cudaStreamEndCapture(s_, &graph), cudaSuccess);
+  EXPECT_EQ(At(d, 0, s_), 0);  // recorded, not run
+  cudaGraphExec_t exec = nullptr;
+  ASSERT_EQ(Rt().cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  ASSERT_EQ(Rt().cudaGraphLaunch(exec, s_), cudaSuccess);
+  EXPECT_EQ(At(d, 0, s_), 9);
+  EXPECT_EQ(Rt().cudaGraphExecDestroy(exec), cudaSuccess);
+  EXPECT_EQ(Rt().cudaGraphDestroy(graph), cudaSuccess);
+  EXPECT_EQ(lib.cublasLtMatrixLayoutDestroy(layout), CUBLAS_STATUS_SUCCESS);
+  EXPECT_EQ(lib.cublasLtMatmulDescDestroy(desc), CUBLAS_STATUS_SUCCESS);
+  EXPECT_EQ(lib.cublasLtDestroy(lt), CUBLAS_STATUS_SUCCESS);
+  EXPECT_EQ(Rt().cudaFreeAsync(a, s_), cudaSuccess);
+  EXPECT_EQ(Rt().cudaFreeAsync(d, s_), cudaSuccess);
+}
+
+}  // namespace
+}  // namespace kiln::backends::cuda
