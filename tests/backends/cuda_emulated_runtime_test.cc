@@ -4,8 +4,9 @@
 // GPU: it must refuse what CUDA refuses (frees of memory it did not hand
 // out, copies past an allocation, waits for the host while a thread-local
 // capture runs, launches of unloaded kernels, a graph relaunched before the
-// memory it left allocated was freed) and record, not run, the work of a
-// stream being captured; frees on a capture that was invalidated fail as
+// memory it left allocated was freed), run a stream's work only when the
+// host waits for it, and record, not run, the work of a stream being
+// captured; frees on a capture that was invalidated fail as
 // CUDA's do.
 #include <gtest/gtest.h>
 
@@ -103,6 +104,43 @@ TEST_F(EmulatedRuntimeTest, KernelsRunInStreamOrder) {
   EXPECT_EQ(Launch(add.kernel, in, out, s_), cudaErrorInvalidDeviceFunction);
   EXPECT_EQ(Rt().cudaFreeAsync(in, s_), cudaSuccess);
   EXPECT_EQ(Rt().cudaFreeAsync(out, s_), cudaSuccess);
+}
+
+// A stream's work runs when the host waits for it (as a GPU may run it
+// later): copies into pinned memory land only then, an event's wait runs
+// the work up to the event and no further, pageable sources are taken at
+// the call, and memory freed in stream order stays usable by the work
+// queued before the free.
+TEST_F(EmulatedRuntimeTest, StreamWorkRunsWhenTheHostWaits) {
+  const Loaded add = Load(0, "emu_add_one");
+  void* pinned_memory = nullptr;
+  ASSERT_EQ(Rt().cudaHostAlloc(&pinned_memory, 2 * sizeof(float), cudaHostAllocDefault), cudaSuccess);
+  auto* pinned = static_cast<float*>(pinned_memory);
+  pinned[0] = pinned[1] = -7;
+  std::vector<float> pageable(1000, 1);
+  void* x = nullptr;
+  ASSERT_EQ(Rt().cudaMallocAsync(&x, 1000 * sizeof(float), s_), cudaSuccess);
+  ASSERT_EQ(Rt().cudaMemcpyAsync(x, pageable.data(), 1000 * sizeof(float), cudaMemcpyHostToDevice, s_), cudaSuccess);
+  pageable.assign(1000, 50);  // the copy took the 1s at the call
+  float* y = Device(0, s_);
+  ASSERT_EQ(Launch(add.kernel, x, y, s_), cudaSuccess);
+  EXPECT_EQ(Rt().cudaFreeAsync(x, s_), cudaSuccess);  // after the launch, in stream order
+  ASSERT_EQ(Rt().cudaMemcpyAsync(pinned, y, sizeof(float), cudaMemcpyDeviceToHost, s_), cudaSuccess);
+  cudaEvent_t first = nullptr;
+  ASSERT_EQ(Rt().cudaEventCreateWithFlags(&first, cudaEventDisableTiming), cudaSuccess);
+  ASSERT_EQ(Rt().cudaEventRecord(first, s_), cudaSuccess);
+  ASSERT_EQ(Launch(add.kernel, y, y, s_), cudaSuccess);
+  ASSERT_EQ(Rt().cudaMemcpyAsync(pinned + 1, y, sizeof(float), cudaMemcpyDeviceToHost, s_), cudaSuccess);
+  EXPECT_EQ(pinned[0], -7);  // nothing ran yet
+  ASSERT_EQ(Rt().cudaEventSynchronize(first), cudaSuccess);
+  EXPECT_EQ(pinned[0], 2);
+  EXPECT_EQ(pinned[1], -7);  // after the event: not yet
+  ASSERT_EQ(Rt().cudaStreamSynchronize(s_), cudaSuccess);
+  EXPECT_EQ(pinned[1], 3);
+  EXPECT_EQ(Rt().cudaEventDestroy(first), cudaSuccess);
+  EXPECT_EQ(Rt().cudaFreeAsync(y, s_), cudaSuccess);
+  EXPECT_EQ(Rt().cudaFreeHost(pinned), cudaSuccess);
+  EXPECT_EQ(Rt().cudaLibraryUnload(add.library), cudaSuccess);
 }
 
 TEST_F(EmulatedRuntimeTest, BadFreesAndCopiesAreRefused) {
@@ -204,10 +242,10 @@ TEST_F(EmulatedRuntimeTest, WaitingForTheHostInvalidatesAThreadLocalCapture) {
   cudaGraph_t dropped = nullptr;
   EXPECT_EQ(Rt().cudaStreamEndCapture(s_, &dropped), cudaErrorStreamCaptureInvalidated);
   EXPECT_EQ(Rt().cudaFreeAsync(graph_memory, s_), cudaErrorInvalidValue);  // gone with the capture
-  // Work on another stream, and stream-ordered allocation there, are fine.
+  // Stream-ordered allocation on another stream is fine.
   ASSERT_EQ(Rt().cudaStreamBeginCapture(s_, cudaStreamCaptureModeThreadLocal), cudaSuccess);
-  float* p = Device(5, other);
-  EXPECT_EQ(At(p, 0, other), 5);
+  void* p = nullptr;
+  EXPECT_EQ(Rt().cudaMallocAsync(&p, 64, other), cudaSuccess);
   EXPECT_EQ(Rt().cudaFreeAsync(p, other), cudaSuccess);
   cudaGraph_t graph = nullptr;
   ASSERT_EQ(Rt().cudaStreamEndCapture(s_, &graph), cudaSuccess);

@@ -5,8 +5,8 @@
 // library's status, so the CUDA backend's calls (library_calls.cc) are
 // tested without a GPU; host pointers stand where the libraries take
 // device pointers. Their work goes on the emulated runtime's streams
-// (emulator.cc): it runs at once, or is recorded where the stream is being
-// captured into a CUDA graph.
+// (emulator.cc): it runs when the host waits for the stream, or is
+// recorded where the stream is being captured into a CUDA graph.
 #pragma once
 
 #include <functional>
@@ -15,10 +15,16 @@
 
 namespace kiln::backends::cuda {
 
-/// Runs `work` on the emulated runtime's `stream` (null: the default
-/// stream): now, or, while the stream is being captured, in each launch of
-/// the graph. Throws kiln::Error for a stream the runtime did not make.
+/// Submits `work` to the emulated runtime's `stream`: run when the host
+/// waits for the stream (null, the default stream: now), or, while the
+/// stream is being captured, in each launch of the graph. Throws
+/// kiln::Error for a stream the runtime did not make.
 void EmulatedStreamWork(cudaStream_t stream, std::function<void()> work);
+
+/// Runs the emulated runtime's `stream` up to its last submitted work (if
+/// it is not being captured): the solver stand-ins compute at the call,
+/// after the work before them, a valid order for a stream.
+void EmulatedStreamFinish(cudaStream_t stream);
 
 /// Whether the emulated runtime's `stream` is being captured.
 bool EmulatedStreamCapturing(cudaStream_t stream);

@@ -23,6 +23,15 @@ namespace kiln::backends::cuda {
 
 namespace {
 
+// Whether `h` is null; else runs its stream's earlier work first (these
+// stand-ins compute at the call, which reads what that work wrote).
+template <typename H>
+bool Unready(H h) {
+  if (h == nullptr) return true;
+  EmulatedStreamFinish(reinterpret_cast<const EmulatedLibraryHandle*>(h)->stream);
+  return false;
+}
+
 // ------------------------------------------------------------ cuBLAS: trsm.
 
 // B := alpha op(A)⁻¹ B (left) or alpha B op(A)⁻¹ (right); B is m x n with
@@ -32,7 +41,7 @@ template <typename T>
 cublasStatus_t Trsm(cublasHandle_t handle, cublasSideMode_t side, cublasFillMode_t uplo, cublasOperation_t trans,
                     cublasDiagType_t diag, int64_t m, int64_t n, const T* alpha, const T* A, int64_t lda, T* B,
                     int64_t ldb) {
-  if (handle == nullptr) return CUBLAS_STATUS_NOT_INITIALIZED;
+  if (Unready(handle)) return CUBLAS_STATUS_NOT_INITIALIZED;
   const bool left = side == CUBLAS_SIDE_LEFT;
   const int64_t k = left ? m : n;
   if (m < 0 || n < 0 || lda < std::max<int64_t>(1, k) || ldb < std::max<int64_t>(1, m) || alpha == nullptr) {
@@ -88,6 +97,7 @@ template <typename T>
 cublasStatus_t TrsmBatched(cublasHandle_t h, cublasSideMode_t side, cublasFillMode_t uplo, cublasOperation_t trans,
                            cublasDiagType_t diag, int64_t m, int64_t n, const T* alpha, const T* const A[],
                            int64_t lda, T* const B[], int64_t ldb, int64_t batch) {
+  if (Unready(h)) return CUBLAS_STATUS_NOT_INITIALIZED;  // before reading the pointer arrays
   if (batch < 0) return CUBLAS_STATUS_INVALID_VALUE;
   if (batch > 0 && (A == nullptr || B == nullptr)) return CUBLAS_STATUS_INVALID_VALUE;
   for (int64_t i = 0; i < batch; ++i) {
@@ -224,7 +234,7 @@ constexpr size_t kHostWorkspace = 64;
 cusolverStatus_t PotrfBufferSize(cusolverDnHandle_t handle, cusolverDnParams_t params, cublasFillMode_t, int64_t n,
                                  cudaDataType type, const void*, int64_t lda, cudaDataType compute, size_t* device,
                                  size_t* host) {
-  if (handle == nullptr || params == nullptr) return CUSOLVER_STATUS_NOT_INITIALIZED;
+  if (Unready(handle) || params == nullptr) return CUSOLVER_STATUS_NOT_INITIALIZED;
   const size_t e = SolverElement(type, compute);
   if (e == 0) return CUSOLVER_STATUS_NOT_SUPPORTED;
   if (n < 0 || lda < std::max<int64_t>(1, n)) return CUSOLVER_STATUS_INVALID_VALUE;
@@ -253,7 +263,7 @@ cusolverStatus_t Potrf(cusolverDnHandle_t handle, cusolverDnParams_t params, cub
 template <typename T>
 cusolverStatus_t PotrfBatched(cusolverDnHandle_t handle, cublasFillMode_t uplo, int n, T* A[], int lda, int* info,
                               int batch) {
-  if (handle == nullptr) return CUSOLVER_STATUS_NOT_INITIALIZED;
+  if (Unready(handle)) return CUSOLVER_STATUS_NOT_INITIALIZED;
   if (n < 0 || lda < std::max(1, n) || batch < 0 || (batch > 0 && (A == nullptr || info == nullptr))) {
     return CUSOLVER_STATUS_INVALID_VALUE;
   }
@@ -280,7 +290,7 @@ cusolverStatus_t DpotrfBatched(cusolverDnHandle_t h, cublasFillMode_t uplo, int 
 cusolverStatus_t GetrfBufferSize(cusolverDnHandle_t handle, cusolverDnParams_t params, int64_t m, int64_t n,
                                  cudaDataType type, const void*, int64_t lda, cudaDataType compute, size_t* device,
                                  size_t* host) {
-  if (handle == nullptr || params == nullptr) return CUSOLVER_STATUS_NOT_INITIALIZED;
+  if (Unready(handle) || params == nullptr) return CUSOLVER_STATUS_NOT_INITIALIZED;
   const size_t e = SolverElement(type, compute);
   if (e == 0) return CUSOLVER_STATUS_NOT_SUPPORTED;
   if (m < 0 || n < 0 || lda < std::max<int64_t>(1, m)) return CUSOLVER_STATUS_INVALID_VALUE;
@@ -310,7 +320,7 @@ cusolverStatus_t Getrf(cusolverDnHandle_t handle, cusolverDnParams_t params, int
 // cuBLAS's batched LU of n x n matrices, 32-bit pivots n per matrix.
 template <typename T>
 cublasStatus_t GetrfBatched(cublasHandle_t handle, int n, T* const A[], int lda, int* P, int* info, int batch) {
-  if (handle == nullptr) return CUBLAS_STATUS_NOT_INITIALIZED;
+  if (Unready(handle)) return CUBLAS_STATUS_NOT_INITIALIZED;
   if (n < 0 || lda < std::max(1, n) || batch < 0 || (batch > 0 && (A == nullptr || info == nullptr))) {
     return CUBLAS_STATUS_INVALID_VALUE;
   }
@@ -332,7 +342,7 @@ cublasStatus_t DgetrfBatched(cublasHandle_t h, int n, double* const A[], int lda
 cusolverStatus_t GeqrfBufferSize(cusolverDnHandle_t handle, cusolverDnParams_t params, int64_t m, int64_t n,
                                  cudaDataType type, const void*, int64_t lda, cudaDataType tau_type, const void*,
                                  cudaDataType compute, size_t* device, size_t* host) {
-  if (handle == nullptr || params == nullptr) return CUSOLVER_STATUS_NOT_INITIALIZED;
+  if (Unready(handle) || params == nullptr) return CUSOLVER_STATUS_NOT_INITIALIZED;
   const size_t e = SolverElement(type, compute);
   if (e == 0 || tau_type != type) return CUSOLVER_STATUS_NOT_SUPPORTED;
   if (m < 0 || n < 0 || lda < std::max<int64_t>(1, m)) return CUSOLVER_STATUS_INVALID_VALUE;
@@ -362,7 +372,7 @@ cusolverStatus_t Geqrf(cusolverDnHandle_t handle, cusolverDnParams_t params, int
 template <typename T>
 cusolverStatus_t OrgqrBufferSize(cusolverDnHandle_t handle, int m, int n, int k, const T*, int lda, const T*,
                                  int* lwork) {
-  if (handle == nullptr) return CUSOLVER_STATUS_NOT_INITIALIZED;
+  if (Unready(handle)) return CUSOLVER_STATUS_NOT_INITIALIZED;
   if (m < 0 || n < 0 || n > m || k < 0 || k > n || lda < std::max(1, m)) return CUSOLVER_STATUS_INVALID_VALUE;
   *lwork = std::max(n, 1) * 4;
   return CUSOLVER_STATUS_SUCCESS;
@@ -402,7 +412,7 @@ cusolverStatus_t SyevdBufferSize(cusolverDnHandle_t handle, cusolverDnParams_t p
                                  cublasFillMode_t, int64_t n, cudaDataType type, const void*, int64_t lda,
                                  cudaDataType w_type, const void*, cudaDataType compute, size_t* device,
                                  size_t* host) {
-  if (handle == nullptr || params == nullptr) return CUSOLVER_STATUS_NOT_INITIALIZED;
+  if (Unready(handle) || params == nullptr) return CUSOLVER_STATUS_NOT_INITIALIZED;
   const size_t e = SolverElement(type, compute);
   if (e == 0 || w_type != type) return CUSOLVER_STATUS_NOT_SUPPORTED;
   if (n < 0 || lda < std::max<int64_t>(1, n)) return CUSOLVER_STATUS_INVALID_VALUE;
@@ -438,7 +448,7 @@ cusolverStatus_t GesvdBufferSize(cusolverDnHandle_t handle, cusolverDnParams_t p
                                  cudaDataType s_type, const void*, cudaDataType u_type, const void*, int64_t ldu,
                                  cudaDataType vt_type, const void*, int64_t ldvt, cudaDataType compute, size_t* device,
                                  size_t* host) {
-  if (handle == nullptr || params == nullptr) return CUSOLVER_STATUS_NOT_INITIALIZED;
+  if (Unready(handle) || params == nullptr) return CUSOLVER_STATUS_NOT_INITIALIZED;
   const size_t e = SolverElement(type, compute);
   if (e == 0 || s_type != type || u_type != type || vt_type != type) return CUSOLVER_STATUS_NOT_SUPPORTED;
   // cuSOLVER's gesvd takes tall matrices only, and checks ldu and ldvt

@@ -6,9 +6,14 @@
 //   filled with 0xff); allocations are tracked, so a free of memory the
 //   runtime did not hand out, or a copy reaching past an allocation, is an
 //   error, as on a GPU.
-// - Streams run their work at once, in order, on the calling thread; a
-//   stream being captured (cudaStreamBeginCapture) records it instead, and
-//   an instantiated graph runs the recording on each launch. Graph memory
+// - Streams queue their work and run it, in order, on the thread that
+//   waits for it (a stream or event synchronization, a copy to pageable
+//   memory, cudaFree), as a GPU may run it any time later: a host read that
+//   does not wait sees stale bytes. A copy from pageable memory takes its
+//   bytes at the call; freed memory is released when its stream gets
+//   there. A stream being captured (cudaStreamBeginCapture) records its
+//   work instead, and an instantiated graph runs the recording on each
+//   launch. Graph memory
 //   (cudaMallocAsync while capturing) belongs to the graph. Calls CUDA
 //   refuses during a thread-local capture (waits for the host, cudaMalloc)
 //   fail and invalidate it.
@@ -21,7 +26,9 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstdint>
 #include <cstring>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -61,14 +68,27 @@ struct Allocation {
   bool outstanding = false;     // graph memory a launch made and nobody freed since
 };
 
+// Work submitted to a stream and not yet run, with its place in the
+// stream's order.
+struct Pending {
+  uint64_t seq = 0;
+  std::function<void()> work;
+};
 struct EmuStream {
   bool capturing = false;
   bool invalidated = false;  // an unsafe call during the capture
   cudaStreamCaptureMode mode = cudaStreamCaptureModeGlobal;
   std::thread::id capturer;
   std::shared_ptr<GraphBody> capture;
+  std::deque<Pending> pending;  // in order; run when the host waits for it
+  uint64_t submitted = 0;       // the last submitted work's seq
+  std::mutex run_mu;            // held while running pending work, so it runs in order
 };
-struct EmuEvent {};
+// A recorded event: the point of its stream's work it stands for.
+struct EmuEvent {
+  EmuStream* stream = nullptr;
+  uint64_t seq = 0;
+};
 struct EmuGraph {
   std::shared_ptr<GraphBody> body;
 };
@@ -85,8 +105,9 @@ struct EmuLibrary {
 struct Runtime {
   std::mutex mu;
   std::map<const char*, Allocation> allocations;  // by start address
-  std::set<void*> pinned;
+  std::map<const char*, size_t> pinned;  // cudaHostAlloc's blocks, by start
   std::set<const void*> streams, events, graphs, execs, libraries, kernels;
+  std::vector<std::unique_ptr<EmuStream>> retired;  // destroyed streams (a few bytes each)
 };
 Runtime& Rt() {
   static auto* rt = new Runtime();  // never destroyed: buffers may outlive static destruction
@@ -140,11 +161,55 @@ Allocation* Holding(const void* p, size_t bytes) {
   return c + bytes <= start + it->second.mem->bytes ? &it->second : nullptr;
 }
 
-// Runs `work` on `s`: now, or recorded where `s` is being captured.
-// Needs Rt().mu held through `lock`, which it releases.
-cudaError_t Submit(cudaStream_t s, std::function<void()> work, std::unique_lock<std::mutex>& lock) {
-  if (s != nullptr && StreamOf(s)->capturing) {
-    EmuStream& stream = *StreamOf(s);
+// Whether [p, p + bytes) lies in pinned host memory. Needs Rt().mu.
+bool Pinned(const void* p, size_t bytes) {
+  auto& all = Rt().pinned;
+  auto it = all.upper_bound(static_cast<const char*>(p));
+  if (it == all.begin()) return false;
+  --it;
+  return static_cast<const char*>(p) + bytes <= it->first + it->second;
+}
+
+// Runs `s`'s pending work up to `upto` (its seq) on the calling thread, in
+// order: the host waiting for the device. Without Rt().mu.
+void Drain(EmuStream* s, uint64_t upto) {
+  std::lock_guard run(s->run_mu);
+  for (;;) {
+    std::function<void()> work;
+    {
+      std::lock_guard lock(Rt().mu);
+      if (s->pending.empty() || s->pending.front().seq > upto) return;
+      work = std::move(s->pending.front().work);
+      s->pending.pop_front();
+    }
+    work();
+  }
+}
+
+// Every stream's pending work (a device-wide synchronization). Without
+// Rt().mu.
+void DrainAll() {
+  std::vector<EmuStream*> streams;
+  {
+    std::lock_guard lock(Rt().mu);
+    for (const void* p : Rt().streams) streams.push_back(static_cast<EmuStream*>(const_cast<void*>(p)));
+  }
+  for (EmuStream* s : streams) Drain(s, UINT64_MAX);
+}
+
+// Submits `work` to `s`: recorded where `s` is being captured, run now on
+// the default stream (null), else queued until the host waits for it, as
+// a GPU runs a stream's work later, in order. `seq`, if given, gets its
+// place. Needs Rt().mu held through `lock`, which it may release.
+cudaError_t Submit(cudaStream_t s, std::function<void()> work, std::unique_lock<std::mutex>& lock,
+                   uint64_t* seq = nullptr) {
+  if (s == nullptr) {
+    lock.unlock();
+    work();
+    return cudaSuccess;
+  }
+  EmuStream& stream = *StreamOf(s);
+  if (stream.capturing) {
     if (stream.invalidated) {
       lock.unlock();  // `work` may own what takes the lock when it dies
       return Fail(cudaErrorStreamCaptureInvalidated);
@@ -152,8 +217,8 @@ cudaError_t Submit(cudaStream_t s, std::function<void()> work, std::unique_lock<
     stream.capture->work.push_back(std::move(work));
     return cudaSuccess;
   }
-  lock.unlock();
-  work();
+  stream.pending.push_back({++stream.submitted, std::move(work)});
+  if (seq != nullptr) *seq = stream.submitted;
   return cudaSuccess;
 }
 
@@ -185,23 +250,32 @@ cudaError_t StreamCreateWithFlags(cudaStream_t* s, unsigned int) {
   *s = reinterpret_cast<cudaStream_t>(stream);
   return cudaSuccess;
 }
+// The stream's work completes first, as CUDA's does before it releases it.
 cudaError_t StreamDestroy(cudaStream_t s) {
+  {
+    std::lock_guard lock(Rt().mu);
+    if (s == nullptr || Rt().streams.count(s) == 0) return Fail(cudaErrorInvalidResourceHandle);
+    if (StreamOf(s)->capturing) return Fail(cudaErrorStreamCaptureUnsupported);
+  }
+  Drain(StreamOf(s), UINT64_MAX);
   std::lock_guard lock(Rt().mu);
-  if (s == nullptr || Rt().streams.count(s) == 0) return Fail(cudaErrorInvalidResourceHandle);
-  if (StreamOf(s)->capturing) return Fail(cudaErrorStreamCaptureUnsupported);
   Rt().streams.erase(s);
-  delete StreamOf(s);
+  // Kept, not deleted: a device-wide wait on another thread may hold it.
+  Rt().retired.emplace_back(StreamOf(s));
   return cudaSuccess;
 }
 cudaError_t StreamSynchronize(cudaStream_t s) {
-  std::lock_guard lock(Rt().mu);
-  if (!KnownStream(s)) return Fail(cudaErrorInvalidResourceHandle);
-  if (s != nullptr && StreamOf(s)->capturing) {
-    StreamOf(s)->invalidated = true;
-    return Fail(cudaErrorStreamCaptureUnsupported);
+  {
+    std::lock_guard lock(Rt().mu);
+    if (!KnownStream(s)) return Fail(cudaErrorInvalidResourceHandle);
+    if (s != nullptr && StreamOf(s)->capturing) {
+      StreamOf(s)->invalidated = true;
+      return Fail(cudaErrorStreamCaptureUnsupported);
+    }
+    if (ForbiddenWhileCapturing()) return Fail(cudaErrorStreamCaptureUnsupported);
   }
-  if (ForbiddenWhileCapturing()) return Fail(cudaErrorStreamCaptureUnsupported);
-  return cudaSuccess;  // its work ran when it was submitted
+  if (s != nullptr) Drain(StreamOf(s), UINT64_MAX);
+  return cudaSuccess;
 }
 
 cudaError_t StreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode) {
@@ -275,8 +349,8 @@ bool TakeReplayFailure() {
 
 cudaError_t GraphLaunch(cudaGraphExec_t exec, cudaStream_t s) {
   std::shared_ptr<GraphBody> body;
+  std::unique_lock lock(Rt().mu);
   {
-    std::lock_guard lock(Rt().mu);
     if (Rt().execs.count(exec) == 0 || !KnownStream(s)) return Fail(cudaErrorInvalidValue);
     if (s != nullptr && StreamOf(s)->capturing) return Fail(cudaErrorStreamCaptureUnsupported);
     // As a launch fails where the graph's memory cannot be had.
@@ -293,8 +367,12 @@ cudaError_t GraphLaunch(cudaGraphExec_t exec, cudaStream_t s) {
       a.outstanding = !a.freed_in_graph;
     }
   }
-  for (const std::function<void()>& w : body->work) w();
-  return cudaSuccess;
+  return Submit(
+      s,
+      [body] {
+        for (const std::function<void()>& w : body->work) w();
+      },
+      lock);
 }
 
 cudaError_t Malloc(void** p, size_t bytes) {
@@ -329,17 +407,16 @@ cudaError_t MallocAsync(void** p, size_t bytes, cudaStream_t s) {
   }
   return cudaSuccess;
 }
-// Frees `p` on `s` (null: cudaFree's). Ordinary memory is freed at once
-// (its work ran); graph memory freed inside its own capture stays the
-// graph's; freed outside, it must have been made by a launch.
+// Frees `p` on `s` (null: cudaFree's). Ordinary memory leaves the
+// allocations at once (later work may not use it) and is released when
+// the stream reaches the free (cudaFree: after all the device's work);
+// graph memory freed inside its own capture stays the graph's; freed
+// outside, it must have been made by a launch.
 cudaError_t FreeOn(void* p, cudaStream_t s, bool sync) {
   if (p == nullptr) return cudaSuccess;
-  // Released (its canary checked) after the lock is.
-  struct Drop {
-    std::unique_ptr<HostMem> mem;
-    ~Drop() { ReleaseHostMem(std::move(mem)); }
-  } drop;
-  std::lock_guard lock(Rt().mu);
+  // The memory, released (its canary checked) when its stream gets there.
+  std::shared_ptr<HostMem> released;
+  std::unique_lock lock(Rt().mu);
   if (!KnownStream(s)) return Fail(cudaErrorInvalidResourceHandle);
   if (sync && ForbiddenWhileCapturing()) return Fail(cudaErrorStreamCaptureUnsupported);
   auto it = Rt().allocations.find(static_cast<const char*>(p));
@@ -357,8 +434,11 @@ cudaError_t FreeOn(void* p, cudaStream_t s, bool sync) {
   // A free node for ordinary memory would free it on every replay: Kiln
   // never captures one.
   if (stream != nullptr) return Fail(cudaErrorInvalidValue);
-  drop.mem = std::move(a.own);
+  released = std::shared_ptr<HostMem>(a.own.release(), [](HostMem* m) { ReleaseHostMem(std::unique_ptr<HostMem>(m)); });
   Rt().allocations.erase(it);
+  if (!sync) return Submit(s, [released]() mutable { released.reset(); }, lock);
+  lock.unlock();
+  DrainAll();
   return cudaSuccess;
 }
 cudaError_t Free(void* p) { return FreeOn(p, nullptr, true); }
@@ -382,13 +462,19 @@ cudaError_t HostAlloc(void** p, size_t bytes, unsigned int) {
   if (ForbiddenWhileCapturing()) return Fail(cudaErrorStreamCaptureUnsupported);
   *p = std::malloc(std::max<size_t>(bytes, 1));
   if (*p == nullptr) return Fail(cudaErrorMemoryAllocation);
-  Rt().pinned.insert(*p);
+  Rt().pinned[static_cast<const char*>(*p)] = bytes;
   return cudaSuccess;
 }
+// After the device's work, as CUDA's cudaFreeHost synchronizes.
 cudaError_t FreeHost(void* p) {
+  {
+    std::lock_guard lock(Rt().mu);
+    if (ForbiddenWhileCapturing()) return Fail(cudaErrorStreamCaptureUnsupported);
+    if (Rt().pinned.count(static_cast<const char*>(p)) == 0) return Fail(cudaErrorInvalidValue);
+  }
+  DrainAll();
   std::lock_guard lock(Rt().mu);
-  if (ForbiddenWhileCapturing()) return Fail(cudaErrorStreamCaptureUnsupported);
-  if (Rt().pinned.erase(p) == 0) return Fail(cudaErrorInvalidValue);
+  if (Rt().pinned.erase(static_cast<const char*>(p)) == 0) return Fail(cudaErrorInvalidValue);
   std::free(p);
   return cudaSuccess;
 }
@@ -409,13 +495,25 @@ cudaError_t EventDestroy(cudaEvent_t e) {
 }
 cudaError_t EventRecord(cudaEvent_t e, cudaStream_t s) {
   std::lock_guard lock(Rt().mu);
-  return Rt().events.count(e) != 0 && KnownStream(s) ? cudaSuccess : Fail(cudaErrorInvalidResourceHandle);
+  if (Rt().events.count(e) == 0 || !KnownStream(s)) return Fail(cudaErrorInvalidResourceHandle);
+  auto& event = *reinterpret_cast<EmuEvent*>(e);
+  event.stream = s != nullptr && !StreamOf(s)->capturing ? StreamOf(s) : nullptr;
+  event.seq = event.stream != nullptr ? event.stream->submitted : 0;
+  return cudaSuccess;
 }
+// Runs the event's stream up to the event (no further: later work stays
+// pending, as it may on a GPU).
 cudaError_t EventSynchronize(cudaEvent_t e) {
-  std::lock_guard lock(Rt().mu);
-  if (Rt().events.count(e) == 0) return Fail(cudaErrorInvalidResourceHandle);
-  if (ForbiddenWhileCapturing()) return Fail(cudaErrorStreamCaptureUnsupported);
-  return cudaSuccess;  // the work before it ran when it was submitted
+  EmuEvent event;
+  {
+    std::lock_guard lock(Rt().mu);
+    if (Rt().events.count(e) == 0) return Fail(cudaErrorInvalidResourceHandle);
+    if (ForbiddenWhileCapturing()) return Fail(cudaErrorStreamCaptureUnsupported);
+    event = *reinterpret_cast<EmuEvent*>(e);
+    if (event.stream != nullptr && Rt().streams.count(event.stream) == 0) event.stream = nullptr;  // destroyed: done
+  }
+  if (event.stream != nullptr) Drain(event.stream, event.seq);
+  return cudaSuccess;
 }
 
 cudaError_t MemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s) {
@@ -432,7 +530,20 @@ cudaError_t MemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind
   if ((device_dst && Holding(dst, bytes) == nullptr) || (device_src && Holding(src, bytes) == nullptr)) {
     return Fail(cudaErrorInvalidValue);
   }
-  return Submit(s, [dst, src, bytes] { std::memcpy(dst, src, bytes); }, lock);
+  const bool queued = s != nullptr && !StreamOf(s)->capturing;
+  if (queued && kind == cudaMemcpyHostToDevice && !Pinned(src, bytes)) {
+    // From pageable memory: the bytes are taken now (the caller may reuse
+    // its memory on return), written in stream order.
+    auto staged = std::make_shared<std::vector<char>>(static_cast<const char*>(src), static_cast<const char*>(src) + bytes);
+    return Submit(s, [dst, staged] { std::memcpy(dst, staged->data(), staged->size()); }, lock);
+  }
+  uint64_t seq = 0;
+  const cudaError_t e = Submit(s, [dst, src, bytes] { std::memcpy(dst, src, bytes); }, lock, &seq);
+  if (e != cudaSuccess || !queued || kind != cudaMemcpyDeviceToHost || Pinned(dst, bytes)) return e;
+  // To pageable memory: the call returns once the copy is done.
+  lock.unlock();
+  Drain(StreamOf(s), seq);
+  return cudaSuccess;
 }
 
 cudaError_t LibraryLoadData(cudaLibrary_t* library, const void* code, cudaJitOption*, void**, unsigned int,
@@ -520,6 +631,14 @@ void EmulatedStreamWork(cudaStream_t stream, std::function<void()> work) {
   std::unique_lock lock(Rt().mu);
   if (!KnownStream(stream)) Throw("cuda-emu: a library call on a stream this runtime did not make");
   Submit(stream, std::move(work), lock);
+}
+
+void EmulatedStreamFinish(cudaStream_t stream) {
+  {
+    std::lock_guard lock(Rt().mu);
+    if (stream == nullptr || Rt().streams.count(stream) == 0 || StreamOf(stream)->capturing) return;
+  }
+  Drain(StreamOf(stream), UINT64_MAX);
 }
 
 bool EmulatedStreamCapturing(cudaStream_t stream) {

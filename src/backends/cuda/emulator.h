@@ -8,9 +8,11 @@
 //   allocated, so an unwritten output shows, and ending at an inaccessible
 //   page, so an access past its end fails; allocations are tracked, so a
 //   bad free or a copy past an allocation is an error;
-// - streams run their work at once, in order; a stream being captured
-//   records it into a graph that cudaGraphLaunch runs; calls CUDA forbids
-//   during a thread-local capture fail and invalidate it;
+// - streams queue their work and run it in order when the host waits for
+//   it (as a GPU may run it later: a read that does not wait sees stale
+//   bytes); a stream being captured records it into a graph that
+//   cudaGraphLaunch runs; calls CUDA forbids during a thread-local capture
+//   fail and invalidate it;
 // - kernels are the modules' CUDA C++ compiled by the host's C++ compiler
 //   with a small shim (blockIdx, threadIdx, __shared__, atomics, and
 //   __syncthreads as a switch between fibers, one per CUDA thread), loaded
