@@ -143,6 +143,21 @@ TEST_F(EmulatedRuntimeTest, StreamWorkRunsWhenTheHostWaits) {
   EXPECT_EQ(Rt().cudaLibraryUnload(add.library), cudaSuccess);
 }
 
+// A host that never waits: the oldest work runs once thousands are queued
+// (a GPU keeps up), instead of piling up without bound.
+TEST_F(EmulatedRuntimeTest, AHostThatNeverWaitsDoesNotPileUpWork) {
+  void* pinned = nullptr;
+  ASSERT_EQ(Rt().cudaHostAlloc(&pinned, sizeof(float), cudaHostAllocDefault), cudaSuccess);
+  *static_cast<float*>(pinned) = -1;
+  float* x = Device(4, s_);
+  for (int i = 0; i < 5000; ++i) {
+    ASSERT_EQ(Rt().cudaMemcpyAsync(pinned, x, sizeof(float), cudaMemcpyDeviceToHost, s_), cudaSuccess);
+  }
+  EXPECT_EQ(*static_cast<float*>(pinned), 4);  // without a wait
+  EXPECT_EQ(Rt().cudaFreeAsync(x, s_), cudaSuccess);
+  EXPECT_EQ(Rt().cudaFreeHost(pinned), cudaSuccess);
+}
+
 TEST_F(EmulatedRuntimeTest, BadFreesAndCopiesAreRefused) {
   float* p = Device(1, s_);
   float host[2] = {0, 0};
@@ -225,6 +240,14 @@ TEST_F(EmulatedRuntimeTest, WaitingForTheHostInvalidatesAThreadLocalCapture) {
             }),
             cudaErrorStreamCaptureUnsupported);
   EXPECT_EQ(invalidated_by([&] { return Rt().cudaStreamSynchronize(other); }), cudaErrorStreamCaptureUnsupported);
+  void* device = nullptr;
+  ASSERT_EQ(Rt().cudaMallocAsync(&device, sizeof(float), other), cudaSuccess);
+  float pageable = 0;  // a copy into it waits for the host
+  EXPECT_EQ(invalidated_by([&] {
+              return Rt().cudaMemcpyAsync(&pageable, device, sizeof pageable, cudaMemcpyDeviceToHost, other);
+            }),
+            cudaErrorStreamCaptureUnsupported);
+  EXPECT_EQ(Rt().cudaFreeAsync(device, other), cudaSuccess);
   EXPECT_EQ(invalidated_by([&] {
               void* p = nullptr;
               return Rt().cudaMalloc(&p, 16);

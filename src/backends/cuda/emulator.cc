@@ -107,7 +107,7 @@ struct Runtime {
   std::map<const char*, Allocation> allocations;  // by start address
   std::map<const char*, size_t> pinned;  // cudaHostAlloc's blocks, by start
   std::set<const void*> streams, events, graphs, execs, libraries, kernels;
-  std::vector<std::unique_ptr<EmuStream>> retired;  // destroyed streams (a few bytes each)
+  std::vector<std::unique_ptr<EmuStream>> retired;  // destroyed streams (under a KiB each)
 };
 Runtime& Rt() {
   static auto* rt = new Runtime();  // never destroyed: buffers may outlive static destruction
@@ -172,6 +172,9 @@ bool Pinned(const void* p, size_t bytes) {
 
 // Runs `s`'s pending work up to `upto` (its seq) on the calling thread, in
 // order: the host waiting for the device. Without Rt().mu.
+// Work that throws (a stand-in's computation refusing what its call
+// accepted) would surface in whichever call waits, maybe a destructor: it
+// aborts with the message instead, as the canary does.
 void Drain(EmuStream* s, uint64_t upto) {
   std::lock_guard run(s->run_mu);
   for (;;) {
@@ -182,20 +185,34 @@ void Drain(EmuStream* s, uint64_t upto) {
       work = std::move(s->pending.front().work);
       s->pending.pop_front();
     }
-    work();
+    try {
+      work();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "cuda-emu: work queued on a stream failed: %s\n", e.what());
+      std::abort();
+    }
   }
 }
+
+// `s`'s work submitted so far (a wait covers that, not work submitted by
+// other threads while it runs). Needs Rt().mu.
+uint64_t Submitted(cudaStream_t s) { return s != nullptr ? StreamOf(s)->submitted : 0; }
 
 // Every stream's pending work (a device-wide synchronization). Without
 // Rt().mu.
 void DrainAll() {
-  std::vector<EmuStream*> streams;
+  std::vector<std::pair<EmuStream*, uint64_t>> streams;
   {
     std::lock_guard lock(Rt().mu);
-    for (const void* p : Rt().streams) streams.push_back(static_cast<EmuStream*>(const_cast<void*>(p)));
+    for (const void* p : Rt().streams) {
+      auto* s = static_cast<EmuStream*>(const_cast<void*>(p));
+      streams.emplace_back(s, s->submitted);
+    }
   }
-  for (EmuStream* s : streams) Drain(s, UINT64_MAX);
+  for (const auto& [s, upto] : streams) Drain(s, upto);
 }
+
+constexpr size_t kMaxPending = 4096;
 
 // Submits `work` to `s`: recorded where `s` is being captured, run now on
 // the default stream (null), else queued until the host waits for it, as
@@ -219,6 +236,14 @@ cudaError_t Submit(cudaStream_t s, std::function<void()> work, std::unique_lock<
   }
   stream.pending.push_back({++stream.submitted, std::move(work)});
   if (seq != nullptr) *seq = stream.submitted;
+  // A host that never waits: the device keeps up (the queue's closures and
+  // freed blocks would pile up otherwise).
+  if (stream.pending.size() > kMaxPending) {
+    const uint64_t upto = stream.submitted - kMaxPending / 2;
+    lock.unlock();
+    Drain(&stream, upto);
+    lock.lock();
+  }
   return cudaSuccess;
 }
 
@@ -252,19 +277,22 @@ cudaError_t StreamCreateWithFlags(cudaStream_t* s, unsigned int) {
 }
 // The stream's work completes first, as CUDA's does before it releases it.
 cudaError_t StreamDestroy(cudaStream_t s) {
+  uint64_t upto = 0;
   {
     std::lock_guard lock(Rt().mu);
     if (s == nullptr || Rt().streams.count(s) == 0) return Fail(cudaErrorInvalidResourceHandle);
     if (StreamOf(s)->capturing) return Fail(cudaErrorStreamCaptureUnsupported);
+    upto = Submitted(s);
   }
-  Drain(StreamOf(s), UINT64_MAX);
+  Drain(StreamOf(s), upto);
   std::lock_guard lock(Rt().mu);
-  Rt().streams.erase(s);
+  if (Rt().streams.erase(s) == 0) return Fail(cudaErrorInvalidResourceHandle);  // destroyed meanwhile
   // Kept, not deleted: a device-wide wait on another thread may hold it.
   Rt().retired.emplace_back(StreamOf(s));
   return cudaSuccess;
 }
 cudaError_t StreamSynchronize(cudaStream_t s) {
+  uint64_t upto = 0;
   {
     std::lock_guard lock(Rt().mu);
     if (!KnownStream(s)) return Fail(cudaErrorInvalidResourceHandle);
@@ -273,8 +301,9 @@ cudaError_t StreamSynchronize(cudaStream_t s) {
       return Fail(cudaErrorStreamCaptureUnsupported);
     }
     if (ForbiddenWhileCapturing()) return Fail(cudaErrorStreamCaptureUnsupported);
+    upto = Submitted(s);
   }
-  if (s != nullptr) Drain(StreamOf(s), UINT64_MAX);
+  if (s != nullptr) Drain(StreamOf(s), upto);
   return cudaSuccess;
 }
 
@@ -537,10 +566,13 @@ cudaError_t MemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind
     auto staged = std::make_shared<std::vector<char>>(static_cast<const char*>(src), static_cast<const char*>(src) + bytes);
     return Submit(s, [dst, staged] { std::memcpy(dst, staged->data(), staged->size()); }, lock);
   }
+  // To pageable memory, the call returns once the copy is done: a wait for
+  // the host, which a capture on this thread forbids.
+  const bool waits = queued && kind == cudaMemcpyDeviceToHost && !Pinned(dst, bytes);
+  if (waits && ForbiddenWhileCapturing()) return Fail(cudaErrorStreamCaptureUnsupported);
   uint64_t seq = 0;
   const cudaError_t e = Submit(s, [dst, src, bytes] { std::memcpy(dst, src, bytes); }, lock, &seq);
-  if (e != cudaSuccess || !queued || kind != cudaMemcpyDeviceToHost || Pinned(dst, bytes)) return e;
-  // To pageable memory: the call returns once the copy is done.
+  if (e != cudaSuccess || !waits) return e;
   lock.unlock();
   Drain(StreamOf(s), seq);
   return cudaSuccess;
@@ -634,11 +666,13 @@ void EmulatedStreamWork(cudaStream_t stream, std::function<void()> work) {
 }
 
 void EmulatedStreamFinish(cudaStream_t stream) {
+  uint64_t upto = 0;
   {
     std::lock_guard lock(Rt().mu);
     if (stream == nullptr || Rt().streams.count(stream) == 0 || StreamOf(stream)->capturing) return;
+    upto = Submitted(stream);
   }
-  Drain(StreamOf(stream), UINT64_MAX);
+  Drain(StreamOf(stream), upto);
 }
 
 bool EmulatedStreamCapturing(cudaStream_t stream) {
