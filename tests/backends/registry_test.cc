@@ -65,5 +65,30 @@ TEST(Registry, MissingCapabilitiesAreReportedAtCompile) {
   KILN_EXPECT_ERROR(add.Call(tensors::FromValue(2.0)), "backend \"limited\" does not support dtype Float64");
 }
 
+// A tensor knows its buffer by the owner's address, so a buffer, and an
+// executable that makes buffers, keep their backend alive: no later backend
+// can be given that address while they live.
+TEST(Registry, BuffersAndExecutablesKeepTheirBackend) {
+  auto cpu = backends::NewWithName("cpu");
+  std::weak_ptr<backends::Backend> weak = cpu;
+  const float values[2] = {1, 2};
+  backends::BufferPtr buffer = cpu->BufferFromHost(shapes::Make(dtypes::Float32, 2), values);
+  auto g = graph::NewGraph("twice");
+  graph::Node x = graph::Parameter(g.get(), "x", shapes::Make(dtypes::Float32, 2));
+  std::unique_ptr<backends::Executable> exec = cpu->Compile(g->Finish({x * 2.0f}, graph::Loc::current()));
+  cpu.reset();
+  EXPECT_FALSE(weak.expired());
+  buffer.reset();
+  EXPECT_FALSE(weak.expired());  // the executable's
+  backends::BufferPtr out = exec->Execute({weak.lock()->BufferFromHost(shapes::Make(dtypes::Float32, 2), values)}, {})[0];
+  exec.reset();
+  EXPECT_FALSE(weak.expired());  // its result's
+  float got[2];
+  out->CopyToHost(got);
+  EXPECT_EQ(got[1], 4);
+  out.reset();
+  EXPECT_TRUE(weak.expired());
+}
+
 }  // namespace
 }  // namespace kiln

@@ -22,10 +22,12 @@ namespace kiln::backends::cpu {
 
 namespace {
 
+// A buffer keeps its backend alive: tensors recognise their buffers by the
+// owner's address, which a later backend could otherwise be given.
 class CpuBuffer final : public Buffer {
  public:
-  CpuBuffer(Backend* owner, const shapes::Shape& shape, std::shared_ptr<HostStorage> storage)
-      : Buffer(owner, shape), storage_(std::move(storage)) {}
+  CpuBuffer(std::shared_ptr<Backend> owner, const shapes::Shape& shape, std::shared_ptr<HostStorage> storage)
+      : Buffer(owner.get(), shape), owner_(std::move(owner)), storage_(std::move(storage)) {}
   void CopyToHost(void* dst) const override {
     if (Shape().ByteSize() > 0) std::memcpy(dst, storage_->Data(), static_cast<size_t>(Shape().ByteSize()));
   }
@@ -33,6 +35,7 @@ class CpuBuffer final : public Buffer {
   const std::shared_ptr<HostStorage>& Storage() const { return storage_; }
 
  private:
+  std::shared_ptr<Backend> owner_;
   std::shared_ptr<HostStorage> storage_;
 };
 
@@ -70,11 +73,12 @@ size_t InPlaceOperands(const ir::Instruction& in) {
 bool IsAlias(const ir::Instruction& in) { return in.op == ir::OpType::kReshape || in.op == ir::OpType::kBitcast; }
 
 class CpuExecutable;
-std::unique_ptr<CpuExecutable> CompileForCpu(Backend* backend, std::shared_ptr<const ir::Function> fn);
+std::unique_ptr<CpuExecutable> CompileForCpu(std::shared_ptr<Backend> backend, std::shared_ptr<const ir::Function> fn);
 
 class CpuExecutable final : public Executable {
  public:
-  CpuExecutable(Backend* backend, std::shared_ptr<const ir::Function> fn) : backend_(backend), fn_(std::move(fn)) {
+  CpuExecutable(std::shared_ptr<Backend> backend, std::shared_ptr<const ir::Function> fn)
+      : backend_(std::move(backend)), fn_(std::move(fn)) {
     const auto& instrs = fn_->instructions;
     CompileSubfunctions();
     const FusionPlan plan = PlanFusion(*fn_, FusionEnabled());
@@ -550,7 +554,7 @@ class CpuExecutable final : public Executable {
     if (last_use_[tuple] == s) state.tuples[tuple].clear();
   }
 
-  Backend* backend_;
+  std::shared_ptr<Backend> backend_;  // alive while its executables are (CpuBuffer says why)
   std::shared_ptr<const ir::Function> fn_;
   std::vector<std::unique_ptr<CpuExecutable>> subexecutables_;  // per sub-function (null if unused)
   std::vector<std::vector<int>> tuple_readers_;  // per tuple instruction and element: GetTupleElement count
@@ -566,7 +570,7 @@ class CpuExecutable final : public Executable {
   std::unique_ptr<StepProfile> profile_;      // with KILN_CPU_PROFILE=1
 };
 
-class CpuBackend final : public Backend {
+class CpuBackend final : public Backend, public std::enable_shared_from_this<CpuBackend> {
  public:
   CpuBackend() {
     const KernelTable& table = Kernels();
@@ -605,17 +609,17 @@ class CpuBackend final : public Backend {
   BufferPtr BufferFromHost(const shapes::Shape& shape, const void* data) override {
     auto storage = HostStorage::Allocate(static_cast<size_t>(shape.ByteSize()));
     if (shape.ByteSize() > 0) std::memcpy(storage->Data(), data, static_cast<size_t>(shape.ByteSize()));
-    return std::make_shared<CpuBuffer>(this, shape, std::move(storage));
+    return std::make_shared<CpuBuffer>(shared_from_this(), shape, std::move(storage));
   }
 
   BufferPtr BufferFromHostStorage(const shapes::Shape& shape, std::shared_ptr<HostStorage> storage) override {
-    return std::make_shared<CpuBuffer>(this, shape, std::move(storage));
+    return std::make_shared<CpuBuffer>(shared_from_this(), shape, std::move(storage));
   }
 
   std::unique_ptr<Executable> Compile(std::shared_ptr<const ir::Function> fn) override {
     if (!fn) Throw("cpu: Compile of a null function");
     fn->Validate();
-    return CompileForCpu(this, std::move(fn));
+    return CompileForCpu(shared_from_this(), std::move(fn));
   }
 
  private:
@@ -624,9 +628,9 @@ class CpuBackend final : public Backend {
 
 // Simplify, fold, CSE and DCE before kernels are built (see passes.h); the
 // executable compiles the sub-functions it calls the same way.
-std::unique_ptr<CpuExecutable> CompileForCpu(Backend* backend, std::shared_ptr<const ir::Function> fn) {
+std::unique_ptr<CpuExecutable> CompileForCpu(std::shared_ptr<Backend> backend, std::shared_ptr<const ir::Function> fn) {
   if (OptimizationsEnabled()) fn = OptimizeFunction(std::move(fn));
-  return std::make_unique<CpuExecutable>(backend, std::move(fn));
+  return std::make_unique<CpuExecutable>(std::move(backend), std::move(fn));
 }
 
 }  // namespace
