@@ -21,14 +21,6 @@ namespace kiln::backends::cuda {
 /// kiln::Error for a stream the runtime did not make.
 void EmulatedStreamWork(cudaStream_t stream, std::function<void()> work);
 
-/// Runs the emulated runtime's `stream` up to its last submitted work (if
-/// it is not being captured): the solver stand-ins compute at the call,
-/// after the work before them, a valid order for a stream.
-void EmulatedStreamFinish(cudaStream_t stream);
-
-/// Whether the emulated runtime's `stream` is being captured.
-bool EmulatedStreamCapturing(cudaStream_t stream);
-
 /// What the stand-ins' cuBLAS, cuSOLVER and cuBLASLt handles hold: the
 /// stream their calls go on (cublasSetStream, cusolverDnSetStream).
 struct EmulatedLibraryHandle {

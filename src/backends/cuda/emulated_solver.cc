@@ -7,12 +7,13 @@
 // transpose and diagonal flags, pointer arrays, workspaces and their
 // queries) and rejects what the library rejects, with its status. The
 // arithmetic is LAPACK's (the _work entry points), and textbook
-// substitution in double for trsm.
+// substitution in double for trsm, run on the handle's stream.
 #include <lapacke.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <type_traits>
 #include <vector>
@@ -23,32 +24,36 @@ namespace kiln::backends::cuda {
 
 namespace {
 
-// Whether `h` is null; else runs its stream's earlier work first (these
-// stand-ins compute at the call, which reads what that work wrote).
+// Submits a call's computation to its handle's stream (cublasSetStream,
+// cusolverDnSetStream): arguments are checked at the call, as the
+// libraries check them; the matrices, pointer arrays and `info` are device
+// memory, read and written when the stream runs.
 template <typename H>
-bool Unready(H h) {
-  if (h == nullptr) return true;
-  EmulatedStreamFinish(reinterpret_cast<const EmulatedLibraryHandle*>(h)->stream);
-  return false;
+void OnStream(H h, std::function<void()> work) {
+  EmulatedStreamWork(reinterpret_cast<const EmulatedLibraryHandle*>(h)->stream, std::move(work));
 }
 
 // ------------------------------------------------------------ cuBLAS: trsm.
+
+// trsm's argument checks: the handle, the sizes and leading dimensions.
+cublasStatus_t TrsmCheck(cublasHandle_t handle, cublasSideMode_t side, int64_t m, int64_t n, int64_t lda, int64_t ldb,
+                         const void* alpha) {
+  if (handle == nullptr) return CUBLAS_STATUS_NOT_INITIALIZED;
+  const int64_t k = side == CUBLAS_SIDE_LEFT ? m : n;
+  if (m < 0 || n < 0 || lda < std::max<int64_t>(1, k) || ldb < std::max<int64_t>(1, m) || alpha == nullptr) {
+    return CUBLAS_STATUS_INVALID_VALUE;
+  }
+  return CUBLAS_STATUS_SUCCESS;
+}
 
 // B := alpha op(A)⁻¹ B (left) or alpha B op(A)⁻¹ (right); B is m x n with
 // leading dimension ldb, A k x k (k = m or n) with lda, of which only the
 // `uplo` triangle is read (and its diagonal unless `diag` is unit).
 template <typename T>
-cublasStatus_t Trsm(cublasHandle_t handle, cublasSideMode_t side, cublasFillMode_t uplo, cublasOperation_t trans,
-                    cublasDiagType_t diag, int64_t m, int64_t n, const T* alpha, const T* A, int64_t lda, T* B,
-                    int64_t ldb) {
-  if (Unready(handle)) return CUBLAS_STATUS_NOT_INITIALIZED;
+void TrsmSolve(cublasSideMode_t side, cublasFillMode_t uplo, cublasOperation_t trans, cublasDiagType_t diag, int64_t m,
+               int64_t n, double alpha, const T* A, int64_t lda, T* B, int64_t ldb) {
   const bool left = side == CUBLAS_SIDE_LEFT;
   const int64_t k = left ? m : n;
-  if (m < 0 || n < 0 || lda < std::max<int64_t>(1, k) || ldb < std::max<int64_t>(1, m) || alpha == nullptr) {
-    return CUBLAS_STATUS_INVALID_VALUE;
-  }
-  if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
-  if (A == nullptr || B == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
   const bool lower = uplo == CUBLAS_FILL_MODE_LOWER, transposed = trans != CUBLAS_OP_N;
   // op(A)(i, j), read from the stored triangle only.
   const auto op = [&](int64_t i, int64_t j) -> double {
@@ -63,7 +68,7 @@ cublasStatus_t Trsm(cublasHandle_t handle, cublasSideMode_t side, cublasFillMode
   for (int64_t line = 0; line < lines; ++line) {
     const auto at = [&](int64_t t) -> T& { return left ? B[t + line * ldb] : B[line + t * ldb]; };
     for (int64_t t = 0; t < k; ++t) {
-      v[static_cast<size_t>(t)] = static_cast<double>(*alpha) * static_cast<double>(at(t));
+      v[static_cast<size_t>(t)] = alpha * static_cast<double>(at(t));
     }
     // left: op(A) x = v; right: x op(A) = v, i.e. op(A)ᵀ xᵀ = vᵀ (the
     // opposite triangle).
@@ -79,6 +84,18 @@ cublasStatus_t Trsm(cublasHandle_t handle, cublasSideMode_t side, cublasFillMode
     }
     for (int64_t t = 0; t < k; ++t) at(t) = static_cast<T>(v[static_cast<size_t>(t)]);
   }
+}
+
+// alpha is read at the call (host pointer mode).
+template <typename T>
+cublasStatus_t Trsm(cublasHandle_t handle, cublasSideMode_t side, cublasFillMode_t uplo, cublasOperation_t trans,
+                    cublasDiagType_t diag, int64_t m, int64_t n, const T* alpha, const T* A, int64_t lda, T* B,
+                    int64_t ldb) {
+  if (const cublasStatus_t s = TrsmCheck(handle, side, m, n, lda, ldb, alpha); s != CUBLAS_STATUS_SUCCESS) return s;
+  if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
+  if (A == nullptr || B == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
+  const double a = static_cast<double>(*alpha);
+  OnStream(handle, [=] { TrsmSolve(side, uplo, trans, diag, m, n, a, A, lda, B, ldb); });
   return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -97,15 +114,15 @@ template <typename T>
 cublasStatus_t TrsmBatched(cublasHandle_t h, cublasSideMode_t side, cublasFillMode_t uplo, cublasOperation_t trans,
                            cublasDiagType_t diag, int64_t m, int64_t n, const T* alpha, const T* const A[],
                            int64_t lda, T* const B[], int64_t ldb, int64_t batch) {
-  if (Unready(h)) return CUBLAS_STATUS_NOT_INITIALIZED;  // before reading the pointer arrays
+  if (const cublasStatus_t s = TrsmCheck(h, side, m, n, lda, ldb, alpha); s != CUBLAS_STATUS_SUCCESS) return s;
   if (batch < 0) return CUBLAS_STATUS_INVALID_VALUE;
   if (batch > 0 && (A == nullptr || B == nullptr)) return CUBLAS_STATUS_INVALID_VALUE;
-  for (int64_t i = 0; i < batch; ++i) {
-    if (const cublasStatus_t s = Trsm(h, side, uplo, trans, diag, m, n, alpha, A[i], lda, B[i], ldb);
-        s != CUBLAS_STATUS_SUCCESS) {
-      return s;
-    }
-  }
+  if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
+  const double a = static_cast<double>(*alpha);
+  // The pointer arrays are device memory: read when the stream runs.
+  OnStream(h, [=] {
+    for (int64_t i = 0; i < batch; ++i) TrsmSolve(side, uplo, trans, diag, m, n, a, A[i], lda, B[i], ldb);
+  });
   return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -234,7 +251,7 @@ constexpr size_t kHostWorkspace = 64;
 cusolverStatus_t PotrfBufferSize(cusolverDnHandle_t handle, cusolverDnParams_t params, cublasFillMode_t, int64_t n,
                                  cudaDataType type, const void*, int64_t lda, cudaDataType compute, size_t* device,
                                  size_t* host) {
-  if (Unready(handle) || params == nullptr) return CUSOLVER_STATUS_NOT_INITIALIZED;
+  if (handle == nullptr || params == nullptr) return CUSOLVER_STATUS_NOT_INITIALIZED;
   const size_t e = SolverElement(type, compute);
   if (e == 0) return CUSOLVER_STATUS_NOT_SUPPORTED;
   if (n < 0 || lda < std::max<int64_t>(1, n)) return CUSOLVER_STATUS_INVALID_VALUE;
@@ -255,27 +272,31 @@ cusolverStatus_t Potrf(cusolverDnHandle_t handle, cusolverDnParams_t params, cub
     return CUSOLVER_STATUS_INVALID_VALUE;
   }
   (void)host;
-  *info = type == CUDA_R_64F ? Potrf(Uplo(uplo), L(n), static_cast<double*>(A), L(lda))
-                             : Potrf(Uplo(uplo), L(n), static_cast<float*>(A), L(lda));
+  OnStream(handle, [=] {
+    *info = type == CUDA_R_64F ? Potrf(Uplo(uplo), L(n), static_cast<double*>(A), L(lda))
+                               : Potrf(Uplo(uplo), L(n), static_cast<float*>(A), L(lda));
+  });
   return CUSOLVER_STATUS_SUCCESS;
 }
 
 template <typename T>
 cusolverStatus_t PotrfBatched(cusolverDnHandle_t handle, cublasFillMode_t uplo, int n, T* A[], int lda, int* info,
                               int batch) {
-  if (Unready(handle)) return CUSOLVER_STATUS_NOT_INITIALIZED;
+  if (handle == nullptr) return CUSOLVER_STATUS_NOT_INITIALIZED;
   if (n < 0 || lda < std::max(1, n) || batch < 0 || (batch > 0 && (A == nullptr || info == nullptr))) {
     return CUSOLVER_STATUS_INVALID_VALUE;
   }
-  for (int i = 0; i < batch; ++i) {
-    info[i] = Potrf(Uplo(uplo), n, A[i], lda);
-    // cuSOLVER documents the other triangle as its workspace: left as garbage.
-    for (int c = 0; c < n; ++c) {
-      for (int r = 0; r < n; ++r) {
-        if (uplo == CUBLAS_FILL_MODE_LOWER ? r < c : r > c) A[i][r + c * lda] = std::numeric_limits<T>::quiet_NaN();
+  OnStream(handle, [=] {
+    for (int i = 0; i < batch; ++i) {
+      info[i] = Potrf(Uplo(uplo), n, A[i], lda);
+      // cuSOLVER documents the other triangle as its workspace: left as garbage.
+      for (int c = 0; c < n; ++c) {
+        for (int r = 0; r < n; ++r) {
+          if (uplo == CUBLAS_FILL_MODE_LOWER ? r < c : r > c) A[i][r + c * lda] = std::numeric_limits<T>::quiet_NaN();
+        }
       }
     }
-  }
+  });
   return CUSOLVER_STATUS_SUCCESS;
 }
 cusolverStatus_t SpotrfBatched(cusolverDnHandle_t h, cublasFillMode_t uplo, int n, float* A[], int lda, int* info,
@@ -290,7 +311,7 @@ cusolverStatus_t DpotrfBatched(cusolverDnHandle_t h, cublasFillMode_t uplo, int 
 cusolverStatus_t GetrfBufferSize(cusolverDnHandle_t handle, cusolverDnParams_t params, int64_t m, int64_t n,
                                  cudaDataType type, const void*, int64_t lda, cudaDataType compute, size_t* device,
                                  size_t* host) {
-  if (Unready(handle) || params == nullptr) return CUSOLVER_STATUS_NOT_INITIALIZED;
+  if (handle == nullptr || params == nullptr) return CUSOLVER_STATUS_NOT_INITIALIZED;
   const size_t e = SolverElement(type, compute);
   if (e == 0) return CUSOLVER_STATUS_NOT_SUPPORTED;
   if (m < 0 || n < 0 || lda < std::max<int64_t>(1, m)) return CUSOLVER_STATUS_INVALID_VALUE;
@@ -310,26 +331,30 @@ cusolverStatus_t Getrf(cusolverDnHandle_t handle, cusolverDnParams_t params, int
   if (!WorkspaceOk(device, device_bytes, want) || host_bytes < want_host || info == nullptr || ipiv == nullptr) {
     return CUSOLVER_STATUS_INVALID_VALUE;
   }
-  std::vector<lapack_int> p(static_cast<size_t>(std::min(m, n)));
-  *info = type == CUDA_R_64F ? Getrf(L(m), L(n), static_cast<double*>(A), L(lda), p.data())
-                             : Getrf(L(m), L(n), static_cast<float*>(A), L(lda), p.data());
-  std::copy(p.begin(), p.end(), ipiv);  // 1-based, as LAPACK's
+  OnStream(handle, [=] {
+    std::vector<lapack_int> p(static_cast<size_t>(std::min(m, n)));
+    *info = type == CUDA_R_64F ? Getrf(L(m), L(n), static_cast<double*>(A), L(lda), p.data())
+                               : Getrf(L(m), L(n), static_cast<float*>(A), L(lda), p.data());
+    std::copy(p.begin(), p.end(), ipiv);  // 1-based, as LAPACK's
+  });
   return CUSOLVER_STATUS_SUCCESS;
 }
 
 // cuBLAS's batched LU of n x n matrices, 32-bit pivots n per matrix.
 template <typename T>
 cublasStatus_t GetrfBatched(cublasHandle_t handle, int n, T* const A[], int lda, int* P, int* info, int batch) {
-  if (Unready(handle)) return CUBLAS_STATUS_NOT_INITIALIZED;
+  if (handle == nullptr) return CUBLAS_STATUS_NOT_INITIALIZED;
   if (n < 0 || lda < std::max(1, n) || batch < 0 || (batch > 0 && (A == nullptr || info == nullptr))) {
     return CUBLAS_STATUS_INVALID_VALUE;
   }
   if (P == nullptr) return CUBLAS_STATUS_NOT_SUPPORTED;  // Kiln always pivots
-  std::vector<lapack_int> p(static_cast<size_t>(n));
-  for (int i = 0; i < batch; ++i) {
-    info[i] = Getrf(n, n, A[i], lda, p.data());
-    std::copy(p.begin(), p.end(), P + static_cast<int64_t>(i) * n);
-  }
+  OnStream(handle, [=] {
+    std::vector<lapack_int> p(static_cast<size_t>(n));
+    for (int i = 0; i < batch; ++i) {
+      info[i] = Getrf(n, n, A[i], lda, p.data());
+      std::copy(p.begin(), p.end(), P + static_cast<int64_t>(i) * n);
+    }
+  });
   return CUBLAS_STATUS_SUCCESS;
 }
 cublasStatus_t SgetrfBatched(cublasHandle_t h, int n, float* const A[], int lda, int* P, int* info, int batch) {
@@ -342,7 +367,7 @@ cublasStatus_t DgetrfBatched(cublasHandle_t h, int n, double* const A[], int lda
 cusolverStatus_t GeqrfBufferSize(cusolverDnHandle_t handle, cusolverDnParams_t params, int64_t m, int64_t n,
                                  cudaDataType type, const void*, int64_t lda, cudaDataType tau_type, const void*,
                                  cudaDataType compute, size_t* device, size_t* host) {
-  if (Unready(handle) || params == nullptr) return CUSOLVER_STATUS_NOT_INITIALIZED;
+  if (handle == nullptr || params == nullptr) return CUSOLVER_STATUS_NOT_INITIALIZED;
   const size_t e = SolverElement(type, compute);
   if (e == 0 || tau_type != type) return CUSOLVER_STATUS_NOT_SUPPORTED;
   if (m < 0 || n < 0 || lda < std::max<int64_t>(1, m)) return CUSOLVER_STATUS_INVALID_VALUE;
@@ -363,8 +388,10 @@ cusolverStatus_t Geqrf(cusolverDnHandle_t handle, cusolverDnParams_t params, int
   if (!WorkspaceOk(device, device_bytes, want) || host_bytes < want_host || info == nullptr || tau == nullptr) {
     return CUSOLVER_STATUS_INVALID_VALUE;
   }
-  *info = type == CUDA_R_64F ? Geqrf(L(m), L(n), static_cast<double*>(A), L(lda), static_cast<double*>(tau))
-                             : Geqrf(L(m), L(n), static_cast<float*>(A), L(lda), static_cast<float*>(tau));
+  OnStream(handle, [=] {
+    *info = type == CUDA_R_64F ? Geqrf(L(m), L(n), static_cast<double*>(A), L(lda), static_cast<double*>(tau))
+                               : Geqrf(L(m), L(n), static_cast<float*>(A), L(lda), static_cast<float*>(tau));
+  });
   return CUSOLVER_STATUS_SUCCESS;
 }
 
@@ -372,7 +399,7 @@ cusolverStatus_t Geqrf(cusolverDnHandle_t handle, cusolverDnParams_t params, int
 template <typename T>
 cusolverStatus_t OrgqrBufferSize(cusolverDnHandle_t handle, int m, int n, int k, const T*, int lda, const T*,
                                  int* lwork) {
-  if (Unready(handle)) return CUSOLVER_STATUS_NOT_INITIALIZED;
+  if (handle == nullptr) return CUSOLVER_STATUS_NOT_INITIALIZED;
   if (m < 0 || n < 0 || n > m || k < 0 || k > n || lda < std::max(1, m)) return CUSOLVER_STATUS_INVALID_VALUE;
   *lwork = std::max(n, 1) * 4;
   return CUSOLVER_STATUS_SUCCESS;
@@ -396,7 +423,7 @@ cusolverStatus_t Orgqr(cusolverDnHandle_t handle, int m, int n, int k, T* A, int
   if (lwork < want || work == nullptr || info == nullptr || (k > 0 && tau == nullptr)) {
     return CUSOLVER_STATUS_INVALID_VALUE;
   }
-  *info = Orgqr(m, n, k, A, lda, tau);
+  OnStream(handle, [=] { *info = Orgqr(m, n, k, A, lda, tau); });
   return CUSOLVER_STATUS_SUCCESS;
 }
 cusolverStatus_t Sorgqr(cusolverDnHandle_t h, int m, int n, int k, float* A, int lda, const float* tau, float* work,
@@ -412,7 +439,7 @@ cusolverStatus_t SyevdBufferSize(cusolverDnHandle_t handle, cusolverDnParams_t p
                                  cublasFillMode_t, int64_t n, cudaDataType type, const void*, int64_t lda,
                                  cudaDataType w_type, const void*, cudaDataType compute, size_t* device,
                                  size_t* host) {
-  if (Unready(handle) || params == nullptr) return CUSOLVER_STATUS_NOT_INITIALIZED;
+  if (handle == nullptr || params == nullptr) return CUSOLVER_STATUS_NOT_INITIALIZED;
   const size_t e = SolverElement(type, compute);
   if (e == 0 || w_type != type) return CUSOLVER_STATUS_NOT_SUPPORTED;
   if (n < 0 || lda < std::max<int64_t>(1, n)) return CUSOLVER_STATUS_INVALID_VALUE;
@@ -436,8 +463,10 @@ cusolverStatus_t Syevd(cusolverDnHandle_t handle, cusolverDnParams_t params, cus
     return CUSOLVER_STATUS_INVALID_VALUE;
   }
   const char job = jobz == CUSOLVER_EIG_MODE_VECTOR ? 'V' : 'N';
-  *info = type == CUDA_R_64F ? Syevd(job, Uplo(uplo), L(n), static_cast<double*>(A), L(lda), static_cast<double*>(W))
-                             : Syevd(job, Uplo(uplo), L(n), static_cast<float*>(A), L(lda), static_cast<float*>(W));
+  OnStream(handle, [=] {
+    *info = type == CUDA_R_64F ? Syevd(job, Uplo(uplo), L(n), static_cast<double*>(A), L(lda), static_cast<double*>(W))
+                               : Syevd(job, Uplo(uplo), L(n), static_cast<float*>(A), L(lda), static_cast<float*>(W));
+  });
   return CUSOLVER_STATUS_SUCCESS;
 }
 
@@ -448,7 +477,7 @@ cusolverStatus_t GesvdBufferSize(cusolverDnHandle_t handle, cusolverDnParams_t p
                                  cudaDataType s_type, const void*, cudaDataType u_type, const void*, int64_t ldu,
                                  cudaDataType vt_type, const void*, int64_t ldvt, cudaDataType compute, size_t* device,
                                  size_t* host) {
-  if (Unready(handle) || params == nullptr) return CUSOLVER_STATUS_NOT_INITIALIZED;
+  if (handle == nullptr || params == nullptr) return CUSOLVER_STATUS_NOT_INITIALIZED;
   const size_t e = SolverElement(type, compute);
   if (e == 0 || s_type != type || u_type != type || vt_type != type) return CUSOLVER_STATUS_NOT_SUPPORTED;
   // cuSOLVER's gesvd takes tall matrices only, and checks ldu and ldvt
@@ -478,18 +507,20 @@ cusolverStatus_t Gesvd(cusolverDnHandle_t handle, cusolverDnParams_t params, sig
       (jobu != 'N' && U == nullptr) || (jobvt != 'N' && VT == nullptr)) {
     return CUSOLVER_STATUS_INVALID_VALUE;
   }
-  const auto run = [&](auto* a) {
-    using T = std::remove_pointer_t<decltype(a)>;
-    T dummy[1];
-    *info = Gesvd(static_cast<char>(jobu), static_cast<char>(jobvt), L(m), L(n), a, L(lda), static_cast<T*>(S),
-                  U != nullptr ? static_cast<T*>(U) : dummy, L(ldu), VT != nullptr ? static_cast<T*>(VT) : dummy,
-                  L(ldvt));
-  };
-  if (type == CUDA_R_64F) {
-    run(static_cast<double*>(A));
-  } else {
-    run(static_cast<float*>(A));
-  }
+  OnStream(handle, [=] {
+    const auto run = [&](auto* a) {
+      using T = std::remove_pointer_t<decltype(a)>;
+      T dummy[1];
+      *info = Gesvd(static_cast<char>(jobu), static_cast<char>(jobvt), L(m), L(n), a, L(lda), static_cast<T*>(S),
+                    U != nullptr ? static_cast<T*>(U) : dummy, L(ldu), VT != nullptr ? static_cast<T*>(VT) : dummy,
+                    L(ldvt));
+    };
+    if (type == CUDA_R_64F) {
+      run(static_cast<double*>(A));
+    } else {
+      run(static_cast<float*>(A));
+    }
+  });
   return CUSOLVER_STATUS_SUCCESS;
 }
 

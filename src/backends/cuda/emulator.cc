@@ -665,21 +665,6 @@ void EmulatedStreamWork(cudaStream_t stream, std::function<void()> work) {
   Submit(stream, std::move(work), lock);
 }
 
-void EmulatedStreamFinish(cudaStream_t stream) {
-  uint64_t upto = 0;
-  {
-    std::lock_guard lock(Rt().mu);
-    if (stream == nullptr || Rt().streams.count(stream) == 0 || StreamOf(stream)->capturing) return;
-    upto = Submitted(stream);
-  }
-  Drain(StreamOf(stream), upto);
-}
-
-bool EmulatedStreamCapturing(cudaStream_t stream) {
-  std::lock_guard lock(Rt().mu);
-  return stream != nullptr && Rt().streams.count(stream) != 0 && StreamOf(stream)->capturing;
-}
-
 const RuntimeApi& EmulatedRuntimeApi() {
   static const RuntimeApi api = [] {
     RuntimeApi a;
