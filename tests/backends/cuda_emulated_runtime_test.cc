@@ -211,6 +211,8 @@ TEST_F(EmulatedRuntimeTest, GraphMemoryLeftAllocatedMustBeFreedBeforeTheNextLaun
   EXPECT_EQ(Rt().cudaFreeAsync(kept, s_), cudaErrorInvalidValue);  // not made before a launch
   cudaGraphExec_t exec = nullptr;
   ASSERT_EQ(Rt().cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  cudaGraphExec_t second = nullptr;  // at most one executable graph with memory nodes at a time
+  EXPECT_EQ(Rt().cudaGraphInstantiate(&second, graph, 0), cudaErrorNotSupported);
   ASSERT_EQ(Rt().cudaGraphLaunch(exec, s_), cudaSuccess);
   EXPECT_EQ(Rt().cudaGraphLaunch(exec, s_), cudaErrorInvalidValue);
   EXPECT_EQ(Rt().cudaFreeAsync(kept, s_), cudaSuccess);

@@ -117,6 +117,7 @@ Runtime& Rt() {
 struct GraphBody {
   std::vector<std::function<void()>> work;
   std::vector<std::unique_ptr<HostMem>> memory;
+  int instances = 0;  // its executable graphs alive (at most one with memory nodes)
   ~GraphBody() {
     std::lock_guard lock(Rt().mu);
     for (const auto& m : memory) Rt().allocations.erase(static_cast<const char*>(m->ptr));
@@ -340,6 +341,11 @@ cudaError_t StreamEndCapture(cudaStream_t s, cudaGraph_t* graph) {
 cudaError_t GraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long) {
   std::lock_guard lock(Rt().mu);
   if (exec == nullptr || Rt().graphs.count(graph) == 0) return Fail(cudaErrorInvalidValue);
+  GraphBody& body = *reinterpret_cast<EmuGraph*>(graph)->body;
+  // CUDA: a graph with allocation or free nodes has at most one executable
+  // graph at a time.
+  if (!body.memory.empty() && body.instances > 0) return Fail(cudaErrorNotSupported);
+  ++body.instances;
   auto* e = new EmuGraphExec{reinterpret_cast<EmuGraph*>(graph)->body};
   Rt().execs.insert(e);
   *exec = reinterpret_cast<cudaGraphExec_t>(e);
@@ -357,6 +363,7 @@ cudaError_t GraphExecDestroy(cudaGraphExec_t exec) {
   std::lock_guard lock(Rt().mu);
   if (Rt().execs.erase(exec) == 0) return Fail(cudaErrorInvalidValue);
   e.reset(reinterpret_cast<EmuGraphExec*>(exec));
+  --e->body->instances;
   return cudaSuccess;
 }
 cudaError_t GraphUpload(cudaGraphExec_t exec, cudaStream_t s) {
