@@ -1,7 +1,8 @@
 // Copyright 2026 The Kiln Authors.
-// The CUDA emulator ("cuda-emu", src/backends/cuda/emulator.h) itself: it
-// runs the CUDA backend's programs on the host, barriers and atomics
-// included, and says clearly when the host compiler fails. The op tables run
+// The CUDA emulator ("cuda-emu", src/backends/cuda/emulator.h) itself: the
+// CUDA backend on a host stand-in for the CUDA runtime runs its programs,
+// barriers and atomics included, and says clearly when the host compiler
+// fails. The op tables run
 // on it through KILN_TEST_BACKENDS=cuda-emu (the *_cuda_emu ctest entries).
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -99,7 +100,7 @@ TEST(CudaEmulatorTest, WithoutACacheNothingStaysOnDisk) {
                                        ("kiln-cuda-emu-" + std::to_string(::getpid()))));
 }
 
-// ExecuteProgram's argument checks (shared with the CUDA backend).
+// ExecuteProgram's argument checks (the CUDA backend's, here on the emulator).
 TEST(CudaEmulatorTest, BadArgumentsAreErrors) {
   auto emu = Emulator();
   auto g = graph::NewGraph("twice");

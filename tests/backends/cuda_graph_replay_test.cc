@@ -1,8 +1,8 @@
 // Copyright 2026 The Kiln Authors.
 // Recorded executables (src/backends/cuda/graph_replay.h) on the CUDA
-// backend where a GPU is present (CUDA graphs), else on the emulator, whose
-// recordings run their launches, products and copies later with the
-// addresses of the recording run: a replay must
+// backend, on a GPU where one is present, else on the emulator's runtime,
+// whose captured graphs run their launches, products and copies later with
+// the addresses of the recording run: a replay must
 // give what running the steps gives, update donated arguments in place, and
 // never overwrite a result the caller still holds.
 #include <gtest/gtest.h>

@@ -1,7 +1,8 @@
 // Copyright 2026 The Kiln Authors.
-// Whole executables recorded once and replayed (CUDA graphs on the GPU, a
-// list of the recorded launches on the emulator), device-neutral so the
-// emulator's tests check the CUDA backend's replay logic.
+// Whole executables recorded once and replayed as CUDA graphs: the policy,
+// the call keys, the slots and the fallbacks, a template over the CUDA
+// backend's device interface, which captures and launches the graphs (on
+// a GPU, or on the emulator's runtime in CI, emulator.h).
 //
 // A recording is made for one "call key": each argument's device address,
 // and whether the program may write it (donated and held by nobody else),

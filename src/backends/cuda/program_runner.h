@@ -1,9 +1,10 @@
 // Copyright 2026 The Kiln Authors.
 // Running a Program (codegen.h) step by step: which values each step reads,
 // when each value dies, which input an elementwise kernel may overwrite in
-// place, and how many blocks a kernel is launched with. Device-neutral, so
-// the CUDA backend and its host emulator (emulator.h) share one executor and
-// the emulator's tests check the CUDA backend's buffer logic too.
+// place, and how many blocks a kernel is launched with. A template over the
+// device interface (the CUDA backend's), kept apart from the CUDA runtime so
+// its logic reads on its own; it runs in CI on the emulator's runtime
+// (emulator.h).
 #pragma once
 
 #include <algorithm>
