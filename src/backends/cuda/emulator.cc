@@ -151,24 +151,24 @@ bool ForbiddenWhileCapturing() {
   return false;
 }
 
+// The block of `blocks` (by start address; `size` gives a block's length)
+// holding [p, p + bytes), or null.
+template <typename V, typename Size>
+V* Containing(std::map<const char*, V>& blocks, const void* p, size_t bytes, Size size) {
+  auto it = blocks.upper_bound(static_cast<const char*>(p));
+  if (it == blocks.begin()) return nullptr;
+  --it;
+  return static_cast<const char*>(p) + bytes <= it->first + size(it->second) ? &it->second : nullptr;
+}
+
 // The allocation holding [p, p + bytes), or null. Needs Rt().mu.
 Allocation* Holding(const void* p, size_t bytes) {
-  auto& all = Rt().allocations;
-  auto it = all.upper_bound(static_cast<const char*>(p));
-  if (it == all.begin()) return nullptr;
-  --it;
-  const char* start = it->first;
-  const auto* c = static_cast<const char*>(p);
-  return c + bytes <= start + it->second.mem->bytes ? &it->second : nullptr;
+  return Containing(Rt().allocations, p, bytes, [](const Allocation& a) { return a.mem->bytes; });
 }
 
 // Whether [p, p + bytes) lies in pinned host memory. Needs Rt().mu.
 bool Pinned(const void* p, size_t bytes) {
-  auto& all = Rt().pinned;
-  auto it = all.upper_bound(static_cast<const char*>(p));
-  if (it == all.begin()) return false;
-  --it;
-  return static_cast<const char*>(p) + bytes <= it->first + it->second;
+  return Containing(Rt().pinned, p, bytes, [](size_t n) { return n; }) != nullptr;
 }
 
 // Runs `s`'s pending work up to `upto` (its seq) on the calling thread, in
@@ -341,12 +341,12 @@ cudaError_t StreamEndCapture(cudaStream_t s, cudaGraph_t* graph) {
 cudaError_t GraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long) {
   std::lock_guard lock(Rt().mu);
   if (exec == nullptr || Rt().graphs.count(graph) == 0) return Fail(cudaErrorInvalidValue);
-  GraphBody& body = *reinterpret_cast<EmuGraph*>(graph)->body;
+  const std::shared_ptr<GraphBody>& body = reinterpret_cast<EmuGraph*>(graph)->body;
   // CUDA: a graph with allocation or free nodes has at most one executable
   // graph at a time.
-  if (!body.memory.empty() && body.instances > 0) return Fail(cudaErrorNotSupported);
-  ++body.instances;
-  auto* e = new EmuGraphExec{reinterpret_cast<EmuGraph*>(graph)->body};
+  if (!body->memory.empty() && body->instances > 0) return Fail(cudaErrorNotSupported);
+  ++body->instances;
+  auto* e = new EmuGraphExec{body};
   Rt().execs.insert(e);
   *exec = reinterpret_cast<cudaGraphExec_t>(e);
   return cudaSuccess;
@@ -386,22 +386,20 @@ bool TakeReplayFailure() {
 cudaError_t GraphLaunch(cudaGraphExec_t exec, cudaStream_t s) {
   std::shared_ptr<GraphBody> body;
   std::unique_lock lock(Rt().mu);
-  {
-    if (Rt().execs.count(exec) == 0 || !KnownStream(s)) return Fail(cudaErrorInvalidValue);
-    if (s != nullptr && StreamOf(s)->capturing) return Fail(cudaErrorStreamCaptureUnsupported);
-    // As a launch fails where the graph's memory cannot be had.
-    if (TakeReplayFailure()) return Fail(cudaErrorMemoryAllocation);
-    body = reinterpret_cast<EmuGraphExec*>(exec)->body;
-    // Memory the graph allocates and does not free itself must be freed
-    // before the graph runs again.
-    for (const auto& m : body->memory) {
-      Allocation& a = Rt().allocations.at(static_cast<const char*>(m->ptr));
-      if (!a.freed_in_graph && a.outstanding) return Fail(cudaErrorInvalidValue);
-    }
-    for (const auto& m : body->memory) {
-      Allocation& a = Rt().allocations.at(static_cast<const char*>(m->ptr));
-      a.outstanding = !a.freed_in_graph;
-    }
+  if (Rt().execs.count(exec) == 0 || !KnownStream(s)) return Fail(cudaErrorInvalidValue);
+  if (s != nullptr && StreamOf(s)->capturing) return Fail(cudaErrorStreamCaptureUnsupported);
+  // As a launch fails where the graph's memory cannot be had.
+  if (TakeReplayFailure()) return Fail(cudaErrorMemoryAllocation);
+  body = reinterpret_cast<EmuGraphExec*>(exec)->body;
+  // Memory the graph allocates and does not free itself must be freed
+  // before the graph runs again.
+  for (const auto& m : body->memory) {
+    Allocation& a = Rt().allocations.at(static_cast<const char*>(m->ptr));
+    if (!a.freed_in_graph && a.outstanding) return Fail(cudaErrorInvalidValue);
+  }
+  for (const auto& m : body->memory) {
+    Allocation& a = Rt().allocations.at(static_cast<const char*>(m->ptr));
+    a.outstanding = !a.freed_in_graph;
   }
   return Submit(
       s,
@@ -411,17 +409,14 @@ cudaError_t GraphLaunch(cudaGraphExec_t exec, cudaStream_t s) {
       lock);
 }
 
+cudaError_t MallocAsync(void** p, size_t bytes, cudaStream_t s);
+// cudaMallocAsync's on the default stream, but forbidden during a capture.
 cudaError_t Malloc(void** p, size_t bytes) {
-  if (p == nullptr) return Fail(cudaErrorInvalidValue);
-  auto mem = NewHostMem(bytes);
-  std::lock_guard lock(Rt().mu);
-  if (ForbiddenWhileCapturing()) return Fail(cudaErrorStreamCaptureUnsupported);
-  *p = mem->ptr;
-  if (bytes == 0) return cudaSuccess;
-  Allocation& a = Rt().allocations[static_cast<const char*>(mem->ptr)];
-  a.mem = mem.get();
-  a.own = std::move(mem);
-  return cudaSuccess;
+  {
+    std::lock_guard lock(Rt().mu);
+    if (ForbiddenWhileCapturing()) return Fail(cudaErrorStreamCaptureUnsupported);
+  }
+  return MallocAsync(p, bytes, nullptr);
 }
 cudaError_t MallocAsync(void** p, size_t bytes, cudaStream_t s) {
   if (p == nullptr) return Fail(cudaErrorInvalidValue);

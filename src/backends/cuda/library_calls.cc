@@ -482,8 +482,7 @@ bool PlanConvs(const Program& p, const PlanContext& c, ProgramOptions* options, 
     options->cudnn = false;
     return false;
   }
-  std::unique_lock<std::mutex> lock;
-  if (c.cudnn_mu != nullptr) lock = std::unique_lock<std::mutex>(*c.cudnn_mu);
+  std::lock_guard lock(*c.cudnn_mu);
   const size_t refused_before = options->cudnn_refused.size();
   for (const ConvSpec& s : p.convs) {
     try {

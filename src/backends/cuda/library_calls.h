@@ -101,7 +101,7 @@ struct LibraryPlans {
 struct PlanContext {
   LtContext lt;
   const CudnnHandle* cudnn = nullptr;
-  std::mutex* cudnn_mu = nullptr;  // held while cuDNN plans (its handle is Execute's too); may be null
+  std::mutex* cudnn_mu = nullptr;  // held while cuDNN plans (its handle is Execute's too)
   bool tf32 = false;               // Float32 may run on TF32 tensor cores
   /// Told why convolutions leave cuDNN (the CUDA backend warns once).
   std::function<void(const std::string&)> warn_off_cudnn;
