@@ -28,7 +28,8 @@ PACKAGES=(
   # FFTW (the FFT kernels), ONNX's protobuf classes (the ONNX importer), Gloo.
   liblapacke-dev liblapacke liblapack3 libblas3 libgfortran5 libtmglib3
   libfftw3-dev libfftw3-single3 libfftw3-double3
-  libonnx-dev libonnx1 libprotobuf-dev libprotobuf32
+  # (libonnxifi: ONNX's CMake targets name its libonnxifi_dummy.so and stop the configure without it)
+  libonnx-dev libonnx1 libonnxifi libprotobuf-dev libprotobuf32 libprotobuf-lite32
   # Gloo (distributed collectives) and the libraries libgloo.so.0 loads.
   libgloo-dev libgloo0 libhiredis0.14 libibverbs1 libnl-3-200 libnl-route-3-200
 )
@@ -36,13 +37,32 @@ PACKAGES=(
 mkdir -p .gpu
 grep -qxF '/.gpu/' .git/info/exclude 2>/dev/null || { mkdir -p .git/info; echo '/.gpu/' >>.git/info/exclude; }
 
+# The .debs are downloaded once into a cache ($KILN_GPU_DEB_CACHE, default ~/.cache/kiln/gpu-debs) and
+# copied from there: apt names each file by package, version and architecture, so a file already in
+# the cache is the one apt would download (CI's GPU check rehearsal runs this on every clean clone).
+cache="${KILN_GPU_DEB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kiln/gpu-debs}"
+mkdir -p "$cache"
+# "FILE SHA256" per package, from apt's lists (no download).
+deb_files() {
+  apt-get -o APT::Sandbox::User=root download --print-uris -q "${PACKAGES[@]}" | awk '{ sub(/^SHA256:/, "", $4); print $2, $4 }'
+}
+if ! files=$(deb_files) || [ -z "$files" ]; then
+  echo "gpu_bundle: apt cannot name the packages; running apt-get update once and retrying" >&2
+  apt-get update -qq
+  files=$(deb_files)
+fi
+# A cached file whose checksum is not the one apt expects (cut short, replaced) is downloaded again.
+missing=$(while read -r f sum; do echo "$sum  $cache/$f" | sha256sum -c --status 2>/dev/null || echo "${f%%_*}"; done <<<"$files")
+if [ -n "$missing" ]; then
+  # shellcheck disable=SC2086  # one package name per word
+  (cd "$cache" && apt-get -o APT::Sandbox::User=root download -q $missing >/dev/null)
+fi
 rm -rf .gpu/debs
 mkdir -p .gpu/debs
-if ! (cd .gpu/debs && apt-get -o APT::Sandbox::User=root download -q "${PACKAGES[@]}" >/dev/null); then
-  echo "gpu_bundle: apt-get download failed; running apt-get update once and retrying" >&2
-  apt-get update -qq
-  (cd .gpu/debs && apt-get -o APT::Sandbox::User=root download -q "${PACKAGES[@]}" >/dev/null)
-fi
+while read -r f sum; do
+  echo "$sum  $cache/$f" | sha256sum -c --status || { echo "gpu_bundle: $f does not match apt's checksum" >&2; exit 1; }
+  cp "$cache/$f" .gpu/debs/
+done <<<"$files"
 
 # ONNX's node tests (libonnx-testdata's data/node, 27 MiB, 1.2 MiB as .tar.xz) for the onnx step.
 onnx_src=/usr/share/libonnx-testdata/data

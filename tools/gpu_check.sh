@@ -8,6 +8,8 @@
 #   1. Here (Debian 12), once: tools/gpu_bundle.sh
 #      (fills .gpu/, ignored via .git/info/exclude: .gpu/debs/ with the Debian .debs of the build
 #      dependencies, .gpu/fashion-mnist/ with a Fashion-MNIST subset; about 22 MiB)
+#      Then, as root, tools/gpu_rehearsal.sh: this script in a Debian 12 root without Kiln's packages,
+#      as on the GPU machine (no GPU: CPU backend and NVRTC), so the deps and build steps are known to work.
 #   2. The device run: command `bash tools/gpu_check.sh`, carry [".gpu"], timeout_s 540.
 # Run from the repository root as root; $OUT is the folder whose files come back (default
 # ./build-gpu-out). Steps: deps, build, gpu (nvidia-smi), ctest, graphs (four suites with every call
@@ -21,6 +23,7 @@
 #   KILN_CUDA=ON|AUTO|OFF      passed to CMake (default ON)
 #   KILN_CUDA_ARCHITECTURES=X  CMAKE_CUDA_ARCHITECTURES (default 90; set it empty to leave it to CMake)
 #   KILN_GPU_BUDGET_S=N        the whole run's budget in seconds (default 470)
+#   KILN_GPU_BUILD_S=N         the build's own limit (default 300)
 #   KILN_GPU_CTEST_S=N         ctest's own limit (default 150)
 #   KILN_GPU_CTEST_J=N         ctest -j (default 8)
 #   KILN_GPU_BENCH_ROUNDS=N    interleaved benchmark rounds per side (default 3)
@@ -113,8 +116,12 @@ run_timed() {
   esac
 }
 
-COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then COMMIT="$COMMIT+changes"; fi
+if [ -n "${KILN_GPU_COMMIT:-}" ]; then
+  COMMIT="$KILN_GPU_COMMIT"  # a copy without .git (tools/gpu_rehearsal.sh)
+else
+  COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then COMMIT="$COMMIT+changes"; fi
+fi
 write_summary
 
 {
@@ -165,6 +172,11 @@ deps_step() {
   # which dpkg -x does not run): link them where liblapacke looks.
   for f in blas/libblas.so.3 lapack/liblapack.so.3; do
     if [ -e "$DEPS/usr/lib/$MULTIARCH/$f" ]; then ln -sfn "$DEPS/usr/lib/$MULTIARCH/$f" "$DEPS/usr/lib/$MULTIARCH/${f#*/}"; fi
+  done
+  # Libraries that Debian 12 still ships in /lib (libnl-3, which libibverbs and so Gloo need) join
+  # the others in usr/lib, on the loader's path; zlib stays out (the system's is newer).
+  for f in "$DEPS"/lib/$MULTIARCH/*.so*; do
+    case "$(basename "$f")" in libz.so*) ;; *) [ -e "$DEPS/usr/lib/$MULTIARCH/$(basename "$f")" ] || ln -s "$f" "$DEPS/usr/lib/$MULTIARCH/" ;; esac
   done
   # Absolute symbolic links (libz.so -> /lib/.../libz.so.1.2.13) point into the unpacked tree.
   while IFS= read -r l; do
@@ -230,7 +242,7 @@ elif wants build; then
     # -k 0: build everything that can be built, so one broken target leaves the others usable.
     cmake --build "$BUILD" --parallel "$JOBS" -- -k 0
   }
-  run_timed "$(limit 300 "${KILN_GPU_RESERVE_BUILD:-220}")" "$OUT/build.log" build_step
+  run_timed "$(limit "${KILN_GPU_BUILD_S:-300}" "${KILN_GPU_RESERVE_BUILD:-220}")" "$OUT/build.log" build_step
   [ -f "$BUILD/CMakeCache.txt" ] && [ -n "$(ls "$BUILD"/libkiln.so* 2>/dev/null)" ] && BUILT=1
   errors=$(grep -c -E 'error:|FAILED:' "$OUT/build.log" 2>/dev/null)
   errors=${errors:-0}

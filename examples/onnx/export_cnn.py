@@ -10,7 +10,9 @@
 # same network as TorchScript, for libtorch), and a reference batch:
 # reference_input.bin (float32 [8, 1, 28, 28]) and reference_logits.bin
 # (float32 [8, 10], PyTorch's outputs on it), raw little-endian.
+import inspect
 import os
+import struct
 import sys
 
 import torch
@@ -33,6 +35,13 @@ class Cnn(torch.nn.Module):
         return self.fc2(x)
 
 
+def write_f32(path, t):
+    """Writes `t` as raw little-endian float32 (without NumPy, which pip's PyTorch does not require)."""
+    values = t.detach().to(torch.float32).contiguous().view(-1).tolist()
+    with open(path, "wb") as f:
+        f.write(struct.pack("<%df" % len(values), *values))
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: export_cnn.py OUT_DIR")
@@ -43,11 +52,14 @@ def main():
     x = torch.rand(8, 1, 28, 28)
     with torch.no_grad():
         logits = model(x)
+    # PyTorch 2.9 and later export with dynamo by default, which needs the onnxscript package; the
+    # TorchScript exporter (the only one of Debian's PyTorch 1.13) needs nothing more.
+    legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
     torch.onnx.export(model, x, os.path.join(out, "cnn.onnx"), input_names=["images"], output_names=["logits"],
-                      dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}}, opset_version=13)
+                      dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}}, opset_version=13, **legacy)
     torch.jit.trace(model, x).save(os.path.join(out, "cnn.pt"))
-    x.numpy().astype("<f4").tofile(os.path.join(out, "reference_input.bin"))
-    logits.numpy().astype("<f4").tofile(os.path.join(out, "reference_logits.bin"))
+    write_f32(os.path.join(out, "reference_input.bin"), x)
+    write_f32(os.path.join(out, "reference_logits.bin"), logits)
     print("exported", os.path.join(out, "cnn.onnx"))
 
 

@@ -2,6 +2,7 @@
 // NVRTC compilation with memory and disk caches (see nvrtc_compiler.h).
 #include "src/backends/cuda/nvrtc_compiler.h"
 
+#include <dlfcn.h>
 #include <nvrtc.h>
 #include <unistd.h>
 
@@ -78,9 +79,31 @@ void WriteFileAtomic(const std::filesystem::path& path, const std::string& data)
   if (ec) std::filesystem::remove(tmp, ec);
 }
 
+// NVRTC opens its built-in headers (libnvrtc-builtins.so.<major>.<minor>) by
+// name, where the loader looks: not in the folder libnvrtc came from when
+// libkiln found it through its RUNPATH (a toolkit outside ld.so.conf), and
+// possibly a different toolkit's copy. Loading the copy beside libnvrtc first
+// makes NVRTC's own dlopen find it by its soname. Loaded once, never unloaded.
+void LoadBuiltinsBesideNvrtc() {
+  static const bool once = [] {
+    Dl_info info{};
+    int major = 0, minor = 0;
+    if (dladdr(reinterpret_cast<void*>(&nvrtcCompileProgram), &info) == 0 || info.dli_fname == nullptr ||
+        nvrtcVersion(&major, &minor) != NVRTC_SUCCESS) {
+      return false;
+    }
+    const std::filesystem::path beside = std::filesystem::path(info.dli_fname).parent_path() /
+                                         ("libnvrtc-builtins.so." + std::to_string(major) + "." + std::to_string(minor));
+    // Absent (NVRTC linked statically, an unusual layout): NVRTC searches as usual.
+    return std::filesystem::exists(beside) && dlopen(beside.c_str(), RTLD_NOW | RTLD_GLOBAL) != nullptr;
+  }();
+  (void)once;
+}
+
 // The cubin of `source` for a real architecture (sm_90), or its PTX for a
 // virtual one (compute_90).
 std::string Compile(const std::string& source, const std::string& arch, bool ptx = false) {
+  LoadBuiltinsBesideNvrtc();
   nvrtcProgram prog;
   CheckNvrtc(nvrtcCreateProgram(&prog, source.c_str(), "kiln_kernels.cu", 0, nullptr, nullptr), "create");
   const std::string arch_opt = "--gpu-architecture=" + arch;
@@ -94,6 +117,10 @@ std::string Compile(const std::string& source, const std::string& arch, bool ptx
     if (log_size > 0) nvrtcGetProgramLog(prog, log.data());
     nvrtcDestroyProgram(&prog);
     if (log.size() > 4000) log = log.substr(0, 4000) + "...";
+    if (log.find("libnvrtc-builtins") != std::string::npos) {
+      Throw("cuda: NVRTC cannot load its built-in headers library, which the CUDA toolkit installs beside "
+            "libnvrtc: " + log);
+    }
     Throw("cuda: NVRTC could not compile a generated kernel for " + arch + " (a Kiln bug; please report it): " + log);
   }
   size_t size = 0;
