@@ -8,31 +8,21 @@
 #
 #   tools/gpu_rehearsal.sh [STEPS]    (as root; STEPS default "deps build ctest onnx main")
 #
-# The root is made once with debootstrap (downloaded as a .deb and unpacked, not installed) in
+# The root is made once by tools/debian_root.sh (debootstrap, downloaded, not installed) in
 # $KILN_REHEARSAL_ROOT (default /tmp/kiln-gpu-root, kept: later runs reuse it and its ccache, which
 # Kiln's build uses where it finds one). Each run copies the working tree's tracked files (uncommitted changes included) and .gpu/
 # into it. Mounts live in a private mount namespace (unshare), so they end with the run.
 # gpu_check.sh's files land in build-gpu-rehearsal/ (gpu_check.md, build.log, ctest.log, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-REPO="$PWD"
 R="${KILN_REHEARSAL_ROOT:-/tmp/kiln-gpu-root}"
 STEPS="${1:-deps build ctest onnx main}"
 CUDA="$(readlink -f /usr/local/cuda 2>/dev/null || true)"
 [ "$(id -u)" = 0 ] || { echo "gpu_rehearsal: run as root (debootstrap, chroot, mounts)" >&2; exit 1; }
 [ -n "$CUDA" ] && [ -x "$CUDA/bin/nvcc" ] || { echo "gpu_rehearsal: no CUDA toolkit in /usr/local/cuda" >&2; exit 1; }
-[ -d .gpu/debs ] || bash tools/gpu_bundle.sh
+bash tools/gpu_bundle.sh >/dev/null  # a few seconds: the .debs are cached
 
-if [ ! -x "$R/usr/bin/cmake" ]; then
-  tmp="$(mktemp -d)"
-  (cd "$tmp" && apt-get -o APT::Sandbox::User=root download -q debootstrap >/dev/null && dpkg -x debootstrap_*.deb d)
-  rm -rf "$R"
-  echo "gpu_rehearsal: making a minimal Debian 12 root in $R (about a minute)"
-  DEBOOTSTRAP_DIR="$tmp/d/usr/share/debootstrap" "$tmp/d/usr/sbin/debootstrap" --variant=minbase \
-    --include=g++,make,cmake,ninja-build,python3,git,xz-utils,ccache bookworm "$R" http://deb.debian.org/debian >"$tmp/log" 2>&1 ||
-    { tail -20 "$tmp/log"; exit 1; }
-  rm -rf "$tmp"
-fi
+bash tools/debian_root.sh "$R" g++ make cmake ninja-build python3 git xz-utils ccache
 
 # The tracked files as they are now (tar keeps their times: an unchanged file is not rebuilt; the
 # build folder is outside the tree, which is copied afresh so no deleted file lingers).
