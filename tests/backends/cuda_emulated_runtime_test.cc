@@ -17,6 +17,7 @@
 
 #include "src/backends/cuda/emulated_library.h"
 #include "src/backends/cuda/runtime_api.h"
+#include "tests/testing/testing.h"
 
 namespace kiln::backends::cuda {
 namespace {
@@ -310,6 +311,32 @@ TEST_F(EmulatedRuntimeTest, LibraryCallsGoOnTheirStreams) {
   EXPECT_EQ(lib.cublasLtDestroy(lt), CUBLAS_STATUS_SUCCESS);
   EXPECT_EQ(Rt().cudaFreeAsync(a, s_), cudaSuccess);
   EXPECT_EQ(Rt().cudaFreeAsync(d, s_), cudaSuccess);
+}
+
+// KILN_CUDA_EMU_NVRTC (set for the suites' *_cuda_emu ctests): every module
+// the emulator compiles also goes through NVRTC, which refuses what only the
+// host compiler takes.
+TEST(EmulatedModulesTest, NvrtcChecksEveryModuleWhereAsked) {
+  const char* const kHostOnly = R"(
+extern "C" __global__ void __launch_bounds__(256) emu_host_only(float* out) {
+  __builtin_ia32_pause();
+  out[0] = 1.0f;
+}
+)";
+  {
+    testing::ScopedEnv nvrtc("KILN_CUDA_EMU_NVRTC", "");
+    EXPECT_NO_THROW(Rt().compile_modules({kAddOne, kHostOnly}, "sm_90"));  // the host compiler takes it
+  }
+  {
+    testing::ScopedEnv nvrtc("KILN_CUDA_EMU_NVRTC", "sm_80,sm_90");
+    EXPECT_NO_THROW(Rt().compile_modules({kAddOne, kTwice}, "sm_90"));
+    KILN_EXPECT_ERROR(Rt().compile_modules({kAddOne, kHostOnly}, "sm_90"),
+                      "NVRTC could not compile a generated kernel for sm_80");
+  }
+  testing::ScopedEnv nvrtc("KILN_CUDA_EMU_NVRTC", "compute_90");
+  KILN_EXPECT_ERROR(Rt().compile_modules({kAddOne}, "sm_90"),
+                    "cuda-emu: KILN_CUDA_EMU_NVRTC must list real architectures such as \"sm_80,sm_90\", got "
+                    "\"compute_90\"");
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -275,6 +276,10 @@ constexpr char kImagePrefix[] = "kiln-cuda-emu:";
 }  // namespace
 
 std::vector<std::string> CompileEmulatedModules(const std::vector<std::string>& sources, const std::string& /*arch*/) {
+  // The GPU's compiler too, where asked: the host compiler accepts code NVRTC
+  // refuses (host library calls, C++ it lacks), and these are the kernels
+  // the suites' own graphs generate, beyond cuda_codegen_test's cases.
+  for (const std::string& arch : NvrtcCheckArchitectures()) CompileToCubins(sources, arch);
   const std::string source = EmulatorSource(sources);
   const std::string cxx = EmulatorCompiler();
   const std::string flags = "-std=c++17 -O1 -fPIC -shared -w";
@@ -320,6 +325,24 @@ std::vector<std::string> CompileEmulatedModules(const std::vector<std::string>& 
   return images;
 }
 
+
+std::vector<std::string> NvrtcCheckArchitectures() {
+  const char* env = std::getenv("KILN_CUDA_EMU_NVRTC");
+  std::vector<std::string> archs;
+  const std::string list = env != nullptr ? env : "";
+  for (size_t start = 0; start < list.size();) {
+    const size_t comma = std::min(list.find(',', start), list.size());
+    const std::string arch = list.substr(start, comma - start);
+    if (arch.rfind("sm_", 0) != 0 || arch.size() < 5 ||
+        arch.find_first_not_of("0123456789", 3) != std::string::npos) {
+      Throw("cuda-emu: KILN_CUDA_EMU_NVRTC must list real architectures such as \"sm_80,sm_90\", got \"" + list +
+            "\"");
+    }
+    archs.push_back(arch);
+    start = comma + 1;
+  }
+  return archs;
+}
 
 std::string EmulatorCompiler() {
   const char* cxx = std::getenv("KILN_CUDA_EMULATOR_CXX");

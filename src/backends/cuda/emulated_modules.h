@@ -39,6 +39,12 @@ bool FindEmulatedKernel(const std::string& image, const std::string& name, Emula
 /// static).
 void RunEmulatedKernel(const EmulatedKernel& k, void** args, unsigned blocks, unsigned threads);
 
+/// The architectures CompileEmulatedModules also compiles every module for
+/// with NVRTC (through its caches; an NVRTC error throws): those
+/// $KILN_CUDA_EMU_NVRTC lists ("sm_80,sm_90"), none where it is unset or
+/// empty. Throws kiln::Error naming the variable where an entry is not sm_NN.
+std::vector<std::string> NvrtcCheckArchitectures();
+
 /// The host compiler the modules are compiled with.
 std::string EmulatorCompiler();
 
