@@ -1,52 +1,93 @@
 #!/usr/bin/env bash
-# Makes a minimal Debian 12 root in DIR (debootstrap --variant=minbase plus PACKAGES), unless DIR
-# already has one; debootstrap is downloaded as a .deb and unpacked, not installed. Run as root.
-# Used by tools/gpu_rehearsal.sh and tools/fresh_machine_check.sh.
+# Makes a minimal Debian 12 root in DIR (debootstrap --variant=minbase plus PACKAGES), or completes
+# the one DIR holds (installs the PACKAGES it lacks); debootstrap is downloaded as a .deb and
+# unpacked, not installed. Run as root. Used by tools/gpu_rehearsal.sh and tools/fresh_machine_check.sh.
 #
 #   tools/debian_root.sh DIR [PACKAGE...]
 #
-# Then tools/debian_root.sh --run DIR COMMAND... runs COMMAND in it, in a clean environment (HOME=/root),
-# with /proc and /dev mounted in a private mount namespace (the mounts end with the command), and
-# tools/debian_root.sh --remove DIR deletes it, refusing while anything is mounted under it.
+# DIR must be absent, empty, or a root this script made (finished or cut short): any other folder is
+# refused, never deleted. Then:
+#   tools/debian_root.sh --run DIR COMMAND...   runs COMMAND in it, in a clean environment
+#       (HOME=/root), with /proc and /dev mounted in a private mount namespace (they end with it);
+#   tools/debian_root.sh --remove DIR           deletes it, refusing while anything is mounted under it.
 set -euo pipefail
+SELF="$(readlink -f "$0")"
+usage() { echo "usage: $0 DIR [PACKAGE...] | --run DIR COMMAND... | --remove DIR" >&2; exit 2; }
+
+# The absolute path of root $1: refused where it is / or has white space (/proc/mounts escapes it).
+root_path() {
+  local r
+  r="$(readlink -f "$1")"
+  case "$r" in "" | / | *[[:space:]]*) echo "debian_root: refusing \"$1\" as a root folder" >&2; exit 2 ;; esac
+  echo "$r"
+}
+# Whether root $1 is one this script made: debootstrap's own folder (while unfinished) or the
+# marker written once it finished.
+ours() { [ -e "$1/debootstrap" ] || [ -e "$1/.kiln-debian-root" ]; }
 # Deletes root $1 unless something is mounted under it (a leftover /dev bind would take the host's
-# device nodes with it).
+# device nodes with it) or it is not one of ours.
 remove_root() {
   if awk -v r="$1/" 'index($2, r) == 1 { found = 1 } END { exit !found }' /proc/mounts; then
     echo "debian_root: something is still mounted under $1; not removing it" >&2
     return 1
   fi
-  rm -rf "$1"
+  if ! ours "$1" && [ -n "$(ls -A "$1" 2>/dev/null)" ]; then
+    echo "debian_root: $1 is not a root this script made; not removing it" >&2
+    return 1
+  fi
+  rm -rf --one-file-system "$1"
 }
-if [ "${1:-}" = --remove ]; then
-  remove_root "$(readlink -f "${2:?usage: $0 --remove DIR}")"
-  exit
-fi
-if [ "${1:-}" = --run ]; then
-  R="${2:?usage: $0 --run DIR COMMAND...}"
-  shift 2
-  exec unshare -m bash -c '
-    set -e
-    R="$1"; shift
-    mount -t proc proc "$R/proc"
-    mount --rbind /dev "$R/dev"
-    exec chroot "$R" env -i HOME=/root TERM=dumb PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"
-  ' debian_root "$R" "$@"
-fi
-R="$(readlink -f "${1:?usage: $0 DIR [PACKAGE...]}")"
+
+case "${1:-}" in
+  "") usage ;;
+  --remove)
+    [ $# = 2 ] || usage
+    remove_root "$(root_path "$2")"
+    exit
+    ;;
+  --run)
+    [ $# -ge 3 ] || usage
+    R="$(root_path "$2")"
+    shift 2
+    [ -e "$R/.kiln-debian-root" ] || { echo "debian_root: $R is not a finished root" >&2; exit 1; }
+    exec unshare -m bash -c '
+      set -e
+      R="$1"; shift
+      mount -t proc proc "$R/proc"
+      mount --rbind /dev "$R/dev"
+      exec chroot "$R" env -i HOME=/root TERM=dumb PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"
+    ' debian_root "$R" "$@"
+    ;;
+esac
+R="$(root_path "$1")"
 shift
 [ "$(id -u)" = 0 ] || { echo "debian_root: run as root (debootstrap, chroot)" >&2; exit 1; }
-[ -x "$R/usr/bin/apt-get" ] && exit 0
+
+if [ -e "$R/.kiln-debian-root" ]; then
+  # Finished before: install what was asked for since, if anything.
+  missing=()
+  for p in "$@"; do
+    chroot "$R" dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} = 0 ] && exit 0
+  echo "debian_root: installing ${missing[*]} in $R" >&2
+  "$SELF" --run "$R" sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null' \
+    install "${missing[@]}"
+  exit
+fi
+
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-(cd "$tmp" && apt-get -o APT::Sandbox::User=root download -q debootstrap >/dev/null && dpkg -x debootstrap_*.deb d)
-[ ! -e "$R" ] || remove_root "$R"
+get_debootstrap() { (cd "$tmp" && apt-get -o APT::Sandbox::User=root download -q debootstrap >/dev/null && dpkg -x debootstrap_*.deb d); }
+get_debootstrap || { apt-get update -qq && get_debootstrap; }
+[ ! -e "$R" ] || remove_root "$R"  # absent, empty, or one of ours cut short
 echo "debian_root: making a minimal Debian 12 root in $R (about a minute)" >&2
 include=()
 [ $# -gt 0 ] && include=("--include=$(IFS=,; echo "$*")")
-if ! DEBOOTSTRAP_DIR="$tmp/d/usr/share/debootstrap" "$tmp/d/usr/sbin/debootstrap" --variant=minbase "${include[@]}" \
-  bookworm "$R" http://deb.debian.org/debian >"$tmp/log" 2>&1; then
+# In a mount namespace of its own, so the /proc and /sys it mounts cannot outlive it.
+if ! unshare -m env DEBOOTSTRAP_DIR="$tmp/d/usr/share/debootstrap" "$tmp/d/usr/sbin/debootstrap" --variant=minbase \
+  "${include[@]}" bookworm "$R" http://deb.debian.org/debian >"$tmp/log" 2>&1; then
   tail -20 "$tmp/log" >&2
-  remove_root "$R" || true
   exit 1
 fi
+touch "$R/.kiln-debian-root"

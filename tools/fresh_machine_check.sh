@@ -12,11 +12,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "fresh_machine_check: run as root (debootstrap, chroot)" >&2; exit 1; }
 R="$(mktemp -d /tmp/kiln-fresh-XXXXXX)"
-trap '[ "${KILN_KEEP_ROOT:-0}" = 1 ] || bash tools/debian_root.sh --remove "$R"' EXIT
+# The check's own exit status stands even where the root cannot be removed (the message says why).
+trap 'rc=$?; [ "${KILN_KEEP_ROOT:-0}" = 1 ] || bash tools/debian_root.sh --remove "$R" || true; exit $rc' EXIT
 rmdir "$R"
 bash tools/debian_root.sh "$R"
 mkdir -p "$R/root/kiln"
-git ls-files -z | tar --null -T - -cf - | tar -xf - -C "$R/root/kiln"
+git ls-files -z --cached | tar --null -T - --ignore-failed-read -cf - 2>/dev/null | tar -xf - -C "$R/root/kiln"
 [ $# -gt 0 ] || set -- --epochs=2
 bash tools/debian_root.sh --run "$R" bash -c 'cd /root/kiln && time bash tools/main.sh "$@" && time bash tools/test.sh' \
   fresh_machine_check "$@"

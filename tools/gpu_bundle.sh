@@ -55,7 +55,14 @@ fi
 missing=$(while read -r f sum; do echo "$sum  $cache/$f" | sha256sum -c --status 2>/dev/null || echo "${f%%_*}"; done <<<"$files")
 if [ -n "$missing" ]; then
   # shellcheck disable=SC2086  # one package name per word
-  (cd "$cache" && apt-get -o APT::Sandbox::User=root download -q $missing >/dev/null)
+  if ! (cd "$cache" && apt-get -o APT::Sandbox::User=root download -q $missing >/dev/null); then
+    # Stale lists name versions the mirror no longer has: update, then name and fetch again.
+    echo "gpu_bundle: apt-get download failed; running apt-get update once and retrying" >&2
+    apt-get update -qq
+    files=$(deb_files)
+    missing=$(while read -r f sum; do echo "$sum  $cache/$f" | sha256sum -c --status 2>/dev/null || echo "${f%%_*}"; done <<<"$files")
+    (cd "$cache" && apt-get -o APT::Sandbox::User=root download -q $missing >/dev/null)
+  fi
 fi
 rm -rf .gpu/debs
 mkdir -p .gpu/debs

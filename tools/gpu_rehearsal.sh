@@ -24,31 +24,53 @@ bash tools/gpu_bundle.sh >/dev/null  # a few seconds: the .debs are cached
 
 bash tools/debian_root.sh "$R" g++ make cmake ninja-build python3 git xz-utils ccache
 
-# The tracked files as they are now (tar keeps their times: an unchanged file is not rebuilt; the
-# build folder is outside the tree, which is copied afresh so no deleted file lingers).
-rm -rf "$R/root/kiln"
-mkdir -p "$R/root/kiln" "$R/usr/local/$(basename "$CUDA")"
-ln -sfn "/usr/local/$(basename "$CUDA")" "$R/usr/local/cuda"
-git ls-files -z | tar --null -T - -cf - | tar -xf - -C "$R/root/kiln"
-rm -rf "$R/root/kiln/.gpu" && cp -a .gpu "$R/root/kiln/.gpu"
-rm -rf "$R/root/out"
+# The tracked files as they are now (a file deleted but not yet committed is left out), copied afresh
+# so no deleted file lingers. The build folder, outside the tree, was built from the previous copy: a
+# file whose bytes are unchanged keeps that copy's time, any other gets the time of now, so the build
+# redoes exactly what changed (this checkout's own times would not do: the build may be newer).
+rm -rf --one-file-system "$R/root/out" "$R/root/kiln.new" build-gpu-rehearsal
+mkdir -p "$R/root/kiln.new"
+git ls-files -z --cached | tar --null -T - --ignore-failed-read -cf - 2>/dev/null | tar -xmf - -C "$R/root/kiln.new"
+if [ -d "$R/root/kiln" ]; then
+  (cd "$R/root/kiln.new" && find . -type f -print0) | while IFS= read -r -d '' f; do
+    if cmp -s "$R/root/kiln.new/$f" "$R/root/kiln/$f"; then touch -r "$R/root/kiln/$f" "$R/root/kiln.new/$f"; fi
+  done
+fi
+rm -rf --one-file-system "$R/root/kiln"
+mv "$R/root/kiln.new" "$R/root/kiln"
+cp -a .gpu "$R/root/kiln/.gpu"
+# The toolkit at the same path as here (/usr/local/cuda, or the versioned folder it links to).
+NAME="$(basename "$CUDA")"
+[ ! -L "$R/usr/local/cuda" ] || rm -f "$R/usr/local/cuda"
+mkdir -p "$R/usr/local/$NAME"
+[ "$NAME" = cuda ] || ln -s "/usr/local/$NAME" "$R/usr/local/cuda"
 COMMIT="$(git rev-parse --short HEAD)"
 if [ -n "$(git status --porcelain --untracked-files=no)" ]; then COMMIT="$COMMIT+changes"; fi
+# Without the build step, the tests use the build folder of an earlier run.
+PREBUILT=/root/kiln-build
+case " $STEPS " in *" build "*) PREBUILT="" ;; esac
 
-# A clean environment, as on a machine of its own; the build folder stays outside the tree.
+# A clean environment, as on a machine of its own; the toolkit read-only.
+rc=0
 unshare -m bash -c '
   set -e
   mount --bind "$1" "$2/usr/local/$(basename "$1")"
+  mount -o remount,bind,ro "$2/usr/local/$(basename "$1")"
   mount -t proc proc "$2/proc"
   mount --rbind /dev "$2/dev"
   chroot "$2" env -i HOME=/root TERM=dumb PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    KILN_GPU_STEPS="$3" KILN_GPU_BUILD_DIR=/root/kiln-build KILN_GPU_BUILD_S=5400 KILN_GPU_CTEST_S=3600 \
-    KILN_GPU_CTEST_J="$(nproc)" KILN_GPU_BUDGET_S=10800 KILN_GPU_RESERVE_BUILD=0 KILN_GPU_RESERVE_CTEST=0 \
-    KILN_GPU_COMMIT="$4" OUT=/root/out bash /root/kiln/tools/gpu_check.sh
-' rehearsal "$CUDA" "$R" "$STEPS" "$COMMIT" >/dev/null
-rm -rf build-gpu-rehearsal && cp -r "$R/root/out" build-gpu-rehearsal
+    KILN_GPU_STEPS="$3" KILN_GPU_BUILD_DIR=/root/kiln-build KILN_PREBUILT_BUILD="$5" KILN_GPU_BUILD_S=5400 \
+    KILN_GPU_CTEST_S=3600 KILN_GPU_CTEST_J="$(nproc)" KILN_GPU_BUDGET_S=10800 KILN_GPU_RESERVE_BUILD=0 \
+    KILN_GPU_RESERVE_CTEST=0 KILN_GPU_COMMIT="$4" OUT=/root/out bash /root/kiln/tools/gpu_check.sh
+' rehearsal "$CUDA" "$R" "$STEPS" "$COMMIT" "$PREBUILT" >/dev/null || rc=$?
+[ -d "$R/root/out" ] && cp -r "$R/root/out" build-gpu-rehearsal
+[ -f build-gpu-rehearsal/gpu_check.md ] || { echo "gpu_rehearsal: gpu_check.sh wrote no summary (exit $rc)" >&2; exit 1; }
 cat build-gpu-rehearsal/gpu_check.md
-# Fails unless every step it ran is ok.
-bad=$(awk -F'|' '/^\| step / { t = 1; next } t && /^$/ { exit } t && /^\| / && $3 != " ok " { print $2 ":" $3 }' \
-  build-gpu-rehearsal/gpu_check.md)
+[ "$rc" = 0 ] || { echo "gpu_rehearsal: the run in the root failed (exit $rc)" >&2; exit 1; }
+# Fails unless each step asked for has a row and every row is ok ("prebuilt": the build reused).
+rows=$(awk -F'|' '/^\| step / { t = 1; next } t && /^$/ { exit } t && /^\| / { print $2 "|" $3 }' build-gpu-rehearsal/gpu_check.md)
+bad=$(echo "$rows" | awk -F'|' '$2 != " ok " && $2 != " prebuilt " { print $1 ":" $2 }')
+for step in $STEPS; do
+  echo "$rows" | grep -q "^ $step[ |]" || bad="$bad $step: no row"
+done
 [ -z "$bad" ] || { echo "gpu_rehearsal: not ok:$bad" >&2; exit 1; }

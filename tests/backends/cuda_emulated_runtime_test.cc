@@ -333,10 +333,14 @@ extern "C" __global__ void __launch_bounds__(256) emu_host_only(float* out) {
     KILN_EXPECT_ERROR(Rt().compile_modules({kAddOne, kHostOnly}, "sm_90"),
                       "NVRTC could not compile a generated kernel for sm_80");
   }
-  testing::ScopedEnv nvrtc("KILN_CUDA_EMU_NVRTC", "compute_90");
-  KILN_EXPECT_ERROR(Rt().compile_modules({kAddOne}, "sm_90"),
-                    "cuda-emu: KILN_CUDA_EMU_NVRTC must list real architectures such as \"sm_80,sm_90\", got "
-                    "\"compute_90\"");
+  for (const char* bad : {"compute_90", "sm_90,", "sm_", "sm_9x", "sm_90ab", ",sm_90"}) {
+    testing::ScopedEnv nvrtc("KILN_CUDA_EMU_NVRTC", bad);
+    KILN_EXPECT_ERROR(Rt().compile_modules({kAddOne}, "sm_90"),
+                      "cuda-emu: KILN_CUDA_EMU_NVRTC must list real architectures such as \"sm_80,sm_90\", got \"" +
+                          std::string(bad) + "\"");
+  }
+  testing::ScopedEnv nvrtc("KILN_CUDA_EMU_NVRTC", "sm_90a");
+  EXPECT_NO_THROW(Rt().compile_modules({kAddOne}, "sm_90"));
 }
 
 }  // namespace

@@ -330,18 +330,23 @@ std::vector<std::string> NvrtcCheckArchitectures() {
   const char* env = std::getenv("KILN_CUDA_EMU_NVRTC");
   std::vector<std::string> archs;
   const std::string list = env != nullptr ? env : "";
-  for (size_t start = 0; start < list.size();) {
+  if (list.empty()) return archs;
+  for (size_t start = 0;;) {
     const size_t comma = std::min(list.find(',', start), list.size());
     const std::string arch = list.substr(start, comma - start);
-    if (arch.rfind("sm_", 0) != 0 || arch.size() < 5 ||
-        arch.find_first_not_of("0123456789", 3) != std::string::npos) {
+    // sm_<digits>, with NVRTC's suffixes for architecture- and family-specific features (sm_90a, sm_100f).
+    const size_t digits_end = arch.find_first_not_of("0123456789", 3);
+    const bool valid = arch.rfind("sm_", 0) == 0 && arch.size() >= 5 && digits_end != 3 &&
+                       (digits_end == std::string::npos ||
+                        (digits_end + 1 == arch.size() && (arch.back() == 'a' || arch.back() == 'f')));
+    if (!valid) {
       Throw("cuda-emu: KILN_CUDA_EMU_NVRTC must list real architectures such as \"sm_80,sm_90\", got \"" + list +
             "\"");
     }
     archs.push_back(arch);
+    if (comma == list.size()) return archs;
     start = comma + 1;
   }
-  return archs;
 }
 
 std::string EmulatorCompiler() {
