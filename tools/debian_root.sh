@@ -7,12 +7,18 @@
 #
 # DIR must be absent, empty, or a root this script made (finished or cut short): any other folder is
 # refused, never deleted. Then:
+#   tools/debian_root.sh --copy-tree DIR        copies this checkout's tracked files, as they are now,
+#       to DIR/root/kiln (a file deleted but not committed is left out). A file whose bytes match the
+#       previous copy keeps that copy's time, any other gets the time of now, so a build folder made
+#       from the previous copy redoes exactly what changed (the checkout's own times would not do: such
+#       a build may be newer than an edit);
 #   tools/debian_root.sh --run DIR COMMAND...   runs COMMAND in it, in a clean environment
-#       (HOME=/root), with /proc and /dev mounted in a private mount namespace (they end with it);
+#       (HOME=/root), with /proc and /dev mounted in a private mount namespace (they end with it), and
+#       $KILN_ROOT_BIND_RO, a folder of this machine, mounted read-only at the same path if set;
 #   tools/debian_root.sh --remove DIR           deletes it, refusing while anything is mounted under it.
 set -euo pipefail
 SELF="$(readlink -f "$0")"
-usage() { echo "usage: $0 DIR [PACKAGE...] | --run DIR COMMAND... | --remove DIR" >&2; exit 2; }
+usage() { echo "usage: $0 DIR [PACKAGE...] | --copy-tree DIR | --run DIR COMMAND... | --remove DIR" >&2; exit 2; }
 
 # The absolute path of root $1: refused where it is / or has white space (/proc/mounts escapes it).
 root_path() {
@@ -45,18 +51,40 @@ case "${1:-}" in
     remove_root "$(root_path "$2")"
     exit
     ;;
+  --copy-tree)
+    [ $# = 2 ] || usage
+    R="$(root_path "$2")"
+    cd "$(dirname "$SELF")/.."
+    rm -rf --one-file-system "$R/root/kiln.new"
+    mkdir -p "$R/root/kiln.new"
+    git ls-files -z --cached | tar --null -T - --ignore-failed-read -cf - 2>/dev/null | tar -xmf - -C "$R/root/kiln.new"
+    if [ -d "$R/root/kiln" ]; then
+      (cd "$R/root/kiln.new" && find . -type f -print0) | while IFS= read -r -d '' f; do
+        if cmp -s "$R/root/kiln.new/$f" "$R/root/kiln/$f"; then touch -r "$R/root/kiln/$f" "$R/root/kiln.new/$f"; fi
+      done
+    fi
+    rm -rf --one-file-system "$R/root/kiln"
+    mv "$R/root/kiln.new" "$R/root/kiln"
+    exit
+    ;;
   --run)
     [ $# -ge 3 ] || usage
     R="$(root_path "$2")"
     shift 2
     [ -e "$R/.kiln-debian-root" ] || { echo "debian_root: $R is not a finished root" >&2; exit 1; }
+    BIND="${KILN_ROOT_BIND_RO:+$(readlink -f "$KILN_ROOT_BIND_RO")}"
+    [ -z "$BIND" ] || mkdir -p "$R$BIND"
     exec unshare -m bash -c '
       set -e
-      R="$1"; shift
+      R="$1" BIND="$2"; shift 2
+      if [ -n "$BIND" ]; then
+        mount --bind "$BIND" "$R$BIND"
+        mount -o remount,bind,ro "$R$BIND"
+      fi
       mount -t proc proc "$R/proc"
       mount --rbind /dev "$R/dev"
       exec chroot "$R" env -i HOME=/root TERM=dumb PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"
-    ' debian_root "$R" "$@"
+    ' debian_root "$R" "$BIND" "$@"
     ;;
 esac
 R="$(root_path "$1")"

@@ -7,7 +7,7 @@
 #
 #   tools/fresh_machine_check.sh [ARGS FOR tools/main.sh...]    (default --epochs=2)
 #
-# About 15 minutes on 2 cores. The root (under /tmp) is removed at the end unless KILN_KEEP_ROOT=1.
+# About 10 minutes on 2 cores. The root (under /tmp) is removed at the end unless KILN_KEEP_ROOT=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "fresh_machine_check: run as root (debootstrap, chroot)" >&2; exit 1; }
@@ -16,8 +16,7 @@ R="$(mktemp -d /tmp/kiln-fresh-XXXXXX)"
 trap 'rc=$?; [ "${KILN_KEEP_ROOT:-0}" = 1 ] || bash tools/debian_root.sh --remove "$R" || true; exit $rc' EXIT
 rmdir "$R"
 bash tools/debian_root.sh "$R"
-mkdir -p "$R/root/kiln"
-git ls-files -z --cached | tar --null -T - --ignore-failed-read -cf - 2>/dev/null | tar -xf - -C "$R/root/kiln"
+bash tools/debian_root.sh --copy-tree "$R"
 [ $# -gt 0 ] || set -- --epochs=2
 bash tools/debian_root.sh --run "$R" bash -c 'cd /root/kiln && time bash tools/main.sh "$@" && time bash tools/test.sh' \
   fresh_machine_check "$@"

@@ -46,23 +46,20 @@ mkdir -p "$cache"
 deb_files() {
   apt-get -o APT::Sandbox::User=root download --print-uris -q "${PACKAGES[@]}" | awk '{ sub(/^SHA256:/, "", $4); print $2, $4 }'
 }
-if ! files=$(deb_files) || [ -z "$files" ]; then
-  echo "gpu_bundle: apt cannot name the packages; running apt-get update once and retrying" >&2
+# Downloads into the cache the packages of $files whose file is missing there or whose checksum is not
+# the one apt expects (cut short, replaced).
+fetch_missing() {
+  local missing
+  missing=$(while read -r f sum; do echo "$sum  $cache/$f" | sha256sum -c --status 2>/dev/null || echo "${f%%_*}"; done <<<"$files")
+  # shellcheck disable=SC2086  # one package name per word
+  [ -z "$missing" ] || (cd "$cache" && apt-get -o APT::Sandbox::User=root download -q $missing >/dev/null)
+}
+if ! { files=$(deb_files) && [ -n "$files" ] && fetch_missing; }; then
+  # Lists missing, or stale (naming versions the mirror no longer has): update, then name and fetch again.
+  echo "gpu_bundle: apt cannot name or download the packages; running apt-get update once and retrying" >&2
   apt-get update -qq
   files=$(deb_files)
-fi
-# A cached file whose checksum is not the one apt expects (cut short, replaced) is downloaded again.
-missing=$(while read -r f sum; do echo "$sum  $cache/$f" | sha256sum -c --status 2>/dev/null || echo "${f%%_*}"; done <<<"$files")
-if [ -n "$missing" ]; then
-  # shellcheck disable=SC2086  # one package name per word
-  if ! (cd "$cache" && apt-get -o APT::Sandbox::User=root download -q $missing >/dev/null); then
-    # Stale lists name versions the mirror no longer has: update, then name and fetch again.
-    echo "gpu_bundle: apt-get download failed; running apt-get update once and retrying" >&2
-    apt-get update -qq
-    files=$(deb_files)
-    missing=$(while read -r f sum; do echo "$sum  $cache/$f" | sha256sum -c --status 2>/dev/null || echo "${f%%_*}"; done <<<"$files")
-    (cd "$cache" && apt-get -o APT::Sandbox::User=root download -q $missing >/dev/null)
-  fi
+  fetch_missing
 fi
 rm -rf .gpu/debs
 mkdir -p .gpu/debs

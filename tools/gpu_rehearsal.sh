@@ -1,18 +1,17 @@
 #!/usr/bin/env bash
 # Rehearses tools/gpu_check.sh here, before a GPU lease is spent on it: in a minimal Debian 12 root
-# that, like the GPU machine, has none of Kiln's packages (only a compiler, CMake, Ninja, Python and
-# git), with this machine's CUDA toolkit mounted at /usr/local/cuda. gpu_check.sh then unpacks the
-# bundle (.gpu/, from tools/gpu_bundle.sh), builds Kiln with the CUDA backend and runs the tests,
-# the ONNX node tests and the main job, on the CPU (no GPU here; NVRTC needs none). What the bundle
-# lacks, or what only works because this machine has the packages installed, fails here.
+# that, like the GPU machine, has none of Kiln's packages (only a compiler, CMake, Ninja, Python, git,
+# xz and ccache), with this machine's CUDA toolkit mounted read-only at the same path. gpu_check.sh
+# then unpacks the bundle (.gpu/, from tools/gpu_bundle.sh), builds Kiln with the CUDA backend and
+# runs the tests, the ONNX node tests and the main job, on the CPU (no GPU here; NVRTC needs none).
+# What the bundle lacks, or what only works because this machine has the packages installed, fails here.
 #
 #   tools/gpu_rehearsal.sh [STEPS]    (as root; STEPS default "deps build ctest onnx main")
 #
-# The root is made once by tools/debian_root.sh (debootstrap, downloaded, not installed) in
-# $KILN_REHEARSAL_ROOT (default /tmp/kiln-gpu-root, kept: later runs reuse it and its ccache, which
-# Kiln's build uses where it finds one). Each run copies the working tree's tracked files (uncommitted changes included) and .gpu/
-# into it. Mounts live in a private mount namespace (unshare), so they end with the run.
-# gpu_check.sh's files land in build-gpu-rehearsal/ (gpu_check.md, build.log, ctest.log, ...).
+# The root is made once by tools/debian_root.sh in $KILN_REHEARSAL_ROOT (default /tmp/kiln-gpu-root,
+# kept: later runs reuse it, its build folder and its ccache, which Kiln's build uses where it finds
+# one). Each run copies the working tree's tracked files (uncommitted changes included) and .gpu/ into
+# it. gpu_check.sh's files land in build-gpu-rehearsal/ (gpu_check.md, build.log, ctest.log, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 R="${KILN_REHEARSAL_ROOT:-/tmp/kiln-gpu-root}"
@@ -24,25 +23,12 @@ bash tools/gpu_bundle.sh >/dev/null  # a few seconds: the .debs are cached
 
 bash tools/debian_root.sh "$R" g++ make cmake ninja-build python3 git xz-utils ccache
 
-# The tracked files as they are now (a file deleted but not yet committed is left out), copied afresh
-# so no deleted file lingers. The build folder, outside the tree, was built from the previous copy: a
-# file whose bytes are unchanged keeps that copy's time, any other gets the time of now, so the build
-# redoes exactly what changed (this checkout's own times would not do: the build may be newer).
-rm -rf --one-file-system "$R/root/out" "$R/root/kiln.new" build-gpu-rehearsal
-mkdir -p "$R/root/kiln.new"
-git ls-files -z --cached | tar --null -T - --ignore-failed-read -cf - 2>/dev/null | tar -xmf - -C "$R/root/kiln.new"
-if [ -d "$R/root/kiln" ]; then
-  (cd "$R/root/kiln.new" && find . -type f -print0) | while IFS= read -r -d '' f; do
-    if cmp -s "$R/root/kiln.new/$f" "$R/root/kiln/$f"; then touch -r "$R/root/kiln/$f" "$R/root/kiln.new/$f"; fi
-  done
-fi
-rm -rf --one-file-system "$R/root/kiln"
-mv "$R/root/kiln.new" "$R/root/kiln"
+rm -rf --one-file-system "$R/root/out" build-gpu-rehearsal
+bash tools/debian_root.sh --copy-tree "$R"
 cp -a .gpu "$R/root/kiln/.gpu"
 # The toolkit at the same path as here (/usr/local/cuda, or the versioned folder it links to).
 NAME="$(basename "$CUDA")"
 [ ! -L "$R/usr/local/cuda" ] || rm -f "$R/usr/local/cuda"
-mkdir -p "$R/usr/local/$NAME"
 [ "$NAME" = cuda ] || ln -s "/usr/local/$NAME" "$R/usr/local/cuda"
 COMMIT="$(git rev-parse --short HEAD)"
 if [ -n "$(git status --porcelain --untracked-files=no)" ]; then COMMIT="$COMMIT+changes"; fi
@@ -50,19 +36,11 @@ if [ -n "$(git status --porcelain --untracked-files=no)" ]; then COMMIT="$COMMIT
 PREBUILT=/root/kiln-build
 case " $STEPS " in *" build "*) PREBUILT="" ;; esac
 
-# A clean environment, as on a machine of its own; the toolkit read-only.
 rc=0
-unshare -m bash -c '
-  set -e
-  mount --bind "$1" "$2/usr/local/$(basename "$1")"
-  mount -o remount,bind,ro "$2/usr/local/$(basename "$1")"
-  mount -t proc proc "$2/proc"
-  mount --rbind /dev "$2/dev"
-  chroot "$2" env -i HOME=/root TERM=dumb PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    KILN_GPU_STEPS="$3" KILN_GPU_BUILD_DIR=/root/kiln-build KILN_PREBUILT_BUILD="$5" KILN_GPU_BUILD_S=5400 \
-    KILN_GPU_CTEST_S=3600 KILN_GPU_CTEST_J="$(nproc)" KILN_GPU_BUDGET_S=10800 KILN_GPU_RESERVE_BUILD=0 \
-    KILN_GPU_RESERVE_CTEST=0 KILN_GPU_COMMIT="$4" OUT=/root/out bash /root/kiln/tools/gpu_check.sh
-' rehearsal "$CUDA" "$R" "$STEPS" "$COMMIT" "$PREBUILT" >/dev/null || rc=$?
+KILN_ROOT_BIND_RO="$CUDA" bash tools/debian_root.sh --run "$R" env KILN_GPU_STEPS="$STEPS" \
+  KILN_GPU_BUILD_DIR=/root/kiln-build KILN_PREBUILT_BUILD="$PREBUILT" KILN_GPU_BUILD_S=5400 KILN_GPU_CTEST_S=3600 \
+  KILN_GPU_CTEST_J="$(nproc)" KILN_GPU_BUDGET_S=10800 KILN_GPU_RESERVE_BUILD=0 KILN_GPU_RESERVE_CTEST=0 \
+  KILN_GPU_COMMIT="$COMMIT" OUT=/root/out bash /root/kiln/tools/gpu_check.sh >/dev/null || rc=$?
 [ -d "$R/root/out" ] && cp -r "$R/root/out" build-gpu-rehearsal
 [ -f build-gpu-rehearsal/gpu_check.md ] || { echo "gpu_rehearsal: gpu_check.sh wrote no summary (exit $rc)" >&2; exit 1; }
 cat build-gpu-rehearsal/gpu_check.md
