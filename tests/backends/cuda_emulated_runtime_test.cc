@@ -7,11 +7,13 @@
 // memory it left allocated was freed), run a stream's work only when the
 // host waits for it, and record, not run, the work of a stream being
 // captured; frees on a capture that was invalidated fail as
-// CUDA's do.
+// CUDA's do; and run a launch's blocks and threads in no set order.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <functional>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -311,6 +313,67 @@ TEST_F(EmulatedRuntimeTest, LibraryCallsGoOnTheirStreams) {
   EXPECT_EQ(lib.cublasLtDestroy(lt), CUBLAS_STATUS_SUCCESS);
   EXPECT_EQ(Rt().cudaFreeAsync(a, s_), cudaSuccess);
   EXPECT_EQ(Rt().cudaFreeAsync(d, s_), cudaSuccess);
+}
+
+// A GPU runs a grid's blocks, and a block's threads, in no set order, so
+// the emulator shuffles both on every launch: a kernel right only in
+// ascending order fails its tests here too. Each thread of emu_order
+// writes when it ran (a shared counter).
+TEST_F(EmulatedRuntimeTest, LaunchesRunBlocksAndThreadsInShuffledOrder) {
+  const char* const kOrder = R"(
+extern "C" __global__ void __launch_bounds__(256) emu_order(float* counter, float* out) {
+  out[blockIdx.x * blockDim.x + threadIdx.x] = atomicAdd(counter, 1.0f);
+}
+)";
+  const std::vector<std::string> images = Rt().compile_modules({kOrder}, "sm_90");
+  cudaLibrary_t library = nullptr;
+  cudaKernel_t kernel = nullptr;
+  ASSERT_EQ(Rt().cudaLibraryLoadData(&library, images.at(0).c_str(), nullptr, nullptr, 0, nullptr, nullptr, 0),
+            cudaSuccess);
+  ASSERT_EQ(Rt().cudaLibraryGetKernel(&kernel, library, "emu_order"), cudaSuccess);
+  constexpr int kBlocks = 3, kThreads = 256, kN = kBlocks * kThreads;
+  // The order of one launch: when thread i (of the grid) ran, for each i.
+  const auto ran = [&] {
+    float* counter = Device(0, s_);
+    float* out = Device(-1, s_);
+    void* params[2] = {&counter, &out};
+    EXPECT_EQ(Rt().cudaLaunchKernel(reinterpret_cast<const void*>(kernel), dim3(kBlocks), dim3(kThreads), params, 0, s_),
+              cudaSuccess);
+    std::vector<float> when(kN);
+    EXPECT_EQ(Rt().cudaMemcpyAsync(when.data(), out, kN * sizeof(float), cudaMemcpyDeviceToHost, s_), cudaSuccess);
+    EXPECT_EQ(Rt().cudaFreeAsync(counter, s_), cudaSuccess);
+    EXPECT_EQ(Rt().cudaFreeAsync(out, s_), cudaSuccess);
+    return std::vector<int>(when.begin(), when.end());
+  };
+  std::vector<int> ascending(kN);
+  std::iota(ascending.begin(), ascending.end(), 0);
+  const std::vector<int> first = ran(), second = ran();
+  for (const std::vector<int>* order : {&first, &second}) {
+    std::vector<int> sorted = *order;
+    std::sort(sorted.begin(), sorted.end());
+    EXPECT_EQ(sorted, ascending) << "every thread runs once";
+    EXPECT_NE(*order, ascending);
+    // Blocks run one after the other (a block's __shared__ arrays are the
+    // module's statics): a block's threads ran at consecutive times.
+    for (int b = 0; b < kBlocks; ++b) {
+      const auto block = order->begin() + b * kThreads;
+      EXPECT_EQ(*std::max_element(block, block + kThreads) - *std::min_element(block, block + kThreads), kThreads - 1);
+    }
+  }
+  EXPECT_NE(first, second) << "each launch draws its own order";
+  {
+    testing::ScopedEnv order("KILN_CUDA_EMU_ORDER", "ascending");
+    EXPECT_EQ(ran(), ascending);
+  }
+  {
+    testing::ScopedEnv order("KILN_CUDA_EMU_ORDER", "backwards");
+    void* params[2] = {nullptr, nullptr};
+    KILN_EXPECT_ERROR(
+        Rt().cudaLaunchKernel(reinterpret_cast<const void*>(kernel), dim3(1), dim3(1), params, 0, s_),
+        "cuda-emu: KILN_CUDA_EMU_ORDER must be \"shuffled\" (the default) or \"ascending\", got \"backwards\"");
+  }
+  EXPECT_EQ(Rt().cudaStreamSynchronize(s_), cudaSuccess);
+  EXPECT_EQ(Rt().cudaLibraryUnload(library), cudaSuccess);
 }
 
 // KILN_CUDA_EMU_NVRTC (set for the suites' *_cuda_emu ctests): every module

@@ -12,6 +12,8 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <numeric>
+#include <random>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -132,19 +134,31 @@ using RunFn = void (*)(void** args, void* state);
 // its end, round after round, forwards in even rounds and backwards in odd
 // ones, so the threads of a block meet at every barrier. Kernels without a
 // barrier run their threads as plain calls.
+//
+// A GPU runs a grid's blocks, and a block's warps, in no set order and at
+// once, so a kernel whose result depends on that order (a block reading
+// what another writes, without atomics or a barrier between) is wrong
+// there. The launcher therefore takes the blocks, and the threads of a
+// block, in a different shuffled order on each launch (seeded by the
+// launch's number, so a run repeats itself): such a kernel gives wrong
+// values here too instead of passing by the luck of ascending order
+// (EmulatedLaunchesShuffled).
 class FiberLauncher {
  public:
-  void Launch(RunFn run, bool syncs, void** args, unsigned blocks, unsigned threads) {
+  void Launch(RunFn run, bool syncs, void** args, unsigned blocks, unsigned threads, bool shuffled) {
     state_.grid_dim = {blocks, 1, 1};
     state_.block_dim = {threads, 1, 1};
     state_.thread = state_.block = {0, 0, 0};
     state_.sync = &FiberLauncher::Sync;
     current_launcher = this;
     run_ = run, args_ = args;
-    for (unsigned b = 0; b < blocks; ++b) {
+    Order(blocks, shuffled, &block_order_);
+    Order(threads, shuffled, &thread_order_);
+    ++launches_;
+    for (const unsigned b : block_order_) {
       state_.block.x = b;
       if (!syncs) {
-        for (unsigned t = 0; t < threads; ++t) {
+        for (const unsigned t : thread_order_) {
           state_.thread.x = t;
           run(args, &state_);
         }
@@ -184,7 +198,7 @@ class FiberLauncher {
     for (unsigned round = 0;; ++round) {
       bool any = false;
       for (unsigned i = 0; i < threads; ++i) {
-        const unsigned t = round % 2 == 0 ? i : threads - 1 - i;
+        const unsigned t = thread_order_[round % 2 == 0 ? i : threads - 1 - i];
         if (done_[t]) continue;
         any = true;
         current_ = t;
@@ -196,7 +210,17 @@ class FiberLauncher {
     in_block_ = false;
   }
 
+  // 0, 1, ..., n - 1 in this launch's order.
+  void Order(unsigned n, bool shuffled, std::vector<unsigned>* order) const {
+    order->resize(n);
+    std::iota(order->begin(), order->end(), 0u);
+    if (!shuffled) return;
+    std::mt19937_64 gen(0x9e3779b97f4a7c15ull * (launches_ + 1) + n);
+    std::shuffle(order->begin(), order->end(), gen);
+  }
   static inline FiberLauncher* current_launcher = nullptr;  // launches are one at a time
+  uint64_t launches_ = 0;
+  std::vector<unsigned> block_order_, thread_order_;
   EmuState state_{};
   RunFn run_ = nullptr;
   void** args_ = nullptr;
@@ -384,11 +408,19 @@ bool FindEmulatedKernel(const std::string& image, const std::string& name, Emula
   return true;
 }
 
-void RunEmulatedKernel(const EmulatedKernel& k, void** args, unsigned blocks, unsigned threads) {
+void RunEmulatedKernel(const EmulatedKernel& k, void** args, unsigned blocks, unsigned threads, bool shuffled) {
   static std::mutex mu;
   static FiberLauncher launcher;
   std::lock_guard lock(mu);
-  launcher.Launch(k.run, k.syncs, args, blocks, threads);
+  launcher.Launch(k.run, k.syncs, args, blocks, threads, shuffled);
+}
+
+bool EmulatedLaunchesShuffled() {
+  const char* env = std::getenv("KILN_CUDA_EMU_ORDER");
+  const std::string order = env != nullptr ? env : "";
+  if (order.empty() || order == "shuffled") return true;
+  if (order == "ascending") return false;
+  Throw("cuda-emu: KILN_CUDA_EMU_ORDER must be \"shuffled\" (the default) or \"ascending\", got \"" + order + "\"");
 }
 
 }  // namespace kiln::backends::cuda

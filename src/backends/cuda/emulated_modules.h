@@ -36,8 +36,20 @@ bool FindEmulatedKernel(const std::string& image, const std::string& name, Emula
 
 /// Runs `blocks` blocks of `threads` threads of `k` on the calling thread,
 /// one launch at a time in the process (the modules' __shared__ arrays are
-/// static).
-void RunEmulatedKernel(const EmulatedKernel& k, void** args, unsigned blocks, unsigned threads);
+/// static): the blocks one after the other, and the threads of a block in
+/// turn (on fibers, switching at each barrier). `shuffled`: in an order
+/// drawn afresh for each launch (see EmulatedLaunchesShuffled), else
+/// ascending.
+void RunEmulatedKernel(const EmulatedKernel& k, void** args, unsigned blocks, unsigned threads, bool shuffled);
+
+/// Whether launches take their blocks and threads in shuffled order, as
+/// $KILN_CUDA_EMU_ORDER says: "shuffled" (the default, also where unset or
+/// empty) or "ascending". A GPU runs them in no set order, so a kernel
+/// that is right only in ascending order (one thread reading what another
+/// writes, without a barrier or an atomic between) is a bug the shuffle
+/// shows; "ascending" tells such a bug from others. Throws kiln::Error for
+/// another value.
+bool EmulatedLaunchesShuffled();
 
 /// The architectures CompileEmulatedModules also compiles every module for
 /// with NVRTC (through its caches; an NVRTC error throws): those

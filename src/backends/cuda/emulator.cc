@@ -19,7 +19,7 @@
 //   fail and invalidate it.
 // - Kernels are emulated_modules.h's: the modules' CUDA C++ compiled by the
 //   host's C++ compiler, a launch running the grid's blocks one after the
-//   other.
+//   other, in an order shuffled for each launch (a GPU keeps none).
 // - The libraries are the stand-ins of emulated_library.h and
 //   emulated_cudnn.cc, whose calls go on these streams.
 #include "src/backends/cuda/emulator.h"
@@ -627,6 +627,7 @@ cudaError_t OccupancyMaxActiveBlocksPerMultiprocessor(int* blocks, const void* f
   return cudaSuccess;
 }
 cudaError_t LaunchKernel(const void* func, dim3 grid, dim3 block, void** args, size_t shared, cudaStream_t s) {
+  const bool shuffled = EmulatedLaunchesShuffled();  // throws for a bad $KILN_CUDA_EMU_ORDER
   std::unique_lock lock(Rt().mu);
   if (Rt().kernels.count(func) == 0) return Fail(cudaErrorInvalidDeviceFunction);
   if (!KnownStream(s)) return Fail(cudaErrorInvalidResourceHandle);
@@ -642,10 +643,10 @@ cudaError_t LaunchKernel(const void* func, dim3 grid, dim3 block, void** args, s
   for (size_t i = 0; i < values.size(); ++i) std::memcpy(&values[i], args[i], sizeof(void*));
   return Submit(
       s,
-      [k, values, grid, block]() mutable {
+      [k, values, grid, block, shuffled]() mutable {
         std::vector<void*> pointers(values.size());
         for (size_t i = 0; i < values.size(); ++i) pointers[i] = &values[i];
-        RunEmulatedKernel(k, pointers.data(), grid.x, block.x);
+        RunEmulatedKernel(k, pointers.data(), grid.x, block.x, shuffled);
       },
       lock);
 }
