@@ -19,6 +19,7 @@
 
 #include "src/backends/cuda/cudnn_conv.h"
 #include "src/backends/cuda/library_api.h"
+#include "src/backends/cuda/runtime_api.h"
 #include "tests/testing/testing.h"
 
 namespace kiln::backends::cuda {
@@ -26,15 +27,30 @@ namespace {
 
 const LibraryApi& Api() { return EmulatedLibraryApi(); }
 
-// Handles made by the stand-ins (on the default stream), one of each kind.
+// The emulated runtime's stream the calls go on (the stand-ins refuse the
+// legacy default stream, as its work would race with Kiln's streams on a
+// GPU), and the wait after which their results are in memory.
+cudaStream_t Stream() {
+  static const cudaStream_t s = [] {
+    cudaStream_t made = nullptr;
+    EXPECT_EQ(EmulatedRuntimeApi().cudaStreamCreateWithFlags(&made, cudaStreamNonBlocking), cudaSuccess);
+    return made;
+  }();
+  return s;
+}
+void Finish() { ASSERT_EQ(EmulatedRuntimeApi().cudaStreamSynchronize(Stream()), cudaSuccess); }
+
+// Handles made by the stand-ins (on Stream()), one of each kind.
 template <typename H>
 H Handle() {
   static const H h = [] {
     H made = nullptr;
     if constexpr (std::is_same_v<H, cublasHandle_t>) {
       EXPECT_EQ(Api().cublasCreate_v2(&made), CUBLAS_STATUS_SUCCESS);
+      EXPECT_EQ(Api().cublasSetStream_v2(made, Stream()), CUBLAS_STATUS_SUCCESS);
     } else if constexpr (std::is_same_v<H, cusolverDnHandle_t>) {
       EXPECT_EQ(Api().cusolverDnCreate(&made), CUSOLVER_STATUS_SUCCESS);
+      EXPECT_EQ(Api().cusolverDnSetStream(made, Stream()), CUSOLVER_STATUS_SUCCESS);
     } else if constexpr (std::is_same_v<H, cusolverDnParams_t>) {
       EXPECT_EQ(Api().cusolverDnCreateParams(&made), CUSOLVER_STATUS_SUCCESS);
     } else {
@@ -87,6 +103,7 @@ TEST(EmulatedLibraryTest, TrsmSolvesWithTheDocumentedArguments) {
           ASSERT_EQ(Api().cublasDtrsm_v2_64(Handle<cublasHandle_t>(), side, uplo, trans, diag, m, n, &alpha, a.data(),
                                             lda, x.data(), ldb),
                     CUBLAS_STATUS_SUCCESS);
+          Finish();
           // op(A) as a dense matrix.
           const auto op = [&](int64_t i, int64_t j) {
             const int64_t r = trans == CUBLAS_OP_N ? i : j, c = trans == CUBLAS_OP_N ? j : i;
@@ -125,6 +142,7 @@ TEST(EmulatedLibraryTest, BatchedTrsmSolvesEveryMatrix) {
   ASSERT_EQ(Api().cublasStrsmBatched_64(Handle<cublasHandle_t>(), CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N,
                                         CUBLAS_DIAG_NON_UNIT, k, 1, &one, as.data(), k, bs.data(), k, batch),
             CUBLAS_STATUS_SUCCESS);
+  Finish();
   for (int64_t i = 0; i < batch; ++i) {
     for (int64_t r = 0; r < k; ++r) {
       EXPECT_FLOAT_EQ(b[static_cast<size_t>(i * k + r)], 1.0f / static_cast<float>(i + 2));
@@ -148,6 +166,7 @@ TEST(EmulatedLibraryTest, PotrfFactorsAndReportsInInfo) {
   ASSERT_EQ(Api().cusolverDnXpotrf(solver, params, CUBLAS_FILL_MODE_LOWER, 2, CUDA_R_64F, a.data(), 3, CUDA_R_64F,
                                    work.data(), device, nullptr, host, &info),
             CUSOLVER_STATUS_SUCCESS);
+  Finish();
   EXPECT_EQ(info, 0);
   EXPECT_DOUBLE_EQ(a[0], 2);  // L = [[2, 0], [1, 2]]
   EXPECT_DOUBLE_EQ(a[1], 1);
@@ -157,6 +176,7 @@ TEST(EmulatedLibraryTest, PotrfFactorsAndReportsInInfo) {
   float* ptr = bad.data();
   ASSERT_EQ(Api().cusolverDnSpotrfBatched(solver, CUBLAS_FILL_MODE_LOWER, 2, &ptr, 2, &info, 1),
             CUSOLVER_STATUS_SUCCESS);
+  Finish();
   EXPECT_EQ(info, 2);
 }
 
@@ -208,6 +228,34 @@ TEST(EmulatedLibraryTest, RejectsWhatTheLibrariesReject) {
   std::vector<double> owork(static_cast<size_t>(lwork));
   EXPECT_EQ(Api().cusolverDnDorgqr(solver, 4, 3, 3, a.data(), 4, b.data(), owork.data(), lwork - 1, &info),
             CUSOLVER_STATUS_INVALID_VALUE);
+}
+
+// A handle or plan whose stream was never set puts its work on the legacy
+// default stream, which on a GPU is not ordered with the backend's
+// non-blocking streams: the stand-ins refuse it rather than run it at once.
+TEST(EmulatedLibraryTest, TheLegacyDefaultStreamIsRefused) {
+  cublasHandle_t blas = nullptr;
+  ASSERT_EQ(Api().cublasCreate_v2(&blas), CUBLAS_STATUS_SUCCESS);
+  std::vector<double> a = {2}, b = {4};
+  const double one = 1;
+  KILN_EXPECT_ERROR(Api().cublasDtrsm_v2_64(blas, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N,
+                                            CUBLAS_DIAG_NON_UNIT, 1, 1, &one, a.data(), 1, b.data(), 1),
+                    "cuda-emu: a library call on the legacy default stream");
+  EXPECT_EQ(b[0], 4);
+  ASSERT_EQ(Api().cublasSetStream_v2(blas, Stream()), CUBLAS_STATUS_SUCCESS);
+  ASSERT_EQ(Api().cublasDtrsm_v2_64(blas, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, CUBLAS_DIAG_NON_UNIT,
+                                    1, 1, &one, a.data(), 1, b.data(), 1),
+            CUBLAS_STATUS_SUCCESS);
+  Finish();
+  EXPECT_EQ(b[0], 2);
+  EXPECT_EQ(Api().cublasDestroy_v2(blas), CUBLAS_STATUS_SUCCESS);
+  int n = 4;
+  cufftHandle plan = 0;
+  ASSERT_EQ(Api().cufftPlanMany(&plan, 1, &n, nullptr, 1, 4, nullptr, 1, 4, CUFFT_Z2Z, 1), CUFFT_SUCCESS);
+  std::vector<cufftDoubleComplex> x(4);
+  KILN_EXPECT_ERROR(Api().cufftExecZ2Z(plan, x.data(), x.data(), CUFFT_FORWARD),
+                    "cuda-emu: a library call on the legacy default stream");
+  EXPECT_EQ(Api().cufftDestroy(plan), CUFFT_SUCCESS);
 }
 
 // cuBLASLt objects for a product D (rows x cols) = op(A) op(B) of Float32.
@@ -265,14 +313,15 @@ TEST(EmulatedLibraryTest, MatmulAddsTheBiasAlongTheRowsOfD) {
   cublasLtMatmulAlgo_t algo{};
   // The epilogue without its vector is an error.
   EXPECT_EQ(Api().cublasLtMatmul(Handle<cublasLtHandle_t>(), lt.desc, &alpha, a.data(), lt.a, b.data(), lt.b, &beta,
-                                 d.data(), lt.d, d.data(), lt.d, &algo, nullptr, 0, nullptr),
+                                 d.data(), lt.d, d.data(), lt.d, &algo, nullptr, 0, Stream()),
             CUBLAS_STATUS_INVALID_VALUE);
   const void* vp = v.data();
   ASSERT_EQ(Api().cublasLtMatmulDescSetAttribute(lt.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &vp, sizeof vp),
             CUBLAS_STATUS_SUCCESS);
   ASSERT_EQ(Api().cublasLtMatmul(Handle<cublasLtHandle_t>(), lt.desc, &alpha, a.data(), lt.a, b.data(), lt.b, &beta,
-                                 d.data(), lt.d, d.data(), lt.d, &algo, nullptr, 0, nullptr),
+                                 d.data(), lt.d, d.data(), lt.d, &algo, nullptr, 0, Stream()),
             CUBLAS_STATUS_SUCCESS);
+  Finish();
   // Item i: D(r, c) = a[2 i + r] * b[3 i + c] + v[r], column-major.
   for (int i = 0; i < 2; ++i) {
     for (int c = 0; c < 3; ++c) {
@@ -337,6 +386,7 @@ TEST(EmulatedLibraryTest, FftReadsCufftLayouts) {
   int n = 4, embed = 4;
   cufftHandle plan = 0;
   ASSERT_EQ(Api().cufftPlanMany(&plan, 1, &n, &embed, 2, 1, &embed, 2, 1, CUFFT_Z2Z, 2), CUFFT_SUCCESS);
+  ASSERT_EQ(Api().cufftSetStream(plan, Stream()), CUFFT_SUCCESS);
   std::vector<std::complex<double>> x(8), want(8);
   for (int i = 0; i < 8; ++i) x[static_cast<size_t>(i)] = {std::sin(i + 1.0), std::cos(3.0 * i)};
   for (int signal = 0; signal < 2; ++signal) {
@@ -350,6 +400,7 @@ TEST(EmulatedLibraryTest, FftReadsCufftLayouts) {
   }
   auto* data = reinterpret_cast<cufftDoubleComplex*>(x.data());
   ASSERT_EQ(Api().cufftExecZ2Z(plan, data, data, CUFFT_FORWARD), CUFFT_SUCCESS);
+  Finish();
   for (size_t i = 0; i < 8; ++i) EXPECT_LT(std::abs(x[i] - want[i]), 1e-12) << i;
   EXPECT_EQ(Api().cufftExecC2C(plan, nullptr, nullptr, CUFFT_FORWARD), CUFFT_INVALID_TYPE);
   EXPECT_EQ(Api().cufftExecZ2Z(plan, data, data, 0), CUFFT_INVALID_VALUE);  // not a direction
@@ -359,7 +410,9 @@ TEST(EmulatedLibraryTest, FftReadsCufftLayouts) {
   std::vector<float> real = {1, 2, 3, 4, 5, 6, 7, 8};
   std::vector<std::complex<float>> half(6);
   ASSERT_EQ(Api().cufftPlanMany(&plan, 1, &n, nullptr, 7, 9, nullptr, 5, 3, CUFFT_R2C, 2), CUFFT_SUCCESS);
+  ASSERT_EQ(Api().cufftSetStream(plan, Stream()), CUFFT_SUCCESS);
   ASSERT_EQ(Api().cufftExecR2C(plan, real.data(), reinterpret_cast<cufftComplex*>(half.data())), CUFFT_SUCCESS);
+  Finish();
   EXPECT_EQ(half[0], std::complex<float>(10, 0));  // item 0's sum
   EXPECT_EQ(half[3], std::complex<float>(26, 0));  // item 1's, n / 2 + 1 = 3 bins on
   EXPECT_EQ(half[4], std::complex<float>(-2, 2));
@@ -404,14 +457,16 @@ TEST(EmulatedCudnnTest, CudnnConvPicksAnAlgorithmAndItsWorkspace) {
   // Ones convolved with ones: 27 taps.
   std::vector<float> x(2 * 3 * 5 * 5, 1), w(4 * 3 * 3 * 3, 1), y(2 * 4 * 3 * 3, 0);
   std::vector<std::byte> workspace(fast.WorkspaceBytes());
-  fast.Run(handle, nullptr, x.data(), w.data(), y.data(), workspace.data());
+  fast.Run(handle, Stream(), x.data(), w.data(), y.data(), workspace.data());
+  Finish();
   for (float v : y) EXPECT_EQ(v, 27.0f);
   // TF32 allowed: the listed algorithm runs on tensor cores, a math type
   // the descriptor must be given before the call.
   const CudnnConv tf32(handle, SmallForward(), size_t{1} << 20, true);
   EXPECT_EQ(tf32.WorkspaceBytes(), (size_t{1} << 16) + 256);
   std::fill(y.begin(), y.end(), 0.0f);
-  tf32.Run(handle, nullptr, x.data(), w.data(), y.data(), workspace.data());
+  tf32.Run(handle, Stream(), x.data(), w.data(), y.data(), workspace.data());
+  Finish();
   EXPECT_EQ(y[0], 27.0f);
   // Half precision: past the algorithm listed with ALLOW_CONVERSION.
   ConvSpec half = SmallForward();

@@ -7,7 +7,9 @@
 // memory it left allocated was freed), run a stream's work only when the
 // host waits for it, and record, not run, the work of a stream being
 // captured; frees on a capture that was invalidated fail as
-// CUDA's do; and run a launch's blocks and threads in no set order.
+// CUDA's do; refuse the legacy default stream, whose work a GPU would not
+// order with Kiln's streams; and run a launch's blocks and threads in no
+// set order.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -313,6 +315,38 @@ TEST_F(EmulatedRuntimeTest, LibraryCallsGoOnTheirStreams) {
   EXPECT_EQ(lib.cublasLtDestroy(lt), CUBLAS_STATUS_SUCCESS);
   EXPECT_EQ(Rt().cudaFreeAsync(a, s_), cudaSuccess);
   EXPECT_EQ(Rt().cudaFreeAsync(d, s_), cudaSuccess);
+}
+
+// The legacy default stream (null) is refused wherever work is ordered on
+// a stream: Kiln's streams are non-blocking, so on a GPU work put there by
+// mistake would race with theirs, while here it would have run at once and
+// hidden the race. cudaMalloc and cudaFree, which order with the whole
+// device, still work.
+TEST_F(EmulatedRuntimeTest, TheLegacyDefaultStreamIsRefused) {
+  const Loaded add = Load(0, "emu_add_one");
+  float* in = Device(3, s_);
+  float* out = Device(0, s_);
+  EXPECT_EQ(Launch(add.kernel, in, out, nullptr), cudaErrorInvalidResourceHandle);
+  float host = 0;
+  EXPECT_EQ(Rt().cudaMemcpyAsync(&host, in, sizeof host, cudaMemcpyDeviceToHost, nullptr),
+            cudaErrorInvalidResourceHandle);
+  void* p = nullptr;
+  EXPECT_EQ(Rt().cudaMallocAsync(&p, 16, nullptr), cudaErrorInvalidResourceHandle);
+  EXPECT_EQ(Rt().cudaFreeAsync(in, nullptr), cudaErrorInvalidResourceHandle);
+  EXPECT_EQ(Rt().cudaStreamSynchronize(nullptr), cudaErrorInvalidResourceHandle);
+  cudaEvent_t event = nullptr;
+  ASSERT_EQ(Rt().cudaEventCreateWithFlags(&event, cudaEventDisableTiming), cudaSuccess);
+  EXPECT_EQ(Rt().cudaEventRecord(event, nullptr), cudaErrorInvalidResourceHandle);
+  EXPECT_EQ(Rt().cudaEventDestroy(event), cudaSuccess);
+  KILN_EXPECT_ERROR(EmulatedStreamWork(nullptr, [] {}), "cuda-emu: a library call on the legacy default stream");
+  // Nothing of the refused calls ran or was freed.
+  EXPECT_EQ(At(in, 0, s_), 3);
+  EXPECT_EQ(At(out, 0, s_), 0);
+  ASSERT_EQ(Rt().cudaMalloc(&p, 16), cudaSuccess);
+  EXPECT_EQ(Rt().cudaFree(p), cudaSuccess);
+  EXPECT_EQ(Rt().cudaFreeAsync(in, s_), cudaSuccess);
+  EXPECT_EQ(Rt().cudaFreeAsync(out, s_), cudaSuccess);
+  EXPECT_EQ(Rt().cudaLibraryUnload(add.library), cudaSuccess);
 }
 
 // A GPU runs a grid's blocks, and a block's threads, in no set order, so

@@ -16,9 +16,11 @@
 namespace kiln::backends::cuda {
 
 /// Submits `work` to the emulated runtime's `stream`: run when the host
-/// waits for the stream (null, the default stream: now), or, while the
-/// stream is being captured, in each launch of the graph. Throws
-/// kiln::Error for a stream the runtime did not make.
+/// waits for the stream, or, while the stream is being captured, in each
+/// launch of the graph. Throws kiln::Error for a stream the runtime did not
+/// make, the legacy default stream (null: a handle whose stream was never
+/// set) included, since on a GPU that stream's work is not ordered with the
+/// backend's non-blocking streams.
 void EmulatedStreamWork(cudaStream_t stream, std::function<void()> work);
 
 /// What the stand-ins' cuBLAS, cuSOLVER and cuBLASLt handles hold: the

@@ -11,9 +11,11 @@
 //   memory, cudaFree), as a GPU may run it any time later: a host read that
 //   does not wait sees stale bytes. A copy from pageable memory takes its
 //   bytes at the call; freed memory is released when its stream gets
-//   there. A stream being captured (cudaStreamBeginCapture) records its
-//   work instead, and an instantiated graph runs the recording on each
-//   launch. Graph memory
+//   there. The legacy default stream (null) is refused where work is
+//   ordered on a stream: Kiln's streams are non-blocking, so on a GPU
+//   work put there would race with theirs. A stream being captured
+//   (cudaStreamBeginCapture) records its work instead, and an
+//   instantiated graph runs the recording on each launch. Graph memory
 //   (cudaMallocAsync while capturing) belongs to the graph. Calls CUDA
 //   refuses during a thread-local capture (waits for the host, cudaMalloc)
 //   fail and invalidate it.
@@ -133,8 +135,13 @@ cudaError_t Fail(cudaError_t e) {
 
 EmuStream* StreamOf(cudaStream_t s) { return reinterpret_cast<EmuStream*>(s); }
 
-// Whether `s` is a stream of this runtime or the default stream (null).
-bool KnownStream(cudaStream_t s) { return s == nullptr || Rt().streams.count(s) != 0; }
+// Whether `s` is a stream this runtime made. The legacy default stream
+// (null) is not: it does not order work with the non-blocking streams the
+// backend makes, so on a GPU work put on it by mistake (a launch, a copy,
+// a library handle whose stream was never set) would race with theirs;
+// here it would run at once, in a safe order, and hide the race. Stream-
+// ordered calls refuse it (cudaErrorInvalidResourceHandle). Needs Rt().mu.
+bool KnownStream(cudaStream_t s) { return s != nullptr && Rt().streams.count(s) != 0; }
 
 // A call CUDA forbids while this thread captures a stream (it would wait
 // for the device, or map memory): true, and that capture is invalidated.
@@ -197,7 +204,7 @@ void Drain(EmuStream* s, uint64_t upto) {
 
 // `s`'s work submitted so far (a wait covers that, not work submitted by
 // other threads while it runs). Needs Rt().mu.
-uint64_t Submitted(cudaStream_t s) { return s != nullptr ? StreamOf(s)->submitted : 0; }
+uint64_t Submitted(cudaStream_t s) { return StreamOf(s)->submitted; }
 
 // Every stream's pending work (a device-wide synchronization). Without
 // Rt().mu.
@@ -215,17 +222,12 @@ void DrainAll() {
 
 constexpr size_t kMaxPending = 4096;
 
-// Submits `work` to `s`: recorded where `s` is being captured, run now on
-// the default stream (null), else queued until the host waits for it, as
-// a GPU runs a stream's work later, in order. `seq`, if given, gets its
-// place. Needs Rt().mu held through `lock`, which it may release.
+// Submits `work` to `s` (a KnownStream): recorded where `s` is being
+// captured, else queued until the host waits for it, as a GPU runs a
+// stream's work later, in order. `seq`, if given, gets its place. Needs
+// Rt().mu held through `lock`, which it may release.
 cudaError_t Submit(cudaStream_t s, std::function<void()> work, std::unique_lock<std::mutex>& lock,
                    uint64_t* seq = nullptr) {
-  if (s == nullptr) {
-    lock.unlock();
-    work();
-    return cudaSuccess;
-  }
   EmuStream& stream = *StreamOf(s);
   if (stream.capturing) {
     if (stream.invalidated) {
@@ -297,14 +299,14 @@ cudaError_t StreamSynchronize(cudaStream_t s) {
   {
     std::lock_guard lock(Rt().mu);
     if (!KnownStream(s)) return Fail(cudaErrorInvalidResourceHandle);
-    if (s != nullptr && StreamOf(s)->capturing) {
+    if (StreamOf(s)->capturing) {
       StreamOf(s)->invalidated = true;
       return Fail(cudaErrorStreamCaptureUnsupported);
     }
     if (ForbiddenWhileCapturing()) return Fail(cudaErrorStreamCaptureUnsupported);
     upto = Submitted(s);
   }
-  if (s != nullptr) Drain(StreamOf(s), upto);
+  Drain(StreamOf(s), upto);
   return cudaSuccess;
 }
 
@@ -387,7 +389,7 @@ cudaError_t GraphLaunch(cudaGraphExec_t exec, cudaStream_t s) {
   std::shared_ptr<GraphBody> body;
   std::unique_lock lock(Rt().mu);
   if (Rt().execs.count(exec) == 0 || !KnownStream(s)) return Fail(cudaErrorInvalidValue);
-  if (s != nullptr && StreamOf(s)->capturing) return Fail(cudaErrorStreamCaptureUnsupported);
+  if (StreamOf(s)->capturing) return Fail(cudaErrorStreamCaptureUnsupported);
   // As a launch fails where the graph's memory cannot be had.
   if (TakeReplayFailure()) return Fail(cudaErrorMemoryAllocation);
   body = reinterpret_cast<EmuGraphExec*>(exec)->body;
@@ -409,20 +411,14 @@ cudaError_t GraphLaunch(cudaGraphExec_t exec, cudaStream_t s) {
       lock);
 }
 
-cudaError_t MallocAsync(void** p, size_t bytes, cudaStream_t s);
-// cudaMallocAsync's on the default stream, but forbidden during a capture.
-cudaError_t Malloc(void** p, size_t bytes) {
-  {
-    std::lock_guard lock(Rt().mu);
-    if (ForbiddenWhileCapturing()) return Fail(cudaErrorStreamCaptureUnsupported);
-  }
-  return MallocAsync(p, bytes, nullptr);
-}
-cudaError_t MallocAsync(void** p, size_t bytes, cudaStream_t s) {
+// Allocates `bytes` on `s` (null: cudaMalloc, forbidden during a capture).
+cudaError_t MallocOn(void** p, size_t bytes, cudaStream_t s) {
   if (p == nullptr) return Fail(cudaErrorInvalidValue);
   auto mem = NewHostMem(bytes);
   std::lock_guard lock(Rt().mu);
-  if (!KnownStream(s)) return Fail(cudaErrorInvalidResourceHandle);
+  if (s == nullptr ? ForbiddenWhileCapturing() : !KnownStream(s)) {
+    return Fail(s == nullptr ? cudaErrorStreamCaptureUnsupported : cudaErrorInvalidResourceHandle);
+  }
   EmuStream* capturing = s != nullptr && StreamOf(s)->capturing ? StreamOf(s) : nullptr;
   if (capturing != nullptr && capturing->invalidated) return Fail(cudaErrorStreamCaptureInvalidated);
   *p = mem->ptr;
@@ -438,7 +434,13 @@ cudaError_t MallocAsync(void** p, size_t bytes, cudaStream_t s) {
   }
   return cudaSuccess;
 }
-// Frees `p` on `s` (null: cudaFree's). Ordinary memory leaves the
+cudaError_t Malloc(void** p, size_t bytes) { return MallocOn(p, bytes, nullptr); }
+cudaError_t MallocAsync(void** p, size_t bytes, cudaStream_t s) {
+  // Null would be cudaMalloc's stream-ordered twin on the legacy stream.
+  if (s == nullptr) return Fail(cudaErrorInvalidResourceHandle);
+  return MallocOn(p, bytes, s);
+}
+// Frees `p` on `s` (`sync`, with `s` null: cudaFree's). Ordinary memory leaves the
 // allocations at once (later work may not use it) and is released when
 // the stream reaches the free (cudaFree: after all the device's work);
 // graph memory freed inside its own capture stays the graph's; freed
@@ -448,12 +450,13 @@ cudaError_t FreeOn(void* p, cudaStream_t s, bool sync) {
   // The memory, released (its canary checked) when its stream gets there.
   std::shared_ptr<HostMem> released;
   std::unique_lock lock(Rt().mu);
-  if (!KnownStream(s)) return Fail(cudaErrorInvalidResourceHandle);
-  if (sync && ForbiddenWhileCapturing()) return Fail(cudaErrorStreamCaptureUnsupported);
+  if (sync ? ForbiddenWhileCapturing() : !KnownStream(s)) {
+    return Fail(sync ? cudaErrorStreamCaptureUnsupported : cudaErrorInvalidResourceHandle);
+  }
   auto it = Rt().allocations.find(static_cast<const char*>(p));
   if (it == Rt().allocations.end()) return Fail(cudaErrorInvalidValue);  // not an allocation's start, or freed
   Allocation& a = it->second;
-  EmuStream* stream = s != nullptr && StreamOf(s)->capturing ? StreamOf(s) : nullptr;
+  EmuStream* stream = !sync && StreamOf(s)->capturing ? StreamOf(s) : nullptr;
   if (a.graph != nullptr) {
     if (stream != nullptr ? stream->capture.get() != a.graph || a.freed_in_graph : !a.outstanding) {
       return Fail(cudaErrorInvalidValue);
@@ -528,7 +531,7 @@ cudaError_t EventRecord(cudaEvent_t e, cudaStream_t s) {
   std::lock_guard lock(Rt().mu);
   if (Rt().events.count(e) == 0 || !KnownStream(s)) return Fail(cudaErrorInvalidResourceHandle);
   auto& event = *reinterpret_cast<EmuEvent*>(e);
-  event.stream = s != nullptr && !StreamOf(s)->capturing ? StreamOf(s) : nullptr;
+  event.stream = !StreamOf(s)->capturing ? StreamOf(s) : nullptr;
   event.seq = event.stream != nullptr ? event.stream->submitted : 0;
   return cudaSuccess;
 }
@@ -561,7 +564,7 @@ cudaError_t MemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind
   if ((device_dst && Holding(dst, bytes) == nullptr) || (device_src && Holding(src, bytes) == nullptr)) {
     return Fail(cudaErrorInvalidValue);
   }
-  const bool queued = s != nullptr && !StreamOf(s)->capturing;
+  const bool queued = !StreamOf(s)->capturing;
   if (queued && kind == cudaMemcpyHostToDevice && !Pinned(src, bytes)) {
     // From pageable memory: the bytes are taken now (the caller may reuse
     // its memory on return), written in stream order.
@@ -664,6 +667,10 @@ const std::string& EmulatedCudnnUnavailableReason() {
 
 void EmulatedStreamWork(cudaStream_t stream, std::function<void()> work) {
   std::unique_lock lock(Rt().mu);
+  if (stream == nullptr) {
+    Throw("cuda-emu: a library call on the legacy default stream (a handle whose stream was never set): on a GPU it "
+          "would not be ordered with the backend's non-blocking streams");
+  }
   if (!KnownStream(stream)) Throw("cuda-emu: a library call on a stream this runtime did not make");
   Submit(stream, std::move(work), lock);
 }
