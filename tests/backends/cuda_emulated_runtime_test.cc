@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <functional>
 #include <numeric>
@@ -408,6 +409,35 @@ extern "C" __global__ void __launch_bounds__(256) emu_order(float* counter, floa
   }
   EXPECT_EQ(Rt().cudaStreamSynchronize(s_), cudaSuccess);
   EXPECT_EQ(Rt().cudaLibraryUnload(library), cudaSuccess);
+}
+
+// NVRTC contracts a * b + c into one fused multiply-add (--fmad=true), and
+// so do the emulated kernels where the host has FMA instructions:
+// (1 + 2^-12)^2 - 1 is 2^-11 + 2^-24 rounded once, 2^-11 rounded twice.
+TEST_F(EmulatedRuntimeTest, KernelsContractMultiplyAddsAsNvrtcDoes) {
+#if defined(__x86_64__)
+  if (!__builtin_cpu_supports("fma")) GTEST_SKIP() << "this CPU has no FMA instructions";
+#endif
+  const char* const kFma = R"(
+extern "C" __global__ void __launch_bounds__(256) emu_fma(const float* __restrict__ in0, float* out) {
+  if (blockIdx.x == 0 && threadIdx.x == 0) out[0] = in0[0] * in0[1] + in0[2];
+}
+)";
+  const std::vector<std::string> images = Rt().compile_modules({kFma}, "sm_90");
+  Loaded l;
+  ASSERT_EQ(Rt().cudaLibraryLoadData(&l.library, images.at(0).c_str(), nullptr, nullptr, 0, nullptr, nullptr, 0),
+            cudaSuccess);
+  ASSERT_EQ(Rt().cudaLibraryGetKernel(&l.kernel, l.library, "emu_fma"), cudaSuccess);
+  const float a = 1 + std::ldexp(1.0f, -12);
+  const std::vector<float> abc = {a, a, -1};
+  float* in = Device(0, s_);
+  float* out = Device(0, s_);
+  ASSERT_EQ(Rt().cudaMemcpyAsync(in, abc.data(), abc.size() * sizeof(float), cudaMemcpyHostToDevice, s_), cudaSuccess);
+  ASSERT_EQ(Launch(l.kernel, in, out, s_), cudaSuccess);
+  EXPECT_EQ(At(out, 0, s_), std::ldexp(1.0f, -11) + std::ldexp(1.0f, -24));
+  EXPECT_EQ(Rt().cudaFreeAsync(in, s_), cudaSuccess);
+  EXPECT_EQ(Rt().cudaFreeAsync(out, s_), cudaSuccess);
+  EXPECT_EQ(Rt().cudaLibraryUnload(l.library), cudaSuccess);
 }
 
 // KILN_CUDA_EMU_NVRTC (set for the suites' *_cuda_emu ctests): every module

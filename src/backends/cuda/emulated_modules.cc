@@ -297,6 +297,21 @@ std::unordered_map<std::string, HostModule>& Modules() {
 
 constexpr char kImagePrefix[] = "kiln-cuda-emu:";
 
+// The host compiler's flags for a module. NVRTC contracts `a * b + c` into
+// one fused multiply-add (its default --fmad=true), rounded once; so do the
+// emulated kernels where the host has FMA instructions (GCC contracts at
+// -O1 only with -fexpensive-optimizations), so that a test whose tolerance
+// holds only for the host's two roundings fails here as it would on a GPU.
+std::string EmulatorFlags() {
+  std::string flags = "-std=c++17 -O1 -fPIC -shared -w";
+#if defined(__x86_64__)
+  if (__builtin_cpu_supports("fma")) flags += " -fexpensive-optimizations -ffp-contract=fast -mfma";
+#elif defined(__aarch64__)
+  flags += " -fexpensive-optimizations -ffp-contract=fast";
+#endif
+  return flags;
+}
+
 }  // namespace
 
 std::vector<std::string> CompileEmulatedModules(const std::vector<std::string>& sources, const std::string& /*arch*/) {
@@ -306,7 +321,7 @@ std::vector<std::string> CompileEmulatedModules(const std::vector<std::string>& 
   for (const std::string& arch : NvrtcCheckArchitectures()) CompileToCubins(sources, arch);
   const std::string source = EmulatorSource(sources);
   const std::string cxx = EmulatorCompiler();
-  const std::string flags = "-std=c++17 -O1 -fPIC -shared -w";
+  const std::string flags = EmulatorFlags();
   const std::string key = HashKey(cxx + "\n" + flags + "\n" + source);
   std::vector<std::string> images;
   for (size_t i = 0; i < sources.size(); ++i) images.push_back(kImagePrefix + key + ":" + std::to_string(i));
