@@ -118,49 +118,74 @@ float fmaf(float, float, float); double fma(double, double, double);
 // Guide documents their maximum errors against the correctly rounded result
 // as a few ulp (expf 2, powf 4, atan2f 3; exp 1, pow 2, ...), where glibc's
 // are mostly within one. So each result the kernels get is glibc's moved by
-// up to the CUDA function's bound (by a hash of the arguments, so a run
-// repeats itself): a tolerance that holds only for glibc's results fails
-// here as it would on a GPU. Results that are exact on both (zeros,
-// infinities, NaN, integers below 2^24, powers of two: exp(0), cos(0),
-// pow(2, 3), a saturated tanh) are kept, and so is the sign.
+// up to the CUDA function's bound (on top of glibc's own error; by a hash
+// of the function and its arguments, so a run repeats itself): a tolerance
+// that holds only for glibc's results fails here as it would on a GPU.
+// Kept as they are: results exact on both (zeros, infinities, NaN, integers
+// below 2^24, powers of two: exp(0), cos(0), pow(2, 3), a saturated tanh),
+// two-argument results where an argument is zero, infinite or NaN (CUDA's
+// special values: hypot(x, 0) = |x|, atan2(0, -1) = pi), the sign, and the
+// function's range (|sin| <= 1, cosh >= 1, hypot >= max(|x|, |y|), ...).
 const char* const kMathShim = R"KILN(
 static inline unsigned long long kemu_mix(unsigned long long x) {
   x ^= x >> 33; x *= 0xff51afd7ed558ccdULL; x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ULL; return x ^ (x >> 33);
 }
-static inline unsigned long long kemu_key(double a, double b) {
+static inline unsigned long long kemu_key(int fn, double a, double b) {
   unsigned long long u, v; __builtin_memcpy(&u, &a, 8); __builtin_memcpy(&v, &b, 8);
-  return kemu_mix(u * 0x9e3779b97f4a7c15ULL + v);
+  return kemu_mix(kemu_mix(u + (unsigned long long)fn) * 0x9e3779b97f4a7c15ULL + v);
 }
-template <class F, class U> static inline F kemu_ulps(F y, int n, unsigned long long key) {
+static inline bool kemu_special(double x) { return x == 0 || !(x == x) || __builtin_isinf(x); }
+// y moved by up to n ulp, staying within [lo, hi].
+template <class F, class U> static inline F kemu_ulps(F y, int n, unsigned long long key, F lo, F hi) {
   if (!(y == y) || y == (F)0 || __builtin_isinf(y)) return y;
   const F a = y < 0 ? -y : y;
   if (a < (F)16777216 && a == __builtin_floor(a)) return y;
   U u; __builtin_memcpy(&u, &y, sizeof u);
   const int mantissa_bits = sizeof(F) == 4 ? 23 : 52;
   if ((u & (((U)1 << mantissa_bits) - 1)) == 0) return y;
-  const long long k = (long long)(kemu_mix(key) % (unsigned long long)(2 * n + 1)) - n;
+  const long long k = (long long)(key % (unsigned long long)(2 * n + 1)) - n;
   const U moved = u + (U)k;  // the magnitude's bits: same sign, k ulp on
   F r; __builtin_memcpy(&r, &moved, sizeof r);
-  if ((r < 0) != (y < 0) || __builtin_isinf(r) || !(r == r)) return y;
+  if ((r < 0) != (y < 0) || __builtin_isinf(r) || !(r == r) || r < lo || r > hi) return y;
   return r;
 }
-#define KEMU_MATH1(name, F, U, ulps) \
-  static inline F kemu_##name(F x) { return kemu_ulps<F, U>(name(x), ulps, kemu_key(x, 0)); }
-#define KEMU_MATH2(name, F, U, ulps) \
-  static inline F kemu_##name(F x, F y) { return kemu_ulps<F, U>(name(x, y), ulps, kemu_key(x, y)); }
-KEMU_MATH1(expf, float, unsigned, 2) KEMU_MATH1(exp, double, unsigned long long, 1)
-KEMU_MATH1(expm1f, float, unsigned, 1) KEMU_MATH1(expm1, double, unsigned long long, 1)
-KEMU_MATH1(logf, float, unsigned, 1) KEMU_MATH1(log, double, unsigned long long, 1)
-KEMU_MATH1(log1pf, float, unsigned, 1) KEMU_MATH1(log1p, double, unsigned long long, 1)
-KEMU_MATH1(sinf, float, unsigned, 2) KEMU_MATH1(sin, double, unsigned long long, 2)
-KEMU_MATH1(cosf, float, unsigned, 2) KEMU_MATH1(cos, double, unsigned long long, 2)
-KEMU_MATH1(tanhf, float, unsigned, 2) KEMU_MATH1(tanh, double, unsigned long long, 2)
-KEMU_MATH1(erff, float, unsigned, 2) KEMU_MATH1(erf, double, unsigned long long, 2)
-KEMU_MATH1(sinhf, float, unsigned, 3) KEMU_MATH1(sinh, double, unsigned long long, 2)
-KEMU_MATH1(coshf, float, unsigned, 2) KEMU_MATH1(cosh, double, unsigned long long, 1)
-KEMU_MATH2(powf, float, unsigned, 4) KEMU_MATH2(pow, double, unsigned long long, 2)
-KEMU_MATH2(atan2f, float, unsigned, 3) KEMU_MATH2(atan2, double, unsigned long long, 2)
-KEMU_MATH2(hypotf, float, unsigned, 3) KEMU_MATH2(hypot, double, unsigned long long, 2)
+#define KEMU_INF(F) ((F)__builtin_inf())
+#define KEMU_PI(F) ((F)3.14159265358979323846)
+// name's wrapper: `fn` tells the functions apart in the hash, [lo, hi] is
+// its range.
+#define KEMU_MATH1(name, F, U, ulps, fn, lo, hi) \
+  static inline F kemu_##name(F x) { return kemu_ulps<F, U>(name(x), ulps, kemu_key(fn, x, 0), lo, hi); }
+#define KEMU_MATH2(name, F, U, ulps, fn, lo, hi)                                              \
+  static inline F kemu_##name(F x, F y) {                                                     \
+    const F r = name(x, y);                                                                   \
+    return kemu_special(x) || kemu_special(y) ? r : kemu_ulps<F, U>(r, ulps, kemu_key(fn, x, y), lo, hi); \
+  }
+KEMU_MATH1(expf, float, unsigned, 2, 1, -KEMU_INF(float), KEMU_INF(float))
+KEMU_MATH1(exp, double, unsigned long long, 1, 1, -KEMU_INF(double), KEMU_INF(double))
+KEMU_MATH1(expm1f, float, unsigned, 1, 2, -KEMU_INF(float), KEMU_INF(float))
+KEMU_MATH1(expm1, double, unsigned long long, 1, 2, -KEMU_INF(double), KEMU_INF(double))
+KEMU_MATH1(logf, float, unsigned, 1, 3, -KEMU_INF(float), KEMU_INF(float))
+KEMU_MATH1(log, double, unsigned long long, 1, 3, -KEMU_INF(double), KEMU_INF(double))
+KEMU_MATH1(log1pf, float, unsigned, 1, 4, -KEMU_INF(float), KEMU_INF(float))
+KEMU_MATH1(log1p, double, unsigned long long, 1, 4, -KEMU_INF(double), KEMU_INF(double))
+KEMU_MATH1(sinf, float, unsigned, 2, 5, (float)-1, (float)1)
+KEMU_MATH1(sin, double, unsigned long long, 2, 5, (double)-1, (double)1)
+KEMU_MATH1(cosf, float, unsigned, 2, 6, (float)-1, (float)1)
+KEMU_MATH1(cos, double, unsigned long long, 2, 6, (double)-1, (double)1)
+KEMU_MATH1(tanhf, float, unsigned, 2, 7, (float)-1, (float)1)
+KEMU_MATH1(tanh, double, unsigned long long, 1, 7, (double)-1, (double)1)
+KEMU_MATH1(erff, float, unsigned, 2, 8, (float)-1, (float)1)
+KEMU_MATH1(erf, double, unsigned long long, 2, 8, (double)-1, (double)1)
+KEMU_MATH1(sinhf, float, unsigned, 3, 9, -KEMU_INF(float), KEMU_INF(float))
+KEMU_MATH1(sinh, double, unsigned long long, 2, 9, -KEMU_INF(double), KEMU_INF(double))
+KEMU_MATH1(coshf, float, unsigned, 2, 10, 1.0f, KEMU_INF(float))
+KEMU_MATH1(cosh, double, unsigned long long, 1, 10, 1.0, KEMU_INF(double))
+KEMU_MATH2(powf, float, unsigned, 4, 11, -KEMU_INF(float), KEMU_INF(float))
+KEMU_MATH2(pow, double, unsigned long long, 2, 11, -KEMU_INF(double), KEMU_INF(double))
+KEMU_MATH2(atan2f, float, unsigned, 3, 12, -KEMU_PI(float), KEMU_PI(float))
+KEMU_MATH2(atan2, double, unsigned long long, 2, 12, -KEMU_PI(double), KEMU_PI(double))
+KEMU_MATH2(hypotf, float, unsigned, 3, 13, (x < 0 ? -x : x) > (y < 0 ? -y : y) ? (x < 0 ? -x : x) : (y < 0 ? -y : y), KEMU_INF(float))
+KEMU_MATH2(hypot, double, unsigned long long, 2, 13, (x < 0 ? -x : x) > (y < 0 ? -y : y) ? (x < 0 ? -x : x) : (y < 0 ? -y : y), KEMU_INF(double))
 #define expf(x) kemu_expf(x)
 #define exp(x) kemu_exp(x)
 #define expm1f(x) kemu_expm1f(x)
@@ -213,25 +238,26 @@ using RunFn = void (*)(void** args, void* state);
 // A GPU runs a grid's blocks, and a block's warps, in no set order and at
 // once, so a kernel whose result depends on that order (a block reading
 // what another writes, without atomics or a barrier between) is wrong
-// there. The launcher therefore takes the blocks, and the threads of a
+// there. The launcher therefore takes the blocks, and the threads of each
 // block, in a different shuffled order on each launch (seeded by the
-// launch's number, so a run repeats itself): such a kernel gives wrong
-// values here too instead of passing by the luck of ascending order
-// (EmulatedLaunchesShuffled).
+// kernel and how many times it was launched before, so a run repeats
+// itself, and a test run alone sees the orders it saw in the whole suite):
+// such a kernel gives wrong values here too instead of passing by the luck
+// of ascending order (EmulatedLaunchesShuffled).
 class FiberLauncher {
  public:
-  void Launch(RunFn run, bool syncs, void** args, unsigned blocks, unsigned threads, bool shuffled) {
+  void Launch(RunFn run, bool syncs, void** args, unsigned blocks, unsigned threads, bool shuffled, uint64_t seed) {
     state_.grid_dim = {blocks, 1, 1};
     state_.block_dim = {threads, 1, 1};
     state_.thread = state_.block = {0, 0, 0};
     state_.sync = &FiberLauncher::Sync;
     current_launcher = this;
     run_ = run, args_ = args;
-    Order(blocks, shuffled, &block_order_);
-    Order(threads, shuffled, &thread_order_);
-    ++launches_;
+    std::mt19937_64 gen(seed);
+    Order(blocks, shuffled, gen, &block_order_);
     for (const unsigned b : block_order_) {
       state_.block.x = b;
+      Order(threads, shuffled, gen, &thread_order_);
       if (!syncs) {
         for (const unsigned t : thread_order_) {
           state_.thread.x = t;
@@ -285,16 +311,13 @@ class FiberLauncher {
     in_block_ = false;
   }
 
-  // 0, 1, ..., n - 1 in this launch's order.
-  void Order(unsigned n, bool shuffled, std::vector<unsigned>* order) const {
+  // 0, 1, ..., n - 1, shuffled by `gen` where asked.
+  static void Order(unsigned n, bool shuffled, std::mt19937_64& gen, std::vector<unsigned>* order) {
     order->resize(n);
     std::iota(order->begin(), order->end(), 0u);
-    if (!shuffled) return;
-    std::mt19937_64 gen(0x9e3779b97f4a7c15ull * (launches_ + 1) + n);
-    std::shuffle(order->begin(), order->end(), gen);
+    if (shuffled) std::shuffle(order->begin(), order->end(), gen);
   }
   static inline FiberLauncher* current_launcher = nullptr;  // launches are one at a time
-  uint64_t launches_ = 0;
   std::vector<unsigned> block_order_, thread_order_;
   EmuState state_{};
   RunFn run_ = nullptr;
@@ -494,15 +517,17 @@ bool FindEmulatedKernel(const std::string& image, const std::string& name, Emula
   const auto* arity = static_cast<const int*>(dlsym(handle, ("kemu_arity_" + name).c_str()));
   const auto* syncs = static_cast<const bool*>(dlsym(handle, ("kemu_syncs_" + name).c_str()));
   if (run == nullptr || arity == nullptr || syncs == nullptr) return false;
-  *kernel = {run, *syncs, *arity};
+  *kernel = {run, *syncs, *arity, std::hash<std::string>{}(image + ":" + name)};
   return true;
 }
 
 void RunEmulatedKernel(const EmulatedKernel& k, void** args, unsigned blocks, unsigned threads, bool shuffled) {
   static std::mutex mu;
   static FiberLauncher launcher;
+  static std::unordered_map<uint64_t, uint64_t> launches;  // by kernel id: how many so far
   std::lock_guard lock(mu);
-  launcher.Launch(k.run, k.syncs, args, blocks, threads, shuffled);
+  const uint64_t seed = k.id * 0x9e3779b97f4a7c15ull + launches[k.id]++;
+  launcher.Launch(k.run, k.syncs, args, blocks, threads, shuffled, seed);
 }
 
 bool EmulatedLaunchesShuffled() {

@@ -6,6 +6,7 @@
 // cached on disk, and launched on the host one block after the other.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -13,11 +14,14 @@ namespace kiln::backends::cuda {
 
 /// A kernel of a compiled module: one thread of it, run with its arguments
 /// (cudaLaunchKernel's array of pointers to them); whether its threads meet
-/// at barriers; how many parameters (pointers, all of them) it takes.
+/// at barriers; how many parameters (pointers, all of them) it takes; a
+/// number naming it (from its module's image and its name), which seeds the
+/// order of its launches' blocks and threads.
 struct EmulatedKernel {
   void (*run)(void** args, void* state) = nullptr;
   bool syncs = false;
   int arity = 0;
+  uint64_t id = 0;
 };
 
 /// RuntimeApi::compile_modules for the emulator: `sources` compiled (or
@@ -38,7 +42,8 @@ bool FindEmulatedKernel(const std::string& image, const std::string& name, Emula
 /// one launch at a time in the process (the modules' __shared__ arrays are
 /// static): the blocks one after the other, and the threads of a block in
 /// turn (on fibers, switching at each barrier). `shuffled`: in an order
-/// drawn afresh for each launch (see EmulatedLaunchesShuffled), else
+/// drawn afresh for each block of each launch, seeded by k.id and how many
+/// launches of k came before (see EmulatedLaunchesShuffled), else
 /// ascending.
 void RunEmulatedKernel(const EmulatedKernel& k, void** args, unsigned blocks, unsigned threads, bool shuffled);
 
