@@ -12,20 +12,23 @@
 //   it (as a GPU may run it later: a read that does not wait sees stale
 //   bytes); a stream being captured records it into a graph that
 //   cudaGraphLaunch runs; calls CUDA forbids during a thread-local capture
-//   fail and invalidate it;
+//   fail and invalidate it; the legacy default stream is refused, since
+//   on a GPU its work would race with the backend's non-blocking streams;
 // - kernels are the modules' CUDA C++ compiled by the host's C++ compiler
 //   with a small shim (blockIdx, threadIdx, __shared__, atomics, and
 //   __syncthreads as a switch between fibers, one per CUDA thread), loaded
-//   with dlopen;
+//   with dlopen; a launch takes its blocks, and each block's threads, in a
+//   shuffled order (a GPU keeps none); a * b + c is contracted into a fused
+//   multiply-add where the host has one, as NVRTC does; the math
+//   functions' results are moved by up to the ulp errors CUDA documents;
 // - cuBLASLt, cuBLAS, cuSOLVER, cuFFT and cuDNN are host stand-ins that
 //   read their arguments as the libraries document them
 //   (emulated_library.h, emulated_cudnn.cc) and work on these streams.
 //
-// What it cannot check: the GPU's own behaviour (memory model, warp
-// scheduling, the runtime's and the libraries' own code and numerics,
-// device math's last ulps). Threads of a block run one at a time between
-// barriers, in an order that alternates between rounds, which exposes a
-// missing __syncthreads only sometimes.
+// What it cannot check: the GPU's own behaviour (memory model, threads
+// running at once rather than one at a time between barriers, the
+// runtime's and the libraries' own code and numerics, device math's actual
+// last ulps), and performance.
 #pragma once
 
 namespace kiln::backends::cuda {
