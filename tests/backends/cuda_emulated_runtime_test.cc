@@ -437,6 +437,37 @@ extern "C" __global__ void __launch_bounds__(256) emu_order_sync(float* counter,
   EXPECT_EQ(Rt().cudaLibraryUnload(library), cudaSuccess);
 }
 
+// A barrier that some threads of a block skip (here by returning first) is
+// undefined in CUDA: it may hang the block on a GPU. The emulator stops with
+// the reason when the stream runs the launch.
+TEST_F(EmulatedRuntimeTest, ABarrierSomeThreadsSkipIsAnError) {
+  const char* const kDivergent = R"(
+extern "C" __global__ void __launch_bounds__(256) emu_divergent(const float* __restrict__ in0, float* out) {
+  if (threadIdx.x == 17) return;
+  out[threadIdx.x] = in0[threadIdx.x];
+  __syncthreads();
+  out[threadIdx.x] += 1.0f;
+}
+)";
+  const std::vector<std::string> images = Rt().compile_modules({kDivergent}, "sm_90");
+  Loaded l;
+  ASSERT_EQ(Rt().cudaLibraryLoadData(&l.library, images.at(0).c_str(), nullptr, nullptr, 0, nullptr, nullptr, 0),
+            cudaSuccess);
+  ASSERT_EQ(Rt().cudaLibraryGetKernel(&l.kernel, l.library, "emu_divergent"), cudaSuccess);
+  float* in = Device(1, s_);
+  float* out = Device(0, s_);
+  EXPECT_DEATH(
+      {
+        Launch(l.kernel, in, out, s_);
+        Rt().cudaStreamSynchronize(s_);
+      },
+      "cuda-emu: work queued on a stream failed: cuda-emu: the threads of a block passed __syncthreads a different "
+      "number of times \\(thread 0: 1, thread 17: 0\\)");
+  EXPECT_EQ(Rt().cudaFreeAsync(in, s_), cudaSuccess);
+  EXPECT_EQ(Rt().cudaFreeAsync(out, s_), cudaSuccess);
+  EXPECT_EQ(Rt().cudaLibraryUnload(l.library), cudaSuccess);
+}
+
 // NVRTC contracts a * b + c into one fused multiply-add (--fmad=true), and
 // so do the emulated kernels where the host has FMA instructions:
 // (1 + 2^-12)^2 - 1 is 2^-11 + 2^-24 rounded once, 2^-11 rounded twice.

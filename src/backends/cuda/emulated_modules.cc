@@ -232,8 +232,9 @@ using RunFn = void (*)(void** args, void* state);
 // A launch on the host: blocks one after the other; within a block, each
 // thread runs on its own fiber (ucontext) until its next __syncthreads or
 // its end, round after round, forwards in even rounds and backwards in odd
-// ones, so the threads of a block meet at every barrier. Kernels without a
-// barrier run their threads as plain calls.
+// ones, so the threads of a block meet at every barrier; threads that pass
+// different numbers of barriers are an error (CUDA leaves that undefined).
+// Kernels without a barrier run their threads as plain calls.
 //
 // A GPU runs a grid's blocks, and a block's warps, in no set order and at
 // once, so a kernel whose result depends on that order (a block reading
@@ -274,7 +275,9 @@ class FiberLauncher {
 
   static void Sync() {
     FiberLauncher& l = *current_launcher;
-    if (l.in_block_) swapcontext(&l.contexts_[l.current_], &l.scheduler_);
+    if (!l.in_block_) return;
+    ++l.barriers_[l.current_];
+    swapcontext(&l.contexts_[l.current_], &l.scheduler_);
   }
   static void Entry() {
     FiberLauncher& l = *current_launcher;
@@ -288,6 +291,7 @@ class FiberLauncher {
       stacks_.resize(threads * kStack);
     }
     done_.assign(threads, 0);
+    barriers_.assign(threads, 0);
     for (unsigned t = 0; t < threads; ++t) {
       getcontext(&contexts_[t]);
       contexts_[t].uc_stack.ss_sp = stacks_.data() + t * kStack;
@@ -309,6 +313,17 @@ class FiberLauncher {
       if (!any) break;
     }
     in_block_ = false;
+    // CUDA allows __syncthreads in conditional code only where the condition
+    // is the same for the whole block: a thread that skips a barrier (or
+    // returns before it) while others wait hangs the block or corrupts its
+    // shared memory on a GPU. Here every thread would have run to its end.
+    for (unsigned t = 1; t < threads; ++t) {
+      if (barriers_[t] != barriers_[0]) {
+        Throw("cuda-emu: the threads of a block passed __syncthreads a different number of times (thread 0: " +
+              std::to_string(barriers_[0]) + ", thread " + std::to_string(t) + ": " + std::to_string(barriers_[t]) +
+              "), which CUDA leaves undefined: a barrier in code not every thread of the block runs");
+      }
+    }
   }
 
   // 0, 1, ..., n - 1, shuffled by `gen` where asked.
@@ -325,6 +340,7 @@ class FiberLauncher {
   std::vector<ucontext_t> contexts_;
   std::vector<char> stacks_;
   std::vector<unsigned char> done_;
+  std::vector<unsigned> barriers_;  // the barriers each thread of the block passed
   ucontext_t scheduler_{};
   unsigned current_ = 0;
   bool in_block_ = false;
