@@ -22,14 +22,10 @@ TEST(OpCoverage, EveryOpHasACase) {
 class OpCoverage : public ::testing::TestWithParam<std::string> {};
 
 // The ops a backend declares it lacks (Capabilities), each listed here on
-// purpose: the fused Attention is not on the CUDA backend yet (issue 16;
-// layers use the composed form there), nor the collectives (NCCL).
-// "cuda-emu" (the CUDA backend's programs run on the host) has the same
-// gaps.
-bool KnownGap(const std::string& backend, ir::OpType op) {
-  return backend.starts_with("cuda") &&
-         (op == ir::OpType::kAttention || op == ir::OpType::kAttentionGrad || op == ir::OpType::kCollective);
-}
+// purpose: none. The CUDA backend (and "cuda-emu", its programs on the
+// host) has every op, Attention and AttentionGrad as fused kernels and the
+// collectives staged through the host.
+bool KnownGap(const std::string&, ir::OpType) { return false; }
 
 // The dtypes a backend declares it lacks: none (every backend has them all).
 bool KnownDTypeGap(const std::string&, dtypes::DType) { return false; }

@@ -20,7 +20,7 @@
 //   with dlopen; a launch takes its blocks, and each block's threads, in a
 //   shuffled order (a GPU keeps none); a * b + c is contracted into a fused
 //   multiply-add where the host has one, as NVRTC does; the math
-//   functions' results are moved by up to the ulp errors CUDA documents;
+//   functions' results are moved within the ulp errors CUDA documents;
 // - cuBLASLt, cuBLAS, cuSOLVER, cuFFT and cuDNN are host stand-ins that
 //   read their arguments as the libraries document them
 //   (emulated_library.h, emulated_cudnn.cc) and work on these streams.

@@ -1,5 +1,7 @@
 // Copyright 2026 The Kiln Authors.
 // Adam (Kingma & Ba) and AdamW (Loshchilov & Hutter: decoupled weight decay).
+#include <cmath>
+
 #include "kiln/graph/ops.h"
 #include "kiln/ml/optimizers/optimizers.h"
 #include "src/ml/optimizers/optimizers_internal.h"
@@ -9,6 +11,14 @@ namespace kiln::ml::optimizers {
 namespace {
 
 namespace initializers = context::initializers;
+
+// 1 - b^t, the bias correction, accurate where it is small (the first
+// steps): -expm1(t log b) with log b taken in double on the host. Written as
+// 1 - Pow(b, t) in the step's dtype, it would lose what cancels: Float32
+// rounds b = 0.999 to 0.99900001 (so 1 - b is 1.3e-5 off, relatively), and
+// Pow's last-ulp error is multiplied by 1 / (1 - b^t), 1000 at the first
+// step (a GPU's powf is documented to 4 ulp).
+Node OneMinusPower(double b, const Node& t) { return -graph::Expm1(t * std::log(b)); }
 
 // Algorithm 1 of the paper, with bias correction from the step count
 // t = global step + 1:
@@ -53,8 +63,8 @@ Node AdamUpdate(const UpdateArgs& a, Slots& slots, const AdamParams& p) {
   slots.Set("m", m);
   slots.Set("v", v);
   Node t = a.step + 1.0;
-  Node m_hat = m / (1.0 - graph::Pow(graph::ScalarLike(t, p.b1), t));
-  Node v_hat = v / (1.0 - graph::Pow(graph::ScalarLike(t, p.b2), t));
+  Node m_hat = m / OneMinusPower(p.b1, t);
+  Node v_hat = v / OneMinusPower(p.b2, t);
   return a.w - a.lr * m_hat / (graph::Sqrt(v_hat) + p.eps);
 }
 
