@@ -31,6 +31,7 @@ TEST(CudaEmulatorTest, IsRegisteredBelowTheCpu) {
   auto emu = Emulator();
   EXPECT_EQ(emu->Name(), "cuda-emu");
   EXPECT_NE(emu->Description().find("compiled by"), std::string::npos) << emu->Description();
+  testing::ScopedEnv unpinned("KILN_BACKEND", "");
   EXPECT_NE(backends::New()->Name(), "cuda-emu");  // never picked by default
 }
 

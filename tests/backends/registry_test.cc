@@ -2,6 +2,7 @@
 // Backend registry: selection by name and environment, user registration,
 // and the graph layer's capability check.
 #include <cstdlib>
+#include <string>
 
 #include "tests/testing/testing.h"
 
@@ -36,15 +37,23 @@ std::string BestBackend() {
 }
 
 TEST(Registry, EnvironmentPicksTheBackend) {
+  testing::ScopedEnv restored("KILN_BACKEND", "");  // as the suite found it afterwards
   ::setenv("KILN_BACKEND", "cpu", 1);
   EXPECT_EQ(backends::New()->Name(), "cpu");
   ::setenv("KILN_BACKEND", "nope", 1);
-  KILN_EXPECT_ERROR(backends::New(), "unknown backend \"nope\"; available backends: \"cpu\"");
+  // Every available backend is listed ("cuda" too where a GPU is present).
+  std::string listed;
+  for (const std::string& n : backends::Available()) listed += (listed.empty() ? "\"" : ", \"") + n + "\"";
+  KILN_EXPECT_ERROR(backends::New(), "unknown backend \"nope\"; available backends: " + listed);
+  EXPECT_EQ(listed.rfind("\"cpu\"", 0), 0u) << listed;
+  ::setenv("KILN_BACKEND", "", 1);  // empty: as unset
+  EXPECT_EQ(backends::New()->Name(), BestBackend());
   ::unsetenv("KILN_BACKEND");
   EXPECT_EQ(backends::New()->Name(), BestBackend());
 }
 
 TEST(Registry, UserBackendsRegisterAndUnavailableOnesAreRefused) {
+  testing::ScopedEnv unpinned("KILN_BACKEND", "");  // New()'s own pick
   backends::Register({"limited", 1, [] { return true; }, [] { return std::make_shared<LimitedBackend>(); }});
   backends::Register({"absent", 1000, [] { return false; }, [] { return std::make_shared<LimitedBackend>(); }});
   EXPECT_EQ(backends::NewWithName("limited")->Name(), "limited");
