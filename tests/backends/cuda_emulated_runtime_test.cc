@@ -61,6 +61,16 @@ Loaded Load(size_t module, const char* name) {
   return l;
 }
 
+// Kernel `name` of a module compiled from `source`, loaded.
+Loaded LoadKernel(const char* source, const char* name) {
+  const std::vector<std::string> images = Rt().compile_modules({source}, "sm_90");
+  Loaded l;
+  EXPECT_EQ(Rt().cudaLibraryLoadData(&l.library, images.at(0).c_str(), nullptr, nullptr, 0, nullptr, nullptr, 0),
+            cudaSuccess);
+  EXPECT_EQ(Rt().cudaLibraryGetKernel(&l.kernel, l.library, name), cudaSuccess);
+  return l;
+}
+
 cudaError_t Launch(cudaKernel_t k, const void* in, void* out, cudaStream_t s) {
   void* params[2] = {&in, &out};
   return Rt().cudaLaunchKernel(reinterpret_cast<const void*>(k), dim3(2), dim3(256), params, 0, s);
@@ -449,11 +459,8 @@ extern "C" __global__ void __launch_bounds__(256) emu_divergent(const float* __r
   out[threadIdx.x] += 1.0f;
 }
 )";
-  const std::vector<std::string> images = Rt().compile_modules({kDivergent}, "sm_90");
-  Loaded l;
-  ASSERT_EQ(Rt().cudaLibraryLoadData(&l.library, images.at(0).c_str(), nullptr, nullptr, 0, nullptr, nullptr, 0),
-            cudaSuccess);
-  ASSERT_EQ(Rt().cudaLibraryGetKernel(&l.kernel, l.library, "emu_divergent"), cudaSuccess);
+  const Loaded l = LoadKernel(kDivergent, "emu_divergent");
+  ASSERT_NE(l.kernel, nullptr);
   float* in = Device(1, s_);
   float* out = Device(0, s_);
   EXPECT_DEATH(
@@ -482,11 +489,8 @@ extern "C" __global__ void __launch_bounds__(256) emu_fma(const float* __restric
   if (blockIdx.x == 0 && threadIdx.x == 0) out[0] = in0[0] * in0[1] + in0[2];
 }
 )";
-  const std::vector<std::string> images = Rt().compile_modules({kFma}, "sm_90");
-  Loaded l;
-  ASSERT_EQ(Rt().cudaLibraryLoadData(&l.library, images.at(0).c_str(), nullptr, nullptr, 0, nullptr, nullptr, 0),
-            cudaSuccess);
-  ASSERT_EQ(Rt().cudaLibraryGetKernel(&l.kernel, l.library, "emu_fma"), cudaSuccess);
+  const Loaded l = LoadKernel(kFma, "emu_fma");
+  ASSERT_NE(l.kernel, nullptr);
   const float a = 1 + std::ldexp(1.0f, -12);
   const std::vector<float> abc = {a, a, -1};
   float* in = Device(0, s_);
@@ -510,11 +514,8 @@ extern "C" __global__ void __launch_bounds__(256) emu_exp(const float* __restric
     out[i] = expf(in0[i]);
 }
 )";
-  const std::vector<std::string> images = Rt().compile_modules({kExp}, "sm_90");
-  Loaded l;
-  ASSERT_EQ(Rt().cudaLibraryLoadData(&l.library, images.at(0).c_str(), nullptr, nullptr, 0, nullptr, nullptr, 0),
-            cudaSuccess);
-  ASSERT_EQ(Rt().cudaLibraryGetKernel(&l.kernel, l.library, "emu_exp"), cudaSuccess);
+  const Loaded l = LoadKernel(kExp, "emu_exp");
+  ASSERT_NE(l.kernel, nullptr);
   std::vector<float> x(1000);
   for (size_t i = 0; i < x.size(); ++i) x[i] = -10.0f + 0.0201f * static_cast<float>(i);
   const float inf = std::numeric_limits<float>::infinity();
@@ -566,11 +567,8 @@ extern "C" __global__ void __launch_bounds__(256) emu_ranges(const float* __rest
   }
 }
 )";
-  const std::vector<std::string> images = Rt().compile_modules({kRanges}, "sm_90");
-  Loaded l;
-  ASSERT_EQ(Rt().cudaLibraryLoadData(&l.library, images.at(0).c_str(), nullptr, nullptr, 0, nullptr, nullptr, 0),
-            cudaSuccess);
-  ASSERT_EQ(Rt().cudaLibraryGetKernel(&l.kernel, l.library, "emu_ranges"), cudaSuccess);
+  const Loaded l = LoadKernel(kRanges, "emu_ranges");
+  ASSERT_NE(l.kernel, nullptr);
   std::vector<float> x(250);
   // sin(pi / 2 + x) within 2 ulp of 1, and hypot(1 + x, 1e-4) within an ulp
   // of 1 + x, where a move could cross them.
