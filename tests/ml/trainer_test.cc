@@ -49,19 +49,28 @@ std::vector<Node> Model(context::Context ctx, const std::vector<Node>& inputs) {
   return {layers::Dense(ctx.In("out"), h, 2)};
 }
 
-std::shared_ptr<train::Trainer> MakeTrainer(context::Context ctx) {
+std::shared_ptr<train::Trainer> MakeTrainer(context::Context ctx,
+                                            std::shared_ptr<backends::Backend> backend = Cpu()) {
   ctx.SetParam("learning_rate", 0.05);
-  auto trainer = train::NewTrainer(Cpu(), ctx, Model, losses::SparseCategoricalCrossEntropyLogits, optimizers::Adam());
+  auto trainer =
+      train::NewTrainer(std::move(backend), ctx, Model, losses::SparseCategoricalCrossEntropyLogits, optimizers::Adam());
   trainer->AddTrainMetric(train::SparseCategoricalAccuracy());
   trainer->AddEvalMetric(train::SparseCategoricalAccuracy());
   return trainer;
 }
 
-TEST(Trainer, LearnsAToyProblemDeterministically) {
-  auto run = [] {
+// The trainer and the loop on every backend: a GPU's too must repeat a run
+// bit for bit from the seed, and resume from a checkpoint exactly.
+class TrainerOnBackends : public ::testing::TestWithParam<std::string> {
+ protected:
+  std::shared_ptr<backends::Backend> Backend() const { return testing::NewTestBackend(GetParam()); }
+};
+
+TEST_P(TrainerOnBackends, LearnsAToyProblemDeterministically) {
+  auto run = [&] {
     context::Context ctx = context::New();
     ctx.SetSeed(5);
-    auto trainer = MakeTrainer(ctx);
+    auto trainer = MakeTrainer(ctx, Backend());
     auto data = MakeData(1);
     auto loop = train::NewLoop(trainer);
     loop->DisableProgress();
@@ -387,8 +396,8 @@ TEST(Loop, RunEpochsCountsBatches) {
 
 // Training 10 steps, checkpointing, restoring in a fresh context and training
 // 10 more gives exactly the variables of 20 uninterrupted steps.
-TEST(Loop, ResumeFromCheckpointIsIdentical) {
-  const std::string dir = ::testing::TempDir() + "/kiln_resume_test";
+TEST_P(TrainerOnBackends, ResumeFromCheckpointIsIdentical) {
+  const std::string dir = ::testing::TempDir() + "/kiln_resume_test_" + testing::BackendParamName({GetParam(), 0});
   std::filesystem::remove_all(dir);
   auto values_of = [](context::Context ctx) {
     std::map<std::string, std::vector<double>> out;
@@ -398,7 +407,7 @@ TEST(Loop, ResumeFromCheckpointIsIdentical) {
   // Uninterrupted.
   context::Context full = context::New();
   {
-    auto trainer = MakeTrainer(full);
+    auto trainer = MakeTrainer(full, Backend());
     auto loop = train::NewLoop(trainer);
     loop->DisableProgress();
     auto data = MakeData(6);
@@ -407,7 +416,7 @@ TEST(Loop, ResumeFromCheckpointIsIdentical) {
   // Interrupted after 10 steps.
   {
     context::Context first = context::New();
-    auto trainer = MakeTrainer(first);
+    auto trainer = MakeTrainer(first, Backend());
     auto loop = train::NewLoop(trainer);
     loop->DisableProgress();
     auto checkpoint = context::checkpoints::Build(first).Dir(dir).Done();
@@ -416,7 +425,7 @@ TEST(Loop, ResumeFromCheckpointIsIdentical) {
     loop->RunSteps(data, 10);
   }
   context::Context resumed = context::New();
-  auto trainer = MakeTrainer(resumed);
+  auto trainer = MakeTrainer(resumed, Backend());
   auto checkpoint = context::checkpoints::Build(resumed).Dir(dir).Done();
   ASSERT_FALSE(checkpoint->Restore().empty());
   auto loop = train::NewLoop(trainer);
@@ -436,6 +445,9 @@ TEST(Loop, ResumeFromCheckpointIsIdentical) {
   EXPECT_EQ(trainer->GlobalStep(), 20);
   EXPECT_EQ(values_of(resumed), values_of(full));
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, TrainerOnBackends, ::testing::ValuesIn(testing::BackendNames()),
+                         testing::BackendParamName);
 
 }  // namespace
 }  // namespace kiln
