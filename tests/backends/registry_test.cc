@@ -42,8 +42,7 @@ TEST(Registry, EnvironmentPicksTheBackend) {
   EXPECT_EQ(backends::New()->Name(), "cpu");
   ::setenv("KILN_BACKEND", "nope", 1);
   // Every available backend is listed ("cuda" too where a GPU is present).
-  std::string listed;
-  for (const std::string& n : backends::Available()) listed += (listed.empty() ? "\"" : ", \"") + n + "\"";
+  const std::string listed = testing::QuotedAvailableBackends();
   KILN_EXPECT_ERROR(backends::New(), "unknown backend \"nope\"; available backends: " + listed);
   EXPECT_EQ(listed.rfind("\"cpu\"", 0), 0u) << listed;
   ::setenv("KILN_BACKEND", "", 1);  // empty: as unset

@@ -40,6 +40,12 @@ std::shared_ptr<backends::Backend> NewTestBackend(const std::string& name) {
   return backends::NewWithName(name);
 }
 
+std::string QuotedAvailableBackends() {
+  std::string list;
+  for (const std::string& n : backends::Available()) list += (list.empty() ? "\"" : ", \"") + n + "\"";
+  return list;
+}
+
 std::string BackendParamName(const ::testing::TestParamInfo<std::string>& info) {
   std::string name = info.param;
   for (char& c : name) {

@@ -29,6 +29,8 @@ std::shared_ptr<backends::Backend> NewTestBackend(const std::string& name);
 /// The backends of BackendNames() whose capabilities include `op` (for the
 /// tests of ops some backends declare missing).
 std::vector<std::string> BackendsSupporting(ir::OpType op);
+/// backends::Available() as the registry's errors list it: "\"cpu\", \"cuda\"".
+std::string QuotedAvailableBackends();
 /// A backend's name as a gtest parameter name ("cuda-emu" -> "cuda_emu").
 std::string BackendParamName(const ::testing::TestParamInfo<std::string>& info);
 

@@ -416,9 +416,8 @@ cudaError_t MallocOn(void** p, size_t bytes, cudaStream_t s) {
   if (p == nullptr) return Fail(cudaErrorInvalidValue);
   auto mem = NewHostMem(bytes);
   std::lock_guard lock(Rt().mu);
-  if (s == nullptr ? ForbiddenWhileCapturing() : !KnownStream(s)) {
-    return Fail(s == nullptr ? cudaErrorStreamCaptureUnsupported : cudaErrorInvalidResourceHandle);
-  }
+  if (s == nullptr && ForbiddenWhileCapturing()) return Fail(cudaErrorStreamCaptureUnsupported);
+  if (s != nullptr && !KnownStream(s)) return Fail(cudaErrorInvalidResourceHandle);
   EmuStream* capturing = s != nullptr && StreamOf(s)->capturing ? StreamOf(s) : nullptr;
   if (capturing != nullptr && capturing->invalidated) return Fail(cudaErrorStreamCaptureInvalidated);
   *p = mem->ptr;
@@ -450,9 +449,8 @@ cudaError_t FreeOn(void* p, cudaStream_t s, bool sync) {
   // The memory, released (its canary checked) when its stream gets there.
   std::shared_ptr<HostMem> released;
   std::unique_lock lock(Rt().mu);
-  if (sync ? ForbiddenWhileCapturing() : !KnownStream(s)) {
-    return Fail(sync ? cudaErrorStreamCaptureUnsupported : cudaErrorInvalidResourceHandle);
-  }
+  if (sync && ForbiddenWhileCapturing()) return Fail(cudaErrorStreamCaptureUnsupported);
+  if (!sync && !KnownStream(s)) return Fail(cudaErrorInvalidResourceHandle);
   auto it = Rt().allocations.find(static_cast<const char*>(p));
   if (it == Rt().allocations.end()) return Fail(cudaErrorInvalidValue);  // not an allocation's start, or freed
   Allocation& a = it->second;
