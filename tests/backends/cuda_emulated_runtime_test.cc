@@ -593,6 +593,126 @@ extern "C" __global__ void __launch_bounds__(256) emu_ranges(const float* __rest
   EXPECT_EQ(Rt().cudaLibraryUnload(l.library), cudaSuccess);
 }
 
+// The race check: accesses of two threads to one address, one a write, not
+// both atomic, with no barrier between (for the same block) are reported
+// once the launch has run, whatever order the threads ran in; barriers,
+// atomics, writes of one value and other blocks' shared variables are not.
+const char* const kRaces = R"(
+extern "C" __global__ void __launch_bounds__(256) emu_shared_race(const float* __restrict__ in0, float* out) {
+  __shared__ float s[256];
+  s[threadIdx.x] = in0[blockIdx.x * blockDim.x + threadIdx.x];
+  out[blockIdx.x * blockDim.x + threadIdx.x] = s[(threadIdx.x + 1) % 256];  // a neighbour's, maybe not yet written
+}
+extern "C" __global__ void __launch_bounds__(256) emu_shared_synced(const float* __restrict__ in0, float* out) {
+  __shared__ float s[256];
+  __shared__ int flag;
+  if (threadIdx.x == 0) flag = 0;
+  s[threadIdx.x] = in0[blockIdx.x * blockDim.x + threadIdx.x];
+  __syncthreads();
+  if (s[threadIdx.x] > 1.5f) flag = 1;  // one value from many threads
+  out[blockIdx.x * blockDim.x + threadIdx.x] = s[(threadIdx.x + 1) % 256];
+  __syncthreads();
+  const float before = out[blockIdx.x * blockDim.x + (threadIdx.x + 255) % 256];  // read before it changes
+  __syncthreads();
+  out[blockIdx.x * blockDim.x + threadIdx.x] += before + flag;
+  atomicAdd(out + 999, 1.0f);
+}
+extern "C" __global__ void __launch_bounds__(256) emu_global_race(const float* __restrict__ in0, float* out) {
+  if (threadIdx.x == 0) out[7] = (float)blockIdx.x;  // every block writes its own value to one element
+}
+extern "C" __global__ void __launch_bounds__(256) emu_same_value(const float* __restrict__ in0, float* out) {
+  out[7] = 3.0f;
+}
+extern "C" __global__ void __launch_bounds__(256) emu_atomic_and_read(const float* __restrict__ in0, float* out) {
+  atomicAdd(out, 1.0f);
+  if (blockIdx.x == 1 && threadIdx.x == 0) out[1] = out[0];  // a plain read of what others update atomically
+}
+extern "C" __global__ void __launch_bounds__(256) emu_read_then_written(const float* __restrict__ in0, float* out) {
+  __shared__ float s;
+  if (threadIdx.x == 0) s = 1.0f;
+  __syncthreads();
+  const float v = s;
+  if (threadIdx.x == 200) s = 2.0f;  // while the others read it
+  out[blockIdx.x * blockDim.x + threadIdx.x] = v;
+  __syncthreads();
+}
+)";
+
+TEST_F(EmulatedRuntimeTest, RacesAreReportedWhateverTheOrder) {
+  const Loaded l = LoadKernel(kRaces, "emu_shared_synced");
+  ASSERT_NE(l.kernel, nullptr);
+  // Each kernel of kRaces by name.
+  const auto kernel = [&](const char* name) {
+    cudaKernel_t k = nullptr;
+    EXPECT_EQ(Rt().cudaLibraryGetKernel(&k, l.library, name), cudaSuccess);
+    return k;
+  };
+  std::vector<float> x(1000);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 3);
+  float* in = Device(0, s_);
+  ASSERT_EQ(Rt().cudaMemcpyAsync(in, x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice, s_), cudaSuccess);
+  for (const char* order : {"shuffled", "ascending"}) {
+    SCOPED_TRACE(order);
+    testing::ScopedEnv env("KILN_CUDA_EMU_ORDER", order);
+    // Race-free: barriers order the shared and the global accesses, many
+    // threads write one value to `flag`, the others' adds are atomic.
+    float* out = Device(0, s_);
+    ASSERT_EQ(Launch(l.kernel, in, out, s_), cudaSuccess);
+    for (const size_t i : {size_t{0}, size_t{255}, size_t{300}}) {
+      const size_t next = i / 256 * 256 + (i + 1) % 256;  // out[i - 1] held x[i]
+      EXPECT_EQ(At(out, i, s_), x[next] + x[i] + 1.0f) << i;
+    }
+    EXPECT_EQ(At(out, 999, s_), 512.0f);
+    ASSERT_EQ(Launch(kernel("emu_same_value"), in, out, s_), cudaSuccess);
+    EXPECT_EQ(At(out, 7, s_), 3.0f);
+    EXPECT_EQ(Rt().cudaFreeAsync(out, s_), cudaSuccess);
+    const std::string thread = "thread [0-9]+ of block [01]";
+    const std::string same_interval = "in the same interval between barriers \\(after ([01]) __syncthreads\\)";
+    const std::string tail = ", and not both atomically: on a GPU the result depends on the order the threads run in";
+    // Each racy kernel stops the process with its race.
+    const auto expect_race = [&](const char* name, const std::string& race) {
+      float* racy_out = Device(0, s_);
+      EXPECT_DEATH(
+          {
+            Launch(kernel(name), in, racy_out, s_);
+            Rt().cudaStreamSynchronize(s_);
+          },
+          "cuda-emu: work queued on a stream failed: cuda-emu: a data race in kernel " + std::string(name) + ": " +
+              race + tail);
+      EXPECT_EQ(Rt().cudaFreeAsync(racy_out, s_), cudaSuccess);
+    };
+    expect_race("emu_shared_race", thread + " (reads|writes) shared memory \\(byte [0-9]+ of the module's __shared__ "
+                                            "variables\\) that " + thread + " (wrote|read) " + same_interval);
+    expect_race("emu_global_race",
+                thread + " writes global memory \\(byte 28 from parameter 1's pointer\\) that " + thread +
+                    " wrote from another block");
+    expect_race("emu_atomic_and_read", thread + " (reads|atomically updates) global memory \\(byte 0 from parameter "
+                                                "1's pointer\\) that " + thread + " (atomically updated|read) (" +
+                                           same_interval + "|from another block)");
+    expect_race("emu_read_then_written", thread + " (reads|writes) shared memory \\(byte [0-9]+ of the module's "
+                                                  "__shared__ variables\\) that " + thread + " (wrote|read) " +
+                                             same_interval);
+  }
+  {
+    // Off: the racy kernel runs, and leaves one block's value.
+    testing::ScopedEnv off("KILN_CUDA_EMU_RACECHECK", "0");
+    float* out = Device(5, s_);
+    ASSERT_EQ(Launch(kernel("emu_global_race"), in, out, s_), cudaSuccess);
+    const float v = At(out, 7, s_);
+    EXPECT_TRUE(v == 0.0f || v == 1.0f) << v;
+    EXPECT_EQ(Rt().cudaFreeAsync(out, s_), cudaSuccess);
+  }
+  {
+    testing::ScopedEnv bad("KILN_CUDA_EMU_RACECHECK", "yes");
+    void* params[2] = {nullptr, nullptr};
+    KILN_EXPECT_ERROR(Rt().cudaLaunchKernel(reinterpret_cast<const void*>(l.kernel), dim3(1), dim3(1), params, 0, s_),
+                      "cuda-emu: KILN_CUDA_EMU_RACECHECK must be \"1\" (the default) or \"0\", got \"yes\"");
+  }
+  EXPECT_EQ(Rt().cudaFreeAsync(in, s_), cudaSuccess);
+  EXPECT_EQ(Rt().cudaStreamSynchronize(s_), cudaSuccess);
+  EXPECT_EQ(Rt().cudaLibraryUnload(l.library), cudaSuccess);
+}
+
 // KILN_CUDA_EMU_NVRTC (set for the suites' *_cuda_emu ctests): every module
 // the emulator compiles also goes through NVRTC, which refuses what only the
 // host compiler takes.

@@ -3,6 +3,7 @@
 #include "src/backends/cuda/emulated_modules.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "kiln/core/error.h"
+#include "src/backends/cuda/emulated_racecheck.h"
 #include "src/backends/cuda/nvrtc_compiler.h"
 
 #ifndef KILN_EMULATOR_CXX
@@ -38,12 +40,18 @@ struct EmuDim {
 struct EmuState {
   EmuDim thread, block, block_dim, grid_dim;
   void (*sync)();
+  void (*access)(const void* address, unsigned long size, int kind);  // the race check's, or null
 };
 
 // What CUDA C++ needs beyond C++ to compile for the host: the qualifiers as
 // nothing, the built-in index variables read from the host's state, bit
 // casts, atomics (one host thread runs a launch, so plain
-// read-modify-writes), and __syncthreads calling the host's barrier.
+// read-modify-writes), __syncthreads calling the host's barrier, and the
+// race check's hooks: the ThreadSanitizer instrumentation's calls
+// (__tsan_read4, ...), defined here (hidden, so a host process under TSan
+// keeps its own) to tell the host's checker of each access
+// (emulated_racecheck.h). The hooks, the atomics and the entry points are
+// not instrumented themselves.
 const char* const kShim = R"KILN(
 #define KILN_CUDA_EMULATION 1
 #include <stddef.h>
@@ -60,8 +68,35 @@ float erff(float); double erf(double); float fmodf(float, float); double fmod(do
 float powf(float, float); double pow(double, double); float atan2f(float, float); double atan2(double, double);
 }
 struct KEmuDim { unsigned x, y, z; };
-struct KEmuState { KEmuDim thread, block, block_dim, grid_dim; void (*sync)(); };
+struct KEmuState {
+  KEmuDim thread, block, block_dim, grid_dim; void (*sync)(); void (*access)(const void*, unsigned long, int);
+};
 static KEmuState* kemu_state;  // the launch's (launches are one at a time)
+#define KEMU_UNCHECKED __attribute__((no_sanitize("thread")))
+// Kinds: 0 read, 1 write, 2 atomic read-modify-write, 3 a read atomics may race (AccessKind).
+KEMU_UNCHECKED static inline void kemu_access(const void* p, unsigned long n, int kind) {
+  KEmuState* s = kemu_state;
+  if (s != 0 && s->access != 0 && p != (const void*)&kemu_state) s->access(p, n, kind);
+}
+#define KEMU_HOOK(name, n, kind) \
+  extern "C" __attribute__((visibility("hidden"))) KEMU_UNCHECKED void name(void* p) { kemu_access(p, n, kind); }
+KEMU_HOOK(__tsan_read1, 1, 0) KEMU_HOOK(__tsan_read2, 2, 0) KEMU_HOOK(__tsan_read4, 4, 0)
+KEMU_HOOK(__tsan_read8, 8, 0) KEMU_HOOK(__tsan_read16, 16, 0)
+KEMU_HOOK(__tsan_write1, 1, 1) KEMU_HOOK(__tsan_write2, 2, 1) KEMU_HOOK(__tsan_write4, 4, 1)
+KEMU_HOOK(__tsan_write8, 8, 1) KEMU_HOOK(__tsan_write16, 16, 1)
+KEMU_HOOK(__tsan_unaligned_read2, 2, 0) KEMU_HOOK(__tsan_unaligned_read4, 4, 0)
+KEMU_HOOK(__tsan_unaligned_read8, 8, 0) KEMU_HOOK(__tsan_unaligned_read16, 16, 0)
+KEMU_HOOK(__tsan_unaligned_write2, 2, 1) KEMU_HOOK(__tsan_unaligned_write4, 4, 1)
+KEMU_HOOK(__tsan_unaligned_write8, 8, 1) KEMU_HOOK(__tsan_unaligned_write16, 16, 1)
+extern "C" {
+__attribute__((visibility("hidden"))) KEMU_UNCHECKED void __tsan_read_range(void* p, unsigned long n) { kemu_access(p, n, 0); }
+__attribute__((visibility("hidden"))) KEMU_UNCHECKED void __tsan_write_range(void* p, unsigned long n) { kemu_access(p, n, 1); }
+__attribute__((visibility("hidden"))) KEMU_UNCHECKED void __tsan_func_entry(void*) {}
+__attribute__((visibility("hidden"))) KEMU_UNCHECKED void __tsan_func_exit() {}
+__attribute__((visibility("hidden"))) KEMU_UNCHECKED void __tsan_init() {}
+}
+// A compare-and-swap loop's first guess (the prelude's kRacyLoad).
+template <class T> KEMU_UNCHECKED T kemu_racy_load(const T* p) { kemu_access(p, sizeof(T), 3); return *p; }
 #define threadIdx (kemu_state->thread)
 #define blockIdx (kemu_state->block)
 #define blockDim (kemu_state->block_dim)
@@ -82,12 +117,14 @@ inline int __popc(unsigned x) { return __builtin_popcount(x); }
 inline int __popcll(unsigned long long x) { return __builtin_popcountll(x); }
 inline int __clz(int x) { return x == 0 ? 32 : __builtin_clz((unsigned)x); }
 inline int __clzll(long long x) { return x == 0 ? 64 : __builtin_clzll((unsigned long long)x); }
-template <class T> inline T atomicAdd(T* p, T v) { const T old = *p; *p = (T)(old + v); return old; }
-inline unsigned atomicCAS(unsigned* p, unsigned expected, unsigned v) {
-  const unsigned old = *p; if (old == expected) *p = v; return old;
+template <class T> KEMU_UNCHECKED T atomicAdd(T* p, T v) {
+  kemu_access(p, sizeof(T), 2); const T old = *p; *p = (T)(old + v); return old;
 }
-inline unsigned long long atomicCAS(unsigned long long* p, unsigned long long expected, unsigned long long v) {
-  const unsigned long long old = *p; if (old == expected) *p = v; return old;
+KEMU_UNCHECKED inline unsigned atomicCAS(unsigned* p, unsigned expected, unsigned v) {
+  kemu_access(p, sizeof *p, 2); const unsigned old = *p; if (old == expected) *p = v; return old;
+}
+KEMU_UNCHECKED inline unsigned long long atomicCAS(unsigned long long* p, unsigned long long expected, unsigned long long v) {
+  kemu_access(p, sizeof *p, 2); const unsigned long long old = *p; if (old == expected) *p = v; return old;
 }
 // Calls a kernel with its parameters from an array of pointers to them.
 namespace kemu {
@@ -248,15 +285,21 @@ using RunFn = void (*)(void** args, void* state);
 // itself, and a test run alone sees the orders it saw in the whole suite):
 // such a kernel gives wrong values here too instead of passing by the luck
 // of ascending order (EmulatedLaunchesShuffled).
+//
+// With a race checker, every access the kernel's code makes goes to it
+// (EmuState::access), with the thread, its block and how many barriers it
+// has passed.
 class FiberLauncher {
  public:
-  void Launch(RunFn run, bool syncs, void** args, unsigned blocks, unsigned threads, bool shuffled, uint64_t seed) {
+  void Launch(RunFn run, bool syncs, void** args, unsigned blocks, unsigned threads, bool shuffled, uint64_t seed,
+              RaceChecker* checker) {
     state_.grid_dim = {blocks, 1, 1};
     state_.block_dim = {threads, 1, 1};
     state_.thread = state_.block = {0, 0, 0};
     state_.sync = &FiberLauncher::Sync;
+    state_.access = checker != nullptr ? &FiberLauncher::Access : nullptr;
     current_launcher = this;
-    run_ = run, args_ = args;
+    run_ = run, args_ = args, checker_ = checker;
     std::mt19937_64 gen(seed);
     Order(blocks, shuffled, gen, &block_order_);
     for (const unsigned b : block_order_) {
@@ -266,6 +309,7 @@ class FiberLauncher {
         for (const unsigned t : thread_order_) {
           state_.thread.x = t;
           run(args, &state_);
+          if (checker != nullptr) checker->ThreadStopped();
         }
         continue;
       }
@@ -275,6 +319,12 @@ class FiberLauncher {
 
  private:
   static constexpr size_t kStack = 64 * 1024;
+
+  static void Access(const void* address, unsigned long size, int kind) {
+    FiberLauncher& l = *current_launcher;
+    l.checker_->Access(reinterpret_cast<uintptr_t>(address), size, static_cast<AccessKind>(kind), l.state_.block.x,
+                       l.state_.thread.x, l.in_block_ ? l.barriers_[l.current_] : 0);
+  }
 
   static void Sync() {
     FiberLauncher& l = *current_launcher;
@@ -312,6 +362,7 @@ class FiberLauncher {
         current_ = t;
         state_.thread.x = t;
         swapcontext(&scheduler_, &contexts_[t]);
+        if (checker_ != nullptr) checker_->ThreadStopped();
       }
       if (!any) break;
     }
@@ -340,6 +391,7 @@ class FiberLauncher {
   EmuState state_{};
   RunFn run_ = nullptr;
   void** args_ = nullptr;
+  RaceChecker* checker_ = nullptr;
   std::vector<ucontext_t> contexts_;
   std::vector<char> stacks_;
   std::vector<unsigned char> done_;
@@ -388,7 +440,7 @@ std::string EmulatorSource(const std::vector<std::string>& modules) {
     for (const KernelEntry& k : KernelsOf(modules[m])) {
       const std::string f = ns + "::" + k.name;
       entries += "static_assert(kemu::AllPointers(" + f + "), \"a kernel takes a non-pointer parameter\");\n" +
-                 "extern \"C\" void kemu_run_" + k.name + "(void** a, void* s) { kemu_state = (KEmuState*)s; kemu::Call(" +
+                 "extern \"C\" KEMU_UNCHECKED void kemu_run_" + k.name + "(void** a, void* s) { kemu_state = (KEmuState*)s; kemu::Call(" +
                  f + ", a); }\n" + "extern \"C\" const int kemu_arity_" + k.name + " = kemu::Arity(" + f + ");\n" +
                  "extern \"C\" const bool kemu_syncs_" + k.name + " = " + (k.syncs ? "true" : "false") + ";\n";
     }
@@ -401,7 +453,34 @@ std::string EmulatorSource(const std::vector<std::string>& modules) {
 struct HostModule {
   void* handle = nullptr;
   std::vector<std::set<std::string>> kernels;  // per CUDA module
+  uintptr_t writable_begin = 0, writable_end = 0;  // its __shared__ variables (and kemu_state) lie here
 };
+
+// The addresses of the writable segments of the loaded object `handle`:
+// its static variables, which for a module are the kernels' __shared__
+// variables (and the shim's kemu_state, which the hooks skip).
+void WritableRange(void* handle, uintptr_t* begin, uintptr_t* end) {
+  struct link_map* map = nullptr;
+  if (dlinfo(handle, RTLD_DI_LINKMAP, &map) != 0 || map == nullptr) Throw("cuda-emu: cannot inspect a loaded module");
+  struct Query {
+    uintptr_t base, begin, end;
+  } q{static_cast<uintptr_t>(map->l_addr), UINTPTR_MAX, 0};
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, size_t, void* data) {
+        auto& q = *static_cast<Query*>(data);
+        if (info->dlpi_addr != q.base) return 0;
+        for (int i = 0; i < info->dlpi_phnum; ++i) {
+          const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+          if (ph.p_type != PT_LOAD || (ph.p_flags & PF_W) == 0) continue;
+          q.begin = std::min<uintptr_t>(q.begin, q.base + ph.p_vaddr);
+          q.end = std::max<uintptr_t>(q.end, q.base + ph.p_vaddr + ph.p_memsz);
+        }
+        return 1;
+      },
+      &q);
+  *begin = q.end > q.begin ? q.begin : 0;
+  *end = q.end > q.begin ? q.end : 0;
+}
 
 std::mutex& ModulesMutex() {
   static std::mutex mu;
@@ -414,13 +493,18 @@ std::unordered_map<std::string, HostModule>& Modules() {
 
 constexpr char kImagePrefix[] = "kiln-cuda-emu:";
 
+// Which launches of a kernel the race check watches (RunEmulatedKernel).
+constexpr uint64_t kRaceCheckFirst = 256, kRaceCheckEvery = 64;
+
 // The host compiler's flags for a module. NVRTC contracts `a * b + c` into
 // one fused multiply-add (its default --fmad=true), rounded once; so do the
 // emulated kernels where the host has FMA instructions (GCC contracts at
 // -O1 only with -fexpensive-optimizations), so that a test whose tolerance
 // holds only for the host's two roundings fails here as it would on a GPU.
+// The race check's hooks come from ThreadSanitizer's instrumentation
+// (-fsanitize=thread when compiling; the link leaves its runtime out).
 std::string EmulatorFlags() {
-  std::string flags = "-std=c++17 -O1 -fPIC -shared -w";
+  std::string flags = "-std=c++17 -O1 -fPIC -w -fsanitize=thread";
 #if defined(__x86_64__)
   if (__builtin_cpu_supports("fma")) flags += " -fexpensive-optimizations -ffp-contract=fast -mfma";
 #elif defined(__aarch64__)
@@ -459,12 +543,15 @@ std::vector<std::string> CompileEmulatedModules(const std::vector<std::string>& 
       if (!f) Throw("cuda-emu: cannot write " + tmp + ".cc");
     }
     std::string log;
-    if (RunCommand("'" + cxx + "' " + flags + " -o '" + tmp + "' '" + tmp + ".cc'", &log) != 0) {
+    if (RunCommand("'" + cxx + "' " + flags + " -c -o '" + tmp + ".o' '" + tmp + ".cc' && '" + cxx +
+                       "' -shared -o '" + tmp + "' '" + tmp + ".o'",
+                   &log) != 0) {
       if (log.size() > 4000) log = log.substr(0, 4000) + "...";
       Throw("cuda-emu: the host compiler could not compile a generated module (source kept in " + tmp +
             ".cc): " + log);
     }
     std::filesystem::remove(tmp + ".cc", ec);
+    std::filesystem::remove(tmp + ".o", ec);
     std::filesystem::rename(tmp, so, ec);
     if (ec) Throw("cuda-emu: cannot move the compiled module to " + so + ": " + ec.message());
   }
@@ -473,6 +560,7 @@ std::vector<std::string> CompileEmulatedModules(const std::vector<std::string>& 
   if (handle == nullptr) Throw(std::string("cuda-emu: cannot load ") + so + ": " + dlerror());
   HostModule m;
   m.handle = handle;
+  WritableRange(handle, &m.writable_begin, &m.writable_end);
   for (const std::string& s : sources) {
     m.kernels.emplace_back();
     for (const KernelEntry& k : KernelsOf(s)) m.kernels.back().insert(k.name);
@@ -526,27 +614,46 @@ bool FindEmulatedKernel(const std::string& image, const std::string& name, Emula
   const std::string key = image.substr(sizeof kImagePrefix - 1, colon - (sizeof kImagePrefix - 1));
   const size_t index = std::strtoul(image.c_str() + colon + 1, nullptr, 10);
   void* handle = nullptr;
+  uintptr_t shared_begin = 0, shared_end = 0;
   {
     std::lock_guard lock(ModulesMutex());
     const HostModule& m = Modules().at(key);
     if (m.kernels[index].count(name) == 0) return false;  // another module's, or none
     handle = m.handle;
+    shared_begin = m.writable_begin, shared_end = m.writable_end;
   }
   const auto run = reinterpret_cast<RunFn>(dlsym(handle, ("kemu_run_" + name).c_str()));
   const auto* arity = static_cast<const int*>(dlsym(handle, ("kemu_arity_" + name).c_str()));
   const auto* syncs = static_cast<const bool*>(dlsym(handle, ("kemu_syncs_" + name).c_str()));
   if (run == nullptr || arity == nullptr || syncs == nullptr) return false;
-  *kernel = {run, *syncs, *arity, std::hash<std::string>{}(image + ":" + name)};
+  *kernel = {run, *syncs, *arity, std::hash<std::string>{}(image + ":" + name), name, shared_begin, shared_end};
   return true;
 }
 
-void RunEmulatedKernel(const EmulatedKernel& k, void** args, unsigned blocks, unsigned threads, bool shuffled) {
+void RunEmulatedKernel(const EmulatedKernel& k, void** args, unsigned blocks, unsigned threads, bool shuffled,
+                       const std::vector<LaunchBuffer>* race_check) {
   static std::mutex mu;
   static FiberLauncher launcher;
+  static RaceChecker checker;
   static std::unordered_map<uint64_t, uint64_t> launches;  // by kernel id: how many so far
   std::lock_guard lock(mu);
-  const uint64_t seed = k.id * 0x9e3779b97f4a7c15ull + launches[k.id]++;
-  launcher.Launch(k.run, k.syncs, args, blocks, threads, shuffled, seed);
+  const uint64_t launch = launches[k.id]++;
+  const uint64_t seed = k.id * 0x9e3779b97f4a7c15ull + launch;
+  // A kernel relaunched many times (a loop's body, a training step's) is
+  // checked on its first launches and then on one in kRaceCheckEvery: the
+  // check costs several times the kernel.
+  const bool check = race_check != nullptr && (launch < kRaceCheckFirst || launch % kRaceCheckEvery == 0);
+  if (check) checker.BeginLaunch(k.name, k.shared_begin, k.shared_end, *race_check);
+  launcher.Launch(k.run, k.syncs, args, blocks, threads, shuffled, seed, check ? &checker : nullptr);
+  if (check && !checker.Race().empty()) Throw(checker.Race());
+}
+
+bool EmulatedRaceCheck() {
+  const char* env = std::getenv("KILN_CUDA_EMU_RACECHECK");
+  const std::string check = env != nullptr ? env : "";
+  if (check.empty() || check == "1") return true;
+  if (check == "0") return false;
+  Throw("cuda-emu: KILN_CUDA_EMU_RACECHECK must be \"1\" (the default) or \"0\", got \"" + check + "\"");
 }
 
 bool EmulatedLaunchesShuffled() {

@@ -10,18 +10,23 @@
 #include <string>
 #include <vector>
 
+#include "src/backends/cuda/emulated_racecheck.h"
+
 namespace kiln::backends::cuda {
 
 /// A kernel of a compiled module: one thread of it, run with its arguments
 /// (cudaLaunchKernel's array of pointers to them); whether its threads meet
 /// at barriers; how many parameters (pointers, all of them) it takes; a
 /// number naming it (from its module's image and its name), which seeds the
-/// order of its launches' blocks and threads.
+/// order of its launches' blocks and threads; its name; where its module's
+/// __shared__ variables lie (for the race check).
 struct EmulatedKernel {
   void (*run)(void** args, void* state) = nullptr;
   bool syncs = false;
   int arity = 0;
   uint64_t id = 0;
+  std::string name;
+  uintptr_t shared_begin = 0, shared_end = 0;
 };
 
 /// RuntimeApi::compile_modules for the emulator: `sources` compiled (or
@@ -44,8 +49,19 @@ bool FindEmulatedKernel(const std::string& image, const std::string& name, Emula
 /// turn (on fibers, switching at each barrier). `shuffled`: in an order
 /// drawn afresh for each block of each launch, seeded by k.id and how many
 /// launches of k came before (see EmulatedLaunchesShuffled), else
-/// ascending.
-void RunEmulatedKernel(const EmulatedKernel& k, void** args, unsigned blocks, unsigned threads, bool shuffled);
+/// ascending. With `race_check` (the device memory the parameters point
+/// into), every access to those buffers and to the block's shared
+/// variables is checked for data races (emulated_racecheck.h), and the
+/// first one throws kiln::Error naming the kernel, the threads and the
+/// address, once the launch has run; a kernel's first 256 launches are
+/// checked, then one in 64.
+void RunEmulatedKernel(const EmulatedKernel& k, void** args, unsigned blocks, unsigned threads, bool shuffled,
+                       const std::vector<LaunchBuffer>* race_check = nullptr);
+
+/// Whether launches are race-checked, as $KILN_CUDA_EMU_RACECHECK says: "1"
+/// (the default, also where unset or empty) or "0". Throws kiln::Error for
+/// another value.
+bool EmulatedRaceCheck();
 
 /// Whether launches take their blocks and threads in shuffled order, as
 /// $KILN_CUDA_EMU_ORDER says: "shuffled" (the default, also where unset or

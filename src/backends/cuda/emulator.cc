@@ -624,11 +624,17 @@ cudaError_t OccupancyMaxActiveBlocksPerMultiprocessor(int* blocks, const void* f
   if (blocks == nullptr || Rt().kernels.count(func) == 0 || block_size < 1 || block_size > 1024) {
     return Fail(cudaErrorInvalidValue);
   }
-  *blocks = 2048 / block_size;  // threads per multiprocessor: no register or shared-memory limit modelled
+  // Threads per multiprocessor, without a register limit; kernels whose
+  // threads meet at barriers hold one block per multiprocessor, as if their
+  // shared memory allowed no more, so that their loops over work items
+  // (BlockLoop) take several rounds on the tests' sizes, and a hazard
+  // between one round and the next (a missing barrier) shows.
+  *blocks = static_cast<const EmulatedKernel*>(func)->syncs ? 1 : 2048 / block_size;
   return cudaSuccess;
 }
 cudaError_t LaunchKernel(const void* func, dim3 grid, dim3 block, void** args, size_t shared, cudaStream_t s) {
   const bool shuffled = EmulatedLaunchesShuffled();  // throws for a bad $KILN_CUDA_EMU_ORDER
+  const bool race_check = EmulatedRaceCheck();       // and $KILN_CUDA_EMU_RACECHECK
   std::unique_lock lock(Rt().mu);
   if (Rt().kernels.count(func) == 0) return Fail(cudaErrorInvalidDeviceFunction);
   if (!KnownStream(s)) return Fail(cudaErrorInvalidResourceHandle);
@@ -642,12 +648,22 @@ cudaError_t LaunchKernel(const void* func, dim3 grid, dim3 block, void** args, s
   // The arguments' values now, as a launch (or a graph's kernel node) takes them.
   std::vector<void*> values(static_cast<size_t>(k.arity));
   for (size_t i = 0; i < values.size(); ++i) std::memcpy(&values[i], args[i], sizeof(void*));
+  // The memory the race check watches: from each parameter's pointer to the
+  // end of its allocation (its buffers stay allocated until the launch has
+  // run: a free waits for the stream).
+  std::vector<LaunchBuffer> buffers;
+  for (size_t i = 0; i < values.size() && race_check; ++i) {
+    if (const Allocation* a = Holding(values[i], 1)) {
+      const auto end = reinterpret_cast<uintptr_t>(a->mem->ptr) + a->mem->bytes;
+      buffers.push_back({reinterpret_cast<uintptr_t>(values[i]), end, static_cast<int>(i)});
+    }
+  }
   return Submit(
       s,
-      [k, values, grid, block, shuffled]() mutable {
+      [k, values, grid, block, shuffled, race_check, buffers = std::move(buffers)]() mutable {
         std::vector<void*> pointers(values.size());
         for (size_t i = 0; i < values.size(); ++i) pointers[i] = &values[i];
-        RunEmulatedKernel(k, pointers.data(), grid.x, block.x, shuffled);
+        RunEmulatedKernel(k, pointers.data(), grid.x, block.x, shuffled, race_check ? &buffers : nullptr);
       },
       lock);
 }

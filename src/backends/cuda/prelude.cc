@@ -147,19 +147,30 @@ __device__ __forceinline__ KPhilox kPhilox(u64 counter_lo, u64 counter_hi, u64 b
 template <class T> __device__ __forceinline__ T kFromBits(u64 bits) { union { u64 u; T t; } x; x.u = bits; return x.t; }
 template <class T> __device__ __forceinline__ u64 kToBits(T v) { union { u64 u; T t; } x; x.u = 0; x.t = v; return x.u; }
 
+// A compare-and-swap loop's first guess: a plain read other threads'
+// atomics may race (the loop checks it), marked for the emulator's race
+// check.
+template <class T> __device__ __forceinline__ T kRacyLoad(const T* p) {
+#ifdef KILN_CUDA_EMULATION
+  return kemu_racy_load(p);
+#else
+  return *p;
+#endif
+}
+
 // Atomic updates for Scatter: native where the hardware has them, else a
 // compare-and-swap loop on the aligned word holding the value.
 template <class T, class F> __device__ void kAtomicCas(T* p, F f) {
   if (sizeof(T) == 8) {
     u64* q = (u64*)p;
-    u64 old = *q, assumed;
+    u64 old = kRacyLoad(q), assumed;
     do { assumed = old; old = atomicCAS(q, assumed, kToBits(f(kFromBits<T>(assumed)))); } while (old != assumed);
   } else {
     const size_t addr = (size_t)p;
     unsigned* q = (unsigned*)(addr & ~(size_t)3);
     const unsigned shift = (unsigned)(addr & 3) * 8;
     const unsigned mask = (sizeof(T) == 4 ? 0xffffffffu : (sizeof(T) == 2 ? 0xffffu : 0xffu)) << shift;
-    unsigned old = *q, assumed;
+    unsigned old = kRacyLoad(q), assumed;
     do {
       assumed = old;
       const T v = f(kFromBits<T>((u64)((assumed & mask) >> shift)));
