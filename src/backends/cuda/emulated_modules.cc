@@ -73,6 +73,10 @@ struct KEmuState {
 };
 static KEmuState* kemu_state;  // the launch's (launches are one at a time)
 #define KEMU_UNCHECKED __attribute__((no_sanitize("thread")))
+// Never inlined into an instrumented kernel, whose instrumentation would
+// then see an atomic's plain load and store (compilers that do not compare
+// the attribute when inlining).
+#define KEMU_ATOMIC KEMU_UNCHECKED __attribute__((noinline))
 // Kinds: 0 read, 1 write, 2 atomic read-modify-write, 3 a read atomics may race (AccessKind).
 KEMU_UNCHECKED static inline void kemu_access(const void* p, unsigned long n, int kind) {
   KEmuState* s = kemu_state;
@@ -89,6 +93,16 @@ KEMU_HOOK(__tsan_unaligned_read8, 8, 0) KEMU_HOOK(__tsan_unaligned_read16, 16, 0
 KEMU_HOOK(__tsan_unaligned_write2, 2, 1) KEMU_HOOK(__tsan_unaligned_write4, 4, 1)
 KEMU_HOOK(__tsan_unaligned_write8, 8, 1) KEMU_HOOK(__tsan_unaligned_write16, 16, 1)
 extern "C" {
+// Newer LLVMs instrument memcpy, memset and memmove calls as these.
+__attribute__((visibility("hidden"))) KEMU_UNCHECKED void* __tsan_memcpy(void* d, const void* s, unsigned long n) {
+  kemu_access(s, n, 0); kemu_access(d, n, 1); return __builtin_memcpy(d, s, n);
+}
+__attribute__((visibility("hidden"))) KEMU_UNCHECKED void* __tsan_memmove(void* d, const void* s, unsigned long n) {
+  kemu_access(s, n, 0); kemu_access(d, n, 1); return __builtin_memmove(d, s, n);
+}
+__attribute__((visibility("hidden"))) KEMU_UNCHECKED void* __tsan_memset(void* d, int c, unsigned long n) {
+  kemu_access(d, n, 1); return __builtin_memset(d, c, n);
+}
 __attribute__((visibility("hidden"))) KEMU_UNCHECKED void __tsan_read_range(void* p, unsigned long n) { kemu_access(p, n, 0); }
 __attribute__((visibility("hidden"))) KEMU_UNCHECKED void __tsan_write_range(void* p, unsigned long n) { kemu_access(p, n, 1); }
 __attribute__((visibility("hidden"))) KEMU_UNCHECKED void __tsan_func_entry(void*) {}
@@ -96,7 +110,7 @@ __attribute__((visibility("hidden"))) KEMU_UNCHECKED void __tsan_func_exit() {}
 __attribute__((visibility("hidden"))) KEMU_UNCHECKED void __tsan_init() {}
 }
 // A compare-and-swap loop's first guess (the prelude's kRacyLoad).
-template <class T> KEMU_UNCHECKED T kemu_racy_load(const T* p) { kemu_access(p, sizeof(T), 3); return *p; }
+template <class T> KEMU_ATOMIC T kemu_racy_load(const T* p) { kemu_access(p, sizeof(T), 3); return *p; }
 #define threadIdx (kemu_state->thread)
 #define blockIdx (kemu_state->block)
 #define blockDim (kemu_state->block_dim)
@@ -117,13 +131,13 @@ inline int __popc(unsigned x) { return __builtin_popcount(x); }
 inline int __popcll(unsigned long long x) { return __builtin_popcountll(x); }
 inline int __clz(int x) { return x == 0 ? 32 : __builtin_clz((unsigned)x); }
 inline int __clzll(long long x) { return x == 0 ? 64 : __builtin_clzll((unsigned long long)x); }
-template <class T> KEMU_UNCHECKED T atomicAdd(T* p, T v) {
+template <class T> KEMU_ATOMIC T atomicAdd(T* p, T v) {
   kemu_access(p, sizeof(T), 2); const T old = *p; *p = (T)(old + v); return old;
 }
-KEMU_UNCHECKED inline unsigned atomicCAS(unsigned* p, unsigned expected, unsigned v) {
+KEMU_ATOMIC inline unsigned atomicCAS(unsigned* p, unsigned expected, unsigned v) {
   kemu_access(p, sizeof *p, 2); const unsigned old = *p; if (old == expected) *p = v; return old;
 }
-KEMU_UNCHECKED inline unsigned long long atomicCAS(unsigned long long* p, unsigned long long expected, unsigned long long v) {
+KEMU_ATOMIC inline unsigned long long atomicCAS(unsigned long long* p, unsigned long long expected, unsigned long long v) {
   kemu_access(p, sizeof *p, 2); const unsigned long long old = *p; if (old == expected) *p = v; return old;
 }
 // Calls a kernel with its parameters from an array of pointers to them.
@@ -496,15 +510,33 @@ constexpr char kImagePrefix[] = "kiln-cuda-emu:";
 // Which launches of a kernel the race check watches (RunEmulatedKernel).
 constexpr uint64_t kRaceCheckFirst = 256, kRaceCheckEvery = 64;
 
+// Whether the compiler `cxx` is Clang (else GCC), as its --version says
+// (asked once per compiler).
+bool IsClang(const std::string& cxx) {
+  static std::mutex mu;
+  static std::unordered_map<std::string, bool> known;
+  std::lock_guard lock(mu);
+  if (const auto it = known.find(cxx); it != known.end()) return it->second;
+  std::string version;
+  RunCommand("'" + cxx + "' --version", &version);
+  return known[cxx] = version.find("clang") != std::string::npos;
+}
+
 // The host compiler's flags for a module. NVRTC contracts `a * b + c` into
 // one fused multiply-add (its default --fmad=true), rounded once; so do the
 // emulated kernels where the host has FMA instructions (GCC contracts at
 // -O1 only with -fexpensive-optimizations), so that a test whose tolerance
 // holds only for the host's two roundings fails here as it would on a GPU.
 // The race check's hooks come from ThreadSanitizer's instrumentation
-// (-fsanitize=thread when compiling; the link leaves its runtime out).
-std::string EmulatorFlags() {
+// (-fsanitize=thread when compiling; the link leaves its runtime out). GCC
+// makes a template's static locals (attention.cuh's __shared__ arrays)
+// GNU-unique symbols, which the loader binds to the first module that
+// defines them, outside the others' static data: -fno-gnu-unique keeps each
+// module's own. Clang leaves out a read followed by a write of the same
+// address unless told not to, and the check needs both.
+std::string EmulatorFlags(const std::string& cxx) {
   std::string flags = "-std=c++17 -O1 -fPIC -w -fsanitize=thread";
+  flags += IsClang(cxx) ? " -mllvm -tsan-instrument-read-before-write" : " -fno-gnu-unique";
 #if defined(__x86_64__)
   if (__builtin_cpu_supports("fma")) flags += " -fexpensive-optimizations -ffp-contract=fast -mfma";
 #elif defined(__aarch64__)
@@ -522,7 +554,7 @@ std::vector<std::string> CompileEmulatedModules(const std::vector<std::string>& 
   for (const std::string& arch : NvrtcCheckArchitectures()) CompileToCubins(sources, arch);
   const std::string source = EmulatorSource(sources);
   const std::string cxx = EmulatorCompiler();
-  const std::string flags = EmulatorFlags();
+  const std::string flags = EmulatorFlags(cxx);
   const std::string key = HashKey(cxx + "\n" + flags + "\n" + source);
   std::vector<std::string> images;
   for (size_t i = 0; i < sources.size(); ++i) images.push_back(kImagePrefix + key + ":" + std::to_string(i));

@@ -2,8 +2,10 @@
 // The emulator's kernels (emulator.h): the CUDA backend's modules compiled
 // by the host's C++ compiler with a shim (blockIdx and threadIdx as
 // variables, __shared__ as static, atomics as plain updates, __syncthreads
-// as a switch between fibers, one per CUDA thread), loaded with dlopen,
-// cached on disk, and launched on the host one block after the other.
+// as a switch between fibers, one per CUDA thread) and ThreadSanitizer's
+// instrumentation feeding the race check (emulated_racecheck.h), loaded
+// with dlopen, cached on disk, and launched on the host one block after
+// the other.
 #pragma once
 
 #include <cstdint>

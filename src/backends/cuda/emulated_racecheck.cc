@@ -1,9 +1,10 @@
 // Copyright 2026 The Kiln Authors.
 // The emulator's race check (see emulated_racecheck.h).
 //
-// Each address a launch touches has a cell: its last write and the last
-// reads of two threads, each with the thread, its block, how many barriers
-// it had passed and the access's kind. Aligned accesses of 4 bytes and more
+// Each address a launch touches has a cell: its last plain write, and the
+// last atomic updates and plain reads of two threads each, each with the
+// thread, its block, how many barriers it had passed and the access's
+// kind. Aligned accesses of 4 bytes and more
 // (almost all of them) have their cells in dense pages, one cell per 4
 // bytes of memory, so a kernel streaming through a buffer streams through
 // its cells; others go to a hash table. Pages and table slots carry the
@@ -18,15 +19,19 @@ namespace kiln::backends::cuda {
 
 namespace {
 
-// Who accessed an address, packed in 8 bytes.
+// Who accessed an address, packed in 8 bytes. The epoch is kept modulo
+// 2^22: the threads of a block pass barriers together, so two of its
+// accesses in different intervals have different epochs (unless 2^22
+// barriers lie between them).
 struct Who {
-  uint64_t block : 28, thread : 11, epoch : 21, kind : 2, valid : 1;
+  uint64_t block : 28, thread : 10, epoch : 22, kind : 2, valid : 1;
 };
 static_assert(sizeof(Who) == 8);
-constexpr uint64_t kMaxEpoch = (uint64_t{1} << 21) - 1;  // a thread past it keeps this epoch
 
 struct Cell {
-  Who write, reads[2];  // the last write; the last reads of two threads
+  Who write;       // the last plain write
+  Who atomics[2];  // the last atomic updates of two threads
+  Who reads[2];    // the last plain reads of two threads
 };
 
 AccessKind KindOf(const Who& w) { return static_cast<AccessKind>(w.kind); }
@@ -38,7 +43,7 @@ bool IsAtomic(AccessKind k) { return k == AccessKind::kAtomic || k == AccessKind
 // each block has its own variables.
 bool Ordered(const Who& a, const Who& b, bool shared) {
   if (a.block != b.block) return shared;
-  return a.thread == b.thread || a.epoch < b.epoch;
+  return a.thread == b.thread || a.epoch != b.epoch;
 }
 
 bool Conflict(const Who& earlier, const Who& now, bool shared) {
@@ -104,8 +109,8 @@ class LaunchMap {
 
 constexpr int kPageBits = 12;  // a page of cells covers 4 KiB of memory
 constexpr size_t kPageCells = (size_t{1} << kPageBits) / 4;
-constexpr size_t kMaxPages = 4096;           // 16 MiB of memory, 96 MiB of cells
-constexpr size_t kMaxOddAddresses = 1 << 20;  // 24 MiB of cells
+constexpr size_t kMaxPages = 2048;            // 8 MiB of memory, 80 MiB of cells
+constexpr size_t kMaxOddAddresses = 1 << 19;  // up to 2^20 slots of 56 bytes
 struct Page {
   Cell cells[kPageCells];
 };
@@ -191,7 +196,7 @@ struct RaceChecker::State {
 
   std::string Where(uintptr_t address, bool shared) const {
     if (shared) {
-      return "shared memory (byte " + std::to_string(address - shared_begin) + " of the module's __shared__ variables)";
+      return "shared memory (byte " + std::to_string(address - shared_begin) + " of the module's static data)";
     }
     const LaunchBuffer& b = *BufferOf(address);
     return "global memory (byte " + std::to_string(address - b.begin) + " from parameter " +
@@ -243,10 +248,14 @@ void RaceChecker::Access(uintptr_t address, size_t size, AccessKind kind, unsign
   if (found == nullptr) return;
   Cell& cell = *found;
   Who now{};
-  now.block = block, now.thread = thread, now.epoch = std::min<uint64_t>(epoch, kMaxEpoch);
-  now.kind = static_cast<uint64_t>(kind), now.valid = 1;
+  now.block = block, now.thread = thread, now.epoch = epoch, now.kind = static_cast<uint64_t>(kind), now.valid = 1;
+  // A slot of two for `now`: the first unless it holds another thread's
+  // access `now` does not follow for sure.
+  const auto slot_for = [&](Who* slots) -> Who& {
+    return !slots[0].valid || Ordered(slots[0], now, shared) ? slots[0] : slots[1];
+  };
   if (Conflict(cell.write, now, shared)) {
-    if (kind == AccessKind::kWrite && KindOf(cell.write) == AccessKind::kWrite) {
+    if (kind == AccessKind::kWrite) {
       // Racing writes of one value leave that value whatever the order:
       // settled once this thread stops, when its own value is in memory.
       const auto* p = reinterpret_cast<const unsigned char*>(address);
@@ -255,15 +264,28 @@ void RaceChecker::Access(uintptr_t address, size_t size, AccessKind kind, unsign
       return s.Report(address, shared, cell.write, now);
     }
   }
-  if (IsWrite(kind)) {
-    for (const Who& r : cell.reads) {
-      if (Conflict(r, now, shared)) return s.Report(address, shared, r, now);
-    }
-    cell.write = now;
-    return;
+  switch (kind) {
+    case AccessKind::kRead:
+    case AccessKind::kWrite:
+      for (const Who& a : cell.atomics) {
+        if (Conflict(a, now, shared)) return s.Report(address, shared, a, now);
+      }
+      if (kind == AccessKind::kRead) {
+        slot_for(cell.reads) = now;
+        return;
+      }
+      [[fallthrough]];
+    case AccessKind::kAtomic:
+      for (const Who& r : cell.reads) {
+        if (Conflict(r, now, shared)) return s.Report(address, shared, r, now);
+      }
+      (kind == AccessKind::kWrite ? cell.write : slot_for(cell.atomics)) = now;
+      return;
+    case AccessKind::kAtomicRead:
+      // Not kept: it races only plain writes, and the atomic update that
+      // follows it (the loop's compare-and-swap) meets those too.
+      return;
   }
-  Who& slot = !cell.reads[0].valid || Ordered(cell.reads[0], now, shared) ? cell.reads[0] : cell.reads[1];
-  slot = now;
 }
 
 void RaceChecker::ThreadStopped() {

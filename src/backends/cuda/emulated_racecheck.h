@@ -24,8 +24,9 @@
 // access of 4 bytes or more aligned to 4 with a smaller or unaligned one at
 // the same start (they are kept apart: the first kind in dense pages, the
 // second in a table); struct copies Clang turns into memcpy calls are not
-// seen. A launch checks up to 16 MiB of memory through the pages and a
-// million addresses through the table; new addresses beyond go unchecked.
+// seen. A launch checks up to 8 MiB of memory through the pages (80 MiB of
+// cells) and half a million addresses through the table (up to 56 MiB);
+// new addresses beyond go unchecked.
 #pragma once
 
 #include <cstddef>

@@ -21,6 +21,8 @@
 //   shuffled order (a GPU keeps none); a * b + c is contracted into a fused
 //   multiply-add where the host has one, as NVRTC does; the math
 //   functions' results are moved within the ulp errors CUDA documents;
+//   every load and store goes to a race check (emulated_racecheck.h),
+//   which stops a launch whose threads race on shared or device memory;
 // - cuBLASLt, cuBLAS, cuSOLVER, cuFFT and cuDNN are host stand-ins that
 //   read their arguments as the libraries document them
 //   (emulated_library.h, emulated_cudnn.cc) and work on these streams.
