@@ -682,16 +682,16 @@ TEST_F(EmulatedRuntimeTest, RacesAreReportedWhateverTheOrder) {
               race + tail);
       EXPECT_EQ(Rt().cudaFreeAsync(racy_out, s_), cudaSuccess);
     };
-    expect_race("emu_shared_race", thread + " (reads|writes) shared memory \\(byte [0-9]+ of the module's static "
-                                            "data\\) that " + thread + " (wrote|read) " + same_interval);
+    expect_race("emu_shared_race", thread + " (reads|writes) shared memory \\(byte [0-9]+ of __shared__ s\\) that " +
+                                            thread + " (wrote|read) " + same_interval);
     expect_race("emu_global_race",
                 thread + " writes global memory \\(byte 28 from parameter 1's pointer\\) that " + thread +
                     " wrote from another block");
     expect_race("emu_atomic_and_read", thread + " (reads|atomically updates) global memory \\(byte 0 from parameter "
                                                 "1's pointer\\) that " + thread + " (atomically updated|read) (" +
                                            same_interval + "|from another block)");
-    expect_race("emu_read_then_written", thread + " (reads|writes) shared memory \\(byte [0-9]+ of the module's "
-                                                  "static data\\) that " + thread + " (wrote|read) " + same_interval);
+    expect_race("emu_read_then_written", thread + " (reads|writes) shared memory \\(byte 0 of __shared__ s\\) that " +
+                                                  thread + " (wrote|read) " + same_interval);
   }
   {
     // Off: the racy kernel runs, and leaves one block's value.

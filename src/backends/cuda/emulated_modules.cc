@@ -2,7 +2,9 @@
 // The emulator's kernels (see emulated_modules.h).
 #include "src/backends/cuda/emulated_modules.h"
 
+#include <cxxabi.h>
 #include <dlfcn.h>
+#include <elf.h>
 #include <link.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -10,8 +12,10 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <mutex>
 #include <numeric>
 #include <random>
@@ -468,7 +472,64 @@ struct HostModule {
   void* handle = nullptr;
   std::vector<std::set<std::string>> kernels;  // per CUDA module
   uintptr_t writable_begin = 0, writable_end = 0;  // its __shared__ variables (and kemu_state) lie here
+  std::vector<StaticVariable> variables;           // those variables, by address, for the race check's reports
 };
+
+// The named variables of the loaded module `handle` (file `so`) within
+// [begin, end), by address, from its symbol table: a kernel's __shared__
+// variables are its function's static locals, so a race check report can
+// name them. None where the file cannot be read as a 64-bit ELF object.
+std::vector<StaticVariable> StaticVariables(const std::string& so, void* handle, uintptr_t begin, uintptr_t end) {
+  std::vector<StaticVariable> variables;
+  struct link_map* map = nullptr;
+  std::ifstream f(so, std::ios::binary);
+  const std::string elf((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  if (dlinfo(handle, RTLD_DI_LINKMAP, &map) != 0 || map == nullptr || elf.size() < sizeof(ElfW(Ehdr)) ||
+      elf.compare(0, SELFMAG, ELFMAG) != 0 || elf[EI_CLASS] != ELFCLASS64) {
+    return variables;
+  }
+  // [offset, offset + count * sizeof(T)) of the file, or null where it is not all there.
+  const auto table = [&](uint64_t offset, uint64_t count, size_t size) -> const char* {
+    return offset <= elf.size() && count <= (elf.size() - offset) / size ? elf.data() + offset : nullptr;
+  };
+  ElfW(Ehdr) header;
+  std::memcpy(&header, elf.data(), sizeof header);
+  const char* sections = table(header.e_shoff, header.e_shnum, sizeof(ElfW(Shdr)));
+  if (sections == nullptr || header.e_shentsize != sizeof(ElfW(Shdr))) return variables;
+  const auto section = [&](size_t i) {
+    ElfW(Shdr) s;
+    std::memcpy(&s, sections + i * sizeof s, sizeof s);
+    return s;
+  };
+  for (size_t i = 0; i < header.e_shnum; ++i) {
+    const ElfW(Shdr) symtab = section(i);
+    if (symtab.sh_type != SHT_SYMTAB || symtab.sh_link >= header.e_shnum) continue;
+    const ElfW(Shdr) strtab = section(symtab.sh_link);
+    const char* syms = table(symtab.sh_offset, symtab.sh_size / sizeof(ElfW(Sym)), sizeof(ElfW(Sym)));
+    const char* strs = table(strtab.sh_offset, strtab.sh_size, 1);
+    if (syms == nullptr || strs == nullptr || strtab.sh_size == 0 || strs[strtab.sh_size - 1] != '\0') continue;
+    for (size_t k = 0; k < symtab.sh_size / sizeof(ElfW(Sym)); ++k) {
+      ElfW(Sym) sym;
+      std::memcpy(&sym, syms + k * sizeof sym, sizeof sym);
+      const uintptr_t at = map->l_addr + sym.st_value;
+      if (ELF64_ST_TYPE(sym.st_info) != STT_OBJECT || sym.st_size == 0 || at < begin || at >= end ||
+          sym.st_name >= strtab.sh_size) {
+        continue;
+      }
+      // kemu_m0::kiln_reduce_1(float const*, float*)::red -> red
+      const char* mangled = strs + sym.st_name;
+      int status = 0;
+      char* demangled = abi::__cxa_demangle(mangled, nullptr, nullptr, &status);
+      std::string name = status == 0 && demangled != nullptr ? demangled : mangled;
+      std::free(demangled);
+      if (const size_t colons = name.rfind("::"); colons != std::string::npos) name = name.substr(colons + 2);
+      variables.push_back({at, static_cast<size_t>(sym.st_size), name});
+    }
+  }
+  std::sort(variables.begin(), variables.end(),
+            [](const StaticVariable& a, const StaticVariable& b) { return a.begin < b.begin; });
+  return variables;
+}
 
 // The addresses of the writable segments of the loaded object `handle`:
 // its static variables, which for a module are the kernels' __shared__
@@ -588,11 +649,14 @@ std::vector<std::string> CompileEmulatedModules(const std::vector<std::string>& 
     if (ec) Throw("cuda-emu: cannot move the compiled module to " + so + ": " + ec.message());
   }
   void* handle = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!cached) std::filesystem::remove_all(dir, ec);  // the mapping outlives the file
-  if (handle == nullptr) Throw(std::string("cuda-emu: cannot load ") + so + ": " + dlerror());
   HostModule m;
   m.handle = handle;
-  WritableRange(handle, &m.writable_begin, &m.writable_end);
+  if (handle != nullptr) {
+    WritableRange(handle, &m.writable_begin, &m.writable_end);
+    m.variables = StaticVariables(so, handle, m.writable_begin, m.writable_end);
+  }
+  if (!cached) std::filesystem::remove_all(dir, ec);  // the mapping outlives the file
+  if (handle == nullptr) Throw(std::string("cuda-emu: cannot load ") + so + ": " + dlerror());
   for (const std::string& s : sources) {
     m.kernels.emplace_back();
     for (const KernelEntry& k : KernelsOf(s)) m.kernels.back().insert(k.name);
@@ -647,18 +711,20 @@ bool FindEmulatedKernel(const std::string& image, const std::string& name, Emula
   const size_t index = std::strtoul(image.c_str() + colon + 1, nullptr, 10);
   void* handle = nullptr;
   uintptr_t shared_begin = 0, shared_end = 0;
+  const std::vector<StaticVariable>* variables = nullptr;  // modules are never unloaded
   {
     std::lock_guard lock(ModulesMutex());
     const HostModule& m = Modules().at(key);
     if (m.kernels[index].count(name) == 0) return false;  // another module's, or none
     handle = m.handle;
-    shared_begin = m.writable_begin, shared_end = m.writable_end;
+    shared_begin = m.writable_begin, shared_end = m.writable_end, variables = &m.variables;
   }
   const auto run = reinterpret_cast<RunFn>(dlsym(handle, ("kemu_run_" + name).c_str()));
   const auto* arity = static_cast<const int*>(dlsym(handle, ("kemu_arity_" + name).c_str()));
   const auto* syncs = static_cast<const bool*>(dlsym(handle, ("kemu_syncs_" + name).c_str()));
   if (run == nullptr || arity == nullptr || syncs == nullptr) return false;
-  *kernel = {run, *syncs, *arity, std::hash<std::string>{}(image + ":" + name), name, shared_begin, shared_end};
+  *kernel = {run,        *syncs,       *arity,   std::hash<std::string>{}(image + ":" + name), name,
+             shared_begin, shared_end, variables};
   return true;
 }
 
@@ -675,7 +741,7 @@ void RunEmulatedKernel(const EmulatedKernel& k, void** args, unsigned blocks, un
   // checked on its first launches and then on one in kRaceCheckEvery: the
   // check costs several times the kernel.
   const bool check = race_check != nullptr && (launch < kRaceCheckFirst || launch % kRaceCheckEvery == 0);
-  if (check) checker.BeginLaunch(k.name, k.shared_begin, k.shared_end, *race_check);
+  if (check) checker.BeginLaunch(k.name, k.shared_begin, k.shared_end, k.variables, *race_check);
   launcher.Launch(k.run, k.syncs, args, blocks, threads, shuffled, seed, check ? &checker : nullptr);
   if (check && !checker.Race().empty()) Throw(checker.Race());
 }

@@ -21,7 +21,7 @@ namespace kiln::backends::cuda {
 /// at barriers; how many parameters (pointers, all of them) it takes; a
 /// number naming it (from its module's image and its name), which seeds the
 /// order of its launches' blocks and threads; its name; where its module's
-/// __shared__ variables lie (for the race check).
+/// __shared__ variables lie, and their names (for the race check).
 struct EmulatedKernel {
   void (*run)(void** args, void* state) = nullptr;
   bool syncs = false;
@@ -29,6 +29,7 @@ struct EmulatedKernel {
   uint64_t id = 0;
   std::string name;
   uintptr_t shared_begin = 0, shared_end = 0;
+  const std::vector<StaticVariable>* variables = nullptr;  // the module's, which lives as long as the process
 };
 
 /// RuntimeApi::compile_modules for the emulator: `sources` compiled (or

@@ -148,6 +148,7 @@ const char* PastVerb(AccessKind k) {
 struct RaceChecker::State {
   std::string kernel;
   uintptr_t shared_begin = 0, shared_end = 0;
+  const std::vector<StaticVariable>* variables = nullptr;
   std::vector<LaunchBuffer> buffers;  // by begin
   std::vector<std::unique_ptr<Page>> pages;  // the first `pages_used` are the launch's
   size_t pages_used = 0;
@@ -196,6 +197,14 @@ struct RaceChecker::State {
 
   std::string Where(uintptr_t address, bool shared) const {
     if (shared) {
+      if (variables != nullptr) {
+        const auto it = std::upper_bound(variables->begin(), variables->end(), address,
+                                         [](uintptr_t a, const StaticVariable& v) { return a < v.begin; });
+        if (it != variables->begin() && address < std::prev(it)->begin + std::prev(it)->size) {
+          return "shared memory (byte " + std::to_string(address - std::prev(it)->begin) + " of __shared__ " +
+                 std::prev(it)->name + ")";
+        }
+      }
       return "shared memory (byte " + std::to_string(address - shared_begin) + " of the module's static data)";
     }
     const LaunchBuffer& b = *BufferOf(address);
@@ -223,10 +232,10 @@ RaceChecker::~RaceChecker() = default;
 const std::string& RaceChecker::Race() const { return state_->race; }
 
 void RaceChecker::BeginLaunch(const std::string& kernel, uintptr_t shared_begin, uintptr_t shared_end,
-                              std::vector<LaunchBuffer> buffers) {
+                              const std::vector<StaticVariable>* variables, std::vector<LaunchBuffer> buffers) {
   State& s = *state_;
   s.kernel = kernel;
-  s.shared_begin = shared_begin, s.shared_end = shared_end;
+  s.shared_begin = shared_begin, s.shared_end = shared_end, s.variables = variables;
   s.buffers = std::move(buffers);
   std::sort(s.buffers.begin(), s.buffers.end(),
             [](const LaunchBuffer& a, const LaunchBuffer& b) { return a.begin < b.begin; });

@@ -52,6 +52,14 @@ struct LaunchBuffer {
   int parameter = 0;
 };
 
+/// A named static variable of a module (a kernel's __shared__ variable),
+/// for reports.
+struct StaticVariable {
+  uintptr_t begin = 0;
+  size_t size = 0;
+  std::string name;
+};
+
 /// Checks one launch at a time. Not thread-safe: launches are serialized.
 class RaceChecker {
  public:
@@ -61,10 +69,12 @@ class RaceChecker {
   RaceChecker& operator=(const RaceChecker&) = delete;
 
   /// Starts checking a launch of `kernel`: `[shared_begin, shared_end)` holds
-  /// its module's __shared__ variables (one block's at a time), `buffers` the
-  /// device memory its parameters point into. Forgets the previous launch.
+  /// its module's __shared__ variables (one block's at a time), `variables`
+  /// (by address; may be null, and must outlive the launch) names them,
+  /// `buffers` is the device memory its parameters point into. Forgets the
+  /// previous launch.
   void BeginLaunch(const std::string& kernel, uintptr_t shared_begin, uintptr_t shared_end,
-                   std::vector<LaunchBuffer> buffers);
+                   const std::vector<StaticVariable>* variables, std::vector<LaunchBuffer> buffers);
 
   /// An access of `size` bytes at `address` by thread `thread` of block
   /// `block`, which has passed `epoch` barriers. Addresses outside the
