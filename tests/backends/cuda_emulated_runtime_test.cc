@@ -86,6 +86,13 @@ float* Device(float v, cudaStream_t s) {
   return static_cast<float*>(p);
 }
 
+// A device buffer of 1000 floats starting with `v` (at most 1000 of them), zeros after.
+float* Device(const std::vector<float>& v, cudaStream_t s) {
+  float* p = Device(0, s);
+  EXPECT_EQ(Rt().cudaMemcpyAsync(p, v.data(), v.size() * sizeof(float), cudaMemcpyHostToDevice, s), cudaSuccess);
+  return p;
+}
+
 float At(const float* device, size_t i, cudaStream_t s) {
   float v = 0;
   EXPECT_EQ(Rt().cudaMemcpyAsync(&v, device + i, sizeof v, cudaMemcpyDeviceToHost, s), cudaSuccess);
@@ -494,9 +501,8 @@ extern "C" __global__ void __launch_bounds__(256) emu_fma(const float* __restric
   ASSERT_NE(l.kernel, nullptr);
   const float a = 1 + std::ldexp(1.0f, -12);
   const std::vector<float> abc = {a, a, -1};
-  float* in = Device(0, s_);
+  float* in = Device(abc, s_);
   float* out = Device(0, s_);
-  ASSERT_EQ(Rt().cudaMemcpyAsync(in, abc.data(), abc.size() * sizeof(float), cudaMemcpyHostToDevice, s_), cudaSuccess);
   ASSERT_EQ(Launch(l.kernel, in, out, s_), cudaSuccess);
   EXPECT_EQ(At(out, 0, s_), std::ldexp(1.0f, -11) + std::ldexp(1.0f, -24));
   EXPECT_EQ(Rt().cudaFreeAsync(in, s_), cudaSuccess);
@@ -521,9 +527,8 @@ extern "C" __global__ void __launch_bounds__(256) emu_exp(const float* __restric
   for (size_t i = 0; i < x.size(); ++i) x[i] = -10.0f + 0.0201f * static_cast<float>(i);
   const float inf = std::numeric_limits<float>::infinity();
   x[0] = 0, x[1] = inf, x[2] = -inf, x[3] = std::numeric_limits<float>::quiet_NaN();
-  float* in = Device(0, s_);
+  float* in = Device(x, s_);
   float* out = Device(0, s_);
-  ASSERT_EQ(Rt().cudaMemcpyAsync(in, x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice, s_), cudaSuccess);
   // The results of one launch.
   const auto run = [&] {
     EXPECT_EQ(Launch(l.kernel, in, out, s_), cudaSuccess);
@@ -574,9 +579,8 @@ extern "C" __global__ void __launch_bounds__(256) emu_ranges(const float* __rest
   // sin(pi / 2 + x) within 2 ulp of 1, and hypot(1 + x, 1e-4) within an ulp
   // of 1 + x, where a move could cross them.
   for (size_t i = 0; i < x.size(); ++i) x[i] = 5e-6f * (static_cast<float>(i) - 125);
-  float* in = Device(0, s_);
+  float* in = Device(x, s_);
   float* out = Device(0, s_);
-  ASSERT_EQ(Rt().cudaMemcpyAsync(in, x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice, s_), cudaSuccess);
   ASSERT_EQ(Launch(l.kernel, in, out, s_), cudaSuccess);
   std::vector<float> y(1000);
   ASSERT_EQ(Rt().cudaMemcpyAsync(y.data(), out, y.size() * sizeof(float), cudaMemcpyDeviceToHost, s_), cudaSuccess);
@@ -650,8 +654,7 @@ TEST_F(EmulatedRuntimeTest, RacesAreReportedWhateverTheOrder) {
   };
   std::vector<float> x(1000);
   for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 3);
-  float* in = Device(0, s_);
-  ASSERT_EQ(Rt().cudaMemcpyAsync(in, x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice, s_), cudaSuccess);
+  float* in = Device(x, s_);
   for (const char* order : {"shuffled", "ascending"}) {
     SCOPED_TRACE(order);
     testing::ScopedEnv env("KILN_CUDA_EMU_ORDER", order);
@@ -733,8 +736,7 @@ extern "C" __global__ void __launch_bounds__(256) emu_plain_max(const float* __r
   ASSERT_NE(l.kernel, nullptr);
   std::vector<float> x(1000);
   for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 37) % 512);
-  float* in = Device(0, s_);
-  ASSERT_EQ(Rt().cudaMemcpyAsync(in, x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice, s_), cudaSuccess);
+  float* in = Device(x, s_);
   float* out = Device(0, s_);
   ASSERT_EQ(Launch(l.kernel, in, out, s_), cudaSuccess);
   EXPECT_EQ(At(out, 0, s_), 511.0f);

@@ -475,17 +475,23 @@ struct HostModule {
   std::vector<StaticVariable> variables;           // those variables, by address, for the race check's reports
 };
 
-// The named variables of the loaded module `handle` (file `so`) within
+// The address the loaded object `handle` was loaded at (its symbols' and
+// segments' addresses are relative to it).
+uintptr_t LoadBase(void* handle) {
+  struct link_map* map = nullptr;
+  if (dlinfo(handle, RTLD_DI_LINKMAP, &map) != 0 || map == nullptr) Throw("cuda-emu: cannot inspect a loaded module");
+  return static_cast<uintptr_t>(map->l_addr);
+}
+
+// The named variables of the module file `so`, loaded at `base`, within
 // [begin, end), by address, from its symbol table: a kernel's __shared__
 // variables are its function's static locals, so a race check report can
 // name them. None where the file cannot be read as a 64-bit ELF object.
-std::vector<StaticVariable> StaticVariables(const std::string& so, void* handle, uintptr_t begin, uintptr_t end) {
+std::vector<StaticVariable> StaticVariables(const std::string& so, uintptr_t base, uintptr_t begin, uintptr_t end) {
   std::vector<StaticVariable> variables;
-  struct link_map* map = nullptr;
   std::ifstream f(so, std::ios::binary);
   const std::string elf((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  if (dlinfo(handle, RTLD_DI_LINKMAP, &map) != 0 || map == nullptr || elf.size() < sizeof(ElfW(Ehdr)) ||
-      elf.compare(0, SELFMAG, ELFMAG) != 0 || elf[EI_CLASS] != ELFCLASS64) {
+  if (elf.size() < sizeof(ElfW(Ehdr)) || elf.compare(0, SELFMAG, ELFMAG) != 0 || elf[EI_CLASS] != ELFCLASS64) {
     return variables;
   }
   // [offset, offset + count * sizeof(T)) of the file, or null where it is not all there.
@@ -511,7 +517,7 @@ std::vector<StaticVariable> StaticVariables(const std::string& so, void* handle,
     for (size_t k = 0; k < symtab.sh_size / sizeof(ElfW(Sym)); ++k) {
       ElfW(Sym) sym;
       std::memcpy(&sym, syms + k * sizeof sym, sizeof sym);
-      const uintptr_t at = map->l_addr + sym.st_value;
+      const uintptr_t at = base + sym.st_value;
       if (ELF64_ST_TYPE(sym.st_info) != STT_OBJECT || sym.st_size == 0 || at < begin || at >= end ||
           sym.st_name >= strtab.sh_size) {
         continue;
@@ -531,15 +537,13 @@ std::vector<StaticVariable> StaticVariables(const std::string& so, void* handle,
   return variables;
 }
 
-// The addresses of the writable segments of the loaded object `handle`:
+// The addresses of the writable segments of the object loaded at `base`:
 // its static variables, which for a module are the kernels' __shared__
 // variables (and the shim's kemu_state, which the hooks skip).
-void WritableRange(void* handle, uintptr_t* begin, uintptr_t* end) {
-  struct link_map* map = nullptr;
-  if (dlinfo(handle, RTLD_DI_LINKMAP, &map) != 0 || map == nullptr) Throw("cuda-emu: cannot inspect a loaded module");
+void WritableRange(uintptr_t base, uintptr_t* begin, uintptr_t* end) {
   struct Query {
     uintptr_t base, begin, end;
-  } q{static_cast<uintptr_t>(map->l_addr), UINTPTR_MAX, 0};
+  } q{base, UINTPTR_MAX, 0};
   dl_iterate_phdr(
       [](dl_phdr_info* info, size_t, void* data) {
         auto& q = *static_cast<Query*>(data);
@@ -567,6 +571,18 @@ std::unordered_map<std::string, HostModule>& Modules() {
 }
 
 constexpr char kImagePrefix[] = "kiln-cuda-emu:";
+
+// Whether the environment variable `name` says `on` (also where it is unset
+// or empty) or `off`; read on each call, as tests switch it. Throws
+// kiln::Error naming both for another value.
+bool EnvSwitch(const char* name, const char* on, const char* off) {
+  const char* env = std::getenv(name);
+  const std::string value = env != nullptr ? env : "";
+  if (value.empty() || value == on) return true;
+  if (value == off) return false;
+  Throw(std::string("cuda-emu: ") + name + " must be \"" + on + "\" (the default) or \"" + off + "\", got \"" +
+        value + "\"");
+}
 
 // Which launches of a kernel the race check watches (RunEmulatedKernel).
 constexpr uint64_t kRaceCheckFirst = 256, kRaceCheckEvery = 64;
@@ -652,8 +668,9 @@ std::vector<std::string> CompileEmulatedModules(const std::vector<std::string>& 
   HostModule m;
   m.handle = handle;
   if (handle != nullptr) {
-    WritableRange(handle, &m.writable_begin, &m.writable_end);
-    m.variables = StaticVariables(so, handle, m.writable_begin, m.writable_end);
+    const uintptr_t base = LoadBase(handle);
+    WritableRange(base, &m.writable_begin, &m.writable_end);
+    m.variables = StaticVariables(so, base, m.writable_begin, m.writable_end);
   }
   if (!cached) std::filesystem::remove_all(dir, ec);  // the mapping outlives the file
   if (handle == nullptr) Throw(std::string("cuda-emu: cannot load ") + so + ": " + dlerror());
@@ -746,20 +763,8 @@ void RunEmulatedKernel(const EmulatedKernel& k, void** args, unsigned blocks, un
   if (check && !checker.Race().empty()) Throw(checker.Race());
 }
 
-bool EmulatedRaceCheck() {
-  const char* env = std::getenv("KILN_CUDA_EMU_RACECHECK");
-  const std::string check = env != nullptr ? env : "";
-  if (check.empty() || check == "1") return true;
-  if (check == "0") return false;
-  Throw("cuda-emu: KILN_CUDA_EMU_RACECHECK must be \"1\" (the default) or \"0\", got \"" + check + "\"");
-}
+bool EmulatedRaceCheck() { return EnvSwitch("KILN_CUDA_EMU_RACECHECK", "1", "0"); }
 
-bool EmulatedLaunchesShuffled() {
-  const char* env = std::getenv("KILN_CUDA_EMU_ORDER");
-  const std::string order = env != nullptr ? env : "";
-  if (order.empty() || order == "shuffled") return true;
-  if (order == "ascending") return false;
-  Throw("cuda-emu: KILN_CUDA_EMU_ORDER must be \"shuffled\" (the default) or \"ascending\", got \"" + order + "\"");
-}
+bool EmulatedLaunchesShuffled() { return EnvSwitch("KILN_CUDA_EMU_ORDER", "shuffled", "ascending"); }
 
 }  // namespace kiln::backends::cuda

@@ -652,10 +652,12 @@ cudaError_t LaunchKernel(const void* func, dim3 grid, dim3 block, void** args, s
   // end of its allocation (its buffers stay allocated until the launch has
   // run: a free waits for the stream).
   std::vector<LaunchBuffer> buffers;
-  for (size_t i = 0; i < values.size() && race_check; ++i) {
-    if (const Allocation* a = Holding(values[i], 1)) {
-      const auto end = reinterpret_cast<uintptr_t>(a->mem->ptr) + a->mem->bytes;
-      buffers.push_back({reinterpret_cast<uintptr_t>(values[i]), end, static_cast<int>(i)});
+  if (race_check) {
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (const Allocation* a = Holding(values[i], 1)) {
+        const auto end = reinterpret_cast<uintptr_t>(a->mem->ptr) + a->mem->bytes;
+        buffers.push_back({reinterpret_cast<uintptr_t>(values[i]), end, static_cast<int>(i)});
+      }
     }
   }
   return Submit(
