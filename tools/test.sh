@@ -50,10 +50,10 @@ if [ "${KILN_SANITIZE:-0}" = "thread" ]; then
   # dataset prefetching, fused kernels, the CUDA backend's staging slots. OpenMP is kept to one thread: libgomp
   # is not instrumented, so its own synchronization would be reported as races.
   tsan_tests=(graph_test context_test datasets_test fusion_test cuda_staging_test)
-  # The CUDA backend's parallel NVRTC compilation, where the toolkit is there.
-  cuda_codegen=()
-  if grep -q '^build tests/cuda_codegen_test ' "$dir/build.ninja"; then cuda_codegen=(cuda_codegen_test); fi
-  cmake --build "$dir" --parallel "$(nproc)" --target "${tsan_tests[@]}" "${cuda_codegen[@]}" distributed_test
+  # The CUDA backend's parallel NVRTC compilation and its disk cache's writers, where the toolkit is there.
+  cuda_tsan_tests=()
+  if grep -q '^build tests/cuda_codegen_test ' "$dir/build.ninja"; then cuda_tsan_tests=(cuda_codegen_test cuda_kernel_cache_test); fi
+  cmake --build "$dir" --parallel "$(nproc)" --target "${tsan_tests[@]}" "${cuda_tsan_tests[@]}" distributed_test
   export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
   export OMP_NUM_THREADS=1
   failed=0
@@ -61,10 +61,12 @@ if [ "${KILN_SANITIZE:-0}" = "thread" ]; then
     echo "--- $t under ThreadSanitizer"
     "$dir/tests/$t" --gtest_brief=1 || failed=1
   done
-  if [ ${#cuda_codegen[@]} -gt 0 ]; then
+  if [ ${#cuda_tsan_tests[@]} -gt 0 ]; then
     echo "--- cuda_codegen_test (parallel compilation) under ThreadSanitizer"
     "$dir/tests/cuda_codegen_test" --gtest_brief=1 \
       --gtest_filter='*KernelsAreSplitIntoModules*:*ParallelCompile*:*DiskCacheIsReused*' || failed=1
+    echo "--- cuda_kernel_cache_test (concurrent writers) under ThreadSanitizer"
+    "$dir/tests/cuda_kernel_cache_test" --gtest_brief=1 || failed=1
   fi
   # The distributed store's server and client threads (in one process; the
   # multi-process tests run Gloo, which is not instrumented).

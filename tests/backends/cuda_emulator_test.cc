@@ -8,11 +8,13 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
 #include "src/backends/cuda/codegen.h"
 #include "src/backends/cuda/cudnn_conv.h"
+#include "src/backends/cuda/emulated_modules.h"
 #include "src/backends/cuda/emulator.h"
 #include "tests/testing/testing.h"
 
@@ -128,6 +130,41 @@ TEST(CudaEmulatorTest, HostCompilerFailureIsAnError) {
   auto exec = graph::NewExec(emu, [](Node a) { return graph::Tanh(a) * 3.0f; });
   KILN_EXPECT_ERROR(exec.Call(tensors::FromValue(std::vector<float>{1, 2})),
                     "cuda-emu: the host compiler could not compile a generated module (source kept in " + dir.string());
+  std::filesystem::remove_all(dir);
+}
+
+// A cached module file that does not load (damaged, or removed by another
+// process's trim just before dlopen) is compiled again, and counted in the
+// cache's size ledger.
+TEST(CudaEmulatorTest, ADamagedCachedModuleIsCompiledAgain) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("kiln_cuda_emu_damaged_" + std::to_string(::getpid()));
+  testing::ScopedEnv cache("KILN_CUDA_CACHE_DIR", dir.c_str());
+  const std::string source =
+      "extern \"C\" __global__ void __launch_bounds__(256) emu_damaged(float* out) {\n"
+      "  out[threadIdx.x] = " + std::to_string(::getpid()) + ".5f + threadIdx.x;\n}\n";
+  const std::string file = backends::cuda::EmulatedModuleFile({source});
+  ASSERT_EQ(file.rfind((dir / "emulator").string() + "/", 0), 0u) << file;
+  std::filesystem::create_directories(dir / "emulator");
+  std::ofstream(file) << "not a module";
+  const std::vector<std::string> images = backends::cuda::CompileEmulatedModules({source}, "sm_90");
+  ASSERT_EQ(images.size(), 1u);
+  backends::cuda::EmulatedKernel kernel;
+  ASSERT_TRUE(backends::cuda::FindEmulatedKernel(images[0], "emu_damaged", &kernel));
+  float out[2] = {0, 0};
+  float* out_ptr = out;
+  void* args[] = {&out_ptr};
+  backends::cuda::RunEmulatedKernel(kernel, args, 1, 2, false, nullptr);
+  EXPECT_EQ(out[0], static_cast<float>(::getpid()) + 0.5f);
+  EXPECT_EQ(out[1], static_cast<float>(::getpid()) + 1.5f);
+  std::ifstream f(file, std::ios::binary);
+  char magic[4] = {};
+  f.read(magic, 4);
+  EXPECT_EQ(std::string(magic, 4), "\x7f" "ELF");
+  std::ifstream ledger(dir / "kiln-cache-size");
+  uint64_t counted = 0;
+  EXPECT_TRUE(ledger >> counted);
+  EXPECT_EQ(counted, std::filesystem::file_size(file));
   std::filesystem::remove_all(dir);
 }
 

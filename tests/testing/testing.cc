@@ -212,7 +212,8 @@ tensors::Tensor Run1(const std::shared_ptr<backends::Backend>& backend,
 
 ScopedEnv::ScopedEnv(const char* name, const char* value) : name_(name) {
   if (const char* old = std::getenv(name)) old_ = old;
-  ::setenv(name, value, 1);
+  if (value != nullptr) ::setenv(name, value, 1);
+  else ::unsetenv(name);
 }
 
 ScopedEnv::~ScopedEnv() {

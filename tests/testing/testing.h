@@ -88,8 +88,8 @@ tensors::Tensor Run1(const std::shared_ptr<backends::Backend>& backend,
     }                                                                                                \
   } while (0)
 
-/// Sets an environment variable for the scope and restores the old value
-/// (or unsets it) afterwards.
+/// Sets an environment variable for the scope (unsets it where `value` is
+/// null) and restores the old value (or unsets it) afterwards.
 class ScopedEnv {
  public:
   ScopedEnv(const char* name, const char* value);

@@ -26,6 +26,7 @@
 
 #include "kiln/core/error.h"
 #include "src/backends/cuda/emulated_racecheck.h"
+#include "src/backends/cuda/kernel_cache.h"
 #include "src/backends/cuda/nvrtc_compiler.h"
 
 #ifndef KILN_EMULATOR_CXX
@@ -622,6 +623,38 @@ std::string EmulatorFlags(const std::string& cxx) {
   return flags;
 }
 
+// The name of the host module of `source` compiled by `cxx` with `flags`:
+// a hash of all three.
+std::string ModuleKey(const std::string& cxx, const std::string& flags, const std::string& source) {
+  return HashKey(cxx + "\n" + flags + "\n" + source);
+}
+
+// Compiles the module `source` with `cxx` and `flags` into the shared
+// object `so`, through a temporary file renamed into place (another process
+// may be loading `so`). Throws kiln::Error with the compiler's output, the
+// source kept beside `so` to look at.
+void CompileHostModule(const std::string& cxx, const std::string& flags, const std::string& source,
+                       const std::string& so) {
+  const std::string tmp = so + ".tmp" + std::to_string(::getpid());
+  {
+    std::ofstream f(tmp + ".cc", std::ios::binary | std::ios::trunc);
+    f << source;
+    if (!f) Throw("cuda-emu: cannot write " + tmp + ".cc");
+  }
+  std::string log;
+  if (RunCommand("'" + cxx + "' " + flags + " -c -o '" + tmp + ".o' '" + tmp + ".cc' && '" + cxx + "' -shared -o '" +
+                     tmp + "' '" + tmp + ".o'",
+                 &log) != 0) {
+    if (log.size() > 4000) log = log.substr(0, 4000) + "...";
+    Throw("cuda-emu: the host compiler could not compile a generated module (source kept in " + tmp + ".cc): " + log);
+  }
+  std::error_code ec;
+  std::filesystem::remove(tmp + ".cc", ec);
+  std::filesystem::remove(tmp + ".o", ec);
+  std::filesystem::rename(tmp, so, ec);
+  if (ec) Throw("cuda-emu: cannot move the compiled module to " + so + ": " + ec.message());
+}
+
 }  // namespace
 
 std::vector<std::string> CompileEmulatedModules(const std::vector<std::string>& sources, const std::string& /*arch*/) {
@@ -632,39 +665,37 @@ std::vector<std::string> CompileEmulatedModules(const std::vector<std::string>& 
   const std::string source = EmulatorSource(sources);
   const std::string cxx = EmulatorCompiler();
   const std::string flags = EmulatorFlags(cxx);
-  const std::string key = HashKey(cxx + "\n" + flags + "\n" + source);
+  const std::string key = ModuleKey(cxx, flags, source);
   std::vector<std::string> images;
   for (size_t i = 0; i < sources.size(); ++i) images.push_back(kImagePrefix + key + ":" + std::to_string(i));
   std::lock_guard lock(ModulesMutex());
   if (Modules().count(key) != 0) return images;
-  std::string dir = KernelCacheDir();
-  const bool cached = !dir.empty();  // else the module lives in a temporary folder until it is loaded
-  dir = cached ? dir + "/emulator"
-               : (std::filesystem::temp_directory_path() / ("kiln-cuda-emu-" + std::to_string(::getpid()))).string();
+  const std::string cache = KernelCacheDir();
+  const bool cached = !cache.empty();  // else the module lives in a temporary folder until it is loaded
+  const std::string dir =
+      cached ? cache + "/emulator"
+             : (std::filesystem::temp_directory_path() / ("kiln-cuda-emu-" + std::to_string(::getpid()))).string();
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   const std::string so = dir + "/" + key + ".so";
-  if (!std::filesystem::exists(so)) {
-    const std::string tmp = so + ".tmp" + std::to_string(::getpid());
-    {
-      std::ofstream f(tmp + ".cc", std::ios::binary | std::ios::trunc);
-      f << source;
-      if (!f) Throw("cuda-emu: cannot write " + tmp + ".cc");
+  void* handle = nullptr;
+  std::string load_error;
+  // A cached file that will not load (damaged, or removed by another
+  // process's trim just before dlopen) is compiled again, once.
+  for (int attempt = 0; handle == nullptr && attempt < (cached ? 2 : 1); ++attempt) {
+    if (std::filesystem::exists(so)) {
+      TouchCacheEntry(so);
+    } else {
+      CompileHostModule(cxx, flags, source, so);
+      const uintmax_t size = std::filesystem::file_size(so, ec);
+      if (cached && !ec) AddedToCache(cache, so, size);
     }
-    std::string log;
-    if (RunCommand("'" + cxx + "' " + flags + " -c -o '" + tmp + ".o' '" + tmp + ".cc' && '" + cxx +
-                       "' -shared -o '" + tmp + "' '" + tmp + ".o'",
-                   &log) != 0) {
-      if (log.size() > 4000) log = log.substr(0, 4000) + "...";
-      Throw("cuda-emu: the host compiler could not compile a generated module (source kept in " + tmp +
-            ".cc): " + log);
+    handle = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (handle == nullptr) {
+      load_error = dlerror();
+      std::filesystem::remove(so, ec);
     }
-    std::filesystem::remove(tmp + ".cc", ec);
-    std::filesystem::remove(tmp + ".o", ec);
-    std::filesystem::rename(tmp, so, ec);
-    if (ec) Throw("cuda-emu: cannot move the compiled module to " + so + ": " + ec.message());
   }
-  void* handle = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
   HostModule m;
   m.handle = handle;
   if (handle != nullptr) {
@@ -673,7 +704,7 @@ std::vector<std::string> CompileEmulatedModules(const std::vector<std::string>& 
     m.variables = StaticVariables(so, base, m.writable_begin, m.writable_end);
   }
   if (!cached) std::filesystem::remove_all(dir, ec);  // the mapping outlives the file
-  if (handle == nullptr) Throw(std::string("cuda-emu: cannot load ") + so + ": " + dlerror());
+  if (handle == nullptr) Throw("cuda-emu: cannot load " + so + ": " + load_error);
   for (const std::string& s : sources) {
     m.kernels.emplace_back();
     for (const KernelEntry& k : KernelsOf(s)) m.kernels.back().insert(k.name);
@@ -682,6 +713,12 @@ std::vector<std::string> CompileEmulatedModules(const std::vector<std::string>& 
   return images;
 }
 
+std::string EmulatedModuleFile(const std::vector<std::string>& sources) {
+  const std::string cache = KernelCacheDir();
+  if (cache.empty()) return "";
+  const std::string cxx = EmulatorCompiler();
+  return cache + "/emulator/" + ModuleKey(cxx, EmulatorFlags(cxx), EmulatorSource(sources)) + ".so";
+}
 
 std::vector<std::string> NvrtcCheckArchitectures() {
   const char* env = std::getenv("KILN_CUDA_EMU_NVRTC");

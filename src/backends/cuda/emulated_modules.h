@@ -39,6 +39,10 @@ struct EmulatedKernel {
 /// compiler's output where it fails.
 std::vector<std::string> CompileEmulatedModules(const std::vector<std::string>& sources, const std::string& arch);
 
+/// The file CompileEmulatedModules caches the host module of `sources` in
+/// (KernelCacheDir()/emulator/<hash>.so), or "" where the disk cache is off.
+std::string EmulatedModuleFile(const std::vector<std::string>& sources);
+
 /// Whether `image` is one CompileEmulatedModules returned.
 bool IsEmulatedImage(const std::string& image);
 

@@ -4,23 +4,20 @@
 
 #include <dlfcn.h>
 #include <nvrtc.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <exception>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <mutex>
-#include <sstream>
 #include <thread>
 #include <unordered_map>
 
 #include "kiln/core/error.h"
+#include "src/backends/cuda/kernel_cache.h"
 
 namespace kiln::backends::cuda {
 
@@ -53,30 +50,6 @@ uint64_t Fnv1a(const std::string& s, uint64_t h = 1469598103934665603ull) {
 // A 128-bit key: two independent hashes of everything the cubin depends on.
 std::string KeyOf(const std::string& source, const std::string& arch) {
   return HashKey(arch + "\n" + NvrtcVersion() + "\n" + source);
-}
-
-std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return {};
-  std::ostringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-// Writes atomically (a temporary file renamed over the target), so a
-// concurrent reader never sees half a cubin. Failures only lose the cache entry.
-void WriteFileAtomic(const std::filesystem::path& path, const std::string& data) {
-  std::error_code ec;
-  std::filesystem::create_directories(path.parent_path(), ec);
-  const std::filesystem::path tmp = path.string() + ".tmp" + std::to_string(::getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) return;
-    f.write(data.data(), static_cast<std::streamsize>(data.size()));
-    if (!f) return;
-  }
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) std::filesystem::remove(tmp, ec);
 }
 
 // NVRTC opens its built-in headers (libnvrtc-builtins.so.<major>.<minor>) by
@@ -154,20 +127,6 @@ std::string NvrtcVersion() {
   return std::to_string(major) + "." + std::to_string(minor);
 }
 
-std::string KernelCacheDir() {
-  if (const char* dir = std::getenv("KILN_CUDA_CACHE_DIR"); dir != nullptr) {
-    const std::string d = dir;
-    return d == "off" ? "" : d;
-  }
-  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg != '\0') {
-    return std::string(xdg) + "/kiln/cuda";
-  }
-  if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
-    return std::string(home) + "/.cache/kiln/cuda";
-  }
-  return "";
-}
-
 std::string CompileToPtx(const std::string& source, const std::string& arch) { return Compile(source, arch, true); }
 
 std::string CompileToCubin(const std::string& source, const std::string& arch) {
@@ -185,7 +144,7 @@ std::string CompileToCubin(const std::string& source, const std::string& arch) {
   std::string cubin;
   bool from_disk = false;
   if (!dir.empty()) {
-    cubin = ReadFile(file);
+    cubin = ReadCacheEntry(file);
     // A cubin is an ELF file: anything else (truncated, foreign) is recompiled.
     from_disk = cubin.size() > 4 && cubin.compare(0, 4, "\x7f" "ELF") == 0;
   }
@@ -194,7 +153,7 @@ std::string CompileToCubin(const std::string& source, const std::string& arch) {
     const auto start = std::chrono::steady_clock::now();
     cubin = Compile(source, arch);
     seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (!dir.empty()) WriteFileAtomic(file, cubin);
+    if (!dir.empty()) WriteCacheEntry(dir, file, cubin);
   }
   std::lock_guard lock(cache.mu);
   if (from_disk) {

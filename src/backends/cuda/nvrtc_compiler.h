@@ -1,7 +1,8 @@
 // Copyright 2026 The Kiln Authors.
 // NVRTC compilation of generated kernels to cubins, with an in-memory cache
-// and an on-disk cache shared by processes (keyed by the source, the
-// architecture and the NVRTC version), so a second process skips NVRTC.
+// and an on-disk cache shared by processes (kernel_cache.h; keyed by the
+// source, the architecture and the NVRTC version), so a second process skips
+// NVRTC.
 #pragma once
 
 #include <cstdint>
@@ -29,10 +30,6 @@ std::string HashKey(const std::string& text);
 
 /// "13.0": the NVRTC library's version.
 std::string NvrtcVersion();
-
-/// The disk cache folder: $KILN_CUDA_CACHE_DIR if set ("" or "off" disables
-/// it), else $XDG_CACHE_HOME/kiln/cuda, else ~/.cache/kiln/cuda.
-std::string KernelCacheDir();
 
 /// Counters of CompileToCubin since the process started.
 struct CompileStats {

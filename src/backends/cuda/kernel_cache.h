@@ -1,0 +1,69 @@
+// Copyright 2026 The Kiln Authors.
+// The disk cache of compiled kernels: NVRTC's cubins, and the emulator's host
+// modules in its "emulator" subfolder. Processes share it: entries are
+// written atomically (a temporary file renamed into place), and a size
+// ledger in the folder, updated under an exclusive file lock, counts what
+// every process adds. When the ledger passes the size limit, the writer that
+// passed it removes the least recently used entries (by modification time,
+// which a read sets to now) until 80% of the limit is left, as ccache does:
+// without a limit, every new shape's kernels would stay on disk for good.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+namespace kiln::backends::cuda {
+
+/// The disk cache folder: $KILN_CUDA_CACHE_DIR if set ("" or "off" disables
+/// it), else $XDG_CACHE_HOME/kiln/cuda, else ~/.cache/kiln/cuda.
+std::string KernelCacheDir();
+
+/// The most bytes the cache folder may hold, from $KILN_CUDA_CACHE_MAX_SIZE:
+/// a byte count with an optional K, M, G or T suffix (powers of 1024), such
+/// as "500M"; 0 ("0") for no limit; 2 GiB where unset or empty. Throws
+/// kiln::Error naming the variable for another value.
+uint64_t KernelCacheMaxBytes();
+
+/// The cache entry at `path`, or "" where it is absent or unreadable. A read
+/// entry is marked used now, so trimming keeps it longest.
+std::string ReadCacheEntry(const std::filesystem::path& path);
+
+/// Marks the entry at `path` used now: for entries read by other means
+/// (the emulator's modules, which dlopen reads). Failures are ignored.
+void TouchCacheEntry(const std::filesystem::path& path);
+
+/// Writes `data` as the entry at `path` inside cache folder `dir`
+/// atomically, so that a concurrent reader never sees part of it, then
+/// counts it (AddedToCache). A failure only loses the entry.
+void WriteCacheEntry(const std::string& dir, const std::filesystem::path& path, const std::string& data);
+
+/// Counts the `bytes` of `entry`, just put in cache folder `dir` (or in a
+/// subfolder), in the folder's size ledger; where that takes the ledger past
+/// KernelCacheMaxBytes(), trims the folder to 80% of the limit, `entry` kept
+/// whatever the limit (its writer is about to use it). A missing or
+/// unreadable ledger is rebuilt by measuring the folder. Nothing is counted
+/// where there is no limit.
+void AddedToCache(const std::string& dir, const std::filesystem::path& entry, uint64_t bytes);
+
+/// What TrimCache found and removed.
+struct CacheTrim {
+  uint64_t files = 0, bytes = 0;                  // in the folder before
+  uint64_t removed_files = 0, removed_bytes = 0;  // of those, removed
+};
+
+/// Measures cache folder `dir` and its subfolders; where they hold more than
+/// `limit` bytes, removes files, least recently modified first, until at most
+/// `target` bytes are left. Temporary files younger than an hour are other
+/// processes' writes in progress: counted, never removed; so is `keep`. The
+/// ledger itself is neither counted nor removed.
+CacheTrim TrimCache(const std::string& dir, uint64_t limit, uint64_t target,
+                    const std::filesystem::path& keep = {});
+
+/// Counters of the trims this process made.
+struct KernelCacheStats {
+  int64_t trims = 0, removed_files = 0, removed_bytes = 0;
+};
+KernelCacheStats GetKernelCacheStats();
+
+}  // namespace kiln::backends::cuda
