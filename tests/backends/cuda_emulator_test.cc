@@ -137,35 +137,44 @@ TEST(CudaEmulatorTest, HostCompilerFailureIsAnError) {
 // process's trim just before dlopen) is compiled again, and counted in the
 // cache's size ledger.
 TEST(CudaEmulatorTest, ADamagedCachedModuleIsCompiledAgain) {
-  const std::filesystem::path dir =
-      std::filesystem::temp_directory_path() / ("kiln_cuda_emu_damaged_" + std::to_string(::getpid()));
-  testing::ScopedEnv cache("KILN_CUDA_CACHE_DIR", dir.c_str());
-  const std::string source =
-      "extern \"C\" __global__ void __launch_bounds__(256) emu_damaged(float* out) {\n"
-      "  out[threadIdx.x] = " + std::to_string(::getpid()) + ".5f + threadIdx.x;\n}\n";
-  const std::string file = backends::cuda::EmulatedModuleFile({source});
-  ASSERT_EQ(file.rfind((dir / "emulator").string() + "/", 0), 0u) << file;
-  std::filesystem::create_directories(dir / "emulator");
-  std::ofstream(file) << "not a module";
-  const std::vector<std::string> images = backends::cuda::CompileEmulatedModules({source}, "sm_90");
-  ASSERT_EQ(images.size(), 1u);
-  backends::cuda::EmulatedKernel kernel;
-  ASSERT_TRUE(backends::cuda::FindEmulatedKernel(images[0], "emu_damaged", &kernel));
-  float out[2] = {0, 0};
-  float* out_ptr = out;
-  void* args[] = {&out_ptr};
-  backends::cuda::RunEmulatedKernel(kernel, args, 1, 2, false, nullptr);
-  EXPECT_EQ(out[0], static_cast<float>(::getpid()) + 0.5f);
-  EXPECT_EQ(out[1], static_cast<float>(::getpid()) + 1.5f);
-  std::ifstream f(file, std::ios::binary);
-  char magic[4] = {};
-  f.read(magic, 4);
-  EXPECT_EQ(std::string(magic, 4), "\x7f" "ELF");
-  std::ifstream ledger(dir / "kiln-cache-size");
-  uint64_t counted = 0;
-  EXPECT_TRUE(ledger >> counted);
-  EXPECT_EQ(counted, std::filesystem::file_size(file));
-  std::filesystem::remove_all(dir);
+  struct Folder {  // removed however the test ends
+    std::filesystem::path path =
+        std::filesystem::temp_directory_path() / ("kiln_cuda_emu_damaged_" + std::to_string(::getpid()));
+    ~Folder() { std::filesystem::remove_all(path); }
+  } dir;
+  testing::ScopedEnv cache("KILN_CUDA_CACHE_DIR", dir.path.c_str());
+  testing::ScopedEnv limit("KILN_CUDA_CACHE_MAX_SIZE", nullptr);  // the default: the ledger counts
+  testing::ScopedEnv nvrtc("KILN_CUDA_EMU_NVRTC", nullptr);       // no cubins in the ledger
+  uint64_t modules_bytes = 0;
+  // Not an ELF object: compiled before loading; an ELF object cut short:
+  // dlopen refuses it, then it is compiled.
+  for (const char* damage : {"not a module", "\x7f" "ELF, but cut short"}) {
+    SCOPED_TRACE(damage);
+    static int run = 0;  // a module this process has not loaded yet, also under --gtest_repeat
+    const std::string value = std::to_string(::getpid() % 100000) + "." + std::to_string(++run);
+    const std::string source =
+        "extern \"C\" __global__ void __launch_bounds__(256) emu_damaged(float* out) {\n"
+        "  out[threadIdx.x] = " + value + "f + threadIdx.x;\n}\n";
+    const std::string file = backends::cuda::EmulatedModuleFile({source});
+    ASSERT_EQ(file.rfind((dir.path / "emulator").string() + "/", 0), 0u) << file;
+    std::filesystem::create_directories(dir.path / "emulator");
+    std::ofstream(file) << damage;
+    const std::vector<std::string> images = backends::cuda::CompileEmulatedModules({source}, "sm_90");
+    ASSERT_EQ(images.size(), 1u);
+    backends::cuda::EmulatedKernel kernel;
+    ASSERT_TRUE(backends::cuda::FindEmulatedKernel(images[0], "emu_damaged", &kernel));
+    float out[2] = {0, 0};
+    float* out_ptr = out;
+    void* args[] = {&out_ptr};
+    backends::cuda::RunEmulatedKernel(kernel, args, 1, 2, false, nullptr);
+    EXPECT_EQ(out[0], std::stof(value));
+    EXPECT_EQ(out[1], std::stof(value) + 1);
+    modules_bytes += std::filesystem::file_size(file);
+    std::ifstream ledger(dir.path / "kiln-cache-size");
+    uint64_t counted = 0;
+    EXPECT_TRUE(ledger >> counted);
+    EXPECT_EQ(counted, modules_bytes);  // the new modules, not the damaged files
+  }
 }
 
 // A convolution's forward, input-gradient and filter-gradient calls, with

@@ -1,12 +1,11 @@
 // Copyright 2026 The Kiln Authors.
 // The disk cache of compiled kernels (src/backends/cuda/kernel_cache.h): its
 // size limit's setting, trimming least recently used entries first, entries
-// in progress and the newest one kept, and a size ledger that several
+// in progress, the newest one and other files kept, and a size ledger that several
 // writers at once keep right. Host code only: no NVRTC, no GPU.
 #include <gtest/gtest.h>
 #include <fcntl.h>
 #include <sys/file.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -99,6 +98,7 @@ TEST(KernelCacheTest, MaxSizeReadsBytesWithASuffix) {
   for (const char* text : {"abc", "-1", "10X", "1.5G", "K", "5GB", " 5G", "5G ", "9999999999999999",
                            "99999999999999T"}) {
     testing::ScopedEnv env("KILN_CUDA_CACHE_MAX_SIZE", text);
+    KILN_EXPECT_ERROR(KernelCacheDir(), "KILN_CUDA_CACHE_MAX_SIZE must be");  // before any compile
     KILN_EXPECT_ERROR(KernelCacheMaxBytes(),
                       std::string("cuda: KILN_CUDA_CACHE_MAX_SIZE must be a size in bytes with an optional K, M, G or "
                                   "T suffix (\"2G\"), or 0 for no limit; got \"") + text + "\"");
@@ -148,6 +148,27 @@ TEST(KernelCacheTest, WritesInProgressAndTheNewEntryAreKept) {
   EXPECT_EQ(trim.removed_files, 0u);
 }
 
+// A cache folder shared with other files (KILN_CUDA_CACHE_DIR=/tmp, say):
+// only Kiln's files are counted and removed.
+TEST(KernelCacheTest, OtherFilesInTheFolderAreLeftAlone) {
+  TempFolder dir("shared");
+  using std::chrono::hours;
+  Put(dir.path() / "notes.txt", 5000, hours(100));
+  Put(dir.path() / "a.so", 5000, hours(100));                   // a module, but not in "emulator"
+  Put(dir.path() / "emulator" / "b.cubin", 5000, hours(100));   // a cubin, but in "emulator"
+  Put(dir.path() / "other" / "c.cubin", 5000, hours(100));      // another folder
+  Put(dir.path() / "emulator" / "deeper" / "d.so", 5000, hours(100));
+  Put(dir.path() / "old.cubin", 1000, hours(2));
+  Put(dir.path() / "emulator" / "old.so", 1000, hours(2));
+  Put(dir.path() / "new.cubin", 1000, hours(1));
+  const CacheTrim trim = TrimCache(dir.path(), 1500, 1000);
+  EXPECT_EQ(trim.files, 3u);
+  EXPECT_EQ(trim.bytes, 3000u);
+  EXPECT_EQ(trim.removed_files, 2u);
+  EXPECT_EQ(Files(dir.path()), (std::set<std::string>{"notes.txt", "a.so", "emulator/b.cubin", "other/c.cubin",
+                                                      "emulator/deeper/d.so", "new.cubin"}));
+}
+
 TEST(KernelCacheTest, WritersKeepTheFolderUnderTheLimit) {
   TempFolder dir("writers");
   testing::ScopedEnv limit("KILN_CUDA_CACHE_MAX_SIZE", "20K");
@@ -192,8 +213,14 @@ TEST(KernelCacheTest, WritersWaitForTheLedgersLock) {
   ASSERT_GE(fd, 0);
   ASSERT_EQ(::flock(fd, LOCK_EX), 0);
   std::thread writer([&] { WriteCacheEntry(dir.path(), dir.path() / "a.cubin", "12345"); });
+  // Once the entry is there, the writer goes for the lock: given time, it
+  // would have counted the entry were it not waiting.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!fs::exists(dir.path() / "a.cubin") && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_TRUE(fs::exists(dir.path() / "a.cubin"));
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  EXPECT_TRUE(fs::exists(dir.path() / "a.cubin"));  // written, not yet counted
   EXPECT_EQ(Ledger(dir.path()), "0");
   ::close(fd);  // releases the lock
   writer.join();
@@ -212,7 +239,7 @@ TEST(KernelCacheTest, ADamagedLedgerIsMeasuredAgain) {
   TempFolder dir("damaged");
   testing::ScopedEnv limit("KILN_CUDA_CACHE_MAX_SIZE", "1M");
   Put(dir.path() / "a.cubin", 3000, std::chrono::seconds(10));
-  for (const char* text : {"", "12", "garbage\n", "-5\n"}) {
+  for (const char* text : {"", "12", "garbage\n", "-5\n", "18446744073709551615\n", "99999999999999999999\n"}) {
     std::ofstream(dir.path() / "kiln-cache-size", std::ios::trunc) << text;
     WriteCacheEntry(dir.path(), dir.path() / "b.cubin", std::string(500, 'b'));
     EXPECT_EQ(Ledger(dir.path()), "3500") << text;

@@ -15,7 +15,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <mutex>
 #include <numeric>
 #include <random>
@@ -484,14 +483,15 @@ uintptr_t LoadBase(void* handle) {
   return static_cast<uintptr_t>(map->l_addr);
 }
 
-// The named variables of the module file `so`, loaded at `base`, within
-// [begin, end), by address, from its symbol table: a kernel's __shared__
-// variables are its function's static locals, so a race check report can
-// name them. None where the file cannot be read as a 64-bit ELF object.
-std::vector<StaticVariable> StaticVariables(const std::string& so, uintptr_t base, uintptr_t begin, uintptr_t end) {
+// Whether `file` (a module file's contents) starts as an ELF object does.
+bool IsElf(const std::string& file) { return file.size() >= SELFMAG && file.compare(0, SELFMAG, ELFMAG) == 0; }
+
+// The named variables of the module whose file holds `elf`, loaded at
+// `base`, within [begin, end), by address, from its symbol table: a
+// kernel's __shared__ variables are its function's static locals, so a race
+// check report can name them. None where `elf` is not a 64-bit ELF object.
+std::vector<StaticVariable> StaticVariables(const std::string& elf, uintptr_t base, uintptr_t begin, uintptr_t end) {
   std::vector<StaticVariable> variables;
-  std::ifstream f(so, std::ios::binary);
-  const std::string elf((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   if (elf.size() < sizeof(ElfW(Ehdr)) || elf.compare(0, SELFMAG, ELFMAG) != 0 || elf[EI_CLASS] != ELFCLASS64) {
     return variables;
   }
@@ -678,30 +678,33 @@ std::vector<std::string> CompileEmulatedModules(const std::vector<std::string>& 
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   const std::string so = dir + "/" + key + ".so";
-  void* handle = nullptr;
-  std::string load_error;
-  // A cached file that will not load (damaged, or removed by another
-  // process's trim just before dlopen) is compiled again, once.
-  for (int attempt = 0; handle == nullptr && attempt < (cached ? 2 : 1); ++attempt) {
-    if (std::filesystem::exists(so)) {
-      TouchCacheEntry(so);
-    } else {
-      CompileHostModule(cxx, flags, source, so);
-      const uintmax_t size = std::filesystem::file_size(so, ec);
-      if (cached && !ec) AddedToCache(cache, so, size);
-    }
+  // The module's file is read before it is loaded: its symbol table names
+  // the __shared__ variables for the race check.
+  std::string elf = ReadCacheEntry(so);  // "" where it is not there
+  bool compiled = false;
+  const auto compile = [&] {
+    CompileHostModule(cxx, flags, source, so);
+    compiled = true;
+    const uintmax_t size = std::filesystem::file_size(so, ec);
+    if (cached && !ec) AddedToCache(cache, so, size);
+    elf = ReadCacheEntry(so);
+  };
+  if (!IsElf(elf)) compile();
+  void* handle = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (handle == nullptr && !compiled) {
+    // A cached file that does not load (damaged, or removed by another
+    // process's trim since it was read) is compiled again, once; a module
+    // just compiled that does not load stays on disk to look at.
+    compile();
     handle = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (handle == nullptr) {
-      load_error = dlerror();
-      std::filesystem::remove(so, ec);
-    }
   }
+  const std::string load_error = handle == nullptr ? dlerror() : "";
   HostModule m;
   m.handle = handle;
   if (handle != nullptr) {
     const uintptr_t base = LoadBase(handle);
     WritableRange(base, &m.writable_begin, &m.writable_end);
-    m.variables = StaticVariables(so, base, m.writable_begin, m.writable_end);
+    m.variables = StaticVariables(elf, base, m.writable_begin, m.writable_end);
   }
   if (!cached) std::filesystem::remove_all(dir, ec);  // the mapping outlives the file
   if (handle == nullptr) Throw("cuda-emu: cannot load " + so + ": " + load_error);

@@ -10,7 +10,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -45,24 +47,87 @@ KernelCacheStats& Stats() {
   return stats;
 }
 
-// WriteCacheEntry's temporary files (and the emulator's) have ".tmp" in
-// their names.
-bool IsTemporary(const fs::path& path) { return path.filename().string().find(".tmp") != std::string::npos; }
+// Whether `name`, in the cache folder (`in_emulator`: in its "emulator"
+// subfolder), is a file Kiln keeps there: a cubin, an emulator module, or
+// one being written (WriteCacheEntry's and the emulator's temporary files
+// have ".tmp" after the entry's extension). Nothing else in the folder is
+// counted or removed: it may be a folder the user shares with other files.
+bool IsCacheFile(const std::string& name, bool in_emulator) {
+  const std::string ext = in_emulator ? ".so" : ".cubin";
+  return (name.size() > ext.size() && name.compare(name.size() - ext.size(), ext.size(), ext) == 0) ||
+         name.find(ext + ".tmp") != std::string::npos;
+}
+bool IsTemporary(const std::string& name) { return name.find(".tmp") != std::string::npos; }
+
+// KILN_CUDA_CACHE_MAX_SIZE's `value` in bytes (kDefaultMaxBytes where empty),
+// or false where it is not a size.
+bool ParseMaxBytes(const std::string& value, uint64_t* bytes) {
+  if (value.empty()) {
+    *bytes = kDefaultMaxBytes;
+    return true;
+  }
+  size_t digits = 0;
+  while (digits < value.size() && value[digits] >= '0' && value[digits] <= '9') ++digits;
+  if (digits == 0 || digits > 15 || value.size() > digits + 1) return false;  // 15 digits fit in 50 bits
+  int shift = 0;
+  if (digits < value.size()) {
+    const char suffix = value.back();
+    if (suffix == 'K' || suffix == 'k') {
+      shift = 10;
+    } else if (suffix == 'M' || suffix == 'm') {
+      shift = 20;
+    } else if (suffix == 'G' || suffix == 'g') {
+      shift = 30;
+    } else if (suffix == 'T' || suffix == 't') {
+      shift = 40;
+    } else {
+      return false;
+    }
+  }
+  const uint64_t count = std::stoull(value.substr(0, digits));
+  if (count > (~uint64_t{0} >> shift)) return false;
+  *bytes = count << shift;
+  return true;
+}
+
+std::string MaxSizeSetting() {
+  const char* env = std::getenv("KILN_CUDA_CACHE_MAX_SIZE");
+  return env != nullptr ? env : "";
+}
+
+// Says once per process, on stderr, that the limit is not enforced and why.
+void WarnUnlimited(const std::string& why) {
+  static std::once_flag once;
+  std::call_once(once, [&] {
+    std::fprintf(stderr, "kiln: warning: cuda: the kernel cache's size limit is not enforced: %s\n", why.c_str());
+  });
+}
 
 // The ledger, open and locked (flock: exclusive against other processes and
 // against other descriptors of this process), for as long as it lives.
-// Invalid where the folder cannot hold it.
+// Invalid, with a warning, where it cannot be opened or locked within a
+// minute (a filesystem without flock, a stopped process holding it).
 class LockedLedger {
  public:
   explicit LockedLedger(const std::string& dir) {
-    fd_ = ::open((fs::path(dir) / kLedger).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) return;
-    int r;
-    while ((r = ::flock(fd_, LOCK_EX)) != 0 && errno == EINTR) {
+    const std::string path = (fs::path(dir) / kLedger).string();
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) {
+      WarnUnlimited("cannot open " + path + ": " + std::strerror(errno));
+      return;
     }
-    if (r != 0) {
-      ::close(fd_);
-      fd_ = -1;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+    auto pause = std::chrono::microseconds(100);
+    while (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      const int error = errno;
+      if ((error != EWOULDBLOCK && error != EINTR) || std::chrono::steady_clock::now() > deadline) {
+        WarnUnlimited("cannot lock " + path + ": " + std::strerror(error));
+        ::close(fd_);
+        fd_ = -1;
+        return;
+      }
+      std::this_thread::sleep_for(pause);
+      pause = std::min(pause * 2, std::chrono::microseconds(20000));
     }
   }
   ~LockedLedger() {
@@ -73,8 +138,8 @@ class LockedLedger {
 
   bool valid() const { return fd_ >= 0; }
 
-  // The count it holds; false where it is empty or not a number (new, or
-  // cut short by a crash).
+  // The count it holds; false where it is empty, not a number, or beyond
+  // any folder's size (new, cut short by a crash, or damaged).
   bool Read(uint64_t* bytes) const {
     char buf[32];
     const ssize_t n = ::pread(fd_, buf, sizeof buf - 1, 0);
@@ -83,7 +148,7 @@ class LockedLedger {
     char* end = nullptr;
     errno = 0;
     const unsigned long long v = std::strtoull(buf, &end, 10);
-    if (errno != 0 || end == buf || *end != '\n') return false;
+    if (errno != 0 || end == buf || *end != '\n' || v > (uint64_t{1} << 60)) return false;
     *bytes = v;
     return true;
   }
@@ -100,6 +165,7 @@ class LockedLedger {
 }  // namespace
 
 std::string KernelCacheDir() {
+  (void)KernelCacheMaxBytes();  // a bad limit fails before any work, cache hits included
   if (const char* dir = std::getenv("KILN_CUDA_CACHE_DIR"); dir != nullptr) {
     const std::string d = dir;
     return d == "off" ? "" : d;
@@ -114,29 +180,13 @@ std::string KernelCacheDir() {
 }
 
 uint64_t KernelCacheMaxBytes() {
-  const char* env = std::getenv("KILN_CUDA_CACHE_MAX_SIZE");
-  const std::string value = env != nullptr ? env : "";
-  if (value.empty()) return kDefaultMaxBytes;
-  const auto bad = [&] {
+  const std::string value = MaxSizeSetting();
+  uint64_t bytes = 0;
+  if (!ParseMaxBytes(value, &bytes)) {
     Throw("cuda: KILN_CUDA_CACHE_MAX_SIZE must be a size in bytes with an optional K, M, G or T suffix (\"2G\"), "
           "or 0 for no limit; got \"" + value + "\"");
-  };
-  size_t digits = 0;
-  while (digits < value.size() && value[digits] >= '0' && value[digits] <= '9') ++digits;
-  if (digits == 0 || digits > 15 || value.size() > digits + 1) bad();  // 15 digits: no overflow below
-  int shift = 0;
-  if (digits < value.size()) {
-    switch (value.back()) {
-      case 'K': case 'k': shift = 10; break;
-      case 'M': case 'm': shift = 20; break;
-      case 'G': case 'g': shift = 30; break;
-      case 'T': case 't': shift = 40; break;
-      default: bad();
-    }
   }
-  const uint64_t count = std::stoull(value.substr(0, digits));
-  if (count > (~uint64_t{0} >> shift)) bad();
-  return count << shift;
+  return bytes;
 }
 
 std::string ReadCacheEntry(const fs::path& path) {
@@ -177,8 +227,9 @@ void WriteCacheEntry(const std::string& dir, const fs::path& path, const std::st
 }
 
 void AddedToCache(const std::string& dir, const fs::path& entry, uint64_t bytes) {
-  const uint64_t limit = KernelCacheMaxBytes();
-  if (limit == 0 || dir.empty()) return;
+  uint64_t limit = 0;
+  // KernelCacheDir() has refused a bad setting before the entry was made.
+  if (!ParseMaxBytes(MaxSizeSetting(), &limit) || limit == 0 || dir.empty()) return;
   const LockedLedger ledger(dir);
   if (!ledger.valid()) return;
   uint64_t total = 0;
@@ -202,30 +253,34 @@ CacheTrim TrimCache(const std::string& dir, uint64_t limit, uint64_t target, con
   std::vector<Entry> entries;
   CacheTrim trim;
   const auto now = fs::file_time_type::clock::now();
-  std::error_code ec;
-  for (fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end;
-       !ec && it != end; it.increment(ec)) {
-    std::error_code entry_ec;
-    if (!it->is_regular_file(entry_ec) || (it.depth() == 0 && it->path().filename() == kLedger)) continue;
-    const uint64_t size = it->file_size(entry_ec);
-    if (entry_ec) continue;  // removed meanwhile
-    const fs::file_time_type used = it->last_write_time(entry_ec);
-    if (entry_ec) continue;
-    ++trim.files;
-    trim.bytes += size;
-    const bool in_progress = IsTemporary(it->path()) && now - used < kTemporaryGrace;
-    const bool kept = it->path().filename() == keep.filename() &&
-                      it->path().lexically_normal() == keep.lexically_normal();
-    if (!in_progress && !kept) entries.push_back({used, size, it->path()});
+  const fs::path kept = keep.lexically_normal();
+  for (const bool in_emulator : {false, true}) {
+    std::error_code ec;
+    for (fs::directory_iterator it(in_emulator ? fs::path(dir) / "emulator" : fs::path(dir), ec), end;
+         !ec && it != end; it.increment(ec)) {
+      std::error_code entry_ec;
+      const std::string name = it->path().filename().string();
+      if (!IsCacheFile(name, in_emulator) || !it->is_regular_file(entry_ec)) continue;
+      const uint64_t size = it->file_size(entry_ec);
+      if (entry_ec) continue;  // removed meanwhile
+      const fs::file_time_type used = it->last_write_time(entry_ec);
+      if (entry_ec) continue;
+      ++trim.files;
+      trim.bytes += size;
+      const bool in_progress = IsTemporary(name) && now - used < kTemporaryGrace;
+      if (!in_progress && it->path().lexically_normal() != kept) entries.push_back({used, size, it->path()});
+    }
   }
   if (trim.bytes <= limit) return trim;
   std::sort(entries.begin(), entries.end(),
             [](const Entry& a, const Entry& b) { return std::tie(a.used, a.path) < std::tie(b.used, b.path); });
   for (const Entry& e : entries) {
     if (trim.bytes - trim.removed_bytes <= target) break;
-    std::error_code remove_ec;
-    // Another process may have removed it first: then it is gone all the same.
-    fs::remove(e.path, remove_ec);
+    std::error_code ec;
+    fs::remove(e.path, ec);
+    // Another process may have removed it first: then it is gone all the
+    // same. One that cannot be removed (permissions) still takes its room.
+    if (ec && ec != std::errc::no_such_file_or_directory) continue;
     ++trim.removed_files;
     trim.removed_bytes += e.size;
   }

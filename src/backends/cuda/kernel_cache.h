@@ -7,6 +7,7 @@
 // passed it removes the least recently used entries (by modification time,
 // which a read sets to now) until 80% of the limit is left, as ccache does:
 // without a limit, every new shape's kernels would stay on disk for good.
+// Only Kiln's own files count; others in the folder are left alone.
 #pragma once
 
 #include <cstdint>
@@ -16,7 +17,9 @@
 namespace kiln::backends::cuda {
 
 /// The disk cache folder: $KILN_CUDA_CACHE_DIR if set ("" or "off" disables
-/// it), else $XDG_CACHE_HOME/kiln/cuda, else ~/.cache/kiln/cuda.
+/// it), else $XDG_CACHE_HOME/kiln/cuda, else ~/.cache/kiln/cuda. Throws
+/// KernelCacheMaxBytes()'s error for a bad limit, so that it shows before
+/// any compile, whether or not the cache is on.
 std::string KernelCacheDir();
 
 /// The most bytes the cache folder may hold, from $KILN_CUDA_CACHE_MAX_SIZE:
@@ -35,15 +38,17 @@ void TouchCacheEntry(const std::filesystem::path& path);
 
 /// Writes `data` as the entry at `path` inside cache folder `dir`
 /// atomically, so that a concurrent reader never sees part of it, then
-/// counts it (AddedToCache). A failure only loses the entry.
+/// counts it (AddedToCache). Never throws: a failure only loses the entry.
 void WriteCacheEntry(const std::string& dir, const std::filesystem::path& path, const std::string& data);
 
-/// Counts the `bytes` of `entry`, just put in cache folder `dir` (or in a
-/// subfolder), in the folder's size ledger; where that takes the ledger past
-/// KernelCacheMaxBytes(), trims the folder to 80% of the limit, `entry` kept
-/// whatever the limit (its writer is about to use it). A missing or
-/// unreadable ledger is rebuilt by measuring the folder. Nothing is counted
-/// where there is no limit.
+/// Counts the `bytes` of `entry`, just put in cache folder `dir` (or in its
+/// emulator subfolder), in the folder's size ledger; where that takes the
+/// ledger past KernelCacheMaxBytes(), trims the folder to 80% of the limit,
+/// `entry` kept whatever the limit (its writer is about to use it). A
+/// missing or unreadable ledger is rebuilt by measuring the folder. Nothing
+/// is counted where there is no limit; where the ledger cannot be opened or
+/// locked, a warning on stderr (once per process) says the limit is not
+/// enforced. Never throws.
 void AddedToCache(const std::string& dir, const std::filesystem::path& entry, uint64_t bytes);
 
 /// What TrimCache found and removed.
@@ -52,11 +57,13 @@ struct CacheTrim {
   uint64_t removed_files = 0, removed_bytes = 0;  // of those, removed
 };
 
-/// Measures cache folder `dir` and its subfolders; where they hold more than
-/// `limit` bytes, removes files, least recently modified first, until at most
+/// Measures the files Kiln keeps in cache folder `dir` (its cubins, the
+/// emulator subfolder's modules, and their temporary files; nothing else is
+/// counted or removed, as the folder may be shared); where they hold more than
+/// `limit` bytes, removes them, least recently modified first, until at most
 /// `target` bytes are left. Temporary files younger than an hour are other
-/// processes' writes in progress: counted, never removed; so is `keep`. The
-/// ledger itself is neither counted nor removed.
+/// processes' writes in progress: counted, never removed; so is `keep`.
+/// Files that cannot be removed stay counted.
 CacheTrim TrimCache(const std::string& dir, uint64_t limit, uint64_t target,
                     const std::filesystem::path& keep = {});
 
@@ -64,6 +71,8 @@ CacheTrim TrimCache(const std::string& dir, uint64_t limit, uint64_t target,
 struct KernelCacheStats {
   int64_t trims = 0, removed_files = 0, removed_bytes = 0;
 };
+
+/// The trims this process made so far, and what they removed.
 KernelCacheStats GetKernelCacheStats();
 
 }  // namespace kiln::backends::cuda
