@@ -4,11 +4,15 @@
 // one batch (left padding) gives each prompt's tokens alone, for rotary and
 // learned positions; beam search with enough beams is the exhaustive search;
 // stop tokens; reproducibility from the seed; the caches' lifetime; errors.
+// On every test backend (KILN_TEST_BACKENDS), the CUDA emulator included.
 #include "kiln/ml/generation/generator.h"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
+#include <string>
+#include <tuple>
 #include <vector>
 
 #include "kiln/context/exec.h"
@@ -82,13 +86,19 @@ class FullPass {
   context::Exec<std::function<Node(Context, Node)>> exec_;
 };
 
-class GeneratorTest : public ::testing::TestWithParam<std::string> {};
+// On each backend of testing::BackendNames() (the CUDA emulator's ctest
+// runs them on CUDA's kernels), with the positions of the param's first part.
+class GeneratorTest : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {
+ protected:
+  std::string Positions() const { return std::get<0>(GetParam()); }
+  std::shared_ptr<backends::Backend> Backend() const { return testing::NewTestBackend(std::get<1>(GetParam())); }
+};
 
 TEST_P(GeneratorTest, GreedyBatchOfDifferentLengthsMatchesFullPasses) {
-  auto backend = backends::NewWithName("cpu");
+  auto backend = Backend();
   Context ctx = context::New();
   ctx.SetSeed(3);
-  const auto options = TinyDecoder(GetParam());
+  const auto options = TinyDecoder(Positions());
   if (options.smear) SetSmear(ctx);
   FullPass full(backend, ctx, options);
   const std::vector<Tokens> prompts = {{1, 2, 3, 4, 5, 6, 7}, {9}, {4, 4, 8}};
@@ -104,13 +114,23 @@ TEST_P(GeneratorTest, GreedyBatchOfDifferentLengthsMatchesFullPasses) {
   EXPECT_EQ(gen.Generate({prompts[1]}, {.max_new_tokens = 6, .sampling = {.temperature = 0}})[0], got[1]);
 }
 
-INSTANTIATE_TEST_SUITE_P(Positions, GeneratorTest, ::testing::Values("rotary", "learned", "rotary+smear"),
-                         [](const ::testing::TestParamInfo<std::string>& info) {
-                           return info.param == "rotary+smear" ? std::string("rotary_smear") : info.param;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Positions, GeneratorTest,
+    ::testing::Combine(::testing::Values("rotary", "learned", "rotary+smear"),
+                       ::testing::ValuesIn(testing::BackendNames())),
+    [](const ::testing::TestParamInfo<std::tuple<std::string, std::string>>& info) {
+      const std::string positions = std::get<0>(info.param) == "rotary+smear" ? "rotary_smear" : std::get<0>(info.param);
+      return positions + "_" + testing::BackendParamName({std::get<1>(info.param), 0});
+    });
 
-TEST(Generator, StopTokensEndEachRowAndAreKept) {
-  auto backend = backends::NewWithName("cpu");
+// The generator's other behaviour, on each backend.
+class GeneratorOnBackends : public ::testing::TestWithParam<std::string> {
+ protected:
+  std::shared_ptr<backends::Backend> Backend() const { return testing::NewTestBackend(GetParam()); }
+};
+
+TEST_P(GeneratorOnBackends, StopTokensEndEachRowAndAreKept) {
+  auto backend = Backend();
   Context ctx = context::New();
   const auto options = TinyDecoder("rotary");
   FullPass full(backend, ctx, options);
@@ -127,8 +147,8 @@ TEST(Generator, StopTokensEndEachRowAndAreKept) {
   EXPECT_EQ(got[1], Tokens(other.begin(), other_stop == other.end() ? other.end() : other_stop + 1));
 }
 
-TEST(Generator, SamplingIsReproducibleFromTheSeedAndLeavesTheContextStream) {
-  auto backend = backends::NewWithName("cpu");
+TEST_P(GeneratorOnBackends, SamplingIsReproducibleFromTheSeedAndLeavesTheContextStream) {
+  auto backend = Backend();
   Context ctx = context::New();
   const auto options = TinyDecoder("rotary", 50);
   Generator gen(backend, ctx, ml::generation::DecoderModel(options), 40);
@@ -147,8 +167,8 @@ TEST(Generator, SamplingIsReproducibleFromTheSeedAndLeavesTheContextStream) {
 }
 
 // With smear too: the reorder moves its cached last embedding with the beams.
-TEST(Generator, BeamSearchWithEnoughBeamsIsTheExhaustiveSearch) {
-  auto backend = backends::NewWithName("cpu");
+TEST_P(GeneratorOnBackends, BeamSearchWithEnoughBeamsIsTheExhaustiveSearch) {
+  auto backend = Backend();
   for (const std::string model : {"rotary", "rotary+smear"}) {
     SCOPED_TRACE(model);
     Context ctx = context::New();
@@ -185,8 +205,8 @@ TEST(Generator, BeamSearchWithEnoughBeamsIsTheExhaustiveSearch) {
   }
 }
 
-TEST(Generator, BeamSearchStopsAtStopTokensWithTheLengthPenalty) {
-  auto backend = backends::NewWithName("cpu");
+TEST_P(GeneratorOnBackends, BeamSearchStopsAtStopTokensWithTheLengthPenalty) {
+  auto backend = Backend();
   Context ctx = context::New();
   constexpr int kVocab = 3;
   const auto options = TinyDecoder("rotary", kVocab);
@@ -230,8 +250,8 @@ TEST(Generator, BeamSearchStopsAtStopTokensWithTheLengthPenalty) {
   }
 }
 
-TEST(Generator, CachesLiveWithTheGenerator) {
-  auto backend = backends::NewWithName("cpu");
+TEST_P(GeneratorOnBackends, CachesLiveWithTheGenerator) {
+  auto backend = Backend();
   Context ctx = context::New();
   const auto options = TinyDecoder("rotary");
   {
@@ -248,8 +268,8 @@ TEST(Generator, CachesLiveWithTheGenerator) {
   EXPECT_NE(ctx.GetVariableByScopeAndName("/block0/query/weights"), nullptr) << "the model's variables stay";
 }
 
-TEST(Generator, CacheLengthIsThePowerOfTwoThatHoldsTheRequest) {
-  auto backend = backends::NewWithName("cpu");
+TEST_P(GeneratorOnBackends, CacheLengthIsThePowerOfTwoThatHoldsTheRequest) {
+  auto backend = Backend();
   Context ctx = context::New();
   const auto options = TinyDecoder("rotary", 11);
   FullPass full(backend, ctx, options);
@@ -269,6 +289,10 @@ TEST(Generator, CacheLengthIsThePowerOfTwoThatHoldsTheRequest) {
   EXPECT_EQ(cache_length(), 200);
 }
 
+INSTANTIATE_TEST_SUITE_P(Backends, GeneratorOnBackends, ::testing::ValuesIn(testing::BackendNames()),
+                         testing::BackendParamName);
+
+// Errors are the generator's own, before any backend runs: on the CPU.
 TEST(GeneratorErrors, BadRequestsAreNamed) {
   auto backend = backends::NewWithName("cpu");
   Context ctx = context::New();

@@ -102,11 +102,19 @@ void SetStr(::onnx::NodeProto* n, const std::string& name, const std::string& v)
   a->set_s(v);
 }
 
-// Runs a model whose initializers are constants on float inputs.
-std::vector<tensors::Tensor> RunModel(const ModelBuilder& b, const std::vector<tensors::Tensor>& inputs) {
+// Runs a model whose initializers are constants on float inputs, on `backend`.
+std::vector<tensors::Tensor> RunModel(std::shared_ptr<backends::Backend> backend, const ModelBuilder& b,
+                                      const std::vector<tensors::Tensor>& inputs) {
   onnx::Model model = onnx::Model::ImportBytes(b.Bytes(), {}, {.trainable = false});
-  return model.NewExec(backends::NewWithName("cpu"), context::New()).Call(inputs);
+  return model.NewExec(std::move(backend), context::New()).Call(inputs);
 }
+
+// Imported models run on each backend of testing::BackendNames() (the CUDA
+// emulator's ctest runs them on CUDA's kernels).
+class OnnxOnBackends : public ::testing::TestWithParam<std::string> {
+ protected:
+  std::shared_ptr<backends::Backend> Backend() const { return testing::NewTestBackend(GetParam()); }
+};
 
 ::onnx::GraphProto* SetGraph(::onnx::NodeProto* n, const std::string& name) {
   auto* a = n->add_attribute();
@@ -153,10 +161,10 @@ TEST(Onnx, ReadsModelInformation) {
   EXPECT_EQ(model.Initializers(), (std::vector<std::string>{"fc.weight", "fc.bias"}));
 }
 
-TEST(Onnx, RunsWithInitializersAsVariablesForEveryBatchSize) {
+TEST_P(OnnxOnBackends, RunsWithInitializersAsVariablesForEveryBatchSize) {
   onnx::Model model = onnx::Model::ImportBytes(LinearRelu().Bytes());
   auto ctx = context::New();
-  onnx::Exec exec = model.NewExec(backends::NewWithName("cpu"), ctx);
+  onnx::Exec exec = model.NewExec(Backend(), ctx);
   // Row (1, 2, 3): h = (1 - 3 + 0.25, 0.5 + 4 - 1) = (-1.75, 3.5) -> relu (0, 3.5).
   auto y = exec.Call({F32({1, 3}, {1, 2, 3})});
   ASSERT_EQ(y.size(), 1u);
@@ -173,10 +181,10 @@ TEST(Onnx, RunsWithInitializersAsVariablesForEveryBatchSize) {
   EXPECT_EQ(ToDoubles(exec.Call({F32({1, 3}, {1, 2, 3})})[0]), (std::vector<double>{0.25, 0}));
 }
 
-TEST(Onnx, InitializersAsConstantsWhenNotTrainable) {
+TEST_P(OnnxOnBackends, InitializersAsConstantsWhenNotTrainable) {
   onnx::Model model = onnx::Model::ImportBytes(LinearRelu().Bytes(), {}, {.trainable = false});
   auto ctx = context::New();
-  auto y = model.NewExec(backends::NewWithName("cpu"), ctx).Call({F32({1, 3}, {1, 2, 3})});
+  auto y = model.NewExec(Backend(), ctx).Call({F32({1, 3}, {1, 2, 3})});
   EXPECT_EQ(ToDoubles(y[0]), (std::vector<double>{0, 3.5}));
   EXPECT_TRUE(ctx.Variables().empty());
 }
@@ -199,12 +207,12 @@ TEST(Onnx, CustomVariableNames) {
   }
 }
 
-TEST(Onnx, FineTunesAnImportedModel) {
+TEST_P(OnnxOnBackends, FineTunesAnImportedModel) {
   onnx::Model model = onnx::Model::ImportBytes(LinearRelu().Bytes());
   auto ctx = context::New();
   ctx.SetParam("learning_rate", 0.05);
   auto opt = ml::optimizers::SGD();
-  auto step = context::NewExec(backends::NewWithName("cpu"), ctx, [&](context::Context c, graph::Node x, graph::Node t) {
+  auto step = context::NewExec(Backend(), ctx, [&](context::Context c, graph::Node x, graph::Node t) {
     graph::Node y = model.Call(c, {x})[0];
     graph::Node loss = graph::ReduceAllMean(graph::Square(y - t));
     opt->UpdateGraph(c, loss);
@@ -218,12 +226,12 @@ TEST(Onnx, FineTunesAnImportedModel) {
   EXPECT_LT(last, first * 0.5) << "first " << first << ", last " << last;
 }
 
-TEST(Onnx, InputsNeededAtTraceTimeBecomeStatic) {
+TEST_P(OnnxOnBackends, InputsNeededAtTraceTimeBecomeStatic) {
   ModelBuilder b;
   b.Input("data", TP::FLOAT, {"6"}).Input("shape", TP::INT64, {"2"}).Output("out", TP::FLOAT);
   b.Node("Reshape", {"data", "shape"}, {"out"}, "reshape");
   onnx::Model model = onnx::Model::ImportBytes(b.Bytes());
-  onnx::Exec exec = model.NewExec(backends::NewWithName("cpu"), context::New());
+  onnx::Exec exec = model.NewExec(Backend(), context::New());
   const tensors::Tensor data = F32({6}, {0, 1, 2, 3, 4, 5});
   auto a = exec.Call({data, tensors::FromFlat<int64_t>(shapes::Shape(dtypes::Int64, {2}), {2, 3})});
   EXPECT_EQ(a[0].Shape().Dims(), (std::vector<int64_t>{2, 3}));
@@ -232,7 +240,7 @@ TEST(Onnx, InputsNeededAtTraceTimeBecomeStatic) {
   EXPECT_EQ(c[0].Shape().Dims(), (std::vector<int64_t>{3, 2}));
 
   // Without Exec, Call names the input to pass in static_inputs.
-  auto exec2 = context::NewExec(backends::NewWithName("cpu"), context::New(),
+  auto exec2 = context::NewExec(Backend(), context::New(),
                                 [&](context::Context ctx, graph::Node d, graph::Node s) {
                                   return model.Call(ctx, {d, s})[0];
                                 });
@@ -254,19 +262,19 @@ TEST(Onnx, InputsNeededAtTraceTimeBecomeStatic) {
   return a;
 }
 
-TEST(Onnx, AnInputUsedAsDataAndAsAShapeBecomesStatic) {
+TEST_P(OnnxOnBackends, AnInputUsedAsDataAndAsAShapeBecomesStatic) {
   ModelBuilder b;
   b.Input("x", TP::FLOAT, {"4"}).Output("y", TP::FLOAT);
   b.Node("Cast", {"x"}, {"xi"}, "cast")->add_attribute()->CopyFrom(CastTo(TP::INT64));
   b.Node("Reshape", {"x", "xi"}, {"y"}, "reshape");
   onnx::Model model = onnx::Model::ImportBytes(b.Bytes());
-  onnx::Exec exec = model.NewExec(backends::NewWithName("cpu"), context::New());
+  onnx::Exec exec = model.NewExec(Backend(), context::New());
   auto y = exec.Call({F32({4}, {2, 2, 1, 1})});
   EXPECT_EQ(y[0].Shape().Dims(), (std::vector<int64_t>{2, 2, 1, 1}));
   EXPECT_EQ(exec.StaticInputs(), (std::vector<std::string>{"x"}));
 }
 
-TEST(Onnx, AShapeComputedFromVariablesIsAnError) {
+TEST_P(OnnxOnBackends, AShapeComputedFromVariablesIsAnError) {
   // A trainable initializer is a variable: its value is not fixed when the
   // graph is traced, so it cannot decide a shape.
   ModelBuilder b;
@@ -276,7 +284,7 @@ TEST(Onnx, AShapeComputedFromVariablesIsAnError) {
   b.Node("Reshape", {"x", "si"}, {"y"}, "reshape");
   onnx::Model model = onnx::Model::ImportBytes(b.Bytes());
   try {
-    model.NewExec(backends::NewWithName("cpu"), context::New()).Call({F32({4}, {1, 2, 3, 4})});
+    model.NewExec(Backend(), context::New()).Call({F32({4}, {1, 2, 3, 4})});
     FAIL();
   } catch (const Error& e) {
     EXPECT_THAT(e.what(), HasSubstr("input 1 (shape, 'si') must be known when the graph is traced, but it is computed "
@@ -284,11 +292,11 @@ TEST(Onnx, AShapeComputedFromVariablesIsAnError) {
   }
   // As constants (trainable = false) it folds.
   onnx::Model constant = onnx::Model::ImportBytes(b.Bytes(), {}, {.trainable = false});
-  auto y = constant.NewExec(backends::NewWithName("cpu"), context::New()).Call({F32({4}, {1, 2, 3, 4})});
+  auto y = constant.NewExec(Backend(), context::New()).Call({F32({4}, {1, 2, 3, 4})});
   EXPECT_EQ(y[0].Shape().Dims(), (std::vector<int64_t>{2, 2}));
 }
 
-TEST(Onnx, IfOnAValueComputedAtRunTime) {
+TEST_P(OnnxOnBackends, IfOnAValueComputedAtRunTime) {
   ModelBuilder b;
   b.Input("x", TP::FLOAT, {"3"}).Output("y", TP::FLOAT, {"3"});
   b.Node("ReduceSum", {"x"}, {"s"}, "sum");
@@ -317,13 +325,13 @@ TEST(Onnx, IfOnAValueComputedAtRunTime) {
   n2->add_output("neg");
   ModelBuilder::Describe(else_g->add_output(), "neg", TP::FLOAT, {"3"});
   onnx::Model model = onnx::Model::ImportBytes(b.Bytes(), {}, {.trainable = false});
-  onnx::Exec exec = model.NewExec(backends::NewWithName("cpu"), context::New());
+  onnx::Exec exec = model.NewExec(Backend(), context::New());
   EXPECT_EQ(ToDoubles(exec.Call({F32({3}, {1, 2, -1})})[0]), (std::vector<double>{1, 4, 1}));
   EXPECT_EQ(ToDoubles(exec.Call({F32({3}, {-1, -2, 1})})[0]), (std::vector<double>{1, 2, -1}));
   EXPECT_TRUE(exec.StaticInputs().empty());  // one executable serves both
 }
 
-TEST(Onnx, LoopUntilAConditionComputedAtRunTime) {
+TEST_P(OnnxOnBackends, LoopUntilAConditionComputedAtRunTime) {
   // Doubles x until its sum exceeds 100, at most 10 times: a While.
   ModelBuilder b(13);
   b.Input("x", TP::FLOAT, {"2"}).Output("y", TP::FLOAT, {"2"});
@@ -366,7 +374,7 @@ TEST(Onnx, LoopUntilAConditionComputedAtRunTime) {
   ModelBuilder::Describe(body->add_output(), "more", TP::BOOL, {});
   ModelBuilder::Describe(body->add_output(), "v2", TP::FLOAT, {"2"});
   onnx::Model model = onnx::Model::ImportBytes(b.Bytes(), {}, {.trainable = false});
-  onnx::Exec exec = model.NewExec(backends::NewWithName("cpu"), context::New());
+  onnx::Exec exec = model.NewExec(Backend(), context::New());
   // 1+2 = 3 -> 6, 12, 24, 48, 96, 192 (the body runs until the sum is 192).
   EXPECT_EQ(ToDoubles(exec.Call({F32({2}, {1, 2})})[0]), (std::vector<double>{64, 128}));
   // The trip count bounds it: small values double 10 times only.
@@ -374,12 +382,12 @@ TEST(Onnx, LoopUntilAConditionComputedAtRunTime) {
             (std::vector<double>{static_cast<double>(0.001f) * 1024, static_cast<double>(0.002f) * 1024}));
 }
 
-TEST(Onnx, ManyStaticValuesKeepTheCacheBounded) {
+TEST_P(OnnxOnBackends, ManyStaticValuesKeepTheCacheBounded) {
   ModelBuilder b;
   b.Input("data", TP::FLOAT, {"720"}).Input("shape", TP::INT64, {"k"}).Output("out", TP::FLOAT);
   b.Node("Reshape", {"data", "shape"}, {"out"});
   onnx::Model model = onnx::Model::ImportBytes(b.Bytes());
-  onnx::Exec exec = model.NewExec(backends::NewWithName("cpu"), context::New());
+  onnx::Exec exec = model.NewExec(Backend(), context::New());
   const tensors::Tensor data(shapes::Shape(dtypes::Float32, {720}));
   int calls = 0;
   for (int64_t lead : {0, 1, 2}) {  // shapes [a, -1], [1, a, -1], [1, 1, a, -1]
@@ -396,7 +404,7 @@ TEST(Onnx, ManyStaticValuesKeepTheCacheBounded) {
   EXPECT_GT(calls, 64);  // more distinct static values than the cache keeps
 }
 
-TEST(Onnx, RecurrentLayoutsAgree) {
+TEST_P(OnnxOnBackends, RecurrentLayoutsAgree) {
   // A bidirectional RNN with initial state: layout 1 (batch first) on the
   // transposed inputs gives the transposed outputs of layout 0.
   auto model = [](int64_t layout) {
@@ -418,18 +426,18 @@ TEST(Onnx, RecurrentLayoutsAgree) {
   testing::Rng rng(3);
   const tensors::Tensor x = testing::Random(shapes::Shape(dtypes::Float32, {3, 2, 2}), rng, -1, 1);   // [T, B, I]
   const tensors::Tensor h0 = testing::Random(shapes::Shape(dtypes::Float32, {2, 2, 4}), rng, -1, 1);  // [D, B, H]
-  auto transpose = [](const tensors::Tensor& t, std::vector<int> perm) {
-    auto exec = graph::NewExec(backends::NewWithName("cpu"), [perm](graph::Node n) { return graph::Transpose(n, perm); });
+  auto transpose = [this](const tensors::Tensor& t, std::vector<int> perm) {
+    auto exec = graph::NewExec(Backend(), [perm](graph::Node n) { return graph::Transpose(n, perm); });
     return exec.Call(t);
   };
-  auto time_major = RunModel(model(0), {x, h0});
-  auto batch_first = RunModel(model(1), {transpose(x, {1, 0, 2}), transpose(h0, {1, 0, 2})});
+  auto time_major = RunModel(Backend(), model(0), {x, h0});
+  auto batch_first = RunModel(Backend(), model(1), {transpose(x, {1, 0, 2}), transpose(h0, {1, 0, 2})});
   // y: [T, D, B, H] vs [B, T, D, H]; y_h: [D, B, H] vs [B, D, H].
   EXPECT_TRUE(testing::AllClose(transpose(batch_first[0], {1, 2, 0, 3}), time_major[0], 1e-6, 1e-6));
   EXPECT_TRUE(testing::AllClose(transpose(batch_first[1], {1, 0, 2}), time_major[1], 1e-6, 1e-6));
 }
 
-TEST(Onnx, DftNegativeAxisCountsTheFullRank) {
+TEST_P(OnnxOnBackends, DftNegativeAxisCountsTheFullRank) {
   // x [1, 4, 1] (real): axis -2 is axis 1.
   auto dft = [](int64_t axis) {
     ModelBuilder b(17);
@@ -439,35 +447,35 @@ TEST(Onnx, DftNegativeAxisCountsTheFullRank) {
   };
   const tensors::Tensor x = F32({1, 4, 1}, {1, 2, 3, 4});
   const std::vector<double> want = {10, 0, -2, 2, -2, 0, -2, -2};  // (re, im) of [10, -2+2i, -2, -2-2i]
-  EXPECT_TRUE(testing::AllClose(RunModel(dft(1), {x})[0], F32({1, 4, 2}, want), 1e-5, 1e-5));
-  EXPECT_TRUE(testing::AllClose(RunModel(dft(-2), {x})[0], F32({1, 4, 2}, want), 1e-5, 1e-5));
+  EXPECT_TRUE(testing::AllClose(RunModel(Backend(), dft(1), {x})[0], F32({1, 4, 2}, want), 1e-5, 1e-5));
+  EXPECT_TRUE(testing::AllClose(RunModel(Backend(), dft(-2), {x})[0], F32({1, 4, 2}, want), 1e-5, 1e-5));
 }
 
-TEST(Onnx, EinsumWithUpperCaseLetters) {
+TEST_P(OnnxOnBackends, EinsumWithUpperCaseLetters) {
   ModelBuilder b(12);
   b.Input("x", TP::FLOAT, {"2", "3"}).Output("y", TP::FLOAT);
   SetStr(b.Node("Einsum", {"x"}, {"y"}), "equation", "Ab");  // implicit output "Ab": the identity
   const tensors::Tensor x = F32({2, 3}, {1, 2, 3, 4, 5, 6});
-  EXPECT_EQ(ToDoubles(RunModel(b, {x})[0]), ToDoubles(x));
+  EXPECT_EQ(ToDoubles(RunModel(Backend(), b, {x})[0]), ToDoubles(x));
   ModelBuilder t(12);
   t.Input("x", TP::FLOAT, {"2", "3"}).Output("y", TP::FLOAT);
   SetStr(t.Node("Einsum", {"x"}, {"y"}), "equation", "bA");  // implicit "Ab": a transpose
-  EXPECT_EQ(ToDoubles(RunModel(t, {x})[0]), (std::vector<double>{1, 4, 2, 5, 3, 6}));
+  EXPECT_EQ(ToDoubles(RunModel(Backend(), t, {x})[0]), (std::vector<double>{1, 4, 2, 5, 3, 6}));
 }
 
-TEST(Onnx, CeilModeDropsAWindowStartingInThePadding) {
+TEST_P(OnnxOnBackends, CeilModeDropsAWindowStartingInThePadding) {
   ModelBuilder b(12);
   b.Input("x", TP::FLOAT, {"1", "1", "2", "2"}).Output("y", TP::FLOAT);
   auto* n = b.Node("MaxPool", {"x"}, {"y"});
   SetInts(n, "kernel_shape", {1, 1});
   SetInts(n, "strides", {2, 2});
   SetInt(n, "ceil_mode", 1);
-  auto y = RunModel(b, {F32({1, 1, 2, 2}, {1, 2, 3, 4})});
+  auto y = RunModel(Backend(), b, {F32({1, 1, 2, 2}, {1, 2, 3, 4})});
   EXPECT_EQ(y[0].Shape().Dims(), (std::vector<int64_t>{1, 1, 1, 1}));
   EXPECT_EQ(ToDoubles(y[0]), (std::vector<double>{1}));
 }
 
-TEST(Onnx, LoopWithoutConditionOrCarriedValues) {
+TEST_P(OnnxOnBackends, LoopWithoutConditionOrCarriedValues) {
   // for i in range(3): stack i  (inputs "M", "").
   ModelBuilder b(13);
   b.Input("dummy", TP::FLOAT, {"1"}).Output("s", TP::INT64);
@@ -493,17 +501,17 @@ TEST(Onnx, LoopWithoutConditionOrCarriedValues) {
   id2->add_output("io");
   ModelBuilder::Describe(body->add_output(), "co", TP::BOOL, {});
   ModelBuilder::Describe(body->add_output(), "io", TP::INT64, {});
-  auto y = RunModel(b, {F32({1}, {0})});
+  auto y = RunModel(Backend(), b, {F32({1}, {0})});
   EXPECT_EQ(ToDoubles(y[0]), (std::vector<double>{0, 1, 2}));
 }
 
-TEST(Onnx, HyperbolicFunctionsDoNotOverflowEarly) {
+TEST_P(OnnxOnBackends, HyperbolicFunctionsDoNotOverflowEarly) {
   for (const char* op : {"Sinh", "Cosh", "Asinh", "Acosh"}) {
     ModelBuilder b(13);
     b.Input("x", TP::FLOAT, {"4"}).Output("y", TP::FLOAT);
     b.Node(op, {"x"}, {"y"});
     const std::vector<double> xs = {1.5, 30.0, 88.9, 1e20};
-    auto y = ToDoubles(RunModel(b, {F32({4}, xs)})[0]);
+    auto y = ToDoubles(RunModel(Backend(), b, {F32({4}, xs)})[0]);
     for (size_t i = 0; i < xs.size(); ++i) {
       const double x = static_cast<float>(xs[i]);
       const double want = std::string(op) == "Sinh" ? std::sinh(x) : std::string(op) == "Cosh" ? std::cosh(x)
@@ -514,7 +522,7 @@ TEST(Onnx, HyperbolicFunctionsDoNotOverflowEarly) {
   }
 }
 
-TEST(Onnx, GridSampleIndexesHalfImagesExactly) {
+TEST_P(OnnxOnBackends, GridSampleIndexesHalfImagesExactly) {
   // Float16 cannot hold the flat index 40 * 64 + 33 = 2593: Kiln indexes in Int64.
   ModelBuilder b(16);
   b.Input("x", TP::FLOAT16, {"1", "1", "64", "64"}).Input("g", TP::FLOAT, {"1", "1", "1", "2"}).Output("y", TP::FLOAT16);
@@ -524,14 +532,14 @@ TEST(Onnx, GridSampleIndexesHalfImagesExactly) {
   const tensors::Tensor x = FromDoubles(shapes::Shape(dtypes::Float16, {1, 1, 64, 64}), pixels);
   // align_corners = 0: pixel centers at (2 i + 1) / 64 - 1.
   const tensors::Tensor g = F32({1, 1, 1, 2}, {(2 * 33 + 1) / 64.0 - 1, (2 * 40 + 1) / 64.0 - 1});
-  EXPECT_EQ(ToDoubles(RunModel(b, {x, g})[0]), (std::vector<double>{33}));
+  EXPECT_EQ(ToDoubles(RunModel(Backend(), b, {x, g})[0]), (std::vector<double>{33}));
 }
 
-TEST(Onnx, QuantizationEdgeCases) {
+TEST_P(OnnxOnBackends, QuantizationEdgeCases) {
   ModelBuilder d(11);
   d.Input("x", TP::FLOAT, {"3"}).Output("y", TP::UINT8).Output("s", TP::FLOAT).Output("z", TP::UINT8);
   d.Node("DynamicQuantizeLinear", {"x"}, {"y", "s", "z"});
-  auto r = RunModel(d, {F32({3}, {0, 0, 0})});
+  auto r = RunModel(Backend(), d, {F32({3}, {0, 0, 0})});
   EXPECT_EQ(ToDoubles(r[1]), (std::vector<double>{1}));  // all zeros: scale 1, not 0
   EXPECT_EQ(ToDoubles(r[0]), (std::vector<double>{0, 0, 0}));
 
@@ -544,29 +552,32 @@ TEST(Onnx, QuantizationEdgeCases) {
   auto u8 = [](std::vector<int64_t> dims, std::vector<double> v) {
     return FromDoubles(shapes::Shape(dtypes::Uint8, std::move(dims)), v);
   };
-  auto y = RunModel(q, {u8({2, 3}, {1, 1, 1, 2, 2, 2}), F32({2}, {1, 2}), u8({}, {0}), u8({2, 3, 1}, {1, 1, 1, 2, 2, 2}),
+  auto y = RunModel(Backend(), q, {u8({2, 3}, {1, 1, 1, 2, 2, 2}), F32({2}, {1, 2}), u8({}, {0}), u8({2, 3, 1}, {1, 1, 1, 2, 2, 2}),
                         F32({}, {1}), u8({}, {0}), F32({}, {1}), u8({}, {0})});
   // batch 0: rows (1,1,1).(1,1,1) * 1 = 3 and (2,2,2).(1,1,1) * 2 = 12; batch 1: 6 and 24.
   EXPECT_EQ(ToDoubles(y[0]), (std::vector<double>{3, 12, 6, 24}));
 }
 
-TEST(Onnx, LegacyAndIntegerForms) {
+TEST_P(OnnxOnBackends, LegacyAndIntegerForms) {
   ModelBuilder c(5);  // Cast's `to` was a type name before opset 6
   c.Input("x", TP::FLOAT, {"2"}).Output("y", TP::INT32);
   auto* cast = c.Node("Cast", {"x"}, {"y"});
   SetStr(cast, "to", "INT32");
-  auto y = RunModel(c, {F32({2}, {1.7, -2.2})});
+  auto y = RunModel(Backend(), c, {F32({2}, {1.7, -2.2})});
   EXPECT_EQ(y[0].DType(), dtypes::Int32);
   EXPECT_EQ(ToDoubles(y[0]), (std::vector<double>{1, -2}));
 
   ModelBuilder m(13);  // ReduceMean on integers truncates, as onnxruntime
   m.Input("x", TP::INT32, {"4"}).Output("y", TP::INT32);
   SetInt(m.Node("ReduceMean", {"x"}, {"y"}), "keepdims", 0);
-  EXPECT_EQ(ToDoubles(RunModel(m, {FromDoubles(shapes::Shape(dtypes::Int32, {4}), {1, 2, 3, 5})})[0]),
+  EXPECT_EQ(ToDoubles(RunModel(Backend(), m, {FromDoubles(shapes::Shape(dtypes::Int32, {4}), {1, 2, 3, 5})})[0]),
             (std::vector<double>{2}));
 }
 
 // ----------------------------------------------------------------- Errors.
+
+INSTANTIATE_TEST_SUITE_P(Backends, OnnxOnBackends, ::testing::ValuesIn(testing::BackendNames()),
+                         testing::BackendParamName);
 
 std::string ImportError(const std::string& bytes) {
   try {
@@ -598,14 +609,14 @@ TEST(Onnx, UnsupportedOperatorNamesNodeOperatorAndOpset) {
               HasSubstr("node 'fancy' (#0, FancyOp): operator FancyOp (opset 13) is not supported by Kiln's importer"));
 }
 
-TEST(Onnx, AnAttributeTheConverterDoesNotKnowIsAnError) {
+TEST_P(OnnxOnBackends, AnAttributeTheConverterDoesNotKnowIsAnError) {
   // An unknown attribute might change the result: refused, never ignored.
   ModelBuilder b;
   b.Input("x", TP::FLOAT, {"2"}).Output("y", TP::FLOAT);
   SetInt(b.Node("Relu", {"x"}, {"y"}, "relu"), "leak", 1);
   onnx::Model model = onnx::Model::ImportBytes(b.Bytes());
   try {
-    model.NewExec(backends::NewWithName("cpu"), context::New()).Call({F32({2}, {-1, 1})});
+    model.NewExec(Backend(), context::New()).Call({F32({2}, {-1, 1})});
     FAIL();
   } catch (const Error& e) {
     EXPECT_THAT(e.what(), HasSubstr("ONNX node 'relu' (Relu, opset 13): attribute 'leak' is not supported"));
@@ -648,9 +659,9 @@ TEST(Onnx, InitializersMappedToOneVariableAreAnError) {
               HasSubstr("initializers 'a.b' and 'a/b' map to the same variable /a/b (set ImportOptions::variable_name)"));
 }
 
-TEST(Onnx, WrongInputsAreAnError) {
+TEST_P(OnnxOnBackends, WrongInputsAreAnError) {
   onnx::Model model = onnx::Model::ImportBytes(LinearRelu().Bytes());
-  onnx::Exec exec = model.NewExec(backends::NewWithName("cpu"), context::New());
+  onnx::Exec exec = model.NewExec(Backend(), context::New());
   auto message = [&](const std::vector<tensors::Tensor>& in) -> std::string {
     try {
       exec.Call(in);
@@ -665,7 +676,7 @@ TEST(Onnx, WrongInputsAreAnError) {
   EXPECT_THAT(message({F32({1, 4}, {1, 2, 3, 4})}), HasSubstr("input 'x' must have dimensions [batch, 3], got Float32[1, 4]"));
 }
 
-TEST(Onnx, ShapeErrorsNameTheNode) {
+TEST_P(OnnxOnBackends, ShapeErrorsNameTheNode) {
   ModelBuilder b;
   b.Input("x", TP::FLOAT, {"6"}).Output("y", TP::FLOAT);
   b.m.mutable_graph()->add_initializer()->CopyFrom([] {
@@ -680,7 +691,7 @@ TEST(Onnx, ShapeErrorsNameTheNode) {
   b.Node("Reshape", {"x", "shape"}, {"y"}, "bad_reshape");
   onnx::Model model = onnx::Model::ImportBytes(b.Bytes());
   try {
-    model.NewExec(backends::NewWithName("cpu"), context::New()).Call({F32({6}, {1, 2, 3, 4, 5, 6})});
+    model.NewExec(Backend(), context::New()).Call({F32({6}, {1, 2, 3, 4, 5, 6})});
     FAIL();
   } catch (const Error& e) {
     EXPECT_THAT(e.what(), HasSubstr("ONNX node 'bad_reshape' (Reshape, opset 13): cannot reshape Float32[6] to [4, -1]"));
