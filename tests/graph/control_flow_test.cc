@@ -355,7 +355,7 @@ TEST(ControlFlowIr, ADifferentiatedWhileRunsForwardOnce) {
 // Two Gradient calls through one loop share its replay: three Whiles (the
 // replay, which also gives the forward results, and two backward loops), not
 // four; and each gradient is the one computed alone.
-TEST(ControlFlowIr, ALoopDifferentiatedTwiceReplaysOnce) {
+TEST_P(ControlFlowTest, ALoopDifferentiatedTwiceReplaysOnce) {
   // which: 1 the gradient in x of sum(y), 2 the gradient in w of sum(y²), 3 both.
   auto build = [](const std::vector<Node>& p, int which) {
     const Node x = p[0], w = p[1];
@@ -374,7 +374,7 @@ TEST(ControlFlowIr, ALoopDifferentiatedTwiceReplaysOnce) {
   auto fn = g->Finish(build(params, 3), graph::Loc::current());
   EXPECT_EQ(CountWhiles(*fn), 3) << fn->ToString();
   EXPECT_NO_THROW(fn->Validate());
-  auto backend = backends::NewWithName("cpu");
+  auto backend = Backend();
   const std::vector<Tensor> args = {testing::FromDoubles(shapes::Make(dtypes::Float64, 3), {0.3, -0.2, 0.5}),
                                     testing::FromDoubles(shapes::Make(dtypes::Float64, 3), {1.1, 0.9, -0.7})};
   const auto both = testing::Run(backend, [&](const std::vector<Node>& p) { return build(p, 3); }, args);

@@ -2,7 +2,9 @@
 // The precision of Float32 dots (ir::DotPrecision): where a traced dot takes
 // it from (the process default, DotPrecisionScope), that its gradient's dots
 // keep it, that the IR dump and the CPU passes carry it, and that a Float32
-// dot at BFloat16 precision computes the product of the rounded operands.
+// dot at BFloat16 precision computes the product of the rounded operands on
+// the backends that take it (the CPU with AVX512-BF16, CUDA's cuBLASLt).
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -149,57 +151,90 @@ double MaxAbsDiff(const std::vector<double>& a, const std::vector<double>& b) {
   return d;
 }
 
-// The CPU backend at BFloat16 precision: the exact product of the rounded
-// operands (to Float32 summation error) where it takes the precision, the
-// exact product where it does not (a transposed lhs, a product of 4 rows,
-// a CPU without bf16).
-TEST(DotPrecision, CpuComputesTheProductOfTheRoundedOperands) {
-  auto backend = backends::NewWithName("cpu");
+// What a Float32 dot computes on each test backend, at the default
+// precision and at BFloat16 precision.
+enum class Expect { kExact, kRounded, kEither };
+
+class DotPrecisionOnBackends : public ::testing::TestWithParam<std::string> {};
+
+// At the default precision every backend computes the exact product (to
+// Float32 summation error). At BFloat16 precision a backend that takes it
+// computes the exact product of the operands rounded to BFloat16: the CPU
+// where it has AVX512-BF16, in the products it has a bf16 kernel for (not a
+// transposed lhs, nor 4 rows); the CUDA emulator always (its cuBLASLt rounds
+// the operands of CUBLAS_COMPUTE_32F_FAST_16BF as bf16 tensor cores do); a
+// GPU's cuBLASLt as its heuristics choose, so either product is right there.
+TEST_P(DotPrecisionOnBackends, BFloat16PrecisionRoundsTheOperandsWhereTaken) {
+  const std::string name = GetParam();
+  auto backend = testing::NewTestBackend(name);
   testing::Rng rng(5);
   struct Case {
     int64_t batch, m;
-    bool lhs_t, rhs_t, rounded;
+    bool lhs_t, rhs_t, cpu_rounds;
   };
   const int64_t k = 300, n = 70;
   const bool bf16 = CpuHasBf16();
-  for (const Case& c : {Case{1, 130, false, false, bf16}, Case{1, 130, false, true, bf16},
-                        Case{3, 100, false, true, bf16}, Case{1, 130, true, false, false},
-                        Case{1, 4, false, false, false}}) {
-    SCOPED_TRACE(::testing::Message() << c.batch << " x " << c.m << " rows" << (c.lhs_t ? ", transposed lhs" : "")
-                                      << (c.rhs_t ? ", transposed rhs" : ""));
-    const int64_t m = c.m;
-    std::vector<int64_t> ld = c.lhs_t ? std::vector<int64_t>{k, m} : std::vector<int64_t>{m, k};
-    std::vector<int64_t> rd = c.rhs_t ? std::vector<int64_t>{n, k} : std::vector<int64_t>{k, n};
-    if (c.batch > 1) {
-      ld.insert(ld.begin(), c.batch);
-      rd.insert(rd.begin(), c.batch);
-    }
-    const shapes::Shape ls(dtypes::Float32, ld), rs(dtypes::Float32, rd);
-    tensors::Tensor a = testing::Random(ls, rng);
-    tensors::Tensor b = testing::Random(rs, rng);
-    auto exec = graph::Compile(backend, [&](graph::Graph* g) {
-      graph::DotPrecisionScope scope(DotPrecision::kBFloat16);
-      Node x = graph::Parameter(g, "a", ls);
-      Node y = graph::Parameter(g, "b", rs);
-      const int batch_axes = c.batch > 1 ? 1 : 0;
-      std::vector<int> batch = batch_axes ? std::vector<int>{0} : std::vector<int>{};
-      return graph::DotGeneral(x, {(c.lhs_t ? 0 : 1) + batch_axes}, batch, y, {(c.rhs_t ? 1 : 0) + batch_axes}, batch);
-    });
-    const std::vector<double> got = testing::ToDoubles(exec.Call(a, b));
-    const std::vector<double> exact =
-        Matmul(testing::ToDoubles(a), testing::ToDoubles(b), c.batch, m, k, n, c.lhs_t, c.rhs_t);
-    const std::vector<double> rounded = Matmul(RoundedToBf16(testing::ToDoubles(a)),
-                                               RoundedToBf16(testing::ToDoubles(b)), c.batch, m, k, n, c.lhs_t, c.rhs_t);
-    const double f32_error = 1e-3;  // 300 products of values in [-3, 3], summed in Float32
-    const double to_exact = MaxAbsDiff(got, exact), to_rounded = MaxAbsDiff(got, rounded);
-    ASSERT_GT(MaxAbsDiff(exact, rounded), 100 * f32_error);  // the two references are told apart
-    if (c.rounded) {
-      EXPECT_LT(to_rounded, f32_error) << "the bf16 path was not taken (" << to_exact << " from the exact product)";
-    } else {
-      EXPECT_LT(to_exact, f32_error) << to_rounded << " from the rounded product";
+  for (const DotPrecision precision : {DotPrecision::kHighest, DotPrecision::kBFloat16}) {
+    for (const Case& c : {Case{1, 130, false, false, bf16}, Case{1, 130, false, true, bf16},
+                          Case{3, 100, false, true, bf16}, Case{1, 130, true, false, false},
+                          Case{1, 4, false, false, false}}) {
+      SCOPED_TRACE(::testing::Message() << ir::DotPrecisionName(precision) << ": " << c.batch << " x " << c.m
+                                        << " rows" << (c.lhs_t ? ", transposed lhs" : "")
+                                        << (c.rhs_t ? ", transposed rhs" : ""));
+      Expect expect = Expect::kEither;
+      if (precision == DotPrecision::kHighest) {
+        expect = Expect::kExact;
+      } else if (name == "cpu") {
+        expect = c.cpu_rounds ? Expect::kRounded : Expect::kExact;
+      } else if (name == "cuda-emu") {
+        expect = Expect::kRounded;
+      }
+      const int64_t m = c.m;
+      std::vector<int64_t> ld = c.lhs_t ? std::vector<int64_t>{k, m} : std::vector<int64_t>{m, k};
+      std::vector<int64_t> rd = c.rhs_t ? std::vector<int64_t>{n, k} : std::vector<int64_t>{k, n};
+      if (c.batch > 1) {
+        ld.insert(ld.begin(), c.batch);
+        rd.insert(rd.begin(), c.batch);
+      }
+      const shapes::Shape ls(dtypes::Float32, ld), rs(dtypes::Float32, rd);
+      tensors::Tensor a = testing::Random(ls, rng);
+      tensors::Tensor b = testing::Random(rs, rng);
+      auto exec = graph::Compile(backend, [&](graph::Graph* g) {
+        graph::DotPrecisionScope scope(precision);
+        Node x = graph::Parameter(g, "a", ls);
+        Node y = graph::Parameter(g, "b", rs);
+        const int batch_axes = c.batch > 1 ? 1 : 0;
+        std::vector<int> batch = batch_axes ? std::vector<int>{0} : std::vector<int>{};
+        return graph::DotGeneral(x, {(c.lhs_t ? 0 : 1) + batch_axes}, batch, y, {(c.rhs_t ? 1 : 0) + batch_axes},
+                                 batch);
+      });
+      const std::vector<double> got = testing::ToDoubles(exec.Call(a, b));
+      const std::vector<double> exact =
+          Matmul(testing::ToDoubles(a), testing::ToDoubles(b), c.batch, m, k, n, c.lhs_t, c.rhs_t);
+      const std::vector<double> rounded = Matmul(RoundedToBf16(testing::ToDoubles(a)),
+                                                 RoundedToBf16(testing::ToDoubles(b)), c.batch, m, k, n, c.lhs_t,
+                                                 c.rhs_t);
+      const double f32_error = 1e-3;  // 300 products of values in [-3, 3], summed in Float32
+      const double to_exact = MaxAbsDiff(got, exact), to_rounded = MaxAbsDiff(got, rounded);
+      ASSERT_GT(MaxAbsDiff(exact, rounded), 100 * f32_error);  // the two references are told apart
+      switch (expect) {
+        case Expect::kRounded:
+          EXPECT_LT(to_rounded, f32_error) << "the bf16 path was not taken (" << to_exact << " from the exact product)";
+          break;
+        case Expect::kExact:
+          EXPECT_LT(to_exact, f32_error) << to_rounded << " from the rounded product";
+          break;
+        case Expect::kEither:
+          EXPECT_LT(std::min(to_exact, to_rounded), f32_error) << to_exact << " from the exact product, " << to_rounded
+                                                               << " from the rounded product";
+          break;
+      }
     }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, DotPrecisionOnBackends, ::testing::ValuesIn(testing::BackendNames()),
+                         testing::BackendParamName);
 
 }  // namespace
 }  // namespace kiln

@@ -280,8 +280,13 @@ namespace {
 
 // Update ops reuse a donated or dying operand in place; the results must be
 // the same as out of place, including when the operand is also the update.
-TEST(Exec, InPlaceUpdatesAreCorrect) {
-  auto backend = backends::NewWithName("cpu");
+// Donated inputs updated in place, on each backend.
+class ExecOnBackends : public ::testing::TestWithParam<std::string> {};
+INSTANTIATE_TEST_SUITE_P(Backends, ExecOnBackends, ::testing::ValuesIn(testing::BackendNames()),
+                         testing::BackendParamName);
+
+TEST_P(ExecOnBackends, InPlaceUpdatesAreCorrect) {
+  auto backend = testing::NewTestBackend(GetParam());
   auto exec = graph::NewExec(backend, [](graph::Node x) {
     graph::Node one = graph::Const(x.Graph(), int32_t{1});
     graph::Node y = graph::DynamicUpdateSlice(x + 1.0f, graph::SliceAxis(x, 0, 0, 2), {one});

@@ -630,8 +630,8 @@ Matrix NewtonSchulz5(Matrix x) {
 
 // Steps of an optimizer on the matrix variable `name` with the loss
 // sum(c * w + w^2 / 2): the gradient c + w changes from step to step.
-std::vector<std::vector<double>> MatrixSteps(Context ctx, std::shared_ptr<Optimizer> opt, const std::string& name,
-                                             const Matrix& w0, const Matrix& c, int steps) {
+std::vector<std::vector<double>> MatrixSteps(const std::string& backend, Context ctx, std::shared_ptr<Optimizer> opt,
+                                             const std::string& name, const Matrix& w0, const Matrix& c, int steps) {
   const auto rows = static_cast<int64_t>(w0.size()), cols = static_cast<int64_t>(w0[0].size());
   const shapes::Shape shape = shapes::Make(dtypes::Float32, rows, cols);
   std::vector<double> w_flat, c_flat;
@@ -640,7 +640,7 @@ std::vector<std::vector<double>> MatrixSteps(Context ctx, std::shared_ptr<Optimi
     c_flat.insert(c_flat.end(), c[i].begin(), c[i].end());
   }
   Variable* var = ctx.In("layer").VariableWithValue(name, FromDoubles(shape, w_flat));
-  auto exec = context::NewExec(backends::NewWithName("cpu"), ctx, [&](Context cc, Node x) {
+  auto exec = context::NewExec(testing::NewTestBackend(backend), ctx, [&](Context cc, Node x) {
     Node w = var->ValueGraph(x.Graph());
     Node c_node = graph::Const(x.Graph(), FromDoubles(shape, c_flat));
     Node loss = graph::ReduceAllSum(w * c_node + graph::Square(w) * 0.5);
@@ -655,7 +655,7 @@ std::vector<std::vector<double>> MatrixSteps(Context ctx, std::shared_ptr<Optimi
   return out;
 }
 
-TEST(Optimizers, MuonOrthogonalizesTheMomentumOfAMatrix) {
+TEST_P(OptimizersTest, MuonOrthogonalizesTheMomentumOfAMatrix) {
   const Matrix wide_c = {{0.5, -1.0, 2.0, 0.25, -0.75}, {1.5, 0.5, -0.5, 1.0, 0.0}, {-1.0, 2.0, 0.5, -0.25, 1.0}};
   struct Config {
     bool nesterov;
@@ -676,7 +676,7 @@ TEST(Optimizers, MuonOrthogonalizesTheMomentumOfAMatrix) {
       ctx.SetParam("learning_rate", 0.05);
       ctx.SetParam("muon_nesterov", config.nesterov);
       ctx.SetParam("muon_adjust_lr", config.adjust);
-      const auto got = MatrixSteps(ctx, Muon(), "weights", w, c, 3);
+      const auto got = MatrixSteps(GetParam(), ctx, Muon(), "weights", w, c, 3);
       // The reference: g = c + w; buf = 0.95 buf + 0.05 g; update = 0.05 g +
       // 0.95 buf (Nesterov) or buf; w -= lr scale NS5(update) + lr 0.1 w.
       // "original" for a Dense [in, out] weight: sqrt(max(1, out / in)).
@@ -710,7 +710,7 @@ TEST(Optimizers, MuonOrthogonalizesTheMomentumOfAMatrix) {
 
 // Several matrices in one model: those of one shape up to transposition
 // are orthogonalized as one batch, with the result of each on its own.
-TEST(Optimizers, MuonBatchesSameShapedMatricesWithTheResultsOfEachAlone) {
+TEST_P(OptimizersTest, MuonBatchesSameShapedMatricesWithTheResultsOfEachAlone) {
   struct Case {
     std::string name;
     Matrix w, c;
@@ -741,7 +741,7 @@ TEST(Optimizers, MuonBatchesSameShapedMatricesWithTheResultsOfEachAlone) {
     vars.push_back(ctx.In("layer").VariableWithValue(k.name, FromDoubles(shape, w_flat)));
     cs.push_back(FromDoubles(shape, c_flat));
   }
-  auto exec = context::NewExec(backends::NewWithName("cpu"), ctx, [&](Context cc, Node x) {
+  auto exec = context::NewExec(testing::NewTestBackend(GetParam()), ctx, [&](Context cc, Node x) {
     Node loss = graph::Scalar(x.Graph(), dtypes::Float32, 0.0);
     for (size_t i = 0; i < vars.size(); ++i) {
       Node w = vars[i]->ValueGraph(x.Graph());
@@ -759,17 +759,17 @@ TEST(Optimizers, MuonBatchesSameShapedMatricesWithTheResultsOfEachAlone) {
     SCOPED_TRACE(cases[i].name);
     Context alone = context::New();
     alone.SetParam("learning_rate", 0.05);
-    const auto want = MatrixSteps(alone, Muon(), cases[i].name, cases[i].w, cases[i].c, 3);
+    const auto want = MatrixSteps(GetParam(), alone, Muon(), cases[i].name, cases[i].w, cases[i].c, 3);
     // Float32 products batched or not round differently in the last bits.
     for (size_t step = 0; step < 3; ++step) EXPECT_TRUE(Near(together[i][step], want[step], 1e-5)) << "step " << step;
   }
 }
 
-TEST(Optimizers, MuonLeavesVectorsEmbeddingsAndHeadsToAdamW) {
+TEST_P(OptimizersTest, MuonLeavesVectorsEmbeddingsAndHeadsToAdamW) {
   // A vector: AdamW with Muon's default weight decay 0.1.
   Context ctx = context::New();
   ctx.SetParam("learning_rate", 0.05);
-  Stepper t("cpu", ctx, Muon(), kBowl);
+  Stepper t(GetParam(), ctx, Muon(), kBowl);
   const auto want = Reference("adamw", {.lr = 0.05, .wd = 0.1}, kBowl, 3);
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(Near(t.Step(), want[static_cast<size_t>(i)], 1e-5)) << "step " << i;
   EXPECT_NE(ctx.GetVariableByScopeAndName("/optimizers/muon/w/m"), nullptr);
@@ -783,13 +783,13 @@ TEST(Optimizers, MuonLeavesVectorsEmbeddingsAndHeadsToAdamW) {
     m.SetParam("learning_rate", 0.1);
     m.SetParam("weight_decay", 0.0);
     if (name == "custom") m.SetParam("muon_exclude", std::string("cust,other"));
-    const auto got = MatrixSteps(m, Muon(), name, w, c, 1);  // the gradient c + w is positive
+    const auto got = MatrixSteps(GetParam(), m, Muon(), name, w, c, 1);  // the gradient c + w is positive
     EXPECT_TRUE(Near(got[0], {1 - 0.1, 2 - 0.1, 3 - 0.1, 4 - 0.1}, 1e-6));
     EXPECT_NE(m.GetVariableByScopeAndName("/optimizers/muon/layer/" + name + "/v"), nullptr);
   }
 }
 
-TEST(Optimizers, MuonMinimizesAMatrixLeastSquares) {
+TEST_P(OptimizersTest, MuonMinimizesAMatrixLeastSquares) {
   // loss = 0.5 |w - target|^2 on a 4x6 matrix, from zero, cosine-annealed.
   const shapes::Shape shape = shapes::Make(dtypes::Float32, 4, 6);
   std::vector<double> target;
@@ -800,7 +800,7 @@ TEST(Optimizers, MuonMinimizesAMatrixLeastSquares) {
   ctx.SetParam("learning_rate_schedule", std::string("cosine"));
   ctx.SetParam("decay_steps", int64_t{400});
   Variable* var = ctx.In("dense").VariableWithValue("weights", FromDoubles(shape, std::vector<double>(24, 0.0)));
-  auto exec = context::NewExec(backends::NewWithName("cpu"), ctx, [&](Context cc, Node x) {
+  auto exec = context::NewExec(testing::NewTestBackend(GetParam()), ctx, [&](Context cc, Node x) {
     Node diff = var->ValueGraph(x.Graph()) - graph::Const(x.Graph(), FromDoubles(shape, target));
     Node loss = graph::ReduceAllSum(graph::Square(diff)) * 0.5;
     Muon()->UpdateGraph(cc, loss);

@@ -273,8 +273,16 @@ TEST_P(TransformerTest, CachedDecodingMatchesTheFullPass) {
   }
 }
 
-TEST(Decoder, TiedEmbeddingsProjectTheLogitsAndUntiedHaveTheirOwn) {
-  auto backend = backends::NewWithName("cpu");
+// The decoder's options, on each backend.
+class DecoderTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  std::shared_ptr<backends::Backend> Backend() const { return testing::NewTestBackend(GetParam()); }
+};
+INSTANTIATE_TEST_SUITE_P(Backends, DecoderTest, ::testing::ValuesIn(testing::BackendNames()),
+                         testing::BackendParamName);
+
+TEST_P(DecoderTest, TiedEmbeddingsProjectTheLogitsAndUntiedHaveTheirOwn) {
+  auto backend = Backend();
   const Tensor tokens = FromDoubles(shapes::Make(dtypes::Int32, 2, 3), {1, 4, 2, 0, 3, 3});
   for (bool tied : {true, false}) {
     SCOPED_TRACE(tied ? "tied" : "untied");
@@ -306,8 +314,8 @@ TEST(Decoder, TiedEmbeddingsProjectTheLogitsAndUntiedHaveTheirOwn) {
 
 // Smear: with no blocks, logits = RMSNorm(e[t] + lambda * e[t - 1]) . E,
 // where e[t - 1] counts only after a real (not padded) position.
-TEST(Decoder, SmearAddsTheScaledPreviousEmbedding) {
-  auto backend = backends::NewWithName("cpu");
+TEST_P(DecoderTest, SmearAddsTheScaledPreviousEmbedding) {
+  auto backend = Backend();
   const Tensor tokens = FromDoubles(shapes::Make(dtypes::Int32, 2, 4), {1, 4, 2, 0, 3, 3, 1, 2});
   Tensor pad(shapes::Make(dtypes::Bool, 2, 4));
   const std::vector<bool> real = {true, true, true, true, false, true, true, true};  // row 1's first is padding
@@ -347,8 +355,8 @@ TEST(Decoder, SmearAddsTheScaledPreviousEmbedding) {
 }
 
 // A soft cap c gives c * tanh(logits / c) of the same model without one.
-TEST(Decoder, LogitSoftcapIsATanhOfTheUncappedLogits) {
-  auto backend = backends::NewWithName("cpu");
+TEST_P(DecoderTest, LogitSoftcapIsATanhOfTheUncappedLogits) {
+  auto backend = Backend();
   const Tensor tokens = FromDoubles(shapes::Make(dtypes::Int32, 2, 3), {1, 4, 2, 0, 3, 3});
   Context ctx = context::New().WithInitializer(context::initializers::RandomNormal(0, 3));  // large logits
   auto logits = [&](double cap) {

@@ -91,7 +91,8 @@ enum class DotPrecision : uint8_t {
   kHighest = 0,
   /// Each operand may be rounded to BFloat16 (round to nearest even) before
   /// the products, which are summed in Float32: about 3 significant digits
-  /// per product, 1.5-1.7x the Float32 matmul on CPUs with AVX512-BF16.
+  /// per product, 1.5-1.7x the Float32 matmul on CPUs with AVX512-BF16; on
+  /// CUDA, cuBLASLt's CUBLAS_COMPUTE_32F_FAST_16BF (bf16 tensor cores).
   kBFloat16 = 1,
 };
 

@@ -49,6 +49,10 @@ struct MatmulSpec {
   int64_t batch = 1, m = 0, n = 0, k = 0;
   bool transpose_lhs = false, transpose_rhs = false;
   dtypes::DType dtype = dtypes::Float32;  // of the operands and the result
+  /// Float32 operands may be rounded to BFloat16 for the products (the
+  /// DotGeneral's DotPrecision::kBFloat16): cuBLASLt's
+  /// CUBLAS_COMPUTE_32F_FAST_16BF, on bf16 tensor cores with Float32 sums.
+  bool bf16_products = false;
   /// Instruction id of a [n] vector (of `dtype`) added to every row of the
   /// product, cuBLASLt's bias epilogue (a Dense layer's x W + b as one
   /// call); -1: none.

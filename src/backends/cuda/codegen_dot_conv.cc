@@ -44,6 +44,7 @@ void Generator::Dot(int id, int out_id, int bias) {
   m.transpose_rhs = !a.rhs_contracting.empty() && a.rhs_contracting[0] != rb;
   if (MatmulDType(in.shape.DType()) && in.shape.Size() > 0 && m.k > 0) {
     m.dtype = in.shape.DType();
+    m.bf16_products = m.dtype == dtypes::Float32 && a.precision == ir::DotPrecision::kBFloat16;
     m.bias = bias;
     if (bias >= 0 && I(bias).shape.Size() != m.n) {
       Unsupported(I(out_id), "planned a bias epilogue whose vector is not the product's n (a Kiln bug)");

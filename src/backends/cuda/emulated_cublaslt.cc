@@ -114,7 +114,9 @@ bool TypesAgree(const FakeDesc& d, cudaDataType t) {
   switch (t) {
     case CUDA_R_64F: return d.compute == CUBLAS_COMPUTE_64F && d.scale == CUDA_R_64F;
     case CUDA_R_32F:
-      return (d.compute == CUBLAS_COMPUTE_32F || d.compute == CUBLAS_COMPUTE_32F_FAST_TF32) && d.scale == CUDA_R_32F;
+      return (d.compute == CUBLAS_COMPUTE_32F || d.compute == CUBLAS_COMPUTE_32F_FAST_TF32 ||
+              d.compute == CUBLAS_COMPUTE_32F_FAST_16BF) &&
+             d.scale == CUDA_R_32F;
     case CUDA_R_16F:
     case CUDA_R_16BF: return d.compute == CUBLAS_COMPUTE_32F && d.scale == CUDA_R_32F;
     default: return false;
@@ -205,6 +207,14 @@ cublasStatus_t Matmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc, const 
   const auto at = [](const FakeLayout& l, bool transposed, int64_t i, int64_t j) {  // op(X)(i, j)'s index
     return transposed ? j + i * l.ld : i + j * l.ld;
   };
+  // FAST_16BF: each Float32 operand rounded to BFloat16 (to nearest even),
+  // as the tensor cores take it; products and sums stay exact here.
+  // (TF32 is modelled as exact: a permission the library may not use.)
+  const bool bf16_products = d.compute == CUBLAS_COMPUTE_32F_FAST_16BF;
+  const auto operand = [bf16_products](const void* base, cudaDataType t, int64_t i) {
+    const double v = Load(base, t, i);
+    return bf16_products ? static_cast<double>(static_cast<float>(bfloat16(static_cast<float>(v)))) : v;
+  };
   EmulatedStreamWork(stream, [=] {
   for (int64_t item = 0; item < ld.batch; ++item) {
     const int64_t ia = item * la.stride, ib = item * lb.stride, ic = item * lc.stride, id = item * ld.stride;
@@ -212,8 +222,8 @@ cublasStatus_t Matmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc, const 
       for (int64_t i = 0; i < rows; ++i) {
         double acc = 0;
         for (int64_t k = 0; k < inner; ++k) {
-          acc += Load(A, la.type, ia + at(la, d.transa != CUBLAS_OP_N, i, k)) *
-                 Load(B, lb.type, ib + at(lb, d.transb != CUBLAS_OP_N, k, j));
+          acc += operand(A, la.type, ia + at(la, d.transa != CUBLAS_OP_N, i, k)) *
+                 operand(B, lb.type, ib + at(lb, d.transb != CUBLAS_OP_N, k, j));
         }
         double v = al * acc;
         if (be != 0) v += be * Load(C, lc.type, ic + i + j * lc.ld);

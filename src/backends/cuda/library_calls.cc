@@ -303,8 +303,14 @@ LtMatmul::LtMatmul(const LtContext& c, const MatmulSpec& s, bool tf32)
   const LibraryApi& api = *api_;
   const dtypes::DType dt = s.dtype;
   const cudaDataType_t type = LtType(dt);
-  const cublasComputeType_t compute =
-      f64_ ? CUBLAS_COMPUTE_64F : (dt == dtypes::Float32 && tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F);
+  // Float32 takes the least precise compute type allowed: BFloat16 products
+  // where the DotGeneral permits them, TF32 where KILN_CUDA_TF32=1, else exact.
+  cublasComputeType_t compute = f64_ ? CUBLAS_COMPUTE_64F : CUBLAS_COMPUTE_32F;
+  if (dt == dtypes::Float32 && s.bf16_products) {
+    compute = CUBLAS_COMPUTE_32F_FAST_16BF;
+  } else if (dt == dtypes::Float32 && tf32) {
+    compute = CUBLAS_COMPUTE_32F_FAST_TF32;
+  }
   const cudaDataType_t scale = f64_ ? CUDA_R_64F : CUDA_R_32F;
   // The destructor does not run when the constructor throws: free what was made.
   struct Guard {
