@@ -20,7 +20,15 @@ using context::Variable;
 using graph::Node;
 namespace initializers = context::initializers;
 
-std::shared_ptr<backends::Backend> Cpu() { return backends::NewWithName("cpu"); }
+// Executables, random numbers and initializers on each test backend
+// (testing::BackendNames(): the CUDA emulator's ctest runs them on CUDA).
+class BackendTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  std::shared_ptr<backends::Backend> Backend() const { return testing::NewTestBackend(GetParam()); }
+};
+class ContextExec : public BackendTest {};
+class ContextRandom : public BackendTest {};
+class InitializersOnBackends : public BackendTest {};
 
 TEST(Context, ScopesAndNames) {
   Context ctx = context::New();
@@ -108,10 +116,11 @@ TEST(Context, ParametersFromAString) {
   EXPECT_EQ(ctx.GetParam<int64_t>("batch_size"), 64);  // a failed setting leaves the value
 }
 
-TEST(ContextExec, CounterIncrementsInPlace) {
+TEST_P(ContextExec, CounterIncrementsInPlace) {
   Context ctx = context::New();
   Variable* counter = ctx.VariableWithValue("counter", tensors::FromValue(int64_t{0}));
-  auto step = context::NewExec(Cpu(), ctx, [&](Context c, Node x) {
+  auto backend = Backend();
+  auto step = context::NewExec(backend, ctx, [&](Context c, Node x) {
     Variable* v = c.Reuse().VariableWithShape("counter", shapes::Make(dtypes::Int64));
     Node current = v->ValueGraph(x.Graph());
     Node next = current + graph::ScalarLike(current, 1);
@@ -122,7 +131,7 @@ TEST(ContextExec, CounterIncrementsInPlace) {
   for (int i = 0; i < 100; ++i) {
     tensors::Tensor out = step.Call(tensors::FromValue(float(i)));
     EXPECT_EQ(out.Value<float>(), 2.0f * i);
-    const void* data = counter->Value().HostData();
+    const void* data = testing::BufferAddress(counter->Value(), *backend);
     if (i == 1) first = data;
     if (i > 1) {
       ASSERT_EQ(data, first) << "the counter's buffer was copied at call " << i;
@@ -132,9 +141,9 @@ TEST(ContextExec, CounterIncrementsInPlace) {
   EXPECT_EQ(step.CacheSize(), 1u);
 }
 
-TEST(ContextExec, VariablesCreatedWhileTracingAreInitialized) {
+TEST_P(ContextExec, VariablesCreatedWhileTracingAreInitialized) {
   Context ctx = context::New();
-  auto dense = context::NewExec(Cpu(), ctx, [](Context c, Node x) {
+  auto dense = context::NewExec(Backend(), ctx, [](Context c, Node x) {
     Variable* w = c.In("dense").WithInitializer(initializers::Ones()).VariableWithShape("w", shapes::Make(dtypes::Float32, 3, 2));
     Variable* b = c.In("dense").WithInitializer(initializers::Constant(0.5)).VariableWithShape("b", shapes::Make(dtypes::Float32, 2));
     return graph::MatMul(x, w->ValueGraph(x.Graph())) + b->ValueGraph(x.Graph());
@@ -146,10 +155,10 @@ TEST(ContextExec, VariablesCreatedWhileTracingAreInitialized) {
   KILN_EXPECT_ERROR(dense.Call(std::vector<std::vector<float>>{{1, 2, 3}, {4, 5, 6}}), "Context: variable /dense/w already exists");
 }
 
-TEST(ContextExec, ValueHandlesStayValidAcrossUpdates) {
+TEST_P(ContextExec, ValueHandlesStayValidAcrossUpdates) {
   Context ctx = context::New();
   Variable* v = ctx.VariableWithValue("v", tensors::FromValue(1.0));
-  auto inc = context::NewExec(Cpu(), ctx, [&](Context, Node x) {
+  auto inc = context::NewExec(Backend(), ctx, [&](Context, Node x) {
     v->SetValueGraph(v->ValueGraph(x.Graph()) + x);
     return x;
   });
@@ -163,9 +172,9 @@ TEST(ContextExec, ValueHandlesStayValidAcrossUpdates) {
 // variables and creating others used to make it read freed memory (another
 // variable's value, silently). Deleted variables stay allocated, throw on
 // use, and the executable traces again.
-TEST(ContextExec, DeletedVariablesInvalidateCachedExecutables) {
+TEST_P(ContextExec, DeletedVariablesInvalidateCachedExecutables) {
   Context ctx = context::New();
-  auto read = context::NewExec(Cpu(), ctx, [](Context c, Node x) {
+  auto read = context::NewExec(Backend(), ctx, [](Context c, Node x) {
     Variable* w = c.In("a").WithInitializer(initializers::Constant(3)).VariableWithShape("w", shapes::Make(dtypes::Float32));
     return x * w->ValueGraph(x.Graph());
   });
@@ -191,9 +200,9 @@ TEST(ContextExec, DeletedVariablesInvalidateCachedExecutables) {
   EXPECT_EQ(read.CacheSize(), 1u);
 
   // A graph that reads a deleted Variable* it kept: an error naming the line.
-  auto stale = context::NewExec(Cpu(), ctx, [&](Context, Node x) { return x * old_w->ValueGraph(x.Graph()); });
+  auto stale = context::NewExec(Backend(), ctx, [&](Context, Node x) { return x * old_w->ValueGraph(x.Graph()); });
   KILN_EXPECT_ERROR(stale.Call(2.0f), "Variable /a/w: ValueGraph after Context::DeleteVariablesInScope deleted it (context_test.cc:");
-  auto stale_update = context::NewExec(Cpu(), ctx, [&](Context, Node x) {
+  auto stale_update = context::NewExec(Backend(), ctx, [&](Context, Node x) {
     old_w->SetValueGraph(x);
     return x;
   });
@@ -202,9 +211,9 @@ TEST(ContextExec, DeletedVariablesInvalidateCachedExecutables) {
 }
 
 // Issue 17: context::NewExec shares graph::NewExec's cache: LRU-bounded.
-TEST(ContextExec, CacheIsBoundedLikeGraphExecs) {
+TEST_P(ContextExec, CacheIsBoundedLikeGraphExecs) {
   Context ctx = context::New();
-  auto twice = context::NewExec(Cpu(), ctx, [](Context, Node x) { return x * 2.0f; });
+  auto twice = context::NewExec(Backend(), ctx, [](Context, Node x) { return x * 2.0f; });
   twice.SetMaxCacheSize(2);
   for (int n = 1; n <= 5; ++n) {
     EXPECT_EQ(twice.Call(std::vector<float>(static_cast<size_t>(n), 1.0f)).Value<std::vector<float>>(),
@@ -217,16 +226,16 @@ TEST(ContextExec, CacheIsBoundedLikeGraphExecs) {
 // evaluates and reads w. Each step adds 1 to every element, so any value seen
 // must be a whole number of steps, the same in every element: never missing,
 // never re-initialized, never torn. Run under ThreadSanitizer in CI.
-TEST(ContextExec, TrainingAndReadingFromTwoThreads) {
+TEST_P(ContextExec, TrainingAndReadingFromTwoThreads) {
   Context ctx = context::New();
   constexpr int64_t kSize = 4096;
   ctx.VariableWithValue("w", tensors::FromFlat(shapes::Make(dtypes::Float32, kSize), std::vector<float>(kSize, 0.0f)));
-  auto train = context::NewExec(Cpu(), ctx, [](Context c, Node x) {
+  auto train = context::NewExec(Backend(), ctx, [](Context c, Node x) {
     Variable* w = c.Reuse().VariableWithShape("w", shapes::Make(dtypes::Float32, kSize));
     w->SetValueGraph(w->ValueGraph(x.Graph()) + x);
     return x;
   });
-  auto evaluate = context::NewExec(Cpu(), ctx, [](Context c, Node x) {
+  auto evaluate = context::NewExec(Backend(), ctx, [](Context c, Node x) {
     Variable* w = c.Reuse().VariableWithShape("w", shapes::Make(dtypes::Float32, kSize));
     Node wv = w->ValueGraph(x.Graph());
     return graph::Concatenate({graph::ReduceMin(wv, {0}) + x, graph::ReduceMax(wv, {0}) + x}, 0);
@@ -260,11 +269,11 @@ TEST(ContextExec, TrainingAndReadingFromTwoThreads) {
   EXPECT_EQ(ctx.GetVariable("w")->Value().Value<std::vector<float>>(), std::vector<float>(kSize, float(kSteps)));
 }
 
-TEST(ContextRandom, ReproducibleFromSeedAndDifferentPerCall) {
-  auto draw = [](uint64_t seed, int calls) {
+TEST_P(ContextRandom, ReproducibleFromSeedAndDifferentPerCall) {
+  auto draw = [this](uint64_t seed, int calls) {
     Context ctx = context::New();
     ctx.SetSeed(seed);
-    auto exec = context::NewExec(Cpu(), ctx, [](Context c, Node x) {
+    auto exec = context::NewExec(Backend(), ctx, [](Context c, Node x) {
       return c.RandomUniform(x.Graph(), shapes::Make(dtypes::Float32, 4)) + x;
     });
     std::vector<std::vector<float>> out;
@@ -281,9 +290,9 @@ TEST(ContextRandom, ReproducibleFromSeedAndDifferentPerCall) {
   }
 }
 
-TEST(ContextRandom, DistributionsHaveTheRightMoments) {
+TEST_P(ContextRandom, DistributionsHaveTheRightMoments) {
   Context ctx = context::New();
-  auto exec = context::NewExec(Cpu(), ctx, [](Context c, Node x) {
+  auto exec = context::NewExec(Backend(), ctx, [](Context c, Node x) {
     graph::Graph* g = x.Graph();
     auto shape = shapes::Make(dtypes::Float64, 200000);
     return std::vector<Node>{c.RandomUniform(g, shape), c.RandomNormal(g, shape),
@@ -311,7 +320,7 @@ TEST(ContextRandom, DistributionsHaveTheRightMoments) {
 }
 
 // Initializer statistics on large samples (mean and std within stated tolerances).
-TEST(Initializers, Statistics) {
+TEST_P(InitializersOnBackends, Statistics) {
   auto shape = shapes::Make(dtypes::Float32, 400, 500);  // fan_in 400, fan_out 500
   struct Case {
     const char* name;
@@ -334,7 +343,7 @@ TEST(Initializers, Statistics) {
   for (const Case& c : cases) {
     Context ctx = context::New();
     Variable* v = ctx.WithInitializer(c.init).VariableWithShape("w", shape);
-    context::InitializeVariables(Cpu(), ctx);
+    context::InitializeVariables(Backend(), ctx);
     auto values = testing::ToDoubles(v->Value());
     double m = 0, s = 0, lo = 1e300, hi = -1e300;
     for (double x : values) {
@@ -353,21 +362,21 @@ TEST(Initializers, Statistics) {
   }
 }
 
-TEST(Initializers, DeterministicFromSeedAndIndependentOfCreationOrder) {
-  auto make = [](uint64_t seed, bool reversed) {
+TEST_P(InitializersOnBackends, DeterministicFromSeedAndIndependentOfCreationOrder) {
+  auto make = [this](uint64_t seed, bool reversed) {
     Context ctx = context::New();
     ctx.SetSeed(seed);
     std::vector<std::string> names = {"a", "b"};
     if (reversed) std::swap(names[0], names[1]);
     for (const auto& n : names) ctx.VariableWithShape(n, shapes::Make(dtypes::Float32, 8));
-    context::InitializeVariables(Cpu(), ctx);
+    context::InitializeVariables(Backend(), ctx);
     return ctx.GetVariable("a")->Value().Value<std::vector<float>>();
   };
   EXPECT_EQ(make(1, false), make(1, true));
   EXPECT_NE(make(1, false), make(2, false));
   Context ctx = context::New();
   KILN_EXPECT_ERROR(ctx.WithInitializer(initializers::GlorotUniform()).VariableWithShape("i", shapes::Make(dtypes::Int32, 2));
-                    context::InitializeVariables(Cpu(), ctx),
+                    context::InitializeVariables(Backend(), ctx),
                     "initializer GlorotUniform: requires a float variable, got Int32[2]");
 }
 
@@ -376,6 +385,10 @@ TEST(Initializers, Fans) {
   EXPECT_EQ(initializers::ComputeFans(shapes::Make(dtypes::Float32, 3, 3, 8, 16)), (std::pair<int64_t, int64_t>{72, 144}));
   EXPECT_EQ(initializers::ComputeFans(shapes::Make(dtypes::Float32, 5)), (std::pair<int64_t, int64_t>{5, 5}));
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, ContextExec, ::testing::ValuesIn(testing::BackendNames()), testing::BackendParamName);
+INSTANTIATE_TEST_SUITE_P(Backends, ContextRandom, ::testing::ValuesIn(testing::BackendNames()), testing::BackendParamName);
+INSTANTIATE_TEST_SUITE_P(Backends, InitializersOnBackends, ::testing::ValuesIn(testing::BackendNames()), testing::BackendParamName);
 
 }  // namespace
 }  // namespace kiln

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #ifdef KILN_HAVE_CUDA
+#include "src/backends/cuda/cuda_backend.h"
 #include "src/backends/cuda/emulator.h"
 #endif
 
@@ -38,6 +39,16 @@ std::shared_ptr<backends::Backend> NewTestBackend(const std::string& name) {
   if (name == "cuda-emu") backends::cuda::RegisterCudaEmulatorBackend();
 #endif
   return backends::NewWithName(name);
+}
+
+const void* BufferAddress(const tensors::Tensor& t, backends::Backend& backend) {
+  const backends::BufferPtr buffer = t.BufferFor(backend);
+  if (const auto storage = buffer->SharedHostStorage(); storage != nullptr) return storage->Data();
+#ifdef KILN_HAVE_CUDA
+  if (const void* device = backends::cuda::DeviceAddress(*buffer); device != nullptr) return device;
+#endif
+  ADD_FAILURE() << "BufferAddress: no address for a buffer of " << backend.Name();
+  return nullptr;
 }
 
 std::string QuotedAvailableBackends() {

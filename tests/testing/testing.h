@@ -31,6 +31,11 @@ std::shared_ptr<backends::Backend> NewTestBackend(const std::string& name);
 std::vector<std::string> BackendsSupporting(ir::OpType op);
 /// backends::Available() as the registry's errors list it: "\"cpu\", \"cuda\"".
 std::string QuotedAvailableBackends();
+/// The address of the memory holding `t`'s value on `backend` (host memory
+/// on the CPU, device memory on CUDA): equal across calls where a donated
+/// value was updated in place. The value is moved to `backend` if it is not
+/// there.
+const void* BufferAddress(const tensors::Tensor& t, backends::Backend& backend);
 /// A backend's name as a gtest parameter name ("cuda-emu" -> "cuda_emu").
 std::string BackendParamName(const ::testing::TestParamInfo<std::string>& info);
 

@@ -596,6 +596,11 @@ int ParseOrdinal(const std::string& config, int count) {
 
 }  // namespace
 
+const void* DeviceAddress(const Buffer& buffer) {
+  const auto* b = dynamic_cast<const CudaBuffer*>(&buffer);
+  return b != nullptr && b->Mem() != nullptr ? b->Mem()->ptr : nullptr;
+}
+
 std::shared_ptr<Backend> SharedCudaBackend(const RuntimeApi& rt, int ordinal) {
   static std::mutex mu;
   static auto* backends = new std::map<std::pair<const RuntimeApi*, int>, std::weak_ptr<Backend>>();

@@ -16,4 +16,8 @@ namespace kiln::backends::cuda {
 /// static). Throws kiln::Error if the device cannot be set up.
 std::shared_ptr<Backend> SharedCudaBackend(const RuntimeApi& rt, int ordinal);
 
+/// The device address of `buffer`'s memory where it is a CUDA backend's
+/// buffer, else nullptr: what tests compare to see an update made in place.
+const void* DeviceAddress(const Buffer& buffer);
+
 }  // namespace kiln::backends::cuda
