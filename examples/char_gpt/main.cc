@@ -162,7 +162,8 @@ context::Context NewContext(const Flags& flags) {
   ctx.SetParam("eval_stride", int64_t{0});  // the final sliding evaluation's stride; 0: half the context
   ctx.SetParam("seed", int64_t{42});
   // Float32 matmuls may round their operands to BFloat16 (sums stay Float32):
-  // 1.3-1.5x faster on CPUs with AVX512-BF16; the others compute in Float32.
+  // 1.3-1.5x faster on CPUs with AVX512-BF16, bf16 tensor cores on CUDA; other
+  // CPUs compute in Float32.
   ctx.SetParam("dot_precision", std::string("bfloat16"));
   if (!flags.params.empty()) ctx.SetParams(flags.params);
   const std::string shape = ctx.GetParam<std::string>("schedule");

@@ -17,7 +17,9 @@
 #include <type_traits>
 #include <vector>
 
+#include "src/backends/cuda/codegen.h"
 #include "src/backends/cuda/cudnn_conv.h"
+#include "src/backends/cuda/library_calls.h"
 #include "src/backends/cuda/library_api.h"
 #include "src/backends/cuda/runtime_api.h"
 #include "tests/testing/testing.h"
@@ -280,6 +282,59 @@ cublasStatus_t Heuristic(const Lt& lt) {
   Api().cublasLtMatmulPreferenceDestroy(pref);
   EXPECT_EQ(found, s == CUBLAS_STATUS_SUCCESS ? 1 : 0);
   return s;
+}
+
+// How many cuBLASLt heuristic calls RefusingHeuristic refuses (finding no
+// algorithm) before it passes them on to the emulator's.
+int heuristic_refusals = 0;
+cublasStatus_t RefusingHeuristic(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc, cublasLtMatrixLayout_t a,
+                                 cublasLtMatrixLayout_t b, cublasLtMatrixLayout_t c, cublasLtMatrixLayout_t d,
+                                 cublasLtMatmulPreference_t pref, int requested, cublasLtMatmulHeuristicResult_t* results,
+                                 int* found) {
+  if (heuristic_refusals > 0) {
+    --heuristic_refusals;
+    *found = 0;
+    return CUBLAS_STATUS_NOT_SUPPORTED;
+  }
+  return Api().cublasLtMatmulAlgoGetHeuristic(handle, desc, a, b, c, d, pref, requested, results, found);
+}
+
+// A Float32 product allowed BFloat16 products (MatmulSpec::bf16_products) is
+// cuBLASLt's CUBLAS_COMPUTE_32F_FAST_16BF, whose operands the emulator
+// rounds as bf16 tensor cores do. Where cuBLASLt has no algorithm for it,
+// LtMatmul falls back to the exact product (the precision is a permission,
+// not a demand); where it has none for that either, or for an exact product,
+// the error names the product.
+TEST(EmulatedLibraryTest, ReducedPrecisionProductsFallBackToExactFp32) {
+  LibraryApi api = Api();
+  api.cublasLtMatmulAlgoGetHeuristic = RefusingHeuristic;
+  const LtContext c{&api, Handle<cublasLtHandle_t>(), nullptr, 0};
+  MatmulSpec s;
+  s.m = s.n = s.k = 2;
+  const float x = 1 + 1.0f / 512;  // 1 in bfloat16 (8 significant bits, rounded to nearest even)
+  const std::vector<float> lhs = {x, 0, 0, x}, rhs = {1, 0, 0, 1};
+  const auto product = [&](bool bf16, int refusals) {
+    s.bf16_products = bf16;
+    heuristic_refusals = refusals;
+    const LtMatmul matmul(c, s, /*tf32=*/false);
+    std::vector<float> out(4, -1);
+    matmul.Run(c, lhs.data(), rhs.data(), nullptr, out.data(), Stream());
+    Finish();
+    EXPECT_EQ(heuristic_refusals, 0);
+    return out;
+  };
+  EXPECT_EQ(product(true, 0), (std::vector<float>{1, 0, 0, 1}));
+  EXPECT_EQ(product(true, 1), lhs);  // FAST_16BF refused: exact
+  EXPECT_EQ(product(false, 0), lhs);
+  const std::string no_algorithm = "cuda: cuBLASLt has no algorithm for a Float32 product of [1, 2, 2] x [1, 2, 2]";
+  s.bf16_products = true;
+  heuristic_refusals = 2;
+  KILN_EXPECT_ERROR(LtMatmul(c, s, false), no_algorithm);
+  s.bf16_products = false;
+  heuristic_refusals = 1;
+  KILN_EXPECT_ERROR(LtMatmul(c, s, false), no_algorithm);
+  EXPECT_EQ(heuristic_refusals, 0);  // an exact product is asked for once
+  heuristic_refusals = 0;
 }
 
 // The bias epilogue adds its vector along D's rows (cuBLASLt's m), to every

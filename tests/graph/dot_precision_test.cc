@@ -166,6 +166,7 @@ class DotPrecisionOnBackends : public ::testing::TestWithParam<std::string> {};
 // GPU's cuBLASLt as its heuristics choose, so either product is right there.
 TEST_P(DotPrecisionOnBackends, BFloat16PrecisionRoundsTheOperandsWhereTaken) {
   const std::string name = GetParam();
+  testing::ScopedEnv exact_fp32("KILN_CUDA_TF32", nullptr);  // the default precision is exact FP32 on CUDA
   auto backend = testing::NewTestBackend(name);
   testing::Rng rng(5);
   struct Case {

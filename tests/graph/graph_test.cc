@@ -279,8 +279,8 @@ namespace kiln {
 namespace {
 
 // Update ops reuse a donated or dying operand in place; the results must be
-// the same as out of place, including when the operand is also the update.
-// Donated inputs updated in place, on each backend.
+// the same as out of place, including when the operand is also the update,
+// on each backend.
 class ExecOnBackends : public ::testing::TestWithParam<std::string> {};
 INSTANTIATE_TEST_SUITE_P(Backends, ExecOnBackends, ::testing::ValuesIn(testing::BackendNames()),
                          testing::BackendParamName);

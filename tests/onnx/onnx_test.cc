@@ -609,14 +609,14 @@ TEST(Onnx, UnsupportedOperatorNamesNodeOperatorAndOpset) {
               HasSubstr("node 'fancy' (#0, FancyOp): operator FancyOp (opset 13) is not supported by Kiln's importer"));
 }
 
-TEST_P(OnnxOnBackends, AnAttributeTheConverterDoesNotKnowIsAnError) {
+TEST(Onnx, AnAttributeTheConverterDoesNotKnowIsAnError) {
   // An unknown attribute might change the result: refused, never ignored.
   ModelBuilder b;
   b.Input("x", TP::FLOAT, {"2"}).Output("y", TP::FLOAT);
   SetInt(b.Node("Relu", {"x"}, {"y"}, "relu"), "leak", 1);
   onnx::Model model = onnx::Model::ImportBytes(b.Bytes());
   try {
-    model.NewExec(Backend(), context::New()).Call({F32({2}, {-1, 1})});
+    model.NewExec(backends::NewWithName("cpu"), context::New()).Call({F32({2}, {-1, 1})});
     FAIL();
   } catch (const Error& e) {
     EXPECT_THAT(e.what(), HasSubstr("ONNX node 'relu' (Relu, opset 13): attribute 'leak' is not supported"));
@@ -659,9 +659,9 @@ TEST(Onnx, InitializersMappedToOneVariableAreAnError) {
               HasSubstr("initializers 'a.b' and 'a/b' map to the same variable /a/b (set ImportOptions::variable_name)"));
 }
 
-TEST_P(OnnxOnBackends, WrongInputsAreAnError) {
+TEST(Onnx, WrongInputsAreAnError) {
   onnx::Model model = onnx::Model::ImportBytes(LinearRelu().Bytes());
-  onnx::Exec exec = model.NewExec(Backend(), context::New());
+  onnx::Exec exec = model.NewExec(backends::NewWithName("cpu"), context::New());
   auto message = [&](const std::vector<tensors::Tensor>& in) -> std::string {
     try {
       exec.Call(in);
@@ -676,7 +676,7 @@ TEST_P(OnnxOnBackends, WrongInputsAreAnError) {
   EXPECT_THAT(message({F32({1, 4}, {1, 2, 3, 4})}), HasSubstr("input 'x' must have dimensions [batch, 3], got Float32[1, 4]"));
 }
 
-TEST_P(OnnxOnBackends, ShapeErrorsNameTheNode) {
+TEST(Onnx, ShapeErrorsNameTheNode) {
   ModelBuilder b;
   b.Input("x", TP::FLOAT, {"6"}).Output("y", TP::FLOAT);
   b.m.mutable_graph()->add_initializer()->CopyFrom([] {
@@ -691,7 +691,7 @@ TEST_P(OnnxOnBackends, ShapeErrorsNameTheNode) {
   b.Node("Reshape", {"x", "shape"}, {"y"}, "bad_reshape");
   onnx::Model model = onnx::Model::ImportBytes(b.Bytes());
   try {
-    model.NewExec(Backend(), context::New()).Call({F32({6}, {1, 2, 3, 4, 5, 6})});
+    model.NewExec(backends::NewWithName("cpu"), context::New()).Call({F32({6}, {1, 2, 3, 4, 5, 6})});
     FAIL();
   } catch (const Error& e) {
     EXPECT_THAT(e.what(), HasSubstr("ONNX node 'bad_reshape' (Reshape, opset 13): cannot reshape Float32[6] to [4, -1]"));

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -106,10 +107,14 @@ void WarnUnlimited(const std::string& why) {
 // The ledger, open and locked (flock: exclusive against other processes and
 // against other descriptors of this process), for as long as it lives.
 // Invalid, with a warning, where it cannot be opened or locked within a
-// minute (a filesystem without flock, a stopped process holding it).
+// minute (a filesystem without flock, a stopped process holding it); after
+// a minute's wait, for the rest of the process, so that it is waited for
+// once, not once per kernel.
 class LockedLedger {
  public:
   explicit LockedLedger(const std::string& dir) {
+    static std::atomic<bool> gave_up{false};
+    if (gave_up) return;
     const std::string path = (fs::path(dir) / kLedger).string();
     fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd_ < 0) {
@@ -120,7 +125,9 @@ class LockedLedger {
     auto pause = std::chrono::microseconds(100);
     while (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
       const int error = errno;
-      if ((error != EWOULDBLOCK && error != EINTR) || std::chrono::steady_clock::now() > deadline) {
+      const bool late = std::chrono::steady_clock::now() > deadline;
+      if ((error != EWOULDBLOCK && error != EINTR) || late) {
+        if (late) gave_up = true;
         WarnUnlimited("cannot lock " + path + ": " + std::strerror(error));
         ::close(fd_);
         fd_ = -1;
@@ -232,12 +239,27 @@ void AddedToCache(const std::string& dir, const fs::path& entry, uint64_t bytes)
   if (!ParseMaxBytes(MaxSizeSetting(), &limit) || limit == 0 || dir.empty()) return;
   const LockedLedger ledger(dir);
   if (!ledger.valid()) return;
+  // After a trim that could not reach its target (files it may not remove),
+  // this process measures again only once another fifth of the limit has
+  // been added, not at every entry.
+  static std::mutex stuck_mu;
+  static uint64_t added_since_stuck = 0;
+  static bool stuck = false;
   uint64_t total = 0;
   const bool known = ledger.Read(&total);
-  if (!known || total + bytes > limit) {
+  const uint64_t target = limit / 5 * 4;
+  bool measure = !known || total + bytes > limit;
+  if (measure && known) {
+    std::lock_guard lock(stuck_mu);
+    if (stuck && (added_since_stuck += bytes) < limit / 5) measure = false;
+  }
+  if (measure) {
     // Measured, not counted: what the folder holds, this entry included.
-    const CacheTrim trim = TrimCache(dir, limit, limit / 5 * 4, entry);
+    const CacheTrim trim = TrimCache(dir, limit, target, entry);
     total = trim.bytes - trim.removed_bytes;
+    std::lock_guard lock(stuck_mu);
+    stuck = trim.bytes > limit && total > target;  // a trim ran and fell short
+    added_since_stuck = 0;
   } else {
     total += bytes;
   }

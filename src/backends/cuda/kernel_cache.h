@@ -47,8 +47,11 @@ void WriteCacheEntry(const std::string& dir, const std::filesystem::path& path, 
 /// `entry` kept whatever the limit (its writer is about to use it). A
 /// missing or unreadable ledger is rebuilt by measuring the folder. Nothing
 /// is counted where there is no limit; where the ledger cannot be opened or
-/// locked, a warning on stderr (once per process) says the limit is not
-/// enforced. Never throws.
+/// locked (within a minute, after which the process stops trying), a
+/// warning on stderr (once per process) says the limit is not enforced.
+/// After a trim that fell short (files it may not remove), the process
+/// measures again only once another fifth of the limit is added. Never
+/// throws.
 void AddedToCache(const std::string& dir, const std::filesystem::path& entry, uint64_t bytes);
 
 /// What TrimCache found and removed.

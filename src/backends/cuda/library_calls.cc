@@ -319,18 +319,24 @@ LtMatmul::LtMatmul(const LtContext& c, const MatmulSpec& s, bool tf32)
       if (m != nullptr) m->Release();
     }
   } guard{this};
-  CheckLt(api.cublasLtMatmulDescCreate(&desc_, compute, scale), "descriptor");
   const cublasOperation_t op_a = s.transpose_rhs ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t op_b = s.transpose_lhs ? CUBLAS_OP_T : CUBLAS_OP_N;
-  CheckLt(api.cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof op_a), "transa");
-  CheckLt(api.cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof op_b), "transb");
-  if (s.bias >= 0) {
-    // D (n x m, column-major) gets the [n] vector added to every column:
-    // each row of the row-major product. Its type is D's (the default).
-    const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
-    CheckLt(api.cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue),
-            "epilogue");
-  }
+  // The product's descriptor for `compute` (made again if the first has no algorithm).
+  const auto describe = [&](cublasComputeType_t compute_type) {
+    if (desc_ != nullptr) api.cublasLtMatmulDescDestroy(desc_);
+    desc_ = nullptr;
+    CheckLt(api.cublasLtMatmulDescCreate(&desc_, compute_type, scale), "descriptor");
+    CheckLt(api.cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof op_a), "transa");
+    CheckLt(api.cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof op_b), "transb");
+    if (s.bias >= 0) {
+      // D (n x m, column-major) gets the [n] vector added to every column:
+      // each row of the row-major product. Its type is D's (the default).
+      const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
+      CheckLt(api.cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue),
+              "epilogue");
+    }
+  };
+  describe(compute);
   const auto u = [](int64_t v) { return static_cast<uint64_t>(v); };
   // A := rhs (n x k or, transposed, k x n stored), B := lhs, D: n x m.
   Layout(api, &a_, type, s.transpose_rhs ? u(s.k) : u(s.n), s.transpose_rhs ? u(s.n) : u(s.k),
@@ -348,8 +354,20 @@ LtMatmul::LtMatmul(const LtContext& c, const MatmulSpec& s, bool tf32)
   }
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
-  const cublasStatus_t st =
-      api.cublasLtMatmulAlgoGetHeuristic(c.handle, desc_, a_, b_, d_, d_, pref, 1, &result, &found);
+  cublasStatus_t st = api.cublasLtMatmulAlgoGetHeuristic(c.handle, desc_, a_, b_, d_, d_, pref, 1, &result, &found);
+  const bool reduced = compute == CUBLAS_COMPUTE_32F_FAST_16BF || compute == CUBLAS_COMPUTE_32F_FAST_TF32;
+  if ((st != CUBLAS_STATUS_SUCCESS || found == 0) && reduced) {
+    // Reduced precision is a permission, not a demand: where cuBLASLt has no
+    // algorithm for it (a GPU without such tensor cores), the exact product.
+    try {
+      describe(CUBLAS_COMPUTE_32F);
+    } catch (...) {
+      api.cublasLtMatmulPreferenceDestroy(pref);
+      throw;
+    }
+    found = 0;
+    st = api.cublasLtMatmulAlgoGetHeuristic(c.handle, desc_, a_, b_, d_, d_, pref, 1, &result, &found);
+  }
   api.cublasLtMatmulPreferenceDestroy(pref);
   if (st != CUBLAS_STATUS_SUCCESS || found == 0) {
     Throw("cuda: cuBLASLt has no algorithm for a " + std::string(dtypes::Name(dt)) + " product of [" +

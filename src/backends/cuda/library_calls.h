@@ -66,8 +66,10 @@ struct LtContext {
 /// is added along n, the rhs's free extent).
 class LtMatmul {
  public:
-  /// Throws kiln::Error where cuBLASLt has no algorithm. `tf32`: Float32 may
-  /// run on TF32 tensor cores (else exact FP32).
+  /// Throws kiln::Error where cuBLASLt has no algorithm. Float32 takes
+  /// bf16 tensor cores where `s.bf16_products`, else TF32 ones where `tf32`,
+  /// else exact FP32; a reduced precision cuBLASLt has no algorithm for
+  /// falls back to exact FP32.
   LtMatmul(const LtContext& c, const MatmulSpec& s, bool tf32);
   ~LtMatmul();
   LtMatmul(const LtMatmul&) = delete;
