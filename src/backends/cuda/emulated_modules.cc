@@ -673,7 +673,7 @@ std::vector<std::string> CompileEmulatedModules(const std::vector<std::string>& 
   const std::string cache = KernelCacheDir();
   const bool cached = !cache.empty();  // else the module lives in a temporary folder until it is loaded
   const std::string dir =
-      cached ? cache + "/emulator"
+      cached ? cache + "/" + kEmulatorSubfolder
              : (std::filesystem::temp_directory_path() / ("kiln-cuda-emu-" + std::to_string(::getpid()))).string();
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -720,7 +720,8 @@ std::string EmulatedModuleFile(const std::vector<std::string>& sources) {
   const std::string cache = KernelCacheDir();
   if (cache.empty()) return "";
   const std::string cxx = EmulatorCompiler();
-  return cache + "/emulator/" + ModuleKey(cxx, EmulatorFlags(cxx), EmulatorSource(sources)) + ".so";
+  const std::string key = ModuleKey(cxx, EmulatorFlags(cxx), EmulatorSource(sources));
+  return cache + "/" + kEmulatorSubfolder + "/" + key + ".so";
 }
 
 std::vector<std::string> NvrtcCheckArchitectures() {

@@ -278,7 +278,7 @@ CacheTrim TrimCache(const std::string& dir, uint64_t limit, uint64_t target, con
   const fs::path kept = keep.lexically_normal();
   for (const bool in_emulator : {false, true}) {
     std::error_code ec;
-    for (fs::directory_iterator it(in_emulator ? fs::path(dir) / "emulator" : fs::path(dir), ec), end;
+    for (fs::directory_iterator it(in_emulator ? fs::path(dir) / kEmulatorSubfolder : fs::path(dir), ec), end;
          !ec && it != end; it.increment(ec)) {
       std::error_code entry_ec;
       const std::string name = it->path().filename().string();

@@ -16,6 +16,10 @@
 
 namespace kiln::backends::cuda {
 
+/// The cache folder's subfolder of emulator modules (emulated_modules.cc),
+/// which trimming measures with the cubins.
+inline constexpr char kEmulatorSubfolder[] = "emulator";
+
 /// The disk cache folder: $KILN_CUDA_CACHE_DIR if set ("" or "off" disables
 /// it), else $XDG_CACHE_HOME/kiln/cuda, else ~/.cache/kiln/cuda. Throws
 /// KernelCacheMaxBytes()'s error for a bad limit, so that it shows before
