@@ -15,8 +15,9 @@
 # ./build-gpu-out). Steps: deps, build, gpu (nvidia-smi), ctest, graphs (four suites with every call
 # recorded as a CUDA graph), onnx (ONNX's node tests on the GPU
 # backend, from .gpu/onnx-node.tar.xz), main (MLP 2 epochs, then the CNN
-# 1 epoch if time is left), bench. Each has its own timeout, cut to the time left, so a failure or
-# a hang of one still lets the others run (no build: no later Kiln step).
+# 1 epoch if time is left), bench, profile (KILN_CUDA_PROFILE=1 on the MLP, CNN and GPT-2 block
+# steps: where each one's GPU time goes, step by step). Each has its own timeout, cut to the time
+# left, so a failure or a hang of one still lets the others run (no build: no later Kiln step).
 # Environment (all optional):
 #   KILN_PREBUILT_BUILD=DIR    use this already built build folder; skip the build
 #   KILN_GPU_BUILD_DIR=DIR     where to build (default build-gpu)
@@ -28,11 +29,12 @@
 #   KILN_GPU_CTEST_J=N         ctest -j (default 8)
 #   KILN_GPU_BENCH_ROUNDS=N    interleaved benchmark rounds per side (default 3)
 #   KILN_GPU_BENCH_ARGS=...    extra arguments for both benchmark programs (e.g. --only=mlp,cnn)
-#   KILN_GPU_STEPS="..."       the steps to run (default "deps build gpu ctest graphs onnx main bench")
+#   KILN_GPU_STEPS="..."       the steps to run (default "deps build gpu ctest graphs onnx main bench profile")
+#   KILN_GPU_PROFILE_ONLY=...  the workloads the profile step runs (default mlp,cnn,gpt2_block)
 #   KILN_GPU_BACKEND=NAME      KILN_BACKEND for the main job and kiln_gpu_bench (default: cuda when
 #                              nvidia-smi sees a GPU, else unset; set it empty for backends::New()'s pick)
 # Files in $OUT (the tool brings back at most 8): gpu_check.md, env.log, build.log, ctest.log,
-# onnx.log, main_job.log, bench.log.
+# onnx.log, main_job.log, bench.log, profile.log.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 ROOT="$PWD"
@@ -42,7 +44,7 @@ OUT="$(cd "$OUT" && pwd)"
 START=$(date +%s)
 BUDGET="${KILN_GPU_BUDGET_S:-470}"
 DEADLINE=$((START + BUDGET))
-STEPS=" ${KILN_GPU_STEPS:-deps build gpu ctest graphs onnx main bench} "
+STEPS=" ${KILN_GPU_STEPS:-deps build gpu ctest graphs onnx main bench profile} "
 DEPS=/tmp/kilndeps
 MULTIARCH=x86_64-linux-gnu
 BUILD="${KILN_PREBUILT_BUILD:-${KILN_GPU_BUILD_DIR:-build-gpu}}"
@@ -369,11 +371,12 @@ if wants bench && [ $BUILT = 1 ]; then
   rm -f /tmp/kiln_gpu_bench_kiln.header /tmp/kiln_gpu_bench_torch.header
   bench_t0=$(date +%s)
   done_rounds=0
+  PROFILE_RESERVE=$(wants profile && echo 35 || echo 0)  # seconds kept for the profile step
   bench_status=ok
   for r in $(seq 1 "$ROUNDS"); do
     for side in kiln torch; do
-      # Each run may take what is left, keeping 10 s for the summary.
-      lim=$(limit 120 10)
+      # Each run may take what is left, keeping 10 s for the summary (and the profile's time).
+      lim=$(limit 120 $((10 + PROFILE_RESERVE)))
       echo "=== $side round $r (limit ${lim}s)" >>"$OUT/bench.log"
       tmp=/tmp/kiln_gpu_bench_$side.out
       : >"$tmp"
@@ -394,7 +397,8 @@ if wants bench && [ $BUILT = 1 ]; then
       [ -n "$h" ] && echo "$h" >"/tmp/kiln_gpu_bench_$side.header"
     done
     done_rounds=$r
-    [ "$(left)" -lt 40 ] && break
+    # Another round only with time for it, and for the profile after it.
+    [ "$(left)" -lt $((40 + PROFILE_RESERVE)) ] && break
   done
   TABLE=$(python3 - "$ROWS_TSV" /tmp/kiln_gpu_bench_kiln.header /tmp/kiln_gpu_bench_torch.header <<'EOF'
 import statistics, sys
@@ -445,6 +449,47 @@ EOF
   DETAILS+=("## Benchmarks ($done_rounds interleaved rounds per side)"$'\n\n'"$TABLE")
   [ -n "$errs" ] && DETAILS+=("### Benchmark errors"$'\n\n```\n'"$errs"$'\n```')
   row bench "$bench_status" "$(($(date +%s) - bench_t0))" "$done_rounds rounds; $(grep -c . "$ROWS_TSV") results; $(echo "$errs" | grep -c BENCHERR) errors"
+fi
+
+# ------------------------------------------------------------------ profile
+# One run of the train steps with every executable's per-step GPU time printed when it goes
+# (KILN_CUDA_PROFILE=1: events around each step, CUDA graphs off, a wait after each call; without a
+# GPU, KILN_CPU_PROFILE). The summary keeps the three costliest functions' ten slowest steps. A run
+# cut by its timeout loses the tables of the workload it was in (they print when executables go).
+if wants profile && [ $BUILT = 1 ]; then
+  KB="$BUILD/bench/kiln_gpu_bench"
+  SIZE_ARGS=()
+  [ $HAVE_GPU = 0 ] && SIZE_ARGS=(--small)
+  : >"$OUT/profile.log"
+  if [ ! -x "$KB" ]; then
+    row profile "not built" 0 ""
+  else
+    run_timed "$(limit 60 5)" "$OUT/profile.log" env ${KILN_RUN_BACKEND:+KILN_BACKEND=$KILN_RUN_BACKEND} \
+      KILN_CUDA_PROFILE=1 KILN_CPU_PROFILE=$((1 - HAVE_GPU)) "$KB" "${SIZE_ARGS[@]}" --rounds=1 \
+      --only="${KILN_GPU_PROFILE_ONLY:-mlp,cnn,gpt2_block}"
+    TOP=$(python3 - "$OUT/profile.log" <<'EOF'
+import re, sys
+tables, cur = [], None
+for line in open(sys.argv[1], errors="replace"):
+    m = re.match(r'kiln \S+ profile of "(.*)": (\d+) executions, ([0-9.]+) ms', line)
+    if m:
+        cur = [float(m.group(3)) * int(m.group(2)), line.rstrip(), []]
+        tables.append(cur)
+    elif cur is not None and line.startswith("  "):
+        if len(cur[2]) < 10:
+            cur[2].append(line.rstrip())
+    else:
+        cur = None
+for total, head, rows in sorted(tables, key=lambda t: -t[0])[:3]:
+    print(head)
+    for r in rows:
+        print(r)
+print(f"({len(tables)} profiled functions in profile.log)")
+EOF
+    )
+    DETAILS+=("## Where the time goes (KILN_CUDA_PROFILE=1, one round; the costliest functions)"$'\n\n```\n'"$(echo "$TOP" | cut -c1-220)"$'\n```')
+    row profile "$STATUS" "$SECS" "$(echo "$TOP" | tail -1)"
+  fi
 fi
 
 write_summary

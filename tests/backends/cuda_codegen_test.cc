@@ -27,6 +27,7 @@
 #include "src/backends/cuda/nvrtc_compiler.h"
 #include "src/backends/cuda/prelude.h"
 #include "src/backends/cuda/program_runner.h"
+#include "src/backends/cuda/step_labels.h"
 #include "tests/testing/op_cases.h"
 #include "tests/testing/testing.h"
 
@@ -955,6 +956,57 @@ std::vector<LibraryCall> LibraryCallsOf(const Program& p) {
     if (s.kind == StepKind::kLibrary) out.push_back(p.library_calls[static_cast<size_t>(s.index)]);
   }
   return out;
+}
+
+// KILN_CUDA_PROFILE's labels: a step on a scratch value (the patches of a
+// convolution off cuDNN, a factorization's work area or results) is named
+// by the instruction that made it, a product by its extents, a library call
+// by its library, a kernel among several of its value's by its name; each
+// names the caller's line.
+TEST(CudaCodegenTest, StepLabelsNameTheServedOpAndLibrary) {
+  int ops_line = 0;  // where the convolution and the Cholesky are made
+  auto fn = Build([&](graph::Graph* g) {
+    Node x = graph::Parameter(g, "x", shapes::Make(dtypes::Float32, 2, 5, 5, 3));
+    Node w = graph::Parameter(g, "w", shapes::Make(dtypes::Float32, 3, 3, 3, 8));
+    Node a = graph::Parameter(g, "a", shapes::Make(dtypes::Float64, 4, 4));
+    Node b = graph::Parameter(g, "b", shapes::Make(dtypes::Float32, 4, 4));
+    const graph::QrResult qr = graph::Qr(b);
+    const graph::EighResult eigh = graph::Eigh(b);
+    ops_line = __LINE__ + 1;
+    return std::vector<Node>{graph::ConvGeneral(x, w, Conv2D("NHWC")), graph::Cholesky(a), qr.q, qr.r,
+                             eigh.eigenvalues};
+  });
+  const Program p = GenerateProgram(*fn);
+  const std::vector<std::string> labels = ProgramStepLabels(p);
+  ASSERT_EQ(labels.size(), p.steps.size());
+  std::string all;
+  for (const std::string& l : labels) all += l + "\n";
+  const std::string line = "(cuda_codegen_test.cc:" + std::to_string(ops_line) + ")";
+  EXPECT_NE(all.find("ConvGeneral -> Float32[2, 5, 5, 8] " + line + ", its Float32[50, 27] buffer [kiln_im2col_"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("ConvGeneral -> Float32[2, 5, 5, 8] " + line + " [cuBLASLt 50x8x27]"), std::string::npos) << all;
+  EXPECT_NE(all.find("Cholesky -> Float64[4, 4] " + line + " [cuSOLVER potrf]"), std::string::npos) << all;
+  // Its kernels around the call (copying in, zeroing the other triangle)
+  // by their names, not as fusions computing the Cholesky.
+  EXPECT_NE(all.find("Cholesky -> Float64[4, 4] " + line + " [kiln_cholesky_finish_"), std::string::npos) << all;
+  EXPECT_EQ(all.find("ops -> Float64[4, 4]"), std::string::npos) << all;
+  // Factorizations with tuples of results: named by the op, the buffer's
+  // shape after it.
+  EXPECT_NE(all.find("Qr (cuda_codegen_test.cc:" + std::to_string(ops_line - 3) +
+                     "), its Float32[1, 4, 4] buffer [cuSOLVER geqrf]"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("), its Float32[4, 4] buffer [kiln_qr_r_"), std::string::npos) << all;
+  EXPECT_NE(all.find("Eigh (cuda_codegen_test.cc:" + std::to_string(ops_line - 2) +
+                     "), its Float32[1, 4, 4] buffer [cuSOLVER syevd]"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("), its Float32[4] buffer [kiln_result_"), std::string::npos) << all;  // the eigenvalues
+  EXPECT_EQ(all.find("Qr ->"), std::string::npos) << all;
+  EXPECT_EQ(all.find("Eigh ->"), std::string::npos) << all;
+  EXPECT_EQ(all.find("scratch"), std::string::npos) << all;
+  EXPECT_NE(all.find("Parameter -> Float32[2, 5, 5, 3]"), std::string::npos) << all;  // steps without work too
 }
 
 // Linear algebra is cuSOLVER and cuBLAS calls on column-major matrices:

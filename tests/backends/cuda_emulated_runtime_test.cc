@@ -170,6 +170,58 @@ TEST_F(EmulatedRuntimeTest, StreamWorkRunsWhenTheHostWaits) {
   EXPECT_EQ(Rt().cudaLibraryUnload(add.library), cudaSuccess);
 }
 
+// Timing events (KILN_CUDA_PROFILE's): the time between two records is
+// known once both ran, as CUDA's cudaEventElapsedTime says: not ready while
+// pending, an error for events without timing or never recorded (a record
+// in a capture stands for no time here), and unknown flags refused.
+TEST_F(EmulatedRuntimeTest, ElapsedTimeFollowsCudasRules) {
+  const Loaded add = Load(0, "emu_add_one");
+  cudaEvent_t start = nullptr, end = nullptr, untimed = nullptr, bad = nullptr;
+  ASSERT_EQ(Rt().cudaEventCreateWithFlags(&start, cudaEventDefault), cudaSuccess);
+  ASSERT_EQ(Rt().cudaEventCreateWithFlags(&end, cudaEventBlockingSync), cudaSuccess);
+  ASSERT_EQ(Rt().cudaEventCreateWithFlags(&untimed, cudaEventDisableTiming), cudaSuccess);
+  EXPECT_EQ(Rt().cudaEventCreateWithFlags(&bad, 0x80), cudaErrorInvalidValue);
+  EXPECT_EQ(Rt().cudaEventCreateWithFlags(&bad, cudaEventInterprocess), cudaErrorInvalidValue);  // must not time
+  Rt().cudaGetLastError();
+  float ms = -1;
+  EXPECT_EQ(Rt().cudaEventElapsedTime(&ms, start, end), cudaErrorInvalidResourceHandle);  // never recorded
+  Rt().cudaGetLastError();
+  float* x = Device(0, s_);
+  float* y = Device(0, s_);
+  ASSERT_EQ(Rt().cudaEventRecord(start, s_), cudaSuccess);
+  for (int i = 0; i < 20; ++i) ASSERT_EQ(Launch(add.kernel, x, y, s_), cudaSuccess);
+  ASSERT_EQ(Rt().cudaEventRecord(end, s_), cudaSuccess);
+  ASSERT_EQ(Rt().cudaEventRecord(untimed, s_), cudaSuccess);
+  EXPECT_EQ(Rt().cudaEventElapsedTime(&ms, start, end), cudaErrorNotReady);
+  EXPECT_EQ(Rt().cudaGetLastError(), cudaSuccess);  // not sticky
+  EXPECT_EQ(ms, -1);
+  ASSERT_EQ(Rt().cudaEventSynchronize(start), cudaSuccess);
+  EXPECT_EQ(Rt().cudaEventElapsedTime(&ms, start, end), cudaErrorNotReady);  // the launches are still pending
+  ASSERT_EQ(Rt().cudaStreamSynchronize(s_), cudaSuccess);
+  ASSERT_EQ(Rt().cudaEventElapsedTime(&ms, start, end), cudaSuccess);
+  EXPECT_GT(ms, 0);  // 20 emulated launches of 1,000 threads take time
+  EXPECT_LT(ms, 60e3);
+  float back = 0;
+  ASSERT_EQ(Rt().cudaEventElapsedTime(&back, end, start), cudaSuccess);
+  EXPECT_EQ(back, -ms);
+  EXPECT_EQ(Rt().cudaEventElapsedTime(&ms, start, untimed), cudaErrorInvalidResourceHandle);
+  EXPECT_EQ(Rt().cudaEventElapsedTime(nullptr, start, end), cudaErrorInvalidValue);
+  Rt().cudaGetLastError();
+  // Recorded again in a capture: no time to read.
+  ASSERT_EQ(Rt().cudaStreamBeginCapture(s_, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  ASSERT_EQ(Rt().cudaEventRecord(end, s_), cudaSuccess);
+  cudaGraph_t graph = nullptr;
+  ASSERT_EQ(Rt().cudaStreamEndCapture(s_, &graph), cudaSuccess);
+  EXPECT_EQ(Rt().cudaGraphDestroy(graph), cudaSuccess);
+  EXPECT_NE(Rt().cudaEventElapsedTime(&ms, start, end), cudaSuccess);  // CUDA's code here is undocumented
+  Rt().cudaGetLastError();
+  for (cudaEvent_t e : {start, end, untimed}) EXPECT_EQ(Rt().cudaEventDestroy(e), cudaSuccess);
+  EXPECT_EQ(Rt().cudaFreeAsync(x, s_), cudaSuccess);
+  EXPECT_EQ(Rt().cudaFreeAsync(y, s_), cudaSuccess);
+  ASSERT_EQ(Rt().cudaStreamSynchronize(s_), cudaSuccess);
+  EXPECT_EQ(Rt().cudaLibraryUnload(add.library), cudaSuccess);
+}
+
 // A host that never waits: the oldest work runs once thousands are queued
 // (a GPU keeps up), instead of piling up without bound.
 TEST_F(EmulatedRuntimeTest, AHostThatNeverWaitsDoesNotPileUpWork) {

@@ -15,7 +15,7 @@
 #include "src/backends/cpu/kernels.h"
 #include "src/backends/cpu/passes.h"
 #include "src/backends/cpu/sort.h"
-#include "src/backends/cpu/step_profile.h"
+#include "src/backends/step_profile.h"
 #include "src/ir/sort_prefix.h"
 
 namespace kiln::backends::cpu {
@@ -105,7 +105,9 @@ class CpuExecutable final : public Executable {
       steps_.push_back({kind, entry.index});
     }
     ComputeLastUses();
-    if (ProfilingEnabled()) profile_ = std::make_unique<StepProfile>(fn_->name, StepLabels());
+    if (ProfilingEnabled("KILN_CPU_PROFILE")) {
+      profile_ = std::make_unique<StepProfile>("cpu", "KILN_CPU_PROFILE", fn_->name, StepLabels());
+    }
     // Constants: allocated once, shared by every execution.
     constants_.resize(instrs.size());
     for (const Step& step : steps_) {

@@ -187,6 +187,7 @@ void Generator::Run() {
     const ir::Instruction& in = fn_.instructions[id];
     const int vid = static_cast<int>(id);
     if (!p_.materialized[id]) continue;
+    current_ = vid;
     if (const auto e = bias_epilogues_.find(vid); e != bias_epilogues_.end()) {
       Dot(e->second.dot, vid, e->second.bias);
       continue;
@@ -320,7 +321,9 @@ int Generator::AddScratch(const shapes::Shape& shape) {
   t.attrs = ir::ParameterAttrs{-1, "scratch"};
   p_.function.instructions.push_back(std::move(t));
   p_.materialized.push_back(true);
-  return static_cast<int>(p_.function.instructions.size()) - 1;
+  const int id = static_cast<int>(p_.function.instructions.size()) - 1;
+  p_.scratch_owner[id] = current_;
+  return id;
 }
 
 KernelSpec Generator::FinishScratch(const KernelBuilder& b, int scratch_id, const char* kind, const std::string& loop, int64_t items) {

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -200,6 +201,10 @@ struct Program {
   /// Per instruction id: whether the value has a buffer (false: it is
   /// computed inside its consumers' kernels).
   std::vector<bool> materialized;
+  /// Scratch values the generator appended to `function` (im2col patches,
+  /// a factorization's work areas and results), each with the instruction
+  /// whose steps made it.
+  std::map<int, int> scratch_owner;
 };
 
 /// Which dtypes DotGeneral runs on cuBLASLt (the others use a generated kernel).

@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -41,6 +42,8 @@
 #include "src/backends/cuda/program_runner.h"
 #include "src/backends/cuda/runtime_api.h"
 #include "src/backends/cuda/staging.h"
+#include "src/backends/cuda/step_labels.h"
+#include "src/backends/step_profile.h"
 #include "src/distributed/communicator.h"
 
 namespace kiln::backends::cuda {
@@ -295,10 +298,84 @@ struct Libraries {
   }
 };
 
+// KILN_CUDA_PROFILE's timing of one executable: a start and an end event
+// around each step's work on the stream, read once the execution is done
+// (or, inside long loops, every kMaxPairs steps), adding up to the table
+// printed when the executable goes.
+class StepTimes {
+ public:
+  StepTimes(const RuntimeApi& rt, std::unique_ptr<StepProfile> table, size_t step_count)
+      : rt_(rt), table_(std::move(table)), seconds_(step_count, 0.0) {}
+  ~StepTimes() {
+    for (cudaEvent_t e : events_) Released(rt_, rt_.cudaEventDestroy(e), "destroying an event");
+  }
+  StepTimes(const StepTimes&) = delete;
+  StepTimes& operator=(const StepTimes&) = delete;
+
+  /// Records step `step`'s start on `stream` (its previous step has ended).
+  void Begin(int step, cudaStream_t stream) {
+    if (steps_.size() == kMaxPairs) {  // a loop body's many trips: read them and reuse the events
+      Check(rt_, rt_.cudaStreamSynchronize(stream), "running profiled steps");
+      Fold();
+    }
+    const size_t pair = steps_.size();
+    while (events_.size() < 2 * pair + 2) {
+      cudaEvent_t e = nullptr;
+      Check(rt_, rt_.cudaEventCreateWithFlags(&e, cudaEventDefault), "creating a profile event");
+      events_.push_back(e);
+    }
+    Check(rt_, rt_.cudaEventRecord(events_[2 * pair], stream), "recording a profile event");
+    steps_.push_back(step);
+  }
+  /// Records the started step's end on `stream`.
+  void End(cudaStream_t stream) {
+    Check(rt_, rt_.cudaEventRecord(events_[2 * steps_.size() - 1], stream), "recording a profile event");
+  }
+  /// One more execution to count (a loop body's: one per trip).
+  void CountRun() { ++runs_; }
+  /// Once the stream's work is done: the executions since the last Collect
+  /// into the table.
+  void Collect() {
+    Fold();
+    if (runs_ > 0) table_->Add(seconds_, runs_);
+    Discard();
+  }
+  /// After a failed execution: its steps are not counted.
+  void Discard() {
+    steps_.clear();
+    std::fill(seconds_.begin(), seconds_.end(), 0.0);
+    runs_ = 0;
+  }
+  /// Adds the host's time from call to results of one execution.
+  void AddWall(double seconds) { table_->AddWall(seconds); }
+
+ private:
+  static constexpr size_t kMaxPairs = 4096;
+
+  // The recorded (and finished) pairs' times into seconds_.
+  void Fold() {
+    for (size_t i = 0; i < steps_.size(); ++i) {
+      float ms = 0;
+      Check(rt_, rt_.cudaEventElapsedTime(&ms, events_[2 * i], events_[2 * i + 1]), "reading a profile event");
+      seconds_[static_cast<size_t>(steps_[i])] += ms / 1e3;
+    }
+    steps_.clear();
+  }
+
+  const RuntimeApi& rt_;
+  std::unique_ptr<StepProfile> table_;
+  std::vector<cudaEvent_t> events_;  // pairs, reused from execution to execution
+  std::vector<int> steps_;           // per pair recorded since the last Fold: its step
+  std::vector<double> seconds_;      // per step, since the last Collect
+  int64_t runs_ = 0;                 // executions since the last Collect
+};
+
 class CudaExecutable final : public Executable {
  public:
+  // `profile`: time each step (KILN_CUDA_PROFILE, read once for an
+  // executable and its sub-functions' executables).
   CudaExecutable(std::shared_ptr<Backend> backend, std::shared_ptr<Device> device,
-                 std::shared_ptr<const ir::Function> fn)
+                 std::shared_ptr<const ir::Function> fn, bool profile)
       : backend_(std::move(backend)), device_(std::move(device)), rt(device_->rt), fn_(std::move(fn)) {
     const std::shared_ptr<const ir::Function> optimized = cpu::OptimizeFunction(fn_);
     ProgramOptions options = ProgramOptionsFromEnvironment();
@@ -371,10 +448,17 @@ class CudaExecutable final : public Executable {
     subexecutables_.resize(program_.function.subfunctions.size());
     for (int sub : ControlFlowSubfunctions(program_)) {
       subexecutables_[static_cast<size_t>(sub)] =
-          std::make_unique<CudaExecutable>(backend_, device_, program_.function.subfunctions[static_cast<size_t>(sub)]);
+          std::make_unique<CudaExecutable>(backend_, device_, program_.function.subfunctions[static_cast<size_t>(sub)],
+                                           profile);
     }
     stream_ = d.stream;
     replays_ = std::make_unique<Replays<DeviceMem, CudaGraph>>(program_, GraphPolicyFromEnvironment());
+    if (profile) {
+      times_ = std::make_unique<StepTimes>(
+          rt, std::make_unique<StepProfile>(rt.backend_name, "KILN_CUDA_PROFILE", fn_->name, ProgramStepLabels(program_),
+                                            "GPU time"),
+          program_.steps.size());
+    }
   }
 
   const ir::Function& Function() const override { return *fn_; }
@@ -383,8 +467,60 @@ class CudaExecutable final : public Executable {
     Device& d = *device_;
     std::lock_guard lock(d.mu);
     Check(rt, rt.cudaSetDevice(d.ordinal), "cudaSetDevice");
-    return ExecuteProgram(rt.backend_name, fn_->name, program_, last_use_, constants_, std::move(args), donate, *this,
-                          *replays_);
+    if (!times_) {
+      return ExecuteProgram(rt.backend_name, fn_->name, program_, last_use_, constants_, std::move(args), donate, *this,
+                            *replays_);
+    }
+    // Profiled: step by step (a CUDA graph's steps cannot be timed one by
+    // one), and the host waits for each execution's work to read its times.
+    const auto start = std::chrono::steady_clock::now();
+    times_->CountRun();
+    std::vector<BufferPtr> outputs;
+    try {
+      outputs = ExecuteProgram(rt.backend_name, fn_->name, program_, last_use_, constants_, std::move(args), donate,
+                               *this, StepByStep{});
+      Check(rt, rt.cudaStreamSynchronize(d.stream), "running a profiled execution");
+      CollectProfile(false);
+    } catch (...) {
+      CollectProfile(true);
+      throw;
+    }
+    times_->AddWall(SecondsSince(start));
+    return outputs;
+  }
+
+  // KILN_CUDA_PROFILE: after an execution, this executable's step times and
+  // its sub-functions' into their tables, or (`discard`, a failed one)
+  // dropped.
+  void CollectProfile(bool discard) {
+    if (times_ && discard) {
+      times_->Discard();
+    } else if (times_) {
+      times_->Collect();
+    }
+    for (const auto& sub : subexecutables_) {
+      if (sub) sub->CollectProfile(discard);
+    }
+  }
+  // RunProgram's optional timing interface.
+  void StepBegins(int step) {
+    if (times_ && Timed(program_.steps[static_cast<size_t>(step)])) times_->Begin(step, stream_);
+  }
+  void StepEnds(int step) {
+    if (times_ && Timed(program_.steps[static_cast<size_t>(step)])) times_->End(stream_);
+  }
+  // Steps that put work on the stream.
+  bool Timed(const Step& s) const {
+    switch (s.kind) {
+      case StepKind::kKernel:
+      case StepKind::kUpdate: return program_.kernels[static_cast<size_t>(s.index)].work_items > 0;
+      case StepKind::kMatmul:
+      case StepKind::kConv:
+      case StepKind::kLibrary:
+      case StepKind::kWhile:
+      case StepKind::kIf: return true;
+      default: return false;
+    }
   }
 
   // ExecuteProgram's device interface.
@@ -488,6 +624,7 @@ class CudaExecutable final : public Executable {
 
   std::vector<MemPtr> RunSubfunction(int index, std::vector<MemPtr> args, const std::vector<bool>& donate) {
     CudaExecutable& sub = *subexecutables_[static_cast<size_t>(index)];
+    if (sub.times_) sub.times_->CountRun();
     return RunWithArguments(sub.program_, sub.last_use_, sub.constants_, std::move(args), donate, sub);
   }
   // A While's condition or an If's predicate: one byte copied to the host,
@@ -525,6 +662,7 @@ class CudaExecutable final : public Executable {
   std::vector<std::unique_ptr<CudaExecutable>> subexecutables_;  // per sub-function (null if no While/If runs it)
   cudaStream_t stream_ = nullptr;  // where steps go: the device's stream, or its capture stream while recording
   std::unique_ptr<Replays<DeviceMem, CudaGraph>> replays_;
+  std::unique_ptr<StepTimes> times_;  // with KILN_CUDA_PROFILE=1
 };
 
 class CudaBackend final : public Backend, public std::enable_shared_from_this<CudaBackend> {
@@ -574,7 +712,8 @@ class CudaBackend final : public Backend, public std::enable_shared_from_this<Cu
 
   std::unique_ptr<Executable> Compile(std::shared_ptr<const ir::Function> function) override {
     function->Validate();
-    return std::make_unique<CudaExecutable>(shared_from_this(), device_, std::move(function));
+    return std::make_unique<CudaExecutable>(shared_from_this(), device_, std::move(function),
+                                            ProfilingEnabled("KILN_CUDA_PROFILE"));
   }
 
  private:

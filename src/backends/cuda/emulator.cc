@@ -27,6 +27,7 @@
 #include "src/backends/cuda/emulator.h"
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdint>
 #include <cstring>
@@ -86,10 +87,18 @@ struct EmuStream {
   uint64_t submitted = 0;       // the last submitted work's seq
   std::mutex run_mu;            // held while running pending work, so it runs in order
 };
+// When a timing event's work ran (cudaEventElapsedTime), set by the work
+// its record submitted.
+struct EmuStamp {
+  std::atomic<bool> done{false};
+  std::chrono::steady_clock::time_point time;
+};
 // A recorded event: the point of its stream's work it stands for.
 struct EmuEvent {
   EmuStream* stream = nullptr;
   uint64_t seq = 0;
+  bool timing = true;               // created without cudaEventDisableTiming
+  std::shared_ptr<EmuStamp> stamp;  // the last record's (null: none, or recorded in a capture)
 };
 struct EmuGraph {
   std::shared_ptr<GraphBody> body;
@@ -511,9 +520,13 @@ cudaError_t FreeHost(void* p) {
   return cudaSuccess;
 }
 
-cudaError_t EventCreateWithFlags(cudaEvent_t* e, unsigned int) {
-  if (e == nullptr) return Fail(cudaErrorInvalidValue);
+cudaError_t EventCreateWithFlags(cudaEvent_t* e, unsigned int flags) {
+  constexpr unsigned kKnown = cudaEventBlockingSync | cudaEventDisableTiming | cudaEventInterprocess;
+  if (e == nullptr || (flags & ~kKnown) != 0) return Fail(cudaErrorInvalidValue);
+  // An interprocess event must not time (CUDA's rule).
+  if ((flags & cudaEventInterprocess) != 0 && (flags & cudaEventDisableTiming) == 0) return Fail(cudaErrorInvalidValue);
   auto* event = new EmuEvent;
+  event->timing = (flags & cudaEventDisableTiming) == 0;
   std::lock_guard lock(Rt().mu);
   Rt().events.insert(event);
   *e = reinterpret_cast<cudaEvent_t>(event);
@@ -526,11 +539,42 @@ cudaError_t EventDestroy(cudaEvent_t e) {
   return cudaSuccess;
 }
 cudaError_t EventRecord(cudaEvent_t e, cudaStream_t s) {
-  std::lock_guard lock(Rt().mu);
+  std::unique_lock lock(Rt().mu);
   if (Rt().events.count(e) == 0 || !KnownStream(s)) return Fail(cudaErrorInvalidResourceHandle);
   auto& event = *reinterpret_cast<EmuEvent*>(e);
   event.stream = !StreamOf(s)->capturing ? StreamOf(s) : nullptr;
+  event.stamp.reset();
   event.seq = event.stream != nullptr ? event.stream->submitted : 0;
+  if (event.timing && event.stream != nullptr) {
+    // A timing event's record is work of its own: it notes the time when
+    // the stream's work before it has run. Its place is the event's (Submit
+    // may let other threads submit more before it returns).
+    auto stamp = std::make_shared<EmuStamp>();
+    event.stamp = stamp;
+    uint64_t seq = 0;
+    const cudaError_t r = Submit(
+        s,
+        [stamp] {
+          stamp->time = std::chrono::steady_clock::now();
+          stamp->done = true;
+        },
+        lock, &seq);
+    if (r != cudaSuccess) return r;
+    event.seq = seq;
+  }
+  return cudaSuccess;
+}
+// Milliseconds between two timing events' records, once both have run.
+cudaError_t EventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
+  std::lock_guard lock(Rt().mu);
+  if (ms == nullptr) return Fail(cudaErrorInvalidValue);
+  if (Rt().events.count(start) == 0 || Rt().events.count(end) == 0) return Fail(cudaErrorInvalidResourceHandle);
+  const auto& a = *reinterpret_cast<EmuEvent*>(start);
+  const auto& b = *reinterpret_cast<EmuEvent*>(end);
+  // Events without timing, or never recorded (or only in a capture).
+  if (!a.timing || !b.timing || a.stamp == nullptr || b.stamp == nullptr) return Fail(cudaErrorInvalidResourceHandle);
+  if (!a.stamp->done || !b.stamp->done) return cudaErrorNotReady;  // not sticky: the work is still pending
+  *ms = std::chrono::duration<float, std::milli>(b.stamp->time - a.stamp->time).count();
   return cudaSuccess;
 }
 // Runs the event's stream up to the event (no further: later work stays
@@ -721,6 +765,7 @@ const RuntimeApi& EmulatedRuntimeApi() {
     a.cudaEventDestroy = EventDestroy;
     a.cudaEventRecord = EventRecord;
     a.cudaEventSynchronize = EventSynchronize;
+    a.cudaEventElapsedTime = EventElapsedTime;
     a.cudaMemcpyAsync = MemcpyAsync;
     a.cudaLibraryLoadData = LibraryLoadData;
     a.cudaLibraryUnload = LibraryUnload;

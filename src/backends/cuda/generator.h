@@ -188,6 +188,8 @@ class Generator {
   std::map<int, std::vector<int>> elements_;
   // PlanBiasEpilogues' additions: Add id -> its product and vector.
   std::map<int, BiasEpilogue> bias_epilogues_;
+  // The instruction Run is generating (Program::scratch_owner's owners).
+  int current_ = -1;
 };
 
 }  // namespace kiln::backends::cuda::gen

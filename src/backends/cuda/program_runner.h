@@ -196,6 +196,9 @@ std::vector<std::shared_ptr<Mem>> RunIf(const ir::Instruction& in, int si, const
 ///   std::vector<std::shared_ptr<Mem>> RunSubfunction(int index, std::vector<std::shared_ptr<Mem>> args,
 ///                                                    const std::vector<bool>& donate);
 ///   bool ReadPredicate(const Mem&);
+/// and, optionally (a profile's timing: called around every step),
+///   void StepBegins(int step);
+///   void StepEnds(int step);
 /// `values` holds the parameters (by instruction id) on entry, `writable`
 /// marks donated ones; `constants` the uploaded constants. Values are
 /// released after their last use; an elementwise kernel writes over an
@@ -217,6 +220,7 @@ std::vector<std::shared_ptr<Mem>> RunProgram(const Program& p, const std::vector
     const auto v = static_cast<size_t>(step.value);
     const ir::Instruction& in = instrs[v];
     const auto bytes = static_cast<size_t>(in.shape.ByteSize());
+    if constexpr (requires { device.StepBegins(0); }) device.StepBegins(static_cast<int>(si));
     switch (step.kind) {
       case StepKind::kParameter: break;
       case StepKind::kConstant: values[v] = constants[v]; break;
@@ -290,6 +294,7 @@ std::vector<std::shared_ptr<Mem>> RunProgram(const Program& p, const std::vector
         break;
       }
     }
+    if constexpr (requires { device.StepEnds(0); }) device.StepEnds(static_cast<int>(si));
     for (int r : StepReads(p, step)) {
       if (last_use[static_cast<size_t>(r)] == static_cast<int>(si)) {
         values[static_cast<size_t>(r)].reset();

@@ -52,6 +52,7 @@ namespace kiln::backends::cuda {
   X(cudaEventDestroy, cudaError_t (*)(cudaEvent_t))                                                        \
   X(cudaEventRecord, cudaError_t (*)(cudaEvent_t, cudaStream_t))                                           \
   X(cudaEventSynchronize, cudaError_t (*)(cudaEvent_t))                                                    \
+  X(cudaEventElapsedTime, cudaError_t (*)(float*, cudaEvent_t, cudaEvent_t))                              \
   X(cudaMemcpyAsync, cudaError_t (*)(void*, const void*, size_t, cudaMemcpyKind, cudaStream_t))            \
   X(cudaLibraryLoadData, cudaError_t (*)(cudaLibrary_t*, const void*, cudaJitOption*, void**, unsigned int, \
                                          cudaLibraryOption*, void**, unsigned int))                         \
