@@ -23,6 +23,9 @@
 //   cnn_im2col      cnn with KILN_CUDA_CUDNN=0: convolutions as im2col and cuBLASLt
 //                   products instead of cuDNN (Kiln's alone)
 //   tiny_call       x + 1 on Float32[1], the result read on the host
+//   tiny_queued     x + 1 on Float32[1], 100 calls back to back with the results left on the
+//                   device, then a wait for the last: the host's cost per call when it does not
+//                   wait for each (PyTorch's side: 100 x + 1, then .item() of the last)
 //   chain           tanh(2x + 1) * sigmoid(x) on Float32[chain_n] (default 256M)
 //   copy            -x on Float32[chain_n]: one read and one write, the
 //                   elementwise bandwidth ceiling (PyTorch's side: a plain copy)
@@ -335,6 +338,26 @@ void TinyCall(const BackendPtr& backend, const Options& o) {
   Report("tiny_call", s, KeyValue("us", s * 1e6) + (sink == -1 ? " never" : ""));
 }
 
+// Calls per sample of tiny_queued.
+constexpr int kQueuedCalls = 100;
+
+void TinyQueued(const BackendPtr& backend, const Options& o) {
+  const auto shape = shapes::Make(dtypes::Float32, 1);
+  auto exec = graph::Compile(backend, [&](graph::Graph* g) { return graph::Parameter(g, "x", shape) + 1.0; });
+  tensors::Tensor x = Filled<float>({1}, 0, 1, 13);
+  x.BufferFor(*backend);
+  auto wait = MakeWaiter(backend, shape);
+  const double s = TimeEach(
+                       [&] {
+                         tensors::Tensor last;
+                         for (int i = 0; i < kQueuedCalls; ++i) last = exec.Call(x);
+                         wait(last);
+                       },
+                       2, o.rounds) /
+                   kQueuedCalls;
+  Report("tiny_queued", s, KeyValue("us", s * 1e6));
+}
+
 Options ParseOptions(int argc, char** argv) {
   Options o;
   bool chain_set = false, gemm_set = false, rounds_set = false;
@@ -445,6 +468,7 @@ int Run(const Options& o) {
     });
   }
   run("tiny_call", [&] { TinyCall(backend, o); });
+  run("tiny_queued", [&] { TinyQueued(backend, o); });
   run("chain", [&] {
     Elementwise(backend, o, "chain", [](Node x) { return graph::Tanh(x * 2.0 + 1.0) * graph::Sigmoid(x); });
   });

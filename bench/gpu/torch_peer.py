@@ -19,6 +19,7 @@ examples/fashion_mnist's MLP:
   cnn             Adam step, conv3x3x32-pool-conv3x3x64-pool-dense128-dense10 (NCHW), batch 128
   tiny_call       (x + 1).item() on a 1-element tensor: launch, copy back, synchronize
   tiny_sync       x + 1 then torch.cuda.synchronize() (no copy back; PyTorch only)
+  tiny_queued     100 x + 1 back to back, then .item() of the last, divided by 100
   chain           tanh(2x + 1) * sigmoid(x) on float32[chain_n] (default 256M), GB/s = 1 read + 1 write
   copy            y.copy_(x) on float32[chain_n]: the bandwidth ceiling
   gemm_bf16       torch.mm of bfloat16 [n, n] x [n, n] (default n 8192), TFLOP/s
@@ -45,6 +46,7 @@ import sys
 import time
 
 CALLS_PER_SAMPLE = 10
+QUEUED_CALLS = 100  # tiny_queued's calls per sample
 
 
 def report(name, seconds, **extra):
@@ -216,8 +218,20 @@ def main():
         s = time_each(f, 20, 10 * a.rounds)
         report("tiny_sync", s, us=s * 1e6)
 
+    def tiny_queued():
+        x = torch.rand(1, device=dev)
+
+        def f():
+            for _ in range(QUEUED_CALLS):
+                y = x + 1
+            y.item()
+
+        s = time_each(f, 2, a.rounds) / QUEUED_CALLS
+        report("tiny_queued", s, us=s * 1e6)
+
     run("tiny_call", tiny)
     run("tiny_sync", tiny_sync)
+    run("tiny_queued", tiny_queued)
 
     def elementwise(n, fn):
         x = torch.empty(chain_n, device=dev).uniform_(-4, 4)
